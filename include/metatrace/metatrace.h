@@ -1,0 +1,14 @@
+/* metatrace — umbrella header: build Hugging Face architectures on the meta
+ * device from config.json, trace them symbolically, export FX-style graphs.
+ * Include only this header. */
+#ifndef METATRACE_H
+#define METATRACE_H
+
+#include "core.h"
+#include "dtype.h"
+#include "sym.h"
+#include "graph.h"
+#include "nn.h"
+#include "model.h"
+
+#endif

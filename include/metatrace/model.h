@@ -1,0 +1,191 @@
+/* metatrace — config, architecture registry, model, tracer, exporters. */
+#ifndef METATRACE_MODEL_H
+#define METATRACE_MODEL_H
+
+#include <stdio.h>
+
+#include "nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- config ----------------------------------------------------------------
+ * A Hugging Face config.json. Every getter that fails sets an error on the
+ * context naming the file, the line:col of the field (when present in the
+ * file) and the field, and what was expected. Field names may be dotted to
+ * reach nested objects ("rope_scaling.factor"). */
+typedef struct mt_config mt_config;
+
+/* path: a config.json or a directory holding one. */
+mt_config *mt_config_load(mt_ctx *ctx, const char *path);
+/* Parse from memory; `label` names the source in messages. */
+mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char *label);
+const char *mt_config_path(const mt_config *c);  /* the file actually read */
+mt_ctx *mt_config_ctx(const mt_config *c);
+bool mt_cfg_has(const mt_config *c, const char *field); /* present and not null */
+/* Getters: when the field is absent or null, *out = def and true is returned.
+ * When present with the wrong type, false with an error. */
+bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out);
+bool mt_cfg_float(mt_config *c, const char *field, double def, double *out); /* ints accepted */
+bool mt_cfg_bool(mt_config *c, const char *field, bool def, bool *out);
+bool mt_cfg_str(mt_config *c, const char *field, const char *def, const char **out);
+/* Required: absent is an error ("missing required field 'x' (family llama)"). */
+bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out);
+/* Positive int (>0); absent takes def (def <= 0 means required). */
+bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out);
+/* Raw access to a nested value (jansson json_t*), or NULL when absent/null. */
+void *mt_cfg_json(const mt_config *c, const char *field);
+/* Set an error located at `field` (line:col of its key when present). */
+mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);
+/* Line and column of the field's key in the file (0,0 when absent). */
+void mt_cfg_locate(const mt_config *c, const char *field, int *line, int *col);
+/* The model_type, or architectures[0]-derived fallback; NULL with an error
+ * when neither is present. */
+const char *mt_config_model_type(mt_config *c);
+const char *mt_config_architecture(mt_config *c); /* architectures[0] or NULL */
+
+/* ---- model -------------------------------------------------------------------- */
+typedef struct mt_build_opts {
+    mt_dtype dtype;       /* MT_DTYPE_NONE: the config's torch_dtype (float32 if absent) */
+    int64_t num_layers;   /* 0: from the config */
+} mt_build_opts;
+
+typedef struct mt_totals {
+    int64_t params;                  /* unique parameters (tied counted once) */
+    int64_t param_bytes;
+    int64_t params_by_dtype[MT_DTYPE_COUNT];
+    int64_t bytes_by_dtype[MT_DTYPE_COUNT];
+    int64_t buffers;                 /* buffer elements */
+    int64_t active_params;           /* parameters one token touches (== params when dense) */
+    int64_t extra_params;            /* reported separately (DeepSeek MTP layer), not in params */
+} mt_totals;
+
+struct mt_tracer;
+struct mt_model;
+
+/* One architecture family. Capabilities are data here, not switches. */
+typedef struct mt_arch {
+    const char *model_type;               /* "llama" */
+    const char *const *aliases;           /* other model_type spellings, NULL-terminated or NULL */
+    const char *default_class;            /* "LlamaForCausalLM" */
+    const char *example;                  /* a real checkpoint using it (for docs/help) */
+    /* Read the config (with the family's defaults) and build the module tree on
+     * m->root. Runs inside a meta scope opened by mt_model_build. */
+    mt_status (*build)(struct mt_model *m);
+    /* Trace the forward: placeholders are already created (m->inputs). Must
+     * end by calling mt_tr_output. */
+    mt_status (*forward)(struct mt_model *m, struct mt_tracer *tr);
+} mt_arch;
+
+const mt_arch *mt_arch_find(const char *model_type);
+int mt_arch_count(void);
+const mt_arch *mt_arch_at(int i);
+/* Comma-separated list of supported model_types (for messages). */
+const char *mt_arch_list(mt_ctx *ctx);
+
+typedef struct mt_model {
+    mt_ctx *ctx;
+    mt_config *cfg;
+    const mt_arch *arch;
+    const char *model_type;
+    const char *class_name;   /* architectures[0] or the arch's default_class */
+    mt_dtype dtype;           /* parameter dtype */
+    int64_t num_layers;
+    mt_module *root;
+    mt_vec params;            /* mt_param*: named_parameters order; tied aliases included, flagged */
+    mt_vec buffers;           /* mt_param* with is_buffer */
+    mt_kwarg *info;           /* resolved hyper-parameters for reports (hidden_size, ...) */
+    int ninfo, infocap;
+    void *family;             /* family-private resolved config */
+    mt_vec inputs;            /* mt_tensor* placeholders while tracing */
+} mt_model;
+
+/* Build the module tree inside a meta scope: no parameter storage. */
+mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts);
+/* Record a resolved hyper-parameter for reports. */
+void mt_model_info(mt_model *m, const char *name, mt_arg value);
+/* Walk the module tree and fill m->params / m->buffers (done by mt_model_build). */
+void mt_model_collect(mt_model *m);
+mt_param *mt_model_param(const mt_model *m, const char *name);
+mt_status mt_model_totals(const mt_model *m, mt_totals *out);
+
+/* ---- tracing ------------------------------------------------------------------ */
+typedef struct mt_trace_opts {
+    mt_binding bind;          /* concrete values for batch/seq; empty: symbolic */
+} mt_trace_opts;
+
+#define MT_MAX_STACK 32
+typedef struct mt_tracer {
+    mt_ctx *ctx;
+    mt_graph *g;
+    mt_model *model;
+    mt_module *stack[MT_MAX_STACK];
+    int depth;
+    const mt_modstack *cur;   /* interned stack for the current depth */
+} mt_tracer;
+
+/* Trace the model's forward over placeholders input_ids and attention_mask
+ * ([batch, seq] int64). NULL on error. */
+mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts);
+
+void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g);
+void mt_tr_enter(mt_tracer *tr, mt_module *m);
+void mt_tr_leave(mt_tracer *tr);
+mt_tensor *mt_tr_placeholder(mt_tracer *tr, const char *name, mt_dtype dt, int ndim,
+                             const mt_sym *const *shape);
+mt_tensor *mt_tr_get_attr(mt_tracer *tr, mt_param *p);
+/* Record an op of the table. Any NULL tensor argument makes this return NULL
+ * without recording (errors propagate). */
+mt_node *mt_tr_op(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
+                  const mt_kwarg *kwargs, int nkwargs);
+mt_tensor *mt_tr_op1(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
+                     const mt_kwarg *kwargs, int nkwargs);
+/* getitem on a tuple-producing node. */
+mt_tensor *mt_tr_item(mt_tracer *tr, mt_node *tuple, int i);
+/* call_module on a leaf (its meta-aware forward). */
+mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x);
+mt_status mt_tr_output(mt_tracer *tr, mt_tensor *const *outs, int n);
+
+/* Convenience wrappers over mt_tr_op (NULL in, NULL out). */
+mt_tensor *mt_add(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_sub(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_mul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_div(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_add_s(mt_tracer *tr, mt_tensor *a, double s);
+mt_tensor *mt_mul_s(mt_tracer *tr, mt_tensor *a, double s);
+mt_tensor *mt_div_s(mt_tracer *tr, mt_tensor *a, double s);
+mt_tensor *mt_pow_s(mt_tracer *tr, mt_tensor *a, double e);
+mt_tensor *mt_unary(mt_tracer *tr, mt_op_id id, mt_tensor *a);
+mt_tensor *mt_gelu(mt_tracer *tr, mt_tensor *a, const char *approximate);
+mt_tensor *mt_to(mt_tracer *tr, mt_tensor *a, mt_dtype dt);
+mt_tensor *mt_reduce(mt_tracer *tr, mt_op_id id, mt_tensor *a, int64_t dim, bool keepdim);
+mt_tensor *mt_softmax(mt_tracer *tr, mt_tensor *a, int64_t dim, mt_dtype dt);
+mt_tensor *mt_matmul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+mt_tensor *mt_view(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL dim = -1 */
+mt_tensor *mt_reshape(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims);
+mt_tensor *mt_transpose(mt_tracer *tr, mt_tensor *a, int64_t d0, int64_t d1);
+mt_tensor *mt_permute(mt_tracer *tr, mt_tensor *a, int n, const int64_t *perm);
+mt_tensor *mt_unsqueeze(mt_tracer *tr, mt_tensor *a, int64_t dim);
+mt_tensor *mt_expand(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL = -1 */
+mt_tensor *mt_contiguous(mt_tracer *tr, mt_tensor *a);
+mt_tensor *mt_cat(mt_tracer *tr, mt_tensor *const *ts, int n, int64_t dim);
+mt_node *mt_split(mt_tracer *tr, mt_tensor *a, int n, const int64_t *sizes, int64_t dim);
+mt_node *mt_chunk(mt_tracer *tr, mt_tensor *a, int64_t chunks, int64_t dim);
+/* x[..., start:stop] along the last dim (stop NULL = end). */
+mt_tensor *mt_slice_last(mt_tracer *tr, mt_tensor *a, const mt_sym *start, const mt_sym *stop);
+mt_tensor *mt_index(mt_tracer *tr, mt_tensor *a, const mt_arg *idx, int n); /* a[idx...] */
+
+/* ---- exporters ------------------------------------------------------------------ */
+#define MT_JSON_FORMAT "metatrace-graph"
+#define MT_JSON_VERSION 1
+mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out);
+mt_status mt_export_dot(mt_model *m, mt_graph *g, FILE *out);
+mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out);
+/* Render through gvc: format "svg" or "png". */
+mt_status mt_export_render(mt_model *m, mt_graph *g, const char *format, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

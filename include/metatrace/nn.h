@@ -1,0 +1,99 @@
+/* metatrace — module tree, parameters, the meta scope and leaf modules. */
+#ifndef METATRACE_NN_H
+#define METATRACE_NN_H
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mt_tracer;
+
+/* A parameter or buffer, named exactly as in the Hugging Face state_dict. */
+typedef struct mt_param {
+    const char *name;          /* full dotted path: "model.layers.0.self_attn.q_proj.weight" */
+    const char *local;         /* "weight" */
+    struct mt_module *owner;
+    mt_tensor *t;
+    bool is_buffer;
+    bool persistent;           /* buffers: saved in state_dict */
+    bool computed;             /* buffers: must be computed at materialization (rotary inv_freq) */
+    struct mt_param *tied_to;  /* non-NULL: an alias of that parameter (counted once) */
+} mt_param;
+
+/* Leaf module kinds: torch.nn built-ins that FX treats as leaves (call_module).
+ * ORDER mt_leaf_kind: keep in step with the table in src/nn.c. */
+typedef enum mt_leaf_kind {
+    MT_LEAF_NONE = -1,         /* model-specific module: traced through */
+    MT_LEAF_LINEAR = 0,
+    MT_LEAF_EMBEDDING,
+    MT_LEAF_LAYERNORM,
+    MT_LEAF_DROPOUT,
+    MT_LEAF_ACT,               /* activation module (SiLU, GELU, ReLU, Tanh, ...) */
+    MT_LEAF_COUNT
+} mt_leaf_kind;
+
+typedef struct mt_module {
+    const char *name;          /* local name ("q_proj"); "" for the root */
+    const char *path;          /* dotted path ("model.layers.0.self_attn.q_proj"); "" for root */
+    const char *type;          /* class name ("LlamaAttention", "Linear") */
+    mt_leaf_kind leaf;
+    struct mt_module *parent;
+    mt_vec children;           /* mt_module* in registration order */
+    mt_vec params;             /* mt_param* (parameters then buffers, registration order) */
+    mt_kwarg *attrs;           /* constructor attributes (in_features, eps, ...) */
+    int nattrs, attrcap;
+} mt_module;
+
+mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const char *type);
+/* Child names may be ints ("0") for ModuleList entries. */
+mt_module *mt_module_child(const mt_module *m, const char *name);
+mt_module *mt_module_find(const mt_module *root, const char *path);
+void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value);
+const mt_arg *mt_module_get_attr(const mt_module *m, const char *name);
+
+/* ---- the meta scope (the MetaAwareMethodsPatcher of metatrace) -------------
+ * While a scope is open, every parameter-allocating constructor has its
+ * requested device replaced by META: shape and dtype, no storage. Scopes nest;
+ * leaving the last one restores the caller's device choice. */
+void mt_meta_scope_enter(mt_ctx *ctx);
+void mt_meta_scope_exit(mt_ctx *ctx);
+int mt_meta_scope_depth(const mt_ctx *ctx);
+/* The device a constructor must use for a caller's request. */
+mt_device mt_meta_init(mt_ctx *ctx, mt_device requested);
+
+/* Register a parameter / buffer on m. The device goes through mt_meta_init;
+ * on CPU zeroed storage is allocated (dims must then be concrete). NULL on
+ * error (overflow, out of memory). */
+mt_param *mt_param_new(mt_ctx *ctx, mt_module *m, const char *local, mt_dtype dt,
+                       mt_device requested, int ndim, const int64_t *shape);
+mt_param *mt_buffer_new(mt_ctx *ctx, mt_module *m, const char *local, mt_dtype dt,
+                        mt_device requested, int ndim, const int64_t *shape,
+                        bool persistent, bool computed);
+/* Register `local` on m as an alias of `target` (tie_word_embeddings). */
+mt_param *mt_param_tie(mt_ctx *ctx, mt_module *m, const char *local, mt_param *target);
+mt_param *mt_module_param(const mt_module *m, const char *local);
+
+/* Leaf constructors (torch.nn signatures). */
+mt_module *mt_nn_linear(mt_ctx *ctx, mt_module *parent, const char *name, int64_t in_features,
+                        int64_t out_features, bool bias, mt_dtype dt, mt_device dev);
+mt_module *mt_nn_embedding(mt_ctx *ctx, mt_module *parent, const char *name, int64_t num,
+                           int64_t dim, mt_dtype dt, mt_device dev);
+mt_module *mt_nn_layernorm(mt_ctx *ctx, mt_module *parent, const char *name, int64_t dim,
+                           double eps, bool elementwise_affine, bool bias, mt_dtype dt,
+                           mt_device dev);
+mt_module *mt_nn_dropout(mt_ctx *ctx, mt_module *parent, const char *name, double p);
+/* type: "SiLU", "GELU" (approximate "none"/"tanh" in attr), "ReLU", "Tanh", "GELUTanh",
+ * "NewGELUActivation", ... */
+mt_module *mt_nn_act(mt_ctx *ctx, mt_module *parent, const char *name, const char *type);
+
+/* The meta-aware forward of a leaf module: checks the input against the
+ * module's attributes, infers the output and records a call_module node.
+ * Stays in force after the scope closes. NULL on error (message on ctx). */
+mt_tensor *mt_leaf_forward(struct mt_tracer *tr, mt_module *m, mt_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

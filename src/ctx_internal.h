@@ -1,0 +1,18 @@
+/* Private context hooks shared by library modules (not public API). */
+#ifndef METATRACE_CTX_INTERNAL_H
+#define METATRACE_CTX_INTERNAL_H
+
+#include <metatrace/core.h>
+
+/* Per-context slots owned by one module each. */
+#define MT_SLOT_SYMTAB 0
+#define MT_SLOT_META 1
+#define MT_SLOT_COUNT 4
+
+void **mt__ctx_slot(mt_ctx *ctx, int which);
+/* Run fn(arg) when the context is freed (reverse registration order). */
+bool mt__ctx_on_free(mt_ctx *ctx, void (*fn)(void *), void *arg);
+/* Meta-scope depth counter (nn.c). */
+int *mt__ctx_meta_depth(mt_ctx *ctx);
+
+#endif
