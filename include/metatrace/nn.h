@@ -78,6 +78,9 @@ mt_param *mt_module_param(const mt_module *m, const char *local);
 /* Leaf constructors (torch.nn signatures). */
 mt_module *mt_nn_linear(mt_ctx *ctx, mt_module *parent, const char *name, int64_t in_features,
                         int64_t out_features, bool bias, mt_dtype dt, mt_device dev);
+/* A Linear whose weight is tied to an existing [out, in] parameter (lm_head
+ * under tie_word_embeddings): no new storage, the alias is listed once. */
+mt_module *mt_nn_linear_tied(mt_ctx *ctx, mt_module *parent, const char *name, mt_param *weight);
 mt_module *mt_nn_embedding(mt_ctx *ctx, mt_module *parent, const char *name, int64_t num,
                            int64_t dim, mt_dtype dt, mt_device dev);
 mt_module *mt_nn_layernorm(mt_ctx *ctx, mt_module *parent, const char *name, int64_t dim,

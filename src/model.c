@@ -1,0 +1,166 @@
+/* Model construction (inside a meta scope), parameter collection, totals, and
+ * the trace entry point. */
+#include <string.h>
+
+#include <metatrace/model.h>
+
+void mt_model_info(mt_model *m, const char *name, mt_arg value) {
+    if (m->ninfo == m->infocap) {
+        int ncap = m->infocap ? m->infocap * 2 : 16;
+        mt_kwarg *ni = mt_alloc_array(m->ctx, (size_t)ncap, sizeof *ni);
+        if (!ni) return;
+        if (m->ninfo) memcpy(ni, m->info, (size_t)m->ninfo * sizeof *ni);
+        m->info = ni;
+        m->infocap = ncap;
+    }
+    m->info[m->ninfo].name = name;
+    m->info[m->ninfo].value = value;
+    m->ninfo++;
+}
+
+/* named_parameters() order: a module's own parameters, then its children's,
+ * depth first (pre-order over named_modules). */
+static void collect(mt_model *m, mt_module *mod) {
+    for (int i = 0; i < mod->params.n; i++) {
+        mt_param *p = mod->params.items[i];
+        mt_vec_push(m->ctx, p->is_buffer ? &m->buffers : &m->params, p);
+    }
+    for (int i = 0; i < mod->children.n; i++) collect(m, mod->children.items[i]);
+}
+
+void mt_model_collect(mt_model *m) {
+    memset(&m->params, 0, sizeof m->params);
+    memset(&m->buffers, 0, sizeof m->buffers);
+    collect(m, m->root);
+}
+
+mt_param *mt_model_param(const mt_model *m, const char *name) {
+    for (int i = 0; i < m->params.n; i++) {
+        mt_param *p = m->params.items[i];
+        if (strcmp(p->name, name) == 0) return p;
+    }
+    for (int i = 0; i < m->buffers.n; i++) {
+        mt_param *p = m->buffers.items[i];
+        if (strcmp(p->name, name) == 0) return p;
+    }
+    return NULL;
+}
+
+static const char *find_class(mt_model *m) {
+    const char *a = mt_config_architecture(m->cfg);
+    return a ? a : m->arch->default_class;
+}
+
+mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts) {
+    if (!cfg) return NULL;
+    const char *mt = mt_config_model_type(cfg);
+    if (!mt) return NULL;
+    const mt_arch *arch = mt_arch_find(mt);
+    if (!arch) {
+        mt_cfg_error(cfg, "model_type", "unsupported model_type '%s'; supported: %s", mt,
+                     mt_arch_list(ctx));
+        return NULL;
+    }
+    mt_model *m = mt_alloc(ctx, sizeof *m);
+    if (!m) return NULL;
+    m->ctx = ctx;
+    m->cfg = cfg;
+    m->arch = arch;
+    m->model_type = mt_strdup(ctx, mt);
+    m->class_name = find_class(m);
+    m->dtype = opts ? opts->dtype : MT_DTYPE_NONE;
+    m->num_layers = opts ? opts->num_layers : 0;
+    m->root = mt_module_new(ctx, NULL, "", m->class_name);
+    if (!m->root) return NULL;
+
+    mt_meta_scope_enter(ctx);
+    mt_status st = arch->build(m);
+    mt_meta_scope_exit(ctx);
+    if (st != MT_OK || mt_ctx_status(ctx) != MT_OK) return NULL;
+    mt_model_collect(m);
+    return mt_ctx_status(ctx) == MT_OK ? m : NULL;
+}
+
+static bool tensor_numel(mt_ctx *ctx, const mt_tensor *t, int64_t *out) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        if (!mt_sym_is_const(t->shape[i]))
+            return mt_fail(ctx, MT_ERR_INTERNAL, "parameter with symbolic shape"), false;
+        if (!mt_checked_mul(ctx, n, mt_sym_const_value(t->shape[i]), &n, "parameter size")) return false;
+    }
+    *out = n;
+    return true;
+}
+
+mt_status mt_model_totals(const mt_model *m, mt_totals *out) {
+    memset(out, 0, sizeof *out);
+    mt_ctx *ctx = m->ctx;
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        if (p->tied_to) continue;
+        int64_t n, bytes;
+        if (!tensor_numel(ctx, p->t, &n)) return mt_ctx_status(ctx);
+        if (!mt_checked_mul(ctx, n, (int64_t)mt_dtype_size(p->t->dtype), &bytes, "parameter bytes") ||
+            !mt_checked_add(ctx, out->params, n, &out->params, "parameter total") ||
+            !mt_checked_add(ctx, out->param_bytes, bytes, &out->param_bytes, "parameter bytes") ||
+            !mt_checked_add(ctx, out->params_by_dtype[p->t->dtype], n, &out->params_by_dtype[p->t->dtype], "parameter total") ||
+            !mt_checked_add(ctx, out->bytes_by_dtype[p->t->dtype], bytes, &out->bytes_by_dtype[p->t->dtype], "parameter bytes"))
+            return mt_ctx_status(ctx);
+    }
+    for (int i = 0; i < m->buffers.n; i++) {
+        const mt_param *p = m->buffers.items[i];
+        int64_t n;
+        if (!tensor_numel(ctx, p->t, &n)) return mt_ctx_status(ctx);
+        if (!mt_checked_add(ctx, out->buffers, n, &out->buffers, "buffer total")) return mt_ctx_status(ctx);
+    }
+    out->active_params = out->params;
+    return MT_OK;
+}
+
+static int64_t bound_value(const mt_binding *b, const char *name) {
+    for (int i = 0; b && i < b->n; i++)
+        if (strcmp(b->names[i], name) == 0) return b->values[i];
+    return 0;
+}
+
+mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts) {
+    mt_ctx *ctx = m->ctx;
+    if (mt_ctx_status(ctx) != MT_OK) return NULL;
+    const mt_binding *b = opts ? &opts->bind : NULL;
+    for (int i = 0; b && i < b->n; i++) {
+        if (strcmp(b->names[i], "batch") != 0 && strcmp(b->names[i], "seq") != 0) {
+            mt_fail(ctx, MT_ERR_USAGE, "cannot bind '%s': the inputs' symbols are batch and seq", b->names[i]);
+            return NULL;
+        }
+        if (b->values[i] <= 0) {
+            mt_fail(ctx, MT_ERR_USAGE, "cannot bind %s=%lld: expected a positive integer", b->names[i],
+                    (long long)b->values[i]);
+            return NULL;
+        }
+    }
+    mt_graph *g = mt_graph_new(ctx);
+    if (!g) return NULL;
+    mt_tracer tr;
+    mt_tr_init(&tr, m, g);
+    const char *names[2] = {"batch", "seq"};
+    const mt_sym *dims[2];
+    for (int i = 0; i < 2; i++) {
+        int64_t v = bound_value(b, names[i]);
+        if (v > 0) {
+            dims[i] = mt_sym_const(ctx, v);
+        } else {
+            dims[i] = mt_sym_var(ctx, names[i]);
+            mt_symbol_info *info = mt_sym_info_of(ctx, dims[i]);
+            if (info) info->origin = "input";
+        }
+    }
+    memset(&m->inputs, 0, sizeof m->inputs);
+    mt_vec_push(ctx, &m->inputs, mt_tr_placeholder(&tr, "input_ids", MT_INT64, 2, dims));
+    mt_vec_push(ctx, &m->inputs, mt_tr_placeholder(&tr, "attention_mask", MT_INT64, 2, dims));
+    if (mt_ctx_status(ctx) != MT_OK) return NULL;
+    if (m->arch->forward(m, &tr) != MT_OK || mt_ctx_status(ctx) != MT_OK) {
+        if (mt_ctx_status(ctx) == MT_OK) mt_fail(ctx, MT_ERR_INTERNAL, "%s forward failed", m->model_type);
+        return NULL;
+    }
+    return g;
+}

@@ -1,0 +1,39 @@
+/* The architecture registry: one entry per family. Adding a family is one
+ * file in src/models/ plus one line here. */
+#include <string.h>
+
+#include <metatrace/model.h>
+
+extern const mt_arch mt_arch_llama;
+
+static const mt_arch *const registry[] = {
+    &mt_arch_llama,
+};
+
+#define NARCH ((int)(sizeof registry / sizeof registry[0]))
+
+int mt_arch_count(void) { return NARCH; }
+const mt_arch *mt_arch_at(int i) { return (i >= 0 && i < NARCH) ? registry[i] : NULL; }
+
+const mt_arch *mt_arch_find(const char *model_type) {
+    if (!model_type) return NULL;
+    for (int i = 0; i < NARCH; i++) {
+        const mt_arch *a = registry[i];
+        if (strcmp(a->model_type, model_type) == 0) return a;
+        for (const char *const *al = a->aliases; al && *al; al++)
+            if (strcmp(*al, model_type) == 0) return a;
+    }
+    return NULL;
+}
+
+const char *mt_arch_list(mt_ctx *ctx) {
+    size_t len = 1;
+    for (int i = 0; i < NARCH; i++) len += strlen(registry[i]->model_type) + 2;
+    char *s = mt_alloc(ctx, len);
+    if (!s) return "";
+    for (int i = 0; i < NARCH; i++) {
+        if (i) strcat(s, ", ");
+        strcat(s, registry[i]->model_type);
+    }
+    return s;
+}

@@ -1,0 +1,151 @@
+/* metatrace benchmark: prints figures, asserts nothing (targets are read by
+ * people; see docs/benchmarks.md).
+ *
+ * For each config: in-process stage times (config -> model -> trace -> JSON,
+ * -> DOT) as medians over several runs, nodes per second, context memory; then
+ * the whole CLI run as a subprocess (wall time median, child peak RSS). */
+#define _DEFAULT_SOURCE 1 /* wait4 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <metatrace/metatrace.h>
+
+#ifndef MT_SOURCE_DIR
+#define MT_SOURCE_DIR "."
+#endif
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmpd);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define RUNS 9
+
+typedef struct stage_times {
+    double cfg, build, trace, json, dot;
+    int nodes;
+    size_t peak;
+} stage_times;
+
+static int run_once(const char *path, int64_t layers, stage_times *t) {
+    mt_ctx *ctx = mt_ctx_new();
+    double t0 = now_ms();
+    mt_config *cfg = mt_config_load(ctx, path);
+    double t1 = now_ms();
+    mt_build_opts o = {MT_DTYPE_NONE, layers};
+    mt_model *m = cfg ? mt_model_build(ctx, cfg, &o) : NULL;
+    double t2 = now_ms();
+    mt_graph *g = m ? mt_model_trace(m, NULL) : NULL;
+    double t3 = now_ms();
+    if (!g) {
+        fprintf(stderr, "bench: %s: %s\n", path, mt_ctx_errmsg(ctx));
+        mt_ctx_free(ctx);
+        return -1;
+    }
+    FILE *devnull = fopen("/dev/null", "w");
+    mt_export_json(m, g, devnull);
+    double t4 = now_ms();
+    mt_export_dot(m, g, devnull);
+    double t5 = now_ms();
+    fclose(devnull);
+    t->cfg = t1 - t0;
+    t->build = t2 - t1;
+    t->trace = t3 - t2;
+    t->json = t4 - t3;
+    t->dot = t5 - t4;
+    t->nodes = g->n;
+    t->peak = mt_ctx_peak_bytes(ctx);
+    mt_ctx_free(ctx);
+    return 0;
+}
+
+/* Whole CLI as a child: wall time and the child's peak RSS. */
+static int run_cli(const char *cli, const char *path, const char *out, double *ms, long *rss_kb) {
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(cli, cli, path, "-o", out, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) < 0) return -1;
+    *ms = now_ms() - t0;
+    *rss_kb = ru.ru_maxrss;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static void bench(const char *label, const char *path, const char *cli, int64_t layers) {
+    double c[RUNS], b[RUNS], tr[RUNS], j[RUNS], d[RUNS];
+    stage_times t = {0};
+    for (int i = 0; i < RUNS; i++) {
+        if (run_once(path, layers, &t) != 0) return;
+        c[i] = t.cfg; b[i] = t.build; tr[i] = t.trace; j[i] = t.json; d[i] = t.dot;
+    }
+    double mt = median(tr, RUNS);
+    printf("%-24s layers=%-4lld nodes=%-6d config %6.2f ms  build %6.2f ms  trace %6.2f ms "
+           "(%.2f M nodes/s)  json %6.2f ms  dot %6.2f ms  ctx peak %.1f MiB\n",
+           label, (long long)layers, t.nodes, median(c, RUNS), median(b, RUNS), mt,
+           t.nodes / mt / 1e3, median(j, RUNS), median(d, RUNS), t.peak / 1048576.0);
+    if (!cli) return;
+    const char *fmts[2] = {"json", "dot"};
+    for (int f = 0; f < 2; f++) {
+        char out[256];
+        snprintf(out, sizeof out, "/tmp/mt-bench-%d.%s", (int)getpid(), fmts[f]);
+        double w[RUNS];
+        long rss = 0, r;
+        for (int i = 0; i < RUNS; i++) {
+            if (run_cli(cli, path, out, &w[i], &r) != 0) {
+                fprintf(stderr, "bench: CLI failed on %s\n", path);
+                return;
+            }
+            if (r > rss) rss = r;
+        }
+        printf("%-24s CLI -> %-4s median %7.2f ms  peak RSS %6.1f MiB\n", label, fmts[f],
+               median(w, RUNS), rss / 1024.0);
+        unlink(out);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *cli = argc > 1 ? argv[1] : NULL;
+    char cli_buf[1024];
+    if (!cli) {
+        /* default: the CLI next to this program */
+        ssize_t n = readlink("/proc/self/exe", cli_buf, sizeof cli_buf - 16);
+        if (n > 0) {
+            cli_buf[n] = 0;
+            char *slash = strrchr(cli_buf, '/');
+            if (slash) strcpy(slash + 1, "metatrace");
+            cli = cli_buf;
+        }
+    }
+    char p70[1024], p405[1024];
+    snprintf(p70, sizeof p70, "%s/tests/bench/configs/llama-2-70b.config.json", MT_SOURCE_DIR);
+    snprintf(p405, sizeof p405, "%s/tests/bench/configs/llama-3.1-405b.config.json", MT_SOURCE_DIR);
+    printf("metatrace %s benchmark (medians of %d runs)\n", MT_VERSION_STRING, RUNS);
+    bench("Llama-2-70B", p70, cli, 0);
+    bench("Llama-3.1-405B", p405, cli, 0);
+    /* linearity: same config at growing depth */
+    printf("linearity (Llama-3.1-405B widths):\n");
+    int64_t depths[4] = {16, 32, 64, 126};
+    for (int i = 0; i < 4; i++) bench("  405B-shape", p405, NULL, depths[i]);
+    return 0;
+}

@@ -1,0 +1,124 @@
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *tu_src(const char *rel) {
+    static char buf[8][1024];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, 1024, "%s/%s", MT_SOURCE_DIR, rel);
+    return b;
+}
+
+const char *tu_tmpdir(void) {
+    static char buf[8][256];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, 256, "/tmp/mt-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(b), "mkdtemp failed");
+    return b;
+}
+
+char *tu_write(const char *dir, const char *name, const char *text) {
+    static char buf[8][1024];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, 1024, "%s/%s", dir, name);
+    FILE *f = fopen(b, "wb");
+    cr_assert_not_null(f, "cannot write %s", b);
+    fputs(text, f);
+    fclose(f);
+    return b;
+}
+
+char *tu_read(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n < 2) buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+bool tu_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int tu_run_cli(const char *const *argv, char **out, char **err) {
+    char of[] = "/tmp/mt-cli-out-XXXXXX", ef[] = "/tmp/mt-cli-err-XXXXXX";
+    int ofd = mkstemp(of), efd = mkstemp(ef);
+    cr_assert(ofd >= 0 && efd >= 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        const char *av[64];
+        int n = 0;
+        av[n++] = MT_CLI_PATH;
+        for (; argv[n - 1] && n < 63; n++) av[n] = argv[n - 1];
+        av[n] = NULL;
+        execv(MT_CLI_PATH, (char *const *)av);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(ofd);
+    close(efd);
+    if (out) *out = tu_read(of, NULL);
+    if (err) *err = tu_read(ef, NULL);
+    unlink(of);
+    unlink(ef);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+mt_model *tu_build(mt_ctx *ctx, const char *config_path, int64_t layers) {
+    mt_config *cfg = mt_config_load(ctx, config_path);
+    cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {MT_DTYPE_NONE, layers};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "build: %s", mt_ctx_errmsg(ctx));
+    return m;
+}
+
+mt_graph *tu_trace(mt_model *m) {
+    mt_graph *g = mt_model_trace(m, NULL);
+    cr_assert_not_null(g, "trace: %s", mt_ctx_errmsg(m->ctx));
+    return g;
+}
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+char **tu_index_keys(const char *index_name, int *n) {
+    char rel[512];
+    snprintf(rel, sizeof rel, "tests/data/index/%s", index_name);
+    json_error_t e;
+    json_t *root = json_load_file(tu_src(rel), 0, &e);
+    cr_assert_not_null(root, "index %s: %s", rel, e.text);
+    json_t *wm = json_object_get(root, "weight_map");
+    cr_assert_not_null(wm);
+    size_t cnt = json_object_size(wm), i = 0;
+    char **keys = malloc((cnt + 1) * sizeof *keys);
+    const char *k;
+    json_t *v;
+    json_object_foreach(wm, k, v) keys[i++] = strdup(k);
+    keys[i] = NULL;
+    qsort(keys, cnt, sizeof *keys, cmpstr);
+    json_decref(root);
+    *n = (int)cnt;
+    return keys;
+}

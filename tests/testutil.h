@@ -1,0 +1,32 @@
+/* Shared helpers for the Criterion tests. */
+#ifndef METATRACE_TESTUTIL_H
+#define METATRACE_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <metatrace/metatrace.h>
+
+/* Absolute path of a file under the source tree ("samples/configs/x.json"). */
+const char *tu_src(const char *rel);
+/* A fresh private temporary directory (tests run forked and in parallel). */
+const char *tu_tmpdir(void);
+/* Write text to dir/name; returns the path (static storage rotates, copy if kept). */
+char *tu_write(const char *dir, const char *name, const char *text);
+/* Read a whole file (malloc'd, NUL-terminated) or NULL. */
+char *tu_read(const char *path, size_t *len);
+bool tu_exists(const char *path);
+
+/* Run the metatrace CLI with argv (NULL-terminated, without argv[0]); captures
+ * stdout and stderr (malloc'd) and returns the exit status (-1 on crash). */
+int tu_run_cli(const char *const *argv, char **out, char **err);
+
+/* Build a model from a config file with optional layer override; asserts. */
+mt_model *tu_build(mt_ctx *ctx, const char *config_path, int64_t layers);
+/* Build and trace symbolically; asserts success. */
+mt_graph *tu_trace(mt_model *m);
+
+/* Load a checkpoint index (tests/data/index/NAME) weight_map keys, sorted. */
+char **tu_index_keys(const char *index_name, int *n);
+
+#endif

@@ -1,0 +1,150 @@
+/* The FX-style graph: nodes in recording order, unique FX names. */
+#include <stdio.h>
+#include <string.h>
+
+#include <metatrace/graph.h>
+
+/* Open-addressing table of names -> next suffix. */
+typedef struct name_ent {
+    const char *name;
+    uint32_t hash;
+    int next_suffix;
+} name_ent;
+
+typedef struct name_tab {
+    name_ent *e;
+    size_t cap, n;
+} name_tab;
+
+static uint32_t hash_str(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static name_ent *tab_find(name_tab *t, const char *s, uint32_t h) {
+    size_t mask = t->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        name_ent *e = &t->e[i];
+        if (!e->name || (e->hash == h && strcmp(e->name, s) == 0)) return e;
+    }
+}
+
+static bool tab_grow(mt_ctx *ctx, name_tab *t) {
+    size_t ncap = t->cap ? t->cap * 2 : 1024;
+    name_ent *old = t->e;
+    size_t ocap = t->cap;
+    t->e = mt_heap_alloc(ctx, ncap * sizeof *t->e);
+    if (!t->e) { t->e = old; return false; }
+    t->cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].name) *tab_find(t, old[i].name, old[i].hash) = old[i];
+    mt_heap_free(ctx, old);
+    return true;
+}
+
+/* Insert `s` (arena-owned) if absent; returns the entry. */
+static name_ent *tab_get(mt_ctx *ctx, name_tab *t, const char *s, bool *fresh) {
+    if ((t->n + 1) * 2 > t->cap && !tab_grow(ctx, t)) return NULL;
+    uint32_t h = hash_str(s);
+    name_ent *e = tab_find(t, s, h);
+    *fresh = !e->name;
+    if (!e->name) {
+        e->name = s;
+        e->hash = h;
+        e->next_suffix = 1;
+        t->n++;
+    }
+    return e;
+}
+
+mt_graph *mt_graph_new(mt_ctx *ctx) {
+    mt_graph *g = mt_alloc(ctx, sizeof *g);
+    if (!g) return NULL;
+    g->ctx = ctx;
+    g->names = mt_alloc(ctx, sizeof(name_tab));
+    if (!g->names) return NULL;
+    return g;
+}
+
+const char *mt_fx_name(mt_ctx *ctx, const char *path) {
+    char *s = mt_strdup(ctx, path);
+    if (!s) return NULL;
+    for (char *p = s; *p; p++)
+        if (*p == '.') *p = '_';
+    return s;
+}
+
+static const char *unique_name(mt_graph *g, const char *base) {
+    name_tab *t = g->names;
+    bool fresh;
+    char *b = mt_strdup(g->ctx, base);
+    if (!b) return NULL;
+    name_ent *e = tab_get(g->ctx, t, b, &fresh);
+    if (!e) return NULL;
+    if (fresh) return b;
+    for (;;) {
+        char *cand = mt_sprintf(g->ctx, "%s_%d", base, e->next_suffix++);
+        if (!cand) return NULL;
+        name_ent *c = tab_get(g->ctx, t, cand, &fresh);
+        if (!c) return NULL;
+        if (fresh) return cand;
+        e = tab_find(t, b, hash_str(b)); /* table may have grown */
+    }
+}
+
+static bool copy_arg(mt_ctx *ctx, mt_arg *dst, const mt_arg *src) {
+    *dst = *src;
+    if (src->kind == MT_ARG_LIST && src->v.list.n) {
+        dst->v.list.items = mt_alloc_array(ctx, (size_t)src->v.list.n, sizeof(mt_arg));
+        if (!dst->v.list.items) return false;
+        for (int i = 0; i < src->v.list.n; i++)
+            if (!copy_arg(ctx, &dst->v.list.items[i], &src->v.list.items[i])) return false;
+    }
+    return true;
+}
+
+mt_node *mt_graph_append(mt_graph *g, mt_opkind op, const char *base, const char *target,
+                         const mt_arg *args, int nargs, const mt_kwarg *kwargs, int nkwargs) {
+    mt_ctx *ctx = g->ctx;
+    if (g->n == g->cap) {
+        int ncap = g->cap ? g->cap * 2 : 256;
+        mt_node **nn = mt_heap_alloc(ctx, (size_t)ncap * sizeof *nn);
+        if (!nn) return NULL;
+        if (g->n) memcpy(nn, g->nodes, (size_t)g->n * sizeof *nn);
+        mt_heap_free(ctx, g->nodes);
+        g->nodes = nn;
+        g->cap = ncap;
+    }
+    mt_node *n = mt_alloc(ctx, sizeof *n);
+    if (!n) return NULL;
+    n->index = g->n;
+    n->op = op;
+    n->opid = -1;
+    n->name = unique_name(g, base);
+    n->target = target;
+    if (!n->name) return NULL;
+    if (nargs) {
+        n->args = mt_alloc_array(ctx, (size_t)nargs, sizeof *n->args);
+        if (!n->args) return NULL;
+        for (int i = 0; i < nargs; i++)
+            if (!copy_arg(ctx, &n->args[i], &args[i])) return NULL;
+    }
+    n->nargs = nargs;
+    if (nkwargs) {
+        n->kwargs = mt_alloc_array(ctx, (size_t)nkwargs, sizeof *n->kwargs);
+        if (!n->kwargs) return NULL;
+        for (int i = 0; i < nkwargs; i++) {
+            n->kwargs[i].name = kwargs[i].name;
+            if (!copy_arg(ctx, &n->kwargs[i].value, &kwargs[i].value)) return NULL;
+        }
+    }
+    n->nkwargs = nkwargs;
+    g->nodes[g->n++] = n;
+    return n;
+}
+
+void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]) {
+    for (int k = 0; k < MT_NODE_KIND_COUNT; k++) counts[k] = 0;
+    for (int i = 0; i < g->n; i++) counts[g->nodes[i]->op]++;
+}
