@@ -102,6 +102,7 @@ const char *mt_ctx_errmsg(const mt_ctx *ctx);
 
 /* ---- checked 64-bit arithmetic -------------------------------------------- */
 static inline bool mt_add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+static inline bool mt_sub_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_sub_overflow(a, b, r); }
 static inline bool mt_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 /* Same, setting MT_ERR_OVERFLOW with `what` on failure. */
 bool mt_checked_add(mt_ctx *ctx, int64_t a, int64_t b, int64_t *r, const char *what);
