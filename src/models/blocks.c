@@ -164,12 +164,56 @@ mt_status mt_dec_read_rope(mt_model *m, mt_dec_spec *s) {
 }
 
 /* ---- construction ---- */
-static mt_module *rms_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s) {
+mt_module *mt_dec_rms_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s,
+                           int64_t dim) {
     mt_module *n = mt_module_new(m->ctx, parent, name, s->cls.norm);
     if (!n) return NULL;
     mt_module_attr(m->ctx, n, "eps", mt_a_float(s->norm_eps));
-    if (!mt_param_new(m->ctx, n, "weight", s->dtype, MT_DEVICE_CPU, 1, &s->hidden)) return NULL;
+    if (!mt_param_new(m->ctx, n, "weight", s->dtype, MT_DEVICE_CPU, 1, &dim)) return NULL;
     return n;
+}
+
+static mt_module *rms_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s) {
+    return mt_dec_rms_norm(m, parent, name, s, s->hidden);
+}
+
+mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
+    (void)index;
+    mt_ctx *ctx = m->ctx;
+    mt_dtype dt = s->dtype;
+    mt_device dev = MT_DEVICE_CPU;
+    int64_t qdim = s->heads * s->head_dim, kvdim = s->kv_heads * s->head_dim;
+    mt_module *at = mt_module_new(ctx, L, "self_attn", s->cls.attn);
+    if (!at) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, at, "num_heads", mt_a_int(s->heads));
+    mt_module_attr(ctx, at, "num_key_value_heads", mt_a_int(s->kv_heads));
+    mt_module_attr(ctx, at, "head_dim", mt_a_int(s->head_dim));
+    if (!mt_nn_linear(ctx, at, "q_proj", s->hidden, qdim, s->qkv_bias, dt, dev) ||
+        !mt_nn_linear(ctx, at, "k_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
+        !mt_nn_linear(ctx, at, "v_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
+        !mt_nn_linear(ctx, at, "o_proj", qdim, s->hidden, s->o_bias, dt, dev))
+        return mt_ctx_status(ctx);
+    return MT_OK;
+}
+
+mt_module *mt_dec_gated_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent, const char *name,
+                            const char *cls, int64_t inter) {
+    mt_ctx *ctx = m->ctx;
+    mt_dtype dt = s->dtype;
+    mt_device dev = MT_DEVICE_CPU;
+    mt_module *mlp = mt_module_new(ctx, parent, name, cls);
+    if (!mlp ||
+        !mt_nn_linear(ctx, mlp, "gate_proj", s->hidden, inter, s->mlp_bias, dt, dev) ||
+        !mt_nn_linear(ctx, mlp, "up_proj", s->hidden, inter, s->mlp_bias, dt, dev) ||
+        !mt_nn_linear(ctx, mlp, "down_proj", inter, s->hidden, s->mlp_bias, dt, dev) ||
+        !mt_act_new(m, mlp, "act_fn", s->hidden_act, "hidden_act"))
+        return NULL;
+    return mlp;
+}
+
+mt_status mt_dec_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
+    (void)index;
+    return mt_dec_gated_mlp(m, s, L, "mlp", s->cls.mlp, s->intermediate) ? MT_OK : mt_ctx_status(m->ctx);
 }
 
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
@@ -181,29 +225,17 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     mt_module *emb = mt_nn_embedding(ctx, model, "embed_tokens", s->vocab, s->hidden, dt, dev);
     mt_module *layers = mt_module_new(ctx, model, "layers", "ModuleList");
     if (!emb || !layers) return mt_ctx_status(ctx);
-    int64_t qdim = s->heads * s->head_dim, kvdim = s->kv_heads * s->head_dim;
+    mt_status (*build_attn)(mt_model *, const mt_dec_spec *, mt_module *, int64_t) =
+        s->hooks.build_attn ? s->hooks.build_attn : mt_dec_build_attn;
+    mt_status (*build_mlp)(mt_model *, const mt_dec_spec *, mt_module *, int64_t) =
+        s->hooks.build_mlp ? s->hooks.build_mlp : mt_dec_build_mlp;
     for (int64_t i = 0; i < s->layers; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
         mt_module *L = mt_module_new(ctx, layers, idx, s->cls.layer);
         if (!L) return mt_ctx_status(ctx);
-        mt_module *at = mt_module_new(ctx, L, "self_attn", s->cls.attn);
-        if (!at) return mt_ctx_status(ctx);
-        mt_module_attr(ctx, at, "num_heads", mt_a_int(s->heads));
-        mt_module_attr(ctx, at, "num_key_value_heads", mt_a_int(s->kv_heads));
-        mt_module_attr(ctx, at, "head_dim", mt_a_int(s->head_dim));
-        if (!mt_nn_linear(ctx, at, "q_proj", s->hidden, qdim, s->qkv_bias, dt, dev) ||
-            !mt_nn_linear(ctx, at, "k_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
-            !mt_nn_linear(ctx, at, "v_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
-            !mt_nn_linear(ctx, at, "o_proj", qdim, s->hidden, s->o_bias, dt, dev))
-            return mt_ctx_status(ctx);
-        mt_module *mlp = mt_module_new(ctx, L, "mlp", s->cls.mlp);
-        if (!mlp ||
-            !mt_nn_linear(ctx, mlp, "gate_proj", s->hidden, s->intermediate, s->mlp_bias, dt, dev) ||
-            !mt_nn_linear(ctx, mlp, "up_proj", s->hidden, s->intermediate, s->mlp_bias, dt, dev) ||
-            !mt_nn_linear(ctx, mlp, "down_proj", s->intermediate, s->hidden, s->mlp_bias, dt, dev) ||
-            !mt_act_new(m, mlp, "act_fn", s->hidden_act, "hidden_act"))
-            return mt_ctx_status(ctx);
+        /* registration order = transformers' __init__ order: self_attn, mlp, norms */
+        if (build_attn(m, s, L, i) != MT_OK || build_mlp(m, s, L, i) != MT_OK) return mt_ctx_status(ctx);
         if (!rms_norm(m, L, "input_layernorm", s) || !rms_norm(m, L, "post_attention_layernorm", s))
             return mt_ctx_status(ctx);
     }
@@ -240,7 +272,7 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
 /* ---- forward ---- */
 static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
 
-static mt_tensor *rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
+mt_tensor *mt_dec_rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     if (!x) return NULL;
     const mt_arg *eps = mt_module_get_attr(n, "eps");
     mt_dtype in_dt = x->dtype;
@@ -285,11 +317,11 @@ static mt_tensor *rotate_half(mt_tracer *tr, mt_tensor *x) {
     return mt_cat(tr, parts, 2, -1);
 }
 
-static mt_tensor *apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
+mt_tensor *mt_dec_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
     return mt_add(tr, mt_mul(tr, x, cos), mt_mul(tr, rotate_half(tr, x), sin));
 }
 
-static mt_tensor *repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
+mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
     if (!x || n_rep == 1) return x;
     mt_arg idx[5] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_none(),
                      mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL)};
@@ -300,7 +332,7 @@ static mt_tensor *repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
     return mt_reshape(tr, e, 4, rs);
 }
 
-static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask,
+mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask,
                                mt_tensor *cos, mt_tensor *sin, const mt_dec_spec *s) {
     if (!x) return NULL;
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
@@ -314,10 +346,10 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
     v = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
     mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-    q = apply_rotary(tr, q, c, sn);
-    k = apply_rotary(tr, k, c, sn);
-    k = repeat_kv(tr, k, s->heads / s->kv_heads);
-    v = repeat_kv(tr, v, s->heads / s->kv_heads);
+    q = mt_dec_apply_rotary(tr, q, c, sn);
+    k = mt_dec_apply_rotary(tr, k, c, sn);
+    k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
+    v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
     mt_tensor *m4 = NULL;
     if (mask && k) {
         mt_arg idx[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL),
@@ -339,7 +371,8 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     return o;
 }
 
-static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
+mt_tensor *mt_dec_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
+    (void)s;
     mt_tr_enter(tr, mlp);
     mt_tensor *g = mt_act_forward(tr, mt_module_child(mlp, "act_fn"),
                                   mt_tr_call(tr, mt_module_child(mlp, "gate_proj"), x));
@@ -398,16 +431,18 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         mt_module *L = layers->children.items[i];
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        mt_tensor *a = rms_forward(tr, mt_module_child(L, "input_layernorm"), h);
-        a = attn_forward(tr, mt_module_child(L, "self_attn"), a, mask, cos, sin, s);
+        mt_tensor *a = mt_dec_rms_forward(tr, mt_module_child(L, "input_layernorm"), h);
+        a = (s->hooks.attn_forward ? s->hooks.attn_forward : mt_dec_attn_forward)(
+            tr, mt_module_child(L, "self_attn"), a, mask, cos, sin, s);
         h = mt_add(tr, res, a);
         res = h;
-        mt_tensor *f = rms_forward(tr, mt_module_child(L, "post_attention_layernorm"), h);
-        f = mlp_forward(tr, mt_module_child(L, "mlp"), f);
+        mt_tensor *f = mt_dec_rms_forward(tr, mt_module_child(L, "post_attention_layernorm"), h);
+        f = (s->hooks.mlp_forward ? s->hooks.mlp_forward : mt_dec_mlp_forward)(
+            tr, mt_module_child(L, "mlp"), f, s);
         h = mt_add(tr, res, f);
         mt_tr_leave(tr);
     }
-    h = rms_forward(tr, mt_module_child(model, "norm"), h);
+    h = mt_dec_rms_forward(tr, mt_module_child(model, "norm"), h);
     mt_tr_leave(tr);
     mt_tensor *logits = mt_tr_call(tr, mt_module_child(m->root, "lm_head"), h);
     return mt_tr_output(tr, &logits, 1);
