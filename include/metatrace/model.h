@@ -30,7 +30,7 @@ bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out);
 bool mt_cfg_float(mt_config *c, const char *field, double def, double *out); /* ints accepted */
 bool mt_cfg_bool(mt_config *c, const char *field, bool def, bool *out);
 bool mt_cfg_str(mt_config *c, const char *field, const char *def, const char **out);
-/* Required: absent is an error ("missing required field 'x' (family llama)"). */
+/* Required: absent is an error ("missing required field 'x'"). */
 bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out);
 /* Positive int (>0); absent takes def (def <= 0 means required). */
 bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out);
@@ -40,8 +40,8 @@ void *mt_cfg_json(const mt_config *c, const char *field);
 mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);
 /* Line and column of the field's key in the file (0,0 when absent). */
 void mt_cfg_locate(const mt_config *c, const char *field, int *line, int *col);
-/* The model_type, or architectures[0]-derived fallback; NULL with an error
- * when neither is present. */
+/* The model_type; NULL with an error when absent (the message names
+ * architectures[0] when present, to say which model_type to add). */
 const char *mt_config_model_type(mt_config *c);
 const char *mt_config_architecture(mt_config *c); /* architectures[0] or NULL */
 
