@@ -1,0 +1,1781 @@
+/* metatrace — the op table and one shape/dtype rule per op.
+ *
+ * Every rule follows PyTorch's semantics (ATen meta functions, torch/_refs,
+ * torch/_prims_common) for the cases metatrace traces, validates its inputs
+ * and prints the shapes involved when it rejects them. Arguments follow FX:
+ * positional `args` as torch.fx records them, `kwargs` by name; each rule
+ * declares its Python signature once and fetches parameters by name, so a
+ * parameter is accepted positionally or by keyword exactly where PyTorch
+ * accepts it. docs/ops.md lists the conventions and rules. */
+#include <assert.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "metatrace/graph.h"
+
+/* ---- call state and signatures -------------------------------------------- */
+
+typedef struct call {
+    mt_ctx *ctx;
+    mt_op_id id;
+    const mt_opdef *def;
+    const mt_arg *args;
+    int nargs;
+    const mt_kwarg *kwargs;
+    int nkwargs;
+    mt_tensor *outs;
+    int *nout;
+    bool *is_tuple;
+    /* The Python signature, NULL-terminated. "*" starts keyword-only
+     * parameters; "*name" is a variadic positional (the rest of args, or one
+     * list), also accepted as keyword `name`; "a|b" names aliases. */
+    const char *const *sig;
+} call;
+
+typedef mt_status (*op_rule)(call *c);
+
+#define TRY(e)                        \
+    do {                              \
+        mt_status st_ = (e);          \
+        if (st_ != MT_OK) return st_; \
+    } while (0)
+
+static mt_status failv(call *c, mt_status st, const char *fmt, va_list ap) {
+    char *msg = mt_vsprintf(c->ctx, fmt, ap);
+    mt_fail(c->ctx, st, "%s: %s", c->def->target, msg ? msg : "(out of memory)");
+    return st;
+}
+
+/* Shape or dtype rejection. */
+static mt_status fail(call *c, const char *fmt, ...) MT_PRINTF(2, 3);
+static mt_status fail(call *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mt_status st = failv(c, MT_ERR_SHAPE, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* Bad call: missing or mistyped argument, unknown keyword. */
+static mt_status fail_usage(call *c, const char *fmt, ...) MT_PRINTF(2, 3);
+static mt_status fail_usage(call *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mt_status st = failv(c, MT_ERR_USAGE, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* A case PyTorch accepts that metatrace does not model. */
+static mt_status fail_unsupported(call *c, const char *fmt, ...) MT_PRINTF(2, 3);
+static mt_status fail_unsupported(call *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mt_status st = failv(c, MT_ERR_UNSUPPORTED, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* A symbolic-arithmetic call returned NULL: it left its own error (overflow,
+ * out of memory) on the context. */
+static mt_status sym_failed(call *c) {
+    mt_status st = mt_ctx_status(c->ctx);
+    if (st != MT_OK) return st;
+    return mt_fail(c->ctx, MT_ERR_INTERNAL, "%s: symbolic arithmetic failed", c->def->target);
+}
+
+static const char *const ARG_KIND_NAMES[] = {
+    "None", "tensor", "int", "float", "bool", "symbolic int", "dtype",
+    "str", "slice", "Ellipsis", "list", "device",
+};
+static_assert(sizeof ARG_KIND_NAMES / sizeof ARG_KIND_NAMES[0] == MT_ARG_KIND_COUNT,
+              "ARG_KIND_NAMES out of step with mt_argkind");
+
+static const char *kind_name(const mt_arg *a) {
+    if (!a) return "None";
+    if ((int)a->kind < 0 || a->kind >= MT_ARG_KIND_COUNT) return "?";
+    return ARG_KIND_NAMES[a->kind];
+}
+
+/* Does signature entry `entry` (maybe "*name" or "a|b") answer to `name`? */
+static bool sig_matches(const char *entry, const char *name) {
+    if (entry[0] == '*') entry++;
+    size_t n = strlen(name);
+    for (const char *p = entry;;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && len > 0 && strncmp(p, name, n) == 0) return true;
+        if (!bar) return false;
+        p = bar + 1;
+    }
+}
+
+/* Layout of the signature: count of plain positional parameters and the index
+ * of the variadic one (-1 when none). */
+static void sig_layout(const char *const *sig, int *npos, int *var) {
+    *npos = 0;
+    *var = -1;
+    bool kwonly = false;
+    for (int i = 0; sig[i]; i++) {
+        if (strcmp(sig[i], "*") == 0) {
+            kwonly = true;
+        } else if (sig[i][0] == '*') {
+            *var = i;
+            kwonly = true;
+        } else if (!kwonly) {
+            (*npos)++;
+        }
+    }
+}
+
+/* Check args/kwargs against the signature: positional count, unknown
+ * keywords, a parameter given twice. */
+static mt_status sig_check(call *c, const char *const *sig) {
+    c->sig = sig;
+    int npos = 0, var = 0;
+    sig_layout(sig, &npos, &var);
+    if (var < 0 && c->nargs > npos)
+        return fail_usage(c, "takes at most %d positional argument%s but %d were given", npos,
+                          npos == 1 ? "" : "s", c->nargs);
+    for (int k = 0; k < c->nkwargs; k++) {
+        const char *name = c->kwargs[k].name;
+        int found = -1;
+        for (int i = 0; sig[i] && name; i++) {
+            if (strcmp(sig[i], "*") != 0 && sig_matches(sig[i], name)) {
+                found = i;
+                break;
+            }
+        }
+        if (found < 0) return fail_usage(c, "unexpected keyword argument '%s'", name ? name : "");
+        bool positional_given = (found == var) ? c->nargs > var : (found < npos && found < c->nargs);
+        if (positional_given) return fail_usage(c, "got multiple values for argument '%s'", name);
+        for (int j = 0; j < k; j++) {
+            if (c->kwargs[j].name && sig_matches(sig[found], c->kwargs[j].name))
+                return fail_usage(c, "got multiple values for argument '%s'", name);
+        }
+    }
+    return MT_OK;
+}
+
+/* Parameter `name` (a primary name in the signature), positional or keyword.
+ * NULL when absent or None. */
+static const mt_arg *param(const call *c, const char *name) {
+    int npos = 0, var = 0;
+    sig_layout(c->sig, &npos, &var);
+    int idx = -1;
+    for (int i = 0; c->sig[i]; i++) {
+        if (strcmp(c->sig[i], "*") != 0 && sig_matches(c->sig[i], name)) {
+            idx = i;
+            break;
+        }
+    }
+    assert(idx >= 0 && "param name not in the rule's signature");
+    if (idx < 0) return NULL;
+    const mt_arg *a = NULL;
+    if (idx != var && idx < npos && idx < c->nargs) a = &c->args[idx];
+    for (int k = 0; !a && k < c->nkwargs; k++) {
+        if (c->kwargs[k].name && sig_matches(c->sig[idx], c->kwargs[k].name)) a = &c->kwargs[k].value;
+    }
+    if (a && a->kind == MT_ARG_NONE) return NULL;
+    return a;
+}
+
+/* The variadic parameter `name`: (x, 2, 3), (x, [2, 3]) or name=[2, 3]. */
+static void rest(const call *c, const char *name, const mt_arg **items, int *n) {
+    int npos = 0, var = 0;
+    sig_layout(c->sig, &npos, &var);
+    *items = NULL;
+    *n = 0;
+    if (var >= 0 && c->nargs > var) {
+        if (c->nargs == var + 1 && c->args[var].kind == MT_ARG_LIST) {
+            *items = c->args[var].v.list.items;
+            *n = c->args[var].v.list.n;
+        } else {
+            *items = &c->args[var];
+            *n = c->nargs - var;
+        }
+        return;
+    }
+    const mt_arg *a = param(c, name);
+    if (!a) return;
+    if (a->kind == MT_ARG_LIST) {
+        *items = a->v.list.items;
+        *n = a->v.list.n;
+    } else {
+        *items = a;
+        *n = 1;
+    }
+}
+
+static mt_status need_tensor(call *c, const char *name, const mt_tensor **t) {
+    const mt_arg *a = param(c, name);
+    if (!a || a->kind != MT_ARG_TENSOR || !a->v.t)
+        return fail_usage(c, "argument '%s' must be a tensor, got %s", name, kind_name(a));
+    *t = a->v.t;
+    return MT_OK;
+}
+
+static mt_status opt_tensor(call *c, const char *name, const mt_tensor **t) {
+    const mt_arg *a = param(c, name);
+    *t = NULL;
+    if (!a) return MT_OK;
+    if (a->kind != MT_ARG_TENSOR || !a->v.t)
+        return fail_usage(c, "argument '%s' must be a tensor or None, got %s", name, kind_name(a));
+    *t = a->v.t;
+    return MT_OK;
+}
+
+static mt_status int_of(call *c, const char *name, const mt_arg *a, int64_t *v) {
+    if (!a || a->kind != MT_ARG_INT)
+        return fail_usage(c, "argument '%s' must be an int, got %s", name, kind_name(a));
+    *v = a->v.i;
+    return MT_OK;
+}
+
+static mt_status need_int(call *c, const char *name, int64_t *v) {
+    return int_of(c, name, param(c, name), v);
+}
+
+static mt_status opt_int(call *c, const char *name, int64_t dflt, int64_t *v) {
+    const mt_arg *a = param(c, name);
+    *v = dflt;
+    return a ? int_of(c, name, a, v) : MT_OK;
+}
+
+static mt_status opt_bool(call *c, const char *name, bool dflt, bool *v) {
+    const mt_arg *a = param(c, name);
+    *v = dflt;
+    if (!a) return MT_OK;
+    if (a->kind != MT_ARG_BOOL)
+        return fail_usage(c, "argument '%s' must be a bool, got %s", name, kind_name(a));
+    *v = a->v.b;
+    return MT_OK;
+}
+
+/* A Python number (int or float); *is_set false when absent. */
+static mt_status opt_number(call *c, const char *name, double *v, bool *is_set) {
+    const mt_arg *a = param(c, name);
+    *is_set = false;
+    if (!a) return MT_OK;
+    if (a->kind == MT_ARG_FLOAT) *v = a->v.f;
+    else if (a->kind == MT_ARG_INT) *v = (double)a->v.i;
+    else return fail_usage(c, "argument '%s' must be a number, got %s", name, kind_name(a));
+    *is_set = true;
+    return MT_OK;
+}
+
+static mt_status opt_dtype(call *c, const char *name, mt_dtype *dt) {
+    const mt_arg *a = param(c, name);
+    *dt = MT_DTYPE_NONE;
+    if (!a) return MT_OK;
+    if (a->kind != MT_ARG_DTYPE || a->v.dtype <= MT_DTYPE_NONE || a->v.dtype >= MT_DTYPE_COUNT)
+        return fail_usage(c, "argument '%s' must be a dtype, got %s", name, kind_name(a));
+    *dt = a->v.dtype;
+    return MT_OK;
+}
+
+/* A size: INT or SYM, as a dim expression. */
+static mt_status size_of(call *c, const char *what, const mt_arg *a, const mt_sym **s) {
+    if (a && a->kind == MT_ARG_INT) {
+        *s = mt_sym_const(c->ctx, a->v.i);
+        return *s ? MT_OK : sym_failed(c);
+    }
+    if (a && a->kind == MT_ARG_SYM && a->v.sym) {
+        *s = a->v.sym;
+        return MT_OK;
+    }
+    return fail_usage(c, "%s must be an int or a symbolic int, got %s", what, kind_name(a));
+}
+
+/* ---- small helpers on dims and shapes ------------------------------------- */
+
+static bool is_const(const mt_sym *s, int64_t *v) {
+    if (!s || !mt_sym_is_const(s)) return false;
+    if (v) *v = mt_sym_const_value(s);
+    return true;
+}
+
+static bool is_c(const mt_sym *s, int64_t v) {
+    int64_t x = 0;
+    return is_const(s, &x) && x == v;
+}
+
+static const char *ds(const mt_sym *s) {
+    const char *r = s ? mt_sym_str(s) : NULL;
+    return r ? r : "?";
+}
+
+static const char *shape_s(call *c, int ndim, const mt_sym *const *shape) {
+    const char *r = mt_shape_str(c->ctx, ndim, shape);
+    return r ? r : "[?]";
+}
+
+static const char *sh(call *c, const mt_tensor *t) { return shape_s(c, t->ndim, t->shape); }
+
+/* "[2, 3, -1]" for a list of sizes that may hold -1. */
+static const char *sizes_s(call *c, int n, const mt_sym *const *s) { return shape_s(c, n, s); }
+
+static bool shapes_equal(int na, const mt_sym *const *a, int nb, const mt_sym *const *b) {
+    if (na != nb) return false;
+    for (int i = 0; i < na; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+/* Is s known to be >= v? Constants compare; a bare symbol uses its lower
+ * bound. Anything else is unknown (false). */
+static bool known_ge(call *c, const mt_sym *s, int64_t v) {
+    int64_t x = 0;
+    if (is_const(s, &x)) return x >= v;
+    if (s && mt_sym_is_var(s)) {
+        const mt_symbol_info *info = mt_sym_info_of(c->ctx, s);
+        return info && info->lo >= v;
+    }
+    return false;
+}
+
+/* Wrap a dim index like PyTorch's maybe_wrap_dim (a 0-dim tensor accepts
+ * -1 and 0). */
+static mt_status wrap_dim_in(call *c, int64_t d, int ndim, int *out, const mt_tensor *t) {
+    int64_t n = ndim > 0 ? ndim : 1;
+    if (d < -n || d >= n) {
+        if (t)
+            return fail(c, "Dimension out of range (expected to be in range of [%lld, %lld], but got %lld): got %s",
+                        (long long)-n, (long long)(n - 1), (long long)d, sh(c, t));
+        return fail(c, "Dimension out of range (expected to be in range of [%lld, %lld], but got %lld)",
+                    (long long)-n, (long long)(n - 1), (long long)d);
+    }
+    *out = (int)(d < 0 ? d + n : d);
+    return MT_OK;
+}
+
+static mt_status wrap_dim(call *c, int64_t d, const mt_tensor *t, int *out) {
+    return wrap_dim_in(c, d, t->ndim, out, t);
+}
+
+/* The single broadcasting helper (PyTorch infer_size): right-aligned; equal
+ * dims (same expression) stay; a constant 1 takes the other; anything else
+ * is an error — two different symbols, or a symbol against a constant other
+ * than 1, are never guessed equal. */
+static mt_status broadcast(call *c, int na, const mt_sym *const *a, int nb, const mt_sym *const *b,
+                           int *nr, const mt_sym **r) {
+    int n = na > nb ? na : nb;
+    const mt_sym *tmp[MT_MAX_DIMS];
+    if (n > MT_MAX_DIMS) return fail(c, "too many dimensions (%d > %d)", n, MT_MAX_DIMS);
+    for (int i = n - 1; i >= 0; i--) {
+        int ia = i - (n - na), ib = i - (n - nb);
+        const mt_sym *da = ia >= 0 ? a[ia] : NULL;
+        const mt_sym *db = ib >= 0 ? b[ib] : NULL;
+        if (!da) tmp[i] = db;
+        else if (!db) tmp[i] = da;
+        else if (da == db) tmp[i] = da;
+        else if (is_c(da, 1)) tmp[i] = db;
+        else if (is_c(db, 1)) tmp[i] = da;
+        else
+            return fail(c,
+                        "shapes cannot be broadcast: the size of tensor a (%s) must match the size of "
+                        "tensor b (%s) at non-singleton dimension %d: got %s and %s",
+                        ds(da), ds(db), i, shape_s(c, na, a), shape_s(c, nb, b));
+    }
+    memcpy(r, tmp, (size_t)n * sizeof *r);
+    *nr = n;
+    return MT_OK;
+}
+
+/* Check that `src` broadcasts into `dst` without changing it (in-place
+ * semantics: bias add, attention-mask add). */
+static mt_status broadcast_into(call *c, const char *what, int ns, const mt_sym *const *src, int nd,
+                                const mt_sym *const *dst) {
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    mt_status st = broadcast(c, ns, src, nd, dst, &nr, r);
+    if (st != MT_OK) return st;
+    if (!shapes_equal(nr, r, nd, dst))
+        return fail(c, "%s of shape %s is not broadcastable to %s", what, shape_s(c, ns, src),
+                    shape_s(c, nd, dst));
+    return MT_OK;
+}
+
+/* Append one META output. */
+static mt_status emit(call *c, mt_dtype dt, int ndim, const mt_sym *const *shape) {
+    if (ndim > MT_MAX_DIMS) return fail(c, "result has too many dimensions (%d > %d)", ndim, MT_MAX_DIMS);
+    if (*c->nout >= MT_MAX_OUTS) return fail(c, "too many outputs (more than %d)", MT_MAX_OUTS);
+    for (int i = 0; i < ndim; i++)
+        if (!shape[i]) return sym_failed(c);
+    mt_tensor *o = &c->outs[*c->nout];
+    memset(o, 0, sizeof *o);
+    o->dtype = dt;
+    o->ndim = ndim;
+    for (int i = 0; i < ndim; i++) o->shape[i] = shape[i];
+    o->device = MT_DEVICE_META;
+    o->data = NULL;
+    o->node = NULL;
+    (*c->nout)++;
+    return MT_OK;
+}
+
+static mt_status emit_like(call *c, mt_dtype dt, const mt_tensor *t) {
+    return emit(c, dt, t->ndim, t->shape);
+}
+
+/* One operand of torch.result_type. */
+static bool operand_of(const mt_arg *a, mt_operand *op) {
+    switch (a->kind) {
+    case MT_ARG_TENSOR:
+        if (!a->v.t) return false;
+        op->kind = a->v.t->ndim >= 1 ? MT_OPERAND_TENSOR : MT_OPERAND_ZERODIM;
+        op->dtype = a->v.t->dtype;
+        return true;
+    case MT_ARG_INT:
+    case MT_ARG_SYM:
+        op->kind = MT_OPERAND_SCALAR;
+        op->dtype = MT_INT64;
+        return true;
+    case MT_ARG_FLOAT:
+        op->kind = MT_OPERAND_SCALAR;
+        op->dtype = MT_FLOAT64;
+        return true;
+    case MT_ARG_BOOL:
+        op->kind = MT_OPERAND_SCALAR;
+        op->dtype = MT_BOOL;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static const char *operand_s(call *c, const mt_arg *a) {
+    if (a->kind == MT_ARG_TENSOR)
+        return mt_sprintf(c->ctx, "%s %s", mt_dtype_name(a->v.t->dtype), sh(c, a->v.t));
+    if (a->kind == MT_ARG_INT) return mt_sprintf(c->ctx, "int %lld", (long long)a->v.i);
+    if (a->kind == MT_ARG_FLOAT) return mt_sprintf(c->ctx, "float %g", a->v.f);
+    if (a->kind == MT_ARG_BOOL) return a->v.b ? "bool True" : "bool False";
+    if (a->kind == MT_ARG_SYM) return mt_sprintf(c->ctx, "symbolic int %s", ds(a->v.sym));
+    return kind_name(a);
+}
+
+/* ---- elementwise ---------------------------------------------------------- */
+
+/* Operands a, b of a binary op: a tensor and a tensor or Python scalar. */
+static mt_status binary_operands(call *c, const mt_arg **a, const mt_arg **b, mt_operand ops[2]) {
+    static const char *const S[] = {"input|self|a", "other|exponent|b", NULL};
+    TRY(sig_check(c, S));
+    *a = param(c, "input");
+    *b = param(c, "other");
+    if (!*a || !*b || !operand_of(*a, &ops[0]) || !operand_of(*b, &ops[1]))
+        return fail_usage(c, "expected (tensor or number, tensor or number), got (%s, %s)", kind_name(*a),
+                          kind_name(*b));
+    if ((*a)->kind != MT_ARG_TENSOR && (*b)->kind != MT_ARG_TENSOR)
+        return fail_usage(c, "expected at least one tensor operand, got %s and %s", kind_name(*a),
+                          kind_name(*b));
+    return MT_OK;
+}
+
+static void shape_of_arg(const mt_arg *a, int *n, const mt_sym *const **s) {
+    if (a->kind == MT_ARG_TENSOR) {
+        *n = a->v.t->ndim;
+        *s = a->v.t->shape;
+    } else {
+        *n = 0;
+        *s = NULL;
+    }
+}
+
+static mt_status rule_binary(call *c) {
+    const mt_arg *a, *b;
+    mt_operand ops[2];
+    TRY(binary_operands(c, &a, &b, ops));
+    if ((c->id == MT_OP_MAXIMUM || c->id == MT_OP_MINIMUM) &&
+        (a->kind != MT_ARG_TENSOR || b->kind != MT_ARG_TENSOR))
+        return fail_usage(c, "expected two tensors, got %s and %s", operand_s(c, a), operand_s(c, b));
+    int na = 0, nb = 0;
+    const mt_sym *const *sa, *const *sb;
+    shape_of_arg(a, &na, &sa);
+    shape_of_arg(b, &nb, &sb);
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    TRY(broadcast(c, na, sa, nb, sb, &nr, r));
+    mt_dtype dt = mt_promote_for_op(c->def->promo, ops, 2);
+    if (dt == MT_DTYPE_NONE)
+        return fail(c, "no common dtype for %s and %s", operand_s(c, a), operand_s(c, b));
+    if ((c->id == MT_OP_AND || c->id == MT_OP_OR) && !mt_dtype_is_integral(dt, true))
+        return fail(c, "bitwise operations need integral or bool operands, got %s and %s (result dtype %s)",
+                    operand_s(c, a), operand_s(c, b), mt_dtype_name(dt));
+    if (c->id == MT_OP_POW && mt_dtype_is_integral(dt, true) && b->kind == MT_ARG_INT && b->v.i < 0)
+        return fail(c, "Integers to negative integer powers are not allowed: got %s and %s", operand_s(c, a),
+                    operand_s(c, b));
+    return emit(c, dt, nr, r);
+}
+
+static mt_status rule_where(call *c) {
+    static const char *const S[] = {"condition", "input|self", "other", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *cond;
+    TRY(need_tensor(c, "condition", &cond));
+    const mt_arg *a = param(c, "input"), *b = param(c, "other");
+    mt_operand ops[2];
+    if (!a || !b || !operand_of(a, &ops[0]) || !operand_of(b, &ops[1]))
+        return fail_usage(c, "expected (condition, tensor or number, tensor or number), got (tensor, %s, %s)",
+                          kind_name(a), kind_name(b));
+    if (cond->dtype != MT_BOOL)
+        return fail(c, "where expected condition to be a boolean tensor, but got a tensor with dtype %s: got %s",
+                    mt_dtype_name(cond->dtype), sh(c, cond));
+    int na = 0, nb = 0, nr = 0;
+    const mt_sym *const *sa, *const *sb;
+    shape_of_arg(a, &na, &sa);
+    shape_of_arg(b, &nb, &sb);
+    const mt_sym *r[MT_MAX_DIMS];
+    TRY(broadcast(c, cond->ndim, cond->shape, na, sa, &nr, r));
+    TRY(broadcast(c, nr, r, nb, sb, &nr, r));
+    mt_dtype dt = mt_promote_for_op(c->def->promo, ops, 2);
+    if (dt == MT_DTYPE_NONE)
+        return fail(c, "no common dtype for %s and %s", operand_s(c, a), operand_s(c, b));
+    return emit(c, dt, nr, r);
+}
+
+/* Out-of-place masked_fill expands self and mask together (ATen
+ * masked_fill: expand_outplace(mask, self)), so the result has the
+ * broadcast shape; its dtype stays self's. */
+static mt_status rule_masked_fill(call *c) {
+    static const char *const S[] = {"self|input", "mask", "value", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *mask;
+    TRY(need_tensor(c, "self", &x));
+    TRY(need_tensor(c, "mask", &mask));
+    const mt_arg *v = param(c, "value");
+    mt_operand op;
+    if (!v || !operand_of(v, &op))
+        return fail_usage(c, "argument 'value' must be a number or a 0-dim tensor, got %s", kind_name(v));
+    if (mask->dtype != MT_BOOL)
+        return fail(c, "masked_fill_ only supports boolean masks, but got mask with dtype %s: got %s and mask %s",
+                    mt_dtype_name(mask->dtype), sh(c, x), sh(c, mask));
+    if (v->kind == MT_ARG_TENSOR && v->v.t->ndim != 0)
+        return fail(c, "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with %d dimension(s): got %s",
+                    v->v.t->ndim, sh(c, v->v.t));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    TRY(broadcast(c, x->ndim, x->shape, mask->ndim, mask->shape, &nr, r));
+    mt_operand first = {x->ndim ? MT_OPERAND_TENSOR : MT_OPERAND_ZERODIM, x->dtype};
+    mt_operand ops[2] = {first, op};
+    mt_dtype dt = mt_promote_for_op(c->def->promo, ops, 2);
+    if (dt == MT_DTYPE_NONE) dt = x->dtype;
+    return emit(c, dt, nr, r);
+}
+
+static mt_status rule_unary(call *c) {
+    static const char *const S_PLAIN[] = {"input|self|a", NULL};
+    static const char *const S_INPLACE[] = {"input|self", "inplace", NULL};
+    static const char *const S_GELU[] = {"input|self", "*", "approximate", NULL};
+    const char *const *s = S_PLAIN;
+    if (c->id == MT_OP_SILU || c->id == MT_OP_RELU) s = S_INPLACE;
+    if (c->id == MT_OP_GELU) s = S_GELU;
+    TRY(sig_check(c, s));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (s == S_INPLACE) {
+        bool inplace = false;
+        TRY(opt_bool(c, "inplace", false, &inplace));
+    }
+    if (c->id == MT_OP_GELU) {
+        const mt_arg *ap = param(c, "approximate");
+        if (ap && ap->kind != MT_ARG_STR)
+            return fail_usage(c, "argument 'approximate' must be a str, got %s", kind_name(ap));
+        if (ap && strcmp(ap->v.s, "none") != 0 && strcmp(ap->v.s, "tanh") != 0)
+            return fail(c, "approximate argument must be either none or tanh, got '%s'", ap->v.s);
+    }
+    if (c->id == MT_OP_NEG && x->dtype == MT_BOOL)
+        return fail(c, "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                       "invert a mask, use the `~` or `logical_not()` operator instead: got bool %s",
+                    sh(c, x));
+    if (c->id == MT_OP_RELU && x->dtype == MT_BOOL)
+        return fail(c, "Boolean inputs not supported for relu: got bool %s", sh(c, x));
+    if ((c->id == MT_OP_SILU || c->id == MT_OP_GELU) && mt_dtype_is_integral(x->dtype, true))
+        return fail(c, "expected a floating-point input (PyTorch has no %s kernel for %s): got %s %s",
+                    c->def->name, mt_dtype_name(x->dtype), mt_dtype_name(x->dtype), sh(c, x));
+    mt_operand op = {x->ndim ? MT_OPERAND_TENSOR : MT_OPERAND_ZERODIM, x->dtype};
+    mt_dtype dt = mt_promote_for_op(c->def->promo, &op, 1);
+    if (dt == MT_DTYPE_NONE) return fail(c, "unsupported dtype %s: got %s", mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, dt, x);
+}
+
+/* ---- dtype conversion, dropout -------------------------------------------- */
+
+static mt_status rule_to(call *c) {
+    static const char *const S[] = {"self", "*args", "dtype", "device", "non_blocking", "copy",
+                                    "memory_format", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    if (c->nargs < 1 || c->args[0].kind != MT_ARG_TENSOR || !c->args[0].v.t)
+        return fail_usage(c, "argument 'self' must be a tensor, got %s", kind_name(c->nargs ? &c->args[0] : NULL));
+    x = c->args[0].v.t;
+    mt_dtype dt = MT_DTYPE_NONE;
+    bool seen_device = false;
+    for (int i = 1; i < c->nargs; i++) {
+        const mt_arg *a = &c->args[i];
+        switch (a->kind) {
+        case MT_ARG_DTYPE:
+            if (dt != MT_DTYPE_NONE) return fail_usage(c, "dtype given twice");
+            dt = a->v.dtype;
+            break;
+        case MT_ARG_TENSOR:
+            if (dt != MT_DTYPE_NONE || !a->v.t) return fail_usage(c, "unexpected tensor argument");
+            dt = a->v.t->dtype;
+            break;
+        case MT_ARG_DEVICE:
+        case MT_ARG_STR:
+            if (seen_device || dt != MT_DTYPE_NONE) return fail_usage(c, "unexpected device argument");
+            seen_device = true;
+            break;
+        case MT_ARG_BOOL: /* non_blocking, copy */
+        case MT_ARG_NONE:
+            break;
+        default:
+            return fail_usage(c, "unexpected %s argument at position %d", kind_name(a), i);
+        }
+    }
+    mt_dtype kw;
+    TRY(opt_dtype(c, "dtype", &kw));
+    if (kw != MT_DTYPE_NONE) {
+        if (dt != MT_DTYPE_NONE) return fail_usage(c, "got multiple values for argument 'dtype'");
+        dt = kw;
+    }
+    if (dt == MT_DTYPE_NONE) dt = x->dtype;
+    if (dt < 0 || dt >= MT_DTYPE_COUNT) return fail_usage(c, "invalid dtype");
+    return emit_like(c, dt, x);
+}
+
+static mt_status rule_type_as(call *c) {
+    static const char *const S[] = {"self", "other", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *o;
+    TRY(need_tensor(c, "self", &x));
+    TRY(need_tensor(c, "other", &o));
+    return emit_like(c, o->dtype, x);
+}
+
+static mt_status rule_dropout(call *c) {
+    static const char *const S[] = {"input", "p", "training", "inplace", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    double p = 0.5;
+    bool has_p = false, training = false, inplace = false;
+    TRY(opt_number(c, "p", &p, &has_p));
+    if (!has_p) p = 0.5;
+    TRY(opt_bool(c, "training", true, &training));
+    TRY(opt_bool(c, "inplace", false, &inplace));
+    if (p < 0.0 || p > 1.0) return fail(c, "dropout probability has to be between 0 and 1, but got %g", p);
+    return emit_like(c, x->dtype, x);
+}
+
+/* ---- reductions ----------------------------------------------------------- */
+
+/* Parse `dim` (int, list of ints, or absent) into a mask of reduced dims. */
+static mt_status reduce_dims(call *c, const mt_tensor *x, const mt_arg *dim, bool reduced[MT_MAX_DIMS]) {
+    for (int i = 0; i < MT_MAX_DIMS; i++) reduced[i] = false;
+    const mt_arg *items = dim;
+    int n = 1;
+    if (!dim) n = 0;
+    else if (dim->kind == MT_ARG_LIST) {
+        items = dim->v.list.items;
+        n = dim->v.list.n;
+    }
+    if (n == 0) { /* no dim, or dim=[]: reduce everything */
+        for (int i = 0; i < x->ndim; i++) reduced[i] = true;
+        return MT_OK;
+    }
+    for (int k = 0; k < n; k++) {
+        int64_t d = 0;
+        TRY(int_of(c, "dim", &items[k], &d));
+        int w = 0;
+        TRY(wrap_dim(c, d, x, &w));
+        if (x->ndim == 0) continue;
+        if (reduced[w]) return fail(c, "dim %d appears multiple times in the list of dims: got %s", w, sh(c, x));
+        reduced[w] = true;
+    }
+    return MT_OK;
+}
+
+static mt_status rule_reduce(call *c) {
+    static const char *const S_DT[] = {"self|input", "dim", "keepdim", "*", "dtype", NULL};
+    static const char *const S_AMAX[] = {"self|input", "dim", "keepdim", NULL};
+    TRY(sig_check(c, c->id == MT_OP_AMAX ? S_AMAX : S_DT));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    bool keepdim = false;
+    TRY(opt_bool(c, "keepdim", false, &keepdim));
+    mt_dtype dt = MT_DTYPE_NONE;
+    if (c->id != MT_OP_AMAX) TRY(opt_dtype(c, "dtype", &dt));
+    bool reduced[MT_MAX_DIMS];
+    TRY(reduce_dims(c, x, param(c, "dim"), reduced));
+
+    mt_dtype out = x->dtype;
+    if (c->id == MT_OP_SUM) {
+        /* sum promotes integral inputs (bool included) to int64 */
+        if (dt != MT_DTYPE_NONE) out = dt;
+        else if (mt_dtype_is_integral(x->dtype, true)) out = MT_INT64;
+    } else if (c->id == MT_OP_MEAN) {
+        if (dt != MT_DTYPE_NONE) {
+            if (!mt_dtype_is_floating(dt) && !mt_dtype_is_complex(dt))
+                return fail(c, "mean(): could not infer output dtype. Optional dtype must be either a floating "
+                               "point or complex dtype. Got: %s",
+                            mt_dtype_name(dt));
+            out = dt;
+        } else if (!mt_dtype_is_floating(x->dtype) && !mt_dtype_is_complex(x->dtype)) {
+            return fail(c, "mean(): could not infer output dtype. Input dtype must be either a floating point "
+                           "or complex dtype. Got: %s (input %s)",
+                        mt_dtype_name(x->dtype), sh(c, x));
+        }
+    }
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    const mt_sym *one = mt_sym_const(c->ctx, 1);
+    if (!one) return sym_failed(c);
+    for (int i = 0; i < x->ndim; i++) {
+        if (!reduced[i]) r[nr++] = x->shape[i];
+        else if (keepdim) r[nr++] = one;
+    }
+    return emit(c, out, nr, r);
+}
+
+static mt_status rule_softmax(call *c) {
+    static const char *const S[] = {"input|self", "dim", "_stacklevel", "dtype", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    const mt_arg *da = param(c, "dim");
+    int64_t d = 0;
+    if (da) TRY(int_of(c, "dim", da, &d));
+    else d = (x->ndim == 0 || x->ndim == 1 || x->ndim == 3) ? 0 : 1; /* legacy implicit dim */
+    int w = 0;
+    TRY(wrap_dim(c, d, x, &w));
+    mt_dtype out = dt != MT_DTYPE_NONE ? dt : x->dtype;
+    if (!mt_dtype_is_floating(out))
+        return fail(c, "softmax needs a floating-point input or a floating-point dtype= (PyTorch has no %s "
+                       "kernel): got %s %s",
+                    mt_dtype_name(out), mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, out, x);
+}
+
+/* ---- linear algebra ------------------------------------------------------- */
+
+/* torch.matmul's shape rule (ATen _matmul_impl): both at least 1-D; a 1-D
+ * first operand is [1, n] with the 1 removed afterwards, a 1-D second one
+ * [n, 1] likewise; batch dims (all but the last two) broadcast. */
+static mt_status matmul_shape(call *c, const mt_tensor *a, const mt_tensor *b, int *nr, const mt_sym **r) {
+    if (a->ndim == 0 || b->ndim == 0)
+        return fail(c, "both arguments to matmul need to be at least 1D, but they are %dD and %dD: got %s and %s",
+                    a->ndim, b->ndim, sh(c, a), sh(c, b));
+    const mt_sym *k1 = a->shape[a->ndim - 1];
+    const mt_sym *k2 = b->ndim > 1 ? b->shape[b->ndim - 2] : b->shape[0];
+    if (k1 != k2)
+        return fail(c, "shapes cannot be multiplied (inner dimensions %s and %s differ): got %s and %s", ds(k1),
+                    ds(k2), sh(c, a), sh(c, b));
+    int ba = a->ndim > 2 ? a->ndim - 2 : 0, bb = b->ndim > 2 ? b->ndim - 2 : 0;
+    int n = 0;
+    TRY(broadcast(c, ba, a->shape, bb, b->shape, &n, r));
+    if (a->ndim > 1) r[n++] = a->shape[a->ndim - 2];
+    if (b->ndim > 1) r[n++] = b->shape[b->ndim - 1];
+    *nr = n;
+    return MT_OK;
+}
+
+static mt_status rule_matmul(call *c) {
+    static const char *const S[] = {"input|self", "other", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *a, *b;
+    TRY(need_tensor(c, "input", &a));
+    TRY(need_tensor(c, "other", &b));
+    const mt_sym *r[MT_MAX_DIMS + 2];
+    int nr = 0;
+    TRY(matmul_shape(c, a, b, &nr, r));
+    if (a->dtype != b->dtype)
+        return fail(c, "expected m1 and m2 to have the same dtype, but got: %s != %s: got %s and %s",
+                    mt_dtype_name(a->dtype), mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    return emit(c, a->dtype, nr, r);
+}
+
+static mt_status rule_linear(call *c) {
+    static const char *const S[] = {"input", "weight", "bias", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *w, *bias;
+    TRY(need_tensor(c, "input", &x));
+    TRY(need_tensor(c, "weight", &w));
+    TRY(opt_tensor(c, "bias", &bias));
+    if (x->ndim == 0)
+        return fail(c, "input must be at least 1-D: got input %s and weight %s", sh(c, x), sh(c, w));
+    if (w->ndim != 1 && w->ndim != 2)
+        return fail(c, "weight must be 1-D or 2-D [out_features, in_features]: got input %s and weight %s",
+                    sh(c, x), sh(c, w));
+    const mt_sym *in = x->shape[x->ndim - 1], *win = w->shape[w->ndim - 1];
+    if (in != win)
+        return fail(c, "input features (%s) differ from weight in_features (%s): got %s and %s", ds(in), ds(win),
+                    sh(c, x), sh(c, w));
+    if (x->dtype != w->dtype)
+        return fail(c, "expected input and weight to have the same dtype, but got %s and %s: got %s and %s",
+                    mt_dtype_name(x->dtype), mt_dtype_name(w->dtype), sh(c, x), sh(c, w));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    for (int i = 0; i < x->ndim - 1; i++) r[nr++] = x->shape[i];
+    if (w->ndim == 2) r[nr++] = w->shape[0];
+    if (bias) {
+        if (bias->dtype != x->dtype)
+            return fail(c, "expected bias to have dtype %s like input and weight, but got %s: bias %s",
+                        mt_dtype_name(x->dtype), mt_dtype_name(bias->dtype), sh(c, bias));
+        TRY(broadcast_into(c, "bias", bias->ndim, bias->shape, nr, r));
+    }
+    return emit(c, x->dtype, nr, r);
+}
+
+static mt_status rule_embedding(call *c) {
+    static const char *const S[] = {"input", "weight", "padding_idx", "max_norm", "norm_type",
+                                    "scale_grad_by_freq", "sparse", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *ids, *w;
+    TRY(need_tensor(c, "input", &ids));
+    TRY(need_tensor(c, "weight", &w));
+    if (ids->dtype != MT_INT64 && ids->dtype != MT_INT32)
+        return fail(c, "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, "
+                       "Int; but got %s: got indices %s and weight %s",
+                    mt_dtype_name(ids->dtype), sh(c, ids), sh(c, w));
+    if (w->ndim != 2) return fail(c, "'weight' must be 2-D: got indices %s and weight %s", sh(c, ids), sh(c, w));
+    const mt_sym *r[MT_MAX_DIMS + 1];
+    int nr = 0;
+    for (int i = 0; i < ids->ndim; i++) r[nr++] = ids->shape[i];
+    r[nr++] = w->shape[1];
+    return emit(c, w->dtype, nr, r);
+}
+
+static mt_status rule_layer_norm(call *c) {
+    static const char *const S[] = {"input", "normalized_shape", "weight", "bias", "eps", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *w, *b;
+    TRY(need_tensor(c, "input", &x));
+    TRY(opt_tensor(c, "weight", &w));
+    TRY(opt_tensor(c, "bias", &b));
+    double eps = 0;
+    bool has_eps = false;
+    TRY(opt_number(c, "eps", &eps, &has_eps));
+    const mt_arg *ns = param(c, "normalized_shape");
+    if (!ns) return fail_usage(c, "missing argument 'normalized_shape'");
+    const mt_arg *items = ns;
+    int n = 1;
+    if (ns->kind == MT_ARG_LIST) {
+        items = ns->v.list.items;
+        n = ns->v.list.n;
+    }
+    if (n > MT_MAX_DIMS) return fail(c, "normalized_shape has too many dims (%d)", n);
+    const mt_sym *norm[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) TRY(size_of(c, "normalized_shape entries", &items[i], &norm[i]));
+    if (n == 0)
+        return fail(c, "Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one "
+                       "element, but got normalized_shape = []");
+    if (w && !shapes_equal(w->ndim, w->shape, n, norm))
+        return fail(c, "Expected weight to be of same shape as normalized_shape, but got weight of shape %s and "
+                       "normalized_shape = %s",
+                    sh(c, w), shape_s(c, n, norm));
+    if (b && !shapes_equal(b->ndim, b->shape, n, norm))
+        return fail(c, "Expected bias to be of same shape as normalized_shape, but got bias of shape %s and "
+                       "normalized_shape = %s",
+                    sh(c, b), shape_s(c, n, norm));
+    if (x->ndim < n || !shapes_equal(n, x->shape + (x->ndim - n), n, norm)) {
+        const mt_sym *want[MT_MAX_DIMS];
+        memcpy(want, norm, (size_t)n * sizeof *want);
+        const char *ws = shape_s(c, n, want);
+        return fail(c, "Given normalized_shape=%s, expected input with shape [*, %.*s], but got input of size %s",
+                    ws, (int)(strlen(ws) >= 2 ? strlen(ws) - 2 : 0), ws + 1, sh(c, x));
+    }
+    return emit_like(c, x->dtype, x);
+}
+
+/* ---- views and shape manipulation ----------------------------------------- */
+
+/* view and reshape: no strides are modelled, so view is accepted wherever
+ * reshape is. One -1 is inferred as numel / product(others), exactly. */
+static mt_status rule_view(call *c) {
+    static const char *const S[] = {"self", "*shape|size", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *items;
+    int n = 0;
+    rest(c, "shape", &items, &n);
+    if (n == 1 && items[0].kind == MT_ARG_DTYPE)
+        return fail_unsupported(c, "view(dtype) (reinterpreting the bytes) is not supported: got %s", sh(c, x));
+    if (n > MT_MAX_DIMS) return fail(c, "too many dimensions requested (%d > %d)", n, MT_MAX_DIMS);
+    const mt_sym *d[MT_MAX_DIMS];
+    int infer = -1;
+    for (int i = 0; i < n; i++) {
+        TRY(size_of(c, "shape entries", &items[i], &d[i]));
+        int64_t v = 0;
+        if (is_const(d[i], &v) && v < 0) {
+            if (v != -1) return fail(c, "invalid shape dimension %lld: got shape %s", (long long)v, sizes_s(c, n, d));
+            if (infer >= 0) return fail(c, "only one dimension can be inferred: got shape %s", sizes_s(c, i + 1, d));
+            infer = i;
+        }
+    }
+    const mt_sym *numel = mt_sym_prod(c->ctx, x->shape, x->ndim);
+    if (!numel) return sym_failed(c);
+    if (infer >= 0) {
+        const mt_sym *others[MT_MAX_DIMS];
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (i != infer) others[k++] = d[i];
+        const mt_sym *p = mt_sym_prod(c->ctx, others, k);
+        if (!p) return sym_failed(c);
+        if (is_c(p, 0))
+            return fail(c, "cannot reshape tensor of %s elements into shape %s because the unspecified dimension "
+                           "size -1 can be any value and is ambiguous: got %s",
+                        ds(numel), sizes_s(c, n, d), sh(c, x));
+        if (!mt_sym_divides(c->ctx, p, numel))
+            return fail(c, "shape %s is invalid for input of size %s: %s is not divisible by %s: got %s",
+                        sizes_s(c, n, d), ds(numel), ds(numel), ds(p), sh(c, x));
+        d[infer] = mt_sym_div_exact(c->ctx, numel, p);
+        if (!d[infer]) return sym_failed(c);
+    } else {
+        const mt_sym *p = mt_sym_prod(c->ctx, d, n);
+        if (!p) return sym_failed(c);
+        if (p != numel)
+            return fail(c, "shape %s is invalid for input of size %s (%s elements requested): got %s",
+                        sizes_s(c, n, d), ds(numel), ds(p), sh(c, x));
+    }
+    return emit(c, x->dtype, n, d);
+}
+
+static mt_status rule_transpose(call *c) {
+    static const char *const S[] = {"self|input", "dim0", "dim1", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    int64_t d0 = 0, d1 = 0;
+    TRY(need_int(c, "dim0", &d0));
+    TRY(need_int(c, "dim1", &d1));
+    int a = 0, b = 0;
+    TRY(wrap_dim(c, d0, x, &a));
+    TRY(wrap_dim(c, d1, x, &b));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    if (x->ndim > 0) {
+        r[a] = x->shape[b];
+        r[b] = x->shape[a];
+    }
+    return emit(c, x->dtype, x->ndim, r);
+}
+
+static mt_status rule_permute(call *c) {
+    static const char *const S[] = {"self|input", "*dims", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *items;
+    int n = 0;
+    rest(c, "dims", &items, &n);
+    if (n != x->ndim)
+        return fail(c, "number of dimensions in the tensor input does not match the length of the desired "
+                       "ordering of dimensions i.e. input.dim() = %d is not equal to len(dims) = %d: got %s",
+                    x->ndim, n, sh(c, x));
+    bool seen[MT_MAX_DIMS] = {false};
+    const mt_sym *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) {
+        int64_t d = 0;
+        int w = 0;
+        TRY(int_of(c, "dims", &items[i], &d));
+        TRY(wrap_dim(c, d, x, &w));
+        if (seen[w]) return fail(c, "repeated dim in permute: dim %d: got %s", w, sh(c, x));
+        seen[w] = true;
+        r[i] = x->shape[w];
+    }
+    return emit(c, x->dtype, n, r);
+}
+
+static mt_status rule_unsqueeze(call *c) {
+    static const char *const S[] = {"self|input", "dim", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    int64_t d = 0;
+    TRY(need_int(c, "dim", &d));
+    int w = 0;
+    TRY(wrap_dim_in(c, d, x->ndim + 1, &w, x));
+    if (x->ndim + 1 > MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    for (int i = 0; i <= x->ndim; i++) {
+        if (i == w) r[nr++] = mt_sym_const(c->ctx, 1);
+        if (i < x->ndim) r[nr++] = x->shape[i];
+    }
+    return emit(c, x->dtype, nr, r);
+}
+
+/* squeeze removes dims that are the constant 1; a symbolic dim is never
+ * assumed to be 1 and stays, as PyTorch leaves non-1 dims. */
+static mt_status rule_squeeze(call *c) {
+    static const char *const S[] = {"self|input", "dim", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *dim = param(c, "dim");
+    bool sel[MT_MAX_DIMS];
+    if (!dim) {
+        for (int i = 0; i < MT_MAX_DIMS; i++) sel[i] = true;
+    } else {
+        TRY(reduce_dims(c, x, dim, sel));
+        if (dim->kind == MT_ARG_LIST && dim->v.list.n == 0)
+            for (int i = 0; i < MT_MAX_DIMS; i++) sel[i] = false;
+    }
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (!(sel[i] && is_c(x->shape[i], 1))) r[nr++] = x->shape[i];
+    return emit(c, x->dtype, nr, r);
+}
+
+static mt_status rule_expand(call *c) {
+    static const char *const S[] = {"self|input", "*size", "implicit", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *items;
+    int n = 0;
+    rest(c, "size", &items, &n);
+    if (n > MT_MAX_DIMS) return fail(c, "too many sizes (%d > %d)", n, MT_MAX_DIMS);
+    const mt_sym *t[MT_MAX_DIMS], *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) TRY(size_of(c, "sizes", &items[i], &t[i]));
+    if (n < x->ndim)
+        return fail(c, "the number of sizes provided (%d) must be greater or equal to the number of dimensions in "
+                       "the tensor (%d): target sizes %s, tensor sizes %s",
+                    n, x->ndim, sizes_s(c, n, t), sh(c, x));
+    for (int i = 0; i < n; i++) {
+        int j = i - (n - x->ndim);
+        int64_t v = 0;
+        bool tc = is_const(t[i], &v);
+        if (j < 0) {
+            if (tc && v < 0)
+                return fail(c, "the expanded size of the tensor (%lld) isn't allowed in a leading, non-existing "
+                               "dimension %d: target sizes %s, tensor sizes %s",
+                            (long long)v, i, sizes_s(c, n, t), sh(c, x));
+            r[i] = t[i];
+            continue;
+        }
+        const mt_sym *cur = x->shape[j];
+        if (tc && v == -1) r[i] = cur;
+        else if (tc && v < -1)
+            return fail(c, "invalid size %lld: target sizes %s, tensor sizes %s", (long long)v, sizes_s(c, n, t),
+                        sh(c, x));
+        else if (t[i] == cur) r[i] = cur;
+        else if (is_c(cur, 1)) r[i] = t[i];
+        else
+            return fail(c, "The expanded size of the tensor (%s) must match the existing size (%s) at "
+                           "non-singleton dimension %d.  Target sizes: %s.  Tensor sizes: %s",
+                        ds(t[i]), ds(cur), i, sizes_s(c, n, t), sh(c, x));
+    }
+    return emit(c, x->dtype, n, r);
+}
+
+static mt_status rule_contiguous(call *c) {
+    static const char *const S[] = {"self|input", "memory_format", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    return emit_like(c, x->dtype, x);
+}
+
+/* ---- concatenation and splitting ------------------------------------------ */
+
+static mt_status rule_cat(call *c) {
+    static const char *const S[] = {"tensors", "dim|axis", NULL};
+    TRY(sig_check(c, S));
+    const mt_arg *ts = param(c, "tensors");
+    if (!ts || ts->kind != MT_ARG_LIST)
+        return fail_usage(c, "argument 'tensors' must be a list of tensors, got %s", kind_name(ts));
+    int n = ts->v.list.n;
+    const mt_arg *items = ts->v.list.items;
+    if (n == 0) return fail(c, "expected a non-empty list of Tensors");
+    int64_t d = 0;
+    TRY(opt_int(c, "dim", 0, &d));
+    mt_operand stack_ops[16];
+    mt_operand *ops = stack_ops;
+    if (n > 16) {
+        ops = mt_alloc_array(c->ctx, (size_t)n, sizeof *ops);
+        if (!ops) return sym_failed(c);
+    }
+    for (int i = 0; i < n; i++) {
+        if (items[i].kind != MT_ARG_TENSOR || !items[i].v.t)
+            return fail_usage(c, "expected a list of tensors, got %s at position %d", kind_name(&items[i]), i);
+        const mt_tensor *t = items[i].v.t;
+        if (t->ndim == 0)
+            return fail(c, "zero-dimensional tensor (at position %d) cannot be concatenated", i);
+        operand_of(&items[i], &ops[i]);
+    }
+    const mt_tensor *t0 = items[0].v.t;
+    int w = 0;
+    TRY(wrap_dim(c, d, t0, &w));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, t0->shape, (size_t)t0->ndim * sizeof *r);
+    for (int i = 1; i < n; i++) {
+        const mt_tensor *t = items[i].v.t;
+        if (t->ndim != t0->ndim)
+            return fail(c, "Tensors must have same number of dimensions: got %d and %d (tensor 0 %s, tensor %d %s)",
+                        t0->ndim, t->ndim, sh(c, t0), i, sh(c, t));
+        for (int k = 0; k < t0->ndim; k++) {
+            if (k != w && t->shape[k] != t0->shape[k])
+                return fail(c, "Sizes of tensors must match except in dimension %d. Expected size %s but got size "
+                               "%s for tensor number %d in the list: got %s and %s",
+                            w, ds(t0->shape[k]), ds(t->shape[k]), i, sh(c, t0), sh(c, t));
+        }
+        r[w] = mt_sym_add(c->ctx, r[w], t->shape[w]);
+        if (!r[w]) return sym_failed(c);
+    }
+    mt_dtype dt = mt_promote_for_op(c->def->promo, ops, n);
+    if (dt == MT_DTYPE_NONE) return fail(c, "no common dtype for the concatenated tensors");
+    return emit(c, dt, t0->ndim, r);
+}
+
+/* Emit `count` pieces of x along w: all of size `size` except the last,
+ * of size `last`. */
+static mt_status emit_pieces(call *c, const mt_tensor *x, int w, int64_t count, const mt_sym *size,
+                             const mt_sym *last) {
+    if (count > MT_MAX_OUTS)
+        return fail(c, "would produce %lld outputs (at most %d are supported): got %s", (long long)count,
+                    MT_MAX_OUTS, sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    for (int64_t i = 0; i < count; i++) {
+        r[w] = i == count - 1 ? last : size;
+        TRY(emit(c, x->dtype, x->ndim, r));
+    }
+    *c->is_tuple = true;
+    return MT_OK;
+}
+
+static mt_status split_by_size(call *c, const mt_tensor *x, int w, const mt_sym *s) {
+    const mt_sym *n = x->shape[w];
+    int64_t nv = 0, sv = 0;
+    bool nc = is_const(n, &nv), sc = is_const(s, &sv);
+    if (sc && sv < 0)
+        return fail(c, "split expects split_size be non-negative, but got split_size=%lld", (long long)sv);
+    if (nc && sc) {
+        if (sv == 0) {
+            if (nv != 0)
+                return fail(c, "split_size can only be 0 if dimension size is 0, but got dimension size of %lld: "
+                               "got %s",
+                            (long long)nv, sh(c, x));
+            return emit_pieces(c, x, w, 1, n, n);
+        }
+        int64_t count = nv == 0 ? 1 : (nv + sv - 1) / sv;
+        const mt_sym *last = mt_sym_const(c->ctx, nv - sv * (count - 1));
+        return emit_pieces(c, x, w, count, s, last);
+    }
+    if (!is_c(s, 0) && mt_sym_divides(c->ctx, s, n)) {
+        const mt_sym *q = mt_sym_div_exact(c->ctx, n, s);
+        if (!q) return sym_failed(c);
+        int64_t qv = 0;
+        if (is_const(q, &qv) && qv >= 1) return emit_pieces(c, x, w, qv, s, s);
+        return fail(c, "cannot determine the number of chunks: dim %d of size %s split into pieces of %s gives %s "
+                       "chunks, not a constant: got %s",
+                    w, ds(n), ds(s), ds(q), sh(c, x));
+    }
+    if (sc && sv > 0) {
+        const mt_sym *q = mt_sym_floordiv(c->ctx, mt_sym_add_const(c->ctx, n, sv - 1), sv);
+        return fail(c, "cannot determine the number of chunks: dim %d of size %s split into pieces of %s gives "
+                       "%s chunks, not a constant: got %s",
+                    w, ds(n), ds(s), ds(q), sh(c, x));
+    }
+    return fail(c, "cannot determine the number of chunks: dim %d of size %s is not divisible by split_size %s: "
+                   "got %s",
+                w, ds(n), ds(s), sh(c, x));
+}
+
+static mt_status rule_split(call *c) {
+    static const char *const S[] = {"self|tensor", "split_size|split_size_or_sections|split_sizes", "dim", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *ss = param(c, "split_size");
+    if (!ss) return fail_usage(c, "missing argument 'split_size_or_sections'");
+    int64_t d = 0;
+    TRY(opt_int(c, "dim", 0, &d));
+    if (x->ndim == 0) return fail(c, "split expects at least a 1-dimensional tensor");
+    int w = 0;
+    TRY(wrap_dim(c, d, x, &w));
+    if (ss->kind != MT_ARG_LIST) {
+        const mt_sym *s;
+        TRY(size_of(c, "split_size", ss, &s));
+        return split_by_size(c, x, w, s);
+    }
+    int n = ss->v.list.n;
+    if (n > MT_MAX_OUTS) return fail(c, "too many sections (%d > %d)", n, MT_MAX_OUTS);
+    const mt_sym *sizes[MT_MAX_OUTS];
+    const mt_sym *sum = mt_sym_const(c->ctx, 0);
+    for (int i = 0; i < n; i++) {
+        TRY(size_of(c, "split_sizes entries", &ss->v.list.items[i], &sizes[i]));
+        int64_t v = 0;
+        if (is_const(sizes[i], &v) && v < 0)
+            return fail(c, "split_with_sizes expects split_sizes have only non-negative entries, but got "
+                           "split_sizes=%s",
+                        shape_s(c, n < MT_MAX_DIMS ? n : MT_MAX_DIMS, sizes));
+        sum = mt_sym_add(c->ctx, sum, sizes[i]);
+        if (!sum) return sym_failed(c);
+    }
+    if (sum != x->shape[w]) {
+        const char *list = "";
+        for (int i = 0; i < n; i++) list = mt_sprintf(c->ctx, "%s%s%s", list, i ? ", " : "", ds(sizes[i]));
+        return fail(c, "split_with_sizes expects split_sizes to sum exactly to %s (input tensor's size at "
+                       "dimension %d), but got split_sizes=[%s]: got %s",
+                    ds(x->shape[w]), w, list ? list : "?", sh(c, x));
+    }
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    for (int i = 0; i < n; i++) {
+        r[w] = sizes[i];
+        TRY(emit(c, x->dtype, x->ndim, r));
+    }
+    *c->is_tuple = true;
+    return MT_OK;
+}
+
+/* chunk: PyTorch computes split_size = ceil(n / chunks) and splits by it, so
+ * fewer than `chunks` pieces may come out (6 into 4 chunks: 2, 2, 2). */
+static mt_status rule_chunk(call *c) {
+    static const char *const S[] = {"self|input", "chunks", "dim", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    int64_t chunks = 0, d = 0;
+    TRY(need_int(c, "chunks", &chunks));
+    TRY(opt_int(c, "dim", 0, &d));
+    if (x->ndim == 0) return fail(c, "chunk expects at least a 1-dimensional tensor");
+    if (chunks <= 0) return fail(c, "chunk expects `chunks` to be greater than 0, got: %lld", (long long)chunks);
+    int w = 0;
+    TRY(wrap_dim(c, d, x, &w));
+    const mt_sym *n = x->shape[w];
+    int64_t nv = 0;
+    if (is_const(n, &nv)) {
+        if (nv == 0) return emit_pieces(c, x, w, chunks, n, n);
+        int64_t cs = nv / chunks + (nv % chunks != 0);
+        int64_t count = (nv + cs - 1) / cs;
+        const mt_sym *s = mt_sym_const(c->ctx, cs);
+        const mt_sym *last = mt_sym_const(c->ctx, nv - cs * (count - 1));
+        return emit_pieces(c, x, w, count, s, last);
+    }
+    const mt_sym *k = mt_sym_const(c->ctx, chunks);
+    if (!k) return sym_failed(c);
+    if (!mt_sym_divides(c->ctx, k, n))
+        return fail(c, "cannot chunk symbolic dim %d of size %s into %lld chunks: the chunk size ceil(%s/%lld) and "
+                       "the number of chunks are not determined: got %s",
+                    w, ds(n), (long long)chunks, ds(n), (long long)chunks, sh(c, x));
+    const mt_sym *cs = mt_sym_div_exact(c->ctx, n, k);
+    if (!cs) return sym_failed(c);
+    return emit_pieces(c, x, w, chunks, cs, cs);
+}
+
+static mt_status rule_topk(call *c) {
+    static const char *const S[] = {"input|self", "k", "dim", "largest", "sorted", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    const mt_arg *ka = param(c, "k");
+    const mt_sym *k;
+    TRY(size_of(c, "k", ka, &k));
+    int64_t d = 0;
+    bool largest = false, sorted = false;
+    TRY(opt_int(c, "dim", -1, &d));
+    TRY(opt_bool(c, "largest", true, &largest));
+    TRY(opt_bool(c, "sorted", true, &sorted));
+    int w = 0;
+    TRY(wrap_dim(c, d, x, &w));
+    const mt_sym *n = x->ndim ? x->shape[w] : mt_sym_const(c->ctx, 1);
+    if (!n) return sym_failed(c);
+    int64_t kv = 0, nv = 0;
+    if (is_const(k, &kv) && (kv < 0 || (is_const(n, &nv) && kv > nv)))
+        return fail(c, "selected index k out of range: k = %lld, size of dim %d is %s: got %s", (long long)kv, w,
+                    ds(n), sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    if (x->ndim) r[w] = k;
+    TRY(emit(c, x->dtype, x->ndim, r));
+    TRY(emit(c, MT_INT64, x->ndim, r));
+    *c->is_tuple = true;
+    return MT_OK;
+}
+
+/* ---- indexing --------------------------------------------------------------- */
+
+/* Length of x[start:stop:step] along a dim of size n.
+ * All constant: Python's clamping. Otherwise (a symbolic dim or bound):
+ *  - start None -> 0, a constant c >= 0 -> c, c < 0 -> n + c, a symbol s -> s;
+ *  - stop None or n itself -> n, c < 0 -> n + c; a constant c >= 0 -> c only
+ *    when n >= c is known (constant n, or a symbol whose lower bound is >= c),
+ *    since min(c, n) is otherwise undecidable; any other symbolic stop is
+ *    undecidable;
+ *  - bounds resolved this way are taken to lie within [0, n] (the slice of a
+ *    symbolic dim is not clamped); a negative constant length becomes 0;
+ *  - step: a positive constant; length = ceil(len / step). */
+static mt_status slice_len(call *c, const mt_tensor *x, int dim, const mt_sym *start, const mt_sym *stop,
+                           const mt_sym *step, const mt_sym **out) {
+    const mt_sym *n = x->shape[dim];
+    int64_t st = 1;
+    if (step && !is_const(step, &st))
+        return fail_unsupported(c, "a symbolic slice step (%s) is not supported: got %s", ds(step), sh(c, x));
+    if (st <= 0) return fail(c, "slice step must be greater than zero, got %lld: got %s", (long long)st, sh(c, x));
+    int64_t nv, sv = 0, ev = 0;
+    bool nc = is_const(n, &nv);
+    bool sc = !start || is_const(start, &sv), ec = !stop || is_const(stop, &ev);
+    if (nc && sc && ec) {
+        int64_t s = !start ? 0 : sv < 0 ? (sv + nv < 0 ? 0 : sv + nv) : (sv > nv ? nv : sv);
+        int64_t e = !stop ? nv : ev < 0 ? (ev + nv < 0 ? 0 : ev + nv) : (ev > nv ? nv : ev);
+        int64_t len = e > s ? (e - s + st - 1) / st : 0;
+        *out = mt_sym_const(c->ctx, len);
+        return *out ? MT_OK : sym_failed(c);
+    }
+    const mt_sym *s, *e;
+    if (!start) s = mt_sym_const(c->ctx, 0);
+    else if (sc && sv < 0) s = mt_sym_add_const(c->ctx, n, sv);
+    else s = start;
+    if (!stop || stop == n) e = n;
+    else if (ec && ev < 0) e = mt_sym_add_const(c->ctx, n, ev);
+    else if (ec && known_ge(c, n, ev)) e = stop;
+    else if (ec)
+        return fail(c, "slice stop %lld on dim %d of symbolic size %s: min(%lld, %s) is undecidable (give the "
+                       "symbol a lower bound >= %lld, or slice to the full dim): got %s",
+                    (long long)ev, dim, ds(n), (long long)ev, ds(n), (long long)ev, sh(c, x));
+    else
+        return fail(c, "slice stop %s on dim %d of size %s: min(%s, %s) is undecidable: got %s", ds(stop), dim,
+                    ds(n), ds(stop), ds(n), sh(c, x));
+    const mt_sym *len = mt_sym_sub(c->ctx, e, s);
+    if (!len) return sym_failed(c);
+    int64_t lv = 0;
+    if (is_const(len, &lv)) {
+        if (lv < 0) lv = 0;
+        *out = mt_sym_const(c->ctx, (lv + st - 1) / st);
+    } else if (st == 1) {
+        *out = len;
+    } else {
+        *out = mt_sym_floordiv(c->ctx, mt_sym_add_const(c->ctx, len, st - 1), st);
+    }
+    return *out ? MT_OK : sym_failed(c);
+}
+
+static mt_status getitem_tuple(call *c, const mt_tensor *t, const mt_arg *idx) {
+    const mt_node *node = t->node;
+    if (!idx || idx->kind != MT_ARG_INT)
+        return fail_unsupported(c, "indexing the tuple output of '%s' needs an int index, got %s",
+                                node->name ? node->name : "?", kind_name(idx));
+    int64_t i = idx->v.i;
+    if (i < -node->nout || i >= node->nout)
+        return fail(c, "tuple index %lld out of range: '%s' has %d outputs", (long long)i,
+                    node->name ? node->name : "?", node->nout);
+    if (i < 0) i += node->nout;
+    const mt_tensor *o = &node->outs[i];
+    return emit_like(c, o->dtype, o);
+}
+
+static mt_status rule_getitem(call *c) {
+    static const char *const S[] = {"a", "b", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "a", &x));
+    const mt_arg *idx = param(c, "b");
+    if (c->nargs >= 2 && c->args[1].kind == MT_ARG_NONE) idx = &c->args[1]; /* x[None] */
+    if (!idx) return fail_usage(c, "missing index");
+    if (x->node && x->node->is_tuple) return getitem_tuple(c, x, idx);
+
+    const mt_arg *items = idx;
+    int n = 1;
+    if (idx->kind == MT_ARG_LIST) {
+        items = idx->v.list.items;
+        n = idx->v.list.n;
+    }
+    int consume = 0, ellipsis = -1;
+    for (int i = 0; i < n; i++) {
+        switch (items[i].kind) {
+        case MT_ARG_INT:
+        case MT_ARG_SYM:
+        case MT_ARG_SLICE:
+            consume++;
+            break;
+        case MT_ARG_NONE:
+            break;
+        case MT_ARG_ELLIPSIS:
+            if (ellipsis >= 0) return fail(c, "an index can only have a single ellipsis (...)");
+            ellipsis = i;
+            break;
+        case MT_ARG_TENSOR:
+        case MT_ARG_LIST:
+            return fail_unsupported(c, "advanced indexing (a %s index) is not supported, only ints, slices, None "
+                                       "and ...: got %s",
+                                    kind_name(&items[i]), sh(c, x));
+        default:
+            return fail_unsupported(c, "a %s index is not supported: got %s", kind_name(&items[i]), sh(c, x));
+        }
+    }
+    if (consume > x->ndim)
+        return fail(c, "too many indices for tensor of dimension %d (got %d): got %s", x->ndim, consume, sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0, d = 0;
+    for (int i = 0; i < n; i++) {
+        const mt_arg *it = &items[i];
+        if (it->kind == MT_ARG_ELLIPSIS) {
+            for (int k = 0; k < x->ndim - consume; k++) {
+                if (nr >= MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
+                r[nr++] = x->shape[d++];
+            }
+            continue;
+        }
+        if (nr >= MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
+        if (it->kind == MT_ARG_NONE) {
+            r[nr++] = mt_sym_const(c->ctx, 1);
+        } else if (it->kind == MT_ARG_INT) {
+            int64_t nv = 0;
+            if (is_const(x->shape[d], &nv) && (it->v.i < -nv || it->v.i >= nv))
+                return fail(c, "index %lld is out of bounds for dimension %d with size %lld: got %s",
+                            (long long)it->v.i, d, (long long)nv, sh(c, x));
+            d++;
+        } else if (it->kind == MT_ARG_SYM) {
+            d++;
+        } else { /* slice */
+            const mt_sym *len;
+            TRY(slice_len(c, x, d, it->v.slice.start, it->v.slice.stop, it->v.slice.step, &len));
+            r[nr++] = len;
+            d++;
+        }
+    }
+    while (d < x->ndim) { /* trailing dims not indexed */
+        if (nr >= MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
+        r[nr++] = x->shape[d++];
+    }
+    return emit(c, x->dtype, nr, r);
+}
+
+/* ---- factories ---------------------------------------------------------------- */
+
+static mt_status rule_arange(call *c) {
+    static const char *const S[] = {"*args", "start", "end", "step", "dtype", "device", "layout",
+                                    "requires_grad", "pin_memory", "out", NULL};
+    TRY(sig_check(c, S));
+    if (c->nargs > 3) return fail_usage(c, "takes at most 3 positional arguments but %d were given", c->nargs);
+    const mt_arg *kstart = param(c, "start"), *kend = param(c, "end"), *kstep = param(c, "step");
+    const mt_arg *start = NULL, *end = NULL, *step = NULL;
+    if (c->nargs == 1) {
+        if (kend) return fail_usage(c, "got multiple values for argument 'end'");
+        end = &c->args[0];
+        start = kstart;
+    } else if (c->nargs >= 2) {
+        if (kstart || kend || (c->nargs == 3 && kstep)) return fail_usage(c, "got multiple values for an argument");
+        start = &c->args[0];
+        end = &c->args[1];
+    } else {
+        start = kstart;
+        end = kend;
+    }
+    step = c->nargs == 3 ? &c->args[2] : kstep;
+    if (!end) return fail_usage(c, "missing argument 'end'");
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    const mt_arg *vals[3] = {start, end, step};
+    bool any_float = false, all_const = true;
+    for (int i = 0; i < 3; i++) {
+        const mt_arg *a = vals[i];
+        if (!a) continue;
+        if (a->kind == MT_ARG_FLOAT) any_float = true;
+        else if (a->kind == MT_ARG_SYM) all_const = false;
+        else if (a->kind != MT_ARG_INT)
+            return fail_usage(c, "start, end and step must be numbers or symbolic ints, got %s", kind_name(a));
+    }
+    if (dt == MT_DTYPE_NONE) dt = any_float ? MT_FLOAT32 : MT_INT64;
+    const mt_sym *len;
+    if (all_const) {
+        double fs = 0, fe = 0, fst = 1;
+        int64_t is = 0, ie = 0, ist = 1;
+        for (int i = 0; i < 3; i++) {
+            const mt_arg *a = vals[i];
+            double *fp = i == 0 ? &fs : i == 1 ? &fe : &fst;
+            int64_t *ip = i == 0 ? &is : i == 1 ? &ie : &ist;
+            if (!a) continue;
+            if (a->kind == MT_ARG_FLOAT) {
+                *fp = a->v.f;
+            } else {
+                *fp = (double)a->v.i;
+                *ip = a->v.i;
+            }
+        }
+        if (fst == 0) return fail(c, "step must be nonzero");
+        if (!((fst > 0 && fe >= fs) || (fst < 0 && fe <= fs)))
+            return fail(c, "upper bound and larger bound inconsistent with step sign: start %g, end %g, step %g", fs,
+                        fe, fst);
+        int64_t n = 0;
+        if (!any_float) {
+            int64_t sgn = ist > 0 ? 1 : -1, num;
+            if (!mt_sub_ok(ie, is, &num) || !mt_add_ok(num, ist - sgn, &num))
+                return mt_fail(c->ctx, MT_ERR_OVERFLOW, "%s: range length overflows", c->def->target);
+            n = num / ist;
+        } else {
+            double q = (fe - fs) / fst;
+            if (!(q < 9.2e18)) return mt_fail(c->ctx, MT_ERR_OVERFLOW, "%s: range length overflows", c->def->target);
+            n = (int64_t)q;
+            if ((double)n < q) n++;
+        }
+        len = mt_sym_const(c->ctx, n);
+    } else {
+        if (any_float)
+            return fail_unsupported(c, "a symbolic range with float bounds is not supported");
+        int64_t st = step ? step->v.i : 1;
+        if (step && step->kind != MT_ARG_INT)
+            return fail_unsupported(c, "a symbolic step (%s) is not supported", ds(step->v.sym));
+        if (st <= 0)
+            return fail_unsupported(c, "a symbolic range needs a positive step, got %lld", (long long)st);
+        const mt_sym *s, *e;
+        TRY(start ? size_of(c, "start", start, &s) : MT_OK);
+        if (!start) s = mt_sym_const(c->ctx, 0);
+        TRY(size_of(c, "end", end, &e));
+        const mt_sym *diff = mt_sym_sub(c->ctx, e, s);
+        if (!diff) return sym_failed(c);
+        len = st == 1 ? diff : mt_sym_floordiv(c->ctx, mt_sym_add_const(c->ctx, diff, st - 1), st);
+    }
+    if (!len) return sym_failed(c);
+    return emit(c, dt, 1, &len);
+}
+
+static mt_status rule_full(call *c) {
+    static const char *const S[] = {"size", "fill_value", "*", "dtype", "device", "layout", "requires_grad",
+                                    "pin_memory", "out", "names", NULL};
+    TRY(sig_check(c, S));
+    const mt_arg *size = param(c, "size");
+    if (!size) return fail_usage(c, "missing argument 'size'");
+    const mt_arg *items = size;
+    int n = 1;
+    if (size->kind == MT_ARG_LIST) {
+        items = size->v.list.items;
+        n = size->v.list.n;
+    }
+    if (n > MT_MAX_DIMS) return fail(c, "too many dimensions (%d > %d)", n, MT_MAX_DIMS);
+    const mt_sym *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) {
+        TRY(size_of(c, "size entries", &items[i], &r[i]));
+        int64_t v = 0;
+        if (is_const(r[i], &v) && v < 0)
+            return fail(c, "Trying to create tensor with negative dimension %lld: %s", (long long)v, sizes_s(c, n, r));
+    }
+    const mt_arg *fill = param(c, "fill_value");
+    if (!fill) return fail_usage(c, "missing argument 'fill_value'");
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    if (dt == MT_DTYPE_NONE) {
+        switch (fill->kind) {
+        case MT_ARG_BOOL: dt = MT_BOOL; break;
+        case MT_ARG_INT:
+        case MT_ARG_SYM: dt = MT_INT64; break;
+        case MT_ARG_FLOAT: dt = MT_FLOAT32; break;
+        default: return fail_usage(c, "argument 'fill_value' must be a number, got %s", kind_name(fill));
+        }
+    }
+    return emit(c, dt, n, r);
+}
+
+static mt_status rule_triu(call *c) {
+    static const char *const S[] = {"input|self", "diagonal", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    int64_t diag = 0;
+    TRY(opt_int(c, "diagonal", 0, &diag));
+    if (x->ndim < 2) return fail(c, "triu: input tensor must have at least 2 dimensions: got %s", sh(c, x));
+    return emit_like(c, x->dtype, x);
+}
+
+/* ---- attention ---------------------------------------------------------------- */
+
+/* F.scaled_dot_product_attention as its math implementation computes it:
+ * softmax(q @ k^T * scale + mask) @ v with matmul broadcasting over batch
+ * dims; with enable_gqa, k and v heads (dim -3) repeat to q's. The mask is
+ * added in place, so it must broadcast into [..., L, S]. */
+static mt_status rule_sdpa(call *c) {
+    static const char *const S[] = {"query", "key", "value", "attn_mask", "dropout_p", "is_causal",
+                                    "*", "scale", "enable_gqa", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *q, *k, *v, *mask;
+    TRY(need_tensor(c, "query", &q));
+    TRY(need_tensor(c, "key", &k));
+    TRY(need_tensor(c, "value", &v));
+    TRY(opt_tensor(c, "attn_mask", &mask));
+    double dropout_p = 0, scale = 0;
+    bool has_p = false, has_scale = false, is_causal = false, gqa = false;
+    TRY(opt_number(c, "dropout_p", &dropout_p, &has_p));
+    TRY(opt_number(c, "scale", &scale, &has_scale));
+    TRY(opt_bool(c, "is_causal", false, &is_causal));
+    TRY(opt_bool(c, "enable_gqa", false, &gqa));
+    const char *shapes = mt_sprintf(c->ctx, "query %s, key %s, value %s", sh(c, q), sh(c, k), sh(c, v));
+    if (!shapes) shapes = "?";
+    if (q->dtype != k->dtype || q->dtype != v->dtype)
+        return fail(c, "Expected query, key, and value to have the same dtype, but got query.dtype: %s key.dtype: %s "
+                       "and value.dtype: %s instead",
+                    mt_dtype_name(q->dtype), mt_dtype_name(k->dtype), mt_dtype_name(v->dtype));
+    if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2)
+        return fail(c, "Expected query, key, and value to all be at least 2 dimensional: got %s", shapes);
+    const mt_sym *L = q->shape[q->ndim - 2], *E = q->shape[q->ndim - 1];
+    const mt_sym *Sk = k->shape[k->ndim - 2], *Ek = k->shape[k->ndim - 1];
+    const mt_sym *Sv = v->shape[v->ndim - 2], *Ev = v->shape[v->ndim - 1];
+    if (E != Ek)
+        return fail(c, "query and key must have the same embedding size (last dim), %s vs %s: got %s", ds(E), ds(Ek),
+                    shapes);
+    if (Sk != Sv)
+        return fail(c, "key and value must have the same sequence length (dim -2), %s vs %s: got %s", ds(Sk), ds(Sv),
+                    shapes);
+    const mt_sym *kb[MT_MAX_DIMS], *vb[MT_MAX_DIMS], *batch[MT_MAX_DIMS + 2];
+    int nk = k->ndim - 2, nv = v->ndim - 2, nq = q->ndim - 2, nb;
+    memcpy(kb, k->shape, (size_t)nk * sizeof *kb);
+    memcpy(vb, v->shape, (size_t)nv * sizeof *vb);
+    if (gqa) {
+        if (q->ndim < 3 || k->ndim < 3 || v->ndim < 3)
+            return fail(c, "enable_gqa needs query, key and value with a heads dim (-3): got %s", shapes);
+        const mt_sym *hq = q->shape[nq - 1], *hk = kb[nk - 1], *hv = vb[nv - 1];
+        if (!(hq == hk && hk == hv)) {
+            if (is_c(hk, 0) || is_c(hv, 0) || !mt_sym_divides(c->ctx, hk, hq) || !mt_sym_divides(c->ctx, hv, hq))
+                return fail(c, "Number of heads in key and value must divide the number of heads in query (%s "
+                               "query heads, %s key heads, %s value heads): got %s",
+                            ds(hq), ds(hk), ds(hv), shapes);
+            kb[nk - 1] = hq;
+            vb[nv - 1] = hq;
+        }
+    }
+    TRY(broadcast(c, nq, q->shape, nk, kb, &nb, batch));
+    TRY(broadcast(c, nb, batch, nv, vb, &nb, batch));
+    if (mask) {
+        if (mask->dtype != MT_BOOL && mask->dtype != MT_FLOAT32 && mask->dtype != q->dtype)
+            return fail(c, "Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+                           "attn_mask.dtype: %s and query.dtype: %s instead",
+                        mt_dtype_name(mask->dtype), mt_dtype_name(q->dtype));
+        if (is_causal)
+            return fail(c, "_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True");
+        const mt_sym *scores[MT_MAX_DIMS + 2];
+        memcpy(scores, batch, (size_t)nb * sizeof *scores);
+        scores[nb] = L;
+        scores[nb + 1] = Sk;
+        if (nb + 2 > MT_MAX_DIMS) return fail(c, "too many dimensions: got %s", shapes);
+        TRY(broadcast_into(c, "attn_mask", mask->ndim, mask->shape, nb + 2, scores));
+    }
+    batch[nb] = L;
+    batch[nb + 1] = Ev;
+    return emit(c, q->dtype, nb + 2, batch);
+}
+
+/* ---- the table ------------------------------------------------------------------ */
+
+/* Name and rule per op. ORDER mt_op_id is not needed here (designated
+ * initializers), but every op must appear exactly once: the count is checked
+ * below, and a duplicate trips -Woverride-init (part of -Wextra). */
+#define MT_OP_RULES(R)                        \
+    R(ADD, "add", rule_binary)                \
+    R(SUB, "sub", rule_binary)                \
+    R(MUL, "mul", rule_binary)                \
+    R(TRUEDIV, "truediv", rule_binary)        \
+    R(POW, "pow", rule_binary)                \
+    R(MAXIMUM, "maximum", rule_binary)        \
+    R(MINIMUM, "minimum", rule_binary)        \
+    R(EQ, "eq", rule_binary)                  \
+    R(NE, "ne", rule_binary)                  \
+    R(LT, "lt", rule_binary)                  \
+    R(LE, "le", rule_binary)                  \
+    R(GT, "gt", rule_binary)                  \
+    R(GE, "ge", rule_binary)                  \
+    R(AND, "and", rule_binary)                \
+    R(OR, "or", rule_binary)                  \
+    R(WHERE, "where", rule_where)             \
+    R(MASKED_FILL, "masked_fill", rule_masked_fill) \
+    R(NEG, "neg", rule_unary)                 \
+    R(ABS, "abs", rule_unary)                 \
+    R(RSQRT, "rsqrt", rule_unary)             \
+    R(SQRT, "sqrt", rule_unary)               \
+    R(EXP, "exp", rule_unary)                 \
+    R(LOG, "log", rule_unary)                 \
+    R(SIN, "sin", rule_unary)                 \
+    R(COS, "cos", rule_unary)                 \
+    R(TANH, "tanh", rule_unary)               \
+    R(SIGMOID, "sigmoid", rule_unary)         \
+    R(SILU, "silu", rule_unary)               \
+    R(GELU, "gelu", rule_unary)               \
+    R(RELU, "relu", rule_unary)               \
+    R(TO, "to", rule_to)                      \
+    R(TYPE_AS, "type_as", rule_type_as)       \
+    R(SUM, "sum", rule_reduce)                \
+    R(MEAN, "mean", rule_reduce)              \
+    R(AMAX, "amax", rule_reduce)              \
+    R(SOFTMAX, "softmax", rule_softmax)       \
+    R(MATMUL, "matmul", rule_matmul)          \
+    R(LINEAR, "linear", rule_linear)          \
+    R(EMBEDDING, "embedding", rule_embedding) \
+    R(LAYER_NORM, "layer_norm", rule_layer_norm) \
+    R(VIEW, "view", rule_view)                \
+    R(RESHAPE, "reshape", rule_view)          \
+    R(TRANSPOSE, "transpose", rule_transpose) \
+    R(PERMUTE, "permute", rule_permute)       \
+    R(UNSQUEEZE, "unsqueeze", rule_unsqueeze) \
+    R(SQUEEZE, "squeeze", rule_squeeze)       \
+    R(EXPAND, "expand", rule_expand)          \
+    R(CONTIGUOUS, "contiguous", rule_contiguous) \
+    R(CAT, "cat", rule_cat)                   \
+    R(SPLIT, "split", rule_split)             \
+    R(CHUNK, "chunk", rule_chunk)             \
+    R(TOPK, "topk", rule_topk)                \
+    R(GETITEM, "getitem", rule_getitem)       \
+    R(ARANGE, "arange", rule_arange)          \
+    R(FULL, "full", rule_full)                \
+    R(TRIU, "triu", rule_triu)                \
+    R(SDPA, "scaled_dot_product_attention", rule_sdpa) \
+    R(DROPOUT, "dropout", rule_dropout)
+
+typedef struct op_entry {
+    mt_opdef def;
+    op_rule rule;
+} op_entry;
+
+static const op_entry OPS[] = {
+#define MT_X_DEF(id, k, t, p) [MT_OP_##id].def.kind = k, [MT_OP_##id].def.target = t, [MT_OP_##id].def.promo = p,
+    MT_OPS(MT_X_DEF)
+#undef MT_X_DEF
+#define MT_X_RULE(id, nm, fn) [MT_OP_##id].def.name = nm, [MT_OP_##id].rule = fn,
+    MT_OP_RULES(MT_X_RULE)
+#undef MT_X_RULE
+};
+
+enum {
+#define MT_X_COUNT(id, nm, fn) +1
+    OP_RULE_COUNT = 0 MT_OP_RULES(MT_X_COUNT)
+#undef MT_X_COUNT
+};
+
+static_assert(sizeof OPS / sizeof OPS[0] == MT_OP_COUNT, "op table out of step with MT_OPS");
+static_assert((int)OP_RULE_COUNT == (int)MT_OP_COUNT, "MT_OP_RULES must list every op of MT_OPS exactly once");
+
+const mt_opdef *mt_op_def(mt_op_id id) {
+    if ((int)id < 0 || id >= MT_OP_COUNT) return NULL;
+    return &OPS[id].def;
+}
+
+int mt_op_find(mt_opkind kind, const char *target) {
+    if (!target) return -1;
+    for (int i = 0; i < MT_OP_COUNT; i++)
+        if (OPS[i].def.kind == kind && strcmp(OPS[i].def.target, target) == 0) return i;
+    return -1;
+}
+
+mt_status mt_op_infer(mt_ctx *ctx, mt_op_id id, const mt_arg *args, int nargs, const mt_kwarg *kwargs,
+                      int nkwargs, mt_tensor *outs, int *nout, bool *is_tuple) {
+    if (nout) *nout = 0;
+    if (is_tuple) *is_tuple = false;
+    if (!ctx) return MT_ERR_USAGE;
+    if ((int)id < 0 || id >= MT_OP_COUNT)
+        return mt_fail(ctx, MT_ERR_USAGE, "mt_op_infer: unknown op id %d", (int)id);
+    if (!outs || !nout || !is_tuple || nargs < 0 || nkwargs < 0 || (nargs > 0 && !args) ||
+        (nkwargs > 0 && !kwargs))
+        return mt_fail(ctx, MT_ERR_USAGE, "%s: mt_op_infer: bad arguments", OPS[id].def.target);
+    call c = {ctx, id, &OPS[id].def, args, nargs, kwargs, nkwargs, outs, nout, is_tuple, NULL};
+    mt_status st = OPS[id].rule(&c);
+    if (st != MT_OK) {
+        *nout = 0;
+        *is_tuple = false;
+    }
+    return st;
+}
