@@ -1,5 +1,6 @@
 /* Shared decoder blocks: config reading, module construction, forward. */
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "blocks.h"
@@ -67,6 +68,32 @@ double mt_dtype_min(mt_dtype dt) {
     default: return -FLT_MAX;
     }
 }
+
+/* Round to the nearest value of dt: float16 keeps 11 significant bits,
+ * bfloat16 8, float32 24 (ties to even; normal range only). */
+double mt_dtype_round(mt_dtype dt, double v) {
+    int bits = dt == MT_FLOAT16 ? 11 : dt == MT_BFLOAT16 ? 8 : dt == MT_FLOAT32 ? 24 : 0;
+    if (!bits || v == 0.0 || !isfinite(v)) return v;
+    int e;
+    double m = frexp(v, &e); /* v = m * 2^e, 0.5 <= |m| < 1 */
+    return ldexp(nearbyint(ldexp(m, bits)), e - bits);
+}
+
+bool mt_dec_require(mt_model *m, const char *field) {
+    if (mt_cfg_has(m->cfg, field)) return true;
+    mt_cfg_error(m->cfg, field, "missing required field '%s' (family %s)", field, m->model_type);
+    return false;
+}
+
+const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, int64_t offset) {
+    bool *v = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *v);
+    if (!v) return NULL;
+    for (int64_t i = 0; i < layers; i++) v[i] = period > 0 && (i + offset) % period != 0;
+    return v;
+}
+
+/* Module names: the family's override or Llama's. */
+#define NM(s, field, def) ((s)->names.field ? (s)->names.field : (def))
 
 /* ---- config ---- */
 mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out) {
@@ -173,8 +200,33 @@ mt_module *mt_dec_rms_norm(mt_model *m, mt_module *parent, const char *name, con
     return n;
 }
 
+mt_module *mt_dec_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s, int64_t dim) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *n;
+    switch (s->caps.norm) {
+    case MT_NORM_LAYER:
+        return mt_nn_layernorm(ctx, parent, name, dim, s->norm_eps, true, !s->caps.norm_no_bias, s->dtype,
+                               MT_DEVICE_CPU);
+    case MT_NORM_LAYER_NOPARAM:
+        n = mt_module_new(ctx, parent, name, s->cls.norm);
+        if (!n) return NULL;
+        mt_module_attr(ctx, n, "normalized_shape", mt_a_ints(ctx, &dim, 1));
+        mt_module_attr(ctx, n, "eps", mt_a_float(s->norm_eps));
+        return n;
+    default: /* RMS, Gemma RMS, Cohere LayerNorm: one weight of [dim] */
+        return mt_dec_rms_norm(m, parent, name, s, dim);
+    }
+}
+
 static mt_module *rms_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s) {
-    return mt_dec_rms_norm(m, parent, name, s, s->hidden);
+    return mt_dec_norm(m, parent, name, s, s->hidden);
+}
+
+/* q_norm / k_norm with the class of the family's q/k norms. */
+static mt_module *qk_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s, int64_t dim) {
+    mt_dec_spec t = *s;
+    if (s->caps.extra_norm_cls) t.cls.norm = s->caps.extra_norm_cls;
+    return mt_dec_norm(m, parent, name, &t, dim);
 }
 
 mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
@@ -183,16 +235,27 @@ mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU;
     int64_t qdim = s->heads * s->head_dim, kvdim = s->kv_heads * s->head_dim;
-    mt_module *at = mt_module_new(ctx, L, "self_attn", s->cls.attn);
+    mt_module *at = mt_module_new(ctx, L, NM(s, attn, "self_attn"), s->cls.attn);
     if (!at) return mt_ctx_status(ctx);
     mt_module_attr(ctx, at, "num_heads", mt_a_int(s->heads));
     mt_module_attr(ctx, at, "num_key_value_heads", mt_a_int(s->kv_heads));
     mt_module_attr(ctx, at, "head_dim", mt_a_int(s->head_dim));
-    if (!mt_nn_linear(ctx, at, "q_proj", s->hidden, qdim, s->qkv_bias, dt, dev) ||
-        !mt_nn_linear(ctx, at, "k_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
-        !mt_nn_linear(ctx, at, "v_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
-        !mt_nn_linear(ctx, at, "o_proj", qdim, s->hidden, s->o_bias, dt, dev))
+    if (s->caps.qkv == MT_QKV_FUSED_GROUPED) {
+        if (!mt_nn_linear(ctx, at, NM(s, qkv, "qkv_proj"), s->hidden, qdim + 2 * kvdim, s->qkv_bias, dt, dev))
+            return mt_ctx_status(ctx);
+    } else if (!mt_nn_linear(ctx, at, NM(s, q, "q_proj"), s->hidden, qdim, s->qkv_bias, dt, dev) ||
+               !mt_nn_linear(ctx, at, NM(s, k, "k_proj"), s->hidden, kvdim, s->qkv_bias, dt, dev) ||
+               !mt_nn_linear(ctx, at, NM(s, v, "v_proj"), s->hidden, kvdim, s->qkv_bias, dt, dev)) {
         return mt_ctx_status(ctx);
+    }
+    if (!mt_nn_linear(ctx, at, NM(s, o, "o_proj"), qdim, s->hidden, s->o_bias, dt, dev))
+        return mt_ctx_status(ctx);
+    if (s->caps.qk_norm != MT_QK_NORM_NONE) {
+        bool head = s->caps.qk_norm == MT_QK_NORM_HEAD;
+        if (!qk_norm(m, at, "q_norm", s, head ? s->head_dim : qdim) ||
+            !qk_norm(m, at, "k_norm", s, head ? s->head_dim : kvdim))
+            return mt_ctx_status(ctx);
+    }
     return MT_OK;
 }
 
@@ -203,17 +266,66 @@ mt_module *mt_dec_gated_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent
     mt_device dev = MT_DEVICE_CPU;
     mt_module *mlp = mt_module_new(ctx, parent, name, cls);
     if (!mlp ||
-        !mt_nn_linear(ctx, mlp, "gate_proj", s->hidden, inter, s->mlp_bias, dt, dev) ||
-        !mt_nn_linear(ctx, mlp, "up_proj", s->hidden, inter, s->mlp_bias, dt, dev) ||
-        !mt_nn_linear(ctx, mlp, "down_proj", inter, s->hidden, s->mlp_bias, dt, dev) ||
+        !mt_nn_linear(ctx, mlp, NM(s, gate, "gate_proj"), s->hidden, inter, s->mlp_bias, dt, dev) ||
+        !mt_nn_linear(ctx, mlp, NM(s, up, "up_proj"), s->hidden, inter, s->mlp_bias, dt, dev) ||
+        !mt_nn_linear(ctx, mlp, NM(s, down, "down_proj"), inter, s->hidden, s->mlp_bias, dt, dev) ||
         !mt_act_new(m, mlp, "act_fn", s->hidden_act, "hidden_act"))
+        return NULL;
+    return mlp;
+}
+
+/* c_fc -> act -> c_proj (StarCoder2MLP registration order: c_fc, c_proj, act). */
+static mt_module *plain_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent, const char *name) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *mlp = mt_module_new(ctx, parent, name, s->cls.mlp);
+    if (!mlp ||
+        !mt_nn_linear(ctx, mlp, NM(s, fc_in, "c_fc"), s->hidden, s->intermediate, s->mlp_bias, s->dtype,
+                      MT_DEVICE_CPU) ||
+        !mt_nn_linear(ctx, mlp, NM(s, fc_out, "c_proj"), s->intermediate, s->hidden, s->mlp_bias, s->dtype,
+                      MT_DEVICE_CPU) ||
+        !mt_act_new(m, mlp, "act", s->hidden_act, "hidden_act"))
         return NULL;
     return mlp;
 }
 
 mt_status mt_dec_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
     (void)index;
-    return mt_dec_gated_mlp(m, s, L, "mlp", s->cls.mlp, s->intermediate) ? MT_OK : mt_ctx_status(m->ctx);
+    if (s->caps.mlp == MT_MLP_PLAIN)
+        return plain_mlp(m, s, L, NM(s, mlp, "mlp")) ? MT_OK : mt_ctx_status(m->ctx);
+    return mt_dec_gated_mlp(m, s, L, NM(s, mlp, "mlp"), s->cls.mlp, s->intermediate) ? MT_OK
+                                                                                      : mt_ctx_status(m->ctx);
+}
+
+/* The layer's norms in transformers' registration order for the layout. */
+static mt_status layer_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
+    const char *in = NM(s, attn_norm, "input_layernorm"), *post = NM(s, mlp_norm, "post_attention_layernorm");
+    bool ok;
+    switch (s->caps.layout) {
+    case MT_LAYOUT_SANDWICH:
+        ok = rms_norm(m, L, in, s) && rms_norm(m, L, "post_attention_layernorm", s) &&
+             rms_norm(m, L, "pre_feedforward_layernorm", s) && rms_norm(m, L, "post_feedforward_layernorm", s);
+        break;
+    case MT_LAYOUT_POST:
+        ok = rms_norm(m, L, "post_attention_layernorm", s) && rms_norm(m, L, "post_feedforward_layernorm", s);
+        break;
+    case MT_LAYOUT_PARALLEL: ok = rms_norm(m, L, in, s) != NULL; break;
+    default: ok = rms_norm(m, L, in, s) && rms_norm(m, L, post, s); break;
+    }
+    return ok ? MT_OK : mt_ctx_status(m->ctx);
+}
+
+static mt_status rotary_module(mt_model *m, mt_module *model, const char *name, const char *rope_type,
+                               double theta, int64_t rotary_dim, const char *cls) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *rot = mt_module_new(ctx, model, name, cls);
+    if (!rot) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, rot, "rope_type", mt_a_str(rope_type));
+    mt_module_attr(ctx, rot, "rope_theta", mt_a_float(theta));
+    int64_t half = rotary_dim / 2;
+    /* inv_freq: non-persistent, computed from rope_theta at materialization. */
+    if (!mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true))
+        return mt_ctx_status(ctx);
+    return MT_OK;
 }
 
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
@@ -222,8 +334,8 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     mt_device dev = MT_DEVICE_CPU; /* requested; the meta scope turns it into META */
     mt_module *model = mt_module_new(ctx, m->root, "model", s->cls.model);
     if (!model) return mt_ctx_status(ctx);
-    mt_module *emb = mt_nn_embedding(ctx, model, "embed_tokens", s->vocab, s->hidden, dt, dev);
-    mt_module *layers = mt_module_new(ctx, model, "layers", "ModuleList");
+    mt_module *emb = mt_nn_embedding(ctx, model, NM(s, embed, "embed_tokens"), s->vocab, s->hidden, dt, dev);
+    mt_module *layers = mt_module_new(ctx, model, NM(s, layers, "layers"), "ModuleList");
     if (!emb || !layers) return mt_ctx_status(ctx);
     mt_status (*build_attn)(mt_model *, const mt_dec_spec *, mt_module *, int64_t) =
         s->hooks.build_attn ? s->hooks.build_attn : mt_dec_build_attn;
@@ -236,22 +348,20 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
         if (!L) return mt_ctx_status(ctx);
         /* registration order = transformers' __init__ order: self_attn, mlp, norms */
         if (build_attn(m, s, L, i) != MT_OK || build_mlp(m, s, L, i) != MT_OK) return mt_ctx_status(ctx);
-        if (!rms_norm(m, L, "input_layernorm", s) || !rms_norm(m, L, "post_attention_layernorm", s))
-            return mt_ctx_status(ctx);
+        if (layer_norms(m, s, L) != MT_OK) return mt_ctx_status(ctx);
     }
-    if (!rms_norm(m, model, "norm", s)) return mt_ctx_status(ctx);
-    mt_module *rot = mt_module_new(ctx, model, "rotary_emb", s->cls.rotary);
-    if (!rot) return mt_ctx_status(ctx);
-    mt_module_attr(ctx, rot, "rope_type", mt_a_str(s->rope_type));
-    mt_module_attr(ctx, rot, "rope_theta", mt_a_float(s->rope_theta));
-    int64_t half = s->rotary_dim / 2;
-    /* inv_freq: non-persistent, computed from rope_theta at materialization. */
-    if (!mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &half, false, true))
+    if (!rms_norm(m, model, NM(s, final_norm, "norm"), s)) return mt_ctx_status(ctx);
+    if (rotary_module(m, model, "rotary_emb", s->rope_type, s->rope_theta, s->rotary_dim, s->cls.rotary) != MT_OK)
         return mt_ctx_status(ctx);
+    if (s->caps.local_rope_theta > 0 &&
+        rotary_module(m, model, "rotary_emb_local", "default", s->caps.local_rope_theta, s->rotary_dim,
+                      s->cls.rotary) != MT_OK)
+        return mt_ctx_status(ctx);
+    const char *head = NM(s, lm_head, "lm_head");
     if (s->tie_embeddings) {
-        if (!mt_nn_linear_tied(ctx, m->root, "lm_head", mt_module_param(emb, "weight")))
+        if (!mt_nn_linear_tied(ctx, m->root, head, mt_module_param(emb, "weight")))
             return mt_ctx_status(ctx);
-    } else if (!mt_nn_linear(ctx, m->root, "lm_head", s->hidden, s->vocab, false, dt, dev)) {
+    } else if (!mt_nn_linear(ctx, m->root, head, s->hidden, s->vocab, false, dt, dev)) {
         return mt_ctx_status(ctx);
     }
     mt_model_info(m, "vocab_size", mt_a_int(s->vocab));
@@ -266,6 +376,10 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     mt_model_info(m, "rope_theta", mt_a_float(s->rope_theta));
     mt_model_info(m, "rope_type", mt_a_str(s->rope_type));
     mt_model_info(m, "tie_word_embeddings", mt_a_bool(s->tie_embeddings));
+    if (s->rotary_dim != s->head_dim) mt_model_info(m, "rotary_dim", mt_a_int(s->rotary_dim));
+    if (s->caps.sliding_window > 0) mt_model_info(m, "sliding_window", mt_a_int(s->caps.sliding_window));
+    if (s->caps.attn_softcap > 0) mt_model_info(m, "attn_logit_softcapping", mt_a_float(s->caps.attn_softcap));
+    if (s->caps.final_softcap > 0) mt_model_info(m, "final_logit_softcapping", mt_a_float(s->caps.final_softcap));
     return MT_OK;
 }
 
@@ -286,9 +400,67 @@ mt_tensor *mt_dec_rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     return y;
 }
 
+/* Gemma: output = norm(x.float()) * (1.0 + w.float()), then type_as(x). */
+static mt_tensor *gemma_rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
+    if (!x) return NULL;
+    const mt_arg *eps = mt_module_get_attr(n, "eps");
+    mt_tr_enter(tr, n);
+    mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
+    mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
+    h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
+    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(n, "weight")), MT_FLOAT32);
+    mt_tensor *w1 = w ? mt_tr_op1(tr, MT_OP_ADD, (mt_arg[]){mt_a_float(1.0), mt_a_tensor(w)}, 2, NULL, 0) : NULL;
+    h = mt_mul(tr, h, w1);
+    mt_tensor *y = h ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(h), mt_a_tensor(x)}, 2, NULL, 0) : NULL;
+    mt_tr_leave(tr);
+    return y;
+}
+
+/* Cohere: weight-only LayerNorm computed in float32. */
+static mt_tensor *fp32_layer_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
+    if (!x) return NULL;
+    const mt_arg *eps = mt_module_get_attr(n, "eps");
+    mt_dtype in_dt = x->dtype;
+    mt_tr_enter(tr, n);
+    mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
+    mt_tensor *mean = mt_reduce(tr, MT_OP_MEAN, h, -1, true);
+    mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, mt_sub(tr, h, mean), 2), -1, true);
+    h = mt_mul(tr, mt_sub(tr, h, mean), mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
+    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(n, "weight")), MT_FLOAT32);
+    mt_tensor *y = mt_to(tr, mt_mul(tr, w, h), in_dt);
+    mt_tr_leave(tr);
+    return y;
+}
+
+/* OLMo: F.layer_norm(x.to(float32), normalized_shape, None, None, eps).to(x.dtype). */
+static mt_tensor *noparam_layer_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
+    if (!x) return NULL;
+    const mt_arg *eps = mt_module_get_attr(n, "eps"), *shape = mt_module_get_attr(n, "normalized_shape");
+    mt_dtype in_dt = x->dtype;
+    mt_tr_enter(tr, n);
+    mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
+    mt_tensor *y = h ? mt_tr_op1(tr, MT_OP_LAYER_NORM, (mt_arg[]){mt_a_tensor(h), *shape, mt_a_none(), mt_a_none()},
+                                 4, (mt_kwarg[]){{"eps", *eps}}, 1)
+                     : NULL;
+    y = mt_to(tr, y, in_dt);
+    mt_tr_leave(tr);
+    return y;
+}
+
+mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x, const mt_dec_spec *s) {
+    if (!x || !n) return NULL;
+    switch (s->caps.norm) {
+    case MT_NORM_RMS_GEMMA: return gemma_rms_forward(tr, n, x);
+    case MT_NORM_LAYER: return mt_tr_call(tr, n, x);
+    case MT_NORM_LAYER_FP32: return fp32_layer_norm_forward(tr, n, x);
+    case MT_NORM_LAYER_NOPARAM: return noparam_layer_norm_forward(tr, n, x);
+    default: return mt_dec_rms_forward(tr, n, x);
+    }
+}
+
 /* cos/sin [1, seq, rotary_dim] from position_ids [1, seq]. */
 static void rotary_forward(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos,
-                           const mt_dec_spec *s, mt_tensor **cos, mt_tensor **sin) {
+                           double scaling, mt_tensor **cos, mt_tensor **sin) {
     mt_tr_enter(tr, rot);
     mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
     mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
@@ -300,8 +472,8 @@ static void rotary_forward(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tenso
     mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
     mt_tensor *two[2] = {freqs, freqs};
     mt_tensor *emb = mt_cat(tr, two, 2, -1);
-    mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, emb), s->attention_scaling);
-    mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, emb), s->attention_scaling);
+    mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, emb), scaling);
+    mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, emb), scaling);
     *cos = mt_to(tr, c, x ? x->dtype : MT_FLOAT32);
     *sin = mt_to(tr, sn, x ? x->dtype : MT_FLOAT32);
     mt_tr_leave(tr);
@@ -332,22 +504,103 @@ mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
     return mt_reshape(tr, e, 4, rs);
 }
 
+/* Rotary on the first rotary_dim channels, the rest passed through (partial rotary). */
+static mt_tensor *rotary_part(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin, const mt_dec_spec *s) {
+    if (s->rotary_dim == s->head_dim) return mt_dec_apply_rotary(tr, x, cos, sin);
+    const mt_sym *rd = C(tr, s->rotary_dim);
+    mt_tensor *rot = mt_slice_last(tr, x, NULL, rd), *pass = mt_slice_last(tr, x, rd, NULL);
+    mt_tensor *parts[2] = {mt_dec_apply_rotary(tr, rot, cos, sin), pass};
+    return mt_cat(tr, parts, 2, -1);
+}
+
+/* x.clamp_(min=-c, max=c) (OLMo clip_qkv). */
+static mt_tensor *clamp_sym(mt_tracer *tr, mt_tensor *x, double c) {
+    if (!x) return NULL;
+    (void)c;
+    mt_fail(tr->ctx, MT_ERR_UNSUPPORTED, "clip_qkv: the clamp op is not in the op table yet");
+    return NULL;
+}
+
+/* q, k, v [b, heads, seq, head_dim] from the projections the spec describes. */
+static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_spec *s, mt_tensor **qo,
+                     mt_tensor **ko, mt_tensor **vo) {
+    const mt_sym *b = x->shape[0], *q_len = x->shape[1];
+    mt_tensor *q, *k, *v;
+    if (s->caps.qkv == MT_QKV_FUSED_GROUPED) {
+        /* rows grouped per kv head: [groups query heads, key, value] */
+        int64_t groups = s->heads / s->kv_heads;
+        mt_tensor *qkv = mt_tr_call(tr, mt_module_child(at, NM(s, qkv, "qkv_proj")), x);
+        const mt_sym *gs[5] = {b, q_len, C(tr, s->kv_heads), C(tr, groups + 2), C(tr, s->head_dim)};
+        qkv = mt_view(tr, qkv, 5, gs);
+        mt_arg iq[3] = {mt_a_ellipsis(), mt_a_slice(NULL, C(tr, groups), NULL), mt_a_slice(NULL, NULL, NULL)};
+        q = mt_index(tr, qkv, iq, 3);
+        const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
+        q = mt_reshape(tr, q, 4, qs);
+        mt_arg ik[3] = {mt_a_ellipsis(), mt_a_int(-2), mt_a_slice(NULL, NULL, NULL)};
+        mt_arg iv[3] = {mt_a_ellipsis(), mt_a_int(-1), mt_a_slice(NULL, NULL, NULL)};
+        k = mt_index(tr, qkv, ik, 3);
+        v = mt_index(tr, qkv, iv, 3);
+        *qo = mt_transpose(tr, q, 1, 2);
+        *ko = mt_transpose(tr, k, 1, 2);
+        *vo = mt_transpose(tr, v, 1, 2);
+        return;
+    }
+    q = mt_tr_call(tr, mt_module_child(at, NM(s, q, "q_proj")), x);
+    k = mt_tr_call(tr, mt_module_child(at, NM(s, k, "k_proj")), x);
+    v = mt_tr_call(tr, mt_module_child(at, NM(s, v, "v_proj")), x);
+    if (s->caps.clip_qkv > 0) {
+        q = clamp_sym(tr, q, s->caps.clip_qkv);
+        k = clamp_sym(tr, k, s->caps.clip_qkv);
+        v = clamp_sym(tr, v, s->caps.clip_qkv);
+    }
+    if (s->caps.qk_norm == MT_QK_NORM_FULL) {
+        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+    }
+    const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
+    const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
+    if (s->caps.qk_norm == MT_QK_NORM_HEAD) {
+        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), mt_view(tr, q, 4, qs), s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), mt_view(tr, k, 4, ks), s);
+        *qo = mt_transpose(tr, q, 1, 2);
+        *ko = mt_transpose(tr, k, 1, 2);
+    } else {
+        *qo = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
+        *ko = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
+    }
+    *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
+}
+
+/* Eager attention: softmax(q k^T * scale [soft-capped] + mask) v, as transformers'
+ * eager_attention_forward; returns [b, seq, heads, head_dim] contiguous. */
+static mt_tensor *eager_attention(mt_tracer *tr, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_tensor *m4,
+                                  const mt_dec_spec *s) {
+    double scale = s->caps.attn_scale > 0 ? s->caps.attn_scale : 1.0 / sqrt((double)s->head_dim);
+    mt_tensor *w = mt_mul_s(tr, mt_matmul(tr, q, mt_transpose(tr, k, 2, 3)), scale);
+    if (s->caps.attn_softcap > 0) {
+        w = mt_div_s(tr, w, s->caps.attn_softcap);
+        w = mt_unary(tr, MT_OP_TANH, w);
+        w = mt_mul_s(tr, w, s->caps.attn_softcap);
+    }
+    if (m4) w = mt_add(tr, w, m4);
+    w = mt_to(tr, mt_softmax(tr, w, -1, MT_FLOAT32), q ? q->dtype : MT_FLOAT32);
+    w = w ? mt_tr_op1(tr, MT_OP_DROPOUT, (mt_arg[]){mt_a_tensor(w)}, 1,
+                      (mt_kwarg[]){{"p", mt_a_float(0.0)}, {"training", mt_a_bool(false)}}, 2)
+          : NULL;
+    mt_tensor *o = mt_matmul(tr, w, v);
+    return mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
+}
+
 mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask,
                                mt_tensor *cos, mt_tensor *sin, const mt_dec_spec *s) {
     if (!x) return NULL;
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     mt_tr_enter(tr, at);
-    mt_tensor *q = mt_tr_call(tr, mt_module_child(at, "q_proj"), x);
-    mt_tensor *k = mt_tr_call(tr, mt_module_child(at, "k_proj"), x);
-    mt_tensor *v = mt_tr_call(tr, mt_module_child(at, "v_proj"), x);
-    const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
-    const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
-    q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
-    k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
-    v = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
+    mt_tensor *q, *k, *v;
+    attn_qkv(tr, at, x, s, &q, &k, &v);
     mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-    q = mt_dec_apply_rotary(tr, q, c, sn);
-    k = mt_dec_apply_rotary(tr, k, c, sn);
+    q = rotary_part(tr, q, c, sn, s);
+    k = rotary_part(tr, k, c, sn, s);
     k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
     v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
     mt_tensor *m4 = NULL;
@@ -357,27 +610,37 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         m4 = mt_index(tr, mask, idx, 4);
     }
     mt_tensor *o = NULL;
-    if (q && k && v && m4) {
-        mt_arg a[3] = {mt_a_tensor(q), mt_a_tensor(k), mt_a_tensor(v)};
-        mt_kwarg kw[3] = {{"attn_mask", mt_a_tensor(m4)}, {"dropout_p", mt_a_float(0.0)},
-                          {"is_causal", mt_a_bool(false)}};
-        o = mt_tr_op1(tr, MT_OP_SDPA, a, 3, kw, 3);
+    if (s->caps.eager_attn || s->caps.attn_softcap > 0) {
+        o = (q && k && v && m4) ? eager_attention(tr, q, k, v, m4, s) : NULL;
+    } else {
+        if (q && k && v && m4) {
+            mt_arg a[3] = {mt_a_tensor(q), mt_a_tensor(k), mt_a_tensor(v)};
+            mt_kwarg kw[4] = {{"attn_mask", mt_a_tensor(m4)}, {"dropout_p", mt_a_float(0.0)},
+                              {"is_causal", mt_a_bool(false)}, {"scale", mt_a_float(s->caps.attn_scale)}};
+            o = mt_tr_op1(tr, MT_OP_SDPA, a, 3, kw, s->caps.attn_scale > 0 ? 4 : 3);
+        }
+        o = mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
     }
-    o = mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_view(tr, o, 3, os);
-    o = mt_tr_call(tr, mt_module_child(at, "o_proj"), o);
+    o = mt_tr_call(tr, mt_module_child(at, NM(s, o, "o_proj")), o);
     mt_tr_leave(tr);
     return o;
 }
 
 mt_tensor *mt_dec_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
-    (void)s;
     mt_tr_enter(tr, mlp);
-    mt_tensor *g = mt_act_forward(tr, mt_module_child(mlp, "act_fn"),
-                                  mt_tr_call(tr, mt_module_child(mlp, "gate_proj"), x));
-    mt_tensor *u = mt_tr_call(tr, mt_module_child(mlp, "up_proj"), x);
-    mt_tensor *y = mt_tr_call(tr, mt_module_child(mlp, "down_proj"), mt_mul(tr, g, u));
+    mt_tensor *y;
+    if (s->caps.mlp == MT_MLP_PLAIN) {
+        mt_tensor *h = mt_tr_call(tr, mt_module_child(mlp, NM(s, fc_in, "c_fc")), x);
+        h = mt_act_forward(tr, mt_module_child(mlp, "act"), h);
+        y = mt_tr_call(tr, mt_module_child(mlp, NM(s, fc_out, "c_proj")), h);
+    } else {
+        mt_tensor *g = mt_act_forward(tr, mt_module_child(mlp, "act_fn"),
+                                      mt_tr_call(tr, mt_module_child(mlp, NM(s, gate, "gate_proj")), x));
+        mt_tensor *u = mt_tr_call(tr, mt_module_child(mlp, NM(s, up, "up_proj")), x);
+        y = mt_tr_call(tr, mt_module_child(mlp, NM(s, down, "down_proj")), mt_mul(tr, g, u));
+    }
     mt_tr_leave(tr);
     return y;
 }
@@ -415,35 +678,109 @@ static mt_tensor *causal_mask(mt_tracer *tr, mt_tensor *attn_mask, mt_tensor *ca
     return mt_tr_op1(tr, MT_OP_MASKED_FILL, ma, 3, NULL, 0);
 }
 
+/* The sliding-window variant of the causal mask: keys more than window-1
+ * positions behind the query are masked too (q - k >= window). */
+static mt_tensor *sliding_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_pos, int64_t window,
+                               mt_dtype dt) {
+    if (!mask || !cache_pos) return NULL;
+    const mt_sym *rs[2] = {NULL, C(tr, 1)};
+    mt_arg aa[1] = {mt_a_dim(cache_pos->shape[0])};
+    mt_tensor *ar = mt_tr_op1(tr, MT_OP_ARANGE, aa, 1, NULL, 0);
+    mt_tensor *diff = mt_sub(tr, mt_reshape(tr, cache_pos, 2, rs), ar);
+    mt_tensor *far = diff ? mt_tr_op1(tr, MT_OP_GE, (mt_arg[]){mt_a_tensor(diff), mt_a_int(window)}, 2, NULL, 0)
+                          : NULL;
+    if (!far) return NULL;
+    mt_arg ma[3] = {mt_a_tensor(mask), mt_a_tensor(far), mt_a_float(mt_dtype_min(dt))};
+    return mt_tr_op1(tr, MT_OP_MASKED_FILL, ma, 3, NULL, 0);
+}
+
+static bool layer_slides(const mt_dec_spec *s, int i) {
+    if (s->caps.sliding_window <= 0) return false;
+    return s->caps.sliding ? s->caps.sliding[i] : true;
+}
+
+/* residual + out (* residual_scale) */
+static mt_tensor *residual_add(mt_tracer *tr, mt_tensor *res, mt_tensor *out, const mt_dec_spec *s) {
+    if (s->caps.residual_scale != 0) out = mt_mul_s(tr, out, s->caps.residual_scale);
+    return mt_add(tr, res, out);
+}
+
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
     mt_module *model = mt_module_child(m->root, "model");
     mt_tr_enter(tr, model);
-    mt_tensor *h = mt_tr_call(tr, mt_module_child(model, "embed_tokens"), ids);
+    mt_tensor *h = mt_tr_call(tr, mt_module_child(model, NM(s, embed, "embed_tokens")), ids);
+    if (s->caps.embed_scale != 0 && !s->caps.embed_scale_in_dtype) h = mt_mul_s(tr, h, s->caps.embed_scale);
     mt_arg aa[1] = {mt_a_dim(ids->shape[1])};
     mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, aa, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
     mt_tensor *mask = causal_mask(tr, amask, cache_pos, s->dtype);
-    mt_tensor *cos = NULL, *sin = NULL;
-    rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s, &cos, &sin);
-    mt_module *layers = mt_module_child(model, "layers");
+    mt_tensor *smask = s->caps.sliding_window > 0
+                           ? sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
+                           : NULL;
+    mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
+    rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, &cos, &sin);
+    if (s->caps.local_rope_theta > 0)
+        rotary_forward(tr, mt_module_child(model, "rotary_emb_local"), h, pos, 1.0, &lcos, &lsin);
+    if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && h)
+        h = mt_mul_s(tr, h, mt_dtype_round(h->dtype, s->caps.embed_scale));
+    mt_module *layers = mt_module_child(model, NM(s, layers, "layers"));
+    mt_tensor *(*attn_fwd)(mt_tracer *, mt_module *, mt_tensor *, mt_tensor *, mt_tensor *, mt_tensor *,
+                           const mt_dec_spec *) = s->hooks.attn_forward ? s->hooks.attn_forward : mt_dec_attn_forward;
+    mt_tensor *(*mlp_fwd)(mt_tracer *, mt_module *, mt_tensor *, const mt_dec_spec *) =
+        s->hooks.mlp_forward ? s->hooks.mlp_forward : mt_dec_mlp_forward;
+    const char *in_norm = NM(s, attn_norm, "input_layernorm"), *post_norm = NM(s, mlp_norm, "post_attention_layernorm");
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
+        bool slide = layer_slides(s, i);
+        mt_tensor *lm = slide ? smask : mask;
+        mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
+        mt_module *at = mt_module_child(L, NM(s, attn, "self_attn")), *mlp = mt_module_child(L, NM(s, mlp, "mlp"));
         mt_tr_enter(tr, L);
-        mt_tensor *res = h;
-        mt_tensor *a = mt_dec_rms_forward(tr, mt_module_child(L, "input_layernorm"), h);
-        a = (s->hooks.attn_forward ? s->hooks.attn_forward : mt_dec_attn_forward)(
-            tr, mt_module_child(L, "self_attn"), a, mask, cos, sin, s);
-        h = mt_add(tr, res, a);
-        res = h;
-        mt_tensor *f = mt_dec_rms_forward(tr, mt_module_child(L, "post_attention_layernorm"), h);
-        f = (s->hooks.mlp_forward ? s->hooks.mlp_forward : mt_dec_mlp_forward)(
-            tr, mt_module_child(L, "mlp"), f, s);
-        h = mt_add(tr, res, f);
+        mt_tensor *res = h, *a, *f;
+        switch (s->caps.layout) {
+        case MT_LAYOUT_SANDWICH:
+            a = attn_fwd(tr, at, mt_dec_norm_forward(tr, mt_module_child(L, in_norm), h, s), lm, c, sn, s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_attention_layernorm"), a, s), s);
+            res = h;
+            f = mlp_fwd(tr, mlp, mt_dec_norm_forward(tr, mt_module_child(L, "pre_feedforward_layernorm"), h, s), s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_feedforward_layernorm"), f, s), s);
+            break;
+        case MT_LAYOUT_POST:
+            a = attn_fwd(tr, at, h, lm, c, sn, s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_attention_layernorm"), a, s), s);
+            res = h;
+            f = mlp_fwd(tr, mlp, h, s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_feedforward_layernorm"), f, s), s);
+            break;
+        case MT_LAYOUT_PARALLEL: {
+            mt_tensor *n = mt_dec_norm_forward(tr, mt_module_child(L, in_norm), h, s);
+            a = attn_fwd(tr, at, n, lm, c, sn, s);
+            f = mlp_fwd(tr, mlp, n, s);
+            h = mt_add(tr, mt_add(tr, res, a), f);
+            break;
+        }
+        default:
+            a = mt_dec_norm_forward(tr, mt_module_child(L, in_norm), h, s);
+            a = attn_fwd(tr, at, a, lm, c, sn, s);
+            h = residual_add(tr, res, a, s);
+            res = h;
+            f = mt_dec_norm_forward(tr, mt_module_child(L, post_norm), h, s);
+            f = mlp_fwd(tr, mlp, f, s);
+            h = residual_add(tr, res, f, s);
+            break;
+        }
         mt_tr_leave(tr);
     }
-    h = mt_dec_rms_forward(tr, mt_module_child(model, "norm"), h);
+    h = mt_dec_norm_forward(tr, mt_module_child(model, NM(s, final_norm, "norm")), h, s);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_module_child(m->root, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, mt_module_child(m->root, NM(s, lm_head, "lm_head")), h);
+    if (s->caps.logits_mul != 0) logits = mt_mul_s(tr, logits, s->caps.logits_mul);
+    if (s->caps.logits_div != 0) logits = mt_div_s(tr, logits, s->caps.logits_div);
+    if (s->caps.final_softcap > 0) {
+        logits = mt_div_s(tr, logits, s->caps.final_softcap);
+        logits = mt_unary(tr, MT_OP_TANH, logits);
+        logits = mt_mul_s(tr, logits, s->caps.final_softcap);
+    }
     return mt_tr_output(tr, &logits, 1);
 }

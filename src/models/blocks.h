@@ -29,6 +29,71 @@ typedef struct mt_dec_hooks {
                                mt_tensor *cos, mt_tensor *sin, const struct mt_dec_spec *s);
 } mt_dec_hooks;
 
+/* ---- capabilities (data; all-zero is Llama) ---- */
+typedef enum mt_norm_kind {
+    MT_NORM_RMS = 0,       /* Llama: w * (x.float() * rsqrt(mean(x^2) + eps)).to(in) */
+    MT_NORM_RMS_GEMMA,     /* Gemma: float32 throughout, * (1 + w.float()), type_as(x) */
+    MT_NORM_LAYER,         /* torch.nn.LayerNorm leaf (weight, bias unless norm_no_bias) */
+    MT_NORM_LAYER_FP32,    /* Cohere: weight only, mean/variance in float32, traced through */
+    MT_NORM_LAYER_NOPARAM, /* OLMo: F.layer_norm(x.float(), ..., None, None, eps).to(in); no parameters */
+} mt_norm_kind;
+
+typedef enum mt_qk_norm {
+    MT_QK_NORM_NONE = 0,
+    MT_QK_NORM_HEAD,       /* q_norm/k_norm over head_dim, after the view (Qwen3, Gemma3) */
+    MT_QK_NORM_FULL,       /* q_norm/k_norm over the whole projection, before the view (OLMo2) */
+} mt_qk_norm;
+
+typedef enum mt_dec_layout {
+    MT_LAYOUT_PRE = 0,     /* x + attn(n1(x)); x + mlp(n2(x)) */
+    MT_LAYOUT_SANDWICH,    /* Gemma2/3: x + n2(attn(n1(x))); x + n4(mlp(n3(x))) */
+    MT_LAYOUT_POST,        /* OLMo2: x + n1(attn(x)); x + n2(mlp(x)) */
+    MT_LAYOUT_PARALLEL,    /* Cohere: n = n1(x); x + attn(n) + mlp(n) */
+} mt_dec_layout;
+
+typedef enum mt_mlp_kind {
+    MT_MLP_GATED = 0,      /* down(act(gate(x)) * up(x)) */
+    MT_MLP_PLAIN,          /* c_proj(act(c_fc(x))) (StarCoder2) */
+} mt_mlp_kind;
+
+typedef enum mt_qkv_kind {
+    MT_QKV_SPLIT = 0,      /* q_proj, k_proj, v_proj */
+    MT_QKV_FUSED_GROUPED,  /* InternLM2 wqkv: [kv_heads, groups + 2, head_dim] rows */
+} mt_qkv_kind;
+
+/* Module names that differ from Llama's (NULL: Llama's). */
+typedef struct mt_dec_naming {
+    const char *embed, *layers, *final_norm, *lm_head;  /* embed_tokens, layers, norm, lm_head */
+    const char *attn, *mlp;                             /* self_attn, mlp */
+    const char *attn_norm, *mlp_norm;                   /* input_layernorm, post_attention_layernorm */
+    const char *q, *k, *v, *o, *qkv;                    /* q_proj, k_proj, v_proj, o_proj, (fused) */
+    const char *gate, *up, *down;                       /* gate_proj, up_proj, down_proj */
+    const char *fc_in, *fc_out;                         /* plain MLP: c_fc, c_proj */
+} mt_dec_naming;
+
+typedef struct mt_dec_caps {
+    mt_norm_kind norm;
+    bool norm_no_bias;         /* MT_NORM_LAYER without bias */
+    mt_qk_norm qk_norm;
+    mt_dec_layout layout;
+    mt_mlp_kind mlp;
+    mt_qkv_kind qkv;
+    int64_t sliding_window;    /* 0: no sliding window */
+    const bool *sliding;       /* per layer (layers entries); NULL with a window: every layer */
+    double attn_softcap;       /* 0: none; scores = cap * tanh(scores / cap) (eager attention) */
+    double final_softcap;      /* 0: none; logits = cap * tanh(logits / cap) */
+    double attn_scale;         /* 0: SDPA default 1/sqrt(head_dim), no scale kwarg */
+    bool eager_attn;           /* trace matmul/softmax attention instead of SDPA */
+    double embed_scale;        /* 0: none; embeddings * value */
+    bool embed_scale_in_dtype; /* Gemma: the normalizer is a tensor of the hidden dtype (rounded) */
+    double residual_scale;     /* 0: none; residual + out * value (Granite) */
+    double logits_div;         /* 0: none; logits / value (Granite logits_scaling) */
+    double logits_mul;         /* 0: none; logits * value (Cohere logit_scale) */
+    double clip_qkv;           /* 0: none; q, k, v clamped to [-c, c] (OLMo) */
+    double local_rope_theta;   /* 0: none; sliding layers use rotary_emb_local with this theta (Gemma3) */
+    const char *extra_norm_cls;/* class of q/k norms when it differs from cls.norm */
+} mt_dec_caps;
+
 typedef struct mt_dec_spec {
     mt_dec_names cls;
     mt_dec_hooks hooks;
@@ -45,6 +110,9 @@ typedef struct mt_dec_spec {
     int64_t rotary_dim;        /* head_dim unless partial rotary */
     const char *rope_type;     /* "default", "linear", "dynamic", "llama3", ... */
     double attention_scaling;  /* cos/sin multiplier (1.0 unless the rope type sets it) */
+    /* Added for the Llama-like families; zero-initialized means Llama. */
+    mt_dec_caps caps;
+    mt_dec_naming names;
 } mt_dec_spec;
 
 /* Read the fields every Llama-like config shares, with the given defaults
@@ -82,6 +150,17 @@ mt_module *mt_dec_rms_norm(mt_model *m, mt_module *parent, const char *name, con
 /* Rotary helpers: q*cos + rotate_half(q)*sin; repeat_kv for GQA. */
 mt_tensor *mt_dec_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin);
 mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep);
+
+/* A norm of the spec's kind (caps.norm) named `name` under parent over `dim`, and its forward. */
+mt_module *mt_dec_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s, int64_t dim);
+mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *norm, mt_tensor *x, const mt_dec_spec *s);
+/* Per-layer sliding flags for `layers` layers: layer i slides when (i + offset) % period != 0
+ * (period 2, offset 1: even layers — Gemma2; period 6, offset 1: Gemma3). */
+const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, int64_t offset);
+/* Round v to the nearest value representable in dt (float16/bfloat16/float32). */
+double mt_dtype_round(mt_dtype dt, double v);
+/* A required config field: absent is an error naming the field and the family. */
+bool mt_dec_require(mt_model *m, const char *field);
 
 /* Activation from a config hidden_act name: a leaf for torch.nn built-ins,
  * traced through for transformers' own activation classes. */
