@@ -208,7 +208,16 @@ void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(FULL,          MT_NODE_CALL_FUNCTION, "torch.full",                        MT_PROMO_DEFAULT)      \
     X(TRIU,          MT_NODE_CALL_FUNCTION, "torch.triu",                        MT_PROMO_DEFAULT)      \
     X(SDPA,          MT_NODE_CALL_FUNCTION, "torch.nn.functional.scaled_dot_product_attention", MT_PROMO_DEFAULT) \
-    X(DROPOUT,       MT_NODE_CALL_FUNCTION, "torch.nn.functional.dropout",       MT_PROMO_DEFAULT)
+    X(DROPOUT,       MT_NODE_CALL_FUNCTION, "torch.nn.functional.dropout",       MT_PROMO_DEFAULT)      \
+    X(ONE_HOT,       MT_NODE_CALL_FUNCTION, "torch.nn.functional.one_hot",       MT_PROMO_DEFAULT)      \
+    X(NONZERO,       MT_NODE_CALL_FUNCTION, "torch.nonzero",                     MT_PROMO_DEFAULT)      \
+    X(INDEX_SELECT,  MT_NODE_CALL_FUNCTION, "torch.index_select",                MT_PROMO_DEFAULT)      \
+    X(GATHER,        MT_NODE_CALL_FUNCTION, "torch.gather",                      MT_PROMO_DEFAULT)      \
+    X(INDEX_ADD,     MT_NODE_CALL_METHOD,   "index_add_",                        MT_PROMO_DEFAULT)      \
+    X(ZEROS,         MT_NODE_CALL_FUNCTION, "torch.zeros",                       MT_PROMO_DEFAULT)      \
+    X(ZEROS_LIKE,    MT_NODE_CALL_FUNCTION, "torch.zeros_like",                  MT_PROMO_DEFAULT)      \
+    X(SCATTER,       MT_NODE_CALL_METHOD,   "scatter_",                          MT_PROMO_DEFAULT)      \
+    X(INVERT,        MT_NODE_CALL_FUNCTION, "operator.invert",                   MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,
