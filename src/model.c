@@ -114,6 +114,7 @@ mt_status mt_model_totals(const mt_model *m, mt_totals *out) {
         if (!mt_checked_add(ctx, out->buffers, n, &out->buffers, "buffer total")) return mt_ctx_status(ctx);
     }
     out->active_params = out->params;
+    if (m->arch->totals) return m->arch->totals(m, out);
     return MT_OK;
 }
 

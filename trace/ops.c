@@ -1663,6 +1663,17 @@ static mt_status rule_sdpa(call *c) {
 
 /* ---- the table ------------------------------------------------------------------ */
 
+/* MoE routing ops: rules appended at the end of this file. */
+static mt_status rule_one_hot(call *c);
+static mt_status rule_nonzero(call *c);
+static mt_status rule_index_select(call *c);
+static mt_status rule_gather(call *c);
+static mt_status rule_index_add(call *c);
+static mt_status rule_zeros(call *c);
+static mt_status rule_zeros_like(call *c);
+static mt_status rule_scatter(call *c);
+static mt_status rule_invert(call *c);
+
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
  * below, and a duplicate trips -Woverride-init (part of -Wextra). */
@@ -1724,7 +1735,16 @@ static mt_status rule_sdpa(call *c) {
     R(FULL, "full", rule_full)                \
     R(TRIU, "triu", rule_triu)                \
     R(SDPA, "scaled_dot_product_attention", rule_sdpa) \
-    R(DROPOUT, "dropout", rule_dropout)
+    R(DROPOUT, "dropout", rule_dropout)       \
+    R(ONE_HOT, "one_hot", rule_one_hot)       \
+    R(NONZERO, "nonzero", rule_nonzero)       \
+    R(INDEX_SELECT, "index_select", rule_index_select) \
+    R(GATHER, "gather", rule_gather)          \
+    R(INDEX_ADD, "index_add_", rule_index_add) \
+    R(ZEROS, "zeros", rule_zeros)             \
+    R(ZEROS_LIKE, "zeros_like", rule_zeros_like) \
+    R(SCATTER, "scatter_", rule_scatter)      \
+    R(INVERT, "invert", rule_invert)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -1778,4 +1798,204 @@ mt_status mt_op_infer(mt_ctx *ctx, mt_op_id id, const mt_arg *args, int nargs, c
         *is_tuple = false;
     }
     return st;
+}
+
+/* ---- routing and scatter ops (mixture-of-experts) -----------------------------
+ * Added by the MoE families. Data-dependent sizes (nonzero) are fresh symbols
+ * with bounds [0, numel(input)], never guessed constants. */
+
+static bool index_dtype(mt_dtype d) { return d == MT_INT64 || d == MT_INT32; }
+
+/* F.one_hot(tensor, num_classes): an int64 tensor of shape tensor.shape + [num_classes].
+ * num_classes=-1 (infer from the data) is data-dependent and refused. */
+static mt_status rule_one_hot(call *c) {
+    static const char *const S[] = {"input|tensor|self", "num_classes", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    int64_t n;
+    TRY(opt_int(c, "num_classes", -1, &n));
+    if (x->dtype != MT_INT64)
+        return fail(c, "one_hot is only applicable to index tensor of type LongTensor, got %s %s",
+                    mt_dtype_name(x->dtype), sh(c, x));
+    if (n < 0) return fail_unsupported(c, "num_classes=-1 depends on the data; pass num_classes: got %s", sh(c, x));
+    if (x->ndim + 1 > MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    r[x->ndim] = mt_sym_const(c->ctx, n);
+    return emit(c, MT_INT64, x->ndim + 1, r);
+}
+
+/* torch.nonzero(input, *, as_tuple=False): [n, ndim] int64, or with as_tuple a
+ * tuple of ndim [n] int64 tensors (one for a 0-dim input) — torch.where(cond)
+ * with one argument is the same as nonzero(cond, as_tuple=True). n is a fresh
+ * symbol "nnz_k" in [0, numel(input)]. */
+static mt_status rule_nonzero(call *c) {
+    static const char *const S[] = {"input|self", "*", "out", "as_tuple", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    bool as_tuple;
+    TRY(opt_bool(c, "as_tuple", false, &as_tuple));
+    const mt_sym *numel = mt_sym_prod(c->ctx, x->shape, x->ndim);
+    if (!numel) return sym_failed(c);
+    const mt_sym *n = mt_sym_fresh(c->ctx, "nnz", 0, numel);
+    if (!n) return sym_failed(c);
+    if (!as_tuple) {
+        const mt_sym *r[2] = {n, mt_sym_const(c->ctx, x->ndim)};
+        return emit(c, MT_INT64, 2, r);
+    }
+    int k = x->ndim ? x->ndim : 1;
+    for (int i = 0; i < k; i++) TRY(emit(c, MT_INT64, 1, &n));
+    *c->is_tuple = true;
+    return MT_OK;
+}
+
+/* torch.index_select(input, dim, index): index a 1-D (or 0-dim) int64/int32
+ * tensor; the result has input's shape with dim replaced by numel(index). */
+static mt_status rule_index_select(call *c) {
+    static const char *const S[] = {"input|self", "dim", "index", "*", "out", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *idx;
+    TRY(need_tensor(c, "input", &x));
+    TRY(need_tensor(c, "index", &idx));
+    int64_t d;
+    TRY(need_int(c, "dim", &d));
+    if (!index_dtype(idx->dtype))
+        return fail(c, "index_select(): Expected dtype int32 or int64 for index, got %s", mt_dtype_name(idx->dtype));
+    if (idx->ndim > 1) return fail(c, "index_select(): Index is supposed to be a vector: got index %s", sh(c, idx));
+    int w;
+    TRY(wrap_dim(c, d, x, &w));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    if (x->ndim) r[w] = idx->ndim ? idx->shape[0] : mt_sym_const(c->ctx, 1);
+    return emit(c, x->dtype, x->ndim, r);
+}
+
+/* torch.gather(input, dim, index): the shape of index, input's dtype. Index
+ * has input's rank and int64 dtype; index.size(d) <= input.size(d) for d != dim
+ * (checked when both are constants). */
+static mt_status rule_gather(call *c) {
+    static const char *const S[] = {"input|self", "dim", "index", "*", "sparse_grad", "out", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *idx;
+    TRY(need_tensor(c, "input", &x));
+    TRY(need_tensor(c, "index", &idx));
+    int64_t d;
+    TRY(need_int(c, "dim", &d));
+    if (idx->dtype != MT_INT64) return fail(c, "gather(): Expected dtype int64 for index, got %s", mt_dtype_name(idx->dtype));
+    int w;
+    TRY(wrap_dim(c, d, x, &w));
+    if (idx->ndim != x->ndim && !(x->ndim == 0 && idx->ndim <= 1) && !(idx->ndim == 0 && x->ndim <= 1))
+        return fail(c, "Index tensor must have the same number of dimensions as input tensor: got input %s, index %s",
+                    sh(c, x), sh(c, idx));
+    for (int i = 0; i < idx->ndim && i < x->ndim; i++) {
+        int64_t a, b;
+        if (i != w && is_const(idx->shape[i], &a) && is_const(x->shape[i], &b) && a > b)
+            return fail(c, "Size does not match at dimension %d expected index %s to be smaller than self %s apart "
+                           "from dimension %d", i, sh(c, idx), sh(c, x), w);
+    }
+    return emit(c, x->dtype, idx->ndim, idx->shape);
+}
+
+/* self.index_add_(dim, index, source, *, alpha=1): in place, returns self.
+ * index is a vector; source has self's shape with dim replaced by numel(index). */
+static mt_status rule_index_add(call *c) {
+    static const char *const S[] = {"self|input", "dim", "index", "source", "*", "alpha", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *idx, *src;
+    TRY(need_tensor(c, "self", &x));
+    TRY(need_tensor(c, "index", &idx));
+    TRY(need_tensor(c, "source", &src));
+    int64_t d;
+    TRY(need_int(c, "dim", &d));
+    if (!index_dtype(idx->dtype))
+        return fail(c, "index_add_(): Expected dtype int32/int64 for index, got %s", mt_dtype_name(idx->dtype));
+    if (idx->ndim > 1) return fail(c, "index_add_(): Index is supposed to be a vector: got index %s", sh(c, idx));
+    int w;
+    TRY(wrap_dim(c, d, x, &w));
+    if (src->ndim != x->ndim)
+        return fail(c, "index_add_(): source and self must have the same number of dimensions: self %s, source %s",
+                    sh(c, x), sh(c, src));
+    const mt_sym *n = idx->ndim ? idx->shape[0] : mt_sym_const(c->ctx, 1);
+    for (int i = 0; i < x->ndim; i++) {
+        const mt_sym *want = i == w ? n : x->shape[i];
+        if (src->shape[i] != want)
+            return fail(c, "index_add_(): source %s must have self's shape %s with dim %d of size %s (numel of index %s)",
+                        sh(c, src), sh(c, x), w, ds(n), sh(c, idx));
+    }
+    if (src->dtype != x->dtype)
+        return fail(c, "index_add_(): self (%s) and source (%s) must have the same scalar type",
+                    mt_dtype_name(x->dtype), mt_dtype_name(src->dtype));
+    return emit_like(c, x->dtype, x);
+}
+
+/* torch.zeros(*size, dtype=None, ...): default dtype float32. */
+static mt_status rule_zeros(call *c) {
+    static const char *const S[] = {"*size", "out", "dtype", "layout", "device", "requires_grad", "names", NULL};
+    TRY(sig_check(c, S));
+    const mt_arg *items;
+    int n;
+    rest(c, "size", &items, &n);
+    if (n > MT_MAX_DIMS) return fail(c, "too many dimensions (%d > %d)", n, MT_MAX_DIMS);
+    const mt_sym *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) {
+        TRY(size_of(c, "size entries", &items[i], &r[i]));
+        int64_t v = 0;
+        if (is_const(r[i], &v) && v < 0)
+            return fail(c, "Trying to create tensor with negative dimension %lld: %s", (long long)v, sizes_s(c, n, r));
+    }
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    return emit(c, dt == MT_DTYPE_NONE ? MT_FLOAT32 : dt, n, r);
+}
+
+/* torch.zeros_like(input, *, dtype=None, ...): input's shape, its dtype unless given. */
+static mt_status rule_zeros_like(call *c) {
+    static const char *const S[] = {"input|self", "*", "dtype", "layout", "device", "requires_grad",
+                                    "memory_format", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    return emit_like(c, dt == MT_DTYPE_NONE ? x->dtype : dt, x);
+}
+
+/* self.scatter_(dim, index, src|value, *, reduce=None): in place, returns self.
+ * index has self's rank (int64); a tensor src has index's rank. */
+static mt_status rule_scatter(call *c) {
+    static const char *const S[] = {"self|input", "dim", "index", "src|value", "*", "reduce", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *idx;
+    TRY(need_tensor(c, "self", &x));
+    TRY(need_tensor(c, "index", &idx));
+    int64_t d;
+    TRY(need_int(c, "dim", &d));
+    int w;
+    TRY(wrap_dim(c, d, x, &w));
+    (void)w;
+    if (idx->dtype != MT_INT64) return fail(c, "scatter_(): Expected dtype int64 for index, got %s", mt_dtype_name(idx->dtype));
+    if (idx->ndim != x->ndim)
+        return fail(c, "Index tensor must have the same number of dimensions as self tensor: self %s, index %s",
+                    sh(c, x), sh(c, idx));
+    const mt_arg *src = param(c, "src");
+    mt_operand op;
+    if (!src || !operand_of(src, &op)) return fail_usage(c, "argument 'src' must be a tensor or a number, got %s", kind_name(src));
+    if (src->kind == MT_ARG_TENSOR && src->v.t->ndim != idx->ndim)
+        return fail(c, "Index tensor must have the same number of dimensions as src tensor: index %s, src %s",
+                    sh(c, idx), sh(c, src->v.t));
+    return emit_like(c, x->dtype, x);
+}
+
+/* operator.invert (~x): bool and integer tensors only. */
+static mt_status rule_invert(call *c) {
+    static const char *const S[] = {"a", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "a", &x));
+    if (!mt_dtype_is_integral(x->dtype, true))
+        return fail(c, "bitwise_not is only supported for integer and boolean tensors, got %s %s",
+                    mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, x->dtype, x);
 }

@@ -76,6 +76,9 @@ typedef struct mt_arch {
     /* Trace the forward: placeholders are already created (m->inputs). Must
      * end by calling mt_tr_output. */
     mt_status (*forward)(struct mt_model *m, struct mt_tracer *tr);
+    /* Optional: adjust the totals after the common count (active_params for
+     * mixture-of-experts, extra_params for DeepSeek's MTP layer). NULL: dense. */
+    mt_status (*totals)(const struct mt_model *m, mt_totals *t);
 } mt_arch;
 
 const mt_arch *mt_arch_find(const char *model_type);
