@@ -1,0 +1,1140 @@
+// metatrace libtorch oracle — the table of ATen executors (see oracle.hpp).
+//
+// Each executor reproduces what PyTorch runs for one FX target: the Python
+// layer's argument handling (reflected operators, F.softmax's implicit dim,
+// F.dropout's range check, ...) and then the ATen op. Where libtorch 1.13 and
+// current PyTorch differ, the executor adds the current check and the comment
+// names where it lives in PyTorch's source. Where 1.13 has no meta kernel, a
+// "meta reference" computes the output shape from the op's documented checks;
+// the real op still runs on small CPU tensors in the op-level cross-check.
+#include "oracle.hpp"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+namespace oracle {
+
+// ---- dtypes -------------------------------------------------------------------
+namespace {
+struct DtypePair {
+    mt_dtype mt;
+    bool present;
+    at::ScalarType at;
+};
+// libtorch 1.13 (Debian 1.13.1+dfsg) has no Float8_* ScalarType.
+const DtypePair kDtypes[] = {
+    {MT_BOOL, true, at::kBool},           {MT_UINT8, true, at::kByte},
+    {MT_INT8, true, at::kChar},           {MT_INT16, true, at::kShort},
+    {MT_INT32, true, at::kInt},           {MT_INT64, true, at::kLong},
+    {MT_FLOAT16, true, at::kHalf},        {MT_BFLOAT16, true, at::kBFloat16},
+    {MT_FLOAT32, true, at::kFloat},       {MT_FLOAT64, true, at::kDouble},
+    {MT_FLOAT8_E4M3FN, false, at::kFloat}, {MT_FLOAT8_E5M2, false, at::kFloat},
+    {MT_COMPLEX64, true, at::kComplexFloat},
+};
+} // namespace
+
+bool to_aten(mt_dtype d, at::ScalarType *out) {
+    for (const auto &p : kDtypes)
+        if (p.mt == d) {
+            if (p.present) *out = p.at;
+            return p.present;
+        }
+    return false;
+}
+
+mt_dtype from_aten(at::ScalarType s) {
+    for (const auto &p : kDtypes)
+        if (p.present && p.at == s) return p.mt;
+    return MT_DTYPE_NONE;
+}
+
+const char *aten_dtype_name(at::ScalarType s) {
+    switch (s) {
+    case at::kBool: return "bool";
+    case at::kByte: return "uint8";
+    case at::kChar: return "int8";
+    case at::kShort: return "int16";
+    case at::kInt: return "int32";
+    case at::kLong: return "int64";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kComplexHalf: return "complex32";
+    case at::kComplexFloat: return "complex64";
+    case at::kComplexDouble: return "complex128";
+    default: return c10::toString(s);
+    }
+}
+
+// ---- printing -------------------------------------------------------------------
+static std::string sizes_str(at::IntArrayRef s) {
+    std::ostringstream o;
+    o << "[";
+    for (size_t k = 0; k < s.size(); k++) o << (k ? ", " : "") << s[k];
+    o << "]";
+    return o.str();
+}
+
+std::string repr(const Val &v) {
+    std::ostringstream o;
+    switch (v.kind) {
+    case Val::NONE: return "None";
+    case Val::TENSOR: return "T" + sizes_str(v.t.sizes()) + ":" + aten_dtype_name(v.t.scalar_type());
+    case Val::INT: return std::to_string(v.i);
+    case Val::FLOAT: o << v.f; if (std::floor(v.f) == v.f && std::isfinite(v.f)) o << ".0"; return o.str();
+    case Val::BOOL: return v.b ? "True" : "False";
+    case Val::DTYPE: return std::string("torch.") + aten_dtype_name(v.dt);
+    case Val::STR: return "'" + v.s + "'";
+    case Val::DEVICE: return "device('" + v.s + "')";
+    case Val::ELLIPSIS: return "...";
+    case Val::SLICE: {
+        o << "slice(";
+        for (int k = 0; k < 3; k++) {
+            if (k) o << ", ";
+            if (v.sl[k]) o << *v.sl[k]; else o << "None";
+        }
+        o << ")";
+        return o.str();
+    }
+    case Val::LIST:
+    case Val::TUPLE: {
+        o << (v.kind == Val::LIST ? "[" : "(");
+        for (size_t k = 0; k < v.items.size(); k++) o << (k ? ", " : "") << repr(v.items[k]);
+        o << (v.kind == Val::LIST ? "]" : ")");
+        return o.str();
+    }
+    }
+    return "?";
+}
+
+std::string repr(const Call &c) {
+    std::string s = "(";
+    bool first = true;
+    for (const Val &a : c.args) {
+        s += (first ? "" : ", ") + repr(a);
+        first = false;
+    }
+    for (const auto &kw : c.kwargs) {
+        s += (first ? "" : ", ") + kw.first + "=" + repr(kw.second);
+        first = false;
+    }
+    return s + ")";
+}
+
+// ---- argument access --------------------------------------------------------------
+namespace {
+
+// Thrown when the oracle itself cannot decide (not a PyTorch error).
+struct Unsupported {
+    std::string msg;
+};
+
+// Python-style binding of positional and keyword arguments.
+struct Args {
+    const Call &c;
+    explicit Args(const Call &call) : c(call) {}
+    const Val *get(size_t pos, const char *name) const {
+        if (pos < c.args.size()) return &c.args[pos];
+        if (name)
+            for (const auto &kw : c.kwargs)
+                if (kw.first == name) return &kw.second;
+        return nullptr;
+    }
+    bool present(size_t pos, const char *name) const {
+        const Val *v = get(pos, name);
+        return v && v->kind != Val::NONE;
+    }
+    at::Tensor tensor(size_t pos, const char *name) const {
+        const Val *v = get(pos, name);
+        TORCH_CHECK(v && v->kind == Val::TENSOR, "TypeError: argument '", name ? name : "?",
+                    "' must be a Tensor, not ", v ? repr(*v) : std::string("missing"));
+        return v->t;
+    }
+    c10::optional<at::Tensor> opt_tensor(size_t pos, const char *name) const {
+        if (!present(pos, name)) return c10::nullopt;
+        return tensor(pos, name);
+    }
+    int64_t integer(size_t pos, const char *name, std::optional<int64_t> dflt = std::nullopt) const {
+        const Val *v = get(pos, name);
+        if (!v || v->kind == Val::NONE) {
+            TORCH_CHECK(dflt.has_value(), "TypeError: missing required argument '", name ? name : "?", "'");
+            return *dflt;
+        }
+        TORCH_CHECK(v->kind == Val::INT, "TypeError: argument '", name ? name : "?",
+                    "' must be int, not ", repr(*v));
+        return v->i;
+    }
+    double real(size_t pos, const char *name, double dflt) const {
+        const Val *v = get(pos, name);
+        if (!v || v->kind == Val::NONE) return dflt;
+        if (v->kind == Val::INT) return (double)v->i;
+        TORCH_CHECK(v->kind == Val::FLOAT, "TypeError: argument '", name ? name : "?",
+                    "' must be float, not ", repr(*v));
+        return v->f;
+    }
+    bool boolean(size_t pos, const char *name, bool dflt) const {
+        const Val *v = get(pos, name);
+        if (!v || v->kind == Val::NONE) return dflt;
+        TORCH_CHECK(v->kind == Val::BOOL, "TypeError: argument '", name ? name : "?",
+                    "' must be bool, not ", repr(*v));
+        return v->b;
+    }
+    c10::optional<at::ScalarType> dtype(size_t pos, const char *name) const {
+        const Val *v = get(pos, name);
+        if (!v || v->kind == Val::NONE) return c10::nullopt;
+        TORCH_CHECK(v->kind == Val::DTYPE, "TypeError: argument '", name ? name : "?",
+                    "' must be torch.dtype, not ", repr(*v));
+        return v->dt;
+    }
+    std::string str(size_t pos, const char *name, const char *dflt) const {
+        const Val *v = get(pos, name);
+        if (!v || v->kind == Val::NONE) return dflt;
+        TORCH_CHECK(v->kind == Val::STR, "TypeError: argument '", name ? name : "?",
+                    "' must be str, not ", repr(*v));
+        return v->s;
+    }
+};
+
+bool is_scalar(const Val &v) { return v.kind == Val::INT || v.kind == Val::FLOAT || v.kind == Val::BOOL; }
+
+at::Scalar scalar(const Val &v) {
+    switch (v.kind) {
+    case Val::INT: return at::Scalar(v.i);
+    case Val::FLOAT: return at::Scalar(v.f);
+    case Val::BOOL: return at::Scalar(v.b);
+    default: TORCH_CHECK(false, "TypeError: expected a Python number, got ", repr(v));
+    }
+}
+
+// An int list given as one list argument or as varargs from position `start`
+// (x.view(2, 3) and x.view((2, 3)) are the same call).
+std::vector<int64_t> int_list_varargs(const Call &c, size_t start, const char *name) {
+    std::vector<int64_t> out;
+    const Val *one = nullptr;
+    if (c.args.size() == start + 1 && c.args[start].kind == Val::LIST) one = &c.args[start];
+    if (c.args.size() <= start)
+        for (const auto &kw : c.kwargs)
+            if (kw.first == name) one = &kw.second;
+    if (one) {
+        TORCH_CHECK(one->kind == Val::LIST, "TypeError: ", name, " must be a tuple of ints");
+        for (const Val &x : one->items) {
+            TORCH_CHECK(x.kind == Val::INT, "TypeError: ", name, " must be a tuple of ints, got ", repr(x));
+            out.push_back(x.i);
+        }
+        return out;
+    }
+    for (size_t k = start; k < c.args.size(); k++) {
+        TORCH_CHECK(c.args[k].kind == Val::INT, "TypeError: ", name, " must be ints, got ", repr(c.args[k]));
+        out.push_back(c.args[k].i);
+    }
+    return out;
+}
+
+// A dim argument: int, list/tuple of ints, or None (absent).
+std::optional<std::vector<int64_t>> dim_list(const Val *v) {
+    if (!v || v->kind == Val::NONE) return std::nullopt;
+    if (v->kind == Val::INT) return std::vector<int64_t>{v->i};
+    TORCH_CHECK(v->kind == Val::LIST, "TypeError: dim must be int or tuple of ints, got ", repr(*v));
+    std::vector<int64_t> out;
+    for (const Val &x : v->items) {
+        TORCH_CHECK(x.kind == Val::INT, "TypeError: dim must be int or tuple of ints, got ", repr(x));
+        out.push_back(x.i);
+    }
+    return out;
+}
+
+at::Tensor wrapped(const at::Scalar &s) {
+    at::Tensor t = c10::scalar_to_tensor(s);
+    t.unsafeGetTensorImpl()->set_wrapped_number(true);
+    return t;
+}
+
+Val T(const at::Tensor &t) { return Val::tensor(t); }
+
+// ---- executors ----------------------------------------------------------------------
+using Fn = std::function<Val(const Call &)>;
+
+struct Entry {
+    Fn real;      // what PyTorch runs (with current-version checks added)
+    Fn meta_ref;  // optional: shape rule used on meta when 1.13 lacks a meta kernel
+};
+
+std::map<std::string, Entry> &table();
+
+// operator.<op>(a, b): Python dispatches a.__op__(b), or b.__rop__(a) when a is a number.
+Val binary_operator(const Call &c, const std::function<at::Tensor(const at::Tensor &, const at::Tensor &)> &tt,
+                    const std::function<at::Tensor(const at::Tensor &, const at::Scalar &)> &ts,
+                    const std::function<at::Tensor(const at::Tensor &, const at::Scalar &)> &reflected) {
+    TORCH_CHECK(c.args.size() == 2, "TypeError: expected 2 arguments");
+    const Val &a = c.args[0], &b = c.args[1];
+    if (a.kind == Val::TENSOR && b.kind == Val::TENSOR) return T(tt(a.t, b.t));
+    if (a.kind == Val::TENSOR && is_scalar(b)) return T(ts(a.t, scalar(b)));
+    if (is_scalar(a) && b.kind == Val::TENSOR) return T(reflected(b.t, scalar(a)));
+    TORCH_CHECK(false, "TypeError: unsupported operand types ", repr(a), ", ", repr(b));
+}
+
+// torch.matmul / F.linear: current PyTorch requires equal dtypes (the mm/addmm meta
+// functions in aten/src/ATen/native/LinearAlgebra.cpp: "expected mat1 and mat2 to
+// have the same dtype"); libtorch 1.13's meta kernels do not check.
+void check_same_dtype(const char *op, const at::Tensor &a, const at::Tensor &b) {
+    TORCH_CHECK(a.scalar_type() == b.scalar_type(), op, ": expected mat1 and mat2 to have the same dtype, but got: ",
+                aten_dtype_name(a.scalar_type()), " != ", aten_dtype_name(b.scalar_type()));
+}
+
+at::Tensor matmul_checked(const at::Tensor &a, const at::Tensor &b) {
+    TORCH_CHECK(a.dim() != 0 && b.dim() != 0, "both arguments to matmul need to be at least 1D, but they are ",
+                a.dim(), "D and ", b.dim(), "D");
+    check_same_dtype("matmul", a, b);
+    return at::matmul(a, b); // 1-D @ 1-D is at::dot: no meta kernel in 1.13 (CPU fallback)
+}
+
+at::Tensor matmul_meta(const at::Tensor &a, const at::Tensor &b) {
+    if (a.dim() == 1 && b.dim() == 1) {
+        check_same_dtype("matmul", a, b);
+        // at::dot (aten/src/ATen/native/BlasKernel / LinearAlgebra dot_check)
+        TORCH_CHECK(a.size(0) == b.size(0), "inconsistent tensor size, expected tensor [", a.size(0),
+                    "] and src [", b.size(0), "] to have the same number of elements, but got ", a.size(0),
+                    " and ", b.size(0), " elements respectively");
+        return at::empty({}, a.options());
+    }
+    return matmul_checked(a, b);
+}
+
+// torch.where: current PyTorch requires a bool condition (TensorCompare.cpp
+// where_self: "where expected condition to be a boolean tensor"); 1.13 still
+// accepts uint8 with a deprecation warning.
+struct WhereArgs {
+    at::Tensor cond;
+    Val x, y;
+};
+WhereArgs where_args(const Call &c) {
+    Args a(c);
+    WhereArgs w{a.tensor(0, "condition"), *a.get(1, "input"), *a.get(2, "other")};
+    TORCH_CHECK(w.cond.scalar_type() == at::kBool,
+                "where expected condition to be a boolean tensor, but got a tensor with dtype ",
+                aten_dtype_name(w.cond.scalar_type()));
+    TORCH_CHECK(w.x.kind == Val::TENSOR || is_scalar(w.x), "TypeError: where(): input must be Tensor or number");
+    TORCH_CHECK(w.y.kind == Val::TENSOR || is_scalar(w.y), "TypeError: where(): other must be Tensor or number");
+    return w;
+}
+
+Val where_real(const Call &c) {
+    WhereArgs w = where_args(c);
+    at::Tensor x = w.x.kind == Val::TENSOR ? w.x.t : wrapped(scalar(w.x));
+    at::Tensor y = w.y.kind == Val::TENSOR ? w.y.t : wrapped(scalar(w.y));
+    // torch.where promotes its two value operands like a binary op (result_type),
+    // python numbers as wrapped numbers.
+    at::ScalarType rt = at::result_type(x, y);
+    return T(at::where(w.cond, x.to(rt), y.to(rt)));
+}
+
+Val where_meta(const Call &c) {
+    WhereArgs w = where_args(c);
+    at::Tensor x = w.x.kind == Val::TENSOR ? w.x.t : wrapped(scalar(w.x));
+    at::Tensor y = w.y.kind == Val::TENSOR ? w.y.t : wrapped(scalar(w.y));
+    at::ScalarType rt = at::result_type(x, y);
+    std::vector<int64_t> shape = at::infer_size(w.cond.sizes(), x.sizes());
+    shape = at::infer_size(shape, y.sizes());
+    return T(at::empty(shape, w.cond.options().dtype(rt)));
+}
+
+// Tensor.masked_fill(mask, value): current PyTorch requires a bool mask
+// (TensorAdvancedIndexing.cpp masked_fill__cpu / masked_fill_impl_cpu:
+// "masked_fill_ only supports boolean masks"); 1.13 still takes uint8.
+Val masked_fill(const Call &c) {
+    Args a(c);
+    at::Tensor self = a.tensor(0, "self"), mask = a.tensor(1, "mask");
+    const Val *value = a.get(2, "value");
+    TORCH_CHECK(value, "TypeError: masked_fill() missing value");
+    TORCH_CHECK(mask.scalar_type() == at::kBool, "masked_fill_ only supports boolean masks, but got mask with dtype ",
+                aten_dtype_name(mask.scalar_type()));
+    if (value->kind == Val::TENSOR) return T(self.masked_fill(mask, value->t));
+    return T(self.masked_fill(mask, scalar(*value)));
+}
+
+Val unary(const Call &c, at::Tensor (*fn)(const at::Tensor &)) {
+    Args a(c);
+    TORCH_CHECK(c.args.size() == 1, "TypeError: expected 1 argument");
+    return T(fn(a.tensor(0, "input")));
+}
+
+// F.relu: no meta kernel in 1.13. The reference keeps the checks of
+// aten/src/ATen/native/Activation.cpp relu ("Boolean inputs not supported for relu").
+Val relu_meta(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    TORCH_CHECK(x.scalar_type() != at::kBool, "Boolean inputs not supported for relu");
+    return T(at::empty_like(x));
+}
+
+// Tensor.to(...): dtype, device or another tensor; positional or keyword.
+Val to(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "self");
+    c10::optional<at::ScalarType> dt;
+    for (size_t k = 1; k < c.args.size(); k++) {
+        const Val &v = c.args[k];
+        if (v.kind == Val::DTYPE) dt = v.dt;
+        else if (v.kind == Val::TENSOR) dt = v.t.scalar_type();
+        else if (v.kind == Val::DEVICE || v.kind == Val::STR) { /* device: the oracle stays on meta */ }
+        else if (v.kind == Val::BOOL) { /* non_blocking / copy */ }
+        else TORCH_CHECK(false, "TypeError: to() received an invalid combination of arguments: ", repr(v));
+    }
+    for (const auto &kw : c.kwargs) {
+        if (kw.first == "dtype" && kw.second.kind != Val::NONE) {
+            TORCH_CHECK(kw.second.kind == Val::DTYPE, "TypeError: to(): dtype must be torch.dtype");
+            dt = kw.second.dt;
+        }
+    }
+    return T(dt ? x.to(*dt) : x);
+}
+
+// Tensor.sum / mean / amax over dim (int, tuple or None), keepdim, dtype.
+Val reduce(const Call &c, int which) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "self");
+    std::optional<std::vector<int64_t>> dims = dim_list(a.get(1, "dim"));
+    bool keepdim = a.boolean(2, "keepdim", false);
+    if (which == 2) { // amax(dim=(), keepdim=False): no dtype argument
+        TORCH_CHECK(c.args.size() <= 3, "TypeError: amax() takes at most 3 arguments");
+        for (const auto &kw : c.kwargs)
+            TORCH_CHECK(kw.first == "dim" || kw.first == "keepdim", "TypeError: amax() got an unexpected keyword argument '",
+                        kw.first, "'");
+        return T(at::amax(x, dims ? at::IntArrayRef(*dims) : at::IntArrayRef(), keepdim));
+    }
+    c10::optional<at::ScalarType> dt = a.dtype(3, "dtype");
+    if (!dims) {
+        // x.sum() / x.sum(dtype=...) reduce everything; current PyTorch also takes
+        // dim=None with keepdim (sum.dim_IntList has an optional dim since 2.0), which
+        // is the same as the empty dim list of ATen.
+        if (a.get(1, "dim") || a.present(2, "keepdim"))
+            return T(which == 0 ? at::sum(x, at::IntArrayRef(), keepdim, dt) : at::mean(x, at::IntArrayRef(), keepdim, dt));
+        return T(which == 0 ? at::sum(x, dt) : at::mean(x, dt));
+    }
+    return T(which == 0 ? at::sum(x, *dims, keepdim, dt) : at::mean(x, *dims, keepdim, dt));
+}
+
+// F.softmax(input, dim=None, _stacklevel=3, dtype=None); dim None uses the legacy
+// choice of torch/nn/functional.py _get_softmax_dim.
+Val softmax(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    const Val *dv = a.get(1, "dim");
+    int64_t dim;
+    if (!dv || dv->kind == Val::NONE) {
+        int64_t nd = x.dim();
+        dim = (nd == 0 || nd == 1 || nd == 3) ? 0 : 1;
+    } else {
+        TORCH_CHECK(dv->kind == Val::INT, "TypeError: softmax(): dim must be int, got ", repr(*dv));
+        dim = dv->i;
+    }
+    c10::optional<at::ScalarType> dt = a.dtype(3, "dtype");
+    return T(at::softmax(x, dim, dt));
+}
+
+// F.linear(input, weight, bias=None)
+Val linear(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input"), w = a.tensor(1, "weight");
+    c10::optional<at::Tensor> b = a.opt_tensor(2, "bias");
+    check_same_dtype("linear", x, w);
+    if (b) check_same_dtype("linear", x, *b);
+    TORCH_CHECK(x.dim() != 0 && w.dim() != 0, "both arguments to linear need to be at least 1D, but they are ",
+                x.dim(), "D and ", w.dim(), "D");
+    return T(b ? at::linear(x, w, *b) : at::linear(x, w));
+}
+
+// F.embedding(input, weight, padding_idx=None, ...)
+void embedding_checks(const at::Tensor &idx, const at::Tensor &w, const Args &a) {
+    // torch/nn/functional.py embedding: padding_idx must index weight.size(0).
+    if (a.present(2, "padding_idx")) {
+        int64_t p = a.integer(2, "padding_idx");
+        TORCH_CHECK(w.dim() >= 1 && p < w.size(0) && p >= -w.size(0), "Padding_idx must be within num_embeddings");
+    }
+    // aten/src/ATen/native/Embedding.cpp embedding_symint
+    TORCH_CHECK(w.dim() == 2, "'weight' must be 2-D");
+    TORCH_CHECK(idx.scalar_type() == at::kLong || idx.scalar_type() == at::kInt,
+                "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got ",
+                aten_dtype_name(idx.scalar_type()), " instead");
+}
+Val embedding_real(const Call &c) {
+    Args a(c);
+    at::Tensor idx = a.tensor(0, "input"), w = a.tensor(1, "weight");
+    embedding_checks(idx, w, a);
+    return T(at::embedding(w, idx));
+}
+Val embedding_meta(const Call &c) {
+    Args a(c);
+    at::Tensor idx = a.tensor(0, "input"), w = a.tensor(1, "weight");
+    embedding_checks(idx, w, a);
+    std::vector<int64_t> shape(idx.sizes().begin(), idx.sizes().end());
+    shape.push_back(w.size(1));
+    return T(at::empty(shape, w.options()));
+}
+
+// F.layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5)
+struct LnArgs {
+    at::Tensor x;
+    std::vector<int64_t> shape;
+    c10::optional<at::Tensor> w, b;
+    double eps;
+};
+LnArgs ln_args(const Call &c) {
+    Args a(c);
+    LnArgs l;
+    l.x = a.tensor(0, "input");
+    const Val *ns = a.get(1, "normalized_shape");
+    TORCH_CHECK(ns, "TypeError: layer_norm() missing normalized_shape");
+    if (ns->kind == Val::INT) l.shape = {ns->i};
+    else l.shape = *dim_list(ns);
+    l.w = a.opt_tensor(2, "weight");
+    l.b = a.opt_tensor(3, "bias");
+    l.eps = a.real(4, "eps", 1e-5);
+    return l;
+}
+// Current PyTorch accepts float32 weight and bias with a bfloat16/float16 input
+// (aten/src/ATen/native/layer_norm.cpp: is_mixed_type / check_mixed_data_type,
+// "mixed dtype (CPU): all inputs must share same datatype."); libtorch 1.13's CPU
+// kernel does not, so the real call casts them to the input dtype in that case.
+bool ln_mixed(const LnArgs &l) {
+    bool reduced = l.x.scalar_type() == at::kBFloat16 || l.x.scalar_type() == at::kHalf;
+    bool any = (l.w && l.w->scalar_type() != l.x.scalar_type()) || (l.b && l.b->scalar_type() != l.x.scalar_type());
+    return reduced && any;
+}
+void ln_dtype_check(const LnArgs &l) {
+    if (ln_mixed(l)) {
+        TORCH_CHECK((!l.w || l.w->scalar_type() == at::kFloat) && (!l.b || l.b->scalar_type() == at::kFloat),
+                    "mixed dtype (CPU): all inputs must share same datatype.");
+        return;
+    }
+    TORCH_CHECK(!l.w || l.w->scalar_type() == l.x.scalar_type(), "expected scalar type ",
+                aten_dtype_name(l.x.scalar_type()), " but found ", aten_dtype_name(l.w->scalar_type()));
+    TORCH_CHECK(!l.b || l.b->scalar_type() == l.x.scalar_type(), "expected scalar type ",
+                aten_dtype_name(l.x.scalar_type()), " but found ", aten_dtype_name(l.b->scalar_type()));
+}
+Val layer_norm_real(const Call &c) {
+    LnArgs l = ln_args(c);
+    ln_dtype_check(l);
+    if (ln_mixed(l)) {
+        if (l.w) l.w = l.w->to(l.x.scalar_type());
+        if (l.b) l.b = l.b->to(l.x.scalar_type());
+    }
+    return T(at::layer_norm(l.x, l.shape, l.w, l.b, l.eps));
+}
+Val layer_norm_meta(const Call &c) {
+    LnArgs l = ln_args(c);
+    ln_dtype_check(l);
+    // aten/src/ATen/native/layer_norm.h _check_layer_norm_inputs
+    TORCH_CHECK(!l.shape.empty(), "Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one element");
+    at::IntArrayRef ns(l.shape);
+    TORCH_CHECK(!l.w || l.w->sizes().equals(ns), "Expected weight to be of same shape as normalized_shape, but got weight of shape ",
+                sizes_str(l.w->sizes()), " and normalized_shape = ", sizes_str(ns));
+    TORCH_CHECK(!l.b || l.b->sizes().equals(ns), "Expected bias to be of same shape as normalized_shape, but got bias of shape ",
+                sizes_str(l.b->sizes()), " and normalized_shape = ", sizes_str(ns));
+    auto in = l.x.sizes();
+    int64_t nd = l.x.dim(), nn = (int64_t)l.shape.size();
+    TORCH_CHECK(nd >= nn && in.slice(nd - nn).equals(ns), "Given normalized_shape=", sizes_str(ns),
+                ", expected input with shape [*", sizes_str(ns), "], but got input of size", sizes_str(in));
+    return T(at::empty_like(l.x));
+}
+
+// Tensor.squeeze(dim=None) — dim may be a tuple in current PyTorch (2.0+): each
+// listed dim of size 1 is removed (wrap_dim checks the range; duplicates raise).
+Val squeeze(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "self");
+    const Val *dv = a.get(1, "dim");
+    if (!dv || dv->kind == Val::NONE) return T(x.squeeze());
+    if (dv->kind == Val::INT) return T(x.squeeze(dv->i));
+    std::vector<int64_t> dims = *dim_list(dv);
+    int64_t nd = x.dim();
+    std::vector<bool> seen(std::max<int64_t>(nd, 1), false);
+    std::vector<int64_t> keep;
+    for (int64_t d : dims) {
+        int64_t w = c10::maybe_wrap_dim(d, nd);
+        TORCH_CHECK(!seen[w], "dim ", w, " appears multiple times in the list of dims");
+        seen[w] = true;
+    }
+    std::vector<int64_t> shape;
+    for (int64_t k = 0; k < nd; k++)
+        if (!(seen[k] && x.size(k) == 1)) shape.push_back(x.size(k));
+    return T(at::empty(shape, x.options()));
+}
+
+// torch.cat(tensors, dim=0)
+Val cat(const Call &c) {
+    Args a(c);
+    const Val *ts = a.get(0, "tensors");
+    TORCH_CHECK(ts && ts->kind == Val::LIST, "TypeError: cat() argument 'tensors' must be a tuple of Tensors");
+    std::vector<at::Tensor> v;
+    for (const Val &x : ts->items) {
+        TORCH_CHECK(x.kind == Val::TENSOR, "TypeError: expected Tensor as element in argument 0, got ", repr(x));
+        v.push_back(x.t);
+    }
+    return T(at::cat(v, a.integer(1, "dim", 0)));
+}
+
+Val tuple_of(const std::vector<at::Tensor> &ts) {
+    std::vector<Val> out;
+    for (const auto &t : ts) out.push_back(T(t));
+    return Val::tuple(std::move(out));
+}
+
+// Tensor.split(split_size_or_sections, dim=0) (torch/_tensor.py split)
+Val split(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "self");
+    const Val *s = a.get(1, "split_size");
+    TORCH_CHECK(s, "TypeError: split() missing split_size");
+    int64_t dim = a.integer(2, "dim", 0);
+    if (s->kind == Val::INT) return tuple_of(x.split(s->i, dim));
+    return tuple_of(x.split_with_sizes(*dim_list(s), dim));
+}
+
+Val chunk(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "self");
+    return tuple_of(x.chunk(a.integer(1, "chunks"), a.integer(2, "dim", 0)));
+}
+
+Val topk(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    auto r = at::topk(x, a.integer(1, "k"), a.integer(2, "dim", -1), a.boolean(3, "largest", true),
+                      a.boolean(4, "sorted", true));
+    return tuple_of({std::get<0>(r), std::get<1>(r)});
+}
+
+// operator.getitem: tuple element, or tensor indexing x[idx].
+at::indexing::TensorIndex index_of(const Val &v) {
+    using namespace at::indexing;
+    switch (v.kind) {
+    case Val::INT: return TensorIndex(v.i);
+    case Val::BOOL: return TensorIndex(v.b);
+    case Val::NONE: return TensorIndex(None);
+    case Val::ELLIPSIS: return TensorIndex(Ellipsis);
+    case Val::TENSOR: return TensorIndex(v.t);
+    case Val::SLICE: {
+        c10::optional<int64_t> s0, s1, s2;
+        if (v.sl[0]) s0 = *v.sl[0];
+        if (v.sl[1]) s1 = *v.sl[1];
+        if (v.sl[2]) s2 = *v.sl[2];
+        return TensorIndex(Slice(s0, s1, s2));
+    }
+    default: TORCH_CHECK(false, "TypeError: only integers, slices, ellipsis, None and tensors are valid indices, got ", repr(v));
+    }
+}
+
+Val getitem(const Call &c) {
+    TORCH_CHECK(c.args.size() == 2, "TypeError: getitem expects 2 arguments");
+    const Val &obj = c.args[0], &idx = c.args[1];
+    if (obj.kind == Val::TUPLE || (obj.kind == Val::LIST && idx.kind == Val::INT)) {
+        TORCH_CHECK(idx.kind == Val::INT, "TypeError: tuple indices must be integers");
+        int64_t n = (int64_t)obj.items.size(), k = idx.i < 0 ? idx.i + n : idx.i;
+        TORCH_CHECK(k >= 0 && k < n, "IndexError: tuple index out of range");
+        return obj.items[k];
+    }
+    TORCH_CHECK(obj.kind == Val::TENSOR, "TypeError: object is not subscriptable: ", repr(obj));
+    std::vector<at::indexing::TensorIndex> ix;
+    if (idx.kind == Val::LIST) {
+        // Python: x[()] is x itself; a second Ellipsis raises IndexError (the C++
+        // indexing API would accept both differently).
+        if (idx.items.empty()) return T(obj.t.alias());
+        int ell = 0;
+        for (const Val &x : idx.items) ell += x.kind == Val::ELLIPSIS;
+        TORCH_CHECK(ell <= 1, "IndexError: an index can only have a single ellipsis ('...')");
+        for (const Val &x : idx.items) ix.push_back(index_of(x));
+    } else {
+        ix.push_back(index_of(idx));
+    }
+    return T(obj.t.index(ix));
+}
+
+// torch.arange(end) / (start, end, step=1), dtype=None, device=None: Python's
+// overloads arange(end, *, ...) and arange(start, end, step=1, *, ...), so start,
+// end and step may also come by keyword.
+Val arange(const Call &c) {
+    Args a(c);
+    TORCH_CHECK(c.args.size() <= 3, "TypeError: arange() takes at most 3 positional arguments");
+    const Val *pos[3] = {nullptr, nullptr, nullptr};
+    for (size_t k = 0; k < c.args.size(); k++) pos[k] = &c.args[k];
+    const Val *kstart = nullptr, *kend = nullptr, *kstep = nullptr;
+    for (const auto &kw : c.kwargs) {
+        if (kw.first == "start") kstart = &kw.second;
+        else if (kw.first == "end") kend = &kw.second;
+        else if (kw.first == "step") kstep = &kw.second;
+    }
+    const Val *start = nullptr, *end = nullptr, *step = nullptr;
+    if (c.args.size() == 1 && !kend) { end = pos[0]; TORCH_CHECK(!kstart && !kstep, "TypeError: arange(): invalid arguments"); }
+    else {
+        start = c.args.size() >= 1 ? pos[0] : kstart;
+        end = c.args.size() >= 2 ? pos[1] : kend;
+        step = c.args.size() >= 3 ? pos[2] : kstep;
+        TORCH_CHECK(!(c.args.size() >= 1 && kstart) && !(c.args.size() >= 2 && kend) && !(c.args.size() >= 3 && kstep),
+                    "TypeError: arange(): got multiple values for an argument");
+    }
+    TORCH_CHECK(end, "TypeError: arange() missing required argument 'end'");
+    for (const Val *v : {start, end, step})
+        TORCH_CHECK(!v || is_scalar(*v), "TypeError: arange() received an invalid combination of arguments: ", repr(*v));
+    at::TensorOptions o = at::TensorOptions().device(at::kMeta);
+    c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+    if (dt) o = o.dtype(*dt);
+    at::Scalar s0 = start ? scalar(*start) : at::Scalar((int64_t)0);
+    at::Scalar s2 = step ? scalar(*step) : at::Scalar((int64_t)1);
+    return T(at::arange(s0, scalar(*end), s2, o));
+}
+
+// torch.full(size, fill_value, dtype=None, device=None)
+Val full(const Call &c) {
+    Args a(c);
+    const Val *sz = a.get(0, "size");
+    TORCH_CHECK(sz && sz->kind == Val::LIST, "TypeError: full() argument 'size' must be tuple of ints");
+    std::vector<int64_t> shape = *dim_list(sz);
+    const Val *fv = a.get(1, "fill_value");
+    TORCH_CHECK(fv && is_scalar(*fv), "TypeError: full() argument 'fill_value' must be a number");
+    at::TensorOptions o = at::TensorOptions().device(at::kMeta);
+    c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+    if (dt) o = o.dtype(*dt);
+    return T(at::full(shape, scalar(*fv), o));
+}
+
+// F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0,
+// is_causal=False, scale=None, enable_gqa=False). libtorch 1.13 has no public sdpa;
+// this follows current aten/src/ATen/native/transformers/attention.cpp:
+// validate_sdpa_input, pre_process_group_query_attention_input and the math
+// backend _scaled_dot_product_attention_math, run with ATen ops.
+Val sdpa(const Call &c) {
+    Args a(c);
+    at::Tensor q = a.tensor(0, "query"), k = a.tensor(1, "key"), v = a.tensor(2, "value");
+    c10::optional<at::Tensor> mask = a.opt_tensor(3, "attn_mask");
+    double p = a.real(4, "dropout_p", 0.0);
+    bool causal = a.boolean(5, "is_causal", false);
+    bool gqa = a.boolean(7, "enable_gqa", false);
+    TORCH_CHECK(q.scalar_type() == k.scalar_type() && q.scalar_type() == v.scalar_type(),
+                "Expected query, key, and value to have the same dtype, but got query.dtype: ",
+                aten_dtype_name(q.scalar_type()), " key.dtype: ", aten_dtype_name(k.scalar_type()),
+                " and value.dtype: ", aten_dtype_name(v.scalar_type()), " instead.");
+    TORCH_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
+                "Expected query, key, and value to all be  at least 2 dimensional, but got query.dim: ", q.dim(),
+                " key.dim: ", k.dim(), " and value.dim: ", v.dim(), " instead.");
+    if (mask) {
+        at::ScalarType md = mask->scalar_type();
+        TORCH_CHECK(md == at::kBool || md == at::kFloat || md == q.scalar_type(),
+                    "Expected attn_mask dtype to be bool or float or to match query dtype, but got attn_mask.dtype: ",
+                    aten_dtype_name(md), " and  query.dtype: ", aten_dtype_name(q.scalar_type()), " instead.");
+    }
+    TORCH_CHECK(!(causal && mask), "_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True");
+    if (gqa) {
+        TORCH_CHECK(q.dim() >= 3 && k.dim() >= 3 && v.dim() >= 3, "IndexError: enable_gqa needs a head dim (-3)");
+        int64_t hq = q.size(-3), hk = k.size(-3), hv = v.size(-3);
+        bool equal = hq == hk && hk == hv;
+        TORCH_CHECK(equal || (hq % hk == 0 && hq % hv == 0),
+                    "Number of heads in key and value must divide the number of heads in query");
+        if (!equal) {
+            k = k.repeat_interleave(hq / hk, -3);
+            v = v.repeat_interleave(hq / hv, -3);
+        }
+    }
+    double scale = 1.0 / std::sqrt((double)q.size(-1));
+    if (a.present(6, "scale")) scale = a.real(6, "scale", scale);
+    double sf = std::sqrt(std::abs(scale));
+    at::Tensor qs = q * sf;
+    at::Tensor attn = matmul_checked(qs, k.transpose(-2, -1) * sf);
+    if (causal) {
+        // the math backend adds a [L, S] float mask built from tril
+        attn.add_(at::empty({q.size(-2), k.size(-2)}, attn.options()));
+    } else if (mask) {
+        at::Tensor m = *mask;
+        if (m.scalar_type() == at::kBool) m = at::empty(m.sizes(), m.options().dtype(q.scalar_type()));
+        attn.add_(m);
+    }
+    attn = at::softmax(attn, -1);
+    if (p > 0.0) attn = at::dropout(attn, p, true);
+    return T(matmul_checked(attn, v));
+}
+
+// F.dropout(input, p=0.5, training=True, inplace=False)
+Val dropout(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    double p = a.real(1, "p", 0.5);
+    bool training = a.boolean(2, "training", true);
+    // torch/nn/functional.py dropout
+    TORCH_CHECK(p >= 0.0 && p <= 1.0, "ValueError: dropout probability has to be between 0 and 1, but got ", p);
+    return T(at::dropout(x, p, training));
+}
+
+// ---- call_module: torch.nn leaf modules, parameters passed as kwargs --------------
+Val mod_linear(const Call &c) {
+    Args a(c);
+    Call f;
+    f.args = {*a.get(0, "input"), Val::tensor(a.tensor(99, "weight"))};
+    if (a.present(99, "bias")) f.args.push_back(Val::tensor(a.tensor(99, "bias")));
+    return linear(f);
+}
+Val mod_embedding(const Call &c, bool meta) {
+    Args a(c);
+    Call f;
+    f.args = {*a.get(0, "input"), Val::tensor(a.tensor(99, "weight"))};
+    return meta ? embedding_meta(f) : embedding_real(f);
+}
+Call mod_ln_call(const Call &c) {
+    Args a(c);
+    Call f;
+    const Val *ns = a.get(99, "normalized_shape");
+    TORCH_CHECK(ns, "oracle: LayerNorm module without normalized_shape attribute");
+    Val w = a.present(99, "weight") ? Val::tensor(a.tensor(99, "weight")) : Val::none();
+    Val b = a.present(99, "bias") ? Val::tensor(a.tensor(99, "bias")) : Val::none();
+    f.args = {*a.get(0, "input"), *ns, w, b, Val::real(a.real(99, "eps", 1e-5))};
+    return f;
+}
+Val mod_gelu(const Call &c, const char *dflt) {
+    Args a(c);
+    std::string approx = a.str(99, "approximate", dflt);
+    return T(at::gelu(a.tensor(0, "input"), approx));
+}
+
+std::map<std::string, Entry> build_table() {
+    std::map<std::string, Entry> m;
+    auto add = [&](const std::string &key, Fn real, Fn meta_ref = nullptr) { m[key] = Entry{std::move(real), std::move(meta_ref)}; };
+    auto un = [&](const std::string &key, at::Tensor (*fn)(const at::Tensor &)) {
+        add(key, [fn](const Call &c) { return unary(c, fn); });
+    };
+
+    // arithmetic: a.__op__(b) or b.__rop__(a)
+    add("function:operator.add", [](const Call &c) {
+        return binary_operator(c, [](auto &x, auto &y) { return at::add(x, y); },
+                               [](auto &x, auto &s) { return at::add(x, s); },
+                               [](auto &x, auto &s) { return at::add(x, s); });
+    });
+    add("function:operator.sub", [](const Call &c) {
+        return binary_operator(c, [](auto &x, auto &y) { return at::sub(x, y); },
+                               [](auto &x, auto &s) { return at::sub(x, s); },
+                               [](auto &x, auto &s) { return at::rsub(x, s); });
+    });
+    add("function:operator.mul", [](const Call &c) {
+        return binary_operator(c, [](auto &x, auto &y) { return at::mul(x, y); },
+                               [](auto &x, auto &s) { return at::mul(x, s); },
+                               [](auto &x, auto &s) { return at::mul(x, s); });
+    });
+    // torch/_tensor.py: __rtruediv__ = __rdiv__ = self.reciprocal() * other
+    add("function:operator.truediv", [](const Call &c) {
+        return binary_operator(c, [](auto &x, auto &y) { return at::div(x, y); },
+                               [](auto &x, auto &s) { return at::div(x, s); },
+                               [](auto &x, auto &s) { return at::mul(at::reciprocal(x), s); });
+    });
+    add("method:pow", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "self");
+        const Val *e = a.get(1, "exponent");
+        TORCH_CHECK(e, "TypeError: pow() missing exponent");
+        if (e->kind == Val::TENSOR) return T(at::pow(x, e->t));
+        return T(at::pow(x, scalar(*e)));
+    });
+    add("function:torch.maximum", [](const Call &c) {
+        Args a(c);
+        return T(at::maximum(a.tensor(0, "input"), a.tensor(1, "other")));
+    });
+    add("function:torch.minimum", [](const Call &c) {
+        Args a(c);
+        return T(at::minimum(a.tensor(0, "input"), a.tensor(1, "other")));
+    });
+    // comparisons: 2 < t is t.__gt__(2)
+    auto cmp = [&](const char *name, at::Tensor (*tt)(const at::Tensor &, const at::Tensor &),
+                   at::Tensor (*ts)(const at::Tensor &, const at::Scalar &),
+                   at::Tensor (*rs)(const at::Tensor &, const at::Scalar &)) {
+        add(std::string("function:operator.") + name, [tt, ts, rs](const Call &c) {
+            return binary_operator(c, tt, ts, rs);
+        });
+    };
+    cmp("eq", at::eq, at::eq, at::eq);
+    cmp("ne", at::ne, at::ne, at::ne);
+    cmp("lt", at::lt, at::lt, at::gt);
+    cmp("le", at::le, at::le, at::ge);
+    cmp("gt", at::gt, at::gt, at::lt);
+    cmp("ge", at::ge, at::ge, at::le);
+    cmp("and_", at::bitwise_and, at::bitwise_and, at::bitwise_and);
+    cmp("or_", at::bitwise_or, at::bitwise_or, at::bitwise_or);
+
+    add("function:torch.where", where_real, where_meta);
+    add("method:masked_fill", masked_fill);
+
+    un("function:operator.neg", at::neg);
+    un("function:torch.abs", at::abs);
+    un("function:torch.rsqrt", at::rsqrt);
+    un("function:torch.sqrt", at::sqrt);
+    un("function:torch.exp", at::exp);
+    un("function:torch.log", at::log);
+    un("method:sin", at::sin);
+    un("method:cos", at::cos);
+    un("function:torch.tanh", at::tanh);
+    un("function:torch.sigmoid", at::sigmoid);
+    add("function:torch.nn.functional.silu", [](const Call &c) {
+        Args a(c);
+        return T(at::silu(a.tensor(0, "input")));
+    });
+    add("function:torch.nn.functional.gelu", [](const Call &c) {
+        Args a(c);
+        return T(at::gelu(a.tensor(0, "input"), a.str(1, "approximate", "none")));
+    });
+    add("function:torch.nn.functional.relu", [](const Call &c) {
+        Args a(c);
+        return T(at::relu(a.tensor(0, "input")));
+    }, relu_meta);
+
+    add("method:to", to);
+    add("method:type_as", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").type_as(a.tensor(1, "other")));
+    });
+    add("method:sum", [](const Call &c) { return reduce(c, 0); });
+    add("method:mean", [](const Call &c) { return reduce(c, 1); });
+    add("method:amax", [](const Call &c) { return reduce(c, 2); });
+    add("function:torch.nn.functional.softmax", softmax);
+    add("function:torch.matmul", [](const Call &c) {
+        Args a(c);
+        return T(matmul_checked(a.tensor(0, "input"), a.tensor(1, "other")));
+    }, [](const Call &c) {
+        Args a(c);
+        return T(matmul_meta(a.tensor(0, "input"), a.tensor(1, "other")));
+    });
+    add("function:torch.nn.functional.linear", linear);
+    add("function:torch.nn.functional.embedding", embedding_real, embedding_meta);
+    add("function:torch.nn.functional.layer_norm", layer_norm_real, layer_norm_meta);
+
+    add("method:view", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").view(int_list_varargs(c, 1, "size")));
+    });
+    add("method:reshape", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").reshape(int_list_varargs(c, 1, "shape")));
+    });
+    add("method:transpose", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").transpose(a.integer(1, "dim0"), a.integer(2, "dim1")));
+    });
+    add("method:permute", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").permute(int_list_varargs(c, 1, "dims")));
+    });
+    add("method:unsqueeze", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").unsqueeze(a.integer(1, "dim")));
+    });
+    add("method:squeeze", squeeze);
+    add("method:expand", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").expand(int_list_varargs(c, 1, "size")));
+    });
+    add("method:contiguous", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").contiguous());
+    });
+    add("function:torch.cat", cat);
+    add("method:split", split);
+    add("method:chunk", chunk);
+    add("function:torch.topk", topk);
+    add("function:operator.getitem", getitem);
+    add("function:torch.arange", arange);
+    add("function:torch.full", full);
+    add("function:torch.triu", [](const Call &c) {
+        Args a(c);
+        return T(at::triu(a.tensor(0, "input"), a.integer(1, "diagonal", 0)));
+    });
+    add("function:torch.nn.functional.scaled_dot_product_attention", sdpa);
+    add("function:torch.nn.functional.dropout", dropout);
+
+    // leaf modules (call_module), dispatched on the module's class name
+    add("module:Linear", mod_linear);
+    add("module:Embedding", [](const Call &c) { return mod_embedding(c, false); },
+        [](const Call &c) { return mod_embedding(c, true); });
+    add("module:LayerNorm", [](const Call &c) { return layer_norm_real(mod_ln_call(c)); },
+        [](const Call &c) { return layer_norm_meta(mod_ln_call(c)); });
+    add("module:Dropout", [](const Call &c) {
+        Args a(c);
+        return T(at::dropout(a.tensor(0, "input"), a.real(99, "p", 0.5), false));
+    });
+    add("module:SiLU", [](const Call &c) { return T(at::silu(Args(c).tensor(0, "input"))); });
+    add("module:ReLU", [](const Call &c) { return T(at::relu(Args(c).tensor(0, "input"))); }, relu_meta);
+    add("module:Tanh", [](const Call &c) { return T(at::tanh(Args(c).tensor(0, "input"))); });
+    add("module:Sigmoid", [](const Call &c) { return T(at::sigmoid(Args(c).tensor(0, "input"))); });
+    add("module:GELU", [](const Call &c) { return mod_gelu(c, "none"); });
+    // transformers.activations: GELUTanh / NewGELUActivation / GELUPytorchTanh /
+    // FastGELUActivation compute gelu with the tanh approximation (same shape/dtype).
+    for (const char *k : {"GELUTanh", "NewGELUActivation", "GELUPytorchTanh", "PytorchGELUTanh",
+                          "FastGELUActivation", "GELUActivation", "QuickGELUActivation"})
+        add(std::string("module:") + k, [](const Call &c) { return mod_gelu(c, "tanh"); });
+    return m;
+}
+
+std::map<std::string, Entry> &table() {
+    static std::map<std::string, Entry> t = build_table();
+    return t;
+}
+
+// ---- running ---------------------------------------------------------------------------
+int64_t total_numel(const Val &v) {
+    if (v.kind == Val::TENSOR) return v.t.numel();
+    int64_t n = 0;
+    for (const Val &x : v.items) n += total_numel(x);
+    return n;
+}
+int64_t total_numel(const Call &c) {
+    int64_t n = 0;
+    for (const Val &v : c.args) n += total_numel(v);
+    for (const auto &kw : c.kwargs) n += total_numel(kw.second);
+    return n;
+}
+
+Val to_cpu(const Val &v) {
+    Val r = v;
+    if (v.kind == Val::TENSOR && v.t.device().is_meta()) r.t = at::zeros(v.t.sizes(), v.t.options().device(at::kCPU));
+    for (Val &x : r.items) x = to_cpu(x);
+    return r;
+}
+Call to_cpu(const Call &c) {
+    Call r = c;
+    for (Val &v : r.args) v = to_cpu(v);
+    for (auto &kw : r.kwargs) kw.second = to_cpu(kw.second);
+    return r;
+}
+
+// A CPU kernel missing for float16/bfloat16 in libtorch 1.13 ("addmm_impl_cpu_" not
+// implemented for 'Half') is a gap of that build, not a PyTorch rule.
+bool low_precision_gap(const std::string &msg) {
+    return msg.find("not implemented for 'Half'") != std::string::npos ||
+           msg.find("not implemented for 'BFloat16'") != std::string::npos;
+}
+
+// The same call with float16/bfloat16 replaced by float32, to tell a kernel gap of
+// this build from an op that takes no floating input at all (bitwise_or of halves).
+Val widen(const Val &v) {
+    Val r = v;
+    if (v.kind == Val::TENSOR && (v.t.scalar_type() == at::kHalf || v.t.scalar_type() == at::kBFloat16))
+        r.t = v.t.to(at::kFloat);
+    if (v.kind == Val::DTYPE && (v.dt == at::kHalf || v.dt == at::kBFloat16)) r.dt = at::kFloat;
+    for (Val &x : r.items) x = widen(x);
+    return r;
+}
+Call widen(const Call &c) {
+    Call r = c;
+    for (Val &v : r.args) v = widen(v);
+    for (auto &kw : r.kwargs) kw.second = widen(kw.second);
+    return r;
+}
+
+std::string first_line(const std::string &s) {
+    size_t e = s.find('\n');
+    return e == std::string::npos ? s : s.substr(0, e);
+}
+
+bool same_outputs(const Val &a, const Val &b) {
+    if (a.kind != b.kind) return false;
+    if (a.kind == Val::TENSOR) return a.t.sizes().equals(b.t.sizes()) && a.t.scalar_type() == b.t.scalar_type();
+    if (a.items.size() != b.items.size()) return false;
+    for (size_t k = 0; k < a.items.size(); k++)
+        if (!same_outputs(a.items[k], b.items[k])) return false;
+    return true;
+}
+
+} // namespace
+
+bool has_executor(const std::string &key) { return table().count(key) != 0; }
+
+std::vector<std::string> executor_keys() {
+    std::vector<std::string> out;
+    for (const auto &kv : table()) out.push_back(kv.first);
+    return out;
+}
+
+Result run(const std::string &key, const Call &call, const RunOpts &opts) {
+    Result r;
+    auto it = table().find(key);
+    if (it == table().end()) {
+        r.oc = Outcome::UNSUPPORTED;
+        r.msg = "oracle: no ATen executor for target " + key;
+        return r;
+    }
+    const Entry &e = it->second;
+    bool small = total_numel(call) <= opts.cpu_limit;
+    bool need_cpu = false;
+    // 1. meta (the reference rule when 1.13 has no meta kernel)
+    try {
+        r.out = e.meta_ref ? e.meta_ref(call) : e.real(call);
+        r.how = e.meta_ref ? "meta-ref" : "meta";
+    } catch (const c10::NotImplementedError &ex) {
+        need_cpu = true;
+        r.msg = first_line(ex.what_without_backtrace());
+    } catch (const c10::Error &ex) {
+        r.oc = Outcome::REJECT;
+        r.msg = first_line(ex.what_without_backtrace());
+        r.how = e.meta_ref ? "meta-ref" : "meta";
+        return r;
+    } catch (const Unsupported &ex) {
+        r.oc = Outcome::UNSUPPORTED;
+        r.msg = ex.msg;
+        return r;
+    } catch (const std::exception &ex) {
+        r.oc = Outcome::REJECT;
+        r.msg = first_line(ex.what());
+        r.how = "meta";
+        return r;
+    }
+    if (need_cpu && !small) {
+        r.oc = Outcome::UNSUPPORTED;
+        r.msg = "no meta kernel in this libtorch and inputs too large for CPU: " + r.msg;
+        return r;
+    }
+    if (!need_cpu && !(opts.cpu_cross_check && small)) return r;
+    // 2. the real kernels on zero-filled CPU tensors
+    try {
+        Val cpu = e.real(to_cpu(call));
+        if (need_cpu) {
+            r.out = cpu;
+            r.how = "cpu-fallback";
+        } else {
+            r.how += "+cpu";
+            if (!same_outputs(cpu, r.out)) {
+                r.oc = Outcome::UNSUPPORTED;
+                r.msg = "oracle: meta gives " + repr(r.out) + " but CPU gives " + repr(cpu);
+            }
+        }
+    } catch (const c10::Error &ex) {
+        std::string msg = first_line(ex.what_without_backtrace());
+        if (low_precision_gap(msg) && !need_cpu) {
+            // retry in float32: a rejection there is the op's rule, not this build's gap
+            try {
+                e.real(to_cpu(widen(call)));
+                return r; // keep the meta answer
+            } catch (const c10::Error &ex2) {
+                r.oc = Outcome::REJECT;
+                r.msg = "CPU kernel rejects (also in float32): " + first_line(ex2.what_without_backtrace());
+                r.how += "+cpu";
+                return r;
+            }
+        }
+        if (low_precision_gap(msg) || dynamic_cast<const c10::NotImplementedError *>(&ex)) {
+            if (need_cpu) {
+                r.oc = Outcome::UNSUPPORTED;
+                r.msg = "no meta kernel and CPU kernel missing in this libtorch: " + msg;
+            }
+            // else: keep the meta answer
+        } else {
+            r.oc = Outcome::REJECT;
+            r.msg = (need_cpu ? "" : "CPU kernel rejects: ") + msg;
+            r.how = need_cpu ? "cpu-fallback" : r.how + "+cpu";
+        }
+    } catch (const std::exception &ex) {
+        r.oc = Outcome::REJECT;
+        r.msg = first_line(ex.what());
+    }
+    return r;
+}
+
+} // namespace oracle
