@@ -1,0 +1,66 @@
+/* Shared mixture-of-experts blocks: router gate, top-k selection, the expert
+ * loop with data-dependent token counts, shared experts, and the totals hook
+ * (active parameters). Families plug them into the Llama-style decoder through
+ * mt_dec_spec hooks. */
+#ifndef METATRACE_MOE_H
+#define METATRACE_MOE_H
+
+#include "blocks.h"
+
+typedef enum mt_moe_router {
+    MT_ROUTE_SOFTMAX_TOPK = 0, /* Mixtral/Qwen-MoE: softmax(float) -> topk -> [renormalize] -> to(dtype) */
+    MT_ROUTE_DEEPSEEK_V2,      /* softmax(float) over F.linear in float32; greedy or group-limited topk; * scaling */
+    MT_ROUTE_DEEPSEEK_V3,      /* sigmoid scores + e_score_correction_bias; group-limited topk; gather; norm; * scaling */
+} mt_moe_router;
+
+typedef struct mt_moe_spec {
+    mt_moe_router router;
+    int64_t num_experts, top_k, expert_inter;
+    const char *block_cls;      /* "MixtralSparseMoeBlock" */
+    const char *expert_cls;     /* "MixtralBlockSparseTop2MLP" */
+    bool mixtral_names;         /* experts named w1 (gate), w2 (down), w3 (up), in that order */
+    bool norm_topk;             /* renormalize the top-k weights */
+    /* shared experts */
+    const char *shared_name;    /* "shared_expert" (Qwen2-MoE), "shared_experts" (DeepSeek), NULL: none */
+    const char *shared_cls;
+    int64_t shared_inter;
+    bool shared_gate;           /* Qwen2-MoE: shared_expert_gate Linear(hidden, 1), sigmoid */
+    /* DeepSeek routers */
+    const char *router_cls;     /* V3: "DeepseekV3TopkRouter" (a module with weight + bias buffer) */
+    int64_t n_group, topk_group;
+    bool group_limited;         /* V2: topk_method == "group_limited_greedy" */
+    double routed_scaling;
+} mt_moe_spec;
+
+/* One routed-expert container for the totals: the parameters under `mod`
+ * belong to `num_experts` identical experts of which `top_k` run per token. */
+typedef struct mt_moe_routed {
+    mt_module *mod;
+    int64_t num_experts, top_k;
+} mt_moe_routed;
+
+/* Family data shared by the MoE families (m->family points to one; dec.ext to it). */
+typedef struct mt_moe_model {
+    mt_dec_spec dec;
+    mt_moe_spec moe;
+    mt_vec routed;              /* mt_moe_routed* */
+    int64_t extra_params;       /* reported in mt_totals.extra_params (DeepSeek-V3 MTP layer) */
+    void *fam;                  /* further family data */
+} mt_moe_model;
+
+/* Allocate the family data and point m->family and dec.ext at it. */
+mt_moe_model *mt_moe_model_new(mt_model *m);
+/* Build the sparse block `name` under parent (gate, experts, shared experts). */
+mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const char *name);
+/* Its forward on x [batch, seq, hidden] -> [batch, seq, hidden]. */
+mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_moe_model *mm);
+/* mlp_forward hook: the sparse block when the module has experts, else the dense MLP. */
+mt_tensor *mt_moe_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s);
+/* Record a routed container for the totals. */
+bool mt_moe_add_routed(mt_model *m, mt_moe_model *mm, mt_module *mod, int64_t num_experts, int64_t top_k);
+/* mt_arch.totals: active = params - (E - top_k)/E of every routed container; extra from mm. */
+mt_status mt_moe_totals(const mt_model *m, mt_totals *t);
+/* Parameter count of a module subtree (tied aliases excluded). */
+bool mt_moe_count(mt_ctx *ctx, const mt_module *mod, int64_t *out);
+
+#endif

@@ -1,0 +1,148 @@
+/* Mixture-of-experts families: names and shapes against real checkpoint
+ * indexes, totals and active parameters computed by hand from the configs and
+ * transformers' modeling sources, and the routed graph (router, top-k, every
+ * expert on a data-dependent token count). */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Our parameters + persistent buffers (tied aliases excluded) equal the index keys. */
+static void check_names(mt_model *m, const char *index) {
+    int n;
+    char **keys = tu_index_keys(index, &n);
+    const char **have = malloc(sizeof *have * (size_t)(m->params.n + m->buffers.n + 1));
+    int nh = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        mt_param *p = m->params.items[i];
+        if (!p->tied_to) have[nh++] = p->name;
+    }
+    for (int i = 0; i < m->buffers.n; i++) {
+        mt_param *p = m->buffers.items[i];
+        if (p->persistent) have[nh++] = p->name;
+    }
+    qsort(have, (size_t)nh, sizeof *have, cmpstr);
+    for (int i = 0; i < n && i < nh; i++)
+        cr_assert_str_eq(have[i], keys[i], "names differ at %d: ours %s, checkpoint %s", i, have[i], keys[i]);
+    cr_assert_eq(nh, n, "ours %d tensors, checkpoint %d", nh, n);
+    for (int i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    free(have);
+}
+
+static void check_shape(mt_model *m, const char *name, int ndim, const int64_t *dims) {
+    mt_param *p = mt_model_param(m, name);
+    cr_assert_not_null(p, "no parameter %s", name);
+    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
+    for (int i = 0; i < ndim; i++)
+        cr_assert_eq(mt_sym_const_value(p->t->shape[i]), dims[i], "%s dim %d", name, i);
+}
+#define SHAPE(m, name, ...) check_shape(m, name, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+
+static mt_model *build_text(mt_ctx *ctx, const char *json, int64_t layers) {
+    mt_config *c = mt_config_parse(ctx, json, strlen(json), "tiny");
+    cr_assert_not_null(c, "%s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {MT_DTYPE_NONE, layers};
+    mt_model *m = mt_model_build(ctx, c, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    return m;
+}
+
+static void check_logits(mt_model *m, mt_graph *g, int64_t vocab) {
+    mt_node *out = g->nodes[g->n - 1];
+    cr_assert_eq(out->op, MT_NODE_OUTPUT);
+    const mt_tensor *l = out->args[0].v.t;
+    cr_assert_eq(l->ndim, 3);
+    cr_assert_eq(l->shape[0], mt_sym_var(m->ctx, "batch"));
+    cr_assert_eq(l->shape[1], mt_sym_var(m->ctx, "seq"));
+    cr_assert_eq(l->shape[2], mt_sym_const(m->ctx, vocab));
+}
+
+/* Graph facts for the routed blocks: count of nonzero nodes (one per expert per
+ * MoE layer), each producing a fresh symbol bounded by batch*seq*top_k, and
+ * every expert's first Linear sees [that symbol, hidden]. */
+static int check_routing(mt_model *m, mt_graph *g, int64_t top_k, int64_t hidden) {
+    mt_ctx *ctx = m->ctx;
+    const mt_sym *bound = mt_sym_mul_const(ctx, mt_sym_mul(ctx, mt_sym_var(ctx, "batch"), mt_sym_var(ctx, "seq")), top_k);
+    int nnz = 0;
+    for (int i = 0; i < g->n; i++) {
+        mt_node *n = g->nodes[i];
+        if (n->opid != MT_OP_NONZERO) continue;
+        nnz++;
+        const mt_sym *s = n->outs[0].shape[0];
+        cr_assert(mt_sym_is_var(s), "%s: data-dependent size must be a fresh symbol, got %s", n->name, mt_sym_str(s));
+        mt_symbol_info *info = mt_sym_info_of(ctx, s);
+        cr_assert_not_null(info);
+        cr_assert_eq(info->lo, 0);
+        cr_assert_eq(info->hi, bound, "%s bound %s", info->name, info->hi ? mt_sym_str(info->hi) : "none");
+        cr_assert_not_null(info->origin);
+        cr_assert(strstr(info->origin, "tokens routed to expert"), "%s", info->origin);
+        /* the next index_select feeds an expert: find the expert's first linear */
+        for (int j = i + 1; j < g->n; j++) {
+            mt_node *k = g->nodes[j];
+            if (k->op == MT_NODE_CALL_MODULE && k->module->leaf == MT_LEAF_LINEAR) {
+                const mt_tensor *x = k->args[0].v.t;
+                cr_assert_eq(x->ndim, 2, "%s", k->name);
+                cr_assert_eq(x->shape[0], s, "%s input rows %s, want %s", k->name, mt_sym_str(x->shape[0]), mt_sym_str(s));
+                cr_assert_eq(x->shape[1], mt_sym_const(ctx, hidden));
+                break;
+            }
+        }
+    }
+    return nnz;
+}
+
+Test(moe, mixtral_8x7b_matches_checkpoint) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/mistralai--Mixtral-8x7B-v0.1.config.json"), 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    /* SOURCES.md (index-derived): 46,702,792,704. By hand: per layer attention
+     * 2*4096*4096 + 2*4096*1024 = 41,943,040, norms 8,192, gate 8*4096 = 32,768,
+     * experts 8 * 3*4096*14336 = 1,409,286,144 -> 1,451,270,144; * 32 layers
+     * + embed and lm_head 2*32000*4096 + final norm 4096. */
+    cr_assert_eq(t.params, 46702792704LL);
+    cr_assert_eq(t.param_bytes, 2 * 46702792704LL); /* bfloat16; index total_size 93,405,585,408 */
+    /* active: 32 * (41,943,040 + 8,192 + 32,768 + 2 * 176,160,768) + 262,148,096
+     * = 12,879,925,248 (Mixtral paper: 13B active; "12.9B") */
+    cr_assert_eq(t.active_params, 12879925248LL);
+    cr_assert_eq(t.extra_params, 0);
+    check_names(m, "mistralai--Mixtral-8x7B-v0.1.index.json");
+    SHAPE(m, "model.layers.0.block_sparse_moe.gate.weight", 8, 4096);
+    SHAPE(m, "model.layers.31.block_sparse_moe.experts.7.w1.weight", 14336, 4096);
+    SHAPE(m, "model.layers.31.block_sparse_moe.experts.7.w2.weight", 4096, 14336);
+    SHAPE(m, "model.layers.31.block_sparse_moe.experts.7.w3.weight", 14336, 4096);
+    SHAPE(m, "model.layers.5.self_attn.k_proj.weight", 1024, 4096);
+    mt_ctx_free(ctx);
+}
+
+Test(moe, mixtral_graph_routes_every_expert) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/mistralai--Mixtral-8x7B-v0.1.config.json"), 2);
+    mt_graph *g = tu_trace(m);
+    check_logits(m, g, 32000);
+    cr_assert_eq(check_routing(m, g, 2, 4096), 2 * 8);
+    /* router: gate Linear then softmax(dim=1, float32) and topk(2) */
+    int gates = 0, topk = 0, onehot = 0, index_add = 0;
+    for (int i = 0; i < g->n; i++) {
+        mt_node *n = g->nodes[i];
+        if (n->op == MT_NODE_CALL_MODULE && strstr(n->target, "block_sparse_moe.gate")) {
+            gates++;
+            cr_assert_eq(n->outs[0].shape[1], mt_sym_const(ctx, 8));
+        }
+        if (n->opid == MT_OP_TOPK) topk++;
+        if (n->opid == MT_OP_ONE_HOT) onehot++;
+        if (n->opid == MT_OP_INDEX_ADD) {
+            index_add++;
+            cr_assert_eq(n->outs[0].dtype, MT_BFLOAT16);
+        }
+    }
+    cr_assert_eq(gates, 2);
+    cr_assert_eq(topk, 2);
+    cr_assert_eq(onehot, 2);
+    cr_assert_eq(index_add, 16);
+    mt_ctx_free(ctx);
+}
