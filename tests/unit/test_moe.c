@@ -146,3 +146,71 @@ Test(moe, mixtral_graph_routes_every_expert) {
     cr_assert_eq(index_add, 16);
     mt_ctx_free(ctx);
 }
+
+Test(moe, qwen3_coder_30b_a3b_totals) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/Qwen--Qwen3-Coder-30B-A3B-Instruct.config.json"), 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    /* By hand from the config and modeling_qwen3_moe.py (no index available):
+     * attention q 2048x4096, k/v 2048x512 each, o 4096x2048, q_norm/k_norm 128 each
+     *   = 18,874,624; two layer norms 4,096; router gate 128x2048 = 262,144;
+     *   experts 128 x 3x2048x768 = 603,979,776 -> 623,120,640 per layer; x48
+     *   = 29,909,790,720; + embed and untied lm_head 2 x 151936x2048 = 622,329,856
+     *   + final norm 2,048 = 30,532,122,624 (card: 30.5B total). */
+    cr_assert_eq(t.params, 30532122624LL);
+    /* active: 48 x (18,874,624 + 4,096 + 262,144 + 8 x 4,718,592) + 622,331,904
+     * = 3,353,032,704 (card: 3.3B activated) */
+    cr_assert_eq(t.active_params, 3353032704LL);
+    SHAPE(m, "model.layers.0.self_attn.q_norm.weight", 128);
+    SHAPE(m, "model.layers.0.self_attn.q_proj.weight", 4096, 2048);
+    SHAPE(m, "model.layers.47.mlp.gate.weight", 128, 2048);
+    SHAPE(m, "model.layers.47.mlp.experts.127.down_proj.weight", 2048, 768);
+    cr_assert_null(mt_model_param(m, "model.layers.0.mlp.shared_expert.gate_proj.weight"));
+    mt_ctx_free(ctx);
+}
+
+Test(moe, qwen3_moe_graph) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/Qwen--Qwen3-Coder-30B-A3B-Instruct.config.json"), 1);
+    mt_graph *g = tu_trace(m);
+    check_logits(m, g, 151936);
+    cr_assert_eq(check_routing(m, g, 8, 2048), 128);
+    mt_ctx_free(ctx);
+}
+
+/* Qwen2-MoE on a tiny config: layer 1 is in mlp_only_layers (dense), layers 0
+ * and 2 sparse (decoder_sparse_step 1); shared expert + its sigmoid gate. */
+static const char *qwen2_moe_tiny =
+    "{\"model_type\": \"qwen2_moe\", \"vocab_size\": 100, \"hidden_size\": 16, \"intermediate_size\": 40,"
+    " \"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
+    " \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 8,"
+    " \"shared_expert_intermediate_size\": 24, \"mlp_only_layers\": [1], \"torch_dtype\": \"bfloat16\"}";
+
+Test(moe, qwen2_moe_tiny_counts) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = build_text(ctx, qwen2_moe_tiny, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    /* modeling_qwen2_moe.py: attention q 16x16+16, k/v 16x8+8 each, o 16x16 = 800;
+     * norms 32. Sparse layer: gate 4x16 = 64, experts 4 x 3x16x8 = 1,536,
+     * shared expert 3x16x24 = 1,152, shared_expert_gate 16 -> 2,768.
+     * Dense layer: 3x16x40 = 1,920. Layers: 2 x (832 + 2,768) + (832 + 1,920)
+     * = 9,952; embed + lm_head 2x100x16 = 3,200; final norm 16 -> 13,168. */
+    cr_assert_eq(t.params, 13168);
+    /* active drops 2 of 4 experts in 2 sparse layers: 2 x 2 x 384 = 1,536 */
+    cr_assert_eq(t.active_params, 13168 - 1536);
+    SHAPE(m, "model.layers.0.self_attn.q_proj.bias", 16);
+    cr_assert_null(mt_model_param(m, "model.layers.0.self_attn.o_proj.bias"));
+    SHAPE(m, "model.layers.0.mlp.shared_expert_gate.weight", 1, 16);
+    SHAPE(m, "model.layers.2.mlp.shared_expert.up_proj.weight", 24, 16);
+    SHAPE(m, "model.layers.1.mlp.gate_proj.weight", 40, 16);
+    cr_assert_null(mt_model_param(m, "model.layers.1.mlp.gate.weight"));
+    mt_graph *g = tu_trace(m);
+    check_logits(m, g, 100);
+    cr_assert_eq(check_routing(m, g, 2, 16), 8);
+    int sig = 0;
+    for (int i = 0; i < g->n; i++) sig += g->nodes[i]->opid == MT_OP_SIGMOID;
+    cr_assert_eq(sig, 2, "one sigmoid shared-expert gate per sparse layer");
+    mt_ctx_free(ctx);
+}
