@@ -201,6 +201,18 @@ mt_module *mt_nn_layernorm(mt_ctx *ctx, mt_module *parent, const char *name, int
     return m;
 }
 
+mt_module *mt_nn_conv1d(mt_ctx *ctx, mt_module *parent, const char *name, int64_t nf, int64_t nx,
+                        mt_dtype dt, mt_device dev) {
+    mt_module *m = leaf_new(ctx, parent, name, "Conv1D", MT_LEAF_CONV1D);
+    if (!m) return NULL;
+    mt_module_attr(ctx, m, "nf", mt_a_int(nf));
+    mt_module_attr(ctx, m, "nx", mt_a_int(nx));
+    int64_t ws[2] = {nx, nf};
+    if (!mt_param_new(ctx, m, "weight", dt, dev, 2, ws)) return NULL;
+    if (!mt_param_new(ctx, m, "bias", dt, dev, 1, &nf)) return NULL;
+    return m;
+}
+
 mt_module *mt_nn_dropout(mt_ctx *ctx, mt_module *parent, const char *name, double p) {
     mt_module *m = leaf_new(ctx, parent, name, "Dropout", MT_LEAF_DROPOUT);
     if (m) mt_module_attr(ctx, m, "p", mt_a_float(p));
@@ -283,10 +295,23 @@ static mt_status fwd_act(mt_tracer *tr, mt_module *m, mt_tensor *x, mt_tensor *o
     return mt_fail(tr->ctx, MT_ERR_UNSUPPORTED, "%s: unknown activation module type '%s'", m->path, m->type);
 }
 
+/* Conv1D computes addmm(bias, x.view(-1, nx), weight).view(..., nf): the
+ * shape is x @ weight's (matmul rule on the [in, out] weight), then + bias. */
+static mt_status fwd_conv1d(mt_tracer *tr, mt_module *m, mt_tensor *x, mt_tensor *out) {
+    mt_arg a[2] = {mt_a_tensor(x), mt_a_tensor(param_arg(m, "weight"))};
+    mt_tensor tmp[MT_MAX_OUTS];
+    int n = 1;
+    bool tup;
+    mt_status st = mt_op_infer(tr->ctx, MT_OP_MATMUL, a, 2, NULL, 0, tmp, &n, &tup);
+    if (st != MT_OK) return st;
+    mt_arg b[2] = {mt_a_tensor(&tmp[0]), mt_a_tensor(param_arg(m, "bias"))};
+    return mt_op_infer(tr->ctx, MT_OP_ADD, b, 2, NULL, 0, out, &n, &tup);
+}
+
 typedef mt_status (*leaf_fwd)(mt_tracer *, mt_module *, mt_tensor *, mt_tensor *);
 /* ORDER mt_leaf_kind */
 static const leaf_fwd leaf_table[MT_LEAF_COUNT] = {fwd_linear, fwd_embedding, fwd_layernorm,
-                                                   fwd_dropout, fwd_act};
+                                                   fwd_dropout, fwd_act, fwd_conv1d};
 _Static_assert(sizeof leaf_table / sizeof leaf_table[0] == MT_LEAF_COUNT, "leaf table");
 
 mt_tensor *mt_leaf_forward(mt_tracer *tr, mt_module *m, mt_tensor *x) {

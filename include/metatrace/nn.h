@@ -31,6 +31,7 @@ typedef enum mt_leaf_kind {
     MT_LEAF_LAYERNORM,
     MT_LEAF_DROPOUT,
     MT_LEAF_ACT,               /* activation module (SiLU, GELU, ReLU, Tanh, ...) */
+    MT_LEAF_CONV1D,            /* transformers' Conv1D (GPT-2): weight [in, out], bias [out] */
     MT_LEAF_COUNT
 } mt_leaf_kind;
 
@@ -86,6 +87,9 @@ mt_module *mt_nn_embedding(mt_ctx *ctx, mt_module *parent, const char *name, int
 mt_module *mt_nn_layernorm(mt_ctx *ctx, mt_module *parent, const char *name, int64_t dim,
                            double eps, bool elementwise_affine, bool bias, mt_dtype dt,
                            mt_device dev);
+/* transformers.pytorch_utils.Conv1D(nf, nx): weight stored [nx, nf] (in, out), bias [nf]. */
+mt_module *mt_nn_conv1d(mt_ctx *ctx, mt_module *parent, const char *name, int64_t nf, int64_t nx,
+                        mt_dtype dt, mt_device dev);
 mt_module *mt_nn_dropout(mt_ctx *ctx, mt_module *parent, const char *name, double p);
 /* type: "SiLU", "GELU" (approximate "none"/"tanh" in attr), "ReLU", "Tanh", "GELUTanh",
  * "NewGELUActivation", ... */

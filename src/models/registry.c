@@ -5,9 +5,17 @@
 #include <metatrace/model.h>
 
 extern const mt_arch mt_arch_llama;
+extern const mt_arch mt_arch_phi3;
+extern const mt_arch mt_arch_gpt_neox;
+extern const mt_arch mt_arch_falcon;
+extern const mt_arch mt_arch_gpt2;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
+    &mt_arch_phi3,
+    &mt_arch_gpt_neox,
+    &mt_arch_falcon,
+    &mt_arch_gpt2,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -1,0 +1,147 @@
+/* Classic and encoder families end to end on real configs: parameter names
+ * equal the checkpoint index keys (less the buffers old bin checkpoints
+ * stored), totals equal the figures in samples/configs/SOURCES.md or a hand
+ * derivation from the transformers modeling source (each test says which),
+ * and logits are [batch, seq, vocab]. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool is_stored_buffer(const char *k) {
+    size_t n = strlen(k);
+    return strstr(k, "rotary_emb.inv_freq") || strstr(k, "masked_bias") ||
+           (n > 15 && strcmp(k + n - 15, ".attention.bias") == 0) || (n > 10 && strcmp(k + n - 10, ".attn.bias") == 0);
+}
+
+/* Ours (tied aliases excluded unless keep_tied) vs the index keys less buffers. */
+static void check_names(mt_model *m, const char *index, bool keep_tied) {
+    int n;
+    char **keys = tu_index_keys(index, &n);
+    char **want = malloc(sizeof *want * (size_t)(n + 1));
+    int nw = 0;
+    for (int i = 0; i < n; i++)
+        if (!is_stored_buffer(keys[i])) want[nw++] = keys[i];
+    const char **have = malloc(sizeof *have * (size_t)(m->params.n + 1));
+    int nh = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        mt_param *p = m->params.items[i];
+        if (!p->tied_to || keep_tied) have[nh++] = p->name;
+    }
+    qsort(have, (size_t)nh, sizeof *have, cmpstr);
+    qsort(want, (size_t)nw, sizeof *want, cmpstr);
+    for (int i = 0; i < nw && i < nh; i++)
+        cr_assert_str_eq(have[i], want[i], "parameter names differ at %d: ours %s, checkpoint %s", i, have[i], want[i]);
+    cr_assert_eq(nh, nw, "ours %d parameters, checkpoint %d", nh, nw);
+    for (int i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    free(want);
+    free(have);
+}
+
+static void check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1) {
+    mt_param *p = mt_model_param(m, name);
+    cr_assert_not_null(p, "no parameter %s", name);
+    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
+    cr_assert_eq(mt_sym_const_value(p->t->shape[0]), d0, "%s dim 0", name);
+    if (ndim > 1) cr_assert_eq(mt_sym_const_value(p->t->shape[1]), d1, "%s dim 1", name);
+}
+
+static const mt_tensor *output0(mt_graph *g) {
+    mt_node *out = g->nodes[g->n - 1];
+    cr_assert_eq(out->op, MT_NODE_OUTPUT);
+    return out->args[0].v.t;
+}
+
+static void check_logits(mt_model *m, mt_graph *g, const char *seq, int64_t vocab, mt_dtype dt) {
+    const mt_tensor *l = output0(g);
+    cr_assert_eq(l->ndim, 3);
+    cr_assert_eq(l->shape[0], mt_sym_var(m->ctx, "batch"));
+    cr_assert_eq(l->shape[1], mt_sym_var(m->ctx, seq));
+    cr_assert_eq(l->shape[2], mt_sym_const(m->ctx, vocab), "logits last dim");
+    cr_assert_eq(l->dtype, dt);
+}
+
+static int64_t total(mt_model *m) {
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(m->ctx));
+    return t.params;
+}
+
+static int count_calls(mt_graph *g, mt_leaf_kind k) {
+    int c = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i]->op == MT_NODE_CALL_MODULE && g->nodes[i]->module->leaf == k) c++;
+    return c;
+}
+
+Test(classic, phi3_mini_128k_matches_checkpoint) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/microsoft--Phi-3-mini-128k-instruct.config.json"), 0);
+    /* SOURCES.md, index-derived: 3,821,079,552; index total_size 7,642,159,104 = 2 bytes each */
+    cr_assert_eq(total(m), 3821079552LL);
+    check_names(m, "microsoft--Phi-3-mini-128k-instruct.index.json", false);
+    /* fused: q 3072 + k 3072 + v 3072 rows; gate_up 2 * 8192 rows */
+    check_shape(m, "model.layers.0.self_attn.qkv_proj.weight", 2, 9216, 3072);
+    check_shape(m, "model.layers.0.mlp.gate_up_proj.weight", 2, 16384, 3072);
+    /* named_parameters order: o_proj is registered before qkv_proj */
+    cr_assert_str_eq(((mt_param *)m->params.items[1])->name, "model.layers.0.self_attn.o_proj.weight");
+    cr_assert_str_eq(((mt_param *)m->params.items[2])->name, "model.layers.0.self_attn.qkv_proj.weight");
+    mt_graph *g = tu_trace(m);
+    cr_assert_eq(count_calls(g, MT_LEAF_LINEAR), 32 * 4 + 1);
+    check_logits(m, g, "seq", 32064, MT_BFLOAT16);
+    mt_ctx_free(ctx);
+}
+
+Test(classic, gpt_neox_redpajama_7b_matches_checkpoint) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/togethercomputer--RedPajama-INCITE-7B-Base.config.json"), 0);
+    /* SOURCES.md, index-derived unique count */
+    cr_assert_eq(total(m), 6857302016LL);
+    /* index keys less attention.bias / masked_bias / rotary_emb.inv_freq buffers */
+    check_names(m, "togethercomputer--RedPajama-INCITE-7B-Base.pytorch_model.bin.index.json", false);
+    check_shape(m, "gpt_neox.layers.0.attention.query_key_value.weight", 2, 12288, 4096);
+    check_shape(m, "embed_out.weight", 2, 50432, 4096);
+    mt_graph *g = tu_trace(m);
+    check_logits(m, g, "seq", 50432, MT_FLOAT16);
+    mt_ctx_free(ctx);
+}
+
+Test(classic, falcon_7b_refinedwebmodel_matches_checkpoint) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/tiiuae--falcon-7b.config.json"), 0);
+    /* SOURCES.md: 6,921,720,704 unique (the index stores lm_head.weight again) */
+    cr_assert_eq(total(m), 6921720704LL);
+    check_names(m, "tiiuae--falcon-7b.pytorch_model.bin.index.json", true);
+    mt_param *head = mt_model_param(m, "lm_head.weight");
+    cr_assert_not_null(head);
+    cr_assert_not_null(head->tied_to);
+    /* multi-query: 71 query heads + one k + one v head of 64 */
+    check_shape(m, "transformer.h.0.self_attention.query_key_value.weight", 2, 4672, 4544);
+    mt_graph *g = tu_trace(m);
+    check_logits(m, g, "seq", 65024, MT_BFLOAT16);
+    mt_ctx_free(ctx);
+}
+
+Test(classic, gpt2_large_conv1d_tied) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/openai-community--gpt2-large.config.json"), 0);
+    /* Hand derivation from modeling_gpt2.py: wte 50257*1280 + wpe 1024*1280 + 36 layers *
+     * (ln_1 2560 + c_attn 1280*3840+3840 + c_proj 1280*1280+1280 + ln_2 2560 +
+     * c_fc 1280*5120+5120 + c_proj 5120*1280+1280 = 19,677,440) + ln_f 2560
+     * = 774,030,080 (also the usual published figure, tied head) */
+    cr_assert_eq(total(m), 774030080LL);
+    /* Conv1D weights are [in, out] */
+    check_shape(m, "transformer.h.0.attn.c_attn.weight", 2, 1280, 3840);
+    check_shape(m, "transformer.h.0.mlp.c_fc.weight", 2, 1280, 5120);
+    check_shape(m, "transformer.h.35.mlp.c_proj.weight", 2, 5120, 1280);
+    mt_param *head = mt_model_param(m, "lm_head.weight");
+    cr_assert(head && head->tied_to && strcmp(head->tied_to->name, "transformer.wte.weight") == 0);
+    mt_graph *g = tu_trace(m);
+    cr_assert_eq(count_calls(g, MT_LEAF_CONV1D), 36 * 4);
+    check_logits(m, g, "seq", 50257, MT_FLOAT32);
+    mt_ctx_free(ctx);
+}
