@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "blocks.h"
 
 /* ---- activations ---- */
@@ -79,6 +81,25 @@ double mt_dtype_round(mt_dtype dt, double v) {
     return ldexp(nearbyint(ldexp(m, bits)), e - bits);
 }
 
+bool mt_dec_cfg_is_null(mt_model *m, const char *key) {
+    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *v = root ? json_object_get(root, key) : NULL;
+    return v && json_is_null(v);
+}
+
+bool mt_dec_read_window(mt_model *m, const char *key, int64_t def, int64_t *out) {
+    if (mt_dec_cfg_is_null(m, key)) { *out = 0; return true; }
+    int64_t w;
+    if (!mt_cfg_int(m->cfg, key, def, &w)) return false;
+    if (w < 0) {
+        mt_cfg_error(m->cfg, key, "expected a non-negative window size or null, got %lld (%s)", (long long)w,
+                     m->model_type);
+        return false;
+    }
+    *out = w;
+    return true;
+}
+
 bool mt_dec_require(mt_model *m, const char *field) {
     if (mt_cfg_has(m->cfg, field)) return true;
     mt_cfg_error(m->cfg, field, "missing required field '%s' (family %s)", field, m->model_type);
@@ -118,7 +139,9 @@ mt_status mt_dec_read_common(mt_model *m, mt_dec_spec *s, const mt_dec_defaults 
         !mt_cfg_pos_int(c, "intermediate_size", d->intermediate, &s->intermediate) ||
         !mt_cfg_pos_int(c, "num_hidden_layers", d->layers, &s->layers) ||
         !mt_cfg_pos_int(c, "num_attention_heads", d->heads, &s->heads) ||
-        !mt_cfg_pos_int(c, "num_key_value_heads", s->heads, &s->kv_heads) ||
+        !mt_cfg_pos_int(c, "num_key_value_heads",
+                        (d->kv_heads > 0 && !mt_dec_cfg_is_null(m, "num_key_value_heads")) ? d->kv_heads : s->heads,
+                        &s->kv_heads) ||
         !mt_cfg_float(c, d->norm_eps_key, d->norm_eps, &s->norm_eps) ||
         !mt_cfg_str(c, "hidden_act", d->hidden_act, &s->hidden_act) ||
         !mt_cfg_bool(c, "tie_word_embeddings", d->tie_embeddings, &s->tie_embeddings) ||
@@ -128,6 +151,8 @@ mt_status mt_dec_read_common(mt_model *m, mt_dec_spec *s, const mt_dec_defaults 
     m->num_layers = s->layers;
     if (mt_cfg_has(c, "head_dim")) {
         if (!mt_cfg_pos_int(c, "head_dim", 0, &s->head_dim)) return mt_ctx_status(m->ctx);
+    } else if (d->head_dim > 0 && !mt_dec_cfg_is_null(m, "head_dim")) {
+        s->head_dim = d->head_dim;
     } else {
         if (s->hidden % s->heads != 0)
             return mt_cfg_error(c, "num_attention_heads",

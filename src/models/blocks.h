@@ -124,6 +124,8 @@ typedef struct mt_dec_defaults {
     const char *hidden_act;
     const char *norm_eps_key; /* "rms_norm_eps" */
     bool tie_embeddings;
+    int64_t kv_heads;         /* 0: num_attention_heads; else the default when the key is absent */
+    int64_t head_dim;         /* 0: hidden_size / num_attention_heads; else the default when absent */
 } mt_dec_defaults;
 mt_status mt_dec_read_common(mt_model *m, mt_dec_spec *s, const mt_dec_defaults *d);
 /* Parse and validate rope_scaling (none, linear, dynamic, llama3, yarn, longrope). */
@@ -159,6 +161,10 @@ mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *norm, mt_tensor *x, con
 const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, int64_t offset);
 /* Round v to the nearest value representable in dt (float16/bfloat16/float32). */
 double mt_dtype_round(mt_dtype dt, double v);
+/* True when a top-level config key is present with the value null (absent: false). */
+bool mt_dec_cfg_is_null(mt_model *m, const char *key);
+/* Optional positive window: absent takes def, null or 0 means none (0). */
+bool mt_dec_read_window(mt_model *m, const char *key, int64_t def, int64_t *out);
 /* A required config field: absent is an error naming the field and the family. */
 bool mt_dec_require(mt_model *m, const char *field);
 

@@ -5,6 +5,17 @@
 #include <metatrace/model.h>
 
 extern const mt_arch mt_arch_llama;
+extern const mt_arch mt_arch_mistral;
+extern const mt_arch mt_arch_qwen2;
+extern const mt_arch mt_arch_qwen3;
+extern const mt_arch mt_arch_gemma;
+extern const mt_arch mt_arch_gemma2;
+extern const mt_arch mt_arch_granite;
+extern const mt_arch mt_arch_olmo2;
+extern const mt_arch mt_arch_stablelm;
+extern const mt_arch mt_arch_stablelm_epoch;
+extern const mt_arch mt_arch_starcoder2;
+extern const mt_arch mt_arch_internlm2;
 extern const mt_arch mt_arch_phi3;
 extern const mt_arch mt_arch_gpt_neox;
 extern const mt_arch mt_arch_falcon;
@@ -12,6 +23,17 @@ extern const mt_arch mt_arch_gpt2;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
+    &mt_arch_mistral,
+    &mt_arch_qwen2,
+    &mt_arch_qwen3,
+    &mt_arch_gemma,
+    &mt_arch_gemma2,
+    &mt_arch_granite,
+    &mt_arch_olmo2,
+    &mt_arch_stablelm,
+    &mt_arch_stablelm_epoch,
+    &mt_arch_starcoder2,
+    &mt_arch_internlm2,
     &mt_arch_phi3,
     &mt_arch_gpt_neox,
     &mt_arch_falcon,
