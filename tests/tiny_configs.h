@@ -49,6 +49,8 @@ static const tiny_config tiny_configs[] = {
     /* layer: attention 12288 + biases 192, c_fc 8192+128, c_proj 8192+64, two LayerNorms 256
      * = 29312; 16384 + 2*29312 + final LayerNorm 128, tied head */
     {"starcoder2", "{\"model_type\": \"starcoder2\", \"sliding_window\": 8, " TINY_DIMS "}", 256, 75136},
+    /* no norm parameters at all: 106816 - 2*128 - 64; clip_qkv adds none */
+    {"olmo", "{\"model_type\": \"olmo\", \"clip_qkv\": 8.0, " TINY_DIMS "}", 256, 106496},
     /* wqkv 64*128 + 128, wo 4096 + 64, MLP 24576, norms 128 = 37184 per layer */
     {"internlm2", "{\"model_type\": \"internlm2\", " TINY_DIMS "}", 256, 107200},
 };

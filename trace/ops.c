@@ -1673,6 +1673,7 @@ static mt_status rule_zeros(call *c);
 static mt_status rule_zeros_like(call *c);
 static mt_status rule_scatter(call *c);
 static mt_status rule_invert(call *c);
+static mt_status rule_clamp_(call *c);
 
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
@@ -1744,7 +1745,8 @@ static mt_status rule_invert(call *c);
     R(ZEROS, "zeros", rule_zeros)             \
     R(ZEROS_LIKE, "zeros_like", rule_zeros_like) \
     R(SCATTER, "scatter_", rule_scatter)      \
-    R(INVERT, "invert", rule_invert)
+    R(INVERT, "invert", rule_invert)          \
+    R(CLAMP_, "clamp_", rule_clamp_)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -1997,5 +1999,34 @@ static mt_status rule_invert(call *c) {
     if (!mt_dtype_is_integral(x->dtype, true))
         return fail(c, "bitwise_not is only supported for integer and boolean tensors, got %s %s",
                     mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, x->dtype, x);
+}
+
+/* Tensor.clamp_(min=None, max=None): in place, so the result keeps self's
+ * shape and dtype; at least one bound is required (ATen clamp_). */
+static mt_status rule_clamp_(call *c) {
+    static const char *const S[] = {"self", "min", "max", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *lo = param(c, "min"), *hi = param(c, "max");
+    bool has_lo = lo && lo->kind != MT_ARG_NONE, has_hi = hi && hi->kind != MT_ARG_NONE;
+    if (!has_lo && !has_hi) return fail(c, "torch.clamp: At least one of 'min' or 'max' must not be None");
+    const mt_arg *b[2] = {lo, hi};
+    for (int i = 0; i < 2; i++) {
+        mt_operand op;
+        if (b[i] && b[i]->kind != MT_ARG_NONE && !operand_of(b[i], &op))
+            return fail_usage(c, "argument '%s' must be a number or a tensor, got %s", i ? "max" : "min",
+                              kind_name(b[i]));
+        if (b[i] && b[i]->kind == MT_ARG_TENSOR) {
+            int nr;
+            const mt_sym *r[MT_MAX_DIMS];
+            TRY(broadcast(c, x->ndim, x->shape, b[i]->v.t->ndim, b[i]->v.t->shape, &nr, r));
+            if (!shapes_equal(nr, r, x->ndim, x->shape))
+                return fail(c, "output with shape %s doesn't match the broadcast shape %s", sh(c, x),
+                            shape_s(c, nr, r));
+        }
+    }
+    if (x->dtype == MT_BOOL) return fail(c, "clamp is not supported for complex or bool types: got bool %s", sh(c, x));
     return emit_like(c, x->dtype, x);
 }

@@ -541,9 +541,9 @@ static mt_tensor *rotary_part(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_te
 /* x.clamp_(min=-c, max=c) (OLMo clip_qkv). */
 static mt_tensor *clamp_sym(mt_tracer *tr, mt_tensor *x, double c) {
     if (!x) return NULL;
-    (void)c;
-    mt_fail(tr->ctx, MT_ERR_UNSUPPORTED, "clip_qkv: the clamp op is not in the op table yet");
-    return NULL;
+    mt_arg a[1] = {mt_a_tensor(x)};
+    mt_kwarg kw[2] = {{"min", mt_a_float(-c)}, {"max", mt_a_float(c)}};
+    return mt_tr_op1(tr, MT_OP_CLAMP_, a, 1, kw, 2);
 }
 
 /* q, k, v [b, heads, seq, head_dim] from the projections the spec describes. */

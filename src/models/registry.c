@@ -16,6 +16,7 @@ extern const mt_arch mt_arch_stablelm;
 extern const mt_arch mt_arch_stablelm_epoch;
 extern const mt_arch mt_arch_starcoder2;
 extern const mt_arch mt_arch_internlm2;
+extern const mt_arch mt_arch_olmo;
 extern const mt_arch mt_arch_phi3;
 extern const mt_arch mt_arch_gpt_neox;
 extern const mt_arch mt_arch_falcon;
@@ -34,6 +35,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_stablelm_epoch,
     &mt_arch_starcoder2,
     &mt_arch_internlm2,
+    &mt_arch_olmo,
     &mt_arch_phi3,
     &mt_arch_gpt_neox,
     &mt_arch_falcon,

@@ -382,3 +382,54 @@ Test(families, errors_name_field_and_family) {
     cr_assert(strstr(e, "num_key_value_heads") && strstr(e, "qwen2"), "%s", e);
     mt_ctx_free(ctx);
 }
+
+Test(families, olmo_noparam_layernorm_and_clip_qkv) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m;
+    mt_graph *g = tiny_trace(ctx, "olmo", &m);
+    cr_assert_null(mt_model_param(m, "model.norm.weight"));
+    /* F.layer_norm(x.float(), [64], None, None, eps=1e-5) */
+    mt_node *ln = first_node(g, MT_OP_LAYER_NORM, "model.layers.0.input_layernorm");
+    cr_assert_not_null(ln);
+    cr_assert_eq(ln->args[2].kind, MT_ARG_NONE);
+    cr_assert_eq(ln->outs[0].dtype, MT_FLOAT32);
+    cr_assert_float_eq(kwarg(ln, "eps")->v.f, 1e-5, 0);
+    /* q, k, v clamped in place per layer */
+    cr_assert_eq(count_nodes(g, MT_OP_CLAMP_), 3 * 2);
+    mt_node *cl = first_node(g, MT_OP_CLAMP_, NULL);
+    cr_assert_float_eq(kwarg(cl, "min")->v.f, -8.0, 0);
+    cr_assert_float_eq(kwarg(cl, "max")->v.f, 8.0, 0);
+    mt_ctx_free(ctx);
+}
+
+/* The clamp_ rule, in test_ops.c's style: inference only, no recording. */
+Test(families, clamp_rule) {
+    mt_ctx *ctx = mt_ctx_new();
+    const mt_sym *sh[2] = {mt_sym_var(ctx, "batch"), mt_sym_const(ctx, 8)};
+    mt_tensor *x = mt_tensor_meta(ctx, MT_BFLOAT16, 2, sh);
+    mt_tensor outs[MT_MAX_OUTS];
+    int n;
+    bool tup;
+    mt_arg a[1] = {mt_a_tensor(x)};
+    mt_kwarg kw[2] = {{"min", mt_a_float(-1.5)}, {"max", mt_a_float(1.5)}};
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_CLAMP_, a, 1, kw, 2, outs, &n, &tup), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(n, 1);
+    cr_assert_eq(outs[0].dtype, MT_BFLOAT16);
+    cr_assert_eq(outs[0].shape[0], sh[0]);
+    cr_assert_eq(outs[0].shape[1], sh[1]);
+    /* max only, positional */
+    mt_arg a2[3] = {mt_a_tensor(x), mt_a_none(), mt_a_int(3)};
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_CLAMP_, a2, 3, NULL, 0, outs, &n, &tup), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    /* neither bound */
+    cr_assert_neq(mt_op_infer(ctx, MT_OP_CLAMP_, a, 1, NULL, 0, outs, &n, &tup), MT_OK);
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "At least one of 'min' or 'max'"), "%s", mt_ctx_errmsg(ctx));
+    mt_error_clear(ctx);
+    /* a tensor bound that would grow the in-place result */
+    const mt_sym *big[3] = {mt_sym_const(ctx, 2), sh[0], sh[1]};
+    mt_tensor *b = mt_tensor_meta(ctx, MT_BFLOAT16, 3, big);
+    mt_kwarg kb[1] = {{"min", mt_a_tensor(b)}};
+    cr_assert_neq(mt_op_infer(ctx, MT_OP_CLAMP_, a, 1, kb, 1, outs, &n, &tup), MT_OK);
+    cr_assert_eq(mt_op_def(MT_OP_CLAMP_)->kind, MT_NODE_CALL_METHOD);
+    cr_assert_str_eq(mt_op_def(MT_OP_CLAMP_)->target, "clamp_");
+    mt_ctx_free(ctx);
+}
