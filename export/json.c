@@ -1,0 +1,460 @@
+/* metatrace — JSON exporter: the complete record of a traced model.
+ *
+ * The format is specified in docs/graph-format.md (format "metatrace-graph",
+ * version MT_JSON_VERSION); keep the two in step. Objects are built with
+ * jansson in a fixed key order and written with JSON_INDENT(2), so the same
+ * model and graph always give the same bytes.
+ *
+ * Linear in graph size: node references are direct pointers (tensor -> node
+ * -> name), and the module stack arrays, which the tracer shares between
+ * nodes recorded under the same stack, are built once per stack and shared
+ * (jansson reference counts them). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <metatrace/metatrace.h>
+
+#include "ptrmap.h"
+
+typedef struct jb {
+    mt_ctx *ctx;
+    mt_status err;       /* first error (MT_OK while all is well) */
+    int real_precision;  /* significant digits that round-trip every real so far */
+    mtx_ptrmap stacks;   /* const mt_modstack* -> json_t* (borrowed from the tree) */
+} jb;
+
+static void fail_nomem(jb *b)
+{
+    if (b->err == MT_OK)
+        b->err = mt_fail(b->ctx, MT_ERR_NOMEM, "out of memory while building the JSON document");
+}
+
+/* Take ownership of v and store it under key (v NULL: failure). */
+static void put(jb *b, json_t *obj, const char *key, json_t *v)
+{
+    if (!v || !obj) {
+        json_decref(v);
+        fail_nomem(b);
+        return;
+    }
+    if (json_object_set_new(obj, key, v) != 0)
+        fail_nomem(b);
+}
+
+static void push(jb *b, json_t *arr, json_t *v)
+{
+    if (!v || !arr) {
+        json_decref(v);
+        fail_nomem(b);
+        return;
+    }
+    if (json_array_append_new(arr, v) != 0)
+        fail_nomem(b);
+}
+
+/* A JSON string; NULL gives null. Bytes that are not UTF-8 (a file name in
+ * another encoding) are replaced by '?' rather than failing the export. */
+static json_t *jstr(jb *b, const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    size_t n = strlen(s);
+    char *t = mt_heap_alloc(b->ctx, n + 1);
+    if (!t)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        t[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    v = json_string(t);
+    mt_heap_free(b->ctx, t);
+    return v;
+}
+
+/* Smallest of 15, 16, 17 significant digits that gives back f exactly.
+ * With 15 digits a value whose shortest form is shorter prints in that
+ * shortest form (0.1, 1e-6); 17 always round-trips. */
+static int digits_needed(double f)
+{
+    char buf[40];
+    for (int p = 15; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, f);
+        if (strtod(buf, NULL) == f)
+            return p;
+    }
+    return 17;
+}
+
+static json_t *jfloat(jb *b, double f)
+{
+    if (isfinite(f)) {
+        int p = digits_needed(f);
+        if (p > b->real_precision)
+            b->real_precision = p;
+        return json_real(f);
+    }
+    /* JSON has no inf/nan: an object, as documented. */
+    json_t *o = json_object();
+    put(b, o, "float", json_string(isnan(f) ? "nan" : f > 0 ? "inf" : "-inf"));
+    return o;
+}
+
+static json_t *jdim(jb *b, const mt_sym *d)
+{
+    if (!d)
+        return json_null();
+    if (mt_sym_is_const(d))
+        return json_integer(mt_sym_const_value(d));
+    return jstr(b, mt_sym_str(d));
+}
+
+static json_t *jshape(jb *b, int ndim, const mt_sym *const *shape)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < ndim; i++)
+        push(b, a, jdim(b, shape[i]));
+    return a;
+}
+
+static json_t *jdtype(jb *b, mt_dtype d)
+{
+    if (d == MT_DTYPE_NONE)
+        return json_null();
+    return jstr(b, mt_dtype_name(d));
+}
+
+/* A symbolic int in an argument or slice: an integer when constant. */
+static json_t *jsymarg(jb *b, const mt_sym *s)
+{
+    if (!s)
+        return json_null();
+    if (mt_sym_is_const(s))
+        return json_integer(mt_sym_const_value(s));
+    json_t *o = json_object();
+    put(b, o, "sym", jstr(b, mt_sym_str(s)));
+    return o;
+}
+
+static json_t *jtagged(jb *b, const char *tag, json_t *v)
+{
+    json_t *o = json_object();
+    put(b, o, tag, v);
+    return o;
+}
+
+/* Encode an argument (docs/graph-format.md, "Argument encoding"). `where`
+ * names the node for error messages (NULL outside nodes). */
+static json_t *jarg(jb *b, const mt_arg *a, const char *where)
+{
+    switch (a->kind) {
+    case MT_ARG_NONE:
+        return json_null();
+    case MT_ARG_TENSOR:
+        if (!a->v.t || !a->v.t->node || !a->v.t->node->name) {
+            if (b->err == MT_OK)
+                b->err = mt_fail(b->ctx, MT_ERR_INTERNAL,
+                                 "JSON export: %s%s%sa tensor argument has no producing node",
+                                 where ? "node '" : "", where ? where : "", where ? "': " : "");
+            return json_null();
+        }
+        return jtagged(b, "node", jstr(b, a->v.t->node->name));
+    case MT_ARG_INT:
+        return json_integer(a->v.i);
+    case MT_ARG_FLOAT:
+        return jfloat(b, a->v.f);
+    case MT_ARG_BOOL:
+        return json_boolean(a->v.b);
+    case MT_ARG_SYM:
+        return jsymarg(b, a->v.sym);
+    case MT_ARG_DTYPE:
+        return jtagged(b, "dtype", jdtype(b, a->v.dtype));
+    case MT_ARG_STR:
+        return jstr(b, a->v.s);
+    case MT_ARG_SLICE: {
+        json_t *s = json_array();
+        push(b, s, jsymarg(b, a->v.slice.start));
+        push(b, s, jsymarg(b, a->v.slice.stop));
+        push(b, s, jsymarg(b, a->v.slice.step));
+        return jtagged(b, "slice", s);
+    }
+    case MT_ARG_ELLIPSIS:
+        return jtagged(b, "ellipsis", json_true());
+    case MT_ARG_LIST: {
+        json_t *l = json_array();
+        for (int i = 0; i < a->v.list.n; i++)
+            push(b, l, jarg(b, &a->v.list.items[i], where));
+        return l;
+    }
+    case MT_ARG_DEVICE:
+        return jtagged(b, "device", jstr(b, mt_device_name(a->v.device)));
+    case MT_ARG_KIND_COUNT:
+        break;
+    }
+    if (b->err == MT_OK)
+        b->err = mt_fail(b->ctx, MT_ERR_INTERNAL, "JSON export: unknown argument kind %d",
+                         (int)a->kind);
+    return json_null();
+}
+
+static json_t *jkwargs(jb *b, const mt_kwarg *kw, int n, const char *where)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++)
+        put(b, o, kw[i].name ? kw[i].name : "", jarg(b, &kw[i].value, where));
+    return o;
+}
+
+/* ---- sections -------------------------------------------------------------- */
+
+static json_t *jmodel(jb *b, const mt_model *m)
+{
+    json_t *o = json_object();
+    put(b, o, "model_type", jstr(b, m->model_type));
+    put(b, o, "class", jstr(b, m->class_name));
+    put(b, o, "config", jstr(b, m->cfg ? mt_config_path(m->cfg) : NULL));
+    put(b, o, "dtype", jdtype(b, m->dtype));
+    put(b, o, "num_layers", json_integer(m->num_layers));
+    put(b, o, "info", jkwargs(b, m->info, m->ninfo, NULL));
+    return o;
+}
+
+static json_t *jsymbols(jb *b)
+{
+    json_t *a = json_array();
+    int n = mt_sym_count(b->ctx);
+    for (int i = 0; i < n; i++) {
+        const mt_symbol_info *s = mt_sym_info(b->ctx, i);
+        if (!s)
+            continue;
+        json_t *o = json_object();
+        put(b, o, "name", jstr(b, s->name));
+        put(b, o, "lo", json_integer(s->lo));
+        put(b, o, "hi", jdim(b, s->hi));
+        put(b, o, "origin", jstr(b, s->origin));
+        push(b, a, o);
+    }
+    return a;
+}
+
+static const mt_tensor *param_tensor(const mt_param *p)
+{
+    if (p->t)
+        return p->t;
+    return p->tied_to ? p->tied_to->t : NULL;
+}
+
+static json_t *jtensor_shape(jb *b, const mt_tensor *t)
+{
+    return t ? jshape(b, t->ndim, t->shape) : json_null();
+}
+
+static json_t *jparameters(jb *b, const mt_model *m)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        const mt_tensor *t = param_tensor(p);
+        json_t *o = json_object();
+        put(b, o, "name", jstr(b, p->name));
+        put(b, o, "shape", jtensor_shape(b, t));
+        put(b, o, "dtype", t ? jdtype(b, t->dtype) : json_null());
+        put(b, o, "tied_to", jstr(b, p->tied_to ? p->tied_to->name : NULL));
+        push(b, a, o);
+    }
+    return a;
+}
+
+static json_t *jbuffers(jb *b, const mt_model *m)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < m->buffers.n; i++) {
+        const mt_param *p = m->buffers.items[i];
+        const mt_tensor *t = param_tensor(p);
+        json_t *o = json_object();
+        put(b, o, "name", jstr(b, p->name));
+        put(b, o, "shape", jtensor_shape(b, t));
+        put(b, o, "dtype", t ? jdtype(b, t->dtype) : json_null());
+        put(b, o, "persistent", json_boolean(p->persistent));
+        put(b, o, "computed", json_boolean(p->computed));
+        push(b, a, o);
+    }
+    return a;
+}
+
+static void jmodules_walk(jb *b, json_t *a, const mt_module *mod, int depth)
+{
+    if (b->err != MT_OK)
+        return;
+    if (depth > 0) {
+        json_t *o = json_object();
+        put(b, o, "path", jstr(b, mod->path));
+        put(b, o, "type", jstr(b, mod->type));
+        put(b, o, "leaf", json_boolean(mod->leaf != MT_LEAF_NONE));
+        put(b, o, "attributes", jkwargs(b, mod->attrs, mod->nattrs, NULL));
+        push(b, a, o);
+    }
+    for (int i = 0; i < mod->children.n; i++)
+        jmodules_walk(b, a, mod->children.items[i], depth + 1);
+}
+
+static json_t *jmodules(jb *b, const mt_model *m)
+{
+    json_t *a = json_array();
+    if (m->root)
+        jmodules_walk(b, a, m->root, 0);
+    return a;
+}
+
+/* The module stack of a node, shared between nodes with the same stack. */
+static void put_stack(jb *b, json_t *node, const mt_modstack *st)
+{
+    if (!st) {
+        put(b, node, "module_stack", json_array());
+        return;
+    }
+    json_t *cached = mtx_ptrmap_get(&b->stacks, st);
+    if (cached) {
+        if (json_object_set(node, "module_stack", cached) != 0)
+            fail_nomem(b);
+        return;
+    }
+    json_t *a = json_array();
+    for (int i = 0; i < st->depth; i++) {
+        const mt_module *mod = st->mods[i];
+        if (!mod || !mod->path || !mod->path[0]) /* the root is not listed */
+            continue;
+        push(b, a, jstr(b, mod->path));
+    }
+    if (!a || json_object_set_new(node, "module_stack", a) != 0) {
+        fail_nomem(b);
+        return;
+    }
+    /* Borrowed: the node keeps it alive as long as the document. */
+    if (!mtx_ptrmap_put(&b->stacks, st, a))
+        fail_nomem(b);
+}
+
+static const char *node_target(const mt_node *n)
+{
+    if (n->target)
+        return n->target;
+    if (n->op == MT_NODE_PLACEHOLDER)
+        return n->name;
+    if (n->op == MT_NODE_OUTPUT)
+        return "output";
+    return NULL;
+}
+
+static json_t *jnode(jb *b, const mt_node *n)
+{
+    json_t *o = json_object();
+    put(b, o, "name", jstr(b, n->name));
+    put(b, o, "op", jstr(b, mt_opkind_name(n->op)));
+    put(b, o, "target", jstr(b, node_target(n)));
+    json_t *args = json_array();
+    for (int i = 0; i < n->nargs; i++)
+        push(b, args, jarg(b, &n->args[i], n->name));
+    put(b, o, "args", args);
+    put(b, o, "kwargs", jkwargs(b, n->kwargs, n->nkwargs, n->name));
+    if (n->is_tuple) {
+        put(b, o, "shape", json_null());
+        put(b, o, "dtype", json_null());
+        json_t *outs = json_array();
+        for (int i = 0; i < n->nout; i++) {
+            json_t *t = json_object();
+            put(b, t, "shape", jshape(b, n->outs[i].ndim, n->outs[i].shape));
+            put(b, t, "dtype", jdtype(b, n->outs[i].dtype));
+            push(b, outs, t);
+        }
+        put(b, o, "outputs", outs);
+    } else if (n->op != MT_NODE_OUTPUT && n->nout > 0 && n->outs) {
+        put(b, o, "shape", jshape(b, n->outs[0].ndim, n->outs[0].shape));
+        put(b, o, "dtype", jdtype(b, n->outs[0].dtype));
+    } else {
+        put(b, o, "shape", json_null());
+        put(b, o, "dtype", json_null());
+    }
+    put_stack(b, o, n->stack);
+    return o;
+}
+
+static json_t *jnodes(jb *b, const mt_graph *g)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < g->n && b->err == MT_OK; i++)
+        push(b, a, jnode(b, g->nodes[i]));
+    return a;
+}
+
+static json_t *jtotals(jb *b, const mt_totals *t)
+{
+    json_t *o = json_object();
+    put(b, o, "parameters", json_integer(t->params));
+    put(b, o, "parameter_bytes", json_integer(t->param_bytes));
+    json_t *by = json_object();
+    for (int d = 0; d < MT_DTYPE_COUNT; d++) {
+        if (t->params_by_dtype[d] == 0 && t->bytes_by_dtype[d] == 0)
+            continue;
+        json_t *e = json_object();
+        put(b, e, "parameters", json_integer(t->params_by_dtype[d]));
+        put(b, e, "bytes", json_integer(t->bytes_by_dtype[d]));
+        put(b, by, mt_dtype_name((mt_dtype)d), e);
+    }
+    put(b, o, "by_dtype", by);
+    put(b, o, "buffer_elements", json_integer(t->buffers));
+    put(b, o, "active_parameters", json_integer(t->active_params));
+    put(b, o, "extra_parameters", json_integer(t->extra_params));
+    return o;
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
+{
+    if (!m || !g || !out)
+        return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_json: NULL argument") : MT_ERR_USAGE;
+
+    mt_totals totals;
+    memset(&totals, 0, sizeof totals);
+    mt_status st = mt_model_totals(m, &totals);
+    if (st != MT_OK)
+        return st;
+
+    jb b = {.ctx = m->ctx, .err = MT_OK, .real_precision = 15};
+    mtx_ptrmap_init(&b.stacks, m->ctx);
+
+    json_t *root = json_object();
+    put(&b, root, "format", json_string(MT_JSON_FORMAT));
+    put(&b, root, "version", json_integer(MT_JSON_VERSION));
+    json_t *tool = json_object();
+    put(&b, tool, "name", json_string("metatrace"));
+    put(&b, tool, "version", json_string(MT_VERSION_STRING));
+    put(&b, root, "tool", tool);
+    put(&b, root, "model", jmodel(&b, m));
+    put(&b, root, "symbols", jsymbols(&b));
+    put(&b, root, "parameters", jparameters(&b, m));
+    put(&b, root, "buffers", jbuffers(&b, m));
+    put(&b, root, "modules", jmodules(&b, m));
+    put(&b, root, "nodes", jnodes(&b, g));
+    put(&b, root, "totals", jtotals(&b, &totals));
+    mtx_ptrmap_free(&b.stacks);
+
+    if (b.err != MT_OK) {
+        json_decref(root);
+        return b.err;
+    }
+
+    size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(b.real_precision);
+    int rc = json_dumpf(root, out, flags);
+    json_decref(root);
+    if (rc == 0)
+        rc = fputc('\n', out) == EOF ? -1 : 0;
+    if (rc != 0 || ferror(out))
+        return mt_fail(m->ctx, ferror(out) ? MT_ERR_IO : MT_ERR_NOMEM,
+                       "writing the JSON document failed");
+    return MT_OK;
+}

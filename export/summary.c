@@ -1,0 +1,269 @@
+/* metatrace — the human summary table (the CLI's default output).
+ *
+ * Two columns: a label padded to LABEL_W, then the value. Counts carry
+ * thousands separators; sizes are also shown in binary units (KiB, MiB, GiB,
+ * TiB) and parameter counts in decimal ones (K, M, B, T). */
+#include <inttypes.h>
+#include <string.h>
+
+#include <metatrace/metatrace.h>
+
+#define LABEL_W 26
+
+/* "6,738,415,616" (buf holds at least 32 bytes). */
+static const char *grouped(int64_t v, char *buf)
+{
+    char digits[24];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    char *p = buf;
+    if (v < 0)
+        *p++ = '-';
+    for (int i = nd - 1; i >= 0; i--) {
+        *p++ = digits[i];
+        if (i > 0 && i % 3 == 0)
+            *p++ = ',';
+    }
+    *p = '\0';
+    return buf;
+}
+
+/* "12.55 GiB"; bytes below 1 KiB as "512 B". */
+static const char *binary_units(int64_t v, char *buf, size_t n)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double x = (double)v;
+    int u = 0;
+    while ((x >= 1024.0 || x <= -1024.0) && u < 6) {
+        x /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, n, "%" PRId64 " B", v);
+    else
+        snprintf(buf, n, "%.2f %s", x, units[u]);
+    return buf;
+}
+
+/* "6.74B", "108.86K"; below 1000 the number itself. */
+static const char *decimal_units(int64_t v, char *buf, size_t n)
+{
+    static const char *const units[] = {"", "K", "M", "B", "T", "P", "E"};
+    double x = (double)v;
+    int u = 0;
+    while ((x >= 1000.0 || x <= -1000.0) && u < 6) {
+        x /= 1000.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, n, "%" PRId64, v);
+    else
+        snprintf(buf, n, "%.2f%s", x, units[u]);
+    return buf;
+}
+
+static void row(FILE *out, const char *label, const char *fmt, ...) MT_PRINTF(3, 4);
+static void row(FILE *out, const char *label, const char *fmt, ...)
+{
+    fprintf(out, "%-*s", LABEL_W, label);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+}
+
+static void put_dims(FILE *out, const mt_tensor *t)
+{
+    fputc('[', out);
+    for (int i = 0; i < t->ndim; i++)
+        fprintf(out, "%s%s", i ? ", " : "", t->shape[i] ? mt_sym_str(t->shape[i]) : "?");
+    fprintf(out, "] %s", t->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(t->dtype));
+}
+
+static void put_arg(FILE *out, const mt_arg *a)
+{
+    switch (a->kind) {
+    case MT_ARG_NONE:
+        fputs("None", out);
+        break;
+    case MT_ARG_TENSOR:
+        if (a->v.t)
+            put_dims(out, a->v.t);
+        else
+            fputs("?", out);
+        break;
+    case MT_ARG_INT:
+        fprintf(out, "%" PRId64, a->v.i);
+        break;
+    case MT_ARG_FLOAT: {
+        /* Python's look: 10000.0, 1e-06 (a '.' or an exponent, or inf/nan). */
+        char buf[40];
+        snprintf(buf, sizeof buf, "%g", a->v.f);
+        fputs(buf, out);
+        if (!strpbrk(buf, ".eEin"))
+            fputs(".0", out);
+        break;
+    }
+    case MT_ARG_BOOL:
+        fputs(a->v.b ? "True" : "False", out);
+        break;
+    case MT_ARG_SYM:
+        fputs(a->v.sym ? mt_sym_str(a->v.sym) : "?", out);
+        break;
+    case MT_ARG_DTYPE:
+        fputs(a->v.dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(a->v.dtype), out);
+        break;
+    case MT_ARG_STR:
+        fputs(a->v.s ? a->v.s : "", out);
+        break;
+    case MT_ARG_DEVICE:
+        fputs(mt_device_name(a->v.device), out);
+        break;
+    case MT_ARG_LIST:
+        fputc('[', out);
+        for (int i = 0; i < a->v.list.n; i++) {
+            if (i)
+                fputs(", ", out);
+            put_arg(out, &a->v.list.items[i]);
+        }
+        fputc(']', out);
+        break;
+    case MT_ARG_SLICE:
+        fputs("slice", out);
+        break;
+    case MT_ARG_ELLIPSIS:
+        fputs("...", out);
+        break;
+    case MT_ARG_KIND_COUNT:
+        fputs("?", out);
+        break;
+    }
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Collect the tensors the output node returns (lists flattened). */
+static void output_tensors(const mt_arg *a, const mt_tensor **ts, int *n, int cap)
+{
+    if (a->kind == MT_ARG_LIST) {
+        for (int i = 0; i < a->v.list.n; i++)
+            output_tensors(&a->v.list.items[i], ts, n, cap);
+    } else if (a->kind == MT_ARG_TENSOR && a->v.t && *n < cap) {
+        ts[(*n)++] = a->v.t;
+    }
+}
+
+static void outputs(FILE *out, const mt_model *m, const mt_graph *g)
+{
+    const mt_node *o = NULL;
+    for (int i = g->n - 1; i >= 0 && !o; i--)
+        if (g->nodes[i]->op == MT_NODE_OUTPUT)
+            o = g->nodes[i];
+    if (!o) {
+        row(out, "output", "none");
+        return;
+    }
+    enum { CAP = 16 };
+    const mt_tensor *ts[CAP];
+    int n = 0;
+    for (int i = 0; i < o->nargs; i++)
+        output_tensors(&o->args[i], ts, &n, CAP);
+    bool causal = m->class_name && ends_with(m->class_name, "ForCausalLM");
+    for (int i = 0; i < n; i++) {
+        char label[32];
+        if (n == 1)
+            snprintf(label, sizeof label, "%s", causal ? "logits" : "output");
+        else
+            snprintf(label, sizeof label, "output[%d]", i);
+        fprintf(out, "%-*s", LABEL_W, label);
+        put_dims(out, ts[i]);
+        const char *from = ts[i]->node ? ts[i]->node->name : NULL;
+        if (from)
+            fprintf(out, "  (node %s)", from);
+        fputc('\n', out);
+    }
+}
+
+mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out)
+{
+    if (!m || !g || !out)
+        return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_summary: NULL argument") : MT_ERR_USAGE;
+    mt_totals t;
+    memset(&t, 0, sizeof t);
+    mt_status st = mt_model_totals(m, &t);
+    if (st != MT_OK)
+        return st;
+
+    char a[32], b[32], c[48];
+    row(out, "model", "%s (model_type %s)", m->class_name ? m->class_name : "?",
+        m->model_type ? m->model_type : "?");
+    row(out, "config", "%s", m->cfg && mt_config_path(m->cfg) ? mt_config_path(m->cfg) : "-");
+    row(out, "dtype", "%s", m->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(m->dtype));
+    row(out, "layers", "%" PRId64, m->num_layers);
+    if (m->ninfo > 0) {
+        fputs("hyper-parameters\n", out);
+        for (int i = 0; i < m->ninfo; i++) {
+            fprintf(out, "  %-*s ", LABEL_W - 3, m->info[i].name ? m->info[i].name : "?");
+            put_arg(out, &m->info[i].value);
+            fputc('\n', out);
+        }
+    }
+
+    row(out, "parameters", "%s (%s)", grouped(t.params, a), decimal_units(t.params, b, sizeof b));
+    for (int d = 0; d < MT_DTYPE_COUNT; d++) {
+        if (t.params_by_dtype[d] == 0)
+            continue;
+        char label[32];
+        snprintf(label, sizeof label, "  %s", mt_dtype_name((mt_dtype)d));
+        char e[32];
+        row(out, label, "%s parameters, %s (%s bytes)", grouped(t.params_by_dtype[d], a),
+            binary_units(t.bytes_by_dtype[d], c, sizeof c), grouped(t.bytes_by_dtype[d], e));
+    }
+    row(out, "parameter bytes", "%s (%s bytes)", binary_units(t.param_bytes, c, sizeof c),
+        grouped(t.param_bytes, a));
+
+    int ntied = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        if (!p->tied_to)
+            continue;
+        row(out, ntied++ ? "" : "tied parameters", "%s -> %s", p->name, p->tied_to->name);
+    }
+    if (ntied == 0)
+        row(out, "tied parameters", "none");
+
+    if (m->buffers.n == 0)
+        row(out, "buffers", "none");
+    else
+        row(out, "buffers", "%d (%s elements)", m->buffers.n, grouped(t.buffers, a));
+    if (t.active_params != t.params)
+        row(out, "active parameters", "%s (%s) per token", grouped(t.active_params, a),
+            decimal_units(t.active_params, b, sizeof b));
+    if (t.extra_params != 0)
+        row(out, "extra parameters", "%s (%s), not counted above", grouped(t.extra_params, a),
+            decimal_units(t.extra_params, b, sizeof b));
+
+    int counts[MT_NODE_KIND_COUNT];
+    memset(counts, 0, sizeof counts);
+    mt_graph_count(g, counts);
+    row(out, "graph nodes", "%s", grouped(g->n, a));
+    for (int k = 0; k < MT_NODE_KIND_COUNT; k++) {
+        char label[32];
+        snprintf(label, sizeof label, "  %s", mt_opkind_name((mt_opkind)k));
+        row(out, label, "%s", grouped(counts[k], a));
+    }
+    outputs(out, m, g);
+
+    if (fflush(out) != 0 || ferror(out))
+        return mt_fail(m->ctx, MT_ERR_IO, "writing the summary failed");
+    return MT_OK;
+}

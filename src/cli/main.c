@@ -1,0 +1,484 @@
+/* metatrace — command-line interface: a thin client of the public API.
+ *
+ *   metatrace [options] CONFIG
+ *
+ * Pipeline: mt_config_load -> mt_model_build -> mt_model_trace -> exporter.
+ * Exit status: 0 success, 1 bad input (config, model, trace or output error),
+ * 2 usage error. A failed run never creates or clobbers the output file: the
+ * exporter writes a temporary file next to it, renamed over it on success.
+ * docs/cli.md documents the behaviour; keep the two in step. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <metatrace/metatrace.h>
+
+#define PROG "metatrace"
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+typedef enum out_format {
+    FMT_NONE = 0,
+    FMT_SUMMARY,
+    FMT_JSON,
+    FMT_DOT,
+    FMT_SVG,
+    FMT_PNG
+} out_format;
+
+static const struct {
+    const char *name;
+    out_format fmt;
+} format_names[] = {
+    {"summary", FMT_SUMMARY}, {"json", FMT_JSON}, {"dot", FMT_DOT},
+    {"svg", FMT_SVG},         {"png", FMT_PNG},
+};
+
+static const struct {
+    const char *ext;
+    out_format fmt;
+} format_exts[] = {
+    {".json", FMT_JSON}, {".dot", FMT_DOT}, {".gv", FMT_DOT},
+    {".svg", FMT_SVG},   {".png", FMT_PNG}, {".txt", FMT_SUMMARY},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_BINDINGS 16
+
+typedef enum opt_id { OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_HELP, OPT_VERSION } opt_id;
+
+static const struct {
+    char short_name; /* 0: long only */
+    const char *long_name;
+    bool has_arg;
+    opt_id id;
+} options[] = {
+    {'o', "output", true, OPT_OUTPUT}, {'f', "format", true, OPT_FORMAT},
+    {0, "dtype", true, OPT_DTYPE},     {0, "layers", true, OPT_LAYERS},
+    {0, "bind", true, OPT_BIND},       {'h', "help", false, OPT_HELP},
+    {'V', "version", false, OPT_VERSION},
+};
+
+typedef struct cli {
+    mt_ctx *ctx;
+    const char *config;
+    const char *output;  /* NULL: stdout */
+    out_format format;   /* FMT_NONE: from the output's extension, else summary */
+    mt_dtype dtype;
+    int64_t layers;
+    const char *bind_names[MAX_BINDINGS];
+    int64_t bind_values[MAX_BINDINGS];
+    int nbind;
+} cli;
+
+static void error(const char *fmt, ...) MT_PRINTF(1, 2);
+static void error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* Usage errors end with a pointer to --help; always exit status 2. */
+static int usage_error(const char *fmt, ...) MT_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fputs("Try '" PROG " --help' for more information.\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* The library's message for the error on ctx; exit status 1. The arguments
+ * were checked before the library saw them, so a library usage error can only
+ * come from an option value it rejects (binding an unknown symbol): 2. */
+static int input_error(mt_ctx *ctx)
+{
+    error("%s", mt_ctx_errmsg(ctx));
+    return mt_ctx_status(ctx) == MT_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT;
+}
+
+/* A positive decimal integer: digits only, no sign, fits int64. */
+static bool parse_positive(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    int64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        if (!mt_mul_ok(v, 10, &v) || !mt_add_ok(v, *p - '0', &v))
+            return false;
+    }
+    if (v <= 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool is_identifier(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+            return false;
+    }
+    return true;
+}
+
+/* "batch=1,seq=4096": each item NAME=POSITIVE_INT; repeated --bind add up. */
+static int parse_bind(cli *c, const char *spec)
+{
+    if (!*spec)
+        return usage_error("--bind: expected NAME=VALUE[,NAME=VALUE...], got an empty string");
+    const char *p = spec;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *item = mt_strndup(c->ctx, p, len);
+        if (!item)
+            return input_error(c->ctx);
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return usage_error("--bind: '%s' is not NAME=VALUE (e.g. batch=1,seq=4096)", item);
+        *eq = '\0';
+        int64_t v;
+        if (!is_identifier(item, strlen(item)))
+            return usage_error("--bind: '%s' is not a symbol name (letters, digits, '_')", item);
+        if (!parse_positive(eq + 1, &v))
+            return usage_error("--bind: the value of '%s' must be a positive integer, got '%s'", item,
+                               eq + 1);
+        for (int i = 0; i < c->nbind; i++)
+            if (strcmp(c->bind_names[i], item) == 0)
+                return usage_error("--bind: '%s' is bound twice", item);
+        if (c->nbind == MAX_BINDINGS)
+            return usage_error("--bind: more than %d bindings", MAX_BINDINGS);
+        c->bind_names[c->nbind] = item;
+        c->bind_values[c->nbind] = v;
+        c->nbind++;
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+static out_format format_by_name(const char *name)
+{
+    for (size_t i = 0; i < COUNT(format_names); i++)
+        if (strcmp(format_names[i].name, name) == 0)
+            return format_names[i].fmt;
+    return FMT_NONE;
+}
+
+static out_format format_by_extension(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot)
+        return FMT_NONE;
+    for (size_t i = 0; i < COUNT(format_exts); i++) {
+        const char *e = format_exts[i].ext;
+        size_t k = 0;
+        while (e[k] && dot[k] && (dot[k] | 0x20) == e[k]) /* ASCII case-insensitive */
+            k++;
+        if (!e[k] && !dot[k])
+            return format_exts[i].fmt;
+    }
+    return FMT_NONE;
+}
+
+static void print_wrapped(FILE *out, const char *lead, const char *list, int width)
+{
+    int col = fprintf(out, "%s", lead);
+    const char *p = list;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) + 1 : strlen(p);
+        if (col + (int)len + 1 > width && col > (int)strlen(lead)) {
+            fputs("\n ", out);
+            col = 1;
+        }
+        col += fprintf(out, " %.*s", (int)len, p);
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', out);
+}
+
+static void help(mt_ctx *ctx)
+{
+    fputs("Usage: " PROG " [options] CONFIG\n"
+          "\n"
+          "Build a Hugging Face model from CONFIG (a config.json, or a directory holding\n"
+          "one) on the meta device, trace its forward pass symbolically and export the\n"
+          "graph. Without -o, print a summary to standard output.\n"
+          "\n"
+          "Options:\n"
+          "  -o, --output FILE   write to FILE; the format follows its extension (.json,\n"
+          "                      .dot/.gv, .svg, .png, .txt for the summary); '-' is\n"
+          "                      standard output\n"
+          "  -f, --format FMT    json, dot, svg, png or summary (overrides the extension)\n"
+          "      --dtype NAME    parameter dtype, overriding torch_dtype (float32,\n"
+          "                      bfloat16, float16, ...)\n"
+          "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
+          "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
+          "  -h, --help          show this help and exit\n"
+          "  -V, --version       show the version and exit\n"
+          "\n",
+          stdout);
+    const char *list = mt_arch_list(ctx);
+    print_wrapped(stdout, "Supported model types:", list ? list : "(none)", 79);
+    fputs("\n"
+          "Exit status: 0 success, 1 bad input (config, model, trace or output error),\n"
+          "2 usage error.\n",
+          stdout);
+}
+
+/* Returns -1 to continue, else the exit status. */
+static int parse_args(cli *c, int argc, char **argv)
+{
+    bool no_more_options = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (no_more_options || a[0] != '-' || a[1] == '\0') {
+            if (c->config)
+                return usage_error("unexpected argument '%s' (only one CONFIG)", a);
+            c->config = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            no_more_options = true;
+            continue;
+        }
+        /* Find the option; `value` is an attached argument ("--x=v", "-ov"). */
+        int k = -1;
+        const char *value = NULL;
+        if (a[1] == '-') {
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            for (size_t j = 0; j < COUNT(options); j++)
+                if (strlen(options[j].long_name) == len && strncmp(options[j].long_name, name, len) == 0)
+                    k = (int)j;
+            if (k < 0)
+                return usage_error("unknown option '%.*s'", (int)(len + 2), a);
+            if (eq) {
+                if (!options[k].has_arg)
+                    return usage_error("option '--%s' takes no argument", options[k].long_name);
+                value = eq + 1;
+            }
+        } else {
+            for (size_t j = 0; j < COUNT(options); j++)
+                if (options[j].short_name && options[j].short_name == a[1])
+                    k = (int)j;
+            if (k < 0)
+                return usage_error("unknown option '-%c'", a[1]);
+            if (a[2]) {
+                if (!options[k].has_arg)
+                    return usage_error("unknown option '%s'", a);
+                value = a + 2;
+            }
+        }
+        if (options[k].has_arg && !value) {
+            if (i + 1 >= argc)
+                return usage_error("option '%s' requires an argument", a);
+            value = argv[++i];
+        }
+
+        switch (options[k].id) {
+        case OPT_OUTPUT:
+            if (!*value)
+                return usage_error("--output: empty file name");
+            c->output = value;
+            break;
+        case OPT_FORMAT:
+            c->format = format_by_name(value);
+            if (c->format == FMT_NONE)
+                return usage_error("--format: unknown format '%s' (expected json, dot, svg, png "
+                                   "or summary)",
+                                   value);
+            break;
+        case OPT_DTYPE: {
+            mt_dtype d = mt_dtype_parse(value);
+            if (d == MT_DTYPE_NONE)
+                return usage_error("--dtype: unknown dtype '%s' (e.g. float32, bfloat16, float16)",
+                                   value);
+            if (!mt_dtype_is_floating(d))
+                return usage_error("--dtype: '%s' is not a floating-point dtype", value);
+            c->dtype = d;
+            break;
+        }
+        case OPT_LAYERS:
+            if (!parse_positive(value, &c->layers))
+                return usage_error("--layers: expected a positive integer, got '%s'", value);
+            break;
+        case OPT_BIND: {
+            int rc = parse_bind(c, value);
+            if (rc != 0)
+                return rc;
+            break;
+        }
+        case OPT_HELP:
+            help(c->ctx);
+            return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_INPUT;
+        case OPT_VERSION:
+            printf(PROG " %s\n", MT_VERSION_STRING);
+            return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_INPUT;
+        }
+    }
+    if (!c->config)
+        return usage_error("missing CONFIG (a config.json or a directory holding one)");
+    if (c->format == FMT_NONE) {
+        if (c->output && strcmp(c->output, "-") != 0) {
+            c->format = format_by_extension(c->output);
+            if (c->format == FMT_NONE)
+                return usage_error("cannot tell the format of '%s' from its extension (use "
+                                   "--format, or .json, .dot, .gv, .svg, .png, .txt)",
+                                   c->output);
+        } else {
+            c->format = FMT_SUMMARY;
+        }
+    }
+    return -1;
+}
+
+static mt_status export_to(out_format f, mt_model *m, mt_graph *g, FILE *out)
+{
+    switch (f) {
+    case FMT_JSON:
+        return mt_export_json(m, g, out);
+    case FMT_DOT:
+        return mt_export_dot(m, g, out);
+    case FMT_SVG:
+        return mt_export_render(m, g, "svg", out);
+    case FMT_PNG:
+        return mt_export_render(m, g, "png", out);
+    case FMT_SUMMARY:
+    case FMT_NONE:
+        break;
+    }
+    return mt_export_summary(m, g, out);
+}
+
+static int write_stdout(const cli *c, mt_model *m, mt_graph *g)
+{
+    if (export_to(c->format, m, g, stdout) != MT_OK)
+        return input_error(c->ctx);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        error("writing to standard output: %s", strerror(errno));
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* Write to "<out>.XXXXXX" in the same directory, then rename over <out>.
+ * On any failure the temporary is removed and <out> is left as it was. */
+static int write_file(const cli *c, mt_model *m, mt_graph *g)
+{
+    char *tmp = mt_sprintf(c->ctx, "%s.XXXXXX", c->output);
+    if (!tmp)
+        return input_error(c->ctx);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        error("cannot create '%s': %s", tmp, strerror(errno));
+        return EXIT_INPUT;
+    }
+    /* mkstemp makes the file 0600: give it the mode of the file it replaces,
+     * or what a plain fopen would have given. */
+    struct stat old;
+    mode_t mode;
+    if (stat(c->output, &old) == 0 && S_ISREG(old.st_mode)) {
+        mode = old.st_mode & 07777;
+    } else {
+        mode_t mask = umask(022);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    (void)fchmod(fd, mode);
+
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        error("cannot open '%s': %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return EXIT_INPUT;
+    }
+    if (export_to(c->format, m, g, f) != MT_OK) {
+        fclose(f);
+        unlink(tmp);
+        return input_error(c->ctx);
+    }
+    int werr = (fflush(f) != 0 || ferror(f)) ? (errno ? errno : EIO) : 0;
+    if (fclose(f) != 0 && !werr)
+        werr = errno ? errno : EIO;
+    if (werr) {
+        unlink(tmp);
+        error("writing '%s': %s", c->output, strerror(werr));
+        return EXIT_INPUT;
+    }
+    if (rename(tmp, c->output) != 0) {
+        int e = errno;
+        unlink(tmp);
+        error("cannot write '%s': %s", c->output, strerror(e));
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
+static int run(cli *c)
+{
+    mt_config *cfg = mt_config_load(c->ctx, c->config);
+    if (!cfg)
+        return input_error(c->ctx);
+    mt_build_opts bo;
+    memset(&bo, 0, sizeof bo);
+    bo.dtype = c->dtype;
+    bo.num_layers = c->layers;
+    mt_model *m = mt_model_build(c->ctx, cfg, &bo);
+    if (!m)
+        return input_error(c->ctx);
+    mt_trace_opts to;
+    memset(&to, 0, sizeof to);
+    to.bind.names = c->bind_names;
+    to.bind.values = c->bind_values;
+    to.bind.n = c->nbind;
+    mt_graph *g = mt_model_trace(m, &to);
+    if (!g)
+        return input_error(c->ctx);
+    if (!c->output || strcmp(c->output, "-") == 0)
+        return write_stdout(c, m, g);
+    return write_file(c, m, g);
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    memset(&c, 0, sizeof c);
+    c.dtype = MT_DTYPE_NONE;
+    c.ctx = mt_ctx_new();
+    if (!c.ctx) {
+        error("out of memory");
+        return EXIT_INPUT;
+    }
+    int rc = parse_args(&c, argc, argv);
+    if (rc < 0)
+        rc = run(&c);
+    mt_ctx_free(c.ctx);
+    return rc;
+}
