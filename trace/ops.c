@@ -907,12 +907,12 @@ static mt_status rule_view(call *c) {
     if (n > MT_MAX_DIMS) return fail(c, "too many dimensions requested (%d > %d)", n, MT_MAX_DIMS);
     const mt_sym *d[MT_MAX_DIMS];
     int infer = -1;
+    for (int i = 0; i < n; i++) TRY(size_of(c, "shape entries", &items[i], &d[i]));
     for (int i = 0; i < n; i++) {
-        TRY(size_of(c, "shape entries", &items[i], &d[i]));
         int64_t v = 0;
         if (is_const(d[i], &v) && v < 0) {
             if (v != -1) return fail(c, "invalid shape dimension %lld: got shape %s", (long long)v, sizes_s(c, n, d));
-            if (infer >= 0) return fail(c, "only one dimension can be inferred: got shape %s", sizes_s(c, i + 1, d));
+            if (infer >= 0) return fail(c, "only one dimension can be inferred: got shape %s", sizes_s(c, n, d));
             infer = i;
         }
     }
@@ -1209,19 +1209,19 @@ static mt_status rule_split(call *c) {
     if (n > MT_MAX_OUTS) return fail(c, "too many sections (%d > %d)", n, MT_MAX_OUTS);
     const mt_sym *sizes[MT_MAX_OUTS];
     const mt_sym *sum = mt_sym_const(c->ctx, 0);
+    for (int i = 0; i < n; i++) TRY(size_of(c, "split_sizes entries", &ss->v.list.items[i], &sizes[i]));
+    const char *list = "";
+    for (int i = 0; i < n && list; i++) list = mt_sprintf(c->ctx, "%s%s%s", list, i ? ", " : "", ds(sizes[i]));
     for (int i = 0; i < n; i++) {
-        TRY(size_of(c, "split_sizes entries", &ss->v.list.items[i], &sizes[i]));
         int64_t v = 0;
         if (is_const(sizes[i], &v) && v < 0)
             return fail(c, "split_with_sizes expects split_sizes have only non-negative entries, but got "
-                           "split_sizes=%s",
-                        shape_s(c, n < MT_MAX_DIMS ? n : MT_MAX_DIMS, sizes));
+                           "split_sizes=[%s]",
+                        list ? list : "?");
         sum = mt_sym_add(c->ctx, sum, sizes[i]);
         if (!sum) return sym_failed(c);
     }
     if (sum != x->shape[w]) {
-        const char *list = "";
-        for (int i = 0; i < n; i++) list = mt_sprintf(c->ctx, "%s%s%s", list, i ? ", " : "", ds(sizes[i]));
         return fail(c, "split_with_sizes expects split_sizes to sum exactly to %s (input tensor's size at "
                        "dimension %d), but got split_sizes=[%s]: got %s",
                     ds(x->shape[w]), w, list ? list : "?", sh(c, x));
@@ -1552,8 +1552,8 @@ static mt_status rule_full(call *c) {
     }
     if (n > MT_MAX_DIMS) return fail(c, "too many dimensions (%d > %d)", n, MT_MAX_DIMS);
     const mt_sym *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) TRY(size_of(c, "size entries", &items[i], &r[i]));
     for (int i = 0; i < n; i++) {
-        TRY(size_of(c, "size entries", &items[i], &r[i]));
         int64_t v = 0;
         if (is_const(r[i], &v) && v < 0)
             return fail(c, "Trying to create tensor with negative dimension %lld: %s", (long long)v, sizes_s(c, n, r));
@@ -1941,8 +1941,8 @@ static mt_status rule_zeros(call *c) {
     rest(c, "size", &items, &n);
     if (n > MT_MAX_DIMS) return fail(c, "too many dimensions (%d > %d)", n, MT_MAX_DIMS);
     const mt_sym *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) TRY(size_of(c, "size entries", &items[i], &r[i]));
     for (int i = 0; i < n; i++) {
-        TRY(size_of(c, "size entries", &items[i], &r[i]));
         int64_t v = 0;
         if (is_const(r[i], &v) && v < 0)
             return fail(c, "Trying to create tensor with negative dimension %lld: %s", (long long)v, sizes_s(c, n, r));

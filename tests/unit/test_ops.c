@@ -1,0 +1,940 @@
+/* Op shape/dtype rules (trace/ops.c), table-driven.
+ *
+ * Every case is written as text: the arguments and keyword arguments in a
+ * small Python-like notation, and the expected outputs (or the expected
+ * rejection). Expected values come from PyTorch semantics read at the source
+ * (ATen _matmul_impl, infer_size, split/chunk, masked_fill, the sdpa math
+ * path, torch/_refs) and from hand calculation — never from our own output.
+ *
+ * Notation (parsed below; independent of the library's printing):
+ *   tensor      f32[batch, seq, 4096]   (dtypes: bool u8 i8 i16 i32 i64 f16 bf16 f32 f64 c64)
+ *   int/float   -1  2.5  1e-5          bool  True False      None   ...
+ *   sym int     $seq   $past+seq        dtype  dtype:bf16     str 'tanh'
+ *   list        (a, b, c)               slice  slice(1, None, 2)
+ *   kwargs      name=value, name=value
+ *   dims        expressions over symbols: 2*seq, batch*seq, seq-1, (seq+1)//2
+ *   expected    "f32[2, 3]"; several outputs are a tuple: "tuple f32[2], i64[2]";
+ *               a rejection: "!SHAPE:text the message must contain". */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <metatrace/metatrace.h>
+
+/* ---- the notation parser -------------------------------------------------- */
+
+typedef struct parser {
+    mt_ctx *ctx;
+    const char *s;
+    const char *err;
+} parser;
+
+static void skip_ws(parser *p) {
+    while (*p->s == ' ') p->s++;
+}
+
+static bool eat(parser *p, const char *tok) {
+    skip_ws(p);
+    size_t n = strlen(tok);
+    if (strncmp(p->s, tok, n) == 0) {
+        p->s += n;
+        return true;
+    }
+    return false;
+}
+
+static bool ident(parser *p, char *buf, size_t cap) {
+    skip_ws(p);
+    size_t n = 0;
+    if (!(isalpha((unsigned char)*p->s) || *p->s == '_')) return false;
+    while (isalnum((unsigned char)p->s[n]) || p->s[n] == '_') n++;
+    if (n >= cap) return false;
+    memcpy(buf, p->s, n);
+    buf[n] = 0;
+    p->s += n;
+    return true;
+}
+
+static const mt_sym *expr(parser *p);
+
+static const mt_sym *factor(parser *p) {
+    skip_ws(p);
+    char name[64];
+    if (eat(p, "(")) {
+        const mt_sym *e = expr(p);
+        if (!eat(p, ")")) p->err = "expected )";
+        return e;
+    }
+    if (eat(p, "-")) return mt_sym_mul_const(p->ctx, factor(p), -1);
+    if (isdigit((unsigned char)*p->s)) {
+        char *end;
+        long long v = strtoll(p->s, &end, 10);
+        p->s = end;
+        return mt_sym_const(p->ctx, v);
+    }
+    if (ident(p, name, sizeof name)) return mt_sym_var(p->ctx, name);
+    p->err = "bad dim expression";
+    return NULL;
+}
+
+static const mt_sym *term(parser *p) {
+    const mt_sym *t = factor(p);
+    for (;;) {
+        if (eat(p, "//")) {
+            skip_ws(p);
+            long long c = strtoll(p->s, (char **)&p->s, 10);
+            t = mt_sym_floordiv(p->ctx, t, c);
+        } else if (eat(p, "*")) {
+            t = mt_sym_mul(p->ctx, t, factor(p));
+        } else {
+            return t;
+        }
+    }
+}
+
+static const mt_sym *expr(parser *p) {
+    const mt_sym *e = term(p);
+    for (;;) {
+        if (eat(p, "+")) e = mt_sym_add(p->ctx, e, term(p));
+        else if (eat(p, "-")) e = mt_sym_sub(p->ctx, e, term(p));
+        else return e;
+    }
+}
+
+static const struct {
+    const char *name;
+    mt_dtype dt;
+} DTYPES[] = {
+    {"bool", MT_BOOL},      {"u8", MT_UINT8},     {"i8", MT_INT8},       {"i16", MT_INT16},
+    {"i32", MT_INT32},      {"i64", MT_INT64},    {"f16", MT_FLOAT16},   {"bf16", MT_BFLOAT16},
+    {"f32", MT_FLOAT32},    {"f64", MT_FLOAT64},  {"c64", MT_COMPLEX64},
+};
+
+static mt_dtype dtype_named(const char *name) {
+    for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
+        if (strcmp(DTYPES[i].name, name) == 0) return DTYPES[i].dt;
+    return MT_DTYPE_NONE;
+}
+
+/* dtype[shape] after the dtype name was read. */
+static mt_tensor *tensor_rest(parser *p, mt_dtype dt) {
+    const mt_sym *shape[MT_MAX_DIMS];
+    int n = 0;
+    if (!eat(p, "]")) {
+        do {
+            if (n == MT_MAX_DIMS) {
+                p->err = "too many dims";
+                return NULL;
+            }
+            shape[n++] = expr(p);
+        } while (eat(p, ","));
+        if (!eat(p, "]")) p->err = "expected ]";
+    }
+    return mt_tensor_meta(p->ctx, dt, n, shape);
+}
+
+static mt_arg value(parser *p);
+
+static mt_arg list_rest(parser *p) {
+    mt_arg items[64];
+    int n = 0;
+    while (!eat(p, ")")) { /* (a, b) and the 1-tuple (a,) */
+        items[n++] = value(p);
+        if (p->err || n == 64) break;
+        if (!eat(p, ",")) {
+            if (!eat(p, ")")) p->err = "expected ) after list";
+            break;
+        }
+    }
+    return mt_a_list(p->ctx, items, n);
+}
+
+static const mt_sym *slice_part(parser *p) {
+    if (eat(p, "None")) return NULL;
+    return expr(p);
+}
+
+static mt_arg value(parser *p) {
+    skip_ws(p);
+    char name[64];
+    if (eat(p, "None")) return mt_a_none();
+    if (eat(p, "True")) return mt_a_bool(true);
+    if (eat(p, "False")) return mt_a_bool(false);
+    if (eat(p, "...")) return mt_a_ellipsis();
+    if (eat(p, "(")) return list_rest(p);
+    if (eat(p, "$")) {
+        const mt_sym *s = expr(p);
+        return mt_a_dim(s);
+    }
+    if (eat(p, "'")) {
+        const char *end = strchr(p->s, '\'');
+        if (!end) {
+            p->err = "unterminated string";
+            return mt_a_none();
+        }
+        char *str = mt_strndup(p->ctx, p->s, (size_t)(end - p->s));
+        p->s = end + 1;
+        return mt_a_str(str);
+    }
+    if (eat(p, "slice(")) {
+        const mt_sym *a = slice_part(p);
+        eat(p, ",");
+        const mt_sym *b = slice_part(p);
+        eat(p, ",");
+        const mt_sym *c = slice_part(p);
+        if (!eat(p, ")")) p->err = "expected ) after slice";
+        return mt_a_slice(a, b, c);
+    }
+    if (eat(p, "dtype:")) {
+        if (!ident(p, name, sizeof name)) p->err = "expected dtype name";
+        return mt_a_dtype(dtype_named(name));
+    }
+    if (ident(p, name, sizeof name)) {
+        mt_dtype dt = dtype_named(name);
+        if (dt == MT_DTYPE_NONE || !eat(p, "[")) {
+            p->err = "unknown word";
+            return mt_a_none();
+        }
+        return mt_a_tensor(tensor_rest(p, dt));
+    }
+    /* number */
+    char *end;
+    const char *start = p->s;
+    double f = strtod(start, &end);
+    if (end == start) {
+        p->err = "unexpected character";
+        return mt_a_none();
+    }
+    bool is_float = false;
+    for (const char *q = start; q < end; q++)
+        if (*q == '.' || *q == 'e' || *q == 'E' || *q == 'i' || *q == 'n') is_float = true;
+    p->s = end;
+    if (is_float) return mt_a_float(f);
+    return mt_a_int(strtoll(start, NULL, 10));
+}
+
+static int parse_args(parser *p, const char *text, mt_arg *out) {
+    p->s = text;
+    int n = 0;
+    skip_ws(p);
+    if (!*p->s) return 0;
+    do out[n++] = value(p);
+    while (eat(p, ","));
+    skip_ws(p);
+    if (*p->s) p->err = "trailing text in args";
+    return n;
+}
+
+static int parse_kwargs(parser *p, const char *text, mt_kwarg *out) {
+    p->s = text ? text : "";
+    int n = 0;
+    skip_ws(p);
+    if (!*p->s) return 0;
+    do {
+        char name[64];
+        if (!ident(p, name, sizeof name) || !eat(p, "=")) {
+            p->err = "bad kwarg";
+            return n;
+        }
+        out[n].name = mt_strdup(p->ctx, name);
+        out[n].value = value(p);
+        n++;
+    } while (eat(p, ","));
+    skip_ws(p);
+    if (*p->s) p->err = "trailing text in kwargs";
+    return n;
+}
+
+/* ---- running one case ------------------------------------------------------- */
+
+/* Strings are stored inline: Criterion runs each parameterized test in a
+ * fresh process and copies the parameter bytes, so pointers would dangle. */
+typedef struct op_case {
+    mt_op_id op;
+    char args[192];
+    char kwargs[96];
+    char expect[192];
+} op_case;
+
+static const char *status_word(mt_status st) {
+    switch (st) {
+    case MT_OK: return "OK";
+    case MT_ERR_SHAPE: return "SHAPE";
+    case MT_ERR_USAGE: return "USAGE";
+    case MT_ERR_UNSUPPORTED: return "UNSUPPORTED";
+    case MT_ERR_OVERFLOW: return "OVERFLOW";
+    default: return "OTHER";
+    }
+}
+
+/* Apply `prep` (may be NULL) to the fresh context before parsing, e.g. to set
+ * symbol bounds. */
+static void run_case_with(const op_case *tc, void (*prep)(mt_ctx *)) {
+    /* OPS_TRACE=1 prints each case before it runs (to locate a crash). */
+    if (getenv("OPS_TRACE")) fprintf(stderr, "CASE %s | %s\n", tc->args, tc->kwargs);
+    mt_ctx *ctx = mt_ctx_new();
+    cr_assert_not_null(ctx);
+    if (prep) prep(ctx);
+    parser p = {ctx, NULL, NULL};
+    mt_arg args[16];
+    mt_kwarg kwargs[16];
+    int nargs = parse_args(&p, tc->args, args);
+    cr_assert_null(p.err, "bad test args '%s': %s", tc->args, p.err);
+    int nkw = parse_kwargs(&p, tc->kwargs, kwargs);
+    cr_assert_null(p.err, "bad test kwargs '%s': %s", tc->kwargs, p.err);
+
+    mt_tensor outs[MT_MAX_OUTS];
+    int nout = -1;
+    bool is_tuple = true;
+    const char *target = mt_op_def(tc->op)->target;
+    mt_status st = mt_op_infer(ctx, tc->op, args, nargs, kwargs, nkw, outs, &nout, &is_tuple);
+
+    if (tc->expect[0] == '!') {
+        const char *colon = strchr(tc->expect, ':');
+        cr_assert_not_null(colon);
+        char want_status[32];
+        snprintf(want_status, sizeof want_status, "%.*s", (int)(colon - tc->expect - 1), tc->expect + 1);
+        const char *msg = mt_ctx_errmsg(ctx);
+        cr_assert_str_eq(status_word(st), want_status, "%s(%s | %s): expected %s error, got %s (%s)", target,
+                         tc->args, tc->kwargs, want_status, status_word(st),
+                         st ? msg : "no error");
+        cr_assert(strstr(msg, colon + 1) != NULL, "%s(%s): message '%s' lacks '%s'", target, tc->args, msg,
+                  colon + 1);
+        cr_assert(strncmp(msg, target, strlen(target)) == 0, "message '%s' does not start with the op target %s",
+                  msg, target);
+        cr_assert_eq(nout, 0);
+        mt_ctx_free(ctx);
+        return;
+    }
+
+    cr_assert_eq(st, MT_OK, "%s(%s | %s) failed: %s", target, tc->args, tc->kwargs,
+                 mt_ctx_errmsg(ctx));
+    const char *e = tc->expect;
+    bool want_tuple = strncmp(e, "tuple ", 6) == 0;
+    if (want_tuple) e += 6;
+    mt_arg want[MT_MAX_OUTS];
+    int nwant = parse_args(&p, e, want);
+    cr_assert_null(p.err, "bad expectation '%s': %s", tc->expect, p.err);
+    cr_assert_eq(is_tuple, want_tuple, "%s(%s): is_tuple %d", target, tc->args, is_tuple);
+    cr_assert_eq(nout, nwant, "%s(%s): %d outputs, expected %d", target, tc->args, nout, nwant);
+    for (int i = 0; i < nout; i++) {
+        const mt_tensor *w = want[i].v.t, *o = &outs[i];
+        cr_assert_eq(want[i].kind, MT_ARG_TENSOR);
+        const char *got = mt_shape_str(ctx, o->ndim, o->shape);
+        const char *exp = mt_shape_str(ctx, w->ndim, w->shape);
+        cr_assert_eq(o->dtype, w->dtype, "%s(%s) out %d: dtype %s, expected %s", target, tc->args, i,
+                     mt_dtype_name(o->dtype), mt_dtype_name(w->dtype));
+        cr_assert_eq(o->ndim, w->ndim, "%s(%s) out %d: shape %s, expected %s", target, tc->args, i, got, exp);
+        for (int d = 0; d < o->ndim; d++)
+            cr_assert(o->shape[d] == w->shape[d], "%s(%s) out %d: shape %s, expected %s", target, tc->args, i,
+                      got, exp);
+        cr_assert_eq(o->device, MT_DEVICE_META);
+        cr_assert_null(o->data);
+        cr_assert_null(o->node);
+    }
+    mt_ctx_free(ctx);
+}
+
+static void run_case(const op_case *tc) { run_case_with(tc, NULL); }
+
+#define CASES(name, ...)                                                              \
+    ParameterizedTestParameters(ops, name) {                                          \
+        static op_case cases[] = {__VA_ARGS__};                                       \
+        return cr_make_param_array(op_case, cases, sizeof cases / sizeof cases[0]);   \
+    }                                                                                 \
+    ParameterizedTest(op_case *tc, ops, name) { run_case(tc); }
+
+/* ---- broadcasting ------------------------------------------------------------- */
+
+CASES(broadcast,
+    {MT_OP_ADD, "f32[2, 3], f32[3]", "", "f32[2, 3]"},
+    {MT_OP_ADD, "f32[3], f32[2, 3]", "", "f32[2, 3]"},
+    {MT_OP_ADD, "f32[batch, 1, 4], f32[seq, 1]", "", "f32[batch, seq, 4]"},
+    {MT_OP_ADD, "f32[batch, seq], f32[batch, seq]", "", "f32[batch, seq]"},
+    {MT_OP_ADD, "f32[1], f32[seq]", "", "f32[seq]"},
+    {MT_OP_ADD, "f32[seq, 1], f32[1, seq]", "", "f32[seq, seq]"},
+    {MT_OP_ADD, "f32[], f32[2, 3]", "", "f32[2, 3]"},
+    {MT_OP_ADD, "f32[batch*seq, 1], f32[1, 4096]", "", "f32[batch*seq, 4096]"},
+    {MT_OP_MUL, "f32[2, 1, 5], f32[3, 1]", "", "f32[2, 3, 5]"},
+    {MT_OP_ADD, "f32[batch], f32[seq]", "", "!SHAPE:the size of tensor a (batch) must match the size of tensor b (seq) at non-singleton dimension 0"},
+    {MT_OP_ADD, "f32[seq], f32[3]", "", "!SHAPE:tensor a (seq) must match the size of tensor b (3)"},
+    {MT_OP_ADD, "f32[2, 3], f32[4, 3]", "", "!SHAPE:got [2, 3] and [4, 3]"},
+    {MT_OP_ADD, "f32[2, 3], f32[2]", "", "!SHAPE:at non-singleton dimension 1"},
+    {MT_OP_ADD, "f32[seq], f32[2*seq]", "", "!SHAPE:must match"},
+    {MT_OP_ADD, "2, 3", "", "!USAGE:at least one tensor"},
+)
+
+/* ---- promotion ------------------------------------------------------------------ */
+
+CASES(promotion,
+    /* DEFAULT: result_type tiers */
+    {MT_OP_ADD, "i64[3], 2.5", "", "f32[3]"},
+    {MT_OP_ADD, "bf16[3], 2.0", "", "bf16[3]"},
+    {MT_OP_ADD, "f16[3], f32[]", "", "f16[3]"},
+    {MT_OP_ADD, "i32[3], i64[]", "", "i32[3]"},
+    {MT_OP_ADD, "i32[3], i64[3]", "", "i64[3]"},
+    {MT_OP_ADD, "bf16[2], f16[2]", "", "f32[2]"},
+    {MT_OP_ADD, "u8[3], i8[3]", "", "i16[3]"},
+    {MT_OP_ADD, "bool[3], True", "", "bool[3]"},
+    {MT_OP_ADD, "bool[3], 1", "", "i64[3]"},
+    {MT_OP_ADD, "i32[], 2.5", "", "f32[]"},
+    {MT_OP_ADD, "i32[2], f64[]", "", "f64[2]"}, /* zero-dim of a higher category */
+    {MT_OP_SUB, "i64[3], $seq", "", "i64[3]"},
+    {MT_OP_MUL, "2, bf16[batch]", "", "bf16[batch]"},
+    /* INT_TO_FLOAT */
+    {MT_OP_TRUEDIV, "i64[3], 2", "", "f32[3]"},
+    {MT_OP_TRUEDIV, "bf16[3], 2", "", "bf16[3]"},
+    {MT_OP_TRUEDIV, "f64[3], f32[3]", "", "f64[3]"},
+    /* ALWAYS_BOOL */
+    {MT_OP_EQ, "f32[2, 3], 0.0", "", "bool[2, 3]"},
+    {MT_OP_LT, "i64[seq], $seq", "", "bool[seq]"},
+    {MT_OP_GE, "bf16[2, 1], f32[3]", "", "bool[2, 3]"},
+    {MT_OP_NE, "i64[seq, 1], i64[1, seq]", "", "bool[seq, seq]"},
+    /* bitwise: integral or bool only */
+    {MT_OP_AND, "bool[3], bool[3]", "", "bool[3]"},
+    {MT_OP_OR, "i32[2], 1", "", "i32[2]"},
+    {MT_OP_AND, "bool[seq, seq], bool[seq, seq]", "", "bool[seq, seq]"},
+    {MT_OP_AND, "f32[3], bool[3]", "", "!SHAPE:integral or bool"},
+    {MT_OP_OR, "bool[3], 1.5", "", "!SHAPE:integral or bool"},
+    /* pow */
+    {MT_OP_POW, "f32[3], 2", "", "f32[3]"},
+    {MT_OP_POW, "i64[3], 0.5", "", "f32[3]"},
+    {MT_OP_POW, "i64[3], -1", "", "!SHAPE:Integers to negative integer powers are not allowed"},
+    {MT_OP_POW, "f32[3], -1", "", "f32[3]"},
+    /* maximum/minimum take two tensors */
+    {MT_OP_MAXIMUM, "bf16[2, 1], f32[3]", "", "f32[2, 3]"},
+    {MT_OP_MINIMUM, "f32[3], 1.0", "", "!USAGE:two tensors"},
+)
+
+/* ---- where / masked_fill ---------------------------------------------------------- */
+
+CASES(where_masked_fill,
+    {MT_OP_WHERE, "bool[seq, seq], f32[1, seq], 0.0", "", "f32[seq, seq]"},
+    {MT_OP_WHERE, "bool[2], bf16[2], f32[2]", "", "f32[2]"},
+    {MT_OP_WHERE, "bool[2, 1], bf16[3], -1.0", "", "bf16[2, 3]"},
+    {MT_OP_WHERE, "bool[2], 1.0, 0.0", "", "f32[2]"},
+    {MT_OP_WHERE, "bool[2], 1, 0", "", "i64[2]"},
+    {MT_OP_WHERE, "f32[2], f32[2], f32[2]", "", "!SHAPE:where expected condition to be a boolean tensor"},
+    {MT_OP_WHERE, "bool[batch], f32[seq], 0.0", "", "!SHAPE:must match"},
+    {MT_OP_MASKED_FILL, "f32[batch, 1, seq, seq], bool[batch, 1, seq, seq], -3.4e38", "", "f32[batch, 1, seq, seq]"},
+    {MT_OP_MASKED_FILL, "f32[2, 3], bool[3], 0.0", "", "f32[2, 3]"},
+    /* out-of-place masked_fill expands self and mask together (ATen expand_outplace) */
+    {MT_OP_MASKED_FILL, "f32[3], bool[2, 3], 0.0", "", "f32[2, 3]"},
+    {MT_OP_MASKED_FILL, "i64[2], bool[2], 1.5", "", "i64[2]"},
+    {MT_OP_MASKED_FILL, "bf16[2], bool[2], f32[]", "", "bf16[2]"},
+    {MT_OP_MASKED_FILL, "bf16[2], bool[2]", "value=0.0", "bf16[2]"},
+    {MT_OP_MASKED_FILL, "f32[2], f32[2], 0.0", "", "!SHAPE:only supports boolean masks"},
+    {MT_OP_MASKED_FILL, "f32[2], bool[2], f32[2]", "", "!SHAPE:0-dimensional value tensor"},
+    {MT_OP_MASKED_FILL, "f32[seq], bool[batch], 0.0", "", "!SHAPE:must match"},
+)
+
+/* ---- unary ---------------------------------------------------------------------------- */
+
+CASES(unary,
+    {MT_OP_NEG, "i64[3]", "", "i64[3]"},
+    {MT_OP_NEG, "bf16[batch, seq]", "", "bf16[batch, seq]"},
+    {MT_OP_NEG, "bool[3]", "", "!SHAPE:on a bool tensor is not supported"},
+    {MT_OP_RSQRT, "i64[3]", "", "f32[3]"},
+    {MT_OP_SQRT, "bool[2]", "", "f32[2]"},
+    {MT_OP_EXP, "bf16[2]", "", "bf16[2]"},
+    {MT_OP_LOG, "f64[]", "", "f64[]"},
+    {MT_OP_SIN, "i32[seq]", "", "f32[seq]"},
+    {MT_OP_COS, "f16[seq, 64]", "", "f16[seq, 64]"},
+    {MT_OP_ABS, "i32[4]", "", "i32[4]"},
+    {MT_OP_ABS, "c64[4]", "", "f32[4]"},
+    {MT_OP_TANH, "i16[4]", "", "f32[4]"},
+    {MT_OP_SIGMOID, "i32[3]", "", "f32[3]"},
+    {MT_OP_SILU, "bf16[batch, seq, 11008]", "", "bf16[batch, seq, 11008]"},
+    {MT_OP_SILU, "f32[2]", "inplace=False", "f32[2]"},
+    {MT_OP_SILU, "i64[2]", "", "!SHAPE:floating-point"},
+    {MT_OP_GELU, "f32[2]", "approximate='tanh'", "f32[2]"},
+    {MT_OP_GELU, "f32[2]", "approximate='none'", "f32[2]"},
+    {MT_OP_GELU, "f32[2]", "approximate='fast'", "!SHAPE:approximate argument must be either none or tanh"},
+    {MT_OP_GELU, "i32[2]", "", "!SHAPE:floating-point"},
+    {MT_OP_RELU, "i64[2]", "", "i64[2]"},
+    {MT_OP_RELU, "bool[2]", "", "!SHAPE:Boolean inputs not supported for relu"},
+    {MT_OP_EXP, "2.0", "", "!USAGE:must be a tensor"},
+)
+
+/* ---- to / type_as / dropout / contiguous ----------------------------------------- */
+
+CASES(conversion,
+    {MT_OP_TO, "f32[2, seq], dtype:bf16", "", "bf16[2, seq]"},
+    {MT_OP_TO, "f32[2]", "dtype=dtype:f16", "f16[2]"},
+    {MT_OP_TO, "f32[2], 'cpu'", "", "f32[2]"},
+    {MT_OP_TO, "f32[2], 'cpu', dtype:i64", "", "i64[2]"},
+    {MT_OP_TO, "f32[2], i32[5]", "", "i32[2]"},
+    {MT_OP_TO, "f32[2], dtype:bf16", "dtype=dtype:f16", "!USAGE:multiple values for argument 'dtype'"},
+    {MT_OP_TYPE_AS, "f32[2, 3], bf16[1]", "", "bf16[2, 3]"},
+    {MT_OP_DROPOUT, "f32[batch, seq], 0.1", "", "f32[batch, seq]"},
+    {MT_OP_DROPOUT, "bf16[2]", "p=0.0, training=False, inplace=False", "bf16[2]"},
+    {MT_OP_DROPOUT, "f32[2], 1.5", "", "!SHAPE:dropout probability has to be between 0 and 1, but got 1.5"},
+    {MT_OP_CONTIGUOUS, "f32[batch, seq, 32, 128]", "", "f32[batch, seq, 32, 128]"},
+)
+
+/* ---- reductions -------------------------------------------------------------------- */
+
+CASES(reductions,
+    {MT_OP_SUM, "f32[2, 3, 4], 1", "", "f32[2, 4]"},
+    {MT_OP_SUM, "f32[2, 3, 4], -1", "keepdim=True", "f32[2, 3, 1]"},
+    {MT_OP_SUM, "f32[2, 3, 4], (0, 2)", "", "f32[3]"},
+    {MT_OP_SUM, "f32[2, 3, 4], (0, -1), True", "", "f32[1, 3, 1]"},
+    {MT_OP_SUM, "f32[2, 3, 4]", "", "f32[]"},
+    {MT_OP_SUM, "f32[2, 3]", "dim=()", "f32[]"},
+    {MT_OP_SUM, "bool[2, 3]", "", "i64[]"},
+    {MT_OP_SUM, "i32[4], 0", "", "i64[]"},
+    {MT_OP_SUM, "bf16[4, seq], -1", "dtype=dtype:f32", "f32[4]"},
+    {MT_OP_SUM, "f32[]", "dim=0", "f32[]"},
+    {MT_OP_SUM, "f32[2, 3, 4], 3", "", "!SHAPE:Dimension out of range (expected to be in range of [-3, 2], but got 3)"},
+    {MT_OP_SUM, "f32[2, 3, 4], -4", "", "!SHAPE:but got -4"},
+    {MT_OP_SUM, "f32[2, 3], (0, 0)", "", "!SHAPE:dim 0 appears multiple times"},
+    {MT_OP_MEAN, "f32[batch, seq, 4096], -1", "keepdim=True", "f32[batch, seq, 1]"},
+    {MT_OP_MEAN, "f32[batch, seq, 4096], (-1,)", "keepdim=True", "f32[batch, seq, 1]"},
+    {MT_OP_MEAN, "bf16[batch, seq, 4096]", "dim=1", "bf16[batch, 4096]"},
+    {MT_OP_MEAN, "i64[3]", "", "!SHAPE:mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: int64"},
+    {MT_OP_MEAN, "i64[3]", "dtype=dtype:f32", "f32[]"},
+    {MT_OP_MEAN, "f32[3]", "dtype=dtype:i32", "!SHAPE:Optional dtype must be either a floating point or complex dtype"},
+    {MT_OP_AMAX, "f32[2, 3], -1", "", "f32[2]"},
+    {MT_OP_AMAX, "i64[2, 3], 0, True", "", "i64[1, 3]"},
+    {MT_OP_AMAX, "f32[2, 3]", "", "f32[]"},
+    {MT_OP_AMAX, "f32[2, 3], 0", "dtype=dtype:f32", "!USAGE:unexpected keyword argument 'dtype'"},
+)
+
+CASES(softmax,
+    {MT_OP_SOFTMAX, "f32[batch, 32, seq, seq], -1", "", "f32[batch, 32, seq, seq]"},
+    {MT_OP_SOFTMAX, "bf16[batch, 32, seq, seq]", "dim=-1, dtype=dtype:f32", "f32[batch, 32, seq, seq]"},
+    {MT_OP_SOFTMAX, "bf16[2, 3], -1, 3, dtype:f32", "", "f32[2, 3]"},
+    {MT_OP_SOFTMAX, "i64[3], 0", "", "!SHAPE:floating-point"},
+    {MT_OP_SOFTMAX, "i64[3], 0", "dtype=dtype:f32", "f32[3]"},
+    {MT_OP_SOFTMAX, "f32[2, 3], 2", "", "!SHAPE:Dimension out of range (expected to be in range of [-2, 1], but got 2)"},
+    {MT_OP_SOFTMAX, "f32[2, 3], -1", "dim=0", "!USAGE:multiple values for argument 'dim'"},
+)
+
+/* ---- matmul: every rank case of _matmul_impl ----------------------------------- */
+
+CASES(matmul,
+    {MT_OP_MATMUL, "f32[3], f32[3]", "", "f32[]"},
+    {MT_OP_MATMUL, "f32[2, 3], f32[3]", "", "f32[2]"},
+    {MT_OP_MATMUL, "f32[3], f32[3, 4]", "", "f32[4]"},
+    {MT_OP_MATMUL, "f32[2, 3], f32[3, 4]", "", "f32[2, 4]"},
+    {MT_OP_MATMUL, "f32[5, 2, 3], f32[3]", "", "f32[5, 2]"},
+    {MT_OP_MATMUL, "f32[3], f32[5, 3, 4]", "", "f32[5, 4]"},
+    {MT_OP_MATMUL, "f32[5, 2, 3], f32[3, 4]", "", "f32[5, 2, 4]"},
+    {MT_OP_MATMUL, "f32[2, 3], f32[5, 3, 4]", "", "f32[5, 2, 4]"},
+    {MT_OP_MATMUL, "f32[5, 2, 3], f32[5, 3, 4]", "", "f32[5, 2, 4]"},
+    {MT_OP_MATMUL, "f32[batch, 1, 2, 3], f32[7, 3, 4]", "", "f32[batch, 7, 2, 4]"},
+    {MT_OP_MATMUL, "bf16[batch, 32, seq, 128], bf16[batch, 32, 128, seq]", "", "bf16[batch, 32, seq, seq]"},
+    {MT_OP_MATMUL, "bf16[batch, seq, 4096], bf16[4096, 11008]", "", "bf16[batch, seq, 11008]"},
+    {MT_OP_MATMUL, "f32[batch, 2, 3], f32[seq, 3, 4]", "", "!SHAPE:must match"},
+    {MT_OP_MATMUL, "f32[2, 3], f32[4, 5]", "", "!SHAPE:inner dimensions 3 and 4 differ): got [2, 3] and [4, 5]"},
+    {MT_OP_MATMUL, "f32[3], f32[4]", "", "!SHAPE:got [3] and [4]"},
+    {MT_OP_MATMUL, "f32[seq, 64], f32[past, 8]", "", "!SHAPE:inner dimensions 64 and past differ"},
+    {MT_OP_MATMUL, "f32[], f32[3]", "", "!SHAPE:both arguments to matmul need to be at least 1D, but they are 0D and 1D"},
+    {MT_OP_MATMUL, "f32[2, 3], bf16[3, 4]", "", "!SHAPE:expected m1 and m2 to have the same dtype"},
+)
+
+CASES(linear_embedding_norm,
+    {MT_OP_LINEAR, "bf16[batch, seq, 4096], bf16[11008, 4096]", "", "bf16[batch, seq, 11008]"},
+    {MT_OP_LINEAR, "bf16[batch, seq, 4096], bf16[11008, 4096], bf16[11008]", "", "bf16[batch, seq, 11008]"},
+    {MT_OP_LINEAR, "f32[4096], f32[11008, 4096]", "bias=None", "f32[11008]"},
+    {MT_OP_LINEAR, "f32[batch*seq, 768], f32[3072, 768]", "bias=f32[3072]", "f32[batch*seq, 3072]"},
+    {MT_OP_LINEAR, "bf16[batch, seq, 1024], bf16[11008, 4096]", "", "!SHAPE:got [batch, seq, 1024] and [11008, 4096]"},
+    {MT_OP_LINEAR, "f32[batch, 4096], bf16[11008, 4096]", "", "!SHAPE:same dtype"},
+    {MT_OP_LINEAR, "f32[2, 8], f32[4, 8], f32[5]", "", "!SHAPE:tensor a (5) must match"},
+    {MT_OP_LINEAR, "f32[2, 8], f32[4, 8], f32[2, 4]", "", "f32[2, 4]"},
+    {MT_OP_LINEAR, "f32[2, 8], f32[4, 8], f32[3, 4]", "", "!SHAPE:must match"},
+    {MT_OP_EMBEDDING, "i64[batch, seq], bf16[32000, 4096]", "", "bf16[batch, seq, 4096]"},
+    {MT_OP_EMBEDDING, "i32[seq], f32[100, 16]", "", "f32[seq, 16]"},
+    {MT_OP_EMBEDDING, "i64[], f32[100, 16]", "", "f32[16]"},
+    {MT_OP_EMBEDDING, "f32[batch, seq], f32[100, 16]", "", "!SHAPE:'indices' to have one of the following scalar types: Long, Int"},
+    {MT_OP_EMBEDDING, "i64[batch], f32[100]", "", "!SHAPE:'weight' must be 2-D"},
+    {MT_OP_LAYER_NORM, "f32[batch, seq, 768], (768,), f32[768], f32[768], 1e-5", "", "f32[batch, seq, 768]"},
+    {MT_OP_LAYER_NORM, "bf16[batch, seq, 768], (768,)", "weight=bf16[768], bias=None, eps=1e-12", "bf16[batch, seq, 768]"},
+    {MT_OP_LAYER_NORM, "f32[batch, 4, 5], (4, 5)", "", "f32[batch, 4, 5]"},
+    {MT_OP_LAYER_NORM, "f32[batch, seq, 768], 768", "", "f32[batch, seq, 768]"},
+    {MT_OP_LAYER_NORM, "f32[2, 3, 768], (1024,)", "", "!SHAPE:Given normalized_shape=[1024], expected input with shape [*, 1024], but got input of size [2, 3, 768]"},
+    {MT_OP_LAYER_NORM, "f32[2, 768], (768,), f32[512]", "", "!SHAPE:Expected weight to be of same shape as normalized_shape, but got weight of shape [512]"},
+)
+
+/* ---- views ----------------------------------------------------------------------- */
+
+CASES(view_reshape,
+    {MT_OP_VIEW, "f32[batch, seq, 4096], -1, 4096", "", "f32[batch*seq, 4096]"},
+    {MT_OP_VIEW, "f32[batch, seq, 4096], ($batch, $seq, 32, 128)", "", "f32[batch, seq, 32, 128]"},
+    {MT_OP_VIEW, "f32[batch, seq, 4096], $batch, $seq, 32, 128", "", "f32[batch, seq, 32, 128]"},
+    {MT_OP_VIEW, "f32[batch, seq, 4096], $batch, -1, 32, 128", "", "f32[batch, seq, 32, 128]"},
+    {MT_OP_VIEW, "f32[batch, seq, 4096], $batch, -1, 128", "", "f32[batch, 32*seq, 128]"},
+    {MT_OP_VIEW, "f32[batch, seq, 32, 128], $batch, $seq, -1", "", "f32[batch, seq, 4096]"},
+    {MT_OP_VIEW, "f32[batch*seq, 4096], $batch, $seq, 4096", "", "f32[batch, seq, 4096]"},
+    {MT_OP_VIEW, "f32[batch, seq, 4096], $batch, $seq, 4000", "", "!SHAPE:shape [batch, seq, 4000] is invalid for input of size"},
+    {MT_OP_VIEW, "f32[batch, seq, 4096], $batch, $seq, 4000", "", "!SHAPE:got [batch, seq, 4096]"},
+    {MT_OP_VIEW, "f32[batch, seq, 4096], -1, -1", "", "!SHAPE:only one dimension can be inferred"},
+    {MT_OP_VIEW, "f32[12], 5, -1", "", "!SHAPE:shape [5, -1] is invalid for input of size 12"},
+    {MT_OP_VIEW, "f32[batch, seq], $seq, -1, 3", "", "!SHAPE:is invalid for input of size"},
+    {MT_OP_VIEW, "f32[0, 4], 0, -1", "", "!SHAPE:ambiguous"},
+    {MT_OP_VIEW, "f32[2, 3], -2, 3", "", "!SHAPE:invalid shape dimension -2: got shape [-2, 3]"},
+    {MT_OP_VIEW, "f32[2, 3], -1, -1, 6", "", "!SHAPE:only one dimension can be inferred: got shape [-1, -1, 6]"},
+    {MT_OP_VIEW, "f32[2, 3], dtype:f16", "", "!UNSUPPORTED:view(dtype)"},
+    {MT_OP_RESHAPE, "f32[2, 3, 4], 6, -1", "", "f32[6, 4]"},
+    {MT_OP_RESHAPE, "f32[2, 3], -1", "", "f32[6]"},
+    {MT_OP_RESHAPE, "f32[1, 1], ()", "", "f32[]"},
+    {MT_OP_RESHAPE, "f32[batch, seq, 8], (-1,)", "", "f32[8*batch*seq]"},
+    {MT_OP_RESHAPE, "f32[2, 3], 7", "", "!SHAPE:shape [7] is invalid for input of size 6"},
+)
+
+CASES(dims,
+    {MT_OP_TRANSPOSE, "f32[batch, seq, 32, 128], 1, 2", "", "f32[batch, 32, seq, 128]"},
+    {MT_OP_TRANSPOSE, "f32[batch, 32, seq, 128], -1, -2", "", "f32[batch, 32, 128, seq]"},
+    {MT_OP_TRANSPOSE, "f32[2, 3]", "dim0=0, dim1=1", "f32[3, 2]"},
+    {MT_OP_TRANSPOSE, "f32[batch, seq, 32, 128], 0, 4", "", "!SHAPE:Dimension out of range (expected to be in range of [-4, 3], but got 4): got [batch, seq, 32, 128]"},
+    {MT_OP_PERMUTE, "f32[2, 3, 4], 2, 0, 1", "", "f32[4, 2, 3]"},
+    {MT_OP_PERMUTE, "f32[2, 3, 4], (0, 2, 1)", "", "f32[2, 4, 3]"},
+    {MT_OP_PERMUTE, "f32[2, 3, 4], -1, 0, 1", "", "f32[4, 2, 3]"},
+    {MT_OP_PERMUTE, "f32[2, 3, 4]", "dims=(1, 0, 2)", "f32[3, 2, 4]"},
+    {MT_OP_PERMUTE, "f32[2, 3, 4], 0, 0, 1", "", "!SHAPE:repeated dim in permute"},
+    {MT_OP_PERMUTE, "f32[2, 3, 4], 0, 1", "", "!SHAPE:input.dim() = 3 is not equal to len(dims) = 2"},
+    {MT_OP_UNSQUEEZE, "f32[2, 3], 0", "", "f32[1, 2, 3]"},
+    {MT_OP_UNSQUEEZE, "f32[2, 3], -1", "", "f32[2, 3, 1]"},
+    {MT_OP_UNSQUEEZE, "f32[2, 3], 2", "", "f32[2, 3, 1]"},
+    {MT_OP_UNSQUEEZE, "f32[2, 3], 1", "", "f32[2, 1, 3]"},
+    {MT_OP_UNSQUEEZE, "f32[], 0", "", "f32[1]"},
+    {MT_OP_UNSQUEEZE, "f32[2, 3], 3", "", "!SHAPE:expected to be in range of [-3, 2], but got 3"},
+    {MT_OP_SQUEEZE, "f32[1, seq, 1, 4]", "", "f32[seq, 4]"},
+    {MT_OP_SQUEEZE, "f32[1, seq, 1, 4], 0", "", "f32[seq, 1, 4]"},
+    {MT_OP_SQUEEZE, "f32[1, seq, 1, 4], 1", "", "f32[1, seq, 1, 4]"},
+    {MT_OP_SQUEEZE, "f32[1, seq, 1, 4], (0, 2)", "", "f32[seq, 4]"},
+    {MT_OP_SQUEEZE, "f32[3, 1], 0", "", "f32[3, 1]"},
+    {MT_OP_SQUEEZE, "f32[3, 1]", "dim=-1", "f32[3]"},
+    {MT_OP_SQUEEZE, "f32[1]", "", "f32[]"},
+    {MT_OP_SQUEEZE, "f32[3, 1], 2", "", "!SHAPE:but got 2"},
+    {MT_OP_EXPAND, "f32[batch, 1, seq], $batch, 8, $seq", "", "f32[batch, 8, seq]"},
+    {MT_OP_EXPAND, "f32[batch, 1, seq], -1, 8, -1", "", "f32[batch, 8, seq]"},
+    {MT_OP_EXPAND, "f32[batch, 1, seq], (-1, 8, -1)", "", "f32[batch, 8, seq]"},
+    {MT_OP_EXPAND, "f32[3], 2, 3", "", "f32[2, 3]"},
+    {MT_OP_EXPAND, "f32[3], 2, -1", "", "f32[2, 3]"},
+    {MT_OP_EXPAND, "f32[1], $seq", "", "f32[seq]"},
+    {MT_OP_EXPAND, "f32[batch, 8, 1, seq, 128], $batch, 8, 4, $seq, 128", "", "f32[batch, 8, 4, seq, 128]"},
+    {MT_OP_EXPAND, "f32[3], -1, 3", "", "!SHAPE:the expanded size of the tensor (-1) isn't allowed in a leading, non-existing dimension 0"},
+    {MT_OP_EXPAND, "f32[3], 4", "", "!SHAPE:The expanded size of the tensor (4) must match the existing size (3) at non-singleton dimension 0.  Target sizes: [4].  Tensor sizes: [3]"},
+    {MT_OP_EXPAND, "f32[seq], $batch", "", "!SHAPE:must match the existing size (seq)"},
+    {MT_OP_EXPAND, "f32[2, 3], 3", "", "!SHAPE:the number of sizes provided (1) must be greater or equal to the number of dimensions in the tensor (2)"},
+)
+
+/* ---- cat / split / chunk / topk ---------------------------------------------------- */
+
+CASES(cat,
+    {MT_OP_CAT, "(f32[batch, seq, 64], f32[batch, seq, 64]), -1", "", "f32[batch, seq, 128]"},
+    {MT_OP_CAT, "(f32[batch, seq, 64], f32[batch, seq, 64])", "dim=1", "f32[batch, 2*seq, 64]"},
+    {MT_OP_CAT, "(f32[2, 3], f32[4, 3])", "", "f32[6, 3]"},
+    {MT_OP_CAT, "(f32[b, past, 64], f32[b, seq, 64]), 1", "", "f32[b, past+seq, 64]"},
+    {MT_OP_CAT, "(bf16[2], f32[3])", "", "f32[5]"},
+    {MT_OP_CAT, "(i32[2], i64[1], i32[4])", "", "i64[7]"},
+    {MT_OP_CAT, "(f32[2, 3], f32[2, 4])", "", "!SHAPE:Sizes of tensors must match except in dimension 0. Expected size 3 but got size 4 for tensor number 1 in the list"},
+    {MT_OP_CAT, "(f32[2, 3], f32[2])", "", "!SHAPE:Tensors must have same number of dimensions: got 2 and 1"},
+    {MT_OP_CAT, "()", "", "!SHAPE:expected a non-empty list of Tensors"},
+    {MT_OP_CAT, "(f32[], f32[])", "", "!SHAPE:zero-dimensional tensor (at position 0) cannot be concatenated"},
+    {MT_OP_CAT, "(f32[2, 3], f32[2, 3]), 2", "", "!SHAPE:but got 2"},
+)
+
+CASES(split_chunk,
+    {MT_OP_SPLIT, "f32[5, 4], 2", "", "tuple f32[2, 4], f32[2, 4], f32[1, 4]"},
+    {MT_OP_SPLIT, "f32[6, 4], 2", "", "tuple f32[2, 4], f32[2, 4], f32[2, 4]"},
+    {MT_OP_SPLIT, "f32[4, 6], 4, 1", "", "tuple f32[4, 4], f32[4, 2]"},
+    {MT_OP_SPLIT, "f32[3], 5", "", "tuple f32[3]"},
+    {MT_OP_SPLIT, "f32[batch, 12], (4, 4, 4), -1", "", "tuple f32[batch, 4], f32[batch, 4], f32[batch, 4]"},
+    {MT_OP_SPLIT, "f32[batch, 12], (8, 4)", "dim=1", "tuple f32[batch, 8], f32[batch, 4]"},
+    {MT_OP_SPLIT, "f32[batch, 12]", "split_size_or_sections=6, dim=-1", "tuple f32[batch, 6], f32[batch, 6]"},
+    {MT_OP_SPLIT, "f32[b, 3*seq], $seq, -1", "", "tuple f32[b, seq], f32[b, seq], f32[b, seq]"},
+    {MT_OP_SPLIT, "f32[b, seq+past], ($past, $seq), 1", "", "tuple f32[b, past], f32[b, seq]"},
+    {MT_OP_SPLIT, "f32[0, 3], 0", "", "tuple f32[0, 3]"},
+    {MT_OP_SPLIT, "f32[batch, 12], (4, 4), -1", "", "!SHAPE:split_with_sizes expects split_sizes to sum exactly to 12 (input tensor's size at dimension 1), but got split_sizes=[4, 4]"},
+    {MT_OP_SPLIT, "f32[seq], 4", "", "!SHAPE:cannot determine the number of chunks"},
+    {MT_OP_SPLIT, "f32[12], (-4, 4, 12)", "", "!SHAPE:only non-negative entries, but got split_sizes=[-4, 4, 12]"},
+    {MT_OP_SPLIT, "f32[2*seq], 2", "", "!SHAPE:cannot determine the number of chunks"},
+    {MT_OP_SPLIT, "f32[5], 0", "", "!SHAPE:split_size can only be 0 if dimension size is 0, but got dimension size of 5"},
+    {MT_OP_SPLIT, "f32[], 1", "", "!SHAPE:split expects at least a 1-dimensional tensor"},
+    /* chunk: split_size = ceil(n / chunks), so 6 into 4 chunks gives 3 pieces */
+    {MT_OP_CHUNK, "f32[6, 4], 4", "", "tuple f32[2, 4], f32[2, 4], f32[2, 4]"},
+    {MT_OP_CHUNK, "f32[5], 2", "", "tuple f32[3], f32[2]"},
+    {MT_OP_CHUNK, "f32[batch, seq, 22016], 2, -1", "", "tuple f32[batch, seq, 11008], f32[batch, seq, 11008]"},
+    {MT_OP_CHUNK, "f32[b, 2*inter], 2", "dim=-1", "tuple f32[b, inter], f32[b, inter]"},
+    {MT_OP_CHUNK, "f32[0], 3", "", "tuple f32[0], f32[0], f32[0]"},
+    {MT_OP_CHUNK, "f32[b, seq], 2, 1", "", "!SHAPE:cannot chunk symbolic dim 1 of size seq into 2 chunks"},
+    {MT_OP_CHUNK, "f32[4], 0", "", "!SHAPE:chunk expects `chunks` to be greater than 0, got: 0"},
+    {MT_OP_TOPK, "f32[batch, 8], 2", "", "tuple f32[batch, 2], i64[batch, 2]"},
+    {MT_OP_TOPK, "bf16[8, 3], 2", "dim=0, largest=True, sorted=False", "tuple bf16[2, 3], i64[2, 3]"},
+    {MT_OP_TOPK, "f32[tokens, 64], $k", "", "tuple f32[tokens, k], i64[tokens, k]"},
+    {MT_OP_TOPK, "f32[batch, 8], 9", "", "!SHAPE:selected index k out of range"},
+)
+
+/* ---- indexing ------------------------------------------------------------------------ */
+
+CASES(getitem,
+    {MT_OP_GETITEM, "f32[batch, seq, 4096], (slice(None, None, None), -1, slice(None, None, None))", "", "f32[batch, 4096]"},
+    {MT_OP_GETITEM, "f32[b, h, seq, 128], (..., slice(None, 64, None))", "", "f32[b, h, seq, 64]"},
+    {MT_OP_GETITEM, "f32[b, h, seq, 128], (..., slice(64, None, None))", "", "f32[b, h, seq, 64]"},
+    {MT_OP_GETITEM, "f32[2, 3], None", "", "f32[1, 2, 3]"},
+    {MT_OP_GETITEM, "f32[2, 3], (slice(None, None, None), None, slice(None, None, None))", "", "f32[2, 1, 3]"},
+    {MT_OP_GETITEM, "f32[2, 3], (None, ..., None)", "", "f32[1, 2, 3, 1]"},
+    {MT_OP_GETITEM, "f32[b, seq], (slice(None, None, None), None, None, slice(None, None, None))", "", "f32[b, 1, 1, seq]"},
+    {MT_OP_GETITEM, "f32[5, 3], 2", "", "f32[3]"},
+    {MT_OP_GETITEM, "f32[5, 3], -5", "", "f32[3]"},
+    {MT_OP_GETITEM, "f32[5, 3], (1, 2)", "", "f32[]"},
+    {MT_OP_GETITEM, "f32[5, 3], 5", "", "!SHAPE:index 5 is out of bounds for dimension 0 with size 5"},
+    {MT_OP_GETITEM, "f32[5, 3], (0, -4)", "", "!SHAPE:index -4 is out of bounds for dimension 1 with size 3"},
+    {MT_OP_GETITEM, "f32[10], slice(None, None, 3)", "", "f32[4]"},
+    {MT_OP_GETITEM, "f32[10], slice(1, 8, 2)", "", "f32[4]"},
+    {MT_OP_GETITEM, "f32[10], slice(-3, None, None)", "", "f32[3]"},
+    {MT_OP_GETITEM, "f32[10], slice(None, -3, None)", "", "f32[7]"},
+    {MT_OP_GETITEM, "f32[10], slice(20, None, None)", "", "f32[0]"},
+    {MT_OP_GETITEM, "f32[10], slice(5, 2, None)", "", "f32[0]"},
+    {MT_OP_GETITEM, "f32[10], slice(-20, 4, None)", "", "f32[4]"},
+    {MT_OP_GETITEM, "f32[10], slice(None, None, 0)", "", "!SHAPE:step must be greater than zero"},
+    {MT_OP_GETITEM, "f32[seq], slice(1, None, None)", "", "f32[seq-1]"},
+    {MT_OP_GETITEM, "f32[seq], slice(None, -1, None)", "", "f32[seq-1]"},
+    {MT_OP_GETITEM, "f32[seq], slice(-1, None, None)", "", "f32[1]"},
+    {MT_OP_GETITEM, "f32[seq], slice(past, None, None)", "", "f32[seq-past]"},
+    {MT_OP_GETITEM, "f32[seq], slice(None, seq, None)", "", "f32[seq]"},
+    {MT_OP_GETITEM, "f32[seq], slice(None, None, 2)", "", "f32[(seq+1)//2]"},
+    {MT_OP_GETITEM, "f32[seq], slice(None, 1, None)", "", "f32[1]"},
+    {MT_OP_GETITEM, "f32[seq], slice(None, 8, None)", "", "!SHAPE:min(8, seq) is undecidable"},
+    {MT_OP_GETITEM, "f32[seq], slice(None, past, None)", "", "!SHAPE:undecidable"},
+    {MT_OP_GETITEM, "f32[batch, seq], (slice(None, None, None), -1)", "", "f32[batch]"},
+    {MT_OP_GETITEM, "f32[batch, seq], (0, $seq)", "", "f32[]"},
+    {MT_OP_GETITEM, "f32[2, 3], (0, 0, 0)", "", "!SHAPE:too many indices for tensor of dimension 2"},
+    {MT_OP_GETITEM, "f32[2, 3], (..., ...)", "", "!SHAPE:an index can only have a single ellipsis"},
+    {MT_OP_GETITEM, "f32[2, 3], i64[4]", "", "!UNSUPPORTED:advanced indexing"},
+    {MT_OP_GETITEM, "f32[2, 3], ((0, 1),)", "", "!UNSUPPORTED:advanced indexing"},
+)
+
+/* ---- factories -------------------------------------------------------------------------- */
+
+CASES(factories,
+    {MT_OP_ARANGE, "10", "", "i64[10]"},
+    {MT_OP_ARANGE, "2, 10", "", "i64[8]"},
+    {MT_OP_ARANGE, "0, 10, 3", "", "i64[4]"},
+    {MT_OP_ARANGE, "10, 0, -3", "", "i64[4]"},
+    {MT_OP_ARANGE, "0, 10, 4", "", "i64[3]"},
+    {MT_OP_ARANGE, "0.0, 1.0, 0.3", "", "f32[4]"},
+    {MT_OP_ARANGE, "0.5", "", "f32[1]"},
+    {MT_OP_ARANGE, "0, 4096, 2", "dtype=dtype:i64", "i64[2048]"},
+    {MT_OP_ARANGE, "5", "dtype=dtype:f32, device='cpu'", "f32[5]"},
+    {MT_OP_ARANGE, "", "end=5", "i64[5]"},
+    {MT_OP_ARANGE, "", "start=2, end=5", "i64[3]"},
+    {MT_OP_ARANGE, "$seq", "", "i64[seq]"},
+    {MT_OP_ARANGE, "$past, $past+seq", "", "i64[seq]"},
+    {MT_OP_ARANGE, "0, $seq, 2", "", "i64[(seq+1)//2]"},
+    {MT_OP_ARANGE, "0, 10, 0", "", "!SHAPE:step must be nonzero"},
+    {MT_OP_ARANGE, "10, 0", "", "!SHAPE:upper bound and larger bound inconsistent with step sign"},
+    {MT_OP_FULL, "(2, 3), 0.0", "", "f32[2, 3]"},
+    {MT_OP_FULL, "($seq, $seq), True", "", "bool[seq, seq]"},
+    {MT_OP_FULL, "(2,), 7", "", "i64[2]"},
+    {MT_OP_FULL, "($seq, $seq), -3.4e38", "dtype=dtype:bf16", "bf16[seq, seq]"},
+    {MT_OP_FULL, "", "size=(4,), fill_value=1.0", "f32[4]"},
+    {MT_OP_FULL, "(-1, 2), 0", "", "!SHAPE:negative dimension -1"},
+    {MT_OP_FULL, "(2, -3), 0", "", "!SHAPE:negative dimension -3: [2, -3]"},
+    {MT_OP_ZEROS, "$seq, -2", "", "!SHAPE:negative dimension -2: [seq, -2]"},
+    {MT_OP_ZEROS, "($seq, 4)", "dtype=dtype:bf16", "bf16[seq, 4]"},
+    {MT_OP_TRIU, "f32[seq, seq], 1", "", "f32[seq, seq]"},
+    {MT_OP_TRIU, "bool[b, seq, seq]", "diagonal=1", "bool[b, seq, seq]"},
+    {MT_OP_TRIU, "f32[3]", "", "!SHAPE:triu: input tensor must have at least 2 dimensions"},
+)
+
+/* ---- scaled dot-product attention --------------------------------------------------- */
+
+CASES(sdpa,
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 32, seq, 128], bf16[b, 32, seq, 128]", "", "bf16[b, 32, seq, 128]"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 32, seq, 128], bf16[b, 32, seq, 128]", "is_causal=True, dropout_p=0.0", "bf16[b, 32, seq, 128]"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 8, seq, 128], bf16[b, 8, seq, 128]", "enable_gqa=True", "bf16[b, 32, seq, 128]"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 8, seq, 128], bf16[b, 8, seq, 128]", "", "!SHAPE:must match"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 6, seq, 128], bf16[b, 6, seq, 128]", "enable_gqa=True", "!SHAPE:Number of heads in key and value must divide the number of heads in query"},
+    {MT_OP_SDPA, "f32[b, 8, L, 64], f32[b, 8, S, 64], f32[b, 8, S, 32]", "", "f32[b, 8, L, 32]"},
+    {MT_OP_SDPA, "f32[8, L, 64], f32[8, S, 64], f32[8, S, 64]", "", "f32[8, L, 64]"},
+    {MT_OP_SDPA, "f32[b, 8, L, 64], f32[1, 8, S, 64], f32[1, 8, S, 64]", "", "f32[b, 8, L, 64]"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 32, seq, 128], bf16[b, 32, seq, 128], bool[b, 1, seq, seq]", "", "bf16[b, 32, seq, 128]"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 32, kv, 128], bf16[b, 32, kv, 128]", "attn_mask=f32[b, 1, seq, kv], scale=0.125", "bf16[b, 32, seq, 128]"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 32, kv, 128], bf16[b, 32, kv, 128]", "attn_mask=bf16[seq, kv]", "bf16[b, 32, seq, 128]"},
+    {MT_OP_SDPA, "bf16[b, 32, seq, 128], bf16[b, 32, seq, 128], bf16[b, 32, seq, 128]", "attn_mask=f16[b, 1, seq, seq]", "!SHAPE:Expected attn_mask dtype to be bool or float or to match query dtype"},
+    {MT_OP_SDPA, "f32[b, 32, seq, 128], f32[b, 32, seq, 128], f32[b, 32, seq, 128], bool[b, 1, seq, seq], 0.0, True", "", "!SHAPE:Explicit attn_mask should not be set when is_causal=True"},
+    {MT_OP_SDPA, "f32[b, 32, seq, 128], f32[b, 32, kv, 128], f32[b, 32, kv, 128]", "attn_mask=bool[b, 1, seq, past]", "!SHAPE:must match"},
+    {MT_OP_SDPA, "f32[b, 32, seq, 128], f32[b, 32, seq, 128], f32[b, 32, seq, 128]", "attn_mask=bool[2, b, 32, seq, seq]", "!SHAPE:attn_mask of shape [2, b, 32, seq, seq] is not broadcastable to [b, 32, seq, seq]"},
+    {MT_OP_SDPA, "f32[b, 32, seq, 128], bf16[b, 32, seq, 128], f32[b, 32, seq, 128]", "", "!SHAPE:Expected query, key, and value to have the same dtype"},
+    {MT_OP_SDPA, "f32[b, 32, seq, 128], f32[b, 32, seq, 64], f32[b, 32, seq, 128]", "", "!SHAPE:query and key must have the same embedding size"},
+    {MT_OP_SDPA, "f32[b, 32, seq, 128], f32[b, 32, seq, 128], f32[b, 32, kv, 128]", "", "!SHAPE:key and value must have the same sequence length"},
+    {MT_OP_SDPA, "f32[128], f32[128], f32[128]", "", "!SHAPE:at least 2 dimensional"},
+)
+
+/* ---- argument conventions ----------------------------------------------------------- */
+
+CASES(arguments,
+    {MT_OP_TRANSPOSE, "f32[2, 3], 0", "dim1=1", "f32[3, 2]"},
+    {MT_OP_TRANSPOSE, "f32[2, 3], 0, 1", "dim1=1", "!USAGE:got multiple values for argument 'dim1'"},
+    {MT_OP_TRANSPOSE, "f32[2, 3], 0, 1", "bogus=1", "!USAGE:unexpected keyword argument 'bogus'"},
+    {MT_OP_TRANSPOSE, "f32[2, 3], 0, 1, 2", "", "!USAGE:takes at most 3 positional arguments but 4 were given"},
+    {MT_OP_TRANSPOSE, "f32[2, 3], 0", "", "!USAGE:argument 'dim1' must be an int"},
+    {MT_OP_TRANSPOSE, "f32[2, 3], 0, $seq", "", "!USAGE:argument 'dim1' must be an int"},
+    {MT_OP_GELU, "f32[2], 'tanh'", "", "!USAGE:takes at most 1 positional argument"},
+    {MT_OP_SUM, "f32[2, 3], 0, False, dtype:f32", "", "!USAGE:takes at most 3 positional arguments"},
+    {MT_OP_MATMUL, "f32[2, 3]", "other=f32[3, 4]", "f32[2, 4]"},
+    {MT_OP_LINEAR, "f32[2, 8]", "weight=f32[4, 8], bias=f32[4]", "f32[2, 4]"},
+    {MT_OP_CAT, "", "tensors=(f32[2], f32[3]), dim=0", "f32[5]"},
+    {MT_OP_UNSQUEEZE, "f32[2]", "dim=0", "f32[1, 2]"},
+    {MT_OP_VIEW, "f32[2, 3], 6", "shape=(6,)", "!USAGE:multiple values"},
+)
+
+/* ---- cases needing symbol bounds -------------------------------------------------------- */
+
+static void seq_at_least_128(mt_ctx *ctx) { mt_sym_set_bounds(ctx, mt_sym_var(ctx, "seq"), 128, NULL); }
+
+Test(ops, slice_stop_decided_by_lower_bound) {
+    /* seq >= 128 is known, so min(8, seq) = 8 */
+    op_case tc = {MT_OP_GETITEM, "f32[seq], slice(None, 8, None)", "", "f32[8]"};
+    run_case_with(&tc, seq_at_least_128);
+    op_case tc2 = {MT_OP_GETITEM, "f32[seq], slice(None, 200, None)", "",
+                   "!SHAPE:min(200, seq) is undecidable"};
+    run_case_with(&tc2, seq_at_least_128);
+}
+
+/* ---- tuple getitem ------------------------------------------------------------------------ */
+
+Test(ops, getitem_on_tuple_node) {
+    mt_ctx *ctx = mt_ctx_new();
+    const mt_sym *b = mt_sym_var(ctx, "batch");
+    const mt_sym *two = mt_sym_const(ctx, 2);
+    const mt_sym *vals[2] = {b, two};
+    mt_tensor outs[2];
+    memset(outs, 0, sizeof outs);
+    outs[0] = *mt_tensor_meta(ctx, MT_BFLOAT16, 2, vals);
+    outs[1] = *mt_tensor_meta(ctx, MT_INT64, 2, vals);
+    mt_node node;
+    memset(&node, 0, sizeof node);
+    node.name = "topk";
+    node.outs = outs;
+    node.nout = 2;
+    node.is_tuple = true;
+    mt_tensor *tup = mt_tensor_meta(ctx, MT_BFLOAT16, 2, vals);
+    tup->node = &node;
+
+    mt_arg args[2] = {mt_a_tensor(tup), mt_a_int(1)};
+    mt_tensor res[MT_MAX_OUTS];
+    int nout = 0;
+    bool is_tuple = true;
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_GETITEM, args, 2, NULL, 0, res, &nout, &is_tuple), MT_OK, "%s",
+                 mt_ctx_errmsg(ctx));
+    cr_assert_eq(nout, 1);
+    cr_assert_not(is_tuple);
+    cr_assert_eq(res[0].dtype, MT_INT64);
+    cr_assert_eq(res[0].ndim, 2);
+    cr_assert(res[0].shape[0] == b && res[0].shape[1] == two);
+    cr_assert_null(res[0].node);
+
+    args[1] = mt_a_int(-2);
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_GETITEM, args, 2, NULL, 0, res, &nout, &is_tuple), MT_OK);
+    cr_assert_eq(res[0].dtype, MT_BFLOAT16);
+
+    args[1] = mt_a_int(2);
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_GETITEM, args, 2, NULL, 0, res, &nout, &is_tuple), MT_ERR_SHAPE);
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "operator.getitem: tuple index 2 out of range") != NULL, "%s",
+              mt_ctx_errmsg(ctx));
+    mt_ctx_free(ctx);
+}
+
+/* ---- the table ------------------------------------------------------------------------------ */
+
+Test(ops, table_is_complete_and_consistent) {
+    for (int i = 0; i < MT_OP_COUNT; i++) {
+        const mt_opdef *d = mt_op_def((mt_op_id)i);
+        cr_assert_not_null(d);
+        cr_assert_not_null(d->name, "op %d has no name", i);
+        cr_assert_not_null(d->target, "op %d has no target", i);
+        cr_assert(d->kind == MT_NODE_CALL_FUNCTION || d->kind == MT_NODE_CALL_METHOD);
+        cr_assert_eq(mt_op_find(d->kind, d->target), i, "target %s does not find op %d", d->target, i);
+        for (int j = 0; j < i; j++) cr_assert_str_neq(mt_op_def((mt_op_id)j)->name, d->name);
+    }
+    cr_assert_null(mt_op_def(MT_OP_COUNT));
+    cr_assert_null(mt_op_def((mt_op_id)-1));
+}
+
+Test(ops, find_by_kind_and_target) {
+    cr_assert_eq(mt_op_find(MT_NODE_CALL_FUNCTION, "torch.matmul"), MT_OP_MATMUL);
+    cr_assert_eq(mt_op_find(MT_NODE_CALL_METHOD, "view"), MT_OP_VIEW);
+    cr_assert_eq(mt_op_find(MT_NODE_CALL_FUNCTION, "operator.getitem"), MT_OP_GETITEM);
+    cr_assert_eq(mt_op_find(MT_NODE_CALL_FUNCTION, "torch.nn.functional.scaled_dot_product_attention"), MT_OP_SDPA);
+    cr_assert_eq(mt_op_find(MT_NODE_CALL_FUNCTION, "view"), -1); /* wrong kind */
+    cr_assert_eq(mt_op_find(MT_NODE_CALL_METHOD, "torch.conv2d"), -1);
+    cr_assert_eq(mt_op_find(MT_NODE_CALL_METHOD, NULL), -1);
+    cr_assert_str_eq(mt_op_def(MT_OP_ADD)->name, "add");
+    cr_assert_str_eq(mt_op_def(MT_OP_LAYER_NORM)->name, "layer_norm");
+    cr_assert_eq(mt_op_def(MT_OP_TRUEDIV)->promo, MT_PROMO_INT_TO_FLOAT);
+}
+
+Test(ops, bad_calls_are_usage_errors) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_tensor outs[MT_MAX_OUTS];
+    int nout = 5;
+    bool tup = true;
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_COUNT, NULL, 0, NULL, 0, outs, &nout, &tup), MT_ERR_USAGE);
+    cr_assert_eq(nout, 0);
+    cr_assert_not(tup);
+    mt_error_clear(ctx);
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_ADD, NULL, 2, NULL, 0, outs, &nout, &tup), MT_ERR_USAGE);
+    mt_error_clear(ctx);
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_ADD, NULL, 0, NULL, 0, outs, &nout, &tup), MT_ERR_USAGE);
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "operator.add:") != NULL);
+    mt_ctx_free(ctx);
+}
+
+/* ---- invariants ---------------------------------------------------------------------------- */
+
+/* Broadcasting is commutative (shape-wise) and fails the same way both ways. */
+Test(ops, broadcast_commutes) {
+    static const char *const shapes[] = {"f32[2, 3]", "f32[3]", "f32[1, 3]", "f32[seq, 1]", "f32[batch, seq, 1]",
+                                         "f32[]", "f32[4, 1, 1]", "f32[seq]", "f32[batch, 1, 3]"};
+    int n = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            mt_ctx *ctx = mt_ctx_new();
+            parser p = {ctx, NULL, NULL};
+            mt_arg a[1], b[1];
+            parse_args(&p, shapes[i], a);
+            parse_args(&p, shapes[j], b);
+            mt_arg ab[2] = {a[0], b[0]}, ba[2] = {b[0], a[0]};
+            mt_tensor o1[MT_MAX_OUTS], o2[MT_MAX_OUTS];
+            int n1, n2;
+            bool t1, t2;
+            mt_status s1 = mt_op_infer(ctx, MT_OP_ADD, ab, 2, NULL, 0, o1, &n1, &t1);
+            mt_error_clear(ctx);
+            mt_status s2 = mt_op_infer(ctx, MT_OP_ADD, ba, 2, NULL, 0, o2, &n2, &t2);
+            cr_assert_eq(s1, s2, "%s + %s", shapes[i], shapes[j]);
+            if (s1 == MT_OK) {
+                cr_assert_eq(o1[0].ndim, o2[0].ndim);
+                for (int d = 0; d < o1[0].ndim; d++) cr_assert(o1[0].shape[d] == o2[0].shape[d]);
+            }
+            mt_ctx_free(ctx);
+        }
+    }
+}
+
+/* reshape keeps numel: [batch, seq, 4096] to every factorisation with one -1. */
+Test(ops, reshape_preserves_numel) {
+    static const char *const targets[] = {"-1", "$batch, -1", "-1, 4096", "$batch, $seq, -1, 64",
+                                          "2, -1, 2048", "$seq, 4096, -1", "-1, 1, 1"};
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        mt_ctx *ctx = mt_ctx_new();
+        parser p = {ctx, NULL, NULL};
+        char text[128];
+        snprintf(text, sizeof text, "f32[batch, seq, 4096], %s", targets[i]);
+        mt_arg args[8];
+        int n = parse_args(&p, text, args);
+        mt_tensor o[MT_MAX_OUTS];
+        int nout;
+        bool tup;
+        cr_assert_eq(mt_op_infer(ctx, MT_OP_RESHAPE, args, n, NULL, 0, o, &nout, &tup), MT_OK, "%s: %s", text,
+                     mt_ctx_errmsg(ctx));
+        cr_assert(mt_sym_prod(ctx, o[0].shape, o[0].ndim) == mt_sym_prod(ctx, args[0].v.t->shape, 3), "%s", text);
+        mt_ctx_free(ctx);
+    }
+}
