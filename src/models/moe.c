@@ -182,7 +182,8 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
                              (mt_kwarg[]){{"dim", mt_a_int(-1)}, {"dtype", mt_a_dtype(MT_FLOAT32)}}, 2) : NULL;
         choice = scores;
         if (e->group_limited) {
-            const mt_sym *gs[3] = {NULL, C(tr, e->n_group), NULL};
+            /* router_logits.view(batch * seq, n_group, -1).max(dim=-1).values */
+            const mt_sym *gs[3] = {scores ? scores->shape[0] : NULL, C(tr, e->n_group), NULL};
             mt_tensor *gsc = mt_reduce(tr, MT_OP_AMAX, mt_view(tr, scores, 3, gs), -1, false);
             choice = group_limit(tr, scores, gsc, e);
         }

@@ -214,3 +214,111 @@ Test(moe, qwen2_moe_tiny_counts) {
     cr_assert_eq(sig, 2, "one sigmoid shared-expert gate per sparse layer");
     mt_ctx_free(ctx);
 }
+
+Test(moe, deepseek_v3_totals_and_mtp) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/deepseek-ai--DeepSeek-V3.config.json"), 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    /* By hand from the config and modeling_deepseek_v3.py (no index here):
+     * MLA attention: q_a_proj 7168x1536 + q_a_layernorm 1536 + q_b_proj 1536x(128x192)
+     *   + kv_a_proj_with_mqa 7168x576 + kv_a_layernorm 512 + kv_b_proj 512x(128x256)
+     *   + o_proj (128x128)x7168 = 187,107,328; layer norms 2x7168.
+     * Dense layers (first_k_dense_replace 3): + MLP 3x7168x18432 -> 583,483,392 each.
+     * MoE layers (58): + gate 256x7168 + 256 experts x 3x7168x2048 + 1 shared expert
+     *   (3x7168x2048) -> 11,507,286,016 each (e_score_correction_bias is a buffer).
+     * Embed + lm_head 2x129280x7168 + final norm 7168:
+     * 3x583,483,392 + 58x11,507,286,016 + 1,853,358,080 + 7,168 = 671,026,404,352
+     * (README_WEIGHTS / card: 671B main model). */
+    cr_assert_eq(t.params, 671026404352LL);
+    /* Active: 58 MoE layers keep 8 routed + 1 shared expert:
+     * 3x583,483,392 + 58x(187,107,328 + 14,336 + 1,835,008 + 9x44,040,192)
+     * + 1,853,358,080 + 7,168 = 37,552,282,624 (card: 37B activated; README_WEIGHTS
+     * of V3-Base: 36.6B including the 0.9B output head, i.e. without the input
+     * embedding: 37,552,282,624 - 926,679,040 = 36,625,603,584). */
+    cr_assert_eq(t.active_params, 37552282624LL);
+    cr_assert_eq(t.active_params - 129280LL * 7168, 36625603584LL);
+    /* MTP (num_nextn_predict_layers 1), reported apart: one MoE layer 11,507,286,016
+     * + enorm, hnorm 2x7168 + eh_proj 14336x7168 + shared_head.norm 7168
+     * = 11,610,067,968 unique (README_WEIGHTS: "11.5B unique", which is the
+     * transformer layer alone, 11.51B; with the shared 0.9B embedding and 0.9B head
+     * 13,463,426,048, the "14B" MTP module). Not part of params. */
+    cr_assert_eq(t.extra_params, 11610067968LL);
+    cr_assert_eq(t.extra_params + 2 * 129280LL * 7168, 13463426048LL);
+    SHAPE(m, "model.layers.0.self_attn.q_a_proj.weight", 1536, 7168);
+    SHAPE(m, "model.layers.0.self_attn.q_a_layernorm.weight", 1536);
+    SHAPE(m, "model.layers.0.self_attn.q_b_proj.weight", 24576, 1536);
+    SHAPE(m, "model.layers.0.self_attn.kv_a_proj_with_mqa.weight", 576, 7168);
+    SHAPE(m, "model.layers.0.self_attn.kv_a_layernorm.weight", 512);
+    SHAPE(m, "model.layers.0.self_attn.kv_b_proj.weight", 32768, 512);
+    SHAPE(m, "model.layers.0.self_attn.o_proj.weight", 7168, 16384);
+    SHAPE(m, "model.layers.2.mlp.gate_proj.weight", 18432, 7168);
+    cr_assert_null(mt_model_param(m, "model.layers.2.mlp.gate.weight"));
+    SHAPE(m, "model.layers.3.mlp.gate.weight", 256, 7168);
+    SHAPE(m, "model.layers.3.mlp.gate.e_score_correction_bias", 256);
+    cr_assert(mt_model_param(m, "model.layers.3.mlp.gate.e_score_correction_bias")->is_buffer);
+    SHAPE(m, "model.layers.60.mlp.experts.255.down_proj.weight", 7168, 2048);
+    SHAPE(m, "model.layers.60.mlp.shared_experts.up_proj.weight", 2048, 7168);
+    cr_assert_null(mt_model_param(m, "model.layers.61.self_attn.q_a_proj.weight"), "MTP layer is not in the model");
+    SHAPE(m, "model.rotary_emb.inv_freq", 32);
+    mt_ctx_free(ctx);
+}
+
+Test(moe, deepseek_v3_graph) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/deepseek-ai--DeepSeek-V3.config.json"), 4);
+    mt_graph *g = tu_trace(m);
+    check_logits(m, g, 129280);
+    cr_assert_eq(check_routing(m, g, 8, 7168), 256, "layer 3 is the only MoE layer of 4");
+    int sdpa = 0, sig = 0, scatter = 0;
+    for (int i = 0; i < g->n; i++) {
+        mt_node *n = g->nodes[i];
+        if (n->opid == MT_OP_SDPA) {
+            sdpa++;
+            /* q/k heads of 192 (nope 128 + rope 64), v of 128 */
+            cr_assert_eq(n->args[0].v.t->shape[3], mt_sym_const(ctx, 192));
+            cr_assert_eq(n->args[1].v.t->shape[3], mt_sym_const(ctx, 192));
+            cr_assert_eq(n->args[2].v.t->shape[3], mt_sym_const(ctx, 128));
+            cr_assert_eq(n->outs[0].shape[1], mt_sym_const(ctx, 128));
+        }
+        sig += n->opid == MT_OP_SIGMOID;
+        scatter += n->opid == MT_OP_SCATTER;
+    }
+    cr_assert_eq(sdpa, 4);
+    cr_assert_eq(sig, 1, "sigmoid router scores");
+    cr_assert_eq(scatter, 1, "group mask");
+    mt_ctx_free(ctx);
+}
+
+/* DeepSeek-V2-Lite style: q_lora_rank null (plain q_proj), group-limited routing,
+ * one dense layer first, two shared experts fused into one MLP. */
+static const char *deepseek_v2_tiny =
+    "{\"model_type\": \"deepseek_v2\", \"vocab_size\": 50, \"hidden_size\": 16, \"intermediate_size\": 24,"
+    " \"num_hidden_layers\": 3, \"num_attention_heads\": 2, \"num_key_value_heads\": 2, \"q_lora_rank\": null,"
+    " \"kv_lora_rank\": 8, \"qk_nope_head_dim\": 4, \"qk_rope_head_dim\": 2, \"v_head_dim\": 4,"
+    " \"n_routed_experts\": 4, \"n_shared_experts\": 2, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 4,"
+    " \"first_k_dense_replace\": 1, \"moe_layer_freq\": 1, \"topk_method\": \"group_limited_greedy\","
+    " \"n_group\": 2, \"topk_group\": 1, \"torch_dtype\": \"bfloat16\"}";
+
+Test(moe, deepseek_v2_tiny_counts) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = build_text(ctx, deepseek_v2_tiny, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    /* attention: q_proj 16x(2x6) 192 + kv_a_proj_with_mqa 16x10 160 + kv_a_layernorm 8
+     * + kv_b_proj 8x(2x8) 128 + o_proj 8x16 128 = 616; norms 32.
+     * layer 0 dense MLP 3x16x24 = 1,152 -> 1,800; layers 1-2: gate 4x16 64 + experts
+     * 4x3x16x4 768 + shared (4x2 wide) 3x16x8 384 -> 1,864 each; embed + head 1,600,
+     * final norm 16: 1,800 + 3,728 + 1,616 = 7,144. */
+    cr_assert_eq(t.params, 7144);
+    cr_assert_eq(t.active_params, 7144 - 2 * 2 * 192);
+    cr_assert_eq(t.extra_params, 0);
+    SHAPE(m, "model.layers.0.self_attn.q_proj.weight", 12, 16);
+    cr_assert_null(mt_model_param(m, "model.layers.0.self_attn.q_a_proj.weight"));
+    SHAPE(m, "model.layers.1.mlp.gate.weight", 4, 16);
+    SHAPE(m, "model.layers.1.mlp.shared_experts.gate_proj.weight", 8, 16);
+    mt_graph *g = tu_trace(m);
+    check_logits(m, g, 50);
+    cr_assert_eq(check_routing(m, g, 2, 16), 8);
+    mt_ctx_free(ctx);
+}
