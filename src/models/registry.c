@@ -21,6 +21,10 @@ extern const mt_arch mt_arch_phi3;
 extern const mt_arch mt_arch_gpt_neox;
 extern const mt_arch mt_arch_falcon;
 extern const mt_arch mt_arch_gpt2;
+extern const mt_arch mt_arch_bloom;
+extern const mt_arch mt_arch_gptj;
+extern const mt_arch mt_arch_opt;
+extern const mt_arch mt_arch_phi;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -40,6 +44,10 @@ static const mt_arch *const registry[] = {
     &mt_arch_gpt_neox,
     &mt_arch_falcon,
     &mt_arch_gpt2,
+    &mt_arch_bloom,
+    &mt_arch_gptj,
+    &mt_arch_opt,
+    &mt_arch_phi,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -1,0 +1,109 @@
+/* GPT-J (GPTJForCausalLM): one LayerNorm per block feeding attention and MLP
+ * in parallel (x + attn(ln_1(x)) + mlp(ln_1(x))), separate bias-free q/k/v/out
+ * projections (registered k, v, q, out), partial rotary on rotary_dim with
+ * the interleaved rotate_every_two layout, lm_head with a bias.
+ * Defaults: GPTJConfig (configuration_gptj.py). */
+#include <math.h>
+
+#include "classic.h"
+
+typedef struct gptj {
+    mt_dtype dt;
+    int64_t vocab, embd, layers, heads, hd, rdim, inner;
+    double eps;
+    const char *act;
+    bool tie;
+} gptj;
+
+static mt_status gptj_build(mt_model *m) {
+    mt_config *c = m->cfg;
+    gptj *p = mt_alloc(m->ctx, sizeof *p);
+    if (!p) return mt_ctx_status(m->ctx);
+    m->family = p;
+    if (cl_read_dtype_layers(m, &p->dt, "n_layer", 28, &p->layers) != MT_OK ||
+        !mt_cfg_pos_int(c, "vocab_size", 50400, &p->vocab) || !mt_cfg_pos_int(c, "n_embd", 4096, &p->embd) ||
+        !mt_cfg_pos_int(c, "n_head", 16, &p->heads) || !mt_cfg_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
+        !mt_cfg_str(c, "activation_function", "gelu_new", &p->act) ||
+        !mt_cfg_bool(c, "tie_word_embeddings", false, &p->tie))
+        return mt_ctx_status(m->ctx);
+    if (cl_check_heads(m, "n_head", p->embd, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
+    p->hd = p->embd / p->heads;
+    if (!mt_cfg_pos_int(c, "rotary_dim", 64, &p->rdim) || !mt_cfg_pos_int(c, "n_inner", 4 * p->embd, &p->inner))
+        return mt_ctx_status(m->ctx);
+    if (p->rdim > p->hd) return mt_cfg_error(c, "rotary_dim", "rotary_dim %lld exceeds the head size %lld (gptj)",
+                                             (long long)p->rdim, (long long)p->hd);
+    mt_module *tm = mt_module_new(m->ctx, m->root, "transformer", "GPTJModel");
+    mt_module *wte = tm ? cl_embedding(m, tm, "wte", p->vocab, p->embd) : NULL;
+    mt_module *list = wte && cl_dropout(m, tm, "drop", 0.0) ? cl_list(m, tm, "h") : NULL;
+    if (!list) return mt_ctx_status(m->ctx);
+    for (int64_t i = 0; i < p->layers; i++) {
+        mt_module *L = cl_layer(m, list, i, "GPTJBlock");
+        if (!L || !cl_layernorm(m, L, "ln_1", p->embd, p->eps, true)) return mt_ctx_status(m->ctx);
+        mt_module *at = mt_module_new(m->ctx, L, "attn", "GPTJAttention");
+        if (!at || !cl_dropout(m, at, "attn_dropout", 0.0) || !cl_dropout(m, at, "resid_dropout", 0.0) ||
+            !cl_linear(m, at, "k_proj", p->embd, p->embd, false) || !cl_linear(m, at, "v_proj", p->embd, p->embd, false) ||
+            !cl_linear(m, at, "q_proj", p->embd, p->embd, false) || !cl_linear(m, at, "out_proj", p->embd, p->embd, false))
+            return mt_ctx_status(m->ctx);
+        mt_module *mlp = mt_module_new(m->ctx, L, "mlp", "GPTJMLP");
+        if (!mlp || !cl_linear(m, mlp, "fc_in", p->embd, p->inner, true) ||
+            !cl_linear(m, mlp, "fc_out", p->inner, p->embd, true) || !mt_act_new(m, mlp, "act", p->act, "activation_function") ||
+            !cl_dropout(m, mlp, "dropout", 0.0))
+            return mt_ctx_status(m->ctx);
+    }
+    if (!cl_layernorm(m, tm, "ln_f", p->embd, p->eps, true) ||
+        !cl_rotary_module(m, tm, "rotary_emb", "GPTJRotary", p->rdim, 10000.0) ||
+        !cl_lm_head(m, m->root, "lm_head", wte, p->tie, p->embd, p->vocab, !p->tie))
+        return mt_ctx_status(m->ctx);
+    mt_model_info(m, "n_embd", mt_a_int(p->embd));
+    mt_model_info(m, "n_layer", mt_a_int(p->layers));
+    mt_model_info(m, "rotary_dim", mt_a_int(p->rdim));
+    return MT_OK;
+}
+
+static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
+    const gptj *p = m->family;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    mt_module *tm = mt_module_child(m->root, "transformer");
+    mt_tr_enter(tr, tm);
+    mt_tensor *h = cl_call(tr, tm, "drop", cl_call(tr, tm, "wte", ids));
+    mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
+    mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
+    /* sin/cos over rotary_dim; GPT-J repeats each frequency twice
+     * (repeat_interleave), which has the same [1, seq, rotary_dim] shape */
+    mt_tensor *cos, *sin;
+    cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);
+    mt_module *list = mt_module_child(tm, "h");
+    for (int i = 0; i < list->children.n && h; i++) {
+        mt_module *L = list->children.items[i];
+        mt_tr_enter(tr, L);
+        mt_tensor *ln = cl_call(tr, L, "ln_1", h);
+        mt_module *at = mt_module_child(L, "attn");
+        mt_tr_enter(tr, at);
+        mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", ln), p->heads, p->hd);
+        mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", ln), p->heads, p->hd);
+        mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", ln), p->heads, p->hd);
+        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, true);
+        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, true);
+        mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, mask, 1.0 / sqrt((double)p->hd)));
+        o = cl_call(tr, at, "resid_dropout", cl_call(tr, at, "out_proj", o));
+        mt_tr_leave(tr);
+        mt_module *mlp = mt_module_child(L, "mlp");
+        mt_tr_enter(tr, mlp);
+        mt_tensor *f = mt_act_forward(tr, mt_module_child(mlp, "act"), cl_call(tr, mlp, "fc_in", ln));
+        f = cl_call(tr, mlp, "dropout", cl_call(tr, mlp, "fc_out", f));
+        mt_tr_leave(tr);
+        h = mt_add(tr, mt_add(tr, o, f), h);
+        mt_tr_leave(tr);
+    }
+    h = cl_call(tr, tm, "ln_f", h);
+    mt_tr_leave(tr);
+    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+}
+
+const mt_arch mt_arch_gptj = {
+    .model_type = "gptj",
+    .default_class = "GPTJForCausalLM",
+    .example = "EleutherAI/gpt-j-6b",
+    .build = gptj_build,
+    .forward = gptj_forward,
+};

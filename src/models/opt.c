@@ -1,0 +1,138 @@
+/* OPT (OPTForCausalLM): learned positions with an offset of 2
+ * (OPTLearnedPositionalEmbedding has max_position_embeddings + 2 rows),
+ * project_in/project_out when word_embed_proj_dim differs from hidden_size,
+ * pre- or post-LN blocks (do_layer_norm_before), q/k/v/out with biases
+ * (registered k, v, q, out), lm_head tied to the word_embed_proj_dim-wide
+ * embeddings. Defaults: OPTConfig (configuration_opt.py). */
+#include <math.h>
+
+#include "classic.h"
+
+typedef struct opt {
+    mt_dtype dt;
+    int64_t vocab, hidden, layers, heads, hd, ffn, maxpos, proj;
+    bool pre_ln, final_ln, bias, affine, tie;
+    const char *act;
+} opt;
+
+static mt_status opt_build(mt_model *m) {
+    mt_config *c = m->cfg;
+    opt *p = mt_alloc(m->ctx, sizeof *p);
+    if (!p) return mt_ctx_status(m->ctx);
+    m->family = p;
+    bool remove_final;
+    if (cl_read_dtype_layers(m, &p->dt, "num_hidden_layers", 12, &p->layers) != MT_OK ||
+        !mt_cfg_pos_int(c, "vocab_size", 50272, &p->vocab) || !mt_cfg_pos_int(c, "hidden_size", 768, &p->hidden) ||
+        !mt_cfg_pos_int(c, "num_attention_heads", 12, &p->heads) || !mt_cfg_pos_int(c, "ffn_dim", 3072, &p->ffn) ||
+        !mt_cfg_pos_int(c, "max_position_embeddings", 2048, &p->maxpos) ||
+        !mt_cfg_bool(c, "do_layer_norm_before", true, &p->pre_ln) ||
+        !mt_cfg_bool(c, "_remove_final_layer_norm", false, &remove_final) ||
+        !mt_cfg_bool(c, "enable_bias", true, &p->bias) ||
+        !mt_cfg_bool(c, "layer_norm_elementwise_affine", true, &p->affine) ||
+        !mt_cfg_str(c, "activation_function", "relu", &p->act) ||
+        !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie))
+        return mt_ctx_status(m->ctx);
+    if (!mt_cfg_pos_int(c, "word_embed_proj_dim", p->hidden, &p->proj)) return mt_ctx_status(m->ctx);
+    if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
+    p->hd = p->hidden / p->heads;
+    p->final_ln = p->pre_ln && !remove_final;
+    mt_ctx *ctx = m->ctx;
+    mt_module *model = mt_module_new(ctx, m->root, "model", "OPTModel");
+    mt_module *dec = model ? mt_module_new(ctx, model, "decoder", "OPTDecoder") : NULL;
+    mt_module *emb = dec ? cl_embedding(m, dec, "embed_tokens", p->vocab, p->proj) : NULL;
+    mt_module *pos = emb ? mt_module_new(ctx, dec, "embed_positions", "OPTLearnedPositionalEmbedding") : NULL;
+    if (!pos) return mt_ctx_status(ctx);
+    int64_t ps[2] = {p->maxpos + 2, p->hidden};
+    mt_module_attr(ctx, pos, "offset", mt_a_int(2));
+    if (!mt_param_new(ctx, pos, "weight", p->dt, MT_DEVICE_CPU, 2, ps)) return mt_ctx_status(ctx);
+    if (p->proj != p->hidden && (!cl_linear(m, dec, "project_out", p->hidden, p->proj, false) ||
+                                 !cl_linear(m, dec, "project_in", p->proj, p->hidden, false)))
+        return mt_ctx_status(ctx);
+    if (p->final_ln) {
+        mt_module *fl = mt_nn_layernorm(ctx, dec, "final_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt,
+                                        MT_DEVICE_CPU);
+        if (!fl) return mt_ctx_status(ctx);
+    }
+    mt_module *list = cl_list(m, dec, "layers");
+    if (!list) return mt_ctx_status(ctx);
+    for (int64_t i = 0; i < p->layers; i++) {
+        mt_module *L = cl_layer(m, list, i, "OPTDecoderLayer");
+        mt_module *at = L ? mt_module_new(ctx, L, "self_attn", "OPTAttention") : NULL;
+        if (!at || !cl_linear(m, at, "k_proj", p->hidden, p->hidden, p->bias) ||
+            !cl_linear(m, at, "v_proj", p->hidden, p->hidden, p->bias) ||
+            !cl_linear(m, at, "q_proj", p->hidden, p->hidden, p->bias) ||
+            !cl_linear(m, at, "out_proj", p->hidden, p->hidden, p->bias) ||
+            !mt_act_new(m, L, "activation_fn", p->act, "activation_function") ||
+            !mt_nn_layernorm(ctx, L, "self_attn_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt, MT_DEVICE_CPU) ||
+            !cl_linear(m, L, "fc1", p->hidden, p->ffn, p->bias) || !cl_linear(m, L, "fc2", p->ffn, p->hidden, p->bias) ||
+            !mt_nn_layernorm(ctx, L, "final_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt, MT_DEVICE_CPU))
+            return mt_ctx_status(ctx);
+    }
+    if (!cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->proj, p->vocab, false)) return mt_ctx_status(ctx);
+    mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
+    mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
+    mt_model_info(m, "word_embed_proj_dim", mt_a_int(p->proj));
+    mt_model_info(m, "do_layer_norm_before", mt_a_bool(p->pre_ln));
+    return MT_OK;
+}
+
+static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
+    const opt *p = m->family;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    mt_module *model = mt_module_child(m->root, "model"), *dec = mt_module_child(model, "decoder");
+    mt_tr_enter(tr, model);
+    mt_tr_enter(tr, dec);
+    mt_tensor *h = cl_call(tr, dec, "embed_tokens", ids);
+    if (p->proj != p->hidden) h = cl_call(tr, dec, "project_in", h);
+    mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
+    /* positions: (cumsum(mask, 1) * mask - 1) in transformers; traced as
+     * arange(seq) * mask (equal for left-aligned masks; no cumsum op yet),
+     * then + offset 2 and F.embedding */
+    mt_module *pm = mt_module_child(dec, "embed_positions");
+    mt_tr_enter(tr, pm);
+    mt_tensor *pos = cl_scalar_op(tr, MT_OP_ADD, mt_mul(tr, cl_arange(tr, ids->shape[1]), amask), mt_a_int(2));
+    mt_tensor *pw = mt_tr_get_attr(tr, mt_module_param(pm, "weight"));
+    mt_tensor *pe = NULL;
+    if (pos && pw) {
+        mt_arg ea[2] = {mt_a_tensor(pos), mt_a_tensor(pw)};
+        pe = mt_tr_op1(tr, MT_OP_EMBEDDING, ea, 2, NULL, 0);
+    }
+    mt_tr_leave(tr);
+    h = mt_add(tr, h, pe);
+    mt_module *list = mt_module_child(dec, "layers");
+    for (int i = 0; i < list->children.n && h; i++) {
+        mt_module *L = list->children.items[i];
+        mt_tr_enter(tr, L);
+        mt_tensor *res = h;
+        if (p->pre_ln) h = cl_call(tr, L, "self_attn_layer_norm", h);
+        mt_module *at = mt_module_child(L, "self_attn");
+        mt_tr_enter(tr, at);
+        mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", h), p->heads, p->hd);
+        mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", h), p->heads, p->hd);
+        mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", h), p->heads, p->hd);
+        mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, mask, 1.0 / sqrt((double)p->hd)));
+        o = cl_call(tr, at, "out_proj", o);
+        mt_tr_leave(tr);
+        h = mt_add(tr, res, o);
+        if (!p->pre_ln) h = cl_call(tr, L, "self_attn_layer_norm", h);
+        res = h;
+        if (p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);
+        h = mt_act_forward(tr, mt_module_child(L, "activation_fn"), cl_call(tr, L, "fc1", h));
+        h = mt_add(tr, res, cl_call(tr, L, "fc2", h));
+        if (!p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);
+        mt_tr_leave(tr);
+    }
+    if (p->final_ln) h = cl_call(tr, dec, "final_layer_norm", h);
+    if (p->proj != p->hidden) h = cl_call(tr, dec, "project_out", h);
+    mt_tr_leave(tr);
+    mt_tr_leave(tr);
+    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+}
+
+const mt_arch mt_arch_opt = {
+    .model_type = "opt",
+    .default_class = "OPTForCausalLM",
+    .example = "facebook/opt-1.3b",
+    .build = opt_build,
+    .forward = opt_forward,
+};

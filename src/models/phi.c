@@ -1,0 +1,120 @@
+/* Phi-1/Phi-2 (PhiForCausalLM): one LayerNorm per block feeding attention and
+ * MLP in parallel (x + attn(ln(x)) + mlp(ln(x))), q/k/v/dense with biases,
+ * partial rotary (partial_rotary_factor), optional q/k LayerNorms, fc1/fc2
+ * MLP, lm_head with a bias. Defaults: PhiConfig (configuration_phi.py). */
+#include <math.h>
+
+#include "classic.h"
+
+typedef struct phi {
+    mt_dtype dt;
+    int64_t vocab, hidden, inter, layers, heads, kv, hd, rdim;
+    double eps, theta;
+    bool qk_ln, tie;
+    const char *act;
+} phi;
+
+static mt_status phi_build(mt_model *m) {
+    mt_config *c = m->cfg;
+    phi *p = mt_alloc(m->ctx, sizeof *p);
+    if (!p) return mt_ctx_status(m->ctx);
+    m->family = p;
+    double prf;
+    if (cl_read_dtype_layers(m, &p->dt, "num_hidden_layers", 24, &p->layers) != MT_OK ||
+        !mt_cfg_pos_int(c, "vocab_size", 51200, &p->vocab) || !mt_cfg_pos_int(c, "hidden_size", 2048, &p->hidden) ||
+        !mt_cfg_pos_int(c, "intermediate_size", 8192, &p->inter) ||
+        !mt_cfg_pos_int(c, "num_attention_heads", 32, &p->heads) ||
+        !mt_cfg_float(c, "layer_norm_eps", 1e-5, &p->eps) || !mt_cfg_float(c, "rope_theta", 10000.0, &p->theta) ||
+        !mt_cfg_float(c, "partial_rotary_factor", 0.5, &prf) || !mt_cfg_bool(c, "qk_layernorm", false, &p->qk_ln) ||
+        !mt_cfg_str(c, "hidden_act", "gelu_new", &p->act) || !mt_cfg_bool(c, "tie_word_embeddings", false, &p->tie))
+        return mt_ctx_status(m->ctx);
+    if (!mt_cfg_pos_int(c, "num_key_value_heads", p->heads, &p->kv)) return mt_ctx_status(m->ctx);
+    if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
+    if (p->heads % p->kv != 0)
+        return mt_cfg_error(c, "num_key_value_heads", "num_attention_heads %lld is not divisible by %lld (phi)",
+                            (long long)p->heads, (long long)p->kv);
+    p->hd = p->hidden / p->heads;
+    p->rdim = (int64_t)(p->hd * prf);
+    mt_ctx *ctx = m->ctx;
+    mt_module *model = mt_module_new(ctx, m->root, "model", "PhiModel");
+    mt_module *emb = model ? cl_embedding(m, model, "embed_tokens", p->vocab, p->hidden) : NULL;
+    mt_module *list = emb && cl_dropout(m, model, "embed_dropout", 0.0) ? cl_list(m, model, "layers") : NULL;
+    if (!list) return mt_ctx_status(ctx);
+    for (int64_t i = 0; i < p->layers; i++) {
+        mt_module *L = cl_layer(m, list, i, "PhiDecoderLayer");
+        mt_module *at = L ? mt_module_new(ctx, L, "self_attn", "PhiAttention") : NULL;
+        if (!at || !cl_linear(m, at, "q_proj", p->hidden, p->heads * p->hd, true) ||
+            !cl_linear(m, at, "k_proj", p->hidden, p->kv * p->hd, true) ||
+            !cl_linear(m, at, "v_proj", p->hidden, p->kv * p->hd, true) ||
+            !cl_linear(m, at, "dense", p->heads * p->hd, p->hidden, true))
+            return mt_ctx_status(ctx);
+        if (p->qk_ln && (!cl_layernorm(m, at, "q_layernorm", p->hd, p->eps, true) ||
+                         !cl_layernorm(m, at, "k_layernorm", p->hd, p->eps, true)))
+            return mt_ctx_status(ctx);
+        mt_module *mlp = mt_module_new(ctx, L, "mlp", "PhiMLP");
+        if (!mlp || !mt_act_new(m, mlp, "activation_fn", p->act, "hidden_act") ||
+            !cl_linear(m, mlp, "fc1", p->hidden, p->inter, true) || !cl_linear(m, mlp, "fc2", p->inter, p->hidden, true) ||
+            !cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true) || !cl_dropout(m, L, "resid_dropout", 0.0))
+            return mt_ctx_status(ctx);
+    }
+    if (!cl_layernorm(m, model, "final_layernorm", p->hidden, p->eps, true) ||
+        !cl_rotary_module(m, model, "rotary_emb", "PhiRotaryEmbedding", p->rdim, p->theta) ||
+        !cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->hidden, p->vocab, !p->tie))
+        return mt_ctx_status(ctx);
+    mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
+    mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
+    mt_model_info(m, "rotary_dim", mt_a_int(p->rdim));
+    return MT_OK;
+}
+
+static mt_status phi_forward(mt_model *m, mt_tracer *tr) {
+    const phi *p = m->family;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    mt_module *model = mt_module_child(m->root, "model");
+    mt_tr_enter(tr, model);
+    mt_tensor *h = cl_call(tr, model, "embed_tokens", ids);
+    mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
+    mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
+    h = cl_call(tr, model, "embed_dropout", h);
+    mt_tensor *cos, *sin;
+    cl_rotary_cos_sin(tr, mt_module_child(model, "rotary_emb"), h, pos, 1.0, &cos, &sin);
+    mt_module *list = mt_module_child(model, "layers");
+    for (int i = 0; i < list->children.n && h; i++) {
+        mt_module *L = list->children.items[i];
+        mt_tr_enter(tr, L);
+        mt_tensor *ln = cl_call(tr, L, "input_layernorm", h);
+        mt_module *at = mt_module_child(L, "self_attn");
+        mt_tr_enter(tr, at);
+        mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", ln), p->heads, p->hd);
+        mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", ln), p->kv, p->hd);
+        mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", ln), p->kv, p->hd);
+        if (p->qk_ln) q = cl_call(tr, at, "q_layernorm", q), k = cl_call(tr, at, "k_layernorm", k);
+        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, false);
+        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, false);
+        k = mt_dec_repeat_kv(tr, k, p->heads / p->kv);
+        v = mt_dec_repeat_kv(tr, v, p->heads / p->kv);
+        mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, mask, 1.0 / sqrt((double)p->hd)));
+        o = cl_call(tr, at, "dense", o);
+        mt_tr_leave(tr);
+        o = cl_call(tr, L, "resid_dropout", o);
+        mt_module *mlp = mt_module_child(L, "mlp");
+        mt_tr_enter(tr, mlp);
+        mt_tensor *f = mt_act_forward(tr, mt_module_child(mlp, "activation_fn"), cl_call(tr, mlp, "fc1", ln));
+        f = cl_call(tr, mlp, "fc2", f);
+        mt_tr_leave(tr);
+        f = cl_call(tr, L, "resid_dropout", f);
+        h = mt_add(tr, mt_add(tr, o, f), h);
+        mt_tr_leave(tr);
+    }
+    h = cl_call(tr, model, "final_layernorm", h);
+    mt_tr_leave(tr);
+    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+}
+
+const mt_arch mt_arch_phi = {
+    .model_type = "phi",
+    .default_class = "PhiForCausalLM",
+    .example = "microsoft/phi-2",
+    .build = phi_build,
+    .forward = phi_forward,
+};
