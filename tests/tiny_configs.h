@@ -53,6 +53,35 @@ static const tiny_config tiny_configs[] = {
     {"olmo", "{\"model_type\": \"olmo\", \"clip_qkv\": 8.0, " TINY_DIMS "}", 256, 106496},
     /* wqkv 64*128 + 128, wo 4096 + 64, MLP 24576, norms 128 = 37184 per layer */
     {"internlm2", "{\"model_type\": \"internlm2\", " TINY_DIMS "}", 256, 107200},
+    /* ---- classic families (hand counts from the transformers modeling sources) ---- */
+    /* as llama: fused qkv 64*128 and gate_up 64*256 hold the same weights */
+    {"phi3", "{\"model_type\": \"phi3\", " TINY_DIMS "}", 256, 106816},
+    /* layer: 2 LayerNorms 256, qkv 64*192+192, dense 4160, h_to_4h 8320, 4h_to_h 8256 = 33472;
+     * 16384 + 2*33472 + final LayerNorm 128 + embed_out 16384 */
+    {"gpt_neox", "{\"model_type\": \"gpt_neox\", \"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 128, "
+                 "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"rotary_pct\": 0.25}", 256, 99840},
+    /* new architecture, 2 kv heads: qkv (2*2+4)*16*64 8192, dense 4096, MLP 2*64*256, ln_attn+ln_mlp 256
+     * = 45312; 16384 + 2*45312 + ln_f 128, tied head */
+    {"falcon", "{\"model_type\": \"falcon\", \"vocab_size\": 256, \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+               "\"num_attention_heads\": 4, \"new_decoder_architecture\": true, \"num_kv_heads\": 2}", 256, 107136},
+    /* layer: ln 256, c_attn 12480, c_proj 4160, c_fc 16640, c_proj 16448 = 49984;
+     * wte 16384 + wpe 32*64 + 2*49984 + ln_f 128, tied */
+    {"gpt2", "{\"model_type\": \"gpt2\", \"vocab_size\": 256, \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+             "\"n_positions\": 32}", 256, 118528},
+    /* as gpt2's layer (49984) without positions; + word_embeddings_layernorm 128, tied */
+    {"bloom", "{\"model_type\": \"bloom\", \"vocab_size\": 256, \"hidden_size\": 64, \"n_layer\": 2, \"n_head\": 4}",
+     256, 116608},
+    /* layer: ln_1 128, q/k/v/out 4*4096, fc_in 16640, fc_out 16448 = 49600;
+     * 16384 + 2*49600 + ln_f 128 + lm_head 16384+256 */
+    {"gptj", "{\"model_type\": \"gptj\", \"vocab_size\": 256, \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+             "\"rotary_dim\": 8}", 256, 132352},
+    /* layer: 4*(4096+64), 2 LayerNorms 256, fc1 8320, fc2 8256 = 33472;
+     * 16384 + positions 34*64 + final LayerNorm 128 + 2*33472, tied */
+    {"opt", "{\"model_type\": \"opt\", \"vocab_size\": 256, \"hidden_size\": 64, \"ffn_dim\": 128, "
+            "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 32}", 256, 85632},
+    /* layer: q 4160, k 2080, v 2080, dense 4160, fc1 8320, fc2 8256, ln 128 = 29184;
+     * 16384 + 2*29184 + final 128 + lm_head 16384+256 */
+    {"phi", "{\"model_type\": \"phi\", " TINY_DIMS "}", 256, 91520},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))
