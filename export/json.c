@@ -2,12 +2,13 @@
  *
  * The format is specified in docs/graph-format.md (format "metatrace-graph",
  * version MT_JSON_VERSION); keep the two in step. Objects are built with
- * jansson in a fixed key order and written with JSON_INDENT(2), so the same
+ * jansson in a fixed key order and dumped with JSON_INDENT(2), so the same
  * model and graph always give the same bytes.
  *
- * Linear in graph size: node references are direct pointers (tensor -> node
- * -> name), and the module stack arrays, which the tracer shares between
- * nodes recorded under the same stack, are built once per stack and shared
+ * Linear in graph size, in time and memory: node references are direct
+ * pointers (tensor -> node -> name); nodes are built, written and freed one
+ * at a time; the module stack arrays, which the tracer shares between nodes
+ * recorded under the same stack, are built once per stack and shared
  * (jansson reference counts them). */
 #include <math.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 typedef struct jb {
     mt_ctx *ctx;
     mt_status err;       /* first error (MT_OK while all is well) */
-    int real_precision;  /* significant digits that round-trip every real so far */
+    int real_precision;  /* significant digits that round-trip every real (scan_reals) */
     mtx_ptrmap stacks;   /* const mt_modstack* -> json_t* (borrowed from the tree) */
 } jb;
 
@@ -91,12 +92,8 @@ static int digits_needed(double f)
 
 static json_t *jfloat(jb *b, double f)
 {
-    if (isfinite(f)) {
-        int p = digits_needed(f);
-        if (p > b->real_precision)
-            b->real_precision = p;
-        return json_real(f);
-    }
+    if (isfinite(f))
+        return json_real(f); /* precision: see scan_reals */
     /* JSON has no inf/nan: an object, as documented. */
     json_t *o = json_object();
     put(b, o, "float", json_string(isnan(f) ? "nan" : f > 0 ? "inf" : "-inf"));
@@ -318,7 +315,7 @@ static void put_stack(jb *b, json_t *node, const mt_modstack *st)
     }
     json_t *cached = mtx_ptrmap_get(&b->stacks, st);
     if (cached) {
-        if (json_object_set(node, "module_stack", cached) != 0)
+        if (json_object_set(node, "module_stack", cached) != 0) /* shares it */
             fail_nomem(b);
         return;
     }
@@ -329,13 +326,24 @@ static void put_stack(jb *b, json_t *node, const mt_modstack *st)
             continue;
         push(b, a, jstr(b, mod->path));
     }
-    if (!a || json_object_set_new(node, "module_stack", a) != 0) {
+    if (!a || json_object_set(node, "module_stack", a) != 0) {
+        json_decref(a);
         fail_nomem(b);
         return;
     }
-    /* Borrowed: the node keeps it alive as long as the document. */
-    if (!mtx_ptrmap_put(&b->stacks, st, a))
+    /* The cache keeps the reference we hold (released by release_stacks). */
+    if (!mtx_ptrmap_put(&b->stacks, st, a)) {
+        json_decref(a);
         fail_nomem(b);
+    }
+}
+
+static void release_stacks(jb *b)
+{
+    for (size_t i = 0; i < b->stacks.cap; i++)
+        if (b->stacks.keys[i])
+            json_decref(b->stacks.vals[i]);
+    mtx_ptrmap_free(&b->stacks);
 }
 
 static const char *node_target(const mt_node *n)
@@ -382,14 +390,6 @@ static json_t *jnode(jb *b, const mt_node *n)
     return o;
 }
 
-static json_t *jnodes(jb *b, const mt_graph *g)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < g->n && b->err == MT_OK; i++)
-        push(b, a, jnode(b, g->nodes[i]));
-    return a;
-}
-
 static json_t *jtotals(jb *b, const mt_totals *t)
 {
     json_t *o = json_object();
@@ -411,7 +411,130 @@ static json_t *jtotals(jb *b, const mt_totals *t)
     return o;
 }
 
-/* ---- writing ----------------------------------------------------------------- */
+/* ---- reals ------------------------------------------------------------------
+ * One precision for the whole document (jansson has no per-value one): the
+ * smallest of 15/16/17 digits that round-trips every real. A pre-pass finds
+ * it, since the nodes are written as they are built. */
+
+static void scan_arg(jb *b, const mt_arg *a)
+{
+    if (a->kind == MT_ARG_FLOAT && isfinite(a->v.f)) {
+        if (b->real_precision < 17) {
+            int p = digits_needed(a->v.f);
+            if (p > b->real_precision)
+                b->real_precision = p;
+        }
+    } else if (a->kind == MT_ARG_LIST) {
+        for (int i = 0; i < a->v.list.n; i++)
+            scan_arg(b, &a->v.list.items[i]);
+    }
+}
+
+static void scan_kwargs(jb *b, const mt_kwarg *kw, int n)
+{
+    for (int i = 0; i < n; i++)
+        scan_arg(b, &kw[i].value);
+}
+
+static void scan_modules(jb *b, const mt_module *mod)
+{
+    scan_kwargs(b, mod->attrs, mod->nattrs);
+    for (int i = 0; i < mod->children.n; i++)
+        scan_modules(b, mod->children.items[i]);
+}
+
+static void scan_reals(jb *b, const mt_model *m, const mt_graph *g)
+{
+    scan_kwargs(b, m->info, m->ninfo);
+    if (m->root)
+        scan_modules(b, m->root);
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        for (int k = 0; k < n->nargs; k++)
+            scan_arg(b, &n->args[k]);
+        scan_kwargs(b, n->kwargs, n->nkwargs);
+    }
+}
+
+/* ---- writing ------------------------------------------------------------------
+ * The document is exactly what json_dumpf(doc, JSON_INDENT(2)) would print, but
+ * written section by section and node by node (a node's objects are freed as
+ * soon as it is written), so memory does not grow with the graph: each value is
+ * dumped by jansson with every line after the first indented to its depth. */
+
+typedef struct sink {
+    FILE *out;
+    const char *indent; /* written after every newline of a dumped value */
+    size_t flags;
+    bool failed;
+} sink;
+
+static void sink_write(sink *s, const char *buf, size_t n)
+{
+    if (n && !s->failed && fwrite(buf, 1, n, s->out) != n)
+        s->failed = true;
+}
+
+static void sink_puts(sink *s, const char *str)
+{
+    sink_write(s, str, strlen(str));
+}
+
+static int sink_cb(const char *buf, size_t size, void *data)
+{
+    sink *s = data;
+    size_t start = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (buf[i] == '\n') {
+            sink_write(s, buf + start, i + 1 - start);
+            sink_puts(s, s->indent);
+            start = i + 1;
+        }
+    }
+    sink_write(s, buf + start, size - start);
+    return s->failed ? -1 : 0;
+}
+
+/* Dump v (consumed) at the given indentation. */
+static void emit(jb *b, sink *s, json_t *v, const char *indent)
+{
+    if (!v) {
+        fail_nomem(b);
+        return;
+    }
+    if (b->err == MT_OK && !s->failed) {
+        s->indent = indent;
+        if (json_dump_callback(v, sink_cb, s, s->flags) != 0 && !s->failed)
+            fail_nomem(b);
+    }
+    json_decref(v);
+}
+
+/* `  "key": value` of the top-level object; `last` ends the object. */
+static void emit_member(jb *b, sink *s, const char *key, json_t *v, bool last)
+{
+    sink_puts(s, "  \"");
+    sink_puts(s, key);
+    sink_puts(s, "\": ");
+    emit(b, s, v, "  ");
+    sink_puts(s, last ? "\n" : ",\n");
+}
+
+static void emit_nodes(jb *b, sink *s, const mt_graph *g)
+{
+    sink_puts(s, "  \"nodes\": ");
+    if (g->n == 0) {
+        sink_puts(s, "[],\n");
+        return;
+    }
+    sink_puts(s, "[\n");
+    for (int i = 0; i < g->n && b->err == MT_OK && !s->failed; i++) {
+        sink_puts(s, "    ");
+        emit(b, s, jnode(b, g->nodes[i]), "    ");
+        sink_puts(s, i + 1 < g->n ? ",\n" : "\n");
+    }
+    sink_puts(s, "  ],\n");
+}
 
 mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
 {
@@ -426,35 +549,33 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
 
     jb b = {.ctx = m->ctx, .err = MT_OK, .real_precision = 15};
     mtx_ptrmap_init(&b.stacks, m->ctx);
+    scan_reals(&b, m, g);
+    sink s = {.out = out,
+              .indent = "",
+              .flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                       JSON_REAL_PRECISION(b.real_precision),
+              .failed = false};
 
-    json_t *root = json_object();
-    put(&b, root, "format", json_string(MT_JSON_FORMAT));
-    put(&b, root, "version", json_integer(MT_JSON_VERSION));
+    sink_puts(&s, "{\n");
+    emit_member(&b, &s, "format", json_string(MT_JSON_FORMAT), false);
+    emit_member(&b, &s, "version", json_integer(MT_JSON_VERSION), false);
     json_t *tool = json_object();
     put(&b, tool, "name", json_string("metatrace"));
     put(&b, tool, "version", json_string(MT_VERSION_STRING));
-    put(&b, root, "tool", tool);
-    put(&b, root, "model", jmodel(&b, m));
-    put(&b, root, "symbols", jsymbols(&b));
-    put(&b, root, "parameters", jparameters(&b, m));
-    put(&b, root, "buffers", jbuffers(&b, m));
-    put(&b, root, "modules", jmodules(&b, m));
-    put(&b, root, "nodes", jnodes(&b, g));
-    put(&b, root, "totals", jtotals(&b, &totals));
-    mtx_ptrmap_free(&b.stacks);
+    emit_member(&b, &s, "tool", tool, false);
+    emit_member(&b, &s, "model", jmodel(&b, m), false);
+    emit_member(&b, &s, "symbols", jsymbols(&b), false);
+    emit_member(&b, &s, "parameters", jparameters(&b, m), false);
+    emit_member(&b, &s, "buffers", jbuffers(&b, m), false);
+    emit_member(&b, &s, "modules", jmodules(&b, m), false);
+    emit_nodes(&b, &s, g);
+    emit_member(&b, &s, "totals", jtotals(&b, &totals), true);
+    sink_puts(&s, "}\n");
+    release_stacks(&b);
 
-    if (b.err != MT_OK) {
-        json_decref(root);
+    if (b.err != MT_OK)
         return b.err;
-    }
-
-    size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(b.real_precision);
-    int rc = json_dumpf(root, out, flags);
-    json_decref(root);
-    if (rc == 0)
-        rc = fputc('\n', out) == EOF ? -1 : 0;
-    if (rc != 0 || ferror(out))
-        return mt_fail(m->ctx, ferror(out) ? MT_ERR_IO : MT_ERR_NOMEM,
-                       "writing the JSON document failed");
+    if (s.failed || ferror(out))
+        return mt_fail(m->ctx, MT_ERR_IO, "writing the JSON document failed");
     return MT_OK;
 }

@@ -390,6 +390,17 @@ Test(cli, json_file_and_options)
     result_free(&r);
     cr_assert_eq(xt_count_entries(work), 2, "config and graph.json, no temporary");
     json_t *doc = load_json(out);
+    /* jansson's own JSON_INDENT(2) layout, reals at 15, 16 or 17 digits. */
+    char *text = tu_read(out, NULL);
+    bool canonical = false;
+    for (int p = 15; p <= 17 && !canonical; p++) {
+        char *again = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(p));
+        size_t n = strlen(again);
+        canonical = strncmp(text, again, n) == 0 && strcmp(text + n, "\n") == 0;
+        free(again);
+    }
+    cr_assert(canonical, "graph.json is not in jansson's JSON_INDENT(2) layout");
+    free(text);
     json_t *want = json_pack("[s, s, i]", "batch", "seq", 128);
     cr_assert(json_equal(logits_shape(doc), want), "logits [batch, seq, 128]");
     json_t *totals = json_object_get(doc, "totals");

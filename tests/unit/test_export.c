@@ -383,6 +383,27 @@ Test(export_json, nodes_and_tuple_outputs)
     mt_ctx_free(t.ctx);
 }
 
+/* The document is jansson's own JSON_INDENT(2) form: re-dumping the parsed
+ * document gives the same bytes (at the precision the document uses). */
+Test(export_json, canonical_jansson_layout)
+{
+    toy t = toy_build();
+    char *text = NULL;
+    json_t *root = export_json(&t, &text);
+    bool same = false;
+    for (int p = 15; p <= 17 && !same; p++) {
+        char *again = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(p));
+        cr_assert_not_null(again);
+        size_t n = strlen(again);
+        same = strncmp(text, again, n) == 0 && strcmp(text + n, "\n") == 0;
+        free(again);
+    }
+    cr_assert(same, "the export is not jansson's JSON_INDENT(2) layout:\n%s", text);
+    free(text);
+    json_decref(root);
+    mt_ctx_free(t.ctx);
+}
+
 Test(export_json, non_finite_float_is_an_object)
 {
     toy t = toy_build();
