@@ -666,6 +666,94 @@ void gen_dropout(Gen &g) {
     g.skipped_float8 += kFloat8Count;
 }
 
+// ---- mixture-of-experts routing ops ----
+void gen_one_hot(Gen &g) {
+    for (const Shape &s : std::vector<Shape>{{5}, {2, 3}, {}, {0}})
+        for (auto d : {at::kLong, at::kInt, at::kFloat})
+            for (int64_t n : {4, 1, 0, -2}) g.add({t(s, d), I(n)});
+    g.add({t({5}, at::kLong)});
+    g.add({t({5}, at::kLong)}, {{"num_classes", I(8)}});
+}
+
+void gen_nonzero(Gen &g) {
+    for (const Shape &s : std::vector<Shape>{{5}, {2, 3}, {}, {0, 3}, {2, 3, 4}})
+        for (auto d : {at::kBool, at::kFloat, at::kLong, at::kHalf}) {
+            g.add({t(s, d)});
+            g.add({t(s, d)}, {{"as_tuple", B(true)}});
+        }
+}
+
+void gen_index_select(Gen &g) {
+    for (int64_t d : {0, 1, -1, 2, -3})
+        for (const Shape &is : std::vector<Shape>{{3}, {}, {2, 2}, {0}})
+            for (auto id : {at::kLong, at::kInt, at::kFloat}) g.add({t({5, 4}), I(d), t(is, id)});
+    for (auto a : kAll) g.add({t({5, 4}, a), I(0), t({3}, at::kLong)});
+    g.add({t({5, 4})}, {{"dim", I(1)}, {"index", t({2}, at::kLong)}});
+}
+
+void gen_gather(Gen &g) {
+    for (int64_t d : {0, 1, -1, 2})
+        for (const Shape &is : std::vector<Shape>{{5, 4}, {3, 4}, {5, 2}, {6, 4}, {5, 5}, {5}, {1, 1}, {5, 4, 1}})
+            for (auto id : {at::kLong, at::kInt}) g.add({t({5, 4}), I(d), t(is, id)});
+    g.add({t({}), I(0), t({}, at::kLong)});
+    g.add({t({5}), I(0), t({}, at::kLong)});
+    for (auto a : kAll) g.add({t({5, 4}, a), I(1), t({5, 2}, at::kLong)});
+}
+
+void gen_index_add(Gen &g) {
+    std::vector<Shape> idx = {{3}, {}, {3, 1}};
+    std::vector<Shape> src = {{3, 4}, {3, 5}, {2, 4}, {1, 4}, {3}, {4, 3}};
+    for (int64_t d : {0, 1, -2, 2})
+        for (auto &i : idx)
+            for (auto &sr : src)
+                for (auto id : {at::kLong, at::kInt}) g.add({t({5, 4}), I(d), t(i, id), t(sr)});
+    g.add({t({5, 4}), I(0), t({3}, at::kFloat), t({3, 4})});
+    for (auto a : {at::kHalf, at::kLong, at::kDouble, at::kBFloat16})
+        g.add({t({5, 4}), I(0), t({3}, at::kLong), t({3, 4}, a)});
+    g.add({t({5, 4}), I(0), t({3}, at::kLong), t({3, 4})}, {{"alpha", F(2.0)}});
+}
+
+void gen_zeros(Gen &g) {
+    for (const Shape &s : std::vector<Shape>{{2, 3}, {}, {0}, {-1}, {4, 0, 2}}) {
+        g.add({Ls(s)});
+        std::vector<Val> args;
+        for (int64_t d : s) args.push_back(I(d));
+        if (!s.empty()) g.add(args);
+        for (auto d : {at::kHalf, at::kLong, at::kBool}) g.add({Ls(s)}, {{"dtype", D(d)}});
+    }
+    g.add({}, {{"size", Ls({2, 2})}});
+    g.skipped_float8 += kFloat8Count;
+}
+
+void gen_zeros_like(Gen &g) {
+    for (auto a : kAll) {
+        g.add({t({2, 3}, a)});
+        g.add({t({}, a)}, {{"dtype", D(at::kLong)}});
+        g.add({t({2, 3})}, {{"dtype", D(a)}});
+    }
+    g.skipped_float8 += kFloat8Count * 3;
+}
+
+void gen_scatter(Gen &g) {
+    std::vector<Shape> idx = {{2, 4}, {5, 4}, {6, 4}, {2, 5}, {2}, {1, 1}};
+    std::vector<Shape> src = {{2, 4}, {3, 5}, {1, 4}, {6, 4}};
+    for (int64_t d : {0, 1, 2})
+        for (auto &i : idx)
+            for (auto &sr : src) g.add({t({5, 4}), I(d), t(i, at::kLong), t(sr)});
+    g.add({t({5, 4}), I(0), t({2, 4}, at::kInt), t({2, 4})});
+    for (auto a : {at::kHalf, at::kLong, at::kBFloat16}) g.add({t({5, 4}), I(0), t({2, 4}, at::kLong), t({2, 4}, a)});
+    for (const Val &v : scalars()) g.add({t({5, 4}), I(1), t({5, 2}, at::kLong), v});
+    g.add({t({5, 4}), I(1), t({5, 2}, at::kLong)}, {{"value", F(1.0)}});
+    g.add({t({5, 4}), I(0), t({2, 4}, at::kLong), t({2, 4})}, {{"reduce", Val::str("add")}});
+    g.add({t({5, 4}), I(0), t({2, 4}, at::kLong), t({2, 4})}, {{"reduce", Val::str("bogus")}});
+}
+
+void gen_invert(Gen &g) {
+    for (auto a : kAll)
+        for (const Shape &s : std::vector<Shape>{{}, {2, 3}}) g.add({t(s, a)});
+    g.skipped_float8 += kFloat8Count * 2;
+}
+
 // Which generator serves which op (by the lower-case op name of the table).
 void generate(const std::string &name, Gen &g) {
     static const std::set<std::string> binary = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum",
@@ -685,7 +773,10 @@ void generate(const std::string &name, Gen &g) {
         {"cat", gen_cat},             {"split", gen_split},             {"chunk", gen_chunk},
         {"topk", gen_topk},           {"getitem", gen_getitem},         {"arange", gen_arange},
         {"full", gen_full},           {"triu", gen_triu},               {"scaled_dot_product_attention", gen_sdpa},
-        {"dropout", gen_dropout},
+        {"dropout", gen_dropout},     {"one_hot", gen_one_hot},         {"nonzero", gen_nonzero},
+        {"index_select", gen_index_select}, {"gather", gen_gather},     {"index_add", gen_index_add},
+        {"index_add_", gen_index_add}, {"zeros", gen_zeros},            {"zeros_like", gen_zeros_like},
+        {"scatter", gen_scatter},     {"scatter_", gen_scatter},        {"invert", gen_invert},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);
@@ -745,14 +836,14 @@ struct OutDesc {
 
 std::string shape_str(const std::vector<int64_t> &s) {
     std::string o = "[";
-    for (size_t k = 0; k < s.size(); k++) o += (k ? ", " : "") + std::to_string(s[k]);
+    for (size_t k = 0; k < s.size(); k++) o += (k ? ", " : "") + (s[k] < 0 ? std::string("sym") : std::to_string(s[k]));
     return o + "]";
 }
 
 std::string outs_str(const std::vector<OutDesc> &v, bool tuple) {
     std::string o = tuple ? "(" : "";
     for (size_t k = 0; k < v.size(); k++)
-        o += (k ? ", " : "") + v[k].dtype + (v[k].symbolic ? "[symbolic]" : shape_str(v[k].shape));
+        o += (k ? ", " : "") + v[k].dtype + shape_str(v[k].shape);
     return o + (tuple ? ")" : "");
 }
 
@@ -834,8 +925,13 @@ OpStats run_op(int id, uint64_t seed, bool verbose, const oracle::RunOpts &ro) {
                 OutDesc o;
                 o.dtype = mt_dtype_name(outs[k].dtype);
                 for (int d = 0; d < outs[k].ndim; d++) {
-                    if (!mt_sym_is_const(outs[k].shape[d])) o.symbolic = true;
-                    else o.shape.push_back(mt_sym_const_value(outs[k].shape[d]));
+                    // a symbolic dim (a fresh data-dependent size) matches any ATen size
+                    if (!mt_sym_is_const(outs[k].shape[d])) {
+                        o.symbolic = true;
+                        o.shape.push_back(-1);
+                    } else {
+                        o.shape.push_back(mt_sym_const_value(outs[k].shape[d]));
+                    }
                 }
                 mo.push_back(o);
             }
@@ -876,8 +972,11 @@ OpStats run_op(int id, uint64_t seed, bool verbose, const oracle::RunOpts &ro) {
                 }
             } else {
                 bool same = ttuple == is_tuple && ao.size() == mo.size();
-                for (size_t k = 0; same && k < ao.size(); k++)
-                    same = !mo[k].symbolic && mo[k].shape == ao[k].shape && mo[k].dtype == ao[k].dtype;
+                for (size_t k = 0; same && k < ao.size(); k++) {
+                    same = mo[k].shape.size() == ao[k].shape.size() && mo[k].dtype == ao[k].dtype;
+                    for (size_t d = 0; same && d < ao[k].shape.size(); d++)
+                        same = mo[k].shape[d] == ao[k].shape[d] || mo[k].shape[d] == -1;
+                }
                 if (same) {
                     st.agree++;
                     verdict = "agree " + outs_str(ao, ttuple);

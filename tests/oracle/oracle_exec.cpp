@@ -262,6 +262,7 @@ using Fn = std::function<Val(const Call &)>;
 struct Entry {
     Fn real;      // what PyTorch runs (with current-version checks added)
     Fn meta_ref;  // optional: shape rule used on meta when 1.13 lacks a meta kernel
+    bool data_dependent = false; // output sizes depend on values: CPU sizes are not compared
 };
 
 std::map<std::string, Entry> &table();
@@ -769,6 +770,129 @@ Val dropout(const Call &c) {
     return T(at::dropout(x, p, training));
 }
 
+
+// ---- mixture-of-experts routing ops ----------------------------------------------------
+// F.one_hot(tensor, num_classes=-1): aten/src/ATen/native/Onehot.cpp. num_classes=-1
+// reads the data (max + 1): the meta reference cannot decide it.
+Val one_hot_real(const Call &c) {
+    Args a(c);
+    return T(at::one_hot(a.tensor(0, "input"), a.integer(1, "num_classes", -1)));
+}
+Val one_hot_meta(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    int64_t n = a.integer(1, "num_classes", -1);
+    TORCH_CHECK(x.scalar_type() == at::kLong, "one_hot is only applicable to index tensor of type LongTensor.");
+    if (n == -1) throw Unsupported{"one_hot with num_classes=-1 depends on the data"};
+    TORCH_CHECK(n > 0 || x.numel() == 0, "Class values must be smaller than num_classes.");
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.push_back(n);
+    return T(at::empty(shape, x.options().dtype(at::kLong)));
+}
+
+// torch.nonzero(input, *, as_tuple=False): the row count depends on the data. The
+// meta reference picks numel/2 rows (neither 0 nor 1, so that broadcasting cannot
+// hide a mistake); the replay binds the recorded symbol to it.
+Val nonzero_impl(const Call &c, bool meta) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    bool as_tuple = a.boolean(99, "as_tuple", false);
+    if (!meta) {
+        if (!as_tuple) return T(at::nonzero(x));
+        return tuple_of(at::nonzero_numpy(x));
+    }
+    int64_t n = x.numel() / 2;
+    if (!as_tuple) return T(at::empty({n, x.dim()}, x.options().dtype(at::kLong)));
+    std::vector<at::Tensor> out;
+    for (int64_t k = 0; k < std::max<int64_t>(x.dim(), 1); k++) out.push_back(at::empty({n}, x.options().dtype(at::kLong)));
+    return tuple_of(out);
+}
+
+// torch.index_select(input, dim, index): aten/src/ATen/native/TensorAdvancedIndexing.cpp
+// index_select_out_cpu_ ("index_select(): Index is supposed to be a vector",
+// "Expected dtype int32/int64 for index").
+Val index_select_real(const Call &c) {
+    Args a(c);
+    return T(at::index_select(a.tensor(0, "input"), a.integer(1, "dim"), a.tensor(2, "index")));
+}
+Val index_select_meta(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input"), idx = a.tensor(2, "index");
+    int64_t d = c10::maybe_wrap_dim(a.integer(1, "dim"), x.dim());
+    TORCH_CHECK(idx.dim() <= 1, "index_select(): Index is supposed to be a vector");
+    TORCH_CHECK(idx.scalar_type() == at::kLong || idx.scalar_type() == at::kInt,
+                "index_select(): Expected dtype int32 or int64 for index");
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    if (x.dim() > 0) shape[d] = idx.numel();
+    return T(at::empty(shape, x.options()));
+}
+
+Val gather(const Call &c) {
+    Args a(c);
+    return T(at::gather(a.tensor(0, "input"), a.integer(1, "dim"), a.tensor(2, "index")));
+}
+
+// Tensor.index_add_(dim, index, source, *, alpha=1) returns self. Current PyTorch
+// checks that source has self's sizes apart from dim (TensorAdvancedIndexing.cpp
+// index_func_meta_impl: "self (...) and source (...) must have same size apart
+// from dimension"); libtorch 1.13 does not.
+Val index_add(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "self");
+    {
+        at::Tensor src = a.tensor(3, "source");
+        int64_t d = c10::maybe_wrap_dim(a.integer(1, "dim"), x.dim());
+        std::vector<int64_t> xs(x.sizes().begin(), x.sizes().end()), ss(src.sizes().begin(), src.sizes().end());
+        if (!xs.empty()) xs.erase(xs.begin() + d);
+        if (!ss.empty() && d < (int64_t)ss.size()) ss.erase(ss.begin() + d);
+        TORCH_CHECK(xs == ss, "index_add_(): self ", sizes_str(x.sizes()), " and source ", sizes_str(src.sizes()),
+                    " must have same size apart from dimension ", d);
+    }
+    const Val *al = a.get(99, "alpha");
+    at::Scalar alpha = al && al->kind != Val::NONE ? scalar(*al) : at::Scalar((int64_t)1);
+    return T(x.clone().index_add_(a.integer(1, "dim"), a.tensor(2, "index"), a.tensor(3, "source"), alpha));
+}
+
+// torch.zeros(*size, dtype=None, ...)
+Val zeros(const Call &c) {
+    Args a(c);
+    at::TensorOptions o = at::TensorOptions().device(at::kMeta);
+    c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+    if (dt) o = o.dtype(*dt);
+    return T(at::zeros(int_list_varargs(c, 0, "size"), o));
+}
+
+Val zeros_like(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+    return T(at::zeros_like(x, dt ? x.options().dtype(*dt) : x.options()));
+}
+
+// Tensor.scatter_(dim, index, src|value, *, reduce=None) returns self.
+Val scatter(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "self").clone();
+    int64_t d = a.integer(1, "dim");
+    at::Tensor idx = a.tensor(2, "index");
+    const Val *src = a.get(3, "src");
+    if (!src) src = a.get(99, "value");
+    TORCH_CHECK(src, "TypeError: scatter_() missing src");
+    if (a.present(99, "reduce")) {
+        std::string r = a.str(99, "reduce", "");
+        if (src->kind == Val::TENSOR) return T(x.scatter_(d, idx, src->t, r));
+        return T(x.scatter_(d, idx, scalar(*src), r));
+    }
+    if (src->kind == Val::TENSOR) return T(x.scatter_(d, idx, src->t));
+    return T(x.scatter_(d, idx, scalar(*src)));
+}
+
+Val invert(const Call &c) {
+    Args a(c);
+    TORCH_CHECK(c.args.size() == 1, "TypeError: expected 1 argument");
+    return T(at::bitwise_not(a.tensor(0, "a")));
+}
+
 // ---- call_module: torch.nn leaf modules, parameters passed as kwargs --------------
 Val mod_linear(const Call &c) {
     Args a(c);
@@ -776,6 +900,18 @@ Val mod_linear(const Call &c) {
     f.args = {*a.get(0, "input"), Val::tensor(a.tensor(99, "weight"))};
     if (a.present(99, "bias")) f.args.push_back(Val::tensor(a.tensor(99, "bias")));
     return linear(f);
+}
+// transformers.pytorch_utils.Conv1D (GPT-2): weight [nx, nf]; forward is
+// addmm(bias, x.view(-1, nx), weight).view(x.shape[:-1] + [nf]).
+Val mod_conv1d(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input"), w = a.tensor(99, "weight"), b = a.tensor(99, "bias");
+    TORCH_CHECK(w.dim() == 2, "Conv1D: weight must be 2-D");
+    std::vector<int64_t> out(x.sizes().begin(), x.sizes().end());
+    TORCH_CHECK(!out.empty(), "Conv1D: input must have at least one dim");
+    out.back() = w.size(1);
+    check_same_dtype("Conv1D", x, w);
+    return T(at::addmm(b, x.reshape({-1, x.size(-1)}), w).view(out));
 }
 Val mod_embedding(const Call &c, bool meta) {
     Args a(c);
@@ -801,7 +937,9 @@ Val mod_gelu(const Call &c, const char *dflt) {
 
 std::map<std::string, Entry> build_table() {
     std::map<std::string, Entry> m;
-    auto add = [&](const std::string &key, Fn real, Fn meta_ref = nullptr) { m[key] = Entry{std::move(real), std::move(meta_ref)}; };
+    auto add = [&](const std::string &key, Fn real, Fn meta_ref = nullptr) {
+        m[key] = Entry{std::move(real), std::move(meta_ref), false};
+    };
     auto un = [&](const std::string &key, at::Tensor (*fn)(const at::Tensor &)) {
         add(key, [fn](const Call &c) { return unary(c, fn); });
     };
@@ -950,8 +1088,22 @@ std::map<std::string, Entry> build_table() {
     add("function:torch.nn.functional.scaled_dot_product_attention", sdpa);
     add("function:torch.nn.functional.dropout", dropout);
 
+    add("function:torch.nn.functional.one_hot", one_hot_real, one_hot_meta);
+    m["function:torch.nn.functional.one_hot"].data_dependent = true;
+    add("function:torch.nonzero", [](const Call &c) { return nonzero_impl(c, false); },
+        [](const Call &c) { return nonzero_impl(c, true); });
+    m["function:torch.nonzero"].data_dependent = true;
+    add("function:torch.index_select", index_select_real, index_select_meta);
+    add("function:torch.gather", gather);
+    add("method:index_add_", index_add);
+    add("function:torch.zeros", zeros);
+    add("function:torch.zeros_like", zeros_like);
+    add("method:scatter_", scatter);
+    add("function:operator.invert", invert);
+
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);
+    add("module:Conv1D", mod_conv1d);
     add("module:Embedding", [](const Call &c) { return mod_embedding(c, false); },
         [](const Call &c) { return mod_embedding(c, true); });
     add("module:LayerNorm", [](const Call &c) { return layer_norm_real(mod_ln_call(c)); },
@@ -1096,11 +1248,16 @@ Result run(const std::string &key, const Call &call, const RunOpts &opts) {
     try {
         Val cpu = e.real(to_cpu(call));
         if (need_cpu) {
+            if (e.data_dependent) {
+                r.oc = Outcome::UNSUPPORTED;
+                r.msg = "data-dependent op without a meta reference";
+                return r;
+            }
             r.out = cpu;
             r.how = "cpu-fallback";
         } else {
             r.how += "+cpu";
-            if (!same_outputs(cpu, r.out)) {
+            if (!e.data_dependent && !same_outputs(cpu, r.out)) {
                 r.oc = Outcome::UNSUPPORTED;
                 r.msg = "oracle: meta gives " + repr(r.out) + " but CPU gives " + repr(cpu);
             }

@@ -184,7 +184,8 @@ std::string shape_str(at::IntArrayRef s) {
 struct Replay {
     const char *file;
     json_t *root;
-    const Binding &bind;
+    Binding bind;                  // command-line binding, plus data-dependent symbols once seen
+    std::map<std::string, json_t *> symbols; // the "symbols" list by name
     bool verbose;
     std::map<std::string, Val> env;
     std::map<std::string, json_t *> params;   // name -> parameters/buffers entry
@@ -192,6 +193,7 @@ struct Replay {
     int nodes = 0, disagreements = 0;
 
     Replay(const char *f, json_t *r, const Binding &b, bool v) : file(f), root(r), bind(b), verbose(v) {
+        nbind0 = b.size();
         for (const char *sect : {"parameters", "buffers"}) {
             size_t i;
             json_t *e;
@@ -200,6 +202,37 @@ struct Replay {
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(root, "modules"), i, e) modules[jstr(e, "path")] = e;
+        json_array_foreach(json_object_get(root, "symbols"), i, e) symbols[jstr(e, "name")] = e;
+    }
+
+    bool bound(const std::string &name) const {
+        for (const auto &kv : bind)
+            if (kv.first == name) return true;
+        return false;
+    }
+
+    // A data-dependent symbol (a fresh "nnz_k": tokens routed to an expert) gets
+    // its value from the first node that produces it, as ATen computed it; the
+    // value must lie within the symbol's recorded bounds.
+    void bind_dynamic(const std::string &node, json_t *shape, const at::Tensor &got) {
+        if (!json_is_array(shape)) return;
+        for (size_t k = 0; k < json_array_size(shape) && (int64_t)k < got.dim(); k++) {
+            json_t *d = json_array_get(shape, k);
+            if (!json_is_string(d)) continue;
+            std::string name = json_string_value(d);
+            if (name.empty() || !(isalpha((unsigned char)name[0]) || name[0] == '_')) continue;
+            bool ident = true;
+            for (char ch : name) ident = ident && (isalnum((unsigned char)ch) || ch == '_');
+            if (!ident || bound(name) || !symbols.count(name)) continue;
+            int64_t v = got.size((int64_t)k);
+            bind.push_back({name, v});
+            json_t *sym = symbols[name];
+            json_t *lo = json_object_get(sym, "lo"), *hi = json_object_get(sym, "hi");
+            if (json_is_integer(lo) && v < json_integer_value(lo))
+                disagree(node, "symbol " + name + " = " + std::to_string(v) + " is below its lower bound");
+            if (hi && !json_is_null(hi) && v > dim_of(hi, bind))
+                disagree(node, "symbol " + name + " = " + std::to_string(v) + " is above its upper bound");
+        }
     }
 
     void disagree(const std::string &node, const std::string &what) {
@@ -207,9 +240,10 @@ struct Replay {
         printf("DISAGREE %s %s: node %s: %s\n", file, binding_str().c_str(), node.c_str(), what.c_str());
     }
 
+    size_t nbind0 = 0; // the command-line part of bind
     std::string binding_str() const {
         std::string s = "[";
-        for (size_t k = 0; k < bind.size(); k++)
+        for (size_t k = 0; k < nbind0; k++)
             s += (k ? "," : "") + bind[k].first + "=" + std::to_string(bind[k].second);
         return s + "]";
     }
@@ -310,6 +344,7 @@ struct Replay {
             disagree(name, std::string(what) + ": ATen gives " + oracle::repr(got) + ", not a tensor");
             return;
         }
+        bind_dynamic(name, shape, got.t);
         std::vector<int64_t> want = shape_of(shape, bind);
         std::string wd = json_string_value(dtype) ? json_string_value(dtype) : "?";
         std::string gd = oracle::aten_dtype_name(got.t.scalar_type());
