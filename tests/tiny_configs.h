@@ -82,6 +82,33 @@ static const tiny_config tiny_configs[] = {
     /* layer: q 4160, k 2080, v 2080, dense 4160, fc1 8320, fc2 8256, ln 128 = 29184;
      * 16384 + 2*29184 + final 128 + lm_head 16384+256 */
     {"phi", "{\"model_type\": \"phi\", " TINY_DIMS "}", 256, 91520},
+    /* ---- mixture of experts (hand counts; see tests/unit/test_moe.c) ---- */
+    /* layer: attention 12288, norms 128, gate 4*64, 4 experts of 24576 = 110976;
+     * 16384 + 2*110976 + 64 + 16384 */
+    {"mixtral", "{\"model_type\": \"mixtral\", \"num_local_experts\": 4, \"num_experts_per_tok\": 2, " TINY_DIMS "}",
+     256, 254784},
+    /* layer: attention 12288 + q/k/v biases 128, norms 128, gate 256, 4 experts 3*64*32,
+     * shared expert 3*64*64, shared_expert_gate 64 = 49728; 2 layers + 32832 */
+    {"qwen2_moe", "{\"model_type\": \"qwen2_moe\", \"num_experts\": 4, \"num_experts_per_tok\": 2, "
+                  "\"moe_intermediate_size\": 32, \"shared_expert_intermediate_size\": 64, " TINY_DIMS "}",
+     256, 132288},
+    /* layer: attention 12288 + q/k norms 32, norms 128, gate 256, 4 experts 24576 = 37280 */
+    {"qwen3_moe", "{\"model_type\": \"qwen3_moe\", \"head_dim\": 16, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
+                  "\"moe_intermediate_size\": 32, " TINY_DIMS "}", 256, 107392},
+    /* MLA: q_proj 64*(4*12) 3072, kv_a_proj_with_mqa 64*20 1280, kv_a_layernorm 16,
+     * kv_b_proj 16*64 1024, o_proj 32*64 2048 = 7440; layer 0 dense 7440+128+24576;
+     * layer 1 MoE 7440+128 + gate 256 + 4 experts 3*64*32 + shared 3*64*32 = 38544 */
+    {"deepseek_v2", "{\"model_type\": \"deepseek_v2\", \"q_lora_rank\": null, \"kv_lora_rank\": 16, "
+                    "\"qk_nope_head_dim\": 8, \"qk_rope_head_dim\": 4, \"v_head_dim\": 8, \"n_routed_experts\": 4, "
+                    "\"n_shared_experts\": 1, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, "
+                    "\"first_k_dense_replace\": 1, " TINY_DIMS "}", 256, 103520},
+    /* as deepseek_v2 with q_a_proj 2048 + q_a_layernorm 32 + q_b_proj 1536 instead of q_proj:
+     * attention 7984; the MTP layer is reported apart (extra_params) */
+    {"deepseek_v3", "{\"model_type\": \"deepseek_v3\", \"q_lora_rank\": 32, \"kv_lora_rank\": 16, "
+                    "\"qk_nope_head_dim\": 8, \"qk_rope_head_dim\": 4, \"v_head_dim\": 8, \"n_routed_experts\": 4, "
+                    "\"n_shared_experts\": 1, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, "
+                    "\"first_k_dense_replace\": 1, \"n_group\": 2, \"topk_group\": 1, "
+                    "\"num_nextn_predict_layers\": 1, " TINY_DIMS "}", 256, 104608},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

@@ -25,6 +25,11 @@ extern const mt_arch mt_arch_bloom;
 extern const mt_arch mt_arch_gptj;
 extern const mt_arch mt_arch_opt;
 extern const mt_arch mt_arch_phi;
+extern const mt_arch mt_arch_mixtral;
+extern const mt_arch mt_arch_qwen2_moe;
+extern const mt_arch mt_arch_qwen3_moe;
+extern const mt_arch mt_arch_deepseek_v2;
+extern const mt_arch mt_arch_deepseek_v3;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -48,6 +53,11 @@ static const mt_arch *const registry[] = {
     &mt_arch_gptj,
     &mt_arch_opt,
     &mt_arch_phi,
+    &mt_arch_mixtral,
+    &mt_arch_qwen2_moe,
+    &mt_arch_qwen3_moe,
+    &mt_arch_deepseek_v2,
+    &mt_arch_deepseek_v3,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))
