@@ -322,3 +322,73 @@ Test(moe, deepseek_v2_tiny_counts) {
     cr_assert_eq(check_routing(m, g, 2, 16), 8);
     mt_ctx_free(ctx);
 }
+
+/* The routing op rules, against PyTorch semantics (F.one_hot, torch.nonzero,
+ * Tensor.index_add_, torch.gather, torch.index_select docs / ATen checks). */
+static mt_tensor *meta(mt_ctx *ctx, mt_dtype dt, int n, const mt_sym *const *s) { return mt_tensor_meta(ctx, dt, n, s); }
+
+Test(moe, routing_op_rules) {
+    mt_ctx *ctx = mt_ctx_new();
+    const mt_sym *T = mt_sym_var(ctx, "T"), *k2 = mt_sym_const(ctx, 2), *h = mt_sym_const(ctx, 8);
+    mt_tensor outs[MT_MAX_OUTS];
+    int n;
+    bool tup;
+    /* one_hot([T, 2] int64, num_classes=4) -> [T, 2, 4] int64 */
+    const mt_sym *ti[2] = {T, k2};
+    mt_tensor *idx = meta(ctx, MT_INT64, 2, ti);
+    mt_arg a1[1] = {mt_a_tensor(idx)};
+    mt_kwarg nc[1] = {{"num_classes", mt_a_int(4)}};
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_ONE_HOT, a1, 1, nc, 1, outs, &n, &tup), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(outs[0].ndim, 3);
+    cr_assert_eq(outs[0].shape[2], mt_sym_const(ctx, 4));
+    cr_assert_eq(outs[0].dtype, MT_INT64);
+    /* one_hot of a float tensor is refused */
+    mt_tensor *fl = meta(ctx, MT_FLOAT32, 2, ti);
+    mt_arg af[1] = {mt_a_tensor(fl)};
+    cr_assert_neq(mt_op_infer(ctx, MT_OP_ONE_HOT, af, 1, nc, 1, outs, &n, &tup), MT_OK);
+    mt_error_clear(ctx);
+    /* nonzero(as_tuple=True) on [2, T]: two [u] int64 tensors, u fresh in [0, 2*T] */
+    const mt_sym *ms[2] = {k2, T};
+    mt_tensor *mask = meta(ctx, MT_INT64, 2, ms);
+    mt_arg am[1] = {mt_a_tensor(mask)};
+    mt_kwarg at[1] = {{"as_tuple", mt_a_bool(true)}};
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_NONZERO, am, 1, at, 1, outs, &n, &tup), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert(tup);
+    cr_assert_eq(n, 2);
+    const mt_sym *u = outs[0].shape[0];
+    cr_assert(mt_sym_is_var(u));
+    cr_assert_eq(outs[1].shape[0], u);
+    mt_symbol_info *info = mt_sym_info_of(ctx, u);
+    cr_assert_eq(info->lo, 0);
+    cr_assert_eq(info->hi, mt_sym_mul_const(ctx, T, 2));
+    /* default as_tuple=False: [u', 2], a different fresh symbol */
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_NONZERO, am, 1, NULL, 0, outs, &n, &tup), MT_OK);
+    cr_assert(!tup);
+    cr_assert_eq(outs[0].shape[1], k2);
+    cr_assert_neq(outs[0].shape[0], u);
+    /* index_add_(0, index [u], source [u, 8]) on [T, 8] -> [T, 8]; wrong rows refused */
+    const mt_sym *xs[2] = {T, h}, *ss[2] = {u, h}, *bad[2] = {T, h};
+    mt_tensor *x = meta(ctx, MT_BFLOAT16, 2, xs), *src = meta(ctx, MT_BFLOAT16, 2, ss), *bsrc = meta(ctx, MT_BFLOAT16, 2, bad);
+    mt_tensor *ix = meta(ctx, MT_INT64, 1, &u);
+    mt_arg ia[4] = {mt_a_tensor(x), mt_a_int(0), mt_a_tensor(ix), mt_a_tensor(src)};
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_INDEX_ADD, ia, 4, NULL, 0, outs, &n, &tup), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(outs[0].shape[0], T);
+    ia[3] = mt_a_tensor(bsrc);
+    cr_assert_neq(mt_op_infer(ctx, MT_OP_INDEX_ADD, ia, 4, NULL, 0, outs, &n, &tup), MT_OK);
+    mt_error_clear(ctx);
+    /* index_select(x, 0, ix) -> [u, 8]; gather(w [u, 2], 1, [u, 1]) -> [u, 1] */
+    mt_arg sa[3] = {mt_a_tensor(x), mt_a_int(0), mt_a_tensor(ix)};
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_INDEX_SELECT, sa, 3, NULL, 0, outs, &n, &tup), MT_OK);
+    cr_assert_eq(outs[0].shape[0], u);
+    cr_assert_eq(outs[0].shape[1], h);
+    const mt_sym *ws[2] = {u, k2}, *gs[2] = {u, mt_sym_const(ctx, 1)};
+    mt_tensor *w = meta(ctx, MT_FLOAT32, 2, ws), *gi = meta(ctx, MT_INT64, 2, gs);
+    mt_arg ga[3] = {mt_a_tensor(w), mt_a_int(1), mt_a_tensor(gi)};
+    cr_assert_eq(mt_op_infer(ctx, MT_OP_GATHER, ga, 3, NULL, 0, outs, &n, &tup), MT_OK);
+    cr_assert_eq(outs[0].shape[1], mt_sym_const(ctx, 1));
+    cr_assert_eq(outs[0].dtype, MT_FLOAT32);
+    /* ~ on a float tensor is refused (bitwise_not: integral and bool only) */
+    mt_arg inv[1] = {mt_a_tensor(w)};
+    cr_assert_neq(mt_op_infer(ctx, MT_OP_INVERT, inv, 1, NULL, 0, outs, &n, &tup), MT_OK);
+    mt_ctx_free(ctx);
+}
