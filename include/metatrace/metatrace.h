@@ -10,5 +10,6 @@
 #include "graph.h"
 #include "nn.h"
 #include "model.h"
+#include "plan.h"
 
 #endif

@@ -1,0 +1,172 @@
+/* metatrace — tensor-parallel planning on the traced graph.
+ *
+ * An axis-propagation pass decides, from dataflow and the op shape rules
+ * alone, which axis of every activation is sharded across `tp` ranks, and from
+ * that the role of every parameter (column-parallel, row-parallel,
+ * vocab-parallel embedding, replicated). A small search over the choices of the
+ * Linear/Embedding weights keeps the assignment with the least communication.
+ * Results are plain structs in the model's context. See docs/plan.md. */
+#ifndef METATRACE_PLAN_H
+#define METATRACE_PLAN_H
+
+#include <stdio.h>
+
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where a tensor lives across the ranks. */
+typedef enum mt_place_kind {
+    MT_PLACE_REPLICATE = 0, /* every rank holds the whole tensor */
+    MT_PLACE_PARTIAL,       /* every rank holds a partial sum (all-reduce pending) */
+    MT_PLACE_SHARD          /* dim `dim` cut into `ways` equal blocks */
+} mt_place_kind;
+
+typedef struct mt_placement {
+    mt_place_kind kind;
+    int dim;  /* SHARD: the sharded dim; -1 otherwise */
+    int ways; /* SHARD: distinct blocks (== tp, or fewer when KV heads are replicated) */
+} mt_placement;
+
+/* "R", "P", "S(2)", "S(1)/8" in the arena. */
+const char *mt_placement_str(mt_ctx *ctx, mt_placement p);
+
+typedef enum mt_plan_role {
+    MT_ROLE_REPLICATE = 0,
+    MT_ROLE_COLWISE,        /* Linear: out_features sharded (weight dim 0) */
+    MT_ROLE_ROWWISE,        /* Linear: in_features sharded (weight dim 1), all-reduce after */
+    MT_ROLE_VOCAB,          /* Embedding: rows (vocab) sharded, all-reduce after */
+    MT_ROLE_EMBED_COLWISE,  /* Embedding: embedding_dim sharded (weight dim 1) */
+    MT_ROLE_BIAS,           /* bias of a column-parallel Linear: sharded with it */
+    MT_ROLE_COUNT
+} mt_plan_role;
+const char *mt_plan_role_name(mt_plan_role r); /* "colwise", ... */
+
+typedef struct mt_plan_param {
+    const mt_param *param;   /* unique parameter (tied aliases are listed under their owner) */
+    const char *name;
+    mt_plan_role role;
+    int shard_dim;           /* -1: replicated */
+    int ways;                /* distinct blocks; tp / ways ranks hold each block */
+    int ndim;
+    int64_t shape[MT_MAX_DIMS];
+    int64_t local[MT_MAX_DIMS]; /* per-rank shape */
+    int64_t bytes, local_bytes;
+} mt_plan_param;
+
+typedef enum mt_comm_kind {
+    MT_COMM_ALL_REDUCE = 0,
+    MT_COMM_ALL_GATHER,
+    MT_COMM_ALL_TO_ALL,
+    MT_COMM_COUNT
+} mt_comm_kind;
+const char *mt_comm_kind_name(mt_comm_kind k); /* "all_reduce", ... */
+
+/* A collective inserted on the output of `producer` before `consumer` reads it. */
+typedef struct mt_plan_comm {
+    mt_comm_kind kind;
+    const mt_node *producer;
+    int output;              /* output index of producer (tuples) */
+    const mt_node *consumer;
+    mt_placement from, to;
+    double bytes_per_token;  /* logical tensor bytes per token (batch*seq) at the bound shapes */
+    double wire_per_token;   /* bytes each rank sends per token (ring algorithms) */
+} mt_plan_comm;
+
+/* One entry of the transformers-style plan dict. */
+typedef struct mt_plan_rule {
+    const char *pattern;     /* module path, layer indices as '*': "model.layers.*.mlp.up_proj" */
+    const char *style;       /* colwise, rowwise, colwise_gather_output, rowwise_split_input,
+                                embedding_rowwise, replicate */
+    int ways;                /* shard blocks (tp unless KV replication) */
+} mt_plan_rule;
+
+typedef enum mt_plan_style {
+    MT_PLAN_OURS = 0,        /* embeddings sharded when cheaper */
+    MT_PLAN_TRANSFORMERS     /* transformers' convention: embeddings replicated */
+} mt_plan_style;
+
+typedef enum mt_plan_search {
+    MT_SEARCH_BEST = 0,      /* least communication (coordinate descent over the choices) */
+    MT_SEARCH_FIRST          /* the first feasible assignment (each weight's first option) */
+} mt_plan_search;
+
+typedef struct mt_plan_opts {
+    int tp;                  /* degree (>= 1) */
+    mt_plan_style style;
+    mt_plan_search search;
+    int64_t batch, seq;      /* bound shapes for bytes; 0: 1 and 4096 */
+} mt_plan_opts;
+
+typedef struct mt_plan_memory {
+    int64_t param_bytes;                      /* per rank */
+    int64_t param_bytes_by_dtype[MT_DTYPE_COUNT];
+    int64_t total_param_bytes;                /* unsharded model */
+    int64_t replicated_extra_bytes;           /* tp * per rank - total */
+    int64_t kv_replicated_bytes;              /* part of the extra due to KV head replication */
+    int64_t kv_bytes_per_token;               /* per rank, all layers */
+    int64_t kv_bytes;                         /* per rank at batch*seq bound tokens */
+    int64_t activation_peak_bytes;            /* per rank, live tensors at the bound shapes */
+} mt_plan_memory;
+
+typedef struct mt_plan {
+    mt_ctx *ctx;
+    const mt_model *model;
+    const mt_graph *graph;
+    int tp;
+    mt_plan_style style;
+    int64_t batch, seq;
+    bool valid;               /* false: `reason` says why the degree does not work */
+    const char *reason;
+    const char *note;         /* e.g. KV replication; NULL when none */
+    int kv_replication;       /* ranks per KV head (1: none) */
+    mt_plan_param *params;
+    int nparams;
+    mt_placement *nodes;      /* per graph node (outs[0]), indexed by node->index */
+    mt_plan_comm *comms;
+    int ncomms;
+    mt_plan_rule *rules;
+    int nrules;
+    mt_plan_memory mem;
+    double comm_per_token;    /* sum of wire_per_token */
+    int evals;                /* propagations run by the search */
+} mt_plan;
+
+/* Plan `g` (traced from `m`) for opts->tp ranks. Constraint violations
+ * (divisibility) give a plan with valid=false and a reason, not an error;
+ * NULL only on errors (message on the context). */
+mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts);
+
+/* The slice [start, stop) along the shard dim of the checkpoint tensor that
+ * `rank` reads (the whole dim when replicated). */
+void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start,
+                         int64_t *stop);
+
+/* Degrees 1..max_tp: valid, valid with KV replication, or the exact reason. */
+typedef struct mt_plan_degree {
+    int tp;
+    bool valid;
+    const char *reason;      /* invalid: why; valid: NULL or a note (KV replication) */
+    int kv_replication;
+    int64_t param_bytes;     /* per rank (valid degrees) */
+    double comm_per_token;
+} mt_plan_degree;
+
+/* Check every degree 1..max_tp (0: 64) and plan the valid ones. `out` holds
+ * max_tp entries. */
+mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base, int max_tp,
+                       mt_plan_degree *out);
+
+/* The standalone plan JSON object (docs/plan.md). */
+#define MT_PLAN_FORMAT "metatrace-plan"
+#define MT_PLAN_VERSION 1
+mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
+/* A human table: per-rank memory, communication, plan dict. */
+mt_status mt_plan_print(const mt_plan *p, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,75 @@
+/* Private state of the tensor-parallel planner (src/plan*.c). */
+#ifndef METATRACE_PLAN_INTERNAL_H
+#define METATRACE_PLAN_INTERNAL_H
+
+#include <metatrace/plan.h>
+
+/* A placement and the placements already materialized for one tensor:
+ * bit 0 replicated, bit 1 partial, bit 2+d sharded on d into tp blocks. */
+typedef struct pl_val {
+    mt_placement p;
+    uint32_t avail;
+} pl_val;
+
+/* One option for a weight: shard dim (-1 replicated) and blocks. */
+typedef struct pl_opt {
+    int dim;
+    int ways;
+} pl_opt;
+
+/* A search variable: one unique weight (tied aliases share it), the
+ * Linear/Embedding call nodes that read it. */
+#define PL_MAX_OPTS 10
+typedef struct pl_var {
+    const mt_param *weight;
+    const mt_module *module;  /* first module calling it */
+    int nopts;
+    pl_opt opts[PL_MAX_OPTS];
+    uint64_t sig;             /* structural signature (op ids and shapes around its calls) */
+    int group;
+    int64_t bytes;            /* full weight bytes */
+} pl_var;
+
+typedef struct pl_rec {
+    int kind;
+    int slot;
+    const mt_node *consumer;
+    mt_placement from, to;
+    double bytes, wire;
+} pl_rec;
+
+typedef struct planner {
+    mt_ctx *ctx;
+    mt_model *m;
+    const mt_graph *g;
+    int tp;
+    int64_t batch, seq;
+    int *out_off;             /* per node: first slot */
+    int nslots;
+    const mt_tensor **slot_t;
+    const mt_node **slot_node;
+    double *bpt;              /* bytes per token of each slot at the bound */
+    double *bytes_at;         /* bytes of each slot at the bound */
+    int *node_var;            /* per node: var index or -1 */
+    pl_var *vars;
+    int nvars;
+} planner;
+
+typedef struct pl_eval {
+    const planner *P;
+    int *choice;              /* per var: option index */
+    pl_val *vals;
+    bool *sliced;             /* per slot: a shard was cut locally from a whole copy */
+    bool *split_in;           /* per node: rowwise Linear fed by a whole input */
+    double comm;
+    int ncoll;
+    bool infeasible;
+    bool record;
+    pl_rec *recs;
+    int nrecs, caprecs;
+} pl_eval;
+
+void pl_propagate(pl_eval *E);
+void pl_push_rec(pl_eval *E, const pl_rec *r);
+
+#endif

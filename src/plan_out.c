@@ -1,0 +1,131 @@
+/* Tensor-parallel plan output: the standalone JSON object (docs/plan.md) and
+ * a human table. */
+#include <jansson.h>
+#include <string.h>
+
+#include <metatrace/plan.h>
+
+static json_t *placement_json(mt_placement p) {
+    json_t *o = json_object();
+    const char *k = p.kind == MT_PLACE_SHARD ? "shard" : p.kind == MT_PLACE_PARTIAL ? "partial" : "replicate";
+    json_object_set_new(o, "kind", json_string(k));
+    if (p.kind == MT_PLACE_SHARD) {
+        json_object_set_new(o, "dim", json_integer(p.dim));
+        json_object_set_new(o, "ways", json_integer(p.ways));
+    }
+    return o;
+}
+
+static json_t *ints(const int64_t *v, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+mt_status mt_plan_export_json(const mt_plan *p, FILE *out) {
+    if (!p || !out) return MT_ERR_USAGE;
+    json_t *root = json_object();
+    json_object_set_new(root, "format", json_string(MT_PLAN_FORMAT));
+    json_object_set_new(root, "version", json_integer(MT_PLAN_VERSION));
+    json_object_set_new(root, "model_type", json_string(p->model->model_type));
+    json_object_set_new(root, "tp", json_integer(p->tp));
+    json_object_set_new(root, "style", json_string(p->style == MT_PLAN_TRANSFORMERS ? "transformers" : "ours"));
+    json_object_set_new(root, "valid", json_boolean(p->valid));
+    json_object_set_new(root, "reason", p->reason ? json_string(p->reason) : json_null());
+    json_object_set_new(root, "note", p->note ? json_string(p->note) : json_null());
+    json_object_set_new(root, "kv_replication", json_integer(p->kv_replication));
+    json_t *bound = json_object();
+    json_object_set_new(bound, "batch", json_integer(p->batch));
+    json_object_set_new(bound, "seq", json_integer(p->seq));
+    json_object_set_new(root, "bound", bound);
+    json_t *dict = json_object();
+    for (int i = 0; i < p->nrules; i++) json_object_set_new(dict, p->rules[i].pattern, json_string(p->rules[i].style));
+    json_object_set_new(root, "tp_plan", dict);
+    json_t *params = json_array();
+    for (int i = 0; i < p->nparams; i++) {
+        const mt_plan_param *pp = &p->params[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(pp->name));
+        json_object_set_new(o, "role", json_string(mt_plan_role_name(pp->role)));
+        json_object_set_new(o, "dtype", json_string(mt_dtype_name(pp->param->t->dtype)));
+        json_object_set_new(o, "shard_dim", pp->shard_dim >= 0 ? json_integer(pp->shard_dim) : json_null());
+        json_object_set_new(o, "ways", json_integer(pp->ways));
+        json_object_set_new(o, "shape", ints(pp->shape, pp->ndim));
+        json_object_set_new(o, "local_shape", ints(pp->local, pp->ndim));
+        if (pp->shard_dim >= 0) {
+            json_t *sl = json_array();
+            for (int r = 0; r < p->tp; r++) {
+                int64_t a, b;
+                mt_plan_param_slice(p, pp, r, &a, &b);
+                json_t *x = json_array();
+                json_array_append_new(x, json_integer(a));
+                json_array_append_new(x, json_integer(b));
+                json_array_append_new(sl, x);
+            }
+            json_object_set_new(o, "slices", sl);
+        }
+        json_array_append_new(params, o);
+    }
+    json_object_set_new(root, "params", params);
+    json_t *nodes = json_object();
+    for (int i = 0; i < p->graph->n; i++)
+        json_object_set_new(nodes, p->graph->nodes[i]->name, placement_json(p->nodes[i]));
+    json_object_set_new(root, "nodes", nodes);
+    json_t *comms = json_array();
+    for (int i = 0; i < p->ncomms; i++) {
+        const mt_plan_comm *c = &p->comms[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(mt_comm_kind_name(c->kind)));
+        json_object_set_new(o, "after", json_string(c->producer->name));
+        json_object_set_new(o, "output", json_integer(c->output));
+        json_object_set_new(o, "before", json_string(c->consumer ? c->consumer->name : ""));
+        json_object_set_new(o, "from", placement_json(c->from));
+        json_object_set_new(o, "to", placement_json(c->to));
+        json_object_set_new(o, "bytes_per_token", json_real(c->bytes_per_token));
+        json_object_set_new(o, "wire_bytes_per_token", json_real(c->wire_per_token));
+        json_array_append_new(comms, o);
+    }
+    json_object_set_new(root, "comms", comms);
+    json_object_set_new(root, "comm_wire_bytes_per_token", json_real(p->comm_per_token));
+    json_t *mem = json_object();
+    json_object_set_new(mem, "param_bytes", json_integer(p->mem.param_bytes));
+    json_t *bd = json_object();
+    for (int d = 0; d < MT_DTYPE_COUNT; d++)
+        if (p->mem.param_bytes_by_dtype[d])
+            json_object_set_new(bd, mt_dtype_name((mt_dtype)d), json_integer(p->mem.param_bytes_by_dtype[d]));
+    json_object_set_new(mem, "param_bytes_by_dtype", bd);
+    json_object_set_new(mem, "total_param_bytes", json_integer(p->mem.total_param_bytes));
+    json_object_set_new(mem, "replicated_extra_bytes", json_integer(p->mem.replicated_extra_bytes));
+    json_object_set_new(mem, "kv_replicated_bytes", json_integer(p->mem.kv_replicated_bytes));
+    json_object_set_new(mem, "kv_cache_bytes_per_token", json_integer(p->mem.kv_bytes_per_token));
+    json_object_set_new(mem, "kv_cache_bytes", json_integer(p->mem.kv_bytes));
+    json_object_set_new(mem, "activation_peak_bytes", json_integer(p->mem.activation_peak_bytes));
+    json_object_set_new(root, "memory_per_rank", mem);
+    json_t *wrap = json_object();
+    json_object_set_new(wrap, "plan", root);
+    int rc = json_dumpf(wrap, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(wrap);
+    if (rc != 0 || fputc('\n', out) == EOF) return mt_fail(p->ctx, MT_ERR_IO, "writing the plan JSON failed");
+    return MT_OK;
+}
+
+static double gib(int64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+
+mt_status mt_plan_print(const mt_plan *p, FILE *out) {
+    if (!p || !out) return MT_ERR_USAGE;
+    fprintf(out, "tp=%d (%s style) %s%s%s\n", p->tp, p->style == MT_PLAN_TRANSFORMERS ? "transformers" : "ours",
+            p->valid ? "valid" : "INVALID: ", p->valid ? "" : p->reason, "");
+    if (p->note) fprintf(out, "  note: %s\n", p->note);
+    fprintf(out, "  per rank: params %.3f GiB (total %.3f GiB, replicated extra %.3f GiB, KV replication %.3f GiB)\n",
+            gib(p->mem.param_bytes), gib(p->mem.total_param_bytes), gib(p->mem.replicated_extra_bytes),
+            gib(p->mem.kv_replicated_bytes));
+    fprintf(out, "  per rank: KV cache %lld B/token, %.3f GiB at batch=%lld seq=%lld; activation peak %.3f GiB\n",
+            (long long)p->mem.kv_bytes_per_token, gib(p->mem.kv_bytes), (long long)p->batch, (long long)p->seq,
+            gib(p->mem.activation_peak_bytes));
+    int counts[MT_COMM_COUNT] = {0};
+    for (int i = 0; i < p->ncomms; i++) counts[p->comms[i].kind]++;
+    fprintf(out, "  communication: %.0f B/token per rank (%d all_reduce, %d all_gather, %d all_to_all)\n",
+            p->comm_per_token, counts[MT_COMM_ALL_REDUCE], counts[MT_COMM_ALL_GATHER], counts[MT_COMM_ALL_TO_ALL]);
+    for (int i = 0; i < p->nrules; i++) fprintf(out, "    %-48s %s\n", p->rules[i].pattern, p->rules[i].style);
+    return ferror(out) ? MT_ERR_IO : MT_OK;
+}

@@ -1,0 +1,620 @@
+/* Tensor-parallel planning: setup, the search over weight choices, and the
+ * per-rank results (parameters, collectives, memory, plan dict, constraints). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan_internal.h"
+
+void pl_push_rec(pl_eval *E, const pl_rec *r) {
+    mt_ctx *ctx = E->P->ctx;
+    if (E->nrecs == E->caprecs) {
+        int nc = E->caprecs ? E->caprecs * 2 : 64;
+        pl_rec *n = mt_heap_alloc(ctx, (size_t)nc * sizeof *n);
+        if (!n) return;
+        if (E->nrecs) memcpy(n, E->recs, (size_t)E->nrecs * sizeof *n);
+        if (E->recs) mt_heap_free(ctx, E->recs);
+        E->recs = n;
+        E->caprecs = nc;
+    }
+    E->recs[E->nrecs++] = *r;
+}
+
+/* ---- setup ---- */
+static double slot_bytes(planner *P, const mt_tensor *t) {
+    const char *names[2] = {"batch", "seq"};
+    int64_t vals[2] = {P->batch, P->seq};
+    mt_binding b = {names, vals, 2};
+    double n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        const mt_sym *s = mt_sym_subst(P->ctx, t->shape[d], &b);
+        if (!s || !mt_sym_is_const(s)) return 0;
+        n *= (double)mt_sym_const_value(s);
+    }
+    return n * (double)mt_dtype_size(t->dtype);
+}
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 33);
+}
+
+static int64_t dimv(const mt_tensor *t, int d) {
+    return mt_sym_is_const(t->shape[d]) ? mt_sym_const_value(t->shape[d]) : -1;
+}
+
+static void add_opt(pl_var *v, int dim, int ways) {
+    if (v->nopts < PL_MAX_OPTS) v->opts[v->nopts++] = (pl_opt){dim, ways};
+}
+
+static bool info_int(const mt_model *m, const char *name, int64_t *v);
+
+static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
+    mt_ctx *ctx = m->ctx;
+    P->ctx = ctx;
+    P->m = m;
+    P->g = g;
+    P->tp = o->tp;
+    P->batch = o->batch > 0 ? o->batch : 1;
+    P->seq = o->seq > 0 ? o->seq : 4096;
+    P->out_off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->out_off);
+    P->node_var = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->node_var);
+    if (!P->out_off || !P->node_var) return mt_ctx_status(ctx);
+    int ns = 0;
+    for (int i = 0; i < g->n; i++) {
+        P->out_off[i] = ns;
+        ns += g->nodes[i]->nout > 0 ? g->nodes[i]->nout : 1;
+    }
+    P->nslots = ns;
+    P->slot_t = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->slot_t);
+    P->slot_node = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->slot_node);
+    P->bpt = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bpt);
+    P->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bytes_at);
+    P->vars = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->vars);
+    if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
+    double tokens = (double)P->batch * (double)P->seq;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        for (int k = 0; k < n->nout; k++) {
+            int s = P->out_off[i] + k;
+            P->slot_t[s] = &n->outs[k];
+            P->slot_node[s] = n;
+            P->bytes_at[s] = slot_bytes(P, &n->outs[k]);
+            P->bpt[s] = P->bytes_at[s] / tokens;
+        }
+        P->node_var[i] = -1;
+        if (n->op != MT_NODE_CALL_MODULE || !n->module ||
+            (n->module->leaf != MT_LEAF_LINEAR && n->module->leaf != MT_LEAF_EMBEDDING))
+            continue;
+        mt_param *w = mt_module_param(n->module, "weight");
+        if (!w) continue;
+        const mt_param *owner = w->tied_to ? w->tied_to : w;
+        int vi = -1;
+        for (int k = 0; k < P->nvars; k++)
+            if (P->vars[k].weight == owner) vi = k;
+        if (vi < 0) {
+            vi = P->nvars++;
+            pl_var *v = &P->vars[vi];
+            v->weight = owner;
+            v->module = n->module;
+            v->bytes = (int64_t)slot_bytes(P, owner->t);
+            const mt_tensor *wt = owner->t;
+            int64_t d0 = wt->ndim == 2 ? dimv(wt, 0) : -1, d1 = wt->ndim == 2 ? dimv(wt, 1) : -1;
+            int tp = P->tp;
+            bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
+            bool allow = tp > 1 && d0 > 0 && d1 > 0 && !(emb && o->style == MT_PLAN_TRANSFORMERS);
+            if (allow && emb) {
+                if (d0 % tp == 0) add_opt(v, 0, tp);
+                if (d1 % tp == 0) add_opt(v, 1, tp);
+            } else if (allow) {
+                if (d0 % tp == 0) add_opt(v, 0, tp);
+                /* fewer blocks than ranks only for a projection onto KV heads when
+                 * tp exceeds them (each KV head then lives on tp/kv ranks) */
+                int64_t kv, hd;
+                if (info_int(m, "num_key_value_heads", &kv) && info_int(m, "head_dim", &hd) && kv > 0 &&
+                    tp > kv && tp % kv == 0 && d0 == kv * hd)
+                    add_opt(v, 0, (int)kv);
+                if (d1 % tp == 0) add_opt(v, 1, tp);
+                if (v->nopts > 0 && v->opts[0].ways != tp && v->opts[0].dim == 0) {
+                    /* first option: the full-width one when it exists */
+                }
+            }
+            add_opt(v, -1, 1);
+        }
+        P->node_var[i] = vi;
+    }
+    return MT_OK;
+}
+
+/* Structural signatures: a few rounds of neighbourhood hashing over op ids,
+ * leaf kinds and shapes (never names), so weights in repeated blocks that
+ * play the same part get the same signature and are searched together. */
+static mt_status signatures(planner *P) {
+    const mt_graph *g = P->g;
+    mt_ctx *ctx = P->ctx;
+    int n = g->n;
+    uint64_t *h = mt_heap_alloc(ctx, (size_t)n * sizeof *h), *h2 = mt_heap_alloc(ctx, (size_t)n * sizeof *h2);
+    int *nin = mt_heap_alloc(ctx, (size_t)n * sizeof *nin);
+    int **ins = mt_heap_alloc(ctx, (size_t)n * sizeof *ins);
+    if (!h || !h2 || !nin || !ins) return mt_ctx_status(ctx);
+    for (int i = 0; i < n; i++) {
+        const mt_node *x = g->nodes[i];
+        uint64_t v = mix((uint64_t)x->op, (uint64_t)(x->opid + 7));
+        v = mix(v, x->module ? (uint64_t)(x->module->leaf + 3) : 1);
+        v = mix(v, (uint64_t)x->nout);
+        if (x->nout > 0) {
+            const mt_tensor *t = &x->outs[0];
+            v = mix(v, (uint64_t)t->ndim);
+            for (int d = 0; d < t->ndim; d++) v = mix(v, (uint64_t)(uintptr_t)t->shape[d]);
+        }
+        h[i] = v;
+        int sl[64];
+        int k = 0;
+        for (int a = 0; a < x->nargs + x->nkwargs && k < 64; a++) {
+            const mt_arg *ar = a < x->nargs ? &x->args[a] : &x->kwargs[a - x->nargs].value;
+            if (ar->kind == MT_ARG_TENSOR && ar->v.t->node) sl[k++] = ar->v.t->node->index;
+            else if (ar->kind == MT_ARG_LIST)
+                for (int j = 0; j < ar->v.list.n && k < 64; j++)
+                    if (ar->v.list.items[j].kind == MT_ARG_TENSOR && ar->v.list.items[j].v.t->node)
+                        sl[k++] = ar->v.list.items[j].v.t->node->index;
+        }
+        nin[i] = k;
+        ins[i] = k ? mt_heap_alloc(ctx, (size_t)k * sizeof **ins) : NULL;
+        if (k && !ins[i]) return mt_ctx_status(ctx);
+        if (k) memcpy(ins[i], sl, (size_t)k * sizeof *sl);
+    }
+    for (int round = 0; round < 8; round++) {
+        for (int i = 0; i < n; i++) h2[i] = mix(h[i], 0x51);
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < nin[i]; k++) {
+                h2[i] = mix(h2[i], mix(h[ins[i][k]], (uint64_t)k));
+                h2[ins[i][k]] += mix(h[i], (uint64_t)k + 100); /* users, order-free */
+            }
+        memcpy(h, h2, (size_t)n * sizeof *h);
+    }
+    for (int i = 0; i < P->nvars; i++) P->vars[i].sig = 0x1234;
+    for (int i = 0; i < n; i++)
+        if (P->node_var[i] >= 0) P->vars[P->node_var[i]].sig += mix(h[i], 0x77);
+    /* groups: same signature and same options */
+    for (int i = 0; i < P->nvars; i++) {
+        pl_var *v = &P->vars[i];
+        v->group = i;
+        for (int k = 0; k < i; k++) {
+            pl_var *u = &P->vars[k];
+            if (u->group == k && u->sig == v->sig && u->nopts == v->nopts &&
+                memcmp(u->opts, v->opts, (size_t)v->nopts * sizeof *v->opts) == 0) {
+                v->group = k;
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (ins[i]) mt_heap_free(ctx, ins[i]);
+    mt_heap_free(ctx, ins);
+    mt_heap_free(ctx, nin);
+    mt_heap_free(ctx, h);
+    mt_heap_free(ctx, h2);
+    return MT_OK;
+}
+
+/* ---- cost ---- */
+typedef struct pl_cost {
+    bool infeasible;
+    int64_t repl;   /* bytes of weights left whole on every rank */
+    double comm;    /* wire bytes per token */
+    int64_t rank;   /* weight bytes per rank */
+    int ncoll;
+} pl_cost;
+
+static pl_cost evaluate(pl_eval *E) {
+    const planner *P = E->P;
+    pl_propagate(E);
+    pl_cost c = {E->infeasible, 0, E->comm, 0, E->ncoll};
+    for (int i = 0; i < P->nvars; i++) {
+        pl_opt o = P->vars[i].opts[E->choice[i]];
+        if (o.dim < 0) c.repl += P->vars[i].bytes, c.rank += P->vars[i].bytes;
+        else c.rank += P->vars[i].bytes / o.ways;
+    }
+    return c;
+}
+
+static bool better(pl_cost a, pl_cost b) {
+    if (a.infeasible != b.infeasible) return !a.infeasible;
+    if (a.repl != b.repl) return a.repl < b.repl;
+    double tol = 1e-9 * (b.comm > 1 ? b.comm : 1);
+    if (a.comm < b.comm - tol) return true;
+    if (a.comm > b.comm + tol) return false;
+    if (a.rank != b.rank) return a.rank < b.rank;
+    return a.ncoll < b.ncoll;
+}
+
+static void search(pl_eval *E, mt_plan_search mode, int *evals) {
+    const planner *P = E->P;
+    for (int i = 0; i < P->nvars; i++) E->choice[i] = 0;
+    pl_cost best = evaluate(E);
+    (*evals)++;
+    if (mode == MT_SEARCH_FIRST) return;
+    /* coordinate descent, first over groups of structurally equal weights */
+    for (int sweep = 0; sweep < 6; sweep++) {
+        bool improved = false;
+        for (int gi = 0; gi < P->nvars; gi++) {
+            if (P->vars[gi].group != gi) continue;
+            int curo = E->choice[gi];
+            for (int o = 0; o < P->vars[gi].nopts; o++) {
+                if (o == curo) continue;
+                for (int i = 0; i < P->nvars; i++)
+                    if (P->vars[i].group == gi) E->choice[i] = o;
+                pl_cost c = evaluate(E);
+                (*evals)++;
+                if (better(c, best)) {
+                    best = c;
+                    curo = o;
+                    improved = true;
+                }
+            }
+            for (int i = 0; i < P->nvars; i++)
+                if (P->vars[i].group == gi) E->choice[i] = curo;
+        }
+        if (!improved) break;
+    }
+    /* then one weight at a time when the graph is small enough */
+    double work = 0;
+    for (int i = 0; i < P->nvars; i++) work += P->vars[i].nopts;
+    work *= P->g->n;
+    if (work > 2e6) return;
+    for (int sweep = 0; sweep < 4; sweep++) {
+        bool improved = false;
+        for (int i = 0; i < P->nvars; i++) {
+            int curo = E->choice[i];
+            for (int o = 0; o < P->vars[i].nopts; o++) {
+                if (o == curo) continue;
+                E->choice[i] = o;
+                pl_cost c = evaluate(E);
+                (*evals)++;
+                if (better(c, best)) {
+                    best = c;
+                    curo = o;
+                    improved = true;
+                }
+            }
+            E->choice[i] = curo;
+        }
+        if (!improved) break;
+    }
+}
+
+/* ---- constraints from the resolved hyper-parameters ---- */
+static bool info_int(const mt_model *m, const char *name, int64_t *v) {
+    for (int i = 0; i < m->ninfo; i++)
+        if (strcmp(m->info[i].name, name) == 0 && m->info[i].value.kind == MT_ARG_INT) {
+            *v = m->info[i].value.v.i;
+            return true;
+        }
+    return false;
+}
+
+static void append(mt_ctx *ctx, const char **dst, const char *msg) {
+    *dst = *dst ? mt_sprintf(ctx, "%s; %s", *dst, msg) : msg;
+}
+
+/* Fills reason (invalid) or note; returns the KV replication factor. */
+static int constraints(const mt_model *m, int tp, const char **reason, const char **note) {
+    mt_ctx *ctx = m->ctx;
+    *reason = *note = NULL;
+    int kvrep = 1;
+    int64_t heads, kv, inter, vocab;
+    bool has_heads = info_int(m, "num_attention_heads", &heads);
+    if (has_heads && heads % tp != 0)
+        append(ctx, reason, mt_sprintf(ctx, "num_attention_heads=%lld not divisible by %d", (long long)heads, tp));
+    if (info_int(m, "num_key_value_heads", &kv) && kv % tp != 0) {
+        if (tp % kv == 0 && (!has_heads || heads % tp == 0)) {
+            kvrep = (int)(tp / kv);
+            append(ctx, note, mt_sprintf(ctx, "num_key_value_heads=%lld not divisible by %d; would need KV "
+                                              "replication x%d (each KV head on %d ranks)",
+                                         (long long)kv, tp, kvrep, kvrep));
+        } else if (tp % kv != 0) {
+            append(ctx, reason, mt_sprintf(ctx, "num_key_value_heads=%lld not divisible by %d, and %d is not a "
+                                                "multiple of it (no KV replication possible)",
+                                           (long long)kv, tp, tp));
+        }
+    }
+    if (info_int(m, "intermediate_size", &inter) && inter % tp != 0)
+        append(ctx, reason, mt_sprintf(ctx, "intermediate_size=%lld not divisible by %d", (long long)inter, tp));
+    if (info_int(m, "vocab_size", &vocab) && vocab % tp != 0)
+        append(ctx, note, mt_sprintf(ctx, "vocab_size=%lld not divisible by %d: embedding and lm_head stay "
+                                          "replicated (pad the vocabulary to shard them)",
+                                     (long long)vocab, tp));
+    return kvrep;
+}
+
+/* ---- results ---- */
+static const char *pattern_of(mt_ctx *ctx, const char *path) {
+    char *s = mt_alloc(ctx, strlen(path) + 1);
+    if (!s) return path;
+    const char *p = path;
+    char *o = s;
+    while (*p) {
+        const char *e = strchr(p, '.');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        bool num = len > 0;
+        for (size_t i = 0; i < len; i++) num = num && p[i] >= '0' && p[i] <= '9';
+        if (num) *o++ = '*';
+        else memcpy(o, p, len), o += len;
+        p += len;
+        if (*p == '.') *o++ = *p++;
+    }
+    *o = 0;
+    return s;
+}
+
+static int var_of_module(const planner *P, const mt_module *mod) {
+    for (int i = 0; i < P->nvars; i++)
+        if (P->vars[i].module == mod) return i;
+    return -1;
+}
+
+static const mt_tensor *kv_source(const mt_tensor *t) {
+    while (t && t->node && t->node->nargs > 0 && t->node->args[0].kind == MT_ARG_TENSOR) {
+        int op = t->node->opid;
+        if (op != MT_OP_RESHAPE && op != MT_OP_VIEW && op != MT_OP_EXPAND && op != MT_OP_CONTIGUOUS &&
+            !(op == MT_OP_GETITEM && !t->node->args[0].v.t->node->is_tuple))
+            break;
+        t = t->node->args[0].v.t;
+    }
+    return t;
+}
+
+static int64_t local_bytes(double full, mt_placement p) {
+    return (int64_t)(p.kind == MT_PLACE_SHARD ? full / p.ways : full);
+}
+
+static mt_status results(planner *P, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    int tp = P->tp;
+    E->record = true;
+    pl_propagate(E);
+    E->record = false;
+    R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
+    R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
+    R->params = mt_alloc_array(ctx, (size_t)P->m->params.n + 1, sizeof *R->params);
+    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
+    if (!R->nodes || !R->comms || !R->params || !R->rules) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
+    for (int i = 0; i < E->nrecs; i++) {
+        const pl_rec *r = &E->recs[i];
+        mt_plan_comm *c = &R->comms[R->ncomms++];
+        c->kind = (mt_comm_kind)r->kind;
+        c->producer = P->slot_node[r->slot];
+        c->output = r->slot - P->out_off[c->producer->index];
+        c->consumer = r->consumer;
+        c->from = r->from;
+        c->to = r->to;
+        c->bytes_per_token = r->bytes;
+        c->wire_per_token = r->wire;
+        R->comm_per_token += r->wire;
+    }
+    /* parameters */
+    mt_plan_memory *M = &R->mem;
+    for (int i = 0; i < P->m->params.n; i++) {
+        const mt_param *p = P->m->params.items[i];
+        if (p->tied_to) continue;
+        mt_plan_param *pp = &R->params[R->nparams++];
+        pp->param = p;
+        pp->name = p->name;
+        pp->role = MT_ROLE_REPLICATE;
+        pp->shard_dim = -1;
+        pp->ways = 1;
+        pp->ndim = p->t->ndim;
+        int vi = var_of_module(P, p->owner);
+        if (vi >= 0) {
+            pl_opt o = P->vars[vi].opts[E->choice[vi]];
+            bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
+            if (o.dim >= 0 && strcmp(p->local, "weight") == 0) {
+                pp->shard_dim = o.dim;
+                pp->ways = o.ways;
+                pp->role = emb ? (o.dim == 0 ? MT_ROLE_VOCAB : MT_ROLE_EMBED_COLWISE)
+                               : (o.dim == 0 ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE);
+            } else if (o.dim == 0 && !emb && strcmp(p->local, "bias") == 0) {
+                pp->shard_dim = 0;
+                pp->ways = o.ways;
+                pp->role = MT_ROLE_BIAS;
+            }
+        }
+        int64_t numel = 1, lnumel = 1;
+        for (int d = 0; d < pp->ndim; d++) {
+            pp->shape[d] = dimv(p->t, d);
+            pp->local[d] = d == pp->shard_dim ? pp->shape[d] / pp->ways : pp->shape[d];
+            numel *= pp->shape[d];
+            lnumel *= pp->local[d];
+        }
+        size_t es = mt_dtype_size(p->t->dtype);
+        pp->bytes = numel * (int64_t)es;
+        pp->local_bytes = lnumel * (int64_t)es;
+        M->param_bytes += pp->local_bytes;
+        M->param_bytes_by_dtype[p->t->dtype] += pp->local_bytes;
+        M->total_param_bytes += pp->bytes;
+        if (pp->ways > 1 && pp->ways < tp) M->kv_replicated_bytes += (int64_t)tp * pp->local_bytes - pp->bytes;
+    }
+    M->replicated_extra_bytes = (int64_t)tp * M->param_bytes - M->total_param_bytes;
+    /* KV cache: keys and values entering attention, before head repetition */
+    double kv = 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (n->opid != MT_OP_SDPA || n->nargs < 3) continue;
+        for (int a = 1; a <= 2; a++) {
+            const mt_tensor *t = kv_source(n->args[a].kind == MT_ARG_TENSOR ? n->args[a].v.t : NULL);
+            if (!t || !t->node) continue;
+            int s = P->out_off[t->node->index] + (int)(t - t->node->outs);
+            mt_placement pl = E->vals[s].p;
+            kv += pl.kind == MT_PLACE_SHARD ? P->bpt[s] / pl.ways : P->bpt[s];
+        }
+    }
+    M->kv_bytes_per_token = (int64_t)kv;
+    M->kv_bytes = (int64_t)(kv * (double)P->batch * (double)P->seq);
+    /* activations: live tensors (last use) at the bound shapes */
+    int *last = mt_heap_alloc(ctx, (size_t)P->nslots * sizeof *last);
+    if (!last) return mt_ctx_status(ctx);
+    for (int s = 0; s < P->nslots; s++) last[s] = P->slot_node[s] ? P->slot_node[s]->index : 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        for (int a = 0; a < n->nargs + n->nkwargs; a++) {
+            const mt_arg *ar = a < n->nargs ? &n->args[a] : &n->kwargs[a - n->nargs].value;
+            int cnt = ar->kind == MT_ARG_LIST ? ar->v.list.n : 1;
+            for (int j = 0; j < cnt; j++) {
+                const mt_arg *it = ar->kind == MT_ARG_LIST ? &ar->v.list.items[j] : ar;
+                if (it->kind != MT_ARG_TENSOR || !it->v.t->node) continue;
+                const mt_tensor *t = it->v.t;
+                int s = P->out_off[t->node->index] + (int)(t - t->node->outs);
+                if (last[s] < i) last[s] = i;
+            }
+        }
+    }
+    double live = 0, peak = 0;
+    double *freeat = mt_heap_alloc(ctx, (size_t)(g->n + 1) * sizeof *freeat);
+    if (!freeat) return mt_ctx_status(ctx);
+    for (int s = 0; s < P->nslots; s++) {
+        const mt_node *n = P->slot_node[s];
+        if (!n || n->op == MT_NODE_GET_ATTR || n->is_tuple) continue;
+        freeat[last[s]] += (double)local_bytes(P->bytes_at[s], E->vals[s].p);
+    }
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (n->op != MT_NODE_GET_ATTR && !n->is_tuple)
+            for (int k = 0; k < n->nout; k++)
+                live += (double)local_bytes(P->bytes_at[P->out_off[i] + k], E->vals[P->out_off[i] + k].p);
+        if (live > peak) peak = live;
+        live -= freeat[i];
+    }
+    M->activation_peak_bytes = (int64_t)peak;
+    mt_heap_free(ctx, freeat);
+    mt_heap_free(ctx, last);
+    /* plan dict */
+    const char **pats = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *pats);
+    const char **paths = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *paths);
+    const char **styles = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *styles);
+    int *ways = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *ways);
+    if (!pats || !paths || !styles || !ways) return mt_ctx_status(ctx);
+    int nm = 0;
+    for (int i = 0; i < g->n; i++) {
+        int vi = P->node_var[i];
+        if (vi < 0) continue;
+        const mt_node *n = g->nodes[i];
+        bool seen = false;
+        for (int k = 0; k < nm; k++) seen = seen || strcmp(paths[k], n->module->path) == 0;
+        if (seen) continue;
+        pl_opt o = P->vars[vi].opts[E->choice[vi]];
+        bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
+        bool gathered = false;
+        for (int r = 0; r < E->nrecs; r++)
+            gathered = gathered || (E->recs[r].slot == P->out_off[i] && E->recs[r].kind == MT_COMM_ALL_GATHER);
+        const char *st;
+        if (o.dim < 0) st = "replicate";
+        else if (emb && o.dim == 0) st = "embedding_rowwise";
+        else if (o.dim == 0 || emb) st = gathered ? "colwise_gather_output" : "colwise";
+        else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";
+        if (o.dim < 0 && R->style == MT_PLAN_TRANSFORMERS) continue;
+        paths[nm] = n->module->path;
+        pats[nm] = pattern_of(ctx, n->module->path);
+        styles[nm] = st;
+        ways[nm] = o.ways;
+        nm++;
+    }
+    for (int k = 0; k < nm; k++) {
+        bool uniform = true, first = true;
+        for (int j = 0; j < nm; j++) {
+            if (strcmp(pats[j], pats[k]) != 0) continue;
+            if (strcmp(styles[j], styles[k]) != 0 || ways[j] != ways[k]) uniform = false;
+            if (j < k) first = false;
+        }
+        if (uniform && !first) continue;
+        mt_plan_rule *r = &R->rules[R->nrules++];
+        r->pattern = uniform ? pats[k] : paths[k];
+        r->style = styles[k];
+        r->ways = ways[k];
+    }
+    return MT_OK;
+}
+
+static mt_plan *plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *o, bool full) {
+    mt_ctx *ctx = m->ctx;
+    if (!o || o->tp < 1 || o->tp > 4096) {
+        mt_fail(ctx, MT_ERR_USAGE, "tensor-parallel degree must be between 1 and 4096, got %d", o ? o->tp : 0);
+        return NULL;
+    }
+    planner P;
+    memset(&P, 0, sizeof P);
+    if (setup(&P, m, g, o) != MT_OK || signatures(&P) != MT_OK) return NULL;
+    mt_plan *R = mt_alloc(ctx, sizeof *R);
+    if (!R) return NULL;
+    R->ctx = ctx;
+    R->model = m;
+    R->graph = g;
+    R->tp = o->tp;
+    R->style = o->style;
+    R->batch = P.batch;
+    R->seq = P.seq;
+    R->kv_replication = constraints(m, o->tp, &R->reason, &R->note);
+    R->valid = R->reason == NULL;
+    pl_eval E;
+    memset(&E, 0, sizeof E);
+    E.P = &P;
+    E.choice = mt_heap_alloc(ctx, ((size_t)P.nvars + 1) * sizeof *E.choice);
+    E.vals = mt_heap_alloc(ctx, ((size_t)P.nslots + 1) * sizeof *E.vals);
+    E.sliced = mt_heap_alloc(ctx, ((size_t)P.nslots + 1) * sizeof *E.sliced);
+    E.split_in = mt_heap_alloc(ctx, ((size_t)g->n + 1) * sizeof *E.split_in);
+    mt_status st = MT_OK;
+    if (!E.choice || !E.vals || !E.sliced || !E.split_in) st = mt_ctx_status(ctx);
+    if (st == MT_OK) {
+        search(&E, o->search, &R->evals);
+        (void)full;
+        st = results(&P, &E, R);
+    }
+    if (E.choice) mt_heap_free(ctx, E.choice);
+    if (E.vals) mt_heap_free(ctx, E.vals);
+    if (E.sliced) mt_heap_free(ctx, E.sliced);
+    if (E.split_in) mt_heap_free(ctx, E.split_in);
+    if (E.recs) mt_heap_free(ctx, E.recs);
+    return st == MT_OK ? R : NULL;
+}
+
+mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts) {
+    if (!m || !g) return NULL;
+    return plan_run(m, g, opts, true);
+}
+
+void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start, int64_t *stop) {
+    if (pp->shard_dim < 0) {
+        *start = 0;
+        *stop = pp->ndim > 0 ? pp->shape[0] : 1;
+        return;
+    }
+    int per_block = p->tp / pp->ways; /* ranks holding each block */
+    int block = rank / per_block;
+    int64_t len = pp->local[pp->shard_dim];
+    *start = block * len;
+    *stop = *start + len;
+}
+
+mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base, int max_tp,
+                       mt_plan_degree *out) {
+    if (!m || !g || !out) return MT_ERR_USAGE;
+    if (max_tp <= 0) max_tp = 64;
+    for (int tp = 1; tp <= max_tp; tp++) {
+        mt_plan_degree *d = &out[tp - 1];
+        memset(d, 0, sizeof *d);
+        d->tp = tp;
+        const char *reason, *note;
+        d->kv_replication = constraints(m, tp, &reason, &note);
+        d->valid = reason == NULL;
+        d->reason = reason ? reason : note;
+        if (!d->valid) continue;
+        mt_plan_opts o = base ? *base : (mt_plan_opts){0};
+        o.tp = tp;
+        mt_plan *p = plan_run(m, g, &o, false);
+        if (!p) return mt_ctx_status(m->ctx);
+        d->param_bytes = p->mem.param_bytes;
+        d->comm_per_token = p->comm_per_token;
+    }
+    return MT_OK;
+}
