@@ -462,17 +462,41 @@ static void scan_reals(jb *b, const mt_model *m, const mt_graph *g)
  * soon as it is written), so memory does not grow with the graph: each value is
  * dumped by jansson with every line after the first indented to its depth. */
 
+/* jansson hands the callback one token at a time; a locked fwrite per token
+ * dominated the export, so tokens are gathered in a buffer and written in
+ * large blocks. */
+#define SINK_BUF (64 * 1024)
+
 typedef struct sink {
     FILE *out;
     const char *indent; /* written after every newline of a dumped value */
     size_t flags;
     bool failed;
+    size_t used;
+    char *buf;          /* SINK_BUF bytes */
 } sink;
+
+static void sink_flush(sink *s)
+{
+    if (s->used && !s->failed && fwrite(s->buf, 1, s->used, s->out) != s->used)
+        s->failed = true;
+    s->used = 0;
+}
 
 static void sink_write(sink *s, const char *buf, size_t n)
 {
-    if (n && !s->failed && fwrite(buf, 1, n, s->out) != n)
-        s->failed = true;
+    if (s->failed || n == 0)
+        return;
+    if (n > SINK_BUF - s->used) {
+        sink_flush(s);
+        if (n > SINK_BUF) {
+            if (fwrite(buf, 1, n, s->out) != n)
+                s->failed = true;
+            return;
+        }
+    }
+    memcpy(s->buf + s->used, buf, n);
+    s->used += n;
 }
 
 static void sink_puts(sink *s, const char *str)
@@ -554,7 +578,13 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
               .indent = "",
               .flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
                        JSON_REAL_PRECISION(b.real_precision),
-              .failed = false};
+              .failed = false,
+              .used = 0,
+              .buf = mt_heap_alloc(m->ctx, SINK_BUF)};
+    if (!s.buf) {
+        release_stacks(&b);
+        return mt_ctx_status(m->ctx);
+    }
 
     sink_puts(&s, "{\n");
     emit_member(&b, &s, "format", json_string(MT_JSON_FORMAT), false);
@@ -571,6 +601,8 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
     emit_nodes(&b, &s, g);
     emit_member(&b, &s, "totals", jtotals(&b, &totals), true);
     sink_puts(&s, "}\n");
+    sink_flush(&s);
+    mt_heap_free(m->ctx, s.buf);
     release_stacks(&b);
 
     if (b.err != MT_OK)

@@ -4,6 +4,8 @@
 
 #include <metatrace/model.h>
 
+#include "models/blocks.h"
+
 void mt_model_info(mt_model *m, const char *name, mt_arg value) {
     if (m->ninfo == m->infocap) {
         int ncap = m->infocap ? m->infocap * 2 : 16;
@@ -73,6 +75,9 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     m->root = mt_module_new(ctx, NULL, "", m->class_name);
     if (!m->root) return NULL;
 
+    /* The parameter dtype (override, else torch_dtype) is resolved once here so
+     * every family and every report sees it. */
+    if (mt_model_read_dtype(m, &m->dtype) != MT_OK) return NULL;
     mt_meta_scope_enter(ctx);
     mt_status st = arch->build(m);
     mt_meta_scope_exit(ctx);
@@ -114,7 +119,7 @@ mt_status mt_model_totals(const mt_model *m, mt_totals *out) {
         if (!mt_checked_add(ctx, out->buffers, n, &out->buffers, "buffer total")) return mt_ctx_status(ctx);
     }
     out->active_params = out->params;
-    if (m->arch->totals) return m->arch->totals(m, out);
+    if (m->arch && m->arch->totals) return m->arch->totals(m, out);
     return MT_OK;
 }
 
