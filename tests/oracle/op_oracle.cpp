@@ -648,8 +648,10 @@ void gen_sdpa(Gen &g) {
     g.add({t({2, 4, 5, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8}), N(), F(0.1)});
     g.add({t({2, 4, 5, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8})}, {{"scale", F(0.125)}});
     g.add({t({2, 4, 5, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8})}, {{"dropout_p", F(0.0)}, {"is_causal", B(false)}});
-    for (auto a : kAll)
+    for (auto a : kAll) {
         for (auto b : {at::kFloat, at::kHalf, at::kBFloat16}) g.add({t({2, 4, 5, 8}, a), t({2, 4, 6, 8}, b), t({2, 4, 6, 8}, b)});
+        g.add({t({2, 4, 5, 8}, a), t({2, 4, 6, 8}, a), t({2, 4, 6, 8}, a)});
+    }
     g.skipped_float8 += kFloat8Count * 3;
 }
 
@@ -748,6 +750,26 @@ void gen_scatter(Gen &g) {
     g.add({t({5, 4}), I(0), t({2, 4}, at::kLong), t({2, 4})}, {{"reduce", Val::str("bogus")}});
 }
 
+void gen_clamp(Gen &g) {
+    for (auto a : kAll) {
+        for (const Val &v : scalars()) {
+            g.add({t({2, 3}, a), v});
+            g.add({t({2, 3}, a)}, {{"max", v}});
+            g.add({t({2, 3}, a), v, F(10.0)});
+        }
+        for (auto b : {at::kFloat, at::kLong, at::kHalf}) {
+            g.add({t({2, 3}, a), t({}, b)});
+            g.add({t({2, 3}, a), t({3}, b), t({2, 1}, b)});
+        }
+    }
+    g.add({t({2, 3})});
+    g.add({t({2, 3}), N(), N()});
+    g.add({t({2, 3}), t({4, 2, 3})});
+    g.add({t({2, 3}), t({3, 1})});
+    g.add({t({2, 3})}, {{"min", I(0)}, {"max", I(5)}});
+    g.skipped_float8 += kFloat8Count * 18;
+}
+
 void gen_invert(Gen &g) {
     for (auto a : kAll)
         for (const Shape &s : std::vector<Shape>{{}, {2, 3}}) g.add({t(s, a)});
@@ -777,6 +799,7 @@ void generate(const std::string &name, Gen &g) {
         {"index_select", gen_index_select}, {"gather", gen_gather},     {"index_add", gen_index_add},
         {"index_add_", gen_index_add}, {"zeros", gen_zeros},            {"zeros_like", gen_zeros_like},
         {"scatter", gen_scatter},     {"scatter_", gen_scatter},        {"invert", gen_invert},
+        {"clamp_", gen_clamp},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);
