@@ -235,6 +235,12 @@ std::vector<int64_t> int_list_varargs(const Call &c, size_t start, const char *n
     return out;
 }
 
+// Tensor.view(*size) / reshape(*shape) / permute(*dims) take no other keyword.
+void only_kwarg(const Call &c, const char *name) {
+    for (const auto &kw : c.kwargs)
+        TORCH_CHECK(kw.first == name, "TypeError: got an unexpected keyword argument '", kw.first, "'");
+}
+
 // A dim argument: int, list/tuple of ints, or None (absent).
 std::optional<std::vector<int64_t>> dim_list(const Val *v) {
     if (!v || v->kind == Val::NONE) return std::nullopt;
@@ -1070,10 +1076,12 @@ std::map<std::string, Entry> build_table() {
 
     add("method:view", [](const Call &c) {
         Args a(c);
+        only_kwarg(c, "size");
         return T(a.tensor(0, "self").view(int_list_varargs(c, 1, "size")));
     });
     add("method:reshape", [](const Call &c) {
         Args a(c);
+        only_kwarg(c, "shape");
         return T(a.tensor(0, "self").reshape(int_list_varargs(c, 1, "shape")));
     });
     add("method:transpose", [](const Call &c) {
@@ -1082,6 +1090,7 @@ std::map<std::string, Entry> build_table() {
     });
     add("method:permute", [](const Call &c) {
         Args a(c);
+        only_kwarg(c, "dims");
         return T(a.tensor(0, "self").permute(int_list_varargs(c, 1, "dims")));
     });
     add("method:unsqueeze", [](const Call &c) {
