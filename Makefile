@@ -11,7 +11,7 @@ setup:
 	bash scripts/setup.sh
 
 build: setup
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMT_WERROR=ON >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMT_WERROR=ON -DMT_ORACLE=ON >/dev/null
 	cmake --build $(BUILD) -j 2
 
 run: build
