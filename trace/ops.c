@@ -481,6 +481,51 @@ static void shape_of_arg(const mt_arg *a, int *n, const mt_sym *const **s) {
     }
 }
 
+static bool is_float8(mt_dtype d) { return d == MT_FLOAT8_E4M3FN || d == MT_FLOAT8_E5M2; }
+
+/* Dtype categories ATen refuses per binary op (before promotion). */
+static mt_status binary_dtype_check(call *c, const mt_arg *a, const mt_arg *b, const mt_operand ops[2]) {
+    bool any_bool = ops[0].dtype == MT_BOOL || ops[1].dtype == MT_BOOL;
+    bool any_complex = mt_dtype_is_complex(ops[0].dtype) || mt_dtype_is_complex(ops[1].dtype);
+    switch (c->id) {
+    case MT_OP_SUB:
+        /* ATen sub_check: no bool operand at all (a Python bool counts). */
+        if (ops[0].dtype == MT_BOOL && ops[1].dtype == MT_BOOL)
+            return fail(c, "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+                           "or `logical_xor()` operator instead: got %s and %s",
+                        operand_s(c, a), operand_s(c, b));
+        if (any_bool)
+            return fail(c, "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                           "trying to invert a mask, use the `~` or `logical_not()` operator instead: got %s and %s",
+                        operand_s(c, a), operand_s(c, b));
+        break;
+    case MT_OP_MAXIMUM:
+    case MT_OP_MINIMUM:
+        if (any_complex)
+            return fail(c, "%s not implemented for complex tensors: got %s and %s", c->def->name,
+                        operand_s(c, a), operand_s(c, b));
+        break;
+    case MT_OP_LT:
+    case MT_OP_LE:
+    case MT_OP_GT:
+    case MT_OP_GE:
+        /* Ordering comparisons have no complex kernel ("lt_cpu" not implemented for 'ComplexFloat'). */
+        if (any_complex)
+            return fail(c, "%s not implemented for complex operands: got %s and %s", c->def->name,
+                        operand_s(c, a), operand_s(c, b));
+        break;
+    case MT_OP_POW: {
+        mt_dtype common = mt_result_type(ops, 2);
+        if (common == MT_BOOL)
+            return fail(c, "\"pow\" not implemented for 'Bool': got %s and %s", operand_s(c, a), operand_s(c, b));
+        break;
+    }
+    default:
+        break;
+    }
+    return MT_OK;
+}
+
 static mt_status rule_binary(call *c) {
     const mt_arg *a, *b;
     mt_operand ops[2];
@@ -495,7 +540,13 @@ static mt_status rule_binary(call *c) {
     const mt_sym *r[MT_MAX_DIMS];
     int nr = 0;
     TRY(broadcast(c, na, sa, nb, sb, &nr, r));
+    TRY(binary_dtype_check(c, a, b, ops));
     mt_dtype dt = mt_promote_for_op(c->def->promo, ops, 2);
+    /* A comparison of float64 (or float16) with complex64 computes in
+     * complex128 (complex32), which we lack; ATen still answers bool. */
+    if (dt == MT_DTYPE_NONE && c->def->promo == MT_PROMO_ALWAYS_BOOL && !is_float8(ops[0].dtype) &&
+        !is_float8(ops[1].dtype))
+        dt = MT_BOOL;
     if (dt == MT_DTYPE_NONE)
         return fail(c, "no common dtype for %s and %s", operand_s(c, a), operand_s(c, b));
     if ((c->id == MT_OP_AND || c->id == MT_OP_OR) && !mt_dtype_is_integral(dt, true))
@@ -589,6 +640,14 @@ static mt_status rule_unary(call *c) {
                     sh(c, x));
     if (c->id == MT_OP_RELU && x->dtype == MT_BOOL)
         return fail(c, "Boolean inputs not supported for relu: got bool %s", sh(c, x));
+    /* relu is clamp_min(0): ATen clamp refuses complex. abs has no bool kernel. */
+    if (c->id == MT_OP_RELU && mt_dtype_is_complex(x->dtype))
+        return fail(c, "clamp is not supported for complex types: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
+    if (c->id == MT_OP_ABS && x->dtype == MT_BOOL)
+        return fail(c, "\"abs_cpu\" not implemented for 'Bool': got bool %s", sh(c, x));
+    if (c->id == MT_OP_GELU && mt_dtype_is_complex(x->dtype))
+        return fail(c, "\"GeluKernelImpl\" not implemented for '%s': got %s %s", mt_dtype_name(x->dtype),
+                    mt_dtype_name(x->dtype), sh(c, x));
     if ((c->id == MT_OP_SILU || c->id == MT_OP_GELU) && mt_dtype_is_integral(x->dtype, true))
         return fail(c, "expected a floating-point input (PyTorch has no %s kernel for %s): got %s %s",
                     c->def->name, mt_dtype_name(x->dtype), mt_dtype_name(x->dtype), sh(c, x));
