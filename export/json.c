@@ -6,10 +6,8 @@
  * model and graph always give the same bytes.
  *
  * Linear in graph size, in time and memory: node references are direct
- * pointers (tensor -> node -> name); nodes are built, written and freed one
- * at a time; the module stack arrays, which the tracer shares between nodes
- * recorded under the same stack, are built once per stack and shared
- * (jansson reference counts them). */
+ * pointers (tensor -> node -> name); the nodes array is written directly,
+ * node by node, in the bytes jansson would print (see "direct node writer"). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +16,11 @@
 
 #include <metatrace/metatrace.h>
 
-#include "ptrmap.h"
 
 typedef struct jb {
     mt_ctx *ctx;
     mt_status err;       /* first error (MT_OK while all is well) */
     int real_precision;  /* significant digits that round-trip every real (scan_reals) */
-    mtx_ptrmap stacks;   /* const mt_modstack* -> json_t* (borrowed from the tree) */
 } jb;
 
 static void fail_nomem(jb *b)
@@ -107,14 +103,6 @@ static json_t *jdim(jb *b, const mt_sym *d)
     if (mt_sym_is_const(d))
         return json_integer(mt_sym_const_value(d));
     return jstr(b, mt_sym_str(d));
-}
-
-static json_t *jshape(jb *b, int ndim, const mt_sym *const *shape)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < ndim; i++)
-        push(b, a, jdim(b, shape[i]));
-    return a;
 }
 
 static json_t *jdtype(jb *b, mt_dtype d)
@@ -244,108 +232,6 @@ static const mt_tensor *param_tensor(const mt_param *p)
     return p->tied_to ? p->tied_to->t : NULL;
 }
 
-static json_t *jtensor_shape(jb *b, const mt_tensor *t)
-{
-    return t ? jshape(b, t->ndim, t->shape) : json_null();
-}
-
-static json_t *jparameters(jb *b, const mt_model *m)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < m->params.n; i++) {
-        const mt_param *p = m->params.items[i];
-        const mt_tensor *t = param_tensor(p);
-        json_t *o = json_object();
-        put(b, o, "name", jstr(b, p->name));
-        put(b, o, "shape", jtensor_shape(b, t));
-        put(b, o, "dtype", t ? jdtype(b, t->dtype) : json_null());
-        put(b, o, "tied_to", jstr(b, p->tied_to ? p->tied_to->name : NULL));
-        push(b, a, o);
-    }
-    return a;
-}
-
-static json_t *jbuffers(jb *b, const mt_model *m)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < m->buffers.n; i++) {
-        const mt_param *p = m->buffers.items[i];
-        const mt_tensor *t = param_tensor(p);
-        json_t *o = json_object();
-        put(b, o, "name", jstr(b, p->name));
-        put(b, o, "shape", jtensor_shape(b, t));
-        put(b, o, "dtype", t ? jdtype(b, t->dtype) : json_null());
-        put(b, o, "persistent", json_boolean(p->persistent));
-        put(b, o, "computed", json_boolean(p->computed));
-        push(b, a, o);
-    }
-    return a;
-}
-
-static void jmodules_walk(jb *b, json_t *a, const mt_module *mod, int depth)
-{
-    if (b->err != MT_OK)
-        return;
-    if (depth > 0) {
-        json_t *o = json_object();
-        put(b, o, "path", jstr(b, mod->path));
-        put(b, o, "type", jstr(b, mod->type));
-        put(b, o, "leaf", json_boolean(mod->leaf != MT_LEAF_NONE));
-        put(b, o, "attributes", jkwargs(b, mod->attrs, mod->nattrs, NULL));
-        push(b, a, o);
-    }
-    for (int i = 0; i < mod->children.n; i++)
-        jmodules_walk(b, a, mod->children.items[i], depth + 1);
-}
-
-static json_t *jmodules(jb *b, const mt_model *m)
-{
-    json_t *a = json_array();
-    if (m->root)
-        jmodules_walk(b, a, m->root, 0);
-    return a;
-}
-
-/* The module stack of a node, shared between nodes with the same stack. */
-static void put_stack(jb *b, json_t *node, const mt_modstack *st)
-{
-    if (!st) {
-        put(b, node, "module_stack", json_array());
-        return;
-    }
-    json_t *cached = mtx_ptrmap_get(&b->stacks, st);
-    if (cached) {
-        if (json_object_set(node, "module_stack", cached) != 0) /* shares it */
-            fail_nomem(b);
-        return;
-    }
-    json_t *a = json_array();
-    for (int i = 0; i < st->depth; i++) {
-        const mt_module *mod = st->mods[i];
-        if (!mod || !mod->path || !mod->path[0]) /* the root is not listed */
-            continue;
-        push(b, a, jstr(b, mod->path));
-    }
-    if (!a || json_object_set(node, "module_stack", a) != 0) {
-        json_decref(a);
-        fail_nomem(b);
-        return;
-    }
-    /* The cache keeps the reference we hold (released by release_stacks). */
-    if (!mtx_ptrmap_put(&b->stacks, st, a)) {
-        json_decref(a);
-        fail_nomem(b);
-    }
-}
-
-static void release_stacks(jb *b)
-{
-    for (size_t i = 0; i < b->stacks.cap; i++)
-        if (b->stacks.keys[i])
-            json_decref(b->stacks.vals[i]);
-    mtx_ptrmap_free(&b->stacks);
-}
-
 static const char *node_target(const mt_node *n)
 {
     if (n->target)
@@ -355,39 +241,6 @@ static const char *node_target(const mt_node *n)
     if (n->op == MT_NODE_OUTPUT)
         return "output";
     return NULL;
-}
-
-static json_t *jnode(jb *b, const mt_node *n)
-{
-    json_t *o = json_object();
-    put(b, o, "name", jstr(b, n->name));
-    put(b, o, "op", jstr(b, mt_opkind_name(n->op)));
-    put(b, o, "target", jstr(b, node_target(n)));
-    json_t *args = json_array();
-    for (int i = 0; i < n->nargs; i++)
-        push(b, args, jarg(b, &n->args[i], n->name));
-    put(b, o, "args", args);
-    put(b, o, "kwargs", jkwargs(b, n->kwargs, n->nkwargs, n->name));
-    if (n->is_tuple) {
-        put(b, o, "shape", json_null());
-        put(b, o, "dtype", json_null());
-        json_t *outs = json_array();
-        for (int i = 0; i < n->nout; i++) {
-            json_t *t = json_object();
-            put(b, t, "shape", jshape(b, n->outs[i].ndim, n->outs[i].shape));
-            put(b, t, "dtype", jdtype(b, n->outs[i].dtype));
-            push(b, outs, t);
-        }
-        put(b, o, "outputs", outs);
-    } else if (n->op != MT_NODE_OUTPUT && n->nout > 0 && n->outs) {
-        put(b, o, "shape", jshape(b, n->outs[0].ndim, n->outs[0].shape));
-        put(b, o, "dtype", jdtype(b, n->outs[0].dtype));
-    } else {
-        put(b, o, "shape", json_null());
-        put(b, o, "dtype", json_null());
-    }
-    put_stack(b, o, n->stack);
-    return o;
 }
 
 static json_t *jtotals(jb *b, const mt_totals *t)
@@ -544,20 +397,397 @@ static void emit_member(jb *b, sink *s, const char *key, json_t *v, bool last)
     sink_puts(s, last ? "\n" : ",\n");
 }
 
+/* ---- direct node writer -------------------------------------------------------
+ * Nodes are most of the document (5,000 for Llama-2-70B). Building jansson
+ * objects for each and dumping them cost ~80% of the export, so nodes are
+ * written directly, in exactly the bytes jansson's JSON_INDENT(2) dump gives
+ * (the snapshot tests compare whole documents, and test_export re-parses and
+ * re-dumps with jansson to check the layout). */
+
+typedef struct jw {
+    sink *s;
+    jb *b;
+    int depth;           /* indentation level (2 spaces each) */
+    bool first[32];      /* no element written yet at this depth */
+} jw;
+
+static void w_raw(jw *w, const char *str, size_t n) { sink_write(w->s, str, n); }
+static void w_puts(jw *w, const char *str) { sink_write(w->s, str, strlen(str)); }
+
+static void w_newline(jw *w)
+{
+    static const char spaces[] = "\n                                                                ";
+    size_t n = (size_t)w->depth * 2;
+    if (n > sizeof spaces - 2)
+        n = sizeof spaces - 2;
+    w_raw(w, spaces, n + 1);
+}
+
+/* Before an element of the current array/object. */
+static void w_elem(jw *w)
+{
+    if (!w->first[w->depth])
+        w_raw(w, ",", 1);
+    w->first[w->depth] = false;
+    w_newline(w);
+}
+
+static void w_open(jw *w, char c)
+{
+    w_raw(w, &c, 1);
+    w->depth++;
+    w->first[w->depth] = true;
+}
+
+static void w_close(jw *w, char c)
+{
+    bool empty = w->first[w->depth];
+    w->depth--;
+    if (!empty)
+        w_newline(w);
+    w_raw(w, &c, 1);
+}
+
+/* A JSON string as jansson escapes it (quotes, backslash, control bytes;
+ * UTF-8 kept; invalid UTF-8 replaced by '?', as jstr does). */
+static void w_str(jw *w, const char *str)
+{
+    if (!str) {
+        w_puts(w, "null");
+        return;
+    }
+    w_raw(w, "\"", 1);
+    const unsigned char *p = (const unsigned char *)str, *run = p;
+    for (; *p; p++) {
+        const char *esc = NULL;
+        char ubuf[8];
+        switch (*p) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (*p < 0x20) {
+                snprintf(ubuf, sizeof ubuf, "\\u%04X", *p);
+                esc = ubuf;
+            }
+        }
+        if (esc) {
+            w_raw(w, (const char *)run, (size_t)(p - run));
+            w_puts(w, esc);
+            run = p + 1;
+        }
+    }
+    w_raw(w, (const char *)run, (size_t)(p - run));
+    w_raw(w, "\"", 1);
+}
+
+static void w_key(jw *w, const char *k)
+{
+    w_elem(w);
+    w_str(w, k);
+    w_raw(w, ": ", 2);
+}
+
+static void w_int(jw *w, long long v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lld", v);
+    w_raw(w, buf, (size_t)n);
+}
+
+/* jansson's real format: %.*g, a ".0" when neither '.' nor 'e' appears, and
+ * the exponent without '+' or leading zeros. */
+static void w_real(jw *w, double f)
+{
+    if (!isfinite(f)) {
+        w_open(w, '{');
+        w_key(w, "float");
+        w_str(w, isnan(f) ? "nan" : f > 0 ? "inf" : "-inf");
+        w_close(w, '}');
+        return;
+    }
+    char buf[48];
+    int n = snprintf(buf, sizeof buf, "%.*g", w->b->real_precision, f);
+    if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+        buf[n] = 0;
+    }
+    char *e = strchr(buf, 'e');
+    if (e) {
+        char *start = e + 1, *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, strlen(end) + 1);
+        }
+        n = (int)strlen(buf);
+    }
+    w_raw(w, buf, (size_t)n);
+}
+
+static void w_symarg(jw *w, const mt_sym *sym)
+{
+    if (!sym) {
+        w_puts(w, "null");
+    } else if (mt_sym_is_const(sym)) {
+        w_int(w, (long long)mt_sym_const_value(sym));
+    } else {
+        w_open(w, '{');
+        w_key(w, "sym");
+        w_str(w, mt_sym_str(sym));
+        w_close(w, '}');
+    }
+}
+
+static void w_tagged_str(jw *w, const char *tag, const char *v)
+{
+    w_open(w, '{');
+    w_key(w, tag);
+    w_str(w, v);
+    w_close(w, '}');
+}
+
+static void w_arg(jw *w, const mt_arg *a, const char *where)
+{
+    jb *b = w->b;
+    switch (a->kind) {
+    case MT_ARG_NONE: w_puts(w, "null"); return;
+    case MT_ARG_TENSOR:
+        if (!a->v.t || !a->v.t->node || !a->v.t->node->name) {
+            if (b->err == MT_OK)
+                b->err = mt_fail(b->ctx, MT_ERR_INTERNAL,
+                                 "JSON export: node '%s': a tensor argument has no producing node",
+                                 where ? where : "?");
+            w_puts(w, "null");
+            return;
+        }
+        w_tagged_str(w, "node", a->v.t->node->name);
+        return;
+    case MT_ARG_INT: w_int(w, (long long)a->v.i); return;
+    case MT_ARG_FLOAT: w_real(w, a->v.f); return;
+    case MT_ARG_BOOL: w_puts(w, a->v.b ? "true" : "false"); return;
+    case MT_ARG_SYM: w_symarg(w, a->v.sym); return;
+    case MT_ARG_DTYPE:
+        w_open(w, '{');
+        w_key(w, "dtype");
+        if (a->v.dtype == MT_DTYPE_NONE) w_puts(w, "null");
+        else w_str(w, mt_dtype_name(a->v.dtype));
+        w_close(w, '}');
+        return;
+    case MT_ARG_STR: w_str(w, a->v.s); return;
+    case MT_ARG_SLICE:
+        w_open(w, '{');
+        w_key(w, "slice");
+        w_open(w, '[');
+        w_elem(w); w_symarg(w, a->v.slice.start);
+        w_elem(w); w_symarg(w, a->v.slice.stop);
+        w_elem(w); w_symarg(w, a->v.slice.step);
+        w_close(w, ']');
+        w_close(w, '}');
+        return;
+    case MT_ARG_ELLIPSIS:
+        w_open(w, '{');
+        w_key(w, "ellipsis");
+        w_puts(w, "true");
+        w_close(w, '}');
+        return;
+    case MT_ARG_LIST:
+        w_open(w, '[');
+        for (int i = 0; i < a->v.list.n; i++) {
+            w_elem(w);
+            w_arg(w, &a->v.list.items[i], where);
+        }
+        w_close(w, ']');
+        return;
+    case MT_ARG_DEVICE: w_tagged_str(w, "device", mt_device_name(a->v.device)); return;
+    case MT_ARG_KIND_COUNT: break;
+    }
+    if (b->err == MT_OK)
+        b->err = mt_fail(b->ctx, MT_ERR_INTERNAL, "JSON export: unknown argument kind %d", (int)a->kind);
+    w_puts(w, "null");
+}
+
+static void w_shape(jw *w, int ndim, const mt_sym *const *shape)
+{
+    w_open(w, '[');
+    for (int i = 0; i < ndim; i++) {
+        w_elem(w);
+        if (!shape[i]) w_puts(w, "null");
+        else if (mt_sym_is_const(shape[i])) w_int(w, (long long)mt_sym_const_value(shape[i]));
+        else w_str(w, mt_sym_str(shape[i]));
+    }
+    w_close(w, ']');
+}
+
+static void w_dtype(jw *w, mt_dtype d)
+{
+    if (d == MT_DTYPE_NONE) w_puts(w, "null");
+    else w_str(w, mt_dtype_name(d));
+}
+
+static void w_node(jw *w, const mt_node *n)
+{
+    w_open(w, '{');
+    w_key(w, "name"); w_str(w, n->name);
+    w_key(w, "op"); w_str(w, mt_opkind_name(n->op));
+    w_key(w, "target"); w_str(w, node_target(n));
+    w_key(w, "args");
+    w_open(w, '[');
+    for (int i = 0; i < n->nargs; i++) {
+        w_elem(w);
+        w_arg(w, &n->args[i], n->name);
+    }
+    w_close(w, ']');
+    w_key(w, "kwargs");
+    w_open(w, '{');
+    for (int i = 0; i < n->nkwargs; i++) {
+        w_key(w, n->kwargs[i].name ? n->kwargs[i].name : "");
+        w_arg(w, &n->kwargs[i].value, n->name);
+    }
+    w_close(w, '}');
+    if (n->is_tuple) {
+        w_key(w, "shape"); w_puts(w, "null");
+        w_key(w, "dtype"); w_puts(w, "null");
+        w_key(w, "outputs");
+        w_open(w, '[');
+        for (int i = 0; i < n->nout; i++) {
+            w_elem(w);
+            w_open(w, '{');
+            w_key(w, "shape"); w_shape(w, n->outs[i].ndim, n->outs[i].shape);
+            w_key(w, "dtype"); w_dtype(w, n->outs[i].dtype);
+            w_close(w, '}');
+        }
+        w_close(w, ']');
+    } else if (n->op != MT_NODE_OUTPUT && n->nout > 0 && n->outs) {
+        w_key(w, "shape"); w_shape(w, n->outs[0].ndim, n->outs[0].shape);
+        w_key(w, "dtype"); w_dtype(w, n->outs[0].dtype);
+    } else {
+        w_key(w, "shape"); w_puts(w, "null");
+        w_key(w, "dtype"); w_puts(w, "null");
+    }
+    w_key(w, "module_stack");
+    w_open(w, '[');
+    const mt_modstack *st = n->stack;
+    for (int i = 0; st && i < st->depth; i++) {
+        const mt_module *mod = st->mods[i];
+        if (!mod || !mod->path || !mod->path[0]) /* the root is not listed */
+            continue;
+        w_elem(w);
+        w_str(w, mod->path);
+    }
+    w_close(w, ']');
+    w_close(w, '}');
+}
+
 static void emit_nodes(jb *b, sink *s, const mt_graph *g)
 {
     sink_puts(s, "  \"nodes\": ");
-    if (g->n == 0) {
-        sink_puts(s, "[],\n");
-        return;
-    }
-    sink_puts(s, "[\n");
+    jw w = {.s = s, .b = b, .depth = 1};
+    w.first[1] = true;
+    w_open(&w, '[');
     for (int i = 0; i < g->n && b->err == MT_OK && !s->failed; i++) {
-        sink_puts(s, "    ");
-        emit(b, s, jnode(b, g->nodes[i]), "    ");
-        sink_puts(s, i + 1 < g->n ? ",\n" : "\n");
+        w_elem(&w);
+        w_node(&w, g->nodes[i]);
     }
-    sink_puts(s, "  ],\n");
+    w_close(&w, ']');
+    sink_puts(s, ",\n");
+}
+
+/* parameters, buffers and modules (about 2,000 entries for a 70B model) go
+ * through the direct writer too. */
+static void w_param_common(jw *w, const mt_param *p)
+{
+    const mt_tensor *t = param_tensor(p);
+    w_key(w, "name"); w_str(w, p->name);
+    w_key(w, "shape");
+    if (t) w_shape(w, t->ndim, t->shape);
+    else w_puts(w, "null");
+    w_key(w, "dtype");
+    if (t) w_dtype(w, t->dtype);
+    else w_puts(w, "null");
+}
+
+static void w_section_begin(jw *w, sink *s, const char *key)
+{
+    sink_puts(s, "  \"");
+    sink_puts(s, key);
+    sink_puts(s, "\": ");
+    w->depth = 1;
+    w_open(w, '[');
+}
+
+static void w_section_end(jw *w, sink *s)
+{
+    w_close(w, ']');
+    sink_puts(s, ",\n");
+}
+
+static void emit_parameters(jb *b, sink *s, const mt_model *m)
+{
+    jw w = {.s = s, .b = b};
+    w_section_begin(&w, s, "parameters");
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        w_elem(&w);
+        w_open(&w, '{');
+        w_param_common(&w, p);
+        w_key(&w, "tied_to"); w_str(&w, p->tied_to ? p->tied_to->name : NULL);
+        w_close(&w, '}');
+    }
+    w_section_end(&w, s);
+}
+
+static void emit_buffers(jb *b, sink *s, const mt_model *m)
+{
+    jw w = {.s = s, .b = b};
+    w_section_begin(&w, s, "buffers");
+    for (int i = 0; i < m->buffers.n; i++) {
+        const mt_param *p = m->buffers.items[i];
+        w_elem(&w);
+        w_open(&w, '{');
+        w_param_common(&w, p);
+        w_key(&w, "persistent"); w_puts(&w, p->persistent ? "true" : "false");
+        w_key(&w, "computed"); w_puts(&w, p->computed ? "true" : "false");
+        w_close(&w, '}');
+    }
+    w_section_end(&w, s);
+}
+
+static void w_modules_walk(jw *w, const mt_module *mod, int depth)
+{
+    if (depth > 0) {
+        w_elem(w);
+        w_open(w, '{');
+        w_key(w, "path"); w_str(w, mod->path);
+        w_key(w, "type"); w_str(w, mod->type);
+        w_key(w, "leaf"); w_puts(w, mod->leaf != MT_LEAF_NONE ? "true" : "false");
+        w_key(w, "attributes");
+        w_open(w, '{');
+        for (int i = 0; i < mod->nattrs; i++) {
+            w_key(w, mod->attrs[i].name ? mod->attrs[i].name : "");
+            w_arg(w, &mod->attrs[i].value, NULL);
+        }
+        w_close(w, '}');
+        w_close(w, '}');
+    }
+    for (int i = 0; i < mod->children.n; i++)
+        w_modules_walk(w, mod->children.items[i], depth + 1);
+}
+
+static void emit_modules(jb *b, sink *s, const mt_model *m)
+{
+    jw w = {.s = s, .b = b};
+    w_section_begin(&w, s, "modules");
+    if (m->root)
+        w_modules_walk(&w, m->root, 0);
+    w_section_end(&w, s);
 }
 
 mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
@@ -572,7 +802,6 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
         return st;
 
     jb b = {.ctx = m->ctx, .err = MT_OK, .real_precision = 15};
-    mtx_ptrmap_init(&b.stacks, m->ctx);
     scan_reals(&b, m, g);
     sink s = {.out = out,
               .indent = "",
@@ -582,8 +811,7 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
               .used = 0,
               .buf = mt_heap_alloc(m->ctx, SINK_BUF)};
     if (!s.buf) {
-        release_stacks(&b);
-        return mt_ctx_status(m->ctx);
+            return mt_ctx_status(m->ctx);
     }
 
     sink_puts(&s, "{\n");
@@ -595,15 +823,14 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
     emit_member(&b, &s, "tool", tool, false);
     emit_member(&b, &s, "model", jmodel(&b, m), false);
     emit_member(&b, &s, "symbols", jsymbols(&b), false);
-    emit_member(&b, &s, "parameters", jparameters(&b, m), false);
-    emit_member(&b, &s, "buffers", jbuffers(&b, m), false);
-    emit_member(&b, &s, "modules", jmodules(&b, m), false);
+    emit_parameters(&b, &s, m);
+    emit_buffers(&b, &s, m);
+    emit_modules(&b, &s, m);
     emit_nodes(&b, &s, g);
     emit_member(&b, &s, "totals", jtotals(&b, &totals), true);
     sink_puts(&s, "}\n");
     sink_flush(&s);
     mt_heap_free(m->ctx, s.buf);
-    release_stacks(&b);
 
     if (b.err != MT_OK)
         return b.err;
