@@ -946,6 +946,10 @@ static mt_status rule_layer_norm(call *c) {
         return fail(c, "Given normalized_shape=%s, expected input with shape [*, %.*s], but got input of size %s",
                     ws, (int)(strlen(ws) >= 2 ? strlen(ws) - 2 : 0), ws + 1, sh(c, x));
     }
+    /* LayerNormKernelImpl dispatches floating types only. */
+    if (mt_dtype_is_integral(x->dtype, true))
+        return fail(c, "\"LayerNormKernelImpl\" not implemented for %s: got %s %s", mt_dtype_name(x->dtype),
+                    mt_dtype_name(x->dtype), sh(c, x));
     return emit_like(c, x->dtype, x);
 }
 
@@ -2035,7 +2039,6 @@ static mt_status rule_scatter(call *c) {
     TRY(need_int(c, "dim", &d));
     int w;
     TRY(wrap_dim(c, d, x, &w));
-    (void)w;
     if (idx->dtype != MT_INT64) return fail(c, "scatter_(): Expected dtype int64 for index, got %s", mt_dtype_name(idx->dtype));
     if (idx->ndim != x->ndim)
         return fail(c, "Index tensor must have the same number of dimensions as self tensor: self %s, index %s",
@@ -2046,6 +2049,26 @@ static mt_status rule_scatter(call *c) {
     if (src->kind == MT_ARG_TENSOR && src->v.t->ndim != idx->ndim)
         return fail(c, "Index tensor must have the same number of dimensions as src tensor: index %s, src %s",
                     sh(c, idx), sh(c, src->v.t));
+    if (src->kind == MT_ARG_TENSOR && src->v.t->dtype != x->dtype)
+        return fail(c, "scatter(): Expected self.dtype to be equal to src.dtype: got %s and %s",
+                    mt_dtype_name(x->dtype), mt_dtype_name(src->v.t->dtype));
+    const mt_arg *red = param(c, "reduce");
+    if (red && red->kind == MT_ARG_STR && strcmp(red->v.s, "add") != 0 && strcmp(red->v.s, "multiply") != 0)
+        return fail(c, "reduce argument must be either add or multiply, got '%s'", red->v.s);
+    /* ATen scatter_shape_check: unless index is empty, index.size(d) <= self.size(d)
+     * for d != dim and index.size(d) <= src.size(d) for every d. Decided only on known sizes. */
+    bool empty = false;
+    for (int i = 0; i < idx->ndim; i++) empty = empty || is_c(idx->shape[i], 0);
+    for (int i = 0; i < idx->ndim && !empty; i++) {
+        int64_t vi, vs;
+        if (!is_const(idx->shape[i], &vi)) continue;
+        bool bad = i != w && is_const(x->shape[i], &vs) && vi > vs;
+        if (src->kind == MT_ARG_TENSOR && is_const(src->v.t->shape[i], &vs) && vi > vs) bad = true;
+        if (bad)
+            return fail(c, "Expected index %s to be smaller than self %s apart from dimension %d%s%s", sh(c, idx),
+                        sh(c, x), w, src->kind == MT_ARG_TENSOR ? " and to be smaller size than src " : "",
+                        src->kind == MT_ARG_TENSOR ? sh(c, src->v.t) : "");
+    }
     return emit_like(c, x->dtype, x);
 }
 
@@ -2087,5 +2110,19 @@ static mt_status rule_clamp_(call *c) {
         }
     }
     if (x->dtype == MT_BOOL) return fail(c, "clamp is not supported for complex or bool types: got bool %s", sh(c, x));
+    if (mt_dtype_is_complex(x->dtype))
+        return fail(c, "clamp is not supported for complex types: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
+    /* In place: result_type(self, min, max) must be castable to self's dtype
+     * (ATen canCast: no float -> integral, complex -> real, non-bool -> bool). */
+    mt_operand ops[3];
+    int n = 0;
+    ops[n].kind = x->ndim ? MT_OPERAND_TENSOR : MT_OPERAND_ZERODIM;
+    ops[n++].dtype = x->dtype;
+    for (int i = 0; i < 2; i++)
+        if (b[i] && b[i]->kind != MT_ARG_NONE && operand_of(b[i], &ops[n])) n++;
+    mt_dtype rt = mt_result_type(ops, n);
+    if (rt != MT_DTYPE_NONE && mt_dtype_cat(rt) > mt_dtype_cat(x->dtype))
+        return fail(c, "result type %s can't be cast to the desired output type %s: got %s %s", mt_dtype_name(rt),
+                    mt_dtype_name(x->dtype), mt_dtype_name(x->dtype), sh(c, x));
     return emit_like(c, x->dtype, x);
 }
