@@ -767,6 +767,22 @@ static mt_status rule_reduce(call *c) {
     if (c->id != MT_OP_AMAX) TRY(opt_dtype(c, "dtype", &dt));
     bool reduced[MT_MAX_DIMS];
     TRY(reduce_dims(c, x, param(c, "dim"), reduced));
+    if (c->id == MT_OP_AMAX) {
+        if (mt_dtype_is_complex(x->dtype))
+            return fail(c, "\"max_values_cpu\" not implemented for %s: got %s", mt_dtype_name(x->dtype), sh(c, x));
+        /* ATen zero_numel_check_dims: an empty input needs explicit dims, none of them of size 0. */
+        const mt_arg *dim = param(c, "dim");
+        bool all = !dim || dim->kind == MT_ARG_NONE || (dim->kind == MT_ARG_LIST && dim->v.list.n == 0);
+        bool empty = false;
+        for (int i = 0; i < x->ndim; i++) empty = empty || is_c(x->shape[i], 0);
+        if (empty && all)
+            return fail(c, "amax(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                           "reduction dim with the 'dim' argument: got %s",
+                        sh(c, x));
+        for (int i = 0; i < x->ndim; i++)
+            if (reduced[i] && is_c(x->shape[i], 0))
+                return fail(c, "amax(): Expected reduction dim %d to have non-zero size: got %s", i, sh(c, x));
+    }
 
     mt_dtype out = x->dtype;
     if (c->id == MT_OP_SUM) {
@@ -853,6 +869,9 @@ static mt_status rule_matmul(call *c) {
     if (a->dtype != b->dtype)
         return fail(c, "expected m1 and m2 to have the same dtype, but got: %s != %s: got %s and %s",
                     mt_dtype_name(a->dtype), mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    if (a->dtype == MT_BOOL)
+        return fail(c, "matmul has no bool kernel (\"addmm_impl_cpu_\" not implemented for 'Bool'): got %s and %s",
+                    sh(c, a), sh(c, b));
     return emit(c, a->dtype, nr, r);
 }
 
@@ -883,7 +902,21 @@ static mt_status rule_linear(call *c) {
         if (bias->dtype != x->dtype)
             return fail(c, "expected bias to have dtype %s like input and weight, but got %s: bias %s",
                         mt_dtype_name(x->dtype), mt_dtype_name(bias->dtype), sh(c, bias));
-        TRY(broadcast_into(c, "bias", bias->ndim, bias->shape, nr, r));
+        /* ATen linear: a 2-D or (contiguous) 3-D input with bias goes through
+         * addmm(bias, input.view(-1, in), weight.t()): weight must be a matrix
+         * and bias must expand to [rows, out]. Otherwise matmul then add_. */
+        if (x->ndim == 2 || x->ndim == 3) {
+            if (w->ndim != 2)
+                return fail(c, "mat2 must be a matrix, got 1-D tensor: input %s, weight %s", sh(c, x), sh(c, w));
+            const mt_sym *mm[2] = {x->shape[0], w->shape[0]};
+            if (x->ndim == 3) {
+                mm[0] = mt_sym_mul(c->ctx, x->shape[0], x->shape[1]);
+                if (!mm[0]) return sym_failed(c);
+            }
+            TRY(broadcast_into(c, "bias", bias->ndim, bias->shape, 2, mm));
+        } else {
+            TRY(broadcast_into(c, "bias", bias->ndim, bias->shape, nr, r));
+        }
     }
     return emit(c, x->dtype, nr, r);
 }
@@ -947,9 +980,20 @@ static mt_status rule_layer_norm(call *c) {
                     ws, (int)(strlen(ws) >= 2 ? strlen(ws) - 2 : 0), ws + 1, sh(c, x));
     }
     /* LayerNormKernelImpl dispatches floating types only. */
-    if (mt_dtype_is_integral(x->dtype, true))
+    if (!mt_dtype_is_floating(x->dtype))
         return fail(c, "\"LayerNormKernelImpl\" not implemented for %s: got %s %s", mt_dtype_name(x->dtype),
                     mt_dtype_name(x->dtype), sh(c, x));
+    /* weight/bias share input's dtype; CPU also takes float32 params with
+     * float16/bfloat16 input (the mixed-dtype path), nothing else. */
+    const mt_tensor *pw[2] = {w, b};
+    for (int k = 0; k < 2; k++) {
+        if (!pw[k] || pw[k]->dtype == x->dtype) continue;
+        bool mixed_ok = (x->dtype == MT_FLOAT16 || x->dtype == MT_BFLOAT16) && pw[k]->dtype == MT_FLOAT32;
+        if (!mixed_ok)
+            return fail(c, "expected %s to have input's dtype %s (or float32 for a float16/bfloat16 input), but "
+                           "found %s",
+                        k ? "bias" : "weight", mt_dtype_name(x->dtype), mt_dtype_name(pw[k]->dtype));
+    }
     return emit_like(c, x->dtype, x);
 }
 
@@ -1737,7 +1781,6 @@ static mt_status rule_zeros_like(call *c);
 static mt_status rule_scatter(call *c);
 static mt_status rule_invert(call *c);
 static mt_status rule_clamp_(call *c);
-
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
  * below, and a duplicate trips -Woverride-init (part of -Wextra). */
