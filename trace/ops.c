@@ -743,12 +743,17 @@ static mt_status reduce_dims(call *c, const mt_tensor *x, const mt_arg *dim, boo
         for (int i = 0; i < x->ndim; i++) reduced[i] = true;
         return MT_OK;
     }
+    bool seen0 = false;
     for (int k = 0; k < n; k++) {
         int64_t d = 0;
         TRY(int_of(c, "dim", &items[k], &d));
         int w = 0;
         TRY(wrap_dim(c, d, x, &w));
-        if (x->ndim == 0) continue;
+        if (x->ndim == 0) {
+            if (seen0) return fail(c, "dim 0 appears multiple times in the list of dims: got %s", sh(c, x));
+            seen0 = true;
+            continue;
+        }
         if (reduced[w]) return fail(c, "dim %d appears multiple times in the list of dims: got %s", w, sh(c, x));
         reduced[w] = true;
     }
@@ -933,6 +938,11 @@ static mt_status rule_embedding(call *c) {
                        "Int; but got %s: got indices %s and weight %s",
                     mt_dtype_name(ids->dtype), sh(c, ids), sh(c, w));
     if (w->ndim != 2) return fail(c, "'weight' must be 2-D: got indices %s and weight %s", sh(c, ids), sh(c, w));
+    const mt_arg *pad = param(c, "padding_idx");
+    int64_t ne = 0;
+    if (pad && pad->kind == MT_ARG_INT && is_const(w->shape[0], &ne) && (pad->v.i >= ne || pad->v.i < -ne))
+        return fail(c, "Padding_idx must be within num_embeddings: padding_idx %lld, weight %s",
+                    (long long)pad->v.i, sh(c, w));
     const mt_sym *r[MT_MAX_DIMS + 1];
     int nr = 0;
     for (int i = 0; i < ids->ndim; i++) r[nr++] = ids->shape[i];
@@ -1002,8 +1012,9 @@ static mt_status rule_layer_norm(call *c) {
 /* view and reshape: no strides are modelled, so view is accepted wherever
  * reshape is. One -1 is inferred as numel / product(others), exactly. */
 static mt_status rule_view(call *c) {
-    static const char *const S[] = {"self", "*shape|size", NULL};
-    TRY(sig_check(c, S));
+    static const char *const S_VIEW[] = {"self", "*shape|size", NULL};
+    static const char *const S_RESHAPE[] = {"self", "*shape", NULL};
+    TRY(sig_check(c, c->id == MT_OP_RESHAPE ? S_RESHAPE : S_VIEW));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *items;
@@ -1391,6 +1402,8 @@ static mt_status rule_topk(call *c) {
     TRY(opt_int(c, "dim", -1, &d));
     TRY(opt_bool(c, "largest", true, &largest));
     TRY(opt_bool(c, "sorted", true, &sorted));
+    if (x->dtype == MT_BOOL || mt_dtype_is_complex(x->dtype))
+        return fail(c, "\"topk_cpu\" not implemented for %s: got %s", mt_dtype_name(x->dtype), sh(c, x));
     int w = 0;
     TRY(wrap_dim(c, d, x, &w));
     const mt_sym *n = x->ndim ? x->shape[w] : mt_sym_const(c->ctx, 1);
@@ -1565,8 +1578,11 @@ static mt_status rule_arange(call *c) {
     if (c->nargs > 3) return fail_usage(c, "takes at most 3 positional arguments but %d were given", c->nargs);
     const mt_arg *kstart = param(c, "start"), *kend = param(c, "end"), *kstep = param(c, "step");
     const mt_arg *start = NULL, *end = NULL, *step = NULL;
-    if (c->nargs == 1) {
-        if (kend) return fail_usage(c, "got multiple values for argument 'end'");
+    if (c->nargs == 1 && kend) { /* arange(start, end=...) */
+        if (kstart) return fail_usage(c, "got multiple values for argument 'start'");
+        start = &c->args[0];
+        end = kend;
+    } else if (c->nargs == 1) {
         end = &c->args[0];
         start = kstart;
     } else if (c->nargs >= 2) {
@@ -1588,7 +1604,7 @@ static mt_status rule_arange(call *c) {
         if (!a) continue;
         if (a->kind == MT_ARG_FLOAT) any_float = true;
         else if (a->kind == MT_ARG_SYM) all_const = false;
-        else if (a->kind != MT_ARG_INT)
+        else if (a->kind != MT_ARG_INT && a->kind != MT_ARG_BOOL)
             return fail_usage(c, "start, end and step must be numbers or symbolic ints, got %s", kind_name(a));
     }
     if (dt == MT_DTYPE_NONE) dt = any_float ? MT_FLOAT32 : MT_INT64;
@@ -1603,6 +1619,17 @@ static mt_status rule_arange(call *c) {
             if (!a) continue;
             if (a->kind == MT_ARG_FLOAT) {
                 *fp = a->v.f;
+                /* An integral result dtype casts the bounds first (ATen
+                 * arange: start.to<int64_t>() etc.), truncating toward zero. */
+                if (mt_dtype_is_integral(dt, false)) {
+                    if (!(a->v.f < 9.2e18 && a->v.f > -9.2e18))
+                        return mt_fail(c->ctx, MT_ERR_OVERFLOW, "%s: bound out of range", c->def->target);
+                    *ip = (int64_t)a->v.f;
+                    *fp = (double)*ip;
+                }
+            } else if (a->kind == MT_ARG_BOOL) {
+                *fp = a->v.b ? 1.0 : 0.0;
+                *ip = a->v.b ? 1 : 0;
             } else {
                 *fp = (double)a->v.i;
                 *ip = a->v.i;
@@ -1613,7 +1640,7 @@ static mt_status rule_arange(call *c) {
             return fail(c, "upper bound and larger bound inconsistent with step sign: start %g, end %g, step %g", fs,
                         fe, fst);
         int64_t n = 0;
-        if (!any_float) {
+        if (!any_float || mt_dtype_is_integral(dt, false)) {
             int64_t sgn = ist > 0 ? 1 : -1, num;
             if (!mt_sub_ok(ie, is, &num) || !mt_add_ok(num, ist - sgn, &num))
                 return mt_fail(c->ctx, MT_ERR_OVERFLOW, "%s: range length overflows", c->def->target);
@@ -1719,6 +1746,10 @@ static mt_status rule_sdpa(call *c) {
         return fail(c, "Expected query, key, and value to have the same dtype, but got query.dtype: %s key.dtype: %s "
                        "and value.dtype: %s instead",
                     mt_dtype_name(q->dtype), mt_dtype_name(k->dtype), mt_dtype_name(v->dtype));
+    if (!mt_dtype_is_floating(q->dtype))
+        return fail(c, "scaled_dot_product_attention needs floating query, key and value (the math path has no "
+                       "%s matmul/softmax): got %s",
+                    mt_dtype_name(q->dtype), shapes);
     if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2)
         return fail(c, "Expected query, key, and value to all be at least 2 dimensional: got %s", shapes);
     const mt_sym *L = q->shape[q->ndim - 2], *E = q->shape[q->ndim - 1];
@@ -1927,6 +1958,8 @@ static mt_status rule_one_hot(call *c) {
         return fail(c, "one_hot is only applicable to index tensor of type LongTensor, got %s %s",
                     mt_dtype_name(x->dtype), sh(c, x));
     if (n < 0) return fail_unsupported(c, "num_classes=-1 depends on the data; pass num_classes: got %s", sh(c, x));
+    if (n == 0) /* every class value must be < num_classes: none is < 0 (and an empty input can't infer it) */
+        return fail(c, "Class values must be smaller than num_classes: num_classes=0, got %s", sh(c, x));
     if (x->ndim + 1 > MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
     const mt_sym *r[MT_MAX_DIMS];
     memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
