@@ -1227,13 +1227,19 @@ static mt_status rule_cat(call *c) {
             return fail(c, "zero-dimensional tensor (at position %d) cannot be concatenated", i);
         operand_of(&items[i], &ops[i]);
     }
-    const mt_tensor *t0 = items[0].v.t;
+    /* ATen cat skips legacy empty tensors (1-D of size 0) in every shape
+     * check; the first other tensor is the reference. */
+    int ref = 0;
+    while (ref < n && items[ref].v.t->ndim == 1 && is_c(items[ref].v.t->shape[0], 0)) ref++;
+    if (ref == n) ref = 0;
+    const mt_tensor *t0 = items[ref].v.t;
     int w = 0;
     TRY(wrap_dim(c, d, t0, &w));
     const mt_sym *r[MT_MAX_DIMS];
     memcpy(r, t0->shape, (size_t)t0->ndim * sizeof *r);
-    for (int i = 1; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         const mt_tensor *t = items[i].v.t;
+        if (i == ref || (t->ndim == 1 && is_c(t->shape[0], 0))) continue;
         if (t->ndim != t0->ndim)
             return fail(c, "Tensors must have same number of dimensions: got %d and %d (tensor 0 %s, tensor %d %s)",
                         t0->ndim, t->ndim, sh(c, t0), i, sh(c, t));
@@ -1625,7 +1631,10 @@ static mt_status rule_arange(call *c) {
                     if (!(a->v.f < 9.2e18 && a->v.f > -9.2e18))
                         return mt_fail(c->ctx, MT_ERR_OVERFLOW, "%s: bound out of range", c->def->target);
                     *ip = (int64_t)a->v.f;
-                    *fp = (double)*ip;
+                    /* ...but only int64 also sizes the range from the cast
+                     * bounds (oracle: arange(2.5, dtype=int64) has 2 elements,
+                     * int32 has 3). */
+                    if (dt == MT_INT64) *fp = (double)*ip;
                 }
             } else if (a->kind == MT_ARG_BOOL) {
                 *fp = a->v.b ? 1.0 : 0.0;
@@ -1635,12 +1644,12 @@ static mt_status rule_arange(call *c) {
                 *ip = a->v.i;
             }
         }
-        if (fst == 0) return fail(c, "step must be nonzero");
+        if (fst == 0 || (mt_dtype_is_integral(dt, false) && ist == 0)) return fail(c, "step must be nonzero");
         if (!((fst > 0 && fe >= fs) || (fst < 0 && fe <= fs)))
             return fail(c, "upper bound and larger bound inconsistent with step sign: start %g, end %g, step %g", fs,
                         fe, fst);
         int64_t n = 0;
-        if (!any_float || mt_dtype_is_integral(dt, false)) {
+        if (!any_float || dt == MT_INT64) {
             int64_t sgn = ist > 0 ? 1 : -1, num;
             if (!mt_sub_ok(ie, is, &num) || !mt_add_ok(num, ist - sgn, &num))
                 return mt_fail(c->ctx, MT_ERR_OVERFLOW, "%s: range length overflows", c->def->target);
