@@ -1,0 +1,193 @@
+/* Tensor-parallel planning. Expected plans are transformers' hand-written
+ * base_model_tp_plan dicts (read at the source: models/llama/
+ * configuration_llama.py and models/phi3/configuration_phi3.py); byte
+ * figures are hand calculations from the configs. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static mt_plan *plan(mt_model *m, mt_graph *g, int tp, mt_plan_style st, mt_plan_search se) {
+    mt_plan_opts o = {tp, st, se, 1, 4096};
+    mt_plan *p = mt_plan_run(m, g, &o);
+    cr_assert_not_null(p, "%s", mt_ctx_errmsg(m->ctx));
+    return p;
+}
+
+static const char *rule(const mt_plan *p, const char *pattern) {
+    for (int i = 0; i < p->nrules; i++)
+        if (strcmp(p->rules[i].pattern, pattern) == 0) return p->rules[i].style;
+    return NULL;
+}
+
+/* The rules under model.layers.* must be exactly `want` (pairs, NULL-ended). */
+static void expect_layers(const mt_plan *p, const char *const *want) {
+    int nw = 0;
+    for (; want[nw]; nw += 2) {
+        const char *got = rule(p, want[nw]);
+        cr_assert_not_null(got, "tp=%d: no rule for %s", p->tp, want[nw]);
+        cr_assert_str_eq(got, want[nw + 1], "tp=%d: %s", p->tp, want[nw]);
+    }
+    int n = 0;
+    for (int i = 0; i < p->nrules; i++) n += strncmp(p->rules[i].pattern, "model.layers.", 13) == 0;
+    cr_assert_eq(n, nw / 2, "tp=%d: %d layer rules, transformers has %d", p->tp, n, nw / 2);
+}
+
+static const char *const LLAMA_PLAN[] = {
+    "model.layers.*.self_attn.q_proj", "colwise", "model.layers.*.self_attn.k_proj", "colwise",
+    "model.layers.*.self_attn.v_proj", "colwise", "model.layers.*.self_attn.o_proj", "rowwise",
+    "model.layers.*.mlp.gate_proj",    "colwise", "model.layers.*.mlp.up_proj",      "colwise",
+    "model.layers.*.mlp.down_proj",    "rowwise", NULL};
+
+/* per rank x ranks = total + (ranks - 1) x replicated + KV replication extra */
+static void check_bytes(const mt_plan *p, const mt_model *m) {
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(p->mem.total_param_bytes, t.param_bytes);
+    int64_t repl = 0, kvx = 0, sum = 0, bydt = 0;
+    for (int i = 0; i < p->nparams; i++) {
+        const mt_plan_param *pp = &p->params[i];
+        sum += pp->local_bytes;
+        if (pp->shard_dim < 0) repl += pp->bytes;
+        else if (pp->ways < p->tp) kvx += pp->bytes * (p->tp / pp->ways - 1);
+    }
+    for (int d = 0; d < MT_DTYPE_COUNT; d++) bydt += p->mem.param_bytes_by_dtype[d];
+    cr_assert_eq(sum, p->mem.param_bytes);
+    cr_assert_eq(bydt, p->mem.param_bytes);
+    cr_assert_eq(p->mem.param_bytes * p->tp, t.param_bytes + (p->tp - 1) * repl + kvx, "tp=%d", p->tp);
+    cr_assert_eq(p->mem.kv_replicated_bytes, kvx);
+}
+
+Test(plan, llama_7b_degrees_match_transformers) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/huggyllama--llama-7b.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    int degrees[4] = {1, 2, 4, 8};
+    for (int i = 0; i < 4; i++) {
+        mt_plan *p = plan(m, g, degrees[i], MT_PLAN_TRANSFORMERS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", p->tp, p->reason);
+        check_bytes(p, m);
+        if (p->tp > 1) {
+            expect_layers(p, LLAMA_PLAN);
+            cr_assert_null(rule(p, "model.embed_tokens"), "transformers style leaves the embedding replicated");
+        }
+        if (p->tp == 4) {
+            /* q_proj [4096, 4096] colwise: rank 2 reads rows [2048, 3072) */
+            for (int k = 0; k < p->nparams; k++) {
+                if (strcmp(p->params[k].name, "model.layers.0.self_attn.q_proj.weight") != 0) continue;
+                int64_t a, b;
+                mt_plan_param_slice(p, &p->params[k], 2, &a, &b);
+                cr_assert_eq(a, 2048);
+                cr_assert_eq(b, 3072);
+                cr_assert_eq(p->params[k].local[0], 1024);
+            }
+            /* Megatron: two all-reduces per layer of [4096] fp16 + 2 (embedding, logits):
+             * 2 * 3/4 * 8192 B per all-reduce */
+            int ar = 0;
+            for (int k = 0; k < p->ncomms; k++) ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+            cr_assert_eq(ar, 64);
+        }
+    }
+    mt_plan *bad = plan(m, g, 3, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert(!bad->valid);
+    cr_assert(strstr(bad->reason, "num_attention_heads=32 not divisible by 3"), "%s", bad->reason);
+    mt_ctx_free(ctx);
+}
+
+Test(plan, mistral_kv_replication) {
+    if (!mt_arch_find("mistral")) cr_skip_test("mistral not registered yet");
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/mistralai--Mistral-7B-v0.1.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan *p = plan(m, g, 16, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert(p->valid, "%s", p->reason);
+    cr_assert_eq(p->kv_replication, 2);
+    cr_assert(strstr(p->note, "num_key_value_heads=8 not divisible by 16; would need KV replication x2"), "%s", p->note);
+    /* k/v weights [1024, 4096] bf16 = 8 MiB each; 8 blocks over 16 ranks:
+     * 16 * 1 MiB - 8 MiB = 8 MiB extra, x 2 x 32 layers */
+    cr_assert_eq(p->mem.kv_replicated_bytes, 512LL * 1024 * 1024);
+    check_bytes(p, m);
+    mt_plan *q = plan(m, g, 64, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert(!q->valid);
+    cr_assert(strstr(q->reason, "num_attention_heads=32 not divisible by 64"), "%s", q->reason);
+    mt_ctx_free(ctx);
+}
+
+Test(plan, phi3_fused_projections_gather) {
+    if (!mt_arch_find("phi3")) cr_skip_test("phi3 not registered yet");
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/microsoft--Phi-3-mini-128k-instruct.config.json"), 2);
+    mt_graph *g = tu_trace(m);
+    static const char *const PHI3[] = {
+        "model.layers.*.self_attn.qkv_proj", "colwise_gather_output", "model.layers.*.self_attn.o_proj",
+        "rowwise_split_input", "model.layers.*.mlp.gate_up_proj", "colwise_gather_output",
+        "model.layers.*.mlp.down_proj", "rowwise_split_input", NULL};
+    for (int tp = 2; tp <= 8; tp *= 2) expect_layers(plan(m, g, tp, MT_PLAN_TRANSFORMERS, MT_SEARCH_BEST), PHI3);
+    mt_ctx_free(ctx);
+}
+
+Test(plan, llama3_invalid_heads) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/meta-llama--Llama-3.2-3B.resaved.config.json"), 2);
+    mt_graph *g = tu_trace(m);
+    mt_plan *p = plan(m, g, 16, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert(!p->valid);
+    cr_assert(strstr(p->reason, "num_attention_heads=24 not divisible by 16"), "%s", p->reason);
+    mt_plan_degree d[64];
+    cr_assert_eq(mt_plan_auto(m, g, NULL, 64, d), MT_OK);
+    /* heads 24, kv 8: 1 2 4 8 work; 3 6 12 24 need KV replication? no: kv 8 % 3 != 0 and 3 % 8 != 0 */
+    int ok[] = {1, 2, 4, 8};
+    int n = 0;
+    for (int i = 0; i < 64; i++) n += d[i].valid;
+    cr_assert_eq(n, 4);
+    for (int i = 0; i < 4; i++) cr_assert(d[ok[i] - 1].valid, "tp=%d: %s", ok[i], d[ok[i] - 1].reason);
+    mt_ctx_free(ctx);
+}
+
+/* x -> A (64 -> 256) -> gelu -> B (256 -> 64): the first feasible assignment
+ * (both column-parallel) gathers B's input and the output; the cheapest is
+ * A column-, B row-parallel with one all-reduce. tp = 4, float32, per token:
+ * first = 3/4 * 1024 + 3/4 * 256 = 960 B, best = 2 * 3/4 * 256 = 384 B. */
+Test(plan, cheapest_differs_from_first_feasible) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = mt_alloc(ctx, sizeof *m);
+    m->ctx = ctx;
+    m->model_type = "synthetic";
+    m->dtype = MT_FLOAT32;
+    m->root = mt_module_new(ctx, NULL, "", "Toy");
+    mt_meta_scope_enter(ctx);
+    mt_module *a = mt_nn_linear(ctx, m->root, "a", 64, 256, false, MT_FLOAT32, MT_DEVICE_CPU);
+    mt_module *b = mt_nn_linear(ctx, m->root, "b", 256, 64, false, MT_FLOAT32, MT_DEVICE_CPU);
+    mt_meta_scope_exit(ctx);
+    mt_model_collect(m);
+    mt_graph *g = mt_graph_new(ctx);
+    mt_tracer tr;
+    mt_tr_init(&tr, m, g);
+    const mt_sym *dims[3] = {mt_sym_var(ctx, "batch"), mt_sym_var(ctx, "seq"), mt_sym_const(ctx, 64)};
+    mt_tensor *x = mt_tr_placeholder(&tr, "x", MT_FLOAT32, 3, dims);
+    mt_tensor *y = mt_tr_call(&tr, b, mt_gelu(&tr, mt_tr_call(&tr, a, x), NULL));
+    cr_assert_eq(mt_tr_output(&tr, &y, 1), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    mt_plan *first = plan(m, g, 4, MT_PLAN_OURS, MT_SEARCH_FIRST);
+    mt_plan *best = plan(m, g, 4, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert_str_eq(rule(first, "b"), "colwise_gather_output");
+    cr_assert_float_eq(first->comm_per_token, 960.0, 1e-6);
+    cr_assert_str_eq(rule(best, "a"), "colwise");
+    cr_assert_str_eq(rule(best, "b"), "rowwise");
+    cr_assert_float_eq(best->comm_per_token, 384.0, 1e-6);
+    /* the JSON reads back */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(mt_plan_export_json(best, f), MT_OK);
+    fclose(f);
+    json_error_t err;
+    json_t *j = json_loads(buf, 0, &err);
+    cr_assert_not_null(j, "%s", err.text);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(j, "plan"), "tp_plan"), "b")),
+                     "rowwise");
+    json_decref(j);
+    free(buf);
+    mt_ctx_free(ctx);
+}
