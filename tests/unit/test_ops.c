@@ -938,3 +938,40 @@ Test(ops, reshape_preserves_numel) {
         mt_ctx_free(ctx);
     }
 }
+
+/* ---- dtype categories and edge cases ATen refuses ------------------------------------
+ * Each expectation is an ATen check (sub_check, max/min/lt kernels without complex,
+ * zero_numel_check_dims, cat's legacy-empty skip, linear's addmm path, arange's cast
+ * of bounds to the result dtype), confirmed case by case by the libtorch oracle. */
+
+CASES(aten_kernels,
+    {MT_OP_SUB, "bool[2], bool[2]", "", "!SHAPE:with two bool tensors is not supported"},
+    {MT_OP_SUB, "i64[2], bool[2]", "", "!SHAPE:with a bool tensor is not supported"},
+    {MT_OP_SUB, "i64[2], i32[2]", "", "i64[2]"},
+    {MT_OP_LT, "f32[2], c64[2]", "", "!SHAPE:not implemented for complex"},
+    {MT_OP_MAXIMUM, "c64[2], f32[2]", "", "!SHAPE:not implemented for complex"},
+    {MT_OP_EQ, "f64[2], c64[2]", "", "bool[2]"},
+    {MT_OP_POW, "bool[2], bool[2]", "", "!SHAPE:not implemented for 'Bool'"},
+    {MT_OP_ABS, "bool[2]", "", "!SHAPE:not implemented for 'Bool'"},
+    {MT_OP_RELU, "c64[2]", "", "!SHAPE:clamp is not supported for complex"},
+    {MT_OP_GELU, "c64[2]", "", "!SHAPE:GeluKernelImpl"},
+    {MT_OP_AMAX, "f32[2, 0, 3]", "", "!SHAPE:Expected reduction dim to be specified"},
+    {MT_OP_AMAX, "f32[2, 0, 3], 1", "", "!SHAPE:Expected reduction dim 1 to have non-zero size"},
+    {MT_OP_AMAX, "f32[2, 0, 3], 0", "", "f32[0, 3]"},
+    {MT_OP_MATMUL, "bool[3, 4], bool[4, 5]", "", "!SHAPE:bool"},
+    {MT_OP_LINEAR, "f32[3, 4], f32[4], f32[]", "", "!SHAPE:mat2 must be a matrix"},
+    {MT_OP_LINEAR, "f32[2, 3, 4], f32[6, 4], f32[3, 6]", "", "!SHAPE:must match the size of tensor b (6)"},
+    {MT_OP_LINEAR, "f32[2, 3, 4, 4], f32[4], f32[]", "", "f32[2, 3, 4]"},
+    {MT_OP_LAYER_NORM, "i64[2, 4], (4,)", "", "!SHAPE:LayerNormKernelImpl"},
+    {MT_OP_LAYER_NORM, "f32[2, 4], (4,), f16[4], f16[4]", "", "!SHAPE:expected weight"},
+    {MT_OP_LAYER_NORM, "bf16[2, 4], (4,), f32[4], f32[4]", "", "bf16[2, 4]"},
+    {MT_OP_TOPK, "bool[5, 4], 2", "", "!SHAPE:topk_cpu"},
+    {MT_OP_EMBEDDING, "i64[2, 3], f32[10, 4]", "padding_idx=10", "!SHAPE:Padding_idx must be within num_embeddings"},
+    {MT_OP_EMBEDDING, "i64[2, 3], f32[10, 4]", "padding_idx=-10", "f32[2, 3, 4]"},
+    {MT_OP_CAT, "(f32[2, 3], f32[0]), 1", "", "f32[2, 3]"},
+    {MT_OP_CAT, "(f32[0], f32[2, 3], f32[2, 1]), 1", "", "f32[2, 4]"},
+    {MT_OP_ARANGE, "2.5", "dtype=dtype:i64", "i64[2]"},
+    {MT_OP_ARANGE, "2.5", "dtype=dtype:i32", "i32[3]"},
+    {MT_OP_ARANGE, "0.0, 1.0, 0.1", "dtype=dtype:i64", "!SHAPE:step must be nonzero"},
+    {MT_OP_ARANGE, "1", "end=4", "i64[3]"},
+)
