@@ -49,7 +49,9 @@ static const struct {
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_BINDINGS 16
 
-typedef enum opt_id { OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_HELP, OPT_VERSION } opt_id;
+typedef enum opt_id {
+    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_HELP, OPT_VERSION
+} opt_id;
 
 static const struct {
     char short_name; /* 0: long only */
@@ -59,7 +61,8 @@ static const struct {
 } options[] = {
     {'o', "output", true, OPT_OUTPUT}, {'f', "format", true, OPT_FORMAT},
     {0, "dtype", true, OPT_DTYPE},     {0, "layers", true, OPT_LAYERS},
-    {0, "bind", true, OPT_BIND},       {'h', "help", false, OPT_HELP},
+    {0, "bind", true, OPT_BIND},       {0, "tp", true, OPT_TP},
+    {0, "plan-style", true, OPT_PLAN_STYLE}, {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
 
@@ -73,6 +76,8 @@ typedef struct cli {
     const char *bind_names[MAX_BINDINGS];
     int64_t bind_values[MAX_BINDINGS];
     int nbind;
+    int tp;                     /* 0: no plan; -1: auto (degrees 1..64); else the degree */
+    mt_plan_style plan_style;
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -238,6 +243,9 @@ static void help(mt_ctx *ctx)
           "                      bfloat16, float16, ...)\n"
           "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
+          "      --tp N|auto     plan tensor parallelism over N ranks (JSON or table), or list\n"
+          "                      every degree 1..64 that works and why the others do not\n"
+          "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
           "\n",
@@ -334,6 +342,24 @@ static int parse_args(cli *c, int argc, char **argv)
                 return rc;
             break;
         }
+        case OPT_TP: {
+            int64_t v;
+            if (strcmp(value, "auto") == 0)
+                c->tp = -1;
+            else if (parse_positive(value, &v) && v <= 4096)
+                c->tp = (int)v;
+            else
+                return usage_error("--tp: expected a degree from 1 to 4096 or 'auto', got '%s'", value);
+            break;
+        }
+        case OPT_PLAN_STYLE:
+            if (strcmp(value, "ours") == 0)
+                c->plan_style = MT_PLAN_OURS;
+            else if (strcmp(value, "transformers") == 0)
+                c->plan_style = MT_PLAN_TRANSFORMERS;
+            else
+                return usage_error("--plan-style: expected 'ours' or 'transformers', got '%s'", value);
+            break;
         case OPT_HELP:
             help(c->ctx);
             return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_INPUT;
@@ -355,11 +381,72 @@ static int parse_args(cli *c, int argc, char **argv)
             c->format = FMT_SUMMARY;
         }
     }
+    if (c->tp != 0 && c->format != FMT_JSON && c->format != FMT_SUMMARY)
+        return usage_error("--tp writes the plan as JSON (.json, --format json) or as a table "
+                           "(summary, .txt); DOT/SVG/PNG plans are not supported");
     return -1;
 }
 
-static mt_status export_to(out_format f, mt_model *m, mt_graph *g, FILE *out)
+/* --tp auto: every degree 1..64, valid or the reason. */
+static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, FILE *out)
 {
+    mt_plan_degree deg[64];
+    mt_plan_opts base = {1, c->plan_style, MT_SEARCH_BEST, 0, 0};
+    mt_status st = mt_plan_auto(m, g, &base, 64, deg);
+    if (st != MT_OK)
+        return st;
+    if (json) {
+        fprintf(out, "{\n  \"model_type\": \"%s\",\n  \"degrees\": [\n", m->model_type);
+        for (int i = 0; i < 64; i++) {
+            fprintf(out, "    {\"tp\": %d, \"valid\": %s, \"kv_replication\": %d, "
+                         "\"param_bytes_per_rank\": %lld, \"comm_bytes_per_token\": %.17g, \"reason\": ",
+                    deg[i].tp, deg[i].valid ? "true" : "false", deg[i].kv_replication,
+                    (long long)deg[i].param_bytes, deg[i].comm_per_token);
+            if (deg[i].reason) {
+                fputc('"', out);
+                for (const char *p = deg[i].reason; *p; p++) {
+                    if (*p == '"' || *p == '\\') fputc('\\', out);
+                    fputc(*p, out);
+                }
+                fputc('"', out);
+            } else {
+                fputs("null", out);
+            }
+            fputs(i + 1 < 64 ? "},\n" : "}\n", out);
+        }
+        fputs("  ]\n}\n", out);
+        return MT_OK;
+    }
+    fprintf(out, "tensor-parallel degrees for %s (%s):\n", m->class_name, m->model_type);
+    fprintf(out, "%5s  %-6s  %16s  %18s  %s\n", "tp", "ok", "params/rank (MiB)", "comm (bytes/token)", "note");
+    for (int i = 0; i < 64; i++) {
+        if (deg[i].valid)
+            fprintf(out, "%5d  %-6s  %16.1f  %18.0f  %s\n", deg[i].tp, "yes",
+                    deg[i].param_bytes / 1048576.0, deg[i].comm_per_token,
+                    deg[i].reason ? deg[i].reason : "");
+        else
+            fprintf(out, "%5d  %-6s  %16s  %18s  %s\n", deg[i].tp, "no", "-", "-",
+                    deg[i].reason ? deg[i].reason : "");
+    }
+    return MT_OK;
+}
+
+static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
+{
+    bool json = c->format == FMT_JSON;
+    if (c->tp < 0)
+        return export_auto(c, m, g, json, out);
+    mt_plan_opts o = {c->tp, c->plan_style, MT_SEARCH_BEST, 0, 0};
+    mt_plan *p = mt_plan_run(m, g, &o);
+    if (!p)
+        return mt_ctx_status(m->ctx);
+    return json ? mt_plan_export_json(p, out) : mt_plan_print(p, out);
+}
+
+static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g, FILE *out)
+{
+    if (c->tp != 0)
+        return export_plan(c, m, g, out);
     switch (f) {
     case FMT_JSON:
         return mt_export_json(m, g, out);
@@ -378,7 +465,7 @@ static mt_status export_to(out_format f, mt_model *m, mt_graph *g, FILE *out)
 
 static int write_stdout(const cli *c, mt_model *m, mt_graph *g)
 {
-    if (export_to(c->format, m, g, stdout) != MT_OK)
+    if (export_to(c, c->format, m, g, stdout) != MT_OK)
         return input_error(c->ctx);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         error("writing to standard output: %s", strerror(errno));
@@ -419,7 +506,7 @@ static int write_file(const cli *c, mt_model *m, mt_graph *g)
         unlink(tmp);
         return EXIT_INPUT;
     }
-    if (export_to(c->format, m, g, f) != MT_OK) {
+    if (export_to(c, c->format, m, g, f) != MT_OK) {
         fclose(f);
         unlink(tmp);
         return input_error(c->ctx);

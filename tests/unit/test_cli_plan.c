@@ -1,0 +1,110 @@
+/* The CLI's --tp / --plan-style: plans written as JSON or a table, and the
+ * list of working degrees. Expected values: transformers' LlamaConfig
+ * base_model_tp_plan, and divisibility worked out by hand from the config. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static json_t *run_json(const char *const *argv)
+{
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(argv, &out, &err);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    cr_assert_not_null(j, "not JSON (%s): %.200s", e.text, out);
+    free(out);
+    free(err);
+    return j;
+}
+
+Test(cli_plan, auto_lists_the_working_degrees) {
+    /* Llama-3.2-3B: 24 heads, 8 KV heads, intermediate 8192, vocab 128256.
+     * A degree works when it divides 24 and 8 (KV replication would need a
+     * multiple of 8 that divides 24: none beyond 8): 1, 2, 4, 8. At 3 the
+     * heads divide (24/3) but neither the KV heads nor 8192 do. */
+    const char *argv[] = {tu_src("samples/configs/meta-llama--Llama-3.2-3B.resaved.config.json"),
+                          "--layers", "2", "--tp", "auto", "--format", "json", NULL};
+    json_t *j = run_json(argv);
+    json_t *deg = json_object_get(j, "degrees");
+    cr_assert_eq(json_array_size(deg), 64);
+    for (size_t i = 0; i < 64; i++) {
+        json_t *d = json_array_get(deg, i);
+        int tp = (int)json_integer_value(json_object_get(d, "tp"));
+        bool want = tp == 1 || tp == 2 || tp == 4 || tp == 8;
+        cr_assert_eq(json_is_true(json_object_get(d, "valid")), want, "tp=%d", tp);
+        if (!want)
+            cr_assert(json_is_string(json_object_get(d, "reason")), "tp=%d has no reason", tp);
+    }
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(deg, 2), "reason")),
+                     "num_key_value_heads=8 not divisible by 3, and 3 is not a multiple of it "
+                     "(no KV replication possible); intermediate_size=8192 not divisible by 3");
+    json_decref(j);
+}
+
+Test(cli_plan, llama_plan_equals_transformers_base_plan) {
+    const char *dir = tu_tmpdir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/plan.json", dir);
+    const char *argv[] = {tu_src("samples/configs/huggyllama--llama-7b.config.json"), "--layers", "2",
+                          "--tp", "8", "--plan-style", "transformers", "-o", out, NULL};
+    char *so = NULL, *se = NULL;
+    cr_assert_eq(tu_run_cli(argv, &so, &se), 0, "%s", se);
+    json_error_t e;
+    json_t *j = json_load_file(out, 0, &e);
+    cr_assert_not_null(j, "%s", e.text);
+    json_t *plan = json_object_get(json_object_get(j, "plan"), "tp_plan");
+    /* LlamaConfig.base_model_tp_plan in transformers */
+    const char *want[][2] = {
+        {"model.layers.*.self_attn.q_proj", "colwise"}, {"model.layers.*.self_attn.k_proj", "colwise"},
+        {"model.layers.*.self_attn.v_proj", "colwise"}, {"model.layers.*.self_attn.o_proj", "rowwise"},
+        {"model.layers.*.mlp.gate_proj", "colwise"},    {"model.layers.*.mlp.up_proj", "colwise"},
+        {"model.layers.*.mlp.down_proj", "rowwise"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        json_t *v = json_object_get(plan, want[i][0]);
+        cr_assert_not_null(v, "no entry for %s", want[i][0]);
+        cr_assert_str_eq(json_string_value(v), want[i][1], "%s", want[i][0]);
+    }
+    /* q_proj [4096, 4096] column-parallel over 8 ranks: rank 3 reads rows 1536..2048 */
+    json_t *params = json_object_get(json_object_get(j, "plan"), "params");
+    bool seen = false;
+    for (size_t i = 0; i < json_array_size(params); i++) {
+        json_t *p = json_array_get(params, i);
+        if (strcmp(json_string_value(json_object_get(p, "name")), "model.layers.1.self_attn.q_proj.weight"))
+            continue;
+        json_t *sl = json_array_get(json_object_get(p, "slices"), 3);
+        cr_assert_eq(json_integer_value(json_array_get(sl, 0)), 1536);
+        cr_assert_eq(json_integer_value(json_array_get(sl, 1)), 2048);
+        seen = true;
+    }
+    cr_assert(seen);
+    json_decref(j);
+    free(so);
+    free(se);
+}
+
+Test(cli_plan, bad_tp_values_are_usage_errors) {
+    const char *dir = tu_tmpdir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/plan.dot", dir);
+    const char *cfg = tu_src("samples/configs/huggyllama--llama-7b.config.json");
+    const char *a1[] = {cfg, "--tp", "0", NULL};
+    const char *a2[] = {cfg, "--tp", "eight", NULL};
+    const char *a3[] = {cfg, "--tp", "8", "-o", out, NULL};
+    const char *a4[] = {cfg, "--tp", "8", "--plan-style", "megatron", NULL};
+    const char *const *cases[] = {a1, a2, a3, a4};
+    const char *msgs[] = {"--tp: expected a degree", "--tp: expected a degree", "DOT/SVG/PNG plans",
+                          "--plan-style: expected 'ours' or 'transformers'"};
+    for (int i = 0; i < 4; i++) {
+        char *so = NULL, *se = NULL;
+        cr_assert_eq(tu_run_cli(cases[i], &so, &se), 2, "case %d", i);
+        cr_assert(strstr(se, msgs[i]), "case %d: %s", i, se);
+        free(so);
+        free(se);
+    }
+    cr_assert(!tu_exists(out), "a failed run created %s", out);
+}
