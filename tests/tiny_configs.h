@@ -109,6 +109,17 @@ static const tiny_config tiny_configs[] = {
                     "\"n_shared_experts\": 1, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, "
                     "\"first_k_dense_replace\": 1, \"n_group\": 2, \"topk_group\": 1, "
                     "\"num_nextn_predict_layers\": 1, " TINY_DIMS "}", 256, 104608},
+    /* GraniteMoeMoE (modeling_granitemoe.py): input_linear 4x(2x128)x64 65536 + output_linear
+     * 4x64x128 32768 + router.layer 4x64 256, attention 12288, norms 128 = 110976 per layer;
+     * 16384 + 2*110976 + 64 + 16384 (as mixtral: the fused weights hold the same numbers) */
+    {"granitemoe", "{\"model_type\": \"granitemoe\", \"num_local_experts\": 4, \"num_experts_per_tok\": 2, "
+                   "\"embedding_multiplier\": 12.0, \"residual_multiplier\": 0.22, \"attention_multiplier\": 0.0625, "
+                   "\"logits_scaling\": 8.0, " TINY_DIMS "}", 256, 254784},
+    /* modeling_gpt_oss.py, head_dim 16: q 64*64+64, k/v 64*32+32, o 64*64+64, sinks 4 = 12484;
+     * norms 128; router 4*64+4 = 260; experts gate_up 4*64*256 + 4*256, down 4*128*64 + 4*64
+     * = 99584 -> 112456 per layer; 16384 + 2*112456 + 64 + 16384 */
+    {"gpt_oss", "{\"model_type\": \"gpt_oss\", \"head_dim\": 16, \"num_local_experts\": 4, "
+                "\"num_experts_per_tok\": 2, \"sliding_window\": 8, " TINY_DIMS "}", 256, 257744},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

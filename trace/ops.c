@@ -1821,6 +1821,7 @@ static mt_status rule_zeros_like(call *c);
 static mt_status rule_scatter(call *c);
 static mt_status rule_invert(call *c);
 static mt_status rule_clamp_(call *c);
+static mt_status rule_clamp(call *c);
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
  * below, and a duplicate trips -Woverride-init (part of -Wextra). */
@@ -1892,7 +1893,8 @@ static mt_status rule_clamp_(call *c);
     R(ZEROS_LIKE, "zeros_like", rule_zeros_like) \
     R(SCATTER, "scatter_", rule_scatter)      \
     R(INVERT, "invert", rule_invert)          \
-    R(CLAMP_, "clamp_", rule_clamp_)
+    R(CLAMP_, "clamp_", rule_clamp_)          \
+    R(CLAMP, "clamp", rule_clamp)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2210,4 +2212,45 @@ static mt_status rule_clamp_(call *c) {
         return fail(c, "result type %s can't be cast to the desired output type %s: got %s %s", mt_dtype_name(rt),
                     mt_dtype_name(x->dtype), mt_dtype_name(x->dtype), sh(c, x));
     return emit_like(c, x->dtype, x);
+}
+
+/* Tensor.clamp(min=None, max=None), out of place (gpt-oss experts): at least
+ * one bound; bounds are numbers or tensors; the result has the broadcast shape
+ * of self and tensor bounds and dtype result_type(self, min, max) (ATen's
+ * clamp goes through TensorIterator and promotes: an int tensor with a float
+ * bound gives float32). Bool and complex results are refused as in clamp_. */
+static mt_status rule_clamp(call *c) {
+    static const char *const S[] = {"self", "min", "max", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *b[2] = {param(c, "min"), param(c, "max")};
+    bool has[2] = {b[0] && b[0]->kind != MT_ARG_NONE, b[1] && b[1]->kind != MT_ARG_NONE};
+    if (!has[0] && !has[1]) return fail(c, "torch.clamp: At least one of 'min' or 'max' must not be None");
+    mt_operand ops[3];
+    int nops = 1;
+    ops[0].kind = x->ndim >= 1 ? MT_OPERAND_TENSOR : MT_OPERAND_ZERODIM;
+    ops[0].dtype = x->dtype;
+    int nr = x->ndim;
+    const mt_sym *r[MT_MAX_DIMS];
+    for (int d = 0; d < nr; d++) r[d] = x->shape[d];
+    for (int i = 0; i < 2; i++) {
+        if (!has[i]) continue;
+        if (!operand_of(b[i], &ops[nops]))
+            return fail_usage(c, "argument '%s' must be a number or a tensor, got %s", i ? "max" : "min",
+                              kind_name(b[i]));
+        nops++;
+        if (b[i]->kind == MT_ARG_TENSOR) {
+            int n2;
+            const mt_sym *r2[MT_MAX_DIMS];
+            TRY(broadcast(c, nr, r, b[i]->v.t->ndim, b[i]->v.t->shape, &n2, r2));
+            nr = n2;
+            for (int d = 0; d < nr; d++) r[d] = r2[d];
+        }
+    }
+    mt_dtype dt = mt_promote_for_op(c->def->promo, ops, nops);
+    if (dt == MT_DTYPE_NONE) return fail(c, "no common dtype for clamp of %s %s", mt_dtype_name(x->dtype), sh(c, x));
+    if (dt == MT_BOOL || mt_dtype_is_complex(dt))
+        return fail(c, "clamp is not supported for complex or bool types: got %s %s", mt_dtype_name(dt), sh(c, x));
+    return emit(c, dt, nr, r);
 }

@@ -218,7 +218,8 @@ void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(ZEROS_LIKE,    MT_NODE_CALL_FUNCTION, "torch.zeros_like",                  MT_PROMO_DEFAULT)      \
     X(SCATTER,       MT_NODE_CALL_METHOD,   "scatter_",                          MT_PROMO_DEFAULT)      \
     X(INVERT,        MT_NODE_CALL_FUNCTION, "operator.invert",                   MT_PROMO_DEFAULT)      \
-    X(CLAMP_,        MT_NODE_CALL_METHOD,   "clamp_",                            MT_PROMO_DEFAULT)
+    X(CLAMP_,        MT_NODE_CALL_METHOD,   "clamp_",                            MT_PROMO_DEFAULT)      \
+    X(CLAMP,         MT_NODE_CALL_METHOD,   "clamp",                             MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

@@ -30,6 +30,8 @@ extern const mt_arch mt_arch_qwen2_moe;
 extern const mt_arch mt_arch_qwen3_moe;
 extern const mt_arch mt_arch_deepseek_v2;
 extern const mt_arch mt_arch_deepseek_v3;
+extern const mt_arch mt_arch_granitemoe;
+extern const mt_arch mt_arch_gpt_oss;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -58,6 +60,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_qwen3_moe,
     &mt_arch_deepseek_v2,
     &mt_arch_deepseek_v3,
+    &mt_arch_granitemoe,
+    &mt_arch_gpt_oss,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -800,6 +800,7 @@ void generate(const std::string &name, Gen &g) {
         {"index_add_", gen_index_add}, {"zeros", gen_zeros},            {"zeros_like", gen_zeros_like},
         {"scatter", gen_scatter},     {"scatter_", gen_scatter},        {"invert", gen_invert},
         {"clamp_", gen_clamp},
+        {"clamp", gen_clamp},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

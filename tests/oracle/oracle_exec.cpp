@@ -1133,6 +1133,28 @@ std::map<std::string, Entry> build_table() {
     add("method:scatter_", scatter);
     add("function:operator.invert", invert);
     add("method:clamp_", clamp_);
+    // Tensor.clamp(min=None, max=None), out of place (gpt-oss experts): promotes like ATen's clamp.
+    add("method:clamp", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "self");
+        const Val *lo = a.get(1, "min"), *hi = a.get(2, "max");
+        bool has_lo = lo && lo->kind != Val::NONE, has_hi = hi && hi->kind != Val::NONE;
+        TORCH_CHECK(has_lo || has_hi, "torch.clamp: At least one of 'min' or 'max' must not be None");
+        TORCH_CHECK((!has_lo || lo->kind == Val::TENSOR || is_scalar(*lo)) && (!has_hi || hi->kind == Val::TENSOR || is_scalar(*hi)),
+                    "TypeError: clamp(): min and max must be numbers or tensors");
+        bool tensors = (has_lo && lo->kind == Val::TENSOR) || (has_hi && hi->kind == Val::TENSOR);
+        if (tensors) {
+            auto opt = [](bool has, const Val *v) -> c10::optional<at::Tensor> {
+                if (!has) return c10::nullopt;
+                return v->kind == Val::TENSOR ? v->t : wrapped(scalar(*v));
+            };
+            return T(x.clamp(opt(has_lo, lo), opt(has_hi, hi)));
+        }
+        c10::optional<at::Scalar> l, h;
+        if (has_lo) l = scalar(*lo);
+        if (has_hi) h = scalar(*hi);
+        return T(x.clamp(l, h));
+    });
 
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);

@@ -1,0 +1,426 @@
+/* gpt-oss (GptOssForCausalLM), after transformers' modeling_gpt_oss.py and
+ * GptOssConfig (defaults: the gpt-oss-120b shape — 36 layers, 128 experts).
+ *
+ * Parameters per layer, in registration order:
+ *   self_attn: q_proj, k_proj, v_proj, o_proj (bias = attention_bias, default
+ *     true), sinks [num_attention_heads] (attention sinks);
+ *   mlp (GptOssMLP): router (GptOssTopKRouter: weight [E, hidden], bias [E]),
+ *     experts (GptOssExperts: gate_up_proj [E, hidden, 2*I], gate_up_proj_bias
+ *     [E, 2*I], down_proj [E, I, hidden], down_proj_bias [E, hidden]);
+ *   input_layernorm, post_attention_layernorm (GptOssRMSNorm).
+ * The model: embed_tokens, layers, norm, rotary_emb (inv_freq buffer), lm_head.
+ *
+ * Forward:
+ *   masks: a causal one for "full_attention" layers and a sliding-window one
+ *     for "sliding_attention" layers (layer_types; default even layers slide);
+ *   rotary: cos/sin of freqs (no duplication: [1, seq, head_dim/2]) times the
+ *     rope type's attention scaling (yarn by default: 0.1*ln(factor)+1);
+ *     q/k rotated as chunk(2): (a*cos - b*sin, b*cos + a*sin) concatenated;
+ *   eager attention with sinks: scores = q k^T * head_dim^-0.5 + mask;
+ *     cat with sinks.reshape(1,-1,1,1).expand(b,-1,q,-1) on the last dim;
+ *     minus its row max; softmax(dim=-1, dtype=its dtype); drop the sink
+ *     column; dropout; @ v;
+ *   router: F.linear(x, weight, bias) -> topk -> softmax over the top-k ->
+ *     zeros_like(logits).scatter_(1, indices, values);
+ *   experts: the per-expert loop of GptOssExperts.forward (the branch taken on
+ *     CPU and in training): one_hot(indices, num_experts + 1).permute(2, 1, 0),
+ *     torch.where(mask[e]) -> the tokens routed to expert e, a fresh symbol
+ *     nnz_k in [0, batch*seq*top_k]; x[tokens] @ gate_up_proj[e] + bias[e];
+ *     gate = gu[..., ::2].clamp(max=limit), up = gu[..., 1::2].clamp(-limit,
+ *     limit); (up + 1) * gate * sigmoid(gate * alpha); @ down_proj[e] +
+ *     down_proj_bias[e]; * routing_weights[tokens, e, None]; index_add_.
+ *   RMSNorm: (weight * x.float() * rsqrt(...)).to(input dtype).
+ * Recorded simplifications (as in moe.c): x[tokens] and routing_weights
+ * [tokens, e, None] are recorded as index_select (+ getitem), every expert is
+ * recorded (the loop over expert_hit = nonzero(mask.sum(...) > 0) may run for
+ * any of them, so that bookkeeping is not recorded), and `.max(dim=-1,
+ * keepdim=True).values` is recorded as amax. The dense bmm branch that
+ * transformers takes on accelerators computes every expert for every token;
+ * the loop is recorded because it is the routed computation (what
+ * active_params counts). */
+#include <math.h>
+#include <string.h>
+
+#include "moe.h"
+
+static const mt_dec_names gpt_oss_names = {
+    "GptOssModel", "GptOssDecoderLayer", "GptOssAttention", "GptOssMLP", "GptOssRMSNorm",
+    "GptOssRotaryEmbedding",
+};
+
+/* GptOssConfig defaults. */
+static const mt_dec_defaults gpt_oss_defaults = {
+    .vocab = 201088, .hidden = 2880, .intermediate = 2880, .layers = 36, .heads = 64, .kv_heads = 8,
+    .head_dim = 64, .norm_eps = 1e-5, .rope_theta = 150000.0, .hidden_act = "silu",
+    .norm_eps_key = "rms_norm_eps", .tie_embeddings = false,
+};
+
+typedef struct goss {
+    double alpha, limit;
+    double scaling; /* head_dim^-0.5 */
+} goss;
+
+static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
+
+static mt_tensor *op(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, const mt_kwarg *kw, int nkw) {
+    return mt_tr_op1(tr, id, a, n, kw, nkw);
+}
+
+/* ---- construction ---- */
+
+static mt_status build_attn(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
+    if (mt_dec_build_attn(m, s, layer, index) != MT_OK) return mt_ctx_status(m->ctx);
+    mt_module *at = mt_module_child(layer, "self_attn");
+    if (!mt_param_new(m->ctx, at, "sinks", s->dtype, MT_DEVICE_CPU, 1, &s->heads)) return mt_ctx_status(m->ctx);
+    mt_module_attr(m->ctx, at, "sliding", mt_a_bool(s->caps.sliding && s->caps.sliding[index]));
+    return MT_OK;
+}
+
+static mt_status build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
+    (void)index;
+    mt_ctx *ctx = m->ctx;
+    mt_moe_model *mm = s->ext;
+    const mt_moe_spec *e = &mm->moe;
+    int64_t E = e->num_experts, H = s->hidden, I = e->expert_inter;
+    mt_module *mlp = mt_module_new(ctx, layer, "mlp", "GptOssMLP");
+    mt_module *r = mlp ? mt_module_new(ctx, mlp, "router", "GptOssTopKRouter") : NULL;
+    if (!r) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, r, "top_k", mt_a_int(e->top_k));
+    mt_module_attr(ctx, r, "num_experts", mt_a_int(E));
+    int64_t rw[2] = {E, H};
+    if (!mt_param_new(ctx, r, "weight", s->dtype, MT_DEVICE_CPU, 2, rw) ||
+        !mt_param_new(ctx, r, "bias", s->dtype, MT_DEVICE_CPU, 1, &E))
+        return mt_ctx_status(ctx);
+    mt_module *ex = mt_module_new(ctx, mlp, "experts", "GptOssExperts");
+    if (!ex) return mt_ctx_status(ctx);
+    int64_t gu[3] = {E, H, 2 * I}, gub[2] = {E, 2 * I}, dn[3] = {E, I, H}, dnb[2] = {E, H};
+    if (!mt_param_new(ctx, ex, "gate_up_proj", s->dtype, MT_DEVICE_CPU, 3, gu) ||
+        !mt_param_new(ctx, ex, "gate_up_proj_bias", s->dtype, MT_DEVICE_CPU, 2, gub) ||
+        !mt_param_new(ctx, ex, "down_proj", s->dtype, MT_DEVICE_CPU, 3, dn) ||
+        !mt_param_new(ctx, ex, "down_proj_bias", s->dtype, MT_DEVICE_CPU, 2, dnb))
+        return mt_ctx_status(ctx);
+    return mt_moe_add_routed(m, mm, ex, E, e->top_k) ? MT_OK : mt_ctx_status(ctx);
+}
+
+/* ---- forward ---- */
+
+/* GptOssRMSNorm: (weight * x.float() * rsqrt(mean(x^2) + eps)).to(input dtype). */
+static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
+    if (!x || !n) return NULL;
+    const mt_arg *eps = mt_module_get_attr(n, "eps");
+    mt_dtype in_dt = x->dtype;
+    mt_tr_enter(tr, n);
+    mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
+    mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
+    h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
+    mt_tensor *y = mt_to(tr, mt_mul(tr, mt_tr_get_attr(tr, mt_module_param(n, "weight")), h), in_dt);
+    mt_tr_leave(tr);
+    return y;
+}
+
+/* cos/sin [1, seq, head_dim/2] (emb = freqs, not duplicated). */
+static void rotary(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, double scaling, mt_tensor **cos,
+                   mt_tensor **sin) {
+    mt_tr_enter(tr, rot);
+    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
+    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
+    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
+    const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
+    invx = mt_expand(tr, invx, 3, ex);
+    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
+    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
+    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
+    mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, freqs), scaling);
+    mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, freqs), scaling);
+    *cos = mt_to(tr, c, x ? x->dtype : MT_FLOAT32);
+    *sin = mt_to(tr, sn, x ? x->dtype : MT_FLOAT32);
+    mt_tr_leave(tr);
+}
+
+/* _apply_rotary_emb: a, b = chunk(x, 2, -1); cat(a*cos - b*sin, b*cos + a*sin). */
+static mt_tensor *apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
+    mt_node *ch = mt_chunk(tr, x, 2, -1);
+    mt_tensor *a = mt_tr_item(tr, ch, 0), *b = mt_tr_item(tr, ch, 1);
+    mt_tensor *parts[2] = {mt_sub(tr, mt_mul(tr, a, cos), mt_mul(tr, b, sin)),
+                           mt_add(tr, mt_mul(tr, b, cos), mt_mul(tr, a, sin))};
+    return mt_cat(tr, parts, 2, -1);
+}
+
+static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
+                               mt_tensor *sin, const mt_dec_spec *s) {
+    if (!x || !at) return NULL;
+    const goss *g = ((const mt_moe_model *)s->ext)->fam;
+    const mt_sym *b = x->shape[0], *q_len = x->shape[1];
+    mt_tr_enter(tr, at);
+    const mt_sym *hs[4] = {b, q_len, NULL, C(tr, s->head_dim)};
+    mt_tensor *q = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "q_proj"), x), 4, hs), 1, 2);
+    mt_tensor *k = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "k_proj"), x), 4, hs), 1, 2);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "v_proj"), x), 4, hs), 1, 2);
+    mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
+    q = apply_rotary(tr, q, c, sn);
+    k = apply_rotary(tr, k, c, sn);
+    k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
+    v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
+    mt_tensor *w = mt_mul_s(tr, mt_matmul(tr, q, mt_transpose(tr, k, 2, 3)), g->scaling);
+    if (mask && k) {
+        mt_arg idx[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL),
+                         mt_a_slice(NULL, k->shape[2], NULL)};
+        w = mt_add(tr, w, mt_index(tr, mask, idx, 4));
+    }
+    mt_tensor *sinks = mt_tr_get_attr(tr, mt_module_param(at, "sinks"));
+    const mt_sym *r4[4] = {C(tr, 1), NULL, C(tr, 1), C(tr, 1)};
+    const mt_sym *e4[4] = {b, NULL, q_len, NULL};
+    sinks = mt_expand(tr, mt_reshape(tr, sinks, 4, r4), 4, e4);
+    mt_tensor *parts[2] = {w, sinks};
+    mt_tensor *comb = mt_cat(tr, parts, 2, -1);
+    comb = mt_sub(tr, comb, mt_reduce(tr, MT_OP_AMAX, comb, -1, true));
+    mt_tensor *probs = comb ? mt_softmax(tr, comb, -1, comb->dtype) : NULL;
+    mt_arg drop[2] = {mt_a_ellipsis(), mt_a_slice(NULL, C(tr, -1), NULL)};
+    mt_tensor *scores = mt_index(tr, probs, drop, 2);
+    scores = scores ? op(tr, MT_OP_DROPOUT, (mt_arg[]){mt_a_tensor(scores)}, 1,
+                         (mt_kwarg[]){{"p", mt_a_float(0.0)}, {"training", mt_a_bool(false)}}, 2) : NULL;
+    mt_tensor *o = mt_contiguous(tr, mt_transpose(tr, mt_matmul(tr, scores, v), 1, 2));
+    const mt_sym *os[3] = {b, q_len, NULL};
+    o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
+    o = mt_tr_call(tr, mt_module_child(at, "o_proj"), o);
+    mt_tr_leave(tr);
+    return o;
+}
+
+static mt_tensor *clamp(mt_tracer *tr, mt_tensor *x, mt_arg lo, mt_arg hi) {
+    if (!x) return NULL;
+    return op(tr, MT_OP_CLAMP, (mt_arg[]){mt_a_tensor(x)}, 1, (mt_kwarg[]){{"min", lo}, {"max", hi}}, 2);
+}
+
+static mt_tensor *expert_slice(mt_tracer *tr, mt_module *ex, const char *name, int64_t e) {
+    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(ex, name));
+    return w ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(w), mt_a_int(e)}, 2, NULL, 0) : NULL;
+}
+
+static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
+    if (!x || !mlp) return NULL;
+    mt_ctx *ctx = tr->ctx;
+    const mt_moe_model *mm = s->ext;
+    const goss *g = mm->fam;
+    const mt_moe_spec *e = &mm->moe;
+    const mt_sym *h = C(tr, s->hidden), *rs[2] = {NULL, h};
+    mt_tr_enter(tr, mlp);
+    /* router */
+    mt_module *r = mt_module_child(mlp, "router");
+    mt_tr_enter(tr, r);
+    mt_tensor *xr = mt_reshape(tr, x, 2, rs);
+    mt_tensor *rw = mt_tr_get_attr(tr, mt_module_param(r, "weight")), *rb = mt_tr_get_attr(tr, mt_module_param(r, "bias"));
+    mt_tensor *logits = xr && rw && rb ? op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(xr), mt_a_tensor(rw), mt_a_tensor(rb)}, 3, NULL, 0) : NULL;
+    mt_node *tk = logits ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(logits), mt_a_int(e->top_k)}, 2,
+                                    (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1) : NULL;
+    mt_tensor *tv = mt_tr_item(tr, tk, 0), *idx = mt_tr_item(tr, tk, 1);
+    tv = tv ? op(tr, MT_OP_SOFTMAX, (mt_arg[]){mt_a_tensor(tv)}, 1,
+                 (mt_kwarg[]){{"dim", mt_a_int(1)}, {"dtype", mt_a_dtype(tv->dtype)}}, 2) : NULL;
+    mt_tensor *scores = logits ? op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(logits)}, 1, NULL, 0) : NULL;
+    scores = scores && idx && tv ? op(tr, MT_OP_SCATTER, (mt_arg[]){mt_a_tensor(scores), mt_a_int(1), mt_a_tensor(idx), mt_a_tensor(tv)}, 4, NULL, 0) : NULL;
+    mt_tr_leave(tr);
+    /* experts: the routed loop */
+    mt_module *ex = mt_module_child(mlp, "experts");
+    mt_tr_enter(tr, ex);
+    mt_tensor *hs = mt_reshape(tr, x, 2, rs);
+    mt_tensor *next = hs ? op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(hs)}, 1,
+                              (mt_kwarg[]){{"dtype", mt_a_dtype(hs->dtype)}}, 1) : NULL;
+    mt_tensor *mask = idx ? op(tr, MT_OP_ONE_HOT, (mt_arg[]){mt_a_tensor(idx)}, 1,
+                               (mt_kwarg[]){{"num_classes", mt_a_int(e->num_experts + 1)}}, 1) : NULL;
+    int64_t perm[3] = {2, 1, 0};
+    mask = mt_permute(tr, mask, 3, perm);
+    for (int64_t i = 0; i < e->num_experts && next; i++) {
+        mt_tensor *me = mask ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(i)}, 2, NULL, 0) : NULL;
+        mt_node *nz = me ? mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(me)}, 1,
+                                    (mt_kwarg[]){{"as_tuple", mt_a_bool(true)}}, 1) : NULL;
+        if (!nz) { next = NULL; break; }
+        mt_symbol_info *info = mt_sym_info_of(ctx, nz->outs[0].shape[0]);
+        if (info) info->origin = mt_sprintf(ctx, "tokens routed to expert %lld of %s", (long long)i, mlp->path);
+        mt_tensor *tok = mt_tr_item(tr, nz, 1);
+        mt_tensor *cur = tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(hs), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
+        mt_tensor *gu = mt_add(tr, mt_matmul(tr, cur, expert_slice(tr, ex, "gate_up_proj", i)),
+                               expert_slice(tr, ex, "gate_up_proj_bias", i));
+        mt_arg ev[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, C(tr, 2))};
+        mt_arg od[2] = {mt_a_ellipsis(), mt_a_slice(C(tr, 1), NULL, C(tr, 2))};
+        mt_tensor *gate = clamp(tr, mt_index(tr, gu, ev, 2), mt_a_none(), mt_a_float(g->limit));
+        mt_tensor *up = clamp(tr, mt_index(tr, gu, od, 2), mt_a_float(-g->limit), mt_a_float(g->limit));
+        mt_tensor *glu = mt_mul(tr, gate, mt_unary(tr, MT_OP_SIGMOID, mt_mul_s(tr, gate, g->alpha)));
+        mt_tensor *go = mt_mul(tr, mt_add_s(tr, up, 1), glu);
+        mt_tensor *out = mt_add(tr, mt_matmul(tr, go, expert_slice(tr, ex, "down_proj", i)),
+                                expert_slice(tr, ex, "down_proj_bias", i));
+        mt_tensor *w = scores && tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(scores), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
+        mt_arg wi[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_int(i), mt_a_none()};
+        out = mt_mul(tr, out, mt_index(tr, w, wi, 3));
+        out = mt_to(tr, out, hs->dtype);
+        next = out && tok ? op(tr, MT_OP_INDEX_ADD, (mt_arg[]){mt_a_tensor(next), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(out)}, 4, NULL, 0) : NULL;
+    }
+    const mt_sym *vs[3] = {x->shape[0], NULL, h};
+    next = mt_view(tr, next, 3, vs);
+    mt_tr_leave(tr);
+    mt_tr_leave(tr);
+    return next;
+}
+
+/* The additive masks [batch, 1, seq, seq] (transformers' eager causal mask:
+ * full(min) -> triu(1) -> * (arange > cache_position) -> padding), and the
+ * sliding variant masking keys window or more positions behind the query. */
+static mt_tensor *build_mask(mt_tracer *tr, mt_tensor *am, mt_tensor *cache_pos, mt_dtype dt, int64_t window) {
+    if (!am || !cache_pos) return NULL;
+    mt_ctx *ctx = tr->ctx;
+    const mt_sym *b = am->shape[0], *seq = am->shape[1];
+    double min = mt_dtype_min(dt);
+    const mt_sym *sz[2] = {seq, seq};
+    mt_tensor *cm = op(tr, MT_OP_FULL, (mt_arg[]){mt_a_dims(ctx, sz, 2), mt_a_float(min)}, 2,
+                       (mt_kwarg[]){{"dtype", mt_a_dtype(dt)}}, 1);
+    cm = cm ? op(tr, MT_OP_TRIU, (mt_arg[]){mt_a_tensor(cm)}, 1, (mt_kwarg[]){{"diagonal", mt_a_int(1)}}, 1) : NULL;
+    mt_tensor *ar = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(seq)}, 1, NULL, 0);
+    const mt_sym *rs[2] = {NULL, C(tr, 1)};
+    mt_tensor *cp = mt_reshape(tr, cache_pos, 2, rs);
+    mt_tensor *gt = ar && cp ? op(tr, MT_OP_GT, (mt_arg[]){mt_a_tensor(ar), mt_a_tensor(cp)}, 2, NULL, 0) : NULL;
+    cm = mt_mul(tr, cm, gt);
+    mt_arg i4[4] = {mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL)};
+    const mt_sym *ex[4] = {b, C(tr, 1), NULL, NULL};
+    cm = mt_expand(tr, mt_index(tr, cm, i4, 4), 4, ex);
+    mt_arg im[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
+    mt_tensor *pad = mt_add(tr, cm, mt_index(tr, am, im, 4));
+    pad = pad ? op(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(pad), mt_a_int(0)}, 2, NULL, 0) : NULL;
+    cm = cm && pad ? op(tr, MT_OP_MASKED_FILL, (mt_arg[]){mt_a_tensor(cm), mt_a_tensor(pad), mt_a_float(min)}, 3, NULL, 0) : NULL;
+    if (window <= 0 || !cm) return cm;
+    mt_tensor *ar2 = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(seq)}, 1, NULL, 0);
+    mt_tensor *diff = mt_sub(tr, mt_reshape(tr, cache_pos, 2, rs), ar2);
+    mt_tensor *far = diff ? op(tr, MT_OP_GE, (mt_arg[]){mt_a_tensor(diff), mt_a_int(window)}, 2, NULL, 0) : NULL;
+    return far ? op(tr, MT_OP_MASKED_FILL, (mt_arg[]){mt_a_tensor(cm), mt_a_tensor(far), mt_a_float(min)}, 3, NULL, 0) : NULL;
+}
+
+static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
+    const mt_moe_model *mm = m->family;
+    const mt_dec_spec *s = &mm->dec;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    mt_module *model = mt_module_child(m->root, "model");
+    mt_tr_enter(tr, model);
+    mt_tensor *h = mt_tr_call(tr, mt_module_child(model, "embed_tokens"), ids);
+    mt_tensor *cache_pos = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
+    mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
+    mt_tensor *full = build_mask(tr, amask, cache_pos, s->dtype, 0);
+    mt_tensor *slide = s->caps.sliding_window > 0 ? build_mask(tr, amask, cache_pos, s->dtype, s->caps.sliding_window) : NULL;
+    mt_tensor *cos = NULL, *sin = NULL;
+    rotary(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, &cos, &sin);
+    mt_module *layers = mt_module_child(model, "layers");
+    for (int i = 0; i < layers->children.n && h; i++) {
+        mt_module *L = layers->children.items[i];
+        bool sl = s->caps.sliding_window > 0 && s->caps.sliding && s->caps.sliding[i];
+        mt_tr_enter(tr, L);
+        mt_tensor *a = norm_forward(tr, mt_module_child(L, "input_layernorm"), h);
+        a = attn_forward(tr, mt_module_child(L, "self_attn"), a, sl ? slide : full, cos, sin, s);
+        h = mt_add(tr, h, a);
+        mt_tensor *f = norm_forward(tr, mt_module_child(L, "post_attention_layernorm"), h);
+        f = mlp_forward(tr, mt_module_child(L, "mlp"), f, s);
+        h = mt_add(tr, h, f);
+        mt_tr_leave(tr);
+    }
+    h = norm_forward(tr, mt_module_child(model, "norm"), h);
+    mt_tr_leave(tr);
+    mt_tensor *logits = mt_tr_call(tr, mt_module_child(m->root, "lm_head"), h);
+    return mt_tr_output(tr, &logits, 1);
+}
+
+/* ---- config ---- */
+
+static double yarn_mscale(double scale) { return scale <= 1.0 ? 1.0 : 0.1 * log(scale) + 1.0; }
+
+/* layer_types: "sliding_attention" / "full_attention" per layer; default
+ * (GptOssConfig): layer i slides when (i + 1) % 2 != 0, i.e. even layers. */
+static mt_status read_layer_types(mt_model *m, mt_dec_spec *s, int64_t cfg_layers) {
+    bool *v = mt_alloc_array(m->ctx, (size_t)s->layers, sizeof *v);
+    if (!v) return mt_ctx_status(m->ctx);
+    s->caps.sliding = v;
+    bool have = mt_cfg_has(m->cfg, "layer_types");
+    for (int64_t i = 0; i < s->layers; i++) {
+        if (!have) { v[i] = (i + 1) % 2 != 0; continue; }
+        char field[48];
+        snprintf(field, sizeof field, "layer_types.%lld", (long long)i);
+        if (!mt_cfg_has(m->cfg, field))
+            return mt_cfg_error(m->cfg, "layer_types", "expected %lld entries (num_hidden_layers), got %lld (gpt_oss)",
+                                (long long)cfg_layers, (long long)i);
+        const char *t;
+        if (!mt_cfg_str(m->cfg, field, NULL, &t)) return mt_ctx_status(m->ctx);
+        if (strcmp(t, "sliding_attention") == 0) v[i] = true;
+        else if (strcmp(t, "full_attention") == 0) v[i] = false;
+        else
+            return mt_cfg_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\", got \"%s\" (gpt_oss)", t);
+    }
+    return MT_OK;
+}
+
+static mt_status gpt_oss_build(mt_model *m) {
+    mt_moe_model *mm = mt_moe_model_new(m);
+    goss *g = mt_alloc(m->ctx, sizeof *g);
+    if (!mm || !g) return mt_ctx_status(m->ctx);
+    mm->fam = g;
+    mt_dec_spec *s = &mm->dec;
+    mt_config *c = m->cfg;
+    s->cls = gpt_oss_names;
+    int64_t cfg_layers;
+    if (!mt_cfg_pos_int(c, "num_hidden_layers", gpt_oss_defaults.layers, &cfg_layers)) return mt_ctx_status(m->ctx);
+    if (mt_dec_read_common(m, s, &gpt_oss_defaults) != MT_OK) return mt_ctx_status(m->ctx);
+    bool bias;
+    if (!mt_cfg_bool(c, "attention_bias", true, &bias)) return mt_ctx_status(m->ctx);
+    s->qkv_bias = s->o_bias = bias;
+    /* rope: GptOssConfig's default rope_scaling is yarn (factor 32, beta_fast 32,
+     * beta_slow 1, original_max_position_embeddings 4096); attention scaling as
+     * _compute_yarn_parameters: attention_factor, else mscale ratio, else
+     * 0.1 * ln(factor) + 1. */
+    s->attention_scaling = 1.0;
+    if (!mt_cfg_has(c, "rope_scaling") && !mt_dec_cfg_is_null(m, "rope_scaling")) {
+        s->rope_type = "yarn";
+        s->attention_scaling = yarn_mscale(32.0);
+    } else {
+        if (mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(m->ctx);
+        if (strcmp(s->rope_type, "yarn") == 0) {
+            double f, ms, msa, af;
+            if (!mt_cfg_float(c, "rope_scaling.factor", 1.0, &f) || !mt_cfg_float(c, "rope_scaling.mscale", 0, &ms) ||
+                !mt_cfg_float(c, "rope_scaling.mscale_all_dim", 0, &msa) ||
+                !mt_cfg_float(c, "rope_scaling.attention_factor", 0, &af))
+                return mt_ctx_status(m->ctx);
+            if (af != 0) s->attention_scaling = af;
+            else if (ms != 0 && msa != 0) s->attention_scaling = (0.1 * ms * log(f) + 1.0) / (0.1 * msa * log(f) + 1.0);
+            else s->attention_scaling = yarn_mscale(f);
+        } else if (strcmp(s->rope_type, "default") != 0) {
+            return mt_cfg_error(c, "rope_scaling", "rope type '%s' is not supported for gpt_oss (expected yarn or default)",
+                                s->rope_type);
+        }
+    }
+    if (!mt_dec_read_window(m, "sliding_window", 128, &s->caps.sliding_window) ||
+        read_layer_types(m, s, cfg_layers) != MT_OK)
+        return mt_ctx_status(m->ctx);
+    if (!mt_cfg_float(c, "swiglu_limit", 7.0, &g->limit) || !mt_cfg_float(c, "swiglu_alpha", 1.702, &g->alpha))
+        return mt_ctx_status(m->ctx);
+    g->scaling = 1.0 / sqrt((double)s->head_dim);
+    mt_moe_spec *e = &mm->moe;
+    e->block_cls = "GptOssMLP";
+    e->expert_inter = s->intermediate;
+    if (!mt_cfg_pos_int(c, "num_local_experts", 128, &e->num_experts) ||
+        !mt_cfg_pos_int(c, "num_experts_per_tok", 4, &e->top_k))
+        return mt_ctx_status(m->ctx);
+    if (e->top_k > e->num_experts)
+        return mt_cfg_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (gpt_oss)",
+                            (long long)e->top_k, (long long)e->num_experts);
+    s->hooks.build_attn = build_attn;
+    s->hooks.build_mlp = build_mlp;
+    s->hooks.attn_forward = attn_forward;
+    s->hooks.mlp_forward = mlp_forward;
+    if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(m->ctx);
+    mt_model_info(m, "num_local_experts", mt_a_int(e->num_experts));
+    mt_model_info(m, "num_experts_per_tok", mt_a_int(e->top_k));
+    mt_model_info(m, "attention_scaling", mt_a_float(s->attention_scaling));
+    return MT_OK;
+}
+
+const mt_arch mt_arch_gpt_oss = {
+    .model_type = "gpt_oss",
+    .default_class = "GptOssForCausalLM",
+    .example = "openai/gpt-oss-20b",
+    .build = gpt_oss_build,
+    .forward = gpt_oss_forward,
+    .totals = mt_moe_totals,
+};
