@@ -163,6 +163,12 @@ mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base,
 #define MT_PLAN_FORMAT "metatrace-plan"
 #define MT_PLAN_VERSION 1
 mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
+/* The traced graph as DOT with the plan drawn on it: get_attr nodes of
+ * parameters filled by role (colwise light blue, rowwise salmon, vocab green,
+ * ...), sharded activations outlined blue, partial sums orange, and every
+ * inserted collective as a red edge labelled with its kind and wire bytes per
+ * token. */
+mt_status mt_plan_export_dot(const mt_plan *p, FILE *out);
 /* A human table: per-rank memory, communication, plan dict. */
 mt_status mt_plan_print(const mt_plan *p, FILE *out);
 

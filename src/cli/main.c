@@ -381,9 +381,11 @@ static int parse_args(cli *c, int argc, char **argv)
             c->format = FMT_SUMMARY;
         }
     }
-    if (c->tp != 0 && c->format != FMT_JSON && c->format != FMT_SUMMARY)
-        return usage_error("--tp writes the plan as JSON (.json, --format json) or as a table "
-                           "(summary, .txt); DOT/SVG/PNG plans are not supported");
+    if (c->tp != 0 && (c->format == FMT_SVG || c->format == FMT_PNG))
+        return usage_error("--tp writes the plan as JSON (.json), DOT (.dot, roles coloured) or a "
+                           "table (summary, .txt); SVG/PNG plans are not supported");
+    if (c->tp < 0 && c->format == FMT_DOT)
+        return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
     return -1;
 }
 
@@ -440,6 +442,8 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     mt_plan *p = mt_plan_run(m, g, &o);
     if (!p)
         return mt_ctx_status(m->ctx);
+    if (c->format == FMT_DOT)
+        return mt_plan_export_dot(p, out);
     return json ? mt_plan_export_json(p, out) : mt_plan_print(p, out);
 }
 

@@ -90,14 +90,14 @@ Test(cli_plan, llama_plan_equals_transformers_base_plan) {
 Test(cli_plan, bad_tp_values_are_usage_errors) {
     const char *dir = tu_tmpdir();
     char out[512];
-    snprintf(out, sizeof out, "%s/plan.dot", dir);
+    snprintf(out, sizeof out, "%s/plan.svg", dir);
     const char *cfg = tu_src("samples/configs/huggyllama--llama-7b.config.json");
     const char *a1[] = {cfg, "--tp", "0", NULL};
     const char *a2[] = {cfg, "--tp", "eight", NULL};
     const char *a3[] = {cfg, "--tp", "8", "-o", out, NULL};
     const char *a4[] = {cfg, "--tp", "8", "--plan-style", "megatron", NULL};
     const char *const *cases[] = {a1, a2, a3, a4};
-    const char *msgs[] = {"--tp: expected a degree", "--tp: expected a degree", "DOT/SVG/PNG plans",
+    const char *msgs[] = {"--tp: expected a degree", "--tp: expected a degree", "SVG/PNG plans are not supported",
                           "--plan-style: expected 'ours' or 'transformers'"};
     for (int i = 0; i < 4; i++) {
         char *so = NULL, *se = NULL;
@@ -107,4 +107,35 @@ Test(cli_plan, bad_tp_values_are_usage_errors) {
         free(se);
     }
     cr_assert(!tu_exists(out), "a failed run created %s", out);
+}
+
+Test(cli_plan, dot_marks_roles_and_collectives) {
+    const char *dir = tu_tmpdir();
+    char out[512];
+    snprintf(out, sizeof out, "%s/plan.dot", dir);
+    const char *argv[] = {tu_src("samples/configs/huggyllama--llama-7b.config.json"), "--layers", "1",
+                          "--tp", "4", "-o", out, NULL};
+    char *so = NULL, *se = NULL;
+    cr_assert_eq(tu_run_cli(argv, &so, &se), 0, "%s", se);
+    char *dot = tu_read(out, NULL);
+    cr_assert_not_null(dot);
+    /* q_proj's weight is column-parallel, o_proj's row-parallel; the o_proj
+     * output is all-reduced before the residual add. */
+    const char *q = strstr(dot, "model_layers_0_self_attn_q_proj\t");
+    cr_assert_not_null(q, "no q_proj call node");
+    const char *q_end = strstr(q, "];");
+    const char *q_role = strstr(q, "xlabel=colwise");
+    cr_assert(q_role && q_end && q_role < q_end, "q_proj is not marked colwise");
+    const char *o = strstr(dot, "model_layers_0_self_attn_o_proj\t");
+    cr_assert_not_null(o, "no o_proj call node");
+    const char *o_end = strstr(o, "];");
+    const char *o_role = strstr(o, "xlabel=rowwise");
+    cr_assert(o_role && o_end && o_role < o_end, "o_proj is not marked rowwise");
+    cr_assert(strstr(dot, "xlabel=colwise"), "no colwise role in the DOT");
+    cr_assert(strstr(dot, "xlabel=rowwise"), "no rowwise role in the DOT");
+    cr_assert(strstr(dot, "all_reduce"), "no collective edge");
+    cr_assert(strstr(dot, "color=red"), "collective edge not marked");
+    free(dot);
+    free(so);
+    free(se);
 }
