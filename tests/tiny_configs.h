@@ -53,6 +53,13 @@ static const tiny_config tiny_configs[] = {
     {"olmo", "{\"model_type\": \"olmo\", \"clip_qkv\": 8.0, " TINY_DIMS "}", 256, 106496},
     /* wqkv 64*128 + 128, wo 4096 + 64, MLP 24576, norms 128 = 37184 per layer */
     {"internlm2", "{\"model_type\": \"internlm2\", " TINY_DIMS "}", 256, 107200},
+    /* CohereForCausalLM, tied: layer = attention 12288 + MLP 24576 + one weight-only LayerNorm 64
+     * + use_qk_norm q_norm [4, 16] 64 + k_norm [2, 16] 32 = 37024; 16384 + 2*37024 + final norm 64 */
+    {"cohere", "{\"model_type\": \"cohere\", \"use_qk_norm\": true, " TINY_DIMS "}", 256, 90496},
+    /* Gemma3ForCausalLM, tied: layer = attention 12288 + q_norm 16 + k_norm 16 + MLP 24576 + four
+     * norms 256 = 37152; 16384 + 2*37152 + final norm 64 (embed_scale and inv_freq are buffers) */
+    {"gemma3_text", "{\"model_type\": \"gemma3_text\", \"head_dim\": 16, \"sliding_window\": 8, "
+                    "\"sliding_window_pattern\": 2, \"query_pre_attn_scalar\": 16, " TINY_DIMS "}", 256, 90752},
     /* ---- classic families (hand counts from the transformers modeling sources) ---- */
     /* as llama: fused qkv 64*128 and gate_up 64*256 hold the same weights */
     {"phi3", "{\"model_type\": \"phi3\", " TINY_DIMS "}", 256, 106816},

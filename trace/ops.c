@@ -1822,6 +1822,10 @@ static mt_status rule_scatter(call *c);
 static mt_status rule_invert(call *c);
 static mt_status rule_clamp_(call *c);
 static mt_status rule_clamp(call *c);
+/* Cohere rotary ops: rules appended at the end of this file. */
+static mt_status rule_repeat_interleave(call *c);
+static mt_status rule_stack(call *c);
+static mt_status rule_flatten(call *c);
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
  * below, and a duplicate trips -Woverride-init (part of -Wextra). */
@@ -1894,7 +1898,10 @@ static mt_status rule_clamp(call *c);
     R(SCATTER, "scatter_", rule_scatter)      \
     R(INVERT, "invert", rule_invert)          \
     R(CLAMP_, "clamp_", rule_clamp_)          \
-    R(CLAMP, "clamp", rule_clamp)
+    R(CLAMP, "clamp", rule_clamp)          \
+    R(REPEAT_INTERLEAVE, "repeat_interleave", rule_repeat_interleave) \
+    R(STACK, "stack", rule_stack)             \
+    R(FLATTEN, "flatten", rule_flatten)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2253,4 +2260,127 @@ static mt_status rule_clamp(call *c) {
     if (dt == MT_BOOL || mt_dtype_is_complex(dt))
         return fail(c, "clamp is not supported for complex or bool types: got %s %s", mt_dtype_name(dt), sh(c, x));
     return emit(c, dt, nr, r);
+}
+
+/* ---- Cohere's interleaved rotary: repeat_interleave, stack, flatten ----------
+ * Sources: ATen native/Repeat.cpp and TensorShape.cpp (repeat_interleave over
+ * an int, stack, flatten), torch/_refs (stack as cat of unsqueezed inputs). */
+
+/* torch.repeat_interleave(input, repeats, dim=None, *, output_size=None) with
+ * an int repeats: dim None flattens first (numel * repeats); otherwise the dim
+ * grows by the factor. A tensor of repeats gives data-dependent sizes. */
+static mt_status rule_repeat_interleave(call *c) {
+    static const char *const S[] = {"input|self", "repeats", "dim", "*", "output_size", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    const mt_arg *rep = param(c, "repeats");
+    if (!rep) return fail_usage(c, "missing argument 'repeats'");
+    if (rep->kind == MT_ARG_TENSOR)
+        return fail_unsupported(c, "a tensor of repeats gives data-dependent sizes (not modelled): got %s",
+                                sh(c, x));
+    const mt_sym *r;
+    TRY(size_of(c, "repeats", rep, &r));
+    int64_t rv = 0;
+    bool negative = is_const(r, &rv) && rv < 0;
+    const mt_arg *os = param(c, "output_size");
+    if (os && os->kind != MT_ARG_INT && os->kind != MT_ARG_SYM)
+        return fail_usage(c, "argument 'output_size' must be an int, got %s", kind_name(os));
+    const mt_sym *shape[MT_MAX_DIMS];
+    int ndim;
+    int w = 0;
+    if (!param(c, "dim")) {
+        const mt_sym *n = mt_tensor_numel(c->ctx, x);
+        if (!n) return sym_failed(c);
+        shape[0] = mt_sym_mul(c->ctx, n, r);
+        ndim = 1;
+    } else {
+        int64_t d;
+        TRY(need_int(c, "dim", &d));
+        if (x->ndim == 0)
+            return fail(c, "dimension specified as %lld but tensor has no dimensions", (long long)d);
+        TRY(wrap_dim(c, d, x, &w));
+        memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+        ndim = x->ndim;
+        shape[w] = mt_sym_mul(c->ctx, shape[w], r);
+    }
+    if (!shape[w]) return sym_failed(c);
+    /* ATen fills a repeats tensor of the dim's size and checks it is >= 0: an empty dim passes */
+    if (negative && !is_c(shape[w], 0)) return fail(c, "repeats can not be negative, got %lld", (long long)rv);
+    if (os) {
+        const mt_sym *o;
+        TRY(size_of(c, "output_size", os, &o));
+        if (o != shape[w])
+            return fail(c, "allocated size does not match required size: output_size %s, required %s: got %s",
+                        ds(o), ds(shape[w]), sh(c, x));
+    }
+    return emit(c, x->dtype, ndim, shape);
+}
+
+/* torch.stack(tensors, dim=0): every tensor the same shape; the result has a
+ * new dim of len(tensors) at dim (in [-(ndim+1), ndim]); dtype as cat. */
+static mt_status rule_stack(call *c) {
+    static const char *const S[] = {"tensors", "dim", NULL};
+    TRY(sig_check(c, S));
+    const mt_arg *ts = param(c, "tensors");
+    if (!ts || ts->kind != MT_ARG_LIST)
+        return fail_usage(c, "argument 'tensors' must be a list of tensors, got %s", kind_name(ts));
+    int n = ts->v.list.n;
+    const mt_arg *items = ts->v.list.items;
+    if (n == 0) return fail(c, "stack expects a non-empty TensorList");
+    mt_operand stack_ops[16];
+    mt_operand *ops = stack_ops;
+    if (n > 16) {
+        ops = mt_alloc_array(c->ctx, (size_t)n, sizeof *ops);
+        if (!ops) return sym_failed(c);
+    }
+    for (int i = 0; i < n; i++) {
+        if (items[i].kind != MT_ARG_TENSOR || !items[i].v.t)
+            return fail_usage(c, "expected a list of tensors, got %s at position %d", kind_name(&items[i]), i);
+        operand_of(&items[i], &ops[i]);
+    }
+    const mt_tensor *t0 = items[0].v.t;
+    for (int i = 1; i < n; i++) {
+        const mt_tensor *t = items[i].v.t;
+        if (!shapes_equal(t0->ndim, t0->shape, t->ndim, t->shape))
+            return fail(c, "stack expects each tensor to be equal size, but got %s at entry 0 and %s at entry %d",
+                        sh(c, t0), sh(c, t), i);
+    }
+    if (t0->ndim + 1 > MT_MAX_DIMS)
+        return fail(c, "result has too many dimensions (%d > %d)", t0->ndim + 1, MT_MAX_DIMS);
+    int64_t d = 0;
+    TRY(opt_int(c, "dim", 0, &d));
+    int w = 0;
+    TRY(wrap_dim_in(c, d, t0->ndim + 1, &w, t0));
+    const mt_sym *r[MT_MAX_DIMS];
+    for (int k = 0, j = 0; k <= t0->ndim; k++) r[k] = k == w ? mt_sym_const(c->ctx, n) : t0->shape[j++];
+    mt_dtype dt = mt_promote_for_op(c->def->promo, ops, n);
+    if (dt == MT_DTYPE_NONE) return fail(c, "no common dtype for the stacked tensors");
+    return emit(c, dt, t0->ndim + 1, r);
+}
+
+/* Tensor.flatten(start_dim=0, end_dim=-1): dims start..end become their
+ * product; a 0-dim tensor becomes [1]. */
+static mt_status rule_flatten(call *c) {
+    static const char *const S[] = {"self|input", "start_dim", "end_dim", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    int64_t sd, ed;
+    TRY(opt_int(c, "start_dim", 0, &sd));
+    TRY(opt_int(c, "end_dim", -1, &ed));
+    int s = 0, e = 0;
+    TRY(wrap_dim(c, sd, x, &s));
+    TRY(wrap_dim(c, ed, x, &e));
+    if (s > e) return fail(c, "flatten() has invalid args: start_dim cannot come after end_dim: got %s", sh(c, x));
+    if (x->ndim == 0) {
+        const mt_sym *one = mt_sym_const(c->ctx, 1);
+        return emit(c, x->dtype, 1, &one);
+    }
+    const mt_sym *r[MT_MAX_DIMS];
+    int n = 0;
+    for (int k = 0; k < s; k++) r[n++] = x->shape[k];
+    r[n++] = mt_sym_prod(c->ctx, x->shape + s, e - s + 1);
+    for (int k = e + 1; k < x->ndim; k++) r[n++] = x->shape[k];
+    return emit(c, x->dtype, n, r);
 }

@@ -219,7 +219,10 @@ void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(SCATTER,       MT_NODE_CALL_METHOD,   "scatter_",                          MT_PROMO_DEFAULT)      \
     X(INVERT,        MT_NODE_CALL_FUNCTION, "operator.invert",                   MT_PROMO_DEFAULT)      \
     X(CLAMP_,        MT_NODE_CALL_METHOD,   "clamp_",                            MT_PROMO_DEFAULT)      \
-    X(CLAMP,         MT_NODE_CALL_METHOD,   "clamp",                             MT_PROMO_DEFAULT)
+    X(CLAMP,         MT_NODE_CALL_METHOD,   "clamp",                             MT_PROMO_DEFAULT)      \
+    X(REPEAT_INTERLEAVE, MT_NODE_CALL_FUNCTION, "torch.repeat_interleave",           MT_PROMO_DEFAULT)      \
+    X(STACK,         MT_NODE_CALL_FUNCTION, "torch.stack",                       MT_PROMO_DEFAULT)      \
+    X(FLATTEN,       MT_NODE_CALL_METHOD,   "flatten",                           MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

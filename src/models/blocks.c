@@ -254,6 +254,17 @@ static mt_module *qk_norm(mt_model *m, mt_module *parent, const char *name, cons
     return mt_dec_norm(m, parent, name, &t, dim);
 }
 
+/* A q/k norm with one weight row per head: [heads, head_dim] (CohereLayerNorm
+ * built with hidden_size=(heads, head_dim); it still normalizes over head_dim). */
+static mt_module *head_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s, int64_t heads) {
+    mt_module *n = mt_module_new(m->ctx, parent, name, s->caps.extra_norm_cls ? s->caps.extra_norm_cls : s->cls.norm);
+    if (!n) return NULL;
+    mt_module_attr(m->ctx, n, "eps", mt_a_float(s->norm_eps));
+    int64_t shape[2] = {heads, s->head_dim};
+    if (!mt_param_new(m->ctx, n, "weight", s->dtype, MT_DEVICE_CPU, 2, shape)) return NULL;
+    return n;
+}
+
 mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
     (void)index;
     mt_ctx *ctx = m->ctx;
@@ -275,8 +286,11 @@ mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int
     }
     if (!mt_nn_linear(ctx, at, NM(s, o, "o_proj"), qdim, s->hidden, s->o_bias, dt, dev))
         return mt_ctx_status(ctx);
-    if (s->caps.qk_norm != MT_QK_NORM_NONE) {
-        bool head = s->caps.qk_norm == MT_QK_NORM_HEAD;
+    if (s->caps.qk_norm != MT_QK_NORM_NONE && s->caps.qk_norm_per_head) {
+        if (!head_norm(m, at, "q_norm", s, s->heads) || !head_norm(m, at, "k_norm", s, s->kv_heads))
+            return mt_ctx_status(ctx);
+    } else if (s->caps.qk_norm != MT_QK_NORM_NONE) {
+        bool head = s->caps.qk_norm != MT_QK_NORM_FULL;
         if (!qk_norm(m, at, "q_norm", s, head ? s->head_dim : qdim) ||
             !qk_norm(m, at, "k_norm", s, head ? s->head_dim : kvdim))
             return mt_ctx_status(ctx);
@@ -353,13 +367,34 @@ static mt_status rotary_module(mt_model *m, mt_module *model, const char *name, 
     return MT_OK;
 }
 
+/* An nn.Embedding subclass traced through (Gemma3TextScaledWordEmbedding):
+ * weight [vocab, hidden], then a non-persistent 0-dim buffer embed_scale
+ * (torch.tensor(python float) takes the default dtype, which from_pretrained
+ * sets to the model dtype while building). */
+static mt_module *scaled_embedding(mt_model *m, mt_module *model, const mt_dec_spec *s) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *e = mt_module_new(ctx, model, NM(s, embed, "embed_tokens"), s->caps.embed_cls);
+    if (!e) return NULL;
+    mt_module_attr(ctx, e, "num_embeddings", mt_a_int(s->vocab));
+    mt_module_attr(ctx, e, "embedding_dim", mt_a_int(s->hidden));
+    mt_module_attr(ctx, e, "padding_idx", s->caps.embed_padding_idx >= 0 ? mt_a_int(s->caps.embed_padding_idx)
+                                                                         : mt_a_none());
+    mt_module_attr(ctx, e, "embed_scale", mt_a_float(s->caps.embed_scale));
+    int64_t shape[2] = {s->vocab, s->hidden};
+    if (!mt_param_new(ctx, e, "weight", s->dtype, MT_DEVICE_CPU, 2, shape) ||
+        !mt_buffer_new(ctx, e, "embed_scale", s->dtype, MT_DEVICE_CPU, 0, shape, false, true))
+        return NULL;
+    return e;
+}
+
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     mt_ctx *ctx = m->ctx;
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU; /* requested; the meta scope turns it into META */
     mt_module *model = mt_module_new(ctx, m->root, "model", s->cls.model);
     if (!model) return mt_ctx_status(ctx);
-    mt_module *emb = mt_nn_embedding(ctx, model, NM(s, embed, "embed_tokens"), s->vocab, s->hidden, dt, dev);
+    mt_module *emb = s->caps.embed_cls ? scaled_embedding(m, model, s)
+                                       : mt_nn_embedding(ctx, model, NM(s, embed, "embed_tokens"), s->vocab, s->hidden, dt, dev);
     mt_module *layers = mt_module_new(ctx, model, NM(s, layers, "layers"), "ModuleList");
     if (!emb || !layers) return mt_ctx_status(ctx);
     mt_status (*build_attn)(mt_model *, const mt_dec_spec *, mt_module *, int64_t) =
@@ -405,6 +440,8 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     if (s->caps.sliding_window > 0) mt_model_info(m, "sliding_window", mt_a_int(s->caps.sliding_window));
     if (s->caps.attn_softcap > 0) mt_model_info(m, "attn_logit_softcapping", mt_a_float(s->caps.attn_softcap));
     if (s->caps.final_softcap > 0) mt_model_info(m, "final_logit_softcapping", mt_a_float(s->caps.final_softcap));
+    if (s->caps.local_rope_theta > 0) mt_model_info(m, "rope_local_base_freq", mt_a_float(s->caps.local_rope_theta));
+    if (s->caps.logits_mul != 0) mt_model_info(m, "logit_scale", mt_a_float(s->caps.logits_mul));
     return MT_OK;
 }
 
@@ -485,7 +522,7 @@ mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x, const 
 
 /* cos/sin [1, seq, rotary_dim] from position_ids [1, seq]. */
 static void rotary_forward(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos,
-                           double scaling, mt_tensor **cos, mt_tensor **sin) {
+                           double scaling, bool interleave, mt_tensor **cos, mt_tensor **sin) {
     mt_tr_enter(tr, rot);
     mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
     mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
@@ -495,8 +532,15 @@ static void rotary_forward(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tenso
     mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
     mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
     mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
-    mt_tensor *two[2] = {freqs, freqs};
-    mt_tensor *emb = mt_cat(tr, two, 2, -1);
+    mt_tensor *emb;
+    if (interleave) { /* Cohere: torch.repeat_interleave(freqs, 2, dim=-1) */
+        emb = freqs ? mt_tr_op1(tr, MT_OP_REPEAT_INTERLEAVE, (mt_arg[]){mt_a_tensor(freqs), mt_a_int(2)}, 2,
+                                (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1)
+                    : NULL;
+    } else {
+        mt_tensor *two[2] = {freqs, freqs};
+        emb = mt_cat(tr, two, 2, -1);
+    }
     mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, emb), scaling);
     mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, emb), scaling);
     *cos = mt_to(tr, c, x ? x->dtype : MT_FLOAT32);
@@ -512,6 +556,20 @@ static mt_tensor *rotate_half(mt_tracer *tr, mt_tensor *x) {
     mt_tensor *x2 = mt_slice_last(tr, x, h, NULL);
     mt_tensor *parts[2] = {mt_unary(tr, MT_OP_NEG, x2), x1};
     return mt_cat(tr, parts, 2, -1);
+}
+
+/* Cohere's rotate_half: stack([-x[..., 1::2], x[..., ::2]], dim=-1).flatten(-2). */
+static mt_tensor *rotate_half_interleaved(mt_tracer *tr, mt_tensor *x) {
+    if (!x) return NULL;
+    mt_arg even[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, C(tr, 2))};
+    mt_arg odd[2] = {mt_a_ellipsis(), mt_a_slice(C(tr, 1), NULL, C(tr, 2))};
+    mt_tensor *x1 = mt_index(tr, x, even, 2), *x2 = mt_index(tr, x, odd, 2);
+    mt_tensor *n2 = mt_unary(tr, MT_OP_NEG, x2);
+    if (!n2 || !x1) return NULL;
+    mt_arg items[2] = {mt_a_tensor(n2), mt_a_tensor(x1)};
+    mt_arg sa[1] = {mt_a_list(tr->ctx, items, 2)};
+    mt_tensor *st = mt_tr_op1(tr, MT_OP_STACK, sa, 1, (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1);
+    return st ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(st), mt_a_int(-2)}, 2, NULL, 0) : NULL;
 }
 
 mt_tensor *mt_dec_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
@@ -584,6 +642,15 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
     }
     const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
     const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
+    if (s->caps.qk_norm == MT_QK_NORM_HEAD_T) {
+        /* Gemma3: view, transpose, then q_norm/k_norm on [b, heads, seq, head_dim] */
+        q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
+        k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
+        *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
+        *qo = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
+        *ko = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+        return;
+    }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD) {
         q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), mt_view(tr, q, 4, qs), s);
         k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), mt_view(tr, k, 4, ks), s);
@@ -623,9 +690,21 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     mt_tr_enter(tr, at);
     mt_tensor *q, *k, *v;
     attn_qkv(tr, at, x, s, &q, &k, &v);
-    mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-    q = rotary_part(tr, q, c, sn, s);
-    k = rotary_part(tr, k, c, sn, s);
+    if (s->caps.rope_interleave) {
+        /* Cohere apply_rotary_pos_emb: q.float(), k.float(), rotate, .to(dtype) */
+        mt_dtype qdt = q ? q->dtype : s->dtype, kdt = k ? k->dtype : s->dtype;
+        q = mt_to(tr, q, MT_FLOAT32);
+        k = mt_to(tr, k, MT_FLOAT32);
+        mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
+        q = mt_add(tr, mt_mul(tr, q, c), mt_mul(tr, rotate_half_interleaved(tr, q), sn));
+        k = mt_add(tr, mt_mul(tr, k, c), mt_mul(tr, rotate_half_interleaved(tr, k), sn));
+        q = mt_to(tr, q, qdt);
+        k = mt_to(tr, k, kdt);
+    } else {
+        mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
+        q = rotary_part(tr, q, c, sn, s);
+        k = rotary_part(tr, k, c, sn, s);
+    }
     k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
     v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
     mt_tensor *m4 = NULL;
@@ -730,12 +809,31 @@ static mt_tensor *residual_add(mt_tracer *tr, mt_tensor *res, mt_tensor *out, co
     return mt_add(tr, res, out);
 }
 
+/* nn.Embedding.forward inlined, then * embed_scale.to(weight.dtype). */
+static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
+    if (!e || !ids) return NULL;
+    const mt_arg *pad = mt_module_get_attr(e, "padding_idx");
+    mt_tr_enter(tr, e);
+    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(e, "weight"));
+    mt_tensor *h = w ? mt_tr_op1(tr, MT_OP_EMBEDDING,
+                                 (mt_arg[]){mt_a_tensor(ids), mt_a_tensor(w), pad ? *pad : mt_a_none(), mt_a_none(),
+                                            mt_a_float(2.0), mt_a_bool(false), mt_a_bool(false)},
+                                 7, NULL, 0)
+                     : NULL;
+    mt_tensor *sc = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(e, "embed_scale")), w ? w->dtype : MT_FLOAT32);
+    mt_tensor *y = mt_mul(tr, h, sc);
+    mt_tr_leave(tr);
+    return y;
+}
+
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
     mt_module *model = mt_module_child(m->root, "model");
     mt_tr_enter(tr, model);
-    mt_tensor *h = mt_tr_call(tr, mt_module_child(model, NM(s, embed, "embed_tokens")), ids);
-    if (s->caps.embed_scale != 0 && !s->caps.embed_scale_in_dtype) h = mt_mul_s(tr, h, s->caps.embed_scale);
+    mt_module *emb = mt_module_child(model, NM(s, embed, "embed_tokens"));
+    mt_tensor *h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
+    if (s->caps.embed_scale != 0 && !s->caps.embed_scale_in_dtype && !s->caps.embed_cls)
+        h = mt_mul_s(tr, h, s->caps.embed_scale);
     mt_arg aa[1] = {mt_a_dim(ids->shape[1])};
     mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, aa, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
@@ -744,10 +842,12 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
                            ? sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
-    rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, &cos, &sin);
+    rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, s->caps.rope_interleave,
+                   &cos, &sin);
     if (s->caps.local_rope_theta > 0)
-        rotary_forward(tr, mt_module_child(model, "rotary_emb_local"), h, pos, 1.0, &lcos, &lsin);
-    if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && h)
+        rotary_forward(tr, mt_module_child(model, "rotary_emb_local"), h, pos, 1.0, s->caps.rope_interleave, &lcos,
+                       &lsin);
+    if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && !s->caps.embed_cls && h)
         h = mt_mul_s(tr, h, mt_dtype_round(h->dtype, s->caps.embed_scale));
     mt_module *layers = mt_module_child(model, NM(s, layers, "layers"));
     mt_tensor *(*attn_fwd)(mt_tracer *, mt_module *, mt_tensor *, mt_tensor *, mt_tensor *, mt_tensor *,

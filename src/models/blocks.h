@@ -40,8 +40,9 @@ typedef enum mt_norm_kind {
 
 typedef enum mt_qk_norm {
     MT_QK_NORM_NONE = 0,
-    MT_QK_NORM_HEAD,       /* q_norm/k_norm over head_dim, after the view (Qwen3, Gemma3) */
+    MT_QK_NORM_HEAD,       /* q_norm/k_norm over head_dim, after the view (Qwen3, Cohere) */
     MT_QK_NORM_FULL,       /* q_norm/k_norm over the whole projection, before the view (OLMo2) */
+    MT_QK_NORM_HEAD_T,     /* q_norm/k_norm over head_dim, after view and transpose (Gemma3) */
 } mt_qk_norm;
 
 typedef enum mt_dec_layout {
@@ -92,6 +93,14 @@ typedef struct mt_dec_caps {
     double clip_qkv;           /* 0: none; q, k, v clamped to [-c, c] (OLMo) */
     double local_rope_theta;   /* 0: none; sliding layers use rotary_emb_local with this theta (Gemma3) */
     const char *extra_norm_cls;/* class of q/k norms when it differs from cls.norm */
+    /* Added for Cohere and Gemma3 (zero: off). */
+    bool qk_norm_per_head;     /* q_norm/k_norm weights [heads, head_dim] (CohereLayerNorm over (heads, head_dim)) */
+    bool rope_interleave;      /* Cohere: freqs repeat_interleave'd, rotate_half on x[..., ::2] / x[..., 1::2]
+                                * (stack + flatten), q and k rotated in float32 and cast back */
+    const char *embed_cls;     /* non-NULL: the embedding is this nn.Embedding subclass, traced through, with a
+                                * non-persistent 0-dim embed_scale buffer (value embed_scale, hidden dtype):
+                                * F.embedding(ids, w, padding_idx, ...) * embed_scale.to(w.dtype) (Gemma3) */
+    int64_t embed_padding_idx; /* with embed_cls: padding_idx recorded in F.embedding (-1: None) */
 } mt_dec_caps;
 
 typedef struct mt_dec_spec {

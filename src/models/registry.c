@@ -10,6 +10,8 @@ extern const mt_arch mt_arch_qwen2;
 extern const mt_arch mt_arch_qwen3;
 extern const mt_arch mt_arch_gemma;
 extern const mt_arch mt_arch_gemma2;
+extern const mt_arch mt_arch_gemma3_text;
+extern const mt_arch mt_arch_cohere;
 extern const mt_arch mt_arch_granite;
 extern const mt_arch mt_arch_olmo2;
 extern const mt_arch mt_arch_stablelm;
@@ -40,6 +42,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_qwen3,
     &mt_arch_gemma,
     &mt_arch_gemma2,
+    &mt_arch_gemma3_text,
+    &mt_arch_cohere,
     &mt_arch_granite,
     &mt_arch_olmo2,
     &mt_arch_stablelm,

@@ -776,6 +776,40 @@ void gen_invert(Gen &g) {
     g.skipped_float8 += kFloat8Count * 2;
 }
 
+void gen_repeat_interleave(Gen &g) {
+    for (const Shape &s : std::vector<Shape>{{2, 3}, {1, 4, 2}, {0, 3}, {}})
+        for (int64_t r : {0, 1, 2, -1}) {
+            g.add({t(s), I(r)});
+            for (int64_t d : {0, -1, 2, -4}) g.add({t(s), I(r)}, {{"dim", I(d)}});
+        }
+    for (auto a : kAll) g.add({t({2, 3}, a), I(2), I(1)});
+    g.add({t({2, 3}), I(2), I(1)}, {{"output_size", I(6)}});
+    g.add({t({2, 3}), I(2), I(1)}, {{"output_size", I(5)}});
+    g.skipped_float8 += kFloat8Count;
+}
+
+void gen_stack(Gen &g) {
+    for (const Shape &s : std::vector<Shape>{{2, 3}, {}, {1, 4, 2}})
+        for (int64_t d : {0, 1, -1, -2, 3, -4, 4}) {
+            g.add({L({t(s), t(s)}), I(d)});
+            g.add({L({t(s), t(s), t(s)})}, {{"dim", I(d)}});
+        }
+    g.add({L({t({2, 3}), t({3, 2})})});
+    g.add({L({t({2, 3}), t({2, 3, 1})})});
+    g.add({L({})});
+    for (auto a : kAll) g.add({L({t({2, 3}), t({2, 3}, a)}), I(-1)});
+    g.skipped_float8 += kFloat8Count;
+}
+
+void gen_flatten(Gen &g) {
+    for (const Shape &s : std::vector<Shape>{{2, 3, 4}, {}, {5}, {2, 0, 3}})
+        for (int64_t a : {0, 1, -1, -2, 3})
+            for (int64_t b : {-1, 0, 1, 2, -3, 4}) g.add({t(s), I(a), I(b)});
+    for (auto a : kAll) g.add({t({2, 3, 4}, a), I(-2)});
+    g.add({t({2, 3, 4})});
+    g.skipped_float8 += kFloat8Count;
+}
+
 // Which generator serves which op (by the lower-case op name of the table).
 void generate(const std::string &name, Gen &g) {
     static const std::set<std::string> binary = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum",
@@ -801,6 +835,7 @@ void generate(const std::string &name, Gen &g) {
         {"scatter", gen_scatter},     {"scatter_", gen_scatter},        {"invert", gen_invert},
         {"clamp_", gen_clamp},
         {"clamp", gen_clamp},
+        {"repeat_interleave", gen_repeat_interleave}, {"stack", gen_stack}, {"flatten", gen_flatten},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

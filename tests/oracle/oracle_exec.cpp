@@ -1133,6 +1133,33 @@ std::map<std::string, Entry> build_table() {
     add("method:scatter_", scatter);
     add("function:operator.invert", invert);
     add("method:clamp_", clamp_);
+    // Cohere's interleaved rotary (torch.repeat_interleave with an int, stack, flatten)
+    add("function:torch.repeat_interleave", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input");
+        const Val *r = a.get(1, "repeats");
+        TORCH_CHECK(r && r->kind == Val::INT, "TypeError: repeat_interleave(): repeats must be an int here");
+        c10::optional<int64_t> dim;
+        if (a.present(2, "dim")) dim = a.integer(2, "dim");
+        c10::optional<int64_t> os;
+        if (a.present(99, "output_size")) os = a.integer(99, "output_size");
+        return T(at::repeat_interleave(x, r->i, dim, os));
+    });
+    add("function:torch.stack", [](const Call &c) {
+        Args a(c);
+        const Val *ts = a.get(0, "tensors");
+        TORCH_CHECK(ts && ts->kind == Val::LIST, "TypeError: stack() argument 'tensors' must be a tuple of Tensors");
+        std::vector<at::Tensor> v;
+        for (const Val &x : ts->items) {
+            TORCH_CHECK(x.kind == Val::TENSOR, "TypeError: expected Tensor as element in argument 0, got ", repr(x));
+            v.push_back(x.t);
+        }
+        return T(at::stack(v, a.integer(1, "dim", 0)));
+    });
+    add("method:flatten", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").flatten(a.integer(1, "start_dim", 0), a.integer(2, "end_dim", -1)));
+    });
     // Tensor.clamp(min=None, max=None), out of place (gpt-oss experts): promotes like ATen's clamp.
     add("method:clamp", [](const Call &c) {
         Args a(c);
