@@ -127,6 +127,30 @@ static const tiny_config tiny_configs[] = {
      * = 99584 -> 112456 per layer; 16384 + 2*112456 + 64 + 16384 */
     {"gpt_oss", "{\"model_type\": \"gpt_oss\", \"head_dim\": 16, \"num_local_experts\": 4, "
                 "\"num_experts_per_tok\": 2, \"sliding_window\": 8, " TINY_DIMS "}", 256, 257744},
+    /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
+    /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
+     * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;
+     * head: transform dense 4160 + LayerNorm 128 + bias 256 (decoder weight tied, decoder.bias an alias)
+     * = 18688 + 2*33472 + 4544 */
+    {"bert", "{\"model_type\": \"bert\", \"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 128, "
+             "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 32}", 256, 90176},
+    /* shared 16384; encoder layer: q/k/v/o 4*64*64, wi 8192, wo 8192, 2 T5LayerNorms 128 = 32896, block 0
+     * + relative_attention_bias 8*4, final norm 64 -> 65888; decoder layer + EncDecAttention 16384 + norm 64
+     * = 49344 -> 98784; lm_head tied */
+    {"t5", "{\"model_type\": \"t5\", \"vocab_size\": 256, \"d_model\": 64, \"d_kv\": 16, \"d_ff\": 128, "
+           "\"num_layers\": 2, \"num_heads\": 4, \"relative_attention_num_buckets\": 8, "
+           "\"relative_attention_max_distance\": 16}", 256, 181056},
+    /* as t5 with gated-gelu (wi_0, wi_1: +8192 per layer) and an untied lm_head 16384:
+     * 16384 + (2*41088 + 96) + (2*57536 + 96) + 16384 */
+    {"mt5", "{\"model_type\": \"mt5\", \"vocab_size\": 256, \"d_model\": 64, \"d_kv\": 16, \"d_ff\": 128, "
+            "\"num_layers\": 2, \"num_heads\": 4, \"relative_attention_num_buckets\": 8, "
+            "\"relative_attention_max_distance\": 16, \"torch_dtype\": \"float32\"}", 256, 230208},
+    /* shared 16384; encoder: positions (32+2)*64 2176, layer k/v/q/out 4*4160 + 2 LayerNorms 256 + fc1 8320
+     * + fc2 8256 = 33472, layernorm_embedding 128 -> 69248; decoder layer + encoder_attn 16640 + norm 128
+     * = 50240 -> 102784; lm_head tied, final_logits_bias a buffer */
+    {"bart", "{\"model_type\": \"bart\", \"vocab_size\": 256, \"d_model\": 64, \"encoder_layers\": 2, "
+             "\"decoder_layers\": 2, \"encoder_attention_heads\": 4, \"decoder_attention_heads\": 4, "
+             "\"encoder_ffn_dim\": 128, \"decoder_ffn_dim\": 128, \"max_position_embeddings\": 32}", 256, 188416},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

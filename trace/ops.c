@@ -1825,7 +1825,9 @@ static mt_status rule_clamp(call *c);
 /* Cohere rotary ops: rules appended at the end of this file. */
 static mt_status rule_repeat_interleave(call *c);
 static mt_status rule_stack(call *c);
-static mt_status rule_flatten(call *c);
+static mt_status rule_flatten(call *c);static mt_status rule_min(call *c);
+static mt_status rule_full_like(call *c);
+
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
  * below, and a duplicate trips -Woverride-init (part of -Wextra). */
@@ -1901,7 +1903,9 @@ static mt_status rule_flatten(call *c);
     R(CLAMP, "clamp", rule_clamp)          \
     R(REPEAT_INTERLEAVE, "repeat_interleave", rule_repeat_interleave) \
     R(STACK, "stack", rule_stack)             \
-    R(FLATTEN, "flatten", rule_flatten)
+    R(FLATTEN, "flatten", rule_flatten)           \
+    R(MIN, "min", rule_min)                       \
+    R(FULL_LIKE, "full_like", rule_full_like)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2383,4 +2387,66 @@ static mt_status rule_flatten(call *c) {
     r[n++] = mt_sym_prod(c->ctx, x->shape + s, e - s + 1);
     for (int k = e + 1; k < x->ndim; k++) r[n++] = x->shape[k];
     return emit(c, x->dtype, n, r);
+}
+
+/* torch.min: the two-tensor form is elementwise like torch.minimum (broadcast,
+ * promoted dtype; complex refused); the one-tensor form reduces everything to a
+ * 0-d tensor of the input's dtype (refused on an empty input). The dim form
+ * (values, indices) is not modelled. */
+static mt_status rule_min(call *c) {
+    if (c->nargs == 1 && c->nkwargs == 0) {
+        static const char *const S1[] = {"input", NULL};
+        TRY(sig_check(c, S1));
+        const mt_tensor *x;
+        TRY(need_tensor(c, "input", &x));
+        const mt_sym *n = mt_tensor_numel(c->ctx, x);
+        int64_t v = 0;
+        if (!n) return sym_failed(c);
+        if (is_const(n, &v) && v == 0)
+            return fail(c, "min(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                           "reduction dim with the 'dim' argument (input %s)",
+                        sh(c, x));
+        if (mt_dtype_is_complex(x->dtype)) return fail(c, "min(): does not support complex input (input %s)", sh(c, x));
+        return emit(c, x->dtype, 0, NULL);
+    }
+    const mt_arg *b = c->nargs >= 2 ? &c->args[1] : NULL;
+    for (int i = 0; i < c->nkwargs; i++)
+        if (strcmp(c->kwargs[i].name, "other") == 0) b = &c->kwargs[i].value;
+    if (!b || b->kind != MT_ARG_TENSOR)
+        return fail_unsupported(c, "only torch.min(input) and torch.min(input, other) are modelled, got %s",
+                                b ? kind_name(b) : "keyword arguments");
+    const mt_arg *a, *bb;
+    mt_operand ops[2];
+    TRY(binary_operands(c, &a, &bb, ops));
+    if (a->kind != MT_ARG_TENSOR) return fail_usage(c, "expected two tensors, got %s", operand_s(c, a));
+    if (mt_dtype_is_complex(a->v.t->dtype) || mt_dtype_is_complex(bb->v.t->dtype))
+        return fail(c, "minimum not implemented for complex tensors: got %s and %s", operand_s(c, a),
+                    operand_s(c, bb));
+    int na = 0, nb = 0, nr = 0;
+    const mt_sym *const *sa, *const *sb;
+    shape_of_arg(a, &na, &sa);
+    shape_of_arg(bb, &nb, &sb);
+    const mt_sym *r[MT_MAX_DIMS];
+    TRY(broadcast(c, na, sa, nb, sb, &nr, r));
+    mt_dtype dt = mt_promote_for_op(c->def->promo, ops, 2);
+    if (dt == MT_DTYPE_NONE) return fail(c, "no common dtype for %s and %s", operand_s(c, a), operand_s(c, bb));
+    return emit(c, dt, nr, r);
+}
+
+/* torch.full_like(input, fill_value, *, dtype=None, ...): input's shape; input's
+ * dtype unless dtype is given. */
+static mt_status rule_full_like(call *c) {
+    static const char *const S[] = {"input|self", "fill_value", "*", "dtype", "layout", "device", "requires_grad",
+                                    "memory_format", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    const mt_arg *fill = param(c, "fill_value");
+    if (!fill) return fail_usage(c, "missing argument 'fill_value'");
+    if (fill->kind != MT_ARG_INT && fill->kind != MT_ARG_FLOAT && fill->kind != MT_ARG_BOOL &&
+        fill->kind != MT_ARG_SYM)
+        return fail_usage(c, "argument 'fill_value' must be a number, got %s", kind_name(fill));
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    return emit_like(c, dt == MT_DTYPE_NONE ? x->dtype : dt, x);
 }

@@ -222,7 +222,9 @@ void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(CLAMP,         MT_NODE_CALL_METHOD,   "clamp",                             MT_PROMO_DEFAULT)      \
     X(REPEAT_INTERLEAVE, MT_NODE_CALL_FUNCTION, "torch.repeat_interleave",           MT_PROMO_DEFAULT)      \
     X(STACK,         MT_NODE_CALL_FUNCTION, "torch.stack",                       MT_PROMO_DEFAULT)      \
-    X(FLATTEN,       MT_NODE_CALL_METHOD,   "flatten",                           MT_PROMO_DEFAULT)
+    X(FLATTEN,       MT_NODE_CALL_METHOD,   "flatten",                           MT_PROMO_DEFAULT) \
+    X(MIN,           MT_NODE_CALL_FUNCTION, "torch.min",                         MT_PROMO_DEFAULT) \
+    X(FULL_LIKE,     MT_NODE_CALL_FUNCTION, "torch.full_like",                   MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

@@ -696,8 +696,11 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         q = mt_to(tr, q, MT_FLOAT32);
         k = mt_to(tr, k, MT_FLOAT32);
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-        q = mt_add(tr, mt_mul(tr, q, c), mt_mul(tr, rotate_half_interleaved(tr, q), sn));
-        k = mt_add(tr, mt_mul(tr, k, c), mt_mul(tr, rotate_half_interleaved(tr, k), sn));
+        /* (q * cos) + (rotate_half(q) * sin), recorded in Python's evaluation order */
+        mt_tensor *qc = mt_mul(tr, q, c), *qs = mt_mul(tr, rotate_half_interleaved(tr, q), sn);
+        q = mt_add(tr, qc, qs);
+        mt_tensor *kc = mt_mul(tr, k, c), *ks = mt_mul(tr, rotate_half_interleaved(tr, k), sn);
+        k = mt_add(tr, kc, ks);
         q = mt_to(tr, q, qdt);
         k = mt_to(tr, k, kdt);
     } else {

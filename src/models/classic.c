@@ -252,3 +252,20 @@ mt_status cl_output(mt_tracer *tr, mt_tensor *t) {
                                                     : mt_fail(tr->ctx, MT_ERR_INTERNAL, "forward produced no output");
     return mt_tr_output(tr, &t, 1);
 }
+
+mt_module *cl_embedding_tied(mt_model *m, mt_module *parent, const char *name, mt_param *weight) {
+    if (!weight || weight->t->ndim != 2) return NULL;
+    mt_module *e = mt_module_new(m->ctx, parent, name, "Embedding");
+    if (!e) return NULL;
+    e->leaf = MT_LEAF_EMBEDDING;
+    mt_module_attr(m->ctx, e, "num_embeddings", mt_a_dim(weight->t->shape[0]));
+    mt_module_attr(m->ctx, e, "embedding_dim", mt_a_dim(weight->t->shape[1]));
+    return mt_param_tie(m->ctx, e, "weight", weight) ? e : NULL;
+}
+
+mt_tensor *cl_fdropout(mt_tracer *tr, mt_tensor *x, double p) {
+    if (!x) return NULL;
+    mt_arg a[1] = {mt_a_tensor(x)};
+    mt_kwarg kw[2] = {{"p", mt_a_float(p)}, {"training", mt_a_bool(false)}};
+    return mt_tr_op1(tr, MT_OP_DROPOUT, a, 1, kw, 2);
+}

@@ -23,6 +23,9 @@ mt_module *cl_lm_head(mt_model *m, mt_module *parent, const char *name, mt_modul
 /* A non-persistent computed rotary inv_freq buffer [dim/2] on a new module. */
 mt_module *cl_rotary_module(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t dim,
                             double theta);
+/* An Embedding leaf whose weight is an alias of `weight` ([num, dim]): encoder-decoders'
+ * embed_tokens sharing `shared` (no new storage, the alias listed once). */
+mt_module *cl_embedding_tied(mt_model *m, mt_module *parent, const char *name, mt_param *weight);
 /* Read the parameter dtype and the --layers override into *layers. */
 mt_status cl_read_dtype_layers(mt_model *m, mt_dtype *dt, const char *layers_key, int64_t def, int64_t *layers);
 /* hidden % heads check with a located message naming the family. */
@@ -62,6 +65,8 @@ mt_tensor *cl_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tenso
 /* ALiBi bias [batch*heads, 1, seq] as BLOOM builds it (slopes per head times
  * ((cumsum(mask) - 1) * mask)); reshaped by the caller. */
 mt_tensor *cl_alibi(mt_tracer *tr, mt_tensor *amask, int64_t heads, mt_dtype dt);
+/* F.dropout(x, p=p, training=False): the functional dropout of eval mode (BART layers). */
+mt_tensor *cl_fdropout(mt_tracer *tr, mt_tensor *x, double p);
 /* Output helper: the last node must be an output with one tensor. */
 mt_status cl_output(mt_tracer *tr, mt_tensor *t);
 

@@ -34,6 +34,10 @@ extern const mt_arch mt_arch_deepseek_v2;
 extern const mt_arch mt_arch_deepseek_v3;
 extern const mt_arch mt_arch_granitemoe;
 extern const mt_arch mt_arch_gpt_oss;
+extern const mt_arch mt_arch_bert;
+extern const mt_arch mt_arch_t5;
+extern const mt_arch mt_arch_mt5;
+extern const mt_arch mt_arch_bart;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -66,6 +70,10 @@ static const mt_arch *const registry[] = {
     &mt_arch_deepseek_v3,
     &mt_arch_granitemoe,
     &mt_arch_gpt_oss,
+    &mt_arch_bert,
+    &mt_arch_t5,
+    &mt_arch_mt5,
+    &mt_arch_bart,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

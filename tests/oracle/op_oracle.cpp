@@ -810,6 +810,38 @@ void gen_flatten(Gen &g) {
     g.skipped_float8 += kFloat8Count;
 }
 
+// torch.min: the two-tensor form (elementwise, broadcast and promoted like
+// torch.minimum) across dtype pairs and broadcast pairs; the one-tensor form
+// (0-d result, empty input refused). The dim form is not modelled.
+void gen_min(Gen &g) {
+    for (auto &p : broadcast_pairs(g.rng, 20)) g.add({t(p.first), t(p.second)});
+    for (auto a : kAll) {
+        for (auto b : kAll) {
+            g.add({t({2, 3}, a), t({3}, b)});
+            g.add({t({}, a), t({2, 3}, b)});
+        }
+        g.add({t({2, 3}, a)});
+        g.add({t({}, a)});
+    }
+    g.add({t({0, 3})});
+    g.add({t({2, 3}), t({4, 3})});
+    g.add({t({2, 3})}, {{"other", t({2, 3})}});
+    g.skipped_float8 += (13 * 13 - 11 * 11) * 2 + kFloat8Count * 2;
+}
+
+// torch.full_like(input, fill_value, *, dtype=None): input's shape, input's dtype
+// unless dtype is given.
+void gen_full_like(Gen &g) {
+    for (auto a : kAll) {
+        for (const Val &v : scalars()) g.add({t({2, 3}, a), v});
+        g.add({t({}, a), I(7)}, {{"dtype", D(at::kLong)}});
+        g.add({t({2, 3}), F(1.0)}, {{"dtype", D(a)}});
+    }
+    g.add({t({0, 4}, at::kLong), I(31)});
+    g.add({t({2, 3})}, {{"fill_value", F(0.5)}});
+    g.skipped_float8 += kFloat8Count * 6;
+}
+
 // Which generator serves which op (by the lower-case op name of the table).
 void generate(const std::string &name, Gen &g) {
     static const std::set<std::string> binary = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum",
@@ -836,6 +868,7 @@ void generate(const std::string &name, Gen &g) {
         {"clamp_", gen_clamp},
         {"clamp", gen_clamp},
         {"repeat_interleave", gen_repeat_interleave}, {"stack", gen_stack}, {"flatten", gen_flatten},
+        {"min", gen_min}, {"full_like", gen_full_like},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -1182,6 +1182,27 @@ std::map<std::string, Entry> build_table() {
         if (has_hi) h = scalar(*hi);
         return T(x.clamp(l, h));
     });
+    // torch.min(input) / torch.min(input, other) (T5's relative position buckets)
+    add("function:torch.min", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input");
+        const Val *o = a.get(1, "other");
+        if (!o) {
+            TORCH_CHECK(c.args.size() == 1 && c.kwargs.empty(), "TypeError: min() received an invalid combination of arguments");
+            // the full reduction has no meta kernel in libtorch 1.13: run it on CPU zeros
+            return T(at::min(at::zeros(x.sizes(), x.options().device(at::kCPU))));
+        }
+        TORCH_CHECK(o->kind == Val::TENSOR, "TypeError: min(): only the tensor 'other' form is executed here");
+        return T(at::min(x, o->t));
+    });
+    add("function:torch.full_like", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input");
+        const Val *fv = a.get(1, "fill_value");
+        TORCH_CHECK(fv && is_scalar(*fv), "TypeError: full_like() argument 'fill_value' must be a number");
+        c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+        return T(at::full_like(x, scalar(*fv), dt ? x.options().dtype(*dt) : x.options()));
+    });
 
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);

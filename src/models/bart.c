@@ -1,0 +1,255 @@
+/* BART (BartForConditionalGeneration / BartModel, modeling_bart.py): a
+ * `model.shared` BartScaledWordEmbedding whose weight the encoder's and
+ * decoder's embed_tokens alias, learned positions with an offset of 2
+ * (BartLearnedPositionalEmbedding: max_position_embeddings + 2 rows, ids
+ * arange(seq) + 2), layernorm_embedding, post-LN encoder layers
+ * (self_attn k/v/q/out_proj with biases, fc1, fc2) and decoder layers (+
+ * encoder_attn cross-attention), functional dropouts, and for the
+ * conditional-generation head an lm_head tied to `shared` plus the persistent
+ * buffer final_logits_bias [1, vocab] added to the logits. Both embedding
+ * subclasses are not torch.nn leaves and are traced through (F.embedding,
+ * then `* embed_scale`, 1.0 unless scale_embedding).
+ *
+ * The decoder runs over `decoder_input_ids` [batch, dec_seq] int64 with a
+ * causal mask built from a ones mask (as for T5); the cross-attention and
+ * encoder masks are the additive padding mask [batch, 1, 1, seq] (transformers
+ * expands it to [batch, 1, tgt, src]; SDPA broadcasts the same values). Not
+ * traced: the float16-only clamp of the encoder layer.
+ * Defaults: BartConfig (configuration_bart.py). */
+#include <math.h>
+#include <string.h>
+
+#include "classic.h"
+
+typedef struct bart {
+    mt_dtype dt;
+    int64_t vocab, d, maxpos, enc_layers, dec_layers, enc_heads, dec_heads, enc_ffn, dec_ffn;
+    double dropout, act_dropout, embed_scale;
+    const char *act;
+    bool tie, lm; /* lm: BartForConditionalGeneration (else BartModel) */
+} bart;
+
+static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
+
+static mt_module *bart_attn(mt_model *m, const bart *p, mt_module *L, const char *name, int64_t heads) {
+    mt_module *a = mt_module_new(m->ctx, L, name, "BartAttention");
+    if (!a || !cl_linear(m, a, "k_proj", p->d, p->d, true) || !cl_linear(m, a, "v_proj", p->d, p->d, true) ||
+        !cl_linear(m, a, "q_proj", p->d, p->d, true) || !cl_linear(m, a, "out_proj", p->d, p->d, true))
+        return NULL;
+    mt_module_attr(m->ctx, a, "num_heads", mt_a_int(heads));
+    mt_module_attr(m->ctx, a, "head_dim", mt_a_int(p->d / heads));
+    return a;
+}
+
+static mt_status bart_stack(mt_model *m, const bart *p, mt_module *model, mt_param *shared, bool decoder) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *st = mt_module_new(ctx, model, decoder ? "decoder" : "encoder", decoder ? "BartDecoder" : "BartEncoder");
+    mt_module *et = st ? mt_module_new(ctx, st, "embed_tokens", "BartScaledWordEmbedding") : NULL;
+    if (!et || !mt_param_tie(ctx, et, "weight", shared)) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, et, "embed_scale", mt_a_float(p->embed_scale));
+    mt_module *pos = mt_module_new(ctx, st, "embed_positions", "BartLearnedPositionalEmbedding");
+    int64_t ps[2] = {p->maxpos + 2, p->d};
+    if (!pos || !mt_param_new(ctx, pos, "weight", p->dt, MT_DEVICE_CPU, 2, ps)) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, pos, "offset", mt_a_int(2));
+    mt_module *list = cl_list(m, st, "layers");
+    if (!list) return mt_ctx_status(ctx);
+    int64_t n = decoder ? p->dec_layers : p->enc_layers, heads = decoder ? p->dec_heads : p->enc_heads;
+    int64_t ffn = decoder ? p->dec_ffn : p->enc_ffn;
+    for (int64_t i = 0; i < n; i++) {
+        mt_module *L = cl_layer(m, list, i, decoder ? "BartDecoderLayer" : "BartEncoderLayer");
+        if (!L || !bart_attn(m, p, L, "self_attn", heads)) return mt_ctx_status(ctx);
+        /* registration order: the encoder layer makes self_attn_layer_norm before
+         * activation_fn; the decoder layer after it */
+        if (!decoder && !cl_layernorm(m, L, "self_attn_layer_norm", p->d, 1e-5, true)) return mt_ctx_status(ctx);
+        if (!mt_act_new(m, L, "activation_fn", p->act, "activation_function")) return mt_ctx_status(ctx);
+        if (decoder && (!cl_layernorm(m, L, "self_attn_layer_norm", p->d, 1e-5, true) ||
+                        !bart_attn(m, p, L, "encoder_attn", heads) ||
+                        !cl_layernorm(m, L, "encoder_attn_layer_norm", p->d, 1e-5, true)))
+            return mt_ctx_status(ctx);
+        if (!cl_linear(m, L, "fc1", p->d, ffn, true) || !cl_linear(m, L, "fc2", ffn, p->d, true) ||
+            !cl_layernorm(m, L, "final_layer_norm", p->d, 1e-5, true))
+            return mt_ctx_status(ctx);
+    }
+    if (!cl_layernorm(m, st, "layernorm_embedding", p->d, 1e-5, true)) return mt_ctx_status(ctx);
+    return MT_OK;
+}
+
+static mt_status bart_build(mt_model *m) {
+    mt_config *c = m->cfg;
+    mt_ctx *ctx = m->ctx;
+    bart *p = mt_alloc(ctx, sizeof *p);
+    if (!p) return mt_ctx_status(ctx);
+    m->family = p;
+    bool override = m->num_layers > 0, scale;
+    if (cl_read_dtype_layers(m, &p->dt, "encoder_layers", 12, &p->enc_layers) != MT_OK ||
+        !mt_cfg_pos_int(c, "decoder_layers", 12, &p->dec_layers) ||
+        !mt_cfg_pos_int(c, "vocab_size", 50265, &p->vocab) || !mt_cfg_pos_int(c, "d_model", 1024, &p->d) ||
+        !mt_cfg_pos_int(c, "max_position_embeddings", 1024, &p->maxpos) ||
+        !mt_cfg_pos_int(c, "encoder_attention_heads", 16, &p->enc_heads) ||
+        !mt_cfg_pos_int(c, "decoder_attention_heads", 16, &p->dec_heads) ||
+        !mt_cfg_pos_int(c, "encoder_ffn_dim", 4096, &p->enc_ffn) ||
+        !mt_cfg_pos_int(c, "decoder_ffn_dim", 4096, &p->dec_ffn) ||
+        !mt_cfg_float(c, "dropout", 0.1, &p->dropout) || !mt_cfg_float(c, "activation_dropout", 0.0, &p->act_dropout) ||
+        !mt_cfg_str(c, "activation_function", "gelu", &p->act) || !mt_cfg_bool(c, "scale_embedding", false, &scale) ||
+        !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie))
+        return mt_ctx_status(ctx);
+    if (override) p->dec_layers = p->enc_layers;
+    if (cl_check_heads(m, "encoder_attention_heads", p->d, p->enc_heads) != MT_OK ||
+        cl_check_heads(m, "decoder_attention_heads", p->d, p->dec_heads) != MT_OK)
+        return mt_ctx_status(ctx);
+    p->embed_scale = scale ? sqrt((double)p->d) : 1.0;
+    if (strcmp(m->class_name, "BartForConditionalGeneration") == 0) p->lm = true;
+    else if (strcmp(m->class_name, "BartModel") == 0) p->lm = false;
+    else
+        return mt_cfg_error(c, "architectures",
+                            "bart class '%s' is not supported; expected BartForConditionalGeneration or BartModel",
+                            m->class_name);
+    mt_module *model = p->lm ? mt_module_new(ctx, m->root, "model", "BartModel") : m->root;
+    mt_module *sh = model ? mt_module_new(ctx, model, "shared", "BartScaledWordEmbedding") : NULL;
+    int64_t ws[2] = {p->vocab, p->d};
+    mt_param *shw = sh ? mt_param_new(ctx, sh, "weight", p->dt, MT_DEVICE_CPU, 2, ws) : NULL;
+    if (!shw) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, sh, "embed_scale", mt_a_float(p->embed_scale));
+    if (bart_stack(m, p, model, shw, false) != MT_OK || bart_stack(m, p, model, shw, true) != MT_OK)
+        return mt_ctx_status(ctx);
+    if (p->lm) {
+        int64_t bs[2] = {1, p->vocab};
+        if (!mt_buffer_new(ctx, m->root, "final_logits_bias", p->dt, MT_DEVICE_CPU, 2, bs, true, false))
+            return mt_ctx_status(ctx);
+        mt_module *head = p->tie ? mt_nn_linear_tied(ctx, m->root, "lm_head", shw)
+                                 : cl_linear(m, m->root, "lm_head", p->d, p->vocab, false);
+        if (!head) return mt_ctx_status(ctx);
+    }
+    mt_model_info(m, "d_model", mt_a_int(p->d));
+    mt_model_info(m, "encoder_layers", mt_a_int(p->enc_layers));
+    mt_model_info(m, "decoder_layers", mt_a_int(p->dec_layers));
+    mt_model_info(m, "encoder_attention_heads", mt_a_int(p->enc_heads));
+    mt_model_info(m, "decoder_attention_heads", mt_a_int(p->dec_heads));
+    return MT_OK;
+}
+
+/* ---- forward ---- */
+
+/* BartScaledWordEmbedding: F.embedding(ids, weight, padding_idx) * embed_scale. */
+static mt_tensor *scaled_embed(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
+    if (!e || !ids) return NULL;
+    mt_tr_enter(tr, e);
+    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(e, "weight"));
+    mt_tensor *h = NULL;
+    if (w) {
+        mt_arg a[2] = {mt_a_tensor(ids), mt_a_tensor(w)};
+        h = mt_tr_op1(tr, MT_OP_EMBEDDING, a, 2, NULL, 0);
+    }
+    h = mt_mul_s(tr, h, mt_module_get_attr(e, "embed_scale")->v.f);
+    mt_tr_leave(tr);
+    return h;
+}
+
+/* BartLearnedPositionalEmbedding: F.embedding(arange(seq).expand(b, -1) + 2, weight). */
+static mt_tensor *learned_pos(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
+    if (!e || !ids) return NULL;
+    mt_tr_enter(tr, e);
+    mt_kwarg lk[1] = {{"dtype", mt_a_dtype(MT_INT64)}};
+    mt_arg ra[2] = {mt_a_int(0), mt_a_dim(ids->shape[1])};
+    mt_tensor *pos = mt_tr_op1(tr, MT_OP_ARANGE, ra, 2, lk, 1);
+    const mt_sym *ex[2] = {ids->shape[0], NULL};
+    pos = cl_scalar_op(tr, MT_OP_ADD, mt_expand(tr, pos, 2, ex), mt_a_int(2));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(e, "weight"));
+    mt_tensor *h = NULL;
+    if (pos && w) {
+        mt_arg a[2] = {mt_a_tensor(pos), mt_a_tensor(w)};
+        h = mt_tr_op1(tr, MT_OP_EMBEDDING, a, 2, NULL, 0);
+    }
+    mt_tr_leave(tr);
+    return h;
+}
+
+static mt_tensor *bart_attn_fwd(mt_tracer *tr, mt_module *a, mt_tensor *x, mt_tensor *kv, mt_tensor *mask) {
+    if (!a || !x) return NULL;
+    int64_t hd = mt_module_get_attr(a, "head_dim")->v.i;
+    mt_tr_enter(tr, a);
+    mt_tensor *src = kv ? kv : x;
+    const mt_sym *qs[4] = {x->shape[0], x->shape[1], NULL, C(tr, hd)};
+    const mt_sym *ks[4] = {x->shape[0], src->shape[1], NULL, C(tr, hd)};
+    mt_tensor *q = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "q_proj", x), 4, qs), 1, 2);
+    mt_tensor *k = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "k_proj", src), 4, ks), 1, 2);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "v_proj", src), 4, ks), 1, 2);
+    mt_tensor *o = mt_contiguous(tr, mt_transpose(tr, cl_sdpa(tr, q, k, v, mask, pow((double)hd, -0.5)), 1, 2));
+    const mt_sym *os[3] = {x->shape[0], x->shape[1], NULL};
+    o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
+    o = cl_call(tr, a, "out_proj", o);
+    mt_tr_leave(tr);
+    return o;
+}
+
+static mt_tensor *bart_stack_fwd(mt_tracer *tr, const bart *p, mt_module *st, mt_tensor *ids, mt_tensor *amask,
+                                 mt_tensor *enc) {
+    bool decoder = enc != NULL;
+    mt_tr_enter(tr, st);
+    /* input_ids.view(-1, input_shape[-1]) */
+    const mt_sym *vs[2] = {NULL, ids->shape[1]};
+    mt_tensor *flat = mt_view(tr, ids, 2, vs);
+    mt_tensor *h = scaled_embed(tr, mt_module_child(st, "embed_tokens"), flat);
+    mt_tensor *self_mask, *cross_mask = NULL;
+    if (decoder) {
+        const mt_sym *os[2] = {ids->shape[0], ids->shape[1]};
+        mt_arg fa[2] = {mt_a_dims(tr->ctx, os, 2), mt_a_float(1.0)};
+        self_mask = cl_causal_mask(tr, mt_tr_op1(tr, MT_OP_FULL, fa, 2, NULL, 0), p->dt);
+        cross_mask = cl_padding_mask(tr, amask, p->dt);
+    } else {
+        self_mask = cl_padding_mask(tr, amask, p->dt);
+    }
+    h = mt_add(tr, h, learned_pos(tr, mt_module_child(st, "embed_positions"), ids));
+    h = cl_call(tr, st, "layernorm_embedding", h);
+    h = cl_fdropout(tr, h, p->dropout);
+    mt_module *list = mt_module_child(st, "layers");
+    for (int i = 0; i < list->children.n && h; i++) {
+        mt_module *L = list->children.items[i];
+        mt_tr_enter(tr, L);
+        mt_tensor *o = bart_attn_fwd(tr, mt_module_child(L, "self_attn"), h, NULL, self_mask);
+        h = cl_call(tr, L, "self_attn_layer_norm", mt_add(tr, h, cl_fdropout(tr, o, p->dropout)));
+        if (decoder) {
+            o = bart_attn_fwd(tr, mt_module_child(L, "encoder_attn"), h, enc, cross_mask);
+            h = cl_call(tr, L, "encoder_attn_layer_norm", mt_add(tr, h, cl_fdropout(tr, o, p->dropout)));
+        }
+        mt_tensor *f = mt_act_forward(tr, mt_module_child(L, "activation_fn"), cl_call(tr, L, "fc1", h));
+        f = cl_call(tr, L, "fc2", cl_fdropout(tr, f, p->act_dropout));
+        h = cl_call(tr, L, "final_layer_norm", mt_add(tr, h, cl_fdropout(tr, f, p->dropout)));
+        mt_tr_leave(tr);
+    }
+    mt_tr_leave(tr);
+    return h;
+}
+
+static mt_status bart_forward(mt_model *m, mt_tracer *tr) {
+    const bart *p = m->family;
+    mt_ctx *ctx = m->ctx;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    const mt_sym *ds[2] = {ids->shape[0], mt_sym_var(ctx, "dec_seq")};
+    mt_symbol_info *info = mt_sym_info_of(ctx, ds[1]);
+    if (info) info->origin = "input";
+    mt_tensor *dec_ids = mt_tr_placeholder(tr, "decoder_input_ids", MT_INT64, 2, ds);
+    if (!dec_ids) return mt_ctx_status(ctx);
+    mt_vec_push(ctx, &m->inputs, dec_ids);
+    mt_module *model = p->lm ? mt_module_child(m->root, "model") : m->root;
+    if (p->lm) mt_tr_enter(tr, model);
+    mt_tensor *enc = bart_stack_fwd(tr, p, mt_module_child(model, "encoder"), ids, amask, NULL);
+    mt_tensor *h = enc ? bart_stack_fwd(tr, p, mt_module_child(model, "decoder"), dec_ids, amask, enc) : NULL;
+    if (!p->lm) return cl_output(tr, h);
+    mt_tr_leave(tr);
+    mt_tensor *logits = cl_call(tr, m->root, "lm_head", h);
+    mt_param *fb = NULL;
+    for (int i = 0; i < m->root->params.n; i++) {
+        mt_param *q = m->root->params.items[i];
+        if (strcmp(q->local, "final_logits_bias") == 0) fb = q;
+    }
+    return cl_output(tr, mt_add(tr, logits, mt_tr_get_attr(tr, fb)));
+}
+
+const mt_arch mt_arch_bart = {
+    .model_type = "bart",
+    .default_class = "BartForConditionalGeneration",
+    .example = "facebook/bart-large-cnn",
+    .build = bart_build,
+    .forward = bart_forward,
+};

@@ -1,0 +1,236 @@
+/* BERT (modeling_bert.py): word + position + token_type embeddings with a
+ * LayerNorm, post-LN encoder layers (query/key/value, SelfOutput,
+ * Intermediate, Output), and the head that architectures[0] names:
+ *  - BertForMaskedLM: BertModel without the pooler + cls.predictions
+ *    (transform dense + act + LayerNorm, decoder tied to the word embeddings,
+ *    its bias the head's own `cls.predictions.bias` — decoder.bias is an alias);
+ *  - BertForPreTraining: BertModel with the pooler + cls.predictions +
+ *    cls.seq_relationship (Linear(hidden, 2));
+ *  - BertModel: embeddings, encoder, pooler (dense + Tanh on token 0).
+ * Buffers: embeddings.position_ids (arange) and embeddings.token_type_ids
+ * (zeros), both [1, max_position_embeddings] int64, registered
+ * persistent=False (not in the state_dict). Attention is SDPA over the
+ * additive padding mask [batch, 1, 1, seq]. Defaults: BertConfig
+ * (configuration_bert.py). */
+#include <string.h>
+
+#include "classic.h"
+
+typedef enum bert_head { BERT_MLM = 0, BERT_PRETRAINING, BERT_MODEL } bert_head;
+
+typedef struct bert {
+    mt_dtype dt;
+    int64_t vocab, hidden, layers, heads, hd, inter, maxpos, types;
+    double eps;
+    const char *act;
+    bert_head head;
+    bool tie;
+} bert;
+
+static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
+
+static mt_status bert_build(mt_model *m) {
+    mt_config *c = m->cfg;
+    mt_ctx *ctx = m->ctx;
+    bert *p = mt_alloc(ctx, sizeof *p);
+    if (!p) return mt_ctx_status(ctx);
+    m->family = p;
+    const char *pet;
+    if (cl_read_dtype_layers(m, &p->dt, "num_hidden_layers", 12, &p->layers) != MT_OK ||
+        !mt_cfg_pos_int(c, "vocab_size", 30522, &p->vocab) || !mt_cfg_pos_int(c, "hidden_size", 768, &p->hidden) ||
+        !mt_cfg_pos_int(c, "num_attention_heads", 12, &p->heads) ||
+        !mt_cfg_pos_int(c, "intermediate_size", 3072, &p->inter) ||
+        !mt_cfg_pos_int(c, "max_position_embeddings", 512, &p->maxpos) ||
+        !mt_cfg_pos_int(c, "type_vocab_size", 2, &p->types) || !mt_cfg_float(c, "layer_norm_eps", 1e-12, &p->eps) ||
+        !mt_cfg_str(c, "hidden_act", "gelu", &p->act) ||
+        !mt_cfg_str(c, "position_embedding_type", "absolute", &pet) ||
+        !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie))
+        return mt_ctx_status(ctx);
+    if (strcmp(pet, "absolute") != 0)
+        return mt_cfg_error(c, "position_embedding_type",
+                            "position_embedding_type '%s' is not supported for bert (only 'absolute')", pet);
+    if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(ctx);
+    p->hd = p->hidden / p->heads;
+    if (strcmp(m->class_name, "BertForMaskedLM") == 0) p->head = BERT_MLM;
+    else if (strcmp(m->class_name, "BertForPreTraining") == 0) p->head = BERT_PRETRAINING;
+    else if (strcmp(m->class_name, "BertModel") == 0) p->head = BERT_MODEL;
+    else
+        return mt_cfg_error(c, "architectures",
+                            "bert class '%s' is not supported; expected BertForMaskedLM, BertForPreTraining or "
+                            "BertModel",
+                            m->class_name);
+
+    mt_module *bm = p->head == BERT_MODEL ? m->root : mt_module_new(ctx, m->root, "bert", "BertModel");
+    if (!bm) return mt_ctx_status(ctx);
+    mt_module *emb = mt_module_new(ctx, bm, "embeddings", "BertEmbeddings");
+    mt_module *we = emb ? cl_embedding(m, emb, "word_embeddings", p->vocab, p->hidden) : NULL;
+    if (!we || !cl_embedding(m, emb, "position_embeddings", p->maxpos, p->hidden) ||
+        !cl_embedding(m, emb, "token_type_embeddings", p->types, p->hidden) ||
+        !cl_layernorm(m, emb, "LayerNorm", p->hidden, p->eps, true) || !cl_dropout(m, emb, "dropout", 0.1))
+        return mt_ctx_status(ctx);
+    int64_t bs[2] = {1, p->maxpos};
+    if (!mt_buffer_new(ctx, emb, "position_ids", MT_INT64, MT_DEVICE_CPU, 2, bs, false, true) ||
+        !mt_buffer_new(ctx, emb, "token_type_ids", MT_INT64, MT_DEVICE_CPU, 2, bs, false, true))
+        return mt_ctx_status(ctx);
+    mt_module *enc = mt_module_new(ctx, bm, "encoder", "BertEncoder");
+    mt_module *list = enc ? cl_list(m, enc, "layer") : NULL;
+    if (!list) return mt_ctx_status(ctx);
+    for (int64_t i = 0; i < p->layers; i++) {
+        mt_module *L = cl_layer(m, list, i, "BertLayer");
+        mt_module *at = L ? mt_module_new(ctx, L, "attention", "BertAttention") : NULL;
+        mt_module *sa = at ? mt_module_new(ctx, at, "self", "BertSdpaSelfAttention") : NULL;
+        if (!sa || !cl_linear(m, sa, "query", p->hidden, p->hidden, true) ||
+            !cl_linear(m, sa, "key", p->hidden, p->hidden, true) ||
+            !cl_linear(m, sa, "value", p->hidden, p->hidden, true) || !cl_dropout(m, sa, "dropout", 0.1))
+            return mt_ctx_status(ctx);
+        mt_module *so = mt_module_new(ctx, at, "output", "BertSelfOutput");
+        if (!so || !cl_linear(m, so, "dense", p->hidden, p->hidden, true) ||
+            !cl_layernorm(m, so, "LayerNorm", p->hidden, p->eps, true) || !cl_dropout(m, so, "dropout", 0.1))
+            return mt_ctx_status(ctx);
+        mt_module *im = mt_module_new(ctx, L, "intermediate", "BertIntermediate");
+        if (!im || !cl_linear(m, im, "dense", p->hidden, p->inter, true) ||
+            !mt_act_new(m, im, "intermediate_act_fn", p->act, "hidden_act"))
+            return mt_ctx_status(ctx);
+        mt_module *out = mt_module_new(ctx, L, "output", "BertOutput");
+        if (!out || !cl_linear(m, out, "dense", p->inter, p->hidden, true) ||
+            !cl_layernorm(m, out, "LayerNorm", p->hidden, p->eps, true) || !cl_dropout(m, out, "dropout", 0.1))
+            return mt_ctx_status(ctx);
+    }
+    if (p->head != BERT_MLM) {
+        mt_module *pool = mt_module_new(ctx, bm, "pooler", "BertPooler");
+        if (!pool || !cl_linear(m, pool, "dense", p->hidden, p->hidden, true) ||
+            !mt_act_new(m, pool, "activation", "tanh", "hidden_act"))
+            return mt_ctx_status(ctx);
+    }
+    if (p->head != BERT_MODEL) {
+        mt_module *cls = mt_module_new(ctx, m->root, "cls",
+                                       p->head == BERT_MLM ? "BertOnlyMLMHead" : "BertPreTrainingHeads");
+        mt_module *pr = cls ? mt_module_new(ctx, cls, "predictions", "BertLMPredictionHead") : NULL;
+        mt_module *tf = pr ? mt_module_new(ctx, pr, "transform", "BertPredictionHeadTransform") : NULL;
+        if (!tf || !cl_linear(m, tf, "dense", p->hidden, p->hidden, true) ||
+            !mt_act_new(m, tf, "transform_act_fn", p->act, "hidden_act") ||
+            !cl_layernorm(m, tf, "LayerNorm", p->hidden, p->eps, true))
+            return mt_ctx_status(ctx);
+        /* decoder: Linear(hidden, vocab, bias=False), weight tied to the word
+         * embeddings (unless tie_word_embeddings is false), then
+         * `self.decoder.bias = self.bias`: the head's own bias, registered on
+         * predictions after transform and decoder, listed first (own
+         * parameters precede the children's). */
+        mt_module *dec = cl_lm_head(m, pr, "decoder", we, p->tie, p->hidden, p->vocab, false);
+        mt_param *bias = dec ? mt_param_new(ctx, pr, "bias", p->dt, MT_DEVICE_CPU, 1, &p->vocab) : NULL;
+        if (!bias || !mt_param_tie(ctx, dec, "bias", bias)) return mt_ctx_status(ctx);
+        mt_module_attr(ctx, dec, "bias", mt_a_bool(true));
+        if (p->head == BERT_PRETRAINING && !cl_linear(m, cls, "seq_relationship", p->hidden, 2, true))
+            return mt_ctx_status(ctx);
+    }
+    mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
+    mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
+    mt_model_info(m, "num_attention_heads", mt_a_int(p->heads));
+    mt_model_info(m, "intermediate_size", mt_a_int(p->inter));
+    return MT_OK;
+}
+
+/* dense -> dropout -> LayerNorm(x + residual) (BertSelfOutput / BertOutput). */
+static mt_tensor *bert_out(mt_tracer *tr, mt_module *mod, mt_tensor *x, mt_tensor *res) {
+    mt_tr_enter(tr, mod);
+    mt_tensor *h = cl_call(tr, mod, "dropout", cl_call(tr, mod, "dense", x));
+    h = cl_call(tr, mod, "LayerNorm", mt_add(tr, h, res));
+    mt_tr_leave(tr);
+    return h;
+}
+
+static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
+    const bert *p = m->family;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    const mt_sym *b = ids->shape[0], *seq = ids->shape[1];
+    /* absolute positions: seq can be at most max_position_embeddings (the
+     * position_ids buffer is sliced to seq) */
+    if (mt_sym_info_of(m->ctx, seq)) mt_sym_set_bounds(m->ctx, seq, 1, mt_sym_const(m->ctx, p->maxpos));
+    mt_module *bm = p->head == BERT_MODEL ? m->root : mt_module_child(m->root, "bert");
+    if (bm != m->root) mt_tr_enter(tr, bm);
+    /* extended attention mask: (1 - mask[:, None, None, :]) * finfo.min */
+    mt_tensor *mask = cl_padding_mask(tr, amask, p->dt);
+    mt_module *emb = mt_module_child(bm, "embeddings");
+    mt_tr_enter(tr, emb);
+    /* transformers slices the buffers: position_ids[:, 0:seq] and
+     * token_type_ids[:, :seq].expand(batch, seq). Our getitem rule cannot yet
+     * slice a constant dim (max_position_embeddings) at a symbolic stop, even
+     * with seq bounded by it, so the same values are traced from their
+     * definitions: arange(seq)[None, :] and zeros([1, seq], int64). */
+    mt_arg pa[2] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
+    mt_tensor *pos = mt_index(tr, cl_arange(tr, seq), pa, 2);
+    const mt_sym *zs[2] = {C(tr, 1), seq};
+    mt_arg za[1] = {mt_a_dims(tr->ctx, zs, 2)};
+    mt_kwarg zk[1] = {{"dtype", mt_a_dtype(MT_INT64)}};
+    mt_tensor *tt = mt_tr_op1(tr, MT_OP_ZEROS, za, 1, zk, 1);
+    const mt_sym *ex[2] = {b, seq};
+    tt = mt_expand(tr, tt, 2, ex);
+    mt_tensor *h = mt_add(tr, cl_call(tr, emb, "word_embeddings", ids), cl_call(tr, emb, "token_type_embeddings", tt));
+    h = mt_add(tr, h, cl_call(tr, emb, "position_embeddings", pos));
+    h = cl_call(tr, emb, "dropout", cl_call(tr, emb, "LayerNorm", h));
+    mt_tr_leave(tr);
+    mt_module *enc = mt_module_child(bm, "encoder"), *list = mt_module_child(enc, "layer");
+    mt_tr_enter(tr, enc);
+    for (int i = 0; i < list->children.n && h; i++) {
+        mt_module *L = list->children.items[i];
+        mt_tr_enter(tr, L);
+        mt_module *at = mt_module_child(L, "attention"), *sa = mt_module_child(at, "self");
+        mt_tr_enter(tr, at);
+        mt_tr_enter(tr, sa);
+        mt_tensor *q = cl_split_heads(tr, cl_call(tr, sa, "query", h), p->heads, p->hd);
+        mt_tensor *k = cl_split_heads(tr, cl_call(tr, sa, "key", h), p->heads, p->hd);
+        mt_tensor *v = cl_split_heads(tr, cl_call(tr, sa, "value", h), p->heads, p->hd);
+        mt_tensor *o = mt_transpose(tr, cl_sdpa(tr, q, k, v, mask, 0), 1, 2);
+        const mt_sym *rs[3] = {b, seq, C(tr, p->hidden)};
+        o = mt_reshape(tr, o, 3, rs);
+        mt_tr_leave(tr);
+        mt_tensor *a = bert_out(tr, mt_module_child(at, "output"), o, h);
+        mt_tr_leave(tr);
+        mt_module *im = mt_module_child(L, "intermediate");
+        mt_tr_enter(tr, im);
+        mt_tensor *f = mt_act_forward(tr, mt_module_child(im, "intermediate_act_fn"), cl_call(tr, im, "dense", a));
+        mt_tr_leave(tr);
+        h = bert_out(tr, mt_module_child(L, "output"), f, a);
+        mt_tr_leave(tr);
+    }
+    mt_tr_leave(tr);
+    mt_tensor *pooled = NULL;
+    if (p->head != BERT_MLM) {
+        mt_module *pool = mt_module_child(bm, "pooler");
+        mt_tr_enter(tr, pool);
+        mt_arg first[2] = {mt_a_slice(NULL, NULL, NULL), mt_a_int(0)};
+        pooled = cl_call(tr, pool, "dense", mt_index(tr, h, first, 2));
+        pooled = mt_act_forward(tr, mt_module_child(pool, "activation"), pooled);
+        mt_tr_leave(tr);
+    }
+    if (bm != m->root) mt_tr_leave(tr);
+    if (p->head == BERT_MODEL) {
+        mt_tensor *outs[2] = {h, pooled};
+        if (!h || !pooled) return cl_output(tr, NULL);
+        return mt_tr_output(tr, outs, 2);
+    }
+    mt_module *cls = mt_module_child(m->root, "cls"), *pr = mt_module_child(cls, "predictions");
+    mt_module *tf = mt_module_child(pr, "transform");
+    mt_tr_enter(tr, cls);
+    mt_tr_enter(tr, pr);
+    mt_tr_enter(tr, tf);
+    mt_tensor *t = mt_act_forward(tr, mt_module_child(tf, "transform_act_fn"), cl_call(tr, tf, "dense", h));
+    t = cl_call(tr, tf, "LayerNorm", t);
+    mt_tr_leave(tr);
+    mt_tensor *scores = cl_call(tr, pr, "decoder", t);
+    mt_tr_leave(tr);
+    mt_tensor *rel = p->head == BERT_PRETRAINING ? cl_call(tr, cls, "seq_relationship", pooled) : NULL;
+    mt_tr_leave(tr);
+    if (p->head == BERT_MLM) return cl_output(tr, scores);
+    if (!scores || !rel) return cl_output(tr, NULL);
+    mt_tensor *outs[2] = {scores, rel};
+    return mt_tr_output(tr, outs, 2);
+}
+
+const mt_arch mt_arch_bert = {
+    .model_type = "bert",
+    .default_class = "BertForMaskedLM",
+    .example = "google-bert/bert-base-uncased",
+    .build = bert_build,
+    .forward = bert_forward,
+};

@@ -1,0 +1,387 @@
+/* T5 and mT5 (T5ForConditionalGeneration / MT5ForConditionalGeneration,
+ * modeling_t5.py, modeling_mt5.py): a `shared` embedding used by both stacks
+ * (encoder.embed_tokens and decoder.embed_tokens are aliases of it), blocks of
+ * T5LayerSelfAttention [+ T5LayerCrossAttention in the decoder] + T5LayerFF,
+ * each pre-normed by T5LayerNorm (RMS, weight only, variance in float32), and
+ * attention without scaling whose additive bias is the relative position bias
+ * (an Embedding(num_buckets, heads) in block 0 of each stack only, the bias
+ * then reused by every block) plus the mask. The feed-forward is
+ * DenseReluDense (wi, wo) or, for feed_forward_proj "gated-<act>",
+ * wi_0/wi_1/wo ("gated-gelu" means gelu_new). With tie_word_embeddings the
+ * lm_head is tied to `shared` and the decoder output is scaled by
+ * d_model**-0.5 first.
+ *
+ * The decoder runs over its own input, `decoder_input_ids` [batch, dec_seq]
+ * int64, with a causal mask built from a ones mask (transformers makes
+ * torch.ones(batch, dec_seq) when decoder_attention_mask is None; traced as
+ * torch.full(..., 1.0)). Not traced: the float16-only clamp of T5Block
+ * (torch.isinf(...).any() / torch.clamp), which changes no shape.
+ *
+ * Defaults: T5Config (configuration_t5.py) and MT5Config (configuration_mt5.py;
+ * tie_word_embeddings False there through transformers 4.x — real mT5 configs
+ * state it). */
+#include <math.h>
+#include <string.h>
+
+#include "classic.h"
+
+typedef struct t5 {
+    mt_dtype dt;
+    int64_t vocab, dmodel, dkv, dff, layers, dec_layers, heads, buckets, maxdist, inner;
+    double eps;
+    bool gated, tie;
+    const char *act;
+    const char *pfx; /* class-name prefix: "T5" or "MT5" */
+} t5;
+
+static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
+
+static const char *cls(mt_model *m, const t5 *p, const char *suffix) {
+    size_t n = strlen(p->pfx) + strlen(suffix) + 1;
+    char *s = mt_alloc(m->ctx, n);
+    if (s) snprintf(s, n, "%s%s", p->pfx, suffix);
+    return s;
+}
+
+static mt_module *t5_norm(mt_model *m, const t5 *p, mt_module *parent, const char *name) {
+    mt_module *n = mt_module_new(m->ctx, parent, name, cls(m, p, "LayerNorm"));
+    if (!n) return NULL;
+    mt_module_attr(m->ctx, n, "eps", mt_a_float(p->eps));
+    return mt_param_new(m->ctx, n, "weight", p->dt, MT_DEVICE_CPU, 1, &p->dmodel) ? n : NULL;
+}
+
+static mt_module *t5_attn(mt_model *m, const t5 *p, mt_module *parent, const char *name, bool rel_bias) {
+    mt_module *a = mt_module_new(m->ctx, parent, name, cls(m, p, "Attention"));
+    if (!a || !cl_linear(m, a, "q", p->dmodel, p->inner, false) || !cl_linear(m, a, "k", p->dmodel, p->inner, false) ||
+        !cl_linear(m, a, "v", p->dmodel, p->inner, false) || !cl_linear(m, a, "o", p->inner, p->dmodel, false))
+        return NULL;
+    mt_module_attr(m->ctx, a, "has_relative_attention_bias", mt_a_bool(rel_bias));
+    if (rel_bias && !cl_embedding(m, a, "relative_attention_bias", p->buckets, p->heads)) return NULL;
+    return a;
+}
+
+static mt_status t5_stack(mt_model *m, const t5 *p, mt_module *shared, const char *name, bool decoder) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *st = mt_module_new(ctx, m->root, name, cls(m, p, "Stack"));
+    if (!st || !cl_embedding_tied(m, st, "embed_tokens", mt_module_param(shared, "weight")))
+        return mt_ctx_status(ctx);
+    mt_module_attr(ctx, st, "is_decoder", mt_a_bool(decoder));
+    mt_module *list = cl_list(m, st, "block");
+    if (!list) return mt_ctx_status(ctx);
+    int64_t n = decoder ? p->dec_layers : p->layers;
+    for (int64_t i = 0; i < n; i++) {
+        mt_module *B = cl_layer(m, list, i, cls(m, p, "Block"));
+        mt_module *ll = B ? cl_list(m, B, "layer") : NULL;
+        mt_module *sa = ll ? cl_layer(m, ll, 0, cls(m, p, "LayerSelfAttention")) : NULL;
+        if (!sa || !t5_attn(m, p, sa, "SelfAttention", i == 0) || !t5_norm(m, p, sa, "layer_norm") ||
+            !cl_dropout(m, sa, "dropout", 0.1))
+            return mt_ctx_status(ctx);
+        int64_t next = 1;
+        if (decoder) {
+            mt_module *ca = cl_layer(m, ll, next++, cls(m, p, "LayerCrossAttention"));
+            if (!ca || !t5_attn(m, p, ca, "EncDecAttention", false) || !t5_norm(m, p, ca, "layer_norm") ||
+                !cl_dropout(m, ca, "dropout", 0.1))
+                return mt_ctx_status(ctx);
+        }
+        mt_module *ff = cl_layer(m, ll, next, cls(m, p, "LayerFF"));
+        mt_module *d = ff ? mt_module_new(ctx, ff, "DenseReluDense",
+                                          cls(m, p, p->gated ? "DenseGatedActDense" : "DenseActDense"))
+                          : NULL;
+        if (!d) return mt_ctx_status(ctx);
+        bool ok = p->gated ? cl_linear(m, d, "wi_0", p->dmodel, p->dff, false) &&
+                                 cl_linear(m, d, "wi_1", p->dmodel, p->dff, false)
+                           : cl_linear(m, d, "wi", p->dmodel, p->dff, false) != NULL;
+        if (!ok || !cl_linear(m, d, "wo", p->dff, p->dmodel, false) || !cl_dropout(m, d, "dropout", 0.1) ||
+            !mt_act_new(m, d, "act", p->act, "feed_forward_proj") || !t5_norm(m, p, ff, "layer_norm") ||
+            !cl_dropout(m, ff, "dropout", 0.1))
+            return mt_ctx_status(ctx);
+    }
+    if (!t5_norm(m, p, st, "final_layer_norm") || !cl_dropout(m, st, "dropout", 0.1)) return mt_ctx_status(ctx);
+    return MT_OK;
+}
+
+static mt_status t5_build_common(mt_model *m, const t5 *defaults) {
+    mt_config *c = m->cfg;
+    mt_ctx *ctx = m->ctx;
+    t5 *p = mt_alloc(ctx, sizeof *p);
+    if (!p) return mt_ctx_status(ctx);
+    *p = *defaults;
+    m->family = p;
+    const char *ffp;
+    bool override = m->num_layers > 0;
+    if (cl_read_dtype_layers(m, &p->dt, "num_layers", defaults->layers, &p->layers) != MT_OK ||
+        !mt_cfg_pos_int(c, "vocab_size", defaults->vocab, &p->vocab) ||
+        !mt_cfg_pos_int(c, "d_model", defaults->dmodel, &p->dmodel) ||
+        !mt_cfg_pos_int(c, "d_kv", defaults->dkv, &p->dkv) || !mt_cfg_pos_int(c, "d_ff", defaults->dff, &p->dff) ||
+        !mt_cfg_pos_int(c, "num_heads", defaults->heads, &p->heads) ||
+        !mt_cfg_pos_int(c, "relative_attention_num_buckets", 32, &p->buckets) ||
+        !mt_cfg_pos_int(c, "relative_attention_max_distance", 128, &p->maxdist) ||
+        !mt_cfg_float(c, "layer_norm_epsilon", 1e-6, &p->eps) ||
+        !mt_cfg_str(c, "feed_forward_proj", defaults->act, &ffp) ||
+        !mt_cfg_bool(c, "tie_word_embeddings", defaults->tie, &p->tie))
+        return mt_ctx_status(ctx);
+    /* num_decoder_layers defaults to num_layers; --layers overrides both stacks */
+    if (!mt_cfg_pos_int(c, "num_decoder_layers", p->layers, &p->dec_layers)) return mt_ctx_status(ctx);
+    if (override) p->dec_layers = p->layers;
+    /* feed_forward_proj: "<act>" or "gated-<act>"; "gated-gelu" means gelu_new */
+    const char *dash = strchr(ffp, '-');
+    if (dash && (strncmp(ffp, "gated-", 6) != 0 || strchr(dash + 1, '-')))
+        return mt_cfg_error(c, "feed_forward_proj",
+                            "'%s' is not a valid feed_forward_proj (%s): expected 'gated-{ACT_FN}' or '{ACT_FN}', "
+                            "e.g. 'gated-gelu' or 'relu'",
+                            ffp, m->model_type);
+    p->gated = dash != NULL;
+    p->act = strcmp(ffp, "gated-gelu") == 0 ? "gelu_new" : (dash ? dash + 1 : ffp);
+    p->inner = p->heads * p->dkv;
+    mt_module *shared = cl_embedding(m, m->root, "shared", p->vocab, p->dmodel);
+    if (!shared || t5_stack(m, p, shared, "encoder", false) != MT_OK ||
+        t5_stack(m, p, shared, "decoder", true) != MT_OK ||
+        !cl_lm_head(m, m->root, "lm_head", shared, p->tie, p->dmodel, p->vocab, false))
+        return mt_ctx_status(ctx);
+    mt_model_info(m, "d_model", mt_a_int(p->dmodel));
+    mt_model_info(m, "num_layers", mt_a_int(p->layers));
+    mt_model_info(m, "num_decoder_layers", mt_a_int(p->dec_layers));
+    mt_model_info(m, "num_heads", mt_a_int(p->heads));
+    mt_model_info(m, "d_kv", mt_a_int(p->dkv));
+    mt_model_info(m, "d_ff", mt_a_int(p->dff));
+    mt_model_info(m, "feed_forward_proj", mt_a_str(ffp));
+    return MT_OK;
+}
+
+static mt_status t5_build(mt_model *m) {
+    /* T5Config: vocab 32128, d_model 512, d_kv 64, d_ff 2048, 6 layers, 8 heads, "relu", tied */
+    static const t5 d = {.vocab = 32128, .dmodel = 512, .dkv = 64, .dff = 2048, .layers = 6, .heads = 8,
+                         .act = "relu", .tie = true, .pfx = "T5"};
+    return t5_build_common(m, &d);
+}
+
+static mt_status mt5_build(mt_model *m) {
+    /* MT5Config: vocab 250112, d_model 512, d_kv 64, d_ff 1024, 8 layers, 6 heads, "gated-gelu", untied */
+    static const t5 d = {.vocab = 250112, .dmodel = 512, .dkv = 64, .dff = 1024, .layers = 8, .heads = 6,
+                         .act = "gated-gelu", .tie = false, .pfx = "MT5"};
+    return t5_build_common(m, &d);
+}
+
+/* ---- forward ---- */
+
+/* T5LayerNorm: w * (x * rsqrt(x.to(float32).pow(2).mean(-1, keepdim=True) + eps)),
+ * cast back to the weight's dtype when that is float16/bfloat16. */
+static mt_tensor *t5_norm_fwd(mt_tracer *tr, mt_module *n, mt_tensor *x) {
+    if (!n || !x) return NULL;
+    const mt_arg *eps = mt_module_get_attr(n, "eps");
+    mt_tr_enter(tr, n);
+    mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, mt_to(tr, x, MT_FLOAT32), 2), -1, true);
+    mt_tensor *h = mt_mul(tr, x, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
+    mt_param *w = mt_module_param(n, "weight");
+    if (w->t->dtype == MT_FLOAT16 || w->t->dtype == MT_BFLOAT16) h = mt_to(tr, h, w->t->dtype);
+    h = mt_mul(tr, mt_tr_get_attr(tr, w), h);
+    mt_tr_leave(tr);
+    return h;
+}
+
+/* _relative_position_bucket over relative_position [q, k] int64. */
+static mt_tensor *t5_bucket(mt_tracer *tr, mt_tensor *rp, bool bidirectional, int64_t nb, int64_t maxdist) {
+    if (!rp) return NULL;
+    mt_tensor *buckets = NULL; /* Python int 0 until the first `+=` */
+    if (bidirectional) {
+        nb /= 2;
+        /* 0 + (rp > 0).to(torch.long) * num_buckets */
+        mt_tensor *gt = mt_to(tr, cl_scalar_op(tr, MT_OP_GT, rp, mt_a_int(0)), MT_INT64);
+        gt = cl_scalar_op(tr, MT_OP_MUL, gt, mt_a_int(nb));
+        if (!gt) return NULL;
+        mt_arg aa[2] = {mt_a_int(0), mt_a_tensor(gt)};
+        buckets = mt_tr_op1(tr, MT_OP_ADD, aa, 2, NULL, 0);
+        rp = mt_unary(tr, MT_OP_ABS, rp);
+    } else {
+        mt_arg za[1] = {mt_a_tensor(rp)};
+        mt_tensor *z = mt_tr_op1(tr, MT_OP_ZEROS_LIKE, za, 1, NULL, 0);
+        if (!z) return NULL;
+        mt_arg ma[2] = {mt_a_tensor(rp), mt_a_tensor(z)};
+        rp = mt_unary(tr, MT_OP_NEG, mt_tr_op1(tr, MT_OP_MIN, ma, 2, NULL, 0));
+    }
+    int64_t max_exact = nb / 2;
+    mt_tensor *small = cl_scalar_op(tr, MT_OP_LT, rp, mt_a_int(max_exact));
+    mt_tensor *lg = mt_div_s(tr, mt_to(tr, rp, MT_FLOAT32), (double)max_exact);
+    lg = mt_unary(tr, MT_OP_LOG, lg);
+    lg = mt_div_s(tr, lg, log((double)maxdist / (double)max_exact));
+    lg = cl_scalar_op(tr, MT_OP_MUL, lg, mt_a_int(nb - max_exact));
+    lg = mt_to(tr, lg, MT_INT64);
+    if (!lg) return NULL;
+    mt_arg ea[2] = {mt_a_int(max_exact), mt_a_tensor(lg)};
+    mt_tensor *large = mt_tr_op1(tr, MT_OP_ADD, ea, 2, NULL, 0);
+    if (!large) return NULL;
+    mt_arg fa[2] = {mt_a_tensor(large), mt_a_int(nb - 1)};
+    mt_tensor *cap = mt_tr_op1(tr, MT_OP_FULL_LIKE, fa, 2, NULL, 0);
+    if (!cap) return NULL;
+    mt_arg ma[2] = {mt_a_tensor(large), mt_a_tensor(cap)};
+    large = mt_tr_op1(tr, MT_OP_MIN, ma, 2, NULL, 0);
+    if (!small || !rp || !large) return NULL;
+    mt_arg wa[3] = {mt_a_tensor(small), mt_a_tensor(rp), mt_a_tensor(large)};
+    mt_tensor *w = mt_tr_op1(tr, MT_OP_WHERE, wa, 3, NULL, 0);
+    if (!w) return NULL;
+    if (buckets) return mt_add(tr, buckets, w);
+    mt_arg aa[2] = {mt_a_int(0), mt_a_tensor(w)};
+    return mt_tr_op1(tr, MT_OP_ADD, aa, 2, NULL, 0);
+}
+
+/* compute_bias(q_len, k_len): [1, heads, q, k] from the bucketed
+ * arange(k)[None, :] - arange(q)[:, None]. */
+static mt_tensor *t5_compute_bias(mt_tracer *tr, const t5 *p, mt_module *attn, const mt_sym *q, const mt_sym *k,
+                                  bool bidirectional) {
+    mt_kwarg lk[1] = {{"dtype", mt_a_dtype(MT_INT64)}};
+    mt_arg qa[1] = {mt_a_dim(q)}, ka[1] = {mt_a_dim(k)};
+    mt_tensor *ctxp = mt_tr_op1(tr, MT_OP_ARANGE, qa, 1, lk, 1);
+    mt_arg i0[2] = {mt_a_slice(NULL, NULL, NULL), mt_a_none()};
+    ctxp = mt_index(tr, ctxp, i0, 2);
+    mt_tensor *mem = mt_tr_op1(tr, MT_OP_ARANGE, ka, 1, lk, 1);
+    mt_arg i1[2] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
+    mem = mt_index(tr, mem, i1, 2);
+    mt_tensor *rp = mt_sub(tr, mem, ctxp);
+    mt_tensor *b = t5_bucket(tr, rp, bidirectional, p->buckets, p->maxdist);
+    mt_tensor *v = cl_call(tr, attn, "relative_attention_bias", b);
+    int64_t perm[3] = {2, 0, 1};
+    return mt_unsqueeze(tr, mt_permute(tr, v, 3, perm), 0);
+}
+
+/* T5Attention over x [b, s, d] (keys/values from kv when given). *pbias is the
+ * shared position bias: computed here when NULL (relative bias or zeros) plus
+ * mask[:, :, :, :k_len], then reused by later blocks. */
+static mt_tensor *t5_attn_fwd(mt_tracer *tr, const t5 *p, mt_module *a, mt_tensor *x, mt_tensor *kv,
+                              mt_tensor *mask, mt_tensor **pbias, bool bidirectional) {
+    if (!x) return NULL;
+    mt_tr_enter(tr, a);
+    const mt_sym *b = x->shape[0];
+    mt_tensor *src = kv ? kv : x;
+    const mt_sym *qs[4] = {b, NULL, C(tr, p->heads), C(tr, p->dkv)};
+    mt_tensor *q = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "q", x), 4, qs), 1, 2);
+    mt_tensor *k = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "k", src), 4, qs), 1, 2);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "v", src), 4, qs), 1, 2);
+    mt_tensor *scores = mt_matmul(tr, q, mt_transpose(tr, k, 3, 2));
+    if (!*pbias && scores && k) {
+        const mt_sym *ql = x->shape[1], *kl = k->shape[2];
+        mt_tensor *pb;
+        if (mt_module_child(a, "relative_attention_bias")) {
+            /* transformers then takes position_bias[:, :, -seq_length:, :], the whole
+             * tensor without a cache (our slice rule reads a symbolic start as
+             * non-negative, so the no-op slice is left out) */
+            pb = t5_compute_bias(tr, p, a, ql, kl, bidirectional);
+        } else {
+            const mt_sym *zs[4] = {C(tr, 1), C(tr, p->heads), ql, kl};
+            mt_arg za[1] = {mt_a_dims(tr->ctx, zs, 4)};
+            mt_kwarg zk[1] = {{"dtype", mt_a_dtype(scores->dtype)}};
+            pb = mt_tr_op1(tr, MT_OP_ZEROS, za, 1, zk, 1);
+        }
+        if (mask) {
+            mt_arg ml[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL),
+                            mt_a_slice(NULL, kl, NULL)};
+            pb = mt_add(tr, pb, mt_index(tr, mask, ml, 4));
+        }
+        *pbias = pb;
+    }
+    scores = mt_add(tr, scores, *pbias);
+    mt_tensor *w = mt_softmax(tr, mt_to(tr, scores, MT_FLOAT32), -1, MT_DTYPE_NONE);
+    if (w && scores) {
+        mt_arg ta[2] = {mt_a_tensor(w), mt_a_tensor(scores)};
+        w = mt_tr_op1(tr, MT_OP_TYPE_AS, ta, 2, NULL, 0);
+    }
+    w = cl_fdropout(tr, w, 0.1);
+    mt_tensor *o = mt_contiguous(tr, mt_transpose(tr, mt_matmul(tr, w, v), 1, 2));
+    const mt_sym *os[3] = {b, NULL, C(tr, p->inner)};
+    o = cl_call(tr, a, "o", mt_view(tr, o, 3, os));
+    mt_tr_leave(tr);
+    return o;
+}
+
+/* One T5Layer{Self,Cross}Attention: x + dropout(attn(layer_norm(x))). */
+static mt_tensor *t5_attn_layer(mt_tracer *tr, const t5 *p, mt_module *L, const char *attn, mt_tensor *x,
+                                mt_tensor *kv, mt_tensor *mask, mt_tensor **pbias, bool bidirectional) {
+    mt_tr_enter(tr, L);
+    mt_tensor *n = t5_norm_fwd(tr, mt_module_child(L, "layer_norm"), x);
+    mt_tensor *o = t5_attn_fwd(tr, p, mt_module_child(L, attn), n, kv, mask, pbias, bidirectional);
+    mt_tensor *h = mt_add(tr, x, cl_call(tr, L, "dropout", o));
+    mt_tr_leave(tr);
+    return h;
+}
+
+static mt_tensor *t5_ff_layer(mt_tracer *tr, const t5 *p, mt_module *L, mt_tensor *x) {
+    mt_tr_enter(tr, L);
+    mt_tensor *n = t5_norm_fwd(tr, mt_module_child(L, "layer_norm"), x);
+    mt_module *d = mt_module_child(L, "DenseReluDense");
+    mt_tr_enter(tr, d);
+    mt_module *act = mt_module_child(d, "act");
+    mt_tensor *f;
+    if (p->gated)
+        f = mt_mul(tr, mt_act_forward(tr, act, cl_call(tr, d, "wi_0", n)), cl_call(tr, d, "wi_1", n));
+    else
+        f = mt_act_forward(tr, act, cl_call(tr, d, "wi", n));
+    f = cl_call(tr, d, "wo", cl_call(tr, d, "dropout", f));
+    mt_tr_leave(tr);
+    mt_tensor *h = mt_add(tr, x, cl_call(tr, L, "dropout", f));
+    mt_tr_leave(tr);
+    return h;
+}
+
+static mt_tensor *t5_stack_fwd(mt_tracer *tr, const t5 *p, mt_module *st, mt_tensor *ids, mt_tensor *mask,
+                               mt_tensor *enc, mt_tensor *enc_mask) {
+    bool decoder = enc != NULL;
+    mt_tr_enter(tr, st);
+    mt_tensor *h = cl_call(tr, st, "embed_tokens", ids);
+    mt_tensor *m4;
+    if (decoder) {
+        /* attention_mask = torch.ones(batch, dec_seq); the causal 4-D mask from it */
+        const mt_sym *os[2] = {ids->shape[0], ids->shape[1]};
+        mt_arg fa[2] = {mt_a_dims(tr->ctx, os, 2), mt_a_float(1.0)};
+        mt_tensor *ones = mt_tr_op1(tr, MT_OP_FULL, fa, 2, NULL, 0);
+        m4 = cl_causal_mask(tr, ones, h ? h->dtype : p->dt);
+    } else {
+        m4 = cl_padding_mask(tr, mask, h ? h->dtype : p->dt);
+    }
+    mt_tensor *em = decoder ? cl_padding_mask(tr, enc_mask, h ? h->dtype : p->dt) : NULL;
+    mt_tensor *pbias = NULL, *xbias = NULL;
+    h = cl_call(tr, st, "dropout", h);
+    mt_module *list = mt_module_child(st, "block");
+    for (int i = 0; i < list->children.n && h; i++) {
+        mt_module *B = list->children.items[i], *ll = mt_module_child(B, "layer");
+        mt_tr_enter(tr, B);
+        h = t5_attn_layer(tr, p, ll->children.items[0], "SelfAttention", h, NULL, m4, &pbias, !decoder);
+        if (decoder) h = t5_attn_layer(tr, p, ll->children.items[1], "EncDecAttention", h, enc, em, &xbias, false);
+        h = t5_ff_layer(tr, p, ll->children.items[decoder ? 2 : 1], h);
+        mt_tr_leave(tr);
+    }
+    h = t5_norm_fwd(tr, mt_module_child(st, "final_layer_norm"), h);
+    h = cl_call(tr, st, "dropout", h);
+    mt_tr_leave(tr);
+    return h;
+}
+
+static mt_status t5_forward(mt_model *m, mt_tracer *tr) {
+    const t5 *p = m->family;
+    mt_ctx *ctx = m->ctx;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    const mt_sym *ds[2] = {ids->shape[0], mt_sym_var(ctx, "dec_seq")};
+    mt_symbol_info *info = mt_sym_info_of(ctx, ds[1]);
+    if (info) info->origin = "input";
+    mt_tensor *dec_ids = mt_tr_placeholder(tr, "decoder_input_ids", MT_INT64, 2, ds);
+    if (!dec_ids) return mt_ctx_status(ctx);
+    mt_vec_push(ctx, &m->inputs, dec_ids);
+    mt_tensor *enc = t5_stack_fwd(tr, p, mt_module_child(m->root, "encoder"), ids, amask, NULL, NULL);
+    mt_tensor *h = t5_stack_fwd(tr, p, mt_module_child(m->root, "decoder"), dec_ids, NULL, enc, amask);
+    if (p->tie) h = mt_mul_s(tr, h, pow((double)p->dmodel, -0.5));
+    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+}
+
+const mt_arch mt_arch_t5 = {
+    .model_type = "t5",
+    .default_class = "T5ForConditionalGeneration",
+    .example = "google-t5/t5-small",
+    .build = t5_build,
+    .forward = t5_forward,
+};
+
+const mt_arch mt_arch_mt5 = {
+    .model_type = "mt5",
+    .default_class = "MT5ForConditionalGeneration",
+    .example = "google/mt5-small",
+    .build = mt5_build,
+    .forward = t5_forward,
+};
