@@ -1825,7 +1825,8 @@ static mt_status rule_clamp(call *c);
 /* Cohere rotary ops: rules appended at the end of this file. */
 static mt_status rule_repeat_interleave(call *c);
 static mt_status rule_stack(call *c);
-static mt_status rule_flatten(call *c);static mt_status rule_min(call *c);
+static mt_status rule_flatten(call *c);
+static mt_status rule_min(call *c);
 static mt_status rule_full_like(call *c);
 
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
@@ -1900,11 +1901,11 @@ static mt_status rule_full_like(call *c);
     R(SCATTER, "scatter_", rule_scatter)      \
     R(INVERT, "invert", rule_invert)          \
     R(CLAMP_, "clamp_", rule_clamp_)          \
-    R(CLAMP, "clamp", rule_clamp)          \
+    R(CLAMP, "clamp", rule_clamp)             \
     R(REPEAT_INTERLEAVE, "repeat_interleave", rule_repeat_interleave) \
     R(STACK, "stack", rule_stack)             \
-    R(FLATTEN, "flatten", rule_flatten)           \
-    R(MIN, "min", rule_min)                       \
+    R(FLATTEN, "flatten", rule_flatten)       \
+    R(MIN, "min", rule_min)                   \
     R(FULL_LIKE, "full_like", rule_full_like)
 
 typedef struct op_entry {
