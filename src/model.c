@@ -123,21 +123,28 @@ mt_status mt_model_totals(const mt_model *m, mt_totals *out) {
     return MT_OK;
 }
 
-static int64_t bound_value(const mt_binding *b, const char *name) {
+const mt_sym *mt_model_input_dim(mt_model *m, const char *name) {
+    const mt_binding *b = m->bind;
     for (int i = 0; b && i < b->n; i++)
-        if (strcmp(b->names[i], name) == 0) return b->values[i];
-    return 0;
+        if (strcmp(b->names[i], name) == 0) {
+            if (i < 32) m->bind_used |= 1u << i;
+            return mt_sym_const(m->ctx, b->values[i]);
+        }
+    const mt_sym *s = mt_sym_var(m->ctx, name);
+    mt_symbol_info *info = s ? mt_sym_info_of(m->ctx, s) : NULL;
+    if (info && !info->origin) info->origin = "input";
+    return s;
 }
 
 mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts) {
     mt_ctx *ctx = m->ctx;
     if (mt_ctx_status(ctx) != MT_OK) return NULL;
     const mt_binding *b = opts ? &opts->bind : NULL;
+    if (b && b->n > 32) {
+        mt_fail(ctx, MT_ERR_USAGE, "too many bindings (%d; at most 32)", b->n);
+        return NULL;
+    }
     for (int i = 0; b && i < b->n; i++) {
-        if (strcmp(b->names[i], "batch") != 0 && strcmp(b->names[i], "seq") != 0) {
-            mt_fail(ctx, MT_ERR_USAGE, "cannot bind '%s': the inputs' symbols are batch and seq", b->names[i]);
-            return NULL;
-        }
         if (b->values[i] <= 0) {
             mt_fail(ctx, MT_ERR_USAGE, "cannot bind %s=%lld: expected a positive integer", b->names[i],
                     (long long)b->values[i]);
@@ -148,25 +155,26 @@ mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts) {
     if (!g) return NULL;
     mt_tracer tr;
     mt_tr_init(&tr, m, g);
-    const char *names[2] = {"batch", "seq"};
-    const mt_sym *dims[2];
-    for (int i = 0; i < 2; i++) {
-        int64_t v = bound_value(b, names[i]);
-        if (v > 0) {
-            dims[i] = mt_sym_const(ctx, v);
-        } else {
-            dims[i] = mt_sym_var(ctx, names[i]);
-            mt_symbol_info *info = mt_sym_info_of(ctx, dims[i]);
-            if (info) info->origin = "input";
-        }
-    }
+    m->bind = b;
+    m->bind_used = 0;
+    const mt_sym *dims[2] = {mt_model_input_dim(m, "batch"), mt_model_input_dim(m, "seq")};
     memset(&m->inputs, 0, sizeof m->inputs);
     mt_vec_push(ctx, &m->inputs, mt_tr_placeholder(&tr, "input_ids", MT_INT64, 2, dims));
     mt_vec_push(ctx, &m->inputs, mt_tr_placeholder(&tr, "attention_mask", MT_INT64, 2, dims));
     if (mt_ctx_status(ctx) != MT_OK) return NULL;
-    if (m->arch->forward(m, &tr) != MT_OK || mt_ctx_status(ctx) != MT_OK) {
+    mt_status st = m->arch->forward(m, &tr);
+    m->bind = NULL;
+    if (st != MT_OK || mt_ctx_status(ctx) != MT_OK) {
         if (mt_ctx_status(ctx) == MT_OK) mt_fail(ctx, MT_ERR_INTERNAL, "%s forward failed", m->model_type);
         return NULL;
     }
+    for (int i = 0; b && i < b->n; i++)
+        if (!(m->bind_used & (1u << i))) {
+            mt_fail(ctx, MT_ERR_USAGE,
+                    "cannot bind '%s': no input of this %s model has that symbol (inputs use batch "
+                    "and seq; encoder-decoders also dec_seq)",
+                    b->names[i], m->model_type);
+            return NULL;
+        }
     return g;
 }

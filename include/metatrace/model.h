@@ -102,6 +102,8 @@ typedef struct mt_model {
     int ninfo, infocap;
     void *family;             /* family-private resolved config */
     mt_vec inputs;            /* mt_tensor* placeholders while tracing */
+    const mt_binding *bind;   /* while tracing: concrete values for input symbols */
+    uint32_t bind_used;       /* bit i: bind->names[i] was used by an input */
 } mt_model;
 
 /* Build the module tree inside a meta scope: no parameter storage. */
@@ -131,6 +133,12 @@ typedef struct mt_tracer {
 /* Trace the model's forward over placeholders input_ids and attention_mask
  * ([batch, seq] int64). NULL on error. */
 mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts);
+
+/* A dim of a model input named `name` ("batch", "seq", "dec_seq"): the bound
+ * constant when the trace binds it (--bind), else the symbol (origin "input").
+ * Families creating extra placeholders (decoder_input_ids) use it so every
+ * input symbol can be bound. */
+const mt_sym *mt_model_input_dim(mt_model *m, const char *name);
 
 void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g);
 void mt_tr_enter(mt_tracer *tr, mt_module *m);

@@ -225,7 +225,7 @@ static mt_status bart_forward(mt_model *m, mt_tracer *tr) {
     const bart *p = m->family;
     mt_ctx *ctx = m->ctx;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    const mt_sym *ds[2] = {ids->shape[0], mt_sym_var(ctx, "dec_seq")};
+    const mt_sym *ds[2] = {ids->shape[0], mt_model_input_dim(m, "dec_seq")};
     mt_symbol_info *info = mt_sym_info_of(ctx, ds[1]);
     if (info) info->origin = "input";
     mt_tensor *dec_ids = mt_tr_placeholder(tr, "decoder_input_ids", MT_INT64, 2, ds);

@@ -344,3 +344,30 @@ Test(encoders, min_and_full_like_rules) {
     cr_assert_str_eq(mt_op_def(MT_OP_FULL_LIKE)->target, "torch.full_like");
     mt_ctx_free(ctx);
 }
+
+/* Every input symbol can be bound, the decoder's dec_seq included; a name no
+ * input uses is a usage error naming it. */
+Test(encoders, bind_dec_seq_and_reject_unknown_symbols) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = build_text(ctx, "{\"model_type\": \"t5\", \"num_layers\": 1}");
+    const char *names[3] = {"batch", "seq", "dec_seq"};
+    int64_t vals[3] = {2, 16, 5};
+    mt_trace_opts o = {{names, vals, 3}};
+    mt_graph *g = mt_model_trace(m, &o);
+    cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
+    const mt_tensor *l = g->nodes[g->n - 1]->args[0].v.t;
+    cr_assert_eq(l->ndim, 3);
+    cr_assert_eq(l->shape[0], mt_sym_const(ctx, 2));
+    cr_assert_eq(l->shape[1], mt_sym_const(ctx, 5), "logits follow the decoder length");
+    mt_ctx_free(ctx);
+
+    ctx = mt_ctx_new();
+    m = build_text(ctx, "{\"model_type\": \"t5\", \"num_layers\": 1}");
+    const char *bad[1] = {"tokens"};
+    int64_t one[1] = {4};
+    mt_trace_opts ob = {{bad, one, 1}};
+    cr_assert_null(mt_model_trace(m, &ob));
+    cr_assert_eq(mt_ctx_status(ctx), MT_ERR_USAGE);
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "cannot bind 'tokens'"), "%s", mt_ctx_errmsg(ctx));
+    mt_ctx_free(ctx);
+}
