@@ -122,3 +122,43 @@ char **tu_index_keys(const char *index_name, int *n) {
     *n = (int)cnt;
     return keys;
 }
+
+bool tu_is_stored_buffer(const char *k) {
+    size_t n = strlen(k);
+    return strstr(k, "rotary_emb.inv_freq") || strstr(k, "masked_bias") ||
+           (n > 15 && strcmp(k + n - 15, ".attention.bias") == 0) ||
+           (n > 10 && strcmp(k + n - 10, ".attn.bias") == 0);
+}
+
+void tu_check_index_names(mt_model *m, const char *index, bool keep_tied) {
+    int n;
+    char **keys = tu_index_keys(index, &n);
+    char **want = malloc(sizeof *want * (size_t)(n + 1));
+    int nw = 0;
+    for (int i = 0; i < n; i++)
+        if (!tu_is_stored_buffer(keys[i])) want[nw++] = keys[i];
+    const char **have = malloc(sizeof *have * (size_t)(m->params.n + 1));
+    int nh = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        mt_param *p = m->params.items[i];
+        if (!p->tied_to || keep_tied) have[nh++] = p->name;
+    }
+    qsort(have, (size_t)nh, sizeof *have, cmpstr);
+    qsort(want, (size_t)nw, sizeof *want, cmpstr);
+    for (int i = 0; i < nw && i < nh; i++)
+        cr_assert_str_eq(have[i], want[i], "parameter names differ at %d: ours %s, checkpoint %s", i,
+                         have[i], want[i]);
+    cr_assert_eq(nh, nw, "ours %d parameters, checkpoint %d", nh, nw);
+    for (int i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    free(want);
+    free(have);
+}
+
+void tu_check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1) {
+    mt_param *p = mt_model_param(m, name);
+    cr_assert_not_null(p, "no parameter %s", name);
+    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
+    cr_assert_eq(mt_sym_const_value(p->t->shape[0]), d0, "%s dim 0", name);
+    if (ndim > 1) cr_assert_eq(mt_sym_const_value(p->t->shape[1]), d1, "%s dim 1", name);
+}

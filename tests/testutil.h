@@ -28,5 +28,14 @@ mt_graph *tu_trace(mt_model *m);
 
 /* Load a checkpoint index (tests/data/index/NAME) weight_map keys, sorted. */
 char **tu_index_keys(const char *index_name, int *n);
+/* Buffers old .bin checkpoints stored (rotary inv_freq, GPT-J/NeoX attn.bias
+ * and masked_bias): in an index but not parameters. */
+bool tu_is_stored_buffer(const char *key);
+/* Assert our parameter names equal the index's weight_map keys less stored
+ * buffers. Tied aliases are left out (checkpoints store a tied matrix once)
+ * unless keep_tied (Falcon's index stores lm_head.weight as well). */
+void tu_check_index_names(mt_model *m, const char *index_name, bool keep_tied);
+/* Assert a parameter's rank and leading dims (d1 ignored for rank 1). */
+void tu_check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1);
 
 #endif

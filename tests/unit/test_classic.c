@@ -9,47 +9,6 @@
 
 #include "testutil.h"
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static bool is_stored_buffer(const char *k) {
-    size_t n = strlen(k);
-    return strstr(k, "rotary_emb.inv_freq") || strstr(k, "masked_bias") ||
-           (n > 15 && strcmp(k + n - 15, ".attention.bias") == 0) || (n > 10 && strcmp(k + n - 10, ".attn.bias") == 0);
-}
-
-/* Ours (tied aliases excluded unless keep_tied) vs the index keys less buffers. */
-static void check_names(mt_model *m, const char *index, bool keep_tied) {
-    int n;
-    char **keys = tu_index_keys(index, &n);
-    char **want = malloc(sizeof *want * (size_t)(n + 1));
-    int nw = 0;
-    for (int i = 0; i < n; i++)
-        if (!is_stored_buffer(keys[i])) want[nw++] = keys[i];
-    const char **have = malloc(sizeof *have * (size_t)(m->params.n + 1));
-    int nh = 0;
-    for (int i = 0; i < m->params.n; i++) {
-        mt_param *p = m->params.items[i];
-        if (!p->tied_to || keep_tied) have[nh++] = p->name;
-    }
-    qsort(have, (size_t)nh, sizeof *have, cmpstr);
-    qsort(want, (size_t)nw, sizeof *want, cmpstr);
-    for (int i = 0; i < nw && i < nh; i++)
-        cr_assert_str_eq(have[i], want[i], "parameter names differ at %d: ours %s, checkpoint %s", i, have[i], want[i]);
-    cr_assert_eq(nh, nw, "ours %d parameters, checkpoint %d", nh, nw);
-    for (int i = 0; i < n; i++) free(keys[i]);
-    free(keys);
-    free(want);
-    free(have);
-}
-
-static void check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1) {
-    mt_param *p = mt_model_param(m, name);
-    cr_assert_not_null(p, "no parameter %s", name);
-    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
-    cr_assert_eq(mt_sym_const_value(p->t->shape[0]), d0, "%s dim 0", name);
-    if (ndim > 1) cr_assert_eq(mt_sym_const_value(p->t->shape[1]), d1, "%s dim 1", name);
-}
-
 static const mt_tensor *output0(mt_graph *g) {
     mt_node *out = g->nodes[g->n - 1];
     cr_assert_eq(out->op, MT_NODE_OUTPUT);
@@ -83,10 +42,10 @@ Test(classic, phi3_mini_128k_matches_checkpoint) {
     mt_model *m = tu_build(ctx, tu_src("samples/configs/microsoft--Phi-3-mini-128k-instruct.config.json"), 0);
     /* SOURCES.md, index-derived: 3,821,079,552; index total_size 7,642,159,104 = 2 bytes each */
     cr_assert_eq(total(m), 3821079552LL);
-    check_names(m, "microsoft--Phi-3-mini-128k-instruct.index.json", false);
+    tu_check_index_names(m, "microsoft--Phi-3-mini-128k-instruct.index.json", false);
     /* fused: q 3072 + k 3072 + v 3072 rows; gate_up 2 * 8192 rows */
-    check_shape(m, "model.layers.0.self_attn.qkv_proj.weight", 2, 9216, 3072);
-    check_shape(m, "model.layers.0.mlp.gate_up_proj.weight", 2, 16384, 3072);
+    tu_check_shape(m, "model.layers.0.self_attn.qkv_proj.weight", 2, 9216, 3072);
+    tu_check_shape(m, "model.layers.0.mlp.gate_up_proj.weight", 2, 16384, 3072);
     /* named_parameters order: o_proj is registered before qkv_proj */
     cr_assert_str_eq(((mt_param *)m->params.items[1])->name, "model.layers.0.self_attn.o_proj.weight");
     cr_assert_str_eq(((mt_param *)m->params.items[2])->name, "model.layers.0.self_attn.qkv_proj.weight");
@@ -102,9 +61,9 @@ Test(classic, gpt_neox_redpajama_7b_matches_checkpoint) {
     /* SOURCES.md, index-derived unique count */
     cr_assert_eq(total(m), 6857302016LL);
     /* index keys less attention.bias / masked_bias / rotary_emb.inv_freq buffers */
-    check_names(m, "togethercomputer--RedPajama-INCITE-7B-Base.pytorch_model.bin.index.json", false);
-    check_shape(m, "gpt_neox.layers.0.attention.query_key_value.weight", 2, 12288, 4096);
-    check_shape(m, "embed_out.weight", 2, 50432, 4096);
+    tu_check_index_names(m, "togethercomputer--RedPajama-INCITE-7B-Base.pytorch_model.bin.index.json", false);
+    tu_check_shape(m, "gpt_neox.layers.0.attention.query_key_value.weight", 2, 12288, 4096);
+    tu_check_shape(m, "embed_out.weight", 2, 50432, 4096);
     mt_graph *g = tu_trace(m);
     check_logits(m, g, "seq", 50432, MT_FLOAT16);
     mt_ctx_free(ctx);
@@ -115,12 +74,12 @@ Test(classic, falcon_7b_refinedwebmodel_matches_checkpoint) {
     mt_model *m = tu_build(ctx, tu_src("samples/configs/tiiuae--falcon-7b.config.json"), 0);
     /* SOURCES.md: 6,921,720,704 unique (the index stores lm_head.weight again) */
     cr_assert_eq(total(m), 6921720704LL);
-    check_names(m, "tiiuae--falcon-7b.pytorch_model.bin.index.json", true);
+    tu_check_index_names(m, "tiiuae--falcon-7b.pytorch_model.bin.index.json", true);
     mt_param *head = mt_model_param(m, "lm_head.weight");
     cr_assert_not_null(head);
     cr_assert_not_null(head->tied_to);
     /* multi-query: 71 query heads + one k + one v head of 64 */
-    check_shape(m, "transformer.h.0.self_attention.query_key_value.weight", 2, 4672, 4544);
+    tu_check_shape(m, "transformer.h.0.self_attention.query_key_value.weight", 2, 4672, 4544);
     mt_graph *g = tu_trace(m);
     check_logits(m, g, "seq", 65024, MT_BFLOAT16);
     mt_ctx_free(ctx);
@@ -135,9 +94,9 @@ Test(classic, gpt2_large_conv1d_tied) {
      * = 774,030,080 (also the usual published figure, tied head) */
     cr_assert_eq(total(m), 774030080LL);
     /* Conv1D weights are [in, out] */
-    check_shape(m, "transformer.h.0.attn.c_attn.weight", 2, 1280, 3840);
-    check_shape(m, "transformer.h.0.mlp.c_fc.weight", 2, 1280, 5120);
-    check_shape(m, "transformer.h.35.mlp.c_proj.weight", 2, 5120, 1280);
+    tu_check_shape(m, "transformer.h.0.attn.c_attn.weight", 2, 1280, 3840);
+    tu_check_shape(m, "transformer.h.0.mlp.c_fc.weight", 2, 1280, 5120);
+    tu_check_shape(m, "transformer.h.35.mlp.c_proj.weight", 2, 5120, 1280);
     mt_param *head = mt_model_param(m, "lm_head.weight");
     cr_assert(head && head->tied_to && strcmp(head->tied_to->name, "transformer.wte.weight") == 0);
     mt_graph *g = tu_trace(m);
@@ -151,8 +110,8 @@ Test(classic, bloom_560m_alibi_tied) {
     mt_model *m = tu_build(ctx, tu_src("samples/configs/bigscience--bloom-560m.config.json"), 0);
     /* SOURCES.md / model card: 559,214,592 (n_embed 1024 is the old hidden_size spelling) */
     cr_assert_eq(total(m), 559214592LL);
-    check_shape(m, "transformer.word_embeddings_layernorm.weight", 1, 1024, 0);
-    check_shape(m, "transformer.h.23.self_attention.query_key_value.weight", 2, 3072, 1024);
+    tu_check_shape(m, "transformer.word_embeddings_layernorm.weight", 1, 1024, 0);
+    tu_check_shape(m, "transformer.h.23.self_attention.query_key_value.weight", 2, 3072, 1024);
     mt_param *head = mt_model_param(m, "lm_head.weight");
     cr_assert(head && head->tied_to);
     mt_graph *g = tu_trace(m);
@@ -167,7 +126,7 @@ Test(classic, gptj_6b_parallel_partial_rotary) {
      * By hand: wte 206,438,400 + 28 * (ln_1 8192 + 4 * 4096^2 + fc_in 67,125,248 + fc_out
      * 67,112,960) + ln_f 8192 + lm_head with bias 206,488,800 */
     cr_assert_eq(total(m), 6050882784LL);
-    check_shape(m, "lm_head.bias", 1, 50400, 0);
+    tu_check_shape(m, "lm_head.bias", 1, 50400, 0);
     cr_assert_str_eq(((mt_param *)m->params.items[3])->name, "transformer.h.0.attn.k_proj.weight");
     mt_graph *g = tu_trace(m);
     check_logits(m, g, "seq", 50400, MT_FLOAT32);
@@ -182,7 +141,7 @@ Test(classic, opt_1_3b_learned_positions) {
      * + 2 LayerNorms 8192 + fc1 2048*8192+8192 + fc2 8192*2048+2048 = 50,358,272);
      * lm_head tied. = 1,315,758,080 ("1.3B") */
     cr_assert_eq(total(m), 1315758080LL);
-    check_shape(m, "model.decoder.embed_positions.weight", 2, 2050, 2048);
+    tu_check_shape(m, "model.decoder.embed_positions.weight", 2, 2050, 2048);
     cr_assert_null(mt_model_param(m, "model.decoder.project_in.weight"), "no projection when dims agree");
     mt_graph *g = tu_trace(m);
     check_logits(m, g, "seq", 50272, MT_FLOAT16);
@@ -201,7 +160,7 @@ Test(classic, opt_350m_style_projections) {
     /* embed 100*32 + positions 18*64 + project_out 64*32 + project_in 32*64 + layer
      * (4*(64*64+64) + 2*128 + 64*128+128 + 128*64+64 = 33,472); no final LayerNorm (post-LN) */
     cr_assert_eq(total(m), 3200 + 1152 + 2048 + 2048 + 33472);
-    check_shape(m, "model.decoder.project_out.weight", 2, 32, 64);
+    tu_check_shape(m, "model.decoder.project_out.weight", 2, 32, 64);
     mt_graph *g = tu_trace(m);
     check_logits(m, g, "seq", 100, MT_FLOAT32);
     mt_ctx_free(ctx);

@@ -51,14 +51,6 @@ static void check_dims(mt_model *m, const mt_tensor *t, int n, const char *const
     }
 }
 
-static void check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1) {
-    mt_param *p = mt_model_param(m, name);
-    cr_assert_not_null(p, "no parameter %s", name);
-    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
-    cr_assert_eq(mt_sym_const_value(p->t->shape[0]), d0, "%s dim 0", name);
-    if (ndim > 1) cr_assert_eq(mt_sym_const_value(p->t->shape[1]), d1, "%s dim 1", name);
-}
-
 static int count_ops(mt_graph *g, mt_op_id id) {
     int n = 0;
     for (int i = 0; i < g->n; i++)
@@ -105,7 +97,7 @@ Test(encoders, bert_base_uncased_masked_lm) {
     mt_param *dec_w = m->params.items[dw], *dec_b = m->params.items[db];
     cr_assert(dec_w->tied_to && strcmp(dec_w->tied_to->name, "bert.embeddings.word_embeddings.weight") == 0);
     cr_assert(dec_b->tied_to && strcmp(dec_b->tied_to->name, "cls.predictions.bias") == 0);
-    check_shape(m, "cls.predictions.bias", 1, 30522, 0);
+    tu_check_shape(m, "cls.predictions.bias", 1, 30522, 0);
     /* position_ids and token_type_ids: non-persistent [1, 512] int64 buffers */
     const char *bufs[2] = {"bert.embeddings.position_ids", "bert.embeddings.token_type_ids"};
     for (int i = 0; i < 2; i++) {
@@ -135,7 +127,7 @@ Test(encoders, bert_pretraining_and_model_heads) {
     mt_model *m = build_text(ctx, "{\"architectures\": [\"BertForPreTraining\"], " BERT_BASE "}");
     /* BertModel with pooler 109,482,240 + cls.predictions 622,650 + seq_relationship 768*2+2 */
     cr_assert_eq(total(m), 110106428LL);
-    check_shape(m, "cls.seq_relationship.weight", 2, 2, 768);
+    tu_check_shape(m, "cls.seq_relationship.weight", 2, 2, 768);
     cr_assert_not_null(mt_model_param(m, "bert.pooler.dense.weight"));
     mt_graph *g = trace(m);
     const char *s3[3] = {"batch", "seq", NULL}, *s2[2] = {"batch", NULL};
@@ -180,12 +172,12 @@ Test(encoders, t5_small_defaults) {
     mt_param *et = m->params.items[1];
     cr_assert_str_eq(et->name, "encoder.embed_tokens.weight");
     cr_assert(et->tied_to && strcmp(et->tied_to->name, "shared.weight") == 0);
-    check_shape(m, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 2, 32, 8);
-    check_shape(m, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 2, 32, 8);
+    tu_check_shape(m, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 2, 32, 8);
+    tu_check_shape(m, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 2, 32, 8);
     cr_assert_null(mt_model_param(m, "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight"));
     cr_assert_null(mt_model_param(m, "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"));
-    check_shape(m, "decoder.block.5.layer.1.EncDecAttention.q.weight", 2, 512, 512);
-    check_shape(m, "decoder.block.5.layer.2.DenseReluDense.wi.weight", 2, 2048, 512);
+    tu_check_shape(m, "decoder.block.5.layer.1.EncDecAttention.q.weight", 2, 512, 512);
+    tu_check_shape(m, "decoder.block.5.layer.2.DenseReluDense.wi.weight", 2, 2048, 512);
     mt_param *head = mt_model_param(m, "lm_head.weight");
     cr_assert(head && head->tied_to && strcmp(head->tied_to->name, "shared.weight") == 0);
     mt_graph *g = trace(m);
@@ -237,9 +229,9 @@ Test(encoders, mt5_small_defaults_gated_untied) {
      * * 8 + 32*6 + 512 = 18,883,264; decoder layer + 786,432 + 512 = 3,147,264, * 8 + 704
      * = 25,178,816: 300,176,768 (mt5-small's published count) */
     cr_assert_eq(total(m), 300176768LL);
-    check_shape(m, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight", 2, 1024, 512);
-    check_shape(m, "encoder.block.0.layer.1.DenseReluDense.wi_1.weight", 2, 1024, 512);
-    check_shape(m, "encoder.block.0.layer.0.SelfAttention.q.weight", 2, 384, 512);
+    tu_check_shape(m, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight", 2, 1024, 512);
+    tu_check_shape(m, "encoder.block.0.layer.1.DenseReluDense.wi_1.weight", 2, 1024, 512);
+    tu_check_shape(m, "encoder.block.0.layer.0.SelfAttention.q.weight", 2, 384, 512);
     mt_param *head = mt_model_param(m, "lm_head.weight");
     cr_assert(head && !head->tied_to);
     mt_graph *g = trace(m);
@@ -277,7 +269,7 @@ Test(encoders, bart_large_defaults) {
     const char *first[] = {"model.shared.weight", "model.encoder.embed_tokens.weight",
                            "model.encoder.embed_positions.weight", "model.encoder.layers.0.self_attn.k_proj.weight"};
     for (int i = 0; i < 4; i++) cr_assert_str_eq(((mt_param *)m->params.items[i])->name, first[i]);
-    check_shape(m, "model.encoder.embed_positions.weight", 2, 1026, 1024);
+    tu_check_shape(m, "model.encoder.embed_positions.weight", 2, 1026, 1024);
     /* decoder layer registration: self_attn, self_attn_layer_norm, encoder_attn, ..., fc1 */
     int a = param_index(m, "model.decoder.layers.0.self_attn_layer_norm.weight");
     int b = param_index(m, "model.decoder.layers.0.encoder_attn.k_proj.weight");

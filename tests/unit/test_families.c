@@ -11,8 +11,6 @@
 #include "testutil.h"
 #include "tiny_configs.h"
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static const tiny_config *tiny_for(const char *model_type) {
     for (int i = 0; i < TINY_CONFIG_COUNT; i++)
         if (strcmp(tiny_configs[i].model_type, model_type) == 0) return &tiny_configs[i];
@@ -107,38 +105,6 @@ Test(families, every_registered_family_builds_and_traces) {
     cr_assert_eq(missing[0], '\0', "registered families without a tiny config in tests/tiny_configs.h:%s", missing);
 }
 
-/* Our parameter names (tied aliases excluded) equal the index keys less stored buffers. */
-static void check_names(mt_model *m, const char *index) {
-    int n;
-    char **keys = tu_index_keys(index, &n);
-    char **want = malloc(sizeof *want * (size_t)(n + 1));
-    int nw = 0;
-    for (int i = 0; i < n; i++)
-        if (!strstr(keys[i], "rotary_emb.inv_freq")) want[nw++] = keys[i];
-    const char **have = malloc(sizeof *have * (size_t)(m->params.n + 1));
-    int nh = 0;
-    for (int i = 0; i < m->params.n; i++) {
-        mt_param *p = m->params.items[i];
-        if (!p->tied_to) have[nh++] = p->name;
-    }
-    qsort(have, (size_t)nh, sizeof *have, cmpstr);
-    for (int i = 0; i < nw && i < nh; i++)
-        cr_assert_str_eq(have[i], want[i], "names differ at %d: ours %s, checkpoint %s", i, have[i], want[i]);
-    cr_assert_eq(nh, nw, "ours %d parameters, checkpoint %d", nh, nw);
-    for (int i = 0; i < n; i++) free(keys[i]);
-    free(keys);
-    free(want);
-    free(have);
-}
-
-static void check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1) {
-    mt_param *p = mt_model_param(m, name);
-    cr_assert_not_null(p, "no parameter %s", name);
-    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
-    cr_assert_eq(mt_sym_const_value(p->t->shape[0]), d0, "%s dim 0", name);
-    if (ndim > 1) cr_assert_eq(mt_sym_const_value(p->t->shape[1]), d1, "%s dim 1", name);
-}
-
 static mt_model *real(mt_ctx *ctx, const char *file, int64_t params, int64_t bytes, mt_dtype dt) {
     char rel[256];
     snprintf(rel, sizeof rel, "samples/configs/%s", file);
@@ -155,9 +121,9 @@ Test(families, mistral_7b_matches_checkpoint) {
     mt_ctx *ctx = mt_ctx_new();
     /* SOURCES.md 7,241,732,096 (card: 7 billion); index total_size 14,483,464,192 (bf16) */
     mt_model *m = real(ctx, "mistralai--Mistral-7B-v0.1.config.json", 7241732096LL, 14483464192LL, MT_BFLOAT16);
-    check_names(m, "mistralai--Mistral-7B-v0.1.index.json");
-    check_shape(m, "model.layers.0.self_attn.k_proj.weight", 2, 1024, 4096);
-    check_shape(m, "model.layers.31.mlp.gate_proj.weight", 2, 14336, 4096);
+    tu_check_index_names(m, "mistralai--Mistral-7B-v0.1.index.json", false);
+    tu_check_shape(m, "model.layers.0.self_attn.k_proj.weight", 2, 1024, 4096);
+    tu_check_shape(m, "model.layers.31.mlp.gate_proj.weight", 2, 14336, 4096);
     mt_graph *g = tu_trace(m);
     check_logits(m, g, 32000);
     /* sliding window 4096 on every layer: one sliding mask, used by all 32 SDPA calls */
@@ -173,9 +139,9 @@ Test(families, qwen2_7b_matches_checkpoint) {
     mt_ctx *ctx = mt_ctx_new();
     /* SOURCES.md 7,615,616,512 (Qwen2-7B shape); bf16 */
     mt_model *m = real(ctx, "SeaLLMs--SeaLLMs-v3-7B-Chat.config.json", 7615616512LL, 2 * 7615616512LL, MT_BFLOAT16);
-    check_names(m, "SeaLLMs--SeaLLMs-v3-7B-Chat.index.json");
-    check_shape(m, "model.layers.0.self_attn.q_proj.bias", 1, 3584, 0);
-    check_shape(m, "model.layers.0.self_attn.k_proj.bias", 1, 512, 0);
+    tu_check_index_names(m, "SeaLLMs--SeaLLMs-v3-7B-Chat.index.json", false);
+    tu_check_shape(m, "model.layers.0.self_attn.q_proj.bias", 1, 3584, 0);
+    tu_check_shape(m, "model.layers.0.self_attn.k_proj.bias", 1, 512, 0);
     cr_assert_null(mt_model_param(m, "model.layers.0.self_attn.o_proj.bias"));
     mt_graph *g = tu_trace(m);
     check_logits(m, g, 152064);
@@ -190,12 +156,12 @@ Test(families, gemma2_2b_matches_checkpoint) {
      * parameters only (no buffers, no lm_head: tied), total_size 5,228,683,776 */
     mt_model *m = real(ctx, "Ayush2006128--mithoon-2b.gemma-2-2b-finetune.config.json", 2614341888LL,
                        5228683776LL, MT_FLOAT16);
-    check_names(m, "Ayush2006128--mithoon-2b.gemma-2-2b-finetune.pytorch_model.bin.index.json");
+    tu_check_index_names(m, "Ayush2006128--mithoon-2b.gemma-2-2b-finetune.pytorch_model.bin.index.json", false);
     mt_param *head = mt_model_param(m, "lm_head.weight");
     cr_assert_not_null(head);
     cr_assert_not_null(head->tied_to);
-    check_shape(m, "model.layers.0.self_attn.q_proj.weight", 2, 2048, 2304); /* 8 heads of 256 */
-    check_shape(m, "model.layers.0.pre_feedforward_layernorm.weight", 1, 2304, 0);
+    tu_check_shape(m, "model.layers.0.self_attn.q_proj.weight", 2, 2048, 2304); /* 8 heads of 256 */
+    tu_check_shape(m, "model.layers.0.pre_feedforward_layernorm.weight", 1, 2304, 0);
     /* Gemma2DecoderLayer registration order */
     const char *order[] = {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
                            "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
@@ -232,9 +198,9 @@ Test(families, stable_code_3b_matches_checkpoint) {
     /* SOURCES.md 2,795,443,200; index total_size 5,590,886,400 (bf16) */
     mt_model *m = real(ctx, "stabilityai--stable-code-3b.config.json", 2795443200LL, 5590886400LL, MT_BFLOAT16);
     cr_assert_str_eq(m->class_name, "StableLMEpochForCausalLM");
-    check_names(m, "stabilityai--stable-code-3b.index.json");
-    check_shape(m, "model.layers.0.input_layernorm.bias", 1, 2560, 0);
-    check_shape(m, "model.norm.bias", 1, 2560, 0);
+    tu_check_index_names(m, "stabilityai--stable-code-3b.index.json", false);
+    tu_check_shape(m, "model.layers.0.input_layernorm.bias", 1, 2560, 0);
+    tu_check_shape(m, "model.norm.bias", 1, 2560, 0);
     /* rope_pct 0.25 of head_dim 80: 20 rotary channels, inv_freq of 10 */
     mt_param *inv = mt_model_param(m, "model.rotary_emb.inv_freq");
     cr_assert_not_null(inv);
@@ -294,14 +260,14 @@ Test(families, qk_norm_shapes) {
     cr_assert_not_null(rs);
     cr_assert_eq(rs->outs[0].ndim, 4);
     cr_assert_eq(rs->outs[0].shape[2], mt_sym_const(ctx, 4));
-    check_shape(m, "model.layers.1.self_attn.k_norm.weight", 1, 16, 0);
+    tu_check_shape(m, "model.layers.1.self_attn.k_norm.weight", 1, 16, 0);
     /* OLMo2: RMSNorm over the whole projection [batch, seq, heads*head_dim] */
     g = tiny_trace(ctx, "olmo2", &m);
     rs = first_node(g, MT_OP_RSQRT, "model.layers.0.self_attn.k_norm");
     cr_assert_not_null(rs);
     cr_assert_eq(rs->outs[0].ndim, 3);
-    check_shape(m, "model.layers.0.self_attn.q_norm.weight", 1, 64, 0);
-    check_shape(m, "model.layers.0.self_attn.k_norm.weight", 1, 32, 0);
+    tu_check_shape(m, "model.layers.0.self_attn.q_norm.weight", 1, 64, 0);
+    tu_check_shape(m, "model.layers.0.self_attn.k_norm.weight", 1, 32, 0);
     cr_assert_null(mt_model_param(m, "model.layers.0.input_layernorm.weight"));
     cr_assert_not_null(mt_model_param(m, "model.layers.0.post_feedforward_layernorm.weight"));
     mt_ctx_free(ctx);
@@ -318,7 +284,7 @@ Test(families, internlm2_names_and_fused_qkv) {
                            "model.layers.0.attention_norm.weight", "model.layers.0.ffn_norm.weight"};
     for (int i = 0; i < 10; i++) cr_assert_str_eq(((mt_param *)m->params.items[i])->name, order[i]);
     cr_assert_str_eq(((mt_param *)m->params.items[m->params.n - 1])->name, "output.weight");
-    check_shape(m, "model.layers.0.attention.wqkv.weight", 2, 128, 64); /* (4 + 2*2) * 16 */
+    tu_check_shape(m, "model.layers.0.attention.wqkv.weight", 2, 128, 64); /* (4 + 2*2) * 16 */
     /* rows viewed as [batch, seq, kv_heads 2, groups 2 + 2, head_dim 16] */
     mt_node *v = first_node(g, MT_OP_VIEW, "model.layers.0.attention");
     cr_assert_eq(v->outs[0].ndim, 5);
@@ -330,11 +296,11 @@ Test(families, starcoder2_plain_mlp_and_layernorm) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m;
     mt_graph *g = tiny_trace(ctx, "starcoder2", &m);
-    check_shape(m, "model.layers.0.mlp.c_fc.weight", 2, 128, 64);
-    check_shape(m, "model.layers.0.mlp.c_fc.bias", 1, 128, 0);
-    check_shape(m, "model.layers.0.mlp.c_proj.bias", 1, 64, 0);
-    check_shape(m, "model.layers.0.self_attn.o_proj.bias", 1, 64, 0);
-    check_shape(m, "model.norm.bias", 1, 64, 0);
+    tu_check_shape(m, "model.layers.0.mlp.c_fc.weight", 2, 128, 64);
+    tu_check_shape(m, "model.layers.0.mlp.c_fc.bias", 1, 128, 0);
+    tu_check_shape(m, "model.layers.0.mlp.c_proj.bias", 1, 64, 0);
+    tu_check_shape(m, "model.layers.0.self_attn.o_proj.bias", 1, 64, 0);
+    tu_check_shape(m, "model.norm.bias", 1, 64, 0);
     cr_assert_not_null(mt_model_param(m, "lm_head.weight")->tied_to);
     /* GELU-tanh between c_fc and c_proj */
     mt_node *gelu = first_node(g, MT_OP_GELU, "model.layers.0.mlp");

@@ -8,41 +8,6 @@
 
 #include "testutil.h"
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Our parameter names (tied aliases excluded: checkpoints store them once)
- * must equal the index keys less the buffers old checkpoints stored. */
-static void check_names(mt_model *m, const char *index) {
-    int n;
-    char **keys = tu_index_keys(index, &n);
-    char **want = malloc(sizeof *want * (size_t)(n + 1));
-    int nw = 0;
-    for (int i = 0; i < n; i++)
-        if (!strstr(keys[i], "rotary_emb.inv_freq")) want[nw++] = keys[i];
-    const char **have = malloc(sizeof *have * (size_t)(m->params.n + 1));
-    int nh = 0;
-    for (int i = 0; i < m->params.n; i++) {
-        mt_param *p = m->params.items[i];
-        if (!p->tied_to) have[nh++] = p->name;
-    }
-    qsort(have, (size_t)nh, sizeof *have, cmpstr);
-    for (int i = 0; i < nw && i < nh; i++)
-        cr_assert_str_eq(have[i], want[i], "parameter names differ at %d: ours %s, checkpoint %s", i, have[i], want[i]);
-    cr_assert_eq(nh, nw, "ours %d parameters, checkpoint %d", nh, nw);
-    for (int i = 0; i < n; i++) free(keys[i]);
-    free(keys);
-    free(want);
-    free(have);
-}
-
-static void check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1) {
-    mt_param *p = mt_model_param(m, name);
-    cr_assert_not_null(p, "no parameter %s", name);
-    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
-    cr_assert_eq(mt_sym_const_value(p->t->shape[0]), d0, "%s dim 0", name);
-    if (ndim > 1) cr_assert_eq(mt_sym_const_value(p->t->shape[1]), d1, "%s dim 1", name);
-}
-
 /* Every call_module on a Linear: input [..., in_features], output [..., out_features]. */
 static int check_linear_calls(mt_model *m, mt_graph *g) {
     int count = 0;
@@ -82,13 +47,13 @@ Test(llama, llama_7b_matches_checkpoint) {
     /* index total_size 13,476,839,424 = fp16 parameters + 32 stored float32
      * inv_freq buffers of 64 elements */
     cr_assert_eq(t.param_bytes + 32 * 64 * 4, 13476839424LL);
-    check_names(m, "huggyllama--llama-7b.index.json");
-    check_shape(m, "model.embed_tokens.weight", 2, 32000, 4096);
-    check_shape(m, "model.layers.31.self_attn.k_proj.weight", 2, 4096, 4096);
-    check_shape(m, "model.layers.0.mlp.gate_proj.weight", 2, 11008, 4096);
-    check_shape(m, "model.layers.0.mlp.down_proj.weight", 2, 4096, 11008);
-    check_shape(m, "model.norm.weight", 1, 4096, 0);
-    check_shape(m, "lm_head.weight", 2, 32000, 4096);
+    tu_check_index_names(m, "huggyllama--llama-7b.index.json", false);
+    tu_check_shape(m, "model.embed_tokens.weight", 2, 32000, 4096);
+    tu_check_shape(m, "model.layers.31.self_attn.k_proj.weight", 2, 4096, 4096);
+    tu_check_shape(m, "model.layers.0.mlp.gate_proj.weight", 2, 11008, 4096);
+    tu_check_shape(m, "model.layers.0.mlp.down_proj.weight", 2, 4096, 11008);
+    tu_check_shape(m, "model.norm.weight", 1, 4096, 0);
+    tu_check_shape(m, "lm_head.weight", 2, 32000, 4096);
     mt_param *inv = mt_model_param(m, "model.rotary_emb.inv_freq");
     cr_assert_not_null(inv);
     cr_assert(inv->is_buffer && !inv->persistent && inv->computed);
@@ -106,14 +71,14 @@ Test(llama, llama_3_2_3b_tied_gqa) {
     cr_assert_eq(mt_model_totals(m, &t), MT_OK);
     cr_assert_eq(t.params, 3212749824LL);      /* SOURCES.md; card 3.21B */
     cr_assert_eq(t.param_bytes, 6425499648LL); /* index metadata.total_size */
-    check_names(m, "meta-llama--Llama-3.2-3B.resaved.index.json");
+    tu_check_index_names(m, "meta-llama--Llama-3.2-3B.resaved.index.json", false);
     mt_param *head = mt_model_param(m, "lm_head.weight");
     cr_assert_not_null(head, "tied lm_head must still be listed");
     cr_assert_not_null(head->tied_to);
     cr_assert_str_eq(head->tied_to->name, "model.embed_tokens.weight");
     /* GQA: 8 kv heads of 128 -> k/v project to 1024 */
-    check_shape(m, "model.layers.0.self_attn.k_proj.weight", 2, 1024, 3072);
-    check_shape(m, "model.layers.0.self_attn.q_proj.weight", 2, 3072, 3072);
+    tu_check_shape(m, "model.layers.0.self_attn.k_proj.weight", 2, 1024, 3072);
+    tu_check_shape(m, "model.layers.0.self_attn.q_proj.weight", 2, 3072, 3072);
     mt_graph *g = tu_trace(m);
     cr_assert_eq(check_linear_calls(m, g), 28 * 7 + 1);
     check_logits(m, g, 128256, MT_BFLOAT16);
@@ -127,9 +92,9 @@ Test(llama, granite_3b_biases) {
     cr_assert_eq(mt_model_totals(m, &t), MT_OK);
     cr_assert_eq(t.params, 3482503680LL);      /* SOURCES.md */
     cr_assert_eq(t.param_bytes, 6965007360LL); /* index metadata.total_size */
-    check_names(m, "ibm-granite--granite-3b-code-instruct-128k.index.json");
-    check_shape(m, "model.layers.0.self_attn.o_proj.bias", 1, 2560, 0);
-    check_shape(m, "model.layers.0.mlp.down_proj.bias", 1, 2560, 0);
+    tu_check_index_names(m, "ibm-granite--granite-3b-code-instruct-128k.index.json", false);
+    tu_check_shape(m, "model.layers.0.self_attn.o_proj.bias", 1, 2560, 0);
+    tu_check_shape(m, "model.layers.0.mlp.down_proj.bias", 1, 2560, 0);
     mt_ctx_free(ctx);
 }
 

@@ -8,31 +8,6 @@
 
 #include "testutil.h"
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Our parameters + persistent buffers (tied aliases excluded) equal the index keys. */
-static void check_names(mt_model *m, const char *index) {
-    int n;
-    char **keys = tu_index_keys(index, &n);
-    const char **have = malloc(sizeof *have * (size_t)(m->params.n + m->buffers.n + 1));
-    int nh = 0;
-    for (int i = 0; i < m->params.n; i++) {
-        mt_param *p = m->params.items[i];
-        if (!p->tied_to) have[nh++] = p->name;
-    }
-    for (int i = 0; i < m->buffers.n; i++) {
-        mt_param *p = m->buffers.items[i];
-        if (p->persistent) have[nh++] = p->name;
-    }
-    qsort(have, (size_t)nh, sizeof *have, cmpstr);
-    for (int i = 0; i < n && i < nh; i++)
-        cr_assert_str_eq(have[i], keys[i], "names differ at %d: ours %s, checkpoint %s", i, have[i], keys[i]);
-    cr_assert_eq(nh, n, "ours %d tensors, checkpoint %d", nh, n);
-    for (int i = 0; i < n; i++) free(keys[i]);
-    free(keys);
-    free(have);
-}
-
 static void check_shape(mt_model *m, const char *name, int ndim, const int64_t *dims) {
     mt_param *p = mt_model_param(m, name);
     cr_assert_not_null(p, "no parameter %s", name);
@@ -110,7 +85,7 @@ Test(moe, mixtral_8x7b_matches_checkpoint) {
      * = 12,879,925,248 (Mixtral paper: 13B active; "12.9B") */
     cr_assert_eq(t.active_params, 12879925248LL);
     cr_assert_eq(t.extra_params, 0);
-    check_names(m, "mistralai--Mixtral-8x7B-v0.1.index.json");
+    tu_check_index_names(m, "mistralai--Mixtral-8x7B-v0.1.index.json", false);
     SHAPE(m, "model.layers.0.block_sparse_moe.gate.weight", 8, 4096);
     SHAPE(m, "model.layers.31.block_sparse_moe.experts.7.w1.weight", 14336, 4096);
     SHAPE(m, "model.layers.31.block_sparse_moe.experts.7.w2.weight", 4096, 14336);
