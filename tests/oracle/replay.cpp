@@ -175,6 +175,17 @@ at::Tensor meta(const std::vector<int64_t> &shape, at::ScalarType dt) {
     return at::empty(shape, at::TensorOptions().device(at::kMeta).dtype(dt));
 }
 
+// A CPU-fallback result (an op without a meta kernel in this libtorch, run on
+// zero-filled CPU tensors) back on the meta device, sizes and strides kept, so
+// that later nodes see meta inputs as in the rest of the graph.
+Val to_meta(const Val &v) {
+    Val r = v;
+    if (v.kind == Val::TENSOR && v.t.defined() && !v.t.device().is_meta())
+        r.t = at::empty_strided(v.t.sizes(), v.t.strides(), v.t.options().device(at::kMeta));
+    for (Val &x : r.items) x = to_meta(x);
+    return r;
+}
+
 std::string shape_str(at::IntArrayRef s) {
     std::string o = "[";
     for (size_t k = 0; k < s.size(); k++) o += (k ? ", " : "") + std::to_string(s[k]);
@@ -393,6 +404,7 @@ struct Replay {
                 else if (op == "call_module") key = module_call(node, c);
                 else throw std::runtime_error("unknown node op '" + op + "'");
                 oracle::Result r = oracle::run(key, c, ro);
+                r.out = to_meta(r.out);
                 if (verbose) printf("  %s = %s%s -> %s\n", name.c_str(), key.c_str(), oracle::repr(c).c_str(),
                                     r.oc == oracle::Outcome::OK ? oracle::repr(r.out).c_str() : r.msg.c_str());
                 if (r.oc != oracle::Outcome::OK) {
