@@ -59,7 +59,9 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     if (!mt) return NULL;
     const mt_arch *arch = mt_arch_find(mt);
     if (!arch) {
-        mt_cfg_error(cfg, "model_type", "unsupported model_type '%s'; supported: %s", mt,
+        const char *near = mt_arch_nearest(mt);
+        mt_cfg_error(cfg, "model_type", "unsupported model_type '%s'%s%s%s; supported: %s", mt,
+                     near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "",
                      mt_arch_list(ctx));
         return NULL;
     }

@@ -84,6 +84,9 @@ typedef struct mt_arch {
 const mt_arch *mt_arch_find(const char *model_type);
 int mt_arch_count(void);
 const mt_arch *mt_arch_at(int i);
+/* The registered model_type (or alias) nearest to a misspelt one, or NULL
+ * when none is close (edit distance above a third of the name). */
+const char *mt_arch_nearest(const char *model_type);
 /* Comma-separated list of supported model_types (for messages). */
 const char *mt_arch_list(mt_ctx *ctx);
 

@@ -103,3 +103,45 @@ const char *mt_arch_list(mt_ctx *ctx) {
     }
     return s;
 }
+
+/* Levenshtein distance, case-insensitive, for "did you mean". */
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return 1 << 20;
+    int row[65];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int ca = a[i - 1] >= 'A' && a[i - 1] <= 'Z' ? a[i - 1] + 32 : a[i - 1];
+            int cb = b[j - 1] >= 'A' && b[j - 1] <= 'Z' ? b[j - 1] + 32 : b[j - 1];
+            int best = diag + (ca != cb);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *mt_arch_nearest(const char *model_type) {
+    if (!model_type) return NULL;
+    const char *best = NULL;
+    int bestd = 1 << 20;
+    for (int i = 0; i < NARCH; i++) {
+        const mt_arch *a = registry[i];
+        int d = edit_distance(model_type, a->model_type);
+        if (d < bestd) { bestd = d; best = a->model_type; }
+        for (const char *const *al = a->aliases; al && *al; al++) {
+            d = edit_distance(model_type, *al);
+            if (d < bestd) { bestd = d; best = *al; }
+        }
+    }
+    /* close enough to be a misspelling: at most a third of the name, at least 2 */
+    int limit = (int)strlen(model_type) / 3;
+    if (limit < 2) limit = 2;
+    return bestd <= limit ? best : NULL;
+}

@@ -505,3 +505,21 @@ Test(ops2, flatten_rule) {
     cr_assert_str_eq(mt_op_def(MT_OP_REPEAT_INTERLEAVE)->target, "torch.repeat_interleave");
     mt_ctx_free(ctx);
 }
+
+/* An unsupported model_type lists the supported ones and, when one is close,
+ * the nearest match. */
+Test(families2, unsupported_model_type_suggests_nearest) {
+    cr_assert_str_eq(mt_arch_nearest("lama"), "llama");
+    cr_assert_str_eq(mt_arch_nearest("Mixtral"), "mixtral");
+    cr_assert_str_eq(mt_arch_nearest("qwen2moe"), "qwen2_moe");
+    cr_assert_null(mt_arch_nearest("mamba2"), "no family is close to mamba2");
+    mt_ctx *ctx = mt_ctx_new();
+    const char *txt = "{\"model_type\": \"mistrall\", \"hidden_size\": 64}";
+    mt_config *cfg = mt_config_parse(ctx, txt, strlen(txt), "x.json");
+    cr_assert_not_null(cfg);
+    cr_assert_null(mt_model_build(ctx, cfg, NULL));
+    const char *msg = mt_ctx_errmsg(ctx);
+    cr_assert(strstr(msg, "unsupported model_type 'mistrall' (did you mean 'mistral'?); supported: llama,"), "%s", msg);
+    cr_assert(strstr(msg, "gpt_oss"), "%s", msg);
+    mt_ctx_free(ctx);
+}
