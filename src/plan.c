@@ -100,8 +100,8 @@ static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consu
     }
     if (commit) {
         if (kind >= 0) {
-            E->comm += cost;
-            E->ncoll++;
+            E->comm += cost * E->w;
+            E->ncoll += E->w;
             if (kind != MT_COMM_ALL_TO_ALL) v->avail |= 1u; /* the whole tensor now exists */
             if (E->record) {
                 pl_rec rec = {kind, s, consumer, v->p, want, B, cost};
@@ -794,11 +794,30 @@ void pl_propagate(pl_eval *E) {
     E->ncoll = 0;
     E->infeasible = false;
     E->nrecs = 0;
-    memset(E->sliced, 0, (size_t)P->nslots * sizeof *E->sliced);
-    for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){PL_R, 0u};
+    /* the window: the nodes of one block of each kind (weighted by the
+     * blocks it stands for) and the nodes outside blocks; the skipped
+     * blocks' outputs stay replicated and are never read by the window */
+    const double *w = E->window ? P->node_w : NULL;
+    int nn = w ? P->nwin : g->n;
+    if (w) {
+        for (int k = 0; k < nn; k++) {
+            int i = P->win[k];
+            int nout = g->nodes[i]->nout > 0 ? g->nodes[i]->nout : 1;
+            for (int j = 0; j < nout; j++) {
+                E->vals[P->out_off[i] + j] = (pl_val){PL_R, 0u};
+                E->sliced[P->out_off[i] + j] = false;
+            }
+        }
+    } else {
+        memset(E->sliced, 0, (size_t)P->nslots * sizeof *E->sliced);
+        for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){PL_R, 0u};
+    }
     mt_placement outs[MT_MAX_OUTS];
-    for (int i = 0; i < g->n; i++) {
+    E->w = 1;
+    for (int k = 0; k < nn; k++) {
+        int i = w ? P->win[k] : k;
         const mt_node *n = g->nodes[i];
+        if (w) E->w = w[i];
         int nout = n->nout > 0 ? n->nout : 1;
         for (int k = 0; k < nout; k++) outs[k] = PL_R;
         switch (n->op) {

@@ -53,6 +53,13 @@ typedef struct planner {
     int *node_var;            /* per node: var index or -1 */
     pl_var *vars;
     int nvars;
+    /* The search window: per node, how many identical blocks (layers) the
+     * node stands for (0: skipped by the search, its block is identical to
+     * one evaluated). NULL: the whole graph. See blocks() in plan_search.c. */
+    double *node_w;
+    int *win;                 /* the nodes with node_w > 0, in order */
+    int nwin;
+    int nblocks, nblock_kinds;
 } planner;
 
 typedef struct pl_eval {
@@ -62,7 +69,9 @@ typedef struct pl_eval {
     bool *sliced;             /* per slot: a shard was cut locally from a whole copy */
     bool *split_in;           /* per node: rowwise Linear fed by a whole input */
     double comm;
-    int ncoll;
+    double ncoll;
+    double w;                 /* weight of the node being propagated */
+    bool window;              /* search: evaluate the window only (P->node_w) */
     bool infeasible;
     bool record;
     pl_rec *recs;

@@ -19,6 +19,54 @@ void pl_push_rec(pl_eval *E, const pl_rec *r) {
     E->recs[E->nrecs++] = *r;
 }
 
+
+/* ---- an open-addressing index (keys are hashes; the caller's `eq` tells
+ * entries with equal hashes apart), so every lookup below is O(1) ---- */
+typedef struct pl_map {
+    uint64_t *keys;
+    int *vals;   /* -1: empty */
+    size_t mask;
+} pl_map;
+
+typedef bool (*pl_eq_fn)(const void *u, int val, const void *key);
+
+static bool map_init(mt_ctx *ctx, pl_map *m, size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n + 2) cap *= 2;
+    m->keys = mt_heap_alloc(ctx, cap * sizeof *m->keys);
+    m->vals = mt_heap_alloc(ctx, cap * sizeof *m->vals);
+    m->mask = cap - 1;
+    if (!m->keys || !m->vals) return false;
+    for (size_t i = 0; i < cap; i++) m->vals[i] = -1;
+    return true;
+}
+
+static void map_free(mt_ctx *ctx, pl_map *m) {
+    if (m->keys) mt_heap_free(ctx, m->keys);
+    if (m->vals) mt_heap_free(ctx, m->vals);
+}
+
+/* The value stored under `key` (eq(u, value, key) true), or -1 after storing
+ * `add` under it (nothing stored when add < 0). */
+static int map_get(pl_map *m, uint64_t h, pl_eq_fn eq, const void *u, const void *key, int add) {
+    size_t i = (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & m->mask;
+    for (;; i = (i + 1) & m->mask) {
+        if (m->vals[i] < 0) {
+            if (add >= 0) m->keys[i] = h, m->vals[i] = add;
+            return -1;
+        }
+        if (m->keys[i] == h && eq(u, m->vals[i], key)) return m->vals[i];
+    }
+}
+
+static uint64_t ptr_hash(const void *p) { return (uint64_t)(uintptr_t)p * 0xff51afd7ed558ccdULL; }
+
+static uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
 /* ---- setup ---- */
 static double slot_bytes(planner *P, const mt_tensor *t) {
     const char *names[2] = {"batch", "seq"};
@@ -49,6 +97,10 @@ static void add_opt(pl_var *v, int dim, int ways) {
 
 static bool info_int(const mt_model *m, const char *name, int64_t *v);
 
+static bool var_weight_eq(const void *u, int v, const void *key) {
+    return ((const pl_var *)u)[v].weight == key;
+}
+
 static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     mt_ctx *ctx = m->ctx;
     P->ctx = ctx;
@@ -73,6 +125,8 @@ static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan
     P->vars = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->vars);
     if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
     double tokens = (double)P->batch * (double)P->seq;
+    pl_map byw = {0};
+    if (!map_init(ctx, &byw, (size_t)g->n)) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         for (int k = 0; k < n->nout; k++) {
@@ -89,9 +143,7 @@ static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan
         mt_param *w = mt_module_param(n->module, "weight");
         if (!w) continue;
         const mt_param *owner = w->tied_to ? w->tied_to : w;
-        int vi = -1;
-        for (int k = 0; k < P->nvars; k++)
-            if (P->vars[k].weight == owner) vi = k;
+        int vi = map_get(&byw, ptr_hash(owner), var_weight_eq, P->vars, owner, P->nvars);
         if (vi < 0) {
             vi = P->nvars++;
             pl_var *v = &P->vars[vi];
@@ -123,8 +175,137 @@ static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan
         }
         P->node_var[i] = vi;
     }
+    map_free(ctx, &byw);
     return MT_OK;
 }
+
+static bool var_group_eq(const void *u, int k, const void *key) {
+    const pl_var *a = &((const pl_var *)u)[k], *b = key;
+    return a->sig == b->sig && a->nopts == b->nopts &&
+           memcmp(a->opts, b->opts, (size_t)b->nopts * sizeof *b->opts) == 0;
+}
+
+
+/* ---- the search window: identical blocks solved once ----
+ * A block is one child of a container whose children (two or more) all have
+ * the same class (the decoder layers, the experts of a layer): the outermost
+ * such module on a node's module stack. Blocks with the same content (the
+ * multiset of node kinds and shapes, and of the structural signatures of the
+ * weights they call) are identical; the search evaluates the first of each
+ * kind with its nodes' costs counted once per identical block, and skips the
+ * others. Every weight of a group gets one choice, so an identical block
+ * would make the same choices at the same cost: when the placement entering
+ * each block is the same (the residual stream is replicated between layers,
+ * as every rule here leaves it), the window's cost equals the whole graph's,
+ * and the cheapest choice on the window is the cheapest on the graph. The
+ * final plan is propagated over the whole graph. */
+static bool same_class_children(const mt_module *p) {
+    if (!p || p->children.n < 2) return false;
+    const mt_module *c0 = p->children.items[0];
+    for (int i = 1; i < p->children.n; i++) {
+        const mt_module *c = p->children.items[i];
+        if (strcmp(c->type, c0->type) != 0) return false;
+    }
+    return true;
+}
+
+typedef struct blk {
+    const mt_module *mod;
+    uint64_t sig;
+    int nodes;
+    int kind;   /* representative block index */
+    int count;  /* blocks of this kind (representatives) */
+} blk;
+
+static bool blk_mod_eq(const void *u, int v, const void *key) { return ((const blk *)u)[v].mod == key; }
+static bool blk_kind_eq(const void *u, int v, const void *key) {
+    const blk *a = &((const blk *)u)[v], *b = key;
+    return a->sig == b->sig && a->nodes == b->nodes;
+}
+static bool mod_eq(const void *u, int v, const void *key) { return ((const mt_module *const *)u)[v] == key; }
+
+static mt_status blocks(planner *P, const uint64_t *h0) {
+    const mt_graph *g = P->g;
+    mt_ctx *ctx = P->ctx;
+    int n = g->n;
+    P->node_w = NULL;
+    int *nb = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *nb);
+    blk *B = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *B);
+    const mt_module **cm = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *cm);
+    signed char *cv = mt_heap_alloc(ctx, (size_t)n + 1);
+    pl_map bymod = {0}, cache = {0}, kinds = {0};
+    mt_status st = MT_OK;
+    if (!nb || !B || !cm || !cv || !map_init(ctx, &bymod, (size_t)n) || !map_init(ctx, &cache, (size_t)n) ||
+        !map_init(ctx, &kinds, (size_t)n)) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    int ncache = 0, nblk = 0;
+    for (int i = 0; i < n; i++) {
+        const mt_node *x = g->nodes[i];
+        nb[i] = -1;
+        const mt_module *found = NULL;
+        for (int d = 0; x->stack && d < x->stack->depth && !found; d++) {
+            const mt_module *m = x->stack->mods[d];
+            int c = map_get(&cache, ptr_hash(m), mod_eq, cm, m, -1);
+            if (c < 0) {
+                c = ncache++;
+                cm[c] = m;
+                cv[c] = m->leaf == MT_LEAF_NONE && same_class_children(m->parent) ? 1 : 0;
+                map_get(&cache, ptr_hash(m), mod_eq, cm, m, c);
+            }
+            if (cv[c]) found = m;
+        }
+        if (!found) continue;
+        int b = map_get(&bymod, ptr_hash(found), blk_mod_eq, B, found, nblk);
+        if (b < 0) {
+            b = nblk++;
+            B[b] = (blk){found, 0x7b10c, 0, b, 0};
+        }
+        nb[i] = b;
+        B[b].nodes++;
+        uint64_t v = h0[i];
+        if (P->node_var[i] >= 0) v = mix(v, P->vars[P->node_var[i]].sig);
+        B[b].sig += mix(v, 0xb10c);
+    }
+    int nkinds = 0;
+    for (int b = 0; b < nblk; b++) {
+        int k = map_get(&kinds, B[b].sig * 31 + (uint64_t)B[b].nodes, blk_kind_eq, B, &B[b], b);
+        B[b].kind = k >= 0 ? k : b;
+        B[B[b].kind].count++;
+        nkinds += k < 0;
+    }
+    P->nblocks = nblk;
+    P->nblock_kinds = nkinds;
+    if (nkinds == nblk) goto done; /* nothing repeats: search the whole graph */
+    P->node_w = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->node_w);
+    if (!P->node_w) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    P->win = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->win);
+    if (!P->win) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    P->nwin = 0;
+    for (int i = 0; i < n; i++) {
+        int b = nb[i];
+        P->node_w[i] = b < 0 ? 1.0 : B[b].kind == b ? (double)B[b].count : 0.0;
+        if (P->node_w[i] > 0) P->win[P->nwin++] = i;
+    }
+done:
+    map_free(ctx, &bymod);
+    map_free(ctx, &cache);
+    map_free(ctx, &kinds);
+    if (nb) mt_heap_free(ctx, nb);
+    if (B) mt_heap_free(ctx, B);
+    if (cm) mt_heap_free(ctx, cm);
+    if (cv) mt_heap_free(ctx, cv);
+    return st;
+}
+
+#define PL_SIG_ROUNDS 3
 
 /* Structural signatures: a few rounds of neighbourhood hashing over op ids,
  * leaf kinds and shapes (never names), so weights in repeated blocks that
@@ -134,9 +315,10 @@ static mt_status signatures(planner *P) {
     mt_ctx *ctx = P->ctx;
     int n = g->n;
     uint64_t *h = mt_heap_alloc(ctx, (size_t)n * sizeof *h), *h2 = mt_heap_alloc(ctx, (size_t)n * sizeof *h2);
+    uint64_t *h0 = mt_heap_alloc(ctx, (size_t)n * sizeof *h0);
     int *nin = mt_heap_alloc(ctx, (size_t)n * sizeof *nin);
     int **ins = mt_heap_alloc(ctx, (size_t)n * sizeof *ins);
-    if (!h || !h2 || !nin || !ins) return mt_ctx_status(ctx);
+    if (!h || !h2 || !h0 || !nin || !ins) return mt_ctx_status(ctx);
     for (int i = 0; i < n; i++) {
         const mt_node *x = g->nodes[i];
         uint64_t v = mix((uint64_t)x->op, (uint64_t)(x->opid + 7));
@@ -145,9 +327,12 @@ static mt_status signatures(planner *P) {
         if (x->nout > 0) {
             const mt_tensor *t = &x->outs[0];
             v = mix(v, (uint64_t)t->ndim);
-            for (int d = 0; d < t->ndim; d++) v = mix(v, (uint64_t)(uintptr_t)t->shape[d]);
+            /* constant dims by value; symbolic ones alike (the per-expert
+             * token counts are distinct fresh symbols of one role) */
+            for (int d = 0; d < t->ndim; d++)
+                v = mix(v, mt_sym_is_const(t->shape[d]) ? (uint64_t)mt_sym_const_value(t->shape[d]) : 0x5eedULL);
         }
-        h[i] = v;
+        h[i] = h0[i] = v;
         int sl[64];
         int k = 0;
         for (int a = 0; a < x->nargs + x->nkwargs && k < 64; a++) {
@@ -163,7 +348,7 @@ static mt_status signatures(planner *P) {
         if (k && !ins[i]) return mt_ctx_status(ctx);
         if (k) memcpy(ins[i], sl, (size_t)k * sizeof *sl);
     }
-    for (int round = 0; round < 8; round++) {
+    for (int round = 0; round < PL_SIG_ROUNDS; round++) {
         for (int i = 0; i < n; i++) h2[i] = mix(h[i], 0x51);
         for (int i = 0; i < n; i++)
             for (int k = 0; k < nin[i]; k++) {
@@ -175,26 +360,26 @@ static mt_status signatures(planner *P) {
     for (int i = 0; i < P->nvars; i++) P->vars[i].sig = 0x1234;
     for (int i = 0; i < n; i++)
         if (P->node_var[i] >= 0) P->vars[P->node_var[i]].sig += mix(h[i], 0x77);
-    /* groups: same signature and same options */
+    /* groups: same signature and same options (an index on both) */
+    pl_map groups = {0};
+    if (!map_init(ctx, &groups, (size_t)P->nvars)) return mt_ctx_status(ctx);
     for (int i = 0; i < P->nvars; i++) {
         pl_var *v = &P->vars[i];
-        v->group = i;
-        for (int k = 0; k < i; k++) {
-            pl_var *u = &P->vars[k];
-            if (u->group == k && u->sig == v->sig && u->nopts == v->nopts &&
-                memcmp(u->opts, v->opts, (size_t)v->nopts * sizeof *v->opts) == 0) {
-                v->group = k;
-                break;
-            }
-        }
+        uint64_t key = v->sig;
+        for (int k = 0; k < v->nopts; k++) key = mix(key, (uint64_t)(v->opts[k].dim + 2) * 131 + (uint64_t)v->opts[k].ways);
+        int gi = map_get(&groups, key, var_group_eq, P->vars, v, i);
+        v->group = gi >= 0 ? gi : i;
     }
+    map_free(ctx, &groups);
+    mt_status st = blocks(P, h0);
     for (int i = 0; i < n; i++)
         if (ins[i]) mt_heap_free(ctx, ins[i]);
     mt_heap_free(ctx, ins);
     mt_heap_free(ctx, nin);
     mt_heap_free(ctx, h);
     mt_heap_free(ctx, h2);
-    return MT_OK;
+    mt_heap_free(ctx, h0);
+    return st;
 }
 
 /* ---- cost ---- */
@@ -203,7 +388,7 @@ typedef struct pl_cost {
     int64_t repl;   /* bytes of weights left whole on every rank */
     double comm;    /* wire bytes per token */
     int64_t rank;   /* weight bytes per rank */
-    int ncoll;
+    double ncoll;
 } pl_cost;
 
 static pl_cost evaluate(pl_eval *E) {
@@ -231,6 +416,8 @@ static bool better(pl_cost a, pl_cost b) {
 static void search(pl_eval *E, mt_plan_search mode, int *evals) {
     const planner *P = E->P;
     for (int i = 0; i < P->nvars; i++) E->choice[i] = 0;
+    for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){{MT_PLACE_REPLICATE, -1, 1}, 0u};
+    E->window = P->node_w != NULL && mode != MT_SEARCH_FIRST;
     pl_cost best = evaluate(E);
     (*evals)++;
     if (mode == MT_SEARCH_FIRST) return;
@@ -257,7 +444,13 @@ static void search(pl_eval *E, mt_plan_search mode, int *evals) {
         }
         if (!improved) break;
     }
-    /* then one weight at a time when the graph is small enough */
+    /* then one weight at a time when the graph is small enough (over the
+     * whole graph: single weights may break the symmetry of the blocks) */
+    if (E->window) {
+        E->window = false;
+        best = evaluate(E);
+        (*evals)++;
+    }
     double work = 0;
     for (int i = 0; i < P->nvars; i++) work += P->vars[i].nopts;
     work *= P->g->n;
@@ -347,10 +540,16 @@ static const char *pattern_of(mt_ctx *ctx, const char *path) {
     return s;
 }
 
-static int var_of_module(const planner *P, const mt_module *mod) {
-    for (int i = 0; i < P->nvars; i++)
-        if (P->vars[i].module == mod) return i;
-    return -1;
+static bool var_module_eq(const void *u, int v, const void *key) {
+    return ((const pl_var *)u)[v].module == key;
+}
+
+typedef struct str_tab {
+    const char **s;
+} str_tab;
+
+static bool str_eq(const void *u, int v, const void *key) {
+    return strcmp(((const str_tab *)u)->s[v], key) == 0;
 }
 
 static const mt_tensor *kv_source(const mt_tensor *t) {
@@ -368,7 +567,7 @@ static int64_t local_bytes(double full, mt_placement p) {
     return (int64_t)(p.kind == MT_PLACE_SHARD ? full / p.ways : full);
 }
 
-static mt_status results(planner *P, pl_eval *E, mt_plan *R) {
+static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
     int tp = P->tp;
@@ -396,6 +595,10 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R) {
     }
     /* parameters */
     mt_plan_memory *M = &R->mem;
+    pl_map bymod = {0};
+    if (!map_init(ctx, &bymod, (size_t)P->nvars)) return mt_ctx_status(ctx);
+    for (int i = 0; i < P->nvars; i++)
+        map_get(&bymod, ptr_hash(P->vars[i].module), var_module_eq, P->vars, P->vars[i].module, i);
     for (int i = 0; i < P->m->params.n; i++) {
         const mt_param *p = P->m->params.items[i];
         if (p->tied_to) continue;
@@ -406,7 +609,7 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R) {
         pp->shard_dim = -1;
         pp->ways = 1;
         pp->ndim = p->t->ndim;
-        int vi = var_of_module(P, p->owner);
+        int vi = map_get(&bymod, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
         if (vi >= 0) {
             pl_opt o = P->vars[vi].opts[E->choice[vi]];
             bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
@@ -436,7 +639,9 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R) {
         M->total_param_bytes += pp->bytes;
         if (pp->ways > 1 && pp->ways < tp) M->kv_replicated_bytes += (int64_t)tp * pp->local_bytes - pp->bytes;
     }
+    map_free(ctx, &bymod);
     M->replicated_extra_bytes = (int64_t)tp * M->param_bytes - M->total_param_bytes;
+    if (!full) return MT_OK; /* mt_plan_auto: per-rank bytes and communication only */
     /* KV cache: keys and values entering attention, before head repetition */
     double kv = 0;
     for (int i = 0; i < g->n; i++) {
@@ -496,18 +701,26 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R) {
     int *ways = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *ways);
     if (!pats || !paths || !styles || !ways) return mt_ctx_status(ctx);
     int nm = 0;
+    bool *gath = mt_heap_alloc(ctx, (size_t)P->nslots + 1);
+    pl_map seenp = {0}, bypat = {0};
+    if (!gath || !map_init(ctx, &seenp, (size_t)g->n + 1) || !map_init(ctx, &bypat, (size_t)P->nvars + 1))
+        return mt_ctx_status(ctx);
+    for (int r = 0; r < E->nrecs; r++)
+        if (E->recs[r].kind == MT_COMM_ALL_GATHER) gath[E->recs[r].slot] = true;
+    const char **seen = mt_heap_alloc(ctx, ((size_t)P->nvars + g->n + 1) * sizeof *seen);
+    if (!seen) return mt_ctx_status(ctx);
+    int nseen = 0;
+    str_tab seentab = {seen}, pattab = {pats};
     for (int i = 0; i < g->n; i++) {
         int vi = P->node_var[i];
         if (vi < 0) continue;
         const mt_node *n = g->nodes[i];
-        bool seen = false;
-        for (int k = 0; k < nm; k++) seen = seen || strcmp(paths[k], n->module->path) == 0;
-        if (seen) continue;
+        seen[nseen] = n->module->path;
+        if (map_get(&seenp, str_hash(n->module->path), str_eq, &seentab, n->module->path, nseen) >= 0) continue;
+        nseen++;
         pl_opt o = P->vars[vi].opts[E->choice[vi]];
         bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
-        bool gathered = false;
-        for (int r = 0; r < E->nrecs; r++)
-            gathered = gathered || (E->recs[r].slot == P->out_off[i] && E->recs[r].kind == MT_COMM_ALL_GATHER);
+        bool gathered = gath[P->out_off[i]];
         const char *st;
         if (o.dim < 0) st = "replicate";
         else if (emb && o.dim == 0) st = "embedding_rowwise";
@@ -520,19 +733,29 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R) {
         ways[nm] = o.ways;
         nm++;
     }
+    /* one rule per pattern when every module under it agrees, else one per path */
+    int *first = mt_heap_alloc(ctx, ((size_t)nm + 1) * sizeof *first);
+    bool *mixed = mt_heap_alloc(ctx, (size_t)nm + 1);
+    if (!first || !mixed) return mt_ctx_status(ctx);
     for (int k = 0; k < nm; k++) {
-        bool uniform = true, first = true;
-        for (int j = 0; j < nm; j++) {
-            if (strcmp(pats[j], pats[k]) != 0) continue;
-            if (strcmp(styles[j], styles[k]) != 0 || ways[j] != ways[k]) uniform = false;
-            if (j < k) first = false;
-        }
-        if (uniform && !first) continue;
+        int f = map_get(&bypat, str_hash(pats[k]), str_eq, &pattab, pats[k], k);
+        first[k] = f >= 0 ? f : k;
+        if (f >= 0 && (strcmp(styles[f], styles[k]) != 0 || ways[f] != ways[k])) mixed[f] = true;
+    }
+    for (int k = 0; k < nm; k++) {
+        bool uniform = !mixed[first[k]];
+        if (uniform && first[k] != k) continue;
         mt_plan_rule *r = &R->rules[R->nrules++];
         r->pattern = uniform ? pats[k] : paths[k];
         r->style = styles[k];
         r->ways = ways[k];
     }
+    map_free(ctx, &seenp);
+    map_free(ctx, &bypat);
+    mt_heap_free(ctx, gath);
+    mt_heap_free(ctx, seen);
+    mt_heap_free(ctx, first);
+    mt_heap_free(ctx, mixed);
     return MT_OK;
 }
 
@@ -567,8 +790,7 @@ static mt_plan *plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *o, 
     if (!E.choice || !E.vals || !E.sliced || !E.split_in) st = mt_ctx_status(ctx);
     if (st == MT_OK) {
         search(&E, o->search, &R->evals);
-        (void)full;
-        st = results(&P, &E, R);
+        st = results(&P, &E, R, full);
     }
     if (E.choice) mt_heap_free(ctx, E.choice);
     if (E.vals) mt_heap_free(ctx, E.vals);
