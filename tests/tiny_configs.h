@@ -7,6 +7,7 @@
 #define METATRACE_TINY_CONFIGS_H
 
 #include <stdint.h>
+#include <string.h>
 
 typedef struct tiny_config {
     const char *model_type;
@@ -154,5 +155,12 @@ static const tiny_config tiny_configs[] = {
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))
+
+/* The tiny config of a model_type, or NULL. */
+static inline const tiny_config *tiny_for(const char *model_type) {
+    for (int i = 0; i < TINY_CONFIG_COUNT; i++)
+        if (strcmp(tiny_configs[i].model_type, model_type) == 0) return &tiny_configs[i];
+    return NULL;
+}
 
 #endif

@@ -8,12 +8,6 @@
 #include "metatrace/model.h"
 #include "tiny_configs.h"
 
-static const tiny_config *tiny_for(const char *model_type) {
-    for (int i = 0; i < TINY_CONFIG_COUNT; i++)
-        if (strcmp(tiny_configs[i].model_type, model_type) == 0) return &tiny_configs[i];
-    return NULL;
-}
-
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: dump_tiny DIR\n");

@@ -11,12 +11,6 @@
 #include "testutil.h"
 #include "tiny_configs.h"
 
-static const tiny_config *tiny_for(const char *model_type) {
-    for (int i = 0; i < TINY_CONFIG_COUNT; i++)
-        if (strcmp(tiny_configs[i].model_type, model_type) == 0) return &tiny_configs[i];
-    return NULL;
-}
-
 static mt_model *build_text(mt_ctx *ctx, const char *json) {
     mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "tiny.json");
     cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));

@@ -30,8 +30,8 @@ static const char *build_error(mt_ctx *ctx, const char *json) {
 }
 
 static const char *tiny_json(const char *model_type) {
-    for (int i = 0; i < TINY_CONFIG_COUNT; i++)
-        if (strcmp(tiny_configs[i].model_type, model_type) == 0) return tiny_configs[i].json;
+    const tiny_config *t = tiny_for(model_type);
+    if (t) return t->json;
     cr_assert_fail("no tiny config for %s", model_type);
     return NULL;
 }

@@ -13,12 +13,6 @@
 #include "testutil.h"
 #include "tiny_configs.h"
 
-static const tiny_config *tiny_for(const char *model_type) {
-    for (int i = 0; i < TINY_CONFIG_COUNT; i++)
-        if (strcmp(tiny_configs[i].model_type, model_type) == 0) return &tiny_configs[i];
-    return NULL;
-}
-
 Test(family_snapshots, every_family_matches_its_golden) {
     const char *dir = tu_tmpdir();
     for (int i = 0; i < mt_arch_count(); i++) {
