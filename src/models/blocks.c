@@ -754,7 +754,7 @@ mt_tensor *mt_dec_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
 
 /* The 4-D additive causal mask [batch, 1, seq, seq] from the 2-D attention_mask,
  * as transformers builds it (full, triu, arange comparison, padding). */
-static mt_tensor *causal_mask(mt_tracer *tr, mt_tensor *attn_mask, mt_tensor *cache_pos,
+mt_tensor *mt_dec_causal_mask(mt_tracer *tr, mt_tensor *attn_mask, mt_tensor *cache_pos,
                               mt_dtype dt) {
     if (!attn_mask || !cache_pos) return NULL;
     mt_ctx *ctx = tr->ctx;
@@ -787,7 +787,7 @@ static mt_tensor *causal_mask(mt_tracer *tr, mt_tensor *attn_mask, mt_tensor *ca
 
 /* The sliding-window variant of the causal mask: keys more than window-1
  * positions behind the query are masked too (q - k >= window). */
-static mt_tensor *sliding_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_pos, int64_t window,
+mt_tensor *mt_dec_sliding_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_pos, int64_t window,
                                mt_dtype dt) {
     if (!mask || !cache_pos) return NULL;
     const mt_sym *rs[2] = {NULL, C(tr, 1)};
@@ -840,9 +840,9 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_arg aa[1] = {mt_a_dim(ids->shape[1])};
     mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, aa, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
-    mt_tensor *mask = causal_mask(tr, amask, cache_pos, s->dtype);
+    mt_tensor *mask = mt_dec_causal_mask(tr, amask, cache_pos, s->dtype);
     mt_tensor *smask = s->caps.sliding_window > 0
-                           ? sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
+                           ? mt_dec_sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
     rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, s->caps.rope_interleave,

@@ -177,6 +177,15 @@ bool mt_dec_read_window(mt_model *m, const char *key, int64_t def, int64_t *out)
 /* A required config field: absent is an error naming the field and the family. */
 bool mt_dec_require(mt_model *m, const char *field);
 
+/* The 4-D additive causal mask [batch, 1, seq, seq] from the 2-D attention_mask
+ * and cache_position [seq], as transformers builds it (full(min), triu(1),
+ * arange > cache_position, expand, padding masked_fill). */
+mt_tensor *mt_dec_causal_mask(mt_tracer *tr, mt_tensor *attn_mask, mt_tensor *cache_pos, mt_dtype dt);
+/* Its sliding-window variant: keys window or more positions behind the query
+ * masked as well. */
+mt_tensor *mt_dec_sliding_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_pos, int64_t window,
+                               mt_dtype dt);
+
 /* Activation from a config hidden_act name: a leaf for torch.nn built-ins,
  * traced through for transformers' own activation classes. */
 mt_module *mt_act_new(mt_model *m, mt_module *parent, const char *name, const char *hidden_act,

@@ -95,33 +95,7 @@ mt_tensor *cl_arange(mt_tracer *tr, const mt_sym *n) {
 
 mt_tensor *cl_causal_mask(mt_tracer *tr, mt_tensor *amask, mt_dtype dt) {
     if (!amask) return NULL;
-    mt_ctx *ctx = tr->ctx;
-    const mt_sym *b = amask->shape[0], *seq = amask->shape[1];
-    double min = mt_dtype_min(dt);
-    mt_tensor *cache_pos = cl_arange(tr, seq);
-    const mt_sym *sz[2] = {seq, seq};
-    mt_arg fa[2] = {mt_a_dims(ctx, sz, 2), mt_a_float(min)};
-    mt_kwarg fk[1] = {{"dtype", mt_a_dtype(dt)}};
-    mt_tensor *cm = mt_tr_op1(tr, MT_OP_FULL, fa, 2, fk, 1);
-    if (!cm) return NULL;
-    mt_arg ta[1] = {mt_a_tensor(cm)};
-    mt_kwarg tk[1] = {{"diagonal", mt_a_int(1)}};
-    cm = mt_tr_op1(tr, MT_OP_TRIU, ta, 1, tk, 1);
-    mt_tensor *ar = cl_arange(tr, seq);
-    const mt_sym *rs[2] = {NULL, C(tr, 1)};
-    mt_tensor *cp = mt_reshape(tr, cache_pos, 2, rs);
-    mt_tensor *gt = (ar && cp) ? cl_scalar_op(tr, MT_OP_GT, ar, mt_a_tensor(cp)) : NULL;
-    cm = mt_mul(tr, cm, gt);
-    mt_arg i4[4] = {mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL)};
-    cm = mt_index(tr, cm, i4, 4);
-    const mt_sym *ex[4] = {b, C(tr, 1), NULL, NULL};
-    cm = mt_expand(tr, cm, 4, ex);
-    mt_arg im[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *pad = mt_add(tr, cm, mt_index(tr, amask, im, 4));
-    pad = cl_scalar_op(tr, MT_OP_EQ, pad, mt_a_int(0));
-    if (!cm || !pad) return NULL;
-    mt_arg ma[3] = {mt_a_tensor(cm), mt_a_tensor(pad), mt_a_float(min)};
-    return mt_tr_op1(tr, MT_OP_MASKED_FILL, ma, 3, NULL, 0);
+    return mt_dec_causal_mask(tr, amask, cl_arange(tr, amask->shape[1]), dt);
 }
 
 mt_tensor *cl_padding_mask(mt_tracer *tr, mt_tensor *amask, mt_dtype dt) {

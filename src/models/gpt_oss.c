@@ -261,37 +261,6 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
     return next;
 }
 
-/* The additive masks [batch, 1, seq, seq] (transformers' eager causal mask:
- * full(min) -> triu(1) -> * (arange > cache_position) -> padding), and the
- * sliding variant masking keys window or more positions behind the query. */
-static mt_tensor *build_mask(mt_tracer *tr, mt_tensor *am, mt_tensor *cache_pos, mt_dtype dt, int64_t window) {
-    if (!am || !cache_pos) return NULL;
-    mt_ctx *ctx = tr->ctx;
-    const mt_sym *b = am->shape[0], *seq = am->shape[1];
-    double min = mt_dtype_min(dt);
-    const mt_sym *sz[2] = {seq, seq};
-    mt_tensor *cm = op(tr, MT_OP_FULL, (mt_arg[]){mt_a_dims(ctx, sz, 2), mt_a_float(min)}, 2,
-                       (mt_kwarg[]){{"dtype", mt_a_dtype(dt)}}, 1);
-    cm = cm ? op(tr, MT_OP_TRIU, (mt_arg[]){mt_a_tensor(cm)}, 1, (mt_kwarg[]){{"diagonal", mt_a_int(1)}}, 1) : NULL;
-    mt_tensor *ar = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(seq)}, 1, NULL, 0);
-    const mt_sym *rs[2] = {NULL, C(tr, 1)};
-    mt_tensor *cp = mt_reshape(tr, cache_pos, 2, rs);
-    mt_tensor *gt = ar && cp ? op(tr, MT_OP_GT, (mt_arg[]){mt_a_tensor(ar), mt_a_tensor(cp)}, 2, NULL, 0) : NULL;
-    cm = mt_mul(tr, cm, gt);
-    mt_arg i4[4] = {mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL)};
-    const mt_sym *ex[4] = {b, C(tr, 1), NULL, NULL};
-    cm = mt_expand(tr, mt_index(tr, cm, i4, 4), 4, ex);
-    mt_arg im[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *pad = mt_add(tr, cm, mt_index(tr, am, im, 4));
-    pad = pad ? op(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(pad), mt_a_int(0)}, 2, NULL, 0) : NULL;
-    cm = cm && pad ? op(tr, MT_OP_MASKED_FILL, (mt_arg[]){mt_a_tensor(cm), mt_a_tensor(pad), mt_a_float(min)}, 3, NULL, 0) : NULL;
-    if (window <= 0 || !cm) return cm;
-    mt_tensor *ar2 = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(seq)}, 1, NULL, 0);
-    mt_tensor *diff = mt_sub(tr, mt_reshape(tr, cache_pos, 2, rs), ar2);
-    mt_tensor *far = diff ? op(tr, MT_OP_GE, (mt_arg[]){mt_a_tensor(diff), mt_a_int(window)}, 2, NULL, 0) : NULL;
-    return far ? op(tr, MT_OP_MASKED_FILL, (mt_arg[]){mt_a_tensor(cm), mt_a_tensor(far), mt_a_float(min)}, 3, NULL, 0) : NULL;
-}
-
 static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
     const mt_moe_model *mm = m->family;
     const mt_dec_spec *s = &mm->dec;
@@ -301,8 +270,13 @@ static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *h = mt_tr_call(tr, mt_module_child(model, "embed_tokens"), ids);
     mt_tensor *cache_pos = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
-    mt_tensor *full = build_mask(tr, amask, cache_pos, s->dtype, 0);
-    mt_tensor *slide = s->caps.sliding_window > 0 ? build_mask(tr, amask, cache_pos, s->dtype, s->caps.sliding_window) : NULL;
+    /* transformers builds the full and the sliding mask independently from the
+     * inputs (create_causal_mask, create_sliding_window_causal_mask) */
+    mt_tensor *full = mt_dec_causal_mask(tr, amask, cache_pos, s->dtype);
+    mt_tensor *slide = s->caps.sliding_window > 0
+                           ? mt_dec_sliding_mask(tr, mt_dec_causal_mask(tr, amask, cache_pos, s->dtype),
+                                                 cache_pos, s->caps.sliding_window, s->dtype)
+                           : NULL;
     mt_tensor *cos = NULL, *sin = NULL;
     rotary(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, &cos, &sin);
     mt_module *layers = mt_module_child(model, "layers");
