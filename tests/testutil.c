@@ -162,3 +162,30 @@ void tu_check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t
     cr_assert_eq(mt_sym_const_value(p->t->shape[0]), d0, "%s dim 0", name);
     if (ndim > 1) cr_assert_eq(mt_sym_const_value(p->t->shape[1]), d1, "%s dim 1", name);
 }
+
+mt_model *tu_build_text(mt_ctx *ctx, const char *json, int64_t layers) {
+    mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "config.json");
+    cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {MT_DTYPE_NONE, layers};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "build: %s", mt_ctx_errmsg(ctx));
+    return m;
+}
+
+void tu_check_dims(mt_model *m, const char *name, int ndim, const int64_t *dims) {
+    mt_param *p = mt_model_param(m, name);
+    cr_assert_not_null(p, "no parameter %s", name);
+    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
+    for (int i = 0; i < ndim; i++)
+        cr_assert_eq(mt_sym_const_value(p->t->shape[i]), dims[i], "%s dim %d", name, i);
+}
+
+void tu_check_logits(mt_model *m, mt_graph *g, int64_t vocab) {
+    mt_node *out = g->nodes[g->n - 1];
+    cr_assert_eq(out->op, MT_NODE_OUTPUT);
+    const mt_tensor *l = out->args[0].v.t;
+    cr_assert_eq(l->ndim, 3);
+    cr_assert_eq(l->shape[0], mt_sym_var(m->ctx, "batch"));
+    cr_assert_eq(l->shape[1], mt_sym_var(m->ctx, "seq"));
+    cr_assert_eq(l->shape[2], mt_sym_const(m->ctx, vocab));
+}

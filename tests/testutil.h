@@ -23,6 +23,16 @@ int tu_run_cli(const char *const *argv, char **out, char **err);
 
 /* Build a model from a config file with optional layer override; asserts. */
 mt_model *tu_build(mt_ctx *ctx, const char *config_path, int64_t layers);
+/* Build a model from config text (labelled "config.json" in messages) with an
+ * optional layer override; asserts. */
+mt_model *tu_build_text(mt_ctx *ctx, const char *json, int64_t layers);
+/* Assert a parameter's full shape (all dims); TU_SHAPE(m, name, d0, d1, ...). */
+void tu_check_dims(mt_model *m, const char *name, int ndim, const int64_t *dims);
+#define TU_SHAPE(m, name, ...)                                                              \
+    tu_check_dims(m, name, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),     \
+                  (int64_t[]){__VA_ARGS__})
+/* Assert the graph's output is logits [batch, seq, vocab]. */
+void tu_check_logits(mt_model *m, mt_graph *g, int64_t vocab);
 /* Build and trace symbolically; asserts success. */
 mt_graph *tu_trace(mt_model *m);
 

@@ -10,15 +10,6 @@
 
 #include "testutil.h"
 
-static mt_model *build_text(mt_ctx *ctx, const char *json) {
-    mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "enc.json");
-    cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, 0};
-    mt_model *m = mt_model_build(ctx, cfg, &o);
-    cr_assert_not_null(m, "build: %s", mt_ctx_errmsg(ctx));
-    return m;
-}
-
 static int64_t total(mt_model *m) {
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(m->ctx));
@@ -124,7 +115,7 @@ Test(encoders, bert_base_uncased_masked_lm) {
 
 Test(encoders, bert_pretraining_and_model_heads) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, "{\"architectures\": [\"BertForPreTraining\"], " BERT_BASE "}");
+    mt_model *m = tu_build_text(ctx, "{\"architectures\": [\"BertForPreTraining\"], " BERT_BASE "}", 0);
     /* BertModel with pooler 109,482,240 + cls.predictions 622,650 + seq_relationship 768*2+2 */
     cr_assert_eq(total(m), 110106428LL);
     tu_check_shape(m, "cls.seq_relationship.weight", 2, 2, 768);
@@ -135,7 +126,7 @@ Test(encoders, bert_pretraining_and_model_heads) {
     check_dims(m, output(g, 0), 3, s3, c3);
     check_dims(m, output(g, 1), 2, s2, c2);
 
-    m = build_text(ctx, "{\"architectures\": [\"BertModel\"], " BERT_BASE "}");
+    m = tu_build_text(ctx, "{\"architectures\": [\"BertModel\"], " BERT_BASE "}", 0);
     /* 23,837,184 + 85,054,464 + pooler 590,592; no prefix */
     cr_assert_eq(total(m), 109482240LL);
     cr_assert_str_eq(((mt_param *)m->params.items[0])->name, "embeddings.word_embeddings.weight");
@@ -162,7 +153,7 @@ Test(encoders, bert_errors_name_the_field) {
 Test(encoders, t5_small_defaults) {
     mt_ctx *ctx = mt_ctx_new();
     /* T5Config defaults are t5-small */
-    mt_model *m = build_text(ctx, "{\"model_type\": \"t5\"}");
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"t5\"}", 0);
     cr_assert_str_eq(m->class_name, "T5ForConditionalGeneration");
     /* shared 32128*512 = 16,449,536; encoder layer 4*512*512 + 2*512*2048 + 2*512 = 3,146,752,
      * * 6 + relative bias 32*8 + final 512 = 18,881,280; decoder layer + cross 1,048,576 + 512
@@ -222,7 +213,7 @@ Test(encoders, t5_small_defaults) {
 
 Test(encoders, mt5_small_defaults_gated_untied) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, "{\"model_type\": \"mt5\"}");
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"mt5\"}", 0);
     cr_assert_str_eq(m->class_name, "MT5ForConditionalGeneration");
     /* MT5Config defaults are mt5-small: shared and lm_head 250112*512 each = 256,114,688;
      * encoder layer q/k/v 3*512*384 + o 384*512 + wi_0/wi_1/wo 3*512*1024 + 2*512 = 2,360,320,
@@ -259,7 +250,7 @@ Test(encoders, t5_bad_feed_forward_proj) {
 
 Test(encoders, bart_large_defaults) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, "{\"model_type\": \"bart\"}");
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"bart\"}", 0);
     cr_assert_str_eq(m->class_name, "BartForConditionalGeneration");
     /* shared 50265*1024 = 51,471,360; encoder: positions 1026*1024 = 1,050,624, layer 4*(1024^2+1024)
      * + (1024*4096+4096) + (4096*1024+1024) + 2*2048 = 12,596,224, * 12, layernorm_embedding 2048
@@ -341,7 +332,7 @@ Test(encoders, min_and_full_like_rules) {
  * input uses is a usage error naming it. */
 Test(encoders, bind_dec_seq_and_reject_unknown_symbols) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, "{\"model_type\": \"t5\", \"num_layers\": 1}");
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"t5\", \"num_layers\": 1}", 0);
     const char *names[3] = {"batch", "seq", "dec_seq"};
     int64_t vals[3] = {2, 16, 5};
     mt_trace_opts o = {{names, vals, 3}};
@@ -354,7 +345,7 @@ Test(encoders, bind_dec_seq_and_reject_unknown_symbols) {
     mt_ctx_free(ctx);
 
     ctx = mt_ctx_new();
-    m = build_text(ctx, "{\"model_type\": \"t5\", \"num_layers\": 1}");
+    m = tu_build_text(ctx, "{\"model_type\": \"t5\", \"num_layers\": 1}", 0);
     const char *bad[1] = {"tokens"};
     int64_t one[1] = {4};
     mt_trace_opts ob = {{bad, one, 1}};

@@ -11,15 +11,6 @@
 #include "testutil.h"
 #include "tiny_configs.h"
 
-static mt_model *build_text(mt_ctx *ctx, const char *json) {
-    mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "tiny.json");
-    cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, 0};
-    mt_model *m = mt_model_build(ctx, cfg, &o);
-    cr_assert_not_null(m, "build: %s", mt_ctx_errmsg(ctx));
-    return m;
-}
-
 /* NULL model and the error message, for the error tests. */
 static const char *build_error(mt_ctx *ctx, const char *json) {
     mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "bad.json");
@@ -82,7 +73,7 @@ Test(families, every_registered_family_builds_and_traces) {
             continue;
         }
         mt_ctx *ctx = mt_ctx_new();
-        mt_model *m = build_text(ctx, t->json);
+        mt_model *m = tu_build_text(ctx, t->json, 0);
         cr_assert_eq(m->arch, a, "%s: built by another family", a->model_type);
         cr_assert_eq(m->num_layers, 2, "%s", a->model_type);
         if (t->params) {
@@ -212,7 +203,7 @@ Test(families, stable_code_3b_matches_checkpoint) {
 static mt_graph *tiny_trace(mt_ctx *ctx, const char *model_type, mt_model **mo) {
     const tiny_config *t = tiny_for(model_type);
     cr_assert_not_null(t);
-    mt_model *m = build_text(ctx, t->json);
+    mt_model *m = tu_build_text(ctx, t->json, 0);
     mt_graph *g = mt_model_trace(m, NULL);
     cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
     *mo = m;
@@ -309,7 +300,7 @@ Test(families, gemma_normalizer_is_rounded_to_hidden_dtype) {
     const char *json = "{\"model_type\": \"gemma\", \"vocab_size\": 256, \"hidden_size\": 3072, "
                        "\"intermediate_size\": 64, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
                        "\"num_key_value_heads\": 1, \"head_dim\": 32, \"torch_dtype\": \"bfloat16\"}";
-    mt_model *m = build_text(ctx, json);
+    mt_model *m = tu_build_text(ctx, json, 0);
     mt_graph *g = tu_trace(m);
     mt_node *mul = NULL;
     for (int i = 0; i < g->n && !mul; i++)

@@ -12,15 +12,6 @@
 #include "testutil.h"
 #include "tiny_configs.h"
 
-static mt_model *build_json(mt_ctx *ctx, const char *json) {
-    mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "config.json");
-    cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, 0};
-    mt_model *m = mt_model_build(ctx, cfg, &o);
-    cr_assert_not_null(m, "build: %s", mt_ctx_errmsg(ctx));
-    return m;
-}
-
 static const char *build_error(mt_ctx *ctx, const char *json) {
     mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "bad.json");
     cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
@@ -119,7 +110,7 @@ static const char *rotary_source(mt_graph *g, int i) {
 
 Test(gemma3, gemma_3_1b_matches_published_count) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_json(ctx, GEMMA3_1B);
+    mt_model *m = tu_build_text(ctx, GEMMA3_1B, 0);
     cr_assert_str_eq(m->class_name, "Gemma3ForCausalLM");
     /* Hub safetensors total for google/gemma-3-1b-it: 999,885,952. By hand: layer = q 1152*1024
      * + k, v 1152*256 each + o 1024*1152 + q/k norms 2*256 + MLP 3*1152*6912 + 4 norms 4*1152
@@ -208,11 +199,11 @@ Test(gemma3, gemma_3_1b_matches_published_count) {
 Test(gemma3, layer_types_and_softcaps_from_config) {
     mt_ctx *ctx = mt_ctx_new();
     /* layer_types wins over the pattern; caps only when configured (eager attention then) */
-    mt_model *m = build_json(ctx, "{\"model_type\": \"gemma3_text\", \"head_dim\": 16, \"sliding_window\": 8, "
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"gemma3_text\", \"head_dim\": 16, \"sliding_window\": 8, "
                                   "\"layer_types\": [\"full_attention\", \"sliding_attention\"], "
                                   "\"sliding_window_pattern\": 2, \"final_logit_softcapping\": 30.0, "
                                   "\"attn_logit_softcapping\": 50.0, \"rope_scaling\": {\"rope_type\": \"linear\", "
-                                  "\"factor\": 8.0}, " TINY_DIMS "}");
+                                  "\"factor\": 8.0}, " TINY_DIMS "}", 0);
     mt_graph *g = tu_trace(m);
     cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 0);
     cr_assert_eq(count_ops(g, MT_OP_TANH, NULL), 2 + 1);
@@ -228,7 +219,7 @@ Test(gemma3, layer_types_and_softcaps_from_config) {
     mt_ctx_free(ctx);
     /* the tiny config: pattern 2 -> layer 0 slides, layer 1 is global */
     ctx = mt_ctx_new();
-    g = tu_trace(build_json(ctx, tiny_json("gemma3_text")));
+    g = tu_trace(tu_build_text(ctx, tiny_json("gemma3_text"), 0));
     cr_assert_str_eq(rotary_source(g, 0), "model.rotary_emb_local");
     cr_assert_str_eq(rotary_source(g, 1), "model.rotary_emb");
     cr_assert_float_eq(kwarg(layer_sdpa(g, 1), "scale")->v.f, 0.25, 0); /* query_pre_attn_scalar 16 */
@@ -270,7 +261,7 @@ static const char *COMMAND_R =
 
 Test(cohere, command_r_matches_hand_count) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_json(ctx, COMMAND_R);
+    mt_model *m = tu_build_text(ctx, COMMAND_R, 0);
     /* Card: 35 billion. By hand from modeling_cohere.py: layer = 4*8192^2 + 3*8192*22528 + 8192
      * (one weight-only CohereLayerNorm) = 822,091,776; 40 layers + embedding 256000*8192
      * + final norm 8192 = 34,980,831,232 (lm_head tied). */
@@ -353,7 +344,7 @@ Test(cohere, command_r_matches_hand_count) {
 
 Test(cohere, qk_norm_weights_per_head) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_json(ctx, tiny_json("cohere"));
+    mt_model *m = tu_build_text(ctx, tiny_json("cohere"), 0);
     /* CohereLayerNorm(hidden_size=(num_heads, head_dim)): weight [4, 16] and [2, 16] */
     check_param(m, "model.layers.0.self_attn.q_norm.weight", MT_FLOAT32, 2, (int64_t[]){4, 16});
     check_param(m, "model.layers.1.self_attn.k_norm.weight", MT_FLOAT32, 2, (int64_t[]){2, 16});

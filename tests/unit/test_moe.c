@@ -8,33 +8,7 @@
 
 #include "testutil.h"
 
-static void check_shape(mt_model *m, const char *name, int ndim, const int64_t *dims) {
-    mt_param *p = mt_model_param(m, name);
-    cr_assert_not_null(p, "no parameter %s", name);
-    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
-    for (int i = 0; i < ndim; i++)
-        cr_assert_eq(mt_sym_const_value(p->t->shape[i]), dims[i], "%s dim %d", name, i);
-}
-#define SHAPE(m, name, ...) check_shape(m, name, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
-
-static mt_model *build_text(mt_ctx *ctx, const char *json, int64_t layers) {
-    mt_config *c = mt_config_parse(ctx, json, strlen(json), "tiny");
-    cr_assert_not_null(c, "%s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, layers};
-    mt_model *m = mt_model_build(ctx, c, &o);
-    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
-    return m;
-}
-
-static void check_logits(mt_model *m, mt_graph *g, int64_t vocab) {
-    mt_node *out = g->nodes[g->n - 1];
-    cr_assert_eq(out->op, MT_NODE_OUTPUT);
-    const mt_tensor *l = out->args[0].v.t;
-    cr_assert_eq(l->ndim, 3);
-    cr_assert_eq(l->shape[0], mt_sym_var(m->ctx, "batch"));
-    cr_assert_eq(l->shape[1], mt_sym_var(m->ctx, "seq"));
-    cr_assert_eq(l->shape[2], mt_sym_const(m->ctx, vocab));
-}
+#define SHAPE TU_SHAPE
 
 /* Graph facts for the routed blocks: count of nonzero nodes (one per expert per
  * MoE layer), each producing a fresh symbol bounded by batch*seq*top_k, and
@@ -98,7 +72,7 @@ Test(moe, mixtral_graph_routes_every_expert) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build(ctx, tu_src("samples/configs/mistralai--Mixtral-8x7B-v0.1.config.json"), 2);
     mt_graph *g = tu_trace(m);
-    check_logits(m, g, 32000);
+    tu_check_logits(m, g, 32000);
     cr_assert_eq(check_routing(m, g, 2, 4096), 2 * 8);
     /* router: gate Linear then softmax(dim=1, float32) and topk(2) */
     int gates = 0, topk = 0, onehot = 0, index_add = 0;
@@ -149,7 +123,7 @@ Test(moe, qwen3_moe_graph) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build(ctx, tu_src("samples/configs/Qwen--Qwen3-Coder-30B-A3B-Instruct.config.json"), 1);
     mt_graph *g = tu_trace(m);
-    check_logits(m, g, 151936);
+    tu_check_logits(m, g, 151936);
     cr_assert_eq(check_routing(m, g, 8, 2048), 128);
     mt_ctx_free(ctx);
 }
@@ -164,7 +138,7 @@ static const char *qwen2_moe_tiny =
 
 Test(moe, qwen2_moe_tiny_counts) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, qwen2_moe_tiny, 0);
+    mt_model *m = tu_build_text(ctx, qwen2_moe_tiny, 0);
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
     /* modeling_qwen2_moe.py: attention q 16x16+16, k/v 16x8+8 each, o 16x16 = 800;
@@ -182,7 +156,7 @@ Test(moe, qwen2_moe_tiny_counts) {
     SHAPE(m, "model.layers.1.mlp.gate_proj.weight", 40, 16);
     cr_assert_null(mt_model_param(m, "model.layers.1.mlp.gate.weight"));
     mt_graph *g = tu_trace(m);
-    check_logits(m, g, 100);
+    tu_check_logits(m, g, 100);
     cr_assert_eq(check_routing(m, g, 2, 16), 8);
     int sig = 0;
     for (int i = 0; i < g->n; i++) sig += g->nodes[i]->opid == MT_OP_SIGMOID;
@@ -243,7 +217,7 @@ Test(moe, deepseek_v3_graph) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build(ctx, tu_src("samples/configs/deepseek-ai--DeepSeek-V3.config.json"), 4);
     mt_graph *g = tu_trace(m);
-    check_logits(m, g, 129280);
+    tu_check_logits(m, g, 129280);
     cr_assert_eq(check_routing(m, g, 8, 7168), 256, "layer 3 is the only MoE layer of 4");
     int sdpa = 0, sig = 0, scatter = 0;
     for (int i = 0; i < g->n; i++) {
@@ -277,7 +251,7 @@ static const char *deepseek_v2_tiny =
 
 Test(moe, deepseek_v2_tiny_counts) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, deepseek_v2_tiny, 0);
+    mt_model *m = tu_build_text(ctx, deepseek_v2_tiny, 0);
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
     /* attention: q_proj 16x(2x6) 192 + kv_a_proj_with_mqa 16x10 160 + kv_a_layernorm 8
@@ -293,7 +267,7 @@ Test(moe, deepseek_v2_tiny_counts) {
     SHAPE(m, "model.layers.1.mlp.gate.weight", 4, 16);
     SHAPE(m, "model.layers.1.mlp.shared_experts.gate_proj.weight", 8, 16);
     mt_graph *g = tu_trace(m);
-    check_logits(m, g, 50);
+    tu_check_logits(m, g, 50);
     cr_assert_eq(check_routing(m, g, 2, 16), 8);
     mt_ctx_free(ctx);
 }

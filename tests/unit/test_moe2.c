@@ -8,23 +8,7 @@
 
 #include "testutil.h"
 
-static mt_model *build_text(mt_ctx *ctx, const char *json, int64_t layers) {
-    mt_config *c = mt_config_parse(ctx, json, strlen(json), "tiny");
-    cr_assert_not_null(c, "%s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, layers};
-    mt_model *m = mt_model_build(ctx, c, &o);
-    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
-    return m;
-}
-
-static void check_shape(mt_model *m, const char *name, int ndim, const int64_t *dims) {
-    mt_param *p = mt_model_param(m, name);
-    cr_assert_not_null(p, "no parameter %s", name);
-    cr_assert_eq(p->t->ndim, ndim, "%s rank", name);
-    for (int i = 0; i < ndim; i++)
-        cr_assert_eq(mt_sym_const_value(p->t->shape[i]), dims[i], "%s dim %d", name, i);
-}
-#define SHAPE(m, name, ...) check_shape(m, name, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define SHAPE TU_SHAPE
 
 /* named_parameters() order of one layer, from the __init__ registration order. */
 static void check_order(mt_model *m, const char *prefix, const char *const *locals) {
@@ -41,16 +25,6 @@ static void check_order(mt_model *m, const char *prefix, const char *const *loca
         snprintf(want, sizeof want, "%s%s", prefix, locals[k]);
         cr_assert_str_eq(p->name, want, "parameter %d of %s: %s", k, prefix, p->name);
     }
-}
-
-static void check_logits(mt_model *m, mt_graph *g, int64_t vocab) {
-    mt_node *out = g->nodes[g->n - 1];
-    cr_assert_eq(out->op, MT_NODE_OUTPUT);
-    const mt_tensor *l = out->args[0].v.t;
-    cr_assert_eq(l->ndim, 3);
-    cr_assert_eq(l->shape[0], mt_sym_var(m->ctx, "batch"));
-    cr_assert_eq(l->shape[1], mt_sym_var(m->ctx, "seq"));
-    cr_assert_eq(l->shape[2], mt_sym_const(m->ctx, vocab));
 }
 
 /* Every nonzero node yields a fresh symbol in [0, batch*seq*top_k] whose origin
@@ -96,7 +70,7 @@ static const char *granitemoe_tiny =
 
 Test(moe2, granitemoe_tiny_counts_names_order) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, granitemoe_tiny, 0);
+    mt_model *m = tu_build_text(ctx, granitemoe_tiny, 0);
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
     /* By hand from modeling_granitemoe.py: attention q 16x16 + k, v 16x8 each + o 16x16
@@ -119,7 +93,7 @@ Test(moe2, granitemoe_tiny_counts_names_order) {
         "block_sparse_moe.router.layer.weight", "input_layernorm.weight", "post_attention_layernorm.weight", NULL};
     check_order(m, "model.layers.0.", order);
     mt_graph *g = tu_trace(m);
-    check_logits(m, g, 100);
+    tu_check_logits(m, g, 100);
     cr_assert_eq(check_routing(m, g, 2, 16, MT_OP_LINEAR), 8);
     /* per expert: F.linear on weight[e] slices [16, 16] then [16, 8]; the router
      * topk over float32 logits; the multipliers are recorded */
@@ -154,7 +128,7 @@ Test(moe2, granitemoe_defaults) {
     mt_ctx *ctx = mt_ctx_new();
     /* GraniteMoeConfig defaults: vocab 32000, hidden 4096, intermediate 11008,
      * 32 layers, 32 heads (kv = heads), 8 experts, top-2 */
-    mt_model *m = build_text(ctx, "{\"model_type\": \"granitemoe\"}", 1);
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"granitemoe\"}", 1);
     SHAPE(m, "model.layers.0.block_sparse_moe.input_linear.weight", 8, 22016, 4096);
     SHAPE(m, "model.layers.0.block_sparse_moe.output_linear.weight", 8, 4096, 11008);
     SHAPE(m, "model.layers.0.self_attn.k_proj.weight", 4096, 4096);
@@ -172,7 +146,7 @@ Test(moe2, granitemoe_defaults) {
 Test(moe2, gpt_oss_120b_defaults_totals) {
     mt_ctx *ctx = mt_ctx_new();
     /* GptOssConfig's defaults are the gpt-oss-120b shape: 36 layers, 128 experts, top-4 */
-    mt_model *m = build_text(ctx, "{\"model_type\": \"gpt_oss\", \"torch_dtype\": \"bfloat16\"}", 0);
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"gpt_oss\", \"torch_dtype\": \"bfloat16\"}", 0);
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
     /* layer: 26,550,144 + 5,760 + 128 x 24,891,840 + 368,768 = 3,213,080,192; x36
@@ -195,7 +169,7 @@ Test(moe2, gpt_oss_120b_defaults_totals) {
 Test(moe2, gpt_oss_20b_totals) {
     mt_ctx *ctx = mt_ctx_new();
     /* gpt-oss-20b differs from the defaults in 24 layers and 32 experts (model card) */
-    mt_model *m = build_text(ctx, "{\"model_type\": \"gpt_oss\", \"num_hidden_layers\": 24, \"num_local_experts\": 32,"
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"gpt_oss\", \"num_hidden_layers\": 24, \"num_local_experts\": 32,"
                                   " \"num_experts_per_tok\": 4, \"torch_dtype\": \"bfloat16\"}", 0);
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
@@ -218,7 +192,7 @@ static const char *gpt_oss_tiny =
 
 Test(moe2, gpt_oss_tiny_counts_order_graph) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = build_text(ctx, gpt_oss_tiny, 0);
+    mt_model *m = tu_build_text(ctx, gpt_oss_tiny, 0);
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK, "%s", mt_ctx_errmsg(ctx));
     /* attention: q 16x16+16, k/v 16x8+8 each, o 16x16+16, sinks 4 = 820; norms 32;
@@ -240,7 +214,7 @@ Test(moe2, gpt_oss_tiny_counts_order_graph) {
     SHAPE(m, "model.layers.0.mlp.experts.down_proj", 4, 8, 16);
     SHAPE(m, "model.rotary_emb.inv_freq", 2);
     mt_graph *g = tu_trace(m);
-    check_logits(m, g, 100);
+    tu_check_logits(m, g, 100);
     cr_assert_eq(check_routing(m, g, 2, 16, MT_OP_MATMUL), 12);
     int clamps = 0, sdpa = 0, one_hot = 0, slide_fill = 0, cat_sink = 0;
     for (int i = 0; i < g->n; i++) {
