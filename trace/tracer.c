@@ -18,6 +18,7 @@ void mt_tr_enter(mt_tracer *tr, mt_module *m) {
         mt_fail(tr->ctx, MT_ERR_INTERNAL, "module nesting deeper than %d at %s", MT_MAX_STACK, m->path);
         return;
     }
+    tr->outer[tr->depth] = tr->cur;
     tr->stack[tr->depth++] = m;
     mt_modstack *s = mt_alloc(tr->ctx, sizeof *s);
     if (!s) return;
@@ -31,12 +32,7 @@ void mt_tr_enter(mt_tracer *tr, mt_module *m) {
 void mt_tr_leave(mt_tracer *tr) {
     if (tr->depth == 0) return;
     tr->depth--;
-    /* Rebuild the parent stack view: reuse the prefix of the current one. */
-    mt_modstack *s = mt_alloc(tr->ctx, sizeof *s);
-    if (!s) return;
-    s->depth = tr->depth;
-    s->mods = tr->cur ? tr->cur->mods : NULL;
-    tr->cur = s;
+    tr->cur = tr->outer[tr->depth]; /* the enclosing module's stack, shared again */
 }
 
 static mt_node *record(mt_tracer *tr, mt_opkind op, const char *base, const char *target,

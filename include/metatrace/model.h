@@ -130,7 +130,8 @@ typedef struct mt_tracer {
     mt_model *model;
     mt_module *stack[MT_MAX_STACK];
     int depth;
-    const mt_modstack *cur;   /* interned stack for the current depth */
+    const mt_modstack *cur;   /* stack for the current depth (shared by its nodes) */
+    const mt_modstack *outer[MT_MAX_STACK]; /* cur before each enter, restored by leave */
 } mt_tracer;
 
 /* Trace the model's forward over placeholders input_ids and attention_mask
