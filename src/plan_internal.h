@@ -38,8 +38,19 @@ typedef struct pl_rec {
     double bytes, wire;
 } pl_rec;
 
+/* What a degree must divide, read once per graph (plan_limits.c). */
+typedef struct pl_limits pl_limits;
+/* NULL on error (message on the context). */
+pl_limits *pl_limits_new(mt_model *m, const mt_graph *g);
+/* For degree tp: *reason when it cannot work, *note for what it costs (KV
+ * replication, embeddings left whole); returns ranks per KV head (1: none). */
+int pl_limits_check(const pl_limits *L, int tp, const char **reason, const char **note);
+/* KV heads and head dim (for the KV-replication option of k/v projections). */
+bool pl_limits_kv(const pl_limits *L, int64_t *kv_heads, int64_t *head_dim);
+
 typedef struct planner {
     mt_ctx *ctx;
+    const pl_limits *lim;
     mt_model *m;
     const mt_graph *g;
     int tp;

@@ -95,7 +95,6 @@ static void add_opt(pl_var *v, int dim, int ways) {
     if (v->nopts < PL_MAX_OPTS) v->opts[v->nopts++] = (pl_opt){dim, ways};
 }
 
-static bool info_int(const mt_model *m, const char *name, int64_t *v);
 
 static bool var_weight_eq(const void *u, int v, const void *key) {
     return ((const pl_var *)u)[v].weight == key;
@@ -163,8 +162,7 @@ static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan
                 /* fewer blocks than ranks only for a projection onto KV heads when
                  * tp exceeds them (each KV head then lives on tp/kv ranks) */
                 int64_t kv, hd;
-                if (info_int(m, "num_key_value_heads", &kv) && info_int(m, "head_dim", &hd) && kv > 0 &&
-                    tp > kv && tp % kv == 0 && d0 == kv * hd)
+                if (pl_limits_kv(P->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && d0 == kv * hd)
                     add_opt(v, 0, (int)kv);
                 if (d1 % tp == 0) add_opt(v, 1, tp);
                 if (v->nopts > 0 && v->opts[0].ways != tp && v->opts[0].dim == 0) {
@@ -476,50 +474,6 @@ static void search(pl_eval *E, mt_plan_search mode, int *evals) {
     }
 }
 
-/* ---- constraints from the resolved hyper-parameters ---- */
-static bool info_int(const mt_model *m, const char *name, int64_t *v) {
-    for (int i = 0; i < m->ninfo; i++)
-        if (strcmp(m->info[i].name, name) == 0 && m->info[i].value.kind == MT_ARG_INT) {
-            *v = m->info[i].value.v.i;
-            return true;
-        }
-    return false;
-}
-
-static void append(mt_ctx *ctx, const char **dst, const char *msg) {
-    *dst = *dst ? mt_sprintf(ctx, "%s; %s", *dst, msg) : msg;
-}
-
-/* Fills reason (invalid) or note; returns the KV replication factor. */
-static int constraints(const mt_model *m, int tp, const char **reason, const char **note) {
-    mt_ctx *ctx = m->ctx;
-    *reason = *note = NULL;
-    int kvrep = 1;
-    int64_t heads, kv, inter, vocab;
-    bool has_heads = info_int(m, "num_attention_heads", &heads);
-    if (has_heads && heads % tp != 0)
-        append(ctx, reason, mt_sprintf(ctx, "num_attention_heads=%lld not divisible by %d", (long long)heads, tp));
-    if (info_int(m, "num_key_value_heads", &kv) && kv % tp != 0) {
-        if (tp % kv == 0 && (!has_heads || heads % tp == 0)) {
-            kvrep = (int)(tp / kv);
-            append(ctx, note, mt_sprintf(ctx, "num_key_value_heads=%lld not divisible by %d; would need KV "
-                                              "replication x%d (each KV head on %d ranks)",
-                                         (long long)kv, tp, kvrep, kvrep));
-        } else if (tp % kv != 0) {
-            append(ctx, reason, mt_sprintf(ctx, "num_key_value_heads=%lld not divisible by %d, and %d is not a "
-                                                "multiple of it (no KV replication possible)",
-                                           (long long)kv, tp, tp));
-        }
-    }
-    if (info_int(m, "intermediate_size", &inter) && inter % tp != 0)
-        append(ctx, reason, mt_sprintf(ctx, "intermediate_size=%lld not divisible by %d", (long long)inter, tp));
-    if (info_int(m, "vocab_size", &vocab) && vocab % tp != 0)
-        append(ctx, note, mt_sprintf(ctx, "vocab_size=%lld not divisible by %d: embedding and lm_head stay "
-                                          "replicated (pad the vocabulary to shard them)",
-                                     (long long)vocab, tp));
-    return kvrep;
-}
-
 /* ---- results ---- */
 static const char *pattern_of(mt_ctx *ctx, const char *path) {
     char *s = mt_alloc(ctx, strlen(path) + 1);
@@ -767,6 +721,8 @@ static mt_plan *plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *o, 
     }
     planner P;
     memset(&P, 0, sizeof P);
+    P.lim = pl_limits_new(m, g);
+    if (!P.lim) return NULL;
     if (setup(&P, m, g, o) != MT_OK || signatures(&P) != MT_OK) return NULL;
     mt_plan *R = mt_alloc(ctx, sizeof *R);
     if (!R) return NULL;
@@ -777,7 +733,7 @@ static mt_plan *plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *o, 
     R->style = o->style;
     R->batch = P.batch;
     R->seq = P.seq;
-    R->kv_replication = constraints(m, o->tp, &R->reason, &R->note);
+    R->kv_replication = pl_limits_check(P.lim, o->tp, &R->reason, &R->note);
     R->valid = R->reason == NULL;
     pl_eval E;
     memset(&E, 0, sizeof E);
@@ -822,12 +778,14 @@ mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base,
                        mt_plan_degree *out) {
     if (!m || !g || !out) return MT_ERR_USAGE;
     if (max_tp <= 0) max_tp = 64;
+    const pl_limits *lim = pl_limits_new(m, g);
+    if (!lim) return mt_ctx_status(m->ctx);
     for (int tp = 1; tp <= max_tp; tp++) {
         mt_plan_degree *d = &out[tp - 1];
         memset(d, 0, sizeof *d);
         d->tp = tp;
         const char *reason, *note;
-        d->kv_replication = constraints(m, tp, &reason, &note);
+        d->kv_replication = pl_limits_check(lim, tp, &reason, &note);
         d->valid = reason == NULL;
         d->reason = reason ? reason : note;
         if (!d->valid) continue;
