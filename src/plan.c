@@ -841,5 +841,11 @@ void pl_propagate(pl_eval *E) {
             v->p = outs[k];
             v->avail = keep | bit_of(outs[k], P->tp);
         }
+        /* skipped blocks' nodes read by the window hold what their
+         * representative produced */
+        if (w)
+            for (int j = P->mir_head[i]; j >= 0; j = P->mir_next[j])
+                for (int k = 0; k < n->nout && k < g->nodes[j]->nout; k++)
+                    E->vals[P->out_off[j] + k] = (pl_val){outs[k], bit_of(outs[k], P->tp)};
     }
 }

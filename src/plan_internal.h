@@ -64,18 +64,21 @@ typedef struct planner {
     int *node_var;            /* per node: var index or -1 */
     pl_var *vars;
     int nvars;
+    int *gnext;               /* next member of the var's group (-1: last); leaders are vars[i].group == i */
     /* The search window: per node, how many identical blocks (layers) the
      * node stands for (0: skipped by the search, its block is identical to
      * one evaluated). NULL: the whole graph. See blocks() in plan_search.c. */
     double *node_w;
     int *win;                 /* the nodes with node_w > 0, in order */
+    int *mir_head, *mir_next; /* per window node: skipped nodes mirroring it (read by the window) */
     int nwin;
     int nblocks, nblock_kinds;
 } planner;
 
 typedef struct pl_eval {
     const planner *P;
-    int *choice;              /* per var: option index */
+    int *choice;              /* per var: option index (set through set_choice) */
+    int64_t repl, rank;       /* bytes of weights left whole; weight bytes per rank */
     pl_val *vals;
     bool *sliced;             /* per slot: a shard was cut locally from a whole copy */
     bool *split_in;           /* per node: rowwise Linear fed by a whole input */

@@ -100,12 +100,13 @@ static bool var_weight_eq(const void *u, int v, const void *key) {
     return ((const pl_var *)u)[v].weight == key;
 }
 
-static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
+/* Everything that does not depend on the degree: slots, bytes at the bound,
+ * the search variables (one per unique Linear/Embedding weight). */
+static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     mt_ctx *ctx = m->ctx;
     P->ctx = ctx;
     P->m = m;
     P->g = g;
-    P->tp = o->tp;
     P->batch = o->batch > 0 ? o->batch : 1;
     P->seq = o->seq > 0 ? o->seq : 4096;
     P->out_off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->out_off);
@@ -149,31 +150,63 @@ static mt_status setup(planner *P, mt_model *m, const mt_graph *g, const mt_plan
             v->weight = owner;
             v->module = n->module;
             v->bytes = (int64_t)slot_bytes(P, owner->t);
-            const mt_tensor *wt = owner->t;
-            int64_t d0 = wt->ndim == 2 ? dimv(wt, 0) : -1, d1 = wt->ndim == 2 ? dimv(wt, 1) : -1;
-            int tp = P->tp;
-            bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
-            bool allow = tp > 1 && d0 > 0 && d1 > 0 && !(emb && o->style == MT_PLAN_TRANSFORMERS);
-            if (allow && emb) {
-                if (d0 % tp == 0) add_opt(v, 0, tp);
-                if (d1 % tp == 0) add_opt(v, 1, tp);
-            } else if (allow) {
-                if (d0 % tp == 0) add_opt(v, 0, tp);
-                /* fewer blocks than ranks only for a projection onto KV heads when
-                 * tp exceeds them (each KV head then lives on tp/kv ranks) */
-                int64_t kv, hd;
-                if (pl_limits_kv(P->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && d0 == kv * hd)
-                    add_opt(v, 0, (int)kv);
-                if (d1 % tp == 0) add_opt(v, 1, tp);
-                if (v->nopts > 0 && v->opts[0].ways != tp && v->opts[0].dim == 0) {
-                    /* first option: the full-width one when it exists */
-                }
-            }
-            add_opt(v, -1, 1);
         }
         P->node_var[i] = vi;
     }
     map_free(ctx, &byw);
+    return MT_OK;
+}
+
+static bool var_group_eq(const void *u, int k, const void *key);
+
+/* The options of every weight at degree tp (divisibility decides) and the
+ * groups of structurally equal weights with equal options. */
+static mt_status set_degree(planner *P, int tp, mt_plan_style style) {
+    P->tp = tp;
+    for (int vi = 0; vi < P->nvars; vi++) {
+        pl_var *v = &P->vars[vi];
+        v->nopts = 0;
+        const mt_tensor *wt = v->weight->t;
+        int64_t d0 = wt->ndim == 2 ? dimv(wt, 0) : -1, d1 = wt->ndim == 2 ? dimv(wt, 1) : -1;
+        bool emb = v->module->leaf == MT_LEAF_EMBEDDING;
+        bool allow = tp > 1 && d0 > 0 && d1 > 0 && !(emb && style == MT_PLAN_TRANSFORMERS);
+        if (allow && emb) {
+            if (d0 % tp == 0) add_opt(v, 0, tp);
+            if (d1 % tp == 0) add_opt(v, 1, tp);
+        } else if (allow) {
+            if (d0 % tp == 0) add_opt(v, 0, tp);
+            /* fewer blocks than ranks only for a projection onto KV heads when
+             * tp exceeds them (each KV head then lives on tp/kv ranks) */
+            int64_t kv, hd;
+            if (pl_limits_kv(P->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && d0 == kv * hd)
+                add_opt(v, 0, (int)kv);
+            if (d1 % tp == 0) add_opt(v, 1, tp);
+        }
+        add_opt(v, -1, 1);
+    }
+    pl_map groups = {0};
+    if (!map_init(P->ctx, &groups, (size_t)P->nvars)) return mt_ctx_status(P->ctx);
+    for (int i = 0; i < P->nvars; i++) {
+        pl_var *v = &P->vars[i];
+        uint64_t key = v->sig;
+        for (int k = 0; k < v->nopts; k++) key = mix(key, (uint64_t)(v->opts[k].dim + 2) * 131 + (uint64_t)v->opts[k].ways);
+        int gi = map_get(&groups, key, var_group_eq, P->vars, v, i);
+        v->group = gi >= 0 ? gi : i;
+    }
+    map_free(P->ctx, &groups);
+    /* members of each group, in one array (groups are searched as one) */
+    if (!P->gnext) {
+        P->gnext = mt_alloc_array(P->ctx, (size_t)P->nvars + 1, sizeof *P->gnext);
+        if (!P->gnext) return mt_ctx_status(P->ctx);
+    }
+    for (int i = 0; i < P->nvars; i++) P->gnext[i] = -1;
+    for (int i = P->nvars - 1; i >= 0; i--) {
+        int gi = P->vars[i].group;
+        if (gi != i) {
+            P->gnext[i] = P->gnext[gi];
+            P->gnext[gi] = i;
+        }
+    }
     return MT_OK;
 }
 
@@ -209,19 +242,91 @@ static bool same_class_children(const mt_module *p) {
 
 typedef struct blk {
     const mt_module *mod;
+    int parent; /* enclosing block (-1: none) */
     uint64_t sig;
     int nodes;
     int kind;   /* representative block index */
-    int count;  /* blocks of this kind (representatives) */
+    int count;  /* blocks of this kind under the same parent (representatives) */
 } blk;
 
 static bool blk_mod_eq(const void *u, int v, const void *key) { return ((const blk *)u)[v].mod == key; }
 static bool blk_kind_eq(const void *u, int v, const void *key) {
     const blk *a = &((const blk *)u)[v], *b = key;
-    return a->sig == b->sig && a->nodes == b->nodes;
+    return a->sig == b->sig && a->nodes == b->nodes && a->parent == b->parent;
 }
 static bool mod_eq(const void *u, int v, const void *key) { return ((const mt_module *const *)u)[v] == key; }
 
+/* A skipped block's outputs may be read by window nodes outside it (the
+ * expert outputs summed by the MoE layer): such a node mirrors the node at
+ * the same position in its kind's representative, whose placement the
+ * propagation copies to it (see pl_propagate). Positions count every node of
+ * a block, nested ones included, in graph order. */
+static mt_status mirrors(planner *P, const int *nb, const blk *B, int nblk) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    int n = g->n;
+    int *start = mt_heap_alloc(ctx, ((size_t)nblk + 1) * sizeof *start);
+    int *cnt = mt_heap_alloc(ctx, ((size_t)nblk + 1) * sizeof *cnt);
+    size_t total = 0;
+    for (int b = 0; b < nblk; b++) total += (size_t)B[b].nodes;
+    int *list = mt_heap_alloc(ctx, (total + 1) * sizeof *list);
+    int *mir = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *mir);
+    mt_status st = MT_OK;
+    P->mir_head = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->mir_head);
+    P->mir_next = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->mir_next);
+    if (!start || !cnt || !list || !mir || !P->mir_head || !P->mir_next) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    for (int b = 0, o = 0; b < nblk; b++) {
+        start[b] = o;
+        cnt[b] = 0;
+        o += B[b].nodes;
+    }
+    for (int i = 0; i < n; i++) {
+        mir[i] = -1;
+        P->mir_head[i] = P->mir_next[i] = -1;
+        int outer = -1, pos = 0;
+        for (int b = nb[i]; b >= 0; b = B[b].parent) {
+            int k = cnt[b]++;
+            list[start[b] + k] = i;
+            if (B[b].kind != b) outer = b, pos = k;
+        }
+        if (outer < 0) continue;
+        int r = B[outer].kind;
+        if (pos >= B[r].nodes) continue;
+        int j = list[start[r] + pos];
+        mir[i] = P->node_w[j] > 0 ? j : mir[j];
+    }
+    /* only skipped nodes read by the window need their placement */
+    for (int k = 0; k < P->nwin; k++) {
+        const mt_node *x = g->nodes[P->win[k]];
+        for (int a = 0; a < x->nargs + x->nkwargs; a++) {
+            const mt_arg *ar = a < x->nargs ? &x->args[a] : &x->kwargs[a - x->nargs].value;
+            int c = ar->kind == MT_ARG_LIST ? ar->v.list.n : 1;
+            for (int j = 0; j < c; j++) {
+                const mt_arg *it = ar->kind == MT_ARG_LIST ? &ar->v.list.items[j] : ar;
+                if (it->kind != MT_ARG_TENSOR || !it->v.t->node) continue;
+                int src = it->v.t->node->index, r = mir[src];
+                if (P->node_w[src] > 0 || r < 0) continue;
+                mir[src] = -1; /* listed once */
+                P->mir_next[src] = P->mir_head[r];
+                P->mir_head[r] = src;
+            }
+        }
+    }
+done:
+    if (start) mt_heap_free(ctx, start);
+    if (cnt) mt_heap_free(ctx, cnt);
+    if (list) mt_heap_free(ctx, list);
+    if (mir) mt_heap_free(ctx, mir);
+    return st;
+}
+
+/* Blocks nest (the experts of a MoE layer inside the layers): a node's
+ * weight is the product, over the blocks on its stack, of the number of
+ * identical blocks each stands for (0 inside a block that is not its kind's
+ * representative under its parent). */
 static mt_status blocks(planner *P, const uint64_t *h0) {
     const mt_graph *g = P->g;
     mt_ctx *ctx = P->ctx;
@@ -242,8 +347,7 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
     for (int i = 0; i < n; i++) {
         const mt_node *x = g->nodes[i];
         nb[i] = -1;
-        const mt_module *found = NULL;
-        for (int d = 0; x->stack && d < x->stack->depth && !found; d++) {
+        for (int d = 0; x->stack && d < x->stack->depth; d++) {
             const mt_module *m = x->stack->mods[d];
             int c = map_get(&cache, ptr_hash(m), mod_eq, cm, m, -1);
             if (c < 0) {
@@ -252,23 +356,43 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
                 cv[c] = m->leaf == MT_LEAF_NONE && same_class_children(m->parent) ? 1 : 0;
                 map_get(&cache, ptr_hash(m), mod_eq, cm, m, c);
             }
-            if (cv[c]) found = m;
+            if (!cv[c]) continue;
+            int b = map_get(&bymod, ptr_hash(m), blk_mod_eq, B, m, nblk);
+            if (b < 0) {
+                b = nblk++;
+                B[b] = (blk){m, nb[i], 0x7b10c, 0, b, 0};
+            }
+            nb[i] = b;
         }
-        if (!found) continue;
-        int b = map_get(&bymod, ptr_hash(found), blk_mod_eq, B, found, nblk);
-        if (b < 0) {
-            b = nblk++;
-            B[b] = (blk){found, 0x7b10c, 0, b, 0};
+    }
+    /* Inside a block, the nodes its parent module records around a child
+     * block (the routing of the tokens to expert k and the sum of its output)
+     * go with the next child block: expert k's block then holds the tail of
+     * expert k-1's dispatch and the head of its own, the same in every
+     * expert, so the experts window like the layers. */
+    for (int i = n - 1, next = -1; i >= 0; i--) {
+        if (nb[i] < 0) {
+            next = -1;
+            continue;
         }
-        nb[i] = b;
-        B[b].nodes++;
+        int c = next;
+        while (c >= 0 && B[c].parent != nb[i] && B[c].parent >= 0) c = B[c].parent;
+        if (c >= 0 && B[c].parent == nb[i]) nb[i] = c;
+        else next = nb[i];
+    }
+    for (int i = 0; i < n; i++) {
         uint64_t v = h0[i];
         if (P->node_var[i] >= 0) v = mix(v, P->vars[P->node_var[i]].sig);
-        B[b].sig += mix(v, 0xb10c);
+        v = mix(v, 0xb10c);
+        for (int b = nb[i]; b >= 0; b = B[b].parent) {
+            B[b].nodes++;
+            B[b].sig += v;
+        }
     }
     int nkinds = 0;
     for (int b = 0; b < nblk; b++) {
-        int k = map_get(&kinds, B[b].sig * 31 + (uint64_t)B[b].nodes, blk_kind_eq, B, &B[b], b);
+        uint64_t key = mix(B[b].sig * 31 + (uint64_t)B[b].nodes, (uint64_t)(B[b].parent + 1));
+        int k = map_get(&kinds, key, blk_kind_eq, B, &B[b], b);
         B[b].kind = k >= 0 ? k : b;
         B[B[b].kind].count++;
         nkinds += k < 0;
@@ -288,10 +412,12 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
     }
     P->nwin = 0;
     for (int i = 0; i < n; i++) {
-        int b = nb[i];
-        P->node_w[i] = b < 0 ? 1.0 : B[b].kind == b ? (double)B[b].count : 0.0;
-        if (P->node_w[i] > 0) P->win[P->nwin++] = i;
+        double w = 1.0;
+        for (int b = nb[i]; b >= 0 && w > 0; b = B[b].parent) w *= B[b].kind == b ? (double)B[b].count : 0.0;
+        P->node_w[i] = w;
+        if (w > 0) P->win[P->nwin++] = i;
     }
+    st = mirrors(P, nb, B, nblk);
 done:
     map_free(ctx, &bymod);
     map_free(ctx, &cache);
@@ -358,17 +484,6 @@ static mt_status signatures(planner *P) {
     for (int i = 0; i < P->nvars; i++) P->vars[i].sig = 0x1234;
     for (int i = 0; i < n; i++)
         if (P->node_var[i] >= 0) P->vars[P->node_var[i]].sig += mix(h[i], 0x77);
-    /* groups: same signature and same options (an index on both) */
-    pl_map groups = {0};
-    if (!map_init(ctx, &groups, (size_t)P->nvars)) return mt_ctx_status(ctx);
-    for (int i = 0; i < P->nvars; i++) {
-        pl_var *v = &P->vars[i];
-        uint64_t key = v->sig;
-        for (int k = 0; k < v->nopts; k++) key = mix(key, (uint64_t)(v->opts[k].dim + 2) * 131 + (uint64_t)v->opts[k].ways);
-        int gi = map_get(&groups, key, var_group_eq, P->vars, v, i);
-        v->group = gi >= 0 ? gi : i;
-    }
-    map_free(ctx, &groups);
     mt_status st = blocks(P, h0);
     for (int i = 0; i < n; i++)
         if (ins[i]) mt_heap_free(ctx, ins[i]);
@@ -389,16 +504,18 @@ typedef struct pl_cost {
     double ncoll;
 } pl_cost;
 
+/* Every choice goes through here: the weight-byte totals follow it. */
+static void set_choice(pl_eval *E, int i, int o) {
+    const pl_var *v = &E->P->vars[i];
+    pl_opt a = v->opts[E->choice[i]], b = v->opts[o];
+    E->repl += (b.dim < 0 ? v->bytes : 0) - (a.dim < 0 ? v->bytes : 0);
+    E->rank += (b.dim < 0 ? v->bytes : v->bytes / b.ways) - (a.dim < 0 ? v->bytes : v->bytes / a.ways);
+    E->choice[i] = o;
+}
+
 static pl_cost evaluate(pl_eval *E) {
-    const planner *P = E->P;
     pl_propagate(E);
-    pl_cost c = {E->infeasible, 0, E->comm, 0, E->ncoll};
-    for (int i = 0; i < P->nvars; i++) {
-        pl_opt o = P->vars[i].opts[E->choice[i]];
-        if (o.dim < 0) c.repl += P->vars[i].bytes, c.rank += P->vars[i].bytes;
-        else c.rank += P->vars[i].bytes / o.ways;
-    }
-    return c;
+    return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll};
 }
 
 static bool better(pl_cost a, pl_cost b) {
@@ -411,15 +528,13 @@ static bool better(pl_cost a, pl_cost b) {
     return a.ncoll < b.ncoll;
 }
 
-static void search(pl_eval *E, mt_plan_search mode, int *evals) {
+static void set_group(pl_eval *E, int gi, int o) {
+    for (int i = gi; i >= 0; i = E->P->gnext[i]) set_choice(E, i, o);
+}
+
+/* Coordinate descent over groups of structurally equal weights. */
+static pl_cost descend_groups(pl_eval *E, pl_cost best, int *evals) {
     const planner *P = E->P;
-    for (int i = 0; i < P->nvars; i++) E->choice[i] = 0;
-    for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){{MT_PLACE_REPLICATE, -1, 1}, 0u};
-    E->window = P->node_w != NULL && mode != MT_SEARCH_FIRST;
-    pl_cost best = evaluate(E);
-    (*evals)++;
-    if (mode == MT_SEARCH_FIRST) return;
-    /* coordinate descent, first over groups of structurally equal weights */
     for (int sweep = 0; sweep < 6; sweep++) {
         bool improved = false;
         for (int gi = 0; gi < P->nvars; gi++) {
@@ -427,8 +542,7 @@ static void search(pl_eval *E, mt_plan_search mode, int *evals) {
             int curo = E->choice[gi];
             for (int o = 0; o < P->vars[gi].nopts; o++) {
                 if (o == curo) continue;
-                for (int i = 0; i < P->nvars; i++)
-                    if (P->vars[i].group == gi) E->choice[i] = o;
+                set_group(E, gi, o);
                 pl_cost c = evaluate(E);
                 (*evals)++;
                 if (better(c, best)) {
@@ -437,29 +551,62 @@ static void search(pl_eval *E, mt_plan_search mode, int *evals) {
                     improved = true;
                 }
             }
-            for (int i = 0; i < P->nvars; i++)
-                if (P->vars[i].group == gi) E->choice[i] = curo;
+            set_group(E, gi, curo);
         }
         if (!improved) break;
     }
+    return best;
+}
+
+static bool same_cost(pl_cost a, pl_cost b) {
+    double tol = 1e-6 * (b.comm > 1 ? b.comm : 1);
+    return a.infeasible == b.infeasible && a.comm <= b.comm + tol && a.comm >= b.comm - tol &&
+           a.ncoll <= b.ncoll + 1e-6 && a.ncoll >= b.ncoll - 1e-6;
+}
+
+static pl_cost search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exact) {
+    const planner *P = E->P;
+    E->repl = E->rank = 0;
+    for (int i = 0; i < P->nvars; i++) {
+        pl_opt o = P->vars[i].opts[0];
+        E->choice[i] = 0;
+        E->repl += o.dim < 0 ? P->vars[i].bytes : 0;
+        E->rank += o.dim < 0 ? P->vars[i].bytes : P->vars[i].bytes / o.ways;
+    }
+    for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){{MT_PLACE_REPLICATE, -1, 1}, 0u};
+    E->window = P->node_w != NULL && mode == MT_SEARCH_BEST;
+    pl_cost best = evaluate(E);
+    (*evals)++;
+    *window_exact = true;
+    if (mode == MT_SEARCH_FIRST) return best;
+    best = descend_groups(E, best, evals);
+    if (E->window) {
+        /* The window stands for the whole graph only when every block is
+         * entered the way its representative is (the residual stream
+         * replicated). Check on the whole graph; if it is not so, search
+         * the whole graph from here. */
+        E->window = false;
+        pl_cost full = evaluate(E);
+        (*evals)++;
+        if (!same_cost(full, best)) {
+            *window_exact = false;
+            full = descend_groups(E, full, evals);
+        }
+        best = full;
+    }
     /* then one weight at a time when the graph is small enough (over the
      * whole graph: single weights may break the symmetry of the blocks) */
-    if (E->window) {
-        E->window = false;
-        best = evaluate(E);
-        (*evals)++;
-    }
     double work = 0;
     for (int i = 0; i < P->nvars; i++) work += P->vars[i].nopts;
     work *= P->g->n;
-    if (work > 2e6) return;
+    if (work > 2e6) return best;
     for (int sweep = 0; sweep < 4; sweep++) {
         bool improved = false;
         for (int i = 0; i < P->nvars; i++) {
             int curo = E->choice[i];
             for (int o = 0; o < P->vars[i].nopts; o++) {
                 if (o == curo) continue;
-                E->choice[i] = o;
+                set_choice(E, i, o);
                 pl_cost c = evaluate(E);
                 (*evals)++;
                 if (better(c, best)) {
@@ -468,10 +615,11 @@ static void search(pl_eval *E, mt_plan_search mode, int *evals) {
                     improved = true;
                 }
             }
-            E->choice[i] = curo;
+            set_choice(E, i, curo);
         }
         if (!improved) break;
     }
+    return best;
 }
 
 /* ---- results ---- */
@@ -521,33 +669,12 @@ static int64_t local_bytes(double full, mt_placement p) {
     return (int64_t)(p.kind == MT_PLACE_SHARD ? full / p.ways : full);
 }
 
-static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full) {
+/* Per parameter: role, shard dim, per-rank shape; per-rank parameter bytes. */
+static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R) {
     mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
     int tp = P->tp;
-    E->record = true;
-    pl_propagate(E);
-    E->record = false;
-    R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
-    R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
     R->params = mt_alloc_array(ctx, (size_t)P->m->params.n + 1, sizeof *R->params);
-    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
-    if (!R->nodes || !R->comms || !R->params || !R->rules) return mt_ctx_status(ctx);
-    for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
-    for (int i = 0; i < E->nrecs; i++) {
-        const pl_rec *r = &E->recs[i];
-        mt_plan_comm *c = &R->comms[R->ncomms++];
-        c->kind = (mt_comm_kind)r->kind;
-        c->producer = P->slot_node[r->slot];
-        c->output = r->slot - P->out_off[c->producer->index];
-        c->consumer = r->consumer;
-        c->from = r->from;
-        c->to = r->to;
-        c->bytes_per_token = r->bytes;
-        c->wire_per_token = r->wire;
-        R->comm_per_token += r->wire;
-    }
-    /* parameters */
+    if (!R->params) return mt_ctx_status(ctx);
     mt_plan_memory *M = &R->mem;
     pl_map bymod = {0};
     if (!map_init(ctx, &bymod, (size_t)P->nvars)) return mt_ctx_status(ctx);
@@ -595,7 +722,42 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full) {
     }
     map_free(ctx, &bymod);
     M->replicated_extra_bytes = (int64_t)tp * M->param_bytes - M->total_param_bytes;
-    if (!full) return MT_OK; /* mt_plan_auto: per-rank bytes and communication only */
+    return MT_OK;
+}
+
+/* With full false (mt_plan_auto) only the per-rank bytes and the
+ * communication of `best` (a whole-graph cost) are filled. */
+static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    if (!full) {
+        R->comm_per_token = best.comm;
+        return params_memory(P, E, R);
+    }
+    E->record = true;
+    pl_propagate(E);
+    E->record = false;
+    R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
+    R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
+    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
+    if (!R->nodes || !R->comms || !R->rules) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
+    for (int i = 0; i < E->nrecs; i++) {
+        const pl_rec *r = &E->recs[i];
+        mt_plan_comm *c = &R->comms[R->ncomms++];
+        c->kind = (mt_comm_kind)r->kind;
+        c->producer = P->slot_node[r->slot];
+        c->output = r->slot - P->out_off[c->producer->index];
+        c->consumer = r->consumer;
+        c->from = r->from;
+        c->to = r->to;
+        c->bytes_per_token = r->bytes;
+        c->wire_per_token = r->wire;
+        R->comm_per_token += r->wire;
+    }
+    mt_status st = params_memory(P, E, R);
+    if (st != MT_OK) return st;
+    mt_plan_memory *M = &R->mem;
     /* KV cache: keys and values entering attention, before head repetition */
     double kv = 0;
     for (int i = 0; i < g->n; i++) {
@@ -713,40 +875,42 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full) {
     return MT_OK;
 }
 
-static mt_plan *plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *o, bool full) {
-    mt_ctx *ctx = m->ctx;
-    if (!o || o->tp < 1 || o->tp > 4096) {
-        mt_fail(ctx, MT_ERR_USAGE, "tensor-parallel degree must be between 1 and 4096, got %d", o ? o->tp : 0);
-        return NULL;
-    }
-    planner P;
-    memset(&P, 0, sizeof P);
-    P.lim = pl_limits_new(m, g);
-    if (!P.lim) return NULL;
-    if (setup(&P, m, g, o) != MT_OK || signatures(&P) != MT_OK) return NULL;
+/* The degree-independent part, once per graph (mt_plan_auto shares it). */
+static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
+    memset(P, 0, sizeof *P);
+    P->lim = pl_limits_new(m, g);
+    if (!P->lim) return mt_ctx_status(m->ctx);
+    if (prepare(P, m, g, o) != MT_OK || signatures(P) != MT_OK) return mt_ctx_status(m->ctx);
+    return MT_OK;
+}
+
+static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    if (set_degree(P, o->tp, o->style) != MT_OK) return NULL;
     mt_plan *R = mt_alloc(ctx, sizeof *R);
     if (!R) return NULL;
     R->ctx = ctx;
-    R->model = m;
+    R->model = P->m;
     R->graph = g;
     R->tp = o->tp;
     R->style = o->style;
-    R->batch = P.batch;
-    R->seq = P.seq;
-    R->kv_replication = pl_limits_check(P.lim, o->tp, &R->reason, &R->note);
+    R->batch = P->batch;
+    R->seq = P->seq;
+    R->kv_replication = pl_limits_check(P->lim, o->tp, &R->reason, &R->note);
     R->valid = R->reason == NULL;
     pl_eval E;
     memset(&E, 0, sizeof E);
-    E.P = &P;
-    E.choice = mt_heap_alloc(ctx, ((size_t)P.nvars + 1) * sizeof *E.choice);
-    E.vals = mt_heap_alloc(ctx, ((size_t)P.nslots + 1) * sizeof *E.vals);
-    E.sliced = mt_heap_alloc(ctx, ((size_t)P.nslots + 1) * sizeof *E.sliced);
+    E.P = P;
+    E.choice = mt_heap_alloc(ctx, ((size_t)P->nvars + 1) * sizeof *E.choice);
+    E.vals = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.vals);
+    E.sliced = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.sliced);
     E.split_in = mt_heap_alloc(ctx, ((size_t)g->n + 1) * sizeof *E.split_in);
     mt_status st = MT_OK;
     if (!E.choice || !E.vals || !E.sliced || !E.split_in) st = mt_ctx_status(ctx);
     if (st == MT_OK) {
-        search(&E, o->search, &R->evals);
-        st = results(&P, &E, R, full);
+        pl_cost best = search(&E, o->search, &R->evals, &R->window_exact);
+        st = results(P, &E, R, full, best);
     }
     if (E.choice) mt_heap_free(ctx, E.choice);
     if (E.vals) mt_heap_free(ctx, E.vals);
@@ -756,9 +920,17 @@ static mt_plan *plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *o, 
     return st == MT_OK ? R : NULL;
 }
 
+static bool degree_ok(mt_ctx *ctx, const mt_plan_opts *o) {
+    if (o && o->tp >= 1 && o->tp <= 4096) return true;
+    mt_fail(ctx, MT_ERR_USAGE, "tensor-parallel degree must be between 1 and 4096, got %d", o ? o->tp : 0);
+    return false;
+}
+
 mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts) {
-    if (!m || !g) return NULL;
-    return plan_run(m, g, opts, true);
+    if (!m || !g || !degree_ok(m->ctx, opts)) return NULL;
+    planner P;
+    if (plan_prepare(&P, m, g, opts) != MT_OK) return NULL;
+    return plan_degree(&P, opts, true);
 }
 
 void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start, int64_t *stop) {
@@ -778,20 +950,21 @@ mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base,
                        mt_plan_degree *out) {
     if (!m || !g || !out) return MT_ERR_USAGE;
     if (max_tp <= 0) max_tp = 64;
-    const pl_limits *lim = pl_limits_new(m, g);
-    if (!lim) return mt_ctx_status(m->ctx);
+    mt_plan_opts o = base ? *base : (mt_plan_opts){0};
+    o.tp = 1;
+    planner P;
+    if (plan_prepare(&P, m, g, &o) != MT_OK) return mt_ctx_status(m->ctx);
     for (int tp = 1; tp <= max_tp; tp++) {
         mt_plan_degree *d = &out[tp - 1];
         memset(d, 0, sizeof *d);
         d->tp = tp;
         const char *reason, *note;
-        d->kv_replication = pl_limits_check(lim, tp, &reason, &note);
+        d->kv_replication = pl_limits_check(P.lim, tp, &reason, &note);
         d->valid = reason == NULL;
         d->reason = reason ? reason : note;
         if (!d->valid) continue;
-        mt_plan_opts o = base ? *base : (mt_plan_opts){0};
         o.tp = tp;
-        mt_plan *p = plan_run(m, g, &o, false);
+        mt_plan *p = plan_degree(&P, &o, false);
         if (!p) return mt_ctx_status(m->ctx);
         d->param_bytes = p->mem.param_bytes;
         d->comm_per_token = p->comm_per_token;

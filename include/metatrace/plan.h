@@ -90,7 +90,9 @@ typedef enum mt_plan_style {
 
 typedef enum mt_plan_search {
     MT_SEARCH_BEST = 0,      /* least communication (coordinate descent over the choices) */
-    MT_SEARCH_FIRST          /* the first feasible assignment (each weight's first option) */
+    MT_SEARCH_FIRST,         /* the first feasible assignment (each weight's first option) */
+    MT_SEARCH_FULL           /* as BEST, but every propagation covers the whole graph instead of
+                                one block of each kind (slow; checks the window) */
 } mt_plan_search;
 
 typedef struct mt_plan_opts {
@@ -132,6 +134,8 @@ typedef struct mt_plan {
     mt_plan_memory mem;
     double comm_per_token;    /* sum of wire_per_token */
     int evals;                /* propagations run by the search */
+    bool window_exact;        /* false: the one-block-per-kind window disagreed with the whole
+                                 graph and the search went on over the whole graph */
 } mt_plan;
 
 /* Plan `g` (traced from `m`) for opts->tp ranks. Constraint violations
