@@ -741,7 +741,7 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
         convert(E, s, PL_R, n, true);
         out[0] = PL_R;
         return;
-    } else if (o.dim == 0) {
+    } else if (o.dim == V->out_dim) {
         c = cand_new(&cs, PL_S(n->outs[0].ndim - 1, o.ways));
         cand_req(c, sx, PL_R);
     } else {
@@ -755,6 +755,7 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
 static void rule_call_module(pl_eval *E, const mt_node *n, mt_placement *out) {
     switch (n->module ? n->module->leaf : MT_LEAF_NONE) {
     case MT_LEAF_LINEAR:
+    case MT_LEAF_CONV1D:
     case MT_LEAF_EMBEDDING: rule_weight(E, n, out); break;
     case MT_LEAF_LAYERNORM: rule_layer_norm_module(E, n, out); break;
     case MT_LEAF_DROPOUT: rule_linear1(E, n, out); break;

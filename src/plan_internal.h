@@ -23,6 +23,7 @@ typedef struct pl_opt {
 typedef struct pl_var {
     const mt_param *weight;
     const mt_module *module;  /* first module calling it */
+    int out_dim;              /* weight dim of the output features: 0 (Linear, Embedding rows), 1 (Conv1D) */
     int nopts;
     pl_opt opts[PL_MAX_OPTS];
     uint64_t sig;             /* structural signature (op ids and shapes around its calls) */

@@ -138,7 +138,8 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
         }
         P->node_var[i] = -1;
         if (n->op != MT_NODE_CALL_MODULE || !n->module ||
-            (n->module->leaf != MT_LEAF_LINEAR && n->module->leaf != MT_LEAF_EMBEDDING))
+            (n->module->leaf != MT_LEAF_LINEAR && n->module->leaf != MT_LEAF_EMBEDDING &&
+             n->module->leaf != MT_LEAF_CONV1D))
             continue;
         mt_param *w = mt_module_param(n->module, "weight");
         if (!w) continue;
@@ -150,6 +151,7 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
             v->weight = owner;
             v->module = n->module;
             v->bytes = (int64_t)slot_bytes(P, owner->t);
+            v->out_dim = n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
         }
         P->node_var[i] = vi;
     }
@@ -167,20 +169,18 @@ static mt_status set_degree(planner *P, int tp, mt_plan_style style) {
         pl_var *v = &P->vars[vi];
         v->nopts = 0;
         const mt_tensor *wt = v->weight->t;
-        int64_t d0 = wt->ndim == 2 ? dimv(wt, 0) : -1, d1 = wt->ndim == 2 ? dimv(wt, 1) : -1;
+        int od = v->out_dim, id = 1 - v->out_dim;
+        int64_t dout = wt->ndim == 2 ? dimv(wt, od) : -1, din = wt->ndim == 2 ? dimv(wt, id) : -1;
         bool emb = v->module->leaf == MT_LEAF_EMBEDDING;
-        bool allow = tp > 1 && d0 > 0 && d1 > 0 && !(emb && style == MT_PLAN_TRANSFORMERS);
-        if (allow && emb) {
-            if (d0 % tp == 0) add_opt(v, 0, tp);
-            if (d1 % tp == 0) add_opt(v, 1, tp);
-        } else if (allow) {
-            if (d0 % tp == 0) add_opt(v, 0, tp);
+        bool allow = tp > 1 && dout > 0 && din > 0 && !(emb && style == MT_PLAN_TRANSFORMERS);
+        if (allow) {
+            if (dout % tp == 0) add_opt(v, od, tp);
             /* fewer blocks than ranks only for a projection onto KV heads when
              * tp exceeds them (each KV head then lives on tp/kv ranks) */
             int64_t kv, hd;
-            if (pl_limits_kv(P->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && d0 == kv * hd)
-                add_opt(v, 0, (int)kv);
-            if (d1 % tp == 0) add_opt(v, 1, tp);
+            if (!emb && pl_limits_kv(P->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && dout == kv * hd)
+                add_opt(v, od, (int)kv);
+            if (din % tp == 0) add_opt(v, id, tp);
         }
         add_opt(v, -1, 1);
     }
@@ -697,9 +697,10 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R) {
             if (o.dim >= 0 && strcmp(p->local, "weight") == 0) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
-                pp->role = emb ? (o.dim == 0 ? MT_ROLE_VOCAB : MT_ROLE_EMBED_COLWISE)
-                               : (o.dim == 0 ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE);
-            } else if (o.dim == 0 && !emb && strcmp(p->local, "bias") == 0) {
+                bool out = o.dim == P->vars[vi].out_dim;
+                pp->role = emb ? (out ? MT_ROLE_VOCAB : MT_ROLE_EMBED_COLWISE)
+                               : (out ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE);
+            } else if (o.dim == P->vars[vi].out_dim && !emb && strcmp(p->local, "bias") == 0) {
                 pp->shard_dim = 0;
                 pp->ways = o.ways;
                 pp->role = MT_ROLE_BIAS;
@@ -840,7 +841,7 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost 
         const char *st;
         if (o.dim < 0) st = "replicate";
         else if (emb && o.dim == 0) st = "embedding_rowwise";
-        else if (o.dim == 0 || emb) st = gathered ? "colwise_gather_output" : "colwise";
+        else if (o.dim == P->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
         else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";
         if (o.dim < 0 && R->style == MT_PLAN_TRANSFORMERS) continue;
         paths[nm] = n->module->path;

@@ -35,8 +35,8 @@ const char *mt_placement_str(mt_ctx *ctx, mt_placement p);
 
 typedef enum mt_plan_role {
     MT_ROLE_REPLICATE = 0,
-    MT_ROLE_COLWISE,        /* Linear: out_features sharded (weight dim 0) */
-    MT_ROLE_ROWWISE,        /* Linear: in_features sharded (weight dim 1), all-reduce after */
+    MT_ROLE_COLWISE,        /* Linear: out_features sharded (weight dim 0; Conv1D's [in, out]: dim 1) */
+    MT_ROLE_ROWWISE,        /* Linear: in_features sharded (weight dim 1; Conv1D: dim 0), all-reduce after */
     MT_ROLE_VOCAB,          /* Embedding: rows (vocab) sharded, all-reduce after */
     MT_ROLE_EMBED_COLWISE,  /* Embedding: embedding_dim sharded (weight dim 1) */
     MT_ROLE_BIAS,           /* bias of a column-parallel Linear: sharded with it */

@@ -75,3 +75,41 @@ Test(plan_search, window_equals_whole_graph_real_moe) {
         mt_ctx_free(ctx);
     }
 }
+
+/* GPT-2's Conv1D keeps its weight as [in, out]: the column-parallel c_fc
+ * shards dim 1, the row-parallel c_proj dim 0 (the Megatron MLP pair, one
+ * all-reduce), the colwise bias goes with c_fc. Tiny gpt2: n_embd 64, MLP
+ * 4*64 = 256; at tp=2: c_fc [64, 128] per rank, c_proj [128, 64]. */
+static const mt_plan_param *param(const mt_plan *p, const char *name) {
+    for (int i = 0; i < p->nparams; i++)
+        if (strcmp(p->params[i].name, name) == 0) return &p->params[i];
+    cr_assert_fail("no parameter %s", name);
+    return NULL;
+}
+
+Test(plan_search, gpt2_conv1d_column_then_row) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("gpt2")->json, 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan *p = run(m, g, 2, MT_PLAN_TRANSFORMERS, MT_SEARCH_BEST);
+    const mt_plan_param *fc = param(p, "transformer.h.0.mlp.c_fc.weight");
+    const mt_plan_param *fcb = param(p, "transformer.h.0.mlp.c_fc.bias");
+    const mt_plan_param *pr = param(p, "transformer.h.1.mlp.c_proj.weight");
+    cr_assert_eq(fc->role, MT_ROLE_COLWISE);
+    cr_assert_eq(fc->shard_dim, 1);
+    cr_assert(fc->local[0] == 64 && fc->local[1] == 128, "c_fc local [%lld, %lld]", (long long)fc->local[0],
+              (long long)fc->local[1]);
+    cr_assert_eq(fcb->role, MT_ROLE_BIAS);
+    cr_assert_eq(fcb->local[0], 128);
+    cr_assert_eq(pr->role, MT_ROLE_ROWWISE);
+    cr_assert_eq(pr->shard_dim, 0);
+    cr_assert(pr->local[0] == 128 && pr->local[1] == 64);
+    bool found = false;
+    for (int i = 0; i < p->nrules; i++)
+        if (strcmp(p->rules[i].pattern, "transformer.h.*.mlp.c_fc") == 0) {
+            cr_assert_str_eq(p->rules[i].style, "colwise");
+            found = true;
+        }
+    cr_assert(found, "no rule for transformer.h.*.mlp.c_fc");
+    mt_ctx_free(ctx);
+}
