@@ -77,11 +77,14 @@ static int run_once(const char *path, int64_t layers, stage_times *t) {
 }
 
 /* Whole CLI as a child: wall time and the child's peak RSS. */
+/* `cli path -o out`, or with out NULL `cli path --tp auto` (stdout to /dev/null). */
 static int run_cli(const char *cli, const char *path, const char *out, double *ms, long *rss_kb) {
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        execl(cli, cli, path, "-o", out, (char *)NULL);
+        if (out) execl(cli, cli, path, "-o", out, (char *)NULL);
+        if (!freopen("/dev/null", "w", stdout)) _exit(127);
+        execl(cli, cli, path, "--tp", "auto", (char *)NULL);
         _exit(127);
     }
     int st;
@@ -124,6 +127,42 @@ static void bench(const char *label, const char *path, const char *cli, int64_t 
     }
 }
 
+/* `metatrace CONFIG --tp auto` (trace + plans for degrees 1..64) on every
+ * shipped config: the issue 5 target is "well under a second" for each. */
+#include <dirent.h>
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void bench_tp_auto(const char *cli) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/samples/configs", MT_SOURCE_DIR);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char *names[64];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 64) {
+        size_t len = strlen(e->d_name);
+        if (len > 12 && strcmp(e->d_name + len - 12, ".config.json") == 0) names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, by_name);
+    printf("--tp auto (CLI, medians of %d runs):\n", RUNS / 3);
+    for (int k = 0; k < n; k++) {
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        double w[RUNS];
+        long rss = 0, r;
+        int ok = 1;
+        for (int i = 0; i < RUNS / 3 && ok; i++) {
+            ok = run_cli(cli, path, NULL, &w[i], &r) == 0;
+            if (r > rss) rss = r;
+        }
+        if (ok) printf("  %-58s %8.1f ms  peak RSS %6.1f MiB\n", names[k], median(w, RUNS / 3), rss / 1024.0);
+        else printf("  %-58s FAILED\n", names[k]);
+        free(names[k]);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *cli = argc > 1 ? argv[1] : NULL;
     char cli_buf[1024];
@@ -147,5 +186,6 @@ int main(int argc, char **argv) {
     printf("linearity (Llama-3.1-405B widths):\n");
     int64_t depths[4] = {16, 32, 64, 126};
     for (int i = 0; i < 4; i++) bench("  405B-shape", p405, NULL, depths[i]);
+    if (cli) bench_tp_auto(cli);
     return 0;
 }
