@@ -301,6 +301,15 @@ static void rule_binary_div(pl_eval *E, const mt_node *n, mt_placement *out) { e
 static void rule_pointwise(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 3, 0, false); }
 static void rule_linear1(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 1, 1, false); }
 static void rule_nonlinear1(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 1, 0, false); }
+/* clamp/clamp_ act on each element alone (OLMo's clip_qkv keeps a
+ * column-parallel q/k/v sharded); positional tensor bounds broadcast like any
+ * elementwise operand, keyword tensor bounds keep the op replicated. Not
+ * linear: a partial sum is reduced first. */
+static void rule_clamp(pl_eval *E, const mt_node *n, mt_placement *out) {
+    for (int i = 0; i < n->nkwargs; i++)
+        if (n->kwargs[i].value.kind == MT_ARG_TENSOR) { rule_replicate(E, n, out); return; }
+    elementwise(E, n, out, 3, 0, false);
+}
 
 /* Shape-only ops: a map from input dims to output dims (-1: the dim does not
  * survive as a whole). Partial sums pass through. */
@@ -600,6 +609,38 @@ static void rule_cat(pl_eval *E, const mt_node *n, mt_placement *out) {
     out[0] = choose(E, &cs, n);
 }
 
+/* stack: a new dim at `dim`; every input must carry the same placement, which
+ * moves to the matching output dim (Cohere's interleaved rotate_half stacks
+ * the head-sharded halves). */
+static void rule_stack(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const planner *P = E->P;
+    const mt_arg *l = arg_at(n, 0, "tensors");
+    if (!l || l->kind != MT_ARG_LIST) { rule_replicate(E, n, out); return; }
+    int64_t d = 0;
+    int_at(n, 1, "dim", &d);
+    int sd = wrapd(d, n->outs[0].ndim);
+    int sl[MAXREQ], k = 0;
+    for (int i = 0; i < l->v.list.n && k < MAXREQ; i++)
+        if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(P, l->v.list.items[i].v.t);
+    cands cs = {.n = 0};
+    cand *c = cand_new(&cs, PL_R);
+    for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
+    for (int i = 0; i < k && sd >= 0; i++) {
+        if (!is_shard(E, sl[i])) continue;
+        mt_placement ip = *cur(E, sl[i]);
+        c = cand_new(&cs, PL_S(ip.dim < sd ? ip.dim : ip.dim + 1, ip.ways));
+        for (int j = 0; j < k; j++) cand_req(c, sl[j], ip);
+        break;
+    }
+    bool allp = k > 0;
+    for (int i = 0; i < k; i++) allp = allp && cur(E, sl[i])->kind == MT_PLACE_PARTIAL;
+    if (allp) {
+        c = cand_new(&cs, PL_P);
+        for (int j = 0; j < k; j++) cand_req(c, sl[j], PL_P);
+    }
+    out[0] = choose(E, &cs, n);
+}
+
 /* matmul: batch dims shard together, rows of a, columns of b, or the inner
  * dim in both (a partial sum). */
 static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
@@ -785,6 +826,8 @@ static const rule_fn OP_RULES[MT_OP_COUNT] = {
     [MT_OP_CAT] = rule_cat, [MT_OP_SPLIT] = rule_split, [MT_OP_CHUNK] = rule_split, [MT_OP_TOPK] = rule_topk,
     [MT_OP_GETITEM] = rule_getitem, [MT_OP_ARANGE] = rule_replicate, [MT_OP_FULL] = rule_replicate,
     [MT_OP_TRIU] = rule_triu, [MT_OP_SDPA] = rule_sdpa, [MT_OP_DROPOUT] = rule_linear1,
+    [MT_OP_CLAMP] = rule_clamp, [MT_OP_CLAMP_] = rule_clamp, [MT_OP_STACK] = rule_stack,
+    [MT_OP_FLATTEN] = rule_view,
 };
 
 /* ---- one propagation ---- */
