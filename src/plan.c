@@ -526,6 +526,59 @@ static void rule_softmax(pl_eval *E, const mt_node *n, mt_placement *out) {
     reduce_like(E, n, out, reduced, true);
 }
 
+/* index_select(input, dim, index): picking rows along `dim` keeps a shard
+ * on another dim, and is linear (a partial sum passes). The index is whole. */
+static void rule_index_select(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const planner *P = E->P;
+    const mt_tensor *x = tensor_at(n, 0, "input");
+    const mt_tensor *ix = tensor_at(n, 2, "index");
+    int64_t d = 0;
+    if (!x || !ix || !int_at(n, 1, "dim", &d)) {
+        rule_replicate(E, n, out);
+        return;
+    }
+    int dim = wrapd(d, x->ndim), sx = slot_of(P, x), si = slot_of(P, ix);
+    cands cs = {.n = 0};
+    cand *c = cand_new(&cs, PL_R);
+    cand_req(c, sx, PL_R);
+    cand_req(c, si, PL_R);
+    if ((is_shard(E, sx) && cur(E, sx)->dim != dim) || (sx >= 0 && cur(E, sx)->kind == MT_PLACE_PARTIAL)) {
+        c = cand_new(&cs, *cur(E, sx));
+        cand_req(c, sx, *cur(E, sx));
+        cand_req(c, si, PL_R);
+    }
+    out[0] = choose(E, &cs, n);
+}
+
+/* index_add_(self, dim, index, source): adding rows along `dim` keeps a
+ * shard on another dim held by both, and sums partial sums; a self made by
+ * zeros/zeros_like is zero in any placement (every rank's zeros sum to
+ * zero), so it takes the source's. */
+static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const planner *P = E->P;
+    const mt_tensor *self = tensor_at(n, 0, "self"), *ix = tensor_at(n, 2, "index"), *src = tensor_at(n, 3, "source");
+    int64_t d = 0;
+    if (!self || !ix || !src || !int_at(n, 1, "dim", &d) || self->ndim != src->ndim) {
+        rule_replicate(E, n, out);
+        return;
+    }
+    int dim = wrapd(d, self->ndim), ss = slot_of(P, self), si = slot_of(P, ix), sr = slot_of(P, src);
+    bool zero = self->node && (self->node->opid == MT_OP_ZEROS || self->node->opid == MT_OP_ZEROS_LIKE);
+    cands cs = {.n = 0};
+    cand *c = cand_new(&cs, PL_R);
+    cand_req(c, ss, PL_R);
+    cand_req(c, si, PL_R);
+    cand_req(c, sr, PL_R);
+    const mt_placement *ps = sr >= 0 ? cur(E, sr) : NULL;
+    if (ps && ((ps->kind == MT_PLACE_SHARD && ps->dim != dim) || ps->kind == MT_PLACE_PARTIAL)) {
+        c = cand_new(&cs, *ps);
+        if (!zero) cand_req(c, ss, *ps);
+        cand_req(c, si, PL_R);
+        cand_req(c, sr, *ps);
+    }
+    out[0] = choose(E, &cs, n);
+}
+
 static void rule_topk(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_tensor *x = n->args[0].v.t;
     bool reduced[MT_MAX_DIMS] = {false};
@@ -827,7 +880,7 @@ static const rule_fn OP_RULES[MT_OP_COUNT] = {
     [MT_OP_GETITEM] = rule_getitem, [MT_OP_ARANGE] = rule_replicate, [MT_OP_FULL] = rule_replicate,
     [MT_OP_TRIU] = rule_triu, [MT_OP_SDPA] = rule_sdpa, [MT_OP_DROPOUT] = rule_linear1,
     [MT_OP_CLAMP] = rule_clamp, [MT_OP_CLAMP_] = rule_clamp, [MT_OP_STACK] = rule_stack,
-    [MT_OP_FLATTEN] = rule_view,
+    [MT_OP_FLATTEN] = rule_view, [MT_OP_INDEX_SELECT] = rule_index_select, [MT_OP_INDEX_ADD] = rule_index_add,
 };
 
 /* ---- one propagation ---- */

@@ -49,6 +49,14 @@ int pl_limits_check(const pl_limits *L, int tp, const char **reason, const char 
 /* KV heads and head dim (for the KV-replication option of k/v projections). */
 bool pl_limits_kv(const pl_limits *L, int64_t *kv_heads, int64_t *head_dim);
 
+/* An open-addressing index (plan_search.c): keys are hashes; the caller's
+ * `eq` tells entries with equal hashes apart. */
+typedef struct pl_map {
+    uint64_t *keys;
+    int *vals;   /* -1: empty */
+    size_t mask;
+} pl_map;
+
 typedef struct planner {
     mt_ctx *ctx;
     const pl_limits *lim;
@@ -56,6 +64,11 @@ typedef struct planner {
     const mt_graph *g;
     int tp;
     int64_t batch, seq;
+    const char **bind_names;  /* batch, seq and the expected routed-token counts */
+    int64_t *bind_values;
+    const mt_sym **bind_syms; /* [2..nbind): the routed-token symbols, indexed by bind_map */
+    int nbind;
+    struct pl_map bind_map;
     int *out_off;             /* per node: first slot */
     int nslots;
     const mt_tensor **slot_t;

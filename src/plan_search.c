@@ -22,12 +22,6 @@ void pl_push_rec(pl_eval *E, const pl_rec *r) {
 
 /* ---- an open-addressing index (keys are hashes; the caller's `eq` tells
  * entries with equal hashes apart), so every lookup below is O(1) ---- */
-typedef struct pl_map {
-    uint64_t *keys;
-    int *vals;   /* -1: empty */
-    size_t mask;
-} pl_map;
-
 typedef bool (*pl_eq_fn)(const void *u, int val, const void *key);
 
 static bool map_init(mt_ctx *ctx, pl_map *m, size_t n) {
@@ -61,6 +55,8 @@ static int map_get(pl_map *m, uint64_t h, pl_eq_fn eq, const void *u, const void
 
 static uint64_t ptr_hash(const void *p) { return (uint64_t)(uintptr_t)p * 0xff51afd7ed558ccdULL; }
 
+static bool ptr_eq(const void *u, int v, const void *key) { return ((const void *const *)u)[v] == key; }
+
 static uint64_t str_hash(const char *s) {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
@@ -68,17 +64,92 @@ static uint64_t str_hash(const char *s) {
 }
 
 /* ---- setup ---- */
+static bool sym_eq(const void *u, int v, const void *key) { return ((const mt_sym *const *)u)[v] == key; }
+
+/* Bytes of t at the bound shapes (0 when a dim stays symbolic). */
 static double slot_bytes(planner *P, const mt_tensor *t) {
-    const char *names[2] = {"batch", "seq"};
-    int64_t vals[2] = {P->batch, P->seq};
-    mt_binding b = {names, vals, 2};
+    mt_binding b = {P->bind_names, P->bind_values, 2};
     double n = 1;
     for (int d = 0; d < t->ndim; d++) {
         const mt_sym *s = mt_sym_subst(P->ctx, t->shape[d], &b);
+        if (s && !mt_sym_is_const(s) && mt_sym_is_var(s) && P->nbind > 2) {
+            int k = map_get(&P->bind_map, ptr_hash(s), sym_eq, P->bind_syms, s, -1);
+            if (k >= 0) s = mt_sym_const(P->ctx, P->bind_values[k]);
+        } else if (s && !mt_sym_is_const(s) && P->nbind > 2) {
+            mt_binding all = {P->bind_names, P->bind_values, P->nbind};
+            s = mt_sym_subst(P->ctx, s, &all);
+        }
         if (!s || !mt_sym_is_const(s)) return 0;
         n *= (double)mt_sym_const_value(s);
     }
     return n * (double)mt_dtype_size(t->dtype);
+}
+
+/* The bound shapes: batch and seq, and every data-dependent size (the
+ * tokens routed to one expert, a `nonzero` over one slice of the routing
+ * mask) at its expectation under uniform routing: its upper bound (the
+ * slice's numel, tokens x top_k) over the number of sibling slices (the
+ * experts). A nonzero without siblings is taken at its bound. */
+static mt_status bind_shapes(planner *P) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    int cap = 2;
+    for (int i = 0; i < g->n; i++) cap += g->nodes[i]->opid == MT_OP_NONZERO;
+    P->bind_names = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_names);
+    P->bind_values = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_values);
+    const mt_tensor **src = mt_heap_alloc(ctx, (size_t)cap * sizeof *src);
+    const mt_sym **sym = mt_heap_alloc(ctx, (size_t)cap * sizeof *sym);
+    if (!P->bind_names || !P->bind_values || !src || !sym) return mt_ctx_status(ctx);
+    P->bind_names[0] = "batch";
+    P->bind_names[1] = "seq";
+    P->bind_values[0] = P->batch;
+    P->bind_values[1] = P->seq;
+    int nz = 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (n->opid != MT_OP_NONZERO || n->nout < 1 || n->outs[0].ndim < 1 || n->nargs < 1 ||
+            n->args[0].kind != MT_ARG_TENSOR)
+            continue;
+        const mt_tensor *x = n->args[0].v.t;
+        /* a slice of a larger tensor: siblings share the sliced tensor */
+        if (x->node && x->node->opid == MT_OP_GETITEM && x->node->nargs > 0 && x->node->args[0].kind == MT_ARG_TENSOR)
+            x = x->node->args[0].v.t;
+        src[nz] = x;
+        sym[nz] = n->outs[0].shape[0];
+        nz++;
+    }
+    mt_binding b0 = {P->bind_names, P->bind_values, 2};
+    /* siblings are consecutive in practice; count them with an index anyway */
+    pl_map bysrc = {0};
+    int *count = mt_heap_alloc(ctx, ((size_t)nz + 1) * sizeof *count);
+    if (!count || !map_init(ctx, &bysrc, (size_t)nz + 1)) return mt_ctx_status(ctx);
+    for (int k = 0; k < nz; k++) count[k] = 0;
+    int *grp = mt_heap_alloc(ctx, ((size_t)nz + 1) * sizeof *grp);
+    if (!grp) return mt_ctx_status(ctx);
+    for (int k = 0; k < nz; k++) {
+        int f = map_get(&bysrc, ptr_hash(src[k]), ptr_eq, src, src[k], k);
+        grp[k] = f >= 0 ? f : k;
+        count[grp[k]]++;
+    }
+    P->nbind = 2;
+    P->bind_syms = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_syms);
+    if (!P->bind_syms || !map_init(ctx, &P->bind_map, (size_t)nz + 1)) return mt_ctx_status(ctx);
+    for (int k = 0; k < nz; k++) {
+        mt_symbol_info *si = mt_sym_is_var(sym[k]) ? mt_sym_info_of(ctx, sym[k]) : NULL;
+        int64_t hi;
+        if (!si || !si->hi || mt_sym_eval(ctx, si->hi, &b0, &hi) != MT_OK) continue;
+        if (map_get(&P->bind_map, ptr_hash(sym[k]), sym_eq, P->bind_syms, sym[k], P->nbind) >= 0) continue;
+        P->bind_syms[P->nbind] = sym[k];
+        P->bind_names[P->nbind] = si->name;
+        P->bind_values[P->nbind] = hi / count[grp[k]];
+        P->nbind++;
+    }
+    map_free(ctx, &bysrc);
+    mt_heap_free(ctx, count);
+    mt_heap_free(ctx, grp);
+    mt_heap_free(ctx, src);
+    mt_heap_free(ctx, sym);
+    return MT_OK;
 }
 
 static uint64_t mix(uint64_t h, uint64_t v) {
@@ -124,6 +195,7 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
     P->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bytes_at);
     P->vars = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->vars);
     if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
+    if (bind_shapes(P) != MT_OK) return mt_ctx_status(ctx);
     double tokens = (double)P->batch * (double)P->seq;
     pl_map byw = {0};
     if (!map_init(ctx, &byw, (size_t)g->n)) return mt_ctx_status(ctx);
@@ -323,6 +395,72 @@ done:
     return st;
 }
 
+/* The child of block `parent` on b's chain, or -1. */
+static int child_of(const blk *B, int b, int parent) {
+    while (b >= 0 && B[b].parent != parent) b = B[b].parent;
+    return b;
+}
+
+/* Calls `f` on the graph nodes behind n's tensor arguments. */
+#define FOR_ARG_NODES(x, j, body)                                                                  \
+    for (int a_ = 0; a_ < (x)->nargs + (x)->nkwargs; a_++) {                                       \
+        const mt_arg *ar_ = a_ < (x)->nargs ? &(x)->args[a_] : &(x)->kwargs[a_ - (x)->nargs].value; \
+        int c_ = ar_->kind == MT_ARG_LIST ? ar_->v.list.n : 1;                                      \
+        for (int k_ = 0; k_ < c_; k_++) {                                                           \
+            const mt_arg *it_ = ar_->kind == MT_ARG_LIST ? &ar_->v.list.items[k_] : ar_;            \
+            if (it_->kind != MT_ARG_TENSOR || !it_->v.t->node) continue;                            \
+            int j = it_->v.t->node->index;                                                          \
+            body                                                                                    \
+        }                                                                                           \
+    }
+
+/* Inside a block, the nodes its parent module records around a child block
+ * (routing the tokens to expert k, weighting and summing its output) go with
+ * the one child block they exchange data with: first by what they read
+ * (forward: expert k's output, then its weighting), then by who reads them
+ * (backward: expert k's token selection and routing weights). A node
+ * touching two children (the running sum over the experts) stays with the
+ * parent. The experts then window like the layers. */
+static mt_status attach(planner *P, int *nb, const blk *B, int nblk) {
+    const mt_graph *g = P->g;
+    mt_ctx *ctx = P->ctx;
+    int n = g->n;
+    (void)nblk;
+    /* is nb[i] a block with child blocks? */
+    bool *parent = mt_heap_alloc(ctx, (size_t)nblk + 1);
+    int *user = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *user); /* -1 none, -2 several, else child */
+    if (!parent || !user) return mt_ctx_status(ctx);
+    memset(parent, 0, (size_t)nblk + 1);
+    for (int b = 0; b < nblk; b++)
+        if (B[b].parent >= 0) parent[B[b].parent] = true;
+    for (int i = 0; i < n; i++) {
+        int p = nb[i];
+        if (p < 0 || !parent[p]) continue;
+        int got = -1;
+        FOR_ARG_NODES(g->nodes[i], j, {
+            int c = nb[j] >= 0 ? child_of(B, nb[j], p) : -1;
+            if (c >= 0 && c != p) got = got == -1 || got == c ? c : -2;
+        })
+        if (got >= 0) nb[i] = got;
+    }
+    for (int i = 0; i < n; i++) user[i] = -1;
+    for (int i = n - 1; i >= 0; i--) {
+        int p = nb[i];
+        if (p >= 0 && parent[p] && user[i] >= 0) nb[i] = user[i];
+        /* tell the producers which child of their block reads them */
+        FOR_ARG_NODES(g->nodes[i], j, {
+            int pj = nb[j];
+            if (pj < 0 || !parent[pj]) continue;
+            int c = nb[i] >= 0 ? child_of(B, nb[i], pj) : -1;
+            if (c < 0 || c == pj) c = -2;
+            user[j] = user[j] == -1 || user[j] == c ? c : -2;
+        })
+    }
+    mt_heap_free(ctx, parent);
+    mt_heap_free(ctx, user);
+    return MT_OK;
+}
+
 /* Blocks nest (the experts of a MoE layer inside the layers): a node's
  * weight is the product, over the blocks on its stack, of the number of
  * identical blocks each stands for (0 inside a block that is not its kind's
@@ -365,21 +503,8 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
             nb[i] = b;
         }
     }
-    /* Inside a block, the nodes its parent module records around a child
-     * block (the routing of the tokens to expert k and the sum of its output)
-     * go with the next child block: expert k's block then holds the tail of
-     * expert k-1's dispatch and the head of its own, the same in every
-     * expert, so the experts window like the layers. */
-    for (int i = n - 1, next = -1; i >= 0; i--) {
-        if (nb[i] < 0) {
-            next = -1;
-            continue;
-        }
-        int c = next;
-        while (c >= 0 && B[c].parent != nb[i] && B[c].parent >= 0) c = B[c].parent;
-        if (c >= 0 && B[c].parent == nb[i]) nb[i] = c;
-        else next = nb[i];
-    }
+    st = attach(P, nb, B, nblk);
+    if (st != MT_OK) goto done;
     for (int i = 0; i < n; i++) {
         uint64_t v = h0[i];
         if (P->node_var[i] >= 0) v = mix(v, P->vars[P->node_var[i]].sig);
@@ -558,6 +683,52 @@ static pl_cost descend_groups(pl_eval *E, pl_cost best, int *evals) {
     return best;
 }
 
+/* Pairs of groups changed together: a column-parallel projection and the
+ * row-parallel one after it only pay off together (either alone costs the
+ * same or more), which single moves never find. Run while the work stays
+ * small: pairs x option pairs x propagated nodes. */
+#define PL_PAIR_BUDGET 1.5e6
+static pl_cost descend_pairs(pl_eval *E, pl_cost best, int *evals) {
+    const planner *P = E->P;
+    double pairs = 0, leaders = 0, opts = 0;
+    for (int gi = 0; gi < P->nvars; gi++)
+        if (P->vars[gi].group == gi) leaders++, opts += P->vars[gi].nopts - 1;
+    if (leaders < 2) return best;
+    pairs = opts * opts / 2;
+    if (pairs * (E->window ? P->nwin : P->g->n) > PL_PAIR_BUDGET) return best;
+    for (int round = 0; round < 3; round++) {
+        bool improved = false;
+        for (int gi = 0; gi < P->nvars; gi++) {
+            if (P->vars[gi].group != gi) continue;
+            for (int gj = gi + 1; gj < P->nvars; gj++) {
+                if (P->vars[gj].group != gj) continue;
+                int ci = E->choice[gi], cj = E->choice[gj];
+                for (int oi = 0; oi < P->vars[gi].nopts; oi++) {
+                    if (oi == ci) continue;
+                    for (int oj = 0; oj < P->vars[gj].nopts; oj++) {
+                        if (oj == cj) continue;
+                        set_group(E, gi, oi);
+                        set_group(E, gj, oj);
+                        pl_cost c = evaluate(E);
+                        (*evals)++;
+                        if (better(c, best)) {
+                            best = c;
+                            ci = oi;
+                            cj = oj;
+                            improved = true;
+                        }
+                    }
+                }
+                set_group(E, gi, ci);
+                set_group(E, gj, cj);
+            }
+        }
+        if (!improved) break;
+        best = descend_groups(E, best, evals);
+    }
+    return best;
+}
+
 static bool same_cost(pl_cost a, pl_cost b) {
     double tol = 1e-6 * (b.comm > 1 ? b.comm : 1);
     return a.infeasible == b.infeasible && a.comm <= b.comm + tol && a.comm >= b.comm - tol &&
@@ -580,6 +751,7 @@ static pl_cost search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_
     *window_exact = true;
     if (mode == MT_SEARCH_FIRST) return best;
     best = descend_groups(E, best, evals);
+    best = descend_pairs(E, best, evals);
     if (E->window) {
         /* The window stands for the whole graph only when every block is
          * entered the way its representative is (the residual stream
@@ -591,6 +763,7 @@ static pl_cost search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_
         if (!same_cost(full, best)) {
             *window_exact = false;
             full = descend_groups(E, full, evals);
+            full = descend_pairs(E, full, evals);
         }
         best = full;
     }
@@ -885,6 +1058,8 @@ static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const 
     return MT_OK;
 }
 
+static void plan_release(planner *P) { map_free(P->ctx, &P->bind_map); }
+
 static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
@@ -930,8 +1105,9 @@ static bool degree_ok(mt_ctx *ctx, const mt_plan_opts *o) {
 mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts) {
     if (!m || !g || !degree_ok(m->ctx, opts)) return NULL;
     planner P;
-    if (plan_prepare(&P, m, g, opts) != MT_OK) return NULL;
-    return plan_degree(&P, opts, true);
+    mt_plan *R = plan_prepare(&P, m, g, opts) == MT_OK ? plan_degree(&P, opts, true) : NULL;
+    plan_release(&P);
+    return R;
 }
 
 void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start, int64_t *stop) {
@@ -954,7 +1130,10 @@ mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base,
     mt_plan_opts o = base ? *base : (mt_plan_opts){0};
     o.tp = 1;
     planner P;
-    if (plan_prepare(&P, m, g, &o) != MT_OK) return mt_ctx_status(m->ctx);
+    if (plan_prepare(&P, m, g, &o) != MT_OK) {
+        plan_release(&P);
+        return mt_ctx_status(m->ctx);
+    }
     for (int tp = 1; tp <= max_tp; tp++) {
         mt_plan_degree *d = &out[tp - 1];
         memset(d, 0, sizeof *d);
@@ -966,9 +1145,13 @@ mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base,
         if (!d->valid) continue;
         o.tp = tp;
         mt_plan *p = plan_degree(&P, &o, false);
-        if (!p) return mt_ctx_status(m->ctx);
+        if (!p) {
+            plan_release(&P);
+            return mt_ctx_status(m->ctx);
+        }
         d->param_bytes = p->mem.param_bytes;
         d->comm_per_token = p->comm_per_token;
     }
+    plan_release(&P);
     return MT_OK;
 }

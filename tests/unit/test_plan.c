@@ -230,3 +230,33 @@ Test(plan, auto_answers_every_shipped_config) {
     closedir(d);
     cr_assert_geq(nconf, 18, "only %d shipped configs found", nconf);
 }
+
+/* Mixtral-8x7B at tp=8 (bf16, hidden 4096, vocab 32000, 8 experts, 32 layers), by hand:
+ * each expert is the Megatron pair (w1/w3 colwise, w2 rowwise), the routed partial sums
+ * add up through index_add_ and are all-reduced once per layer, like the attention:
+ * 2 x 7/8 x 8192 B = 14336 B/token each, 2 per layer; the router (4096 -> 8, colwise)
+ * gathers 7/8 x 16 = 14; the embedding's columns gather 7/8 x 8192 = 7168 once, the
+ * lm_head's vocab blocks 7/8 x 64000 = 56000 once:
+ * 32 x (2 x 14336 + 14) + 7168 + 56000 = 981120 B/token, 64 all-reduces. */
+Test(plan, mixtral_experts_one_all_reduce_per_layer) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/mistralai--Mixtral-8x7B-v0.1.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan *p = plan(m, g, 8, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert(p->valid);
+    static const char *const want[] = {
+        "model.layers.*.block_sparse_moe.experts.*.w1", "colwise",
+        "model.layers.*.block_sparse_moe.experts.*.w3", "colwise",
+        "model.layers.*.block_sparse_moe.experts.*.w2", "rowwise", NULL};
+    for (int i = 0; want[i]; i += 2) {
+        const char *got = rule(p, want[i]);
+        cr_assert_not_null(got, "no rule for %s", want[i]);
+        cr_assert_str_eq(got, want[i + 1], "%s", want[i]);
+    }
+    int ar = 0;
+    for (int i = 0; i < p->ncomms; i++) ar += p->comms[i].kind == MT_COMM_ALL_REDUCE;
+    cr_assert_eq(ar, 64);
+    cr_assert(p->comm_per_token > 981120 - 0.5 && p->comm_per_token < 981120 + 0.5, "%.3f B/token",
+              p->comm_per_token);
+    mt_ctx_free(ctx);
+}
