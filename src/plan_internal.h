@@ -86,6 +86,8 @@ typedef struct planner {
     int *win;                 /* the nodes with node_w > 0, in order */
     int *mir_head, *mir_next; /* per window node: skipped nodes mirroring it (read by the window) */
     int nwin;
+    const mt_module **containers; /* parents of nested blocks (the experts ModuleLists) */
+    int ncontainers;
     int nblocks, nblock_kinds;
 } planner;
 

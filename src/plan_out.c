@@ -101,6 +101,28 @@ mt_status mt_plan_export_json(const mt_plan *p, FILE *out) {
     json_object_set_new(mem, "kv_cache_bytes", json_integer(p->mem.kv_bytes));
     json_object_set_new(mem, "activation_peak_bytes", json_integer(p->mem.activation_peak_bytes));
     json_object_set_new(root, "memory_per_rank", mem);
+    json_t *ex = json_array();
+    for (int i = 0; i < p->nexperts; i++) {
+        const mt_plan_experts *x = &p->experts[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "pattern", json_string(x->pattern));
+        json_object_set_new(o, "layers", json_integer(x->layers));
+        json_object_set_new(o, "experts", json_integer(x->experts));
+        json_object_set_new(o, "top_k", json_real(x->top_k));
+        json_object_set_new(o, "hidden", json_integer(x->hidden));
+        json_object_set_new(o, "param_bytes", json_integer(x->param_bytes));
+        json_object_set_new(o, "local_bytes", json_integer(x->local_bytes));
+        json_object_set_new(o, "comm_wire_bytes_per_token", json_real(x->comm_per_token));
+        json_t *ep = json_object();
+        json_object_set_new(ep, "valid", json_boolean(x->ep_valid));
+        json_object_set_new(ep, "reason", x->ep_reason ? json_string(x->ep_reason) : json_null());
+        json_object_set_new(ep, "experts_per_rank", x->ep_valid ? json_integer(x->experts / p->tp) : json_null());
+        json_object_set_new(ep, "local_bytes", x->ep_valid ? json_integer(x->ep_local_bytes) : json_null());
+        json_object_set_new(ep, "all_to_all_wire_bytes_per_token", json_real(x->ep_comm_per_token));
+        json_object_set_new(o, "expert_parallel", ep);
+        json_array_append_new(ex, o);
+    }
+    json_object_set_new(root, "experts", ex);
     json_t *wrap = json_object();
     json_object_set_new(wrap, "plan", root);
     int rc = json_dumpf(wrap, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -126,6 +148,17 @@ mt_status mt_plan_print(const mt_plan *p, FILE *out) {
     for (int i = 0; i < p->ncomms; i++) counts[p->comms[i].kind]++;
     fprintf(out, "  communication: %.0f B/token per rank (%d all_reduce, %d all_gather, %d all_to_all)\n",
             p->comm_per_token, counts[MT_COMM_ALL_REDUCE], counts[MT_COMM_ALL_GATHER], counts[MT_COMM_ALL_TO_ALL]);
+    for (int i = 0; i < p->nexperts; i++) {
+        const mt_plan_experts *x = &p->experts[i];
+        fprintf(out, "  experts %s: %d layers x %d experts, top-%g, sharded inside each expert: %.3f GiB per rank, "
+                "%.0f B/token in the MoE blocks\n",
+                x->pattern, x->layers, x->experts, x->top_k, gib(x->local_bytes), x->comm_per_token);
+        if (x->ep_valid)
+            fprintf(out, "    expert parallel instead: %d whole expert(s) per rank, %.3f GiB per rank, "
+                    "all-to-all dispatch + combine %.0f B/token\n",
+                    x->experts / p->tp, gib(x->ep_local_bytes), x->ep_comm_per_token);
+        else fprintf(out, "    expert parallel: not possible (%s)\n", x->ep_reason);
+    }
     for (int i = 0; i < p->nrules; i++) fprintf(out, "    %-48s %s\n", p->rules[i].pattern, p->rules[i].style);
     return ferror(out) ? MT_ERR_IO : MT_OK;
 }

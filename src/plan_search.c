@@ -543,6 +543,16 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
         if (w > 0) P->win[P->nwin++] = i;
     }
     st = mirrors(P, nb, B, nblk);
+    /* containers of nested blocks: the expert lists (the experts report) */
+    P->containers = mt_alloc_array(ctx, (size_t)nblk + 1, sizeof *P->containers);
+    if (!P->containers) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    for (int b = 0; b < nblk; b++) {
+        const mt_module *c = B[b].parent >= 0 ? B[b].mod->parent : NULL;
+        if (c && (P->ncontainers == 0 || P->containers[P->ncontainers - 1] != c)) P->containers[P->ncontainers++] = c;
+    }
 done:
     map_free(ctx, &bymod);
     map_free(ctx, &cache);
@@ -899,6 +909,96 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R) {
     return MT_OK;
 }
 
+static bool mod_under(const mt_module *m, const mt_module *anc) {
+    for (; m; m = m->parent)
+        if (m == anc) return true;
+    return false;
+}
+
+static int64_t module_param_bytes(const mt_module *m) {
+    int64_t b = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        if (p->is_buffer || p->tied_to) continue;
+        int64_t n = (int64_t)mt_dtype_size(p->t->dtype);
+        for (int d = 0; d < p->t->ndim; d++) n *= dimv(p->t, d);
+        b += n;
+    }
+    for (int i = 0; i < m->children.n; i++) b += module_param_bytes(m->children.items[i]);
+    return b;
+}
+
+/* Routed experts: the containers of nested blocks whose experts read a
+ * data-dependent number of tokens (a bound routed-token count), grouped by
+ * pattern; the plan's bytes and communication for them, and what expert
+ * parallelism would hold and move instead. */
+static mt_status experts_report(planner *P, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    int tp = P->tp;
+    if (P->ncontainers == 0) return MT_OK;
+    R->experts = mt_alloc_array(ctx, (size_t)P->ncontainers + 1, sizeof *R->experts);
+    if (!R->experts) return mt_ctx_status(ctx);
+    double tokens = (double)P->batch * (double)P->seq;
+    for (int c = 0; c < P->ncontainers; c++) {
+        const mt_module *box = P->containers[c];
+        /* the first Linear call under the container: its input is [routed tokens, hidden] */
+        const mt_node *first = NULL;
+        const mt_module *last = NULL;
+        double routed = 0;
+        for (int i = 0; i < g->n; i++) {
+            const mt_node *n = g->nodes[i];
+            if (P->node_var[i] < 0 || !mod_under(n->module, box) || n->nargs < 1 || n->args[0].kind != MT_ARG_TENSOR)
+                continue;
+            const mt_tensor *x = n->args[0].v.t;
+            if (x->ndim != 2 || mt_sym_is_const(x->shape[0])) continue;
+            const mt_module *child = n->module;
+            while (child && child->parent != box) child = child->parent;
+            if (!child || child == last) continue;
+            /* the first Linear call of each expert: [its routed tokens, hidden] */
+            last = child;
+            if (!first) first = n;
+            mt_binding b = {P->bind_names, P->bind_values, 2};
+            const mt_sym *s = mt_sym_subst(ctx, x->shape[0], &b);
+            int k = s && mt_sym_is_var(s) ? map_get(&P->bind_map, ptr_hash(s), sym_eq, P->bind_syms, s, -1) : -1;
+            if (k >= 0) routed += (double)P->bind_values[k];
+        }
+        if (!first || routed <= 0) continue;
+        const mt_tensor *x = first->args[0].v.t;
+        const char *pat = pattern_of(ctx, box->path);
+        mt_plan_experts *X = NULL;
+        for (int k = 0; k < R->nexperts; k++)
+            if (strcmp(R->experts[k].pattern, pat) == 0) X = &R->experts[k];
+        if (!X) {
+            X = &R->experts[R->nexperts++];
+            memset(X, 0, sizeof *X);
+            X->pattern = pat;
+            X->experts = box->children.n;
+            X->top_k = routed / tokens;
+            X->hidden = dimv(x, 1);
+            X->ep_valid = X->experts % tp == 0;
+            if (!X->ep_valid)
+                X->ep_reason = mt_sprintf(ctx, "%d experts not divisible by %d", X->experts, tp);
+        }
+        X->layers++;
+        X->param_bytes += module_param_bytes(box);
+        for (int i = 0; i < R->nparams; i++)
+            if (mod_under(R->params[i].param->owner, box)) X->local_bytes += R->params[i].local_bytes;
+        X->ep_comm_per_token += 2.0 * X->top_k * (double)X->hidden * (double)mt_dtype_size(x->dtype) *
+                                (double)(tp - 1) / (double)tp;
+        for (int i = 0; i < R->ncomms; i++) {
+            const mt_node *pn = R->comms[i].producer;
+            bool inside = false;
+            for (int d = 0; pn->stack && d < pn->stack->depth && !inside; d++)
+                inside = pn->stack->mods[d] == box->parent;
+            if (inside) X->comm_per_token += R->comms[i].wire_per_token;
+        }
+    }
+    for (int k = 0; k < R->nexperts; k++)
+        if (R->experts[k].ep_valid) R->experts[k].ep_local_bytes = R->experts[k].param_bytes / tp;
+    return MT_OK;
+}
+
 /* With full false (mt_plan_auto) only the per-rank bytes and the
  * communication of `best` (a whole-graph cost) are filled. */
 static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
@@ -984,6 +1084,8 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost 
     M->activation_peak_bytes = (int64_t)peak;
     mt_heap_free(ctx, freeat);
     mt_heap_free(ctx, last);
+    st = experts_report(P, R);
+    if (st != MT_OK) return st;
     /* plan dict */
     const char **pats = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *pats);
     const char **paths = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *paths);

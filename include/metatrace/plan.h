@@ -113,6 +113,27 @@ typedef struct mt_plan_memory {
     int64_t activation_peak_bytes;            /* per rank, live tensors at the bound shapes */
 } mt_plan_memory;
 
+/* The routed experts of MoE layers, one entry per container pattern
+ * ("model.layers.*.mlp.experts"). The plan shards every expert inside (its
+ * Linears are column/row-parallel like any other); expert parallelism, whole
+ * experts split across the ranks, is reported beside it for comparison. */
+typedef struct mt_plan_experts {
+    const char *pattern;
+    int layers;               /* containers matching the pattern */
+    int experts;              /* experts per container */
+    double top_k;             /* routed experts per token (expected routed tokens / tokens) */
+    int64_t hidden;           /* width entering an expert */
+    int64_t param_bytes;      /* all these experts, unsharded */
+    int64_t local_bytes;      /* per rank as planned (sharded inside each expert) */
+    double comm_per_token;    /* the plan's wire bytes/token produced inside the MoE blocks
+                                 holding the containers (router, experts, shared experts, sum) */
+    bool ep_valid;            /* experts divisible by tp */
+    const char *ep_reason;    /* why not, when !ep_valid */
+    int64_t ep_local_bytes;   /* per rank with experts/tp whole experts each (ep_valid) */
+    double ep_comm_per_token; /* dispatch + combine all-to-all of the routed tokens, all layers:
+                                 2 x top_k x hidden x dtype bytes x (tp-1)/tp per layer */
+} mt_plan_experts;
+
 typedef struct mt_plan {
     mt_ctx *ctx;
     const mt_model *model;
@@ -132,6 +153,8 @@ typedef struct mt_plan {
     mt_plan_rule *rules;
     int nrules;
     mt_plan_memory mem;
+    mt_plan_experts *experts; /* MoE models: routed experts, sharded vs expert-parallel */
+    int nexperts;
     double comm_per_token;    /* sum of wire_per_token */
     int evals;                /* propagations run by the search */
     bool window_exact;        /* false: the one-block-per-kind window disagreed with the whole

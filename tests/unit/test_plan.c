@@ -260,3 +260,39 @@ Test(plan, mixtral_experts_one_all_reduce_per_layer) {
               p->comm_per_token);
     mt_ctx_free(ctx);
 }
+
+/* The same plan's experts report, by hand: 32 layers x 8 experts of 3 x 4096 x 14336 bf16
+ * weights = 90,194,313,216 B, 1/8 per rank either way; inside the MoE blocks the plan moves
+ * 32 x (14336 all-reduce + 14 router gather) = 459200 B/token; expert parallelism (one
+ * expert per rank) would move 32 x 2 x top-2 x 4096 x 2 B x 7/8 = 917504 B/token. At tp=3
+ * expert parallelism is impossible (8 experts). */
+Test(plan, mixtral_experts_report) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/mistralai--Mixtral-8x7B-v0.1.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan *p = plan(m, g, 8, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert_eq(p->nexperts, 1);
+    const mt_plan_experts *x = &p->experts[0];
+    cr_assert_str_eq(x->pattern, "model.layers.*.block_sparse_moe.experts");
+    cr_assert_eq(x->layers, 32);
+    cr_assert_eq(x->experts, 8);
+    cr_assert(x->top_k > 1.999 && x->top_k < 2.001, "top_k %g", x->top_k);
+    cr_assert_eq(x->hidden, 4096);
+    cr_assert_eq(x->param_bytes, 90194313216LL);
+    cr_assert_eq(x->local_bytes, 90194313216LL / 8);
+    cr_assert(x->ep_valid);
+    cr_assert_eq(x->ep_local_bytes, 90194313216LL / 8);
+    cr_assert(x->comm_per_token > 459199.5 && x->comm_per_token < 459200.5, "%.3f", x->comm_per_token);
+    cr_assert(x->ep_comm_per_token > 917503.5 && x->ep_comm_per_token < 917504.5, "%.3f", x->ep_comm_per_token);
+    mt_plan *p3 = plan(m, g, 3, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert_eq(p3->nexperts, 1);
+    cr_assert_not(p3->experts[0].ep_valid);
+    cr_assert_str_eq(p3->experts[0].ep_reason, "8 experts not divisible by 3");
+    /* dense models have no experts entry */
+    mt_ctx *c2 = mt_ctx_new();
+    mt_model *m2 = tu_build(c2, tu_src("samples/configs/mistralai--Mistral-7B-v0.1.config.json"), 2);
+    mt_plan *p2 = plan(m2, tu_trace(m2), 2, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert_eq(p2->nexperts, 0);
+    mt_ctx_free(c2);
+    mt_ctx_free(ctx);
+}
