@@ -909,12 +909,6 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R) {
     return MT_OK;
 }
 
-static bool mod_under(const mt_module *m, const mt_module *anc) {
-    for (; m; m = m->parent)
-        if (m == anc) return true;
-    return false;
-}
-
 static int64_t module_param_bytes(const mt_module *m) {
     int64_t b = 0;
     for (int i = 0; i < m->params.n; i++) {
@@ -931,72 +925,116 @@ static int64_t module_param_bytes(const mt_module *m) {
 /* Routed experts: the containers of nested blocks whose experts read a
  * data-dependent number of tokens (a bound routed-token count), grouped by
  * pattern; the plan's bytes and communication for them, and what expert
- * parallelism would hold and move instead. */
+ * parallelism would hold and move instead. One pass over nodes, parameters
+ * and collectives (containers found through a pointer index). */
+typedef struct pl_box {
+    const mt_node *first;    /* first Linear call under it reading routed tokens */
+    const mt_module *last;   /* expert of the previous such call */
+    double routed;           /* expected routed tokens, all experts */
+    int entry;               /* R->experts index, -1 none */
+} pl_box;
+
+/* The container m lies under (and its index), or -1; *child: its expert. */
+static int box_of(planner *P, pl_map *idx, const mt_module *m, const mt_module **child) {
+    for (const mt_module *c = m; c && c->parent; c = c->parent) {
+        int k = map_get(idx, ptr_hash(c->parent), ptr_eq, P->containers, c->parent, -1);
+        if (k >= 0) {
+            if (child) *child = c;
+            return k;
+        }
+    }
+    return -1;
+}
+
 static mt_status experts_report(planner *P, mt_plan *R) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
-    int tp = P->tp;
-    if (P->ncontainers == 0) return MT_OK;
-    R->experts = mt_alloc_array(ctx, (size_t)P->ncontainers + 1, sizeof *R->experts);
-    if (!R->experts) return mt_ctx_status(ctx);
+    int tp = P->tp, nc = P->ncontainers;
+    if (nc == 0) return MT_OK;
+    R->experts = mt_alloc_array(ctx, (size_t)nc + 1, sizeof *R->experts);
+    pl_box *bx = mt_heap_alloc(ctx, (size_t)nc * sizeof *bx);
+    pl_map idx = {0}, moe = {0}, pats = {0};
+    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nc * sizeof *moes);
+    const char **patl = mt_heap_alloc(ctx, (size_t)nc * sizeof *patl);
+    mt_status st = MT_OK;
+    if (!R->experts || !bx || !moes || !patl || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc) ||
+        !map_init(ctx, &pats, (size_t)nc)) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    for (int c = 0; c < nc; c++) {
+        map_get(&idx, ptr_hash(P->containers[c]), ptr_eq, P->containers, P->containers[c], c);
+        moes[c] = P->containers[c]->parent;
+        map_get(&moe, ptr_hash(moes[c]), ptr_eq, moes, moes[c], c);
+        bx[c] = (pl_box){NULL, NULL, 0, -1};
+    }
+    mt_binding b2 = {P->bind_names, P->bind_values, 2};
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (P->node_var[i] < 0 || n->nargs < 1 || n->args[0].kind != MT_ARG_TENSOR) continue;
+        const mt_tensor *x = n->args[0].v.t;
+        if (x->ndim != 2 || mt_sym_is_const(x->shape[0])) continue;
+        const mt_module *child = NULL;
+        int c = box_of(P, &idx, n->module, &child);
+        /* the first Linear call of each expert: [its routed tokens, hidden] */
+        if (c < 0 || child == bx[c].last) continue;
+        bx[c].last = child;
+        if (!bx[c].first) bx[c].first = n;
+        const mt_sym *s = mt_sym_subst(ctx, x->shape[0], &b2);
+        int k = s && mt_sym_is_var(s) ? map_get(&P->bind_map, ptr_hash(s), sym_eq, P->bind_syms, s, -1) : -1;
+        if (k >= 0) bx[c].routed += (double)P->bind_values[k];
+    }
     double tokens = (double)P->batch * (double)P->seq;
-    for (int c = 0; c < P->ncontainers; c++) {
+    str_tab pt = {patl};
+    for (int c = 0; c < nc; c++) {
         const mt_module *box = P->containers[c];
-        /* the first Linear call under the container: its input is [routed tokens, hidden] */
-        const mt_node *first = NULL;
-        const mt_module *last = NULL;
-        double routed = 0;
-        for (int i = 0; i < g->n; i++) {
-            const mt_node *n = g->nodes[i];
-            if (P->node_var[i] < 0 || !mod_under(n->module, box) || n->nargs < 1 || n->args[0].kind != MT_ARG_TENSOR)
-                continue;
-            const mt_tensor *x = n->args[0].v.t;
-            if (x->ndim != 2 || mt_sym_is_const(x->shape[0])) continue;
-            const mt_module *child = n->module;
-            while (child && child->parent != box) child = child->parent;
-            if (!child || child == last) continue;
-            /* the first Linear call of each expert: [its routed tokens, hidden] */
-            last = child;
-            if (!first) first = n;
-            mt_binding b = {P->bind_names, P->bind_values, 2};
-            const mt_sym *s = mt_sym_subst(ctx, x->shape[0], &b);
-            int k = s && mt_sym_is_var(s) ? map_get(&P->bind_map, ptr_hash(s), sym_eq, P->bind_syms, s, -1) : -1;
-            if (k >= 0) routed += (double)P->bind_values[k];
-        }
-        if (!first || routed <= 0) continue;
-        const mt_tensor *x = first->args[0].v.t;
+        if (!bx[c].first || bx[c].routed <= 0) continue;
+        const mt_tensor *x = bx[c].first->args[0].v.t;
         const char *pat = pattern_of(ctx, box->path);
-        mt_plan_experts *X = NULL;
-        for (int k = 0; k < R->nexperts; k++)
-            if (strcmp(R->experts[k].pattern, pat) == 0) X = &R->experts[k];
-        if (!X) {
-            X = &R->experts[R->nexperts++];
+        patl[R->nexperts] = pat;
+        int e = map_get(&pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
+        if (e < 0) {
+            e = R->nexperts++;
+            mt_plan_experts *X = &R->experts[e];
             memset(X, 0, sizeof *X);
             X->pattern = pat;
             X->experts = box->children.n;
-            X->top_k = routed / tokens;
+            X->top_k = bx[c].routed / tokens;
             X->hidden = dimv(x, 1);
             X->ep_valid = X->experts % tp == 0;
-            if (!X->ep_valid)
-                X->ep_reason = mt_sprintf(ctx, "%d experts not divisible by %d", X->experts, tp);
+            if (!X->ep_valid) X->ep_reason = mt_sprintf(ctx, "%d experts not divisible by %d", X->experts, tp);
         }
+        bx[c].entry = e;
+        mt_plan_experts *X = &R->experts[e];
         X->layers++;
         X->param_bytes += module_param_bytes(box);
-        for (int i = 0; i < R->nparams; i++)
-            if (mod_under(R->params[i].param->owner, box)) X->local_bytes += R->params[i].local_bytes;
         X->ep_comm_per_token += 2.0 * X->top_k * (double)X->hidden * (double)mt_dtype_size(x->dtype) *
                                 (double)(tp - 1) / (double)tp;
-        for (int i = 0; i < R->ncomms; i++) {
-            const mt_node *pn = R->comms[i].producer;
-            bool inside = false;
-            for (int d = 0; pn->stack && d < pn->stack->depth && !inside; d++)
-                inside = pn->stack->mods[d] == box->parent;
-            if (inside) X->comm_per_token += R->comms[i].wire_per_token;
+    }
+    for (int i = 0; i < R->nparams; i++) {
+        int c = box_of(P, &idx, R->params[i].param->owner, NULL);
+        if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].local_bytes += R->params[i].local_bytes;
+    }
+    for (int i = 0; i < R->ncomms; i++) {
+        const mt_node *pn = R->comms[i].producer;
+        for (int d = 0; pn->stack && d < pn->stack->depth; d++) {
+            int c = map_get(&moe, ptr_hash(pn->stack->mods[d]), ptr_eq, moes, pn->stack->mods[d], -1);
+            if (c >= 0) {
+                if (bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
+                break;
+            }
         }
     }
     for (int k = 0; k < R->nexperts; k++)
         if (R->experts[k].ep_valid) R->experts[k].ep_local_bytes = R->experts[k].param_bytes / tp;
-    return MT_OK;
+done:
+    map_free(ctx, &idx);
+    map_free(ctx, &moe);
+    map_free(ctx, &pats);
+    if (bx) mt_heap_free(ctx, bx);
+    if (moes) mt_heap_free(ctx, moes);
+    if (patl) mt_heap_free(ctx, patl);
+    return st;
 }
 
 /* With full false (mt_plan_auto) only the per-rank bytes and the
