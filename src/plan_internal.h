@@ -87,6 +87,12 @@ typedef struct planner {
     int *mir_head, *mir_next; /* per window node: skipped nodes mirroring it (read by the window) */
     int nwin;
     const mt_module **containers; /* parents of nested blocks (the experts ModuleLists) */
+    struct pl_map by_module;  /* module -> var (Linear/Embedding calling the weight) */
+    struct {                  /* propagation buffers, shared by the degrees */
+        int *choice;
+        struct pl_val *vals;
+        bool *sliced, *split_in;
+    } ev;
     int ncontainers;
     int nblocks, nblock_kinds;
 } planner;

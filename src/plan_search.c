@@ -853,27 +853,32 @@ static int64_t local_bytes(double full, mt_placement p) {
 }
 
 /* Per parameter: role, shard dim, per-rank shape; per-rank parameter bytes. */
-static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R) {
+/* keep false (mt_plan_auto): the per-rank totals only, no per-parameter records. */
+static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
     mt_ctx *ctx = P->ctx;
     int tp = P->tp;
-    R->params = mt_alloc_array(ctx, (size_t)P->m->params.n + 1, sizeof *R->params);
-    if (!R->params) return mt_ctx_status(ctx);
+    if (keep) {
+        R->params = mt_alloc_array(ctx, (size_t)P->m->params.n + 1, sizeof *R->params);
+        if (!R->params) return mt_ctx_status(ctx);
+    }
     mt_plan_memory *M = &R->mem;
-    pl_map bymod = {0};
-    if (!map_init(ctx, &bymod, (size_t)P->nvars)) return mt_ctx_status(ctx);
-    for (int i = 0; i < P->nvars; i++)
-        map_get(&bymod, ptr_hash(P->vars[i].module), var_module_eq, P->vars, P->vars[i].module, i);
+    if (!P->by_module.keys) {
+        if (!map_init(ctx, &P->by_module, (size_t)P->nvars)) return mt_ctx_status(ctx);
+        for (int i = 0; i < P->nvars; i++)
+            map_get(&P->by_module, ptr_hash(P->vars[i].module), var_module_eq, P->vars, P->vars[i].module, i);
+    }
+    mt_plan_param scratch;
     for (int i = 0; i < P->m->params.n; i++) {
         const mt_param *p = P->m->params.items[i];
         if (p->tied_to) continue;
-        mt_plan_param *pp = &R->params[R->nparams++];
+        mt_plan_param *pp = keep ? &R->params[R->nparams++] : &scratch;
         pp->param = p;
         pp->name = p->name;
         pp->role = MT_ROLE_REPLICATE;
         pp->shard_dim = -1;
         pp->ways = 1;
         pp->ndim = p->t->ndim;
-        int vi = map_get(&bymod, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
+        int vi = map_get(&P->by_module, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
         if (vi >= 0) {
             pl_opt o = P->vars[vi].opts[E->choice[vi]];
             bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
@@ -904,7 +909,6 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R) {
         M->total_param_bytes += pp->bytes;
         if (pp->ways > 1 && pp->ways < tp) M->kv_replicated_bytes += (int64_t)tp * pp->local_bytes - pp->bytes;
     }
-    map_free(ctx, &bymod);
     M->replicated_extra_bytes = (int64_t)tp * M->param_bytes - M->total_param_bytes;
     return MT_OK;
 }
@@ -1044,7 +1048,7 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost 
     const mt_graph *g = P->g;
     if (!full) {
         R->comm_per_token = best.comm;
-        return params_memory(P, E, R);
+        return params_memory(P, E, R, false);
     }
     E->record = true;
     pl_propagate(E);
@@ -1067,7 +1071,7 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost 
         c->wire_per_token = r->wire;
         R->comm_per_token += r->wire;
     }
-    mt_status st = params_memory(P, E, R);
+    mt_status st = params_memory(P, E, R, true);
     if (st != MT_OK) return st;
     mt_plan_memory *M = &R->mem;
     /* KV cache: keys and values entering attention, before head repetition */
@@ -1198,7 +1202,13 @@ static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const 
     return MT_OK;
 }
 
-static void plan_release(planner *P) { map_free(P->ctx, &P->bind_map); }
+static void plan_release(planner *P) {
+    map_free(P->ctx, &P->bind_map);
+    map_free(P->ctx, &P->by_module);
+    void *bufs[4] = {P->ev.choice, P->ev.vals, P->ev.sliced, P->ev.split_in};
+    for (int i = 0; i < 4; i++)
+        if (bufs[i]) mt_heap_free(P->ctx, bufs[i]);
+}
 
 static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     mt_ctx *ctx = P->ctx;
@@ -1218,20 +1228,25 @@ static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     pl_eval E;
     memset(&E, 0, sizeof E);
     E.P = P;
-    E.choice = mt_heap_alloc(ctx, ((size_t)P->nvars + 1) * sizeof *E.choice);
-    E.vals = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.vals);
-    E.sliced = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.sliced);
-    E.split_in = mt_heap_alloc(ctx, ((size_t)g->n + 1) * sizeof *E.split_in);
+    /* the propagation buffers live as long as the planner (one set for
+     * every degree of mt_plan_auto) */
+    if (!P->ev.choice) {
+        P->ev.choice = mt_heap_alloc(ctx, ((size_t)P->nvars + 1) * sizeof *E.choice);
+        P->ev.vals = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.vals);
+        P->ev.sliced = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.sliced);
+        P->ev.split_in = mt_heap_alloc(ctx, ((size_t)g->n + 1) * sizeof *E.split_in);
+    }
+    E.choice = P->ev.choice;
+    E.vals = P->ev.vals;
+    E.sliced = P->ev.sliced;
+    E.split_in = P->ev.split_in;
+    if (E.split_in) memset(E.split_in, 0, ((size_t)g->n + 1) * sizeof *E.split_in);
     mt_status st = MT_OK;
     if (!E.choice || !E.vals || !E.sliced || !E.split_in) st = mt_ctx_status(ctx);
     if (st == MT_OK) {
         pl_cost best = search(&E, o->search, &R->evals, &R->window_exact);
         st = results(P, &E, R, full, best);
     }
-    if (E.choice) mt_heap_free(ctx, E.choice);
-    if (E.vals) mt_heap_free(ctx, E.vals);
-    if (E.sliced) mt_heap_free(ctx, E.sliced);
-    if (E.split_in) mt_heap_free(ctx, E.split_in);
     if (E.recs) mt_heap_free(ctx, E.recs);
     return st == MT_OK ? R : NULL;
 }
