@@ -335,32 +335,42 @@ static void shape_map(pl_eval *E, const mt_node *n, mt_placement *out, const int
     out[0] = choose(E, &cs, n);
 }
 
-/* view/reshape: group input and output dims into runs with equal products;
- * the outermost (non-1) dim of an input run maps to the outermost (non-1)
- * dim of the output run. */
-static void rule_view(pl_eval *E, const mt_node *n, mt_placement *out) {
-    mt_ctx *ctx = E->P->ctx;
-    const mt_tensor *x = n->args[0].v.t, *y = &n->outs[0];
-    int map[MT_MAX_DIMS];
-    for (int i = 0; i < MT_MAX_DIMS; i++) map[i] = -1;
-    const mt_sym *one = mt_sym_const(ctx, 1);
-    int i = 0, j = 0;
+/* view/reshape: input and output dims grouped into runs with equal
+ * products, in order: run r covers input dims [ri[r], ri[r+1]) and output
+ * dims [rj[r], rj[r+1]). Returns the number of runs (stops at the first dims
+ * whose products cannot be matched). */
+int pl_view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj) {
+    int i = 0, j = 0, n = 0;
+    ri[0] = rj[0] = 0;
     while (i < x->ndim && j < y->ndim) {
-        int i0 = i, j0 = j;
         const mt_sym *pa = x->shape[i++], *pb = y->shape[j++];
         int guard = 0;
-        while (pa != pb && guard++ < 2 * MT_MAX_DIMS) {
+        while (pa != pb && pa && pb && guard++ < 2 * MT_MAX_DIMS) {
             if (i < x->ndim && mt_sym_divides(ctx, pa, pb)) pa = mt_sym_mul(ctx, pa, x->shape[i++]);
             else if (j < y->ndim && mt_sym_divides(ctx, pb, pa)) pb = mt_sym_mul(ctx, pb, y->shape[j++]);
             else break;
         }
-        if (pa != pb) break;
-        int a = i0, b = j0;
-        while (a < i - 1 && x->shape[a] == one) a++;
-        while (b < j - 1 && y->shape[b] == one) b++;
+        if (!pa || pa != pb) break;
+        n++;
+        ri[n] = i, rj[n] = j;
+    }
+    return n;
+}
+
+/* view/reshape: the outermost (non-1) dim of an input run maps to the
+ * outermost (non-1) dim of the output run. */
+static void rule_view(pl_eval *E, const mt_node *n, mt_placement *out) {
+    mt_ctx *ctx = E->P->ctx;
+    const mt_tensor *x = n->args[0].v.t, *y = &n->outs[0];
+    int map[MT_MAX_DIMS], ri[MT_MAX_DIMS + 1], rj[MT_MAX_DIMS + 1];
+    for (int i = 0; i < MT_MAX_DIMS; i++) map[i] = -1;
+    const mt_sym *one = mt_sym_const(ctx, 1);
+    int nr = pl_view_runs(ctx, x, y, ri, rj);
+    for (int r = 0; r < nr; r++) {
+        int a = ri[r], b = rj[r];
+        while (a < ri[r + 1] - 1 && x->shape[a] == one) a++;
+        while (b < rj[r + 1] - 1 && y->shape[b] == one) b++;
         map[a] = b;
-        for (int q = i0; q < i; q++)
-            if (q != a && x->shape[q] == one) map[q] = -1;
     }
     shape_map(E, n, out, map, 1);
 }
@@ -438,11 +448,24 @@ static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
         return;
     }
     int map[MT_MAX_DIMS];
+    if (!pl_getitem_map(n, x, &n->outs[0], map)) {
+        rule_replicate(E, n, out);
+        return;
+    }
+    shape_map(E, n, out, map, 0);
+}
+
+/* x[index] (an index, not a tuple element): map[i] = the output dim input
+ * dim i becomes, -1 when it disappears (an int index) or is cut (a slice
+ * changing its size). False for advanced (tensor) indexing or an index kind
+ * not understood. */
+bool pl_getitem_map(const mt_node *n, const mt_tensor *x, const mt_tensor *y, int *map) {
     for (int i = 0; i < MT_MAX_DIMS; i++) map[i] = -1;
     const mt_arg *idx = arg_at(n, 1, NULL);
+    if (!idx) return false;
     const mt_arg *items = idx;
-    int k = idx ? 1 : 0;
-    if (idx && idx->kind == MT_ARG_LIST) items = idx->v.list.items, k = idx->v.list.n;
+    int k = 1;
+    if (idx->kind == MT_ARG_LIST) items = idx->v.list.items, k = idx->v.list.n;
     int consume = 0;
     for (int i = 0; i < k; i++)
         if (items[i].kind == MT_ARG_INT || items[i].kind == MT_ARG_SYM || items[i].kind == MT_ARG_SLICE) consume++;
@@ -450,22 +473,21 @@ static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
     for (int i = 0; i < k; i++) {
         switch (items[i].kind) {
         case MT_ARG_ELLIPSIS:
-            for (int q = 0; q < x->ndim - consume; q++) map[d++] = o++;
+            for (int q = 0; q < x->ndim - consume && d < x->ndim; q++) map[d++] = o++;
             break;
         case MT_ARG_NONE: o++; break;
         case MT_ARG_SLICE:
-            /* a full slice keeps the dim whole */
-            if (!items[i].v.slice.start && !items[i].v.slice.stop && !items[i].v.slice.step) map[d] = o;
-            else if (items[i].v.slice.stop == x->shape[d] && !items[i].v.slice.start && !items[i].v.slice.step)
-                map[d] = o;
+            if (d < x->ndim && o < y->ndim && x->shape[d] == y->shape[o]) map[d] = o;
             d++, o++;
             break;
-        default: d++; break; /* int index: the dim disappears */
+        case MT_ARG_INT:
+        case MT_ARG_SYM: d++; break;
+        default: return false;
         }
-        if (d > x->ndim) break;
+        if (d > x->ndim) return false;
     }
-    while (d < x->ndim) map[d++] = o++;
-    shape_map(E, n, out, map, 0);
+    while (d < x->ndim && o < y->ndim) map[d++] = o++;
+    return true;
 }
 
 /* Reductions: a reduced dim cannot be sharded. */
@@ -633,23 +655,28 @@ static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
     reduce_like(E, n, out, reduced, true);
 }
 
-static void rule_cat(pl_eval *E, const mt_node *n, mt_placement *out) {
+/* cat / stack of a list along `dim`: every input must carry the same
+ * placement. cat cannot cut along its dim (so a shard there is gathered);
+ * stack inserts a new dim, moving a shard at or after it one dim on
+ * (Cohere's interleaved rotate_half stacks the head-sharded halves). Partial
+ * sums pass through both. */
+static void list_join(pl_eval *E, const mt_node *n, mt_placement *out, bool stack) {
     const planner *P = E->P;
     const mt_arg *l = arg_at(n, 0, "tensors");
     if (!l || l->kind != MT_ARG_LIST) { rule_replicate(E, n, out); return; }
     int64_t d = 0;
     int_at(n, 1, "dim", &d);
-    int cd = wrapd(d, n->outs[0].ndim);
+    int jd = wrapd(d, n->outs[0].ndim);
     int sl[MAXREQ], k = 0;
     for (int i = 0; i < l->v.list.n && k < MAXREQ; i++)
         if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(P, l->v.list.items[i].v.t);
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
     for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
-    for (int i = 0; i < k; i++) {
-        if (!is_shard(E, sl[i]) || cur(E, sl[i])->dim == cd) continue;
+    for (int i = 0; i < k && jd >= 0; i++) {
+        if (!is_shard(E, sl[i]) || (!stack && cur(E, sl[i])->dim == jd)) continue;
         mt_placement ip = *cur(E, sl[i]);
-        c = cand_new(&cs, ip);
+        c = cand_new(&cs, stack ? PL_S(ip.dim < jd ? ip.dim : ip.dim + 1, ip.ways) : ip);
         for (int j = 0; j < k; j++) cand_req(c, sl[j], ip);
         break;
     }
@@ -661,38 +688,8 @@ static void rule_cat(pl_eval *E, const mt_node *n, mt_placement *out) {
     }
     out[0] = choose(E, &cs, n);
 }
-
-/* stack: a new dim at `dim`; every input must carry the same placement, which
- * moves to the matching output dim (Cohere's interleaved rotate_half stacks
- * the head-sharded halves). */
-static void rule_stack(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const mt_arg *l = arg_at(n, 0, "tensors");
-    if (!l || l->kind != MT_ARG_LIST) { rule_replicate(E, n, out); return; }
-    int64_t d = 0;
-    int_at(n, 1, "dim", &d);
-    int sd = wrapd(d, n->outs[0].ndim);
-    int sl[MAXREQ], k = 0;
-    for (int i = 0; i < l->v.list.n && k < MAXREQ; i++)
-        if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(P, l->v.list.items[i].v.t);
-    cands cs = {.n = 0};
-    cand *c = cand_new(&cs, PL_R);
-    for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
-    for (int i = 0; i < k && sd >= 0; i++) {
-        if (!is_shard(E, sl[i])) continue;
-        mt_placement ip = *cur(E, sl[i]);
-        c = cand_new(&cs, PL_S(ip.dim < sd ? ip.dim : ip.dim + 1, ip.ways));
-        for (int j = 0; j < k; j++) cand_req(c, sl[j], ip);
-        break;
-    }
-    bool allp = k > 0;
-    for (int i = 0; i < k; i++) allp = allp && cur(E, sl[i])->kind == MT_PLACE_PARTIAL;
-    if (allp) {
-        c = cand_new(&cs, PL_P);
-        for (int j = 0; j < k; j++) cand_req(c, sl[j], PL_P);
-    }
-    out[0] = choose(E, &cs, n);
-}
+static void rule_cat(pl_eval *E, const mt_node *n, mt_placement *out) { list_join(E, n, out, false); }
+static void rule_stack(pl_eval *E, const mt_node *n, mt_placement *out) { list_join(E, n, out, true); }
 
 /* matmul: batch dims shard together, rows of a, columns of b, or the inner
  * dim in both (a partial sum). */

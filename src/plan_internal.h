@@ -115,6 +115,8 @@ typedef struct pl_eval {
 } pl_eval;
 
 void pl_propagate(pl_eval *E);
+int pl_view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj);
+bool pl_getitem_map(const mt_node *n, const mt_tensor *x, const mt_tensor *y, int *map);
 void pl_push_rec(pl_eval *E, const pl_rec *r);
 
 #endif

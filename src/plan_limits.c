@@ -183,24 +183,16 @@ typedef struct trk {
  * [b, H] -> [H*b]) gives its outermost constant dim that is not the batch. */
 static int view_back(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int d, const mt_sym *batch) {
     const mt_sym *one = mt_sym_const(ctx, 1);
-    int i = 0, j = 0;
-    while (i < x->ndim && j < y->ndim) {
-        int i0 = i, j0 = j;
-        const mt_sym *pa = x->shape[i++], *pb = y->shape[j++];
-        int guard = 0;
-        while (pa != pb && pa && pb && guard++ < 2 * MT_MAX_DIMS) {
-            if (i < x->ndim && mt_sym_divides(ctx, pa, pb)) pa = mt_sym_mul(ctx, pa, x->shape[i++]);
-            else if (j < y->ndim && mt_sym_divides(ctx, pb, pa)) pb = mt_sym_mul(ctx, pb, y->shape[j++]);
-            else break;
-        }
-        if (!pa || pa != pb) return -1;
-        if (d >= j) continue;
-        int b = j0, outer = 0;
-        while (b < j - 1 && y->shape[b] == one) b++;
-        for (int q = j0; q < j; q++) outer += y->shape[q] != one;
+    int ri[MT_MAX_DIMS + 1], rj[MT_MAX_DIMS + 1];
+    int nr = pl_view_runs(ctx, x, y, ri, rj);
+    for (int r = 0; r < nr; r++) {
+        if (d >= rj[r + 1]) continue;
+        int b = rj[r], outer = 0;
+        while (b < rj[r + 1] - 1 && y->shape[b] == one) b++;
+        for (int q = rj[r]; q < rj[r + 1]; q++) outer += y->shape[q] != one;
         if (d != b || outer > 1) return -1;
-        int a = i0;
-        while (a < i - 1 && (x->shape[a] == one || x->shape[a] == batch || !mt_sym_is_const(x->shape[a]))) a++;
+        int a = ri[r];
+        while (a < ri[r + 1] - 1 && (x->shape[a] == one || x->shape[a] == batch || !mt_sym_is_const(x->shape[a]))) a++;
         return a;
     }
     return -1;
@@ -210,38 +202,11 @@ static int view_back(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int d,
  * -1 when d is new (None), cut (a slice changing its size) or indexed by a
  * tensor. */
 static int getitem_back(const mt_node *n, const mt_tensor *x, const mt_tensor *y, int d) {
-    const mt_arg *ix = arg_at(n, 1, NULL);
-    if (!ix) return -1;
-    const mt_arg *items = ix;
-    int k = 1;
-    if (ix->kind == MT_ARG_LIST) items = ix->v.list.items, k = ix->v.list.n;
-    int consume = 0;
-    for (int q = 0; q < k; q++)
-        if (items[q].kind == MT_ARG_INT || items[q].kind == MT_ARG_SLICE || items[q].kind == MT_ARG_TENSOR) consume++;
-    int in = 0, out = 0;
-    for (int q = 0; q < k; q++) {
-        switch (items[q].kind) {
-        case MT_ARG_NONE:
-            if (out == d) return -1;
-            out++;
-            break;
-        case MT_ARG_INT:
-            in++;
-            break;
-        case MT_ARG_SLICE:
-            if (out == d) return in < x->ndim && x->shape[in] == y->shape[out] ? in : -1;
-            in++, out++;
-            break;
-        case MT_ARG_ELLIPSIS:
-            for (int e = 0; e < x->ndim - consume; e++, in++, out++)
-                if (out == d) return in;
-            break;
-        default:
-            return -1;
-        }
-    }
-    int r = in + (d - out);
-    return d >= out && r < x->ndim && x->shape[r] == y->shape[d] ? r : -1;
+    int map[MT_MAX_DIMS];
+    if (!pl_getitem_map(n, x, y, map)) return -1;
+    for (int i = 0; i < x->ndim; i++)
+        if (map[i] == d) return i;
+    return -1;
 }
 
 /* One step back from k->t (its producer); false when the dim starts here. */

@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,31 @@ const char *tu_src(const char *rel) {
     char *b = buf[k++ & 7];
     snprintf(b, 1024, "%s/%s", MT_SOURCE_DIR, rel);
     return b;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int tu_shipped_configs(const char *const **out) {
+    static char names[64][512];
+    static const char *list[64];
+    static int n = -1;
+    if (n < 0) {
+        n = 0;
+        DIR *d = opendir(tu_src("samples/configs"));
+        cr_assert_not_null(d, "cannot list samples/configs");
+        struct dirent *e;
+        while ((e = readdir(d)) && n < 64) {
+            size_t len = strlen(e->d_name);
+            if (len < 12 || strcmp(e->d_name + len - 12, ".config.json") != 0) continue;
+            snprintf(names[n], sizeof names[n], "samples/configs/%s", e->d_name);
+            list[n] = names[n];
+            n++;
+        }
+        closedir(d);
+        qsort(list, (size_t)n, sizeof *list, cmp_str);
+    }
+    *out = list;
+    return n;
 }
 
 const char *tu_tmpdir(void) {

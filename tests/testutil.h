@@ -9,6 +9,9 @@
 
 /* Absolute path of a file under the source tree ("samples/configs/x.json"). */
 const char *tu_src(const char *rel);
+/* The shipped configs, "samples/configs/NAME.config.json" (relative to the
+ * source tree), sorted; returns how many (static storage, up to 64). */
+int tu_shipped_configs(const char *const **out);
 /* A fresh private temporary directory (tests run forked and in parallel). */
 const char *tu_tmpdir(void);
 /* Write text to dir/name; returns the path (static storage rotates, copy if kept). */

@@ -195,39 +195,30 @@ Test(plan, cheapest_differs_from_first_feasible) {
 /* mt_plan_auto answers for every shipped config (samples/configs): degree 1
  * always works, every invalid degree says why, and every valid degree > 1
  * holds at most the whole model per rank. */
-#include <dirent.h>
-
 Test(plan, auto_answers_every_shipped_config) {
-    DIR *d = opendir(tu_src("samples/configs"));
-    cr_assert_not_null(d);
-    int nconf = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 12 || strcmp(e->d_name + len - 12, ".config.json") != 0) continue;
-        char rel[512];
-        snprintf(rel, sizeof rel, "samples/configs/%s", e->d_name);
+    const char *const *configs;
+    int nconf = tu_shipped_configs(&configs);
+    for (int c = 0; c < nconf; c++) {
+        const char *rel = configs[c];
         mt_ctx *ctx = mt_ctx_new();
         mt_model *m = tu_build(ctx, tu_src(rel), 0);
         mt_graph *g = tu_trace(m);
         mt_plan_degree deg[64];
-        cr_assert_eq(mt_plan_auto(m, g, NULL, 64, deg), MT_OK, "%s: %s", e->d_name, mt_ctx_errmsg(ctx));
-        cr_assert(deg[0].valid, "%s: tp=1 invalid: %s", e->d_name, deg[0].reason);
+        cr_assert_eq(mt_plan_auto(m, g, NULL, 64, deg), MT_OK, "%s: %s", rel, mt_ctx_errmsg(ctx));
+        cr_assert(deg[0].valid, "%s: tp=1 invalid: %s", rel, deg[0].reason);
         mt_totals t;
         cr_assert_eq(mt_model_totals(m, &t), MT_OK);
-        cr_assert_eq(deg[0].param_bytes, t.param_bytes, "%s", e->d_name);
+        cr_assert_eq(deg[0].param_bytes, t.param_bytes, "%s", rel);
         for (int i = 0; i < 64; i++) {
             cr_assert_eq(deg[i].tp, i + 1);
             if (!deg[i].valid)
-                cr_assert(deg[i].reason && deg[i].reason[0], "%s: tp=%d invalid without a reason", e->d_name, i + 1);
+                cr_assert(deg[i].reason && deg[i].reason[0], "%s: tp=%d invalid without a reason", rel, i + 1);
             else
-                cr_assert(deg[i].param_bytes > 0 && deg[i].param_bytes <= t.param_bytes, "%s: tp=%d", e->d_name,
+                cr_assert(deg[i].param_bytes > 0 && deg[i].param_bytes <= t.param_bytes, "%s: tp=%d", rel,
                           i + 1);
         }
-        nconf++;
         mt_ctx_free(ctx);
     }
-    closedir(d);
     cr_assert_geq(nconf, 18, "only %d shipped configs found", nconf);
 }
 

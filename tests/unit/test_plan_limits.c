@@ -417,25 +417,17 @@ Test(plan_limits, falcon_7b) { check_case(&FALCON); }
 Test(plan_limits, redpajama) { check_case(&REDPAJAMA); }
 
 /* Every shipped config has a case above. */
-#include <dirent.h>
 Test(plan_limits, every_shipped_config_has_a_case) {
     const limits_case *all[] = {&GEMMA2, &GPTJ, &QWEN3_MOE, &QWEN2, &BLOOM, &DEEPSEEK_V3, &OPT, &BERT, &LLAMA7B,
                                 &GRANITE, &LLAMA32, &PHI3, &MISTRAL, &MIXTRAL, &GPT2, &STABLECODE, &FALCON, &REDPAJAMA};
-    int nall = (int)(sizeof all / sizeof all[0]), n = 0;
-    DIR *d = opendir(tu_src("samples/configs"));
-    cr_assert_not_null(d);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 12 || strcmp(e->d_name + len - 12, ".config.json") != 0) continue;
-        char rel[512];
-        snprintf(rel, sizeof rel, "samples/configs/%s", e->d_name);
+    int nall = (int)(sizeof all / sizeof all[0]);
+    const char *const *configs;
+    int n = tu_shipped_configs(&configs);
+    for (int c = 0; c < n; c++) {
         bool found = false;
-        for (int i = 0; i < nall && !found; i++) found = strcmp(all[i]->config, rel) == 0;
-        cr_assert(found, "%s has no limits case", rel);
-        n++;
+        for (int i = 0; i < nall && !found; i++) found = strcmp(all[i]->config, configs[c]) == 0;
+        cr_assert(found, "%s has no limits case", configs[c]);
     }
-    closedir(d);
     cr_assert_eq(n, nall);
 }
 
