@@ -37,7 +37,7 @@ const char *mt_placement_str(mt_ctx *ctx, mt_placement p) {
 static const char *const ROLE_NAMES[MT_ROLE_COUNT] = {"replicate", "colwise", "rowwise", "embedding_rowwise",
                                                       "embedding_colwise", "colwise_bias"};
 const char *mt_plan_role_name(mt_plan_role r) { return (unsigned)r < MT_ROLE_COUNT ? ROLE_NAMES[r] : "?"; }
-static const char *const COMM_NAMES[MT_COMM_COUNT] = {"all_reduce", "all_gather", "all_to_all"};
+static const char *const COMM_NAMES[MT_COMM_COUNT] = {"all_reduce", "all_gather", "all_to_all", "reduce_scatter"};
 const char *mt_comm_kind_name(mt_comm_kind k) { return (unsigned)k < MT_COMM_COUNT ? COMM_NAMES[k] : "?"; }
 
 /* ---- shapes at the bound ---- */
@@ -87,6 +87,10 @@ static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consu
             cost = 0; /* finer blocks of what the rank holds: local slice */
         } else if (have_r) {
             cost = 0;
+        } else if (v->p.kind == MT_PLACE_PARTIAL && want.ways == tp && P->style == MT_PLAN_OURS) {
+            /* half an all-reduce; transformers' row-parallel layers all-reduce
+             * their output, so its style slices after a full one */
+            cost = elem_factor(tp) * B, kind = MT_COMM_REDUCE_SCATTER;
         } else if (v->p.kind == MT_PLACE_PARTIAL) {
             cost = 2 * elem_factor(tp) * B, kind = MT_COMM_ALL_REDUCE;
         } else if (v->p.kind == MT_PLACE_SHARD && v->p.dim != want.dim && v->p.ways == tp && want.ways == tp) {
@@ -102,7 +106,8 @@ static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consu
         if (kind >= 0) {
             E->comm += cost * E->w;
             E->ncoll += E->w;
-            if (kind != MT_COMM_ALL_TO_ALL) v->avail |= 1u; /* the whole tensor now exists */
+            if (kind != MT_COMM_ALL_TO_ALL && kind != MT_COMM_REDUCE_SCATTER)
+                v->avail |= 1u; /* the whole tensor now exists */
             if (E->record) {
                 pl_rec rec = {kind, s, consumer, v->p, want, B, cost};
                 pl_push_rec(E, &rec);

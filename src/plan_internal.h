@@ -60,6 +60,7 @@ typedef struct pl_map {
 typedef struct planner {
     mt_ctx *ctx;
     const pl_limits *lim;
+    mt_plan_style style;
     mt_model *m;
     const mt_graph *g;
     int tp;

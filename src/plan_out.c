@@ -146,8 +146,10 @@ mt_status mt_plan_print(const mt_plan *p, FILE *out) {
             gib(p->mem.activation_peak_bytes));
     int counts[MT_COMM_COUNT] = {0};
     for (int i = 0; i < p->ncomms; i++) counts[p->comms[i].kind]++;
-    fprintf(out, "  communication: %.0f B/token per rank (%d all_reduce, %d all_gather, %d all_to_all)\n",
-            p->comm_per_token, counts[MT_COMM_ALL_REDUCE], counts[MT_COMM_ALL_GATHER], counts[MT_COMM_ALL_TO_ALL]);
+    fprintf(out, "  communication: %.0f B/token per rank (%d all_reduce, %d all_gather, %d reduce_scatter, "
+            "%d all_to_all)\n",
+            p->comm_per_token, counts[MT_COMM_ALL_REDUCE], counts[MT_COMM_ALL_GATHER], counts[MT_COMM_REDUCE_SCATTER],
+            counts[MT_COMM_ALL_TO_ALL]);
     for (int i = 0; i < p->nexperts; i++) {
         const mt_plan_experts *x = &p->experts[i];
         fprintf(out, "  experts %s: %d layers x %d experts, top-%g, sharded inside each expert: %.3f GiB per rank, "

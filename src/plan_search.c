@@ -237,6 +237,7 @@ static bool var_group_eq(const void *u, int k, const void *key);
  * groups of structurally equal weights with equal options. */
 static mt_status set_degree(planner *P, int tp, mt_plan_style style) {
     P->tp = tp;
+    P->style = style;
     for (int vi = 0; vi < P->nvars; vi++) {
         pl_var *v = &P->vars[vi];
         v->nopts = 0;

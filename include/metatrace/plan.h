@@ -60,6 +60,7 @@ typedef enum mt_comm_kind {
     MT_COMM_ALL_REDUCE = 0,
     MT_COMM_ALL_GATHER,
     MT_COMM_ALL_TO_ALL,
+    MT_COMM_REDUCE_SCATTER,  /* partial sums -> each rank its block of the sum */
     MT_COMM_COUNT
 } mt_comm_kind;
 const char *mt_comm_kind_name(mt_comm_kind k); /* "all_reduce", ... */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "../tiny_configs.h"
 
 static mt_plan *plan(mt_model *m, mt_graph *g, int tp, mt_plan_style st, mt_plan_search se) {
     mt_plan_opts o = {tp, st, se, 1, 4096};
@@ -285,5 +286,28 @@ Test(plan, mixtral_experts_report) {
     mt_plan *p2 = plan(m2, tu_trace(m2), 2, MT_PLAN_OURS, MT_SEARCH_BEST);
     cr_assert_eq(p2->nexperts, 0);
     mt_ctx_free(c2);
+    mt_ctx_free(ctx);
+}
+
+/* A partial sum cut into blocks is a reduce-scatter, half an all-reduce. Tiny Cohere
+ * (hidden 64, float32: 256 B/token whole; parallel block x + attn + mlp; tied embedding),
+ * tp=2, ours: per layer the attention output is gathered for a column-parallel o_proj
+ * (1/2 x 256 = 128), down_proj's partial sum is reduce-scattered onto o_proj's blocks (128)
+ * and gathered at the next norm (128) - 384, where the Megatron pair's two all-reduces cost
+ * 2 x (2 x 1/2 x 256) = 512; plus the vocab-parallel embedding's all-reduce (256) and the
+ * tied lm_head's vocab blocks gathered (1/2 x 256 x 4 = 512): 256 + 2 x 384 + 512 = 1536.
+ * transformers' style all-reduces row-parallel outputs: 4 x 256 = 1024 (embedding whole). */
+Test(plan, reduce_scatter_is_half_an_all_reduce) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("cohere")->json, 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan *p = plan(m, g, 2, MT_PLAN_OURS, MT_SEARCH_BEST);
+    int n[MT_COMM_COUNT] = {0};
+    for (int i = 0; i < p->ncomms; i++) n[p->comms[i].kind]++;
+    cr_assert_eq(n[MT_COMM_REDUCE_SCATTER], 2);
+    cr_assert(p->comm_per_token > 1535.5 && p->comm_per_token < 1536.5, "%.3f", p->comm_per_token);
+    mt_plan *t = plan(m, g, 2, MT_PLAN_TRANSFORMERS, MT_SEARCH_BEST);
+    for (int i = 0; i < t->ncomms; i++) cr_assert_neq(t->comms[i].kind, MT_COMM_REDUCE_SCATTER);
+    cr_assert(t->comm_per_token > 1023.5 && t->comm_per_token < 1024.5, "%.3f", t->comm_per_token);
     mt_ctx_free(ctx);
 }
