@@ -30,7 +30,8 @@ int main(int argc, char **argv) {
     printf("%4s %-6s %12s %12s %14s %14s %12s\n", "tp", "valid", "params GiB", "extra GiB", "KV B/token",
            "comm B/token", "collectives");
     for (int i = 0; i < n; i++) {
-        mt_plan_opts o = {argc > 2 ? atoi(argv[i + 2]) : defaults[i], MT_PLAN_OURS, MT_SEARCH_BEST, 1, 4096};
+        mt_plan_opts o = {.tp = argc > 2 ? atoi(argv[i + 2]) : defaults[i], .style = MT_PLAN_OURS,
+                          .search = MT_SEARCH_BEST, .batch = 1, .seq = 4096};
         mt_plan *p = mt_plan_run(m, g, &o);
         if (!p) {
             fprintf(stderr, "error: %s\n", mt_ctx_errmsg(ctx));
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
             for (int r = 0; r < p->nrules; r++) printf("     %-46s %s\n", p->rules[r].pattern, p->rules[r].style);
     }
     mt_plan_degree deg[64];
-    mt_plan_opts base = {1, MT_PLAN_OURS, MT_SEARCH_BEST, 1, 4096};
+    mt_plan_opts base = {.tp = 1, .style = MT_PLAN_OURS, .search = MT_SEARCH_BEST, .batch = 1, .seq = 4096};
     if (mt_plan_auto(m, g, &base, 64, deg) != MT_OK) {
         fprintf(stderr, "error: %s\n", mt_ctx_errmsg(ctx));
         mt_ctx_free(ctx);

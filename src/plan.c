@@ -47,9 +47,13 @@ static bool dim_const(const mt_tensor *t, int d, int64_t *v) {
     return true;
 }
 
-static bool shardable(const mt_tensor *t, int d, int w) {
+/* Dim d of t splits into w equal blocks: a constant dim divisible by w, or
+ * (sequence parallelism) the sequence, when its bound is. */
+static bool shardable(const planner *P, const mt_tensor *t, int d, int w) {
     int64_t v;
-    return w >= 1 && dim_const(t, d, &v) && v % w == 0;
+    if (w < 1 || d < 0 || d >= t->ndim) return false;
+    if (dim_const(t, d, &v)) return v % w == 0;
+    return P->seq_sym && t->shape[d] == P->seq_sym && P->seq % w == 0;
 }
 
 /* ---- evaluation: conversions ---- */
@@ -82,14 +86,15 @@ static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consu
     int kind = -1;
     if (want.kind == MT_PLACE_PARTIAL) return INF;
     if (want.kind == MT_PLACE_SHARD) {
-        if (!shardable(t, want.dim, want.ways)) return INF;
+        if (!shardable(P, t, want.dim, want.ways)) return INF;
         if (v->p.kind == MT_PLACE_SHARD && v->p.dim == want.dim && want.ways % v->p.ways == 0) {
             cost = 0; /* finer blocks of what the rank holds: local slice */
         } else if (have_r) {
             cost = 0;
-        } else if (v->p.kind == MT_PLACE_PARTIAL && want.ways == tp && P->style == MT_PLAN_OURS) {
+        } else if (v->p.kind == MT_PLACE_PARTIAL && want.ways == tp && (P->style == MT_PLAN_OURS || P->seq_sym)) {
             /* half an all-reduce; transformers' row-parallel layers all-reduce
-             * their output, so its style slices after a full one */
+             * their output (unless sequence parallel: output_layouts=Shard(1)),
+             * so its style slices after a full one */
             cost = elem_factor(tp) * B, kind = MT_COMM_REDUCE_SCATTER;
         } else if (v->p.kind == MT_PLACE_PARTIAL) {
             cost = 2 * elem_factor(tp) * B, kind = MT_COMM_ALL_REDUCE;
@@ -285,6 +290,21 @@ static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int max
             else cand_req(c, sl[j], PL_R);
         }
     }
+    /* sequence parallelism: a partial sum reduce-scattered along the
+     * sequence (the residual stream then stays in sequence blocks) */
+    int sd = -1;
+    for (int d = 0; P->seq_sym && d < y->ndim && sd < 0; d++)
+        if (y->shape[d] == P->seq_sym && !tried[d]) sd = d;
+    for (int i = 0; i < k && sd >= 0; i++) {
+        if (cur(E, sl[i])->kind != MT_PLACE_PARTIAL) continue;
+        c = cand_new(&cs, PL_S(sd, P->tp));
+        for (int j = 0; j < k; j++) {
+            int jd = sd - (y->ndim - ts[j]->ndim);
+            if (jd >= 0 && ts[j]->shape[jd] == y->shape[sd]) cand_req(c, sl[j], PL_S(jd, P->tp));
+            else cand_req(c, sl[j], PL_R);
+        }
+        break;
+    }
     /* partial sums */
     for (int i = 0; i < k; i++) {
         if (cur(E, sl[i])->kind != MT_PLACE_PARTIAL) continue;
@@ -328,7 +348,7 @@ static void shape_map(pl_eval *E, const mt_node *n, mt_placement *out, const int
     if (is_shard(E, s)) {
         mt_placement ip = *cur(E, s);
         int od = map[ip.dim];
-        if (od >= 0 && (!need_div || shardable(&n->outs[0], od, ip.ways))) {
+        if (od >= 0 && (!need_div || shardable(E->P, &n->outs[0], od, ip.ways))) {
             c = cand_new(&cs, PL_S(od, ip.ways));
             cand_req(c, s, ip);
         }

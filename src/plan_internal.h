@@ -61,6 +61,7 @@ typedef struct planner {
     mt_ctx *ctx;
     const pl_limits *lim;
     mt_plan_style style;
+    const mt_sym *seq_sym;    /* sequence parallelism: the `seq` symbol (NULL: off) */
     mt_model *m;
     const mt_graph *g;
     int tp;

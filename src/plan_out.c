@@ -30,6 +30,7 @@ mt_status mt_plan_export_json(const mt_plan *p, FILE *out) {
     json_object_set_new(root, "model_type", json_string(p->model->model_type));
     json_object_set_new(root, "tp", json_integer(p->tp));
     json_object_set_new(root, "style", json_string(p->style == MT_PLAN_TRANSFORMERS ? "transformers" : "ours"));
+    json_object_set_new(root, "sequence_parallel", json_boolean(p->sequence_parallel));
     json_object_set_new(root, "valid", json_boolean(p->valid));
     json_object_set_new(root, "reason", p->reason ? json_string(p->reason) : json_null());
     json_object_set_new(root, "note", p->note ? json_string(p->note) : json_null());
@@ -135,8 +136,9 @@ static double gib(int64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
 mt_status mt_plan_print(const mt_plan *p, FILE *out) {
     if (!p || !out) return MT_ERR_USAGE;
-    fprintf(out, "tp=%d (%s style) %s%s%s\n", p->tp, p->style == MT_PLAN_TRANSFORMERS ? "transformers" : "ours",
-            p->valid ? "valid" : "INVALID: ", p->valid ? "" : p->reason, "");
+    fprintf(out, "tp=%d (%s style%s) %s%s\n", p->tp, p->style == MT_PLAN_TRANSFORMERS ? "transformers" : "ours",
+            p->sequence_parallel ? ", sequence parallel" : "", p->valid ? "valid" : "INVALID: ",
+            p->valid ? "" : p->reason);
     if (p->note) fprintf(out, "  note: %s\n", p->note);
     fprintf(out, "  per rank: params %.3f GiB (total %.3f GiB, replicated extra %.3f GiB, KV replication %.3f GiB)\n",
             gib(p->mem.param_bytes), gib(p->mem.total_param_bytes), gib(p->mem.replicated_extra_bytes),

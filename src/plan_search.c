@@ -235,9 +235,10 @@ static bool var_group_eq(const void *u, int k, const void *key);
 
 /* The options of every weight at degree tp (divisibility decides) and the
  * groups of structurally equal weights with equal options. */
-static mt_status set_degree(planner *P, int tp, mt_plan_style style) {
+static mt_status set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
     P->tp = tp;
     P->style = style;
+    P->seq_sym = sp && tp > 1 ? mt_sym_var(P->ctx, "seq") : NULL;
     for (int vi = 0; vi < P->nvars; vi++) {
         pl_var *v = &P->vars[vi];
         v->nopts = 0;
@@ -1214,7 +1215,7 @@ static void plan_release(planner *P) {
 static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
-    if (set_degree(P, o->tp, o->style) != MT_OK) return NULL;
+    if (set_degree(P, o->tp, o->style, o->sequence_parallel) != MT_OK) return NULL;
     mt_plan *R = mt_alloc(ctx, sizeof *R);
     if (!R) return NULL;
     R->ctx = ctx;
@@ -1222,6 +1223,7 @@ static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     R->graph = g;
     R->tp = o->tp;
     R->style = o->style;
+    R->sequence_parallel = P->seq_sym != NULL;
     R->batch = P->batch;
     R->seq = P->seq;
     R->kv_replication = pl_limits_check(P->lim, o->tp, &R->reason, &R->note);

@@ -101,6 +101,10 @@ typedef struct mt_plan_opts {
     mt_plan_style style;
     mt_plan_search search;
     int64_t batch, seq;      /* bound shapes for bytes; 0: 1 and 4096 */
+    bool sequence_parallel;  /* partial sums may be reduce-scattered along the sequence, so the
+                                residual stream and norms between the tensor-parallel regions
+                                are held in blocks of the sequence (Megatron sequence
+                                parallelism); needs the bound seq divisible by tp */
 } mt_plan_opts;
 
 typedef struct mt_plan_memory {
@@ -141,6 +145,7 @@ typedef struct mt_plan {
     const mt_graph *graph;
     int tp;
     mt_plan_style style;
+    bool sequence_parallel;
     int64_t batch, seq;
     bool valid;               /* false: `reason` says why the degree does not work */
     const char *reason;

@@ -50,7 +50,7 @@ static const struct {
 #define MAX_BINDINGS 16
 
 typedef enum opt_id {
-    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_HELP, OPT_VERSION
+    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION
 } opt_id;
 
 static const struct {
@@ -62,7 +62,7 @@ static const struct {
     {'o', "output", true, OPT_OUTPUT}, {'f', "format", true, OPT_FORMAT},
     {0, "dtype", true, OPT_DTYPE},     {0, "layers", true, OPT_LAYERS},
     {0, "bind", true, OPT_BIND},       {0, "tp", true, OPT_TP},
-    {0, "plan-style", true, OPT_PLAN_STYLE}, {'h', "help", false, OPT_HELP},
+    {0, "plan-style", true, OPT_PLAN_STYLE}, {0, "sp", false, OPT_SP}, {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
 
@@ -78,6 +78,7 @@ typedef struct cli {
     int nbind;
     int tp;                     /* 0: no plan; -1: auto (degrees 1..64); else the degree */
     mt_plan_style plan_style;
+    bool sp;             /* --sp: sequence parallelism in the plan */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -246,6 +247,8 @@ static void help(mt_ctx *ctx)
           "      --tp N|auto     plan tensor parallelism over N ranks (JSON or table), or list\n"
           "                      every degree 1..64 that works and why the others do not\n"
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
+          "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
+          "                      held in blocks of the sequence between the sharded regions)\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
           "\n",
@@ -360,6 +363,7 @@ static int parse_args(cli *c, int argc, char **argv)
             else
                 return usage_error("--plan-style: expected 'ours' or 'transformers', got '%s'", value);
             break;
+        case OPT_SP: c->sp = true; break;
         case OPT_HELP:
             help(c->ctx);
             return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_INPUT;
@@ -386,6 +390,7 @@ static int parse_args(cli *c, int argc, char **argv)
                            "table (summary, .txt); SVG/PNG plans are not supported");
     if (c->tp < 0 && c->format == FMT_DOT)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
+    if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
     return -1;
 }
 
@@ -393,7 +398,7 @@ static int parse_args(cli *c, int argc, char **argv)
 static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, FILE *out)
 {
     mt_plan_degree deg[64];
-    mt_plan_opts base = {1, c->plan_style, MT_SEARCH_BEST, 0, 0};
+    mt_plan_opts base = {.tp = 1, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp};
     mt_status st = mt_plan_auto(m, g, &base, 64, deg);
     if (st != MT_OK)
         return st;
@@ -438,7 +443,7 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     bool json = c->format == FMT_JSON;
     if (c->tp < 0)
         return export_auto(c, m, g, json, out);
-    mt_plan_opts o = {c->tp, c->plan_style, MT_SEARCH_BEST, 0, 0};
+    mt_plan_opts o = {.tp = c->tp, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp};
     mt_plan *p = mt_plan_run(m, g, &o);
     if (!p)
         return mt_ctx_status(m->ctx);

@@ -139,3 +139,29 @@ Test(cli_plan, dot_marks_roles_and_collectives) {
     free(so);
     free(se);
 }
+
+Test(cli_plan, sequence_parallel_flag) {
+    /* --sp without --tp is a usage error (exit 2) that names what it needs */
+    const char *bad[] = {tu_src("samples/configs/huggyllama--llama-7b.config.json"), "--sp", NULL};
+    char *so = NULL, *se = NULL;
+    cr_assert_eq(tu_run_cli(bad, &so, &se), 2);
+    cr_assert(strstr(se, "--sp") && strstr(se, "--tp"), "%s", se);
+    free(so);
+    free(se);
+    /* with --tp the plan says so and reduce-scatters instead of all-reducing (llama-7b cut
+     * to 2 layers: 4 row-parallel outputs, see test_plan.c sequence_parallel_llama) */
+    const char *argv[] = {tu_src("samples/configs/huggyllama--llama-7b.config.json"), "--layers", "2",
+                          "--tp", "8", "--sp", "--format", "json", NULL};
+    json_t *j = run_json(argv);
+    json_t *plan = json_object_get(j, "plan");
+    cr_assert(json_is_true(json_object_get(plan, "sequence_parallel")));
+    int rs = 0, ar = 0;
+    json_t *comms = json_object_get(plan, "comms");
+    for (size_t i = 0; i < json_array_size(comms); i++) {
+        const char *k = json_string_value(json_object_get(json_array_get(comms, i), "kind"));
+        rs += strcmp(k, "reduce_scatter") == 0;
+        ar += strcmp(k, "all_reduce") == 0;
+    }
+    cr_assert(rs == 4 && ar == 0, "%d reduce_scatter, %d all_reduce", rs, ar);
+    json_decref(j);
+}

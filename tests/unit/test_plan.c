@@ -11,7 +11,7 @@
 #include "../tiny_configs.h"
 
 static mt_plan *plan(mt_model *m, mt_graph *g, int tp, mt_plan_style st, mt_plan_search se) {
-    mt_plan_opts o = {tp, st, se, 1, 4096};
+    mt_plan_opts o = {.tp = tp, .style = st, .search = se, .batch = 1, .seq = 4096};
     mt_plan *p = mt_plan_run(m, g, &o);
     cr_assert_not_null(p, "%s", mt_ctx_errmsg(m->ctx));
     return p;
@@ -309,5 +309,43 @@ Test(plan, reduce_scatter_is_half_an_all_reduce) {
     mt_plan *t = plan(m, g, 2, MT_PLAN_TRANSFORMERS, MT_SEARCH_BEST);
     for (int i = 0; i < t->ncomms; i++) cr_assert_neq(t->comms[i].kind, MT_COMM_REDUCE_SCATTER);
     cr_assert(t->comm_per_token > 1023.5 && t->comm_per_token < 1024.5, "%.3f", t->comm_per_token);
+    mt_ctx_free(ctx);
+}
+
+/* Sequence parallelism, llama-7b cut to 2 layers at tp=8 (float16, hidden 4096: 8192 B/token
+ * whole), by hand: each of the 4 row-parallel outputs (o_proj, down_proj per layer) is
+ * reduce-scattered along the sequence (7/8 x 8192 = 7168) instead of all-reduced (14336),
+ * the residual add and the norm run on sequence blocks, and the next column-parallel input is
+ * all-gathered (7168): the same bytes, 57344, with the embedding's columns (7168) and lm_head's
+ * vocab blocks (7/8 x 64000 = 56000) gathered as without it: 120512 B/token either way. */
+Test(plan, sequence_parallel_llama) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/huggyllama--llama-7b.config.json"), 2);
+    mt_graph *g = tu_trace(m);
+    mt_plan_opts o = {.tp = 8, .style = MT_PLAN_OURS, .search = MT_SEARCH_BEST, .batch = 1, .seq = 4096};
+    mt_plan *tp = mt_plan_run(m, g, &o);
+    o.sequence_parallel = true;
+    mt_plan *sp = mt_plan_run(m, g, &o);
+    cr_assert(tp && sp && sp->sequence_parallel && !tp->sequence_parallel);
+    int a[MT_COMM_COUNT] = {0}, b[MT_COMM_COUNT] = {0};
+    for (int i = 0; i < tp->ncomms; i++) a[tp->comms[i].kind]++;
+    for (int i = 0; i < sp->ncomms; i++) b[sp->comms[i].kind]++;
+    cr_assert(a[MT_COMM_ALL_REDUCE] == 4 && a[MT_COMM_REDUCE_SCATTER] == 0 && a[MT_COMM_ALL_GATHER] == 2);
+    cr_assert(b[MT_COMM_ALL_REDUCE] == 0 && b[MT_COMM_REDUCE_SCATTER] == 4 && b[MT_COMM_ALL_GATHER] == 6);
+    cr_assert(tp->comm_per_token > 120511.5 && tp->comm_per_token < 120512.5, "%.3f", tp->comm_per_token);
+    cr_assert(sp->comm_per_token > 120511.5 && sp->comm_per_token < 120512.5, "%.3f", sp->comm_per_token);
+    /* every reduce-scatter lands on the sequence dim ([batch, seq, hidden]: dim 1), and the
+     * residual add it feeds stays in sequence blocks */
+    for (int i = 0; i < sp->ncomms; i++) {
+        const mt_plan_comm *c = &sp->comms[i];
+        if (c->kind != MT_COMM_REDUCE_SCATTER) continue;
+        cr_assert(c->to.kind == MT_PLACE_SHARD && c->to.dim == 1 && c->to.ways == 8);
+        mt_placement out = sp->nodes[c->consumer->index];
+        cr_assert(out.kind == MT_PLACE_SHARD && out.dim == 1, "%s: %s", c->consumer->name,
+                  mt_placement_str(ctx, out));
+    }
+    /* the plan dict does not change */
+    cr_assert_eq(sp->nrules, tp->nrules);
+    for (int i = 0; i < sp->nrules; i++) cr_assert_str_eq(sp->rules[i].style, tp->rules[i].style);
     mt_ctx_free(ctx);
 }

@@ -202,7 +202,7 @@ static char *tiny_with_kv(const char *json, int kv) {
 
 static void check_case(const agree_case *c, mt_model *m, mt_graph *g, int tp) {
     const char *src = c->config ? c->config : "tiny config";
-    mt_plan_opts o = {tp, MT_PLAN_TRANSFORMERS, MT_SEARCH_BEST, 1, 4096};
+    mt_plan_opts o = {.tp = tp, .style = MT_PLAN_TRANSFORMERS, .search = MT_SEARCH_BEST, .batch = 1, .seq = 4096};
     mt_plan *p = mt_plan_run(m, g, &o);
     cr_assert_not_null(p, "%s: %s", c->family, mt_ctx_errmsg(m->ctx));
     cr_assert(p->valid, "%s (%s) tp=%d: %s", c->family, src, tp, p->reason);

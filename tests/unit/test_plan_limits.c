@@ -75,7 +75,7 @@ static void check_case(const limits_case *c) {
     cr_assert_eq(mt_plan_auto(m, g, NULL, 64, deg), MT_OK, "%s: %s", what, mt_ctx_errmsg(ctx));
     for (int r = 0; r < MAX_ROWS && c->rows[r].tp; r++) {
         const row *w = &c->rows[r];
-        mt_plan_opts o = {w->tp, MT_PLAN_OURS, MT_SEARCH_BEST, 1, 4096};
+        mt_plan_opts o = {.tp = w->tp, .style = MT_PLAN_OURS, .search = MT_SEARCH_BEST, .batch = 1, .seq = 4096};
         mt_plan *p = mt_plan_run(m, g, &o);
         cr_assert_not_null(p, "%s tp=%d: %s", what, w->tp, mt_ctx_errmsg(ctx));
         cr_assert_eq(p->valid, w->valid, "%s tp=%d: valid=%d (%s)", what, w->tp, p->valid, p->reason);

@@ -10,7 +10,7 @@
 #include "../tiny_configs.h"
 
 static mt_plan *run(mt_model *m, mt_graph *g, int tp, mt_plan_style st, mt_plan_search se) {
-    mt_plan_opts o = {tp, st, se, 1, 4096};
+    mt_plan_opts o = {.tp = tp, .style = st, .search = se, .batch = 1, .seq = 4096};
     mt_plan *p = mt_plan_run(m, g, &o);
     cr_assert_not_null(p, "%s", mt_ctx_errmsg(m->ctx));
     return p;
