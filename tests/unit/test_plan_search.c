@@ -9,11 +9,15 @@
 #include "testutil.h"
 #include "../tiny_configs.h"
 
-static mt_plan *run(mt_model *m, mt_graph *g, int tp, mt_plan_style st, mt_plan_search se) {
-    mt_plan_opts o = {.tp = tp, .style = st, .search = se, .batch = 1, .seq = 4096};
+static mt_plan *run_sp(mt_model *m, mt_graph *g, int tp, mt_plan_style st, mt_plan_search se, bool sp) {
+    mt_plan_opts o = {.tp = tp, .style = st, .search = se, .batch = 1, .seq = 4096, .sequence_parallel = sp};
     mt_plan *p = mt_plan_run(m, g, &o);
     cr_assert_not_null(p, "%s", mt_ctx_errmsg(m->ctx));
     return p;
+}
+
+static mt_plan *run(mt_model *m, mt_graph *g, int tp, mt_plan_style st, mt_plan_search se) {
+    return run_sp(m, g, tp, st, se, false);
 }
 
 /* Same choice for every parameter, same bytes, same collectives. */
@@ -34,9 +38,10 @@ static void expect_same(const char *what, const mt_plan *a, const mt_plan *b) {
 
 static void check_model(const char *what, mt_model *m, mt_graph *g, const int *degrees) {
     for (int k = 0; degrees[k]; k++)
-        for (int st = 0; st < 2; st++) {
-            mt_plan *win = run(m, g, degrees[k], (mt_plan_style)st, MT_SEARCH_BEST);
-            mt_plan *full = run(m, g, degrees[k], (mt_plan_style)st, MT_SEARCH_FULL);
+        for (int st = 0; st < 3; st++) { /* ours, transformers, ours with sequence parallelism */
+            mt_plan_style sty = st == 1 ? MT_PLAN_TRANSFORMERS : MT_PLAN_OURS;
+            mt_plan *win = run_sp(m, g, degrees[k], sty, MT_SEARCH_BEST, st == 2);
+            mt_plan *full = run_sp(m, g, degrees[k], sty, MT_SEARCH_FULL, st == 2);
             cr_assert(win->window_exact, "%s tp=%d: the window disagreed with the whole graph", what, degrees[k]);
             expect_same(what, win, full);
         }
