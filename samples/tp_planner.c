@@ -43,6 +43,16 @@ int main(int argc, char **argv) {
                p->comm_per_token, p->ncomms);
         if (!p->valid) printf("     reason: %s\n", p->reason);
         if (p->note) printf("     note: %s\n", p->note);
+        for (int k = 0; k < p->nexperts && p->valid; k++) {
+            const mt_plan_experts *x = &p->experts[k];
+            printf("     %s: %d x %d experts, sharded inside %.3f GiB/rank %.0f B/token", x->pattern, x->layers,
+                   x->experts, gib(x->local_bytes), x->comm_per_token);
+            if (x->ep_valid)
+                printf("; expert parallel %.3f GiB/rank %.0f B/token\n", gib(x->ep_local_bytes),
+                       x->ep_comm_per_token);
+            else
+                printf("; expert parallel: %s\n", x->ep_reason);
+        }
         if (p->tp == (argc > 2 ? atoi(argv[argc - 1]) : 8))
             for (int r = 0; r < p->nrules; r++) printf("     %-46s %s\n", p->rules[r].pattern, p->rules[r].style);
     }
