@@ -321,7 +321,19 @@ typedef struct blk {
     int nodes;
     int kind;   /* representative block index */
     int count;  /* blocks of this kind under the same parent (representatives) */
+    int stand;  /* representatives: the block standing for the skipped ones */
 } blk;
+
+/* How many blocks b stands for in the window (0: skipped). Outermost blocks
+ * (the layers) are entered from the previous one, so the first of a kind is
+ * evaluated alone and the second, entered from one of its own kind (the
+ * steady state), stands for the rest; nested blocks (the experts, all
+ * entered from their layer) are stood for by the first. */
+static double blk_w(const blk *B, int b) {
+    const blk *k = &B[B[b].kind];
+    if (b == B[b].kind) return k->stand == b ? (double)k->count : 1.0;
+    return b == k->stand ? (double)(k->count - 1) : 0.0;
+}
 
 static bool blk_mod_eq(const void *u, int v, const void *key) { return ((const blk *)u)[v].mod == key; }
 static bool blk_kind_eq(const void *u, int v, const void *key) {
@@ -364,10 +376,10 @@ static mt_status mirrors(planner *P, const int *nb, const blk *B, int nblk) {
         for (int b = nb[i]; b >= 0; b = B[b].parent) {
             int k = cnt[b]++;
             list[start[b] + k] = i;
-            if (B[b].kind != b) outer = b, pos = k;
+            if (blk_w(B, b) == 0) outer = b, pos = k;
         }
         if (outer < 0) continue;
-        int r = B[outer].kind;
+        int r = B[B[outer].kind].stand;
         if (pos >= B[r].nodes) continue;
         int j = list[start[r] + pos];
         mir[i] = P->node_w[j] > 0 ? j : mir[j];
@@ -500,7 +512,7 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
             int b = map_get(&bymod, ptr_hash(m), blk_mod_eq, B, m, nblk);
             if (b < 0) {
                 b = nblk++;
-                B[b] = (blk){m, nb[i], 0x7b10c, 0, b, 0};
+                B[b] = (blk){m, nb[i], 0x7b10c, 0, b, 0, b};
             }
             nb[i] = b;
         }
@@ -523,6 +535,7 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
         B[b].kind = k >= 0 ? k : b;
         B[B[b].kind].count++;
         nkinds += k < 0;
+        if (k >= 0 && B[b].parent < 0 && B[k].stand == k) B[k].stand = b;
     }
     P->nblocks = nblk;
     P->nblock_kinds = nkinds;
@@ -540,7 +553,7 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
     P->nwin = 0;
     for (int i = 0; i < n; i++) {
         double w = 1.0;
-        for (int b = nb[i]; b >= 0 && w > 0; b = B[b].parent) w *= B[b].kind == b ? (double)B[b].count : 0.0;
+        for (int b = nb[i]; b >= 0 && w > 0; b = B[b].parent) w *= blk_w(B, b);
         P->node_w[i] = w;
         if (w > 0) P->win[P->nwin++] = i;
     }
