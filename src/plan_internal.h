@@ -90,6 +90,8 @@ typedef struct planner {
     int nwin;
     const mt_module **containers; /* parents of nested blocks (the experts ModuleLists) */
     struct pl_map by_module;  /* module -> var (Linear/Embedding calling the weight) */
+    int *param_var;           /* per model parameter: its var (-1: none) */
+    signed char *param_kind;  /* per model parameter: 1 weight, 2 bias, 0 other */
     struct {                  /* propagation buffers, shared by the degrees */
         int *choice;
         struct pl_val *vals;

@@ -877,13 +877,24 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
         if (!R->params) return mt_ctx_status(ctx);
     }
     mt_plan_memory *M = &R->mem;
-    if (!P->by_module.keys) {
-        if (!map_init(ctx, &P->by_module, (size_t)P->nvars)) return mt_ctx_status(ctx);
+    int np = P->m->params.n;
+    if (!P->param_var) {
+        /* once per planner: each parameter's variable (the Linear/Embedding
+         * owning it) and whether it is that module's weight or bias */
+        P->param_var = mt_alloc_array(ctx, (size_t)np + 1, sizeof *P->param_var);
+        P->param_kind = mt_alloc_array(ctx, (size_t)np + 1, 1);
+        if (!P->param_var || !P->param_kind || !map_init(ctx, &P->by_module, (size_t)P->nvars))
+            return mt_ctx_status(ctx);
         for (int i = 0; i < P->nvars; i++)
             map_get(&P->by_module, ptr_hash(P->vars[i].module), var_module_eq, P->vars, P->vars[i].module, i);
+        for (int i = 0; i < np; i++) {
+            const mt_param *p = P->m->params.items[i];
+            P->param_var[i] = map_get(&P->by_module, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
+            P->param_kind[i] = strcmp(p->local, "weight") == 0 ? 1 : strcmp(p->local, "bias") == 0 ? 2 : 0;
+        }
     }
     mt_plan_param scratch;
-    for (int i = 0; i < P->m->params.n; i++) {
+    for (int i = 0; i < np; i++) {
         const mt_param *p = P->m->params.items[i];
         if (p->tied_to) continue;
         mt_plan_param *pp = keep ? &R->params[R->nparams++] : &scratch;
@@ -893,17 +904,17 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
         pp->shard_dim = -1;
         pp->ways = 1;
         pp->ndim = p->t->ndim;
-        int vi = map_get(&P->by_module, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
+        int vi = P->param_var[i];
         if (vi >= 0) {
             pl_opt o = P->vars[vi].opts[E->choice[vi]];
             bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
-            if (o.dim >= 0 && strcmp(p->local, "weight") == 0) {
+            if (o.dim >= 0 && P->param_kind[i] == 1) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
                 bool out = o.dim == P->vars[vi].out_dim;
                 pp->role = emb ? (out ? MT_ROLE_VOCAB : MT_ROLE_EMBED_COLWISE)
                                : (out ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE);
-            } else if (o.dim == P->vars[vi].out_dim && !emb && strcmp(p->local, "bias") == 0) {
+            } else if (o.dim == P->vars[vi].out_dim && !emb && P->param_kind[i] == 2) {
                 pp->shard_dim = 0;
                 pp->ways = o.ways;
                 pp->role = MT_ROLE_BIAS;
