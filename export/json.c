@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "json_internal.h"
+
 #include <metatrace/metatrace.h>
 
 
@@ -792,14 +794,23 @@ static void emit_modules(jb *b, sink *s, const mt_model *m)
 
 mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
 {
-    if (!m || !g || !out)
+    return mtx_export_json_member(m, g, NULL, NULL, out);
+}
+
+mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const char *key, json_t *extra, FILE *out)
+{
+    if (!m || !g || !out) {
+        json_decref(extra);
         return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_json: NULL argument") : MT_ERR_USAGE;
+    }
 
     mt_totals totals;
     memset(&totals, 0, sizeof totals);
     mt_status st = mt_model_totals(m, &totals);
-    if (st != MT_OK)
+    if (st != MT_OK) {
+        json_decref(extra);
         return st;
+    }
 
     jb b = {.ctx = m->ctx, .err = MT_OK, .real_precision = 15};
     scan_reals(&b, m, g);
@@ -811,7 +822,8 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
               .used = 0,
               .buf = mt_heap_alloc(m->ctx, SINK_BUF)};
     if (!s.buf) {
-            return mt_ctx_status(m->ctx);
+        json_decref(extra);
+        return mt_ctx_status(m->ctx);
     }
 
     sink_puts(&s, "{\n");
@@ -827,7 +839,9 @@ mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
     emit_buffers(&b, &s, m);
     emit_modules(&b, &s, m);
     emit_nodes(&b, &s, g);
-    emit_member(&b, &s, "totals", jtotals(&b, &totals), true);
+    emit_member(&b, &s, "totals", jtotals(&b, &totals), !(key && extra));
+    if (key && extra)
+        emit_member(&b, &s, key, extra, true);
     sink_puts(&s, "}\n");
     sink_flush(&s);
     mt_heap_free(m->ctx, s.buf);

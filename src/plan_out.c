@@ -5,6 +5,8 @@
 
 #include <metatrace/plan.h>
 
+#include "json_internal.h"
+
 static json_t *placement_json(mt_placement p) {
     json_t *o = json_object();
     const char *k = p.kind == MT_PLACE_SHARD ? "shard" : p.kind == MT_PLACE_PARTIAL ? "partial" : "replicate";
@@ -22,8 +24,8 @@ static json_t *ints(const int64_t *v, int n) {
     return a;
 }
 
-mt_status mt_plan_export_json(const mt_plan *p, FILE *out) {
-    if (!p || !out) return MT_ERR_USAGE;
+/* The plan object (docs/plan.md). */
+static json_t *plan_json(const mt_plan *p) {
     json_t *root = json_object();
     json_object_set_new(root, "format", json_string(MT_PLAN_FORMAT));
     json_object_set_new(root, "version", json_integer(MT_PLAN_VERSION));
@@ -124,12 +126,22 @@ mt_status mt_plan_export_json(const mt_plan *p, FILE *out) {
         json_array_append_new(ex, o);
     }
     json_object_set_new(root, "experts", ex);
+    return root;
+}
+
+mt_status mt_plan_export_json(const mt_plan *p, FILE *out) {
+    if (!p || !out) return MT_ERR_USAGE;
     json_t *wrap = json_object();
-    json_object_set_new(wrap, "plan", root);
+    json_object_set_new(wrap, "plan", plan_json(p));
     int rc = json_dumpf(wrap, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(wrap);
     if (rc != 0 || fputc('\n', out) == EOF) return mt_fail(p->ctx, MT_ERR_IO, "writing the plan JSON failed");
     return MT_OK;
+}
+
+mt_status mt_plan_export_graph_json(const mt_plan *p, FILE *out) {
+    if (!p || !out) return MT_ERR_USAGE;
+    return mtx_export_json_member((mt_model *)p->model, (mt_graph *)p->graph, "plan", plan_json(p), out);
 }
 
 static double gib(int64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }

@@ -196,6 +196,10 @@ mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base,
 #define MT_PLAN_FORMAT "metatrace-plan"
 #define MT_PLAN_VERSION 1
 mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
+/* The graph JSON document (docs/graph-format.md, as mt_export_json writes
+ * it) with the plan object as its last top-level member, "plan": what
+ * `metatrace CONFIG --tp N -o plan.json` writes. */
+mt_status mt_plan_export_graph_json(const mt_plan *p, FILE *out);
 /* The traced graph as DOT with the plan drawn on it: get_attr nodes of
  * parameters filled by role (colwise light blue, rowwise salmon, vocab green,
  * ...), sharded activations outlined blue, partial sums orange, and every

@@ -449,7 +449,7 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
         return mt_ctx_status(m->ctx);
     if (c->format == FMT_DOT)
         return mt_plan_export_dot(p, out);
-    return json ? mt_plan_export_json(p, out) : mt_plan_print(p, out);
+    return json ? mt_plan_export_graph_json(p, out) : mt_plan_print(p, out);
 }
 
 static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g, FILE *out)

@@ -82,6 +82,16 @@ Test(cli_plan, llama_plan_equals_transformers_base_plan) {
         seen = true;
     }
     cr_assert(seen);
+    /* the document is the graph JSON with the plan as its last member: every node of the
+     * graph has a placement under plan.nodes, and nothing else does */
+    json_t *nodes = json_object_get(j, "nodes"), *placed = json_object_get(json_object_get(j, "plan"), "nodes");
+    cr_assert(json_is_array(nodes) && json_array_size(nodes) > 0);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "format")), "metatrace-graph");
+    cr_assert_eq(json_object_size(placed), json_array_size(nodes));
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(nodes, i), "name"));
+        cr_assert_not_null(json_object_get(placed, name), "no placement for node %s", name);
+    }
     json_decref(j);
     free(so);
     free(se);

@@ -1,0 +1,14 @@
+/* Private: the graph JSON document with one extra top-level member (the
+ * tensor-parallel plan), written by the same writer as mt_export_json. */
+#ifndef METATRACE_JSON_INTERNAL_H
+#define METATRACE_JSON_INTERNAL_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include <metatrace/metatrace.h>
+
+/* `extra` (consumed, may be NULL) is written last, under `key`. */
+mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const char *key, json_t *extra, FILE *out);
+
+#endif
