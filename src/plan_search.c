@@ -166,13 +166,19 @@ static void add_opt(pl_var *v, int dim, int ways) {
     if (v->nopts < PL_MAX_OPTS) v->opts[v->nopts++] = (pl_opt){dim, ways};
 }
 
+/* A call of a module whose weight the search places. */
+static bool weight_call(const mt_node *n) {
+    return n->op == MT_NODE_CALL_MODULE && n->module &&
+           (n->module->leaf == MT_LEAF_LINEAR || n->module->leaf == MT_LEAF_EMBEDDING ||
+            n->module->leaf == MT_LEAF_CONV1D);
+}
 
 static bool var_weight_eq(const void *u, int v, const void *key) {
     return ((const pl_var *)u)[v].weight == key;
 }
 
 /* Everything that does not depend on the degree: slots, bytes at the bound,
- * the search variables (one per unique Linear/Embedding weight). */
+ * the search variables (one per unique Linear/Conv1D/Embedding weight). */
 static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     mt_ctx *ctx = m->ctx;
     P->ctx = ctx;
@@ -193,12 +199,14 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
     P->slot_node = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->slot_node);
     P->bpt = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bpt);
     P->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bytes_at);
-    P->vars = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->vars);
+    int ncalls = 0;
+    for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]);
+    P->vars = mt_alloc_array(ctx, (size_t)ncalls + 1, sizeof *P->vars);
     if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
     if (bind_shapes(P) != MT_OK) return mt_ctx_status(ctx);
     double tokens = (double)P->batch * (double)P->seq;
     pl_map byw = {0};
-    if (!map_init(ctx, &byw, (size_t)g->n)) return mt_ctx_status(ctx);
+    if (!map_init(ctx, &byw, (size_t)ncalls + 1)) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         for (int k = 0; k < n->nout; k++) {
@@ -209,10 +217,7 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
             P->bpt[s] = P->bytes_at[s] / tokens;
         }
         P->node_var[i] = -1;
-        if (n->op != MT_NODE_CALL_MODULE || !n->module ||
-            (n->module->leaf != MT_LEAF_LINEAR && n->module->leaf != MT_LEAF_EMBEDDING &&
-             n->module->leaf != MT_LEAF_CONV1D))
-            continue;
+        if (!weight_call(n)) continue;
         mt_param *w = mt_module_param(n->module, "weight");
         if (!w) continue;
         const mt_param *owner = w->tied_to ? w->tied_to : w;
