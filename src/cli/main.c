@@ -146,6 +146,16 @@ static bool is_identifier(const char *s, size_t n)
     return true;
 }
 
+/* A --bind value (0 when not bound): the plan's bound shapes follow it, so
+ * bytes per token divide by the tokens the concrete shapes hold. */
+static int64_t bound_of(const cli *c, const char *name)
+{
+    for (int i = 0; i < c->nbind; i++)
+        if (strcmp(c->bind_names[i], name) == 0)
+            return c->bind_values[i];
+    return 0;
+}
+
 /* "batch=1,seq=4096": each item NAME=POSITIVE_INT; repeated --bind add up. */
 static int parse_bind(cli *c, const char *spec)
 {
@@ -391,6 +401,9 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->tp < 0 && c->format == FMT_DOT)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
+    if (c->sp && bound_of(c, "seq"))
+        return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
+                           "per token, at seq=4096 unless bound)");
     return -1;
 }
 
@@ -398,7 +411,8 @@ static int parse_args(cli *c, int argc, char **argv)
 static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, FILE *out)
 {
     mt_plan_degree deg[64];
-    mt_plan_opts base = {.tp = 1, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp};
+    mt_plan_opts base = {.tp = 1, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp,
+                         .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
     mt_status st = mt_plan_auto(m, g, &base, 64, deg);
     if (st != MT_OK)
         return st;
@@ -443,7 +457,8 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     bool json = c->format == FMT_JSON;
     if (c->tp < 0)
         return export_auto(c, m, g, json, out);
-    mt_plan_opts o = {.tp = c->tp, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp};
+    mt_plan_opts o = {.tp = c->tp, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp,
+                      .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
     mt_plan *p = mt_plan_run(m, g, &o);
     if (!p)
         return mt_ctx_status(m->ctx);

@@ -175,3 +175,30 @@ Test(cli_plan, sequence_parallel_flag) {
     cr_assert(rs == 4 && ar == 0, "%d reduce_scatter, %d all_reduce", rs, ar);
     json_decref(j);
 }
+
+Test(cli_plan, bind_sets_the_plan_bound) {
+    /* concrete shapes from --bind are the plan's bound: llama-7b cut to 2 layers at tp=8
+     * moves 120512 B/token (test_plan.c sequence_parallel_llama, by hand) whatever the
+     * tokens, and the KV cache is 2 layers x 2 x 4096/8 x 2 B = 4096 B/token, x 8 x 2048 */
+    const char *argv[] = {tu_src("samples/configs/huggyllama--llama-7b.config.json"), "--layers", "2",
+                          "--tp", "8", "--bind", "batch=8,seq=2048", "--format", "json", NULL};
+    json_t *j = run_json(argv);
+    json_t *plan = json_object_get(j, "plan");
+    json_t *bound = json_object_get(plan, "bound");
+    cr_assert_eq(json_integer_value(json_object_get(bound, "batch")), 8);
+    cr_assert_eq(json_integer_value(json_object_get(bound, "seq")), 2048);
+    double comm = json_number_value(json_object_get(plan, "comm_wire_bytes_per_token"));
+    cr_assert(comm > 120511.5 && comm < 120512.5, "%.3f", comm);
+    json_t *mem = json_object_get(plan, "memory_per_rank");
+    cr_assert_eq(json_integer_value(json_object_get(mem, "kv_cache_bytes_per_token")), 4096);
+    cr_assert_eq(json_integer_value(json_object_get(mem, "kv_cache_bytes")), 4096LL * 8 * 2048);
+    json_decref(j);
+    /* sequence parallelism needs the sequence as a symbol */
+    const char *bad[] = {tu_src("samples/configs/huggyllama--llama-7b.config.json"), "--tp", "8", "--sp",
+                         "--bind", "seq=128", NULL};
+    char *so = NULL, *se = NULL;
+    cr_assert_eq(tu_run_cli(bad, &so, &se), 2);
+    cr_assert(strstr(se, "--sp") && strstr(se, "seq"), "%s", se);
+    free(so);
+    free(se);
+}
