@@ -184,8 +184,19 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
     P->ctx = ctx;
     P->m = m;
     P->g = g;
-    P->batch = o->batch > 0 ? o->batch : 1;
-    P->seq = o->seq > 0 ? o->seq : 4096;
+    /* the bound: the options, else the first input's dims when they were
+     * bound at trace time (bytes per token then divide by the tokens the
+     * concrete shapes hold), else 1 x 4096 */
+    int64_t in_b = 0, in_s = 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (n->op != MT_NODE_PLACEHOLDER || n->nout < 1 || n->outs[0].ndim < 2) continue;
+        in_b = dimv(&n->outs[0], 0);
+        in_s = dimv(&n->outs[0], 1);
+        break;
+    }
+    P->batch = o->batch > 0 ? o->batch : in_b > 0 ? in_b : 1;
+    P->seq = o->seq > 0 ? o->seq : in_s > 0 ? in_s : 4096;
     P->out_off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->out_off);
     P->node_var = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->node_var);
     if (!P->out_off || !P->node_var) return mt_ctx_status(ctx);

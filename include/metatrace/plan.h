@@ -100,7 +100,8 @@ typedef struct mt_plan_opts {
     int tp;                  /* degree (>= 1) */
     mt_plan_style style;
     mt_plan_search search;
-    int64_t batch, seq;      /* bound shapes for bytes; 0: 1 and 4096 */
+    int64_t batch, seq;      /* bound shapes for bytes; 0: the first input's dims when the trace
+                                bound them, else 1 and 4096 */
     bool sequence_parallel;  /* partial sums may be reduce-scattered along the sequence, so the
                                 residual stream and norms between the tensor-parallel regions
                                 are held in blocks of the sequence (Megatron sequence

@@ -349,3 +349,23 @@ Test(plan, sequence_parallel_llama) {
     for (int i = 0; i < sp->nrules; i++) cr_assert_str_eq(sp->rules[i].style, tp->rules[i].style);
     mt_ctx_free(ctx);
 }
+
+/* A graph traced with concrete batch/seq plans at those shapes when the options leave
+ * the bound at 0: the bytes per token are the symbolic trace's (120512 for llama-7b cut to
+ * 2 layers at tp=8, see sequence_parallel_llama), not 4x them for 8 x 2048 tokens. */
+Test(plan, bound_follows_a_bound_trace) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/huggyllama--llama-7b.config.json"), 2);
+    const char *names[2] = {"batch", "seq"};
+    int64_t vals[2] = {8, 2048};
+    mt_trace_opts to = {{names, vals, 2}};
+    mt_graph *g = mt_model_trace(m, &to);
+    cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
+    mt_plan_opts o = {.tp = 8};
+    mt_plan *p = mt_plan_run(m, g, &o);
+    cr_assert_not_null(p);
+    cr_assert(p->batch == 8 && p->seq == 2048, "bound %lld x %lld", (long long)p->batch, (long long)p->seq);
+    cr_assert(p->comm_per_token > 120511.5 && p->comm_per_token < 120512.5, "%.3f", p->comm_per_token);
+    cr_assert_eq(p->mem.kv_bytes_per_token, 4096);
+    mt_ctx_free(ctx);
+}
