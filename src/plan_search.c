@@ -606,9 +606,20 @@ static mt_status signatures(planner *P) {
     int n = g->n;
     uint64_t *h = mt_heap_alloc(ctx, (size_t)n * sizeof *h), *h2 = mt_heap_alloc(ctx, (size_t)n * sizeof *h2);
     uint64_t *h0 = mt_heap_alloc(ctx, (size_t)n * sizeof *h0);
-    int *nin = mt_heap_alloc(ctx, (size_t)n * sizeof *nin);
-    int **ins = mt_heap_alloc(ctx, (size_t)n * sizeof *ins);
-    if (!h || !h2 || !h0 || !nin || !ins) return mt_ctx_status(ctx);
+    /* the producers of every node's tensor arguments, in one array (CSR) */
+    int *off = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *off);
+    if (!h || !h2 || !h0 || !off) return mt_ctx_status(ctx);
+    size_t cap = 0;
+    for (int i = 0; i < n; i++) {
+        const mt_node *x = g->nodes[i];
+        for (int a = 0; a < x->nargs + x->nkwargs; a++) {
+            const mt_arg *ar = a < x->nargs ? &x->args[a] : &x->kwargs[a - x->nargs].value;
+            cap += ar->kind == MT_ARG_LIST ? (size_t)ar->v.list.n : 1;
+        }
+    }
+    int *ins = mt_heap_alloc(ctx, (cap + 1) * sizeof *ins);
+    if (!ins) return mt_ctx_status(ctx);
+    int nins = 0;
     for (int i = 0; i < n; i++) {
         const mt_node *x = g->nodes[i];
         uint64_t v = mix((uint64_t)x->op, (uint64_t)(x->opid + 7));
@@ -623,27 +634,24 @@ static mt_status signatures(planner *P) {
                 v = mix(v, mt_sym_is_const(t->shape[d]) ? (uint64_t)mt_sym_const_value(t->shape[d]) : 0x5eedULL);
         }
         h[i] = h0[i] = v;
-        int sl[64];
-        int k = 0;
-        for (int a = 0; a < x->nargs + x->nkwargs && k < 64; a++) {
+        off[i] = nins;
+        for (int a = 0; a < x->nargs + x->nkwargs; a++) {
             const mt_arg *ar = a < x->nargs ? &x->args[a] : &x->kwargs[a - x->nargs].value;
-            if (ar->kind == MT_ARG_TENSOR && ar->v.t->node) sl[k++] = ar->v.t->node->index;
+            if (ar->kind == MT_ARG_TENSOR && ar->v.t->node) ins[nins++] = ar->v.t->node->index;
             else if (ar->kind == MT_ARG_LIST)
-                for (int j = 0; j < ar->v.list.n && k < 64; j++)
+                for (int j = 0; j < ar->v.list.n; j++)
                     if (ar->v.list.items[j].kind == MT_ARG_TENSOR && ar->v.list.items[j].v.t->node)
-                        sl[k++] = ar->v.list.items[j].v.t->node->index;
+                        ins[nins++] = ar->v.list.items[j].v.t->node->index;
         }
-        nin[i] = k;
-        ins[i] = k ? mt_heap_alloc(ctx, (size_t)k * sizeof **ins) : NULL;
-        if (k && !ins[i]) return mt_ctx_status(ctx);
-        if (k) memcpy(ins[i], sl, (size_t)k * sizeof *sl);
     }
+    off[n] = nins;
     for (int round = 0; round < PL_SIG_ROUNDS; round++) {
         for (int i = 0; i < n; i++) h2[i] = mix(h[i], 0x51);
         for (int i = 0; i < n; i++)
-            for (int k = 0; k < nin[i]; k++) {
-                h2[i] = mix(h2[i], mix(h[ins[i][k]], (uint64_t)k));
-                h2[ins[i][k]] += mix(h[i], (uint64_t)k + 100); /* users, order-free */
+            for (int k = 0; k < off[i + 1] - off[i]; k++) {
+                int j = ins[off[i] + k];
+                h2[i] = mix(h2[i], mix(h[j], (uint64_t)k));
+                h2[j] += mix(h[i], (uint64_t)k + 100); /* users, order-free */
             }
         memcpy(h, h2, (size_t)n * sizeof *h);
     }
@@ -651,10 +659,8 @@ static mt_status signatures(planner *P) {
     for (int i = 0; i < n; i++)
         if (P->node_var[i] >= 0) P->vars[P->node_var[i]].sig += mix(h[i], 0x77);
     mt_status st = blocks(P, h0);
-    for (int i = 0; i < n; i++)
-        if (ins[i]) mt_heap_free(ctx, ins[i]);
     mt_heap_free(ctx, ins);
-    mt_heap_free(ctx, nin);
+    mt_heap_free(ctx, off);
     mt_heap_free(ctx, h);
     mt_heap_free(ctx, h2);
     mt_heap_free(ctx, h0);
