@@ -217,14 +217,9 @@ static int wrapd(int64_t d, int nd) {
 /* All tensor arguments (args, lists, kwargs) in order. */
 static int tensor_args(const planner *P, const mt_node *n, int *slots, int max) {
     int k = 0;
-    for (int i = 0; i < n->nargs + n->nkwargs; i++) {
-        const mt_arg *a = i < n->nargs ? &n->args[i] : &n->kwargs[i - n->nargs].value;
-        if (a->kind == MT_ARG_TENSOR && k < max) slots[k++] = slot_of(P, a->v.t);
-        else if (a->kind == MT_ARG_LIST)
-            for (int j = 0; j < a->v.list.n; j++)
-                if (a->v.list.items[j].kind == MT_ARG_TENSOR && k < max)
-                    slots[k++] = slot_of(P, a->v.list.items[j].v.t);
-    }
+    PL_FOR_TENSOR_ARGS(n, t, {
+        if (k < max) slots[k++] = slot_of(P, t);
+    })
     return k;
 }
 

@@ -39,6 +39,22 @@ typedef struct pl_rec {
     double bytes, wire;
 } pl_rec;
 
+/* Runs `body` with `t` (const mt_tensor *) bound to each tensor argument of
+ * node `nd_` - positional, keyword, and the items of list arguments - in order
+ * (the body is variadic so that it may hold commas).
+ * `continue` in body skips to the next argument. */
+#define PL_FOR_TENSOR_ARGS(nd_, t, ...)                                                                    \
+    for (int pl_a_ = 0; pl_a_ < (nd_)->nargs + (nd_)->nkwargs; pl_a_++) {                                   \
+        const mt_arg *pl_ar_ = pl_a_ < (nd_)->nargs ? &(nd_)->args[pl_a_] : &(nd_)->kwargs[pl_a_ - (nd_)->nargs].value; \
+        int pl_c_ = pl_ar_->kind == MT_ARG_LIST ? pl_ar_->v.list.n : 1;                                  \
+        for (int pl_k_ = 0; pl_k_ < pl_c_; pl_k_++) {                                                    \
+            const mt_arg *pl_it_ = pl_ar_->kind == MT_ARG_LIST ? &pl_ar_->v.list.items[pl_k_] : pl_ar_;  \
+            if (pl_it_->kind != MT_ARG_TENSOR) continue;                                                 \
+            const mt_tensor *t = pl_it_->v.t;                                                            \
+            __VA_ARGS__                                                                                  \
+        }                                                                                                \
+    }
+
 /* What a degree must divide, read once per graph (plan_limits.c). */
 typedef struct pl_limits pl_limits;
 /* NULL on error (message on the context). */

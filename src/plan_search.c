@@ -403,19 +403,14 @@ static mt_status mirrors(planner *P, const int *nb, const blk *B, int nblk) {
     /* only skipped nodes read by the window need their placement */
     for (int k = 0; k < P->nwin; k++) {
         const mt_node *x = g->nodes[P->win[k]];
-        for (int a = 0; a < x->nargs + x->nkwargs; a++) {
-            const mt_arg *ar = a < x->nargs ? &x->args[a] : &x->kwargs[a - x->nargs].value;
-            int c = ar->kind == MT_ARG_LIST ? ar->v.list.n : 1;
-            for (int j = 0; j < c; j++) {
-                const mt_arg *it = ar->kind == MT_ARG_LIST ? &ar->v.list.items[j] : ar;
-                if (it->kind != MT_ARG_TENSOR || !it->v.t->node) continue;
-                int src = it->v.t->node->index, r = mir[src];
-                if (P->node_w[src] > 0 || r < 0) continue;
-                mir[src] = -1; /* listed once */
-                P->mir_next[src] = P->mir_head[r];
-                P->mir_head[r] = src;
-            }
-        }
+        PL_FOR_TENSOR_ARGS(x, t, {
+            if (!t->node) continue;
+            int src = t->node->index, r = mir[src];
+            if (P->node_w[src] > 0 || r < 0) continue;
+            mir[src] = -1; /* listed once */
+            P->mir_next[src] = P->mir_head[r];
+            P->mir_head[r] = src;
+        })
     }
 done:
     if (start) mt_heap_free(ctx, start);
@@ -430,19 +425,6 @@ static int child_of(const blk *B, int b, int parent) {
     while (b >= 0 && B[b].parent != parent) b = B[b].parent;
     return b;
 }
-
-/* Calls `f` on the graph nodes behind n's tensor arguments. */
-#define FOR_ARG_NODES(x, j, body)                                                                  \
-    for (int a_ = 0; a_ < (x)->nargs + (x)->nkwargs; a_++) {                                       \
-        const mt_arg *ar_ = a_ < (x)->nargs ? &(x)->args[a_] : &(x)->kwargs[a_ - (x)->nargs].value; \
-        int c_ = ar_->kind == MT_ARG_LIST ? ar_->v.list.n : 1;                                      \
-        for (int k_ = 0; k_ < c_; k_++) {                                                           \
-            const mt_arg *it_ = ar_->kind == MT_ARG_LIST ? &ar_->v.list.items[k_] : ar_;            \
-            if (it_->kind != MT_ARG_TENSOR || !it_->v.t->node) continue;                            \
-            int j = it_->v.t->node->index;                                                          \
-            body                                                                                    \
-        }                                                                                           \
-    }
 
 /* Inside a block, the nodes its parent module records around a child block
  * (routing the tokens to expert k, weighting and summing its output) go with
@@ -467,7 +449,9 @@ static mt_status attach(planner *P, int *nb, const blk *B, int nblk) {
         int p = nb[i];
         if (p < 0 || !parent[p]) continue;
         int got = -1;
-        FOR_ARG_NODES(g->nodes[i], j, {
+        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
+            if (!t->node) continue;
+            int j = t->node->index;
             int c = nb[j] >= 0 ? child_of(B, nb[j], p) : -1;
             if (c >= 0 && c != p) got = got == -1 || got == c ? c : -2;
         })
@@ -478,7 +462,9 @@ static mt_status attach(planner *P, int *nb, const blk *B, int nblk) {
         int p = nb[i];
         if (p >= 0 && parent[p] && user[i] >= 0) nb[i] = user[i];
         /* tell the producers which child of their block reads them */
-        FOR_ARG_NODES(g->nodes[i], j, {
+        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
+            if (!t->node) continue;
+            int j = t->node->index;
             int pj = nb[j];
             if (pj < 0 || !parent[pj]) continue;
             int c = nb[i] >= 0 ? child_of(B, nb[i], pj) : -1;
@@ -610,13 +596,7 @@ static mt_status signatures(planner *P) {
     int *off = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *off);
     if (!h || !h2 || !h0 || !off) return mt_ctx_status(ctx);
     size_t cap = 0;
-    for (int i = 0; i < n; i++) {
-        const mt_node *x = g->nodes[i];
-        for (int a = 0; a < x->nargs + x->nkwargs; a++) {
-            const mt_arg *ar = a < x->nargs ? &x->args[a] : &x->kwargs[a - x->nargs].value;
-            cap += ar->kind == MT_ARG_LIST ? (size_t)ar->v.list.n : 1;
-        }
-    }
+    for (int i = 0; i < n; i++) PL_FOR_TENSOR_ARGS(g->nodes[i], t, { cap += t->node != NULL; })
     int *ins = mt_heap_alloc(ctx, (cap + 1) * sizeof *ins);
     if (!ins) return mt_ctx_status(ctx);
     int nins = 0;
@@ -635,14 +615,9 @@ static mt_status signatures(planner *P) {
         }
         h[i] = h0[i] = v;
         off[i] = nins;
-        for (int a = 0; a < x->nargs + x->nkwargs; a++) {
-            const mt_arg *ar = a < x->nargs ? &x->args[a] : &x->kwargs[a - x->nargs].value;
-            if (ar->kind == MT_ARG_TENSOR && ar->v.t->node) ins[nins++] = ar->v.t->node->index;
-            else if (ar->kind == MT_ARG_LIST)
-                for (int j = 0; j < ar->v.list.n; j++)
-                    if (ar->v.list.items[j].kind == MT_ARG_TENSOR && ar->v.list.items[j].v.t->node)
-                        ins[nins++] = ar->v.list.items[j].v.t->node->index;
-        }
+        PL_FOR_TENSOR_ARGS(x, t, {
+            if (t->node) ins[nins++] = t->node->index;
+        })
     }
     off[n] = nins;
     for (int round = 0; round < PL_SIG_ROUNDS; round++) {
@@ -1142,18 +1117,11 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost 
     if (!last) return mt_ctx_status(ctx);
     for (int s = 0; s < P->nslots; s++) last[s] = P->slot_node[s] ? P->slot_node[s]->index : 0;
     for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        for (int a = 0; a < n->nargs + n->nkwargs; a++) {
-            const mt_arg *ar = a < n->nargs ? &n->args[a] : &n->kwargs[a - n->nargs].value;
-            int cnt = ar->kind == MT_ARG_LIST ? ar->v.list.n : 1;
-            for (int j = 0; j < cnt; j++) {
-                const mt_arg *it = ar->kind == MT_ARG_LIST ? &ar->v.list.items[j] : ar;
-                if (it->kind != MT_ARG_TENSOR || !it->v.t->node) continue;
-                const mt_tensor *t = it->v.t;
-                int s = P->out_off[t->node->index] + (int)(t - t->node->outs);
-                if (last[s] < i) last[s] = i;
-            }
-        }
+        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
+            if (!t->node) continue;
+            int s = P->out_off[t->node->index] + (int)(t - t->node->outs);
+            if (last[s] < i) last[s] = i;
+        })
     }
     double live = 0, peak = 0;
     double *freeat = mt_heap_alloc(ctx, (size_t)(g->n + 1) * sizeof *freeat);
