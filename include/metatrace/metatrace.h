@@ -11,5 +11,7 @@
 #include "nn.h"
 #include "model.h"
 #include "plan.h"
+#include "quant.h"
+#include "sizing.h"
 
 #endif

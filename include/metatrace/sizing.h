@@ -1,0 +1,114 @@
+/* metatrace — sizing: what a model needs, read off the traced graph.
+ *
+ * FLOPs per node (one rule per op, next to its shape rule), the KV cache by
+ * attention kind recognised in the graph (MHA/GQA/MQA, MLA latent, sliding
+ * windows, encoders, cross-attention), weights (quantized checkpoints through
+ * quant.h), the activation peak from liveness, and training memory under
+ * ZeRO. Results are plain structs in the model's context. See docs/sizing.md. */
+#ifndef METATRACE_SIZING_H
+#define METATRACE_SIZING_H
+
+#include <stdio.h>
+
+#include "model.h"
+#include "quant.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- FLOPs per node --------------------------------------------------------
+ * Floating-point operations of one node as a symbolic expression in the
+ * graph's symbols (batch, seq, dec_seq, nnz_k), counting a multiply-add as 2:
+ * linear/matmul 2*m*n*k (+ m*n for a bias), sdpa 2*b*h*sq*sk*(dk + dv) over the
+ * whole score matrix (the sizing pass applies causal/window halving),
+ * elementwise ops and reductions by the numel they read, softmax/norms by a
+ * fixed count per element (docs/sizing.md states each). Shape ops, indexing,
+ * constructors and placeholders are 0. Leaf modules (call_module) count as
+ * their functional op. Never NULL for a traced node (0 is a constant). */
+const mt_sym *mt_node_flops(mt_ctx *ctx, const mt_node *n);
+
+/* ---- attention recognised in the graph ----------------------------------- */
+typedef enum mt_attn_kind {
+    MT_ATTN_CAUSAL = 0,  /* decoder self-attention: K/V grow by one entry per token */
+    MT_ATTN_BIDIRECTIONAL, /* encoder self-attention: nothing cached */
+    MT_ATTN_CROSS,       /* decoder over the encoder's output: fixed by the encoder length */
+    MT_ATTN_KIND_COUNT
+} mt_attn_kind;
+const char *mt_attn_kind_name(mt_attn_kind k); /* "causal", "bidirectional", "cross" */
+
+typedef struct mt_sizing_attn {
+    const mt_node *core;     /* the sdpa node, or the softmax of an eager attention */
+    const char *module;      /* the attention module's path ("model.layers.3.self_attn") */
+    int layer;               /* index among the attention cores of its stack, 0-based */
+    mt_attn_kind kind;
+    bool eager;              /* matmul-softmax-matmul rather than sdpa */
+    int64_t window;          /* sliding window in tokens; 0: full attention */
+    int64_t heads;           /* query heads */
+    int64_t kv_heads;        /* key/value heads as cached (before repeat_kv) */
+    int64_t head_dim_k, head_dim_v;
+    bool mla;                /* multi-head latent attention (K/V decompressed from a latent) */
+    int64_t mla_latent;      /* MLA: kv_lora_rank + qk_rope_head_dim cached per token */
+    int64_t cache_bytes_per_token; /* what this layer caches per token (at kv dtype) */
+} mt_sizing_attn;
+
+/* ---- training --------------------------------------------------------------- */
+typedef enum mt_optimizer { MT_OPT_ADAM = 0, MT_OPT_SGD, MT_OPT_COUNT } mt_optimizer;
+
+typedef struct mt_train_mem {
+    int zero_stage;          /* 0..3 */
+    int64_t weights, grads, optimizer, activations, activations_ckpt; /* bytes per rank */
+    int64_t total, total_ckpt;
+} mt_train_mem;
+
+/* ---- the pass ----------------------------------------------------------------- */
+typedef struct mt_sizing_opts {
+    mt_dtype kv_dtype;       /* MT_DTYPE_NONE: the dtype of the traced keys/values */
+    bool mla_decompressed;   /* count MLA's decompressed K/V instead of the latent */
+    int64_t batch, seq;      /* bound shapes; 0: the trace's binding, else batch 1 and the
+                                context below */
+    int64_t context;         /* tokens for "KV at context"; 0: seq, else
+                                min(max_position_embeddings, MT_SIZING_CONTEXT_CAP) */
+    int64_t mem_budget;      /* bytes of one device for the KV capacity; 0: not asked */
+    const char *quant;       /* "what if" quantization (quant.h); NULL: the config's */
+    mt_optimizer optimizer;  /* training figures */
+    int dp;                  /* data-parallel degree for ZeRO (0: 1) */
+} mt_sizing_opts;
+#define MT_SIZING_CONTEXT_CAP 131072
+
+typedef struct mt_sizing {
+    /* weights */
+    mt_quant_inventory weights;    /* stored tensors (quantized or not) */
+    int64_t weight_bytes;          /* == weights.total_bytes */
+    /* FLOPs: symbolic, and evaluated at the bound shapes */
+    const mt_sym *flops_forward;   /* dense, as the nodes compute it (no halving) */
+    int64_t flops_prefill;         /* at batch x seq, causal/window halving applied */
+    double flops_prefill_per_token;
+    int64_t flops_decode_per_token;/* one new token over a cache of `context` tokens */
+    /* KV cache */
+    int nattn;
+    mt_sizing_attn *attn;
+    bool has_kv;                   /* false: nothing grows per token (encoders) */
+    int64_t kv_bytes_per_token;    /* all layers, one sequence, full-attention growth */
+    int64_t kv_bytes_at_context;   /* batch sequences of `context` tokens, windows capped */
+    int64_t kv_cross_bytes;        /* cross-attention K/V for an encoder of `seq` tokens */
+    int64_t context;
+    const char *context_note;      /* where `context` came from */
+    mt_dtype kv_dtype;
+    int64_t kv_capacity_tokens;    /* -1: no budget given; tokens that fit after weights+activations */
+    /* activations at the bound shapes */
+    int64_t activation_peak;       /* inference: max over the schedule of live tensor bytes */
+    const char *peak_node;         /* where the peak happens */
+    /* training (per rank), one entry per ZeRO stage */
+    mt_train_mem train[4];
+    int64_t batch, seq;
+    const char *largest_layer;     /* module path of the largest repeated block */
+    int64_t largest_layer_bytes;
+} mt_sizing;
+
+mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
