@@ -794,10 +794,16 @@ static void emit_modules(jb *b, sink *s, const mt_model *m)
 
 mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
 {
-    return mtx_export_json_member(m, g, NULL, NULL, out);
+    return mtx_export_json_member(m, g, NULL, NULL, NULL, out);
 }
 
-mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const char *key, json_t *extra, FILE *out)
+mt_status mt_export_json_sized(mt_model *m, mt_graph *g, const mt_sizing *sz, FILE *out)
+{
+    return mtx_export_json_member(m, g, sz, NULL, NULL, out);
+}
+
+mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const mt_sizing *sz, const char *key, json_t *extra,
+                                 FILE *out)
 {
     if (!m || !g || !out) {
         json_decref(extra);
@@ -810,6 +816,15 @@ mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const char *key, json
     if (st != MT_OK) {
         json_decref(extra);
         return st;
+    }
+
+    mt_sizing own;
+    if (!sz) {
+        if ((st = mt_model_sizing(m, g, NULL, &own)) != MT_OK) {
+            json_decref(extra);
+            return st;
+        }
+        sz = &own;
     }
 
     jb b = {.ctx = m->ctx, .err = MT_OK, .real_precision = 15};
@@ -839,7 +854,8 @@ mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const char *key, json
     emit_buffers(&b, &s, m);
     emit_modules(&b, &s, m);
     emit_nodes(&b, &s, g);
-    emit_member(&b, &s, "totals", jtotals(&b, &totals), !(key && extra));
+    emit_member(&b, &s, "totals", jtotals(&b, &totals), false);
+    emit_member(&b, &s, "sizing", mtx_sizing_json(sz), !(key && extra));
     if (key && extra)
         emit_member(&b, &s, key, extra, true);
     sink_puts(&s, "}\n");

@@ -8,7 +8,11 @@
 
 #include <metatrace/metatrace.h>
 
-/* `extra` (consumed, may be NULL) is written last, under `key`. */
-mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const char *key, json_t *extra, FILE *out);
+/* `extra` (consumed, may be NULL) is written last, under `key`; the sizing
+ * member comes from `sz` (NULL: computed with the defaults). */
+mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const mt_sizing *sz, const char *key, json_t *extra,
+                                 FILE *out);
+/* The "sizing" member (new reference). */
+json_t *mtx_sizing_json(const mt_sizing *s);
 
 #endif

@@ -193,7 +193,137 @@ static void outputs(FILE *out, const mt_model *m, const mt_graph *g)
     }
 }
 
+/* "12.55 GiB (13,476,831,232 bytes)" */
+static const char *bytes_exact(int64_t v, char *buf, size_t n)
+{
+    char a[32], b[48];
+    snprintf(buf, n, "%s (%s bytes)", binary_units(v, b, sizeof b), grouped(v, a));
+    return buf;
+}
+
+/* Attention layers by kind: "32 causal (sdpa), window 4096 on 32" */
+static void attention_rows(FILE *out, const mt_sizing *s)
+{
+    int count[MT_ATTN_KIND_COUNT] = {0}, windowed = 0, mla = 0, eager = 0;
+    int64_t wmin = 0, wmax = 0;
+    for (int i = 0; i < s->nattn; i++) {
+        const mt_sizing_attn *a = &s->attn[i];
+        count[a->kind]++;
+        eager += a->eager;
+        mla += a->mla;
+        if (a->window > 0) {
+            if (!windowed || a->window < wmin) wmin = a->window;
+            if (!windowed || a->window > wmax) wmax = a->window;
+            windowed++;
+        }
+    }
+    char line[256];
+    int k = 0;
+    for (int c = 0; c < MT_ATTN_KIND_COUNT; c++)
+        if (count[c])
+            k += snprintf(line + k, sizeof line - (size_t)k, "%s%d %s", k ? ", " : "", count[c],
+                          mt_attn_kind_name((mt_attn_kind)c));
+    if (k == 0)
+        snprintf(line, sizeof line, "none recognised");
+    else
+        snprintf(line + k, sizeof line - (size_t)k, " (%s)", eager == s->nattn ? "eager" : eager ? "eager and sdpa" : "sdpa");
+    row(out, "  attention layers", "%s", line);
+    if (s->nattn > 0) {
+        const mt_sizing_attn *a = &s->attn[0];
+        if (a->mla)
+            row(out, "  heads", "%lld query heads; MLA: a latent of %lld per token cached (%d layers)",
+                (long long)a->heads, (long long)a->mla_latent, mla);
+        else
+            row(out, "  heads", "%lld query, %lld key/value (%s), head_dim %lld", (long long)a->heads,
+                (long long)a->kv_heads,
+                a->kv_heads == 1 ? "MQA" : a->kv_heads == a->heads ? "MHA" : "GQA", (long long)a->head_dim_k);
+    }
+    if (windowed) {
+        if (wmin == wmax)
+            row(out, "  sliding window", "%lld tokens on %d of %d layers", (long long)wmin, windowed, s->nattn);
+        else
+            row(out, "  sliding window", "%lld-%lld tokens on %d of %d layers", (long long)wmin, (long long)wmax,
+                windowed, s->nattn);
+    }
+}
+
+static const char *flops_units(double v, char *buf, size_t n)
+{
+    static const char *const units[] = {"", "K", "M", "G", "T", "P", "E"};
+    int u = 0;
+    while (v >= 1000.0 && u < 6) {
+        v /= 1000.0;
+        u++;
+    }
+    snprintf(buf, n, u ? "%.2f %sFLOP" : "%.0f FLOP", v, units[u]);
+    return buf;
+}
+
+static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
+{
+    char a[64], b[64], c[96];
+    row(out, "sizing", "at batch %lld, seq %lld; context %lld tokens (%s)", (long long)s->batch, (long long)s->seq,
+        (long long)s->context, s->context_note ? s->context_note : "-");
+    if (s->weights.method) {
+        row(out, "  weights", "%s, %s", bytes_exact(s->weight_bytes, c, sizeof c),
+            s->weights.description ? s->weights.description : s->weights.method);
+    } else {
+        row(out, "  weights", "%s", bytes_exact(s->weight_bytes, c, sizeof c));
+    }
+    attention_rows(out, s);
+    if (s->has_kv) {
+        row(out, "  KV cache per token", "%s, %s", bytes_exact(s->kv_bytes_per_token, c, sizeof c),
+            s->kv_dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(s->kv_dtype));
+        snprintf(a, sizeof a, "  KV cache at %lld", (long long)s->context);
+        row(out, a, "%s for %lld sequence%s%s", bytes_exact(s->kv_bytes_at_context, c, sizeof c), (long long)s->batch,
+            s->batch == 1 ? "" : "s", s->kv_bytes_at_context < s->kv_bytes_per_token * s->context * s->batch
+                                         ? " (windows capped)" : "");
+    } else {
+        row(out, "  KV cache", "none (nothing is cached per token)");
+    }
+    if (s->kv_cross_bytes > 0)
+        row(out, "  cross-attention K/V", "%s for an encoder of %lld tokens", bytes_exact(s->kv_cross_bytes, c, sizeof c),
+            (long long)s->seq);
+    if (s->kv_capacity_tokens >= 0)
+        row(out, "  KV capacity", "%s tokens in the memory budget after weights and activations",
+            grouped(s->kv_capacity_tokens, a));
+    row(out, "  activation peak", "%s at node %s (inference, liveness)", bytes_exact(s->activation_peak, c, sizeof c),
+        s->peak_node ? s->peak_node : "-");
+    int64_t inf = s->weight_bytes + (s->has_kv ? s->kv_bytes_at_context : 0) + s->kv_cross_bytes + s->activation_peak;
+    row(out, "  inference total", "%s (weights + KV at context + activation peak)", bytes_exact(inf, c, sizeof c));
+    row(out, "  FLOPs per token", "prefill %s (at seq %lld, causal halving)", flops_units(s->flops_prefill_per_token, a, sizeof a),
+        (long long)s->seq);
+    if (s->flops_decode_per_token >= 0)
+        row(out, "", "decode %s (one token over %lld cached)", flops_units((double)s->flops_decode_per_token, b, sizeof b),
+            (long long)s->context);
+    row(out, "", "training %s (3 x prefill)", flops_units(3 * s->flops_prefill_per_token, b, sizeof b));
+    if (s->largest_layer)
+        row(out, "  largest layer", "%s, %s", s->largest_layer, bytes_exact(s->largest_layer_bytes, c, sizeof c));
+    (void)m;
+    row(out, "training memory", "per rank: %s%s, data parallel %d, batch %lld x seq %lld",
+        s->optimizer == MT_OPT_SGD ? "SGD" : "Adam",
+        s->mixed_precision ? (s->optimizer == MT_OPT_SGD ? " with an fp32 master copy" : " with fp32 master weights and moments")
+                           : " (fp32)",
+        s->dp, (long long)s->batch, (long long)s->seq);
+    fprintf(out, "  %-*s %12s %12s %12s %12s %12s %14s\n", LABEL_W - 3, "", "weights", "gradients", "optimizer",
+            "activations", "total", "checkpointed");
+    for (int z = 0; z < 4; z++) {
+        const mt_train_mem *t = &s->train[z];
+        char w[32], g[32], o[32], ac[32], to[32], ck[32], label[32];
+        snprintf(label, sizeof label, "ZeRO-%d", z);
+        fprintf(out, "  %-*s %12s %12s %12s %12s %12s %14s\n", LABEL_W - 3, label, binary_units(t->weights, w, sizeof w),
+                binary_units(t->grads, g, sizeof g), binary_units(t->optimizer, o, sizeof o),
+                binary_units(t->activations, ac, sizeof ac), binary_units(t->total, to, sizeof to),
+                binary_units(t->total_ckpt, ck, sizeof ck));
+    }
+}
+
 mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out)
+{
+    return mt_export_summary_sized(m, g, NULL, out);
+}
+
+mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz, FILE *out)
 {
     if (!m || !g || !out)
         return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_summary: NULL argument") : MT_ERR_USAGE;
@@ -202,6 +332,12 @@ mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out)
     mt_status st = mt_model_totals(m, &t);
     if (st != MT_OK)
         return st;
+    mt_sizing own;
+    if (!sz) {
+        if ((st = mt_model_sizing(m, g, NULL, &own)) != MT_OK)
+            return st;
+        sz = &own;
+    }
 
     char a[32], b[32], c[48];
     row(out, "model", "%s (model_type %s)", m->class_name ? m->class_name : "?",
@@ -262,6 +398,7 @@ mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out)
         row(out, label, "%s", grouped(counts[k], a));
     }
     outputs(out, m, g);
+    sizing_section(out, m, sz);
 
     if (fflush(out) != 0 || ferror(out))
         return mt_fail(m->ctx, MT_ERR_IO, "writing the summary failed");

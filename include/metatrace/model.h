@@ -193,7 +193,7 @@ mt_tensor *mt_index(mt_tracer *tr, mt_tensor *a, const mt_arg *idx, int n); /* a
 
 /* ---- exporters ------------------------------------------------------------------ */
 #define MT_JSON_FORMAT "metatrace-graph"
-#define MT_JSON_VERSION 1
+#define MT_JSON_VERSION 2
 mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out);
 mt_status mt_export_dot(mt_model *m, mt_graph *g, FILE *out);
 mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out);

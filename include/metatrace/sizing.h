@@ -104,9 +104,31 @@ typedef struct mt_sizing {
     int64_t batch, seq;
     const char *largest_layer;     /* module path of the largest repeated block */
     int64_t largest_layer_bytes;
+    const double *node_flops;      /* per graph node at the bound shapes (dense, expected routing) */
+    int nnodes;
+    mt_optimizer optimizer;
+    int dp;
+    bool mixed_precision;          /* weights below 32 bits: Adam keeps an fp32 master copy */
 } mt_sizing;
 
+/* Run the pass on a traced graph of m. opts NULL: the defaults (batch 1, seq
+ * and context from the trace's binding or the config, no budget, Adam, dp 1).
+ * Everything lives in m's context. Errors: MT_ERR_CONFIG for a bad
+ * quantization_config (located), MT_ERR_USAGE for a bad option. */
 mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
+
+/* ---- output ------------------------------------------------------------------ */
+/* The graph JSON (mt_export_json) with its "sizing" member from `s` (NULL:
+ * computed with the defaults, as mt_export_json does). */
+mt_status mt_export_json_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);
+/* The summary table (mt_export_summary) with its sizing section from `s`
+ * (NULL: the defaults). */
+mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);
+/* A per-module table like torchinfo's: module path (indented), class, output
+ * shape, parameters, % of parameters, FLOPs at the bound shapes; modules deeper
+ * than `depth` (root children are depth 1) are left out; consecutive identical
+ * ModuleList entries fold into one row "x N" unless `unfold`. */
+mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *s, int depth, bool unfold, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,1013 @@
+/* The sizing pass (sizing.h): FLOPs, KV cache by attention kind, activation
+ * peak, training memory, read off a traced graph. docs/sizing.md states every
+ * convention used here.
+ *
+ * Evaluation. Figures are taken at bound shapes (batch, seq; dec_seq = seq for
+ * encoder-decoders). A data-dependent symbol (the tokens routed to an expert,
+ * nnz_k in [0, batch*seq*top_k]) takes its expected value: its upper bound
+ * divided by the experts of its block (uniform routing). Expert nodes are
+ * linear in their own nnz symbol, so a fractional expectation is evaluated
+ * exactly as floor + frac * slope. */
+#include <math.h>
+#include <string.h>
+
+#include <metatrace/sizing.h>
+
+#include "ptrmap.h"
+
+const char *mt_attn_kind_name(mt_attn_kind k) {
+    static const char *const names[MT_ATTN_KIND_COUNT] = {"causal", "bidirectional", "cross"};
+    return (unsigned)k < MT_ATTN_KIND_COUNT ? names[k] : "?";
+}
+
+/* ---- evaluation at the bound shapes ------------------------------------------ */
+
+enum { MAX_INPUT_SYMS = 3 };
+
+typedef struct dsym {  /* a data-dependent symbol */
+    const char *name;
+    int64_t lo;        /* floor of the expectation */
+    long double frac;  /* expectation - lo */
+} dsym;
+
+typedef struct evaluator {
+    mt_ctx *ctx;
+    const char *in_names[MAX_INPUT_SYMS];
+    int64_t in_vals[MAX_INPUT_SYMS];
+    int nin;
+    dsym *d;
+    int nd;
+    mtx_ptrmap dmap;   /* symbol pointer -> dsym index + 1 */
+    const char **all_names;  /* every symbol (fallback binding) */
+    int64_t *all_vals;
+    int nall;
+    bool failed;
+} evaluator;
+
+static bool ev_init(evaluator *E, mt_ctx *ctx, int64_t batch, int64_t seq, int64_t dec_seq) {
+    memset(E, 0, sizeof *E);
+    E->ctx = ctx;
+    const char *names[MAX_INPUT_SYMS] = {"batch", "seq", "dec_seq"};
+    int64_t vals[MAX_INPUT_SYMS] = {batch, seq, dec_seq};
+    for (int i = 0; i < MAX_INPUT_SYMS; i++) {
+        E->in_names[i] = names[i];
+        E->in_vals[i] = vals[i];
+    }
+    E->nin = MAX_INPUT_SYMS;
+    mtx_ptrmap_init(&E->dmap, ctx);
+    int ns = mt_sym_count(ctx);
+    E->d = mt_alloc_array(ctx, (size_t)(ns ? ns : 1), sizeof *E->d);
+    E->all_names = mt_alloc_array(ctx, (size_t)ns + MAX_INPUT_SYMS, sizeof *E->all_names);
+    E->all_vals = mt_alloc_array(ctx, (size_t)ns + MAX_INPUT_SYMS, sizeof *E->all_vals);
+    if (!E->d || !E->all_names || !E->all_vals) return false;
+    for (int i = 0; i < MAX_INPUT_SYMS; i++) {
+        E->all_names[E->nall] = names[i];
+        E->all_vals[E->nall++] = vals[i];
+    }
+    /* experts per block: data symbols grouped by the " of <path>" of their
+     * origin; a block's symbols are created one after another */
+    mt_binding inb = {E->in_names, E->in_vals, E->nin};
+    int run_start = 0, run_len = 0;
+    for (int i = 0; i < ns; i++) {
+        const mt_symbol_info *si = mt_sym_info(ctx, i);
+        bool input = false;
+        for (int k = 0; k < MAX_INPUT_SYMS; k++) input |= strcmp(si->name, names[k]) == 0;
+        if (input) continue;
+        long double expect = 0;
+        if (si->hi) {
+            int64_t hi = 0;
+            if (mt_sym_eval(ctx, si->hi, &inb, &hi) != MT_OK) return false;
+            const char *of = si->origin ? strstr(si->origin, " of ") : NULL;
+            if (i >= run_start + run_len || run_len == 0) {
+                run_start = i;
+                run_len = 1;
+                for (int j = i + 1; of && j < ns; j++) {
+                    const mt_symbol_info *sj = mt_sym_info(ctx, j);
+                    const char *oj = sj->origin ? strstr(sj->origin, " of ") : NULL;
+                    if (!oj || strcmp(oj, of) != 0) break;
+                    run_len++;
+                }
+            }
+            expect = (long double)hi / (of ? run_len : 1);
+        } else {
+            expect = (long double)si->lo;
+        }
+        dsym *d = &E->d[E->nd];
+        d->name = si->name;
+        d->lo = (int64_t)floorl(expect);
+        d->frac = expect - (long double)d->lo;
+        if (!mtx_ptrmap_put(&E->dmap, si->sym, (void *)(intptr_t)(E->nd + 1))) return false;
+        E->nd++;
+        E->all_names[E->nall] = si->name;
+        E->all_vals[E->nall++] = d->lo;
+    }
+    return true;
+}
+
+/* The data symbols among the dims of a node's outputs and tensor arguments. */
+static int node_dsyms(const evaluator *E, const mt_node *n, int *idx, int cap) {
+    int k = 0;
+    if (E->nd == 0) return 0;
+    for (int o = -1; o < n->nargs + n->nout; o++) {
+        const mt_tensor *t = NULL;
+        if (o < 0) continue;
+        if (o < n->nout) t = &n->outs[o];
+        else if (n->args[o - n->nout].kind == MT_ARG_TENSOR) t = n->args[o - n->nout].v.t;
+        for (int d = 0; t && d < t->ndim; d++) {
+            if (!t->shape[d] || !mt_sym_is_var(t->shape[d])) continue;
+            intptr_t v = (intptr_t)mtx_ptrmap_get(&E->dmap, t->shape[d]);
+            if (!v) continue;
+            bool seen = false;
+            for (int j = 0; j < k; j++) seen |= idx[j] == (int)v - 1;
+            if (!seen && k < cap) idx[k++] = (int)v - 1;
+        }
+    }
+    return k;
+}
+
+/* Evaluate `s` for node n (its data symbols at their expectation). */
+static long double ev_node(evaluator *E, const mt_sym *s, const mt_node *n) {
+    if (!s) return 0;
+    if (mt_sym_is_const(s)) return (long double)mt_sym_const_value(s);
+    enum { CAP = 4 };
+    int idx[CAP];
+    int k = n ? node_dsyms(E, n, idx, CAP) : 0;
+    const char *names[MAX_INPUT_SYMS + CAP];
+    int64_t vals[MAX_INPUT_SYMS + CAP];
+    int nb = 0;
+    for (int i = 0; i < E->nin; i++) {
+        names[nb] = E->in_names[i];
+        vals[nb++] = E->in_vals[i];
+    }
+    for (int j = 0; j < k; j++) {
+        names[nb] = E->d[idx[j]].name;
+        vals[nb++] = E->d[idx[j]].lo;
+    }
+    mt_binding b = {names, vals, nb};
+    int64_t v0 = 0;
+    if (mt_sym_eval(E->ctx, s, &b, &v0) != MT_OK) {
+        /* a data symbol hidden in a composite dim: the full binding */
+        mt_error_clear(E->ctx);
+        mt_binding all = {E->all_names, E->all_vals, E->nall};
+        if (mt_sym_eval(E->ctx, s, &all, &v0) != MT_OK) {
+            mt_error_clear(E->ctx);
+            E->failed = true;
+            return 0;
+        }
+        return (long double)v0;
+    }
+    long double r = (long double)v0;
+    /* linear in each data symbol: add frac * slope */
+    for (int j = 0; j < k; j++) {
+        const dsym *d = &E->d[idx[j]];
+        if (d->frac == 0) continue;
+        vals[E->nin + j] = d->lo + 1;
+        int64_t v1 = 0;
+        if (mt_sym_eval(E->ctx, s, &b, &v1) != MT_OK) {
+            mt_error_clear(E->ctx);
+            E->failed = true;
+            return r;
+        }
+        vals[E->nin + j] = d->lo;
+        r += d->frac * (long double)(v1 - v0);
+    }
+    return r;
+}
+
+static long double ev_numel(evaluator *E, const mt_tensor *t, const mt_node *n) {
+    long double r = 1;
+    for (int d = 0; d < t->ndim; d++) r *= ev_node(E, t->shape[d], n);
+    return r;
+}
+
+/* ---- graph indexes -------------------------------------------------------------- */
+
+typedef struct gindex {
+    int nslots;
+    int *off;        /* node -> first output slot */
+    int *cons_off;   /* node -> first consumer in cons[] */
+    int *cons;       /* consumer node indexes */
+    uint64_t *deps;  /* node -> placeholders it depends on (bit per placeholder) */
+    int ids_dec;     /* placeholder index of decoder_input_ids, -1 if none */
+} gindex;
+
+static const mt_tensor *arg_tensor(const mt_arg *a) { return a->kind == MT_ARG_TENSOR ? a->v.t : NULL; }
+
+/* Calls fn on every tensor argument of a node (args, kwargs, list items). */
+#define FOR_TENSOR_ARGS(ND, T, BODY)                                                             \
+    do {                                                                                        \
+        for (int a_ = 0; a_ < (ND)->nargs + (ND)->nkwargs; a_++) {                                \
+            const mt_arg *x_ = a_ < (ND)->nargs ? &(ND)->args[a_] : &(ND)->kwargs[a_ - (ND)->nargs].value; \
+            int ni_ = x_->kind == MT_ARG_LIST ? x_->v.list.n : 1;                               \
+            for (int j_ = 0; j_ < ni_; j_++) {                                                  \
+                const mt_arg *y_ = x_->kind == MT_ARG_LIST ? &x_->v.list.items[j_] : x_;        \
+                const mt_tensor *T = arg_tensor(y_);                                            \
+                if (!T || !T->node) continue;                                                   \
+                BODY;                                                                           \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X) {
+    memset(X, 0, sizeof *X);
+    X->ids_dec = -1;
+    X->off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *X->off);
+    X->cons_off = mt_alloc_array(ctx, (size_t)g->n + 2, sizeof *X->cons_off);
+    X->deps = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *X->deps);
+    if (!X->off || !X->cons_off || !X->deps) return false;
+    int nph = 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        X->off[i] = X->nslots;
+        X->nslots += n->nout > 0 ? n->nout : 1;
+        FOR_TENSOR_ARGS(n, t, { X->cons_off[t->node->index + 1]++; X->deps[i] |= X->deps[t->node->index]; });
+        if (n->op == MT_NODE_PLACEHOLDER && nph < 64) {
+            if (n->name && strcmp(n->name, "decoder_input_ids") == 0) X->ids_dec = nph;
+            X->deps[i] |= (uint64_t)1 << nph++;
+        }
+    }
+    X->off[g->n] = X->nslots;
+    for (int i = 0; i < g->n; i++) X->cons_off[i + 1] += X->cons_off[i];
+    X->cons_off[g->n + 1] = X->cons_off[g->n];
+    X->cons = mt_alloc_array(ctx, (size_t)X->cons_off[g->n] + 1, sizeof *X->cons);
+    int *fill = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *fill);
+    if (!X->cons || !fill) return false;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        FOR_TENSOR_ARGS(n, t, {
+            int p = t->node->index;
+            X->cons[X->cons_off[p] + fill[p]++] = i;
+        });
+    }
+    return true;
+}
+
+/* ---- attention recognition ------------------------------------------------------- */
+
+static bool is_op(const mt_node *n, int op) { return n && n->opid == op; }
+
+/* Ops that only reshape or broadcast (the cached tensor is the smallest one
+ * walking back through them: repeat_kv's expand, head views, transposes). */
+static bool shape_only(const mt_node *n) {
+    switch (n->opid) {
+    case MT_OP_VIEW: case MT_OP_RESHAPE: case MT_OP_TRANSPOSE: case MT_OP_PERMUTE: case MT_OP_CONTIGUOUS:
+    case MT_OP_UNSQUEEZE: case MT_OP_SQUEEZE: case MT_OP_EXPAND: case MT_OP_REPEAT_INTERLEAVE:
+    case MT_OP_FLATTEN: case MT_OP_GETITEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Walk back through shape-only ops while the numel does not drop going back
+ * (a slice of a fused projection drops it: stop there). */
+static const mt_tensor *cached_source(mt_ctx *ctx, const mt_tensor *t) {
+    while (t && t->node && t->node->nargs > 0 && shape_only(t->node)) {
+        const mt_node *n = t->node;
+        const mt_tensor *in = arg_tensor(&n->args[0]);
+        if (!in || (n->opid == MT_OP_GETITEM && in->node && in->node->is_tuple)) break;
+        bool grow = n->opid == MT_OP_EXPAND || n->opid == MT_OP_REPEAT_INTERLEAVE;
+        if (!grow && mt_tensor_numel(ctx, in) != mt_tensor_numel(ctx, t)) break;
+        t = in;
+    }
+    return t;
+}
+
+/* Elementwise steps between the score matmul and the softmax (scale, soft-cap,
+ * bias, mask, casts, sinks concatenated). */
+static bool score_step(const mt_node *n) {
+    switch (n->opid) {
+    case MT_OP_ADD: case MT_OP_SUB: case MT_OP_MUL: case MT_OP_TRUEDIV: case MT_OP_TANH: case MT_OP_TO:
+    case MT_OP_TYPE_AS: case MT_OP_MASKED_FILL: case MT_OP_CAT: case MT_OP_WHERE: case MT_OP_CONTIGUOUS:
+    case MT_OP_VIEW: case MT_OP_RESHAPE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool prob_step(const mt_node *n) {
+    switch (n->opid) {
+    case MT_OP_TO: case MT_OP_TYPE_AS: case MT_OP_DROPOUT: case MT_OP_GETITEM: case MT_OP_CONTIGUOUS:
+    case MT_OP_VIEW: case MT_OP_RESHAPE:
+        return true;
+    default:
+        return n->op == MT_NODE_CALL_MODULE && n->module && n->module->leaf == MT_LEAF_DROPOUT;
+    }
+}
+
+typedef struct core {
+    const mt_node *node;      /* sdpa or softmax */
+    const mt_node *scores_mm; /* eager: q @ k^T */
+    const mt_node *pv_mm;     /* eager: probs @ v */
+    const mt_tensor *q, *k, *v, *mask;
+    const mt_sym *sq, *sk;    /* query and key lengths */
+} core;
+
+/* The right operand of a score matmul is the key laid out [.., head_dim,
+ * keys]: a transpose, permute or reshape of it. */
+static bool key_layout(const mt_node *mm) {
+    const mt_tensor *kt = mm->nargs >= 2 ? arg_tensor(&mm->args[1]) : NULL;
+    return kt && kt->node &&
+           (is_op(kt->node, MT_OP_TRANSPOSE) || is_op(kt->node, MT_OP_PERMUTE) || is_op(kt->node, MT_OP_RESHAPE) ||
+            is_op(kt->node, MT_OP_VIEW));
+}
+
+/* Search back from the softmax input through score steps for the score
+ * matmul, trying the most recent operand first (the bias or mask branch
+ * ends elsewhere and is abandoned). */
+static const mt_node *find_scores(const mt_tensor *t, int depth, int *seen, int epoch) {
+    if (!t || !t->node || depth > 24 || seen[t->node->index] == epoch) return NULL;
+    const mt_node *n = t->node;
+    seen[n->index] = epoch;
+    if (is_op(n, MT_OP_MATMUL)) return key_layout(n) ? n : NULL;
+    if (!score_step(n)) return NULL;
+    enum { CAP = 8 };
+    const mt_tensor *cand[CAP];
+    int nc = 0;
+    for (int a = 0; a < n->nargs; a++) {
+        const mt_arg *x = &n->args[a];
+        int ni = x->kind == MT_ARG_LIST ? x->v.list.n : 1;
+        for (int j = 0; j < ni; j++) {
+            const mt_tensor *c = arg_tensor(x->kind == MT_ARG_LIST ? &x->v.list.items[j] : x);
+            if (c && c->node && nc < CAP) cand[nc++] = c;
+        }
+    }
+    for (int i = 1; i < nc; i++)
+        for (int j = i; j > 0 && cand[j]->node->index > cand[j - 1]->node->index; j--) {
+            const mt_tensor *tmp = cand[j];
+            cand[j] = cand[j - 1];
+            cand[j - 1] = tmp;
+        }
+    for (int i = 0; i < nc; i++) {
+        const mt_node *r = find_scores(cand[i], depth + 1, seen, epoch);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+/* An eager core: the softmax reached from a matmul whose right operand is a
+ * key in [.., head_dim, keys] layout, feeding a matmul with the values. */
+static bool eager_core(const mt_graph *g, const gindex *X, const mt_node *sm, core *c, int *seen, int epoch) {
+    c->scores_mm = find_scores(arg_tensor(&sm->args[0]), 0, seen, epoch);
+    if (!c->scores_mm || c->scores_mm->nargs < 2) return false;
+    const mt_tensor *kt = arg_tensor(&c->scores_mm->args[1]);
+    /* forward from the softmax to the matmul with v */
+    const mt_node *n = sm;
+    for (int guard = 0; guard < 8 && !c->pv_mm; guard++) {
+        const mt_node *nx = NULL;
+        for (int j = X->cons_off[n->index]; j < X->cons_off[n->index + 1]; j++) {
+            const mt_node *u = g->nodes[X->cons[j]];
+            if (is_op(u, MT_OP_MATMUL) && u->nargs >= 2 && arg_tensor(&u->args[0]) &&
+                arg_tensor(&u->args[0])->node == n) {
+                c->pv_mm = u;
+                break;
+            }
+            if (prob_step(u) && !nx) nx = u;
+        }
+        if (!nx) break;
+        n = nx;
+    }
+    if (!c->pv_mm) return false;
+    const mt_tensor *sc = &c->scores_mm->outs[0];
+    c->node = sm;
+    c->q = arg_tensor(&c->scores_mm->args[0]);
+    c->k = kt;
+    c->v = arg_tensor(&c->pv_mm->args[1]);
+    c->sq = sc->shape[sc->ndim - 2];
+    c->sk = sc->shape[sc->ndim - 1];
+    c->mask = arg_tensor(&sm->args[0]); /* the scores after the mask: its ancestry holds the mask */
+    return c->q && c->k && c->v;
+}
+
+static bool sdpa_core(const mt_node *n, core *c) {
+    if (n->nargs < 3) return false;
+    c->node = n;
+    c->q = arg_tensor(&n->args[0]);
+    c->k = arg_tensor(&n->args[1]);
+    c->v = arg_tensor(&n->args[2]);
+    c->mask = n->nargs > 3 ? arg_tensor(&n->args[3]) : NULL;
+    for (int i = 0; i < n->nkwargs; i++)
+        if (strcmp(n->kwargs[i].name, "attn_mask") == 0) c->mask = arg_tensor(&n->kwargs[i].value);
+    if (!c->q || !c->k || !c->v || c->q->ndim < 2) return false;
+    c->sq = c->q->shape[c->q->ndim - 2];
+    c->sk = c->k->shape[c->k->ndim - 2];
+    return true;
+}
+
+static bool kwarg_true(const mt_node *n, const char *name) {
+    for (int i = 0; i < n->nkwargs; i++)
+        if (strcmp(n->kwargs[i].name, name) == 0) return n->kwargs[i].value.kind == MT_ARG_BOOL && n->kwargs[i].value.v.b;
+    return false;
+}
+
+/* Mask facts found in the ancestry of a mask tensor: a triu (causal) and
+ * "q - k >= window" (sliding window). Walks constructor/elementwise nodes only:
+ * it stops at modules, parameters and matmuls, so it stays in the mask
+ * subgraph. The result is cached per node (masks are shared by layers). */
+typedef struct maskinfo {
+    bool done, causal;
+    int64_t window;
+} maskinfo;
+
+static void mask_scan(const mt_graph *g, const mt_node *root, maskinfo *mi, int *seen, int epoch, int *stack,
+                      int cap) {
+    int sp = 0;
+    stack[sp++] = root->index;
+    seen[root->index] = epoch;
+    while (sp > 0) {
+        const mt_node *n = g->nodes[stack[--sp]];
+        if (n->opid == MT_OP_TRIU) mi->causal = true;
+        if (n->opid == MT_OP_GE && n->nargs == 2 && n->args[1].kind == MT_ARG_INT && n->args[1].v.i > 0) {
+            int64_t w = n->args[1].v.i;
+            if (mi->window == 0 || w < mi->window) mi->window = w;
+        }
+        if (n->op == MT_NODE_CALL_MODULE || n->op == MT_NODE_GET_ATTR || n->opid == MT_OP_MATMUL ||
+            n->opid == MT_OP_LINEAR || n->opid == MT_OP_SDPA)
+            continue;
+        FOR_TENSOR_ARGS(n, t, {
+            int p = t->node->index;
+            if (seen[p] != epoch && sp < cap) {
+                seen[p] = epoch;
+                stack[sp++] = p;
+            }
+        });
+    }
+    mi->done = true;
+}
+
+/* MLA: the key is decompressed from a latent inside the attention module (a
+ * Linear fed by another Linear of the same module). Returns the latent width
+ * (out_features of the module's entry Linears on the key path), 0 otherwise. */
+static int64_t mla_latent(const mt_graph *g, const mt_tensor *k, const mt_module *attn, int *seen, int epoch,
+                          int *stack, int cap) {
+    if (!k || !k->node || !attn) return 0;
+    int sp = 0, nlin = 0;
+    int64_t entry = 0;
+    stack[sp++] = k->node->index;
+    seen[k->node->index] = epoch;
+    while (sp > 0) {
+        const mt_node *n = g->nodes[stack[--sp]];
+        bool inside = false;
+        for (int d = 0; n->stack && d < n->stack->depth && !inside; d++) inside = n->stack->mods[d] == attn;
+        if (!inside) continue;
+        bool lin = n->op == MT_NODE_CALL_MODULE && n->module && n->module->leaf == MT_LEAF_LINEAR;
+        if (lin) {
+            nlin++;
+            const mt_tensor *x = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+            bool from_inside = false;
+            for (int d = 0; x && x->node && x->node->stack && d < x->node->stack->depth; d++)
+                from_inside |= x->node->stack->mods[d] == attn;
+            const mt_arg *of = mt_module_get_attr(n->module, "out_features");
+            if (!from_inside && of && of->kind == MT_ARG_INT) entry += of->v.i;
+        }
+        FOR_TENSOR_ARGS(n, t, {
+            int p = t->node->index;
+            if (seen[p] != epoch && sp < cap) {
+                seen[p] = epoch;
+                stack[sp++] = p;
+            }
+        });
+    }
+    return nlin >= 2 ? entry : 0;
+}
+
+static const mt_module *core_module(const mt_node *n) {
+    return n->stack && n->stack->depth > 0 ? n->stack->mods[n->stack->depth - 1] : NULL;
+}
+
+/* ---- the pass ----------------------------------------------------------------------- */
+
+typedef struct sizer {
+    mt_ctx *ctx;
+    mt_model *m;
+    const mt_graph *g;
+    const mt_sizing_opts *o;
+    gindex X;
+    evaluator E;
+    core *cores;
+    int ncores;
+    bool *in_core;   /* node is part of an attention core (pair-proportional FLOPs) */
+    int *seen, *stack;
+    int epoch;
+} sizer;
+
+static int64_t config_context(sizer *S, const char **note) {
+    static const char *const fields[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
+                                         "seq_length", "n_ctx"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        int64_t v = 0;
+        if (!mt_cfg_has(S->m->cfg, fields[i])) continue;
+        if (!mt_cfg_int(S->m->cfg, fields[i], 0, &v)) {
+            mt_error_clear(S->ctx);
+            continue;
+        }
+        if (v <= 0) continue;
+        if (v > MT_SIZING_CONTEXT_CAP) {
+            *note = mt_sprintf(S->ctx, "%s %lld capped at %d", fields[i], (long long)v, MT_SIZING_CONTEXT_CAP);
+            return MT_SIZING_CONTEXT_CAP;
+        }
+        *note = mt_sprintf(S->ctx, "the config's %s", fields[i]);
+        return v;
+    }
+    *note = "no max_position_embeddings in the config: 4096 assumed";
+    return 4096;
+}
+
+static bool find_cores(sizer *S) {
+    const mt_graph *g = S->g;
+    S->cores = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->cores);
+    S->in_core = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->in_core);
+    if (!S->cores || !S->in_core) return false;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        core c;
+        memset(&c, 0, sizeof c);
+        bool ok = n->opid == MT_OP_SDPA ? sdpa_core(n, &c)
+                  : n->opid == MT_OP_SOFTMAX && n->nargs >= 1 && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
+        if (!ok) continue;
+        S->cores[S->ncores++] = c;
+        if (n->opid == MT_OP_SDPA) {
+            S->in_core[i] = true;
+            continue;
+        }
+        /* eager: every node from the score matmul to the value matmul */
+        for (int j = c.scores_mm->index; j <= c.pv_mm->index; j++) {
+            const mt_node *u = g->nodes[j];
+            if (u->stack != c.node->stack && u != c.scores_mm && u != c.pv_mm) continue;
+            if (u->nout < 1 || u->outs[0].ndim < 2) continue;
+            const mt_tensor *o = &u->outs[0];
+            if (u == c.pv_mm || (o->shape[o->ndim - 1] == c.sk && o->shape[o->ndim - 2] == c.sq) ||
+                u == c.scores_mm)
+                S->in_core[j] = true;
+        }
+    }
+    return true;
+}
+
+static mt_status analyse_attention(sizer *S, mt_sizing *out) {
+    mt_ctx *ctx = S->ctx;
+    const mt_graph *g = S->g;
+    maskinfo *mi = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *mi);
+    out->attn = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *out->attn);
+    if (!mi || !out->attn) return mt_ctx_status(ctx);
+    out->nattn = S->ncores;
+    const mt_sym *batch_sym = S->m->inputs.n > 0 ? ((const mt_tensor *)S->m->inputs.items[0])->shape[0] : NULL;
+    int64_t batch = S->E.in_vals[0];
+    for (int i = 0; i < S->ncores; i++) {
+        core *c = &S->cores[i];
+        mt_sizing_attn *a = &out->attn[i];
+        a->core = c->node;
+        a->eager = c->node->opid != MT_OP_SDPA;
+        const mt_module *mod = core_module(c->node);
+        a->module = mod ? mod->path : "";
+        a->layer = i;
+        /* kind: cross when the query depends on an input the key does not;
+         * else causal when its mask holds a triu (or is_causal) */
+        uint64_t dq = c->q->node ? S->X.deps[c->q->node->index] : 0;
+        uint64_t dk = c->k->node ? S->X.deps[c->k->node->index] : 0;
+        maskinfo info = {0};
+        if (c->mask && c->mask->node) {
+            maskinfo *slot = &mi[c->mask->node->index];
+            if (!slot->done) {
+                S->epoch++;
+                mask_scan(g, c->mask->node, slot, S->seen, S->epoch, S->stack, g->n);
+            }
+            info = *slot;
+        }
+        if (dq & ~dk) a->kind = MT_ATTN_CROSS;
+        else if (info.causal || (!a->eager && kwarg_true(c->node, "is_causal"))) a->kind = MT_ATTN_CAUSAL;
+        else a->kind = MT_ATTN_BIDIRECTIONAL;
+        a->window = a->kind == MT_ATTN_CAUSAL ? info.window : 0;
+        /* cached tensors and their per-token widths */
+        const mt_tensor *ks = cached_source(ctx, c->k), *vs = cached_source(ctx, c->v);
+        long double tok = (long double)batch * ev_node(&S->E, c->sk, c->node);
+        long double kel = tok > 0 ? ev_numel(&S->E, ks, c->node) / tok : 0;
+        long double vel = tok > 0 ? ev_numel(&S->E, vs, c->node) / tok : 0;
+        a->head_dim_k = c->q->ndim ? (int64_t)ev_node(&S->E, c->q->shape[c->q->ndim - 1], c->node) : 0;
+        a->head_dim_v = c->v->ndim ? (int64_t)ev_node(&S->E, c->v->shape[c->v->ndim - 1], c->node) : 0;
+        /* heads as cached: read on the value path (a key may be broadcast to the
+         * query heads before its rotary, Falcon's new architecture) */
+        a->kv_heads = a->head_dim_v > 0 ? (int64_t)llroundl(vel) / a->head_dim_v : 0;
+        kel = (long double)a->kv_heads * (long double)a->head_dim_k;
+        long double qel = (long double)batch * ev_node(&S->E, c->sq, c->node);
+        a->heads = (qel > 0 && a->head_dim_k > 0)
+                       ? (int64_t)llroundl(ev_numel(&S->E, c->q, c->node) / qel) / a->head_dim_k
+                       : 0;
+        (void)batch_sym;
+        S->epoch++;
+        a->mla_latent = mla_latent(g, c->k, mod, S->seen, S->epoch, S->stack, g->n);
+        a->mla = a->mla_latent > 0;
+        mt_dtype kdt = S->o->kv_dtype != MT_DTYPE_NONE ? S->o->kv_dtype : ks->dtype;
+        size_t es = mt_dtype_size(kdt);
+        long double per = a->mla && !S->o->mla_decompressed ? (long double)a->mla_latent : kel + vel;
+        a->cache_bytes_per_token = a->kind == MT_ATTN_BIDIRECTIONAL ? 0 : (int64_t)llroundl(per * (long double)es);
+        if (out->kv_dtype == MT_DTYPE_NONE) out->kv_dtype = kdt;
+    }
+    return MT_OK;
+}
+
+/* Keys one query of position i (0-based) sees under causal attention with a
+ * window (0: none), summed over i < s. */
+static long double causal_pairs(int64_t s, int64_t w) {
+    if (w <= 0 || w >= s) return (long double)s * (long double)(s + 1) / 2;
+    return (long double)w * (long double)(w + 1) / 2 + (long double)(s - w) * (long double)w;
+}
+
+static void kv_totals(sizer *S, mt_sizing *out) {
+    int64_t L = out->context, batch = S->E.in_vals[0], seq = S->E.in_vals[1];
+    for (int i = 0; i < out->nattn; i++) {
+        const mt_sizing_attn *a = &out->attn[i];
+        if (a->kind == MT_ATTN_CAUSAL) {
+            out->has_kv = true;
+            out->kv_bytes_per_token += a->cache_bytes_per_token;
+            int64_t held = a->window > 0 && a->window < L ? a->window : L;
+            out->kv_bytes_at_context += a->cache_bytes_per_token * held * batch;
+        } else if (a->kind == MT_ATTN_CROSS) {
+            out->kv_cross_bytes += a->cache_bytes_per_token * seq * batch;
+        }
+    }
+}
+
+/* ---- FLOPs -------------------------------------------------------------------------- */
+
+static mt_status flops(sizer *S, mt_sizing *out) {
+    mt_ctx *ctx = S->ctx;
+    const mt_graph *g = S->g;
+    long double total = 0, noncore_dec = 0;
+    const mt_sym *sym = mt_sym_const(ctx, 0);
+    /* per core: FLOPs proportional to (query, key) pairs */
+    long double *core_fl = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *core_fl);
+    int *core_of = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *core_of);
+    double *node_fl = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *node_fl);
+    if (!core_fl || !core_of || !node_fl) return mt_ctx_status(ctx);
+    out->node_flops = node_fl;
+    out->nnodes = g->n;
+    for (int c = 0; c < S->ncores; c++) {
+        const core *k = &S->cores[c];
+        if (k->node->opid == MT_OP_SDPA) core_of[k->node->index] = c + 1;
+        else
+            for (int j = k->scores_mm->index; j <= k->pv_mm->index; j++)
+                if (S->in_core[j] && !core_of[j]) core_of[j] = c + 1;
+    }
+    /* symbolic sum over distinct expressions (layers repeat them) */
+    mtx_ptrmap uniq;
+    mtx_ptrmap_init(&uniq, ctx);
+    const mt_sym **keys = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *keys);
+    int64_t *counts = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *counts);
+    int nk = 0;
+    if (!keys || !counts) return mt_ctx_status(ctx);
+    long double expert_sum = 0; /* data-dependent nodes at their expectation */
+    /* decode: one token; encoder-decoders count only what depends on the decoder ids */
+    evaluator D;
+    int64_t C = out->context;
+    bool encdec = S->X.ids_dec >= 0;
+    if (!ev_init(&D, ctx, 1, encdec ? C : 1, 1)) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        const mt_sym *f = mt_node_flops(ctx, n);
+        if (!f) return mt_ctx_status(ctx) != MT_OK ? mt_ctx_status(ctx) : mt_fail(ctx, MT_ERR_INTERNAL, "no FLOPs for node %s", n->name);
+        if (mt_sym_is_const(f) && mt_sym_const_value(f) == 0) continue;
+        int tmp[1];
+        bool data = node_dsyms(&S->E, n, tmp, 1) > 0;
+        long double v = ev_node(&S->E, f, n);
+        node_fl[i] = (double)v;
+        total += v;
+        if (core_of[i]) core_fl[core_of[i] - 1] += v;
+        else if (!encdec || (S->X.deps[i] >> S->X.ids_dec & 1)) noncore_dec += ev_node(&D, f, n);
+        if (data) {
+            expert_sum += v;
+            continue;
+        }
+        intptr_t slot = (intptr_t)mtx_ptrmap_get(&uniq, f);
+        if (!slot) {
+            keys[nk] = f;
+            counts[nk] = 0;
+            if (!mtx_ptrmap_put(&uniq, f, (void *)(intptr_t)(nk + 1))) return mt_ctx_status(ctx);
+            slot = ++nk;
+        }
+        counts[slot - 1]++;
+    }
+    for (int i = 0; i < nk && sym; i++) sym = mt_sym_add(ctx, sym, mt_sym_mul_const(ctx, keys[i], counts[i]));
+    mtx_ptrmap_free(&uniq);
+    mtx_ptrmap_free(&D.dmap);
+    if (expert_sum != 0 && sym) {
+        /* routed experts at their expected load, linear in batch*seq */
+        long double per_tok = expert_sum / ((long double)S->E.in_vals[0] * (long double)S->E.in_vals[1]);
+        const mt_sym *bs = mt_sym_mul(ctx, mt_sym_var(ctx, "batch"), mt_sym_var(ctx, "seq"));
+        sym = mt_sym_add(ctx, sym, mt_sym_mul_const(ctx, bs, llroundl(per_tok)));
+    }
+    if (!sym) return mt_ctx_status(ctx);
+    out->flops_forward = sym;
+    /* prefill: causal and window halving on each core */
+    long double prefill = total, decode = noncore_dec;
+    for (int c = 0; c < S->ncores; c++) {
+        const mt_sizing_attn *a = &out->attn[c];
+        long double sq = ev_node(&S->E, S->cores[c].sq, S->cores[c].node);
+        long double sk = ev_node(&S->E, S->cores[c].sk, S->cores[c].node);
+        long double pairs = sq * sk;
+        if (pairs <= 0) continue;
+        long double per_pair = core_fl[c] / pairs;
+        if (a->kind == MT_ATTN_CAUSAL && sq == sk) prefill -= per_pair * (pairs - causal_pairs((int64_t)sq, a->window));
+        int64_t keys_dec = a->kind == MT_ATTN_CAUSAL ? (a->window > 0 && a->window < C ? a->window : C) : C;
+        if (a->kind != MT_ATTN_BIDIRECTIONAL) decode += per_pair / (long double)S->E.in_vals[0] * (long double)keys_dec;
+    }
+    out->flops_prefill = llroundl(prefill);
+    out->flops_prefill_per_token = (double)(prefill / ((long double)S->E.in_vals[0] * (long double)S->E.in_vals[1]));
+    out->flops_decode_per_token = out->has_kv ? llroundl(decode) : -1;
+    return MT_OK;
+}
+
+/* ---- activations: liveness and what backward keeps -------------------------------------- */
+
+/* An output that aliases its first tensor argument (no new storage). */
+static bool aliases_input(const mt_node *n) {
+    switch (n->opid) {
+    case MT_OP_VIEW: case MT_OP_RESHAPE: case MT_OP_TRANSPOSE: case MT_OP_PERMUTE: case MT_OP_UNSQUEEZE:
+    case MT_OP_SQUEEZE: case MT_OP_EXPAND: case MT_OP_SPLIT: case MT_OP_CHUNK: case MT_OP_FLATTEN:
+    case MT_OP_DROPOUT: case MT_OP_CLAMP_: case MT_OP_INDEX_ADD: case MT_OP_SCATTER:
+        return true;
+    case MT_OP_GETITEM: {
+        const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+        if (in && in->node && in->node->is_tuple) return true;
+        /* basic indexing is a view; a tensor index copies */
+        for (int a = 1; a < n->nargs; a++) {
+            if (arg_tensor(&n->args[a])) return false;
+            if (n->args[a].kind == MT_ARG_LIST)
+                for (int j = 0; j < n->args[a].v.list.n; j++)
+                    if (arg_tensor(&n->args[a].v.list.items[j])) return false;
+        }
+        return true;
+    }
+    case MT_OP_TO: {
+        const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+        return in && n->nout > 0 && in->dtype == n->outs[0].dtype;
+    }
+    default:
+        return n->op == MT_NODE_CALL_MODULE && n->module && n->module->leaf == MT_LEAF_DROPOUT;
+    }
+}
+
+/* Which tensors an op keeps for its gradient (autograd's saved tensors). */
+typedef enum save_rule { SAVE_NONE = 0, SAVE_INPUTS, SAVE_OUTPUT, SAVE_BOTH } save_rule;
+
+static save_rule save_of(const mt_node *n) {
+    if (n->op == MT_NODE_CALL_MODULE && n->module) {
+        switch (n->module->leaf) {
+        case MT_LEAF_LINEAR: case MT_LEAF_CONV1D: case MT_LEAF_LAYERNORM: case MT_LEAF_ACT: case MT_LEAF_EMBEDDING:
+            return SAVE_INPUTS;
+        default:
+            return SAVE_NONE;
+        }
+    }
+    switch (n->opid) {
+    case MT_OP_MUL: case MT_OP_TRUEDIV: case MT_OP_MATMUL: case MT_OP_LINEAR: case MT_OP_SILU: case MT_OP_GELU:
+    case MT_OP_RELU: case MT_OP_POW: case MT_OP_LAYER_NORM: case MT_OP_EMBEDDING: case MT_OP_MASKED_FILL:
+    case MT_OP_WHERE: case MT_OP_INDEX_SELECT: case MT_OP_GATHER: case MT_OP_MEAN: case MT_OP_AMAX:
+    case MT_OP_MAXIMUM: case MT_OP_MINIMUM: case MT_OP_LOG: case MT_OP_SIN: case MT_OP_COS: case MT_OP_CLAMP:
+    case MT_OP_INDEX_ADD: case MT_OP_ABS:
+        return SAVE_INPUTS;
+    case MT_OP_SOFTMAX: case MT_OP_EXP: case MT_OP_RSQRT: case MT_OP_SQRT: case MT_OP_TANH: case MT_OP_SIGMOID:
+        return SAVE_OUTPUT;
+    case MT_OP_SDPA:
+        return SAVE_BOTH;
+    default:
+        return SAVE_NONE;
+    }
+}
+
+/* The repeated block a node runs in: the first ModuleList entry (a module
+ * named by an integer) on its stack; NULL outside the layers. */
+static const mt_module *layer_of(const mt_node *n) {
+    for (int d = 0; n->stack && d < n->stack->depth; d++) {
+        const char *nm = n->stack->mods[d]->name;
+        if (nm && *nm >= '0' && *nm <= '9') return n->stack->mods[d];
+    }
+    return NULL;
+}
+
+static mt_status activations(sizer *S, mt_sizing *out) {
+    mt_ctx *ctx = S->ctx;
+    const mt_graph *g = S->g;
+    int ns = S->X.nslots;
+    int *base = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *base);
+    int *last = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *last);
+    long double *bytes = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *bytes);
+    bool *rg = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *rg);   /* requires grad */
+    bool *saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *saved);
+    const mt_module **owner = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *owner);
+    if (!base || !last || !bytes || !rg || !saved || !owner) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        int o0 = S->X.off[i];
+        bool alias = aliases_input(n);
+        const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+        for (int o = 0; o < n->nout; o++) {
+            int s = o0 + o;
+            if (alias && in && in->node) {
+                base[s] = base[S->X.off[in->node->index] + (int)(in - in->node->outs)];
+            } else {
+                base[s] = s;
+                if (n->op != MT_NODE_GET_ATTR)
+                    bytes[s] = ev_numel(&S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
+            }
+            last[base[s]] = i;
+            owner[s] = layer_of(n);
+        }
+        FOR_TENSOR_ARGS(n, t, {
+            int s = S->X.off[t->node->index] + (int)(t - t->node->outs);
+            if (last[base[s]] < i) last[base[s]] = i;
+            rg[i] |= rg[t->node->index];
+        });
+        if (n->op == MT_NODE_GET_ATTR && n->param && !n->param->is_buffer) rg[i] = true;
+        if (n->op == MT_NODE_CALL_MODULE && n->module && n->module->params.n > 0) rg[i] = true;
+        if (n->nout > 0 && !mt_dtype_is_floating(n->outs[0].dtype)) rg[i] = false;
+        if (!rg[i]) continue;
+        save_rule r = save_of(n);
+        if (r == SAVE_INPUTS || r == SAVE_BOTH)
+            FOR_TENSOR_ARGS(n, t, {
+                if (t->node->op == MT_NODE_GET_ATTR) continue;
+                saved[base[S->X.off[t->node->index] + (int)(t - t->node->outs)]] = true;
+            });
+        if (r == SAVE_OUTPUT || r == SAVE_BOTH)
+            for (int o = 0; o < n->nout; o++) saved[base[o0 + o]] = true;
+    }
+    /* the graph's outputs live to the end */
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i]->op == MT_NODE_OUTPUT) FOR_TENSOR_ARGS(g->nodes[i], t, {
+                last[base[S->X.off[t->node->index] + (int)(t - t->node->outs)]] = g->n;
+            });
+    /* inference peak: allocate outputs, then free what this node used last */
+    long double live = 0, peak = 0;
+    int peak_at = -1;
+    long double *free_at = mt_alloc_array(ctx, (size_t)g->n + 2, sizeof *free_at);
+    if (!free_at) return mt_ctx_status(ctx);
+    for (int s = 0; s < ns; s++)
+        if (base[s] == s && bytes[s] > 0) free_at[last[s] < g->n ? last[s] : g->n + 1] += bytes[s];
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        for (int o = 0; o < n->nout; o++) {
+            int s = S->X.off[i] + o;
+            if (base[s] == s) live += bytes[s];
+        }
+        if (live > peak) {
+            peak = live;
+            peak_at = i;
+        }
+        live -= free_at[i];
+    }
+    out->activation_peak = (int64_t)ceill(peak);
+    out->peak_node = peak_at >= 0 ? g->nodes[peak_at]->name : NULL;
+    /* training: everything saved; with full checkpointing per layer, each
+     * layer's input plus one layer's saved tensors recomputed at a time */
+    long double all = 0, outside = 0, layer_max = 0, cur = 0, layer_inputs = 0;
+    const mt_module *cur_layer = NULL;
+    for (int s = 0; s < ns; s++) {
+        if (base[s] != s || !saved[s]) continue;
+        all += bytes[s];
+        if (!owner[s]) {
+            outside += bytes[s];
+            continue;
+        }
+        if (owner[s] != cur_layer) {
+            if (cur > layer_max) layer_max = cur;
+            cur = 0;
+            cur_layer = owner[s];
+        }
+        cur += bytes[s];
+    }
+    if (cur > layer_max) layer_max = cur;
+    /* a layer's input: the largest tensor entering it from outside (the hidden state) */
+    const mt_module *prev = NULL;
+    for (int i = 0; i < g->n; i++) {
+        const mt_module *L = layer_of(g->nodes[i]);
+        if (!L || L == prev) continue;
+        prev = L;
+        long double in = 0;
+        FOR_TENSOR_ARGS(g->nodes[i], t, {
+            long double b = bytes[base[S->X.off[t->node->index] + (int)(t - t->node->outs)]];
+            if (b > in) in = b;
+        });
+        layer_inputs += in;
+    }
+    for (int z = 0; z < 4; z++) {
+        out->train[z].activations = (int64_t)ceill(all);
+        out->train[z].activations_ckpt = (int64_t)ceill(outside + layer_inputs + layer_max);
+    }
+    return MT_OK;
+}
+
+/* ---- training memory ------------------------------------------------------------------ */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return b > 0 ? (a + b - 1) / b : a; }
+
+static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
+    int64_t P = t->params, dp = S->o->dp > 0 ? S->o->dp : 1;
+    size_t w = mt_dtype_size(S->m->dtype);
+    bool mixed = w < 4;
+    out->optimizer = S->o->optimizer;
+    out->dp = (int)dp;
+    out->mixed_precision = mixed;
+    /* weights and gradients in the model dtype; Adam: fp32 master copy (mixed
+     * precision only) + two fp32 moments; SGD (no momentum): the master copy */
+    int64_t opt_per = S->o->optimizer == MT_OPT_SGD ? (mixed ? 4 : 0) : (mixed ? 12 : 8);
+    int64_t W = P * (int64_t)w, G = P * (int64_t)w, O = P * opt_per;
+    for (int z = 0; z < 4; z++) {
+        mt_train_mem *r = &out->train[z];
+        r->zero_stage = z;
+        r->optimizer = z >= 1 ? ceil_div(O, dp) : O;
+        r->grads = z >= 2 ? ceil_div(G, dp) : G;
+        r->weights = z >= 3 ? ceil_div(W, dp) : W;
+        r->total = r->weights + r->grads + r->optimizer + r->activations;
+        r->total_ckpt = r->weights + r->grads + r->optimizer + r->activations_ckpt;
+    }
+}
+
+static void largest_layer(sizer *S, mt_sizing *out) {
+    /* per ModuleList entry: the bytes of the unique parameters under it */
+    const mt_module *best = NULL;
+    int64_t best_bytes = 0, cur = 0;
+    const mt_module *cur_m = NULL;
+    for (int i = 0; i < S->m->params.n; i++) {
+        const mt_param *p = S->m->params.items[i];
+        if (p->tied_to) continue;
+        const mt_module *L = NULL;
+        for (const mt_module *x = p->owner; x; x = x->parent)
+            if (x->name && *x->name >= '0' && *x->name <= '9') L = x;
+        if (L != cur_m) {
+            if (cur_m && cur > best_bytes) {
+                best = cur_m;
+                best_bytes = cur;
+            }
+            cur = 0;
+            cur_m = L;
+        }
+        if (!L) continue;
+        int64_t b = (int64_t)mt_dtype_size(p->t->dtype);
+        for (int d = 0; d < p->t->ndim; d++) b *= mt_sym_is_const(p->t->shape[d]) ? mt_sym_const_value(p->t->shape[d]) : 0;
+        cur += b;
+    }
+    if (cur_m && cur > best_bytes) {
+        best = cur_m;
+        best_bytes = cur;
+    }
+    out->largest_layer = best ? best->path : NULL;
+    out->largest_layer_bytes = best_bytes;
+}
+
+mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out) {
+    if (!m || !g || !out) return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_model_sizing: NULL argument") : MT_ERR_USAGE;
+    mt_ctx *ctx = m->ctx;
+    memset(out, 0, sizeof *out);
+    mt_sizing_opts defaults = {.kv_dtype = MT_DTYPE_NONE};
+    sizer S;
+    memset(&S, 0, sizeof S);
+    S.ctx = ctx;
+    S.m = m;
+    S.g = g;
+    S.o = opts ? opts : &defaults;
+    if (S.o->batch < 0 || S.o->seq < 0 || S.o->context < 0 || S.o->mem_budget < 0 || S.o->dp < 0)
+        return mt_fail(ctx, MT_ERR_USAGE, "mt_model_sizing: negative option");
+    /* bound shapes: the trace's binding, then the options, then the context */
+    const mt_tensor *ids = m->inputs.n > 0 ? m->inputs.items[0] : NULL;
+    int64_t tb = ids && mt_sym_is_const(ids->shape[0]) ? mt_sym_const_value(ids->shape[0]) : 0;
+    int64_t ts = ids && ids->ndim > 1 && mt_sym_is_const(ids->shape[1]) ? mt_sym_const_value(ids->shape[1]) : 0;
+    const char *note = NULL;
+    int64_t cfg_ctx = config_context(&S, &note);
+    out->batch = tb ? tb : S.o->batch ? S.o->batch : 1;
+    out->seq = ts ? ts : S.o->seq ? S.o->seq : S.o->context ? S.o->context : cfg_ctx;
+    if (S.o->context) {
+        out->context = S.o->context;
+        out->context_note = "given";
+    } else if (ts || S.o->seq) {
+        out->context = out->seq;
+        out->context_note = "the bound seq";
+    } else {
+        out->context = cfg_ctx;
+        out->context_note = note;
+    }
+    out->kv_dtype = MT_DTYPE_NONE;
+    out->kv_capacity_tokens = -1;
+    if (!ev_init(&S.E, ctx, out->batch, out->seq, out->seq) || !gindex_build(ctx, g, &S.X)) return mt_ctx_status(ctx);
+    S.seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.seen);
+    S.stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.stack);
+    if (!S.seen || !S.stack || !find_cores(&S)) return mt_ctx_status(ctx);
+    mt_status st = mt_quant_inventory_of(m, S.o->quant, &out->weights);
+    if (st != MT_OK) return st;
+    out->weight_bytes = out->weights.total_bytes;
+    if ((st = analyse_attention(&S, out)) != MT_OK) return st;
+    kv_totals(&S, out);
+    if ((st = flops(&S, out)) != MT_OK || (st = activations(&S, out)) != MT_OK) return st;
+    mt_totals t;
+    if ((st = mt_model_totals(m, &t)) != MT_OK) return st;
+    training(&S, out, &t);
+    largest_layer(&S, out);
+    if (S.o->mem_budget > 0 && out->has_kv && out->kv_bytes_per_token > 0) {
+        int64_t room = S.o->mem_budget - out->weight_bytes - out->activation_peak;
+        out->kv_capacity_tokens = room > 0 ? room / out->kv_bytes_per_token : 0;
+    }
+    mtx_ptrmap_free(&S.E.dmap);
+    if (S.E.failed) return mt_fail(ctx, MT_ERR_INTERNAL, "sizing: a shape could not be evaluated at batch=%lld seq=%lld",
+                                   (long long)out->batch, (long long)out->seq);
+    return MT_OK;
+}
