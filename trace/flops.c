@@ -196,26 +196,26 @@ static const mt_sym *fl_scatter(mt_ctx *ctx, const mt_node *n) {
     R(RELU, R_ELEM)                                                        \
     R(TO, R_ZERO) R(TYPE_AS, R_ZERO)                                       \
     R(SUM, R_REDUCE) R(MEAN, R_REDUCE) R(AMAX, R_REDUCE)                   \
-    R(SOFTMAX, RULE("softmax", fl_softmax))                       \
-    R(MATMUL, RULE("matmul", fl_matmul))                          \
-    R(LINEAR, RULE("linear", fl_linear))                          \
+    R(SOFTMAX, RULE("softmax", fl_softmax))                                \
+    R(MATMUL, RULE("matmul", fl_matmul))                                   \
+    R(LINEAR, RULE("linear", fl_linear))                                   \
     R(EMBEDDING, R_ZERO)                                                   \
-    R(LAYER_NORM, RULE("layer_norm", fl_layer_norm))              \
+    R(LAYER_NORM, RULE("layer_norm", fl_layer_norm))                       \
     R(VIEW, R_ZERO) R(RESHAPE, R_ZERO) R(TRANSPOSE, R_ZERO)                \
     R(PERMUTE, R_ZERO) R(UNSQUEEZE, R_ZERO) R(SQUEEZE, R_ZERO)             \
     R(EXPAND, R_ZERO) R(CONTIGUOUS, R_ZERO) R(CAT, R_ZERO)                 \
     R(SPLIT, R_ZERO) R(CHUNK, R_ZERO)                                      \
     R(TOPK, R_REDUCE)                                                      \
     R(GETITEM, R_ZERO) R(ARANGE, R_ZERO) R(FULL, R_ZERO) R(TRIU, R_ZERO)   \
-    R(SDPA, RULE("sdpa", fl_sdpa))                                \
+    R(SDPA, RULE("sdpa", fl_sdpa))                                         \
     R(DROPOUT, R_ZERO) R(ONE_HOT, R_ZERO) R(NONZERO, R_ZERO)               \
     R(INDEX_SELECT, R_ZERO) R(GATHER, R_ZERO)                              \
-    R(INDEX_ADD, RULE("index_add", fl_index_add))                 \
+    R(INDEX_ADD, RULE("index_add", fl_index_add))                          \
     R(ZEROS, R_ZERO) R(ZEROS_LIKE, R_ZERO)                                 \
-    R(SCATTER, RULE("scatter", fl_scatter))                       \
+    R(SCATTER, RULE("scatter", fl_scatter))                                \
     R(INVERT, R_ELEM) R(CLAMP_, R_ELEM) R(CLAMP, R_ELEM)                   \
     R(REPEAT_INTERLEAVE, R_ZERO) R(STACK, R_ZERO) R(FLATTEN, R_ZERO)       \
-    R(MIN, RULE("min", fl_min))                                   \
+    R(MIN, RULE("min", fl_min))                                            \
     R(FULL_LIKE, R_ZERO)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
