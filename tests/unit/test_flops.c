@@ -232,6 +232,33 @@ Test(flops, elementwise_reduction_softmax_and_zero) {
     mt_ctx_free(f.ctx);
 }
 
+Test(flops, ops_with_their_own_rule) {
+    fx f;
+    fx_init(&f);
+    /* masked_fill by its broadcast output: [batch, 1, 1, seq] with a [batch, 1, seq, seq] mask */
+    mt_tensor *mask = ph(&f, MT_BOOL, 4, (const mt_sym *[]){vb(&f), kc(&f, 1), vs(&f), vs(&f)});
+    mt_arg mf[3] = {mt_a_tensor(PH(&f, vb(&f), kc(&f, 1), kc(&f, 1), vs(&f))), mt_a_tensor(mask), mt_a_float(-1e9)};
+    check(&f, op(&f, MT_OP_MASKED_FILL, mf, 3, NULL, 0), mono(&f, 1, 1, 2), "masked_fill");
+    /* index_add_(0, index [4], source [4, 64]): one add per source element */
+    mt_arg ia[4] = {mt_a_tensor(PH(&f, kc(&f, 10), kc(&f, 64))), mt_a_int(0),
+                    mt_a_tensor(ph(&f, MT_INT64, 1, (const mt_sym *[]){kc(&f, 4)})),
+                    mt_a_tensor(PH(&f, kc(&f, 4), kc(&f, 64)))};
+    check(&f, op(&f, MT_OP_INDEX_ADD, ia, 4, NULL, 0), kc(&f, 4 * 64), "index_add_");
+    /* scatter_(1, index [5, 2], 1.0): a copy, 0; with reduce='add' one add per index element */
+    mt_arg sc[4] = {mt_a_tensor(PH(&f, kc(&f, 5), kc(&f, 8))), mt_a_int(1),
+                    mt_a_tensor(ph(&f, MT_INT64, 2, (const mt_sym *[]){kc(&f, 5), kc(&f, 2)})), mt_a_float(1.0)};
+    check(&f, op(&f, MT_OP_SCATTER, sc, 4, NULL, 0), kc(&f, 0), "scatter_");
+    mt_kwarg red = {"reduce", mt_a_str("add")};
+    check(&f, op(&f, MT_OP_SCATTER, sc, 4, &red, 1), kc(&f, 5 * 2), "scatter_ reduce=add");
+    /* torch.min(x [3, 1]) reads 3 elements; torch.min(x [3, 1], y [4]) writes [3, 4] */
+    mt_tensor *x = PH(&f, kc(&f, 3), kc(&f, 1));
+    mt_arg m1[1] = {mt_a_tensor(x)};
+    check(&f, op(&f, MT_OP_MIN, m1, 1, NULL, 0), kc(&f, 3), "min(input)");
+    mt_arg m2[2] = {mt_a_tensor(x), mt_a_tensor(PH(&f, kc(&f, 4)))};
+    check(&f, op(&f, MT_OP_MIN, m2, 2, NULL, 0), kc(&f, 12), "min(input, other)");
+    mt_ctx_free(f.ctx);
+}
+
 Test(flops, leaf_modules_count_as_their_functional_op) {
     fx f;
     fx_init(&f);
