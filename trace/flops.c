@@ -1,8 +1,291 @@
-/* FLOPs per node (sizing.h). Placeholder: every node 0 until the per-op
- * rules land. */
+/* FLOPs per node (sizing.h): one FLOP rule per op, in one table indexed by op
+ * id, next to the shape rules of trace/ops.c. The conventions (what counts,
+ * and how much) are stated in docs/sizing.md, section "FLOPs"; each rule below
+ * names the one it applies.
+ *
+ * Every count is a symbolic polynomial built with the checked mt_sym
+ * arithmetic, so it stays exact in batch, seq and the data-dependent nnz_k.
+ * The rules read a node's recorded arguments and outputs, which its shape rule
+ * has already validated; a node that does not look like it (hand-made, or a
+ * table out of step) is an MT_ERR_INTERNAL, never a silent 0. */
+#include <string.h>
+
+#include <metatrace/nn.h>
 #include <metatrace/sizing.h>
 
-const mt_sym *mt_node_flops(mt_ctx *ctx, const mt_node *n) {
+/* Internal, for tests/unit/test_flops.c (which declares it itself): the rule
+ * kind of op `opid` ("zero", "elementwise", ...), NULL when the table has no
+ * row for it or the id is out of range. */
+const char *mt__flops_rule_name(int opid);
+
+/* FLOPs per element of the conventions that are not 1 (docs/sizing.md). */
+enum {
+    FL_SOFTMAX = 5,    /* max, subtract, exp, sum, divide */
+    FL_LAYER_NORM = 5, /* mean (sum), subtract, square, sum (variance), scale by 1/std */
+};
+
+typedef const mt_sym *(*flop_fn)(mt_ctx *ctx, const mt_node *n);
+
+typedef struct flop_rule {
+    const char *name; /* the convention's name, as in docs/sizing.md */
+    flop_fn fn;
+} flop_rule;
+
+/* ---- reading a recorded node ---------------------------------------------- */
+
+static const mt_sym *bad_node(mt_ctx *ctx, const mt_node *n, const char *what) {
+    mt_fail(ctx, MT_ERR_INTERNAL, "FLOPs of node %s (%s): %s", n->name ? n->name : "?",
+            n->target ? n->target : "?", what);
+    return NULL;
+}
+
+/* Does `name` appear in the '|'-separated list `names`? */
+static bool name_in(const char *name, const char *names) {
+    size_t len = strlen(name);
+    for (const char *p = names;;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0) return true;
+        if (!bar) return false;
+        p = bar + 1;
+    }
+}
+
+/* The parameter at position `pos` (-1: keyword-only) or given by one of the
+ * keywords `names`; NULL when absent or None. */
+static const mt_arg *param(const mt_node *n, int pos, const char *names) {
+    const mt_arg *a = NULL;
+    if (pos >= 0 && pos < n->nargs) a = &n->args[pos];
+    for (int k = 0; !a && k < n->nkwargs; k++)
+        if (n->kwargs[k].name && name_in(n->kwargs[k].name, names)) a = &n->kwargs[k].value;
+    return a && a->kind != MT_ARG_NONE ? a : NULL;
+}
+
+static const mt_tensor *tensor_param(const mt_node *n, int pos, const char *names) {
+    const mt_arg *a = param(n, pos, names);
+    return a && a->kind == MT_ARG_TENSOR ? a->v.t : NULL;
+}
+
+static const mt_tensor *out0(const mt_node *n) { return n->nout > 0 && n->outs ? &n->outs[0] : NULL; }
+
+/* A module attribute that is a size: an int or a symbolic int. */
+static const mt_sym *attr_dim(mt_ctx *ctx, const mt_module *m, const char *name) {
+    const mt_arg *a = mt_module_get_attr(m, name);
+    if (a && a->kind == MT_ARG_INT) return mt_sym_const(ctx, a->v.i);
+    if (a && a->kind == MT_ARG_SYM) return a->v.sym;
+    return NULL;
+}
+
+/* ---- shared counts ------------------------------------------------------------ */
+
+/* A product y = x·W (+ b) with `out_numel` outputs, each a dot product of
+ * length k: 2·out·k, plus out for the bias. */
+static const mt_sym *product_flops(mt_ctx *ctx, const mt_sym *out_numel, const mt_sym *k, bool bias) {
+    const mt_sym *f = mt_sym_mul_const(ctx, mt_sym_mul(ctx, out_numel, k), 2);
+    return bias ? mt_sym_add(ctx, f, out_numel) : f;
+}
+
+/* layer_norm over x: FL_LAYER_NORM per element, +1 each for the weight and the bias. */
+static const mt_sym *layer_norm_flops(mt_ctx *ctx, const mt_tensor *x, bool weight, bool bias) {
+    return mt_sym_mul_const(ctx, mt_tensor_numel(ctx, x), FL_LAYER_NORM + (weight ? 1 : 0) + (bias ? 1 : 0));
+}
+
+/* ---- rules per op ---------------------------------------------------------------- */
+
+/* Shape ops, indexing, constructors, casts, embedding lookups, inference dropout. */
+static const mt_sym *fl_zero(mt_ctx *ctx, const mt_node *n) {
     (void)n;
     return mt_sym_const(ctx, 0);
+}
+
+/* One per output element (broadcast shape; the in-place ops' self). */
+static const mt_sym *fl_elementwise(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *y = out0(n);
+    return y ? mt_tensor_numel(ctx, y) : bad_node(ctx, n, "no output");
+}
+
+/* One per input element (the tensor reduced or searched, first argument). */
+static const mt_sym *fl_reduction(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *x = tensor_param(n, 0, "self|input");
+    return x ? mt_tensor_numel(ctx, x) : bad_node(ctx, n, "no input tensor");
+}
+
+static const mt_sym *fl_softmax(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *x = tensor_param(n, 0, "input|self");
+    return x ? mt_sym_mul_const(ctx, mt_tensor_numel(ctx, x), FL_SOFTMAX) : bad_node(ctx, n, "no input tensor");
+}
+
+/* torch.matmul in every rank case: each output element is a dot product over
+ * the inner dim, the last dim of the first operand (1-D·1-D: a 0-dim output
+ * of one element). Broadcast batch dims are in the output's numel. */
+static const mt_sym *fl_matmul(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *a = tensor_param(n, 0, "input|self"), *y = out0(n);
+    if (!a || !y || a->ndim < 1) return bad_node(ctx, n, "expected input [..., k] and an output");
+    return product_flops(ctx, mt_tensor_numel(ctx, y), a->shape[a->ndim - 1], false);
+}
+
+/* F.linear(x [..., in], W [out, in] or [in], b): rows·out outputs, each of in
+ * multiply-adds, + rows·out for the bias. */
+static const mt_sym *fl_linear(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *w = tensor_param(n, 1, "weight"), *y = out0(n);
+    if (!w || !y || w->ndim < 1) return bad_node(ctx, n, "expected a weight [out, in] and an output");
+    return product_flops(ctx, mt_tensor_numel(ctx, y), w->shape[w->ndim - 1], tensor_param(n, 2, "bias") != NULL);
+}
+
+static const mt_sym *fl_layer_norm(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *x = tensor_param(n, 0, "input");
+    if (!x) return bad_node(ctx, n, "no input tensor");
+    return layer_norm_flops(ctx, x, tensor_param(n, 2, "weight") != NULL, tensor_param(n, 3, "bias") != NULL);
+}
+
+/* sdpa(q [.., h, sq, dk], k [.., hk, sk, dk], v [.., hk, sk, dv]) -> [.., h, sq, dv]:
+ * over the whole score matrix of R = B·h·sq rows by sk (R from the output, so
+ * broadcasting and GQA count h query heads): scores 2·R·sk·dk, weighted sum
+ * 2·R·sk·dv, softmax FL_SOFTMAX·R·sk. No causal/window halving, no scale or
+ * mask add (docs/sizing.md). */
+static const mt_sym *fl_sdpa(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *q = tensor_param(n, 0, "query"), *k = tensor_param(n, 1, "key");
+    const mt_tensor *v = tensor_param(n, 2, "value"), *y = out0(n);
+    if (!q || !k || !v || !y || q->ndim < 2 || k->ndim < 2 || v->ndim < 2 || y->ndim < 1)
+        return bad_node(ctx, n, "expected query, key, value of rank >= 2 and an output");
+    const mt_sym *rows = mt_sym_prod(ctx, y->shape, y->ndim - 1);
+    const mt_sym *cells = mt_sym_mul(ctx, rows, k->shape[k->ndim - 2]);
+    const mt_sym *per = mt_sym_add_const(
+        ctx, mt_sym_mul_const(ctx, mt_sym_add(ctx, q->shape[q->ndim - 1], v->shape[v->ndim - 1]), 2), FL_SOFTMAX);
+    return mt_sym_mul(ctx, cells, per);
+}
+
+/* torch.min: torch.min(input) reduces (input numel); torch.min(input, other)
+ * is elementwise (output numel). Same split as its shape rule. */
+static const mt_sym *fl_min(mt_ctx *ctx, const mt_node *n) {
+    return n->nargs == 1 && n->nkwargs == 0 ? fl_reduction(ctx, n) : fl_elementwise(ctx, n);
+}
+
+/* self.index_add_(dim, index, source): one add per source element. */
+static const mt_sym *fl_index_add(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *src = tensor_param(n, 3, "source");
+    return src ? mt_tensor_numel(ctx, src) : bad_node(ctx, n, "no source tensor");
+}
+
+/* self.scatter_(dim, index, src, reduce=None): a plain scatter copies (0); with
+ * reduce='add'/'multiply' one op per index element. */
+static const mt_sym *fl_scatter(mt_ctx *ctx, const mt_node *n) {
+    if (!param(n, -1, "reduce")) return mt_sym_const(ctx, 0);
+    const mt_tensor *idx = tensor_param(n, 2, "index");
+    return idx ? mt_tensor_numel(ctx, idx) : bad_node(ctx, n, "no index tensor");
+}
+
+#define RULE(name, fn) {name, fn}
+#define R_ZERO RULE("zero", fl_zero)
+#define R_ELEM RULE("elementwise", fl_elementwise)
+#define R_REDUCE RULE("reduction", fl_reduction)
+
+/* One row per op of MT_OPS. Designated initialisers: a duplicate row trips
+ * -Woverride-init (in -Wextra; an error under MT_WERROR), and the row count is
+ * checked against MT_OP_COUNT below, so an op added to MT_OPS without a FLOP
+ * rule fails the build (and tests/unit/test_flops.c checks no row is empty). */
+#define MT_FLOP_RULES(R)                                                   \
+    R(ADD, R_ELEM) R(SUB, R_ELEM) R(MUL, R_ELEM) R(TRUEDIV, R_ELEM)        \
+    R(POW, R_ELEM) R(MAXIMUM, R_ELEM) R(MINIMUM, R_ELEM)                   \
+    R(EQ, R_ELEM) R(NE, R_ELEM) R(LT, R_ELEM) R(LE, R_ELEM)                \
+    R(GT, R_ELEM) R(GE, R_ELEM) R(AND, R_ELEM) R(OR, R_ELEM)               \
+    R(WHERE, R_ELEM) R(MASKED_FILL, R_ELEM)                                \
+    R(NEG, R_ELEM) R(ABS, R_ELEM) R(RSQRT, R_ELEM) R(SQRT, R_ELEM)         \
+    R(EXP, R_ELEM) R(LOG, R_ELEM) R(SIN, R_ELEM) R(COS, R_ELEM)            \
+    R(TANH, R_ELEM) R(SIGMOID, R_ELEM) R(SILU, R_ELEM) R(GELU, R_ELEM)     \
+    R(RELU, R_ELEM)                                                        \
+    R(TO, R_ZERO) R(TYPE_AS, R_ZERO)                                       \
+    R(SUM, R_REDUCE) R(MEAN, R_REDUCE) R(AMAX, R_REDUCE)                   \
+    R(SOFTMAX, RULE("softmax", fl_softmax))                                \
+    R(MATMUL, RULE("matmul", fl_matmul))                                   \
+    R(LINEAR, RULE("linear", fl_linear))                                   \
+    R(EMBEDDING, R_ZERO)                                                   \
+    R(LAYER_NORM, RULE("layer_norm", fl_layer_norm))                       \
+    R(VIEW, R_ZERO) R(RESHAPE, R_ZERO) R(TRANSPOSE, R_ZERO)                \
+    R(PERMUTE, R_ZERO) R(UNSQUEEZE, R_ZERO) R(SQUEEZE, R_ZERO)             \
+    R(EXPAND, R_ZERO) R(CONTIGUOUS, R_ZERO) R(CAT, R_ZERO)                 \
+    R(SPLIT, R_ZERO) R(CHUNK, R_ZERO)                                      \
+    R(TOPK, R_REDUCE)                                                      \
+    R(GETITEM, R_ZERO) R(ARANGE, R_ZERO) R(FULL, R_ZERO) R(TRIU, R_ZERO)   \
+    R(SDPA, RULE("sdpa", fl_sdpa))                                         \
+    R(DROPOUT, R_ZERO) R(ONE_HOT, R_ZERO) R(NONZERO, R_ZERO)               \
+    R(INDEX_SELECT, R_ZERO) R(GATHER, R_ZERO)                              \
+    R(INDEX_ADD, RULE("index_add", fl_index_add))                          \
+    R(ZEROS, R_ZERO) R(ZEROS_LIKE, R_ZERO)                                 \
+    R(SCATTER, RULE("scatter", fl_scatter))                                \
+    R(INVERT, R_ELEM) R(CLAMP_, R_ELEM) R(CLAMP, R_ELEM)                   \
+    R(REPEAT_INTERLEAVE, R_ZERO) R(STACK, R_ZERO) R(FLATTEN, R_ZERO)       \
+    R(MIN, RULE("min", fl_min))                                            \
+    R(FULL_LIKE, R_ZERO)
+
+static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
+#define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,
+    MT_FLOP_RULES(MT_X_FLOP)
+#undef MT_X_FLOP
+};
+
+enum {
+#define MT_X_COUNT(id, rule) +1
+    FLOP_RULE_COUNT = 0 MT_FLOP_RULES(MT_X_COUNT)
+#undef MT_X_COUNT
+};
+
+_Static_assert(sizeof FLOP_RULES / sizeof FLOP_RULES[0] == MT_OP_COUNT, "FLOP table sized by MT_OPS");
+_Static_assert((int)FLOP_RULE_COUNT == (int)MT_OP_COUNT,
+               "MT_FLOP_RULES must give every op of MT_OPS exactly one FLOP rule (trace/flops.c)");
+
+const char *mt__flops_rule_name(int opid) {
+    if (opid < 0 || opid >= MT_OP_COUNT || !FLOP_RULES[opid].fn) return NULL;
+    return FLOP_RULES[opid].name;
+}
+
+/* ---- leaf modules: counted as their functional op ------------------------------ */
+
+static const mt_sym *fl_module(mt_ctx *ctx, const mt_node *n) {
+    const mt_module *m = n->module;
+    const mt_tensor *x = tensor_param(n, 0, "input"), *y = out0(n);
+    if (!m || !x || !y) return bad_node(ctx, n, "call_module without its module, input or output");
+    switch (m->leaf) {
+    case MT_LEAF_LINEAR: { /* F.linear(x, W [out, in], b) */
+        const mt_sym *in = attr_dim(ctx, m, "in_features");
+        if (!in) return bad_node(ctx, n, "Linear without in_features");
+        return product_flops(ctx, mt_tensor_numel(ctx, y), in, mt_module_param(m, "bias") != NULL);
+    }
+    case MT_LEAF_CONV1D: { /* addmm(bias, x.view(-1, nx), W [nx, nf]): as a Linear with a bias */
+        const mt_sym *in = attr_dim(ctx, m, "nx");
+        if (!in) return bad_node(ctx, n, "Conv1D without nx");
+        return product_flops(ctx, mt_tensor_numel(ctx, y), in, mt_module_param(m, "bias") != NULL);
+    }
+    case MT_LEAF_LAYERNORM:
+        return layer_norm_flops(ctx, x, mt_module_param(m, "weight") != NULL, mt_module_param(m, "bias") != NULL);
+    case MT_LEAF_ACT:
+        return mt_tensor_numel(ctx, y);
+    case MT_LEAF_DROPOUT:   /* identity at inference */
+    case MT_LEAF_EMBEDDING: /* a lookup */
+        return mt_sym_const(ctx, 0);
+    default:
+        return bad_node(ctx, n, "not a leaf module");
+    }
+}
+
+const mt_sym *mt_node_flops(mt_ctx *ctx, const mt_node *n) {
+    if (!n) {
+        mt_fail(ctx, MT_ERR_USAGE, "mt_node_flops: no node");
+        return NULL;
+    }
+    switch (n->op) {
+    case MT_NODE_PLACEHOLDER:
+    case MT_NODE_GET_ATTR:
+    case MT_NODE_OUTPUT:
+        return mt_sym_const(ctx, 0);
+    case MT_NODE_CALL_MODULE:
+        return fl_module(ctx, n);
+    case MT_NODE_CALL_FUNCTION:
+    case MT_NODE_CALL_METHOD:
+        if (n->opid < 0 || n->opid >= MT_OP_COUNT || !FLOP_RULES[n->opid].fn)
+            return bad_node(ctx, n, "no FLOP rule for this op");
+        return FLOP_RULES[n->opid].fn(ctx, n);
+    default:
+        return bad_node(ctx, n, "unknown node kind");
+    }
 }

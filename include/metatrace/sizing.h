@@ -19,13 +19,25 @@ extern "C" {
 
 /* ---- FLOPs per node --------------------------------------------------------
  * Floating-point operations of one node as a symbolic expression in the
- * graph's symbols (batch, seq, dec_seq, nnz_k), counting a multiply-add as 2:
- * linear/matmul 2*m*n*k (+ m*n for a bias), sdpa 2*b*h*sq*sk*(dk + dv) over the
- * whole score matrix (the sizing pass applies causal/window halving),
- * elementwise ops and reductions by the numel they read, softmax/norms by a
- * fixed count per element (docs/sizing.md states each). Shape ops, indexing,
- * constructors and placeholders are 0. Leaf modules (call_module) count as
- * their functional op. Never NULL for a traced node (0 is a constant). */
+ * graph's symbols (batch, seq, dec_seq, nnz_k), counting a multiply-add as 2
+ * (docs/sizing.md, "FLOPs", states every convention):
+ *   matmul 2*numel(out)*k (k the inner dim; every rank case of torch.matmul);
+ *   linear 2*rows*in*out, + rows*out for a bias;
+ *   sdpa 2*R*sk*dk + 2*R*sk*dv + 5*R*sk over R = B*h*sq query rows (h query
+ *     heads under GQA), the whole score matrix: the sizing pass applies the
+ *     causal/window halving; the scale and mask add are not counted;
+ *   elementwise ops (arithmetic, comparisons, activations, where, masked_fill)
+ *     numel of the output; reductions (sum, mean, amax, topk) numel of the
+ *     input; softmax 5 and layer_norm 5 per element (+1 each for weight, bias);
+ *   shape ops, indexing, casts (to, type_as), constructors, embedding lookups,
+ *     dropout and placeholders/get_attr/output 0.
+ * call_module nodes count as their functional op (Linear, Conv1D as linear,
+ * LayerNorm as layer_norm, activations elementwise, Dropout and Embedding 0).
+ * The rules are one table indexed by op id in trace/flops.c.
+ * Returns NULL, with the error on ctx, when the arithmetic overflows int64
+ * (MT_ERR_OVERFLOW) or the node is not one a trace records (MT_ERR_INTERNAL:
+ * an op without a FLOP rule, a call_module without its module); never NULL
+ * otherwise (0 is a constant). */
 const mt_sym *mt_node_flops(mt_ctx *ctx, const mt_node *n);
 
 /* ---- attention recognised in the graph ----------------------------------- */
