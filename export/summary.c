@@ -404,3 +404,192 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
         return mt_fail(m->ctx, MT_ERR_IO, "writing the summary failed");
     return MT_OK;
 }
+
+/* ---- the per-module table (--depth) ---------------------------------------------- */
+
+#include "ptrmap.h"
+
+typedef struct modrow {
+    int64_t params;       /* unique parameters under the module */
+    double flops;         /* at the bound shapes */
+    const mt_node *last;  /* the last node recorded under it: its output is the module's */
+} modrow;
+
+typedef struct modtab {
+    mtx_ptrmap idx;       /* module -> row index + 1 */
+    modrow *rows;
+    int n;
+    int64_t total_params;
+    double total_flops;
+    int depth;
+    bool unfold;
+    FILE *out;
+    mt_ctx *ctx;
+} modtab;
+
+static int64_t count_params(modtab *T, const mt_module *mod)
+{
+    int64_t n = 0;
+    for (int i = 0; i < mod->params.n; i++) {
+        const mt_param *p = mod->params.items[i];
+        if (p->is_buffer || p->tied_to)
+            continue;
+        int64_t e = 1;
+        for (int d = 0; d < p->t->ndim; d++)
+            e *= mt_sym_is_const(p->t->shape[d]) ? mt_sym_const_value(p->t->shape[d]) : 0;
+        n += e;
+    }
+    for (int i = 0; i < mod->children.n; i++)
+        n += count_params(T, mod->children.items[i]);
+    if (T->n < 0)
+        return n;
+    modrow *r = &T->rows[T->n];
+    r->params = n;
+    mtx_ptrmap_put(&T->idx, mod, (void *)(intptr_t)(++T->n));
+    return n;
+}
+
+static modrow *row_of(const modtab *T, const mt_module *mod)
+{
+    intptr_t i = (intptr_t)mtx_ptrmap_get(&T->idx, mod);
+    return i ? &T->rows[i - 1] : NULL;
+}
+
+static int count_modules(const mt_module *mod)
+{
+    int n = 1;
+    for (int i = 0; i < mod->children.n; i++)
+        n += count_modules(mod->children.items[i]);
+    return n;
+}
+
+static bool is_index(const char *name) { return name && *name >= '0' && *name <= '9'; }
+
+/* Two ModuleList entries fold when they have the same class, parameters,
+ * FLOPs and output shape. */
+static bool same_block(const modtab *T, const mt_module *a, const mt_module *b)
+{
+    const modrow *ra = row_of(T, a), *rb = row_of(T, b);
+    if (!ra || !rb || strcmp(a->type, b->type) != 0 || ra->params != rb->params || ra->flops != rb->flops)
+        return false;
+    if (!ra->last || !rb->last || ra->last->nout < 1 || rb->last->nout < 1)
+        return ra->last == NULL && rb->last == NULL;
+    const mt_tensor *x = &ra->last->outs[0], *y = &rb->last->outs[0];
+    if (x->ndim != y->ndim || x->dtype != y->dtype)
+        return false;
+    for (int d = 0; d < x->ndim; d++)
+        if (x->shape[d] != y->shape[d])
+            return false;
+    return true;
+}
+
+/* A container never entered while tracing (ModuleList) sums its children. */
+static void aggregate_containers(modtab *T, const mt_module *mod)
+{
+    for (int i = 0; i < mod->children.n; i++)
+        aggregate_containers(T, mod->children.items[i]);
+    modrow *r = row_of(T, mod);
+    if (!r || r->last || mod->children.n == 0)
+        return;
+    for (int i = 0; i < mod->children.n; i++) {
+        const modrow *c = row_of(T, mod->children.items[i]);
+        if (!c)
+            continue;
+        r->flops += c->flops;
+        if (c->last)
+            r->last = c->last;
+    }
+}
+
+static void table_row(modtab *T, const mt_module *mod, int level, const char *label, int times)
+{
+    const modrow *r = row_of(T, mod);
+    char name[160], shape[96], a[32], b[32], c[48];
+    snprintf(name, sizeof name, "%*s%s", 2 * (level - 1), "", label);
+    shape[0] = '\0';
+    if (r && r->last && r->last->nout > 0) {
+        const char *s = mt_shape_str(T->ctx, r->last->outs[0].ndim, r->last->outs[0].shape);
+        snprintf(shape, sizeof shape, "%s", s ? s : "?");
+    }
+    int64_t params = r ? r->params : 0;
+    double pct = T->total_params > 0 ? 100.0 * (double)params * times / (double)T->total_params : 0;
+    char pcol[48];
+    snprintf(pcol, sizeof pcol, "%s%s", grouped(params, a), times > 1 ? " each" : "");
+    fprintf(T->out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", name, mod->type, shape, pcol, pct,
+            flops_units(r ? r->flops : 0, c, sizeof c));
+    (void)b;
+}
+
+static void table_walk(modtab *T, const mt_module *mod, int level)
+{
+    for (int i = 0; i < mod->children.n; i++) {
+        const mt_module *ch = mod->children.items[i];
+        int run = 1;
+        if (!T->unfold && is_index(ch->name))
+            while (i + run < mod->children.n && is_index(((mt_module *)mod->children.items[i + run])->name) &&
+                   same_block(T, ch, mod->children.items[i + run]))
+                run++;
+        char label[128];
+        if (run > 1) {
+            const mt_module *lastm = mod->children.items[i + run - 1];
+            snprintf(label, sizeof label, "%s-%s (x %d)", ch->name, lastm->name, run);
+        } else {
+            snprintf(label, sizeof label, "%s", ch->name);
+        }
+        table_row(T, ch, level, label, run);
+        if (level < T->depth)
+            table_walk(T, ch, level + 1);
+        i += run - 1;
+    }
+}
+
+mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, int depth, bool unfold, FILE *out)
+{
+    if (!m || !g || !out || depth < 1)
+        return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_module_table: NULL argument or depth < 1") : MT_ERR_USAGE;
+    mt_sizing own;
+    mt_status st;
+    if (!sz) {
+        if ((st = mt_model_sizing(m, g, NULL, &own)) != MT_OK)
+            return st;
+        sz = &own;
+    }
+    modtab T;
+    memset(&T, 0, sizeof T);
+    T.ctx = m->ctx;
+    T.out = out;
+    T.depth = depth;
+    T.unfold = unfold;
+    mtx_ptrmap_init(&T.idx, m->ctx);
+    T.rows = mt_alloc_array(m->ctx, (size_t)count_modules(m->root), sizeof *T.rows);
+    if (!T.rows)
+        return mt_ctx_status(m->ctx);
+    T.total_params = count_params(&T, m->root);
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        double f = sz->node_flops && i < sz->nnodes ? sz->node_flops[i] : 0;
+        T.total_flops += f;
+        for (int d = 0; n->stack && d < n->stack->depth; d++) {
+            modrow *r = row_of(&T, n->stack->mods[d]);
+            if (!r)
+                continue;
+            r->flops += f;
+            if (n->op != MT_NODE_OUTPUT && n->nout > 0)
+                r->last = n;
+        }
+    }
+    aggregate_containers(&T, m->root);
+    char a[32], c[48];
+    fprintf(out, "%s (model_type %s): FLOPs at batch %lld, seq %lld (dense, before causal halving)\n",
+            m->class_name ? m->class_name : "?", m->model_type ? m->model_type : "?", (long long)sz->batch,
+            (long long)sz->seq);
+    fprintf(out, "%-44s %-28s %-22s %21s %9s %14s\n", "module", "class", "output shape", "parameters", "% params",
+            "FLOPs");
+    table_walk(&T, m->root, 1);
+    fprintf(out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", "total", "", "", grouped(T.total_params, a), 100.0,
+            flops_units(T.total_flops, c, sizeof c));
+    mtx_ptrmap_free(&T.idx);
+    if (fflush(out) != 0 || ferror(out))
+        return mt_fail(m->ctx, MT_ERR_IO, "writing the module table failed");
+    return MT_OK;
+}

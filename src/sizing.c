@@ -497,7 +497,7 @@ static int64_t config_context(sizer *S, const char **note) {
                                          "seq_length", "n_ctx"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         int64_t v = 0;
-        if (!mt_cfg_has(S->m->cfg, fields[i])) continue;
+        if (!S->m->cfg || !mt_cfg_has(S->m->cfg, fields[i])) continue;
         if (!mt_cfg_int(S->m->cfg, fields[i], 0, &v)) {
             mt_error_clear(S->ctx);
             continue;
@@ -749,7 +749,17 @@ static bool aliases_input(const mt_node *n) {
 }
 
 /* Which tensors an op keeps for its gradient (autograd's saved tensors). */
-typedef enum save_rule { SAVE_NONE = 0, SAVE_INPUTS, SAVE_OUTPUT, SAVE_BOTH } save_rule;
+typedef enum save_rule {
+    SAVE_NONE = 0,
+    SAVE_INPUTS,   /* each tensor input whose gradient needs it (unary: its own; products: the others') */
+    SAVE_OUTPUT,
+    SAVE_BOTH
+} save_rule;
+
+/* Products need an operand only for the other operands' gradients. */
+static bool product_op(const mt_node *n) {
+    return n->opid == MT_OP_MUL || n->opid == MT_OP_TRUEDIV || n->opid == MT_OP_MATMUL || n->opid == MT_OP_LINEAR;
+}
 
 static save_rule save_of(const mt_node *n) {
     if (n->op == MT_NODE_CALL_MODULE && n->module) {
@@ -824,11 +834,17 @@ static mt_status activations(sizer *S, mt_sizing *out) {
         if (n->nout > 0 && !mt_dtype_is_floating(n->outs[0].dtype)) rg[i] = false;
         if (!rg[i]) continue;
         save_rule r = save_of(n);
-        if (r == SAVE_INPUTS || r == SAVE_BOTH)
+        if (r == SAVE_INPUTS || r == SAVE_BOTH) {
+            bool prod = product_op(n);
+            int nrg = 0; /* tensor inputs requiring grad */
+            FOR_TENSOR_ARGS(n, t, { nrg += rg[t->node->index]; });
             FOR_TENSOR_ARGS(n, t, {
                 if (t->node->op == MT_NODE_GET_ATTR) continue;
+                /* products: kept when another operand needs it for its gradient */
+                if (prod && nrg - (int)rg[t->node->index] == 0) continue;
                 saved[base[S->X.off[t->node->index] + (int)(t - t->node->outs)]] = true;
             });
+        }
         if (r == SAVE_OUTPUT || r == SAVE_BOTH)
             for (int o = 0; o < n->nout; o++) saved[base[o0 + o]] = true;
     }

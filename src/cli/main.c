@@ -50,7 +50,8 @@ static const struct {
 #define MAX_BINDINGS 16
 
 typedef enum opt_id {
-    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION
+    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
+    OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD
 } opt_id;
 
 static const struct {
@@ -64,6 +65,9 @@ static const struct {
     {0, "bind", true, OPT_BIND},       {0, "tp", true, OPT_TP},
     {0, "plan-style", true, OPT_PLAN_STYLE}, {0, "sp", false, OPT_SP}, {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
+    {0, "kv-dtype", true, OPT_KV_DTYPE}, {0, "mem", true, OPT_MEM}, {0, "dp", true, OPT_DP},
+    {0, "optimizer", true, OPT_OPTIMIZER}, {0, "mla-cache", true, OPT_MLA_CACHE}, {0, "depth", true, OPT_DEPTH},
+    {0, "unfold", false, OPT_UNFOLD},
 };
 
 typedef struct cli {
@@ -79,6 +83,9 @@ typedef struct cli {
     int tp;                     /* 0: no plan; -1: auto (degrees 1..64); else the degree */
     mt_plan_style plan_style;
     bool sp;             /* --sp: sequence parallelism in the plan */
+    mt_sizing_opts sz;   /* --kv-dtype, --mem, --dp, --optimizer, --mla-cache */
+    int depth;           /* --depth: the per-module table (0: the summary) */
+    bool unfold;         /* --unfold: no folding of identical layers */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -131,6 +138,36 @@ static bool parse_positive(const char *s, int64_t *out)
         return false;
     *out = v;
     return true;
+}
+
+/* A memory size: a number (decimals allowed) with a unit B, KB, MB, GB, TB
+ * (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024); no unit: bytes. */
+static bool parse_mem(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        double mul;
+    } units[] = {{"", 1},         {"B", 1},           {"KB", 1e3},          {"MB", 1e6},
+                 {"GB", 1e9},     {"TB", 1e12},       {"KiB", 1024.0},      {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+    const char *p = s;
+    if (!(*p >= '0' && *p <= '9'))
+        return false;
+    while ((*p >= '0' && *p <= '9') || *p == '.')
+        p++;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end != p || v <= 0)
+        return false;
+    for (size_t i = 0; i < COUNT(units); i++)
+        if (strcmp(p, units[i].unit) == 0) {
+            double b = v * units[i].mul;
+            if (b < 1 || b > 9.0e18)
+                return false;
+            *out = (int64_t)b;
+            return true;
+        }
+    return false;
 }
 
 static bool is_identifier(const char *s, size_t n)
@@ -259,6 +296,17 @@ static void help(mt_ctx *ctx)
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
           "                      held in blocks of the sequence between the sharded regions)\n"
+          "\n"
+          "Sizing (summary and JSON; docs/sizing.md):\n"
+          "      --kv-dtype NAME KV cache dtype (default: the keys' own), e.g. float8_e4m3fn\n"
+          "      --mem SIZE      one device's memory, e.g. 80GiB: the KV tokens that fit\n"
+          "                      beside the weights and the activation peak\n"
+          "      --mla-cache K   latent (default, as vLLM/SGLang cache MLA) or full\n"
+          "      --dp N          data-parallel degree for the ZeRO training rows (default 1)\n"
+          "      --optimizer O   adam (default) or sgd for the training rows\n"
+          "      --depth N       print a per-module table to depth N instead of the summary\n"
+          "      --unfold        with --depth: one row per layer, not 'x N' for repeats\n"
+          "\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
           "\n",
@@ -374,6 +422,51 @@ static int parse_args(cli *c, int argc, char **argv)
                 return usage_error("--plan-style: expected 'ours' or 'transformers', got '%s'", value);
             break;
         case OPT_SP: c->sp = true; break;
+        case OPT_KV_DTYPE: {
+            mt_dtype d = mt_dtype_parse(value);
+            if (d == MT_DTYPE_NONE || !mt_dtype_is_floating(d))
+                return usage_error("--kv-dtype: expected a floating-point dtype (e.g. bfloat16, float16, "
+                                   "float8_e4m3fn), got '%s'", value);
+            c->sz.kv_dtype = d;
+            break;
+        }
+        case OPT_MEM:
+            if (!parse_mem(value, &c->sz.mem_budget))
+                return usage_error("--mem: expected a size such as 80GiB, 141GB or 17179869184 (units B, KB, MB, "
+                                   "GB, TB, KiB, MiB, GiB, TiB), got '%s'", value);
+            break;
+        case OPT_DP: {
+            int64_t v;
+            if (!parse_positive(value, &v) || v > 1000000)
+                return usage_error("--dp: expected a data-parallel degree from 1 to 1000000, got '%s'", value);
+            c->sz.dp = (int)v;
+            break;
+        }
+        case OPT_OPTIMIZER:
+            if (strcmp(value, "adam") == 0 || strcmp(value, "adamw") == 0)
+                c->sz.optimizer = MT_OPT_ADAM;
+            else if (strcmp(value, "sgd") == 0)
+                c->sz.optimizer = MT_OPT_SGD;
+            else
+                return usage_error("--optimizer: expected 'adam' (or 'adamw') or 'sgd', got '%s'", value);
+            break;
+        case OPT_MLA_CACHE:
+            if (strcmp(value, "latent") == 0)
+                c->sz.mla_decompressed = false;
+            else if (strcmp(value, "full") == 0)
+                c->sz.mla_decompressed = true;
+            else
+                return usage_error("--mla-cache: expected 'latent' (what vLLM and SGLang cache) or 'full' "
+                                   "(decompressed K/V), got '%s'", value);
+            break;
+        case OPT_DEPTH: {
+            int64_t v;
+            if (!parse_positive(value, &v) || v > 64)
+                return usage_error("--depth: expected a module depth from 1 to 64, got '%s'", value);
+            c->depth = (int)v;
+            break;
+        }
+        case OPT_UNFOLD: c->unfold = true; break;
         case OPT_HELP:
             help(c->ctx);
             return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_INPUT;
@@ -400,6 +493,14 @@ static int parse_args(cli *c, int argc, char **argv)
                            "table (summary, .txt); SVG/PNG plans are not supported");
     if (c->tp < 0 && c->format == FMT_DOT)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
+    if ((c->depth || c->unfold) && (c->format != FMT_SUMMARY || c->tp != 0))
+        return usage_error("--depth and --unfold print the per-module table: drop -o/--format/--tp or write a "
+                           "summary (.txt)");
+    if (c->unfold && !c->depth)
+        return usage_error("--unfold unfolds the per-module table: give --depth N too");
+    if (c->sz.mem_budget && c->tp != 0)
+        return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
+                           "apply to --tp plans");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
     if (c->sp && bound_of(c, "seq"))
         return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
@@ -471,9 +572,12 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
 {
     if (c->tp != 0)
         return export_plan(c, m, g, out);
+    mt_sizing sz;
+    if ((f == FMT_JSON || f == FMT_SUMMARY || f == FMT_NONE) && mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
+        return mt_ctx_status(c->ctx);
     switch (f) {
     case FMT_JSON:
-        return mt_export_json(m, g, out);
+        return mt_export_json_sized(m, g, &sz, out);
     case FMT_DOT:
         return mt_export_dot(m, g, out);
     case FMT_SVG:
@@ -484,7 +588,9 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
     case FMT_NONE:
         break;
     }
-    return mt_export_summary(m, g, out);
+    if (c->depth)
+        return mt_export_module_table(m, g, &sz, c->depth, c->unfold, out);
+    return mt_export_summary_sized(m, g, &sz, out);
 }
 
 static int write_stdout(const cli *c, mt_model *m, mt_graph *g)
@@ -582,6 +688,7 @@ int main(int argc, char **argv)
     cli c;
     memset(&c, 0, sizeof c);
     c.dtype = MT_DTYPE_NONE;
+    c.sz.kv_dtype = MT_DTYPE_NONE;
     c.ctx = mt_ctx_new();
     if (!c.ctx) {
         error("out of memory");

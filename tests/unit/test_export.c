@@ -161,10 +161,14 @@ Test(export_json, top_level_keys_in_documented_order)
     toy t = toy_build();
     json_t *root = export_json(&t, NULL);
     assert_keys(root, KEYS("format", "version", "tool", "model", "symbols", "parameters", "buffers",
-                           "modules", "nodes", "totals"),
+                           "modules", "nodes", "totals", "sizing"),
                 "document");
     cr_assert_str_eq(json_string_value(json_object_get(root, "format")), "metatrace-graph");
-    cr_assert_eq(json_integer_value(json_object_get(root, "version")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(root, "version")), 2);
+    assert_keys(json_object_get(root, "sizing"),
+                KEYS("batch", "seq", "context", "context_source", "weights", "kv_cache", "flops", "activations",
+                     "training", "largest_layer"),
+                "sizing");
     json_t *tool = json_object_get(root, "tool");
     assert_keys(tool, KEYS("name", "version"), "tool");
     cr_assert_str_eq(json_string_value(json_object_get(tool, "version")), MT_VERSION_STRING);
