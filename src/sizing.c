@@ -38,6 +38,9 @@ typedef struct evaluator {
     dsym *d;
     int nd;
     mtx_ptrmap dmap;   /* symbol pointer -> dsym index + 1 */
+    mtx_ptrmap memo;   /* expression -> value + 1 (expressions free of data symbols) */
+    long double *memo_vals;
+    int nmemo, capmemo;
     const char **all_names;  /* every symbol (fallback binding) */
     int64_t *all_vals;
     int nall;
@@ -55,6 +58,7 @@ static bool ev_init(evaluator *E, mt_ctx *ctx, int64_t batch, int64_t seq, int64
     }
     E->nin = MAX_INPUT_SYMS;
     mtx_ptrmap_init(&E->dmap, ctx);
+    mtx_ptrmap_init(&E->memo, ctx);
     int ns = mt_sym_count(ctx);
     E->d = mt_alloc_array(ctx, (size_t)(ns ? ns : 1), sizeof *E->d);
     E->all_names = mt_alloc_array(ctx, (size_t)ns + MAX_INPUT_SYMS, sizeof *E->all_names);
@@ -132,6 +136,10 @@ static long double ev_node(evaluator *E, const mt_sym *s, const mt_node *n) {
     enum { CAP = 4 };
     int idx[CAP];
     int k = n ? node_dsyms(E, n, idx, CAP) : 0;
+    if (k == 0) {
+        intptr_t slot = (intptr_t)mtx_ptrmap_get(&E->memo, s);
+        if (slot) return E->memo_vals[slot - 1];
+    }
     const char *names[MAX_INPUT_SYMS + CAP];
     int64_t vals[MAX_INPUT_SYMS + CAP];
     int nb = 0;
@@ -157,6 +165,19 @@ static long double ev_node(evaluator *E, const mt_sym *s, const mt_node *n) {
         return (long double)v0;
     }
     long double r = (long double)v0;
+    if (k == 0) {
+        if (E->nmemo == E->capmemo) {
+            int cap = E->capmemo ? 2 * E->capmemo : 256;
+            long double *nv = mt_alloc_array(E->ctx, (size_t)cap, sizeof *nv);
+            if (!nv) return r;
+            if (E->nmemo) memcpy(nv, E->memo_vals, (size_t)E->nmemo * sizeof *nv);
+            E->memo_vals = nv;
+            E->capmemo = cap;
+        }
+        E->memo_vals[E->nmemo] = r;
+        if (mtx_ptrmap_put(&E->memo, s, (void *)(intptr_t)(E->nmemo + 1))) E->nmemo++;
+        return r;
+    }
     /* linear in each data symbol: add frac * slope */
     for (int j = 0; j < k; j++) {
         const dsym *d = &E->d[idx[j]];
@@ -261,13 +282,15 @@ static bool shape_only(const mt_node *n) {
 
 /* Walk back through shape-only ops while the numel does not drop going back
  * (a slice of a fused projection drops it: stop there). */
-static const mt_tensor *cached_source(mt_ctx *ctx, const mt_tensor *t) {
+static long double ev_numel(struct evaluator *E, const mt_tensor *t, const mt_node *n);
+
+static const mt_tensor *cached_source(struct evaluator *E, const mt_tensor *t) {
     while (t && t->node && t->node->nargs > 0 && shape_only(t->node)) {
         const mt_node *n = t->node;
         const mt_tensor *in = arg_tensor(&n->args[0]);
         if (!in || (n->opid == MT_OP_GETITEM && in->node && in->node->is_tuple)) break;
         bool grow = n->opid == MT_OP_EXPAND || n->opid == MT_OP_REPEAT_INTERLEAVE;
-        if (!grow && mt_tensor_numel(ctx, in) != mt_tensor_numel(ctx, t)) break;
+        if (!grow && ev_numel(E, in, n) != ev_numel(E, t, n)) break;
         t = in;
     }
     return t;
@@ -516,7 +539,9 @@ static int64_t config_context(sizer *S, const char **note) {
 
 static bool find_cores(sizer *S) {
     const mt_graph *g = S->g;
-    S->cores = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->cores);
+    int cand = 0;
+    for (int i = 0; i < g->n; i++) cand += g->nodes[i]->opid == MT_OP_SDPA || g->nodes[i]->opid == MT_OP_SOFTMAX;
+    S->cores = mt_alloc_array(S->ctx, (size_t)cand + 1, sizeof *S->cores);
     S->in_core = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->in_core);
     if (!S->cores || !S->in_core) return false;
     for (int i = 0; i < g->n; i++) {
@@ -580,7 +605,7 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         else a->kind = MT_ATTN_BIDIRECTIONAL;
         a->window = a->kind == MT_ATTN_CAUSAL ? info.window : 0;
         /* cached tensors and their per-token widths */
-        const mt_tensor *ks = cached_source(ctx, c->k), *vs = cached_source(ctx, c->v);
+        const mt_tensor *ks = cached_source(&S->E, c->k), *vs = cached_source(&S->E, c->v);
         long double tok = (long double)batch * ev_node(&S->E, c->sk, c->node);
         long double kel = tok > 0 ? ev_numel(&S->E, ks, c->node) / tok : 0;
         long double vel = tok > 0 ? ev_numel(&S->E, vs, c->node) / tok : 0;
@@ -691,6 +716,7 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     for (int i = 0; i < nk && sym; i++) sym = mt_sym_add(ctx, sym, mt_sym_mul_const(ctx, keys[i], counts[i]));
     mtx_ptrmap_free(&uniq);
     mtx_ptrmap_free(&D.dmap);
+    mtx_ptrmap_free(&D.memo);
     if (expert_sum != 0 && sym) {
         /* routed experts at their expected load, linear in batch*seq */
         long double per_tok = expert_sum / ((long double)S->E.in_vals[0] * (long double)S->E.in_vals[1]);
@@ -1023,6 +1049,7 @@ mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *
         out->kv_capacity_tokens = room > 0 ? room / out->kv_bytes_per_token : 0;
     }
     mtx_ptrmap_free(&S.E.dmap);
+    mtx_ptrmap_free(&S.E.memo);
     if (S.E.failed) return mt_fail(ctx, MT_ERR_INTERNAL, "sizing: a shape could not be evaluated at batch=%lld seq=%lld",
                                    (long long)out->batch, (long long)out->seq);
     return MT_OK;

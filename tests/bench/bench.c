@@ -39,7 +39,7 @@ static double median(double *v, int n) {
 #define RUNS 9
 
 typedef struct stage_times {
-    double cfg, build, trace, json, dot;
+    double cfg, build, trace, sizing, json, dot;
     int nodes;
     size_t peak;
 } stage_times;
@@ -59,8 +59,15 @@ static int run_once(const char *path, int64_t layers, stage_times *t) {
         mt_ctx_free(ctx);
         return -1;
     }
+    mt_sizing sz;
+    if (mt_model_sizing(m, g, NULL, &sz) != MT_OK) {
+        fprintf(stderr, "bench: %s: sizing: %s\n", path, mt_ctx_errmsg(ctx));
+        mt_ctx_free(ctx);
+        return -1;
+    }
+    double t3s = now_ms();
     FILE *devnull = fopen("/dev/null", "w");
-    mt_export_json(m, g, devnull);
+    mt_export_json_sized(m, g, &sz, devnull);
     double t4 = now_ms();
     mt_export_dot(m, g, devnull);
     double t5 = now_ms();
@@ -68,7 +75,8 @@ static int run_once(const char *path, int64_t layers, stage_times *t) {
     t->cfg = t1 - t0;
     t->build = t2 - t1;
     t->trace = t3 - t2;
-    t->json = t4 - t3;
+    t->sizing = t3s - t3;
+    t->json = t4 - t3s;
     t->dot = t5 - t4;
     t->nodes = g->n;
     t->peak = mt_ctx_peak_bytes(ctx);
@@ -96,17 +104,18 @@ static int run_cli(const char *cli, const char *path, const char *out, double *m
 }
 
 static void bench(const char *label, const char *path, const char *cli, int64_t layers) {
-    double c[RUNS], b[RUNS], tr[RUNS], j[RUNS], d[RUNS];
+    double c[RUNS], b[RUNS], tr[RUNS], sz[RUNS], j[RUNS], d[RUNS];
     stage_times t = {0};
     for (int i = 0; i < RUNS; i++) {
         if (run_once(path, layers, &t) != 0) return;
-        c[i] = t.cfg; b[i] = t.build; tr[i] = t.trace; j[i] = t.json; d[i] = t.dot;
+        c[i] = t.cfg; b[i] = t.build; tr[i] = t.trace; sz[i] = t.sizing; j[i] = t.json; d[i] = t.dot;
     }
     double mt = median(tr, RUNS);
     printf("%-24s layers=%-4lld nodes=%-6d config %6.2f ms  build %6.2f ms  trace %6.2f ms "
-           "(%.2f M nodes/s)  json %6.2f ms  dot %6.2f ms  ctx peak %.1f MiB\n",
+           "(%.2f M nodes/s)  sizing %6.2f ms (%.0f%% of the trace)  json %6.2f ms  dot %6.2f ms  ctx peak %.1f MiB\n",
            label, (long long)layers, t.nodes, median(c, RUNS), median(b, RUNS), mt,
-           t.nodes / mt / 1e3, median(j, RUNS), median(d, RUNS), t.peak / 1048576.0);
+           t.nodes / mt / 1e3, median(sz, RUNS), 100.0 * median(sz, RUNS) / mt, median(j, RUNS), median(d, RUNS),
+           t.peak / 1048576.0);
     if (!cli) return;
     const char *fmts[2] = {"json", "dot"};
     for (int f = 0; f < 2; f++) {
