@@ -56,6 +56,13 @@ mt_module *mt_module_find(const mt_module *root, const char *path) {
 }
 
 void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value) {
+    /* setting an attribute again replaces it in place, as Python's setattr
+     * does (BERT's decoder gets bias=True after its bias=False constructor) */
+    for (int i = 0; i < m->nattrs; i++)
+        if (strcmp(m->attrs[i].name, name) == 0) {
+            m->attrs[i].value = value;
+            return;
+        }
     if (m->nattrs == m->attrcap) {
         int ncap = m->attrcap ? m->attrcap * 2 : 4;
         mt_kwarg *na = mt_alloc_array(ctx, (size_t)ncap, sizeof *na);

@@ -51,6 +51,7 @@ mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const
 /* Child names may be ints ("0") for ModuleList entries. */
 mt_module *mt_module_child(const mt_module *m, const char *name);
 mt_module *mt_module_find(const mt_module *root, const char *path);
+/* Set a constructor attribute; setting one again replaces its value in place. */
 void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value);
 const mt_arg *mt_module_get_attr(const mt_module *m, const char *name);
 
