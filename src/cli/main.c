@@ -50,7 +50,8 @@ static const struct {
 #define MAX_BINDINGS 16
 
 typedef enum opt_id {
-    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION
+    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
+    OPT_QUANT
 } opt_id;
 
 static const struct {
@@ -64,6 +65,7 @@ static const struct {
     {0, "bind", true, OPT_BIND},       {0, "tp", true, OPT_TP},
     {0, "plan-style", true, OPT_PLAN_STYLE}, {0, "sp", false, OPT_SP}, {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
+    {0, "quant", true, OPT_QUANT},
 };
 
 typedef struct cli {
@@ -79,6 +81,7 @@ typedef struct cli {
     int tp;                     /* 0: no plan; -1: auto (degrees 1..64); else the degree */
     mt_plan_style plan_style;
     bool sp;             /* --sp: sequence parallelism in the plan */
+    const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -252,6 +255,7 @@ static void help(mt_ctx *ctx)
           "  -f, --format FMT    json, dot, svg, png or summary (overrides the extension)\n"
           "      --dtype NAME    parameter dtype, overriding torch_dtype (float32,\n"
           "                      bfloat16, float16, ...)\n"
+          "                      (float8 dtypes are refused: use --quant fp8)\n"
           "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
           "      --tp N|auto     plan tensor parallelism over N ranks (JSON or table), or list\n"
@@ -259,6 +263,8 @@ static void help(mt_ctx *ctx)
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
           "                      held in blocks of the sequence between the sharded regions)\n"
+          "      --quant METHOD  size the checkpoint as if quantized with METHOD (fp8,\n"
+          "                      mxfp4, gptq, awq, bnb-8bit, bnb-4bit; docs/quant.md)\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
           "\n",
@@ -342,7 +348,29 @@ static int parse_args(cli *c, int argc, char **argv)
                                    value);
             if (!mt_dtype_is_floating(d))
                 return usage_error("--dtype: '%s' is not a floating-point dtype", value);
+            /* PyTorch cannot compute with float8 parameters either (no promotion
+             * with the bool/float masks): an fp8 checkpoint is a quantization. */
+            if (d == MT_FLOAT8_E4M3FN || d == MT_FLOAT8_E5M2)
+                return usage_error("--dtype: %s parameters cannot run a forward pass (PyTorch has no "
+                                   "arithmetic for them); for an FP8 checkpoint use --quant fp8",
+                                   mt_dtype_name(d));
             c->dtype = d;
+            break;
+        }
+        case OPT_QUANT: {
+            /* Validated here, before any model is built; read by the sizing pass. */
+            const char *methods = mt_quant_methods();
+            size_t n = strlen(value);
+            const char *p = methods;
+            bool found = false;
+            while (*p && !found) {
+                size_t len = strcspn(p, ",");
+                found = n > 0 && len == n && strncmp(p, value, n) == 0;
+                p += len;
+                while (*p == ',' || *p == ' ') p++;
+            }
+            if (!found) return usage_error("--quant: unknown method '%s' (expected one of %s)", value, methods);
+            c->quant = value;
             break;
         }
         case OPT_LAYERS:
