@@ -2,6 +2,7 @@
  * checkpoint really holds, tensor by tensor, read from the config's
  * quantization_config or asked as a "what if". The layouts, and the sources
  * each was read from, are in docs/quant.md. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,34 +25,40 @@ typedef struct qspec {
     int64_t bits, group;     /* gptq/awq: group <= 0 means one group over in_features */
     bool nf4, double_quant;  /* bnb-4bit */
     int64_t bnb_block;       /* bnb-4bit: values per absmax (64) */
-    const char **skip;       /* modules_to_not_convert & co: patterns ('*' any run) */
+    const char **skip;       /* modules_to_not_convert & co (regex-like patterns) */
     int nskip;
+    const char *what_if;     /* the `method` asked for; NULL: read from the config */
 } qspec;
 
 /* ---- module selection --------------------------------------------------------- */
 
-/* `s[0..n)` matches `pat` where '*' stands for any run of characters. */
-static bool glob_n(const char *pat, const char *s, size_t n) {
-    if (!*pat) return n == 0;
-    if (*pat == '*') {
-        for (size_t i = 0; i <= n; i++)
-            if (glob_n(pat + 1, s + i, n - i)) return true;
-        return false;
-    }
-    return n > 0 && *pat == *s && glob_n(pat + 1, s + 1, n - 1);
+/* Python's re.match(pat, s) for the regex subset skip lists use: literal
+ * characters, '.' (any character) and '*' (the previous item repeated); a
+ * match of a prefix of `s` is enough (re.match is anchored at the start only).
+ * Other regex syntax is taken literally. */
+static bool re_here(const char *re, const char *s);
+static bool re_star(char c, const char *re, const char *s) {
+    do {
+        if (re_here(re, s)) return true;
+    } while (*s && (*s++ == c || c == '.'));
+    return false;
+}
+static bool re_here(const char *re, const char *s) {
+    if (!*re) return true;
+    if (re[1] == '*') return re_star(re[0], re + 2, s);
+    return *s && (re[0] == '.' || re[0] == *s) && re_here(re + 1, s + 1);
 }
 
-/* transformers skips a module when a pattern names it, a module it sits in, or
- * its trailing components ("lm_head", "model.layers.*.self_attn", "q_proj"):
- * the pattern matches a run of whole dotted components of the path. */
+/* transformers' should_convert_module (quantizers_utils.py): a module is
+ * skipped when re.match(pattern + "\\.", name), re.match(pattern, name) or
+ * name.endswith(pattern) -- "lm_head", "model.layers.*.self_attn", "q_proj".
+ * (The first test is implied by the second.) */
 static bool skipped(const qspec *q, const char *path) {
     size_t len = strlen(path);
-    for (int k = 0; k < q->nskip; k++)
-        for (size_t s = 0; s < len; s++) {
-            if (s > 0 && path[s - 1] != '.') continue;
-            for (size_t e = s + 1; e <= len; e++)
-                if ((e == len || path[e] == '.') && glob_n(q->skip[k], path + s, e - s)) return true;
-        }
+    for (int k = 0; k < q->nskip; k++) {
+        size_t pl = strlen(q->skip[k]);
+        if (re_here(q->skip[k], path) || (pl <= len && strcmp(path + len - pl, q->skip[k]) == 0)) return true;
+    }
     return false;
 }
 
@@ -88,6 +95,33 @@ typedef struct inv_builder {
     int cap;                 /* 0: counting pass */
     mt_dtype model_dtype;
 } inv_builder;
+
+/* vsnprintf into the context. */
+static char *vsprintf_ctx(mt_ctx *ctx, const char *fmt, va_list ap) {
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0) return NULL;
+    char *s = mt_alloc(ctx, (size_t)n + 1);
+    if (s) vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+/* A layer the method cannot store: located at the config field when the
+ * config asked for the method, else (a what-if) MT_ERR_UNSUPPORTED. */
+static mt_status layout_error(inv_builder *b, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);
+static mt_status layout_error(inv_builder *b, const char *field, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vsprintf_ctx(b->ctx, fmt, ap);
+    va_end(ap);
+    if (!msg) return mt_ctx_status(b->ctx);
+    if (b->q->what_if)
+        return mt_fail(b->ctx, MT_ERR_UNSUPPORTED, "quantization '%s' (defaults: %s): %s", b->q->what_if,
+                       b->q->description, msg);
+    return mt_cfg_error(b->cfg, field, "%s", msg);
+}
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -149,7 +183,6 @@ static int64_t bnb_state_len(const qspec *q, mt_dtype dt, int64_t out, int64_t i
 static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_t *shape) {
     const qspec *q = b->q;
     const char *path = p->owner->path;
-    mt_config *c = b->cfg;
     switch (q->kind) {
     case Q_FP8: {
         /* weight in fp8, weight_scale_inv float32 [ceil(out/b0), ceil(in/b1)] */
@@ -161,7 +194,7 @@ static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_
         /* [E, in, out] -> <name>_blocks uint8 [E, out, in/32, 16] (two 4-bit values a
          * byte) and <name>_scales uint8 [E, out, in/32] (one e8m0 exponent per 32) */
         if (shape[1] % 32 != 0)
-            return mt_cfg_error(c, QC ".quant_method",
+            return layout_error(b, QC ".quant_method",
                                 "mxfp4 stores blocks of 32 values: %s has %lld input features, not a multiple "
                                 "of 32",
                                 p->name, (long long)shape[1]);
@@ -174,7 +207,7 @@ static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_
          * scales float16 [groups, out], g_idx int32 [in] */
         int64_t out = shape[0], in = shape[1];
         if (in % 32 != 0 || out % 32 != 0)
-            return mt_cfg_error(c, QC ".bits",
+            return layout_error(b, QC ".bits",
                                 "gptq packs %lld-bit values into int32 words along both axes: %s is [%lld, "
                                 "%lld], not multiples of 32",
                                 (long long)q->bits, p->name, (long long)out, (long long)in);
@@ -192,11 +225,11 @@ static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_
         int64_t out = shape[0], in = shape[1], pack = 32 / q->bits;
         int64_t group = q->group > 0 ? q->group : in;
         if (in % group != 0)
-            return mt_cfg_error(c, QC ".group_size", "awq needs group_size to divide in_features: %s has %lld "
+            return layout_error(b, QC ".group_size", "awq needs group_size to divide in_features: %s has %lld "
                                 "input features, group_size %lld",
                                 p->name, (long long)in, (long long)group);
         if (out % pack != 0)
-            return mt_cfg_error(c, QC ".bits", "awq packs %lld values per int32 along out_features: %s has %lld",
+            return layout_error(b, QC ".bits", "awq packs %lld values per int32 along out_features: %s has %lld",
                                 (long long)pack, p->name, (long long)out);
         int64_t qw[2] = {in, out / pack}, qz[2] = {in / group, out / pack}, sc[2] = {in / group, out};
         if (emit_named(b, path, "qweight", MT_INT32, 2, qw, p) != MT_OK ||
@@ -237,6 +270,16 @@ static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_
     return mt_fail(b->ctx, MT_ERR_INTERNAL, "quant inventory: no layout for method %d", (int)q->kind);
 }
 
+/* GPTQ and AWQ linears keep their bias as a float16 buffer whatever the
+ * model dtype (QuantLinear / WQLinear_GEMM register it so). */
+static mt_dtype stored_dtype(const qspec *q, const mt_param *p) {
+    if ((q->kind == Q_GPTQ || q->kind == Q_AWQ) && !p->is_buffer && strcmp(p->local, "bias") == 0) {
+        const mt_param *w = mt_module_param(p->owner, "weight");
+        if (w && quantizes(q, w)) return MT_FLOAT16;
+    }
+    return p->t->dtype;
+}
+
 /* state_dict order: a module's parameters and persistent buffers, then its
  * children. Tied aliases are stored once; non-persistent buffers not at all. */
 static mt_status walk(inv_builder *b, const mt_module *mod) {
@@ -258,7 +301,7 @@ static mt_status walk(inv_builder *b, const mt_module *mod) {
                 b->out->quantized_params += numel;
                 b->out->unquantized_bytes += bytes;
             }
-        } else if (emit(b, p->name, p->t->dtype, p->t->ndim, shape, p, false) != MT_OK) {
+        } else if (emit(b, p->name, stored_dtype(b->q, p), p->t->ndim, shape, p, false) != MT_OK) {
             return mt_ctx_status(b->ctx);
         }
     }
@@ -478,6 +521,7 @@ mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_invent
         };
         for (size_t i = 0; i < sizeof what_if / sizeof *what_if; i++)
             if (strcmp(method, what_if[i].name) == 0) defaults(&q, what_if[i].kind);
+        q.what_if = method;
         if (q.kind == Q_NONE)
             return mt_fail(ctx, MT_ERR_USAGE, "unknown quantization method '%s' (expected one of " METHODS ")", method);
     } else if (read_config(m->cfg, &q) != MT_OK) {
