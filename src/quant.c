@@ -12,9 +12,25 @@
 
 #define QC "quantization_config"
 #define METHODS "fp8,mxfp4,gptq,awq,bnb-8bit,bnb-4bit"
-#define CONFIG_METHODS "fp8, mxfp4, gptq, awq, bitsandbytes"
+#define CONFIG_METHODS "fp8, mxfp4, gptq, awq, bitsandbytes, compressed-tensors"
 
-typedef enum qkind { Q_NONE = 0, Q_FP8, Q_MXFP4, Q_GPTQ, Q_AWQ, Q_BNB8, Q_BNB4 } qkind;
+typedef enum qkind { Q_NONE = 0, Q_FP8, Q_MXFP4, Q_GPTQ, Q_AWQ, Q_BNB8, Q_BNB4, Q_CT } qkind;
+
+/* compressed-tensors: one config group (the scheme for the Linears its
+ * targets name). */
+typedef enum ct_strategy { CT_TENSOR = 0, CT_CHANNEL, CT_GROUP, CT_BLOCK } ct_strategy;
+typedef struct ct_group {
+    const char *name;        /* its key in config_groups */
+    const char **targets;    /* "Linear", "re:<regex>" or a module path */
+    int ntargets;
+    bool packed;             /* int weights packed into int32 (pack-quantized) */
+    bool is_float;           /* float8 weights (float-quantized / naive fp8) */
+    int64_t bits;
+    ct_strategy strategy;
+    int64_t group, block[2];
+    bool symmetric;
+    bool input_scale;        /* static per-tensor input activations: input_scale [1] */
+} ct_group;
 
 typedef struct qspec {
     qkind kind;
@@ -28,26 +44,42 @@ typedef struct qspec {
     const char **skip;       /* modules_to_not_convert & co (regex-like patterns) */
     int nskip;
     const char *what_if;     /* the `method` asked for; NULL: read from the config */
+    ct_group *ct;            /* compressed-tensors config groups */
+    int nct;
 } qspec;
 
 /* ---- module selection --------------------------------------------------------- */
 
 /* Python's re.match(pat, s) for the regex subset skip lists use: literal
- * characters, '.' (any character) and '*' (the previous item repeated); a
- * match of a prefix of `s` is enough (re.match is anchored at the start only).
- * Other regex syntax is taken literally. */
-static bool re_here(const char *re, const char *s);
-static bool re_star(char c, const char *re, const char *s) {
-    do {
-        if (re_here(re, s)) return true;
-    } while (*s && (*s++ == c || c == '.'));
-    return false;
+ * characters, '.' (any character), '*' (the previous item repeated), '\\x'
+ * (x literally), a leading '^' and a trailing '$'; without '$' a match of a
+ * prefix of `s` is enough (re.match anchors at the start only). Other regex
+ * syntax is taken literally. */
+static size_t re_item(const char *re, char *c, bool *any) {
+    if (re[0] == '\\' && re[1]) {
+        *c = re[1];
+        *any = false;
+        return 2;
+    }
+    *c = re[0];
+    *any = re[0] == '.';
+    return 1;
 }
 static bool re_here(const char *re, const char *s) {
     if (!*re) return true;
-    if (re[1] == '*') return re_star(re[0], re + 2, s);
-    return *s && (re[0] == '.' || re[0] == *s) && re_here(re + 1, s + 1);
+    if (re[0] == '$' && !re[1]) return !*s;
+    char c;
+    bool any;
+    size_t k = re_item(re, &c, &any);
+    if (re[k] == '*') {
+        for (const char *rest = re + k + 1;; s++) {
+            if (re_here(rest, s)) return true;
+            if (!*s || !(any || *s == c)) return false;
+        }
+    }
+    return *s && (any || *s == c) && re_here(re + k, s + 1);
 }
+static bool re_match(const char *re, const char *s) { return re_here(re[0] == '^' ? re + 1 : re, s); }
 
 /* transformers' should_convert_module (quantizers_utils.py): a module is
  * skipped when re.match(pattern + "\\.", name), re.match(pattern, name) or
@@ -57,7 +89,13 @@ static bool skipped(const qspec *q, const char *path) {
     size_t len = strlen(path);
     for (int k = 0; k < q->nskip; k++) {
         size_t pl = strlen(q->skip[k]);
-        if (re_here(q->skip[k], path) || (pl <= len && strcmp(path + len - pl, q->skip[k]) == 0)) return true;
+        const char *pat = q->skip[k];
+        if (q->kind == Q_CT) {
+            /* compressed-tensors' ignore: "re:<regex>" (re.match) or the exact name */
+            if (strncmp(pat, "re:", 3) == 0 ? re_match(pat + 3, path) : strcmp(pat, path) == 0) return true;
+        } else if (re_match(pat, path) || (pl <= len && strcmp(path + len - pl, pat) == 0)) {
+            return true;
+        }
     }
     return false;
 }
@@ -73,15 +111,29 @@ static bool is_router(const mt_module *mod) {
            strcmp(mod->name, "shared_expert_gate") == 0;
 }
 
+/* The compressed-tensors group whose targets name this Linear (the first). */
+static const ct_group *ct_find(const qspec *q, const mt_module *mod) {
+    for (int g = 0; g < q->nct; g++)
+        for (int t = 0; t < q->ct[g].ntargets; t++) {
+            const char *tg = q->ct[g].targets[t];
+            if (strcmp(tg, "Linear") == 0 || (strncmp(tg, "re:", 3) == 0 ? re_match(tg + 3, mod->path)
+                                                                        : strcmp(tg, mod->path) == 0))
+                return &q->ct[g];
+        }
+    return NULL;
+}
+
 static bool quantizes(const qspec *q, const mt_param *p) {
     const mt_module *mod = p->owner;
     if (q->kind == Q_NONE || p->is_buffer || !mod || skipped(q, mod->path)) return false;
     if (q->kind == Q_MXFP4)
         return strcmp(mod->type, "GptOssExperts") == 0 && p->t->ndim == 3 &&
                (strcmp(p->local, "gate_up_proj") == 0 || strcmp(p->local, "down_proj") == 0);
-    if (mod->leaf != MT_LEAF_LINEAR || strcmp(p->local, "weight") != 0 || p->t->ndim != 2 || is_head(mod))
+    if (mod->leaf != MT_LEAF_LINEAR || strcmp(p->local, "weight") != 0 || p->t->ndim != 2 ||
+        (is_head(mod) && q->kind != Q_CT)) /* compressed-tensors: the head only through `ignore` */
         return false;
     if ((q->kind == Q_GPTQ || q->kind == Q_AWQ) && is_router(mod)) return false;
+    if (q->kind == Q_CT) return ct_find(q, mod) != NULL;
     return true;
 }
 
@@ -264,6 +316,42 @@ static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_
         return emit_named(b, p->name, q->nf4 ? "quant_state.bitsandbytes__nf4" : "quant_state.bitsandbytes__fp4",
                           MT_UINT8, 1, &st, p);
     }
+    case Q_CT: {
+        /* compressed-tensors (docs/quant.md): pack-quantized int -> weight_packed int32
+         * [out, ceil(in/(32/bits))] + weight_shape int64 [2]; float8 -> weight in
+         * float8_e4m3fn; int8 naive -> weight int8. weight_scale in the model dtype,
+         * [1] / [out, 1] / [out, ceil(in/group)] / [ceil(out/b0), ceil(in/b1)] by
+         * strategy; asymmetric packed zero points int32 [ceil(out/(32/bits)), groups];
+         * static input activations: input_scale [1]. */
+        const ct_group *g = ct_find(q, p->owner);
+        int64_t out = shape[0], in = shape[1], two = 2, one = 1;
+        int64_t sc[2] = {1, 1};
+        int sn = 2;
+        switch (g->strategy) {
+        case CT_TENSOR: sn = 1; break;
+        case CT_CHANNEL: sc[0] = out; break;
+        case CT_GROUP: sc[0] = out; sc[1] = ceil_div(in, g->group); break;
+        case CT_BLOCK: sc[0] = ceil_div(out, g->block[0]); sc[1] = ceil_div(in, g->block[1]); break;
+        }
+        if (g->packed) {
+            int64_t pack = 32 / g->bits, wp[2] = {out, ceil_div(in, pack)};
+            if (emit_named(b, path, "weight_packed", MT_INT32, 2, wp, p) != MT_OK ||
+                emit_named(b, path, "weight_shape", MT_INT64, 1, &two, p) != MT_OK)
+                return mt_ctx_status(b->ctx);
+            if (emit_named(b, path, "weight_scale", b->model_dtype, sn, sc, p) != MT_OK) return mt_ctx_status(b->ctx);
+            if (!g->symmetric) {
+                int64_t zp[2] = {ceil_div(out, pack), sc[1]};
+                if (emit_named(b, path, "weight_zero_point", MT_INT32, 2, zp, p) != MT_OK) return mt_ctx_status(b->ctx);
+            }
+        } else {
+            if (emit(b, p->name, g->is_float ? MT_FLOAT8_E4M3FN : MT_INT8, 2, shape, p, true) != MT_OK ||
+                emit_named(b, path, "weight_scale", b->model_dtype, sn, sc, p) != MT_OK)
+                return mt_ctx_status(b->ctx);
+        }
+        if (g->input_scale && emit_named(b, path, "input_scale", b->model_dtype, 1, &one, p) != MT_OK)
+            return mt_ctx_status(b->ctx);
+        return MT_OK;
+    }
     case Q_NONE:
         break;
     }
@@ -438,6 +526,128 @@ static mt_status read_bnb(mt_config *c, qspec *q) {
     return MT_OK;
 }
 
+/* compressed-tensors: quantization_config.config_groups.<name> = {targets,
+ * weights: {num_bits, type, symmetric, strategy, group_size, block_structure,
+ * dynamic}, input_activations, output_activations, format}; `format` at the
+ * top (or per group): pack-quantized, float-quantized, naive-quantized,
+ * int-quantized. The covered subset is in docs/quant.md; the rest is refused
+ * at the field. */
+static mt_status read_ct_group(mt_config *c, const char *gname, const char *top_format, ct_group *g) {
+    mt_ctx *ctx = mt_config_ctx(c);
+    char f[512];
+#define CTF(sub) (snprintf(f, sizeof f, QC ".config_groups.%s%s", gname, sub), f)
+    g->name = gname;
+    json_t *t = mt_cfg_json(c, CTF(".targets"));
+    if (!t || !json_is_array(t) || !json_array_size(t))
+        return mt_cfg_error(c, CTF(".targets"), "expected a non-empty list of targets (\"Linear\", \"re:...\")");
+    g->ntargets = (int)json_array_size(t);
+    g->targets = mt_alloc_array(ctx, (size_t)g->ntargets, sizeof *g->targets);
+    if (!g->targets) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->ntargets; i++) {
+        json_t *e = json_array_get(t, (size_t)i);
+        if (!json_is_string(e))
+            return mt_cfg_error(c, CTF(".targets"), "expected a list of strings, item %d is %s", i, type_of(e));
+        g->targets[i] = json_string_value(e);
+    }
+    const char *format, *type, *strategy;
+    bool dynamic;
+    if (!mt_cfg_str(c, CTF(".format"), top_format, &format) || !mt_cfg_str(c, CTF(".weights.type"), "int", &type) ||
+        !mt_cfg_str(c, CTF(".weights.strategy"), "tensor", &strategy) ||
+        !mt_cfg_int(c, CTF(".weights.num_bits"), 8, &g->bits) ||
+        !mt_cfg_bool(c, CTF(".weights.symmetric"), true, &g->symmetric) ||
+        !mt_cfg_bool(c, CTF(".weights.dynamic"), false, &dynamic) ||
+        !mt_cfg_int(c, CTF(".weights.group_size"), 0, &g->group))
+        return mt_ctx_status(ctx);
+    if (!mt_cfg_json(c, CTF(".weights")))
+        return mt_cfg_error(c, CTF(""), "a group without weights (activation-only schemes) is not covered");
+    if (!format) return mt_cfg_error(c, QC ".format", "missing format (pack-quantized, float-quantized, ...)");
+    if (dynamic) return mt_cfg_error(c, CTF(".weights.dynamic"), "dynamic weight quantization is not covered");
+    if (mt_cfg_json(c, CTF(".weights.actorder")))
+        return mt_cfg_error(c, CTF(".weights.actorder"), "activation ordering (weight_g_idx) is not covered");
+    if (mt_cfg_json(c, CTF(".output_activations")))
+        return mt_cfg_error(c, CTF(".output_activations"), "output activation quantization is not covered");
+    if (strcmp(strategy, "tensor") == 0) g->strategy = CT_TENSOR;
+    else if (strcmp(strategy, "channel") == 0) g->strategy = CT_CHANNEL;
+    else if (strcmp(strategy, "group") == 0) g->strategy = CT_GROUP;
+    else if (strcmp(strategy, "block") == 0) g->strategy = CT_BLOCK;
+    else return mt_cfg_error(c, CTF(".weights.strategy"), "expected tensor, channel, group or block, got \"%s\"", strategy);
+    if (g->strategy == CT_GROUP && g->group <= 0)
+        return mt_cfg_error(c, CTF(".weights.group_size"), "the group strategy needs a positive group_size, got %lld",
+                            (long long)g->group);
+    if (g->strategy == CT_BLOCK) {
+        json_t *bs = mt_cfg_json(c, CTF(".weights.block_structure"));
+        if (!bs || !json_is_array(bs) || json_array_size(bs) != 2 || !json_is_integer(json_array_get(bs, 0)) ||
+            !json_is_integer(json_array_get(bs, 1)) || json_integer_value(json_array_get(bs, 0)) <= 0 ||
+            json_integer_value(json_array_get(bs, 1)) <= 0)
+            return mt_cfg_error(c, CTF(".weights.block_structure"), "expected [rows, cols] (two positive integers)");
+        g->block[0] = (int64_t)json_integer_value(json_array_get(bs, 0));
+        g->block[1] = (int64_t)json_integer_value(json_array_get(bs, 1));
+    }
+    if (strcmp(format, "pack-quantized") == 0) {
+        if (strcmp(type, "int") != 0 || (g->bits != 4 && g->bits != 8))
+            return mt_cfg_error(c, CTF(".weights.num_bits"), "pack-quantized stores 4- or 8-bit int weights, got %lld-bit %s",
+                                (long long)g->bits, type);
+        if (!g->symmetric && g->strategy != CT_GROUP && g->strategy != CT_CHANNEL)
+            return mt_cfg_error(c, CTF(".weights.symmetric"), "asymmetric pack-quantized weights are covered for the "
+                                "group and channel strategies only");
+        if (g->strategy == CT_BLOCK)
+            return mt_cfg_error(c, CTF(".weights.strategy"), "block scales with pack-quantized are not covered");
+        g->packed = true;
+    } else if (strcmp(format, "float-quantized") == 0 || strcmp(format, "naive-quantized") == 0 ||
+               strcmp(format, "int-quantized") == 0) {
+        g->is_float = strcmp(type, "float") == 0;
+        if (g->bits != 8 || (!g->is_float && strcmp(type, "int") != 0))
+            return mt_cfg_error(c, CTF(".weights.num_bits"), "%s covers 8-bit float (fp8 e4m3) or int weights, got "
+                                "%lld-bit %s", format, (long long)g->bits, type);
+        if (!g->symmetric)
+            return mt_cfg_error(c, CTF(".weights.symmetric"), "asymmetric %s weights are not covered", format);
+    } else {
+        return mt_cfg_error(c, strcmp(format, top_format ? top_format : "") == 0 && !mt_cfg_json(c, CTF(".format"))
+                                   ? QC ".format" : CTF(".format"),
+                            "format \"%s\" is not covered (pack-quantized, float-quantized, naive-quantized, "
+                            "int-quantized)", format);
+    }
+    json_t *ia = mt_cfg_json(c, CTF(".input_activations"));
+    if (ia) {
+        bool idyn, isym;
+        const char *istrat;
+        if (!mt_cfg_bool(c, CTF(".input_activations.dynamic"), false, &idyn) ||
+            !mt_cfg_bool(c, CTF(".input_activations.symmetric"), true, &isym) ||
+            !mt_cfg_str(c, CTF(".input_activations.strategy"), "tensor", &istrat))
+            return mt_ctx_status(ctx);
+        if (!idyn && (strcmp(istrat, "tensor") != 0 || !isym))
+            return mt_cfg_error(c, CTF(".input_activations"), "static input activations are covered per tensor and "
+                                "symmetric only");
+        g->input_scale = !idyn;
+    }
+#undef CTF
+    return MT_OK;
+}
+
+static mt_status read_ct(mt_config *c, qspec *q) {
+    mt_ctx *ctx = mt_config_ctx(c);
+    const char *format;
+    if (!mt_cfg_str(c, QC ".format", NULL, &format)) return mt_ctx_status(ctx);
+    if (mt_cfg_json(c, QC ".kv_cache_scheme"))
+        return mt_cfg_error(c, QC ".kv_cache_scheme", "KV-cache quantization scales are not covered");
+    json_t *groups = mt_cfg_json(c, QC ".config_groups");
+    if (!groups || !json_is_object(groups) || !json_object_size(groups))
+        return mt_cfg_error(c, QC ".config_groups", "expected an object of quantization groups");
+    q->ct = mt_alloc_array(ctx, json_object_size(groups), sizeof *q->ct);
+    if (!q->ct) return mt_ctx_status(ctx);
+    const char *key;
+    json_t *v;
+    json_object_foreach(groups, key, v) {
+        ct_group *g = &q->ct[q->nct];
+        memset(g, 0, sizeof *g);
+        if (strchr(key, '.'))
+            return mt_cfg_error(c, QC ".config_groups", "group name \"%s\" contains a dot", key);
+        if (read_ct_group(c, key, format, g) != MT_OK) return mt_ctx_status(ctx);
+        q->nct++;
+    }
+    return MT_OK;
+}
+
 static mt_status read_config(mt_config *c, qspec *q) {
     mt_ctx *ctx = mt_config_ctx(c);
     json_t *qc = mt_cfg_json(c, QC);
@@ -458,9 +668,8 @@ static mt_status read_config(mt_config *c, qspec *q) {
         defaults(q, Q_BNB4);
         if (read_bnb(c, q) != MT_OK) return mt_ctx_status(ctx);
     } else if (strcmp(method, "compressed-tensors") == 0) {
-        return mt_cfg_error(c, QC ".quant_method",
-                            "quant_method \"compressed-tensors\" is not covered yet (supported: " CONFIG_METHODS
-                            "; docs/quant.md)");
+        q->kind = Q_CT;
+        if (read_ct(c, q) != MT_OK) return mt_ctx_status(ctx);
     } else {
         return mt_cfg_error(c, QC ".quant_method", "unknown quant_method \"%s\" (supported: " CONFIG_METHODS ")",
                             method);
@@ -502,6 +711,17 @@ static void describe(mt_ctx *ctx, qspec *q) {
         q->method = "bitsandbytes_4bit";
         q->description = mt_sprintf(ctx, "bitsandbytes 4-bit %s, blocks of %lld, %s absmax", q->nf4 ? "nf4" : "fp4",
                                     (long long)q->bnb_block, q->double_quant ? "double-quantized" : "float32");
+        break;
+    case Q_CT:
+        q->method = "compressed-tensors";
+        q->description = q->nct == 1 ? mt_sprintf(ctx, "compressed-tensors %s %lld-bit %s weights (%s scales)",
+                                                  q->ct[0].packed ? "pack-quantized" : "quantized", (long long)q->ct[0].bits,
+                                                  q->ct[0].is_float ? "float" : "int",
+                                                  q->ct[0].strategy == CT_TENSOR    ? "per-tensor"
+                                                  : q->ct[0].strategy == CT_CHANNEL ? "per-channel"
+                                                  : q->ct[0].strategy == CT_GROUP   ? "group"
+                                                                                    : "block")
+                                     : mt_sprintf(ctx, "compressed-tensors, %d quantization groups", q->nct);
         break;
     case Q_NONE:
         break;

@@ -441,10 +441,10 @@ static void bad(const char *quant_fields, const char *method, mt_status want, co
 Test(quant, bad_config_is_located) {
     /* line 4 col 27: the quant_method key inside the object on line 4 */
     BAD("\"quant_method\": \"fp9\"", NULL, MT_ERR_CONFIG, "config.json:4:27", "'quantization_config.quant_method'",
-        "unknown quant_method \"fp9\"", "fp8, mxfp4, gptq, awq, bitsandbytes");
+        "unknown quant_method \"fp9\"", "fp8, mxfp4, gptq, awq, bitsandbytes, compressed-tensors");
     BAD("\"quant_method\": 8", NULL, MT_ERR_CONFIG, "'quantization_config.quant_method'", "expected a string");
     BAD("\"bits\": 4", NULL, MT_ERR_CONFIG, "'quantization_config'", "missing quant_method");
-    BAD("\"quant_method\": \"compressed-tensors\"", NULL, MT_ERR_CONFIG, "not covered");
+    BAD("\"quant_method\": \"compressed-tensors\"", NULL, MT_ERR_CONFIG, "'quantization_config.config_groups'");
     BAD("\"quant_method\": \"fp8\", \"weight_block_size\": [128, 0]", NULL, MT_ERR_CONFIG, "config.json:4:50",
         "'quantization_config.weight_block_size'", "item 1 is zero");
     BAD("\"quant_method\": \"fp8\", \"weight_block_size\": [128, -4]", NULL, MT_ERR_CONFIG, "item 1 is negative");
@@ -487,5 +487,141 @@ Test(quant, bad_what_if) {
     mt_quant_inventory inv = inventory(m, "fp8");
     cr_assert_str_eq(inv.method, "fp8");
     cr_assert_str_eq(inv.description, "FP8 e4m3 weights, 128x128 block scales (float32 weight_scale_inv)");
+    mt_ctx_free(ctx);
+}
+
+/* ---- compressed-tensors (read at the source: compressed_tensors
+ * quantization/lifecycle/initialize.py and compressors/quantized_compressors/
+ * pack_quantized.py; no real checkpoint was at hand: hand arithmetic) -------- */
+
+/* hidden 256, intermediate 384, 2 layers, 4 heads, bfloat16 */
+#define CT_HEAD                                                                                             \
+    "{\n  \"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 256, \"intermediate_size\": 384,\n" \
+    "  \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"torch_dtype\": \"bfloat16\",\n"
+
+/* W4A16 as llm-compressor writes it: int4, group 128, symmetric, pack-quantized */
+Test(quant, compressed_tensors_pack_quantized) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(
+        ctx,
+        CT_HEAD "  \"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\",\n"
+                "    \"config_groups\": {\"group_0\": {\"targets\": [\"Linear\"], \"input_activations\": null,\n"
+                "      \"output_activations\": null, \"weights\": {\"num_bits\": 4, \"type\": \"int\", \"symmetric\": true,\n"
+                "      \"strategy\": \"group\", \"group_size\": 128, \"dynamic\": false, \"block_structure\": null}}},\n"
+                "    \"ignore\": [\"lm_head\", \"re:model.layers.1.mlp.*\"], \"kv_cache_scheme\": null}\n}\n",
+        0);
+    mt_quant_inventory inv = inventory(m, NULL);
+    cr_assert_str_eq(inv.method, "compressed-tensors");
+    check_sums(&inv);
+    /* q_proj [256, 256]: eight 4-bit values per int32 along the input -> [256, 32];
+     * scales in the weight dtype [256, ceil(256/128)]; the original shape int64 [2] */
+    CHECK(&inv, "model.layers.0.self_attn.q_proj.weight_packed", MT_INT32, 256, 32);
+    CHECK(&inv, "model.layers.0.self_attn.q_proj.weight_shape", MT_INT64, 2);
+    CHECK(&inv, "model.layers.0.self_attn.q_proj.weight_scale", MT_BFLOAT16, 256, 2);
+    /* down_proj [256, 384]: [256, 48], scales [256, 3] */
+    CHECK(&inv, "model.layers.0.mlp.down_proj.weight_packed", MT_INT32, 256, 48);
+    CHECK(&inv, "model.layers.0.mlp.down_proj.weight_scale", MT_BFLOAT16, 256, 3);
+    /* ignored: the head (exact name) and layer 1's MLP (re:) */
+    CHECK(&inv, "lm_head.weight", MT_BFLOAT16, 64, 256);
+    CHECK(&inv, "model.layers.1.mlp.up_proj.weight", MT_BFLOAT16, 384, 256);
+    CHECK(&inv, "model.layers.1.self_attn.o_proj.weight_packed", MT_INT32, 256, 32);
+    /* symmetric: no zero points */
+    for (int i = 0; i < inv.n; i++) cr_assert_null(strstr(inv.tensors[i].name, "zero_point"));
+    /* quantized: 4 attention projections x 2 layers + 3 MLP in layer 0 */
+    cr_assert_eq(inv.quantized_params, 8 * 256LL * 256 + 3 * 256LL * 384);
+    mt_ctx_free(ctx);
+}
+
+/* asymmetric per-channel int8: zero points packed along the output axis
+ * (pack_to_int32(packed_dim=0)): [ceil(out/4), 1] int32 */
+Test(quant, compressed_tensors_asymmetric_channel) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(
+        ctx,
+        CT_HEAD "  \"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\",\n"
+                "    \"config_groups\": {\"g\": {\"targets\": [\"re:.*_proj$\"], \"weights\": {\"num_bits\": 8,\n"
+                "      \"type\": \"int\", \"symmetric\": false, \"strategy\": \"channel\"}}}}\n}\n",
+        0);
+    mt_quant_inventory inv = inventory(m, NULL);
+    CHECK(&inv, "model.layers.0.mlp.gate_proj.weight_packed", MT_INT32, 384, 64); /* 256 / 4 */
+    CHECK(&inv, "model.layers.0.mlp.gate_proj.weight_scale", MT_BFLOAT16, 384, 1);
+    CHECK(&inv, "model.layers.0.mlp.gate_proj.weight_zero_point", MT_INT32, 96, 1);
+    /* targets name only the *_proj Linears: the head is not a target */
+    CHECK(&inv, "lm_head.weight", MT_BFLOAT16, 64, 256);
+    mt_ctx_free(ctx);
+}
+
+/* FP8 as llm-compressor writes it: float8 weights with per-channel scales,
+ * dynamic per-token inputs (nothing stored) or static per-tensor (input_scale [1]). */
+Test(quant, compressed_tensors_fp8) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(
+        ctx,
+        CT_HEAD "  \"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": \"float-quantized\",\n"
+                "    \"config_groups\": {\"group_0\": {\"targets\": [\"Linear\"],\n"
+                "      \"input_activations\": {\"dynamic\": true, \"num_bits\": 8, \"strategy\": \"token\", \"type\": \"float\"},\n"
+                "      \"weights\": {\"num_bits\": 8, \"type\": \"float\", \"symmetric\": true, \"strategy\": \"channel\"}}},\n"
+                "    \"ignore\": [\"lm_head\"]}\n}\n",
+        0);
+    mt_quant_inventory inv = inventory(m, NULL);
+    CHECK(&inv, "model.layers.0.self_attn.k_proj.weight", MT_FLOAT8_E4M3FN, 256, 256);
+    CHECK(&inv, "model.layers.0.self_attn.k_proj.weight_scale", MT_BFLOAT16, 256, 1);
+    for (int i = 0; i < inv.n; i++) cr_assert_null(strstr(inv.tensors[i].name, "input_scale"));
+    /* 7 Linears x 2 layers, each weight + scale; embed, 2x2 norms, norm, head */
+    cr_assert_eq(inv.n, 14 * 2 + 1 + 4 + 1 + 1);
+    mt_ctx_free(ctx);
+
+    ctx = mt_ctx_new();
+    m = tu_build_text(
+        ctx,
+        CT_HEAD "  \"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": \"naive-quantized\",\n"
+                "    \"config_groups\": {\"group_0\": {\"targets\": [\"Linear\"],\n"
+                "      \"input_activations\": {\"dynamic\": false, \"num_bits\": 8, \"strategy\": \"tensor\", \"type\": \"float\"},\n"
+                "      \"weights\": {\"num_bits\": 8, \"type\": \"float\", \"strategy\": \"tensor\"}}},\n"
+                "    \"ignore\": [\"lm_head\"]}\n}\n",
+        0);
+    inv = inventory(m, NULL);
+    CHECK(&inv, "model.layers.1.mlp.down_proj.weight_scale", MT_BFLOAT16, 1);
+    CHECK(&inv, "model.layers.1.mlp.down_proj.input_scale", MT_BFLOAT16, 1);
+    mt_ctx_free(ctx);
+}
+
+Test(quant, compressed_tensors_bad_config) {
+#define CTG(w) "\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\", \"config_groups\": " \
+               "{\"group_0\": {\"targets\": [\"Linear\"], \"weights\": " w "}}"
+    BAD(CTG("{\"num_bits\": 4, \"strategy\": \"group\"}"), NULL, MT_ERR_CONFIG,
+        "'quantization_config.config_groups.group_0.weights.group_size'", "positive group_size");
+    BAD(CTG("{\"num_bits\": 2, \"strategy\": \"channel\"}"), NULL, MT_ERR_CONFIG,
+        "'quantization_config.config_groups.group_0.weights.num_bits'", "4- or 8-bit");
+    BAD(CTG("{\"num_bits\": 4, \"strategy\": \"rows\"}"), NULL, MT_ERR_CONFIG, "expected tensor, channel, group or block");
+    BAD(CTG("{\"num_bits\": 4, \"strategy\": \"group\", \"group_size\": 128, \"actorder\": \"group\"}"), NULL,
+        MT_ERR_CONFIG, "'quantization_config.config_groups.group_0.weights.actorder'");
+    BAD(CTG("{\"num_bits\": 4, \"strategy\": \"channel\"}") ", \"kv_cache_scheme\": {\"num_bits\": 8}", NULL,
+        MT_ERR_CONFIG, "'quantization_config.kv_cache_scheme'");
+    BAD("\"quant_method\": \"compressed-tensors\", \"format\": \"marlin-24\", \"config_groups\": {\"g\": "
+        "{\"targets\": [\"Linear\"], \"weights\": {\"num_bits\": 4}}}",
+        NULL, MT_ERR_CONFIG, "'quantization_config.format'", "marlin-24");
+    BAD("\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\"", NULL, MT_ERR_CONFIG,
+        "'quantization_config.config_groups'");
+    BAD("\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\", \"config_groups\": {\"g\": "
+        "{\"targets\": \"Linear\", \"weights\": {\"num_bits\": 4}}}",
+        NULL, MT_ERR_CONFIG, "'quantization_config.config_groups.g.targets'");
+#undef CTG
+}
+
+/* The skip-list matcher follows Python's re.match on the regex subset used. */
+Test(quant, skip_patterns) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx,
+                                TINY_HEAD "  \"quantization_config\": {\"quant_method\": \"fp8\",\n"
+                                          "    \"modules_to_not_convert\": [\"model.layers.*.self_attn.[kv]_proj\",\n"
+                                          "      \"^model\\\\.layers\\\\.1\\\\.mlp\\\\.down_proj$\"]}\n}\n",
+                                0);
+    mt_quant_inventory inv = inventory(m, NULL);
+    /* '[kv]' is not in the subset (taken literally): k_proj and v_proj are quantized */
+    CHECK(&inv, "model.layers.0.self_attn.k_proj.weight", MT_FLOAT8_E4M3FN, 200, 200);
+    /* escaped dots and anchors */
+    CHECK(&inv, "model.layers.1.mlp.down_proj.weight", MT_BFLOAT16, 200, 300);
+    CHECK(&inv, "model.layers.0.mlp.down_proj.weight", MT_FLOAT8_E4M3FN, 200, 300);
     mt_ctx_free(ctx);
 }
