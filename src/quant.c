@@ -552,7 +552,7 @@ static mt_status read_ct_group(mt_config *c, const char *gname, const char *top_
     const char *format, *type, *strategy;
     bool dynamic;
     if (!mt_cfg_str(c, CTF(".format"), top_format, &format) || !mt_cfg_str(c, CTF(".weights.type"), "int", &type) ||
-        !mt_cfg_str(c, CTF(".weights.strategy"), "tensor", &strategy) ||
+        !mt_cfg_str(c, CTF(".weights.strategy"), NULL, &strategy) ||
         !mt_cfg_int(c, CTF(".weights.num_bits"), 8, &g->bits) ||
         !mt_cfg_bool(c, CTF(".weights.symmetric"), true, &g->symmetric) ||
         !mt_cfg_bool(c, CTF(".weights.dynamic"), false, &dynamic) ||
@@ -566,6 +566,9 @@ static mt_status read_ct_group(mt_config *c, const char *gname, const char *top_
         return mt_cfg_error(c, CTF(".weights.actorder"), "activation ordering (weight_g_idx) is not covered");
     if (mt_cfg_json(c, CTF(".output_activations")))
         return mt_cfg_error(c, CTF(".output_activations"), "output activation quantization is not covered");
+    /* QuantizationArgs without a strategy: group with a group_size > 0, channel
+     * with -1, else tensor */
+    if (!strategy) strategy = g->group > 0 ? "group" : g->group == -1 ? "channel" : "tensor";
     if (strcmp(strategy, "tensor") == 0) g->strategy = CT_TENSOR;
     else if (strcmp(strategy, "channel") == 0) g->strategy = CT_CHANNEL;
     else if (strcmp(strategy, "group") == 0) g->strategy = CT_GROUP;

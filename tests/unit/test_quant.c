@@ -549,6 +549,20 @@ Test(quant, compressed_tensors_asymmetric_channel) {
     /* targets name only the *_proj Linears: the head is not a target */
     CHECK(&inv, "lm_head.weight", MT_BFLOAT16, 64, 256);
     mt_ctx_free(ctx);
+
+    /* no strategy: QuantizationArgs infers group from group_size > 0 (-1: channel) */
+    ctx = mt_ctx_new();
+    m = tu_build_text(
+        ctx,
+        CT_HEAD "  \"quantization_config\": {\"quant_method\": \"compressed-tensors\", \"format\": \"pack-quantized\",\n"
+                "    \"config_groups\": {\"a\": {\"targets\": [\"re:.*mlp.*\"], \"weights\": {\"num_bits\": 4, \"group_size\": 64}},\n"
+                "                      \"b\": {\"targets\": [\"re:.*self_attn.*\"], \"weights\": {\"num_bits\": 4, \"group_size\": -1}}}}\n}\n",
+        0);
+    inv = inventory(m, NULL);
+    cr_assert_str_eq(inv.description, "compressed-tensors, 2 quantization groups");
+    CHECK(&inv, "model.layers.0.mlp.down_proj.weight_scale", MT_BFLOAT16, 256, 6); /* 384 / 64 */
+    CHECK(&inv, "model.layers.0.self_attn.v_proj.weight_scale", MT_BFLOAT16, 256, 1);
+    mt_ctx_free(ctx);
 }
 
 /* FP8 as llm-compressor writes it: float8 weights with per-channel scales,
