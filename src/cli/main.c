@@ -348,11 +348,12 @@ static int parse_args(cli *c, int argc, char **argv)
                                    value);
             if (!mt_dtype_is_floating(d))
                 return usage_error("--dtype: '%s' is not a floating-point dtype", value);
-            /* PyTorch cannot compute with float8 parameters either (no promotion
-             * with the bool/float masks): an fp8 checkpoint is a quantization. */
+            /* PyTorch cannot run a model with float8 parameters either (no type
+             * promotion with the bool/float masks): an fp8 checkpoint is a quantization. */
             if (d == MT_FLOAT8_E4M3FN || d == MT_FLOAT8_E5M2)
-                return usage_error("--dtype: %s parameters cannot run a forward pass (PyTorch has no "
-                                   "arithmetic for them); for an FP8 checkpoint use --quant fp8",
+                return usage_error("--dtype: %s parameters cannot run a forward pass (PyTorch does not "
+                                   "promote float8 with the other dtypes a layer mixes in); for an FP8 "
+                                   "checkpoint use --quant fp8",
                                    mt_dtype_name(d));
             c->dtype = d;
             break;
