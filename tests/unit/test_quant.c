@@ -639,3 +639,27 @@ Test(quant, skip_patterns) {
     CHECK(&inv, "model.layers.0.mlp.down_proj.weight", MT_FLOAT8_E4M3FN, 200, 300);
     mt_ctx_free(ctx);
 }
+
+/* Routers that are plain Linears: GPTQ/AWQ leave them (AutoGPTQ/AutoAWQ quantize
+ * attention and experts), bitsandbytes and FP8 replace every nn.Linear. */
+Test(quant, moe_router_by_method) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx,
+                                "{\"model_type\": \"mixtral\", \"vocab_size\": 64, \"hidden_size\": 64, "
+                                "\"intermediate_size\": 128, \"num_hidden_layers\": 1, \"num_attention_heads\": 4, "
+                                "\"num_key_value_heads\": 2, \"num_local_experts\": 4, \"num_experts_per_tok\": 2, "
+                                "\"torch_dtype\": \"bfloat16\"}",
+                                0);
+    mt_quant_inventory g = inventory(m, "gptq");
+    CHECK(&g, "model.layers.0.block_sparse_moe.gate.weight", MT_BFLOAT16, 4, 64);
+    /* w1 [128, 64]: qweight [64/32*4, 128], one group of 64 < 128 */
+    CHECK(&g, "model.layers.0.block_sparse_moe.experts.3.w1.qweight", MT_INT32, 8, 128);
+    CHECK(&g, "model.layers.0.block_sparse_moe.experts.3.w1.scales", MT_FLOAT16, 1, 128);
+    mt_quant_inventory b = inventory(m, "bnb-8bit");
+    CHECK(&b, "model.layers.0.block_sparse_moe.gate.weight", MT_INT8, 4, 64);
+    CHECK(&b, "model.layers.0.block_sparse_moe.gate.SCB", MT_FLOAT32, 4);
+    mt_quant_inventory f = inventory(m, "fp8");
+    CHECK(&f, "model.layers.0.block_sparse_moe.gate.weight_scale_inv", MT_FLOAT32, 1, 1);
+    CHECK(&f, "lm_head.weight", MT_BFLOAT16, 64, 64);
+    mt_ctx_free(ctx);
+}
