@@ -965,18 +965,17 @@ static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
     }
 }
 
-static void largest_layer(sizer *S, mt_sizing *out) {
-    /* per ModuleList entry: the bytes of the unique parameters under it */
-    const mt_module *best = NULL;
+/* The ModuleList entry with the most stored bytes (quantized tensors at their
+ * stored size), like accelerate's "largest layer". */
+static void largest_layer(mt_sizing *out) {
+    const mt_module *best = NULL, *cur_m = NULL;
     int64_t best_bytes = 0, cur = 0;
-    const mt_module *cur_m = NULL;
-    for (int i = 0; i < S->m->params.n; i++) {
-        const mt_param *p = S->m->params.items[i];
-        if (p->tied_to) continue;
+    for (int i = 0; i <= out->weights.n; i++) {
+        const mt_stored_tensor *t = i < out->weights.n ? &out->weights.tensors[i] : NULL;
         const mt_module *L = NULL;
-        for (const mt_module *x = p->owner; x; x = x->parent)
+        for (const mt_module *x = t && t->param ? t->param->owner : NULL; x; x = x->parent)
             if (x->name && *x->name >= '0' && *x->name <= '9') L = x;
-        if (L != cur_m) {
+        if (!t || L != cur_m) {
             if (cur_m && cur > best_bytes) {
                 best = cur_m;
                 best_bytes = cur;
@@ -984,14 +983,7 @@ static void largest_layer(sizer *S, mt_sizing *out) {
             cur = 0;
             cur_m = L;
         }
-        if (!L) continue;
-        int64_t b = (int64_t)mt_dtype_size(p->t->dtype);
-        for (int d = 0; d < p->t->ndim; d++) b *= mt_sym_is_const(p->t->shape[d]) ? mt_sym_const_value(p->t->shape[d]) : 0;
-        cur += b;
-    }
-    if (cur_m && cur > best_bytes) {
-        best = cur_m;
-        best_bytes = cur;
+        if (t && L) cur += t->bytes;
     }
     out->largest_layer = best ? best->path : NULL;
     out->largest_layer_bytes = best_bytes;
@@ -1043,7 +1035,7 @@ mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *
     mt_totals t;
     if ((st = mt_model_totals(m, &t)) != MT_OK) return st;
     training(&S, out, &t);
-    largest_layer(&S, out);
+    largest_layer(out);
     if (S.o->mem_budget > 0 && out->has_kv && out->kv_bytes_per_token > 0) {
         int64_t room = S.o->mem_budget - out->weight_bytes - out->activation_peak;
         out->kv_capacity_tokens = room > 0 ? room / out->kv_bytes_per_token : 0;

@@ -36,7 +36,7 @@ typedef struct mt_quant_inventory {
                                   quantized weight followed by its companion tensors */
     int64_t total_bytes;       /* == index metadata.total_size for a real checkpoint */
     int64_t bytes_by_dtype[MT_DTYPE_COUNT];
-    int64_t quantized_params;  /* model parameters replaced by a quantized form */
+    int64_t quantized_params;  /* model parameters (elements) replaced by a quantized form */
     int64_t unquantized_bytes; /* what the same parameters take in the model dtype */
 } mt_quant_inventory;
 
@@ -45,7 +45,10 @@ typedef struct mt_quant_inventory {
  * otherwise a "what if" for that method with its usual defaults ("fp8",
  * "mxfp4", "gptq", "awq", "bnb-8bit", "bnb-4bit"), overriding the config's.
  * Fails with MT_ERR_CONFIG naming the field (unknown quant_method, a block
- * size that does not divide, ...) or MT_ERR_USAGE for an unknown `method`.
+ * size that does not divide, ...) or MT_ERR_USAGE for an unknown `method`;
+ * a "what if" the model's layers cannot be stored in (GPTQ dimensions not
+ * multiples of 32, mxfp4 without gpt-oss experts, ...) is MT_ERR_UNSUPPORTED.
+ * Non-persistent buffers (rotary inv_freq) and tied aliases are not listed.
  * Everything lives in the model's context. */
 mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_inventory *out);
 

@@ -51,7 +51,8 @@ static const struct {
 
 typedef enum opt_id {
     OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
-    OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD
+    OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD,
+    OPT_QUANT
 } opt_id;
 
 static const struct {
@@ -68,6 +69,7 @@ static const struct {
     {0, "kv-dtype", true, OPT_KV_DTYPE}, {0, "mem", true, OPT_MEM}, {0, "dp", true, OPT_DP},
     {0, "optimizer", true, OPT_OPTIMIZER}, {0, "mla-cache", true, OPT_MLA_CACHE}, {0, "depth", true, OPT_DEPTH},
     {0, "unfold", false, OPT_UNFOLD},
+    {0, "quant", true, OPT_QUANT},
 };
 
 typedef struct cli {
@@ -86,6 +88,7 @@ typedef struct cli {
     mt_sizing_opts sz;   /* --kv-dtype, --mem, --dp, --optimizer, --mla-cache */
     int depth;           /* --depth: the per-module table (0: the summary) */
     bool unfold;         /* --unfold: no folding of identical layers */
+    const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -289,6 +292,7 @@ static void help(mt_ctx *ctx)
           "  -f, --format FMT    json, dot, svg, png or summary (overrides the extension)\n"
           "      --dtype NAME    parameter dtype, overriding torch_dtype (float32,\n"
           "                      bfloat16, float16, ...)\n"
+          "                      (float8 dtypes are refused: use --quant fp8)\n"
           "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
           "      --tp N|auto     plan tensor parallelism over N ranks (JSON or table), or list\n"
@@ -306,6 +310,8 @@ static void help(mt_ctx *ctx)
           "      --optimizer O   adam (default) or sgd for the training rows\n"
           "      --depth N       print a per-module table to depth N instead of the summary\n"
           "      --unfold        with --depth: one row per layer, not 'x N' for repeats\n"
+          "      --quant METHOD  size the checkpoint as if quantized with METHOD (fp8,\n"
+          "                      mxfp4, gptq, awq, bnb-8bit, bnb-4bit; docs/quant.md)\n"
           "\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
@@ -390,7 +396,31 @@ static int parse_args(cli *c, int argc, char **argv)
                                    value);
             if (!mt_dtype_is_floating(d))
                 return usage_error("--dtype: '%s' is not a floating-point dtype", value);
+            /* PyTorch cannot run a model with float8 parameters either (no type
+             * promotion with the bool/float masks): an fp8 checkpoint is a quantization. */
+            if (d == MT_FLOAT8_E4M3FN || d == MT_FLOAT8_E5M2)
+                return usage_error("--dtype: %s parameters cannot run a forward pass (PyTorch does not "
+                                   "promote float8 with the other dtypes a layer mixes in); for an FP8 "
+                                   "checkpoint use --quant fp8",
+                                   mt_dtype_name(d));
             c->dtype = d;
+            break;
+        }
+        case OPT_QUANT: {
+            /* Validated here, before any model is built; read by the sizing pass. */
+            const char *methods = mt_quant_methods();
+            size_t n = strlen(value);
+            const char *p = methods;
+            bool found = false;
+            while (*p && !found) {
+                size_t len = strcspn(p, ",");
+                found = n > 0 && len == n && strncmp(p, value, n) == 0;
+                p += len;
+                while (*p == ',' || *p == ' ') p++;
+            }
+            if (!found) return usage_error("--quant: unknown method '%s' (expected one of %s)", value, methods);
+            c->quant = value;
+            c->sz.quant = value;
             break;
         }
         case OPT_LAYERS:

@@ -551,3 +551,71 @@ Test(cli, llama_7b_parameter_count)
     json_decref(doc);
     result_free(&r);
 }
+
+/* ---- quantization: --dtype float8 refused, --quant validated (docs/quant.md) ------ */
+
+/* A float8 parameter dtype passed the option checks and then every trace failed
+ * in the mask (no common dtype for float8_e4m3fn and bool); PyTorch cannot run
+ * a model with float8 parameters either: refused up front, pointing at --quant. */
+Test(cli_usage, dtype_float8_refused)
+{
+    char *cfg = config("config.json", tiny_llama);
+    const char *names[] = {"float8_e4m3fn", "float8_e5m2", "torch.float8_e4m3fn"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        result r = RUN(cfg, "--dtype", names[i]);
+        EXPECT_ERROR(&r, 2, "--dtype", "cannot run a forward pass", "--quant fp8", "Try 'metatrace --help'");
+        cr_assert_str_eq(r.out, "");
+        result_free(&r);
+    }
+    free(cfg);
+}
+
+Test(cli_usage, quant_method_checked_early)
+{
+    char *cfg = config("config.json", tiny_llama);
+    const char *bad[] = {"int3", "", "fp8,awq", "FP8", "bitsandbytes"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        result r = RUN(cfg, "--quant", bad[i]);
+        EXPECT_ERROR(&r, 2, "--quant: unknown method", "fp8,mxfp4,gptq,awq,bnb-8bit,bnb-4bit");
+        cr_assert_str_eq(r.out, "");
+        result_free(&r);
+    }
+    /* checked before the config is read: a missing config still gets the usage error */
+    char *missing = xt_join(work, "missing.json");
+    result r = RUN(missing, "--quant", "int3");
+    EXPECT_ERROR(&r, 2, "--quant: unknown method 'int3'");
+    result_free(&r);
+    free(missing);
+    free(cfg);
+}
+
+/* --quant METHOD is read by the sizing pass: the summary's weights change and
+ * name the method; everything above the sizing section stays as it was. */
+Test(cli, quant_accepted_and_documented)
+{
+    char *cfg = config("config.json", tiny_llama);
+    result plain = RUN(cfg);
+    cr_assert_eq(plain.status, 0, "%s", plain.err);
+    /* mxfp4 stores gpt-oss experts only: a llama cannot be sized that way (exit 1) */
+    result mx = RUN(cfg, "--quant", "mxfp4");
+    EXPECT_ERROR(&mx, 1, "mxfp4 quantizes gpt-oss experts (GptOssExperts) only; llama has none");
+    result_free(&mx);
+    const char *ok[] = {"fp8", "gptq", "awq", "bnb-8bit", "bnb-4bit"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        result r = RUN(cfg, "--quant", ok[i]);
+        cr_assert_eq(r.status, 0, "%s: %s", ok[i], r.err);
+        const char *cut = strstr(plain.out, "\nsizing ");
+        cr_assert_not_null(cut);
+        size_t head = (size_t)(cut - plain.out);
+        cr_assert_eq(strncmp(r.out, plain.out, head), 0, "%s: the model part is unchanged", ok[i]);
+        cr_assert_str_neq(r.out, plain.out, "%s: the weights are sized as quantized", ok[i]);
+        result_free(&r);
+    }
+    result_free(&plain);
+    result h = RUN("--help");
+    cr_assert_eq(h.status, 0);
+    cr_assert_not_null(strstr(h.out, "--quant METHOD"), "%s", h.out);
+    cr_assert_not_null(strstr(h.out, "use --quant fp8"), "%s", h.out);
+    result_free(&h);
+    free(cfg);
+}
