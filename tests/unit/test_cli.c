@@ -593,9 +593,16 @@ Test(cli_usage, quant_method_checked_early)
  * name the method; everything above the sizing section stays as it was. */
 Test(cli, quant_accepted_and_documented)
 {
-    char *cfg = config("config.json", tiny_llama);
+    /* llama-7b: widths that every method's packing divides (4096, 11008) */
+    char *cfg = strdup(tu_src(L7B_REL));
     result plain = RUN(cfg);
     cr_assert_eq(plain.status, 0, "%s", plain.err);
+    /* a tiny llama's 176-wide MLP cannot be packed by GPTQ's 32-row words: exit 1 saying so */
+    char *tiny = config("config.json", tiny_llama);
+    result gq = RUN(tiny, "--quant", "gptq");
+    EXPECT_ERROR(&gq, 1, "not multiples of 32");
+    result_free(&gq);
+    free(tiny);
     /* mxfp4 stores gpt-oss experts only: a llama cannot be sized that way (exit 1) */
     result mx = RUN(cfg, "--quant", "mxfp4");
     EXPECT_ERROR(&mx, 1, "mxfp4 quantizes gpt-oss experts (GptOssExperts) only; llama has none");
