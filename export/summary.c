@@ -291,8 +291,8 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
         s->peak_node ? s->peak_node : "-");
     int64_t inf = s->weight_bytes + (s->has_kv ? s->kv_bytes_at_context : 0) + s->kv_cross_bytes + s->activation_peak;
     row(out, "  inference total", "%s (weights + KV at context + activation peak)", bytes_exact(inf, c, sizeof c));
-    row(out, "  FLOPs per token", "prefill %s (at seq %lld, causal halving)", flops_units(s->flops_prefill_per_token, a, sizeof a),
-        (long long)s->seq);
+    row(out, "  FLOPs per token", "prefill %s (at seq %lld%s)", flops_units(s->flops_prefill_per_token, a, sizeof a),
+        (long long)s->seq, s->has_kv ? ", causal halving" : "");
     if (s->flops_decode_per_token >= 0)
         row(out, "", "decode %s (one token over %lld cached)", flops_units((double)s->flops_decode_per_token, b, sizeof b),
             (long long)s->context);
