@@ -229,37 +229,54 @@ static const mt_tensor *arg_tensor(const mt_arg *a) { return a->kind == MT_ARG_T
         }                                                                                       \
     } while (0)
 
+/* Output slots, and the inputs each node depends on (only encoder-decoders
+ * need them: a cross-attention's query depends on the decoder's ids, its key
+ * does not). */
 static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X) {
     memset(X, 0, sizeof *X);
     X->ids_dec = -1;
     X->off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *X->off);
-    X->cons_off = mt_alloc_array(ctx, (size_t)g->n + 2, sizeof *X->cons_off);
-    X->deps = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *X->deps);
-    if (!X->off || !X->cons_off || !X->deps) return false;
+    if (!X->off) return false;
     int nph = 0;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         X->off[i] = X->nslots;
         X->nslots += n->nout > 0 ? n->nout : 1;
-        FOR_TENSOR_ARGS(n, t, { X->cons_off[t->node->index + 1]++; X->deps[i] |= X->deps[t->node->index]; });
-        if (n->op == MT_NODE_PLACEHOLDER && nph < 64) {
+        if (n->op == MT_NODE_PLACEHOLDER) {
             if (n->name && strcmp(n->name, "decoder_input_ids") == 0) X->ids_dec = nph;
-            X->deps[i] |= (uint64_t)1 << nph++;
+            nph++;
         }
     }
     X->off[g->n] = X->nslots;
+    X->deps = mt_alloc_array(ctx, X->ids_dec >= 0 ? (size_t)g->n + 1 : 1, sizeof *X->deps);
+    if (!X->deps) return false;
+    if (X->ids_dec < 0) return true;
+    nph = 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        FOR_TENSOR_ARGS(n, t, { X->deps[i] |= X->deps[t->node->index]; });
+        if (n->op == MT_NODE_PLACEHOLDER && nph < 64) X->deps[i] |= (uint64_t)1 << nph++;
+    }
+    return true;
+}
+
+/* Consumers of each node (CSR), built on first use: only eager attention
+ * walks forward from its softmax. */
+static bool gindex_consumers(mt_ctx *ctx, const mt_graph *g, gindex *X) {
+    if (X->cons) return true;
+    X->cons_off = mt_alloc_array(ctx, (size_t)g->n + 2, sizeof *X->cons_off);
+    int *fill = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *fill);
+    if (!X->cons_off || !fill) return false;
+    for (int i = 0; i < g->n; i++) FOR_TENSOR_ARGS(g->nodes[i], t, { X->cons_off[t->node->index + 1]++; });
     for (int i = 0; i < g->n; i++) X->cons_off[i + 1] += X->cons_off[i];
     X->cons_off[g->n + 1] = X->cons_off[g->n];
     X->cons = mt_alloc_array(ctx, (size_t)X->cons_off[g->n] + 1, sizeof *X->cons);
-    int *fill = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *fill);
-    if (!X->cons || !fill) return false;
-    for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        FOR_TENSOR_ARGS(n, t, {
+    if (!X->cons) return false;
+    for (int i = 0; i < g->n; i++)
+        FOR_TENSOR_ARGS(g->nodes[i], t, {
             int p = t->node->index;
             X->cons[X->cons_off[p] + fill[p]++] = i;
         });
-    }
     return true;
 }
 
@@ -548,6 +565,7 @@ static bool find_cores(sizer *S) {
         const mt_node *n = g->nodes[i];
         core c;
         memset(&c, 0, sizeof c);
+        if (n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
         bool ok = n->opid == MT_OP_SDPA ? sdpa_core(n, &c)
                   : n->opid == MT_OP_SOFTMAX && n->nargs >= 1 && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
         if (!ok) continue;
@@ -589,8 +607,9 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         a->layer = i;
         /* kind: cross when the query depends on an input the key does not;
          * else causal when its mask holds a triu (or is_causal) */
-        uint64_t dq = c->q->node ? S->X.deps[c->q->node->index] : 0;
-        uint64_t dk = c->k->node ? S->X.deps[c->k->node->index] : 0;
+        bool encdec = S->X.ids_dec >= 0;
+        uint64_t dq = encdec && c->q->node ? S->X.deps[c->q->node->index] : 0;
+        uint64_t dk = encdec && c->k->node ? S->X.deps[c->k->node->index] : 0;
         maskinfo info = {0};
         if (c->mask && c->mask->node) {
             maskinfo *slot = &mi[c->mask->node->index];
@@ -656,6 +675,159 @@ static void kv_totals(sizer *S, mt_sizing *out) {
 
 /* ---- FLOPs -------------------------------------------------------------------------- */
 
+/* mt_node_flops depends only on what a node's signature holds (op, target,
+ * the called module's class and attributes, argument kinds and scalar values,
+ * tensor dtypes and shapes); identical layers repeat signatures, so the count
+ * is computed once per signature. Shapes are interned: pointers compare. */
+enum { SIG_MAX = 192 };
+
+typedef struct sigbuf {
+    uint64_t w[SIG_MAX];
+    int n;
+    bool overflow;
+} sigbuf;
+
+static void sig_put(sigbuf *b, uint64_t v) {
+    if (b->n < SIG_MAX) b->w[b->n++] = v;
+    else b->overflow = true;
+}
+
+static void sig_tensor(sigbuf *b, const mt_tensor *t) {
+    sig_put(b, ((uint64_t)(uint32_t)t->dtype << 32) | (uint32_t)t->ndim);
+    sig_put(b, (uint64_t)(t->node && t->node->op == MT_NODE_GET_ATTR));
+    for (int d = 0; d < t->ndim; d++) sig_put(b, (uint64_t)(uintptr_t)t->shape[d]);
+}
+
+static void sig_arg(sigbuf *b, const mt_arg *a) {
+    sig_put(b, (uint64_t)a->kind);
+    uint64_t bits = 0;
+    switch (a->kind) {
+    case MT_ARG_TENSOR:
+        if (a->v.t) sig_tensor(b, a->v.t);
+        break;
+    case MT_ARG_INT: sig_put(b, (uint64_t)a->v.i); break;
+    case MT_ARG_FLOAT: memcpy(&bits, &a->v.f, sizeof bits); sig_put(b, bits); break;
+    case MT_ARG_BOOL: sig_put(b, (uint64_t)a->v.b); break;
+    case MT_ARG_SYM: sig_put(b, (uint64_t)(uintptr_t)a->v.sym); break;
+    case MT_ARG_DTYPE: sig_put(b, (uint64_t)a->v.dtype); break;
+    case MT_ARG_STR: sig_put(b, (uint64_t)(uintptr_t)a->v.s); break;
+    case MT_ARG_DEVICE: sig_put(b, (uint64_t)a->v.device); break;
+    case MT_ARG_SLICE:
+        sig_put(b, (uint64_t)(uintptr_t)a->v.slice.start);
+        sig_put(b, (uint64_t)(uintptr_t)a->v.slice.stop);
+        sig_put(b, (uint64_t)(uintptr_t)a->v.slice.step);
+        break;
+    case MT_ARG_LIST:
+        sig_put(b, (uint64_t)a->v.list.n);
+        for (int i = 0; i < a->v.list.n; i++) sig_arg(b, &a->v.list.items[i]);
+        break;
+    default:
+        break;
+    }
+}
+
+static void node_sig(const mt_node *n, sigbuf *b) {
+    b->n = 0;
+    b->overflow = false;
+    sig_put(b, ((uint64_t)(uint32_t)n->op << 32) | (uint32_t)n->opid);
+    sig_put(b, (uint64_t)(uintptr_t)(n->op == MT_NODE_CALL_MODULE ? NULL : n->target));
+    if (n->op == MT_NODE_CALL_MODULE && n->module) {
+        const mt_module *m = n->module;
+        sig_put(b, (uint64_t)(uintptr_t)m->type);
+        sig_put(b, ((uint64_t)(uint32_t)m->leaf << 32) | (uint32_t)m->params.n);
+        for (int i = 0; i < m->params.n; i++) {
+            const mt_param *p = m->params.items[i];
+            sig_put(b, (uint64_t)(uintptr_t)p->local);
+            sig_tensor(b, p->t);
+        }
+        for (int i = 0; i < m->nattrs; i++) {
+            sig_put(b, (uint64_t)(uintptr_t)m->attrs[i].name);
+            sig_arg(b, &m->attrs[i].value);
+        }
+    }
+    sig_put(b, (uint64_t)n->nout);
+    for (int o = 0; o < n->nout; o++) sig_tensor(b, &n->outs[o]);
+    sig_put(b, (uint64_t)n->nargs);
+    for (int i = 0; i < n->nargs; i++) sig_arg(b, &n->args[i]);
+    sig_put(b, (uint64_t)n->nkwargs);
+    for (int i = 0; i < n->nkwargs; i++) {
+        sig_put(b, (uint64_t)(uintptr_t)n->kwargs[i].name);
+        sig_arg(b, &n->kwargs[i].value);
+    }
+}
+
+typedef struct flops_cache {
+    mt_ctx *ctx;
+    uint64_t *hash;
+    uint64_t **words;
+    int *nwords;
+    const mt_sym **val;
+    size_t cap, n;
+} flops_cache;
+
+static uint64_t sig_hash(const sigbuf *b) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < b->n; i++) {
+        h ^= b->w[i];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return h ? h : 1;
+}
+
+static bool fc_grow(flops_cache *c) {
+    size_t ncap = c->cap ? 2 * c->cap : 1024;
+    uint64_t *nh = mt_alloc_array(c->ctx, ncap, sizeof *nh);
+    uint64_t **nw = mt_alloc_array(c->ctx, ncap, sizeof *nw);
+    int *nn = mt_alloc_array(c->ctx, ncap, sizeof *nn);
+    const mt_sym **nv = mt_alloc_array(c->ctx, ncap, sizeof *nv);
+    if (!nh || !nw || !nn || !nv) return false;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->hash[i]) continue;
+        size_t j = c->hash[i] & (ncap - 1);
+        while (nh[j]) j = (j + 1) & (ncap - 1);
+        nh[j] = c->hash[i];
+        nw[j] = c->words[i];
+        nn[j] = c->nwords[i];
+        nv[j] = c->val[i];
+    }
+    c->hash = nh;
+    c->words = nw;
+    c->nwords = nn;
+    c->val = nv;
+    c->cap = ncap;
+    return true;
+}
+
+bool mt__flops_always_zero(const mt_node *n); /* trace/flops.c */
+
+static const mt_sym *flops_of(flops_cache *c, const mt_node *n) {
+    if (mt__flops_always_zero(n)) return NULL;
+    sigbuf b;
+    node_sig(n, &b);
+    if (b.overflow) return mt_node_flops(c->ctx, n);
+    uint64_t h = sig_hash(&b);
+    if (c->cap) {
+        for (size_t j = h & (c->cap - 1); c->hash[j]; j = (j + 1) & (c->cap - 1))
+            if (c->hash[j] == h && c->nwords[j] == b.n && memcmp(c->words[j], b.w, (size_t)b.n * sizeof b.w[0]) == 0)
+                return c->val[j];
+    }
+    const mt_sym *f = mt_node_flops(c->ctx, n);
+    if (!f) return NULL;
+    if ((c->n + 1) * 2 > c->cap && !fc_grow(c)) return f;
+    uint64_t *w = mt_alloc_array(c->ctx, (size_t)b.n, sizeof *w);
+    if (!w) return f;
+    memcpy(w, b.w, (size_t)b.n * sizeof *w);
+    size_t j = h & (c->cap - 1);
+    while (c->hash[j]) j = (j + 1) & (c->cap - 1);
+    c->hash[j] = h;
+    c->words[j] = w;
+    c->nwords[j] = b.n;
+    c->val[j] = f;
+    c->n++;
+    return f;
+}
+
 static mt_status flops(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
@@ -688,11 +860,12 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     int64_t C = out->context;
     bool encdec = S->X.ids_dec >= 0;
     if (!ev_init(&D, ctx, 1, encdec ? C : 1, 1)) return mt_ctx_status(ctx);
+    flops_cache fc = {.ctx = ctx};
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        const mt_sym *f = mt_node_flops(ctx, n);
-        if (!f) return mt_ctx_status(ctx) != MT_OK ? mt_ctx_status(ctx) : mt_fail(ctx, MT_ERR_INTERNAL, "no FLOPs for node %s", n->name);
-        if (mt_sym_is_const(f) && mt_sym_const_value(f) == 0) continue;
+        const mt_sym *f = flops_of(&fc, n);
+        if (!f && mt_ctx_status(ctx) != MT_OK) return mt_ctx_status(ctx);
+        if (!f || (mt_sym_is_const(f) && mt_sym_const_value(f) == 0)) continue;
         int tmp[1];
         bool data = node_dsyms(&S->E, n, tmp, 1) > 0;
         long double v = ev_node(&S->E, f, n);
@@ -814,10 +987,18 @@ static save_rule save_of(const mt_node *n) {
 
 /* The repeated block a node runs in: the first ModuleList entry (a module
  * named by an integer) on its stack; NULL outside the layers. */
-static const mt_module *layer_of(const mt_node *n) {
+typedef struct layer_memo {
+    const mt_modstack *stack; /* nodes recorded under one stack share it */
+    const mt_module *layer;
+} layer_memo;
+
+static const mt_module *layer_of(layer_memo *lm, const mt_node *n) {
+    if (n->stack && n->stack == lm->stack) return lm->layer;
+    lm->stack = n->stack;
+    lm->layer = NULL;
     for (int d = 0; n->stack && d < n->stack->depth; d++) {
         const char *nm = n->stack->mods[d]->name;
-        if (nm && *nm >= '0' && *nm <= '9') return n->stack->mods[d];
+        if (nm && *nm >= '0' && *nm <= '9') return lm->layer = n->stack->mods[d];
     }
     return NULL;
 }
@@ -833,6 +1014,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     bool *saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *saved);
     const mt_module **owner = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *owner);
     if (!base || !last || !bytes || !rg || !saved || !owner) return mt_ctx_status(ctx);
+    layer_memo lm = {0};
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         int o0 = S->X.off[i];
@@ -848,7 +1030,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
                     bytes[s] = ev_numel(&S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
             }
             last[base[s]] = i;
-            owner[s] = layer_of(n);
+            owner[s] = layer_of(&lm, n);
         }
         FOR_TENSOR_ARGS(n, t, {
             int s = S->X.off[t->node->index] + (int)(t - t->node->outs);
@@ -922,7 +1104,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     /* a layer's input: the largest tensor entering it from outside (the hidden state) */
     const mt_module *prev = NULL;
     for (int i = 0; i < g->n; i++) {
-        const mt_module *L = layer_of(g->nodes[i]);
+        const mt_module *L = layer_of(&lm, g->nodes[i]);
         if (!L || L == prev) continue;
         prev = L;
         long double in = 0;

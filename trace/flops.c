@@ -17,6 +17,7 @@
  * kind of op `opid` ("zero", "elementwise", ...), NULL when the table has no
  * row for it or the id is out of range. */
 const char *mt__flops_rule_name(int opid);
+bool mt__flops_always_zero(const mt_node *n);
 
 /* FLOPs per element of the conventions that are not 1 (docs/sizing.md). */
 enum {
@@ -233,6 +234,16 @@ enum {
 _Static_assert(sizeof FLOP_RULES / sizeof FLOP_RULES[0] == MT_OP_COUNT, "FLOP table sized by MT_OPS");
 _Static_assert((int)FLOP_RULE_COUNT == (int)MT_OP_COUNT,
                "MT_FLOP_RULES must give every op of MT_OPS exactly one FLOP rule (trace/flops.c)");
+
+/* Private to the sizing pass: true when the node's count is 0 by its rule
+ * (shape ops, casts, constructors, placeholders, parameters, the output), so
+ * the pass can skip it without building the expression. */
+bool mt__flops_always_zero(const mt_node *n) {
+    if (n->op == MT_NODE_PLACEHOLDER || n->op == MT_NODE_GET_ATTR || n->op == MT_NODE_OUTPUT) return true;
+    if (n->op == MT_NODE_CALL_MODULE)
+        return n->module && (n->module->leaf == MT_LEAF_DROPOUT || n->module->leaf == MT_LEAF_EMBEDDING);
+    return n->opid >= 0 && n->opid < MT_OP_COUNT && FLOP_RULES[n->opid].fn == fl_zero;
+}
 
 const char *mt__flops_rule_name(int opid) {
     if (opid < 0 || opid >= MT_OP_COUNT || !FLOP_RULES[opid].fn) return NULL;
