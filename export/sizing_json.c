@@ -2,6 +2,7 @@
  * integers, FLOPs as integers (and the symbolic forward count as a string),
  * null for a figure that does not apply. */
 #include <math.h>
+#include <stdio.h>
 
 #include "json_internal.h"
 
@@ -70,6 +71,14 @@ json_t *mtx_sizing_json(const mt_sizing *s) {
     json_object_set_new(f, "prefill", json_integer(s->flops_prefill));
     json_object_set_new(f, "prefill_per_token", json_integer((json_int_t)llround(s->flops_prefill_per_token)));
     json_object_set_new(f, "decode_per_token", jint_or_null(s->flops_decode_per_token, s->flops_decode_per_token >= 0));
+    if (s->flops_decode_per_cached >= 0) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%lld*cache + %lld", (long long)s->flops_decode_per_cached,
+                 (long long)s->flops_decode_fixed);
+        json_object_set_new(f, "decode", json_string(buf));
+    } else {
+        json_object_set_new(f, "decode", json_null());
+    }
     json_object_set_new(f, "training_per_token", json_integer((json_int_t)llround(3 * s->flops_prefill_per_token)));
     json_object_set_new(root, "flops", f);
 

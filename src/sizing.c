@@ -899,7 +899,7 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     if (!sym) return mt_ctx_status(ctx);
     out->flops_forward = sym;
     /* prefill: causal and window halving on each core */
-    long double prefill = total, decode = noncore_dec;
+    long double prefill = total, decode = noncore_dec, dec_const = noncore_dec, dec_cache = 0;
     for (int c = 0; c < S->ncores; c++) {
         const mt_sizing_attn *a = &out->attn[c];
         long double sq = ev_node(&S->E, S->cores[c].sq, S->cores[c].node);
@@ -909,8 +909,15 @@ static mt_status flops(sizer *S, mt_sizing *out) {
         long double per_pair = core_fl[c] / pairs;
         if (a->kind == MT_ATTN_CAUSAL && sq == sk) prefill -= per_pair * (pairs - causal_pairs((int64_t)sq, a->window));
         int64_t keys_dec = a->kind == MT_ATTN_CAUSAL ? (a->window > 0 && a->window < C ? a->window : C) : C;
-        if (a->kind != MT_ATTN_BIDIRECTIONAL) decode += per_pair / (long double)S->E.in_vals[0] * (long double)keys_dec;
+        if (a->kind != MT_ATTN_BIDIRECTIONAL) {
+            long double pp = per_pair / (long double)S->E.in_vals[0];
+            decode += pp * (long double)keys_dec;
+            if (a->kind == MT_ATTN_CAUSAL && a->window > 0) dec_const += pp * (long double)a->window;
+            else dec_cache += pp;
+        }
     }
+    out->flops_decode_fixed = out->has_kv ? llroundl(dec_const) : -1;
+    out->flops_decode_per_cached = out->has_kv ? llroundl(dec_cache) : -1;
     out->flops_prefill = llroundl(prefill);
     out->flops_prefill_per_token = (double)(prefill / ((long double)S->E.in_vals[0] * (long double)S->E.in_vals[1]));
     out->flops_decode_per_token = out->has_kv ? llroundl(decode) : -1;

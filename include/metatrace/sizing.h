@@ -96,7 +96,9 @@ typedef struct mt_sizing {
     const mt_sym *flops_forward;   /* dense, as the nodes compute it (no halving) */
     int64_t flops_prefill;         /* at batch x seq, causal/window halving applied */
     double flops_prefill_per_token;
-    int64_t flops_decode_per_token;/* one new token over a cache of `context` tokens */
+    int64_t flops_decode_per_token;/* one new token over a cache of `context` tokens; -1: encoder */
+    int64_t flops_decode_fixed;    /* decode = fixed + per_cached * cache, for a cache of at least */
+    int64_t flops_decode_per_cached; /* every window's length (-1, -1 for encoders) */
     /* KV cache */
     int nattn;
     mt_sizing_attn *attn;

@@ -279,6 +279,9 @@ Test(sizing, llama2_70b_flops_by_hand)
     }
     cr_assert_eq(s.flops_decode_per_token, f11 + L * per_pair * (S - 1), "decode %lld",
                  (long long)s.flops_decode_per_token);
+    /* as a formula in the cached tokens: L * per_pair per cached token */
+    cr_assert_eq(s.flops_decode_per_cached, L * per_pair);
+    cr_assert_eq(s.flops_decode_fixed + s.flops_decode_per_cached * S, s.flops_decode_per_token);
     mt_ctx_free(c1);
     mt_ctx_free(ctx);
 }
