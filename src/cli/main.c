@@ -50,7 +50,8 @@ static const struct {
 #define MAX_BINDINGS 16
 
 typedef enum opt_id {
-    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION
+    OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
+    OPT_ATTN
 } opt_id;
 
 static const struct {
@@ -64,6 +65,7 @@ static const struct {
     {0, "bind", true, OPT_BIND},       {0, "tp", true, OPT_TP},
     {0, "plan-style", true, OPT_PLAN_STYLE}, {0, "sp", false, OPT_SP}, {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
+    {0, "attn", true, OPT_ATTN},
 };
 
 typedef struct cli {
@@ -79,6 +81,7 @@ typedef struct cli {
     int tp;                     /* 0: no plan; -1: auto (degrees 1..64); else the degree */
     mt_plan_style plan_style;
     bool sp;             /* --sp: sequence parallelism in the plan */
+    mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -253,6 +256,8 @@ static void help(mt_ctx *ctx)
           "      --dtype NAME    parameter dtype, overriding torch_dtype (float32,\n"
           "                      bfloat16, float16, ...)\n"
           "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
+          "      --attn IMPL     attention to trace: eager or sdpa (default: the one\n"
+          "                      transformers picks for the model type)\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
           "      --tp N|auto     plan tensor parallelism over N ranks (JSON or table), or list\n"
           "                      every degree 1..64 that works and why the others do not\n"
@@ -348,6 +353,14 @@ static int parse_args(cli *c, int argc, char **argv)
         case OPT_LAYERS:
             if (!parse_positive(value, &c->layers))
                 return usage_error("--layers: expected a positive integer, got '%s'", value);
+            break;
+        case OPT_ATTN:
+            if (strcmp(value, "eager") == 0)
+                c->attn = MT_ATTN_IMPL_EAGER;
+            else if (strcmp(value, "sdpa") == 0)
+                c->attn = MT_ATTN_IMPL_SDPA;
+            else
+                return usage_error("--attn: expected eager or sdpa, got '%s'", value);
             break;
         case OPT_BIND: {
             int rc = parse_bind(c, value);
@@ -561,6 +574,7 @@ static int run(cli *c)
     memset(&bo, 0, sizeof bo);
     bo.dtype = c->dtype;
     bo.num_layers = c->layers;
+    bo.attn = c->attn;
     mt_model *m = mt_model_build(c->ctx, cfg, &bo);
     if (!m)
         return input_error(c->ctx);
