@@ -62,8 +62,9 @@ static mt_status gpt2_build(mt_model *m) {
     mt_model_info(m, "n_embd", mt_a_int(p->embd));
     mt_model_info(m, "n_layer", mt_a_int(p->layers));
     mt_model_info(m, "n_head", mt_a_int(p->heads));
-    /* transformers' GPT-2 has eager (its own eager_attention_forward) and sdpa and picks sdpa;
-     * metatrace traces sdpa only */
+    /* transformers' GPT-2 has eager and sdpa and picks sdpa; metatrace traces sdpa only: GPT-2's
+     * own eager_attention_forward slices the causal buffer, module.bias[:, :, k_len - q_len:k_len,
+     * :k_len], and min(seq, n_positions) is undecidable for the slice rule (seq has no upper bound) */
     if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BIT(MT_ATTN_IMPL_SDPA), MT_ATTN_IMPL_SDPA) != MT_OK)
         return mt_ctx_status(m->ctx);
     return MT_OK;
