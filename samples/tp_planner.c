@@ -15,7 +15,7 @@ int main(int argc, char **argv) {
     }
     mt_ctx *ctx = mt_ctx_new();
     mt_config *cfg = mt_config_load(ctx, argv[1]);
-    mt_build_opts bo = {MT_DTYPE_NONE, 0};
+    mt_build_opts bo = {.dtype = MT_DTYPE_NONE, .num_layers = 0};
     mt_model *m = cfg ? mt_model_build(ctx, cfg, &bo) : NULL;
     mt_trace_opts to = {{NULL, NULL, 0}};
     mt_graph *g = m ? mt_model_trace(m, &to) : NULL;

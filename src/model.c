@@ -74,6 +74,11 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     m->class_name = find_class(m);
     m->dtype = opts ? opts->dtype : MT_DTYPE_NONE;
     m->num_layers = opts ? opts->num_layers : 0;
+    m->attn = opts ? opts->attn : MT_ATTN_IMPL_DEFAULT;
+    if (m->attn != MT_ATTN_IMPL_DEFAULT && m->attn != MT_ATTN_IMPL_EAGER && m->attn != MT_ATTN_IMPL_SDPA) {
+        mt_fail(ctx, MT_ERR_USAGE, "mt_build_opts.attn: invalid value %d", (int)m->attn);
+        return NULL;
+    }
     m->root = mt_module_new(ctx, NULL, "", m->class_name);
     if (!m->root) return NULL;
 
@@ -84,6 +89,14 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     mt_status st = arch->build(m);
     mt_meta_scope_exit(ctx);
     if (st != MT_OK || mt_ctx_status(ctx) != MT_OK) return NULL;
+    /* A family that does not resolve --attn (mt_attn_choose) traces one attention only:
+     * an explicit choice is refused rather than silently ignored. */
+    if (!m->attn_resolved && m->attn != MT_ATTN_IMPL_DEFAULT) {
+        mt_fail(ctx, MT_ERR_UNSUPPORTED,
+                "--attn %s: not modelled for model_type '%s' (metatrace traces its default attention only)",
+                m->attn == MT_ATTN_IMPL_EAGER ? "eager" : "sdpa", m->model_type);
+        return NULL;
+    }
     mt_model_collect(m);
     return mt_ctx_status(ctx) == MT_OK ? m : NULL;
 }

@@ -898,6 +898,9 @@ static const rule_fn OP_RULES[MT_OP_COUNT] = {
     [MT_OP_TRIU] = rule_triu, [MT_OP_SDPA] = rule_sdpa, [MT_OP_DROPOUT] = rule_linear1,
     [MT_OP_CLAMP] = rule_clamp, [MT_OP_CLAMP_] = rule_clamp, [MT_OP_STACK] = rule_stack,
     [MT_OP_FLATTEN] = rule_view, [MT_OP_INDEX_SELECT] = rule_index_select, [MT_OP_INDEX_ADD] = rule_index_add,
+    /* cumsum is a scan along dim: a shard on dim would need the earlier shards'
+     * totals, so dim is gathered like softmax's; other dims keep their shard */
+    [MT_OP_CUMSUM] = rule_softmax, [MT_OP_CUMSUM_METHOD] = rule_softmax,
 };
 
 /* ---- one propagation ---- */

@@ -115,7 +115,7 @@ int tu_run_cli(const char *const *argv, char **out, char **err) {
 mt_model *tu_build(mt_ctx *ctx, const char *config_path, int64_t layers) {
     mt_config *cfg = mt_config_load(ctx, config_path);
     cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, layers};
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = layers};
     mt_model *m = mt_model_build(ctx, cfg, &o);
     cr_assert_not_null(m, "build: %s", mt_ctx_errmsg(ctx));
     return m;
@@ -192,7 +192,7 @@ void tu_check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t
 mt_model *tu_build_text(mt_ctx *ctx, const char *json, int64_t layers) {
     mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "config.json");
     cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, layers};
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = layers};
     mt_model *m = mt_model_build(ctx, cfg, &o);
     cr_assert_not_null(m, "build: %s", mt_ctx_errmsg(ctx));
     return m;

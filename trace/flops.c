@@ -217,7 +217,9 @@ static const mt_sym *fl_scatter(mt_ctx *ctx, const mt_node *n) {
     R(INVERT, R_ELEM) R(CLAMP_, R_ELEM) R(CLAMP, R_ELEM)                   \
     R(REPEAT_INTERLEAVE, R_ZERO) R(STACK, R_ZERO) R(FLATTEN, R_ZERO)       \
     R(MIN, RULE("min", fl_min))                                            \
-    R(FULL_LIKE, R_ZERO)
+    R(FULL_LIKE, R_ZERO)                                                    \
+    /* a running sum: one add per input element */                         \
+    R(CUMSUM, R_REDUCE) R(CUMSUM_METHOD, R_REDUCE)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

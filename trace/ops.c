@@ -818,6 +818,33 @@ static mt_status rule_reduce(call *c) {
     return emit(c, out, nr, r);
 }
 
+/* torch.cumsum(input, dim, *, dtype=None) and Tensor.cumsum(dim, *, dtype=None):
+ * same shape; dtype= if given, else integral and bool inputs give int64 (as
+ * sum), else the input's dtype. dim is required and wraps (a 0-dim tensor
+ * takes -1 and 0). */
+static mt_status rule_cumsum(call *c) {
+    static const char *const S_FN[] = {"input|self", "dim", "*", "dtype", NULL};
+    static const char *const S_M[] = {"self|input", "dim", "*", "dtype", NULL};
+    bool method = c->id == MT_OP_CUMSUM_METHOD;
+    TRY(sig_check(c, method ? S_M : S_FN));
+    const mt_tensor *x;
+    TRY(need_tensor(c, method ? "self" : "input", &x));
+    const mt_arg *da = param(c, "dim");
+    if (!da) return fail_usage(c, "missing required argument 'dim' (cumsum takes a dim)");
+    int64_t d = 0;
+    TRY(int_of(c, "dim", da, &d));
+    int w = 0;
+    TRY(wrap_dim(c, d, x, &w));
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    mt_dtype out = dt != MT_DTYPE_NONE ? dt : mt_dtype_is_integral(x->dtype, true) ? MT_INT64 : x->dtype;
+    /* the cumsum kernels have no bool result (ATen "cumsum_out_cpu" not implemented for 'Bool') */
+    if (out == MT_BOOL)
+        return fail(c, "\"cumsum_out_cpu\" not implemented for 'Bool' (dtype=torch.bool): got %s %s",
+                    mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, out, x);
+}
+
 static mt_status rule_softmax(call *c) {
     static const char *const S[] = {"input|self", "dim", "_stacklevel", "dtype", NULL};
     TRY(sig_check(c, S));
@@ -1906,7 +1933,9 @@ static mt_status rule_full_like(call *c);
     R(STACK, "stack", rule_stack)             \
     R(FLATTEN, "flatten", rule_flatten)       \
     R(MIN, "min", rule_min)                   \
-    R(FULL_LIKE, "full_like", rule_full_like)
+    R(FULL_LIKE, "full_like", rule_full_like) \
+    R(CUMSUM, "cumsum", rule_cumsum)          \
+    R(CUMSUM_METHOD, "cumsum", rule_cumsum)
 
 typedef struct op_entry {
     mt_opdef def;

@@ -224,7 +224,9 @@ void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(STACK,         MT_NODE_CALL_FUNCTION, "torch.stack",                       MT_PROMO_DEFAULT)      \
     X(FLATTEN,       MT_NODE_CALL_METHOD,   "flatten",                           MT_PROMO_DEFAULT) \
     X(MIN,           MT_NODE_CALL_FUNCTION, "torch.min",                         MT_PROMO_DEFAULT) \
-    X(FULL_LIKE,     MT_NODE_CALL_FUNCTION, "torch.full_like",                   MT_PROMO_DEFAULT)
+    X(FULL_LIKE,     MT_NODE_CALL_FUNCTION, "torch.full_like",                   MT_PROMO_DEFAULT) \
+    X(CUMSUM,        MT_NODE_CALL_FUNCTION, "torch.cumsum",                      MT_PROMO_BOOL_TO_LONG) \
+    X(CUMSUM_METHOD, MT_NODE_CALL_METHOD,   "cumsum",                            MT_PROMO_BOOL_TO_LONG)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

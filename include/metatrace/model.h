@@ -46,9 +46,17 @@ const char *mt_config_model_type(mt_config *c);
 const char *mt_config_architecture(mt_config *c); /* architectures[0] or NULL */
 
 /* ---- model -------------------------------------------------------------------- */
+/* Attention implementation to trace (transformers' config._attn_implementation). */
+typedef enum mt_attn_impl {
+    MT_ATTN_IMPL_DEFAULT = 0, /* what transformers picks for the family (sdpa where it has it) */
+    MT_ATTN_IMPL_EAGER,       /* the family's eager attention (matmul, softmax, matmul) */
+    MT_ATTN_IMPL_SDPA,        /* F.scaled_dot_product_attention */
+} mt_attn_impl;
+
 typedef struct mt_build_opts {
     mt_dtype dtype;       /* MT_DTYPE_NONE: the config's torch_dtype (float32 if absent) */
     int64_t num_layers;   /* 0: from the config */
+    mt_attn_impl attn;    /* DEFAULT: the family's default; a choice the family does not have is an error */
 } mt_build_opts;
 
 typedef struct mt_totals {
@@ -98,6 +106,8 @@ typedef struct mt_model {
     const char *class_name;   /* architectures[0] or the arch's default_class */
     mt_dtype dtype;           /* parameter dtype */
     int64_t num_layers;
+    mt_attn_impl attn;        /* requested; the family's build resolves it (mt_attn_choose, src/models/blocks.h) */
+    bool attn_resolved;       /* true when it did: attn is then EAGER or SDPA */
     mt_module *root;
     mt_vec params;            /* mt_param*: named_parameters order; tied aliases included, flagged */
     mt_vec buffers;           /* mt_param* with is_buffer */

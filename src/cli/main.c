@@ -52,7 +52,8 @@ static const struct {
 typedef enum opt_id {
     OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
     OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD,
-    OPT_QUANT
+    OPT_QUANT,
+    OPT_ATTN
 } opt_id;
 
 static const struct {
@@ -70,6 +71,7 @@ static const struct {
     {0, "optimizer", true, OPT_OPTIMIZER}, {0, "mla-cache", true, OPT_MLA_CACHE}, {0, "depth", true, OPT_DEPTH},
     {0, "unfold", false, OPT_UNFOLD},
     {0, "quant", true, OPT_QUANT},
+    {0, "attn", true, OPT_ATTN},
 };
 
 typedef struct cli {
@@ -89,6 +91,7 @@ typedef struct cli {
     int depth;           /* --depth: the per-module table (0: the summary) */
     bool unfold;         /* --unfold: no folding of identical layers */
     const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
+    mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -294,6 +297,8 @@ static void help(mt_ctx *ctx)
           "                      bfloat16, float16, ...)\n"
           "                      (float8 dtypes are refused: use --quant fp8)\n"
           "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
+          "      --attn IMPL     attention to trace: eager or sdpa (default: the one\n"
+          "                      transformers picks for the model type)\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
           "      --tp N|auto     plan tensor parallelism over N ranks (JSON or table), or list\n"
           "                      every degree 1..64 that works and why the others do not\n"
@@ -426,6 +431,14 @@ static int parse_args(cli *c, int argc, char **argv)
         case OPT_LAYERS:
             if (!parse_positive(value, &c->layers))
                 return usage_error("--layers: expected a positive integer, got '%s'", value);
+            break;
+        case OPT_ATTN:
+            if (strcmp(value, "eager") == 0)
+                c->attn = MT_ATTN_IMPL_EAGER;
+            else if (strcmp(value, "sdpa") == 0)
+                c->attn = MT_ATTN_IMPL_SDPA;
+            else
+                return usage_error("--attn: expected eager or sdpa, got '%s'", value);
             break;
         case OPT_BIND: {
             int rc = parse_bind(c, value);
@@ -697,6 +710,7 @@ static int run(cli *c)
     memset(&bo, 0, sizeof bo);
     bo.dtype = c->dtype;
     bo.num_layers = c->layers;
+    bo.attn = c->attn;
     mt_model *m = mt_model_build(c->ctx, cfg, &bo);
     if (!m)
         return input_error(c->ctx);

@@ -125,6 +125,9 @@ static mt_status bart_build(mt_model *m) {
     mt_model_info(m, "decoder_layers", mt_a_int(p->dec_layers));
     mt_model_info(m, "encoder_attention_heads", mt_a_int(p->enc_heads));
     mt_model_info(m, "decoder_attention_heads", mt_a_int(p->dec_heads));
+    /* transformers has eager and sdpa for it and picks sdpa; metatrace traces sdpa */
+    if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BIT(MT_ATTN_IMPL_SDPA), MT_ATTN_IMPL_SDPA) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 

@@ -127,6 +127,9 @@ static mt_status bert_build(mt_model *m) {
     mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
     mt_model_info(m, "num_attention_heads", mt_a_int(p->heads));
     mt_model_info(m, "intermediate_size", mt_a_int(p->inter));
+    /* transformers has eager and sdpa for it and picks sdpa; metatrace traces sdpa */
+    if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BIT(MT_ATTN_IMPL_SDPA), MT_ATTN_IMPL_SDPA) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 

@@ -389,6 +389,14 @@ static mt_module *scaled_embedding(mt_model *m, mt_module *model, const mt_dec_s
 
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     mt_ctx *ctx = m->ctx;
+    /* transformers has eager and sdpa for every decoder here and picks sdpa, except where the
+     * family's spec asks for eager (soft-capping); a family's own attention hook traces its
+     * default only */
+    bool eager = s->caps.eager_attn || s->caps.eager_only || s->caps.attn_softcap > 0;
+    mt_attn_impl def = eager ? MT_ATTN_IMPL_EAGER : MT_ATTN_IMPL_SDPA;
+    unsigned has = s->caps.eager_only ? MT_ATTN_BIT(MT_ATTN_IMPL_EAGER) : MT_ATTN_BOTH;
+    if (mt_attn_choose(m, has, s->hooks.attn_forward ? MT_ATTN_BIT(def) : has, def) != MT_OK)
+        return mt_ctx_status(ctx);
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU; /* requested; the meta scope turns it into META */
     mt_module *model = mt_module_new(ctx, m->root, "model", s->cls.model);
@@ -663,23 +671,67 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
     *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
 }
 
-/* Eager attention: softmax(q k^T * scale [soft-capped] + mask) v, as transformers'
- * eager_attention_forward; returns [b, seq, heads, head_dim] contiguous. */
-static mt_tensor *eager_attention(mt_tracer *tr, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_tensor *m4,
-                                  const mt_dec_spec *s) {
-    double scale = s->caps.attn_scale > 0 ? s->caps.attn_scale : 1.0 / sqrt((double)s->head_dim);
-    mt_tensor *w = mt_mul_s(tr, mt_matmul(tr, q, mt_transpose(tr, k, 2, 3)), scale);
-    if (s->caps.attn_softcap > 0) {
-        w = mt_div_s(tr, w, s->caps.attn_softcap);
-        w = mt_unary(tr, MT_OP_TANH, w);
-        w = mt_mul_s(tr, w, s->caps.attn_softcap);
+const char *mt_attn_name(mt_attn_impl impl) {
+    return impl == MT_ATTN_IMPL_EAGER ? "eager" : impl == MT_ATTN_IMPL_SDPA ? "sdpa" : "default";
+}
+
+mt_status mt_attn_choose(mt_model *m, unsigned has, unsigned modelled, mt_attn_impl def) {
+    mt_attn_impl want = m->attn == MT_ATTN_IMPL_DEFAULT ? def : m->attn;
+    unsigned bit = MT_ATTN_BIT(want);
+    if (!(has & bit)) {
+        mt_attn_impl other = want == MT_ATTN_IMPL_EAGER ? MT_ATTN_IMPL_SDPA : MT_ATTN_IMPL_EAGER;
+        return mt_fail(m->ctx, MT_ERR_USAGE,
+                       "--attn %s: model_type '%s' has no %s attention in transformers (only %s)",
+                       mt_attn_name(want), m->model_type, mt_attn_name(want), mt_attn_name(other));
     }
-    if (m4) w = mt_add(tr, w, m4);
-    w = mt_to(tr, mt_softmax(tr, w, -1, MT_FLOAT32), q ? q->dtype : MT_FLOAT32);
-    w = w ? mt_tr_op1(tr, MT_OP_DROPOUT, (mt_arg[]){mt_a_tensor(w)}, 1,
-                      (mt_kwarg[]){{"p", mt_a_float(0.0)}, {"training", mt_a_bool(false)}}, 2)
-          : NULL;
-    mt_tensor *o = mt_matmul(tr, w, v);
+    if (!(modelled & bit))
+        return mt_fail(m->ctx, MT_ERR_UNSUPPORTED,
+                       "--attn %s: model_type '%s' has %s attention in transformers, but metatrace traces only "
+                       "its %s attention",
+                       mt_attn_name(want), m->model_type, mt_attn_name(want), mt_attn_name(def));
+    m->attn = want;
+    m->attn_resolved = true;
+    return MT_OK;
+}
+
+/* mask[:, :, :, :k_len] */
+static mt_tensor *slice_mask(mt_tracer *tr, mt_tensor *mask, const mt_tensor *k) {
+    if (!mask || !k) return mask;
+    mt_arg idx[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL),
+                     mt_a_slice(NULL, k->shape[2], NULL)};
+    return mt_index(tr, mask, idx, 4);
+}
+
+mt_tensor *mt_attn_forward(mt_tracer *tr, mt_attn_impl impl, mt_tensor *q, mt_tensor *k, mt_tensor *v,
+                           mt_tensor *mask, const mt_attn_args *a) {
+    if (!q || !k || !v) return NULL;
+    k = mt_dec_repeat_kv(tr, k, a->n_rep);
+    v = mt_dec_repeat_kv(tr, v, a->n_rep);
+    mt_tensor *o = NULL;
+    if (impl == MT_ATTN_IMPL_EAGER) {
+        mt_tensor *kt = a->kt_neg ? mt_transpose(tr, k, -1, -2) : mt_transpose(tr, k, 2, 3);
+        mt_tensor *w = mt_mul_s(tr, mt_matmul(tr, q, kt), a->scaling);
+        if (a->softcap > 0) {
+            w = mt_div_s(tr, w, a->softcap);
+            w = mt_unary(tr, MT_OP_TANH, w);
+            w = mt_mul_s(tr, w, a->softcap);
+        }
+        if (mask) w = mt_add(tr, w, a->eager_slice ? slice_mask(tr, mask, k) : mask);
+        w = mt_to(tr, mt_softmax(tr, w, -1, MT_FLOAT32), q->dtype);
+        w = w ? mt_tr_op1(tr, MT_OP_DROPOUT, (mt_arg[]){mt_a_tensor(w)}, 1,
+                          (mt_kwarg[]){{"p", mt_a_float(0.0)}, {"training", mt_a_bool(false)}}, 2)
+              : NULL;
+        o = mt_matmul(tr, w, v);
+    } else {
+        bool masked = mask != NULL;
+        if (mask && a->sdpa_slice) mask = slice_mask(tr, mask, k);
+        if (k && v && (mask || !masked)) {
+            mt_arg sa[3] = {mt_a_tensor(q), mt_a_tensor(k), mt_a_tensor(v)};
+            mt_kwarg kw[4] = {{"attn_mask", mask ? mt_a_tensor(mask) : mt_a_none()}, {"dropout_p", mt_a_float(0.0)},
+                              {"is_causal", mt_a_bool(false)}, {"scale", mt_a_float(a->scaling)}};
+            o = mt_tr_op1(tr, MT_OP_SDPA, sa, 3, kw, a->scaling > 0 ? 4 : 3);
+        }
+    }
     return mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
 }
 
@@ -708,25 +760,16 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         q = rotary_part(tr, q, c, sn, s);
         k = rotary_part(tr, k, c, sn, s);
     }
-    k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
-    v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
-    mt_tensor *m4 = NULL;
-    if (mask && k) {
-        mt_arg idx[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL),
-                         mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, k->shape[2], NULL)};
-        m4 = mt_index(tr, mask, idx, 4);
-    }
     mt_tensor *o = NULL;
-    if (s->caps.eager_attn || s->caps.attn_softcap > 0) {
-        o = (q && k && v && m4) ? eager_attention(tr, q, k, v, m4, s) : NULL;
-    } else {
-        if (q && k && v && m4) {
-            mt_arg a[3] = {mt_a_tensor(q), mt_a_tensor(k), mt_a_tensor(v)};
-            mt_kwarg kw[4] = {{"attn_mask", mt_a_tensor(m4)}, {"dropout_p", mt_a_float(0.0)},
-                              {"is_causal", mt_a_bool(false)}, {"scale", mt_a_float(s->caps.attn_scale)}};
-            o = mt_tr_op1(tr, MT_OP_SDPA, a, 3, kw, s->caps.attn_scale > 0 ? 4 : 3);
-        }
-        o = mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
+    if (mask) {
+        mt_attn_impl impl = tr->model->attn;
+        mt_attn_args aa = {.n_rep = s->heads / s->kv_heads, .softcap = s->caps.attn_softcap,
+                           .eager_slice = true, .sdpa_slice = true};
+        /* eager always multiplies by module.scaling; sdpa passes scale= only where the family sets one */
+        aa.scaling = impl == MT_ATTN_IMPL_EAGER
+                         ? (s->caps.attn_scale > 0 ? s->caps.attn_scale : 1.0 / sqrt((double)s->head_dim))
+                         : s->caps.attn_scale;
+        o = mt_attn_forward(tr, impl, q, k, v, mask, &aa);
     }
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_view(tr, o, 3, os);

@@ -84,7 +84,8 @@ typedef struct mt_dec_caps {
     double attn_softcap;       /* 0: none; scores = cap * tanh(scores / cap) (eager attention) */
     double final_softcap;      /* 0: none; logits = cap * tanh(logits / cap) */
     double attn_scale;         /* 0: SDPA default 1/sqrt(head_dim), no scale kwarg */
-    bool eager_attn;           /* trace matmul/softmax attention instead of SDPA */
+    bool eager_attn;           /* transformers' default is eager: trace matmul/softmax attention instead of SDPA */
+    bool eager_only;           /* transformers has no sdpa attention for the family (--attn sdpa is an error) */
     double embed_scale;        /* 0: none; embeddings * value */
     bool embed_scale_in_dtype; /* Gemma: the normalizer is a tensor of the hidden dtype (rounded) */
     double residual_scale;     /* 0: none; residual + out * value (Granite) */
@@ -185,6 +186,40 @@ mt_tensor *mt_dec_causal_mask(mt_tracer *tr, mt_tensor *attn_mask, mt_tensor *ca
  * masked as well. */
 mt_tensor *mt_dec_sliding_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_pos, int64_t window,
                                mt_dtype dt);
+
+/* ---- attention implementation (--attn) ----
+ * Which implementations transformers has for a family (`has`), which of them
+ * metatrace traces (`modelled`, a subset), and transformers' default. The
+ * request in m->attn (mt_build_opts.attn) is checked against them — a choice
+ * transformers lacks is a usage error naming the family, one metatrace does
+ * not trace is unsupported — and m->attn is set to the resolved choice.
+ * Every family's build calls it once (mt_dec_build does for the decoders). */
+#define MT_ATTN_BIT(impl) (1u << (unsigned)(impl))
+#define MT_ATTN_BOTH (MT_ATTN_BIT(MT_ATTN_IMPL_EAGER) | MT_ATTN_BIT(MT_ATTN_IMPL_SDPA))
+mt_status mt_attn_choose(mt_model *m, unsigned has, unsigned modelled, mt_attn_impl def);
+/* The name of an implementation ("eager", "sdpa"). */
+const char *mt_attn_name(mt_attn_impl impl);
+
+/* The attention interfaces of transformers on q [b, heads, s, d] and k, v
+ * [b, kv_heads, s_k, d]; the result is attn_output.transpose(1, 2).contiguous()
+ * [b, s, heads, d], as both interfaces return it.
+ *  eager (eager_attention_forward): repeat_kv(k), repeat_kv(v),
+ *        matmul(q, k.transpose(2, 3)) * scaling [soft-cap: / cap, tanh, * cap]
+ *        [+ mask[:, :, :, :k_len]], softmax(dim=-1, dtype=float32).to(q.dtype),
+ *        dropout(p=0.0, training=False), matmul(., v), transpose(1, 2), contiguous;
+ *  sdpa  (sdpa_attention_forward): repeat_kv(k), repeat_kv(v) [, mask[:, :, :, :k_len]],
+ *        F.scaled_dot_product_attention(q, k, v, attn_mask=, dropout_p=0.0, is_causal=False
+ *        [, scale=]), transpose(1, 2), contiguous. */
+typedef struct mt_attn_args {
+    int64_t n_rep;       /* repeat_kv groups (1: none recorded) */
+    double scaling;      /* eager: the multiplier (always recorded); sdpa: scale= (0: not passed) */
+    double softcap;      /* eager: logit soft-capping (0: none) */
+    bool kt_neg;         /* eager: key.transpose(-1, -2) (OPT's copy of the function) */
+    bool eager_slice;    /* eager: the mask is sliced to the key length before the add */
+    bool sdpa_slice;     /* sdpa: likewise before the call */
+} mt_attn_args;
+mt_tensor *mt_attn_forward(mt_tracer *tr, mt_attn_impl impl, mt_tensor *q, mt_tensor *k, mt_tensor *v,
+                           mt_tensor *mask, const mt_attn_args *a);
 
 /* Activation from a config hidden_act name: a leaf for torch.nn built-ins,
  * traced through for transformers' own activation classes. */

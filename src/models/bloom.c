@@ -56,6 +56,9 @@ static mt_status bloom_build(mt_model *m) {
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
     mt_model_info(m, "n_layer", mt_a_int(p->layers));
     mt_model_info(m, "n_head", mt_a_int(p->heads));
+    /* transformers' BLOOM has eager attention only (no sdpa) */
+    if (mt_attn_choose(m, MT_ATTN_BIT(MT_ATTN_IMPL_EAGER), MT_ATTN_BIT(MT_ATTN_IMPL_EAGER), MT_ATTN_IMPL_EAGER) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 
@@ -102,7 +105,7 @@ static mt_status bloom_forward(mt_model *m, mt_tracer *tr) {
     mt_module *tm = mt_module_child(m->root, "transformer");
     mt_tr_enter(tr, tm);
     mt_tensor *h = cl_call(tr, tm, "word_embeddings_layernorm", cl_call(tr, tm, "word_embeddings", ids));
-    mt_tensor *alibi = cl_alibi(tr, amask, p->heads, p->dt);
+    mt_tensor *alibi = cl_alibi(tr, amask, p->heads, p->dt, false);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     mt_module *list = mt_module_child(tm, "h");
     for (int i = 0; i < list->children.n && h; i++) {

@@ -200,7 +200,7 @@ mt_tensor *cl_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tenso
     return y ? mt_cat(tr, parts, 2, -1) : NULL;
 }
 
-mt_tensor *cl_alibi(mt_tracer *tr, mt_tensor *amask, int64_t heads, mt_dtype dt) {
+mt_tensor *cl_alibi(mt_tracer *tr, mt_tensor *amask, int64_t heads, mt_dtype dt, bool slopes_bf16) {
     if (!amask) return NULL;
     mt_ctx *ctx = tr->ctx;
     const mt_sym *b = amask->shape[0], *seq = amask->shape[1];
@@ -210,13 +210,16 @@ mt_tensor *cl_alibi(mt_tracer *tr, mt_tensor *amask, int64_t heads, mt_dtype dt)
     mt_arg sa[2] = {mt_a_ints(ctx, &hh, 1), mt_a_float(1.0)};
     mt_kwarg sk[1] = {{"dtype", mt_a_dtype(MT_FLOAT32)}};
     mt_tensor *slopes = mt_tr_op1(tr, MT_OP_FULL, sa, 2, sk, 1);
-    /* positions: (cumsum(mask) - 1) * mask; traced as arange(seq) * mask (the
-     * same values for left-aligned masks; no cumsum op in the table) */
-    mt_tensor *pos = mt_mul(tr, cl_arange(tr, seq), amask);
+    /* positions: ((attention_mask.cumsum(dim=-1) - 1) * attention_mask)[:, None, :] */
+    mt_kwarg ck[1] = {{"dim", mt_a_int(-1)}};
+    mt_tensor *cs = mt_tr_op1(tr, MT_OP_CUMSUM_METHOD, (mt_arg[]){mt_a_tensor(amask)}, 1, ck, 1);
+    mt_tensor *pos = mt_mul(tr, cl_scalar_op(tr, MT_OP_SUB, cs, mt_a_int(1)), amask);
     mt_arg ip[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
     pos = mt_index(tr, pos, ip, 3);
     mt_arg is[2] = {mt_a_ellipsis(), mt_a_none()};
-    mt_tensor *al = mt_mul(tr, mt_index(tr, slopes, is, 2), pos);
+    mt_tensor *sl = mt_index(tr, slopes, is, 2);
+    if (slopes_bf16) sl = mt_to(tr, sl, MT_BFLOAT16); /* Falcon: slopes[..., None].bfloat16() */
+    mt_tensor *al = mt_mul(tr, sl, pos);
     const mt_sym *rs[3] = {mt_sym_mul_const(ctx, b, heads), C(tr, 1), seq};
     return mt_to(tr, mt_reshape(tr, al, 3, rs), dt);
 }

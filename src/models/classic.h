@@ -62,9 +62,10 @@ void cl_rotary_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *p
  * interleaved, rotate_every_two (GPT-J). */
 mt_tensor *cl_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin, int64_t rdim,
                            int64_t hd, bool interleaved);
-/* ALiBi bias [batch*heads, 1, seq] as BLOOM builds it (slopes per head times
- * ((cumsum(mask) - 1) * mask)); reshaped by the caller. */
-mt_tensor *cl_alibi(mt_tracer *tr, mt_tensor *amask, int64_t heads, mt_dtype dt);
+/* ALiBi bias [batch*heads, 1, seq] as build_alibi_tensor builds it: slopes per head times
+ * ((attention_mask.cumsum(dim=-1) - 1) * attention_mask)[:, None, :], reshaped, .to(dt);
+ * Falcon's copy casts the slopes to bfloat16 first (slopes_bf16). */
+mt_tensor *cl_alibi(mt_tracer *tr, mt_tensor *amask, int64_t heads, mt_dtype dt, bool slopes_bf16);
 /* F.dropout(x, p=p, training=False): the functional dropout of eval mode (BART layers). */
 mt_tensor *cl_fdropout(mt_tracer *tr, mt_tensor *x, double p);
 /* Output helper: the last node must be an output with one tensor. */

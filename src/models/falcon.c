@@ -94,6 +94,10 @@ static mt_status falcon_build(mt_model *m) {
     mt_model_info(m, "num_kv_heads", mt_a_int(p->newarch ? p->kv : p->mq ? 1 : p->heads));
     mt_model_info(m, "new_decoder_architecture", mt_a_bool(p->newarch));
     mt_model_info(m, "alibi", mt_a_bool(p->alibi));
+    /* transformers' Falcon has eager and sdpa and picks sdpa; metatrace traces sdpa with rotary
+     * and, with ALiBi, the eager scores + alibi path (same shapes) — only that one is offered */
+    mt_attn_impl traced = p->alibi ? MT_ATTN_IMPL_EAGER : MT_ATTN_IMPL_SDPA;
+    if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BIT(traced), traced) != MT_OK) return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 
@@ -188,7 +192,7 @@ static mt_status falcon_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     mt_tensor *cos = NULL, *sin = NULL, *alibi = NULL;
     if (p->alibi) {
-        alibi = cl_alibi(tr, amask, p->heads, p->dt);
+        alibi = cl_alibi(tr, amask, p->heads, p->dt, true);
     } else {
         mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
         cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);

@@ -1,6 +1,8 @@
 /* GPT-2 (GPT2LMHeadModel): learned absolute positions (wpe), pre-LN blocks
  * whose projections are transformers' Conv1D (weights stored [in, out]),
  * c_attn fused [q | k | v] split along the last dim, lm_head tied to wte.
+ * Each GPT2Attention registers the non-persistent buffers bias [1, 1, n_positions,
+ * n_positions] bool and masked_bias [] (not in the checkpoint, counted as buffers).
  * Defaults: GPT2Config (configuration_gpt2.py). */
 #include <math.h>
 
@@ -38,7 +40,14 @@ static mt_status gpt2_build(mt_model *m) {
         mt_module *L = cl_layer(m, list, i, "GPT2Block");
         if (!L || !cl_layernorm(m, L, "ln_1", p->embd, p->eps, true)) return mt_ctx_status(m->ctx);
         mt_module *at = mt_module_new(m->ctx, L, "attn", "GPT2Attention");
-        if (!at || !cl_conv1d(m, at, "c_attn", p->embd, 3 * p->embd) || !cl_conv1d(m, at, "c_proj", p->embd, p->embd) ||
+        /* GPT2Attention.__init__ registers two non-persistent buffers first: bias, the causal
+         * tril(ones(max_positions, max_positions), bool).view(1, 1, n, n), and masked_bias,
+         * torch.tensor(-1e4) (the default dtype, i.e. the model's when loaded with a torch_dtype) */
+        int64_t bs[4] = {1, 1, p->npos, p->npos}, none = 0;
+        if (!at || !mt_buffer_new(m->ctx, at, "bias", MT_BOOL, MT_DEVICE_CPU, 4, bs, false, true) ||
+            !mt_buffer_new(m->ctx, at, "masked_bias", p->dt, MT_DEVICE_CPU, 0, &none, false, true))
+            return mt_ctx_status(m->ctx);
+        if (!cl_conv1d(m, at, "c_attn", p->embd, 3 * p->embd) || !cl_conv1d(m, at, "c_proj", p->embd, p->embd) ||
             !cl_dropout(m, at, "attn_dropout", 0.1) || !cl_dropout(m, at, "resid_dropout", 0.1) ||
             !cl_layernorm(m, L, "ln_2", p->embd, p->eps, true))
             return mt_ctx_status(m->ctx);
@@ -53,6 +62,11 @@ static mt_status gpt2_build(mt_model *m) {
     mt_model_info(m, "n_embd", mt_a_int(p->embd));
     mt_model_info(m, "n_layer", mt_a_int(p->layers));
     mt_model_info(m, "n_head", mt_a_int(p->heads));
+    /* transformers' GPT-2 has eager and sdpa and picks sdpa; metatrace traces sdpa only: GPT-2's
+     * own eager_attention_forward slices the causal buffer, module.bias[:, :, k_len - q_len:k_len,
+     * :k_len], and min(seq, n_positions) is undecidable for the slice rule (seq has no upper bound) */
+    if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BIT(MT_ATTN_IMPL_SDPA), MT_ATTN_IMPL_SDPA) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 

@@ -1,9 +1,12 @@
 /* GPT-NeoX (GPTNeoXForCausalLM): LayerNorm blocks with a fused query_key_value
  * laid out per head ([heads, 3 * head_size] rows: q, k, v of one head
  * together), partial rotary (rotary_pct) and the parallel residual
- * x + attn(ln1(x)) + mlp(ln2(x)) (use_parallel_residual). Old bin
- * checkpoints also stored the attention buffers bias/masked_bias and
- * rotary_emb.inv_freq; those are not parameters. Defaults: GPTNeoXConfig. */
+ * x + attn(ln1(x)) + mlp(ln2(x)) (use_parallel_residual). Attention eager or
+ * sdpa (--attn; sdpa by default). Old bin checkpoints also stored the attention
+ * buffers bias/masked_bias and rotary_emb.inv_freq; those are not parameters,
+ * and current transformers' GPTNeoXAttention registers no bias/masked_bias
+ * buffer at all (only the model's rotary_emb.inv_freq, non-persistent).
+ * Defaults: GPTNeoXConfig. */
 #include <math.h>
 
 #include "classic.h"
@@ -65,6 +68,7 @@ static mt_status neox_build(mt_model *m) {
     mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
     mt_model_info(m, "rotary_ndims", mt_a_int(p->rdim));
     mt_model_info(m, "use_parallel_residual", mt_a_bool(p->parallel));
+    if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BOTH, MT_ATTN_IMPL_SDPA) != MT_OK) return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 
@@ -82,7 +86,14 @@ static mt_tensor *neox_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tenso
     }
     q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, false);
     k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, false);
-    mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, mask, 1.0 / sqrt((double)p->hd)));
+    /* eager_attention_forward (the mask sliced to the key length) or sdpa_attention_forward,
+     * both at module.scaling = head_size**-0.5, then reshape(*input_shape, -1).contiguous() */
+    mt_attn_args aa = {.n_rep = 1, .scaling = 1.0 / sqrt((double)p->hd), .eager_slice = true};
+    mt_tensor *o = mt_attn_forward(tr, tr->model->attn, q, k, v, mask, &aa);
+    if (o) {
+        const mt_sym *os[3] = {o->shape[0], o->shape[1], NULL};
+        o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
+    }
     o = cl_call(tr, at, "dense", o);
     mt_tr_leave(tr);
     return o;

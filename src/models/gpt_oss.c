@@ -382,6 +382,7 @@ static mt_status gpt_oss_build(mt_model *m) {
     s->hooks.build_attn = build_attn;
     s->hooks.build_mlp = build_mlp;
     s->hooks.attn_forward = attn_forward;
+    s->caps.eager_only = true; /* the sinks need eager attention: GptOss has no sdpa (_supports_sdpa = False) */
     s->hooks.mlp_forward = mlp_forward;
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(m->ctx);
     mt_model_info(m, "num_local_experts", mt_a_int(e->num_experts));

@@ -1,7 +1,10 @@
 /* GPT-J (GPTJForCausalLM): one LayerNorm per block feeding attention and MLP
  * in parallel (x + attn(ln_1(x)) + mlp(ln_1(x))), separate bias-free q/k/v/out
  * projections (registered k, v, q, out), partial rotary on rotary_dim with
- * the interleaved rotate_every_two layout, lm_head with a bias.
+ * the interleaved rotate_every_two layout, lm_head with a bias, eager attention
+ * (GPTJAttention._attn: transformers has no sdpa for GPT-J). Current transformers
+ * registers no buffer in GPTJAttention (the old bias/masked_bias are gone;
+ * embed_positions is a plain tensor attribute).
  * Defaults: GPTJConfig (configuration_gptj.py). */
 #include <math.h>
 
@@ -57,7 +60,31 @@ static mt_status gptj_build(mt_model *m) {
     mt_model_info(m, "n_embd", mt_a_int(p->embd));
     mt_model_info(m, "n_layer", mt_a_int(p->layers));
     mt_model_info(m, "rotary_dim", mt_a_int(p->rdim));
+    /* transformers' GPT-J has eager attention only (no sdpa) */
+    if (mt_attn_choose(m, MT_ATTN_BIT(MT_ATTN_IMPL_EAGER), MT_ATTN_BIT(MT_ATTN_IMPL_EAGER), MT_ATTN_IMPL_EAGER) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
+}
+
+/* GPTJAttention._attn, the only attention transformers has for GPT-J (GPTJ_ATTENTION_CLASSES:
+ * eager and flash_attention_2, no sdpa): q and k in float32, matmul(q, k.transpose(-1, -2)) /
+ * scale_attn, + attention_mask[:, :, :, :k_len], softmax(dim=-1), .to(v.dtype), attn_dropout,
+ * matmul with v. scale_attn is a plain 0-dim float32 tensor attribute (sqrt(head_dim)), not a
+ * buffer; it is recorded as the Python number (same result dtype: float32 / float32). */
+static mt_tensor *gptj_attn(mt_tracer *tr, mt_module *at, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_tensor *mask,
+                            const gptj *p) {
+    if (!q || !k || !v) return NULL;
+    q = mt_to(tr, q, MT_FLOAT32);
+    k = mt_to(tr, k, MT_FLOAT32);
+    mt_tensor *w = mt_div_s(tr, mt_matmul(tr, q, mt_transpose(tr, k, -1, -2)), sqrt((double)p->hd));
+    if (mask && k) {
+        mt_arg idx[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL),
+                         mt_a_slice(NULL, k->shape[2], NULL)};
+        w = mt_add(tr, w, mt_index(tr, mask, idx, 4));
+    }
+    w = mt_to(tr, mt_softmax(tr, w, -1, MT_DTYPE_NONE), v->dtype);
+    w = cl_call(tr, at, "attn_dropout", w);
+    return mt_matmul(tr, w, v);
 }
 
 static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
@@ -84,7 +111,7 @@ static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
         mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", ln), p->heads, p->hd);
         q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, true);
         k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, true);
-        mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, mask, 1.0 / sqrt((double)p->hd)));
+        mt_tensor *o = cl_merge_heads(tr, gptj_attn(tr, at, q, k, v, mask, p));
         o = cl_call(tr, at, "resid_dropout", cl_call(tr, at, "out_proj", o));
         mt_tr_leave(tr);
         mt_module *mlp = mt_module_child(L, "mlp");

@@ -3,7 +3,13 @@
  * project_in/project_out when word_embed_proj_dim differs from hidden_size,
  * pre- or post-LN blocks (do_layer_norm_before), q/k/v/out with biases
  * (registered k, v, q, out), lm_head tied to the word_embed_proj_dim-wide
- * embeddings. Defaults: OPTConfig (configuration_opt.py). */
+ * embeddings. Defaults: OPTConfig (configuration_opt.py).
+ * Forward as modeling_opt.py: OPTDecoder computes the positions
+ * (torch.cumsum(attention_mask, dim=1) * attention_mask - 1).long()[:, past:]
+ * (so left padding gives transformers' positions), OPTLearnedPositionalEmbedding
+ * adds the offset and looks them up; q_proj(x) * scaling with the attention
+ * called at scaling 1.0 (eager or sdpa, --attn; sdpa by default); the
+ * feed-forward runs on hidden_states.reshape(-1, hidden) and is viewed back. */
 #include <math.h>
 
 #include "classic.h"
@@ -69,11 +75,24 @@ static mt_status opt_build(mt_model *m) {
             return mt_ctx_status(ctx);
     }
     if (!cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->proj, p->vocab, false)) return mt_ctx_status(ctx);
+    if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BOTH, MT_ATTN_IMPL_SDPA) != MT_OK) return mt_ctx_status(ctx);
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
     mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
     mt_model_info(m, "word_embed_proj_dim", mt_a_int(p->proj));
     mt_model_info(m, "do_layer_norm_before", mt_a_bool(p->pre_ln));
     return MT_OK;
+}
+
+/* position_ids = torch.cumsum(attention_mask, dim=1); (position_ids * attention_mask - 1).long();
+ * position_ids[:, past_seen_tokens:] with past_seen_tokens 0 (OPTDecoder.forward). */
+static mt_tensor *opt_positions(mt_tracer *tr, mt_tensor *amask) {
+    if (!amask) return NULL;
+    mt_arg ca[1] = {mt_a_tensor(amask)};
+    mt_kwarg ck[1] = {{"dim", mt_a_int(1)}};
+    mt_tensor *cs = mt_tr_op1(tr, MT_OP_CUMSUM, ca, 1, ck, 1);
+    mt_tensor *pos = mt_to(tr, cl_scalar_op(tr, MT_OP_SUB, mt_mul(tr, cs, amask), mt_a_int(1)), MT_INT64);
+    mt_arg ix[2] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(mt_sym_const(tr->ctx, 0), NULL, NULL)};
+    return mt_index(tr, pos, ix, 2);
 }
 
 static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
@@ -83,14 +102,13 @@ static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
     mt_tr_enter(tr, model);
     mt_tr_enter(tr, dec);
     mt_tensor *h = cl_call(tr, dec, "embed_tokens", ids);
-    if (p->proj != p->hidden) h = cl_call(tr, dec, "project_in", h);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
-    /* positions: (cumsum(mask, 1) * mask - 1) in transformers; traced as
-     * arange(seq) * mask (equal for left-aligned masks; no cumsum op yet),
-     * then + offset 2 and F.embedding */
+    mt_tensor *pos = opt_positions(tr, amask);
+    /* OPTLearnedPositionalEmbedding (an nn.Embedding subclass, traced through):
+     * F.embedding(position_ids + offset, weight) */
     mt_module *pm = mt_module_child(dec, "embed_positions");
     mt_tr_enter(tr, pm);
-    mt_tensor *pos = cl_scalar_op(tr, MT_OP_ADD, mt_mul(tr, cl_arange(tr, ids->shape[1]), amask), mt_a_int(2));
+    pos = cl_scalar_op(tr, MT_OP_ADD, pos, mt_a_int(2));
     mt_tensor *pw = mt_tr_get_attr(tr, mt_module_param(pm, "weight"));
     mt_tensor *pe = NULL;
     if (pos && pw) {
@@ -98,7 +116,10 @@ static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
         pe = mt_tr_op1(tr, MT_OP_EMBEDDING, ea, 2, NULL, 0);
     }
     mt_tr_leave(tr);
+    if (p->proj != p->hidden) h = cl_call(tr, dec, "project_in", h);
     h = mt_add(tr, h, pe);
+    mt_attn_args aa = {.n_rep = 1, .scaling = 1.0, .kt_neg = true};
+    double scaling = 1.0 / sqrt((double)p->hd);
     mt_module *list = mt_module_child(dec, "layers");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
@@ -107,18 +128,29 @@ static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
         if (p->pre_ln) h = cl_call(tr, L, "self_attn_layer_norm", h);
         mt_module *at = mt_module_child(L, "self_attn");
         mt_tr_enter(tr, at);
-        mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", h), p->heads, p->hd);
+        mt_tensor *q = cl_split_heads(tr, mt_mul_s(tr, cl_call(tr, at, "q_proj", h), scaling), p->heads, p->hd);
         mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", h), p->heads, p->hd);
         mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", h), p->heads, p->hd);
-        mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, mask, 1.0 / sqrt((double)p->hd)));
+        mt_tensor *o = mt_attn_forward(tr, m->attn, q, k, v, mask, &aa);
+        if (o) {
+            const mt_sym *os[3] = {o->shape[0], o->shape[1], NULL};
+            o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
+        }
         o = cl_call(tr, at, "out_proj", o);
         mt_tr_leave(tr);
         h = mt_add(tr, res, o);
         if (!p->pre_ln) h = cl_call(tr, L, "self_attn_layer_norm", h);
+        /* fully connected on hidden_states.reshape(-1, hidden), viewed back afterwards */
+        mt_tensor *h3 = h;
+        if (h) {
+            const mt_sym *fs[2] = {NULL, h->shape[2]};
+            h = mt_reshape(tr, h, 2, fs);
+        }
         res = h;
         if (p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);
         h = mt_act_forward(tr, mt_module_child(L, "activation_fn"), cl_call(tr, L, "fc1", h));
         h = mt_add(tr, res, cl_call(tr, L, "fc2", h));
+        if (h && h3) h = mt_view(tr, h, 3, h3->shape);
         if (!p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);
         mt_tr_leave(tr);
     }

@@ -64,6 +64,9 @@ static mt_status phi_build(mt_model *m) {
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
     mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
     mt_model_info(m, "rotary_dim", mt_a_int(p->rdim));
+    /* transformers has eager and sdpa for it and picks sdpa; metatrace traces sdpa */
+    if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BIT(MT_ATTN_IMPL_SDPA), MT_ATTN_IMPL_SDPA) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 

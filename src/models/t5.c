@@ -145,6 +145,9 @@ static mt_status t5_build_common(mt_model *m, const t5 *defaults) {
     mt_model_info(m, "d_kv", mt_a_int(p->dkv));
     mt_model_info(m, "d_ff", mt_a_int(p->dff));
     mt_model_info(m, "feed_forward_proj", mt_a_str(ffp));
+    /* transformers' T5 has eager attention only (no sdpa) */
+    if (mt_attn_choose(m, MT_ATTN_BIT(MT_ATTN_IMPL_EAGER), MT_ATTN_BIT(MT_ATTN_IMPL_EAGER), MT_ATTN_IMPL_EAGER) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 

@@ -49,7 +49,7 @@ static int run_once(const char *path, int64_t layers, stage_times *t) {
     double t0 = now_ms();
     mt_config *cfg = mt_config_load(ctx, path);
     double t1 = now_ms();
-    mt_build_opts o = {MT_DTYPE_NONE, layers};
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = layers};
     mt_model *m = cfg ? mt_model_build(ctx, cfg, &o) : NULL;
     double t2 = now_ms();
     mt_graph *g = m ? mt_model_trace(m, NULL) : NULL;

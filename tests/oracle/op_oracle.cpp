@@ -842,6 +842,27 @@ void gen_full_like(Gen &g) {
     g.skipped_float8 += kFloat8Count * 6;
 }
 
+// torch.cumsum / Tensor.cumsum: every dtype with and without dtype=, dims in and
+// out of range, 0-dim and empty inputs, a missing dim.
+void gen_cumsum(Gen &g) {
+    std::vector<Shape> shapes = {{2, 3, 4}, {5}, {}, {2, 0}};
+    for (auto &s : shapes)
+        for (int64_t d : {0, 1, -1, 2, 3, -3, -4}) {
+            g.add({t(s), I(d)});
+            g.add({t(s)}, {{"dim", I(d)}});
+        }
+    for (auto a : kAll) {
+        g.add({t({2, 3}, a), I(1)});
+        g.add({t({}, a), I(0)});
+        for (auto b : {at::kFloat, at::kDouble, at::kLong, at::kInt, at::kHalf, at::kBool})
+            g.add({t({2, 3}, a), I(-1)}, {{"dtype", D(b)}});
+    }
+    g.add({t({2, 3})});
+    g.add({t({2, 3}), I(1), D(at::kDouble)});
+    g.add({t({2, 3}), I(1)}, {{"dim", I(0)}});
+    g.skipped_float8 += kFloat8Count * 8;
+}
+
 // Which generator serves which op (by the lower-case op name of the table).
 void generate(const std::string &name, Gen &g) {
     static const std::set<std::string> binary = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum",
@@ -868,7 +889,7 @@ void generate(const std::string &name, Gen &g) {
         {"clamp_", gen_clamp},
         {"clamp", gen_clamp},
         {"repeat_interleave", gen_repeat_interleave}, {"stack", gen_stack}, {"flatten", gen_flatten},
-        {"min", gen_min}, {"full_like", gen_full_like},
+        {"min", gen_min}, {"full_like", gen_full_like}, {"cumsum", gen_cumsum},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -426,6 +426,20 @@ Val reduce(const Call &c, int which) {
     return T(which == 0 ? at::sum(x, *dims, keepdim, dt) : at::mean(x, *dims, keepdim, dt));
 }
 
+// torch.cumsum(input, dim, *, dtype=None) / Tensor.cumsum(dim, *, dtype=None):
+// dim is required and dtype keyword-only, as in Python's signatures.
+Val cumsum(const Call &c, const char *self) {
+    Args a(c);
+    TORCH_CHECK(c.args.size() <= 2, "TypeError: cumsum() takes at most 2 positional arguments");
+    for (const auto &kw : c.kwargs)
+        TORCH_CHECK(kw.first == self || kw.first == "dim" || kw.first == "dtype",
+                    "TypeError: cumsum() got an unexpected keyword argument '", kw.first, "'");
+    TORCH_CHECK(!(c.args.size() >= 2 && a.get(99, "dim")), "TypeError: cumsum() got multiple values for argument 'dim'");
+    at::Tensor x = a.tensor(0, self);
+    int64_t dim = a.integer(1, "dim");
+    return T(at::cumsum(x, dim, a.dtype(99, "dtype")));
+}
+
 // F.softmax(input, dim=None, _stacklevel=3, dtype=None); dim None uses the legacy
 // choice of torch/nn/functional.py _get_softmax_dim.
 Val softmax(const Call &c) {
@@ -1063,6 +1077,8 @@ std::map<std::string, Entry> build_table() {
     add("method:mean", [](const Call &c) { return reduce(c, 1); });
     add("method:amax", [](const Call &c) { return reduce(c, 2); });
     add("function:torch.nn.functional.softmax", softmax);
+    add("function:torch.cumsum", [](const Call &c) { return cumsum(c, "input"); });
+    add("method:cumsum", [](const Call &c) { return cumsum(c, "self"); });
     add("function:torch.matmul", [](const Call &c) {
         Args a(c);
         return T(matmul_checked(a.tensor(0, "input"), a.tensor(1, "other")));

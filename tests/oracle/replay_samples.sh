@@ -5,7 +5,9 @@
 # is bound too, to the next value of SEQS (cyclically) so that it differs from
 # seq; graphs without it ignore it.
 #
-# usage: replay_samples.sh [--seqs "1 7 16"] [--expect-skip NAME]... CLI REPLAY CONFIG_DIR OUT_DIR
+# usage: replay_samples.sh [--seqs "1 7 16"] [--attn IMPL] [--expect-skip NAME]... CLI REPLAY CONFIG_DIR OUT_DIR
+#
+# --attn IMPL traces every config with that attention implementation (eager or sdpa).
 #
 # Strict: a CLI failure, an unsupported model_type, a replayer that does not
 # finish or any disagreement fails the test. The one exception is an explicit
@@ -19,17 +21,19 @@
 set -u
 seqs="1 7 128"
 expect=()
+attn=()
 while [ $# -gt 0 ]; do
     case $1 in
         --seqs) seqs=$2; shift 2 ;;
         --expect-skip) expect+=("$2"); shift 2 ;;
+        --attn) attn=(--attn "$2"); shift 2 ;;
         --) shift; break ;;
         -*) echo "replay_samples.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
 if [ $# -ne 4 ]; then
-    echo "usage: $0 [--seqs \"1 7 128\"] [--expect-skip NAME]... CLI REPLAY CONFIG_DIR OUT_DIR" >&2
+    echo "usage: $0 [--seqs \"1 7 128\"] [--attn IMPL] [--expect-skip NAME]... CLI REPLAY CONFIG_DIR OUT_DIR" >&2
     exit 2
 fi
 cli=$1 replay=$2 cfgdir=$3 out=$4
@@ -60,7 +64,7 @@ for cfg in "$cfgdir"/*.config.json; do
     json="$out/$base.json"
     log="$out/$base.cli.log"
     rm -f "$json"
-    if ! "$cli" "$cfg" --layers 2 -o "$json" >"$log" 2>&1; then
+    if ! "$cli" "$cfg" --layers 2 "${attn[@]+"${attn[@]}"}" -o "$json" >"$log" 2>&1; then
         if grep -q "unsupported model_type" "$log"; then
             if is_expected "$base"; then
                 echo "replay: $file: EXPECTED SKIP: $(grep -m1 "unsupported model_type" "$log")"

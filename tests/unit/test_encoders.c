@@ -142,7 +142,7 @@ Test(encoders, bert_errors_name_the_field) {
     mt_ctx *ctx = mt_ctx_new();
     const char *j = "{\"model_type\": \"bert\", \"position_embedding_type\": \"relative_key\"}";
     mt_config *cfg = mt_config_parse(ctx, j, strlen(j), "bad.json");
-    mt_build_opts o = {MT_DTYPE_NONE, 0};
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0};
     cr_assert_null(mt_model_build(ctx, cfg, &o));
     cr_assert(strstr(mt_ctx_errmsg(ctx), "position_embedding_type"), "%s", mt_ctx_errmsg(ctx));
     mt_ctx_free(ctx);
@@ -240,7 +240,7 @@ Test(encoders, t5_bad_feed_forward_proj) {
     mt_ctx *ctx = mt_ctx_new();
     const char *j = "{\"model_type\": \"t5\", \"feed_forward_proj\": \"swish-gelu\"}";
     mt_config *cfg = mt_config_parse(ctx, j, strlen(j), "bad.json");
-    mt_build_opts o = {MT_DTYPE_NONE, 0};
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0};
     cr_assert_null(mt_model_build(ctx, cfg, &o));
     cr_assert(strstr(mt_ctx_errmsg(ctx), "feed_forward_proj"), "%s", mt_ctx_errmsg(ctx));
     mt_ctx_free(ctx);

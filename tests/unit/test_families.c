@@ -15,7 +15,7 @@
 static const char *build_error(mt_ctx *ctx, const char *json) {
     mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "bad.json");
     cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {MT_DTYPE_NONE, 0};
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0};
     mt_model *m = mt_model_build(ctx, cfg, &o);
     cr_assert_null(m, "expected the build to fail");
     return mt_ctx_errmsg(ctx);

@@ -246,7 +246,7 @@ Test(moe2, gpt_oss_errors) {
     mt_ctx *ctx = mt_ctx_new();
     const char *bad = "{\"model_type\": \"gpt_oss\", \"num_hidden_layers\": 2, \"layer_types\": [\"full_attention\", \"local\"]}";
     mt_config *c = mt_config_parse(ctx, bad, strlen(bad), "bad");
-    mt_build_opts o = {MT_DTYPE_NONE, 0};
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0};
     cr_assert_null(mt_model_build(ctx, c, &o));
     cr_assert(strstr(mt_ctx_errmsg(ctx), "layer_types.1"), "%s", mt_ctx_errmsg(ctx));
     mt_ctx_free(ctx);

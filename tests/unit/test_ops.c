@@ -513,6 +513,35 @@ CASES(softmax,
     {MT_OP_SOFTMAX, "f32[2, 3], -1", "dim=0", "!USAGE:multiple values for argument 'dim'"},
 )
 
+/* cumsum (ATen cumsum meta: same shape; dtype= if given, else integral/bool ->
+ * int64, else unchanged; dim required, wrapped like every dim index). */
+CASES(cumsum,
+    {MT_OP_CUMSUM, "i64[batch, seq]", "dim=1", "i64[batch, seq]"},
+    {MT_OP_CUMSUM, "i64[batch, seq], 1", "", "i64[batch, seq]"},
+    {MT_OP_CUMSUM, "bool[4, 5], -1", "", "i64[4, 5]"},
+    {MT_OP_CUMSUM, "i32[4], 0", "", "i64[4]"},
+    {MT_OP_CUMSUM, "u8[2, 3], 0", "", "i64[2, 3]"},
+    {MT_OP_CUMSUM, "f16[2, 3], 0", "", "f16[2, 3]"},
+    {MT_OP_CUMSUM, "bf16[2, seq], -1", "", "bf16[2, seq]"},
+    {MT_OP_CUMSUM, "c64[3], 0", "", "c64[3]"},
+    {MT_OP_CUMSUM, "i64[2, 3], 1", "dtype=dtype:f32", "f32[2, 3]"},
+    {MT_OP_CUMSUM, "f32[2, 3], 1", "dtype=dtype:i32", "i32[2, 3]"},
+    {MT_OP_CUMSUM, "i64[2, 3], 1", "dtype=dtype:bool", "!SHAPE:not implemented for 'Bool'"},
+    {MT_OP_CUMSUM, "f32[]", "dim=0", "f32[]"},
+    {MT_OP_CUMSUM, "i64[]", "dim=-1", "i64[]"},
+    {MT_OP_CUMSUM, "f32[]", "dim=1", "!SHAPE:Dimension out of range (expected to be in range of [-1, 0], but got 1)"},
+    {MT_OP_CUMSUM, "f32[2, 3], 2", "", "!SHAPE:Dimension out of range (expected to be in range of [-2, 1], but got 2)"},
+    {MT_OP_CUMSUM, "f32[2, 3], -3", "", "!SHAPE:Dimension out of range (expected to be in range of [-2, 1], but got -3)"},
+    {MT_OP_CUMSUM, "f32[2, 3]", "", "!USAGE:dim"},
+    {MT_OP_CUMSUM, "f32[2, 3], 1, dtype:f64", "", "!USAGE:"},
+    {MT_OP_CUMSUM, "f32[2, 3], 1", "dim=0", "!USAGE:multiple values for argument 'dim'"},
+    {MT_OP_CUMSUM, "f32[2, 3], 1", "axis=0", "!USAGE:"},
+    {MT_OP_CUMSUM_METHOD, "i64[batch, seq]", "dim=-1", "i64[batch, seq]"},
+    {MT_OP_CUMSUM_METHOD, "bool[batch, seq], 1", "", "i64[batch, seq]"},
+    {MT_OP_CUMSUM_METHOD, "f32[2, 3], 0", "dtype=dtype:f64", "f64[2, 3]"},
+    {MT_OP_CUMSUM_METHOD, "f32[2, 3]", "", "!USAGE:dim"},
+)
+
 /* ---- matmul: every rank case of _matmul_impl ----------------------------------- */
 
 CASES(matmul,
@@ -852,7 +881,17 @@ Test(ops, table_is_complete_and_consistent) {
         cr_assert_not_null(d->target, "op %d has no target", i);
         cr_assert(d->kind == MT_NODE_CALL_FUNCTION || d->kind == MT_NODE_CALL_METHOD);
         cr_assert_eq(mt_op_find(d->kind, d->target), i, "target %s does not find op %d", d->target, i);
-        for (int j = 0; j < i; j++) cr_assert_str_neq(mt_op_def((mt_op_id)j)->name, d->name);
+        /* Names are unique, except an op's function and method forms (torch.cumsum and
+         * Tensor.cumsum): FX names both nodes after the op, so they share the name. */
+        for (int j = 0; j < i; j++) {
+            const mt_opdef *e = mt_op_def((mt_op_id)j);
+            if (strcmp(e->name, d->name) != 0) continue;
+            const mt_opdef *fn = e->kind == MT_NODE_CALL_FUNCTION ? e : d, *me = fn == e ? d : e;
+            cr_assert(e->kind != d->kind, "ops %d and %d share the name %s", j, i, d->name);
+            cr_assert_str_eq(me->target, d->name, "method form of %s", d->name);
+            const char *dot = strrchr(fn->target, '.');
+            cr_assert(dot && strcmp(dot + 1, d->name) == 0, "function form %s of %s", fn->target, d->name);
+        }
     }
     cr_assert_null(mt_op_def(MT_OP_COUNT));
     cr_assert_null(mt_op_def((mt_op_id)-1));

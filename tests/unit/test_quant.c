@@ -72,7 +72,7 @@ static void check_sums(const mt_quant_inventory *inv) {
 static mt_model *build_dtype(mt_ctx *ctx, const char *rel, mt_dtype dt) {
     mt_config *cfg = mt_config_load(ctx, tu_src(rel));
     cr_assert_not_null(cfg, "%s", mt_ctx_errmsg(ctx));
-    mt_build_opts o = {dt, 0};
+    mt_build_opts o = {.dtype = dt};
     mt_model *m = mt_model_build(ctx, cfg, &o);
     cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
     return m;
