@@ -425,6 +425,7 @@ typedef struct modtab {
     bool unfold;
     FILE *out;
     mt_ctx *ctx;
+    const mt_sizing *sz;
 } modtab;
 
 static int64_t count_params(modtab *T, const mt_module *mod)
@@ -465,12 +466,27 @@ static int count_modules(const mt_module *mod)
 
 static bool is_index(const char *name) { return name && *name >= '0' && *name <= '9'; }
 
+/* The attention window of the cores under a module (sliding layers differ
+ * from global ones with the same FLOPs): their sum, 0 for full attention. */
+static int64_t windows_under(const modtab *T, const mt_module *mod)
+{
+    int64_t w = 0;
+    size_t n = strlen(mod->path);
+    for (int i = 0; T->sz && i < T->sz->nattn; i++) {
+        const char *p = T->sz->attn[i].module;
+        if (p && strncmp(p, mod->path, n) == 0 && (p[n] == '.' || p[n] == '\0'))
+            w += T->sz->attn[i].window;
+    }
+    return w;
+}
+
 /* Two ModuleList entries fold when they have the same class, parameters,
- * FLOPs and output shape. */
+ * FLOPs, attention windows and output shape. */
 static bool same_block(const modtab *T, const mt_module *a, const mt_module *b)
 {
     const modrow *ra = row_of(T, a), *rb = row_of(T, b);
-    if (!ra || !rb || strcmp(a->type, b->type) != 0 || ra->params != rb->params || ra->flops != rb->flops)
+    if (!ra || !rb || strcmp(a->type, b->type) != 0 || ra->params != rb->params || ra->flops != rb->flops ||
+        windows_under(T, a) != windows_under(T, b))
         return false;
     if (!ra->last || !rb->last || ra->last->nout < 1 || rb->last->nout < 1)
         return ra->last == NULL && rb->last == NULL;
@@ -505,7 +521,12 @@ static void table_row(modtab *T, const mt_module *mod, int level, const char *la
 {
     const modrow *r = row_of(T, mod);
     char name[160], shape[96], a[32], b[32], c[48];
-    snprintf(name, sizeof name, "%*s%s", 2 * (level - 1), "", label);
+    /* a sliding-window layer says so (its FLOPs and parameters equal a global one's) */
+    int64_t w = is_index(mod->name) ? windows_under(T, mod) : 0;
+    if (w > 0)
+        snprintf(name, sizeof name, "%*s%s, window %lld", 2 * (level - 1), "", label, (long long)w);
+    else
+        snprintf(name, sizeof name, "%*s%s", 2 * (level - 1), "", label);
     shape[0] = '\0';
     if (r && r->last && r->last->nout > 0) {
         const char *s = mt_shape_str(T->ctx, r->last->outs[0].ndim, r->last->outs[0].shape);
@@ -520,25 +541,57 @@ static void table_row(modtab *T, const mt_module *mod, int level, const char *la
     (void)b;
 }
 
+enum { FOLD_MAX_PERIOD = 8 };
+
+/* The longest periodic run of identical ModuleList entries from child i:
+ * entries k and k + p agree all along it, it holds at least two periods and a
+ * whole number of them. p = 1 is a run of identical layers; p = 2 catches
+ * alternating sliding/global layers, p = 6 Gemma-3's 5:1 pattern. Returns the
+ * run length (0: none) and sets *period. */
+static int periodic_run(const modtab *T, const mt_module *mod, int i, int *period)
+{
+    int best = 0, n = mod->children.n;
+    for (int p = 1; p <= FOLD_MAX_PERIOD && i + 2 * p <= n; p++) {
+        int r = 0;
+        while (i + r + p < n && is_index(((const mt_module *)mod->children.items[i + r])->name) &&
+               is_index(((const mt_module *)mod->children.items[i + r + p])->name) &&
+               same_block(T, mod->children.items[i + r], mod->children.items[i + r + p]))
+            r++;
+        int len = (r + p) / p * p; /* entries covered: whole periods */
+        if (len >= 2 * p && len > best) {
+            best = len;
+            *period = p;
+        }
+    }
+    return best;
+}
+
 static void table_walk(modtab *T, const mt_module *mod, int level)
 {
     for (int i = 0; i < mod->children.n; i++) {
         const mt_module *ch = mod->children.items[i];
-        int run = 1;
+        int period = 1, run = 0;
         if (!T->unfold && is_index(ch->name))
-            while (i + run < mod->children.n && is_index(((mt_module *)mod->children.items[i + run])->name) &&
-                   same_block(T, ch, mod->children.items[i + run]))
-                run++;
-        char label[128];
-        if (run > 1) {
-            const mt_module *lastm = mod->children.items[i + run - 1];
-            snprintf(label, sizeof label, "%s-%s (x %d)", ch->name, lastm->name, run);
-        } else {
-            snprintf(label, sizeof label, "%s", ch->name);
+            run = periodic_run(T, mod, i, &period);
+        if (run == 0) {
+            table_row(T, ch, level, ch->name, 1);
+            if (level < T->depth)
+                table_walk(T, ch, level + 1);
+            continue;
         }
-        table_row(T, ch, level, label, run);
-        if (level < T->depth)
-            table_walk(T, ch, level + 1);
+        int reps = run / period;
+        for (int j = 0; j < period; j++) {
+            const mt_module *first = mod->children.items[i + j];
+            const mt_module *lastm = mod->children.items[i + j + (reps - 1) * period];
+            char label[128];
+            if (period == 1)
+                snprintf(label, sizeof label, "%s-%s (x %d)", first->name, lastm->name, reps);
+            else
+                snprintf(label, sizeof label, "%s-%s step %d (x %d)", first->name, lastm->name, period, reps);
+            table_row(T, first, level, label, reps);
+            if (level < T->depth)
+                table_walk(T, first, level + 1);
+        }
         i += run - 1;
     }
 }
@@ -560,6 +613,7 @@ mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, 
     T.out = out;
     T.depth = depth;
     T.unfold = unfold;
+    T.sz = sz;
     mtx_ptrmap_init(&T.idx, m->ctx);
     T.rows = mt_alloc_array(m->ctx, (size_t)count_modules(m->root), sizeof *T.rows);
     if (!T.rows)

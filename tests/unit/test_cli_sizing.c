@@ -154,3 +154,18 @@ Test(cli_sizing, module_table_folds_identical_layers)
     free(o);
     free(e);
 }
+
+Test(cli_sizing, module_table_folds_alternating_layers)
+{
+    /* gemma-2-2b: 26 layers, the even ones sliding (window 4096): two rows of 13,
+     * one per phase of the period-2 pattern */
+    char *o = NULL, *e = NULL;
+    int st = tu_run_cli((const char *const[]){tu_src("samples/configs/Ayush2006128--mithoon-2b.gemma-2-2b-finetune.config.json"),
+                                              "--depth", "3", NULL},
+                        &o, &e);
+    cr_assert_eq(st, 0, "%s", e);
+    cr_assert_not_null(strstr(o, "0-24 step 2 (x 13), window 4096 "), "%s", o);
+    cr_assert_not_null(strstr(o, "1-25 step 2 (x 13) "), "%s", o);
+    free(o);
+    free(e);
+}

@@ -393,3 +393,29 @@ Test(sizing, liveness_peak_and_saved_tensors_by_hand)
     cr_assert_eq(s.train[0].activations_ckpt, s.train[0].activations);
     mt_ctx_free(ctx);
 }
+
+Test(sizing, eager_and_sdpa_cache_the_same)
+{
+    /* the tiny llama traced both ways: the same cores, the same cache (2 layers x
+     * 2 KV heads x 16 x 2 x 4 bytes); eager counts the same score and value matmuls
+     * and softmax, plus its scaling and mask add per (query, key) pair and head */
+    int64_t pf[2];
+    for (int k = 0; k < 2; k++) {
+        mt_ctx *ctx = mt_ctx_new();
+        mt_config *c = mt_config_parse(ctx, tiny_for("llama")->json, strlen(tiny_for("llama")->json), "tiny");
+        mt_build_opts bo = {.dtype = MT_DTYPE_NONE, .attn = k ? MT_ATTN_IMPL_EAGER : MT_ATTN_IMPL_SDPA};
+        mt_model *m = mt_model_build(ctx, c, &bo);
+        cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+        mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 64};
+        mt_sizing s = size_of(m, tu_trace(m), &o);
+        cr_assert_eq(s.nattn, 2);
+        cr_assert_eq(s.attn[0].eager, k == 1);
+        cr_assert_eq(s.kv_bytes_per_token, 2 * 2 * 16 * 2 * 4);
+        pf[k] = s.flops_decode_per_cached;
+        mt_ctx_free(ctx);
+    }
+    /* per cached token and layer: sdpa 2*4*(16 + 16) + 5*4 = 276; eager adds the
+     * scaling (mul) and the mask add: 2 x 4 heads */
+    cr_assert_eq(pf[0], 2 * 276);
+    cr_assert_eq(pf[1], 2 * (276 + 8));
+}
