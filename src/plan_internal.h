@@ -75,6 +75,7 @@ typedef struct pl_map {
 
 typedef struct planner {
     mt_ctx *ctx;
+    struct mt_sizing *kv;     /* the sizing pass's attention layers, read once (NULL: not yet) */
     const pl_limits *lim;
     mt_plan_style style;
     const mt_sym *seq_sym;    /* sequence parallelism: the `seq` symbol (NULL: off) */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <metatrace/sizing.h>
+
 #include "plan_internal.h"
 
 void pl_push_rec(pl_eval *E, const pl_rec *r) {
@@ -849,16 +851,6 @@ static bool str_eq(const void *u, int v, const void *key) {
     return strcmp(((const str_tab *)u)->s[v], key) == 0;
 }
 
-static const mt_tensor *kv_source(const mt_tensor *t) {
-    while (t && t->node && t->node->nargs > 0 && t->node->args[0].kind == MT_ARG_TENSOR) {
-        int op = t->node->opid;
-        if (op != MT_OP_RESHAPE && op != MT_OP_VIEW && op != MT_OP_EXPAND && op != MT_OP_CONTIGUOUS &&
-            !(op == MT_OP_GETITEM && !t->node->args[0].v.t->node->is_tuple))
-            break;
-        t = t->node->args[0].v.t;
-    }
-    return t;
-}
 
 static int64_t local_bytes(double full, mt_placement p) {
     return (int64_t)(p.kind == MT_PLACE_SHARD ? full / p.ways : full);
@@ -1097,21 +1089,30 @@ static mt_status results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost 
     mt_status st = params_memory(P, E, R, true);
     if (st != MT_OK) return st;
     mt_plan_memory *M = &R->mem;
-    /* KV cache: keys and values entering attention, before head repetition */
-    double kv = 0;
-    for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        if (n->opid != MT_OP_SDPA || n->nargs < 3) continue;
-        for (int a = 1; a <= 2; a++) {
-            const mt_tensor *t = kv_source(n->args[a].kind == MT_ARG_TENSOR ? n->args[a].v.t : NULL);
-            if (!t || !t->node) continue;
-            int s = P->out_off[t->node->index] + (int)(t - t->node->outs);
-            mt_placement pl = E->vals[s].p;
-            kv += pl.kind == MT_PLACE_SHARD ? P->bpt[s] / pl.ways : P->bpt[s];
+    /* KV cache: the sizing pass's attention layers (docs/sizing.md), each
+     * cached key/value at its placement in this plan (a head-sharded one holds
+     * 1/ways per rank); an MLA latent is held whole by every rank, as serving
+     * engines keep it; sliding windows cap the tokens held at the bound seq */
+    if (!P->kv) {
+        P->kv = mt_alloc(ctx, sizeof *P->kv);
+        mt_sizing_opts so = {.kv_dtype = MT_DTYPE_NONE, .batch = P->batch, .seq = P->seq};
+        if (!P->kv || mt_model_sizing_kv(P->m, g, &so, P->kv) != MT_OK) return mt_ctx_status(ctx);
+    }
+    double kv = 0, kv_held = 0;
+    for (int i = 0; i < P->kv->nattn; i++) {
+        const mt_sizing_attn *a = &P->kv->attn[i];
+        if (a->kind != MT_ATTN_CAUSAL) continue;
+        int ways = 1;
+        if (!a->mla && a->key && a->key->node) {
+            mt_placement pl = E->vals[P->out_off[a->key->node->index] + (int)(a->key - a->key->node->outs)].p;
+            if (pl.kind == MT_PLACE_SHARD) ways = pl.ways;
         }
+        double per = (double)a->cache_bytes_per_token / ways;
+        kv += per;
+        kv_held += per * (double)(a->window > 0 && a->window < P->seq ? a->window : P->seq);
     }
     M->kv_bytes_per_token = (int64_t)kv;
-    M->kv_bytes = (int64_t)(kv * (double)P->batch * (double)P->seq);
+    M->kv_bytes = (int64_t)(kv_held * (double)P->batch);
     /* activations: live tensors (last use) at the bound shapes */
     int *last = mt_heap_alloc(ctx, (size_t)P->nslots * sizeof *last);
     if (!last) return mt_ctx_status(ctx);

@@ -646,6 +646,8 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         size_t es = mt_dtype_size(kdt);
         long double per = a->mla && !S->o->mla_decompressed ? (long double)a->mla_latent : kel + vel;
         a->cache_bytes_per_token = a->kind == MT_ATTN_BIDIRECTIONAL ? 0 : (int64_t)llroundl(per * (long double)es);
+        a->key = ks;
+        a->value = vs;
         if (out->kv_dtype == MT_DTYPE_NONE) out->kv_dtype = kdt;
     }
     return MT_OK;
@@ -1178,7 +1180,17 @@ static void largest_layer(mt_sizing *out) {
     out->largest_layer_bytes = best_bytes;
 }
 
+static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out, bool kv_only);
+
 mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out) {
+    return sizing_run(m, g, opts, out, false);
+}
+
+mt_status mt_model_sizing_kv(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out) {
+    return sizing_run(m, g, opts, out, true);
+}
+
+static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out, bool kv_only) {
     if (!m || !g || !out) return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_model_sizing: NULL argument") : MT_ERR_USAGE;
     mt_ctx *ctx = m->ctx;
     memset(out, 0, sizeof *out);
@@ -1215,11 +1227,12 @@ mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *
     S.seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.seen);
     S.stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.stack);
     if (!S.seen || !S.stack || !find_cores(&S)) return mt_ctx_status(ctx);
-    mt_status st = mt_quant_inventory_of(m, S.o->quant, &out->weights);
-    if (st != MT_OK) return st;
-    out->weight_bytes = out->weights.total_bytes;
+    mt_status st;
     if ((st = analyse_attention(&S, out)) != MT_OK) return st;
     kv_totals(&S, out);
+    if (kv_only) return MT_OK;
+    if ((st = mt_quant_inventory_of(m, S.o->quant, &out->weights)) != MT_OK) return st;
+    out->weight_bytes = out->weights.total_bytes;
     if ((st = flops(&S, out)) != MT_OK || (st = activations(&S, out)) != MT_OK) return st;
     mt_totals t;
     if ((st = mt_model_totals(m, &t)) != MT_OK) return st;

@@ -62,6 +62,7 @@ typedef struct mt_sizing_attn {
     bool mla;                /* multi-head latent attention (K/V decompressed from a latent) */
     int64_t mla_latent;      /* MLA: kv_lora_rank + qk_rope_head_dim cached per token */
     int64_t cache_bytes_per_token; /* what this layer caches per token (at kv dtype) */
+    const mt_tensor *key, *value;  /* the cached tensors in the graph (before repeat_kv) */
 } mt_sizing_attn;
 
 /* ---- training --------------------------------------------------------------- */
@@ -130,6 +131,10 @@ typedef struct mt_sizing {
  * Everything lives in m's context. Errors: MT_ERR_CONFIG for a bad
  * quantization_config (located), MT_ERR_USAGE for a bad option. */
 mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
+
+/* Only the attention layers and the KV figures (attn, has_kv, kv_*, context):
+ * what the tensor-parallel planner reads. The other fields are left zero. */
+mt_status mt_model_sizing_kv(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
 
 /* ---- output ------------------------------------------------------------------ */
 /* The graph JSON (mt_export_json) with its "sizing" member from `s` (NULL:

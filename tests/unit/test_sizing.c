@@ -419,3 +419,32 @@ Test(sizing, eager_and_sdpa_cache_the_same)
     cr_assert_eq(pf[0], 2 * 276);
     cr_assert_eq(pf[1], 2 * (276 + 8));
 }
+
+/* ---- the tensor-parallel planner reads the pass's attention layers ------------------------ */
+
+Test(sizing, planner_kv_per_rank_from_the_sizing_pass)
+{
+    /* gemma-2-2b (eager attention, which the planner missed before) at tp=2: 4 KV
+     * heads split 2 per rank, 26 layers x 2 x 256 x 2 (K, V) x 2 bytes = 53,248 B/token
+     * per rank; at seq 8192 the 13 sliding layers hold 4096 tokens */
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/Ayush2006128--mithoon-2b.gemma-2-2b-finetune.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan_opts po = {.tp = 2, .seq = 8192};
+    mt_plan *p = mt_plan_run(m, g, &po);
+    cr_assert_not_null(p, "%s", mt_ctx_errmsg(ctx));
+    int64_t layer = 2 * 256 * 2 * 2;
+    cr_assert_eq(p->mem.kv_bytes_per_token, 26 * layer);
+    cr_assert_eq(p->mem.kv_bytes, 13 * layer * 4096 + 13 * layer * 8192);
+    mt_ctx_free(ctx);
+    /* DeepSeek-V3, 4 layers, tp=8: the MLA latent (512 + 64) x 2 bytes is held whole
+     * by every rank */
+    ctx = mt_ctx_new();
+    m = tu_build(ctx, tu_src("samples/configs/deepseek-ai--DeepSeek-V3.config.json"), 4);
+    g = tu_trace(m);
+    mt_plan_opts pd = {.tp = 8};
+    p = mt_plan_run(m, g, &pd);
+    cr_assert_not_null(p, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(p->mem.kv_bytes_per_token, 4 * (512 + 64) * 2);
+    mt_ctx_free(ctx);
+}
