@@ -66,6 +66,32 @@ static const char *decimal_units(int64_t v, char *buf, size_t n)
     return buf;
 }
 
+/* Text from a config (class names, model_type, strings, paths) with control
+ * characters shown as \xNN, so a config cannot drive the terminal. Returns s
+ * itself when it is clean, else an escaped copy in `ctx`'s arena. */
+static const char *printable(mt_ctx *ctx, const char *s)
+{
+    if (!s)
+        return "?";
+    size_t bad = 0, n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
+        bad += *p < 0x20 || *p == 0x7f;
+    if (!bad || !ctx)
+        return s;
+    char *o = mt_alloc(ctx, n + 3 * bad + 1);
+    if (!o)
+        return "?";
+    char *q = o;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            q += sprintf(q, "\\x%02x", *p);
+        else
+            *q++ = (char)*p;
+    }
+    *q = '\0';
+    return o;
+}
+
 static void row(FILE *out, const char *label, const char *fmt, ...) MT_PRINTF(3, 4);
 static void row(FILE *out, const char *label, const char *fmt, ...)
 {
@@ -85,7 +111,7 @@ static void put_dims(FILE *out, const mt_tensor *t)
     fprintf(out, "] %s", t->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(t->dtype));
 }
 
-static void put_arg(FILE *out, const mt_arg *a)
+static void put_arg(mt_ctx *ctx, FILE *out, const mt_arg *a)
 {
     switch (a->kind) {
     case MT_ARG_NONE:
@@ -119,7 +145,7 @@ static void put_arg(FILE *out, const mt_arg *a)
         fputs(a->v.dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(a->v.dtype), out);
         break;
     case MT_ARG_STR:
-        fputs(a->v.s ? a->v.s : "", out);
+        fputs(a->v.s ? printable(ctx, a->v.s) : "", out);
         break;
     case MT_ARG_DEVICE:
         fputs(mt_device_name(a->v.device), out);
@@ -129,7 +155,7 @@ static void put_arg(FILE *out, const mt_arg *a)
         for (int i = 0; i < a->v.list.n; i++) {
             if (i)
                 fputs(", ", out);
-            put_arg(out, &a->v.list.items[i]);
+            put_arg(ctx, out, &a->v.list.items[i]);
         }
         fputc(']', out);
         break;
@@ -340,16 +366,15 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
     }
 
     char a[32], b[32], c[48];
-    row(out, "model", "%s (model_type %s)", m->class_name ? m->class_name : "?",
-        m->model_type ? m->model_type : "?");
-    row(out, "config", "%s", m->cfg && mt_config_path(m->cfg) ? mt_config_path(m->cfg) : "-");
+    row(out, "model", "%s (model_type %s)", printable(m->ctx, m->class_name), printable(m->ctx, m->model_type));
+    row(out, "config", "%s", m->cfg && mt_config_path(m->cfg) ? printable(m->ctx, mt_config_path(m->cfg)) : "-");
     row(out, "dtype", "%s", m->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(m->dtype));
     row(out, "layers", "%" PRId64, m->num_layers);
     if (m->ninfo > 0) {
         fputs("hyper-parameters\n", out);
         for (int i = 0; i < m->ninfo; i++) {
-            fprintf(out, "  %-*s ", LABEL_W - 3, m->info[i].name ? m->info[i].name : "?");
-            put_arg(out, &m->info[i].value);
+            fprintf(out, "  %-*s ", LABEL_W - 3, printable(m->ctx, m->info[i].name));
+            put_arg(m->ctx, out, &m->info[i].value);
             fputc('\n', out);
         }
     }
@@ -635,7 +660,7 @@ mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, 
     aggregate_containers(&T, m->root);
     char a[32], c[48];
     fprintf(out, "%s (model_type %s): FLOPs at batch %lld, seq %lld (dense, before causal halving)\n",
-            m->class_name ? m->class_name : "?", m->model_type ? m->model_type : "?", (long long)sz->batch,
+            printable(m->ctx, m->class_name), printable(m->ctx, m->model_type), (long long)sz->batch,
             (long long)sz->seq);
     fprintf(out, "%-44s %-28s %-22s %21s %9s %14s\n", "module", "class", "output shape", "parameters", "% params",
             "FLOPs");

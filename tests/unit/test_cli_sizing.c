@@ -169,3 +169,22 @@ Test(cli_sizing, module_table_folds_alternating_layers)
     free(o);
     free(e);
 }
+
+Test(cli_sizing, summary_escapes_control_characters)
+{
+    /* architectures[0] is echoed as the model class: an escape sequence in it
+     * must reach the terminal as text, not as control bytes */
+    const char *dir = tu_tmpdir();
+    char *cfg = strdup(tu_write(dir, "config.json",
+                                "{\"model_type\": \"llama\", \"architectures\": [\"Evil\\u001b[31mRed\"], "
+                                "\"vocab_size\": 64, \"hidden_size\": 32, \"intermediate_size\": 64, "
+                                "\"num_hidden_layers\": 1, \"num_attention_heads\": 2}"));
+    char *o = NULL, *e = NULL;
+    int st = tu_run_cli((const char *const[]){cfg, NULL}, &o, &e);
+    cr_assert_eq(st, 0, "%s", e);
+    cr_assert_null(strchr(o, '\x1b'), "raw ESC in the summary");
+    cr_assert_not_null(strstr(o, "Evil\\x1b[31mRed (model_type llama)"), "%s", o);
+    free(o);
+    free(e);
+    free(cfg);
+}
