@@ -4,10 +4,14 @@
  *
  * Pipeline: mt_config_load -> mt_model_build -> mt_model_trace -> exporter.
  * Exit status: 0 success, 1 bad input (config, model, trace or output error),
- * 2 usage error. A failed run never creates or clobbers the output file: the
- * exporter writes a temporary file next to it, renamed over it on success.
- * docs/cli.md documents the behaviour; keep the two in step. */
+ * 2 usage error. A failed run never creates or clobbers an output file: a
+ * regular file is written to a temporary next to it, renamed over it on
+ * success; devices and FIFOs are written in place (the "output" section
+ * below). docs/cli.md documents the behaviour; keep the two in step. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -636,35 +640,304 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
     return mt_export_summary_sized(m, g, &sz, out);
 }
 
-static int write_stdout(const cli *c, mt_model *m, mt_graph *g)
+/* ---- output ------------------------------------------------------------------------
+ *
+ * docs/cli.md, "Output safety", states what follows; keep the two in step.
+ * - A regular file (or a name that does not exist yet) is replaced atomically:
+ *   a temporary ".metatrace-XXXXXX" in the same directory (short, so any
+ *   output name that fits NAME_MAX works), written, fsync'ed, renamed over it.
+ * - Anything else that exists (character device, FIFO, block device, socket)
+ *   is opened for writing and written in place, never replaced or unlinked.
+ * - A symlink is followed to its final target, which is what gets written
+ *   (replaced in the target's own directory); the link stays a link. A link
+ *   or name into /proc/self/fd, /dev/fd or /dev/std{in,out,err} names one of
+ *   our descriptors: written through that descriptor.
+ * - SVG/PNG are rendered into memory first: Graphviz calls exit(1) when one of
+ *   its own writes fails, so it is never handed a file that can fail.
+ * - The input config is never the output (same device and inode). */
+
+/* What a signal handler needs must be static: it cannot reach the cli
+ * struct. The library has no global mutable state (docs/CONTRIBUTING.md); this
+ * is the CLI's process-wide cleanup, set only by write_replace(), and read only
+ * by on_signal(). sig_tmp is the temporary's path while sig_tmp_armed is 1. */
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+static char sig_tmp[PATH_MAX];
+static volatile sig_atomic_t sig_tmp_armed;
+static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+/* Async-signal-safe: unlink() and raise() only. SA_RESETHAND has already put
+ * back the default action and SA_NODEFER leaves the signal unblocked, so the
+ * raise terminates the process the way the signal would have. */
+static void on_signal(int sig)
 {
-    if (export_to(c, c->format, m, g, stdout) != MT_OK)
+    if (sig_tmp_armed)
+        unlink(sig_tmp);
+    raise(sig);
+}
+
+/* Install on_signal for the cleanup signals, except ones already ignored (a
+ * background job started with SIGINT ignored keeps ignoring it). */
+static void install_cleanup(void)
+{
+    for (size_t i = 0; i < COUNT(cleanup_signals); i++) {
+        struct sigaction old;
+        if (sigaction(cleanup_signals[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+        sigaction(cleanup_signals[i], &sa, NULL);
+    }
+}
+
+/* Block (or restore) the cleanup signals around changes to sig_tmp. */
+static void block_cleanup(bool block, sigset_t *saved)
+{
+    if (block) {
+        sigset_t set;
+        sigemptyset(&set);
+        for (size_t i = 0; i < COUNT(cleanup_signals); i++)
+            sigaddset(&set, cleanup_signals[i]);
+        sigprocmask(SIG_BLOCK, &set, saved);
+    } else {
+        sigprocmask(SIG_SETMASK, saved, NULL);
+    }
+}
+
+/* Remove the temporary (if any) and forget it, signals blocked meanwhile. */
+static void drop_tmp(bool remove)
+{
+    sigset_t saved;
+    block_cleanup(true, &saved);
+    if (remove && sig_tmp_armed)
+        unlink(sig_tmp);
+    sig_tmp_armed = 0;
+    block_cleanup(false, &saved);
+}
+
+/* SVG/PNG go through Graphviz, which exits the process when a write of its own
+ * fails: render them into memory (open_memstream) and write the bytes
+ * ourselves. Other formats stream straight into the output. */
+typedef struct staged {
+    bool used;
+    char *buf;
+    size_t len;
+} staged;
+
+static int stage(const cli *c, mt_model *m, mt_graph *g, staged *s)
+{
+    memset(s, 0, sizeof *s);
+    if (c->tp != 0 || (c->format != FMT_SVG && c->format != FMT_PNG))
+        return 0;
+    s->used = true;
+    FILE *mem = open_memstream(&s->buf, &s->len);
+    if (!mem) {
+        error("rendering into memory: %s", strerror(errno));
+        return EXIT_INPUT;
+    }
+    mt_status st = export_to(c, c->format, m, g, mem);
+    int bad = fclose(mem) != 0;
+    if (st != MT_OK) {
+        free(s->buf);
+        s->buf = NULL;
         return input_error(c->ctx);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        error("writing to standard output: %s", strerror(errno));
+    }
+    if (bad) {
+        free(s->buf);
+        s->buf = NULL;
+        error("rendering into memory: %s", strerror(ENOMEM));
         return EXIT_INPUT;
     }
     return 0;
 }
 
-/* Write to "<out>.XXXXXX" in the same directory, then rename over <out>.
- * On any failure the temporary is removed and <out> is left as it was. */
-static int write_file(const cli *c, mt_model *m, mt_graph *g)
+/* Export (or copy the staged bytes) into f and flush it; the error names `name`.
+ * Returns 0 or the exit status, the message printed. */
+static int emit(const cli *c, mt_model *m, mt_graph *g, const staged *s, FILE *f, const char *name)
 {
-    char *tmp = mt_sprintf(c->ctx, "%s.XXXXXX", c->output);
-    if (!tmp)
+    errno = 0;
+    if (s->used) {
+        if (s->len > 0 && fwrite(s->buf, 1, s->len, f) != s->len && !ferror(f))
+            errno = EIO;
+    } else if (export_to(c, c->format, m, g, f) != MT_OK) {
         return input_error(c->ctx);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        error("cannot create '%s': %s", tmp, strerror(errno));
+    }
+    if (fflush(f) != 0 || ferror(f)) {
+        error("writing '%s': %s", name, strerror(errno ? errno : EIO));
         return EXIT_INPUT;
     }
-    /* mkstemp makes the file 0600: give it the mode of the file it replaces,
-     * or what a plain fopen would have given. */
-    struct stat old;
+    return 0;
+}
+
+static int write_stdout(const cli *c, mt_model *m, mt_graph *g)
+{
+    staged s;
+    int rc = stage(c, m, g, &s);
+    if (rc == 0)
+        rc = emit(c, m, g, &s, stdout, "standard output");
+    free(s.buf);
+    return rc;
+}
+
+/* The descriptor a path names ("/dev/stdout", "/dev/fd/3", "/proc/self/fd/3"),
+ * or -1. */
+static int fd_alias(const char *p)
+{
+    static const char *const std[] = {"/dev/stdin", "/dev/stdout", "/dev/stderr"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(p, std[i]) == 0)
+            return i;
+    const char *n = NULL;
+    if (strncmp(p, "/dev/fd/", 8) == 0)
+        n = p + 8;
+    else if (strncmp(p, "/proc/self/fd/", 14) == 0)
+        n = p + 14;
+    if (!n)
+        return -1;
+    if (strcmp(n, "0") == 0)
+        return 0;
+    int64_t v = 0;
+    return parse_positive(n, &v) && v <= 1000000 ? (int)v : -1;
+}
+
+/* Where -o leads: an open descriptor, a file written in place, or a regular
+ * file (existing or not) replaced through a temporary. */
+typedef struct target {
+    const char *path; /* the final target, symlinks followed */
+    int fd;           /* >= 0: that descriptor of ours */
+    bool exists;
+    struct stat st;   /* the target's, when it exists */
+} target;
+
+/* Follow symlinks from c->output to what is written. Returns 0 or the exit
+ * status, the message printed. */
+static int resolve_output(const cli *c, target *t)
+{
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+    const char *p = c->output;
+    for (int hops = 0;; hops++) {
+        if ((t->fd = fd_alias(p)) >= 0) {
+            t->path = p;
+            return 0;
+        }
+        if (lstat(p, &t->st) != 0) {
+            if (errno != ENOENT) {
+                error("cannot write '%s': %s", c->output, strerror(errno));
+                return EXIT_INPUT;
+            }
+            t->path = p; /* created; a missing directory fails when the temporary is made */
+            return 0;
+        }
+        if (!S_ISLNK(t->st.st_mode))
+            break;
+        if (hops == 40) {
+            error("cannot write '%s': %s", c->output, strerror(ELOOP));
+            return EXIT_INPUT;
+        }
+        char link[PATH_MAX];
+        ssize_t n = readlink(p, link, sizeof link - 1);
+        if (n < 0 || (size_t)n >= sizeof link - 1) {
+            error("cannot write '%s': reading the symlink '%s': %s", c->output, p,
+                  strerror(n < 0 ? errno : ENAMETOOLONG));
+            return EXIT_INPUT;
+        }
+        link[n] = 0;
+        const char *slash = strrchr(p, '/');
+        if (link[0] == '/' || !slash)
+            p = mt_strndup(c->ctx, link, (size_t)n);
+        else
+            p = mt_sprintf(c->ctx, "%.*s/%s", (int)(slash - p), p, link);
+        if (!p)
+            return input_error(c->ctx);
+    }
+    t->path = p;
+    t->exists = true;
+    if (S_ISDIR(t->st.st_mode)) {
+        error("cannot write '%s': %s", c->output, strerror(EISDIR));
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* Refuse an output that is the input config (the file mt_config_load reads:
+ * CONFIG, or CONFIG/config.json for a directory), compared by device and
+ * inode so that hard links, symlinks and "dir/../config.json" are caught. */
+static int check_not_config(const cli *c)
+{
+    struct stat cs, os;
+    if (stat(c->config, &cs) != 0 || stat(c->output, &os) != 0)
+        return 0;
+    const char *file = c->config;
+    if (S_ISDIR(cs.st_mode)) {
+        size_t n = strlen(c->config);
+        file = mt_sprintf(c->ctx, "%s%sconfig.json", c->config, c->config[n - 1] == '/' ? "" : "/");
+        if (!file)
+            return input_error(c->ctx);
+        if (stat(file, &cs) != 0)
+            return 0;
+    }
+    if (cs.st_dev == os.st_dev && cs.st_ino == os.st_ino) {
+        error("the output '%s' is the input config '%s': refusing to overwrite it", c->output, file);
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* Write into an existing non-regular file, or one of our descriptors, in
+ * place: opened for writing, never created, truncated, replaced or unlinked. */
+static int write_in_place(const cli *c, mt_model *m, mt_graph *g, const target *t, const staged *s)
+{
+    if (t->fd == 1)
+        return emit(c, m, g, s, stdout, c->output);
+    int fd = t->fd >= 0 ? dup(t->fd) : open(t->path, O_WRONLY | O_NOCTTY);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        error("cannot write '%s': %s", c->output, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return EXIT_INPUT;
+    }
+    int rc = emit(c, m, g, s, f, c->output);
+    if (fclose(f) != 0 && rc == 0) {
+        error("writing '%s': %s", c->output, strerror(errno));
+        rc = EXIT_INPUT;
+    }
+    return rc;
+}
+
+/* Replace the regular file t->path (or create it): a temporary in its
+ * directory, written, fsync'ed and renamed over it. On any failure, or on
+ * SIGINT/SIGTERM/SIGHUP, the temporary is removed and t->path left as it was. */
+static int write_replace(const cli *c, mt_model *m, mt_graph *g, const target *t, const staged *s)
+{
+    const char *slash = strrchr(t->path, '/');
+    int dlen = !slash ? 1 : slash == t->path ? 1 : (int)(slash - t->path);
+    const char *dir = !slash ? "." : t->path;
+    install_cleanup();
+    sigset_t saved;
+    block_cleanup(true, &saved);
+    int fd = -1, e = ENAMETOOLONG;
+    int n = snprintf(sig_tmp, sizeof sig_tmp, "%.*s/.metatrace-XXXXXX", dlen, dir);
+    if (n > 0 && (size_t)n < sizeof sig_tmp) {
+        fd = mkstemp(sig_tmp);
+        e = errno;
+        sig_tmp_armed = fd >= 0;
+    }
+    block_cleanup(false, &saved);
+    if (fd < 0) {
+        error("cannot write '%s': creating a temporary file beside it: %s", c->output, strerror(e));
+        return EXIT_INPUT;
+    }
+    /* mkstemp makes the file 0600. A replaced file keeps its permission bits
+     * (never setuid, setgid or sticky); a new one gets 0666 less the umask. */
     mode_t mode;
-    if (stat(c->output, &old) == 0 && S_ISREG(old.st_mode)) {
-        mode = old.st_mode & 07777;
+    if (t->exists) {
+        mode = t->st.st_mode & 0777;
     } else {
         mode_t mask = umask(022);
         umask(mask);
@@ -674,35 +947,70 @@ static int write_file(const cli *c, mt_model *m, mt_graph *g)
 
     FILE *f = fdopen(fd, "wb");
     if (!f) {
-        error("cannot open '%s': %s", tmp, strerror(errno));
+        error("cannot write '%s': %s", c->output, strerror(errno));
         close(fd);
-        unlink(tmp);
+        drop_tmp(true);
         return EXIT_INPUT;
     }
-    if (export_to(c, c->format, m, g, f) != MT_OK) {
-        fclose(f);
-        unlink(tmp);
-        return input_error(c->ctx);
+    int rc = emit(c, m, g, s, f, c->output);
+    if (rc == 0 && fsync(fd) != 0) {
+        error("writing '%s': %s", c->output, strerror(errno));
+        rc = EXIT_INPUT;
     }
-    int werr = (fflush(f) != 0 || ferror(f)) ? (errno ? errno : EIO) : 0;
-    if (fclose(f) != 0 && !werr)
-        werr = errno ? errno : EIO;
-    if (werr) {
-        unlink(tmp);
-        error("writing '%s': %s", c->output, strerror(werr));
-        return EXIT_INPUT;
+    if (fclose(f) != 0 && rc == 0) {
+        error("writing '%s': %s", c->output, strerror(errno));
+        rc = EXIT_INPUT;
     }
-    if (rename(tmp, c->output) != 0) {
-        int e = errno;
-        unlink(tmp);
+    if (rc != 0) {
+        drop_tmp(true);
+        return rc;
+    }
+    block_cleanup(true, &saved);
+    int ok = rename(sig_tmp, t->path) == 0;
+    e = errno;
+    if (!ok)
+        unlink(sig_tmp);
+    sig_tmp_armed = 0;
+    block_cleanup(false, &saved);
+    if (!ok) {
         error("cannot write '%s': %s", c->output, strerror(e));
         return EXIT_INPUT;
+    }
+    /* The rename is durable once the directory is: best effort. */
+    char *d = mt_strndup(c->ctx, dir, (size_t)dlen);
+    int dfd = d ? open(d, O_RDONLY) : -1;
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
     }
     return 0;
 }
 
+static int write_file(const cli *c, mt_model *m, mt_graph *g, const target *t)
+{
+    staged s;
+    int rc = stage(c, m, g, &s);
+    if (rc == 0) {
+        if (t->fd >= 0 || (t->exists && !S_ISREG(t->st.st_mode)))
+            rc = write_in_place(c, m, g, t, &s);
+        else
+            rc = write_replace(c, m, g, t, &s);
+    }
+    free(s.buf);
+    return rc;
+}
+
 static int run(cli *c)
 {
+    /* The output is checked before any work: the input config is refused,
+     * symlinks are followed, a directory is an error. */
+    bool to_file = c->output && strcmp(c->output, "-") != 0;
+    target t;
+    int rc = to_file ? check_not_config(c) : 0;
+    if (rc == 0 && to_file)
+        rc = resolve_output(c, &t);
+    if (rc != 0)
+        return rc;
     mt_config *cfg = mt_config_load(c->ctx, c->config);
     if (!cfg)
         return input_error(c->ctx);
@@ -722,9 +1030,7 @@ static int run(cli *c)
     mt_graph *g = mt_model_trace(m, &to);
     if (!g)
         return input_error(c->ctx);
-    if (!c->output || strcmp(c->output, "-") == 0)
-        return write_stdout(c, m, g);
-    return write_file(c, m, g);
+    return to_file ? write_file(c, m, g, &t) : write_stdout(c, m, g);
 }
 
 int main(int argc, char **argv)
