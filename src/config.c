@@ -479,34 +479,16 @@ static char *read_all(mt_ctx *ctx, const char *path, size_t *len_out) {
     return buf;
 }
 
-mt_config *mt_config_load(mt_ctx *ctx, const char *path) {
+mt_config *mt_config_load(mt_ctx *ctx, const char *path) { return mt_config_load_revision(ctx, path, NULL); }
+
+mt_config *mt_config_load_revision(mt_ctx *ctx, const char *path, const char *revision) {
     if (!ctx) return NULL;
-    if (!path || !*path) {
-        mt_fail(ctx, MT_ERR_USAGE, "no config path given");
-        return NULL;
-    }
+    const char *file = mt_hub_config_path(ctx, path, revision);
+    if (!file) return NULL;
     struct stat st;
-    if (stat(path, &st) != 0) {
-        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+    if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+        mt_error_set(ctx, MT_ERR_IO, file, 0, 0, NULL, "cannot open: %s", strerror(EISDIR));
         return NULL;
-    }
-    const char *file = path;
-    if (S_ISDIR(st.st_mode)) {
-        size_t n = strlen(path);
-        file = mt_sprintf(ctx, "%s%sconfig.json", path, path[n - 1] == '/' ? "" : "/");
-        if (!file) return NULL;
-        if (stat(file, &st) != 0) {
-            if (errno == ENOENT)
-                mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "directory has no config.json");
-            else
-                mt_error_set(ctx, MT_ERR_IO, file, 0, 0, NULL, "cannot open: %s",
-                             strerror(errno));
-            return NULL;
-        }
-        if (S_ISDIR(st.st_mode)) {
-            mt_error_set(ctx, MT_ERR_IO, file, 0, 0, NULL, "cannot open: %s", strerror(EISDIR));
-            return NULL;
-        }
     }
     size_t len = 0;
     char *text = read_all(ctx, file, &len);

@@ -17,8 +17,18 @@ extern "C" {
  * reach nested objects ("rope_scaling.factor"). */
 typedef struct mt_config mt_config;
 
-/* path: a config.json or a directory holding one. */
+/* path: a config.json, a directory holding one, a Hugging Face Hub cache
+ * folder (models--org--name: refs/main names the snapshot), or a model id
+ * "org/name" found offline in the Hub cache ($HF_HUB_CACHE, else
+ * $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ * ~/.cache/huggingface/hub). */
 mt_config *mt_config_load(mt_ctx *ctx, const char *path);
+/* The same at a revision (a ref name such as "main", or a commit) of a cache
+ * folder or model id; NULL revision: "main". */
+mt_config *mt_config_load_revision(mt_ctx *ctx, const char *path, const char *revision);
+/* The config.json those rules lead to (arena string), or NULL with an error
+ * naming what was tried. */
+const char *mt_hub_config_path(mt_ctx *ctx, const char *spec, const char *revision);
 /* Parse from memory; `label` names the source in messages. */
 mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char *label);
 const char *mt_config_path(const mt_config *c);  /* the file actually read */

@@ -57,7 +57,7 @@ typedef enum opt_id {
     OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
     OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD,
     OPT_QUANT,
-    OPT_ATTN
+    OPT_ATTN, OPT_REVISION
 } opt_id;
 
 static const struct {
@@ -76,6 +76,7 @@ static const struct {
     {0, "unfold", false, OPT_UNFOLD},
     {0, "quant", true, OPT_QUANT},
     {0, "attn", true, OPT_ATTN},
+    {0, "revision", true, OPT_REVISION},
 };
 
 typedef struct cli {
@@ -96,6 +97,7 @@ typedef struct cli {
     bool unfold;         /* --unfold: no folding of identical layers */
     const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
     mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
+    const char *revision; /* --revision REV of a Hub cache folder or model id (NULL: main) */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -288,9 +290,11 @@ static void help(mt_ctx *ctx)
 {
     fputs("Usage: " PROG " [options] CONFIG\n"
           "\n"
-          "Build a Hugging Face model from CONFIG (a config.json, or a directory holding\n"
-          "one) on the meta device, trace its forward pass symbolically and export the\n"
-          "graph. Without -o, print a summary to standard output.\n"
+          "Build a Hugging Face model from CONFIG on the meta device, trace its forward\n"
+          "pass symbolically and export the graph. Without -o, print a summary to standard\n"
+          "output. CONFIG: a config.json, a directory holding one, a Hub cache folder\n"
+          "(models--org--name), or a model id org/name found offline in the Hub cache\n"
+          "($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub).\n"
           "\n"
           "Options:\n"
           "  -o, --output FILE   write to FILE; the format follows its extension (.json,\n"
@@ -301,6 +305,8 @@ static void help(mt_ctx *ctx)
           "                      bfloat16, float16, ...)\n"
           "                      (float8 dtypes are refused: use --quant fp8)\n"
           "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
+          "      --revision REV  of a Hub cache folder or model id: a ref (default main)\n"
+          "                      or a commit\n"
           "      --attn IMPL     attention to trace: eager or sdpa (default: the one\n"
           "                      transformers picks for the model type)\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
@@ -435,6 +441,11 @@ static int parse_args(cli *c, int argc, char **argv)
         case OPT_LAYERS:
             if (!parse_positive(value, &c->layers))
                 return usage_error("--layers: expected a positive integer, got '%s'", value);
+            break;
+        case OPT_REVISION:
+            if (!*value || strchr(value, '/') || strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+                return usage_error("--revision: expected a ref name (main) or a commit, got '%s'", value);
+            c->revision = value;
             break;
         case OPT_ATTN:
             if (strcmp(value, "eager") == 0)
@@ -865,22 +876,21 @@ static int resolve_output(const cli *c, target *t)
 }
 
 /* Refuse an output that is the input config (the file mt_config_load reads:
- * CONFIG, or CONFIG/config.json for a directory), compared by device and
- * inode so that hard links, symlinks and "dir/../config.json" are caught. */
+ * CONFIG, CONFIG/config.json for a directory, the snapshot's for a Hub cache
+ * folder or model id), compared by device and inode so that hard links,
+ * symlinks and "dir/../config.json" are caught. */
 static int check_not_config(const cli *c)
 {
     struct stat cs, os;
-    if (stat(c->config, &cs) != 0 || stat(c->output, &os) != 0)
+    if (stat(c->output, &os) != 0)
         return 0;
-    const char *file = c->config;
-    if (S_ISDIR(cs.st_mode)) {
-        size_t n = strlen(c->config);
-        file = mt_sprintf(c->ctx, "%s%sconfig.json", c->config, c->config[n - 1] == '/' ? "" : "/");
-        if (!file)
-            return input_error(c->ctx);
-        if (stat(file, &cs) != 0)
-            return 0;
+    const char *file = mt_hub_config_path(c->ctx, c->config, c->revision);
+    if (!file) {
+        mt_error_clear(c->ctx); /* loading the config reports it */
+        return 0;
     }
+    if (stat(file, &cs) != 0)
+        return 0;
     if (cs.st_dev == os.st_dev && cs.st_ino == os.st_ino) {
         error("the output '%s' is the input config '%s': refusing to overwrite it", c->output, file);
         return EXIT_INPUT;
@@ -1011,7 +1021,7 @@ static int run(cli *c)
         rc = resolve_output(c, &t);
     if (rc != 0)
         return rc;
-    mt_config *cfg = mt_config_load(c->ctx, c->config);
+    mt_config *cfg = mt_config_load_revision(c->ctx, c->config, c->revision);
     if (!cfg)
         return input_error(c->ctx);
     mt_build_opts bo;

@@ -192,7 +192,7 @@ Test(config, directory_without_config) {
     cr_assert_null(mt_config_load(T.ctx, T.dir));
     cr_assert_eq(mt_ctx_status(T.ctx), MT_ERR_IO);
     cr_assert_str_eq(mt_ctx_error(T.ctx)->file, T.dir);
-    expect_msg(fmt("%s: directory has no config.json", T.dir));
+    expect_msg(fmt("%s: directory has no config.json (nor snapshots/ of a Hub cache folder models--org--name)", T.dir));
 }
 
 Test(config, missing_file) {
