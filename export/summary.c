@@ -368,6 +368,8 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
     char a[32], b[32], c[48];
     row(out, "model", "%s (model_type %s)", printable(m->ctx, m->class_name), printable(m->ctx, m->model_type));
     row(out, "config", "%s", m->cfg && mt_config_path(m->cfg) ? printable(m->ctx, mt_config_path(m->cfg)) : "-");
+    if (m->note)
+        row(out, "note", "%s", printable(m->ctx, m->note));
     row(out, "dtype", "%s", m->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(m->dtype));
     row(out, "layers", "%" PRId64, m->num_layers);
     if (m->ninfo > 0) {

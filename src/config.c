@@ -27,7 +27,17 @@ struct mt_config {
     const char *text; /* NUL-terminated copy of the source */
     size_t len;
     json_t *root;     /* an object; released when the context is freed */
+    const char *prefix; /* a sub-config view (mt_config_sub): "text_config." before every field
+                           in messages and locations; NULL for a whole file */
+    const mt_config *parent;
 };
+
+/* The field's full path in the file: the view's prefix, then the field. */
+static const char *full_field(const mt_config *c, const char *field) {
+    if (!c->prefix || !field) return field;
+    const char *f = mt_sprintf(c->ctx, "%s%s", c->prefix, field);
+    return f ? f : field;
+}
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -379,6 +389,7 @@ static void offset_to_linecol(const char *text, size_t off, int *line, int *col)
 void mt_cfg_locate(const mt_config *c, const char *field, int *line, int *col) {
     int l = 0, k = 0;
     if (c && field && *field) {
+        field = full_field(c, field);
         size_t off = locate_offset(c->text, c->len, field);
         if (off != (size_t)-1 && off < c->len) offset_to_linecol(c->text, off, &l, &k);
     }
@@ -499,6 +510,21 @@ mt_config *mt_config_load_revision(mt_ctx *ctx, const char *path, const char *re
 }
 
 const char *mt_config_path(const mt_config *c) { return c ? c->path : NULL; }
+
+mt_config *mt_config_sub(mt_config *c, const char *field) {
+    if (!c || !field) return NULL;
+    json_t *v = mt_cfg_json(c, field);
+    if (!json_is_object(v)) return NULL;
+    mt_config *s = mt_alloc(c->ctx, sizeof *s);
+    if (!s) return NULL;
+    *s = *c;
+    s->root = v;
+    s->prefix = mt_sprintf(c->ctx, "%s%s.", c->prefix ? c->prefix : "", field);
+    s->parent = c;
+    return s->prefix ? s : NULL;
+}
+
+mt_config *mt_config_parent(const mt_config *c) { return c ? (mt_config *)c->parent : NULL; }
 mt_ctx *mt_config_ctx(const mt_config *c) { return c ? c->ctx : NULL; }
 
 /* ---- getters ------------------------------------------------------------------ */
@@ -509,7 +535,7 @@ mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) {
     mt_cfg_locate(c, field, &line, &col);
     va_list ap;
     va_start(ap, fmt);
-    mt_status st = mt_error_setv(c->ctx, MT_ERR_CONFIG, c->path, line, col, field, fmt, ap);
+    mt_status st = mt_error_setv(c->ctx, MT_ERR_CONFIG, c->path, line, col, full_field(c, field), fmt, ap);
     va_end(ap);
     return st;
 }
@@ -548,7 +574,7 @@ static lookup_kind get(mt_config *c, const char *field, json_t **out) {
 
 static mt_status missing(mt_config *c, const char *field) {
     return mt_error_set(c->ctx, MT_ERR_CONFIG, c->path, 0, 0, NULL,
-                        "missing required field '%s'", field);
+                        "missing required field '%s'", full_field(c, field));
 }
 
 /* An integer, or a real with an integral value in int64 range. */

@@ -53,11 +53,64 @@ static const char *find_class(mt_model *m) {
     return a ? a : m->arch->default_class;
 }
 
+/* Multimodal wrappers whose language model metatrace can trace from their
+ * text_config, with the text model_type transformers defaults to when the
+ * text_config does not name one. */
+static const struct {
+    const char *wrapper, *text_default, *towers;
+} MULTIMODAL[] = {
+    {"llava", "llama", "the CLIP vision tower and the projector"},
+    {"llava_next", "llama", "the CLIP vision tower and the projector"},
+    {"llava_onevision", "qwen2", "the SigLIP vision tower and the projector"},
+    {"mistral3", "mistral", "the Pixtral vision tower, the patch merger and the projector"},
+    {"gemma3", "gemma3_text", "the SigLIP vision tower and the multi-modal projector"},
+    {"paligemma", "gemma", "the SigLIP vision tower and the projector"},
+    {"idefics3", "llama", "the SigLIP vision tower and the connector"},
+};
+
+/* A multimodal config whose model_type is not registered: its language model
+ * from text_config, when that family is registered. NULL otherwise (no error). */
+static mt_config *text_model_config(mt_ctx *ctx, mt_config *cfg, const char *mt, const char **text_type,
+                                    const char **towers) {
+    mt_config *sub = mt_config_sub(cfg, "text_config");
+    if (!sub) return NULL;
+    const char *def = NULL;
+    *towers = "the vision/audio towers and projectors";
+    for (size_t i = 0; i < sizeof MULTIMODAL / sizeof MULTIMODAL[0]; i++)
+        if (strcmp(mt, MULTIMODAL[i].wrapper) == 0) {
+            def = MULTIMODAL[i].text_default;
+            *towers = MULTIMODAL[i].towers;
+        }
+    const char *t = NULL;
+    if (!mt_cfg_str(sub, "model_type", def, &t)) return NULL;
+    if (!t || !mt_arch_find(t)) {
+        (void)ctx;
+        return NULL;
+    }
+    *text_type = t;
+    return sub;
+}
+
 mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts) {
     if (!cfg) return NULL;
     const char *mt = mt_config_model_type(cfg);
     if (!mt) return NULL;
     const mt_arch *arch = mt_arch_find(mt);
+    const char *note = NULL;
+    if (!arch) {
+        const char *text_type = NULL, *towers = NULL;
+        mt_config *sub = text_model_config(ctx, cfg, mt, &text_type, &towers);
+        if (mt_ctx_status(ctx) != MT_OK) return NULL;
+        if (sub) {
+            note = mt_sprintf(ctx,
+                              "model_type '%s' is multimodal: traced is its language model (text_config, "
+                              "model_type '%s', named as the standalone %s checkpoint); %s are not included",
+                              mt, text_type, text_type, towers);
+            cfg = sub;
+            mt = text_type;
+            arch = mt_arch_find(mt);
+        }
+    }
     if (!arch) {
         const char *near = mt_arch_nearest(mt);
         mt_cfg_error(cfg, "model_type", "unsupported model_type '%s'%s%s%s; supported: %s", mt,
@@ -71,6 +124,7 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     m->cfg = cfg;
     m->arch = arch;
     m->model_type = mt_strdup(ctx, mt);
+    m->note = note;
     m->class_name = find_class(m);
     m->dtype = opts ? opts->dtype : MT_DTYPE_NONE;
     m->num_layers = opts ? opts->num_layers : 0;

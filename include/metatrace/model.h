@@ -32,6 +32,12 @@ const char *mt_hub_config_path(mt_ctx *ctx, const char *spec, const char *revisi
 /* Parse from memory; `label` names the source in messages. */
 mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char *label);
 const char *mt_config_path(const mt_config *c);  /* the file actually read */
+/* A view of the object at `field` ("text_config") as a config of its own:
+ * getters read inside it; messages and locations name the full path
+ * ("text_config.hidden_size") in the same file. NULL when `field` is not an
+ * object (no error set). */
+mt_config *mt_config_sub(mt_config *c, const char *field);
+mt_config *mt_config_parent(const mt_config *c); /* the config a view was taken from, or NULL */
 mt_ctx *mt_config_ctx(const mt_config *c);
 bool mt_cfg_has(const mt_config *c, const char *field); /* present and not null */
 /* Getters: when the field is absent or null, *out = def and true is returned.
@@ -125,6 +131,8 @@ typedef struct mt_model {
     int ninfo, infocap;
     void *family;             /* family-private resolved config */
     mt_vec inputs;            /* mt_tensor* placeholders while tracing */
+    const char *note;         /* what a reader must know (a multimodal config traced as its
+                                 language model), or NULL */
     const mt_binding *bind;   /* while tracing: concrete values for input symbols */
     uint32_t bind_used;       /* bit i: bind->names[i] was used by an input */
 } mt_model;

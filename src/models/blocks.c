@@ -119,13 +119,18 @@ const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, 
 /* ---- config ---- */
 mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out) {
     if (m->dtype != MT_DTYPE_NONE) { *out = m->dtype; return MT_OK; }
-    const char *key = mt_cfg_has(m->cfg, "torch_dtype") ? "torch_dtype" : "dtype";
+    /* a language model read from a multimodal config's text_config takes the
+     * whole checkpoint's torch_dtype when its own config has none */
+    mt_config *cfg = m->cfg;
+    while (!mt_cfg_has(cfg, "torch_dtype") && !mt_cfg_has(cfg, "dtype") && mt_config_parent(cfg))
+        cfg = mt_config_parent(cfg);
+    const char *key = mt_cfg_has(cfg, "torch_dtype") ? "torch_dtype" : "dtype";
     const char *name;
-    if (!mt_cfg_str(m->cfg, key, "float32", &name)) return mt_ctx_status(m->ctx);
+    if (!mt_cfg_str(cfg, key, "float32", &name)) return mt_ctx_status(m->ctx);
     if (strcmp(name, "auto") == 0) name = "float32";
     mt_dtype dt = mt_dtype_parse(name);
     if (dt == MT_DTYPE_NONE || !mt_dtype_is_floating(dt))
-        return mt_cfg_error(m->cfg, key, "expected a floating dtype name such as \"bfloat16\", got \"%s\"", name);
+        return mt_cfg_error(cfg, key, "expected a floating dtype name such as \"bfloat16\", got \"%s\"", name);
     *out = dt;
     return MT_OK;
 }
