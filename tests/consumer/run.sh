@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build and run tests/consumer/consumer.c against metatrace three ways:
+#   1. pkg-config against an installed prefix (shared library, then --static),
+#   2. find_package(metatrace) against that prefix,
+#   3. add_subdirectory of the source tree.
+# Usage: run.sh BUILD_DIR SOURCE_DIR CONFIG. Each run must print the same line.
+set -euo pipefail
+build=$1 src=$2 cfg=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+cmake --install "$build" --prefix "$prefix" >/dev/null
+pc=$(dirname "$(find "$prefix" -name metatrace.pc | head -n1)")
+[ -n "$pc" ] || { echo "no metatrace.pc installed under $prefix"; exit 1; }
+for f in include/metatrace/metatrace.h bin/metatrace; do
+    [ -e "$prefix/$f" ] || { echo "not installed: $f"; exit 1; }
+done
+libdir=$(dirname "$(find "$prefix" -name 'libmetatrace.so.0' | head -n1)")
+[ -e "$libdir/libmetatrace.a" ] || { echo "libmetatrace.a not installed"; exit 1; }
+soname=$(objdump -p "$libdir/libmetatrace.so" | awk '/SONAME/ {print $2}')
+[ "$soname" = "libmetatrace.so.0" ] || { echo "SONAME is '$soname', expected libmetatrace.so.0"; exit 1; }
+
+expect=$("$prefix/bin/metatrace" "$cfg" -f json -o - | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("metatrace %s: %d parameters, %d KV bytes per token" % (d["tool"]["version"], d["totals"]["parameters"], d["sizing"]["kv_cache"]["bytes_per_token"]))')
+
+check() {
+    local how=$1 got
+    got=$("${@:2}" "$cfg")
+    if [ "$got" != "$expect" ]; then
+        echo "$how: printed '$got', expected '$expect'"
+        exit 1
+    fi
+    echo "$how: ok"
+}
+
+# 1. pkg-config, shared and static
+export PKG_CONFIG_PATH=$pc
+cc -o "$work/c_shared" "$src/tests/consumer/consumer.c" $(pkg-config --cflags --libs metatrace)
+LD_LIBRARY_PATH=$libdir check "pkg-config (shared)" "$work/c_shared"
+LD_LIBRARY_PATH=$libdir ldd "$work/c_shared" | grep -q "libmetatrace.so.0 => $libdir" || { echo "shared consumer not linked to $libdir"; exit 1; }
+cc -o "$work/c_static" "$src/tests/consumer/consumer.c" $(pkg-config --cflags metatrace) \
+    "$libdir/libmetatrace.a" $(pkg-config --libs --static jansson libcgraph libgvc) -lm
+check "pkg-config (static)" "$work/c_static"
+unset PKG_CONFIG_PATH
+
+# 2. find_package against the prefix
+cmake -S "$src/tests/consumer" -B "$work/b_pkg" -DMODE=package -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/b_pkg" -j 2 >/dev/null
+check "find_package" "$work/b_pkg/consumer"
+
+# 3. add_subdirectory of the source tree (tests, oracle and programs off by default there)
+cmake -S "$src/tests/consumer" -B "$work/b_sub" -DMODE=subdir -DMT_SOURCE="$src" >/dev/null
+cmake --build "$work/b_sub" -j 2 --target consumer >/dev/null
+check "add_subdirectory" "$work/b_sub/consumer"
