@@ -52,6 +52,9 @@ static const char *const status_names[MT_STATUS_COUNT] = {
 _Static_assert(sizeof status_names / sizeof status_names[0] == MT_STATUS_COUNT,
                "status_names out of step with mt_status");
 
+const char *mt_version(void) { return MT_VERSION_STRING; }
+int mt_abi_version(void) { return MT_ABI_VERSION; }
+
 const char *mt_status_name(mt_status s) {
     return (s >= 0 && s < MT_STATUS_COUNT) ? status_names[s] : "unknown";
 }

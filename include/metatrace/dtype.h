@@ -34,21 +34,21 @@ typedef enum mt_dtype_category {
     MT_CAT_COMPLEX = 3
 } mt_dtype_category;
 
-const char *mt_dtype_name(mt_dtype d);        /* torch name without prefix: "bfloat16" */
-size_t mt_dtype_size(mt_dtype d);             /* element size in bytes */
-mt_dtype_category mt_dtype_cat(mt_dtype d);
-bool mt_dtype_is_floating(mt_dtype d);        /* float16/bf16/32/64/float8 */
-bool mt_dtype_is_integral(mt_dtype d, bool include_bool);
-bool mt_dtype_is_complex(mt_dtype d);
+MT_API const char *mt_dtype_name(mt_dtype d);        /* torch name without prefix: "bfloat16" */
+MT_API size_t mt_dtype_size(mt_dtype d);             /* element size in bytes */
+MT_API mt_dtype_category mt_dtype_cat(mt_dtype d);
+MT_API bool mt_dtype_is_floating(mt_dtype d);        /* float16/bf16/32/64/float8 */
+MT_API bool mt_dtype_is_integral(mt_dtype d, bool include_bool);
+MT_API bool mt_dtype_is_complex(mt_dtype d);
 /* Parse a dtype name: torch names with or without "torch." prefix, and the
  * aliases torch accepts ("float"=float32, "half"=float16, "double", "long",
  * "int", "short", "cfloat") plus "fp16", "bf16", "fp32". Returns MT_DTYPE_NONE
  * when unknown. */
-mt_dtype mt_dtype_parse(const char *name);
+MT_API mt_dtype mt_dtype_parse(const char *name);
 
 /* torch.promote_types(a, b). MT_DTYPE_NONE when PyTorch refuses (float8 mixed
  * with a different dtype). */
-mt_dtype mt_promote_types(mt_dtype a, mt_dtype b);
+MT_API mt_dtype mt_promote_types(mt_dtype a, mt_dtype b);
 
 /* One operand of torch.result_type. */
 typedef enum mt_operand_kind {
@@ -65,7 +65,7 @@ typedef struct mt_operand {
 
 /* torch.result_type over n operands with default dtype float32.
  * MT_DTYPE_NONE when PyTorch would raise. */
-mt_dtype mt_result_type(const mt_operand *ops, int n);
+MT_API mt_dtype mt_result_type(const mt_operand *ops, int n);
 
 /* Per-op promotion kinds (torch._prims_common.ELEMENTWISE_TYPE_PROMOTION_KIND). */
 typedef enum mt_promo_kind {
@@ -80,7 +80,7 @@ typedef enum mt_promo_kind {
 } mt_promo_kind;
 
 /* Output dtype of an elementwise op with this promotion kind. */
-mt_dtype mt_promote_for_op(mt_promo_kind k, const mt_operand *ops, int n);
+MT_API mt_dtype mt_promote_for_op(mt_promo_kind k, const mt_operand *ops, int n);
 
 #ifdef __cplusplus
 }

@@ -13,7 +13,7 @@ extern "C" {
 #define MT_MAX_DIMS 8
 
 typedef enum mt_device { MT_DEVICE_CPU = 0, MT_DEVICE_META = 1 } mt_device;
-const char *mt_device_name(mt_device d);
+MT_API const char *mt_device_name(mt_device d);
 
 struct mt_node;
 struct mt_module;
@@ -29,12 +29,12 @@ typedef struct mt_tensor {
 } mt_tensor;
 
 /* A META tensor allocated in the arena (no storage). */
-mt_tensor *mt_tensor_meta(mt_ctx *ctx, mt_dtype dt, int ndim, const mt_sym *const *shape);
+MT_API mt_tensor *mt_tensor_meta(mt_ctx *ctx, mt_dtype dt, int ndim, const mt_sym *const *shape);
 /* Same with concrete int64 dims. */
-mt_tensor *mt_tensor_meta_i(mt_ctx *ctx, mt_dtype dt, int ndim, const int64_t *shape);
-const mt_sym *mt_tensor_numel(mt_ctx *ctx, const mt_tensor *t);
+MT_API mt_tensor *mt_tensor_meta_i(mt_ctx *ctx, mt_dtype dt, int ndim, const int64_t *shape);
+MT_API const mt_sym *mt_tensor_numel(mt_ctx *ctx, const mt_tensor *t);
 /* "[batch, seq, 4096]" in the arena. */
-const char *mt_shape_str(mt_ctx *ctx, int ndim, const mt_sym *const *shape);
+MT_API const char *mt_shape_str(mt_ctx *ctx, int ndim, const mt_sym *const *shape);
 
 /* ---- arguments -------------------------------------------------------------
  * Op arguments mirror FX: tensors (printed as node references), Python
@@ -77,19 +77,19 @@ typedef struct mt_kwarg {
 } mt_kwarg;
 
 /* Constructors (by value; lists copy their items into the arena). */
-mt_arg mt_a_tensor(mt_tensor *t);
-mt_arg mt_a_int(int64_t i);
-mt_arg mt_a_float(double f);
-mt_arg mt_a_bool(bool b);
-mt_arg mt_a_dim(const mt_sym *s);   /* INT when constant, SYM otherwise */
-mt_arg mt_a_dtype(mt_dtype d);
-mt_arg mt_a_str(const char *s);
-mt_arg mt_a_none(void);
-mt_arg mt_a_ellipsis(void);
-mt_arg mt_a_slice(const mt_sym *start, const mt_sym *stop, const mt_sym *step);
-mt_arg mt_a_list(mt_ctx *ctx, const mt_arg *items, int n);
-mt_arg mt_a_dims(mt_ctx *ctx, const mt_sym *const *dims, int n); /* list of mt_a_dim */
-mt_arg mt_a_ints(mt_ctx *ctx, const int64_t *v, int n);
+MT_API mt_arg mt_a_tensor(mt_tensor *t);
+MT_API mt_arg mt_a_int(int64_t i);
+MT_API mt_arg mt_a_float(double f);
+MT_API mt_arg mt_a_bool(bool b);
+MT_API mt_arg mt_a_dim(const mt_sym *s);   /* INT when constant, SYM otherwise */
+MT_API mt_arg mt_a_dtype(mt_dtype d);
+MT_API mt_arg mt_a_str(const char *s);
+MT_API mt_arg mt_a_none(void);
+MT_API mt_arg mt_a_ellipsis(void);
+MT_API mt_arg mt_a_slice(const mt_sym *start, const mt_sym *stop, const mt_sym *step);
+MT_API mt_arg mt_a_list(mt_ctx *ctx, const mt_arg *items, int n);
+MT_API mt_arg mt_a_dims(mt_ctx *ctx, const mt_sym *const *dims, int n); /* list of mt_a_dim */
+MT_API mt_arg mt_a_ints(mt_ctx *ctx, const int64_t *v, int n);
 
 /* ---- graph ------------------------------------------------------------------ */
 typedef enum mt_opkind {
@@ -101,7 +101,7 @@ typedef enum mt_opkind {
     MT_NODE_OUTPUT,
     MT_NODE_KIND_COUNT
 } mt_opkind;
-const char *mt_opkind_name(mt_opkind k); /* "call_function", ... */
+MT_API const char *mt_opkind_name(mt_opkind k); /* "call_function", ... */
 
 /* The module stack a node was recorded under (outermost first), like FX's
  * nn_module_stack. Shared between nodes recorded under the same stack. */
@@ -136,15 +136,15 @@ typedef struct mt_graph {
     void *names;             /* private: name -> count table */
 } mt_graph;
 
-mt_graph *mt_graph_new(mt_ctx *ctx);
+MT_API mt_graph *mt_graph_new(mt_ctx *ctx);
 /* Append a node; `base` is uniquified FX style (add, add_1, ...). Args and
  * kwargs are copied. */
-mt_node *mt_graph_append(mt_graph *g, mt_opkind op, const char *base, const char *target,
+MT_API mt_node *mt_graph_append(mt_graph *g, mt_opkind op, const char *base, const char *target,
                          const mt_arg *args, int nargs, const mt_kwarg *kwargs, int nkwargs);
 /* Turn "model.layers.0.self_attn" into "model_layers_0_self_attn" (arena). */
-const char *mt_fx_name(mt_ctx *ctx, const char *path);
+MT_API const char *mt_fx_name(mt_ctx *ctx, const char *path);
 /* Counts by op kind. */
-void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
+MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
 
 /* ---- op table ---------------------------------------------------------------
  * One rule per op: validate inputs (messages print the shapes), compute the
@@ -242,16 +242,16 @@ typedef struct mt_opdef {
     mt_promo_kind promo;
 } mt_opdef;
 
-const mt_opdef *mt_op_def(mt_op_id id);
+MT_API const mt_opdef *mt_op_def(mt_op_id id);
 /* Look up by FX kind + target (call_function "torch.matmul", call_method "view"). */
-int mt_op_find(mt_opkind kind, const char *target); /* -1 if unknown */
+MT_API int mt_op_find(mt_opkind kind, const char *target); /* -1 if unknown */
 
 /* Apply the op's shape/dtype rule without recording anything. On success
  * fills outs[0..*nout) (META tensors, node NULL) and sets *is_tuple.
  * On failure returns NULL-equivalent status with a message on ctx that names
  * the op and prints the input shapes. `outs` must hold MT_MAX_OUTS entries. */
 #define MT_MAX_OUTS 64
-mt_status mt_op_infer(mt_ctx *ctx, mt_op_id id, const mt_arg *args, int nargs,
+MT_API mt_status mt_op_infer(mt_ctx *ctx, mt_op_id id, const mt_arg *args, int nargs,
                       const mt_kwarg *kwargs, int nkwargs, mt_tensor *outs, int *nout,
                       bool *is_tuple);
 

@@ -22,44 +22,44 @@ typedef struct mt_config mt_config;
  * "org/name" found offline in the Hub cache ($HF_HUB_CACHE, else
  * $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
  * ~/.cache/huggingface/hub). */
-mt_config *mt_config_load(mt_ctx *ctx, const char *path);
+MT_API mt_config *mt_config_load(mt_ctx *ctx, const char *path);
 /* The same at a revision (a ref name such as "main", or a commit) of a cache
  * folder or model id; NULL revision: "main". */
-mt_config *mt_config_load_revision(mt_ctx *ctx, const char *path, const char *revision);
+MT_API mt_config *mt_config_load_revision(mt_ctx *ctx, const char *path, const char *revision);
 /* The config.json those rules lead to (arena string), or NULL with an error
  * naming what was tried. */
-const char *mt_hub_config_path(mt_ctx *ctx, const char *spec, const char *revision);
+MT_API const char *mt_hub_config_path(mt_ctx *ctx, const char *spec, const char *revision);
 /* Parse from memory; `label` names the source in messages. */
-mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char *label);
-const char *mt_config_path(const mt_config *c);  /* the file actually read */
+MT_API mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char *label);
+MT_API const char *mt_config_path(const mt_config *c);  /* the file actually read */
 /* A view of the object at `field` ("text_config") as a config of its own:
  * getters read inside it; messages and locations name the full path
  * ("text_config.hidden_size") in the same file. NULL when `field` is not an
  * object (no error set). */
-mt_config *mt_config_sub(mt_config *c, const char *field);
-mt_config *mt_config_parent(const mt_config *c); /* the config a view was taken from, or NULL */
-mt_ctx *mt_config_ctx(const mt_config *c);
-bool mt_cfg_has(const mt_config *c, const char *field); /* present and not null */
+MT_API mt_config *mt_config_sub(mt_config *c, const char *field);
+MT_API mt_config *mt_config_parent(const mt_config *c); /* the config a view was taken from, or NULL */
+MT_API mt_ctx *mt_config_ctx(const mt_config *c);
+MT_API bool mt_cfg_has(const mt_config *c, const char *field); /* present and not null */
 /* Getters: when the field is absent or null, *out = def and true is returned.
  * When present with the wrong type, false with an error. */
-bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out);
-bool mt_cfg_float(mt_config *c, const char *field, double def, double *out); /* ints accepted */
-bool mt_cfg_bool(mt_config *c, const char *field, bool def, bool *out);
-bool mt_cfg_str(mt_config *c, const char *field, const char *def, const char **out);
+MT_API bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out);
+MT_API bool mt_cfg_float(mt_config *c, const char *field, double def, double *out); /* ints accepted */
+MT_API bool mt_cfg_bool(mt_config *c, const char *field, bool def, bool *out);
+MT_API bool mt_cfg_str(mt_config *c, const char *field, const char *def, const char **out);
 /* Required: absent is an error ("missing required field 'x'"). */
-bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out);
+MT_API bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out);
 /* Positive int (>0); absent takes def (def <= 0 means required). */
-bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out);
+MT_API bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out);
 /* Raw access to a nested value (jansson json_t*), or NULL when absent/null. */
-void *mt_cfg_json(const mt_config *c, const char *field);
+MT_API void *mt_cfg_json(const mt_config *c, const char *field);
 /* Set an error located at `field` (line:col of its key when present). */
-mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);
+MT_API mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);
 /* Line and column of the field's key in the file (0,0 when absent). */
-void mt_cfg_locate(const mt_config *c, const char *field, int *line, int *col);
+MT_API void mt_cfg_locate(const mt_config *c, const char *field, int *line, int *col);
 /* The model_type; NULL with an error when absent (the message names
  * architectures[0] when present, to say which model_type to add). */
-const char *mt_config_model_type(mt_config *c);
-const char *mt_config_architecture(mt_config *c); /* architectures[0] or NULL */
+MT_API const char *mt_config_model_type(mt_config *c);
+MT_API const char *mt_config_architecture(mt_config *c); /* architectures[0] or NULL */
 
 /* ---- model -------------------------------------------------------------------- */
 /* Attention implementation to trace (transformers' config._attn_implementation). */
@@ -105,14 +105,14 @@ typedef struct mt_arch {
     mt_status (*totals)(const struct mt_model *m, mt_totals *t);
 } mt_arch;
 
-const mt_arch *mt_arch_find(const char *model_type);
-int mt_arch_count(void);
-const mt_arch *mt_arch_at(int i);
+MT_API const mt_arch *mt_arch_find(const char *model_type);
+MT_API int mt_arch_count(void);
+MT_API const mt_arch *mt_arch_at(int i);
 /* The registered model_type (or alias) nearest to a misspelt one, or NULL
  * when none is close (edit distance above a third of the name). */
-const char *mt_arch_nearest(const char *model_type);
+MT_API const char *mt_arch_nearest(const char *model_type);
 /* Comma-separated list of supported model_types (for messages). */
-const char *mt_arch_list(mt_ctx *ctx);
+MT_API const char *mt_arch_list(mt_ctx *ctx);
 
 typedef struct mt_model {
     mt_ctx *ctx;
@@ -138,13 +138,13 @@ typedef struct mt_model {
 } mt_model;
 
 /* Build the module tree inside a meta scope: no parameter storage. */
-mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts);
+MT_API mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts);
 /* Record a resolved hyper-parameter for reports. */
-void mt_model_info(mt_model *m, const char *name, mt_arg value);
+MT_API void mt_model_info(mt_model *m, const char *name, mt_arg value);
 /* Walk the module tree and fill m->params / m->buffers (done by mt_model_build). */
-void mt_model_collect(mt_model *m);
-mt_param *mt_model_param(const mt_model *m, const char *name);
-mt_status mt_model_totals(const mt_model *m, mt_totals *out);
+MT_API void mt_model_collect(mt_model *m);
+MT_API mt_param *mt_model_param(const mt_model *m, const char *name);
+MT_API mt_status mt_model_totals(const mt_model *m, mt_totals *out);
 
 /* ---- tracing ------------------------------------------------------------------ */
 typedef struct mt_trace_opts {
@@ -164,69 +164,69 @@ typedef struct mt_tracer {
 
 /* Trace the model's forward over placeholders input_ids and attention_mask
  * ([batch, seq] int64). NULL on error. */
-mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts);
+MT_API mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts);
 
 /* A dim of a model input named `name` ("batch", "seq", "dec_seq"): the bound
  * constant when the trace binds it (--bind), else the symbol (origin "input").
  * Families creating extra placeholders (decoder_input_ids) use it so every
  * input symbol can be bound. */
-const mt_sym *mt_model_input_dim(mt_model *m, const char *name);
+MT_API const mt_sym *mt_model_input_dim(mt_model *m, const char *name);
 
-void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g);
-void mt_tr_enter(mt_tracer *tr, mt_module *m);
-void mt_tr_leave(mt_tracer *tr);
-mt_tensor *mt_tr_placeholder(mt_tracer *tr, const char *name, mt_dtype dt, int ndim,
+MT_API void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g);
+MT_API void mt_tr_enter(mt_tracer *tr, mt_module *m);
+MT_API void mt_tr_leave(mt_tracer *tr);
+MT_API mt_tensor *mt_tr_placeholder(mt_tracer *tr, const char *name, mt_dtype dt, int ndim,
                              const mt_sym *const *shape);
-mt_tensor *mt_tr_get_attr(mt_tracer *tr, mt_param *p);
+MT_API mt_tensor *mt_tr_get_attr(mt_tracer *tr, mt_param *p);
 /* Record an op of the table. Any NULL tensor argument makes this return NULL
  * without recording (errors propagate). */
-mt_node *mt_tr_op(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
+MT_API mt_node *mt_tr_op(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
                   const mt_kwarg *kwargs, int nkwargs);
-mt_tensor *mt_tr_op1(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
+MT_API mt_tensor *mt_tr_op1(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
                      const mt_kwarg *kwargs, int nkwargs);
 /* getitem on a tuple-producing node. */
-mt_tensor *mt_tr_item(mt_tracer *tr, mt_node *tuple, int i);
+MT_API mt_tensor *mt_tr_item(mt_tracer *tr, mt_node *tuple, int i);
 /* call_module on a leaf (its meta-aware forward). */
-mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x);
-mt_status mt_tr_output(mt_tracer *tr, mt_tensor *const *outs, int n);
+MT_API mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x);
+MT_API mt_status mt_tr_output(mt_tracer *tr, mt_tensor *const *outs, int n);
 
 /* Convenience wrappers over mt_tr_op (NULL in, NULL out). */
-mt_tensor *mt_add(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
-mt_tensor *mt_sub(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
-mt_tensor *mt_mul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
-mt_tensor *mt_div(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
-mt_tensor *mt_add_s(mt_tracer *tr, mt_tensor *a, double s);
-mt_tensor *mt_mul_s(mt_tracer *tr, mt_tensor *a, double s);
-mt_tensor *mt_div_s(mt_tracer *tr, mt_tensor *a, double s);
-mt_tensor *mt_pow_s(mt_tracer *tr, mt_tensor *a, double e);
-mt_tensor *mt_unary(mt_tracer *tr, mt_op_id id, mt_tensor *a);
-mt_tensor *mt_gelu(mt_tracer *tr, mt_tensor *a, const char *approximate);
-mt_tensor *mt_to(mt_tracer *tr, mt_tensor *a, mt_dtype dt);
-mt_tensor *mt_reduce(mt_tracer *tr, mt_op_id id, mt_tensor *a, int64_t dim, bool keepdim);
-mt_tensor *mt_softmax(mt_tracer *tr, mt_tensor *a, int64_t dim, mt_dtype dt);
-mt_tensor *mt_matmul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
-mt_tensor *mt_view(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL dim = -1 */
-mt_tensor *mt_reshape(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims);
-mt_tensor *mt_transpose(mt_tracer *tr, mt_tensor *a, int64_t d0, int64_t d1);
-mt_tensor *mt_permute(mt_tracer *tr, mt_tensor *a, int n, const int64_t *perm);
-mt_tensor *mt_unsqueeze(mt_tracer *tr, mt_tensor *a, int64_t dim);
-mt_tensor *mt_expand(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL = -1 */
-mt_tensor *mt_contiguous(mt_tracer *tr, mt_tensor *a);
-mt_tensor *mt_cat(mt_tracer *tr, mt_tensor *const *ts, int n, int64_t dim);
-mt_node *mt_split(mt_tracer *tr, mt_tensor *a, int n, const int64_t *sizes, int64_t dim);
-mt_node *mt_chunk(mt_tracer *tr, mt_tensor *a, int64_t chunks, int64_t dim);
+MT_API mt_tensor *mt_add(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_sub(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_mul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_div(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_add_s(mt_tracer *tr, mt_tensor *a, double s);
+MT_API mt_tensor *mt_mul_s(mt_tracer *tr, mt_tensor *a, double s);
+MT_API mt_tensor *mt_div_s(mt_tracer *tr, mt_tensor *a, double s);
+MT_API mt_tensor *mt_pow_s(mt_tracer *tr, mt_tensor *a, double e);
+MT_API mt_tensor *mt_unary(mt_tracer *tr, mt_op_id id, mt_tensor *a);
+MT_API mt_tensor *mt_gelu(mt_tracer *tr, mt_tensor *a, const char *approximate);
+MT_API mt_tensor *mt_to(mt_tracer *tr, mt_tensor *a, mt_dtype dt);
+MT_API mt_tensor *mt_reduce(mt_tracer *tr, mt_op_id id, mt_tensor *a, int64_t dim, bool keepdim);
+MT_API mt_tensor *mt_softmax(mt_tracer *tr, mt_tensor *a, int64_t dim, mt_dtype dt);
+MT_API mt_tensor *mt_matmul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_view(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL dim = -1 */
+MT_API mt_tensor *mt_reshape(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims);
+MT_API mt_tensor *mt_transpose(mt_tracer *tr, mt_tensor *a, int64_t d0, int64_t d1);
+MT_API mt_tensor *mt_permute(mt_tracer *tr, mt_tensor *a, int n, const int64_t *perm);
+MT_API mt_tensor *mt_unsqueeze(mt_tracer *tr, mt_tensor *a, int64_t dim);
+MT_API mt_tensor *mt_expand(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL = -1 */
+MT_API mt_tensor *mt_contiguous(mt_tracer *tr, mt_tensor *a);
+MT_API mt_tensor *mt_cat(mt_tracer *tr, mt_tensor *const *ts, int n, int64_t dim);
+MT_API mt_node *mt_split(mt_tracer *tr, mt_tensor *a, int n, const int64_t *sizes, int64_t dim);
+MT_API mt_node *mt_chunk(mt_tracer *tr, mt_tensor *a, int64_t chunks, int64_t dim);
 /* x[..., start:stop] along the last dim (stop NULL = end). */
-mt_tensor *mt_slice_last(mt_tracer *tr, mt_tensor *a, const mt_sym *start, const mt_sym *stop);
-mt_tensor *mt_index(mt_tracer *tr, mt_tensor *a, const mt_arg *idx, int n); /* a[idx...] */
+MT_API mt_tensor *mt_slice_last(mt_tracer *tr, mt_tensor *a, const mt_sym *start, const mt_sym *stop);
+MT_API mt_tensor *mt_index(mt_tracer *tr, mt_tensor *a, const mt_arg *idx, int n); /* a[idx...] */
 
 /* ---- exporters ------------------------------------------------------------------ */
 #define MT_JSON_FORMAT "metatrace-graph"
 #define MT_JSON_VERSION 2
-mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out);
-mt_status mt_export_dot(mt_model *m, mt_graph *g, FILE *out);
-mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out);
+MT_API mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out);
+MT_API mt_status mt_export_dot(mt_model *m, mt_graph *g, FILE *out);
+MT_API mt_status mt_export_summary(mt_model *m, mt_graph *g, FILE *out);
 /* Render through gvc: format "svg" or "png". */
-mt_status mt_export_render(mt_model *m, mt_graph *g, const char *format, FILE *out);
+MT_API mt_status mt_export_render(mt_model *m, mt_graph *g, const char *format, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -47,59 +47,59 @@ typedef struct mt_module {
     int nattrs, attrcap;
 } mt_module;
 
-mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const char *type);
+MT_API mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const char *type);
 /* Child names may be ints ("0") for ModuleList entries. */
-mt_module *mt_module_child(const mt_module *m, const char *name);
-mt_module *mt_module_find(const mt_module *root, const char *path);
+MT_API mt_module *mt_module_child(const mt_module *m, const char *name);
+MT_API mt_module *mt_module_find(const mt_module *root, const char *path);
 /* Set a constructor attribute; setting one again replaces its value in place. */
-void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value);
-const mt_arg *mt_module_get_attr(const mt_module *m, const char *name);
+MT_API void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value);
+MT_API const mt_arg *mt_module_get_attr(const mt_module *m, const char *name);
 
 /* ---- the meta scope (the MetaAwareMethodsPatcher of metatrace) -------------
  * While a scope is open, every parameter-allocating constructor has its
  * requested device replaced by META: shape and dtype, no storage. Scopes nest;
  * leaving the last one restores the caller's device choice. */
-void mt_meta_scope_enter(mt_ctx *ctx);
-void mt_meta_scope_exit(mt_ctx *ctx);
-int mt_meta_scope_depth(const mt_ctx *ctx);
+MT_API void mt_meta_scope_enter(mt_ctx *ctx);
+MT_API void mt_meta_scope_exit(mt_ctx *ctx);
+MT_API int mt_meta_scope_depth(const mt_ctx *ctx);
 /* The device a constructor must use for a caller's request. */
-mt_device mt_meta_init(mt_ctx *ctx, mt_device requested);
+MT_API mt_device mt_meta_init(mt_ctx *ctx, mt_device requested);
 
 /* Register a parameter / buffer on m. The device goes through mt_meta_init;
  * on CPU zeroed storage is allocated (dims must then be concrete). NULL on
  * error (overflow, out of memory). */
-mt_param *mt_param_new(mt_ctx *ctx, mt_module *m, const char *local, mt_dtype dt,
+MT_API mt_param *mt_param_new(mt_ctx *ctx, mt_module *m, const char *local, mt_dtype dt,
                        mt_device requested, int ndim, const int64_t *shape);
-mt_param *mt_buffer_new(mt_ctx *ctx, mt_module *m, const char *local, mt_dtype dt,
+MT_API mt_param *mt_buffer_new(mt_ctx *ctx, mt_module *m, const char *local, mt_dtype dt,
                         mt_device requested, int ndim, const int64_t *shape,
                         bool persistent, bool computed);
 /* Register `local` on m as an alias of `target` (tie_word_embeddings). */
-mt_param *mt_param_tie(mt_ctx *ctx, mt_module *m, const char *local, mt_param *target);
-mt_param *mt_module_param(const mt_module *m, const char *local);
+MT_API mt_param *mt_param_tie(mt_ctx *ctx, mt_module *m, const char *local, mt_param *target);
+MT_API mt_param *mt_module_param(const mt_module *m, const char *local);
 
 /* Leaf constructors (torch.nn signatures). */
-mt_module *mt_nn_linear(mt_ctx *ctx, mt_module *parent, const char *name, int64_t in_features,
+MT_API mt_module *mt_nn_linear(mt_ctx *ctx, mt_module *parent, const char *name, int64_t in_features,
                         int64_t out_features, bool bias, mt_dtype dt, mt_device dev);
 /* A Linear whose weight is tied to an existing [out, in] parameter (lm_head
  * under tie_word_embeddings): no new storage, the alias is listed once. */
-mt_module *mt_nn_linear_tied(mt_ctx *ctx, mt_module *parent, const char *name, mt_param *weight);
-mt_module *mt_nn_embedding(mt_ctx *ctx, mt_module *parent, const char *name, int64_t num,
+MT_API mt_module *mt_nn_linear_tied(mt_ctx *ctx, mt_module *parent, const char *name, mt_param *weight);
+MT_API mt_module *mt_nn_embedding(mt_ctx *ctx, mt_module *parent, const char *name, int64_t num,
                            int64_t dim, mt_dtype dt, mt_device dev);
-mt_module *mt_nn_layernorm(mt_ctx *ctx, mt_module *parent, const char *name, int64_t dim,
+MT_API mt_module *mt_nn_layernorm(mt_ctx *ctx, mt_module *parent, const char *name, int64_t dim,
                            double eps, bool elementwise_affine, bool bias, mt_dtype dt,
                            mt_device dev);
 /* transformers.pytorch_utils.Conv1D(nf, nx): weight stored [nx, nf] (in, out), bias [nf]. */
-mt_module *mt_nn_conv1d(mt_ctx *ctx, mt_module *parent, const char *name, int64_t nf, int64_t nx,
+MT_API mt_module *mt_nn_conv1d(mt_ctx *ctx, mt_module *parent, const char *name, int64_t nf, int64_t nx,
                         mt_dtype dt, mt_device dev);
-mt_module *mt_nn_dropout(mt_ctx *ctx, mt_module *parent, const char *name, double p);
+MT_API mt_module *mt_nn_dropout(mt_ctx *ctx, mt_module *parent, const char *name, double p);
 /* type: "SiLU", "GELU" (approximate "none"/"tanh" in attr), "ReLU", "Tanh", "GELUTanh",
  * "NewGELUActivation", ... */
-mt_module *mt_nn_act(mt_ctx *ctx, mt_module *parent, const char *name, const char *type);
+MT_API mt_module *mt_nn_act(mt_ctx *ctx, mt_module *parent, const char *name, const char *type);
 
 /* The meta-aware forward of a leaf module: checks the input against the
  * module's attributes, infers the output and records a call_module node.
  * Stays in force after the scope closes. NULL on error (message on ctx). */
-mt_tensor *mt_leaf_forward(struct mt_tracer *tr, mt_module *m, mt_tensor *x);
+MT_API mt_tensor *mt_leaf_forward(struct mt_tracer *tr, mt_module *m, mt_tensor *x);
 
 #ifdef __cplusplus
 }

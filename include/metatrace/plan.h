@@ -31,7 +31,7 @@ typedef struct mt_placement {
 } mt_placement;
 
 /* "R", "P", "S(2)", "S(1)/8" in the arena. */
-const char *mt_placement_str(mt_ctx *ctx, mt_placement p);
+MT_API const char *mt_placement_str(mt_ctx *ctx, mt_placement p);
 
 typedef enum mt_plan_role {
     MT_ROLE_REPLICATE = 0,
@@ -42,7 +42,7 @@ typedef enum mt_plan_role {
     MT_ROLE_BIAS,           /* bias of a column-parallel Linear: sharded with it */
     MT_ROLE_COUNT
 } mt_plan_role;
-const char *mt_plan_role_name(mt_plan_role r); /* "colwise", ... */
+MT_API const char *mt_plan_role_name(mt_plan_role r); /* "colwise", ... */
 
 typedef struct mt_plan_param {
     const mt_param *param;   /* unique parameter (tied aliases are listed under their owner) */
@@ -63,7 +63,7 @@ typedef enum mt_comm_kind {
     MT_COMM_REDUCE_SCATTER,  /* partial sums -> each rank its block of the sum */
     MT_COMM_COUNT
 } mt_comm_kind;
-const char *mt_comm_kind_name(mt_comm_kind k); /* "all_reduce", ... */
+MT_API const char *mt_comm_kind_name(mt_comm_kind k); /* "all_reduce", ... */
 
 /* A collective inserted on the output of `producer` before `consumer` reads it. */
 typedef struct mt_plan_comm {
@@ -171,11 +171,11 @@ typedef struct mt_plan {
 /* Plan `g` (traced from `m`) for opts->tp ranks. Constraint violations
  * (divisibility) give a plan with valid=false and a reason, not an error;
  * NULL only on errors (message on the context). */
-mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts);
+MT_API mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts);
 
 /* The slice [start, stop) along the shard dim of the checkpoint tensor that
  * `rank` reads (the whole dim when replicated). */
-void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start,
+MT_API void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start,
                          int64_t *stop);
 
 /* Degrees 1..max_tp: valid, valid with KV replication, or the exact reason. */
@@ -190,25 +190,25 @@ typedef struct mt_plan_degree {
 
 /* Check every degree 1..max_tp (0: 64) and plan the valid ones. `out` holds
  * max_tp entries. */
-mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base, int max_tp,
+MT_API mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base, int max_tp,
                        mt_plan_degree *out);
 
 /* The standalone plan JSON object (docs/plan.md). */
 #define MT_PLAN_FORMAT "metatrace-plan"
 #define MT_PLAN_VERSION 1
-mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
+MT_API mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
 /* The graph JSON document (docs/graph-format.md, as mt_export_json writes
  * it) with the plan object as its last top-level member, "plan": what
  * `metatrace CONFIG --tp N -o plan.json` writes. */
-mt_status mt_plan_export_graph_json(const mt_plan *p, FILE *out);
+MT_API mt_status mt_plan_export_graph_json(const mt_plan *p, FILE *out);
 /* The traced graph as DOT with the plan drawn on it: get_attr nodes of
  * parameters filled by role (colwise light blue, rowwise salmon, vocab green,
  * ...), sharded activations outlined blue, partial sums orange, and every
  * inserted collective as a red edge labelled with its kind and wire bytes per
  * token. */
-mt_status mt_plan_export_dot(const mt_plan *p, FILE *out);
+MT_API mt_status mt_plan_export_dot(const mt_plan *p, FILE *out);
 /* A human table: per-rank memory, communication, plan dict. */
-mt_status mt_plan_print(const mt_plan *p, FILE *out);
+MT_API mt_status mt_plan_print(const mt_plan *p, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -50,10 +50,10 @@ typedef struct mt_quant_inventory {
  * multiples of 32, mxfp4 without gpt-oss experts, ...) is MT_ERR_UNSUPPORTED.
  * Non-persistent buffers (rotary inv_freq) and tied aliases are not listed.
  * Everything lives in the model's context. */
-mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_inventory *out);
+MT_API mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_inventory *out);
 
 /* The methods accepted by mt_quant_inventory_of's `method`, comma-separated. */
-const char *mt_quant_methods(void);
+MT_API const char *mt_quant_methods(void);
 
 #ifdef __cplusplus
 }

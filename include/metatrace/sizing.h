@@ -38,7 +38,7 @@ extern "C" {
  * (MT_ERR_OVERFLOW) or the node is not one a trace records (MT_ERR_INTERNAL:
  * an op without a FLOP rule, a call_module without its module); never NULL
  * otherwise (0 is a constant). */
-const mt_sym *mt_node_flops(mt_ctx *ctx, const mt_node *n);
+MT_API const mt_sym *mt_node_flops(mt_ctx *ctx, const mt_node *n);
 
 /* ---- attention recognised in the graph ----------------------------------- */
 typedef enum mt_attn_kind {
@@ -47,7 +47,7 @@ typedef enum mt_attn_kind {
     MT_ATTN_CROSS,       /* decoder over the encoder's output: fixed by the encoder length */
     MT_ATTN_KIND_COUNT
 } mt_attn_kind;
-const char *mt_attn_kind_name(mt_attn_kind k); /* "causal", "bidirectional", "cross" */
+MT_API const char *mt_attn_kind_name(mt_attn_kind k); /* "causal", "bidirectional", "cross" */
 
 typedef struct mt_sizing_attn {
     const mt_node *core;     /* the sdpa node, or the softmax of an eager attention */
@@ -130,24 +130,24 @@ typedef struct mt_sizing {
  * and context from the trace's binding or the config, no budget, Adam, dp 1).
  * Everything lives in m's context. Errors: MT_ERR_CONFIG for a bad
  * quantization_config (located), MT_ERR_USAGE for a bad option. */
-mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
+MT_API mt_status mt_model_sizing(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
 
 /* Only the attention layers and the KV figures (attn, has_kv, kv_*, context):
  * what the tensor-parallel planner reads. The other fields are left zero. */
-mt_status mt_model_sizing_kv(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
+MT_API mt_status mt_model_sizing_kv(mt_model *m, const mt_graph *g, const mt_sizing_opts *opts, mt_sizing *out);
 
 /* ---- output ------------------------------------------------------------------ */
 /* The graph JSON (mt_export_json) with its "sizing" member from `s` (NULL:
  * computed with the defaults, as mt_export_json does). */
-mt_status mt_export_json_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);
+MT_API mt_status mt_export_json_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);
 /* The summary table (mt_export_summary) with its sizing section from `s`
  * (NULL: the defaults). */
-mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);
+MT_API mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);
 /* A per-module table like torchinfo's: module path (indented), class, output
  * shape, parameters, % of parameters, FLOPs at the bound shapes; modules deeper
  * than `depth` (root children are depth 1) are left out; consecutive identical
  * ModuleList entries fold into one row "x N" unless `unfold`. */
-mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *s, int depth, bool unfold, FILE *out);
+MT_API mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *s, int depth, bool unfold, FILE *out);
 
 #ifdef __cplusplus
 }
