@@ -4,6 +4,8 @@
 
 #include <metatrace/plan.h>
 
+#include "walk_internal.h"
+
 /* A placement and the placements already materialized for one tensor:
  * bit 0 replicated, bit 1 partial, bit 2+d sharded on d into tp blocks. */
 typedef struct pl_val {
@@ -43,17 +45,7 @@ typedef struct pl_rec {
  * node `nd_` - positional, keyword, and the items of list arguments - in order
  * (the body is variadic so that it may hold commas).
  * `continue` in body skips to the next argument. */
-#define PL_FOR_TENSOR_ARGS(nd_, t, ...)                                                                    \
-    for (int pl_a_ = 0; pl_a_ < (nd_)->nargs + (nd_)->nkwargs; pl_a_++) {                                   \
-        const mt_arg *pl_ar_ = pl_a_ < (nd_)->nargs ? &(nd_)->args[pl_a_] : &(nd_)->kwargs[pl_a_ - (nd_)->nargs].value; \
-        int pl_c_ = pl_ar_->kind == MT_ARG_LIST ? pl_ar_->v.list.n : 1;                                  \
-        for (int pl_k_ = 0; pl_k_ < pl_c_; pl_k_++) {                                                    \
-            const mt_arg *pl_it_ = pl_ar_->kind == MT_ARG_LIST ? &pl_ar_->v.list.items[pl_k_] : pl_ar_;  \
-            if (pl_it_->kind != MT_ARG_TENSOR) continue;                                                 \
-            const mt_tensor *t = pl_it_->v.t;                                                            \
-            __VA_ARGS__                                                                                  \
-        }                                                                                                \
-    }
+#define PL_FOR_TENSOR_ARGS MT__FOR_TENSOR_ARGS
 
 /* What a degree must divide, read once per graph (plan_limits.c). */
 typedef struct pl_limits pl_limits;

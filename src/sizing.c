@@ -14,6 +14,7 @@
 #include <metatrace/sizing.h>
 
 #include "ptrmap.h"
+#include "walk_internal.h"
 
 const char *mt_attn_kind_name(mt_attn_kind k) {
     static const char *const names[MT_ATTN_KIND_COUNT] = {"causal", "bidirectional", "cross"};
@@ -214,20 +215,8 @@ typedef struct gindex {
 
 static const mt_tensor *arg_tensor(const mt_arg *a) { return a->kind == MT_ARG_TENSOR ? a->v.t : NULL; }
 
-/* Calls fn on every tensor argument of a node (args, kwargs, list items). */
-#define FOR_TENSOR_ARGS(ND, T, BODY)                                                             \
-    do {                                                                                        \
-        for (int a_ = 0; a_ < (ND)->nargs + (ND)->nkwargs; a_++) {                                \
-            const mt_arg *x_ = a_ < (ND)->nargs ? &(ND)->args[a_] : &(ND)->kwargs[a_ - (ND)->nargs].value; \
-            int ni_ = x_->kind == MT_ARG_LIST ? x_->v.list.n : 1;                               \
-            for (int j_ = 0; j_ < ni_; j_++) {                                                  \
-                const mt_arg *y_ = x_->kind == MT_ARG_LIST ? &x_->v.list.items[j_] : x_;        \
-                const mt_tensor *T = arg_tensor(y_);                                            \
-                if (!T || !T->node) continue;                                                   \
-                BODY;                                                                           \
-            }                                                                                   \
-        }                                                                                       \
-    } while (0)
+/* Every tensor argument of a node that a node produced (args, kwargs, list items). */
+#define FOR_TENSOR_ARGS(ND, T, BODY) MT__FOR_TENSOR_ARGS(ND, T, if (!T || !T->node) continue; BODY)
 
 /* Output slots, and the inputs each node depends on (only encoder-decoders
  * need them: a cross-attention's query depends on the decoder's ids, its key

@@ -10,12 +10,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
-pc=$(dirname "$(find "$prefix" -name metatrace.pc | head -n1)")
+pc=$(dirname "$(find "$prefix" -name metatrace.pc -print -quit)")
 [ -n "$pc" ] || { echo "no metatrace.pc installed under $prefix"; exit 1; }
 for f in include/metatrace/metatrace.h bin/metatrace; do
     [ -e "$prefix/$f" ] || { echo "not installed: $f"; exit 1; }
 done
-libdir=$(dirname "$(find "$prefix" -name 'libmetatrace.so.0' | head -n1)")
+libdir=$(dirname "$(find "$prefix" -name libmetatrace.so.0 -print -quit)")
 [ -e "$libdir/libmetatrace.a" ] || { echo "libmetatrace.a not installed"; exit 1; }
 soname=$(objdump -p "$libdir/libmetatrace.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libmetatrace.so.0" ] || { echo "SONAME is '$soname', expected libmetatrace.so.0"; exit 1; }
@@ -39,7 +39,12 @@ check() {
 export PKG_CONFIG_PATH=$pc
 cc -o "$work/c_shared" "$src/tests/consumer/consumer.c" $(pkg-config --cflags --libs metatrace)
 LD_LIBRARY_PATH=$libdir check "pkg-config (shared)" "$work/c_shared"
-LD_LIBRARY_PATH=$libdir ldd "$work/c_shared" | grep -q "libmetatrace.so.0 => $libdir" || { echo "shared consumer not linked to $libdir"; exit 1; }
+# (ldd's output captured first: grep -q closing the pipe early would fail the pipeline under pipefail)
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$work/c_shared")
+case "$deps" in
+    *"libmetatrace.so.0 => $libdir/"*) ;;
+    *) echo "shared consumer not linked to $libdir: $deps"; exit 1 ;;
+esac
 cc -o "$work/c_static" "$src/tests/consumer/consumer.c" $(pkg-config --cflags metatrace) \
     "$libdir/libmetatrace.a" $(pkg-config --libs --static jansson libcgraph libgvc) -lm
 check "pkg-config (static)" "$work/c_static"
