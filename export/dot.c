@@ -1,15 +1,31 @@
-/* metatrace — DOT exporter (Graphviz cgraph) and the graph builder shared
- * with render.c.
+/* metatrace — the DOT writer: the text of a traced graph, written directly.
  *
  * Node ids are the FX node names; modules become nested `cluster_<fx name>`
  * subgraphs following each node's module stack; an edge goes from every node
- * an argument refers to (args and kwargs, lists included) to its consumer.
+ * an argument refers to (args and kwargs, lists included) to its consumer,
+ * one per pair. The plan DOT (dot_plan.c) adds its colours through a style;
+ * render.c reads the text back with cgraph to lay it out.
  *
- * Determinism: cgraph's default ID discipline uses the address of the
- * interned name as the object id and orders subgraphs by id, so cluster order
- * in agwrite output would follow heap addresses. Our discipline hands out
- * sequential ids, so every object (nodes, edges and subgraphs) is written in
- * creation order. */
+ * Layout of the text: graph attributes and node (edge) defaults; then the
+ * root's items in creation order, where an item is a node or a cluster, a
+ * cluster being created where its first node is met (so the text reads in
+ * FX order, each cluster's nodes written inside its block); then every edge,
+ * at the root, in creation order (consumers in graph order, their arguments
+ * in order). Nothing depends on addresses: the same input gives the same
+ * bytes. Linear: each node, cluster and argument is visited a fixed number
+ * of times (cgraph's writer costs O(clusters x nodes) on this graph shape).
+ *
+ * Quoting follows the DOT language as cgraph's scanner reads it (checked by
+ * tests/unit/test_dot_writer.c): an ID that is a plain identifier (not a
+ * keyword) or a numeral is written bare, anything else in double quotes,
+ * where `\"` stands for a quote, a backslash pair stays a backslash pair and
+ * a single backslash before anything else stays itself. So a quote is
+ * escaped and backslashes are written as they are; a string with an odd run
+ * of backslashes before a quote, a line break or its end has no DOT spelling
+ * at all and is refused. Labels never have one: label text (module paths,
+ * class names, shapes, the title) is escaped for Graphviz's label language
+ * first, a backslash doubled and a line break written `\n`. */
+#include <stdint.h>
 #include <string.h>
 
 #include <metatrace/metatrace.h>
@@ -17,176 +33,19 @@
 #include "dot_internal.h"
 #include "ptrmap.h"
 
-/* Graphviz 2.42/2.43 takes `char *` for names and values it only reads:
- * the one place we cast const away. */
-static char *cg(const char *s)
+void mtx_dot_set(mtx_dot_attrs *a, const char *name, const char *value)
 {
-    return (char *)s;
-}
-
-/* ---- ID discipline: sequential ids and our own name table -----------------
- *
- * Object ids count up from 1 in creation order (subgraphs are then written in
- * creation order). Names live in a table owned by the discipline state: id ->
- * name for agnameof, name -> id for lookups. (Leaving names to cgraph's
- * internal map instead leaks that map in Graphviz 2.43's agclose.) The state
- * is allocated in the context arena, its tables on the context heap; they are
- * released by agclose (ids_close) or at the latest by mt_ctx_free. The names
- * themselves are cgraph strings, freed by agclose. */
-
-typedef struct seq_ids {
-    mt_ctx *ctx;
-    Agraph_t *root;
-    const char **names; /* by id; NULL for anonymous objects (edges); [0] unused */
-    size_t n, cap;      /* ids in use: 1 .. n-1 */
-    size_t *slots;      /* hash of names: id, or 0 when empty */
-    size_t nslots;      /* power of two */
-    size_t named;
-} seq_ids;
-
-typedef struct ids_disc {
-    Agdisc_t disc; /* first: cgraph hands ids_open a pointer to it */
-    seq_ids *ids;
-} ids_disc;
-
-static size_t name_hash(const char *s)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        h ^= *p;
-        h *= UINT64_C(1099511628211);
-    }
-    return (size_t)h;
-}
-
-static size_t ids_find(const seq_ids *s, const char *name)
-{
-    if (!s->nslots)
-        return 0;
-    for (size_t i = name_hash(name) & (s->nslots - 1);; i = (i + 1) & (s->nslots - 1)) {
-        size_t id = s->slots[i];
-        if (!id || strcmp(s->names[id], name) == 0)
-            return id;
-    }
-}
-
-static void ids_slot_insert(seq_ids *s, size_t id)
-{
-    size_t i = name_hash(s->names[id]) & (s->nslots - 1);
-    while (s->slots[i])
-        i = (i + 1) & (s->nslots - 1);
-    s->slots[i] = id;
-}
-
-/* A new id for `name` (NULL: anonymous); 0 when out of memory. */
-static size_t ids_new(seq_ids *s, const char *name)
-{
-    if (s->n == 0)
-        s->n = 1; /* id 0 is never handed out */
-    if (s->n >= s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        const char **names = mt_heap_alloc(s->ctx, cap * sizeof *names);
-        if (!names)
-            return 0;
-        if (s->names) {
-            memcpy(names, s->names, s->n * sizeof *names);
-            mt_heap_free(s->ctx, (void *)s->names);
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->name[i], name) == 0) {
+            a->value[i] = value;
+            return;
         }
-        s->names = names;
-        s->cap = cap;
+    if (a->n < MTX_DOT_MAX_ATTRS) {
+        a->name[a->n] = name;
+        a->value[a->n] = value;
+        a->n++;
     }
-    if (name && (s->named + 1) * 2 > s->nslots) {
-        size_t nslots = s->nslots ? s->nslots * 2 : 1024;
-        size_t *slots = mt_heap_alloc(s->ctx, nslots * sizeof *slots);
-        if (!slots)
-            return 0;
-        if (s->slots)
-            mt_heap_free(s->ctx, s->slots);
-        s->slots = slots;
-        s->nslots = nslots;
-        for (size_t id = 1; id < s->n; id++)
-            if (s->names[id])
-                ids_slot_insert(s, id);
-    }
-    /* cgraph expects names to be its reference-counted strings (it reads
-     * their header, e.g. to tell HTML labels): agstrdup, freed by agclose. */
-    const char *copy = NULL;
-    if (name && !(copy = agstrdup(s->root, cg(name))))
-        return 0;
-    size_t id = s->n++;
-    s->names[id] = copy;
-    if (copy) {
-        ids_slot_insert(s, id);
-        s->named++;
-    }
-    return id;
 }
-
-static void *ids_open(Agraph_t *g, Agdisc_t *disc)
-{
-    seq_ids *s = ((ids_disc *)disc)->ids;
-    s->root = g;
-    return s;
-}
-
-static long ids_map(void *state, int objtype, char *str, IDTYPE *id, int createflag)
-{
-    (void)objtype;
-    seq_ids *s = state;
-    size_t k = str ? ids_find(s, str) : 0;
-    if (!k && str && !createflag)
-        return 0; /* no such name */
-    if (!k)
-        k = ids_new(s, str);
-    if (!k)
-        return 0;
-    *id = (IDTYPE)k;
-    return 1;
-}
-
-static long ids_alloc(void *state, int objtype, IDTYPE request)
-{
-    (void)state;
-    (void)objtype;
-    (void)request;
-    return 0; /* no caller-chosen ids */
-}
-
-static void ids_free(void *state, int objtype, IDTYPE id)
-{
-    (void)state;
-    (void)objtype;
-    (void)id; /* names stay until the graph is closed */
-}
-
-static char *ids_print(void *state, int objtype, IDTYPE id)
-{
-    (void)objtype;
-    const seq_ids *s = state;
-    return id < s->n ? (char *)s->names[id] : NULL;
-}
-
-static void ids_close(void *state)
-{
-    seq_ids *s = state;
-    if (s->names)
-        mt_heap_free(s->ctx, (void *)s->names);
-    if (s->slots)
-        mt_heap_free(s->ctx, s->slots);
-    s->names = NULL;
-    s->slots = NULL;
-    s->n = s->cap = s->nslots = s->named = 0;
-}
-
-static void ids_register(void *state, int objtype, void *obj)
-{
-    (void)state;
-    (void)objtype;
-    (void)obj;
-}
-
-static const Agiddisc_t seq_id_disc = {ids_open,  ids_map,   ids_alloc,   ids_free,
-                                       ids_print, ids_close, ids_register};
 
 /* ---- a small growable string in the context heap ----------------------------- */
 
@@ -233,7 +92,7 @@ static void sb_puts(sbuf *b, const char *s)
 }
 
 /* Text inside a Graphviz label: a backslash starts an escape there, so a
- * literal one is doubled; quotes are escaped by agwrite itself. */
+ * literal one is doubled, and a line break is the escape `\n`. */
 static void sb_label(sbuf *b, const char *s)
 {
     for (const char *p = s; *p; p++) {
@@ -249,6 +108,7 @@ static void sb_label(sbuf *b, const char *s)
 static void sb_clear(sbuf *b)
 {
     b->n = 0;
+    sb_reserve(b, 0);
     if (b->p)
         b->p[0] = '\0';
 }
@@ -274,7 +134,148 @@ static void sb_tensor(sbuf *b, const mt_tensor *t)
     sb_label(b, t->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(t->dtype));
 }
 
-/* ---- the builder ------------------------------------------------------------- */
+/* ---- the output: a file in large blocks, or memory --------------------------- */
+
+#define SINK_BUF (64 * 1024)
+
+typedef struct dsink {
+    mt_ctx *ctx;
+    FILE *out; /* NULL: everything stays in buf */
+    char *buf;
+    size_t n, cap;
+    bool nomem, ioerr;
+} dsink;
+
+static void ds_flush(dsink *s)
+{
+    if (s->out && s->n && !s->ioerr && fwrite(s->buf, 1, s->n, s->out) != s->n)
+        s->ioerr = true;
+    s->n = 0;
+}
+
+static bool ds_grow(dsink *s, size_t need)
+{
+    size_t cap = s->cap ? s->cap : SINK_BUF;
+    while (cap < need)
+        cap *= 2;
+    char *p = mt_heap_alloc(s->ctx, cap);
+    if (!p) {
+        s->nomem = true;
+        return false;
+    }
+    if (s->buf) {
+        memcpy(p, s->buf, s->n);
+        mt_heap_free(s->ctx, s->buf);
+    }
+    s->buf = p;
+    s->cap = cap;
+    return true;
+}
+
+static void ds_write(dsink *s, const char *p, size_t n)
+{
+    if (s->nomem || s->ioerr || n == 0)
+        return;
+    if (s->n + n + 1 > s->cap) { /* + 1: room for the memory text's NUL */
+        if (s->out && s->buf) {
+            ds_flush(s);
+            if (n + 1 > s->cap) {
+                if (fwrite(p, 1, n, s->out) != n)
+                    s->ioerr = true;
+                return;
+            }
+        } else if (!ds_grow(s, s->n + n + 1)) {
+            return;
+        }
+    }
+    memcpy(s->buf + s->n, p, n);
+    s->n += n;
+}
+
+static void ds_puts(dsink *s, const char *str)
+{
+    ds_write(s, str, strlen(str));
+}
+
+/* ---- IDs --------------------------------------------------------------------- */
+
+static bool is_alpha_(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* An ASCII identifier that is not a DOT keyword (keywords are matched
+ * without regard to case). */
+static bool bare_name(const char *s)
+{
+    if (!is_alpha_((unsigned char)s[0]))
+        return false;
+    for (const char *p = s + 1; *p; p++)
+        if (!is_alpha_((unsigned char)*p) && !is_digit((unsigned char)*p))
+            return false;
+    static const char *const keywords[] = {"node", "edge", "graph", "digraph", "subgraph", "strict"};
+    for (size_t k = 0; k < sizeof keywords / sizeof keywords[0]; k++) {
+        const char *a = s, *b = keywords[k];
+        while (*a && *b && (*a | 0x20) == *b)
+            a++, b++;
+        if (!*a && !*b)
+            return false;
+    }
+    return true;
+}
+
+/* A DOT numeral: [-]?(.[0-9]+ | [0-9]+(.[0-9]*)?) */
+static bool bare_numeral(const char *s)
+{
+    const char *p = s + (*s == '-');
+    int digits = 0, dots = 0;
+    for (; *p; p++) {
+        if (is_digit((unsigned char)*p))
+            digits++;
+        else if (*p == '.' && !dots)
+            dots++;
+        else
+            return false;
+    }
+    return digits > 0;
+}
+
+/* Write one ID; false when the string has no DOT spelling (see the top). */
+static bool ds_id(dsink *s, const char *id)
+{
+    if (bare_name(id) || bare_numeral(id)) {
+        ds_puts(s, id);
+        return true;
+    }
+    ds_write(s, "\"", 1);
+    const char *run = id; /* start of the text not yet written */
+    for (const char *p = id; *p;) {
+        if (*p == '\\') {
+            const char *q = p;
+            while (*q == '\\')
+                q++;
+            if (((q - p) & 1) && (*q == '"' || *q == '\n' || *q == '\0'))
+                return false;
+            p = q;
+        } else if (*p == '"') {
+            ds_write(s, run, (size_t)(p - run));
+            ds_write(s, "\\\"", 2);
+            run = ++p;
+        } else {
+            p++;
+        }
+    }
+    ds_puts(s, run);
+    ds_write(s, "\"", 1);
+    return true;
+}
+
+/* ---- the writer -------------------------------------------------------------- */
 
 /* Node shape by op kind. ORDER mt_opkind. */
 static const char *const op_shape[MT_NODE_KIND_COUNT] = {
@@ -286,75 +287,154 @@ static const char *const op_shape[MT_NODE_KIND_COUNT] = {
     "house",    /* output */
 };
 
-typedef struct builder {
+#define NONE (-1)
+
+/* Items are nodes (their index) and clusters (g->n + cluster index); each
+ * container (the root or a cluster) lists its items in creation order. */
+typedef struct dclus {
+    const mt_module *mod;
+    int head, tail; /* items inside */
+    int next;       /* next item of the parent */
+} dclus;
+
+typedef struct writer {
     mt_ctx *ctx;
     mt_graph *g;
-    Agraph_t *root;
-    Agsym_t *graph_label, *node_label, *node_shape, *node_style;
-    mtx_ptrmap clusters; /* mt_module* -> Agraph_t* */
-    Agnode_t **agn;      /* by node index */
-    int *mark;           /* mark[p] == i + 1: edge p -> i already added */
-    sbuf sb;
+    const mtx_dot_style *style;
+    dsink s;
+    sbuf sb;            /* labels and cluster names */
+    mtx_ptrmap cmap;    /* mt_module* -> cluster index + 1 */
+    dclus *cl;
+    int ncl, capcl;
+    int *next;          /* by node index: next item of its container */
+    int *mark;          /* mark[p] == i + 1: edge p -> i already written */
+    int root_head, root_tail;
     mt_status err;
-} builder;
+} writer;
 
-static void b_fail(builder *b, mt_status st, const char *what)
+static void w_fail(writer *w, mt_status st, const char *what)
 {
-    if (b->err == MT_OK)
-        b->err = mt_fail(b->ctx, st, "DOT export: %s", what);
+    if (w->err == MT_OK)
+        w->err = mt_fail(w->ctx, st, "DOT export: %s", what);
 }
 
-static Agraph_t *cluster_of(builder *b, const mt_module *mod, Agraph_t *parent)
+static int *item_next(writer *w, int item)
 {
-    Agraph_t *c = mtx_ptrmap_get(&b->clusters, mod);
-    if (c)
-        return c;
-    const char *fx = mt_fx_name(b->ctx, mod->path);
-    const char *name = fx ? mt_sprintf(b->ctx, "cluster_%s", fx) : NULL;
-    if (!name) {
-        b_fail(b, MT_ERR_NOMEM, "out of memory");
-        return NULL;
+    return item < w->g->n ? &w->next[item] : &w->cl[item - w->g->n].next;
+}
+
+static void append(writer *w, int container, int item)
+{
+    int *head = container == NONE ? &w->root_head : &w->cl[container].head;
+    int *tail = container == NONE ? &w->root_tail : &w->cl[container].tail;
+    if (*tail == NONE)
+        *head = item;
+    else
+        *item_next(w, *tail) = item;
+    *tail = item;
+}
+
+static int cluster_of(writer *w, const mt_module *mod, int parent)
+{
+    void *v = mtx_ptrmap_get(&w->cmap, mod);
+    if (v)
+        return (int)((uintptr_t)v - 1);
+    if (w->ncl == w->capcl) {
+        int cap = w->capcl ? w->capcl * 2 : 64;
+        dclus *cl = mt_heap_alloc(w->ctx, (size_t)cap * sizeof *cl);
+        if (!cl) {
+            w_fail(w, MT_ERR_NOMEM, "out of memory");
+            return NONE;
+        }
+        if (w->cl) {
+            memcpy(cl, w->cl, (size_t)w->ncl * sizeof *cl);
+            mt_heap_free(w->ctx, w->cl);
+        }
+        w->cl = cl;
+        w->capcl = cap;
     }
-    c = agsubg(parent, cg(name), 1);
-    if (!c) {
-        b_fail(b, MT_ERR_INTERNAL, "cannot create a cluster");
-        return NULL;
+    int c = w->ncl++;
+    w->cl[c] = (dclus){mod, NONE, NONE, NONE};
+    if (!mtx_ptrmap_put(&w->cmap, mod, (void *)(uintptr_t)(c + 1))) {
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+        return NONE;
     }
-    sb_clear(&b->sb);
-    sb_label(&b->sb, mod->path);
-    sb_puts(&b->sb, " (");
-    sb_label(&b->sb, mod->type ? mod->type : "?");
-    sb_puts(&b->sb, ")");
-    if (b->sb.oom || agxset(c, b->graph_label, b->sb.p) != 0 ||
-        !mtx_ptrmap_put(&b->clusters, mod, c)) {
-        b_fail(b, MT_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    append(w, parent, w->g->n + c);
     return c;
 }
 
-/* The innermost cluster a node goes in (the root graph when none). A
- * call_module node is not boxed alone in the cluster of the module it calls. */
-static Agraph_t *home_of(builder *b, const mt_node *n)
+/* The innermost cluster a node goes in (NONE: the root). A call_module node
+ * is not boxed alone in the cluster of the module it calls. */
+static int home_of(writer *w, const mt_node *n)
 {
-    Agraph_t *where = b->root;
+    int where = NONE;
     const mt_modstack *st = n->stack;
     if (!st)
         return where;
-    for (int i = 0; i < st->depth && where; i++) {
+    for (int i = 0; i < st->depth && w->err == MT_OK; i++) {
         const mt_module *mod = st->mods[i];
         if (!mod || !mod->path || !mod->path[0])
             continue; /* the root module is the whole graph */
         if (i == st->depth - 1 && n->op == MT_NODE_CALL_MODULE && mod == n->module)
             break;
-        where = cluster_of(b, mod, where);
+        where = cluster_of(w, mod, where);
     }
     return where;
 }
 
-static void node_label(builder *b, const mt_node *n)
+/* The producer of a tensor argument of node `consumer`, or NULL (with an
+ * error) when it is not a node earlier in the graph. */
+static const mt_node *producer(writer *w, const mt_arg *a, int consumer)
 {
-    sbuf *s = &b->sb;
+    const mt_node *p = a->v.t ? a->v.t->node : NULL;
+    if (!p || p->index < 0 || p->index >= consumer || w->g->nodes[p->index] != p) {
+        w_fail(w, MT_ERR_INTERNAL, "an argument refers to a tensor not produced earlier in the graph");
+        return NULL;
+    }
+    return p;
+}
+
+static void check_args(writer *w, const mt_arg *a, int consumer)
+{
+    if (a->kind == MT_ARG_LIST)
+        for (int i = 0; i < a->v.list.n; i++)
+            check_args(w, &a->v.list.items[i], consumer);
+    else if (a->kind == MT_ARG_TENSOR)
+        producer(w, a, consumer);
+}
+
+static void put_id(writer *w, const char *id)
+{
+    if (!ds_id(&w->s, id))
+        w_fail(w, MT_ERR_UNSUPPORTED,
+               "a name with a backslash before a quote, a line break or its end has no DOT spelling");
+}
+
+static void indent(writer *w, int depth)
+{
+    static const char tabs[] = "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t";
+    while (depth > 0) {
+        int k = depth < 16 ? depth : 16;
+        ds_write(&w->s, tabs, (size_t)k);
+        depth -= k;
+    }
+}
+
+/* " [a=b, c=d]" (nothing when empty), then ";\n". */
+static void put_attrs(writer *w, const mtx_dot_attrs *a)
+{
+    for (int i = 0; i < a->n; i++) {
+        ds_puts(&w->s, i ? ", " : "\t[");
+        put_id(w, a->name[i]);
+        ds_write(&w->s, "=", 1);
+        put_id(w, a->value[i]);
+    }
+    ds_puts(&w->s, a->n ? "];\n" : ";\n");
+}
+
+static void node_label(writer *w, const mt_node *n)
+{
+    sbuf *s = &w->sb;
     sb_clear(s);
     sb_label(s, n->name);
     sb_puts(s, "\\n");
@@ -378,141 +458,255 @@ static void node_label(builder *b, const mt_node *n)
     sb_puts(s, ")");
 }
 
-static void add_edges(builder *b, const mt_arg *a, int consumer)
+static void write_node(writer *w, const mt_node *n, int depth)
+{
+    node_label(w, n);
+    if (w->sb.oom) {
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    mtx_dot_attrs a;
+    a.n = 0;
+    mtx_dot_set(&a, "label", w->sb.p);
+    if ((int)n->op >= 0 && n->op < MT_NODE_KIND_COUNT && strcmp(op_shape[n->op], "ellipse"))
+        mtx_dot_set(&a, "shape", op_shape[n->op]);
+    if (n->op == MT_NODE_CALL_MODULE)
+        mtx_dot_set(&a, "style", "bold");
+    if (w->style && w->style->node)
+        w->style->node(w->style->data, n, &a);
+    indent(w, depth);
+    put_id(w, n->name);
+    put_attrs(w, &a);
+}
+
+static void write_items(writer *w, int head, int depth);
+
+static void write_cluster(writer *w, const dclus *c, int depth)
+{
+    const mt_module *mod = c->mod;
+    const char *fx = mt_fx_name(w->ctx, mod->path);
+    if (!fx) {
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    sbuf *s = &w->sb;
+    sb_clear(s);
+    sb_puts(s, "cluster_");
+    sb_puts(s, fx);
+    if (s->oom) {
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    indent(w, depth);
+    ds_puts(&w->s, "subgraph ");
+    put_id(w, s->p);
+    ds_puts(&w->s, " {\n");
+    sb_clear(s);
+    sb_label(s, mod->path);
+    sb_puts(s, " (");
+    sb_label(s, mod->type ? mod->type : "?");
+    sb_puts(s, ")");
+    if (s->oom) {
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    indent(w, depth + 1);
+    ds_puts(&w->s, "graph [label=");
+    put_id(w, s->p);
+    ds_puts(&w->s, "];\n");
+    write_items(w, c->head, depth + 1);
+    indent(w, depth);
+    ds_puts(&w->s, "}\n");
+}
+
+static void write_items(writer *w, int item, int depth)
+{
+    for (; item != NONE && w->err == MT_OK; item = *item_next(w, item)) {
+        if (item < w->g->n)
+            write_node(w, w->g->nodes[item], depth);
+        else
+            write_cluster(w, &w->cl[item - w->g->n], depth);
+    }
+}
+
+static void write_edges(writer *w, const mt_arg *a, const mt_node *head)
 {
     if (a->kind == MT_ARG_LIST) {
         for (int i = 0; i < a->v.list.n; i++)
-            add_edges(b, &a->v.list.items[i], consumer);
+            write_edges(w, &a->v.list.items[i], head);
         return;
     }
     if (a->kind != MT_ARG_TENSOR)
         return;
-    const mt_node *p = a->v.t ? a->v.t->node : NULL;
-    if (!p || p->index < 0 || p->index >= consumer || b->g->nodes[p->index] != p) {
-        b_fail(b, MT_ERR_INTERNAL, "an argument refers to a tensor not produced earlier in the graph");
-        return;
-    }
-    if (b->mark[p->index] == consumer + 1)
+    const mt_node *tail = producer(w, a, head->index);
+    if (!tail || w->mark[tail->index] == head->index + 1)
         return; /* one edge per producer/consumer pair */
-    b->mark[p->index] = consumer + 1;
-    if (!agedge(b->root, b->agn[p->index], b->agn[consumer], NULL, 1))
-        b_fail(b, MT_ERR_INTERNAL, "cannot create an edge");
+    w->mark[tail->index] = head->index + 1;
+    mtx_dot_attrs ea;
+    ea.n = 0;
+    if (w->style && w->style->edge)
+        w->style->edge(w->style->data, tail, head, &ea);
+    ds_write(&w->s, "\t", 1);
+    put_id(w, tail->name);
+    ds_puts(&w->s, " -> ");
+    put_id(w, head->name);
+    put_attrs(w, &ea);
 }
 
-static const char *graph_title(builder *b, const mt_model *m)
+/* `kind [a=b, ...];` for the defaults, empty values left out; nothing when
+ * none is left. */
+static void write_defaults(writer *w, const char *kind, const char *const *ours,
+                           const char *const *extra)
 {
-    return mt_sprintf(b->ctx, "%s (%s), %s, %lld layer%s",
-                      m->class_name ? m->class_name : "model",
+    bool any = false;
+    const char *const *lists[2] = {ours, extra};
+    for (int l = 0; l < 2; l++)
+        for (const char *const *p = lists[l]; p && p[0]; p += 2) {
+            if (!p[1][0])
+                continue;
+            if (!any) {
+                ds_write(&w->s, "\t", 1);
+                ds_puts(&w->s, kind);
+                ds_puts(&w->s, " [");
+            } else {
+                ds_puts(&w->s, ", ");
+            }
+            any = true;
+            put_id(w, p[0]);
+            ds_write(&w->s, "=", 1);
+            put_id(w, p[1]);
+        }
+    if (any)
+        ds_puts(&w->s, "];\n");
+}
+
+static const char *graph_title(mt_ctx *ctx, const mt_model *m)
+{
+    return mt_sprintf(ctx, "%s (%s), %s, %lld layer%s", m->class_name ? m->class_name : "model",
                       m->model_type ? m->model_type : "?",
                       m->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(m->dtype),
                       (long long)m->num_layers, m->num_layers == 1 ? "" : "s");
 }
 
-Agraph_t *mtx_dot_build(mt_model *m, mt_graph *g)
+/* Plan the containers (first pass, also checking every argument), then
+ * write. The text goes to `out`, or stays in w->s.buf when out is NULL. */
+static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_style *style, FILE *out)
+{
+    memset(w, 0, sizeof *w);
+    w->ctx = m->ctx;
+    w->g = g;
+    w->style = style;
+    w->err = MT_OK;
+    w->s.ctx = m->ctx;
+    w->s.out = out;
+    w->sb.ctx = m->ctx;
+    w->root_head = w->root_tail = NONE;
+    mtx_ptrmap_init(&w->cmap, m->ctx);
+
+    const char *title = style && style->title ? style->title : graph_title(m->ctx, m);
+    if (!title)
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+    if (g->n > 0 && w->err == MT_OK) {
+        w->next = mt_heap_alloc(w->ctx, (size_t)g->n * sizeof *w->next);
+        w->mark = mt_heap_alloc(w->ctx, (size_t)g->n * sizeof *w->mark);
+        if (!w->next || !w->mark)
+            w_fail(w, MT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < g->n && w->err == MT_OK; i++) {
+        const mt_node *n = g->nodes[i];
+        if (n->index != i) {
+            w_fail(w, MT_ERR_INTERNAL, "node index out of step with its position");
+            break;
+        }
+        w->next[i] = NONE;
+        int home = home_of(w, n);
+        if (w->err != MT_OK)
+            break;
+        append(w, home, i);
+        for (int k = 0; k < n->nargs; k++)
+            check_args(w, &n->args[k], i);
+        for (int k = 0; k < n->nkwargs; k++)
+            check_args(w, &n->kwargs[k].value, i);
+    }
+
+    if (w->err == MT_OK) {
+        ds_puts(&w->s, "digraph metatrace {\n");
+        sb_clear(&w->sb);
+        sb_label(&w->sb, title);
+        const char *graph_attrs[] = {"fontname", "Helvetica", "label", w->sb.p ? w->sb.p : "",
+                                     "labelloc", "t",         "style", "rounded",
+                                     NULL};
+        if (w->sb.oom)
+            w_fail(w, MT_ERR_NOMEM, "out of memory");
+        write_defaults(w, "graph", graph_attrs, NULL);
+        static const char *const node_attrs[] = {"fontname", "Courier", "fontsize", "10", "label",
+                                                 "\\N",      "shape",   "ellipse",  NULL};
+        write_defaults(w, "node", node_attrs, style ? style->node_defaults : NULL);
+        write_defaults(w, "edge", NULL, style ? style->edge_defaults : NULL);
+        write_items(w, w->root_head, 1);
+        for (int i = 0; i < g->n && w->err == MT_OK; i++) {
+            const mt_node *n = g->nodes[i];
+            for (int k = 0; k < n->nargs; k++)
+                write_edges(w, &n->args[k], n);
+            for (int k = 0; k < n->nkwargs; k++)
+                write_edges(w, &n->kwargs[k].value, n);
+        }
+        ds_puts(&w->s, "}\n");
+        if (out)
+            ds_flush(&w->s);
+        if (w->s.nomem)
+            w_fail(w, MT_ERR_NOMEM, "out of memory");
+        else if (w->s.ioerr || (out && ferror(out)))
+            w_fail(w, MT_ERR_IO, "writing the DOT graph failed");
+    }
+
+    sb_free(&w->sb);
+    mtx_ptrmap_free(&w->cmap);
+    if (w->cl)
+        mt_heap_free(w->ctx, w->cl);
+    if (w->next)
+        mt_heap_free(w->ctx, w->next);
+    if (w->mark)
+        mt_heap_free(w->ctx, w->mark);
+    if (out && w->s.buf) {
+        mt_heap_free(w->ctx, w->s.buf);
+        w->s.buf = NULL;
+    }
+    return w->err;
+}
+
+mt_status mtx_dot_write(mt_model *m, mt_graph *g, const mtx_dot_style *style, FILE *out)
+{
+    if (!m || !g || !out)
+        return m ? mt_fail(m->ctx, MT_ERR_USAGE, "DOT export: NULL argument") : MT_ERR_USAGE;
+    writer w;
+    return write_dot(&w, m, g, style, out);
+}
+
+char *mtx_dot_text(mt_model *m, mt_graph *g, const mtx_dot_style *style, size_t *len)
 {
     if (!m || !g) {
         if (m)
-            mt_fail(m->ctx, MT_ERR_USAGE, "DOT export: NULL graph");
+            mt_fail(m->ctx, MT_ERR_USAGE, "DOT export: NULL argument");
         return NULL;
     }
-    builder b;
-    memset(&b, 0, sizeof b);
-    b.ctx = m->ctx;
-    b.g = g;
-    b.err = MT_OK;
-    b.sb.ctx = m->ctx;
-    mtx_ptrmap_init(&b.clusters, m->ctx);
-
-    ids_disc disc;
-    disc.disc.mem = &AgMemDisc;
-    disc.disc.id = (Agiddisc_t *)&seq_id_disc; /* cgraph only reads it */
-    disc.disc.io = &AgIoDisc;
-    disc.ids = mt_alloc(m->ctx, sizeof *disc.ids);
-    const char *title = graph_title(&b, m);
-    if (!disc.ids || !title)
-        return NULL;
-    disc.ids->ctx = m->ctx;
-    b.root = agopen(cg("metatrace"), Agdirected, &disc.disc);
-    if (!b.root) {
-        if (b.root)
-            agclose(b.root);
-        mt_fail(m->ctx, MT_ERR_NOMEM, "DOT export: out of memory");
+    writer w;
+    if (write_dot(&w, m, g, style, NULL) != MT_OK) {
+        if (w.s.buf)
+            mt_heap_free(m->ctx, w.s.buf);
         return NULL;
     }
-    /* Defaults, declared once. */
-    b.graph_label = agattr(b.root, AGRAPH, cg("label"), cg(title));
-    agattr(b.root, AGRAPH, cg("labelloc"), cg("t"));
-    agattr(b.root, AGRAPH, cg("fontname"), cg("Helvetica"));
-    agattr(b.root, AGRAPH, cg("style"), cg("rounded"));
-    b.node_label = agattr(b.root, AGNODE, cg("label"), cg("\\N"));
-    b.node_shape = agattr(b.root, AGNODE, cg("shape"), cg("ellipse"));
-    b.node_style = agattr(b.root, AGNODE, cg("style"), cg(""));
-    agattr(b.root, AGNODE, cg("fontname"), cg("Courier"));
-    agattr(b.root, AGNODE, cg("fontsize"), cg("10"));
-
-    if (g->n > 0) {
-        b.agn = mt_heap_alloc(b.ctx, (size_t)g->n * sizeof *b.agn);
-        b.mark = mt_heap_alloc(b.ctx, (size_t)g->n * sizeof *b.mark);
-        if (!b.agn || !b.mark)
-            b_fail(&b, MT_ERR_NOMEM, "out of memory");
-    }
-    if (!b.graph_label || !b.node_label || !b.node_shape || !b.node_style)
-        b_fail(&b, MT_ERR_INTERNAL, "cannot declare attributes");
-
-    for (int i = 0; i < g->n && b.err == MT_OK; i++) {
-        const mt_node *n = g->nodes[i];
-        if (n->index != i) {
-            b_fail(&b, MT_ERR_INTERNAL, "node index out of step with its position");
-            break;
-        }
-        Agraph_t *home = home_of(&b, n);
-        if (!home)
-            break;
-        Agnode_t *an = agnode(home, cg(n->name), 1);
-        if (!an) {
-            b_fail(&b, MT_ERR_INTERNAL, "cannot create a node");
-            break;
-        }
-        b.agn[i] = an;
-        node_label(&b, n);
-        if (b.sb.oom) {
-            b_fail(&b, MT_ERR_NOMEM, "out of memory");
-            break;
-        }
-        agxset(an, b.node_label, b.sb.p);
-        if ((int)n->op >= 0 && n->op < MT_NODE_KIND_COUNT && strcmp(op_shape[n->op], "ellipse"))
-            agxset(an, b.node_shape, cg(op_shape[n->op]));
-        if (n->op == MT_NODE_CALL_MODULE)
-            agxset(an, b.node_style, cg("bold"));
-        for (int k = 0; k < n->nargs; k++)
-            add_edges(&b, &n->args[k], i);
-        for (int k = 0; k < n->nkwargs; k++)
-            add_edges(&b, &n->kwargs[k].value, i);
-    }
-
-    sb_free(&b.sb);
-    mtx_ptrmap_free(&b.clusters);
-    if (b.agn)
-        mt_heap_free(b.ctx, b.agn);
-    if (b.mark)
-        mt_heap_free(b.ctx, b.mark);
-    if (b.err != MT_OK) {
-        agclose(b.root);
-        return NULL;
-    }
-    return b.root;
+    w.s.buf[w.s.n] = '\0';
+    if (len)
+        *len = w.s.n;
+    return w.s.buf;
 }
 
 mt_status mt_export_dot(mt_model *m, mt_graph *g, FILE *out)
 {
     if (!m || !out)
         return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_dot: NULL argument") : MT_ERR_USAGE;
-    Agraph_t *ag = mtx_dot_build(m, g);
-    if (!ag)
-        return mt_ctx_status(m->ctx) != MT_OK ? mt_ctx_status(m->ctx) : MT_ERR_INTERNAL;
-    int rc = agwrite(ag, out);
-    agclose(ag);
-    if (rc != 0 || ferror(out))
-        return mt_fail(m->ctx, MT_ERR_IO, "writing the DOT graph failed");
-    return MT_OK;
+    if (!g)
+        return mt_fail(m->ctx, MT_ERR_USAGE, "DOT export: NULL graph");
+    return mtx_dot_write(m, g, NULL, out);
 }

@@ -1,6 +1,8 @@
-/* metatrace — the DOT graph of a tensor-parallel plan: the traced graph (built
- * by the one shared builder) with parameters coloured by role, activations by
- * placement, and every inserted collective drawn as a red, labelled edge. */
+/* metatrace — the DOT graph of a tensor-parallel plan: the traced graph
+ * (written by the one DOT writer, dot.c) with parameters coloured by role,
+ * activations by placement, and every inserted collective drawn as a red,
+ * labelled edge. All of it is a style on the writer: a title, defaults, and
+ * hooks that add attributes to a node or an edge as it is written. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,8 +10,6 @@
 
 #include "dot_internal.h"
 #include "ptrmap.h"
-
-static char *cs(const char *s) { return (char *)s; } /* cgraph takes char * */
 
 /* ORDER mt_plan_role */
 static const char *const role_fill[MT_ROLE_COUNT] = {
@@ -22,6 +22,64 @@ static const char *const role_fill[MT_ROLE_COUNT] = {
 };
 _Static_assert(sizeof role_fill / sizeof role_fill[0] == MT_ROLE_COUNT, "role colours");
 
+static const char *const plan_node_defaults[] = {"color", "black", "fillcolor", "white", "xlabel", "",
+                                                 NULL};
+static const char *const plan_edge_defaults[] = {"color", "black", "label", "", "penwidth", "1", NULL};
+
+typedef struct plan_style {
+    const mt_plan *p;
+    mtx_ptrmap roles;  /* mt_param* (tied aliases resolved to their owner) -> mt_plan_param* */
+    int *first_comm;   /* by consumer node index: its last collective, -1 when none */
+    int *prev_comm;    /* by collective: the one before it with the same consumer */
+} plan_style;
+
+/* Parameters: fill by role on their get_attr nodes, and on the call_module
+ * nodes of leaf modules (a Linear's weight is read inside its call);
+ * activations: outlined by placement. */
+static void plan_node(void *data, const mt_node *n, mtx_dot_attrs *a)
+{
+    plan_style *ps = data;
+    const mt_plan *p = ps->p;
+    const mt_param *want = NULL;
+    if (n->op == MT_NODE_GET_ATTR && n->param)
+        want = n->param;
+    else if (n->op == MT_NODE_CALL_MODULE && n->module)
+        want = mt_module_param(n->module, "weight");
+    if (want && want->tied_to)
+        want = want->tied_to;
+    const mt_plan_param *pp = want ? mtx_ptrmap_get(&ps->roles, want) : NULL;
+    if (pp) {
+        mtx_dot_set(a, "fillcolor", role_fill[pp->role]);
+        mtx_dot_set(a, "style", "filled");
+        mtx_dot_set(a, "xlabel", mt_plan_role_name(pp->role));
+    }
+    if (p->nodes && n->index < p->graph->n) {
+        mt_placement pl = p->nodes[n->index];
+        if (pl.kind == MT_PLACE_SHARD)
+            mtx_dot_set(a, "color", "blue");
+        else if (pl.kind == MT_PLACE_PARTIAL)
+            mtx_dot_set(a, "color", "orange");
+    }
+}
+
+/* Collectives: the edge producer -> consumer, red and labelled (the last
+ * collective listed for a pair wins). */
+static void plan_edge(void *data, const mt_node *tail, const mt_node *head, mtx_dot_attrs *a)
+{
+    plan_style *ps = data;
+    for (int i = ps->first_comm[head->index]; i >= 0; i = ps->prev_comm[i]) {
+        const mt_plan_comm *c = &ps->p->comms[i];
+        if (c->producer != tail)
+            continue;
+        snprintf(a->scratch, sizeof a->scratch, "%s %.0f B/token", mt_comm_kind_name(c->kind),
+                 c->wire_per_token);
+        mtx_dot_set(a, "color", "red");
+        mtx_dot_set(a, "label", a->scratch);
+        mtx_dot_set(a, "penwidth", "2");
+        return;
+    }
+}
+
 mt_status mt_plan_export_dot(const mt_plan *p, FILE *out)
 {
     if (!p || !out)
@@ -29,79 +87,50 @@ mt_status mt_plan_export_dot(const mt_plan *p, FILE *out)
     mt_model *m = (mt_model *)p->model;
     mt_graph *g = (mt_graph *)p->graph;
     mt_ctx *ctx = p->ctx;
-    Agraph_t *ag = mtx_dot_build(m, g);
-    if (!ag)
-        return mt_ctx_status(ctx) != MT_OK ? mt_ctx_status(ctx) : MT_ERR_INTERNAL;
-    Agsym_t *ncolor = agattr(ag, AGNODE, cs("color"), cs("black"));
-    Agsym_t *nfill = agattr(ag, AGNODE, cs("fillcolor"), cs("white"));
-    Agsym_t *nstyle = agattr(ag, AGNODE, cs("style"), cs(""));
-    Agsym_t *nxlabel = agattr(ag, AGNODE, cs("xlabel"), cs(""));
-    Agsym_t *ecolor = agattr(ag, AGEDGE, cs("color"), cs("black"));
-    Agsym_t *elabel = agattr(ag, AGEDGE, cs("label"), cs(""));
-    Agsym_t *ewidth = agattr(ag, AGEDGE, cs("penwidth"), cs("1"));
+    if (!m || !g)
+        return mt_fail(ctx, MT_ERR_USAGE, "plan DOT export: the plan has no graph");
     char title[256];
     snprintf(title, sizeof title, "tensor parallel tp=%d (%s)%s%s", p->tp,
              p->style == MT_PLAN_TRANSFORMERS ? "transformers style" : "metatrace style",
              p->valid ? "" : ": INVALID: ", p->valid ? "" : (p->reason ? p->reason : ""));
-    agattr(ag, AGRAPH, cs("label"), cs(title));
 
-    /* parameter -> its plan entry (tied aliases resolve to their owner) */
-    mtx_ptrmap roles;
-    mtx_ptrmap_init(&roles, ctx);
-    for (int k = 0; k < p->nparams; k++)
-        if (p->params[k].param && !mtx_ptrmap_put(&roles, p->params[k].param, &p->params[k])) {
-            mtx_ptrmap_free(&roles);
-            agclose(ag);
-            return mt_fail(ctx, MT_ERR_NOMEM, "out of memory");
-        }
-    /* parameters: fill by role on their get_attr nodes, and on the call_module
-     * nodes of leaf modules (a Linear's weight is read inside its call) */
-    for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        Agnode_t *an = agnode(ag, cs(n->name), 0);
-        if (!an)
-            continue;
-        const mt_param *want = NULL;
-        if (n->op == MT_NODE_GET_ATTR && n->param)
-            want = n->param;
-        else if (n->op == MT_NODE_CALL_MODULE && n->module)
-            want = mt_module_param(n->module, "weight");
-        if (want && want->tied_to)
-            want = want->tied_to;
-        const mt_plan_param *pp = want ? mtx_ptrmap_get(&roles, want) : NULL;
-        if (pp) {
-            agxset(an, nfill, cs(role_fill[pp->role]));
-            agxset(an, nstyle, cs("filled"));
-            agxset(an, nxlabel, cs(mt_plan_role_name(pp->role)));
-        }
-        if (p->nodes && n->index < g->n) {
-            mt_placement pl = p->nodes[n->index];
-            if (pl.kind == MT_PLACE_SHARD)
-                agxset(an, ncolor, cs("blue"));
-            else if (pl.kind == MT_PLACE_PARTIAL)
-                agxset(an, ncolor, cs("orange"));
-        }
+    plan_style ps = {.p = p};
+    mtx_ptrmap_init(&ps.roles, ctx);
+    mt_status st = MT_OK;
+    for (int k = 0; k < p->nparams && st == MT_OK; k++)
+        if (p->params[k].param && !mtx_ptrmap_put(&ps.roles, p->params[k].param, &p->params[k]))
+            st = mt_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    if (st == MT_OK && g->n > 0) {
+        ps.first_comm = mt_heap_alloc(ctx, (size_t)g->n * sizeof *ps.first_comm);
+        ps.prev_comm = mt_heap_alloc(ctx, (size_t)(p->ncomms > 0 ? p->ncomms : 1) * sizeof *ps.prev_comm);
+        if (!ps.first_comm || !ps.prev_comm)
+            st = mt_fail(ctx, MT_ERR_NOMEM, "out of memory");
     }
-    /* collectives: the edge producer -> consumer, red and labelled */
-    for (int i = 0; i < p->ncomms; i++) {
-        const mt_plan_comm *c = &p->comms[i];
-        if (!c->producer || !c->consumer)
-            continue;
-        Agnode_t *t = agnode(ag, cs(c->producer->name), 0);
-        Agnode_t *h = agnode(ag, cs(c->consumer->name), 0);
-        Agedge_t *e = (t && h) ? agedge(ag, t, h, NULL, 0) : NULL;
-        if (!e)
-            continue;
-        char lab[96];
-        snprintf(lab, sizeof lab, "%s %.0f B/token", mt_comm_kind_name(c->kind), c->wire_per_token);
-        agxset(e, ecolor, cs("red"));
-        agxset(e, ewidth, cs("2"));
-        agxset(e, elabel, cs(lab));
+    if (st == MT_OK) {
+        for (int i = 0; i < g->n; i++)
+            ps.first_comm[i] = -1;
+        for (int i = 0; i < p->ncomms; i++) {
+            const mt_node *h = p->comms[i].consumer;
+            ps.prev_comm[i] = -1;
+            if (!p->comms[i].producer || !h || h->index < 0 || h->index >= g->n || g->nodes[h->index] != h)
+                continue;
+            ps.prev_comm[i] = ps.first_comm[h->index];
+            ps.first_comm[h->index] = i;
+        }
+        mtx_dot_style style = {
+            .title = title,
+            .node_defaults = plan_node_defaults,
+            .edge_defaults = plan_edge_defaults,
+            .data = &ps,
+            .node = plan_node,
+            .edge = plan_edge,
+        };
+        st = mtx_dot_write(m, g, &style, out);
     }
-    mtx_ptrmap_free(&roles);
-    int rc = agwrite(ag, out);
-    agclose(ag);
-    if (rc != 0 || ferror(out))
-        return mt_fail(ctx, MT_ERR_IO, "writing the plan DOT graph failed");
-    return MT_OK;
+    mtx_ptrmap_free(&ps.roles);
+    if (ps.first_comm)
+        mt_heap_free(ctx, ps.first_comm);
+    if (ps.prev_comm)
+        mt_heap_free(ctx, ps.prev_comm);
+    return st;
 }
