@@ -57,7 +57,8 @@ typedef enum opt_id {
     OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
     OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD,
     OPT_QUANT,
-    OPT_ATTN, OPT_REVISION
+    OPT_ATTN, OPT_REVISION,
+    OPT_STABLE, OPT_COMPACT
 } opt_id;
 
 static const struct {
@@ -77,6 +78,8 @@ static const struct {
     {0, "quant", true, OPT_QUANT},
     {0, "attn", true, OPT_ATTN},
     {0, "revision", true, OPT_REVISION},
+    {0, "stable", false, OPT_STABLE},
+    {0, "compact", false, OPT_COMPACT},
 };
 
 typedef struct cli {
@@ -98,6 +101,7 @@ typedef struct cli {
     const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
     mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
     const char *revision; /* --revision REV of a Hub cache folder or model id (NULL: main) */
+    mt_json_opts json;   /* --stable, --compact (graph JSON only) */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -315,6 +319,9 @@ static void help(mt_ctx *ctx)
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
           "                      held in blocks of the sequence between the sharded regions)\n"
+          "      --stable        JSON for snapshots: the config's file name without its\n"
+          "                      directory, no tool version (same bytes anywhere)\n"
+          "      --compact       JSON on one line, no indentation\n"
           "\n"
           "Sizing (summary and JSON; docs/sizing.md):\n"
           "      --kv-dtype NAME KV cache dtype (default: the keys' own), e.g. float8_e4m3fn\n"
@@ -525,6 +532,8 @@ static int parse_args(cli *c, int argc, char **argv)
             break;
         }
         case OPT_UNFOLD: c->unfold = true; break;
+        case OPT_STABLE: c->json.stable = true; break;
+        case OPT_COMPACT: c->json.compact = true; break;
         case OPT_HELP:
             help(c->ctx);
             return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_INPUT;
@@ -559,6 +568,9 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->sz.mem_budget && c->tp != 0)
         return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
                            "apply to --tp plans");
+    if ((c->json.stable || c->json.compact) && (c->format != FMT_JSON || c->tp != 0))
+        return usage_error("--%s shapes the graph JSON document: write JSON (.json or --format json), "
+                           "without --tp", c->json.stable ? "stable" : "compact");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
     if (c->sp && bound_of(c, "seq"))
         return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
@@ -635,7 +647,7 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
         return mt_ctx_status(c->ctx);
     switch (f) {
     case FMT_JSON:
-        return mt_export_json_sized(m, g, &sz, out);
+        return mt_export_json_opts(m, g, &sz, &c->json, out);
     case FMT_DOT:
         return mt_export_dot(m, g, out);
     case FMT_SVG:
