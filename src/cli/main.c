@@ -293,6 +293,7 @@ static void print_wrapped(FILE *out, const char *lead, const char *list, int wid
 static void help(mt_ctx *ctx)
 {
     fputs("Usage: " PROG " [options] CONFIG\n"
+          "       " PROG " diff [--format text|json] A.json B.json\n"
           "\n"
           "Build a Hugging Face model from CONFIG on the meta device, trace its forward\n"
           "pass symbolically and export the graph. Without -o, print a summary to standard\n"
@@ -343,7 +344,7 @@ static void help(mt_ctx *ctx)
     print_wrapped(stdout, "Supported model types:", list ? list : "(none)", 79);
     fputs("\n"
           "Exit status: 0 success, 1 bad input (config, model, trace or output error),\n"
-          "2 usage error.\n",
+          "2 usage error. diff: 0 the same, 1 different, 2 trouble ('" PROG " diff --help').\n",
           stdout);
 }
 
@@ -1055,6 +1056,85 @@ static int run(cli *c)
     return to_file ? write_file(c, m, g, &t) : write_stdout(c, m, g);
 }
 
+/* ---- metatrace diff A.json B.json -------------------------------------------------
+ *
+ * Compares two graph JSON documents (mt_graph_diff). Exit status as diff(1)
+ * and cmp(1): 0 the same, 1 different, 2 trouble (usage, an unreadable file,
+ * not a metatrace-graph document, different versions), so that a CI job can
+ * tell "different" from "broken". Only the report is written, on stdout. */
+
+static void diff_help(void)
+{
+    fputs("Usage: " PROG " diff [--format text|json] A.json B.json\n"
+          "\n"
+          "Compare two metatrace graph JSON documents (indented, --compact or --stable):\n"
+          "parameters, buffers and symbols by name, modules by path, nodes by name (shape,\n"
+          "dtype, target, op, args, ...), in graph order; then the model, totals and\n"
+          "sizing figures that changed. tool and model.config are not compared.\n"
+          "\n"
+          "  -f, --format FMT    text (default) or json (docs/diff.md)\n"
+          "  -h, --help          show this help and exit\n"
+          "\n"
+          "Exit status: 0 the same, 1 different, 2 trouble (usage error, unreadable\n"
+          "file, not a metatrace-graph document, different format versions).\n"
+          "A config file named 'diff' is reached as ./diff.\n",
+          stdout);
+}
+
+static int diff_main(mt_ctx *ctx, int argc, char **argv)
+{
+    const char *files[2] = {NULL, NULL};
+    int nfiles = 0;
+    bool json = false, no_more_options = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (no_more_options || a[0] != '-' || a[1] == '\0') {
+            if (nfiles == 2)
+                return usage_error("diff: unexpected argument '%s' (two documents: A.json B.json)", a);
+            files[nfiles++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            no_more_options = true;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            diff_help();
+            return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_USAGE;
+        }
+        const char *value = NULL;
+        if (strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("option '%s' requires an argument", a);
+            value = argv[++i];
+        } else if (strncmp(a, "--format=", 9) == 0) {
+            value = a + 9;
+        } else if (strncmp(a, "-f", 2) == 0) {
+            value = a + 2;
+        } else {
+            return usage_error("diff: unknown option '%s' (diff takes --format text|json)", a);
+        }
+        if (strcmp(value, "json") == 0)
+            json = true;
+        else if (strcmp(value, "text") == 0)
+            json = false;
+        else
+            return usage_error("diff --format: expected text or json, got '%s'", value);
+    }
+    if (nfiles < 2)
+        return usage_error("diff: expected two graph documents, A.json B.json");
+    mt_diff *d = mt_graph_diff(ctx, files[0], files[1]);
+    if (!d) {
+        error("%s", mt_ctx_errmsg(ctx));
+        return EXIT_USAGE;
+    }
+    if ((json ? mt_diff_print_json(ctx, d, stdout) : mt_diff_print(ctx, d, stdout)) != MT_OK) {
+        error("%s", mt_ctx_errmsg(ctx));
+        return EXIT_USAGE;
+    }
+    return d->n == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
@@ -1066,7 +1146,9 @@ int main(int argc, char **argv)
         error("out of memory");
         return EXIT_INPUT;
     }
-    int rc = parse_args(&c, argc, argv);
+    /* "diff" as the first argument is the subcommand; a config file named
+     * diff is ./diff. */
+    int rc = argc > 1 && strcmp(argv[1], "diff") == 0 ? diff_main(c.ctx, argc, argv) : parse_args(&c, argc, argv);
     if (rc < 0)
         rc = run(&c);
     mt_ctx_free(c.ctx);
