@@ -47,7 +47,8 @@ typedef struct dd {
     doc a, b;
     mt_diff_entry *items;
     int n, cap;
-    bool failed;
+    bool failed;  /* out of memory */
+    bool bad;     /* a document is not what it should be (error set) */
     int counts[MT_DIFF_SECTION_COUNT][MT_DIFF_CHANGE_COUNT];
 } dd;
 
@@ -890,6 +891,7 @@ static bool klist_build(dd *d, const doc *src, const char *section, const span *
             mt_error_set(d->ctx, MT_ERR_UNSUPPORTED, src->name, 0, 0, NULL,
                          "not a metatrace-graph document: %s[%d] is not an object with a string \"%s\"", section,
                          i, keyname);
+            d->bad = true;
             return false;
         }
         span raw = {k.p + 1, k.n - 2};
@@ -923,6 +925,7 @@ static bool klist_build(dd *d, const doc *src, const char *section, const span *
                 mt_error_set(d->ctx, MT_ERR_UNSUPPORTED, src->name, 0, 0, NULL,
                              "not a metatrace-graph document: %s \"%.*s\" appears twice", section, (int)raw.n,
                              raw.p);
+                d->bad = true;
                 return false;
             }
             s = (s + 1) & l->mask;
@@ -1126,9 +1129,10 @@ static bool check_doc(dd *d, doc *dc, span *root, long long *version)
                      "\", as metatrace -o FILE.json writes)");
         return false;
     }
-    if (!get_member(*root, "version", &ver) || is_real_text(ver) || ver.p[0] < '0' || ver.p[0] > '9') {
+    if (!get_member(*root, "version", &ver) || is_real_text(ver) || ver.p[0] < '0' || ver.p[0] > '9' ||
+        ver.n > 9) {
         mt_error_set(d->ctx, MT_ERR_UNSUPPORTED, dc->name, 0, 0, NULL,
-                     "not a metatrace-graph document: \"version\" is not a non-negative integer");
+                     "not a metatrace-graph document: \"version\" is not a small non-negative integer");
         return false;
     }
     *version = (long long)num_value(ver);
@@ -1242,7 +1246,7 @@ static mt_diff *run_sections(dd *d)
             }
             int ia = top_find(&ta, key), ib = top_find(&tb, key);
             keyed_diff(d, sec, ta.elems[ia], ta.nelems[ia], tb.elems[ib], tb.nelems[ib], sections[i].keyname);
-            if (mt_ctx_status(d->ctx) != MT_OK)
+            if (d->bad)
                 return NULL;
         } else {
             tree_diff(d, sec, "", sa, sb, sec == MT_DIFF_MODEL ? "config" : NULL, 0);
