@@ -1013,6 +1013,54 @@ static void keyed_entry(dd *d, mt_diff_section sec, mt_diff_change ch, const ken
         e->old_value = compact(d, k->obj);
 }
 
+/* An entry's members, read once (node objects have about ten). */
+#define MAX_FIELDS 32
+typedef struct fields {
+    span key[MAX_FIELDS], val[MAX_FIELDS];
+    bool used[MAX_FIELDS]; /* matched with the other entry's member */
+    int n;
+} fields;
+
+/* False when the object has more members than MAX_FIELDS. */
+static bool fields_read(span obj, fields *f)
+{
+    iter it;
+    it_begin(&it, obj);
+    f->n = 0;
+    span k, v;
+    while (obj_next(&it, &k, &v)) {
+        if (f->n == MAX_FIELDS)
+            return false;
+        f->key[f->n] = k;
+        f->val[f->n] = v;
+        f->used[f->n++] = false;
+    }
+    return true;
+}
+
+/* The member `key` at index `hint` if it is there, else anywhere; -1. */
+static int fields_find(const fields *f, span key, int hint)
+{
+    if (hint < f->n && span_eq(f->key[hint], key))
+        return hint;
+    for (int i = 0; i < f->n; i++)
+        if (span_eq(f->key[i], key))
+            return i;
+    return -1;
+}
+
+static void field_entry(dd *d, mt_diff_section sec, const char *name, const char *module, span key, const span *a,
+                        const span *b)
+{
+    mt_diff_entry *e = add_entry(d, sec, MT_DIFF_CHANGED, name);
+    if (!e)
+        return;
+    e->module = module;
+    e->field = decode_raw(d, key);
+    e->old_value = a ? compact(d, *a) : NULL;
+    e->new_value = b ? compact(d, *b) : NULL;
+}
+
 /* Fields of an entry present in both documents; the key member skipped. */
 static void fields_diff(dd *d, mt_diff_section sec, const char *keyname, const kentry *ka, const kentry *kb)
 {
@@ -1020,6 +1068,23 @@ static void fields_diff(dd *d, mt_diff_section sec, const char *keyname, const k
         return;
     const char *name = key_str(d, kb);
     const char *module = sec == MT_DIFF_NODES ? node_module(d, kb->obj) : NULL;
+    fields fa, fb;
+    if (fields_read(ka->obj, &fa) && fields_read(kb->obj, &fb)) {
+        for (int i = 0; i < fa.n && !d->failed; i++) {
+            if (span_is(fa.key[i], keyname))
+                continue;
+            int j = fields_find(&fb, fa.key[i], i);
+            if (j >= 0)
+                fb.used[j] = true;
+            if (j < 0 || !value_equal(fa.val[i], fb.val[j]))
+                field_entry(d, sec, name, module, fa.key[i], &fa.val[i], j >= 0 ? &fb.val[j] : NULL);
+        }
+        for (int j = 0; j < fb.n && !d->failed; j++)
+            if (!fb.used[j] && !span_is(fb.key[j], keyname))
+                field_entry(d, sec, name, module, fb.key[j], NULL, &fb.val[j]);
+        return;
+    }
+    /* Entries with many members: searched in place. */
     iter it;
     span k, va, vb;
     const char *hint = NULL;
@@ -1028,28 +1093,14 @@ static void fields_diff(dd *d, mt_diff_section sec, const char *keyname, const k
         if (span_is(k, keyname))
             continue;
         bool in_b = find_member(kb->obj, k, &hint, &vb);
-        if (in_b && value_equal(va, vb))
-            continue;
-        mt_diff_entry *e = add_entry(d, sec, MT_DIFF_CHANGED, name);
-        if (!e)
-            return;
-        e->module = module;
-        e->field = decode_raw(d, k);
-        e->old_value = compact(d, va);
-        e->new_value = in_b ? compact(d, vb) : NULL;
+        if (!in_b || !value_equal(va, vb))
+            field_entry(d, sec, name, module, k, &va, in_b ? &vb : NULL);
     }
     hint = NULL;
     it_begin(&it, kb->obj);
-    while (obj_next(&it, &k, &vb) && !d->failed) {
-        if (span_is(k, keyname) || find_member(ka->obj, k, &hint, &va))
-            continue;
-        mt_diff_entry *e = add_entry(d, sec, MT_DIFF_CHANGED, name);
-        if (!e)
-            return;
-        e->module = module;
-        e->field = decode_raw(d, k);
-        e->new_value = compact(d, vb);
-    }
+    while (obj_next(&it, &k, &vb) && !d->failed)
+        if (!span_is(k, keyname) && !find_member(ka->obj, k, &hint, &va))
+            field_entry(d, sec, name, module, k, NULL, &vb);
 }
 
 /* Entries of B in order, each removed entry of A reported where it stood
