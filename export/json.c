@@ -23,6 +23,8 @@ typedef struct jb {
     mt_ctx *ctx;
     mt_status err;       /* first error (MT_OK while all is well) */
     int real_precision;  /* significant digits that round-trip every real (scan_reals) */
+    bool compact;        /* mt_json_opts.compact: no newlines or indentation, ',' and ':' alone */
+    bool stable;         /* mt_json_opts.stable: no config directory, no tool version */
 } jb;
 
 static void fail_nomem(jb *b)
@@ -197,12 +199,23 @@ static json_t *jkwargs(jb *b, const mt_kwarg *kw, int n, const char *where)
 
 /* ---- sections -------------------------------------------------------------- */
 
+/* model.config: the path as given, or under --stable only its last component
+ * (where the file lives is not part of the model). */
+static const char *config_name(const jb *b, const mt_model *m)
+{
+    const char *path = m->cfg ? mt_config_path(m->cfg) : NULL;
+    if (!path || !b->stable)
+        return path;
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 static json_t *jmodel(jb *b, const mt_model *m)
 {
     json_t *o = json_object();
     put(b, o, "model_type", jstr(b, m->model_type));
     put(b, o, "class", jstr(b, m->class_name));
-    put(b, o, "config", jstr(b, m->cfg ? mt_config_path(m->cfg) : NULL));
+    put(b, o, "config", jstr(b, config_name(b, m)));
     put(b, o, "dtype", jdtype(b, m->dtype));
     put(b, o, "num_layers", json_integer(m->num_layers));
     put(b, o, "info", jkwargs(b, m->info, m->ninfo, NULL));
@@ -389,14 +402,29 @@ static void emit(jb *b, sink *s, json_t *v, const char *indent)
     json_decref(v);
 }
 
+/* `  "key": ` of the top-level object (`"key":` when compact). */
+static void member_key(const jb *b, sink *s, const char *key)
+{
+    sink_puts(s, b->compact ? "\"" : "  \"");
+    sink_puts(s, key);
+    sink_puts(s, b->compact ? "\":" : "\": ");
+}
+
+/* After a top-level member's value; `last` ends the object. */
+static void member_end(const jb *b, sink *s, bool last)
+{
+    if (b->compact)
+        sink_puts(s, last ? "" : ",");
+    else
+        sink_puts(s, last ? "\n" : ",\n");
+}
+
 /* `  "key": value` of the top-level object; `last` ends the object. */
 static void emit_member(jb *b, sink *s, const char *key, json_t *v, bool last)
 {
-    sink_puts(s, "  \"");
-    sink_puts(s, key);
-    sink_puts(s, "\": ");
-    emit(b, s, v, "  ");
-    sink_puts(s, last ? "\n" : ",\n");
+    member_key(b, s, key);
+    emit(b, s, v, b->compact ? "" : "  ");
+    member_end(b, s, last);
 }
 
 /* ---- direct node writer -------------------------------------------------------
@@ -418,6 +446,8 @@ static void w_puts(jw *w, const char *str) { sink_write(w->s, str, strlen(str));
 
 static void w_newline(jw *w)
 {
+    if (w->b->compact)
+        return;
     static const char spaces[] = "\n                                                                ";
     size_t n = (size_t)w->depth * 2;
     if (n > sizeof spaces - 2)
@@ -491,7 +521,10 @@ static void w_key(jw *w, const char *k)
 {
     w_elem(w);
     w_str(w, k);
-    w_raw(w, ": ", 2);
+    if (w->b->compact)
+        w_raw(w, ":", 1);
+    else
+        w_raw(w, ": ", 2);
 }
 
 static void w_int(jw *w, long long v)
@@ -690,7 +723,7 @@ static void w_node(jw *w, const mt_node *n)
 
 static void emit_nodes(jb *b, sink *s, const mt_graph *g)
 {
-    sink_puts(s, "  \"nodes\": ");
+    member_key(b, s, "nodes");
     jw w = {.s = s, .b = b, .depth = 1};
     w.first[1] = true;
     w_open(&w, '[');
@@ -699,7 +732,7 @@ static void emit_nodes(jb *b, sink *s, const mt_graph *g)
         w_node(&w, g->nodes[i]);
     }
     w_close(&w, ']');
-    sink_puts(s, ",\n");
+    member_end(b, s, false);
 }
 
 /* parameters, buffers and modules (about 2,000 entries for a 70B model) go
@@ -718,9 +751,7 @@ static void w_param_common(jw *w, const mt_param *p)
 
 static void w_section_begin(jw *w, sink *s, const char *key)
 {
-    sink_puts(s, "  \"");
-    sink_puts(s, key);
-    sink_puts(s, "\": ");
+    member_key(w->b, s, key);
     w->depth = 1;
     w_open(w, '[');
 }
@@ -728,7 +759,7 @@ static void w_section_begin(jw *w, sink *s, const char *key)
 static void w_section_end(jw *w, sink *s)
 {
     w_close(w, ']');
-    sink_puts(s, ",\n");
+    member_end(w->b, s, false);
 }
 
 static void emit_parameters(jb *b, sink *s, const mt_model *m)
@@ -794,16 +825,27 @@ static void emit_modules(jb *b, sink *s, const mt_model *m)
 
 mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
 {
-    return mtx_export_json_member(m, g, NULL, NULL, NULL, out);
+    return mtx_export_json_full(m, g, NULL, NULL, NULL, NULL, out);
 }
 
 mt_status mt_export_json_sized(mt_model *m, mt_graph *g, const mt_sizing *sz, FILE *out)
 {
-    return mtx_export_json_member(m, g, sz, NULL, NULL, out);
+    return mtx_export_json_full(m, g, sz, NULL, NULL, NULL, out);
+}
+
+mt_status mt_export_json_opts(mt_model *m, mt_graph *g, const mt_sizing *sz, const mt_json_opts *opts, FILE *out)
+{
+    return mtx_export_json_full(m, g, sz, opts, NULL, NULL, out);
 }
 
 mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const mt_sizing *sz, const char *key, json_t *extra,
                                  FILE *out)
+{
+    return mtx_export_json_full(m, g, sz, NULL, key, extra, out);
+}
+
+mt_status mtx_export_json_full(mt_model *m, mt_graph *g, const mt_sizing *sz, const mt_json_opts *opts,
+                               const char *key, json_t *extra, FILE *out)
 {
     if (!m || !g || !out) {
         json_decref(extra);
@@ -827,11 +869,15 @@ mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const mt_sizing *sz, 
         sz = &own;
     }
 
-    jb b = {.ctx = m->ctx, .err = MT_OK, .real_precision = 15};
+    jb b = {.ctx = m->ctx,
+            .err = MT_OK,
+            .real_precision = 15,
+            .compact = opts && opts->compact,
+            .stable = opts && opts->stable};
     scan_reals(&b, m, g);
     sink s = {.out = out,
               .indent = "",
-              .flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+              .flags = (b.compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
                        JSON_REAL_PRECISION(b.real_precision),
               .failed = false,
               .used = 0,
@@ -841,12 +887,12 @@ mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const mt_sizing *sz, 
         return mt_ctx_status(m->ctx);
     }
 
-    sink_puts(&s, "{\n");
+    sink_puts(&s, b.compact ? "{" : "{\n");
     emit_member(&b, &s, "format", json_string(MT_JSON_FORMAT), false);
     emit_member(&b, &s, "version", json_integer(MT_JSON_VERSION), false);
     json_t *tool = json_object();
     put(&b, tool, "name", json_string("metatrace"));
-    put(&b, tool, "version", json_string(MT_VERSION_STRING));
+    put(&b, tool, "version", b.stable ? json_null() : json_string(MT_VERSION_STRING));
     emit_member(&b, &s, "tool", tool, false);
     emit_member(&b, &s, "model", jmodel(&b, m), false);
     emit_member(&b, &s, "symbols", jsymbols(&b), false);

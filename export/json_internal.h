@@ -9,7 +9,12 @@
 #include <metatrace/metatrace.h>
 
 /* `extra` (consumed, may be NULL) is written last, under `key`; the sizing
- * member comes from `sz` (NULL: computed with the defaults). */
+ * member comes from `sz` (NULL: computed with the defaults); `opts` (NULL:
+ * the defaults, indented and with the path and version) as for
+ * mt_export_json_opts. */
+mt_status mtx_export_json_full(mt_model *m, mt_graph *g, const mt_sizing *sz, const mt_json_opts *opts,
+                               const char *key, json_t *extra, FILE *out);
+/* The same with the default options. */
 mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const mt_sizing *sz, const char *key, json_t *extra,
                                  FILE *out);
 /* The "sizing" member (new reference). */

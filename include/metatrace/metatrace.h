@@ -13,5 +13,6 @@
 #include "plan.h"
 #include "quant.h"
 #include "sizing.h"
+#include "diff.h"
 
 #endif

@@ -140,6 +140,19 @@ MT_API mt_status mt_model_sizing_kv(mt_model *m, const mt_graph *g, const mt_siz
 /* The graph JSON (mt_export_json) with its "sizing" member from `s` (NULL:
  * computed with the defaults, as mt_export_json does). */
 MT_API mt_status mt_export_json_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);
+/* Options of the graph JSON (docs/graph-format.md, "Stable and compact"). */
+typedef struct mt_json_opts {
+    /* For snapshots: "model.config" holds only the config's file name (its
+     * last path component, no directory) and "tool.version" is null, so the
+     * same model gives the same bytes from any directory, machine or release. */
+    bool stable;
+    /* One line: no newlines or indentation, ',' and ':' without spaces, then a
+     * final newline. Same keys in the same order; parses to the same value. */
+    bool compact;
+} mt_json_opts;
+/* The graph JSON with options (NULL: as mt_export_json_sized); sizing from
+ * `s` (NULL: computed with the defaults). */
+MT_API mt_status mt_export_json_opts(mt_model *m, mt_graph *g, const mt_sizing *s, const mt_json_opts *opts, FILE *out);
 /* The summary table (mt_export_summary) with its sizing section from `s`
  * (NULL: the defaults). */
 MT_API mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *s, FILE *out);

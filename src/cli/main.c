@@ -57,7 +57,8 @@ typedef enum opt_id {
     OPT_OUTPUT, OPT_FORMAT, OPT_DTYPE, OPT_LAYERS, OPT_BIND, OPT_TP, OPT_PLAN_STYLE, OPT_SP, OPT_HELP, OPT_VERSION,
     OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD,
     OPT_QUANT,
-    OPT_ATTN, OPT_REVISION
+    OPT_ATTN, OPT_REVISION,
+    OPT_STABLE, OPT_COMPACT
 } opt_id;
 
 static const struct {
@@ -77,6 +78,8 @@ static const struct {
     {0, "quant", true, OPT_QUANT},
     {0, "attn", true, OPT_ATTN},
     {0, "revision", true, OPT_REVISION},
+    {0, "stable", false, OPT_STABLE},
+    {0, "compact", false, OPT_COMPACT},
 };
 
 typedef struct cli {
@@ -98,6 +101,7 @@ typedef struct cli {
     const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
     mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
     const char *revision; /* --revision REV of a Hub cache folder or model id (NULL: main) */
+    mt_json_opts json;   /* --stable, --compact (graph JSON only) */
 } cli;
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -289,6 +293,7 @@ static void print_wrapped(FILE *out, const char *lead, const char *list, int wid
 static void help(mt_ctx *ctx)
 {
     fputs("Usage: " PROG " [options] CONFIG\n"
+          "       " PROG " diff [--format text|json] A.json B.json\n"
           "\n"
           "Build a Hugging Face model from CONFIG on the meta device, trace its forward\n"
           "pass symbolically and export the graph. Without -o, print a summary to standard\n"
@@ -315,6 +320,9 @@ static void help(mt_ctx *ctx)
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
           "                      held in blocks of the sequence between the sharded regions)\n"
+          "      --stable        JSON for snapshots: the config's file name without its\n"
+          "                      directory, no tool version (same bytes anywhere)\n"
+          "      --compact       JSON on one line, no indentation\n"
           "\n"
           "Sizing (summary and JSON; docs/sizing.md):\n"
           "      --kv-dtype NAME KV cache dtype (default: the keys' own), e.g. float8_e4m3fn\n"
@@ -336,7 +344,7 @@ static void help(mt_ctx *ctx)
     print_wrapped(stdout, "Supported model types:", list ? list : "(none)", 79);
     fputs("\n"
           "Exit status: 0 success, 1 bad input (config, model, trace or output error),\n"
-          "2 usage error.\n",
+          "2 usage error. diff: 0 the same, 1 different, 2 trouble ('" PROG " diff --help').\n",
           stdout);
 }
 
@@ -525,6 +533,8 @@ static int parse_args(cli *c, int argc, char **argv)
             break;
         }
         case OPT_UNFOLD: c->unfold = true; break;
+        case OPT_STABLE: c->json.stable = true; break;
+        case OPT_COMPACT: c->json.compact = true; break;
         case OPT_HELP:
             help(c->ctx);
             return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_INPUT;
@@ -559,6 +569,9 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->sz.mem_budget && c->tp != 0)
         return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
                            "apply to --tp plans");
+    if ((c->json.stable || c->json.compact) && (c->format != FMT_JSON || c->tp != 0))
+        return usage_error("--%s shapes the graph JSON document: write JSON (.json or --format json), "
+                           "without --tp", c->json.stable ? "stable" : "compact");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
     if (c->sp && bound_of(c, "seq"))
         return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
@@ -635,7 +648,7 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
         return mt_ctx_status(c->ctx);
     switch (f) {
     case FMT_JSON:
-        return mt_export_json_sized(m, g, &sz, out);
+        return mt_export_json_opts(m, g, &sz, &c->json, out);
     case FMT_DOT:
         return mt_export_dot(m, g, out);
     case FMT_SVG:
@@ -1043,6 +1056,85 @@ static int run(cli *c)
     return to_file ? write_file(c, m, g, &t) : write_stdout(c, m, g);
 }
 
+/* ---- metatrace diff A.json B.json -------------------------------------------------
+ *
+ * Compares two graph JSON documents (mt_graph_diff). Exit status as diff(1)
+ * and cmp(1): 0 the same, 1 different, 2 trouble (usage, an unreadable file,
+ * not a metatrace-graph document, different versions), so that a CI job can
+ * tell "different" from "broken". Only the report is written, on stdout. */
+
+static void diff_help(void)
+{
+    fputs("Usage: " PROG " diff [--format text|json] A.json B.json\n"
+          "\n"
+          "Compare two metatrace graph JSON documents (indented, --compact or --stable):\n"
+          "parameters, buffers and symbols by name, modules by path, nodes by name (shape,\n"
+          "dtype, target, op, args, ...), in graph order; then the model, totals and\n"
+          "sizing figures that changed. tool and model.config are not compared.\n"
+          "\n"
+          "  -f, --format FMT    text (default) or json (docs/diff.md)\n"
+          "  -h, --help          show this help and exit\n"
+          "\n"
+          "Exit status: 0 the same, 1 different, 2 trouble (usage error, unreadable\n"
+          "file, not a metatrace-graph document, different format versions).\n"
+          "A config file named 'diff' is reached as ./diff.\n",
+          stdout);
+}
+
+static int diff_main(mt_ctx *ctx, int argc, char **argv)
+{
+    const char *files[2] = {NULL, NULL};
+    int nfiles = 0;
+    bool json = false, no_more_options = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (no_more_options || a[0] != '-' || a[1] == '\0') {
+            if (nfiles == 2)
+                return usage_error("diff: unexpected argument '%s' (two documents: A.json B.json)", a);
+            files[nfiles++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            no_more_options = true;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            diff_help();
+            return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_USAGE;
+        }
+        const char *value = NULL;
+        if (strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("option '%s' requires an argument", a);
+            value = argv[++i];
+        } else if (strncmp(a, "--format=", 9) == 0) {
+            value = a + 9;
+        } else if (strncmp(a, "-f", 2) == 0) {
+            value = a + 2;
+        } else {
+            return usage_error("diff: unknown option '%s' (diff takes --format text|json)", a);
+        }
+        if (strcmp(value, "json") == 0)
+            json = true;
+        else if (strcmp(value, "text") == 0)
+            json = false;
+        else
+            return usage_error("diff --format: expected text or json, got '%s'", value);
+    }
+    if (nfiles < 2)
+        return usage_error("diff: expected two graph documents, A.json B.json");
+    mt_diff *d = mt_graph_diff(ctx, files[0], files[1]);
+    if (!d) {
+        error("%s", mt_ctx_errmsg(ctx));
+        return EXIT_USAGE;
+    }
+    if ((json ? mt_diff_print_json(ctx, d, stdout) : mt_diff_print(ctx, d, stdout)) != MT_OK) {
+        error("%s", mt_ctx_errmsg(ctx));
+        return EXIT_USAGE;
+    }
+    return d->n == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
@@ -1054,7 +1146,9 @@ int main(int argc, char **argv)
         error("out of memory");
         return EXIT_INPUT;
     }
-    int rc = parse_args(&c, argc, argv);
+    /* "diff" as the first argument is the subcommand; a config file named
+     * diff is ./diff. */
+    int rc = argc > 1 && strcmp(argv[1], "diff") == 0 ? diff_main(c.ctx, argc, argv) : parse_args(&c, argc, argv);
     if (rc < 0)
         rc = run(&c);
     mt_ctx_free(c.ctx);
