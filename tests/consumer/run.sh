@@ -3,7 +3,7 @@
 #   1. pkg-config against an installed prefix (shared library, then --static),
 #   2. find_package(metatrace) against that prefix,
 #   3. add_subdirectory of the source tree.
-# Usage: run.sh BUILD_DIR SOURCE_DIR CONFIG. Each run must print the same line.
+# Usage: run.sh BUILD_DIR SOURCE_DIR LLAMA_7B_CONFIG. Each build must print the expected line.
 set -euo pipefail
 build=$1 src=$2 cfg=$3
 work=$(mktemp -d)
@@ -20,10 +20,10 @@ libdir=$(dirname "$(find "$prefix" -name libmetatrace.so.0 -print -quit)")
 soname=$(objdump -p "$libdir/libmetatrace.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libmetatrace.so.0" ] || { echo "SONAME is '$soname', expected libmetatrace.so.0"; exit 1; }
 
-expect=$("$prefix/bin/metatrace" "$cfg" -f json -o - | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-print("metatrace %s: %d parameters, %d KV bytes per token" % (d["tool"]["version"], d["totals"]["parameters"], d["sizing"]["kv_cache"]["bytes_per_token"]))')
+# The config is llama-7b: 6,738,415,616 parameters (its index's total) and
+# 32 layers x 32 heads x 128 x 2 (K, V) x 2 bytes = 524,288 KV bytes per token.
+version=$("$prefix/bin/metatrace" --version | awk '{print $2}')
+expect="metatrace $version: 6738415616 parameters, 524288 KV bytes per token"
 
 check() {
     local how=$1 got
