@@ -3,12 +3,13 @@
 # present are not reinstalled and apt is not touched.
 #
 #   scripts/setup.sh run    what building and running the CLI and library needs
-#   scripts/setup.sh test   that, plus the test dependencies (Criterion, and
-#                           libtorch for the oracle): the default
+#   scripts/setup.sh test   that, plus the test dependencies (Criterion, clang
+#                           for the compiler_order test, and libtorch for the
+#                           oracle): the default
 set -euo pipefail
 mode=${1:-test}
 run_pkgs=(build-essential cmake pkg-config libjansson-dev libgraphviz-dev graphviz)
-test_pkgs=(libcriterion-dev libtorch-dev)
+test_pkgs=(libcriterion-dev libtorch-dev clang)
 case "$mode" in
     run) pkgs=("${run_pkgs[@]}") ;;
     test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;

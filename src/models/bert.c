@@ -168,7 +168,11 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *tt = mt_tr_op1(tr, MT_OP_ZEROS, za, 1, zk, 1);
     const mt_sym *ex[2] = {b, seq};
     tt = mt_expand(tr, tt, 2, ex);
-    mt_tensor *h = mt_add(tr, cl_call(tr, emb, "word_embeddings", ids), cl_call(tr, emb, "token_type_embeddings", tt));
+    /* word + token type embeddings: token_type_embeddings is recorded first as the goldens have it
+     * (Python calls word_embeddings first) */
+    mt_tensor *te = cl_call(tr, emb, "token_type_embeddings", tt);
+    mt_tensor *we = cl_call(tr, emb, "word_embeddings", ids);
+    mt_tensor *h = mt_add(tr, we, te);
     h = mt_add(tr, h, cl_call(tr, emb, "position_embeddings", pos));
     h = cl_call(tr, emb, "dropout", cl_call(tr, emb, "LayerNorm", h));
     mt_tr_leave(tr);

@@ -500,7 +500,10 @@ static mt_tensor *fp32_layer_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *mean = mt_reduce(tr, MT_OP_MEAN, h, -1, true);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, mt_sub(tr, h, mean), 2), -1, true);
-    h = mt_mul(tr, mt_sub(tr, h, mean), mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
+    /* (h - mean) * rsqrt(var + eps): the rsqrt side is recorded first, as the goldens have it */
+    mt_tensor *inv = mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f));
+    mt_tensor *centered = mt_sub(tr, h, mean);
+    h = mt_mul(tr, centered, inv);
     mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(n, "weight")), MT_FLOAT32);
     mt_tensor *y = mt_to(tr, mt_mul(tr, w, h), in_dt);
     mt_tr_leave(tr);
@@ -586,7 +589,11 @@ static mt_tensor *rotate_half_interleaved(mt_tracer *tr, mt_tensor *x) {
 }
 
 mt_tensor *mt_dec_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
-    return mt_add(tr, mt_mul(tr, x, cos), mt_mul(tr, rotate_half(tr, x), sin));
+    /* (x * cos) + (rotate_half(x) * sin), the rotate_half product recorded first as the goldens have
+     * it (Python records x * cos first) */
+    mt_tensor *xs = mt_mul(tr, rotate_half(tr, x), sin);
+    mt_tensor *xc = mt_mul(tr, x, cos);
+    return mt_add(tr, xc, xs);
 }
 
 mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {

@@ -176,7 +176,9 @@ static mt_tensor *rotate_every_two(mt_tracer *tr, mt_tensor *x) {
     mt_arg ie[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, two)};
     mt_arg io[2] = {mt_a_ellipsis(), mt_a_slice(one, NULL, two)};
     mt_tensor *x1 = mt_index(tr, x, ie, 2), *x2 = mt_index(tr, x, io, 2);
-    mt_tensor *p[2] = {mt_unsqueeze(tr, mt_unary(tr, MT_OP_NEG, x2), -1), mt_unsqueeze(tr, x1, -1)};
+    mt_tensor *p[2];
+    p[0] = mt_unsqueeze(tr, mt_unary(tr, MT_OP_NEG, x2), -1);
+    p[1] = mt_unsqueeze(tr, x1, -1);
     if (!p[0] || !p[1]) return NULL;
     mt_tensor *st = mt_cat(tr, p, 2, -1);
     if (!st) return NULL;
@@ -193,8 +195,16 @@ mt_tensor *cl_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tenso
         rot = mt_slice_last(tr, x, NULL, C(tr, rdim));
         pass = mt_slice_last(tr, x, C(tr, rdim), NULL);
     }
-    mt_tensor *y = interleaved ? mt_add(tr, mt_mul(tr, rot, c), mt_mul(tr, rotate_every_two(tr, rot), s))
-                               : mt_dec_apply_rotary(tr, rot, c, s);
+    mt_tensor *y;
+    if (interleaved) {
+        /* (rot * cos) + (rotate_every_two(rot) * sin), the rotated product recorded first as the
+         * goldens have it (Python records rot * cos first) */
+        mt_tensor *rs = mt_mul(tr, rotate_every_two(tr, rot), s);
+        mt_tensor *rc = mt_mul(tr, rot, c);
+        y = mt_add(tr, rc, rs);
+    } else {
+        y = mt_dec_apply_rotary(tr, rot, c, s);
+    }
     if (!pass) return y;
     mt_tensor *parts[2] = {y, pass};
     return y ? mt_cat(tr, parts, 2, -1) : NULL;

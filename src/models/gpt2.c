@@ -76,7 +76,10 @@ static mt_status gpt2_forward(mt_model *m, mt_tracer *tr) {
     mt_module *tm = mt_module_child(m->root, "transformer");
     mt_tr_enter(tr, tm);
     mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
-    mt_tensor *h = mt_add(tr, cl_call(tr, tm, "wte", ids), cl_call(tr, tm, "wpe", pos));
+    /* wte(ids) + wpe(pos): wpe is recorded first as the goldens have it (Python calls wte first) */
+    mt_tensor *pe = cl_call(tr, tm, "wpe", pos);
+    mt_tensor *te = cl_call(tr, tm, "wte", ids);
+    mt_tensor *h = mt_add(tr, te, pe);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     h = cl_call(tr, tm, "drop", h);
     mt_module *list = mt_module_child(tm, "h");

@@ -141,8 +141,12 @@ static void rotary(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, 
 static mt_tensor *apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
     mt_node *ch = mt_chunk(tr, x, 2, -1);
     mt_tensor *a = mt_tr_item(tr, ch, 0), *b = mt_tr_item(tr, ch, 1);
-    mt_tensor *parts[2] = {mt_sub(tr, mt_mul(tr, a, cos), mt_mul(tr, b, sin)),
-                           mt_add(tr, mt_mul(tr, b, cos), mt_mul(tr, a, sin))};
+    /* within each sum the second product is recorded first, as the goldens have it (Python: left first) */
+    mt_tensor *bs = mt_mul(tr, b, sin), *ac = mt_mul(tr, a, cos);
+    mt_tensor *first = mt_sub(tr, ac, bs);
+    mt_tensor *as = mt_mul(tr, a, sin), *bc = mt_mul(tr, b, cos);
+    mt_tensor *second = mt_add(tr, bc, as);
+    mt_tensor *parts[2] = {first, second};
     return mt_cat(tr, parts, 2, -1);
 }
 
@@ -238,16 +242,17 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
         if (info) info->origin = mt_sprintf(ctx, "tokens routed to expert %lld of %s", (long long)i, mlp->path);
         mt_tensor *tok = mt_tr_item(tr, nz, 1);
         mt_tensor *cur = tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(hs), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
-        mt_tensor *gu = mt_add(tr, mt_matmul(tr, cur, expert_slice(tr, ex, "gate_up_proj", i)),
-                               expert_slice(tr, ex, "gate_up_proj_bias", i));
+        /* cur @ gate_up_proj[i] + gate_up_proj_bias[i]: the bias slice is recorded first, as the goldens have it */
+        mt_tensor *gub = expert_slice(tr, ex, "gate_up_proj_bias", i);
+        mt_tensor *gu = mt_add(tr, mt_matmul(tr, cur, expert_slice(tr, ex, "gate_up_proj", i)), gub);
         mt_arg ev[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, C(tr, 2))};
         mt_arg od[2] = {mt_a_ellipsis(), mt_a_slice(C(tr, 1), NULL, C(tr, 2))};
         mt_tensor *gate = clamp(tr, mt_index(tr, gu, ev, 2), mt_a_none(), mt_a_float(g->limit));
         mt_tensor *up = clamp(tr, mt_index(tr, gu, od, 2), mt_a_float(-g->limit), mt_a_float(g->limit));
         mt_tensor *glu = mt_mul(tr, gate, mt_unary(tr, MT_OP_SIGMOID, mt_mul_s(tr, gate, g->alpha)));
         mt_tensor *go = mt_mul(tr, mt_add_s(tr, up, 1), glu);
-        mt_tensor *out = mt_add(tr, mt_matmul(tr, go, expert_slice(tr, ex, "down_proj", i)),
-                                expert_slice(tr, ex, "down_proj_bias", i));
+        mt_tensor *dpb = expert_slice(tr, ex, "down_proj_bias", i); /* first, as the goldens have it */
+        mt_tensor *out = mt_add(tr, mt_matmul(tr, go, expert_slice(tr, ex, "down_proj", i)), dpb);
         mt_tensor *w = scores && tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(scores), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
         mt_arg wi[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_int(i), mt_a_none()};
         out = mt_mul(tr, out, mt_index(tr, w, wi, 3));

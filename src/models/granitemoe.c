@@ -140,7 +140,9 @@ static mt_tensor *moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const
         mt_tensor *cur = tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x2), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
         mt_tensor *hs = expert_linear(tr, il, cur, i);
         mt_node *ch = mt_chunk(tr, hs, 2, -1);
-        hs = mt_mul(tr, mt_act_forward(tr, act, mt_tr_item(tr, ch, 0)), mt_tr_item(tr, ch, 1));
+        /* act(chunk[0]) * chunk[1]: chunk[1] is taken first, as the goldens have it (Python: chunk[0] first) */
+        mt_tensor *lin = mt_tr_item(tr, ch, 1);
+        hs = mt_mul(tr, mt_act_forward(tr, act, mt_tr_item(tr, ch, 0)), lin);
         mt_tensor *y = expert_linear(tr, ol, hs, i);
         mt_tensor *g = gates && tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(gates), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
         mt_tensor *si = mt_unsqueeze(tr, slot, -1);

@@ -171,7 +171,9 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
         scores = mt_unary(tr, MT_OP_SIGMOID, logits);
         const mt_sym *vs[2] = {NULL, C(tr, e->num_experts)};
         mt_tensor *bias = mt_tr_get_attr(tr, mt_module_param(gate, "e_score_correction_bias"));
-        choice = mt_add(tr, mt_view(tr, scores, 2, vs), mt_unsqueeze(tr, bias, 0));
+        /* scores.view(-1, n) + bias.unsqueeze(0): the unsqueeze is recorded first, as the goldens have it */
+        mt_tensor *bias0 = mt_unsqueeze(tr, bias, 0);
+        choice = mt_add(tr, mt_view(tr, scores, 2, vs), bias0);
         const mt_sym *gs[3] = {NULL, C(tr, e->n_group), C(tr, e->num_experts / e->n_group)};
         mt_node *t2 = mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(mt_view(tr, choice, 3, gs)), mt_a_int(2)}, 2,
                                dimk, 1);

@@ -313,10 +313,13 @@ static mt_tensor *t5_ff_layer(mt_tracer *tr, const t5 *p, mt_module *L, mt_tenso
     mt_tr_enter(tr, d);
     mt_module *act = mt_module_child(d, "act");
     mt_tensor *f;
-    if (p->gated)
-        f = mt_mul(tr, mt_act_forward(tr, act, cl_call(tr, d, "wi_0", n)), cl_call(tr, d, "wi_1", n));
-    else
+    if (p->gated) {
+        /* act(wi_0(n)) * wi_1(n): wi_1 is recorded first, as the goldens have it (Python: wi_0 first) */
+        mt_tensor *lin = cl_call(tr, d, "wi_1", n);
+        f = mt_mul(tr, mt_act_forward(tr, act, cl_call(tr, d, "wi_0", n)), lin);
+    } else {
         f = mt_act_forward(tr, act, cl_call(tr, d, "wi", n));
+    }
     f = cl_call(tr, d, "wo", cl_call(tr, d, "dropout", f));
     mt_tr_leave(tr);
     mt_tensor *h = mt_add(tr, x, cl_call(tr, L, "dropout", f));
