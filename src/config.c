@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -447,45 +450,109 @@ mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char
     return c;
 }
 
-/* Read a whole file into memory owned by the context. */
+/* What a file that is not a regular file is, for the message. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISFIFO(mode)) return "a FIFO";
+#ifdef S_ISSOCK
+    if (S_ISSOCK(mode)) return "a socket";
+#endif
+    return "not a file";
+}
+
+/* A config must be a regular file of at most MT_MAX_CONFIG_BYTES: a device
+ * (/dev/zero, /dev/urandom) would be read until memory runs out, a FIFO with
+ * no writer would block forever, and no real config is anywhere near the cap. */
+static bool check_config_file(mt_ctx *ctx, const char *path, const struct stat *st) {
+    if (!S_ISREG(st->st_mode)) {
+        if (S_ISDIR(st->st_mode))
+            mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot open: %s", strerror(EISDIR));
+        else
+            mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL,
+                         "'%s' is not a regular file (%s); a config must be a JSON file", path,
+                         file_kind(st->st_mode));
+        return false;
+    }
+    if (st->st_size > (off_t)MT_MAX_CONFIG_BYTES) {
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "%.1f MiB is more than the %d MiB a config may have",
+                     (double)st->st_size / (1024.0 * 1024.0), MT_MAX_CONFIG_BYTES / (1024 * 1024));
+        return false;
+    }
+    return true;
+}
+
+/* Read a whole config file into memory owned by the context: at most
+ * MT_MAX_CONFIG_BYTES + 1 bytes, so a file that grows while it is read (or a
+ * /proc file whose size stat does not know) still cannot run away. */
 static char *read_all(mt_ctx *ctx, const char *path, size_t *len_out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* stat first: a FIFO is refused here without ever being opened for
+     * reading (open(2) on a FIFO blocks until a writer appears). */
+    struct stat st;
+    if (stat(path, &st) != 0) {
         mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    struct stat st;
-    size_t cap = 4096;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-        (unsigned long long)st.st_size < (unsigned long long)(SIZE_MAX / 2))
-        cap = (size_t)st.st_size + 1; /* +1: one read that hits EOF ends the loop */
+    if (!check_config_file(ctx, path, &st)) return NULL;
+    /* The name may be swapped for a FIFO or a device between stat and open:
+     * O_NONBLOCK makes that open return at once instead of waiting for a
+     * writer, and fstat checks what was actually opened. On a regular file
+     * O_NONBLOCK changes nothing. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot read: %s", strerror(e));
+        return NULL;
+    }
+    if (!check_config_file(ctx, path, &st)) {
+        close(fd);
+        return NULL;
+    }
+    const size_t limit = (size_t)MT_MAX_CONFIG_BYTES + 1; /* one byte more tells "too large" */
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096; /* +1: the read that sees EOF */
+    if (cap > limit) cap = limit;
     char *buf = mt_heap_alloc(ctx, cap);
     size_t len = 0;
     for (;;) {
         if (!buf) {
-            fclose(f);
+            close(fd);
             return NULL; /* mt_heap_alloc set the error */
         }
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) break;
-        if (cap > SIZE_MAX / 2) {
-            mt_error_set(ctx, MT_ERR_OVERFLOW, path, 0, 0, NULL, "file too large");
-            fclose(f);
+        if (len == cap) {
+            if (cap == limit) break;
+            size_t ncap = cap * 2 < limit ? cap * 2 : limit;
+            char *bigger = mt_heap_alloc(ctx, ncap);
+            if (bigger) memcpy(bigger, buf, len);
+            mt_heap_free(ctx, buf);
+            buf = bigger;
+            cap = ncap;
+            continue;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            mt_heap_free(ctx, buf);
+            mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot read: %s", strerror(e));
             return NULL;
         }
-        char *bigger = mt_heap_alloc(ctx, cap * 2);
-        if (bigger) memcpy(bigger, buf, len);
-        mt_heap_free(ctx, buf);
-        buf = bigger;
-        cap *= 2;
+        if (r == 0) break;
+        len += (size_t)r;
     }
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot read: %s", strerror(e));
+    close(fd);
+    if (len > (size_t)MT_MAX_CONFIG_BYTES) {
+        mt_heap_free(ctx, buf);
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "more than the %d MiB a config may have",
+                     MT_MAX_CONFIG_BYTES / (1024 * 1024));
         return NULL;
     }
-    fclose(f);
     *len_out = len;
     return buf;
 }
@@ -496,11 +563,6 @@ mt_config *mt_config_load_revision(mt_ctx *ctx, const char *path, const char *re
     if (!ctx) return NULL;
     const char *file = mt_hub_config_path(ctx, path, revision);
     if (!file) return NULL;
-    struct stat st;
-    if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
-        mt_error_set(ctx, MT_ERR_IO, file, 0, 0, NULL, "cannot open: %s", strerror(EISDIR));
-        return NULL;
-    }
     size_t len = 0;
     char *text = read_all(ctx, file, &len);
     if (!text) return NULL;
