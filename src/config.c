@@ -655,6 +655,98 @@ static bool as_int(const json_t *v, int64_t *out) {
     return false;
 }
 
+/* ---- sanity limits on counts ---------------------------------------------------
+ * Counts that drive how much is built (layers, experts) or how large sizes get
+ * (heads, vocabulary, widths) are bounded by the typed integer getters
+ * themselves, by the field's last dotted component, so every family (and
+ * text_config.*) gets them without reading them differently. The limits are
+ * far above every released model (docs/cli.md, "Limits"). */
+typedef struct count_limit {
+    const char *name;
+    int64_t max;
+    const char *what; /* the unit in the message: " layers" */
+} count_limit;
+
+static const count_limit COUNT_LIMITS[] = {
+    {"num_hidden_layers", MT_MAX_LAYERS, " layers"},
+    {"n_layer", MT_MAX_LAYERS, " layers"},
+    {"n_layers", MT_MAX_LAYERS, " layers"},
+    {"num_layers", MT_MAX_LAYERS, " layers"},
+    {"encoder_layers", MT_MAX_LAYERS, " layers"},
+    {"decoder_layers", MT_MAX_LAYERS, " layers"},
+    {"num_decoder_layers", MT_MAX_LAYERS, " layers"},
+    {"num_encoder_layers", MT_MAX_LAYERS, " layers"},
+    {"num_nextn_predict_layers", MT_MAX_LAYERS, " layers"},
+    {"num_local_experts", MT_MAX_EXPERTS, " experts"},
+    {"n_routed_experts", MT_MAX_EXPERTS, " experts"},
+    {"num_experts", MT_MAX_EXPERTS, " experts"},
+    {"n_shared_experts", MT_MAX_EXPERTS, " experts"},
+    {"num_experts_per_tok", MT_MAX_EXPERTS, " experts"},
+    {"num_attention_heads", MT_MAX_HEADS, " heads"},
+    {"num_key_value_heads", MT_MAX_HEADS, " heads"},
+    {"num_heads", MT_MAX_HEADS, " heads"},
+    {"num_kv_heads", MT_MAX_HEADS, " heads"},
+    {"n_head", MT_MAX_HEADS, " heads"},
+    {"n_head_kv", MT_MAX_HEADS, " heads"},
+    {"multi_query_group_num", MT_MAX_HEADS, " heads"},
+    {"encoder_attention_heads", MT_MAX_HEADS, " heads"},
+    {"decoder_attention_heads", MT_MAX_HEADS, " heads"},
+    {"vocab_size", MT_MAX_VOCAB, " tokens"},
+    {"hidden_size", MT_MAX_HIDDEN, " for a width"},
+    {"intermediate_size", MT_MAX_HIDDEN, " for a width"},
+    {"moe_intermediate_size", MT_MAX_HIDDEN, " for a width"},
+    {"shared_expert_intermediate_size", MT_MAX_HIDDEN, " for a width"},
+    {"ffn_hidden_size", MT_MAX_HIDDEN, " for a width"},
+    {"ffn_dim", MT_MAX_HIDDEN, " for a width"},
+    {"encoder_ffn_dim", MT_MAX_HIDDEN, " for a width"},
+    {"decoder_ffn_dim", MT_MAX_HIDDEN, " for a width"},
+    {"n_embd", MT_MAX_HIDDEN, " for a width"},
+    {"n_embed", MT_MAX_HIDDEN, " for a width"},
+    {"n_inner", MT_MAX_HIDDEN, " for a width"},
+    {"d_model", MT_MAX_HIDDEN, " for a width"},
+    {"d_ff", MT_MAX_HIDDEN, " for a width"},
+    {"d_kv", MT_MAX_HIDDEN, " for a width"},
+    {"head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"word_embed_proj_dim", MT_MAX_HIDDEN, " for a width"},
+    {"kv_lora_rank", MT_MAX_HIDDEN, " for a width"},
+    {"q_lora_rank", MT_MAX_HIDDEN, " for a width"},
+    {"qk_rope_head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"qk_nope_head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"v_head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"rotary_dim", MT_MAX_HIDDEN, " for a width"},
+};
+
+/* The limit on the field (by its last dotted component), or NULL. */
+static const count_limit *count_limit_of(const char *field) {
+    const char *dot = strrchr(field, '.');
+    const char *last = dot ? dot + 1 : field;
+    for (size_t i = 0; i < sizeof COUNT_LIMITS / sizeof COUNT_LIMITS[0]; i++)
+        if (strcmp(COUNT_LIMITS[i].name, last) == 0) return &COUNT_LIMITS[i];
+    return NULL;
+}
+
+/* "16,777,216" */
+static const char *with_commas(mt_ctx *ctx, int64_t v) {
+    char digits[32], out[48];
+    snprintf(digits, sizeof digits, "%lld", (long long)v);
+    size_t n = strlen(digits), o = 0, start = digits[0] == '-';
+    for (size_t i = 0; i < n; i++) {
+        if (i > start && (n - i) % 3 == 0) out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = 0;
+    return mt_strdup(ctx, out);
+}
+
+/* A value read from the file above its field's limit: a located error. */
+static bool within_limit(mt_config *c, const char *field, const json_t *v, int64_t x) {
+    const count_limit *l = count_limit_of(field);
+    if (!l || x <= l->max) return true;
+    mt_cfg_error(c, field, "%s is more than the limit of %s%s (far above every real model; docs/cli.md, Limits)",
+                 value_text(c->ctx, v), with_commas(c->ctx, l->max), l->what);
+    return false;
+}
+
 bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
     if (!c) return false;
     json_t *v;
@@ -664,7 +756,7 @@ bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
         return true;
     }
     if (k != FOUND) return false;
-    if (as_int(v, out)) return true;
+    if (as_int(v, out)) return within_limit(c, field, v, *out);
     mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }
@@ -729,7 +821,7 @@ bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out) {
         return false;
     }
     if (k != FOUND) return false;
-    if (as_int(v, out)) return true;
+    if (as_int(v, out)) return within_limit(c, field, v, *out);
     mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }
@@ -756,6 +848,7 @@ bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out) 
         mt_cfg_error(c, field, "expected a positive integer, got %s", value_text(c->ctx, v));
         return false;
     }
+    if (!within_limit(c, field, v, x)) return false;
     *out = x;
     return true;
 }
