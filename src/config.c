@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -447,45 +450,109 @@ mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char
     return c;
 }
 
-/* Read a whole file into memory owned by the context. */
+/* What a file that is not a regular file is, for the message. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISFIFO(mode)) return "a FIFO";
+#ifdef S_ISSOCK
+    if (S_ISSOCK(mode)) return "a socket";
+#endif
+    return "not a file";
+}
+
+/* A config must be a regular file of at most MT_MAX_CONFIG_BYTES: a device
+ * (/dev/zero, /dev/urandom) would be read until memory runs out, a FIFO with
+ * no writer would block forever, and no real config is anywhere near the cap. */
+static bool check_config_file(mt_ctx *ctx, const char *path, const struct stat *st) {
+    if (!S_ISREG(st->st_mode)) {
+        if (S_ISDIR(st->st_mode))
+            mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot open: %s", strerror(EISDIR));
+        else
+            mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL,
+                         "'%s' is not a regular file (%s); a config must be a JSON file", path,
+                         file_kind(st->st_mode));
+        return false;
+    }
+    if (st->st_size > (off_t)MT_MAX_CONFIG_BYTES) {
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "%.1f MiB is more than the %d MiB a config may have",
+                     (double)st->st_size / (1024.0 * 1024.0), MT_MAX_CONFIG_BYTES / (1024 * 1024));
+        return false;
+    }
+    return true;
+}
+
+/* Read a whole config file into memory owned by the context: at most
+ * MT_MAX_CONFIG_BYTES + 1 bytes, so a file that grows while it is read (or a
+ * /proc file whose size stat does not know) still cannot run away. */
 static char *read_all(mt_ctx *ctx, const char *path, size_t *len_out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* stat first: a FIFO is refused here without ever being opened for
+     * reading (open(2) on a FIFO blocks until a writer appears). */
+    struct stat st;
+    if (stat(path, &st) != 0) {
         mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    struct stat st;
-    size_t cap = 4096;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-        (unsigned long long)st.st_size < (unsigned long long)(SIZE_MAX / 2))
-        cap = (size_t)st.st_size + 1; /* +1: one read that hits EOF ends the loop */
+    if (!check_config_file(ctx, path, &st)) return NULL;
+    /* The name may be swapped for a FIFO or a device between stat and open:
+     * O_NONBLOCK makes that open return at once instead of waiting for a
+     * writer, and fstat checks what was actually opened. On a regular file
+     * O_NONBLOCK changes nothing. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot read: %s", strerror(e));
+        return NULL;
+    }
+    if (!check_config_file(ctx, path, &st)) {
+        close(fd);
+        return NULL;
+    }
+    const size_t limit = (size_t)MT_MAX_CONFIG_BYTES + 1; /* one byte more tells "too large" */
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096; /* +1: the read that sees EOF */
+    if (cap > limit) cap = limit;
     char *buf = mt_heap_alloc(ctx, cap);
     size_t len = 0;
     for (;;) {
         if (!buf) {
-            fclose(f);
+            close(fd);
             return NULL; /* mt_heap_alloc set the error */
         }
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) break;
-        if (cap > SIZE_MAX / 2) {
-            mt_error_set(ctx, MT_ERR_OVERFLOW, path, 0, 0, NULL, "file too large");
-            fclose(f);
+        if (len == cap) {
+            if (cap == limit) break;
+            size_t ncap = cap * 2 < limit ? cap * 2 : limit;
+            char *bigger = mt_heap_alloc(ctx, ncap);
+            if (bigger) memcpy(bigger, buf, len);
+            mt_heap_free(ctx, buf);
+            buf = bigger;
+            cap = ncap;
+            continue;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            mt_heap_free(ctx, buf);
+            mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot read: %s", strerror(e));
             return NULL;
         }
-        char *bigger = mt_heap_alloc(ctx, cap * 2);
-        if (bigger) memcpy(bigger, buf, len);
-        mt_heap_free(ctx, buf);
-        buf = bigger;
-        cap *= 2;
+        if (r == 0) break;
+        len += (size_t)r;
     }
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "cannot read: %s", strerror(e));
+    close(fd);
+    if (len > (size_t)MT_MAX_CONFIG_BYTES) {
+        mt_heap_free(ctx, buf);
+        mt_error_set(ctx, MT_ERR_IO, path, 0, 0, NULL, "more than the %d MiB a config may have",
+                     MT_MAX_CONFIG_BYTES / (1024 * 1024));
         return NULL;
     }
-    fclose(f);
     *len_out = len;
     return buf;
 }
@@ -496,11 +563,6 @@ mt_config *mt_config_load_revision(mt_ctx *ctx, const char *path, const char *re
     if (!ctx) return NULL;
     const char *file = mt_hub_config_path(ctx, path, revision);
     if (!file) return NULL;
-    struct stat st;
-    if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
-        mt_error_set(ctx, MT_ERR_IO, file, 0, 0, NULL, "cannot open: %s", strerror(EISDIR));
-        return NULL;
-    }
     size_t len = 0;
     char *text = read_all(ctx, file, &len);
     if (!text) return NULL;
@@ -593,6 +655,98 @@ static bool as_int(const json_t *v, int64_t *out) {
     return false;
 }
 
+/* ---- sanity limits on counts ---------------------------------------------------
+ * Counts that drive how much is built (layers, experts) or how large sizes get
+ * (heads, vocabulary, widths) are bounded by the typed integer getters
+ * themselves, by the field's last dotted component, so every family (and
+ * text_config.*) gets them without reading them differently. The limits are
+ * far above every released model (docs/cli.md, "Limits"). */
+typedef struct count_limit {
+    const char *name;
+    int64_t max;
+    const char *what; /* the unit in the message: " layers" */
+} count_limit;
+
+static const count_limit COUNT_LIMITS[] = {
+    {"num_hidden_layers", MT_MAX_LAYERS, " layers"},
+    {"n_layer", MT_MAX_LAYERS, " layers"},
+    {"n_layers", MT_MAX_LAYERS, " layers"},
+    {"num_layers", MT_MAX_LAYERS, " layers"},
+    {"encoder_layers", MT_MAX_LAYERS, " layers"},
+    {"decoder_layers", MT_MAX_LAYERS, " layers"},
+    {"num_decoder_layers", MT_MAX_LAYERS, " layers"},
+    {"num_encoder_layers", MT_MAX_LAYERS, " layers"},
+    {"num_nextn_predict_layers", MT_MAX_LAYERS, " layers"},
+    {"num_local_experts", MT_MAX_EXPERTS, " experts"},
+    {"n_routed_experts", MT_MAX_EXPERTS, " experts"},
+    {"num_experts", MT_MAX_EXPERTS, " experts"},
+    {"n_shared_experts", MT_MAX_EXPERTS, " experts"},
+    {"num_experts_per_tok", MT_MAX_EXPERTS, " experts"},
+    {"num_attention_heads", MT_MAX_HEADS, " heads"},
+    {"num_key_value_heads", MT_MAX_HEADS, " heads"},
+    {"num_heads", MT_MAX_HEADS, " heads"},
+    {"num_kv_heads", MT_MAX_HEADS, " heads"},
+    {"n_head", MT_MAX_HEADS, " heads"},
+    {"n_head_kv", MT_MAX_HEADS, " heads"},
+    {"multi_query_group_num", MT_MAX_HEADS, " heads"},
+    {"encoder_attention_heads", MT_MAX_HEADS, " heads"},
+    {"decoder_attention_heads", MT_MAX_HEADS, " heads"},
+    {"vocab_size", MT_MAX_VOCAB, " tokens"},
+    {"hidden_size", MT_MAX_HIDDEN, " for a width"},
+    {"intermediate_size", MT_MAX_HIDDEN, " for a width"},
+    {"moe_intermediate_size", MT_MAX_HIDDEN, " for a width"},
+    {"shared_expert_intermediate_size", MT_MAX_HIDDEN, " for a width"},
+    {"ffn_hidden_size", MT_MAX_HIDDEN, " for a width"},
+    {"ffn_dim", MT_MAX_HIDDEN, " for a width"},
+    {"encoder_ffn_dim", MT_MAX_HIDDEN, " for a width"},
+    {"decoder_ffn_dim", MT_MAX_HIDDEN, " for a width"},
+    {"n_embd", MT_MAX_HIDDEN, " for a width"},
+    {"n_embed", MT_MAX_HIDDEN, " for a width"},
+    {"n_inner", MT_MAX_HIDDEN, " for a width"},
+    {"d_model", MT_MAX_HIDDEN, " for a width"},
+    {"d_ff", MT_MAX_HIDDEN, " for a width"},
+    {"d_kv", MT_MAX_HIDDEN, " for a width"},
+    {"head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"word_embed_proj_dim", MT_MAX_HIDDEN, " for a width"},
+    {"kv_lora_rank", MT_MAX_HIDDEN, " for a width"},
+    {"q_lora_rank", MT_MAX_HIDDEN, " for a width"},
+    {"qk_rope_head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"qk_nope_head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"v_head_dim", MT_MAX_HIDDEN, " for a width"},
+    {"rotary_dim", MT_MAX_HIDDEN, " for a width"},
+};
+
+/* The limit on the field (by its last dotted component), or NULL. */
+static const count_limit *count_limit_of(const char *field) {
+    const char *dot = strrchr(field, '.');
+    const char *last = dot ? dot + 1 : field;
+    for (size_t i = 0; i < sizeof COUNT_LIMITS / sizeof COUNT_LIMITS[0]; i++)
+        if (strcmp(COUNT_LIMITS[i].name, last) == 0) return &COUNT_LIMITS[i];
+    return NULL;
+}
+
+/* "16,777,216" */
+static const char *with_commas(mt_ctx *ctx, int64_t v) {
+    char digits[32], out[48];
+    snprintf(digits, sizeof digits, "%lld", (long long)v);
+    size_t n = strlen(digits), o = 0, start = digits[0] == '-';
+    for (size_t i = 0; i < n; i++) {
+        if (i > start && (n - i) % 3 == 0) out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = 0;
+    return mt_strdup(ctx, out);
+}
+
+/* A value read from the file above its field's limit: a located error. */
+static bool within_limit(mt_config *c, const char *field, const json_t *v, int64_t x) {
+    const count_limit *l = count_limit_of(field);
+    if (!l || x <= l->max) return true;
+    mt_cfg_error(c, field, "%s is more than the limit of %s%s (far above every real model; docs/cli.md, Limits)",
+                 value_text(c->ctx, v), with_commas(c->ctx, l->max), l->what);
+    return false;
+}
+
 bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
     if (!c) return false;
     json_t *v;
@@ -602,7 +756,7 @@ bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
         return true;
     }
     if (k != FOUND) return false;
-    if (as_int(v, out)) return true;
+    if (as_int(v, out)) return within_limit(c, field, v, *out);
     mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }
@@ -667,7 +821,7 @@ bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out) {
         return false;
     }
     if (k != FOUND) return false;
-    if (as_int(v, out)) return true;
+    if (as_int(v, out)) return within_limit(c, field, v, *out);
     mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }
@@ -694,6 +848,7 @@ bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out) 
         mt_cfg_error(c, field, "expected a positive integer, got %s", value_text(c->ctx, v));
         return false;
     }
+    if (!within_limit(c, field, v, x)) return false;
     *out = x;
     return true;
 }

@@ -5,10 +5,12 @@
  * $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
  * else ~/.cache/huggingface/hub. Nothing is downloaded. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <metatrace/model.h>
 
@@ -27,13 +29,20 @@ static bool is_cache_repo(mt_ctx *ctx, const char *dir) {
     return is_dir(mt_sprintf(ctx, "%s/snapshots", dir));
 }
 
-/* The first line of a small file (a refs/<name> commit hash), or NULL. */
+/* The first line of a small regular file (a refs/<name> commit hash), or
+ * NULL. A FIFO or device there is not read: stat refuses it before open
+ * (opening a FIFO for reading waits for a writer), O_NONBLOCK keeps an open
+ * raced into one from waiting, and fstat checks what was opened. */
 static char *first_line(mt_ctx *ctx, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return NULL;
     char buf[128];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
+    ssize_t r = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf - 1) : -1;
+    close(fd);
+    if (r < 0) return NULL;
+    size_t n = (size_t)r;
     buf[n] = '\0';
     size_t k = strcspn(buf, "\r\n \t");
     buf[k] = '\0';

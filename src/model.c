@@ -2,6 +2,8 @@
  * the trace entry point. */
 #include <string.h>
 
+#include <jansson.h>
+
 #include <metatrace/model.h>
 
 #include "models/blocks.h"
@@ -91,8 +93,54 @@ static mt_config *text_model_config(mt_ctx *ctx, mt_config *cfg, const char *mt,
     return sub;
 }
 
+/* Before building: layers x experts, the number of expert blocks the family
+ * would create, from the fields families read them from (each within its own
+ * limit, checked by the getter). Every field is an upper bound (a family that
+ * makes only some layers sparse builds fewer), and a field of the wrong type
+ * is left for the family to report. Each expert costs modules, parameters and
+ * a dozen graph nodes, so a product past MT_MAX_EXPERT_LAYERS is refused
+ * before any of it is allocated. */
+static const char *const LAYER_FIELDS[] = {"num_hidden_layers", "n_layer", "num_layers", "encoder_layers",
+                                           "decoder_layers", "num_decoder_layers"};
+static const char *const EXPERT_FIELDS[] = {"num_local_experts", "n_routed_experts", "num_experts"};
+
+static bool field_count(mt_config *cfg, const char *field, int64_t *out) {
+    json_t *v = mt_cfg_json(cfg, field);
+    *out = 0;
+    if (!v || !(json_is_integer(v) || json_is_real(v))) return true;
+    return mt_cfg_int(cfg, field, 0, out);
+}
+
+static bool check_expert_layers(mt_ctx *ctx, mt_config *cfg, int64_t layers_override) {
+    int64_t layers = 0, experts = 0, v;
+    const char *layer_field = NULL, *expert_field = NULL;
+    for (size_t i = 0; i < sizeof LAYER_FIELDS / sizeof LAYER_FIELDS[0]; i++) {
+        if (!field_count(cfg, LAYER_FIELDS[i], &v)) return false;
+        if (v > layers) layers = v, layer_field = LAYER_FIELDS[i];
+    }
+    for (size_t i = 0; i < sizeof EXPERT_FIELDS / sizeof EXPERT_FIELDS[0]; i++) {
+        if (!field_count(cfg, EXPERT_FIELDS[i], &v)) return false;
+        if (v > experts) experts = v, expert_field = EXPERT_FIELDS[i];
+    }
+    if (layers_override > 0) layers = layers_override;
+    if (!expert_field || layers <= 0) return true;
+    if (layers * experts <= MT_MAX_EXPERT_LAYERS) return true; /* layers <= 2^10, experts <= 2^12: no overflow */
+    mt_cfg_error(cfg, expert_field,
+                 "%lld experts x %lld layers (%s) = %lld expert blocks, more than the limit of %d; "
+                 "trace fewer layers with --layers (docs/cli.md, Limits)",
+                 (long long)experts, (long long)layers, layers_override > 0 ? "--layers" : layer_field,
+                 (long long)(layers * experts), MT_MAX_EXPERT_LAYERS);
+    (void)ctx;
+    return false;
+}
+
 mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts) {
     if (!cfg) return NULL;
+    if (opts && opts->num_layers > MT_MAX_LAYERS) {
+        mt_fail(ctx, MT_ERR_USAGE, "--layers %lld: more than the limit of %d layers (docs/cli.md, Limits)",
+                (long long)opts->num_layers, MT_MAX_LAYERS);
+        return NULL;
+    }
     const char *mt = mt_config_model_type(cfg);
     if (!mt) return NULL;
     const mt_arch *arch = mt_arch_find(mt);
@@ -139,6 +187,7 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     /* The parameter dtype (override, else torch_dtype) is resolved once here so
      * every family and every report sees it. */
     if (mt_model_read_dtype(m, &m->dtype) != MT_OK) return NULL;
+    if (!check_expert_layers(ctx, cfg, m->num_layers)) return NULL;
     mt_meta_scope_enter(ctx);
     mt_status st = arch->build(m);
     mt_meta_scope_exit(ctx);

@@ -3,6 +3,9 @@
 #include <string.h>
 
 #include <metatrace/graph.h>
+#include <metatrace/model.h>
+
+#include "graph_internal.h"
 
 /* Open-addressing table of names -> next suffix. */
 typedef struct name_ent {
@@ -14,6 +17,7 @@ typedef struct name_ent {
 typedef struct name_tab {
     name_ent *e;
     size_t cap, n;
+    int64_t max_nodes; /* the graph's node limit (here: private, no public struct changes) */
 } name_tab;
 
 static uint32_t hash_str(const char *s) {
@@ -62,9 +66,16 @@ mt_graph *mt_graph_new(mt_ctx *ctx) {
     mt_graph *g = mt_alloc(ctx, sizeof *g);
     if (!g) return NULL;
     g->ctx = ctx;
-    g->names = mt_alloc(ctx, sizeof(name_tab));
-    if (!g->names) return NULL;
+    name_tab *t = mt_alloc(ctx, sizeof(name_tab));
+    if (!t) return NULL;
+    t->max_nodes = MT_MAX_GRAPH_NODES;
+    g->names = t;
     return g;
+}
+
+void mt__graph_set_max_nodes(mt_graph *g, int64_t max) {
+    if (max > (int64_t)1 << 30) max = (int64_t)1 << 30; /* g->n and g->cap are ints */
+    if (g && g->names) ((name_tab *)g->names)->max_nodes = max > 0 ? max : MT_MAX_GRAPH_NODES;
 }
 
 const char *mt_fx_name(mt_ctx *ctx, const char *path) {
@@ -107,6 +118,16 @@ static bool copy_arg(mt_ctx *ctx, mt_arg *dst, const mt_arg *src) {
 mt_node *mt_graph_append(mt_graph *g, mt_opkind op, const char *base, const char *target,
                          const mt_arg *args, int nargs, const mt_kwarg *kwargs, int nkwargs) {
     mt_ctx *ctx = g->ctx;
+    /* A runaway trace (a config at every limit at once, or a family looping)
+     * stops here with a message instead of growing until memory runs out. */
+    int64_t max_nodes = ((const name_tab *)g->names)->max_nodes;
+    if ((int64_t)g->n >= max_nodes) {
+        mt_fail(ctx, MT_ERR_OVERFLOW,
+                "the graph has reached %lld nodes, the most a trace may record; trace fewer layers "
+                "(--layers, mt_build_opts.num_layers)",
+                (long long)max_nodes);
+        return NULL;
+    }
     if (g->n == g->cap) {
         int ncap = g->cap ? g->cap * 2 : 256;
         mt_node **nn = mt_heap_alloc(ctx, (size_t)ncap * sizeof *nn);

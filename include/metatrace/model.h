@@ -10,6 +10,32 @@
 extern "C" {
 #endif
 
+/* ---- limits (docs/cli.md, "Limits") ------------------------------------------
+ * Sanity bounds on what drives memory or time, far above every real model, so
+ * a typo or a hostile config (num_hidden_layers: 1e9, /dev/zero as the config)
+ * fails at once with a message instead of running until memory is exhausted.
+ * MT_MAX_CONFIG_BYTES: a config is a regular file of at most this many bytes
+ * (real ones are kilobytes). The count limits apply to a config field whose
+ * last dotted component is one of the names listed in docs/cli.md, whenever a
+ * typed integer getter (mt_cfg_int, mt_cfg_pos_int, mt_cfg_req_int) reads a
+ * value above it: MT_MAX_LAYERS to num_hidden_layers, n_layer, num_layers,
+ * encoder_layers, decoder_layers, ...; MT_MAX_EXPERTS to num_local_experts,
+ * n_routed_experts, num_experts, ...; MT_MAX_HEADS to num_attention_heads,
+ * num_key_value_heads, n_head, ...; MT_MAX_VOCAB to vocab_size;
+ * MT_MAX_HIDDEN to hidden_size, intermediate_size, head_dim and the other
+ * widths. MT_MAX_LAYERS also bounds mt_build_opts.num_layers.
+ * MT_MAX_EXPERT_LAYERS bounds layers x experts, checked by mt_model_build
+ * before building; a trace that would record more than MT_MAX_GRAPH_NODES
+ * nodes fails (MT_ERR_OVERFLOW) instead. */
+#define MT_MAX_CONFIG_BYTES (16 * 1024 * 1024)
+#define MT_MAX_LAYERS 1024
+#define MT_MAX_EXPERTS 4096
+#define MT_MAX_HEADS 16384
+#define MT_MAX_VOCAB 16777216       /* 2^24 */
+#define MT_MAX_HIDDEN 1048576       /* 2^20 */
+#define MT_MAX_EXPERT_LAYERS 65536  /* 2^16 */
+#define MT_MAX_GRAPH_NODES 5000000
+
 /* ---- config ----------------------------------------------------------------
  * A Hugging Face config.json. Every getter that fails sets an error on the
  * context naming the file, the line:col of the field (when present in the
@@ -21,7 +47,8 @@ typedef struct mt_config mt_config;
  * folder (models--org--name: refs/main names the snapshot), or a model id
  * "org/name" found offline in the Hub cache ($HF_HUB_CACHE, else
  * $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
- * ~/.cache/huggingface/hub). */
+ * ~/.cache/huggingface/hub). The file must be a regular file of at most
+ * MT_MAX_CONFIG_BYTES (a device, FIFO or socket is refused without being read). */
 MT_API mt_config *mt_config_load(mt_ctx *ctx, const char *path);
 /* The same at a revision (a ref name such as "main", or a commit) of a cache
  * folder or model id; NULL revision: "main". */
@@ -71,7 +98,7 @@ typedef enum mt_attn_impl {
 
 typedef struct mt_build_opts {
     mt_dtype dtype;       /* MT_DTYPE_NONE: the config's torch_dtype (float32 if absent) */
-    int64_t num_layers;   /* 0: from the config */
+    int64_t num_layers;   /* 0: from the config; at most MT_MAX_LAYERS (else MT_ERR_USAGE) */
     mt_attn_impl attn;    /* DEFAULT: the family's default; a choice the family does not have is an error */
 } mt_build_opts;
 

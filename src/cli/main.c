@@ -309,7 +309,7 @@ static void help(mt_ctx *ctx)
           "      --dtype NAME    parameter dtype, overriding torch_dtype (float32,\n"
           "                      bfloat16, float16, ...)\n"
           "                      (float8 dtypes are refused: use --quant fp8)\n"
-          "      --layers N      number of layers, overriding num_hidden_layers (N > 0)\n"
+          "      --layers N      number of layers, overriding num_hidden_layers (1..1024)\n"
           "      --revision REV  of a Hub cache folder or model id: a ref (default main)\n"
           "                      or a commit\n"
           "      --attn IMPL     attention to trace: eager or sdpa (default: the one\n"
@@ -449,6 +449,9 @@ static int parse_args(cli *c, int argc, char **argv)
         case OPT_LAYERS:
             if (!parse_positive(value, &c->layers))
                 return usage_error("--layers: expected a positive integer, got '%s'", value);
+            if (c->layers > MT_MAX_LAYERS)
+                return usage_error("--layers: %s is more than the limit of %d layers (docs/cli.md, Limits)", value,
+                                   MT_MAX_LAYERS);
             break;
         case OPT_REVISION:
             if (!*value || strchr(value, '/') || strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
