@@ -104,14 +104,29 @@ typedef struct cli {
     mt_json_opts json;   /* --stable, --compact (graph JSON only) */
 } cli;
 
+/* The message after "metatrace: error: ", one line: control characters (from
+ * a config value, a file name or an option echoed back) print as \xNN, so
+ * what a user passes cannot drive the terminal or forge extra lines. */
+static void put_message(const char *fmt, va_list ap)
+{
+    char buf[4096];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    fputs(PROG ": error: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
+}
+
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
 static void error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs(PROG ": error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    put_message(fmt, ap);
     va_end(ap);
 }
 
@@ -121,9 +136,7 @@ static int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs(PROG ": error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    put_message(fmt, ap);
     va_end(ap);
     fputs("Try '" PROG " --help' for more information.\n", stderr);
     return EXIT_USAGE;

@@ -188,3 +188,20 @@ Test(cli_sizing, summary_escapes_control_characters)
     free(e);
     free(cfg);
 }
+
+Test(cli_sizing, error_messages_escape_control_characters)
+{
+    /* an unsupported model_type is echoed in the error: as text, on one line */
+    const char *dir = tu_tmpdir();
+    char *cfg = strdup(tu_write(dir, "config.json", "{\"model_type\": \"evil\\u001b]0;pwned\\u0007\\nfake line\"}"));
+    char *o = NULL, *e = NULL;
+    int st = tu_run_cli((const char *const[]){cfg, NULL}, &o, &e);
+    cr_assert_eq(st, 1, "%s", e);
+    cr_assert_null(strchr(e, '\x1b'), "raw ESC in: %s", e);
+    cr_assert_null(strchr(e, '\x07'), "raw BEL in: %s", e);
+    cr_assert_not_null(strstr(e, "evil\\x1b]0;pwned\\x07\\x0afake line"), "%s", e);
+    cr_assert_eq(strchr(e, '\n'), e + strlen(e) - 1, "one line: %s", e);
+    free(o);
+    free(e);
+    free(cfg);
+}
