@@ -139,9 +139,11 @@ mt_status mt_plan_export_json(const mt_plan *p, FILE *out) {
     return MT_OK;
 }
 
-mt_status mt_plan_export_graph_json(const mt_plan *p, FILE *out) {
+mt_status mt_plan_export_graph_json(const mt_plan *p, FILE *out) { return mt_plan_export_graph_json_opts(p, NULL, out); }
+
+mt_status mt_plan_export_graph_json_opts(const mt_plan *p, const struct mt_json_opts *opts, FILE *out) {
     if (!p || !out) return MT_ERR_USAGE;
-    return mtx_export_json_member((mt_model *)p->model, (mt_graph *)p->graph, NULL, "plan", plan_json(p), out);
+    return mtx_export_json_full((mt_model *)p->model, (mt_graph *)p->graph, NULL, opts, "plan", plan_json(p), out);
 }
 
 static double gib(int64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }

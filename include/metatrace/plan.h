@@ -201,6 +201,10 @@ MT_API mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
  * it) with the plan object as its last top-level member, "plan": what
  * `metatrace CONFIG --tp N -o plan.json` writes. */
 MT_API mt_status mt_plan_export_graph_json(const mt_plan *p, FILE *out);
+/* The same with the graph JSON options (stable, compact: sizing.h); NULL opts:
+ * as mt_plan_export_graph_json. */
+struct mt_json_opts;
+MT_API mt_status mt_plan_export_graph_json_opts(const mt_plan *p, const struct mt_json_opts *opts, FILE *out);
 /* The traced graph as DOT with the plan drawn on it: get_attr nodes of
  * parameters filled by role (colwise light blue, rowwise salmon, vocab green,
  * ...), sharded activations outlined blue, partial sums orange, and every

@@ -585,9 +585,9 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->sz.mem_budget && c->tp != 0)
         return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
                            "apply to --tp plans");
-    if ((c->json.stable || c->json.compact) && (c->format != FMT_JSON || c->tp != 0))
+    if ((c->json.stable || c->json.compact) && (c->format != FMT_JSON || c->tp < 0))
         return usage_error("--%s shapes the graph JSON document: write JSON (.json or --format json), "
-                           "without --tp", c->json.stable ? "stable" : "compact");
+                           "with --tp N or without --tp (not --tp auto)", c->json.stable ? "stable" : "compact");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
     if (c->sp && bound_of(c, "seq"))
         return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
@@ -652,7 +652,7 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
         return mt_ctx_status(m->ctx);
     if (c->format == FMT_DOT)
         return mt_plan_export_dot(p, out);
-    return json ? mt_plan_export_graph_json(p, out) : mt_plan_print(p, out);
+    return json ? mt_plan_export_graph_json_opts(p, &c->json, out) : mt_plan_print(p, out);
 }
 
 static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g, FILE *out)

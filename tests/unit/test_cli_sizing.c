@@ -205,3 +205,28 @@ Test(cli_sizing, error_messages_escape_control_characters)
     free(e);
     free(cfg);
 }
+
+Test(cli_sizing, stable_compact_plan_json)
+{
+    /* --tp N writes the graph document with its plan member: --stable and --compact
+     * shape it as they shape the graph JSON (one line; config by file name) */
+    char *o = NULL, *e = NULL;
+    int st = tu_run_cli((const char *const[]){tu_src(L7B), "--layers", "1", "--tp", "2", "-f", "json", "--stable",
+                                              "--compact", NULL},
+                        &o, &e);
+    cr_assert_eq(st, 0, "%s", e);
+    cr_assert_eq(strchr(o, '\n'), o + strlen(o) - 1, "one line");
+    json_error_t je;
+    json_t *d = json_loads(o, JSON_REJECT_DUPLICATES, &je);
+    cr_assert_not_null(d, "%s", je.text);
+    cr_assert_str_eq(json_string_value(JGET(d, "model", "config")), "huggyllama--llama-7b.config.json");
+    cr_assert_eq(json_integer_value(JGET(d, "plan", "tp")), 2);
+    json_decref(d);
+    free(o);
+    free(e);
+    st = tu_run_cli((const char *const[]){tu_src(L7B), "--tp", "auto", "-f", "json", "--stable", NULL}, &o, &e);
+    cr_assert_eq(st, 2, "%s", e);
+    cr_assert_not_null(strstr(e, "not --tp auto"), "%s", e);
+    free(o);
+    free(e);
+}
