@@ -804,6 +804,13 @@ static int emit(const cli *c, mt_model *m, mt_graph *g, const staged *s, FILE *f
         if (s->len > 0 && fwrite(s->buf, 1, s->len, f) != s->len && !ferror(f))
             errno = EIO;
     } else if (export_to(c, c->format, m, g, f) != MT_OK) {
+        /* an exporter's write failure ("writing the JSON document failed") says
+         * which file and why */
+        if (mt_ctx_status(c->ctx) == MT_ERR_IO && ferror(f)) {
+            int e = errno ? errno : EIO;
+            error("writing '%s': %s (%s)", name, strerror(e), mt_ctx_errmsg(c->ctx));
+            return EXIT_INPUT;
+        }
         return input_error(c->ctx);
     }
     if (fflush(f) != 0 || ferror(f)) {

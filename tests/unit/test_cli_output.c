@@ -498,3 +498,20 @@ Test(cli_output, sigint_removes_temporary, .timeout = 120)
 {
     signal_during_write(SIGINT);
 }
+
+/* A JSON export that fails to write (a device full on every write, written in
+ * place) says which file and why, not only that the document failed. */
+Test(cli_output, json_write_error_names_the_file)
+{
+    char *cfg = tiny_config();
+    char *full = private_device("full", "/dev/full");
+    result r = RUN(cfg, "-f", "json", "-o", full);
+    cr_assert_eq(r.status, 1, "status %d, stderr: %s", r.status, r.err);
+    char want[1200];
+    snprintf(want, sizeof want, "metatrace: error: writing '%s': No space left on device", full);
+    cr_assert_not_null(strstr(r.err, want), "stderr: %s", r.err);
+    result_free(&r);
+    expect_chardev(full, "/dev/full");
+    free(full);
+    free(cfg);
+}
