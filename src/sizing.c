@@ -516,7 +516,7 @@ typedef struct sizer {
     evaluator E;
     core *cores;
     int ncores;
-    bool *in_core;   /* node is part of an attention core (pair-proportional FLOPs) */
+    int *core_of;    /* node -> 1 + the attention core it belongs to (pair-proportional FLOPs), 0: none */
     int *seen, *stack;
     int epoch;
 } sizer;
@@ -548,8 +548,8 @@ static bool find_cores(sizer *S) {
     int cand = 0;
     for (int i = 0; i < g->n; i++) cand += g->nodes[i]->opid == MT_OP_SDPA || g->nodes[i]->opid == MT_OP_SOFTMAX;
     S->cores = mt_alloc_array(S->ctx, (size_t)cand + 1, sizeof *S->cores);
-    S->in_core = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->in_core);
-    if (!S->cores || !S->in_core) return false;
+    S->core_of = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->core_of);
+    if (!S->cores || !S->core_of) return false;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         core c;
@@ -560,7 +560,7 @@ static bool find_cores(sizer *S) {
         if (!ok) continue;
         S->cores[S->ncores++] = c;
         if (n->opid == MT_OP_SDPA) {
-            S->in_core[i] = true;
+            S->core_of[i] = S->ncores;
             continue;
         }
         /* eager: every node from the score matmul to the value matmul */
@@ -569,9 +569,9 @@ static bool find_cores(sizer *S) {
             if (u->stack != c.node->stack && u != c.scores_mm && u != c.pv_mm) continue;
             if (u->nout < 1 || u->outs[0].ndim < 2) continue;
             const mt_tensor *o = &u->outs[0];
-            if (u == c.pv_mm || (o->shape[o->ndim - 1] == c.sk && o->shape[o->ndim - 2] == c.sq) ||
-                u == c.scores_mm)
-                S->in_core[j] = true;
+            if ((u == c.pv_mm || (o->shape[o->ndim - 1] == c.sk && o->shape[o->ndim - 2] == c.sq) ||
+                 u == c.scores_mm) && !S->core_of[j])
+                S->core_of[j] = S->ncores;
         }
     }
     return true;
@@ -826,18 +826,11 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     const mt_sym *sym = mt_sym_const(ctx, 0);
     /* per core: FLOPs proportional to (query, key) pairs */
     long double *core_fl = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *core_fl);
-    int *core_of = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *core_of);
+    const int *core_of = S->core_of;
     double *node_fl = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *node_fl);
-    if (!core_fl || !core_of || !node_fl) return mt_ctx_status(ctx);
+    if (!core_fl || !node_fl) return mt_ctx_status(ctx);
     out->node_flops = node_fl;
     out->nnodes = g->n;
-    for (int c = 0; c < S->ncores; c++) {
-        const core *k = &S->cores[c];
-        if (k->node->opid == MT_OP_SDPA) core_of[k->node->index] = c + 1;
-        else
-            for (int j = k->scores_mm->index; j <= k->pv_mm->index; j++)
-                if (S->in_core[j] && !core_of[j]) core_of[j] = c + 1;
-    }
     /* symbolic sum over distinct expressions (layers repeat them) */
     mtx_ptrmap uniq;
     mtx_ptrmap_init(&uniq, ctx);

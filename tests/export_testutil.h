@@ -142,4 +142,43 @@ static inline void xt_snapshot(const char *golden, const char *produced)
     }
 }
 
+/* ---- CLI test scaffolding (test_cli.c, test_cli_output.c) ----------------------
+ * Each test gets its own scratch directory `xt_work` (Criterion forks each
+ * test, so this is per test process): XT_WORK_SUITE(name) declares a suite
+ * whose tests create and remove it. */
+static char *xt_work;
+
+static inline void xt_work_setup(void) { xt_work = strdup(tu_tmpdir()); }
+
+static inline void xt_work_teardown(void)
+{
+    if (xt_work)
+        xt_rmtree(xt_work);
+    free(xt_work);
+    xt_work = NULL;
+}
+
+#define XT_WORK_SUITE(name) TestSuite(name, .init = xt_work_setup, .fini = xt_work_teardown)
+
+/* A CLI run: exit status and the captured output streams (malloc'd). */
+typedef struct xt_result {
+    int status;
+    char *out, *err;
+} xt_result;
+
+static inline xt_result xt_run_result(const char *cwd, const char *const *argv)
+{
+    xt_result r;
+    r.status = xt_run(cwd, argv, &r.out, &r.err);
+    cr_assert_not_null(r.out);
+    cr_assert_not_null(r.err);
+    return r;
+}
+
+static inline void xt_result_free(xt_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
 #endif

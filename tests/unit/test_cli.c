@@ -2,9 +2,9 @@
  * messages (FILE:LINE:COL where they apply), no partial or clobbered output
  * on failure, formats, and the snapshot tests against tests/snapshots/.
  *
- * Every test gets its own temporary directory `work` (tests run forked and in
+ * Every test gets its own temporary directory `xt_work` (tests run forked and in
  * parallel); captured stdout/stderr live elsewhere, so "no output file
- * appeared" is "work holds only what the test put there".
+ * appeared" is "xt_work holds only what the test put there".
  *
  * Expected numbers come from hand calculation (torch.nn shapes of LLaMA):
  * tiny-llama (vocab 128, hidden 64, intermediate 176, 2 layers, 4 heads of 16,
@@ -22,25 +22,10 @@
 #define TINY_REL "tests/snapshots/tiny-llama.config.json"
 #define L7B_REL "samples/configs/huggyllama--llama-7b.config.json"
 
-static char *work; /* per test process (Criterion forks each test) */
-
-static void setup(void)
-{
-    work = strdup(tu_tmpdir());
-}
-
-static void teardown(void)
-{
-    if (work)
-        xt_rmtree(work);
-    free(work);
-    work = NULL;
-}
-
-/* Write a config into work/<name>; returns a malloc'd path. */
+/* Write a config into xt_work/<name>; returns a malloc'd path. */
 static char *config(const char *name, const char *text)
 {
-    char *p = xt_join(work, name);
+    char *p = xt_join(xt_work, name);
     FILE *f = fopen(p, "wb");
     cr_assert_not_null(f);
     fputs(text, f);
@@ -48,30 +33,10 @@ static char *config(const char *name, const char *text)
     return p;
 }
 
-typedef struct result {
-    int status;
-    char *out, *err;
-} result;
+#define RUN(...) xt_run_result(NULL, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN_IN(cwd, ...) xt_run_result(cwd, (const char *const[]){__VA_ARGS__, NULL})
 
-#define RUN(...) run_in(NULL, (const char *const[]){__VA_ARGS__, NULL})
-#define RUN_IN(cwd, ...) run_in(cwd, (const char *const[]){__VA_ARGS__, NULL})
-
-static result run_in(const char *cwd, const char *const *argv)
-{
-    result r;
-    r.status = xt_run(cwd, argv, &r.out, &r.err);
-    cr_assert_not_null(r.out);
-    cr_assert_not_null(r.err);
-    return r;
-}
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-static void expect_error(result *r, int status, const char *const *needles)
+static void expect_error(xt_result *r, int status, const char *const *needles)
 {
     cr_assert_eq(r->status, status, "exit status %d, expected %d; stderr: %s", r->status, status,
                  r->err);
@@ -83,16 +48,16 @@ static void expect_error(result *r, int status, const char *const *needles)
 
 #define EXPECT_ERROR(r, status, ...) expect_error(r, status, (const char *const[]){__VA_ARGS__, NULL})
 
-/* A bad config: exit 1, the message, and work/ holds only the config. */
+/* A bad config: exit 1, the message, and xt_work/ holds only the config. */
 static void bad_config(const char *text, const char *const *needles)
 {
     char *cfg = config("config.json", text);
-    char *out = xt_join(work, "out.json");
-    result r = RUN(cfg, "-o", out);
+    char *out = xt_join(xt_work, "out.json");
+    xt_result r = RUN(cfg, "-o", out);
     expect_error(&r, 1, needles);
     cr_assert_not(tu_exists(out), "no output file on failure");
-    cr_assert_eq(xt_count_entries(work), 1, "no temporary left behind");
-    result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 1, "no temporary left behind");
+    xt_result_free(&r);
     free(cfg);
     free(out);
 }
@@ -113,28 +78,28 @@ static const char *const tiny_llama =
 
 /* ---- bad input: exit 1 ------------------------------------------------------------ */
 
-TestSuite(cli_input, .init = setup, .fini = teardown);
+XT_WORK_SUITE(cli_input);
 
 Test(cli_input, missing_file)
 {
-    char *cfg = xt_join(work, "nope.json");
-    char *out = xt_join(work, "out.json");
-    result r = RUN(cfg, "-o", out);
+    char *cfg = xt_join(xt_work, "nope.json");
+    char *out = xt_join(xt_work, "out.json");
+    xt_result r = RUN(cfg, "-o", out);
     EXPECT_ERROR(&r, 1, "nope.json");
     cr_assert_not(tu_exists(out));
-    cr_assert_eq(xt_count_entries(work), 0);
-    result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 0);
+    xt_result_free(&r);
     free(cfg);
     free(out);
 }
 
 Test(cli_input, directory_without_config)
 {
-    char *out = xt_join(work, "out.json");
-    result r = RUN(work, "-o", out);
+    char *out = xt_join(xt_work, "out.json");
+    xt_result r = RUN(xt_work, "-o", out);
     EXPECT_ERROR(&r, 1, "config.json");
-    cr_assert_eq(xt_count_entries(work), 0);
-    result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 0);
+    xt_result_free(&r);
     free(out);
 }
 
@@ -194,27 +159,27 @@ Test(cli_input, unknown_model_type_lists_supported)
 Test(cli_input, failure_leaves_existing_output_untouched)
 {
     char *cfg = config("config.json", "{\n  \"model_type\": \"llama\",\n  \"hidden_size\": 0\n}\n");
-    char *out = xt_join(work, "out.json");
+    char *out = xt_join(xt_work, "out.json");
     FILE *f = fopen(out, "wb");
     cr_assert_not_null(f);
     fputs("precious\n", f);
     fclose(f);
-    result r = RUN(cfg, "-o", out);
+    xt_result r = RUN(cfg, "-o", out);
     cr_assert_eq(r.status, 1, "%s", r.err);
     char *kept = tu_read(out, NULL);
     cr_assert_str_eq(kept, "precious\n", "the output file is not clobbered");
-    cr_assert_eq(xt_count_entries(work), 2, "no temporary left behind");
+    cr_assert_eq(xt_count_entries(xt_work), 2, "no temporary left behind");
     free(kept);
-    result_free(&r);
+    xt_result_free(&r);
 
     /* Same after a usage error. */
     r = RUN(cfg, "-o", out, "--layers", "0");
     cr_assert_eq(r.status, 2, "%s", r.err);
     kept = tu_read(out, NULL);
     cr_assert_str_eq(kept, "precious\n");
-    cr_assert_eq(xt_count_entries(work), 2);
+    cr_assert_eq(xt_count_entries(xt_work), 2);
     free(kept);
-    result_free(&r);
+    xt_result_free(&r);
     free(cfg);
     free(out);
 }
@@ -222,21 +187,21 @@ Test(cli_input, failure_leaves_existing_output_untouched)
 Test(cli_input, output_directory_missing)
 {
     char *cfg = config("config.json", tiny_llama);
-    char *out = xt_join(work, "no/such/dir/out.json");
-    result r = RUN(cfg, "-o", out);
+    char *out = xt_join(xt_work, "no/such/dir/out.json");
+    xt_result r = RUN(cfg, "-o", out);
     EXPECT_ERROR(&r, 1, "no/such/dir/out.json");
-    cr_assert_eq(xt_count_entries(work), 1);
-    result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 1);
+    xt_result_free(&r);
     free(cfg);
     free(out);
 }
 
 /* ---- usage errors: exit 2 ----------------------------------------------------------- */
 
-TestSuite(cli_usage, .init = setup, .fini = teardown);
+XT_WORK_SUITE(cli_usage);
 
 typedef struct usage_case {
-    const char *argv[6]; /* "CFG" is replaced by the config path, "OUT" by work/out.json */
+    const char *argv[6]; /* "CFG" is replaced by the config path, "OUT" by xt_work/out.json */
     const char *message;
 } usage_case;
 
@@ -272,8 +237,8 @@ static const usage_case usage_cases[] = {
 Test(cli_usage, bad_options_exit_2)
 {
     char *cfg = config("config.json", tiny_llama);
-    char *out = xt_join(work, "out");
-    char *outx = xt_join(work, "out.txt.bak");
+    char *out = xt_join(xt_work, "out");
+    char *outx = xt_join(xt_work, "out.txt.bak");
     for (size_t i = 0; i < sizeof usage_cases / sizeof usage_cases[0]; i++) {
         const usage_case *c = &usage_cases[i];
         const char *argv[8];
@@ -285,7 +250,7 @@ Test(cli_usage, bad_options_exit_2)
                                                                                    : a;
         }
         argv[n] = NULL;
-        result r = run_in(NULL, argv);
+        xt_result r = xt_run_result(NULL, argv);
         cr_expect_eq(r.status, 2, "case %zu (%s): status %d, stderr %s", i, c->message, r.status,
                      r.err);
         cr_expect(strncmp(r.err, "metatrace: error: ", 18) == 0, "case %zu: %s", i, r.err);
@@ -293,8 +258,8 @@ Test(cli_usage, bad_options_exit_2)
                            c->message, r.err);
         cr_expect_not_null(strstr(r.err, "Try 'metatrace --help'"), "case %zu: %s", i, r.err);
         cr_expect_str_eq(r.out, "", "case %zu", i);
-        cr_expect_eq(xt_count_entries(work), 1, "case %zu left a file behind", i);
-        result_free(&r);
+        cr_expect_eq(xt_count_entries(xt_work), 1, "case %zu left a file behind", i);
+        xt_result_free(&r);
     }
     free(cfg);
     free(out);
@@ -306,22 +271,22 @@ Test(cli_usage, bad_options_exit_2)
 Test(cli_usage, bind_unknown_symbol)
 {
     char *cfg = config("config.json", tiny_llama);
-    char *out = xt_join(work, "out.json");
-    result r = RUN(cfg, "--bind", "btach=2", "-o", out);
+    char *out = xt_join(xt_work, "out.json");
+    xt_result r = RUN(cfg, "--bind", "btach=2", "-o", out);
     EXPECT_ERROR(&r, 2, "btach");
-    cr_assert_eq(xt_count_entries(work), 1);
-    result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 1);
+    xt_result_free(&r);
     free(cfg);
     free(out);
 }
 
 /* ---- successful runs ----------------------------------------------------------------- */
 
-TestSuite(cli, .init = setup, .fini = teardown);
+XT_WORK_SUITE(cli);
 
 Test(cli, help_and_version)
 {
-    result r = RUN("--help");
+    xt_result r = RUN("--help");
     cr_assert_eq(r.status, 0);
     cr_assert_not_null(strstr(r.out, "Usage: metatrace [options] CONFIG"));
     const char *opts[] = {"--output", "--format", "--dtype", "--layers", "--bind", "--help",
@@ -329,22 +294,22 @@ Test(cli, help_and_version)
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         cr_assert_not_null(strstr(r.out, opts[i]), "help lacks %s", opts[i]);
     cr_assert_str_eq(r.err, "");
-    result_free(&r);
+    xt_result_free(&r);
 
     r = RUN("-h");
     cr_assert_eq(r.status, 0);
-    result_free(&r);
+    xt_result_free(&r);
 
     r = RUN("-V");
     cr_assert_eq(r.status, 0);
     cr_assert_str_eq(r.out, "metatrace " MT_VERSION_STRING "\n");
-    result_free(&r);
+    xt_result_free(&r);
 }
 
 Test(cli, summary_by_default)
 {
     char *cfg = config("config.json", tiny_llama);
-    result r = RUN(cfg);
+    xt_result r = RUN(cfg);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.err, "");
     cr_assert_not_null(strstr(r.out, "LlamaForCausalLM (model_type llama)"), "%s", r.out);
@@ -353,8 +318,8 @@ Test(cli, summary_by_default)
     cr_assert_not_null(strstr(r.out, "float32"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "logits"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "[batch, seq, 128] float32"), "%s", r.out);
-    cr_assert_eq(xt_count_entries(work), 1);
-    result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 1);
+    xt_result_free(&r);
     free(cfg);
 }
 
@@ -383,12 +348,12 @@ static json_t *logits_shape(json_t *doc)
 Test(cli, json_file_and_options)
 {
     char *cfg = config("config.json", tiny_llama);
-    char *out = xt_join(work, "graph.json");
-    result r = RUN(cfg, "-o", out);
+    char *out = xt_join(xt_work, "graph.json");
+    xt_result r = RUN(cfg, "-o", out);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "");
-    result_free(&r);
-    cr_assert_eq(xt_count_entries(work), 2, "config and graph.json, no temporary");
+    xt_result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 2, "config and graph.json, no temporary");
     json_t *doc = load_json(out);
     /* jansson's own JSON_INDENT(2) layout, reals at 15, 16 or 17 digits. */
     char *text = tu_read(out, NULL);
@@ -413,7 +378,7 @@ Test(cli, json_file_and_options)
      * --dtype bfloat16: 2 bytes each. Overwrites graph.json. */
     r = RUN(cfg, "-o", out, "--bind", "batch=1,seq=16", "--layers", "1", "--dtype", "bfloat16");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     doc = load_json(out);
     want = json_pack("[i, i, i]", 1, 16, 128);
     cr_assert(json_equal(logits_shape(doc), want), "logits [1, 16, 128]");
@@ -423,7 +388,7 @@ Test(cli, json_file_and_options)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc, "model"), "num_layers")), 1);
     json_decref(doc);
     json_decref(want);
-    cr_assert_eq(xt_count_entries(work), 2);
+    cr_assert_eq(xt_count_entries(xt_work), 2);
     free(cfg);
     free(out);
 }
@@ -431,7 +396,7 @@ Test(cli, json_file_and_options)
 Test(cli, config_directory_and_stdout)
 {
     char *cfg = config("config.json", tiny_llama);
-    result r = RUN(work, "-o", "-", "--format", "json");
+    xt_result r = RUN(xt_work, "-o", "-", "--format", "json");
     cr_assert_eq(r.status, 0, "%s", r.err);
     json_error_t e;
     json_t *doc = json_loads(r.out, 0, &e);
@@ -439,8 +404,8 @@ Test(cli, config_directory_and_stdout)
     const char *path = json_string_value(json_object_get(json_object_get(doc, "model"), "config"));
     cr_assert_not_null(strstr(path, "config.json"), "the file read: %s", path);
     json_decref(doc);
-    result_free(&r);
-    cr_assert_eq(xt_count_entries(work), 1);
+    xt_result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 1);
     free(cfg);
 }
 
@@ -462,8 +427,8 @@ Test(cli, formats_by_extension_and_flag)
         {"g.png", NULL, "\x89PNG\r\n\x1a\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *out = xt_join(work, cases[i].name);
-        result r = cases[i].format ? RUN(cfg, "-o", out, "--format", cases[i].format)
+        char *out = xt_join(xt_work, cases[i].name);
+        xt_result r = cases[i].format ? RUN(cfg, "-o", out, "--format", cases[i].format)
                                    : RUN(cfg, "-o", out);
         cr_assert_eq(r.status, 0, "%s: %s", cases[i].name, r.err);
         size_t len = 0;
@@ -473,9 +438,9 @@ Test(cli, formats_by_extension_and_flag)
         cr_assert(len >= k && memcmp(text, cases[i].starts, k) == 0, "%s starts with %s",
                   cases[i].name, cases[i].starts);
         free(text);
-        result_free(&r);
+        xt_result_free(&r);
         free(out);
-        cr_assert_eq(xt_count_entries(work), (int)i + 2, "no temporary after %s", cases[i].name);
+        cr_assert_eq(xt_count_entries(xt_work), (int)i + 2, "no temporary after %s", cases[i].name);
     }
     free(cfg);
 }
@@ -484,32 +449,32 @@ Test(cli, formats_by_extension_and_flag)
 Test(cli, output_mode)
 {
     char *cfg = config("config.json", tiny_llama);
-    char *out = xt_join(work, "g.json");
+    char *out = xt_join(xt_work, "g.json");
     mode_t mask = umask(022);
-    result r = RUN(cfg, "-o", out);
+    xt_result r = RUN(cfg, "-o", out);
     umask(mask);
     cr_assert_eq(r.status, 0, "%s", r.err);
     struct stat st;
     cr_assert_eq(stat(out, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0644);
-    result_free(&r);
+    xt_result_free(&r);
     free(cfg);
     free(out);
 }
 
 /* ---- snapshots ------------------------------------------------------------------------ */
 
-TestSuite(snapshot, .init = setup, .fini = teardown);
+XT_WORK_SUITE(snapshot);
 
 /* Run from the source tree with a relative config path, so the goldens hold
  * the same "config" on every machine. */
 static void snapshot(const char *config_rel, const char *layers, const char *golden)
 {
-    char *out = xt_join(work, golden);
-    result r = layers ? RUN_IN(MT_SOURCE_DIR, config_rel, "--layers", layers, "-o", out)
+    char *out = xt_join(xt_work, golden);
+    xt_result r = layers ? RUN_IN(MT_SOURCE_DIR, config_rel, "--layers", layers, "-o", out)
                       : RUN_IN(MT_SOURCE_DIR, config_rel, "-o", out);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     xt_snapshot(golden, out);
     free(out);
 }
@@ -537,11 +502,11 @@ Test(snapshot, llama_7b_2_layers_dot)
 /* The full 32-layer model: the published parameter count. */
 Test(cli, llama_7b_parameter_count)
 {
-    result r = RUN_IN(MT_SOURCE_DIR, L7B_REL);
+    xt_result r = RUN_IN(MT_SOURCE_DIR, L7B_REL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_not_null(strstr(r.out, "6,738,415,616"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "[batch, seq, 32000] float16"), "%s", r.out);
-    result_free(&r);
+    xt_result_free(&r);
     r = RUN_IN(MT_SOURCE_DIR, L7B_REL, "--layers", "2", "-o", "-", "-f", "json");
     cr_assert_eq(r.status, 0, "%s", r.err);
     json_t *doc = json_loads(r.out, 0, NULL);
@@ -549,7 +514,7 @@ Test(cli, llama_7b_parameter_count)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc, "totals"), "parameters")),
                  666914816);
     json_decref(doc);
-    result_free(&r);
+    xt_result_free(&r);
 }
 
 /* ---- quantization: --dtype float8 refused, --quant validated (docs/quant.md) ------ */
@@ -562,10 +527,10 @@ Test(cli_usage, dtype_float8_refused)
     char *cfg = config("config.json", tiny_llama);
     const char *names[] = {"float8_e4m3fn", "float8_e5m2", "torch.float8_e4m3fn"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        result r = RUN(cfg, "--dtype", names[i]);
+        xt_result r = RUN(cfg, "--dtype", names[i]);
         EXPECT_ERROR(&r, 2, "--dtype", "cannot run a forward pass", "--quant fp8", "Try 'metatrace --help'");
         cr_assert_str_eq(r.out, "");
-        result_free(&r);
+        xt_result_free(&r);
     }
     free(cfg);
 }
@@ -575,16 +540,16 @@ Test(cli_usage, quant_method_checked_early)
     char *cfg = config("config.json", tiny_llama);
     const char *bad[] = {"int3", "", "fp8,awq", "FP8", "bitsandbytes"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        result r = RUN(cfg, "--quant", bad[i]);
+        xt_result r = RUN(cfg, "--quant", bad[i]);
         EXPECT_ERROR(&r, 2, "--quant: unknown method", "fp8,mxfp4,gptq,awq,bnb-8bit,bnb-4bit");
         cr_assert_str_eq(r.out, "");
-        result_free(&r);
+        xt_result_free(&r);
     }
     /* checked before the config is read: a missing config still gets the usage error */
-    char *missing = xt_join(work, "missing.json");
-    result r = RUN(missing, "--quant", "int3");
+    char *missing = xt_join(xt_work, "missing.json");
+    xt_result r = RUN(missing, "--quant", "int3");
     EXPECT_ERROR(&r, 2, "--quant: unknown method 'int3'");
-    result_free(&r);
+    xt_result_free(&r);
     free(missing);
     free(cfg);
 }
@@ -595,34 +560,34 @@ Test(cli, quant_accepted_and_documented)
 {
     /* llama-7b: widths that every method's packing divides (4096, 11008) */
     char *cfg = strdup(tu_src(L7B_REL));
-    result plain = RUN(cfg);
+    xt_result plain = RUN(cfg);
     cr_assert_eq(plain.status, 0, "%s", plain.err);
     /* a tiny llama's 176-wide MLP cannot be packed by GPTQ's 32-row words: exit 1 saying so */
     char *tiny = config("config.json", tiny_llama);
-    result gq = RUN(tiny, "--quant", "gptq");
+    xt_result gq = RUN(tiny, "--quant", "gptq");
     EXPECT_ERROR(&gq, 1, "not multiples of 32");
-    result_free(&gq);
+    xt_result_free(&gq);
     free(tiny);
     /* mxfp4 stores gpt-oss experts only: a llama cannot be sized that way (exit 1) */
-    result mx = RUN(cfg, "--quant", "mxfp4");
+    xt_result mx = RUN(cfg, "--quant", "mxfp4");
     EXPECT_ERROR(&mx, 1, "mxfp4 quantizes gpt-oss experts (GptOssExperts) only; llama has none");
-    result_free(&mx);
+    xt_result_free(&mx);
     const char *ok[] = {"fp8", "gptq", "awq", "bnb-8bit", "bnb-4bit"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        result r = RUN(cfg, "--quant", ok[i]);
+        xt_result r = RUN(cfg, "--quant", ok[i]);
         cr_assert_eq(r.status, 0, "%s: %s", ok[i], r.err);
         const char *cut = strstr(plain.out, "\nsizing ");
         cr_assert_not_null(cut);
         size_t head = (size_t)(cut - plain.out);
         cr_assert_eq(strncmp(r.out, plain.out, head), 0, "%s: the model part is unchanged", ok[i]);
         cr_assert_str_neq(r.out, plain.out, "%s: the weights are sized as quantized", ok[i]);
-        result_free(&r);
+        xt_result_free(&r);
     }
-    result_free(&plain);
-    result h = RUN("--help");
+    xt_result_free(&plain);
+    xt_result h = RUN("--help");
     cr_assert_eq(h.status, 0);
     cr_assert_not_null(strstr(h.out, "--quant METHOD"), "%s", h.out);
     cr_assert_not_null(strstr(h.out, "use --quant fp8"), "%s", h.out);
-    result_free(&h);
+    xt_result_free(&h);
     free(cfg);
 }

@@ -33,64 +33,29 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static char *work; /* per test process (Criterion forks each test) */
+XT_WORK_SUITE(cli_output);
 
-static void setup(void)
-{
-    work = strdup(tu_tmpdir());
-}
+#define RUN(...) xt_run_result(NULL, (const char *const[]){__VA_ARGS__, NULL})
 
-static void teardown(void)
-{
-    if (work)
-        xt_rmtree(work);
-    free(work);
-    work = NULL;
-}
-
-TestSuite(cli_output, .init = setup, .fini = teardown);
-
-typedef struct result {
-    int status;
-    char *out, *err;
-} result;
-
-#define RUN(...) run_argv((const char *const[]){__VA_ARGS__, NULL})
-
-static result run_argv(const char *const *argv)
-{
-    result r;
-    r.status = xt_run(NULL, argv, &r.out, &r.err);
-    cr_assert_not_null(r.out);
-    cr_assert_not_null(r.err);
-    return r;
-}
-
-static void result_free(result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* A copy of the tiny LLaMA config in work/config.json (malloc'd path). */
+/* A copy of the tiny LLaMA config in xt_work/config.json (malloc'd path). */
 static char *tiny_config(void)
 {
     char *text = tu_read(tu_src(TINY_REL), NULL);
     cr_assert_not_null(text);
-    char *p = strdup(tu_write(work, "config.json", text));
+    char *p = strdup(tu_write(xt_work, "config.json", text));
     free(text);
     return p;
 }
 
-/* The JSON the CLI writes for cfg, produced into a scratch file outside work. */
+/* The JSON the CLI writes for cfg, produced into a scratch file outside xt_work. */
 static char *reference_json(const char *cfg, size_t *len)
 {
     char dir[] = "/tmp/mt-ref-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char *ref = xt_join(dir, "ref.json");
-    result r = RUN(cfg, "-o", ref);
+    xt_result r = RUN(cfg, "-o", ref);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     char *text = tu_read(ref, len);
     cr_assert_not_null(text);
     unlink(ref);
@@ -107,13 +72,13 @@ static void write_file(const char *path, const char *text)
     cr_assert_eq(fclose(f), 0);
 }
 
-/* A private device node work/<name> with the rdev of `like` (a /dev node). */
+/* A private device node xt_work/<name> with the rdev of `like` (a /dev node). */
 static char *private_device(const char *name, const char *like)
 {
     struct stat st;
     cr_assert_eq(stat(like, &st), 0, "stat %s", like);
     cr_assert(S_ISCHR(st.st_mode), "%s is not a character device", like);
-    char *p = xt_join(work, name);
+    char *p = xt_join(xt_work, name);
     if (mknod(p, S_IFCHR | 0666, st.st_rdev) != 0)
         cr_skip_test("mknod %s: %s (the output tests need root, as CI has)", p, strerror(errno));
     return p;
@@ -133,17 +98,17 @@ Test(cli_output, character_device_written_in_place)
 {
     char *cfg = tiny_config();
     char *null = private_device("null", "/dev/null");
-    result r = RUN(cfg, "-f", "json", "-o", null);
+    xt_result r = RUN(cfg, "-f", "json", "-o", null);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.err, "");
-    result_free(&r);
+    xt_result_free(&r);
     expect_chardev(null, "/dev/null");
-    cr_assert_eq(xt_count_entries(work), 2, "config and the node, no temporary");
+    cr_assert_eq(xt_count_entries(xt_work), 2, "config and the node, no temporary");
 
     /* The private node survived: the machine's /dev/null will too. */
     r = RUN(cfg, "-f", "json", "-o", "/dev/null");
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     expect_chardev("/dev/null", "/dev/null");
 
     /* /dev/stdout (a symlink into /proc naming descriptor 1): standard output. */
@@ -152,7 +117,7 @@ Test(cli_output, character_device_written_in_place)
     r = RUN(cfg, "-f", "json", "-o", "/dev/stdout");
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, want, "-o /dev/stdout writes the JSON to standard output");
-    result_free(&r);
+    xt_result_free(&r);
     struct stat st;
     cr_assert_eq(lstat("/dev/stdout", &st), 0);
     cr_assert(S_ISLNK(st.st_mode), "/dev/stdout is still a symlink");
@@ -168,7 +133,7 @@ Test(cli_output, fifo_written_in_place)
     char *cfg = tiny_config();
     size_t n = 0;
     char *want = reference_json(cfg, &n);
-    char *fifo = xt_join(work, "pipe.json");
+    char *fifo = xt_join(xt_work, "pipe.json");
     cr_assert_eq(mkfifo(fifo, 0644), 0, "mkfifo: %s", strerror(errno));
     char rdir[] = "/tmp/mt-fifo-XXXXXX";
     cr_assert_not_null(mkdtemp(rdir));
@@ -188,7 +153,7 @@ Test(cli_output, fifo_written_in_place)
                 _exit(1);
         _exit(k == 0 && close(out) == 0 ? 0 : 1);
     }
-    result r = RUN(cfg, "-o", fifo);
+    xt_result r = RUN(cfg, "-o", fifo);
     /* A CLI that never opened the FIFO leaves the reader blocked: end it. */
     int st = 0;
     for (int i = 0; i < 500 && waitpid(reader, &st, WNOHANG) == 0; i++)
@@ -206,8 +171,8 @@ Test(cli_output, fifo_written_in_place)
     char *text = tu_read(got, &glen);
     cr_assert_not_null(text);
     cr_assert(glen == n && memcmp(text, want, n) == 0, "the reader got %zu bytes, want %zu", glen, n);
-    cr_assert_eq(xt_count_entries(work), 2, "config and the FIFO, no temporary");
-    result_free(&r);
+    cr_assert_eq(xt_count_entries(xt_work), 2, "config and the FIFO, no temporary");
+    xt_result_free(&r);
     unlink(got);
     rmdir(rdir);
     free(text);
@@ -225,15 +190,15 @@ Test(cli_output, symlink_followed)
     char *cfg = tiny_config();
     size_t n = 0;
     char *want = reference_json(cfg, &n);
-    char *sub = xt_join(work, "sub");
+    char *sub = xt_join(xt_work, "sub");
     cr_assert_eq(mkdir(sub, 0755), 0);
     char *target = xt_join(sub, "target.json");
     write_file(target, "old\n");
-    char *link = xt_join(work, "link.json");
+    char *link = xt_join(xt_work, "link.json");
     cr_assert_eq(symlink("sub/target.json", link), 0);
-    result r = RUN(cfg, "-o", link);
+    xt_result r = RUN(cfg, "-o", link);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     struct stat st;
     cr_assert_eq(lstat(link, &st), 0);
     cr_assert(S_ISLNK(st.st_mode), "link.json is no longer a symlink");
@@ -246,15 +211,15 @@ Test(cli_output, symlink_followed)
     char *text = tu_read(target, &glen);
     cr_assert(glen == n && memcmp(text, want, n) == 0, "the target holds the new JSON");
     free(text);
-    cr_assert_eq(xt_count_entries(work), 3, "config, sub and the link");
+    cr_assert_eq(xt_count_entries(xt_work), 3, "config, sub and the link");
     cr_assert_eq(xt_count_entries(sub), 1, "the target, no temporary");
 
     /* A dangling link: its target is created, the link stays. */
-    char *dangling = xt_join(work, "new-link.json");
+    char *dangling = xt_join(xt_work, "new-link.json");
     cr_assert_eq(symlink("sub/new.json", dangling), 0);
     r = RUN(cfg, "-o", dangling);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     cr_assert_eq(lstat(dangling, &st), 0);
     cr_assert(S_ISLNK(st.st_mode), "new-link.json is no longer a symlink");
     char *created = xt_join(sub, "new.json");
@@ -279,20 +244,20 @@ Test(cli_output, output_is_the_config_refused)
     char *cfg = tiny_config();
     size_t n = 0;
     char *orig = tu_read(cfg, &n);
-    char *sub = xt_join(work, "sub");
+    char *sub = xt_join(xt_work, "sub");
     cr_assert_eq(mkdir(sub, 0755), 0);
-    char *hard = xt_join(work, "hard.json");
+    char *hard = xt_join(xt_work, "hard.json");
     cr_assert_eq(link(cfg, hard), 0);
-    char *soft = xt_join(work, "soft.json");
+    char *soft = xt_join(xt_work, "soft.json");
     cr_assert_eq(symlink("config.json", soft), 0);
-    char *dotdot = xt_join(work, "sub/../config.json");
+    char *dotdot = xt_join(xt_work, "sub/../config.json");
     struct {
         const char *config, *output;
     } cases[] = {
-        {cfg, cfg}, {cfg, hard}, {cfg, soft}, {cfg, dotdot}, {hard, cfg}, {work, cfg}, {work, dotdot},
+        {cfg, cfg}, {cfg, hard}, {cfg, soft}, {cfg, dotdot}, {hard, cfg}, {xt_work, cfg}, {xt_work, dotdot},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        result r = RUN(cases[i].config, "-o", cases[i].output);
+        xt_result r = RUN(cases[i].config, "-o", cases[i].output);
         cr_assert_eq(r.status, 1, "%s -o %s: status %d, %s", cases[i].config, cases[i].output, r.status,
                      r.err);
         cr_assert_eq(strncmp(r.err, "metatrace: error: ", 18), 0, "stderr: %s", r.err);
@@ -308,9 +273,9 @@ Test(cli_output, output_is_the_config_refused)
         cr_assert(S_ISLNK(st.st_mode));
         cr_assert_eq(lstat(hard, &st), 0);
         cr_assert_eq(st.st_nlink, 2, "config.json and hard.json are still one inode");
-        cr_assert_eq(xt_count_entries(work), 4, "config, sub, hard.json, soft.json: no temporary");
+        cr_assert_eq(xt_count_entries(xt_work), 4, "config, sub, hard.json, soft.json: no temporary");
         cr_assert_eq(xt_count_entries(sub), 0);
-        result_free(&r);
+        xt_result_free(&r);
     }
     free(dotdot);
     free(soft);
@@ -324,12 +289,12 @@ Test(cli_output, output_is_the_config_refused)
 Test(cli_output, setuid_not_kept)
 {
     char *cfg = tiny_config();
-    char *out = xt_join(work, "out.json");
+    char *out = xt_join(xt_work, "out.json");
     write_file(out, "old\n");
     cr_assert_eq(chmod(out, 06755 | 01000), 0);
-    result r = RUN(cfg, "-o", out);
+    xt_result r = RUN(cfg, "-o", out);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     struct stat st;
     cr_assert_eq(stat(out, &st), 0);
     cr_assert(S_ISREG(st.st_mode));
@@ -351,14 +316,14 @@ Test(cli_output, long_output_name)
     memset(name, 'n', 245);
     memcpy(name + 245, ".json", 6);
     cr_assert_eq(strlen(name), 250);
-    char *out = xt_join(work, name);
-    result r = RUN(cfg, "-o", out);
+    char *out = xt_join(xt_work, name);
+    xt_result r = RUN(cfg, "-o", out);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     char *text = tu_read(out, NULL);
     cr_assert_not_null(text);
     cr_assert_eq(strncmp(text, "{\n", 2), 0);
-    cr_assert_eq(xt_count_entries(work), 2, "config and the output, no temporary");
+    cr_assert_eq(xt_count_entries(xt_work), 2, "config and the output, no temporary");
     free(text);
     free(out);
     free(cfg);
@@ -425,7 +390,7 @@ Test(cli_output, render_write_error_reported)
     cr_assert_not_null(mkdtemp(edir));
     const char *formats[] = {"g.svg", "g.png"};
     for (size_t i = 0; i < 2; i++) {
-        char *out = xt_join(work, formats[i]);
+        char *out = xt_join(xt_work, formats[i]);
         pid_t pid = spawn_cli((const char *const[]){cfg, "-o", out, NULL}, edir, 2000);
         int st = 0;
         waitpid(pid, &st, 0);
@@ -434,7 +399,7 @@ Test(cli_output, render_write_error_reported)
         cr_assert_eq(strncmp(err, "metatrace: error: ", 18), 0, "%s: stderr: %s", formats[i], err);
         cr_assert_not_null(strstr(err, formats[i]), "the message names the output: %s", err);
         cr_assert_str_eq(so, "");
-        cr_assert_eq(xt_count_entries(work), 1, "%s: no output, no temporary", formats[i]);
+        cr_assert_eq(xt_count_entries(xt_work), 1, "%s: no output, no temporary", formats[i]);
         free(err);
         free(so);
         free(out);
@@ -442,12 +407,12 @@ Test(cli_output, render_write_error_reported)
 
     /* The same on a device that fails every write (/dev/full), written in place. */
     char *full = private_device("full", "/dev/full");
-    result r = RUN(cfg, "-f", "svg", "-o", full);
+    xt_result r = RUN(cfg, "-f", "svg", "-o", full);
     cr_assert_eq(r.status, 1, "status %d, stderr: %s", r.status, r.err);
     cr_assert_eq(strncmp(r.err, "metatrace: error: ", 18), 0, "stderr: %s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     expect_chardev(full, "/dev/full");
-    cr_assert_eq(xt_count_entries(work), 2, "config and the node");
+    cr_assert_eq(xt_count_entries(xt_work), 2, "config and the node");
     rmdir(edir);
     free(full);
     free(cfg);
@@ -460,7 +425,7 @@ static void signal_during_write(int sig)
 {
     char edir[] = "/tmp/mt-sig-XXXXXX";
     cr_assert_not_null(mkdtemp(edir));
-    char *out = xt_join(work, "X.json");
+    char *out = xt_join(xt_work, "X.json");
     pid_t pid = spawn_cli((const char *const[]){tu_src(DSV3_REL), "-o", out, NULL}, edir, 0);
     bool seen = false;
     int st = 0;
@@ -470,7 +435,7 @@ static void signal_during_write(int sig)
             exited = true;
             break;
         }
-        seen = xt_count_entries(work) > 0;
+        seen = xt_count_entries(xt_work) > 0;
         if (!seen)
             sleep_ms(10);
     }
@@ -482,7 +447,7 @@ static void signal_during_write(int sig)
     char *err = read_in(edir, "stderr"), *so = read_in(edir, "stdout");
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sig, "the CLI should die of signal %d (status %d, stderr %s)",
               sig, st, err);
-    cr_assert_eq(xt_count_entries(work), 0, "no temporary (and no X.json) after the signal");
+    cr_assert_eq(xt_count_entries(xt_work), 0, "no temporary (and no X.json) after the signal");
     rmdir(edir);
     free(err);
     free(so);
@@ -505,12 +470,12 @@ Test(cli_output, json_write_error_names_the_file)
 {
     char *cfg = tiny_config();
     char *full = private_device("full", "/dev/full");
-    result r = RUN(cfg, "-f", "json", "-o", full);
+    xt_result r = RUN(cfg, "-f", "json", "-o", full);
     cr_assert_eq(r.status, 1, "status %d, stderr: %s", r.status, r.err);
     char want[1200];
     snprintf(want, sizeof want, "metatrace: error: writing '%s': No space left on device", full);
     cr_assert_not_null(strstr(r.err, want), "stderr: %s", r.err);
-    result_free(&r);
+    xt_result_free(&r);
     expect_chardev(full, "/dev/full");
     free(full);
     free(cfg);
