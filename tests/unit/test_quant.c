@@ -252,6 +252,81 @@ Test(quant, gpt_oss_20b_mxfp4_matches_the_index) {
     mt_ctx_free(ctx);
 }
 
+/* ---- AWQ: DeepSeek-V3, against a real AWQ index ---------------------------------------
+ * tests/data/index/DeepSeek-V3-AWQ.index.excerpt.txt: total_size and 100 keys read
+ * verbatim from a public AWQ quantization of DeepSeek-V3 (no config.json shipped with
+ * it). The model: the shipped DeepSeek-V3 config with its quantization_config replaced
+ * by AWQ 4-bit GEMM, group 64. Key count by the index's own layout: embed, 3 dense
+ * layers of 28 keys (5 attention Linears x 3 + 2 attention norms, 3 MLP Linears x 3,
+ * 2 norms), 58 MoE layers of 17 + 256 x 9 + 2 (router weight and correction bias)
+ * + 9 (shared experts) + 2 = 2334 keys, model.norm and lm_head:
+ * 1 + 84 + 135,372 + 2 = 135,459. */
+static mt_model *deepseek_awq(mt_ctx *ctx, int64_t group) {
+    size_t len;
+    char *text = tu_read(tu_src("samples/configs/deepseek-ai--DeepSeek-V3.config.json"), &len);
+    cr_assert_not_null(text);
+    char *q = strstr(text, "\"quantization_config\"");
+    cr_assert_not_null(q);
+    char *end = strchr(q, '}');
+    cr_assert_not_null(end);
+    char awq[160];
+    snprintf(awq, sizeof awq,
+             "\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": %lld, "
+             "\"version\": \"gemm\", \"zero_point\": true}",
+             (long long)group);
+    size_t head = (size_t)(q - text), tail = len - (size_t)(end + 1 - text);
+    char *cfg_text = malloc(head + strlen(awq) + tail + 1);
+    memcpy(cfg_text, text, head);
+    memcpy(cfg_text + head, awq, strlen(awq));
+    memcpy(cfg_text + head + strlen(awq), end + 1, tail);
+    cfg_text[head + strlen(awq) + tail] = 0;
+    mt_config *cfg = mt_config_parse(ctx, cfg_text, strlen(cfg_text), "deepseek-v3-awq");
+    cr_assert_not_null(cfg, "%s", mt_ctx_errmsg(ctx));
+    free(text);
+    free(cfg_text);
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    return m;
+}
+
+Test(quant, deepseek_v3_awq_matches_a_real_index) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = deepseek_awq(ctx, 64);
+    mt_quant_inventory inv = inventory(m, NULL);
+    cr_assert_str_eq(inv.method, "awq");
+    check_sums(&inv);
+    int n;
+    int64_t total;
+    char **keys = read_keys("DeepSeek-V3-AWQ.index.excerpt.txt", &n, &total);
+    cr_assert_eq(n, 100);
+    for (int i = 0; i < n; i++) find(&inv, keys[i]); /* every key of the excerpt is ours */
+    cr_assert_eq(inv.n, 1 + 3 * 28 + 58 * 2334 + 2);
+    cr_assert_eq(total, 364589799936LL);
+    /* The one difference: the router's e_score_correction_bias [256] is float32 in ours, as in
+     * DeepSeek's own checkpoint and transformers (_keep_in_fp32_modules_strict); this older
+     * conversion stored it in float16: 58 layers x 256 x (4 - 2) bytes = 29,696. */
+    CHECK(&inv, "model.layers.3.mlp.gate.e_score_correction_bias", MT_FLOAT32, 256);
+    cr_assert_eq(inv.total_bytes, total + 58 * 256 * 2);
+    /* AWQ GEMM layout: qweight int32 [in, out/8], qzeros int32 [in/64, out/8], scales
+     * float16 [in/64, out]; an expert's down_proj is 2048 -> 7168 */
+    CHECK(&inv, "model.layers.3.mlp.experts.255.down_proj.qweight", MT_INT32, 2048, 896);
+    CHECK(&inv, "model.layers.3.mlp.experts.255.down_proj.qzeros", MT_INT32, 32, 896);
+    CHECK(&inv, "model.layers.3.mlp.experts.255.down_proj.scales", MT_FLOAT16, 32, 7168);
+    for (int i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    mt_ctx_free(ctx);
+}
+
+/* Group 128 halves the qzeros and scales: it cannot be what the index holds. */
+Test(quant, deepseek_v3_awq_group_128_is_not_that_index) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_quant_inventory inv = inventory(deepseek_awq(ctx, 128), NULL);
+    cr_assert_neq(inv.total_bytes, 364589799936LL + 58 * 256 * 2);
+    CHECK(&inv, "model.layers.3.mlp.experts.255.down_proj.scales", MT_FLOAT16, 16, 7168);
+    mt_ctx_free(ctx);
+}
+
 /* ---- GPTQ / AWQ / bitsandbytes: what-ifs on llama-7b, by hand -----------------------
  * llama-7b: hidden 4096, intermediate 11008, 32 layers, vocab 32000, float16.
  * Quantized: q/k/v/o (4096 -> 4096), gate/up (4096 -> 11008), down (11008 ->
