@@ -517,6 +517,7 @@ typedef struct sizer {
     core *cores;
     int ncores;
     int *core_of;    /* node -> 1 + the attention core it belongs to (pair-proportional FLOPs), 0: none */
+    int *twin;       /* node -> 1 + the same node of an earlier identical layer (its figures are reused), 0: none */
     int *seen, *stack;
     int epoch;
 } sizer;
@@ -662,6 +663,129 @@ static void kv_totals(sizer *S, mt_sizing *out) {
             out->kv_cross_bytes += a->cache_bytes_per_token * seq * batch;
         }
     }
+}
+
+/* ---- identical layers -------------------------------------------------------------
+ * A node equal to the node at the same position of an earlier layer -- same op,
+ * target, called module's class, parameters and attributes, argument kinds and
+ * scalar values, tensor dtypes and shapes (interned: pointers compare), i.e.
+ * everything a FLOP or byte count reads -- takes that node's figures instead of
+ * computing them again. Layers are the runs of nodes under one ModuleList entry;
+ * a layer is compared with the few layers before it of the same length (periodic
+ * patterns: sliding/global, dense/MoE) and reused only when every node matches. */
+enum { TWIN_LOOKBACK = 8 };
+
+static bool str_same(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+static bool tensor_same(const mt_tensor *a, const mt_tensor *b) {
+    if (a->dtype != b->dtype || a->ndim != b->ndim) return false;
+    if ((a->node && a->node->op == MT_NODE_GET_ATTR) != (b->node && b->node->op == MT_NODE_GET_ATTR)) return false;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+static bool arg_same(const mt_arg *a, const mt_arg *b) {
+    if (a->kind != b->kind) return false;
+    switch (a->kind) {
+    case MT_ARG_TENSOR: return a->v.t == b->v.t || (a->v.t && b->v.t && tensor_same(a->v.t, b->v.t));
+    case MT_ARG_INT: return a->v.i == b->v.i;
+    case MT_ARG_FLOAT: return memcmp(&a->v.f, &b->v.f, sizeof a->v.f) == 0;
+    case MT_ARG_BOOL: return a->v.b == b->v.b;
+    case MT_ARG_SYM: return a->v.sym == b->v.sym;
+    case MT_ARG_DTYPE: return a->v.dtype == b->v.dtype;
+    case MT_ARG_STR: return str_same(a->v.s, b->v.s);
+    case MT_ARG_DEVICE: return a->v.device == b->v.device;
+    case MT_ARG_SLICE:
+        return a->v.slice.start == b->v.slice.start && a->v.slice.stop == b->v.slice.stop &&
+               a->v.slice.step == b->v.slice.step;
+    case MT_ARG_LIST:
+        if (a->v.list.n != b->v.list.n) return false;
+        for (int i = 0; i < a->v.list.n; i++)
+            if (!arg_same(&a->v.list.items[i], &b->v.list.items[i])) return false;
+        return true;
+    default:
+        return true;
+    }
+}
+
+static bool module_same(const mt_module *a, const mt_module *b) {
+    if (!a || !b) return a == b;
+    if (!str_same(a->type, b->type) || a->leaf != b->leaf || a->params.n != b->params.n || a->nattrs != b->nattrs)
+        return false;
+    for (int i = 0; i < a->params.n; i++) {
+        const mt_param *p = a->params.items[i], *q = b->params.items[i];
+        if (!str_same(p->local, q->local) || !tensor_same(p->t, q->t)) return false;
+    }
+    for (int i = 0; i < a->nattrs; i++)
+        if (!str_same(a->attrs[i].name, b->attrs[i].name) || !arg_same(&a->attrs[i].value, &b->attrs[i].value))
+            return false;
+    return true;
+}
+
+static bool node_same(const mt_node *a, const mt_node *b) {
+    if (a->op != b->op || a->opid != b->opid || a->nout != b->nout || a->nargs != b->nargs || a->nkwargs != b->nkwargs)
+        return false;
+    /* a module call compares the module, a parameter read its tensor (the outputs), not their paths */
+    if (a->op == MT_NODE_CALL_MODULE ? !module_same(a->module, b->module)
+                                     : a->op != MT_NODE_GET_ATTR && !str_same(a->target, b->target))
+        return false;
+    for (int o = 0; o < a->nout; o++)
+        if (!tensor_same(&a->outs[o], &b->outs[o])) return false;
+    for (int i = 0; i < a->nargs; i++)
+        if (!arg_same(&a->args[i], &b->args[i])) return false;
+    for (int i = 0; i < a->nkwargs; i++)
+        if (!str_same(a->kwargs[i].name, b->kwargs[i].name) || !arg_same(&a->kwargs[i].value, &b->kwargs[i].value))
+            return false;
+    return true;
+}
+
+/* The repeated block a node runs in: the first ModuleList entry (a module
+ * named by an integer) on its stack; NULL outside the layers. */
+typedef struct layer_memo {
+    const mt_modstack *stack; /* nodes recorded under one stack share it */
+    const mt_module *layer;
+} layer_memo;
+
+static const mt_module *layer_of(layer_memo *lm, const mt_node *n) {
+    if (n->stack && n->stack == lm->stack) return lm->layer;
+    lm->stack = n->stack;
+    lm->layer = NULL;
+    for (int d = 0; n->stack && d < n->stack->depth; d++) {
+        const char *nm = n->stack->mods[d]->name;
+        if (nm && *nm >= '0' && *nm <= '9') return lm->layer = n->stack->mods[d];
+    }
+    return NULL;
+}
+
+static bool find_twins(sizer *S) {
+    const mt_graph *g = S->g;
+    S->twin = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->twin);
+    int *span_start = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *span_start);
+    if (!S->twin || !span_start) return false;
+    layer_memo lm = {0};
+    int nspans = 0;
+    for (int i = 0; i <= g->n; i++) {
+        const mt_module *L = i < g->n ? layer_of(&lm, g->nodes[i]) : NULL;
+        const mt_module *prev = i > 0 ? layer_of(&lm, g->nodes[i - 1]) : NULL;
+        if (i < g->n && L == prev) continue;
+        /* a span [span_start[nspans-1], i) of layer `prev` ended: match it */
+        if (prev && nspans > 0) {
+            int a = span_start[nspans - 1], len = i - a;
+            for (int back = 1; back <= TWIN_LOOKBACK && nspans - 1 - back >= 0; back++) {
+                int b = span_start[nspans - 1 - back];
+                int blen = span_start[nspans - back] - b;
+                if (blen != len || !layer_of(&lm, g->nodes[b])) continue;
+                int k = 0;
+                while (k < len && node_same(g->nodes[a + k], g->nodes[b + k])) k++;
+                if (k < len) continue;
+                for (k = 0; k < len; k++) S->twin[a + k] = b + k + 1;
+                break;
+            }
+        }
+        if (i < g->n) span_start[nspans++] = i;
+    }
+    return true;
 }
 
 /* ---- FLOPs -------------------------------------------------------------------------- */
@@ -845,30 +969,48 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     bool encdec = S->X.ids_dec >= 0;
     if (!ev_init(&D, ctx, 1, encdec ? C : 1, 1)) return mt_ctx_status(ctx);
     flops_cache fc = {.ctx = ctx};
+    /* per node, for the nodes of later identical layers to reuse */
+    const mt_sym **fsym = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *fsym);
+    long double *val = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *val);
+    long double *dec = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *dec);
+    int *slot_of = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *slot_of); /* 1 + key, 0: data-dependent */
+    if (!fsym || !val || !dec || !slot_of) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        const mt_sym *f = flops_of(&fc, n);
-        if (!f && mt_ctx_status(ctx) != MT_OK) return mt_ctx_status(ctx);
-        if (!f || (mt_sym_is_const(f) && mt_sym_const_value(f) == 0)) continue;
-        int tmp[1];
-        bool data = node_dsyms(&S->E, n, tmp, 1) > 0;
-        long double v = ev_node(&S->E, f, n);
+        int tw = S->twin[i] - 1;
+        if (tw >= 0) {
+            if (!fsym[tw]) continue;
+            fsym[i] = fsym[tw];
+            val[i] = val[tw];
+            dec[i] = dec[tw];
+            slot_of[i] = slot_of[tw];
+        } else {
+            const mt_sym *f = flops_of(&fc, n);
+            if (!f && mt_ctx_status(ctx) != MT_OK) return mt_ctx_status(ctx);
+            if (!f || (mt_sym_is_const(f) && mt_sym_const_value(f) == 0)) continue;
+            int tmp[1];
+            bool data = node_dsyms(&S->E, n, tmp, 1) > 0;
+            fsym[i] = f;
+            val[i] = ev_node(&S->E, f, n);
+            dec[i] = ev_node(&D, f, n);
+            if (!data) {
+                intptr_t slot = (intptr_t)mtx_ptrmap_get(&uniq, f);
+                if (!slot) {
+                    keys[nk] = f;
+                    counts[nk] = 0;
+                    if (!mtx_ptrmap_put(&uniq, f, (void *)(intptr_t)(nk + 1))) return mt_ctx_status(ctx);
+                    slot = ++nk;
+                }
+                slot_of[i] = (int)slot;
+            }
+        }
+        long double v = val[i];
         node_fl[i] = (double)v;
         total += v;
         if (core_of[i]) core_fl[core_of[i] - 1] += v;
-        else if (!encdec || (S->X.deps[i] >> S->X.ids_dec & 1)) noncore_dec += ev_node(&D, f, n);
-        if (data) {
-            expert_sum += v;
-            continue;
-        }
-        intptr_t slot = (intptr_t)mtx_ptrmap_get(&uniq, f);
-        if (!slot) {
-            keys[nk] = f;
-            counts[nk] = 0;
-            if (!mtx_ptrmap_put(&uniq, f, (void *)(intptr_t)(nk + 1))) return mt_ctx_status(ctx);
-            slot = ++nk;
-        }
-        counts[slot - 1]++;
+        else if (!encdec || (S->X.deps[i] >> S->X.ids_dec & 1)) noncore_dec += dec[i];
+        if (slot_of[i]) counts[slot_of[i] - 1]++;
+        else expert_sum += v;
     }
     for (int i = 0; i < nk && sym; i++) sym = mt_sym_add(ctx, sym, mt_sym_mul_const(ctx, keys[i], counts[i]));
     mtx_ptrmap_free(&uniq);
@@ -976,24 +1118,6 @@ static save_rule save_of(const mt_node *n) {
     }
 }
 
-/* The repeated block a node runs in: the first ModuleList entry (a module
- * named by an integer) on its stack; NULL outside the layers. */
-typedef struct layer_memo {
-    const mt_modstack *stack; /* nodes recorded under one stack share it */
-    const mt_module *layer;
-} layer_memo;
-
-static const mt_module *layer_of(layer_memo *lm, const mt_node *n) {
-    if (n->stack && n->stack == lm->stack) return lm->layer;
-    lm->stack = n->stack;
-    lm->layer = NULL;
-    for (int d = 0; n->stack && d < n->stack->depth; d++) {
-        const char *nm = n->stack->mods[d]->name;
-        if (nm && *nm >= '0' && *nm <= '9') return lm->layer = n->stack->mods[d];
-    }
-    return NULL;
-}
-
 static mt_status activations(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
@@ -1017,7 +1141,9 @@ static mt_status activations(sizer *S, mt_sizing *out) {
                 base[s] = base[S->X.off[in->node->index] + (int)(in - in->node->outs)];
             } else {
                 base[s] = s;
-                if (n->op != MT_NODE_GET_ATTR)
+                int ts = S->twin[i] ? S->X.off[S->twin[i] - 1] + o : -1; /* the same output, an identical layer earlier */
+                if (ts >= 0 && base[ts] == ts) bytes[s] = bytes[ts];
+                else if (n->op != MT_NODE_GET_ATTR)
                     bytes[s] = ev_numel(&S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
             }
             last[base[s]] = i;
@@ -1215,6 +1341,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     if (kv_only) return MT_OK;
     if ((st = mt_quant_inventory_of(m, S.o->quant, &out->weights)) != MT_OK) return st;
     out->weight_bytes = out->weights.total_bytes;
+    if (!find_twins(&S)) return mt_ctx_status(ctx);
     if ((st = flops(&S, out)) != MT_OK || (st = activations(&S, out)) != MT_OK) return st;
     mt_totals t;
     if ((st = mt_model_totals(m, &t)) != MT_OK) return st;
