@@ -747,6 +747,75 @@ static bool within_limit(mt_config *c, const char *field, const json_t *v, int64
     return false;
 }
 
+/* ---- domains of real-valued fields -------------------------------------------------
+ * A value read from the file outside its field's domain is a located error where
+ * it is read, before it can turn into a NaN, a division by zero or a negative size
+ * deep in a trace. By the field's last dotted component, as the count limits; the
+ * counts above are also never negative. */
+typedef enum domain { DOM_POSITIVE, DOM_UNIT, DOM_PROBABILITY, DOM_NONNEGATIVE } domain;
+
+typedef struct field_domain {
+    const char *name;
+    domain dom;
+} field_domain;
+
+static const field_domain DOMAINS[] = {
+    /* norm epsilons (a zero or negative epsilon is a division by zero or a NaN) */
+    {"rms_norm_eps", DOM_POSITIVE}, {"layer_norm_eps", DOM_POSITIVE}, {"layer_norm_epsilon", DOM_POSITIVE},
+    {"norm_epsilon", DOM_POSITIVE}, {"norm_eps", DOM_POSITIVE},
+    /* rotary bases and scales */
+    {"rope_theta", DOM_POSITIVE}, {"rope_local_base_freq", DOM_POSITIVE}, {"rotary_emb_base", DOM_POSITIVE},
+    {"partial_rotary_factor", DOM_UNIT}, {"rotary_pct", DOM_UNIT},
+    /* multipliers and caps */
+    {"query_pre_attn_scalar", DOM_POSITIVE}, {"routed_scaling_factor", DOM_POSITIVE}, {"logit_scale", DOM_POSITIVE},
+    {"clip_qkv", DOM_POSITIVE}, {"swiglu_limit", DOM_POSITIVE}, {"swiglu_alpha", DOM_POSITIVE},
+    {"attn_logit_softcapping", DOM_POSITIVE}, {"final_logit_softcapping", DOM_POSITIVE},
+    {"embedding_multiplier", DOM_POSITIVE}, {"residual_multiplier", DOM_POSITIVE},
+    {"attention_multiplier", DOM_POSITIVE}, {"logits_scaling", DOM_POSITIVE},
+    {"initializer_range", DOM_NONNEGATIVE}, {"initializer_factor", DOM_NONNEGATIVE},
+    /* dropout probabilities */
+    {"dropout", DOM_PROBABILITY}, {"attention_dropout", DOM_PROBABILITY}, {"hidden_dropout", DOM_PROBABILITY},
+    {"activation_dropout", DOM_PROBABILITY}, {"resid_pdrop", DOM_PROBABILITY}, {"embd_pdrop", DOM_PROBABILITY},
+    {"attn_pdrop", DOM_PROBABILITY}, {"hidden_dropout_prob", DOM_PROBABILITY},
+    {"attention_probs_dropout_prob", DOM_PROBABILITY}, {"classifier_dropout", DOM_PROBABILITY},
+    {"dropout_rate", DOM_PROBABILITY}, {"attention_dropout_prob", DOM_PROBABILITY},
+};
+
+static const char *const DOMAIN_TEXT[] = {
+    [DOM_POSITIVE] = "a number > 0",
+    [DOM_UNIT] = "a number in (0, 1]",
+    [DOM_PROBABILITY] = "a probability in [0, 1]",
+    [DOM_NONNEGATIVE] = "a number >= 0",
+};
+
+static const char *last_component(const char *field) {
+    const char *dot = strrchr(field, '.');
+    return dot ? dot + 1 : field;
+}
+
+static bool in_domain(mt_config *c, const char *field, const json_t *v, double x) {
+    const char *last = last_component(field);
+    for (size_t i = 0; i < sizeof DOMAINS / sizeof DOMAINS[0]; i++) {
+        if (strcmp(DOMAINS[i].name, last) != 0) continue;
+        domain d = DOMAINS[i].dom;
+        bool ok = d == DOM_POSITIVE      ? x > 0
+                  : d == DOM_UNIT        ? x > 0 && x <= 1
+                  : d == DOM_PROBABILITY ? x >= 0 && x <= 1
+                                         : x >= 0;
+        if (ok) return true;
+        mt_cfg_error(c, field, "expected %s, got %s", DOMAIN_TEXT[d], value_text(c->ctx, v));
+        return false;
+    }
+    return true;
+}
+
+/* A count read from the file is never negative. */
+static bool count_not_negative(mt_config *c, const char *field, const json_t *v, int64_t x) {
+    if (x >= 0 || !count_limit_of(field)) return true;
+    mt_cfg_error(c, field, "expected a count >= 0, got %s", value_text(c->ctx, v));
+    return false;
+}
+
 bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
     if (!c) return false;
     json_t *v;
@@ -756,7 +825,7 @@ bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
         return true;
     }
     if (k != FOUND) return false;
-    if (as_int(v, out)) return within_limit(c, field, v, *out);
+    if (as_int(v, out)) return count_not_negative(c, field, v, *out) && within_limit(c, field, v, *out);
     mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }
@@ -772,7 +841,7 @@ bool mt_cfg_float(mt_config *c, const char *field, double def, double *out) {
     if (k != FOUND) return false;
     if (json_is_number(v)) {
         *out = json_number_value(v);
-        return true;
+        return in_domain(c, field, v, *out);
     }
     mt_cfg_error(c, field, "expected a number, got %s", describe(c->ctx, v));
     return false;
@@ -821,7 +890,7 @@ bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out) {
         return false;
     }
     if (k != FOUND) return false;
-    if (as_int(v, out)) return within_limit(c, field, v, *out);
+    if (as_int(v, out)) return count_not_negative(c, field, v, *out) && within_limit(c, field, v, *out);
     mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }

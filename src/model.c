@@ -50,9 +50,36 @@ mt_param *mt_model_param(const mt_model *m, const char *name) {
     return NULL;
 }
 
-static const char *find_class(mt_model *m) {
+/* The head a class name builds: from "For" on ("ForCausalLM"), else its
+ * "LMHeadModel" or "Model" ending (GPT2LMHeadModel, BertModel). */
+static const char *class_head(const char *cls) {
+    const char *f = strstr(cls, "For");
+    if (f) return f;
+    size_t n = strlen(cls);
+    if (n >= 11 && strcmp(cls + n - 11, "LMHeadModel") == 0) return "LMHeadModel";
+    if (n >= 5 && strcmp(cls + n - 5, "Model") == 0) return "Model";
+    return cls;
+}
+
+static bool arch_builds(const mt_arch *a, const char *cls) {
+    if (!a->classes) return strcmp(class_head(cls), class_head(a->default_class)) == 0;
+    for (const char *const *c = a->classes; *c; c++)
+        if (strcmp(*c, cls) == 0) return true;
+    return false;
+}
+
+/* architectures[0] when the family builds that class; otherwise the family's
+ * default class, and *note says what was asked for and what is traced. */
+static const char *find_class(mt_model *m, const char **note) {
     const char *a = mt_config_architecture(m->cfg);
-    return a ? a : m->arch->default_class;
+    *note = NULL;
+    if (!a) return m->arch->default_class;
+    if (arch_builds(m->arch, a)) return a;
+    *note = mt_sprintf(m->ctx,
+                       "architectures[0] '%s' is not a class metatrace builds for model_type '%s' (its head "
+                       "differs); traced is %s, the head and the checkpoint names are that class's",
+                       a, m->model_type, m->arch->default_class);
+    return m->arch->default_class;
 }
 
 /* Multimodal wrappers whose language model metatrace can trace from their
@@ -172,8 +199,9 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     m->cfg = cfg;
     m->arch = arch;
     m->model_type = mt_strdup(ctx, mt);
-    m->note = note;
-    m->class_name = find_class(m);
+    const char *class_note = NULL;
+    m->class_name = find_class(m, &class_note);
+    m->note = note && class_note ? mt_sprintf(ctx, "%s; %s", note, class_note) : note ? note : class_note;
     m->dtype = opts ? opts->dtype : MT_DTYPE_NONE;
     m->num_layers = opts ? opts->num_layers : 0;
     m->attn = opts ? opts->attn : MT_ATTN_IMPL_DEFAULT;

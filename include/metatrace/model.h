@@ -130,6 +130,10 @@ typedef struct mt_arch {
     /* Optional: adjust the totals after the common count (active_params for
      * mixture-of-experts, extra_params for DeepSeek's MTP layer). NULL: dense. */
     mt_status (*totals)(const struct mt_model *m, mt_totals *t);
+    /* Optional: the architectures[0] classes the family builds, NULL-terminated.
+     * NULL: any class with default_class's head ("...ForCausalLM"). Another class
+     * is built as default_class, with a note saying so (mt_model.note). */
+    const char *const *classes;
 } mt_arch;
 
 MT_API const mt_arch *mt_arch_find(const char *model_type);

@@ -107,11 +107,11 @@ typedef struct cli {
 /* The message after "metatrace: error: ", one line: control characters (from
  * a config value, a file name or an option echoed back) print as \xNN, so
  * what a user passes cannot drive the terminal or forge extra lines. */
-static void put_message(const char *fmt, va_list ap)
+static void put_message_kind(const char *kind, const char *fmt, va_list ap)
 {
     char buf[4096];
     vsnprintf(buf, sizeof buf, fmt, ap);
-    fputs(PROG ": error: ", stderr);
+    fprintf(stderr, PROG ": %s: ", kind);
     for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
         if (*p < 0x20 || *p == 0x7f)
             fprintf(stderr, "\\x%02x", *p);
@@ -119,6 +119,18 @@ static void put_message(const char *fmt, va_list ap)
             fputc(*p, stderr);
     }
     fputc('\n', stderr);
+}
+
+static void put_message(const char *fmt, va_list ap) { put_message_kind("error", fmt, ap); }
+
+/* What a reader must know about a successful run ("metatrace: note: ..."). */
+static void note(const char *fmt, ...) MT_PRINTF(1, 2);
+static void note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    put_message_kind("note", fmt, ap);
+    va_end(ap);
 }
 
 static void error(const char *fmt, ...) MT_PRINTF(1, 2);
@@ -1068,6 +1080,9 @@ static int run(cli *c)
     mt_model *m = mt_model_build(c->ctx, cfg, &bo);
     if (!m)
         return input_error(c->ctx);
+    /* the summary has a note row; other outputs would not show it */
+    if (m->note && c->format != FMT_SUMMARY)
+        note("%s", m->note);
     mt_trace_opts to;
     memset(&to, 0, sizeof to);
     to.bind.names = c->bind_names;

@@ -249,9 +249,12 @@ static mt_status bart_forward(mt_model *m, mt_tracer *tr) {
     return cl_output(tr, mt_add(tr, logits, mt_tr_get_attr(tr, fb)));
 }
 
+static const char *const bart_classes[] = {"BartForConditionalGeneration", "BartModel", NULL};
+
 const mt_arch mt_arch_bart = {
     .model_type = "bart",
     .default_class = "BartForConditionalGeneration",
+    .classes = bart_classes,
     .example = "facebook/bart-large-cnn",
     .build = bart_build,
     .forward = bart_forward,

@@ -234,9 +234,12 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
     return mt_tr_output(tr, outs, 2);
 }
 
+static const char *const bert_classes[] = {"BertForMaskedLM", "BertForPreTraining", "BertModel", NULL};
+
 const mt_arch mt_arch_bert = {
     .model_type = "bert",
     .default_class = "BertForMaskedLM",
+    .classes = bert_classes,
     .example = "google-bert/bert-base-uncased",
     .build = bert_build,
     .forward = bert_forward,

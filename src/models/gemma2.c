@@ -22,12 +22,7 @@ static const mt_dec_defaults gemma2_defaults = {
 /* An optional positive float: absent takes def, null means none (0). */
 static bool read_cap(mt_model *m, const char *key, double def, double *out) {
     if (mt_dec_cfg_is_null(m, key)) { *out = 0; return true; }
-    if (!mt_cfg_float(m->cfg, key, def, out)) return false;
-    if (*out < 0) {
-        mt_cfg_error(m->cfg, key, "expected a positive number or null, got %g (%s)", *out, m->model_type);
-        return false;
-    }
-    return true;
+    return mt_cfg_float(m->cfg, key, def, out); /* > 0: the getter's domain check */
 }
 
 static mt_status gemma2_build(mt_model *m) {
@@ -46,8 +41,6 @@ static mt_status gemma2_build(mt_model *m) {
         !read_cap(m, "attn_logit_softcapping", 50.0, &s->caps.attn_softcap) ||
         !read_cap(m, "final_logit_softcapping", 30.0, &s->caps.final_softcap))
         return mt_ctx_status(m->ctx);
-    if (qpas <= 0)
-        return mt_cfg_error(m->cfg, "query_pre_attn_scalar", "expected a positive number, got %g (gemma2)", qpas);
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_RMS_GEMMA;
     s->caps.layout = MT_LAYOUT_SANDWICH;

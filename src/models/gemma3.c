@@ -99,11 +99,6 @@ static mt_status gemma3_build(mt_model *m) {
     if (bidirectional)
         return mt_cfg_error(m->cfg, "use_bidirectional_attention",
                             "bidirectional attention (EmbeddingGemma) is not supported (gemma3_text)");
-    if (qpas <= 0)
-        return mt_cfg_error(m->cfg, "query_pre_attn_scalar", "expected a positive number, got %g (gemma3_text)", qpas);
-    if (local_theta <= 0)
-        return mt_cfg_error(m->cfg, "rope_local_base_freq", "expected a positive number, got %g (gemma3_text)",
-                            local_theta);
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_RMS_GEMMA;
     s->caps.layout = MT_LAYOUT_SANDWICH;

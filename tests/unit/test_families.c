@@ -328,8 +328,9 @@ Test(families, errors_name_field_and_family) {
     cr_assert(strstr(e, "qk_layernorm") && strstr(e, "stablelm"), "%s", e);
     mt_ctx_free(ctx);
     ctx = mt_ctx_new();
+    /* out of its domain: caught by the getter, located, whatever the family */
     e = build_error(ctx, "{\"model_type\": \"gemma2\", \"query_pre_attn_scalar\": 0, " TINY_DIMS "}");
-    cr_assert(strstr(e, "query_pre_attn_scalar") && strstr(e, "gemma2"), "%s", e);
+    cr_assert(strstr(e, ":1:") && strstr(e, "query_pre_attn_scalar") && strstr(e, "expected a number > 0, got 0"), "%s", e);
     mt_ctx_free(ctx);
     ctx = mt_ctx_new();
     e = build_error(ctx, "{\"model_type\": \"qwen2\", \"num_attention_heads\": 3, \"hidden_size\": 63, "
