@@ -77,7 +77,10 @@ class _Ctx:
             self.ptr = None
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
 
 
 # ---- sizes ---------------------------------------------------------------------------
@@ -551,7 +554,7 @@ class Graph:
         optimizer, context."""
         if not options:
             return Record(self.document["sizing"])
-        return Record(json.loads(self.export("json", **options))["sizing"])
+        return Record(json.loads(self.export("json", compact=True, **options))["sizing"])
 
     def plan(self, tp, *, plan_style=None, sp=False, search=None):
         """The tensor-parallel plan for `tp` ranks (docs/plan.md) as a Record:

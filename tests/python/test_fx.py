@@ -1,6 +1,6 @@
 """metatrace.fx.to_fx against PyTorch itself (Debian's python3-torch, 1.13).
 
-For every shipped config at 2 layers, bound batch=2, seq=5: the GraphModule
+For every shipped config at 2 layers, bound batch=2, seq=5 and batch=1, seq=1: the GraphModule
 passes graph.lint(); its state_dict names, shapes and dtypes are our
 parameters (tied aliases included) and persistent buffers; and
 torch.fx.passes.shape_prop.ShapeProp over meta tensors computes, node for
@@ -33,6 +33,8 @@ CONFIGS = sorted(glob.glob(os.path.join(SAMPLES, "*.config.json")) + glob.glob(o
 # Ops torch 1.13 cannot run on meta tensors (data-dependent output sizes): the
 # only nodes allowed to be skipped. Anything else torch refuses fails.
 MAY_SKIP = {"torch.nonzero", "torch.nn.functional.one_hot"}
+# Two bindings: a small prompt, and one token (the decode-step shapes).
+BINDINGS = [{"batch": 2, "seq": 5}, {"batch": 1, "seq": 1}]
 
 
 class ToFx(unittest.TestCase):
@@ -40,10 +42,10 @@ class ToFx(unittest.TestCase):
         self.assertGreaterEqual(len(CONFIGS), 20)
         total = collections.Counter()
         reasons = collections.defaultdict(set)
-        for path in CONFIGS:
+        for path, bind in [(p, b) for b in BINDINGS for p in CONFIGS]:
             name = os.path.basename(path)
-            with self.subTest(config=name):
-                g = metatrace.load(path, layers=2).trace(batch=2, seq=5)
+            with self.subTest(config=name, bind=bind):
+                g = metatrace.load(path, layers=2).trace(**bind)
                 gm = mfx.to_fx(g)
                 gm.graph.lint()
                 self.assertIsInstance(gm, torch.fx.GraphModule)
@@ -72,8 +74,8 @@ class ToFx(unittest.TestCase):
                     self.assertIn(target, MAY_SKIP, "%s: %s skipped: %s" % (name, node, reason))
                     reasons[target].add(reason)
                 self.assertEqual(len(r.checked) + len(r.skipped) + 1, len(g.nodes))  # + the output node
-                print("to_fx %-58s %5d nodes: %5d reproduced by ShapeProp (%d through the sdpa composite), "
-                      "%d skipped %s" % (name, len(g.nodes), len(r.checked), len(r.composite), len(r.skipped),
+                print("to_fx %-58s %s %5d nodes: %5d reproduced by ShapeProp (%d through the sdpa composite), "
+                      "%d skipped %s" % (name, ",".join("%s=%d" % kv for kv in bind.items()), len(g.nodes), len(r.checked), len(r.composite), len(r.skipped),
                                          dict(collections.Counter(g.node(n).target for n, _ in r.skipped))))
                 total.update(nodes=len(g.nodes), checked=len(r.checked), skipped=len(r.skipped),
                              composite=len(r.composite))
