@@ -211,6 +211,7 @@ class _Builder:
         self.map = {}        # our node name -> fx node
         self.sym_home = {}   # symbol -> (our node, output index or None, dim)
         self.sym_node = {}   # symbol -> fx node computing it
+        self.types = {m.path: m.type for m in graph.modules}  # nn_module_stack: path -> class name, as FX
         for n in graph.nodes:
             outs = [(None, n.shape)] if n.shape is not None else list(enumerate(s for s, _ in (n.outputs or [])))
             for i, shape in outs:
@@ -285,7 +286,7 @@ class _Builder:
             else:
                 raise Error("to_fx: unknown op %s" % n.op, "internal")
             x.meta["metatrace_node"] = n.name
-            x.meta["nn_module_stack"] = {p: p for p in n.module_stack}
+            x.meta["nn_module_stack"] = {p: self.types.get(p, "") for p in n.module_stack}
             self.map[n.name] = x
         return self.fx
 

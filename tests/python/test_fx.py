@@ -85,6 +85,46 @@ class ToFx(unittest.TestCase):
             print("skipped %s: %s" % (target, "; ".join(sorted(rs))))
         self.assertGreater(total["checked"], 0.9 * total["nodes"])
 
+    def test_every_family_tiny_config(self):
+        # One tiny config per registered family (tests/tiny_configs.h, written by
+        # dump_tiny), with the default attention and with eager where the family
+        # has it: the families no shipped config covers (T5, BART, OLMo, ...).
+        # repeat_interleave may also be skipped: 1.13 cannot run it on meta
+        # tensors without output_size.
+        dump = os.environ.get("METATRACE_DUMP_TINY")
+        if not dump:
+            self.skipTest("METATRACE_DUMP_TINY is not set")
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            subprocess.run([dump, d], check=True, stdout=subprocess.DEVNULL)
+            configs = sorted(glob.glob(os.path.join(d, "*.config.json")))
+            self.assertGreaterEqual(len(configs), 34)
+            total = collections.Counter()
+            for path in configs:
+                for attn in (None, "eager"):
+                    with self.subTest(config=os.path.basename(path), attn=attn):
+                        try:
+                            m = metatrace.load(path, attn=attn)
+                        except metatrace.Error:
+                            if attn is None:
+                                raise
+                            continue  # no eager attention traced for this family
+                        bind = {"batch": 2, "seq": 5}
+                        try:
+                            g = m.trace(dec_seq=3, **bind)  # encoder-decoders
+                        except metatrace.Error:
+                            g = m.trace(**bind)
+                        gm = mfx.to_fx(g)
+                        gm.graph.lint()
+                        r = mfx.shape_prop(gm, g)
+                        self.assertEqual(r.disagreements, [])
+                        for node, reason in r.skipped:
+                            self.assertIn(g.node(node).target, MAY_SKIP | {"torch.repeat_interleave"}, reason)
+                        total.update(graphs=1, nodes=len(g.nodes), checked=len(r.checked), skipped=len(r.skipped))
+            print("to_fx families: %(graphs)d graphs, %(nodes)d nodes, %(checked)d reproduced, %(skipped)d skipped"
+                  % total)
+
     def test_symbolic_graph(self):
         # Unbound: view(x, batch, seq, ...) becomes input_ids.size(0/1) nodes, as
         # torch.fx's symbolic tracer records them; ShapeProp at a binding given later.
