@@ -369,9 +369,6 @@ def _decode_arg(v, by_name):
 
 # ---- model and graph ------------------------------------------------------------------------
 
-_BUILD_OPTIONS = ("dtype", "layers", "attn")
-
-
 class Model:
     """A model built on the meta device from a Hugging Face config.
 
@@ -379,10 +376,11 @@ class Model:
     (models--org--name) or a model id "org/name" found offline in the Hub
     cache; revision: the ref or commit of a cache folder or model id (None:
     main). dtype (a floating dtype name), layers (int), attn ("eager",
-    "sdpa"): the CLI's --dtype, --layers, --attn. Errors raise Error."""
+    "sdpa"): the CLI's --dtype, --layers, --attn. Errors raise Error.
+    `config_path` is the config.json found; traces read that file again (a
+    Hub cache ref moved in between does not change the model)."""
 
     def __init__(self, config, revision=None, *, dtype=None, layers=None, attn=None):
-        self.spec = (config, revision)
         self.options = {"dtype": dtype, "layers": layers, "attn": attn}
         ctx = _Ctx()
         try:
@@ -422,8 +420,7 @@ class Graph:
         self.bind = dict(bind)
         self._ctx = ctx = _Ctx()
         flat = ctx.flat(model.options, self.bind)
-        config, revision = model.spec
-        cfg = ctx.check(lib.mt_config_load_revision(ctx.ptr, enc(config), enc(revision)))
+        cfg = ctx.check(lib.mt_config_load_revision(ctx.ptr, enc(model.config_path), None))
         self._model = ctx.check(lib.mt_flat_build(flat, cfg))
         self._graph = ctx.check(lib.mt_flat_trace(flat, self._model))
         self._options = dict(model.options)
