@@ -14,5 +14,6 @@
 #include "quant.h"
 #include "sizing.h"
 #include "diff.h"
+#include "flat.h"
 
 #endif

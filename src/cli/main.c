@@ -616,28 +616,8 @@ static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, 
     mt_status st = mt_plan_auto(m, g, &base, 64, deg);
     if (st != MT_OK)
         return st;
-    if (json) {
-        fprintf(out, "{\n  \"model_type\": \"%s\",\n  \"degrees\": [\n", m->model_type);
-        for (int i = 0; i < 64; i++) {
-            fprintf(out, "    {\"tp\": %d, \"valid\": %s, \"kv_replication\": %d, "
-                         "\"param_bytes_per_rank\": %lld, \"comm_bytes_per_token\": %.17g, \"reason\": ",
-                    deg[i].tp, deg[i].valid ? "true" : "false", deg[i].kv_replication,
-                    (long long)deg[i].param_bytes, deg[i].comm_per_token);
-            if (deg[i].reason) {
-                fputc('"', out);
-                for (const char *p = deg[i].reason; *p; p++) {
-                    if (*p == '"' || *p == '\\') fputc('\\', out);
-                    fputc(*p, out);
-                }
-                fputc('"', out);
-            } else {
-                fputs("null", out);
-            }
-            fputs(i + 1 < 64 ? "},\n" : "}\n", out);
-        }
-        fputs("  ]\n}\n", out);
-        return MT_OK;
-    }
+    if (json)
+        return mt_plan_degrees_export_json(m, deg, 64, out);
     fprintf(out, "tensor-parallel degrees for %s (%s):\n", m->class_name, m->model_type);
     fprintf(out, "%5s  %-6s  %16s  %18s  %s\n", "tp", "ok", "params/rank (MiB)", "comm (bytes/token)", "note");
     for (int i = 0; i < 64; i++) {
