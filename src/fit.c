@@ -589,7 +589,7 @@ mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *o) {
     }
     F.B = o->batch > 0 ? o->batch : 1;
     F.S = o->seq > 0 ? o->seq : (F.P.default_seq > 0 ? F.P.default_seq : 4096);
-    mt_sizing_opts so = o->sizing ? *o->sizing : (mt_sizing_opts){0};
+    mt_sizing_opts so = o->sizing ? *o->sizing : (mt_sizing_opts){.kv_dtype = MT_DTYPE_NONE};
     so.batch = F.B;
     so.seq = F.S;
     so.context = F.S;
