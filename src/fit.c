@@ -95,8 +95,7 @@ typedef struct fx {
     int full_attn_total;
     int64_t max_pos;
     double peak;             /* FLOP/s of one GPU for this model's weights */
-    int *splits;             /* per pp (1..nlayers): layer counts, computed on demand */
-    bool *split_done;
+    int **splits;            /* per pp (1..nlayers): layer counts, computed on demand */
 } fx;
 
 static bool is_index(const char *nm) { return nm && *nm >= '0' && *nm <= '9'; }
@@ -156,11 +155,10 @@ static mt_status gather(fx *F) {
     const mt_graph *g = F->g;
     mt_model *m = F->m;
     pmap layers, mods;
-    if (!pmap_init(ctx, &layers, 1024) || !pmap_init(ctx, &mods, (size_t)g->n / 4 + 64)) return mt_ctx_status(ctx);
-    /* layers in order of first appearance */
-    const mt_module **order = mt_alloc_array(ctx, (size_t)MT_MAX_LAYERS * 4 + 8, sizeof *order);
+    /* every key comes from a node: g->n bounds both maps (never full) */
+    if (!pmap_init(ctx, &layers, (size_t)g->n) || !pmap_init(ctx, &mods, (size_t)g->n)) return mt_ctx_status(ctx);
     int *node_unit = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *node_unit);
-    if (!order || !node_unit) return mt_ctx_status(ctx);
+    if (!node_unit) return mt_ctx_status(ctx);
     const mt_modstack *last_stack = NULL;
     int last_unit = 0, nl = 0;
     bool seen = false;
@@ -173,11 +171,7 @@ static mt_status gather(fx *F) {
             const mt_module *L = layer_of(n);
             if (L) {
                 int li = pmap_get(&layers, L, -1);
-                if (li < 0) {
-                    if (nl == MT_MAX_LAYERS * 4 + 8) return mt_fail(ctx, MT_ERR_OVERFLOW, "fit: too many layers");
-                    order[nl] = L;
-                    li = pmap_get(&layers, L, nl++);
-                }
+                if (li < 0) li = pmap_get(&layers, L, nl++); /* layers in order of first appearance */
                 u = li + 1;
                 seen = true;
             } else {
@@ -354,16 +348,16 @@ mt_status mt_fit_split(mt_ctx *ctx, const double *cost, int n, double pre, doubl
 }
 
 static const int *split_for(fx *F, int pp) {
-    if (!F->split_done[pp]) {
+    if (!F->splits[pp]) {
         double *cost = mt_alloc_array(F->ctx, (size_t)F->nlayers + 1, sizeof *cost);
-        if (!cost) return NULL;
+        int *out = mt_alloc_array(F->ctx, (size_t)pp, sizeof *out);
+        if (!cost || !out) return NULL;
         for (int i = 0; i < F->nlayers; i++) cost[i] = F->u[i + 1].flops;
-        if (mt_fit_split(F->ctx, cost, F->nlayers, F->u[0].flops, F->u[F->nlayers + 1].flops, pp,
-                         F->splits + (size_t)(pp * (pp - 1) / 2)) != MT_OK)
+        if (mt_fit_split(F->ctx, cost, F->nlayers, F->u[0].flops, F->u[F->nlayers + 1].flops, pp, out) != MT_OK)
             return NULL;
-        F->split_done[pp] = true;
+        F->splits[pp] = out;
     }
-    return F->splits + (size_t)(pp * (pp - 1) / 2);
+    return F->splits[pp];
 }
 
 /* ---- one layout ------------------------------------------------------------------ */
@@ -602,10 +596,9 @@ mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *o) {
     F.peak = fp8 ? F.C->gpu.fp8_flops : F.C->gpu.bf16_flops;
     int N = F.C->nodes * F.C->gpus_per_node, gpn = F.C->gpus_per_node;
     int maxpp = F.nlayers > 0 ? F.nlayers : 1;
-    F.splits = mt_alloc_array(ctx, (size_t)(maxpp + 1) * (size_t)(maxpp + 2) / 2 + 1, sizeof *F.splits);
-    F.split_done = mt_alloc_array(ctx, (size_t)maxpp + 2, sizeof *F.split_done);
-    if (!F.splits || !F.split_done) return NULL;
-    memset(F.split_done, 0, (size_t)(maxpp + 2) * sizeof *F.split_done);
+    F.splits = mt_alloc_array(ctx, (size_t)maxpp + 1, sizeof *F.splits);
+    if (!F.splits) return NULL;
+    memset(F.splits, 0, ((size_t)maxpp + 1) * sizeof *F.splits);
 
     mt_fit *R = mt_alloc(ctx, sizeof *R);
     if (!R) return NULL;
@@ -638,8 +631,9 @@ mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *o) {
             for (int pp = 1; pp <= N / tp && pp <= maxpp; pp++) {
                 if ((N / tp) % pp) continue;
                 int dp = N / tp / pp;
-                for (int ep = 1; ep <= tp * dp; ep++) {
-                    if (ep > 1 && (F.experts == 0 || F.experts % ep || (tp * dp) % ep || ep < tp)) continue;
+                /* ep: 1, or a divisor of the experts that divides tp x dp, at least tp */
+                for (int ep = 1; ep <= (F.experts > 1 ? F.experts : 1); ep++) {
+                    if (ep > 1 && (F.experts % ep || (tp * dp) % ep || ep < tp)) continue;
                     if (pass == 1) {
                         if (layout(&F, tp, pp, ep, dp, &R->rows[n]) != MT_OK) return NULL;
                         R->nfit += R->rows[n].fits;
