@@ -704,23 +704,26 @@ mt_status mt_fit_print(const mt_fit *f, bool all, FILE *out) {
             f->compute_dtype, f->params.compute_efficiency, G->mem_bw / 1e12, f->params.memory_efficiency, G->intra_link,
             G->intra_bw / 1e9, G->inter_link, G->inter_bw / 1e9);
     if (f->nfit == 0) fprintf(out, "  DOES NOT FIT: %s\n", f->missing);
-    fprintf(out, "\n%4s %4s %4s %4s %4s  %-11s %-13s %-13s %-13s %s\n", "#", "tp", "pp", "ep", "dp", "rank memory",
-            "KV tokens", "prefill/tok", "decode/tok", "comm (decode)");
+    fprintf(out, "\n%4s %4s %4s %4s %4s  %-11s %-10s %-10s %-12s %-12s %s\n", "#", "tp", "pp", "ep", "dp",
+            "rank memory", "KV tokens", "KV left", "prefill/tok", "decode/tok", "comm (decode)");
     int shown = 0;
     if (f->nfit == 0 && !all) fprintf(out, "   (none)\n");
     for (int i = 0; i < f->nrows; i++) {
         const mt_fit_row *r = &f->rows[i];
         if (!r->fits && !all) continue;
         shown++;
-        fprintf(out, "%4d %4d %4d %4d %4d  %-11s %-13s %-13s %-13s %s\n", shown, r->tp, r->pp, r->ep, r->dp,
-                human(ctx, (double)r->rank_bytes),
-                !r->fits ? "-" : r->kv_tokens < 0 ? "none" : mt_sprintf(ctx, "%lld", (long long)r->kv_tokens),
-                dur(ctx, r->prefill_per_token_s), r->decode_s > 0 ? dur(ctx, r->decode_per_token_s) : "-",
+        bool kv = r->fits && r->kv_tokens >= 0;
+        fprintf(out, "%4d %4d %4d %4d %4d  %-11s %-10s %-10s %-12s %-12s %s\n", shown, r->tp, r->pp, r->ep, r->dp,
+                human(ctx, (double)r->rank_bytes), kv ? mt_sprintf(ctx, "%lld", (long long)r->kv_tokens) : "-",
+                kv ? mt_sprintf(ctx, "%lld", (long long)r->kv_tokens_left) : "-", dur(ctx, r->prefill_per_token_s), r->decode_s > 0 ? dur(ctx, r->decode_per_token_s) : "-",
                 r->decode_s > 0 ? mt_sprintf(ctx, "%.0f%%", 100 * r->comm_decode_s / r->decode_s) : "-");
         if (!r->fits) {
             fprintf(out, "       does not fit: %s\n", r->reason);
             continue;
         }
+        if (r->nstages == 1)
+            fprintf(out, "       per rank: weights %s, KV %s, activations %s\n", human(ctx, (double)r->stages[0].weight_bytes),
+                    human(ctx, (double)r->stages[0].kv_bytes), human(ctx, (double)r->stages[0].activation_bytes));
         for (int s = 0; s < r->nstages && r->nstages > 1; s++) {
             const mt_fit_stage *st = &r->stages[s];
             fprintf(out, "       stage %d: %s, %s per rank (weights %s, KV %s, activations %s)\n", s,
