@@ -285,8 +285,31 @@ Test(fit, deepseek_v3_fp8_on_8_h200) {
     const mt_fit_row *p = row_of(f, 1, 8, 1, 1);
     cr_assert_not_null(strstr(p->megatron, "--decoder-first-pipeline-num-layers 7 --decoder-last-pipeline-num-layers 6"),
                        "%s", p->megatron);
+    /* Expert parallelism inside the node (tp=8, ep=8) holds the same bytes per
+     * rank as tp=8 (E/8 whole experts against 1/8 of each) and adds, on each of
+     * the 58 MoE layers (61 - first_k_dense_replace 3), a dispatch and a combine
+     * all-to-all of one token's 8 routed copies from each rank's eighth:
+     * 7168 x 2 bytes x 8 / 8 = 14,336 bytes over 8 ranks, 5 us + 7/8 x 14336 /
+     * 360e9 each: 116 x 5.0348 us = 584.0 us more per decode step. */
+    const mt_fit_row *t8 = row_of(f, 8, 1, 1, 1), *t8e = row_of(f, 8, 1, 8, 1);
+    double a2a = 116 * (5e-6 + 0.875 * 14336 / 360e9);
+    cr_assert_float_eq(t8e->decode_s - t8->decode_s, a2a, 1e-9, "%.9g vs %.9g", t8e->decode_s - t8->decode_s, a2a);
+    cr_assert_eq(t8e->rank_bytes, t8->rank_bytes);
     /* ranked: every fitting layout before the others, fastest decode first */
     for (int i = 1; i < f->nfit; i++) cr_assert_leq(f->rows[i - 1].decode_per_token_s, f->rows[i].decode_per_token_s);
+    mt_ctx_free(ctx);
+}
+
+Test(fit, tied_head_copies_the_embedding_on_its_stage) {
+    /* Llama-3.2-3B ties lm_head to embed_tokens (128256 x 3072 bf16 =
+     * 788,004,864 bytes, stored once). Split over 2 stages the head's stage needs
+     * its own copy: the stages hold the checkpoint plus one embedding. On one
+     * stage, just the checkpoint. */
+    mt_ctx *ctx = mt_ctx_new();
+    mt_fit *f = fit_of(ctx, "samples/configs/meta-llama--Llama-3.2-3B.resaved.config.json", "2xH100");
+    const mt_fit_row *p = row_of(f, 1, 2, 1, 1);
+    cr_assert_eq(p->stages[0].weight_bytes + p->stages[1].weight_bytes, f->weight_bytes + 788004864LL);
+    cr_assert_eq(row_of(f, 1, 1, 1, 2)->stages[0].weight_bytes, f->weight_bytes);
     mt_ctx_free(ctx);
 }
 
