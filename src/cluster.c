@@ -165,6 +165,7 @@ static const char *const GPU_KEYS[] = {"name",          "memory_gib",          "
                                        "fp8_tflops",    "memory_bandwidth_gbps", "intra_node_gbps",
                                        "intra_node_latency_us", "inter_node_gbps", "inter_node_latency_us",
                                        NULL};
+static const char *const TOP_KEYS[] = {"nodes", "gpus_per_node", "gpu", NULL};
 
 static bool known(const char *k, const char *const *a, const char *const *b) {
     for (int i = 0; a && a[i]; i++)
@@ -174,15 +175,19 @@ static bool known(const char *k, const char *const *a, const char *const *b) {
     return false;
 }
 
-/* Unknown keys are errors: a misspelt "memory_gb" must not be ignored. */
-static bool check_keys(mt_config *c, const char *prefix, const char *const *a, const char *const *b) {
-    json_t *obj = mt_cfg_json(c, prefix);
+/* Unknown keys are errors: a misspelt "memory_gb" must not be ignored.
+ * prefix NULL: the top level (the GPU fields may stand there too). */
+static bool check_keys(mt_config *c, const char *prefix) {
+    json_t *obj = mt_cfg_json(c, prefix ? prefix : "");
+    const char *const *extra = prefix ? NULL : TOP_KEYS;
     const char *k;
     json_t *v;
     json_object_foreach(obj, k, v) {
         (void)v;
-        if (!known(k, a, b)) {
-            mt_cfg_error(c, mt_sprintf(mt_config_ctx(c), "%s.%s", prefix, k), "unknown field (expected one of: %s)",
+        if (!known(k, GPU_KEYS, extra)) {
+            mt_ctx *ctx = mt_config_ctx(c);
+            mt_cfg_error(c, prefix ? mt_sprintf(ctx, "%s.%s", prefix, k) : k, "unknown field (expected one of: %s%s)",
+                         prefix ? "" : "nodes, gpus_per_node, gpu, ",
                          "name, memory_gib, bf16_tflops, fp8_tflops, memory_bandwidth_gbps, intra_node_gbps, "
                          "intra_node_latency_us, inter_node_gbps, inter_node_latency_us");
             return false;
@@ -195,6 +200,11 @@ static mt_status load_file(mt_ctx *ctx, const char *path, mt_cluster *out) {
     mt_config *c = mt_config_load(ctx, path);
     if (!c) return mt_ctx_status(ctx);
     memset(out, 0, sizeof *out);
+    if (!json_is_object((json_t *)mt_cfg_json(c, ""))) {
+        mt_cfg_error(c, NULL, "a cluster file holds one JSON object (docs/plan.md, Clusters)");
+        return mt_ctx_status(ctx);
+    }
+    if (!check_keys(c, NULL)) return mt_ctx_status(ctx);
     /* the GPU: a preset name, an object (optionally naming a preset to start from), or top-level fields */
     mt_gpu_spec g = {0};
     bool have = false;
@@ -209,7 +219,7 @@ static mt_status load_file(mt_ctx *ctx, const char *path, mt_cluster *out) {
             return mt_ctx_status(ctx);
         }
         if (n) base = json_string_value(n);
-        if (!check_keys(c, "gpu", GPU_KEYS, NULL)) return mt_ctx_status(ctx);
+        if (!check_keys(c, "gpu")) return mt_ctx_status(ctx);
     } else if (gj) {
         mt_cfg_error(c, "gpu", "expected a preset name (%s) or an object of GPU figures", preset_list(ctx));
         return mt_ctx_status(ctx);

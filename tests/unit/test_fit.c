@@ -100,6 +100,11 @@ Test(fit, cluster_file_errors_are_located) {
     cr_assert_eq(mt_cluster_parse(ctx, path, &c), MT_ERR_CONFIG);
     cr_assert_not_null(strstr(mt_ctx_errmsg(ctx), "field 'gpu.memory_gb': unknown field"), "%s", mt_ctx_errmsg(ctx));
     mt_error_clear(ctx);
+    /* top level too: "gpus" (for gpus_per_node) at line 2, column 3 */
+    path = tu_write(dir, "g.json", "{\"nodes\": 2,\n  \"gpus\": 8, \"gpu\": \"H100\"}\n");
+    cr_assert_eq(mt_cluster_parse(ctx, path, &c), MT_ERR_CONFIG);
+    cr_assert_not_null(strstr(mt_ctx_errmsg(ctx), "g.json:2:3: field 'gpus': unknown field"), "%s", mt_ctx_errmsg(ctx));
+    mt_error_clear(ctx);
     /* a preset with figures overridden (H100 NVL's 94 GB), two nodes of 4 */
     path = tu_write(dir, "e.json", "{\"name\": \"lab\", \"nodes\": 2, \"gpus_per_node\": 4,\n"
                                    " \"gpu\": {\"name\": \"H100\", \"memory_gib\": 94}}\n");
