@@ -631,8 +631,7 @@ static int parse_args(cli *c, int argc, char **argv)
     return -1;
 }
 
-/* --tp auto: the usable degrees 1..64; with --all the others too, with the
- * reason (their per-rank figures are null in JSON, "-" in the table: never 0). */
+/* A JSON string literal: quotes, backslashes and control characters escaped. */
 static void put_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
@@ -647,6 +646,8 @@ static void put_json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* --tp auto: the usable degrees 1..64; with --all the others too, with the
+ * reason (their per-rank figures are null in JSON, "-" in the table: never 0). */
 static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, FILE *out)
 {
     mt_plan_degree deg[64];
