@@ -19,6 +19,7 @@ struct mt_flat {
     mt_json_opts json;
     mt_plan_opts plan;
     int max_tp;
+    bool all;            /* plan-degrees: the unusable degrees too */
     int depth;
     bool unfold;
     const char *names[FLAT_MAX_BIND];
@@ -165,6 +166,7 @@ static mt_status set_stable(mt_flat *f, const char *n, const char *v) { return s
 static mt_status set_compact(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->json.compact); }
 static mt_status set_sp(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->plan.sequence_parallel); }
 static mt_status set_unfold(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->unfold); }
+static mt_status set_all(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->all); }
 
 static mt_status set_tp(mt_flat *f, const char *name, const char *v) {
     int64_t x;
@@ -212,7 +214,7 @@ static void reset_one(mt_flat *f, setter s) {
     MT_RESET(set_mem, sizing.mem_budget); MT_RESET(set_mla, sizing.mla_decompressed);
     MT_RESET(set_dp, sizing.dp); MT_RESET(set_optimizer, sizing.optimizer); MT_RESET(set_context, sizing.context);
     MT_RESET(set_stable, json.stable); MT_RESET(set_compact, json.compact); MT_RESET(set_sp, plan.sequence_parallel);
-    MT_RESET(set_unfold, unfold); MT_RESET(set_tp, plan.tp); MT_RESET(set_max_tp, max_tp);
+    MT_RESET(set_unfold, unfold); MT_RESET(set_all, all); MT_RESET(set_tp, plan.tp); MT_RESET(set_max_tp, max_tp);
     MT_RESET(set_style, plan.style); MT_RESET(set_search, plan.search); MT_RESET(set_depth, depth);
 #undef MT_RESET
 }
@@ -224,7 +226,7 @@ static const struct { const char *name; setter set; } options[] = {
     {"context", set_context}, {"stable", set_stable},       {"compact", set_compact},
     {"tp", set_tp},           {"plan-style", set_style},    {"sp", set_sp},
     {"search", set_search},   {"max-tp", set_max_tp},       {"depth", set_depth},
-    {"unfold", set_unfold},
+    {"unfold", set_unfold},   {"all", set_all},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -328,7 +330,7 @@ static mt_status write_format(mt_flat *f, mt_model *m, mt_graph *g, const char *
             if (!deg) return mt_ctx_status(f->ctx);
             o.tp = 1;
             if (mt_plan_auto(m, g, &o, f->max_tp, deg) != MT_OK) return mt_ctx_status(f->ctx);
-            return mt_plan_degrees_export_json(m, deg, f->max_tp, out);
+            return mt_plan_degrees_export_json(m, deg, f->max_tp, f->all, out);
         }
         bool known = strcmp(format, "plan-json") == 0 || strcmp(format, "plan-graph-json") == 0 ||
                      strcmp(format, "plan-dot") == 0 || strcmp(format, "plan-table") == 0;

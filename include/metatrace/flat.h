@@ -37,7 +37,8 @@ MT_API mt_flat *mt_flat_new(mt_ctx *ctx);
  *            optimizer (adam, adamw, sgd), context (tokens of the KV figures);
  *   JSON:    stable, compact (true, false);
  *   plans:   tp (1..4096), plan-style (ours, transformers), sp (true, false),
- *            search (best, first, full), max-tp (1..4096, for plan-degrees);
+ *            search (best, first, full), max-tp (1..4096, for plan-degrees),
+ *            all (true, false: plan-degrees lists the unusable degrees too);
  *   tables:  depth (1..64), unfold (true, false).
  * A NULL value resets the option to its default. Returns MT_OK, or
  * MT_ERR_USAGE with a message naming the option and what was expected (an

@@ -196,8 +196,10 @@ MT_API mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts
 /* The degrees of mt_plan_auto as the JSON document of `metatrace --tp auto
  * -f json` (docs/plan.md): {"model_type": ..., "degrees": [{"tp", "valid",
  * "kv_replication", "param_bytes_per_rank", "comm_bytes_per_token",
- * "reason"}, ...]}, one entry of `deg` per line. MT_ERR_IO when writing fails. */
-MT_API mt_status mt_plan_degrees_export_json(const mt_model *m, const mt_plan_degree *deg, int n, FILE *out);
+ * "reason"}, ...]}, one entry of `deg` per line: the usable degrees, and with
+ * `all` the others too (their per-rank figures null, their reason given; the
+ * CLI's --all). MT_ERR_IO when writing fails. */
+MT_API mt_status mt_plan_degrees_export_json(const mt_model *m, const mt_plan_degree *deg, int n, bool all, FILE *out);
 
 /* The standalone plan JSON object (docs/plan.md). */
 #define MT_PLAN_FORMAT "metatrace-plan"

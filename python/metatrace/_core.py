@@ -561,10 +561,12 @@ class Graph:
         doc = json.loads(self.export("plan-json", tp=tp, plan_style=plan_style, sp=sp or None, search=search))
         return Record(doc["plan"])
 
-    def plan_degrees(self, max_tp=64, *, plan_style=None, sp=False):
-        """Every degree 1..max_tp: tp, valid, kv_replication, param_bytes_per_rank,
-        comm_bytes_per_token, reason (the CLI's --tp auto)."""
-        doc = json.loads(self.export("plan-degrees", max_tp=max_tp, plan_style=plan_style, sp=sp or None))
+    def plan_degrees(self, max_tp=64, *, plan_style=None, sp=False, all=False):
+        """The usable degrees in 1..max_tp (with all=True every degree, the unusable ones
+        with their reason and None figures): tp, valid, kv_replication,
+        param_bytes_per_rank, comm_bytes_per_token, reason (the CLI's --tp auto [--all])."""
+        doc = json.loads(self.export("plan-degrees", max_tp=max_tp, plan_style=plan_style, sp=sp or None,
+                                     all=all or None))
         return [Record(d) for d in doc["degrees"]]
 
     def __repr__(self):

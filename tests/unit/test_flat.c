@@ -94,7 +94,7 @@ Test(flat, bad_options_are_usage_errors_naming_them) {
         {"tp", "4097", "option 'tp': expected a tensor-parallel degree from 1 to 4096, got '4097'"},
         {"mem", "-1", "option 'mem': expected one device's memory in bytes (a positive integer), got '-1'"},
         {"layer", "2", "unknown option 'layer' (known: dtype, layers, attn, quant, kv-dtype, mem, mla-cache, dp, "
-                       "optimizer, context, stable, compact, tp, plan-style, sp, search, max-tp, depth, unfold)"},
+                       "optimizer, context, stable, compact, tp, plan-style, sp, search, max-tp, depth, unfold, all)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_assert_eq(mt_flat_set(f, cases[i].name, cases[i].value), MT_ERR_USAGE, "%s=%s", cases[i].name, cases[i].value);
