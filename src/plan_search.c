@@ -909,22 +909,31 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
                 pp->role = MT_ROLE_BIAS;
             }
         }
-        int64_t numel = 1, lnumel = 1;
+        /* checked: sizes past 64 bits are the same located error as in the exporters,
+         * never a wrapped (negative) figure */
+        int64_t numel = 1, lnumel = 1, es = (int64_t)mt_dtype_size(p->t->dtype), repl = 0;
         for (int d = 0; d < pp->ndim; d++) {
             pp->shape[d] = dimv(p->t, d);
             pp->local[d] = d == pp->shard_dim ? pp->shape[d] / pp->ways : pp->shape[d];
-            numel *= pp->shape[d];
-            lnumel *= pp->local[d];
+            if (!mt_checked_mul(ctx, numel, pp->shape[d], &numel, "parameter elements") ||
+                !mt_checked_mul(ctx, lnumel, pp->local[d], &lnumel, "parameter elements"))
+                return mt_ctx_status(ctx);
         }
-        size_t es = mt_dtype_size(p->t->dtype);
-        pp->bytes = numel * (int64_t)es;
-        pp->local_bytes = lnumel * (int64_t)es;
-        M->param_bytes += pp->local_bytes;
-        M->param_bytes_by_dtype[p->t->dtype] += pp->local_bytes;
-        M->total_param_bytes += pp->bytes;
-        if (pp->ways > 1 && pp->ways < tp) M->kv_replicated_bytes += (int64_t)tp * pp->local_bytes - pp->bytes;
+        if (!mt_checked_mul(ctx, numel, es, &pp->bytes, "parameter bytes") ||
+            !mt_checked_mul(ctx, lnumel, es, &pp->local_bytes, "parameter bytes") ||
+            !mt_checked_add(ctx, M->param_bytes, pp->local_bytes, &M->param_bytes, "parameter bytes per rank") ||
+            !mt_checked_add(ctx, M->param_bytes_by_dtype[p->t->dtype], pp->local_bytes,
+                            &M->param_bytes_by_dtype[p->t->dtype], "parameter bytes per rank") ||
+            !mt_checked_add(ctx, M->total_param_bytes, pp->bytes, &M->total_param_bytes, "parameter bytes"))
+            return mt_ctx_status(ctx);
+        if (pp->ways > 1 && pp->ways < tp &&
+            (!mt_checked_mul(ctx, tp, pp->local_bytes, &repl, "replicated bytes") ||
+             !mt_checked_add(ctx, M->kv_replicated_bytes, repl - pp->bytes, &M->kv_replicated_bytes, "replicated bytes")))
+            return mt_ctx_status(ctx);
     }
-    M->replicated_extra_bytes = (int64_t)tp * M->param_bytes - M->total_param_bytes;
+    int64_t all_ranks = 0;
+    if (!mt_checked_mul(ctx, tp, M->param_bytes, &all_ranks, "parameter bytes over the ranks")) return mt_ctx_status(ctx);
+    M->replicated_extra_bytes = all_ranks - M->total_param_bytes;
     return MT_OK;
 }
 

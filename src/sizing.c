@@ -49,6 +49,8 @@ typedef struct evaluator {
     int64_t *all_vals;
     int nall;
     bool failed;
+    const char *fail_msg;     /* the first failure: what the evaluation said, */
+    const mt_node *fail_node; /* for which node (NULL: none known) */
 } evaluator;
 
 static bool ev_init(evaluator *E, mt_ctx *ctx, int64_t batch, int64_t seq, int64_t dec_seq) {
@@ -133,6 +135,15 @@ static int node_dsyms(const evaluator *E, const mt_node *n, int *idx, int cap) {
     return k;
 }
 
+static void ev_fail(evaluator *E, const mt_node *n) {
+    if (!E->failed) {
+        E->fail_msg = mt_strdup(E->ctx, mt_ctx_errmsg(E->ctx));
+        E->fail_node = n;
+    }
+    E->failed = true;
+    mt_error_clear(E->ctx);
+}
+
 /* Evaluate `s` for node n (its data symbols at their expectation). */
 static long double ev_node(evaluator *E, const mt_sym *s, const mt_node *n) {
     if (!s) return 0;
@@ -162,8 +173,7 @@ static long double ev_node(evaluator *E, const mt_sym *s, const mt_node *n) {
         mt_error_clear(E->ctx);
         mt_binding all = {E->all_names, E->all_vals, E->nall};
         if (mt_sym_eval(E->ctx, s, &all, &v0) != MT_OK) {
-            mt_error_clear(E->ctx);
-            E->failed = true;
+            ev_fail(E, n);
             return 0;
         }
         return (long double)v0;
@@ -189,8 +199,7 @@ static long double ev_node(evaluator *E, const mt_sym *s, const mt_node *n) {
         vals[E->nin + j] = d->lo + 1;
         int64_t v1 = 0;
         if (mt_sym_eval(E->ctx, s, &b, &v1) != MT_OK) {
-            mt_error_clear(E->ctx);
-            E->failed = true;
+            ev_fail(E, n);
             return r;
         }
         vals[E->nin + j] = d->lo;
@@ -1420,7 +1429,12 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     }
     mtx_ptrmap_free(&S.E.dmap);
     mtx_ptrmap_free(&S.E.memo);
-    if (S.E.failed) return mt_fail(ctx, MT_ERR_INTERNAL, "sizing: a shape could not be evaluated at batch=%lld seq=%lld",
-                                   (long long)out->batch, (long long)out->seq);
+    if (S.E.failed) {
+        const mt_node *n = S.E.fail_node;
+        const char *mod = n && n->stack && n->stack->depth > 0 ? n->stack->mods[n->stack->depth - 1]->path : NULL;
+        return mt_fail(ctx, MT_ERR_OVERFLOW, "sizing at batch=%lld seq=%lld: %s%s%s%s%s: %s", (long long)out->batch,
+                       (long long)out->seq, n ? "node '" : "a figure", n ? n->name : "", n ? "'" : "",
+                       mod ? " in " : "", mod ? mod : "", S.E.fail_msg ? S.E.fail_msg : "cannot be evaluated");
+    }
     return MT_OK;
 }

@@ -369,3 +369,23 @@ Test(plan, bound_follows_a_bound_trace) {
     cr_assert_eq(p->mem.kv_bytes_per_token, 4096);
     mt_ctx_free(ctx);
 }
+
+/* Issue 13: sizes past 64 bits in the planner are a located error, not a
+ * wrapped figure ("-60751863 GiB per rank", exit 0, before). 1,024 layers of
+ * q_proj 1,048,576 x (16,384 x 1,048,576) in bf16 hold 2^75 bytes. */
+Test(plan, overflowing_sizes_are_an_error) {
+    static const char json[] = "{\"model_type\": \"llama\", \"vocab_size\": 16777216, \"hidden_size\": 1048576, "
+                               "\"intermediate_size\": 1048576, \"num_hidden_layers\": 1024, "
+                               "\"num_attention_heads\": 16384, \"head_dim\": 1048576, \"torch_dtype\": \"bfloat16\"}";
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_parse(ctx, json, sizeof json - 1, "wide.json");
+    mt_build_opts bo = {.dtype = MT_DTYPE_NONE};
+    mt_model *m = mt_model_build(ctx, cfg, &bo);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    mt_graph *g = tu_trace(m);
+    mt_plan_opts po = {.tp = 2};
+    cr_assert_null(mt_plan_run(m, g, &po));
+    cr_assert_eq(mt_ctx_status(ctx), MT_ERR_OVERFLOW);
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "overflows 64 bits"), "%s", mt_ctx_errmsg(ctx));
+    mt_ctx_free(ctx);
+}

@@ -482,3 +482,25 @@ Test(sizing, planner_kv_per_rank_from_the_sizing_pass)
     cr_assert_eq(p->mem.kv_bytes_per_token, 4 * (512 + 64) * 2);
     mt_ctx_free(ctx);
 }
+
+/* Widths at their limits: every shape fits, but q_proj's FLOPs at seq 4096 are
+ * 2 * 1,048,576 * (16,384 * 1,048,576) * 4096 = 2^80: the error names the node
+ * and the overflow (it used to say only "a shape could not be evaluated"). */
+Test(sizing, overflow_names_the_node)
+{
+    static const char json[] = "{\"model_type\": \"llama\", \"vocab_size\": 16777216, \"hidden_size\": 1048576, "
+                               "\"intermediate_size\": 1048576, \"num_hidden_layers\": 1, "
+                               "\"num_attention_heads\": 16384, \"head_dim\": 1048576}";
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_parse(ctx, json, sizeof json - 1, "wide.json");
+    mt_build_opts bo = {.dtype = MT_DTYPE_NONE};
+    mt_model *m = mt_model_build(ctx, cfg, &bo);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    mt_graph *g = tu_trace(m);
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, NULL, &s), MT_ERR_OVERFLOW);
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "node 'model_layers_0_self_attn_q_proj'") &&
+                  strstr(mt_ctx_errmsg(ctx), "overflows 64 bits"),
+              "%s", mt_ctx_errmsg(ctx));
+    mt_ctx_free(ctx);
+}
