@@ -61,6 +61,9 @@ static const tiny_config tiny_configs[] = {
      * norms 256 = 37152; 16384 + 2*37152 + final norm 64 (embed_scale and inv_freq are buffers) */
     {"gemma3_text", "{\"model_type\": \"gemma3_text\", \"head_dim\": 16, \"sliding_window\": 8, "
                     "\"sliding_window_pattern\": 2, \"query_pre_attn_scalar\": 16, " TINY_DIMS "}", 256, 90752},
+    /* SmolLM3ForCausalLM, tied, layer 1 NoPE (no_rope_layer_interval 2): llama's 106816 - 16384
+     * (NoPE adds no parameters) */
+    {"smollm3", "{\"model_type\": \"smollm3\", \"no_rope_layer_interval\": 2, " TINY_DIMS "}", 256, 90432},
     /* ---- classic families (hand counts from the transformers modeling sources) ---- */
     /* as llama: fused qkv 64*128 and gate_up 64*256 hold the same weights */
     {"phi3", "{\"model_type\": \"phi3\", " TINY_DIMS "}", 256, 106816},

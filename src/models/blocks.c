@@ -106,6 +106,60 @@ bool mt_dec_require(mt_model *m, const char *field) {
     return false;
 }
 
+bool mt_dec_read_layer_flags(mt_model *m, const char *key, int64_t cfg_layers, int64_t layers, const bool **out) {
+    *out = NULL;
+    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *v = root ? json_object_get(root, key) : NULL;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_array(v) || (int64_t)json_array_size(v) < cfg_layers) {
+        mt_cfg_error(m->cfg, key, "expected a list of at least %lld per-layer 0/1 flags (num_hidden_layers) (%s)",
+                     (long long)cfg_layers, m->model_type);
+        return false;
+    }
+    bool *f = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *f);
+    if (!f) return false;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        bool ok = json_is_boolean(e) || (json_is_integer(e) && (json_integer_value(e) == 0 || json_integer_value(e) == 1));
+        if (!ok) {
+            char field[64];
+            snprintf(field, sizeof field, "%s.%zu", key, i);
+            mt_cfg_error(m->cfg, field, "expected 0 or 1 (%s)", m->model_type);
+            return false;
+        }
+        if ((int64_t)i < layers) f[i] = json_is_boolean(e) ? json_is_true(e) : json_integer_value(e) != 0;
+    }
+    *out = f;
+    return true;
+}
+
+bool mt_dec_read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, const bool **out) {
+    *out = NULL;
+    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *lt = root ? json_object_get(root, "layer_types") : NULL;
+    if (!lt || json_is_null(lt)) return true;
+    if (!json_is_array(lt) || (int64_t)json_array_size(lt) != cfg_layers) {
+        mt_cfg_error(m->cfg, "layer_types", "expected a list of %lld layer types (num_hidden_layers) (%s)",
+                     (long long)cfg_layers, m->model_type);
+        return false;
+    }
+    bool *v = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *v);
+    if (!v) return false;
+    for (size_t i = 0; i < json_array_size(lt); i++) {
+        const char *t = json_string_value(json_array_get(lt, i));
+        bool slide = t && strcmp(t, "sliding_attention") == 0;
+        if (!slide && !(t && strcmp(t, "full_attention") == 0)) {
+            char field[48];
+            snprintf(field, sizeof field, "layer_types.%zu", i);
+            mt_cfg_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\" (%s)", m->model_type);
+            return false;
+        }
+        if ((int64_t)i < layers) v[i] = slide;
+    }
+    *out = v;
+    return true;
+}
+
 const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, int64_t offset) {
     bool *v = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *v);
     if (!v) return NULL;
@@ -767,7 +821,7 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         k = mt_add(tr, kc, ks);
         q = mt_to(tr, q, qdt);
         k = mt_to(tr, k, kdt);
-    } else {
+    } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
         q = rotary_part(tr, q, c, sn, s);
         k = rotary_part(tr, k, c, sn, s);
@@ -918,6 +972,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         bool slide = layer_slides(s, i);
         mt_tensor *lm = slide ? smask : mask;
         mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
+        if (s->caps.nope && s->caps.nope[i]) c = sn = NULL; /* NoPE layer: no rotary */
         mt_module *at = mt_module_child(L, NM(s, attn, "self_attn")), *mlp = mt_module_child(L, NM(s, mlp, "mlp"));
         mt_tr_enter(tr, L);
         mt_tensor *res = h, *a, *f;

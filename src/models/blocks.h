@@ -20,7 +20,8 @@ struct mt_dec_spec;
 /* Hooks a family sets to replace one sub-block (MoE MLP, latent attention, ...).
  * NULL means the default Llama block. `layer` is the decoder layer module;
  * `index` its number. Build hooks create the sub-module named "mlp" /
- * "self_attn" under layer; forward hooks trace it. */
+ * "self_attn" under layer; forward hooks trace it. An attention forward
+ * given cos = sin = NULL applies no rotary (a NoPE layer, caps.nope). */
 typedef struct mt_dec_hooks {
     mt_status (*build_mlp)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer, int64_t index);
     mt_tensor *(*mlp_forward)(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const struct mt_dec_spec *s);
@@ -102,6 +103,8 @@ typedef struct mt_dec_caps {
                                 * non-persistent 0-dim embed_scale buffer (value embed_scale, hidden dtype):
                                 * F.embedding(ids, w, padding_idx, ...) * embed_scale.to(w.dtype) (Gemma3) */
     int64_t embed_padding_idx; /* with embed_cls: padding_idx recorded in F.embedding (-1: None) */
+    const bool *nope;          /* per layer (layers entries; NULL: none): no rotary on q/k (NoPE layers of
+                                * SmolLM3, Llama 4); the layer's attention gets cos = sin = NULL */
 } mt_dec_caps;
 
 typedef struct mt_dec_spec {
@@ -175,6 +178,13 @@ double mt_dtype_round(mt_dtype dt, double v);
 bool mt_dec_cfg_is_null(mt_model *m, const char *key);
 /* Optional positive window: absent takes def, null or 0 means none (0). */
 bool mt_dec_read_window(mt_model *m, const char *key, int64_t def, int64_t *out);
+/* Per-layer 0/1 flags from the config list `key` (integers or booleans, at least
+ * num_hidden_layers entries as the config states it, `cfg_layers`): out[i] for the
+ * first `layers` layers. Absent or null: *out = NULL, true. Errors name the entry. */
+bool mt_dec_read_layer_flags(mt_model *m, const char *key, int64_t cfg_layers, int64_t layers, const bool **out);
+/* layer_types ("full_attention" / "sliding_attention", exactly cfg_layers entries):
+ * sliding flags for the first `layers` layers. Absent or null: *out = NULL, true. */
+bool mt_dec_read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, const bool **out);
 /* A required config field: absent is an error naming the field and the family. */
 bool mt_dec_require(mt_model *m, const char *field);
 

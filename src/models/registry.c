@@ -38,6 +38,7 @@ extern const mt_arch mt_arch_bert;
 extern const mt_arch mt_arch_t5;
 extern const mt_arch mt_arch_mt5;
 extern const mt_arch mt_arch_bart;
+extern const mt_arch mt_arch_smollm3;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -74,6 +75,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_t5,
     &mt_arch_mt5,
     &mt_arch_bart,
+    &mt_arch_smollm3,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -416,10 +416,30 @@ Test(plan_limits, stable_code) { check_case(&STABLECODE); }
 Test(plan_limits, falcon_7b) { check_case(&FALCON); }
 Test(plan_limits, redpajama) { check_case(&REDPAJAMA); }
 
+/* SmolLM3-3B: num_attention_heads 16, num_key_value_heads 4, intermediate_size 11008,
+ * vocab_size 128256 (tied). NoPE layers change no projection. */
+static const limits_case SMOLLM3 = {"samples/configs/HuggingFaceTB--SmolLM3-3B.config.json", NULL, 4, {
+    {1, true, 1, NULL, NULL},
+    /* 16/2, 4/2, 11008/2 = 5504, 128256/2 */
+    {2, true, 1, NULL, NULL},
+    /* 16/4, 4/4, 11008/4 = 2752, 128256/4 = 32064 */
+    {4, true, 1, NULL, NULL},
+    /* 16/8; 4 % 8 != 0, 8 % 4 == 0, 16/8: KV x2; 11008/8 = 1376; 128256/8 = 16032 */
+    {8, true, 2, NULL, KV_REPL("num_key_value_heads", 4, 8, 2)},
+    /* 16/16; 16 % 4 == 0: KV x4; 11008/16 = 688; 128256/16 = 8016 */
+    {16, true, 4, NULL, KV_REPL("num_key_value_heads", 4, 16, 4)},
+    /* 16 % 3 = 1; 4 % 3 = 1, 3 % 4 != 0; 11008: digit sum 10; 128256: digit sum 24 */
+    {3, false, 1, "num_attention_heads=16 not divisible by 3; " NO_KV_REPL("num_key_value_heads", 4, 3)
+     "; intermediate_size=11008 not divisible by 3", NULL},
+    /* 16 % 32 = 16 (32 % 4 == 0: the heads say it); 11008/32 = 344; 128256/32 = 4008 */
+    {32, false, 1, "num_attention_heads=16 not divisible by 32", NULL}}};
+Test(plan_limits, smollm3) { check_case(&SMOLLM3); }
+
 /* Every shipped config has a case above. */
 Test(plan_limits, every_shipped_config_has_a_case) {
     const limits_case *all[] = {&GEMMA2, &GPTJ, &QWEN3_MOE, &QWEN2, &BLOOM, &DEEPSEEK_V3, &OPT, &BERT, &LLAMA7B,
-                                &GRANITE, &LLAMA32, &PHI3, &MISTRAL, &MIXTRAL, &GPT2, &STABLECODE, &FALCON, &REDPAJAMA};
+                                &GRANITE, &LLAMA32, &PHI3, &MISTRAL, &MIXTRAL, &GPT2, &STABLECODE, &FALCON, &REDPAJAMA,
+                                &SMOLLM3};
     int nall = (int)(sizeof all / sizeof all[0]);
     const char *const *configs;
     int n = tu_shipped_configs(&configs);

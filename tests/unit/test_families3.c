@@ -1,0 +1,137 @@
+/* Frontier text families (issue 12): SmolLM3 (NoPE layers), OLMoE, GLM-4.5 MoE,
+ * Hunyuan. Real configs checked against the checkpoints' published totals
+ * and index names (samples/configs/SOURCES.md), the graph details particular
+ * to each family, and config errors naming field and family. Expected values
+ * come from the transformers sources (models/<family>/modeling_*.py), the
+ * checkpoints' safetensors indexes, and hand arithmetic written here. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "models/blocks.h"
+#include "testutil.h"
+#include "tiny_configs.h"
+
+static const char *build_error(mt_ctx *ctx, const char *json) {
+    mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "bad.json");
+    cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0};
+    cr_assert_null(mt_model_build(ctx, cfg, &o), "expected the build to fail");
+    return mt_ctx_errmsg(ctx);
+}
+
+static bool is_op(const mt_node *n, mt_op_id id) {
+    return (n->op == MT_NODE_CALL_FUNCTION || n->op == MT_NODE_CALL_METHOD) && n->opid == (int)id;
+}
+
+static bool under(const mt_node *n, const char *path) {
+    for (int d = 0; n->stack && d < n->stack->depth; d++)
+        if (strcmp(n->stack->mods[d]->path, path) == 0) return true;
+    return false;
+}
+
+static int count_ops(mt_graph *g, mt_op_id id, const char *path) {
+    int k = 0;
+    for (int i = 0; i < g->n; i++)
+        if (is_op(g->nodes[i], id) && (!path || under(g->nodes[i], path))) k++;
+    return k;
+}
+
+static mt_node *first_op(mt_graph *g, mt_op_id id, const char *path) {
+    for (int i = 0; i < g->n; i++)
+        if (is_op(g->nodes[i], id) && (!path || under(g->nodes[i], path))) return g->nodes[i];
+    return NULL;
+}
+
+static const mt_arg *kwarg(const mt_node *n, const char *name) {
+    for (int i = 0; i < n->nkwargs; i++)
+        if (strcmp(n->kwargs[i].name, name) == 0) return &n->kwargs[i].value;
+    return NULL;
+}
+
+static mt_model *real(mt_ctx *ctx, const char *file, int64_t params, int64_t bytes, mt_dtype dt) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "samples/configs/%s", file);
+    mt_model *m = tu_build(ctx, tu_src(rel), 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, params, "%s: %lld parameters, expected %lld", file, (long long)t.params, (long long)params);
+    cr_assert_eq(t.param_bytes, bytes, "%s: %lld bytes, expected %lld", file, (long long)t.param_bytes,
+                 (long long)bytes);
+    cr_assert_eq(t.params_by_dtype[dt], params);
+    return m;
+}
+
+static char *path_of(char *buf, size_t n, const char *fmt, int i) {
+    snprintf(buf, n, fmt, i);
+    return buf;
+}
+
+/* ---- smollm3 ------------------------------------------------------------------ */
+
+Test(smollm3, smollm3_3b_matches_checkpoint) {
+    mt_ctx *ctx = mt_ctx_new();
+    /* SOURCES.md: the index's total_parameters 3,075,098,624 and total_size 6,150,197,248 (bf16).
+     * By hand: embed 128256*2048 = 262,668,288; layer q 2048*2048 + k, v 2048*512 each + o 2048*2048
+     * = 10,485,760, MLP 3*2048*11008 = 67,633,152, norms 4096 -> 78,123,008; 36 layers 2,812,428,288;
+     * final norm 2048; tied head: 3,075,098,624. */
+    mt_model *m = real(ctx, "HuggingFaceTB--SmolLM3-3B.config.json", 3075098624LL, 6150197248LL, MT_BFLOAT16);
+    mt_param *head = mt_model_param(m, "lm_head.weight");
+    cr_assert_not_null(head);
+    cr_assert_not_null(head->tied_to, "tie_word_embeddings: the index stores no lm_head.weight");
+    TU_SHAPE(m, "model.layers.3.self_attn.k_proj.weight", 512, 2048);
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 128256);
+    cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 36);
+    /* no_rope_layers [1, 1, 1, 0] x 9: layers 3, 7, ..., 35 rotate nothing (no rotate_half cat),
+     * the others rotate q and k (two cats each) */
+    char path[64];
+    for (int i = 0; i < 36; i++) {
+        int cats = count_ops(g, MT_OP_CAT, path_of(path, sizeof path, "model.layers.%d.self_attn", i));
+        cr_assert_eq(cats, i % 4 == 3 ? 0 : 2, "layer %d: %d rotate_half cats", i, cats);
+    }
+    /* use_sliding_window false: no sliding mask */
+    cr_assert_null(first_op(g, MT_OP_GE, NULL));
+    mt_ctx_free(ctx);
+}
+
+/* Without no_rope_layers the interval decides; with use_sliding_window and a window, the NoPE
+ * layers slide (SmolLM3Config.__post_init__). */
+Test(smollm3, nope_interval_and_sliding_layers) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx,
+        "{\"model_type\": \"smollm3\", \"no_rope_layer_interval\": 3, \"use_sliding_window\": true, "
+        "\"sliding_window\": 8, \"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 128, "
+        "\"num_hidden_layers\": 6, \"num_attention_heads\": 4, \"num_key_value_heads\": 2}", 0);
+    mt_graph *g = tu_trace(m);
+    char path[64];
+    for (int i = 0; i < 6; i++) {
+        bool nope = (i + 1) % 3 == 0; /* layers 2 and 5 */
+        mt_node *sdpa = first_op(g, MT_OP_SDPA, path_of(path, sizeof path, "model.layers.%d.self_attn", i));
+        cr_assert_not_null(sdpa);
+        cr_assert_eq(count_ops(g, MT_OP_CAT, path), nope ? 0 : 2, "layer %d", i);
+        /* mask[:, :, :, :k] of the sliding mask (masked_fill of the window) or of the causal one */
+        const mt_arg *am = kwarg(sdpa, "attn_mask");
+        cr_assert_not_null(am);
+        mt_node *src = am->v.t->node->args[0].v.t->node;
+        bool sliding = src->opid == MT_OP_MASKED_FILL && src->args[1].v.t->node->opid == MT_OP_GE;
+        cr_assert_eq(sliding, nope, "layer %d: sliding %d", i, sliding);
+    }
+    mt_ctx_free(ctx);
+}
+
+Test(smollm3, config_errors_name_field_and_family) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *e = build_error(ctx, "{\"model_type\": \"smollm3\", \"num_hidden_layers\": 2, \"no_rope_layers\": [1]}");
+    cr_assert(strstr(e, "no_rope_layers") && strstr(e, "at least 2") && strstr(e, "smollm3"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"smollm3\", \"num_hidden_layers\": 2, \"no_rope_layers\": [1, 2]}");
+    cr_assert(strstr(e, "no_rope_layers.1") && strstr(e, "0 or 1"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"smollm3\", \"num_hidden_layers\": 2, "
+                         "\"layer_types\": [\"full_attention\", \"sliding_attention\"]}");
+    cr_assert(strstr(e, "sliding_window") && strstr(e, "smollm3"), "%s", e);
+    mt_ctx_free(ctx);
+}
