@@ -131,6 +131,11 @@ static const tiny_config tiny_configs[] = {
      * = 99584 -> 112456 per layer; 16384 + 2*112456 + 64 + 16384 */
     {"gpt_oss", "{\"model_type\": \"gpt_oss\", \"head_dim\": 16, \"num_local_experts\": 4, "
                 "\"num_experts_per_tok\": 2, \"sliding_window\": 8, " TINY_DIMS "}", 256, 257744},
+    /* OlmoeForCausalLM, every layer sparse: attention 12288 + q_norm 64 + k_norm 2*16 = 32, gate 4*64 256,
+     * 4 experts of intermediate_size 3*64*128 = 98304, norms 128 -> 111072 per layer;
+     * 16384 + 2*111072 + 64 + 16384 */
+    {"olmoe", "{\"model_type\": \"olmoe\", \"num_experts\": 4, \"num_experts_per_tok\": 2, " TINY_DIMS "}", 256,
+     254976},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

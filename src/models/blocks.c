@@ -702,15 +702,19 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         *vo = mt_transpose(tr, v, 1, 2);
         return;
     }
+    bool full = s->caps.qk_norm == MT_QK_NORM_FULL, first = full && s->caps.qk_norm_first;
+    /* OLMoE: q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) in that order */
     q = mt_tr_call(tr, mt_module_child(at, NM(s, q, "q_proj")), x);
+    if (first) q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
     k = mt_tr_call(tr, mt_module_child(at, NM(s, k, "k_proj")), x);
+    if (first) k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
     v = mt_tr_call(tr, mt_module_child(at, NM(s, v, "v_proj")), x);
     if (s->caps.clip_qkv > 0) {
         q = clamp_sym(tr, q, s->caps.clip_qkv);
         k = clamp_sym(tr, k, s->caps.clip_qkv);
         v = clamp_sym(tr, v, s->caps.clip_qkv);
     }
-    if (s->caps.qk_norm == MT_QK_NORM_FULL) {
+    if (full && !first) {
         q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
         k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
     }

@@ -93,6 +93,8 @@ typedef struct mt_dec_caps {
     double logits_div;         /* 0: none; logits / value (Granite logits_scaling) */
     double logits_mul;         /* 0: none; logits * value (Cohere logit_scale) */
     double clip_qkv;           /* 0: none; q, k, v clamped to [-c, c] (OLMo) */
+    bool qk_norm_first;        /* MT_QK_NORM_FULL on each projection as it is made, before clip_qkv:
+                                * q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) (OLMoE) */
     double local_rope_theta;   /* 0: none; sliding layers use rotary_emb_local with this theta (Gemma3) */
     const char *extra_norm_cls;/* class of q/k norms when it differs from cls.norm */
     /* Added for Cohere and Gemma3 (zero: off). */

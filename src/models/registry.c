@@ -39,6 +39,7 @@ extern const mt_arch mt_arch_t5;
 extern const mt_arch mt_arch_mt5;
 extern const mt_arch mt_arch_bart;
 extern const mt_arch mt_arch_smollm3;
+extern const mt_arch mt_arch_olmoe;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -76,6 +77,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_mt5,
     &mt_arch_bart,
     &mt_arch_smollm3,
+    &mt_arch_olmoe,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

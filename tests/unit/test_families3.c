@@ -135,3 +135,60 @@ Test(smollm3, config_errors_name_field_and_family) {
     cr_assert(strstr(e, "sliding_window") && strstr(e, "smollm3"), "%s", e);
     mt_ctx_free(ctx);
 }
+
+/* ---- olmoe -------------------------------------------------------------------- */
+
+Test(olmoe, olmoe_1b_7b_matches_published_count) {
+    mt_ctx *ctx = mt_ctx_new();
+    /* By hand (OlmoeConfig of the checkpoint): embed and lm_head 50304*2048 = 103,022,592 each;
+     * layer: q, k, v, o 4*2048*2048 = 16,777,216, q_norm 2048 + k_norm 16*128 = 2048, gate 64*2048
+     * = 131,072, 64 experts 3*2048*1024 = 402,653,184, two norms 4096 -> 419,569,664; 16 layers
+     * 6,713,114,624; + 206,045,184 + final norm 2048 = 6,919,161,856 (OLMoE paper and card: 6.9B total).
+     * Active: 56 of 64 experts idle per layer, 16 * 56 * 6,291,456 = 5,637,144,576 less:
+     * 1,282,017,280 (1.3B active). bf16: twice the count in bytes. */
+    mt_model *m = real(ctx, "allenai--OLMoE-1B-7B-0125-Instruct.config.json", 6919161856LL, 13838323712LL,
+                       MT_BFLOAT16);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.active_params, 1282017280LL, "%lld active", (long long)t.active_params);
+    /* the checkpoint's names and shapes (OlmoeAttention, OlmoeSparseMoeBlock) */
+    TU_SHAPE(m, "model.layers.0.self_attn.q_norm.weight", 2048);
+    TU_SHAPE(m, "model.layers.0.self_attn.k_norm.weight", 2048);
+    TU_SHAPE(m, "model.layers.15.mlp.gate.weight", 64, 2048);
+    TU_SHAPE(m, "model.layers.15.mlp.experts.63.gate_proj.weight", 1024, 2048);
+    TU_SHAPE(m, "model.layers.15.mlp.experts.63.down_proj.weight", 2048, 1024);
+    TU_SHAPE(m, "lm_head.weight", 50304, 2048);
+    cr_assert_null(mt_model_param(m, "lm_head.weight")->tied_to);
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 50304);
+    /* every layer sparse: 16 x 64 expert loops, softmax routing over 64 */
+    cr_assert_eq(count_ops(g, MT_OP_NONZERO, NULL), 16 * 64);
+    cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 16);
+    /* q_norm(q_proj(x)) before k_proj: the q_norm's first node comes before the k_proj call */
+    int qn = -1, kp = -1;
+    for (int i = 0; i < g->n && (qn < 0 || kp < 0); i++) {
+        mt_node *n = g->nodes[i];
+        if (qn < 0 && under(n, "model.layers.0.self_attn.q_norm")) qn = i;
+        if (kp < 0 && n->op == MT_NODE_CALL_MODULE && strcmp(n->module->path, "model.layers.0.self_attn.k_proj") == 0)
+            kp = i;
+    }
+    cr_assert(qn >= 0 && kp > qn, "q_norm at %d, k_proj at %d", qn, kp);
+    mt_ctx_free(ctx);
+}
+
+/* clip_qkv clamps the normalized q and k (OlmoeAttention: norm, then clamp_) */
+Test(olmoe, clip_after_qk_norm) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx,
+        "{\"model_type\": \"olmoe\", \"clip_qkv\": 8.0, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
+        "\"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 32, \"num_hidden_layers\": 1, "
+        "\"num_attention_heads\": 4}", 0);
+    mt_graph *g = tu_trace(m);
+    mt_node *c = first_op(g, MT_OP_CLAMP_, "model.layers.0.self_attn");
+    cr_assert_not_null(c);
+    /* the first clamp_ takes q_norm's output */
+    mt_node *src = c->args[0].v.t->node;
+    cr_assert(under(src, "model.layers.0.self_attn.q_norm"), "clamp_ of %s", src->name);
+    cr_assert_eq(count_ops(g, MT_OP_CLAMP_, NULL), 3);
+    mt_ctx_free(ctx);
+}

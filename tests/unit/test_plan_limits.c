@@ -435,11 +435,29 @@ static const limits_case SMOLLM3 = {"samples/configs/HuggingFaceTB--SmolLM3-3B.c
     {32, false, 1, "num_attention_heads=16 not divisible by 32", NULL}}};
 Test(plan_limits, smollm3) { check_case(&SMOLLM3); }
 
+/* OLMoE-1B-7B-0125-Instruct: num_attention_heads 16 = num_key_value_heads (MHA), 64 experts of
+ * intermediate_size 1024, vocab_size 50304 (untied). */
+static const limits_case OLMOE = {"samples/configs/allenai--OLMoE-1B-7B-0125-Instruct.config.json", NULL, 2, {
+    {1, true, 1, NULL, NULL},
+    /* 16/2, 1024/2, 50304/2 = 25152 */
+    {2, true, 1, NULL, NULL},
+    /* 16/4, 1024/4, 50304/4 = 12576 */
+    {4, true, 1, NULL, NULL},
+    /* 16/8, 1024/8, 50304/8 = 6288 */
+    {8, true, 1, NULL, NULL},
+    /* 16/16, 1024/16 = 64, 50304/16 = 3144 */
+    {16, true, 1, NULL, NULL},
+    /* 16 % 3 = 1; 1024 % 3 = 1; 50304: digit sum 12 */
+    {3, false, 1, "num_attention_heads=16 not divisible by 3; intermediate_size=1024 not divisible by 3", NULL},
+    /* 16 % 32 = 16; 1024/32 = 32; 50304/32 = 1572 */
+    {32, false, 1, "num_attention_heads=16 not divisible by 32", NULL}}};
+Test(plan_limits, olmoe) { check_case(&OLMOE); }
+
 /* Every shipped config has a case above. */
 Test(plan_limits, every_shipped_config_has_a_case) {
     const limits_case *all[] = {&GEMMA2, &GPTJ, &QWEN3_MOE, &QWEN2, &BLOOM, &DEEPSEEK_V3, &OPT, &BERT, &LLAMA7B,
                                 &GRANITE, &LLAMA32, &PHI3, &MISTRAL, &MIXTRAL, &GPT2, &STABLECODE, &FALCON, &REDPAJAMA,
-                                &SMOLLM3};
+                                &SMOLLM3, &OLMOE};
     int nall = (int)(sizeof all / sizeof all[0]);
     const char *const *configs;
     int n = tu_shipped_configs(&configs);
