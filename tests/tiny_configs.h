@@ -136,6 +136,15 @@ static const tiny_config tiny_configs[] = {
      * 16384 + 2*111072 + 64 + 16384 */
     {"olmoe", "{\"model_type\": \"olmoe\", \"num_experts\": 4, \"num_experts_per_tok\": 2, " TINY_DIMS "}", 256,
      254976},
+    /* Glm4MoeForCausalLM, head_dim 16, rotary on 8 channels: attention q 4096+64, k and v 2048+32 each,
+     * o 4096 (no bias), q_norm/k_norm 16 each = 12448; layer 0 dense MLP 24576 + norms 128 -> 37152;
+     * layer 1 router 4*64 256 + 4 experts 3*64*32 each 24576 + shared 6144 + norms 128 -> 43552;
+     * 16384 + 37152 + 43552 + 64 + 16384 (the MTP layer is reported apart, extra_params) */
+    {"glm4_moe", "{\"model_type\": \"glm4_moe\", \"head_dim\": 16, \"attention_bias\": true, \"use_qk_norm\": true, "
+                 "\"partial_rotary_factor\": 0.5, \"n_routed_experts\": 4, \"n_shared_experts\": 1, "
+                 "\"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, \"first_k_dense_replace\": 1, "
+                 "\"n_group\": 2, \"topk_group\": 1, \"routed_scaling_factor\": 2.5, "
+                 "\"num_nextn_predict_layers\": 1, " TINY_DIMS "}", 256, 113536},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

@@ -40,6 +40,7 @@ extern const mt_arch mt_arch_mt5;
 extern const mt_arch mt_arch_bart;
 extern const mt_arch mt_arch_smollm3;
 extern const mt_arch mt_arch_olmoe;
+extern const mt_arch mt_arch_glm4_moe;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -78,6 +79,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_bart,
     &mt_arch_smollm3,
     &mt_arch_olmoe,
+    &mt_arch_glm4_moe,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

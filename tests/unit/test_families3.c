@@ -192,3 +192,136 @@ Test(olmoe, clip_after_qk_norm) {
     cr_assert_eq(count_ops(g, MT_OP_CLAMP_, NULL), 3);
     mt_ctx_free(ctx);
 }
+
+/* ---- glm4_moe ----------------------------------------------------------------- */
+
+/* zai-org/GLM-4.5-Air's config.json fields as transcribed in a public conversion script
+ * (SOURCES.md; its num_nextn_predict_layers 1 from the model card's MTP layer). */
+static const char *GLM45_AIR =
+    "{\"architectures\": [\"Glm4MoeForCausalLM\"], \"attention_bias\": true, \"attention_dropout\": 0.0, "
+    "\"pad_token_id\": 151329, \"eos_token_id\": [151329, 151336, 151338], \"head_dim\": 128, \"hidden_act\": \"silu\", "
+    "\"hidden_size\": 4096, \"initializer_range\": 0.02, \"intermediate_size\": 10944, "
+    "\"max_position_embeddings\": 131072, \"model_type\": \"glm4_moe\", \"moe_intermediate_size\": 1408, "
+    "\"norm_topk_prob\": true, \"num_attention_heads\": 96, \"n_group\": 1, \"topk_group\": 1, "
+    "\"n_routed_experts\": 128, \"n_shared_experts\": 1, \"routed_scaling_factor\": 1.0, \"num_experts_per_tok\": 8, "
+    "\"first_k_dense_replace\": 1, \"num_hidden_layers\": 46, \"num_key_value_heads\": 8, "
+    "\"num_nextn_predict_layers\": 1, \"partial_rotary_factor\": 0.5, \"rms_norm_eps\": 1e-5, "
+    "\"rope_scaling\": null, \"rope_theta\": 1000000, \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\", "
+    "\"use_cache\": true, \"vocab_size\": 151552}";
+
+/* GLM-4.5 (355B-A32B): the same with the fields that differ. */
+static const char *GLM45 =
+    "{\"architectures\": [\"Glm4MoeForCausalLM\"], \"attention_bias\": true, \"head_dim\": 128, \"hidden_act\": \"silu\", "
+    "\"hidden_size\": 5120, \"partial_rotary_factor\": 0.5, \"intermediate_size\": 12288, "
+    "\"max_position_embeddings\": 131072, \"model_type\": \"glm4_moe\", \"moe_intermediate_size\": 1536, "
+    "\"norm_topk_prob\": true, \"num_attention_heads\": 96, \"n_group\": 1, \"topk_group\": 1, "
+    "\"n_routed_experts\": 160, \"n_shared_experts\": 1, \"routed_scaling_factor\": 2.5, \"num_experts_per_tok\": 8, "
+    "\"first_k_dense_replace\": 3, \"num_hidden_layers\": 92, \"num_key_value_heads\": 8, \"rms_norm_eps\": 1e-5, "
+    "\"rope_scaling\": null, \"rope_theta\": 1000000, \"num_nextn_predict_layers\": 1, \"tie_word_embeddings\": false, "
+    "\"use_qk_norm\": true, \"torch_dtype\": \"bfloat16\", \"vocab_size\": 151552}";
+
+Test(glm4_moe, glm_4_5_air_matches_published_count) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, GLM45_AIR, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    /* By hand: attention q 4096*12288 = 50,331,648 + bias 12,288, k and v 4096*1024 = 4,194,304 + 1,024
+     * each, o 12288*4096 = 50,331,648 (no bias) = 109,066,240. Layer 0: + dense MLP 3*4096*10944 =
+     * 134,479,872 + norms 8,192 = 243,554,304. Layers 1..45: + router 128*4096 = 524,288, 128 experts
+     * 3*4096*1408 = 17,301,504 each = 2,214,592,512, shared expert 17,301,504, norms 8,192
+     * = 2,341,492,736. Embedding and lm_head 151552*4096 = 620,756,992 each, final norm 4,096:
+     * 2*620,756,992 + 4,096 + 243,554,304 + 45*2,341,492,736 = 106,852,245,504 (card: 106B total). */
+    cr_assert_eq(t.params, 106852245504LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.param_bytes, 2 * 106852245504LL);
+    /* active: 120 of 128 experts idle in 45 layers, 45*120*17,301,504 = 93,428,121,600 less
+     * = 13,424,123,904; less the two 620,756,992 embeddings 12,182,609,920 (card: 12B active) */
+    cr_assert_eq(t.active_params, 13424123904LL, "%lld", (long long)t.active_params);
+    /* MTP layer 46: a MoE layer 2,341,492,736 + enorm, hnorm 8,192 + eh_proj 2*4096*4096 = 33,554,432
+     * + shared_head.norm 4,096 = 2,375,059,456 */
+    cr_assert_eq(t.extra_params, 2375059456LL, "%lld", (long long)t.extra_params);
+    /* the checkpoint's names and shapes */
+    TU_SHAPE(m, "model.layers.0.mlp.gate_proj.weight", 10944, 4096);
+    TU_SHAPE(m, "model.layers.1.mlp.gate.weight", 128, 4096);
+    TU_SHAPE(m, "model.layers.1.mlp.gate.e_score_correction_bias", 128);
+    TU_SHAPE(m, "model.layers.45.mlp.experts.127.down_proj.weight", 4096, 1408);
+    TU_SHAPE(m, "model.layers.45.mlp.shared_experts.up_proj.weight", 1408, 4096);
+    TU_SHAPE(m, "model.layers.2.self_attn.q_proj.bias", 12288);
+    cr_assert_null(mt_model_param(m, "model.layers.2.self_attn.o_proj.bias"));
+    cr_assert_null(mt_model_param(m, "model.layers.2.self_attn.q_norm.weight"));
+    /* partial_rotary_factor 0.5 of head_dim 128: inv_freq of 32 */
+    TU_SHAPE(m, "model.rotary_emb.inv_freq", 32);
+    mt_ctx_free(ctx);
+}
+
+Test(glm4_moe, glm_4_5_matches_published_count) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, GLM45, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    /* By hand: attention q 5120*12288 = 62,914,560 + 12,288, k and v 5120*1024 = 5,242,880 + 1,024 each,
+     * o 62,914,560, q_norm and k_norm 128 each = 136,329,472. Dense layers 0..2: + 3*5120*12288 =
+     * 188,743,680 + norms 10,240 = 325,083,392. Layers 3..91: + router 160*5120 = 819,200, 160 experts
+     * 3*5120*1536 = 23,592,960 each = 3,774,873,600, shared 23,592,960, norms 10,240 = 3,935,625,472.
+     * 2*151552*5120 = 2*775,946,240, final norm 5,120: 1,551,897,600 + 5,120 + 3*325,083,392
+     * + 89*3,935,625,472 = 352,797,814,784; active: less 89*152*23,592,960 = 319,165,562,880
+     * -> 33,632,251,904, 32,080,359,424 without the embeddings (card: 355B total / 32B active). */
+    cr_assert_eq(t.params, 352797814784LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.active_params, 33632251904LL, "%lld", (long long)t.active_params);
+    /* MTP: 3,935,625,472 + 10,240 + 2*5120*5120 = 52,428,800 + 5,120 = 3,988,069,632 */
+    cr_assert_eq(t.extra_params, 3988069632LL, "%lld", (long long)t.extra_params);
+    TU_SHAPE(m, "model.layers.91.self_attn.q_norm.weight", 128);
+    TU_SHAPE(m, "model.layers.3.mlp.experts.159.gate_proj.weight", 1536, 5120);
+    cr_assert_null(mt_model_param(m, "model.layers.3.mlp.gate_proj.weight"));
+    TU_SHAPE(m, "model.layers.2.mlp.gate_proj.weight", 12288, 5120);
+    mt_ctx_free(ctx);
+}
+
+/* The traced graph of 3 layers of GLM-4.5: q/k norms per head after the view, rotary on the first 64
+ * of 128 channels, a dense MLP in layers 0..2 only with first_k_dense_replace 2 (here), the
+ * DeepSeek-V3 router (sigmoid, bias, topk 2 per group, scaling 2.5) on the sparse layer. */
+Test(glm4_moe, graph_details) {
+    mt_ctx *ctx = mt_ctx_new();
+    char json[4096];
+    snprintf(json, sizeof json, "%s", GLM45);
+    char *f = strstr(json, "\"first_k_dense_replace\": 3");
+    cr_assert_not_null(f);
+    f[strlen("\"first_k_dense_replace\": ")] = '2';
+    mt_model *m = tu_build_text(ctx, json, 3);
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 151552);
+    cr_assert_null(first_op(g, MT_OP_NONZERO, "model.layers.1"));
+    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.2.mlp"), 160);
+    cr_assert_eq(count_ops(g, MT_OP_SIGMOID, "model.layers.2.mlp.gate"), 1);
+    mt_node *rsf = NULL;
+    for (int i = 0; i < g->n; i++)
+        if (is_op(g->nodes[i], MT_OP_MUL) && under(g->nodes[i], "model.layers.2.mlp.gate") &&
+            g->nodes[i]->args[1].kind == MT_ARG_FLOAT)
+            rsf = g->nodes[i];
+    cr_assert_not_null(rsf);
+    cr_assert_float_eq(rsf->args[1].v.f, 2.5, 0);
+    /* q_norm runs on [batch, seq, 96, 128] (after the view, before the transpose) */
+    mt_node *qn = first_op(g, MT_OP_POW, "model.layers.0.self_attn.q_norm");
+    cr_assert_not_null(qn);
+    const mt_tensor *qin = qn->args[0].v.t;
+    cr_assert_eq(qin->ndim, 4);
+    cr_assert_eq(qin->shape[2], mt_sym_const(ctx, 96));
+    /* partial rotary: the rotated slice is q[..., :64], the rest passed through and concatenated */
+    mt_node *cat = NULL;
+    for (int i = 0; i < g->n; i++)
+        if (is_op(g->nodes[i], MT_OP_CAT) && under(g->nodes[i], "model.layers.0.self_attn")) cat = g->nodes[i];
+    cr_assert_not_null(cat);
+    cr_assert_eq(cat->outs[0].shape[3], mt_sym_const(ctx, 128));
+    mt_ctx_free(ctx);
+}
+
+Test(glm4_moe, config_errors_name_field_and_family) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *e = build_error(ctx, "{\"model_type\": \"glm4_moe\", \"head_dim\": 16, \"hidden_size\": 64, "
+                                     "\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"partial_rotary_factor\": 0.05}");
+    cr_assert(strstr(e, "partial_rotary_factor") && strstr(e, "glm4_moe"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"glm4_moe\", \"head_dim\": 128, \"n_routed_experts\": 10, \"n_group\": 4}");
+    cr_assert(strstr(e, "n_group") && strstr(e, "glm4_moe"), "%s", e);
+    mt_ctx_free(ctx);
+}
