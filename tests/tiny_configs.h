@@ -145,6 +145,13 @@ static const tiny_config tiny_configs[] = {
                  "\"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, \"first_k_dense_replace\": 1, "
                  "\"n_group\": 2, \"topk_group\": 1, \"routed_scaling_factor\": 2.5, "
                  "\"num_nextn_predict_layers\": 1, " TINY_DIMS "}", 256, 113536},
+    /* HunYuanMoEV1ForCausalLM: attention 12288 + query/key_layernorm 16 + 16, gate.wg 4*64 256, 4 experts of
+     * intermediate_size 3*64*128 = 98304, shared_mlp 24576, norms 128 -> 135584 per layer;
+     * 16384 + 2*135584 + 64 + 16384 */
+    {"hunyuan_v1_moe", "{\"model_type\": \"hunyuan_v1_moe\", \"head_dim\": 16, \"num_experts\": 4, \"moe_topk\": 2, "
+                       TINY_DIMS "}", 256, 304000},
+    /* HunYuanDenseV1ForCausalLM: llama's 106816 + query/key_layernorm 32 per layer */
+    {"hunyuan_v1_dense", "{\"model_type\": \"hunyuan_v1_dense\", \"head_dim\": 16, " TINY_DIMS "}", 256, 106880},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

@@ -346,12 +346,13 @@ mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int
     if (!mt_nn_linear(ctx, at, NM(s, o, "o_proj"), qdim, s->hidden, s->o_bias, dt, dev))
         return mt_ctx_status(ctx);
     if (s->caps.qk_norm != MT_QK_NORM_NONE && s->caps.qk_norm_per_head) {
-        if (!head_norm(m, at, "q_norm", s, s->heads) || !head_norm(m, at, "k_norm", s, s->kv_heads))
+        if (!head_norm(m, at, NM(s, q_norm, "q_norm"), s, s->heads) ||
+            !head_norm(m, at, NM(s, k_norm, "k_norm"), s, s->kv_heads))
             return mt_ctx_status(ctx);
     } else if (s->caps.qk_norm != MT_QK_NORM_NONE) {
         bool head = s->caps.qk_norm != MT_QK_NORM_FULL;
-        if (!qk_norm(m, at, "q_norm", s, head ? s->head_dim : qdim) ||
-            !qk_norm(m, at, "k_norm", s, head ? s->head_dim : kvdim))
+        if (!qk_norm(m, at, NM(s, q_norm, "q_norm"), s, head ? s->head_dim : qdim) ||
+            !qk_norm(m, at, NM(s, k_norm, "k_norm"), s, head ? s->head_dim : kvdim))
             return mt_ctx_status(ctx);
     }
     return MT_OK;
@@ -705,9 +706,9 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
     bool full = s->caps.qk_norm == MT_QK_NORM_FULL, first = full && s->caps.qk_norm_first;
     /* OLMoE: q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) in that order */
     q = mt_tr_call(tr, mt_module_child(at, NM(s, q, "q_proj")), x);
-    if (first) q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
+    if (first) q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
     k = mt_tr_call(tr, mt_module_child(at, NM(s, k, "k_proj")), x);
-    if (first) k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+    if (first) k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     v = mt_tr_call(tr, mt_module_child(at, NM(s, v, "v_proj")), x);
     if (s->caps.clip_qkv > 0) {
         q = clamp_sym(tr, q, s->caps.clip_qkv);
@@ -715,8 +716,8 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         v = clamp_sym(tr, v, s->caps.clip_qkv);
     }
     if (full && !first) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     }
     const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
     const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
@@ -725,13 +726,13 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
         k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
         *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
-        *qo = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
-        *ko = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+        *qo = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        *ko = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
         return;
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), mt_view(tr, q, 4, qs), s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), mt_view(tr, k, 4, ks), s);
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), mt_view(tr, q, 4, qs), s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), mt_view(tr, k, 4, ks), s);
         *qo = mt_transpose(tr, q, 1, 2);
         *ko = mt_transpose(tr, k, 1, 2);
     } else {
@@ -829,6 +830,10 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
         q = rotary_part(tr, q, c, sn, s);
         k = rotary_part(tr, k, c, sn, s);
+    }
+    if (s->caps.qk_norm == MT_QK_NORM_HEAD_POST_ROPE) { /* Hunyuan: on [b, heads, seq, head_dim] after rotary */
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     }
     mt_tensor *o = NULL;
     if (mask) {

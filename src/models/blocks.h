@@ -44,6 +44,7 @@ typedef enum mt_qk_norm {
     MT_QK_NORM_HEAD,       /* q_norm/k_norm over head_dim, after the view (Qwen3, Cohere) */
     MT_QK_NORM_FULL,       /* q_norm/k_norm over the whole projection, before the view (OLMo2) */
     MT_QK_NORM_HEAD_T,     /* q_norm/k_norm over head_dim, after view and transpose (Gemma3) */
+    MT_QK_NORM_HEAD_POST_ROPE, /* over head_dim on [b, heads, seq, head_dim] after the rotary (Hunyuan) */
 } mt_qk_norm;
 
 typedef enum mt_dec_layout {
@@ -71,6 +72,7 @@ typedef struct mt_dec_naming {
     const char *q, *k, *v, *o, *qkv;                    /* q_proj, k_proj, v_proj, o_proj, (fused) */
     const char *gate, *up, *down;                       /* gate_proj, up_proj, down_proj */
     const char *fc_in, *fc_out;                         /* plain MLP: c_fc, c_proj */
+    const char *q_norm, *k_norm;                        /* q_norm, k_norm (query_layernorm, key_layernorm) */
 } mt_dec_naming;
 
 typedef struct mt_dec_caps {

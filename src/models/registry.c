@@ -41,6 +41,8 @@ extern const mt_arch mt_arch_bart;
 extern const mt_arch mt_arch_smollm3;
 extern const mt_arch mt_arch_olmoe;
 extern const mt_arch mt_arch_glm4_moe;
+extern const mt_arch mt_arch_hunyuan_v1_moe;
+extern const mt_arch mt_arch_hunyuan_v1_dense;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -80,6 +82,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_smollm3,
     &mt_arch_olmoe,
     &mt_arch_glm4_moe,
+    &mt_arch_hunyuan_v1_moe,
+    &mt_arch_hunyuan_v1_dense,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -325,3 +325,124 @@ Test(glm4_moe, config_errors_name_field_and_family) {
     cr_assert(strstr(e, "n_group") && strstr(e, "glm4_moe"), "%s", e);
     mt_ctx_free(ctx);
 }
+
+/* ---- hunyuan_v1_moe / hunyuan_v1_dense ------------------------------------------ */
+
+Test(hunyuan, hunyuan_a13b_matches_published_count) {
+    mt_ctx *ctx = mt_ctx_new();
+    /* By hand: attention q, o 4096*4096 = 16,777,216 each, k, v 4096*1024 = 4,194,304 each, query/key_layernorm
+     * 128 each = 41,943,296; gate.wg 64*4096 = 262,144 (float32); 64 experts 3*4096*3072 = 37,748,736 each =
+     * 2,415,919,104; shared_mlp 37,748,736; norms 8,192 -> 2,495,881,472 per layer; 32 layers 79,868,207,104;
+     * embedding 128167*4096 = 524,972,032 (tied head); final norm 4,096: 80,393,183,232 (card: 80B total).
+     * Bytes: 32*262,144 = 8,388,608 float32 parameters (4 bytes), the rest bfloat16:
+     * 2*80,384,794,624 + 4*8,388,608 = 160,803,143,680. */
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/tencent--Hunyuan-A13B-Instruct.config.json"), 0);
+    cr_assert_eq(m->arch, mt_arch_find("hunyuan_v1_moe"), "remote-code model_type hunyuan is hunyuan_v1_moe");
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 80393183232LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.params_by_dtype[MT_FLOAT32], 8388608LL);
+    cr_assert_eq(t.param_bytes, 160803143680LL, "%lld", (long long)t.param_bytes);
+    /* active: 56 of 64 experts idle per layer, 32*56*37,748,736 = 67,645,734,912 less: 12,747,448,320
+     * (card: 13B active) */
+    cr_assert_eq(t.active_params, 12747448320LL, "%lld", (long long)t.active_params);
+    mt_param *wg = mt_model_param(m, "model.layers.31.mlp.gate.wg.weight");
+    cr_assert_not_null(wg);
+    cr_assert_eq(wg->t->dtype, MT_FLOAT32);
+    TU_SHAPE(m, "model.layers.31.mlp.gate.wg.weight", 64, 4096);
+    TU_SHAPE(m, "model.layers.0.mlp.experts.63.down_proj.weight", 4096, 3072);
+    TU_SHAPE(m, "model.layers.0.mlp.shared_mlp.gate_proj.weight", 3072, 4096);
+    TU_SHAPE(m, "model.layers.0.self_attn.query_layernorm.weight", 128);
+    TU_SHAPE(m, "model.layers.0.self_attn.key_layernorm.weight", 128);
+    cr_assert_not_null(mt_model_param(m, "lm_head.weight")->tied_to);
+    mt_ctx_free(ctx);
+}
+
+/* The graph of 1 layer: q/k norms after the rotary, the shared MLP before the float32 gate, the routed
+ * output reshaped then added to it. */
+Test(hunyuan, graph_order) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/tencent--Hunyuan-A13B-Instruct.config.json"), 1);
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 128167);
+    int rope = -1, qn = -1, shared = -1, wg = -1;
+    for (int i = 0; i < g->n; i++) {
+        mt_node *n = g->nodes[i];
+        if (is_op(n, MT_OP_CAT) && under(n, "model.layers.0.self_attn")) rope = i; /* last rotate_half cat */
+        if (qn < 0 && under(n, "model.layers.0.self_attn.query_layernorm")) qn = i;
+        if (shared < 0 && under(n, "model.layers.0.mlp.shared_mlp")) shared = i;
+        if (wg < 0 && n->op == MT_NODE_CALL_MODULE && strcmp(n->module->path, "model.layers.0.mlp.gate.wg") == 0) wg = i;
+    }
+    cr_assert(rope >= 0 && qn > rope, "query_layernorm at %d, rotary at %d", qn, rope);
+    cr_assert(shared >= 0 && wg > shared, "shared_mlp at %d, gate.wg at %d", shared, wg);
+    /* the gate's input is cast to float32 and the logits are float32 */
+    mt_node *w = g->nodes[wg];
+    cr_assert_eq(w->args[0].v.t->dtype, MT_FLOAT32);
+    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.0.mlp"), 64);
+    /* the block's last node: reshape(routed) + shared */
+    mt_node *add = NULL;
+    for (int i = 0; i < g->n; i++)
+        if (is_op(g->nodes[i], MT_OP_ADD) && strcmp(g->nodes[i]->stack->mods[g->nodes[i]->stack->depth - 1]->path,
+                                                     "model.layers.0.mlp") == 0)
+            add = g->nodes[i];
+    cr_assert_not_null(add);
+    cr_assert(is_op(add->args[0].v.t->node, MT_OP_RESHAPE));
+    cr_assert(under(add->args[1].v.t->node, "model.layers.0.mlp.shared_mlp"));
+    mt_ctx_free(ctx);
+}
+
+/* num_experts and moe_topk as per-layer lists: layer 0 has 4 experts (top 2), layer 1 has 2 (top 1). */
+Test(hunyuan, per_layer_expert_lists) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx,
+        "{\"model_type\": \"hunyuan_v1_moe\", \"head_dim\": 16, \"num_experts\": [4, 2], \"moe_topk\": [2, 1], "
+        "\"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 32, \"num_hidden_layers\": 2, "
+        "\"num_attention_heads\": 4, \"num_key_value_heads\": 2}", 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    /* layer: attention 12288 + norms 32, shared 3*64*32 = 6144, layer norms 128; layer 0 gate 256 + 4 experts
+     * 24576, layer 1 gate 128 + 2 experts 12288: 2*18592 + 24832 + 12416 = 74432; + 16384 + 64 + 16384 untied
+     * = 107264; idle: 2 experts of layer 0 and 1 of layer 1, 3*6144 = 18432 */
+    cr_assert_eq(t.params, 107264LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.active_params, 107264LL - 18432LL, "%lld", (long long)t.active_params);
+    mt_graph *g = tu_trace(m);
+    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.0.mlp"), 4);
+    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.1.mlp"), 2);
+    mt_node *tk = first_op(g, MT_OP_TOPK, "model.layers.1.mlp");
+    cr_assert_not_null(tk);
+    cr_assert_eq(tk->args[1].v.i, 1);
+    mt_ctx_free(ctx);
+}
+
+Test(hunyuan, config_errors_name_field_and_family) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *e = build_error(ctx, "{\"model_type\": \"hunyuan_v1_moe\", \"use_cla\": true}");
+    cr_assert(strstr(e, "use_cla") && strstr(e, "hunyuan_v1_moe"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"hunyuan_v1_moe\", \"num_hidden_layers\": 2, \"num_experts\": 4, "
+                         "\"moe_topk\": [2, 8]}");
+    cr_assert(strstr(e, "moe_topk.1") && strstr(e, "8 experts of 4"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"hunyuan\", \"use_mixed_mlp_moe\": false}");
+    cr_assert(strstr(e, "use_mixed_mlp_moe") && strstr(e, "hunyuan"), "%s", e);
+    mt_ctx_free(ctx);
+}
+
+/* The dense model: Llama blocks with query/key_layernorm after the rotary, no MoE. */
+Test(hunyuan, dense_norms_after_rotary) {
+    mt_ctx *ctx = mt_ctx_new();
+    const tiny_config *tc = tiny_for("hunyuan_v1_dense");
+    cr_assert_not_null(tc);
+    mt_model *m = tu_build_text(ctx, tc->json, 0);
+    cr_assert_str_eq(m->class_name, "HunYuanDenseV1ForCausalLM");
+    mt_graph *g = tu_trace(m);
+    mt_node *pw = first_op(g, MT_OP_POW, "model.layers.1.self_attn.key_layernorm");
+    cr_assert_not_null(pw);
+    /* k after the rotary: to(float32) of the rotary's add */
+    mt_node *src = pw->args[0].v.t->node->args[0].v.t->node;
+    cr_assert(is_op(src, MT_OP_ADD), "key_layernorm input from %s", src->name);
+    cr_assert_eq(count_ops(g, MT_OP_NONZERO, NULL), 0);
+    mt_ctx_free(ctx);
+}

@@ -453,11 +453,30 @@ static const limits_case OLMOE = {"samples/configs/allenai--OLMoE-1B-7B-0125-Ins
     {32, false, 1, "num_attention_heads=16 not divisible by 32", NULL}}};
 Test(plan_limits, olmoe) { check_case(&OLMOE); }
 
+/* Hunyuan-A13B (remote-code model_type hunyuan): num_attention_heads 32, num_key_value_heads 8, experts and
+ * shared MLP of intermediate_size 3072, vocab_size 128167 (odd: never shards; tied). */
+static const limits_case HUNYUAN = {"samples/configs/tencent--Hunyuan-A13B-Instruct.config.json", NULL, 2, {
+    {1, true, 1, NULL, NULL},
+    /* 32/2, 8/2, 3072/2; 128167 is odd */
+    {2, true, 1, NULL, VOCAB(128167, 2)},
+    /* 32/4, 8/4, 3072/4 = 768 */
+    {4, true, 1, NULL, VOCAB(128167, 4)},
+    /* 32/8, 8/8, 3072/8 = 384 */
+    {8, true, 1, NULL, VOCAB(128167, 8)},
+    /* 32/16; 8 % 16 != 0, 16 % 8 == 0, 32/16: KV x2; 3072/16 = 192 */
+    {16, true, 2, NULL, KV_REPL("num_key_value_heads", 8, 16, 2) "; " VOCAB(128167, 16)},
+    /* 32 % 3 = 2; 8 % 3 = 2, 3 % 8 != 0; 3072 = 3 * 1024; 128167: digit sum 25 */
+    {3, false, 1, "num_attention_heads=32 not divisible by 3; " NO_KV_REPL("num_key_value_heads", 8, 3),
+     VOCAB(128167, 3)},
+    /* 32 % 64 = 32 (64 % 8 == 0: the heads say it); 3072/64 = 48 */
+    {64, false, 1, "num_attention_heads=32 not divisible by 64", VOCAB(128167, 64)}}};
+Test(plan_limits, hunyuan_a13b) { check_case(&HUNYUAN); }
+
 /* Every shipped config has a case above. */
 Test(plan_limits, every_shipped_config_has_a_case) {
     const limits_case *all[] = {&GEMMA2, &GPTJ, &QWEN3_MOE, &QWEN2, &BLOOM, &DEEPSEEK_V3, &OPT, &BERT, &LLAMA7B,
                                 &GRANITE, &LLAMA32, &PHI3, &MISTRAL, &MIXTRAL, &GPT2, &STABLECODE, &FALCON, &REDPAJAMA,
-                                &SMOLLM3, &OLMOE};
+                                &SMOLLM3, &OLMOE, &HUNYUAN};
     int nall = (int)(sizeof all / sizeof all[0]);
     const char *const *configs;
     int n = tu_shipped_configs(&configs);
