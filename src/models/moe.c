@@ -2,7 +2,7 @@
  *
  * What the graph records for one sparse block, following transformers' eager
  * forwards (MixtralSparseMoeBlock, Qwen2MoeSparseMoeBlock, Qwen3MoeSparseMoeBlock,
- * DeepseekV2Moe / DeepseekV3MoE):
+ * OlmoeSparseMoeBlock, DeepseekV2Moe / DeepseekV3MoE / Glm4MoeMoE, HunYuanMoEV1Moe):
  *   x.view(-1, hidden); router logits (the `gate` Linear, or F.linear in
  *   float32 for DeepSeek); softmax / sigmoid; torch.topk (+ DeepSeek's
  *   group-limited selection); renormalization; the one_hot expert mask and its
@@ -14,7 +14,9 @@
  *     the expert's inputs  x[top_x]            recorded as torch.index_select(x, 0, top_x)
  *     the routing weights  w[top_x, idx, None] recorded as index_select + gather(1, idx[:, None])
  *     expert(inputs) * weights, .to(dtype), final.index_add_(0, top_x, ..)
- *   shared experts (and Qwen2-MoE's sigmoid shared_expert_gate) are added.
+ *   shared experts (and Qwen2-MoE's sigmoid shared_expert_gate) are added;
+ *   Hunyuan runs its shared MLP first and its gate casts the 3-D input to
+ *   float32 for the float32 `wg` before the view.
  * Simplified bookkeeping: the advanced indexing above (our getitem has no
  * tensor indices) and DeepSeek's `if token_indices.numel() > 0` guard (every
  * expert is recorded, as the loop may run for any of them); `.max().values`
