@@ -2,12 +2,13 @@
 #   make run   sets up and builds only what the CLI needs (no test programs, no
 #              libtorch) in $(RUN_BUILD), then traces the sample
 #   make test  sets up the test dependencies too and runs every test in $(BUILD)
+#   make fuzz  runs each fuzz target for FUZZ_SECONDS (tests/fuzz/run.sh)
 BUILD ?= build
 RUN_BUILD ?= build-run
 SAMPLE ?= samples/configs/huggyllama--llama-7b.config.json
 OUT ?= out
 
-.PHONY: all setup setup-run build build-run run test bench clean
+.PHONY: all setup setup-run build build-run run test bench fuzz clean
 
 all: build
 
@@ -37,6 +38,11 @@ test: build
 
 bench: build
 	$(BUILD)/mt_bench
+
+# libFuzzer targets (tests/fuzz/) for FUZZ_SECONDS each, in a clang tree of their own
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	bash tests/fuzz/run.sh $(BUILD)/fuzz $(CURDIR) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD) $(RUN_BUILD) $(OUT)

@@ -146,6 +146,43 @@ mt_status mt_plan_export_graph_json_opts(const mt_plan *p, const struct mt_json_
     return mtx_export_json_full((mt_model *)p->model, (mt_graph *)p->graph, NULL, opts, "plan", plan_json(p), out);
 }
 
+/* A JSON string: '"' and '\\' escaped, control characters as \\u00XX. */
+static void put_json_str(const char *s, FILE *out) {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fputc('\\', out);
+        if (*p < 0x20) fprintf(out, "\\u%04x", *p);
+        else fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+mt_status mt_plan_degrees_export_json(const mt_model *m, const mt_plan_degree *deg, int n, bool all, FILE *out) {
+    if (!m || !deg || n < 0 || !out) return MT_ERR_USAGE;
+    fputs("{\n  \"model_type\": ", out);
+    put_json_str(m->model_type, out);
+    fputs(",\n  \"degrees\": [", out);
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        if (!deg[i].valid && !all) continue;
+        fprintf(out, "%s\n    {\"tp\": %d, \"valid\": %s, \"kv_replication\": ", first ? "" : ",", deg[i].tp,
+                deg[i].valid ? "true" : "false");
+        first = false;
+        /* an unusable degree has no per-rank figures: null, never 0 */
+        if (deg[i].valid)
+            fprintf(out, "%d, \"param_bytes_per_rank\": %lld, \"comm_bytes_per_token\": %.17g, \"reason\": ",
+                    deg[i].kv_replication, (long long)deg[i].param_bytes, deg[i].comm_per_token);
+        else
+            fputs("null, \"param_bytes_per_rank\": null, \"comm_bytes_per_token\": null, \"reason\": ", out);
+        if (deg[i].reason) put_json_str(deg[i].reason, out);
+        else fputs("null", out);
+        fputc('}', out);
+    }
+    fputs(first ? "]\n}\n" : "\n  ]\n}\n", out);
+    if (ferror(out)) return mt_fail(m->ctx, MT_ERR_IO, "writing the plan degrees JSON failed");
+    return MT_OK;
+}
+
 static double gib(int64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
 mt_status mt_plan_print(const mt_plan *p, FILE *out) {

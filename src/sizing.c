@@ -9,7 +9,10 @@
  * linear in their own nnz symbol, so a fractional expectation is evaluated
  * exactly as floor + frac * slope. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include <metatrace/sizing.h>
 
@@ -518,6 +521,8 @@ typedef struct sizer {
     int ncores;
     int *core_of;    /* node -> 1 + the attention core it belongs to (pair-proportional FLOPs), 0: none */
     int *twin;       /* node -> 1 + the same node of an earlier identical layer (its figures are reused), 0: none */
+    bool dec_given;  /* bound trace: noncore_dec comes from the model traced with symbolic inputs */
+    long double noncore_dec;
     int *seen, *stack;
     int epoch;
 } sizer;
@@ -943,6 +948,65 @@ static const mt_sym *flops_of(flops_cache *c, const mt_node *n) {
     return f;
 }
 
+/* The decode step of a bound trace. Its shapes are constants, so the step of
+ * one new token cannot be evaluated on it: the non-attention decode FLOPs come
+ * from the same model built and traced with symbolic inputs, in a context of
+ * its own (the caller's graph, symbols and exports stay as they are); the
+ * attention terms are per (query, key) pair and come from the bound graph. */
+static bool sym_decode_core(sizer *T, int64_t context, long double *sum) {
+    mt_ctx *ctx = T->ctx;
+    const mt_graph *g = T->g;
+    T->seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->seen);
+    T->stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->stack);
+    if (!T->seen || !T->stack || !gindex_build(ctx, g, &T->X) || !find_cores(T)) return false;
+    bool encdec = T->X.ids_dec >= 0;
+    evaluator D;
+    if (!ev_init(&D, ctx, 1, encdec ? context : 1, 1)) return false;
+    flops_cache fc = {.ctx = ctx};
+    *sum = 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (T->core_of[i] || (encdec && !(T->X.deps[i] >> T->X.ids_dec & 1))) continue;
+        const mt_sym *f = flops_of(&fc, n);
+        if (!f && mt_ctx_status(ctx) != MT_OK) return false;
+        if (f) *sum += ev_node(&D, f, n);
+    }
+    mtx_ptrmap_free(&D.dmap);
+    mtx_ptrmap_free(&D.memo);
+    return !D.failed;
+}
+
+static mt_status symbolic_decode(sizer *S, int64_t context) {
+    mt_config *top = S->m->cfg;
+    while (mt_config_parent(top)) top = mt_config_parent(top);
+    char *text = json_dumps((const json_t *)mt_cfg_json(top, ""), JSON_COMPACT);
+    if (!text) return mt_fail(S->ctx, MT_ERR_NOMEM, "sizing: copying the config for the decode step");
+    mt_ctx *c2 = mt_ctx_new();
+    const char *why = "out of memory";
+    bool ok = false;
+    if (c2) {
+        mt_config *cfg = mt_config_parse(c2, text, strlen(text), mt_config_path(top));
+        mt_build_opts bo = {.dtype = S->m->dtype, .num_layers = S->m->num_layers, .attn = S->m->attn};
+        mt_model *m2 = cfg ? mt_model_build(c2, cfg, &bo) : NULL;
+        mt_graph *g2 = m2 ? mt_model_trace(m2, NULL) : NULL;
+        sizer T;
+        memset(&T, 0, sizeof T);
+        T.ctx = c2;
+        T.m = m2;
+        T.g = g2;
+        T.o = S->o;
+        ok = g2 && sym_decode_core(&T, context, &S->noncore_dec);
+        if (!ok) why = mt_ctx_errmsg(c2);
+    }
+    free(text);
+    S->dec_given = ok;
+    mt_status st = ok ? MT_OK
+                      : mt_fail(S->ctx, MT_ERR_INTERNAL, "sizing: the symbolic trace for the decode step failed: %s",
+                                why ? why : "?");
+    if (c2) mt_ctx_free(c2);
+    return st;
+}
+
 static mt_status flops(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
@@ -1012,6 +1076,7 @@ static mt_status flops(sizer *S, mt_sizing *out) {
         if (slot_of[i]) counts[slot_of[i] - 1]++;
         else expert_sum += v;
     }
+    if (S->dec_given) noncore_dec = S->noncore_dec;
     for (int i = 0; i < nk && sym; i++) sym = mt_sym_add(ctx, sym, mt_sym_mul_const(ctx, keys[i], counts[i]));
     mtx_ptrmap_free(&uniq);
     mtx_ptrmap_free(&D.dmap);
@@ -1342,6 +1407,8 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     if ((st = mt_quant_inventory_of(m, S.o->quant, &out->weights)) != MT_OK) return st;
     out->weight_bytes = out->weights.total_bytes;
     if (!find_twins(&S)) return mt_ctx_status(ctx);
+    /* (a model built by hand, without a config, keeps the bound graph's figures) */
+    if ((tb || ts) && m->cfg && (st = symbolic_decode(&S, out->context)) != MT_OK) return st;
     if ((st = flops(&S, out)) != MT_OK || (st = activations(&S, out)) != MT_OK) return st;
     mt_totals t;
     if ((st = mt_model_totals(m, &t)) != MT_OK) return st;

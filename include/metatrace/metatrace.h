@@ -13,6 +13,8 @@
 #include "plan.h"
 #include "quant.h"
 #include "sizing.h"
+#include "fit.h"
 #include "diff.h"
+#include "flat.h"
 
 #endif

@@ -77,7 +77,8 @@ MT_API bool mt_cfg_str(mt_config *c, const char *field, const char *def, const c
 MT_API bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out);
 /* Positive int (>0); absent takes def (def <= 0 means required). */
 MT_API bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out);
-/* Raw access to a nested value (jansson json_t*), or NULL when absent/null. */
+/* Raw access to a nested value (jansson json_t*), or NULL when absent/null;
+ * the field "" is the config's (or the view's) own object. */
 MT_API void *mt_cfg_json(const mt_config *c, const char *field);
 /* Set an error located at `field` (line:col of its key when present). */
 MT_API mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);

@@ -193,6 +193,14 @@ typedef struct mt_plan_degree {
 MT_API mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base, int max_tp,
                        mt_plan_degree *out);
 
+/* The degrees of mt_plan_auto as the JSON document of `metatrace --tp auto
+ * -f json` (docs/plan.md): {"model_type": ..., "degrees": [{"tp", "valid",
+ * "kv_replication", "param_bytes_per_rank", "comm_bytes_per_token",
+ * "reason"}, ...]}, one entry of `deg` per line: the usable degrees, and with
+ * `all` the others too (their per-rank figures null, their reason given; the
+ * CLI's --all). MT_ERR_IO when writing fails. */
+MT_API mt_status mt_plan_degrees_export_json(const mt_model *m, const mt_plan_degree *deg, int n, bool all, FILE *out);
+
 /* The standalone plan JSON object (docs/plan.md). */
 #define MT_PLAN_FORMAT "metatrace-plan"
 #define MT_PLAN_VERSION 1

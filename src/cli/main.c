@@ -58,7 +58,8 @@ typedef enum opt_id {
     OPT_KV_DTYPE, OPT_MEM, OPT_DP, OPT_OPTIMIZER, OPT_MLA_CACHE, OPT_DEPTH, OPT_UNFOLD,
     OPT_QUANT,
     OPT_ATTN, OPT_REVISION,
-    OPT_STABLE, OPT_COMPACT
+    OPT_STABLE, OPT_COMPACT,
+    OPT_ALL, OPT_FIT, OPT_CLUSTER
 } opt_id;
 
 static const struct {
@@ -80,6 +81,9 @@ static const struct {
     {0, "revision", true, OPT_REVISION},
     {0, "stable", false, OPT_STABLE},
     {0, "compact", false, OPT_COMPACT},
+    {0, "all", false, OPT_ALL},
+    {0, "fit", true, OPT_FIT},
+    {0, "cluster", true, OPT_CLUSTER},
 };
 
 typedef struct cli {
@@ -102,6 +106,11 @@ typedef struct cli {
     mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
     const char *revision; /* --revision REV of a Hub cache folder or model id (NULL: main) */
     mt_json_opts json;   /* --stable, --compact (graph JSON only) */
+    bool all;            /* --all: --tp auto lists the unusable degrees too; --fit the layouts that do not fit */
+    const char *fit;     /* --fit CLUSTER: which (tp, pp, ep, dp) layouts fit (fit.h) */
+    mt_plan *plan;       /* --tp N: the plan, made before any output is opened (an unusable degree
+                            is an error and writes nothing) */
+    mt_fit *fitres;      /* --fit: the layouts, computed before any output is opened */
 } cli;
 
 /* The message after "metatrace: error: ", one line: control characters (from
@@ -341,7 +350,15 @@ static void help(mt_ctx *ctx)
           "                      transformers picks for the model type)\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
           "      --tp N|auto     plan tensor parallelism over N ranks (JSON or table), or list\n"
-          "                      every degree 1..64 that works and why the others do not\n"
+          "                      the degrees 1..64 the model can use (--all: the others too,\n"
+          "                      with the reason); an unusable N is an error (exit 1)\n"
+          "      --fit CLUSTER   which tensor x pipeline x expert x data parallel layouts fit\n"
+          "                      CLUSTER (8xH100, 2x8xH100, a cluster JSON file; presets\n"
+          "                      H100 H200 A100-80GB A100-40GB B200 MI300X L40S), ranked by\n"
+          "                      estimated time per token, with vLLM/SGLang/Megatron flags;\n"
+          "                      --bind batch=B,seq=S sets the KV budget (default 1 x 4096)\n"
+          "      --cluster CLUSTER  the same as --fit CLUSTER\n"
+          "      --all           with --tp auto or --fit: list what does not work too\n"
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
           "                      held in blocks of the sequence between the sharded regions)\n"
@@ -561,6 +578,16 @@ static int parse_args(cli *c, int argc, char **argv)
             break;
         }
         case OPT_UNFOLD: c->unfold = true; break;
+        case OPT_ALL: c->all = true; break;
+        case OPT_FIT:
+        case OPT_CLUSTER:
+            if (!*value)
+                return usage_error("--%s: expected a cluster such as 8xH100, 2x8xH100 or a cluster JSON file",
+                                   options[k].long_name);
+            if (c->fit && strcmp(c->fit, value) != 0)
+                return usage_error("--fit and --cluster name one cluster: got '%s' and '%s'", c->fit, value);
+            c->fit = value;
+            break;
         case OPT_STABLE: c->json.stable = true; break;
         case OPT_COMPACT: c->json.compact = true; break;
         case OPT_HELP:
@@ -600,6 +627,15 @@ static int parse_args(cli *c, int argc, char **argv)
     if ((c->json.stable || c->json.compact) && (c->format != FMT_JSON || c->tp < 0))
         return usage_error("--%s shapes the graph JSON document: write JSON (.json or --format json), "
                            "with --tp N or without --tp (not --tp auto)", c->json.stable ? "stable" : "compact");
+    if (c->fit && c->tp != 0)
+        return usage_error("--fit enumerates tensor, pipeline, expert and data parallel layouts itself: drop --tp");
+    if (c->fit && (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG))
+        return usage_error("--fit writes a table (summary, .txt) or JSON (.json), not DOT/SVG/PNG");
+    if (c->fit && (c->depth || c->sz.mem_budget || c->json.stable || c->json.compact || c->sp))
+        return usage_error("--fit does not take --depth, --mem (the cluster gives the memory), --stable, --compact "
+                           "or --sp");
+    if (c->all && !(c->tp < 0 || c->fit))
+        return usage_error("--all lists the unusable degrees of --tp auto, or the layouts of --fit that do not fit");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
     if (c->sp && bound_of(c, "seq"))
         return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
@@ -607,7 +643,8 @@ static int parse_args(cli *c, int argc, char **argv)
     return -1;
 }
 
-/* --tp auto: every degree 1..64, valid or the reason. */
+/* --tp auto: the usable degrees 1..64; with --all the others too, with the
+ * reason (their per-rank figures are null in JSON, "-" in the table: never 0). */
 static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, FILE *out)
 {
     mt_plan_degree deg[64];
@@ -616,61 +653,40 @@ static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, 
     mt_status st = mt_plan_auto(m, g, &base, 64, deg);
     if (st != MT_OK)
         return st;
-    if (json) {
-        fprintf(out, "{\n  \"model_type\": \"%s\",\n  \"degrees\": [\n", m->model_type);
-        for (int i = 0; i < 64; i++) {
-            fprintf(out, "    {\"tp\": %d, \"valid\": %s, \"kv_replication\": %d, "
-                         "\"param_bytes_per_rank\": %lld, \"comm_bytes_per_token\": %.17g, \"reason\": ",
-                    deg[i].tp, deg[i].valid ? "true" : "false", deg[i].kv_replication,
-                    (long long)deg[i].param_bytes, deg[i].comm_per_token);
-            if (deg[i].reason) {
-                fputc('"', out);
-                for (const char *p = deg[i].reason; *p; p++) {
-                    if (*p == '"' || *p == '\\') fputc('\\', out);
-                    fputc(*p, out);
-                }
-                fputc('"', out);
-            } else {
-                fputs("null", out);
-            }
-            fputs(i + 1 < 64 ? "},\n" : "}\n", out);
-        }
-        fputs("  ]\n}\n", out);
-        return MT_OK;
-    }
-    fprintf(out, "tensor-parallel degrees for %s (%s):\n", m->class_name, m->model_type);
+    if (json)
+        return mt_plan_degrees_export_json(m, deg, 64, c->all, out);
+    fprintf(out, "tensor-parallel degrees for %s (%s)%s:\n", m->class_name, m->model_type,
+            c->all ? "" : ", the usable ones (--all adds the others with the reason)");
     fprintf(out, "%5s  %-6s  %16s  %18s  %s\n", "tp", "ok", "params/rank (MiB)", "comm (bytes/token)", "note");
     for (int i = 0; i < 64; i++) {
         if (deg[i].valid)
             fprintf(out, "%5d  %-6s  %16.1f  %18.0f  %s\n", deg[i].tp, "yes",
                     deg[i].param_bytes / 1048576.0, deg[i].comm_per_token,
                     deg[i].reason ? deg[i].reason : "");
-        else
+        else if (c->all)
             fprintf(out, "%5d  %-6s  %16s  %18s  %s\n", deg[i].tp, "no", "-", "-",
                     deg[i].reason ? deg[i].reason : "");
     }
     return MT_OK;
 }
 
+/* --tp N: the plan was made (and found usable) before the output was opened. */
 static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
 {
     bool json = c->format == FMT_JSON;
     if (c->tp < 0)
         return export_auto(c, m, g, json, out);
-    mt_plan_opts o = {.tp = c->tp, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp,
-                      .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
-    mt_plan *p = mt_plan_run(m, g, &o);
-    if (!p)
-        return mt_ctx_status(m->ctx);
     if (c->format == FMT_DOT)
-        return mt_plan_export_dot(p, out);
-    return json ? mt_plan_export_graph_json_opts(p, &c->json, out) : mt_plan_print(p, out);
+        return mt_plan_export_dot(c->plan, out);
+    return json ? mt_plan_export_graph_json_opts(c->plan, &c->json, out) : mt_plan_print(c->plan, out);
 }
 
 static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g, FILE *out)
 {
     if (c->tp != 0)
         return export_plan(c, m, g, out);
+    if (c->fit)
+        return f == FMT_JSON ? mt_fit_export_json(c->fitres, c->all, out) : mt_fit_print(c->fitres, c->all, out);
     mt_sizing sz;
     if ((f == FMT_JSON || f == FMT_SUMMARY || f == FMT_NONE) && mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
         return mt_ctx_status(c->ctx);
@@ -1069,6 +1085,10 @@ static int run(cli *c)
         rc = resolve_output(c, &t);
     if (rc != 0)
         return rc;
+    /* --fit: the cluster first (a bad spec fails before any work) */
+    mt_cluster cl;
+    if (c->fit && mt_cluster_parse(c->ctx, c->fit, &cl) != MT_OK)
+        return input_error(c->ctx);
     mt_config *cfg = mt_config_load_revision(c->ctx, c->config, c->revision);
     if (!cfg)
         return input_error(c->ctx);
@@ -1088,9 +1108,44 @@ static int run(cli *c)
     to.bind.names = c->bind_names;
     to.bind.values = c->bind_values;
     to.bind.n = c->nbind;
+    /* --fit sizes at the bound batch and seq itself and needs them symbolic in
+     * the graph (decode is evaluated at one token): the other bindings trace */
+    const char *fit_names[MAX_BINDINGS];
+    int64_t fit_values[MAX_BINDINGS];
+    if (c->fit) {
+        int n = 0;
+        for (int i = 0; i < c->nbind; i++)
+            if (strcmp(c->bind_names[i], "batch") != 0 && strcmp(c->bind_names[i], "seq") != 0) {
+                fit_names[n] = c->bind_names[i];
+                fit_values[n++] = c->bind_values[i];
+            }
+        to.bind.names = fit_names;
+        to.bind.values = fit_values;
+        to.bind.n = n;
+    }
     mt_graph *g = mt_model_trace(m, &to);
     if (!g)
         return input_error(c->ctx);
+    /* A plan or fit is computed before any output is opened: an unusable
+     * degree is an error that writes nothing. */
+    if (c->tp > 0) {
+        mt_plan_opts o = {.tp = c->tp, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp,
+                          .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
+        c->plan = mt_plan_run(m, g, &o);
+        if (!c->plan)
+            return input_error(c->ctx);
+        if (!c->plan->valid) {
+            error("--tp %d: the model cannot use this degree: %s (--tp auto lists the usable degrees)", c->tp,
+                  c->plan->reason);
+            return EXIT_INPUT;
+        }
+    }
+    if (c->fit) {
+        mt_fit_opts fo = {.cluster = &cl, .sizing = &c->sz, .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
+        c->fitres = mt_fit_run(m, g, &fo);
+        if (!c->fitres)
+            return input_error(c->ctx);
+    }
     return to_file ? write_file(c, m, g, &t) : write_stdout(c, m, g);
 }
 

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -27,7 +28,7 @@ Test(cli_plan, auto_lists_the_working_degrees) {
      * multiple of 8 that divides 24: none beyond 8): 1, 2, 4, 8. At 3 the
      * heads divide (24/3) but neither the KV heads nor 8192 do. */
     const char *argv[] = {tu_src("samples/configs/meta-llama--Llama-3.2-3B.resaved.config.json"),
-                          "--layers", "2", "--tp", "auto", "--format", "json", NULL};
+                          "--layers", "2", "--tp", "auto", "--all", "--format", "json", NULL};
     json_t *j = run_json(argv);
     json_t *deg = json_object_get(j, "degrees");
     cr_assert_eq(json_array_size(deg), 64);
@@ -36,13 +37,74 @@ Test(cli_plan, auto_lists_the_working_degrees) {
         int tp = (int)json_integer_value(json_object_get(d, "tp"));
         bool want = tp == 1 || tp == 2 || tp == 4 || tp == 8;
         cr_assert_eq(json_is_true(json_object_get(d, "valid")), want, "tp=%d", tp);
-        if (!want)
+        if (!want) {
             cr_assert(json_is_string(json_object_get(d, "reason")), "tp=%d has no reason", tp);
+            /* an unusable degree has no per-rank figures: null, never 0 */
+            cr_assert(json_is_null(json_object_get(d, "param_bytes_per_rank")), "tp=%d", tp);
+            cr_assert(json_is_null(json_object_get(d, "comm_bytes_per_token")), "tp=%d", tp);
+            cr_assert(json_is_null(json_object_get(d, "kv_replication")), "tp=%d", tp);
+        }
     }
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(deg, 2), "reason")),
                      "num_key_value_heads=8 not divisible by 3, and 3 is not a multiple of it "
                      "(no KV replication possible); intermediate_size=8192 not divisible by 3");
     json_decref(j);
+}
+
+Test(cli_plan, auto_lists_only_usable_degrees_without_all) {
+    /* the same model without --all: the four usable degrees 1, 2, 4, 8 and nothing else */
+    const char *argv[] = {tu_src("samples/configs/meta-llama--Llama-3.2-3B.resaved.config.json"),
+                          "--layers", "2", "--tp", "auto", "--format", "json", NULL};
+    json_t *j = run_json(argv);
+    json_t *deg = json_object_get(j, "degrees");
+    cr_assert_eq(json_array_size(deg), 4);
+    const int want[] = {1, 2, 4, 8};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *d = json_array_get(deg, i);
+        cr_assert_eq(json_integer_value(json_object_get(d, "tp")), want[i]);
+        cr_assert(json_is_true(json_object_get(d, "valid")));
+        cr_assert(json_is_integer(json_object_get(d, "param_bytes_per_rank")));
+    }
+    json_decref(j);
+    /* the table likewise: no "no" rows, and it says how to see them */
+    char *out = NULL, *err = NULL;
+    const char *targv[] = {tu_src("samples/configs/meta-llama--Llama-3.2-3B.resaved.config.json"), "--layers", "2",
+                           "--tp", "auto", NULL};
+    cr_assert_eq(tu_run_cli(targv, &out, &err), 0, "%s", err);
+    cr_assert_not_null(strstr(out, "--all"), "%s", out);
+    cr_assert_null(strstr(out, "  no  "), "%s", out);
+    free(out);
+    free(err);
+}
+
+Test(cli_plan, unusable_degree_exits_1_and_writes_nothing) {
+    /* Llama-2-70B's shape (64 heads, 8 KV heads, intermediate 28672) at tp=3:
+     * 64 = 3 x 21 + 1, so the heads do not divide; exit 1, the reason on
+     * stderr, no file. The library still answers with valid=false. */
+    const char *dir = tu_tmpdir();
+    char cfg[512], out[512];
+    snprintf(cfg, sizeof cfg, "%s/l70.json", dir);
+    snprintf(out, sizeof out, "%s/plan3.json", dir);
+    FILE *f = fopen(cfg, "w");
+    cr_assert_not_null(f);
+    fputs("{\"model_type\": \"llama\", \"hidden_size\": 8192, \"intermediate_size\": 28672, "
+          "\"num_attention_heads\": 64, \"num_hidden_layers\": 80, \"num_key_value_heads\": 8, "
+          "\"vocab_size\": 32000, \"torch_dtype\": \"float16\"}\n", f);
+    fclose(f);
+    char *so = NULL, *se = NULL;
+    const char *argv[] = {cfg, "--layers", "2", "--tp", "3", "-o", out, NULL};
+    cr_assert_eq(tu_run_cli(argv, &so, &se), 1, "%s", se);
+    cr_assert_not_null(strstr(se, "--tp 3"), "%s", se);
+    cr_assert_not_null(strstr(se, "num_attention_heads=64 not divisible by 3"), "%s", se);
+    cr_assert(access(out, F_OK) != 0, "no output file for an unusable degree");
+    free(so);
+    free(se);
+    /* to standard output: nothing written either */
+    const char *argv2[] = {cfg, "--layers", "2", "--tp", "3", NULL};
+    cr_assert_eq(tu_run_cli(argv2, &so, &se), 1, "%s", se);
+    cr_assert_str_eq(so, "");
+    free(so);
+    free(se);
 }
 
 Test(cli_plan, llama_plan_equals_transformers_base_plan) {

@@ -158,7 +158,7 @@ Test(diff, node_removed_in_graph_order_with_its_module)
      * the dtype of a later node: the removal is reported first. */
     size_t i, k = 0;
     json_t *v;
-    const char *removed = NULL, *module = NULL;
+    char *removed = NULL, *module = NULL;
     json_array_foreach(nodes, i, v)
     {
         json_t *st = json_object_get(v, "module_stack");
@@ -203,6 +203,8 @@ Test(diff, node_removed_in_graph_order_with_its_module)
     free(out);
     free(err);
     free(path);
+    free(removed);
+    free(module);
     free(later_name);
     free(old_dtype);
 }

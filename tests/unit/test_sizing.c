@@ -292,6 +292,40 @@ Test(sizing, llama2_70b_flops_by_hand)
     mt_ctx_free(ctx);
 }
 
+/* A trace bound to batch 1, seq S has constant shapes; its decode step is still
+ * one new token over S cached (it used to be the whole bound prefill: 54 TFLOP
+ * "per decode token" for llama-7b at seq 4096). Hand figure as above: the graph
+ * at batch 1, seq 1 plus each layer's pairs with the S - 1 other cached keys. */
+Test(sizing, bound_trace_decodes_one_token)
+{
+    const int64_t S = 4096, L = 2;
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("tests/bench/configs/llama-2-70b.config.json"), L);
+    const char *names[2] = {"batch", "seq"};
+    int64_t vals[2] = {1, S}, ones[2] = {1, 1};
+    mt_trace_opts to = {.bind = {names, vals, 2}};
+    mt_graph *g = mt_model_trace(m, &to);
+    cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
+    int before = mt_sym_count(ctx);
+    mt_sizing s = size_of(m, g, NULL);
+    cr_assert_eq(mt_sym_count(ctx), before, "the decode step's trace left symbols in the caller's context");
+    cr_assert_eq(s.context, S);
+    mt_ctx *c1 = mt_ctx_new();
+    mt_model *m1 = tu_build(c1, tu_src("tests/bench/configs/llama-2-70b.config.json"), L);
+    mt_trace_opts t1 = {.bind = {names, ones, 2}};
+    mt_graph *g1 = mt_model_trace(m1, &t1);
+    cr_assert_not_null(g1);
+    int64_t f11 = 0;
+    for (int i = 0; i < g1->n; i++) f11 += mt_sym_const_value(mt_node_flops(c1, g1->nodes[i]));
+    int64_t per_pair = pair_flops(64, 128, 128);
+    cr_assert_eq(s.flops_decode_per_token, f11 + L * per_pair * (S - 1), "decode %lld",
+                 (long long)s.flops_decode_per_token);
+    cr_assert_eq(s.flops_decode_per_cached, L * per_pair);
+    cr_assert_eq(s.flops_decode_fixed + s.flops_decode_per_cached * S, s.flops_decode_per_token);
+    mt_ctx_free(c1);
+    mt_ctx_free(ctx);
+}
+
 Test(sizing, mixtral_flops_count_the_routed_experts)
 {
     /* Mixtral-8x7B, 2 layers, S = 4096: each expert receives its expected share of
