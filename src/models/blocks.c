@@ -106,6 +106,60 @@ bool mt_dec_require(mt_model *m, const char *field) {
     return false;
 }
 
+bool mt_dec_read_layer_flags(mt_model *m, const char *key, int64_t cfg_layers, int64_t layers, const bool **out) {
+    *out = NULL;
+    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *v = root ? json_object_get(root, key) : NULL;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_array(v) || (int64_t)json_array_size(v) < cfg_layers) {
+        mt_cfg_error(m->cfg, key, "expected a list of at least %lld per-layer 0/1 flags (num_hidden_layers) (%s)",
+                     (long long)cfg_layers, m->model_type);
+        return false;
+    }
+    bool *f = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *f);
+    if (!f) return false;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        bool ok = json_is_boolean(e) || (json_is_integer(e) && (json_integer_value(e) == 0 || json_integer_value(e) == 1));
+        if (!ok) {
+            char field[64];
+            snprintf(field, sizeof field, "%s.%zu", key, i);
+            mt_cfg_error(m->cfg, field, "expected 0 or 1 (%s)", m->model_type);
+            return false;
+        }
+        if ((int64_t)i < layers) f[i] = json_is_boolean(e) ? json_is_true(e) : json_integer_value(e) != 0;
+    }
+    *out = f;
+    return true;
+}
+
+bool mt_dec_read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, const bool **out) {
+    *out = NULL;
+    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *lt = root ? json_object_get(root, "layer_types") : NULL;
+    if (!lt || json_is_null(lt)) return true;
+    if (!json_is_array(lt) || (int64_t)json_array_size(lt) != cfg_layers) {
+        mt_cfg_error(m->cfg, "layer_types", "expected a list of %lld layer types (num_hidden_layers) (%s)",
+                     (long long)cfg_layers, m->model_type);
+        return false;
+    }
+    bool *v = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *v);
+    if (!v) return false;
+    for (size_t i = 0; i < json_array_size(lt); i++) {
+        const char *t = json_string_value(json_array_get(lt, i));
+        bool slide = t && strcmp(t, "sliding_attention") == 0;
+        if (!slide && !(t && strcmp(t, "full_attention") == 0)) {
+            char field[48];
+            snprintf(field, sizeof field, "layer_types.%zu", i);
+            mt_cfg_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\" (%s)", m->model_type);
+            return false;
+        }
+        if ((int64_t)i < layers) v[i] = slide;
+    }
+    *out = v;
+    return true;
+}
+
 const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, int64_t offset) {
     bool *v = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *v);
     if (!v) return NULL;
@@ -292,12 +346,13 @@ mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int
     if (!mt_nn_linear(ctx, at, NM(s, o, "o_proj"), qdim, s->hidden, s->o_bias, dt, dev))
         return mt_ctx_status(ctx);
     if (s->caps.qk_norm != MT_QK_NORM_NONE && s->caps.qk_norm_per_head) {
-        if (!head_norm(m, at, "q_norm", s, s->heads) || !head_norm(m, at, "k_norm", s, s->kv_heads))
+        if (!head_norm(m, at, NM(s, q_norm, "q_norm"), s, s->heads) ||
+            !head_norm(m, at, NM(s, k_norm, "k_norm"), s, s->kv_heads))
             return mt_ctx_status(ctx);
     } else if (s->caps.qk_norm != MT_QK_NORM_NONE) {
         bool head = s->caps.qk_norm != MT_QK_NORM_FULL;
-        if (!qk_norm(m, at, "q_norm", s, head ? s->head_dim : qdim) ||
-            !qk_norm(m, at, "k_norm", s, head ? s->head_dim : kvdim))
+        if (!qk_norm(m, at, NM(s, q_norm, "q_norm"), s, head ? s->head_dim : qdim) ||
+            !qk_norm(m, at, NM(s, k_norm, "k_norm"), s, head ? s->head_dim : kvdim))
             return mt_ctx_status(ctx);
     }
     return MT_OK;
@@ -648,17 +703,21 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         *vo = mt_transpose(tr, v, 1, 2);
         return;
     }
+    bool full = s->caps.qk_norm == MT_QK_NORM_FULL, first = full && s->caps.qk_norm_first;
+    /* OLMoE: q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) in that order */
     q = mt_tr_call(tr, mt_module_child(at, NM(s, q, "q_proj")), x);
+    if (first) q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
     k = mt_tr_call(tr, mt_module_child(at, NM(s, k, "k_proj")), x);
+    if (first) k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     v = mt_tr_call(tr, mt_module_child(at, NM(s, v, "v_proj")), x);
     if (s->caps.clip_qkv > 0) {
         q = clamp_sym(tr, q, s->caps.clip_qkv);
         k = clamp_sym(tr, k, s->caps.clip_qkv);
         v = clamp_sym(tr, v, s->caps.clip_qkv);
     }
-    if (s->caps.qk_norm == MT_QK_NORM_FULL) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+    if (full && !first) {
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     }
     const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
     const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
@@ -667,13 +726,13 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
         k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
         *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
-        *qo = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
-        *ko = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+        *qo = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        *ko = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
         return;
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), mt_view(tr, q, 4, qs), s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), mt_view(tr, k, 4, ks), s);
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), mt_view(tr, q, 4, qs), s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), mt_view(tr, k, 4, ks), s);
         *qo = mt_transpose(tr, q, 1, 2);
         *ko = mt_transpose(tr, k, 1, 2);
     } else {
@@ -767,10 +826,14 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         k = mt_add(tr, kc, ks);
         q = mt_to(tr, q, qdt);
         k = mt_to(tr, k, kdt);
-    } else {
+    } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
         q = rotary_part(tr, q, c, sn, s);
         k = rotary_part(tr, k, c, sn, s);
+    }
+    if (s->caps.qk_norm == MT_QK_NORM_HEAD_POST_ROPE) { /* Hunyuan: on [b, heads, seq, head_dim] after rotary */
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     }
     mt_tensor *o = NULL;
     if (mask) {
@@ -918,6 +981,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         bool slide = layer_slides(s, i);
         mt_tensor *lm = slide ? smask : mask;
         mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
+        if (s->caps.nope && s->caps.nope[i]) c = sn = NULL; /* NoPE layer: no rotary */
         mt_module *at = mt_module_child(L, NM(s, attn, "self_attn")), *mlp = mt_module_child(L, NM(s, mlp, "mlp"));
         mt_tr_enter(tr, L);
         mt_tensor *res = h, *a, *f;
