@@ -56,7 +56,7 @@ static mt_status glm4_moe_build(mt_model *m) {
     s->cls = glm4_moe_names;
     /* Glm4MoeAttention: head_dim = getattr(config, "head_dim", hidden_size // num_attention_heads) */
     int64_t hidden, heads;
-    if (!mt_cfg_pos_int(c, "hidden_size", 4096, &hidden) || !mt_cfg_pos_int(c, "num_attention_heads", 96, &heads))
+    if (!mt_config_pos_int(c, "hidden_size", 4096, &hidden) || !mt_config_pos_int(c, "num_attention_heads", 96, &heads))
         return mt_ctx_status(m->ctx);
     mt_dec_defaults d = {
         .vocab = 151552, .hidden = 4096, .intermediate = 10944, .layers = 46, .heads = 96, .kv_heads = 8,
@@ -68,19 +68,19 @@ static mt_status glm4_moe_build(mt_model *m) {
     double prf;
     mt_moe_spec *e = &mm->moe;
     int64_t n_routed;
-    if (!mt_cfg_bool(c, "attention_bias", false, &bias) || !mt_cfg_bool(c, "use_qk_norm", false, &qk_norm) ||
-        !mt_cfg_float(c, "partial_rotary_factor", 0.5, &prf) ||
-        !mt_cfg_int(c, "first_k_dense_replace", 1, &g->first_dense) ||
-        !mt_cfg_int(c, "n_routed_experts", 128, &n_routed) || !mt_cfg_int(c, "n_shared_experts", 1, &g->n_shared) ||
-        !mt_cfg_pos_int(c, "num_experts_per_tok", 8, &e->top_k) ||
-        !mt_cfg_pos_int(c, "moe_intermediate_size", 1408, &e->expert_inter) ||
-        !mt_cfg_float(c, "routed_scaling_factor", 1.0, &e->routed_scaling) ||
-        !mt_cfg_bool(c, "norm_topk_prob", true, &e->norm_topk) ||
-        !mt_cfg_pos_int(c, "n_group", 1, &e->n_group) || !mt_cfg_pos_int(c, "topk_group", 1, &e->topk_group) ||
-        !mt_cfg_int(c, "num_nextn_predict_layers", 0, &g->nextn))
+    if (!mt_config_bool(c, "attention_bias", false, &bias) || !mt_config_bool(c, "use_qk_norm", false, &qk_norm) ||
+        !mt_config_float(c, "partial_rotary_factor", 0.5, &prf) ||
+        !mt_config_int(c, "first_k_dense_replace", 1, &g->first_dense) ||
+        !mt_config_int(c, "n_routed_experts", 128, &n_routed) || !mt_config_int(c, "n_shared_experts", 1, &g->n_shared) ||
+        !mt_config_pos_int(c, "num_experts_per_tok", 8, &e->top_k) ||
+        !mt_config_pos_int(c, "moe_intermediate_size", 1408, &e->expert_inter) ||
+        !mt_config_float(c, "routed_scaling_factor", 1.0, &e->routed_scaling) ||
+        !mt_config_bool(c, "norm_topk_prob", true, &e->norm_topk) ||
+        !mt_config_pos_int(c, "n_group", 1, &e->n_group) || !mt_config_pos_int(c, "topk_group", 1, &e->topk_group) ||
+        !mt_config_int(c, "num_nextn_predict_layers", 0, &g->nextn))
         return mt_ctx_status(m->ctx);
     if (n_routed < 0 || g->n_shared < 0 || g->first_dense < 0 || g->nextn < 0)
-        return mt_cfg_error(c, n_routed < 0 ? "n_routed_experts" : g->n_shared < 0 ? "n_shared_experts"
+        return mt_config_error(c, n_routed < 0 ? "n_routed_experts" : g->n_shared < 0 ? "n_shared_experts"
                                : g->first_dense < 0 ? "first_k_dense_replace" : "num_nextn_predict_layers",
                             "expected a value >= 0 (glm4_moe)");
     s->qkv_bias = bias;
@@ -88,15 +88,15 @@ static mt_status glm4_moe_build(mt_model *m) {
     if (qk_norm) s->caps.qk_norm = MT_QK_NORM_HEAD;
     s->rotary_dim = (int64_t)((double)s->head_dim * prf); /* int(head_dim * partial_rotary_factor) */
     if (s->rotary_dim < 2 || s->rotary_dim % 2 != 0)
-        return mt_cfg_error(c, "partial_rotary_factor", "head_dim %lld * %g gives %lld rotary channels; expected an "
+        return mt_config_error(c, "partial_rotary_factor", "head_dim %lld * %g gives %lld rotary channels; expected an "
                             "even number >= 2 (glm4_moe)", (long long)s->head_dim, prf, (long long)s->rotary_dim);
     e->num_experts = n_routed;
     if (n_routed > 0) {
         if (e->top_k > n_routed)
-            return mt_cfg_error(c, "num_experts_per_tok", "expected 1..n_routed_experts (%lld), got %lld (glm4_moe)",
+            return mt_config_error(c, "num_experts_per_tok", "expected 1..n_routed_experts (%lld), got %lld (glm4_moe)",
                                 (long long)n_routed, (long long)e->top_k);
         if (n_routed % e->n_group != 0 || e->topk_group > e->n_group || n_routed / e->n_group < 2)
-            return mt_cfg_error(c, "n_group", "n_routed_experts %lld must split into n_group %lld groups of at least 2 "
+            return mt_config_error(c, "n_group", "n_routed_experts %lld must split into n_group %lld groups of at least 2 "
                                 "with topk_group (%lld) <= n_group (glm4_moe)", (long long)n_routed,
                                 (long long)e->n_group, (long long)e->topk_group);
     }

@@ -39,13 +39,13 @@ typedef struct hy {
  * layers; absent or null: def. */
 static bool read_per_layer(mt_model *m, const char *key, int64_t def, int64_t cfg_layers, int64_t layers,
                            int64_t min, int64_t *out) {
-    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *root = mt_config_json(m->cfg, "");
     json_t *v = root ? json_object_get(root, key) : NULL;
     if (!v || json_is_null(v) || json_is_integer(v)) {
         int64_t x;
-        if (!mt_cfg_int(m->cfg, key, def, &x)) return false;
+        if (!mt_config_int(m->cfg, key, def, &x)) return false;
         if (x < min) {
-            mt_cfg_error(m->cfg, key, "expected an integer >= %lld or a per-layer list, got %lld (%s)",
+            mt_config_error(m->cfg, key, "expected an integer >= %lld or a per-layer list, got %lld (%s)",
                          (long long)min, (long long)x, m->model_type);
             return false;
         }
@@ -53,16 +53,16 @@ static bool read_per_layer(mt_model *m, const char *key, int64_t def, int64_t cf
         return true;
     }
     if (!json_is_array(v) || (int64_t)json_array_size(v) < cfg_layers) {
-        mt_cfg_error(m->cfg, key, "expected an integer or a list of at least %lld per-layer integers "
+        mt_config_error(m->cfg, key, "expected an integer or a list of at least %lld per-layer integers "
                      "(num_hidden_layers) (%s)", (long long)cfg_layers, m->model_type);
         return false;
     }
     for (int64_t i = 0; i < layers; i++) {
         char field[64];
         snprintf(field, sizeof field, "%s.%lld", key, (long long)i);
-        if (!mt_cfg_int(m->cfg, field, 0, &out[i])) return false;
+        if (!mt_config_int(m->cfg, field, 0, &out[i])) return false;
         if (out[i] < min) {
-            mt_cfg_error(m->cfg, field, "expected an integer >= %lld, got %lld (%s)", (long long)min,
+            mt_config_error(m->cfg, field, "expected an integer >= %lld, got %lld (%s)", (long long)min,
                          (long long)out[i], m->model_type);
             return false;
         }
@@ -86,7 +86,7 @@ static mt_status common(mt_model *m, mt_dec_spec *s, const mt_dec_names *names) 
     mt_config *c = m->cfg;
     s->cls = *names;
     int64_t hidden, heads;
-    if (!mt_cfg_pos_int(c, "hidden_size", 4096, &hidden) || !mt_cfg_pos_int(c, "num_attention_heads", 32, &heads))
+    if (!mt_config_pos_int(c, "hidden_size", 4096, &hidden) || !mt_config_pos_int(c, "num_attention_heads", 32, &heads))
         return mt_ctx_status(m->ctx);
     /* head_dim: getattr(config, "head_dim", hidden_size // num_attention_heads); null means absent */
     mt_dec_defaults d = {
@@ -96,11 +96,11 @@ static mt_status common(mt_model *m, mt_dec_spec *s, const mt_dec_names *names) 
     };
     if (mt_dec_read_common(m, s, &d) != MT_OK || mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias, qk_norm, cla;
-    if (!mt_cfg_bool(c, "attention_bias", false, &bias) || !mt_cfg_bool(c, "use_qk_norm", true, &qk_norm) ||
-        !mt_cfg_bool(c, "use_cla", false, &cla))
+    if (!mt_config_bool(c, "attention_bias", false, &bias) || !mt_config_bool(c, "use_qk_norm", true, &qk_norm) ||
+        !mt_config_bool(c, "use_cla", false, &cla))
         return mt_ctx_status(m->ctx);
     if (cla)
-        return mt_cfg_error(c, "use_cla", "cross-layer attention sharing (use_cla) is not supported (%s)",
+        return mt_config_error(c, "use_cla", "cross-layer attention sharing (use_cla) is not supported (%s)",
                             m->model_type);
     s->qkv_bias = s->o_bias = bias;
     if (qk_norm) {
@@ -121,10 +121,10 @@ static mt_status moe_build(mt_model *m) {
     if (common(m, s, &moe_names) != MT_OK) return mt_ctx_status(m->ctx);
     int64_t cfg_layers, n = s->layers;
     bool mixed;
-    if (!mt_cfg_int(c, "num_hidden_layers", 32, &cfg_layers) || !mt_cfg_bool(c, "use_mixed_mlp_moe", true, &mixed))
+    if (!mt_config_int(c, "num_hidden_layers", 32, &cfg_layers) || !mt_config_bool(c, "use_mixed_mlp_moe", true, &mixed))
         return mt_ctx_status(m->ctx);
     if (strcmp(m->model_type, "hunyuan") == 0 && !mixed)
-        return mt_cfg_error(c, "use_mixed_mlp_moe", "use_mixed_mlp_moe=false (no shared MLP) is not supported (%s)",
+        return mt_config_error(c, "use_mixed_mlp_moe", "use_mixed_mlp_moe=false (no shared MLP) is not supported (%s)",
                             m->model_type);
     size_t sz = (size_t)(n > 0 ? n : 1);
     h->experts = mt_alloc_array(m->ctx, sz, sizeof *h->experts);
@@ -141,9 +141,9 @@ static mt_status moe_build(mt_model *m) {
     for (int64_t i = 0; i < n; i++) {
         if (h->topk[i] > h->experts[i]) {
             char field[48] = "moe_topk";
-            if (json_is_array(json_object_get(mt_cfg_json(c, ""), "moe_topk")))
+            if (json_is_array(json_object_get(mt_config_json(c, ""), "moe_topk")))
                 snprintf(field, sizeof field, "moe_topk.%lld", (long long)i);
-            return mt_cfg_error(c, field, "layer %lld routes to %lld experts of %lld (%s)", (long long)i,
+            return mt_config_error(c, field, "layer %lld routes to %lld experts of %lld (%s)", (long long)i,
                                 (long long)h->topk[i], (long long)h->experts[i], m->model_type);
         }
         h->shared_inter[i] = s->intermediate * nshared[i];

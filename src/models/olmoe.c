@@ -33,11 +33,11 @@ static mt_status olmoe_build(mt_model *m) {
     if (mt_dec_read_common(m, s, &olmoe_defaults) != MT_OK || mt_dec_read_rope(m, s) != MT_OK)
         return mt_ctx_status(m->ctx);
     if (s->head_dim * s->heads != s->hidden)
-        return mt_cfg_error(c, mt_cfg_has(c, "head_dim") ? "head_dim" : "num_attention_heads",
+        return mt_config_error(c, mt_config_has(c, "head_dim") ? "head_dim" : "num_attention_heads",
                             "OlmoeAttention needs head_dim * num_attention_heads == hidden_size, got %lld * %lld != "
                             "%lld (olmoe)", (long long)s->head_dim, (long long)s->heads, (long long)s->hidden);
     bool bias;
-    if (!mt_cfg_bool(c, "attention_bias", false, &bias) || !mt_cfg_float(c, "clip_qkv", 0, &s->caps.clip_qkv))
+    if (!mt_config_bool(c, "attention_bias", false, &bias) || !mt_config_float(c, "clip_qkv", 0, &s->caps.clip_qkv))
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
     s->caps.qk_norm = MT_QK_NORM_FULL;
@@ -47,12 +47,12 @@ static mt_status olmoe_build(mt_model *m) {
     e->block_cls = "OlmoeSparseMoeBlock";
     e->expert_cls = "OlmoeMLP";
     e->expert_inter = s->intermediate;
-    if (!mt_cfg_pos_int(c, "num_experts", 64, &e->num_experts) ||
-        !mt_cfg_pos_int(c, "num_experts_per_tok", 8, &e->top_k) ||
-        !mt_cfg_bool(c, "norm_topk_prob", false, &e->norm_topk))
+    if (!mt_config_pos_int(c, "num_experts", 64, &e->num_experts) ||
+        !mt_config_pos_int(c, "num_experts_per_tok", 8, &e->top_k) ||
+        !mt_config_bool(c, "norm_topk_prob", false, &e->norm_topk))
         return mt_ctx_status(m->ctx);
     if (e->top_k > e->num_experts)
-        return mt_cfg_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_experts %lld (olmoe)",
+        return mt_config_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_experts %lld (olmoe)",
                             (long long)e->top_k, (long long)e->num_experts);
     s->hooks.build_mlp = build_mlp;
     s->hooks.mlp_forward = mt_moe_mlp_forward;

@@ -30,10 +30,10 @@ static mt_status smollm3_build(mt_model *m) {
     bool attn_bias, mlp_bias, use_sw;
     int64_t interval, cfg_layers, window;
     const bool *rope = NULL, *sliding = NULL;
-    if (!mt_cfg_bool(c, "attention_bias", false, &attn_bias) || !mt_cfg_bool(c, "mlp_bias", false, &mlp_bias) ||
-        !mt_cfg_bool(c, "use_sliding_window", false, &use_sw) || !mt_dec_read_window(m, "sliding_window", 0, &window) ||
-        !mt_cfg_pos_int(c, "no_rope_layer_interval", 4, &interval) ||
-        !mt_cfg_int(c, "num_hidden_layers", smollm3_defaults.layers, &cfg_layers) ||
+    if (!mt_config_bool(c, "attention_bias", false, &attn_bias) || !mt_config_bool(c, "mlp_bias", false, &mlp_bias) ||
+        !mt_config_bool(c, "use_sliding_window", false, &use_sw) || !mt_dec_read_window(m, "sliding_window", 0, &window) ||
+        !mt_config_pos_int(c, "no_rope_layer_interval", 4, &interval) ||
+        !mt_config_int(c, "num_hidden_layers", smollm3_defaults.layers, &cfg_layers) ||
         !mt_dec_read_layer_flags(m, "no_rope_layers", cfg_layers, s->layers, &rope) ||
         !mt_dec_read_layer_types(m, cfg_layers, s->layers, &sliding))
         return mt_ctx_status(m->ctx);
@@ -52,7 +52,7 @@ static mt_status smollm3_build(mt_model *m) {
     for (int64_t i = 0; sliding && i < s->layers; i++) any_slide = any_slide || sliding[i];
     if (any_slide) {
         if (window <= 0)
-            return mt_cfg_error(c, "sliding_window", "layer_types has sliding_attention layers but sliding_window is "
+            return mt_config_error(c, "sliding_window", "layer_types has sliding_attention layers but sliding_window is "
                                 "not set (%s)", m->model_type);
         s->caps.sliding_window = window;
         s->caps.sliding = sliding;

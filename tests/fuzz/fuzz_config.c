@@ -71,8 +71,8 @@ static bool own_layers_small(mt_ctx *ctx, mt_config *cfg) {
     static const char *const fields[] = {"num_hidden_layers", "num_layers", "n_layer", "n_layers"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         int64_t v = 0;
-        if (!mt_cfg_has(cfg, fields[i])) continue;
-        bool ok = mt_cfg_int(cfg, fields[i], 0, &v);
+        if (!mt_config_has(cfg, fields[i])) continue;
+        bool ok = mt_config_int(cfg, fields[i], 0, &v);
         mt_error_clear(ctx);
         return ok && v >= 1 && v <= FUZZ_LAYERS + 2;
     }
