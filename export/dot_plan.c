@@ -125,7 +125,9 @@ mt_status mt_plan_export_dot(const mt_plan *p, FILE *out)
             .node = plan_node,
             .edge = plan_edge,
         };
-        st = mtx_dot_write(m, g, &style, out);
+        /* the plan colours every node of the graph: nothing folded */
+        mt_picture_opts po = {.unfold = true, .verbose_labels = true, .plain = true};
+        st = mtx_dot_write(m, g, &style, &po, out);
     }
     mtx_ptrmap_free(&ps.roles);
     if (ps.first_comm)

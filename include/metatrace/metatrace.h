@@ -13,6 +13,7 @@
 #include "plan.h"
 #include "quant.h"
 #include "sizing.h"
+#include "picture.h"
 #include "diff.h"
 
 #endif
