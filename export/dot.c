@@ -371,7 +371,6 @@ typedef struct writer {
     const mt_module *sub;  /* the subtree drawn (the root: everything) */
     int sub_depth;
     const mtx_folds *folds;
-    int drawn_nodes;     /* what the picture holds (mt_picture_measure) */
     const mt_sizing *sz;
     mt_sizing own_sz;
     /* the spine: the residual stream through the main list */
@@ -1539,10 +1538,69 @@ static void plan_view(writer *w)
     }
 }
 
+/* Seconds Graphviz dot spends on a picture, from its size and its widest
+ * rank: crossing minimisation dominates, and it grows with the edges times
+ * the width of the ranks they cross (a long edge is a chain of virtual nodes
+ * through every rank it spans, so side inputs read by every layer widen them
+ * all). Ranks are the longest path from the sources; the constant is fitted
+ * on Graphviz 2.43 with the writer's attributes (docs/cli.md, "Pictures"):
+ * llama-7b unfolded at 16/32/64 layers 5.7/11/14 s (estimated 5.5/21/83),
+ * Mixtral 8 layers 5.2 s (7.7), DeepSeek-V3 4 layers unfolded over 240 s
+ * (236); the default (folded) pictures of those models stay under 1 s. */
+#define MTX_LAYOUT_SECONDS_PER_UNIT 2.2e-5
+
+static void measure_layout(writer *w, mt_picture_size *out)
+{
+    int n = w->g->n, ng = w->ngr;
+    int *rank = mt_heap_alloc(w->ctx, ((size_t)n + (size_t)ng + 1) * sizeof *rank);
+    if (!rank) {
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    int maxr = 0;
+    for (int i = 0; i < w->nedges; i++) { /* consumers in graph order: producers are ranked first */
+        const dedge *e = &w->edges[i];
+        int t = e->tail % 3 == IT_NODE ? e->tail / 3 : n + e->tail / 3;
+        int h = e->head % 3 == IT_NODE ? e->head / 3 : n + e->head / 3;
+        if (rank[h] < rank[t] + 1)
+            rank[h] = rank[t] + 1;
+        if (rank[h] > maxr)
+            maxr = rank[h];
+    }
+    int64_t *width = mt_heap_alloc(w->ctx, ((size_t)maxr + 2) * sizeof *width);
+    if (!width) {
+        mt_heap_free(w->ctx, rank);
+        w_fail(w, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (w->view[i] == ITEM(i, IT_NODE))
+            width[rank[i]]++, width[rank[i] + 1]--;
+    for (int k = 0; k < ng; k++)
+        width[rank[n + k]]++, width[rank[n + k] + 1]--;
+    for (int i = 0; i < w->nedges; i++) { /* virtual nodes between the ends */
+        const dedge *e = &w->edges[i];
+        int t = e->tail % 3 == IT_NODE ? e->tail / 3 : n + e->tail / 3;
+        int h = e->head % 3 == IT_NODE ? e->head / 3 : n + e->head / 3;
+        if (rank[h] > rank[t] + 1)
+            width[rank[t] + 1]++, width[rank[h]]--;
+    }
+    int64_t run = 0, widest = 0;
+    for (int r = 0; r <= maxr; r++) {
+        run += width[r];
+        if (run > widest)
+            widest = run;
+    }
+    out->widest_rank = (int)widest;
+    out->layout_seconds = MTX_LAYOUT_SECONDS_PER_UNIT * ((double)out->nodes + out->edges) * (double)widest;
+    mt_heap_free(w->ctx, width);
+    mt_heap_free(w->ctx, rank);
+}
+
 /* Plan, then write. The text goes to `out`, or stays in w->s.buf when out is
- * NULL (count only: nothing written when `count`). */
+ * NULL; with `count`, nothing is written: the picture is measured. */
 static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_style *style,
-                           const mt_picture_opts *po, FILE *out, bool count)
+                           const mt_picture_opts *po, FILE *out, mt_picture_size *count)
 {
     memset(w, 0, sizeof *w);
     w->ctx = m->ctx;
@@ -1567,10 +1625,13 @@ static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_st
         w_fail(w, MT_ERR_NOMEM, "out of memory");
     if (w->err == MT_OK)
         plan_view(w);
-    if (w->err == MT_OK) {
-        w->drawn_nodes = w->ngr + (w->styled ? 1 : 0);
+    if (w->err == MT_OK && count) {
+        count->nodes = w->ngr + (w->styled ? 1 : 0);
         for (int i = 0; i < g->n; i++)
-            w->drawn_nodes += w->view[i] == ITEM(i, IT_NODE);
+            count->nodes += w->view[i] == ITEM(i, IT_NODE);
+        count->edges = w->nedges;
+        count->clusters = w->ncl;
+        measure_layout(w, count);
     }
 
     if (w->err == MT_OK && !count) {
@@ -1591,7 +1652,7 @@ static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_st
                                      "labelloc", "t",         "style", "rounded",
                                      NULL};
         const char *styled_graph[] = {"fontname", "Helvetica", "fontsize", "14", "label", w->sb.p ? w->sb.p : "",
-                                      "labelloc", "t", "newrank", "true", "nodesep", "0.25", "rankdir", "TB", "ranksep", "0.3",
+                                      "labelloc", "t", "nodesep", "0.25", "rankdir", "TB", "ranksep", "0.3",
                                       "style", "rounded", NULL};
         if (w->sb.oom)
             w_fail(w, MT_ERR_NOMEM, "out of memory");
@@ -1630,7 +1691,7 @@ mt_status mtx_dot_write(mt_model *m, mt_graph *g, const mtx_dot_style *style, co
     if (!m || !g || !out)
         return m ? mt_fail(m->ctx, MT_ERR_USAGE, "DOT export: NULL argument") : MT_ERR_USAGE;
     writer w;
-    return write_dot(&w, m, g, style, po, out, false);
+    return write_dot(&w, m, g, style, po, out, NULL);
 }
 
 char *mtx_dot_text(mt_model *m, mt_graph *g, const mtx_dot_style *style, const mt_picture_opts *po, size_t *len)
@@ -1641,7 +1702,7 @@ char *mtx_dot_text(mt_model *m, mt_graph *g, const mtx_dot_style *style, const m
         return NULL;
     }
     writer w;
-    if (write_dot(&w, m, g, style, po, NULL, false) != MT_OK) {
+    if (write_dot(&w, m, g, style, po, NULL, NULL) != MT_OK) {
         if (w.s.buf)
             mt_heap_free(m->ctx, w.s.buf);
         return NULL;
@@ -1652,34 +1713,13 @@ char *mtx_dot_text(mt_model *m, mt_graph *g, const mtx_dot_style *style, const m
     return w.s.buf;
 }
 
-/* Measured: see layout_estimate. */
-#define MTX_LAYOUT_A 1e-4
-#define MTX_LAYOUT_B 1e-8
-
-/* The layout time of Graphviz dot over n nodes and e edges in clusters, a
- * fit of times measured on this writer's output (docs/cli.md, "Pictures"). */
-static double layout_estimate(int nodes, int edges)
-{
-    double x = (double)nodes + (double)edges;
-    return MTX_LAYOUT_A * x + MTX_LAYOUT_B * x * x;
-}
-
 mt_status mt_picture_measure(mt_model *m, mt_graph *g, const mt_picture_opts *opts, mt_picture_size *out)
 {
     if (!m || !g || !out)
         return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_picture_measure: NULL argument") : MT_ERR_USAGE;
-    writer w;
     memset(out, 0, sizeof *out);
-    /* count the items before release() drops them */
-    memset(&w, 0, sizeof w);
-    mt_status st = write_dot(&w, m, g, NULL, opts, NULL, true);
-    if (st != MT_OK)
-        return st;
-    out->nodes = w.drawn_nodes;
-    out->edges = w.nedges;
-    out->clusters = w.ncl;
-    out->layout_seconds = layout_estimate(out->nodes, out->edges);
-    return MT_OK;
+    writer w;
+    return write_dot(&w, m, g, NULL, opts, NULL, out);
 }
 
 mt_status mt_export_dot(mt_model *m, mt_graph *g, FILE *out)

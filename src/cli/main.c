@@ -794,9 +794,11 @@ typedef struct staged {
 } staged;
 
 /* Graphviz's dot layout grows faster than the picture: a layout expected to
- * take minutes is refused before it starts, with what to draw instead; one
- * of some seconds is announced. */
-#define RENDER_REFUSE_SECONDS 60.0
+ * take a minute or more (mt_picture_measure's estimate, refused from 45 s on:
+ * the estimate is a fit, and the slow cases grow steeply past it) is refused
+ * before it starts, with what to draw instead; one of some seconds is
+ * announced. */
+#define RENDER_REFUSE_SECONDS 45.0
 #define RENDER_NOTE_SECONDS 10.0
 
 static int render_guard(const cli *c, mt_model *m, mt_graph *g)
@@ -810,7 +812,7 @@ static int render_guard(const cli *c, mt_model *m, mt_graph *g)
     if (t > RENDER_REFUSE_SECONDS) {
         error("render: %d nodes and %d edges to lay out: Graphviz would take about %.0f minutes; draw less with "
               "--depth N (e.g. --depth 3) or --module PATH%s, or write the DOT (.dot) and lay it out yourself",
-              ps.nodes, ps.edges, t / 60.0 < 1 ? 1 : t / 60.0, c->unfold ? ", keep the folding (drop --unfold)" : "");
+              ps.nodes, ps.edges, t < 90 ? 1 : t / 60.0, c->unfold ? ", keep the folding (drop --unfold)" : "");
         return EXIT_INPUT;
     }
     if (t > RENDER_NOTE_SECONDS)
