@@ -1419,6 +1419,11 @@ static void find_spine(writer *w, const mt_module *mod, int *best)
                             n->args[k].v.t->node->index < lo && n->args[k].v.t->node->op != MT_NODE_GET_ATTR)
                             in = n->args[k].v.t;
                 }
+                /* a stream passes through: the entry gives back what it read
+                 * (layers do; experts read a routing mask, give hidden states) */
+                const mt_node *last = w->g->nodes[hi];
+                if (in && (last->nout != 1 || !same_shape(&last->outs[0], in)))
+                    in = NULL;
                 if (in) {
                     *best = d;
                     w->spine_list = mod;
@@ -1652,7 +1657,7 @@ static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_st
                                      "labelloc", "t",         "style", "rounded",
                                      NULL};
         const char *styled_graph[] = {"fontname", "Helvetica", "fontsize", "14", "label", w->sb.p ? w->sb.p : "",
-                                      "labelloc", "t", "nodesep", "0.25", "rankdir", "TB", "ranksep", "0.3",
+                                      "labelloc", "t", "newrank", "true", "nodesep", "0.25", "rankdir", "TB", "ranksep", "0.3",
                                       "style", "rounded", NULL};
         if (w->sb.oom)
             w_fail(w, MT_ERR_NOMEM, "out of memory");
