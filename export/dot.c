@@ -730,7 +730,7 @@ static op_class class_of(const mt_node *n)
     return c;
 }
 
-/* A shape with batch and seq written b and s (short labels). */
+/* A dim with batch and seq written b and s (short labels), in label text. */
 static void sb_dim_short(sbuf *b, const char *s)
 {
     for (const char *p = s; *p;) {
@@ -742,7 +742,12 @@ static void sb_dim_short(sbuf *b, const char *s)
             sb_puts(b, "s");
             p += 3;
         } else {
-            sb_putn(b, p, 1);
+            if (*p == '\\')
+                sb_putn(b, "\\\\", 2);
+            else if (*p == '\n')
+                sb_putn(b, "\\n", 2);
+            else
+                sb_putn(b, p, 1);
             p++;
         }
     }
@@ -755,10 +760,7 @@ static void sb_shape_short(writer *w, sbuf *b, const mt_tensor *t)
     for (int i = 0; i < t->ndim; i++) {
         if (i)
             sb_puts(b, ", ");
-        sbuf tmp = {.ctx = w->ctx};
-        sb_label(&tmp, t->shape[i] ? mt_sym_str(t->shape[i]) : "?");
-        sb_dim_short(b, tmp.p ? tmp.p : "");
-        sb_free(&tmp);
+        sb_dim_short(b, t->shape[i] ? mt_sym_str(t->shape[i]) : "?");
     }
     sb_puts(b, "]");
     if (t->dtype != w->m->dtype) {
