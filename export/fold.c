@@ -115,12 +115,18 @@ typedef struct cmp {
     const mtx_folds *F;
     const flist *L;
     int a, b;          /* the entries compared */
+    int ra, rb;        /* their ranks among the entries with nodes */
     int64_t ia, ib;    /* their indexes (names) */
 } cmp;
 
-/* The entry whose segment holds node i (-1: none). */
-static int seg_of(const flist *L, int i)
+/* The rank (among the entries with nodes) of the segment holding node i, or
+ * -1: the segment of rank `near` and the one before it first (inputs come
+ * from the entry itself or the one before), else a binary search. */
+static int seg_rank(const flist *L, int i, int near)
 {
+    for (int r = near; r >= near - 1 && r >= 0; r--)
+        if (r < L->nord && i >= L->slo[L->ord[r]] && i <= L->shi[L->ord[r]])
+            return r;
     int lo = 0, hi = L->nord - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2, k = L->ord[mid];
@@ -129,7 +135,7 @@ static int seg_of(const flist *L, int i)
         else if (i > L->shi[k])
             lo = mid + 1;
         else
-            return k;
+            return mid;
     }
     return -1;
 }
@@ -153,22 +159,22 @@ static int rank_of(const flist *L, int k)
 static bool same_input(const cmp *c, int x, int y)
 {
     const flist *L = c->L;
-    int sx = seg_of(L, x), sy = seg_of(L, y);
-    if (sx == c->a || sy == c->b) /* made inside the segments compared: at the same place */
-        return sx == c->a && sy == c->b && x - L->slo[c->a] == y - L->slo[c->b];
+    int rx = seg_rank(L, x, c->ra), ry = seg_rank(L, y, c->rb);
+    if (rx == c->ra || ry == c->rb) /* made inside the segments compared: at the same place */
+        return rx == c->ra && ry == c->rb && x - L->slo[c->a] == y - L->slo[c->b];
     if (x == y)
         return true; /* a shared input */
     /* The chain: y is produced by the entry `shift` before b, x by the one
      * `shift` before a, at the same place counted from their ends (an
      * entry's output is its last node, whatever its kind); before the first
      * entry, x may be anything that precedes the list. */
-    if (sy < 0)
+    if (ry < 0)
         return false;
-    int shift = rank_of(L, c->b) - rank_of(L, sy);
-    int want = rank_of(L, c->a) - shift;
+    int want = c->ra - (c->rb - ry);
     if (want < 0)
-        return sx < 0 && x < L->slo[L->ord[0]];
-    return sx == L->ord[want] && L->shi[sx] - x == L->shi[sy] - y;
+        return rx < 0 && x < L->slo[L->ord[0]];
+    int sx = L->ord[want], sy = L->ord[ry];
+    return rx == want && L->shi[sx] - x == L->shi[sy] - y;
 }
 
 static bool same_arg(const cmp *c, const mt_arg *x, const mt_arg *y)
@@ -264,7 +270,7 @@ static bool same_entry(const mtx_folds *F, const flist *L, int a, int b)
     const mt_module *ea = L->list->children.items[a], *eb = L->list->children.items[b];
     if (!same_module(ea, eb))
         return false;
-    cmp c = {F, L, a, b, index_of(ea, a), index_of(eb, b)};
+    cmp c = {F, L, a, b, rank_of(L, a), rank_of(L, b), index_of(ea, a), index_of(eb, b)};
     for (int i = 0; i <= n; i++)
         if (!same_node(&c, F->g->nodes[L->slo[a] + i], F->g->nodes[L->slo[b] + i]))
             return false;
