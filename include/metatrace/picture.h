@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 
+#include "plan.h"
 #include "sizing.h"
 
 #ifdef __cplusplus
@@ -58,6 +59,13 @@ MT_API mt_status mt_export_dot_opts(mt_model *m, mt_graph *g, const mt_picture_o
  * illegibility. */
 MT_API mt_status mt_export_render_opts(mt_model *m, mt_graph *g, const char *format, const mt_picture_opts *opts,
                                        FILE *out);
+
+/* The plan's DOT (mt_plan_export_dot: roles, placements, collectives) drawn
+ * with the picture options (NULL: folded, short labels). Its own fills replace
+ * the op-class fills and the legend; an edge into or out of a folded or
+ * collapsed node is drawn red when the first producer/consumer pair it stands
+ * for carries a collective. */
+MT_API mt_status mt_plan_export_dot_opts(const mt_plan *p, const mt_picture_opts *opts, FILE *out);
 
 /* What a picture would draw: nodes (the legend included), edges and clusters
  * after folding and collapsing, the widest rank (nodes, and edges passing

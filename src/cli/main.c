@@ -595,15 +595,16 @@ static int parse_args(cli *c, int argc, char **argv)
                            "table (summary, .txt); SVG/PNG plans are not supported");
     if (c->tp < 0 && c->format == FMT_DOT)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
-    bool picture = c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG;
-    if ((c->depth || c->unfold) && ((c->format != FMT_SUMMARY && !picture) || c->tp != 0))
+    /* pictures: .dot/.svg/.png, and the plan's .dot (--tp N) */
+    bool picture = (c->format == FMT_DOT && c->tp >= 0) || ((c->format == FMT_SVG || c->format == FMT_PNG) && !c->tp);
+    if ((c->depth || c->unfold) && !picture && (c->format != FMT_SUMMARY || c->tp != 0))
         return usage_error("--depth and --unfold shape the per-module table (summary, .txt) and the pictures (.dot, "
-                           ".svg, .png): not JSON or --tp");
+                           ".svg, .png; a --tp N plan as .dot): not JSON or a --tp table");
     if (c->unfold && !c->depth && !picture)
         return usage_error("--unfold unfolds the per-module table: give --depth N too (or draw a picture: .dot, "
                            ".svg, .png)");
-    if ((c->module || c->verbose_labels) && (!picture || c->tp != 0))
-        return usage_error("--%s shapes the pictures: write .dot, .svg or .png (without --tp)",
+    if ((c->module || c->verbose_labels) && !picture)
+        return usage_error("--%s shapes the pictures: write .dot, .svg or .png (or a --tp N plan as .dot)",
                            c->module ? "module" : "verbose-labels");
     if (c->sz.mem_budget && c->tp != 0)
         return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
@@ -673,8 +674,11 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     mt_plan *p = mt_plan_run(m, g, &o);
     if (!p)
         return mt_ctx_status(m->ctx);
-    if (c->format == FMT_DOT)
-        return mt_plan_export_dot(p, out);
+    if (c->format == FMT_DOT) {
+        mt_picture_opts po = {.depth = c->depth, .module = c->module, .unfold = c->unfold,
+                              .verbose_labels = c->verbose_labels};
+        return mt_plan_export_dot_opts(p, &po, out);
+    }
     return json ? mt_plan_export_graph_json_opts(p, &c->json, out) : mt_plan_print(p, out);
 }
 

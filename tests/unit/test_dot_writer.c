@@ -300,7 +300,8 @@ static char *plan_text(const mt_plan *p)
 {
     mstr s;
     ms_open(&s);
-    mt_status st = mt_plan_export_dot(p, s.f);
+    mt_picture_opts po = {.unfold = true, .verbose_labels = true, .plain = true};
+    mt_status st = mt_plan_export_dot_opts(p, &po, s.f);
     char *t = ms_close(&s);
     cr_assert_eq(st, MT_OK, "%s", mt_ctx_errmsg(p->ctx));
     return t;

@@ -411,6 +411,49 @@ Test(pictures, verbose_labels_and_determinism)
     mt_ctx_free(ctx);
 }
 
+/* The plan's DOT folds the same runs: layer 0 keeps its roles and red
+ * collectives, layers 1-5 are one node. */
+Test(pictures, plan_folded)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src(TINY), 6);
+    mt_graph *g = tu_trace(m);
+    mt_plan *p = mt_plan_run(m, g, &(mt_plan_opts){.tp = 2});
+    cr_assert_not_null(p, "%s", mt_ctx_errmsg(ctx));
+    int *group = malloc((size_t)g->n * sizeof *group);
+    for (int i = 0; i < g->n; i++) {
+        group[i] = -1;
+        for (int k = 1; k < 6; k++) {
+            char path[32];
+            snprintf(path, sizeof path, "model.layers.%d", k);
+            if (node_under(g->nodes[i], path))
+                group[i] = 0;
+        }
+    }
+    expect e = expected(g, group, 1);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    cr_assert_eq(mt_plan_export_dot(p, f), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    fclose(f);
+    Agraph_t *ag = parse(buf);
+    cr_assert_eq(agnnodes(ag), e.nodes - 1, "no legend on the plan");
+    cr_assert_eq(agnedges(ag), e.edges);
+    cr_assert_not_null(agnode(ag, cs("fold_model_layers_1_5"), 0));
+    /* layer 0's attention output is all-reduced into the residual add */
+    Agnode_t *o = agnode(ag, cs("model_layers_0_self_attn_o_proj"), 0);
+    cr_assert_not_null(o);
+    int red = 0;
+    for (Agedge_t *x = agfstout(ag, o); x; x = agnxtout(ag, x))
+        red += strcmp(agget(x, cs("color")), "red") == 0;
+    cr_assert_eq(red, 1, "%s", buf);
+    cr_assert_str_eq(agget(o, cs("xlabel")), "rowwise");
+    agclose(ag);
+    free(buf);
+    free(group);
+    mt_ctx_free(ctx);
+}
+
 /* ---- the CLI ----------------------------------------------------------------- */
 
 XT_WORK_SUITE(pictures_cli);
@@ -437,7 +480,7 @@ Test(pictures_cli, options_and_usage_errors)
         {"--module", "model", "-f", "json"},
         {"--verbose-labels", "-f", "summary", NULL},
         {"--unfold", "-f", "json", NULL},
-        {"--verbose-labels", "--tp", "2", NULL},
+        {"--verbose-labels", "--tp", "2", NULL}, /* the plan's table */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         r = bad[i][3] ? RUN(TINY, bad[i][0], bad[i][1], bad[i][2], bad[i][3])
