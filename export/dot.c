@@ -3,11 +3,18 @@
  * Node ids are the FX node names; modules become nested `cluster_<fx name>`
  * subgraphs following each node's module stack; an edge goes from every node
  * an argument refers to (args and kwargs, lists included) to its consumer,
- * one per pair. The plan DOT (dot_plan.c) adds its colours through a style;
- * render.c reads the text back with cgraph to lay it out.
+ * one per pair of drawn items. What is drawn is a view of the graph
+ * (picture.h): a node stands for itself, or is part of a group (a folded run
+ * of identical list entries, found by fold.c; a module collapsed by the depth
+ * limit; an outside producer or consumer of the one module drawn), or is not
+ * drawn. By default a picture has short labels, fills by op class, a legend
+ * node and layout hints (a heavy residual stream, weightless side inputs);
+ * `plain` gives the writer's original attributes. The plan DOT (dot_plan.c)
+ * adds its colours through a style; render.c reads the text back with cgraph
+ * to lay it out.
  *
  * Layout of the text: graph attributes and node (edge) defaults; then the
- * root's items in creation order, where an item is a node or a cluster, a
+ * root's items in creation order, where an item is a node, a group or a cluster, a
  * cluster being created where its first node is met (so the text reads in
  * FX order, each cluster's nodes written inside its block); then every edge,
  * at the root, in creation order (consumers in graph order, their arguments
