@@ -317,6 +317,7 @@ typedef struct dclus {
     const mt_module *mod;
     int head, tail; /* items inside */
     int next;       /* next item of the parent */
+    bool side;      /* the side inputs of the main list's loop module */
 } dclus;
 
 /* Node fill by op class. ORDER op_class. */
@@ -383,6 +384,8 @@ typedef struct writer {
     /* the spine: the residual stream through the main list */
     const mt_module *spine_list, *spine_scope;
     const mt_tensor *spine_shape;
+    int spine_first;     /* the first node of the main list's first entry */
+    int side_cl;         /* the side inputs' box (NONE: not made yet) */
     mt_status err;
 } writer;
 
@@ -481,7 +484,7 @@ static int cluster_of(writer *w, const mt_module *mod, int parent)
         return NONE;
     w->cl = cl;
     int c = w->ncl++;
-    w->cl[c] = (dclus){mod, NONE, NONE, NONE};
+    w->cl[c] = (dclus){mod, NONE, NONE, NONE, false};
     if (!mtx_ptrmap_put(&w->cmap, mod, (void *)(uintptr_t)(c + 1))) {
         w_fail(w, MT_ERR_NOMEM, "out of memory");
         return NONE;
@@ -615,6 +618,18 @@ static int depth_group(writer *w, const mt_module *mod, const mt_node *n, int le
     return gi;
 }
 
+/* A side input: made in the main list's loop module itself, before its first
+ * entry, off the residual stream (the attention mask, position ids): grouped
+ * in a box of its own inside that module. */
+static bool spine_node(const writer *w, const mt_node *n);
+static bool side_input(const writer *w, const mt_node *n, int stop)
+{
+    if (!w->styled || !w->spine_scope || stop < 1 || n->stack->mods[stop - 1] != w->spine_scope ||
+        n->op == MT_NODE_PLACEHOLDER || n->op == MT_NODE_OUTPUT || n->index >= w->spine_first || spine_node(w, n))
+        return false;
+    return true;
+}
+
 /* What node i is drawn as; placed in its container on first sight. */
 static int view_of(writer *w, int i)
 {
@@ -648,7 +663,20 @@ static int view_of(writer *w, int i)
     int stop = depth;
     if (depth > 0 && n->op == MT_NODE_CALL_MODULE && st->mods[depth - 1] == n->module)
         stop = depth - 1;
-    append(w, place(w, n, stop), ITEM(i, IT_NODE));
+    int home = place(w, n, stop);
+    if (side_input(w, n, stop)) {
+        if (w->side_cl == NONE) {
+            dclus *cl = w_grow(w, w->cl, w->ncl, &w->capcl, sizeof *cl);
+            if (!cl)
+                return HIDDEN;
+            w->cl = cl;
+            w->side_cl = w->ncl++;
+            w->cl[w->side_cl] = (dclus){w->spine_scope, NONE, NONE, NONE, true};
+            append(w, home, ITEM(w->side_cl, IT_CLUSTER));
+        }
+        home = w->side_cl;
+    }
+    append(w, home, ITEM(i, IT_NODE));
     return ITEM(i, IT_NODE);
 }
 
@@ -1162,6 +1190,8 @@ static void write_cluster(writer *w, const dclus *c, int depth)
     sb_clear(s);
     sb_puts(s, "cluster_");
     sb_puts(s, fx);
+    if (c->side)
+        sb_puts(s, "_side_inputs");
     if (s->oom) {
         w_fail(w, MT_ERR_NOMEM, "out of memory");
         return;
@@ -1171,6 +1201,10 @@ static void write_cluster(writer *w, const dclus *c, int depth)
     put_id(w, s->p);
     ds_puts(&w->s, " {\n");
     cluster_label(w, mod);
+    if (c->side) {
+        sb_clear(s);
+        sb_puts(s, "positions, attention mask");
+    }
     if (s->oom) {
         w_fail(w, MT_ERR_NOMEM, "out of memory");
         return;
@@ -1434,6 +1468,7 @@ static void find_spine(writer *w, const mt_module *mod, int *best)
                 if (in && (last->nout != 1 || !same_shape(&last->outs[0], in)))
                     in = NULL;
                 if (in) {
+                    w->spine_first = lo;
                     *best = d;
                     w->spine_list = mod;
                     w->spine_scope = scope;
@@ -1630,6 +1665,7 @@ static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_st
     w->sb.ctx = m->ctx;
     w->sb2.ctx = m->ctx;
     w->root_head = w->root_tail = NONE;
+    w->side_cl = NONE;
     mtx_ptrmap_init(&w->cmap, m->ctx);
     mtx_ptrmap_init(&w->dmap, m->ctx);
     mtx_ptrmap_init(&w->xmap, m->ctx);
