@@ -434,6 +434,7 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
 
 /* ---- the per-module table (--depth) ---------------------------------------------- */
 
+#include "fold.h"
 #include "ptrmap.h"
 
 typedef struct modrow {
@@ -453,6 +454,7 @@ typedef struct modtab {
     FILE *out;
     mt_ctx *ctx;
     const mt_sizing *sz;
+    const mtx_folds *folds;
 } modtab;
 
 static int64_t count_params(modtab *T, const mt_module *mod)
@@ -507,25 +509,6 @@ static int64_t windows_under(const modtab *T, const mt_module *mod)
     return w;
 }
 
-/* Two ModuleList entries fold when they have the same class, parameters,
- * FLOPs, attention windows and output shape. */
-static bool same_block(const modtab *T, const mt_module *a, const mt_module *b)
-{
-    const modrow *ra = row_of(T, a), *rb = row_of(T, b);
-    if (!ra || !rb || strcmp(a->type, b->type) != 0 || ra->params != rb->params || ra->flops != rb->flops ||
-        windows_under(T, a) != windows_under(T, b))
-        return false;
-    if (!ra->last || !rb->last || ra->last->nout < 1 || rb->last->nout < 1)
-        return ra->last == NULL && rb->last == NULL;
-    const mt_tensor *x = &ra->last->outs[0], *y = &rb->last->outs[0];
-    if (x->ndim != y->ndim || x->dtype != y->dtype)
-        return false;
-    for (int d = 0; d < x->ndim; d++)
-        if (x->shape[d] != y->shape[d])
-            return false;
-    return true;
-}
-
 /* A container never entered while tracing (ModuleList) sums its children. */
 static void aggregate_containers(modtab *T, const mt_module *mod)
 {
@@ -568,45 +551,24 @@ static void table_row(modtab *T, const mt_module *mod, int level, const char *la
     (void)b;
 }
 
-enum { FOLD_MAX_PERIOD = 8 };
-
-/* The longest periodic run of identical ModuleList entries from child i:
- * entries k and k + p agree all along it, it holds at least two periods and a
- * whole number of them. p = 1 is a run of identical layers; p = 2 catches
- * alternating sliding/global layers, p = 6 Gemma-3's 5:1 pattern. Returns the
- * run length (0: none) and sets *period. */
-static int periodic_run(const modtab *T, const mt_module *mod, int i, int *period)
-{
-    int best = 0, n = mod->children.n;
-    for (int p = 1; p <= FOLD_MAX_PERIOD && i + 2 * p <= n; p++) {
-        int r = 0;
-        while (i + r + p < n && is_index(((const mt_module *)mod->children.items[i + r])->name) &&
-               is_index(((const mt_module *)mod->children.items[i + r + p])->name) &&
-               same_block(T, mod->children.items[i + r], mod->children.items[i + r + p]))
-            r++;
-        int len = (r + p) / p * p; /* entries covered: whole periods */
-        if (len >= 2 * p && len > best) {
-            best = len;
-            *period = p;
-        }
-    }
-    return best;
-}
-
+/* Identical (or periodic) ModuleList entries fold into one row per phase
+ * (fold.h finds the runs; the pictures fold the same ones). */
 static void table_walk(modtab *T, const mt_module *mod, int level)
 {
+    int nruns = 0;
+    const mtx_run *runs = T->unfold ? NULL : mtx_folds_runs(T->folds, mod, &nruns);
+    int r = 0;
     for (int i = 0; i < mod->children.n; i++) {
         const mt_module *ch = mod->children.items[i];
-        int period = 1, run = 0;
-        if (!T->unfold && is_index(ch->name))
-            run = periodic_run(T, mod, i, &period);
-        if (run == 0) {
+        while (r < nruns && runs[r].first < i)
+            r++;
+        if (r >= nruns || runs[r].first != i) {
             table_row(T, ch, level, ch->name, 1);
             if (level < T->depth)
                 table_walk(T, ch, level + 1);
             continue;
         }
-        int reps = run / period;
+        int period = runs[r].period, reps = runs[r].reps;
         for (int j = 0; j < period; j++) {
             const mt_module *first = mod->children.items[i + j];
             const mt_module *lastm = mod->children.items[i + j + (reps - 1) * period];
@@ -619,7 +581,7 @@ static void table_walk(modtab *T, const mt_module *mod, int level)
             if (level < T->depth)
                 table_walk(T, first, level + 1);
         }
-        i += run - 1;
+        i += period * reps - 1;
     }
 }
 
@@ -660,6 +622,10 @@ mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, 
         }
     }
     aggregate_containers(&T, m->root);
+    if (!unfold && !(T.folds = mtx_folds_find(m, g))) {
+        mtx_ptrmap_free(&T.idx);
+        return mt_ctx_status(m->ctx);
+    }
     char a[32], c[48];
     fprintf(out, "%s (model_type %s): FLOPs at batch %lld, seq %lld (dense, before causal halving)\n",
             printable(m->ctx, m->class_name), printable(m->ctx, m->model_type), (long long)sz->batch,
