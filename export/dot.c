@@ -874,18 +874,6 @@ static void node_label(writer *w, const mt_node *n)
     sb_puts(s, ")");
 }
 
-static const char *flop_text(double v, char *buf, size_t n)
-{
-    static const char *const units[] = {"", "K", "M", "G", "T", "P", "E"};
-    int u = 0;
-    while (v >= 1000.0 && u < 6) {
-        v /= 1000.0;
-        u++;
-    }
-    snprintf(buf, n, u ? "%.2f %sFLOP" : "%.0f FLOP", v, units[u]);
-    return buf;
-}
-
 static const char *count_text(int64_t v, char *buf, size_t n)
 {
     static const char *const units[] = {"", "K", "M", "B", "T"};
@@ -968,7 +956,7 @@ static void group_label(writer *w, const dgroup *G)
             sb_puts(s, G->period == 1 ? " each)" : " per pattern)");
         }
         sb_puts(s, ", ");
-        sb_puts(s, flop_text(G->flops, b, sizeof b));
+        sb_puts(s, mtx_flops_text(G->flops, b, sizeof b));
         return;
     }
     case G_DEPTH: {
@@ -984,7 +972,7 @@ static void group_label(writer *w, const dgroup *G)
         sb_puts(s, "\\n");
         sb_puts(s, count_text(mtx_module_params(G->mod), a, sizeof a));
         sb_puts(s, " params, ");
-        sb_puts(s, flop_text(G->flops, b, sizeof b));
+        sb_puts(s, mtx_flops_text(G->flops, b, sizeof b));
         return;
     }
     }

@@ -1,4 +1,5 @@
 /* metatrace — repeated blocks of a traced model (see fold.h). */
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -37,7 +38,7 @@ bool mtx_is_list(const mt_module *mod)
     return true;
 }
 
-int64_t mtx_module_params(const mt_module *mod)
+int64_t mtx_own_params(const mt_module *mod)
 {
     int64_t n = 0;
     for (int i = 0; i < mod->params.n; i++) {
@@ -49,9 +50,27 @@ int64_t mtx_module_params(const mt_module *mod)
             e *= mt_sym_is_const(p->t->shape[d]) ? mt_sym_const_value(p->t->shape[d]) : 0;
         n += e;
     }
+    return n;
+}
+
+int64_t mtx_module_params(const mt_module *mod)
+{
+    int64_t n = mtx_own_params(mod);
     for (int i = 0; i < mod->children.n; i++)
         n += mtx_module_params(mod->children.items[i]);
     return n;
+}
+
+const char *mtx_flops_text(double v, char *buf, size_t n)
+{
+    static const char *const units[] = {"", "K", "M", "G", "T", "P", "E"};
+    int u = 0;
+    while (v >= 1000.0 && u < 6) {
+        v /= 1000.0;
+        u++;
+    }
+    snprintf(buf, n, u ? "%.2f %sFLOP" : "%.0f FLOP", v, units[u]);
+    return buf;
 }
 
 /* ---- comparing ------------------------------------------------------------------ */

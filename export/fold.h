@@ -58,6 +58,10 @@ const mt_module *mtx_folds_scope(const mtx_folds *F, const mt_module *list);
 
 /* Unique parameters under a module (tied aliases and buffers not counted;
  * symbolic dims count 0). */
+/* Parameters a module holds itself (buffers and tied aliases excluded), and with its children. */
+int64_t mtx_own_params(const mt_module *mod);
 int64_t mtx_module_params(const mt_module *mod);
+/* "1.79 TFLOP", "512 FLOP": the pictures' and the summary's FLOP figures. */
+const char *mtx_flops_text(double v, char *buf, size_t n);
 
 #endif

@@ -8,6 +8,9 @@
 
 #include <metatrace/metatrace.h>
 
+#include "fold.h"
+#include "ptrmap.h"
+
 #define LABEL_W 26
 
 /* "6,738,415,616" (buf holds at least 32 bytes). */
@@ -273,18 +276,6 @@ static void attention_rows(FILE *out, const mt_sizing *s)
     }
 }
 
-static const char *flops_units(double v, char *buf, size_t n)
-{
-    static const char *const units[] = {"", "K", "M", "G", "T", "P", "E"};
-    int u = 0;
-    while (v >= 1000.0 && u < 6) {
-        v /= 1000.0;
-        u++;
-    }
-    snprintf(buf, n, u ? "%.2f %sFLOP" : "%.0f FLOP", v, units[u]);
-    return buf;
-}
-
 static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
 {
     char a[64], b[64], c[96];
@@ -317,12 +308,12 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
         s->peak_node ? s->peak_node : "-");
     int64_t inf = s->weight_bytes + (s->has_kv ? s->kv_bytes_at_context : 0) + s->kv_cross_bytes + s->activation_peak;
     row(out, "  inference total", "%s (weights + KV at context + activation peak)", bytes_exact(inf, c, sizeof c));
-    row(out, "  FLOPs per token", "prefill %s (at seq %lld%s)", flops_units(s->flops_prefill_per_token, a, sizeof a),
+    row(out, "  FLOPs per token", "prefill %s (at seq %lld%s)", mtx_flops_text(s->flops_prefill_per_token, a, sizeof a),
         (long long)s->seq, s->has_kv ? ", causal halving" : "");
     if (s->flops_decode_per_token >= 0)
-        row(out, "", "decode %s (one token over %lld cached)", flops_units((double)s->flops_decode_per_token, b, sizeof b),
+        row(out, "", "decode %s (one token over %lld cached)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
             (long long)s->context);
-    row(out, "", "training %s (3 x prefill)", flops_units(3 * s->flops_prefill_per_token, b, sizeof b));
+    row(out, "", "training %s (3 x prefill)", mtx_flops_text(3 * s->flops_prefill_per_token, b, sizeof b));
     if (s->largest_layer)
         row(out, "  largest layer", "%s, %s", s->largest_layer, bytes_exact(s->largest_layer_bytes, c, sizeof c));
     (void)m;
@@ -434,9 +425,6 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
 
 /* ---- the per-module table (--depth) ---------------------------------------------- */
 
-#include "fold.h"
-#include "ptrmap.h"
-
 typedef struct modrow {
     int64_t params;       /* unique parameters under the module */
     double flops;         /* at the bound shapes */
@@ -459,16 +447,7 @@ typedef struct modtab {
 
 static int64_t count_params(modtab *T, const mt_module *mod)
 {
-    int64_t n = 0;
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        if (p->is_buffer || p->tied_to)
-            continue;
-        int64_t e = 1;
-        for (int d = 0; d < p->t->ndim; d++)
-            e *= mt_sym_is_const(p->t->shape[d]) ? mt_sym_const_value(p->t->shape[d]) : 0;
-        n += e;
-    }
+    int64_t n = mtx_own_params(mod);
     for (int i = 0; i < mod->children.n; i++)
         n += count_params(T, mod->children.items[i]);
     if (T->n < 0)
@@ -547,7 +526,7 @@ static void table_row(modtab *T, const mt_module *mod, int level, const char *la
     char pcol[48];
     snprintf(pcol, sizeof pcol, "%s%s", grouped(params, a), times > 1 ? " each" : "");
     fprintf(T->out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", name, mod->type, shape, pcol, pct,
-            flops_units(r ? r->flops : 0, c, sizeof c));
+            mtx_flops_text(r ? r->flops : 0, c, sizeof c));
     (void)b;
 }
 
@@ -634,7 +613,7 @@ mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, 
             "FLOPs");
     table_walk(&T, m->root, 1);
     fprintf(out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", "total", "", "", grouped(T.total_params, a), 100.0,
-            flops_units(T.total_flops, c, sizeof c));
+            mtx_flops_text(T.total_flops, c, sizeof c));
     mtx_ptrmap_free(&T.idx);
     if (fflush(out) != 0 || ferror(out))
         return mt_fail(m->ctx, MT_ERR_IO, "writing the module table failed");
