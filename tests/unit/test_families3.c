@@ -20,34 +20,6 @@ static const char *build_error(mt_ctx *ctx, const char *json) {
     return mt_ctx_errmsg(ctx);
 }
 
-static bool is_op(const mt_node *n, mt_op_id id) {
-    return (n->op == MT_NODE_CALL_FUNCTION || n->op == MT_NODE_CALL_METHOD) && n->opid == (int)id;
-}
-
-static bool under(const mt_node *n, const char *path) {
-    for (int d = 0; n->stack && d < n->stack->depth; d++)
-        if (strcmp(n->stack->mods[d]->path, path) == 0) return true;
-    return false;
-}
-
-static int count_ops(mt_graph *g, mt_op_id id, const char *path) {
-    int k = 0;
-    for (int i = 0; i < g->n; i++)
-        if (is_op(g->nodes[i], id) && (!path || under(g->nodes[i], path))) k++;
-    return k;
-}
-
-static mt_node *first_op(mt_graph *g, mt_op_id id, const char *path) {
-    for (int i = 0; i < g->n; i++)
-        if (is_op(g->nodes[i], id) && (!path || under(g->nodes[i], path))) return g->nodes[i];
-    return NULL;
-}
-
-static const mt_arg *kwarg(const mt_node *n, const char *name) {
-    for (int i = 0; i < n->nkwargs; i++)
-        if (strcmp(n->kwargs[i].name, name) == 0) return &n->kwargs[i].value;
-    return NULL;
-}
 
 static mt_model *real(mt_ctx *ctx, const char *file, int64_t params, int64_t bytes, mt_dtype dt) {
     char rel[256];
@@ -82,16 +54,16 @@ Test(smollm3, smollm3_3b_matches_checkpoint) {
     TU_SHAPE(m, "model.layers.3.self_attn.k_proj.weight", 512, 2048);
     mt_graph *g = tu_trace(m);
     tu_check_logits(m, g, 128256);
-    cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 36);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 36);
     /* no_rope_layers [1, 1, 1, 0] x 9: layers 3, 7, ..., 35 rotate nothing (no rotate_half cat),
      * the others rotate q and k (two cats each) */
     char path[64];
     for (int i = 0; i < 36; i++) {
-        int cats = count_ops(g, MT_OP_CAT, path_of(path, sizeof path, "model.layers.%d.self_attn", i));
+        int cats = tu_count_ops(g, MT_OP_CAT, path_of(path, sizeof path, "model.layers.%d.self_attn", i));
         cr_assert_eq(cats, i % 4 == 3 ? 0 : 2, "layer %d: %d rotate_half cats", i, cats);
     }
     /* use_sliding_window false: no sliding mask */
-    cr_assert_null(first_op(g, MT_OP_GE, NULL));
+    cr_assert_null(tu_first_op(g, MT_OP_GE, NULL));
     mt_ctx_free(ctx);
 }
 
@@ -107,11 +79,11 @@ Test(smollm3, nope_interval_and_sliding_layers) {
     char path[64];
     for (int i = 0; i < 6; i++) {
         bool nope = (i + 1) % 3 == 0; /* layers 2 and 5 */
-        mt_node *sdpa = first_op(g, MT_OP_SDPA, path_of(path, sizeof path, "model.layers.%d.self_attn", i));
+        mt_node *sdpa = tu_first_op(g, MT_OP_SDPA, path_of(path, sizeof path, "model.layers.%d.self_attn", i));
         cr_assert_not_null(sdpa);
-        cr_assert_eq(count_ops(g, MT_OP_CAT, path), nope ? 0 : 2, "layer %d", i);
+        cr_assert_eq(tu_count_ops(g, MT_OP_CAT, path), nope ? 0 : 2, "layer %d", i);
         /* mask[:, :, :, :k] of the sliding mask (masked_fill of the window) or of the causal one */
-        const mt_arg *am = kwarg(sdpa, "attn_mask");
+        const mt_arg *am = tu_kwarg(sdpa, "attn_mask");
         cr_assert_not_null(am);
         mt_node *src = am->v.t->node->args[0].v.t->node;
         bool sliding = src->opid == MT_OP_MASKED_FILL && src->args[1].v.t->node->opid == MT_OP_GE;
@@ -162,13 +134,13 @@ Test(olmoe, olmoe_1b_7b_matches_published_count) {
     mt_graph *g = tu_trace(m);
     tu_check_logits(m, g, 50304);
     /* every layer sparse: 16 x 64 expert loops, softmax routing over 64 */
-    cr_assert_eq(count_ops(g, MT_OP_NONZERO, NULL), 16 * 64);
-    cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 16);
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, NULL), 16 * 64);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 16);
     /* q_norm(q_proj(x)) before k_proj: the q_norm's first node comes before the k_proj call */
     int qn = -1, kp = -1;
     for (int i = 0; i < g->n && (qn < 0 || kp < 0); i++) {
         mt_node *n = g->nodes[i];
-        if (qn < 0 && under(n, "model.layers.0.self_attn.q_norm")) qn = i;
+        if (qn < 0 && tu_under(n, "model.layers.0.self_attn.q_norm")) qn = i;
         if (kp < 0 && n->op == MT_NODE_CALL_MODULE && strcmp(n->module->path, "model.layers.0.self_attn.k_proj") == 0)
             kp = i;
     }
@@ -184,12 +156,12 @@ Test(olmoe, clip_after_qk_norm) {
         "\"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 32, \"num_hidden_layers\": 1, "
         "\"num_attention_heads\": 4}", 0);
     mt_graph *g = tu_trace(m);
-    mt_node *c = first_op(g, MT_OP_CLAMP_, "model.layers.0.self_attn");
+    mt_node *c = tu_first_op(g, MT_OP_CLAMP_, "model.layers.0.self_attn");
     cr_assert_not_null(c);
     /* the first clamp_ takes q_norm's output */
     mt_node *src = c->args[0].v.t->node;
-    cr_assert(under(src, "model.layers.0.self_attn.q_norm"), "clamp_ of %s", src->name);
-    cr_assert_eq(count_ops(g, MT_OP_CLAMP_, NULL), 3);
+    cr_assert(tu_under(src, "model.layers.0.self_attn.q_norm"), "clamp_ of %s", src->name);
+    cr_assert_eq(tu_count_ops(g, MT_OP_CLAMP_, NULL), 3);
     mt_ctx_free(ctx);
 }
 
@@ -289,18 +261,18 @@ Test(glm4_moe, graph_details) {
     mt_model *m = tu_build_text(ctx, json, 3);
     mt_graph *g = tu_trace(m);
     tu_check_logits(m, g, 151552);
-    cr_assert_null(first_op(g, MT_OP_NONZERO, "model.layers.1"));
-    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.2.mlp"), 160);
-    cr_assert_eq(count_ops(g, MT_OP_SIGMOID, "model.layers.2.mlp.gate"), 1);
+    cr_assert_null(tu_first_op(g, MT_OP_NONZERO, "model.layers.1"));
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, "model.layers.2.mlp"), 160);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SIGMOID, "model.layers.2.mlp.gate"), 1);
     mt_node *rsf = NULL;
     for (int i = 0; i < g->n; i++)
-        if (is_op(g->nodes[i], MT_OP_MUL) && under(g->nodes[i], "model.layers.2.mlp.gate") &&
+        if (tu_is_op(g->nodes[i], MT_OP_MUL) && tu_under(g->nodes[i], "model.layers.2.mlp.gate") &&
             g->nodes[i]->args[1].kind == MT_ARG_FLOAT)
             rsf = g->nodes[i];
     cr_assert_not_null(rsf);
     cr_assert_float_eq(rsf->args[1].v.f, 2.5, 0);
     /* q_norm runs on [batch, seq, 96, 128] (after the view, before the transpose) */
-    mt_node *qn = first_op(g, MT_OP_POW, "model.layers.0.self_attn.q_norm");
+    mt_node *qn = tu_first_op(g, MT_OP_POW, "model.layers.0.self_attn.q_norm");
     cr_assert_not_null(qn);
     const mt_tensor *qin = qn->args[0].v.t;
     cr_assert_eq(qin->ndim, 4);
@@ -308,7 +280,7 @@ Test(glm4_moe, graph_details) {
     /* partial rotary: the rotated slice is q[..., :64], the rest passed through and concatenated */
     mt_node *cat = NULL;
     for (int i = 0; i < g->n; i++)
-        if (is_op(g->nodes[i], MT_OP_CAT) && under(g->nodes[i], "model.layers.0.self_attn")) cat = g->nodes[i];
+        if (tu_is_op(g->nodes[i], MT_OP_CAT) && tu_under(g->nodes[i], "model.layers.0.self_attn")) cat = g->nodes[i];
     cr_assert_not_null(cat);
     cr_assert_eq(cat->outs[0].shape[3], mt_sym_const(ctx, 128));
     mt_ctx_free(ctx);
@@ -368,9 +340,9 @@ Test(hunyuan, graph_order) {
     int rope = -1, qn = -1, shared = -1, wg = -1;
     for (int i = 0; i < g->n; i++) {
         mt_node *n = g->nodes[i];
-        if (is_op(n, MT_OP_CAT) && under(n, "model.layers.0.self_attn")) rope = i; /* last rotate_half cat */
-        if (qn < 0 && under(n, "model.layers.0.self_attn.query_layernorm")) qn = i;
-        if (shared < 0 && under(n, "model.layers.0.mlp.shared_mlp")) shared = i;
+        if (tu_is_op(n, MT_OP_CAT) && tu_under(n, "model.layers.0.self_attn")) rope = i; /* last rotate_half cat */
+        if (qn < 0 && tu_under(n, "model.layers.0.self_attn.query_layernorm")) qn = i;
+        if (shared < 0 && tu_under(n, "model.layers.0.mlp.shared_mlp")) shared = i;
         if (wg < 0 && n->op == MT_NODE_CALL_MODULE && strcmp(n->module->path, "model.layers.0.mlp.gate.wg") == 0) wg = i;
     }
     cr_assert(rope >= 0 && qn > rope, "query_layernorm at %d, rotary at %d", qn, rope);
@@ -378,16 +350,16 @@ Test(hunyuan, graph_order) {
     /* the gate's input is cast to float32 and the logits are float32 */
     mt_node *w = g->nodes[wg];
     cr_assert_eq(w->args[0].v.t->dtype, MT_FLOAT32);
-    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.0.mlp"), 64);
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, "model.layers.0.mlp"), 64);
     /* the block's last node: reshape(routed) + shared */
     mt_node *add = NULL;
     for (int i = 0; i < g->n; i++)
-        if (is_op(g->nodes[i], MT_OP_ADD) && strcmp(g->nodes[i]->stack->mods[g->nodes[i]->stack->depth - 1]->path,
+        if (tu_is_op(g->nodes[i], MT_OP_ADD) && strcmp(g->nodes[i]->stack->mods[g->nodes[i]->stack->depth - 1]->path,
                                                      "model.layers.0.mlp") == 0)
             add = g->nodes[i];
     cr_assert_not_null(add);
-    cr_assert(is_op(add->args[0].v.t->node, MT_OP_RESHAPE));
-    cr_assert(under(add->args[1].v.t->node, "model.layers.0.mlp.shared_mlp"));
+    cr_assert(tu_is_op(add->args[0].v.t->node, MT_OP_RESHAPE));
+    cr_assert(tu_under(add->args[1].v.t->node, "model.layers.0.mlp.shared_mlp"));
     mt_ctx_free(ctx);
 }
 
@@ -406,9 +378,9 @@ Test(hunyuan, per_layer_expert_lists) {
     cr_assert_eq(t.params, 107264LL, "%lld", (long long)t.params);
     cr_assert_eq(t.active_params, 107264LL - 18432LL, "%lld", (long long)t.active_params);
     mt_graph *g = tu_trace(m);
-    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.0.mlp"), 4);
-    cr_assert_eq(count_ops(g, MT_OP_NONZERO, "model.layers.1.mlp"), 2);
-    mt_node *tk = first_op(g, MT_OP_TOPK, "model.layers.1.mlp");
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, "model.layers.0.mlp"), 4);
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, "model.layers.1.mlp"), 2);
+    mt_node *tk = tu_first_op(g, MT_OP_TOPK, "model.layers.1.mlp");
     cr_assert_not_null(tk);
     cr_assert_eq(tk->args[1].v.i, 1);
     mt_ctx_free(ctx);
@@ -438,11 +410,11 @@ Test(hunyuan, dense_norms_after_rotary) {
     mt_model *m = tu_build_text(ctx, tc->json, 0);
     cr_assert_str_eq(m->class_name, "HunYuanDenseV1ForCausalLM");
     mt_graph *g = tu_trace(m);
-    mt_node *pw = first_op(g, MT_OP_POW, "model.layers.1.self_attn.key_layernorm");
+    mt_node *pw = tu_first_op(g, MT_OP_POW, "model.layers.1.self_attn.key_layernorm");
     cr_assert_not_null(pw);
     /* k after the rotary: to(float32) of the rotary's add */
     mt_node *src = pw->args[0].v.t->node->args[0].v.t->node;
-    cr_assert(is_op(src, MT_OP_ADD), "key_layernorm input from %s", src->name);
-    cr_assert_eq(count_ops(g, MT_OP_NONZERO, NULL), 0);
+    cr_assert(tu_is_op(src, MT_OP_ADD), "key_layernorm input from %s", src->name);
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, NULL), 0);
     mt_ctx_free(ctx);
 }
