@@ -220,6 +220,7 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
     if (bind_shapes(P) != MT_OK) return mt_ctx_status(ctx);
     double tokens = (double)P->batch * (double)P->seq;
     pl_map byw = {0};
+    int64_t weight_total = 0;
     if (!map_init(ctx, &byw, (size_t)ncalls + 1)) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
@@ -241,7 +242,15 @@ static mt_status prepare(planner *P, mt_model *m, const mt_graph *g, const mt_pl
             pl_var *v = &P->vars[vi];
             v->weight = owner;
             v->module = n->module;
-            v->bytes = (int64_t)slot_bytes(P, owner->t);
+            /* every weight sum below stays within 64 bits: checked here, once */
+            double b = slot_bytes(P, owner->t);
+            v->bytes = b < 9223372036854775807.0 ? (int64_t)b : -1;
+            if (v->bytes < 0 || !mt_checked_add(ctx, weight_total, v->bytes, &weight_total, "weight bytes")) {
+                map_free(ctx, &byw);
+                return v->bytes < 0 ? mt_fail(ctx, MT_ERR_OVERFLOW, "weight '%s': its bytes overflow 64 bits",
+                                              owner->name)
+                                    : mt_ctx_status(ctx);
+            }
             v->out_dim = n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
         }
         P->node_var[i] = vi;
