@@ -15,6 +15,7 @@
 #include "sizing.h"
 #include "fit.h"
 #include "diff.h"
+#include "viewer.h"
 #include "flat.h"
 
 #endif

@@ -31,7 +31,8 @@ typedef enum out_format {
     FMT_JSON,
     FMT_DOT,
     FMT_SVG,
-    FMT_PNG
+    FMT_PNG,
+    FMT_HTML
 } out_format;
 
 static const struct {
@@ -39,7 +40,7 @@ static const struct {
     out_format fmt;
 } format_names[] = {
     {"summary", FMT_SUMMARY}, {"json", FMT_JSON}, {"dot", FMT_DOT},
-    {"svg", FMT_SVG},         {"png", FMT_PNG},
+    {"svg", FMT_SVG},         {"png", FMT_PNG},     {"html", FMT_HTML},
 };
 
 static const struct {
@@ -48,6 +49,7 @@ static const struct {
 } format_exts[] = {
     {".json", FMT_JSON}, {".dot", FMT_DOT}, {".gv", FMT_DOT},
     {".svg", FMT_SVG},   {".png", FMT_PNG}, {".txt", FMT_SUMMARY},
+    {".html", FMT_HTML}, {".htm", FMT_HTML},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -337,9 +339,10 @@ static void help(mt_ctx *ctx)
           "\n"
           "Options:\n"
           "  -o, --output FILE   write to FILE; the format follows its extension (.json,\n"
-          "                      .dot/.gv, .svg, .png, .txt for the summary); '-' is\n"
-          "                      standard output\n"
-          "  -f, --format FMT    json, dot, svg, png or summary (overrides the extension)\n"
+          "                      .dot/.gv, .svg, .png, .html for the interactive viewer,\n"
+          "                      .txt for the summary); '-' is standard output\n"
+          "  -f, --format FMT    json, dot, svg, png, html or summary (overrides the\n"
+          "                      extension)\n"
           "      --dtype NAME    parameter dtype, overriding torch_dtype (float32,\n"
           "                      bfloat16, float16, ...)\n"
           "                      (float8 dtypes are refused: use --quant fp8)\n"
@@ -450,8 +453,8 @@ static int parse_args(cli *c, int argc, char **argv)
         case OPT_FORMAT:
             c->format = format_by_name(value);
             if (c->format == FMT_NONE)
-                return usage_error("--format: unknown format '%s' (expected json, dot, svg, png "
-                                   "or summary)",
+                return usage_error("--format: unknown format '%s' (expected json, dot, svg, png, "
+                                   "html or summary)",
                                    value);
             break;
         case OPT_DTYPE: {
@@ -605,17 +608,18 @@ static int parse_args(cli *c, int argc, char **argv)
             c->format = format_by_extension(c->output);
             if (c->format == FMT_NONE)
                 return usage_error("cannot tell the format of '%s' from its extension (use "
-                                   "--format, or .json, .dot, .gv, .svg, .png, .txt)",
+                                   "--format, or .json, .dot, .gv, .svg, .png, .html, .txt)",
                                    c->output);
         } else {
             c->format = FMT_SUMMARY;
         }
     }
     if (c->tp != 0 && (c->format == FMT_SVG || c->format == FMT_PNG))
-        return usage_error("--tp writes the plan as JSON (.json), DOT (.dot, roles coloured) or a "
+        return usage_error("--tp writes the plan as JSON (.json), DOT (.dot, roles coloured), HTML (.html) or a "
                            "table (summary, .txt); SVG/PNG plans are not supported");
-    if (c->tp < 0 && c->format == FMT_DOT)
-        return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
+    if (c->tp < 0 && (c->format == FMT_DOT || c->format == FMT_HTML))
+        return usage_error("--tp auto lists degrees: write it as JSON or a table, not %s (the HTML viewer "
+                           "shows the plan of one degree: --tp N)", c->format == FMT_DOT ? "DOT" : "HTML");
     if ((c->depth || c->unfold) && (c->format != FMT_SUMMARY || c->tp != 0))
         return usage_error("--depth and --unfold print the per-module table: drop -o/--format/--tp or write a "
                            "summary (.txt)");
@@ -629,8 +633,8 @@ static int parse_args(cli *c, int argc, char **argv)
                            "with --tp N or without --tp (not --tp auto)", c->json.stable ? "stable" : "compact");
     if (c->fit && c->tp != 0)
         return usage_error("--fit enumerates tensor, pipeline, expert and data parallel layouts itself: drop --tp");
-    if (c->fit && (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG))
-        return usage_error("--fit writes a table (summary, .txt) or JSON (.json), not DOT/SVG/PNG");
+    if (c->fit && (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG || c->format == FMT_HTML))
+        return usage_error("--fit writes a table (summary, .txt) or JSON (.json), not DOT/SVG/PNG/HTML");
     if (c->fit && (c->depth || c->sz.mem_budget || c->json.stable || c->json.compact || c->sp))
         return usage_error("--fit does not take --depth, --mem (the cluster gives the memory), --stable, --compact "
                            "or --sp");
@@ -678,6 +682,13 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
         return export_auto(c, m, g, json, out);
     if (c->format == FMT_DOT)
         return mt_plan_export_dot(c->plan, out);
+    if (c->format == FMT_HTML) {
+        mt_sizing sz;
+        if (mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
+            return mt_ctx_status(c->ctx);
+        mt_html_opts ho = {.sizing = &sz, .plan = c->plan};
+        return mt_export_html(m, g, &ho, out);
+    }
     return json ? mt_plan_export_graph_json_opts(c->plan, &c->json, out) : mt_plan_print(c->plan, out);
 }
 
@@ -688,7 +699,7 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
     if (c->fit)
         return f == FMT_JSON ? mt_fit_export_json(c->fitres, c->all, out) : mt_fit_print(c->fitres, c->all, out);
     mt_sizing sz;
-    if ((f == FMT_JSON || f == FMT_SUMMARY || f == FMT_NONE) && mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
+    if ((f == FMT_JSON || f == FMT_SUMMARY || f == FMT_NONE || f == FMT_HTML) && mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
         return mt_ctx_status(c->ctx);
     switch (f) {
     case FMT_JSON:
@@ -699,6 +710,10 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
         return mt_export_render(m, g, "svg", out);
     case FMT_PNG:
         return mt_export_render(m, g, "png", out);
+    case FMT_HTML: {
+        mt_html_opts ho = {.sizing = &sz, .plan = NULL};
+        return mt_export_html(m, g, &ho, out);
+    }
     case FMT_SUMMARY:
     case FMT_NONE:
         break;
