@@ -345,3 +345,30 @@ Test(html, cli)
     cr_assert_eq(tu_run_cli(a4, &so, &se), 2);
     free(so), free(se);
 }
+
+Test(html, every_family)
+{
+    /* every registered family's tiny config (2 layers): a page whose document
+     * has every node, and runs inside their lists */
+    for (size_t i = 0; i < sizeof tiny_configs / sizeof tiny_configs[0]; i++) {
+        mt_ctx *ctx = mt_ctx_new();
+        mt_model *m = tu_build_text(ctx, tiny_configs[i].json, 0);
+        mt_graph *g = tu_trace(m);
+        char *page = page_of(m, g, 0);
+        json_t *d = doc_of(page);
+        json_t *node = json_object_get(d, "node"), *mod = json_object_get(d, "mod");
+        size_t nm = json_array_size(json_object_get(mod, "parent"));
+        cr_assert_eq(json_array_size(json_object_get(node, "mod")), (size_t)g->n, "%s", tiny_configs[i].model_type);
+        for (size_t k = 0; k < (size_t)g->n; k++) {
+            json_int_t v = json_integer_value(json_array_get(json_object_get(node, "mod"), k));
+            cr_assert(v >= 0 && (size_t)v < nm, "%s: node %zu drawn in module %lld", tiny_configs[i].model_type, k,
+                      (long long)v);
+        }
+        json_t *r = json_object_get(d, "runs");
+        for (size_t k = 0; k + 3 < json_array_size(r); k += 4)
+            cr_assert(json_integer_value(json_array_get(r, k + 3)) >= 2, "%s", tiny_configs[i].model_type);
+        json_decref(d);
+        free(page);
+        mt_ctx_free(ctx);
+    }
+}
