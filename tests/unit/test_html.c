@@ -372,3 +372,49 @@ Test(html, every_family)
         mt_ctx_free(ctx);
     }
 }
+
+/* The flat API's "html" and "plan-html" are the CLI's bytes. */
+static char *flat_html(const char *format, int tp, size_t *len)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    mt_flat *f = mt_flat_new(ctx);
+    cr_assert_eq(mt_flat_set(f, "layers", "2"), MT_OK);
+    if (tp) {
+        char t[16];
+        snprintf(t, sizeof t, "%d", tp);
+        cr_assert_eq(mt_flat_set(f, "tp", t), MT_OK);
+    }
+    mt_model *m = mt_flat_build(f, mt_config_load(ctx, tu_src("samples/configs/huggyllama--llama-7b.config.json")));
+    mt_graph *g = m ? mt_flat_trace(f, m) : NULL;
+    cr_assert(g, "%s", mt_ctx_errmsg(ctx));
+    char *text = mt_flat_export(f, m, g, format, len);
+    char *copy = NULL;
+    if (text) {
+        copy = malloc(*len + 1);
+        memcpy(copy, text, *len + 1);
+    } else {
+        cr_assert_eq(mt_ctx_status(ctx), MT_ERR_UNSUPPORTED, "%s", mt_ctx_errmsg(ctx));
+        cr_assert(strstr(mt_ctx_errmsg(ctx), "cannot use this degree"), "%s", mt_ctx_errmsg(ctx));
+    }
+    mt_ctx_free(ctx);
+    return copy;
+}
+
+Test(html, flat_api_is_the_cli)
+{
+    const char *cfg = tu_src("samples/configs/huggyllama--llama-7b.config.json");
+    char *so = NULL, *se = NULL;
+    size_t len = 0;
+    const char *a1[] = {cfg, "--layers", "2", "-f", "html", NULL};
+    cr_assert_eq(tu_run_cli(a1, &so, &se), 0, "%s", se);
+    char *flat = flat_html("html", 0, &len);
+    cr_assert(flat && len == strlen(so) && memcmp(flat, so, len) == 0, "flat html differs from the CLI's");
+    free(flat), free(so), free(se);
+    const char *a2[] = {cfg, "--layers", "2", "--tp", "2", "-f", "html", NULL};
+    cr_assert_eq(tu_run_cli(a2, &so, &se), 0, "%s", se);
+    flat = flat_html("plan-html", 2, &len);
+    cr_assert(flat && len == strlen(so) && memcmp(flat, so, len) == 0, "flat plan-html differs from the CLI's");
+    free(flat), free(so), free(se);
+    /* 32 heads cannot be split over 3 ranks: an error, no page */
+    cr_assert_null(flat_html("plan-html", 3, &len));
+}
