@@ -301,17 +301,18 @@ static bool same_op(const mt_node *a, const mt_node *b)
     return a->op == b->op && a->opid == b->opid && strcmp(a->target, b->target) == 0;
 }
 
-static void attribute_glue(view *v, int list)
+/* False when memory ran out (the error is on the context). */
+static bool attribute_glue(view *v, int list)
 {
     const mt_module *L = v->mods[list];
     int scope = v->parent[list];
     int n = L->children.n;
     if (scope < 0)
-        return;
+        return true;
     int32_t *lo = mt_alloc_array(v->ctx, (size_t)n, sizeof *lo), *hi = mt_alloc_array(v->ctx, (size_t)n, sizeof *hi);
     int32_t *cnt = mt_alloc_array(v->ctx, (size_t)n, sizeof *cnt), *post = mt_alloc_array(v->ctx, (size_t)n, sizeof *post);
     if (!lo || !hi || !cnt || !post)
-        return;
+        return false;
     for (int k = 0; k < n; k++)
         lo[k] = hi[k] = -1;
     for (int i = 0; i < v->g->n; i++) {
@@ -327,7 +328,7 @@ static void attribute_glue(view *v, int list)
     }
     for (int k = 0; k < n; k++)
         if (lo[k] < 0 || (k > 0 && lo[k] <= hi[k - 1]))
-            return; /* an entry without nodes, or entries interleaved: no loop to read */
+            return true; /* an entry without nodes, or entries interleaved: no loop to read */
 #define ENTRY(k) mod_index(v, L->children.items[(k)])
     /* gap k lies between entries k-1 and k: the loop's glue recorded in the scope */
     for (int k = 1; k < n; k++) {
@@ -343,7 +344,7 @@ static void attribute_glue(view *v, int list)
         }
     }
     if (n < 2 || cnt[1] == 0)
-        return;
+        return true;
     /* The first gap cannot see what entry 0 selected before it (not yet
      * attributed): split it where the second gap splits, when they agree. */
     if (n >= 3 && cnt[1] == cnt[2] && post[1] != post[2]) {
@@ -379,6 +380,7 @@ static void attribute_glue(view *v, int list)
     for (int j = 0; ok && j < post[1]; j++)
         v->vm[hi[n - 1] + 1 + j] = ENTRY(n - 1);
 #undef ENTRY
+    return true;
 }
 
 /* ---- signatures and runs -------------------------------------------------------------- */
@@ -709,7 +711,8 @@ static const char *fmt_grouped(char *buf, size_t n, long long x)
     return buf;
 }
 
-static void write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *out)
+/* False when memory ran out (the error is on the context; the output is partial). */
+static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *out)
 {
     const mt_model *m = v->m;
     const mt_graph *g = v->g;
@@ -726,7 +729,7 @@ static void write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     int32_t *nrec = mt_alloc_array(ctx, (size_t)N, sizeof(int32_t));
     int32_t *noff = mt_alloc_array(ctx, (size_t)N + 1, sizeof(int32_t));
     if (!nname || !nop || !ntgt || !ncall || !nshape || !ndt || !nrec || !noff)
-        return;
+        return false;
     in_list ins = {NULL, 0, 0, 0, ctx, false};
     for (int i = 0; i < N; i++) {
         const mt_node *n = g->nodes[i];
@@ -756,7 +759,7 @@ static void write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     int32_t *ptied = mt_alloc_array(ctx, (size_t)np + 1, sizeof(int32_t));
     double *pbytes = mt_alloc_array(ctx, (size_t)np + 1, sizeof(double));
     if (!pmod || !pname || !pshape || !pdt || !pflag || !ptied || !pbytes)
-        return;
+        return false;
     char buf[1024];
     for (int i = 0; i < np; i++) {
         const mt_param *p = i < m->params.n ? m->params.items[i] : m->buffers.items[i - m->params.n];
@@ -778,7 +781,7 @@ static void write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     int32_t *mname = mt_alloc_array(ctx, (size_t)v->nmod, sizeof(int32_t));
     int32_t *mtype = mt_alloc_array(ctx, (size_t)v->nmod, sizeof(int32_t));
     if (!mname || !mtype)
-        return;
+        return false;
     for (int i = 0; i < v->nmod; i++) {
         mname[i] = st_intern(&v->st, v->mods[i]->name);
         mtype[i] = st_intern(&v->st, v->mods[i]->type);
@@ -793,7 +796,7 @@ static void write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
         plbytes = mt_alloc_array(ctx, (size_t)np + 1, sizeof(double));
         nplace = mt_alloc_array(ctx, (size_t)N + 1, sizeof(int32_t));
         if (!prole || !plocal || !plbytes || !nplace)
-            return;
+            return false;
         for (int i = 0; i < np; i++)
             prole[i] = plocal[i] = -1, plbytes[i] = -1;
         for (int j = 0; j < plan->nparams; j++) {
@@ -823,7 +826,7 @@ static void write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     if (!have_tot) /* the header goes without the totals (an overflow is reported by the summary) */
         mt_error_clear(ctx);
     if (v->st.oom || ins.oom)
-        return;
+        return false;
 
     fputs("{\"format\":\"metatrace-viewer\",\"version\":1,\"title\":", out);
     put_jstr(out, m->class_name);
@@ -944,6 +947,7 @@ static void write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     fputs("}", out);
     mtx_ptrmap_free(&pidx);
     mt_heap_free(ctx, ins.v);
+    return !v->st.oom && mt_ctx_status(ctx) != MT_ERR_NOMEM; /* a parameter left out of the map */
 }
 
 /* The comm kinds are interned while the plan is written, after the string
@@ -995,6 +999,8 @@ mt_status mt_export_html(mt_model *m, mt_graph *g, const mt_html_opts *opts, FIL
     if (!v.mods || !v.parent || !v.entry || !v.eidx || !v.first || !v.last || !v.reader || !v.shared || !v.sig || !v.run || !v.rm || !v.vm)
         return mt_ctx_status(ctx);
     number_mods(&v, m->root, -1);
+    if (mt_ctx_status(ctx) == MT_ERR_NOMEM) /* a module left out of the map */
+        return MT_ERR_NOMEM;
     for (int i = 0; i < nm; i++)
         v.run[i] = -1;
     for (int i = 0; i < g->n; i++) {
@@ -1005,8 +1011,8 @@ mt_status mt_export_html(mt_model *m, mt_graph *g, const mt_html_opts *opts, FIL
         v.vm[i] = v.rm[i];
     }
     for (int i = 0; i < nm; i++)
-        if (is_list(v.mods[i]))
-            attribute_glue(&v, i);
+        if (is_list(v.mods[i]) && !attribute_glue(&v, i))
+            return mt_ctx_status(ctx);
     signatures(&v);
     for (int i = 0; i < nm; i++)
         if (is_list(v.mods[i]) && !find_runs(&v, i))
@@ -1025,9 +1031,9 @@ mt_status mt_export_html(mt_model *m, mt_graph *g, const mt_html_opts *opts, FIL
     fwrite(mtx_html_dagre, 1, mtx_html_dagre_len, out);
     const char *after = lib + strlen(SLOT_LIB);
     fwrite(after, 1, (size_t)(data - after), out);
-    write_doc(&v, sz, plan, out);
-    if (v.st.oom || mt_ctx_status(ctx) == MT_ERR_NOMEM)
-        return mt_ctx_status(ctx) != MT_OK ? mt_ctx_status(ctx) : mt_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    if (!write_doc(&v, sz, plan, out))
+        return mt_ctx_status(ctx) != MT_OK ? mt_ctx_status(ctx)
+                                           : mt_fail(ctx, MT_ERR_NOMEM, "mt_export_html: out of memory");
     after = data + strlen(SLOT_DATA);
     fwrite(after, 1, tlen - (size_t)(after - tpl), out);
     mt_heap_free(ctx, v.st.strs);

@@ -418,3 +418,59 @@ Test(html, flat_api_is_the_cli)
     /* 32 heads cannot be split over 3 ranks: an error, no page */
     cr_assert_null(flat_html("plan-html", 3, &len));
 }
+
+/* An allocator that fails from the n-th allocation on. */
+typedef struct failing {
+    long n, count;
+} failing;
+static void *fail_alloc(size_t size, void *ud)
+{
+    failing *f = ud;
+    return ++f->count >= f->n ? NULL : malloc(size);
+}
+static void *fail_realloc(void *p, size_t old, size_t size, void *ud)
+{
+    (void)old;
+    failing *f = ud;
+    return ++f->count >= f->n ? NULL : realloc(p, size);
+}
+static void fail_free(void *p, size_t size, void *ud)
+{
+    (void)size, (void)ud;
+    free(p);
+}
+
+Test(html, out_of_memory_is_an_error_never_a_crash)
+{
+    /* every allocation the export makes fails in turn: MT_ERR_NOMEM (with a
+     * message) or success, never a crash or a success with an error set */
+    int errors = 0;
+    for (long k = 1;; k++) {
+        failing fl = {1L << 40, 0};
+        mt_allocator a = {fail_alloc, fail_realloc, fail_free, &fl};
+        mt_ctx *ctx = mt_ctx_new_with(&a);
+        mt_model *m = tu_build_text(ctx, tiny("mixtral"), 3);
+        mt_graph *g = tu_trace(m);
+        mt_sizing sz;
+        cr_assert_eq(mt_model_sizing(m, g, NULL, &sz), MT_OK);
+        fl.n = fl.count + k; /* the k-th allocation from here fails */
+        FILE *f = fopen("/dev/null", "w");
+        mt_html_opts o = {.sizing = &sz};
+        mt_status st = mt_export_html(m, g, &o, f);
+        fclose(f);
+        bool reached = fl.count < fl.n; /* the export made fewer than k allocations */
+        if (st == MT_OK)
+            cr_assert_eq(mt_ctx_status(ctx), MT_OK, "k=%ld: success with an error set: %s", k, mt_ctx_errmsg(ctx));
+        else {
+            cr_assert(st == MT_ERR_NOMEM || st == MT_ERR_OVERFLOW, "k=%ld: %s", k, mt_status_name(st));
+            cr_assert(mt_ctx_errmsg(ctx)[0], "k=%ld: no message", k);
+            errors++;
+        }
+        mt_ctx_free(ctx);
+        if (reached) {
+            cr_assert_eq(st, MT_OK);
+            break;
+        }
+    }
+    cr_assert(errors > 0, "no allocation failed");
+}
