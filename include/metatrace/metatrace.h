@@ -15,7 +15,7 @@
 #include "sizing.h"
 #include "fit.h"
 #include "diff.h"
-#include "viewer.h"
 #include "flat.h"
+#include "viewer.h"
 
 #endif

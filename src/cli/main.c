@@ -615,11 +615,10 @@ static int parse_args(cli *c, int argc, char **argv)
         }
     }
     if (c->tp != 0 && (c->format == FMT_SVG || c->format == FMT_PNG))
-        return usage_error("--tp writes the plan as JSON (.json), DOT (.dot, roles coloured), HTML (.html) or a "
+        return usage_error("--tp writes the plan as JSON (.json), DOT (.dot, roles coloured) or a "
                            "table (summary, .txt); SVG/PNG plans are not supported");
-    if (c->tp < 0 && (c->format == FMT_DOT || c->format == FMT_HTML))
-        return usage_error("--tp auto lists degrees: write it as JSON or a table, not %s (the HTML viewer "
-                           "shows the plan of one degree: --tp N)", c->format == FMT_DOT ? "DOT" : "HTML");
+    if (c->tp < 0 && c->format == FMT_DOT)
+        return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
     if ((c->depth || c->unfold) && (c->format != FMT_SUMMARY || c->tp != 0))
         return usage_error("--depth and --unfold print the per-module table: drop -o/--format/--tp or write a "
                            "summary (.txt)");
@@ -644,6 +643,9 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->sp && bound_of(c, "seq"))
         return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
                            "per token, at seq=4096 unless bound)");
+    if (c->tp < 0 && c->format == FMT_HTML)
+        return usage_error("--tp auto lists degrees: write it as JSON or a table, not HTML (the HTML viewer shows "
+                           "the plan of one degree: --tp N)");
     return -1;
 }
 
@@ -682,24 +684,30 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
         return export_auto(c, m, g, json, out);
     if (c->format == FMT_DOT)
         return mt_plan_export_dot(c->plan, out);
-    if (c->format == FMT_HTML) {
-        mt_sizing sz;
-        if (mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
-            return mt_ctx_status(c->ctx);
-        mt_html_opts ho = {.sizing = &sz, .plan = c->plan};
-        return mt_export_html(m, g, &ho, out);
-    }
     return json ? mt_plan_export_graph_json_opts(c->plan, &c->json, out) : mt_plan_print(c->plan, out);
+}
+
+/* The interactive viewer, with the plan under --tp N (made before the output
+ * was opened). */
+static mt_status export_html(const cli *c, mt_model *m, mt_graph *g, FILE *out)
+{
+    mt_sizing sz;
+    if (mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
+        return mt_ctx_status(c->ctx);
+    mt_html_opts ho = {.sizing = &sz, .plan = c->tp > 0 ? c->plan : NULL};
+    return mt_export_html(m, g, &ho, out);
 }
 
 static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g, FILE *out)
 {
+    if (f == FMT_HTML)
+        return export_html(c, m, g, out);
     if (c->tp != 0)
         return export_plan(c, m, g, out);
     if (c->fit)
         return f == FMT_JSON ? mt_fit_export_json(c->fitres, c->all, out) : mt_fit_print(c->fitres, c->all, out);
     mt_sizing sz;
-    if ((f == FMT_JSON || f == FMT_SUMMARY || f == FMT_NONE || f == FMT_HTML) && mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
+    if ((f == FMT_JSON || f == FMT_SUMMARY || f == FMT_NONE) && mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
         return mt_ctx_status(c->ctx);
     switch (f) {
     case FMT_JSON:
@@ -710,12 +718,9 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
         return mt_export_render(m, g, "svg", out);
     case FMT_PNG:
         return mt_export_render(m, g, "png", out);
-    case FMT_HTML: {
-        mt_html_opts ho = {.sizing = &sz, .plan = NULL};
-        return mt_export_html(m, g, &ho, out);
-    }
     case FMT_SUMMARY:
     case FMT_NONE:
+    case FMT_HTML: /* export_html, above */
         break;
     }
     if (c->depth)
