@@ -39,12 +39,15 @@ typedef struct mtx_dot_style {
 
 /* Write the DOT text of a traced model: one node per FX node (id = the FX
  * name), module clusters nested as the nodes' module stacks, an edge from
- * every referenced node to its consumer. Deterministic and linear in the
- * graph. Errors go on m->ctx. */
-mt_status mtx_dot_write(mt_model *m, mt_graph *g, const mtx_dot_style *style, FILE *out);
+ * every referenced node to its consumer — as the picture options `po` (NULL:
+ * the defaults, picture.h) fold and collapse them into groups. A style (the
+ * plan) draws the plain graph with its own attributes. Deterministic and
+ * linear in the graph. Errors go on m->ctx. */
+mt_status mtx_dot_write(mt_model *m, mt_graph *g, const mtx_dot_style *style, const mt_picture_opts *po,
+                        FILE *out);
 
 /* The same text in memory: a NUL-terminated buffer from the context heap
  * (release with mt_heap_free), its length in *len; NULL on error. */
-char *mtx_dot_text(mt_model *m, mt_graph *g, const mtx_dot_style *style, size_t *len);
+char *mtx_dot_text(mt_model *m, mt_graph *g, const mtx_dot_style *style, const mt_picture_opts *po, size_t *len);
 
 #endif

@@ -82,6 +82,11 @@ static void plan_edge(void *data, const mt_node *tail, const mt_node *head, mtx_
 
 mt_status mt_plan_export_dot(const mt_plan *p, FILE *out)
 {
+    return mt_plan_export_dot_opts(p, NULL, out);
+}
+
+mt_status mt_plan_export_dot_opts(const mt_plan *p, const mt_picture_opts *opts, FILE *out)
+{
     if (!p || !out)
         return MT_ERR_USAGE;
     mt_model *m = (mt_model *)p->model;
@@ -125,7 +130,7 @@ mt_status mt_plan_export_dot(const mt_plan *p, FILE *out)
             .node = plan_node,
             .edge = plan_edge,
         };
-        st = mtx_dot_write(m, g, &style, out);
+        st = mtx_dot_write(m, g, &style, opts, out);
     }
     mtx_ptrmap_free(&ps.roles);
     if (ps.first_comm)

@@ -231,10 +231,10 @@ static int mem_flush(void *chan)
 static const Agiodisc_t mem_io = {mem_read, mem_putstr, mem_flush};
 
 /* The graph of `m`/`g` as our DOT text reads back; NULL with an error. */
-static Agraph_t *read_back(mt_model *m, mt_graph *g)
+static Agraph_t *read_back(mt_model *m, mt_graph *g, const mt_picture_opts *po)
 {
     size_t len = 0;
-    char *text = mtx_dot_text(m, g, NULL, &len);
+    char *text = mtx_dot_text(m, g, NULL, po, &len);
     if (!text)
         return NULL;
     ids_disc disc;
@@ -254,7 +254,19 @@ static Agraph_t *read_back(mt_model *m, mt_graph *g)
     return ag;
 }
 
+/* Cairo draws at most 32,767 pixels a side; Graphviz renders PNG at 96 dpi
+ * (1 point = 96/72 pixels) and scales a larger drawing down to fit, which
+ * leaves text a pixel high. */
+#define PNG_MAX_PIXELS 32767
+#define PNG_DPI 96.0
+
 mt_status mt_export_render(mt_model *m, mt_graph *g, const char *format, FILE *out)
+{
+    return mt_export_render_opts(m, g, format, NULL, out);
+}
+
+mt_status mt_export_render_opts(mt_model *m, mt_graph *g, const char *format, const mt_picture_opts *opts,
+                                FILE *out)
 {
     if (!m || !g || !out || !format)
         return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_render: NULL argument") : MT_ERR_USAGE;
@@ -262,7 +274,7 @@ mt_status mt_export_render(mt_model *m, mt_graph *g, const char *format, FILE *o
         return mt_fail(m->ctx, MT_ERR_USAGE, "render: unknown format '%s' (expected svg or png)",
                        format);
 
-    Agraph_t *ag = read_back(m, g);
+    Agraph_t *ag = read_back(m, g, opts);
     if (!ag)
         return mt_ctx_status(m->ctx) != MT_OK ? mt_ctx_status(m->ctx) : MT_ERR_INTERNAL;
     GVC_t *gvc = gvContext();
@@ -275,7 +287,15 @@ mt_status mt_export_render(mt_model *m, mt_graph *g, const char *format, FILE *o
         st = mt_fail(m->ctx, MT_ERR_INTERNAL,
                      "render: Graphviz 'dot' layout failed (is the graphviz package installed?)");
     } else {
-        if (gvRender(gvc, ag, format, out) != 0)
+        boxf bb = GD_bb(ag);
+        double wpx = (bb.UR.x - bb.LL.x) * PNG_DPI / 72.0, hpx = (bb.UR.y - bb.LL.y) * PNG_DPI / 72.0;
+        if (strcmp(format, "png") == 0 && (wpx > PNG_MAX_PIXELS || hpx > PNG_MAX_PIXELS))
+            st = mt_fail(m->ctx, MT_ERR_UNSUPPORTED,
+                         "render: the PNG would be %.0f x %.0f pixels, more than the %d a side cairo can draw "
+                         "(Graphviz would shrink it until the text is unreadable); draw less with --depth N or "
+                         "--module PATH (and without --unfold), or write .svg, which has no such limit",
+                         wpx, hpx, PNG_MAX_PIXELS);
+        else if (gvRender(gvc, ag, format, out) != 0)
             st = mt_fail(m->ctx, MT_ERR_UNSUPPORTED,
                          "render: Graphviz cannot render '%s' (missing plugin?)", format);
         else if (fflush(out) != 0 || ferror(out))

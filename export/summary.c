@@ -8,6 +8,9 @@
 
 #include <metatrace/metatrace.h>
 
+#include "fold.h"
+#include "ptrmap.h"
+
 #define LABEL_W 26
 
 /* "6,738,415,616" (buf holds at least 32 bytes). */
@@ -273,18 +276,6 @@ static void attention_rows(FILE *out, const mt_sizing *s)
     }
 }
 
-static const char *flops_units(double v, char *buf, size_t n)
-{
-    static const char *const units[] = {"", "K", "M", "G", "T", "P", "E"};
-    int u = 0;
-    while (v >= 1000.0 && u < 6) {
-        v /= 1000.0;
-        u++;
-    }
-    snprintf(buf, n, u ? "%.2f %sFLOP" : "%.0f FLOP", v, units[u]);
-    return buf;
-}
-
 static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
 {
     char a[64], b[64], c[96];
@@ -317,12 +308,12 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
         s->peak_node ? s->peak_node : "-");
     int64_t inf = s->weight_bytes + (s->has_kv ? s->kv_bytes_at_context : 0) + s->kv_cross_bytes + s->activation_peak;
     row(out, "  inference total", "%s (weights + KV at context + activation peak)", bytes_exact(inf, c, sizeof c));
-    row(out, "  FLOPs per token", "prefill %s (at seq %lld%s)", flops_units(s->flops_prefill_per_token, a, sizeof a),
+    row(out, "  FLOPs per token", "prefill %s (at seq %lld%s)", mtx_flops_text(s->flops_prefill_per_token, a, sizeof a),
         (long long)s->seq, s->has_kv ? ", causal halving" : "");
     if (s->flops_decode_per_token >= 0)
-        row(out, "", "decode %s (one token over %lld cached)", flops_units((double)s->flops_decode_per_token, b, sizeof b),
+        row(out, "", "decode %s (one token over %lld cached)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
             (long long)s->context);
-    row(out, "", "training %s (3 x prefill)", flops_units(3 * s->flops_prefill_per_token, b, sizeof b));
+    row(out, "", "training %s (3 x prefill)", mtx_flops_text(3 * s->flops_prefill_per_token, b, sizeof b));
     if (s->largest_layer)
         row(out, "  largest layer", "%s, %s", s->largest_layer, bytes_exact(s->largest_layer_bytes, c, sizeof c));
     (void)m;
@@ -434,8 +425,6 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
 
 /* ---- the per-module table (--depth) ---------------------------------------------- */
 
-#include "ptrmap.h"
-
 typedef struct modrow {
     int64_t params;       /* unique parameters under the module */
     double flops;         /* at the bound shapes */
@@ -453,20 +442,12 @@ typedef struct modtab {
     FILE *out;
     mt_ctx *ctx;
     const mt_sizing *sz;
+    const mtx_folds *folds;
 } modtab;
 
 static int64_t count_params(modtab *T, const mt_module *mod)
 {
-    int64_t n = 0;
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        if (p->is_buffer || p->tied_to)
-            continue;
-        int64_t e = 1;
-        for (int d = 0; d < p->t->ndim; d++)
-            e *= mt_sym_is_const(p->t->shape[d]) ? mt_sym_const_value(p->t->shape[d]) : 0;
-        n += e;
-    }
+    int64_t n = mtx_own_params(mod);
     for (int i = 0; i < mod->children.n; i++)
         n += count_params(T, mod->children.items[i]);
     if (T->n < 0)
@@ -507,25 +488,6 @@ static int64_t windows_under(const modtab *T, const mt_module *mod)
     return w;
 }
 
-/* Two ModuleList entries fold when they have the same class, parameters,
- * FLOPs, attention windows and output shape. */
-static bool same_block(const modtab *T, const mt_module *a, const mt_module *b)
-{
-    const modrow *ra = row_of(T, a), *rb = row_of(T, b);
-    if (!ra || !rb || strcmp(a->type, b->type) != 0 || ra->params != rb->params || ra->flops != rb->flops ||
-        windows_under(T, a) != windows_under(T, b))
-        return false;
-    if (!ra->last || !rb->last || ra->last->nout < 1 || rb->last->nout < 1)
-        return ra->last == NULL && rb->last == NULL;
-    const mt_tensor *x = &ra->last->outs[0], *y = &rb->last->outs[0];
-    if (x->ndim != y->ndim || x->dtype != y->dtype)
-        return false;
-    for (int d = 0; d < x->ndim; d++)
-        if (x->shape[d] != y->shape[d])
-            return false;
-    return true;
-}
-
 /* A container never entered while tracing (ModuleList) sums its children. */
 static void aggregate_containers(modtab *T, const mt_module *mod)
 {
@@ -564,49 +526,28 @@ static void table_row(modtab *T, const mt_module *mod, int level, const char *la
     char pcol[48];
     snprintf(pcol, sizeof pcol, "%s%s", grouped(params, a), times > 1 ? " each" : "");
     fprintf(T->out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", name, mod->type, shape, pcol, pct,
-            flops_units(r ? r->flops : 0, c, sizeof c));
+            mtx_flops_text(r ? r->flops : 0, c, sizeof c));
     (void)b;
 }
 
-enum { FOLD_MAX_PERIOD = 8 };
-
-/* The longest periodic run of identical ModuleList entries from child i:
- * entries k and k + p agree all along it, it holds at least two periods and a
- * whole number of them. p = 1 is a run of identical layers; p = 2 catches
- * alternating sliding/global layers, p = 6 Gemma-3's 5:1 pattern. Returns the
- * run length (0: none) and sets *period. */
-static int periodic_run(const modtab *T, const mt_module *mod, int i, int *period)
-{
-    int best = 0, n = mod->children.n;
-    for (int p = 1; p <= FOLD_MAX_PERIOD && i + 2 * p <= n; p++) {
-        int r = 0;
-        while (i + r + p < n && is_index(((const mt_module *)mod->children.items[i + r])->name) &&
-               is_index(((const mt_module *)mod->children.items[i + r + p])->name) &&
-               same_block(T, mod->children.items[i + r], mod->children.items[i + r + p]))
-            r++;
-        int len = (r + p) / p * p; /* entries covered: whole periods */
-        if (len >= 2 * p && len > best) {
-            best = len;
-            *period = p;
-        }
-    }
-    return best;
-}
-
+/* Identical (or periodic) ModuleList entries fold into one row per phase
+ * (fold.h finds the runs; the pictures fold the same ones). */
 static void table_walk(modtab *T, const mt_module *mod, int level)
 {
+    int nruns = 0;
+    const mtx_run *runs = T->unfold ? NULL : mtx_folds_runs(T->folds, mod, &nruns);
+    int r = 0;
     for (int i = 0; i < mod->children.n; i++) {
         const mt_module *ch = mod->children.items[i];
-        int period = 1, run = 0;
-        if (!T->unfold && is_index(ch->name))
-            run = periodic_run(T, mod, i, &period);
-        if (run == 0) {
+        while (r < nruns && runs[r].first < i)
+            r++;
+        if (r >= nruns || runs[r].first != i) {
             table_row(T, ch, level, ch->name, 1);
             if (level < T->depth)
                 table_walk(T, ch, level + 1);
             continue;
         }
-        int reps = run / period;
+        int period = runs[r].period, reps = runs[r].reps;
         for (int j = 0; j < period; j++) {
             const mt_module *first = mod->children.items[i + j];
             const mt_module *lastm = mod->children.items[i + j + (reps - 1) * period];
@@ -619,7 +560,7 @@ static void table_walk(modtab *T, const mt_module *mod, int level)
             if (level < T->depth)
                 table_walk(T, first, level + 1);
         }
-        i += run - 1;
+        i += period * reps - 1;
     }
 }
 
@@ -660,6 +601,10 @@ mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, 
         }
     }
     aggregate_containers(&T, m->root);
+    if (!unfold && !(T.folds = mtx_folds_find(m, g))) {
+        mtx_ptrmap_free(&T.idx);
+        return mt_ctx_status(m->ctx);
+    }
     char a[32], c[48];
     fprintf(out, "%s (model_type %s): FLOPs at batch %lld, seq %lld (dense, before causal halving)\n",
             printable(m->ctx, m->class_name), printable(m->ctx, m->model_type), (long long)sz->batch,
@@ -668,7 +613,7 @@ mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, 
             "FLOPs");
     table_walk(&T, m->root, 1);
     fprintf(out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", "total", "", "", grouped(T.total_params, a), 100.0,
-            flops_units(T.total_flops, c, sizeof c));
+            mtx_flops_text(T.total_flops, c, sizeof c));
     mtx_ptrmap_free(&T.idx);
     if (fflush(out) != 0 || ferror(out))
         return mt_fail(m->ctx, MT_ERR_IO, "writing the module table failed");

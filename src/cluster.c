@@ -138,11 +138,11 @@ static mt_status parse_spec(mt_ctx *ctx, const char *spec, mt_cluster *out) {
 
 /* A positive number at `field` (absent: keep *v). */
 static bool pos_num(mt_config *c, const char *field, double scale, double *v) {
-    if (!mt_cfg_has(c, field)) return true;
+    if (!mt_config_has(c, field)) return true;
     double d;
-    if (!mt_cfg_float(c, field, 0, &d)) return false;
+    if (!mt_config_float(c, field, 0, &d)) return false;
     if (!(d > 0) || d > 1e9) {
-        mt_cfg_error(c, field, "expected a positive number, got %g", d);
+        mt_config_error(c, field, "expected a positive number, got %g", d);
         return false;
     }
     *v = d * scale;
@@ -178,7 +178,7 @@ static bool known(const char *k, const char *const *a, const char *const *b) {
 /* Unknown keys are errors: a misspelt "memory_gb" must not be ignored.
  * prefix NULL: the top level (the GPU fields may stand there too). */
 static bool check_keys(mt_config *c, const char *prefix) {
-    json_t *obj = mt_cfg_json(c, prefix ? prefix : "");
+    json_t *obj = mt_config_json(c, prefix ? prefix : "");
     const char *const *extra = prefix ? NULL : TOP_KEYS;
     const char *k;
     json_t *v;
@@ -186,7 +186,7 @@ static bool check_keys(mt_config *c, const char *prefix) {
         (void)v;
         if (!known(k, GPU_KEYS, extra)) {
             mt_ctx *ctx = mt_config_ctx(c);
-            mt_cfg_error(c, prefix ? mt_sprintf(ctx, "%s.%s", prefix, k) : k, "unknown field (expected one of: %s%s)",
+            mt_config_error(c, prefix ? mt_sprintf(ctx, "%s.%s", prefix, k) : k, "unknown field (expected one of: %s%s)",
                          prefix ? "" : "nodes, gpus_per_node, gpu, ",
                          "name, memory_gib, bf16_tflops, fp8_tflops, memory_bandwidth_gbps, intra_node_gbps, "
                          "intra_node_latency_us, inter_node_gbps, inter_node_latency_us");
@@ -200,28 +200,28 @@ static mt_status load_file(mt_ctx *ctx, const char *path, mt_cluster *out) {
     mt_config *c = mt_config_load(ctx, path);
     if (!c) return mt_ctx_status(ctx);
     memset(out, 0, sizeof *out);
-    if (!json_is_object((json_t *)mt_cfg_json(c, ""))) {
-        mt_cfg_error(c, NULL, "a cluster file holds one JSON object (docs/plan.md, Clusters)");
+    if (!json_is_object((json_t *)mt_config_json(c, ""))) {
+        mt_config_error(c, NULL, "a cluster file holds one JSON object (docs/plan.md, Clusters)");
         return mt_ctx_status(ctx);
     }
     if (!check_keys(c, NULL)) return mt_ctx_status(ctx);
     /* the GPU: a preset name, an object (optionally naming a preset to start from), or top-level fields */
     mt_gpu_spec g = {0};
     bool have = false;
-    json_t *gj = mt_cfg_json(c, "gpu");
+    json_t *gj = mt_config_json(c, "gpu");
     const char *base = NULL;
     if (gj && json_is_string(gj)) {
         base = json_string_value(gj);
     } else if (gj && json_is_object(gj)) {
         json_t *n = json_object_get(gj, "name");
         if (n && !json_is_string(n)) {
-            mt_cfg_error(c, "gpu.name", "expected a string");
+            mt_config_error(c, "gpu.name", "expected a string");
             return mt_ctx_status(ctx);
         }
         if (n) base = json_string_value(n);
         if (!check_keys(c, "gpu")) return mt_ctx_status(ctx);
     } else if (gj) {
-        mt_cfg_error(c, "gpu", "expected a preset name (%s) or an object of GPU figures", preset_list(ctx));
+        mt_config_error(c, "gpu", "expected a preset name (%s) or an object of GPU figures", preset_list(ctx));
         return mt_ctx_status(ctx);
     }
     if (base) {
@@ -230,7 +230,7 @@ static mt_status load_file(mt_ctx *ctx, const char *path, mt_cluster *out) {
             g = *p;
             have = true;
         } else if (gj && json_is_string(gj)) {
-            mt_cfg_error(c, "gpu", "unknown GPU '%s' (presets: %s); give its figures in an object instead", base,
+            mt_config_error(c, "gpu", "unknown GPU '%s' (presets: %s); give its figures in an object instead", base,
                          preset_list(ctx));
             return mt_ctx_status(ctx);
         } else {
@@ -249,22 +249,22 @@ static mt_status load_file(mt_ctx *ctx, const char *path, mt_cluster *out) {
     double vals[] = {(double)g.mem_bytes, g.bf16_flops, g.mem_bw, g.intra_bw, g.inter_bw};
     for (int i = 0; i < 5; i++)
         if (!(vals[i] > 0)) {
-            mt_cfg_error(c, gj && json_is_object(gj) ? "gpu" : NULL,
+            mt_config_error(c, gj && json_is_object(gj) ? "gpu" : NULL,
                          "the GPU needs '%s' (or \"gpu\": a preset name: %s)", need[i], preset_list(ctx));
             return mt_ctx_status(ctx);
         }
     if (!have && !(g.intra_lat > 0)) g.intra_lat = 5 * US;
     if (!have && !(g.inter_lat > 0)) g.inter_lat = 10 * US;
     int64_t nodes = 1, gpn = have ? g.gpus_per_node : 0;
-    if (!mt_cfg_pos_int(c, "nodes", 1, &nodes)) return mt_ctx_status(ctx);
-    if (!mt_cfg_pos_int(c, "gpus_per_node", gpn, &gpn)) return mt_ctx_status(ctx);
+    if (!mt_config_pos_int(c, "nodes", 1, &nodes)) return mt_ctx_status(ctx);
+    if (!mt_config_pos_int(c, "gpus_per_node", gpn, &gpn)) return mt_ctx_status(ctx);
     if (nodes > 100000 || gpn > 1024) {
-        mt_cfg_error(c, nodes > 100000 ? "nodes" : "gpus_per_node", "expected at most %s",
+        mt_config_error(c, nodes > 100000 ? "nodes" : "gpus_per_node", "expected at most %s",
                      nodes > 100000 ? "100000 nodes" : "1024 GPUs per node");
         return mt_ctx_status(ctx);
     }
     const char *name = NULL;
-    if (!mt_cfg_str(c, "name", NULL, &name)) return mt_ctx_status(ctx);
+    if (!mt_config_str(c, "name", NULL, &name)) return mt_ctx_status(ctx);
     g.gpus_per_node = (int)gpn;
     out->gpu = g;
     out->nodes = (int)nodes;

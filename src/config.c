@@ -389,7 +389,7 @@ static void offset_to_linecol(const char *text, size_t off, int *line, int *col)
     *col = c;
 }
 
-void mt_cfg_locate(const mt_config *c, const char *field, int *line, int *col) {
+void mt_config_locate(const mt_config *c, const char *field, int *line, int *col) {
     int l = 0, k = 0;
     if (c && field && *field) {
         field = full_field(c, field);
@@ -575,7 +575,7 @@ const char *mt_config_path(const mt_config *c) { return c ? c->path : NULL; }
 
 mt_config *mt_config_sub(mt_config *c, const char *field) {
     if (!c || !field) return NULL;
-    json_t *v = mt_cfg_json(c, field);
+    json_t *v = mt_config_json(c, field);
     if (!json_is_object(v)) return NULL;
     mt_config *s = mt_alloc(c->ctx, sizeof *s);
     if (!s) return NULL;
@@ -591,10 +591,10 @@ mt_ctx *mt_config_ctx(const mt_config *c) { return c ? c->ctx : NULL; }
 
 /* ---- getters ------------------------------------------------------------------ */
 
-mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) {
+mt_status mt_config_error(mt_config *c, const char *field, const char *fmt, ...) {
     if (!c) return MT_ERR_USAGE;
     int line = 0, col = 0;
-    mt_cfg_locate(c, field, &line, &col);
+    mt_config_locate(c, field, &line, &col);
     va_list ap;
     va_start(ap, fmt);
     mt_status st = mt_error_setv(c->ctx, MT_ERR_CONFIG, c->path, line, col, full_field(c, field), fmt, ap);
@@ -602,13 +602,13 @@ mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) {
     return st;
 }
 
-bool mt_cfg_has(const mt_config *c, const char *field) {
+bool mt_config_has(const mt_config *c, const char *field) {
     json_t *v;
     size_t pl;
     return c && field && lookup(c, field, &v, &pl) == FOUND;
 }
 
-void *mt_cfg_json(const mt_config *c, const char *field) {
+void *mt_config_json(const mt_config *c, const char *field) {
     json_t *v;
     size_t pl;
     if (!c) return NULL;
@@ -628,7 +628,7 @@ static lookup_kind get(mt_config *c, const char *field, json_t **out) {
     if (k == BAD_PARENT) {
         char *parent = mt_strndup(c->ctx, field, pl);
         if (!parent) return BAD_PARENT;
-        mt_cfg_error(c, parent, "expected an object (to read '%s'), got %s", field,
+        mt_config_error(c, parent, "expected an object (to read '%s'), got %s", field,
                      describe(c->ctx, *out));
     }
     return k;
@@ -742,7 +742,7 @@ static const char *with_commas(mt_ctx *ctx, int64_t v) {
 static bool within_limit(mt_config *c, const char *field, const json_t *v, int64_t x) {
     const count_limit *l = count_limit_of(field);
     if (!l || x <= l->max) return true;
-    mt_cfg_error(c, field, "%s is more than the limit of %s%s (far above every real model; docs/cli.md, Limits)",
+    mt_config_error(c, field, "%s is more than the limit of %s%s (far above every real model; docs/cli.md, Limits)",
                  value_text(c->ctx, v), with_commas(c->ctx, l->max), l->what);
     return false;
 }
@@ -803,7 +803,7 @@ static bool in_domain(mt_config *c, const char *field, const json_t *v, double x
                   : d == DOM_PROBABILITY ? x >= 0 && x <= 1
                                          : x >= 0;
         if (ok) return true;
-        mt_cfg_error(c, field, "expected %s, got %s", DOMAIN_TEXT[d], value_text(c->ctx, v));
+        mt_config_error(c, field, "expected %s, got %s", DOMAIN_TEXT[d], value_text(c->ctx, v));
         return false;
     }
     return true;
@@ -812,11 +812,11 @@ static bool in_domain(mt_config *c, const char *field, const json_t *v, double x
 /* A count read from the file is never negative. */
 static bool count_not_negative(mt_config *c, const char *field, const json_t *v, int64_t x) {
     if (x >= 0 || !count_limit_of(field)) return true;
-    mt_cfg_error(c, field, "expected a count >= 0, got %s", value_text(c->ctx, v));
+    mt_config_error(c, field, "expected a count >= 0, got %s", value_text(c->ctx, v));
     return false;
 }
 
-bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
+bool mt_config_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
     if (!c) return false;
     json_t *v;
     lookup_kind k = get(c, field, &v);
@@ -826,11 +826,11 @@ bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
     }
     if (k != FOUND) return false;
     if (as_int(v, out)) return count_not_negative(c, field, v, *out) && within_limit(c, field, v, *out);
-    mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
+    mt_config_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }
 
-bool mt_cfg_float(mt_config *c, const char *field, double def, double *out) {
+bool mt_config_float(mt_config *c, const char *field, double def, double *out) {
     if (!c) return false;
     json_t *v;
     lookup_kind k = get(c, field, &v);
@@ -843,11 +843,11 @@ bool mt_cfg_float(mt_config *c, const char *field, double def, double *out) {
         *out = json_number_value(v);
         return in_domain(c, field, v, *out);
     }
-    mt_cfg_error(c, field, "expected a number, got %s", describe(c->ctx, v));
+    mt_config_error(c, field, "expected a number, got %s", describe(c->ctx, v));
     return false;
 }
 
-bool mt_cfg_bool(mt_config *c, const char *field, bool def, bool *out) {
+bool mt_config_bool(mt_config *c, const char *field, bool def, bool *out) {
     if (!c) return false;
     json_t *v;
     lookup_kind k = get(c, field, &v);
@@ -860,11 +860,11 @@ bool mt_cfg_bool(mt_config *c, const char *field, bool def, bool *out) {
         *out = json_is_true(v);
         return true;
     }
-    mt_cfg_error(c, field, "expected a boolean, got %s", describe(c->ctx, v));
+    mt_config_error(c, field, "expected a boolean, got %s", describe(c->ctx, v));
     return false;
 }
 
-bool mt_cfg_str(mt_config *c, const char *field, const char *def, const char **out) {
+bool mt_config_str(mt_config *c, const char *field, const char *def, const char **out) {
     if (!c) return false;
     json_t *v;
     lookup_kind k = get(c, field, &v);
@@ -877,11 +877,11 @@ bool mt_cfg_str(mt_config *c, const char *field, const char *def, const char **o
         *out = json_string_value(v);
         return true;
     }
-    mt_cfg_error(c, field, "expected a string, got %s", describe(c->ctx, v));
+    mt_config_error(c, field, "expected a string, got %s", describe(c->ctx, v));
     return false;
 }
 
-bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out) {
+bool mt_config_req_int(mt_config *c, const char *field, int64_t *out) {
     if (!c) return false;
     json_t *v;
     lookup_kind k = get(c, field, &v);
@@ -891,11 +891,11 @@ bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out) {
     }
     if (k != FOUND) return false;
     if (as_int(v, out)) return count_not_negative(c, field, v, *out) && within_limit(c, field, v, *out);
-    mt_cfg_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
+    mt_config_error(c, field, "expected an integer, got %s", describe(c->ctx, v));
     return false;
 }
 
-bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
+bool mt_config_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out) {
     if (!c) return false;
     json_t *v;
     lookup_kind k = get(c, field, &v);
@@ -910,11 +910,11 @@ bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out) 
     if (k != FOUND) return false;
     int64_t x;
     if (!as_int(v, &x)) {
-        mt_cfg_error(c, field, "expected a positive integer, got %s", describe(c->ctx, v));
+        mt_config_error(c, field, "expected a positive integer, got %s", describe(c->ctx, v));
         return false;
     }
     if (x <= 0) {
-        mt_cfg_error(c, field, "expected a positive integer, got %s", value_text(c->ctx, v));
+        mt_config_error(c, field, "expected a positive integer, got %s", value_text(c->ctx, v));
         return false;
     }
     if (!within_limit(c, field, v, x)) return false;
@@ -934,10 +934,10 @@ const char *mt_config_architecture(mt_config *c) {
 const char *mt_config_model_type(mt_config *c) {
     if (!c) return NULL;
     const char *mt = NULL;
-    if (!mt_cfg_str(c, "model_type", NULL, &mt)) return NULL;
+    if (!mt_config_str(c, "model_type", NULL, &mt)) return NULL;
     if (mt && *mt) return mt;
     if (mt) {
-        mt_cfg_error(c, "model_type", "expected a non-empty string, got \"\"");
+        mt_config_error(c, "model_type", "expected a non-empty string, got \"\"");
         return NULL;
     }
     /* A class name does not reliably give the model_type ("GPTNeoXForCausalLM"

@@ -295,7 +295,7 @@ static mt_status gather(fx *F) {
     static const char *const POS[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
                                       "seq_length", NULL};
     for (int i = 0; POS[i] && m->cfg && !F->max_pos; i++) {
-        json_t *j = mt_cfg_json(m->cfg, POS[i]);
+        json_t *j = mt_config_json(m->cfg, POS[i]);
         if (j && json_is_integer(j) && json_integer_value(j) > 0) F->max_pos = json_integer_value(j);
     }
     return MT_OK;

@@ -111,7 +111,7 @@ static mt_config *text_model_config(mt_ctx *ctx, mt_config *cfg, const char *mt,
             *towers = MULTIMODAL[i].towers;
         }
     const char *t = NULL;
-    if (!mt_cfg_str(sub, "model_type", def, &t)) return NULL;
+    if (!mt_config_str(sub, "model_type", def, &t)) return NULL;
     if (!t || !mt_arch_find(t)) {
         (void)ctx;
         return NULL;
@@ -132,10 +132,10 @@ static const char *const LAYER_FIELDS[] = {"num_hidden_layers", "n_layer", "num_
 static const char *const EXPERT_FIELDS[] = {"num_local_experts", "n_routed_experts", "num_experts"};
 
 static bool field_count(mt_config *cfg, const char *field, int64_t *out) {
-    json_t *v = mt_cfg_json(cfg, field);
+    json_t *v = mt_config_json(cfg, field);
     *out = 0;
     if (!v || !(json_is_integer(v) || json_is_real(v))) return true;
-    return mt_cfg_int(cfg, field, 0, out);
+    return mt_config_int(cfg, field, 0, out);
 }
 
 static bool check_expert_layers(mt_ctx *ctx, mt_config *cfg, int64_t layers_override) {
@@ -152,7 +152,7 @@ static bool check_expert_layers(mt_ctx *ctx, mt_config *cfg, int64_t layers_over
     if (layers_override > 0) layers = layers_override;
     if (!expert_field || layers <= 0) return true;
     if (layers * experts <= MT_MAX_EXPERT_LAYERS) return true; /* layers <= 2^10, experts <= 2^12: no overflow */
-    mt_cfg_error(cfg, expert_field,
+    mt_config_error(cfg, expert_field,
                  "%lld experts x %lld layers (%s) = %lld expert blocks, more than the limit of %d; "
                  "trace fewer layers with --layers (docs/cli.md, Limits)",
                  (long long)experts, (long long)layers, layers_override > 0 ? "--layers" : layer_field,
@@ -188,7 +188,7 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     }
     if (!arch) {
         const char *near = mt_arch_nearest(mt);
-        mt_cfg_error(cfg, "model_type", "unsupported model_type '%s'%s%s%s; supported: %s", mt,
+        mt_config_error(cfg, "model_type", "unsupported model_type '%s'%s%s%s; supported: %s", mt,
                      near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "",
                      mt_arch_list(ctx));
         return NULL;

@@ -68,7 +68,7 @@ static const char *field_of(const mt_model *m, int kind, int64_t v) {
                 return names[k];
     if (!m->cfg) return NULL;
     for (int k = 0; names[k]; k++) {
-        const json_t *j = mt_cfg_json(m->cfg, names[k]);
+        const json_t *j = mt_config_json(m->cfg, names[k]);
         if (j && json_is_integer(j) && json_integer_value(j) == v) return names[k];
     }
     return NULL;

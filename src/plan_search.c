@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <metatrace/fit.h>
 #include <metatrace/sizing.h>
 
 #include "plan_internal.h"
@@ -651,7 +652,21 @@ typedef struct pl_cost {
     double comm;    /* wire bytes per token */
     int64_t rank;   /* weight bytes per rank */
     double ncoll;
+    double time;    /* seconds of communication: a prefill of the bound tokens plus one decode step */
 } pl_cost;
+
+/* A collective costs alpha + bytes / beta over the link inside a node
+ * (fit.h; the H100 preset's NVLink: 5 us, 450 GB/s at the fit model's link
+ * efficiency). A forward runs every collective once: a prefill of T tokens
+ * moves comm x T bytes, a decode step comm x 1; both pay alpha per collective.
+ * So thousands of small collectives lose to one all-reduce per layer. */
+static double comm_time(const planner *P, double comm, double ncoll) {
+    int n = 0;
+    const mt_gpu_spec *g = mt_gpu_presets(&n);
+    double beta = g[0].intra_bw * mt_fit_default_params().link_efficiency, alpha = g[0].intra_lat;
+    double T = (double)P->batch * (double)P->seq;
+    return comm * (T + 1) / beta + 2 * ncoll * alpha;
+}
 
 /* Every choice goes through here: the weight-byte totals follow it. */
 static void set_choice(pl_eval *E, int i, int o) {
@@ -664,15 +679,15 @@ static void set_choice(pl_eval *E, int i, int o) {
 
 static pl_cost evaluate(pl_eval *E) {
     pl_propagate(E);
-    return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll};
+    return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll, comm_time(E->P, E->comm, E->ncoll)};
 }
 
 static bool better(pl_cost a, pl_cost b) {
     if (a.infeasible != b.infeasible) return !a.infeasible;
     if (a.repl != b.repl) return a.repl < b.repl;
-    double tol = 1e-9 * (b.comm > 1 ? b.comm : 1);
-    if (a.comm < b.comm - tol) return true;
-    if (a.comm > b.comm + tol) return false;
+    double tol = 1e-9 * (b.time > 1e-12 ? b.time : 1e-12);
+    if (a.time < b.time - tol) return true;
+    if (a.time > b.time + tol) return false;
     if (a.rank != b.rank) return a.rank < b.rank;
     return a.ncoll < b.ncoll;
 }
@@ -712,25 +727,59 @@ static pl_cost descend_groups(pl_eval *E, pl_cost best, int *evals) {
  * same or more), which single moves never find. Run while the work stays
  * small: pairs x option pairs x propagated nodes. */
 #define PL_PAIR_BUDGET 1.5e6
+
+/* Two weights of one block: their modules' nearest common ancestor is inside
+ * a layer (an attention or MLP block: q/o projections, an expert's down_proj
+ * and the shared expert's), not a layer itself (integer-named) or the model. */
+static bool same_block(const mt_module *a, const mt_module *b) {
+    for (const mt_module *x = a; x; x = x->parent)
+        for (const mt_module *y = b; y; y = y->parent)
+            if (x == y) {
+                const char *nm = x->name;
+                return x->parent && nm && !(*nm >= '0' && *nm <= '9') && x->parent->parent;
+            }
+    return false;
+}
+
+/* Both choices shard their weight over every rank (column- or row-parallel): the
+ * moves single changes cannot make (replicating a weight is a single move). */
+static bool both_sharded(const pl_var *a, int oa, const pl_var *b, int ob, int tp) {
+    pl_opt x = a->opts[oa], y = b->opts[ob];
+    return x.dim >= 0 && y.dim >= 0 && x.ways == tp && y.ways == tp;
+}
+
 static pl_cost descend_pairs(pl_eval *E, pl_cost best, int *evals) {
     const planner *P = E->P;
-    double pairs = 0, leaders = 0, opts = 0;
+    double pairs = 0, leaders = 0, opts = 0, near = 0;
     for (int gi = 0; gi < P->nvars; gi++)
         if (P->vars[gi].group == gi) leaders++, opts += P->vars[gi].nopts - 1;
     if (leaders < 2) return best;
     pairs = opts * opts / 2;
-    if (pairs * (E->window ? P->nwin : P->g->n) > PL_PAIR_BUDGET) return best;
-    for (int round = 0; round < 3; round++) {
+    double nodes = E->window ? P->nwin : P->g->n;
+    /* over budget: only pairs inside one block (a column-parallel projection
+     * and its row-parallel partner are always in one) */
+    bool block_only = pairs * nodes > PL_PAIR_BUDGET;
+    if (block_only && !E->window && P->node_w) return best; /* the window found them; the whole graph only checks */
+    if (block_only) {
+        for (int gi = 0; gi < P->nvars; gi++)
+            for (int gj = gi + 1; P->vars[gi].group == gi && gj < P->nvars; gj++)
+                if (P->vars[gj].group == gj && same_block(P->vars[gi].module, P->vars[gj].module))
+                    near += 2;
+        if (near * nodes > 20 * PL_PAIR_BUDGET) return best;
+    }
+    for (int round = 0; round < (block_only ? 1 : 3); round++) {
         bool improved = false;
         for (int gi = 0; gi < P->nvars; gi++) {
             if (P->vars[gi].group != gi) continue;
             for (int gj = gi + 1; gj < P->nvars; gj++) {
                 if (P->vars[gj].group != gj) continue;
+                if (block_only && !same_block(P->vars[gi].module, P->vars[gj].module)) continue;
                 int ci = E->choice[gi], cj = E->choice[gj];
                 for (int oi = 0; oi < P->vars[gi].nopts; oi++) {
                     if (oi == ci) continue;
                     for (int oj = 0; oj < P->vars[gj].nopts; oj++) {
                         if (oj == cj) continue;
+                        if (block_only && !both_sharded(&P->vars[gi], oi, &P->vars[gj], oj, P->tp)) continue;
                         set_group(E, gi, oi);
                         set_group(E, gj, oj);
                         pl_cost c = evaluate(E);

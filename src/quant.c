@@ -172,7 +172,7 @@ static mt_status layout_error(inv_builder *b, const char *field, const char *fmt
     if (b->q->what_if)
         return mt_fail(b->ctx, MT_ERR_UNSUPPORTED, "quantization '%s' (defaults: %s): %s", b->q->what_if,
                        b->q->description, msg);
-    return mt_cfg_error(b->cfg, field, "%s", msg);
+    return mt_config_error(b->cfg, field, "%s", msg);
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -419,13 +419,13 @@ static mt_status read_skips(mt_ctx *ctx, mt_config *c, qspec *q) {
                                          QC ".llm_int8_skip_modules"};
     size_t total = 0;
     for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
-        json_t *v = mt_cfg_json(c, fields[f]);
+        json_t *v = mt_config_json(c, fields[f]);
         if (!v) continue;
         if (!json_is_array(v))
-            return mt_cfg_error(c, fields[f], "expected a list of module names, got %s", type_of(v));
+            return mt_config_error(c, fields[f], "expected a list of module names, got %s", type_of(v));
         for (size_t i = 0; i < json_array_size(v); i++)
             if (!json_is_string(json_array_get(v, i)))
-                return mt_cfg_error(c, fields[f], "expected a list of module names, item %zu is %s", i,
+                return mt_config_error(c, fields[f], "expected a list of module names, item %zu is %s", i,
                                     type_of(json_array_get(v, i)));
         total += json_array_size(v);
     }
@@ -433,7 +433,7 @@ static mt_status read_skips(mt_ctx *ctx, mt_config *c, qspec *q) {
     q->skip = mt_alloc_array(ctx, total, sizeof *q->skip);
     if (!q->skip) return mt_ctx_status(ctx);
     for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
-        json_t *v = mt_cfg_json(c, fields[f]);
+        json_t *v = mt_config_json(c, fields[f]);
         for (size_t i = 0; v && i < json_array_size(v); i++)
             q->skip[q->nskip++] = json_string_value(json_array_get(v, i));
     }
@@ -453,24 +453,24 @@ static void defaults(qspec *q, qkind kind) {
 
 static mt_status read_fp8(mt_config *c, qspec *q) {
     const char *fmt, *act;
-    if (!mt_cfg_str(c, QC ".fmt", "e4m3", &fmt) || !mt_cfg_str(c, QC ".activation_scheme", "dynamic", &act))
+    if (!mt_config_str(c, QC ".fmt", "e4m3", &fmt) || !mt_config_str(c, QC ".activation_scheme", "dynamic", &act))
         return mt_ctx_status(mt_config_ctx(c));
     if (strcmp(fmt, "e4m3") == 0) q->fp8 = MT_FLOAT8_E4M3FN;
     else if (strcmp(fmt, "e5m2") == 0) q->fp8 = MT_FLOAT8_E5M2;
-    else return mt_cfg_error(c, QC ".fmt", "expected \"e4m3\" or \"e5m2\", got \"%s\"", fmt);
+    else return mt_config_error(c, QC ".fmt", "expected \"e4m3\" or \"e5m2\", got \"%s\"", fmt);
     if (strcmp(act, "dynamic") != 0)
-        return mt_cfg_error(c, QC ".activation_scheme",
+        return mt_config_error(c, QC ".activation_scheme",
                             "only \"dynamic\" is covered (a static scheme stores per-layer activation scales), "
                             "got \"%s\"", act);
-    json_t *v = mt_cfg_json(c, QC ".weight_block_size");
+    json_t *v = mt_config_json(c, QC ".weight_block_size");
     if (!v) return MT_OK;
     if (!json_is_array(v) || json_array_size(v) != 2)
-        return mt_cfg_error(c, QC ".weight_block_size", "expected [rows, cols] (two positive integers), got %s",
+        return mt_config_error(c, QC ".weight_block_size", "expected [rows, cols] (two positive integers), got %s",
                             json_is_array(v) ? "a list of another length" : type_of(v));
     for (int i = 0; i < 2; i++) {
         json_t *e = json_array_get(v, (size_t)i);
         if (!json_is_integer(e) || json_integer_value(e) <= 0)
-            return mt_cfg_error(c, QC ".weight_block_size",
+            return mt_config_error(c, QC ".weight_block_size",
                                 "expected [rows, cols] (two positive integers), item %d is %s%s", i,
                                 json_is_integer(e) ? "" : type_of(e),
                                 json_is_integer(e) ? (json_integer_value(e) ? "negative" : "zero") : "");
@@ -481,29 +481,29 @@ static mt_status read_fp8(mt_config *c, qspec *q) {
 
 static mt_status read_int4(mt_config *c, qspec *q) {
     mt_ctx *ctx = mt_config_ctx(c);
-    if (!mt_cfg_int(c, QC ".bits", 4, &q->bits) || !mt_cfg_int(c, QC ".group_size", 128, &q->group))
+    if (!mt_config_int(c, QC ".bits", 4, &q->bits) || !mt_config_int(c, QC ".group_size", 128, &q->group))
         return mt_ctx_status(ctx);
     if (q->group == 0 || q->group < -1)
-        return mt_cfg_error(c, QC ".group_size", "expected a positive group size or -1 (one group per row), got %lld",
+        return mt_config_error(c, QC ".group_size", "expected a positive group size or -1 (one group per row), got %lld",
                             (long long)q->group);
     if (q->kind == Q_GPTQ) {
         bool desc_act, sym;
         const char *fmt;
-        if (!mt_cfg_bool(c, QC ".desc_act", false, &desc_act) || !mt_cfg_bool(c, QC ".sym", true, &sym) ||
-            !mt_cfg_str(c, QC ".checkpoint_format", "gptq", &fmt))
+        if (!mt_config_bool(c, QC ".desc_act", false, &desc_act) || !mt_config_bool(c, QC ".sym", true, &sym) ||
+            !mt_config_str(c, QC ".checkpoint_format", "gptq", &fmt))
             return mt_ctx_status(ctx);
         if (q->bits != 2 && q->bits != 4 && q->bits != 8)
-            return mt_cfg_error(c, QC ".bits", "expected 2, 4 or 8 (3-bit packing spans words and is not covered), "
+            return mt_config_error(c, QC ".bits", "expected 2, 4 or 8 (3-bit packing spans words and is not covered), "
                                 "got %lld", (long long)q->bits);
         if (strcmp(fmt, "gptq") != 0 && strcmp(fmt, "gptq_v2") != 0)
-            return mt_cfg_error(c, QC ".checkpoint_format", "expected \"gptq\" or \"gptq_v2\", got \"%s\"", fmt);
+            return mt_config_error(c, QC ".checkpoint_format", "expected \"gptq\" or \"gptq_v2\", got \"%s\"", fmt);
         /* desc_act and sym change values, not what is stored: g_idx and qzeros are always saved */
     } else {
         const char *version;
-        if (!mt_cfg_str(c, QC ".version", "gemm", &version)) return mt_ctx_status(ctx);
-        if (q->bits != 4) return mt_cfg_error(c, QC ".bits", "expected 4 (AWQ GEMM), got %lld", (long long)q->bits);
+        if (!mt_config_str(c, QC ".version", "gemm", &version)) return mt_ctx_status(ctx);
+        if (q->bits != 4) return mt_config_error(c, QC ".bits", "expected 4 (AWQ GEMM), got %lld", (long long)q->bits);
         if (strcmp(version, "gemm") != 0 && strcmp(version, "GEMM") != 0)
-            return mt_cfg_error(c, QC ".version", "only the GEMM packing is covered, got \"%s\"", version);
+            return mt_config_error(c, QC ".version", "only the GEMM packing is covered, got \"%s\"", version);
     }
     return MT_OK;
 }
@@ -512,17 +512,17 @@ static mt_status read_bnb(mt_config *c, qspec *q) {
     mt_ctx *ctx = mt_config_ctx(c);
     bool b8, b4;
     const char *type;
-    if (!mt_cfg_bool(c, QC ".load_in_8bit", false, &b8) || !mt_cfg_bool(c, QC ".load_in_4bit", false, &b4) ||
-        !mt_cfg_str(c, QC ".bnb_4bit_quant_type", "fp4", &type) ||
-        !mt_cfg_bool(c, QC ".bnb_4bit_use_double_quant", false, &q->double_quant))
+    if (!mt_config_bool(c, QC ".load_in_8bit", false, &b8) || !mt_config_bool(c, QC ".load_in_4bit", false, &b4) ||
+        !mt_config_str(c, QC ".bnb_4bit_quant_type", "fp4", &type) ||
+        !mt_config_bool(c, QC ".bnb_4bit_use_double_quant", false, &q->double_quant))
         return mt_ctx_status(ctx);
     if (b8 == b4)
-        return mt_cfg_error(c, QC ".load_in_4bit", "bitsandbytes: expected exactly one of load_in_8bit and "
+        return mt_config_error(c, QC ".load_in_4bit", "bitsandbytes: expected exactly one of load_in_8bit and "
                             "load_in_4bit to be true");
     q->kind = b8 ? Q_BNB8 : Q_BNB4;
     if (strcmp(type, "nf4") == 0) q->nf4 = true;
     else if (strcmp(type, "fp4") == 0) q->nf4 = false;
-    else return mt_cfg_error(c, QC ".bnb_4bit_quant_type", "expected \"nf4\" or \"fp4\", got \"%s\"", type);
+    else return mt_config_error(c, QC ".bnb_4bit_quant_type", "expected \"nf4\" or \"fp4\", got \"%s\"", type);
     return MT_OK;
 }
 
@@ -537,35 +537,35 @@ static mt_status read_ct_group(mt_config *c, const char *gname, const char *top_
     char f[512];
 #define CTF(sub) (snprintf(f, sizeof f, QC ".config_groups.%s%s", gname, sub), f)
     g->name = gname;
-    json_t *t = mt_cfg_json(c, CTF(".targets"));
+    json_t *t = mt_config_json(c, CTF(".targets"));
     if (!t || !json_is_array(t) || !json_array_size(t))
-        return mt_cfg_error(c, CTF(".targets"), "expected a non-empty list of targets (\"Linear\", \"re:...\")");
+        return mt_config_error(c, CTF(".targets"), "expected a non-empty list of targets (\"Linear\", \"re:...\")");
     g->ntargets = (int)json_array_size(t);
     g->targets = mt_alloc_array(ctx, (size_t)g->ntargets, sizeof *g->targets);
     if (!g->targets) return mt_ctx_status(ctx);
     for (int i = 0; i < g->ntargets; i++) {
         json_t *e = json_array_get(t, (size_t)i);
         if (!json_is_string(e))
-            return mt_cfg_error(c, CTF(".targets"), "expected a list of strings, item %d is %s", i, type_of(e));
+            return mt_config_error(c, CTF(".targets"), "expected a list of strings, item %d is %s", i, type_of(e));
         g->targets[i] = json_string_value(e);
     }
     const char *format, *type, *strategy;
     bool dynamic;
-    if (!mt_cfg_str(c, CTF(".format"), top_format, &format) || !mt_cfg_str(c, CTF(".weights.type"), "int", &type) ||
-        !mt_cfg_str(c, CTF(".weights.strategy"), NULL, &strategy) ||
-        !mt_cfg_int(c, CTF(".weights.num_bits"), 8, &g->bits) ||
-        !mt_cfg_bool(c, CTF(".weights.symmetric"), true, &g->symmetric) ||
-        !mt_cfg_bool(c, CTF(".weights.dynamic"), false, &dynamic) ||
-        !mt_cfg_int(c, CTF(".weights.group_size"), 0, &g->group))
+    if (!mt_config_str(c, CTF(".format"), top_format, &format) || !mt_config_str(c, CTF(".weights.type"), "int", &type) ||
+        !mt_config_str(c, CTF(".weights.strategy"), NULL, &strategy) ||
+        !mt_config_int(c, CTF(".weights.num_bits"), 8, &g->bits) ||
+        !mt_config_bool(c, CTF(".weights.symmetric"), true, &g->symmetric) ||
+        !mt_config_bool(c, CTF(".weights.dynamic"), false, &dynamic) ||
+        !mt_config_int(c, CTF(".weights.group_size"), 0, &g->group))
         return mt_ctx_status(ctx);
-    if (!mt_cfg_json(c, CTF(".weights")))
-        return mt_cfg_error(c, CTF(""), "a group without weights (activation-only schemes) is not covered");
-    if (!format) return mt_cfg_error(c, QC ".format", "missing format (pack-quantized, float-quantized, ...)");
-    if (dynamic) return mt_cfg_error(c, CTF(".weights.dynamic"), "dynamic weight quantization is not covered");
-    if (mt_cfg_json(c, CTF(".weights.actorder")))
-        return mt_cfg_error(c, CTF(".weights.actorder"), "activation ordering (weight_g_idx) is not covered");
-    if (mt_cfg_json(c, CTF(".output_activations")))
-        return mt_cfg_error(c, CTF(".output_activations"), "output activation quantization is not covered");
+    if (!mt_config_json(c, CTF(".weights")))
+        return mt_config_error(c, CTF(""), "a group without weights (activation-only schemes) is not covered");
+    if (!format) return mt_config_error(c, QC ".format", "missing format (pack-quantized, float-quantized, ...)");
+    if (dynamic) return mt_config_error(c, CTF(".weights.dynamic"), "dynamic weight quantization is not covered");
+    if (mt_config_json(c, CTF(".weights.actorder")))
+        return mt_config_error(c, CTF(".weights.actorder"), "activation ordering (weight_g_idx) is not covered");
+    if (mt_config_json(c, CTF(".output_activations")))
+        return mt_config_error(c, CTF(".output_activations"), "output activation quantization is not covered");
     /* QuantizationArgs without a strategy: group with a group_size > 0, channel
      * with -1, else tensor */
     if (!strategy) strategy = g->group > 0 ? "group" : g->group == -1 ? "channel" : "tensor";
@@ -573,53 +573,53 @@ static mt_status read_ct_group(mt_config *c, const char *gname, const char *top_
     else if (strcmp(strategy, "channel") == 0) g->strategy = CT_CHANNEL;
     else if (strcmp(strategy, "group") == 0) g->strategy = CT_GROUP;
     else if (strcmp(strategy, "block") == 0) g->strategy = CT_BLOCK;
-    else return mt_cfg_error(c, CTF(".weights.strategy"), "expected tensor, channel, group or block, got \"%s\"", strategy);
+    else return mt_config_error(c, CTF(".weights.strategy"), "expected tensor, channel, group or block, got \"%s\"", strategy);
     if (g->strategy == CT_GROUP && g->group <= 0)
-        return mt_cfg_error(c, CTF(".weights.group_size"), "the group strategy needs a positive group_size, got %lld",
+        return mt_config_error(c, CTF(".weights.group_size"), "the group strategy needs a positive group_size, got %lld",
                             (long long)g->group);
     if (g->strategy == CT_BLOCK) {
-        json_t *bs = mt_cfg_json(c, CTF(".weights.block_structure"));
+        json_t *bs = mt_config_json(c, CTF(".weights.block_structure"));
         if (!bs || !json_is_array(bs) || json_array_size(bs) != 2 || !json_is_integer(json_array_get(bs, 0)) ||
             !json_is_integer(json_array_get(bs, 1)) || json_integer_value(json_array_get(bs, 0)) <= 0 ||
             json_integer_value(json_array_get(bs, 1)) <= 0)
-            return mt_cfg_error(c, CTF(".weights.block_structure"), "expected [rows, cols] (two positive integers)");
+            return mt_config_error(c, CTF(".weights.block_structure"), "expected [rows, cols] (two positive integers)");
         g->block[0] = (int64_t)json_integer_value(json_array_get(bs, 0));
         g->block[1] = (int64_t)json_integer_value(json_array_get(bs, 1));
     }
     if (strcmp(format, "pack-quantized") == 0) {
         if (strcmp(type, "int") != 0 || (g->bits != 4 && g->bits != 8))
-            return mt_cfg_error(c, CTF(".weights.num_bits"), "pack-quantized stores 4- or 8-bit int weights, got %lld-bit %s",
+            return mt_config_error(c, CTF(".weights.num_bits"), "pack-quantized stores 4- or 8-bit int weights, got %lld-bit %s",
                                 (long long)g->bits, type);
         if (!g->symmetric && g->strategy != CT_GROUP && g->strategy != CT_CHANNEL)
-            return mt_cfg_error(c, CTF(".weights.symmetric"), "asymmetric pack-quantized weights are covered for the "
+            return mt_config_error(c, CTF(".weights.symmetric"), "asymmetric pack-quantized weights are covered for the "
                                 "group and channel strategies only");
         if (g->strategy == CT_BLOCK)
-            return mt_cfg_error(c, CTF(".weights.strategy"), "block scales with pack-quantized are not covered");
+            return mt_config_error(c, CTF(".weights.strategy"), "block scales with pack-quantized are not covered");
         g->packed = true;
     } else if (strcmp(format, "float-quantized") == 0 || strcmp(format, "naive-quantized") == 0 ||
                strcmp(format, "int-quantized") == 0) {
         g->is_float = strcmp(type, "float") == 0;
         if (g->bits != 8 || (!g->is_float && strcmp(type, "int") != 0))
-            return mt_cfg_error(c, CTF(".weights.num_bits"), "%s covers 8-bit float (fp8 e4m3) or int weights, got "
+            return mt_config_error(c, CTF(".weights.num_bits"), "%s covers 8-bit float (fp8 e4m3) or int weights, got "
                                 "%lld-bit %s", format, (long long)g->bits, type);
         if (!g->symmetric)
-            return mt_cfg_error(c, CTF(".weights.symmetric"), "asymmetric %s weights are not covered", format);
+            return mt_config_error(c, CTF(".weights.symmetric"), "asymmetric %s weights are not covered", format);
     } else {
-        return mt_cfg_error(c, strcmp(format, top_format ? top_format : "") == 0 && !mt_cfg_json(c, CTF(".format"))
+        return mt_config_error(c, strcmp(format, top_format ? top_format : "") == 0 && !mt_config_json(c, CTF(".format"))
                                    ? QC ".format" : CTF(".format"),
                             "format \"%s\" is not covered (pack-quantized, float-quantized, naive-quantized, "
                             "int-quantized)", format);
     }
-    json_t *ia = mt_cfg_json(c, CTF(".input_activations"));
+    json_t *ia = mt_config_json(c, CTF(".input_activations"));
     if (ia) {
         bool idyn, isym;
         const char *istrat;
-        if (!mt_cfg_bool(c, CTF(".input_activations.dynamic"), false, &idyn) ||
-            !mt_cfg_bool(c, CTF(".input_activations.symmetric"), true, &isym) ||
-            !mt_cfg_str(c, CTF(".input_activations.strategy"), "tensor", &istrat))
+        if (!mt_config_bool(c, CTF(".input_activations.dynamic"), false, &idyn) ||
+            !mt_config_bool(c, CTF(".input_activations.symmetric"), true, &isym) ||
+            !mt_config_str(c, CTF(".input_activations.strategy"), "tensor", &istrat))
             return mt_ctx_status(ctx);
         if (!idyn && (strcmp(istrat, "tensor") != 0 || !isym))
-            return mt_cfg_error(c, CTF(".input_activations"), "static input activations are covered per tensor and "
+            return mt_config_error(c, CTF(".input_activations"), "static input activations are covered per tensor and "
                                 "symmetric only");
         g->input_scale = !idyn;
     }
@@ -630,12 +630,12 @@ static mt_status read_ct_group(mt_config *c, const char *gname, const char *top_
 static mt_status read_ct(mt_config *c, qspec *q) {
     mt_ctx *ctx = mt_config_ctx(c);
     const char *format;
-    if (!mt_cfg_str(c, QC ".format", NULL, &format)) return mt_ctx_status(ctx);
-    if (mt_cfg_json(c, QC ".kv_cache_scheme"))
-        return mt_cfg_error(c, QC ".kv_cache_scheme", "KV-cache quantization scales are not covered");
-    json_t *groups = mt_cfg_json(c, QC ".config_groups");
+    if (!mt_config_str(c, QC ".format", NULL, &format)) return mt_ctx_status(ctx);
+    if (mt_config_json(c, QC ".kv_cache_scheme"))
+        return mt_config_error(c, QC ".kv_cache_scheme", "KV-cache quantization scales are not covered");
+    json_t *groups = mt_config_json(c, QC ".config_groups");
     if (!groups || !json_is_object(groups) || !json_object_size(groups))
-        return mt_cfg_error(c, QC ".config_groups", "expected an object of quantization groups");
+        return mt_config_error(c, QC ".config_groups", "expected an object of quantization groups");
     q->ct = mt_alloc_array(ctx, json_object_size(groups), sizeof *q->ct);
     if (!q->ct) return mt_ctx_status(ctx);
     const char *key;
@@ -644,7 +644,7 @@ static mt_status read_ct(mt_config *c, qspec *q) {
         ct_group *g = &q->ct[q->nct];
         memset(g, 0, sizeof *g);
         if (strchr(key, '.'))
-            return mt_cfg_error(c, QC ".config_groups", "group name \"%s\" contains a dot", key);
+            return mt_config_error(c, QC ".config_groups", "group name \"%s\" contains a dot", key);
         if (read_ct_group(c, key, format, g) != MT_OK) return mt_ctx_status(ctx);
         q->nct++;
     }
@@ -653,12 +653,12 @@ static mt_status read_ct(mt_config *c, qspec *q) {
 
 static mt_status read_config(mt_config *c, qspec *q) {
     mt_ctx *ctx = mt_config_ctx(c);
-    json_t *qc = mt_cfg_json(c, QC);
+    json_t *qc = mt_config_json(c, QC);
     if (!qc) return MT_OK; /* not quantized */
-    if (!json_is_object(qc)) return mt_cfg_error(c, QC, "expected an object, got %s", type_of(qc));
+    if (!json_is_object(qc)) return mt_config_error(c, QC, "expected an object, got %s", type_of(qc));
     const char *method;
-    if (!mt_cfg_str(c, QC ".quant_method", NULL, &method)) return mt_ctx_status(ctx);
-    if (!method) return mt_cfg_error(c, QC, "missing quant_method (one of " CONFIG_METHODS ")");
+    if (!mt_config_str(c, QC ".quant_method", NULL, &method)) return mt_ctx_status(ctx);
+    if (!method) return mt_config_error(c, QC, "missing quant_method (one of " CONFIG_METHODS ")");
     if (strcmp(method, "fp8") == 0) {
         defaults(q, Q_FP8);
         if (read_fp8(c, q) != MT_OK) return mt_ctx_status(ctx);
@@ -674,7 +674,7 @@ static mt_status read_config(mt_config *c, qspec *q) {
         q->kind = Q_CT;
         if (read_ct(c, q) != MT_OK) return mt_ctx_status(ctx);
     } else {
-        return mt_cfg_error(c, QC ".quant_method", "unknown quant_method \"%s\" (supported: " CONFIG_METHODS ")",
+        return mt_config_error(c, QC ".quant_method", "unknown quant_method \"%s\" (supported: " CONFIG_METHODS ")",
                             method);
     }
     return read_skips(ctx, c, q);
@@ -767,7 +767,7 @@ mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_invent
     if (q.kind == Q_MXFP4 && out->quantized_params == 0)
         return method ? mt_fail(ctx, MT_ERR_UNSUPPORTED,
                                 "mxfp4 quantizes gpt-oss experts (GptOssExperts) only; %s has none", m->model_type)
-                      : mt_cfg_error(m->cfg, QC ".quant_method",
+                      : mt_config_error(m->cfg, QC ".quant_method",
                                      "mxfp4 quantizes gpt-oss experts (GptOssExperts) only; %s has none",
                                      m->model_type);
     return MT_OK;

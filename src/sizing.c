@@ -541,8 +541,8 @@ static int64_t config_context(sizer *S, const char **note) {
                                          "seq_length", "n_ctx"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         int64_t v = 0;
-        if (!S->m->cfg || !mt_cfg_has(S->m->cfg, fields[i])) continue;
-        if (!mt_cfg_int(S->m->cfg, fields[i], 0, &v)) {
+        if (!S->m->cfg || !mt_config_has(S->m->cfg, fields[i])) continue;
+        if (!mt_config_int(S->m->cfg, fields[i], 0, &v)) {
             mt_error_clear(S->ctx);
             continue;
         }
@@ -988,7 +988,7 @@ static bool sym_decode_core(sizer *T, int64_t context, long double *sum) {
 static mt_status symbolic_decode(sizer *S, int64_t context) {
     mt_config *top = S->m->cfg;
     while (mt_config_parent(top)) top = mt_config_parent(top);
-    char *text = json_dumps((const json_t *)mt_cfg_json(top, ""), JSON_COMPACT);
+    char *text = json_dumps((const json_t *)mt_config_json(top, ""), JSON_COMPACT);
     if (!text) return mt_fail(S->ctx, MT_ERR_NOMEM, "sizing: copying the config for the decode step");
     mt_ctx *c2 = mt_ctx_new();
     const char *why = "out of memory";

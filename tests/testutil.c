@@ -215,3 +215,32 @@ void tu_check_logits(mt_model *m, mt_graph *g, int64_t vocab) {
     cr_assert_eq(l->shape[1], mt_sym_var(m->ctx, "seq"));
     cr_assert_eq(l->shape[2], mt_sym_const(m->ctx, vocab));
 }
+
+bool tu_is_op(const mt_node *n, mt_op_id id) {
+    return (n->op == MT_NODE_CALL_FUNCTION || n->op == MT_NODE_CALL_METHOD) && n->opid == (int)id;
+}
+
+bool tu_under(const mt_node *n, const char *path) {
+    for (int d = 0; n->stack && d < n->stack->depth; d++)
+        if (strcmp(n->stack->mods[d]->path, path) == 0) return true;
+    return false;
+}
+
+int tu_count_ops(mt_graph *g, mt_op_id id, const char *path) {
+    int k = 0;
+    for (int i = 0; i < g->n; i++)
+        if (tu_is_op(g->nodes[i], id) && (!path || tu_under(g->nodes[i], path))) k++;
+    return k;
+}
+
+mt_node *tu_first_op(mt_graph *g, mt_op_id id, const char *path) {
+    for (int i = 0; i < g->n; i++)
+        if (tu_is_op(g->nodes[i], id) && (!path || tu_under(g->nodes[i], path))) return g->nodes[i];
+    return NULL;
+}
+
+const mt_arg *tu_kwarg(const mt_node *n, const char *name) {
+    for (int i = 0; i < n->nkwargs; i++)
+        if (strcmp(n->kwargs[i].name, name) == 0) return &n->kwargs[i].value;
+    return NULL;
+}

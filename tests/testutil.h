@@ -51,4 +51,13 @@ void tu_check_index_names(mt_model *m, const char *index_name, bool keep_tied);
 /* Assert a parameter's rank and leading dims (d1 ignored for rank 1). */
 void tu_check_shape(mt_model *m, const char *name, int ndim, int64_t d0, int64_t d1);
 
+/* Graph queries the family tests share: a call_function/call_method node of op `id`;
+ * recorded under the module `path`; how many such nodes (under `path`, or anywhere with
+ * NULL); the first; a node's keyword argument by name (NULL: absent). */
+bool tu_is_op(const mt_node *n, mt_op_id id);
+bool tu_under(const mt_node *n, const char *path);
+int tu_count_ops(mt_graph *g, mt_op_id id, const char *path);
+mt_node *tu_first_op(mt_graph *g, mt_op_id id, const char *path);
+const mt_arg *tu_kwarg(const mt_node *n, const char *name);
+
 #endif

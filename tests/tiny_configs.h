@@ -61,6 +61,9 @@ static const tiny_config tiny_configs[] = {
      * norms 256 = 37152; 16384 + 2*37152 + final norm 64 (embed_scale and inv_freq are buffers) */
     {"gemma3_text", "{\"model_type\": \"gemma3_text\", \"head_dim\": 16, \"sliding_window\": 8, "
                     "\"sliding_window_pattern\": 2, \"query_pre_attn_scalar\": 16, " TINY_DIMS "}", 256, 90752},
+    /* SmolLM3ForCausalLM, tied, layer 1 NoPE (no_rope_layer_interval 2): llama's 106816 - 16384
+     * (NoPE adds no parameters) */
+    {"smollm3", "{\"model_type\": \"smollm3\", \"no_rope_layer_interval\": 2, " TINY_DIMS "}", 256, 90432},
     /* ---- classic families (hand counts from the transformers modeling sources) ---- */
     /* as llama: fused qkv 64*128 and gate_up 64*256 hold the same weights */
     {"phi3", "{\"model_type\": \"phi3\", " TINY_DIMS "}", 256, 106816},
@@ -128,6 +131,27 @@ static const tiny_config tiny_configs[] = {
      * = 99584 -> 112456 per layer; 16384 + 2*112456 + 64 + 16384 */
     {"gpt_oss", "{\"model_type\": \"gpt_oss\", \"head_dim\": 16, \"num_local_experts\": 4, "
                 "\"num_experts_per_tok\": 2, \"sliding_window\": 8, " TINY_DIMS "}", 256, 257744},
+    /* OlmoeForCausalLM, every layer sparse: attention 12288 + q_norm 64 + k_norm 2*16 = 32, gate 4*64 256,
+     * 4 experts of intermediate_size 3*64*128 = 98304, norms 128 -> 111072 per layer;
+     * 16384 + 2*111072 + 64 + 16384 */
+    {"olmoe", "{\"model_type\": \"olmoe\", \"num_experts\": 4, \"num_experts_per_tok\": 2, " TINY_DIMS "}", 256,
+     254976},
+    /* Glm4MoeForCausalLM, head_dim 16, rotary on 8 channels: attention q 4096+64, k and v 2048+32 each,
+     * o 4096 (no bias), q_norm/k_norm 16 each = 12448; layer 0 dense MLP 24576 + norms 128 -> 37152;
+     * layer 1 router 4*64 256 + 4 experts 3*64*32 each 24576 + shared 6144 + norms 128 -> 43552;
+     * 16384 + 37152 + 43552 + 64 + 16384 (the MTP layer is reported apart, extra_params) */
+    {"glm4_moe", "{\"model_type\": \"glm4_moe\", \"head_dim\": 16, \"attention_bias\": true, \"use_qk_norm\": true, "
+                 "\"partial_rotary_factor\": 0.5, \"n_routed_experts\": 4, \"n_shared_experts\": 1, "
+                 "\"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, \"first_k_dense_replace\": 1, "
+                 "\"n_group\": 2, \"topk_group\": 1, \"routed_scaling_factor\": 2.5, "
+                 "\"num_nextn_predict_layers\": 1, " TINY_DIMS "}", 256, 113536},
+    /* HunYuanMoEV1ForCausalLM: attention 12288 + query/key_layernorm 16 + 16, gate.wg 4*64 256, 4 experts of
+     * intermediate_size 3*64*128 = 98304, shared_mlp 24576, norms 128 -> 135584 per layer;
+     * 16384 + 2*135584 + 64 + 16384 */
+    {"hunyuan_v1_moe", "{\"model_type\": \"hunyuan_v1_moe\", \"head_dim\": 16, \"num_experts\": 4, \"moe_topk\": 2, "
+                       TINY_DIMS "}", 256, 304000},
+    /* HunYuanDenseV1ForCausalLM: llama's 106816 + query/key_layernorm 32 per layer */
+    {"hunyuan_v1_dense", "{\"model_type\": \"hunyuan_v1_dense\", \"head_dim\": 16, " TINY_DIMS "}", 256, 106880},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

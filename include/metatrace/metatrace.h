@@ -14,6 +14,7 @@
 #include "quant.h"
 #include "sizing.h"
 #include "fit.h"
+#include "picture.h"
 #include "diff.h"
 #include "flat.h"
 #include "viewer.h"

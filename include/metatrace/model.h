@@ -17,7 +17,7 @@ extern "C" {
  * MT_MAX_CONFIG_BYTES: a config is a regular file of at most this many bytes
  * (real ones are kilobytes). The count limits apply to a config field whose
  * last dotted component is one of the names listed in docs/cli.md, whenever a
- * typed integer getter (mt_cfg_int, mt_cfg_pos_int, mt_cfg_req_int) reads a
+ * typed integer getter (mt_config_int, mt_config_pos_int, mt_config_req_int) reads a
  * value above it: MT_MAX_LAYERS to num_hidden_layers, n_layer, num_layers,
  * encoder_layers, decoder_layers, ...; MT_MAX_EXPERTS to num_local_experts,
  * n_routed_experts, num_experts, ...; MT_MAX_HEADS to num_attention_heads,
@@ -66,24 +66,39 @@ MT_API const char *mt_config_path(const mt_config *c);  /* the file actually rea
 MT_API mt_config *mt_config_sub(mt_config *c, const char *field);
 MT_API mt_config *mt_config_parent(const mt_config *c); /* the config a view was taken from, or NULL */
 MT_API mt_ctx *mt_config_ctx(const mt_config *c);
-MT_API bool mt_cfg_has(const mt_config *c, const char *field); /* present and not null */
+MT_API bool mt_config_has(const mt_config *c, const char *field); /* present and not null */
 /* Getters: when the field is absent or null, *out = def and true is returned.
  * When present with the wrong type, false with an error. */
-MT_API bool mt_cfg_int(mt_config *c, const char *field, int64_t def, int64_t *out);
-MT_API bool mt_cfg_float(mt_config *c, const char *field, double def, double *out); /* ints accepted */
-MT_API bool mt_cfg_bool(mt_config *c, const char *field, bool def, bool *out);
-MT_API bool mt_cfg_str(mt_config *c, const char *field, const char *def, const char **out);
+MT_API bool mt_config_int(mt_config *c, const char *field, int64_t def, int64_t *out);
+MT_API bool mt_config_float(mt_config *c, const char *field, double def, double *out); /* ints accepted */
+MT_API bool mt_config_bool(mt_config *c, const char *field, bool def, bool *out);
+MT_API bool mt_config_str(mt_config *c, const char *field, const char *def, const char **out);
 /* Required: absent is an error ("missing required field 'x'"). */
-MT_API bool mt_cfg_req_int(mt_config *c, const char *field, int64_t *out);
+MT_API bool mt_config_req_int(mt_config *c, const char *field, int64_t *out);
 /* Positive int (>0); absent takes def (def <= 0 means required). */
-MT_API bool mt_cfg_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out);
+MT_API bool mt_config_pos_int(mt_config *c, const char *field, int64_t def, int64_t *out);
 /* Raw access to a nested value (jansson json_t*), or NULL when absent/null;
  * the field "" is the config's (or the view's) own object. */
-MT_API void *mt_cfg_json(const mt_config *c, const char *field);
+MT_API void *mt_config_json(const mt_config *c, const char *field);
 /* Set an error located at `field` (line:col of its key when present). */
-MT_API mt_status mt_cfg_error(mt_config *c, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);
+MT_API mt_status mt_config_error(mt_config *c, const char *field, const char *fmt, ...) MT_PRINTF(3, 4);
 /* Line and column of the field's key in the file (0,0 when absent). */
-MT_API void mt_cfg_locate(const mt_config *c, const char *field, int *line, int *col);
+MT_API void mt_config_locate(const mt_config *c, const char *field, int *line, int *col);
+/* The getters' spellings before ABI 1 (mt_cfg_int, ...): one object, one prefix now
+ * (docs/api.md, Changes). Source compatibility only, until 0.3; the shared library
+ * exports the mt_config_* names. */
+#ifndef MT_NO_DEPRECATED
+#define mt_cfg_has mt_config_has
+#define mt_cfg_int mt_config_int
+#define mt_cfg_float mt_config_float
+#define mt_cfg_bool mt_config_bool
+#define mt_cfg_str mt_config_str
+#define mt_cfg_req_int mt_config_req_int
+#define mt_cfg_pos_int mt_config_pos_int
+#define mt_cfg_json mt_config_json
+#define mt_cfg_error mt_config_error
+#define mt_cfg_locate mt_config_locate
+#endif
 /* The model_type; NULL with an error when absent (the message names
  * architectures[0] when present, to say which model_type to add). */
 MT_API const char *mt_config_model_type(mt_config *c);

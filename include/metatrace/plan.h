@@ -217,7 +217,8 @@ MT_API mt_status mt_plan_export_graph_json_opts(const mt_plan *p, const struct m
  * parameters filled by role (colwise light blue, rowwise salmon, vocab green,
  * ...), sharded activations outlined blue, partial sums orange, and every
  * inserted collective as a red edge labelled with its kind and wire bytes per
- * token. */
+ * token. Repeated layers and experts are folded as in the pictures
+ * (picture.h: mt_plan_export_dot_opts takes the picture options). */
 MT_API mt_status mt_plan_export_dot(const mt_plan *p, FILE *out);
 /* A human table: per-rank memory, communication, plan dict. */
 MT_API mt_status mt_plan_print(const mt_plan *p, FILE *out);

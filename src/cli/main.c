@@ -61,7 +61,8 @@ typedef enum opt_id {
     OPT_QUANT,
     OPT_ATTN, OPT_REVISION,
     OPT_STABLE, OPT_COMPACT,
-    OPT_ALL, OPT_FIT, OPT_CLUSTER
+    OPT_ALL, OPT_FIT, OPT_CLUSTER,
+    OPT_MODULE, OPT_VERBOSE_LABELS
 } opt_id;
 
 static const struct {
@@ -86,6 +87,8 @@ static const struct {
     {0, "all", false, OPT_ALL},
     {0, "fit", true, OPT_FIT},
     {0, "cluster", true, OPT_CLUSTER},
+    {0, "module", true, OPT_MODULE},
+    {0, "verbose-labels", false, OPT_VERBOSE_LABELS},
 };
 
 typedef struct cli {
@@ -102,8 +105,10 @@ typedef struct cli {
     mt_plan_style plan_style;
     bool sp;             /* --sp: sequence parallelism in the plan */
     mt_sizing_opts sz;   /* --kv-dtype, --mem, --dp, --optimizer, --mla-cache */
-    int depth;           /* --depth: the per-module table (0: the summary) */
-    bool unfold;         /* --unfold: no folding of identical layers */
+    int depth;           /* --depth: the per-module table (0: the summary), or the picture's depth */
+    bool unfold;         /* --unfold: no folding of identical layers (table and pictures) */
+    const char *module;  /* --module PATH: the one subtree a picture draws */
+    bool verbose_labels; /* --verbose-labels: FX labels in pictures */
     const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
     mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
     const char *revision; /* --revision REV of a Hub cache folder or model id (NULL: main) */
@@ -381,6 +386,13 @@ static void help(mt_ctx *ctx)
           "      --quant METHOD  size the checkpoint as if quantized with METHOD (fp8,\n"
           "                      mxfp4, gptq, awq, bnb-8bit, bnb-4bit; docs/quant.md)\n"
           "\n"
+          "Pictures (.dot, .svg, .png; docs/cli.md, Pictures):\n"
+          "      --depth N       modules deeper than N drawn as one node each (shapes,\n"
+          "                      parameters, FLOPs)\n"
+          "      --module PATH   draw one module, e.g. model.layers.0\n"
+          "      --unfold        draw every repeated layer and expert (default: folded)\n"
+          "      --verbose-labels  FX labels (node name, op and target, shape and dtype)\n"
+          "\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
           "\n",
@@ -591,6 +603,12 @@ static int parse_args(cli *c, int argc, char **argv)
                 return usage_error("--fit and --cluster name one cluster: got '%s' and '%s'", c->fit, value);
             c->fit = value;
             break;
+        case OPT_MODULE:
+            if (!*value)
+                return usage_error("--module: expected a module path such as model.layers.0, got an empty string");
+            c->module = value;
+            break;
+        case OPT_VERBOSE_LABELS: c->verbose_labels = true; break;
         case OPT_STABLE: c->json.stable = true; break;
         case OPT_COMPACT: c->json.compact = true; break;
         case OPT_HELP:
@@ -619,11 +637,17 @@ static int parse_args(cli *c, int argc, char **argv)
                            "table (summary, .txt); SVG/PNG plans are not supported");
     if (c->tp < 0 && c->format == FMT_DOT)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
-    if ((c->depth || c->unfold) && (c->format != FMT_SUMMARY || c->tp != 0))
-        return usage_error("--depth and --unfold print the per-module table: drop -o/--format/--tp or write a "
-                           "summary (.txt)");
-    if (c->unfold && !c->depth)
-        return usage_error("--unfold unfolds the per-module table: give --depth N too");
+    /* pictures: .dot/.svg/.png, and the plan's .dot (--tp N) */
+    bool picture = (c->format == FMT_DOT && c->tp >= 0) || ((c->format == FMT_SVG || c->format == FMT_PNG) && !c->tp);
+    if ((c->depth || c->unfold) && !picture && (c->format != FMT_SUMMARY || c->tp != 0))
+        return usage_error("--depth and --unfold shape the per-module table (summary, .txt) and the pictures (.dot, "
+                           ".svg, .png; a --tp N plan as .dot): not JSON or a --tp table");
+    if (c->unfold && !c->depth && !picture)
+        return usage_error("--unfold unfolds the per-module table: give --depth N too (or draw a picture: .dot, "
+                           ".svg, .png)");
+    if ((c->module || c->verbose_labels) && !picture)
+        return usage_error("--%s shapes the pictures: write .dot, .svg or .png (or a --tp N plan as .dot)",
+                           c->module ? "module" : "verbose-labels");
     if (c->sz.mem_budget && c->tp != 0)
         return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
                            "apply to --tp plans");
@@ -682,8 +706,11 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     bool json = c->format == FMT_JSON;
     if (c->tp < 0)
         return export_auto(c, m, g, json, out);
-    if (c->format == FMT_DOT)
-        return mt_plan_export_dot(c->plan, out);
+    if (c->format == FMT_DOT) {
+        mt_picture_opts po = {.depth = c->depth, .module = c->module, .unfold = c->unfold,
+                              .verbose_labels = c->verbose_labels};
+        return mt_plan_export_dot_opts(c->plan, &po, out);
+    }
     return json ? mt_plan_export_graph_json_opts(c->plan, &c->json, out) : mt_plan_print(c->plan, out);
 }
 
@@ -709,15 +736,17 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
     mt_sizing sz;
     if ((f == FMT_JSON || f == FMT_SUMMARY || f == FMT_NONE) && mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
         return mt_ctx_status(c->ctx);
+    mt_picture_opts po = {.depth = c->depth, .module = c->module, .unfold = c->unfold,
+                          .verbose_labels = c->verbose_labels};
     switch (f) {
     case FMT_JSON:
         return mt_export_json_opts(m, g, &sz, &c->json, out);
     case FMT_DOT:
-        return mt_export_dot(m, g, out);
+        return mt_export_dot_opts(m, g, &po, out);
     case FMT_SVG:
-        return mt_export_render(m, g, "svg", out);
+        return mt_export_render_opts(m, g, "svg", &po, out);
     case FMT_PNG:
-        return mt_export_render(m, g, "png", out);
+        return mt_export_render_opts(m, g, "png", &po, out);
     case FMT_SUMMARY:
     case FMT_NONE:
     case FMT_HTML: /* export_html, above */
@@ -816,12 +845,42 @@ typedef struct staged {
     size_t len;
 } staged;
 
+/* Graphviz's dot layout grows faster than the picture: a layout expected to
+ * take a minute or more (mt_picture_measure's estimate, refused from 45 s on:
+ * the estimate is a fit, and the slow cases grow steeply past it) is refused
+ * before it starts, with what to draw instead; one of some seconds is
+ * announced. */
+#define RENDER_REFUSE_SECONDS 45.0
+#define RENDER_NOTE_SECONDS 10.0
+
+static int render_guard(const cli *c, mt_model *m, mt_graph *g)
+{
+    mt_picture_opts po = {.depth = c->depth, .module = c->module, .unfold = c->unfold,
+                          .verbose_labels = c->verbose_labels};
+    mt_picture_size ps;
+    if (mt_picture_measure(m, g, &po, &ps) != MT_OK)
+        return input_error(c->ctx);
+    double t = ps.layout_seconds;
+    if (t > RENDER_REFUSE_SECONDS) {
+        error("render: %d nodes and %d edges to lay out: Graphviz would take about %.0f minutes; draw less with "
+              "--depth N (e.g. --depth 3) or --module PATH%s, or write the DOT (.dot) and lay it out yourself",
+              ps.nodes, ps.edges, t < 90 ? 1 : t / 60.0, c->unfold ? ", keep the folding (drop --unfold)" : "");
+        return EXIT_INPUT;
+    }
+    if (t > RENDER_NOTE_SECONDS)
+        fprintf(stderr, PROG ": note: laying out %d nodes and %d edges takes about %.0f seconds\n", ps.nodes, ps.edges, t);
+    return 0;
+}
+
 static int stage(const cli *c, mt_model *m, mt_graph *g, staged *s)
 {
     memset(s, 0, sizeof *s);
     if (c->tp != 0 || (c->format != FMT_SVG && c->format != FMT_PNG))
         return 0;
     s->used = true;
+    int rc = render_guard(c, m, g);
+    if (rc != 0)
+        return rc;
     FILE *mem = open_memstream(&s->buf, &s->len);
     if (!mem) {
         error("rendering into memory: %s", strerror(errno));
@@ -1186,6 +1245,13 @@ static void diff_help(void)
           "sizing figures that changed. tool and model.config are not compared.\n"
           "\n"
           "  -f, --format FMT    text (default) or json (docs/diff.md)\n"
+          "Pictures (.dot, .svg, .png; docs/cli.md, Pictures):\n"
+          "      --depth N       modules deeper than N drawn as one node each (shapes,\n"
+          "                      parameters, FLOPs)\n"
+          "      --module PATH   draw one module, e.g. model.layers.0\n"
+          "      --unfold        draw every repeated layer and expert (default: folded)\n"
+          "      --verbose-labels  FX labels (node name, op and target, shape and dtype)\n"
+          "\n"
           "  -h, --help          show this help and exit\n"
           "\n"
           "Exit status: 0 the same, 1 different, 2 trouble (usage error, unreadable\n"

@@ -82,16 +82,16 @@ static mt_status bart_build(mt_model *m) {
     m->family = p;
     bool override = m->num_layers > 0, scale;
     if (cl_read_dtype_layers(m, &p->dt, "encoder_layers", 12, &p->enc_layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "decoder_layers", 12, &p->dec_layers) ||
-        !mt_cfg_pos_int(c, "vocab_size", 50265, &p->vocab) || !mt_cfg_pos_int(c, "d_model", 1024, &p->d) ||
-        !mt_cfg_pos_int(c, "max_position_embeddings", 1024, &p->maxpos) ||
-        !mt_cfg_pos_int(c, "encoder_attention_heads", 16, &p->enc_heads) ||
-        !mt_cfg_pos_int(c, "decoder_attention_heads", 16, &p->dec_heads) ||
-        !mt_cfg_pos_int(c, "encoder_ffn_dim", 4096, &p->enc_ffn) ||
-        !mt_cfg_pos_int(c, "decoder_ffn_dim", 4096, &p->dec_ffn) ||
-        !mt_cfg_float(c, "dropout", 0.1, &p->dropout) || !mt_cfg_float(c, "activation_dropout", 0.0, &p->act_dropout) ||
-        !mt_cfg_str(c, "activation_function", "gelu", &p->act) || !mt_cfg_bool(c, "scale_embedding", false, &scale) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie))
+        !mt_config_pos_int(c, "decoder_layers", 12, &p->dec_layers) ||
+        !mt_config_pos_int(c, "vocab_size", 50265, &p->vocab) || !mt_config_pos_int(c, "d_model", 1024, &p->d) ||
+        !mt_config_pos_int(c, "max_position_embeddings", 1024, &p->maxpos) ||
+        !mt_config_pos_int(c, "encoder_attention_heads", 16, &p->enc_heads) ||
+        !mt_config_pos_int(c, "decoder_attention_heads", 16, &p->dec_heads) ||
+        !mt_config_pos_int(c, "encoder_ffn_dim", 4096, &p->enc_ffn) ||
+        !mt_config_pos_int(c, "decoder_ffn_dim", 4096, &p->dec_ffn) ||
+        !mt_config_float(c, "dropout", 0.1, &p->dropout) || !mt_config_float(c, "activation_dropout", 0.0, &p->act_dropout) ||
+        !mt_config_str(c, "activation_function", "gelu", &p->act) || !mt_config_bool(c, "scale_embedding", false, &scale) ||
+        !mt_config_bool(c, "tie_word_embeddings", true, &p->tie))
         return mt_ctx_status(ctx);
     if (override) p->dec_layers = p->enc_layers;
     if (cl_check_heads(m, "encoder_attention_heads", p->d, p->enc_heads) != MT_OK ||
@@ -101,7 +101,7 @@ static mt_status bart_build(mt_model *m) {
     if (strcmp(m->class_name, "BartForConditionalGeneration") == 0) p->lm = true;
     else if (strcmp(m->class_name, "BartModel") == 0) p->lm = false;
     else
-        return mt_cfg_error(c, "architectures",
+        return mt_config_error(c, "architectures",
                             "bart class '%s' is not supported; expected BartForConditionalGeneration or BartModel",
                             m->class_name);
     mt_module *model = p->lm ? mt_module_new(ctx, m->root, "model", "BartModel") : m->root;

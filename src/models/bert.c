@@ -37,17 +37,17 @@ static mt_status bert_build(mt_model *m) {
     m->family = p;
     const char *pet;
     if (cl_read_dtype_layers(m, &p->dt, "num_hidden_layers", 12, &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", 30522, &p->vocab) || !mt_cfg_pos_int(c, "hidden_size", 768, &p->hidden) ||
-        !mt_cfg_pos_int(c, "num_attention_heads", 12, &p->heads) ||
-        !mt_cfg_pos_int(c, "intermediate_size", 3072, &p->inter) ||
-        !mt_cfg_pos_int(c, "max_position_embeddings", 512, &p->maxpos) ||
-        !mt_cfg_pos_int(c, "type_vocab_size", 2, &p->types) || !mt_cfg_float(c, "layer_norm_eps", 1e-12, &p->eps) ||
-        !mt_cfg_str(c, "hidden_act", "gelu", &p->act) ||
-        !mt_cfg_str(c, "position_embedding_type", "absolute", &pet) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie))
+        !mt_config_pos_int(c, "vocab_size", 30522, &p->vocab) || !mt_config_pos_int(c, "hidden_size", 768, &p->hidden) ||
+        !mt_config_pos_int(c, "num_attention_heads", 12, &p->heads) ||
+        !mt_config_pos_int(c, "intermediate_size", 3072, &p->inter) ||
+        !mt_config_pos_int(c, "max_position_embeddings", 512, &p->maxpos) ||
+        !mt_config_pos_int(c, "type_vocab_size", 2, &p->types) || !mt_config_float(c, "layer_norm_eps", 1e-12, &p->eps) ||
+        !mt_config_str(c, "hidden_act", "gelu", &p->act) ||
+        !mt_config_str(c, "position_embedding_type", "absolute", &pet) ||
+        !mt_config_bool(c, "tie_word_embeddings", true, &p->tie))
         return mt_ctx_status(ctx);
     if (strcmp(pet, "absolute") != 0)
-        return mt_cfg_error(c, "position_embedding_type",
+        return mt_config_error(c, "position_embedding_type",
                             "position_embedding_type '%s' is not supported for bert (only 'absolute')", pet);
     if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(ctx);
     p->hd = p->hidden / p->heads;
@@ -55,7 +55,7 @@ static mt_status bert_build(mt_model *m) {
     else if (strcmp(m->class_name, "BertForPreTraining") == 0) p->head = BERT_PRETRAINING;
     else if (strcmp(m->class_name, "BertModel") == 0) p->head = BERT_MODEL;
     else
-        return mt_cfg_error(c, "architectures",
+        return mt_config_error(c, "architectures",
                             "bert class '%s' is not supported; expected BertForMaskedLM, BertForPreTraining or "
                             "BertModel",
                             m->class_name);

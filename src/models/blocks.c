@@ -41,7 +41,7 @@ mt_module *mt_act_new(mt_model *m, mt_module *parent, const char *name, const ch
             if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
             strncat(list, act_defs[i].hidden_act, sizeof list - strlen(list) - 1);
         }
-        mt_cfg_error(m->cfg, field, "unsupported activation '%s'; expected one of: %s", hidden_act, list);
+        mt_config_error(m->cfg, field, "unsupported activation '%s'; expected one of: %s", hidden_act, list);
         return NULL;
     }
     mt_module *a = d->leaf ? mt_nn_act(m->ctx, parent, name, d->cls)
@@ -82,7 +82,7 @@ double mt_dtype_round(mt_dtype dt, double v) {
 }
 
 bool mt_dec_cfg_is_null(mt_model *m, const char *key) {
-    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *root = mt_config_json(m->cfg, "");
     json_t *v = root ? json_object_get(root, key) : NULL;
     return v && json_is_null(v);
 }
@@ -90,9 +90,9 @@ bool mt_dec_cfg_is_null(mt_model *m, const char *key) {
 bool mt_dec_read_window(mt_model *m, const char *key, int64_t def, int64_t *out) {
     if (mt_dec_cfg_is_null(m, key)) { *out = 0; return true; }
     int64_t w;
-    if (!mt_cfg_int(m->cfg, key, def, &w)) return false;
+    if (!mt_config_int(m->cfg, key, def, &w)) return false;
     if (w < 0) {
-        mt_cfg_error(m->cfg, key, "expected a non-negative window size or null, got %lld (%s)", (long long)w,
+        mt_config_error(m->cfg, key, "expected a non-negative window size or null, got %lld (%s)", (long long)w,
                      m->model_type);
         return false;
     }
@@ -101,9 +101,63 @@ bool mt_dec_read_window(mt_model *m, const char *key, int64_t def, int64_t *out)
 }
 
 bool mt_dec_require(mt_model *m, const char *field) {
-    if (mt_cfg_has(m->cfg, field)) return true;
-    mt_cfg_error(m->cfg, field, "missing required field '%s' (family %s)", field, m->model_type);
+    if (mt_config_has(m->cfg, field)) return true;
+    mt_config_error(m->cfg, field, "missing required field '%s' (family %s)", field, m->model_type);
     return false;
+}
+
+bool mt_dec_read_layer_flags(mt_model *m, const char *key, int64_t cfg_layers, int64_t layers, const bool **out) {
+    *out = NULL;
+    json_t *root = mt_config_json(m->cfg, "");
+    json_t *v = root ? json_object_get(root, key) : NULL;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_array(v) || (int64_t)json_array_size(v) < cfg_layers) {
+        mt_config_error(m->cfg, key, "expected a list of at least %lld per-layer 0/1 flags (num_hidden_layers) (%s)",
+                     (long long)cfg_layers, m->model_type);
+        return false;
+    }
+    bool *f = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *f);
+    if (!f) return false;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        bool ok = json_is_boolean(e) || (json_is_integer(e) && (json_integer_value(e) == 0 || json_integer_value(e) == 1));
+        if (!ok) {
+            char field[64];
+            snprintf(field, sizeof field, "%s.%zu", key, i);
+            mt_config_error(m->cfg, field, "expected 0 or 1 (%s)", m->model_type);
+            return false;
+        }
+        if ((int64_t)i < layers) f[i] = json_is_boolean(e) ? json_is_true(e) : json_integer_value(e) != 0;
+    }
+    *out = f;
+    return true;
+}
+
+bool mt_dec_read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, const bool **out) {
+    *out = NULL;
+    json_t *root = mt_config_json(m->cfg, "");
+    json_t *lt = root ? json_object_get(root, "layer_types") : NULL;
+    if (!lt || json_is_null(lt)) return true;
+    if (!json_is_array(lt) || (int64_t)json_array_size(lt) != cfg_layers) {
+        mt_config_error(m->cfg, "layer_types", "expected a list of %lld layer types (num_hidden_layers) (%s)",
+                     (long long)cfg_layers, m->model_type);
+        return false;
+    }
+    bool *v = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *v);
+    if (!v) return false;
+    for (size_t i = 0; i < json_array_size(lt); i++) {
+        const char *t = json_string_value(json_array_get(lt, i));
+        bool slide = t && strcmp(t, "sliding_attention") == 0;
+        if (!slide && !(t && strcmp(t, "full_attention") == 0)) {
+            char field[48];
+            snprintf(field, sizeof field, "layer_types.%zu", i);
+            mt_config_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\" (%s)", m->model_type);
+            return false;
+        }
+        if ((int64_t)i < layers) v[i] = slide;
+    }
+    *out = v;
+    return true;
 }
 
 const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, int64_t offset) {
@@ -122,15 +176,15 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out) {
     /* a language model read from a multimodal config's text_config takes the
      * whole checkpoint's torch_dtype when its own config has none */
     mt_config *cfg = m->cfg;
-    while (!mt_cfg_has(cfg, "torch_dtype") && !mt_cfg_has(cfg, "dtype") && mt_config_parent(cfg))
+    while (!mt_config_has(cfg, "torch_dtype") && !mt_config_has(cfg, "dtype") && mt_config_parent(cfg))
         cfg = mt_config_parent(cfg);
-    const char *key = mt_cfg_has(cfg, "torch_dtype") ? "torch_dtype" : "dtype";
+    const char *key = mt_config_has(cfg, "torch_dtype") ? "torch_dtype" : "dtype";
     const char *name;
-    if (!mt_cfg_str(cfg, key, "float32", &name)) return mt_ctx_status(m->ctx);
+    if (!mt_config_str(cfg, key, "float32", &name)) return mt_ctx_status(m->ctx);
     if (strcmp(name, "auto") == 0) name = "float32";
     mt_dtype dt = mt_dtype_parse(name);
     if (dt == MT_DTYPE_NONE || !mt_dtype_is_floating(dt))
-        return mt_cfg_error(cfg, key, "expected a floating dtype name such as \"bfloat16\", got \"%s\"", name);
+        return mt_config_error(cfg, key, "expected a floating dtype name such as \"bfloat16\", got \"%s\"", name);
     *out = dt;
     return MT_OK;
 }
@@ -139,34 +193,34 @@ mt_status mt_dec_read_common(mt_model *m, mt_dec_spec *s, const mt_dec_defaults 
     mt_config *c = m->cfg;
     s->family = m->model_type;
     if (mt_model_read_dtype(m, &s->dtype) != MT_OK) return mt_ctx_status(m->ctx);
-    if (!mt_cfg_pos_int(c, "vocab_size", d->vocab, &s->vocab) ||
-        !mt_cfg_pos_int(c, "hidden_size", d->hidden, &s->hidden) ||
-        !mt_cfg_pos_int(c, "intermediate_size", d->intermediate, &s->intermediate) ||
-        !mt_cfg_pos_int(c, "num_hidden_layers", d->layers, &s->layers) ||
-        !mt_cfg_pos_int(c, "num_attention_heads", d->heads, &s->heads) ||
-        !mt_cfg_pos_int(c, "num_key_value_heads",
+    if (!mt_config_pos_int(c, "vocab_size", d->vocab, &s->vocab) ||
+        !mt_config_pos_int(c, "hidden_size", d->hidden, &s->hidden) ||
+        !mt_config_pos_int(c, "intermediate_size", d->intermediate, &s->intermediate) ||
+        !mt_config_pos_int(c, "num_hidden_layers", d->layers, &s->layers) ||
+        !mt_config_pos_int(c, "num_attention_heads", d->heads, &s->heads) ||
+        !mt_config_pos_int(c, "num_key_value_heads",
                         (d->kv_heads > 0 && !mt_dec_cfg_is_null(m, "num_key_value_heads")) ? d->kv_heads : s->heads,
                         &s->kv_heads) ||
-        !mt_cfg_float(c, d->norm_eps_key, d->norm_eps, &s->norm_eps) ||
-        !mt_cfg_str(c, "hidden_act", d->hidden_act, &s->hidden_act) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", d->tie_embeddings, &s->tie_embeddings) ||
-        !mt_cfg_float(c, "rope_theta", d->rope_theta, &s->rope_theta))
+        !mt_config_float(c, d->norm_eps_key, d->norm_eps, &s->norm_eps) ||
+        !mt_config_str(c, "hidden_act", d->hidden_act, &s->hidden_act) ||
+        !mt_config_bool(c, "tie_word_embeddings", d->tie_embeddings, &s->tie_embeddings) ||
+        !mt_config_float(c, "rope_theta", d->rope_theta, &s->rope_theta))
         return mt_ctx_status(m->ctx);
     if (m->num_layers > 0) s->layers = m->num_layers; /* --layers override */
     m->num_layers = s->layers;
-    if (mt_cfg_has(c, "head_dim")) {
-        if (!mt_cfg_pos_int(c, "head_dim", 0, &s->head_dim)) return mt_ctx_status(m->ctx);
+    if (mt_config_has(c, "head_dim")) {
+        if (!mt_config_pos_int(c, "head_dim", 0, &s->head_dim)) return mt_ctx_status(m->ctx);
     } else if (d->head_dim > 0 && !mt_dec_cfg_is_null(m, "head_dim")) {
         s->head_dim = d->head_dim;
     } else {
         if (s->hidden % s->heads != 0)
-            return mt_cfg_error(c, "num_attention_heads",
+            return mt_config_error(c, "num_attention_heads",
                                 "hidden_size %lld is not divisible by num_attention_heads %lld (%s)",
                                 (long long)s->hidden, (long long)s->heads, s->family);
         s->head_dim = s->hidden / s->heads;
     }
     if (s->heads % s->kv_heads != 0)
-        return mt_cfg_error(c, "num_key_value_heads",
+        return mt_config_error(c, "num_key_value_heads",
                             "num_attention_heads %lld is not divisible by num_key_value_heads %lld (%s)",
                             (long long)s->heads, (long long)s->kv_heads, s->family);
     s->rotary_dim = s->head_dim;
@@ -175,30 +229,30 @@ mt_status mt_dec_read_common(mt_model *m, mt_dec_spec *s, const mt_dec_defaults 
 }
 
 static bool need_float(mt_model *m, const char *field, double *out) {
-    if (!mt_cfg_has(m->cfg, field)) {
-        mt_cfg_error(m->cfg, field, "missing required field '%s' for this rope type (%s)", field, m->model_type);
+    if (!mt_config_has(m->cfg, field)) {
+        mt_config_error(m->cfg, field, "missing required field '%s' for this rope type (%s)", field, m->model_type);
         return false;
     }
-    return mt_cfg_float(m->cfg, field, 0, out);
+    return mt_config_float(m->cfg, field, 0, out);
 }
 
 mt_status mt_dec_read_rope(mt_model *m, mt_dec_spec *s) {
     mt_config *c = m->cfg;
     s->rope_type = "default";
-    if (!mt_cfg_has(c, "rope_scaling")) return MT_OK;
+    if (!mt_config_has(c, "rope_scaling")) return MT_OK;
     const char *type = NULL;
-    if (mt_cfg_has(c, "rope_scaling.rope_type")) {
-        if (!mt_cfg_str(c, "rope_scaling.rope_type", NULL, &type)) return mt_ctx_status(m->ctx);
-    } else if (mt_cfg_has(c, "rope_scaling.type")) {
-        if (!mt_cfg_str(c, "rope_scaling.type", NULL, &type)) return mt_ctx_status(m->ctx);
+    if (mt_config_has(c, "rope_scaling.rope_type")) {
+        if (!mt_config_str(c, "rope_scaling.rope_type", NULL, &type)) return mt_ctx_status(m->ctx);
+    } else if (mt_config_has(c, "rope_scaling.type")) {
+        if (!mt_config_str(c, "rope_scaling.type", NULL, &type)) return mt_ctx_status(m->ctx);
     } else {
-        return mt_cfg_error(c, "rope_scaling", "expected a 'rope_type' (or 'type') field");
+        return mt_config_error(c, "rope_scaling", "expected a 'rope_type' (or 'type') field");
     }
     double f;
     if (strcmp(type, "default") == 0) {
     } else if (strcmp(type, "linear") == 0 || strcmp(type, "dynamic") == 0) {
         if (!need_float(m, "rope_scaling.factor", &f)) return mt_ctx_status(m->ctx);
-        if (f < 1.0) return mt_cfg_error(c, "rope_scaling.factor", "expected a number >= 1, got %g", f);
+        if (f < 1.0) return mt_config_error(c, "rope_scaling.factor", "expected a number >= 1, got %g", f);
     } else if (strcmp(type, "llama3") == 0) {
         double lo, hi, orig;
         if (!need_float(m, "rope_scaling.factor", &f) ||
@@ -207,12 +261,12 @@ mt_status mt_dec_read_rope(mt_model *m, mt_dec_spec *s) {
             !need_float(m, "rope_scaling.original_max_position_embeddings", &orig))
             return mt_ctx_status(m->ctx);
         if (hi <= lo)
-            return mt_cfg_error(c, "rope_scaling.high_freq_factor",
+            return mt_config_error(c, "rope_scaling.high_freq_factor",
                                 "expected high_freq_factor > low_freq_factor, got %g <= %g", hi, lo);
     } else if (strcmp(type, "yarn") == 0 || strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0) {
         /* shapes unchanged; the family computes attention_scaling if it uses them */
     } else {
-        return mt_cfg_error(c, "rope_scaling.rope_type",
+        return mt_config_error(c, "rope_scaling.rope_type",
                             "unsupported rope type '%s'; expected default, linear, dynamic, llama3, yarn or longrope",
                             type);
     }
@@ -292,12 +346,13 @@ mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int
     if (!mt_nn_linear(ctx, at, NM(s, o, "o_proj"), qdim, s->hidden, s->o_bias, dt, dev))
         return mt_ctx_status(ctx);
     if (s->caps.qk_norm != MT_QK_NORM_NONE && s->caps.qk_norm_per_head) {
-        if (!head_norm(m, at, "q_norm", s, s->heads) || !head_norm(m, at, "k_norm", s, s->kv_heads))
+        if (!head_norm(m, at, NM(s, q_norm, "q_norm"), s, s->heads) ||
+            !head_norm(m, at, NM(s, k_norm, "k_norm"), s, s->kv_heads))
             return mt_ctx_status(ctx);
     } else if (s->caps.qk_norm != MT_QK_NORM_NONE) {
         bool head = s->caps.qk_norm != MT_QK_NORM_FULL;
-        if (!qk_norm(m, at, "q_norm", s, head ? s->head_dim : qdim) ||
-            !qk_norm(m, at, "k_norm", s, head ? s->head_dim : kvdim))
+        if (!qk_norm(m, at, NM(s, q_norm, "q_norm"), s, head ? s->head_dim : qdim) ||
+            !qk_norm(m, at, NM(s, k_norm, "k_norm"), s, head ? s->head_dim : kvdim))
             return mt_ctx_status(ctx);
     }
     return MT_OK;
@@ -648,17 +703,21 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         *vo = mt_transpose(tr, v, 1, 2);
         return;
     }
+    bool full = s->caps.qk_norm == MT_QK_NORM_FULL, first = full && s->caps.qk_norm_first;
+    /* OLMoE: q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) in that order */
     q = mt_tr_call(tr, mt_module_child(at, NM(s, q, "q_proj")), x);
+    if (first) q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
     k = mt_tr_call(tr, mt_module_child(at, NM(s, k, "k_proj")), x);
+    if (first) k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     v = mt_tr_call(tr, mt_module_child(at, NM(s, v, "v_proj")), x);
     if (s->caps.clip_qkv > 0) {
         q = clamp_sym(tr, q, s->caps.clip_qkv);
         k = clamp_sym(tr, k, s->caps.clip_qkv);
         v = clamp_sym(tr, v, s->caps.clip_qkv);
     }
-    if (s->caps.qk_norm == MT_QK_NORM_FULL) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+    if (full && !first) {
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     }
     const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
     const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
@@ -667,13 +726,13 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
         k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
         *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
-        *qo = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), q, s);
-        *ko = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), k, s);
+        *qo = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        *ko = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
         return;
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, "q_norm"), mt_view(tr, q, 4, qs), s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, "k_norm"), mt_view(tr, k, 4, ks), s);
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), mt_view(tr, q, 4, qs), s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), mt_view(tr, k, 4, ks), s);
         *qo = mt_transpose(tr, q, 1, 2);
         *ko = mt_transpose(tr, k, 1, 2);
     } else {
@@ -767,10 +826,14 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         k = mt_add(tr, kc, ks);
         q = mt_to(tr, q, qdt);
         k = mt_to(tr, k, kdt);
-    } else {
+    } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
         q = rotary_part(tr, q, c, sn, s);
         k = rotary_part(tr, k, c, sn, s);
+    }
+    if (s->caps.qk_norm == MT_QK_NORM_HEAD_POST_ROPE) { /* Hunyuan: on [b, heads, seq, head_dim] after rotary */
+        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
     }
     mt_tensor *o = NULL;
     if (mask) {
@@ -918,6 +981,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         bool slide = layer_slides(s, i);
         mt_tensor *lm = slide ? smask : mask;
         mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
+        if (s->caps.nope && s->caps.nope[i]) c = sn = NULL; /* NoPE layer: no rotary */
         mt_module *at = mt_module_child(L, NM(s, attn, "self_attn")), *mlp = mt_module_child(L, NM(s, mlp, "mlp"));
         mt_tr_enter(tr, L);
         mt_tensor *res = h, *a, *f;

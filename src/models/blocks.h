@@ -20,7 +20,8 @@ struct mt_dec_spec;
 /* Hooks a family sets to replace one sub-block (MoE MLP, latent attention, ...).
  * NULL means the default Llama block. `layer` is the decoder layer module;
  * `index` its number. Build hooks create the sub-module named "mlp" /
- * "self_attn" under layer; forward hooks trace it. */
+ * "self_attn" under layer; forward hooks trace it. An attention forward
+ * given cos = sin = NULL applies no rotary (a NoPE layer, caps.nope). */
 typedef struct mt_dec_hooks {
     mt_status (*build_mlp)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer, int64_t index);
     mt_tensor *(*mlp_forward)(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const struct mt_dec_spec *s);
@@ -43,6 +44,7 @@ typedef enum mt_qk_norm {
     MT_QK_NORM_HEAD,       /* q_norm/k_norm over head_dim, after the view (Qwen3, Cohere) */
     MT_QK_NORM_FULL,       /* q_norm/k_norm over the whole projection, before the view (OLMo2) */
     MT_QK_NORM_HEAD_T,     /* q_norm/k_norm over head_dim, after view and transpose (Gemma3) */
+    MT_QK_NORM_HEAD_POST_ROPE, /* over head_dim on [b, heads, seq, head_dim] after the rotary (Hunyuan) */
 } mt_qk_norm;
 
 typedef enum mt_dec_layout {
@@ -70,6 +72,7 @@ typedef struct mt_dec_naming {
     const char *q, *k, *v, *o, *qkv;                    /* q_proj, k_proj, v_proj, o_proj, (fused) */
     const char *gate, *up, *down;                       /* gate_proj, up_proj, down_proj */
     const char *fc_in, *fc_out;                         /* plain MLP: c_fc, c_proj */
+    const char *q_norm, *k_norm;                        /* q_norm, k_norm (query_layernorm, key_layernorm) */
 } mt_dec_naming;
 
 typedef struct mt_dec_caps {
@@ -92,6 +95,8 @@ typedef struct mt_dec_caps {
     double logits_div;         /* 0: none; logits / value (Granite logits_scaling) */
     double logits_mul;         /* 0: none; logits * value (Cohere logit_scale) */
     double clip_qkv;           /* 0: none; q, k, v clamped to [-c, c] (OLMo) */
+    bool qk_norm_first;        /* MT_QK_NORM_FULL on each projection as it is made, before clip_qkv:
+                                * q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) (OLMoE) */
     double local_rope_theta;   /* 0: none; sliding layers use rotary_emb_local with this theta (Gemma3) */
     const char *extra_norm_cls;/* class of q/k norms when it differs from cls.norm */
     /* Added for Cohere and Gemma3 (zero: off). */
@@ -102,6 +107,8 @@ typedef struct mt_dec_caps {
                                 * non-persistent 0-dim embed_scale buffer (value embed_scale, hidden dtype):
                                 * F.embedding(ids, w, padding_idx, ...) * embed_scale.to(w.dtype) (Gemma3) */
     int64_t embed_padding_idx; /* with embed_cls: padding_idx recorded in F.embedding (-1: None) */
+    const bool *nope;          /* per layer (layers entries; NULL: none): no rotary on q/k (NoPE layers of
+                                * SmolLM3, Llama 4); the layer's attention gets cos = sin = NULL */
 } mt_dec_caps;
 
 typedef struct mt_dec_spec {
@@ -175,6 +182,13 @@ double mt_dtype_round(mt_dtype dt, double v);
 bool mt_dec_cfg_is_null(mt_model *m, const char *key);
 /* Optional positive window: absent takes def, null or 0 means none (0). */
 bool mt_dec_read_window(mt_model *m, const char *key, int64_t def, int64_t *out);
+/* Per-layer 0/1 flags from the config list `key` (integers or booleans, at least
+ * num_hidden_layers entries as the config states it, `cfg_layers`): out[i] for the
+ * first `layers` layers. Absent or null: *out = NULL, true. Errors name the entry. */
+bool mt_dec_read_layer_flags(mt_model *m, const char *key, int64_t cfg_layers, int64_t layers, const bool **out);
+/* layer_types ("full_attention" / "sliding_attention", exactly cfg_layers entries):
+ * sliding flags for the first `layers` layers. Absent or null: *out = NULL, true. */
+bool mt_dec_read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, const bool **out);
 /* A required config field: absent is an error naming the field and the family. */
 bool mt_dec_require(mt_model *m, const char *field);
 

@@ -20,14 +20,14 @@ static mt_status bloom_build(mt_model *m) {
     bloom *p = mt_alloc(m->ctx, sizeof *p);
     if (!p) return mt_ctx_status(m->ctx);
     m->family = p;
-    if (cl_read_dtype_layers(m, &p->dt, mt_cfg_has(c, "num_hidden_layers") ? "num_hidden_layers" : "n_layer", 2,
+    if (cl_read_dtype_layers(m, &p->dt, mt_config_has(c, "num_hidden_layers") ? "num_hidden_layers" : "n_layer", 2,
                              &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", 250880, &p->vocab) ||
-        !mt_cfg_pos_int(c, mt_cfg_has(c, "n_embed") ? "n_embed" : "hidden_size", 64, &p->hidden) ||
-        !mt_cfg_pos_int(c, mt_cfg_has(c, "num_attention_heads") ? "num_attention_heads" : "n_head", 8, &p->heads) ||
-        !mt_cfg_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
-        !mt_cfg_bool(c, "apply_residual_connection_post_layernorm", false, &p->post_ln_res) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie))
+        !mt_config_pos_int(c, "vocab_size", 250880, &p->vocab) ||
+        !mt_config_pos_int(c, mt_config_has(c, "n_embed") ? "n_embed" : "hidden_size", 64, &p->hidden) ||
+        !mt_config_pos_int(c, mt_config_has(c, "num_attention_heads") ? "num_attention_heads" : "n_head", 8, &p->heads) ||
+        !mt_config_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
+        !mt_config_bool(c, "apply_residual_connection_post_layernorm", false, &p->post_ln_res) ||
+        !mt_config_bool(c, "tie_word_embeddings", true, &p->tie))
         return mt_ctx_status(m->ctx);
     if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     p->hd = p->hidden / p->heads;

@@ -56,7 +56,7 @@ mt_module *cl_rotary_module(mt_model *m, mt_module *parent, const char *name, co
 mt_status cl_read_dtype_layers(mt_model *m, mt_dtype *dt, const char *layers_key, int64_t def, int64_t *layers) {
     if (mt_model_read_dtype(m, dt) != MT_OK) return mt_ctx_status(m->ctx);
     m->dtype = *dt;
-    if (!mt_cfg_pos_int(m->cfg, layers_key, def, layers)) return mt_ctx_status(m->ctx);
+    if (!mt_config_pos_int(m->cfg, layers_key, def, layers)) return mt_ctx_status(m->ctx);
     if (m->num_layers > 0) *layers = m->num_layers;
     m->num_layers = *layers;
     return MT_OK;
@@ -64,7 +64,7 @@ mt_status cl_read_dtype_layers(mt_model *m, mt_dtype *dt, const char *layers_key
 
 mt_status cl_check_heads(mt_model *m, const char *field, int64_t hidden, int64_t heads) {
     if (heads <= 0 || hidden % heads != 0)
-        return mt_cfg_error(m->cfg, field, "hidden size %lld is not divisible by the number of heads %lld (%s)",
+        return mt_config_error(m->cfg, field, "hidden size %lld is not divisible by the number of heads %lld (%s)",
                             (long long)hidden, (long long)heads, m->model_type);
     return MT_OK;
 }

@@ -28,10 +28,10 @@ static mt_status cohere_build(mt_model *m) {
     bool bias, qk_norm;
     double scale;
     if (mt_dec_cfg_is_null(m, "logit_scale"))
-        return mt_cfg_error(m->cfg, "logit_scale", "expected a number, got null (cohere multiplies the logits by it)");
-    if (!mt_cfg_bool(m->cfg, "attention_bias", false, &bias) ||
-        !mt_cfg_bool(m->cfg, "use_qk_norm", false, &qk_norm) ||
-        !mt_cfg_float(m->cfg, "logit_scale", 0.0625, &scale))
+        return mt_config_error(m->cfg, "logit_scale", "expected a number, got null (cohere multiplies the logits by it)");
+    if (!mt_config_bool(m->cfg, "attention_bias", false, &bias) ||
+        !mt_config_bool(m->cfg, "use_qk_norm", false, &qk_norm) ||
+        !mt_config_float(m->cfg, "logit_scale", 0.0625, &scale))
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias; /* CohereAttention: all four projections take attention_bias */
     s->caps.norm = MT_NORM_LAYER_FP32;

@@ -197,9 +197,9 @@ static mt_status read_rope(mt_model *m, mt_moe_model *mm, dsk *d) {
     s->attention_scaling = 1.0;
     if (strcmp(s->rope_type, "yarn") == 0) {
         double f, ms = 0, msa = 0, af = 0;
-        if (!mt_cfg_float(c, "rope_scaling.factor", 1.0, &f) || !mt_cfg_float(c, "rope_scaling.mscale", 0, &ms) ||
-            !mt_cfg_float(c, "rope_scaling.mscale_all_dim", 0, &msa) ||
-            !mt_cfg_float(c, "rope_scaling.attention_factor", 0, &af))
+        if (!mt_config_float(c, "rope_scaling.factor", 1.0, &f) || !mt_config_float(c, "rope_scaling.mscale", 0, &ms) ||
+            !mt_config_float(c, "rope_scaling.mscale_all_dim", 0, &msa) ||
+            !mt_config_float(c, "rope_scaling.attention_factor", 0, &af))
             return mt_ctx_status(m->ctx);
         /* DeepseekV3Attention: scaling *= mscale(factor, mscale_all_dim)^2 when mscale_all_dim is set */
         if (msa != 0) {
@@ -242,26 +242,26 @@ static mt_status dsk_build(mt_model *m, bool v3) {
     mt_moe_spec *e = &mm->moe;
     int64_t n_routed = 0, n_shared = 0;
     const char *topk_method = NULL;
-    if (!mt_cfg_int(c, "q_lora_rank", 1536, &d->q_lora) || !mt_cfg_pos_int(c, "kv_lora_rank", 512, &d->kv_lora) ||
-        !mt_cfg_pos_int(c, "qk_nope_head_dim", 128, &d->nope) || !mt_cfg_pos_int(c, "qk_rope_head_dim", 64, &d->rope) ||
-        !mt_cfg_pos_int(c, "v_head_dim", 128, &d->v_dim) || !mt_cfg_bool(c, "attention_bias", false, &d->attn_bias) ||
-        !mt_cfg_bool(c, "rope_interleave", true, &d->interleave) ||
-        !mt_cfg_int(c, "first_k_dense_replace", v3 ? 3 : 0, &d->first_dense) ||
-        !mt_cfg_pos_int(c, "moe_layer_freq", 1, &d->freq) ||
-        !mt_cfg_int(c, "n_routed_experts", v3 ? 256 : 0, &n_routed) ||
-        !mt_cfg_int(c, "n_shared_experts", v3 ? 1 : 0, &n_shared) ||
-        !mt_cfg_int(c, "num_experts_per_tok", v3 ? 8 : 0, &e->top_k) ||
-        !mt_cfg_pos_int(c, "moe_intermediate_size", v3 ? 2048 : 1407, &e->expert_inter) ||
-        !mt_cfg_float(c, "routed_scaling_factor", v3 ? 2.5 : 1.0, &e->routed_scaling) ||
-        !mt_cfg_bool(c, "norm_topk_prob", v3, &e->norm_topk) ||
-        !mt_cfg_int(c, "n_group", v3 ? 8 : 1, &e->n_group) || !mt_cfg_int(c, "topk_group", v3 ? 4 : 1, &e->topk_group) ||
-        !mt_cfg_str(c, "topk_method", v3 ? "noaux_tc" : "greedy", &topk_method) ||
-        !mt_cfg_int(c, "num_nextn_predict_layers", 0, &d->nextn))
+    if (!mt_config_int(c, "q_lora_rank", 1536, &d->q_lora) || !mt_config_pos_int(c, "kv_lora_rank", 512, &d->kv_lora) ||
+        !mt_config_pos_int(c, "qk_nope_head_dim", 128, &d->nope) || !mt_config_pos_int(c, "qk_rope_head_dim", 64, &d->rope) ||
+        !mt_config_pos_int(c, "v_head_dim", 128, &d->v_dim) || !mt_config_bool(c, "attention_bias", false, &d->attn_bias) ||
+        !mt_config_bool(c, "rope_interleave", true, &d->interleave) ||
+        !mt_config_int(c, "first_k_dense_replace", v3 ? 3 : 0, &d->first_dense) ||
+        !mt_config_pos_int(c, "moe_layer_freq", 1, &d->freq) ||
+        !mt_config_int(c, "n_routed_experts", v3 ? 256 : 0, &n_routed) ||
+        !mt_config_int(c, "n_shared_experts", v3 ? 1 : 0, &n_shared) ||
+        !mt_config_int(c, "num_experts_per_tok", v3 ? 8 : 0, &e->top_k) ||
+        !mt_config_pos_int(c, "moe_intermediate_size", v3 ? 2048 : 1407, &e->expert_inter) ||
+        !mt_config_float(c, "routed_scaling_factor", v3 ? 2.5 : 1.0, &e->routed_scaling) ||
+        !mt_config_bool(c, "norm_topk_prob", v3, &e->norm_topk) ||
+        !mt_config_int(c, "n_group", v3 ? 8 : 1, &e->n_group) || !mt_config_int(c, "topk_group", v3 ? 4 : 1, &e->topk_group) ||
+        !mt_config_str(c, "topk_method", v3 ? "noaux_tc" : "greedy", &topk_method) ||
+        !mt_config_int(c, "num_nextn_predict_layers", 0, &d->nextn))
         return mt_ctx_status(m->ctx);
-    if (!mt_cfg_has(c, "q_lora_rank")) d->q_lora = mt_dec_cfg_is_null(m, "q_lora_rank") ? 0 : d->q_lora;
-    if (d->q_lora < 0) return mt_cfg_error(c, "q_lora_rank", "expected a positive rank or null, got %lld", (long long)d->q_lora);
+    if (!mt_config_has(c, "q_lora_rank")) d->q_lora = mt_dec_cfg_is_null(m, "q_lora_rank") ? 0 : d->q_lora;
+    if (d->q_lora < 0) return mt_config_error(c, "q_lora_rank", "expected a positive rank or null, got %lld", (long long)d->q_lora);
     if (n_routed < 0 || n_shared < 0 || d->first_dense < 0 || d->nextn < 0)
-        return mt_cfg_error(c, n_routed < 0 ? "n_routed_experts" : n_shared < 0 ? "n_shared_experts"
+        return mt_config_error(c, n_routed < 0 ? "n_routed_experts" : n_shared < 0 ? "n_shared_experts"
                                : d->first_dense < 0 ? "first_k_dense_replace" : "num_nextn_predict_layers",
                             "expected a value >= 0 (%s)", m->model_type);
     d->qk_dim = d->nope + d->rope;
@@ -271,13 +271,13 @@ static mt_status dsk_build(mt_model *m, bool v3) {
     e->num_experts = n_routed;
     if (n_routed > 0) {
         if (e->top_k <= 0 || e->top_k > n_routed)
-            return mt_cfg_error(c, "num_experts_per_tok", "expected 1..n_routed_experts (%lld), got %lld (%s)",
+            return mt_config_error(c, "num_experts_per_tok", "expected 1..n_routed_experts (%lld), got %lld (%s)",
                                 (long long)n_routed, (long long)e->top_k, m->model_type);
         bool grouped = v3 || strcmp(topk_method, "group_limited_greedy") == 0;
         if (!v3 && strcmp(topk_method, "greedy") != 0 && !grouped)
-            return mt_cfg_error(c, "topk_method", "expected \"greedy\" or \"group_limited_greedy\", got \"%s\"", topk_method);
+            return mt_config_error(c, "topk_method", "expected \"greedy\" or \"group_limited_greedy\", got \"%s\"", topk_method);
         if (grouped && (e->n_group <= 0 || n_routed % e->n_group != 0 || e->topk_group <= 0 || e->topk_group > e->n_group))
-            return mt_cfg_error(c, "n_group", "n_routed_experts %lld must split into n_group %lld groups with "
+            return mt_config_error(c, "n_group", "n_routed_experts %lld must split into n_group %lld groups with "
                                 "1 <= topk_group (%lld) <= n_group (%s)", (long long)n_routed, (long long)e->n_group,
                                 (long long)e->topk_group, m->model_type);
         e->group_limited = grouped;

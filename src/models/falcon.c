@@ -21,7 +21,7 @@ typedef struct falcon {
 } falcon;
 
 static bool int_alias(mt_model *m, const char *a, const char *b, int64_t def, int64_t *out) {
-    return mt_cfg_pos_int(m->cfg, mt_cfg_has(m->cfg, a) ? a : b, def, out);
+    return mt_config_pos_int(m->cfg, mt_config_has(m->cfg, a) ? a : b, def, out);
 }
 
 static mt_status falcon_build(mt_model *m) {
@@ -34,27 +34,27 @@ static mt_status falcon_build(mt_model *m) {
     if (mt_model_read_dtype(m, &p->dt) != MT_OK) return mt_ctx_status(m->ctx);
     m->dtype = p->dt;
     if (!int_alias(m, "num_hidden_layers", "n_layer", 32, &p->layers) ||
-        !mt_cfg_pos_int(c, "vocab_size", 65024, &p->vocab) ||
+        !mt_config_pos_int(c, "vocab_size", 65024, &p->vocab) ||
         !int_alias(m, "n_embed", "hidden_size", 4544, &p->hidden) ||
         !int_alias(m, "num_attention_heads", "n_head", 71, &p->heads) ||
-        !mt_cfg_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
-        !mt_cfg_bool(c, "alibi", false, &p->alibi) ||
-        !mt_cfg_bool(c, "new_decoder_architecture", rw40, &p->newarch) ||
-        !mt_cfg_bool(c, "multi_query", true, &p->mq) || !mt_cfg_bool(c, "parallel_attn", true, &p->parallel) ||
-        !mt_cfg_bool(c, "bias", false, &p->bias) || !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie) ||
-        !mt_cfg_float(c, "rope_theta", 10000.0, &p->theta) || !mt_cfg_str(c, "activation", "gelu", &p->act))
+        !mt_config_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
+        !mt_config_bool(c, "alibi", false, &p->alibi) ||
+        !mt_config_bool(c, "new_decoder_architecture", rw40, &p->newarch) ||
+        !mt_config_bool(c, "multi_query", true, &p->mq) || !mt_config_bool(c, "parallel_attn", true, &p->parallel) ||
+        !mt_config_bool(c, "bias", false, &p->bias) || !mt_config_bool(c, "tie_word_embeddings", true, &p->tie) ||
+        !mt_config_float(c, "rope_theta", 10000.0, &p->theta) || !mt_config_str(c, "activation", "gelu", &p->act))
         return mt_ctx_status(m->ctx);
     if (m->num_layers > 0) p->layers = m->num_layers;
     m->num_layers = p->layers;
-    if (cl_check_heads(m, mt_cfg_has(c, "n_head") ? "n_head" : "num_attention_heads", p->hidden, p->heads) != MT_OK)
+    if (cl_check_heads(m, mt_config_has(c, "n_head") ? "n_head" : "num_attention_heads", p->hidden, p->heads) != MT_OK)
         return mt_ctx_status(m->ctx);
     p->hd = p->hidden / p->heads;
     if (!int_alias(m, "num_kv_heads", "n_head_kv", p->heads, &p->kv) ||
-        !mt_cfg_pos_int(c, "ffn_hidden_size", 4 * p->hidden, &p->ffn) ||
-        !mt_cfg_pos_int(c, "num_ln_in_parallel_attn", p->newarch ? 2 : 1, &p->nln))
+        !mt_config_pos_int(c, "ffn_hidden_size", 4 * p->hidden, &p->ffn) ||
+        !mt_config_pos_int(c, "num_ln_in_parallel_attn", p->newarch ? 2 : 1, &p->nln))
         return mt_ctx_status(m->ctx);
     if (p->newarch && p->heads % p->kv != 0)
-        return mt_cfg_error(c, mt_cfg_has(c, "n_head_kv") ? "n_head_kv" : "num_kv_heads",
+        return mt_config_error(c, mt_config_has(c, "n_head_kv") ? "n_head_kv" : "num_kv_heads",
                             "num_attention_heads %lld is not divisible by the kv heads %lld (falcon)",
                             (long long)p->heads, (long long)p->kv);
     int64_t qkv = p->newarch ? (2 * p->kv + p->heads) * p->hd : p->mq ? p->hidden + 2 * p->hd : 3 * p->hidden;

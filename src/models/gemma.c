@@ -25,8 +25,8 @@ static mt_status gemma_build(mt_model *m) {
     bool bias;
     /* GemmaMLP: hidden_activation, or gelu_pytorch_tanh when it is absent
      * (hidden_act is ignored, with a warning, in transformers) */
-    if (!mt_cfg_str(m->cfg, "hidden_activation", "gelu_pytorch_tanh", &s->hidden_act) ||
-        !mt_cfg_bool(m->cfg, "attention_bias", false, &bias))
+    if (!mt_config_str(m->cfg, "hidden_activation", "gelu_pytorch_tanh", &s->hidden_act) ||
+        !mt_config_bool(m->cfg, "attention_bias", false, &bias))
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_RMS_GEMMA;

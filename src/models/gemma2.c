@@ -22,7 +22,7 @@ static const mt_dec_defaults gemma2_defaults = {
 /* An optional positive float: absent takes def, null means none (0). */
 static bool read_cap(mt_model *m, const char *key, double def, double *out) {
     if (mt_dec_cfg_is_null(m, key)) { *out = 0; return true; }
-    return mt_cfg_float(m->cfg, key, def, out); /* > 0: the getter's domain check */
+    return mt_config_float(m->cfg, key, def, out); /* > 0: the getter's domain check */
 }
 
 static mt_status gemma2_build(mt_model *m) {
@@ -34,9 +34,9 @@ static mt_status gemma2_build(mt_model *m) {
     bool bias;
     double qpas;
     /* Gemma2MLP uses hidden_activation (hidden_act is not read) */
-    if (!mt_cfg_str(m->cfg, "hidden_activation", "gelu_pytorch_tanh", &s->hidden_act) ||
-        !mt_cfg_bool(m->cfg, "attention_bias", false, &bias) ||
-        !mt_cfg_float(m->cfg, "query_pre_attn_scalar", 256, &qpas) ||
+    if (!mt_config_str(m->cfg, "hidden_activation", "gelu_pytorch_tanh", &s->hidden_act) ||
+        !mt_config_bool(m->cfg, "attention_bias", false, &bias) ||
+        !mt_config_float(m->cfg, "query_pre_attn_scalar", 256, &qpas) ||
         !mt_dec_read_window(m, "sliding_window", 4096, &s->caps.sliding_window) ||
         !read_cap(m, "attn_logit_softcapping", 50.0, &s->caps.attn_softcap) ||
         !read_cap(m, "final_logit_softcapping", 30.0, &s->caps.final_softcap))

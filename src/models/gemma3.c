@@ -29,10 +29,10 @@ static const mt_dec_defaults gemma3_defaults = {
 /* An optional positive float: absent or null means none (0). */
 static bool read_cap(mt_model *m, const char *key, double *out) {
     *out = 0;
-    if (!mt_cfg_has(m->cfg, key) || mt_dec_cfg_is_null(m, key)) return true;
-    if (!mt_cfg_float(m->cfg, key, 0, out)) return false;
+    if (!mt_config_has(m->cfg, key) || mt_dec_cfg_is_null(m, key)) return true;
+    if (!mt_config_float(m->cfg, key, 0, out)) return false;
     if (*out < 0) {
-        mt_cfg_error(m->cfg, key, "expected a positive number or null, got %g (gemma3_text)", *out);
+        mt_config_error(m->cfg, key, "expected a positive number or null, got %g (gemma3_text)", *out);
         return false;
     }
     return true;
@@ -41,22 +41,22 @@ static bool read_cap(mt_model *m, const char *key, double *out) {
 /* Per-layer sliding flags: layer_types when given (its length must be the
  * config's num_hidden_layers), else every layer but each pattern-th. */
 static const bool *read_sliding(mt_model *m, mt_dec_spec *s) {
-    json_t *root = mt_cfg_json(m->cfg, "");
+    json_t *root = mt_config_json(m->cfg, "");
     json_t *lt = root ? json_object_get(root, "layer_types") : NULL;
     if (!lt || json_is_null(lt)) {
         int64_t pattern;
-        if (!mt_cfg_int(m->cfg, "sliding_window_pattern", 6, &pattern)) return NULL;
+        if (!mt_config_int(m->cfg, "sliding_window_pattern", 6, &pattern)) return NULL;
         if (pattern <= 0) {
-            mt_cfg_error(m->cfg, "sliding_window_pattern", "expected a positive layer period, got %lld (gemma3_text)",
+            mt_config_error(m->cfg, "sliding_window_pattern", "expected a positive layer period, got %lld (gemma3_text)",
                          (long long)pattern);
             return NULL;
         }
         return mt_dec_sliding_pattern(m, s->layers, pattern, 1); /* (i + 1) % pattern != 0 slides */
     }
     int64_t config_layers;
-    if (!mt_cfg_int(m->cfg, "num_hidden_layers", gemma3_defaults.layers, &config_layers)) return NULL;
+    if (!mt_config_int(m->cfg, "num_hidden_layers", gemma3_defaults.layers, &config_layers)) return NULL;
     if (!json_is_array(lt) || (int64_t)json_array_size(lt) != config_layers) {
-        mt_cfg_error(m->cfg, "layer_types", "expected a list of %lld layer types (num_hidden_layers) (gemma3_text)",
+        mt_config_error(m->cfg, "layer_types", "expected a list of %lld layer types (num_hidden_layers) (gemma3_text)",
                      (long long)config_layers);
         return NULL;
     }
@@ -68,7 +68,7 @@ static const bool *read_sliding(mt_model *m, mt_dec_spec *s) {
         if (!slide && !(t && strcmp(t, "full_attention") == 0)) {
             char field[48];
             snprintf(field, sizeof field, "layer_types[%zu]", i);
-            mt_cfg_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\" (gemma3_text)");
+            mt_config_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\" (gemma3_text)");
             return NULL;
         }
         if ((int64_t)i < s->layers) v[i] = slide;
@@ -86,18 +86,18 @@ static mt_status gemma3_build(mt_model *m) {
     double qpas, local_theta;
     int64_t pad = 0;
     /* Gemma3MLP uses hidden_activation (hidden_act is not read) */
-    if (!mt_cfg_str(m->cfg, "hidden_activation", "gelu_pytorch_tanh", &s->hidden_act) ||
-        !mt_cfg_bool(m->cfg, "attention_bias", false, &bias) ||
-        !mt_cfg_float(m->cfg, "query_pre_attn_scalar", 256, &qpas) ||
-        !mt_cfg_float(m->cfg, "rope_local_base_freq", 10000.0, &local_theta) ||
+    if (!mt_config_str(m->cfg, "hidden_activation", "gelu_pytorch_tanh", &s->hidden_act) ||
+        !mt_config_bool(m->cfg, "attention_bias", false, &bias) ||
+        !mt_config_float(m->cfg, "query_pre_attn_scalar", 256, &qpas) ||
+        !mt_config_float(m->cfg, "rope_local_base_freq", 10000.0, &local_theta) ||
         !mt_dec_read_window(m, "sliding_window", 4096, &s->caps.sliding_window) ||
         !read_cap(m, "attn_logit_softcapping", &s->caps.attn_softcap) ||
         !read_cap(m, "final_logit_softcapping", &s->caps.final_softcap) ||
-        !mt_cfg_bool(m->cfg, "use_bidirectional_attention", false, &bidirectional) ||
-        (!mt_dec_cfg_is_null(m, "pad_token_id") && !mt_cfg_int(m->cfg, "pad_token_id", 0, &pad)))
+        !mt_config_bool(m->cfg, "use_bidirectional_attention", false, &bidirectional) ||
+        (!mt_dec_cfg_is_null(m, "pad_token_id") && !mt_config_int(m->cfg, "pad_token_id", 0, &pad)))
         return mt_ctx_status(m->ctx);
     if (bidirectional)
-        return mt_cfg_error(m->cfg, "use_bidirectional_attention",
+        return mt_config_error(m->cfg, "use_bidirectional_attention",
                             "bidirectional attention (EmbeddingGemma) is not supported (gemma3_text)");
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_RMS_GEMMA;

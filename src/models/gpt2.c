@@ -22,15 +22,15 @@ static mt_status gpt2_build(mt_model *m) {
     if (!p) return mt_ctx_status(m->ctx);
     m->family = p;
     if (cl_read_dtype_layers(m, &p->dt, "n_layer", 12, &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", 50257, &p->vocab) || !mt_cfg_pos_int(c, "n_positions", 1024, &p->npos) ||
-        !mt_cfg_pos_int(c, "n_embd", 768, &p->embd) || !mt_cfg_pos_int(c, "n_head", 12, &p->heads) ||
-        !mt_cfg_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
-        !mt_cfg_str(c, "activation_function", "gelu_new", &p->act) ||
-        !mt_cfg_bool(c, "scale_attn_weights", true, &p->scale))
+        !mt_config_pos_int(c, "vocab_size", 50257, &p->vocab) || !mt_config_pos_int(c, "n_positions", 1024, &p->npos) ||
+        !mt_config_pos_int(c, "n_embd", 768, &p->embd) || !mt_config_pos_int(c, "n_head", 12, &p->heads) ||
+        !mt_config_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
+        !mt_config_str(c, "activation_function", "gelu_new", &p->act) ||
+        !mt_config_bool(c, "scale_attn_weights", true, &p->scale))
         return mt_ctx_status(m->ctx);
     if (cl_check_heads(m, "n_head", p->embd, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     p->hd = p->embd / p->heads;
-    if (!mt_cfg_pos_int(c, "n_inner", 4 * p->embd, &p->inner)) return mt_ctx_status(m->ctx);
+    if (!mt_config_pos_int(c, "n_inner", 4 * p->embd, &p->inner)) return mt_ctx_status(m->ctx);
     mt_module *tm = mt_module_new(m->ctx, m->root, "transformer", "GPT2Model");
     mt_module *wte = tm ? cl_embedding(m, tm, "wte", p->vocab, p->embd) : NULL;
     mt_module *list = wte && cl_embedding(m, tm, "wpe", p->npos, p->embd) && cl_dropout(m, tm, "drop", 0.1)

@@ -26,15 +26,15 @@ static mt_status neox_build(mt_model *m) {
     m->family = p;
     double pct, theta;
     if (cl_read_dtype_layers(m, &p->dt, "num_hidden_layers", 44, &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", 50432, &p->vocab) || !mt_cfg_pos_int(c, "hidden_size", 6144, &p->hidden) ||
-        !mt_cfg_pos_int(c, "num_attention_heads", 64, &p->heads) ||
-        !mt_cfg_pos_int(c, "intermediate_size", 24576, &p->inter) ||
-        !mt_cfg_str(c, "hidden_act", "gelu", &p->act) || !mt_cfg_float(c, "layer_norm_eps", 1e-5, &p->eps) ||
-        !mt_cfg_float(c, mt_cfg_has(c, "partial_rotary_factor") ? "partial_rotary_factor" : "rotary_pct", 0.25, &pct) ||
-        !mt_cfg_float(c, mt_cfg_has(c, "rope_theta") ? "rope_theta" : "rotary_emb_base", 10000.0, &theta) ||
-        !mt_cfg_bool(c, "use_parallel_residual", true, &p->parallel) ||
-        !mt_cfg_bool(c, "attention_bias", true, &p->bias) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", false, &p->tie))
+        !mt_config_pos_int(c, "vocab_size", 50432, &p->vocab) || !mt_config_pos_int(c, "hidden_size", 6144, &p->hidden) ||
+        !mt_config_pos_int(c, "num_attention_heads", 64, &p->heads) ||
+        !mt_config_pos_int(c, "intermediate_size", 24576, &p->inter) ||
+        !mt_config_str(c, "hidden_act", "gelu", &p->act) || !mt_config_float(c, "layer_norm_eps", 1e-5, &p->eps) ||
+        !mt_config_float(c, mt_config_has(c, "partial_rotary_factor") ? "partial_rotary_factor" : "rotary_pct", 0.25, &pct) ||
+        !mt_config_float(c, mt_config_has(c, "rope_theta") ? "rope_theta" : "rotary_emb_base", 10000.0, &theta) ||
+        !mt_config_bool(c, "use_parallel_residual", true, &p->parallel) ||
+        !mt_config_bool(c, "attention_bias", true, &p->bias) ||
+        !mt_config_bool(c, "tie_word_embeddings", false, &p->tie))
         return mt_ctx_status(m->ctx);
     if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     p->hd = p->hidden / p->heads;

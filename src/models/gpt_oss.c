@@ -313,20 +313,20 @@ static mt_status read_layer_types(mt_model *m, mt_dec_spec *s, int64_t cfg_layer
     bool *v = mt_alloc_array(m->ctx, (size_t)s->layers, sizeof *v);
     if (!v) return mt_ctx_status(m->ctx);
     s->caps.sliding = v;
-    bool have = mt_cfg_has(m->cfg, "layer_types");
+    bool have = mt_config_has(m->cfg, "layer_types");
     for (int64_t i = 0; i < s->layers; i++) {
         if (!have) { v[i] = (i + 1) % 2 != 0; continue; }
         char field[48];
         snprintf(field, sizeof field, "layer_types.%lld", (long long)i);
-        if (!mt_cfg_has(m->cfg, field))
-            return mt_cfg_error(m->cfg, "layer_types", "expected %lld entries (num_hidden_layers), got %lld (gpt_oss)",
+        if (!mt_config_has(m->cfg, field))
+            return mt_config_error(m->cfg, "layer_types", "expected %lld entries (num_hidden_layers), got %lld (gpt_oss)",
                                 (long long)cfg_layers, (long long)i);
         const char *t;
-        if (!mt_cfg_str(m->cfg, field, NULL, &t)) return mt_ctx_status(m->ctx);
+        if (!mt_config_str(m->cfg, field, NULL, &t)) return mt_ctx_status(m->ctx);
         if (strcmp(t, "sliding_attention") == 0) v[i] = true;
         else if (strcmp(t, "full_attention") == 0) v[i] = false;
         else
-            return mt_cfg_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\", got \"%s\" (gpt_oss)", t);
+            return mt_config_error(m->cfg, field, "expected \"sliding_attention\" or \"full_attention\", got \"%s\" (gpt_oss)", t);
     }
     return MT_OK;
 }
@@ -340,49 +340,49 @@ static mt_status gpt_oss_build(mt_model *m) {
     mt_config *c = m->cfg;
     s->cls = gpt_oss_names;
     int64_t cfg_layers;
-    if (!mt_cfg_pos_int(c, "num_hidden_layers", gpt_oss_defaults.layers, &cfg_layers)) return mt_ctx_status(m->ctx);
+    if (!mt_config_pos_int(c, "num_hidden_layers", gpt_oss_defaults.layers, &cfg_layers)) return mt_ctx_status(m->ctx);
     if (mt_dec_read_common(m, s, &gpt_oss_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias;
-    if (!mt_cfg_bool(c, "attention_bias", true, &bias)) return mt_ctx_status(m->ctx);
+    if (!mt_config_bool(c, "attention_bias", true, &bias)) return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
     /* rope: GptOssConfig's default rope_scaling is yarn (factor 32, beta_fast 32,
      * beta_slow 1, original_max_position_embeddings 4096); attention scaling as
      * _compute_yarn_parameters: attention_factor, else mscale ratio, else
      * 0.1 * ln(factor) + 1. */
     s->attention_scaling = 1.0;
-    if (!mt_cfg_has(c, "rope_scaling") && !mt_dec_cfg_is_null(m, "rope_scaling")) {
+    if (!mt_config_has(c, "rope_scaling") && !mt_dec_cfg_is_null(m, "rope_scaling")) {
         s->rope_type = "yarn";
         s->attention_scaling = yarn_mscale(32.0);
     } else {
         if (mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(m->ctx);
         if (strcmp(s->rope_type, "yarn") == 0) {
             double f, ms, msa, af;
-            if (!mt_cfg_float(c, "rope_scaling.factor", 1.0, &f) || !mt_cfg_float(c, "rope_scaling.mscale", 0, &ms) ||
-                !mt_cfg_float(c, "rope_scaling.mscale_all_dim", 0, &msa) ||
-                !mt_cfg_float(c, "rope_scaling.attention_factor", 0, &af))
+            if (!mt_config_float(c, "rope_scaling.factor", 1.0, &f) || !mt_config_float(c, "rope_scaling.mscale", 0, &ms) ||
+                !mt_config_float(c, "rope_scaling.mscale_all_dim", 0, &msa) ||
+                !mt_config_float(c, "rope_scaling.attention_factor", 0, &af))
                 return mt_ctx_status(m->ctx);
             if (af != 0) s->attention_scaling = af;
             else if (ms != 0 && msa != 0) s->attention_scaling = (0.1 * ms * log(f) + 1.0) / (0.1 * msa * log(f) + 1.0);
             else s->attention_scaling = yarn_mscale(f);
         } else if (strcmp(s->rope_type, "default") != 0) {
-            return mt_cfg_error(c, "rope_scaling", "rope type '%s' is not supported for gpt_oss (expected yarn or default)",
+            return mt_config_error(c, "rope_scaling", "rope type '%s' is not supported for gpt_oss (expected yarn or default)",
                                 s->rope_type);
         }
     }
     if (!mt_dec_read_window(m, "sliding_window", 128, &s->caps.sliding_window) ||
         read_layer_types(m, s, cfg_layers) != MT_OK)
         return mt_ctx_status(m->ctx);
-    if (!mt_cfg_float(c, "swiglu_limit", 7.0, &g->limit) || !mt_cfg_float(c, "swiglu_alpha", 1.702, &g->alpha))
+    if (!mt_config_float(c, "swiglu_limit", 7.0, &g->limit) || !mt_config_float(c, "swiglu_alpha", 1.702, &g->alpha))
         return mt_ctx_status(m->ctx);
     g->scaling = 1.0 / sqrt((double)s->head_dim);
     mt_moe_spec *e = &mm->moe;
     e->block_cls = "GptOssMLP";
     e->expert_inter = s->intermediate;
-    if (!mt_cfg_pos_int(c, "num_local_experts", 128, &e->num_experts) ||
-        !mt_cfg_pos_int(c, "num_experts_per_tok", 4, &e->top_k))
+    if (!mt_config_pos_int(c, "num_local_experts", 128, &e->num_experts) ||
+        !mt_config_pos_int(c, "num_experts_per_tok", 4, &e->top_k))
         return mt_ctx_status(m->ctx);
     if (e->top_k > e->num_experts)
-        return mt_cfg_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (gpt_oss)",
+        return mt_config_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (gpt_oss)",
                             (long long)e->top_k, (long long)e->num_experts);
     s->hooks.build_attn = build_attn;
     s->hooks.build_mlp = build_mlp;

@@ -24,16 +24,16 @@ static mt_status gptj_build(mt_model *m) {
     if (!p) return mt_ctx_status(m->ctx);
     m->family = p;
     if (cl_read_dtype_layers(m, &p->dt, "n_layer", 28, &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", 50400, &p->vocab) || !mt_cfg_pos_int(c, "n_embd", 4096, &p->embd) ||
-        !mt_cfg_pos_int(c, "n_head", 16, &p->heads) || !mt_cfg_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
-        !mt_cfg_str(c, "activation_function", "gelu_new", &p->act) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", false, &p->tie))
+        !mt_config_pos_int(c, "vocab_size", 50400, &p->vocab) || !mt_config_pos_int(c, "n_embd", 4096, &p->embd) ||
+        !mt_config_pos_int(c, "n_head", 16, &p->heads) || !mt_config_float(c, "layer_norm_epsilon", 1e-5, &p->eps) ||
+        !mt_config_str(c, "activation_function", "gelu_new", &p->act) ||
+        !mt_config_bool(c, "tie_word_embeddings", false, &p->tie))
         return mt_ctx_status(m->ctx);
     if (cl_check_heads(m, "n_head", p->embd, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     p->hd = p->embd / p->heads;
-    if (!mt_cfg_pos_int(c, "rotary_dim", 64, &p->rdim) || !mt_cfg_pos_int(c, "n_inner", 4 * p->embd, &p->inner))
+    if (!mt_config_pos_int(c, "rotary_dim", 64, &p->rdim) || !mt_config_pos_int(c, "n_inner", 4 * p->embd, &p->inner))
         return mt_ctx_status(m->ctx);
-    if (p->rdim > p->hd) return mt_cfg_error(c, "rotary_dim", "rotary_dim %lld exceeds the head size %lld (gptj)",
+    if (p->rdim > p->hd) return mt_config_error(c, "rotary_dim", "rotary_dim %lld exceeds the head size %lld (gptj)",
                                              (long long)p->rdim, (long long)p->hd);
     mt_module *tm = mt_module_new(m->ctx, m->root, "transformer", "GPTJModel");
     mt_module *wte = tm ? cl_embedding(m, tm, "wte", p->vocab, p->embd) : NULL;

@@ -16,9 +16,9 @@ static const mt_dec_defaults granite_defaults = {
 };
 
 static bool positive(mt_model *m, const char *key, double *v) {
-    if (!mt_cfg_float(m->cfg, key, 1.0, v)) return false;
+    if (!mt_config_float(m->cfg, key, 1.0, v)) return false;
     if (*v <= 0) {
-        mt_cfg_error(m->cfg, key, "expected a positive number, got %g (granite)", *v);
+        mt_config_error(m->cfg, key, "expected a positive number, got %g (granite)", *v);
         return false;
     }
     return true;
@@ -31,8 +31,8 @@ static mt_status granite_build(mt_model *m) {
     s->cls = granite_names;
     if (mt_dec_read_common(m, s, &granite_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool attn_bias, mlp_bias;
-    if (!mt_cfg_bool(m->cfg, "attention_bias", false, &attn_bias) ||
-        !mt_cfg_bool(m->cfg, "mlp_bias", false, &mlp_bias) ||
+    if (!mt_config_bool(m->cfg, "attention_bias", false, &attn_bias) ||
+        !mt_config_bool(m->cfg, "mlp_bias", false, &mlp_bias) ||
         !positive(m, "embedding_multiplier", &s->caps.embed_scale) ||
         !positive(m, "residual_multiplier", &s->caps.residual_scale) ||
         !positive(m, "attention_multiplier", &s->caps.attn_scale) ||

@@ -44,9 +44,9 @@ static const mt_dec_defaults granitemoe_defaults = {
 
 
 static bool positive(mt_model *m, const char *key, double *v) {
-    if (!mt_cfg_float(m->cfg, key, 1.0, v)) return false;
+    if (!mt_config_float(m->cfg, key, 1.0, v)) return false;
     if (*v <= 0) {
-        mt_cfg_error(m->cfg, key, "expected a positive number, got %g (granitemoe)", *v);
+        mt_config_error(m->cfg, key, "expected a positive number, got %g (granitemoe)", *v);
         return false;
     }
     return true;
@@ -165,7 +165,7 @@ static mt_status granitemoe_build(mt_model *m) {
     if (mt_dec_read_common(m, s, &granitemoe_defaults) != MT_OK || mt_dec_read_rope(m, s) != MT_OK)
         return mt_ctx_status(m->ctx);
     bool attn_bias;
-    if (!mt_cfg_bool(c, "attention_bias", false, &attn_bias) ||
+    if (!mt_config_bool(c, "attention_bias", false, &attn_bias) ||
         !positive(m, "embedding_multiplier", &s->caps.embed_scale) ||
         !positive(m, "residual_multiplier", &s->caps.residual_scale) ||
         !positive(m, "attention_multiplier", &s->caps.attn_scale) ||
@@ -175,11 +175,11 @@ static mt_status granitemoe_build(mt_model *m) {
     mt_moe_spec *e = &mm->moe;
     e->block_cls = "GraniteMoeMoE";
     e->expert_inter = s->intermediate;
-    if (!mt_cfg_pos_int(c, "num_local_experts", 8, &e->num_experts) ||
-        !mt_cfg_pos_int(c, "num_experts_per_tok", 2, &e->top_k))
+    if (!mt_config_pos_int(c, "num_local_experts", 8, &e->num_experts) ||
+        !mt_config_pos_int(c, "num_experts_per_tok", 2, &e->top_k))
         return mt_ctx_status(m->ctx);
     if (e->top_k > e->num_experts)
-        return mt_cfg_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (granitemoe)",
+        return mt_config_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (granitemoe)",
                             (long long)e->top_k, (long long)e->num_experts);
     s->hooks.build_mlp = build_moe;
     s->hooks.mlp_forward = moe_forward;

@@ -33,7 +33,7 @@ static mt_status internlm2_build(mt_model *m) {
     s->names = internlm2_naming;
     if (mt_dec_read_common(m, s, &internlm2_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias;
-    if (!mt_cfg_bool(m->cfg, "bias", true, &bias)) return mt_ctx_status(m->ctx);
+    if (!mt_config_bool(m->cfg, "bias", true, &bias)) return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
     s->caps.qkv = MT_QKV_FUSED_GROUPED;
     if (mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(m->ctx);

@@ -18,8 +18,8 @@ static mt_status llama_spec(mt_model *m, mt_dec_spec *s) {
     s->cls = llama_names;
     if (mt_dec_read_common(m, s, &llama_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool attn_bias, mlp_bias;
-    if (!mt_cfg_bool(m->cfg, "attention_bias", false, &attn_bias) ||
-        !mt_cfg_bool(m->cfg, "mlp_bias", false, &mlp_bias))
+    if (!mt_config_bool(m->cfg, "attention_bias", false, &attn_bias) ||
+        !mt_config_bool(m->cfg, "mlp_bias", false, &mlp_bias))
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = attn_bias;
     s->mlp_bias = mlp_bias;

@@ -36,11 +36,11 @@ static mt_status mixtral_build(mt_model *m) {
     e->mixtral_names = true;
     e->norm_topk = true;
     e->expert_inter = s->intermediate;
-    if (!mt_cfg_pos_int(m->cfg, "num_local_experts", 8, &e->num_experts) ||
-        !mt_cfg_pos_int(m->cfg, "num_experts_per_tok", 2, &e->top_k))
+    if (!mt_config_pos_int(m->cfg, "num_local_experts", 8, &e->num_experts) ||
+        !mt_config_pos_int(m->cfg, "num_experts_per_tok", 2, &e->top_k))
         return mt_ctx_status(m->ctx);
     if (e->top_k > e->num_experts)
-        return mt_cfg_error(m->cfg, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (mixtral)",
+        return mt_config_error(m->cfg, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (mixtral)",
                             (long long)e->top_k, (long long)e->num_experts);
     s->hooks.build_mlp = build_moe;
     s->hooks.mlp_forward = mt_moe_mlp_forward;

@@ -2,7 +2,7 @@
  *
  * What the graph records for one sparse block, following transformers' eager
  * forwards (MixtralSparseMoeBlock, Qwen2MoeSparseMoeBlock, Qwen3MoeSparseMoeBlock,
- * DeepseekV2Moe / DeepseekV3MoE):
+ * OlmoeSparseMoeBlock, DeepseekV2Moe / DeepseekV3MoE / Glm4MoeMoE, HunYuanMoEV1Moe):
  *   x.view(-1, hidden); router logits (the `gate` Linear, or F.linear in
  *   float32 for DeepSeek); softmax / sigmoid; torch.topk (+ DeepSeek's
  *   group-limited selection); renormalization; the one_hot expert mask and its
@@ -14,7 +14,9 @@
  *     the expert's inputs  x[top_x]            recorded as torch.index_select(x, 0, top_x)
  *     the routing weights  w[top_x, idx, None] recorded as index_select + gather(1, idx[:, None])
  *     expert(inputs) * weights, .to(dtype), final.index_add_(0, top_x, ..)
- *   shared experts (and Qwen2-MoE's sigmoid shared_expert_gate) are added.
+ *   shared experts (and Qwen2-MoE's sigmoid shared_expert_gate) are added;
+ *   Hunyuan runs its shared MLP first and its gate casts the 3-D input to
+ *   float32 for the float32 `wg` before the view.
  * Simplified bookkeeping: the advanced indexing above (our getitem has no
  * tensor indices) and DeepSeek's `if token_indices.numel() > 0` guard (every
  * expert is recorded, as the loop may run for any of them); `.max().values`
@@ -59,6 +61,20 @@ static mt_module *expert_mlp(mt_model *m, const mt_moe_model *mm, mt_module *par
     return e;
 }
 
+/* Hunyuan's gate: a module holding wg = nn.Linear(hidden, E, bias=False, dtype=torch.float32). */
+static mt_module *wg_router(mt_model *m, const mt_moe_model *mm, mt_module *blk) {
+    mt_ctx *ctx = m->ctx;
+    const mt_moe_spec *e = &mm->moe;
+    mt_module *g = mt_module_new(ctx, blk, "gate", e->router_cls);
+    if (!g || !mt_nn_linear(ctx, g, "wg", mm->dec.hidden, e->num_experts, false, MT_FLOAT32, MT_DEVICE_CPU))
+        return NULL;
+    return g;
+}
+
+static bool is_deepseek(const mt_moe_spec *e) {
+    return e->router == MT_ROUTE_DEEPSEEK_V2 || e->router == MT_ROUTE_DEEPSEEK_V3;
+}
+
 static mt_module *v3_router(mt_model *m, const mt_moe_model *mm, mt_module *blk) {
     mt_ctx *ctx = m->ctx;
     const mt_moe_spec *e = &mm->moe;
@@ -85,10 +101,11 @@ mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const 
     if (!blk) return NULL;
     mt_module_attr(ctx, blk, "num_experts", mt_a_int(e->num_experts));
     mt_module_attr(ctx, blk, "top_k", mt_a_int(e->top_k));
-    bool deepseek = e->router != MT_ROUTE_SOFTMAX_TOPK;
-    /* registration order as in __init__: Mixtral/Qwen gate then experts;
+    bool deepseek = is_deepseek(e);
+    /* registration order as in __init__: Mixtral/Qwen/Hunyuan gate then experts;
      * DeepSeek experts then gate then shared_experts. */
-    if (!deepseek && !mt_nn_linear(ctx, blk, "gate", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU))
+    if (e->router == MT_ROUTE_GATE_WG_FP32 ? !wg_router(m, mm, blk)
+        : !deepseek && !mt_nn_linear(ctx, blk, "gate", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU))
         return NULL;
     mt_module *ex = mt_module_new(ctx, blk, "experts", "ModuleList");
     if (!ex) return NULL;
@@ -149,8 +166,19 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
     const mt_moe_spec *e = &mm->moe;
     mt_kwarg dimk[1] = {{"dim", mt_a_int(-1)}};
     *idx = *w = NULL;
-    if (e->router == MT_ROUTE_SOFTMAX_TOPK) {
-        mt_tensor *logits = mt_tr_call(tr, mt_module_child(blk, "gate"), x2);
+    if (e->router == MT_ROUTE_SOFTMAX_TOPK || e->router == MT_ROUTE_GATE_WG_FP32) {
+        mt_tensor *logits;
+        if (e->router == MT_ROUTE_GATE_WG_FP32) {
+            /* gate(x): x.reshape(-1, hidden), .float() (wg is float32), wg(x); x2 is the 3-D input here */
+            mt_module *gate = mt_module_child(blk, "gate");
+            mt_tr_enter(tr, gate);
+            const mt_sym *rs[2] = {NULL, x2 ? x2->shape[x2->ndim - 1] : NULL};
+            mt_tensor *xf = mt_to(tr, mt_reshape(tr, x2, 2, rs), MT_FLOAT32);
+            logits = mt_tr_call(tr, mt_module_child(gate, "wg"), xf);
+            mt_tr_leave(tr);
+        } else {
+            logits = mt_tr_call(tr, mt_module_child(blk, "gate"), x2);
+        }
         mt_tensor *rw = logits ? op(tr, MT_OP_SOFTMAX, (mt_arg[]){mt_a_tensor(logits)}, 1,
                                     (mt_kwarg[]){{"dim", mt_a_int(1)}, {"dtype", mt_a_dtype(MT_FLOAT32)}}, 2) : NULL;
         mt_node *tk = rw ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(rw), mt_a_int(e->top_k)}, 2, dimk, 1) : NULL;
@@ -204,17 +232,30 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
     if (e->router == MT_ROUTE_DEEPSEEK_V3) mt_tr_leave(tr);
 }
 
-mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_moe_model *mm) {
+mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_moe_model *mm_in) {
     if (!x || !blk) return NULL;
     mt_ctx *ctx = tr->ctx;
+    /* this block's expert count and top-k (they may differ per layer) */
+    mt_moe_model local = *mm_in;
+    const mt_arg *ne = mt_module_get_attr(blk, "num_experts"), *tk = mt_module_get_attr(blk, "top_k");
+    if (ne) local.moe.num_experts = ne->v.i;
+    if (tk) local.moe.top_k = tk->v.i;
+    const mt_moe_model *mm = &local;
     const mt_moe_spec *e = &mm->moe;
-    bool deepseek = e->router != MT_ROUTE_SOFTMAX_TOPK;
+    bool deepseek = is_deepseek(e);
     mt_tr_enter(tr, blk);
     const mt_sym *b = x->shape[0], *sq = x->shape[1], *h = x->shape[2];
     const mt_sym *vs[2] = {NULL, h};
-    mt_tensor *x2 = mt_view(tr, x, 2, vs);
-    mt_tensor *idx, *w;
-    route(tr, blk, x2, mm, &idx, &w);
+    mt_tensor *sh_first = NULL, *x2, *idx, *w;
+    if (e->shared_first && e->shared_name)
+        sh_first = mt_dec_mlp_forward(tr, mt_module_child(blk, e->shared_name), x, &mm->dec);
+    if (e->router == MT_ROUTE_GATE_WG_FP32) { /* the gate takes the 3-D input; the view follows it */
+        route(tr, blk, x, mm, &idx, &w);
+        x2 = mt_view(tr, x, 2, vs);
+    } else {
+        x2 = mt_view(tr, x, 2, vs);
+        route(tr, blk, x2, mm, &idx, &w);
+    }
     mt_tensor *final;
     if (deepseek) {
         final = x2 && w ? op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(x2)}, 1,
@@ -249,6 +290,12 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
         final = y && tok ? op(tr, MT_OP_INDEX_ADD, (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0) : NULL;
     }
     if (deepseek) final = mt_to(tr, final, x->dtype);
+    if (sh_first) { /* Hunyuan: final.reshape(b, s, h) + shared_mlp(x) */
+        const mt_sym *os[3] = {b, sq, h};
+        final = mt_add(tr, mt_reshape(tr, final, 3, os), sh_first);
+        mt_tr_leave(tr);
+        return final;
+    }
     if (e->shared_name) {
         mt_tensor *in = deepseek ? x : x2;
         mt_tensor *sh = mt_dec_mlp_forward(tr, mt_module_child(blk, e->shared_name), in, &mm->dec);

@@ -11,6 +11,8 @@ typedef enum mt_moe_router {
     MT_ROUTE_SOFTMAX_TOPK = 0, /* Mixtral/Qwen-MoE: softmax(float) -> topk -> [renormalize] -> to(dtype) */
     MT_ROUTE_DEEPSEEK_V2,      /* softmax(float) over F.linear in float32; greedy or group-limited topk; * scaling */
     MT_ROUTE_DEEPSEEK_V3,      /* sigmoid scores + e_score_correction_bias; group-limited topk; gather; norm; * scaling */
+    MT_ROUTE_GATE_WG_FP32,     /* Hunyuan: `gate` module (router_cls) holding a float32 Linear `wg`; the 3-D input is
+                                * reshaped to 2-D and cast to float32 inside it; then as SOFTMAX_TOPK */
 } mt_moe_router;
 
 typedef struct mt_moe_spec {
@@ -25,6 +27,8 @@ typedef struct mt_moe_spec {
     const char *shared_cls;
     int64_t shared_inter;
     bool shared_gate;           /* Qwen2-MoE: shared_expert_gate Linear(hidden, 1), sigmoid */
+    bool shared_first;          /* Hunyuan: the shared MLP runs on the 3-D input before the router, and is added
+                                 * after the routed output is reshaped back (registration: gate, experts, shared) */
     /* DeepSeek routers */
     const char *router_cls;     /* V3: "DeepseekV3TopkRouter" (a module with weight + bias buffer) */
     int64_t n_group, topk_group;
@@ -50,7 +54,9 @@ typedef struct mt_moe_model {
 
 /* Allocate the family data and point m->family and dec.ext at it. */
 mt_moe_model *mt_moe_model_new(mt_model *m);
-/* Build the sparse block `name` under parent (gate, experts, shared experts). */
+/* Build the sparse block `name` under parent (gate, experts, shared experts) from mm->moe. The
+ * block records num_experts and top_k as attributes, and its forward reads them there, so a
+ * family with per-layer expert counts sets mm->moe before each call. */
 mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const char *name);
 /* Its forward on x [batch, seq, hidden] -> [batch, seq, hidden]. */
 mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_moe_model *mm);

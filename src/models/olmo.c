@@ -23,9 +23,9 @@ static mt_status olmo_build(mt_model *m) {
     if (mt_dec_read_common(m, s, &olmo_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias;
     double clip = 0;
-    if (!mt_cfg_bool(m->cfg, "attention_bias", false, &bias) || !mt_cfg_float(m->cfg, "clip_qkv", 0, &clip))
+    if (!mt_config_bool(m->cfg, "attention_bias", false, &bias) || !mt_config_float(m->cfg, "clip_qkv", 0, &clip))
         return mt_ctx_status(m->ctx);
-    if (clip < 0) return mt_cfg_error(m->cfg, "clip_qkv", "expected a positive number or null, got %g (olmo)", clip);
+    if (clip < 0) return mt_config_error(m->cfg, "clip_qkv", "expected a positive number or null, got %g (olmo)", clip);
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_LAYER_NOPARAM;
     s->caps.clip_qkv = clip;

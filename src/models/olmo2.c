@@ -20,7 +20,7 @@ static mt_status olmo2_build(mt_model *m) {
     s->cls = olmo2_names;
     if (mt_dec_read_common(m, s, &olmo2_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias;
-    if (!mt_cfg_bool(m->cfg, "attention_bias", false, &bias)) return mt_ctx_status(m->ctx);
+    if (!mt_config_bool(m->cfg, "attention_bias", false, &bias)) return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
     s->caps.layout = MT_LAYOUT_POST;
     s->caps.qk_norm = MT_QK_NORM_FULL;

@@ -28,17 +28,17 @@ static mt_status opt_build(mt_model *m) {
     m->family = p;
     bool remove_final;
     if (cl_read_dtype_layers(m, &p->dt, "num_hidden_layers", 12, &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", 50272, &p->vocab) || !mt_cfg_pos_int(c, "hidden_size", 768, &p->hidden) ||
-        !mt_cfg_pos_int(c, "num_attention_heads", 12, &p->heads) || !mt_cfg_pos_int(c, "ffn_dim", 3072, &p->ffn) ||
-        !mt_cfg_pos_int(c, "max_position_embeddings", 2048, &p->maxpos) ||
-        !mt_cfg_bool(c, "do_layer_norm_before", true, &p->pre_ln) ||
-        !mt_cfg_bool(c, "_remove_final_layer_norm", false, &remove_final) ||
-        !mt_cfg_bool(c, "enable_bias", true, &p->bias) ||
-        !mt_cfg_bool(c, "layer_norm_elementwise_affine", true, &p->affine) ||
-        !mt_cfg_str(c, "activation_function", "relu", &p->act) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", true, &p->tie))
+        !mt_config_pos_int(c, "vocab_size", 50272, &p->vocab) || !mt_config_pos_int(c, "hidden_size", 768, &p->hidden) ||
+        !mt_config_pos_int(c, "num_attention_heads", 12, &p->heads) || !mt_config_pos_int(c, "ffn_dim", 3072, &p->ffn) ||
+        !mt_config_pos_int(c, "max_position_embeddings", 2048, &p->maxpos) ||
+        !mt_config_bool(c, "do_layer_norm_before", true, &p->pre_ln) ||
+        !mt_config_bool(c, "_remove_final_layer_norm", false, &remove_final) ||
+        !mt_config_bool(c, "enable_bias", true, &p->bias) ||
+        !mt_config_bool(c, "layer_norm_elementwise_affine", true, &p->affine) ||
+        !mt_config_str(c, "activation_function", "relu", &p->act) ||
+        !mt_config_bool(c, "tie_word_embeddings", true, &p->tie))
         return mt_ctx_status(m->ctx);
-    if (!mt_cfg_pos_int(c, "word_embed_proj_dim", p->hidden, &p->proj)) return mt_ctx_status(m->ctx);
+    if (!mt_config_pos_int(c, "word_embed_proj_dim", p->hidden, &p->proj)) return mt_ctx_status(m->ctx);
     if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     p->hd = p->hidden / p->heads;
     p->final_ln = p->pre_ln && !remove_final;

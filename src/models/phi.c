@@ -21,17 +21,17 @@ static mt_status phi_build(mt_model *m) {
     m->family = p;
     double prf;
     if (cl_read_dtype_layers(m, &p->dt, "num_hidden_layers", 24, &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", 51200, &p->vocab) || !mt_cfg_pos_int(c, "hidden_size", 2048, &p->hidden) ||
-        !mt_cfg_pos_int(c, "intermediate_size", 8192, &p->inter) ||
-        !mt_cfg_pos_int(c, "num_attention_heads", 32, &p->heads) ||
-        !mt_cfg_float(c, "layer_norm_eps", 1e-5, &p->eps) || !mt_cfg_float(c, "rope_theta", 10000.0, &p->theta) ||
-        !mt_cfg_float(c, "partial_rotary_factor", 0.5, &prf) || !mt_cfg_bool(c, "qk_layernorm", false, &p->qk_ln) ||
-        !mt_cfg_str(c, "hidden_act", "gelu_new", &p->act) || !mt_cfg_bool(c, "tie_word_embeddings", false, &p->tie))
+        !mt_config_pos_int(c, "vocab_size", 51200, &p->vocab) || !mt_config_pos_int(c, "hidden_size", 2048, &p->hidden) ||
+        !mt_config_pos_int(c, "intermediate_size", 8192, &p->inter) ||
+        !mt_config_pos_int(c, "num_attention_heads", 32, &p->heads) ||
+        !mt_config_float(c, "layer_norm_eps", 1e-5, &p->eps) || !mt_config_float(c, "rope_theta", 10000.0, &p->theta) ||
+        !mt_config_float(c, "partial_rotary_factor", 0.5, &prf) || !mt_config_bool(c, "qk_layernorm", false, &p->qk_ln) ||
+        !mt_config_str(c, "hidden_act", "gelu_new", &p->act) || !mt_config_bool(c, "tie_word_embeddings", false, &p->tie))
         return mt_ctx_status(m->ctx);
-    if (!mt_cfg_pos_int(c, "num_key_value_heads", p->heads, &p->kv)) return mt_ctx_status(m->ctx);
+    if (!mt_config_pos_int(c, "num_key_value_heads", p->heads, &p->kv)) return mt_ctx_status(m->ctx);
     if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     if (p->heads % p->kv != 0)
-        return mt_cfg_error(c, "num_key_value_heads", "num_attention_heads %lld is not divisible by %lld (phi)",
+        return mt_config_error(c, "num_key_value_heads", "num_attention_heads %lld is not divisible by %lld (phi)",
                             (long long)p->heads, (long long)p->kv);
     p->hd = p->hidden / p->heads;
     p->rdim = (int64_t)(p->hd * prf);

@@ -86,22 +86,22 @@ static mt_tensor *phi3_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, 
 static mt_status phi3_longrope(mt_model *m, mt_dec_spec *s) {
     if (strcmp(s->rope_type, "longrope") != 0 && strcmp(s->rope_type, "su") != 0) return MT_OK;
     int64_t maxpos, orig;
-    if (!mt_cfg_pos_int(m->cfg, "max_position_embeddings", 4096, &maxpos) ||
-        !mt_cfg_pos_int(m->cfg, "original_max_position_embeddings", 4096, &orig))
+    if (!mt_config_pos_int(m->cfg, "max_position_embeddings", 4096, &maxpos) ||
+        !mt_config_pos_int(m->cfg, "original_max_position_embeddings", 4096, &orig))
         return mt_ctx_status(m->ctx);
     const char *keys[2] = {"rope_scaling.short_factor", "rope_scaling.long_factor"};
     for (int i = 0; i < 2; i++) {
-        json_t *f = mt_cfg_json(m->cfg, keys[i]);
+        json_t *f = mt_config_json(m->cfg, keys[i]);
         if (!f || !json_is_array(f))
-            return mt_cfg_error(m->cfg, keys[i], "missing required list '%s' for longrope scaling (%s)", keys[i],
+            return mt_config_error(m->cfg, keys[i], "missing required list '%s' for longrope scaling (%s)", keys[i],
                                 m->model_type);
         if ((int64_t)json_array_size(f) != s->rotary_dim / 2)
-            return mt_cfg_error(m->cfg, keys[i], "expected %lld entries (rotary dim / 2), got %zu",
+            return mt_config_error(m->cfg, keys[i], "expected %lld entries (rotary dim / 2), got %zu",
                                 (long long)(s->rotary_dim / 2), json_array_size(f));
     }
     double factor = (double)maxpos / (double)orig, af = 1.0;
-    if (mt_cfg_has(m->cfg, "rope_scaling.attention_factor")) {
-        if (!mt_cfg_float(m->cfg, "rope_scaling.attention_factor", 1.0, &af)) return mt_ctx_status(m->ctx);
+    if (mt_config_has(m->cfg, "rope_scaling.attention_factor")) {
+        if (!mt_config_float(m->cfg, "rope_scaling.attention_factor", 1.0, &af)) return mt_ctx_status(m->ctx);
     } else if (factor > 1.0) {
         af = sqrt(1.0 + log(factor) / log((double)orig));
     }
@@ -117,8 +117,8 @@ static mt_status phi3_build(mt_model *m) {
     if (mt_dec_read_common(m, s, &phi3_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     m->dtype = s->dtype; /* the fused projections are built with cl_linear */
     double prf;
-    if (!mt_cfg_float(m->cfg, "partial_rotary_factor", 1.0, &prf)) return mt_ctx_status(m->ctx);
-    if (prf <= 0 || prf > 1) return mt_cfg_error(m->cfg, "partial_rotary_factor", "expected a number in (0, 1], got %g", prf);
+    if (!mt_config_float(m->cfg, "partial_rotary_factor", 1.0, &prf)) return mt_ctx_status(m->ctx);
+    if (prf <= 0 || prf > 1) return mt_config_error(m->cfg, "partial_rotary_factor", "expected a number in (0, 1], got %g", prf);
     s->rotary_dim = (int64_t)(s->head_dim * prf);
     if (mt_dec_read_rope(m, s) != MT_OK || phi3_longrope(m, s) != MT_OK) return mt_ctx_status(m->ctx);
     s->hooks.build_attn = phi3_build_attn;

@@ -23,9 +23,9 @@ static mt_status qwen2_build(mt_model *m) {
     s->qkv_bias = true;
     bool use_sw;
     int64_t window, max_window_layers;
-    if (!mt_cfg_bool(m->cfg, "use_sliding_window", false, &use_sw) ||
+    if (!mt_config_bool(m->cfg, "use_sliding_window", false, &use_sw) ||
         !mt_dec_read_window(m, "sliding_window", 4096, &window) ||
-        !mt_cfg_int(m->cfg, "max_window_layers", 28, &max_window_layers))
+        !mt_config_int(m->cfg, "max_window_layers", 28, &max_window_layers))
         return mt_ctx_status(m->ctx);
     if (use_sw && window > 0) {
         bool *sl = mt_alloc_array(m->ctx, (size_t)s->layers, sizeof *sl);

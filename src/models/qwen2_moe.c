@@ -52,15 +52,15 @@ static mt_status read_mlp_only(mt_model *m, mt_moe_model *mm, qmoe *q) {
     bool *flags = mt_alloc_array(m->ctx, (size_t)n, sizeof *flags);
     if (!flags) return mt_ctx_status(m->ctx);
     q->mlp_only = flags;
-    if (!mt_cfg_has(m->cfg, "mlp_only_layers")) return MT_OK;
+    if (!mt_config_has(m->cfg, "mlp_only_layers")) return MT_OK;
     /* walk the list through the dotted-index getters: "mlp_only_layers.0", ... */
     for (int64_t k = 0;; k++) {
         char field[48];
         snprintf(field, sizeof field, "mlp_only_layers.%lld", (long long)k);
-        if (!mt_cfg_has(m->cfg, field)) break;
+        if (!mt_config_has(m->cfg, field)) break;
         int64_t v;
-        if (!mt_cfg_int(m->cfg, field, 0, &v)) return mt_ctx_status(m->ctx);
-        if (v < 0) return mt_cfg_error(m->cfg, field, "expected a layer index >= 0, got %lld", (long long)v);
+        if (!mt_config_int(m->cfg, field, 0, &v)) return mt_ctx_status(m->ctx);
+        if (v < 0) return mt_config_error(m->cfg, field, "expected a layer index >= 0, got %lld", (long long)v);
         if (v < n) flags[v] = true;
     }
     return MT_OK;
@@ -79,33 +79,33 @@ static mt_status qmoe_build(mt_model *m, bool v3) {
         return mt_ctx_status(m->ctx);
     if (v3) {
         bool bias;
-        if (!mt_cfg_bool(c, "attention_bias", false, &bias)) return mt_ctx_status(m->ctx);
+        if (!mt_config_bool(c, "attention_bias", false, &bias)) return mt_ctx_status(m->ctx);
         s->qkv_bias = s->o_bias = bias;
         s->caps.qk_norm = MT_QK_NORM_HEAD;
     } else {
         s->qkv_bias = true; /* Qwen2MoeAttention: q/k/v with bias, o_proj without */
     }
     bool sw;
-    if (!mt_cfg_bool(c, "use_sliding_window", false, &sw)) return mt_ctx_status(m->ctx);
+    if (!mt_config_bool(c, "use_sliding_window", false, &sw)) return mt_ctx_status(m->ctx);
     if (sw)
-        return mt_cfg_error(c, "use_sliding_window", "use_sliding_window=true is not supported for %s yet",
+        return mt_config_error(c, "use_sliding_window", "use_sliding_window=true is not supported for %s yet",
                             m->model_type);
     mt_moe_spec *e = &mm->moe;
     e->router = MT_ROUTE_SOFTMAX_TOPK;
     e->block_cls = v3 ? "Qwen3MoeSparseMoeBlock" : "Qwen2MoeSparseMoeBlock";
     e->expert_cls = v3 ? "Qwen3MoeMLP" : "Qwen2MoeMLP";
-    if (!mt_cfg_int(c, "num_experts", v3 ? 128 : 60, &e->num_experts) ||
-        !mt_cfg_pos_int(c, "num_experts_per_tok", v3 ? 8 : 4, &e->top_k) ||
-        !mt_cfg_pos_int(c, "moe_intermediate_size", v3 ? 768 : 1408, &e->expert_inter) ||
-        !mt_cfg_pos_int(c, "decoder_sparse_step", 1, &q->sparse_step) ||
-        !mt_cfg_bool(c, "norm_topk_prob", false, &e->norm_topk))
+    if (!mt_config_int(c, "num_experts", v3 ? 128 : 60, &e->num_experts) ||
+        !mt_config_pos_int(c, "num_experts_per_tok", v3 ? 8 : 4, &e->top_k) ||
+        !mt_config_pos_int(c, "moe_intermediate_size", v3 ? 768 : 1408, &e->expert_inter) ||
+        !mt_config_pos_int(c, "decoder_sparse_step", 1, &q->sparse_step) ||
+        !mt_config_bool(c, "norm_topk_prob", false, &e->norm_topk))
         return mt_ctx_status(m->ctx);
-    if (e->num_experts < 0) return mt_cfg_error(c, "num_experts", "expected >= 0, got %lld", (long long)e->num_experts);
+    if (e->num_experts < 0) return mt_config_error(c, "num_experts", "expected >= 0, got %lld", (long long)e->num_experts);
     if (e->num_experts > 0 && e->top_k > e->num_experts)
-        return mt_cfg_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_experts %lld (%s)",
+        return mt_config_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_experts %lld (%s)",
                             (long long)e->top_k, (long long)e->num_experts, m->model_type);
     if (!v3) {
-        if (!mt_cfg_pos_int(c, "shared_expert_intermediate_size", 5632, &e->shared_inter)) return mt_ctx_status(m->ctx);
+        if (!mt_config_pos_int(c, "shared_expert_intermediate_size", 5632, &e->shared_inter)) return mt_ctx_status(m->ctx);
         e->shared_name = "shared_expert";
         e->shared_cls = "Qwen2MoeMLP";
         e->shared_gate = true;

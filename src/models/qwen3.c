@@ -22,10 +22,10 @@ static mt_status qwen3_build(mt_model *m) {
     if (mt_dec_read_common(m, s, &qwen3_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias, use_sw;
     int64_t window, max_window_layers;
-    if (!mt_cfg_bool(m->cfg, "attention_bias", false, &bias) ||
-        !mt_cfg_bool(m->cfg, "use_sliding_window", false, &use_sw) ||
+    if (!mt_config_bool(m->cfg, "attention_bias", false, &bias) ||
+        !mt_config_bool(m->cfg, "use_sliding_window", false, &use_sw) ||
         !mt_dec_read_window(m, "sliding_window", 4096, &window) ||
-        !mt_cfg_int(m->cfg, "max_window_layers", 28, &max_window_layers))
+        !mt_config_int(m->cfg, "max_window_layers", 28, &max_window_layers))
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
     s->caps.qk_norm = MT_QK_NORM_HEAD;

@@ -38,6 +38,11 @@ extern const mt_arch mt_arch_bert;
 extern const mt_arch mt_arch_t5;
 extern const mt_arch mt_arch_mt5;
 extern const mt_arch mt_arch_bart;
+extern const mt_arch mt_arch_smollm3;
+extern const mt_arch mt_arch_olmoe;
+extern const mt_arch mt_arch_glm4_moe;
+extern const mt_arch mt_arch_hunyuan_v1_moe;
+extern const mt_arch mt_arch_hunyuan_v1_dense;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -74,6 +79,11 @@ static const mt_arch *const registry[] = {
     &mt_arch_t5,
     &mt_arch_mt5,
     &mt_arch_bart,
+    &mt_arch_smollm3,
+    &mt_arch_olmoe,
+    &mt_arch_glm4_moe,
+    &mt_arch_hunyuan_v1_moe,
+    &mt_arch_hunyuan_v1_dense,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -30,13 +30,13 @@ static const mt_dec_defaults epoch_defaults = {
 static mt_status common(mt_model *m, mt_dec_spec *s, const char *factor_key) {
     double factor;
     bool qkv_bias;
-    if (!mt_cfg_float(m->cfg, factor_key, 0.25, &factor) || !mt_cfg_bool(m->cfg, "use_qkv_bias", false, &qkv_bias))
+    if (!mt_config_float(m->cfg, factor_key, 0.25, &factor) || !mt_config_bool(m->cfg, "use_qkv_bias", false, &qkv_bias))
         return mt_ctx_status(m->ctx);
     if (factor <= 0 || factor > 1)
-        return mt_cfg_error(m->cfg, factor_key, "expected a fraction in (0, 1], got %g (%s)", factor, s->family);
+        return mt_config_error(m->cfg, factor_key, "expected a fraction in (0, 1], got %g (%s)", factor, s->family);
     s->rotary_dim = (int64_t)((double)s->head_dim * factor); /* int(head_dim * factor) */
     if (s->rotary_dim < 2 || s->rotary_dim % 2 != 0)
-        return mt_cfg_error(m->cfg, factor_key, "head_dim %lld * %g gives %lld rotary channels; expected an even number >= 2 (%s)",
+        return mt_config_error(m->cfg, factor_key, "head_dim %lld * %g gives %lld rotary channels; expected an even number >= 2 (%s)",
                             (long long)s->head_dim, factor, (long long)s->rotary_dim, s->family);
     s->qkv_bias = qkv_bias;
     s->caps.norm = MT_NORM_LAYER;
@@ -50,11 +50,11 @@ static mt_status stablelm_build(mt_model *m) {
     s->cls = stablelm_names;
     if (mt_dec_read_common(m, s, &stablelm_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool qk_ln, parallel;
-    if (!mt_cfg_bool(m->cfg, "qk_layernorm", false, &qk_ln) ||
-        !mt_cfg_bool(m->cfg, "use_parallel_residual", false, &parallel))
+    if (!mt_config_bool(m->cfg, "qk_layernorm", false, &qk_ln) ||
+        !mt_config_bool(m->cfg, "use_parallel_residual", false, &parallel))
         return mt_ctx_status(m->ctx);
     if (qk_ln)
-        return mt_cfg_error(m->cfg, "qk_layernorm", "per-head q/k LayerNorm (StableLmLayerNormPerHead) is not supported yet (stablelm)");
+        return mt_config_error(m->cfg, "qk_layernorm", "per-head q/k LayerNorm (StableLmLayerNormPerHead) is not supported yet (stablelm)");
     /* parallel residual: x + attn(ln(x)) + mlp(ln(x)), no post_attention_layernorm */
     if (parallel) s->caps.layout = MT_LAYOUT_PARALLEL;
     if (common(m, s, "partial_rotary_factor") != MT_OK) return mt_ctx_status(m->ctx);

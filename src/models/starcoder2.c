@@ -22,7 +22,7 @@ static mt_status starcoder2_build(mt_model *m) {
     s->cls = starcoder2_names;
     if (mt_dec_read_common(m, s, &starcoder2_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias;
-    if (!mt_cfg_bool(m->cfg, "use_bias", true, &bias) ||
+    if (!mt_config_bool(m->cfg, "use_bias", true, &bias) ||
         !mt_dec_read_window(m, "sliding_window", 0, &s->caps.sliding_window))
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = s->mlp_bias = bias;

@@ -110,23 +110,23 @@ static mt_status t5_build_common(mt_model *m, const t5 *defaults) {
     const char *ffp;
     bool override = m->num_layers > 0;
     if (cl_read_dtype_layers(m, &p->dt, "num_layers", defaults->layers, &p->layers) != MT_OK ||
-        !mt_cfg_pos_int(c, "vocab_size", defaults->vocab, &p->vocab) ||
-        !mt_cfg_pos_int(c, "d_model", defaults->dmodel, &p->dmodel) ||
-        !mt_cfg_pos_int(c, "d_kv", defaults->dkv, &p->dkv) || !mt_cfg_pos_int(c, "d_ff", defaults->dff, &p->dff) ||
-        !mt_cfg_pos_int(c, "num_heads", defaults->heads, &p->heads) ||
-        !mt_cfg_pos_int(c, "relative_attention_num_buckets", 32, &p->buckets) ||
-        !mt_cfg_pos_int(c, "relative_attention_max_distance", 128, &p->maxdist) ||
-        !mt_cfg_float(c, "layer_norm_epsilon", 1e-6, &p->eps) ||
-        !mt_cfg_str(c, "feed_forward_proj", defaults->act, &ffp) ||
-        !mt_cfg_bool(c, "tie_word_embeddings", defaults->tie, &p->tie))
+        !mt_config_pos_int(c, "vocab_size", defaults->vocab, &p->vocab) ||
+        !mt_config_pos_int(c, "d_model", defaults->dmodel, &p->dmodel) ||
+        !mt_config_pos_int(c, "d_kv", defaults->dkv, &p->dkv) || !mt_config_pos_int(c, "d_ff", defaults->dff, &p->dff) ||
+        !mt_config_pos_int(c, "num_heads", defaults->heads, &p->heads) ||
+        !mt_config_pos_int(c, "relative_attention_num_buckets", 32, &p->buckets) ||
+        !mt_config_pos_int(c, "relative_attention_max_distance", 128, &p->maxdist) ||
+        !mt_config_float(c, "layer_norm_epsilon", 1e-6, &p->eps) ||
+        !mt_config_str(c, "feed_forward_proj", defaults->act, &ffp) ||
+        !mt_config_bool(c, "tie_word_embeddings", defaults->tie, &p->tie))
         return mt_ctx_status(ctx);
     /* num_decoder_layers defaults to num_layers; --layers overrides both stacks */
-    if (!mt_cfg_pos_int(c, "num_decoder_layers", p->layers, &p->dec_layers)) return mt_ctx_status(ctx);
+    if (!mt_config_pos_int(c, "num_decoder_layers", p->layers, &p->dec_layers)) return mt_ctx_status(ctx);
     if (override) p->dec_layers = p->layers;
     /* feed_forward_proj: "<act>" or "gated-<act>"; "gated-gelu" means gelu_new */
     const char *dash = strchr(ffp, '-');
     if (dash && (strncmp(ffp, "gated-", 6) != 0 || strchr(dash + 1, '-')))
-        return mt_cfg_error(c, "feed_forward_proj",
+        return mt_config_error(c, "feed_forward_proj",
                             "'%s' is not a valid feed_forward_proj (%s): expected 'gated-{ACT_FN}' or '{ACT_FN}', "
                             "e.g. 'gated-gelu' or 'relu'",
                             ffp, m->model_type);

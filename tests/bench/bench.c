@@ -2,7 +2,7 @@
  * people; see docs/benchmarks.md).
  *
  * For each config: in-process stage times (config -> model -> trace -> JSON,
- * -> DOT) as medians over several runs, nodes per second, context memory; then
+ * -> DOT, the default folded picture) as medians over several runs, nodes per second, context memory; then
  * the whole CLI run as a subprocess (wall time median, child peak RSS). */
 #define _DEFAULT_SOURCE 1 /* wait4 */
 #include <stdio.h>
@@ -69,7 +69,8 @@ static int run_once(const char *path, int64_t layers, stage_times *t) {
     FILE *devnull = fopen("/dev/null", "w");
     mt_export_json_sized(m, g, &sz, devnull);
     double t4 = now_ms();
-    mt_export_dot(m, g, devnull);
+    mt_picture_opts po = {.sizing = &sz}; /* the default picture, FLOPs from the pass timed above */
+    mt_export_dot_opts(m, g, &po, devnull);
     double t5 = now_ms();
     fclose(devnull);
     t->cfg = t1 - t0;
@@ -87,6 +88,10 @@ static int run_once(const char *path, int64_t layers, stage_times *t) {
 /* Whole CLI as a child: wall time and the child's peak RSS. */
 /* `cli path -o out`, or with out NULL `cli path --tp auto` (stdout to /dev/null). */
 static int run_cli(const char *cli, const char *path, const char *out, double *ms, long *rss_kb) {
+    /* A child's freopen (below) or exit would flush a copy of our buffered
+     * lines into the same pipe: nothing may be pending when we fork. */
+    fflush(stdout);
+    fflush(stderr);
     double t0 = now_ms();
     pid_t pid = fork();
     if (pid == 0) {

@@ -15,10 +15,11 @@ pc=$(dirname "$(find "$prefix" -name metatrace.pc -print -quit)")
 for f in include/metatrace/metatrace.h bin/metatrace; do
     [ -e "$prefix/$f" ] || { echo "not installed: $f"; exit 1; }
 done
-libdir=$(dirname "$(find "$prefix" -name libmetatrace.so.0 -print -quit)")
+abi=$(awk '/^#define MT_ABI_VERSION/ {print $3}' "$src/include/metatrace/core.h")
+libdir=$(dirname "$(find "$prefix" -name "libmetatrace.so.$abi" -print -quit)")
 [ -e "$libdir/libmetatrace.a" ] || { echo "libmetatrace.a not installed"; exit 1; }
 soname=$(objdump -p "$libdir/libmetatrace.so" | awk '/SONAME/ {print $2}')
-[ "$soname" = "libmetatrace.so.0" ] || { echo "SONAME is '$soname', expected libmetatrace.so.0"; exit 1; }
+[ "$soname" = "libmetatrace.so.$abi" ] || { echo "SONAME is '$soname', expected libmetatrace.so.$abi"; exit 1; }
 
 # The config is llama-7b: 6,738,415,616 parameters (its index's total) and
 # 32 layers x 32 heads x 128 x 2 (K, V) x 2 bytes = 524,288 KV bytes per token.
@@ -42,7 +43,7 @@ LD_LIBRARY_PATH=$libdir check "pkg-config (shared)" "$work/c_shared"
 # (ldd's output captured first: grep -q closing the pipe early would fail the pipeline under pipefail)
 deps=$(LD_LIBRARY_PATH=$libdir ldd "$work/c_shared")
 case "$deps" in
-    *"libmetatrace.so.0 => $libdir/"*) ;;
+    *"libmetatrace.so.$abi => $libdir/"*) ;;
     *) echo "shared consumer not linked to $libdir: $deps"; exit 1 ;;
 esac
 cc -o "$work/c_static" "$src/tests/consumer/consumer.c" $(pkg-config --cflags metatrace) \

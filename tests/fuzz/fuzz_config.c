@@ -1,6 +1,6 @@
 /* Fuzz target: a config.json through everything a user can reach from it --
  * parse, build (at FUZZ_LAYERS layers), trace, size, every text exporter, a
- * tensor-parallel plan -- and our own output read back: the JSON by jansson
+ * tensor-parallel plan, a --fit over two nodes -- and our own output read back: the JSON by jansson
  * with duplicate keys rejected, the DOT by cgraph, the HTML viewer's data by
  * jansson. Any input may be refused
  * with an error; none may crash, leak past the context, print a document
@@ -100,12 +100,35 @@ static bool own_layers_small(mt_ctx *ctx, mt_config *cfg) {
     static const char *const fields[] = {"num_hidden_layers", "num_layers", "n_layer", "n_layers"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         int64_t v = 0;
-        if (!mt_cfg_has(cfg, fields[i])) continue;
-        bool ok = mt_cfg_int(cfg, fields[i], 0, &v);
+        if (!mt_config_has(cfg, fields[i])) continue;
+        bool ok = mt_config_int(cfg, fields[i], 0, &v);
         mt_error_clear(ctx);
         return ok && v >= 1 && v <= FUZZ_LAYERS + 2;
     }
     return false;
+}
+
+/* --fit 2x8xH100: every layout, printed and as JSON read back. */
+static void fit(mt_model *m, mt_graph *g) {
+    mt_cluster cl;
+    FUZZ_CHECK(mt_cluster_parse(m->ctx, "2x8xH100", &cl) == MT_OK, "%s", mt_ctx_errmsg(m->ctx));
+    mt_fit_opts fo;
+    memset(&fo, 0, sizeof fo);
+    fo.cluster = &cl;
+    mt_fit *f = mt_fit_run(m, g, &fo);
+    if (!f) {
+        fuzz_expect_message(m->ctx);
+        return;
+    }
+    char *text;
+    size_t len;
+    FUZZ_CAPTURE(text, len, out, mt_fit_export_json(f, true, out));
+    FUZZ_CHECK(text != NULL, "fit JSON failed: %s", mt_ctx_errmsg(m->ctx));
+    check_json(text, len, "the fit JSON");
+    free(text);
+    FUZZ_CAPTURE(text, len, out, mt_fit_print(f, true, out));
+    FUZZ_CHECK(text != NULL, "fit table failed: %s", mt_ctx_errmsg(m->ctx));
+    free(text);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -133,6 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         exports(m, g, &sz);
         plan(m, g);
+        fit(m, g);
     }
     mt_ctx_free(ctx);
     return 0;

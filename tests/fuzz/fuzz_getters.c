@@ -31,22 +31,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     double d;
     bool b;
     const char *s;
-    if (!mt_cfg_int(c, field, 7, &i)) check_failed(ctx);
-    if (!mt_cfg_float(c, field, 0.5, &d)) check_failed(ctx);
-    if (!mt_cfg_bool(c, field, false, &b)) check_failed(ctx);
-    if (!mt_cfg_str(c, field, "x", &s)) check_failed(ctx);
-    if (!mt_cfg_req_int(c, field, &i)) check_failed(ctx);
-    if (!mt_cfg_pos_int(c, field, 3, &i)) check_failed(ctx);
-    (void)mt_cfg_has(c, field);
-    (void)mt_cfg_json(c, field);
+    if (!mt_config_int(c, field, 7, &i)) check_failed(ctx);
+    if (!mt_config_float(c, field, 0.5, &d)) check_failed(ctx);
+    if (!mt_config_bool(c, field, false, &b)) check_failed(ctx);
+    if (!mt_config_str(c, field, "x", &s)) check_failed(ctx);
+    if (!mt_config_req_int(c, field, &i)) check_failed(ctx);
+    if (!mt_config_pos_int(c, field, 3, &i)) check_failed(ctx);
+    (void)mt_config_has(c, field);
+    (void)mt_config_json(c, field);
     int line = -1, col = -1;
-    mt_cfg_locate(c, field, &line, &col);
+    mt_config_locate(c, field, &line, &col);
     int lines = 1;
     for (size_t k = 0; k < jlen; k++) lines += json[k] == '\n';
     FUZZ_CHECK(line >= 0 && col >= 0 && line <= lines, "location %d:%d outside %d lines", line, col, lines);
     mt_config *sub = mt_config_sub(c, field);
     if (sub) {
-        if (!mt_cfg_int(sub, "hidden_size", 1, &i)) check_failed(ctx);
+        if (!mt_config_int(sub, "hidden_size", 1, &i)) check_failed(ctx);
         FUZZ_CHECK(mt_config_parent(sub) == c, "a view's parent");
     }
     (void)mt_config_architecture(c);

@@ -85,44 +85,44 @@ Test(config, real_llama7b) {
     cr_assert_str_eq(mt_config_architecture(c), "LlamaForCausalLM");
 
     int64_t i = 0;
-    cr_assert(mt_cfg_int(c, "hidden_size", 1, &i));
+    cr_assert(mt_config_int(c, "hidden_size", 1, &i));
     cr_assert_eq(i, 4096);
-    cr_assert(mt_cfg_req_int(c, "num_hidden_layers", &i));
+    cr_assert(mt_config_req_int(c, "num_hidden_layers", &i));
     cr_assert_eq(i, 32);
-    cr_assert(mt_cfg_pos_int(c, "intermediate_size", 0, &i));
+    cr_assert(mt_config_pos_int(c, "intermediate_size", 0, &i));
     cr_assert_eq(i, 11008);
     /* absent: the default */
-    cr_assert(mt_cfg_int(c, "num_key_value_heads", 32, &i));
+    cr_assert(mt_config_int(c, "num_key_value_heads", 32, &i));
     cr_assert_eq(i, 32);
-    cr_assert_not(mt_cfg_has(c, "num_key_value_heads"));
-    cr_assert(mt_cfg_has(c, "vocab_size"));
+    cr_assert_not(mt_config_has(c, "num_key_value_heads"));
+    cr_assert(mt_config_has(c, "vocab_size"));
 
     double d = 0;
-    cr_assert(mt_cfg_float(c, "rms_norm_eps", 1.0, &d));
+    cr_assert(mt_config_float(c, "rms_norm_eps", 1.0, &d));
     cr_assert_eq(d, 1e-06);
-    cr_assert(mt_cfg_float(c, "hidden_size", 0, &d)); /* ints read as floats */
+    cr_assert(mt_config_float(c, "hidden_size", 0, &d)); /* ints read as floats */
     cr_assert_eq(d, 4096.0);
-    cr_assert(mt_cfg_float(c, "rope_theta", 10000.0, &d));
+    cr_assert(mt_config_float(c, "rope_theta", 10000.0, &d));
     cr_assert_eq(d, 10000.0);
 
     bool b = true;
-    cr_assert(mt_cfg_bool(c, "tie_word_embeddings", true, &b));
+    cr_assert(mt_config_bool(c, "tie_word_embeddings", true, &b));
     cr_assert_not(b);
-    cr_assert(mt_cfg_bool(c, "use_cache", false, &b));
+    cr_assert(mt_config_bool(c, "use_cache", false, &b));
     cr_assert(b);
 
     const char *s = NULL;
-    cr_assert(mt_cfg_str(c, "torch_dtype", "float32", &s));
+    cr_assert(mt_config_str(c, "torch_dtype", "float32", &s));
     cr_assert_str_eq(s, "float16");
-    cr_assert(mt_cfg_str(c, "rope_scaling.rope_type", "default", &s));
+    cr_assert(mt_config_str(c, "rope_scaling.rope_type", "default", &s));
     cr_assert_str_eq(s, "default");
 
     /* grep -n: line 9 is `  "hidden_size": 4096,` */
     int line = -1, col = -1;
-    mt_cfg_locate(c, "hidden_size", &line, &col);
+    mt_config_locate(c, "hidden_size", &line, &col);
     cr_assert_eq(line, 9);
     cr_assert_eq(col, 3);
-    mt_cfg_locate(c, "no_such_field", &line, &col);
+    mt_config_locate(c, "no_such_field", &line, &col);
     cr_assert_eq(line, 0);
     cr_assert_eq(col, 0);
     cr_assert_eq(mt_ctx_status(T.ctx), MT_OK);
@@ -132,39 +132,39 @@ Test(config, real_nested_rope_scaling) {
     mt_config *c = mt_config_load(T.ctx, LLAMA32);
     cr_assert_not_null(c, "%s", mt_ctx_errmsg(T.ctx));
     double d = 0;
-    cr_assert(mt_cfg_float(c, "rope_scaling.factor", 1.0, &d));
+    cr_assert(mt_config_float(c, "rope_scaling.factor", 1.0, &d));
     cr_assert_eq(d, 32.0);
     int64_t i = 0; /* an integral real is accepted as an integer */
-    cr_assert(mt_cfg_int(c, "rope_scaling.factor", 1, &i));
+    cr_assert(mt_config_int(c, "rope_scaling.factor", 1, &i));
     cr_assert_eq(i, 32);
-    cr_assert(mt_cfg_int(c, "rope_scaling.original_max_position_embeddings", 0, &i));
+    cr_assert(mt_config_int(c, "rope_scaling.original_max_position_embeddings", 0, &i));
     cr_assert_eq(i, 8192);
     const char *s = NULL;
-    cr_assert(mt_cfg_str(c, "rope_scaling.rope_type", NULL, &s));
+    cr_assert(mt_config_str(c, "rope_scaling.rope_type", NULL, &s));
     cr_assert_str_eq(s, "llama3");
-    cr_assert(mt_cfg_str(c, "architectures.0", NULL, &s));
+    cr_assert(mt_config_str(c, "architectures.0", NULL, &s));
     cr_assert_str_eq(s, "LlamaForCausalLM");
-    cr_assert(mt_cfg_has(c, "rope_scaling"));
-    cr_assert_not_null(mt_cfg_json(c, "rope_scaling"));
-    cr_assert_null(mt_cfg_json(c, "rope_scaling.nope"));
+    cr_assert(mt_config_has(c, "rope_scaling"));
+    cr_assert_not_null(mt_config_json(c, "rope_scaling"));
+    cr_assert_null(mt_config_json(c, "rope_scaling.nope"));
 
     /* grep -n: 22 `  "rope_scaling": {`, 23 `    "factor": 32.0,`, 3 `    "LlamaForCausalLM"` */
     int line, col;
-    mt_cfg_locate(c, "rope_scaling.factor", &line, &col);
+    mt_config_locate(c, "rope_scaling.factor", &line, &col);
     cr_assert_eq(line, 23);
     cr_assert_eq(col, 5);
-    mt_cfg_locate(c, "rope_scaling", &line, &col);
+    mt_config_locate(c, "rope_scaling", &line, &col);
     cr_assert_eq(line, 22);
     cr_assert_eq(col, 3);
-    mt_cfg_locate(c, "architectures.0", &line, &col);
+    mt_config_locate(c, "architectures.0", &line, &col);
     cr_assert_eq(line, 3);
     cr_assert_eq(col, 5);
-    mt_cfg_locate(c, "architectures.1", &line, &col);
+    mt_config_locate(c, "architectures.1", &line, &col);
     cr_assert_eq(line, 0);
     cr_assert_eq(col, 0);
 
     /* a semantic error raised by a family lands on the nested key */
-    cr_assert_eq(mt_cfg_error(c, "rope_scaling.factor", "factor %g is too large", 32.0),
+    cr_assert_eq(mt_config_error(c, "rope_scaling.factor", "factor %g is too large", 32.0),
                  MT_ERR_CONFIG);
     expect_msg(fmt("%s:23:5: field 'rope_scaling.factor': factor 32 is too large", LLAMA32));
 }
@@ -177,7 +177,7 @@ Test(config, directory_load) {
     cr_assert_not_null(c, "%s", mt_ctx_errmsg(T.ctx));
     cr_assert_str_eq(mt_config_path(c), T.file);
     int64_t i = 0;
-    cr_assert(mt_cfg_int(c, "hidden_size", 0, &i));
+    cr_assert(mt_config_int(c, "hidden_size", 0, &i));
     cr_assert_eq(i, 64);
 
     char slash[80];
@@ -215,9 +215,9 @@ Test(config, parse_from_memory_with_label) {
     cr_assert_not_null(c, "%s", mt_ctx_errmsg(T.ctx));
     cr_assert_str_eq(mt_config_path(c), "mem.json");
     int64_t i = 0;
-    cr_assert(mt_cfg_int(c, "a", 0, &i));
+    cr_assert(mt_config_int(c, "a", 0, &i));
     cr_assert_eq(i, 1);
-    cr_assert_not(mt_cfg_int(c, "a.b", 0, &i));
+    cr_assert_not(mt_config_int(c, "a.b", 0, &i));
     expect_msg("mem.json:1:2: field 'a': expected an object (to read 'a.b'), got an integer 1");
 }
 
@@ -295,7 +295,7 @@ static const char TYPES[] =
 Test(config, wrong_type_int) {
     mt_config *c = load_text(TYPES);
     int64_t i = 7;
-    cr_assert_not(mt_cfg_int(c, "hidden_size", 0, &i));
+    cr_assert_not(mt_config_int(c, "hidden_size", 0, &i));
     const mt_error *e = mt_ctx_error(T.ctx);
     cr_assert_eq(e->status, MT_ERR_CONFIG);
     cr_assert_eq(e->line, 3);
@@ -308,14 +308,14 @@ Test(config, wrong_type_int) {
 Test(config, wrong_type_int_nonintegral_real) {
     mt_config *c = load_text(TYPES);
     int64_t i;
-    cr_assert_not(mt_cfg_int(c, "rope_theta", 0, &i));
+    cr_assert_not(mt_config_int(c, "rope_theta", 0, &i));
     expect_msg(fmt("%s:7:3: field 'rope_theta': expected an integer, got a number 1.5", T.file));
 }
 
 Test(config, wrong_type_float) {
     mt_config *c = load_text(TYPES);
     double d;
-    cr_assert_not(mt_cfg_float(c, "rms_norm_eps", 0, &d));
+    cr_assert_not(mt_config_float(c, "rms_norm_eps", 0, &d));
     expect_msg(fmt("%s:4:3: field 'rms_norm_eps': expected a number, got a string \"1e-6\"",
                    T.file));
 }
@@ -323,21 +323,21 @@ Test(config, wrong_type_float) {
 Test(config, wrong_type_bool) {
     mt_config *c = load_text(TYPES);
     bool b;
-    cr_assert_not(mt_cfg_bool(c, "use_cache", false, &b));
+    cr_assert_not(mt_config_bool(c, "use_cache", false, &b));
     expect_msg(fmt("%s:5:3: field 'use_cache': expected a boolean, got an integer 1", T.file));
 }
 
 Test(config, wrong_type_str) {
     mt_config *c = load_text(TYPES);
     const char *s;
-    cr_assert_not(mt_cfg_str(c, "torch_dtype", NULL, &s));
+    cr_assert_not(mt_config_str(c, "torch_dtype", NULL, &s));
     expect_msg(fmt("%s:6:3: field 'torch_dtype': expected a string, got an array", T.file));
 }
 
 Test(config, wrong_type_str_object) {
     mt_config *c = load_text(TYPES);
     const char *s;
-    cr_assert_not(mt_cfg_str(c, "sub", NULL, &s));
+    cr_assert_not(mt_config_str(c, "sub", NULL, &s));
     expect_msg(fmt("%s:10:3: field 'sub': expected a string, got an object", T.file));
 }
 
@@ -345,7 +345,7 @@ Test(config, wrong_type_nested) {
     /* line 8 `  "rope_scaling": {"factor": true},`: "factor" opens at character 20 */
     mt_config *c = load_text(TYPES);
     double d;
-    cr_assert_not(mt_cfg_float(c, "rope_scaling.factor", 1.0, &d));
+    cr_assert_not(mt_config_float(c, "rope_scaling.factor", 1.0, &d));
     expect_msg(fmt("%s:8:20: field 'rope_scaling.factor': expected a number, got a boolean true",
                    T.file));
 }
@@ -353,7 +353,7 @@ Test(config, wrong_type_nested) {
 Test(config, wrong_type_parent) {
     mt_config *c = load_text(TYPES);
     double d;
-    cr_assert_not(mt_cfg_float(c, "hidden_size.factor", 1.0, &d));
+    cr_assert_not(mt_config_float(c, "hidden_size.factor", 1.0, &d));
     expect_msg(fmt("%s:3:3: field 'hidden_size': expected an object (to read "
                    "'hidden_size.factor'), got a string \"4096\"", T.file));
 }
@@ -362,8 +362,8 @@ Test(config, first_error_kept) {
     mt_config *c = load_text(TYPES);
     int64_t i;
     bool b;
-    cr_assert_not(mt_cfg_int(c, "hidden_size", 0, &i));
-    cr_assert_not(mt_cfg_bool(c, "use_cache", false, &b));
+    cr_assert_not(mt_config_int(c, "hidden_size", 0, &i));
+    cr_assert_not(mt_config_bool(c, "use_cache", false, &b));
     cr_assert_str_eq(mt_ctx_error(T.ctx)->field, "hidden_size");
 }
 
@@ -372,7 +372,7 @@ Test(config, long_string_value_is_cut) {
     mt_config *c = mt_config_parse(T.ctx, text, strlen(text), "l.json");
     cr_assert_not_null(c, "%s", mt_ctx_errmsg(T.ctx));
     int64_t i;
-    cr_assert_not(mt_cfg_int(c, "n", 0, &i));
+    cr_assert_not(mt_config_int(c, "n", 0, &i));
     expect_msg("l.json:1:2: field 'n': expected an integer, got a string "
                "\"0123456789012345678901234567890123456789\"...");
 }
@@ -383,7 +383,7 @@ Test(config, string_value_is_escaped) {
     mt_config *c = mt_config_parse(T.ctx, text, strlen(text), "e.json");
     cr_assert_not_null(c, "%s", mt_ctx_errmsg(T.ctx));
     bool b;
-    cr_assert_not(mt_cfg_bool(c, "n", false, &b));
+    cr_assert_not(mt_config_bool(c, "n", false, &b));
     expect_msg("e.json:1:2: field 'n': expected a boolean, got a string \"a\\\"b\\\\c\\u000a\"");
 }
 
@@ -392,20 +392,20 @@ Test(config, string_value_is_escaped) {
 Test(config, integral_real_accepted) {
     mt_config *c = load_text("{\"max_position_embeddings\": 4096.0, \"n\": -2.0}");
     int64_t i = 0;
-    cr_assert(mt_cfg_int(c, "max_position_embeddings", 0, &i));
+    cr_assert(mt_config_int(c, "max_position_embeddings", 0, &i));
     cr_assert_eq(i, 4096);
-    cr_assert(mt_cfg_pos_int(c, "max_position_embeddings", 0, &i));
+    cr_assert(mt_config_pos_int(c, "max_position_embeddings", 0, &i));
     cr_assert_eq(i, 4096);
-    cr_assert(mt_cfg_int(c, "n", 0, &i));
+    cr_assert(mt_config_int(c, "n", 0, &i));
     cr_assert_eq(i, -2);
-    cr_assert_not(mt_cfg_pos_int(c, "n", 1, &i));
+    cr_assert_not(mt_config_pos_int(c, "n", 1, &i));
     expect_msg(fmt("%s:1:37: field 'n': expected a positive integer, got -2.0", T.file));
 }
 
 Test(config, pos_int_zero) {
     mt_config *c = load_text("{\n  \"a\": 1,\n  \"num_attention_heads\": 0\n}\n");
     int64_t i;
-    cr_assert_not(mt_cfg_pos_int(c, "num_attention_heads", 32, &i));
+    cr_assert_not(mt_config_pos_int(c, "num_attention_heads", 32, &i));
     expect_msg(fmt("%s:3:3: field 'num_attention_heads': expected a positive integer, got 0",
                    T.file));
 }
@@ -413,7 +413,7 @@ Test(config, pos_int_zero) {
 Test(config, pos_int_negative) {
     mt_config *c = load_text("{\n\t\"vocab_size\": -3\n}");
     int64_t i;
-    cr_assert_not(mt_cfg_pos_int(c, "vocab_size", 32000, &i));
+    cr_assert_not(mt_config_pos_int(c, "vocab_size", 32000, &i));
     const mt_error *e = mt_ctx_error(T.ctx);
     cr_assert_eq(e->line, 2);
     cr_assert_eq(e->col, 2); /* a tab is one character */
@@ -423,7 +423,7 @@ Test(config, pos_int_negative) {
 Test(config, pos_int_wrong_type) {
     mt_config *c = load_text("{\"heads\": \"8\"}");
     int64_t i;
-    cr_assert_not(mt_cfg_pos_int(c, "heads", 8, &i));
+    cr_assert_not(mt_config_pos_int(c, "heads", 8, &i));
     expect_msg(fmt("%s:1:2: field 'heads': expected a positive integer, got a string \"8\"",
                    T.file));
 }
@@ -431,9 +431,9 @@ Test(config, pos_int_wrong_type) {
 Test(config, pos_int_default_and_required) {
     mt_config *c = load_text("{\"a\": 1}");
     int64_t i = 0;
-    cr_assert(mt_cfg_pos_int(c, "heads", 8, &i));
+    cr_assert(mt_config_pos_int(c, "heads", 8, &i));
     cr_assert_eq(i, 8);
-    cr_assert_not(mt_cfg_pos_int(c, "hidden_size", 0, &i));
+    cr_assert_not(mt_config_pos_int(c, "hidden_size", 0, &i));
     const mt_error *e = mt_ctx_error(T.ctx);
     cr_assert_eq(e->status, MT_ERR_CONFIG);
     cr_assert_eq(e->line, 0);
@@ -443,7 +443,7 @@ Test(config, pos_int_default_and_required) {
 Test(config, required_missing) {
     mt_config *c = load_text("{\"vocab_size\": 100}");
     int64_t i;
-    cr_assert_not(mt_cfg_req_int(c, "hidden_size", &i));
+    cr_assert_not(mt_config_req_int(c, "hidden_size", &i));
     const mt_error *e = mt_ctx_error(T.ctx);
     cr_assert_eq(e->status, MT_ERR_CONFIG);
     cr_assert_str_eq(e->file, T.file);
@@ -455,9 +455,9 @@ Test(config, required_missing) {
 Test(config, int64_range) {
     mt_config *c = load_text("{\"big\": 9223372036854775807, \"small\": -9223372036854775808}");
     int64_t i = 0;
-    cr_assert(mt_cfg_int(c, "big", 0, &i));
+    cr_assert(mt_config_int(c, "big", 0, &i));
     cr_assert_eq(i, INT64_MAX);
-    cr_assert(mt_cfg_int(c, "small", 0, &i));
+    cr_assert(mt_config_int(c, "small", 0, &i));
     cr_assert_eq(i, INT64_MIN);
 }
 
@@ -465,7 +465,7 @@ Test(config, real_outside_int64_rejected) {
     /* 2^63 as a real is integral but not representable as int64 */
     mt_config *c = load_text("{\"x\": 9223372036854775808.0}");
     int64_t i;
-    cr_assert_not(mt_cfg_int(c, "x", 0, &i));
+    cr_assert_not(mt_config_int(c, "x", 0, &i));
     expect_msg(fmt("%s:1:2: field 'x': expected an integer, got a number 9.223372036854776e+18",
                    T.file));
 }
@@ -475,24 +475,24 @@ Test(config, real_outside_int64_rejected) {
 Test(config, null_is_absent) {
     mt_config *c = load_text("{\"sliding_window\": null, \"rope_scaling\": null, \"s\": null}");
     int64_t i = 0;
-    cr_assert(mt_cfg_int(c, "sliding_window", 4096, &i));
+    cr_assert(mt_config_int(c, "sliding_window", 4096, &i));
     cr_assert_eq(i, 4096);
-    cr_assert(mt_cfg_pos_int(c, "sliding_window", 7, &i));
+    cr_assert(mt_config_pos_int(c, "sliding_window", 7, &i));
     cr_assert_eq(i, 7);
     double d = 0;
-    cr_assert(mt_cfg_float(c, "rope_scaling.factor", 1.0, &d)); /* null parent: absent */
+    cr_assert(mt_config_float(c, "rope_scaling.factor", 1.0, &d)); /* null parent: absent */
     cr_assert_eq(d, 1.0);
     const char *s = "x";
-    cr_assert(mt_cfg_str(c, "s", NULL, &s));
+    cr_assert(mt_config_str(c, "s", NULL, &s));
     cr_assert_null(s);
     bool b = false;
-    cr_assert(mt_cfg_bool(c, "s", true, &b));
+    cr_assert(mt_config_bool(c, "s", true, &b));
     cr_assert(b);
-    cr_assert_not(mt_cfg_has(c, "sliding_window"));
-    cr_assert_null(mt_cfg_json(c, "sliding_window"));
+    cr_assert_not(mt_config_has(c, "sliding_window"));
+    cr_assert_null(mt_config_json(c, "sliding_window"));
     cr_assert_eq(mt_ctx_status(T.ctx), MT_OK);
     /* required and null: missing */
-    cr_assert_not(mt_cfg_req_int(c, "sliding_window", &i));
+    cr_assert_not(mt_config_req_int(c, "sliding_window", &i));
     expect_msg(fmt("%s: missing required field 'sliding_window'", T.file));
 }
 
@@ -511,35 +511,35 @@ Test(config, locate_skips_strings_and_nesting) {
     int line, col;
     /* the top-level key, not the one inside the string on line 2 or the
      * object on line 3 */
-    mt_cfg_locate(c, "hidden_size", &line, &col);
+    mt_config_locate(c, "hidden_size", &line, &col);
     cr_assert_eq(line, 5);
     cr_assert_eq(col, 3);
     /* line 3: `{` at 18, its first key at 19 */
-    mt_cfg_locate(c, "text_config.hidden_size", &line, &col);
+    mt_config_locate(c, "text_config.hidden_size", &line, &col);
     cr_assert_eq(line, 3);
     cr_assert_eq(col, 19);
     /* line 3: `[` at 42, element 1 `{` at 46, its key "y" at 47 */
-    mt_cfg_locate(c, "text_config.x.1", &line, &col);
+    mt_config_locate(c, "text_config.x.1", &line, &col);
     cr_assert_eq(line, 3);
     cr_assert_eq(col, 46);
-    mt_cfg_locate(c, "text_config.x.1.y", &line, &col);
+    mt_config_locate(c, "text_config.x.1.y", &line, &col);
     cr_assert_eq(line, 3);
     cr_assert_eq(col, 47);
     /* an escaped key matches its decoded name */
-    mt_cfg_locate(c, "weird", &line, &col);
+    mt_config_locate(c, "weird", &line, &col);
     cr_assert_eq(line, 4);
     cr_assert_eq(col, 3);
     int64_t i = 0;
-    cr_assert(mt_cfg_int(c, "weird", 0, &i));
+    cr_assert(mt_config_int(c, "weird", 0, &i));
     cr_assert_eq(i, 3);
-    cr_assert(mt_cfg_int(c, "text_config.x.1.y", 0, &i));
+    cr_assert(mt_config_int(c, "text_config.x.1.y", 0, &i));
     cr_assert_eq(i, 2);
     /* absent paths */
-    mt_cfg_locate(c, "note.x", &line, &col);
+    mt_config_locate(c, "note.x", &line, &col);
     cr_assert_eq(line + col, 0);
-    mt_cfg_locate(c, "text_config.x.5", &line, &col);
+    mt_config_locate(c, "text_config.x.5", &line, &col);
     cr_assert_eq(line + col, 0);
-    mt_cfg_locate(c, "text_config.zzz", &line, &col);
+    mt_config_locate(c, "text_config.zzz", &line, &col);
     cr_assert_eq(line + col, 0);
 }
 
@@ -548,16 +548,16 @@ Test(config, locate_counts_characters) {
     mt_config *c = mt_config_parse(T.ctx, "{\"\xc3\xbc\": 1, \"k\": 2}", 17, "u.json");
     cr_assert_not_null(c, "%s", mt_ctx_errmsg(T.ctx));
     int line, col;
-    mt_cfg_locate(c, "k", &line, &col);
+    mt_config_locate(c, "k", &line, &col);
     cr_assert_eq(line, 1);
     cr_assert_eq(col, 10);
-    mt_cfg_locate(c, "\xc3\xbc", &line, &col);
+    mt_config_locate(c, "\xc3\xbc", &line, &col);
     cr_assert_eq(col, 2);
 }
 
 Test(config, cfg_error_semantic) {
     mt_config *c = load_text("{\n  \"num_attention_heads\": 30,\n  \"hidden_size\": 4096\n}\n");
-    cr_assert_eq(mt_cfg_error(c, "hidden_size", "hidden_size %d is not divisible by "
+    cr_assert_eq(mt_config_error(c, "hidden_size", "hidden_size %d is not divisible by "
                               "num_attention_heads %d", 4096, 30), MT_ERR_CONFIG);
     expect_msg(fmt("%s:3:3: field 'hidden_size': hidden_size 4096 is not divisible by "
                    "num_attention_heads 30", T.file));
@@ -565,7 +565,7 @@ Test(config, cfg_error_semantic) {
 
 Test(config, cfg_error_absent_field) {
     mt_config *c = load_text("{}");
-    mt_cfg_error(c, "head_dim", "cannot derive head_dim");
+    mt_config_error(c, "head_dim", "cannot derive head_dim");
     expect_msg(fmt("%s: field 'head_dim': cannot derive head_dim", T.file));
 }
 
@@ -596,12 +596,12 @@ Test(config, model_type_wrong_type) {
 
 Test(config, json_access) {
     mt_config *c = load_text("{\"architectures\": [\"A\", \"B\"], \"o\": {\"k\": 1}}");
-    cr_assert_not_null(mt_cfg_json(c, "architectures"));
-    cr_assert_not_null(mt_cfg_json(c, "architectures.1"));
-    cr_assert_null(mt_cfg_json(c, "architectures.2"));
-    cr_assert_null(mt_cfg_json(c, "architectures.x"));
-    cr_assert_not_null(mt_cfg_json(c, "o.k"));
-    cr_assert(mt_cfg_has(c, "o.k"));
-    cr_assert_not(mt_cfg_has(c, "o.k.z"));
+    cr_assert_not_null(mt_config_json(c, "architectures"));
+    cr_assert_not_null(mt_config_json(c, "architectures.1"));
+    cr_assert_null(mt_config_json(c, "architectures.2"));
+    cr_assert_null(mt_config_json(c, "architectures.x"));
+    cr_assert_not_null(mt_config_json(c, "o.k"));
+    cr_assert(mt_config_has(c, "o.k"));
+    cr_assert_not(mt_config_has(c, "o.k.z"));
     cr_assert_eq(mt_ctx_status(T.ctx), MT_OK);
 }

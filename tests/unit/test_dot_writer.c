@@ -1,4 +1,5 @@
-/* The DOT writer (export/dot.c) against the cgraph builder it replaced.
+/* The DOT writer (export/dot.c) against the cgraph builder it replaced,
+ * drawing the plain FX graph (mt_picture_opts: unfold, verbose_labels, plain).
  *
  * The reference below is the exporter as it was before the writer: the graph
  * built through cgraph (agopen, nested cluster subgraphs, agedge) and printed
@@ -281,11 +282,15 @@ static char *ref_text(Agraph_t *ag)
 
 /* ---- the new writer's text --------------------------------------------------- */
 
+/* The plain FX graph (every node, FX labels, no fills or layout hints): the
+ * graph the old builder drew. The pictures drawn by default (folded, short
+ * labels, fills) are tested in test_pictures.c. */
 static char *dot_text(mt_model *m, mt_graph *g)
 {
     mstr s;
     ms_open(&s);
-    mt_status st = mt_export_dot(m, g, s.f);
+    mt_picture_opts po = {.unfold = true, .verbose_labels = true, .plain = true};
+    mt_status st = mt_export_dot_opts(m, g, &po, s.f);
     char *t = ms_close(&s);
     cr_assert_eq(st, MT_OK, "%s", mt_ctx_errmsg(m->ctx));
     return t;
@@ -295,7 +300,8 @@ static char *plan_text(const mt_plan *p)
 {
     mstr s;
     ms_open(&s);
-    mt_status st = mt_plan_export_dot(p, s.f);
+    mt_picture_opts po = {.unfold = true, .verbose_labels = true, .plain = true};
+    mt_status st = mt_plan_export_dot_opts(p, &po, s.f);
     char *t = ms_close(&s);
     cr_assert_eq(st, MT_OK, "%s", mt_ctx_errmsg(p->ctx));
     return t;

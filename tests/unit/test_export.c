@@ -451,10 +451,18 @@ static Agraph_t *read_dot(const char *text)
     return g;
 }
 
+/* The plain FX graph: every node, FX labels (the default picture is tested in
+ * test_pictures.c). */
+static mt_status export_dot_plain(mt_model *m, mt_graph *g, FILE *out)
+{
+    mt_picture_opts po = {.unfold = true, .verbose_labels = true, .plain = true};
+    return mt_export_dot_opts(m, g, &po, out);
+}
+
 Test(export_dot, parses_back_with_clusters_nodes_and_edges)
 {
     toy t = toy_build();
-    char *text = export_to_string(&t, mt_export_dot, NULL);
+    char *text = export_to_string(&t, export_dot_plain, NULL);
     cr_assert_eq(strncmp(text, "digraph", 7), 0);
     Agraph_t *g = read_dot(text);
     cr_assert(agisdirected(g));

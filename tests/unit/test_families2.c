@@ -27,34 +27,6 @@ static const char *tiny_json(const char *model_type) {
     return NULL;
 }
 
-static bool is_op(const mt_node *n, mt_op_id id) {
-    return (n->op == MT_NODE_CALL_FUNCTION || n->op == MT_NODE_CALL_METHOD) && n->opid == (int)id;
-}
-
-static bool under(const mt_node *n, const char *path) {
-    for (int d = 0; n->stack && d < n->stack->depth; d++)
-        if (strcmp(n->stack->mods[d]->path, path) == 0) return true;
-    return false;
-}
-
-static int count_ops(mt_graph *g, mt_op_id id, const char *path) {
-    int k = 0;
-    for (int i = 0; i < g->n; i++)
-        if (is_op(g->nodes[i], id) && (!path || under(g->nodes[i], path))) k++;
-    return k;
-}
-
-static mt_node *first_op(mt_graph *g, mt_op_id id, const char *path) {
-    for (int i = 0; i < g->n; i++)
-        if (is_op(g->nodes[i], id) && (!path || under(g->nodes[i], path))) return g->nodes[i];
-    return NULL;
-}
-
-static const mt_arg *kwarg(const mt_node *n, const char *name) {
-    for (int i = 0; i < n->nkwargs; i++)
-        if (strcmp(n->kwargs[i].name, name) == 0) return &n->kwargs[i].value;
-    return NULL;
-}
 
 static const char *innermost(const mt_node *n) {
     return (n && n->stack && n->stack->depth) ? n->stack->mods[n->stack->depth - 1]->path : "";
@@ -88,14 +60,14 @@ static const char *GEMMA3_1B =
 static mt_node *layer_sdpa(mt_graph *g, int i) {
     char path[64];
     snprintf(path, sizeof path, "model.layers.%d.self_attn", i);
-    return first_op(g, MT_OP_SDPA, path);
+    return tu_first_op(g, MT_OP_SDPA, path);
 }
 
 static mt_node *mask_source(const mt_node *sdpa) {
-    const mt_arg *am = kwarg(sdpa, "attn_mask");
+    const mt_arg *am = tu_kwarg(sdpa, "attn_mask");
     cr_assert_not_null(am);
     mt_node *gi = am->v.t->node; /* mask[:, :, :, :kv_len] */
-    cr_assert(is_op(gi, MT_OP_GETITEM));
+    cr_assert(tu_is_op(gi, MT_OP_GETITEM));
     return gi->args[0].v.t->node;
 }
 
@@ -103,7 +75,7 @@ static mt_node *mask_source(const mt_node *sdpa) {
 static const char *rotary_source(mt_graph *g, int i) {
     char path[64];
     snprintf(path, sizeof path, "model.layers.%d.self_attn", i);
-    mt_node *u = first_op(g, MT_OP_UNSQUEEZE, path);
+    mt_node *u = tu_first_op(g, MT_OP_UNSQUEEZE, path);
     cr_assert_not_null(u);
     return innermost(u->args[0].v.t->node);
 }
@@ -152,9 +124,9 @@ Test(gemma3, gemma_3_1b_matches_published_count) {
     mt_node *out = g->nodes[g->n - 1];
     cr_assert_eq(out->args[0].v.t->shape[2], mt_sym_const(ctx, 262144));
     /* no soft-capping configured: SDPA with scale 256^-0.5, no tanh; the head is the last node */
-    cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 26);
-    cr_assert_eq(count_ops(g, MT_OP_TANH, NULL), 0);
-    cr_assert_float_eq(kwarg(layer_sdpa(g, 0), "scale")->v.f, 0.0625, 0);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 26);
+    cr_assert_eq(tu_count_ops(g, MT_OP_TANH, NULL), 0);
+    cr_assert_float_eq(tu_kwarg(layer_sdpa(g, 0), "scale")->v.f, 0.0625, 0);
     cr_assert_eq(g->nodes[g->n - 2]->op, MT_NODE_CALL_MODULE);
     cr_assert_str_eq(g->nodes[g->n - 2]->target, "lm_head");
     /* (i + 1) % 6 == 0 is global: layers 5, 11, 17, 23 use the causal mask and rotary_emb,
@@ -162,7 +134,7 @@ Test(gemma3, gemma_3_1b_matches_published_count) {
     mt_node *causal = mask_source(layer_sdpa(g, 5));
     mt_node *sliding = mask_source(layer_sdpa(g, 0));
     cr_assert_neq(causal, sliding);
-    cr_assert(is_op(sliding, MT_OP_MASKED_FILL));
+    cr_assert(tu_is_op(sliding, MT_OP_MASKED_FILL));
     cr_assert_eq(sliding->args[0].v.t->node, causal, "the sliding mask refines the causal one");
     int nslide = 0;
     for (int i = 0; i < 26; i++) {
@@ -173,23 +145,23 @@ Test(gemma3, gemma_3_1b_matches_published_count) {
         nslide += !global;
     }
     cr_assert_eq(nslide, 22);
-    mt_node *ge = first_op(g, MT_OP_GE, NULL);
+    mt_node *ge = tu_first_op(g, MT_OP_GE, NULL);
     cr_assert_eq(ge->args[1].v.i, 512);
     /* embedding traced through: F.embedding(ids, weight, 0, None, 2.0, False, False) * embed_scale.to(bf16) */
-    mt_node *e = first_op(g, MT_OP_EMBEDDING, "model.embed_tokens");
+    mt_node *e = tu_first_op(g, MT_OP_EMBEDDING, "model.embed_tokens");
     cr_assert_not_null(e);
     cr_assert_eq(e->args[2].kind, MT_ARG_INT);
     cr_assert_eq(e->args[2].v.i, 0);
-    mt_node *mul = first_op(g, MT_OP_MUL, "model.embed_tokens");
+    mt_node *mul = tu_first_op(g, MT_OP_MUL, "model.embed_tokens");
     cr_assert_not_null(mul);
     cr_assert_eq(mul->args[0].v.t->node, e);
     mt_node *to = mul->args[1].v.t->node;
-    cr_assert(is_op(to, MT_OP_TO));
+    cr_assert(tu_is_op(to, MT_OP_TO));
     cr_assert_eq(to->args[0].v.t->node->op, MT_NODE_GET_ATTR);
     cr_assert_str_eq(to->args[0].v.t->node->target, "model.embed_tokens.embed_scale");
     cr_assert_eq(mul->outs[0].dtype, MT_BFLOAT16);
     /* q_norm after the transpose: the variance is [batch, heads 4, seq, 1] */
-    mt_node *rs = first_op(g, MT_OP_RSQRT, "model.layers.0.self_attn.q_norm");
+    mt_node *rs = tu_first_op(g, MT_OP_RSQRT, "model.layers.0.self_attn.q_norm");
     cr_assert_not_null(rs);
     cr_assert_eq(rs->outs[0].shape[1], mt_sym_const(ctx, 4));
     cr_assert_eq(rs->outs[0].shape[2], mt_sym_var(ctx, "seq"));
@@ -205,12 +177,12 @@ Test(gemma3, layer_types_and_softcaps_from_config) {
                                   "\"attn_logit_softcapping\": 50.0, \"rope_scaling\": {\"rope_type\": \"linear\", "
                                   "\"factor\": 8.0}, " TINY_DIMS "}", 0);
     mt_graph *g = tu_trace(m);
-    cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 0);
-    cr_assert_eq(count_ops(g, MT_OP_TANH, NULL), 2 + 1);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 0);
+    cr_assert_eq(tu_count_ops(g, MT_OP_TANH, NULL), 2 + 1);
     cr_assert_str_eq(rotary_source(g, 0), "model.rotary_emb");
     cr_assert_str_eq(rotary_source(g, 1), "model.rotary_emb_local");
     mt_node *last = g->nodes[g->n - 2];
-    cr_assert(is_op(last, MT_OP_MUL));
+    cr_assert(tu_is_op(last, MT_OP_MUL));
     cr_assert_float_eq(last->args[1].v.f, 30.0, 0);
     /* the global rotary carries the rope scaling, the local one is default */
     cr_assert_str_eq(mt_module_get_attr(mt_module_find(m->root, "model.rotary_emb"), "rope_type")->v.s, "linear");
@@ -222,7 +194,7 @@ Test(gemma3, layer_types_and_softcaps_from_config) {
     g = tu_trace(tu_build_text(ctx, tiny_json("gemma3_text"), 0));
     cr_assert_str_eq(rotary_source(g, 0), "model.rotary_emb_local");
     cr_assert_str_eq(rotary_source(g, 1), "model.rotary_emb");
-    cr_assert_float_eq(kwarg(layer_sdpa(g, 1), "scale")->v.f, 0.25, 0); /* query_pre_attn_scalar 16 */
+    cr_assert_float_eq(tu_kwarg(layer_sdpa(g, 1), "scale")->v.f, 0.25, 0); /* query_pre_attn_scalar 16 */
     mt_ctx_free(ctx);
 }
 
@@ -290,35 +262,35 @@ Test(cohere, command_r_matches_hand_count) {
     mt_ctx *c = ctx;
     const mt_sym *b = mt_sym_var(c, "batch"), *seq = mt_sym_var(c, "seq");
     cr_assert_eq(g->nodes[g->n - 1]->args[0].v.t->shape[2], mt_sym_const(c, 256000));
-    cr_assert_eq(count_ops(g, MT_OP_SDPA, NULL), 40);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 40);
     /* logits * logit_scale is the last op */
     mt_node *last = g->nodes[g->n - 2];
-    cr_assert(is_op(last, MT_OP_MUL));
+    cr_assert(tu_is_op(last, MT_OP_MUL));
     cr_assert_float_eq(last->args[1].v.f, 0.0625, 0);
     cr_assert_eq(last->args[0].v.t->node->op, MT_NODE_CALL_MODULE);
     /* rotary: torch.repeat_interleave(freqs, 2, dim=-1) -> [1, seq, 128], no cat */
-    mt_node *ri = first_op(g, MT_OP_REPEAT_INTERLEAVE, "model.rotary_emb");
+    mt_node *ri = tu_first_op(g, MT_OP_REPEAT_INTERLEAVE, "model.rotary_emb");
     cr_assert_not_null(ri);
     cr_assert_eq(ri->args[1].v.i, 2);
-    cr_assert_eq(kwarg(ri, "dim")->v.i, -1);
+    cr_assert_eq(tu_kwarg(ri, "dim")->v.i, -1);
     cr_assert_eq(ri->outs[0].ndim, 3);
     cr_assert_eq(ri->outs[0].shape[1], seq);
     cr_assert_eq(ri->outs[0].shape[2], mt_sym_const(c, 128));
-    cr_assert_eq(count_ops(g, MT_OP_CAT, "model.rotary_emb"), 0);
+    cr_assert_eq(tu_count_ops(g, MT_OP_CAT, "model.rotary_emb"), 0);
     /* rotate_half on strided halves, stacked and flattened: q and k in every layer */
-    cr_assert_eq(count_ops(g, MT_OP_STACK, NULL), 80);
-    cr_assert_eq(count_ops(g, MT_OP_FLATTEN, NULL), 80);
-    mt_node *st = first_op(g, MT_OP_STACK, "model.layers.0.self_attn");
+    cr_assert_eq(tu_count_ops(g, MT_OP_STACK, NULL), 80);
+    cr_assert_eq(tu_count_ops(g, MT_OP_FLATTEN, NULL), 80);
+    mt_node *st = tu_first_op(g, MT_OP_STACK, "model.layers.0.self_attn");
     const mt_sym *want5[5] = {b, mt_sym_const(c, 64), seq, mt_sym_const(c, 64), mt_sym_const(c, 2)};
     cr_assert_eq(st->outs[0].ndim, 5);
     for (int i = 0; i < 5; i++) cr_assert_eq(st->outs[0].shape[i], want5[i], "stack dim %d", i);
     cr_assert_eq(st->outs[0].dtype, MT_FLOAT32, "rotated in float32");
     mt_node *x1 = st->args[0].v.list.items[1].v.t->node; /* x[..., ::2] */
-    cr_assert(is_op(x1, MT_OP_GETITEM));
+    cr_assert(tu_is_op(x1, MT_OP_GETITEM));
     cr_assert_eq(x1->args[1].v.list.items[1].kind, MT_ARG_SLICE);
     cr_assert_eq(x1->args[1].v.list.items[1].v.slice.step, mt_sym_const(c, 2));
     cr_assert_null(x1->args[1].v.list.items[1].v.slice.start);
-    mt_node *fl = first_op(g, MT_OP_FLATTEN, "model.layers.0.self_attn");
+    mt_node *fl = tu_first_op(g, MT_OP_FLATTEN, "model.layers.0.self_attn");
     cr_assert_eq(fl->args[1].v.i, -2);
     cr_assert_eq(fl->outs[0].ndim, 4);
     cr_assert_eq(fl->outs[0].shape[3], mt_sym_const(c, 128));
@@ -326,7 +298,7 @@ Test(cohere, command_r_matches_hand_count) {
     cr_assert_eq(layer_sdpa(g, 0)->args[0].v.t->dtype, MT_FLOAT16);
     cr_assert_eq(layer_sdpa(g, 0)->args[0].v.t->node->opid, MT_OP_TO);
     /* CohereLayerNorm traced (float32 mean/variance), no LayerNorm leaf */
-    cr_assert_eq(count_ops(g, MT_OP_MEAN, "model.layers.0.input_layernorm"), 2);
+    cr_assert_eq(tu_count_ops(g, MT_OP_MEAN, "model.layers.0.input_layernorm"), 2);
     for (int i = 0; i < g->n; i++)
         cr_assert(!(g->nodes[i]->op == MT_NODE_CALL_MODULE && g->nodes[i]->module->leaf == MT_LEAF_LAYERNORM));
     /* parallel block: h = (residual + attn) + mlp, both branches fed by the same norm */
@@ -352,14 +324,14 @@ Test(cohere, qk_norm_weights_per_head) {
     cr_assert_str_eq(qn->type, "CohereLayerNorm");
     mt_graph *g = tu_trace(m);
     /* applied after the view, before the transpose: mean over head_dim of [batch, seq, 4, 16] */
-    mt_node *mean = first_op(g, MT_OP_MEAN, "model.layers.0.self_attn.q_norm");
+    mt_node *mean = tu_first_op(g, MT_OP_MEAN, "model.layers.0.self_attn.q_norm");
     cr_assert_not_null(mean);
     mt_node *in = mean->args[0].v.t->node; /* x.to(float32) */
     cr_assert_eq(in->outs[0].ndim, 4);
     cr_assert_eq(in->outs[0].shape[1], mt_sym_var(ctx, "seq"));
     cr_assert_eq(in->outs[0].shape[2], mt_sym_const(ctx, 4));
     /* the weight [4, 16] broadcasts against it */
-    mt_node *w = first_op(g, MT_OP_MUL, "model.layers.0.self_attn.k_norm");
+    mt_node *w = tu_first_op(g, MT_OP_MUL, "model.layers.0.self_attn.k_norm");
     cr_assert_not_null(w);
     mt_ctx_free(ctx);
 }

@@ -297,18 +297,39 @@ Test(plan, mixtral_experts_report) {
  * 2 x (2 x 1/2 x 256) = 512; plus the vocab-parallel embedding's all-reduce (256) and the
  * tied lm_head's vocab blocks gathered (1/2 x 256 x 4 = 512): 256 + 2 x 384 + 512 = 1536.
  * transformers' style all-reduces row-parallel outputs: 4 x 256 = 1024 (embedding whole). */
+/* The plan is priced in time (alpha per collective + bytes / beta): the bytes dominate only
+ * when many tokens move, so this is planned at 1,024 x 65,536 tokens (1536 B/token x 2^26
+ * tokens / 360 GB/s = 0.29 s against a few collectives x 10 us). */
+static mt_plan *plan_at(mt_model *m, mt_graph *g, int tp, mt_plan_style st, int64_t batch, int64_t seq) {
+    mt_plan_opts o = {.tp = tp, .style = st, .search = MT_SEARCH_BEST, .batch = batch, .seq = seq};
+    mt_plan *p = mt_plan_run(m, g, &o);
+    cr_assert_not_null(p, "%s", mt_ctx_errmsg(m->ctx));
+    return p;
+}
+
 Test(plan, reduce_scatter_is_half_an_all_reduce) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, tiny_for("cohere")->json, 0);
     mt_graph *g = tu_trace(m);
-    mt_plan *p = plan(m, g, 2, MT_PLAN_OURS, MT_SEARCH_BEST);
+    mt_plan *p = plan_at(m, g, 2, MT_PLAN_OURS, 1024, 65536);
     int n[MT_COMM_COUNT] = {0};
     for (int i = 0; i < p->ncomms; i++) n[p->comms[i].kind]++;
     cr_assert_eq(n[MT_COMM_REDUCE_SCATTER], 2);
     cr_assert(p->comm_per_token > 1535.5 && p->comm_per_token < 1536.5, "%.3f", p->comm_per_token);
-    mt_plan *t = plan(m, g, 2, MT_PLAN_TRANSFORMERS, MT_SEARCH_BEST);
+    mt_plan *t = plan_at(m, g, 2, MT_PLAN_TRANSFORMERS, 1024, 65536);
     for (int i = 0; i < t->ncomms; i++) cr_assert_neq(t->comms[i].kind, MT_COMM_REDUCE_SCATTER);
     cr_assert(t->comm_per_token > 1023.5 && t->comm_per_token < 1024.5, "%.3f", t->comm_per_token);
+    /* at 1 x 4096 tokens these bytes take microseconds: latency decides, and 6 collectives
+     * beat 8 at more bytes: the embedding's all-reduce (256), two all-reduces per layer
+     * (2 x 2 x (2 x 1/2 x 256) = 1024) and the tied head's gather (512) = 1792 B/token */
+    mt_plan *q = plan(m, g, 2, MT_PLAN_OURS, MT_SEARCH_BEST);
+    int nq[MT_COMM_COUNT] = {0};
+    for (int i = 0; i < q->ncomms; i++) nq[q->comms[i].kind]++;
+    cr_assert_eq(p->ncomms, 8);
+    cr_assert_eq(q->ncomms, 6);
+    cr_assert_eq(nq[MT_COMM_ALL_REDUCE], 5);
+    cr_assert_eq(nq[MT_COMM_ALL_GATHER], 1);
+    cr_assert(q->comm_per_token > 1791.5 && q->comm_per_token < 1792.5, "%.3f", q->comm_per_token);
     mt_ctx_free(ctx);
 }
 
@@ -388,4 +409,73 @@ Test(plan, overflowing_sizes_are_an_error) {
     cr_assert_eq(mt_ctx_status(ctx), MT_ERR_OVERFLOW);
     cr_assert(strstr(mt_ctx_errmsg(ctx), "overflows 64 bits"), "%s", mt_ctx_errmsg(ctx));
     mt_ctx_free(ctx);
+}
+
+/* Issue 10: routed experts are sharded as column -> row pairs inside each expert
+ * (their partial sums run through the routing weights and index_add_ and are
+ * all-reduced once per layer), never column -> column (an all-gather of every
+ * expert's intermediate: DeepSeek-V3 at tp=8 used to plan 15,378 all-gathers per
+ * forward); the shared expert and the dense MLP the same. And the per-layer roles
+ * do not depend on how many layers are traced. */
+static void assert_pair(const mt_plan *p, const char *up, const char *down, const char *what) {
+    cr_assert_str_eq(rule(p, up), "colwise", "%s tp=%d: %s is %s", what, p->tp, up, rule(p, up));
+    cr_assert_str_eq(rule(p, down), "rowwise", "%s tp=%d: %s is %s", what, p->tp, down, rule(p, down));
+}
+
+Test(plan, moe_experts_are_column_row_pairs) {
+    static const struct {
+        const char *cfg, *up, *down;
+        int64_t layers;
+    } C[] = {
+        {"samples/configs/mistralai--Mixtral-8x7B-v0.1.config.json", "model.layers.*.block_sparse_moe.experts.*.w1",
+         "model.layers.*.block_sparse_moe.experts.*.w2", 0},
+        {"samples/configs/Qwen--Qwen3-Coder-30B-A3B-Instruct.config.json", "model.layers.*.mlp.experts.*.gate_proj",
+         "model.layers.*.mlp.experts.*.down_proj", 0},
+        {"samples/configs/deepseek-ai--DeepSeek-V3.config.json", "model.layers.*.mlp.experts.*.gate_proj",
+         "model.layers.*.mlp.experts.*.down_proj", 5},
+    };
+    for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+        mt_ctx *ctx = mt_ctx_new();
+        mt_model *m = tu_build(ctx, tu_src(C[i].cfg), C[i].layers);
+        mt_graph *g = tu_trace(m);
+        for (int tp = 2; tp <= 8; tp *= 2) {
+            mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
+            cr_assert(p->valid, "%s tp=%d: %s", C[i].cfg, tp, p->reason);
+            assert_pair(p, C[i].up, C[i].down, C[i].cfg);
+        }
+        mt_ctx_free(ctx);
+    }
+}
+
+Test(plan, deepseek_v3_roles_do_not_depend_on_the_layers) {
+    const mt_plan_rule *first = NULL;
+    int nfirst = 0;
+    mt_ctx *keep = NULL;
+    static const int64_t layers[] = {4, 8, 61};
+    for (size_t k = 0; k < 3; k++) {
+        mt_ctx *ctx = mt_ctx_new();
+        mt_model *m = tu_build(ctx, tu_src("samples/configs/deepseek-ai--DeepSeek-V3.config.json"), layers[k]);
+        mt_plan *p = plan(m, tu_trace(m), 8, MT_PLAN_OURS, MT_SEARCH_BEST);
+        assert_pair(p, "model.layers.*.mlp.experts.*.gate_proj", "model.layers.*.mlp.experts.*.down_proj", "DeepSeek-V3");
+        assert_pair(p, "model.layers.*.mlp.shared_experts.gate_proj", "model.layers.*.mlp.shared_experts.down_proj",
+                    "DeepSeek-V3");
+        assert_pair(p, "model.layers.*.mlp.gate_proj", "model.layers.*.mlp.down_proj", "DeepSeek-V3");
+        int ag = 0;
+        for (int i = 0; i < p->ncomms; i++) ag += p->comms[i].kind == MT_COMM_ALL_GATHER;
+        cr_assert_lt(ag, 4 * layers[k], "%lld layers: %d all-gathers", (long long)layers[k], ag);
+        if (!first) {
+            first = p->rules;
+            nfirst = p->nrules;
+            keep = ctx;
+            continue;
+        }
+        cr_assert_eq(p->nrules, nfirst, "%lld layers: %d rules, %d at 4", (long long)layers[k], p->nrules, nfirst);
+        for (int i = 0; i < nfirst; i++) {
+            cr_assert_str_eq(p->rules[i].pattern, first[i].pattern);
+            cr_assert_str_eq(p->rules[i].style, first[i].style, "%s at %lld layers", first[i].pattern,
+                             (long long)layers[k]);
+        }
+        mt_ctx_free(ctx);
+    }
+    mt_ctx_free(keep);
 }

@@ -130,19 +130,17 @@ static const agree_diff D_QWEN3_MOE[] = {{"layers.*.self_attn.q_norm", NULL},
                                          {NULL, NULL}};
 /* q_lora_rank null (V2-Lite): no q_b_proj; "mla_kv_a_proj" keeps the weight whole (ours
  * shards and gathers it); fused experts as above */
-/* The tiny DeepSeek configs have moe_intermediate_size 32 under hidden 64 (float32): at
- * tp=2, gathering the shared expert's intermediate (128 B/token x 1/2 = 64) and then its
- * output (256 x 1/2 = 128) moves 192 B/token, less than all-reducing the output
- * (2 x 1/2 x 256 = 256): by bytes, its down_proj is column-parallel here where
- * transformers writes rowwise (at real widths the Megatron pair wins, see Mixtral). */
-#define D_DEEPSEEK_SHARED {"layers.*.mlp.shared_experts.down_proj", "colwise"}
-static const agree_diff D_DEEPSEEK_V2[] = {D_DEEPSEEK_SHARED, {"layers.*.self_attn.q_b_proj", NULL},
+/* The shared expert's down_proj is rowwise as transformers writes it: by bytes alone, at the
+ * tiny widths (moe_intermediate_size 32 under hidden 64), gathering its intermediate and then
+ * its output (192 B/token at tp=2) would beat all-reducing the output (256); priced in time
+ * (docs/plan.md, "Cost"), each collective's latency makes the one all-reduce cheaper. */
+static const agree_diff D_DEEPSEEK_V2[] = {{"layers.*.self_attn.q_b_proj", NULL},
                                            {"layers.*.self_attn.kv_a_proj_with_mqa", UNCHECKED},
                                            {"layers.*.mlp.experts.gate_up_proj", NULL},
                                            {"layers.*.mlp.experts.down_proj", NULL},
                                            {"layers.*.mlp.experts", NULL},
                                            {NULL, NULL}};
-static const agree_diff D_DEEPSEEK_V3[] = {D_DEEPSEEK_SHARED, {"layers.*.mlp.experts.gate_up_proj", NULL},
+static const agree_diff D_DEEPSEEK_V3[] = {{"layers.*.mlp.experts.gate_up_proj", NULL},
                                            {"layers.*.mlp.experts.down_proj", NULL},
                                            {"layers.*.mlp.experts", NULL},
                                            {NULL, NULL}};

@@ -416,10 +416,67 @@ Test(plan_limits, stable_code) { check_case(&STABLECODE); }
 Test(plan_limits, falcon_7b) { check_case(&FALCON); }
 Test(plan_limits, redpajama) { check_case(&REDPAJAMA); }
 
+/* SmolLM3-3B: num_attention_heads 16, num_key_value_heads 4, intermediate_size 11008,
+ * vocab_size 128256 (tied). NoPE layers change no projection. */
+static const limits_case SMOLLM3 = {"samples/configs/HuggingFaceTB--SmolLM3-3B.config.json", NULL, 4, {
+    {1, true, 1, NULL, NULL},
+    /* 16/2, 4/2, 11008/2 = 5504, 128256/2 */
+    {2, true, 1, NULL, NULL},
+    /* 16/4, 4/4, 11008/4 = 2752, 128256/4 = 32064 */
+    {4, true, 1, NULL, NULL},
+    /* 16/8; 4 % 8 != 0, 8 % 4 == 0, 16/8: KV x2; 11008/8 = 1376; 128256/8 = 16032 */
+    {8, true, 2, NULL, KV_REPL("num_key_value_heads", 4, 8, 2)},
+    /* 16/16; 16 % 4 == 0: KV x4; 11008/16 = 688; 128256/16 = 8016 */
+    {16, true, 4, NULL, KV_REPL("num_key_value_heads", 4, 16, 4)},
+    /* 16 % 3 = 1; 4 % 3 = 1, 3 % 4 != 0; 11008: digit sum 10; 128256: digit sum 24 */
+    {3, false, 1, "num_attention_heads=16 not divisible by 3; " NO_KV_REPL("num_key_value_heads", 4, 3)
+     "; intermediate_size=11008 not divisible by 3", NULL},
+    /* 16 % 32 = 16 (32 % 4 == 0: the heads say it); 11008/32 = 344; 128256/32 = 4008 */
+    {32, false, 1, "num_attention_heads=16 not divisible by 32", NULL}}};
+Test(plan_limits, smollm3) { check_case(&SMOLLM3); }
+
+/* OLMoE-1B-7B-0125-Instruct: num_attention_heads 16 = num_key_value_heads (MHA), 64 experts of
+ * intermediate_size 1024, vocab_size 50304 (untied). */
+static const limits_case OLMOE = {"samples/configs/allenai--OLMoE-1B-7B-0125-Instruct.config.json", NULL, 2, {
+    {1, true, 1, NULL, NULL},
+    /* 16/2, 1024/2, 50304/2 = 25152 */
+    {2, true, 1, NULL, NULL},
+    /* 16/4, 1024/4, 50304/4 = 12576 */
+    {4, true, 1, NULL, NULL},
+    /* 16/8, 1024/8, 50304/8 = 6288 */
+    {8, true, 1, NULL, NULL},
+    /* 16/16, 1024/16 = 64, 50304/16 = 3144 */
+    {16, true, 1, NULL, NULL},
+    /* 16 % 3 = 1; 1024 % 3 = 1; 50304: digit sum 12 */
+    {3, false, 1, "num_attention_heads=16 not divisible by 3; intermediate_size=1024 not divisible by 3", NULL},
+    /* 16 % 32 = 16; 1024/32 = 32; 50304/32 = 1572 */
+    {32, false, 1, "num_attention_heads=16 not divisible by 32", NULL}}};
+Test(plan_limits, olmoe) { check_case(&OLMOE); }
+
+/* Hunyuan-A13B (remote-code model_type hunyuan): num_attention_heads 32, num_key_value_heads 8, experts and
+ * shared MLP of intermediate_size 3072, vocab_size 128167 (odd: never shards; tied). */
+static const limits_case HUNYUAN = {"samples/configs/tencent--Hunyuan-A13B-Instruct.config.json", NULL, 2, {
+    {1, true, 1, NULL, NULL},
+    /* 32/2, 8/2, 3072/2; 128167 is odd */
+    {2, true, 1, NULL, VOCAB(128167, 2)},
+    /* 32/4, 8/4, 3072/4 = 768 */
+    {4, true, 1, NULL, VOCAB(128167, 4)},
+    /* 32/8, 8/8, 3072/8 = 384 */
+    {8, true, 1, NULL, VOCAB(128167, 8)},
+    /* 32/16; 8 % 16 != 0, 16 % 8 == 0, 32/16: KV x2; 3072/16 = 192 */
+    {16, true, 2, NULL, KV_REPL("num_key_value_heads", 8, 16, 2) "; " VOCAB(128167, 16)},
+    /* 32 % 3 = 2; 8 % 3 = 2, 3 % 8 != 0; 3072 = 3 * 1024; 128167: digit sum 25 */
+    {3, false, 1, "num_attention_heads=32 not divisible by 3; " NO_KV_REPL("num_key_value_heads", 8, 3),
+     VOCAB(128167, 3)},
+    /* 32 % 64 = 32 (64 % 8 == 0: the heads say it); 3072/64 = 48 */
+    {64, false, 1, "num_attention_heads=32 not divisible by 64", VOCAB(128167, 64)}}};
+Test(plan_limits, hunyuan_a13b) { check_case(&HUNYUAN); }
+
 /* Every shipped config has a case above. */
 Test(plan_limits, every_shipped_config_has_a_case) {
     const limits_case *all[] = {&GEMMA2, &GPTJ, &QWEN3_MOE, &QWEN2, &BLOOM, &DEEPSEEK_V3, &OPT, &BERT, &LLAMA7B,
-                                &GRANITE, &LLAMA32, &PHI3, &MISTRAL, &MIXTRAL, &GPT2, &STABLECODE, &FALCON, &REDPAJAMA};
+                                &GRANITE, &LLAMA32, &PHI3, &MISTRAL, &MIXTRAL, &GPT2, &STABLECODE, &FALCON, &REDPAJAMA,
+                                &SMOLLM3, &OLMOE, &HUNYUAN};
     int nall = (int)(sizeof all / sizeof all[0]);
     const char *const *configs;
     int n = tu_shipped_configs(&configs);

@@ -72,6 +72,12 @@ static const kv_row kv_rows[] = {
     {"t5", 2 * MHA_LAYER, 2 * 64 * MHA_LAYER, 2 * 64 * MHA_LAYER, {0, 0}},
     {"mt5", 2 * MHA_LAYER, 2 * 64 * MHA_LAYER, 2 * 64 * MHA_LAYER, {0, 0}},
     {"bart", 2 * MHA_LAYER, 2 * 64 * MHA_LAYER, 2 * 64 * MHA_LAYER, {0, 0}},
+    /* NoPE layers cache K/V like the others */
+    {"smollm3", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    {"olmoe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    {"glm4_moe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    {"hunyuan_v1_moe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    {"hunyuan_v1_dense", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
