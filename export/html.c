@@ -19,30 +19,19 @@
  *   plan     (with a plan) roles, per-rank shapes and bytes, placements,
  *            collectives and the per-rank figures
  *
- * Folding. Entries of a ModuleList (a module whose children are all named by
- * an index) fold when their graphs are the same up to the entry: each entry
- * gets a signature hashed over its module subtree (classes, relative names,
- * parameter shapes and dtypes) and its nodes in graph order (op, target
- * relative to the entry, output shapes with data-dependent symbols taken by
- * kind, dtype, and where each input comes from: a position inside the entry,
- * a position in an earlier entry of the same list, or a named node outside,
- * so sliding-window layers reading another mask differ). Runs are the longest
- * periodic runs (period 1..8, at least two periods) from the first entry on.
- *
- * Loop glue. A ModuleList is never called: the module owning it runs the
- * loop, and the nodes that loop records between two entries (a MoE block
- * selecting an expert's tokens, weighting and adding its output) belong to
- * the entry they serve. A node between entry k-1 and entry k that reads
- * entry k-1 (or its glue) is entry k-1's, any other is entry k's; the first
- * entry takes as many nodes before it as the second entry took, the last as
- * many after it as the one before took, when their ops agree. The page draws
- * a glue node inside its entry and names the module it was recorded in. */
+ * Folding comes from export/fold.c, the analysis the pictures and the
+ * per-module table use: the runs of identical (or periodic) ModuleList entries,
+ * and each entry's segment, its nodes plus the glue its loop iteration records
+ * in the module that runs the loop (a MoE block selecting an expert's tokens,
+ * weighting and adding its output). The page draws a glue node inside the
+ * entry it serves and names the module it was recorded in. */
 #include <stdint.h>
 #include <string.h>
 
 #include <metatrace/metatrace.h>
 #include <metatrace/viewer.h>
 
+#include "fold.h"
 #include "ptrmap.h"
 
 /* html_assets.c (generated at build time) */
@@ -53,7 +42,6 @@ extern const size_t mtx_html_dagre_len;
 
 #define SLOT_LIB "/*@METATRACE_LAYOUT_LIBRARY@*/"
 #define SLOT_DATA "/*@METATRACE_DATA@*/"
-#define MAX_PERIOD 8
 
 /* ---- string table ------------------------------------------------------------ */
 
@@ -193,38 +181,11 @@ typedef struct view {
     int nmod;
     const mt_module **mods;
     int32_t *parent;      /* module -> parent index (-1 root) */
-    int32_t *entry;       /* module -> nearest ancestor-or-self that is a list entry, -1 */
-    int32_t *eidx;        /* entry module -> its position in its list */
     int32_t *rm;          /* node -> module recorded in */
     int32_t *vm;          /* node -> module drawn in */
-    int32_t *first, *last;/* entry -> first and last node drawn in its subtree, -1 */
-    int32_t *reader;      /* node -> the entry that first read it from outside its list, -1 */
-    uint8_t *shared;      /* node -> read from outside by two entries (or lists) */
-    uint64_t *sig;        /* entry -> signature */
-    int32_t *run;         /* module -> run id (folded group) of which it is an entry, -1 */
     int32_t *runs;        /* list, first, period, reps */
     int nruns, runcap;
 } view;
-
-static bool is_index(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
-static bool is_list(const mt_module *mod)
-{
-    if (mod->children.n < 2)
-        return false;
-    for (int i = 0; i < mod->children.n; i++)
-        if (!is_index(((const mt_module *)mod->children.items[i])->name))
-            return false;
-    return true;
-}
 
 static int count_mods(const mt_module *mod)
 {
@@ -240,12 +201,6 @@ static void number_mods(view *v, const mt_module *mod, int parent)
     v->mods[i] = mod;
     v->parent[i] = parent;
     mtx_ptrmap_put(&v->modidx, mod, (void *)(intptr_t)(i + 1));
-    bool entry = parent >= 0 && is_list(v->mods[parent]);
-    v->entry[i] = entry ? i : parent >= 0 ? v->entry[parent] : -1;
-    if (entry)
-        for (int k = 0; k < v->mods[parent]->children.n; k++)
-            if (v->mods[parent]->children.items[k] == mod)
-                v->eidx[i] = k;
     for (int k = 0; k < mod->children.n; k++)
         number_mods(v, mod->children.items[k], i);
 }
@@ -281,254 +236,7 @@ static void node_inputs(const mt_node *n, input_fn f, void *ud)
         args_inputs(&n->kwargs[k].value, 1, f, ud);
 }
 
-/* ---- loop glue ---------------------------------------------------------------------- */
-
-typedef struct glue_ctx {
-    const view *v;
-    int entry;   /* the entry before the gap */
-    bool reads;
-} glue_ctx;
-
-static void glue_check(void *ud, int p)
-{
-    glue_ctx *c = ud;
-    if (in_subtree(c->v, c->v->vm[p], c->entry))
-        c->reads = true;
-}
-
-static bool same_op(const mt_node *a, const mt_node *b)
-{
-    return a->op == b->op && a->opid == b->opid && strcmp(a->target, b->target) == 0;
-}
-
-/* False when memory ran out (the error is on the context). */
-static bool attribute_glue(view *v, int list)
-{
-    const mt_module *L = v->mods[list];
-    int scope = v->parent[list];
-    int n = L->children.n;
-    if (scope < 0)
-        return true;
-    int32_t *lo = mt_alloc_array(v->ctx, (size_t)n, sizeof *lo), *hi = mt_alloc_array(v->ctx, (size_t)n, sizeof *hi);
-    int32_t *cnt = mt_alloc_array(v->ctx, (size_t)n, sizeof *cnt), *post = mt_alloc_array(v->ctx, (size_t)n, sizeof *post);
-    if (!lo || !hi || !cnt || !post)
-        return false;
-    for (int k = 0; k < n; k++)
-        lo[k] = hi[k] = -1;
-    for (int i = 0; i < v->g->n; i++) {
-        int e = v->entry[v->rm[i]];
-        while (e >= 0 && v->parent[e] != list)
-            e = v->parent[e] >= 0 ? v->entry[v->parent[e]] : -1;
-        if (e < 0)
-            continue;
-        int k = v->eidx[e];
-        if (lo[k] < 0)
-            lo[k] = i;
-        hi[k] = i;
-    }
-    for (int k = 0; k < n; k++)
-        if (lo[k] < 0 || (k > 0 && lo[k] <= hi[k - 1]))
-            return true; /* an entry without nodes, or entries interleaved: no loop to read */
-#define ENTRY(k) mod_index(v, L->children.items[(k)])
-    /* gap k lies between entries k-1 and k: the loop's glue recorded in the scope */
-    for (int k = 1; k < n; k++) {
-        int prev = ENTRY(k - 1), cur = ENTRY(k);
-        for (int i = hi[k - 1] + 1; i < lo[k]; i++) {
-            if (v->rm[i] != scope)
-                continue;
-            glue_ctx c = {v, prev, false};
-            node_inputs(v->g->nodes[i], glue_check, &c);
-            v->vm[i] = c.reads ? prev : cur;
-            cnt[k]++;
-            post[k] += c.reads;
-        }
-    }
-    if (n < 2 || cnt[1] == 0)
-        return true;
-    /* The first gap cannot see what entry 0 selected before it (not yet
-     * attributed): split it where the second gap splits, when they agree. */
-    if (n >= 3 && cnt[1] == cnt[2] && post[1] != post[2]) {
-        int j = 0;
-        for (int i = hi[0] + 1; i < lo[1]; i++)
-            if (v->rm[i] == scope)
-                v->vm[i] = j++ < post[2] ? ENTRY(0) : ENTRY(1);
-        post[1] = post[2];
-    }
-    int pre = cnt[1] - post[1], pre_at = -1, post_at = -1;
-    for (int i = hi[0] + 1, j = 0; i < lo[1]; i++)
-        if (v->rm[i] == scope) {
-            if (j == 0)
-                post_at = i;
-            if (j == post[1])
-                pre_at = i;
-            j++;
-        }
-    /* the first entry's glue before it, the last one's after it, when their
-     * ops agree with the second's and the first's */
-    bool ok = pre > 0 && pre_at >= 0 && lo[0] >= pre;
-    for (int j = 0; ok && j < pre; j++) {
-        int i = lo[0] - pre + j;
-        ok = v->rm[i] == scope && same_op(v->g->nodes[i], v->g->nodes[pre_at + j]);
-    }
-    for (int j = 0; ok && j < pre; j++)
-        v->vm[lo[0] - pre + j] = ENTRY(0);
-    ok = post[1] > 0 && post_at >= 0 && hi[n - 1] + post[1] < v->g->n;
-    for (int j = 0; ok && j < post[1]; j++) {
-        int i = hi[n - 1] + 1 + j;
-        ok = v->rm[i] == scope && same_op(v->g->nodes[i], v->g->nodes[post_at + j]);
-    }
-    for (int j = 0; ok && j < post[1]; j++)
-        v->vm[hi[n - 1] + 1 + j] = ENTRY(n - 1);
-#undef ENTRY
-    return true;
-}
-
-/* ---- signatures and runs -------------------------------------------------------------- */
-
-static uint64_t mix(uint64_t h, uint64_t x) { return fnv(&x, sizeof x, h); }
-
-/* A shape string with the digits of data-dependent symbols dropped
- * (nnz_12 -> nnz_): every expert's token count is a symbol of its own. */
-static uint64_t hash_shape_str(const char *s, uint64_t h)
-{
-    bool skip = false;
-    for (const char *p = s; *p; p++) {
-        bool digit = *p >= '0' && *p <= '9';
-        skip = digit && (skip || (p > s && p[-1] == '_'));
-        if (!skip)
-            h = fnv(p, 1, h);
-    }
-    return h;
-}
-
-static const char *relative(const char *path, const char *root)
-{
-    size_t n = strlen(root);
-    if (n && strncmp(path, root, n) == 0 && (path[n] == '.' || path[n] == '\0'))
-        return path + n;
-    return NULL;
-}
-
-static uint64_t hash_modtree(const mt_module *mod, const char *root, uint64_t h)
-{
-    const char *r = relative(mod->path, root);
-    h = fnv(r ? r : mod->path, strlen(r ? r : mod->path), h);
-    h = fnv(mod->type, strlen(mod->type), h);
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        h = fnv(p->local, strlen(p->local), h);
-        h = mix(h, (uint64_t)p->t->dtype);
-        for (int d = 0; d < p->t->ndim; d++)
-            h = mix(h, (uint64_t)(uintptr_t)p->t->shape[d]);
-        h = mix(h, (uint64_t)p->is_buffer + 2u * (p->tied_to != NULL));
-    }
-    for (int i = 0; i < mod->children.n; i++)
-        h = hash_modtree(mod->children.items[i], root, h);
-    return h;
-}
-
-typedef struct sig_ctx {
-    view *v;
-    int entry;
-    uint64_t h;
-} sig_ctx;
-
-/* The entry of list `list` whose subtree draws node i, or -1. */
-static int entry_in(const view *v, int i, int list)
-{
-    for (int e = v->entry[v->vm[i]]; e >= 0; e = v->parent[e] >= 0 ? v->entry[v->parent[e]] : -1)
-        if (v->parent[e] == list)
-            return e;
-    return -1;
-}
-
-static void sig_input(void *ud, int p)
-{
-    sig_ctx *c = ud;
-    view *v = c->v;
-    int e = c->entry, list = v->parent[e];
-    if (v->first[e] >= 0 && p >= v->first[e] && in_subtree(v, v->vm[p], e)) {
-        c->h = mix(c->h, 1000003u * 3u + (uint64_t)(p - v->first[e]));
-        return;
-    }
-    int f = entry_in(v, p, list);
-    /* the chain: the previous entry's output, or for the first entry what
-     * stands in its place (an input from outside that no other entry reads) */
-    if ((f >= 0 && v->eidx[f] == v->eidx[e] - 1 && p == v->last[f]) || (f < 0 && !v->shared[p])) {
-        c->h = mix(c->h, 5);
-        return;
-    }
-    if (f >= 0) {
-        c->h = mix(c->h, 7u + (uint64_t)(v->eidx[e] - v->eidx[f]));
-        c->h = mix(c->h, (uint64_t)(p - v->first[f]));
-        return;
-    }
-    const char *name = v->g->nodes[p]->name;
-    c->h = fnv(name, strlen(name), mix(c->h, 11));
-}
-
-/* Marks the nodes read from outside a list by two or more of its entries
- * (a mask, the rotary tables, the router's output), or from outside two
- * lists: those are named in the signatures; the rest is the chain. */
-typedef struct share_ctx {
-    view *v;
-    int entry;
-} share_ctx;
-static void share_input(void *ud, int p)
-{
-    share_ctx *c = ud;
-    view *v = c->v;
-    int list = v->parent[c->entry];
-    if (entry_in(v, p, list) >= 0)
-        return;
-    if (v->reader[p] < 0)
-        v->reader[p] = c->entry;
-    else if (v->reader[p] != c->entry)
-        v->shared[p] = 1;
-}
-
-static void signatures(view *v)
-{
-    for (int i = 0; i < v->nmod; i++)
-        v->first[i] = v->last[i] = -1;
-    for (int i = 0; i < v->g->n; i++) {
-        v->reader[i] = -1;
-        for (int e = v->entry[v->vm[i]]; e >= 0; e = v->parent[e] >= 0 ? v->entry[v->parent[e]] : -1) {
-            if (v->first[e] < 0)
-                v->first[e] = i;
-            v->last[e] = i;
-        }
-    }
-    for (int i = 0; i < v->g->n; i++)
-        for (int e = v->entry[v->vm[i]]; e >= 0; e = v->parent[e] >= 0 ? v->entry[v->parent[e]] : -1) {
-            share_ctx c = {v, e};
-            node_inputs(v->g->nodes[i], share_input, &c);
-        }
-    for (int i = 0; i < v->nmod; i++)
-        if (v->entry[i] == i)
-            v->sig[i] = hash_modtree(v->mods[i], v->mods[i]->path, FNV0);
-    char buf[512];
-    for (int i = 0; i < v->g->n; i++) {
-        const mt_node *n = v->g->nodes[i];
-        for (int e = v->entry[v->vm[i]]; e >= 0; e = v->parent[e] >= 0 ? v->entry[v->parent[e]] : -1) {
-            uint64_t h = mix(v->sig[e], (uint64_t)n->op * 131u + (uint64_t)(n->opid + 1));
-            const char *r = relative(n->target, v->mods[e]->path);
-            const char *t = r ? r : n->target;
-            h = fnv(t, strlen(t), h);
-            for (int o = 0; o < n->nout; o++) {
-                size_t len = 0;
-                buf[0] = '\0';
-                for (int d = 0; d < n->outs[o].ndim && len + 2 < sizeof buf; d++)
-                    len += (size_t)snprintf(buf + len, sizeof buf - len, "%s,", mt_sym_str(n->outs[o].shape[d]));
-                h = hash_shape_str(buf, mix(h, (uint64_t)n->outs[o].dtype));
-            }
-            h = mix(h, (uint64_t)(i - v->first[e]));
-            sig_ctx c = {v, e, h};
-            node_inputs(n, sig_input, &c);
-            v->sig[e] = c.h;
-        }
-    }
-}
+/* ---- folded runs and loop glue (export/fold.c) ------------------------------------ */
 
 static bool add_run(view *v, int list, int first, int period, int reps)
 {
@@ -544,36 +252,29 @@ static bool add_run(view *v, int list, int first, int period, int reps)
     }
     int32_t *r = &v->runs[4 * v->nruns];
     r[0] = list, r[1] = first, r[2] = period, r[3] = reps;
-    const mt_module *L = v->mods[list];
-    for (int k = first; k < first + period * reps; k++)
-        v->run[mod_index(v, L->children.items[k])] = v->nruns;
     v->nruns++;
     return true;
 }
 
-static bool find_runs(view *v, int list)
+/* The runs of list `list` (one per phase of a periodic run), and its loop glue:
+ * a node of entry k's segment recorded outside the entry (in the module that
+ * runs the loop) is drawn in the entry. */
+static bool list_folds(view *v, const mtx_folds *F, int list)
 {
     const mt_module *L = v->mods[list];
-    int n = L->children.n;
-    for (int i = 0; i < n;) {
-        int best = 0, bestp = 1;
-        for (int p = 1; p <= MAX_PERIOD && i + 2 * p <= n; p++) {
-            int r = 0;
-            while (i + r + p < n &&
-                   v->sig[mod_index(v, L->children.items[i + r])] == v->sig[mod_index(v, L->children.items[i + r + p])])
-                r++;
-            int len = (r + p) / p * p;
-            if (len >= 2 * p && len > best)
-                best = len, bestp = p;
-        }
-        if (best == 0) {
-            i++;
-            continue;
-        }
-        for (int j = 0; j < bestp; j++)
-            if (!add_run(v, list, i + j, bestp, best / bestp))
+    int n = 0;
+    const mtx_run *runs = mtx_folds_runs(F, L, &n);
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < runs[r].period; j++)
+            if (!add_run(v, list, runs[r].first + j, runs[r].period, runs[r].reps))
                 return false;
-        i += best;
+    for (int k = 0; k < L->children.n; k++) {
+        int lo, hi, e = mod_index(v, L->children.items[k]);
+        if (!mtx_folds_segment(F, L, k, &lo, &hi))
+            continue;
+        for (int i = lo; i <= hi && i < v->g->n; i++)
+            if (!in_subtree(v, v->rm[i], e))
+                v->vm[i] = e;
     }
     return true;
 }
@@ -986,23 +687,13 @@ mt_status mt_export_html(mt_model *m, mt_graph *g, const mt_html_opts *opts, FIL
     int nm = count_mods(m->root);
     v.mods = mt_alloc_array(ctx, (size_t)nm, sizeof *v.mods);
     v.parent = mt_alloc_array(ctx, (size_t)nm, sizeof *v.parent);
-    v.entry = mt_alloc_array(ctx, (size_t)nm, sizeof *v.entry);
-    v.eidx = mt_alloc_array(ctx, (size_t)nm, sizeof *v.eidx);
-    v.first = mt_alloc_array(ctx, (size_t)nm, sizeof *v.first);
-    v.last = mt_alloc_array(ctx, (size_t)nm, sizeof *v.last);
-    v.reader = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *v.reader);
-    v.shared = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *v.shared);
-    v.sig = mt_alloc_array(ctx, (size_t)nm, sizeof *v.sig);
-    v.run = mt_alloc_array(ctx, (size_t)nm, sizeof *v.run);
     v.rm = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *v.rm);
     v.vm = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *v.vm);
-    if (!v.mods || !v.parent || !v.entry || !v.eidx || !v.first || !v.last || !v.reader || !v.shared || !v.sig || !v.run || !v.rm || !v.vm)
+    if (!v.mods || !v.parent || !v.rm || !v.vm)
         return mt_ctx_status(ctx);
     number_mods(&v, m->root, -1);
     if (mt_ctx_status(ctx) == MT_ERR_NOMEM) /* a module left out of the map */
         return MT_ERR_NOMEM;
-    for (int i = 0; i < nm; i++)
-        v.run[i] = -1;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         v.rm[i] = n->stack && n->stack->depth > 0 ? mod_index(&v, n->stack->mods[n->stack->depth - 1]) : 0;
@@ -1010,12 +701,11 @@ mt_status mt_export_html(mt_model *m, mt_graph *g, const mt_html_opts *opts, FIL
             v.rm[i] = 0;
         v.vm[i] = v.rm[i];
     }
+    mtx_folds *F = mtx_folds_find(m, g);
+    if (!F)
+        return mt_ctx_status(ctx);
     for (int i = 0; i < nm; i++)
-        if (is_list(v.mods[i]) && !attribute_glue(&v, i))
-            return mt_ctx_status(ctx);
-    signatures(&v);
-    for (int i = 0; i < nm; i++)
-        if (is_list(v.mods[i]) && !find_runs(&v, i))
+        if (mtx_is_list(v.mods[i]) && !list_folds(&v, F, i))
             return mt_ctx_status(ctx);
     if (plan)
         intern_plan_strings(&v, plan);
