@@ -384,11 +384,6 @@ static const char *fmt_bytes(char *buf, size_t n, double x)
     static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", NULL};
     return fmt_units(buf, n, x, u, 1024, "");
 }
-static const char *fmt_count(char *buf, size_t n, double x, const char *suffix)
-{
-    static const char *const u[] = {"", "K", "M", "G", "T", "P", "E", NULL};
-    return fmt_units(buf, n, x, u, 1000, suffix);
-}
 /* parameter counts as the summary writes them: 6.74B */
 static const char *fmt_params(char *buf, size_t n, double x)
 {
@@ -552,10 +547,10 @@ static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     if (sz) {
         put_info(out, &first, "bound shapes", mt_sprintf(ctx, "batch %lld, seq %lld", (long long)sz->batch,
                                                          (long long)sz->seq));
-        put_info(out, &first, "prefill FLOPs/token", fmt_count(a, sizeof a, sz->flops_prefill_per_token, "FLOP"));
+        put_info(out, &first, "prefill FLOPs/token", mtx_flops_text(sz->flops_prefill_per_token, a, sizeof a));
         if (sz->flops_decode_per_token >= 0)
             put_info(out, &first, "decode FLOPs/token",
-                     fmt_count(a, sizeof a, (double)sz->flops_decode_per_token, "FLOP"));
+                     mtx_flops_text((double)sz->flops_decode_per_token, a, sizeof a));
         if (sz->has_kv)
             put_info(out, &first, "KV cache/token", fmt_bytes(a, sizeof a, (double)sz->kv_bytes_per_token));
     }
