@@ -6,11 +6,12 @@
 #   scripts/setup.sh test   that, plus the test dependencies (Criterion, clang
 #                           for the compiler_order test, libtorch for the
 #                           oracle, Debian's python3 and python3-torch for the
-#                           Python package's tests): the default
+#                           Python package's tests, chromium for the HTML
+#                           viewer's browser test): the default
 set -euo pipefail
 mode=${1:-test}
 run_pkgs=(build-essential cmake pkg-config libjansson-dev libgraphviz-dev graphviz)
-test_pkgs=(libcriterion-dev libtorch-dev clang python3 python3-torch)
+test_pkgs=(libcriterion-dev libtorch-dev clang python3 python3-torch chromium)
 case "$mode" in
     run) pkgs=("${run_pkgs[@]}") ;;
     test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;

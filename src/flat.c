@@ -9,6 +9,7 @@
 #include <metatrace/flat.h>
 #include <metatrace/plan.h>
 #include <metatrace/sizing.h>
+#include <metatrace/viewer.h>
 
 #define FLAT_MAX_BIND 8
 
@@ -312,11 +313,16 @@ static mt_status plan_opts(mt_flat *f, mt_plan_opts *o) {
 }
 
 static mt_status write_format(mt_flat *f, mt_model *m, mt_graph *g, const char *format, FILE *out) {
-    bool sized = strcmp(format, "json") == 0 || strcmp(format, "summary") == 0 || strcmp(format, "table") == 0;
+    bool sized = strcmp(format, "json") == 0 || strcmp(format, "summary") == 0 || strcmp(format, "table") == 0 ||
+                 strcmp(format, "html") == 0;
     if (sized) {
         mt_sizing sz;
         if (mt_model_sizing(m, g, &f->sizing, &sz) != MT_OK) return mt_ctx_status(f->ctx);
         if (strcmp(format, "json") == 0) return mt_export_json_opts(m, g, &sz, &f->json, out);
+        if (strcmp(format, "html") == 0) {
+            mt_html_opts ho = {.sizing = &sz, .plan = NULL};
+            return mt_export_html(m, g, &ho, out);
+        }
         if (strcmp(format, "summary") == 0) return mt_export_summary_sized(m, g, &sz, out);
         return mt_export_module_table(m, g, &sz, f->depth ? f->depth : 3, f->unfold, out);
     }
@@ -333,18 +339,28 @@ static mt_status write_format(mt_flat *f, mt_model *m, mt_graph *g, const char *
             return mt_plan_degrees_export_json(m, deg, f->max_tp, f->all, out);
         }
         bool known = strcmp(format, "plan-json") == 0 || strcmp(format, "plan-graph-json") == 0 ||
-                     strcmp(format, "plan-dot") == 0 || strcmp(format, "plan-table") == 0;
+                     strcmp(format, "plan-dot") == 0 || strcmp(format, "plan-table") == 0 ||
+                     strcmp(format, "plan-html") == 0;
         if (known) {
             mt_plan *p = mt_plan_run(m, g, &o);
             if (!p) return mt_ctx_status(f->ctx);
             if (strcmp(format, "plan-json") == 0) return mt_plan_export_json(p, out);
             if (strcmp(format, "plan-graph-json") == 0) return mt_plan_export_graph_json_opts(p, &f->json, out);
             if (strcmp(format, "plan-dot") == 0) return mt_plan_export_dot(p, out);
+            if (strcmp(format, "plan-html") == 0) {
+                /* as the CLI: an unusable degree is an error, not a page */
+                if (!p->valid) return mt_fail(f->ctx, MT_ERR_UNSUPPORTED, "tp %d: the model cannot use this degree: %s", p->tp,
+                                              p->reason ? p->reason : "unusable");
+                mt_sizing sz;
+                if (mt_model_sizing(m, g, &f->sizing, &sz) != MT_OK) return mt_ctx_status(f->ctx);
+                mt_html_opts ho = {.sizing = &sz, .plan = p};
+                return mt_export_html(m, g, &ho, out);
+            }
             return mt_plan_print(p, out);
         }
     }
-    return mt_fail(f->ctx, MT_ERR_USAGE, "unknown export format '%s' (json, dot, summary, table, svg, png, "
-                   "plan-json, plan-graph-json, plan-dot, plan-table, plan-degrees)", format);
+    return mt_fail(f->ctx, MT_ERR_USAGE, "unknown export format '%s' (json, dot, summary, table, svg, png, html, "
+                   "plan-json, plan-graph-json, plan-dot, plan-table, plan-html, plan-degrees)", format);
 }
 
 char *mt_flat_export(mt_flat *f, mt_model *m, mt_graph *g, const char *format, size_t *len) {

@@ -63,9 +63,11 @@ MT_API mt_graph *mt_flat_trace(mt_flat *f, mt_model *m);
  *   "summary"       the summary table (sizing options);
  *   "table"         the per-module table (depth, default 3; unfold);
  *   "svg", "png"    rendered through Graphviz (slow on big graphs);
+ *   "html"          the interactive viewer (viewer.h; sizing options);
  *   "plan-json"     the plan object alone for tp ranks (docs/plan.md);
  *   "plan-graph-json" the graph JSON with the plan member (as `--tp N -o x.json`);
  *   "plan-dot", "plan-table" the plan drawn on the graph, and its table;
+ *   "plan-html"     the viewer with the plan (an unusable degree: MT_ERR_UNSUPPORTED);
  *   "plan-degrees"  every degree 1..max-tp (default 64): the JSON of `--tp auto -f json`.
  * Plans use tp (default 1), plan-style, sp, search, and the bound batch/seq.
  * Returns a NUL-terminated block of *len bytes (len may be NULL) owned by the

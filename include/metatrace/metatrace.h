@@ -17,5 +17,6 @@
 #include "picture.h"
 #include "diff.h"
 #include "flat.h"
+#include "viewer.h"
 
 #endif

@@ -438,8 +438,9 @@ class Graph:
     # -- exports ---------------------------------------------------------------------
     def export(self, format, **options):
         """The bytes of an export of mt_flat_export: format "json", "dot",
-        "summary", "table", "svg", "png", "plan-json", "plan-graph-json",
-        "plan-dot", "plan-table", "plan-degrees"; options as the CLI's long
+        "summary", "table", "svg", "png", "html", "plan-json",
+        "plan-graph-json", "plan-dot", "plan-table", "plan-html",
+        "plan-degrees"; options as the CLI's long
         options with '_' for '-' (kv_dtype="float8_e4m3fn", mem="80GiB",
         stable=True, tp=8, plan_style="transformers", ...)."""
         if not self._ctx.ptr:

@@ -31,7 +31,8 @@ typedef enum out_format {
     FMT_JSON,
     FMT_DOT,
     FMT_SVG,
-    FMT_PNG
+    FMT_PNG,
+    FMT_HTML
 } out_format;
 
 static const struct {
@@ -39,7 +40,7 @@ static const struct {
     out_format fmt;
 } format_names[] = {
     {"summary", FMT_SUMMARY}, {"json", FMT_JSON}, {"dot", FMT_DOT},
-    {"svg", FMT_SVG},         {"png", FMT_PNG},
+    {"svg", FMT_SVG},         {"png", FMT_PNG},     {"html", FMT_HTML},
 };
 
 static const struct {
@@ -48,6 +49,7 @@ static const struct {
 } format_exts[] = {
     {".json", FMT_JSON}, {".dot", FMT_DOT}, {".gv", FMT_DOT},
     {".svg", FMT_SVG},   {".png", FMT_PNG}, {".txt", FMT_SUMMARY},
+    {".html", FMT_HTML}, {".htm", FMT_HTML},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -342,9 +344,10 @@ static void help(mt_ctx *ctx)
           "\n"
           "Options:\n"
           "  -o, --output FILE   write to FILE; the format follows its extension (.json,\n"
-          "                      .dot/.gv, .svg, .png, .txt for the summary); '-' is\n"
-          "                      standard output\n"
-          "  -f, --format FMT    json, dot, svg, png or summary (overrides the extension)\n"
+          "                      .dot/.gv, .svg, .png, .html for the interactive viewer,\n"
+          "                      .txt for the summary); '-' is standard output\n"
+          "  -f, --format FMT    json, dot, svg, png, html or summary (overrides the\n"
+          "                      extension)\n"
           "      --dtype NAME    parameter dtype, overriding torch_dtype (float32,\n"
           "                      bfloat16, float16, ...)\n"
           "                      (float8 dtypes are refused: use --quant fp8)\n"
@@ -462,8 +465,8 @@ static int parse_args(cli *c, int argc, char **argv)
         case OPT_FORMAT:
             c->format = format_by_name(value);
             if (c->format == FMT_NONE)
-                return usage_error("--format: unknown format '%s' (expected json, dot, svg, png "
-                                   "or summary)",
+                return usage_error("--format: unknown format '%s' (expected json, dot, svg, png, "
+                                   "html or summary)",
                                    value);
             break;
         case OPT_DTYPE: {
@@ -623,7 +626,7 @@ static int parse_args(cli *c, int argc, char **argv)
             c->format = format_by_extension(c->output);
             if (c->format == FMT_NONE)
                 return usage_error("cannot tell the format of '%s' from its extension (use "
-                                   "--format, or .json, .dot, .gv, .svg, .png, .txt)",
+                                   "--format, or .json, .dot, .gv, .svg, .png, .html, .txt)",
                                    c->output);
         } else {
             c->format = FMT_SUMMARY;
@@ -653,8 +656,8 @@ static int parse_args(cli *c, int argc, char **argv)
                            "with --tp N or without --tp (not --tp auto)", c->json.stable ? "stable" : "compact");
     if (c->fit && c->tp != 0)
         return usage_error("--fit enumerates tensor, pipeline, expert and data parallel layouts itself: drop --tp");
-    if (c->fit && (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG))
-        return usage_error("--fit writes a table (summary, .txt) or JSON (.json), not DOT/SVG/PNG");
+    if (c->fit && (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG || c->format == FMT_HTML))
+        return usage_error("--fit writes a table (summary, .txt) or JSON (.json), not DOT/SVG/PNG/HTML");
     if (c->fit && (c->depth || c->sz.mem_budget || c->json.stable || c->json.compact || c->sp))
         return usage_error("--fit does not take --depth, --mem (the cluster gives the memory), --stable, --compact "
                            "or --sp");
@@ -664,6 +667,9 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->sp && bound_of(c, "seq"))
         return usage_error("--sp splits the symbolic sequence: drop seq from --bind (the plan's bytes are "
                            "per token, at seq=4096 unless bound)");
+    if (c->tp < 0 && c->format == FMT_HTML)
+        return usage_error("--tp auto lists degrees: write it as JSON or a table, not HTML (the HTML viewer shows "
+                           "the plan of one degree: --tp N)");
     return -1;
 }
 
@@ -708,8 +714,21 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     return json ? mt_plan_export_graph_json_opts(c->plan, &c->json, out) : mt_plan_print(c->plan, out);
 }
 
+/* The interactive viewer, with the plan under --tp N (made before the output
+ * was opened). */
+static mt_status export_html(const cli *c, mt_model *m, mt_graph *g, FILE *out)
+{
+    mt_sizing sz;
+    if (mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
+        return mt_ctx_status(c->ctx);
+    mt_html_opts ho = {.sizing = &sz, .plan = c->tp > 0 ? c->plan : NULL};
+    return mt_export_html(m, g, &ho, out);
+}
+
 static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g, FILE *out)
 {
+    if (f == FMT_HTML)
+        return export_html(c, m, g, out);
     if (c->tp != 0)
         return export_plan(c, m, g, out);
     if (c->fit)
@@ -730,6 +749,7 @@ static mt_status export_to(const cli *c, out_format f, mt_model *m, mt_graph *g,
         return mt_export_render_opts(m, g, "png", &po, out);
     case FMT_SUMMARY:
     case FMT_NONE:
+    case FMT_HTML: /* export_html, above */
         break;
     }
     if (c->depth)

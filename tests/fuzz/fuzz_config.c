@@ -1,7 +1,8 @@
 /* Fuzz target: a config.json through everything a user can reach from it --
  * parse, build (at FUZZ_LAYERS layers), trace, size, every text exporter, a
  * tensor-parallel plan, a --fit over two nodes -- and our own output read back: the JSON by jansson
- * with duplicate keys rejected, the DOT by cgraph. Any input may be refused
+ * with duplicate keys rejected, the DOT by cgraph, the HTML viewer's data by
+ * jansson. Any input may be refused
  * with an error; none may crash, leak past the context, print a document
  * that does not parse, or fail without a message. */
 #define _GNU_SOURCE 1 /* open_memstream */
@@ -24,6 +25,22 @@ static void check_dot(char *text, const char *what) {
     agclose(gr);
 }
 
+/* The viewer's page: its data element parses, and nothing in it closes a
+ * script element early (three scripts: library, data, viewer). */
+static void check_html(const char *text, const char *what) {
+    const char *tag = "id=\"mt-data\">";
+    const char *a = strstr(text, tag);
+    FUZZ_CHECK(a != NULL, "%s: no data element", what);
+    a += strlen(tag);
+    const char *b = strstr(a, "</script>");
+    FUZZ_CHECK(b != NULL, "%s: the data element is not closed", what);
+    check_json(a, (size_t)(b - a), what);
+    int n = 0;
+    for (const char *p = strstr(text, "</script"); p; p = strstr(p + 1, "</script"))
+        n++;
+    FUZZ_CHECK(n == 3, "%s: %d script ends, expected 3", what, n);
+}
+
 static void exports(mt_model *m, mt_graph *g, mt_sizing *sz) {
     char *text;
     size_t len;
@@ -40,6 +57,11 @@ static void exports(mt_model *m, mt_graph *g, mt_sizing *sz) {
     free(text);
     FUZZ_CAPTURE(text, len, f, mt_export_module_table(m, g, sz, 2, false, f));
     FUZZ_CHECK(text != NULL, "module table failed: %s", mt_ctx_errmsg(m->ctx));
+    free(text);
+    mt_html_opts ho = {.sizing = sz, .plan = NULL};
+    FUZZ_CAPTURE(text, len, f, mt_export_html(m, g, &ho, f));
+    FUZZ_CHECK(text != NULL, "HTML viewer failed: %s", mt_ctx_errmsg(m->ctx));
+    check_html(text, "the HTML viewer");
     free(text);
 }
 
@@ -62,6 +84,13 @@ static void plan(mt_model *m, mt_graph *g) {
     FUZZ_CHECK(text != NULL, "plan DOT failed: %s", mt_ctx_errmsg(m->ctx));
     check_dot(text, "the plan DOT");
     free(text);
+    if (p->valid) {
+        mt_html_opts ho = {.sizing = NULL, .plan = p};
+        FUZZ_CAPTURE(text, len, f, mt_export_html(m, g, &ho, f));
+        FUZZ_CHECK(text != NULL, "plan HTML failed: %s", mt_ctx_errmsg(m->ctx));
+        check_html(text, "the plan HTML");
+        free(text);
+    }
 }
 
 /* A config with at most FUZZ_LAYERS + 2 layers of its own is built as it is
