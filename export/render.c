@@ -12,6 +12,7 @@
  * which the layout meets the clusters would follow heap addresses. The graph
  * is read with our own discipline instead, which hands out sequential ids:
  * every object is ordered as it appears in the text. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <graphviz/gvc.h>
@@ -230,6 +231,24 @@ static int mem_flush(void *chan)
 
 static const Agiodisc_t mem_io = {mem_read, mem_putstr, mem_flush};
 
+/* DOT text of ours read back by cgraph; NULL with an error on ctx. */
+static Agraph_t *read_text(mt_ctx *ctx, const char *text, size_t len)
+{
+    ids_disc disc;
+    disc.disc.mem = &AgMemDisc;
+    disc.disc.id = (Agiddisc_t *)&seq_id_disc; /* cgraph only reads them */
+    disc.disc.io = (Agiodisc_t *)&mem_io;
+    disc.ids = mt_alloc(ctx, sizeof *disc.ids);
+    if (!disc.ids)
+        return NULL;
+    disc.ids->ctx = ctx;
+    mem_chan chan = {text, text + len};
+    Agraph_t *ag = agread(&chan, &disc.disc);
+    if (!ag)
+        mt_fail(ctx, MT_ERR_INTERNAL, "render: Graphviz could not read our DOT text back");
+    return ag;
+}
+
 /* The graph of `m`/`g` as our DOT text reads back; NULL with an error. */
 static Agraph_t *read_back(mt_model *m, mt_graph *g, const mt_picture_opts *po)
 {
@@ -237,19 +256,7 @@ static Agraph_t *read_back(mt_model *m, mt_graph *g, const mt_picture_opts *po)
     char *text = mtx_dot_text(m, g, NULL, po, &len);
     if (!text)
         return NULL;
-    ids_disc disc;
-    disc.disc.mem = &AgMemDisc;
-    disc.disc.id = (Agiddisc_t *)&seq_id_disc; /* cgraph only reads them */
-    disc.disc.io = (Agiodisc_t *)&mem_io;
-    disc.ids = mt_alloc(m->ctx, sizeof *disc.ids);
-    Agraph_t *ag = NULL;
-    if (disc.ids) {
-        disc.ids->ctx = m->ctx;
-        mem_chan chan = {text, text + len};
-        ag = agread(&chan, &disc.disc);
-        if (!ag)
-            mt_fail(m->ctx, MT_ERR_INTERNAL, "render: Graphviz could not read our DOT text back");
-    }
+    Agraph_t *ag = read_text(m->ctx, text, len);
     mt_heap_free(m->ctx, text);
     return ag;
 }
@@ -265,44 +272,74 @@ mt_status mt_export_render(mt_model *m, mt_graph *g, const char *format, FILE *o
     return mt_export_render_opts(m, g, format, NULL, out);
 }
 
-mt_status mt_export_render_opts(mt_model *m, mt_graph *g, const char *format, const mt_picture_opts *opts,
-                                FILE *out)
+static mt_status check_format(mt_ctx *ctx, const char *format)
 {
-    if (!m || !g || !out || !format)
-        return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_render: NULL argument") : MT_ERR_USAGE;
     if (strcmp(format, "svg") != 0 && strcmp(format, "png") != 0)
-        return mt_fail(m->ctx, MT_ERR_USAGE, "render: unknown format '%s' (expected svg or png)",
-                       format);
+        return mt_fail(ctx, MT_ERR_USAGE, "render: unknown format '%s' (expected svg or png)", format);
+    return MT_OK;
+}
 
-    Agraph_t *ag = read_back(m, g, opts);
-    if (!ag)
-        return mt_ctx_status(m->ctx) != MT_OK ? mt_ctx_status(m->ctx) : MT_ERR_INTERNAL;
+/* Lay out and render `ag` (closed here) as `format` onto `out`. */
+static mt_status render(mt_ctx *ctx, Agraph_t *ag, const char *format, FILE *out)
+{
     GVC_t *gvc = gvContext();
     if (!gvc) {
         agclose(ag);
-        return mt_fail(m->ctx, MT_ERR_NOMEM, "render: cannot create a Graphviz context");
+        return mt_fail(ctx, MT_ERR_NOMEM, "render: cannot create a Graphviz context");
     }
     mt_status st = MT_OK;
     if (gvLayout(gvc, ag, "dot") != 0) {
-        st = mt_fail(m->ctx, MT_ERR_INTERNAL,
-                     "render: Graphviz 'dot' layout failed (is the graphviz package installed?)");
+        st = mt_fail(ctx, MT_ERR_INTERNAL, "render: Graphviz 'dot' layout failed (is the graphviz package installed?)");
     } else {
         boxf bb = GD_bb(ag);
         double wpx = (bb.UR.x - bb.LL.x) * PNG_DPI / 72.0, hpx = (bb.UR.y - bb.LL.y) * PNG_DPI / 72.0;
         if (strcmp(format, "png") == 0 && (wpx > PNG_MAX_PIXELS || hpx > PNG_MAX_PIXELS))
-            st = mt_fail(m->ctx, MT_ERR_UNSUPPORTED,
+            st = mt_fail(ctx, MT_ERR_UNSUPPORTED,
                          "render: the PNG would be %.0f x %.0f pixels, more than the %d a side cairo can draw "
                          "(Graphviz would shrink it until the text is unreadable); draw less with --depth N or "
                          "--module PATH (and without --unfold), or write .svg, which has no such limit",
                          wpx, hpx, PNG_MAX_PIXELS);
         else if (gvRender(gvc, ag, format, out) != 0)
-            st = mt_fail(m->ctx, MT_ERR_UNSUPPORTED,
-                         "render: Graphviz cannot render '%s' (missing plugin?)", format);
+            st = mt_fail(ctx, MT_ERR_UNSUPPORTED, "render: Graphviz cannot render '%s' (missing plugin?)", format);
         else if (fflush(out) != 0 || ferror(out))
-            st = mt_fail(m->ctx, MT_ERR_IO, "render: writing the %s image failed", format);
+            st = mt_fail(ctx, MT_ERR_IO, "render: writing the %s image failed", format);
         gvFreeLayout(gvc, ag);
     }
     agclose(ag);
     gvFreeContext(gvc);
     return st;
+}
+
+mt_status mt_export_render_opts(mt_model *m, mt_graph *g, const char *format, const mt_picture_opts *opts,
+                                FILE *out)
+{
+    if (!m || !g || !out || !format)
+        return m ? mt_fail(m->ctx, MT_ERR_USAGE, "mt_export_render: NULL argument") : MT_ERR_USAGE;
+    if (check_format(m->ctx, format) != MT_OK)
+        return mt_ctx_status(m->ctx);
+    Agraph_t *ag = read_back(m, g, opts);
+    if (!ag)
+        return mt_ctx_status(m->ctx) != MT_OK ? mt_ctx_status(m->ctx) : MT_ERR_INTERNAL;
+    return render(m->ctx, ag, format, out);
+}
+
+mt_status mt_plan_export_render_opts(const mt_plan *p, const char *format, const mt_picture_opts *opts, FILE *out)
+{
+    if (!p || !out || !format)
+        return p ? mt_fail(p->ctx, MT_ERR_USAGE, "mt_plan_export_render: NULL argument") : MT_ERR_USAGE;
+    if (check_format(p->ctx, format) != MT_OK)
+        return mt_ctx_status(p->ctx);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return mt_fail(p->ctx, MT_ERR_NOMEM, "render: cannot open a memory stream for the plan DOT");
+    mt_status st = mt_plan_export_dot_opts(p, opts, mem);
+    if (fclose(mem) != 0 && st == MT_OK)
+        st = mt_fail(p->ctx, MT_ERR_NOMEM, "render: out of memory writing the plan DOT");
+    Agraph_t *ag = st == MT_OK ? read_text(p->ctx, text, len) : NULL;
+    free(text);
+    if (!ag)
+        return mt_ctx_status(p->ctx) != MT_OK ? mt_ctx_status(p->ctx) : MT_ERR_INTERNAL;
+    return render(p->ctx, ag, format, out);
 }

@@ -66,6 +66,10 @@ MT_API mt_status mt_export_render_opts(mt_model *m, mt_graph *g, const char *for
  * collapsed node is drawn red when the first producer/consumer pair it stands
  * for carries a collective. */
 MT_API mt_status mt_plan_export_dot_opts(const mt_plan *p, const mt_picture_opts *opts, FILE *out);
+/* The plan's picture rendered as "svg" or "png" (the same guards as
+ * mt_export_render_opts: PNG past cairo's size refused). */
+MT_API mt_status mt_plan_export_render_opts(const mt_plan *p, const char *format, const mt_picture_opts *opts,
+                                            FILE *out);
 
 /* What a picture would draw: nodes (the legend included), edges and clusters
  * after folding and collapsing, the widest rank (nodes, and edges passing

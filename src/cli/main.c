@@ -632,13 +632,12 @@ static int parse_args(cli *c, int argc, char **argv)
             c->format = FMT_SUMMARY;
         }
     }
-    if (c->tp != 0 && (c->format == FMT_SVG || c->format == FMT_PNG))
-        return usage_error("--tp writes the plan as JSON (.json), DOT (.dot, roles coloured) or a "
-                           "table (summary, .txt); SVG/PNG plans are not supported");
+    if (c->tp < 0 && (c->format == FMT_SVG || c->format == FMT_PNG))
+        return usage_error("--tp auto lists degrees: write it as JSON or a table, not a picture");
     if (c->tp < 0 && c->format == FMT_DOT)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
     /* pictures: .dot/.svg/.png, and the plan's .dot (--tp N) */
-    bool picture = (c->format == FMT_DOT && c->tp >= 0) || ((c->format == FMT_SVG || c->format == FMT_PNG) && !c->tp);
+    bool picture = (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG) && c->tp >= 0;
     if ((c->depth || c->unfold) && !picture && (c->format != FMT_SUMMARY || c->tp != 0))
         return usage_error("--depth and --unfold shape the per-module table (summary, .txt) and the pictures (.dot, "
                            ".svg, .png; a --tp N plan as .dot): not JSON or a --tp table");
@@ -706,11 +705,12 @@ static mt_status export_plan(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     bool json = c->format == FMT_JSON;
     if (c->tp < 0)
         return export_auto(c, m, g, json, out);
-    if (c->format == FMT_DOT) {
-        mt_picture_opts po = {.depth = c->depth, .module = c->module, .unfold = c->unfold,
-                              .verbose_labels = c->verbose_labels};
+    mt_picture_opts po = {.depth = c->depth, .module = c->module, .unfold = c->unfold,
+                          .verbose_labels = c->verbose_labels};
+    if (c->format == FMT_DOT)
         return mt_plan_export_dot_opts(c->plan, &po, out);
-    }
+    if (c->format == FMT_SVG || c->format == FMT_PNG)
+        return mt_plan_export_render_opts(c->plan, c->format == FMT_SVG ? "svg" : "png", &po, out);
     return json ? mt_plan_export_graph_json_opts(c->plan, &c->json, out) : mt_plan_print(c->plan, out);
 }
 
@@ -875,7 +875,7 @@ static int render_guard(const cli *c, mt_model *m, mt_graph *g)
 static int stage(const cli *c, mt_model *m, mt_graph *g, staged *s)
 {
     memset(s, 0, sizeof *s);
-    if (c->tp != 0 || (c->format != FMT_SVG && c->format != FMT_PNG))
+    if (c->tp < 0 || (c->format != FMT_SVG && c->format != FMT_PNG))
         return 0;
     s->used = true;
     int rc = render_guard(c, m, g);

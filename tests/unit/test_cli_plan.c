@@ -166,10 +166,10 @@ Test(cli_plan, bad_tp_values_are_usage_errors) {
     const char *cfg = tu_src("samples/configs/huggyllama--llama-7b.config.json");
     const char *a1[] = {cfg, "--tp", "0", NULL};
     const char *a2[] = {cfg, "--tp", "eight", NULL};
-    const char *a3[] = {cfg, "--tp", "8", "-o", out, NULL};
+    const char *a3[] = {cfg, "--tp", "auto", "-o", out, NULL};
     const char *a4[] = {cfg, "--tp", "8", "--plan-style", "megatron", NULL};
     const char *const *cases[] = {a1, a2, a3, a4};
-    const char *msgs[] = {"--tp: expected a degree", "--tp: expected a degree", "SVG/PNG plans are not supported",
+    const char *msgs[] = {"--tp: expected a degree", "--tp: expected a degree", "--tp auto lists degrees",
                           "--plan-style: expected 'ours' or 'transformers'"};
     for (int i = 0; i < 4; i++) {
         char *so = NULL, *se = NULL;
@@ -263,4 +263,33 @@ Test(cli_plan, bind_sets_the_plan_bound) {
     cr_assert(strstr(se, "--sp") && strstr(se, "seq"), "%s", se);
     free(so);
     free(se);
+}
+
+/* Issue 10: the plan's picture rendered: SVG and PNG of --tp N (roles filled,
+ * collectives as labelled red edges), through the same render guards. */
+Test(cli_plan, plan_renders_as_svg_and_png) {
+    const char *dir = tu_tmpdir();
+    char svg[512], png[512];
+    snprintf(svg, sizeof svg, "%s/plan.svg", dir);
+    snprintf(png, sizeof png, "%s/plan.png", dir);
+    const char *cfg = tu_src("samples/configs/huggyllama--llama-7b.config.json");
+    const char *a1[] = {cfg, "--layers", "1", "--tp", "4", "-o", svg, NULL};
+    const char *a2[] = {cfg, "--layers", "1", "--tp", "4", "-o", png, NULL};
+    char *so = NULL, *se = NULL;
+    cr_assert_eq(tu_run_cli(a1, &so, &se), 0, "%s", se);
+    free(so);
+    free(se);
+    size_t len = 0;
+    char *text = tu_read(svg, &len);
+    cr_assert(text && strstr(text, "<svg"), "not an SVG");
+    /* llama at tp=4: o_proj and down_proj all-reduce [b, s, 4096] in fp16 each layer:
+     * 2 x 3/4 x 8192 = 12288 B/token, the label the plan DOT puts on the edge */
+    cr_assert(strstr(text, "all_reduce 12288 B/token"), "no collective label in the SVG");
+    free(text);
+    cr_assert_eq(tu_run_cli(a2, &so, &se), 0, "%s", se);
+    free(so);
+    free(se);
+    text = tu_read(png, &len);
+    cr_assert(text && len > 8 && memcmp(text, "\x89PNG", 4) == 0, "not a PNG");
+    free(text);
 }
