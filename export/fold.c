@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <metatrace/family.h>
+
 #include "fold.h"
 #include "ptrmap.h"
 

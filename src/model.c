@@ -4,7 +4,7 @@
 
 #include <jansson.h>
 
-#include <metatrace/model.h>
+#include <metatrace/family.h>
 
 #include "models/blocks.h"
 

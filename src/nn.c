@@ -2,7 +2,7 @@
  * meta-aware forwards. */
 #include <string.h>
 
-#include <metatrace/model.h>
+#include <metatrace/family.h>
 
 #include "ctx_internal.h"
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include <metatrace/metatrace.h>
+#include <metatrace/family.h> /* the tests build toy models and trace by hand */
 
 /* Absolute path of a file under the source tree ("samples/configs/x.json"). */
 const char *tu_src(const char *rel);

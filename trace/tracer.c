@@ -1,7 +1,7 @@
 /* The tracer: records nodes through the op table, keeps the module stack. */
 #include <string.h>
 
-#include <metatrace/model.h>
+#include <metatrace/family.h>
 
 void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g) {
     memset(tr, 0, sizeof *tr);

@@ -1,6 +1,6 @@
 /* metatrace — umbrella header: build Hugging Face architectures on the meta
  * device from config.json, trace them symbolically, export FX-style graphs.
- * Include only this header. */
+ * Include only this header; writing a model family also takes family.h. */
 #ifndef METATRACE_H
 #define METATRACE_H
 

@@ -3,7 +3,7 @@
 #ifndef METATRACE_BLOCKS_H
 #define METATRACE_BLOCKS_H
 
-#include <metatrace/model.h>
+#include <metatrace/family.h>
 
 /* Class names a family uses for its modules (as transformers names them). */
 typedef struct mt_dec_names {

@@ -1,0 +1,92 @@
+/* metatrace — the API for writing a model family (docs/CONTRIBUTING.md).
+ *
+ * A family's build creates its module tree (nn.h) and records what reports
+ * show (mt_model_info); its forward records the graph through a tracer: the
+ * op table's rules (graph.h) behind mt_tr_op and the wrappers below. Programs
+ * that only load, trace and export models need none of this: metatrace.h is
+ * their header. Family sources include this one. */
+#ifndef METATRACE_FAMILY_H
+#define METATRACE_FAMILY_H
+
+#include "graph.h"
+#include "model.h"
+#include "nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Record a resolved hyper-parameter for reports. */
+MT_API void mt_model_info(mt_model *m, const char *name, mt_arg value);
+/* Walk the module tree and fill m->params / m->buffers (done by mt_model_build). */
+MT_API void mt_model_collect(mt_model *m);
+
+#define MT_MAX_STACK 32
+typedef struct mt_tracer {
+    mt_ctx *ctx;
+    mt_graph *g;
+    mt_model *model;
+    mt_module *stack[MT_MAX_STACK];
+    int depth;
+    const mt_modstack *cur;   /* stack for the current depth (shared by its nodes) */
+    const mt_modstack *outer[MT_MAX_STACK]; /* cur before each enter, restored by leave */
+} mt_tracer;
+
+/* A dim of a model input named `name` ("batch", "seq", "dec_seq"): the bound
+ * constant when the trace binds it (--bind), else the symbol (origin "input").
+ * Families creating extra placeholders (decoder_input_ids) use it so every
+ * input symbol can be bound. */
+MT_API const mt_sym *mt_model_input_dim(mt_model *m, const char *name);
+
+MT_API void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g);
+MT_API void mt_tr_enter(mt_tracer *tr, mt_module *m);
+MT_API void mt_tr_leave(mt_tracer *tr);
+MT_API mt_tensor *mt_tr_placeholder(mt_tracer *tr, const char *name, mt_dtype dt, int ndim,
+                             const mt_sym *const *shape);
+MT_API mt_tensor *mt_tr_get_attr(mt_tracer *tr, mt_param *p);
+/* Record an op of the table. Any NULL tensor argument makes this return NULL
+ * without recording (errors propagate). */
+MT_API mt_node *mt_tr_op(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
+                  const mt_kwarg *kwargs, int nkwargs);
+MT_API mt_tensor *mt_tr_op1(mt_tracer *tr, mt_op_id id, const mt_arg *args, int nargs,
+                     const mt_kwarg *kwargs, int nkwargs);
+/* getitem on a tuple-producing node. */
+MT_API mt_tensor *mt_tr_item(mt_tracer *tr, mt_node *tuple, int i);
+/* call_module on a leaf (its meta-aware forward). */
+MT_API mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x);
+MT_API mt_status mt_tr_output(mt_tracer *tr, mt_tensor *const *outs, int n);
+
+/* Convenience wrappers over mt_tr_op (NULL in, NULL out). */
+MT_API mt_tensor *mt_add(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_sub(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_mul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_div(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_add_s(mt_tracer *tr, mt_tensor *a, double s);
+MT_API mt_tensor *mt_mul_s(mt_tracer *tr, mt_tensor *a, double s);
+MT_API mt_tensor *mt_div_s(mt_tracer *tr, mt_tensor *a, double s);
+MT_API mt_tensor *mt_pow_s(mt_tracer *tr, mt_tensor *a, double e);
+MT_API mt_tensor *mt_unary(mt_tracer *tr, mt_op_id id, mt_tensor *a);
+MT_API mt_tensor *mt_gelu(mt_tracer *tr, mt_tensor *a, const char *approximate);
+MT_API mt_tensor *mt_to(mt_tracer *tr, mt_tensor *a, mt_dtype dt);
+MT_API mt_tensor *mt_reduce(mt_tracer *tr, mt_op_id id, mt_tensor *a, int64_t dim, bool keepdim);
+MT_API mt_tensor *mt_softmax(mt_tracer *tr, mt_tensor *a, int64_t dim, mt_dtype dt);
+MT_API mt_tensor *mt_matmul(mt_tracer *tr, mt_tensor *a, mt_tensor *b);
+MT_API mt_tensor *mt_view(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL dim = -1 */
+MT_API mt_tensor *mt_reshape(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims);
+MT_API mt_tensor *mt_transpose(mt_tracer *tr, mt_tensor *a, int64_t d0, int64_t d1);
+MT_API mt_tensor *mt_permute(mt_tracer *tr, mt_tensor *a, int n, const int64_t *perm);
+MT_API mt_tensor *mt_unsqueeze(mt_tracer *tr, mt_tensor *a, int64_t dim);
+MT_API mt_tensor *mt_expand(mt_tracer *tr, mt_tensor *a, int n, const mt_sym *const *dims); /* NULL = -1 */
+MT_API mt_tensor *mt_contiguous(mt_tracer *tr, mt_tensor *a);
+MT_API mt_tensor *mt_cat(mt_tracer *tr, mt_tensor *const *ts, int n, int64_t dim);
+MT_API mt_node *mt_split(mt_tracer *tr, mt_tensor *a, int n, const int64_t *sizes, int64_t dim);
+MT_API mt_node *mt_chunk(mt_tracer *tr, mt_tensor *a, int64_t chunks, int64_t dim);
+/* x[..., start:stop] along the last dim (stop NULL = end). */
+MT_API mt_tensor *mt_slice_last(mt_tracer *tr, mt_tensor *a, const mt_sym *start, const mt_sym *stop);
+MT_API mt_tensor *mt_index(mt_tracer *tr, mt_tensor *a, const mt_arg *idx, int n); /* a[idx...] */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
