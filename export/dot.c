@@ -1705,6 +1705,11 @@ static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_st
         write_defaults(w, "edge", w->styled ? styled_edge : NULL, style ? style->edge_defaults : NULL);
         if (w->styled)
             write_legend(w);
+        else if (style && style->legend && !w->po.plain) {
+            ds_puts(&w->s, "\tlegend\t[shape=plaintext, style=\"\", label=<");
+            ds_puts(&w->s, style->legend);
+            ds_puts(&w->s, ">];\n");
+        }
         write_items(w, w->root_head, 1);
         for (int i = 0; i < w->nedges && w->err == MT_OK; i++)
             write_edge(w, &w->edges[i]);

@@ -35,6 +35,7 @@ typedef struct mtx_dot_style {
     void *data;
     void (*node)(void *data, const mt_node *n, mtx_dot_attrs *a);
     void (*edge)(void *data, const mt_node *tail, const mt_node *head, mtx_dot_attrs *a);
+    const char *legend;       /* a legend node's HTML-like label (the table), written unless plain; NULL: none */
 } mtx_dot_style;
 
 /* Write the DOT text of a traced model: one node per FX node (id = the FX

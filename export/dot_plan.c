@@ -3,6 +3,7 @@
  * activations by placement, and every inserted collective drawn as a red,
  * labelled edge. All of it is a style on the writer: a title, defaults, and
  * hooks that add attributes to a node or an edge as it is written. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,10 +29,18 @@ static const char *const plan_edge_defaults[] = {"color", "black", "label", "", 
 
 typedef struct plan_style {
     const mt_plan *p;
+    bool per_rank;     /* the picture (not the plain graph): sharded outputs get their per-rank shape */
     mtx_ptrmap roles;  /* mt_param* (tied aliases resolved to their owner) -> mt_plan_param* */
     int *first_comm;   /* by consumer node index: its last collective, -1 when none */
     int *prev_comm;    /* by collective: the one before it with the same consumer */
 } plan_style;
+
+/* A dim as the picture's labels write it: b and s for batch and seq. */
+static const char *dim_text(const mt_sym *s)
+{
+    const char *t = s ? mt_sym_str(s) : "?";
+    return strcmp(t, "batch") == 0 ? "b" : strcmp(t, "seq") == 0 ? "s" : t;
+}
 
 /* Parameters: fill by role on their get_attr nodes, and on the call_module
  * nodes of leaf modules (a Linear's weight is read inside its call);
@@ -59,8 +68,44 @@ static void plan_node(void *data, const mt_node *n, mtx_dot_attrs *a)
             mtx_dot_set(a, "color", "blue");
         else if (pl.kind == MT_PLACE_PARTIAL)
             mtx_dot_set(a, "color", "orange");
+        /* what one rank holds: the sharded dim divided by the ways */
+        if (ps->per_rank && !pp && pl.kind == MT_PLACE_SHARD && n->nout > 0 && pl.dim >= 0 &&
+            pl.dim < n->outs[0].ndim && pl.ways > 1) {
+            const mt_tensor *t = &n->outs[0];
+            size_t k = (size_t)snprintf(a->scratch, sizeof a->scratch, "rank [");
+            for (int d = 0; d < t->ndim && k < sizeof a->scratch; d++) {
+                const mt_sym *s = t->shape[d];
+                const char *sep = d ? ", " : "";
+                if (d == pl.dim && s && mt_sym_is_const(s))
+                    k += (size_t)snprintf(a->scratch + k, sizeof a->scratch - k, "%s%lld", sep,
+                                          (long long)(mt_sym_const_value(s) / pl.ways));
+                else if (d == pl.dim)
+                    k += (size_t)snprintf(a->scratch + k, sizeof a->scratch - k, "%s%s/%d", sep, dim_text(s),
+                                          pl.ways);
+                else
+                    k += (size_t)snprintf(a->scratch + k, sizeof a->scratch - k, "%s%s", sep, dim_text(s));
+            }
+            if (k < sizeof a->scratch)
+                snprintf(a->scratch + k, sizeof a->scratch - k, "]");
+            mtx_dot_set(a, "xlabel", a->scratch);
+        }
     }
 }
+
+/* The picture's legend: fills by role, outlines by placement, collectives. */
+static const char plan_legend[] =
+    "<table border=\"0\" cellborder=\"1\" cellspacing=\"0\" cellpadding=\"3\">"
+    "<tr><td colspan=\"2\"><b>legend</b></td></tr>"
+    "<tr><td bgcolor=\"lightblue\">   </td><td align=\"left\">colwise (output features sharded)</td></tr>"
+    "<tr><td bgcolor=\"lightsalmon\">   </td><td align=\"left\">rowwise (input features sharded, output partial)</td></tr>"
+    "<tr><td bgcolor=\"palegreen\">   </td><td align=\"left\">vocab-parallel embedding</td></tr>"
+    "<tr><td bgcolor=\"khaki\">   </td><td align=\"left\">embedding, columns sharded</td></tr>"
+    "<tr><td bgcolor=\"lightcyan\">   </td><td align=\"left\">bias of a colwise Linear</td></tr>"
+    "<tr><td bgcolor=\"white\">   </td><td align=\"left\">replicated</td></tr>"
+    "<tr><td><font color=\"blue\">blue</font></td><td align=\"left\">outline: sharded activation (xlabel: what one rank holds)</td></tr>"
+    "<tr><td><font color=\"orange\">orange</font></td><td align=\"left\">outline: partial sum (a reduction pending)</td></tr>"
+    "<tr><td><font color=\"red\">red</font></td><td align=\"left\">edge: collective, bytes each rank sends per token</td></tr>"
+    "</table>";
 
 /* Collectives: the edge producer -> consumer, red and labelled (the last
  * collective listed for a pair wins). */
@@ -99,7 +144,7 @@ mt_status mt_plan_export_dot_opts(const mt_plan *p, const mt_picture_opts *opts,
              p->style == MT_PLAN_TRANSFORMERS ? "transformers style" : "metatrace style",
              p->valid ? "" : ": INVALID: ", p->valid ? "" : (p->reason ? p->reason : ""));
 
-    plan_style ps = {.p = p};
+    plan_style ps = {.p = p, .per_rank = !(opts && opts->plain)};
     mtx_ptrmap_init(&ps.roles, ctx);
     mt_status st = MT_OK;
     for (int k = 0; k < p->nparams && st == MT_OK; k++)
@@ -129,6 +174,7 @@ mt_status mt_plan_export_dot_opts(const mt_plan *p, const mt_picture_opts *opts,
             .data = &ps,
             .node = plan_node,
             .edge = plan_edge,
+            .legend = plan_legend,
         };
         st = mtx_dot_write(m, g, &style, opts, out);
     }

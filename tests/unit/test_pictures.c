@@ -437,7 +437,13 @@ Test(pictures, plan_folded)
     cr_assert_eq(mt_plan_export_dot(p, f), MT_OK, "%s", mt_ctx_errmsg(ctx));
     fclose(f);
     Agraph_t *ag = parse(buf);
-    cr_assert_eq(agnnodes(ag), e.nodes - 1, "no legend on the plan");
+    cr_assert_eq(agnnodes(ag), e.nodes, "the groups and the plan's legend");
+    cr_assert_not_null(agnode(ag, cs("legend"), 0));
+    /* a sharded activation says what one rank holds: q_proj's [b, s, 64] viewed as
+     * [b, s, 4 heads, 16], heads split over 2 ranks */
+    Agnode_t *v = agnode(ag, cs("view"), 0);
+    cr_assert_not_null(v);
+    cr_assert_str_eq(agget(v, cs("xlabel")), "rank [b, s, 2, 16]");
     cr_assert_eq(agnedges(ag), e.edges);
     cr_assert_not_null(agnode(ag, cs("fold_model_layers_1_5"), 0));
     /* layer 0's attention output is all-reduced into the residual add */
