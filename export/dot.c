@@ -874,22 +874,6 @@ static void node_label(writer *w, const mt_node *n)
     sb_puts(s, ")");
 }
 
-static const char *count_text(int64_t v, char *buf, size_t n)
-{
-    static const char *const units[] = {"", "K", "M", "B", "T"};
-    double x = (double)v;
-    int u = 0;
-    while (x >= 1000.0 && u < 4) {
-        x /= 1000.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%lld", (long long)v);
-    else
-        snprintf(buf, n, "%.2f%s", x, units[u]);
-    return buf;
-}
-
 static void sb_shapes(writer *w, sbuf *s, const char *lead, const mt_tensor *const *t, int n)
 {
     if (n == 0)
@@ -948,11 +932,11 @@ static void group_label(writer *w, const dgroup *G)
         sb_shapes(w, s, "in", G->in, G->nin);
         sb_shapes(w, s, "out", G->out, G->nout);
         sb_puts(s, "\\n");
-        sb_puts(s, count_text(total, a, sizeof a));
+        sb_puts(s, mtx_count_text((double)total, a, sizeof a));
         sb_puts(s, " params");
         if (G->reps > 1) {
             sb_puts(s, " (");
-            sb_puts(s, count_text(each, a, sizeof a));
+            sb_puts(s, mtx_count_text((double)each, a, sizeof a));
             sb_puts(s, G->period == 1 ? " each)" : " per pattern)");
         }
         sb_puts(s, ", ");
@@ -970,7 +954,7 @@ static void group_label(writer *w, const dgroup *G)
         sb_shapes(w, s, "in", G->in, G->nin);
         sb_shapes(w, s, "out", G->out, G->nout);
         sb_puts(s, "\\n");
-        sb_puts(s, count_text(mtx_module_params(G->mod), a, sizeof a));
+        sb_puts(s, mtx_count_text((double)mtx_module_params(G->mod), a, sizeof a));
         sb_puts(s, " params, ");
         sb_puts(s, mtx_flops_text(G->flops, b, sizeof b));
         return;

@@ -526,3 +526,53 @@ const mt_module *mtx_folds_scope(const mtx_folds *F, const mt_module *list)
     const flist *L = F ? mtx_ptrmap_get(&F->lists, list) : NULL;
     return L ? L->scope : NULL;
 }
+
+const char *mtx_grouped(int64_t v, char *buf)
+{
+    char digits[24];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    char *p = buf;
+    if (v < 0)
+        *p++ = '-';
+    for (int i = nd - 1; i >= 0; i--) {
+        *p++ = digits[i];
+        if (i > 0 && i % 3 == 0)
+            *p++ = ',';
+    }
+    *p = '\0';
+    return buf;
+}
+
+/* v scaled by `step` until it is below it, with the unit reached; the number
+ * itself (with `unit0`) below one step. */
+static const char *scaled(double v, const char *const *units, double step, const char *sep, char *buf, size_t n)
+{
+    double x = v;
+    int u = 0;
+    while ((x >= step || x <= -step) && u < 6) {
+        x /= step;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, n, "%.0f%s%s", v, *units[0] ? sep : "", units[0]);
+    else
+        snprintf(buf, n, "%.2f%s%s", x, sep, units[u]);
+    return buf;
+}
+
+const char *mtx_bytes_text(double v, char *buf, size_t n)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    return scaled(v, units, 1024.0, " ", buf, n);
+}
+
+const char *mtx_count_text(double v, char *buf, size_t n)
+{
+    static const char *const units[] = {"", "K", "M", "B", "T", "P", "E"};
+    return scaled(v, units, 1000.0, "", buf, n);
+}

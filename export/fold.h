@@ -63,5 +63,11 @@ int64_t mtx_own_params(const mt_module *mod);
 int64_t mtx_module_params(const mt_module *mod);
 /* "1.79 TFLOP", "512 FLOP": the pictures' and the summary's FLOP figures. */
 const char *mtx_flops_text(double v, char *buf, size_t n);
+/* The other figures people read, one spelling everywhere (summary, pictures, viewer):
+ * "6,738,415,616" (buf of at least 32 bytes); "12.55 GiB", below 1 KiB "512 B";
+ * "6.74B", "108.86K", below 1000 the number itself. */
+const char *mtx_grouped(int64_t v, char *buf);
+const char *mtx_bytes_text(double v, char *buf, size_t n);
+const char *mtx_count_text(double v, char *buf, size_t n);
 
 #endif

@@ -32,6 +32,7 @@
 #include <metatrace/viewer.h>
 
 #include "fold.h"
+#include "walk_internal.h"
 #include "ptrmap.h"
 
 /* html_assets.c (generated at build time) */
@@ -218,24 +219,6 @@ static bool in_subtree(const view *v, int mod, int root)
     return false;
 }
 
-/* Calls f(producer index) for every tensor an argument refers to. */
-typedef void (*input_fn)(void *ud, int producer);
-static void args_inputs(const mt_arg *a, int n, input_fn f, void *ud)
-{
-    for (int i = 0; i < n; i++) {
-        if (a[i].kind == MT_ARG_TENSOR && a[i].v.t && a[i].v.t->node)
-            f(ud, a[i].v.t->node->index);
-        else if (a[i].kind == MT_ARG_LIST)
-            args_inputs(a[i].v.list.items, a[i].v.list.n, f, ud);
-    }
-}
-static void node_inputs(const mt_node *n, input_fn f, void *ud)
-{
-    args_inputs(n->args, n->nargs, f, ud);
-    for (int k = 0; k < n->nkwargs; k++)
-        args_inputs(&n->kwargs[k].value, 1, f, ud);
-}
-
 /* ---- folded runs and loop glue (export/fold.c) ------------------------------------ */
 
 static bool add_run(view *v, int list, int first, int period, int reps)
@@ -369,44 +352,6 @@ static void put_info(FILE *out, bool *first, const char *k, const char *val)
     *first = false;
 }
 
-static const char *fmt_units(char *buf, size_t n, double x, const char *const *units, double step, const char *suffix)
-{
-    int u = 0;
-    while (x >= step && units[u + 1]) {
-        x /= step;
-        u++;
-    }
-    snprintf(buf, n, u ? "%.2f %s%s" : "%.0f %s%s", x, units[u], suffix);
-    return buf;
-}
-static const char *fmt_bytes(char *buf, size_t n, double x)
-{
-    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", NULL};
-    return fmt_units(buf, n, x, u, 1024, "");
-}
-/* parameter counts as the summary writes them: 6.74B */
-static const char *fmt_params(char *buf, size_t n, double x)
-{
-    static const char *const u[] = {"", "K", "M", "B", "T", NULL};
-    fmt_units(buf, n, x, u, 1000, "");
-    char *sp = strchr(buf, ' ');
-    if (sp)
-        memmove(sp, sp + 1, strlen(sp));
-    return buf;
-}
-static const char *fmt_grouped(char *buf, size_t n, long long x)
-{
-    char d[32];
-    int len = snprintf(d, sizeof d, "%lld", x), o = 0;
-    for (int i = 0; i < len && (size_t)o + 2 < n; i++) {
-        if (i > 0 && d[i - 1] != '-' && (len - i) % 3 == 0)
-            buf[o++] = ',';
-        buf[o++] = d[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 /* False when memory ran out (the error is on the context; the output is partial). */
 static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *out)
 {
@@ -439,7 +384,10 @@ static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
         nrec[i] = v->rm[i] == v->vm[i] ? -1 : v->rm[i];
         noff[i] = (int32_t)ins.n;
         ins.start = ins.n;
-        node_inputs(n, in_push, &ins);
+        MT__FOR_TENSOR_ARGS(n, t, {
+            if (t && t->node)
+                in_push(&ins, t->node->index);
+        });
     }
     noff[N] = (int32_t)ins.n;
 
@@ -538,12 +486,12 @@ static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     put_info(out, &first, "dtype", mt_dtype_name(m->dtype));
     if (have_tot) {
         put_info(out, &first, "parameters",
-                 mt_sprintf(ctx, "%s (%s)", fmt_params(a, sizeof a, (double)tot.params),
-                            fmt_bytes(b2, sizeof b2, (double)tot.param_bytes)));
+                 mt_sprintf(ctx, "%s (%s)", mtx_count_text((double)tot.params, a, sizeof a),
+                            mtx_bytes_text((double)tot.param_bytes, b2, sizeof b2)));
         if (tot.active_params != tot.params)
-            put_info(out, &first, "active per token", fmt_params(a, sizeof a, (double)tot.active_params));
+            put_info(out, &first, "active per token", mtx_count_text((double)tot.active_params, a, sizeof a));
     }
-    put_info(out, &first, "graph nodes", fmt_grouped(a, sizeof a, N));
+    put_info(out, &first, "graph nodes", mtx_grouped(N, a));
     if (sz) {
         put_info(out, &first, "bound shapes", mt_sprintf(ctx, "batch %lld, seq %lld", (long long)sz->batch,
                                                          (long long)sz->seq));
@@ -552,7 +500,7 @@ static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
             put_info(out, &first, "decode FLOPs/token",
                      mtx_flops_text((double)sz->flops_decode_per_token, a, sizeof a));
         if (sz->has_kv)
-            put_info(out, &first, "KV cache/token", fmt_bytes(a, sizeof a, (double)sz->kv_bytes_per_token));
+            put_info(out, &first, "KV cache/token", mtx_bytes_text((double)sz->kv_bytes_per_token, a, sizeof a));
     }
     fputs("],\"s\":[", out);
     for (size_t i = 0; i < v->st.n; i++) {
@@ -613,12 +561,12 @@ static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
         first = true;
         put_info(out, &first, "tensor parallel", mt_sprintf(ctx, "%d ranks%s", plan->tp,
                                                              plan->sequence_parallel ? ", sequence parallel" : ""));
-        put_info(out, &first, "parameters per rank", fmt_bytes(a, sizeof a, (double)plan->mem.param_bytes));
-        put_info(out, &first, "replicated extra", fmt_bytes(a, sizeof a, (double)plan->mem.replicated_extra_bytes));
+        put_info(out, &first, "parameters per rank", mtx_bytes_text((double)plan->mem.param_bytes, a, sizeof a));
+        put_info(out, &first, "replicated extra", mtx_bytes_text((double)plan->mem.replicated_extra_bytes, a, sizeof a));
         put_info(out, &first, "KV cache per rank", mt_sprintf(ctx, "%s per token",
-                                                              fmt_bytes(a, sizeof a, (double)plan->mem.kv_bytes_per_token)));
+                                                              mtx_bytes_text((double)plan->mem.kv_bytes_per_token, a, sizeof a)));
         put_info(out, &first, "communication", mt_sprintf(ctx, "%s per token per rank, %d collectives",
-                                                          fmt_bytes(a, sizeof a, plan->comm_per_token), plan->ncomms));
+                                                          mtx_bytes_text(plan->comm_per_token, a, sizeof a), plan->ncomms));
         fputc(']', out);
         put_ints(out, "role", prole, (size_t)np, false);
         put_ints(out, "local", plocal, (size_t)np, false);

@@ -13,62 +13,6 @@
 
 #define LABEL_W 26
 
-/* "6,738,415,616" (buf holds at least 32 bytes). */
-static const char *grouped(int64_t v, char *buf)
-{
-    char digits[24];
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    int nd = 0;
-    do {
-        digits[nd++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    char *p = buf;
-    if (v < 0)
-        *p++ = '-';
-    for (int i = nd - 1; i >= 0; i--) {
-        *p++ = digits[i];
-        if (i > 0 && i % 3 == 0)
-            *p++ = ',';
-    }
-    *p = '\0';
-    return buf;
-}
-
-/* "12.55 GiB"; bytes below 1 KiB as "512 B". */
-static const char *binary_units(int64_t v, char *buf, size_t n)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double x = (double)v;
-    int u = 0;
-    while ((x >= 1024.0 || x <= -1024.0) && u < 6) {
-        x /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%" PRId64 " B", v);
-    else
-        snprintf(buf, n, "%.2f %s", x, units[u]);
-    return buf;
-}
-
-/* "6.74B", "108.86K"; below 1000 the number itself. */
-static const char *decimal_units(int64_t v, char *buf, size_t n)
-{
-    static const char *const units[] = {"", "K", "M", "B", "T", "P", "E"};
-    double x = (double)v;
-    int u = 0;
-    while ((x >= 1000.0 || x <= -1000.0) && u < 6) {
-        x /= 1000.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%" PRId64, v);
-    else
-        snprintf(buf, n, "%.2f%s", x, units[u]);
-    return buf;
-}
-
 /* Text from a config (class names, model_type, strings, paths) with control
  * characters shown as \xNN, so a config cannot drive the terminal. Returns s
  * itself when it is clean, else an escaped copy in `ctx`'s arena. */
@@ -226,7 +170,7 @@ static void outputs(FILE *out, const mt_model *m, const mt_graph *g)
 static const char *bytes_exact(int64_t v, char *buf, size_t n)
 {
     char a[32], b[48];
-    snprintf(buf, n, "%s (%s bytes)", binary_units(v, b, sizeof b), grouped(v, a));
+    snprintf(buf, n, "%s (%s bytes)", mtx_bytes_text((double)v, b, sizeof b), mtx_grouped(v, a));
     return buf;
 }
 
@@ -303,7 +247,7 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
             (long long)s->seq);
     if (s->kv_capacity_tokens >= 0)
         row(out, "  KV capacity", "%s tokens in the memory budget after weights and activations",
-            grouped(s->kv_capacity_tokens, a));
+            mtx_grouped(s->kv_capacity_tokens, a));
     row(out, "  activation peak", "%s at node %s (inference, liveness)", bytes_exact(s->activation_peak, c, sizeof c),
         s->peak_node ? s->peak_node : "-");
     int64_t inf = s->weight_bytes + (s->has_kv ? s->kv_bytes_at_context : 0) + s->kv_cross_bytes + s->activation_peak;
@@ -328,10 +272,10 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
         const mt_train_mem *t = &s->train[z];
         char w[32], g[32], o[32], ac[32], to[32], ck[32], label[32];
         snprintf(label, sizeof label, "ZeRO-%d", z);
-        fprintf(out, "  %-*s %12s %12s %12s %12s %12s %14s\n", LABEL_W - 3, label, binary_units(t->weights, w, sizeof w),
-                binary_units(t->grads, g, sizeof g), binary_units(t->optimizer, o, sizeof o),
-                binary_units(t->activations, ac, sizeof ac), binary_units(t->total, to, sizeof to),
-                binary_units(t->total_ckpt, ck, sizeof ck));
+        fprintf(out, "  %-*s %12s %12s %12s %12s %12s %14s\n", LABEL_W - 3, label, mtx_bytes_text((double)t->weights, w, sizeof w),
+                mtx_bytes_text((double)t->grads, g, sizeof g), mtx_bytes_text((double)t->optimizer, o, sizeof o),
+                mtx_bytes_text((double)t->activations, ac, sizeof ac), mtx_bytes_text((double)t->total, to, sizeof to),
+                mtx_bytes_text((double)t->total_ckpt, ck, sizeof ck));
     }
 }
 
@@ -372,18 +316,18 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
         }
     }
 
-    row(out, "parameters", "%s (%s)", grouped(t.params, a), decimal_units(t.params, b, sizeof b));
+    row(out, "parameters", "%s (%s)", mtx_grouped(t.params, a), mtx_count_text((double)t.params, b, sizeof b));
     for (int d = 0; d < MT_DTYPE_COUNT; d++) {
         if (t.params_by_dtype[d] == 0)
             continue;
         char label[32];
         snprintf(label, sizeof label, "  %s", mt_dtype_name((mt_dtype)d));
         char e[32];
-        row(out, label, "%s parameters, %s (%s bytes)", grouped(t.params_by_dtype[d], a),
-            binary_units(t.bytes_by_dtype[d], c, sizeof c), grouped(t.bytes_by_dtype[d], e));
+        row(out, label, "%s parameters, %s (%s bytes)", mtx_grouped(t.params_by_dtype[d], a),
+            mtx_bytes_text((double)t.bytes_by_dtype[d], c, sizeof c), mtx_grouped(t.bytes_by_dtype[d], e));
     }
-    row(out, "parameter bytes", "%s (%s bytes)", binary_units(t.param_bytes, c, sizeof c),
-        grouped(t.param_bytes, a));
+    row(out, "parameter bytes", "%s (%s bytes)", mtx_bytes_text((double)t.param_bytes, c, sizeof c),
+        mtx_grouped(t.param_bytes, a));
 
     int ntied = 0;
     for (int i = 0; i < m->params.n; i++) {
@@ -398,22 +342,22 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
     if (m->buffers.n == 0)
         row(out, "buffers", "none");
     else
-        row(out, "buffers", "%d (%s elements)", m->buffers.n, grouped(t.buffers, a));
+        row(out, "buffers", "%d (%s elements)", m->buffers.n, mtx_grouped(t.buffers, a));
     if (t.active_params != t.params)
-        row(out, "active parameters", "%s (%s) per token", grouped(t.active_params, a),
-            decimal_units(t.active_params, b, sizeof b));
+        row(out, "active parameters", "%s (%s) per token", mtx_grouped(t.active_params, a),
+            mtx_count_text((double)t.active_params, b, sizeof b));
     if (t.extra_params != 0)
-        row(out, "extra parameters", "%s (%s), not counted above", grouped(t.extra_params, a),
-            decimal_units(t.extra_params, b, sizeof b));
+        row(out, "extra parameters", "%s (%s), not counted above", mtx_grouped(t.extra_params, a),
+            mtx_count_text((double)t.extra_params, b, sizeof b));
 
     int counts[MT_NODE_KIND_COUNT];
     memset(counts, 0, sizeof counts);
     mt_graph_count(g, counts);
-    row(out, "graph nodes", "%s", grouped(g->n, a));
+    row(out, "graph nodes", "%s", mtx_grouped(g->n, a));
     for (int k = 0; k < MT_NODE_KIND_COUNT; k++) {
         char label[32];
         snprintf(label, sizeof label, "  %s", mt_opkind_name((mt_opkind)k));
-        row(out, label, "%s", grouped(counts[k], a));
+        row(out, label, "%s", mtx_grouped(counts[k], a));
     }
     outputs(out, m, g);
     sizing_section(out, m, sz);
@@ -524,7 +468,7 @@ static void table_row(modtab *T, const mt_module *mod, int level, const char *la
     int64_t params = r ? r->params : 0;
     double pct = T->total_params > 0 ? 100.0 * (double)params * times / (double)T->total_params : 0;
     char pcol[48];
-    snprintf(pcol, sizeof pcol, "%s%s", grouped(params, a), times > 1 ? " each" : "");
+    snprintf(pcol, sizeof pcol, "%s%s", mtx_grouped(params, a), times > 1 ? " each" : "");
     fprintf(T->out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", name, mod->type, shape, pcol, pct,
             mtx_flops_text(r ? r->flops : 0, c, sizeof c));
     (void)b;
@@ -612,7 +556,7 @@ mt_status mt_export_module_table(mt_model *m, mt_graph *g, const mt_sizing *sz, 
     fprintf(out, "%-44s %-28s %-22s %21s %9s %14s\n", "module", "class", "output shape", "parameters", "% params",
             "FLOPs");
     table_walk(&T, m->root, 1);
-    fprintf(out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", "total", "", "", grouped(T.total_params, a), 100.0,
+    fprintf(out, "%-44s %-28s %-22s %21s %8.2f%% %14s\n", "total", "", "", mtx_grouped(T.total_params, a), 100.0,
             mtx_flops_text(T.total_flops, c, sizeof c));
     mtx_ptrmap_free(&T.idx);
     if (fflush(out) != 0 || ferror(out))
