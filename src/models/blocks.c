@@ -413,17 +413,13 @@ static mt_status layer_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
     return ok ? MT_OK : mt_ctx_status(m->ctx);
 }
 
+/* LlamaRotaryEmbedding and its copies: rope_type and rope_theta recorded as attributes. */
 static mt_status rotary_module(mt_model *m, mt_module *model, const char *name, const char *rope_type,
                                double theta, int64_t rotary_dim, const char *cls) {
-    mt_ctx *ctx = m->ctx;
-    mt_module *rot = mt_module_new(ctx, model, name, cls);
-    if (!rot) return mt_ctx_status(ctx);
-    mt_module_attr(ctx, rot, "rope_type", mt_a_str(rope_type));
-    mt_module_attr(ctx, rot, "rope_theta", mt_a_float(theta));
-    int64_t half = rotary_dim / 2;
-    /* inv_freq: non-persistent, computed from rope_theta at materialization. */
-    if (!mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true))
-        return mt_ctx_status(ctx);
+    mt_module *rot = mt_rope_module(m, model, name, cls, rotary_dim);
+    if (!rot) return mt_ctx_status(m->ctx);
+    mt_module_attr(m->ctx, rot, "rope_type", mt_a_str(rope_type));
+    mt_module_attr(m->ctx, rot, "rope_theta", mt_a_float(theta));
     return MT_OK;
 }
 
@@ -591,66 +587,6 @@ mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x, const 
     }
 }
 
-/* cos/sin [1, seq, rotary_dim] from position_ids [1, seq]. */
-static void rotary_forward(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos,
-                           double scaling, bool interleave, mt_tensor **cos, mt_tensor **sin) {
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
-    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
-    const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
-    invx = mt_expand(tr, invx, 3, ex);
-    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
-    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
-    mt_tensor *emb;
-    if (interleave) { /* Cohere: torch.repeat_interleave(freqs, 2, dim=-1) */
-        emb = freqs ? mt_tr_op1(tr, MT_OP_REPEAT_INTERLEAVE, (mt_arg[]){mt_a_tensor(freqs), mt_a_int(2)}, 2,
-                                (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1)
-                    : NULL;
-    } else {
-        mt_tensor *two[2] = {freqs, freqs};
-        emb = mt_cat(tr, two, 2, -1);
-    }
-    mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, emb), scaling);
-    mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, emb), scaling);
-    *cos = mt_to(tr, c, x ? x->dtype : MT_FLOAT32);
-    *sin = mt_to(tr, sn, x ? x->dtype : MT_FLOAT32);
-    mt_tr_leave(tr);
-}
-
-static mt_tensor *rotate_half(mt_tracer *tr, mt_tensor *x) {
-    if (!x) return NULL;
-    const mt_sym *d = x->shape[x->ndim - 1];
-    const mt_sym *h = mt_sym_floordiv(tr->ctx, d, 2);
-    mt_tensor *x1 = mt_slice_last(tr, x, NULL, h);
-    mt_tensor *x2 = mt_slice_last(tr, x, h, NULL);
-    mt_tensor *parts[2] = {mt_unary(tr, MT_OP_NEG, x2), x1};
-    return mt_cat(tr, parts, 2, -1);
-}
-
-/* Cohere's rotate_half: stack([-x[..., 1::2], x[..., ::2]], dim=-1).flatten(-2). */
-static mt_tensor *rotate_half_interleaved(mt_tracer *tr, mt_tensor *x) {
-    if (!x) return NULL;
-    mt_arg even[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, C(tr, 2))};
-    mt_arg odd[2] = {mt_a_ellipsis(), mt_a_slice(C(tr, 1), NULL, C(tr, 2))};
-    mt_tensor *x1 = mt_index(tr, x, even, 2), *x2 = mt_index(tr, x, odd, 2);
-    mt_tensor *n2 = mt_unary(tr, MT_OP_NEG, x2);
-    if (!n2 || !x1) return NULL;
-    mt_arg items[2] = {mt_a_tensor(n2), mt_a_tensor(x1)};
-    mt_arg sa[1] = {mt_a_list(tr->ctx, items, 2)};
-    mt_tensor *st = mt_tr_op1(tr, MT_OP_STACK, sa, 1, (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1);
-    return st ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(st), mt_a_int(-2)}, 2, NULL, 0) : NULL;
-}
-
-mt_tensor *mt_dec_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
-    /* (x * cos) + (rotate_half(x) * sin), the rotate_half product recorded first as the goldens have
-     * it (Python records x * cos first) */
-    mt_tensor *xs = mt_mul(tr, rotate_half(tr, x), sin);
-    mt_tensor *xc = mt_mul(tr, x, cos);
-    return mt_add(tr, xc, xs);
-}
-
 mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
     if (!x || n_rep == 1) return x;
     mt_arg idx[5] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_none(),
@@ -660,15 +596,6 @@ mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
     e = mt_expand(tr, e, 5, ex);
     const mt_sym *rs[4] = {x->shape[0], mt_sym_mul_const(tr->ctx, x->shape[1], n_rep), x->shape[2], x->shape[3]};
     return mt_reshape(tr, e, 4, rs);
-}
-
-/* Rotary on the first rotary_dim channels, the rest passed through (partial rotary). */
-static mt_tensor *rotary_part(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin, const mt_dec_spec *s) {
-    if (s->rotary_dim == s->head_dim) return mt_dec_apply_rotary(tr, x, cos, sin);
-    const mt_sym *rd = C(tr, s->rotary_dim);
-    mt_tensor *rot = mt_slice_last(tr, x, NULL, rd), *pass = mt_slice_last(tr, x, rd, NULL);
-    mt_tensor *parts[2] = {mt_dec_apply_rotary(tr, rot, cos, sin), pass};
-    return mt_cat(tr, parts, 2, -1);
 }
 
 /* x.clamp_(min=-c, max=c) (OLMo clip_qkv). */
@@ -819,17 +746,14 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         q = mt_to(tr, q, MT_FLOAT32);
         k = mt_to(tr, k, MT_FLOAT32);
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-        /* (q * cos) + (rotate_half(q) * sin), recorded in Python's evaluation order */
-        mt_tensor *qc = mt_mul(tr, q, c), *qs = mt_mul(tr, rotate_half_interleaved(tr, q), sn);
-        q = mt_add(tr, qc, qs);
-        mt_tensor *kc = mt_mul(tr, k, c), *ks = mt_mul(tr, rotate_half_interleaved(tr, k), sn);
-        k = mt_add(tr, kc, ks);
+        q = mt_rope_apply(tr, q, c, sn, MT_ROPE_HALF_INTERLEAVED, 0);
+        k = mt_rope_apply(tr, k, c, sn, MT_ROPE_HALF_INTERLEAVED, 0);
         q = mt_to(tr, q, qdt);
         k = mt_to(tr, k, kdt);
     } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-        q = rotary_part(tr, q, c, sn, s);
-        k = rotary_part(tr, k, c, sn, s);
+        q = mt_rope_apply(tr, q, c, sn, MT_ROPE_HALF, s->rotary_dim);
+        k = mt_rope_apply(tr, k, c, sn, MT_ROPE_HALF, s->rotary_dim);
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD_POST_ROPE) { /* Hunyuan: on [b, heads, seq, head_dim] after rotary */
         q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
@@ -963,11 +887,10 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
                            ? mt_dec_sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
-    rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, s->caps.rope_interleave,
-                   &cos, &sin);
+    mt_rope_layout layout = s->caps.rope_interleave ? MT_ROPE_REPEAT : MT_ROPE_CAT;
+    mt_rope_cos_sin(tr, mt_module_child(model, "rotary_emb"), h, pos, layout, s->attention_scaling, &cos, &sin);
     if (s->caps.local_rope_theta > 0)
-        rotary_forward(tr, mt_module_child(model, "rotary_emb_local"), h, pos, 1.0, s->caps.rope_interleave, &lcos,
-                       &lsin);
+        mt_rope_cos_sin(tr, mt_module_child(model, "rotary_emb_local"), h, pos, layout, 1.0, &lcos, &lsin);
     if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && !s->caps.embed_cls && h)
         h = mt_mul_s(tr, h, mt_dtype_round(h->dtype, s->caps.embed_scale));
     mt_module *layers = mt_module_child(model, NM(s, layers, "layers"));

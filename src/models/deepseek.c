@@ -143,8 +143,8 @@ static mt_tensor *mla_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
         q_rot = deinterleave(tr, q_rot);
         k_rot = deinterleave(tr, k_rot);
     }
-    q_rot = mt_dec_apply_rotary(tr, q_rot, c, sn);
-    k_rot = mt_dec_apply_rotary(tr, k_rot, c, sn);
+    q_rot = mt_rope_apply(tr, q_rot, c, sn, MT_ROPE_HALF, 0);
+    k_rot = mt_rope_apply(tr, k_rot, c, sn, MT_ROPE_HALF, 0);
     if (k_pass) {
         const mt_sym *ex[4] = {k_pass->shape[0], k_pass->shape[1], k_pass->shape[2], NULL};
         k_rot = mt_expand(tr, k_rot, 4, ex);

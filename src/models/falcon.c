@@ -150,8 +150,8 @@ static mt_tensor *falcon_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
     q = mt_transpose(tr, q, 1, 2), k = mt_transpose(tr, k, 1, 2), v = mt_transpose(tr, v, 1, 2);
     mt_tensor *o;
     if (!p->alibi) {
-        q = cl_apply_rotary(tr, q, cos, sin, p->hd, p->hd, false);
-        k = cl_apply_rotary(tr, k, cos, sin, p->hd, p->hd, false);
+        q = cl_apply_rotary(tr, q, cos, sin, p->hd, false);
+        k = cl_apply_rotary(tr, k, cos, sin, p->hd, false);
         o = cl_sdpa(tr, q, k, v, mask, 0);
     } else {
         /* alibi [b*heads, 1, s] -> [b, heads, 1, s], added to the scores (eager) */
@@ -195,7 +195,7 @@ static mt_status falcon_forward(mt_model *m, mt_tracer *tr) {
         alibi = cl_alibi(tr, amask, p->heads, p->dt, true);
     } else {
         mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
-        cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);
+        mt_rope_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
     }
     mt_module *list = mt_module_child(tm, "h");
     for (int i = 0; i < list->children.n && h; i++) {

@@ -84,8 +84,8 @@ static mt_tensor *neox_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tenso
         mt_node *ch = t ? mt_chunk(tr, t, 3, -1) : NULL;
         if (ch) q = mt_tr_item(tr, ch, 0), k = mt_tr_item(tr, ch, 1), v = mt_tr_item(tr, ch, 2);
     }
-    q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, false);
-    k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, false);
+    q = cl_apply_rotary(tr, q, cos, sin, p->rdim, false);
+    k = cl_apply_rotary(tr, k, cos, sin, p->rdim, false);
     /* eager_attention_forward (the mask sliced to the key length) or sdpa_attention_forward,
      * both at module.scaling = head_size**-0.5, then reshape(*input_shape, -1).contiguous() */
     mt_attn_args aa = {.n_rep = 1, .scaling = 1.0 / sqrt((double)p->hd), .eager_slice = true};
@@ -117,7 +117,7 @@ static mt_status neox_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     h = cl_call(tr, tm, "emb_dropout", h);
     mt_tensor *cos, *sin;
-    cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);
+    mt_rope_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
     mt_module *list = mt_module_child(tm, "layers");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];

@@ -118,38 +118,6 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     return y;
 }
 
-/* cos/sin [1, seq, head_dim/2] (emb = freqs, not duplicated). */
-static void rotary(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, double scaling, mt_tensor **cos,
-                   mt_tensor **sin) {
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
-    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
-    const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
-    invx = mt_expand(tr, invx, 3, ex);
-    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
-    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
-    mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, freqs), scaling);
-    mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, freqs), scaling);
-    *cos = mt_to(tr, c, x ? x->dtype : MT_FLOAT32);
-    *sin = mt_to(tr, sn, x ? x->dtype : MT_FLOAT32);
-    mt_tr_leave(tr);
-}
-
-/* _apply_rotary_emb: a, b = chunk(x, 2, -1); cat(a*cos - b*sin, b*cos + a*sin). */
-static mt_tensor *apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
-    mt_node *ch = mt_chunk(tr, x, 2, -1);
-    mt_tensor *a = mt_tr_item(tr, ch, 0), *b = mt_tr_item(tr, ch, 1);
-    /* within each sum the second product is recorded first, as the goldens have it (Python: left first) */
-    mt_tensor *bs = mt_mul(tr, b, sin), *ac = mt_mul(tr, a, cos);
-    mt_tensor *first = mt_sub(tr, ac, bs);
-    mt_tensor *as = mt_mul(tr, a, sin), *bc = mt_mul(tr, b, cos);
-    mt_tensor *second = mt_add(tr, bc, as);
-    mt_tensor *parts[2] = {first, second};
-    return mt_cat(tr, parts, 2, -1);
-}
-
 static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                                mt_tensor *sin, const mt_dec_spec *s) {
     if (!x || !at) return NULL;
@@ -161,8 +129,8 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     mt_tensor *k = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "k_proj"), x), 4, hs), 1, 2);
     mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "v_proj"), x), 4, hs), 1, 2);
     mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-    q = apply_rotary(tr, q, c, sn);
-    k = apply_rotary(tr, k, c, sn);
+    q = mt_rope_apply(tr, q, c, sn, MT_ROPE_CHUNK, 0);
+    k = mt_rope_apply(tr, k, c, sn, MT_ROPE_CHUNK, 0);
     k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
     v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
     mt_tensor *w = mt_mul_s(tr, mt_matmul(tr, q, mt_transpose(tr, k, 2, 3)), g->scaling);
@@ -283,7 +251,8 @@ static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
                                                  cache_pos, s->caps.sliding_window, s->dtype)
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL;
-    rotary(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, &cos, &sin);
+    /* cos/sin [1, seq, head_dim/2]: emb = freqs, not duplicated */
+    mt_rope_cos_sin(tr, mt_module_child(model, "rotary_emb"), h, pos, MT_ROPE_FREQS, s->attention_scaling, &cos, &sin);
     mt_module *layers = mt_module_child(model, "layers");
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];

@@ -98,7 +98,7 @@ static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
     /* sin/cos over rotary_dim; GPT-J repeats each frequency twice
      * (repeat_interleave), which has the same [1, seq, rotary_dim] shape */
     mt_tensor *cos, *sin;
-    cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);
+    mt_rope_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
     mt_module *list = mt_module_child(tm, "h");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
@@ -109,8 +109,8 @@ static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
         mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", ln), p->heads, p->hd);
         mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", ln), p->heads, p->hd);
         mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", ln), p->heads, p->hd);
-        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, true);
-        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, true);
+        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, true);
+        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, true);
         mt_tensor *o = cl_merge_heads(tr, gptj_attn(tr, at, q, k, v, mask, p));
         o = cl_call(tr, at, "resid_dropout", cl_call(tr, at, "out_proj", o));
         mt_tr_leave(tr);

@@ -80,7 +80,7 @@ static mt_status phi_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     h = cl_call(tr, model, "embed_dropout", h);
     mt_tensor *cos, *sin;
-    cl_rotary_cos_sin(tr, mt_module_child(model, "rotary_emb"), h, pos, 1.0, &cos, &sin);
+    mt_rope_cos_sin(tr, mt_module_child(model, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
     mt_module *list = mt_module_child(model, "layers");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
@@ -92,8 +92,8 @@ static mt_status phi_forward(mt_model *m, mt_tracer *tr) {
         mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", ln), p->kv, p->hd);
         mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", ln), p->kv, p->hd);
         if (p->qk_ln) q = cl_call(tr, at, "q_layernorm", q), k = cl_call(tr, at, "k_layernorm", k);
-        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, false);
-        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, false);
+        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, false);
+        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, false);
         k = mt_dec_repeat_kv(tr, k, p->heads / p->kv);
         v = mt_dec_repeat_kv(tr, v, p->heads / p->kv);
         mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, mask, 1.0 / sqrt((double)p->hd)));

@@ -64,8 +64,8 @@ static mt_tensor *phi3_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, 
     q = cl_split_heads(tr, q, s->heads, s->head_dim);
     k = cl_split_heads(tr, k, s->kv_heads, s->head_dim);
     v = cl_split_heads(tr, v, s->kv_heads, s->head_dim);
-    q = cl_apply_rotary(tr, q, cos, sin, s->rotary_dim, s->head_dim, false);
-    k = cl_apply_rotary(tr, k, cos, sin, s->rotary_dim, s->head_dim, false);
+    q = cl_apply_rotary(tr, q, cos, sin, s->rotary_dim, false);
+    k = cl_apply_rotary(tr, k, cos, sin, s->rotary_dim, false);
     k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
     v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
     mt_tensor *m4 = NULL;
