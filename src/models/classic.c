@@ -72,12 +72,7 @@ static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, 
 
 mt_tensor *cl_call(mt_tracer *tr, mt_module *parent, const char *child, mt_tensor *x) {
     if (!parent || !x) return NULL;
-    mt_module *c = mt_module_child(parent, child);
-    if (!c) {
-        mt_fail(tr->ctx, MT_ERR_INTERNAL, "%s has no child '%s'", parent->path, child);
-        return NULL;
-    }
-    return mt_tr_call(tr, c, x);
+    return mt_tr_call(tr, mt_tr_child(tr, parent, child), x);
 }
 
 mt_tensor *cl_scalar_op(mt_tracer *tr, mt_op_id id, mt_tensor *a, mt_arg b) {

@@ -73,20 +73,20 @@ static mt_status phi_build(mt_model *m) {
 static mt_status phi_forward(mt_model *m, mt_tracer *tr) {
     const phi *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_module_child(m->root, "model");
+    mt_module *model = mt_tr_child(tr, m->root, "model");
     mt_tr_enter(tr, model);
     mt_tensor *h = cl_call(tr, model, "embed_tokens", ids);
     mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     h = cl_call(tr, model, "embed_dropout", h);
     mt_tensor *cos, *sin;
-    mt_rope_cos_sin(tr, mt_module_child(model, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
-    mt_module *list = mt_module_child(model, "layers");
+    mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
+    mt_module *list = mt_tr_child(tr, model, "layers");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
         mt_tensor *ln = cl_call(tr, L, "input_layernorm", h);
-        mt_module *at = mt_module_child(L, "self_attn");
+        mt_module *at = mt_tr_child(tr, L, "self_attn");
         mt_tr_enter(tr, at);
         mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", ln), p->heads, p->hd);
         mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", ln), p->kv, p->hd);
@@ -100,9 +100,9 @@ static mt_status phi_forward(mt_model *m, mt_tracer *tr) {
         o = cl_call(tr, at, "dense", o);
         mt_tr_leave(tr);
         o = cl_call(tr, L, "resid_dropout", o);
-        mt_module *mlp = mt_module_child(L, "mlp");
+        mt_module *mlp = mt_tr_child(tr, L, "mlp");
         mt_tr_enter(tr, mlp);
-        mt_tensor *f = mt_act_forward(tr, mt_module_child(mlp, "activation_fn"), cl_call(tr, mlp, "fc1", ln));
+        mt_tensor *f = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), cl_call(tr, mlp, "fc1", ln));
         f = cl_call(tr, mlp, "fc2", f);
         mt_tr_leave(tr);
         f = cl_call(tr, L, "resid_dropout", f);

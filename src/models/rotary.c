@@ -35,7 +35,7 @@ void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos
     }
     if (!pos) return;
     mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
+    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
     /* inv_freq[None, :, None].float().expand(pos.shape[0], -1, 1) */
     mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
     mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
