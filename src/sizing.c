@@ -277,29 +277,34 @@ static uint64_t htensor(const mt_tensor *t, bool attr) {
     return h;
 }
 
+static bool is_attr(const mt_tensor *t) { return t->node && t->node->op == MT_NODE_GET_ATTR; }
+
+/* An argument by value, its kind folded in (kinds are spread by a random odd
+ * constant: a value of one kind cannot pass for another's). */
 static uint64_t hscalar(uint64_t h, const mt_arg *a) {
-    uint64_t bits = 0;
-    h = hmix(h, (uint64_t)a->kind + 0x51);
+    uint64_t w = 0, tag = (uint64_t)a->kind * 0xc2b2ae3d27d4eb4full;
     switch (a->kind) {
-    case MT_ARG_INT: return hmix(h, (uint64_t)a->v.i);
-    case MT_ARG_FLOAT: memcpy(&bits, &a->v.f, sizeof bits); return hmix(h, bits);
-    case MT_ARG_BOOL: return hmix(h, (uint64_t)a->v.b);
-    case MT_ARG_SYM: return hmix(h, (uint64_t)(uintptr_t)a->v.sym);
-    case MT_ARG_DTYPE: return hmix(h, (uint64_t)a->v.dtype);
-    case MT_ARG_STR: return hmix(h, (uint64_t)(uintptr_t)a->v.s);
-    case MT_ARG_DEVICE: return hmix(h, (uint64_t)a->v.device);
+    case MT_ARG_INT: w = (uint64_t)a->v.i; break;
+    case MT_ARG_FLOAT: memcpy(&w, &a->v.f, sizeof w); break;
+    case MT_ARG_BOOL: w = (uint64_t)a->v.b; break;
+    case MT_ARG_SYM: w = (uint64_t)(uintptr_t)a->v.sym; break;
+    case MT_ARG_DTYPE: w = (uint64_t)a->v.dtype; break;
+    case MT_ARG_STR: w = (uint64_t)(uintptr_t)a->v.s; break;
+    case MT_ARG_DEVICE: w = (uint64_t)a->v.device; break;
     case MT_ARG_SLICE:
         h = hmix(h, (uint64_t)(uintptr_t)a->v.slice.start);
         h = hmix(h, (uint64_t)(uintptr_t)a->v.slice.stop);
-        return hmix(h, (uint64_t)(uintptr_t)a->v.slice.step);
-    case MT_ARG_TENSOR: return a->v.t ? hmix(h, htensor(a->v.t, a->v.t->node && a->v.t->node->op == MT_NODE_GET_ATTR)) : h;
+        w = (uint64_t)(uintptr_t)a->v.slice.step;
+        break;
+    case MT_ARG_TENSOR: w = a->v.t ? htensor(a->v.t, is_attr(a->v.t)) : 0; break;
     case MT_ARG_LIST:
         h = hmix(h, (uint64_t)a->v.list.n);
         for (int i = 0; i < a->v.list.n; i++) h = hscalar(h, &a->v.list.items[i]);
-        return h;
+        break;
     default:
-        return h;
+        break;
     }
+    return hmix(h, w ^ tag);
 }
 
 static uint64_t hmodule(uint64_t h, const mt_module *m) {
@@ -308,7 +313,7 @@ static uint64_t hmodule(uint64_t h, const mt_module *m) {
     for (int i = 0; i < m->params.n; i++) {
         const mt_param *p = m->params.items[i];
         h = hstr(h, p->local);
-        h = hmix(h, htensor(p->t, p->t->node && p->t->node->op == MT_NODE_GET_ATTR));
+        h = hmix(h, htensor(p->t, is_attr(p->t)));
     }
     for (int i = 0; i < m->nattrs; i++) {
         h = hmix(h, (uint64_t)(uintptr_t)m->attrs[i].name);
@@ -342,6 +347,9 @@ static bool edges_grow(gwalk *W) {
  * hash. From the node's own layer run: how far back and which output (that
  * node's hash holds the type); from another layer: how far back and the type;
  * from outside the layers: which node. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
     gindex *X = W->X;
     int p = t->node->index, o = (int)(t - t->node->outs), s = X->off[p] + o;
@@ -351,7 +359,7 @@ static inline bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
     if (W->hash) {
         uint64_t back = ((uint64_t)(uint32_t)(W->i - p) << 8) | (uint32_t)o;
         if (p >= W->span0) *h = hmix(*h, back);
-        else if (X->lay[p]) *h = hmix(hmix(*h, back + 0x5bd1e995), htensor(t, false));
+        else if (X->lay[p]) *h = hmix(hmix(*h, back + 0x5bd1e995), htensor(t, is_attr(t)));
         else *h = hmix(*h, ((uint64_t)(uint32_t)s << 24) + 0x9b);
     }
     return true;
@@ -800,6 +808,7 @@ static bool find_cores(sizer *S) {
     if (!S->cores || !S->core_of) return false;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
+        if (n->opid != MT_OP_SDPA && n->opid != MT_OP_SOFTMAX) continue;
         core c;
         memset(&c, 0, sizeof c);
         if (n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
@@ -825,21 +834,66 @@ static bool find_cores(sizer *S) {
     return true;
 }
 
+/* A core in a layer identical to an earlier one (same structure and wiring,
+ * see "identical layers") caches what the core at the same place there
+ * caches, when the walks that found it stayed inside the layer (its cached
+ * K/V are nodes of the layer, its MLA walk never leaves its attention module)
+ * and it has the same kind. Its kind and window are read off its own mask. */
+static int core_at(const sizer *S, int node) {
+    int lo = 0, hi = S->ncores - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, at = S->cores[mid].node->index;
+        if (at == node) return mid;
+        if (at < node) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+static const mt_tensor *shifted(const mt_graph *g, const mt_tensor *t, int d) {
+    const mt_node *n = g->nodes[t->node->index + d];
+    return &n->outs[t - t->node->outs];
+}
+
+static bool reuse_kv(sizer *S, mt_sizing *out, int i) {
+    const gindex *X = &S->X;
+    const core *c = &S->cores[i];
+    int at = c->node->index, tw = X->twin ? X->twin[at] - 1 : -1;
+    int j = tw >= 0 ? core_at(S, tw) : -1;
+    if (j < 0) return false;
+    const mt_sizing_attn *aj = &out->attn[j];
+    mt_sizing_attn *a = &out->attn[i];
+    const mt_module *L = X->lay[tw];
+    if (aj->kind != a->kind || !aj->key || !aj->value || !aj->key->node || !aj->value->node ||
+        X->lay[aj->key->node->index] != L || X->lay[aj->value->node->index] != L)
+        return false;
+    int d = at - tw;
+    a->heads = aj->heads;
+    a->kv_heads = aj->kv_heads;
+    a->head_dim_k = aj->head_dim_k;
+    a->head_dim_v = aj->head_dim_v;
+    a->mla = aj->mla;
+    a->mla_latent = aj->mla_latent;
+    a->cache_bytes_per_token = aj->cache_bytes_per_token;
+    a->key = shifted(S->g, aj->key, d);
+    a->value = shifted(S->g, aj->value, d);
+    return true;
+}
+
 static mt_status analyse_attention(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
-    maskinfo *mi = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *mi);
+    maskinfo *mi = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *mi); /* per core, by its mask */
     out->attn = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *out->attn);
     if (!mi || !out->attn) return mt_ctx_status(ctx);
     out->nattn = S->ncores;
-    const mt_sym *batch_sym = S->m->inputs.n > 0 ? ((const mt_tensor *)S->m->inputs.items[0])->shape[0] : NULL;
     int64_t batch = S->E.in_vals[0];
     for (int i = 0; i < S->ncores; i++) {
         core *c = &S->cores[i];
         mt_sizing_attn *a = &out->attn[i];
+        const mt_module *mod = core_module(c->node);
         a->core = c->node;
         a->eager = c->node->opid != MT_OP_SDPA;
-        const mt_module *mod = core_module(c->node);
         a->module = mod ? mod->path : "";
         a->layer = i;
         /* kind: cross when the query depends on an input the key does not;
@@ -849,7 +903,13 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         uint64_t dk = encdec && c->k->node ? S->X.deps[c->k->node->index] : 0;
         maskinfo info = {0};
         if (c->mask && c->mask->node) {
-            maskinfo *slot = &mi[c->mask->node->index];
+            /* masks are shared by layers: scanned once */
+            maskinfo *slot = &mi[i];
+            for (int j = i - 1; j >= 0; j--)
+                if (mi[j].done && S->cores[j].mask && S->cores[j].mask->node == c->mask->node) {
+                    *slot = mi[j];
+                    break;
+                }
             if (!slot->done) {
                 S->epoch++;
                 mask_scan(g, &S->X, c->mask->node, slot, S->seen, S->epoch, S->stack, g->n);
@@ -860,6 +920,7 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         else if (info.causal || (!a->eager && kwarg_true(c->node, "is_causal"))) a->kind = MT_ATTN_CAUSAL;
         else a->kind = MT_ATTN_BIDIRECTIONAL;
         a->window = a->kind == MT_ATTN_CAUSAL ? info.window : 0;
+        if (reuse_kv(S, out, i)) continue;
         /* cached tensors and their per-token widths */
         const mt_tensor *ks = cached_source(&S->E, c->k), *vs = cached_source(&S->E, c->v);
         long double tok = (long double)batch * ev_node(&S->E, c->sk, c->node);
@@ -875,7 +936,6 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         a->heads = (qel > 0 && a->head_dim_k > 0)
                        ? (int64_t)llroundl(ev_numel(&S->E, c->q, c->node) / qel) / a->head_dim_k
                        : 0;
-        (void)batch_sym;
         S->epoch++;
         a->mla_latent = mla_latent(g, &S->X, c->k, mod, S->seen, S->epoch, S->stack, g->n);
         a->mla = a->mla_latent > 0;
@@ -1134,15 +1194,15 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     /* per core: FLOPs proportional to (query, key) pairs */
     long double *core_fl = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *core_fl);
     const int *core_of = S->core_of;
-    double *node_fl = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *node_fl);
+    double *node_fl = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *node_fl); /* every entry written below */
     if (!core_fl || !node_fl) return mt_ctx_status(ctx);
     out->node_flops = node_fl;
     out->nnodes = g->n;
     /* symbolic sum over distinct expressions (layers repeat them) */
     mtx_ptrmap uniq;
     mtx_ptrmap_init(&uniq, ctx);
-    const mt_sym **keys = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *keys);
-    int64_t *counts = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *counts);
+    const mt_sym **keys = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *keys);
+    int64_t *counts = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *counts);
     int nk = 0;
     if (!keys || !counts) return mt_ctx_status(ctx);
     long double expert_sum = 0; /* data-dependent nodes at their expectation */
@@ -1153,14 +1213,17 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     if (!ev_init(&D, ctx, 1, encdec ? C : 1, 1)) return mt_ctx_status(ctx);
     flops_cache fc = {.ctx = ctx};
     /* per node, for the nodes of later identical layers to reuse */
-    const mt_sym **fsym = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *fsym);
-    long double *val = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *val);
-    long double *dec = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *dec);
-    int *slot_of = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *slot_of); /* 1 + key, 0: data-dependent */
+    /* (fsym is written for every node; the others where fsym is set) */
+    const mt_sym **fsym = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *fsym);
+    long double *val = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *val);
+    long double *dec = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *dec);
+    int *slot_of = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *slot_of); /* 1 + key, 0: data-dependent */
     if (!fsym || !val || !dec || !slot_of) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        int tw = S->X.twin[i] - 1;
+        int tw = S->X.twin ? S->X.twin[i] - 1 : -1;
+        node_fl[i] = 0;
+        fsym[i] = NULL;
         if (tw >= 0) {
             if (!fsym[tw]) continue;
             fsym[i] = fsym[tw];
@@ -1176,6 +1239,7 @@ static mt_status flops(sizer *S, mt_sizing *out) {
             fsym[i] = f;
             val[i] = ev_node(&S->E, f, n);
             dec[i] = ev_node(&D, f, n);
+            slot_of[i] = 0;
             if (!data) {
                 intptr_t slot = (intptr_t)mtx_ptrmap_get(&uniq, f);
                 if (!slot) {
