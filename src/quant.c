@@ -10,6 +10,8 @@
 
 #include <metatrace/quant.h>
 
+#include "ctx_internal.h"
+
 #define QC "quantization_config"
 #define METHODS "fp8,mxfp4,gptq,awq,bnb-8bit,bnb-4bit"
 #define CONFIG_METHODS "fp8, mxfp4, gptq, awq, bitsandbytes, compressed-tensors"
@@ -181,11 +183,10 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, const int64_t *shape,
                       const mt_param *p, bool quantized) {
     mt_quant_inventory *o = b->out;
-    if (!b->cap) {
+    if (o->n >= b->cap) { /* counting (the caller walks again with room for them all) */
         o->n++;
         return MT_OK;
     }
-    if (o->n >= b->cap) return mt_fail(b->ctx, MT_ERR_INTERNAL, "quant inventory: more tensors than counted");
     mt_stored_tensor *s = &o->tensors[o->n++];
     s->name = name;
     s->dtype = dt;
@@ -197,6 +198,7 @@ static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, c
         s->shape[d] = shape[d];
         if (!mt_checked_mul(b->ctx, bytes, shape[d], &bytes, "checkpoint bytes")) return mt_ctx_status(b->ctx);
     }
+    for (int d = ndim; d < MT_MAX_DIMS; d++) s->shape[d] = 0; /* (the array is not zeroed) */
     s->bytes = bytes;
     if (!mt_checked_add(b->ctx, o->total_bytes, bytes, &o->total_bytes, "checkpoint bytes") ||
         !mt_checked_add(b->ctx, o->bytes_by_dtype[dt], bytes, &o->bytes_by_dtype[dt], "checkpoint bytes"))
@@ -754,16 +756,25 @@ mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_invent
         describe(ctx, &q);
         if (!q.description) return mt_ctx_status(ctx);
     }
-    inv_builder b = {ctx, m->cfg, &q, out, 0, m->dtype};
-    if (walk(&b, m->root) != MT_OK) return mt_ctx_status(ctx);
-    int n = out->n;
-    memset(out, 0, sizeof *out);
-    out->method = q.kind == Q_NONE ? NULL : q.method;
-    out->description = q.kind == Q_NONE ? "not quantized: every parameter stored as itself" : q.description;
-    out->tensors = mt_alloc_array(ctx, (size_t)(n ? n : 1), sizeof *out->tensors);
-    if (!out->tensors) return mt_ctx_status(ctx);
-    b.cap = n;
-    if (walk(&b, m->root) != MT_OK) return mt_ctx_status(ctx);
+    /* One walk with room for a tensor per parameter and buffer (what an
+     * unquantized checkpoint stores); a quantized one stores more: the first
+     * walk counts them, the second fills. */
+    inv_builder b = {ctx, m->cfg, &q, out, q.kind == Q_NONE ? m->params.n + m->buffers.n : 0, m->dtype};
+    for (int pass = 0; pass < 2; pass++) {
+        memset(out, 0, sizeof *out);
+        out->method = q.kind == Q_NONE ? NULL : q.method;
+        out->description = q.kind == Q_NONE ? "not quantized: every parameter stored as itself" : q.description;
+        if (b.cap > 0) {
+            /* every entry up to out->n is written by emit */
+            out->tensors = mt__alloc_raw(ctx, (size_t)b.cap * sizeof *out->tensors);
+            if (!out->tensors) return mt_ctx_status(ctx);
+        }
+        if (walk(&b, m->root) != MT_OK) return mt_ctx_status(ctx);
+        if (out->n <= b.cap && (b.cap > 0 || out->n == 0)) break;
+        if (pass == 1) return mt_fail(ctx, MT_ERR_INTERNAL, "quant inventory: more tensors than counted");
+        b.cap = out->n;
+    }
+    if (!out->tensors && !(out->tensors = mt_alloc_array(ctx, 1, sizeof *out->tensors))) return mt_ctx_status(ctx);
     if (q.kind == Q_MXFP4 && out->quantized_params == 0)
         return method ? mt_fail(ctx, MT_ERR_UNSUPPORTED,
                                 "mxfp4 quantizes gpt-oss experts (GptOssExperts) only; %s has none", m->model_type)

@@ -235,7 +235,25 @@ typedef struct gindex {
     int *cons;       /* consumer node indexes */
     uint64_t *deps;  /* node -> placeholders it depends on (bit per placeholder) */
     int ids_dec;     /* placeholder index of decoder_input_ids, -1 if none */
+    int *cand;       /* sdpa and softmax nodes (attention core candidates), in order */
+    int ncand, capcand;
+    int *outputs;    /* output nodes */
+    int noutputs, capoutputs;
 } gindex;
+
+/* Append v to a growable int list in the arena. */
+static bool ilist_push(mt_ctx *ctx, int **a, int *n, int *cap, int v) {
+    if (*n == *cap) {
+        int ncap = *cap ? 2 * *cap : 64;
+        int *na = mt__alloc_raw(ctx, (size_t)ncap * sizeof *na);
+        if (!na) return false;
+        if (*n) memcpy(na, *a, (size_t)*n * sizeof *na);
+        *a = na;
+        *cap = ncap;
+    }
+    (*a)[(*n)++] = v;
+    return true;
+}
 
 static const mt_tensor *arg_tensor(const mt_arg *a) { return a->kind == MT_ARG_TENSOR ? a->v.t : NULL; }
 
@@ -350,7 +368,7 @@ static bool edges_grow(gwalk *W) {
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
+inline static bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
     gindex *X = W->X;
     int p = t->node->index, o = (int)(t - t->node->outs), s = X->off[p] + o;
     if (X->nedges == X->capedges && !edges_grow(W)) return false;
@@ -365,23 +383,45 @@ static inline bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
     return true;
 }
 
-/* Any argument: tensors a node made become edges (list items one level
- * down, as MT__FOR_TENSOR_ARGS visits them); the rest is hashed by value. */
-static bool walk_arg(gwalk *W, const mt_arg *a, uint64_t *h) {
-    if (a->kind == MT_ARG_TENSOR && a->v.t && a->v.t->node) return walk_tensor(W, a->v.t, h);
-    if (a->kind == MT_ARG_LIST) {
-        if (W->hash) *h = hmix(*h, ((uint64_t)MT_ARG_LIST << 32) | (uint32_t)a->v.list.n);
-        for (int i = 0; i < a->v.list.n; i++) {
-            const mt_arg *it = &a->v.list.items[i];
-            if (it->kind == MT_ARG_TENSOR && it->v.t && it->v.t->node) {
-                if (!walk_tensor(W, it->v.t, h)) return false;
-            } else if (W->hash) {
-                *h = hscalar(*h, it);
-            }
-        }
-        return true;
+#if defined(__GNUC__)
+#define MT_INLINE __attribute__((always_inline)) inline
+#else
+#define MT_INLINE inline
+#endif
+
+/* A plain argument's value in one word (kinds with more go through hscalar). */
+static MT_INLINE bool scalar_word(const mt_arg *a, uint64_t *w) {
+    switch (a->kind) {
+    case MT_ARG_INT: *w = (uint64_t)a->v.i; return true;
+    case MT_ARG_FLOAT: memcpy(w, &a->v.f, sizeof *w); return true;
+    case MT_ARG_BOOL: *w = (uint64_t)a->v.b; return true;
+    case MT_ARG_SYM: *w = (uint64_t)(uintptr_t)a->v.sym; return true;
+    case MT_ARG_DTYPE: *w = (uint64_t)a->v.dtype; return true;
+    case MT_ARG_STR: *w = (uint64_t)(uintptr_t)a->v.s; return true;
+    case MT_ARG_DEVICE: *w = (uint64_t)a->v.device; return true;
+    case MT_ARG_NONE: case MT_ARG_ELLIPSIS: *w = 0; return true;
+    default: return false;
     }
-    if (W->hash) *h = hscalar(*h, a);
+}
+
+/* One argument or list item: a tensor a node made becomes an edge; the rest
+ * is hashed by value. */
+static MT_INLINE bool walk_item(gwalk *W, const mt_arg *a, uint64_t *h) {
+    if (a->kind == MT_ARG_TENSOR && a->v.t && a->v.t->node) return walk_tensor(W, a->v.t, h);
+    if (W->hash) {
+        uint64_t w;
+        if (scalar_word(a, &w)) *h = hmix(*h, w ^ (uint64_t)a->kind * 0xc2b2ae3d27d4eb4full);
+        else *h = hscalar(*h, a);
+    }
+    return true;
+}
+
+/* Any argument: list items one level down, as MT__FOR_TENSOR_ARGS visits them. */
+static MT_INLINE bool walk_arg(gwalk *W, const mt_arg *a, uint64_t *h) {
+    if (a->kind != MT_ARG_LIST) return walk_item(W, a, h);
+    if (W->hash) *h = hmix(*h, ((uint64_t)MT_ARG_LIST << 32) | (uint32_t)a->v.list.n);
+    for (int i = 0; i < a->v.list.n; i++)
+        if (!walk_item(W, &a->v.list.items[i], h)) return false;
     return true;
 }
 
@@ -467,10 +507,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         }
         X->nslots += nd->nout > 0 ? nd->nout : 1;
         for (int a = 0; a < nd->nargs; a++) {
-            const mt_arg *ar = &nd->args[a];
-            bool ok = ar->kind == MT_ARG_TENSOR && ar->v.t && ar->v.t->node ? walk_tensor(&W, ar->v.t, &h)
-                                                                            : walk_arg(&W, ar, &h);
-            if (!ok) return false;
+            if (!walk_arg(&W, &nd->args[a], &h)) return false;
         }
         for (int a = 0; a < nd->nkwargs; a++) {
             if (hash) h = hmix(h, (uint64_t)(uintptr_t)nd->kwargs[a].name);
@@ -480,6 +517,10 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         if (nd->op == MT_NODE_PLACEHOLDER) {
             if (nd->name && strcmp(nd->name, "decoder_input_ids") == 0) X->ids_dec = nph;
             nph++;
+        } else if (nd->opid == MT_OP_SDPA || nd->opid == MT_OP_SOFTMAX) {
+            if (!ilist_push(ctx, &X->cand, &X->ncand, &X->capcand, i)) return false;
+        } else if (nd->op == MT_NODE_OUTPUT) {
+            if (!ilist_push(ctx, &X->outputs, &X->noutputs, &X->capoutputs, i)) return false;
         }
     }
     X->off[g->n] = X->nslots;
@@ -801,14 +842,12 @@ static int64_t config_context(sizer *S, const char **note) {
 
 static bool find_cores(sizer *S) {
     const mt_graph *g = S->g;
-    int cand = 0;
-    for (int i = 0; i < g->n; i++) cand += g->nodes[i]->opid == MT_OP_SDPA || g->nodes[i]->opid == MT_OP_SOFTMAX;
-    S->cores = mt_alloc_array(S->ctx, (size_t)cand + 1, sizeof *S->cores);
+    S->cores = mt_alloc_array(S->ctx, (size_t)S->X.ncand + 1, sizeof *S->cores);
     S->core_of = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->core_of);
     if (!S->cores || !S->core_of) return false;
-    for (int i = 0; i < g->n; i++) {
+    for (int ci = 0; ci < S->X.ncand; ci++) {
+        int i = S->X.cand[ci];
         const mt_node *n = g->nodes[i];
-        if (n->opid != MT_OP_SDPA && n->opid != MT_OP_SOFTMAX) continue;
         core c;
         memset(&c, 0, sizeof c);
         if (n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
@@ -1427,26 +1466,30 @@ static mt_status activations(sizer *S, mt_sizing *out) {
             for (int o = 0; o < n->nout; o++) saved[base[o0 + o]] = true;
     }
     /* the graph's outputs live to the end */
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i]->op == MT_NODE_OUTPUT) FOR_INPUTS(X, i, e) last[base[X->in_slot[e]]] = g->n;
+    for (int k = 0; k < X->noutputs; k++) FOR_INPUTS(X, X->outputs[k], e) last[base[X->in_slot[e]]] = g->n;
     /* inference peak: allocate outputs, then free what this node used last */
     long double live = 0, peak = 0;
     int peak_at = -1;
-    long double *free_at = mt_alloc_array(ctx, (size_t)g->n + 2, sizeof *free_at);
-    if (!free_at) return mt_ctx_status(ctx);
-    for (int s = 0; s < ns; s++)
-        if (base[s] == s && bytes[s] > 0) free_at[last[s] < g->n ? last[s] : g->n + 1] += bytes[s];
-    for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        for (int o = 0; o < n->nout; o++) {
-            int s = X->off[i] + o;
-            if (base[s] == s) live += bytes[s];
+    /* what each node frees: a list of slots per node, in slot order */
+    int *free_head = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *free_head);
+    int *free_next = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *free_next);
+    if (!free_head || !free_next) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->n; i++) free_head[i] = -1;
+    for (int s = ns - 1; s >= 0; s--)
+        if (base[s] == s && bytes[s] > 0 && last[s] < g->n) {
+            free_next[s] = free_head[last[s]];
+            free_head[last[s]] = s;
         }
+    for (int i = 0; i < g->n; i++) {
+        for (int s = X->off[i]; s < X->off[i + 1]; s++)
+            if (base[s] == s) live += bytes[s];
         if (live > peak) {
             peak = live;
             peak_at = i;
         }
-        live -= free_at[i];
+        long double freed = 0;
+        for (int s = free_head[i]; s >= 0; s = free_next[s]) freed += bytes[s];
+        live -= freed;
     }
     out->activation_peak = (int64_t)ceill(peak);
     out->peak_node = peak_at >= 0 ? g->nodes[peak_at]->name : NULL;
