@@ -1418,6 +1418,8 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     bool *rg = mt__alloc_raw(ctx, (size_t)g->n + 1);   /* requires grad */
     bool *saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *saved);
     if (!base || !last || !bytes || !rg || !saved) return mt_ctx_status(ctx);
+    bool flt[MT_DTYPE_COUNT];
+    for (int d = 0; d < MT_DTYPE_COUNT; d++) flt[d] = mt_dtype_is_floating((mt_dtype)d);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         int o0 = X->off[i];
@@ -1446,7 +1448,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
         }
         if (n->op == MT_NODE_GET_ATTR && n->param && !n->param->is_buffer) r = true;
         if (n->op == MT_NODE_CALL_MODULE && n->module && n->module->params.n > 0) r = true;
-        if (n->nout > 0 && !mt_dtype_is_floating(n->outs[0].dtype)) r = false;
+        if (n->nout > 0 && ((unsigned)n->outs[0].dtype >= MT_DTYPE_COUNT || !flt[n->outs[0].dtype])) r = false;
         rg[i] = r;
         if (!r) continue;
         save_rule sr = save_of(n);
@@ -1539,6 +1541,25 @@ static mt_status activations(sizer *S, mt_sizing *out) {
 
 static int64_t ceil_div(int64_t a, int64_t b) { return b > 0 ? (a + b - 1) / b : a; }
 
+/* The model's parameters (tied ones once), all training reads of
+ * mt_model_totals; false when a shape is symbolic or the count overflows
+ * (mt_model_totals then says which). */
+static bool param_count(const mt_model *m, int64_t *total) {
+    int64_t sum = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        if (p->tied_to) continue;
+        int64_t n = 1;
+        for (int d = 0; d < p->t->ndim; d++) {
+            const mt_sym *x = p->t->shape[d];
+            if (!mt_sym_is_const(x) || __builtin_mul_overflow(n, mt_sym_const_value(x), &n)) return false;
+        }
+        if (__builtin_add_overflow(sum, n, &sum)) return false;
+    }
+    *total = sum;
+    return true;
+}
+
 static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
     int64_t P = t->params, dp = S->o->dp > 0 ? S->o->dp : 1;
     size_t w = mt_dtype_size(S->m->dtype);
@@ -1564,13 +1585,19 @@ static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
 /* The ModuleList entry with the most stored bytes (quantized tensors at their
  * stored size), like accelerate's "largest layer". */
 static void largest_layer(mt_sizing *out) {
-    const mt_module *best = NULL, *cur_m = NULL;
+    const mt_module *best = NULL, *cur_m = NULL, *memo_own = NULL, *memo_L = NULL;
     int64_t best_bytes = 0, cur = 0;
     for (int i = 0; i <= out->weights.n; i++) {
         const mt_stored_tensor *t = i < out->weights.n ? &out->weights.tensors[i] : NULL;
-        const mt_module *L = NULL;
-        for (const mt_module *x = t && t->param ? t->param->owner : NULL; x; x = x->parent)
-            if (x->name && *x->name >= '0' && *x->name <= '9') L = x;
+        const mt_module *L = NULL, *own = t && t->param ? t->param->owner : NULL;
+        if (own && own == memo_own) {
+            L = memo_L; /* a module's tensors come one after another */
+        } else {
+            for (const mt_module *x = own; x; x = x->parent)
+                if (x->name && *x->name >= '0' && *x->name <= '9') L = x;
+            memo_own = own;
+            memo_L = L;
+        }
         if (!t || L != cur_m) {
             if (cur_m && cur > best_bytes) {
                 best = cur_m;
@@ -1642,7 +1669,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     if ((tb || ts) && m->cfg && (st = symbolic_decode(&S, out->context)) != MT_OK) return st;
     if ((st = flops(&S, out)) != MT_OK || (st = activations(&S, out)) != MT_OK) return st;
     mt_totals t;
-    if ((st = mt_model_totals(m, &t)) != MT_OK) return st;
+    if (!param_count(m, &t.params) && (st = mt_model_totals(m, &t)) != MT_OK) return st;
     training(&S, out, &t);
     largest_layer(out);
     if (S.o->mem_budget > 0 && out->has_kv && out->kv_bytes_per_token > 0) {
