@@ -498,12 +498,22 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         W.hash = hash;
         uint64_t h = 0;
         if (hash) {
-            h = hmix(0x13198a2e03707344ull, ((uint64_t)(uint32_t)nd->op << 32) | (uint32_t)nd->opid);
-            h = hmix(h, ((uint64_t)(uint32_t)nd->nout << 40) | ((uint64_t)(uint32_t)nd->nargs << 20) | (uint32_t)nd->nkwargs);
+            uint64_t head = ((uint64_t)(uint16_t)nd->opid) | ((uint64_t)(uint8_t)nd->op << 16) |
+                            ((uint64_t)(uint16_t)nd->nout << 24) | ((uint64_t)(uint16_t)nd->nargs << 40);
+            h = hmix(0x13198a2e03707344ull, head);
+            if ((unsigned)nd->nkwargs | ((unsigned)(nd->opid + 1) >> 16) | ((unsigned)nd->op >> 8) |
+                ((unsigned)nd->nout >> 16) | ((unsigned)nd->nargs >> 16))
+                h = hmix(hmix(h, (uint64_t)(uint32_t)nd->nkwargs), ((uint64_t)(uint32_t)nd->opid << 32) | (uint32_t)nd->op);
+            /* An op's target follows from its id, and its outputs from its
+             * inputs (hashed with their producers) and arguments: the shape
+             * rules are functions of them, except nonzero's fresh symbol. */
+            bool op = nd->opid >= 0 && (nd->op == MT_NODE_CALL_FUNCTION || nd->op == MT_NODE_CALL_METHOD);
             if (nd->op == MT_NODE_CALL_MODULE) h = nd->module ? hmodule(h, nd->module) : hmix(h, 1);
-            else if (nd->op != MT_NODE_GET_ATTR) h = hmix(h, (uint64_t)(uintptr_t)nd->target);
-            bool attr = nd->op == MT_NODE_GET_ATTR;
-            for (int o = 0; o < nd->nout; o++) h = hmix(h, htensor(&nd->outs[o], attr));
+            else if (nd->op != MT_NODE_GET_ATTR && !op) h = hmix(h, (uint64_t)(uintptr_t)nd->target);
+            if (!op || nd->opid == MT_OP_NONZERO) {
+                bool attr = nd->op == MT_NODE_GET_ATTR;
+                for (int o = 0; o < nd->nout; o++) h = hmix(h, htensor(&nd->outs[o], attr));
+            }
         }
         X->nslots += nd->nout > 0 ? nd->nout : 1;
         for (int a = 0; a < nd->nargs; a++) {
