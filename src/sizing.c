@@ -1415,104 +1415,133 @@ static save_rule save_of(const mt_node *n) {
     }
 }
 
+enum {
+    AF_ALIAS = 1,      /* aliases_input */
+    AF_SAVE_IN = 2,    /* saves inputs (SAVE_INPUTS, SAVE_BOTH) */
+    AF_SAVE_OUT = 4,   /* saves outputs (SAVE_OUTPUT, SAVE_BOTH) */
+    AF_PROD = 8,       /* product_op */
+    AF_RG = 16,        /* requires grad by itself (a parameter, a module with parameters) */
+    AF_NOGRAD = 32,    /* its output is not floating: never requires grad */
+    AF_ATTR = 64       /* a parameter or buffer read */
+};
+
+static unsigned act_flags(const mt_node *n, const bool *flt) {
+    unsigned f = 0;
+    if (aliases_input(n)) f |= AF_ALIAS;
+    save_rule r = save_of(n);
+    if (r == SAVE_INPUTS || r == SAVE_BOTH) f |= AF_SAVE_IN;
+    if (r == SAVE_OUTPUT || r == SAVE_BOTH) f |= AF_SAVE_OUT;
+    if (product_op(n)) f |= AF_PROD;
+    if (n->op == MT_NODE_CALL_MODULE && n->module && n->module->params.n > 0) f |= AF_RG;
+    if (n->nout > 0 && ((unsigned)n->outs[0].dtype >= MT_DTYPE_COUNT || !flt[n->outs[0].dtype])) f |= AF_NOGRAD;
+    return f;
+}
+
 static mt_status activations(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
     const gindex *X = &S->X;
-    int ns = X->nslots;
+    int ns = X->nslots, nn = g->n;
+    const int *off = X->off, *in_off = X->in_off, *in_node = X->in_node, *in_slot = X->in_slot, *twin = X->twin;
     /* every entry below is written before it is read (slots of nodes without
      * outputs get base -1), so the scratch arrays are not zeroed */
     int *base = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *base);
     int *last = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *last);
     long double *bytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *bytes);
-    bool *rg = mt__alloc_raw(ctx, (size_t)g->n + 1);   /* requires grad */
+    unsigned char *fl = mt__alloc_raw(ctx, (size_t)nn + 1); /* AF_* per node */
+    bool *rg = mt__alloc_raw(ctx, (size_t)nn + 1);          /* requires grad */
     bool *saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *saved);
-    if (!base || !last || !bytes || !rg || !saved) return mt_ctx_status(ctx);
+    if (!base || !last || !bytes || !fl || !rg || !saved) return mt_ctx_status(ctx);
     bool flt[MT_DTYPE_COUNT];
     for (int d = 0; d < MT_DTYPE_COUNT; d++) flt[d] = mt_dtype_is_floating((mt_dtype)d);
-    for (int i = 0; i < g->n; i++) {
+    for (int i = 0; i < nn; i++) {
         const mt_node *n = g->nodes[i];
-        int o0 = X->off[i];
+        int o0 = off[i], e0 = in_off[i], e1 = in_off[i + 1];
+        int tw = twin ? twin[i] - 1 : -1;
+        /* an identical layer's node: the same flags (a parameter read is
+         * looked at again: parameter or buffer is not in the layer's hash) */
+        unsigned f = tw >= 0 && n->op != MT_NODE_GET_ATTR ? fl[tw] : act_flags(n, flt);
+        if (n->op == MT_NODE_GET_ATTR) {
+            f |= AF_ATTR;
+            if (n->param && !n->param->is_buffer) f |= AF_RG;
+        }
+        fl[i] = (unsigned char)f;
         if (n->nout <= 0) base[o0] = -1;
-        bool alias = aliases_input(n);
-        const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;
-        int tw = X->twin ? X->twin[i] - 1 : -1;
+        /* the first argument, when a node made it, is the first input edge */
+        int src = -1;
+        if ((f & AF_ALIAS) && n->nargs && n->args[0].kind == MT_ARG_TENSOR && n->args[0].v.t && n->args[0].v.t->node)
+            src = base[in_slot[e0]];
         for (int o = 0; o < n->nout; o++) {
             int s = o0 + o;
-            if (alias && in && in->node) {
-                base[s] = base[X->off[in->node->index] + (int)(in - in->node->outs)];
+            if (src >= 0) {
+                base[s] = src;
             } else {
                 base[s] = s;
-                int ts = tw >= 0 ? X->off[tw] + o : -1; /* the same output, an identical layer earlier */
+                int ts = tw >= 0 ? off[tw] + o : -1; /* the same output, an identical layer earlier */
                 if (ts >= 0 && base[ts] == ts) bytes[s] = bytes[ts];
-                else if (n->op != MT_NODE_GET_ATTR)
+                else if (!(f & AF_ATTR))
                     bytes[s] = ev_numel(&S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
                 else bytes[s] = 0;
             }
             last[base[s]] = i;
         }
-        bool r = false;
-        FOR_INPUTS(X, i, e) {
-            last[base[X->in_slot[e]]] = i;
-            r |= rg[X->in_node[e]];
+        bool r = (f & AF_RG) != 0;
+        int nrg = 0; /* tensor inputs requiring grad */
+        for (int e = e0; e < e1; e++) {
+            last[base[in_slot[e]]] = i;
+            nrg += rg[in_node[e]];
         }
-        if (n->op == MT_NODE_GET_ATTR && n->param && !n->param->is_buffer) r = true;
-        if (n->op == MT_NODE_CALL_MODULE && n->module && n->module->params.n > 0) r = true;
-        if (n->nout > 0 && ((unsigned)n->outs[0].dtype >= MT_DTYPE_COUNT || !flt[n->outs[0].dtype])) r = false;
+        r = !(f & AF_NOGRAD) && (r || nrg > 0);
         rg[i] = r;
         if (!r) continue;
-        save_rule sr = save_of(n);
-        if (sr == SAVE_INPUTS || sr == SAVE_BOTH) {
-            bool prod = product_op(n);
-            int nrg = 0; /* tensor inputs requiring grad */
-            FOR_INPUTS(X, i, e) nrg += rg[X->in_node[e]];
-            FOR_INPUTS(X, i, e) {
-                int p = X->in_node[e];
-                if (g->nodes[p]->op == MT_NODE_GET_ATTR) continue;
+        if (f & AF_SAVE_IN) {
+            for (int e = e0; e < e1; e++) {
+                int p = in_node[e];
+                if (fl[p] & AF_ATTR) continue;
                 /* products: kept when another operand needs it for its gradient */
-                if (prod && nrg - (int)rg[p] == 0) continue;
-                saved[base[X->in_slot[e]]] = true;
+                if ((f & AF_PROD) && nrg - (int)rg[p] == 0) continue;
+                saved[base[in_slot[e]]] = true;
             }
         }
-        if (sr == SAVE_OUTPUT || sr == SAVE_BOTH)
+        if (f & AF_SAVE_OUT)
             for (int o = 0; o < n->nout; o++) saved[base[o0 + o]] = true;
     }
     /* the graph's outputs live to the end */
-    for (int k = 0; k < X->noutputs; k++) FOR_INPUTS(X, X->outputs[k], e) last[base[X->in_slot[e]]] = g->n;
-    /* inference peak: allocate outputs, then free what this node used last */
-    long double live = 0, peak = 0;
-    int peak_at = -1;
+    for (int k = 0; k < X->noutputs; k++) FOR_INPUTS(X, X->outputs[k], e) last[base[in_slot[e]]] = nn;
     /* what each node frees: a list of slots per node, in slot order */
-    int *free_head = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *free_head);
+    int *free_head = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *free_head);
     int *free_next = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *free_next);
     if (!free_head || !free_next) return mt_ctx_status(ctx);
-    for (int i = 0; i < g->n; i++) free_head[i] = -1;
+    for (int i = 0; i < nn; i++) free_head[i] = -1;
     for (int s = ns - 1; s >= 0; s--)
-        if (base[s] == s && bytes[s] > 0 && last[s] < g->n) {
+        if (base[s] == s && last[s] < nn && bytes[s] > 0) {
             free_next[s] = free_head[last[s]];
             free_head[last[s]] = s;
         }
-    for (int i = 0; i < g->n; i++) {
-        for (int s = X->off[i]; s < X->off[i + 1]; s++)
-            if (base[s] == s) live += bytes[s];
-        if (live > peak) {
-            peak = live;
-            peak_at = i;
-        }
-        long double freed = 0;
-        for (int s = free_head[i]; s >= 0; s = free_next[s]) freed += bytes[s];
-        live -= freed;
-    }
-    out->activation_peak = (int64_t)ceill(peak);
-    out->peak_node = peak_at >= 0 ? g->nodes[peak_at]->name : NULL;
-    /* training: everything saved; with full checkpointing per layer, each
-     * layer's input plus one layer's saved tensors recomputed at a time */
+    /* one pass in order: the inference peak (allocate outputs, then free what
+     * this node used last); the saved tensors for training, in total, outside
+     * the layers and per layer; each layer's input: the largest tensor entering
+     * it from outside (the hidden state). With full checkpointing per layer:
+     * each layer's input plus one layer's saved tensors recomputed at a time */
+    long double live = 0, peak = 0;
+    int peak_at = -1;
     long double all = 0, outside = 0, layer_max = 0, cur = 0, layer_inputs = 0;
-    const mt_module *cur_layer = NULL;
-    for (int i = 0; i < g->n; i++) {
+    const mt_module *cur_layer = NULL, *prev = NULL;
+    for (int i = 0; i < nn; i++) {
         const mt_module *L = X->lay[i];
-        for (int s = X->off[i]; s < X->off[i + 1]; s++) {
-            if (base[s] != s || !saved[s]) continue;
+        if (L && L != prev) {
+            long double in = 0;
+            FOR_INPUTS(X, i, e) {
+                long double b = bytes[base[in_slot[e]]];
+                if (b > in) in = b;
+            }
+            layer_inputs += in;
+        }
+        prev = L;
+        for (int s = off[i]; s < off[i + 1]; s++) {
+            if (base[s] != s) continue;
+            live += bytes[s];
+            if (!saved[s]) continue;
             all += bytes[s];
             if (!L) {
                 outside += bytes[s];
@@ -1525,21 +1554,17 @@ static mt_status activations(sizer *S, mt_sizing *out) {
             }
             cur += bytes[s];
         }
+        if (live > peak) {
+            peak = live;
+            peak_at = i;
+        }
+        long double freed = 0;
+        for (int s = free_head[i]; s >= 0; s = free_next[s]) freed += bytes[s];
+        live -= freed;
     }
     if (cur > layer_max) layer_max = cur;
-    /* a layer's input: the largest tensor entering it from outside (the hidden state) */
-    const mt_module *prev = NULL;
-    for (int i = 0; i < g->n; i++) {
-        const mt_module *L = X->lay[i];
-        if (!L || L == prev) continue;
-        prev = L;
-        long double in = 0;
-        FOR_INPUTS(X, i, e) {
-            long double b = bytes[base[X->in_slot[e]]];
-            if (b > in) in = b;
-        }
-        layer_inputs += in;
-    }
+    out->activation_peak = (int64_t)ceill(peak);
+    out->peak_node = peak_at >= 0 ? g->nodes[peak_at]->name : NULL;
     for (int z = 0; z < 4; z++) {
         out->train[z].activations = (int64_t)ceill(all);
         out->train[z].activations_ckpt = (int64_t)ceill(outside + layer_inputs + layer_max);
