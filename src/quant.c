@@ -180,6 +180,22 @@ static mt_status layout_error(inv_builder *b, const char *field, const char *fmt
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Append one stored tensor (counting pass: just count). */
+/* mt_checked_mul/add with the common case inline (the inventory does a few
+ * per parameter). */
+static inline bool qmul(mt_ctx *ctx, int64_t a, int64_t b, int64_t *r, const char *what) {
+    int64_t t;
+    if (!mt_mul_ok(a, b, &t)) return mt_checked_mul(ctx, a, b, r, what);
+    *r = t;
+    return true;
+}
+
+static inline bool qadd(mt_ctx *ctx, int64_t a, int64_t b, int64_t *r, const char *what) {
+    int64_t t;
+    if (!mt_add_ok(a, b, &t)) return mt_checked_add(ctx, a, b, r, what);
+    *r = t;
+    return true;
+}
+
 static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, const int64_t *shape,
                       const mt_param *p, bool quantized) {
     mt_quant_inventory *o = b->out;
@@ -196,12 +212,12 @@ static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, c
     int64_t bytes = (int64_t)mt_dtype_size(dt);
     for (int d = 0; d < ndim; d++) {
         s->shape[d] = shape[d];
-        if (!mt_checked_mul(b->ctx, bytes, shape[d], &bytes, "checkpoint bytes")) return mt_ctx_status(b->ctx);
+        if (!qmul(b->ctx, bytes, shape[d], &bytes, "checkpoint bytes")) return mt_ctx_status(b->ctx);
     }
     for (int d = ndim; d < MT_MAX_DIMS; d++) s->shape[d] = 0; /* (the array is not zeroed) */
     s->bytes = bytes;
-    if (!mt_checked_add(b->ctx, o->total_bytes, bytes, &o->total_bytes, "checkpoint bytes") ||
-        !mt_checked_add(b->ctx, o->bytes_by_dtype[dt], bytes, &o->bytes_by_dtype[dt], "checkpoint bytes"))
+    if (!qadd(b->ctx, o->total_bytes, bytes, &o->total_bytes, "checkpoint bytes") ||
+        !qadd(b->ctx, o->bytes_by_dtype[dt], bytes, &o->bytes_by_dtype[dt], "checkpoint bytes"))
         return mt_ctx_status(b->ctx);
     return MT_OK;
 }
@@ -305,7 +321,7 @@ static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_
          * blocks and nested_quant_map [256]); quant_map float32 [16]; the packed
          * JSON quant state uint8 */
         int64_t n;
-        if (!mt_checked_mul(b->ctx, shape[0], shape[1], &n, "weight elements")) return mt_ctx_status(b->ctx);
+        if (!qmul(b->ctx, shape[0], shape[1], &n, "weight elements")) return mt_ctx_status(b->ctx);
         int64_t w[2] = {ceil_div(n, 2), 1}, nb = ceil_div(n, q->bnb_block), qm = 16;
         int64_t nested = ceil_div(nb, 256), nqm = 256, st = bnb_state_len(q, b->model_dtype, shape[0], shape[1]);
         if (emit(b, p->name, MT_UINT8, 2, w, p, true) != MT_OK ||
@@ -382,9 +398,9 @@ static mt_status walk(inv_builder *b, const mt_module *mod) {
             if (!mt_sym_is_const(p->t->shape[d]))
                 return mt_fail(b->ctx, MT_ERR_INTERNAL, "parameter '%s' has a symbolic shape", p->name);
             shape[d] = mt_sym_const_value(p->t->shape[d]);
-            if (!mt_checked_mul(b->ctx, numel, shape[d], &numel, "parameter elements")) return mt_ctx_status(b->ctx);
+            if (!qmul(b->ctx, numel, shape[d], &numel, "parameter elements")) return mt_ctx_status(b->ctx);
         }
-        if (!mt_checked_mul(b->ctx, bytes, numel, &bytes, "parameter bytes")) return mt_ctx_status(b->ctx);
+        if (!qmul(b->ctx, bytes, numel, &bytes, "parameter bytes")) return mt_ctx_status(b->ctx);
         if (quantizes(b->q, p)) {
             if (quantized_param(b, p, shape) != MT_OK) return mt_ctx_status(b->ctx);
             if (b->cap) {
