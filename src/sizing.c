@@ -325,8 +325,30 @@ static uint64_t hscalar(uint64_t h, const mt_arg *a) {
     return hmix(h, w ^ tag);
 }
 
+#if defined(__GNUC__)
+#define MT_INLINE __attribute__((always_inline)) inline
+#else
+#define MT_INLINE inline
+#endif
+
+/* A plain argument's value in one word (kinds with more go through hscalar). */
+static MT_INLINE bool scalar_word(const mt_arg *a, uint64_t *w) {
+    switch (a->kind) {
+    case MT_ARG_INT: *w = (uint64_t)a->v.i; return true;
+    case MT_ARG_FLOAT: memcpy(w, &a->v.f, sizeof *w); return true;
+    case MT_ARG_BOOL: *w = (uint64_t)a->v.b; return true;
+    case MT_ARG_SYM: *w = (uint64_t)(uintptr_t)a->v.sym; return true;
+    case MT_ARG_DTYPE: *w = (uint64_t)a->v.dtype; return true;
+    case MT_ARG_STR: *w = (uint64_t)(uintptr_t)a->v.s; return true;
+    case MT_ARG_DEVICE: *w = (uint64_t)a->v.device; return true;
+    case MT_ARG_NONE: case MT_ARG_ELLIPSIS: *w = 0; return true;
+    default: return false;
+    }
+}
+
 static uint64_t hmodule(uint64_t h, const mt_module *m) {
-    h = hstr(h, m->type);
+    /* (not its class name: no figure reads it; its leaf kind, parameters and
+     * attributes are what FLOP rules and leaf forwards read) */
     h = hmix(h, ((uint64_t)(uint32_t)m->leaf << 32) | ((uint64_t)(uint32_t)m->params.n << 16) | (uint32_t)m->nattrs);
     for (int i = 0; i < m->params.n; i++) {
         const mt_param *p = m->params.items[i];
@@ -334,8 +356,10 @@ static uint64_t hmodule(uint64_t h, const mt_module *m) {
         h = hmix(h, htensor(p->t, is_attr(p->t)));
     }
     for (int i = 0; i < m->nattrs; i++) {
+        const mt_arg *v = &m->attrs[i].value;
+        uint64_t w;
         h = hmix(h, (uint64_t)(uintptr_t)m->attrs[i].name);
-        h = hscalar(h, &m->attrs[i].value);
+        h = scalar_word(v, &w) ? hmix(h, w ^ (uint64_t)v->kind * 0xc2b2ae3d27d4eb4full) : hscalar(h, v);
     }
     return h;
 }
@@ -381,27 +405,6 @@ inline static bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
         else *h = hmix(*h, ((uint64_t)(uint32_t)s << 24) + 0x9b);
     }
     return true;
-}
-
-#if defined(__GNUC__)
-#define MT_INLINE __attribute__((always_inline)) inline
-#else
-#define MT_INLINE inline
-#endif
-
-/* A plain argument's value in one word (kinds with more go through hscalar). */
-static MT_INLINE bool scalar_word(const mt_arg *a, uint64_t *w) {
-    switch (a->kind) {
-    case MT_ARG_INT: *w = (uint64_t)a->v.i; return true;
-    case MT_ARG_FLOAT: memcpy(w, &a->v.f, sizeof *w); return true;
-    case MT_ARG_BOOL: *w = (uint64_t)a->v.b; return true;
-    case MT_ARG_SYM: *w = (uint64_t)(uintptr_t)a->v.sym; return true;
-    case MT_ARG_DTYPE: *w = (uint64_t)a->v.dtype; return true;
-    case MT_ARG_STR: *w = (uint64_t)(uintptr_t)a->v.s; return true;
-    case MT_ARG_DEVICE: *w = (uint64_t)a->v.device; return true;
-    case MT_ARG_NONE: case MT_ARG_ELLIPSIS: *w = 0; return true;
-    default: return false;
-    }
 }
 
 /* One argument or list item: a tensor a node made becomes an edge; the rest
