@@ -390,13 +390,18 @@ static void help(mt_ctx *ctx)
           "      --unfold        with --depth: one row per layer, not 'x N' for repeats\n"
           "      --quant METHOD  size the checkpoint as if quantized with METHOD (fp8,\n"
           "                      mxfp4, gptq, awq, bnb-8bit, bnb-4bit; docs/quant.md)\n"
-          "\n"
-          "Pictures (.dot, .svg, .png; docs/cli.md, Pictures):\n"
+          "\n",
+          stdout);
+    fputs("Pictures (.dot, .svg, .png; docs/cli.md, Pictures):\n"
           "      --depth N       modules deeper than N drawn as one node each (shapes,\n"
           "                      parameters, FLOPs)\n"
           "      --module PATH   draw one module, e.g. model.layers.0\n"
           "      --unfold        draw every repeated layer and expert (default: folded)\n"
           "      --verbose-labels  FX labels (node name, op and target, shape and dtype)\n"
+          "\n"
+          "Viewer (.html; docs/cli.md, Interactive viewer):\n"
+          "      --module PATH   open the page at one module, e.g. model.layers.3.mlp\n"
+          "      --depth N       open N levels of the module tree below it (or the root)\n"
           "\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
@@ -650,15 +655,22 @@ static int parse_args(cli *c, int argc, char **argv)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
     /* pictures: .dot/.svg/.png, and the plan's .dot (--tp N) */
     bool picture = (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG) && c->tp >= 0;
-    if ((c->depth || c->unfold) && !picture && (c->format != FMT_SUMMARY || c->tp != 0))
-        return usage_error("--depth and --unfold shape the per-module table (summary, .txt) and the pictures (.dot, "
-                           ".svg, .png; a --tp N plan as .dot): not JSON or a --tp table");
+    bool viewer = c->format == FMT_HTML;
+    if (c->depth && !picture && !viewer && (c->format != FMT_SUMMARY || c->tp != 0))
+        return usage_error("--depth shapes the per-module table (summary, .txt), the pictures (.dot, .svg, .png; a "
+                           "--tp N plan as .dot) and the viewer (.html): not JSON or a --tp table");
+    if (c->unfold && !picture && (c->format != FMT_SUMMARY || c->tp != 0))
+        return usage_error("--unfold shapes the per-module table (summary, .txt) and the pictures (.dot, .svg, .png; "
+                           "a --tp N plan as .dot): not JSON, a --tp table or the viewer (.html, where a folded "
+                           "group unfolds with a double-click)");
     if (c->unfold && !c->depth && !picture)
         return usage_error("--unfold unfolds the per-module table: give --depth N too (or draw a picture: .dot, "
                            ".svg, .png)");
-    if ((c->module || c->verbose_labels) && !picture)
-        return usage_error("--%s shapes the pictures: write .dot, .svg or .png (or a --tp N plan as .dot)",
-                           c->module ? "module" : "verbose-labels");
+    if (c->module && !picture && !viewer)
+        return usage_error("--module shapes the pictures and the viewer: write .dot, .svg, .png or .html (or a --tp N "
+                           "plan as .dot)");
+    if (c->verbose_labels && !picture)
+        return usage_error("--verbose-labels shapes the pictures: write .dot, .svg or .png (or a --tp N plan as .dot)");
     if (c->sz.mem_budget && c->tp != 0)
         return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
                            "apply to --tp plans");
@@ -735,7 +747,7 @@ static mt_status export_html(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     mt_sizing sz;
     if (mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
         return mt_ctx_status(c->ctx);
-    mt_html_opts ho = {.sizing = &sz, .plan = c->tp > 0 ? c->plan : NULL};
+    mt_html_opts ho = {.sizing = &sz, .plan = c->tp > 0 ? c->plan : NULL, .module = c->module, .depth = c->depth};
     return mt_export_html(m, g, &ho, out);
 }
 
