@@ -6,6 +6,7 @@
  * text_config name the full field path and its place in the file. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -277,4 +278,30 @@ Test(multimodal, llava_defaults_to_llama_and_unknown_text_models_are_refused)
     cr_assert_null(mt_model_build(ctx, c, NULL));
     cr_assert_not_null(strstr(mt_ctx_errmsg(ctx), "unsupported model_type 'llama4'"), "%s", mt_ctx_errmsg(ctx));
     mt_ctx_free(ctx);
+}
+
+/* The CLI: --text-only's note and row, the whole model's language-model row,
+ * --bind images=N, and --text-only on a text model (usage error, exit 2). */
+Test(multimodal, cli_text_only_and_images)
+{
+    char *out = NULL, *err = NULL;
+    const char *whole[] = {tu_src(GEMMA3_4B), "--layers", "1", "--bind", "images=2", NULL};
+    cr_assert_eq(tu_run_cli(whole, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "Gemma3ForConditionalGeneration (model_type gemma3)"), "%s", out);
+    cr_assert(strstr(out, "without the vision tower and projector"), "%s", out);
+    free(out), free(err);
+    const char *text[] = {tu_src(GEMMA3_4B), "--text-only", "--layers", "1", NULL};
+    cr_assert_eq(tu_run_cli(text, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "Gemma3ForCausalLM (model_type gemma3_text)"), "%s", out);
+    cr_assert(strstr(out, "model_type 'gemma3' is multimodal"), "%s", out);
+    cr_assert_null(strstr(out, "without the vision tower"), "%s", out);
+    free(out), free(err);
+    const char *bad[] = {tu_src("samples/configs/huggyllama--llama-7b.config.json"), "--text-only", NULL};
+    cr_assert_eq(tu_run_cli(bad, &out, &err), 2);
+    cr_assert(strstr(err, "--text-only: model_type 'llama' has no text_config"), "%s", err);
+    free(out), free(err);
+    const char *nobind[] = {tu_src(GEMMA3_4B), "--text-only", "--layers", "1", "--bind", "images=2", NULL};
+    cr_assert_eq(tu_run_cli(nobind, &out, &err), 2);
+    cr_assert(strstr(err, "cannot bind 'images'"), "%s", err);
+    free(out), free(err);
 }
