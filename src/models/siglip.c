@@ -44,9 +44,10 @@ mt_status mt_siglip_read(mt_model *m, mt_config *c, int64_t layers_override, mt_
         return mt_config_error(c, "num_attention_heads",
                                "hidden_size %lld is not divisible by num_attention_heads %lld (SiglipAttention)",
                                (long long)v->hidden, (long long)v->heads);
-    if (v->image_size % v->patch_size != 0)
-        return mt_config_error(c, "patch_size", "image_size %lld is not a multiple of patch_size %lld",
-                               (long long)v->image_size, (long long)v->patch_size);
+    /* the valid convolution keeps image_size // patch_size patches a side (384 px in 14 px patches: 27) */
+    if (v->image_size < v->patch_size)
+        return mt_config_error(c, "patch_size", "patch_size %lld is larger than image_size %lld",
+                               (long long)v->patch_size, (long long)v->image_size);
     v->head_dim = v->hidden / v->heads;
     v->patches_side = v->image_size / v->patch_size;
     if (layers_override > 0 && layers_override < v->layers) v->layers = layers_override;

@@ -222,6 +222,13 @@ Test(multimodal, gemma3_bind_images_and_bad_configs)
          "pooling head"},
         {"{\"model_type\": \"gemma3\", \"vision_config\": {}}", "text_config", "expected a text_config"},
         {"{\"model_type\": \"gemma3\", \"text_config\": {}, \"vision_config\": {\"vision_use_head\": false, "
+         "\"image_size\": 10, \"patch_size\": 20}}",
+         "vision_config.patch_size", "larger than image_size"},
+        /* 384 px in 14 px patches: 27 a side (the valid convolution drops the rest); 729 tokens unpooled */
+        {"{\"model_type\": \"gemma3\", \"mm_tokens_per_image\": 730, \"text_config\": {}, \"vision_config\": "
+         "{\"vision_use_head\": false, \"image_size\": 384, \"patch_size\": 14}}",
+         "mm_tokens_per_image", "the 27x27 patches"},
+        {"{\"model_type\": \"gemma3\", \"text_config\": {}, \"vision_config\": {\"vision_use_head\": false, "
          "\"image_size\": 896, \"patch_size\": 14, \"hidden_act\": \"swish2\"}}",
          "vision_config.hidden_act", "unsupported activation"},
     };

@@ -551,6 +551,8 @@ CASES(vision,
     {MT_OP_CONV2D, "bf16[images, 3, 896, 896], bf16[1152, 3, 14, 14], bf16[1152], (14, 14), 'valid', (1, 1), 1", "",
      "bf16[images, 1152, 64, 64]"},
     {MT_OP_CONV2D, "f32[2, 3, 28, 28], f32[8, 3, 14, 14], f32[8]", "stride=14", "f32[2, 8, 2, 2]"},
+    /* 384 px in 14 px patches: (384 - 14) // 14 + 1 = 27, the rest of the image dropped */
+    {MT_OP_CONV2D, "f32[1, 3, 384, 384], f32[8, 3, 14, 14]", "stride=14", "f32[1, 8, 27, 27]"},
     /* (7 + 2 - 2 - 1) // 2 + 1 = 4 */
     {MT_OP_CONV2D, "f32[1, 4, 7, 7], f32[6, 4, 3, 3], None, 2, 1", "", "f32[1, 6, 4, 4]"},
     /* dilation 2: a 5-wide window, 10 - 5 + 1 = 6 */
