@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "tiny_configs.h"
 
 static mt_model *build_opts(mt_ctx *ctx, const char *rel, bool text_only, int64_t layers) {
     mt_config *c = mt_config_load(ctx, tu_src(rel));
@@ -310,5 +311,24 @@ Test(multimodal, cli_text_only_and_images)
     const char *nobind[] = {tu_src(GEMMA3_4B), "--text-only", "--layers", "1", "--bind", "images=2", NULL};
     cr_assert_eq(tu_run_cli(nobind, &out, &err), 2);
     cr_assert(strstr(err, "cannot bind 'images'"), "%s", err);
+    free(out), free(err);
+}
+
+/* --tp 2 on the tiny gemma3 (tests/tiny_configs.h): the planner takes `images` at its
+ * bound like the sizing pass (4096 tokens // 4 = 1024 images of 16 patches: 4 tower
+ * tokens per text token) and shards the tower Megatron-style. By hand, float32, per
+ * text token and rank: an all-reduce moves 2(t-1)/t = 1 x the tensor: tower layers
+ * 2 x 2 all-reduces x 4 tokens x 32 x 4 B = 2048, language layers 2 x 2 x 64 x 4 B =
+ * 1024; lm_head gathered, (t-1)/t x 256 x 4 B = 512; the position embedding's gather
+ * ([1, 16, 32], once per forward) rounds to nothing per token: 3584. */
+Test(multimodal, tiny_gemma3_plan_shards_the_tower)
+{
+    const char *cfg = tu_write(tu_tmpdir(), "gemma3.config.json", tiny_for("gemma3")->json);
+    char *out = NULL, *err = NULL;
+    const char *argv[] = {cfg, "--tp", "2", NULL};
+    cr_assert_eq(tu_run_cli(argv, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "communication: 3584 B/token per rank (8 all_reduce, 2 all_gather"), "%s", out);
+    cr_assert(strstr(out, "vision_tower.vision_model.encoder.layers.*.self_attn.out_proj rowwise"), "%s", out);
+    cr_assert(strstr(out, "vision_tower.vision_model.encoder.layers.*.mlp.fc2 rowwise"), "%s", out);
     free(out), free(err);
 }
