@@ -62,7 +62,7 @@ typedef enum opt_id {
     OPT_ATTN, OPT_REVISION,
     OPT_STABLE, OPT_COMPACT,
     OPT_ALL, OPT_FIT, OPT_CLUSTER,
-    OPT_MODULE, OPT_VERBOSE_LABELS,
+    OPT_MODULE, OPT_VERBOSE_LABELS, OPT_MICROBATCHES,
     OPT_TEXT_ONLY
 } opt_id;
 
@@ -87,6 +87,7 @@ static const struct {
     {0, "compact", false, OPT_COMPACT},
     {0, "all", false, OPT_ALL},
     {0, "fit", true, OPT_FIT},
+    {0, "microbatches", true, OPT_MICROBATCHES},
     {0, "cluster", true, OPT_CLUSTER},
     {0, "module", true, OPT_MODULE},
     {0, "verbose-labels", false, OPT_VERBOSE_LABELS},
@@ -118,6 +119,7 @@ typedef struct cli {
     mt_json_opts json;   /* --stable, --compact (graph JSON only) */
     bool all;            /* --all: --tp auto lists the unusable degrees too; --fit the layouts that do not fit */
     const char *fit;     /* --fit CLUSTER: which (tp, pp, ep, dp) layouts fit (fit.h) */
+    int microbatches;    /* --microbatches M: a replica's step pipelined in M parts (0: 1) */
     mt_plan *plan;       /* --tp N: the plan, made before any output is opened (an unusable degree
                             is an error and writes nothing) */
     mt_fit *fitres;      /* --fit: the layouts, computed before any output is opened */
@@ -373,6 +375,8 @@ static void help(mt_ctx *ctx)
           "                      estimated time per token, with vLLM/SGLang/Megatron flags;\n"
           "                      --bind batch=B,seq=S sets the KV budget (default 1 x 4096)\n"
           "      --cluster CLUSTER  the same as --fit CLUSTER\n"
+          "      --microbatches M  with --fit: each replica's batch goes through its\n"
+          "                      pipeline stages as M micro-batches (default 1)\n"
           "      --all           with --tp auto or --fit: list what does not work too\n"
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
@@ -612,6 +616,13 @@ static int parse_args(cli *c, int argc, char **argv)
                 return usage_error("--fit and --cluster name one cluster: got '%s' and '%s'", c->fit, value);
             c->fit = value;
             break;
+        case OPT_MICROBATCHES: {
+            int64_t v;
+            if (!parse_positive(value, &v) || v > 1000000)
+                return usage_error("--microbatches: expected a count from 1 to 1000000, got '%s'", value);
+            c->microbatches = (int)v;
+            break;
+        }
         case OPT_MODULE:
             if (!*value)
                 return usage_error("--module: expected a module path such as model.layers.0, got an empty string");
@@ -669,6 +680,8 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->fit && (c->depth || c->sz.mem_budget || c->json.stable || c->json.compact || c->sp))
         return usage_error("--fit does not take --depth, --mem (the cluster gives the memory), --stable, --compact "
                            "or --sp");
+    if (c->microbatches && !c->fit)
+        return usage_error("--microbatches splits the steps of --fit's pipelines: give --fit CLUSTER");
     if (c->all && !(c->tp < 0 || c->fit))
         return usage_error("--all lists the unusable degrees of --tp auto, or the layouts of --fit that do not fit");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
@@ -1230,7 +1243,8 @@ static int run(cli *c)
         }
     }
     if (c->fit) {
-        mt_fit_opts fo = {.cluster = &cl, .sizing = &c->sz, .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
+        mt_fit_opts fo = {.cluster = &cl, .sizing = &c->sz, .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq"),
+                          .microbatches = c->microbatches};
         c->fitres = mt_fit_run(m, g, &fo);
         if (!c->fitres)
             return input_error(c->ctx);

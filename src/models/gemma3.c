@@ -186,7 +186,7 @@ static mt_tensor *projector_forward(mt_tracer *tr, const gemma3_mm *g, mt_tensor
                            mt_sym_const(ctx, g->vision.patches_side)};
     r = mt_reshape(tr, r, 4, rs);
     r = mt_contiguous(tr, r);
-    mt_module *pool = mt_module_child(p, "avg_pool");
+    mt_module *pool = mt_tr_child(tr, p, "avg_pool");
     mt_tr_enter(tr, pool);
     mt_tensor *pooled = r ? mt_tr_op1(tr, MT_OP_AVG_POOL2D,
                                       (mt_arg[]){mt_a_tensor(r), mt_a_int(g->kernel), mt_a_int(g->kernel), mt_a_int(0),
@@ -196,8 +196,8 @@ static mt_tensor *projector_forward(mt_tracer *tr, const gemma3_mm *g, mt_tensor
     mt_tr_leave(tr);
     pooled = pooled ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(pooled), mt_a_int(2)}, 2, NULL, 0) : NULL;
     pooled = mt_transpose(tr, pooled, 1, 2);
-    mt_tensor *normed = mt_dec_norm_forward(tr, mt_module_child(p, "mm_soft_emb_norm"), pooled, &g->text);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(p, "mm_input_projection_weight"));
+    mt_tensor *normed = mt_dec_norm_forward(tr, mt_tr_child(tr, p, "mm_soft_emb_norm"), pooled, &g->text);
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, p, "mm_input_projection_weight"));
     mt_tensor *proj = mt_matmul(tr, normed, w);
     mt_tensor *y = proj ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(proj), mt_a_tensor(vis)}, 2, NULL, 0)
                         : NULL;

@@ -115,8 +115,8 @@ mt_module *mt_siglip_build(mt_model *m, mt_module *parent, const char *name, con
 static mt_tensor *patch_conv_forward(mt_tracer *tr, mt_module *c, mt_tensor *x) {
     if (!c || !x) return NULL;
     mt_tr_enter(tr, c);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(c, "weight"));
-    mt_tensor *b = mt_tr_get_attr(tr, mt_module_param(c, "bias"));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, c, "weight"));
+    mt_tensor *b = mt_tr_get_attr(tr, mt_tr_param(tr, c, "bias"));
     mt_tensor *y = w && b ? mt_tr_op1(tr, MT_OP_CONV2D,
                                       (mt_arg[]){mt_a_tensor(x), mt_a_tensor(w), mt_a_tensor(b),
                                                  *mt_module_get_attr(c, "stride"), *mt_module_get_attr(c, "padding"),
@@ -133,9 +133,9 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, const
     mt_ctx *ctx = tr->ctx;
     mt_tr_enter(tr, at);
     /* query, key, value in the forward's order */
-    mt_tensor *q = mt_tr_call(tr, mt_module_child(at, "q_proj"), x);
-    mt_tensor *k = mt_tr_call(tr, mt_module_child(at, "k_proj"), x);
-    mt_tensor *val = mt_tr_call(tr, mt_module_child(at, "v_proj"), x);
+    mt_tensor *q = mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x);
+    mt_tensor *k = mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x);
+    mt_tensor *val = mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x);
     const mt_sym *hd[4] = {b, n, mt_sym_const(ctx, v->heads), mt_sym_const(ctx, v->head_dim)};
     q = mt_transpose(tr, mt_view(tr, q, 4, hd), 1, 2);
     k = mt_transpose(tr, mt_view(tr, k, 4, hd), 1, 2);
@@ -145,15 +145,15 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, const
     mt_tensor *o = mt_attn_forward(tr, impl, q, k, val, NULL, &aa);
     const mt_sym *flat[3] = {b, n, mt_sym_const(ctx, v->hidden)};
     o = mt_reshape(tr, o, 3, flat);
-    o = mt_tr_call(tr, mt_module_child(at, "out_proj"), o);
+    o = mt_tr_call(tr, mt_tr_child(tr, at, "out_proj"), o);
     mt_tr_leave(tr);
     return o;
 }
 
 mt_tensor *mt_siglip_forward(mt_tracer *tr, mt_module *tower, mt_tensor *px, const mt_siglip_spec *v) {
-    mt_module *vm = mt_module_child(tower, "vision_model");
-    mt_module *emb = mt_module_child(vm, "embeddings"), *enc = mt_module_child(vm, "encoder");
-    mt_module *layers = mt_module_child(enc, "layers");
+    mt_module *vm = mt_tr_child(tr, tower, "vision_model");
+    mt_module *emb = mt_tr_child(tr, vm, "embeddings"), *enc = mt_tr_child(tr, vm, "encoder");
+    mt_module *layers = mt_tr_child(tr, enc, "layers");
     if (!tower || !vm || !emb || !layers) {
         mt_fail(tr->ctx, MT_ERR_INTERNAL, "SigLIP tower: module tree incomplete");
         return NULL;
@@ -161,11 +161,11 @@ mt_tensor *mt_siglip_forward(mt_tracer *tr, mt_module *tower, mt_tensor *px, con
     mt_tr_enter(tr, tower);
     mt_tr_enter(tr, vm);
     mt_tr_enter(tr, emb);
-    mt_tensor *h = patch_conv_forward(tr, mt_module_child(emb, "patch_embedding"), px);
+    mt_tensor *h = patch_conv_forward(tr, mt_tr_child(tr, emb, "patch_embedding"), px);
     h = h ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(h), mt_a_int(2)}, 2, NULL, 0) : NULL;
     h = mt_transpose(tr, h, 1, 2);
-    mt_tensor *pos = mt_tr_get_attr(tr, mt_module_param(emb, "position_ids"));
-    mt_tensor *pe = mt_tr_call(tr, mt_module_child(emb, "position_embedding"), pos);
+    mt_tensor *pos = mt_tr_get_attr(tr, mt_tr_param(tr, emb, "position_ids"));
+    mt_tensor *pe = mt_tr_call(tr, mt_tr_child(tr, emb, "position_embedding"), pos);
     h = mt_add(tr, h, pe);
     mt_tr_leave(tr);
     mt_tr_enter(tr, enc);
@@ -173,22 +173,22 @@ mt_tensor *mt_siglip_forward(mt_tracer *tr, mt_module *tower, mt_tensor *px, con
         mt_module *L = layers->children.items[i];
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        mt_tensor *a = mt_tr_call(tr, mt_module_child(L, "layer_norm1"), h);
-        a = attn_forward(tr, mt_module_child(L, "self_attn"), a, v);
+        mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, L, "layer_norm1"), h);
+        a = attn_forward(tr, mt_tr_child(tr, L, "self_attn"), a, v);
         h = mt_add(tr, res, a);
         res = h;
-        mt_module *mlp = mt_module_child(L, "mlp");
-        mt_tensor *f = mt_tr_call(tr, mt_module_child(L, "layer_norm2"), h);
+        mt_module *mlp = mt_tr_child(tr, L, "mlp");
+        mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, L, "layer_norm2"), h);
         mt_tr_enter(tr, mlp);
-        f = mt_tr_call(tr, mt_module_child(mlp, "fc1"), f);
-        f = mt_act_forward(tr, mt_module_child(mlp, "activation_fn"), f);
-        f = mt_tr_call(tr, mt_module_child(mlp, "fc2"), f);
+        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc1"), f);
+        f = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), f);
+        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc2"), f);
         mt_tr_leave(tr);
         h = mt_add(tr, res, f);
         mt_tr_leave(tr);
     }
     mt_tr_leave(tr);
-    h = mt_tr_call(tr, mt_module_child(vm, "post_layernorm"), h);
+    h = mt_tr_call(tr, mt_tr_child(tr, vm, "post_layernorm"), h);
     mt_tr_leave(tr);
     mt_tr_leave(tr);
     return h;
