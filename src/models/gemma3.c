@@ -263,8 +263,8 @@ static mt_status gemma3_mm_build(mt_model *m) {
      * kernel = patches_per_image // tokens_per_side; the pooled side is then
      * patches_per_image // kernel, and its square must be mm_tokens_per_image for the
      * features to fill the image tokens */
-    int64_t side = 0;
-    while ((side + 1) * (side + 1) <= g->mm_tokens) side++;
+    int64_t side = 0, ps = g->vision.patches_side;
+    while (side < ps && (side + 1) * (side + 1) <= g->mm_tokens) side++; /* int(mm_tokens ** 0.5), capped */
     g->tokens_side = side;
     g->kernel = side > 0 ? g->vision.patches_side / side : 0;
     if (g->kernel < 1 || (g->vision.patches_side / g->kernel) * (g->vision.patches_side / g->kernel) != g->mm_tokens)

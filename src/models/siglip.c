@@ -35,6 +35,14 @@ mt_status mt_siglip_read(mt_model *m, mt_config *c, int64_t layers_override, mt_
         !mt_config_str(c, "hidden_act", "gelu_pytorch_tanh", &v->hidden_act) ||
         !mt_config_bool(c, "vision_use_head", true, &head))
         return mt_ctx_status(m->ctx);
+    /* sizes above MT_MAX_HIDDEN are typos (real towers: 3 channels, a few hundred to a few
+     * thousand pixels); bounding them keeps patches_side^2 and the tensors' numels far from overflow */
+    static const char *const sized[] = {"image_size", "patch_size", "num_channels"};
+    const int64_t vals[] = {v->image_size, v->patch_size, v->channels};
+    for (int i = 0; i < 3; i++)
+        if (vals[i] > MT_MAX_HIDDEN)
+            return mt_config_error(c, sized[i], "%lld is more than the limit of %d (docs/cli.md, Limits)",
+                                   (long long)vals[i], MT_MAX_HIDDEN);
     /* SiglipVisionTransformer: use_head = config.vision_use_head when the config has it, else True */
     if (head)
         return mt_config_error(c, "vision_use_head",

@@ -225,6 +225,12 @@ Test(multimodal, gemma3_bind_images_and_bad_configs)
         {"{\"model_type\": \"gemma3\", \"text_config\": {}, \"vision_config\": {\"vision_use_head\": false, "
          "\"image_size\": 10, \"patch_size\": 20}}",
          "vision_config.patch_size", "larger than image_size"},
+        {"{\"model_type\": \"gemma3\", \"text_config\": {}, \"vision_config\": {\"vision_use_head\": false, "
+         "\"image_size\": 1099511627776, \"patch_size\": 1}}",
+         "vision_config.image_size", "more than the limit of 1048576"},
+        {"{\"model_type\": \"gemma3\", \"mm_tokens_per_image\": 9223372036854775807, \"text_config\": {}, "
+         "\"vision_config\": {\"vision_use_head\": false, \"image_size\": 896, \"patch_size\": 14}}",
+         "mm_tokens_per_image", "do not tile the 64x64 patches"},
         /* 384 px in 14 px patches: 27 a side (the valid convolution drops the rest); 729 tokens unpooled */
         {"{\"model_type\": \"gemma3\", \"mm_tokens_per_image\": 730, \"text_config\": {}, \"vision_config\": "
          "{\"vision_use_head\": false, \"image_size\": 384, \"patch_size\": 14}}",
