@@ -4,6 +4,7 @@
 
 #include <metatrace/plan.h>
 
+#include "opinfo_internal.h"
 #include "walk_internal.h"
 
 /* A placement and the placements already materialized for one tensor:
@@ -65,6 +66,18 @@ typedef struct pl_map {
     size_t mask;
 } pl_map;
 
+/* What a node's sharding rule reads, resolved once per graph by name through
+ * its op's signature (pl_nviews, plan.c). */
+#define PL_NV_IN 4
+typedef struct pl_nview {
+    int in[PL_NV_IN];             /* slots of the rule's tensor parameters (the input of a dim-map rule); -1: none */
+    int dim;                      /* the `dim` parameter, wrapped (-1: none); a tuple element's getitem: its slot */
+    signed char map[MT_MAX_DIMS]; /* dim-map rules: input dim -> output dim (-1: not whole) */
+    bool follow;                  /* the map is known (false: replicate) */
+    bool has_dim, tuple;
+    const mt_arg *list;           /* cat/stack: the tensors */
+} pl_nview;
+
 typedef struct planner {
     mt_ctx *ctx;
     struct mt_sizing *kv;     /* the sizing pass's attention layers, read once (NULL: not yet) */
@@ -87,6 +100,7 @@ typedef struct planner {
     double *bpt;              /* bytes per token of each slot at the bound */
     double *bytes_at;         /* bytes of each slot at the bound */
     int *node_var;            /* per node: var index or -1 */
+    pl_nview *nv;             /* per node: what its sharding rule reads */
     pl_var *vars;
     int nvars;
     int *gnext;               /* next member of the var's group (-1: last); leaders are vars[i].group == i */
@@ -128,8 +142,7 @@ typedef struct pl_eval {
 } pl_eval;
 
 void pl_propagate(pl_eval *E);
-int pl_view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj);
-bool pl_getitem_map(const mt_node *n, const mt_tensor *x, const mt_tensor *y, int *map);
+mt_status pl_nviews(planner *P);
 void pl_push_rec(pl_eval *E, const pl_rec *r);
 
 #endif

@@ -110,13 +110,10 @@ static mt_status bind_shapes(planner *P) {
     int nz = 0;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        if (n->opid != MT_OP_NONZERO || n->nout < 1 || n->outs[0].ndim < 1 || n->nargs < 1 ||
-            n->args[0].kind != MT_ARG_TENSOR)
-            continue;
-        const mt_tensor *x = n->args[0].v.t;
+        const mt_tensor *x = n->opid == MT_OP_NONZERO && n->nout > 0 && n->outs[0].ndim > 0 ? mt__node_input(n) : NULL;
+        if (!x) continue;
         /* a slice of a larger tensor: siblings share the sliced tensor */
-        if (x->node && x->node->opid == MT_OP_GETITEM && x->node->nargs > 0 && x->node->args[0].kind == MT_ARG_TENSOR)
-            x = x->node->args[0].v.t;
+        if (x->node && x->node->opid == MT_OP_GETITEM && mt__node_input(x->node)) x = mt__node_input(x->node);
         src[nz] = x;
         sym[nz] = n->outs[0].shape[0];
         nz++;
@@ -1057,9 +1054,8 @@ static mt_status experts_report(planner *P, mt_plan *R) {
     mt_binding b2 = {P->bind_names, P->bind_values, 2};
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        if (P->node_var[i] < 0 || n->nargs < 1 || n->args[0].kind != MT_ARG_TENSOR) continue;
-        const mt_tensor *x = n->args[0].v.t;
-        if (x->ndim != 2 || mt_sym_is_const(x->shape[0])) continue;
+        const mt_tensor *x = P->node_var[i] >= 0 ? mt__node_input(n) : NULL;
+        if (!x || x->ndim != 2 || mt_sym_is_const(x->shape[0])) continue;
         const mt_module *child = NULL;
         int c = box_of(P, &idx, n->module, &child);
         /* the first Linear call of each expert: [its routed tokens, hidden] */
@@ -1075,7 +1071,7 @@ static mt_status experts_report(planner *P, mt_plan *R) {
     for (int c = 0; c < nc; c++) {
         const mt_module *box = P->containers[c];
         if (!bx[c].first || bx[c].routed <= 0) continue;
-        const mt_tensor *x = bx[c].first->args[0].v.t;
+        const mt_tensor *x = mt__node_input(bx[c].first);
         const char *pat = pattern_of(ctx, box->path);
         patl[R->nexperts] = pat;
         int e = map_get(&pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
@@ -1282,7 +1278,7 @@ static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const 
     memset(P, 0, sizeof *P);
     P->lim = pl_limits_new(m, g);
     if (!P->lim) return mt_ctx_status(m->ctx);
-    if (prepare(P, m, g, o) != MT_OK || signatures(P) != MT_OK) return mt_ctx_status(m->ctx);
+    if (prepare(P, m, g, o) != MT_OK || pl_nviews(P) != MT_OK || signatures(P) != MT_OK) return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 
