@@ -1,6 +1,6 @@
 /* How a node's output dims come from its input dims (opinfo_internal.h):
  * one spec per dims class of the op table, read forward by the planner's
- * axis propagation and backward by its constraints' walks (src/plan_limits.c). */
+ * axis propagation and backward by its constraints' walks (src/plan/constraints.c). */
 #include "opinfo_internal.h"
 
 int mt__wrap_dim(int64_t d, int nd) {

@@ -49,7 +49,7 @@ typedef enum mt_lin {
     MT_LIN_COUNT
 } mt_lin;
 
-/* The planner's sharding rule (src/plan.c, one function per rule). */
+/* The planner's sharding rule (src/plan/placements.c, one function per rule). */
 typedef enum mt_shard {
     MT_SHARD_MISSING = 0,
     MT_SHARD_REPLICATE,   /* every input whole, output whole */

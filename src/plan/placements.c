@@ -1,11 +1,12 @@
-/* Tensor-parallel planning: axis propagation over the traced graph, a search
- * over the Linear/Embedding weight choices, and the per-rank report.
+/* Tensor-parallel planning: candidate placements - the axis propagation
+ * over the traced graph that prices one set of weight choices (search.c
+ * calls it per move, report.c once with records).
  *
  * Every tensor (node output) carries a placement (replicated, partial sum,
  * or sharded on one dim into `ways` blocks) and the set of placements already
  * materialized for it (a gathered copy is reused by later consumers). Each op
- * has one propagation rule (the table at the end, indexed by mt_op_id; leaf
- * modules by mt_leaf_kind): it lists candidate output placements with the
+ * has one propagation rule (its sharding rule in the op table, trace/ops.c,
+ * dispatched by rule_op; leaf modules by mt_leaf_kind): it lists candidate output placements with the
  * placement each input must have, and keeps the cheapest; converting an input
  * inserts a collective (all-reduce, all-gather, all-to-all) or is free
  * (slicing a replicated tensor). Parameter roles follow from the choice made
@@ -801,4 +802,18 @@ void pl_propagate(pl_eval *E) {
                 for (int k = 0; k < n->nout && k < g->nodes[j]->nout; k++)
                     E->vals[P->out_off[j] + k] = (pl_val){outs[k], bit_of(outs[k], P->tp)};
     }
+}
+
+void pl_push_rec(pl_eval *E, const pl_rec *r) {
+    mt_ctx *ctx = E->P->ctx;
+    if (E->nrecs == E->caprecs) {
+        int nc = E->caprecs ? E->caprecs * 2 : 64;
+        pl_rec *n = mt_heap_alloc(ctx, (size_t)nc * sizeof *n);
+        if (!n) return;
+        if (E->nrecs) memcpy(n, E->recs, (size_t)E->nrecs * sizeof *n);
+        if (E->recs) mt_heap_free(ctx, E->recs);
+        E->recs = n;
+        E->caprecs = nc;
+    }
+    E->recs[E->nrecs++] = *r;
 }
