@@ -1832,187 +1832,89 @@ static mt_status rule_full_like(call *c);
  * finds a row left empty. Adding an op is one row here, one in MT_OPS and one
  * in MT_FLOP_RULES (trace/flops.c). */
 #define SIG(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* Signatures shared by several ops. */
+#define SIG_BINARY SIG("input|self|a", "other|exponent|b")
+#define SIG_UNARY SIG("input|self|a")
+#define SIG_REDUCE SIG("self|input", "dim", "keepdim", "*", "dtype")
 #define MT_OP_RULES(R) \
-    R(ADD, "add", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, SUM, ELEMENTWISE) \
-    R(SUB, "sub", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, SUM, ELEMENTWISE) \
-    R(MUL, "mul", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, EACH, ELEMENTWISE) \
-    R(TRUEDIV, "truediv", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, FIRST, ELEMENTWISE) \
-    R(POW, "pow", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(MAXIMUM, "maximum", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(MINIMUM, "minimum", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(EQ, "eq", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(NE, "ne", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(LT, "lt", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(LE, "le", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(GT, "gt", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(GE, "ge", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(AND, "and", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(OR, "or", rule_binary, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, POINTWISE, NONE, ELEMENTWISE) \
-    R(WHERE, "where", rule_where, \
-      SIG("condition", "input|self", "other"), \
-      3, POINTWISE, NONE, ELEMENTWISE) \
+    R(ADD, "add", rule_binary, SIG_BINARY, 2, POINTWISE, SUM, ELEMENTWISE) \
+    R(SUB, "sub", rule_binary, SIG_BINARY, 2, POINTWISE, SUM, ELEMENTWISE) \
+    R(MUL, "mul", rule_binary, SIG_BINARY, 2, POINTWISE, EACH, ELEMENTWISE) \
+    R(TRUEDIV, "truediv", rule_binary, SIG_BINARY, 2, POINTWISE, FIRST, ELEMENTWISE) \
+    R(POW, "pow", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(MAXIMUM, "maximum", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(MINIMUM, "minimum", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(EQ, "eq", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(NE, "ne", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(LT, "lt", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(LE, "le", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(GT, "gt", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(GE, "ge", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(AND, "and", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(OR, "or", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(WHERE, "where", rule_where, SIG("condition", "input|self", "other"), 3, POINTWISE, NONE, ELEMENTWISE) \
     R(MASKED_FILL, "masked_fill", rule_masked_fill, \
       SIG("self|input", "mask", "value"), \
       3, POINTWISE, NONE, ELEMENTWISE) \
-    R(NEG, "neg", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, EACH, ELEMENTWISE) \
-    R(ABS, "abs", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(RSQRT, "rsqrt", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(SQRT, "sqrt", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(EXP, "exp", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(LOG, "log", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(SIN, "sin", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(COS, "cos", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(TANH, "tanh", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(SIGMOID, "sigmoid", rule_unary, \
-      SIG("input|self|a"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(SILU, "silu", rule_unary, \
-      SIG("input|self", "inplace"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(GELU, "gelu", rule_unary, \
-      SIG("input|self", "*", "approximate"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
-    R(RELU, "relu", rule_unary, \
-      SIG("input|self", "inplace"), \
-      1, POINTWISE, NONE, ELEMENTWISE) \
+    R(NEG, "neg", rule_unary, SIG_UNARY, 1, POINTWISE, EACH, ELEMENTWISE) \
+    R(ABS, "abs", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(RSQRT, "rsqrt", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SQRT, "sqrt", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(EXP, "exp", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(LOG, "log", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SIN, "sin", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(COS, "cos", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(TANH, "tanh", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SIGMOID, "sigmoid", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SILU, "silu", rule_unary, SIG("input|self", "inplace"), 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(GELU, "gelu", rule_unary, SIG("input|self", "*", "approximate"), 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(RELU, "relu", rule_unary, SIG("input|self", "inplace"), 1, POINTWISE, NONE, ELEMENTWISE) \
     R(TO, "to", rule_to, \
       SIG("self", "*args", "dtype", "device", "non_blocking", "copy", "memory_format"), \
       1, POINTWISE, EACH, ELEMENTWISE) \
-    R(TYPE_AS, "type_as", rule_type_as, \
-      SIG("self", "other"), \
-      1, POINTWISE, EACH, ELEMENTWISE) \
-    R(SUM, "sum", rule_reduce, \
-      SIG("self|input", "dim", "keepdim", "*", "dtype"), \
-      1, REDUCE, NONE, MAP) \
-    R(MEAN, "mean", rule_reduce, \
-      SIG("self|input", "dim", "keepdim", "*", "dtype"), \
-      1, REDUCE, NONE, MAP) \
-    R(AMAX, "amax", rule_reduce, \
-      SIG("self|input", "dim", "keepdim"), \
-      1, REDUCE, NONE, MAP) \
-    R(SOFTMAX, "softmax", rule_softmax, \
-      SIG("input|self", "dim", "_stacklevel", "dtype"), \
-      1, ALONG, NONE, MAP) \
-    R(MATMUL, "matmul", rule_matmul, \
-      SIG("input|self", "other"), \
-      2, CONTRACT, NONE, MATMUL) \
-    R(LINEAR, "linear", rule_linear, \
-      SIG("input", "weight", "bias"), \
-      3, CONTRACT, NONE, LINEAR) \
+    R(TYPE_AS, "type_as", rule_type_as, SIG("self", "other"), 1, POINTWISE, EACH, ELEMENTWISE) \
+    R(SUM, "sum", rule_reduce, SIG_REDUCE, 1, REDUCE, NONE, MAP) \
+    R(MEAN, "mean", rule_reduce, SIG_REDUCE, 1, REDUCE, NONE, MAP) \
+    R(AMAX, "amax", rule_reduce, SIG("self|input", "dim", "keepdim"), 1, REDUCE, NONE, MAP) \
+    R(SOFTMAX, "softmax", rule_softmax, SIG("input|self", "dim", "_stacklevel", "dtype"), 1, ALONG, NONE, MAP) \
+    R(MATMUL, "matmul", rule_matmul, SIG("input|self", "other"), 2, CONTRACT, NONE, MATMUL) \
+    R(LINEAR, "linear", rule_linear, SIG("input", "weight", "bias"), 3, CONTRACT, NONE, LINEAR) \
     R(EMBEDDING, "embedding", rule_embedding, \
       SIG("input", "weight", "padding_idx", "max_norm", "norm_type", "scale_grad_by_freq", "sparse"), \
       2, LOOKUP, NONE, EMBEDDING) \
     R(LAYER_NORM, "layer_norm", rule_layer_norm, \
       SIG("input", "normalized_shape", "weight", "bias", "eps"), \
       1, NORM, NONE, LAYER_NORM) \
-    R(VIEW, "view", rule_view, \
-      SIG("self", "*shape|size"), \
-      1, VIEW, EACH, MAP) \
-    R(RESHAPE, "reshape", rule_view, \
-      SIG("self", "*shape"), \
-      1, VIEW, EACH, MAP) \
-    R(TRANSPOSE, "transpose", rule_transpose, \
-      SIG("self|input", "dim0", "dim1"), \
-      1, TRANSPOSE, EACH, MAP) \
-    R(PERMUTE, "permute", rule_permute, \
-      SIG("self|input", "*dims"), \
-      1, PERMUTE, EACH, MAP) \
-    R(UNSQUEEZE, "unsqueeze", rule_unsqueeze, \
-      SIG("self|input", "dim"), \
-      1, UNSQUEEZE, EACH, MAP) \
-    R(SQUEEZE, "squeeze", rule_squeeze, \
-      SIG("self|input", "dim"), \
-      1, SQUEEZE, EACH, MAP) \
-    R(EXPAND, "expand", rule_expand, \
-      SIG("self|input", "*size", "implicit"), \
-      1, EXPAND, EACH, MAP) \
+    R(VIEW, "view", rule_view, SIG("self", "*shape|size"), 1, VIEW, EACH, MAP) \
+    R(RESHAPE, "reshape", rule_view, SIG("self", "*shape"), 1, VIEW, EACH, MAP) \
+    R(TRANSPOSE, "transpose", rule_transpose, SIG("self|input", "dim0", "dim1"), 1, TRANSPOSE, EACH, MAP) \
+    R(PERMUTE, "permute", rule_permute, SIG("self|input", "*dims"), 1, PERMUTE, EACH, MAP) \
+    R(UNSQUEEZE, "unsqueeze", rule_unsqueeze, SIG("self|input", "dim"), 1, UNSQUEEZE, EACH, MAP) \
+    R(SQUEEZE, "squeeze", rule_squeeze, SIG("self|input", "dim"), 1, SQUEEZE, EACH, MAP) \
+    R(EXPAND, "expand", rule_expand, SIG("self|input", "*size", "implicit"), 1, EXPAND, EACH, MAP) \
     R(CONTIGUOUS, "contiguous", rule_contiguous, \
       SIG("self|input", "memory_format"), \
       1, POINTWISE, EACH, ELEMENTWISE) \
-    R(CAT, "cat", rule_cat, \
-      SIG("tensors", "dim|axis"), \
-      1, CAT, SUM, JOIN) \
+    R(CAT, "cat", rule_cat, SIG("tensors", "dim|axis"), 1, CAT, SUM, JOIN) \
     R(SPLIT, "split", rule_split, \
       SIG("self|tensor", "split_size|split_size_or_sections|split_sizes", "dim"), \
       1, SPLIT, EACH, SPLIT) \
-    R(CHUNK, "chunk", rule_chunk, \
-      SIG("self|input", "chunks", "dim"), \
-      1, SPLIT, EACH, SPLIT) \
-    R(TOPK, "topk", rule_topk, \
-      SIG("input|self", "k", "dim", "largest", "sorted"), \
-      1, ALONG, NONE, MAP) \
-    R(GETITEM, "getitem", rule_getitem, \
-      SIG("a", "b"), \
-      1, INDEX, EACH, GETITEM) \
+    R(CHUNK, "chunk", rule_chunk, SIG("self|input", "chunks", "dim"), 1, SPLIT, EACH, SPLIT) \
+    R(TOPK, "topk", rule_topk, SIG("input|self", "k", "dim", "largest", "sorted"), 1, ALONG, NONE, MAP) \
+    R(GETITEM, "getitem", rule_getitem, SIG("a", "b"), 1, INDEX, EACH, GETITEM) \
     R(ARANGE, "arange", rule_arange, \
       SIG("*args", "start", "end", "step", "dtype", "device", "layout", "requires_grad", "pin_memory", "out"), \
       0, CREATE, NONE, REPLICATE) \
     R(FULL, "full", rule_full, \
       SIG("size", "fill_value", "*", "dtype", "device", "layout", "requires_grad", "pin_memory", "out", "names"), \
       0, CREATE, NONE, REPLICATE) \
-    R(TRIU, "triu", rule_triu, \
-      SIG("input|self", "diagonal"), \
-      1, TRIANGLE, NONE, MAP) \
+    R(TRIU, "triu", rule_triu, SIG("input|self", "diagonal"), 1, TRIANGLE, NONE, MAP) \
     R(SDPA, "scaled_dot_product_attention", rule_sdpa, \
       SIG("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "*", "scale", "enable_gqa"), \
       4, ATTENTION, NONE, SDPA) \
-    R(DROPOUT, "dropout", rule_dropout, \
-      SIG("input", "p", "training", "inplace"), \
-      1, POINTWISE, EACH, ELEMENTWISE) \
-    R(ONE_HOT, "one_hot", rule_one_hot, \
-      SIG("input|tensor|self", "num_classes"), \
-      1, OPAQUE, NONE, REPLICATE) \
-    R(NONZERO, "nonzero", rule_nonzero, \
-      SIG("input|self", "*", "out", "as_tuple"), \
-      1, OPAQUE, NONE, REPLICATE) \
+    R(DROPOUT, "dropout", rule_dropout, SIG("input", "p", "training", "inplace"), 1, POINTWISE, EACH, ELEMENTWISE) \
+    R(ONE_HOT, "one_hot", rule_one_hot, SIG("input|tensor|self", "num_classes"), 1, OPAQUE, NONE, REPLICATE) \
+    R(NONZERO, "nonzero", rule_nonzero, SIG("input|self", "*", "out", "as_tuple"), 1, OPAQUE, NONE, REPLICATE) \
     R(INDEX_SELECT, "index_select", rule_index_select, \
       SIG("input|self", "dim", "index", "*", "out"), \
       1, LOOKUP, FIRST, INDEX_SELECT) \
@@ -2031,36 +1933,20 @@ static mt_status rule_full_like(call *c);
     R(SCATTER, "scatter_", rule_scatter, \
       SIG("self|input", "dim", "index", "src|value", "*", "reduce"), \
       1, SCATTER, NONE, REPLICATE) \
-    R(INVERT, "invert", rule_invert, \
-      SIG("a"), \
-      1, POINTWISE, NONE, REPLICATE) \
-    R(CLAMP_, "clamp_", rule_clamp_, \
-      SIG("self", "min", "max"), \
-      3, POINTWISE, NONE, CLAMP) \
-    R(CLAMP, "clamp", rule_clamp, \
-      SIG("self", "min", "max"), \
-      3, POINTWISE, NONE, CLAMP) \
+    R(INVERT, "invert", rule_invert, SIG("a"), 1, POINTWISE, NONE, REPLICATE) \
+    R(CLAMP_, "clamp_", rule_clamp_, SIG("self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
+    R(CLAMP, "clamp", rule_clamp, SIG("self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
     R(REPEAT_INTERLEAVE, "repeat_interleave", rule_repeat_interleave, \
       SIG("input|self", "repeats", "dim", "*", "output_size"), \
       1, OPAQUE, NONE, REPLICATE) \
-    R(STACK, "stack", rule_stack, \
-      SIG("tensors", "dim"), \
-      1, STACK, SUM, JOIN) \
-    R(FLATTEN, "flatten", rule_flatten, \
-      SIG("self|input", "start_dim", "end_dim"), \
-      1, VIEW, EACH, MAP) \
-    R(MIN, "min", rule_min, \
-      SIG("input|self|a", "other|exponent|b"), \
-      2, OPAQUE, NONE, REPLICATE) \
+    R(STACK, "stack", rule_stack, SIG("tensors", "dim"), 1, STACK, SUM, JOIN) \
+    R(FLATTEN, "flatten", rule_flatten, SIG("self|input", "start_dim", "end_dim"), 1, VIEW, EACH, MAP) \
+    R(MIN, "min", rule_min, SIG_BINARY, 2, OPAQUE, NONE, REPLICATE) \
     R(FULL_LIKE, "full_like", rule_full_like, \
       SIG("input|self", "fill_value", "*", "dtype", "layout", "device", "requires_grad", "memory_format"), \
       1, CREATE, NONE, REPLICATE) \
-    R(CUMSUM, "cumsum", rule_cumsum, \
-      SIG("input|self", "dim", "*", "dtype"), \
-      1, ALONG, NONE, MAP) \
-    R(CUMSUM_METHOD, "cumsum", rule_cumsum, \
-      SIG("self|input", "dim", "*", "dtype"), \
-      1, ALONG, NONE, MAP)
+    R(CUMSUM, "cumsum", rule_cumsum, SIG("input|self", "dim", "*", "dtype"), 1, ALONG, NONE, MAP) \
+    R(CUMSUM_METHOD, "cumsum", rule_cumsum, SIG("self|input", "dim", "*", "dtype"), 1, ALONG, NONE, MAP)
 
 typedef struct op_entry {
     mt_opdef def;
