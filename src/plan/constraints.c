@@ -138,19 +138,20 @@ static bool is_act(const mt_node *n) {
     return n->opid == MT_OP_SILU || n->opid == MT_OP_GELU || n->opid == MT_OP_RELU || is_leaf(n, MT_LEAF_ACT);
 }
 
-/* Ops passing a tensor through unchanged in shape. */
+/* Ops passing a tensor through unchanged in shape: the op table's
+ * elementwise ops of one operand that pass partial sums (casts, neg,
+ * contiguous, dropout), clamping (OLMo's clip_qkv), a Dropout module. */
 static bool is_passthrough(const mt_node *n) {
-    switch (n->opid) {
-    case MT_OP_CONTIGUOUS: case MT_OP_TO: case MT_OP_TYPE_AS: case MT_OP_NEG: case MT_OP_DROPOUT:
-    case MT_OP_CLAMP: case MT_OP_CLAMP_:
-        return true;
-    default:
-        return is_leaf(n, MT_LEAF_DROPOUT);
-    }
+    const mt_opinfo *r = mt__op_info(n->opid);
+    bool linear1 = r && r->operands == 1 && r->lin == MT_LIN_EACH;
+    if (r && r->dims == MT_DIMS_POINTWISE && (linear1 || r->shard == MT_SHARD_CLAMP)) return true;
+    return is_leaf(n, MT_LEAF_DROPOUT);
 }
 
+/* Linear arithmetic of two operands: add, sub, mul, truediv. */
 static bool is_arith(const mt_node *n) {
-    return n->opid == MT_OP_ADD || n->opid == MT_OP_SUB || n->opid == MT_OP_MUL || n->opid == MT_OP_TRUEDIV;
+    const mt_opinfo *r = mt__op_info(n->opid);
+    return r && r->dims == MT_DIMS_POINTWISE && r->operands == 2 && r->lin != MT_LIN_NONE;
 }
 
 /* ---- walking a head dim back ------------------------------------------------ */
@@ -387,8 +388,8 @@ pl_limits *pl_limits_new(mt_model *m, const mt_graph *g) {
                         : q && q->ndim == 3 ? walk_heads(ctx, q, 0, batch)
                         : -1;
             /* head dim: the contracted one, the query's last (the key is transposed) */
-            ok = attention(L, mm, EAGER_WHAT, h, tensor_arg(mm, "other"), q && q->ndim >= 1 ? cval(q->shape[q->ndim - 1]) : -1,
-                           batch);
+            int64_t hd = q && q->ndim >= 1 ? cval(q->shape[q->ndim - 1]) : -1;
+            ok = attention(L, mm, EAGER_WHAT, h, tensor_arg(mm, "other"), hd, batch);
         } else if (is_linear(n)) {
             ok = mlp(L, n);
         } else if (is_leaf(n, MT_LEAF_EMBEDDING)) {
