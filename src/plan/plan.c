@@ -14,10 +14,13 @@ static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const 
     memset(P, 0, sizeof *P);
     P->lim = pl_limits_new(m, g);
     if (!P->lim) return mt_ctx_status(m->ctx);
-    if (pl_prepare(P, m, g, o) != MT_OK || pl_nviews(P) != MT_OK || pl_signatures(P) != MT_OK) return mt_ctx_status(m->ctx);
+    if (pl_prepare(P, m, g, o) != MT_OK || pl_nviews(P) != MT_OK || pl_signatures(P) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 
+/* What the passes keep lives in the context's arena (freed with it), but the
+ * hash indexes and the propagation buffers: heap blocks, freed here. */
 static void plan_release(planner *P) {
     map_free(P->ctx, &P->bind_map);
     map_free(P->ctx, &P->by_module);
