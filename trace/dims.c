@@ -8,7 +8,11 @@ int mt__wrap_dim(int64_t d, int nd) {
     return d >= 0 && d < nd ? (int)d : -1;
 }
 
-int mt__view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj) {
+/* view/reshape: input and output dims grouped into runs with equal products,
+ * in order: run r covers input dims [ri[r], ri[r+1]) and output dims
+ * [rj[r], rj[r+1]). Returns the number of runs (stops at the first dims whose
+ * products cannot be matched). */
+static int view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj) {
     int i = 0, j = 0, n = 0;
     ri[0] = rj[0] = 0;
     while (i < x->ndim && j < y->ndim) {
@@ -91,7 +95,7 @@ static void spec_reading(int nd, const bool *named, bool keep, mt_dimspec *spec)
 
 static void spec_view(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, mt_dimspec *spec) {
     int ri[MT_MAX_DIMS + 1], rj[MT_MAX_DIMS + 1];
-    int nr = mt__view_runs(ctx, x, y, ri, rj);
+    int nr = view_runs(ctx, x, y, ri, rj);
     for (int r = 0; r < nr; r++) {
         int nin = ri[r + 1] - ri[r], nout = rj[r + 1] - rj[r];
         for (int q = 0; q < nout; q++)

@@ -88,8 +88,9 @@ const mt_opinfo *mt__op_info(int opid);
 int mt__op_table_check(const mt_opinfo *rows, int n, const char **what);
 
 /* Argument `name` of node n, read through its op's signature (positional or
- * keyword, aliases included); a call_module node's one parameter is "input".
- * NULL when absent or None. */
+ * keyword, aliases included; the name must be in the signature: an
+ * assertion); a call_module node's one parameter is "input", the output
+ * node's "result" (torch.fx Graph.output). NULL when absent or None. */
 const mt_arg *mt__node_arg(const mt_node *n, const char *name);
 const mt_tensor *mt__node_tensor(const mt_node *n, const char *name); /* NULL unless a tensor */
 /* The tensor given for the op's first parameter (input/self), NULL if none. */
@@ -121,10 +122,5 @@ const mt_tensor *mt__dimspec(mt_ctx *ctx, const mt_node *n, int out, mt_dimspec 
  * whole (-1: it does not survive whole); a run's outermost non-1 input dim
  * maps to its outermost non-1 output dim. */
 void mt__dimspec_forward(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, const mt_dimspec *spec, int *map);
-/* view/reshape: input and output dims grouped into runs with equal products,
- * in order: run r covers input dims [ri[r], ri[r+1]) and output dims
- * [rj[r], rj[r+1]). Returns the number of runs (stops at the first dims whose
- * products cannot be matched). */
-int mt__view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj);
 
 #endif
