@@ -1823,7 +1823,7 @@ static mt_status rule_full_like(call *c);
 /* The op table: one row per op of MT_OPS, with every column each pass needs
  * (opinfo_internal.h; docs/ops.md, "The op table"):
  *   id, name, shape/dtype rule, Python signature (argument names, read by name:
- *   the shape rule here, the FLOP rules, the planner, its constraints, the fit),
+ *   the shape rule here, the sizing pass and FLOP rules, the planner, the fit),
  *   operands (leading tensor parameters), dims class (how output dims come
  *   from input dims), linearity (whether partial sums pass), sharding rule.
  * Designated initializers: a duplicate row trips -Woverride-init (in -Wextra),
