@@ -236,10 +236,8 @@ static mt_status gather(fx *F) {
         /* routed experts per token: the largest k of the routers' topk (DeepSeek's
          * group selection takes topk of 2 and 4 before its top 8) */
         if (n->opid == MT_OP_TOPK && node_unit[i] >= 1 && node_unit[i] <= nl) {
-            const mt_arg *k = n->nargs > 1 ? &n->args[1] : NULL;
-            for (int j = 0; !k && j < n->nkwargs; j++)
-                if (strcmp(n->kwargs[j].name, "k") == 0) k = &n->kwargs[j].value;
-            if (k && k->kind == MT_ARG_INT && k->v.i > F->top_k) F->top_k = (int)k->v.i;
+            int64_t k = 0;
+            if (mt__node_int(n, "k", &k) && k > F->top_k) F->top_k = (int)k;
         }
     }
     F->pf_ratio = dense > 0 ? (double)F->sz.flops_prefill / dense : 1;

@@ -17,6 +17,7 @@
 #include <metatrace/sizing.h>
 
 #include "ctx_internal.h"
+#include "opinfo_internal.h"
 #include "ptrmap.h"
 #include "walk_internal.h"
 
@@ -591,9 +592,9 @@ static bool shape_only(const mt_node *n) {
 static long double ev_numel(struct evaluator *E, const mt_tensor *t, const mt_node *n);
 
 static const mt_tensor *cached_source(struct evaluator *E, const mt_tensor *t) {
-    while (t && t->node && t->node->nargs > 0 && shape_only(t->node)) {
+    while (t && t->node && shape_only(t->node)) {
         const mt_node *n = t->node;
-        const mt_tensor *in = arg_tensor(&n->args[0]);
+        const mt_tensor *in = mt__node_input(n);
         if (!in || (n->opid == MT_OP_GETITEM && in->node && in->node->is_tuple)) break;
         bool grow = n->opid == MT_OP_EXPAND || n->opid == MT_OP_REPEAT_INTERLEAVE;
         if (!grow && ev_numel(E, in, n) != ev_numel(E, t, n)) break;
@@ -636,7 +637,7 @@ typedef struct core {
 /* The right operand of a score matmul is the key laid out [.., head_dim,
  * keys]: a transpose, permute or reshape of it. */
 static bool key_layout(const mt_node *mm) {
-    const mt_tensor *kt = mm->nargs >= 2 ? arg_tensor(&mm->args[1]) : NULL;
+    const mt_tensor *kt = mt__node_tensor(mm, "other");
     return kt && kt->node &&
            (is_op(kt->node, MT_OP_TRANSPOSE) || is_op(kt->node, MT_OP_PERMUTE) || is_op(kt->node, MT_OP_RESHAPE) ||
             is_op(kt->node, MT_OP_VIEW));
@@ -678,17 +679,17 @@ static const mt_node *find_scores(const mt_tensor *t, int depth, int *seen, int 
 /* An eager core: the softmax reached from a matmul whose right operand is a
  * key in [.., head_dim, keys] layout, feeding a matmul with the values. */
 static bool eager_core(const mt_graph *g, const gindex *X, const mt_node *sm, core *c, int *seen, int epoch) {
-    c->scores_mm = find_scores(arg_tensor(&sm->args[0]), 0, seen, epoch);
-    if (!c->scores_mm || c->scores_mm->nargs < 2) return false;
-    const mt_tensor *kt = arg_tensor(&c->scores_mm->args[1]);
+    c->scores_mm = find_scores(mt__node_input(sm), 0, seen, epoch);
+    const mt_tensor *kt = c->scores_mm ? mt__node_tensor(c->scores_mm, "other") : NULL;
+    if (!kt) return false;
     /* forward from the softmax to the matmul with v */
     const mt_node *n = sm;
     for (int guard = 0; guard < 8 && !c->pv_mm; guard++) {
         const mt_node *nx = NULL;
         for (int j = X->cons_off[n->index]; j < X->cons_off[n->index + 1]; j++) {
             const mt_node *u = g->nodes[X->cons[j]];
-            if (is_op(u, MT_OP_MATMUL) && u->nargs >= 2 && arg_tensor(&u->args[0]) &&
-                arg_tensor(&u->args[0])->node == n) {
+            if (is_op(u, MT_OP_MATMUL) && mt__node_tensor(u, "other") && mt__node_tensor(u, "input") &&
+                mt__node_tensor(u, "input")->node == n) {
                 c->pv_mm = u;
                 break;
             }
@@ -700,24 +701,21 @@ static bool eager_core(const mt_graph *g, const gindex *X, const mt_node *sm, co
     if (!c->pv_mm) return false;
     const mt_tensor *sc = &c->scores_mm->outs[0];
     c->node = sm;
-    c->q = arg_tensor(&c->scores_mm->args[0]);
+    c->q = mt__node_tensor(c->scores_mm, "input");
     c->k = kt;
-    c->v = arg_tensor(&c->pv_mm->args[1]);
+    c->v = mt__node_tensor(c->pv_mm, "other");
     c->sq = sc->shape[sc->ndim - 2];
     c->sk = sc->shape[sc->ndim - 1];
-    c->mask = arg_tensor(&sm->args[0]); /* the scores after the mask: its ancestry holds the mask */
+    c->mask = mt__node_input(sm); /* the scores after the mask: its ancestry holds the mask */
     return c->q && c->k && c->v;
 }
 
 static bool sdpa_core(const mt_node *n, core *c) {
-    if (n->nargs < 3) return false;
     c->node = n;
-    c->q = arg_tensor(&n->args[0]);
-    c->k = arg_tensor(&n->args[1]);
-    c->v = arg_tensor(&n->args[2]);
-    c->mask = n->nargs > 3 ? arg_tensor(&n->args[3]) : NULL;
-    for (int i = 0; i < n->nkwargs; i++)
-        if (strcmp(n->kwargs[i].name, "attn_mask") == 0) c->mask = arg_tensor(&n->kwargs[i].value);
+    c->q = mt__node_tensor(n, "query");
+    c->k = mt__node_tensor(n, "key");
+    c->v = mt__node_tensor(n, "value");
+    c->mask = mt__node_tensor(n, "attn_mask");
     if (!c->q || !c->k || !c->v || c->q->ndim < 2) return false;
     c->sq = c->q->shape[c->q->ndim - 2];
     c->sk = c->k->shape[c->k->ndim - 2];
@@ -748,8 +746,8 @@ static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, m
         int i = stack[--sp];
         const mt_node *n = g->nodes[i];
         if (n->opid == MT_OP_TRIU) mi->causal = true;
-        if (n->opid == MT_OP_GE && n->nargs == 2 && n->args[1].kind == MT_ARG_INT && n->args[1].v.i > 0) {
-            int64_t w = n->args[1].v.i;
+        int64_t w = 0;
+        if (n->opid == MT_OP_GE && mt__node_int(n, "other", &w) && w > 0) {
             if (mi->window == 0 || w < mi->window) mi->window = w;
         }
         if (n->op == MT_NODE_CALL_MODULE || n->op == MT_NODE_GET_ATTR || n->opid == MT_OP_MATMUL ||
@@ -793,7 +791,7 @@ static int64_t mla_latent(const mt_graph *g, const gindex *X, const mt_tensor *k
         bool lin = n->op == MT_NODE_CALL_MODULE && n->module && n->module->leaf == MT_LEAF_LINEAR;
         if (lin) {
             nlin++;
-            const mt_tensor *x = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+            const mt_tensor *x = mt__node_input(n);
             bool from_inside = x && x->node && under(x->node, attn);
             const mt_arg *of = mt_module_get_attr(n->module, "out_features");
             if (!from_inside && of && of->kind == MT_ARG_INT) entry += of->v.i;
@@ -865,7 +863,7 @@ static bool find_cores(sizer *S) {
         memset(&c, 0, sizeof c);
         if (n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
         bool ok = n->opid == MT_OP_SDPA ? sdpa_core(n, &c)
-                  : n->opid == MT_OP_SOFTMAX && n->nargs >= 1 && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
+                  : n->opid == MT_OP_SOFTMAX && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
         if (!ok) continue;
         S->cores[S->ncores++] = c;
         if (n->opid == MT_OP_SDPA) {
@@ -1366,7 +1364,7 @@ static bool aliases_input(const mt_node *n) {
     case MT_OP_DROPOUT: case MT_OP_CLAMP_: case MT_OP_INDEX_ADD: case MT_OP_SCATTER:
         return true;
     case MT_OP_GETITEM: {
-        const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+        const mt_tensor *in = mt__node_input(n);
         if (in && in->node && in->node->is_tuple) return true;
         /* basic indexing is a view; a tensor index copies */
         for (int a = 1; a < n->nargs; a++) {
@@ -1378,7 +1376,7 @@ static bool aliases_input(const mt_node *n) {
         return true;
     }
     case MT_OP_TO: {
-        const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+        const mt_tensor *in = mt__node_input(n);
         return in && n->nout > 0 && in->dtype == n->outs[0].dtype;
     }
     default:

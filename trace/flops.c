@@ -8,10 +8,10 @@
  * The rules read a node's recorded arguments and outputs, which its shape rule
  * has already validated; a node that does not look like it (hand-made, or a
  * table out of step) is an MT_ERR_INTERNAL, never a silent 0. */
-#include <string.h>
-
 #include <metatrace/nn.h>
 #include <metatrace/sizing.h>
+
+#include "opinfo_internal.h"
 
 /* Internal, for tests/unit/test_flops.c (which declares it itself): the rule
  * kind of op `opid` ("zero", "elementwise", ...), NULL when the table has no
@@ -32,39 +32,14 @@ typedef struct flop_rule {
     flop_fn fn;
 } flop_rule;
 
-/* ---- reading a recorded node ---------------------------------------------- */
+/* ---- reading a recorded node ----------------------------------------------
+ * Parameters by name through the op's signature (mt__node_tensor, the op
+ * table); NULL when absent or None. */
 
 static const mt_sym *bad_node(mt_ctx *ctx, const mt_node *n, const char *what) {
     mt_fail(ctx, MT_ERR_INTERNAL, "FLOPs of node %s (%s): %s", n->name ? n->name : "?",
             n->target ? n->target : "?", what);
     return NULL;
-}
-
-/* Does `name` appear in the '|'-separated list `names`? */
-static bool name_in(const char *name, const char *names) {
-    size_t len = strlen(name);
-    for (const char *p = names;;) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-        if (n == len && strncmp(p, name, n) == 0) return true;
-        if (!bar) return false;
-        p = bar + 1;
-    }
-}
-
-/* The parameter at position `pos` (-1: keyword-only) or given by one of the
- * keywords `names`; NULL when absent or None. */
-static const mt_arg *param(const mt_node *n, int pos, const char *names) {
-    const mt_arg *a = NULL;
-    if (pos >= 0 && pos < n->nargs) a = &n->args[pos];
-    for (int k = 0; !a && k < n->nkwargs; k++)
-        if (n->kwargs[k].name && name_in(n->kwargs[k].name, names)) a = &n->kwargs[k].value;
-    return a && a->kind != MT_ARG_NONE ? a : NULL;
-}
-
-static const mt_tensor *tensor_param(const mt_node *n, int pos, const char *names) {
-    const mt_arg *a = param(n, pos, names);
-    return a && a->kind == MT_ARG_TENSOR ? a->v.t : NULL;
 }
 
 static const mt_tensor *out0(const mt_node *n) { return n->nout > 0 && n->outs ? &n->outs[0] : NULL; }
@@ -107,12 +82,12 @@ static const mt_sym *fl_elementwise(mt_ctx *ctx, const mt_node *n) {
 
 /* One per input element (the tensor reduced or searched, first argument). */
 static const mt_sym *fl_reduction(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *x = tensor_param(n, 0, "self|input");
+    const mt_tensor *x = mt__node_tensor(n, "input");
     return x ? mt_tensor_numel(ctx, x) : bad_node(ctx, n, "no input tensor");
 }
 
 static const mt_sym *fl_softmax(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *x = tensor_param(n, 0, "input|self");
+    const mt_tensor *x = mt__node_tensor(n, "input");
     return x ? mt_sym_mul_const(ctx, mt_tensor_numel(ctx, x), FL_SOFTMAX) : bad_node(ctx, n, "no input tensor");
 }
 
@@ -120,7 +95,7 @@ static const mt_sym *fl_softmax(mt_ctx *ctx, const mt_node *n) {
  * the inner dim, the last dim of the first operand (1-D·1-D: a 0-dim output
  * of one element). Broadcast batch dims are in the output's numel. */
 static const mt_sym *fl_matmul(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *a = tensor_param(n, 0, "input|self"), *y = out0(n);
+    const mt_tensor *a = mt__node_tensor(n, "input"), *y = out0(n);
     if (!a || !y || a->ndim < 1) return bad_node(ctx, n, "expected input [..., k] and an output");
     return product_flops(ctx, mt_tensor_numel(ctx, y), a->shape[a->ndim - 1], false);
 }
@@ -128,15 +103,15 @@ static const mt_sym *fl_matmul(mt_ctx *ctx, const mt_node *n) {
 /* F.linear(x [..., in], W [out, in] or [in], b): rows·out outputs, each of in
  * multiply-adds, + rows·out for the bias. */
 static const mt_sym *fl_linear(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *w = tensor_param(n, 1, "weight"), *y = out0(n);
+    const mt_tensor *w = mt__node_tensor(n, "weight"), *y = out0(n);
     if (!w || !y || w->ndim < 1) return bad_node(ctx, n, "expected a weight [out, in] and an output");
-    return product_flops(ctx, mt_tensor_numel(ctx, y), w->shape[w->ndim - 1], tensor_param(n, 2, "bias") != NULL);
+    return product_flops(ctx, mt_tensor_numel(ctx, y), w->shape[w->ndim - 1], mt__node_tensor(n, "bias") != NULL);
 }
 
 static const mt_sym *fl_layer_norm(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *x = tensor_param(n, 0, "input");
+    const mt_tensor *x = mt__node_tensor(n, "input");
     if (!x) return bad_node(ctx, n, "no input tensor");
-    return layer_norm_flops(ctx, x, tensor_param(n, 2, "weight") != NULL, tensor_param(n, 3, "bias") != NULL);
+    return layer_norm_flops(ctx, x, mt__node_tensor(n, "weight") != NULL, mt__node_tensor(n, "bias") != NULL);
 }
 
 /* sdpa(q [.., h, sq, dk], k [.., hk, sk, dk], v [.., hk, sk, dv]) -> [.., h, sq, dv]:
@@ -145,8 +120,8 @@ static const mt_sym *fl_layer_norm(mt_ctx *ctx, const mt_node *n) {
  * 2·R·sk·dv, softmax FL_SOFTMAX·R·sk. No causal/window halving, no scale or
  * mask add (docs/sizing.md). */
 static const mt_sym *fl_sdpa(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *q = tensor_param(n, 0, "query"), *k = tensor_param(n, 1, "key");
-    const mt_tensor *v = tensor_param(n, 2, "value"), *y = out0(n);
+    const mt_tensor *q = mt__node_tensor(n, "query"), *k = mt__node_tensor(n, "key");
+    const mt_tensor *v = mt__node_tensor(n, "value"), *y = out0(n);
     if (!q || !k || !v || !y || q->ndim < 2 || k->ndim < 2 || v->ndim < 2 || y->ndim < 1)
         return bad_node(ctx, n, "expected query, key, value of rank >= 2 and an output");
     const mt_sym *rows = mt_sym_prod(ctx, y->shape, y->ndim - 1);
@@ -164,31 +139,31 @@ static const mt_sym *fl_min(mt_ctx *ctx, const mt_node *n) {
 
 /* self.index_add_(dim, index, source): one add per source element. */
 static const mt_sym *fl_index_add(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *src = tensor_param(n, 3, "source");
+    const mt_tensor *src = mt__node_tensor(n, "source");
     return src ? mt_tensor_numel(ctx, src) : bad_node(ctx, n, "no source tensor");
 }
 
 /* self.scatter_(dim, index, src, reduce=None): a plain scatter copies (0); with
  * reduce='add'/'multiply' one op per index element. */
 static const mt_sym *fl_scatter(mt_ctx *ctx, const mt_node *n) {
-    if (!param(n, -1, "reduce")) return mt_sym_const(ctx, 0);
-    const mt_tensor *idx = tensor_param(n, 2, "index");
+    if (!mt__node_arg(n, "reduce")) return mt_sym_const(ctx, 0);
+    const mt_tensor *idx = mt__node_tensor(n, "index");
     return idx ? mt_tensor_numel(ctx, idx) : bad_node(ctx, n, "no index tensor");
 }
 
 /* F.conv2d(x, W [O, C/groups, kh, kw], b): each output element is a dot product
  * of C/groups·kh·kw terms, 2 FLOPs each, + 1 for the bias. */
 static const mt_sym *fl_conv2d(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *w = tensor_param(n, 1, "weight"), *y = out0(n);
+    const mt_tensor *w = mt__node_tensor(n, "weight"), *y = out0(n);
     if (!w || !y || w->ndim != 4) return bad_node(ctx, n, "expected a weight [out, in, kh, kw] and an output");
     return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_prod(ctx, w->shape + 1, 3),
-                         tensor_param(n, 2, "bias") != NULL);
+                         mt__node_tensor(n, "bias") != NULL);
 }
 
 /* F.avg_pool2d(x, kernel_size, ...): per output element kh·kw - 1 adds and one
  * divide, kh·kw. */
 static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
-    const mt_arg *k = param(n, 1, "kernel_size");
+    const mt_arg *k = mt__node_arg(n, "kernel_size");
     const mt_tensor *y = out0(n);
     int64_t kk;
     if (k && k->kind == MT_ARG_INT) kk = k->v.i * k->v.i;
@@ -285,7 +260,7 @@ const char *mt__flops_rule_name(int opid) {
 
 static const mt_sym *fl_module(mt_ctx *ctx, const mt_node *n) {
     const mt_module *m = n->module;
-    const mt_tensor *x = tensor_param(n, 0, "input"), *y = out0(n);
+    const mt_tensor *x = mt__node_tensor(n, "input"), *y = out0(n);
     if (!m || !x || !y) return bad_node(ctx, n, "call_module without its module, input or output");
     switch (m->leaf) {
     case MT_LEAF_LINEAR: { /* F.linear(x, W [out, in], b) */

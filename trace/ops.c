@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "metatrace/graph.h"
+#include "opinfo_internal.h"
 
 /* ---- call state and signatures -------------------------------------------- */
 
@@ -130,8 +131,8 @@ static void sig_layout(const char *const *sig, int *npos, int *var) {
 
 /* Check args/kwargs against the signature: positional count, unknown
  * keywords, a parameter given twice. */
-static mt_status sig_check(call *c, const char *const *sig) {
-    c->sig = sig;
+static mt_status sig_check(call *c) {
+    const char *const *sig = c->sig;
     int npos = 0, var = 0;
     sig_layout(sig, &npos, &var);
     if (var < 0 && c->nargs > npos)
@@ -155,6 +156,12 @@ static mt_status sig_check(call *c, const char *const *sig) {
         }
     }
     return MT_OK;
+}
+
+/* An overload's signature in place of the op's. */
+static mt_status sig_check_as(call *c, const char *const *sig) {
+    c->sig = sig;
+    return sig_check(c);
 }
 
 /* Parameter `name` (a primary name in the signature), positional or keyword.
@@ -458,8 +465,7 @@ static const char *operand_s(call *c, const mt_arg *a) {
 
 /* Operands a, b of a binary op: a tensor and a tensor or Python scalar. */
 static mt_status binary_operands(call *c, const mt_arg **a, const mt_arg **b, mt_operand ops[2]) {
-    static const char *const S[] = {"input|self|a", "other|exponent|b", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     *a = param(c, "input");
     *b = param(c, "other");
     if (!*a || !*b || !operand_of(*a, &ops[0]) || !operand_of(*b, &ops[1]))
@@ -559,8 +565,7 @@ static mt_status rule_binary(call *c) {
 }
 
 static mt_status rule_where(call *c) {
-    static const char *const S[] = {"condition", "input|self", "other", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *cond;
     TRY(need_tensor(c, "condition", &cond));
     const mt_arg *a = param(c, "input"), *b = param(c, "other");
@@ -588,8 +593,7 @@ static mt_status rule_where(call *c) {
  * masked_fill: expand_outplace(mask, self)), so the result has the
  * broadcast shape; its dtype stays self's. */
 static mt_status rule_masked_fill(call *c) {
-    static const char *const S[] = {"self|input", "mask", "value", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *mask;
     TRY(need_tensor(c, "self", &x));
     TRY(need_tensor(c, "mask", &mask));
@@ -614,16 +618,10 @@ static mt_status rule_masked_fill(call *c) {
 }
 
 static mt_status rule_unary(call *c) {
-    static const char *const S_PLAIN[] = {"input|self|a", NULL};
-    static const char *const S_INPLACE[] = {"input|self", "inplace", NULL};
-    static const char *const S_GELU[] = {"input|self", "*", "approximate", NULL};
-    const char *const *s = S_PLAIN;
-    if (c->id == MT_OP_SILU || c->id == MT_OP_RELU) s = S_INPLACE;
-    if (c->id == MT_OP_GELU) s = S_GELU;
-    TRY(sig_check(c, s));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
-    if (s == S_INPLACE) {
+    if (c->id == MT_OP_SILU || c->id == MT_OP_RELU) {
         bool inplace = false;
         TRY(opt_bool(c, "inplace", false, &inplace));
     }
@@ -660,9 +658,7 @@ static mt_status rule_unary(call *c) {
 /* ---- dtype conversion, dropout -------------------------------------------- */
 
 static mt_status rule_to(call *c) {
-    static const char *const S[] = {"self", "*args", "dtype", "device", "non_blocking", "copy",
-                                    "memory_format", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     if (c->nargs < 1 || c->args[0].kind != MT_ARG_TENSOR || !c->args[0].v.t)
         return fail_usage(c, "argument 'self' must be a tensor, got %s", kind_name(c->nargs ? &c->args[0] : NULL));
@@ -704,8 +700,7 @@ static mt_status rule_to(call *c) {
 }
 
 static mt_status rule_type_as(call *c) {
-    static const char *const S[] = {"self", "other", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *o;
     TRY(need_tensor(c, "self", &x));
     TRY(need_tensor(c, "other", &o));
@@ -713,8 +708,7 @@ static mt_status rule_type_as(call *c) {
 }
 
 static mt_status rule_dropout(call *c) {
-    static const char *const S[] = {"input", "p", "training", "inplace", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     double p = 0.5;
@@ -761,9 +755,7 @@ static mt_status reduce_dims(call *c, const mt_tensor *x, const mt_arg *dim, boo
 }
 
 static mt_status rule_reduce(call *c) {
-    static const char *const S_DT[] = {"self|input", "dim", "keepdim", "*", "dtype", NULL};
-    static const char *const S_AMAX[] = {"self|input", "dim", "keepdim", NULL};
-    TRY(sig_check(c, c->id == MT_OP_AMAX ? S_AMAX : S_DT));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     bool keepdim = false;
@@ -823,10 +815,8 @@ static mt_status rule_reduce(call *c) {
  * sum), else the input's dtype. dim is required and wraps (a 0-dim tensor
  * takes -1 and 0). */
 static mt_status rule_cumsum(call *c) {
-    static const char *const S_FN[] = {"input|self", "dim", "*", "dtype", NULL};
-    static const char *const S_M[] = {"self|input", "dim", "*", "dtype", NULL};
     bool method = c->id == MT_OP_CUMSUM_METHOD;
-    TRY(sig_check(c, method ? S_M : S_FN));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, method ? "self" : "input", &x));
     const mt_arg *da = param(c, "dim");
@@ -846,8 +836,7 @@ static mt_status rule_cumsum(call *c) {
 }
 
 static mt_status rule_softmax(call *c) {
-    static const char *const S[] = {"input|self", "dim", "_stacklevel", "dtype", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     mt_dtype dt;
@@ -890,8 +879,7 @@ static mt_status matmul_shape(call *c, const mt_tensor *a, const mt_tensor *b, i
 }
 
 static mt_status rule_matmul(call *c) {
-    static const char *const S[] = {"input|self", "other", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *a, *b;
     TRY(need_tensor(c, "input", &a));
     TRY(need_tensor(c, "other", &b));
@@ -908,8 +896,7 @@ static mt_status rule_matmul(call *c) {
 }
 
 static mt_status rule_linear(call *c) {
-    static const char *const S[] = {"input", "weight", "bias", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *w, *bias;
     TRY(need_tensor(c, "input", &x));
     TRY(need_tensor(c, "weight", &w));
@@ -954,9 +941,7 @@ static mt_status rule_linear(call *c) {
 }
 
 static mt_status rule_embedding(call *c) {
-    static const char *const S[] = {"input", "weight", "padding_idx", "max_norm", "norm_type",
-                                    "scale_grad_by_freq", "sparse", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *ids, *w;
     TRY(need_tensor(c, "input", &ids));
     TRY(need_tensor(c, "weight", &w));
@@ -978,8 +963,7 @@ static mt_status rule_embedding(call *c) {
 }
 
 static mt_status rule_layer_norm(call *c) {
-    static const char *const S[] = {"input", "normalized_shape", "weight", "bias", "eps", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *w, *b;
     TRY(need_tensor(c, "input", &x));
     TRY(opt_tensor(c, "weight", &w));
@@ -1039,9 +1023,7 @@ static mt_status rule_layer_norm(call *c) {
 /* view and reshape: no strides are modelled, so view is accepted wherever
  * reshape is. One -1 is inferred as numel / product(others), exactly. */
 static mt_status rule_view(call *c) {
-    static const char *const S_VIEW[] = {"self", "*shape|size", NULL};
-    static const char *const S_RESHAPE[] = {"self", "*shape", NULL};
-    TRY(sig_check(c, c->id == MT_OP_RESHAPE ? S_RESHAPE : S_VIEW));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *items;
@@ -1090,8 +1072,7 @@ static mt_status rule_view(call *c) {
 }
 
 static mt_status rule_transpose(call *c) {
-    static const char *const S[] = {"self|input", "dim0", "dim1", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     int64_t d0 = 0, d1 = 0;
@@ -1110,8 +1091,7 @@ static mt_status rule_transpose(call *c) {
 }
 
 static mt_status rule_permute(call *c) {
-    static const char *const S[] = {"self|input", "*dims", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *items;
@@ -1136,8 +1116,7 @@ static mt_status rule_permute(call *c) {
 }
 
 static mt_status rule_unsqueeze(call *c) {
-    static const char *const S[] = {"self|input", "dim", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     int64_t d = 0;
@@ -1157,8 +1136,7 @@ static mt_status rule_unsqueeze(call *c) {
 /* squeeze removes dims that are the constant 1; a symbolic dim is never
  * assumed to be 1 and stays, as PyTorch leaves non-1 dims. */
 static mt_status rule_squeeze(call *c) {
-    static const char *const S[] = {"self|input", "dim", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *dim = param(c, "dim");
@@ -1178,8 +1156,7 @@ static mt_status rule_squeeze(call *c) {
 }
 
 static mt_status rule_expand(call *c) {
-    static const char *const S[] = {"self|input", "*size", "implicit", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *items;
@@ -1220,8 +1197,7 @@ static mt_status rule_expand(call *c) {
 }
 
 static mt_status rule_contiguous(call *c) {
-    static const char *const S[] = {"self|input", "memory_format", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     return emit_like(c, x->dtype, x);
@@ -1230,8 +1206,7 @@ static mt_status rule_contiguous(call *c) {
 /* ---- concatenation and splitting ------------------------------------------ */
 
 static mt_status rule_cat(call *c) {
-    static const char *const S[] = {"tensors", "dim|axis", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_arg *ts = param(c, "tensors");
     if (!ts || ts->kind != MT_ARG_LIST)
         return fail_usage(c, "argument 'tensors' must be a list of tensors, got %s", kind_name(ts));
@@ -1340,8 +1315,7 @@ static mt_status split_by_size(call *c, const mt_tensor *x, int w, const mt_sym 
 }
 
 static mt_status rule_split(call *c) {
-    static const char *const S[] = {"self|tensor", "split_size|split_size_or_sections|split_sizes", "dim", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *ss = param(c, "split_size");
@@ -1390,8 +1364,7 @@ static mt_status rule_split(call *c) {
 /* chunk: PyTorch computes split_size = ceil(n / chunks) and splits by it, so
  * fewer than `chunks` pieces may come out (6 into 4 chunks: 2, 2, 2). */
 static mt_status rule_chunk(call *c) {
-    static const char *const S[] = {"self|input", "chunks", "dim", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     int64_t chunks = 0, d = 0;
@@ -1423,8 +1396,7 @@ static mt_status rule_chunk(call *c) {
 }
 
 static mt_status rule_topk(call *c) {
-    static const char *const S[] = {"input|self", "k", "dim", "largest", "sorted", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     const mt_arg *ka = param(c, "k");
@@ -1526,8 +1498,7 @@ static mt_status getitem_tuple(call *c, const mt_tensor *t, const mt_arg *idx) {
 }
 
 static mt_status rule_getitem(call *c) {
-    static const char *const S[] = {"a", "b", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "a", &x));
     const mt_arg *idx = param(c, "b");
@@ -1605,9 +1576,7 @@ static mt_status rule_getitem(call *c) {
 /* ---- factories ---------------------------------------------------------------- */
 
 static mt_status rule_arange(call *c) {
-    static const char *const S[] = {"*args", "start", "end", "step", "dtype", "device", "layout",
-                                    "requires_grad", "pin_memory", "out", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     if (c->nargs > 3) return fail_usage(c, "takes at most 3 positional arguments but %d were given", c->nargs);
     const mt_arg *kstart = param(c, "start"), *kend = param(c, "end"), *kstep = param(c, "step");
     const mt_arg *start = NULL, *end = NULL, *step = NULL;
@@ -1709,9 +1678,7 @@ static mt_status rule_arange(call *c) {
 }
 
 static mt_status rule_full(call *c) {
-    static const char *const S[] = {"size", "fill_value", "*", "dtype", "device", "layout", "requires_grad",
-                                    "pin_memory", "out", "names", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_arg *size = param(c, "size");
     if (!size) return fail_usage(c, "missing argument 'size'");
     const mt_arg *items = size;
@@ -1745,8 +1712,7 @@ static mt_status rule_full(call *c) {
 }
 
 static mt_status rule_triu(call *c) {
-    static const char *const S[] = {"input|self", "diagonal", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     int64_t diag = 0;
@@ -1762,9 +1728,7 @@ static mt_status rule_triu(call *c) {
  * dims; with enable_gqa, k and v heads (dim -3) repeat to q's. The mask is
  * added in place, so it must broadcast into [..., L, S]. */
 static mt_status rule_sdpa(call *c) {
-    static const char *const S[] = {"query", "key", "value", "attn_mask", "dropout_p", "is_causal",
-                                    "*", "scale", "enable_gqa", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *q, *k, *v, *mask;
     TRY(need_tensor(c, "query", &q));
     TRY(need_tensor(c, "key", &k));
@@ -1859,89 +1823,144 @@ static mt_status rule_conv2d(call *c);
 static mt_status rule_avg_pool2d(call *c);
 static mt_status rule_masked_scatter(call *c);
 
-/* Name and rule per op. ORDER mt_op_id is not needed here (designated
- * initializers), but every op must appear exactly once: the count is checked
- * below, and a duplicate trips -Woverride-init (part of -Wextra). */
-#define MT_OP_RULES(R)                        \
-    R(ADD, "add", rule_binary)                \
-    R(SUB, "sub", rule_binary)                \
-    R(MUL, "mul", rule_binary)                \
-    R(TRUEDIV, "truediv", rule_binary)        \
-    R(POW, "pow", rule_binary)                \
-    R(MAXIMUM, "maximum", rule_binary)        \
-    R(MINIMUM, "minimum", rule_binary)        \
-    R(EQ, "eq", rule_binary)                  \
-    R(NE, "ne", rule_binary)                  \
-    R(LT, "lt", rule_binary)                  \
-    R(LE, "le", rule_binary)                  \
-    R(GT, "gt", rule_binary)                  \
-    R(GE, "ge", rule_binary)                  \
-    R(AND, "and", rule_binary)                \
-    R(OR, "or", rule_binary)                  \
-    R(WHERE, "where", rule_where)             \
-    R(MASKED_FILL, "masked_fill", rule_masked_fill) \
-    R(NEG, "neg", rule_unary)                 \
-    R(ABS, "abs", rule_unary)                 \
-    R(RSQRT, "rsqrt", rule_unary)             \
-    R(SQRT, "sqrt", rule_unary)               \
-    R(EXP, "exp", rule_unary)                 \
-    R(LOG, "log", rule_unary)                 \
-    R(SIN, "sin", rule_unary)                 \
-    R(COS, "cos", rule_unary)                 \
-    R(TANH, "tanh", rule_unary)               \
-    R(SIGMOID, "sigmoid", rule_unary)         \
-    R(SILU, "silu", rule_unary)               \
-    R(GELU, "gelu", rule_unary)               \
-    R(RELU, "relu", rule_unary)               \
-    R(TO, "to", rule_to)                      \
-    R(TYPE_AS, "type_as", rule_type_as)       \
-    R(SUM, "sum", rule_reduce)                \
-    R(MEAN, "mean", rule_reduce)              \
-    R(AMAX, "amax", rule_reduce)              \
-    R(SOFTMAX, "softmax", rule_softmax)       \
-    R(MATMUL, "matmul", rule_matmul)          \
-    R(LINEAR, "linear", rule_linear)          \
-    R(EMBEDDING, "embedding", rule_embedding) \
-    R(LAYER_NORM, "layer_norm", rule_layer_norm) \
-    R(VIEW, "view", rule_view)                \
-    R(RESHAPE, "reshape", rule_view)          \
-    R(TRANSPOSE, "transpose", rule_transpose) \
-    R(PERMUTE, "permute", rule_permute)       \
-    R(UNSQUEEZE, "unsqueeze", rule_unsqueeze) \
-    R(SQUEEZE, "squeeze", rule_squeeze)       \
-    R(EXPAND, "expand", rule_expand)          \
-    R(CONTIGUOUS, "contiguous", rule_contiguous) \
-    R(CAT, "cat", rule_cat)                   \
-    R(SPLIT, "split", rule_split)             \
-    R(CHUNK, "chunk", rule_chunk)             \
-    R(TOPK, "topk", rule_topk)                \
-    R(GETITEM, "getitem", rule_getitem)       \
-    R(ARANGE, "arange", rule_arange)          \
-    R(FULL, "full", rule_full)                \
-    R(TRIU, "triu", rule_triu)                \
-    R(SDPA, "scaled_dot_product_attention", rule_sdpa) \
-    R(DROPOUT, "dropout", rule_dropout)       \
-    R(ONE_HOT, "one_hot", rule_one_hot)       \
-    R(NONZERO, "nonzero", rule_nonzero)       \
-    R(INDEX_SELECT, "index_select", rule_index_select) \
-    R(GATHER, "gather", rule_gather)          \
-    R(INDEX_ADD, "index_add_", rule_index_add) \
-    R(ZEROS, "zeros", rule_zeros)             \
-    R(ZEROS_LIKE, "zeros_like", rule_zeros_like) \
-    R(SCATTER, "scatter_", rule_scatter)      \
-    R(INVERT, "invert", rule_invert)          \
-    R(CLAMP_, "clamp_", rule_clamp_)          \
-    R(CLAMP, "clamp", rule_clamp)             \
-    R(REPEAT_INTERLEAVE, "repeat_interleave", rule_repeat_interleave) \
-    R(STACK, "stack", rule_stack)             \
-    R(FLATTEN, "flatten", rule_flatten)       \
-    R(MIN, "min", rule_min)                   \
-    R(FULL_LIKE, "full_like", rule_full_like) \
-    R(CUMSUM, "cumsum", rule_cumsum)          \
-    R(CUMSUM_METHOD, "cumsum", rule_cumsum)   \
-    R(CONV2D, "conv2d", rule_conv2d)          \
-    R(AVG_POOL2D, "avg_pool2d", rule_avg_pool2d) \
-    R(MASKED_SCATTER, "masked_scatter", rule_masked_scatter)
+/* The op table: one row per op of MT_OPS, with every column each pass needs
+ * (opinfo_internal.h; docs/ops.md, "The op table"):
+ *   id, name, shape/dtype rule, Python signature (argument names, read by name:
+ *   the shape rule here, the sizing pass and FLOP rules, the planner, the fit),
+ *   operands (leading tensor parameters), dims class (how output dims come
+ *   from input dims), linearity (whether partial sums pass), sharding rule.
+ * Designated initializers: a duplicate row trips -Woverride-init (in -Wextra),
+ * a row with a column missing does not expand, the row count is checked
+ * against MT_OP_COUNT below and mt__op_table_check (tests/unit/test_ops.c)
+ * finds a row left empty. Adding an op is one row here, one in MT_OPS and one
+ * in MT_FLOP_RULES (trace/flops.c). */
+#define SIG(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* Signatures shared by several ops. */
+#define SIG_BINARY SIG("input|self|a", "other|exponent|b")
+#define SIG_UNARY SIG("input|self|a")
+#define SIG_REDUCE SIG("self|input", "dim", "keepdim", "*", "dtype")
+#define MT_OP_RULES(R) \
+    R(ADD, "add", rule_binary, SIG_BINARY, 2, POINTWISE, SUM, ELEMENTWISE) \
+    R(SUB, "sub", rule_binary, SIG_BINARY, 2, POINTWISE, SUM, ELEMENTWISE) \
+    R(MUL, "mul", rule_binary, SIG_BINARY, 2, POINTWISE, EACH, ELEMENTWISE) \
+    R(TRUEDIV, "truediv", rule_binary, SIG_BINARY, 2, POINTWISE, FIRST, ELEMENTWISE) \
+    R(POW, "pow", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(MAXIMUM, "maximum", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(MINIMUM, "minimum", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(EQ, "eq", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(NE, "ne", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(LT, "lt", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(LE, "le", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(GT, "gt", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(GE, "ge", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(AND, "and", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(OR, "or", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(WHERE, "where", rule_where, SIG("condition", "input|self", "other"), 3, POINTWISE, NONE, ELEMENTWISE) \
+    R(MASKED_FILL, "masked_fill", rule_masked_fill, \
+      SIG("self|input", "mask", "value"), \
+      3, POINTWISE, NONE, ELEMENTWISE) \
+    R(NEG, "neg", rule_unary, SIG_UNARY, 1, POINTWISE, EACH, ELEMENTWISE) \
+    R(ABS, "abs", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(RSQRT, "rsqrt", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SQRT, "sqrt", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(EXP, "exp", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(LOG, "log", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SIN, "sin", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(COS, "cos", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(TANH, "tanh", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SIGMOID, "sigmoid", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(SILU, "silu", rule_unary, SIG("input|self", "inplace"), 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(GELU, "gelu", rule_unary, SIG("input|self", "*", "approximate"), 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(RELU, "relu", rule_unary, SIG("input|self", "inplace"), 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(TO, "to", rule_to, \
+      SIG("self", "*args", "dtype", "device", "non_blocking", "copy", "memory_format"), \
+      1, POINTWISE, EACH, ELEMENTWISE) \
+    R(TYPE_AS, "type_as", rule_type_as, SIG("self", "other"), 1, POINTWISE, EACH, ELEMENTWISE) \
+    R(SUM, "sum", rule_reduce, SIG_REDUCE, 1, REDUCE, NONE, MAP) \
+    R(MEAN, "mean", rule_reduce, SIG_REDUCE, 1, REDUCE, NONE, MAP) \
+    R(AMAX, "amax", rule_reduce, SIG("self|input", "dim", "keepdim"), 1, REDUCE, NONE, MAP) \
+    R(SOFTMAX, "softmax", rule_softmax, SIG("input|self", "dim", "_stacklevel", "dtype"), 1, ALONG, NONE, MAP) \
+    R(MATMUL, "matmul", rule_matmul, SIG("input|self", "other"), 2, CONTRACT, NONE, MATMUL) \
+    R(LINEAR, "linear", rule_linear, SIG("input", "weight", "bias"), 3, CONTRACT, NONE, LINEAR) \
+    R(EMBEDDING, "embedding", rule_embedding, \
+      SIG("input", "weight", "padding_idx", "max_norm", "norm_type", "scale_grad_by_freq", "sparse"), \
+      2, LOOKUP, NONE, EMBEDDING) \
+    R(LAYER_NORM, "layer_norm", rule_layer_norm, \
+      SIG("input", "normalized_shape", "weight", "bias", "eps"), \
+      1, NORM, NONE, LAYER_NORM) \
+    R(VIEW, "view", rule_view, SIG("self", "*shape|size"), 1, VIEW, EACH, MAP) \
+    R(RESHAPE, "reshape", rule_view, SIG("self", "*shape"), 1, VIEW, EACH, MAP) \
+    R(TRANSPOSE, "transpose", rule_transpose, SIG("self|input", "dim0", "dim1"), 1, TRANSPOSE, EACH, MAP) \
+    R(PERMUTE, "permute", rule_permute, SIG("self|input", "*dims"), 1, PERMUTE, EACH, MAP) \
+    R(UNSQUEEZE, "unsqueeze", rule_unsqueeze, SIG("self|input", "dim"), 1, UNSQUEEZE, EACH, MAP) \
+    R(SQUEEZE, "squeeze", rule_squeeze, SIG("self|input", "dim"), 1, SQUEEZE, EACH, MAP) \
+    R(EXPAND, "expand", rule_expand, SIG("self|input", "*size", "implicit"), 1, EXPAND, EACH, MAP) \
+    R(CONTIGUOUS, "contiguous", rule_contiguous, \
+      SIG("self|input", "memory_format"), \
+      1, POINTWISE, EACH, ELEMENTWISE) \
+    R(CAT, "cat", rule_cat, SIG("tensors", "dim|axis"), 1, CAT, SUM, JOIN) \
+    R(SPLIT, "split", rule_split, \
+      SIG("self|tensor", "split_size|split_size_or_sections|split_sizes", "dim"), \
+      1, SPLIT, EACH, SPLIT) \
+    R(CHUNK, "chunk", rule_chunk, SIG("self|input", "chunks", "dim"), 1, SPLIT, EACH, SPLIT) \
+    R(TOPK, "topk", rule_topk, SIG("input|self", "k", "dim", "largest", "sorted"), 1, ALONG, NONE, MAP) \
+    R(GETITEM, "getitem", rule_getitem, SIG("a", "b"), 1, INDEX, EACH, GETITEM) \
+    R(ARANGE, "arange", rule_arange, \
+      SIG("*args", "start", "end", "step", "dtype", "device", "layout", "requires_grad", "pin_memory", "out"), \
+      0, CREATE, NONE, REPLICATE) \
+    R(FULL, "full", rule_full, \
+      SIG("size", "fill_value", "*", "dtype", "device", "layout", "requires_grad", "pin_memory", "out", "names"), \
+      0, CREATE, NONE, REPLICATE) \
+    R(TRIU, "triu", rule_triu, SIG("input|self", "diagonal"), 1, TRIANGLE, NONE, MAP) \
+    R(SDPA, "scaled_dot_product_attention", rule_sdpa, \
+      SIG("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "*", "scale", "enable_gqa"), \
+      4, ATTENTION, NONE, SDPA) \
+    R(DROPOUT, "dropout", rule_dropout, SIG("input", "p", "training", "inplace"), 1, POINTWISE, EACH, ELEMENTWISE) \
+    R(ONE_HOT, "one_hot", rule_one_hot, SIG("input|tensor|self", "num_classes"), 1, OPAQUE, NONE, REPLICATE) \
+    R(NONZERO, "nonzero", rule_nonzero, SIG("input|self", "*", "out", "as_tuple"), 1, OPAQUE, NONE, REPLICATE) \
+    R(INDEX_SELECT, "index_select", rule_index_select, \
+      SIG("input|self", "dim", "index", "*", "out"), \
+      1, LOOKUP, FIRST, INDEX_SELECT) \
+    R(GATHER, "gather", rule_gather, \
+      SIG("input|self", "dim", "index", "*", "sparse_grad", "out"), \
+      1, LOOKUP, NONE, REPLICATE) \
+    R(INDEX_ADD, "index_add_", rule_index_add, \
+      SIG("self|input", "dim", "index", "source", "*", "alpha"), \
+      1, SCATTER, SUM, INDEX_ADD) \
+    R(ZEROS, "zeros", rule_zeros, \
+      SIG("*size", "out", "dtype", "layout", "device", "requires_grad", "names"), \
+      0, CREATE, NONE, REPLICATE) \
+    R(ZEROS_LIKE, "zeros_like", rule_zeros_like, \
+      SIG("input|self", "*", "dtype", "layout", "device", "requires_grad", "memory_format"), \
+      1, CREATE, NONE, REPLICATE) \
+    R(SCATTER, "scatter_", rule_scatter, \
+      SIG("self|input", "dim", "index", "src|value", "*", "reduce"), \
+      1, SCATTER, NONE, REPLICATE) \
+    R(INVERT, "invert", rule_invert, SIG("a"), 1, POINTWISE, NONE, REPLICATE) \
+    R(CLAMP_, "clamp_", rule_clamp_, SIG("self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
+    R(CLAMP, "clamp", rule_clamp, SIG("self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
+    R(REPEAT_INTERLEAVE, "repeat_interleave", rule_repeat_interleave, \
+      SIG("input|self", "repeats", "dim", "*", "output_size"), \
+      1, OPAQUE, NONE, REPLICATE) \
+    R(STACK, "stack", rule_stack, SIG("tensors", "dim"), 1, STACK, SUM, JOIN) \
+    R(FLATTEN, "flatten", rule_flatten, SIG("self|input", "start_dim", "end_dim"), 1, VIEW, EACH, MAP) \
+    R(MIN, "min", rule_min, SIG_BINARY, 2, OPAQUE, NONE, REPLICATE) \
+    R(FULL_LIKE, "full_like", rule_full_like, \
+      SIG("input|self", "fill_value", "*", "dtype", "layout", "device", "requires_grad", "memory_format"), \
+      1, CREATE, NONE, REPLICATE) \
+    R(CUMSUM, "cumsum", rule_cumsum, SIG("input|self", "dim", "*", "dtype"), 1, ALONG, NONE, MAP) \
+    R(CUMSUM_METHOD, "cumsum", rule_cumsum, SIG("self|input", "dim", "*", "dtype"), 1, ALONG, NONE, MAP) \
+    /* the vision ops run on replicated tensors: conv2d's output channels could shard \
+     * with its weight, but the patch embedding is one small layer per image; avg_pool2d \
+     * windows span the spatial dims; masked_scatter reads source positions known only \
+     * with the data (Gemma 3's image merge) */ \
+    R(CONV2D, "conv2d", rule_conv2d, \
+      SIG("input", "weight", "bias", "stride", "padding", "dilation", "groups"), 3, OPAQUE, NONE, REPLICATE) \
+    R(AVG_POOL2D, "avg_pool2d", rule_avg_pool2d, \
+      SIG("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"), \
+      1, OPAQUE, NONE, REPLICATE) \
+    R(MASKED_SCATTER, "masked_scatter", rule_masked_scatter, SIG("self|input", "mask", "source"), 1, OPAQUE, NONE, \
+      REPLICATE)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -1952,13 +1971,21 @@ static const op_entry OPS[] = {
 #define MT_X_DEF(id, k, t, p) [MT_OP_##id].def.kind = k, [MT_OP_##id].def.target = t, [MT_OP_##id].def.promo = p,
     MT_OPS(MT_X_DEF)
 #undef MT_X_DEF
-#define MT_X_RULE(id, nm, fn) [MT_OP_##id].def.name = nm, [MT_OP_##id].rule = fn,
+#define MT_X_RULE(id, nm, fn, ...) [MT_OP_##id].def.name = nm, [MT_OP_##id].rule = fn,
     MT_OP_RULES(MT_X_RULE)
 #undef MT_X_RULE
 };
 
+/* The same rows' other columns, one array (mt__op_info). */
+static const mt_opinfo OP_INFO[MT_OP_COUNT] = {
+#define MT_X_INFO(id, nm, fn, sig, nops, dims, lin, shard) \
+    [MT_OP_##id] = {sig, nops, MT_DIMS_##dims, MT_LIN_##lin, MT_SHARD_##shard},
+    MT_OP_RULES(MT_X_INFO)
+#undef MT_X_INFO
+};
+
 enum {
-#define MT_X_COUNT(id, nm, fn) +1
+#define MT_X_COUNT(id, ...) +1
     OP_RULE_COUNT = 0 MT_OP_RULES(MT_X_COUNT)
 #undef MT_X_COUNT
 };
@@ -1969,6 +1996,72 @@ static_assert((int)OP_RULE_COUNT == (int)MT_OP_COUNT, "MT_OP_RULES must list eve
 const mt_opdef *mt_op_def(mt_op_id id) {
     if ((int)id < 0 || id >= MT_OP_COUNT) return NULL;
     return &OPS[id].def;
+}
+
+const mt_opinfo *mt__op_info(int opid) { return opid >= 0 && opid < MT_OP_COUNT ? &OP_INFO[opid] : NULL; }
+
+int mt__op_table_check(const mt_opinfo *rows, int n, const char **what) {
+    for (int i = 0; i < n; i++) {
+        const mt_opinfo *r = &rows[i];
+        *what = !r->sig                                                    ? "signature"
+                : r->dims <= MT_DIMS_MISSING || r->dims >= MT_DIMS_COUNT       ? "dims class"
+                : r->lin <= MT_LIN_MISSING || r->lin >= MT_LIN_COUNT           ? "linearity"
+                : r->shard <= MT_SHARD_MISSING || r->shard >= MT_SHARD_COUNT   ? "sharding rule"
+                : r->operands < 0                                              ? "operands"
+                                                                               : NULL;
+        if (*what) return i;
+    }
+    return -1;
+}
+
+/* ---- arguments by name, through the op's signature ---- */
+
+static const char *const MODULE_SIG[] = {"input", NULL}; /* a leaf module's forward(input) */
+static const char *const OUTPUT_SIG[] = {"result", NULL}; /* torch.fx Graph.output(result) */
+
+static const char *const *node_sig(const mt_node *n) {
+    if (n->op == MT_NODE_CALL_MODULE) return MODULE_SIG;
+    if (n->op == MT_NODE_OUTPUT) return OUTPUT_SIG;
+    return n->opid >= 0 && n->opid < MT_OP_COUNT ? OP_INFO[n->opid].sig : NULL;
+}
+
+/* A node's parameter, as param() reads a call's. */
+const mt_arg *mt__node_arg(const mt_node *n, const char *name) {
+    const char *const *sig = node_sig(n);
+    if (!sig) return NULL;
+    call c = {.args = n->args, .nargs = n->nargs, .kwargs = n->kwargs, .nkwargs = n->nkwargs, .sig = sig};
+    return param(&c, name);
+}
+
+const mt_tensor *mt__node_input(const mt_node *n) {
+    const char *const *sig = node_sig(n);
+    if (!sig || !sig[0] || sig[0][0] == '*') return NULL;
+    const mt_arg *a = n->nargs > 0 ? &n->args[0] : NULL;
+    for (int k = 0; !a && k < n->nkwargs; k++)
+        if (n->kwargs[k].name && sig_matches(sig[0], n->kwargs[k].name)) a = &n->kwargs[k].value;
+    return a && a->kind == MT_ARG_TENSOR ? a->v.t : NULL;
+}
+
+const mt_tensor *mt__node_tensor(const mt_node *n, const char *name) {
+    const mt_arg *a = mt__node_arg(n, name);
+    return a && a->kind == MT_ARG_TENSOR ? a->v.t : NULL;
+}
+
+bool mt__node_int(const mt_node *n, const char *name, int64_t *v) {
+    const mt_arg *a = mt__node_arg(n, name);
+    if (!a || a->kind != MT_ARG_INT) return false;
+    *v = a->v.i;
+    return true;
+}
+
+const mt_arg *mt__node_rest(const mt_node *n, const char *name, int *count) {
+    const char *const *sig = node_sig(n);
+    const mt_arg *items = NULL;
+    *count = 0;
+    if (!sig) return NULL;
+    call c = {.args = n->args, .nargs = n->nargs, .kwargs = n->kwargs, .nkwargs = n->nkwargs, .sig = sig};
+    rest(&c, name, &items, count);
+    return items;
 }
 
 int mt_op_find(mt_opkind kind, const char *target) {
@@ -1988,7 +2081,7 @@ mt_status mt_op_infer(mt_ctx *ctx, mt_op_id id, const mt_arg *args, int nargs, c
     if (!outs || !nout || !is_tuple || nargs < 0 || nkwargs < 0 || (nargs > 0 && !args) ||
         (nkwargs > 0 && !kwargs))
         return mt_fail(ctx, MT_ERR_USAGE, "%s: mt_op_infer: bad arguments", OPS[id].def.target);
-    call c = {ctx, id, &OPS[id].def, args, nargs, kwargs, nkwargs, outs, nout, is_tuple, NULL};
+    call c = {ctx, id, &OPS[id].def, args, nargs, kwargs, nkwargs, outs, nout, is_tuple, OP_INFO[id].sig};
     mt_status st = OPS[id].rule(&c);
     if (st != MT_OK) {
         *nout = 0;
@@ -2006,8 +2099,7 @@ static bool index_dtype(mt_dtype d) { return d == MT_INT64 || d == MT_INT32; }
 /* F.one_hot(tensor, num_classes): an int64 tensor of shape tensor.shape + [num_classes].
  * num_classes=-1 (infer from the data) is data-dependent and refused. */
 static mt_status rule_one_hot(call *c) {
-    static const char *const S[] = {"input|tensor|self", "num_classes", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     int64_t n;
@@ -2030,8 +2122,7 @@ static mt_status rule_one_hot(call *c) {
  * with one argument is the same as nonzero(cond, as_tuple=True). n is a fresh
  * symbol "nnz_k" in [0, numel(input)]. */
 static mt_status rule_nonzero(call *c) {
-    static const char *const S[] = {"input|self", "*", "out", "as_tuple", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     bool as_tuple;
@@ -2053,8 +2144,7 @@ static mt_status rule_nonzero(call *c) {
 /* torch.index_select(input, dim, index): index a 1-D (or 0-dim) int64/int32
  * tensor; the result has input's shape with dim replaced by numel(index). */
 static mt_status rule_index_select(call *c) {
-    static const char *const S[] = {"input|self", "dim", "index", "*", "out", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *idx;
     TRY(need_tensor(c, "input", &x));
     TRY(need_tensor(c, "index", &idx));
@@ -2075,8 +2165,7 @@ static mt_status rule_index_select(call *c) {
  * has input's rank and int64 dtype; index.size(d) <= input.size(d) for d != dim
  * (checked when both are constants). */
 static mt_status rule_gather(call *c) {
-    static const char *const S[] = {"input|self", "dim", "index", "*", "sparse_grad", "out", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *idx;
     TRY(need_tensor(c, "input", &x));
     TRY(need_tensor(c, "index", &idx));
@@ -2100,8 +2189,7 @@ static mt_status rule_gather(call *c) {
 /* self.index_add_(dim, index, source, *, alpha=1): in place, returns self.
  * index is a vector; source has self's shape with dim replaced by numel(index). */
 static mt_status rule_index_add(call *c) {
-    static const char *const S[] = {"self|input", "dim", "index", "source", "*", "alpha", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *idx, *src;
     TRY(need_tensor(c, "self", &x));
     TRY(need_tensor(c, "index", &idx));
@@ -2131,8 +2219,7 @@ static mt_status rule_index_add(call *c) {
 
 /* torch.zeros(*size, dtype=None, ...): default dtype float32. */
 static mt_status rule_zeros(call *c) {
-    static const char *const S[] = {"*size", "out", "dtype", "layout", "device", "requires_grad", "names", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_arg *items;
     int n;
     rest(c, "size", &items, &n);
@@ -2151,9 +2238,7 @@ static mt_status rule_zeros(call *c) {
 
 /* torch.zeros_like(input, *, dtype=None, ...): input's shape, its dtype unless given. */
 static mt_status rule_zeros_like(call *c) {
-    static const char *const S[] = {"input|self", "*", "dtype", "layout", "device", "requires_grad",
-                                    "memory_format", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     mt_dtype dt;
@@ -2164,8 +2249,7 @@ static mt_status rule_zeros_like(call *c) {
 /* self.scatter_(dim, index, src|value, *, reduce=None): in place, returns self.
  * index has self's rank (int64); a tensor src has index's rank. */
 static mt_status rule_scatter(call *c) {
-    static const char *const S[] = {"self|input", "dim", "index", "src|value", "*", "reduce", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *idx;
     TRY(need_tensor(c, "self", &x));
     TRY(need_tensor(c, "index", &idx));
@@ -2208,8 +2292,7 @@ static mt_status rule_scatter(call *c) {
 
 /* operator.invert (~x): bool and integer tensors only. */
 static mt_status rule_invert(call *c) {
-    static const char *const S[] = {"a", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "a", &x));
     if (!mt_dtype_is_integral(x->dtype, true))
@@ -2221,8 +2304,7 @@ static mt_status rule_invert(call *c) {
 /* Tensor.clamp_(min=None, max=None): in place, so the result keeps self's
  * shape and dtype; at least one bound is required (ATen clamp_). */
 static mt_status rule_clamp_(call *c) {
-    static const char *const S[] = {"self", "min", "max", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *lo = param(c, "min"), *hi = param(c, "max");
@@ -2267,8 +2349,7 @@ static mt_status rule_clamp_(call *c) {
  * clamp goes through TensorIterator and promotes: an int tensor with a float
  * bound gives float32). Bool and complex results are refused as in clamp_. */
 static mt_status rule_clamp(call *c) {
-    static const char *const S[] = {"self", "min", "max", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     const mt_arg *b[2] = {param(c, "min"), param(c, "max")};
@@ -2310,8 +2391,7 @@ static mt_status rule_clamp(call *c) {
  * an int repeats: dim None flattens first (numel * repeats); otherwise the dim
  * grows by the factor. A tensor of repeats gives data-dependent sizes. */
 static mt_status rule_repeat_interleave(call *c) {
-    static const char *const S[] = {"input|self", "repeats", "dim", "*", "output_size", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     const mt_arg *rep = param(c, "repeats");
@@ -2360,8 +2440,7 @@ static mt_status rule_repeat_interleave(call *c) {
 /* torch.stack(tensors, dim=0): every tensor the same shape; the result has a
  * new dim of len(tensors) at dim (in [-(ndim+1), ndim]); dtype as cat. */
 static mt_status rule_stack(call *c) {
-    static const char *const S[] = {"tensors", "dim", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_arg *ts = param(c, "tensors");
     if (!ts || ts->kind != MT_ARG_LIST)
         return fail_usage(c, "argument 'tensors' must be a list of tensors, got %s", kind_name(ts));
@@ -2402,8 +2481,7 @@ static mt_status rule_stack(call *c) {
 /* Tensor.flatten(start_dim=0, end_dim=-1): dims start..end become their
  * product; a 0-dim tensor becomes [1]. */
 static mt_status rule_flatten(call *c) {
-    static const char *const S[] = {"self|input", "start_dim", "end_dim", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "self", &x));
     int64_t sd, ed;
@@ -2432,7 +2510,7 @@ static mt_status rule_flatten(call *c) {
 static mt_status rule_min(call *c) {
     if (c->nargs == 1 && c->nkwargs == 0) {
         static const char *const S1[] = {"input", NULL};
-        TRY(sig_check(c, S1));
+        TRY(sig_check_as(c, S1));
         const mt_tensor *x;
         TRY(need_tensor(c, "input", &x));
         const mt_sym *n = mt_tensor_numel(c->ctx, x);
@@ -2472,9 +2550,7 @@ static mt_status rule_min(call *c) {
 /* torch.full_like(input, fill_value, *, dtype=None, ...): input's shape; input's
  * dtype unless dtype is given. */
 static mt_status rule_full_like(call *c) {
-    static const char *const S[] = {"input|self", "fill_value", "*", "dtype", "layout", "device", "requires_grad",
-                                    "memory_format", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     const mt_arg *fill = param(c, "fill_value");
@@ -2545,8 +2621,7 @@ static mt_status window_out(call *c, const mt_sym *in, int64_t pad, int64_t dil,
 /* F.conv2d(input [N, C, H, W] or [C, H, W], weight [O, C/groups, kh, kw], bias [O],
  * stride, padding (ints or 'valid'/'same'), dilation, groups) -> [N, O, Ho, Wo]. */
 static mt_status rule_conv2d(call *c) {
-    static const char *const S[] = {"input", "weight", "bias", "stride", "padding", "dilation", "groups", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *w, *b;
     TRY(need_tensor(c, "input", &x));
     TRY(need_tensor(c, "weight", &w));
@@ -2627,9 +2702,7 @@ static mt_status rule_conv2d(call *c) {
 /* F.avg_pool2d(input [N, C, H, W] or [C, H, W], kernel_size, stride=None (= kernel),
  * padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None). */
 static mt_status rule_avg_pool2d(call *c) {
-    static const char *const S[] = {"input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
-                                    "divisor_override", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x;
     TRY(need_tensor(c, "input", &x));
     int64_t k[2], s[2], p[2], div;
@@ -2679,8 +2752,7 @@ static mt_status rule_avg_pool2d(call *c) {
  * mask's count of trues, known only with the data (source must hold at least
  * that many; not checkable here). */
 static mt_status rule_masked_scatter(call *c) {
-    static const char *const S[] = {"self|input", "mask", "source", NULL};
-    TRY(sig_check(c, S));
+    TRY(sig_check(c));
     const mt_tensor *x, *mask, *src;
     TRY(need_tensor(c, "self", &x));
     TRY(need_tensor(c, "mask", &mask));

@@ -24,6 +24,8 @@
 
 #include <metatrace/metatrace.h>
 
+#include "opinfo_internal.h"
+
 /* ---- the notation parser -------------------------------------------------- */
 
 typedef struct parser {
@@ -953,6 +955,114 @@ Test(ops, table_is_complete_and_consistent) {
     }
     cr_assert_null(mt_op_def(MT_OP_COUNT));
     cr_assert_null(mt_op_def((mt_op_id)-1));
+}
+
+/* Every op's row carries a signature, a dims class, a linearity and a sharding
+ * rule (the row count itself is a static assertion in trace/ops.c). A row
+ * left empty - as an op added to MT_OPS without its planner columns would be -
+ * is found and named: shown on a copy of the table with rows blanked. */
+Test(ops, every_op_row_has_every_column) {
+    const mt_opinfo *rows = mt__op_info(0);
+    const char *what = NULL;
+    int bad = mt__op_table_check(rows, MT_OP_COUNT, &what);
+    cr_assert_eq(bad, -1, "op %s lacks its %s", bad >= 0 ? mt_op_def((mt_op_id)bad)->name : "", what);
+    mt_opinfo copy[MT_OP_COUNT];
+    memcpy(copy, rows, sizeof copy);
+    copy[MT_OP_SOFTMAX] = (mt_opinfo){0};
+    cr_assert_eq(mt__op_table_check(copy, MT_OP_COUNT, &what), MT_OP_SOFTMAX);
+    cr_assert_str_eq(what, "signature");
+    memcpy(copy, rows, sizeof copy);
+    copy[MT_OP_CUMSUM_METHOD].lin = MT_LIN_MISSING; /* the last row */
+    cr_assert_eq(mt__op_table_check(copy, MT_OP_COUNT, &what), MT_OP_CUMSUM_METHOD);
+    cr_assert_str_eq(what, "linearity");
+    copy[MT_OP_ADD].shard = MT_SHARD_MISSING;
+    cr_assert_eq(mt__op_table_check(copy, MT_OP_COUNT, &what), MT_OP_ADD);
+    cr_assert_str_eq(what, "sharding rule");
+    cr_assert_null(mt__op_info(MT_OP_COUNT));
+    cr_assert_null(mt__op_info(-1));
+}
+
+/* The classes, from the ops' mathematics: a sum of partial sums is a partial
+ * sum (add, cat); scaling is linear in either factor (mul) or the numerator
+ * (division); softmax, exp are not linear; views only move dims. */
+Test(ops, dims_and_linearity_classes) {
+    static const struct { int op; mt_dims dims; mt_lin lin; } want[] = {
+        {MT_OP_ADD, MT_DIMS_POINTWISE, MT_LIN_SUM},     {MT_OP_SUB, MT_DIMS_POINTWISE, MT_LIN_SUM},
+        {MT_OP_MUL, MT_DIMS_POINTWISE, MT_LIN_EACH},    {MT_OP_TRUEDIV, MT_DIMS_POINTWISE, MT_LIN_FIRST},
+        {MT_OP_NEG, MT_DIMS_POINTWISE, MT_LIN_EACH},    {MT_OP_EXP, MT_DIMS_POINTWISE, MT_LIN_NONE},
+        {MT_OP_SOFTMAX, MT_DIMS_ALONG, MT_LIN_NONE},    {MT_OP_VIEW, MT_DIMS_VIEW, MT_LIN_EACH},
+        {MT_OP_FLATTEN, MT_DIMS_VIEW, MT_LIN_EACH},     {MT_OP_TRANSPOSE, MT_DIMS_TRANSPOSE, MT_LIN_EACH},
+        {MT_OP_CAT, MT_DIMS_CAT, MT_LIN_SUM},           {MT_OP_SPLIT, MT_DIMS_SPLIT, MT_LIN_EACH},
+        {MT_OP_LAYER_NORM, MT_DIMS_NORM, MT_LIN_NONE},  {MT_OP_INDEX_ADD, MT_DIMS_SCATTER, MT_LIN_SUM},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const mt_opinfo *r = mt__op_info(want[i].op);
+        cr_assert_eq(r->dims, want[i].dims, "%s dims", mt_op_def((mt_op_id)want[i].op)->name);
+        cr_assert_eq(r->lin, want[i].lin, "%s linearity", mt_op_def((mt_op_id)want[i].op)->name);
+    }
+}
+
+/* Arguments by name through the signature: softmax's dim positionally
+ * (x, -1) or as dim=-1; transpose's dims; an absent one. */
+Test(ops, node_arguments_by_name) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_tensor *x = mt_tensor_meta_i(ctx, MT_FLOAT32, 2, (int64_t[]){2, 3});
+    mt_arg pos[2] = {mt_a_tensor(x), mt_a_int(-1)};
+    mt_kwarg kw[1] = {{"dim", mt_a_int(-1)}};
+    mt_node a = {.op = MT_NODE_CALL_FUNCTION, .opid = MT_OP_SOFTMAX, .args = pos, .nargs = 2};
+    mt_node b = {.op = MT_NODE_CALL_FUNCTION, .opid = MT_OP_SOFTMAX, .args = pos, .nargs = 1, .kwargs = kw, .nkwargs = 1};
+    int64_t v = 0;
+    cr_assert(mt__node_int(&a, "dim", &v) && v == -1);
+    v = 0;
+    cr_assert(mt__node_int(&b, "dim", &v) && v == -1);
+    cr_assert_eq(mt__node_input(&b), x);
+    cr_assert_eq(mt__node_tensor(&b, "input"), x);
+    cr_assert_eq(mt__node_tensor(&b, "self"), x, "an alias");
+    mt_node c = {.op = MT_NODE_CALL_FUNCTION, .opid = MT_OP_SOFTMAX, .args = pos, .nargs = 1};
+    cr_assert_not(mt__node_int(&c, "dim", &v));
+    cr_assert_null(mt__node_arg(&c, "dtype"));
+    mt_ctx_free(ctx);
+}
+
+/* The dims specs, worked by hand: [b, s, 4096] viewed as [b, s, 32, 128]
+ * splits dim 2 (a shard of the 4096 lands on the 32 heads); transposing
+ * dims 1 and 2 of [b, 32, s, 128] swaps them; expanding [b, 8, 1, s, 128] to
+ * [b, 8, 4, s, 128] repeats dim 2. */
+Test(ops, dimspecs) {
+    mt_ctx *ctx = mt_ctx_new();
+    const mt_sym *b = mt_sym_var(ctx, "batch"), *s = mt_sym_var(ctx, "seq");
+    const mt_sym *c32 = mt_sym_const(ctx, 32), *c128 = mt_sym_const(ctx, 128), *c4096 = mt_sym_const(ctx, 4096);
+    mt_tensor *x = mt_tensor_meta(ctx, MT_FLOAT32, 3, (const mt_sym *[]){b, s, c4096});
+    mt_tensor y = *mt_tensor_meta(ctx, MT_FLOAT32, 4, (const mt_sym *[]){b, s, c32, c128});
+    mt_arg va[2] = {mt_a_tensor(x), mt_a_dims(ctx, y.shape, 4)};
+    mt_node view = {.op = MT_NODE_CALL_METHOD, .opid = MT_OP_VIEW, .args = va, .nargs = 2, .outs = &y, .nout = 1};
+    mt_dimspec spec[MT_MAX_DIMS];
+    int map[MT_MAX_DIMS];
+    cr_assert_eq(mt__dimspec(ctx, &view, 0, spec), x);
+    cr_assert(spec[0].kind == MT_DS_DIM && spec[0].in == 0 && spec[1].kind == MT_DS_DIM && spec[1].in == 1);
+    cr_assert(spec[2].kind == MT_DS_RUN && spec[2].in == 2 && spec[2].nin == 1 && spec[2].piece == 0 && spec[2].nout == 2);
+    cr_assert(spec[3].kind == MT_DS_RUN && spec[3].piece == 1);
+    mt__dimspec_forward(ctx, x, &y, spec, map);
+    cr_assert(map[0] == 0 && map[1] == 1 && map[2] == 2);
+
+    mt_tensor *h = mt_tensor_meta(ctx, MT_FLOAT32, 4, (const mt_sym *[]){b, c32, s, c128});
+    mt_tensor t = *mt_tensor_meta(ctx, MT_FLOAT32, 4, (const mt_sym *[]){b, s, c32, c128});
+    mt_arg ta[3] = {mt_a_tensor(h), mt_a_int(1), mt_a_int(2)};
+    mt_node tr = {.op = MT_NODE_CALL_METHOD, .opid = MT_OP_TRANSPOSE, .args = ta, .nargs = 3, .outs = &t, .nout = 1};
+    cr_assert_eq(mt__dimspec(ctx, &tr, 0, spec), h);
+    cr_assert(spec[1].kind == MT_DS_DIM && spec[1].in == 2 && spec[2].kind == MT_DS_DIM && spec[2].in == 1);
+    cr_assert(spec[3].kind == MT_DS_DIM && spec[3].in == 3);
+
+    const mt_sym *c8 = mt_sym_const(ctx, 8), *c4 = mt_sym_const(ctx, 4), *c1 = mt_sym_const(ctx, 1);
+    mt_tensor *k = mt_tensor_meta(ctx, MT_FLOAT32, 5, (const mt_sym *[]){b, c8, c1, s, c128});
+    mt_tensor e = *mt_tensor_meta(ctx, MT_FLOAT32, 5, (const mt_sym *[]){b, c8, c4, s, c128});
+    mt_arg ea[2] = {mt_a_tensor(k), mt_a_dims(ctx, e.shape, 5)};
+    mt_node ex = {.op = MT_NODE_CALL_METHOD, .opid = MT_OP_EXPAND, .args = ea, .nargs = 2, .outs = &e, .nout = 1};
+    cr_assert_eq(mt__dimspec(ctx, &ex, 0, spec), k);
+    cr_assert(spec[1].kind == MT_DS_DIM && spec[2].kind == MT_DS_BCAST && spec[2].in == 2);
+    mt__dimspec_forward(ctx, k, &e, spec, map);
+    cr_assert(map[1] == 1 && map[2] == -1, "a repeated dim is not whole");
+    mt_ctx_free(ctx);
 }
 
 Test(ops, find_by_kind_and_target) {

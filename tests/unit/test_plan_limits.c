@@ -1,5 +1,5 @@
 /* The divisibility limits a tensor-parallel degree must satisfy, read off the
- * traced graph (src/plan_limits.c): for every shipped config at 1, 2, 4, 8
+ * traced graph (src/plan/constraints.c): for every shipped config at 1, 2, 4, 8
  * and at least one invalid degree, the exact reason and note of mt_plan_run
  * and mt_plan_auto, and the per-rank bytes identity at every valid degree.
  *

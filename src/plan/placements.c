@@ -1,11 +1,12 @@
-/* Tensor-parallel planning: axis propagation over the traced graph, a search
- * over the Linear/Embedding weight choices, and the per-rank report.
+/* Tensor-parallel planning: candidate placements - the axis propagation
+ * over the traced graph that prices one set of weight choices (search.c
+ * calls it per move, report.c once with records).
  *
  * Every tensor (node output) carries a placement (replicated, partial sum,
  * or sharded on one dim into `ways` blocks) and the set of placements already
  * materialized for it (a gathered copy is reused by later consumers). Each op
- * has one propagation rule (the table at the end, indexed by mt_op_id; leaf
- * modules by mt_leaf_kind): it lists candidate output placements with the
+ * has one propagation rule (its sharding rule in the op table, trace/ops.c,
+ * dispatched by rule_op; leaf modules by mt_leaf_kind): it lists candidate output placements with the
  * placement each input must have, and keeps the cheapest; converting an input
  * inserts a collective (all-reduce, all-gather, all-to-all) or is free
  * (slicing a replicated tensor). Parameter roles follow from the choice made
@@ -184,34 +185,108 @@ static mt_placement choose(pl_eval *E, cands *cs, const mt_node *n) {
     return c->out;
 }
 
-/* ---- args ---- */
+/* ---- the node view: each node's parameters, read once by name ----
+ * A sharding rule reads the tensor parameters RULE_PARAMS names (through the
+ * op's signature: positional or keyword, aliases included), the `dim`
+ * parameter and, for the dim-map rules, the forward map of the op's dims
+ * class (trace/dims.c), all resolved here once per graph, so a propagation
+ * reads no argument by name or position. */
+
+/* The tensor parameters each sharding rule reads, in pl_nview.in's order. */
+static const char *const RULE_PARAMS[MT_SHARD_COUNT][PL_NV_IN] = {
+    [MT_SHARD_MATMUL] = {"input", "other"},
+    [MT_SHARD_LINEAR] = {"input", "weight", "bias"},
+    [MT_SHARD_EMBEDDING] = {"input", "weight"},
+    [MT_SHARD_SDPA] = {"query", "key", "value", "attn_mask"},
+    [MT_SHARD_LAYER_NORM] = {"input", "weight", "bias"},
+    [MT_SHARD_INDEX_SELECT] = {"input", "index"},
+    [MT_SHARD_INDEX_ADD] = {"self", "index", "source"},
+};
+
 static int slot_of(const planner *P, const mt_tensor *t) {
     if (!t || !t->node) return -1;
     return P->out_off[t->node->index] + (int)(t - t->node->outs);
 }
 
-static const mt_arg *arg_at(const mt_node *n, int pos, const char *kw) {
-    if (pos >= 0 && pos < n->nargs) return &n->args[pos];
-    for (int i = 0; kw && i < n->nkwargs; i++)
-        if (strcmp(n->kwargs[i].name, kw) == 0) return &n->kwargs[i].value;
-    return NULL;
+static const mt_tensor *tensor_of(const planner *P, int s) { return s >= 0 ? P->slot_t[s] : NULL; }
+
+static void set_map(pl_nview *V, const int *map) {
+    for (int d = 0; d < MT_MAX_DIMS; d++) V->map[d] = (signed char)map[d];
+    V->follow = true;
 }
 
-static const mt_tensor *tensor_at(const mt_node *n, int pos, const char *kw) {
-    const mt_arg *a = arg_at(n, pos, kw);
-    return a && a->kind == MT_ARG_TENSOR ? a->v.t : NULL;
+/* A layer norm module reads its last len(normalized_shape) dims whole. */
+static void module_norm_map(const mt_node *n, const mt_tensor *x, pl_nview *V) {
+    const mt_arg *ns = mt_module_get_attr(n->module, "normalized_shape");
+    int k = ns && ns->kind == MT_ARG_LIST ? ns->v.list.n : 1;
+    int map[MT_MAX_DIMS];
+    for (int i = 0; i < MT_MAX_DIMS; i++) map[i] = i < x->ndim && i < x->ndim - k ? i : -1;
+    set_map(V, map);
 }
 
-static bool int_at(const mt_node *n, int pos, const char *kw, int64_t *v) {
-    const mt_arg *a = arg_at(n, pos, kw);
-    if (!a || a->kind != MT_ARG_INT) return false;
-    *v = a->v.i;
-    return true;
-}
-
-static int wrapd(int64_t d, int nd) {
-    if (d < 0) d += nd;
-    return (d >= 0 && d < nd) ? (int)d : -1;
+mt_status pl_nviews(planner *P) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    P->nv = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->nv);
+    if (!P->nv) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        pl_nview *V = &P->nv[i];
+        for (int k = 0; k < PL_NV_IN; k++) V->in[k] = -1;
+        for (int d = 0; d < MT_MAX_DIMS; d++) V->map[d] = -1;
+        V->dim = -1;
+        if (n->op == MT_NODE_CALL_MODULE) {
+            const mt_tensor *x = mt__node_input(n);
+            V->in[0] = slot_of(P, x);
+            if (x && n->module && n->module->leaf == MT_LEAF_LAYERNORM) module_norm_map(n, x, V);
+            continue;
+        }
+        const mt_opinfo *info = mt__op_info(n->opid);
+        if (!info || n->nout < 1) continue;
+        for (int k = 0; k < PL_NV_IN && RULE_PARAMS[info->shard][k]; k++)
+            V->in[k] = slot_of(P, mt__node_tensor(n, RULE_PARAMS[info->shard][k]));
+        int64_t d = 0;
+        switch (info->shard) {
+        case MT_SHARD_GETITEM: {
+            const mt_tensor *x = mt__node_input(n);
+            if (x && x->node && x->node->is_tuple) { /* an element of a tuple */
+                int64_t e = 0;
+                mt__node_int(n, "b", &e); /* operator.getitem(a, b) */
+                if (e < 0) e += x->node->nout;
+                V->tuple = true;
+                V->dim = P->out_off[x->node->index] + (int)e;
+                break;
+            }
+        }
+        /* fall through */
+        case MT_SHARD_MAP:
+        case MT_SHARD_SPLIT:
+        case MT_SHARD_LAYER_NORM: {
+            mt_dimspec spec[MT_MAX_DIMS];
+            int map[MT_MAX_DIMS];
+            const mt_tensor *x = mt__dimspec(ctx, n, 0, spec);
+            if (!x) break;
+            mt__dimspec_forward(ctx, x, &n->outs[0], spec, map);
+            set_map(V, map);
+            V->in[0] = slot_of(P, x);
+            break;
+        }
+        case MT_SHARD_JOIN:
+            V->list = mt__node_arg(n, "tensors");
+            mt__node_int(n, "dim", &d);
+            V->dim = mt__wrap_dim(d, n->outs[0].ndim);
+            break;
+        case MT_SHARD_INDEX_SELECT:
+        case MT_SHARD_INDEX_ADD: {
+            const mt_tensor *x = tensor_of(P, V->in[0]);
+            V->has_dim = mt__node_int(n, "dim", &d);
+            V->dim = x ? mt__wrap_dim(d, x->ndim) : -1;
+            break;
+        }
+        default: break;
+        }
+    }
+    return MT_OK;
 }
 
 /* All tensor arguments (args, lists, kwargs) in order. */
@@ -228,9 +303,9 @@ static const mt_placement *cur(pl_eval *E, int s) { return &E->vals[s].p; }
 /* The placement an input effectively offers: its own, or (when replicated)
  * nothing specific. */
 static bool is_shard(pl_eval *E, int s) { return s >= 0 && cur(E, s)->kind == MT_PLACE_SHARD; }
+static bool is_partial(pl_eval *E, int s) { return s >= 0 && cur(E, s)->kind == MT_PLACE_PARTIAL; }
 
 /* ---- rules ---- */
-typedef void (*rule_fn)(pl_eval *E, const mt_node *n, mt_placement *out);
 
 static void all_r(pl_eval *E, const mt_node *n, cands *cs) {
     cand *c = cand_new(cs, PL_R);
@@ -247,18 +322,20 @@ static void rule_replicate(pl_eval *E, const mt_node *n, mt_placement *out) {
     for (int i = 1; i < n->nout; i++) out[i] = out[0];
 }
 
-/* Elementwise with broadcasting. `linear_in`: bitmask of argument positions
- * through which a partial sum may pass unreduced (mul/div by a replicated
- * factor, neg, casts); `all_partial`: add/sub of partial sums. */
-static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int max_args, uint32_t linear_in,
-                        bool all_partial) {
+/* Elementwise with broadcasting over the op's `operands` leading arguments.
+ * Partial sums pass by the linearity: through any one operand, the others
+ * whole (EACH: mul, neg, casts), through the first (FIRST: division), or as
+ * the sum of partial operands (SUM: add, sub, with no scalar operand). */
+static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int operands, mt_lin lin) {
     const planner *P = E->P;
     const mt_tensor *y = &n->outs[0];
+    uint32_t linear_in = lin == MT_LIN_EACH ? (1u << operands) - 1u : lin == MT_LIN_FIRST ? 1u : 0u;
+    bool all_partial = lin == MT_LIN_SUM;
     int sl[MAXREQ];
     const mt_tensor *ts[MAXREQ];
     int k = 0;
     bool nontensor = false;
-    for (int i = 0; i < n->nargs && i < max_args; i++) {
+    for (int i = 0; i < n->nargs && i < operands; i++) {
         if (n->args[i].kind == MT_ARG_TENSOR && k < MAXREQ) {
             ts[k] = n->args[i].v.t;
             sl[k++] = slot_of(P, n->args[i].v.t);
@@ -315,12 +392,13 @@ static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int max
     out[0] = choose(E, &cs, n);
 }
 
-static void rule_binary_add(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 2, 0, true); }
-static void rule_binary_mul(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 2, 3, false); }
-static void rule_binary_div(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 2, 1, false); }
-static void rule_pointwise(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 3, 0, false); }
-static void rule_linear1(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 1, 1, false); }
-static void rule_nonlinear1(pl_eval *E, const mt_node *n, mt_placement *out) { elementwise(E, n, out, 1, 0, false); }
+static const mt_opinfo *info_of(const mt_node *n) { return mt__op_info(n->opid); }
+
+static void rule_elementwise(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const mt_opinfo *info = info_of(n);
+    elementwise(E, n, out, info->operands, info->lin);
+}
+
 /* clamp/clamp_ act on each element alone (OLMo's clip_qkv keeps a
  * column-parallel q/k/v sharded); positional tensor bounds broadcast like any
  * elementwise operand, keyword tensor bounds keep the op replicated. Not
@@ -328,15 +406,15 @@ static void rule_nonlinear1(pl_eval *E, const mt_node *n, mt_placement *out) { e
 static void rule_clamp(pl_eval *E, const mt_node *n, mt_placement *out) {
     for (int i = 0; i < n->nkwargs; i++)
         if (n->kwargs[i].value.kind == MT_ARG_TENSOR) { rule_replicate(E, n, out); return; }
-    elementwise(E, n, out, 3, 0, false);
+    rule_elementwise(E, n, out);
 }
 
-/* Shape-only ops: a map from input dims to output dims (-1: the dim does not
- * survive as a whole). Partial sums pass through. */
-static void shape_map(pl_eval *E, const mt_node *n, mt_placement *out, const int *map, int need_div) {
-    const planner *P = E->P;
-    const mt_tensor *x = n->args[0].v.t;
-    int s = slot_of(P, x);
+/* One input (slot s), its dims moved by `map` (input dim -> output dim, -1:
+ * the dim does not survive whole, so a shard there is gathered); view/reshape
+ * need the blocks to divide the output dim; partial sums pass when `pass`.
+ * Every output takes the placement chosen. */
+static void map_rule(pl_eval *E, const mt_node *n, mt_placement *out, int s, const signed char *map, bool need_div,
+                     bool pass) {
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, s, PL_R);
@@ -348,243 +426,60 @@ static void shape_map(pl_eval *E, const mt_node *n, mt_placement *out, const int
             cand_req(c, s, ip);
         }
     }
-    if (cur(E, s)->kind == MT_PLACE_PARTIAL) {
+    if (pass && is_partial(E, s)) {
         c = cand_new(&cs, PL_P);
         cand_req(c, s, PL_P);
-    }
-    out[0] = choose(E, &cs, n);
-}
-
-/* view/reshape: input and output dims grouped into runs with equal
- * products, in order: run r covers input dims [ri[r], ri[r+1]) and output
- * dims [rj[r], rj[r+1]). Returns the number of runs (stops at the first dims
- * whose products cannot be matched). */
-int pl_view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj) {
-    int i = 0, j = 0, n = 0;
-    ri[0] = rj[0] = 0;
-    while (i < x->ndim && j < y->ndim) {
-        const mt_sym *pa = x->shape[i++], *pb = y->shape[j++];
-        int guard = 0;
-        while (pa != pb && pa && pb && guard++ < 2 * MT_MAX_DIMS) {
-            if (i < x->ndim && mt_sym_divides(ctx, pa, pb)) pa = mt_sym_mul(ctx, pa, x->shape[i++]);
-            else if (j < y->ndim && mt_sym_divides(ctx, pb, pa)) pb = mt_sym_mul(ctx, pb, y->shape[j++]);
-            else break;
-        }
-        if (!pa || pa != pb) break;
-        n++;
-        ri[n] = i, rj[n] = j;
-    }
-    return n;
-}
-
-/* view/reshape: the outermost (non-1) dim of an input run maps to the
- * outermost (non-1) dim of the output run. */
-static void rule_view(pl_eval *E, const mt_node *n, mt_placement *out) {
-    mt_ctx *ctx = E->P->ctx;
-    const mt_tensor *x = n->args[0].v.t, *y = &n->outs[0];
-    int map[MT_MAX_DIMS], ri[MT_MAX_DIMS + 1], rj[MT_MAX_DIMS + 1];
-    for (int i = 0; i < MT_MAX_DIMS; i++) map[i] = -1;
-    const mt_sym *one = mt_sym_const(ctx, 1);
-    int nr = pl_view_runs(ctx, x, y, ri, rj);
-    for (int r = 0; r < nr; r++) {
-        int a = ri[r], b = rj[r];
-        while (a < ri[r + 1] - 1 && x->shape[a] == one) a++;
-        while (b < rj[r + 1] - 1 && y->shape[b] == one) b++;
-        map[a] = b;
-    }
-    shape_map(E, n, out, map, 1);
-}
-
-static void rule_transpose(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    int64_t a = 0, b = 0;
-    int map[MT_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) map[i] = i;
-    if (int_at(n, 1, "dim0", &a) && int_at(n, 2, "dim1", &b)) {
-        int wa = wrapd(a, x->ndim), wb = wrapd(b, x->ndim);
-        if (wa >= 0 && wb >= 0) map[wa] = wb, map[wb] = wa;
-    }
-    shape_map(E, n, out, map, 0);
-}
-
-static void rule_permute(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    int map[MT_MAX_DIMS];
-    for (int i = 0; i < MT_MAX_DIMS; i++) map[i] = -1;
-    const mt_arg *items = n->args + 1;
-    int k = n->nargs - 1;
-    if (k == 1 && n->args[1].kind == MT_ARG_LIST) items = n->args[1].v.list.items, k = n->args[1].v.list.n;
-    for (int o = 0; o < k && o < MT_MAX_DIMS; o++) {
-        if (items[o].kind != MT_ARG_INT) continue;
-        int d = wrapd(items[o].v.i, x->ndim);
-        if (d >= 0) map[d] = o;
-    }
-    shape_map(E, n, out, map, 0);
-}
-
-static void rule_unsqueeze(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    int64_t d = 0;
-    int map[MT_MAX_DIMS];
-    int_at(n, 1, "dim", &d);
-    int w = wrapd(d, x->ndim + 1);
-    for (int i = 0; i < x->ndim; i++) map[i] = i < w ? i : i + 1;
-    shape_map(E, n, out, map, 0);
-}
-
-/* squeeze and expand: match dims from the right / by size. */
-static void rule_squeeze(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t, *y = &n->outs[0];
-    int map[MT_MAX_DIMS];
-    int j = 0;
-    for (int i = 0; i < x->ndim; i++) {
-        bool kept = j < y->ndim && (x->ndim - i) > (y->ndim - j) ? x->shape[i] == y->shape[j] &&
-                                                                      !(mt_sym_is_const(x->shape[i]) &&
-                                                                        mt_sym_const_value(x->shape[i]) == 1)
-                                                                : true;
-        if (j < y->ndim && kept) map[i] = j++;
-        else map[i] = -1;
-    }
-    shape_map(E, n, out, map, 0);
-}
-
-static void rule_expand(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t, *y = &n->outs[0];
-    int map[MT_MAX_DIMS];
-    int off = y->ndim - x->ndim;
-    for (int i = 0; i < x->ndim; i++) map[i] = (x->shape[i] == y->shape[i + off]) ? i + off : -1;
-    shape_map(E, n, out, map, 0);
-}
-
-static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    if (x->node && x->node->is_tuple) { /* an element of a tuple: take its placement */
-        int64_t i = 0;
-        int_at(n, 1, NULL, &i);
-        if (i < 0) i += x->node->nout;
-        int s = E->P->out_off[x->node->index] + (int)i;
-        out[0] = E->vals[s].p;
-        E->vals[E->P->out_off[n->index]].avail = E->vals[s].avail;
-        return;
-    }
-    int map[MT_MAX_DIMS];
-    if (!pl_getitem_map(n, x, &n->outs[0], map)) {
-        rule_replicate(E, n, out);
-        return;
-    }
-    shape_map(E, n, out, map, 0);
-}
-
-/* x[index] (an index, not a tuple element): map[i] = the output dim input
- * dim i becomes, -1 when it disappears (an int index) or is cut (a slice
- * changing its size). False for advanced (tensor) indexing or an index kind
- * not understood. */
-bool pl_getitem_map(const mt_node *n, const mt_tensor *x, const mt_tensor *y, int *map) {
-    for (int i = 0; i < MT_MAX_DIMS; i++) map[i] = -1;
-    const mt_arg *idx = arg_at(n, 1, NULL);
-    if (!idx) return false;
-    const mt_arg *items = idx;
-    int k = 1;
-    if (idx->kind == MT_ARG_LIST) items = idx->v.list.items, k = idx->v.list.n;
-    int consume = 0;
-    for (int i = 0; i < k; i++)
-        if (items[i].kind == MT_ARG_INT || items[i].kind == MT_ARG_SYM || items[i].kind == MT_ARG_SLICE) consume++;
-    int d = 0, o = 0;
-    for (int i = 0; i < k; i++) {
-        switch (items[i].kind) {
-        case MT_ARG_ELLIPSIS:
-            for (int q = 0; q < x->ndim - consume && d < x->ndim; q++) map[d++] = o++;
-            break;
-        case MT_ARG_NONE: o++; break;
-        case MT_ARG_SLICE:
-            if (d < x->ndim && o < y->ndim && x->shape[d] == y->shape[o]) map[d] = o;
-            d++, o++;
-            break;
-        case MT_ARG_INT:
-        case MT_ARG_SYM: d++; break;
-        default: return false;
-        }
-        if (d > x->ndim) return false;
-    }
-    while (d < x->ndim && o < y->ndim) map[d++] = o++;
-    return true;
-}
-
-/* Reductions: a reduced dim cannot be sharded. */
-static void reduce_like(pl_eval *E, const mt_node *n, mt_placement *out, const bool *reduced, bool keepdim) {
-    const planner *P = E->P;
-    const mt_tensor *x = n->args[0].v.t;
-    int map[MT_MAX_DIMS];
-    int o = 0;
-    for (int i = 0; i < x->ndim; i++) {
-        if (reduced[i]) map[i] = -1, o += keepdim ? 1 : 0;
-        else map[i] = o++;
-    }
-    int s = slot_of(P, x);
-    cands cs = {.n = 0};
-    cand *c = cand_new(&cs, PL_R);
-    cand_req(c, s, PL_R);
-    if (is_shard(E, s) && map[cur(E, s)->dim] >= 0) {
-        mt_placement ip = *cur(E, s);
-        c = cand_new(&cs, PL_S(map[ip.dim], ip.ways));
-        cand_req(c, s, ip);
     }
     mt_placement r = choose(E, &cs, n);
     for (int i = 0; i < n->nout; i++) out[i] = r;
 }
 
-static void dims_of(const mt_arg *a, int nd, bool *reduced) {
-    for (int i = 0; i < MT_MAX_DIMS; i++) reduced[i] = false;
-    if (!a || a->kind == MT_ARG_NONE) {
-        for (int i = 0; i < nd; i++) reduced[i] = true;
+/* Shape ops (view, transpose, ... getitem), reductions, softmax, topk, triu:
+ * the op's dims class maps the input's shard (pl_nviews). */
+static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const pl_nview *V = &E->P->nv[n->index];
+    const mt_opinfo *info = info_of(n);
+    if (!V->follow) { rule_replicate(E, n, out); return; }
+    map_rule(E, n, out, V->in[0], V->map, info->dims == MT_DIMS_VIEW, info->lin != MT_LIN_NONE);
+}
+
+static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const pl_nview *V = &E->P->nv[n->index];
+    if (V->tuple) { /* an element of a tuple: take its placement */
+        out[0] = E->vals[V->dim].p;
+        E->vals[E->P->out_off[n->index]].avail = E->vals[V->dim].avail;
         return;
     }
-    const mt_arg *items = a;
-    int k = 1;
-    if (a->kind == MT_ARG_LIST) items = a->v.list.items, k = a->v.list.n;
-    if (k == 0)
-        for (int i = 0; i < nd; i++) reduced[i] = true;
-    for (int i = 0; i < k; i++) {
-        int d = items[i].kind == MT_ARG_INT ? wrapd(items[i].v.i, nd) : -1;
-        if (d >= 0) reduced[d] = true;
+    rule_map(E, n, out);
+}
+
+/* split/chunk: the split dim cannot be sharded (each rank's block would cut
+ * across pieces); other dims pass to every piece, and so does a partial sum
+ * (slicing is linear). */
+static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const pl_nview *V = &E->P->nv[n->index];
+    if (!V->follow) { rule_replicate(E, n, out); return; }
+    if (is_partial(E, V->in[0])) {
+        for (int i = 0; i < n->nout; i++) out[i] = PL_P;
+        return;
     }
-}
-
-static void rule_reduce(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    bool reduced[MT_MAX_DIMS];
-    dims_of(arg_at(n, 1, "dim"), x->ndim, reduced);
-    const mt_arg *kd = arg_at(n, 2, "keepdim");
-    reduce_like(E, n, out, reduced, kd && kd->kind == MT_ARG_BOOL && kd->v.b);
-}
-
-static void rule_softmax(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    bool reduced[MT_MAX_DIMS] = {false};
-    int64_t d = -1;
-    int_at(n, 1, "dim", &d);
-    int w = wrapd(d, x->ndim);
-    if (w >= 0) reduced[w] = true;
-    reduce_like(E, n, out, reduced, true);
+    map_rule(E, n, out, V->in[0], V->map, false, false);
 }
 
 /* index_select(input, dim, index): picking rows along `dim` keeps a shard
  * on another dim, and is linear (a partial sum passes). The index is whole. */
 static void rule_index_select(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const mt_tensor *x = tensor_at(n, 0, "input");
-    const mt_tensor *ix = tensor_at(n, 2, "index");
-    int64_t d = 0;
-    if (!x || !ix || !int_at(n, 1, "dim", &d)) {
+    const pl_nview *V = &E->P->nv[n->index];
+    int sx = V->in[0], si = V->in[1], dim = V->dim;
+    if (sx < 0 || si < 0 || !V->has_dim) {
         rule_replicate(E, n, out);
         return;
     }
-    int dim = wrapd(d, x->ndim), sx = slot_of(P, x), si = slot_of(P, ix);
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R);
     cand_req(c, si, PL_R);
-    if ((is_shard(E, sx) && cur(E, sx)->dim != dim) || (sx >= 0 && cur(E, sx)->kind == MT_PLACE_PARTIAL)) {
+    if ((is_shard(E, sx) && cur(E, sx)->dim != dim) || is_partial(E, sx)) {
         c = cand_new(&cs, *cur(E, sx));
         cand_req(c, sx, *cur(E, sx));
         cand_req(c, si, PL_R);
@@ -598,21 +493,21 @@ static void rule_index_select(pl_eval *E, const mt_node *n, mt_placement *out) {
  * zero), so it takes the source's. */
 static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
-    const mt_tensor *self = tensor_at(n, 0, "self"), *ix = tensor_at(n, 2, "index"), *src = tensor_at(n, 3, "source");
-    int64_t d = 0;
-    if (!self || !ix || !src || !int_at(n, 1, "dim", &d) || self->ndim != src->ndim) {
+    const pl_nview *V = &P->nv[n->index];
+    int ss = V->in[0], si = V->in[1], sr = V->in[2], dim = V->dim;
+    const mt_tensor *self = tensor_of(P, ss), *src = tensor_of(P, sr);
+    if (!self || si < 0 || !src || !V->has_dim || self->ndim != src->ndim) {
         rule_replicate(E, n, out);
         return;
     }
-    int dim = wrapd(d, self->ndim), ss = slot_of(P, self), si = slot_of(P, ix), sr = slot_of(P, src);
     bool zero = self->node && (self->node->opid == MT_OP_ZEROS || self->node->opid == MT_OP_ZEROS_LIKE);
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, ss, PL_R);
     cand_req(c, si, PL_R);
     cand_req(c, sr, PL_R);
-    const mt_placement *ps = sr >= 0 ? cur(E, sr) : NULL;
-    if (ps && ((ps->kind == MT_PLACE_SHARD && ps->dim != dim) || ps->kind == MT_PLACE_PARTIAL)) {
+    const mt_placement *ps = cur(E, sr);
+    if ((ps->kind == MT_PLACE_SHARD && ps->dim != dim) || ps->kind == MT_PLACE_PARTIAL) {
         c = cand_new(&cs, *ps);
         if (!zero) cand_req(c, ss, *ps);
         cand_req(c, si, PL_R);
@@ -621,58 +516,16 @@ static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
     out[0] = choose(E, &cs, n);
 }
 
-static void rule_topk(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    bool reduced[MT_MAX_DIMS] = {false};
-    int64_t d = -1;
-    int_at(n, 2, "dim", &d);
-    int w = wrapd(d, x->ndim);
-    if (w >= 0) reduced[w] = true;
-    reduce_like(E, n, out, reduced, true);
-}
-
 static void rule_layer_norm(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    const mt_arg *ns = arg_at(n, 1, "normalized_shape");
-    int k = ns && ns->kind == MT_ARG_LIST ? ns->v.list.n : 1;
-    bool reduced[MT_MAX_DIMS] = {false};
-    for (int i = x->ndim - k; i < x->ndim; i++)
-        if (i >= 0) reduced[i] = true;
+    const pl_nview *V = &E->P->nv[n->index];
     /* weight and bias are replicated: require them whole */
     cands tmp = {.n = 0};
     cand *c = cand_new(&tmp, PL_R);
-    for (int i = 2; i < 4; i++) {
-        const mt_tensor *t = tensor_at(n, i, i == 2 ? "weight" : "bias");
-        if (t) cand_req(c, slot_of(E->P, t), PL_R);
-    }
+    for (int i = 1; i < 3; i++)
+        if (V->in[i] >= 0) cand_req(c, V->in[i], PL_R);
     for (int i = 0; i < c->n; i++) convert(E, c->slot[i], c->want[i], n, true);
-    reduce_like(E, n, out, reduced, true);
-}
-
-static void rule_triu(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    bool reduced[MT_MAX_DIMS] = {false};
-    for (int i = x->ndim - 2; i < x->ndim; i++)
-        if (i >= 0) reduced[i] = true;
-    reduce_like(E, n, out, reduced, true);
-}
-
-/* split/chunk: the split dim cannot be sharded (each rank's block would cut
- * across pieces); other dims pass to every piece. */
-static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    bool reduced[MT_MAX_DIMS] = {false};
-    int64_t d = 0;
-    int_at(n, 2, "dim", &d);
-    int w = wrapd(d, x->ndim);
-    if (w >= 0) reduced[w] = true;
-    const planner *P = E->P;
-    int s = slot_of(P, x);
-    if (cur(E, s)->kind == MT_PLACE_PARTIAL) { /* slicing is linear */
-        for (int i = 0; i < n->nout; i++) out[i] = PL_P;
-        return;
-    }
-    reduce_like(E, n, out, reduced, true);
+    if (!V->follow) { rule_replicate(E, n, out); return; }
+    map_rule(E, n, out, V->in[0], V->map, false, false);
 }
 
 /* cat / stack of a list along `dim`: every input must carry the same
@@ -680,13 +533,13 @@ static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
  * stack inserts a new dim, moving a shard at or after it one dim on
  * (Cohere's interleaved rotate_half stacks the head-sharded halves). Partial
  * sums pass through both. */
-static void list_join(pl_eval *E, const mt_node *n, mt_placement *out, bool stack) {
+static void rule_join(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
-    const mt_arg *l = arg_at(n, 0, "tensors");
+    const pl_nview *V = &P->nv[n->index];
+    bool stack = info_of(n)->dims == MT_DIMS_STACK;
+    const mt_arg *l = V->list;
     if (!l || l->kind != MT_ARG_LIST) { rule_replicate(E, n, out); return; }
-    int64_t d = 0;
-    int_at(n, 1, "dim", &d);
-    int jd = wrapd(d, n->outs[0].ndim);
+    int jd = V->dim;
     int sl[MAXREQ], k = 0;
     for (int i = 0; i < l->v.list.n && k < MAXREQ; i++)
         if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(P, l->v.list.items[i].v.t);
@@ -708,16 +561,15 @@ static void list_join(pl_eval *E, const mt_node *n, mt_placement *out, bool stac
     }
     out[0] = choose(E, &cs, n);
 }
-static void rule_cat(pl_eval *E, const mt_node *n, mt_placement *out) { list_join(E, n, out, false); }
-static void rule_stack(pl_eval *E, const mt_node *n, mt_placement *out) { list_join(E, n, out, true); }
 
 /* matmul: batch dims shard together, rows of a, columns of b, or the inner
  * dim in both (a partial sum). */
 static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
-    const mt_tensor *a = tensor_at(n, 0, "input"), *b = tensor_at(n, 1, "other"), *y = &n->outs[0];
+    const pl_nview *V = &P->nv[n->index];
+    int sa = V->in[0], sb = V->in[1];
+    const mt_tensor *a = tensor_of(P, sa), *b = tensor_of(P, sb), *y = &n->outs[0];
     if (!a || !b || a->ndim < 2 || b->ndim < 2) { rule_replicate(E, n, out); return; }
-    int sa = slot_of(P, a), sb = slot_of(P, b);
     int tp = P->tp;
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
@@ -753,8 +605,10 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* functional linear with a weight that is a graph value (get_attr). */
 static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
-    const mt_tensor *x = tensor_at(n, 0, "input"), *w = tensor_at(n, 1, "weight"), *b = tensor_at(n, 2, "bias");
-    int sx = slot_of(P, x), sw = slot_of(P, w), sb = b ? slot_of(P, b) : -1;
+    const pl_nview *V = &P->nv[n->index];
+    int sx = V->in[0], sw = V->in[1], sb = V->in[2];
+    const mt_tensor *x = tensor_of(P, sx);
+    if (!x) { rule_replicate(E, n, out); return; }
     int last = x->ndim - 1;
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
@@ -763,7 +617,7 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
         c = cand_new(&cs, *cur(E, sx));
         cand_req(c, sx, *cur(E, sx)), cand_req(c, sw, PL_R), cand_req(c, sb, PL_R);
     }
-    if (is_shard(E, sx) && cur(E, sx)->dim == last && !b) {
+    if (is_shard(E, sx) && cur(E, sx)->dim == last && sb < 0) {
         c = cand_new(&cs, PL_P);
         cand_req(c, sx, PL_S(last, P->tp)), cand_req(c, sw, PL_S(1, P->tp));
     }
@@ -771,9 +625,8 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
 }
 
 static void rule_fembedding(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const mt_tensor *x = tensor_at(n, 0, "input"), *w = tensor_at(n, 1, "weight");
-    int sx = slot_of(P, x), sw = slot_of(P, w);
+    const pl_nview *V = &E->P->nv[n->index];
+    int sx = V->in[0], sw = V->in[1];
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R), cand_req(c, sw, PL_R);
@@ -787,10 +640,10 @@ static void rule_fembedding(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* sdpa: shard heads (or batch) of q, k, v and the mask where it is not broadcast. */
 static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
-    const mt_tensor *q = tensor_at(n, 0, "query"), *k = tensor_at(n, 1, "key"), *v = tensor_at(n, 2, "value");
-    const mt_tensor *m = tensor_at(n, 3, "attn_mask");
+    const pl_nview *V = &P->nv[n->index];
+    int sq = V->in[0], sk = V->in[1], sv = V->in[2], sm = V->in[3];
+    const mt_tensor *q = tensor_of(P, sq), *k = tensor_of(P, sk), *v = tensor_of(P, sv), *m = tensor_of(P, sm);
     if (!q || !k || !v || q->ndim < 3) { rule_replicate(E, n, out); return; }
-    int sq = slot_of(P, q), sk = slot_of(P, k), sv = slot_of(P, v), sm = m ? slot_of(P, m) : -1;
     cands cs = {.n = 0};
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sq, PL_R), cand_req(c, sk, PL_R), cand_req(c, sv, PL_R), cand_req(c, sm, PL_R);
@@ -811,24 +664,13 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     out[0] = choose(E, &cs, n);
 }
 
-static void rule_layer_norm_module(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const mt_tensor *x = n->args[0].v.t;
-    const mt_arg *ns = mt_module_get_attr(n->module, "normalized_shape");
-    int k = ns && ns->kind == MT_ARG_LIST ? ns->v.list.n : 1;
-    bool reduced[MT_MAX_DIMS] = {false};
-    for (int i = x->ndim - k; i < x->ndim; i++)
-        if (i >= 0) reduced[i] = true;
-    reduce_like(E, n, out, reduced, true);
-}
-
 /* Linear / Embedding modules: the choice of their weight decides. */
 static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
-    const pl_var *V = &P->vars[P->node_var[n->index]];
-    pl_opt o = V->opts[E->choice[P->node_var[n->index]]];
-    const mt_tensor *x = n->args[0].v.t;
-    int sx = slot_of(P, x);
-    int last = x->ndim - 1;
+    const pl_var *Vr = &P->vars[P->node_var[n->index]];
+    pl_opt o = Vr->opts[E->choice[P->node_var[n->index]]];
+    int sx = P->nv[n->index].in[0];
+    int last = P->slot_t[sx]->ndim - 1;
     bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
     cands cs = {.n = 0};
     cand *c;
@@ -852,7 +694,7 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
         convert(E, s, PL_R, n, true);
         out[0] = PL_R;
         return;
-    } else if (o.dim == V->out_dim) {
+    } else if (o.dim == Vr->out_dim) {
         c = cand_new(&cs, PL_S(n->outs[0].ndim - 1, o.ways));
         cand_req(c, sx, PL_R);
     } else {
@@ -864,50 +706,42 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
 }
 
 static void rule_call_module(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const pl_nview *V = &E->P->nv[n->index];
     switch (n->module ? n->module->leaf : MT_LEAF_NONE) {
     case MT_LEAF_LINEAR:
     case MT_LEAF_CONV1D:
     case MT_LEAF_EMBEDDING: rule_weight(E, n, out); break;
-    case MT_LEAF_LAYERNORM: rule_layer_norm_module(E, n, out); break;
-    case MT_LEAF_DROPOUT: rule_linear1(E, n, out); break;
-    case MT_LEAF_ACT: rule_nonlinear1(E, n, out); break;
+    case MT_LEAF_LAYERNORM: map_rule(E, n, out, V->in[0], V->map, false, false); break;
+    case MT_LEAF_DROPOUT: elementwise(E, n, out, 1, MT_LIN_EACH); break;
+    case MT_LEAF_ACT: elementwise(E, n, out, 1, MT_LIN_NONE); break;
     default: rule_replicate(E, n, out); break;
     }
 }
 
-/* One propagation rule per op. ORDER mt_op_id (designated initializers). */
-static const rule_fn OP_RULES[MT_OP_COUNT] = {
-    [MT_OP_ADD] = rule_binary_add, [MT_OP_SUB] = rule_binary_add, [MT_OP_MUL] = rule_binary_mul,
-    [MT_OP_TRUEDIV] = rule_binary_div, [MT_OP_POW] = rule_pointwise, [MT_OP_MAXIMUM] = rule_pointwise,
-    [MT_OP_MINIMUM] = rule_pointwise, [MT_OP_EQ] = rule_pointwise, [MT_OP_NE] = rule_pointwise,
-    [MT_OP_LT] = rule_pointwise, [MT_OP_LE] = rule_pointwise, [MT_OP_GT] = rule_pointwise,
-    [MT_OP_GE] = rule_pointwise, [MT_OP_AND] = rule_pointwise, [MT_OP_OR] = rule_pointwise,
-    [MT_OP_WHERE] = rule_pointwise, [MT_OP_MASKED_FILL] = rule_pointwise, [MT_OP_NEG] = rule_linear1,
-    [MT_OP_ABS] = rule_nonlinear1, [MT_OP_RSQRT] = rule_nonlinear1, [MT_OP_SQRT] = rule_nonlinear1,
-    [MT_OP_EXP] = rule_nonlinear1, [MT_OP_LOG] = rule_nonlinear1, [MT_OP_SIN] = rule_nonlinear1,
-    [MT_OP_COS] = rule_nonlinear1, [MT_OP_TANH] = rule_nonlinear1, [MT_OP_SIGMOID] = rule_nonlinear1,
-    [MT_OP_SILU] = rule_nonlinear1, [MT_OP_GELU] = rule_nonlinear1, [MT_OP_RELU] = rule_nonlinear1,
-    [MT_OP_TO] = rule_linear1, [MT_OP_TYPE_AS] = rule_linear1, [MT_OP_SUM] = rule_reduce,
-    [MT_OP_MEAN] = rule_reduce, [MT_OP_AMAX] = rule_reduce, [MT_OP_SOFTMAX] = rule_softmax,
-    [MT_OP_MATMUL] = rule_matmul, [MT_OP_LINEAR] = rule_flinear, [MT_OP_EMBEDDING] = rule_fembedding,
-    [MT_OP_LAYER_NORM] = rule_layer_norm, [MT_OP_VIEW] = rule_view, [MT_OP_RESHAPE] = rule_view,
-    [MT_OP_TRANSPOSE] = rule_transpose, [MT_OP_PERMUTE] = rule_permute, [MT_OP_UNSQUEEZE] = rule_unsqueeze,
-    [MT_OP_SQUEEZE] = rule_squeeze, [MT_OP_EXPAND] = rule_expand, [MT_OP_CONTIGUOUS] = rule_linear1,
-    [MT_OP_CAT] = rule_cat, [MT_OP_SPLIT] = rule_split, [MT_OP_CHUNK] = rule_split, [MT_OP_TOPK] = rule_topk,
-    [MT_OP_GETITEM] = rule_getitem, [MT_OP_ARANGE] = rule_replicate, [MT_OP_FULL] = rule_replicate,
-    [MT_OP_TRIU] = rule_triu, [MT_OP_SDPA] = rule_sdpa, [MT_OP_DROPOUT] = rule_linear1,
-    [MT_OP_CLAMP] = rule_clamp, [MT_OP_CLAMP_] = rule_clamp, [MT_OP_STACK] = rule_stack,
-    [MT_OP_FLATTEN] = rule_view, [MT_OP_INDEX_SELECT] = rule_index_select, [MT_OP_INDEX_ADD] = rule_index_add,
-    /* cumsum is a scan along dim: a shard on dim would need the earlier shards'
-     * totals, so dim is gathered like softmax's; other dims keep their shard */
-    [MT_OP_CUMSUM] = rule_softmax, [MT_OP_CUMSUM_METHOD] = rule_softmax,
-    /* the vision ops run on replicated tensors: conv2d's output channels could shard
-     * with its weight, but the patch embedding is one small layer per image; avg_pool2d
-     * windows span the spatial dims; masked_scatter reads source positions known only
-     * with the data (Gemma 3's image merge) */
-    [MT_OP_CONV2D] = rule_replicate, [MT_OP_AVG_POOL2D] = rule_replicate,
-    [MT_OP_MASKED_SCATTER] = rule_replicate,
-};
+/* The op table's sharding rule of a call_function/call_method node. A switch
+ * without default: -Wswitch (in -Wall, an error under MT_WERROR) names a rule
+ * of mt_shard left without its function. */
+static void rule_op(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const mt_opinfo *info = info_of(n);
+    switch (info ? info->shard : MT_SHARD_MISSING) {
+    case MT_SHARD_MISSING:
+    case MT_SHARD_COUNT:
+    case MT_SHARD_REPLICATE: rule_replicate(E, n, out); break;
+    case MT_SHARD_ELEMENTWISE: rule_elementwise(E, n, out); break;
+    case MT_SHARD_CLAMP: rule_clamp(E, n, out); break;
+    case MT_SHARD_MAP: rule_map(E, n, out); break;
+    case MT_SHARD_GETITEM: rule_getitem(E, n, out); break;
+    case MT_SHARD_SPLIT: rule_split(E, n, out); break;
+    case MT_SHARD_JOIN: rule_join(E, n, out); break;
+    case MT_SHARD_MATMUL: rule_matmul(E, n, out); break;
+    case MT_SHARD_LINEAR: rule_flinear(E, n, out); break;
+    case MT_SHARD_EMBEDDING: rule_fembedding(E, n, out); break;
+    case MT_SHARD_SDPA: rule_sdpa(E, n, out); break;
+    case MT_SHARD_LAYER_NORM: rule_layer_norm(E, n, out); break;
+    case MT_SHARD_INDEX_SELECT: rule_index_select(E, n, out); break;
+    case MT_SHARD_INDEX_ADD: rule_index_add(E, n, out); break;
+    }
+}
 
 /* ---- one propagation ---- */
 void pl_propagate(pl_eval *E) {
@@ -953,10 +787,7 @@ void pl_propagate(pl_eval *E) {
             continue;
         }
         case MT_NODE_CALL_MODULE: rule_call_module(E, n, outs); break;
-        default:
-            if (n->opid >= 0 && n->opid < MT_OP_COUNT && OP_RULES[n->opid]) OP_RULES[n->opid](E, n, outs);
-            else rule_replicate(E, n, outs);
-            break;
+        default: rule_op(E, n, outs); break;
         }
         for (int k = 0; k < n->nout; k++) {
             pl_val *v = &E->vals[P->out_off[i] + k];
@@ -971,4 +802,18 @@ void pl_propagate(pl_eval *E) {
                 for (int k = 0; k < n->nout && k < g->nodes[j]->nout; k++)
                     E->vals[P->out_off[j] + k] = (pl_val){outs[k], bit_of(outs[k], P->tp)};
     }
+}
+
+void pl_push_rec(pl_eval *E, const pl_rec *r) {
+    mt_ctx *ctx = E->P->ctx;
+    if (E->nrecs == E->caprecs) {
+        int nc = E->caprecs ? E->caprecs * 2 : 64;
+        pl_rec *n = mt_heap_alloc(ctx, (size_t)nc * sizeof *n);
+        if (!n) return;
+        if (E->nrecs) memcpy(n, E->recs, (size_t)E->nrecs * sizeof *n);
+        if (E->recs) mt_heap_free(ctx, E->recs);
+        E->recs = n;
+        E->caprecs = nc;
+    }
+    E->recs[E->nrecs++] = *r;
 }

@@ -108,31 +108,15 @@ static bool add_lim(pl_limits *L, int kind, int64_t v, int64_t heads, const char
 
 /* ---- small graph helpers ----------------------------------------------------- */
 
-static const mt_arg *arg_at(const mt_node *n, int pos, const char *kw) {
-    if (pos >= 0 && pos < n->nargs) return &n->args[pos];
-    for (int i = 0; kw && i < n->nkwargs; i++)
-        if (strcmp(n->kwargs[i].name, kw) == 0) return &n->kwargs[i].value;
-    return NULL;
-}
+/* Arguments are read by name through the op's signature (the op table). */
+#define tensor_arg mt__node_tensor
+#define input_of mt__node_input
 
-static const mt_tensor *tensor_at(const mt_node *n, int pos) {
-    return pos < n->nargs && n->args[pos].kind == MT_ARG_TENSOR ? n->args[pos].v.t : NULL;
-}
-
-static bool int_at(const mt_node *n, int pos, const char *kw, int64_t def, int64_t *v) {
-    const mt_arg *a = arg_at(n, pos, kw);
-    if (!a || a->kind == MT_ARG_NONE) {
-        *v = def;
-        return true;
-    }
-    if (a->kind != MT_ARG_INT) return false;
-    *v = a->v.i;
-    return true;
-}
-
-static int wrapd(int64_t d, int nd) {
-    if (d < 0) d += nd;
-    return d >= 0 && d < nd ? (int)d : -1;
+/* Operand i of an elementwise op (the op table's `operands` leading
+ * parameters), NULL when not a tensor. */
+static const mt_tensor *operand(const mt_node *n, int i) {
+    const mt_opinfo *info = mt__op_info(n->opid);
+    return info && i < info->operands && i < n->nargs && n->args[i].kind == MT_ARG_TENSOR ? n->args[i].v.t : NULL;
 }
 
 static bool same_shape(const mt_tensor *a, const mt_tensor *b) {
@@ -154,19 +138,20 @@ static bool is_act(const mt_node *n) {
     return n->opid == MT_OP_SILU || n->opid == MT_OP_GELU || n->opid == MT_OP_RELU || is_leaf(n, MT_LEAF_ACT);
 }
 
-/* Ops passing a tensor through unchanged in shape. */
+/* Ops passing a tensor through unchanged in shape: the op table's
+ * elementwise ops of one operand that pass partial sums (casts, neg,
+ * contiguous, dropout), clamping (OLMo's clip_qkv), a Dropout module. */
 static bool is_passthrough(const mt_node *n) {
-    switch (n->opid) {
-    case MT_OP_CONTIGUOUS: case MT_OP_TO: case MT_OP_TYPE_AS: case MT_OP_NEG: case MT_OP_DROPOUT:
-    case MT_OP_CLAMP: case MT_OP_CLAMP_:
-        return true;
-    default:
-        return is_leaf(n, MT_LEAF_DROPOUT);
-    }
+    const mt_opinfo *r = mt__op_info(n->opid);
+    bool linear1 = r && r->operands == 1 && r->lin == MT_LIN_EACH;
+    if (r && r->dims == MT_DIMS_POINTWISE && (linear1 || r->shard == MT_SHARD_CLAMP)) return true;
+    return is_leaf(n, MT_LEAF_DROPOUT);
 }
 
+/* Linear arithmetic of two operands: add, sub, mul, truediv. */
 static bool is_arith(const mt_node *n) {
-    return n->opid == MT_OP_ADD || n->opid == MT_OP_SUB || n->opid == MT_OP_MUL || n->opid == MT_OP_TRUEDIV;
+    const mt_opinfo *r = mt__op_info(n->opid);
+    return r && r->dims == MT_DIMS_POINTWISE && r->operands == 2 && r->lin != MT_LIN_NONE;
 }
 
 /* ---- walking a head dim back ------------------------------------------------ */
@@ -176,101 +161,56 @@ typedef struct trk {
     int d;
 } trk;
 
-/* view/reshape: the input dim the output dim d comes from (runs of equal
- * products, as the planner's view rule). -1 when d is created here (a split
- * of one input dim into several, the projection's [..., H, D]) or is not the
- * outermost dim of its run. A merged run ([b, kv, rep] -> [b, kv*rep],
- * [b, H] -> [H*b]) gives its outermost constant dim that is not the batch. */
-static int view_back(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int d, const mt_sym *batch) {
+/* A run of view/reshape/flatten (its spec at output dim d): the input dim d
+ * comes from. -1 when d is created here (a split of one input dim into
+ * several, the projection's [..., H, D]) or is not the outermost dim of its
+ * run. A merged run ([b, kv, rep] -> [b, kv*rep], [b, H] -> [H*b]) gives its
+ * outermost constant dim that is not the batch. */
+static int run_back(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int d, mt_dimspec s, const mt_sym *batch) {
     const mt_sym *one = mt_sym_const(ctx, 1);
-    int ri[MT_MAX_DIMS + 1], rj[MT_MAX_DIMS + 1];
-    int nr = pl_view_runs(ctx, x, y, ri, rj);
-    for (int r = 0; r < nr; r++) {
-        if (d >= rj[r + 1]) continue;
-        int b = rj[r], outer = 0;
-        while (b < rj[r + 1] - 1 && y->shape[b] == one) b++;
-        for (int q = rj[r]; q < rj[r + 1]; q++) outer += y->shape[q] != one;
-        if (d != b || outer > 1) return -1;
-        int a = ri[r];
-        while (a < ri[r + 1] - 1 && (x->shape[a] == one || x->shape[a] == batch || !mt_sym_is_const(x->shape[a]))) a++;
-        return a;
-    }
-    return -1;
+    int first = d - s.piece, b = first, outer = 0;
+    while (b < first + s.nout - 1 && y->shape[b] == one) b++;
+    for (int q = first; q < first + s.nout; q++) outer += y->shape[q] != one;
+    if (d != b || outer > 1) return -1;
+    int a = s.in;
+    while (a < s.in + s.nin - 1 && (x->shape[a] == one || x->shape[a] == batch || !mt_sym_is_const(x->shape[a]))) a++;
+    return a;
 }
 
-/* getitem with an index (not a tuple element): the input dim of output dim d,
- * -1 when d is new (None), cut (a slice changing its size) or indexed by a
- * tensor. */
-static int getitem_back(const mt_node *n, const mt_tensor *x, const mt_tensor *y, int d) {
-    int map[MT_MAX_DIMS];
-    if (!pl_getitem_map(n, x, y, map)) return -1;
-    for (int i = 0; i < x->ndim; i++)
-        if (map[i] == d) return i;
-    return -1;
-}
-
-/* One step back from k->t (its producer); false when the dim starts here. */
+/* One step back from k->t (its producer) along the op table's dims classes:
+ * an elementwise op to its operand of the same shape, a shape op, reduction,
+ * cat or the piece of a split along its spec (trace/dims.c); false when the
+ * dim starts here (created, cut, or read whole). */
 static bool step_back(mt_ctx *ctx, trk *k, const mt_sym *batch) {
     const mt_node *n = k->t->node;
     if (!n) return false;
     const mt_tensor *y = k->t, *x = NULL;
     int d = k->d, nd = -1;
-    if (is_passthrough(n)) {
-        x = tensor_at(n, 0);
+    const mt_opinfo *info = mt__op_info(n->opid);
+    if (is_leaf(n, MT_LEAF_DROPOUT)) {
+        x = input_of(n);
         if (x && x->ndim == y->ndim && x->shape[d] == y->shape[d]) nd = d;
-    } else if (is_arith(n)) {
-        for (int i = 0; i < n->nargs && !x; i++) {
-            const mt_tensor *a = tensor_at(n, i);
-            if (a && same_shape(a, y)) x = a;
-        }
+    } else if (info && info->dims == MT_DIMS_POINTWISE) {
+        for (int i = 0; i < info->operands && !x; i++)
+            if (operand(n, i) && same_shape(operand(n, i), y)) x = operand(n, i);
         nd = d;
-    } else if (n->opid == MT_OP_TRANSPOSE) {
-        x = tensor_at(n, 0);
-        int64_t a, b;
-        if (x && int_at(n, 1, "dim0", 0, &a) && int_at(n, 2, "dim1", 1, &b)) {
-            int wa = wrapd(a, x->ndim), wb = wrapd(b, x->ndim);
-            if (wa >= 0 && wb >= 0) nd = d == wa ? wb : d == wb ? wa : d;
+    } else if (info) {
+        const mt_node *src = n;
+        int out = (int)(y - n->outs);
+        const mt_tensor *a = input_of(n);
+        if (info->dims == MT_DIMS_INDEX && a && a->node && a->node->is_tuple) { /* a piece of a split */
+            int64_t e = 0;
+            mt__node_int(n, "b", &e);
+            src = a->node;
+            out = mt__wrap_dim(e, src->nout);
         }
-    } else if (n->opid == MT_OP_PERMUTE) {
-        x = tensor_at(n, 0);
-        const mt_arg *items = n->args + 1;
-        int c = n->nargs - 1;
-        if (c == 1 && n->args[1].kind == MT_ARG_LIST) items = n->args[1].v.list.items, c = n->args[1].v.list.n;
-        if (x && d < c && items[d].kind == MT_ARG_INT) nd = wrapd(items[d].v.i, x->ndim);
-    } else if (n->opid == MT_OP_UNSQUEEZE) {
-        x = tensor_at(n, 0);
-        int64_t u;
-        if (x && int_at(n, 1, "dim", 0, &u)) {
-            int w = wrapd(u, y->ndim);
-            if (w >= 0 && w != d) nd = d > w ? d - 1 : d;
+        mt_dimspec spec[MT_MAX_DIMS];
+        x = out >= 0 ? mt__dimspec(ctx, src, out, spec) : NULL;
+        if (x && x->ndim > 0 && src->outs[out].ndim == y->ndim) {
+            mt_dimspec s = spec[d];
+            if (s.kind == MT_DS_DIM || s.kind == MT_DS_BCAST) nd = s.in;
+            else if (s.kind == MT_DS_RUN) nd = run_back(ctx, x, y, d, s, batch);
         }
-    } else if (n->opid == MT_OP_EXPAND) {
-        x = tensor_at(n, 0);
-        if (x) nd = d - (y->ndim - x->ndim);
-    } else if (n->opid == MT_OP_CAT) {
-        const mt_arg *l = arg_at(n, 0, "tensors");
-        int64_t cd;
-        if (l && l->kind == MT_ARG_LIST && l->v.list.n > 0 && l->v.list.items[0].kind == MT_ARG_TENSOR &&
-            int_at(n, 1, "dim", 0, &cd) && wrapd(cd, y->ndim) != d) {
-            x = l->v.list.items[0].v.t;
-            if (x->ndim == y->ndim) nd = d;
-        }
-    } else if (n->opid == MT_OP_GETITEM) {
-        const mt_tensor *a = tensor_at(n, 0);
-        if (a && a->node && a->node->is_tuple) {
-            const mt_node *s = a->node; /* split / chunk: the pieces keep every other dim */
-            const mt_tensor *src = tensor_at(s, 0);
-            int64_t sd;
-            if (src && src->ndim == y->ndim && (s->opid == MT_OP_SPLIT || s->opid == MT_OP_CHUNK) &&
-                int_at(s, 2, "dim", 0, &sd) && wrapd(sd, src->ndim) != d)
-                x = src, nd = d;
-        } else if (a) {
-            x = a;
-            nd = getitem_back(n, a, y, d);
-        }
-    } else if (n->opid == MT_OP_VIEW || n->opid == MT_OP_RESHAPE) {
-        x = tensor_at(n, 0);
-        if (x) nd = view_back(ctx, x, y, d, batch);
     }
     if (!x || nd < 0 || nd >= x->ndim) return false;
     k->t = x;
@@ -298,12 +238,12 @@ static const mt_node *scores_matmul(const mt_tensor *t, int depth, int *budget) 
     if (!t || !t->node || depth > SCORE_DEPTH || --*budget < 0) return NULL;
     const mt_node *n = t->node;
     if (n->opid == MT_OP_MATMUL)
-        return activation_arg(tensor_at(n, 0)) && activation_arg(tensor_at(n, 1)) ? n : NULL;
+        return activation_arg(tensor_arg(n, "input")) && activation_arg(tensor_arg(n, "other")) ? n : NULL;
     bool shape_ops = n->opid == MT_OP_VIEW || n->opid == MT_OP_RESHAPE || n->opid == MT_OP_GETITEM;
     if (!is_arith(n) && !is_passthrough(n) && !shape_ops && n->opid != MT_OP_TANH &&
         n->opid != MT_OP_MASKED_FILL && n->opid != MT_OP_WHERE && n->opid != MT_OP_CAT)
         return NULL;
-    if (shape_ops) return n->args[0].kind == MT_ARG_TENSOR ? scores_matmul(n->args[0].v.t, depth + 1, budget) : NULL;
+    if (shape_ops) return input_of(n) ? scores_matmul(input_of(n), depth + 1, budget) : NULL;
     for (int i = 0; i < n->nargs; i++) {
         const mt_arg *a = &n->args[i];
         int c = a->kind == MT_ARG_LIST ? a->v.list.n : 1;
@@ -350,10 +290,10 @@ static const mt_node *act_before(const mt_tensor *t, int depth) {
     if (!t || !t->node || depth > MLP_DEPTH) return NULL;
     const mt_node *n = t->node;
     if (is_act(n)) return n;
-    if (is_passthrough(n)) return act_before(tensor_at(n, 0), depth + 1);
+    if (is_passthrough(n)) return act_before(input_of(n), depth + 1);
     if (n->opid == MT_OP_MUL)
-        for (int i = 0; i < n->nargs; i++) {
-            const mt_tensor *x = tensor_at(n, i);
+        for (int i = 0; i < mt__op_info(n->opid)->operands; i++) {
+            const mt_tensor *x = operand(n, i);
             const mt_node *r = x && same_shape(x, t) ? act_before(x, depth + 1) : NULL;
             if (r) return r;
         }
@@ -364,10 +304,10 @@ static const mt_node *linear_before(const mt_tensor *t, int depth) {
     if (!t || !t->node || depth > MLP_DEPTH) return NULL;
     const mt_node *n = t->node;
     if (is_linear(n)) return n;
-    if (is_passthrough(n)) return linear_before(tensor_at(n, 0), depth + 1);
+    if (is_passthrough(n)) return linear_before(input_of(n), depth + 1);
     if (n->opid == MT_OP_GETITEM) {
-        const mt_tensor *a = tensor_at(n, 0);
-        if (a && a->node && a->node->is_tuple) return linear_before(tensor_at(a->node, 0), depth + 1);
+        const mt_tensor *a = input_of(n);
+        if (a && a->node && a->node->is_tuple) return linear_before(input_of(a->node), depth + 1);
         return linear_before(a, depth + 1);
     }
     return NULL;
@@ -375,9 +315,9 @@ static const mt_node *linear_before(const mt_tensor *t, int depth) {
 
 /* Linear -> act [x up] -> Linear: the width entering the activation. */
 static bool mlp(pl_limits *L, const mt_node *down) {
-    const mt_tensor *x = tensor_at(down, 0);
+    const mt_tensor *x = input_of(down);
     const mt_node *act = x ? act_before(x, 0) : NULL;
-    const mt_tensor *ai = act ? tensor_at(act, 0) : NULL;
+    const mt_tensor *ai = act ? input_of(act) : NULL;
     const mt_node *up = ai ? linear_before(ai, 0) : NULL;
     if (!up || ai->ndim < 1 || x->ndim < 1 || ai->shape[ai->ndim - 1] != x->shape[x->ndim - 1]) return true;
     int64_t w = cval(ai->shape[ai->ndim - 1]);
@@ -387,7 +327,7 @@ static bool mlp(pl_limits *L, const mt_node *down) {
 /* ---- vocabulary --------------------------------------------------------------- */
 
 static bool vocab_out(pl_limits *L, const mt_node *out) {
-    const mt_arg *a = out->nargs > 0 ? &out->args[0] : NULL;
+    const mt_arg *a = mt__node_arg(out, "result");
     if (a && a->kind == MT_ARG_LIST) a = a->v.list.n > 0 ? &a->v.list.items[0] : NULL;
     const mt_tensor *t = a && a->kind == MT_ARG_TENSOR ? a->v.t : NULL;
     for (int s = 0; t && t->node && s < 8; s++) {
@@ -397,10 +337,10 @@ static bool vocab_out(pl_limits *L, const mt_node *out) {
             return add_lim(L, LK_VOCAB, v, 0, "out features of ", n->module->path, "");
         }
         const mt_tensor *x = NULL;
-        if (is_passthrough(n) || n->opid == MT_OP_TANH) x = tensor_at(n, 0);
+        if (is_passthrough(n) || n->opid == MT_OP_TANH) x = input_of(n);
         else if (is_arith(n))
-            for (int i = 0; i < n->nargs && !x; i++) {
-                const mt_tensor *c = tensor_at(n, i);
+            for (int i = 0; i < mt__op_info(n->opid)->operands && !x; i++) {
+                const mt_tensor *c = operand(n, i);
                 if (c && same_shape(c, t)) x = c;
             }
         t = x;
@@ -431,29 +371,29 @@ pl_limits *pl_limits_new(mt_model *m, const mt_graph *g) {
     for (int i = 0; i < g->n && ok; i++) {
         const mt_node *n = g->nodes[i];
         if (n->opid == MT_OP_SDPA) {
-            const mt_tensor *q = tensor_at(n, 0), *k = tensor_at(n, 1);
+            const mt_tensor *q = tensor_arg(n, "query"), *k = tensor_arg(n, "key");
             int64_t hd = k && k->ndim >= 1 ? cval(k->shape[k->ndim - 1]) : -1; /* head dim: the key's last */
             if (q && q->ndim >= 3) ok = attention(L, n, SDPA_WHAT, cval(q->shape[q->ndim - 3]), k, hd, batch);
         } else if (n->opid == MT_OP_SOFTMAX) {
-            const mt_tensor *s = tensor_at(n, 0);
+            const mt_tensor *s = input_of(n);
             int budget = SCORE_VISITS;
             const mt_node *mm = s ? scores_matmul(s, 0, &budget) : NULL;
             if (!mm) continue;
             /* heads: dim -3 of the scores, or of the softmax input when the
              * matmul folds heads into the batch ([b*H, s, s]), else the
              * query walked back to its head split */
-            const mt_tensor *sc = &mm->outs[0], *q = tensor_at(mm, 0);
+            const mt_tensor *sc = &mm->outs[0], *q = tensor_arg(mm, "input");
             int64_t h = sc->ndim >= 4 ? cval(sc->shape[sc->ndim - 3])
                         : s->ndim >= 4 ? cval(s->shape[s->ndim - 3])
                         : q && q->ndim == 3 ? walk_heads(ctx, q, 0, batch)
                         : -1;
             /* head dim: the contracted one, the query's last (the key is transposed) */
-            ok = attention(L, mm, EAGER_WHAT, h, tensor_at(mm, 1), q && q->ndim >= 1 ? cval(q->shape[q->ndim - 1]) : -1,
-                           batch);
+            int64_t hd = q && q->ndim >= 1 ? cval(q->shape[q->ndim - 1]) : -1;
+            ok = attention(L, mm, EAGER_WHAT, h, tensor_arg(mm, "other"), hd, batch);
         } else if (is_linear(n)) {
             ok = mlp(L, n);
         } else if (is_leaf(n, MT_LEAF_EMBEDDING)) {
-            const mt_tensor *ix = tensor_at(n, 0);
+            const mt_tensor *ix = input_of(n);
             mt_param *w = mt_module_param(n->module, "weight");
             if (ix && ix->node && ix->node->op == MT_NODE_PLACEHOLDER && w && w->t->ndim == 2)
                 ok = add_lim(L, LK_VOCAB, cval(w->t->shape[0]), 0, "rows of ", n->module->path, "");

@@ -1,9 +1,13 @@
-/* Private state of the tensor-parallel planner (src/plan*.c). */
+/* Private state of the tensor-parallel planner (src/plan/): the planner
+ * (per graph: slots, search variables, window; per degree: options), the
+ * propagation state (pl_eval), the passes' entry points and small shared
+ * helpers (the hash index). */
 #ifndef METATRACE_PLAN_INTERNAL_H
 #define METATRACE_PLAN_INTERNAL_H
 
 #include <metatrace/plan.h>
 
+#include "opinfo_internal.h"
 #include "walk_internal.h"
 
 /* A placement and the placements already materialized for one tensor:
@@ -65,6 +69,18 @@ typedef struct pl_map {
     size_t mask;
 } pl_map;
 
+/* What a node's sharding rule reads, resolved once per graph by name through
+ * its op's signature (pl_nviews, plan.c). */
+#define PL_NV_IN 4
+typedef struct pl_nview {
+    int in[PL_NV_IN];             /* slots of the rule's tensor parameters (the input of a dim-map rule); -1: none */
+    int dim;                      /* the `dim` parameter, wrapped (-1: none); a tuple element's getitem: its slot */
+    signed char map[MT_MAX_DIMS]; /* dim-map rules: input dim -> output dim (-1: not whole) */
+    bool follow;                  /* the map is known (false: replicate) */
+    bool has_dim, tuple;
+    const mt_arg *list;           /* cat/stack: the tensors */
+} pl_nview;
+
 typedef struct planner {
     mt_ctx *ctx;
     struct mt_sizing *kv;     /* the sizing pass's attention layers, read once (NULL: not yet) */
@@ -87,6 +103,7 @@ typedef struct planner {
     double *bpt;              /* bytes per token of each slot at the bound */
     double *bytes_at;         /* bytes of each slot at the bound */
     int *node_var;            /* per node: var index or -1 */
+    pl_nview *nv;             /* per node: what its sharding rule reads */
     pl_var *vars;
     int nvars;
     int *gnext;               /* next member of the var's group (-1: last); leaders are vars[i].group == i */
@@ -127,9 +144,74 @@ typedef struct pl_eval {
     int nrecs, caprecs;
 } pl_eval;
 
+typedef struct pl_cost {
+    bool infeasible;
+    int64_t repl;   /* bytes of weights left whole on every rank */
+    double comm;    /* wire bytes per token */
+    int64_t rank;   /* weight bytes per rank */
+    double ncoll;
+    double time;    /* seconds of communication: a prefill of the bound tokens plus one decode step */
+} pl_cost;
+
 void pl_propagate(pl_eval *E);
-int pl_view_runs(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *y, int *ri, int *rj);
-bool pl_getitem_map(const mt_node *n, const mt_tensor *x, const mt_tensor *y, int *map);
+mt_status pl_nviews(planner *P);
+
+/* The passes (setup.c, search.c, report.c; driven by plan.c). */
+mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o);
+mt_status pl_signatures(planner *P);
+mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp);
+pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exact);
+mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best);
 void pl_push_rec(pl_eval *E, const pl_rec *r);
+
+/* ---- an open-addressing index (keys are hashes; the caller's `eq` tells
+ * entries with equal hashes apart), so every lookup of the passes is O(1) ---- */
+typedef bool (*pl_eq_fn)(const void *u, int val, const void *key);
+
+static inline bool map_init(mt_ctx *ctx, pl_map *m, size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n + 2) cap *= 2;
+    m->keys = mt_heap_alloc(ctx, cap * sizeof *m->keys);
+    m->vals = mt_heap_alloc(ctx, cap * sizeof *m->vals);
+    m->mask = cap - 1;
+    if (!m->keys || !m->vals) return false;
+    for (size_t i = 0; i < cap; i++) m->vals[i] = -1;
+    return true;
+}
+
+static inline void map_free(mt_ctx *ctx, pl_map *m) {
+    if (m->keys) mt_heap_free(ctx, m->keys);
+    if (m->vals) mt_heap_free(ctx, m->vals);
+}
+
+/* The value stored under `key` (eq(u, value, key) true), or -1 after storing
+ * `add` under it (nothing stored when add < 0). */
+static inline int map_get(pl_map *m, uint64_t h, pl_eq_fn eq, const void *u, const void *key, int add) {
+    size_t i = (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & m->mask;
+    for (;; i = (i + 1) & m->mask) {
+        if (m->vals[i] < 0) {
+            if (add >= 0) m->keys[i] = h, m->vals[i] = add;
+            return -1;
+        }
+        if (m->keys[i] == h && eq(u, m->vals[i], key)) return m->vals[i];
+    }
+}
+
+static inline uint64_t ptr_hash(const void *p) { return (uint64_t)(uintptr_t)p * 0xff51afd7ed558ccdULL; }
+
+static inline bool ptr_eq(const void *u, int v, const void *key) { return ((const void *const *)u)[v] == key; }
+
+static inline uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static inline bool sym_eq(const void *u, int v, const void *key) { return ((const mt_sym *const *)u)[v] == key; }
+
+/* Dim d of t when constant, else -1. */
+static inline int64_t dimv(const mt_tensor *t, int d) {
+    return mt_sym_is_const(t->shape[d]) ? mt_sym_const_value(t->shape[d]) : -1;
+}
 
 #endif

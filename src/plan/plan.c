@@ -1,0 +1,132 @@
+/* Tensor-parallel planning: the entry points (mt_plan_run, mt_plan_auto).
+ * Per graph: the constraints (constraints.c) and the setup (setup.c), once
+ * for every degree; per degree: the options, the search (search.c) and the
+ * report (report.c). docs/plan.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <metatrace/fit.h>
+#include <metatrace/sizing.h>
+
+#include "plan_internal.h"
+
+static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
+    memset(P, 0, sizeof *P);
+    P->lim = pl_limits_new(m, g);
+    if (!P->lim) return mt_ctx_status(m->ctx);
+    if (pl_prepare(P, m, g, o) != MT_OK || pl_nviews(P) != MT_OK || pl_signatures(P) != MT_OK)
+        return mt_ctx_status(m->ctx);
+    return MT_OK;
+}
+
+/* What the passes keep lives in the context's arena (freed with it), but the
+ * hash indexes and the propagation buffers: heap blocks, freed here. */
+static void plan_release(planner *P) {
+    map_free(P->ctx, &P->bind_map);
+    map_free(P->ctx, &P->by_module);
+    void *bufs[4] = {P->ev.choice, P->ev.vals, P->ev.sliced, P->ev.split_in};
+    for (int i = 0; i < 4; i++)
+        if (bufs[i]) mt_heap_free(P->ctx, bufs[i]);
+}
+
+static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    if (pl_set_degree(P, o->tp, o->style, o->sequence_parallel) != MT_OK) return NULL;
+    mt_plan *R = mt_alloc(ctx, sizeof *R);
+    if (!R) return NULL;
+    R->ctx = ctx;
+    R->model = P->m;
+    R->graph = g;
+    R->tp = o->tp;
+    R->style = o->style;
+    R->sequence_parallel = P->seq_sym != NULL;
+    R->batch = P->batch;
+    R->seq = P->seq;
+    R->kv_replication = pl_limits_check(P->lim, o->tp, &R->reason, &R->note);
+    R->valid = R->reason == NULL;
+    pl_eval E;
+    memset(&E, 0, sizeof E);
+    E.P = P;
+    /* the propagation buffers live as long as the planner (one set for
+     * every degree of mt_plan_auto) */
+    if (!P->ev.choice) {
+        P->ev.choice = mt_heap_alloc(ctx, ((size_t)P->nvars + 1) * sizeof *E.choice);
+        P->ev.vals = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.vals);
+        P->ev.sliced = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.sliced);
+        P->ev.split_in = mt_heap_alloc(ctx, ((size_t)g->n + 1) * sizeof *E.split_in);
+    }
+    E.choice = P->ev.choice;
+    E.vals = P->ev.vals;
+    E.sliced = P->ev.sliced;
+    E.split_in = P->ev.split_in;
+    if (E.split_in) memset(E.split_in, 0, ((size_t)g->n + 1) * sizeof *E.split_in);
+    mt_status st = MT_OK;
+    if (!E.choice || !E.vals || !E.sliced || !E.split_in) st = mt_ctx_status(ctx);
+    if (st == MT_OK) {
+        pl_cost best = pl_search(&E, o->search, &R->evals, &R->window_exact);
+        st = pl_results(P, &E, R, full, best);
+    }
+    if (E.recs) mt_heap_free(ctx, E.recs);
+    return st == MT_OK ? R : NULL;
+}
+
+static bool degree_ok(mt_ctx *ctx, const mt_plan_opts *o) {
+    if (o && o->tp >= 1 && o->tp <= 4096) return true;
+    mt_fail(ctx, MT_ERR_USAGE, "tensor-parallel degree must be between 1 and 4096, got %d", o ? o->tp : 0);
+    return false;
+}
+
+mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts) {
+    if (!m || !g || !degree_ok(m->ctx, opts)) return NULL;
+    planner P;
+    mt_plan *R = plan_prepare(&P, m, g, opts) == MT_OK ? plan_degree(&P, opts, true) : NULL;
+    plan_release(&P);
+    return R;
+}
+
+void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start, int64_t *stop) {
+    if (pp->shard_dim < 0) {
+        *start = 0;
+        *stop = pp->ndim > 0 ? pp->shape[0] : 1;
+        return;
+    }
+    int per_block = p->tp / pp->ways; /* ranks holding each block */
+    int block = rank / per_block;
+    int64_t len = pp->local[pp->shard_dim];
+    *start = block * len;
+    *stop = *start + len;
+}
+
+mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base, int max_tp,
+                       mt_plan_degree *out) {
+    if (!m || !g || !out) return MT_ERR_USAGE;
+    if (max_tp <= 0) max_tp = 64;
+    mt_plan_opts o = base ? *base : (mt_plan_opts){0};
+    o.tp = 1;
+    planner P;
+    if (plan_prepare(&P, m, g, &o) != MT_OK) {
+        plan_release(&P);
+        return mt_ctx_status(m->ctx);
+    }
+    for (int tp = 1; tp <= max_tp; tp++) {
+        mt_plan_degree *d = &out[tp - 1];
+        memset(d, 0, sizeof *d);
+        d->tp = tp;
+        const char *reason, *note;
+        d->kv_replication = pl_limits_check(P.lim, tp, &reason, &note);
+        d->valid = reason == NULL;
+        d->reason = reason ? reason : note;
+        if (!d->valid) continue;
+        o.tp = tp;
+        mt_plan *p = plan_degree(&P, &o, false);
+        if (!p) {
+            plan_release(&P);
+            return mt_ctx_status(m->ctx);
+        }
+        d->param_bytes = p->mem.param_bytes;
+        d->comm_per_token = p->comm_per_token;
+    }
+    plan_release(&P);
+    return MT_OK;
+}

@@ -1,0 +1,412 @@
+/* Tensor-parallel planning, pass 3: the report of the chosen plan - the
+ * parameters' roles and slices, the collectives, memory per rank (KV from the
+ * sizing pass), the experts (sharded inside or expert parallel) and the plan
+ * dict. Writers: export/plan_json.c (JSON, table) and export/dot_plan.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <metatrace/fit.h>
+#include <metatrace/sizing.h>
+
+#include "plan_internal.h"
+
+/* ---- results ---- */
+static const char *pattern_of(mt_ctx *ctx, const char *path) {
+    char *s = mt_alloc(ctx, strlen(path) + 1);
+    if (!s) return path;
+    const char *p = path;
+    char *o = s;
+    while (*p) {
+        const char *e = strchr(p, '.');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        bool num = len > 0;
+        for (size_t i = 0; i < len; i++) num = num && p[i] >= '0' && p[i] <= '9';
+        if (num) *o++ = '*';
+        else memcpy(o, p, len), o += len;
+        p += len;
+        if (*p == '.') *o++ = *p++;
+    }
+    *o = 0;
+    return s;
+}
+
+static bool var_module_eq(const void *u, int v, const void *key) {
+    return ((const pl_var *)u)[v].module == key;
+}
+
+typedef struct str_tab {
+    const char **s;
+} str_tab;
+
+static bool str_eq(const void *u, int v, const void *key) {
+    return strcmp(((const str_tab *)u)->s[v], key) == 0;
+}
+
+
+static int64_t local_bytes(double full, mt_placement p) {
+    return (int64_t)(p.kind == MT_PLACE_SHARD ? full / p.ways : full);
+}
+
+/* Per parameter: role, shard dim, per-rank shape; per-rank parameter bytes. */
+/* keep false (mt_plan_auto): the per-rank totals only, no per-parameter records. */
+static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
+    mt_ctx *ctx = P->ctx;
+    int tp = P->tp;
+    if (keep) {
+        R->params = mt_alloc_array(ctx, (size_t)P->m->params.n + 1, sizeof *R->params);
+        if (!R->params) return mt_ctx_status(ctx);
+    }
+    mt_plan_memory *M = &R->mem;
+    int np = P->m->params.n;
+    if (!P->param_var) {
+        /* once per planner: each parameter's variable (the Linear/Embedding
+         * owning it) and whether it is that module's weight or bias */
+        P->param_var = mt_alloc_array(ctx, (size_t)np + 1, sizeof *P->param_var);
+        P->param_kind = mt_alloc_array(ctx, (size_t)np + 1, 1);
+        if (!P->param_var || !P->param_kind || !map_init(ctx, &P->by_module, (size_t)P->nvars))
+            return mt_ctx_status(ctx);
+        for (int i = 0; i < P->nvars; i++)
+            map_get(&P->by_module, ptr_hash(P->vars[i].module), var_module_eq, P->vars, P->vars[i].module, i);
+        for (int i = 0; i < np; i++) {
+            const mt_param *p = P->m->params.items[i];
+            P->param_var[i] = map_get(&P->by_module, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
+            P->param_kind[i] = strcmp(p->local, "weight") == 0 ? 1 : strcmp(p->local, "bias") == 0 ? 2 : 0;
+        }
+    }
+    mt_plan_param scratch;
+    for (int i = 0; i < np; i++) {
+        const mt_param *p = P->m->params.items[i];
+        if (p->tied_to) continue;
+        mt_plan_param *pp = keep ? &R->params[R->nparams++] : &scratch;
+        pp->param = p;
+        pp->name = p->name;
+        pp->role = MT_ROLE_REPLICATE;
+        pp->shard_dim = -1;
+        pp->ways = 1;
+        pp->ndim = p->t->ndim;
+        int vi = P->param_var[i];
+        if (vi >= 0) {
+            pl_opt o = P->vars[vi].opts[E->choice[vi]];
+            bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
+            if (o.dim >= 0 && P->param_kind[i] == 1) {
+                pp->shard_dim = o.dim;
+                pp->ways = o.ways;
+                bool out = o.dim == P->vars[vi].out_dim;
+                pp->role = emb ? (out ? MT_ROLE_VOCAB : MT_ROLE_EMBED_COLWISE)
+                               : (out ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE);
+            } else if (o.dim == P->vars[vi].out_dim && !emb && P->param_kind[i] == 2) {
+                pp->shard_dim = 0;
+                pp->ways = o.ways;
+                pp->role = MT_ROLE_BIAS;
+            }
+        }
+        /* checked: sizes past 64 bits are the same located error as in the exporters,
+         * never a wrapped (negative) figure */
+        int64_t numel = 1, lnumel = 1, es = (int64_t)mt_dtype_size(p->t->dtype), repl = 0;
+        for (int d = 0; d < pp->ndim; d++) {
+            pp->shape[d] = dimv(p->t, d);
+            pp->local[d] = d == pp->shard_dim ? pp->shape[d] / pp->ways : pp->shape[d];
+            if (!mt_checked_mul(ctx, numel, pp->shape[d], &numel, "parameter elements") ||
+                !mt_checked_mul(ctx, lnumel, pp->local[d], &lnumel, "parameter elements"))
+                return mt_ctx_status(ctx);
+        }
+        if (!mt_checked_mul(ctx, numel, es, &pp->bytes, "parameter bytes") ||
+            !mt_checked_mul(ctx, lnumel, es, &pp->local_bytes, "parameter bytes") ||
+            !mt_checked_add(ctx, M->param_bytes, pp->local_bytes, &M->param_bytes, "parameter bytes per rank") ||
+            !mt_checked_add(ctx, M->param_bytes_by_dtype[p->t->dtype], pp->local_bytes,
+                            &M->param_bytes_by_dtype[p->t->dtype], "parameter bytes per rank") ||
+            !mt_checked_add(ctx, M->total_param_bytes, pp->bytes, &M->total_param_bytes, "parameter bytes"))
+            return mt_ctx_status(ctx);
+        if (pp->ways > 1 && pp->ways < tp &&
+            (!mt_checked_mul(ctx, tp, pp->local_bytes, &repl, "replicated bytes") ||
+             !mt_checked_add(ctx, M->kv_replicated_bytes, repl - pp->bytes, &M->kv_replicated_bytes, "replicated bytes")))
+            return mt_ctx_status(ctx);
+    }
+    int64_t all_ranks = 0;
+    if (!mt_checked_mul(ctx, tp, M->param_bytes, &all_ranks, "parameter bytes over the ranks")) return mt_ctx_status(ctx);
+    M->replicated_extra_bytes = all_ranks - M->total_param_bytes;
+    return MT_OK;
+}
+
+static int64_t module_param_bytes(const mt_module *m) {
+    int64_t b = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        if (p->is_buffer || p->tied_to) continue;
+        int64_t n = (int64_t)mt_dtype_size(p->t->dtype);
+        for (int d = 0; d < p->t->ndim; d++) n *= dimv(p->t, d);
+        b += n;
+    }
+    for (int i = 0; i < m->children.n; i++) b += module_param_bytes(m->children.items[i]);
+    return b;
+}
+
+/* Routed experts: the containers of nested blocks whose experts read a
+ * data-dependent number of tokens (a bound routed-token count), grouped by
+ * pattern; the plan's bytes and communication for them, and what expert
+ * parallelism would hold and move instead. One pass over nodes, parameters
+ * and collectives (containers found through a pointer index). */
+typedef struct pl_box {
+    const mt_node *first;    /* first Linear call under it reading routed tokens */
+    const mt_module *last;   /* expert of the previous such call */
+    double routed;           /* expected routed tokens, all experts */
+    int entry;               /* R->experts index, -1 none */
+} pl_box;
+
+/* The container m lies under (and its index), or -1; *child: its expert. */
+static int box_of(planner *P, pl_map *idx, const mt_module *m, const mt_module **child) {
+    for (const mt_module *c = m; c && c->parent; c = c->parent) {
+        int k = map_get(idx, ptr_hash(c->parent), ptr_eq, P->containers, c->parent, -1);
+        if (k >= 0) {
+            if (child) *child = c;
+            return k;
+        }
+    }
+    return -1;
+}
+
+static mt_status experts_report(planner *P, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    int tp = P->tp, nc = P->ncontainers;
+    if (nc == 0) return MT_OK;
+    R->experts = mt_alloc_array(ctx, (size_t)nc + 1, sizeof *R->experts);
+    pl_box *bx = mt_heap_alloc(ctx, (size_t)nc * sizeof *bx);
+    pl_map idx = {0}, moe = {0}, pats = {0};
+    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nc * sizeof *moes);
+    const char **patl = mt_heap_alloc(ctx, (size_t)nc * sizeof *patl);
+    mt_status st = MT_OK;
+    if (!R->experts || !bx || !moes || !patl || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc) ||
+        !map_init(ctx, &pats, (size_t)nc)) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    for (int c = 0; c < nc; c++) {
+        map_get(&idx, ptr_hash(P->containers[c]), ptr_eq, P->containers, P->containers[c], c);
+        moes[c] = P->containers[c]->parent;
+        map_get(&moe, ptr_hash(moes[c]), ptr_eq, moes, moes[c], c);
+        bx[c] = (pl_box){NULL, NULL, 0, -1};
+    }
+    mt_binding b2 = {P->bind_names, P->bind_values, 2};
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        const mt_tensor *x = P->node_var[i] >= 0 ? mt__node_input(n) : NULL;
+        if (!x || x->ndim != 2 || mt_sym_is_const(x->shape[0])) continue;
+        const mt_module *child = NULL;
+        int c = box_of(P, &idx, n->module, &child);
+        /* the first Linear call of each expert: [its routed tokens, hidden] */
+        if (c < 0 || child == bx[c].last) continue;
+        bx[c].last = child;
+        if (!bx[c].first) bx[c].first = n;
+        const mt_sym *s = mt_sym_subst(ctx, x->shape[0], &b2);
+        int k = s && mt_sym_is_var(s) ? map_get(&P->bind_map, ptr_hash(s), sym_eq, P->bind_syms, s, -1) : -1;
+        if (k >= 0) bx[c].routed += (double)P->bind_values[k];
+    }
+    double tokens = (double)P->batch * (double)P->seq;
+    str_tab pt = {patl};
+    for (int c = 0; c < nc; c++) {
+        const mt_module *box = P->containers[c];
+        if (!bx[c].first || bx[c].routed <= 0) continue;
+        const mt_tensor *x = mt__node_input(bx[c].first);
+        const char *pat = pattern_of(ctx, box->path);
+        patl[R->nexperts] = pat;
+        int e = map_get(&pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
+        if (e < 0) {
+            e = R->nexperts++;
+            mt_plan_experts *X = &R->experts[e];
+            memset(X, 0, sizeof *X);
+            X->pattern = pat;
+            X->experts = box->children.n;
+            X->top_k = bx[c].routed / tokens;
+            X->hidden = dimv(x, 1);
+            X->ep_valid = X->experts % tp == 0;
+            if (!X->ep_valid) X->ep_reason = mt_sprintf(ctx, "%d experts not divisible by %d", X->experts, tp);
+        }
+        bx[c].entry = e;
+        mt_plan_experts *X = &R->experts[e];
+        X->layers++;
+        X->param_bytes += module_param_bytes(box);
+        X->ep_comm_per_token += 2.0 * X->top_k * (double)X->hidden * (double)mt_dtype_size(x->dtype) *
+                                (double)(tp - 1) / (double)tp;
+    }
+    for (int i = 0; i < R->nparams; i++) {
+        int c = box_of(P, &idx, R->params[i].param->owner, NULL);
+        if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].local_bytes += R->params[i].local_bytes;
+    }
+    for (int i = 0; i < R->ncomms; i++) {
+        const mt_node *pn = R->comms[i].producer;
+        for (int d = 0; pn->stack && d < pn->stack->depth; d++) {
+            int c = map_get(&moe, ptr_hash(pn->stack->mods[d]), ptr_eq, moes, pn->stack->mods[d], -1);
+            if (c >= 0) {
+                if (bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
+                break;
+            }
+        }
+    }
+    for (int k = 0; k < R->nexperts; k++)
+        if (R->experts[k].ep_valid) R->experts[k].ep_local_bytes = R->experts[k].param_bytes / tp;
+done:
+    map_free(ctx, &idx);
+    map_free(ctx, &moe);
+    map_free(ctx, &pats);
+    if (bx) mt_heap_free(ctx, bx);
+    if (moes) mt_heap_free(ctx, moes);
+    if (patl) mt_heap_free(ctx, patl);
+    return st;
+}
+
+/* With full false (mt_plan_auto) only the per-rank bytes and the
+ * communication of `best` (a whole-graph cost) are filled. */
+mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    if (!full) {
+        R->comm_per_token = best.comm;
+        return params_memory(P, E, R, false);
+    }
+    E->record = true;
+    pl_propagate(E);
+    E->record = false;
+    R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
+    R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
+    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
+    if (!R->nodes || !R->comms || !R->rules) return mt_ctx_status(ctx);
+    for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
+    for (int i = 0; i < E->nrecs; i++) {
+        const pl_rec *r = &E->recs[i];
+        mt_plan_comm *c = &R->comms[R->ncomms++];
+        c->kind = (mt_comm_kind)r->kind;
+        c->producer = P->slot_node[r->slot];
+        c->output = r->slot - P->out_off[c->producer->index];
+        c->consumer = r->consumer;
+        c->from = r->from;
+        c->to = r->to;
+        c->bytes_per_token = r->bytes;
+        c->wire_per_token = r->wire;
+        R->comm_per_token += r->wire;
+    }
+    mt_status st = params_memory(P, E, R, true);
+    if (st != MT_OK) return st;
+    mt_plan_memory *M = &R->mem;
+    /* KV cache: the sizing pass's attention layers (docs/sizing.md), each
+     * cached key/value at its placement in this plan (a head-sharded one holds
+     * 1/ways per rank); an MLA latent is held whole by every rank, as serving
+     * engines keep it; sliding windows cap the tokens held at the bound seq */
+    if (!P->kv) {
+        P->kv = mt_alloc(ctx, sizeof *P->kv);
+        mt_sizing_opts so = {.kv_dtype = MT_DTYPE_NONE, .batch = P->batch, .seq = P->seq};
+        if (!P->kv || mt_model_sizing_kv(P->m, g, &so, P->kv) != MT_OK) return mt_ctx_status(ctx);
+    }
+    double kv = 0, kv_held = 0;
+    for (int i = 0; i < P->kv->nattn; i++) {
+        const mt_sizing_attn *a = &P->kv->attn[i];
+        if (a->kind != MT_ATTN_CAUSAL) continue;
+        int ways = 1;
+        if (!a->mla && a->key && a->key->node) {
+            mt_placement pl = E->vals[P->out_off[a->key->node->index] + (int)(a->key - a->key->node->outs)].p;
+            if (pl.kind == MT_PLACE_SHARD) ways = pl.ways;
+        }
+        double per = (double)a->cache_bytes_per_token / ways;
+        kv += per;
+        kv_held += per * (double)(a->window > 0 && a->window < P->seq ? a->window : P->seq);
+    }
+    M->kv_bytes_per_token = (int64_t)kv;
+    M->kv_bytes = (int64_t)(kv_held * (double)P->batch);
+    /* activations: live tensors (last use) at the bound shapes */
+    int *last = mt_heap_alloc(ctx, (size_t)P->nslots * sizeof *last);
+    if (!last) return mt_ctx_status(ctx);
+    for (int s = 0; s < P->nslots; s++) last[s] = P->slot_node[s] ? P->slot_node[s]->index : 0;
+    for (int i = 0; i < g->n; i++) {
+        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
+            if (!t->node) continue;
+            int s = P->out_off[t->node->index] + (int)(t - t->node->outs);
+            if (last[s] < i) last[s] = i;
+        })
+    }
+    double live = 0, peak = 0;
+    double *freeat = mt_heap_alloc(ctx, (size_t)(g->n + 1) * sizeof *freeat);
+    if (!freeat) return mt_ctx_status(ctx);
+    for (int s = 0; s < P->nslots; s++) {
+        const mt_node *n = P->slot_node[s];
+        if (!n || n->op == MT_NODE_GET_ATTR || n->is_tuple) continue;
+        freeat[last[s]] += (double)local_bytes(P->bytes_at[s], E->vals[s].p);
+    }
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (n->op != MT_NODE_GET_ATTR && !n->is_tuple)
+            for (int k = 0; k < n->nout; k++)
+                live += (double)local_bytes(P->bytes_at[P->out_off[i] + k], E->vals[P->out_off[i] + k].p);
+        if (live > peak) peak = live;
+        live -= freeat[i];
+    }
+    M->activation_peak_bytes = (int64_t)peak;
+    mt_heap_free(ctx, freeat);
+    mt_heap_free(ctx, last);
+    st = experts_report(P, R);
+    if (st != MT_OK) return st;
+    /* plan dict */
+    const char **pats = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *pats);
+    const char **paths = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *paths);
+    const char **styles = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *styles);
+    int *ways = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *ways);
+    if (!pats || !paths || !styles || !ways) return mt_ctx_status(ctx);
+    int nm = 0;
+    bool *gath = mt_heap_alloc(ctx, (size_t)P->nslots + 1);
+    pl_map seenp = {0}, bypat = {0};
+    if (!gath || !map_init(ctx, &seenp, (size_t)g->n + 1) || !map_init(ctx, &bypat, (size_t)P->nvars + 1))
+        return mt_ctx_status(ctx);
+    for (int r = 0; r < E->nrecs; r++)
+        if (E->recs[r].kind == MT_COMM_ALL_GATHER) gath[E->recs[r].slot] = true;
+    const char **seen = mt_heap_alloc(ctx, ((size_t)P->nvars + g->n + 1) * sizeof *seen);
+    if (!seen) return mt_ctx_status(ctx);
+    int nseen = 0;
+    str_tab seentab = {seen}, pattab = {pats};
+    for (int i = 0; i < g->n; i++) {
+        int vi = P->node_var[i];
+        if (vi < 0) continue;
+        const mt_node *n = g->nodes[i];
+        seen[nseen] = n->module->path;
+        if (map_get(&seenp, str_hash(n->module->path), str_eq, &seentab, n->module->path, nseen) >= 0) continue;
+        nseen++;
+        pl_opt o = P->vars[vi].opts[E->choice[vi]];
+        bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
+        bool gathered = gath[P->out_off[i]];
+        const char *st;
+        if (o.dim < 0) st = "replicate";
+        else if (emb && o.dim == 0) st = "embedding_rowwise";
+        else if (o.dim == P->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
+        else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";
+        if (o.dim < 0 && R->style == MT_PLAN_TRANSFORMERS) continue;
+        paths[nm] = n->module->path;
+        pats[nm] = pattern_of(ctx, n->module->path);
+        styles[nm] = st;
+        ways[nm] = o.ways;
+        nm++;
+    }
+    /* one rule per pattern when every module under it agrees, else one per path */
+    int *first = mt_heap_alloc(ctx, ((size_t)nm + 1) * sizeof *first);
+    bool *mixed = mt_heap_alloc(ctx, (size_t)nm + 1);
+    if (!first || !mixed) return mt_ctx_status(ctx);
+    for (int k = 0; k < nm; k++) {
+        int f = map_get(&bypat, str_hash(pats[k]), str_eq, &pattab, pats[k], k);
+        first[k] = f >= 0 ? f : k;
+        if (f >= 0 && (strcmp(styles[f], styles[k]) != 0 || ways[f] != ways[k])) mixed[f] = true;
+    }
+    for (int k = 0; k < nm; k++) {
+        bool uniform = !mixed[first[k]];
+        if (uniform && first[k] != k) continue;
+        mt_plan_rule *r = &R->rules[R->nrules++];
+        r->pattern = uniform ? pats[k] : paths[k];
+        r->style = styles[k];
+        r->ways = ways[k];
+    }
+    map_free(ctx, &seenp);
+    map_free(ctx, &bypat);
+    mt_heap_free(ctx, gath);
+    mt_heap_free(ctx, seen);
+    mt_heap_free(ctx, first);
+    mt_heap_free(ctx, mixed);
+    return MT_OK;
+}
+
+/* The degree-independent part, once per graph (mt_plan_auto shares it). */
