@@ -657,6 +657,37 @@ static void rule_triu(pl_eval *E, const mt_node *n, mt_placement *out) {
     reduce_like(E, n, out, reduced, true);
 }
 
+/* F.pad(x, pad): a padded dim cannot keep its shard (the padding lands on
+ * the last rank's block), so it is gathered; unpadded dims keep theirs. */
+static void rule_pad(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const mt_tensor *x = n->args[0].v.t;
+    bool reduced[MT_MAX_DIMS] = {false};
+    const mt_arg *pa = arg_at(n, 1, "pad");
+    for (int i = 0; pa && pa->kind == MT_ARG_LIST && i < pa->v.list.n; i++) {
+        const mt_arg *e = &pa->v.list.items[i];
+        int d = x->ndim - 1 - i / 2;
+        if (d >= 0 && !(e->kind == MT_ARG_INT && e->v.i == 0)) reduced[d] = true;
+    }
+    reduce_like(E, n, out, reduced, true);
+}
+
+/* x.repeat_interleave(r, dim=d): every element of dim d is repeated in place,
+ * so a shard on d would be cut; d is gathered, other dims keep their shard. */
+static void rule_repeat_interleave(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const mt_tensor *x = n->args[0].v.t;
+    bool reduced[MT_MAX_DIMS];
+    int64_t d = 0;
+    bool has = int_at(n, 2, "dim", &d);
+    for (int i = 0; i < x->ndim; i++) reduced[i] = !has; /* dim=None flattens: everything gathered */
+    int w = has ? wrapd(d, x->ndim) : -1;
+    if (w >= 0) reduced[w] = true;
+    if (!has) {
+        rule_replicate(E, n, out);
+        return;
+    }
+    reduce_like(E, n, out, reduced, true);
+}
+
 /* split/chunk: the split dim cannot be sharded (each rank's block would cut
  * across pieces); other dims pass to every piece. */
 static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
@@ -901,6 +932,13 @@ static const rule_fn OP_RULES[MT_OP_COUNT] = {
     /* cumsum is a scan along dim: a shard on dim would need the earlier shards'
      * totals, so dim is gathered like softmax's; other dims keep their shard */
     [MT_OP_CUMSUM] = rule_softmax, [MT_OP_CUMSUM_METHOD] = rule_softmax,
+    /* Mamba-2 mixer ops. pad grows dims (a shard on a padded dim is gathered, like softmax's dim; the
+     * other dims keep theirs: rule_pad); softplus and torch.clamp are pointwise; tril/ones build
+     * replicated masks; repeat_interleave (method) repeats along dim: that dim is gathered. conv1d
+     * as a function is replicated (nn.Conv1d leaves go through the call_module rules) */
+    [MT_OP_CONV1D] = rule_replicate, [MT_OP_PAD] = rule_pad, [MT_OP_SOFTPLUS] = rule_nonlinear1,
+    [MT_OP_TRIL] = rule_triu, [MT_OP_ONES] = rule_replicate, [MT_OP_CLAMP_FN] = rule_clamp,
+    [MT_OP_REPEAT_INTERLEAVE_METHOD] = rule_repeat_interleave,
 };
 
 /* ---- one propagation ---- */

@@ -1171,6 +1171,7 @@ static save_rule save_of(const mt_node *n) {
     if (n->op == MT_NODE_CALL_MODULE && n->module) {
         switch (n->module->leaf) {
         case MT_LEAF_LINEAR: case MT_LEAF_CONV1D: case MT_LEAF_LAYERNORM: case MT_LEAF_ACT: case MT_LEAF_EMBEDDING:
+        case MT_LEAF_NN_CONV1D:
             return SAVE_INPUTS;
         default:
             return SAVE_NONE;
@@ -1182,6 +1183,7 @@ static save_rule save_of(const mt_node *n) {
     case MT_OP_WHERE: case MT_OP_INDEX_SELECT: case MT_OP_GATHER: case MT_OP_MEAN: case MT_OP_AMAX:
     case MT_OP_MAXIMUM: case MT_OP_MINIMUM: case MT_OP_LOG: case MT_OP_SIN: case MT_OP_COS: case MT_OP_CLAMP:
     case MT_OP_INDEX_ADD: case MT_OP_ABS:
+    case MT_OP_CONV1D: case MT_OP_SOFTPLUS: case MT_OP_CLAMP_FN: /* Mamba-2 mixer: inputs, as linear/silu/clamp */
         return SAVE_INPUTS;
     case MT_OP_SOFTMAX: case MT_OP_EXP: case MT_OP_RSQRT: case MT_OP_SQRT: case MT_OP_TANH: case MT_OP_SIGMOID:
         return SAVE_OUTPUT;
