@@ -329,9 +329,26 @@ static bool known_ge(call *c, const mt_sym *s, int64_t v) {
     if (is_const(s, &x)) return x >= v;
     if (s && mt_sym_is_var(s)) {
         const mt_symbol_info *info = mt_sym_info_of(c->ctx, s);
-        return info && info->lo >= v;
+        if (info) return info->lo >= v;
     }
-    return false;
+    /* An expression with no negative coefficient or constant anywhere (its
+     * printing has no '-', floor-division atoms included) over symbols bounded
+     * below by >= 0 is nondecreasing in each: its value at the lower bounds is
+     * a lower bound ((seq + 255)//256 >= 1, the chunk count of Mamba's scan). */
+    const char *str = s ? mt_sym_str(s) : NULL;
+    if (!str || strchr(str, '-')) return false;
+    int n = mt_sym_count(c->ctx);
+    if (n <= 0 || n > 256) return false;
+    const char *names[256];
+    int64_t los[256];
+    for (int i = 0; i < n; i++) {
+        const mt_symbol_info *info = mt_sym_info(c->ctx, i);
+        if (!info || info->lo < 0) return false;
+        names[i] = info->name;
+        los[i] = info->lo;
+    }
+    mt_binding b = {names, los, n};
+    return is_const(mt_sym_subst(c->ctx, s, &b), &x) && x >= v;
 }
 
 /* Wrap a dim index like PyTorch's maybe_wrap_dim (a 0-dim tensor accepts

@@ -983,6 +983,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
         if (s->caps.nope && s->caps.nope[i]) c = sn = NULL; /* NoPE layer: no rotary */
         mt_module *at = mt_module_child(L, NM(s, attn, "self_attn")), *mlp = mt_module_child(L, NM(s, mlp, "mlp"));
+        if (!at && s->names.attn_alt) at = mt_module_child(L, s->names.attn_alt);
         mt_tr_enter(tr, L);
         mt_tensor *res = h, *a, *f;
         switch (s->caps.layout) {

@@ -73,6 +73,8 @@ typedef struct mt_dec_naming {
     const char *gate, *up, *down;                       /* gate_proj, up_proj, down_proj */
     const char *fc_in, *fc_out;                         /* plain MLP: c_fc, c_proj */
     const char *q_norm, *k_norm;                        /* q_norm, k_norm (query_layernorm, key_layernorm) */
+    const char *attn_alt; /* a layer without the attention child has this one instead, passed to the attention
+                           * hook in its place (Bamba's "mamba" mixer); NULL: none */
 } mt_dec_naming;
 
 typedef struct mt_dec_caps {

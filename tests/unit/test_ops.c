@@ -849,6 +849,11 @@ CASES(mamba_ops,
     {MT_OP_GETITEM, "f32[b, 2*seq, 4], (slice(None, None, None), slice(None, seq, None))", "", "!SHAPE:undecidable"},
     {MT_OP_GETITEM, "f32[b, seq, 4], (slice(None, None, None), slice(None, seq+1, None))", "", "!SHAPE:undecidable"},
     {MT_OP_GETITEM, "f32[b, 255*((seq+255)//256), 4], (slice(None, None, None), slice(None, seq, None))", "", "!SHAPE:undecidable"},
+    /* states[:, :1] over the chunk count (seq+255)//256, which is >= 1 for seq >= 1 (its default lower bound) */
+    {MT_OP_GETITEM, "f32[b, (seq+255)//256, 8], (slice(None, None, None), slice(None, 1, None))", "", "f32[b, 1, 8]"},
+    {MT_OP_GETITEM, "f32[b, (seq+255)//256+1, 8], (slice(None, None, None), slice(None, 2, None))", "", "f32[b, 2, 8]"},
+    {MT_OP_GETITEM, "f32[b, (seq+255)//256+1, 8], (slice(None, None, None), slice(None, 3, None))", "", "!SHAPE:undecidable"},
+    {MT_OP_GETITEM, "f32[b, seq-1, 8], (slice(None, None, None), slice(None, 1, None))", "", "!SHAPE:undecidable"},
     {MT_OP_REPEAT_INTERLEAVE_METHOD, "f32[b, seq, 1, 128], 128", "dim=2, output_size=128", "f32[b, seq, 128, 128]"},
     {MT_OP_REPEAT_INTERLEAVE_METHOD, "f32[b, seq, 2, 16], 4", "dim=2, output_size=7", "!SHAPE:allocated size does not match"},
 )
