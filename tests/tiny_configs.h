@@ -152,6 +152,13 @@ static const tiny_config tiny_configs[] = {
                        TINY_DIMS "}", 256, 304000},
     /* HunYuanDenseV1ForCausalLM: llama's 106816 + query/key_layernorm 32 per layer */
     {"hunyuan_v1_dense", "{\"model_type\": \"hunyuan_v1_dense\", \"head_dim\": 16, " TINY_DIMS "}", 256, 106880},
+    /* BambaForCausalLM, layer 0 Mamba-2, layer 1 attention (attn_layer_indices [1]); mixer (modeling_bamba.py
+     * BambaMixer): intermediate 2*64 = 128, conv_dim 128 + 2*2*8 = 160, in_proj 64*(128+160+8) 18944,
+     * conv1d 160*1*4 + 160 = 800, dt_bias/A_log/D 3*8, norm 128, out_proj 128*64 8192 = 28088; + feed_forward
+     * 24576 + input_layernorm/pre_ff_layernorm 128 -> 52792; attention layer 36992; untied lm_head:
+     * 16384 + 52792 + 36992 + 64 + 16384 */
+    {"bamba", "{\"model_type\": \"bamba\", \"attn_layer_indices\": [1], \"mamba_n_heads\": 8, \"mamba_n_groups\": 2, "
+              "\"mamba_d_state\": 8, \"mamba_d_conv\": 4, \"mamba_chunk_size\": 16, " TINY_DIMS "}", 256, 122616},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;
