@@ -2587,8 +2587,9 @@ static mt_status rule_conv1d(call *c) {
     if (x->dtype != w->dtype)
         return fail(c, "Input type (%s) and weight type (%s) should be the same: got %s and %s",
                     mt_dtype_name(x->dtype), mt_dtype_name(w->dtype), sh(c, x), sh(c, w));
-    if (!mt_dtype_is_floating(x->dtype) && !mt_dtype_is_complex(x->dtype))
-        return fail(c, "conv1d needs a floating-point input (no %s kernel): got %s", mt_dtype_name(x->dtype), sh(c, x));
+    /* integer inputs run (the CPU kernels of the reference libtorch accept them); bool has no kernel */
+    if (x->dtype == MT_BOOL)
+        return fail(c, "conv1d has no bool kernel: got bool %s", sh(c, x));
     const mt_sym *cin = x->shape[x->ndim - 2], *len = x->shape[x->ndim - 1];
     const mt_sym *cout = w->shape[0], *wcin = w->shape[1], *k = w->shape[2];
     const mt_sym *need = mt_sym_mul_const(c->ctx, wcin, groups);
