@@ -479,7 +479,8 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
         if (layer_norms(m, s, L) != MT_OK) return mt_ctx_status(ctx);
     }
     if (!rms_norm(m, model, NM(s, final_norm, "norm"), s)) return mt_ctx_status(ctx);
-    if (rotary_module(m, model, "rotary_emb", s->rope_type, s->rope_theta, s->rotary_dim, s->cls.rotary) != MT_OK)
+    if (!s->caps.no_rotary &&
+        rotary_module(m, model, "rotary_emb", s->rope_type, s->rope_theta, s->rotary_dim, s->cls.rotary) != MT_OK)
         return mt_ctx_status(ctx);
     if (s->caps.local_rope_theta > 0 &&
         rotary_module(m, model, "rotary_emb_local", "default", s->caps.local_rope_theta, s->rotary_dim,
@@ -963,8 +964,9 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
                            ? mt_dec_sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
-    rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, s->caps.rope_interleave,
-                   &cos, &sin);
+    if (!s->caps.no_rotary)
+        rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, s->caps.rope_interleave,
+                       &cos, &sin);
     if (s->caps.local_rope_theta > 0)
         rotary_forward(tr, mt_module_child(model, "rotary_emb_local"), h, pos, 1.0, s->caps.rope_interleave, &lcos,
                        &lsin);

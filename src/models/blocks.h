@@ -111,6 +111,8 @@ typedef struct mt_dec_caps {
     int64_t embed_padding_idx; /* with embed_cls: padding_idx recorded in F.embedding (-1: None) */
     const bool *nope;          /* per layer (layers entries; NULL: none): no rotary on q/k (NoPE layers of
                                 * SmolLM3, Llama 4); the layer's attention gets cos = sin = NULL */
+    bool no_rotary;            /* no rotary_emb module at all (GraniteMoeHybrid without position_embedding_type
+                                * "rope"): nothing recorded for positions, every attention gets cos = sin = NULL */
 } mt_dec_caps;
 
 typedef struct mt_dec_spec {

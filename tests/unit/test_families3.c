@@ -549,3 +549,97 @@ Test(bamba, config_errors_name_field_and_family) {
     cr_assert(strstr(msg, "mamba_d_head"), "%s", msg);
     mt_ctx_free(ctx);
 }
+
+/* ---- granitemoehybrid (Granite 4.0-H) ------------------------------------------------------
+ * ibm-granite/granite-4.0-h-350m's config as a public test quotes it (code-search file id 54665629904,
+ * an MLX conversion's config.json; its "quantization" entry dropped), kept inline; no index was found.
+ * Dense (num_local_experts 0: the shared MLP alone), NoPE, tied embeddings. */
+static const char *GRANITE_4_H_350M =
+    "{\"architectures\": [\"GraniteMoeHybridForCausalLM\"], \"model_type\": \"granitemoehybrid\", "
+    "\"attention_bias\": false, \"attention_multiplier\": 0.015625, \"embedding_multiplier\": 12, "
+    "\"hidden_size\": 768, \"intermediate_size\": 2048, \"logits_scaling\": 3, \"layer_types\": [\"mamba\", "
+    "\"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"attention\", "
+    "\"mamba\", \"mamba\", \"attention\", \"mamba\", \"mamba\", \"mamba\", \"attention\", \"mamba\", \"mamba\", "
+    "\"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"attention\", \"mamba\", \"mamba\", "
+    "\"mamba\", \"mamba\"], \"mamba_conv_bias\": true, \"mamba_d_conv\": 4, \"mamba_d_head\": 32, "
+    "\"mamba_d_state\": 128, \"mamba_n_groups\": 1, \"mamba_n_heads\": 48, \"mamba_proj_bias\": false, "
+    "\"max_position_embeddings\": 32768, \"num_attention_heads\": 12, \"num_experts_per_tok\": 0, "
+    "\"num_hidden_layers\": 32, \"num_key_value_heads\": 4, \"num_local_experts\": 0, "
+    "\"position_embedding_type\": \"nope\", \"residual_multiplier\": 0.246, \"rms_norm_eps\": 1e-05, "
+    "\"rope_theta\": 10000, \"shared_intermediate_size\": 2048, \"tie_word_embeddings\": true, "
+    "\"vocab_size\": 100352, \"torch_dtype\": \"bfloat16\"}";
+
+Test(granitemoehybrid, granite_4_h_350m_by_hand) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, GRANITE_4_H_350M, 0);
+    /* By hand (modular_granitemoehybrid.py over BambaMixer): embed 100352*768 = 77,070,336 (tied head).
+     * Mixer: intermediate 48*32 = 1536, conv_dim 1536 + 2*128 = 1792, in_proj 768*(1536+1792+48) =
+     * 2,592,768, conv1d 1792*4 + 1792 = 8,960, dt_bias/A_log/D 144, norm 1536, out_proj 1536*768 =
+     * 1,179,648 -> 3,783,056; shared_mlp 768*4096 + 2048*768 = 4,718,592; norms 1536: Mamba layer
+     * 8,503,184 x 28 = 238,089,152. Attention (12 heads of 64, 4 KV heads): 2*768*768 + 2*768*256 =
+     * 1,572,864, layer 6,292,992 x 4 = 25,171,968. Final norm 768. Total 340,332,224. */
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 340332224LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.active_params, 340332224LL, "dense: every parameter active");
+    TU_SHAPE(m, "model.layers.0.mamba.in_proj.weight", 3376, 768);
+    TU_SHAPE(m, "model.layers.0.mamba.conv1d.weight", 1792, 1, 4);
+    TU_SHAPE(m, "model.layers.0.shared_mlp.input_linear.weight", 4096, 768);
+    TU_SHAPE(m, "model.layers.0.shared_mlp.output_linear.weight", 768, 2048);
+    TU_SHAPE(m, "model.layers.10.self_attn.k_proj.weight", 256, 768);
+    cr_assert_null(mt_model_param(m, "model.layers.0.block_sparse_moe.router.layer.weight"), "no experts");
+    cr_assert_null(mt_model_param(m, "model.layers.10.mamba.A_log"), "layer 10 is an attention layer");
+    cr_assert_not_null(mt_model_param(m, "lm_head.weight")->tied_to);
+    cr_assert_eq(m->buffers.n, 0, "NoPE: no rotary inv_freq");
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 100352);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 4);
+    cr_assert_eq(tu_count_ops(g, MT_OP_COS, NULL), 0, "no rotary");
+    mt_node *sdpa = tu_first_op(g, MT_OP_SDPA, NULL);
+    const mt_arg *sc = tu_kwarg(sdpa, "scale");
+    cr_assert(sc && sc->kind == MT_ARG_FLOAT && sc->v.f == 0.015625, "attention_multiplier as the sdpa scale");
+    /* K/V: 4 layers x 4 KV heads x 64 x 2 x 2 bytes = 4096 B/token; state per sequence: 28 x (1792*4 +
+     * 48*32*128) x 2 = 28 x (7,168 + 196,608) x 2 = 11,411,456 B */
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 1024};
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, &o, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.kv_bytes_per_token, 4096);
+    cr_assert_eq(s.state_layers, 28);
+    cr_assert_eq(s.state_bytes_per_seq, 11411456);
+    mt_ctx_free(ctx);
+}
+
+/* The MoE variant (tiny): block_sparse_moe(x) + shared_mlp(x) in each layer; active parameters drop the
+ * unrouted half of the experts: 307,448 - 2 layers x (65536 + 32768) x 2/4 = 209,144. */
+Test(granitemoehybrid, moe_plus_shared_mlp) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("granitemoehybrid")->json, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 307448);
+    cr_assert_eq(t.active_params, 209144, "%lld", (long long)t.active_params);
+    mt_module *blk = mt_module_find(m->root, "model.layers.0.block_sparse_moe");
+    cr_assert_str_eq(blk->type, "GraniteMoeHybridMoE");
+    cr_assert_str_eq(mt_module_find(m->root, "model.layers.0.block_sparse_moe.router")->type, "GraniteMoeHybridTopKGating");
+    mt_graph *g = tu_trace(m);
+    /* the MLP slot ends in the add of the sparse block's view and the shared MLP's output_linear */
+    int adds = 0;
+    for (int i = 0; i < g->n; i++) {
+        mt_node *n = g->nodes[i];
+        if (!tu_is_op(n, MT_OP_ADD) || !tu_under(n, "model.layers.0") || n->nargs != 2) continue;
+        if (n->args[1].kind == MT_ARG_TENSOR && n->args[1].v.t->node && n->args[1].v.t->node->op == MT_NODE_CALL_MODULE &&
+            strcmp(n->args[1].v.t->node->target, "model.layers.0.shared_mlp.output_linear") == 0)
+            adds++;
+    }
+    cr_assert_eq(adds, 1);
+    mt_ctx_free(ctx);
+}
+
+Test(granitemoehybrid, config_errors_name_field_and_family) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *msg = build_error(ctx, "{\"model_type\": \"granitemoehybrid\", \"hidden_size\": 64, "
+                                       "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"mamba_n_heads\": 8, "
+                                       "\"layer_types\": [\"mamba\", \"conv\"]}");
+    cr_assert(strstr(msg, "layer_types") && strstr(msg, "granitemoehybrid"), "%s", msg);
+    mt_ctx_free(ctx);
+}

@@ -26,7 +26,9 @@ typedef struct kv_row {
 } kv_row;
 
 /* Decoder self-attention layers of a tiny config: 2 (every layer) except in the hybrids. */
-static int causal_layers(const char *model_type) { return strcmp(model_type, "bamba") == 0 ? 1 : 2; }
+static int causal_layers(const char *model_type) {
+    return strcmp(model_type, "bamba") == 0 || strcmp(model_type, "granitemoehybrid") == 0 ? 1 : 2;
+}
 
 #define GQA_LAYER (2 * 16 * 2 * 4)  /* 2 KV heads of 16: 256 */
 #define MHA_LAYER (4 * 16 * 2 * 4)  /* 4 heads of 16: 512 */
@@ -84,6 +86,8 @@ static const kv_row kv_rows[] = {
     /* one attention layer (attn_layer_indices [1]); the Mamba layer caches no K/V (its fixed state:
      * sizing.recurrent_state_by_hand) */
     {"bamba", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    /* likewise one attention layer (layer_types [mamba, attention]), NoPE */
+    {"granitemoehybrid", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
