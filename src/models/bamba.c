@@ -6,7 +6,7 @@
  * src/transformers/models/bamba/modeling_bamba.py (commit 00511f5df3) and
  * configuration_bamba.py (commit 001f85b38f).
  *
- * The mixer is traced on BambaMixer.torch_forward, the path PyTorch runs
+ * The mixer (the shared block mamba2.[ch]) is traced on BambaMixer.torch_forward, the path PyTorch runs
  * without the CUDA kernels (no cache): in_proj, split into gate / xBC / dt,
  * the depthwise causal conv1d (padding K-1, sliced back to seq), the
  * activation, the padding mask, split into x / B / C, softplus(dt + dt_bias)
@@ -72,7 +72,7 @@ static mt_status bamba_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *
     return mt_mamba2_build(m, L, "mamba", &e->mx) ? MT_OK : mt_ctx_status(m->ctx);
 }
 
-/* attn_layer_indices: distinct indices in [0, num_hidden_layers). */
+/* attn_layer_indices: indices in [0, num_hidden_layers) (a repeat is harmless, as in the config class). */
 static bool read_attn_layers(mt_model *m, int64_t cfg_layers, int64_t layers, const bool **out) {
     bool *f = mt_alloc_array(m->ctx, (size_t)(layers > 0 ? layers : 1), sizeof *f);
     if (!f) return false;
