@@ -265,8 +265,10 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
     row(out, "  FLOPs per token", "prefill %s (at seq %lld%s)", mtx_flops_text(s->flops_prefill_per_token, a, sizeof a),
         (long long)s->seq, s->has_kv ? ", causal halving" : "");
     if (s->flops_decode_per_token >= 0)
-        row(out, "", "decode %s (one token over %lld cached)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
-            (long long)s->context);
+        row(out, "", "decode %s (one token over %lld cached%s)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
+            (long long)s->context,
+            s->state_layers > 0 ? "; Mamba layers as the traced scan of one token padded to a chunk, not the "
+                                  "cached recurrent step" : "");
     row(out, "", "training %s (3 x prefill)", mtx_flops_text(3 * s->flops_prefill_per_token, b, sizeof b));
     if (s->largest_layer)
         row(out, "  largest layer", "%s, %s", s->largest_layer, bytes_exact(s->largest_layer_bytes, c, sizeof c));
