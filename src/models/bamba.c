@@ -96,19 +96,34 @@ static bool read_attn_layers(mt_model *m, int64_t cfg_layers, int64_t layers, co
     return true;
 }
 
+/* A number, or infinity as configs spell it: Python's bare Infinity / -Infinity (which the config
+ * loader turns into the strings "Inf" / "-Inf"), the strings "Infinity" / "-Infinity", or
+ * transformers 5's {"__float__": "Infinity"}. */
+static bool number_or_inf(json_t *v, double *out) {
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return true;
+    }
+    if (json_is_object(v)) v = json_object_get(v, "__float__");
+    const char *t = json_string_value(v);
+    if (!t) return false;
+    if (strcmp(t, "Inf") == 0 || strcmp(t, "Infinity") == 0 || strcmp(t, "inf") == 0) *out = INFINITY;
+    else if (strcmp(t, "-Inf") == 0 || strcmp(t, "-Infinity") == 0 || strcmp(t, "-inf") == 0) *out = -INFINITY;
+    else return false;
+    return true;
+}
+
 /* time_step_limit: a pair of numbers; absent or null: (0.0, inf). */
 static bool read_time_step_limit(mt_model *m, double *lo, double *hi) {
     *lo = 0.0;
     *hi = INFINITY;
     json_t *v = mt_config_json(m->cfg, "time_step_limit");
     if (!v) return true;
-    if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_number(json_array_get(v, 0)) ||
-        !json_is_number(json_array_get(v, 1))) {
-        mt_config_error(m->cfg, "time_step_limit", "expected a pair of numbers [min, max] (bamba)");
+    if (!json_is_array(v) || json_array_size(v) != 2 || !number_or_inf(json_array_get(v, 0), lo) ||
+        !number_or_inf(json_array_get(v, 1), hi) || !(*lo <= *hi)) {
+        mt_config_error(m->cfg, "time_step_limit", "expected a pair of numbers [min, max], min <= max (bamba)");
         return false;
     }
-    *lo = json_number_value(json_array_get(v, 0));
-    *hi = json_number_value(json_array_get(v, 1));
     return true;
 }
 

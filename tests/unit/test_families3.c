@@ -643,3 +643,32 @@ Test(granitemoehybrid, config_errors_name_field_and_family) {
     cr_assert(strstr(msg, "layer_types") && strstr(msg, "granitemoehybrid"), "%s", msg);
     mt_ctx_free(ctx);
 }
+
+/* Real Mamba-2 configs carry time_step_limit as Python's json.dumps writes (0.0, inf): the bare token
+ * Infinity, invalid in strict JSON; transformers 5 writes {"__float__": "Infinity"}. Both load, the
+ * limit reaches torch.clamp, and a wrong one is a located error. */
+Test(bamba, time_step_limit_as_python_writes_it) {
+    const char *forms[] = {"[0.0, Infinity]", "[0.0, {\"__float__\": \"Infinity\"}]", "[0.0, \"Infinity\"]", "[0.001, 100.0]"};
+    const double hi[] = {INFINITY, INFINITY, INFINITY, 100.0};
+    for (int f = 0; f < 4; f++) {
+        mt_ctx *ctx = mt_ctx_new();
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"model_type\": \"bamba\", \"time_step_limit\": %s, \"attn_layer_indices\": [1], "
+                 "\"mamba_n_heads\": 8, \"mamba_n_groups\": 2, \"mamba_d_state\": 8, \"mamba_chunk_size\": 16, "
+                 "\"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 4, \"num_key_value_heads\": 2}",
+                 forms[f]);
+        mt_model *m = tu_build_text(ctx, json, 0);
+        mt_graph *g = tu_trace(m);
+        mt_node *cl = tu_first_op(g, MT_OP_CLAMP_FN, NULL);
+        cr_assert_not_null(cl);
+        cr_assert(cl->args[2].kind == MT_ARG_FLOAT && cl->args[2].v.f == hi[f], "%s", forms[f]);
+        mt_ctx_free(ctx);
+    }
+    mt_ctx *ctx = mt_ctx_new();
+    const char *msg = build_error(ctx, "{\"model_type\": \"bamba\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
+                                       "\"num_key_value_heads\": 2, \"mamba_n_heads\": 8,\n  \"time_step_limit\": [NaN, 1.0]}");
+    cr_assert(strstr(msg, "bad.json:2:3") && strstr(msg, "time_step_limit"), "%s", msg);
+    mt_ctx_free(ctx);
+}
