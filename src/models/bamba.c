@@ -248,11 +248,11 @@ static mt_tensor *bamba_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tens
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, q_len, NULL, K(tr, s->head_dim)};
-    mt_tensor *q = mt_tr_call(tr, mt_module_child(at, "q_proj"), x);
+    mt_tensor *q = mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x);
     q = mt_transpose(tr, mt_view(tr, q, 4, hs), 1, 2);
-    mt_tensor *k = mt_tr_call(tr, mt_module_child(at, "k_proj"), x);
+    mt_tensor *k = mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x);
     k = mt_transpose(tr, mt_view(tr, k, 4, hs), 1, 2);
-    mt_tensor *v = mt_tr_call(tr, mt_module_child(at, "v_proj"), x);
+    mt_tensor *v = mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x);
     v = mt_transpose(tr, mt_view(tr, v, 4, hs), 1, 2);
     mt_tensor *c = mt_unsqueeze(tr, cos, 1);
     mt_tensor *sn = mt_unsqueeze(tr, sin, 1);
@@ -275,7 +275,7 @@ static mt_tensor *bamba_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tens
     mt_tensor *o = mt_attn_forward(tr, impl, q, k, v, mask, &aa);
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_module_child(at, "o_proj"), o);
+    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
     mt_tr_leave(tr);
     return o;
 }

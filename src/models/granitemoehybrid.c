@@ -102,11 +102,13 @@ static mt_status gmh_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, 
 static mt_tensor *shared_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!x || !mlp) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *h = mt_tr_call(tr, mt_module_child(mlp, "input_linear"), x);
+    mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, mlp, "input_linear"), x);
     mt_node *ch = mt_chunk(tr, h, 2, -1);
-    mt_tensor *a = mt_act_forward(tr, mt_module_child(mlp, "activation"), mt_tr_item(tr, ch, 0));
+    mt_module *act = mt_tr_child(tr, mlp, "activation");
+    mt_tensor *a = mt_act_forward(tr, act, mt_tr_item(tr, ch, 0));
     mt_tensor *b = mt_tr_item(tr, ch, 1);
-    mt_tensor *y = mt_tr_call(tr, mt_module_child(mlp, "output_linear"), mt_mul(tr, a, b));
+    mt_module *down = mt_tr_child(tr, mlp, "output_linear");
+    mt_tensor *y = mt_tr_call(tr, down, mt_mul(tr, a, b));
     mt_tr_leave(tr);
     return y;
 }
@@ -116,7 +118,7 @@ static mt_tensor *gmh_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, c
     if (!x || !mlp) return NULL;
     if (strcmp(mlp->name, "shared_mlp") == 0) return shared_forward(tr, mlp, x);
     mt_tensor *moe = mt_granitemoe_moe_forward(tr, mlp, x, s);
-    mt_tensor *sh = shared_forward(tr, mt_module_child(mlp->parent, "shared_mlp"), x);
+    mt_tensor *sh = shared_forward(tr, mt_tr_child(tr, mlp->parent, "shared_mlp"), x);
     return mt_add(tr, moe, sh);
 }
 

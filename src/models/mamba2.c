@@ -157,17 +157,17 @@ mt_tensor *mt_mamba2_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_tens
     /* forward(): the padding mask, then torch_forward's apply_mask_to_padding_states */
     x = mask_states(tr, x, amask);
     x = mask_states(tr, x, amask);
-    mt_tensor *proj = mt_tr_call(tr, mt_module_child(mx, "in_proj"), x);
+    mt_tensor *proj = mt_tr_call(tr, mt_tr_child(tr, mx, "in_proj"), x);
     int64_t sz[3] = {I, e->conv_dim, H};
     mt_node *sp = mt_split(tr, proj, 3, sz, -1);
     mt_tensor *gate = mt_tr_item(tr, sp, 0), *xbc = mt_tr_item(tr, sp, 1), *dt = mt_tr_item(tr, sp, 2);
     /* act(conv1d(xBC.transpose(1, 2))[..., :seq_len].transpose(1, 2)) */
     mt_tensor *t = mt_transpose(tr, xbc, 1, 2);
-    t = mt_tr_call(tr, mt_module_child(mx, "conv1d"), t);
+    t = mt_tr_call(tr, mt_tr_child(tr, mx, "conv1d"), t);
     mt_arg cut[2] = {mt_a_ellipsis(), mt_a_slice(NULL, seq, NULL)};
     t = ix(tr, t, 2, cut);
     t = mt_transpose(tr, t, 1, 2);
-    xbc = mt_act_forward(tr, mt_module_child(mx, "act"), t);
+    xbc = mt_act_forward(tr, mt_tr_child(tr, mx, "act"), t);
     xbc = mask_states(tr, xbc, amask);
     int64_t sz2[3] = {I, G * N, G * N};
     mt_node *sp2 = mt_split(tr, xbc, 3, sz2, -1);
@@ -283,8 +283,9 @@ mt_tensor *mt_mamba2_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_tens
     y = ix(tr, y, 4, icut);
     const mt_sym *r3[3] = {b, seq, NULL};
     y = mt_reshape(tr, y, 3, r3);
-    mt_tensor *scan = gated_norm(tr, mt_module_child(mx, "norm"), y, gate);
-    mt_tensor *out = mt_tr_call(tr, mt_module_child(mx, "out_proj"), mt_to(tr, scan, dtype));
+    mt_tensor *scan = gated_norm(tr, mt_tr_child(tr, mx, "norm"), y, gate);
+    mt_module *out_proj = mt_tr_child(tr, mx, "out_proj");
+    mt_tensor *out = mt_tr_call(tr, out_proj, mt_to(tr, scan, dtype));
     mt_tr_leave(tr);
     return out;
 }
