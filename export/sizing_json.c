@@ -65,6 +65,16 @@ json_t *mtx_sizing_json(const mt_sizing *s) {
     json_object_set_new(kv, "capacity_tokens", jint_or_null(s->kv_capacity_tokens, s->kv_capacity_tokens >= 0));
     json_object_set_new(kv, "layers", kv_layers(s));
     json_object_set_new(root, "kv_cache", kv);
+    if (s->state_layers > 0) { /* only models with recurrent layers carry the member */
+        json_t *st = json_object();
+        json_object_set_new(st, "layers", json_integer(s->state_layers));
+        json_object_set_new(st, "dtype", json_string(mt_dtype_name(s->state_dtype)));
+        json_object_set_new(st, "conv_bytes_per_sequence", json_integer(s->conv_state_bytes));
+        json_object_set_new(st, "ssm_bytes_per_sequence", json_integer(s->ssm_state_bytes));
+        json_object_set_new(st, "bytes_per_sequence", json_integer(s->state_bytes_per_seq));
+        json_object_set_new(st, "bytes_at_batch", json_integer(s->state_bytes_at_batch));
+        json_object_set_new(root, "recurrent_state", st);
+    }
 
     json_t *f = json_object();
     json_object_set_new(f, "forward", s->flops_forward ? json_string(mt_sym_str(s->flops_forward)) : json_null());

@@ -251,18 +251,30 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
     if (s->kv_cross_bytes > 0)
         row(out, "  cross-attention K/V", "%s for an encoder of %lld tokens", bytes_exact(s->kv_cross_bytes, c, sizeof c),
             (long long)s->seq);
+    if (s->state_layers > 0) {
+        char d[96], e[96];
+        row(out, "  recurrent state", "%s per sequence, %s (%d Mamba layers: conv %s + SSM %s; fixed, not per token)",
+            bytes_exact(s->state_bytes_per_seq, c, sizeof c), mt_dtype_name(s->state_dtype), s->state_layers,
+            bytes_exact(s->conv_state_bytes, d, sizeof d), bytes_exact(s->ssm_state_bytes, e, sizeof e));
+        if (s->batch != 1)
+            row(out, "", "%s for %lld sequences", bytes_exact(s->state_bytes_at_batch, c, sizeof c), (long long)s->batch);
+    }
     if (s->kv_capacity_tokens >= 0)
-        row(out, "  KV capacity", "%s tokens in the memory budget after weights and activations",
-            mtx_grouped(s->kv_capacity_tokens, a));
+        row(out, "  KV capacity", "%s tokens in the memory budget after weights and activations%s",
+            mtx_grouped(s->kv_capacity_tokens, a), s->state_layers > 0 ? " and recurrent state" : "");
     row(out, "  activation peak", "%s at node %s (inference, liveness)", bytes_exact(s->activation_peak, c, sizeof c),
         s->peak_node ? s->peak_node : "-");
-    int64_t inf = s->weight_bytes + (s->has_kv ? s->kv_bytes_at_context : 0) + s->kv_cross_bytes + s->activation_peak;
-    row(out, "  inference total", "%s (weights + KV at context + activation peak)", bytes_exact(inf, c, sizeof c));
+    int64_t inf = s->weight_bytes + (s->has_kv ? s->kv_bytes_at_context : 0) + s->kv_cross_bytes + s->activation_peak +
+                  s->state_bytes_at_batch;
+    row(out, "  inference total", "%s (weights + KV at context + %sactivation peak)", bytes_exact(inf, c, sizeof c),
+        s->state_layers > 0 ? "recurrent state + " : "");
     row(out, "  FLOPs per token", "prefill %s (at seq %lld%s)", mtx_flops_text(s->flops_prefill_per_token, a, sizeof a),
         (long long)s->seq, s->has_kv ? ", causal halving" : "");
     if (s->flops_decode_per_token >= 0)
-        row(out, "", "decode %s (one token over %lld cached)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
-            (long long)s->context);
+        row(out, "", "decode %s (one token over %lld cached%s)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
+            (long long)s->context,
+            s->state_layers > 0 ? "; Mamba layers as the traced scan of one token padded to a chunk, not the "
+                                  "cached recurrent step" : "");
     row(out, "", "training %s (3 x prefill)", mtx_flops_text(3 * s->flops_prefill_per_token, b, sizeof b));
     if (s->largest_layer)
         row(out, "  largest layer", "%s, %s", s->largest_layer, bytes_exact(s->largest_layer_bytes, c, sizeof c));

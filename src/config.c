@@ -402,6 +402,44 @@ void mt_config_locate(const mt_config *c, const char *field, int *line, int *col
 
 /* ---- loading ------------------------------------------------------------------ */
 
+static bool word_char(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.';
+}
+
+/* Python's json.dumps writes float('inf') and float('nan') as the bare tokens
+ * Infinity, -Infinity and NaN, which strict JSON (jansson) rejects, and
+ * transformers saves Mamba-2 configs that way ("time_step_limit": [0.0,
+ * Infinity]). Outside strings, each such token becomes a string of the same
+ * length, so every offset (and every line:col in messages) is unchanged:
+ * Infinity -> "Inf" + 3 spaces, -Infinity -> "-Inf" + 3 spaces, NaN -> "N".
+ * A field that may hold one reads the string back (bamba's time_step_limit);
+ * anywhere else it is a located "expected a number" error instead of a
+ * parse error for the whole file. */
+static void python_floats_to_strings(char *t, size_t len) {
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = t[i];
+        if (in_str) {
+            if (ch == '\\') i++;
+            else if (ch == '"') in_str = false;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = true;
+            continue;
+        }
+        if (i > 0 && word_char(t[i - 1])) continue;
+        const char *rep = NULL;
+        size_t n = 0;
+        if (len - i >= 8 && memcmp(t + i, "Infinity", 8) == 0) rep = "\"Inf\"   ", n = 8;
+        else if (len - i >= 9 && memcmp(t + i, "-Infinity", 9) == 0) rep = "\"-Inf\"   ", n = 9;
+        else if (len - i >= 3 && memcmp(t + i, "NaN", 3) == 0) rep = "\"N\"", n = 3;
+        if (!rep || (i + n < len && word_char(t[i + n]))) continue;
+        memcpy(t + i, rep, n);
+        i += n - 1;
+    }
+}
+
 mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char *label) {
     if (!ctx) return NULL;
     if (!label) label = "<config>";
@@ -423,6 +461,7 @@ mt_config *mt_config_parse(mt_ctx *ctx, const char *text, size_t len, const char
     c->text = copy;
     c->len = len;
 
+    python_floats_to_strings(copy, len);
     json_error_t jerr;
     json_t *root = json_loadb(copy, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {

@@ -220,6 +220,28 @@ mt_module *mt_nn_conv1d(mt_ctx *ctx, mt_module *parent, const char *name, int64_
     return m;
 }
 
+mt_module *mt_nn_conv1d_nn(mt_ctx *ctx, mt_module *parent, const char *name, int64_t in, int64_t out,
+                           int64_t kernel, int64_t padding, int64_t groups, bool bias, mt_dtype dt, mt_device dev) {
+    if (groups <= 0 || in % groups != 0 || out % groups != 0) {
+        mt_fail(ctx, MT_ERR_SHAPE, "%s: Conv1d in_channels (%lld) and out_channels (%lld) must be divisible by groups "
+                "(%lld)", name, (long long)in, (long long)out, (long long)groups);
+        return NULL;
+    }
+    mt_module *m = leaf_new(ctx, parent, name, "Conv1d", MT_LEAF_NN_CONV1D);
+    if (!m) return NULL;
+    mt_module_attr(ctx, m, "in_channels", mt_a_int(in));
+    mt_module_attr(ctx, m, "out_channels", mt_a_int(out));
+    mt_module_attr(ctx, m, "kernel_size", mt_a_int(kernel));
+    mt_module_attr(ctx, m, "stride", mt_a_int(1));
+    mt_module_attr(ctx, m, "padding", mt_a_int(padding));
+    mt_module_attr(ctx, m, "dilation", mt_a_int(1));
+    mt_module_attr(ctx, m, "groups", mt_a_int(groups));
+    int64_t ws[3] = {out, in / groups, kernel};
+    if (!mt_param_new(ctx, m, "weight", dt, dev, 3, ws)) return NULL;
+    if (bias && !mt_param_new(ctx, m, "bias", dt, dev, 1, &out)) return NULL;
+    return m;
+}
+
 mt_module *mt_nn_dropout(mt_ctx *ctx, mt_module *parent, const char *name, double p) {
     mt_module *m = leaf_new(ctx, parent, name, "Dropout", MT_LEAF_DROPOUT);
     if (m) mt_module_attr(ctx, m, "p", mt_a_float(p));
@@ -315,10 +337,21 @@ static mt_status fwd_conv1d(mt_tracer *tr, mt_module *m, mt_tensor *x, mt_tensor
     return mt_op_infer(tr->ctx, MT_OP_ADD, b, 2, NULL, 0, out, &n, &tup);
 }
 
+/* torch.nn.Conv1d.forward: F.conv1d(x, weight, bias, stride, padding, dilation, groups). */
+static mt_status fwd_conv1d_nn(mt_tracer *tr, mt_module *m, mt_tensor *x, mt_tensor *out) {
+    mt_tensor *b = param_arg(m, "bias");
+    mt_arg a[7] = {mt_a_tensor(x), mt_a_tensor(param_arg(m, "weight")), b ? mt_a_tensor(b) : mt_a_none(),
+                   *mt_module_get_attr(m, "stride"), *mt_module_get_attr(m, "padding"),
+                   *mt_module_get_attr(m, "dilation"), *mt_module_get_attr(m, "groups")};
+    int n = 1;
+    bool tup;
+    return mt_op_infer(tr->ctx, MT_OP_CONV1D, a, 7, NULL, 0, out, &n, &tup);
+}
+
 typedef mt_status (*leaf_fwd)(mt_tracer *, mt_module *, mt_tensor *, mt_tensor *);
 /* ORDER mt_leaf_kind */
 static const leaf_fwd leaf_table[MT_LEAF_COUNT] = {fwd_linear, fwd_embedding, fwd_layernorm,
-                                                   fwd_dropout, fwd_act, fwd_conv1d};
+                                                   fwd_dropout, fwd_act, fwd_conv1d, fwd_conv1d_nn};
 _Static_assert(sizeof leaf_table / sizeof leaf_table[0] == MT_LEAF_COUNT, "leaf table");
 
 mt_tensor *mt_leaf_forward(mt_tracer *tr, mt_module *m, mt_tensor *x) {

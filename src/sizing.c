@@ -1028,6 +1028,39 @@ static void kv_totals(sizer *S, mt_sizing *out) {
     }
 }
 
+/* ---- recurrent state --------------------------------------------------------------
+ * A Mamba-2 mixer is a module with a torch.nn.Conv1d child "conv1d" and the
+ * attributes num_heads, head_dim and ssm_state_size (the families that build
+ * one record them). transformers' HybridMambaAttentionDynamicCache holds per
+ * mixer and sequence a conv state [conv_dim, d_conv] and an SSM state
+ * [num_heads, head_dim, d_state], both in the model's dtype (the conv
+ * weight's). They do not grow with the sequence. */
+static void state_walk(const mt_module *mod, mt_sizing *out) {
+    const mt_module *conv = mt_module_child(mod, "conv1d");
+    const mt_arg *h = mt_module_get_attr(mod, "num_heads"), *p = mt_module_get_attr(mod, "head_dim"),
+                 *n = mt_module_get_attr(mod, "ssm_state_size");
+    if (conv && conv->leaf == MT_LEAF_NN_CONV1D && h && p && n && h->kind == MT_ARG_INT && p->kind == MT_ARG_INT &&
+        n->kind == MT_ARG_INT) {
+        const mt_arg *ch = mt_module_get_attr(conv, "in_channels"), *k = mt_module_get_attr(conv, "kernel_size");
+        const mt_param *w = mt_module_param(conv, "weight");
+        if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
+            int64_t es = (int64_t)mt_dtype_size(w->t->dtype);
+            out->state_layers++;
+            out->state_dtype = w->t->dtype;
+            out->conv_state_bytes += ch->v.i * k->v.i * es;
+            out->ssm_state_bytes += h->v.i * p->v.i * n->v.i * es;
+        }
+    }
+    for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], out);
+}
+
+static void state_totals(const mt_model *m, mt_sizing *out, int64_t batch) {
+    out->state_dtype = MT_DTYPE_NONE;
+    if (m->root) state_walk(m->root, out);
+    out->state_bytes_per_seq = out->conv_state_bytes + out->ssm_state_bytes;
+    out->state_bytes_at_batch = out->state_bytes_per_seq * batch;
+}
+
 /* ---- FLOPs -------------------------------------------------------------------------- */
 
 /* mt_node_flops depends only on what a node's signature holds (op, target,
@@ -1401,6 +1434,7 @@ static save_rule save_of(const mt_node *n) {
     if (n->op == MT_NODE_CALL_MODULE && n->module) {
         switch (n->module->leaf) {
         case MT_LEAF_LINEAR: case MT_LEAF_CONV1D: case MT_LEAF_LAYERNORM: case MT_LEAF_ACT: case MT_LEAF_EMBEDDING:
+        case MT_LEAF_NN_CONV1D:
             return SAVE_INPUTS;
         default:
             return SAVE_NONE;
@@ -1412,6 +1446,7 @@ static save_rule save_of(const mt_node *n) {
     case MT_OP_WHERE: case MT_OP_INDEX_SELECT: case MT_OP_GATHER: case MT_OP_MEAN: case MT_OP_AMAX:
     case MT_OP_MAXIMUM: case MT_OP_MINIMUM: case MT_OP_LOG: case MT_OP_SIN: case MT_OP_COS: case MT_OP_CLAMP:
     case MT_OP_INDEX_ADD: case MT_OP_ABS:
+    case MT_OP_CONV1D: case MT_OP_SOFTPLUS: case MT_OP_CLAMP_FN: /* Mamba-2 mixer: inputs, as linear/silu/clamp */
         return SAVE_INPUTS;
     case MT_OP_SOFTMAX: case MT_OP_EXP: case MT_OP_RSQRT: case MT_OP_SQRT: case MT_OP_TANH: case MT_OP_SIGMOID:
         return SAVE_OUTPUT;
@@ -1704,6 +1739,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     mt_status st;
     if ((st = analyse_attention(&S, out)) != MT_OK) return st;
     kv_totals(&S, out);
+    state_totals(m, out, out->batch);
     if (kv_only) return MT_OK;
     if ((st = mt_quant_inventory_of(m, S.o->quant, &out->weights)) != MT_OK) return st;
     out->weight_bytes = out->weights.total_bytes;
@@ -1715,7 +1751,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     training(&S, out, &t);
     largest_layer(out);
     if (S.o->mem_budget > 0 && out->has_kv && out->kv_bytes_per_token > 0) {
-        int64_t room = S.o->mem_budget - out->weight_bytes - out->activation_peak;
+        int64_t room = S.o->mem_budget - out->weight_bytes - out->activation_peak - out->state_bytes_at_batch;
         out->kv_capacity_tokens = room > 0 ? room / out->kv_bytes_per_token : 0;
     }
     mtx_ptrmap_free(&S.E.dmap);

@@ -152,6 +152,22 @@ static const tiny_config tiny_configs[] = {
                        TINY_DIMS "}", 256, 304000},
     /* HunYuanDenseV1ForCausalLM: llama's 106816 + query/key_layernorm 32 per layer */
     {"hunyuan_v1_dense", "{\"model_type\": \"hunyuan_v1_dense\", \"head_dim\": 16, " TINY_DIMS "}", 256, 106880},
+    /* BambaForCausalLM, layer 0 Mamba-2, layer 1 attention (attn_layer_indices [1]); mixer (modeling_bamba.py
+     * BambaMixer): intermediate 2*64 = 128, conv_dim 128 + 2*2*8 = 160, in_proj 64*(128+160+8) 18944,
+     * conv1d 160*1*4 + 160 = 800, dt_bias/A_log/D 3*8, norm 128, out_proj 128*64 8192 = 28088; + feed_forward
+     * 24576 + input_layernorm/pre_ff_layernorm 128 -> 52792; attention layer 36992; untied lm_head:
+     * 16384 + 52792 + 36992 + 64 + 16384 */
+    {"bamba", "{\"model_type\": \"bamba\", \"attn_layer_indices\": [1], \"mamba_n_heads\": 8, \"mamba_n_groups\": 2, "
+              "\"mamba_d_state\": 8, \"mamba_d_conv\": 4, \"mamba_chunk_size\": 16, " TINY_DIMS "}", 256, 122616},
+    /* GraniteMoeHybridForCausalLM, layer 0 Mamba-2, layer 1 attention (NoPE), both with GraniteMoe's sparse
+     * block (input_linear 4*256*64 65536 + output_linear 4*64*128 32768 + router 4*64 256 = 98560) and the
+     * shared MLP (64*192 + 96*64 = 18432), norms 128: Mamba layer 28088 (as bamba's) + 117120 = 145208,
+     * attention layer 12288 + 117120 = 129408; untied: 16384 + 145208 + 129408 + 64 + 16384 */
+    {"granitemoehybrid", "{\"model_type\": \"granitemoehybrid\", \"layer_types\": [\"mamba\", \"attention\"], "
+                         "\"num_local_experts\": 4, \"num_experts_per_tok\": 2, \"shared_intermediate_size\": 96, "
+                         "\"mamba_n_heads\": 8, \"mamba_n_groups\": 2, \"mamba_d_state\": 8, \"mamba_chunk_size\": 16, "
+                         "\"embedding_multiplier\": 12.0, \"residual_multiplier\": 0.22, \"attention_multiplier\": 0.0625, "
+                         "\"logits_scaling\": 4.0, \"position_embedding_type\": \"nope\", " TINY_DIMS "}", 256, 307448},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

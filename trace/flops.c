@@ -108,6 +108,15 @@ static const mt_sym *fl_linear(mt_ctx *ctx, const mt_node *n) {
     return product_flops(ctx, mt_tensor_numel(ctx, y), w->shape[w->ndim - 1], mt__node_tensor(n, "bias") != NULL);
 }
 
+/* conv1d(x, W [out, in / groups, k], b): each output element a dot product of
+ * length in / groups * k (the weight's last two dims), plus one add for the bias. */
+static const mt_sym *fl_conv1d(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *w = mt__node_tensor(n, "weight"), *y = out0(n);
+    if (!w || !y || w->ndim != 3) return bad_node(ctx, n, "expected a weight [out, in / groups, k] and an output");
+    return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_mul(ctx, w->shape[1], w->shape[2]),
+                         mt__node_tensor(n, "bias") != NULL);
+}
+
 static const mt_sym *fl_layer_norm(mt_ctx *ctx, const mt_node *n) {
     const mt_tensor *x = mt__node_tensor(n, "input");
     if (!x) return bad_node(ctx, n, "no input tensor");
@@ -223,7 +232,10 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     R(CONV2D, RULE("conv2d", fl_conv2d))                                   \
     R(AVG_POOL2D, RULE("avg_pool2d", fl_avg_pool2d))                       \
     /* a copy of source elements where mask is true */                     \
-    R(MASKED_SCATTER, R_ZERO)
+    R(MASKED_SCATTER, R_ZERO)                                              \
+    R(CONV1D, RULE("conv1d", fl_conv1d))                                   \
+    R(PAD, R_ZERO) R(SOFTPLUS, R_ELEM) R(TRIL, R_ZERO) R(ONES, R_ZERO)     \
+    R(CLAMP_FN, R_ELEM) R(REPEAT_INTERLEAVE_METHOD, R_ZERO)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,
@@ -272,6 +284,13 @@ static const mt_sym *fl_module(mt_ctx *ctx, const mt_node *n) {
         const mt_sym *in = attr_dim(ctx, m, "nx");
         if (!in) return bad_node(ctx, n, "Conv1D without nx");
         return product_flops(ctx, mt_tensor_numel(ctx, y), in, mt_module_param(m, "bias") != NULL);
+    }
+    case MT_LEAF_NN_CONV1D: { /* F.conv1d: in_channels / groups * kernel_size per output element */
+        const mt_sym *in = attr_dim(ctx, m, "in_channels"), *k = attr_dim(ctx, m, "kernel_size");
+        const mt_arg *g = mt_module_get_attr(m, "groups");
+        if (!in || !k || !g || g->kind != MT_ARG_INT || g->v.i <= 0) return bad_node(ctx, n, "Conv1d without its sizes");
+        const mt_sym *per = mt_sym_div_exact(ctx, mt_sym_mul(ctx, in, k), mt_sym_const(ctx, g->v.i));
+        return product_flops(ctx, mt_tensor_numel(ctx, y), per, mt_module_param(m, "bias") != NULL);
     }
     case MT_LEAF_LAYERNORM:
         return layer_norm_flops(ctx, x, mt_module_param(m, "weight") != NULL, mt_module_param(m, "bias") != NULL);

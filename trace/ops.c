@@ -336,9 +336,26 @@ static bool known_ge(call *c, const mt_sym *s, int64_t v) {
     if (is_const(s, &x)) return x >= v;
     if (s && mt_sym_is_var(s)) {
         const mt_symbol_info *info = mt_sym_info_of(c->ctx, s);
-        return info && info->lo >= v;
+        if (info) return info->lo >= v;
     }
-    return false;
+    /* An expression with no negative coefficient or constant anywhere (its
+     * printing has no '-', floor-division atoms included) over symbols bounded
+     * below by >= 0 is nondecreasing in each: its value at the lower bounds is
+     * a lower bound ((seq + 255)//256 >= 1, the chunk count of Mamba's scan). */
+    const char *str = s ? mt_sym_str(s) : NULL;
+    if (!str || strchr(str, '-')) return false;
+    int n = mt_sym_count(c->ctx);
+    if (n <= 0 || n > 256) return false;
+    const char *names[256];
+    int64_t los[256];
+    for (int i = 0; i < n; i++) {
+        const mt_symbol_info *info = mt_sym_info(c->ctx, i);
+        if (!info || info->lo < 0) return false;
+        names[i] = info->name;
+        los[i] = info->lo;
+    }
+    mt_binding b = {names, los, n};
+    return is_const(mt_sym_subst(c->ctx, s, &b), &x) && x >= v;
 }
 
 /* Wrap a dim index like PyTorch's maybe_wrap_dim (a 0-dim tensor accepts
@@ -1428,13 +1445,32 @@ static mt_status rule_topk(call *c) {
 
 /* ---- indexing --------------------------------------------------------------- */
 
+/* Is a symbolic slice stop e known to be <= the dim n? When n - e is a
+ * constant >= 0 (conv1d's output seq + K - 1 sliced back to seq), or when n
+ * is e rounded up to a multiple of a constant c, c*((e + c - 1)//c) (Mamba's
+ * chunk padding sliced back to seq); c is read as n at e = 1 for a bare
+ * symbol e, then the form is checked by rebuilding it. */
+static bool stop_known_le(call *c, const mt_sym *e, const mt_sym *n) {
+    int64_t d = 0;
+    if (is_const(mt_sym_sub(c->ctx, n, e), &d)) return d >= 0;
+    if (!mt_sym_is_var(e)) return false;
+    const mt_symbol_info *info = mt_sym_info_of(c->ctx, e);
+    if (!info || info->lo < 1) return false;
+    const char *names[1] = {info->name};
+    int64_t one = 1, cv = 0;
+    mt_binding b = {names, &one, 1};
+    if (!is_const(mt_sym_subst(c->ctx, n, &b), &cv) || cv <= 0) return false;
+    const mt_sym *up = mt_sym_mul_const(c->ctx, mt_sym_floordiv(c->ctx, mt_sym_add_const(c->ctx, e, cv - 1), cv), cv);
+    return up == n;
+}
+
 /* Length of x[start:stop:step] along a dim of size n.
  * All constant: Python's clamping. Otherwise (a symbolic dim or bound):
  *  - start None -> 0, a constant c >= 0 -> c, c < 0 -> n + c, a symbol s -> s;
  *  - stop None or n itself -> n, c < 0 -> n + c; a constant c >= 0 -> c only
  *    when n >= c is known (constant n, or a symbol whose lower bound is >= c),
- *    since min(c, n) is otherwise undecidable; any other symbolic stop is
- *    undecidable;
+ *    since min(c, n) is otherwise undecidable; a symbolic stop e only when
+ *    e <= n is known (stop_known_le), any other is undecidable;
  *  - bounds resolved this way are taken to lie within [0, n] (the slice of a
  *    symbolic dim is not clamped); a negative constant length becomes 0;
  *  - step: a positive constant; length = ceil(len / step). */
@@ -1462,6 +1498,7 @@ static mt_status slice_len(call *c, const mt_tensor *x, int dim, const mt_sym *s
     if (!stop || stop == n) e = n;
     else if (ec && ev < 0) e = mt_sym_add_const(c->ctx, n, ev);
     else if (ec && known_ge(c, n, ev)) e = stop;
+    else if (!ec && stop_known_le(c, stop, n)) e = stop;
     else if (ec)
         return fail(c, "slice stop %lld on dim %d of symbolic size %s: min(%lld, %s) is undecidable (give the "
                        "symbol a lower bound >= %lld, or slice to the full dim): got %s",
@@ -1717,7 +1754,8 @@ static mt_status rule_triu(call *c) {
     TRY(need_tensor(c, "input", &x));
     int64_t diag = 0;
     TRY(opt_int(c, "diagonal", 0, &diag));
-    if (x->ndim < 2) return fail(c, "triu: input tensor must have at least 2 dimensions: got %s", sh(c, x));
+    if (x->ndim < 2)
+        return fail(c, "%s: input tensor must have at least 2 dimensions: got %s", c->def->name, sh(c, x));
     return emit_like(c, x->dtype, x);
 }
 
@@ -1822,6 +1860,10 @@ static mt_status rule_full_like(call *c);
 static mt_status rule_conv2d(call *c);
 static mt_status rule_avg_pool2d(call *c);
 static mt_status rule_masked_scatter(call *c);
+/* Mamba-2 mixer ops: rules appended at the end of this file. */
+static mt_status rule_conv1d(call *c);
+static mt_status rule_pad(call *c);
+static mt_status rule_softplus(call *c);
 
 /* The op table: one row per op of MT_OPS, with every column each pass needs
  * (opinfo_internal.h; docs/ops.md, "The op table"):
@@ -1960,7 +2002,22 @@ static mt_status rule_masked_scatter(call *c);
       SIG("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"), \
       1, OPAQUE, NONE, REPLICATE) \
     R(MASKED_SCATTER, "masked_scatter", rule_masked_scatter, SIG("self|input", "mask", "source"), 1, OPAQUE, NONE, \
-      REPLICATE)
+      REPLICATE) \
+    /* the Mamba-2 mixer's ops: conv1d replicated (the depthwise convolution follows \
+     * in_proj's gathered split); pad, tril, ones and the method/function twins as \
+     * their relatives */ \
+    R(CONV1D, "conv1d", rule_conv1d, \
+      SIG("input", "weight", "bias", "stride", "padding", "dilation", "groups"), 3, OPAQUE, NONE, REPLICATE) \
+    R(PAD, "pad", rule_pad, SIG("input", "pad", "mode", "value"), 1, OPAQUE, NONE, REPLICATE) \
+    R(SOFTPLUS, "softplus", rule_softplus, SIG("input", "beta", "threshold"), 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(TRIL, "tril", rule_triu, SIG("input|self", "diagonal"), 1, TRIANGLE, NONE, MAP) \
+    R(ONES, "ones", rule_zeros, \
+      SIG("*size", "out", "dtype", "layout", "device", "requires_grad", "names"), \
+      0, CREATE, NONE, REPLICATE) \
+    R(CLAMP_FN, "clamp", rule_clamp, SIG("input|self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
+    R(REPEAT_INTERLEAVE_METHOD, "repeat_interleave", rule_repeat_interleave, \
+      SIG("self|input", "repeats", "dim", "*", "output_size"), \
+      1, OPAQUE, NONE, REPLICATE)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2768,4 +2825,164 @@ static mt_status rule_masked_scatter(call *c) {
     int nr = 0;
     TRY(broadcast(c, x->ndim, x->shape, mask->ndim, mask->shape, &nr, r));
     return emit(c, x->dtype, nr, r);
+}
+
+/* ---- Mamba-2 mixer: conv1d, pad, softplus -----------------------------------
+ * Sources: ATen native/Convolution.cpp (conv_output_size, check_shape_forward),
+ * torch/nn/functional.py (pad: _pad_circular and the constant path, softplus),
+ * native/PadNd.cpp (constant_pad_nd). */
+
+/* An int or a one-int list (conv1d's stride / padding / dilation). */
+static mt_status conv_int(call *c, const char *name, int64_t dflt, int64_t *v) {
+    const mt_arg *a = param(c, name);
+    *v = dflt;
+    if (!a) return MT_OK;
+    if (a->kind == MT_ARG_LIST) {
+        if (a->v.list.n != 1)
+            return fail(c, "expected %s to be a single integer value or a list of 1 values to match the convolution "
+                           "dimensions, but got %s=[%d values]",
+                        name, name, a->v.list.n);
+        a = &a->v.list.items[0];
+    }
+    return int_of(c, name, a, v);
+}
+
+/* F.conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+ * input [N, C_in, L] (or unbatched [C_in, L]), weight [C_out, C_in / groups, K],
+ * bias [C_out]; L_out = (L + 2 padding - dilation (K - 1) - 1) // stride + 1.
+ * padding may be "valid" (0) or "same" (stride 1 only; L_out = L). */
+static mt_status rule_conv1d(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x, *w, *b;
+    TRY(need_tensor(c, "input", &x));
+    TRY(need_tensor(c, "weight", &w));
+    TRY(opt_tensor(c, "bias", &b));
+    int64_t stride, dil, groups, pad = 0;
+    TRY(conv_int(c, "stride", 1, &stride));
+    TRY(conv_int(c, "dilation", 1, &dil));
+    TRY(opt_int(c, "groups", 1, &groups));
+    const mt_arg *pa = param(c, "padding");
+    bool same = false;
+    if (pa && pa->kind == MT_ARG_STR) {
+        if (strcmp(pa->v.s, "same") == 0) same = true;
+        else if (strcmp(pa->v.s, "valid") != 0)
+            return fail(c, "Invalid padding string '%s', should be one of {'valid', 'same'}", pa->v.s);
+    } else {
+        TRY(conv_int(c, "padding", 0, &pad));
+    }
+    if (stride <= 0) return fail(c, "non-positive stride is not supported: got stride=%lld", (long long)stride);
+    if (dil <= 0) return fail(c, "dilation should be greater than zero: got dilation=%lld", (long long)dil);
+    if (pad < 0) return fail(c, "negative padding is not supported: got padding=%lld", (long long)pad);
+    if (groups <= 0) return fail(c, "non-positive groups is not supported: got groups=%lld", (long long)groups);
+    if (same && stride != 1) return fail(c, "padding='same' is not supported for strided convolutions");
+    if (x->ndim != 2 && x->ndim != 3)
+        return fail(c, "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: %s", sh(c, x));
+    if (w->ndim != 3)
+        return fail(c, "weight should have 3 dimensions [out_channels, in_channels / groups, kernel_size]: got weight %s",
+                    sh(c, w));
+    if (x->dtype != w->dtype)
+        return fail(c, "Input type (%s) and weight type (%s) should be the same: got %s and %s",
+                    mt_dtype_name(x->dtype), mt_dtype_name(w->dtype), sh(c, x), sh(c, w));
+    /* integer inputs run (the CPU kernels of the reference libtorch accept them); bool has no kernel */
+    if (x->dtype == MT_BOOL)
+        return fail(c, "conv1d has no bool kernel: got bool %s", sh(c, x));
+    const mt_sym *cin = x->shape[x->ndim - 2], *len = x->shape[x->ndim - 1];
+    const mt_sym *cout = w->shape[0], *wcin = w->shape[1], *k = w->shape[2];
+    const mt_sym *need = mt_sym_mul_const(c->ctx, wcin, groups);
+    if (!need) return sym_failed(c);
+    if (need != cin)
+        return fail(c, "Given groups=%lld, weight of size %s, expected input %s to have %s channels, but got %s "
+                       "channels instead",
+                    (long long)groups, sh(c, w), sh(c, x), ds(need), ds(cin));
+    int64_t co = 0;
+    if (is_const(cout, &co) && co % groups != 0)
+        return fail(c, "Given groups=%lld, expected weight to be divisible by %lld at dimension 0, but got weight of "
+                       "size %s instead",
+                    (long long)groups, (long long)groups, sh(c, w));
+    if (b) {
+        if (b->ndim != 1 || b->shape[0] != cout)
+            return fail(c, "Given weight of size %s, expected bias to be 1-dimensional with %s elements, but got bias "
+                           "of size %s instead",
+                        sh(c, w), ds(cout), sh(c, b));
+        if (b->dtype != x->dtype)
+            return fail(c, "Input type (%s) and bias type (%s) should be the same", mt_dtype_name(x->dtype),
+                        mt_dtype_name(b->dtype));
+    }
+    /* L_out = (L + 2 pad - dil (K - 1) - 1) // stride + 1 */
+    const mt_sym *out = len;
+    if (!same) {
+        const mt_sym *span = mt_sym_add_const(c->ctx, mt_sym_mul_const(c->ctx, k, dil), 1 - dil); /* dil (K-1) + 1 */
+        const mt_sym *num = span ? mt_sym_sub(c->ctx, mt_sym_add_const(c->ctx, len, 2 * pad), span) : NULL;
+        out = num ? (stride == 1 ? mt_sym_add_const(c->ctx, num, 1)
+                                 : mt_sym_add_const(c->ctx, mt_sym_floordiv(c->ctx, num, stride), 1))
+                  : NULL;
+        if (!out) return sym_failed(c);
+        int64_t ov = 0;
+        if (is_const(out, &ov) && ov <= 0)
+            return fail(c, "Calculated output size (%lld) is too small: input %s, kernel %s, padding %lld",
+                        (long long)ov, sh(c, x), ds(k), (long long)pad);
+    }
+    const mt_sym *r[3];
+    int nr = 0;
+    if (x->ndim == 3) r[nr++] = x->shape[0];
+    r[nr++] = cout;
+    r[nr++] = out;
+    return emit(c, x->dtype, nr, r);
+}
+
+/* F.pad(input, pad, mode="constant", value=None): pad holds (left, right) pairs
+ * from the last dim backwards, at most 2 * ndim entries; each padded dim grows
+ * by left + right (negative entries crop). Only the constant mode is modelled. */
+static mt_status rule_pad(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    const mt_arg *pa = param(c, "pad");
+    if (!pa || pa->kind != MT_ARG_LIST) return fail_usage(c, "argument 'pad' must be a tuple of ints, got %s", kind_name(pa));
+    const mt_arg *mode = param(c, "mode");
+    if (mode && mode->kind != MT_ARG_STR) return fail_usage(c, "argument 'mode' must be a str, got %s", kind_name(mode));
+    if (mode && strcmp(mode->v.s, "constant") != 0)
+        return fail_unsupported(c, "padding mode '%s' is not modelled (only 'constant'): got %s", mode->v.s, sh(c, x));
+    const mt_arg *val = param(c, "value");
+    if (val && val->kind != MT_ARG_INT && val->kind != MT_ARG_FLOAT && val->kind != MT_ARG_BOOL)
+        return fail_usage(c, "argument 'value' must be a number, got %s", kind_name(val));
+    int n = pa->v.list.n;
+    if (n % 2 != 0) return fail(c, "Padding length must be divisible by 2: got %d entries", n);
+    if (n / 2 > x->ndim)
+        return fail(c, "Padding length should be less than or equal to two times the input dimension but got padding "
+                       "length %d and input of dimension %d: got %s",
+                    n, x->ndim, sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) r[i] = x->shape[i];
+    for (int i = 0; i < n / 2; i++) {
+        const mt_sym *lo, *hi;
+        TRY(size_of(c, "pad entries", &pa->v.list.items[2 * i], &lo));
+        TRY(size_of(c, "pad entries", &pa->v.list.items[2 * i + 1], &hi));
+        int d = x->ndim - 1 - i;
+        const mt_sym *grown = mt_sym_add(c->ctx, mt_sym_add(c->ctx, r[d], lo), hi);
+        if (!grown) return sym_failed(c);
+        int64_t v = 0;
+        if (is_const(grown, &v) && v < 0)
+            return fail(c, "The input size %s, plus negative padding %s and %s resulted in a negative output size, "
+                           "which is invalid. Check dimension %d of your input: got %s",
+                        ds(r[d]), ds(lo), ds(hi), d, sh(c, x));
+        r[d] = grown;
+    }
+    return emit(c, x->dtype, x->ndim, r);
+}
+
+/* F.softplus(input, beta=1.0, threshold=20.0): same shape and dtype; floating
+ * inputs only (ATen "softplus_cpu" has no integral or complex kernel). */
+static mt_status rule_softplus(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    double v = 0;
+    bool set = false;
+    TRY(opt_number(c, "beta", &v, &set));
+    TRY(opt_number(c, "threshold", &v, &set));
+    if (!mt_dtype_is_floating(x->dtype))
+        return fail(c, "\"softplus_cpu\" not implemented for '%s': got %s %s", mt_dtype_name(x->dtype),
+                    mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, x->dtype, x);
 }

@@ -229,7 +229,14 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(CUMSUM_METHOD, MT_NODE_CALL_METHOD,   "cumsum",                            MT_PROMO_BOOL_TO_LONG) \
     X(CONV2D,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.conv2d",        MT_PROMO_DEFAULT) \
     X(AVG_POOL2D,    MT_NODE_CALL_FUNCTION, "torch.nn.functional.avg_pool2d",    MT_PROMO_DEFAULT) \
-    X(MASKED_SCATTER, MT_NODE_CALL_METHOD,  "masked_scatter",                    MT_PROMO_KEEP_FIRST)
+    X(MASKED_SCATTER, MT_NODE_CALL_METHOD,  "masked_scatter",                    MT_PROMO_KEEP_FIRST) \
+    X(CONV1D,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.conv1d",        MT_PROMO_DEFAULT)      \
+    X(PAD,           MT_NODE_CALL_FUNCTION, "torch.nn.functional.pad",           MT_PROMO_DEFAULT)      \
+    X(SOFTPLUS,      MT_NODE_CALL_FUNCTION, "torch.nn.functional.softplus",      MT_PROMO_DEFAULT)      \
+    X(TRIL,          MT_NODE_CALL_FUNCTION, "torch.tril",                        MT_PROMO_DEFAULT)      \
+    X(ONES,          MT_NODE_CALL_FUNCTION, "torch.ones",                        MT_PROMO_DEFAULT)      \
+    X(CLAMP_FN,      MT_NODE_CALL_FUNCTION, "torch.clamp",                       MT_PROMO_DEFAULT)      \
+    X(REPEAT_INTERLEAVE_METHOD, MT_NODE_CALL_METHOD, "repeat_interleave",         MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

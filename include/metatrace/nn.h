@@ -32,6 +32,7 @@ typedef enum mt_leaf_kind {
     MT_LEAF_DROPOUT,
     MT_LEAF_ACT,               /* activation module (SiLU, GELU, ReLU, Tanh, ...) */
     MT_LEAF_CONV1D,            /* transformers' Conv1D (GPT-2): weight [in, out], bias [out] */
+    MT_LEAF_NN_CONV1D,         /* torch.nn.Conv1d: weight [out, in / groups, kernel], bias [out] (Mamba's depthwise conv) */
     MT_LEAF_COUNT
 } mt_leaf_kind;
 
@@ -91,6 +92,11 @@ MT_API mt_module *mt_nn_layernorm(mt_ctx *ctx, mt_module *parent, const char *na
 /* transformers.pytorch_utils.Conv1D(nf, nx): weight stored [nx, nf] (in, out), bias [nf]. */
 MT_API mt_module *mt_nn_conv1d(mt_ctx *ctx, mt_module *parent, const char *name, int64_t nf, int64_t nx,
                         mt_dtype dt, mt_device dev);
+/* torch.nn.Conv1d(in_channels, out_channels, kernel_size, stride=1, padding, dilation=1, groups, bias):
+ * weight [out, in / groups, kernel], bias [out]; forward F.conv1d(x, weight, bias, 1, padding, 1, groups). */
+MT_API mt_module *mt_nn_conv1d_nn(mt_ctx *ctx, mt_module *parent, const char *name, int64_t in_channels,
+                           int64_t out_channels, int64_t kernel_size, int64_t padding, int64_t groups, bool bias,
+                           mt_dtype dt, mt_device dev);
 MT_API mt_module *mt_nn_dropout(mt_ctx *ctx, mt_module *parent, const char *name, double p);
 /* type: "SiLU", "GELU" (approximate "none"/"tanh" in attr), "ReLU", "Tanh", "GELUTanh",
  * "NewGELUActivation", ... */

@@ -124,6 +124,15 @@ typedef struct mt_sizing {
     mt_optimizer optimizer;
     int dp;
     bool mixed_precision;          /* weights below 32 bits: Adam keeps an fp32 master copy */
+    /* recurrent state (Mamba-2 mixers): a fixed size per sequence, whatever its length, as
+     * transformers' HybridMambaAttentionDynamicCache allocates it in the model's dtype:
+     * conv state [conv_dim, d_conv] and SSM state [heads, head_dim, d_state] per mixer */
+    int state_layers;              /* mixers found (0: none; the fields below are 0) */
+    mt_dtype state_dtype;
+    int64_t conv_state_bytes;      /* all mixers, one sequence */
+    int64_t ssm_state_bytes;       /* all mixers, one sequence */
+    int64_t state_bytes_per_seq;   /* conv + ssm */
+    int64_t state_bytes_at_batch;  /* x batch */
 } mt_sizing;
 
 /* Run the pass on a traced graph of m. opts NULL: the defaults (batch 1, seq

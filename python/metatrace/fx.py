@@ -129,6 +129,9 @@ def _leaf(m, dtype):
         return nn.Dropout(a["p"])
     if m.type == "Conv1D":
         return Conv1D(a["nf"], a["nx"], dtype=dtype)
+    if m.type == "Conv1d":  # torch.nn.Conv1d (Mamba's depthwise conv); the bias, if any, is installed below
+        return nn.Conv1d(a["in_channels"], a["out_channels"], a["kernel_size"], stride=a["stride"],
+                         padding=a["padding"], dilation=a["dilation"], groups=a["groups"], device="meta", dtype=dtype)
     if m.type in _ACTS:
         return _ACTS[m.type]()
     raise Error("to_fx: no torch.nn module for leaf %s (%s)" % (m.path, m.type), "unsupported")

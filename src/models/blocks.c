@@ -476,7 +476,8 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
         if (layer_norms(m, s, L) != MT_OK) return mt_ctx_status(ctx);
     }
     if (!rms_norm(m, model, NM(s, final_norm, "norm"), s)) return mt_ctx_status(ctx);
-    if (rotary_module(m, model, "rotary_emb", s->rope_type, s->rope_theta, s->rotary_dim, s->cls.rotary) != MT_OK)
+    if (!s->caps.no_rotary &&
+        rotary_module(m, model, "rotary_emb", s->rope_type, s->rope_theta, s->rotary_dim, s->cls.rotary) != MT_OK)
         return mt_ctx_status(ctx);
     if (s->caps.local_rope_theta > 0 &&
         rotary_module(m, model, "rotary_emb_local", "default", s->caps.local_rope_theta, s->rotary_dim,
@@ -898,7 +899,8 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
     mt_rope_layout layout = s->caps.rope_interleave ? MT_ROPE_REPEAT : MT_ROPE_CAT;
-    mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, layout, s->attention_scaling, &cos, &sin);
+    if (!s->caps.no_rotary)
+        mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, layout, s->attention_scaling, &cos, &sin);
     if (s->caps.local_rope_theta > 0)
         mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb_local"), h, pos, layout, 1.0, &lcos, &lsin);
     if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && !s->caps.embed_cls && h)
@@ -915,7 +917,10 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         mt_tensor *lm = slide ? smask : mask;
         mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
         if (s->caps.nope && s->caps.nope[i]) c = sn = NULL; /* NoPE layer: no rotary */
-        mt_module *at = mt_tr_child(tr, L, NM(s, attn, "self_attn")), *mlp = mt_tr_child(tr, L, NM(s, mlp, "mlp"));
+        /* a layer whose attention slot holds another mixer (names.attn_alt, Bamba's "mamba") has no self_attn */
+        const char *at_name = s->names.attn_alt && !mt_module_child(L, NM(s, attn, "self_attn")) ? s->names.attn_alt
+                                                                                                  : NM(s, attn, "self_attn");
+        mt_module *at = mt_tr_child(tr, L, at_name), *mlp = mt_tr_child(tr, L, NM(s, mlp, "mlp"));
         mt_tr_enter(tr, L);
         mt_tensor *res = h, *a, *f;
         switch (s->caps.layout) {

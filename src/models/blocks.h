@@ -79,6 +79,8 @@ typedef struct mt_dec_naming {
     const char *gate, *up, *down;                       /* gate_proj, up_proj, down_proj */
     const char *fc_in, *fc_out;                         /* plain MLP: c_fc, c_proj */
     const char *q_norm, *k_norm;                        /* q_norm, k_norm (query_layernorm, key_layernorm) */
+    const char *attn_alt; /* a layer without the attention child has this one instead, passed to the attention
+                           * hook in its place (Bamba's "mamba" mixer); NULL: none */
 } mt_dec_naming;
 
 typedef struct mt_dec_caps {
@@ -115,6 +117,8 @@ typedef struct mt_dec_caps {
     int64_t embed_padding_idx; /* with embed_cls: padding_idx recorded in F.embedding (-1: None) */
     const bool *nope;          /* per layer (layers entries; NULL: none): no rotary on q/k (NoPE layers of
                                 * SmolLM3, Llama 4); the layer's attention gets cos = sin = NULL */
+    bool no_rotary;            /* no rotary_emb module at all (GraniteMoeHybrid without position_embedding_type
+                                * "rope"): nothing recorded for positions, every attention gets cos = sin = NULL */
 } mt_dec_caps;
 
 typedef struct mt_dec_spec {

@@ -52,9 +52,17 @@ static bool positive(mt_model *m, const char *key, double *v) {
     return true;
 }
 
+/* The block's class with its "MoE" suffix replaced (GraniteMoeMoE -> GraniteMoeParallelExperts,
+ * GraniteMoeHybridMoE -> GraniteMoeHybridParallelExperts). */
+static const char *sibling_cls(mt_ctx *ctx, const char *block_cls, const char *suffix) {
+    size_t n = strlen(block_cls);
+    int keep = (int)(n >= 3 && strcmp(block_cls + n - 3, "MoE") == 0 ? n - 3 : n);
+    return mt_sprintf(ctx, "%.*s%s", keep, block_cls, suffix);
+}
+
 static mt_module *parallel_experts(mt_model *m, mt_module *blk, const char *name, int64_t e, int64_t out, int64_t in,
                                    mt_dtype dt) {
-    mt_module *p = mt_module_new(m->ctx, blk, name, "GraniteMoeParallelExperts");
+    mt_module *p = mt_module_new(m->ctx, blk, name, sibling_cls(m->ctx, blk->type, "ParallelExperts"));
     if (!p) return NULL;
     mt_module_attr(m->ctx, p, "num_experts", mt_a_int(e));
     mt_module_attr(m->ctx, p, "input_size", mt_a_int(in));
@@ -63,12 +71,12 @@ static mt_module *parallel_experts(mt_model *m, mt_module *blk, const char *name
     return mt_param_new(m->ctx, p, "weight", dt, MT_DEVICE_CPU, 3, shape) ? p : NULL;
 }
 
-static mt_status build_moe(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
+mt_status mt_granitemoe_build_moe(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
     (void)index;
     mt_ctx *ctx = m->ctx;
     mt_moe_model *mm = s->ext;
     const mt_moe_spec *e = &mm->moe;
-    mt_module *blk = mt_module_new(ctx, layer, "block_sparse_moe", "GraniteMoeMoE");
+    mt_module *blk = mt_module_new(ctx, layer, "block_sparse_moe", e->block_cls);
     if (!blk) return mt_ctx_status(ctx);
     mt_module_attr(ctx, blk, "num_experts", mt_a_int(e->num_experts));
     mt_module_attr(ctx, blk, "top_k", mt_a_int(e->top_k));
@@ -76,7 +84,7 @@ static mt_status build_moe(mt_model *m, const mt_dec_spec *s, mt_module *layer, 
     if (!mt_act_new(m, blk, "activation", s->hidden_act, "hidden_act") ||
         !(il = parallel_experts(m, blk, "input_linear", e->num_experts, 2 * e->expert_inter, s->hidden, s->dtype)) ||
         !(ol = parallel_experts(m, blk, "output_linear", e->num_experts, s->hidden, e->expert_inter, s->dtype)) ||
-        !(router = mt_module_new(ctx, blk, "router", "GraniteMoeTopKGating")) ||
+        !(router = mt_module_new(ctx, blk, "router", sibling_cls(ctx, e->block_cls, "TopKGating"))) ||
         !mt_nn_linear(ctx, router, "layer", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU))
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, router, "top_k", mt_a_int(e->top_k));
@@ -101,7 +109,7 @@ static mt_tensor *expert_linear(mt_tracer *tr, mt_module *pe, mt_tensor *x, int6
     return y;
 }
 
-static mt_tensor *moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_dec_spec *s) {
+mt_tensor *mt_granitemoe_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_dec_spec *s) {
     if (!x || !blk) return NULL;
     mt_ctx *ctx = tr->ctx;
     const mt_moe_model *mm = s->ext;
@@ -181,8 +189,8 @@ static mt_status granitemoe_build(mt_model *m) {
     if (e->top_k > e->num_experts)
         return mt_config_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (granitemoe)",
                             (long long)e->top_k, (long long)e->num_experts);
-    s->hooks.build_mlp = build_moe;
-    s->hooks.mlp_forward = moe_forward;
+    s->hooks.build_mlp = mt_granitemoe_build_moe;
+    s->hooks.mlp_forward = mt_granitemoe_moe_forward;
     s->names.mlp = "block_sparse_moe";
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(m->ctx);
     mt_model_info(m, "num_local_experts", mt_a_int(e->num_experts));

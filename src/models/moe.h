@@ -69,4 +69,10 @@ mt_status mt_moe_totals(const mt_model *m, mt_totals *t);
 /* Parameter count of a module subtree (tied aliases excluded). */
 bool mt_moe_count(mt_ctx *ctx, const mt_module *mod, int64_t *out);
 
+/* GraniteMoe's sparse block (granitemoe.c), for the families built on it (GraniteMoeHybrid): the
+ * build_mlp / mlp_forward hooks over an mt_moe_model whose moe.block_cls names the block's class
+ * ("GraniteMoeMoE"; its experts and gate classes follow the prefix). */
+mt_status mt_granitemoe_build_moe(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index);
+mt_tensor *mt_granitemoe_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_dec_spec *s);
+
 #endif

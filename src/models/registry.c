@@ -44,6 +44,8 @@ extern const mt_arch mt_arch_glm4_moe;
 extern const mt_arch mt_arch_hunyuan_v1_moe;
 extern const mt_arch mt_arch_hunyuan_v1_dense;
 extern const mt_arch mt_arch_gemma3;
+extern const mt_arch mt_arch_bamba;
+extern const mt_arch mt_arch_granitemoehybrid;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -86,6 +88,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_hunyuan_v1_moe,
     &mt_arch_hunyuan_v1_dense,
     &mt_arch_gemma3,
+    &mt_arch_bamba,
+    &mt_arch_granitemoehybrid,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -919,6 +919,53 @@ void gen_masked_scatter(Gen &g) {
     g.add({t({2, 3}), t({2, 3}, at::kByte), t({6})});
     g.add({t({2, 3}), t({2, 3}, at::kBool), t({6}, at::kHalf)});
     g.add({t({2, 3}), t({4, 3}, at::kBool), t({12})});
+// F.conv1d: batched and unbatched inputs, groups (Mamba's depthwise conv:
+// groups = channels, padding K-1), stride, dilation, the padding strings, bias,
+// and the rejections (channels, groups, bias size, too short, dtypes, ranks).
+void gen_conv1d(Gen &g) {
+    g.add({t({2, 8, 5}), t({8, 1, 4}), t({8}), I(1), I(3), I(1), I(8)});
+    g.add({t({2, 6, 10}), t({4, 3, 3})}, {{"groups", I(2)}});
+    g.add({t({2, 6, 10}), t({4, 6, 3})}, {{"stride", I(2)}, {"padding", I(1)}});
+    g.add({t({2, 6, 10}), t({4, 6, 3})}, {{"stride", Ls({2})}, {"dilation", I(2)}});
+    g.add({t({6, 10}), t({4, 6, 3})}, {{"padding", Val::str("same")}});
+    g.add({t({6, 10}), t({4, 6, 3})}, {{"padding", Val::str("valid")}});
+    g.add({t({2, 6, 10}), t({4, 6, 3})}, {{"padding", Val::str("full")}});
+    g.add({t({2, 6, 10}), t({4, 3, 3})});
+    g.add({t({2, 6, 10}), t({5, 3, 3})}, {{"groups", I(2)}});
+    g.add({t({2, 6, 2}), t({4, 6, 3})});
+    g.add({t({2, 6, 10}), t({4, 6, 3}), t({3})});
+    g.add({t({6, 10}), t({4, 6})});
+    g.add({t({1, 2, 6, 10}), t({4, 6, 3})});
+    for (auto a : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16, at::kLong, at::kInt}) {
+        g.add({t({2, 8, 5}, a), t({8, 1, 4}, a), t({8}, a), I(1), I(3), I(1), I(8)});
+        g.add({t({2, 8, 5}), t({8, 1, 4}, a)}, {{"groups", I(8)}});
+    }
+}
+
+// F.pad: constant padding of the last dims (Mamba's chunk padding of dim 1 of a
+// 4-D and a 3-D tensor, the (1, 0) pad of the chunk sums), cropping, the
+// rejections, and a mode the oracle does not execute.
+void gen_pad(Gen &g) {
+    g.add({t({2, 5, 3, 4}), Ls({0, 0, 0, 0, 0, 3, 0, 0})}, {{"mode", Val::str("constant")}, {"value", I(0)}});
+    g.add({t({2, 5, 3}), Ls({0, 0, 0, 3, 0, 0})}, {{"mode", Val::str("constant")}, {"value", I(0)}});
+    g.add({t({2, 3, 4}), Ls({1, 0})});
+    g.add({t({2, 3}), Ls({1, 2, 3, 4})});
+    g.add({t({2, 5}), Ls({-1, -2})});
+    g.add({t({2, 5}), Ls({-3, -3})});
+    g.add({t({2, 5}), Ls({1, 2, 3})});
+    g.add({t({5}), Ls({1, 2, 3, 4})});
+    g.add({t({2, 5}), Ls({1, 1})}, {{"value", F(2.5)}});
+    for (auto a : kAll) g.add({t({2, 3}, a), Ls({1, 1})});
+    g.skipped_float8 += kFloat8Count;
+}
+
+// F.softplus: every dtype (integral and complex rejected), beta and threshold.
+void gen_softplus(Gen &g) {
+    for (auto a : kAll)
+        for (const Shape &s : std::vector<Shape>{{}, {2, 3}, {0, 4}}) g.add({t(s, a)});
+    g.add({t({3})}, {{"beta", I(2)}, {"threshold", F(10.0)}});
+    g.add({t({3}), F(0.5), F(5.0)});
+    g.skipped_float8 += kFloat8Count * 3;
 }
 
 // Which generator serves which op (by the lower-case op name of the table).
@@ -949,6 +996,8 @@ void generate(const std::string &name, Gen &g) {
         {"repeat_interleave", gen_repeat_interleave}, {"stack", gen_stack}, {"flatten", gen_flatten},
         {"min", gen_min}, {"full_like", gen_full_like}, {"cumsum", gen_cumsum},
         {"conv2d", gen_conv2d}, {"avg_pool2d", gen_avg_pool2d}, {"masked_scatter", gen_masked_scatter},
+        {"conv1d", gen_conv1d}, {"pad", gen_pad}, {"softplus", gen_softplus}, {"tril", gen_triu},
+        {"ones", gen_zeros},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -1059,6 +1059,70 @@ Val invert(const Call &c) {
     return T(at::bitwise_not(a.tensor(0, "a")));
 }
 
+// ---- the Mamba-2 mixer's ops (transformers' BambaMixer.torch_forward) ---------------
+// An int or a one-int list (conv1d's stride / padding / dilation), as F.conv1d's
+// Python binding accepts them.
+int64_t conv_int(const Args &a, size_t pos, const char *name, int64_t dflt) {
+    const Val *v = a.get(pos, name);
+    if (!v || v->kind == Val::NONE) return dflt;
+    if (v->kind == Val::LIST) {
+        TORCH_CHECK(v->items.size() == 1 && v->items[0].kind == Val::INT, "expected ", name,
+                    " to be a single integer value or a list of 1 values to match the convolution dimensions");
+        return v->items[0].i;
+    }
+    TORCH_CHECK(v->kind == Val::INT, "TypeError: conv1d(): argument '", name, "' must be tuple of ints, not ", repr(*v));
+    return v->i;
+}
+
+// F.conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1).
+// libtorch 1.13 has no meta convolution: the meta reference runs the CPU kernel
+// on zeros (in float32 for float16/bfloat16, whose CPU kernels this build may
+// lack, after the dtype checks ATen makes first) and returns meta of its shape.
+Val conv1d_impl(const Call &c, bool meta) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input"), w = a.tensor(1, "weight");
+    c10::optional<at::Tensor> b = a.opt_tensor(2, "bias");
+    int64_t stride = conv_int(a, 3, "stride", 1), dil = conv_int(a, 5, "dilation", 1), groups = a.integer(6, "groups", 1);
+    const Val *pv = a.get(4, "padding");
+    TORCH_CHECK(x.scalar_type() == w.scalar_type(), "Input type (", aten_dtype_name(x.scalar_type()),
+                ") and weight type (", aten_dtype_name(w.scalar_type()), ") should be the same");
+    if (b) TORCH_CHECK(b->scalar_type() == x.scalar_type(), "Input type and bias type should be the same");
+    auto run = [&](const at::Tensor &xi, const at::Tensor &wi, const c10::optional<at::Tensor> &bi) {
+        if (pv && pv->kind == Val::STR) return at::conv1d(xi, wi, bi, {stride}, pv->s, {dil}, groups);
+        return at::conv1d(xi, wi, bi, {stride}, {conv_int(a, 4, "padding", 0)}, {dil}, groups);
+    };
+    if (!meta) return T(run(x, w, b));
+    bool low = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
+    auto cpu = [&](const at::Tensor &t) {
+        at::Tensor z = at::zeros(t.sizes(), t.options().device(at::kCPU));
+        return low ? z.to(at::kFloat) : z;
+    };
+    c10::optional<at::Tensor> bc;
+    if (b) bc = cpu(*b);
+    at::Tensor y = run(cpu(x), cpu(w), bc);
+    return T(at::empty(y.sizes(), x.options().device(at::kMeta)));
+}
+
+// F.pad(input, pad, mode="constant", value=None): the constant mode is
+// at::constant_pad_nd (value None pads with 0); others are not executed here.
+Val pad(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    const Val *p = a.get(1, "pad");
+    TORCH_CHECK(p && p->kind == Val::LIST, "TypeError: pad(): argument 'pad' must be tuple of ints, not ",
+                p ? repr(*p) : std::string("None"));
+    std::vector<int64_t> pads;
+    for (const Val &v : p->items) {
+        TORCH_CHECK(v.kind == Val::INT, "TypeError: pad(): argument 'pad' must be tuple of ints");
+        pads.push_back(v.i);
+    }
+    std::string mode = a.str(2, "mode", "constant");
+    if (mode != "constant") throw Unsupported{"oracle: F.pad mode '" + mode + "' is not executed"};
+    TORCH_CHECK(pads.size() % 2 == 0, "Padding length must be divisible by 2");
+    TORCH_CHECK((int64_t)pads.size() / 2 <= x.dim(), "Padding length should be less than or equal to two times the input dimension");
+    return T(at::constant_pad_nd(x, pads, a.real(3, "value", 0.0)));
+}
+
 // ---- call_module: torch.nn leaf modules, parameters passed as kwargs --------------
 Val mod_linear(const Call &c) {
     Args a(c);
@@ -1345,6 +1409,56 @@ std::map<std::string, Entry> build_table() {
         c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
         return T(at::full_like(x, scalar(*fv), dt ? x.options().dtype(*dt) : x.options()));
     });
+
+    // the Mamba-2 mixer (Bamba)
+    add("function:torch.nn.functional.conv1d", [](const Call &c) { return conv1d_impl(c, false); },
+        [](const Call &c) { return conv1d_impl(c, true); });
+    add("function:torch.nn.functional.pad", pad);
+    add("function:torch.nn.functional.softplus", [](const Call &c) {
+        Args a(c);
+        return T(at::softplus(a.tensor(0, "input"), a.real(1, "beta", 1.0), a.real(2, "threshold", 20.0)));
+    });
+    add("function:torch.tril", [](const Call &c) {
+        Args a(c);
+        return T(at::tril(a.tensor(0, "input"), a.integer(1, "diagonal", 0)));
+    });
+    add("function:torch.ones", [](const Call &c) {
+        Args a(c);
+        at::TensorOptions o = at::TensorOptions().device(at::kMeta);
+        c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+        if (dt) o = o.dtype(*dt);
+        return T(at::ones(int_list_varargs(c, 0, "size"), o));
+    });
+    // torch.clamp(input, min, max): the method's executor on the function's argument name
+    add("function:torch.clamp", [](const Call &c) {
+        Call f = c;
+        for (auto &kw : f.kwargs)
+            if (kw.first == "input") kw.first = "self";
+        return table().at("method:clamp").real(f);
+    });
+    add("method:repeat_interleave", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "self");
+        const Val *r = a.get(1, "repeats");
+        TORCH_CHECK(r && r->kind == Val::INT, "TypeError: repeat_interleave(): repeats must be an int here");
+        c10::optional<int64_t> dim;
+        if (a.present(2, "dim")) dim = a.integer(2, "dim");
+        c10::optional<int64_t> os;
+        if (a.present(99, "output_size")) os = a.integer(99, "output_size");
+        return T(at::repeat_interleave(x, r->i, dim, os));
+    });
+    // torch.nn.Conv1d: F.conv1d(x, weight, bias, stride, padding, dilation, groups) from its attributes
+    auto mod_conv = [](const Call &c, bool meta) {
+        Args a(c);
+        Call f;
+        f.args = {*a.get(0, "input"), Val::tensor(a.tensor(99, "weight")),
+                  a.present(99, "bias") ? Val::tensor(a.tensor(99, "bias")) : Val::none(),
+                  Val::integer(a.integer(99, "stride", 1)), Val::integer(a.integer(99, "padding", 0)),
+                  Val::integer(a.integer(99, "dilation", 1)), Val::integer(a.integer(99, "groups", 1))};
+        return conv1d_impl(f, meta);
+    };
+    add("module:Conv1d", [mod_conv](const Call &c) { return mod_conv(c, false); },
+        [mod_conv](const Call &c) { return mod_conv(c, true); });
 
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);

@@ -13,6 +13,7 @@
 //   binding; exit status 1 when any K > 0 or a file cannot be replayed.
 #include "oracle.hpp"
 
+#include <cmath>
 #include <jansson.h>
 
 #include <cctype>
@@ -291,6 +292,12 @@ struct Replay {
             if (json_t *d = json_object_get(j, "dtype")) return Val::dtype(dtype_of(json_string_value(d) ? json_string_value(d) : ""));
             if (json_t *d = json_object_get(j, "device")) return Val::device(json_string_value(d) ? json_string_value(d) : "");
             if (json_object_get(j, "ellipsis")) return Val::ellipsis();
+            if (json_t *f = json_object_get(j, "float")) { // inf, -inf, nan (graph-format.md)
+                std::string v = json_string_value(f) ? json_string_value(f) : "";
+                if (v == "inf") return Val::real(INFINITY);
+                if (v == "-inf") return Val::real(-INFINITY);
+                if (v == "nan") return Val::real(NAN);
+            }
             if (json_t *s = json_object_get(j, "slice")) {
                 std::optional<int64_t> v[3];
                 for (size_t k = 0; k < 3 && k < json_array_size(s); k++) {

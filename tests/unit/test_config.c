@@ -605,3 +605,31 @@ Test(config, json_access) {
     cr_assert_not(mt_config_has(c, "o.k.z"));
     cr_assert_eq(mt_ctx_status(T.ctx), MT_OK);
 }
+
+/* Python's json.dumps writes inf and nan as the bare tokens Infinity, -Infinity and NaN (transformers'
+ * Mamba-2 configs: "time_step_limit": [0.0, Infinity]); strict JSON has none. Outside strings they load as
+ * same-length strings ("Inf", "-Inf", "N"), so positions in messages do not move; inside strings and as
+ * parts of longer words they are left alone. */
+Test(config, python_infinity_tokens) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *txt = "{\"a\": [0.0, Infinity, -Infinity, NaN],\n \"s\": \"Infinity NaN\", \"b\": 2.0,\n  \"c\": Infinity}";
+    mt_config *c = mt_config_parse(ctx, txt, strlen(txt), "py.json");
+    cr_assert_not_null(c, "%s", mt_ctx_errmsg(ctx));
+    const char *s = NULL;
+    cr_assert(mt_config_str(c, "s", NULL, &s));
+    cr_assert_str_eq(s, "Infinity NaN");
+    cr_assert(mt_config_str(c, "c", NULL, &s));
+    cr_assert_str_eq(s, "Inf");
+    double b = 0;
+    cr_assert(mt_config_float(c, "b", 0, &b) && b == 2.0);
+    /* a float field holding one: a located error naming the field, not a parse error of the file */
+    double v = 0;
+    cr_assert(!mt_config_float(c, "c", 0, &v));
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "py.json:3:3"), "%s", mt_ctx_errmsg(ctx));
+    mt_ctx_free(ctx);
+    /* not a token of its own: still invalid JSON */
+    ctx = mt_ctx_new();
+    const char *bad = "{\"a\": xInfinity}";
+    cr_assert_null(mt_config_parse(ctx, bad, strlen(bad), "bad.json"));
+    mt_ctx_free(ctx);
+}

@@ -418,3 +418,257 @@ Test(hunyuan, dense_norms_after_rotary) {
     cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, NULL), 0);
     mt_ctx_free(ctx);
 }
+
+/* ---- bamba (Mamba-2 hybrid) ---------------------------------------------------------------
+ * No checkpoint index of a Bamba model was found in the public mirrors searched (SOURCES.md), so
+ * the config is kept inline and reconstructed from published sources: BambaConfig's defaults
+ * (configuration_bamba.py: hidden 4096, intermediate 14336, 32 layers, 32 heads, 8 KV heads,
+ * mamba_n_heads 128, d_conv 4, expand 2, chunk 256, conv bias, no proj bias, untied), the
+ * Bamba-9B release post (foundation-model-stack/bamba blog/bamba-9b-release.md: 32 layers, 3
+ * attention and 29 Mamba2, head dimension 64, 128k vocabulary, 32 heads / 8 KV heads), the
+ * attention layers [9, 18, 27] and d_state 128 as public tools quote ibm-ai-platform/Bamba-9B,
+ * and d_head 64, n_groups 1, d_state 128 of the Bamba conversion script's "unsettables".
+ * The total is checked by hand below and against the model card's 9.78B. */
+static const char *BAMBA_9B =
+    "{\"architectures\": [\"BambaForCausalLM\"], \"model_type\": \"bamba\", \"vocab_size\": 128256, "
+    "\"hidden_size\": 4096, \"intermediate_size\": 14336, \"num_hidden_layers\": 32, \"num_attention_heads\": 32, "
+    "\"num_key_value_heads\": 8, \"attn_layer_indices\": [9, 18, 27], \"mamba_n_heads\": 128, \"mamba_d_head\": 64, "
+    "\"mamba_n_groups\": 1, \"mamba_d_state\": 128, \"mamba_d_conv\": 4, \"mamba_expand\": 2, "
+    "\"mamba_chunk_size\": 256, \"mamba_conv_bias\": true, \"mamba_proj_bias\": false, \"rms_norm_eps\": 1e-5, "
+    "\"rope_theta\": 10000.0, \"max_position_embeddings\": 262144, \"tie_word_embeddings\": false, "
+    "\"torch_dtype\": \"bfloat16\"}";
+
+Test(bamba, bamba_9b_by_hand_and_model_card) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, BAMBA_9B, 0);
+    /* By hand (modeling_bamba.py): embed and lm_head 2*128256*4096 = 1,050,673,152.
+     * Mixer: intermediate 8192, conv_dim 8192 + 2*1*128 = 8448, in_proj 4096*(8192+8448+128) =
+     * 68,681,728, conv1d 8448*1*4 + 8448 = 42,240, dt_bias/A_log/D 3*128, norm 8192, out_proj 8192*4096 =
+     * 33,554,432 -> 102,286,976; MLP 3*4096*14336 = 176,160,768; two norms 8192: Mamba layer
+     * 278,455,936, x29 = 8,075,222,144. Attention q/o 2*4096*4096 + k/v 2*4096*1024 = 41,943,040:
+     * layer 218,112,000, x3 = 654,336,000. Final norm 4096. Total 9,780,235,392 (9.78B: the card's
+     * "9B (9.78B)"), bfloat16 2 bytes each. */
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 9780235392LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.param_bytes, 2 * 9780235392LL);
+    cr_assert_eq(llround((double)t.params / 1e7), 978, "model card: 9.78B");
+    /* names and shapes as BambaMixer / BambaAttention register them */
+    TU_SHAPE(m, "model.layers.0.mamba.in_proj.weight", 16768, 4096);
+    TU_SHAPE(m, "model.layers.0.mamba.conv1d.weight", 8448, 1, 4);
+    TU_SHAPE(m, "model.layers.0.mamba.conv1d.bias", 8448);
+    TU_SHAPE(m, "model.layers.0.mamba.A_log", 128);
+    TU_SHAPE(m, "model.layers.0.mamba.D", 128);
+    TU_SHAPE(m, "model.layers.0.mamba.dt_bias", 128);
+    TU_SHAPE(m, "model.layers.0.mamba.norm.weight", 8192);
+    TU_SHAPE(m, "model.layers.0.mamba.out_proj.weight", 4096, 8192);
+    TU_SHAPE(m, "model.layers.0.feed_forward.gate_proj.weight", 14336, 4096);
+    TU_SHAPE(m, "model.layers.0.pre_ff_layernorm.weight", 4096);
+    TU_SHAPE(m, "model.layers.9.self_attn.k_proj.weight", 1024, 4096);
+    TU_SHAPE(m, "model.final_layernorm.weight", 4096);
+    TU_SHAPE(m, "lm_head.weight", 128256, 4096);
+    cr_assert_null(mt_model_param(m, "model.layers.9.mamba.A_log"), "layer 9 is an attention layer");
+    cr_assert_null(mt_model_param(m, "model.layers.8.self_attn.q_proj.weight"), "layer 8 is a Mamba layer");
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 128256);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 3);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SOFTPLUS, NULL), 29);
+    /* segment_sum twice per mixer (the chunk's L and the inter-chunk decay): 2 tril(ones) masks each */
+    cr_assert_eq(tu_count_ops(g, MT_OP_TRIL, NULL), 29 * 4);
+    cr_assert_eq(tu_count_ops(g, MT_OP_PAD, "model.layers.0.mamba"), 6);
+    /* sizing at batch 1: K/V of 3 attention layers, 8 heads * 128 * 2 (K, V) * 2 bytes = 4096 B per layer
+     * and token -> 12,288 B/token. Recurrent state per sequence (HybridMambaAttentionDynamicCache, bf16):
+     * conv 8448*4*2 = 67,584 B and SSM 128*64*128*2 = 2,097,152 B per Mamba layer; x29: 1,959,936 +
+     * 60,817,408 = 62,777,344 B. */
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 4096};
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, &o, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.kv_bytes_per_token, 12288);
+    cr_assert_eq(s.state_layers, 29);
+    cr_assert_eq(s.conv_state_bytes, 1959936);
+    cr_assert_eq(s.ssm_state_bytes, 60817408);
+    cr_assert_eq(s.state_bytes_per_seq, 62777344);
+    mt_ctx_free(ctx);
+}
+
+/* The mixer's graph, symbolic in seq: conv1d keeps seq + d_conv - 1 and is sliced back to seq; the
+ * scan pads seq to chunk*((seq + chunk - 1)//chunk) (pad_size = (chunk - seq % chunk) % chunk) and
+ * slices back; the inter-chunk recurrence runs over the chunk count + 1. Tiny config: chunk 16. */
+Test(bamba, mixer_graph_symbolic_in_seq) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("bamba")->json, 0);
+    mt_graph *g = tu_trace(m);
+    const mt_sym *seq = mt_sym_var(ctx, "seq"), *b = mt_sym_var(ctx, "batch");
+    const mt_sym *chunks = mt_sym_floordiv(ctx, mt_sym_add_const(ctx, seq, 15), 16);
+    const mt_sym *padded = mt_sym_mul_const(ctx, chunks, 16);
+    mt_node *conv = NULL;
+    for (int i = 0; i < g->n && !conv; i++)
+        if (g->nodes[i]->op == MT_NODE_CALL_MODULE && strcmp(g->nodes[i]->target, "model.layers.0.mamba.conv1d") == 0)
+            conv = g->nodes[i];
+    cr_assert_not_null(conv);
+    /* [b, conv_dim 160, seq + 3] */
+    cr_assert(conv->outs[0].shape[0] == b && mt_sym_is_const(conv->outs[0].shape[1]) &&
+              mt_sym_const_value(conv->outs[0].shape[1]) == 160 && conv->outs[0].shape[2] == mt_sym_add_const(ctx, seq, 3));
+    mt_node *pad = tu_first_op(g, MT_OP_PAD, "model.layers.0.mamba");
+    cr_assert_not_null(pad);
+    cr_assert(pad->outs[0].shape[1] == padded, "padded to %s", mt_sym_str(pad->outs[0].shape[1]));
+    /* torch.cumsum over the last dim of A [b, heads 8, chunks, 16] */
+    mt_node *cs = tu_first_op(g, MT_OP_CUMSUM, "model.layers.0.mamba");
+    cr_assert(cs->outs[0].ndim == 4 && cs->outs[0].shape[2] == chunks);
+    /* the ones of the second segment_sum are [chunks + 1, chunks + 1] bool */
+    int k = 0;
+    mt_node *ones = NULL;
+    for (int i = 0; i < g->n; i++)
+        if (tu_is_op(g->nodes[i], MT_OP_ONES) && tu_under(g->nodes[i], "model.layers.0.mamba") && ++k == 3)
+            ones = g->nodes[i];
+    cr_assert_not_null(ones);
+    cr_assert(ones->outs[0].dtype == MT_BOOL && ones->outs[0].shape[0] == mt_sym_add_const(ctx, chunks, 1));
+    /* the mixer's output is [b, seq, hidden] again */
+    mt_node *out = NULL;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i]->op == MT_NODE_CALL_MODULE && strcmp(g->nodes[i]->target, "model.layers.0.mamba.out_proj") == 0)
+            out = g->nodes[i];
+    cr_assert(out && out->outs[0].shape[1] == seq);
+    mt_ctx_free(ctx);
+}
+
+Test(bamba, config_errors_name_field_and_family) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *msg = build_error(ctx, "{\"model_type\": \"bamba\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                                       "\"mamba_n_heads\": 6}");
+    cr_assert(strstr(msg, "mamba_n_heads") && strstr(msg, "bamba"), "%s", msg);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    msg = build_error(ctx, "{\"model_type\": \"bamba\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                           "\"num_hidden_layers\": 2, \"mamba_n_heads\": 8, \"attn_layer_indices\": [5]}");
+    cr_assert(strstr(msg, "attn_layer_indices") && strstr(msg, "[0, 2)"), "%s", msg);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    msg = build_error(ctx, "{\"model_type\": \"bamba\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                           "\"mamba_n_heads\": 8, \"mamba_d_head\": 8}");
+    cr_assert(strstr(msg, "mamba_d_head"), "%s", msg);
+    mt_ctx_free(ctx);
+}
+
+/* ---- granitemoehybrid (Granite 4.0-H) ------------------------------------------------------
+ * ibm-granite/granite-4.0-h-350m's config as a public test quotes it (code-search file id 54665629904,
+ * an MLX conversion's config.json; its "quantization" entry dropped), kept inline; no index was found.
+ * Dense (num_local_experts 0: the shared MLP alone), NoPE, tied embeddings. */
+static const char *GRANITE_4_H_350M =
+    "{\"architectures\": [\"GraniteMoeHybridForCausalLM\"], \"model_type\": \"granitemoehybrid\", "
+    "\"attention_bias\": false, \"attention_multiplier\": 0.015625, \"embedding_multiplier\": 12, "
+    "\"hidden_size\": 768, \"intermediate_size\": 2048, \"logits_scaling\": 3, \"layer_types\": [\"mamba\", "
+    "\"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"attention\", "
+    "\"mamba\", \"mamba\", \"attention\", \"mamba\", \"mamba\", \"mamba\", \"attention\", \"mamba\", \"mamba\", "
+    "\"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"mamba\", \"attention\", \"mamba\", \"mamba\", "
+    "\"mamba\", \"mamba\"], \"mamba_conv_bias\": true, \"mamba_d_conv\": 4, \"mamba_d_head\": 32, "
+    "\"mamba_d_state\": 128, \"mamba_n_groups\": 1, \"mamba_n_heads\": 48, \"mamba_proj_bias\": false, "
+    "\"max_position_embeddings\": 32768, \"num_attention_heads\": 12, \"num_experts_per_tok\": 0, "
+    "\"num_hidden_layers\": 32, \"num_key_value_heads\": 4, \"num_local_experts\": 0, "
+    "\"position_embedding_type\": \"nope\", \"residual_multiplier\": 0.246, \"rms_norm_eps\": 1e-05, "
+    "\"rope_theta\": 10000, \"shared_intermediate_size\": 2048, \"tie_word_embeddings\": true, "
+    "\"vocab_size\": 100352, \"torch_dtype\": \"bfloat16\"}";
+
+Test(granitemoehybrid, granite_4_h_350m_by_hand) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, GRANITE_4_H_350M, 0);
+    /* By hand (modular_granitemoehybrid.py over BambaMixer): embed 100352*768 = 77,070,336 (tied head).
+     * Mixer: intermediate 48*32 = 1536, conv_dim 1536 + 2*128 = 1792, in_proj 768*(1536+1792+48) =
+     * 2,592,768, conv1d 1792*4 + 1792 = 8,960, dt_bias/A_log/D 144, norm 1536, out_proj 1536*768 =
+     * 1,179,648 -> 3,783,056; shared_mlp 768*4096 + 2048*768 = 4,718,592; norms 1536: Mamba layer
+     * 8,503,184 x 28 = 238,089,152. Attention (12 heads of 64, 4 KV heads): 2*768*768 + 2*768*256 =
+     * 1,572,864, layer 6,292,992 x 4 = 25,171,968. Final norm 768. Total 340,332,224. */
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 340332224LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.active_params, 340332224LL, "dense: every parameter active");
+    TU_SHAPE(m, "model.layers.0.mamba.in_proj.weight", 3376, 768);
+    TU_SHAPE(m, "model.layers.0.mamba.conv1d.weight", 1792, 1, 4);
+    TU_SHAPE(m, "model.layers.0.shared_mlp.input_linear.weight", 4096, 768);
+    TU_SHAPE(m, "model.layers.0.shared_mlp.output_linear.weight", 768, 2048);
+    TU_SHAPE(m, "model.layers.10.self_attn.k_proj.weight", 256, 768);
+    cr_assert_null(mt_model_param(m, "model.layers.0.block_sparse_moe.router.layer.weight"), "no experts");
+    cr_assert_null(mt_model_param(m, "model.layers.10.mamba.A_log"), "layer 10 is an attention layer");
+    cr_assert_not_null(mt_model_param(m, "lm_head.weight")->tied_to);
+    cr_assert_eq(m->buffers.n, 0, "NoPE: no rotary inv_freq");
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 100352);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 4);
+    cr_assert_eq(tu_count_ops(g, MT_OP_COS, NULL), 0, "no rotary");
+    mt_node *sdpa = tu_first_op(g, MT_OP_SDPA, NULL);
+    const mt_arg *sc = tu_kwarg(sdpa, "scale");
+    cr_assert(sc && sc->kind == MT_ARG_FLOAT && sc->v.f == 0.015625, "attention_multiplier as the sdpa scale");
+    /* K/V: 4 layers x 4 KV heads x 64 x 2 x 2 bytes = 4096 B/token; state per sequence: 28 x (1792*4 +
+     * 48*32*128) x 2 = 28 x (7,168 + 196,608) x 2 = 11,411,456 B */
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 1024};
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, &o, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.kv_bytes_per_token, 4096);
+    cr_assert_eq(s.state_layers, 28);
+    cr_assert_eq(s.state_bytes_per_seq, 11411456);
+    mt_ctx_free(ctx);
+}
+
+/* The MoE variant (tiny): block_sparse_moe(x) + shared_mlp(x) in each layer; active parameters drop the
+ * unrouted half of the experts: 307,448 - 2 layers x (65536 + 32768) x 2/4 = 209,144. */
+Test(granitemoehybrid, moe_plus_shared_mlp) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("granitemoehybrid")->json, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 307448);
+    cr_assert_eq(t.active_params, 209144, "%lld", (long long)t.active_params);
+    mt_module *blk = mt_module_find(m->root, "model.layers.0.block_sparse_moe");
+    cr_assert_str_eq(blk->type, "GraniteMoeHybridMoE");
+    cr_assert_str_eq(mt_module_find(m->root, "model.layers.0.block_sparse_moe.router")->type, "GraniteMoeHybridTopKGating");
+    mt_graph *g = tu_trace(m);
+    /* the MLP slot ends in the add of the sparse block's view and the shared MLP's output_linear */
+    int adds = 0;
+    for (int i = 0; i < g->n; i++) {
+        mt_node *n = g->nodes[i];
+        if (!tu_is_op(n, MT_OP_ADD) || !tu_under(n, "model.layers.0") || n->nargs != 2) continue;
+        if (n->args[1].kind == MT_ARG_TENSOR && n->args[1].v.t->node && n->args[1].v.t->node->op == MT_NODE_CALL_MODULE &&
+            strcmp(n->args[1].v.t->node->target, "model.layers.0.shared_mlp.output_linear") == 0)
+            adds++;
+    }
+    cr_assert_eq(adds, 1);
+    mt_ctx_free(ctx);
+}
+
+Test(granitemoehybrid, config_errors_name_field_and_family) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *msg = build_error(ctx, "{\"model_type\": \"granitemoehybrid\", \"hidden_size\": 64, "
+                                       "\"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"mamba_n_heads\": 8, "
+                                       "\"layer_types\": [\"mamba\", \"conv\"]}");
+    cr_assert(strstr(msg, "layer_types") && strstr(msg, "granitemoehybrid"), "%s", msg);
+    mt_ctx_free(ctx);
+}
+
+/* Real Mamba-2 configs carry time_step_limit as Python's json.dumps writes (0.0, inf): the bare token
+ * Infinity, invalid in strict JSON; transformers 5 writes {"__float__": "Infinity"}. Both load, the
+ * limit reaches torch.clamp, and a wrong one is a located error. */
+Test(bamba, time_step_limit_as_python_writes_it) {
+    const char *forms[] = {"[0.0, Infinity]", "[0.0, {\"__float__\": \"Infinity\"}]", "[0.0, \"Infinity\"]", "[0.001, 100.0]"};
+    const double hi[] = {INFINITY, INFINITY, INFINITY, 100.0};
+    for (int f = 0; f < 4; f++) {
+        mt_ctx *ctx = mt_ctx_new();
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"model_type\": \"bamba\", \"time_step_limit\": %s, \"attn_layer_indices\": [1], "
+                 "\"mamba_n_heads\": 8, \"mamba_n_groups\": 2, \"mamba_d_state\": 8, \"mamba_chunk_size\": 16, "
+                 "\"vocab_size\": 256, \"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 4, \"num_key_value_heads\": 2}",
+                 forms[f]);
+        mt_model *m = tu_build_text(ctx, json, 0);
+        mt_graph *g = tu_trace(m);
+        mt_node *cl = tu_first_op(g, MT_OP_CLAMP_FN, NULL);
+        cr_assert_not_null(cl);
+        cr_assert(cl->args[2].kind == MT_ARG_FLOAT && cl->args[2].v.f == hi[f], "%s", forms[f]);
+        mt_ctx_free(ctx);
+    }
+    mt_ctx *ctx = mt_ctx_new();
+    const char *msg = build_error(ctx, "{\"model_type\": \"bamba\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
+                                       "\"num_key_value_heads\": 2, \"mamba_n_heads\": 8,\n  \"time_step_limit\": [NaN, 1.0]}");
+    cr_assert(strstr(msg, "bad.json:2:3") && strstr(msg, "time_step_limit"), "%s", msg);
+    mt_ctx_free(ctx);
+}

@@ -8,7 +8,7 @@
  *
  * Notation (parsed below; independent of the library's printing):
  *   tensor      f32[batch, seq, 4096]   (dtypes: bool u8 i8 i16 i32 i64 f16 bf16 f32 f64 c64)
- *   int/float   -1  2.5  1e-5          bool  True False      None   ...
+ *   int/float   -1  2.5  1e-5  inf         bool  True False      None   ...
  *   sym int     $seq   $past+seq        dtype  dtype:bf16     str 'tanh'
  *   list        (a, b, c)               slice  slice(1, None, 2)
  *   kwargs      name=value, name=value
@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,7 @@ static mt_arg value(parser *p) {
     if (eat(p, "True")) return mt_a_bool(true);
     if (eat(p, "False")) return mt_a_bool(false);
     if (eat(p, "...")) return mt_a_ellipsis();
+    if (eat(p, "inf")) return mt_a_float(INFINITY);
     if (eat(p, "(")) return list_rest(p);
     if (eat(p, "$")) {
         const mt_sym *s = expr(p);
@@ -854,6 +856,68 @@ CASES(sdpa,
     {MT_OP_SDPA, "f32[b, 32, seq, 128], f32[b, 32, seq, 64], f32[b, 32, seq, 128]", "", "!SHAPE:query and key must have the same embedding size"},
     {MT_OP_SDPA, "f32[b, 32, seq, 128], f32[b, 32, seq, 128], f32[b, 32, kv, 128]", "", "!SHAPE:key and value must have the same sequence length"},
     {MT_OP_SDPA, "f32[128], f32[128], f32[128]", "", "!SHAPE:at least 2 dimensional"},
+)
+
+/* ---- Mamba-2 mixer ops (transformers' BambaMixer.torch_forward) -----------------------
+ * conv1d: L_out = (L + 2 padding - dilation (K - 1) - 1) // stride + 1 (ATen conv_output_size);
+ * Bamba's depthwise conv: 8448 channels, groups 8448, K 4, padding 3: L + 3.
+ * pad: (left, right) pairs from the last dim; chunk padding of seq to a multiple of 256:
+ * seq + (256*((seq+255)//256) - seq) = 256*((seq+255)//256). */
+CASES(mamba_ops,
+    {MT_OP_CONV1D, "bf16[b, 8448, seq], bf16[8448, 1, 4], bf16[8448], 1, 3, 1, 8448", "", "bf16[b, 8448, seq+3]"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[4, 3, 3]", "groups=2", "f32[2, 4, 8]"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[4, 6, 3]", "stride=2, padding=1", "f32[2, 4, 5]"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[4, 6, 3]", "stride=(2,), dilation=2", "f32[2, 4, 3]"},
+    {MT_OP_CONV1D, "f32[6, seq], f32[4, 6, 3]", "padding='same'", "f32[4, seq]"},
+    {MT_OP_CONV1D, "f32[6, seq], f32[4, 6, 3]", "padding='valid'", "f32[4, seq-2]"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[4, 6, 3]", "padding='full'", "!SHAPE:Invalid padding string 'full'"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[4, 3, 3]", "", "!SHAPE:expected input [2, 6, 10] to have 3 channels, but got 6"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[5, 3, 3]", "groups=2", "!SHAPE:divisible by 2 at dimension 0"},
+    {MT_OP_CONV1D, "f32[2, 6, 2], f32[4, 6, 3]", "", "!SHAPE:Calculated output size (0) is too small"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], bf16[4, 6, 3]", "", "!SHAPE:Input type (float32) and weight type (bfloat16)"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[4, 6, 3], f32[3]", "", "!SHAPE:expected bias to be 1-dimensional with 4 elements"},
+    {MT_OP_CONV1D, "f32[6, 10], f32[4, 6]", "", "!SHAPE:weight should have 3 dimensions"},
+    {MT_OP_CONV1D, "f32[1, 2, 6, 10], f32[4, 6, 3]", "", "!SHAPE:Expected 2D (unbatched) or 3D (batched) input"},
+    /* integer dtypes run on the CPU kernels (the libtorch oracle's finding); bool does not */
+    {MT_OP_CONV1D, "i64[2, 6, 10], i64[4, 6, 3]", "", "i64[2, 4, 8]"},
+    {MT_OP_CONV1D, "bool[2, 6, 10], bool[4, 6, 3]", "", "!SHAPE:no bool kernel"},
+    {MT_OP_CONV1D, "f32[2, 6, 10], f32[4, 6, 3]", "stride=0", "!SHAPE:non-positive stride"},
+    {MT_OP_PAD, "f32[b, seq, 128, 64], (0, 0, 0, 0, 0, $256*((seq+255)//256)-seq, 0, 0)", "mode='constant', value=0", "f32[b, 256*((seq+255)//256), 128, 64]"},
+    {MT_OP_PAD, "f32[b, 128, c], (1, 0)", "", "f32[b, 128, c+1]"},
+    {MT_OP_PAD, "bf16[2, 3], (1, 2, 3, 4)", "", "bf16[9, 6]"},
+    {MT_OP_PAD, "f32[2, 5], (-1, -2)", "", "f32[2, 2]"},
+    {MT_OP_PAD, "f32[2, 5], (-3, -3)", "", "!SHAPE:resulted in a negative output size"},
+    {MT_OP_PAD, "f32[2, 5], (1, 2, 3)", "", "!SHAPE:Padding length must be divisible by 2"},
+    {MT_OP_PAD, "f32[5], (1, 2, 3, 4)", "", "!SHAPE:Padding length should be less than or equal to two times the input dimension"},
+    {MT_OP_PAD, "f32[2, 5], (1, 1)", "mode='reflect'", "!UNSUPPORTED:padding mode 'reflect'"},
+    {MT_OP_PAD, "f32[2, 5], 1", "", "!USAGE:argument 'pad' must be a tuple"},
+    {MT_OP_SOFTPLUS, "bf16[b, seq, 128]", "", "bf16[b, seq, 128]"},
+    {MT_OP_SOFTPLUS, "f32[3]", "beta=2, threshold=10.0", "f32[3]"},
+    {MT_OP_SOFTPLUS, "i64[3]", "", "!SHAPE:\"softplus_cpu\" not implemented for 'int64'"},
+    {MT_OP_TRIL, "bool[256, 256]", "diagonal=-1", "bool[256, 256]"},
+    {MT_OP_TRIL, "f32[b, c, c], 0", "", "f32[b, c, c]"},
+    {MT_OP_TRIL, "f32[3]", "", "!SHAPE:tril: input tensor must have at least 2 dimensions"},
+    {MT_OP_ONES, "256, 256", "dtype=dtype:bool", "bool[256, 256]"},
+    {MT_OP_ONES, "$c+1, $c+1", "dtype=dtype:bool", "bool[c+1, c+1]"},
+    {MT_OP_ONES, "(2, 3)", "", "f32[2, 3]"},
+    {MT_OP_ONES, "-1", "", "!SHAPE:negative dimension -1"},
+    {MT_OP_CLAMP_FN, "bf16[b, seq, 128], 0.0, inf", "", "bf16[b, seq, 128]"},
+    {MT_OP_CLAMP_FN, "i64[3], 0.5", "", "f32[3]"},
+    {MT_OP_CLAMP_FN, "f32[3]", "", "!SHAPE:At least one of 'min' or 'max' must not be None"},
+    /* slicing back to seq: conv1d's seq+3, and the chunk-padded 256*((seq+255)//256) */
+    {MT_OP_GETITEM, "bf16[b, 8448, seq+3], (..., slice(None, seq, None))", "", "bf16[b, 8448, seq]"},
+    {MT_OP_GETITEM, "f32[b, 256*((seq+255)//256), 128, 64], (slice(None, None, None), slice(None, seq, None))", "", "f32[b, seq, 128, 64]"},
+    /* conservative: 2*seq >= seq holds but is neither form, so it stays undecidable */
+    {MT_OP_GETITEM, "f32[b, 2*seq, 4], (slice(None, None, None), slice(None, seq, None))", "", "!SHAPE:undecidable"},
+    {MT_OP_GETITEM, "f32[b, seq, 4], (slice(None, None, None), slice(None, seq+1, None))", "", "!SHAPE:undecidable"},
+    {MT_OP_GETITEM, "f32[b, 255*((seq+255)//256), 4], (slice(None, None, None), slice(None, seq, None))", "", "!SHAPE:undecidable"},
+    /* states[:, :1] over the chunk count (seq+255)//256, which is >= 1 for seq >= 1 (its default lower bound) */
+    {MT_OP_GETITEM, "f32[b, (seq+255)//256, 8], (slice(None, None, None), slice(None, 1, None))", "", "f32[b, 1, 8]"},
+    {MT_OP_GETITEM, "f32[b, (seq+255)//256+1, 8], (slice(None, None, None), slice(None, 2, None))", "", "f32[b, 2, 8]"},
+    {MT_OP_GETITEM, "f32[b, (seq+255)//256+1, 8], (slice(None, None, None), slice(None, 3, None))", "", "!SHAPE:undecidable"},
+    {MT_OP_GETITEM, "f32[b, seq-1, 8], (slice(None, None, None), slice(None, 1, None))", "", "!SHAPE:undecidable"},
+    {MT_OP_REPEAT_INTERLEAVE_METHOD, "f32[b, seq, 1, 128], 128", "dim=2, output_size=128", "f32[b, seq, 128, 128]"},
+    {MT_OP_REPEAT_INTERLEAVE_METHOD, "f32[b, seq, 2, 16], 4", "dim=2, output_size=7", "!SHAPE:allocated size does not match"},
 )
 
 /* ---- argument conventions ----------------------------------------------------------- */

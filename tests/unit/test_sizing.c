@@ -25,6 +25,11 @@ typedef struct kv_row {
     int64_t window[2];   /* per decoder self-attention layer (0: full) */
 } kv_row;
 
+/* Decoder self-attention layers of a tiny config: 2 (every layer) except in the hybrids. */
+static int causal_layers(const char *model_type) {
+    return strcmp(model_type, "bamba") == 0 || strcmp(model_type, "granitemoehybrid") == 0 ? 1 : 2;
+}
+
 #define GQA_LAYER (2 * 16 * 2 * 4)  /* 2 KV heads of 16: 256 */
 #define MHA_LAYER (4 * 16 * 2 * 4)  /* 4 heads of 16: 512 */
 #define MLA_LAYER ((16 + 4) * 4)    /* kv_lora_rank + qk_rope_head_dim: 80 */
@@ -81,6 +86,11 @@ static const kv_row kv_rows[] = {
     /* the language model's cache only (gemma3_text's row): the SigLIP tower's layers are
      * bidirectional, with nothing cached */
     {"gemma3", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    /* one attention layer (attn_layer_indices [1]); the Mamba layer caches no K/V (its fixed state:
+     * sizing.recurrent_state_by_hand) */
+    {"bamba", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    /* likewise one attention layer (layer_types [mamba, attention]), NoPE */
+    {"granitemoehybrid", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
@@ -114,9 +124,38 @@ Test(sizing, kv_cache_of_every_family_by_hand)
                          (long long)s.attn[j].window);
             k++;
         }
-        cr_assert_eq(k, r->per_token < 0 ? 0 : 2, "%s: %d causal layers", r->model_type, k);
+        cr_assert_eq(k, r->per_token < 0 ? 0 : causal_layers(r->model_type), "%s: %d causal layers", r->model_type, k);
         mt_ctx_free(ctx);
     }
+}
+
+/* Recurrent state (HybridMambaAttentionDynamicCache, modeling_bamba.py): per Mamba layer and sequence a
+ * conv state [mamba_expand*hidden + 2*n_groups*d_state, d_conv] and an SSM state [n_heads, d_head, d_state],
+ * in the model's dtype. Tiny bamba (float32, 4 bytes): one Mamba layer, conv (128 + 2*2*8) * 4 = 640
+ * elements = 2560 B, SSM 8 * 16 * 8 = 1024 elements = 4096 B; at batch 3: 3 * 6656. Families without a
+ * mixer have none. */
+Test(sizing, recurrent_state_by_hand)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("bamba")->json, 0);
+    mt_graph *g = tu_trace(m);
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 64, .batch = 3};
+    mt_sizing s = size_of(m, g, &o);
+    cr_assert_eq(s.state_layers, 1);
+    cr_assert_eq(s.state_dtype, MT_FLOAT32);
+    cr_assert_eq(s.conv_state_bytes, 2560);
+    cr_assert_eq(s.ssm_state_bytes, 4096);
+    cr_assert_eq(s.state_bytes_per_seq, 6656);
+    cr_assert_eq(s.state_bytes_at_batch, 3 * 6656);
+    /* the K/V of the one attention layer still grows per token: 3 sequences of 64 */
+    cr_assert_eq(s.kv_bytes_at_context, 3 * 64 * GQA_LAYER);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    m = tu_build_text(ctx, tiny_for("llama")->json, 0);
+    s = size_of(m, tu_trace(m), &o);
+    cr_assert_eq(s.state_layers, 0);
+    cr_assert_eq(s.state_bytes_per_seq, 0);
+    mt_ctx_free(ctx);
 }
 
 Test(sizing, attention_kinds_of_encoders_and_encoder_decoders)
