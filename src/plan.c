@@ -875,6 +875,21 @@ static void rule_call_module(pl_eval *E, const mt_node *n, mt_placement *out) {
     }
 }
 
+/* view_as_complex drops the trailing pair dim; view_as_real adds it. The
+ * other dims keep their shard (a column-parallel q stays sharded by heads). */
+static void rule_view_as_complex(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const mt_tensor *x = n->args[0].v.t;
+    int map[MT_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) map[i] = i < x->ndim - 1 ? i : -1;
+    shape_map(E, n, out, map, 0);
+}
+static void rule_view_as_real(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const mt_tensor *x = n->args[0].v.t;
+    int map[MT_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) map[i] = i;
+    shape_map(E, n, out, map, 0);
+}
+
 /* One propagation rule per op. ORDER mt_op_id (designated initializers). */
 static const rule_fn OP_RULES[MT_OP_COUNT] = {
     [MT_OP_ADD] = rule_binary_add, [MT_OP_SUB] = rule_binary_add, [MT_OP_MUL] = rule_binary_mul,
@@ -901,6 +916,12 @@ static const rule_fn OP_RULES[MT_OP_COUNT] = {
     /* cumsum is a scan along dim: a shard on dim would need the earlier shards'
      * totals, so dim is gathered like softmax's; other dims keep their shard */
     [MT_OP_CUMSUM] = rule_softmax, [MT_OP_CUMSUM_METHOD] = rule_softmax,
+    /* Llama 4: bmm as a batched matmul (equal batch dims); repeat keeps the
+     * shard of a dim repeated once, as expand does; the complex rotary views */
+    [MT_OP_BMM] = rule_matmul, [MT_OP_REPEAT] = rule_expand, [MT_OP_ONES_LIKE] = rule_replicate,
+    [MT_OP_POLAR] = rule_pointwise, [MT_OP_VIEW_AS_COMPLEX] = rule_view_as_complex,
+    [MT_OP_VIEW_AS_REAL] = rule_view_as_real, [MT_OP_FLOOR] = rule_nonlinear1, [MT_OP_LOG1P] = rule_nonlinear1,
+    [MT_OP_FLOORDIV] = rule_pointwise,
 };
 
 /* ---- one propagation ---- */

@@ -514,6 +514,16 @@ static mt_status binary_dtype_check(call *c, const mt_arg *a, const mt_arg *b, c
             return fail(c, "%s not implemented for complex operands: got %s and %s", c->def->name,
                         operand_s(c, a), operand_s(c, b));
         break;
+    case MT_OP_FLOORDIV: {
+        /* ATen div_floor: no complex kernel, and the integral kernels leave out Bool */
+        if (any_complex)
+            return fail(c, "floor_divide is not supported for complex inputs: got %s and %s", operand_s(c, a),
+                        operand_s(c, b));
+        if (mt_result_type(ops, 2) == MT_BOOL)
+            return fail(c, "\"div_floor_cpu\" not implemented for 'Bool': got %s and %s", operand_s(c, a),
+                        operand_s(c, b));
+        break;
+    }
     case MT_OP_POW: {
         mt_dtype common = mt_result_type(ops, 2);
         if (common == MT_BOOL)
@@ -1855,6 +1865,13 @@ static mt_status rule_stack(call *c);
 static mt_status rule_flatten(call *c);
 static mt_status rule_min(call *c);
 static mt_status rule_full_like(call *c);
+/* Llama 4 ops: rules appended at the end of this file. */
+static mt_status rule_bmm(call *c);
+static mt_status rule_repeat(call *c);
+static mt_status rule_polar(call *c);
+static mt_status rule_view_as_complex(call *c);
+static mt_status rule_view_as_real(call *c);
+static mt_status rule_floor(call *c);
 
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
@@ -1935,7 +1952,16 @@ static mt_status rule_full_like(call *c);
     R(MIN, "min", rule_min)                   \
     R(FULL_LIKE, "full_like", rule_full_like) \
     R(CUMSUM, "cumsum", rule_cumsum)          \
-    R(CUMSUM_METHOD, "cumsum", rule_cumsum)
+    R(CUMSUM_METHOD, "cumsum", rule_cumsum)   \
+    R(BMM, "bmm", rule_bmm)                   \
+    R(REPEAT, "repeat", rule_repeat)          \
+    R(ONES_LIKE, "ones_like", rule_zeros_like) \
+    R(POLAR, "polar", rule_polar)             \
+    R(VIEW_AS_COMPLEX, "view_as_complex", rule_view_as_complex) \
+    R(VIEW_AS_REAL, "view_as_real", rule_view_as_real) \
+    R(FLOOR, "floor", rule_floor)             \
+    R(LOG1P, "log1p", rule_unary)             \
+    R(FLOORDIV, "floordiv", rule_binary)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2479,4 +2505,147 @@ static mt_status rule_full_like(call *c) {
     mt_dtype dt;
     TRY(opt_dtype(c, "dtype", &dt));
     return emit_like(c, dt == MT_DTYPE_NONE ? x->dtype : dt, x);
+}
+
+/* ---- Llama 4 ops ---------------------------------------------------------------
+ * torch.bmm (the fused experts), Tensor.repeat (the routed input), and the
+ * complex rotary of Llama4TextRotaryEmbedding / apply_rotary_emb: polar,
+ * view_as_complex, view_as_real. complex64 is the only complex dtype we have:
+ * where PyTorch would make complex32 (half) or complex128 (double) the call is
+ * unsupported, not wrong. floor and log1p (attention temperature tuning) and
+ * operator.floordiv (the chunked attention mask). */
+
+/* torch.bmm(input, mat2): [b, n, m] @ [b, m, p] -> [b, n, p]; no broadcasting,
+ * equal dtypes, no Bool kernel. */
+static mt_status rule_bmm(call *c) {
+    static const char *const S[] = {"input|self", "mat2", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *a, *b;
+    TRY(need_tensor(c, "input", &a));
+    TRY(need_tensor(c, "mat2", &b));
+    if (a->ndim != 3) return fail(c, "batch1 must be a 3D tensor: got %s and %s", sh(c, a), sh(c, b));
+    if (b->ndim != 3) return fail(c, "batch2 must be a 3D tensor: got %s and %s", sh(c, a), sh(c, b));
+    if (a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1])
+        return fail(c, "Expected size for first two dimensions of batch2 tensor to be: [%s, %s] but got: [%s, %s]: "
+                       "got %s and %s",
+                    ds(a->shape[0]), ds(a->shape[2]), ds(b->shape[0]), ds(b->shape[1]), sh(c, a), sh(c, b));
+    if (a->dtype != b->dtype)
+        return fail(c, "expected scalar type %s but found %s: got %s and %s", mt_dtype_name(a->dtype),
+                    mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    if (a->dtype == MT_BOOL) return fail(c, "\"bmm\" not implemented for 'Bool': got %s and %s", sh(c, a), sh(c, b));
+    const mt_sym *r[3] = {a->shape[0], a->shape[1], b->shape[2]};
+    return emit(c, a->dtype, 3, r);
+}
+
+/* Tensor.repeat(*repeats): at least ndim repeats; the shape, padded with leading
+ * 1s to that many dims, multiplied by them dim by dim. */
+static mt_status rule_repeat(call *c) {
+    static const char *const S[] = {"self|input", "*repeats", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *items;
+    int n = 0;
+    rest(c, "repeats", &items, &n);
+    if (n > MT_MAX_DIMS) return fail(c, "too many repeats (%d > %d)", n, MT_MAX_DIMS);
+    const mt_sym *t[MT_MAX_DIMS], *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) TRY(size_of(c, "repeats", &items[i], &t[i]));
+    if (n < x->ndim)
+        return fail(c, "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor: "
+                       "repeats %s, tensor %s",
+                    sizes_s(c, n, t), sh(c, x));
+    for (int i = 0; i < n; i++) {
+        int64_t v = 0;
+        if (is_const(t[i], &v) && v < 0)
+            return fail(c, "Trying to create tensor with negative dimension %lld: repeats %s, tensor %s", (long long)v,
+                        sizes_s(c, n, t), sh(c, x));
+        int j = i - (n - x->ndim);
+        r[i] = j < 0 ? t[i] : mt_sym_mul(c->ctx, x->shape[j], t[i]);
+        if (!r[i]) return sym_failed(c);
+    }
+    return emit(c, x->dtype, n, r);
+}
+
+/* The complex dtype of a real one, as view_as_complex and polar make it:
+ * float32 -> complex64; half (complex32) and double (complex128) exist in
+ * PyTorch but not here. */
+static mt_status complex_of(call *c, const mt_tensor *x, mt_dtype *out) {
+    if (x->dtype == MT_FLOAT32) {
+        *out = MT_COMPLEX64;
+        return MT_OK;
+    }
+    return fail_unsupported(c, "the result would be %s, which metatrace does not model (only complex64): got %s %s",
+                            x->dtype == MT_FLOAT16 ? "complex32" : "complex128", mt_dtype_name(x->dtype), sh(c, x));
+}
+
+static bool half_float_double(mt_dtype d) { return d == MT_FLOAT16 || d == MT_FLOAT32 || d == MT_FLOAT64; }
+
+/* torch.polar(abs, angle): both Half, Float or Double of one dtype (ATen
+ * complex_check_dtype); broadcast shape; the complex dtype of that precision. */
+static mt_status rule_polar(call *c) {
+    static const char *const S[] = {"abs", "angle", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *a, *b;
+    TRY(need_tensor(c, "abs", &a));
+    TRY(need_tensor(c, "angle", &b));
+    if (!half_float_double(a->dtype) || !half_float_double(b->dtype))
+        return fail(c, "Expected both inputs to be Half, Float or Double tensors but got %s and %s: abs %s, angle %s",
+                    mt_dtype_name(a->dtype), mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    if (a->dtype != b->dtype)
+        return fail(c, "Expected object of scalar type %s but got scalar type %s for second argument: abs %s, angle %s",
+                    mt_dtype_name(a->dtype), mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    TRY(broadcast(c, a->ndim, a->shape, b->ndim, b->shape, &nr, r));
+    mt_dtype dt;
+    TRY(complex_of(c, a, &dt));
+    return emit(c, dt, nr, r);
+}
+
+/* torch.view_as_complex(input): Half, Float or Double [..., 2] -> complex
+ * [...] (strides are not modelled: the stride checks are not made). */
+static mt_status rule_view_as_complex(call *c) {
+    static const char *const S[] = {"input|self", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (!half_float_double(x->dtype))
+        return fail(c, "view_as_complex is only supported for half, float and double tensors, but got a tensor of "
+                       "scalar type: %s: got %s",
+                    mt_dtype_name(x->dtype), sh(c, x));
+    if (x->ndim == 0) return fail(c, "Input tensor must have one or more dimensions: got %s", sh(c, x));
+    if (!is_c(x->shape[x->ndim - 1], 2))
+        return fail(c, "Tensor must have a last dimension of size 2: got %s", sh(c, x));
+    mt_dtype dt;
+    TRY(complex_of(c, x, &dt));
+    return emit(c, dt, x->ndim - 1, x->shape);
+}
+
+/* torch.view_as_real(input): complex [...] -> the real dtype of its precision
+ * [..., 2]. */
+static mt_status rule_view_as_real(call *c) {
+    static const char *const S[] = {"input|self", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (!mt_dtype_is_complex(x->dtype))
+        return fail(c, "view_as_real is only supported for complex tensors: got %s %s", mt_dtype_name(x->dtype),
+                    sh(c, x));
+    if (x->ndim + 1 > MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    r[x->ndim] = mt_sym_const(c->ctx, 2);
+    return emit(c, MT_FLOAT32, x->ndim + 1, r);
+}
+
+/* torch.floor(input): same shape and dtype (integral inputs are copied);
+ * complex is refused. */
+static mt_status rule_floor(call *c) {
+    static const char *const S[] = {"input|self", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (mt_dtype_is_complex(x->dtype))
+        return fail(c, "floor is not supported for complex inputs: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, x->dtype, x);
 }

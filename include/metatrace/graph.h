@@ -226,7 +226,16 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(MIN,           MT_NODE_CALL_FUNCTION, "torch.min",                         MT_PROMO_DEFAULT) \
     X(FULL_LIKE,     MT_NODE_CALL_FUNCTION, "torch.full_like",                   MT_PROMO_DEFAULT) \
     X(CUMSUM,        MT_NODE_CALL_FUNCTION, "torch.cumsum",                      MT_PROMO_BOOL_TO_LONG) \
-    X(CUMSUM_METHOD, MT_NODE_CALL_METHOD,   "cumsum",                            MT_PROMO_BOOL_TO_LONG)
+    X(CUMSUM_METHOD, MT_NODE_CALL_METHOD,   "cumsum",                            MT_PROMO_BOOL_TO_LONG) \
+    X(BMM,           MT_NODE_CALL_FUNCTION, "torch.bmm",                         MT_PROMO_DEFAULT) \
+    X(REPEAT,        MT_NODE_CALL_METHOD,   "repeat",                            MT_PROMO_DEFAULT) \
+    X(ONES_LIKE,     MT_NODE_CALL_FUNCTION, "torch.ones_like",                   MT_PROMO_DEFAULT) \
+    X(POLAR,         MT_NODE_CALL_FUNCTION, "torch.polar",                       MT_PROMO_DEFAULT) \
+    X(VIEW_AS_COMPLEX, MT_NODE_CALL_FUNCTION, "torch.view_as_complex",           MT_PROMO_DEFAULT) \
+    X(VIEW_AS_REAL,  MT_NODE_CALL_FUNCTION, "torch.view_as_real",                MT_PROMO_DEFAULT) \
+    X(FLOOR,         MT_NODE_CALL_FUNCTION, "torch.floor",                       MT_PROMO_DEFAULT) \
+    X(LOG1P,         MT_NODE_CALL_FUNCTION, "torch.log1p",                       MT_PROMO_INT_TO_FLOAT) \
+    X(FLOORDIV,      MT_NODE_CALL_FUNCTION, "operator.floordiv",                 MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

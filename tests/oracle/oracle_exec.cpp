@@ -1220,6 +1220,42 @@ std::map<std::string, Entry> build_table() {
         return T(at::full_like(x, scalar(*fv), dt ? x.options().dtype(*dt) : x.options()));
     });
 
+    // Llama 4: the fused experts (bmm, repeat), the complex rotary (ones_like, polar,
+    // view_as_complex, view_as_real), attention temperature tuning (floor, log1p) and the
+    // chunked mask (floordiv)
+    add("function:torch.bmm", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input"), y = a.tensor(1, "mat2");
+        // current PyTorch (common_checks_baddbmm_bmm) refuses mixed dtypes; 1.13's meta does not check
+        TORCH_CHECK(x.scalar_type() == y.scalar_type(), "expected scalar type ", aten_dtype_name(x.scalar_type()),
+                    " but found ", aten_dtype_name(y.scalar_type()));
+        return T(at::bmm(x, y));
+    });
+    add("method:repeat", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").repeat(int_list_varargs(c, 1, "repeats")));
+    });
+    add("function:torch.ones_like", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input");
+        c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+        return T(at::ones_like(x, dt ? x.options().dtype(*dt) : x.options()));
+    });
+    add("function:torch.polar", [](const Call &c) {
+        Args a(c);
+        return T(at::polar(a.tensor(0, "abs"), a.tensor(1, "angle")));
+    });
+    add("function:torch.view_as_complex", [](const Call &c) { return T(at::view_as_complex(Args(c).tensor(0, "input"))); });
+    add("function:torch.view_as_real", [](const Call &c) { return T(at::view_as_real(Args(c).tensor(0, "input"))); });
+    un("function:torch.floor", at::floor);
+    un("function:torch.log1p", at::log1p);
+    // t // s is torch.floor_divide(t, s); s // t is Tensor.__rfloordiv__: floor_divide(s, t)
+    add("function:operator.floordiv", [](const Call &c) {
+        return binary_operator(c, [](auto &x, auto &y) { return at::floor_divide(x, y); },
+                               [](auto &x, auto &s) { return at::floor_divide(x, s); },
+                               [](auto &x, auto &s) { return at::floor_divide(wrapped(s), x); });
+    });
+
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);
     add("module:Conv1D", mod_conv1d);
