@@ -655,6 +655,9 @@ static mt_status rule_unary(call *c) {
         return fail(c, "clamp is not supported for complex types: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
     if (c->id == MT_OP_ABS && x->dtype == MT_BOOL)
         return fail(c, "\"abs_cpu\" not implemented for 'Bool': got bool %s", sh(c, x));
+    if (c->id == MT_OP_LOG1P && mt_dtype_is_complex(x->dtype)) /* libtorch 1.13's log1p has no complex kernel */
+        return fail(c, "\"log1p_vml_cpu\" not implemented for '%s': got %s %s", "ComplexFloat", mt_dtype_name(x->dtype),
+                    sh(c, x));
     if (c->id == MT_OP_GELU && mt_dtype_is_complex(x->dtype))
         return fail(c, "\"GeluKernelImpl\" not implemented for '%s': got %s %s", mt_dtype_name(x->dtype),
                     mt_dtype_name(x->dtype), sh(c, x));
@@ -2639,7 +2642,7 @@ static mt_status rule_view_as_real(call *c) {
 }
 
 /* torch.floor(input): same shape and dtype (integral inputs are copied);
- * complex is refused. */
+ * complex and bool are refused. */
 static mt_status rule_floor(call *c) {
     static const char *const S[] = {"input|self", NULL};
     TRY(sig_check(c, S));
@@ -2647,5 +2650,6 @@ static mt_status rule_floor(call *c) {
     TRY(need_tensor(c, "input", &x));
     if (mt_dtype_is_complex(x->dtype))
         return fail(c, "floor is not supported for complex inputs: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
+    if (x->dtype == MT_BOOL) return fail(c, "\"floor_vml_cpu\" not implemented for 'Bool': got bool %s", sh(c, x));
     return emit_like(c, x->dtype, x);
 }

