@@ -443,7 +443,7 @@ static bool kwarg_true(const mt_node *n, const char *name) {
 }
 
 /* Mask facts found in the ancestry of a mask tensor: a triu (causal) and
- * "q - k >= window" (sliding window). Walks constructor/elementwise nodes only:
+ * "q - k >= window" (sliding window) or "q // chunk" (chunked attention). Walks constructor/elementwise nodes only:
  * it stops at modules, parameters and matmuls, so it stays in the mask
  * subgraph. The result is cached per node (masks are shared by layers). */
 typedef struct maskinfo {
@@ -459,7 +459,10 @@ static void mask_scan(const mt_graph *g, const mt_node *root, maskinfo *mi, int 
     while (sp > 0) {
         const mt_node *n = g->nodes[stack[--sp]];
         if (n->opid == MT_OP_TRIU) mi->causal = true;
-        if (n->opid == MT_OP_GE && n->nargs == 2 && n->args[1].kind == MT_ARG_INT && n->args[1].v.i > 0) {
+        /* q - k >= window (sliding), or q // chunk != k // chunk (Llama 4's chunked attention: at most
+         * chunk keys are held, reported as a window of chunk) */
+        if ((n->opid == MT_OP_GE || n->opid == MT_OP_FLOORDIV) && n->nargs == 2 && n->args[1].kind == MT_ARG_INT &&
+            n->args[1].v.i > 0) {
             int64_t w = n->args[1].v.i;
             if (mi->window == 0 || w < mi->window) mi->window = w;
         }
