@@ -78,6 +78,9 @@ static const kv_row kv_rows[] = {
     {"glm4_moe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
     {"hunyuan_v1_moe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
     {"hunyuan_v1_dense", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    /* layer 0 chunked (attention_chunk_size 8: 8 tokens held), layer 1 NoPE full attention */
+    {"llama4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    {"llama4", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
