@@ -562,6 +562,8 @@ static mt_status l4_build(mt_model *m) {
     mt_ctx *ctx = m->ctx;
     mt_config *top = m->cfg, *sub = mt_config_sub(top, "text_config");
     if (mt_ctx_status(ctx) != MT_OK) return mt_ctx_status(ctx);
+    if (!sub && mt_config_has(top, "text_config"))
+        return mt_config_error(top, "text_config", "expected an object (Llama4TextConfig's fields) (%s)", m->model_type);
     mt_dtype dt = MT_DTYPE_NONE;
     bool top_dt = m->dtype != MT_DTYPE_NONE || mt_config_has(top, "torch_dtype") || mt_config_has(top, "dtype");
     if (top_dt && mt_model_read_dtype(m, &dt) != MT_OK) return mt_ctx_status(ctx);

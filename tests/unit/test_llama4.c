@@ -241,6 +241,10 @@ Test(llama4, config_errors_name_field_and_family) {
     ctx = mt_ctx_new();
     e = build_error(ctx, "{\"model_type\": \"llama4\", \"text_config\": {\"num_hidden_layers\": 2, "
                          "\"num_local_experts\": 2, \"num_experts_per_tok\": 3}}");
-    cr_assert(strstr(e, "num_experts_per_tok"), "%s", e);
+    cr_assert(strstr(e, "text_config.num_experts_per_tok"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"llama4\", \"text_config\": 5}");
+    cr_assert(strstr(e, "text_config") && strstr(e, "expected an object"), "%s", e);
     mt_ctx_free(ctx);
 }
