@@ -921,7 +921,7 @@ static const rule_fn OP_RULES[MT_OP_COUNT] = {
     [MT_OP_BMM] = rule_matmul, [MT_OP_REPEAT] = rule_expand, [MT_OP_ONES_LIKE] = rule_replicate,
     [MT_OP_POLAR] = rule_pointwise, [MT_OP_VIEW_AS_COMPLEX] = rule_view_as_complex,
     [MT_OP_VIEW_AS_REAL] = rule_view_as_real, [MT_OP_FLOOR] = rule_nonlinear1, [MT_OP_LOG1P] = rule_nonlinear1,
-    [MT_OP_FLOORDIV] = rule_pointwise,
+    [MT_OP_FLOORDIV] = rule_pointwise, [MT_OP_ADD_] = rule_binary_add,
 };
 
 /* ---- one propagation ---- */

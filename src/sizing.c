@@ -1135,7 +1135,7 @@ static bool aliases_input(const mt_node *n) {
     case MT_OP_VIEW: case MT_OP_RESHAPE: case MT_OP_TRANSPOSE: case MT_OP_PERMUTE: case MT_OP_UNSQUEEZE:
     case MT_OP_SQUEEZE: case MT_OP_EXPAND: case MT_OP_SPLIT: case MT_OP_CHUNK: case MT_OP_FLATTEN:
     case MT_OP_DROPOUT: case MT_OP_CLAMP_: case MT_OP_INDEX_ADD: case MT_OP_SCATTER:
-    case MT_OP_VIEW_AS_COMPLEX: case MT_OP_VIEW_AS_REAL:
+    case MT_OP_VIEW_AS_COMPLEX: case MT_OP_VIEW_AS_REAL: case MT_OP_ADD_:
         return true;
     case MT_OP_GETITEM: {
         const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;

@@ -1875,6 +1875,7 @@ static mt_status rule_polar(call *c);
 static mt_status rule_view_as_complex(call *c);
 static mt_status rule_view_as_real(call *c);
 static mt_status rule_floor(call *c);
+static mt_status rule_add_(call *c);
 
 /* Name and rule per op. ORDER mt_op_id is not needed here (designated
  * initializers), but every op must appear exactly once: the count is checked
@@ -1964,7 +1965,8 @@ static mt_status rule_floor(call *c);
     R(VIEW_AS_REAL, "view_as_real", rule_view_as_real) \
     R(FLOOR, "floor", rule_floor)             \
     R(LOG1P, "log1p", rule_unary)             \
-    R(FLOORDIV, "floordiv", rule_binary)
+    R(FLOORDIV, "floordiv", rule_binary)     \
+    R(ADD_, "add_", rule_add_)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2651,5 +2653,43 @@ static mt_status rule_floor(call *c) {
     if (mt_dtype_is_complex(x->dtype))
         return fail(c, "floor is not supported for complex inputs: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
     if (x->dtype == MT_BOOL) return fail(c, "\"floor_vml_cpu\" not implemented for 'Bool': got bool %s", sh(c, x));
+    return emit_like(c, x->dtype, x);
+}
+
+/* Tensor.add_(other, *, alpha=1) (Llama4TextMoe: out.add_(routed)): in place,
+ * so other must broadcast into self's shape and result_type(self, other) must
+ * cast to self's dtype (ATen canCast); integral results take no float alpha;
+ * returns self. */
+static mt_status rule_add_(call *c) {
+    static const char *const S[] = {"self", "other", "*", "alpha", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *o = param(c, "other"), *alpha = param(c, "alpha");
+    mt_operand ops[2];
+    if (!o || !operand_of(o, &ops[1]))
+        return fail_usage(c, "argument 'other' must be a tensor or a number, got %s", kind_name(o));
+    ops[0].kind = x->ndim ? MT_OPERAND_TENSOR : MT_OPERAND_ZERODIM;
+    ops[0].dtype = x->dtype;
+    if (alpha && alpha->kind != MT_ARG_NONE && alpha->kind != MT_ARG_INT && alpha->kind != MT_ARG_FLOAT &&
+        alpha->kind != MT_ARG_BOOL && alpha->kind != MT_ARG_SYM)
+        return fail_usage(c, "argument 'alpha' must be a number, got %s", kind_name(alpha));
+    if (o->kind == MT_ARG_TENSOR) {
+        int nr;
+        const mt_sym *r[MT_MAX_DIMS];
+        TRY(broadcast(c, x->ndim, x->shape, o->v.t->ndim, o->v.t->shape, &nr, r));
+        if (!shapes_equal(nr, r, x->ndim, x->shape))
+            return fail(c, "output with shape %s doesn't match the broadcast shape %s", sh(c, x), shape_s(c, nr, r));
+    }
+    mt_dtype rt = mt_result_type(ops, 2);
+    /* complex64 with float64 computes in complex128 (not a metatrace dtype), cast back into self */
+    if (rt == MT_DTYPE_NONE && mt_dtype_is_complex(x->dtype)) rt = x->dtype;
+    if (rt == MT_DTYPE_NONE) return fail(c, "no common dtype for %s and %s", sh(c, x), operand_s(c, o));
+    if (mt_dtype_cat(rt) > mt_dtype_cat(x->dtype))
+        return fail(c, "result type %s can't be cast to the desired output type %s: got %s %s and %s",
+                    mt_dtype_name(rt), mt_dtype_name(x->dtype), mt_dtype_name(x->dtype), sh(c, x), operand_s(c, o));
+    if (alpha && alpha->kind == MT_ARG_FLOAT && mt_dtype_is_integral(rt, true))
+        return fail(c, "For integral input tensors, argument alpha must not be a floating point number: got %s %s",
+                    mt_dtype_name(x->dtype), sh(c, x));
     return emit_like(c, x->dtype, x);
 }

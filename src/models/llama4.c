@@ -54,8 +54,7 @@
  *     out + routed_out.reshape(E, -1, hidden).sum(dim=0);
  *   layer: residual + attn(input_layernorm(h)); residual +
  *     feed_forward(post_attention_layernorm(h)).view(residual.shape).
- * Recorded simplifications: out.add_(...) is recorded as operator.add (the
- * same value, out of place); position_embeddings.to(device) and the
+ * Recorded simplifications: position_embeddings.to(device) and the
  * inv_freq .to(device) moves are not recorded (as for the other families);
  * sdpa gets no scale= (head_dim^-0.5 is its default), as for the other
  * families. */
@@ -346,7 +345,8 @@ static mt_tensor *moe_forward(mt_tracer *tr, mt_module *ff, mt_tensor *x, const 
     /* shared expert, then + the routed outputs summed over the experts */
     mt_tensor *out = mlp_forward(tr, mt_module_child(ff, "shared_expert"), hs);
     mt_tensor *r3 = mt_reshape(tr, nx, 3, e3);
-    out = mt_add(tr, out, mt_reduce(tr, MT_OP_SUM, r3, 0, false));
+    mt_tensor *sum = mt_reduce(tr, MT_OP_SUM, r3, 0, false);
+    out = out && sum ? mt_tr_op1(tr, MT_OP_ADD_, (mt_arg[]){mt_a_tensor(out), mt_a_tensor(sum)}, 2, NULL, 0) : NULL;
     mt_tr_leave(tr);
     return out;
 }

@@ -921,6 +921,19 @@ void gen_view_as(Gen &g) {
     g.skipped_float8 += kFloat8Count * 6;
 }
 
+// Tensor.add_: broadcast pairs (other into self or not), every dtype pair and scalar
+// (in-place casts), alpha.
+void gen_add_(Gen &g) {
+    for (auto &p : broadcast_pairs(g.rng, 20)) g.add({t(p.first), t(p.second)});
+    for (auto a : kAll) {
+        for (auto b : kAll) g.add({t({2, 3}, a), t({3}, b)});
+        for (const Val &v : scalars()) g.add({t({2, 3}, a), v});
+        g.add({t({2, 3}, a), t({2, 3}, a)}, {{"alpha", F(0.5)}});
+        g.add({t({2, 3}, a), t({2, 3}, a)}, {{"alpha", I(2)}});
+    }
+    g.skipped_float8 += 13 * 13 - 11 * 11 + kFloat8Count * ((int)scalars().size() + 2);
+}
+
 // Which generator serves which op (by the lower-case op name of the table).
 void generate(const std::string &name, Gen &g) {
     static const std::set<std::string> binary = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum",
@@ -951,7 +964,7 @@ void generate(const std::string &name, Gen &g) {
         {"repeat_interleave", gen_repeat_interleave}, {"stack", gen_stack}, {"flatten", gen_flatten},
         {"min", gen_min}, {"full_like", gen_full_like}, {"cumsum", gen_cumsum},
         {"bmm", gen_bmm}, {"repeat", gen_repeat}, {"ones_like", gen_ones_like}, {"polar", gen_polar},
-        {"view_as_complex", gen_view_as}, {"view_as_real", gen_view_as},
+        {"view_as_complex", gen_view_as}, {"view_as_real", gen_view_as}, {"add_", gen_add_},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -1262,6 +1262,17 @@ std::map<std::string, Entry> build_table() {
                                [nz](auto &x, auto &s) { return at::floor_divide(wrapped(s), nz(x)); });
     });
 
+    // Tensor.add_(other, *, alpha=1) on a copy of self (Llama4TextMoe's out.add_)
+    add("method:add_", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "self").clone();
+        const Val *o = a.get(1, "other");
+        TORCH_CHECK(o && (o->kind == Val::TENSOR || is_scalar(*o)), "TypeError: add_(): argument 'other' must be Tensor");
+        at::Scalar alpha = a.present(99, "alpha") ? scalar(*a.get(99, "alpha")) : at::Scalar(1);
+        if (o->kind == Val::TENSOR) return T(x.add_(o->t, alpha));
+        return T(x.add_(wrapped(scalar(*o)), alpha));
+    });
+
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);
     add("module:Conv1D", mod_conv1d);
