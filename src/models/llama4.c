@@ -521,8 +521,8 @@ static mt_status l4_build_common(mt_model *m, bool wrapped, mt_dtype force_dt) {
     if (!read_moe_layers(m, cfg_layers, s->layers, moe) || !read_layer_types(m, cfg_layers, s->layers, rope, chunked))
         return mt_ctx_status(ctx);
     f->rope = rope, f->moe = moe, f->chunked = chunked;
-    bool any_chunked = false, any_moe = false;
-    for (int64_t i = 0; i < s->layers; i++) any_chunked |= chunked[i], any_moe |= moe[i];
+    bool any_chunked = false;
+    for (int64_t i = 0; i < s->layers; i++) any_chunked |= chunked[i];
     if (!mt_dec_read_window(m, "attention_chunk_size", 8192, &f->chunk)) return mt_ctx_status(ctx);
     if (any_chunked && f->chunk <= 0)
         return mt_config_error(c, "attention_chunk_size",
@@ -548,7 +548,6 @@ static mt_status l4_build_common(mt_model *m, bool wrapped, mt_dtype force_dt) {
     mt_model_info(m, "moe_layers", mt_a_int(nmoe));
     mt_model_info(m, "nope_layers", mt_a_int(nope));
     if (any_chunked) mt_model_info(m, "attention_chunk_size", mt_a_int(f->chunk));
-    (void)any_moe;
     return MT_OK;
 }
 
