@@ -343,6 +343,7 @@ typedef struct core {
     const mt_node *pv_mm;     /* eager: probs @ v */
     const mt_tensor *q, *k, *v, *mask;
     const mt_sym *sq, *sk;    /* query and key lengths */
+    bool chunked;             /* causal with a chunked mask (window = the chunk) */
 } core;
 
 /* The right operand of a score matmul is the key laid out [.., head_dim,
@@ -449,6 +450,7 @@ static bool kwarg_true(const mt_node *n, const char *name) {
 typedef struct maskinfo {
     bool done, causal;
     int64_t window;
+    bool chunked;  /* the window is a chunk (from a floordiv) */
 } maskinfo;
 
 static void mask_scan(const mt_graph *g, const mt_node *root, maskinfo *mi, int *seen, int epoch, int *stack,
@@ -464,7 +466,10 @@ static void mask_scan(const mt_graph *g, const mt_node *root, maskinfo *mi, int 
         if ((n->opid == MT_OP_GE || n->opid == MT_OP_FLOORDIV) && n->nargs == 2 && n->args[1].kind == MT_ARG_INT &&
             n->args[1].v.i > 0) {
             int64_t w = n->args[1].v.i;
-            if (mi->window == 0 || w < mi->window) mi->window = w;
+            if (mi->window == 0 || w < mi->window) {
+                mi->window = w;
+                mi->chunked = n->opid == MT_OP_FLOORDIV;
+            }
         }
         if (n->op == MT_NODE_CALL_MODULE || n->op == MT_NODE_GET_ATTR || n->opid == MT_OP_MATMUL ||
             n->opid == MT_OP_LINEAR || n->opid == MT_OP_SDPA)
@@ -630,6 +635,7 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         else if (info.causal || (!a->eager && kwarg_true(c->node, "is_causal"))) a->kind = MT_ATTN_CAUSAL;
         else a->kind = MT_ATTN_BIDIRECTIONAL;
         a->window = a->kind == MT_ATTN_CAUSAL ? info.window : 0;
+        c->chunked = a->kind == MT_ATTN_CAUSAL && info.window > 0 && info.chunked;
         /* cached tensors and their per-token widths */
         const mt_tensor *ks = cached_source(&S->E, c->k), *vs = cached_source(&S->E, c->v);
         long double tok = (long double)batch * ev_node(&S->E, c->sk, c->node);
@@ -662,6 +668,16 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
 
 /* Keys one query of position i (0-based) sees under causal attention with a
  * window (0: none), summed over i < s. */
+static long double causal_pairs(int64_t s, int64_t w);
+/* The same under chunked attention (Llama 4): a query sees the keys of its own
+ * chunk of c up to itself, (i mod c) + 1: c(c+1)/2 per whole chunk, r(r+1)/2 for
+ * the last r = s mod c. */
+static long double chunked_pairs(int64_t s, int64_t c) {
+    if (c <= 0 || c >= s) return causal_pairs(s, 0);
+    long double r = (long double)(s % c);
+    return (long double)(s / c) * (long double)c * (long double)(c + 1) / 2 + r * (r + 1) / 2;
+}
+
 static long double causal_pairs(int64_t s, int64_t w) {
     if (w <= 0 || w >= s) return (long double)s * (long double)(s + 1) / 2;
     return (long double)w * (long double)(w + 1) / 2 + (long double)(s - w) * (long double)w;
@@ -1110,7 +1126,9 @@ static mt_status flops(sizer *S, mt_sizing *out) {
         long double pairs = sq * sk;
         if (pairs <= 0) continue;
         long double per_pair = core_fl[c] / pairs;
-        if (a->kind == MT_ATTN_CAUSAL && sq == sk) prefill -= per_pair * (pairs - causal_pairs((int64_t)sq, a->window));
+        if (a->kind == MT_ATTN_CAUSAL && sq == sk)
+            prefill -= per_pair * (pairs - (S->cores[c].chunked ? chunked_pairs((int64_t)sq, a->window)
+                                                                 : causal_pairs((int64_t)sq, a->window)));
         int64_t keys_dec = a->kind == MT_ATTN_CAUSAL ? (a->window > 0 && a->window < C ? a->window : C) : C;
         if (a->kind != MT_ATTN_BIDIRECTIONAL) {
             long double pp = per_pair / (long double)S->E.in_vals[0];

@@ -248,3 +248,35 @@ Test(llama4, config_errors_name_field_and_family) {
     cr_assert(strstr(e, "text_config") && strstr(e, "expected an object"), "%s", e);
     mt_ctx_free(ctx);
 }
+
+/* Prefill FLOPs of a chunked layer count the pairs its chunks keep. The tiny llama4_text (layer 0
+ * chunked, layer 1 full) at seq 64, traced with chunks of 8 and of 64 (one chunk: plain causal):
+ * the graphs differ only in the chunk constant, so the prefill difference is layer 0's sdpa per
+ * pair, batch 1 * 4 heads * (2*16 + 2*16 + 5) = 276, times the kept pairs: 8 chunks of 8*9/2 = 36
+ * is 288 against 64*65/2 = 2080, i.e. 276 * (288 - 2080) = -494,592 (a sliding window of 8 would
+ * keep 36 + 56*8 = 484). */
+static int64_t tiny_prefill(int64_t chunk) {
+    const tiny_config *t = tiny_for("llama4_text");
+    char json[2048];
+    snprintf(json, sizeof json, "%s", t->json);
+    char *at = strstr(json, "\"attention_chunk_size\": 8,");
+    cr_assert_not_null(at);
+    char rest[2048];
+    snprintf(rest, sizeof rest, "%s", at + strlen("\"attention_chunk_size\": 8,"));
+    snprintf(at, sizeof json - (size_t)(at - json), "\"attention_chunk_size\": %lld,%s", (long long)chunk, rest);
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, json, 0);
+    mt_graph *g = tu_trace(m);
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 64};
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, &o, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.attn[0].window, chunk);
+    int64_t f = s.flops_prefill;
+    mt_ctx_free(ctx);
+    return f;
+}
+
+Test(llama4, chunked_prefill_pairs_by_hand) {
+    cr_assert_eq(tiny_prefill(8) - tiny_prefill(64), -494592LL, "%lld",
+                 (long long)(tiny_prefill(8) - tiny_prefill(64)));
+}
