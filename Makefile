@@ -38,6 +38,7 @@ test: build
 
 bench: build
 	$(BUILD)/mt_bench
+	sh tests/bench/sizing-share.sh $(BUILD)/mt_bench
 
 # libFuzzer targets (tests/fuzz/) for FUZZ_SECONDS each, in a clang tree of their own
 FUZZ_SECONDS ?= 600

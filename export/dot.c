@@ -361,7 +361,6 @@ typedef struct writer {
     bool styled;         /* fills, legend, layout hints */
     dsink s;
     sbuf sb;             /* labels and cluster names */
-    sbuf sb2;
     mtx_ptrmap cmap;     /* mt_module* -> cluster index + 1 */
     mtx_ptrmap dmap;     /* mt_module* -> depth group index + 1 */
     mtx_ptrmap xmap;     /* outside mt_node* -> IN/OUT group index + 1 */
@@ -1367,55 +1366,6 @@ static void write_legend(writer *w)
                    "</table>>];\n");
 }
 
-/* The module a path names, or NULL with a usage error naming the nearest
- * valid paths (the deepest existing prefix and its children). */
-static const mt_module *find_module(writer *w, const char *path)
-{
-    const mt_module *mod = mt_module_find(w->m->root, path);
-    if (mod)
-        return mod;
-    /* the deepest prefix that exists */
-    const mt_module *at = w->m->root;
-    const char *p = path;
-    while (*p) {
-        const char *dot = strchr(p, '.');
-        size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        const mt_module *next = NULL;
-        for (int i = 0; i < at->children.n && !next; i++) {
-            const mt_module *c = at->children.items[i];
-            if (strlen(c->name) == len && strncmp(c->name, p, len) == 0)
-                next = c;
-        }
-        if (!next)
-            break;
-        at = next;
-        p = dot ? dot + 1 : p + len;
-    }
-    sbuf *s = &w->sb2;
-    sb_clear(s);
-    int shown = 0;
-    for (int i = 0; i < at->children.n; i++) {
-        const mt_module *c = at->children.items[i];
-        if (mtx_is_list(at) && at->children.n > 4 && i == 2) {
-            sb_puts(s, ", ...");
-            i = at->children.n - 2;
-            continue;
-        }
-        sb_puts(s, shown++ ? ", " : "");
-        sb_puts(s, c->path);
-    }
-    if (s->oom) {
-        w_fail(w, MT_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    if (w->err == MT_OK)
-        w->err = mt_fail(w->ctx, MT_ERR_USAGE, "--module: no module '%s' in %s; %s%s%s%s", path,
-                         w->m->class_name ? w->m->class_name : "the model",
-                         at->parent ? "under '" : "", at->parent ? at->path : "",
-                         at->parent ? "' there are: " : "the top-level modules are: ", shown ? s->p : "(none)");
-    return NULL;
-}
-
 /* The spine: the list whose loop module is shallowest (most entries on a
  * tie), its stream the first input its first entry reads from before it. */
 static void find_spine(writer *w, const mt_module *mod, int *best)
@@ -1456,7 +1406,6 @@ static void find_spine(writer *w, const mt_module *mod, int *best)
 static void release(writer *w)
 {
     sb_free(&w->sb);
-    sb_free(&w->sb2);
     mtx_ptrmap_free(&w->cmap);
     mtx_ptrmap_free(&w->dmap);
     mtx_ptrmap_free(&w->xmap);
@@ -1478,9 +1427,12 @@ static void plan_view(writer *w)
     mt_graph *g = w->g;
     w->sub = w->m->root;
     if (w->po.module && w->po.module[0]) {
-        w->sub = find_module(w, w->po.module);
-        if (!w->sub)
+        w->sub = mtx_find_module(w->m, w->po.module);
+        if (!w->sub) {
+            if (w->err == MT_OK)
+                w->err = mt_ctx_status(w->ctx);
             return;
+        }
     }
     w->sub_depth = tree_depth(w->sub);
     if (w->po.depth < 0)
@@ -1635,7 +1587,6 @@ static mt_status write_dot(writer *w, mt_model *m, mt_graph *g, const mtx_dot_st
     w->s.ctx = m->ctx;
     w->s.out = out;
     w->sb.ctx = m->ctx;
-    w->sb2.ctx = m->ctx;
     w->root_head = w->root_tail = NONE;
     w->side_cl = NONE;
     mtx_ptrmap_init(&w->cmap, m->ctx);

@@ -576,3 +576,47 @@ const char *mtx_count_text(double v, char *buf, size_t n)
     static const char *const units[] = {"", "K", "M", "B", "T", "P", "E"};
     return scaled(v, units, 1000.0, "", buf, n);
 }
+
+const mt_module *mtx_find_module(mt_model *m, const char *path)
+{
+    const mt_module *mod = mt_module_find(m->root, path);
+    if (mod)
+        return mod;
+    /* the deepest prefix that exists */
+    const mt_module *at = m->root;
+    const char *p = path;
+    while (*p) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        const mt_module *next = NULL;
+        for (int i = 0; i < at->children.n && !next; i++) {
+            const mt_module *c = at->children.items[i];
+            if (strlen(c->name) == len && strncmp(c->name, p, len) == 0)
+                next = c;
+        }
+        if (!next)
+            break;
+        at = next;
+        p = dot ? dot + 1 : p + len;
+    }
+    /* its children, a long list shortened to the first two and the last */
+    const char *list = "";
+    int shown = 0;
+    for (int i = 0; i < at->children.n; i++) {
+        const mt_module *c = at->children.items[i];
+        if (mtx_is_list(at) && at->children.n > 4 && i == 2) {
+            list = mt_sprintf(m->ctx, "%s, ...", list);
+            i = at->children.n - 2;
+            continue;
+        }
+        list = list ? mt_sprintf(m->ctx, "%s%s%s", list, shown++ ? ", " : "", c->path) : NULL;
+        if (!list)
+            return NULL;
+    }
+    if (!list)
+        return NULL;
+    mt_fail(m->ctx, MT_ERR_USAGE, "--module: no module '%s' in %s; %s%s%s%s", path,
+            m->class_name ? m->class_name : "the model", at->parent ? "under '" : "", at->parent ? at->path : "",
+            at->parent ? "' there are: " : "the top-level modules are: ", shown ? list : "(none)");
+    return NULL;
+}

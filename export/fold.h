@@ -41,6 +41,11 @@ typedef struct mtx_folds mtx_folds;
  * in m's context arena. NULL with the error on the context (out of memory). */
 mtx_folds *mtx_folds_find(mt_model *m, const mt_graph *g);
 
+/* The module a dotted path names (--module), or NULL with MT_ERR_USAGE on
+ * m's context naming the nearest valid paths (the deepest existing prefix
+ * and its children). Pictures and the viewer share it. */
+const mt_module *mtx_find_module(mt_model *m, const char *path);
+
 /* True when `mod` is a ModuleList (two or more children, all named by an
  * index). */
 bool mtx_is_list(const mt_module *mod);

@@ -186,6 +186,8 @@ typedef struct view {
     int32_t *vm;          /* node -> module drawn in */
     int32_t *runs;        /* list, first, period, reps */
     int nruns, runcap;
+    int open;             /* the module the page opens at (--module), -1: the viewer's choice */
+    int depth;            /* module tree levels expanded below it (--depth), 0: the viewer's choice */
 } view;
 
 static int count_mods(const mt_module *mod)
@@ -476,6 +478,10 @@ static bool write_doc(view *v, const mt_sizing *sz, const mt_plan *plan, FILE *o
     put_jstr(out, m->class_name);
     fputs(",\"model_type\":", out);
     put_jstr(out, m->model_type);
+    if (v->open >= 0)
+        fprintf(out, ",\"open\":%d", v->open);
+    if (v->depth > 0)
+        fprintf(out, ",\"depth\":%d", v->depth);
     fputs(",\"info\":[", out);
     bool first = true;
     char a[64], b2[64];
@@ -612,6 +618,13 @@ mt_status mt_export_html(mt_model *m, mt_graph *g, const mt_html_opts *opts, FIL
     if (plan && (!plan->valid || plan->graph != g))
         return mt_fail(ctx, MT_ERR_USAGE, "mt_export_html: the plan %s",
                        plan->valid ? "was made for another graph" : "is not usable (valid=false)");
+    int depth = opts ? opts->depth : 0;
+    if (depth < 0 || depth > 64)
+        return mt_fail(ctx, MT_ERR_USAGE, "mt_export_html: the depth must be 0 (the viewer's choice) or 1 to 64, got %d",
+                       depth);
+    const mt_module *open_at = NULL;
+    if (opts && opts->module && opts->module[0] && !(open_at = mtx_find_module(m, opts->module)))
+        return mt_ctx_status(ctx);
     const mt_sizing *sz = opts ? opts->sizing : NULL;
     mt_sizing own;
     if (!sz) {
@@ -635,6 +648,8 @@ mt_status mt_export_html(mt_model *m, mt_graph *g, const mt_html_opts *opts, FIL
     if (!v.mods || !v.parent || !v.rm || !v.vm)
         return mt_ctx_status(ctx);
     number_mods(&v, m->root, -1);
+    v.open = open_at ? mod_index(&v, open_at) : -1;
+    v.depth = depth;
     if (mt_ctx_status(ctx) == MT_ERR_NOMEM) /* a module left out of the map */
         return MT_ERR_NOMEM;
     for (int i = 0; i < g->n; i++) {

@@ -120,7 +120,7 @@ size_t mt_ctx_bytes(const mt_ctx *ctx) { return ctx->bytes; }
 size_t mt_ctx_peak_bytes(const mt_ctx *ctx) { return ctx->peak; }
 
 /* ---- arena ---- */
-void *mt_alloc(mt_ctx *ctx, size_t size) {
+static inline void *arena_take(mt_ctx *ctx, size_t size) {
     size_t need = (size + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
     if (need < size) {
         mt_fail(ctx, MT_ERR_OVERFLOW, "allocation of %zu bytes overflows", size);
@@ -145,7 +145,14 @@ void *mt_alloc(mt_ctx *ctx, size_t size) {
     }
     void *p = (char *)(c + 1) + c->used;
     c->used += need;
-    memset(p, 0, size);
+    return p;
+}
+
+void *mt__alloc_raw(mt_ctx *ctx, size_t size) { return arena_take(ctx, size); }
+
+void *mt_alloc(mt_ctx *ctx, size_t size) {
+    void *p = arena_take(ctx, size);
+    if (p) memset(p, 0, size);
     return p;
 }
 _Static_assert(sizeof(chunk) % 16 == 0, "arena payload must stay 16-byte aligned");

@@ -14,5 +14,8 @@ void **mt__ctx_slot(mt_ctx *ctx, int which);
 bool mt__ctx_on_free(mt_ctx *ctx, void (*fn)(void *), void *arg);
 /* Meta-scope depth counter (nn.c). */
 int *mt__ctx_meta_depth(mt_ctx *ctx);
+/* Arena memory like mt_alloc, not zeroed: for scratch arrays a pass fills
+ * completely before reading (zeroing is most of the cost of a large one). */
+void *mt__alloc_raw(mt_ctx *ctx, size_t size);
 
 #endif

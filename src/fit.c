@@ -66,6 +66,9 @@ typedef struct unit {
     int nvocab, capvocab;
     int full_attn;           /* causal layers without a window (the decode per-cached share) */
     bool moe;
+    const mt_module **mods;  /* what a pipeline stage holding the unit holds: the layer, or the
+                                embedding/head side's modules with parameters or buffers */
+    int nmods, capmods;
 } unit;
 
 typedef struct kv_t {
@@ -96,6 +99,7 @@ typedef struct fx {
     int64_t max_pos;
     double peak;             /* FLOP/s of one GPU for this model's weights */
     int **splits;            /* per pp (1..nlayers): layer counts, computed on demand */
+    int M;                   /* micro-batches asked for */
 } fx;
 
 static bool is_index(const char *nm) { return nm && *nm >= '0' && *nm <= '9'; }
@@ -118,6 +122,33 @@ static bool add_vocab(fx *F, unit *u, int64_t dim0, int64_t bytes, bool tied) {
     }
     u->vocab[u->nvocab++] = (vocab_t){dim0, bytes, tied};
     return true;
+}
+
+/* Records that the unit holds module `mod` (once). */
+static bool add_mod(fx *F, unit *u, const mt_module *mod) {
+    if (!mod || !mod->path || !*mod->path) return true;
+    for (int k = 0; k < u->nmods; k++)
+        if (u->mods[k] == mod) return true;
+    if (u->nmods == u->capmods) {
+        int cap = u->capmods ? 2 * u->capmods : 4;
+        const mt_module **v = mt_alloc_array(F->ctx, (size_t)cap, sizeof *v);
+        if (!v) return false;
+        if (u->nmods) memcpy(v, u->mods, (size_t)u->nmods * sizeof *v);
+        u->mods = v;
+        u->capmods = cap;
+    }
+    u->mods[u->nmods++] = mod;
+    return true;
+}
+
+/* The module a pipeline stage moves for a parameter outside the layers: its
+ * ancestor beside the layers' ModuleList ("model.embed_tokens", "model.norm")
+ * or at the top ("lm_head"). `beside` is the ModuleList's parent (NULL: the
+ * root's children). */
+static const mt_module *stage_module(const mt_module *owner, const mt_module *beside) {
+    const mt_module *a = owner;
+    while (a && a->parent && a->parent != beside && a->parent->parent) a = a->parent;
+    return a;
 }
 
 static int64_t param_numel(const mt_param *p) {
@@ -188,9 +219,15 @@ static mt_status gather(fx *F) {
     if (!F->u) return mt_ctx_status(ctx);
     memset(F->u, 0, (size_t)F->nunits * sizeof *F->u);
     double dense = 0;
+    const mt_module *beside = NULL; /* the layers' ModuleList's parent */
     for (int i = 0; i < g->n; i++) {
         if (node_unit[i] == -2) node_unit[i] = nl + 1;
         const mt_node *n = g->nodes[i];
+        if (node_unit[i] >= 1 && node_unit[i] <= nl && F->u[node_unit[i]].nmods == 0) {
+            const mt_module *L = layer_of(n);
+            if (!beside && L->parent) beside = L->parent->parent;
+            if (!add_mod(F, &F->u[node_unit[i]], L)) return mt_ctx_status(ctx);
+        }
         double fl = F->sz.node_flops ? F->sz.node_flops[i] : 0;
         F->u[node_unit[i]].flops += fl;
         dense += fl;
@@ -216,6 +253,8 @@ static mt_status gather(fx *F) {
         int E = 0;
         int u = param_unit(F, &layers, &mods, p, &ex, &E);
         pmap_get(&params, p, u * 2 + (ex ? 1 : 0));
+        if ((u == 0 || u == nl + 1) && !add_mod(F, &F->u[u], stage_module(p->owner, beside)))
+            return mt_ctx_status(ctx);
         if (ex) {
             if (E > F->experts) F->experts = E;
             F->u[u].moe = true;
@@ -260,6 +299,8 @@ static mt_status gather(fx *F) {
         bool ex;
         int E;
         int ua = param_unit(F, &layers, &mods, p, &ex, &E);
+        if ((ua == 0 || ua == nl + 1) && !add_mod(F, &F->u[ua], stage_module(p->owner, beside)))
+            return mt_ctx_status(ctx);
         int vt = pmap_get(&params, p->tied_to, -1);
         if (vt < 0 || vt / 2 == ua) continue;
         for (int k = 0; k < inv->n; k++)
@@ -415,6 +456,36 @@ static const char *human(mt_ctx *ctx, double b) {
     return i ? mt_sprintf(ctx, "%.2f %s", b, units[i]) : mt_sprintf(ctx, "%.0f B", b);
 }
 
+/* A stage's modules: its units' in order. */
+static bool stage_modules(fx *F, mt_fit_stage *st, int u0, int u1) {
+    int n = 0;
+    for (int u = u0; u <= u1; u++) n += F->u[u].nmods;
+    st->modules = mt_alloc_array(F->ctx, (size_t)n + 1, sizeof *st->modules);
+    if (!st->modules) return false;
+    for (int u = u0; u <= u1; u++)
+        for (int k = 0; k < F->u[u].nmods; k++) st->modules[st->nmodules++] = F->u[u].mods[k]->path;
+    return true;
+}
+
+/* mb micro-batches through pp stages taking t[s] each (c[s] of it in
+ * collectives), then h[s] to hand the activations to the next stage: the first
+ * passes every stage, each further one adds the slowest stage's time. The
+ * bubble is the share of pp x step the stages idle. */
+static void pipeline(const double *t, const double *c, const double *h, int pp, int mb, double *step, double *comm,
+                     double *bubble) {
+    double sum = 0, csum = 0, hi = 0, chi = 0;
+    for (int s = 0; s < pp; s++) {
+        sum += t[s];
+        sum += h[s];
+        csum += c[s];
+        csum += h[s];
+        if (t[s] + h[s] > hi) hi = t[s] + h[s], chi = c[s] + h[s];
+    }
+    *step = sum + (mb - 1) * hi;
+    *comm = csum + (mb - 1) * chi;
+    *bubble = *step > 0 ? 1 - (double)mb * sum / ((double)pp * *step) : 0;
+}
+
 static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
     mt_ctx *ctx = F->ctx;
     const mt_gpu_spec *G = &F->C->gpu;
@@ -429,8 +500,13 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
     if (!r->stages) return mt_ctx_status(ctx);
     double usable = (double)G->mem_bytes * P->mem_utilization;
     int64_t b = (int64_t)ceil_div(F->B, dp); /* sequences per replica */
-    double share = (double)b / (double)F->B;
-    double Tp = (double)b * (double)F->S, Td = (double)b;
+    /* micro-batches of bm sequences go through the stages one after another
+     * (without stages, splitting the batch would only repeat the weight reads) */
+    int mb = pp == 1 ? 1 : F->M < b ? F->M : (int)b;
+    int64_t bm = (int64_t)ceil_div(b, mb);
+    r->microbatches = mb;
+    double share = (double)bm / (double)F->B, kv_part = (double)bm / (double)b;
+    double Tp = (double)bm * (double)F->S, Td = (double)bm;
     double a = (double)F->act_size, H = (double)F->hidden;
     double intra_b = G->intra_bw * P->link_efficiency, inter_b = G->inter_bw * P->link_efficiency;
     bool ep_inter = ep > gpn;
@@ -443,6 +519,12 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
     int64_t kv_cap = -1;
     int first = 0;
     r->rank_bytes = -1;
+    /* per stage, one micro-batch through it and on to the next: all of it and the collectives */
+    double *T_pf = mt_alloc_array(ctx, (size_t)pp * 6, sizeof *T_pf);
+    if (!T_pf) return mt_ctx_status(ctx);
+    memset(T_pf, 0, (size_t)pp * 6 * sizeof *T_pf);
+    double *T_dec = T_pf + pp, *C_pf = T_pf + 2 * pp, *C_dec = T_pf + 3 * pp, *H_pf = T_pf + 4 * pp,
+           *H_dec = T_pf + 5 * pp;
     for (int s = 0; s < pp; s++) {
         mt_fit_stage *st = &r->stages[s];
         st->first_layer = first;
@@ -463,7 +545,7 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
             if (decode)
                 flops_dec += (dec_fixed * (F->active_total > 0 ? U->active / F->active_total : 0) +
                               (F->full_attn_total > 0 ? dec_cache * U->full_attn / F->full_attn_total : 0)) *
-                             (double)b;
+                             (double)bm;
             if (u >= 1 && u <= F->nlayers) {
                 /* Megatron's layer: an all-reduce after attention and one after the MLP */
                 comm_pf += 2 * mt_collective_seconds(MT_COMM_ALL_REDUCE, tp, Tp * H * a, G->intra_lat, intra_b);
@@ -484,7 +566,7 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
             int64_t toks = e->window > 0 && e->window < F->S ? e->window : F->S;
             kv_budget += per * (double)toks * (double)b;
         }
-        double act = (double)F->sz.activation_peak * share / tp;
+        double act = (double)F->sz.activation_peak * share / tp; /* one micro-batch at a time */
         st->weight_bytes = (int64_t)ceil(w_plain + w_exp);
         st->kv_bytes = (int64_t)ceil(kv_budget);
         st->activation_bytes = (int64_t)ceil(act);
@@ -502,26 +584,27 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
         /* time: the compute or the memory traffic, whichever is longer, then the collectives */
         double eff_flops = F->peak * P->compute_efficiency, eff_bw = G->mem_bw * P->memory_efficiency;
         double t_pf = fmax(flops_pf / tp / eff_flops, (w_plain + w_exp) / eff_bw);
-        double t_dec = decode ? fmax(flops_dec / tp / eff_flops, (w_plain + w_exp * touched + kv_budget) / eff_bw) : 0;
+        double t_dec = decode ? fmax(flops_dec / tp / eff_flops,
+                                     (w_plain + w_exp * touched + kv_budget * kv_part) / eff_bw)
+                              : 0;
         st->prefill_s = t_pf + comm_pf;
         st->decode_s = decode ? t_dec + comm_dec : 0;
-        r->prefill_s += st->prefill_s;
-        r->decode_s += st->decode_s;
-        r->comm_prefill_s += comm_pf;
-        r->comm_decode_s += decode ? comm_dec : 0;
+        T_pf[s] = st->prefill_s, C_pf[s] = comm_pf;
+        T_dec[s] = st->decode_s, C_dec[s] = decode ? comm_dec : 0;
         if (s + 1 < pp) { /* the activations cross to the next stage */
             bool x = crosses(tp * dp, s + 1, gpn);
             double al = x ? G->inter_lat : G->intra_lat, be = x ? inter_b : intra_b;
             double p_pf = al + Tp * H * a / be, p_dec = al + Td * H * a / be;
-            r->prefill_s += p_pf;
-            r->comm_prefill_s += p_pf;
-            if (decode) {
-                r->decode_s += p_dec;
-                r->comm_decode_s += p_dec;
-            }
+            H_pf[s] = p_pf;
+            if (decode) H_dec[s] = p_dec;
         }
+        if (!stage_modules(F, st, u0, u1)) return mt_ctx_status(ctx);
         first += split[s];
     }
+    /* the step: the first micro-batch through every stage, then one more per
+     * time of the slowest stage (GPipe's forward schedule) */
+    pipeline(T_pf, C_pf, H_pf, pp, mb, &r->prefill_s, &r->comm_prefill_s, &r->prefill_bubble);
+    if (decode) pipeline(T_dec, C_dec, H_dec, pp, mb, &r->decode_s, &r->comm_decode_s, &r->decode_bubble);
     r->fits = (double)r->rank_bytes <= usable;
     r->kv_tokens = F->nkv > 0 ? kv_cap : -1;
     double tokens = (double)F->B * (double)F->S;
@@ -582,6 +665,11 @@ mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *o) {
         return NULL;
     }
     F.B = o->batch > 0 ? o->batch : 1;
+    if (o->microbatches < 0) {
+        mt_fail(ctx, MT_ERR_USAGE, "mt_fit_run: %d micro-batches: expected a count >= 1 (0: 1)", o->microbatches);
+        return NULL;
+    }
+    F.M = o->microbatches > 0 ? o->microbatches : 1;
     F.S = o->seq > 0 ? o->seq : (F.P.default_seq > 0 ? F.P.default_seq : 4096);
     mt_sizing_opts so = o->sizing ? *o->sizing : (mt_sizing_opts){.kv_dtype = MT_DTYPE_NONE};
     so.batch = F.B;
@@ -615,6 +703,7 @@ mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *o) {
     R->weight_bytes = F.sz.weight_bytes;
     R->activation_bytes = F.sz.activation_peak;
     R->compute_dtype = fp8 ? "fp8" : "bf16";
+    R->microbatches = F.M;
     for (int k = 0; k < F.nkv; k++) {
         int64_t toks = F.kv[k].window > 0 && F.kv[k].window < F.S ? F.kv[k].window : F.S;
         R->kv_bytes += F.kv[k].bytes * toks * F.B;
@@ -730,6 +819,10 @@ mt_status mt_fit_print(const mt_fit *f, bool all, FILE *out) {
                     stage_str(ctx, st), human(ctx, (double)st->total_bytes), human(ctx, (double)st->weight_bytes),
                     human(ctx, (double)st->kv_bytes), human(ctx, (double)st->activation_bytes));
         }
+        if (r->nstages > 1)
+            fprintf(out, "       pipeline: %d micro-batch%s per step, stages idle %.0f%% of prefill%s\n", r->microbatches,
+                    r->microbatches > 1 ? "es" : "", 100 * r->prefill_bubble,
+                    r->decode_s > 0 ? mt_sprintf(ctx, ", %.0f%% of decode", 100 * r->decode_bubble) : "");
         if (r->vllm) fprintf(out, "       vLLM:     %s\n", r->vllm);
         if (r->sglang) fprintf(out, "       SGLang:   %s\n", r->sglang);
         fprintf(out, "       Megatron: %s\n", r->megatron);
@@ -790,6 +883,7 @@ mt_status mt_fit_export_json(const mt_fit *f, bool all, FILE *out) {
     json_t *bj = json_object();
     json_object_set_new(bj, "batch", json_integer(f->batch));
     json_object_set_new(bj, "seq", json_integer(f->seq));
+    json_object_set_new(bj, "microbatches", json_integer(f->microbatches));
     json_object_set_new(root, "bound", bj);
     json_object_set_new(root, "compute_dtype", json_string(f->compute_dtype));
     json_object_set_new(root, "fits", json_integer(f->nfit));
@@ -817,6 +911,9 @@ mt_status mt_fit_export_json(const mt_fit *f, bool all, FILE *out) {
         json_object_set_new(rj, "decode_per_token_s", dec ? json_real(r->decode_per_token_s) : json_null());
         json_object_set_new(rj, "comm_prefill_s", json_real(r->comm_prefill_s));
         json_object_set_new(rj, "comm_decode_s", dec ? json_real(r->comm_decode_s) : json_null());
+        json_object_set_new(rj, "microbatches", json_integer(r->microbatches));
+        json_object_set_new(rj, "prefill_bubble", json_real(r->prefill_bubble));
+        json_object_set_new(rj, "decode_bubble", dec ? json_real(r->decode_bubble) : json_null());
         json_t *sj = json_array();
         for (int s = 0; s < r->nstages; s++) {
             const mt_fit_stage *st = &r->stages[s];
@@ -832,6 +929,9 @@ mt_status mt_fit_export_json(const mt_fit *f, bool all, FILE *out) {
             json_object_set_new(o, "kv_bytes_per_token", json_integer(st->kv_bytes_per_token));
             json_object_set_new(o, "prefill_s", json_real(st->prefill_s));
             json_object_set_new(o, "decode_s", dec ? json_real(st->decode_s) : json_null());
+            json_t *mods = json_array();
+            for (int k = 0; k < st->nmodules; k++) json_array_append_new(mods, json_string(st->modules[k]));
+            json_object_set_new(o, "modules", mods);
             json_array_append_new(sj, o);
         }
         json_object_set_new(rj, "stages", sj);

@@ -10,6 +10,8 @@
 
 #include <metatrace/quant.h>
 
+#include "ctx_internal.h"
+
 #define QC "quantization_config"
 #define METHODS "fp8,mxfp4,gptq,awq,bnb-8bit,bnb-4bit"
 #define CONFIG_METHODS "fp8, mxfp4, gptq, awq, bitsandbytes, compressed-tensors"
@@ -178,14 +180,29 @@ static mt_status layout_error(inv_builder *b, const char *field, const char *fmt
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Append one stored tensor (counting pass: just count). */
+/* mt_checked_mul/add with the common case inline (the inventory does a few
+ * per parameter). */
+static inline bool qmul(mt_ctx *ctx, int64_t a, int64_t b, int64_t *r, const char *what) {
+    int64_t t;
+    if (!mt_mul_ok(a, b, &t)) return mt_checked_mul(ctx, a, b, r, what);
+    *r = t;
+    return true;
+}
+
+static inline bool qadd(mt_ctx *ctx, int64_t a, int64_t b, int64_t *r, const char *what) {
+    int64_t t;
+    if (!mt_add_ok(a, b, &t)) return mt_checked_add(ctx, a, b, r, what);
+    *r = t;
+    return true;
+}
+
 static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, const int64_t *shape,
                       const mt_param *p, bool quantized) {
     mt_quant_inventory *o = b->out;
-    if (!b->cap) {
+    if (o->n >= b->cap) { /* counting (the caller walks again with room for them all) */
         o->n++;
         return MT_OK;
     }
-    if (o->n >= b->cap) return mt_fail(b->ctx, MT_ERR_INTERNAL, "quant inventory: more tensors than counted");
     mt_stored_tensor *s = &o->tensors[o->n++];
     s->name = name;
     s->dtype = dt;
@@ -195,11 +212,12 @@ static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, c
     int64_t bytes = (int64_t)mt_dtype_size(dt);
     for (int d = 0; d < ndim; d++) {
         s->shape[d] = shape[d];
-        if (!mt_checked_mul(b->ctx, bytes, shape[d], &bytes, "checkpoint bytes")) return mt_ctx_status(b->ctx);
+        if (!qmul(b->ctx, bytes, shape[d], &bytes, "checkpoint bytes")) return mt_ctx_status(b->ctx);
     }
+    for (int d = ndim; d < MT_MAX_DIMS; d++) s->shape[d] = 0; /* (the array is not zeroed) */
     s->bytes = bytes;
-    if (!mt_checked_add(b->ctx, o->total_bytes, bytes, &o->total_bytes, "checkpoint bytes") ||
-        !mt_checked_add(b->ctx, o->bytes_by_dtype[dt], bytes, &o->bytes_by_dtype[dt], "checkpoint bytes"))
+    if (!qadd(b->ctx, o->total_bytes, bytes, &o->total_bytes, "checkpoint bytes") ||
+        !qadd(b->ctx, o->bytes_by_dtype[dt], bytes, &o->bytes_by_dtype[dt], "checkpoint bytes"))
         return mt_ctx_status(b->ctx);
     return MT_OK;
 }
@@ -303,7 +321,7 @@ static mt_status quantized_param(inv_builder *b, const mt_param *p, const int64_
          * blocks and nested_quant_map [256]); quant_map float32 [16]; the packed
          * JSON quant state uint8 */
         int64_t n;
-        if (!mt_checked_mul(b->ctx, shape[0], shape[1], &n, "weight elements")) return mt_ctx_status(b->ctx);
+        if (!qmul(b->ctx, shape[0], shape[1], &n, "weight elements")) return mt_ctx_status(b->ctx);
         int64_t w[2] = {ceil_div(n, 2), 1}, nb = ceil_div(n, q->bnb_block), qm = 16;
         int64_t nested = ceil_div(nb, 256), nqm = 256, st = bnb_state_len(q, b->model_dtype, shape[0], shape[1]);
         if (emit(b, p->name, MT_UINT8, 2, w, p, true) != MT_OK ||
@@ -380,9 +398,9 @@ static mt_status walk(inv_builder *b, const mt_module *mod) {
             if (!mt_sym_is_const(p->t->shape[d]))
                 return mt_fail(b->ctx, MT_ERR_INTERNAL, "parameter '%s' has a symbolic shape", p->name);
             shape[d] = mt_sym_const_value(p->t->shape[d]);
-            if (!mt_checked_mul(b->ctx, numel, shape[d], &numel, "parameter elements")) return mt_ctx_status(b->ctx);
+            if (!qmul(b->ctx, numel, shape[d], &numel, "parameter elements")) return mt_ctx_status(b->ctx);
         }
-        if (!mt_checked_mul(b->ctx, bytes, numel, &bytes, "parameter bytes")) return mt_ctx_status(b->ctx);
+        if (!qmul(b->ctx, bytes, numel, &bytes, "parameter bytes")) return mt_ctx_status(b->ctx);
         if (quantizes(b->q, p)) {
             if (quantized_param(b, p, shape) != MT_OK) return mt_ctx_status(b->ctx);
             if (b->cap) {
@@ -754,16 +772,25 @@ mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_invent
         describe(ctx, &q);
         if (!q.description) return mt_ctx_status(ctx);
     }
-    inv_builder b = {ctx, m->cfg, &q, out, 0, m->dtype};
-    if (walk(&b, m->root) != MT_OK) return mt_ctx_status(ctx);
-    int n = out->n;
-    memset(out, 0, sizeof *out);
-    out->method = q.kind == Q_NONE ? NULL : q.method;
-    out->description = q.kind == Q_NONE ? "not quantized: every parameter stored as itself" : q.description;
-    out->tensors = mt_alloc_array(ctx, (size_t)(n ? n : 1), sizeof *out->tensors);
-    if (!out->tensors) return mt_ctx_status(ctx);
-    b.cap = n;
-    if (walk(&b, m->root) != MT_OK) return mt_ctx_status(ctx);
+    /* One walk with room for a tensor per parameter and buffer (what an
+     * unquantized checkpoint stores); a quantized one stores more: the first
+     * walk counts them, the second fills. */
+    inv_builder b = {ctx, m->cfg, &q, out, q.kind == Q_NONE ? m->params.n + m->buffers.n : 0, m->dtype};
+    for (int pass = 0; pass < 2; pass++) {
+        memset(out, 0, sizeof *out);
+        out->method = q.kind == Q_NONE ? NULL : q.method;
+        out->description = q.kind == Q_NONE ? "not quantized: every parameter stored as itself" : q.description;
+        if (b.cap > 0) {
+            /* every entry up to out->n is written by emit */
+            out->tensors = mt__alloc_raw(ctx, (size_t)b.cap * sizeof *out->tensors);
+            if (!out->tensors) return mt_ctx_status(ctx);
+        }
+        if (walk(&b, m->root) != MT_OK) return mt_ctx_status(ctx);
+        if (out->n <= b.cap && (b.cap > 0 || out->n == 0)) break;
+        if (pass == 1) return mt_fail(ctx, MT_ERR_INTERNAL, "quant inventory: more tensors than counted");
+        b.cap = out->n;
+    }
+    if (!out->tensors && !(out->tensors = mt_alloc_array(ctx, 1, sizeof *out->tensors))) return mt_ctx_status(ctx);
     if (q.kind == Q_MXFP4 && out->quantized_params == 0)
         return method ? mt_fail(ctx, MT_ERR_UNSUPPORTED,
                                 "mxfp4 quantizes gpt-oss experts (GptOssExperts) only; %s has none", m->model_type)

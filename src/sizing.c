@@ -16,6 +16,7 @@
 
 #include <metatrace/sizing.h>
 
+#include "ctx_internal.h"
 #include "ptrmap.h"
 #include "walk_internal.h"
 
@@ -216,47 +217,334 @@ static long double ev_numel(evaluator *E, const mt_tensor *t, const mt_node *n) 
 
 /* ---- graph indexes -------------------------------------------------------------- */
 
+/* One walk over the graph (gindex_build) records what every later step reads:
+ * output slots, each node's tensor inputs as producer slots (CSR, in the order
+ * MT__FOR_TENSOR_ARGS visits them), the layer each node runs in and, for the
+ * nodes of layers, a structural hash from which identical layers are found
+ * with one comparison per layer (see "identical layers" below). */
 typedef struct gindex {
     int nslots;
     int *off;        /* node -> first output slot */
+    int *in_off;     /* node -> first input edge */
+    int *in_node;    /* edge -> producing node */
+    int *in_slot;    /* edge -> producing output slot */
+    int nedges, capedges;
+    const mt_module **lay; /* node -> its layer (first ModuleList entry on its stack), NULL outside */
+    int *twin;       /* node -> 1 + the same node of an earlier identical layer, 0: none (NULL: not asked) */
     int *cons_off;   /* node -> first consumer in cons[] */
     int *cons;       /* consumer node indexes */
     uint64_t *deps;  /* node -> placeholders it depends on (bit per placeholder) */
     int ids_dec;     /* placeholder index of decoder_input_ids, -1 if none */
+    int *cand;       /* sdpa and softmax nodes (attention core candidates), in order */
+    int ncand, capcand;
+    int *outputs;    /* output nodes */
+    int noutputs, capoutputs;
 } gindex;
+
+/* Append v to a growable int list in the arena. */
+static bool ilist_push(mt_ctx *ctx, int **a, int *n, int *cap, int v) {
+    if (*n == *cap) {
+        int ncap = *cap ? 2 * *cap : 64;
+        int *na = mt__alloc_raw(ctx, (size_t)ncap * sizeof *na);
+        if (!na) return false;
+        if (*n) memcpy(na, *a, (size_t)*n * sizeof *na);
+        *a = na;
+        *cap = ncap;
+    }
+    (*a)[(*n)++] = v;
+    return true;
+}
 
 static const mt_tensor *arg_tensor(const mt_arg *a) { return a->kind == MT_ARG_TENSOR ? a->v.t : NULL; }
 
 /* Every tensor argument of a node that a node produced (args, kwargs, list items). */
 #define FOR_TENSOR_ARGS(ND, T, BODY) MT__FOR_TENSOR_ARGS(ND, T, if (!T || !T->node) continue; BODY)
 
-/* Output slots, and the inputs each node depends on (only encoder-decoders
- * need them: a cross-attention's query depends on the decoder's ids, its key
- * does not). */
-static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X) {
+/* The input edges of node i: producer slot s = X->in_slot[e], node X->in_node[e]. */
+#define FOR_INPUTS(X, I, E) for (int E = (X)->in_off[I]; E < (X)->in_off[(I) + 1]; E++)
+
+/* ---- identical layers -------------------------------------------------------------
+ * A node's structural hash covers what a FLOP or byte count reads: op, target
+ * (not for a module call or a parameter read: their paths differ per layer), the
+ * called module's class, parameters and attributes, argument kinds and scalar
+ * values, tensor dtypes and shapes (interned: pointers), and where each tensor
+ * input comes from: its offset back from the node when it was made inside a
+ * layer, the producing node itself when outside (a mask, rotary tables). A
+ * layer's hash folds its nodes' hashes in order. A layer is compared with the
+ * few layers before it of the same length (periodic patterns: sliding/global,
+ * dense/MoE) and, when the hashes are equal, each of its nodes takes the
+ * figures of the node at the same place (FLOPs, bytes, attention facts).
+ * Strings compare by address (the class name and parameter names, copied per
+ * module, by content): two equal strings at different addresses only cost a
+ * reuse, never a wrong figure. The hash is 64 bits wide: the chance that two
+ * different layers among a few hundred compare equal is below 2^-50. */
+enum { TWIN_LOOKBACK = 8 };
+
+static inline uint64_t hmix(uint64_t h, uint64_t w) { return (h ^ w) * 0x9e3779b97f4a7c15ull; }
+
+static uint64_t hstr(uint64_t h, const char *s) {
+    if (!s) return hmix(h, 0);
+    uint64_t w = 0x6c62272e07bb0142ull;
+    for (; *s; s++) w = (w ^ (uint8_t)*s) * 0x100000001b3ull;
+    return hmix(h, w);
+}
+
+static uint64_t htensor(const mt_tensor *t, bool attr) {
+    uint64_t h = hmix(0x243f6a8885a308d3ull, ((uint64_t)(uint32_t)t->dtype << 32) | ((uint64_t)attr << 16) | (uint32_t)t->ndim);
+    for (int d = 0; d < t->ndim; d++) h = hmix(h, (uint64_t)(uintptr_t)t->shape[d]);
+    return h;
+}
+
+static bool is_attr(const mt_tensor *t) { return t->node && t->node->op == MT_NODE_GET_ATTR; }
+
+/* An argument by value, its kind folded in (kinds are spread by a random odd
+ * constant: a value of one kind cannot pass for another's). */
+static uint64_t hscalar(uint64_t h, const mt_arg *a) {
+    uint64_t w = 0, tag = (uint64_t)a->kind * 0xc2b2ae3d27d4eb4full;
+    switch (a->kind) {
+    case MT_ARG_INT: w = (uint64_t)a->v.i; break;
+    case MT_ARG_FLOAT: memcpy(&w, &a->v.f, sizeof w); break;
+    case MT_ARG_BOOL: w = (uint64_t)a->v.b; break;
+    case MT_ARG_SYM: w = (uint64_t)(uintptr_t)a->v.sym; break;
+    case MT_ARG_DTYPE: w = (uint64_t)a->v.dtype; break;
+    case MT_ARG_STR: w = (uint64_t)(uintptr_t)a->v.s; break;
+    case MT_ARG_DEVICE: w = (uint64_t)a->v.device; break;
+    case MT_ARG_SLICE:
+        h = hmix(h, (uint64_t)(uintptr_t)a->v.slice.start);
+        h = hmix(h, (uint64_t)(uintptr_t)a->v.slice.stop);
+        w = (uint64_t)(uintptr_t)a->v.slice.step;
+        break;
+    case MT_ARG_TENSOR: w = a->v.t ? htensor(a->v.t, is_attr(a->v.t)) : 0; break;
+    case MT_ARG_LIST:
+        h = hmix(h, (uint64_t)a->v.list.n);
+        for (int i = 0; i < a->v.list.n; i++) h = hscalar(h, &a->v.list.items[i]);
+        break;
+    default:
+        break;
+    }
+    return hmix(h, w ^ tag);
+}
+
+#if defined(__GNUC__)
+#define MT_INLINE __attribute__((always_inline)) inline
+#else
+#define MT_INLINE inline
+#endif
+
+/* A plain argument's value in one word (kinds with more go through hscalar). */
+static MT_INLINE bool scalar_word(const mt_arg *a, uint64_t *w) {
+    switch (a->kind) {
+    case MT_ARG_INT: *w = (uint64_t)a->v.i; return true;
+    case MT_ARG_FLOAT: memcpy(w, &a->v.f, sizeof *w); return true;
+    case MT_ARG_BOOL: *w = (uint64_t)a->v.b; return true;
+    case MT_ARG_SYM: *w = (uint64_t)(uintptr_t)a->v.sym; return true;
+    case MT_ARG_DTYPE: *w = (uint64_t)a->v.dtype; return true;
+    case MT_ARG_STR: *w = (uint64_t)(uintptr_t)a->v.s; return true;
+    case MT_ARG_DEVICE: *w = (uint64_t)a->v.device; return true;
+    case MT_ARG_NONE: case MT_ARG_ELLIPSIS: *w = 0; return true;
+    default: return false;
+    }
+}
+
+static uint64_t hmodule(uint64_t h, const mt_module *m) {
+    /* (not its class name: no figure reads it; its leaf kind, parameters and
+     * attributes are what FLOP rules and leaf forwards read) */
+    h = hmix(h, ((uint64_t)(uint32_t)m->leaf << 32) | ((uint64_t)(uint32_t)m->params.n << 16) | (uint32_t)m->nattrs);
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        h = hstr(h, p->local);
+        h = hmix(h, htensor(p->t, is_attr(p->t)));
+    }
+    for (int i = 0; i < m->nattrs; i++) {
+        const mt_arg *v = &m->attrs[i].value;
+        uint64_t w;
+        h = hmix(h, (uint64_t)(uintptr_t)m->attrs[i].name);
+        h = scalar_word(v, &w) ? hmix(h, w ^ (uint64_t)v->kind * 0xc2b2ae3d27d4eb4full) : hscalar(h, v);
+    }
+    return h;
+}
+
+typedef struct gwalk {
+    gindex *X;
+    mt_ctx *ctx;
+    int i;           /* the node being walked */
+    int span0;       /* first node of its layer's run */
+    bool hash;
+} gwalk;
+
+static bool edges_grow(gwalk *W) {
+    gindex *X = W->X;
+    int cap = X->capedges * 2;
+    int *nn = mt__alloc_raw(W->ctx, (size_t)cap * sizeof *nn), *ns = mt__alloc_raw(W->ctx, (size_t)cap * sizeof *ns);
+    if (!nn || !ns) return false;
+    memcpy(nn, X->in_node, (size_t)X->nedges * sizeof *nn);
+    memcpy(ns, X->in_slot, (size_t)X->nedges * sizeof *ns);
+    X->in_node = nn;
+    X->in_slot = ns;
+    X->capedges = cap;
+    return true;
+}
+
+/* A tensor input made by node p: its edge, and where it comes from in the
+ * hash. From the node's own layer run: how far back and which output (that
+ * node's hash holds the type); from another layer: how far back and the type;
+ * from outside the layers: which node. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+inline static bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
+    gindex *X = W->X;
+    int p = t->node->index, o = (int)(t - t->node->outs), s = X->off[p] + o;
+    if (X->nedges == X->capedges && !edges_grow(W)) return false;
+    X->in_node[X->nedges] = p;
+    X->in_slot[X->nedges++] = s;
+    if (W->hash) {
+        uint64_t back = ((uint64_t)(uint32_t)(W->i - p) << 8) | (uint32_t)o;
+        if (p >= W->span0) *h = hmix(*h, back);
+        else if (X->lay[p]) *h = hmix(hmix(*h, back + 0x5bd1e995), htensor(t, is_attr(t)));
+        else *h = hmix(*h, ((uint64_t)(uint32_t)s << 24) + 0x9b);
+    }
+    return true;
+}
+
+/* One argument or list item: a tensor a node made becomes an edge; the rest
+ * is hashed by value. */
+static MT_INLINE bool walk_item(gwalk *W, const mt_arg *a, uint64_t *h) {
+    if (a->kind == MT_ARG_TENSOR && a->v.t && a->v.t->node) return walk_tensor(W, a->v.t, h);
+    if (W->hash) {
+        uint64_t w;
+        if (scalar_word(a, &w)) *h = hmix(*h, w ^ (uint64_t)a->kind * 0xc2b2ae3d27d4eb4full);
+        else *h = hscalar(*h, a);
+    }
+    return true;
+}
+
+/* Any argument: list items one level down, as MT__FOR_TENSOR_ARGS visits them. */
+static MT_INLINE bool walk_arg(gwalk *W, const mt_arg *a, uint64_t *h) {
+    if (a->kind != MT_ARG_LIST) return walk_item(W, a, h);
+    if (W->hash) *h = hmix(*h, ((uint64_t)MT_ARG_LIST << 32) | (uint32_t)a->v.list.n);
+    for (int i = 0; i < a->v.list.n; i++)
+        if (!walk_item(W, &a->v.list.items[i], h)) return false;
+    return true;
+}
+
+static const mt_module *layer_entry(const mt_modstack *st) {
+    for (int d = 0; st && d < st->depth; d++) {
+        const char *nm = st->mods[d]->name;
+        if (nm && *nm >= '0' && *nm <= '9') return st->mods[d];
+    }
+    return NULL;
+}
+
+/* Output slots, input edges, layers; with `twins`, identical layers; and the
+ * inputs each node depends on (only encoder-decoders need them: a
+ * cross-attention's query depends on the decoder's ids, its key does not). */
+static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) {
     memset(X, 0, sizeof *X);
     X->ids_dec = -1;
-    X->off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *X->off);
-    if (!X->off) return false;
-    int nph = 0;
-    for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
+    size_t n = (size_t)g->n;
+    X->off = mt__alloc_raw(ctx, (n + 1) * sizeof *X->off);
+    X->in_off = mt__alloc_raw(ctx, (n + 1) * sizeof *X->in_off);
+    X->lay = mt__alloc_raw(ctx, (n + 1) * sizeof *X->lay);
+    X->capedges = 2 * g->n + 16;
+    X->in_node = mt__alloc_raw(ctx, (size_t)X->capedges * sizeof *X->in_node);
+    X->in_slot = mt__alloc_raw(ctx, (size_t)X->capedges * sizeof *X->in_slot);
+    gwalk W = {.X = X, .ctx = ctx};
+    /* spans: runs of nodes in one layer; the hash of each (twins only) */
+    int *span_start = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_start) : NULL;
+    uint64_t *span_hash = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_hash) : NULL;
+    X->twin = twins ? mt_alloc_array(ctx, n + 1, sizeof *X->twin) : NULL;
+    if (!X->off || !X->in_off || !X->lay || !X->in_node || !X->in_slot || (twins && (!span_start || !span_hash || !X->twin)))
+        return false;
+    int nph = 0, nspans = 0;
+    const mt_modstack *memo_st = NULL;
+    const mt_module *memo_lay = NULL, *prev = NULL;
+    uint64_t lh = 0;
+    for (int i = 0; i <= g->n; i++) {
+        const mt_node *nd = i < g->n ? g->nodes[i] : NULL;
+        const mt_module *L = NULL;
+        if (nd) {
+            if (nd->stack != memo_st || !nd->stack) {
+                memo_st = nd->stack;
+                memo_lay = layer_entry(nd->stack);
+            }
+            L = memo_lay;
+        }
+        if (L != prev || !nd) {
+            /* the span of layer `prev` ended: compare it with the spans before */
+            if (twins && prev && nspans > 0) {
+                int a = span_start[nspans - 1], len = i - a;
+                span_hash[nspans - 1] = hmix(lh, (uint64_t)len);
+                for (int back = 1; back <= TWIN_LOOKBACK && nspans - 1 - back >= 0; back++) {
+                    int b = span_start[nspans - 1 - back];
+                    if (span_start[nspans - back] - b != len || span_hash[nspans - 1 - back] != span_hash[nspans - 1] ||
+                        !X->lay[b])
+                        continue;
+                    for (int k = 0; k < len; k++) X->twin[a + k] = b + k + 1;
+                    break;
+                }
+            }
+            if (twins && nd) {
+                span_hash[nspans] = 0;
+                span_start[nspans++] = i;
+            }
+            W.span0 = i;
+            lh = 0x452821e638d01377ull;
+        }
+        prev = L;
+        if (!nd) break;
+        X->lay[i] = L;
         X->off[i] = X->nslots;
-        X->nslots += n->nout > 0 ? n->nout : 1;
-        if (n->op == MT_NODE_PLACEHOLDER) {
-            if (n->name && strcmp(n->name, "decoder_input_ids") == 0) X->ids_dec = nph;
+        X->in_off[i] = X->nedges;
+        bool hash = twins && L;
+        W.i = i;
+        W.hash = hash;
+        uint64_t h = 0;
+        if (hash) {
+            uint64_t head = ((uint64_t)(uint16_t)nd->opid) | ((uint64_t)(uint8_t)nd->op << 16) |
+                            ((uint64_t)(uint16_t)nd->nout << 24) | ((uint64_t)(uint16_t)nd->nargs << 40);
+            h = hmix(0x13198a2e03707344ull, head);
+            if ((unsigned)nd->nkwargs | ((unsigned)(nd->opid + 1) >> 16) | ((unsigned)nd->op >> 8) |
+                ((unsigned)nd->nout >> 16) | ((unsigned)nd->nargs >> 16))
+                h = hmix(hmix(h, (uint64_t)(uint32_t)nd->nkwargs), ((uint64_t)(uint32_t)nd->opid << 32) | (uint32_t)nd->op);
+            /* An op's target follows from its id, and its outputs from its
+             * inputs (hashed with their producers) and arguments: the shape
+             * rules are functions of them, except nonzero's fresh symbol. */
+            bool op = nd->opid >= 0 && (nd->op == MT_NODE_CALL_FUNCTION || nd->op == MT_NODE_CALL_METHOD);
+            if (nd->op == MT_NODE_CALL_MODULE) h = nd->module ? hmodule(h, nd->module) : hmix(h, 1);
+            else if (nd->op != MT_NODE_GET_ATTR && !op) h = hmix(h, (uint64_t)(uintptr_t)nd->target);
+            if (!op || nd->opid == MT_OP_NONZERO) {
+                bool attr = nd->op == MT_NODE_GET_ATTR;
+                for (int o = 0; o < nd->nout; o++) h = hmix(h, htensor(&nd->outs[o], attr));
+            }
+        }
+        X->nslots += nd->nout > 0 ? nd->nout : 1;
+        for (int a = 0; a < nd->nargs; a++) {
+            if (!walk_arg(&W, &nd->args[a], &h)) return false;
+        }
+        for (int a = 0; a < nd->nkwargs; a++) {
+            if (hash) h = hmix(h, (uint64_t)(uintptr_t)nd->kwargs[a].name);
+            if (!walk_arg(&W, &nd->kwargs[a].value, &h)) return false;
+        }
+        if (hash) lh = hmix(lh, h ^ (h >> 29));
+        if (nd->op == MT_NODE_PLACEHOLDER) {
+            if (nd->name && strcmp(nd->name, "decoder_input_ids") == 0) X->ids_dec = nph;
             nph++;
+        } else if (nd->opid == MT_OP_SDPA || nd->opid == MT_OP_SOFTMAX) {
+            if (!ilist_push(ctx, &X->cand, &X->ncand, &X->capcand, i)) return false;
+        } else if (nd->op == MT_NODE_OUTPUT) {
+            if (!ilist_push(ctx, &X->outputs, &X->noutputs, &X->capoutputs, i)) return false;
         }
     }
     X->off[g->n] = X->nslots;
-    X->deps = mt_alloc_array(ctx, X->ids_dec >= 0 ? (size_t)g->n + 1 : 1, sizeof *X->deps);
-    if (!X->deps) return false;
+    X->in_off[g->n] = X->nedges;
     if (X->ids_dec < 0) return true;
+    X->deps = mt_alloc_array(ctx, n + 1, sizeof *X->deps);
+    if (!X->deps) return false;
     nph = 0;
     for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        FOR_TENSOR_ARGS(n, t, { X->deps[i] |= X->deps[t->node->index]; });
-        if (n->op == MT_NODE_PLACEHOLDER && nph < 64) X->deps[i] |= (uint64_t)1 << nph++;
+        FOR_INPUTS(X, i, e) X->deps[i] |= X->deps[X->in_node[e]];
+        if (g->nodes[i]->op == MT_NODE_PLACEHOLDER && nph < 64) X->deps[i] |= (uint64_t)1 << nph++;
     }
     return true;
 }
@@ -268,16 +556,16 @@ static bool gindex_consumers(mt_ctx *ctx, const mt_graph *g, gindex *X) {
     X->cons_off = mt_alloc_array(ctx, (size_t)g->n + 2, sizeof *X->cons_off);
     int *fill = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *fill);
     if (!X->cons_off || !fill) return false;
-    for (int i = 0; i < g->n; i++) FOR_TENSOR_ARGS(g->nodes[i], t, { X->cons_off[t->node->index + 1]++; });
+    for (int e = 0; e < X->nedges; e++) X->cons_off[X->in_node[e] + 1]++;
     for (int i = 0; i < g->n; i++) X->cons_off[i + 1] += X->cons_off[i];
     X->cons_off[g->n + 1] = X->cons_off[g->n];
-    X->cons = mt_alloc_array(ctx, (size_t)X->cons_off[g->n] + 1, sizeof *X->cons);
+    X->cons = mt__alloc_raw(ctx, ((size_t)X->cons_off[g->n] + 1) * sizeof *X->cons);
     if (!X->cons) return false;
     for (int i = 0; i < g->n; i++)
-        FOR_TENSOR_ARGS(g->nodes[i], t, {
-            int p = t->node->index;
+        FOR_INPUTS(X, i, e) {
+            int p = X->in_node[e];
             X->cons[X->cons_off[p] + fill[p]++] = i;
-        });
+        }
     return true;
 }
 
@@ -444,7 +732,8 @@ static bool kwarg_true(const mt_node *n, const char *name) {
 }
 
 /* Mask facts found in the ancestry of a mask tensor: a triu (causal) and
- * "q - k >= window" (sliding window) or "q // chunk" (chunked attention). Walks constructor/elementwise nodes only:
+ * "q - k >= window" (sliding window) or "q // chunk" (chunked attention).
+ * Walks constructor/elementwise nodes only:
  * it stops at modules, parameters and matmuls, so it stays in the mask
  * subgraph. The result is cached per node (masks are shared by layers). */
 typedef struct maskinfo {
@@ -453,13 +742,14 @@ typedef struct maskinfo {
     bool chunked;  /* the window is a chunk (from a floordiv) */
 } maskinfo;
 
-static void mask_scan(const mt_graph *g, const mt_node *root, maskinfo *mi, int *seen, int epoch, int *stack,
-                      int cap) {
+static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, maskinfo *mi, int *seen, int epoch,
+                      int *stack, int cap) {
     int sp = 0;
     stack[sp++] = root->index;
     seen[root->index] = epoch;
     while (sp > 0) {
-        const mt_node *n = g->nodes[stack[--sp]];
+        int i = stack[--sp];
+        const mt_node *n = g->nodes[i];
         if (n->opid == MT_OP_TRIU) mi->causal = true;
         /* q - k >= window (sliding), or q // chunk != k // chunk (Llama 4's chunked attention: at most
          * chunk keys are held, reported as a window of chunk) */
@@ -474,13 +764,13 @@ static void mask_scan(const mt_graph *g, const mt_node *root, maskinfo *mi, int 
         if (n->op == MT_NODE_CALL_MODULE || n->op == MT_NODE_GET_ATTR || n->opid == MT_OP_MATMUL ||
             n->opid == MT_OP_LINEAR || n->opid == MT_OP_SDPA)
             continue;
-        FOR_TENSOR_ARGS(n, t, {
-            int p = t->node->index;
+        FOR_INPUTS(X, i, e) {
+            int p = X->in_node[e];
             if (seen[p] != epoch && sp < cap) {
                 seen[p] = epoch;
                 stack[sp++] = p;
             }
-        });
+        }
     }
     mi->done = true;
 }
@@ -488,35 +778,42 @@ static void mask_scan(const mt_graph *g, const mt_node *root, maskinfo *mi, int 
 /* MLA: the key is decompressed from a latent inside the attention module (a
  * Linear fed by another Linear of the same module). Returns the latent width
  * (out_features of the module's entry Linears on the key path), 0 otherwise. */
-static int64_t mla_latent(const mt_graph *g, const mt_tensor *k, const mt_module *attn, int *seen, int epoch,
-                          int *stack, int cap) {
+static bool under(const mt_node *n, const mt_module *m) {
+    for (int d = 0; n->stack && d < n->stack->depth; d++)
+        if (n->stack->mods[d] == m) return true;
+    return false;
+}
+
+static int64_t mla_latent(const mt_graph *g, const gindex *X, const mt_tensor *k, const mt_module *attn, int *seen,
+                          int epoch, int *stack, int cap) {
     if (!k || !k->node || !attn) return 0;
     int sp = 0, nlin = 0;
     int64_t entry = 0;
     stack[sp++] = k->node->index;
     seen[k->node->index] = epoch;
+    const mt_modstack *in_st = NULL; /* the last stack found inside: nodes share stacks */
     while (sp > 0) {
-        const mt_node *n = g->nodes[stack[--sp]];
-        bool inside = false;
-        for (int d = 0; n->stack && d < n->stack->depth && !inside; d++) inside = n->stack->mods[d] == attn;
-        if (!inside) continue;
+        int i = stack[--sp];
+        const mt_node *n = g->nodes[i];
+        if (n->stack != in_st) {
+            if (!under(n, attn)) continue;
+            in_st = n->stack;
+        }
         bool lin = n->op == MT_NODE_CALL_MODULE && n->module && n->module->leaf == MT_LEAF_LINEAR;
         if (lin) {
             nlin++;
             const mt_tensor *x = n->nargs ? arg_tensor(&n->args[0]) : NULL;
-            bool from_inside = false;
-            for (int d = 0; x && x->node && x->node->stack && d < x->node->stack->depth; d++)
-                from_inside |= x->node->stack->mods[d] == attn;
+            bool from_inside = x && x->node && under(x->node, attn);
             const mt_arg *of = mt_module_get_attr(n->module, "out_features");
             if (!from_inside && of && of->kind == MT_ARG_INT) entry += of->v.i;
         }
-        FOR_TENSOR_ARGS(n, t, {
-            int p = t->node->index;
+        FOR_INPUTS(X, i, e) {
+            int p = X->in_node[e];
             if (seen[p] != epoch && sp < cap) {
                 seen[p] = epoch;
                 stack[sp++] = p;
             }
-        });
+        }
     }
     return nlin >= 2 ? entry : 0;
 }
@@ -537,7 +834,6 @@ typedef struct sizer {
     core *cores;
     int ncores;
     int *core_of;    /* node -> 1 + the attention core it belongs to (pair-proportional FLOPs), 0: none */
-    int *twin;       /* node -> 1 + the same node of an earlier identical layer (its figures are reused), 0: none */
     bool dec_given;  /* bound trace: noncore_dec comes from the model traced with symbolic inputs */
     long double noncore_dec;
     int *seen, *stack;
@@ -568,12 +864,11 @@ static int64_t config_context(sizer *S, const char **note) {
 
 static bool find_cores(sizer *S) {
     const mt_graph *g = S->g;
-    int cand = 0;
-    for (int i = 0; i < g->n; i++) cand += g->nodes[i]->opid == MT_OP_SDPA || g->nodes[i]->opid == MT_OP_SOFTMAX;
-    S->cores = mt_alloc_array(S->ctx, (size_t)cand + 1, sizeof *S->cores);
+    S->cores = mt_alloc_array(S->ctx, (size_t)S->X.ncand + 1, sizeof *S->cores);
     S->core_of = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->core_of);
     if (!S->cores || !S->core_of) return false;
-    for (int i = 0; i < g->n; i++) {
+    for (int ci = 0; ci < S->X.ncand; ci++) {
+        int i = S->X.cand[ci];
         const mt_node *n = g->nodes[i];
         core c;
         memset(&c, 0, sizeof c);
@@ -600,21 +895,66 @@ static bool find_cores(sizer *S) {
     return true;
 }
 
+/* A core in a layer identical to an earlier one (same structure and wiring,
+ * see "identical layers") caches what the core at the same place there
+ * caches, when the walks that found it stayed inside the layer (its cached
+ * K/V are nodes of the layer, its MLA walk never leaves its attention module)
+ * and it has the same kind. Its kind and window are read off its own mask. */
+static int core_at(const sizer *S, int node) {
+    int lo = 0, hi = S->ncores - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, at = S->cores[mid].node->index;
+        if (at == node) return mid;
+        if (at < node) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+static const mt_tensor *shifted(const mt_graph *g, const mt_tensor *t, int d) {
+    const mt_node *n = g->nodes[t->node->index + d];
+    return &n->outs[t - t->node->outs];
+}
+
+static bool reuse_kv(sizer *S, mt_sizing *out, int i) {
+    const gindex *X = &S->X;
+    const core *c = &S->cores[i];
+    int at = c->node->index, tw = X->twin ? X->twin[at] - 1 : -1;
+    int j = tw >= 0 ? core_at(S, tw) : -1;
+    if (j < 0) return false;
+    const mt_sizing_attn *aj = &out->attn[j];
+    mt_sizing_attn *a = &out->attn[i];
+    const mt_module *L = X->lay[tw];
+    if (aj->kind != a->kind || !aj->key || !aj->value || !aj->key->node || !aj->value->node ||
+        X->lay[aj->key->node->index] != L || X->lay[aj->value->node->index] != L)
+        return false;
+    int d = at - tw;
+    a->heads = aj->heads;
+    a->kv_heads = aj->kv_heads;
+    a->head_dim_k = aj->head_dim_k;
+    a->head_dim_v = aj->head_dim_v;
+    a->mla = aj->mla;
+    a->mla_latent = aj->mla_latent;
+    a->cache_bytes_per_token = aj->cache_bytes_per_token;
+    a->key = shifted(S->g, aj->key, d);
+    a->value = shifted(S->g, aj->value, d);
+    return true;
+}
+
 static mt_status analyse_attention(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
-    maskinfo *mi = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *mi);
+    maskinfo *mi = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *mi); /* per core, by its mask */
     out->attn = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *out->attn);
     if (!mi || !out->attn) return mt_ctx_status(ctx);
     out->nattn = S->ncores;
-    const mt_sym *batch_sym = S->m->inputs.n > 0 ? ((const mt_tensor *)S->m->inputs.items[0])->shape[0] : NULL;
     int64_t batch = S->E.in_vals[0];
     for (int i = 0; i < S->ncores; i++) {
         core *c = &S->cores[i];
         mt_sizing_attn *a = &out->attn[i];
+        const mt_module *mod = core_module(c->node);
         a->core = c->node;
         a->eager = c->node->opid != MT_OP_SDPA;
-        const mt_module *mod = core_module(c->node);
         a->module = mod ? mod->path : "";
         a->layer = i;
         /* kind: cross when the query depends on an input the key does not;
@@ -624,10 +964,16 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         uint64_t dk = encdec && c->k->node ? S->X.deps[c->k->node->index] : 0;
         maskinfo info = {0};
         if (c->mask && c->mask->node) {
-            maskinfo *slot = &mi[c->mask->node->index];
+            /* masks are shared by layers: scanned once */
+            maskinfo *slot = &mi[i];
+            for (int j = i - 1; j >= 0; j--)
+                if (mi[j].done && S->cores[j].mask && S->cores[j].mask->node == c->mask->node) {
+                    *slot = mi[j];
+                    break;
+                }
             if (!slot->done) {
                 S->epoch++;
-                mask_scan(g, c->mask->node, slot, S->seen, S->epoch, S->stack, g->n);
+                mask_scan(g, &S->X, c->mask->node, slot, S->seen, S->epoch, S->stack, g->n);
             }
             info = *slot;
         }
@@ -636,6 +982,7 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         else a->kind = MT_ATTN_BIDIRECTIONAL;
         a->window = a->kind == MT_ATTN_CAUSAL ? info.window : 0;
         c->chunked = a->kind == MT_ATTN_CAUSAL && info.window > 0 && info.chunked;
+        if (reuse_kv(S, out, i)) continue;
         /* cached tensors and their per-token widths */
         const mt_tensor *ks = cached_source(&S->E, c->k), *vs = cached_source(&S->E, c->v);
         long double tok = (long double)batch * ev_node(&S->E, c->sk, c->node);
@@ -651,9 +998,8 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         a->heads = (qel > 0 && a->head_dim_k > 0)
                        ? (int64_t)llroundl(ev_numel(&S->E, c->q, c->node) / qel) / a->head_dim_k
                        : 0;
-        (void)batch_sym;
         S->epoch++;
-        a->mla_latent = mla_latent(g, c->k, mod, S->seen, S->epoch, S->stack, g->n);
+        a->mla_latent = mla_latent(g, &S->X, c->k, mod, S->seen, S->epoch, S->stack, g->n);
         a->mla = a->mla_latent > 0;
         mt_dtype kdt = S->o->kv_dtype != MT_DTYPE_NONE ? S->o->kv_dtype : ks->dtype;
         size_t es = mt_dtype_size(kdt);
@@ -696,129 +1042,6 @@ static void kv_totals(sizer *S, mt_sizing *out) {
             out->kv_cross_bytes += a->cache_bytes_per_token * seq * batch;
         }
     }
-}
-
-/* ---- identical layers -------------------------------------------------------------
- * A node equal to the node at the same position of an earlier layer -- same op,
- * target, called module's class, parameters and attributes, argument kinds and
- * scalar values, tensor dtypes and shapes (interned: pointers compare), i.e.
- * everything a FLOP or byte count reads -- takes that node's figures instead of
- * computing them again. Layers are the runs of nodes under one ModuleList entry;
- * a layer is compared with the few layers before it of the same length (periodic
- * patterns: sliding/global, dense/MoE) and reused only when every node matches. */
-enum { TWIN_LOOKBACK = 8 };
-
-static bool str_same(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
-
-static bool tensor_same(const mt_tensor *a, const mt_tensor *b) {
-    if (a->dtype != b->dtype || a->ndim != b->ndim) return false;
-    if ((a->node && a->node->op == MT_NODE_GET_ATTR) != (b->node && b->node->op == MT_NODE_GET_ATTR)) return false;
-    for (int d = 0; d < a->ndim; d++)
-        if (a->shape[d] != b->shape[d]) return false;
-    return true;
-}
-
-static bool arg_same(const mt_arg *a, const mt_arg *b) {
-    if (a->kind != b->kind) return false;
-    switch (a->kind) {
-    case MT_ARG_TENSOR: return a->v.t == b->v.t || (a->v.t && b->v.t && tensor_same(a->v.t, b->v.t));
-    case MT_ARG_INT: return a->v.i == b->v.i;
-    case MT_ARG_FLOAT: return memcmp(&a->v.f, &b->v.f, sizeof a->v.f) == 0;
-    case MT_ARG_BOOL: return a->v.b == b->v.b;
-    case MT_ARG_SYM: return a->v.sym == b->v.sym;
-    case MT_ARG_DTYPE: return a->v.dtype == b->v.dtype;
-    case MT_ARG_STR: return str_same(a->v.s, b->v.s);
-    case MT_ARG_DEVICE: return a->v.device == b->v.device;
-    case MT_ARG_SLICE:
-        return a->v.slice.start == b->v.slice.start && a->v.slice.stop == b->v.slice.stop &&
-               a->v.slice.step == b->v.slice.step;
-    case MT_ARG_LIST:
-        if (a->v.list.n != b->v.list.n) return false;
-        for (int i = 0; i < a->v.list.n; i++)
-            if (!arg_same(&a->v.list.items[i], &b->v.list.items[i])) return false;
-        return true;
-    default:
-        return true;
-    }
-}
-
-static bool module_same(const mt_module *a, const mt_module *b) {
-    if (!a || !b) return a == b;
-    if (!str_same(a->type, b->type) || a->leaf != b->leaf || a->params.n != b->params.n || a->nattrs != b->nattrs)
-        return false;
-    for (int i = 0; i < a->params.n; i++) {
-        const mt_param *p = a->params.items[i], *q = b->params.items[i];
-        if (!str_same(p->local, q->local) || !tensor_same(p->t, q->t)) return false;
-    }
-    for (int i = 0; i < a->nattrs; i++)
-        if (!str_same(a->attrs[i].name, b->attrs[i].name) || !arg_same(&a->attrs[i].value, &b->attrs[i].value))
-            return false;
-    return true;
-}
-
-static bool node_same(const mt_node *a, const mt_node *b) {
-    if (a->op != b->op || a->opid != b->opid || a->nout != b->nout || a->nargs != b->nargs || a->nkwargs != b->nkwargs)
-        return false;
-    /* a module call compares the module, a parameter read its tensor (the outputs), not their paths */
-    if (a->op == MT_NODE_CALL_MODULE ? !module_same(a->module, b->module)
-                                     : a->op != MT_NODE_GET_ATTR && !str_same(a->target, b->target))
-        return false;
-    for (int o = 0; o < a->nout; o++)
-        if (!tensor_same(&a->outs[o], &b->outs[o])) return false;
-    for (int i = 0; i < a->nargs; i++)
-        if (!arg_same(&a->args[i], &b->args[i])) return false;
-    for (int i = 0; i < a->nkwargs; i++)
-        if (!str_same(a->kwargs[i].name, b->kwargs[i].name) || !arg_same(&a->kwargs[i].value, &b->kwargs[i].value))
-            return false;
-    return true;
-}
-
-/* The repeated block a node runs in: the first ModuleList entry (a module
- * named by an integer) on its stack; NULL outside the layers. */
-typedef struct layer_memo {
-    const mt_modstack *stack; /* nodes recorded under one stack share it */
-    const mt_module *layer;
-} layer_memo;
-
-static const mt_module *layer_of(layer_memo *lm, const mt_node *n) {
-    if (n->stack && n->stack == lm->stack) return lm->layer;
-    lm->stack = n->stack;
-    lm->layer = NULL;
-    for (int d = 0; n->stack && d < n->stack->depth; d++) {
-        const char *nm = n->stack->mods[d]->name;
-        if (nm && *nm >= '0' && *nm <= '9') return lm->layer = n->stack->mods[d];
-    }
-    return NULL;
-}
-
-static bool find_twins(sizer *S) {
-    const mt_graph *g = S->g;
-    S->twin = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *S->twin);
-    int *span_start = mt_alloc_array(S->ctx, (size_t)g->n + 1, sizeof *span_start);
-    if (!S->twin || !span_start) return false;
-    layer_memo lm = {0};
-    int nspans = 0;
-    for (int i = 0; i <= g->n; i++) {
-        const mt_module *L = i < g->n ? layer_of(&lm, g->nodes[i]) : NULL;
-        const mt_module *prev = i > 0 ? layer_of(&lm, g->nodes[i - 1]) : NULL;
-        if (i < g->n && L == prev) continue;
-        /* a span [span_start[nspans-1], i) of layer `prev` ended: match it */
-        if (prev && nspans > 0) {
-            int a = span_start[nspans - 1], len = i - a;
-            for (int back = 1; back <= TWIN_LOOKBACK && nspans - 1 - back >= 0; back++) {
-                int b = span_start[nspans - 1 - back];
-                int blen = span_start[nspans - back] - b;
-                if (blen != len || !layer_of(&lm, g->nodes[b])) continue;
-                int k = 0;
-                while (k < len && node_same(g->nodes[a + k], g->nodes[b + k])) k++;
-                if (k < len) continue;
-                for (k = 0; k < len; k++) S->twin[a + k] = b + k + 1;
-                break;
-            }
-        }
-        if (i < g->n) span_start[nspans++] = i;
-    }
-    return true;
 }
 
 /* ---- FLOPs -------------------------------------------------------------------------- */
@@ -986,7 +1209,7 @@ static bool sym_decode_core(sizer *T, int64_t context, long double *sum) {
     const mt_graph *g = T->g;
     T->seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->seen);
     T->stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->stack);
-    if (!T->seen || !T->stack || !gindex_build(ctx, g, &T->X) || !find_cores(T)) return false;
+    if (!T->seen || !T->stack || !gindex_build(ctx, g, &T->X, false) || !find_cores(T)) return false;
     bool encdec = T->X.ids_dec >= 0;
     evaluator D;
     if (!ev_init(&D, ctx, 1, encdec ? context : 1, 1)) return false;
@@ -1043,15 +1266,15 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     /* per core: FLOPs proportional to (query, key) pairs */
     long double *core_fl = mt_alloc_array(ctx, (size_t)S->ncores + 1, sizeof *core_fl);
     const int *core_of = S->core_of;
-    double *node_fl = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *node_fl);
+    double *node_fl = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *node_fl); /* every entry written below */
     if (!core_fl || !node_fl) return mt_ctx_status(ctx);
     out->node_flops = node_fl;
     out->nnodes = g->n;
     /* symbolic sum over distinct expressions (layers repeat them) */
     mtx_ptrmap uniq;
     mtx_ptrmap_init(&uniq, ctx);
-    const mt_sym **keys = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *keys);
-    int64_t *counts = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *counts);
+    const mt_sym **keys = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *keys);
+    int64_t *counts = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *counts);
     int nk = 0;
     if (!keys || !counts) return mt_ctx_status(ctx);
     long double expert_sum = 0; /* data-dependent nodes at their expectation */
@@ -1062,14 +1285,17 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     if (!ev_init(&D, ctx, 1, encdec ? C : 1, 1)) return mt_ctx_status(ctx);
     flops_cache fc = {.ctx = ctx};
     /* per node, for the nodes of later identical layers to reuse */
-    const mt_sym **fsym = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *fsym);
-    long double *val = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *val);
-    long double *dec = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *dec);
-    int *slot_of = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *slot_of); /* 1 + key, 0: data-dependent */
+    /* (fsym is written for every node; the others where fsym is set) */
+    const mt_sym **fsym = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *fsym);
+    long double *val = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *val);
+    long double *dec = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *dec);
+    int *slot_of = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *slot_of); /* 1 + key, 0: data-dependent */
     if (!fsym || !val || !dec || !slot_of) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        int tw = S->twin[i] - 1;
+        int tw = S->X.twin ? S->X.twin[i] - 1 : -1;
+        node_fl[i] = 0;
+        fsym[i] = NULL;
         if (tw >= 0) {
             if (!fsym[tw]) continue;
             fsym[i] = fsym[tw];
@@ -1085,6 +1311,7 @@ static mt_status flops(sizer *S, mt_sizing *out) {
             fsym[i] = f;
             val[i] = ev_node(&S->E, f, n);
             dec[i] = ev_node(&D, f, n);
+            slot_of[i] = 0;
             if (!data) {
                 intptr_t slot = (intptr_t)mtx_ptrmap_get(&uniq, f);
                 if (!slot) {
@@ -1214,119 +1441,156 @@ static save_rule save_of(const mt_node *n) {
     }
 }
 
+enum {
+    AF_ALIAS = 1,      /* aliases_input */
+    AF_SAVE_IN = 2,    /* saves inputs (SAVE_INPUTS, SAVE_BOTH) */
+    AF_SAVE_OUT = 4,   /* saves outputs (SAVE_OUTPUT, SAVE_BOTH) */
+    AF_PROD = 8,       /* product_op */
+    AF_RG = 16,        /* requires grad by itself (a parameter, a module with parameters) */
+    AF_NOGRAD = 32,    /* its output is not floating: never requires grad */
+    AF_ATTR = 64       /* a parameter or buffer read */
+};
+
+static unsigned act_flags(const mt_node *n, const bool *flt) {
+    unsigned f = 0;
+    if (aliases_input(n)) f |= AF_ALIAS;
+    save_rule r = save_of(n);
+    if (r == SAVE_INPUTS || r == SAVE_BOTH) f |= AF_SAVE_IN;
+    if (r == SAVE_OUTPUT || r == SAVE_BOTH) f |= AF_SAVE_OUT;
+    if (product_op(n)) f |= AF_PROD;
+    if (n->op == MT_NODE_CALL_MODULE && n->module && n->module->params.n > 0) f |= AF_RG;
+    if (n->nout > 0 && ((unsigned)n->outs[0].dtype >= MT_DTYPE_COUNT || !flt[n->outs[0].dtype])) f |= AF_NOGRAD;
+    return f;
+}
+
 static mt_status activations(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
-    int ns = S->X.nslots;
-    int *base = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *base);
-    int *last = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *last);
-    long double *bytes = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *bytes);
-    bool *rg = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *rg);   /* requires grad */
+    const gindex *X = &S->X;
+    int ns = X->nslots, nn = g->n;
+    const int *off = X->off, *in_off = X->in_off, *in_node = X->in_node, *in_slot = X->in_slot, *twin = X->twin;
+    /* every entry below is written before it is read (slots of nodes without
+     * outputs get base -1), so the scratch arrays are not zeroed */
+    int *base = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *base);
+    int *last = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *last);
+    long double *bytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *bytes);
+    unsigned char *fl = mt__alloc_raw(ctx, (size_t)nn + 1); /* AF_* per node */
+    bool *rg = mt__alloc_raw(ctx, (size_t)nn + 1);          /* requires grad */
     bool *saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *saved);
-    const mt_module **owner = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *owner);
-    if (!base || !last || !bytes || !rg || !saved || !owner) return mt_ctx_status(ctx);
-    layer_memo lm = {0};
-    for (int i = 0; i < g->n; i++) {
+    if (!base || !last || !bytes || !fl || !rg || !saved) return mt_ctx_status(ctx);
+    bool flt[MT_DTYPE_COUNT];
+    for (int d = 0; d < MT_DTYPE_COUNT; d++) flt[d] = mt_dtype_is_floating((mt_dtype)d);
+    for (int i = 0; i < nn; i++) {
         const mt_node *n = g->nodes[i];
-        int o0 = S->X.off[i];
-        bool alias = aliases_input(n);
-        const mt_tensor *in = n->nargs ? arg_tensor(&n->args[0]) : NULL;
+        int o0 = off[i], e0 = in_off[i], e1 = in_off[i + 1];
+        int tw = twin ? twin[i] - 1 : -1;
+        /* an identical layer's node: the same flags (a parameter read is
+         * looked at again: parameter or buffer is not in the layer's hash) */
+        unsigned f = tw >= 0 && n->op != MT_NODE_GET_ATTR ? fl[tw] : act_flags(n, flt);
+        if (n->op == MT_NODE_GET_ATTR) {
+            f |= AF_ATTR;
+            if (n->param && !n->param->is_buffer) f |= AF_RG;
+        }
+        fl[i] = (unsigned char)f;
+        if (n->nout <= 0) base[o0] = -1;
+        /* the first argument, when a node made it, is the first input edge */
+        int src = -1;
+        if ((f & AF_ALIAS) && n->nargs && n->args[0].kind == MT_ARG_TENSOR && n->args[0].v.t && n->args[0].v.t->node)
+            src = base[in_slot[e0]];
         for (int o = 0; o < n->nout; o++) {
             int s = o0 + o;
-            if (alias && in && in->node) {
-                base[s] = base[S->X.off[in->node->index] + (int)(in - in->node->outs)];
+            if (src >= 0) {
+                base[s] = src;
             } else {
                 base[s] = s;
-                int ts = S->twin[i] ? S->X.off[S->twin[i] - 1] + o : -1; /* the same output, an identical layer earlier */
+                int ts = tw >= 0 ? off[tw] + o : -1; /* the same output, an identical layer earlier */
                 if (ts >= 0 && base[ts] == ts) bytes[s] = bytes[ts];
-                else if (n->op != MT_NODE_GET_ATTR)
+                else if (!(f & AF_ATTR))
                     bytes[s] = ev_numel(&S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
+                else bytes[s] = 0;
             }
             last[base[s]] = i;
-            owner[s] = layer_of(&lm, n);
         }
-        FOR_TENSOR_ARGS(n, t, {
-            int s = S->X.off[t->node->index] + (int)(t - t->node->outs);
-            if (last[base[s]] < i) last[base[s]] = i;
-            rg[i] |= rg[t->node->index];
-        });
-        if (n->op == MT_NODE_GET_ATTR && n->param && !n->param->is_buffer) rg[i] = true;
-        if (n->op == MT_NODE_CALL_MODULE && n->module && n->module->params.n > 0) rg[i] = true;
-        if (n->nout > 0 && !mt_dtype_is_floating(n->outs[0].dtype)) rg[i] = false;
-        if (!rg[i]) continue;
-        save_rule r = save_of(n);
-        if (r == SAVE_INPUTS || r == SAVE_BOTH) {
-            bool prod = product_op(n);
-            int nrg = 0; /* tensor inputs requiring grad */
-            FOR_TENSOR_ARGS(n, t, { nrg += rg[t->node->index]; });
-            FOR_TENSOR_ARGS(n, t, {
-                if (t->node->op == MT_NODE_GET_ATTR) continue;
+        bool r = (f & AF_RG) != 0;
+        int nrg = 0; /* tensor inputs requiring grad */
+        for (int e = e0; e < e1; e++) {
+            last[base[in_slot[e]]] = i;
+            nrg += rg[in_node[e]];
+        }
+        r = !(f & AF_NOGRAD) && (r || nrg > 0);
+        rg[i] = r;
+        if (!r) continue;
+        if (f & AF_SAVE_IN) {
+            for (int e = e0; e < e1; e++) {
+                int p = in_node[e];
+                if (fl[p] & AF_ATTR) continue;
                 /* products: kept when another operand needs it for its gradient */
-                if (prod && nrg - (int)rg[t->node->index] == 0) continue;
-                saved[base[S->X.off[t->node->index] + (int)(t - t->node->outs)]] = true;
-            });
+                if ((f & AF_PROD) && nrg - (int)rg[p] == 0) continue;
+                saved[base[in_slot[e]]] = true;
+            }
         }
-        if (r == SAVE_OUTPUT || r == SAVE_BOTH)
+        if (f & AF_SAVE_OUT)
             for (int o = 0; o < n->nout; o++) saved[base[o0 + o]] = true;
     }
     /* the graph's outputs live to the end */
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i]->op == MT_NODE_OUTPUT) FOR_TENSOR_ARGS(g->nodes[i], t, {
-                last[base[S->X.off[t->node->index] + (int)(t - t->node->outs)]] = g->n;
-            });
-    /* inference peak: allocate outputs, then free what this node used last */
+    for (int k = 0; k < X->noutputs; k++) FOR_INPUTS(X, X->outputs[k], e) last[base[in_slot[e]]] = nn;
+    /* what each node frees: a list of slots per node, in slot order */
+    int *free_head = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *free_head);
+    int *free_next = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *free_next);
+    if (!free_head || !free_next) return mt_ctx_status(ctx);
+    for (int i = 0; i < nn; i++) free_head[i] = -1;
+    for (int s = ns - 1; s >= 0; s--)
+        if (base[s] == s && last[s] < nn && bytes[s] > 0) {
+            free_next[s] = free_head[last[s]];
+            free_head[last[s]] = s;
+        }
+    /* one pass in order: the inference peak (allocate outputs, then free what
+     * this node used last); the saved tensors for training, in total, outside
+     * the layers and per layer; each layer's input: the largest tensor entering
+     * it from outside (the hidden state). With full checkpointing per layer:
+     * each layer's input plus one layer's saved tensors recomputed at a time */
     long double live = 0, peak = 0;
     int peak_at = -1;
-    long double *free_at = mt_alloc_array(ctx, (size_t)g->n + 2, sizeof *free_at);
-    if (!free_at) return mt_ctx_status(ctx);
-    for (int s = 0; s < ns; s++)
-        if (base[s] == s && bytes[s] > 0) free_at[last[s] < g->n ? last[s] : g->n + 1] += bytes[s];
-    for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        for (int o = 0; o < n->nout; o++) {
-            int s = S->X.off[i] + o;
-            if (base[s] == s) live += bytes[s];
+    long double all = 0, outside = 0, layer_max = 0, cur = 0, layer_inputs = 0;
+    const mt_module *cur_layer = NULL, *prev = NULL;
+    for (int i = 0; i < nn; i++) {
+        const mt_module *L = X->lay[i];
+        if (L && L != prev) {
+            long double in = 0;
+            FOR_INPUTS(X, i, e) {
+                long double b = bytes[base[in_slot[e]]];
+                if (b > in) in = b;
+            }
+            layer_inputs += in;
+        }
+        prev = L;
+        for (int s = off[i]; s < off[i + 1]; s++) {
+            if (base[s] != s) continue;
+            live += bytes[s];
+            if (!saved[s]) continue;
+            all += bytes[s];
+            if (!L) {
+                outside += bytes[s];
+                continue;
+            }
+            if (L != cur_layer) {
+                if (cur > layer_max) layer_max = cur;
+                cur = 0;
+                cur_layer = L;
+            }
+            cur += bytes[s];
         }
         if (live > peak) {
             peak = live;
             peak_at = i;
         }
-        live -= free_at[i];
-    }
-    out->activation_peak = (int64_t)ceill(peak);
-    out->peak_node = peak_at >= 0 ? g->nodes[peak_at]->name : NULL;
-    /* training: everything saved; with full checkpointing per layer, each
-     * layer's input plus one layer's saved tensors recomputed at a time */
-    long double all = 0, outside = 0, layer_max = 0, cur = 0, layer_inputs = 0;
-    const mt_module *cur_layer = NULL;
-    for (int s = 0; s < ns; s++) {
-        if (base[s] != s || !saved[s]) continue;
-        all += bytes[s];
-        if (!owner[s]) {
-            outside += bytes[s];
-            continue;
-        }
-        if (owner[s] != cur_layer) {
-            if (cur > layer_max) layer_max = cur;
-            cur = 0;
-            cur_layer = owner[s];
-        }
-        cur += bytes[s];
+        long double freed = 0;
+        for (int s = free_head[i]; s >= 0; s = free_next[s]) freed += bytes[s];
+        live -= freed;
     }
     if (cur > layer_max) layer_max = cur;
-    /* a layer's input: the largest tensor entering it from outside (the hidden state) */
-    const mt_module *prev = NULL;
-    for (int i = 0; i < g->n; i++) {
-        const mt_module *L = layer_of(&lm, g->nodes[i]);
-        if (!L || L == prev) continue;
-        prev = L;
-        long double in = 0;
-        FOR_TENSOR_ARGS(g->nodes[i], t, {
-            long double b = bytes[base[S->X.off[t->node->index] + (int)(t - t->node->outs)]];
-            if (b > in) in = b;
-        });
-        layer_inputs += in;
-    }
+    out->activation_peak = (int64_t)ceill(peak);
+    out->peak_node = peak_at >= 0 ? g->nodes[peak_at]->name : NULL;
     for (int z = 0; z < 4; z++) {
         out->train[z].activations = (int64_t)ceill(all);
         out->train[z].activations_ckpt = (int64_t)ceill(outside + layer_inputs + layer_max);
@@ -1337,6 +1601,25 @@ static mt_status activations(sizer *S, mt_sizing *out) {
 /* ---- training memory ------------------------------------------------------------------ */
 
 static int64_t ceil_div(int64_t a, int64_t b) { return b > 0 ? (a + b - 1) / b : a; }
+
+/* The model's parameters (tied ones once), all training reads of
+ * mt_model_totals; false when a shape is symbolic or the count overflows
+ * (mt_model_totals then says which). */
+static bool param_count(const mt_model *m, int64_t *total) {
+    int64_t sum = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        if (p->tied_to) continue;
+        int64_t n = 1;
+        for (int d = 0; d < p->t->ndim; d++) {
+            const mt_sym *x = p->t->shape[d];
+            if (!mt_sym_is_const(x) || __builtin_mul_overflow(n, mt_sym_const_value(x), &n)) return false;
+        }
+        if (__builtin_add_overflow(sum, n, &sum)) return false;
+    }
+    *total = sum;
+    return true;
+}
 
 static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
     int64_t P = t->params, dp = S->o->dp > 0 ? S->o->dp : 1;
@@ -1363,13 +1646,19 @@ static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
 /* The ModuleList entry with the most stored bytes (quantized tensors at their
  * stored size), like accelerate's "largest layer". */
 static void largest_layer(mt_sizing *out) {
-    const mt_module *best = NULL, *cur_m = NULL;
+    const mt_module *best = NULL, *cur_m = NULL, *memo_own = NULL, *memo_L = NULL;
     int64_t best_bytes = 0, cur = 0;
     for (int i = 0; i <= out->weights.n; i++) {
         const mt_stored_tensor *t = i < out->weights.n ? &out->weights.tensors[i] : NULL;
-        const mt_module *L = NULL;
-        for (const mt_module *x = t && t->param ? t->param->owner : NULL; x; x = x->parent)
-            if (x->name && *x->name >= '0' && *x->name <= '9') L = x;
+        const mt_module *L = NULL, *own = t && t->param ? t->param->owner : NULL;
+        if (own && own == memo_own) {
+            L = memo_L; /* a module's tensors come one after another */
+        } else {
+            for (const mt_module *x = own; x; x = x->parent)
+                if (x->name && *x->name >= '0' && *x->name <= '9') L = x;
+            memo_own = own;
+            memo_L = L;
+        }
         if (!t || L != cur_m) {
             if (cur_m && cur > best_bytes) {
                 best = cur_m;
@@ -1427,7 +1716,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     }
     out->kv_dtype = MT_DTYPE_NONE;
     out->kv_capacity_tokens = -1;
-    if (!ev_init(&S.E, ctx, out->batch, out->seq, out->seq) || !gindex_build(ctx, g, &S.X)) return mt_ctx_status(ctx);
+    if (!ev_init(&S.E, ctx, out->batch, out->seq, out->seq) || !gindex_build(ctx, g, &S.X, !kv_only)) return mt_ctx_status(ctx);
     S.seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.seen);
     S.stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.stack);
     if (!S.seen || !S.stack || !find_cores(&S)) return mt_ctx_status(ctx);
@@ -1437,12 +1726,11 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     if (kv_only) return MT_OK;
     if ((st = mt_quant_inventory_of(m, S.o->quant, &out->weights)) != MT_OK) return st;
     out->weight_bytes = out->weights.total_bytes;
-    if (!find_twins(&S)) return mt_ctx_status(ctx);
     /* (a model built by hand, without a config, keeps the bound graph's figures) */
     if ((tb || ts) && m->cfg && (st = symbolic_decode(&S, out->context)) != MT_OK) return st;
     if ((st = flops(&S, out)) != MT_OK || (st = activations(&S, out)) != MT_OK) return st;
     mt_totals t;
-    if ((st = mt_model_totals(m, &t)) != MT_OK) return st;
+    if (!param_count(m, &t.params) && (st = mt_model_totals(m, &t)) != MT_OK) return st;
     training(&S, out, &t);
     largest_layer(out);
     if (S.o->mem_budget > 0 && out->has_kv && out->kv_bytes_per_token > 0) {

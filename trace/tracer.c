@@ -14,6 +14,13 @@ void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g) {
 
 /* Stacks are built once per enter and shared by every node recorded under it. */
 void mt_tr_enter(mt_tracer *tr, mt_module *m) {
+    if (!m) { /* a failed lookup (its error is set): keep enter/leave balanced, record nothing under it */
+        if (mt_ctx_status(tr->ctx) == MT_OK) mt_fail(tr->ctx, MT_ERR_INTERNAL, "entering a missing module");
+        if (tr->depth >= MT_MAX_STACK) return;
+        tr->outer[tr->depth] = tr->cur;
+        tr->stack[tr->depth++] = NULL;
+        return;
+    }
     if (tr->depth >= MT_MAX_STACK) {
         mt_fail(tr->ctx, MT_ERR_INTERNAL, "module nesting deeper than %d at %s", MT_MAX_STACK, m->path);
         return;
@@ -118,6 +125,26 @@ mt_tensor *mt_tr_item(mt_tracer *tr, mt_node *tuple, int i) {
 mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x) {
     if (!x || !leaf) return NULL;
     return mt_leaf_forward(tr, leaf, x);
+}
+
+static const char *path_of(const mt_module *m) { return m->path && *m->path ? m->path : "(the model)"; }
+
+mt_module *mt_tr_child(mt_tracer *tr, const mt_module *m, const char *name) {
+    if (!m) return NULL;
+    mt_module *c = mt_module_child(m, name);
+    if (!c)
+        mt_fail(tr->ctx, MT_ERR_INTERNAL, "module '%s' (%s) has no child '%s'", path_of(m), m->type ? m->type : "?",
+                name);
+    return c;
+}
+
+mt_param *mt_tr_param(mt_tracer *tr, const mt_module *m, const char *name) {
+    if (!m) return NULL;
+    mt_param *p = mt_module_param(m, name);
+    if (!p)
+        mt_fail(tr->ctx, MT_ERR_INTERNAL, "module '%s' (%s) has no parameter or buffer '%s'", path_of(m),
+                m->type ? m->type : "?", name);
+    return p;
 }
 
 /* Used by nn.c's leaf forwards: record a call_module node with a computed output. */

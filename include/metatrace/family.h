@@ -54,6 +54,14 @@ MT_API mt_tensor *mt_tr_op1(mt_tracer *tr, mt_op_id id, const mt_arg *args, int 
 MT_API mt_tensor *mt_tr_item(mt_tracer *tr, mt_node *tuple, int i);
 /* call_module on a leaf (its meta-aware forward). */
 MT_API mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x);
+/* The child `name` of m for a forward that needs it: NULL and an error naming
+ * the path when it is missing ("module 'model.layers.0.self_attn'
+ * (LlamaAttention) has no child 'q_proj'"). A NULL m returns NULL without a new
+ * error (the lookup that gave it failed first). Optional children are asked
+ * with mt_module_child. */
+MT_API mt_module *mt_tr_child(mt_tracer *tr, const mt_module *m, const char *name);
+/* The parameter or buffer `name` of m (its own, not a descendant's), likewise. */
+MT_API mt_param *mt_tr_param(mt_tracer *tr, const mt_module *m, const char *name);
 MT_API mt_status mt_tr_output(mt_tracer *tr, mt_tensor *const *outs, int n);
 
 /* Convenience wrappers over mt_tr_op (NULL in, NULL out). */

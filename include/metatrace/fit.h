@@ -103,6 +103,8 @@ typedef struct mt_fit_opts {
     int64_t batch, seq;      /* sequences and tokens each (0: 1 and params.default_seq); the
                                 graph should keep batch and seq symbolic */
     const mt_fit_params *params; /* NULL: mt_fit_default_params() */
+    int microbatches;        /* micro-batches a replica's step is split into, pipelined through
+                                its stages (0: 1; at most the replica's sequences) */
 } mt_fit_opts;
 
 typedef struct mt_fit_stage {
@@ -113,7 +115,12 @@ typedef struct mt_fit_stage {
     int64_t activation_bytes;    /* per rank */
     int64_t total_bytes;
     int64_t kv_bytes_per_token;  /* per rank, this stage's layers */
-    double prefill_s, decode_s;  /* this stage's step time (compute or memory, plus collectives) */
+    double prefill_s, decode_s;  /* this stage's time for one micro-batch (compute or memory, plus
+                                    collectives) */
+    const char **modules;        /* the module paths whose parameters and buffers the stage holds,
+                                    in model order ("model.embed_tokens", "model.layers.0", ...):
+                                    torchtitan's module_fqns_per_model_part entry */
+    int nmodules;
 } mt_fit_stage;
 
 typedef struct mt_fit_row {
@@ -135,6 +142,10 @@ typedef struct mt_fit_row {
     const char *vllm;            /* engine flags; NULL when the engine cannot express it */
     const char *sglang;
     const char *megatron;
+    int microbatches;            /* per replica step, pipelined through the stages */
+    double prefill_bubble;       /* share of the step a stage idles on average (pp 1: 0; balanced
+                                    stages: (pp-1)/(microbatches+pp-1)) */
+    double decode_bubble;
 } mt_fit_row;
 
 typedef struct mt_fit {
@@ -153,6 +164,7 @@ typedef struct mt_fit {
     mt_fit_row *rows;            /* fitting rows first, fastest decode first; then the rest */
     int nfit;
     const char *missing;         /* nfit == 0: what is missing ("needs 1.4 TiB, the cluster has 1.1 TiB") */
+    int microbatches;            /* as asked (each row: at most its replica's sequences) */
 } mt_fit;
 
 /* Enumerate the layouts of `g` (traced from `m`, batch and seq symbolic or
@@ -164,7 +176,7 @@ MT_API mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *opt
 MT_API mt_status mt_fit_print(const mt_fit *f, bool all, FILE *out);
 /* The JSON document (format "metatrace-fit", docs/plan.md). */
 #define MT_FIT_FORMAT "metatrace-fit"
-#define MT_FIT_VERSION 1
+#define MT_FIT_VERSION 2
 MT_API mt_status mt_fit_export_json(const mt_fit *f, bool all, FILE *out);
 
 #ifdef __cplusplus

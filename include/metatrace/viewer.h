@@ -28,6 +28,18 @@ typedef struct mt_html_opts {
      * node's placement, the collectives). NULL: no plan. A plan with
      * valid=false is MT_ERR_USAGE. */
     const mt_plan *plan;
+    /* The module the page opens at (its graph shown, the module tree opened
+     * down to it), a dotted path such as "model.layers.3.mlp"; the rest of
+     * the model stays reachable (Up, the breadcrumbs, the tree). NULL or "":
+     * the viewer's choice (down from the root to the level that shows the
+     * folded layers). A path that names no module is MT_ERR_USAGE, the
+     * message naming the modules under the deepest part that exists. */
+    const char *module;
+    /* Levels of the module tree expanded when the page opens, counted from
+     * `module` (its children are level 1), else from the root: 1 to 64. A
+     * folded group of identical entries stays one row. 0: the viewer's
+     * choice (the path to the opened module). Outside 0..64: MT_ERR_USAGE. */
+    int depth;
 } mt_html_opts;
 
 /* Write the viewer of graph `g` traced from `m` to `out`.

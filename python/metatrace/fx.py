@@ -209,6 +209,7 @@ class _Builder:
         self.bind = bind
         self.fx = torch.fx.Graph()
         self.map = {}        # our node name -> fx node
+        self.factory_device = None  # to_fx(factory_device=...)
         self.sym_home = {}   # symbol -> (our node, output index or None, dim)
         self.sym_node = {}   # symbol -> fx node computing it
         self.types = {m.path: m.type for m in graph.modules}  # nn_module_stack: path -> class name, as FX
@@ -278,7 +279,10 @@ class _Builder:
             elif n.op == "call_module":
                 x = self.fx.call_module(n.target, args, kwargs)
             elif n.op == "call_function":
-                x = self.fx.call_function(_callable(n.target), args, kwargs)
+                fn = _callable(n.target)
+                if self.factory_device is not None and fn in _FACTORIES and "device" not in kwargs:
+                    kwargs["device"] = self.factory_device
+                x = self.fx.call_function(fn, args, kwargs)
             elif n.op == "call_method":
                 x = self.fx.call_method(n.target, args, kwargs)
             elif n.op == "output":
@@ -298,17 +302,21 @@ def _bound(shape, bind):
         return False
 
 
-def to_fx(graph, bind=None):
+def to_fx(graph, bind=None, factory_device=None):
     """A torch.fx.GraphModule of `graph` (a metatrace.Graph) on the meta device.
     `bind` adds values for symbols the trace left symbolic (batch, seq): with
     every input dim known, placeholders carry meta["val"]. The map from our
     node names to the fx nodes is gm.metatrace_nodes (FX may rename a node
-    whose name is a Python builtin: pow -> pow_1)."""
+    whose name is a Python builtin: pow -> pow_1). `factory_device` ("meta",
+    a torch.device) is given as `device=` to the factory calls (torch.arange,
+    full, zeros, ones, empty) that carry none, so that calling the module on
+    meta inputs runs it: gm(*example_inputs(graph))."""
     b = dict(graph.bind)
     b.update(bind or {})
     params, buffers = _tensors(graph, b)
     root = _root(graph, params, buffers)
     builder = _Builder(graph, b)
+    builder.factory_device = torch.device(factory_device) if factory_device is not None else None
     fxg = builder.build()
     gm = torch.fx.GraphModule(root, fxg, class_name=graph.model.raw.get("class") or "GraphModule")
     # Parameters and buffers no node refers to, and tied aliases, at their names too.

@@ -62,7 +62,7 @@ typedef enum opt_id {
     OPT_ATTN, OPT_REVISION,
     OPT_STABLE, OPT_COMPACT,
     OPT_ALL, OPT_FIT, OPT_CLUSTER,
-    OPT_MODULE, OPT_VERBOSE_LABELS
+    OPT_MODULE, OPT_VERBOSE_LABELS, OPT_MICROBATCHES
 } opt_id;
 
 static const struct {
@@ -86,6 +86,7 @@ static const struct {
     {0, "compact", false, OPT_COMPACT},
     {0, "all", false, OPT_ALL},
     {0, "fit", true, OPT_FIT},
+    {0, "microbatches", true, OPT_MICROBATCHES},
     {0, "cluster", true, OPT_CLUSTER},
     {0, "module", true, OPT_MODULE},
     {0, "verbose-labels", false, OPT_VERBOSE_LABELS},
@@ -115,6 +116,7 @@ typedef struct cli {
     mt_json_opts json;   /* --stable, --compact (graph JSON only) */
     bool all;            /* --all: --tp auto lists the unusable degrees too; --fit the layouts that do not fit */
     const char *fit;     /* --fit CLUSTER: which (tp, pp, ep, dp) layouts fit (fit.h) */
+    int microbatches;    /* --microbatches M: a replica's step pipelined in M parts (0: 1) */
     mt_plan *plan;       /* --tp N: the plan, made before any output is opened (an unusable degree
                             is an error and writes nothing) */
     mt_fit *fitres;      /* --fit: the layouts, computed before any output is opened */
@@ -367,6 +369,8 @@ static void help(mt_ctx *ctx)
           "                      estimated time per token, with vLLM/SGLang/Megatron flags;\n"
           "                      --bind batch=B,seq=S sets the KV budget (default 1 x 4096)\n"
           "      --cluster CLUSTER  the same as --fit CLUSTER\n"
+          "      --microbatches M  with --fit: each replica's batch goes through its\n"
+          "                      pipeline stages as M micro-batches (default 1)\n"
           "      --all           with --tp auto or --fit: list what does not work too\n"
           "      --plan-style S  ours (embeddings sharded when cheaper) or transformers\n"
           "      --sp            with --tp: sequence parallelism (residual stream and norms\n"
@@ -386,13 +390,18 @@ static void help(mt_ctx *ctx)
           "      --unfold        with --depth: one row per layer, not 'x N' for repeats\n"
           "      --quant METHOD  size the checkpoint as if quantized with METHOD (fp8,\n"
           "                      mxfp4, gptq, awq, bnb-8bit, bnb-4bit; docs/quant.md)\n"
-          "\n"
-          "Pictures (.dot, .svg, .png; docs/cli.md, Pictures):\n"
+          "\n",
+          stdout);
+    fputs("Pictures (.dot, .svg, .png; docs/cli.md, Pictures):\n"
           "      --depth N       modules deeper than N drawn as one node each (shapes,\n"
           "                      parameters, FLOPs)\n"
           "      --module PATH   draw one module, e.g. model.layers.0\n"
           "      --unfold        draw every repeated layer and expert (default: folded)\n"
           "      --verbose-labels  FX labels (node name, op and target, shape and dtype)\n"
+          "\n"
+          "Viewer (.html; docs/cli.md, Interactive viewer):\n"
+          "      --module PATH   open the page at one module, e.g. model.layers.3.mlp\n"
+          "      --depth N       open N levels of the module tree below it (or the root)\n"
           "\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
@@ -604,6 +613,13 @@ static int parse_args(cli *c, int argc, char **argv)
                 return usage_error("--fit and --cluster name one cluster: got '%s' and '%s'", c->fit, value);
             c->fit = value;
             break;
+        case OPT_MICROBATCHES: {
+            int64_t v;
+            if (!parse_positive(value, &v) || v > 1000000)
+                return usage_error("--microbatches: expected a count from 1 to 1000000, got '%s'", value);
+            c->microbatches = (int)v;
+            break;
+        }
         case OPT_MODULE:
             if (!*value)
                 return usage_error("--module: expected a module path such as model.layers.0, got an empty string");
@@ -639,15 +655,22 @@ static int parse_args(cli *c, int argc, char **argv)
         return usage_error("--tp auto lists degrees: write it as JSON or a table, not DOT");
     /* pictures: .dot/.svg/.png, and the plan's .dot (--tp N) */
     bool picture = (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG) && c->tp >= 0;
-    if ((c->depth || c->unfold) && !picture && (c->format != FMT_SUMMARY || c->tp != 0))
-        return usage_error("--depth and --unfold shape the per-module table (summary, .txt) and the pictures (.dot, "
-                           ".svg, .png; a --tp N plan as .dot): not JSON or a --tp table");
+    bool viewer = c->format == FMT_HTML;
+    if (c->depth && !picture && !viewer && (c->format != FMT_SUMMARY || c->tp != 0))
+        return usage_error("--depth shapes the per-module table (summary, .txt), the pictures (.dot, .svg, .png; a "
+                           "--tp N plan as .dot) and the viewer (.html): not JSON or a --tp table");
+    if (c->unfold && !picture && (c->format != FMT_SUMMARY || c->tp != 0))
+        return usage_error("--unfold shapes the per-module table (summary, .txt) and the pictures (.dot, .svg, .png; "
+                           "a --tp N plan as .dot): not JSON, a --tp table or the viewer (.html, where a folded "
+                           "group unfolds with a double-click)");
     if (c->unfold && !c->depth && !picture)
         return usage_error("--unfold unfolds the per-module table: give --depth N too (or draw a picture: .dot, "
                            ".svg, .png)");
-    if ((c->module || c->verbose_labels) && !picture)
-        return usage_error("--%s shapes the pictures: write .dot, .svg or .png (or a --tp N plan as .dot)",
-                           c->module ? "module" : "verbose-labels");
+    if (c->module && !picture && !viewer)
+        return usage_error("--module shapes the pictures and the viewer: write .dot, .svg, .png or .html (or a --tp N "
+                           "plan as .dot)");
+    if (c->verbose_labels && !picture)
+        return usage_error("--verbose-labels shapes the pictures: write .dot, .svg or .png (or a --tp N plan as .dot)");
     if (c->sz.mem_budget && c->tp != 0)
         return usage_error("--mem sizes the KV capacity of one device in the summary and JSON; it does not "
                            "apply to --tp plans");
@@ -661,6 +684,8 @@ static int parse_args(cli *c, int argc, char **argv)
     if (c->fit && (c->depth || c->sz.mem_budget || c->json.stable || c->json.compact || c->sp))
         return usage_error("--fit does not take --depth, --mem (the cluster gives the memory), --stable, --compact "
                            "or --sp");
+    if (c->microbatches && !c->fit)
+        return usage_error("--microbatches splits the steps of --fit's pipelines: give --fit CLUSTER");
     if (c->all && !(c->tp < 0 || c->fit))
         return usage_error("--all lists the unusable degrees of --tp auto, or the layouts of --fit that do not fit");
     if (c->sp && c->tp == 0) return usage_error("--sp plans sequence parallelism: it needs --tp N or --tp auto");
@@ -722,7 +747,7 @@ static mt_status export_html(const cli *c, mt_model *m, mt_graph *g, FILE *out)
     mt_sizing sz;
     if (mt_model_sizing(m, g, &c->sz, &sz) != MT_OK)
         return mt_ctx_status(c->ctx);
-    mt_html_opts ho = {.sizing = &sz, .plan = c->tp > 0 ? c->plan : NULL};
+    mt_html_opts ho = {.sizing = &sz, .plan = c->tp > 0 ? c->plan : NULL, .module = c->module, .depth = c->depth};
     return mt_export_html(m, g, &ho, out);
 }
 
@@ -1221,7 +1246,8 @@ static int run(cli *c)
         }
     }
     if (c->fit) {
-        mt_fit_opts fo = {.cluster = &cl, .sizing = &c->sz, .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
+        mt_fit_opts fo = {.cluster = &cl, .sizing = &c->sz, .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq"),
+                          .microbatches = c->microbatches};
         c->fitres = mt_fit_run(m, g, &fo);
         if (!c->fitres)
             return input_error(c->ctx);

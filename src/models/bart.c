@@ -137,7 +137,7 @@ static mt_status bart_build(mt_model *m) {
 static mt_tensor *scaled_embed(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
     if (!e || !ids) return NULL;
     mt_tr_enter(tr, e);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(e, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, e, "weight"));
     mt_tensor *h = NULL;
     if (w) {
         mt_arg a[2] = {mt_a_tensor(ids), mt_a_tensor(w)};
@@ -157,7 +157,7 @@ static mt_tensor *learned_pos(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
     mt_tensor *pos = mt_tr_op1(tr, MT_OP_ARANGE, ra, 2, lk, 1);
     const mt_sym *ex[2] = {ids->shape[0], NULL};
     pos = cl_scalar_op(tr, MT_OP_ADD, mt_expand(tr, pos, 2, ex), mt_a_int(2));
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(e, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, e, "weight"));
     mt_tensor *h = NULL;
     if (pos && w) {
         mt_arg a[2] = {mt_a_tensor(pos), mt_a_tensor(w)};
@@ -192,7 +192,7 @@ static mt_tensor *bart_stack_fwd(mt_tracer *tr, const bart *p, mt_module *st, mt
     /* input_ids.view(-1, input_shape[-1]) */
     const mt_sym *vs[2] = {NULL, ids->shape[1]};
     mt_tensor *flat = mt_view(tr, ids, 2, vs);
-    mt_tensor *h = scaled_embed(tr, mt_module_child(st, "embed_tokens"), flat);
+    mt_tensor *h = scaled_embed(tr, mt_tr_child(tr, st, "embed_tokens"), flat);
     mt_tensor *self_mask, *cross_mask = NULL;
     if (decoder) {
         const mt_sym *os[2] = {ids->shape[0], ids->shape[1]};
@@ -202,20 +202,20 @@ static mt_tensor *bart_stack_fwd(mt_tracer *tr, const bart *p, mt_module *st, mt
     } else {
         self_mask = cl_padding_mask(tr, amask, p->dt);
     }
-    h = mt_add(tr, h, learned_pos(tr, mt_module_child(st, "embed_positions"), ids));
+    h = mt_add(tr, h, learned_pos(tr, mt_tr_child(tr, st, "embed_positions"), ids));
     h = cl_call(tr, st, "layernorm_embedding", h);
     h = cl_fdropout(tr, h, p->dropout);
-    mt_module *list = mt_module_child(st, "layers");
+    mt_module *list = mt_tr_child(tr, st, "layers");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
-        mt_tensor *o = bart_attn_fwd(tr, mt_module_child(L, "self_attn"), h, NULL, self_mask);
+        mt_tensor *o = bart_attn_fwd(tr, mt_tr_child(tr, L, "self_attn"), h, NULL, self_mask);
         h = cl_call(tr, L, "self_attn_layer_norm", mt_add(tr, h, cl_fdropout(tr, o, p->dropout)));
         if (decoder) {
-            o = bart_attn_fwd(tr, mt_module_child(L, "encoder_attn"), h, enc, cross_mask);
+            o = bart_attn_fwd(tr, mt_tr_child(tr, L, "encoder_attn"), h, enc, cross_mask);
             h = cl_call(tr, L, "encoder_attn_layer_norm", mt_add(tr, h, cl_fdropout(tr, o, p->dropout)));
         }
-        mt_tensor *f = mt_act_forward(tr, mt_module_child(L, "activation_fn"), cl_call(tr, L, "fc1", h));
+        mt_tensor *f = mt_act_forward(tr, mt_tr_child(tr, L, "activation_fn"), cl_call(tr, L, "fc1", h));
         f = cl_call(tr, L, "fc2", cl_fdropout(tr, f, p->act_dropout));
         h = cl_call(tr, L, "final_layer_norm", mt_add(tr, h, cl_fdropout(tr, f, p->dropout)));
         mt_tr_leave(tr);
@@ -234,10 +234,10 @@ static mt_status bart_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *dec_ids = mt_tr_placeholder(tr, "decoder_input_ids", MT_INT64, 2, ds);
     if (!dec_ids) return mt_ctx_status(ctx);
     mt_vec_push(ctx, &m->inputs, dec_ids);
-    mt_module *model = p->lm ? mt_module_child(m->root, "model") : m->root;
+    mt_module *model = p->lm ? mt_tr_child(tr, m->root, "model") : m->root;
     if (p->lm) mt_tr_enter(tr, model);
-    mt_tensor *enc = bart_stack_fwd(tr, p, mt_module_child(model, "encoder"), ids, amask, NULL);
-    mt_tensor *h = enc ? bart_stack_fwd(tr, p, mt_module_child(model, "decoder"), dec_ids, amask, enc) : NULL;
+    mt_tensor *enc = bart_stack_fwd(tr, p, mt_tr_child(tr, model, "encoder"), ids, amask, NULL);
+    mt_tensor *h = enc ? bart_stack_fwd(tr, p, mt_tr_child(tr, model, "decoder"), dec_ids, amask, enc) : NULL;
     if (!p->lm) return cl_output(tr, h);
     mt_tr_leave(tr);
     mt_tensor *logits = cl_call(tr, m->root, "lm_head", h);

@@ -149,11 +149,11 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
     /* absolute positions: seq can be at most max_position_embeddings (the
      * position_ids buffer is sliced to seq) */
     if (mt_sym_info_of(m->ctx, seq)) mt_sym_set_bounds(m->ctx, seq, 1, mt_sym_const(m->ctx, p->maxpos));
-    mt_module *bm = p->head == BERT_MODEL ? m->root : mt_module_child(m->root, "bert");
+    mt_module *bm = p->head == BERT_MODEL ? m->root : mt_tr_child(tr, m->root, "bert");
     if (bm != m->root) mt_tr_enter(tr, bm);
     /* extended attention mask: (1 - mask[:, None, None, :]) * finfo.min */
     mt_tensor *mask = cl_padding_mask(tr, amask, p->dt);
-    mt_module *emb = mt_module_child(bm, "embeddings");
+    mt_module *emb = mt_tr_child(tr, bm, "embeddings");
     mt_tr_enter(tr, emb);
     /* transformers slices the buffers: position_ids[:, 0:seq] and
      * token_type_ids[:, :seq].expand(batch, seq). Our getitem rule cannot yet
@@ -176,12 +176,12 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
     h = mt_add(tr, h, cl_call(tr, emb, "position_embeddings", pos));
     h = cl_call(tr, emb, "dropout", cl_call(tr, emb, "LayerNorm", h));
     mt_tr_leave(tr);
-    mt_module *enc = mt_module_child(bm, "encoder"), *list = mt_module_child(enc, "layer");
+    mt_module *enc = mt_tr_child(tr, bm, "encoder"), *list = mt_tr_child(tr, enc, "layer");
     mt_tr_enter(tr, enc);
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
-        mt_module *at = mt_module_child(L, "attention"), *sa = mt_module_child(at, "self");
+        mt_module *at = mt_tr_child(tr, L, "attention"), *sa = mt_tr_child(tr, at, "self");
         mt_tr_enter(tr, at);
         mt_tr_enter(tr, sa);
         mt_tensor *q = cl_split_heads(tr, cl_call(tr, sa, "query", h), p->heads, p->hd);
@@ -191,23 +191,23 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
         const mt_sym *rs[3] = {b, seq, C(tr, p->hidden)};
         o = mt_reshape(tr, o, 3, rs);
         mt_tr_leave(tr);
-        mt_tensor *a = bert_out(tr, mt_module_child(at, "output"), o, h);
+        mt_tensor *a = bert_out(tr, mt_tr_child(tr, at, "output"), o, h);
         mt_tr_leave(tr);
-        mt_module *im = mt_module_child(L, "intermediate");
+        mt_module *im = mt_tr_child(tr, L, "intermediate");
         mt_tr_enter(tr, im);
-        mt_tensor *f = mt_act_forward(tr, mt_module_child(im, "intermediate_act_fn"), cl_call(tr, im, "dense", a));
+        mt_tensor *f = mt_act_forward(tr, mt_tr_child(tr, im, "intermediate_act_fn"), cl_call(tr, im, "dense", a));
         mt_tr_leave(tr);
-        h = bert_out(tr, mt_module_child(L, "output"), f, a);
+        h = bert_out(tr, mt_tr_child(tr, L, "output"), f, a);
         mt_tr_leave(tr);
     }
     mt_tr_leave(tr);
     mt_tensor *pooled = NULL;
     if (p->head != BERT_MLM) {
-        mt_module *pool = mt_module_child(bm, "pooler");
+        mt_module *pool = mt_tr_child(tr, bm, "pooler");
         mt_tr_enter(tr, pool);
         mt_arg first[2] = {mt_a_slice(NULL, NULL, NULL), mt_a_int(0)};
         pooled = cl_call(tr, pool, "dense", mt_index(tr, h, first, 2));
-        pooled = mt_act_forward(tr, mt_module_child(pool, "activation"), pooled);
+        pooled = mt_act_forward(tr, mt_tr_child(tr, pool, "activation"), pooled);
         mt_tr_leave(tr);
     }
     if (bm != m->root) mt_tr_leave(tr);
@@ -216,12 +216,12 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
         if (!h || !pooled) return cl_output(tr, NULL);
         return mt_tr_output(tr, outs, 2);
     }
-    mt_module *cls = mt_module_child(m->root, "cls"), *pr = mt_module_child(cls, "predictions");
-    mt_module *tf = mt_module_child(pr, "transform");
+    mt_module *cls = mt_tr_child(tr, m->root, "cls"), *pr = mt_tr_child(tr, cls, "predictions");
+    mt_module *tf = mt_tr_child(tr, pr, "transform");
     mt_tr_enter(tr, cls);
     mt_tr_enter(tr, pr);
     mt_tr_enter(tr, tf);
-    mt_tensor *t = mt_act_forward(tr, mt_module_child(tf, "transform_act_fn"), cl_call(tr, tf, "dense", h));
+    mt_tensor *t = mt_act_forward(tr, mt_tr_child(tr, tf, "transform_act_fn"), cl_call(tr, tf, "dense", h));
     t = cl_call(tr, tf, "LayerNorm", t);
     mt_tr_leave(tr);
     mt_tensor *scores = cl_call(tr, pr, "decoder", t);

@@ -413,17 +413,13 @@ static mt_status layer_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
     return ok ? MT_OK : mt_ctx_status(m->ctx);
 }
 
+/* LlamaRotaryEmbedding and its copies: rope_type and rope_theta recorded as attributes. */
 static mt_status rotary_module(mt_model *m, mt_module *model, const char *name, const char *rope_type,
                                double theta, int64_t rotary_dim, const char *cls) {
-    mt_ctx *ctx = m->ctx;
-    mt_module *rot = mt_module_new(ctx, model, name, cls);
-    if (!rot) return mt_ctx_status(ctx);
-    mt_module_attr(ctx, rot, "rope_type", mt_a_str(rope_type));
-    mt_module_attr(ctx, rot, "rope_theta", mt_a_float(theta));
-    int64_t half = rotary_dim / 2;
-    /* inv_freq: non-persistent, computed from rope_theta at materialization. */
-    if (!mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true))
-        return mt_ctx_status(ctx);
+    mt_module *rot = mt_rope_module(m, model, name, cls, rotary_dim);
+    if (!rot) return mt_ctx_status(m->ctx);
+    mt_module_attr(m->ctx, rot, "rope_type", mt_a_str(rope_type));
+    mt_module_attr(m->ctx, rot, "rope_theta", mt_a_float(theta));
     return MT_OK;
 }
 
@@ -524,7 +520,7 @@ mt_tensor *mt_dec_rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(n, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight"));
     mt_tensor *y = mt_mul(tr, w, mt_to(tr, h, in_dt));
     mt_tr_leave(tr);
     return y;
@@ -538,7 +534,7 @@ static mt_tensor *gemma_rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
-    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(n, "weight")), MT_FLOAT32);
+    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight")), MT_FLOAT32);
     mt_tensor *w1 = w ? mt_tr_op1(tr, MT_OP_ADD, (mt_arg[]){mt_a_float(1.0), mt_a_tensor(w)}, 2, NULL, 0) : NULL;
     h = mt_mul(tr, h, w1);
     mt_tensor *y = h ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(h), mt_a_tensor(x)}, 2, NULL, 0) : NULL;
@@ -559,7 +555,7 @@ static mt_tensor *fp32_layer_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor
     mt_tensor *inv = mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f));
     mt_tensor *centered = mt_sub(tr, h, mean);
     h = mt_mul(tr, centered, inv);
-    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(n, "weight")), MT_FLOAT32);
+    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight")), MT_FLOAT32);
     mt_tensor *y = mt_to(tr, mt_mul(tr, w, h), in_dt);
     mt_tr_leave(tr);
     return y;
@@ -591,66 +587,6 @@ mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x, const 
     }
 }
 
-/* cos/sin [1, seq, rotary_dim] from position_ids [1, seq]. */
-static void rotary_forward(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos,
-                           double scaling, bool interleave, mt_tensor **cos, mt_tensor **sin) {
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
-    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
-    const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
-    invx = mt_expand(tr, invx, 3, ex);
-    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
-    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
-    mt_tensor *emb;
-    if (interleave) { /* Cohere: torch.repeat_interleave(freqs, 2, dim=-1) */
-        emb = freqs ? mt_tr_op1(tr, MT_OP_REPEAT_INTERLEAVE, (mt_arg[]){mt_a_tensor(freqs), mt_a_int(2)}, 2,
-                                (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1)
-                    : NULL;
-    } else {
-        mt_tensor *two[2] = {freqs, freqs};
-        emb = mt_cat(tr, two, 2, -1);
-    }
-    mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, emb), scaling);
-    mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, emb), scaling);
-    *cos = mt_to(tr, c, x ? x->dtype : MT_FLOAT32);
-    *sin = mt_to(tr, sn, x ? x->dtype : MT_FLOAT32);
-    mt_tr_leave(tr);
-}
-
-static mt_tensor *rotate_half(mt_tracer *tr, mt_tensor *x) {
-    if (!x) return NULL;
-    const mt_sym *d = x->shape[x->ndim - 1];
-    const mt_sym *h = mt_sym_floordiv(tr->ctx, d, 2);
-    mt_tensor *x1 = mt_slice_last(tr, x, NULL, h);
-    mt_tensor *x2 = mt_slice_last(tr, x, h, NULL);
-    mt_tensor *parts[2] = {mt_unary(tr, MT_OP_NEG, x2), x1};
-    return mt_cat(tr, parts, 2, -1);
-}
-
-/* Cohere's rotate_half: stack([-x[..., 1::2], x[..., ::2]], dim=-1).flatten(-2). */
-static mt_tensor *rotate_half_interleaved(mt_tracer *tr, mt_tensor *x) {
-    if (!x) return NULL;
-    mt_arg even[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, C(tr, 2))};
-    mt_arg odd[2] = {mt_a_ellipsis(), mt_a_slice(C(tr, 1), NULL, C(tr, 2))};
-    mt_tensor *x1 = mt_index(tr, x, even, 2), *x2 = mt_index(tr, x, odd, 2);
-    mt_tensor *n2 = mt_unary(tr, MT_OP_NEG, x2);
-    if (!n2 || !x1) return NULL;
-    mt_arg items[2] = {mt_a_tensor(n2), mt_a_tensor(x1)};
-    mt_arg sa[1] = {mt_a_list(tr->ctx, items, 2)};
-    mt_tensor *st = mt_tr_op1(tr, MT_OP_STACK, sa, 1, (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1);
-    return st ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(st), mt_a_int(-2)}, 2, NULL, 0) : NULL;
-}
-
-mt_tensor *mt_dec_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
-    /* (x * cos) + (rotate_half(x) * sin), the rotate_half product recorded first as the goldens have
-     * it (Python records x * cos first) */
-    mt_tensor *xs = mt_mul(tr, rotate_half(tr, x), sin);
-    mt_tensor *xc = mt_mul(tr, x, cos);
-    return mt_add(tr, xc, xs);
-}
-
 mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
     if (!x || n_rep == 1) return x;
     mt_arg idx[5] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_none(),
@@ -660,15 +596,6 @@ mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep) {
     e = mt_expand(tr, e, 5, ex);
     const mt_sym *rs[4] = {x->shape[0], mt_sym_mul_const(tr->ctx, x->shape[1], n_rep), x->shape[2], x->shape[3]};
     return mt_reshape(tr, e, 4, rs);
-}
-
-/* Rotary on the first rotary_dim channels, the rest passed through (partial rotary). */
-static mt_tensor *rotary_part(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin, const mt_dec_spec *s) {
-    if (s->rotary_dim == s->head_dim) return mt_dec_apply_rotary(tr, x, cos, sin);
-    const mt_sym *rd = C(tr, s->rotary_dim);
-    mt_tensor *rot = mt_slice_last(tr, x, NULL, rd), *pass = mt_slice_last(tr, x, rd, NULL);
-    mt_tensor *parts[2] = {mt_dec_apply_rotary(tr, rot, cos, sin), pass};
-    return mt_cat(tr, parts, 2, -1);
 }
 
 /* x.clamp_(min=-c, max=c) (OLMo clip_qkv). */
@@ -687,7 +614,7 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
     if (s->caps.qkv == MT_QKV_FUSED_GROUPED) {
         /* rows grouped per kv head: [groups query heads, key, value] */
         int64_t groups = s->heads / s->kv_heads;
-        mt_tensor *qkv = mt_tr_call(tr, mt_module_child(at, NM(s, qkv, "qkv_proj")), x);
+        mt_tensor *qkv = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, qkv, "qkv_proj")), x);
         const mt_sym *gs[5] = {b, q_len, C(tr, s->kv_heads), C(tr, groups + 2), C(tr, s->head_dim)};
         qkv = mt_view(tr, qkv, 5, gs);
         mt_arg iq[3] = {mt_a_ellipsis(), mt_a_slice(NULL, C(tr, groups), NULL), mt_a_slice(NULL, NULL, NULL)};
@@ -705,19 +632,19 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
     }
     bool full = s->caps.qk_norm == MT_QK_NORM_FULL, first = full && s->caps.qk_norm_first;
     /* OLMoE: q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) in that order */
-    q = mt_tr_call(tr, mt_module_child(at, NM(s, q, "q_proj")), x);
-    if (first) q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
-    k = mt_tr_call(tr, mt_module_child(at, NM(s, k, "k_proj")), x);
-    if (first) k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
-    v = mt_tr_call(tr, mt_module_child(at, NM(s, v, "v_proj")), x);
+    q = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, q, "q_proj")), x);
+    if (first) q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
+    k = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, k, "k_proj")), x);
+    if (first) k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
+    v = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, v, "v_proj")), x);
     if (s->caps.clip_qkv > 0) {
         q = clamp_sym(tr, q, s->caps.clip_qkv);
         k = clamp_sym(tr, k, s->caps.clip_qkv);
         v = clamp_sym(tr, v, s->caps.clip_qkv);
     }
     if (full && !first) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
+        q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
     }
     const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
     const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
@@ -726,13 +653,13 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
         k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
         *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
-        *qo = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
-        *ko = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
+        *qo = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
+        *ko = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
         return;
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD) {
-        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), mt_view(tr, q, 4, qs), s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), mt_view(tr, k, 4, ks), s);
+        q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), mt_view(tr, q, 4, qs), s);
+        k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), mt_view(tr, k, 4, ks), s);
         *qo = mt_transpose(tr, q, 1, 2);
         *ko = mt_transpose(tr, k, 1, 2);
     } else {
@@ -819,21 +746,18 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         q = mt_to(tr, q, MT_FLOAT32);
         k = mt_to(tr, k, MT_FLOAT32);
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-        /* (q * cos) + (rotate_half(q) * sin), recorded in Python's evaluation order */
-        mt_tensor *qc = mt_mul(tr, q, c), *qs = mt_mul(tr, rotate_half_interleaved(tr, q), sn);
-        q = mt_add(tr, qc, qs);
-        mt_tensor *kc = mt_mul(tr, k, c), *ks = mt_mul(tr, rotate_half_interleaved(tr, k), sn);
-        k = mt_add(tr, kc, ks);
+        q = mt_rope_apply(tr, q, c, sn, MT_ROPE_HALF_INTERLEAVED, 0);
+        k = mt_rope_apply(tr, k, c, sn, MT_ROPE_HALF_INTERLEAVED, 0);
         q = mt_to(tr, q, qdt);
         k = mt_to(tr, k, kdt);
     } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
         mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-        q = rotary_part(tr, q, c, sn, s);
-        k = rotary_part(tr, k, c, sn, s);
+        q = mt_rope_apply(tr, q, c, sn, MT_ROPE_HALF, s->rotary_dim);
+        k = mt_rope_apply(tr, k, c, sn, MT_ROPE_HALF, s->rotary_dim);
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD_POST_ROPE) { /* Hunyuan: on [b, heads, seq, head_dim] after rotary */
-        q = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, q_norm, "q_norm")), q, s);
-        k = mt_dec_norm_forward(tr, mt_module_child(at, NM(s, k_norm, "k_norm")), k, s);
+        q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
+        k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
     }
     mt_tensor *o = NULL;
     if (mask) {
@@ -848,7 +772,7 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     }
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_view(tr, o, 3, os);
-    o = mt_tr_call(tr, mt_module_child(at, NM(s, o, "o_proj")), o);
+    o = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, o, "o_proj")), o);
     mt_tr_leave(tr);
     return o;
 }
@@ -857,14 +781,14 @@ mt_tensor *mt_dec_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
     mt_tr_enter(tr, mlp);
     mt_tensor *y;
     if (s->caps.mlp == MT_MLP_PLAIN) {
-        mt_tensor *h = mt_tr_call(tr, mt_module_child(mlp, NM(s, fc_in, "c_fc")), x);
-        h = mt_act_forward(tr, mt_module_child(mlp, "act"), h);
-        y = mt_tr_call(tr, mt_module_child(mlp, NM(s, fc_out, "c_proj")), h);
+        mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, fc_in, "c_fc")), x);
+        h = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), h);
+        y = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, fc_out, "c_proj")), h);
     } else {
-        mt_tensor *g = mt_act_forward(tr, mt_module_child(mlp, "act_fn"),
-                                      mt_tr_call(tr, mt_module_child(mlp, NM(s, gate, "gate_proj")), x));
-        mt_tensor *u = mt_tr_call(tr, mt_module_child(mlp, NM(s, up, "up_proj")), x);
-        y = mt_tr_call(tr, mt_module_child(mlp, NM(s, down, "down_proj")), mt_mul(tr, g, u));
+        mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, mlp, "act_fn"),
+                                      mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, gate, "gate_proj")), x));
+        mt_tensor *u = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, up, "up_proj")), x);
+        y = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, down, "down_proj")), mt_mul(tr, g, u));
     }
     mt_tr_leave(tr);
     return y;
@@ -935,13 +859,13 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
     if (!e || !ids) return NULL;
     const mt_arg *pad = mt_module_get_attr(e, "padding_idx");
     mt_tr_enter(tr, e);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(e, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, e, "weight"));
     mt_tensor *h = w ? mt_tr_op1(tr, MT_OP_EMBEDDING,
                                  (mt_arg[]){mt_a_tensor(ids), mt_a_tensor(w), pad ? *pad : mt_a_none(), mt_a_none(),
                                             mt_a_float(2.0), mt_a_bool(false), mt_a_bool(false)},
                                  7, NULL, 0)
                      : NULL;
-    mt_tensor *sc = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(e, "embed_scale")), w ? w->dtype : MT_FLOAT32);
+    mt_tensor *sc = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, e, "embed_scale")), w ? w->dtype : MT_FLOAT32);
     mt_tensor *y = mt_mul(tr, h, sc);
     mt_tr_leave(tr);
     return y;
@@ -949,9 +873,9 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
 
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_module_child(m->root, "model");
+    mt_module *model = mt_tr_child(tr, m->root, "model");
     mt_tr_enter(tr, model);
-    mt_module *emb = mt_module_child(model, NM(s, embed, "embed_tokens"));
+    mt_module *emb = mt_tr_child(tr, model, NM(s, embed, "embed_tokens"));
     mt_tensor *h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
     if (s->caps.embed_scale != 0 && !s->caps.embed_scale_in_dtype && !s->caps.embed_cls)
         h = mt_mul_s(tr, h, s->caps.embed_scale);
@@ -963,14 +887,13 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
                            ? mt_dec_sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
-    rotary_forward(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, s->caps.rope_interleave,
-                   &cos, &sin);
+    mt_rope_layout layout = s->caps.rope_interleave ? MT_ROPE_REPEAT : MT_ROPE_CAT;
+    mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, layout, s->attention_scaling, &cos, &sin);
     if (s->caps.local_rope_theta > 0)
-        rotary_forward(tr, mt_module_child(model, "rotary_emb_local"), h, pos, 1.0, s->caps.rope_interleave, &lcos,
-                       &lsin);
+        mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb_local"), h, pos, layout, 1.0, &lcos, &lsin);
     if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && !s->caps.embed_cls && h)
         h = mt_mul_s(tr, h, mt_dtype_round(h->dtype, s->caps.embed_scale));
-    mt_module *layers = mt_module_child(model, NM(s, layers, "layers"));
+    mt_module *layers = mt_tr_child(tr, model, NM(s, layers, "layers"));
     mt_tensor *(*attn_fwd)(mt_tracer *, mt_module *, mt_tensor *, mt_tensor *, mt_tensor *, mt_tensor *,
                            const mt_dec_spec *) = s->hooks.attn_forward ? s->hooks.attn_forward : mt_dec_attn_forward;
     mt_tensor *(*mlp_fwd)(mt_tracer *, mt_module *, mt_tensor *, const mt_dec_spec *) =
@@ -982,46 +905,46 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         mt_tensor *lm = slide ? smask : mask;
         mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
         if (s->caps.nope && s->caps.nope[i]) c = sn = NULL; /* NoPE layer: no rotary */
-        mt_module *at = mt_module_child(L, NM(s, attn, "self_attn")), *mlp = mt_module_child(L, NM(s, mlp, "mlp"));
+        mt_module *at = mt_tr_child(tr, L, NM(s, attn, "self_attn")), *mlp = mt_tr_child(tr, L, NM(s, mlp, "mlp"));
         mt_tr_enter(tr, L);
         mt_tensor *res = h, *a, *f;
         switch (s->caps.layout) {
         case MT_LAYOUT_SANDWICH:
-            a = attn_fwd(tr, at, mt_dec_norm_forward(tr, mt_module_child(L, in_norm), h, s), lm, c, sn, s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_attention_layernorm"), a, s), s);
+            a = attn_fwd(tr, at, mt_dec_norm_forward(tr, mt_tr_child(tr, L, in_norm), h, s), lm, c, sn, s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), a, s), s);
             res = h;
-            f = mlp_fwd(tr, mlp, mt_dec_norm_forward(tr, mt_module_child(L, "pre_feedforward_layernorm"), h, s), s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_feedforward_layernorm"), f, s), s);
+            f = mlp_fwd(tr, mlp, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "pre_feedforward_layernorm"), h, s), s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm"), f, s), s);
             break;
         case MT_LAYOUT_POST:
             a = attn_fwd(tr, at, h, lm, c, sn, s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_attention_layernorm"), a, s), s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), a, s), s);
             res = h;
             f = mlp_fwd(tr, mlp, h, s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_module_child(L, "post_feedforward_layernorm"), f, s), s);
+            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm"), f, s), s);
             break;
         case MT_LAYOUT_PARALLEL: {
-            mt_tensor *n = mt_dec_norm_forward(tr, mt_module_child(L, in_norm), h, s);
+            mt_tensor *n = mt_dec_norm_forward(tr, mt_tr_child(tr, L, in_norm), h, s);
             a = attn_fwd(tr, at, n, lm, c, sn, s);
             f = mlp_fwd(tr, mlp, n, s);
             h = mt_add(tr, mt_add(tr, res, a), f);
             break;
         }
         default:
-            a = mt_dec_norm_forward(tr, mt_module_child(L, in_norm), h, s);
+            a = mt_dec_norm_forward(tr, mt_tr_child(tr, L, in_norm), h, s);
             a = attn_fwd(tr, at, a, lm, c, sn, s);
             h = residual_add(tr, res, a, s);
             res = h;
-            f = mt_dec_norm_forward(tr, mt_module_child(L, post_norm), h, s);
+            f = mt_dec_norm_forward(tr, mt_tr_child(tr, L, post_norm), h, s);
             f = mlp_fwd(tr, mlp, f, s);
             h = residual_add(tr, res, f, s);
             break;
         }
         mt_tr_leave(tr);
     }
-    h = mt_dec_norm_forward(tr, mt_module_child(model, NM(s, final_norm, "norm")), h, s);
+    h = mt_dec_norm_forward(tr, mt_tr_child(tr, model, NM(s, final_norm, "norm")), h, s);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_module_child(m->root, NM(s, lm_head, "lm_head")), h);
+    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, m->root, NM(s, lm_head, "lm_head")), h);
     if (s->caps.logits_mul != 0) logits = mt_mul_s(tr, logits, s->caps.logits_mul);
     if (s->caps.logits_div != 0) logits = mt_div_s(tr, logits, s->caps.logits_div);
     if (s->caps.final_softcap > 0) {

@@ -167,7 +167,37 @@ mt_tensor *mt_dec_rms_forward(mt_tracer *tr, mt_module *norm, mt_tensor *x);
 mt_module *mt_dec_rms_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s,
                            int64_t dim);
 /* Rotary helpers: q*cos + rotate_half(q)*sin; repeat_kv for GQA. */
-mt_tensor *mt_dec_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin);
+/* ---- Rotary (src/models/rotary.c): one helper for every family ---------------- */
+/* How cos/sin are laid out from freqs = (inv_freq @ position_ids)^T. */
+typedef enum mt_rope_layout {
+    MT_ROPE_CAT,    /* cat(freqs, freqs): rotate_half's layout (Llama, GPT-NeoX, ...) */
+    MT_ROPE_REPEAT, /* repeat_interleave(freqs, 2, dim=-1) (Cohere) */
+    MT_ROPE_FREQS,  /* freqs alone, half-width tables (gpt-oss) */
+} mt_rope_layout;
+/* How q or k is rotated. */
+typedef enum mt_rope_style {
+    MT_ROPE_HALF,             /* x*cos + rotate_half(x)*sin */
+    MT_ROPE_HALF_INTERLEAVED, /* Cohere: rotate_half on x[..., ::2] / x[..., 1::2] (stack, flatten) */
+    MT_ROPE_EVERY_TWO,        /* GPT-J: rotate_every_two */
+    MT_ROPE_CHUNK,            /* gpt-oss: a, b = chunk(x, 2); cat(a*cos - b*sin, b*cos + a*sin) */
+} mt_rope_style;
+/* `scaling` for rotary classes without an attention_scaling factor (GPT-NeoX
+ * generation): cos/sin not multiplied. Any other value multiplies, 1.0 included
+ * (LlamaRotaryEmbedding always does). */
+#define MT_ROPE_NO_SCALING 0.0
+/* A rotary module `name` of class `cls` under parent, with its non-persistent
+ * float32 inv_freq buffer [rotary_dim / 2]; the caller sets its attributes. */
+mt_module *mt_rope_module(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t rotary_dim);
+/* cos/sin [batch, seq, D] in x's dtype from the module's inv_freq and
+ * position_ids `pos` [batch, seq], recorded inside the module; D is rotary_dim
+ * (CAT, REPEAT) or rotary_dim / 2 (FREQS). A NULL module is an error. */
+void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
+                     double scaling, mt_tensor **cos, mt_tensor **sin);
+/* x rotated with cos/sin already broadcastable to it (unsqueezed at the heads
+ * dim); rotary_dim > 0 and below x's last dim rotates only the first
+ * rotary_dim channels and passes the rest through (partial rotary). */
+mt_tensor *mt_rope_apply(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin, mt_rope_style style,
+                         int64_t rotary_dim);
 mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep);
 
 /* A norm of the spec's kind (caps.norm) named `name` under parent over `dim`, and its forward. */

@@ -102,24 +102,24 @@ static mt_tensor *bloom_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tens
 static mt_status bloom_forward(mt_model *m, mt_tracer *tr) {
     const bloom *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_module_child(m->root, "transformer");
+    mt_module *tm = mt_tr_child(tr, m->root, "transformer");
     mt_tr_enter(tr, tm);
     mt_tensor *h = cl_call(tr, tm, "word_embeddings_layernorm", cl_call(tr, tm, "word_embeddings", ids));
     mt_tensor *alibi = cl_alibi(tr, amask, p->heads, p->dt, false);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
-    mt_module *list = mt_module_child(tm, "h");
+    mt_module *list = mt_tr_child(tr, tm, "h");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
         mt_tensor *ln = cl_call(tr, L, "input_layernorm", h);
         mt_tensor *res = p->post_ln_res ? ln : h;
-        mt_tensor *a = mt_add(tr, bloom_attn(tr, mt_module_child(L, "self_attention"), ln, mask, alibi, p), res);
+        mt_tensor *a = mt_add(tr, bloom_attn(tr, mt_tr_child(tr, L, "self_attention"), ln, mask, alibi, p), res);
         ln = cl_call(tr, L, "post_attention_layernorm", a);
         res = p->post_ln_res ? ln : a;
-        mt_module *mlp = mt_module_child(L, "mlp");
+        mt_module *mlp = mt_tr_child(tr, L, "mlp");
         mt_tr_enter(tr, mlp);
         mt_tensor *f = cl_call(tr, mlp, "dense_h_to_4h", ln);
-        mt_module *g = mt_module_child(mlp, "gelu_impl");
+        mt_module *g = mt_tr_child(tr, mlp, "gelu_impl");
         mt_tr_enter(tr, g); /* BloomGelu: the tanh approximation */
         f = mt_gelu(tr, f, "tanh");
         mt_tr_leave(tr);

@@ -44,12 +44,10 @@ mt_module *cl_lm_head(mt_model *m, mt_module *parent, const char *name, mt_modul
 
 mt_module *cl_rotary_module(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t dim,
                             double theta) {
-    mt_module *r = mt_module_new(m->ctx, parent, name, cls);
+    mt_module *r = mt_rope_module(m, parent, name, cls, dim);
     if (!r) return NULL;
     mt_module_attr(m->ctx, r, "dim", mt_a_int(dim));
     mt_module_attr(m->ctx, r, "base", mt_a_float(theta));
-    int64_t half = dim / 2;
-    if (!mt_buffer_new(m->ctx, r, "inv_freq", MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return NULL;
     return r;
 }
 
@@ -74,12 +72,7 @@ static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, 
 
 mt_tensor *cl_call(mt_tracer *tr, mt_module *parent, const char *child, mt_tensor *x) {
     if (!parent || !x) return NULL;
-    mt_module *c = mt_module_child(parent, child);
-    if (!c) {
-        mt_fail(tr->ctx, MT_ERR_INTERNAL, "%s has no child '%s'", parent->path, child);
-        return NULL;
-    }
-    return mt_tr_call(tr, c, x);
+    return mt_tr_call(tr, mt_tr_child(tr, parent, child), x);
 }
 
 mt_tensor *cl_scalar_op(mt_tracer *tr, mt_op_id id, mt_tensor *a, mt_arg b) {
@@ -143,71 +136,11 @@ mt_tensor *cl_eager_attn(mt_tracer *tr, mt_tensor *q, mt_tensor *k, mt_tensor *v
     return mt_matmul(tr, w, v);
 }
 
-void cl_rotary_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, double scaling,
-                       mt_tensor **cos, mt_tensor **sin) {
-    *cos = *sin = NULL;
-    if (!rot || !x || !pos) return;
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
-    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
-    const mt_sym *ex[3] = {pos->shape[0], NULL, C(tr, 1)};
-    invx = mt_expand(tr, invx, 3, ex);
-    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
-    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
-    mt_tensor *two[2] = {freqs, freqs};
-    mt_tensor *emb = freqs ? mt_cat(tr, two, 2, -1) : NULL;
-    mt_tensor *c = mt_unary(tr, MT_OP_COS, emb), *sn = mt_unary(tr, MT_OP_SIN, emb);
-    if (scaling != 1.0) {
-        c = mt_mul_s(tr, c, scaling);
-        sn = mt_mul_s(tr, sn, scaling);
-    }
-    *cos = mt_to(tr, c, x->dtype);
-    *sin = mt_to(tr, sn, x->dtype);
-    mt_tr_leave(tr);
-}
-
-/* rotate_every_two: stack((-x[..., 1::2], x[..., ::2]), -1).flatten(-2); traced as
- * unsqueeze(-1) + cat(-1) + reshape (same shapes as stack/flatten). */
-static mt_tensor *rotate_every_two(mt_tracer *tr, mt_tensor *x) {
-    if (!x) return NULL;
-    const mt_sym *two = C(tr, 2), *one = C(tr, 1);
-    mt_arg ie[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, two)};
-    mt_arg io[2] = {mt_a_ellipsis(), mt_a_slice(one, NULL, two)};
-    mt_tensor *x1 = mt_index(tr, x, ie, 2), *x2 = mt_index(tr, x, io, 2);
-    mt_tensor *p[2];
-    p[0] = mt_unsqueeze(tr, mt_unary(tr, MT_OP_NEG, x2), -1);
-    p[1] = mt_unsqueeze(tr, x1, -1);
-    if (!p[0] || !p[1]) return NULL;
-    mt_tensor *st = mt_cat(tr, p, 2, -1);
-    if (!st) return NULL;
-    const mt_sym *s[4] = {st->shape[0], st->shape[1], st->shape[2], NULL};
-    return mt_reshape(tr, st, 4, s);
-}
-
 mt_tensor *cl_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin, int64_t rdim,
-                           int64_t hd, bool interleaved) {
+                           bool interleaved) {
     if (!x || !cos || !sin) return NULL;
     mt_tensor *c = mt_unsqueeze(tr, cos, 1), *s = mt_unsqueeze(tr, sin, 1);
-    mt_tensor *rot = x, *pass = NULL;
-    if (rdim < hd) {
-        rot = mt_slice_last(tr, x, NULL, C(tr, rdim));
-        pass = mt_slice_last(tr, x, C(tr, rdim), NULL);
-    }
-    mt_tensor *y;
-    if (interleaved) {
-        /* (rot * cos) + (rotate_every_two(rot) * sin), the rotated product recorded first as the
-         * goldens have it (Python records rot * cos first) */
-        mt_tensor *rs = mt_mul(tr, rotate_every_two(tr, rot), s);
-        mt_tensor *rc = mt_mul(tr, rot, c);
-        y = mt_add(tr, rc, rs);
-    } else {
-        y = mt_dec_apply_rotary(tr, rot, c, s);
-    }
-    if (!pass) return y;
-    mt_tensor *parts[2] = {y, pass};
-    return y ? mt_cat(tr, parts, 2, -1) : NULL;
+    return mt_rope_apply(tr, x, c, s, interleaved ? MT_ROPE_EVERY_TWO : MT_ROPE_HALF, rdim);
 }
 
 mt_tensor *cl_alibi(mt_tracer *tr, mt_tensor *amask, int64_t heads, mt_dtype dt, bool slopes_bf16) {

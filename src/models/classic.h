@@ -20,7 +20,7 @@ mt_module *cl_layer(mt_model *m, mt_module *list, int64_t i, const char *cls);
 /* lm head on `parent`: tied to `emb` (its weight) or a fresh [vocab, hidden] Linear. */
 mt_module *cl_lm_head(mt_model *m, mt_module *parent, const char *name, mt_module *emb, bool tie,
                       int64_t hidden, int64_t vocab, bool bias);
-/* A non-persistent computed rotary inv_freq buffer [dim/2] on a new module. */
+/* A rotary module (mt_rope_module) with the GPT-NeoX generation's attributes dim and base. */
 mt_module *cl_rotary_module(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t dim,
                             double theta);
 /* An Embedding leaf whose weight is an alias of `weight` ([num, dim]): encoder-decoders'
@@ -53,15 +53,13 @@ mt_tensor *cl_sdpa(mt_tracer *tr, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_t
  * scale 0 means none. */
 mt_tensor *cl_eager_attn(mt_tracer *tr, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_tensor *bias,
                          mt_tensor *mask, double scale, bool softmax_fp32);
-/* cos/sin [1, seq, dim] from the rotary module's inv_freq and position_ids [1, seq]
- * (cat(freqs, freqs): rotate_half layout), in x's dtype. */
-void cl_rotary_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, double scaling,
-                       mt_tensor **cos, mt_tensor **sin);
-/* Rotary on the first `rdim` of the last dim of x [b, h, s, hd] with cos/sin
- * [1, s, rdim] (unsqueezed to [1, 1, s, rdim]); rotate_half or, when
- * interleaved, rotate_every_two (GPT-J). */
+/* Rotary as the GPT-NeoX generation applies it to one tensor: cos/sin [1, s, rdim]
+ * unsqueezed to [1, 1, s, rdim] for this call, then mt_rope_apply on the first
+ * `rdim` channels of x [b, h, s, hd] (rotate_half, or GPT-J's rotate_every_two
+ * when interleaved). cos/sin come from mt_rope_cos_sin (MT_ROPE_CAT,
+ * MT_ROPE_NO_SCALING). */
 mt_tensor *cl_apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin, int64_t rdim,
-                           int64_t hd, bool interleaved);
+                           bool interleaved);
 /* ALiBi bias [batch*heads, 1, seq] as build_alibi_tensor builds it: slopes per head times
  * ((attention_mask.cumsum(dim=-1) - 1) * attention_mask)[:, None, :], reshaped, .to(dt);
  * Falcon's copy casts the slopes to bfloat16 first (slopes_bf16). */

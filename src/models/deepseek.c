@@ -113,23 +113,23 @@ static mt_tensor *mla_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
     mt_tr_enter(tr, at);
     mt_tensor *q;
     if (d->q_lora) {
-        q = mt_tr_call(tr, mt_module_child(at, "q_a_proj"), x);
-        q = mt_dec_rms_forward(tr, mt_module_child(at, "q_a_layernorm"), q);
-        q = mt_tr_call(tr, mt_module_child(at, "q_b_proj"), q);
+        q = mt_tr_call(tr, mt_tr_child(tr, at, "q_a_proj"), x);
+        q = mt_dec_rms_forward(tr, mt_tr_child(tr, at, "q_a_layernorm"), q);
+        q = mt_tr_call(tr, mt_tr_child(tr, at, "q_b_proj"), q);
     } else {
-        q = mt_tr_call(tr, mt_module_child(at, "q_proj"), x);
+        q = mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x);
     }
     const mt_sym *qs[4] = {b, L, NULL, C(tr, d->qk_dim)};
     q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
     int64_t qsplit[2] = {d->nope, d->rope};
     mt_node *qp = mt_split(tr, q, 2, qsplit, -1);
     mt_tensor *q_pass = mt_tr_item(tr, qp, 0), *q_rot = mt_tr_item(tr, qp, 1);
-    mt_tensor *ckv = mt_tr_call(tr, mt_module_child(at, "kv_a_proj_with_mqa"), x);
+    mt_tensor *ckv = mt_tr_call(tr, mt_tr_child(tr, at, "kv_a_proj_with_mqa"), x);
     int64_t ksplit[2] = {d->kv_lora, d->rope};
     mt_node *kp = mt_split(tr, ckv, 2, ksplit, -1);
     mt_tensor *k_pass = mt_tr_item(tr, kp, 0), *k_rot = mt_tr_item(tr, kp, 1);
-    k_pass = mt_dec_rms_forward(tr, mt_module_child(at, "kv_a_layernorm"), k_pass);
-    k_pass = mt_tr_call(tr, mt_module_child(at, "kv_b_proj"), k_pass);
+    k_pass = mt_dec_rms_forward(tr, mt_tr_child(tr, at, "kv_a_layernorm"), k_pass);
+    k_pass = mt_tr_call(tr, mt_tr_child(tr, at, "kv_b_proj"), k_pass);
     const mt_sym *ks[4] = {b, L, NULL, C(tr, d->nope + d->v_dim)};
     k_pass = mt_transpose(tr, mt_view(tr, k_pass, 4, ks), 1, 2);
     int64_t vsplit[2] = {d->nope, d->v_dim};
@@ -143,8 +143,8 @@ static mt_tensor *mla_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
         q_rot = deinterleave(tr, q_rot);
         k_rot = deinterleave(tr, k_rot);
     }
-    q_rot = mt_dec_apply_rotary(tr, q_rot, c, sn);
-    k_rot = mt_dec_apply_rotary(tr, k_rot, c, sn);
+    q_rot = mt_rope_apply(tr, q_rot, c, sn, MT_ROPE_HALF, 0);
+    k_rot = mt_rope_apply(tr, k_rot, c, sn, MT_ROPE_HALF, 0);
     if (k_pass) {
         const mt_sym *ex[4] = {k_pass->shape[0], k_pass->shape[1], k_pass->shape[2], NULL};
         k_rot = mt_expand(tr, k_rot, 4, ex);
@@ -167,7 +167,7 @@ static mt_tensor *mla_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
     o = mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
     const mt_sym *os[3] = {b, L, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_module_child(at, "o_proj"), o);
+    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
     mt_tr_leave(tr);
     return o;
 }

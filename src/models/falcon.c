@@ -150,8 +150,8 @@ static mt_tensor *falcon_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
     q = mt_transpose(tr, q, 1, 2), k = mt_transpose(tr, k, 1, 2), v = mt_transpose(tr, v, 1, 2);
     mt_tensor *o;
     if (!p->alibi) {
-        q = cl_apply_rotary(tr, q, cos, sin, p->hd, p->hd, false);
-        k = cl_apply_rotary(tr, k, cos, sin, p->hd, p->hd, false);
+        q = cl_apply_rotary(tr, q, cos, sin, p->hd, false);
+        k = cl_apply_rotary(tr, k, cos, sin, p->hd, false);
         o = cl_sdpa(tr, q, k, v, mask, 0);
     } else {
         /* alibi [b*heads, 1, s] -> [b, heads, 1, s], added to the scores (eager) */
@@ -169,7 +169,7 @@ static mt_tensor *falcon_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
 
 static mt_tensor *falcon_mlp(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     mt_tr_enter(tr, mlp);
-    mt_tensor *h = mt_act_forward(tr, mt_module_child(mlp, "act"), cl_call(tr, mlp, "dense_h_to_4h", x));
+    mt_tensor *h = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), cl_call(tr, mlp, "dense_h_to_4h", x));
     h = cl_call(tr, mlp, "dense_4h_to_h", h);
     mt_tr_leave(tr);
     return h;
@@ -186,7 +186,7 @@ static mt_tensor *dropout_add(mt_tracer *tr, mt_tensor *x, mt_tensor *res) {
 static mt_status falcon_forward(mt_model *m, mt_tracer *tr) {
     const falcon *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_module_child(m->root, "transformer");
+    mt_module *tm = mt_tr_child(tr, m->root, "transformer");
     mt_tr_enter(tr, tm);
     mt_tensor *h = cl_call(tr, tm, "word_embeddings", ids);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
@@ -195,9 +195,9 @@ static mt_status falcon_forward(mt_model *m, mt_tracer *tr) {
         alibi = cl_alibi(tr, amask, p->heads, p->dt, true);
     } else {
         mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
-        cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);
+        mt_rope_cos_sin(tr, mt_tr_child(tr, tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
     }
-    mt_module *list = mt_module_child(tm, "h");
+    mt_module *list = mt_tr_child(tr, tm, "h");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
@@ -208,7 +208,7 @@ static mt_status falcon_forward(mt_model *m, mt_tracer *tr) {
         } else {
             aln = cl_call(tr, L, "input_layernorm", h);
         }
-        mt_tensor *a = falcon_attn(tr, mt_module_child(L, "self_attention"), aln, mask, alibi, cos, sin, p);
+        mt_tensor *a = falcon_attn(tr, mt_tr_child(tr, L, "self_attention"), aln, mask, alibi, cos, sin, p);
         if (!p->newarch) {
             if (p->parallel) {
                 mln = aln;
@@ -219,7 +219,7 @@ static mt_status falcon_forward(mt_model *m, mt_tracer *tr) {
         } else if (p->parallel && p->nln == 1) {
             mln = aln;
         }
-        mt_tensor *f = falcon_mlp(tr, mt_module_child(L, "mlp"), mln);
+        mt_tensor *f = falcon_mlp(tr, mt_tr_child(tr, L, "mlp"), mln);
         if (p->newarch || p->parallel) f = mt_add(tr, f, a);
         h = dropout_add(tr, f, res);
         mt_tr_leave(tr);

@@ -73,7 +73,7 @@ static mt_status gpt2_build(mt_model *m) {
 static mt_status gpt2_forward(mt_model *m, mt_tracer *tr) {
     const gpt2 *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_module_child(m->root, "transformer");
+    mt_module *tm = mt_tr_child(tr, m->root, "transformer");
     mt_tr_enter(tr, tm);
     mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
     /* wte(ids) + wpe(pos): wpe is recorded first as the goldens have it (Python calls wte first) */
@@ -82,11 +82,11 @@ static mt_status gpt2_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *h = mt_add(tr, te, pe);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     h = cl_call(tr, tm, "drop", h);
-    mt_module *list = mt_module_child(tm, "h");
+    mt_module *list = mt_tr_child(tr, tm, "h");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
-        mt_module *at = mt_module_child(L, "attn");
+        mt_module *at = mt_tr_child(tr, L, "attn");
         mt_tr_enter(tr, at);
         mt_tensor *qkv = cl_call(tr, at, "c_attn", cl_call(tr, L, "ln_1", h));
         int64_t sz = p->embd;
@@ -100,10 +100,10 @@ static mt_status gpt2_forward(mt_model *m, mt_tracer *tr) {
         o = cl_call(tr, at, "resid_dropout", cl_call(tr, at, "c_proj", cl_merge_heads(tr, o)));
         mt_tr_leave(tr);
         h = mt_add(tr, o, h);
-        mt_module *mlp = mt_module_child(L, "mlp");
+        mt_module *mlp = mt_tr_child(tr, L, "mlp");
         mt_tr_enter(tr, mlp);
         mt_tensor *f = cl_call(tr, mlp, "c_fc", cl_call(tr, L, "ln_2", h));
-        f = mt_act_forward(tr, mt_module_child(mlp, "act"), f);
+        f = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), f);
         f = cl_call(tr, mlp, "dropout", cl_call(tr, mlp, "c_proj", f));
         mt_tr_leave(tr);
         h = mt_add(tr, h, f);

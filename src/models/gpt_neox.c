@@ -84,8 +84,8 @@ static mt_tensor *neox_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tenso
         mt_node *ch = t ? mt_chunk(tr, t, 3, -1) : NULL;
         if (ch) q = mt_tr_item(tr, ch, 0), k = mt_tr_item(tr, ch, 1), v = mt_tr_item(tr, ch, 2);
     }
-    q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, false);
-    k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, false);
+    q = cl_apply_rotary(tr, q, cos, sin, p->rdim, false);
+    k = cl_apply_rotary(tr, k, cos, sin, p->rdim, false);
     /* eager_attention_forward (the mask sliced to the key length) or sdpa_attention_forward,
      * both at module.scaling = head_size**-0.5, then reshape(*input_shape, -1).contiguous() */
     mt_attn_args aa = {.n_rep = 1, .scaling = 1.0 / sqrt((double)p->hd), .eager_slice = true};
@@ -101,7 +101,7 @@ static mt_tensor *neox_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tenso
 
 static mt_tensor *neox_mlp(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     mt_tr_enter(tr, mlp);
-    mt_tensor *h = mt_act_forward(tr, mt_module_child(mlp, "act"), cl_call(tr, mlp, "dense_h_to_4h", x));
+    mt_tensor *h = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), cl_call(tr, mlp, "dense_h_to_4h", x));
     h = cl_call(tr, mlp, "dense_4h_to_h", h);
     mt_tr_leave(tr);
     return h;
@@ -110,28 +110,28 @@ static mt_tensor *neox_mlp(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
 static mt_status neox_forward(mt_model *m, mt_tracer *tr) {
     const neox *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_module_child(m->root, "gpt_neox");
+    mt_module *tm = mt_tr_child(tr, m->root, "gpt_neox");
     mt_tr_enter(tr, tm);
     mt_tensor *h = cl_call(tr, tm, "embed_in", ids);
     mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     h = cl_call(tr, tm, "emb_dropout", h);
     mt_tensor *cos, *sin;
-    cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);
-    mt_module *list = mt_module_child(tm, "layers");
+    mt_rope_cos_sin(tr, mt_tr_child(tr, tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
+    mt_module *list = mt_tr_child(tr, tm, "layers");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
-        mt_tensor *a = neox_attn(tr, mt_module_child(L, "attention"), cl_call(tr, L, "input_layernorm", h), mask,
+        mt_tensor *a = neox_attn(tr, mt_tr_child(tr, L, "attention"), cl_call(tr, L, "input_layernorm", h), mask,
                                  cos, sin, p);
         a = cl_call(tr, L, "post_attention_dropout", a);
         if (p->parallel) {
-            mt_tensor *f = neox_mlp(tr, mt_module_child(L, "mlp"), cl_call(tr, L, "post_attention_layernorm", h));
+            mt_tensor *f = neox_mlp(tr, mt_tr_child(tr, L, "mlp"), cl_call(tr, L, "post_attention_layernorm", h));
             f = cl_call(tr, L, "post_mlp_dropout", f);
             h = mt_add(tr, mt_add(tr, f, a), h);
         } else {
             a = mt_add(tr, a, h);
-            mt_tensor *f = neox_mlp(tr, mt_module_child(L, "mlp"), cl_call(tr, L, "post_attention_layernorm", a));
+            mt_tensor *f = neox_mlp(tr, mt_tr_child(tr, L, "mlp"), cl_call(tr, L, "post_attention_layernorm", a));
             f = cl_call(tr, L, "post_mlp_dropout", f);
             h = mt_add(tr, f, a);
         }

@@ -113,41 +113,9 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
-    mt_tensor *y = mt_to(tr, mt_mul(tr, mt_tr_get_attr(tr, mt_module_param(n, "weight")), h), in_dt);
+    mt_tensor *y = mt_to(tr, mt_mul(tr, mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight")), h), in_dt);
     mt_tr_leave(tr);
     return y;
-}
-
-/* cos/sin [1, seq, head_dim/2] (emb = freqs, not duplicated). */
-static void rotary(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, double scaling, mt_tensor **cos,
-                   mt_tensor **sin) {
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
-    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
-    const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
-    invx = mt_expand(tr, invx, 3, ex);
-    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
-    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
-    mt_tensor *c = mt_mul_s(tr, mt_unary(tr, MT_OP_COS, freqs), scaling);
-    mt_tensor *sn = mt_mul_s(tr, mt_unary(tr, MT_OP_SIN, freqs), scaling);
-    *cos = mt_to(tr, c, x ? x->dtype : MT_FLOAT32);
-    *sin = mt_to(tr, sn, x ? x->dtype : MT_FLOAT32);
-    mt_tr_leave(tr);
-}
-
-/* _apply_rotary_emb: a, b = chunk(x, 2, -1); cat(a*cos - b*sin, b*cos + a*sin). */
-static mt_tensor *apply_rotary(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *sin) {
-    mt_node *ch = mt_chunk(tr, x, 2, -1);
-    mt_tensor *a = mt_tr_item(tr, ch, 0), *b = mt_tr_item(tr, ch, 1);
-    /* within each sum the second product is recorded first, as the goldens have it (Python: left first) */
-    mt_tensor *bs = mt_mul(tr, b, sin), *ac = mt_mul(tr, a, cos);
-    mt_tensor *first = mt_sub(tr, ac, bs);
-    mt_tensor *as = mt_mul(tr, a, sin), *bc = mt_mul(tr, b, cos);
-    mt_tensor *second = mt_add(tr, bc, as);
-    mt_tensor *parts[2] = {first, second};
-    return mt_cat(tr, parts, 2, -1);
 }
 
 static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
@@ -157,12 +125,12 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, q_len, NULL, C(tr, s->head_dim)};
-    mt_tensor *q = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "q_proj"), x), 4, hs), 1, 2);
-    mt_tensor *k = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "k_proj"), x), 4, hs), 1, 2);
-    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "v_proj"), x), 4, hs), 1, 2);
+    mt_tensor *q = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs), 1, 2);
+    mt_tensor *k = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs), 1, 2);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs), 1, 2);
     mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
-    q = apply_rotary(tr, q, c, sn);
-    k = apply_rotary(tr, k, c, sn);
+    q = mt_rope_apply(tr, q, c, sn, MT_ROPE_CHUNK, 0);
+    k = mt_rope_apply(tr, k, c, sn, MT_ROPE_CHUNK, 0);
     k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
     v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
     mt_tensor *w = mt_mul_s(tr, mt_matmul(tr, q, mt_transpose(tr, k, 2, 3)), g->scaling);
@@ -171,7 +139,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
                          mt_a_slice(NULL, k->shape[2], NULL)};
         w = mt_add(tr, w, mt_index(tr, mask, idx, 4));
     }
-    mt_tensor *sinks = mt_tr_get_attr(tr, mt_module_param(at, "sinks"));
+    mt_tensor *sinks = mt_tr_get_attr(tr, mt_tr_param(tr, at, "sinks"));
     const mt_sym *r4[4] = {C(tr, 1), NULL, C(tr, 1), C(tr, 1)};
     const mt_sym *e4[4] = {b, NULL, q_len, NULL};
     sinks = mt_expand(tr, mt_reshape(tr, sinks, 4, r4), 4, e4);
@@ -186,7 +154,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     mt_tensor *o = mt_contiguous(tr, mt_transpose(tr, mt_matmul(tr, scores, v), 1, 2));
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_module_child(at, "o_proj"), o);
+    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
     mt_tr_leave(tr);
     return o;
 }
@@ -197,7 +165,7 @@ static mt_tensor *clamp(mt_tracer *tr, mt_tensor *x, mt_arg lo, mt_arg hi) {
 }
 
 static mt_tensor *expert_slice(mt_tracer *tr, mt_module *ex, const char *name, int64_t e) {
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(ex, name));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, ex, name));
     return w ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(w), mt_a_int(e)}, 2, NULL, 0) : NULL;
 }
 
@@ -210,10 +178,10 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
     const mt_sym *h = C(tr, s->hidden), *rs[2] = {NULL, h};
     mt_tr_enter(tr, mlp);
     /* router */
-    mt_module *r = mt_module_child(mlp, "router");
+    mt_module *r = mt_tr_child(tr, mlp, "router");
     mt_tr_enter(tr, r);
     mt_tensor *xr = mt_reshape(tr, x, 2, rs);
-    mt_tensor *rw = mt_tr_get_attr(tr, mt_module_param(r, "weight")), *rb = mt_tr_get_attr(tr, mt_module_param(r, "bias"));
+    mt_tensor *rw = mt_tr_get_attr(tr, mt_tr_param(tr, r, "weight")), *rb = mt_tr_get_attr(tr, mt_tr_param(tr, r, "bias"));
     mt_tensor *logits = xr && rw && rb ? op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(xr), mt_a_tensor(rw), mt_a_tensor(rb)}, 3, NULL, 0) : NULL;
     mt_node *tk = logits ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(logits), mt_a_int(e->top_k)}, 2,
                                     (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1) : NULL;
@@ -224,7 +192,7 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
     scores = scores && idx && tv ? op(tr, MT_OP_SCATTER, (mt_arg[]){mt_a_tensor(scores), mt_a_int(1), mt_a_tensor(idx), mt_a_tensor(tv)}, 4, NULL, 0) : NULL;
     mt_tr_leave(tr);
     /* experts: the routed loop */
-    mt_module *ex = mt_module_child(mlp, "experts");
+    mt_module *ex = mt_tr_child(tr, mlp, "experts");
     mt_tr_enter(tr, ex);
     mt_tensor *hs = mt_reshape(tr, x, 2, rs);
     mt_tensor *next = hs ? op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(hs)}, 1,
@@ -270,9 +238,9 @@ static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
     const mt_moe_model *mm = m->family;
     const mt_dec_spec *s = &mm->dec;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_module_child(m->root, "model");
+    mt_module *model = mt_tr_child(tr, m->root, "model");
     mt_tr_enter(tr, model);
-    mt_tensor *h = mt_tr_call(tr, mt_module_child(model, "embed_tokens"), ids);
+    mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
     mt_tensor *cache_pos = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
     /* transformers builds the full and the sliding mask independently from the
@@ -283,23 +251,24 @@ static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
                                                  cache_pos, s->caps.sliding_window, s->dtype)
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL;
-    rotary(tr, mt_module_child(model, "rotary_emb"), h, pos, s->attention_scaling, &cos, &sin);
-    mt_module *layers = mt_module_child(model, "layers");
+    /* cos/sin [1, seq, head_dim/2]: emb = freqs, not duplicated */
+    mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, MT_ROPE_FREQS, s->attention_scaling, &cos, &sin);
+    mt_module *layers = mt_tr_child(tr, model, "layers");
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
         bool sl = s->caps.sliding_window > 0 && s->caps.sliding && s->caps.sliding[i];
         mt_tr_enter(tr, L);
-        mt_tensor *a = norm_forward(tr, mt_module_child(L, "input_layernorm"), h);
-        a = attn_forward(tr, mt_module_child(L, "self_attn"), a, sl ? slide : full, cos, sin, s);
+        mt_tensor *a = norm_forward(tr, mt_tr_child(tr, L, "input_layernorm"), h);
+        a = attn_forward(tr, mt_tr_child(tr, L, "self_attn"), a, sl ? slide : full, cos, sin, s);
         h = mt_add(tr, h, a);
-        mt_tensor *f = norm_forward(tr, mt_module_child(L, "post_attention_layernorm"), h);
-        f = mlp_forward(tr, mt_module_child(L, "mlp"), f, s);
+        mt_tensor *f = norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
+        f = mlp_forward(tr, mt_tr_child(tr, L, "mlp"), f, s);
         h = mt_add(tr, h, f);
         mt_tr_leave(tr);
     }
-    h = norm_forward(tr, mt_module_child(model, "norm"), h);
+    h = norm_forward(tr, mt_tr_child(tr, model, "norm"), h);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_module_child(m->root, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, m->root, "lm_head"), h);
     return mt_tr_output(tr, &logits, 1);
 }
 

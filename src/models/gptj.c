@@ -90,7 +90,7 @@ static mt_tensor *gptj_attn(mt_tracer *tr, mt_module *at, mt_tensor *q, mt_tenso
 static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
     const gptj *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_module_child(m->root, "transformer");
+    mt_module *tm = mt_tr_child(tr, m->root, "transformer");
     mt_tr_enter(tr, tm);
     mt_tensor *h = cl_call(tr, tm, "drop", cl_call(tr, tm, "wte", ids));
     mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
@@ -98,25 +98,25 @@ static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
     /* sin/cos over rotary_dim; GPT-J repeats each frequency twice
      * (repeat_interleave), which has the same [1, seq, rotary_dim] shape */
     mt_tensor *cos, *sin;
-    cl_rotary_cos_sin(tr, mt_module_child(tm, "rotary_emb"), h, pos, 1.0, &cos, &sin);
-    mt_module *list = mt_module_child(tm, "h");
+    mt_rope_cos_sin(tr, mt_tr_child(tr, tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
+    mt_module *list = mt_tr_child(tr, tm, "h");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
         mt_tensor *ln = cl_call(tr, L, "ln_1", h);
-        mt_module *at = mt_module_child(L, "attn");
+        mt_module *at = mt_tr_child(tr, L, "attn");
         mt_tr_enter(tr, at);
         mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", ln), p->heads, p->hd);
         mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", ln), p->heads, p->hd);
         mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", ln), p->heads, p->hd);
-        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, p->hd, true);
-        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, p->hd, true);
+        q = cl_apply_rotary(tr, q, cos, sin, p->rdim, true);
+        k = cl_apply_rotary(tr, k, cos, sin, p->rdim, true);
         mt_tensor *o = cl_merge_heads(tr, gptj_attn(tr, at, q, k, v, mask, p));
         o = cl_call(tr, at, "resid_dropout", cl_call(tr, at, "out_proj", o));
         mt_tr_leave(tr);
-        mt_module *mlp = mt_module_child(L, "mlp");
+        mt_module *mlp = mt_tr_child(tr, L, "mlp");
         mt_tr_enter(tr, mlp);
-        mt_tensor *f = mt_act_forward(tr, mt_module_child(mlp, "act"), cl_call(tr, mlp, "fc_in", ln));
+        mt_tensor *f = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), cl_call(tr, mlp, "fc_in", ln));
         f = cl_call(tr, mlp, "dropout", cl_call(tr, mlp, "fc_out", f));
         mt_tr_leave(tr);
         h = mt_add(tr, mt_add(tr, o, f), h);

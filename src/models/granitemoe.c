@@ -94,7 +94,7 @@ static mt_tensor *op(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, const m
 static mt_tensor *expert_linear(mt_tracer *tr, mt_module *pe, mt_tensor *x, int64_t e) {
     if (!x || !pe) return NULL;
     mt_tr_enter(tr, pe);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(pe, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, pe, "weight"));
     w = w ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(w), mt_a_int(e)}, 2, NULL, 0) : NULL;
     mt_tensor *y = w ? op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(x), mt_a_tensor(w)}, 2, NULL, 0) : NULL;
     mt_tr_leave(tr);
@@ -111,9 +111,9 @@ static mt_tensor *moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const
     const mt_sym *rs[2] = {NULL, h};
     mt_tensor *x2 = mt_reshape(tr, x, 2, rs);
     /* router: logits = layer(x).float(); topk(k, dim=1); softmax(dim=1).type_as(x) */
-    mt_module *router = mt_module_child(blk, "router");
+    mt_module *router = mt_tr_child(tr, blk, "router");
     mt_tr_enter(tr, router);
-    mt_tensor *logits = mt_to(tr, mt_tr_call(tr, mt_module_child(router, "layer"), x2), MT_FLOAT32);
+    mt_tensor *logits = mt_to(tr, mt_tr_call(tr, mt_tr_child(tr, router, "layer"), x2), MT_FLOAT32);
     mt_node *tk = logits ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(logits), mt_a_int(e->top_k)}, 2,
                                     (mt_kwarg[]){{"dim", mt_a_int(1)}}, 1) : NULL;
     mt_tensor *idx = mt_tr_item(tr, tk, 1);
@@ -127,8 +127,8 @@ static mt_tensor *moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const
     const mt_sym *zs[2] = {mt_sym_mul(ctx, b, sq), h};
     mt_tensor *final = op(tr, MT_OP_ZEROS, (mt_arg[]){mt_a_dims(ctx, zs, 2)}, 1,
                           (mt_kwarg[]){{"dtype", mt_a_dtype(x->dtype)}}, 1);
-    mt_module *il = mt_module_child(blk, "input_linear"), *ol = mt_module_child(blk, "output_linear");
-    mt_module *act = mt_module_child(blk, "activation");
+    mt_module *il = mt_tr_child(tr, blk, "input_linear"), *ol = mt_tr_child(tr, blk, "output_linear");
+    mt_module *act = mt_tr_child(tr, blk, "activation");
     for (int64_t i = 0; i < e->num_experts && final; i++) {
         mt_tensor *hit = idx ? op(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(idx), mt_a_int(i)}, 2, NULL, 0) : NULL;
         mt_node *nz = hit ? mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(hit)}, 1,

@@ -162,7 +162,7 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps ? eps->v.f : 1e-5)));
     h = type_as(tr, h, x);
-    mt_param *w = mt_module_param(n, "weight");
+    mt_param *w = mt_module_param(n, "weight"); /* optional: Llama4TextL2Norm has none */
     if (w) h = mt_mul(tr, h, mt_tr_get_attr(tr, w));
     mt_tr_leave(tr);
     return h;
@@ -171,7 +171,7 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
 /* freqs_cis [1, seq, head_dim/2] complex64. */
 static mt_tensor *rotary(mt_tracer *tr, mt_module *rot, mt_tensor *pos, double scaling) {
     mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_module_param(rot, "inv_freq"));
+    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
     mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
     mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
     const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
@@ -235,9 +235,9 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     const mt_sym *b = x->shape[0], *sq = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, sq, NULL, C(tr, s->head_dim)};
-    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_module_child(at, "q_proj"), x), 4, hs);
-    mt_tensor *k = mt_view(tr, mt_tr_call(tr, mt_module_child(at, "k_proj"), x), 4, hs);
-    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_module_child(at, "v_proj"), x), 4, hs), 1, 2);
+    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
+    mt_tensor *k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs), 1, 2);
     if (use_rope) {
         mt_tensor *qc = to_complex(tr, q), *kc = to_complex(tr, k);
         mt_tensor *qo = rotate(tr, qc, fc), *ko = rotate(tr, kc, fc);
@@ -245,7 +245,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         q = qt;
         k = kt;
     }
-    mt_module *qkn = mt_module_child(at, "qk_norm");
+    mt_module *qkn = mt_module_child(at, "qk_norm"); /* optional: RoPE layers with use_qk_norm */
     if (qkn) {
         q = norm_forward(tr, qkn, q);
         k = norm_forward(tr, qkn, k);
@@ -275,7 +275,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     }
     const mt_sym *os[3] = {b, sq, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_module_child(at, "o_proj"), o);
+    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
     mt_tr_leave(tr);
     return o;
 }
@@ -284,10 +284,10 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
 static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!x || !mlp) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *g = mt_act_forward(tr, mt_module_child(mlp, "activation_fn"),
-                                  mt_tr_call(tr, mt_module_child(mlp, "gate_proj"), x));
-    mt_tensor *u = mt_tr_call(tr, mt_module_child(mlp, "up_proj"), x);
-    mt_tensor *y = mt_tr_call(tr, mt_module_child(mlp, "down_proj"), mt_mul(tr, g, u));
+    mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"),
+                                  mt_tr_call(tr, mt_tr_child(tr, mlp, "gate_proj"), x));
+    mt_tensor *u = mt_tr_call(tr, mt_tr_child(tr, mlp, "up_proj"), x);
+    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, mlp, "down_proj"), mt_mul(tr, g, u));
     mt_tr_leave(tr);
     return y;
 }
@@ -301,9 +301,9 @@ static mt_tensor *moe_forward(mt_tracer *tr, mt_module *ff, mt_tensor *x, const 
     mt_tr_enter(tr, ff);
     mt_tensor *hs = mt_reshape(tr, x, 2, r2);
     /* router */
-    mt_module *r = mt_module_child(ff, "router");
+    mt_module *r = mt_tr_child(tr, ff, "router");
     mt_tr_enter(tr, r);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_module_param(r, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, r, "weight"));
     mt_tensor *logits = hs && w ? mt_tr_op1(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(hs), mt_a_tensor(w), mt_a_none()},
                                             3, NULL, 0)
                                 : NULL;
@@ -326,24 +326,24 @@ static mt_tensor *moe_forward(mt_tracer *tr, mt_module *ff, mt_tensor *x, const 
     const mt_sym *c1[2] = {NULL, C(tr, 1)};
     ri = mt_mul(tr, ri, mt_reshape(tr, mt_transpose(tr, sc, 0, 1), 2, c1));
     /* experts: bmm over every expert */
-    mt_module *ex = mt_module_child(ff, "experts");
+    mt_module *ex = mt_tr_child(tr, ff, "experts");
     mt_tr_enter(tr, ex);
     const mt_sym *e3[3] = {C(tr, E), NULL, H};
     mt_tensor *h3 = mt_view(tr, ri, 3, e3);
-    mt_tensor *gup = mt_tr_get_attr(tr, mt_module_param(ex, "gate_up_proj"));
+    mt_tensor *gup = mt_tr_get_attr(tr, mt_tr_param(tr, ex, "gate_up_proj"));
     mt_tensor *gu = h3 && gup ? mt_tr_op1(tr, MT_OP_BMM, (mt_arg[]){mt_a_tensor(h3), mt_a_tensor(gup)}, 2, NULL, 0)
                               : NULL;
     mt_node *ch = mt_chunk(tr, gu, 2, -1);
     mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
-    mt_tensor *act = mt_act_forward(tr, mt_module_child(ex, "act_fn"), gate);
+    mt_tensor *act = mt_act_forward(tr, mt_tr_child(tr, ex, "act_fn"), gate);
     mt_tensor *prod = mt_mul(tr, up, act);
-    mt_tensor *dp = mt_tr_get_attr(tr, mt_module_param(ex, "down_proj"));
+    mt_tensor *dp = mt_tr_get_attr(tr, mt_tr_param(tr, ex, "down_proj"));
     mt_tensor *nx = prod && dp ? mt_tr_op1(tr, MT_OP_BMM, (mt_arg[]){mt_a_tensor(prod), mt_a_tensor(dp)}, 2, NULL, 0)
                                : NULL;
     nx = mt_view(tr, nx, 2, r2);
     mt_tr_leave(tr);
     /* shared expert, then + the routed outputs summed over the experts */
-    mt_tensor *out = mlp_forward(tr, mt_module_child(ff, "shared_expert"), hs);
+    mt_tensor *out = mlp_forward(tr, mt_tr_child(tr, ff, "shared_expert"), hs);
     mt_tensor *r3 = mt_reshape(tr, nx, 3, e3);
     mt_tensor *sum = mt_reduce(tr, MT_OP_SUM, r3, 0, false);
     out = out && sum ? mt_tr_op1(tr, MT_OP_ADD_, (mt_arg[]){mt_a_tensor(out), mt_a_tensor(sum)}, 2, NULL, 0) : NULL;
@@ -371,16 +371,16 @@ static mt_status l4_forward(mt_model *m, mt_tracer *tr) {
     const mt_dec_spec *s = &mm->dec;
     const l4 *f = mm->fam;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *lm = f->wrapped ? mt_module_child(m->root, "language_model") : m->root;
-    mt_module *model = mt_module_child(lm, "model");
+    mt_module *lm = f->wrapped ? mt_tr_child(tr, m->root, "language_model") : m->root;
+    mt_module *model = mt_tr_child(tr, lm, "model");
     mt_tensor *h;
     if (f->wrapped) { /* Llama4ForConditionalGeneration: get_input_embeddings()(input_ids), then the language model */
-        h = mt_tr_call(tr, mt_module_child(model, "embed_tokens"), ids);
+        h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
         mt_tr_enter(tr, lm);
         mt_tr_enter(tr, model);
     } else {
         mt_tr_enter(tr, model);
-        h = mt_tr_call(tr, mt_module_child(model, "embed_tokens"), ids);
+        h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
     }
     mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
@@ -390,27 +390,27 @@ static mt_status l4_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *chunked = NULL;
     if (any_chunked)
         chunked = chunked_mask(tr, mt_dec_causal_mask(tr, amask, cache_pos, s->dtype), cache_pos, f->chunk, s->dtype);
-    mt_tensor *fc = rotary(tr, mt_module_child(model, "rotary_emb"), pos, s->attention_scaling);
-    mt_module *layers = mt_module_child(model, "layers");
+    mt_tensor *fc = rotary(tr, mt_tr_child(tr, model, "rotary_emb"), pos, s->attention_scaling);
+    mt_module *layers = mt_tr_child(tr, model, "layers");
     for (int i = 0; layers && i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        mt_tensor *a = norm_forward(tr, mt_module_child(L, "input_layernorm"), h);
-        a = attn_forward(tr, mt_module_child(L, "self_attn"), a, f->chunked[i] ? chunked : full, fc, cache_pos, s,
+        mt_tensor *a = norm_forward(tr, mt_tr_child(tr, L, "input_layernorm"), h);
+        a = attn_forward(tr, mt_tr_child(tr, L, "self_attn"), a, f->chunked[i] ? chunked : full, fc, cache_pos, s,
                          f->rope[i]);
         h = mt_add(tr, res, a);
         res = h;
-        mt_tensor *x = norm_forward(tr, mt_module_child(L, "post_attention_layernorm"), h);
-        mt_module *ff = mt_module_child(L, "feed_forward");
+        mt_tensor *x = norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
+        mt_module *ff = mt_tr_child(tr, L, "feed_forward");
         x = f->moe[i] ? moe_forward(tr, ff, x, s) : mlp_forward(tr, ff, x);
         x = res ? mt_view(tr, x, res->ndim, res->shape) : NULL;
         h = mt_add(tr, res, x);
         mt_tr_leave(tr);
     }
-    h = norm_forward(tr, mt_module_child(model, "norm"), h);
+    h = norm_forward(tr, mt_tr_child(tr, model, "norm"), h);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_module_child(lm, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, lm, "lm_head"), h);
     if (f->wrapped) mt_tr_leave(tr);
     return mt_tr_output(tr, &logits, 1);
 }

@@ -133,8 +133,8 @@ static mt_tensor *expert_forward(mt_tracer *tr, mt_module *ex, mt_tensor *x, con
     if (!mm->moe.mixtral_names) return mt_dec_mlp_forward(tr, ex, x, &mm->dec);
     /* MixtralBlockSparseTop2MLP: w2(act_fn(w1(x)) * w3(x)) */
     mt_tr_enter(tr, ex);
-    mt_tensor *g = mt_act_forward(tr, mt_module_child(ex, "act_fn"), mt_tr_call(tr, mt_module_child(ex, "w1"), x));
-    mt_tensor *y = mt_tr_call(tr, mt_module_child(ex, "w2"), mt_mul(tr, g, mt_tr_call(tr, mt_module_child(ex, "w3"), x)));
+    mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, ex, "act_fn"), mt_tr_call(tr, mt_tr_child(tr, ex, "w1"), x));
+    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, ex, "w2"), mt_mul(tr, g, mt_tr_call(tr, mt_tr_child(tr, ex, "w3"), x)));
     mt_tr_leave(tr);
     return y;
 }
@@ -170,14 +170,14 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
         mt_tensor *logits;
         if (e->router == MT_ROUTE_GATE_WG_FP32) {
             /* gate(x): x.reshape(-1, hidden), .float() (wg is float32), wg(x); x2 is the 3-D input here */
-            mt_module *gate = mt_module_child(blk, "gate");
+            mt_module *gate = mt_tr_child(tr, blk, "gate");
             mt_tr_enter(tr, gate);
             const mt_sym *rs[2] = {NULL, x2 ? x2->shape[x2->ndim - 1] : NULL};
             mt_tensor *xf = mt_to(tr, mt_reshape(tr, x2, 2, rs), MT_FLOAT32);
-            logits = mt_tr_call(tr, mt_module_child(gate, "wg"), xf);
+            logits = mt_tr_call(tr, mt_tr_child(tr, gate, "wg"), xf);
             mt_tr_leave(tr);
         } else {
-            logits = mt_tr_call(tr, mt_module_child(blk, "gate"), x2);
+            logits = mt_tr_call(tr, mt_tr_child(tr, blk, "gate"), x2);
         }
         mt_tensor *rw = logits ? op(tr, MT_OP_SOFTMAX, (mt_arg[]){mt_a_tensor(logits)}, 1,
                                     (mt_kwarg[]){{"dim", mt_a_int(1)}, {"dtype", mt_a_dtype(MT_FLOAT32)}}, 2) : NULL;
@@ -188,17 +188,17 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
         *w = mt_to(tr, rw, x2 ? x2->dtype : MT_FLOAT32);
         return;
     }
-    mt_module *gate = mt_module_child(blk, "gate");
+    mt_module *gate = mt_tr_child(tr, blk, "gate");
     /* router_logits = F.linear(x.type(float32), weight.type(float32)) */
     if (e->router == MT_ROUTE_DEEPSEEK_V3) mt_tr_enter(tr, gate);
     mt_tensor *xf = mt_to(tr, x2, MT_FLOAT32);
-    mt_tensor *wt = mt_to(tr, mt_tr_get_attr(tr, mt_module_param(gate, "weight")), MT_FLOAT32);
+    mt_tensor *wt = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, gate, "weight")), MT_FLOAT32);
     mt_tensor *logits = xf && wt ? op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(xf), mt_a_tensor(wt)}, 2, NULL, 0) : NULL;
     mt_tensor *scores, *choice;
     if (e->router == MT_ROUTE_DEEPSEEK_V3) {
         scores = mt_unary(tr, MT_OP_SIGMOID, logits);
         const mt_sym *vs[2] = {NULL, C(tr, e->num_experts)};
-        mt_tensor *bias = mt_tr_get_attr(tr, mt_module_param(gate, "e_score_correction_bias"));
+        mt_tensor *bias = mt_tr_get_attr(tr, mt_tr_param(tr, gate, "e_score_correction_bias"));
         /* scores.view(-1, n) + bias.unsqueeze(0): the unsqueeze is recorded first, as the goldens have it */
         mt_tensor *bias0 = mt_unsqueeze(tr, bias, 0);
         choice = mt_add(tr, mt_view(tr, scores, 2, vs), bias0);
@@ -248,7 +248,7 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
     const mt_sym *vs[2] = {NULL, h};
     mt_tensor *sh_first = NULL, *x2, *idx, *w;
     if (e->shared_first && e->shared_name)
-        sh_first = mt_dec_mlp_forward(tr, mt_module_child(blk, e->shared_name), x, &mm->dec);
+        sh_first = mt_dec_mlp_forward(tr, mt_tr_child(tr, blk, e->shared_name), x, &mm->dec);
     if (e->router == MT_ROUTE_GATE_WG_FP32) { /* the gate takes the 3-D input; the view follows it */
         route(tr, blk, x, mm, &idx, &w);
         x2 = mt_view(tr, x, 2, vs);
@@ -270,7 +270,7 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
                                (mt_kwarg[]){{"num_classes", mt_a_int(e->num_experts)}}, 1) : NULL;
     int64_t perm_m[3] = {2, 1, 0}, perm_d[3] = {2, 0, 1};
     mask = mt_permute(tr, mask, 3, deepseek ? perm_d : perm_m);
-    mt_module *experts = mt_module_child(blk, "experts");
+    mt_module *experts = mt_tr_child(tr, blk, "experts");
     for (int i = 0; i < experts->children.n && final; i++) {
         mt_module *ex = experts->children.items[i];
         mt_tensor *me = mask ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(i)}, 2, NULL, 0) : NULL;
@@ -298,9 +298,9 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
     }
     if (e->shared_name) {
         mt_tensor *in = deepseek ? x : x2;
-        mt_tensor *sh = mt_dec_mlp_forward(tr, mt_module_child(blk, e->shared_name), in, &mm->dec);
+        mt_tensor *sh = mt_dec_mlp_forward(tr, mt_tr_child(tr, blk, e->shared_name), in, &mm->dec);
         if (e->shared_gate)
-            sh = mt_mul(tr, mt_unary(tr, MT_OP_SIGMOID, mt_tr_call(tr, mt_module_child(blk, "shared_expert_gate"), x2)), sh);
+            sh = mt_mul(tr, mt_unary(tr, MT_OP_SIGMOID, mt_tr_call(tr, mt_tr_child(tr, blk, "shared_expert_gate"), x2)), sh);
         if (deepseek) {
             const mt_sym *os[3] = {b, sq, h};
             final = mt_add(tr, mt_view(tr, final, 3, os), sh);

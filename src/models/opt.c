@@ -98,7 +98,7 @@ static mt_tensor *opt_positions(mt_tracer *tr, mt_tensor *amask) {
 static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
     const opt *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_module_child(m->root, "model"), *dec = mt_module_child(model, "decoder");
+    mt_module *model = mt_tr_child(tr, m->root, "model"), *dec = mt_tr_child(tr, model, "decoder");
     mt_tr_enter(tr, model);
     mt_tr_enter(tr, dec);
     mt_tensor *h = cl_call(tr, dec, "embed_tokens", ids);
@@ -106,10 +106,10 @@ static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *pos = opt_positions(tr, amask);
     /* OPTLearnedPositionalEmbedding (an nn.Embedding subclass, traced through):
      * F.embedding(position_ids + offset, weight) */
-    mt_module *pm = mt_module_child(dec, "embed_positions");
+    mt_module *pm = mt_tr_child(tr, dec, "embed_positions");
     mt_tr_enter(tr, pm);
     pos = cl_scalar_op(tr, MT_OP_ADD, pos, mt_a_int(2));
-    mt_tensor *pw = mt_tr_get_attr(tr, mt_module_param(pm, "weight"));
+    mt_tensor *pw = mt_tr_get_attr(tr, mt_tr_param(tr, pm, "weight"));
     mt_tensor *pe = NULL;
     if (pos && pw) {
         mt_arg ea[2] = {mt_a_tensor(pos), mt_a_tensor(pw)};
@@ -120,13 +120,13 @@ static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
     h = mt_add(tr, h, pe);
     mt_attn_args aa = {.n_rep = 1, .scaling = 1.0, .kt_neg = true};
     double scaling = 1.0 / sqrt((double)p->hd);
-    mt_module *list = mt_module_child(dec, "layers");
+    mt_module *list = mt_tr_child(tr, dec, "layers");
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
         if (p->pre_ln) h = cl_call(tr, L, "self_attn_layer_norm", h);
-        mt_module *at = mt_module_child(L, "self_attn");
+        mt_module *at = mt_tr_child(tr, L, "self_attn");
         mt_tr_enter(tr, at);
         mt_tensor *q = cl_split_heads(tr, mt_mul_s(tr, cl_call(tr, at, "q_proj", h), scaling), p->heads, p->hd);
         mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", h), p->heads, p->hd);
@@ -148,7 +148,7 @@ static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
         }
         res = h;
         if (p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);
-        h = mt_act_forward(tr, mt_module_child(L, "activation_fn"), cl_call(tr, L, "fc1", h));
+        h = mt_act_forward(tr, mt_tr_child(tr, L, "activation_fn"), cl_call(tr, L, "fc1", h));
         h = mt_add(tr, res, cl_call(tr, L, "fc2", h));
         if (h && h3) h = mt_view(tr, h, 3, h3->shape);
         if (!p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);

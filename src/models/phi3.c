@@ -46,7 +46,7 @@ static mt_tensor *phi3_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, 
     mt_tensor *up = cl_call(tr, mlp, "gate_up_proj", x);
     mt_node *ch = up ? mt_chunk(tr, up, 2, -1) : NULL;
     mt_tensor *gate = ch ? mt_tr_item(tr, ch, 0) : NULL, *u = ch ? mt_tr_item(tr, ch, 1) : NULL;
-    u = mt_mul(tr, u, mt_act_forward(tr, mt_module_child(mlp, "activation_fn"), gate));
+    u = mt_mul(tr, u, mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), gate));
     mt_tensor *y = cl_call(tr, mlp, "down_proj", u);
     mt_tr_leave(tr);
     return y;
@@ -64,8 +64,8 @@ static mt_tensor *phi3_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, 
     q = cl_split_heads(tr, q, s->heads, s->head_dim);
     k = cl_split_heads(tr, k, s->kv_heads, s->head_dim);
     v = cl_split_heads(tr, v, s->kv_heads, s->head_dim);
-    q = cl_apply_rotary(tr, q, cos, sin, s->rotary_dim, s->head_dim, false);
-    k = cl_apply_rotary(tr, k, cos, sin, s->rotary_dim, s->head_dim, false);
+    q = cl_apply_rotary(tr, q, cos, sin, s->rotary_dim, false);
+    k = cl_apply_rotary(tr, k, cos, sin, s->rotary_dim, false);
     k = mt_dec_repeat_kv(tr, k, s->heads / s->kv_heads);
     v = mt_dec_repeat_kv(tr, v, s->heads / s->kv_heads);
     mt_tensor *m4 = NULL;

@@ -299,8 +299,8 @@ static mt_tensor *t5_attn_fwd(mt_tracer *tr, const t5 *p, mt_module *a, mt_tenso
 static mt_tensor *t5_attn_layer(mt_tracer *tr, const t5 *p, mt_module *L, const char *attn, mt_tensor *x,
                                 mt_tensor *kv, mt_tensor *mask, mt_tensor **pbias, bool bidirectional) {
     mt_tr_enter(tr, L);
-    mt_tensor *n = t5_norm_fwd(tr, mt_module_child(L, "layer_norm"), x);
-    mt_tensor *o = t5_attn_fwd(tr, p, mt_module_child(L, attn), n, kv, mask, pbias, bidirectional);
+    mt_tensor *n = t5_norm_fwd(tr, mt_tr_child(tr, L, "layer_norm"), x);
+    mt_tensor *o = t5_attn_fwd(tr, p, mt_tr_child(tr, L, attn), n, kv, mask, pbias, bidirectional);
     mt_tensor *h = mt_add(tr, x, cl_call(tr, L, "dropout", o));
     mt_tr_leave(tr);
     return h;
@@ -308,10 +308,10 @@ static mt_tensor *t5_attn_layer(mt_tracer *tr, const t5 *p, mt_module *L, const 
 
 static mt_tensor *t5_ff_layer(mt_tracer *tr, const t5 *p, mt_module *L, mt_tensor *x) {
     mt_tr_enter(tr, L);
-    mt_tensor *n = t5_norm_fwd(tr, mt_module_child(L, "layer_norm"), x);
-    mt_module *d = mt_module_child(L, "DenseReluDense");
+    mt_tensor *n = t5_norm_fwd(tr, mt_tr_child(tr, L, "layer_norm"), x);
+    mt_module *d = mt_tr_child(tr, L, "DenseReluDense");
     mt_tr_enter(tr, d);
-    mt_module *act = mt_module_child(d, "act");
+    mt_module *act = mt_tr_child(tr, d, "act");
     mt_tensor *f;
     if (p->gated) {
         /* act(wi_0(n)) * wi_1(n): wi_1 is recorded first, as the goldens have it (Python: wi_0 first) */
@@ -345,16 +345,16 @@ static mt_tensor *t5_stack_fwd(mt_tracer *tr, const t5 *p, mt_module *st, mt_ten
     mt_tensor *em = decoder ? cl_padding_mask(tr, enc_mask, h ? h->dtype : p->dt) : NULL;
     mt_tensor *pbias = NULL, *xbias = NULL;
     h = cl_call(tr, st, "dropout", h);
-    mt_module *list = mt_module_child(st, "block");
+    mt_module *list = mt_tr_child(tr, st, "block");
     for (int i = 0; i < list->children.n && h; i++) {
-        mt_module *B = list->children.items[i], *ll = mt_module_child(B, "layer");
+        mt_module *B = list->children.items[i], *ll = mt_tr_child(tr, B, "layer");
         mt_tr_enter(tr, B);
         h = t5_attn_layer(tr, p, ll->children.items[0], "SelfAttention", h, NULL, m4, &pbias, !decoder);
         if (decoder) h = t5_attn_layer(tr, p, ll->children.items[1], "EncDecAttention", h, enc, em, &xbias, false);
         h = t5_ff_layer(tr, p, ll->children.items[decoder ? 2 : 1], h);
         mt_tr_leave(tr);
     }
-    h = t5_norm_fwd(tr, mt_module_child(st, "final_layer_norm"), h);
+    h = t5_norm_fwd(tr, mt_tr_child(tr, st, "final_layer_norm"), h);
     h = cl_call(tr, st, "dropout", h);
     mt_tr_leave(tr);
     return h;
@@ -370,8 +370,8 @@ static mt_status t5_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *dec_ids = mt_tr_placeholder(tr, "decoder_input_ids", MT_INT64, 2, ds);
     if (!dec_ids) return mt_ctx_status(ctx);
     mt_vec_push(ctx, &m->inputs, dec_ids);
-    mt_tensor *enc = t5_stack_fwd(tr, p, mt_module_child(m->root, "encoder"), ids, amask, NULL, NULL);
-    mt_tensor *h = t5_stack_fwd(tr, p, mt_module_child(m->root, "decoder"), dec_ids, NULL, enc, amask);
+    mt_tensor *enc = t5_stack_fwd(tr, p, mt_tr_child(tr, m->root, "encoder"), ids, amask, NULL, NULL);
+    mt_tensor *h = t5_stack_fwd(tr, p, mt_tr_child(tr, m->root, "decoder"), dec_ids, NULL, enc, amask);
     if (p->tie) h = mt_mul_s(tr, h, pow((double)p->dmodel, -0.5));
     return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
 }

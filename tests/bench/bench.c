@@ -177,7 +177,24 @@ static void bench_tp_auto(const char *cli) {
     }
 }
 
+/* `mt_bench --once CONFIG`: config -> model -> trace -> sizing once, for
+ * tests/bench/sizing-share.sh to count instructions under callgrind. */
+static int once(const char *path) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = ctx ? mt_config_load(ctx, path) : NULL;
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE};
+    mt_model *m = cfg ? mt_model_build(ctx, cfg, &o) : NULL;
+    mt_graph *g = m ? mt_model_trace(m, NULL) : NULL;
+    mt_sizing sz;
+    int rc = g && mt_model_sizing(m, g, NULL, &sz) == MT_OK ? 0 : 1;
+    if (rc) fprintf(stderr, "bench: %s: %s\n", path, ctx ? mt_ctx_errmsg(ctx) : "out of memory");
+    else printf("%s: %d nodes\n", path, g->n);
+    mt_ctx_free(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--once") == 0) return once(argv[2]);
     const char *cli = argc > 1 ? argv[1] : NULL;
     char cli_buf[1024];
     if (!cli) {

@@ -14,7 +14,9 @@ library only), and checks, through the page and its small test interface
   - search finds a node by name, the panel shows its shape, parameter shapes
     and bytes and FLOPs, each checked against hand arithmetic below;
   - with --tp 2, the plan view shows the roles of q_proj (colwise) and
-    o_proj (rowwise).
+    o_proj (rowwise);
+  - with --module model.layers.3 --depth 1, the page opens at layer 3 with
+    its children listed in the module tree and theirs not.
 A screenshot of each page is saved in the output directory. The time to
 interactive of DeepSeek-V3 (navigation start to the first view drawn) is
 printed; it fails the test only above 15 s (CI machines are noisy; the target
@@ -170,9 +172,11 @@ def main():
         print("html_viewer: SKIPPED: chromium is not installed (scripts/setup.sh test installs Debian's chromium)")
         return 77
     os.makedirs(OUT, exist_ok=True)
-    llama, llama_plan, ds = (os.path.join(OUT, n) for n in ("llama-7b.html", "llama-7b-tp2.html", "deepseek-v3.html"))
+    llama, llama_plan, llama_mod, ds = (os.path.join(OUT, n) for n in (
+        "llama-7b.html", "llama-7b-tp2.html", "llama-7b-module.html", "deepseek-v3.html"))
     export("huggyllama--llama-7b.config.json", llama)
     export("huggyllama--llama-7b.config.json", llama_plan, "--tp", "2")
+    export("huggyllama--llama-7b.config.json", llama_mod, "--module", "model.layers.3", "--depth", "1")
     export("deepseek-ai--DeepSeek-V3.config.json", ds)
     profile = tempfile.mkdtemp(prefix="mt-chromium-")
     br = Browser(exe, profile)
@@ -208,6 +212,20 @@ def main():
         check(text and "68,719,476,736" in text, "llama-7b: q_proj FLOPs 2*2048*4096*4096 = 68,719,476,736")
         check(text and "model.layers.31.self_attn.q_proj" in text, "llama-7b: the panel names the module path")
         page.screenshot(os.path.join(OUT, "llama-7b-selected.png"))
+        # ---- --module PATH --depth N: the page opens at layer 3, one level of its tree open
+        errors, net = page.load(llama_mod)
+        check(not errors and not net, "llama-7b --module: loads, no error, no request")
+        v = page.js("metatrace.view()")
+        check(v["module"] == "model.layers.3",
+              "llama-7b --module model.layers.3: the first view is layer 3: %s" % v["module"])
+        tree = page.js("metatrace.tree()")
+        # depth 1 below layer 3: its children (self_attn, mlp, the two norms) listed, theirs not
+        check("model.layers.3.self_attn" in tree and "model.layers.3.mlp" in tree and
+              "model.layers.3.self_attn.q_proj" not in tree,
+              "llama-7b --depth 1: layer 3's children listed, not their children: %s" % tree)
+        check(page.js("document.querySelector('#tree .row.current') && document.querySelector('#tree .row.current').dataset.m") is not None,
+              "llama-7b --module: the tree marks the module being viewed")
+        page.screenshot(os.path.join(OUT, "llama-7b-module.png"))
         # ---- the plan view
         errors, net = page.load(llama_plan)
         check(not errors and not net, "llama-7b --tp 2: loads, no error, no request")

@@ -141,6 +141,26 @@ class ToFx(unittest.TestCase):
             logits = next(n for n in gm.graph.nodes if n.meta.get("metatrace_node") == "lm_head")
             self.assertEqual(tuple(logits.meta["tensor_meta"].shape), (bind["batch"], bind["seq"], 32000))
 
+    def test_runs_directly_on_meta(self):
+        # With factory_device="meta" the arange/full/zeros calls get device=meta, so
+        # the module runs when called (no interpreter): the symbolic graph at two
+        # bindings gives logits [batch, seq, vocab] in the model's dtype, as traced.
+        g = metatrace.load(os.path.join(SAMPLES, "huggyllama--llama-7b.config.json"), layers=2,
+                           dtype="bfloat16").trace()
+        gm = mfx.to_fx(g, factory_device="meta")
+        gm.graph.lint()
+        factories = [n for n in gm.graph.nodes if n.op == "call_function" and n.target in (torch.arange, torch.full)]
+        self.assertTrue(factories)
+        self.assertTrue(all(n.kwargs.get("device") == torch.device("meta") for n in factories))
+        for bind in ({"batch": 1, "seq": 1}, {"batch": 2, "seq": 7}):
+            out = gm(*mfx.example_inputs(g, bind))
+            logits = out[0] if isinstance(out, (tuple, list)) else out
+            self.assertEqual(logits.device.type, "meta")
+            self.assertEqual((tuple(logits.shape), logits.dtype), ((bind["batch"], bind["seq"], 32000), torch.bfloat16))
+        # without it, the factories make CPU tensors and the meta module cannot mix them
+        with self.assertRaises(Exception):
+            mfx.to_fx(g)(*mfx.example_inputs(g, {"batch": 1, "seq": 3}))
+
     def test_modules_are_real_torch_modules(self):
         g = metatrace.load(os.path.join(SAMPLES, "openai-community--gpt2-large.config.json"), layers=1).trace(batch=1, seq=3)
         gm = mfx.to_fx(g)

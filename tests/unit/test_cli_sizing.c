@@ -29,7 +29,7 @@ static const usage_case cases[] = {
     {{"--optimizer", "lion"}, "--optimizer: expected 'adam'"},
     {{"--mla-cache", "half"}, "--mla-cache: expected 'latent'"},
     {{"--depth", "0"}, "--depth: expected a module depth from 1 to 64"},
-    {{"--depth", "2", "-f", "json"}, "--depth and --unfold shape the per-module table (summary, .txt) and the pictures"},
+    {{"--depth", "2", "-f", "json"}, "--depth shapes the per-module table (summary, .txt), the pictures"},
     {{"--unfold", "-f", "summary"}, "--unfold unfolds the per-module table: give --depth N too"},
     {{"--mem", "80GiB", "--tp", "2"}, "--mem sizes the KV capacity"},
 };

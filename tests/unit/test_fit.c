@@ -358,3 +358,117 @@ Test(fit, cli_json_and_missing) {
     free(so);
     free(se);
 }
+
+/* ---- micro-batches and the stages' modules --------------------------------------- */
+static mt_fit *fit_mb(mt_ctx *ctx, const char *config, const char *cluster, int64_t batch, int mb) {
+    mt_model *m = tu_build(ctx, tu_src(config), 0);
+    mt_graph *g = tu_trace(m);
+    mt_cluster cl;
+    cr_assert_eq(mt_cluster_parse(ctx, cluster, &cl), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    mt_fit_opts o = {.cluster = &cl, .batch = batch, .microbatches = mb};
+    mt_fit *f = mt_fit_run(m, g, &o);
+    cr_assert_not_null(f, "%s", mt_ctx_errmsg(ctx));
+    return f;
+}
+
+Test(fit, llama2_70b_pipeline_microbatches_by_hand) {
+    mt_ctx *ctx = mt_ctx_new();
+    /* 8 sequences of 4096 tokens over pp=4 (one H100 per stage), 1 or 4 micro-batches */
+    mt_fit *f1 = fit_mb(ctx, L70, "4xH100", 8, 1), *f4 = fit_mb(ctx, L70, "4xH100", 8, 4);
+    const mt_fit_row *a = row_of(f1, 1, 4, 1, 1), *r = row_of(f4, 1, 4, 1, 1);
+    cr_assert(a->fits && r->fits);
+    cr_assert_eq(a->microbatches, 1);
+    cr_assert_eq(r->microbatches, 4);
+    /* one micro-batch: each stage works 1/4 of the step, whatever the balance */
+    cr_assert_float_eq(a->prefill_bubble, 0.75, 1e-12);
+    cr_assert_float_eq(a->decode_bubble, 0.75, 1e-12);
+    /* without stages nothing is split: tp=4 keeps one micro-batch and no bubble */
+    cr_assert_eq(row_of(f4, 4, 1, 1, 1)->microbatches, 1);
+    cr_assert_eq(row_of(f4, 4, 1, 1, 1)->prefill_bubble, 0);
+    /* memory is unchanged but for the activations, one micro-batch (2 of 8
+     * sequences) at a time: a quarter */
+    for (int s = 0; s < 4; s++) {
+        cr_assert_eq(r->stages[s].weight_bytes, a->stages[s].weight_bytes);
+        cr_assert_eq(r->stages[s].kv_bytes, a->stages[s].kv_bytes);
+        cr_assert_eq(r->stages[s].activation_bytes, (int64_t)ceil((double)f4->activation_bytes * 2 / 8));
+    }
+    /* A decode step by hand. Each stage of 20 layers is memory-bound (2 tokens x
+     * 2 x 17e9 FLOPs / 593.6e12 FLOP/s = 0.11 ms against ~13 ms of reads): it
+     * reads its weights and the KV of its micro-batch, 20 layers x 4096 B x 4096
+     * tokens x 2 sequences, at 3.35e12 x 0.8 B/s; stages 0-2 then send 2 tokens'
+     * hidden states (2 x 8192 x 2 B) over NVLink: 5 us + 32768 / 360e9. The step
+     * is the first micro-batch through the four stages plus three more times the
+     * slowest stage (GPipe); the bubble is 1 - 4 x (sum of stages) / (4 x step). */
+    double t[4], sum = 0, hi = 0;
+    for (int s = 0; s < 4; s++) {
+        double kv = 20.0 * 4096 * 4096 * 2;
+        t[s] = ((double)r->stages[s].weight_bytes + kv) / (3.35e12 * 0.8) + (s < 3 ? 5e-6 + 32768 / 360e9 : 0);
+        sum += t[s];
+        hi = fmax(hi, t[s]);
+    }
+    double step = sum + 3 * hi;
+    cr_assert_float_eq(r->decode_s, step, 1e-9 * step, "%.12g vs %.12g", r->decode_s, step);
+    cr_assert_float_eq(r->decode_bubble, 1 - 4 * sum / (4 * step), 1e-9);
+    /* nearly balanced stages (the head is 0.28 of a layer): close to GPipe's (4-1)/(4+4-1) */
+    cr_assert(r->decode_bubble >= 3.0 / 7 && r->decode_bubble < 3.0 / 7 + 0.01, "%g", r->decode_bubble);
+    cr_assert(r->prefill_bubble >= 3.0 / 7 && r->prefill_bubble < 3.0 / 7 + 0.01, "%g", r->prefill_bubble);
+    mt_ctx_free(ctx);
+}
+
+Test(fit, stages_list_their_modules_as_torchtitan_splits) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_fit *f = fit_mb(ctx, L70, "4xH100", 1, 0);
+    /* LlamaForCausalLM: model.embed_tokens, model.layers.0-79, model.norm, lm_head */
+    const mt_fit_row *r = row_of(f, 1, 4, 1, 1);
+    check_split(r, (int[]){20, 20, 20, 20});
+    for (int s = 0; s < 4; s++) {
+        const mt_fit_stage *st = &r->stages[s];
+        int extra = s == 0 ? 1 : 0, n = 20 + extra + (s == 3 ? 2 : 0);
+        cr_assert_eq(st->nmodules, n, "stage %d: %d modules, want %d", s, st->nmodules, n);
+        if (s == 0) cr_assert_str_eq(st->modules[0], "model.embed_tokens");
+        for (int k = 0; k < 20; k++) {
+            char want[32];
+            snprintf(want, sizeof want, "model.layers.%d", 20 * s + k);
+            cr_assert_str_eq(st->modules[extra + k], want);
+        }
+        if (s == 3) {
+            cr_assert_str_eq(st->modules[20], "model.norm");
+            cr_assert_str_eq(st->modules[21], "lm_head");
+        }
+    }
+    mt_ctx_free(ctx);
+}
+
+Test(fit, microbatches_must_be_a_count) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src(L70), 0);
+    mt_graph *g = tu_trace(m);
+    mt_cluster cl;
+    cr_assert_eq(mt_cluster_parse(ctx, "4xH100", &cl), MT_OK);
+    mt_fit_opts o = {.cluster = &cl, .microbatches = -2};
+    cr_assert_null(mt_fit_run(m, g, &o));
+    cr_assert_eq(mt_ctx_status(ctx), MT_ERR_USAGE);
+    cr_assert_not_null(strstr(mt_ctx_errmsg(ctx), "-2 micro-batches"), "%s", mt_ctx_errmsg(ctx));
+    mt_ctx_free(ctx);
+}
+
+Test(fit, cli_microbatches) {
+    char *so = NULL, *se = NULL;
+    /* the pipelines of the table say how they are driven */
+    const char *ok[] = {tu_src(L70), "--fit", "4xH100", "--bind", "batch=8", "--microbatches", "4", NULL};
+    cr_assert_eq(tu_run_cli(ok, &so, &se), 0, "%s", se);
+    cr_assert_not_null(strstr(so, "pipeline: 4 micro-batches per step, stages idle 4"), "%s", so);
+    free(so);
+    free(se);
+    /* only with --fit, and a positive count: usage errors */
+    const char *nofit[] = {tu_src(L70), "--microbatches", "4", NULL};
+    cr_assert_eq(tu_run_cli(nofit, &so, &se), 2, "%s", se);
+    cr_assert_not_null(strstr(se, "give --fit CLUSTER"), "%s", se);
+    free(so);
+    free(se);
+    const char *zero[] = {tu_src(L70), "--fit", "4xH100", "--microbatches", "0", NULL};
+    cr_assert_eq(tu_run_cli(zero, &so, &se), 2, "%s", se);
+    cr_assert_not_null(strstr(se, "--microbatches: expected a count from 1"), "%s", se);
+    free(so);
+    free(se);
+}

@@ -474,3 +474,117 @@ Test(html, out_of_memory_is_an_error_never_a_crash)
     }
     cr_assert(errors > 0, "no allocation failed");
 }
+
+/* The page of a model with --module / --depth options (NULL: the defaults). */
+static mt_status page_with(mt_model *m, mt_graph *g, const char *module, int depth, char **page)
+{
+    size_t len = 0;
+    *page = NULL;
+    FILE *f = open_memstream(page, &len);
+    cr_assert(f);
+    mt_html_opts o = {.module = module, .depth = depth};
+    mt_status st = mt_export_html(m, g, &o, f);
+    fclose(f);
+    return st;
+}
+
+/* --module PATH opens the page at that module, --depth N opens N levels of the
+ * module tree: the document names the module (by its index in the module
+ * table) and the depth; without them neither is there (the viewer's choice). */
+Test(html, module_and_depth_open_the_page)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny("llama"), 0);
+    mt_graph *g = tu_trace(m);
+    char *page;
+    cr_assert_eq(page_with(m, g, "model.layers.1.mlp", 2, &page), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    json_t *d = doc_of(page);
+    json_t *open = json_object_get(d, "open");
+    cr_assert(json_is_integer(open), "the document names the module to open");
+    char path[512];
+    mod_path(d, (int)json_integer_value(open), path, sizeof path);
+    cr_assert_str_eq(path, "model.layers.1.mlp");
+    cr_assert_eq(json_integer_value(json_object_get(d, "depth")), 2);
+    json_decref(d);
+    free(page);
+    /* the defaults: neither member */
+    cr_assert_eq(page_with(m, g, NULL, 0, &page), MT_OK);
+    d = doc_of(page);
+    cr_assert_null(json_object_get(d, "open"));
+    cr_assert_null(json_object_get(d, "depth"));
+    json_decref(d);
+    free(page);
+    /* depth alone counts from the root */
+    cr_assert_eq(page_with(m, g, "", 3, &page), MT_OK);
+    d = doc_of(page);
+    cr_assert_null(json_object_get(d, "open"));
+    cr_assert_eq(json_integer_value(json_object_get(d, "depth")), 3);
+    json_decref(d);
+    free(page);
+    mt_ctx_free(ctx);
+}
+
+/* A path that names no module, or a depth outside 0..64, is a usage error and
+ * nothing is written. LlamaModel's children (transformers' modeling_llama):
+ * embed_tokens, layers, norm, rotary_emb. */
+Test(html, bad_module_or_depth_is_a_usage_error)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny("llama"), 0);
+    mt_graph *g = tu_trace(m);
+    char *page;
+    cr_assert_eq(page_with(m, g, "model.layer", 0, &page), MT_ERR_USAGE);
+    cr_assert_str_eq(page, "", "nothing written");
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "--module: no module 'model.layer' in LlamaForCausalLM; under 'model' there "
+                                         "are: model.embed_tokens, model.layers, model.norm, model.rotary_emb"),
+              "%s", mt_ctx_errmsg(ctx));
+    free(page);
+    mt_error_clear(ctx);
+    /* an entry a list does not have: the list's entries named */
+    cr_assert_eq(page_with(m, g, "model.layers.7", 0, &page), MT_ERR_USAGE);
+    cr_assert(strstr(mt_ctx_errmsg(ctx), "under 'model.layers' there are: model.layers.0, model.layers.1"),
+              "%s", mt_ctx_errmsg(ctx));
+    free(page);
+    mt_error_clear(ctx);
+    for (int depth = -1; depth <= 65; depth += 66) {
+        cr_assert_eq(page_with(m, g, NULL, depth, &page), MT_ERR_USAGE, "depth %d", depth);
+        cr_assert_str_eq(page, "");
+        cr_assert(strstr(mt_ctx_errmsg(ctx), "1 to 64"), "%s", mt_ctx_errmsg(ctx));
+        free(page);
+        mt_error_clear(ctx);
+    }
+    mt_ctx_free(ctx);
+}
+
+Test(html, cli_module_and_depth)
+{
+    const char *dir = tu_tmpdir();
+    char out[4096], *so = NULL, *se = NULL;
+    snprintf(out, sizeof out, "%s/layer.html", dir);
+    const char *cfg = tu_src("samples/configs/huggyllama--llama-7b.config.json");
+    const char *a1[] = {cfg, "--layers", "2", "--module", "model.layers.1.self_attn", "--depth", "2", "-o", out, NULL};
+    cr_assert_eq(tu_run_cli(a1, &so, &se), 0, "%s", se);
+    size_t len;
+    char *page = tu_read(out, &len);
+    json_t *d = doc_of(page);
+    char path[512];
+    mod_path(d, (int)json_integer_value(json_object_get(d, "open")), path, sizeof path);
+    cr_assert_str_eq(path, "model.layers.1.self_attn");
+    cr_assert_eq(json_integer_value(json_object_get(d, "depth")), 2);
+    json_decref(d);
+    free(page);
+    free(so), free(se);
+    remove(out);
+    /* a path that names no module: exit 2, the modules listed, nothing written */
+    const char *a2[] = {cfg, "--layers", "2", "--module", "model.layer", "-o", out, NULL};
+    cr_assert_eq(tu_run_cli(a2, &so, &se), 2, "%s", se);
+    cr_assert(strstr(se, "--module: no module 'model.layer' in LlamaForCausalLM"), "%s", se);
+    cr_assert(!tu_exists(out), "nothing written");
+    free(so), free(se);
+    /* --unfold has no meaning for the page (groups unfold in it): exit 2 */
+    const char *a3[] = {cfg, "--layers", "2", "--unfold", "-o", out, NULL};
+    cr_assert_eq(tu_run_cli(a3, &so, &se), 2, "%s", se);
+    cr_assert(strstr(se, "--unfold"), "%s", se);
+    cr_assert(!tu_exists(out), "nothing written");
+    free(so), free(se);
+}

@@ -138,3 +138,18 @@ Test(llama, layers_override_and_params_order) {
     cr_assert_str_eq(((mt_param *)m->params.items[m->params.n - 1])->name, "lm_head.weight");
     mt_ctx_free(ctx);
 }
+
+/* A forward that needs a module the build did not make stops there, naming the
+ * module it looked in and the child it wanted (not "output 0 is missing"). */
+Test(llama, missing_child_is_an_error_naming_the_path) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"llama\", \"hidden_size\": 16, \"intermediate_size\": 32, "
+                                     "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"vocab_size\": 64}", 0);
+    mt_module *q = mt_module_find(m->root, "model.layers.1.self_attn.q_proj");
+    cr_assert_not_null(q);
+    q->name = "query"; /* as if a family built it under another name */
+    mt_graph *g = mt_model_trace(m, NULL);
+    cr_assert_null(g);
+    cr_assert_str_eq(mt_ctx_errmsg(ctx), "module 'model.layers.1.self_attn' (LlamaAttention) has no child 'q_proj'");
+    mt_ctx_free(ctx);
+}

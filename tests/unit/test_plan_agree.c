@@ -163,6 +163,13 @@ static const agree_case CASES[] = {
     {"gemma3_text", TINY, {2, 4}, true, HF_DENSE, NO_DIFF},
     {"starcoder2", TINY, {2, 4}, true, HF_STARCODER2, NO_DIFF},
     {"mixtral", TINY, {2, 4}, false, HF_MIXTRAL, D_MIXTRAL},
+    {"mixtral", "samples/configs/mistralai--Mixtral-8x7B-v0.1.config.json", {2, 4, 8}, false, HF_MIXTRAL, D_MIXTRAL},
+    {"qwen3_moe", "samples/configs/Qwen--Qwen3-Coder-30B-A3B-Instruct.config.json", {2, 4}, false, HF_QWEN3_MOE,
+     D_QWEN3_MOE},
+    /* the real config's first_k_dense_replace = 3 dense layers: mlp.gate_proj/up_proj/down_proj
+     * are compared too, with the shared experts */
+    {"deepseek_v3", "samples/configs/deepseek-ai--DeepSeek-V3.config.json", {2, 4, 8}, false, HF_DEEPSEEK_V3,
+     D_DEEPSEEK_V3},
     {"qwen2_moe", TINY, {2, 4}, false, HF_QWEN2_MOE, D_QWEN2_MOE},
     {"qwen3_moe", TINY, {2, 4}, false, HF_QWEN3_MOE, D_QWEN3_MOE},
     {"deepseek_v2", TINY, {2, 4}, false, HF_DEEPSEEK_V2, D_DEEPSEEK_V2},
