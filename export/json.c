@@ -276,6 +276,10 @@ static json_t *jtotals(jb *b, const mt_totals *t)
     put(b, o, "buffer_elements", json_integer(t->buffers));
     put(b, o, "active_parameters", json_integer(t->active_params));
     put(b, o, "extra_parameters", json_integer(t->extra_params));
+    if (t->text_params != 0) { /* multimodal models only */
+        put(b, o, "language_model_parameters", json_integer(t->text_params));
+        put(b, o, "language_model_bytes", json_integer(t->text_param_bytes));
+    }
     return o;
 }
 

@@ -202,7 +202,13 @@ static void attention_rows(FILE *out, const mt_sizing *s)
         snprintf(line + k, sizeof line - (size_t)k, " (%s)", eager == s->nattn ? "eager" : eager ? "eager and sdpa" : "sdpa");
     row(out, "  attention layers", "%s", line);
     if (s->nattn > 0) {
+        /* the first layer with a cache (a vision tower's bidirectional layers come first) */
         const mt_sizing_attn *a = &s->attn[0];
+        for (int i = 0; i < s->nattn; i++)
+            if (s->attn[i].kind != MT_ATTN_BIDIRECTIONAL) {
+                a = &s->attn[i];
+                break;
+            }
         if (a->mla)
             row(out, "  heads", "%lld query heads; MLA: a latent of %lld per token cached (%d layers)",
                 (long long)a->heads, (long long)a->mla_latent, mla);
@@ -328,6 +334,13 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
     }
     row(out, "parameter bytes", "%s (%s bytes)", mtx_bytes_text((double)t.param_bytes, c, sizeof c),
         mtx_grouped(t.param_bytes, a));
+    if (t.text_params != 0) {
+        char d[64];
+        snprintf(d, sizeof d, "%s", mtx_grouped(t.text_param_bytes, a));
+        row(out, "language model", "%s (%s), %s (%s bytes) without the vision tower and projector",
+            mtx_grouped(t.text_params, a), mtx_count_text((double)t.text_params, b, sizeof b),
+            mtx_bytes_text((double)t.text_param_bytes, c, sizeof c), d);
+    }
 
     int ntied = 0;
     for (int i = 0; i < m->params.n; i++) {

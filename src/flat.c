@@ -168,6 +168,7 @@ static mt_status set_compact(mt_flat *f, const char *n, const char *v) { return 
 static mt_status set_sp(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->plan.sequence_parallel); }
 static mt_status set_unfold(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->unfold); }
 static mt_status set_all(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->all); }
+static mt_status set_text_only(mt_flat *f, const char *n, const char *v) { return set_bool(f, n, v, &f->build.text_only); }
 
 static mt_status set_tp(mt_flat *f, const char *name, const char *v) {
     int64_t x;
@@ -217,6 +218,7 @@ static void reset_one(mt_flat *f, setter s) {
     MT_RESET(set_stable, json.stable); MT_RESET(set_compact, json.compact); MT_RESET(set_sp, plan.sequence_parallel);
     MT_RESET(set_unfold, unfold); MT_RESET(set_all, all); MT_RESET(set_tp, plan.tp); MT_RESET(set_max_tp, max_tp);
     MT_RESET(set_style, plan.style); MT_RESET(set_search, plan.search); MT_RESET(set_depth, depth);
+    MT_RESET(set_text_only, build.text_only);
 #undef MT_RESET
 }
 
@@ -228,6 +230,7 @@ static const struct { const char *name; setter set; } options[] = {
     {"tp", set_tp},           {"plan-style", set_style},    {"sp", set_sp},
     {"search", set_search},   {"max-tp", set_max_tp},       {"depth", set_depth},
     {"unfold", set_unfold},   {"all", set_all},
+    {"text-only", set_text_only},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 

@@ -95,6 +95,7 @@ static const struct {
     {"gemma3", "gemma3_text", "the SigLIP vision tower and the multi-modal projector"},
     {"paligemma", "gemma", "the SigLIP vision tower and the projector"},
     {"idefics3", "llama", "the SigLIP vision tower and the connector"},
+    {"llama4", "llama4_text", "the vision tower and the multi-modal projector"},
 };
 
 /* A multimodal config whose model_type is not registered: its language model
@@ -172,7 +173,14 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     if (!mt) return NULL;
     const mt_arch *arch = mt_arch_find(mt);
     const char *note = NULL;
-    if (!arch) {
+    bool text_only = opts && opts->text_only;
+    if (text_only && !mt_config_sub(cfg, "text_config")) {
+        mt_fail(ctx, MT_ERR_USAGE,
+                "--text-only: model_type '%s' has no text_config: it is a language model already, traced whole",
+                mt);
+        return NULL;
+    }
+    if (!arch || text_only) {
         const char *text_type = NULL, *towers = NULL;
         mt_config *sub = text_model_config(ctx, cfg, mt, &text_type, &towers);
         if (mt_ctx_status(ctx) != MT_OK) return NULL;
@@ -184,6 +192,10 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
             cfg = sub;
             mt = text_type;
             arch = mt_arch_find(mt);
+        } else if (text_only) {
+            mt_config_error(cfg, "text_config", "--text-only: the language model of model_type '%s' (text_config) "
+                            "is not a family metatrace has; supported: %s", mt, mt_arch_list(ctx));
+            return NULL;
         }
     }
     if (!arch) {
@@ -318,7 +330,7 @@ mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts) {
         if (!(m->bind_used & (1u << i))) {
             mt_fail(ctx, MT_ERR_USAGE,
                     "cannot bind '%s': no input of this %s model has that symbol (inputs use batch "
-                    "and seq; encoder-decoders also dec_seq)",
+                    "and seq; encoder-decoders also dec_seq; vision-language models also images)",
                     b->names[i], m->model_type);
             return NULL;
         }

@@ -916,6 +916,12 @@ static const rule_fn OP_RULES[MT_OP_COUNT] = {
     /* cumsum is a scan along dim: a shard on dim would need the earlier shards'
      * totals, so dim is gathered like softmax's; other dims keep their shard */
     [MT_OP_CUMSUM] = rule_softmax, [MT_OP_CUMSUM_METHOD] = rule_softmax,
+    /* the vision ops run on replicated tensors: conv2d's output channels could shard
+     * with its weight, but the patch embedding is one small layer per image; avg_pool2d
+     * windows span the spatial dims; masked_scatter reads source positions known only
+     * with the data (Gemma 3's image merge) */
+    [MT_OP_CONV2D] = rule_replicate, [MT_OP_AVG_POOL2D] = rule_replicate,
+    [MT_OP_MASKED_SCATTER] = rule_replicate,
     /* Llama 4: bmm as a batched matmul (equal batch dims); repeat keeps the
      * shard of a dim repeated once, as expand does; the complex rotary views */
     [MT_OP_BMM] = rule_matmul, [MT_OP_REPEAT] = rule_expand, [MT_OP_ONES_LIKE] = rule_replicate,

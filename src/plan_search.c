@@ -96,7 +96,7 @@ static double slot_bytes(planner *P, const mt_tensor *t) {
 static mt_status bind_shapes(planner *P) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
-    int cap = 2;
+    int cap = 2 + mt_sym_count(ctx); /* + other input symbols (a vision-language model's images) */
     for (int i = 0; i < g->n; i++) cap += g->nodes[i]->opid == MT_OP_NONZERO;
     P->bind_names = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_names);
     P->bind_values = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_values);
@@ -145,6 +145,20 @@ static mt_status bind_shapes(planner *P) {
         P->bind_syms[P->nbind] = sym[k];
         P->bind_names[P->nbind] = si->name;
         P->bind_values[P->nbind] = hi / count[grp[k]];
+        P->nbind++;
+    }
+    /* other input symbols with an upper bound (the images of pixel_values, at most
+     * batch*seq // mm_tokens_per_image) at that bound, as the sizing pass takes them */
+    for (int i = 0; i < mt_sym_count(ctx); i++) {
+        const mt_symbol_info *si = mt_sym_info(ctx, i);
+        int64_t hi;
+        if (!si->origin || strcmp(si->origin, "input") != 0 || !si->hi || strcmp(si->name, "batch") == 0 ||
+            strcmp(si->name, "seq") == 0 || mt_sym_eval(ctx, si->hi, &b0, &hi) != MT_OK)
+            continue;
+        if (map_get(&P->bind_map, ptr_hash(si->sym), sym_eq, P->bind_syms, si->sym, P->nbind) >= 0) continue;
+        P->bind_syms[P->nbind] = si->sym;
+        P->bind_names[P->nbind] = si->name;
+        P->bind_values[P->nbind] = hi;
         P->nbind++;
     }
     map_free(ctx, &bysrc);

@@ -949,6 +949,7 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
     if (!mi || !out->attn) return mt_ctx_status(ctx);
     out->nattn = S->ncores;
     int64_t batch = S->E.in_vals[0];
+    const mt_sym *batch_sym = S->m->inputs.n > 0 ? ((const mt_tensor *)S->m->inputs.items[0])->shape[0] : NULL;
     for (int i = 0; i < S->ncores; i++) {
         core *c = &S->cores[i];
         mt_sizing_attn *a = &out->attn[i];
@@ -985,7 +986,12 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         if (reuse_kv(S, out, i)) continue;
         /* cached tensors and their per-token widths */
         const mt_tensor *ks = cached_source(&S->E, c->k), *vs = cached_source(&S->E, c->v);
-        long double tok = (long double)batch * ev_node(&S->E, c->sk, c->node);
+        /* the core's own batch: a vision tower's attention runs over images, not sequences */
+        long double bq = (long double)batch;
+        if (batch_sym && c->q->ndim == 4 && c->q->shape[0] != batch_sym &&
+            (mt_sym_is_var(c->q->shape[0]) || mt_sym_is_const(c->q->shape[0])))
+            bq = ev_node(&S->E, c->q->shape[0], c->node);
+        long double tok = bq * ev_node(&S->E, c->sk, c->node);
         long double kel = tok > 0 ? ev_numel(&S->E, ks, c->node) / tok : 0;
         long double vel = tok > 0 ? ev_numel(&S->E, vs, c->node) / tok : 0;
         a->head_dim_k = c->q->ndim ? (int64_t)ev_node(&S->E, c->q->shape[c->q->ndim - 1], c->node) : 0;
@@ -994,7 +1000,7 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
          * query heads before its rotary, Falcon's new architecture) */
         a->kv_heads = a->head_dim_v > 0 ? (int64_t)llroundl(vel) / a->head_dim_v : 0;
         kel = (long double)a->kv_heads * (long double)a->head_dim_k;
-        long double qel = (long double)batch * ev_node(&S->E, c->sq, c->node);
+        long double qel = bq * ev_node(&S->E, c->sq, c->node);
         a->heads = (qel > 0 && a->head_dim_k > 0)
                        ? (int64_t)llroundl(ev_numel(&S->E, c->q, c->node) / qel) / a->head_dim_k
                        : 0;

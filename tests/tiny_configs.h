@@ -189,6 +189,19 @@ static const tiny_config tiny_configs[] = {
     {"bart", "{\"model_type\": \"bart\", \"vocab_size\": 256, \"d_model\": 64, \"encoder_layers\": 2, "
              "\"decoder_layers\": 2, \"encoder_attention_heads\": 4, \"decoder_attention_heads\": 4, "
              "\"encoder_ffn_dim\": 128, \"decoder_ffn_dim\": 128, \"max_position_embeddings\": 32}", 256, 188416},
+    /* ---- vision-language (hand counts from modeling_gemma3.py / modeling_siglip.py) ---- */
+    /* Gemma3ForConditionalGeneration: the language model is gemma3_text's 90752 (lm_head tied); SigLIP tower
+     * of hidden 32, 2 heads, 2 layers, 28 px images in 7 px patches (4x4 = 16 patches): patch_embedding
+     * 32*3*7*7 + 32 = 4736, position_embedding 16*32 = 512; layer: k/v/q/out_proj 4*(32*32 + 32) = 4224,
+     * layer_norm1/2 2*64 = 128, fc1 32*64 + 64 = 2112, fc2 64*32 + 32 = 2080 -> 8544; post_layernorm 64
+     * -> 4736 + 512 + 2*8544 + 64 = 22400; projector: mm_input_projection_weight 32*64 = 2048 +
+     * mm_soft_emb_norm 32 = 2080 (4 tokens per image: the 4x4 patches pooled by 2x2). 90752 + 22400 + 2080 */
+    {"gemma3", "{\"model_type\": \"gemma3\", \"mm_tokens_per_image\": 4, \"image_token_index\": 255, "
+               "\"torch_dtype\": \"float32\", \"text_config\": {\"model_type\": \"gemma3_text\", \"head_dim\": 16, "
+               "\"sliding_window\": 8, \"sliding_window_pattern\": 2, \"query_pre_attn_scalar\": 16, " TINY_DIMS "}, "
+               "\"vision_config\": {\"model_type\": \"siglip_vision_model\", \"hidden_size\": 32, "
+               "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
+               "\"image_size\": 28, \"patch_size\": 7, \"vision_use_head\": false}}", 256, 115232},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

@@ -176,6 +176,31 @@ static const mt_sym *fl_scatter(mt_ctx *ctx, const mt_node *n) {
     return idx ? mt_tensor_numel(ctx, idx) : bad_node(ctx, n, "no index tensor");
 }
 
+/* F.conv2d(x, W [O, C/groups, kh, kw], b): each output element is a dot product
+ * of C/groups·kh·kw terms, 2 FLOPs each, + 1 for the bias. */
+static const mt_sym *fl_conv2d(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *w = tensor_param(n, 1, "weight"), *y = out0(n);
+    if (!w || !y || w->ndim != 4) return bad_node(ctx, n, "expected a weight [out, in, kh, kw] and an output");
+    return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_prod(ctx, w->shape + 1, 3),
+                         tensor_param(n, 2, "bias") != NULL);
+}
+
+/* F.avg_pool2d(x, kernel_size, ...): per output element kh·kw - 1 adds and one
+ * divide, kh·kw. */
+static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
+    const mt_arg *k = param(n, 1, "kernel_size");
+    const mt_tensor *y = out0(n);
+    int64_t kk;
+    if (k && k->kind == MT_ARG_INT) kk = k->v.i * k->v.i;
+    else if (k && k->kind == MT_ARG_LIST && k->v.list.n >= 1 && k->v.list.items[0].kind == MT_ARG_INT &&
+             k->v.list.items[k->v.list.n - 1].kind == MT_ARG_INT)
+        kk = k->v.list.items[0].v.i * k->v.list.items[k->v.list.n - 1].v.i;
+    else
+        return bad_node(ctx, n, "expected an int kernel_size");
+    if (!y) return bad_node(ctx, n, "no output");
+    return mt_sym_mul_const(ctx, mt_tensor_numel(ctx, y), kk);
+}
+
 #define RULE(name, fn) {name, fn}
 #define R_ZERO RULE("zero", fl_zero)
 #define R_ELEM RULE("elementwise", fl_elementwise)
@@ -220,6 +245,10 @@ static const mt_sym *fl_scatter(mt_ctx *ctx, const mt_node *n) {
     R(FULL_LIKE, R_ZERO)                                                    \
     /* a running sum: one add per input element */                         \
     R(CUMSUM, R_REDUCE) R(CUMSUM_METHOD, R_REDUCE)                         \
+    R(CONV2D, RULE("conv2d", fl_conv2d))                                   \
+    R(AVG_POOL2D, RULE("avg_pool2d", fl_avg_pool2d))                       \
+    /* a copy of source elements where mask is true */                     \
+    R(MASKED_SCATTER, R_ZERO)                                              \
     /* Llama 4: bmm as matmul (2 per multiply-add); a complex multiply counts \
      * one per output element like any elementwise op */                  \
     R(BMM, RULE("matmul", fl_matmul)) R(REPEAT, R_ZERO) R(ONES_LIKE, R_ZERO) \

@@ -1868,6 +1868,10 @@ static mt_status rule_stack(call *c);
 static mt_status rule_flatten(call *c);
 static mt_status rule_min(call *c);
 static mt_status rule_full_like(call *c);
+static mt_status rule_conv2d(call *c);
+static mt_status rule_avg_pool2d(call *c);
+static mt_status rule_masked_scatter(call *c);
+
 /* Llama 4 ops: rules appended at the end of this file. */
 static mt_status rule_bmm(call *c);
 static mt_status rule_repeat(call *c);
@@ -1957,6 +1961,9 @@ static mt_status rule_add_(call *c);
     R(FULL_LIKE, "full_like", rule_full_like) \
     R(CUMSUM, "cumsum", rule_cumsum)          \
     R(CUMSUM_METHOD, "cumsum", rule_cumsum)   \
+    R(CONV2D, "conv2d", rule_conv2d)          \
+    R(AVG_POOL2D, "avg_pool2d", rule_avg_pool2d) \
+    R(MASKED_SCATTER, "masked_scatter", rule_masked_scatter) \
     R(BMM, "bmm", rule_bmm)                   \
     R(REPEAT, "repeat", rule_repeat)          \
     R(ONES_LIKE, "ones_like", rule_zeros_like) \
@@ -2510,6 +2517,217 @@ static mt_status rule_full_like(call *c) {
     mt_dtype dt;
     TRY(opt_dtype(c, "dtype", &dt));
     return emit_like(c, dt == MT_DTYPE_NONE ? x->dtype : dt, x);
+}
+
+/* ---- vision ops (SigLIP patch embedding, Gemma 3's projector and merge) -------- */
+
+static bool floating_dtype(mt_dtype d) {
+    return d == MT_FLOAT32 || d == MT_FLOAT64 || d == MT_FLOAT16 || d == MT_BFLOAT16;
+}
+
+/* An int or a tuple of one or two ints (PyTorch's _pair): the pair in v[0..1].
+ * Absent: dflt for both (dflt < 0 leaves *given false). */
+static mt_status int_pair(call *c, const char *name, int64_t dflt, int64_t v[2], bool *given) {
+    const mt_arg *a = param(c, name);
+    *given = false;
+    v[0] = v[1] = dflt;
+    if (!a) return MT_OK;
+    if (a->kind == MT_ARG_INT) {
+        v[0] = v[1] = a->v.i;
+    } else if (a->kind == MT_ARG_LIST && (a->v.list.n == 1 || a->v.list.n == 2)) {
+        for (int i = 0; i < a->v.list.n; i++)
+            if (a->v.list.items[i].kind != MT_ARG_INT)
+                return fail_usage(c, "argument '%s' must be an int or a tuple of ints, got a %s item", name,
+                                  kind_name(&a->v.list.items[i]));
+        v[0] = a->v.list.items[0].v.i;
+        v[1] = a->v.list.items[a->v.list.n - 1].v.i;
+    } else if (a->kind == MT_ARG_LIST && a->v.list.n == 0 && dflt >= 0) {
+        return MT_OK; /* avg_pool2d's stride=[]: the kernel size */
+    } else {
+        return fail_usage(c, "argument '%s' must be an int or a tuple of 1 or 2 ints, got %s", name, kind_name(a));
+    }
+    *given = true;
+    return MT_OK;
+}
+
+/* floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1, and whether it is known to be >= 1
+ * (a constant below 1 is an error in the callers). ceil: PyTorch's pooling ceil_mode
+ * (constants only). */
+static mt_status window_out(call *c, const mt_sym *in, int64_t pad, int64_t dil, int64_t k, int64_t stride,
+                            bool ceil, const mt_sym **out, int64_t *cv) {
+    int64_t off = 2 * pad - dil * (k - 1) - 1;
+    int64_t iv;
+    *cv = 1;
+    if (is_const(in, &iv)) {
+        int64_t num = iv + off + (ceil ? stride - 1 : 0);
+        int64_t q = num >= 0 ? num / stride : -((-num + stride - 1) / stride);
+        int64_t o = q + 1;
+        if (ceil && (o - 1) * stride >= iv + pad) o--;
+        *cv = o;
+        *out = mt_sym_const(c->ctx, o);
+        return *out ? MT_OK : sym_failed(c);
+    }
+    if (ceil) return fail_unsupported(c, "ceil_mode=True over a symbolic size %s is not modelled", ds(in));
+    const mt_sym *num = mt_sym_add_const(c->ctx, in, off);
+    const mt_sym *q = num ? mt_sym_floordiv(c->ctx, num, stride) : NULL;
+    *out = q ? mt_sym_add_const(c->ctx, q, 1) : NULL;
+    return *out ? MT_OK : sym_failed(c);
+}
+
+/* F.conv2d(input [N, C, H, W] or [C, H, W], weight [O, C/groups, kh, kw], bias [O],
+ * stride, padding (ints or 'valid'/'same'), dilation, groups) -> [N, O, Ho, Wo]. */
+static mt_status rule_conv2d(call *c) {
+    static const char *const S[] = {"input", "weight", "bias", "stride", "padding", "dilation", "groups", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *w, *b;
+    TRY(need_tensor(c, "input", &x));
+    TRY(need_tensor(c, "weight", &w));
+    TRY(opt_tensor(c, "bias", &b));
+    if (x->ndim != 3 && x->ndim != 4)
+        return fail(c, "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: %s", sh(c, x));
+    if (w->ndim != 4)
+        return fail(c, "weight should have 4 dimensions [out, in/groups, kh, kw]: got input %s and weight %s", sh(c, x),
+                    sh(c, w));
+    if (x->dtype != w->dtype || (b && b->dtype != x->dtype))
+        return fail(c, "Input type (%s), weight type (%s) and bias type (%s) should be the same: input %s, weight %s",
+                    mt_dtype_name(x->dtype), mt_dtype_name(w->dtype), b ? mt_dtype_name(b->dtype) : "None", sh(c, x),
+                    sh(c, w));
+    if (!floating_dtype(x->dtype))
+        return fail_unsupported(c, "conv2d of a %s input is not modelled (floating dtypes only): input %s",
+                                mt_dtype_name(x->dtype), sh(c, x));
+    int64_t stride[2], dil[2], pad[2] = {0, 0}, groups;
+    bool given;
+    TRY(int_pair(c, "stride", 1, stride, &given));
+    TRY(int_pair(c, "dilation", 1, dil, &given));
+    TRY(opt_int(c, "groups", 1, &groups));
+    const mt_arg *pa = param(c, "padding");
+    bool same = false;
+    if (pa && pa->kind == MT_ARG_STR) {
+        if (strcmp(pa->v.s, "same") == 0) same = true;
+        else if (strcmp(pa->v.s, "valid") != 0)
+            return fail_usage(c, "Invalid padding string '%s' (expected 'valid' or 'same')", pa->v.s);
+    } else {
+        TRY(int_pair(c, "padding", 0, pad, &given));
+    }
+    if (stride[0] <= 0 || stride[1] <= 0) return fail(c, "non-positive stride is not supported");
+    if (dil[0] <= 0 || dil[1] <= 0) return fail(c, "dilation should be greater than zero");
+    if (pad[0] < 0 || pad[1] < 0) return fail(c, "negative padding is not supported");
+    if (groups <= 0) return fail(c, "non-positive groups is not supported");
+    if (same && (stride[0] != 1 || stride[1] != 1))
+        return fail(c, "padding='same' is not supported for strided convolutions");
+    int64_t kh, kw, in_w, out_c;
+    if (!is_const(w->shape[2], &kh) || !is_const(w->shape[3], &kw) || !is_const(w->shape[1], &in_w) ||
+        !is_const(w->shape[0], &out_c))
+        return fail_unsupported(c, "a weight with symbolic dims is not modelled: weight %s", sh(c, w));
+    int cd = x->ndim - 3; /* channel dim */
+    const mt_sym *want_c = mt_sym_const(c->ctx, in_w * groups);
+    if (!want_c) return sym_failed(c);
+    if (x->shape[cd] != want_c)
+        return fail(c, "Given groups=%lld, weight of size %s, expected input%s to have %lld channels, but got %s "
+                       "channels instead",
+                    (long long)groups, sh(c, w), sh(c, x), (long long)(in_w * groups), ds(x->shape[cd]));
+    if (out_c % groups != 0)
+        return fail(c, "Given groups=%lld, expected weight to be divisible by %lld at dimension 0, but got weight of "
+                       "size %s instead",
+                    (long long)groups, (long long)groups, sh(c, w));
+    if (b && (b->ndim != 1 || !is_c(b->shape[0], out_c)))
+        return fail(c, "Given weight of size %s, expected bias to be 1-dimensional with %lld elements, but got bias of "
+                       "size %s instead",
+                    sh(c, w), (long long)out_c, sh(c, b));
+    const mt_sym *r[4];
+    int n = 0;
+    if (x->ndim == 4) r[n++] = x->shape[0];
+    r[n++] = w->shape[0];
+    int64_t k[2] = {kh, kw};
+    for (int i = 0; i < 2; i++) {
+        const mt_sym *in = x->shape[cd + 1 + i];
+        int64_t iv, cv;
+        if (is_const(in, &iv) && iv + 2 * pad[i] < dil[i] * (k[i] - 1) + 1)
+            return fail(c, "Calculated padded input size per channel: (%lld). Kernel size: (%lld). Kernel size can't "
+                           "be greater than actual input size: input %s, weight %s",
+                        (long long)(iv + 2 * pad[i]), (long long)(dil[i] * (k[i] - 1) + 1), sh(c, x), sh(c, w));
+        if (same) {
+            r[n++] = in;
+            continue;
+        }
+        TRY(window_out(c, in, pad[i], dil[i], k[i], stride[i], false, &r[n], &cv));
+        n++;
+    }
+    return emit(c, x->dtype, n, r);
+}
+
+/* F.avg_pool2d(input [N, C, H, W] or [C, H, W], kernel_size, stride=None (= kernel),
+ * padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None). */
+static mt_status rule_avg_pool2d(call *c) {
+    static const char *const S[] = {"input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                    "divisor_override", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    int64_t k[2], s[2], p[2], div;
+    bool given, ceil, incl;
+    if (!param(c, "kernel_size")) return fail_usage(c, "missing argument 'kernel_size'");
+    TRY(int_pair(c, "kernel_size", 0, k, &given));
+    TRY(int_pair(c, "stride", 0, s, &given));
+    if (!given) s[0] = k[0], s[1] = k[1];
+    TRY(int_pair(c, "padding", 0, p, &given));
+    TRY(opt_bool(c, "ceil_mode", false, &ceil));
+    TRY(opt_bool(c, "count_include_pad", true, &incl));
+    TRY(opt_int(c, "divisor_override", 1, &div));
+    if (div == 0) return fail(c, "divisor must be not zero");
+    if (k[0] <= 0 || k[1] <= 0)
+        return fail(c, "kernel size should be greater than zero, but got kH: %lld kW: %lld", (long long)k[0],
+                    (long long)k[1]);
+    if (s[0] <= 0 || s[1] <= 0)
+        return fail(c, "stride should be greater than zero, but got dH: %lld dW: %lld", (long long)s[0],
+                    (long long)s[1]);
+    if (p[0] < 0 || p[1] < 0 || p[0] > k[0] / 2 || p[1] > k[1] / 2)
+        return fail(c, "pad should be at most half of effective kernel size, but got pad=%lld, kernel_size=%lld",
+                    (long long)(p[0] > k[0] / 2 || p[0] < 0 ? p[0] : p[1]),
+                    (long long)(p[0] > k[0] / 2 || p[0] < 0 ? k[0] : k[1]));
+    if (x->ndim != 3 && x->ndim != 4)
+        return fail(c, "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but got: %s",
+                    sh(c, x));
+    if (!floating_dtype(x->dtype))
+        return fail_unsupported(c, "avg_pool2d of a %s input is not modelled (floating dtypes only): input %s",
+                                mt_dtype_name(x->dtype), sh(c, x));
+    const mt_sym *r[4];
+    int n = 0;
+    for (int i = 0; i < x->ndim - 2; i++) r[n++] = x->shape[i];
+    for (int i = 0; i < 2; i++) {
+        int64_t cv;
+        TRY(window_out(c, x->shape[x->ndim - 2 + i], p[i], 1, k[i], s[i], ceil, &r[n], &cv));
+        if (cv < 1)
+            return fail(c, "Given input size: %s. Calculated output size: %lld. Output size is too small", sh(c, x),
+                        (long long)cv);
+        n++;
+    }
+    return emit(c, x->dtype, n, r);
+}
+
+/* self.masked_scatter(mask, source): self and mask broadcast (out of place:
+ * expand_outplace, then clone and masked_scatter_), self's dtype; mask must be
+ * bool and source of self's dtype. How many elements of source are read is the
+ * mask's count of trues, known only with the data (source must hold at least
+ * that many; not checkable here). */
+static mt_status rule_masked_scatter(call *c) {
+    static const char *const S[] = {"self|input", "mask", "source", NULL};
+    TRY(sig_check(c, S));
+    const mt_tensor *x, *mask, *src;
+    TRY(need_tensor(c, "self", &x));
+    TRY(need_tensor(c, "mask", &mask));
+    TRY(need_tensor(c, "source", &src));
+    if (mask->dtype != MT_BOOL)
+        return fail(c, "masked_scatter_ only supports boolean masks, but got mask with dtype %s: self %s, mask %s",
+                    mt_dtype_name(mask->dtype), sh(c, x), sh(c, mask));
+    if (src->dtype != x->dtype)
+        return fail(c, "masked_scatter_: expected self and source to have same dtypes but got %s and %s: self %s, "
+                       "source %s",
+                    mt_dtype_name(x->dtype), mt_dtype_name(src->dtype), sh(c, x), sh(c, src));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    TRY(broadcast(c, x->ndim, x->shape, mask->ndim, mask->shape, &nr, r));
+    return emit(c, x->dtype, nr, r);
 }
 
 /* ---- Llama 4 ops ---------------------------------------------------------------

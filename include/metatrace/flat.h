@@ -31,7 +31,8 @@ MT_API mt_flat *mt_flat_new(mt_ctx *ctx);
 
 /* Set option `name` to `value`, both as on the CLI without the dashes:
  *   build:   dtype (a floating dtype name, not float8), layers (1..MT_MAX_LAYERS),
- *            attn (eager, sdpa);
+ *            attn (eager, sdpa), text-only (true, false: a multimodal config's
+ *            language model alone);
  *   sizing:  quant (a mt_quant_methods() name), kv-dtype, mem (bytes, a
  *            decimal integer), mla-cache (latent, full), dp (1..1000000),
  *            optimizer (adam, adamw, sgd), context (tokens of the KV figures);

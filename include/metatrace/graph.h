@@ -227,6 +227,9 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(FULL_LIKE,     MT_NODE_CALL_FUNCTION, "torch.full_like",                   MT_PROMO_DEFAULT) \
     X(CUMSUM,        MT_NODE_CALL_FUNCTION, "torch.cumsum",                      MT_PROMO_BOOL_TO_LONG) \
     X(CUMSUM_METHOD, MT_NODE_CALL_METHOD,   "cumsum",                            MT_PROMO_BOOL_TO_LONG) \
+    X(CONV2D,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.conv2d",        MT_PROMO_DEFAULT) \
+    X(AVG_POOL2D,    MT_NODE_CALL_FUNCTION, "torch.nn.functional.avg_pool2d",    MT_PROMO_DEFAULT) \
+    X(MASKED_SCATTER, MT_NODE_CALL_METHOD,  "masked_scatter",                    MT_PROMO_KEEP_FIRST) \
     X(BMM,           MT_NODE_CALL_FUNCTION, "torch.bmm",                         MT_PROMO_DEFAULT) \
     X(REPEAT,        MT_NODE_CALL_METHOD,   "repeat",                            MT_PROMO_DEFAULT) \
     X(ONES_LIKE,     MT_NODE_CALL_FUNCTION, "torch.ones_like",                   MT_PROMO_DEFAULT) \

@@ -116,6 +116,8 @@ typedef struct mt_build_opts {
     mt_dtype dtype;       /* MT_DTYPE_NONE: the config's torch_dtype (float32 if absent) */
     int64_t num_layers;   /* 0: from the config; at most MT_MAX_LAYERS (else MT_ERR_USAGE) */
     mt_attn_impl attn;    /* DEFAULT: the family's default; a choice the family does not have is an error */
+    bool text_only;       /* a multimodal config (one with a text_config): trace its language model alone,
+                             named as the standalone text checkpoint, with a note (else MT_ERR_USAGE) */
 } mt_build_opts;
 
 typedef struct mt_totals {
@@ -126,6 +128,9 @@ typedef struct mt_totals {
     int64_t buffers;                 /* buffer elements */
     int64_t active_params;           /* parameters one token touches (== params when dense) */
     int64_t extra_params;            /* reported separately (DeepSeek MTP layer), not in params */
+    int64_t text_params;             /* a multimodal model's language model alone (its text_config's
+                                        checkpoint, tied counted once); 0 for a text-only model */
+    int64_t text_param_bytes;
 } mt_totals;
 
 struct mt_tracer;

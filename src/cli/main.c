@@ -62,7 +62,8 @@ typedef enum opt_id {
     OPT_ATTN, OPT_REVISION,
     OPT_STABLE, OPT_COMPACT,
     OPT_ALL, OPT_FIT, OPT_CLUSTER,
-    OPT_MODULE, OPT_VERBOSE_LABELS, OPT_MICROBATCHES
+    OPT_MODULE, OPT_VERBOSE_LABELS, OPT_MICROBATCHES,
+    OPT_TEXT_ONLY
 } opt_id;
 
 static const struct {
@@ -90,6 +91,7 @@ static const struct {
     {0, "cluster", true, OPT_CLUSTER},
     {0, "module", true, OPT_MODULE},
     {0, "verbose-labels", false, OPT_VERBOSE_LABELS},
+    {0, "text-only", false, OPT_TEXT_ONLY},
 };
 
 typedef struct cli {
@@ -112,6 +114,7 @@ typedef struct cli {
     bool verbose_labels; /* --verbose-labels: FX labels in pictures */
     const char *quant;   /* --quant METHOD: "what if" checkpoint quantization (quant.h); NULL: the config's */
     mt_attn_impl attn;   /* --attn eager|sdpa; DEFAULT: the family's */
+    bool text_only;      /* --text-only: a multimodal config's language model alone */
     const char *revision; /* --revision REV of a Hub cache folder or model id (NULL: main) */
     mt_json_opts json;   /* --stable, --compact (graph JSON only) */
     bool all;            /* --all: --tp auto lists the unusable degrees too; --fit the layouts that do not fit */
@@ -358,7 +361,10 @@ static void help(mt_ctx *ctx)
           "                      or a commit\n"
           "      --attn IMPL     attention to trace: eager or sdpa (default: the one\n"
           "                      transformers picks for the model type)\n"
+          "      --text-only     of a multimodal config (one with a text_config): trace its\n"
+          "                      language model alone, named as the text-only checkpoint\n"
           "      --bind LIST     concrete sizes instead of symbols, e.g. batch=1,seq=4096\n"
+          "                      (vision-language models: images=N, the images in pixel_values)\n"
           "      --tp N|auto     plan tensor parallelism over N ranks (JSON, table, or a\n"
           "                      picture: .dot/.svg/.png, .html), or list\n"
           "                      the degrees 1..64 the model can use (--all: the others too,\n"
@@ -603,6 +609,7 @@ static int parse_args(cli *c, int argc, char **argv)
             break;
         }
         case OPT_UNFOLD: c->unfold = true; break;
+        case OPT_TEXT_ONLY: c->text_only = true; break;
         case OPT_ALL: c->all = true; break;
         case OPT_FIT:
         case OPT_CLUSTER:
@@ -1202,6 +1209,7 @@ static int run(cli *c)
     bo.dtype = c->dtype;
     bo.num_layers = c->layers;
     bo.attn = c->attn;
+    bo.text_only = c->text_only;
     mt_model *m = mt_model_build(c->ctx, cfg, &bo);
     if (!m)
         return input_error(c->ctx);

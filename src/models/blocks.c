@@ -455,7 +455,8 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
         return mt_ctx_status(ctx);
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU; /* requested; the meta scope turns it into META */
-    mt_module *model = mt_module_new(ctx, m->root, "model", s->cls.model);
+    mt_module *root = s->root ? s->root : m->root;
+    mt_module *model = mt_module_new(ctx, root, "model", s->cls.model);
     if (!model) return mt_ctx_status(ctx);
     mt_module *emb = s->caps.embed_cls ? scaled_embedding(m, model, s)
                                        : mt_nn_embedding(ctx, model, NM(s, embed, "embed_tokens"), s->vocab, s->hidden, dt, dev);
@@ -483,9 +484,9 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
         return mt_ctx_status(ctx);
     const char *head = NM(s, lm_head, "lm_head");
     if (s->tie_embeddings) {
-        if (!mt_nn_linear_tied(ctx, m->root, head, mt_module_param(emb, "weight")))
+        if (!mt_nn_linear_tied(ctx, root, head, mt_module_param(emb, "weight")))
             return mt_ctx_status(ctx);
-    } else if (!mt_nn_linear(ctx, m->root, head, s->hidden, s->vocab, false, dt, dev)) {
+    } else if (!mt_nn_linear(ctx, root, head, s->hidden, s->vocab, false, dt, dev)) {
         return mt_ctx_status(ctx);
     }
     mt_model_info(m, "vocab_size", mt_a_int(s->vocab));
@@ -873,10 +874,19 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
 
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_tr_child(tr, m->root, "model");
-    mt_tr_enter(tr, model);
+    mt_module *root = s->root ? s->root : m->root;
+    mt_module *model = mt_tr_child(tr, root, "model");
     mt_module *emb = mt_tr_child(tr, model, NM(s, embed, "embed_tokens"));
-    mt_tensor *h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
+    mt_tensor *h = NULL;
+    if (s->hooks.merge_embeds) { /* embedded and merged by the wrapper, then the decoder runs */
+        h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
+        h = s->hooks.merge_embeds(tr, m, s, ids, h);
+        mt_tr_enter(tr, root);
+        mt_tr_enter(tr, model);
+    } else {
+        mt_tr_enter(tr, model);
+        h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
+    }
     if (s->caps.embed_scale != 0 && !s->caps.embed_scale_in_dtype && !s->caps.embed_cls)
         h = mt_mul_s(tr, h, s->caps.embed_scale);
     mt_arg aa[1] = {mt_a_dim(ids->shape[1])};
@@ -944,7 +954,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     }
     h = mt_dec_norm_forward(tr, mt_tr_child(tr, model, NM(s, final_norm, "norm")), h, s);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, m->root, NM(s, lm_head, "lm_head")), h);
+    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, root, NM(s, lm_head, "lm_head")), h);
     if (s->caps.logits_mul != 0) logits = mt_mul_s(tr, logits, s->caps.logits_mul);
     if (s->caps.logits_div != 0) logits = mt_div_s(tr, logits, s->caps.logits_div);
     if (s->caps.final_softcap > 0) {
@@ -952,5 +962,6 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         logits = mt_unary(tr, MT_OP_TANH, logits);
         logits = mt_mul_s(tr, logits, s->caps.final_softcap);
     }
+    if (s->hooks.merge_embeds) mt_tr_leave(tr); /* the wrapper's language_model */
     return mt_tr_output(tr, &logits, 1);
 }

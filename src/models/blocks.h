@@ -28,6 +28,12 @@ typedef struct mt_dec_hooks {
     mt_status (*build_attn)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer, int64_t index);
     mt_tensor *(*attn_forward)(mt_tracer *tr, mt_module *attn, mt_tensor *x, mt_tensor *mask,
                                mt_tensor *cos, mt_tensor *sin, const struct mt_dec_spec *s);
+    /* A multimodal wrapper's merge (Gemma 3): called with the token embeddings
+     * before the decoder's model is entered (the embedding is then recorded at the
+     * caller's level, as the wrapper calls get_input_embeddings()); returns the
+     * inputs_embeds the decoder runs on. */
+    mt_tensor *(*merge_embeds)(mt_tracer *tr, mt_model *m, const struct mt_dec_spec *s, mt_tensor *ids,
+                               mt_tensor *embeds);
 } mt_dec_hooks;
 
 /* ---- capabilities (data; all-zero is Llama) ---- */
@@ -130,6 +136,8 @@ typedef struct mt_dec_spec {
     /* Added for the Llama-like families; zero-initialized means Llama. */
     mt_dec_caps caps;
     mt_dec_naming names;
+    mt_module *root;           /* NULL: m->root; else the module the CausalLM (its model and lm_head)
+                                * is built under and traced from (a multimodal wrapper's language_model) */
 } mt_dec_spec;
 
 /* Read the fields every Llama-like config shares, with the given defaults

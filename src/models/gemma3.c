@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "blocks.h"
+#include "siglip.h"
 
 static const mt_dec_names gemma3_names = {
     "Gemma3TextModel", "Gemma3DecoderLayer", "Gemma3Attention", "Gemma3MLP", "Gemma3RMSNorm",
@@ -76,10 +77,8 @@ static const bool *read_sliding(mt_model *m, mt_dec_spec *s) {
     return v;
 }
 
-static mt_status gemma3_build(mt_model *m) {
-    mt_dec_spec *s = mt_alloc(m->ctx, sizeof *s);
-    if (!s) return mt_ctx_status(m->ctx);
-    m->family = s;
+/* The language model's spec from m->cfg (Gemma3TextConfig): reads only, builds nothing. */
+static mt_status gemma3_text_spec(mt_model *m, mt_dec_spec *s) {
     s->cls = gemma3_names;
     if (mt_dec_read_common(m, s, &gemma3_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias, bidirectional;
@@ -110,7 +109,14 @@ static mt_status gemma3_build(mt_model *m) {
     s->caps.local_rope_theta = local_theta;
     s->caps.sliding = read_sliding(m, s);
     if (!s->caps.sliding) return mt_ctx_status(m->ctx);
-    if (mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(m->ctx);
+    return mt_dec_read_rope(m, s);
+}
+
+static mt_status gemma3_build(mt_model *m) {
+    mt_dec_spec *s = mt_alloc(m->ctx, sizeof *s);
+    if (!s) return mt_ctx_status(m->ctx);
+    m->family = s;
+    if (gemma3_text_spec(m, s) != MT_OK) return mt_ctx_status(m->ctx);
     return mt_dec_build(m, s);
 }
 
@@ -122,4 +128,228 @@ const mt_arch mt_arch_gemma3_text = {
     .example = "google/gemma-3-1b-it",
     .build = gemma3_build,
     .forward = gemma3_forward,
+};
+
+/* ---- Gemma3ForConditionalGeneration (model_type gemma3) -----------------------
+ * Read at transformers' models/gemma3/modeling_gemma3.py, commit 0018aa647bb1 of
+ * the stored mirror (Gemma3Model, Gemma3MultiModalProjector,
+ * Gemma3ForConditionalGeneration), with the SigLIP tower of siglip.c.
+ *
+ * Names. The checkpoints (google/gemma-3-4b-it, google/medgemma-27b-it: their
+ * model.safetensors.index.json) store the layout of transformers 4.50, where the
+ * wrapper held the three parts itself: vision_tower.vision_model.*,
+ * multi_modal_projector.*, language_model.model.* (a Gemma3ForCausalLM whose
+ * lm_head is tied to the embedding, so absent from the index). Newer transformers
+ * nests them as model.vision_tower / model.multi_modal_projector /
+ * model.language_model and lm_head, and maps the stored names through
+ * _checkpoint_conversion_mapping ("^language_model.model" -> "model.language_model",
+ * "^vision_tower" -> "model.vision_tower", "^multi_modal_projector" ->
+ * "model.multi_modal_projector", "^language_model.lm_head" -> "lm_head"). metatrace
+ * builds the stored layout, so every parameter carries its checkpoint name; the
+ * module classes are the same either way (Gemma3TextModel under
+ * language_model.model). Registration order: vision_tower, multi_modal_projector,
+ * language_model, as Gemma3Model.__init__.
+ *
+ * Forward (Gemma3Model.forward with pixel_values): the token embedding
+ * (get_input_embeddings, Gemma3TextScaledWordEmbedding); image_features =
+ * multi_modal_projector(vision_tower(pixel_values).last_hidden_state), then
+ * .to(inputs_embeds.dtype); special_image_mask = (input_ids == image_token_index)
+ * .unsqueeze(-1).expand_as(inputs_embeds); inputs_embeds.masked_scatter(mask,
+ * image_features); then the language model on inputs_embeds and lm_head. Left out:
+ * get_placeholder_mask's checks (mask.sum() for the message and
+ * inputs_embeds[mask].numel() compared with the features: validation only), the
+ * .to(device) moves, and token_type_ids (the bidirectional mask over each image's
+ * tokens is built only when token_type_ids is passed; without it, as traced, the
+ * mask is the text model's causal/sliding one). The image token must lie inside
+ * the vocabulary (262144 < 262208 in every Gemma 3 config): otherwise transformers
+ * first replaces it by 0 in a clone of input_ids, which is not modelled.
+ *
+ * Inputs: input_ids and attention_mask [batch, seq], and pixel_values [images,
+ * num_channels, image_size, image_size] in the model dtype; `images` is an input
+ * symbol (--bind images=N) with bounds [1, batch*seq // mm_tokens_per_image]:
+ * each image fills mm_tokens_per_image placeholder tokens of input_ids. */
+typedef struct gemma3_mm {
+    mt_dec_spec text;
+    mt_siglip_spec vision;
+    int64_t mm_tokens, image_token, tokens_side, kernel;
+    mt_module *tower, *proj;
+} gemma3_mm;
+
+/* Gemma3MultiModalProjector.forward. */
+static mt_tensor *projector_forward(mt_tracer *tr, const gemma3_mm *g, mt_tensor *vis) {
+    if (!vis) return NULL;
+    mt_ctx *ctx = tr->ctx;
+    mt_module *p = g->proj;
+    mt_tr_enter(tr, p);
+    mt_tensor *r = mt_transpose(tr, vis, 1, 2);
+    const mt_sym *rs[4] = {vis->shape[0], vis->shape[2], mt_sym_const(ctx, g->vision.patches_side),
+                           mt_sym_const(ctx, g->vision.patches_side)};
+    r = mt_reshape(tr, r, 4, rs);
+    r = mt_contiguous(tr, r);
+    mt_module *pool = mt_tr_child(tr, p, "avg_pool");
+    mt_tr_enter(tr, pool);
+    mt_tensor *pooled = r ? mt_tr_op1(tr, MT_OP_AVG_POOL2D,
+                                      (mt_arg[]){mt_a_tensor(r), mt_a_int(g->kernel), mt_a_int(g->kernel), mt_a_int(0),
+                                                 mt_a_bool(false), mt_a_bool(true), mt_a_none()},
+                                      7, NULL, 0)
+                          : NULL;
+    mt_tr_leave(tr);
+    pooled = pooled ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(pooled), mt_a_int(2)}, 2, NULL, 0) : NULL;
+    pooled = mt_transpose(tr, pooled, 1, 2);
+    mt_tensor *normed = mt_dec_norm_forward(tr, mt_tr_child(tr, p, "mm_soft_emb_norm"), pooled, &g->text);
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, p, "mm_input_projection_weight"));
+    mt_tensor *proj = mt_matmul(tr, normed, w);
+    mt_tensor *y = proj ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(proj), mt_a_tensor(vis)}, 2, NULL, 0)
+                        : NULL;
+    mt_tr_leave(tr);
+    return y;
+}
+
+static mt_tensor *gemma3_merge(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *ids, mt_tensor *embeds) {
+    const gemma3_mm *g = s->ext;
+    if (!embeds || m->inputs.n < 3) return NULL;
+    mt_tensor *px = m->inputs.items[2];
+    mt_tensor *vis = mt_siglip_forward(tr, g->tower, px, &g->vision);
+    mt_tensor *feat = projector_forward(tr, g, vis);
+    feat = mt_to(tr, feat, embeds->dtype);
+    mt_tensor *mask = mt_tr_op1(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(ids), mt_a_int(g->image_token)}, 2, NULL, 0);
+    mask = mt_unsqueeze(tr, mask, -1);
+    mask = mt_expand(tr, mask, embeds->ndim, embeds->shape); /* expand_as(inputs_embeds) */
+    return mask && feat ? mt_tr_op1(tr, MT_OP_MASKED_SCATTER,
+                                    (mt_arg[]){mt_a_tensor(embeds), mt_a_tensor(mask), mt_a_tensor(feat)}, 3, NULL, 0)
+                        : NULL;
+}
+
+static mt_config *need_sub(mt_model *m, const char *field) {
+    mt_config *c = mt_config_sub(m->cfg, field);
+    if (!c) mt_config_error(m->cfg, field, "expected a %s object (Gemma3Config)", field);
+    return c;
+}
+
+/* Unique parameters (tied aliases once) under `mod`. */
+static int64_t subtree_params(const mt_module *mod) {
+    int64_t n = 0;
+    for (int i = 0; i < mod->params.n; i++) {
+        const mt_param *p = mod->params.items[i];
+        if (p->is_buffer || p->tied_to) continue;
+        int64_t k = 1;
+        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]); /* built shapes are constant */
+        n += k;
+    }
+    for (int i = 0; i < mod->children.n; i++) n += subtree_params(mod->children.items[i]);
+    return n;
+}
+
+static mt_status gemma3_mm_build(mt_model *m) {
+    mt_ctx *ctx = m->ctx;
+    gemma3_mm *g = mt_alloc(ctx, sizeof *g);
+    if (!g) return mt_ctx_status(ctx);
+    m->family = g;
+    mt_config *top = m->cfg;
+    mt_config *tc = need_sub(m, "text_config");
+    mt_config *vc = tc ? need_sub(m, "vision_config") : NULL;
+    if (!vc) return mt_ctx_status(ctx);
+    if (!mt_config_pos_int(top, "mm_tokens_per_image", 256, &g->mm_tokens) ||
+        !mt_config_int(top, "image_token_index", 262144, &g->image_token))
+        return mt_ctx_status(ctx);
+    /* the tower first: --layers (m->num_layers) still holds the request */
+    m->cfg = vc;
+    mt_status st = mt_siglip_read(m, vc, m->num_layers, &g->vision);
+    m->cfg = tc;
+    if (st == MT_OK) st = gemma3_text_spec(m, &g->text);
+    m->cfg = top;
+    if (st != MT_OK) return mt_ctx_status(ctx);
+    /* Gemma3MultiModalProjector: tokens_per_side = int(mm_tokens_per_image ** 0.5),
+     * kernel = patches_per_image // tokens_per_side; the pooled side is then
+     * patches_per_image // kernel, and its square must be mm_tokens_per_image for the
+     * features to fill the image tokens */
+    int64_t side = 0, ps = g->vision.patches_side;
+    while (side < ps && (side + 1) * (side + 1) <= g->mm_tokens) side++; /* int(mm_tokens ** 0.5), capped */
+    g->tokens_side = side;
+    g->kernel = side > 0 ? g->vision.patches_side / side : 0;
+    if (g->kernel < 1 || (g->vision.patches_side / g->kernel) * (g->vision.patches_side / g->kernel) != g->mm_tokens)
+        return mt_config_error(top, "mm_tokens_per_image",
+                               "%lld image tokens do not tile the %lldx%lld patches (image_size / patch_size): "
+                               "expected the square of a divisor of %lld",
+                               (long long)g->mm_tokens, (long long)g->vision.patches_side,
+                               (long long)g->vision.patches_side, (long long)g->vision.patches_side);
+    if (g->image_token < 0 || g->image_token >= g->text.vocab)
+        return mt_config_error(top, "image_token_index",
+                               "image token %lld outside the vocabulary (%lld): transformers' out-of-vocabulary "
+                               "image-token path (input_ids cloned, image tokens set to 0) is not modelled",
+                               (long long)g->image_token, (long long)g->text.vocab);
+    m->cfg = vc;
+    g->tower = mt_siglip_build(m, m->root, "vision_tower", &g->vision);
+    m->cfg = top;
+    if (!g->tower) return mt_ctx_status(ctx);
+    g->proj = mt_module_new(ctx, m->root, "multi_modal_projector", "Gemma3MultiModalProjector");
+    if (!g->proj) return mt_ctx_status(ctx);
+    int64_t pw[2] = {g->vision.hidden, g->text.hidden};
+    mt_dec_spec ns = g->text;
+    ns.norm_eps = g->vision.eps; /* Gemma3RMSNorm(vision hidden, eps=vision_config.layer_norm_eps) */
+    mt_module *pool = NULL;
+    if (!mt_param_new(ctx, g->proj, "mm_input_projection_weight", g->text.dtype, MT_DEVICE_CPU, 2, pw) ||
+        !mt_dec_rms_norm(m, g->proj, "mm_soft_emb_norm", &ns, g->vision.hidden) ||
+        !(pool = mt_module_new(ctx, g->proj, "avg_pool", "AvgPool2d")))
+        return mt_ctx_status(ctx);
+    mt_module_attr(ctx, pool, "kernel_size", mt_a_int(g->kernel));
+    mt_module_attr(ctx, pool, "stride", mt_a_int(g->kernel));
+    mt_module_attr(ctx, pool, "padding", mt_a_int(0));
+    mt_module *lm = mt_module_new(ctx, m->root, "language_model", "Gemma3ForCausalLM");
+    if (!lm) return mt_ctx_status(ctx);
+    g->text.root = lm;
+    g->text.ext = g;
+    g->text.hooks.merge_embeds = gemma3_merge;
+    m->cfg = tc;
+    st = mt_dec_build(m, &g->text);
+    m->cfg = top;
+    if (st != MT_OK) return mt_ctx_status(ctx);
+    mt_model_info(m, "vision_hidden_size", mt_a_int(g->vision.hidden));
+    mt_model_info(m, "vision_intermediate_size", mt_a_int(g->vision.intermediate));
+    mt_model_info(m, "vision_num_hidden_layers", mt_a_int(g->vision.layers));
+    mt_model_info(m, "vision_num_attention_heads", mt_a_int(g->vision.heads));
+    mt_model_info(m, "image_size", mt_a_int(g->vision.image_size));
+    mt_model_info(m, "patch_size", mt_a_int(g->vision.patch_size));
+    mt_model_info(m, "mm_tokens_per_image", mt_a_int(g->mm_tokens));
+    mt_model_info(m, "image_token_index", mt_a_int(g->image_token));
+    return MT_OK;
+}
+
+static mt_status gemma3_mm_forward(mt_model *m, mt_tracer *tr) {
+    gemma3_mm *g = m->family;
+    mt_ctx *ctx = m->ctx;
+    const mt_tensor *ids = m->inputs.items[0];
+    const mt_sym *images = mt_model_input_dim(m, "images");
+    if (!images) return mt_ctx_status(ctx);
+    if (!mt_sym_is_const(images)) {
+        const mt_sym *hi = mt_sym_floordiv(ctx, mt_sym_mul(ctx, ids->shape[0], ids->shape[1]), g->mm_tokens);
+        if (!hi) return mt_ctx_status(ctx);
+        mt_sym_set_bounds(ctx, images, 1, hi);
+    }
+    const mt_sym *dims[4] = {images, mt_sym_const(ctx, g->vision.channels), mt_sym_const(ctx, g->vision.image_size),
+                             mt_sym_const(ctx, g->vision.image_size)};
+    mt_tensor *px = mt_tr_placeholder(tr, "pixel_values", g->text.dtype, 4, dims);
+    if (!px) return mt_ctx_status(ctx);
+    mt_vec_push(ctx, &m->inputs, px);
+    return mt_dec_forward(m, tr, &g->text);
+}
+
+/* The language model alone: mt_totals.text_params. */
+static mt_status gemma3_mm_totals(const mt_model *m, mt_totals *t) {
+    const gemma3_mm *g = m->family;
+    t->text_params = subtree_params(g->text.root);
+    t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(g->text.dtype);
+    return MT_OK;
+}
+
+static const char *const gemma3_mm_classes[] = {"Gemma3ForConditionalGeneration", NULL};
+
+const mt_arch mt_arch_gemma3 = {
+    .model_type = "gemma3",
+    .default_class = "Gemma3ForConditionalGeneration",
+    .example = "google/gemma-3-4b-it",
+    .build = gemma3_mm_build,
+    .forward = gemma3_mm_forward,
+    .totals = gemma3_mm_totals,
+    .classes = gemma3_mm_classes,
 };

@@ -480,14 +480,15 @@ static bool read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, co
     return true;
 }
 
-static mt_status l4_build_common(mt_model *m, bool wrapped, mt_dtype force_dt) {
+static mt_status l4_build_common(mt_model *m, mt_module *root, mt_dtype force_dt) {
     mt_ctx *ctx = m->ctx;
     mt_moe_model *mm = mt_moe_model_new(m);
     l4 *f = mt_alloc(ctx, sizeof *f);
     if (!mm || !f) return mt_ctx_status(ctx);
     mm->fam = f;
-    f->wrapped = wrapped;
+    f->wrapped = root != NULL;
     mt_dec_spec *s = &mm->dec;
+    s->root = root; /* NULL: m->root; llama4: language_model */
     s->cls = l4_names;
     s->names.mlp = "feed_forward";
     int64_t cfg_layers;
@@ -551,7 +552,7 @@ static mt_status l4_build_common(mt_model *m, bool wrapped, mt_dtype force_dt) {
     return MT_OK;
 }
 
-static mt_status l4_text_build(mt_model *m) { return l4_build_common(m, false, MT_DTYPE_NONE); }
+static mt_status l4_text_build(mt_model *m) { return l4_build_common(m, NULL, MT_DTYPE_NONE); }
 
 /* model_type llama4: text_config's language model under language_model
  * (Llama4ForConditionalGeneration's names). The model dtype is the top-level
@@ -566,13 +567,10 @@ static mt_status l4_build(mt_model *m) {
     mt_dtype dt = MT_DTYPE_NONE;
     bool top_dt = m->dtype != MT_DTYPE_NONE || mt_config_has(top, "torch_dtype") || mt_config_has(top, "dtype");
     if (top_dt && mt_model_read_dtype(m, &dt) != MT_OK) return mt_ctx_status(ctx);
-    mt_module *root = m->root;
-    mt_module *lm = mt_module_new(ctx, root, "language_model", "Llama4ForCausalLM");
+    mt_module *lm = mt_module_new(ctx, m->root, "language_model", "Llama4ForCausalLM");
     if (!lm) return mt_ctx_status(ctx);
     if (sub) m->cfg = sub; /* no text_config: Llama4TextConfig's defaults (the top level has none of its keys) */
-    m->root = lm;
-    mt_status st = l4_build_common(m, true, dt);
-    m->root = root;
+    mt_status st = l4_build_common(m, lm, dt);
     m->cfg = top;
     if (st != MT_OK) return st;
     const char *note = "model_type 'llama4' is multimodal: traced is its language model (text_config, as "

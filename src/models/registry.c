@@ -43,6 +43,7 @@ extern const mt_arch mt_arch_olmoe;
 extern const mt_arch mt_arch_glm4_moe;
 extern const mt_arch mt_arch_hunyuan_v1_moe;
 extern const mt_arch mt_arch_hunyuan_v1_dense;
+extern const mt_arch mt_arch_gemma3;
 extern const mt_arch mt_arch_llama4_text;
 extern const mt_arch mt_arch_llama4;
 
@@ -86,6 +87,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_glm4_moe,
     &mt_arch_hunyuan_v1_moe,
     &mt_arch_hunyuan_v1_dense,
+    &mt_arch_gemma3,
     &mt_arch_llama4_text,
     &mt_arch_llama4,
 };

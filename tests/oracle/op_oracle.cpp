@@ -863,6 +863,64 @@ void gen_cumsum(Gen &g) {
     g.skipped_float8 += kFloat8Count * 8;
 }
 
+// F.conv2d: SigLIP's patch embedding, strides, paddings (ints and strings),
+// dilations, groups, unbatched inputs, and the rejections (channels, kernel larger
+// than the padded input, dtypes, bias size, rank).
+void gen_conv2d(Gen &g) {
+    for (auto a : kFloats) g.add({t({2, 3, 28, 28}, a), t({8, 3, 14, 14}, a), t({8}, a), Ls({14, 14}), Val::str("valid"), Ls({1, 1}), I(1)});
+    g.add({t({1, 4, 7, 7}), t({6, 4, 3, 3}), N(), I(2), I(1)});
+    g.add({t({1, 1, 10, 10}), t({1, 1, 3, 3})}, {{"dilation", I(2)}});
+    g.add({t({1, 4, 5, 5}), t({6, 2, 3, 3})}, {{"groups", I(2)}});
+    g.add({t({1, 4, 5, 7}), t({6, 4, 3, 3})}, {{"padding", Val::str("same")}});
+    g.add({t({3, 28, 28}), t({8, 3, 14, 14})}, {{"stride", Ls({14, 7})}});
+    for (int k = 0; k < 12; k++) {
+        int64_t c = g.rng.range(1, 4), o = g.rng.range(1, 4), kh = g.rng.range(1, 4), kw = g.rng.range(1, 4);
+        int64_t h = g.rng.range(1, 9), w = g.rng.range(1, 9);
+        g.add({t({2, c, h, w}), t({o, c, kh, kw}), t({o}), Ls({g.rng.range(1, 3), g.rng.range(1, 3)}),
+               Ls({g.rng.range(0, 2), g.rng.range(0, 2)}), Ls({g.rng.range(1, 2), g.rng.range(1, 2)})});
+    }
+    g.add({t({1, 4, 5, 5}), t({6, 3, 3, 3})});
+    g.add({t({1, 4, 5, 5}), t({6, 2, 3, 3})}, {{"groups", I(4)}});
+    g.add({t({1, 6, 5, 5}), t({5, 2, 3, 3})}, {{"groups", I(3)}});
+    g.add({t({1, 3, 2, 2}), t({1, 3, 3, 3})});
+    g.add({t({1, 3, 8, 8}), t({1, 3, 3, 3}, at::kBFloat16)});
+    g.add({t({1, 3, 8, 8}), t({2, 3, 3, 3}), t({3})});
+    g.add({t({3, 8}), t({2, 3, 3, 3})});
+    g.add({t({1, 3, 8, 8}), t({2, 3, 3, 3})}, {{"stride", I(2)}, {"padding", Val::str("same")}});
+}
+
+// F.avg_pool2d: Gemma 3's projector pooling, strides, paddings, ceil_mode, 3-D
+// inputs, and the rejections (padding over half the kernel, output too small, rank).
+void gen_avg_pool2d(Gen &g) {
+    for (auto a : kFloats) g.add({t({2, 8, 16, 16}, a)}, {{"kernel_size", I(4)}, {"stride", I(4)}});
+    g.add({t({1, 1, 8, 8}), I(2)});
+    g.add({t({1, 2, 7, 7}), I(3), I(2), I(1)});
+    g.add({t({1, 1, 6, 6}), I(3), I(2)}, {{"ceil_mode", B(true)}});
+    g.add({t({1, 1, 5, 5}), I(2), I(2), I(1)}, {{"ceil_mode", B(true)}});
+    g.add({t({2, 8, 8}), Ls({2, 4})});
+    for (int k = 0; k < 12; k++) {
+        int64_t kh = g.rng.range(1, 4), kw = g.rng.range(1, 4);
+        g.add({t({1, 2, g.rng.range(1, 9), g.rng.range(1, 9)}), Ls({kh, kw}), Ls({g.rng.range(1, 3), g.rng.range(1, 3)}),
+               Ls({g.rng.range(0, 2), g.rng.range(0, 2)}), B(g.rng.coin(50))});
+    }
+    g.add({t({1, 1, 8, 8}), I(2), I(2), I(2)});
+    g.add({t({1, 1, 2, 2}), I(3)});
+    g.add({t({8, 8}), I(2)});
+    g.add({t({1, 1, 4, 4})}, {{"kernel_size", I(2)}, {"divisor_override", I(0)}});
+}
+
+// Tensor.masked_scatter: the merge shape, broadcasting of self and mask, and the
+// rejections (non-bool mask, source dtype, shapes that do not broadcast).
+void gen_masked_scatter(Gen &g) {
+    for (auto a : kFloats) g.add({t({2, 5, 8}, a), t({2, 5, 8}, at::kBool), t({1, 4, 8}, a)});
+    g.add({t({2, 3}), t({4, 1, 3}, at::kBool), t({24})});
+    g.add({t({2, 3}), t({2, 3}, at::kBool)}, {{"source", t({7})}});
+    g.add({t({2, 3}), t({2, 3}, at::kLong), t({6})});
+    g.add({t({2, 3}), t({2, 3}, at::kByte), t({6})});
+    g.add({t({2, 3}), t({2, 3}, at::kBool), t({6}, at::kHalf)});
+    g.add({t({2, 3}), t({4, 3}, at::kBool), t({12})});
+}
+
 // Llama 4's ops.
 // torch.bmm: 3-D operands, batch and inner dims matching or not, every dtype pair
 // on a few, ranks other than 3.
@@ -965,6 +1023,7 @@ void generate(const std::string &name, Gen &g) {
         {"min", gen_min}, {"full_like", gen_full_like}, {"cumsum", gen_cumsum},
         {"bmm", gen_bmm}, {"repeat", gen_repeat}, {"ones_like", gen_ones_like}, {"polar", gen_polar},
         {"view_as_complex", gen_view_as}, {"view_as_real", gen_view_as}, {"add_", gen_add_},
+        {"conv2d", gen_conv2d}, {"avg_pool2d", gen_avg_pool2d}, {"masked_scatter", gen_masked_scatter},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -440,6 +440,129 @@ Val cumsum(const Call &c, const char *self) {
     return T(at::cumsum(x, dim, a.dtype(99, "dtype")));
 }
 
+// ---- vision: F.conv2d, F.avg_pool2d, Tensor.masked_scatter ----
+// An int or a tuple of two ints (torch's _pair arguments).
+std::vector<int64_t> int_pair(const Args &a, size_t pos, const char *name, int64_t dflt) {
+    const Val *v = a.get(pos, name);
+    if (!v || v->kind == Val::NONE) return {dflt, dflt};
+    if (v->kind == Val::INT) return {v->i, v->i};
+    TORCH_CHECK(v->kind == Val::LIST && (v->items.size() == 1 || v->items.size() == 2),
+                "TypeError: argument '", name, "' must be an int or a tuple of ints, not ", repr(*v));
+    std::vector<int64_t> r;
+    for (const Val &it : v->items) {
+        TORCH_CHECK(it.kind == Val::INT, "TypeError: argument '", name, "' must be a tuple of ints, not ", repr(*v));
+        r.push_back(it.i);
+    }
+    if (r.size() == 1) r.push_back(r[0]);
+    return r;
+}
+
+// F.conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1);
+// padding may be 'valid' or 'same' (the conv2d.padding overload).
+struct ConvArgs {
+    at::Tensor x, w;
+    c10::optional<at::Tensor> b;
+    std::vector<int64_t> stride, pad, dil;
+    std::string pad_s;
+    int64_t groups;
+};
+ConvArgs conv_args(const Call &c) {
+    Args a(c);
+    ConvArgs k;
+    k.x = a.tensor(0, "input");
+    k.w = a.tensor(1, "weight");
+    k.b = a.opt_tensor(2, "bias");
+    k.stride = int_pair(a, 3, "stride", 1);
+    const Val *p = a.get(4, "padding");
+    if (p && p->kind == Val::STR) k.pad_s = p->s;
+    else k.pad = int_pair(a, 4, "padding", 0);
+    k.dil = int_pair(a, 5, "dilation", 1);
+    k.groups = a.integer(6, "groups", 1);
+    return k;
+}
+Val conv2d_real(const Call &c) {
+    ConvArgs k = conv_args(c);
+    if (!k.pad_s.empty()) return T(at::conv2d(k.x, k.w, k.b, k.stride, k.pad_s, k.dil, k.groups));
+    return T(at::conv2d(k.x, k.w, k.b, k.stride, k.pad, k.dil, k.groups));
+}
+// 1.13 has no meta convolution backend: the checks of aten/src/ATen/native/Convolution.cpp
+// (check_shape_forward, the padding string overload) and conv_output_size; the real op runs
+// on small CPU tensors in the op-level cross-check.
+Val conv2d_meta(const Call &c) {
+    ConvArgs k = conv_args(c);
+    TORCH_CHECK(k.x.dim() == 3 || k.x.dim() == 4, "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: ",
+                sizes_str(k.x.sizes()));
+    TORCH_CHECK(k.w.dim() == 4, "weight should have at least three dimensions");
+    TORCH_CHECK(k.x.scalar_type() == k.w.scalar_type() && (!k.b || k.b->scalar_type() == k.x.scalar_type()),
+                "Input type and weight type should be the same");
+    TORCH_CHECK(k.groups > 0, "non-positive groups is not supported");
+    for (int i = 0; i < 2; i++) {
+        TORCH_CHECK(k.stride[i] > 0, "non-positive stride is not supported");
+        TORCH_CHECK(k.dil[i] > 0, "dilation should be greater than zero");
+    }
+    bool same = k.pad_s == "same";
+    TORCH_CHECK(k.pad_s.empty() || same || k.pad_s == "valid", "Invalid padding string: '", k.pad_s, "'");
+    if (k.pad_s == "valid") k.pad = {0, 0};
+    TORCH_CHECK(!same || (k.stride[0] == 1 && k.stride[1] == 1), "padding='same' is not supported for strided convolutions");
+    if (same) k.pad = {0, 0};
+    TORCH_CHECK(k.pad[0] >= 0 && k.pad[1] >= 0, "negative padding is not supported");
+    int cd = (int)k.x.dim() - 3;
+    TORCH_CHECK(k.w.size(0) % k.groups == 0, "Given groups=", k.groups, ", expected weight to be divisible by ", k.groups,
+                " at dimension 0");
+    TORCH_CHECK(k.x.size(cd) == k.w.size(1) * k.groups, "Given groups=", k.groups, ", weight of size ",
+                sizes_str(k.w.sizes()), ", expected input", sizes_str(k.x.sizes()), " to have ", k.w.size(1) * k.groups,
+                " channels");
+    TORCH_CHECK(!k.b || (k.b->dim() == 1 && k.b->size(0) == k.w.size(0)), "expected bias to be 1-dimensional with ",
+                k.w.size(0), " elements");
+    std::vector<int64_t> out;
+    if (k.x.dim() == 4) out.push_back(k.x.size(0));
+    out.push_back(k.w.size(0));
+    for (int i = 0; i < 2; i++) {
+        int64_t in = k.x.size(cd + 1 + i), eff = k.dil[i] * (k.w.size(2 + i) - 1) + 1;
+        TORCH_CHECK(in + 2 * k.pad[i] >= eff, "Kernel size can't be greater than actual input size");
+        out.push_back(same ? in : (in + 2 * k.pad[i] - eff) / k.stride[i] + 1);
+    }
+    return T(at::empty(out, k.x.options()));
+}
+
+// F.avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+// count_include_pad=True, divisor_override=None): stride None is the kernel size.
+Val avg_pool2d(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    TORCH_CHECK(a.present(1, "kernel_size"), "TypeError: avg_pool2d() missing required argument 'kernel_size'");
+    std::vector<int64_t> k = int_pair(a, 1, "kernel_size", 0);
+    std::vector<int64_t> s = a.present(2, "stride") ? int_pair(a, 2, "stride", 0) : k;
+    std::vector<int64_t> p = int_pair(a, 3, "padding", 0);
+    c10::optional<int64_t> div;
+    if (a.present(6, "divisor_override")) div = a.integer(6, "divisor_override");
+    return T(at::avg_pool2d(x, k, s, p, a.boolean(4, "ceil_mode", false), a.boolean(5, "count_include_pad", true), div));
+}
+
+// Tensor.masked_scatter(mask, source): expand_outplace(mask, self), clone,
+// masked_scatter_ (aten/src/ATen/native/TensorAdvancedIndexing.cpp), whose checks
+// are a bool mask and source of self's dtype.
+void masked_scatter_checks(const at::Tensor &self, const at::Tensor &mask, const at::Tensor &src) {
+    TORCH_CHECK(mask.scalar_type() == at::kBool, "masked_scatter_ only supports boolean masks, but got mask with dtype ",
+                aten_dtype_name(mask.scalar_type()));
+    TORCH_CHECK(self.scalar_type() == src.scalar_type(),
+                "masked_scatter_: expected self and source to have same dtypes but got ",
+                aten_dtype_name(self.scalar_type()), " and ", aten_dtype_name(src.scalar_type()));
+}
+Val masked_scatter_real(const Call &c) {
+    Args a(c);
+    at::Tensor self = a.tensor(0, "self"), mask = a.tensor(1, "mask"), src = a.tensor(2, "source");
+    masked_scatter_checks(self, mask, src);
+    return T(self.masked_scatter(mask, src));
+}
+// 1.13 has no meta kernel for masked_scatter_: the broadcast shape, self's dtype.
+Val masked_scatter_meta(const Call &c) {
+    Args a(c);
+    at::Tensor self = a.tensor(0, "self"), mask = a.tensor(1, "mask"), src = a.tensor(2, "source");
+    masked_scatter_checks(self, mask, src);
+    return T(at::empty(at::infer_size(self.sizes(), mask.sizes()), self.options()));
+}
+
 // F.softmax(input, dim=None, _stacklevel=3, dtype=None); dim None uses the legacy
 // choice of torch/nn/functional.py _get_softmax_dim.
 Val softmax(const Call &c) {
@@ -1078,6 +1201,9 @@ std::map<std::string, Entry> build_table() {
     add("method:amax", [](const Call &c) { return reduce(c, 2); });
     add("function:torch.nn.functional.softmax", softmax);
     add("function:torch.cumsum", [](const Call &c) { return cumsum(c, "input"); });
+    add("function:torch.nn.functional.conv2d", conv2d_real, conv2d_meta);
+    add("function:torch.nn.functional.avg_pool2d", avg_pool2d);
+    add("method:masked_scatter", masked_scatter_real, masked_scatter_meta);
     add("method:cumsum", [](const Call &c) { return cumsum(c, "self"); });
     add("function:torch.matmul", [](const Call &c) {
         Args a(c);

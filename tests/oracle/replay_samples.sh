@@ -3,7 +3,8 @@
 # exported graph on ATen meta tensors under batch in {1,3} x seq in SEQS
 # (default "1 7 128"). dec_seq, the decoder length of encoder-decoder families,
 # is bound too, to the next value of SEQS (cyclically) so that it differs from
-# seq; graphs without it ignore it.
+# seq, and images, the image count of vision-language models' pixel_values, to
+# the batch; graphs without them ignore them.
 #
 # usage: replay_samples.sh [--seqs "1 7 16"] [--attn IMPL] [--expect-skip NAME]... CLI REPLAY CONFIG_DIR OUT_DIR
 #
@@ -44,7 +45,7 @@ binds=()
 for b in 1 3; do
     for k in "${!seqv[@]}"; do
         d=${seqv[$(((k + 1) % ${#seqv[@]}))]}
-        binds+=(--bind "batch=$b,seq=${seqv[$k]},dec_seq=$d")
+        binds+=(--bind "batch=$b,seq=${seqv[$k]},dec_seq=$d,images=$b")
     done
 done
 nbind=$((${#binds[@]} / 2))

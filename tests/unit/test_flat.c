@@ -94,7 +94,7 @@ Test(flat, bad_options_are_usage_errors_naming_them) {
         {"tp", "4097", "option 'tp': expected a tensor-parallel degree from 1 to 4096, got '4097'"},
         {"mem", "-1", "option 'mem': expected one device's memory in bytes (a positive integer), got '-1'"},
         {"layer", "2", "unknown option 'layer' (known: dtype, layers, attn, quant, kv-dtype, mem, mla-cache, dp, "
-                       "optimizer, context, stable, compact, tp, plan-style, sp, search, max-tp, depth, unfold, all)"},
+                       "optimizer, context, stable, compact, tp, plan-style, sp, search, max-tp, depth, unfold, all, text-only)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_assert_eq(mt_flat_set(f, cases[i].name, cases[i].value), MT_ERR_USAGE, "%s=%s", cases[i].name, cases[i].value);
@@ -140,5 +140,24 @@ Test(flat, reset_rebind_and_unknown_format) {
     /* a failed load reaches build as NULL: the load's error stays the message */
     cr_assert_null(mt_flat_build(f, mt_config_load(ctx, "/nonexistent/config.json")));
     cr_assert_str_eq(mt_ctx_errmsg(ctx), "/nonexistent/config.json: cannot open: No such file or directory");
+    mt_ctx_free(ctx);
+}
+
+Test(flat, text_only_builds_a_multimodal_config_s_language_model)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    mt_flat *f = mt_flat_new(ctx);
+    mt_config *cfg = mt_config_load(ctx, tu_src("samples/configs/multimodal/google--gemma-3-4b-it.config.json"));
+    cr_assert_not_null(cfg);
+    mt_model *m = mt_flat_build(f, cfg);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_str_eq(m->model_type, "gemma3"); /* default: the whole model */
+    cr_assert_eq(mt_flat_set(f, "text-only", "true"), MT_OK);
+    m = mt_flat_build(f, cfg);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_str_eq(m->model_type, "gemma3_text");
+    cr_assert_eq(mt_flat_set(f, "text-only", NULL), MT_OK); /* reset */
+    m = mt_flat_build(f, cfg);
+    cr_assert_str_eq(m->model_type, "gemma3");
     mt_ctx_free(ctx);
 }

@@ -280,3 +280,21 @@ Test(llama4, chunked_prefill_pairs_by_hand) {
     cr_assert_eq(tiny_prefill(8) - tiny_prefill(64), -494592LL, "%lld",
                  (long long)(tiny_prefill(8) - tiny_prefill(64)));
 }
+
+/* --text-only on the multimodal config: text_config alone as the standalone Llama4ForCausalLM
+ * (model.*, lm_head names), the same count as the language model under language_model. */
+Test(llama4, text_only_traces_the_standalone_language_model) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_parse(ctx, SCOUT, strlen(SCOUT), "scout.json");
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0, .text_only = true};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_str_eq(m->model_type, "llama4_text");
+    cr_assert(m->note && strstr(m->note, "vision tower"), "%s", m->note ? m->note : "(none)");
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, SCOUT_TEXT_PARAMS);
+    TU_SHAPE(m, "model.layers.0.feed_forward.experts.gate_up_proj", 16, 5120, 16384);
+    cr_assert_null(mt_model_param(m, "language_model.lm_head.weight"));
+    mt_ctx_free(ctx);
+}

@@ -542,6 +542,64 @@ CASES(cumsum,
     {MT_OP_CUMSUM_METHOD, "f32[2, 3]", "", "!USAGE:dim"},
 )
 
+/* ---- vision: conv2d, avg_pool2d, masked_scatter -----------------------------------
+ * Sizes by hand from PyTorch's formula (ATen conv_output_size, pooling_output_shape):
+ * out = floor((in + 2*pad - dilation*(k - 1) - 1) / stride) + 1; ceil_mode rounds up
+ * and drops a last window that would start in the right padding. */
+CASES(vision,
+    /* SigLIP's patch embedding at Gemma 3's 896 px, 14 px patches: 896 / 14 = 64 */
+    {MT_OP_CONV2D, "bf16[images, 3, 896, 896], bf16[1152, 3, 14, 14], bf16[1152], (14, 14), 'valid', (1, 1), 1", "",
+     "bf16[images, 1152, 64, 64]"},
+    {MT_OP_CONV2D, "f32[2, 3, 28, 28], f32[8, 3, 14, 14], f32[8]", "stride=14", "f32[2, 8, 2, 2]"},
+    /* 384 px in 14 px patches: (384 - 14) // 14 + 1 = 27, the rest of the image dropped */
+    {MT_OP_CONV2D, "f32[1, 3, 384, 384], f32[8, 3, 14, 14]", "stride=14", "f32[1, 8, 27, 27]"},
+    /* (7 + 2 - 2 - 1) // 2 + 1 = 4 */
+    {MT_OP_CONV2D, "f32[1, 4, 7, 7], f32[6, 4, 3, 3], None, 2, 1", "", "f32[1, 6, 4, 4]"},
+    /* dilation 2: a 5-wide window, 10 - 5 + 1 = 6 */
+    {MT_OP_CONV2D, "f32[1, 1, 10, 10], f32[1, 1, 3, 3]", "dilation=2", "f32[1, 1, 6, 6]"},
+    {MT_OP_CONV2D, "f32[1, 4, 5, 5], f32[6, 2, 3, 3]", "groups=2", "f32[1, 6, 3, 3]"},
+    {MT_OP_CONV2D, "f32[1, 4, 5, 7], f32[6, 4, 3, 3]", "padding='same'", "f32[1, 6, 5, 7]"},
+    {MT_OP_CONV2D, "f32[3, 28, 28], f32[8, 3, 14, 14]", "stride=(14, 7)", "f32[8, 2, 3]"},
+    {MT_OP_CONV2D, "f32[1, 3, h, w], f32[8, 3, 2, 2]", "stride=2", "f32[1, 8, (h-2)//2+1, (w-2)//2+1]"},
+    {MT_OP_CONV2D, "f32[1, 4, 5, 5], f32[6, 3, 3, 3]", "", "!SHAPE:expected input[1, 4, 5, 5] to have 3 channels"},
+    {MT_OP_CONV2D, "f32[1, 4, 5, 5], f32[6, 2, 3, 3]", "groups=4", "!SHAPE:expected input[1, 4, 5, 5] to have 8 channels"},
+    {MT_OP_CONV2D, "f32[1, 6, 5, 5], f32[5, 2, 3, 3]", "groups=3", "!SHAPE:divisible by 3 at dimension 0"},
+    {MT_OP_CONV2D, "f32[1, 3, 2, 2], f32[1, 3, 3, 3]", "", "!SHAPE:Kernel size can't be greater than actual input size"},
+    {MT_OP_CONV2D, "f32[1, 3, 8, 8], bf16[1, 3, 3, 3]", "", "!SHAPE:should be the same"},
+    {MT_OP_CONV2D, "f32[1, 3, 8, 8], f32[2, 3, 3, 3], f32[3]", "", "!SHAPE:expected bias to be 1-dimensional with 2 elements"},
+    {MT_OP_CONV2D, "f32[3, 8], f32[2, 3, 3, 3]", "", "!SHAPE:Expected 3D (unbatched) or 4D (batched) input to conv2d"},
+    {MT_OP_CONV2D, "f32[1, 3, 8, 8], f32[2, 3, 3, 3]", "stride=2, padding='same'", "!SHAPE:padding='same' is not supported for strided"},
+    {MT_OP_CONV2D, "f32[1, 3, 8, 8], f32[2, 3, 3, 3]", "padding='full'", "!USAGE:Invalid padding string"},
+    {MT_OP_CONV2D, "f32[1, 3, 8, 8]", "", "!USAGE:weight"},
+    /* Gemma3MultiModalProjector: 64 patches a side pooled to 16 (kernel 64 // 16 = 4) */
+    {MT_OP_AVG_POOL2D, "bf16[images, 1152, 64, 64]", "kernel_size=4, stride=4", "bf16[images, 1152, 16, 16]"},
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 8, 8], 2", "", "f32[1, 1, 4, 4]"},
+    /* (7 + 2 - 3) // 2 + 1 = 4 */
+    {MT_OP_AVG_POOL2D, "f32[1, 2, 7, 7], 3, 2, 1", "", "f32[1, 2, 4, 4]"},
+    /* floor: (6 - 3) // 2 + 1 = 2; ceil: ceil(3 / 2) + 1 = 3, and (3 - 1) * 2 = 4 < 6 keeps it */
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 6, 6], 3, 2", "", "f32[1, 1, 2, 2]"},
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 6, 6], 3, 2", "ceil_mode=True", "f32[1, 1, 3, 3]"},
+    /* ceil with padding 1: ceil((5 + 2 - 2) / 2) + 1 = 4, but (4 - 1) * 2 = 6 >= 5 + 1 drops it: 3 */
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 5, 5], 2, 2, 1", "ceil_mode=True", "f32[1, 1, 3, 3]"},
+    {MT_OP_AVG_POOL2D, "f32[2, 8, 8], (2, 4)", "", "f32[2, 4, 2]"},
+    {MT_OP_AVG_POOL2D, "f32[1, 3, h, w], 2", "", "f32[1, 3, (h-2)//2+1, (w-2)//2+1]"},
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 8, 8], 2, 2, 2", "", "!SHAPE:pad should be at most half of effective kernel size"},
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 2, 2], 3", "", "!SHAPE:Output size is too small"},
+    {MT_OP_AVG_POOL2D, "f32[8, 8], 2", "", "!SHAPE:Expected 3D or 4D"},
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 4, 4], 2", "divisor_override=0", "!SHAPE:divisor must be not zero"},
+    {MT_OP_AVG_POOL2D, "f32[1, 1, 4, 4]", "", "!USAGE:kernel_size"},
+    /* Gemma 3's merge: inputs_embeds.masked_scatter(mask expanded to it, image features) */
+    {MT_OP_MASKED_SCATTER, "bf16[batch, seq, 2560], bool[batch, seq, 2560], bf16[images, 256, 2560]", "",
+     "bf16[batch, seq, 2560]"},
+    /* out of place: self and mask broadcast (expand_outplace) */
+    {MT_OP_MASKED_SCATTER, "f32[2, 3], bool[4, 1, 3], f32[5]", "", "f32[4, 2, 3]"},
+    {MT_OP_MASKED_SCATTER, "f32[2, 3], bool[2, 3]", "source=f32[7]", "f32[2, 3]"},
+    {MT_OP_MASKED_SCATTER, "f32[2, 3], i64[2, 3], f32[6]", "", "!SHAPE:only supports boolean masks"},
+    {MT_OP_MASKED_SCATTER, "f32[2, 3], bool[2, 3], f16[6]", "", "!SHAPE:expected self and source to have same dtypes"},
+    {MT_OP_MASKED_SCATTER, "f32[2, 3], bool[4, 3], f32[6]", "", "!SHAPE:"},
+    {MT_OP_MASKED_SCATTER, "f32[2, 3], bool[2, 3]", "", "!USAGE:source"},
+)
+
 /* ---- matmul: every rank case of _matmul_impl ----------------------------------- */
 
 CASES(matmul,

@@ -78,6 +78,9 @@ static const kv_row kv_rows[] = {
     {"glm4_moe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
     {"hunyuan_v1_moe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
     {"hunyuan_v1_dense", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    /* the language model's cache only (gemma3_text's row): the SigLIP tower's layers are
+     * bidirectional, with nothing cached */
+    {"gemma3", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
     /* layer 0 chunked (attention_chunk_size 8: 8 tokens held), layer 1 NoPE full attention */
     {"llama4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
     {"llama4", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
