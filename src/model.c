@@ -95,6 +95,7 @@ static const struct {
     {"gemma3", "gemma3_text", "the SigLIP vision tower and the multi-modal projector"},
     {"paligemma", "gemma", "the SigLIP vision tower and the projector"},
     {"idefics3", "llama", "the SigLIP vision tower and the connector"},
+    {"llama4", "llama4_text", "the vision tower and the multi-modal projector"},
 };
 
 /* A multimodal config whose model_type is not registered: its language model

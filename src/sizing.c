@@ -632,6 +632,7 @@ typedef struct core {
     const mt_node *pv_mm;     /* eager: probs @ v */
     const mt_tensor *q, *k, *v, *mask;
     const mt_sym *sq, *sk;    /* query and key lengths */
+    bool chunked;             /* causal with a chunked mask (window = the chunk) */
 } core;
 
 /* The right operand of a score matmul is the key laid out [.., head_dim,
@@ -729,12 +730,14 @@ static bool kwarg_true(const mt_node *n, const char *name) {
 }
 
 /* Mask facts found in the ancestry of a mask tensor: a triu (causal) and
- * "q - k >= window" (sliding window). Walks constructor/elementwise nodes only:
+ * "q - k >= window" (sliding window) or "q // chunk" (chunked attention).
+ * Walks constructor/elementwise nodes only:
  * it stops at modules, parameters and matmuls, so it stays in the mask
  * subgraph. The result is cached per node (masks are shared by layers). */
 typedef struct maskinfo {
     bool done, causal;
     int64_t window;
+    bool chunked;  /* the window is a chunk (from a floordiv) */
 } maskinfo;
 
 static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, maskinfo *mi, int *seen, int epoch,
@@ -746,9 +749,14 @@ static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, m
         int i = stack[--sp];
         const mt_node *n = g->nodes[i];
         if (n->opid == MT_OP_TRIU) mi->causal = true;
+        /* q - k >= window (sliding), or q // chunk != k // chunk (Llama 4's chunked attention: at most
+         * chunk keys are held, reported as a window of chunk) */
         int64_t w = 0;
-        if (n->opid == MT_OP_GE && mt__node_int(n, "other", &w) && w > 0) {
-            if (mi->window == 0 || w < mi->window) mi->window = w;
+        if ((n->opid == MT_OP_GE || n->opid == MT_OP_FLOORDIV) && mt__node_int(n, "other", &w) && w > 0) {
+            if (mi->window == 0 || w < mi->window) {
+                mi->window = w;
+                mi->chunked = n->opid == MT_OP_FLOORDIV;
+            }
         }
         if (n->op == MT_NODE_CALL_MODULE || n->op == MT_NODE_GET_ATTR || n->opid == MT_OP_MATMUL ||
             n->opid == MT_OP_LINEAR || n->opid == MT_OP_SDPA)
@@ -971,6 +979,7 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         else if (info.causal || (!a->eager && kwarg_true(c->node, "is_causal"))) a->kind = MT_ATTN_CAUSAL;
         else a->kind = MT_ATTN_BIDIRECTIONAL;
         a->window = a->kind == MT_ATTN_CAUSAL ? info.window : 0;
+        c->chunked = a->kind == MT_ATTN_CAUSAL && info.window > 0 && info.chunked;
         if (reuse_kv(S, out, i)) continue;
         /* cached tensors and their per-token widths */
         const mt_tensor *ks = cached_source(&S->E, c->k), *vs = cached_source(&S->E, c->v);
@@ -1008,6 +1017,16 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
 
 /* Keys one query of position i (0-based) sees under causal attention with a
  * window (0: none), summed over i < s. */
+static long double causal_pairs(int64_t s, int64_t w);
+/* The same under chunked attention (Llama 4): a query sees the keys of its own
+ * chunk of c up to itself, (i mod c) + 1: c(c+1)/2 per whole chunk, r(r+1)/2 for
+ * the last r = s mod c. */
+static long double chunked_pairs(int64_t s, int64_t c) {
+    if (c <= 0 || c >= s) return causal_pairs(s, 0);
+    long double r = (long double)(s % c);
+    return (long double)(s / c) * (long double)c * (long double)(c + 1) / 2 + r * (r + 1) / 2;
+}
+
 static long double causal_pairs(int64_t s, int64_t w) {
     if (w <= 0 || w >= s) return (long double)s * (long double)(s + 1) / 2;
     return (long double)w * (long double)(w + 1) / 2 + (long double)(s - w) * (long double)w;
@@ -1370,7 +1389,9 @@ static mt_status flops(sizer *S, mt_sizing *out) {
         long double pairs = sq * sk;
         if (pairs <= 0) continue;
         long double per_pair = core_fl[c] / pairs;
-        if (a->kind == MT_ATTN_CAUSAL && sq == sk) prefill -= per_pair * (pairs - causal_pairs((int64_t)sq, a->window));
+        if (a->kind == MT_ATTN_CAUSAL && sq == sk)
+            prefill -= per_pair * (pairs - (S->cores[c].chunked ? chunked_pairs((int64_t)sq, a->window)
+                                                                 : causal_pairs((int64_t)sq, a->window)));
         int64_t keys_dec = a->kind == MT_ATTN_CAUSAL ? (a->window > 0 && a->window < C ? a->window : C) : C;
         if (a->kind != MT_ATTN_BIDIRECTIONAL) {
             long double pp = per_pair / (long double)S->E.in_vals[0];
@@ -1395,6 +1416,7 @@ static bool aliases_input(const mt_node *n) {
     case MT_OP_VIEW: case MT_OP_RESHAPE: case MT_OP_TRANSPOSE: case MT_OP_PERMUTE: case MT_OP_UNSQUEEZE:
     case MT_OP_SQUEEZE: case MT_OP_EXPAND: case MT_OP_SPLIT: case MT_OP_CHUNK: case MT_OP_FLATTEN:
     case MT_OP_DROPOUT: case MT_OP_CLAMP_: case MT_OP_INDEX_ADD: case MT_OP_SCATTER:
+    case MT_OP_VIEW_AS_COMPLEX: case MT_OP_VIEW_AS_REAL: case MT_OP_ADD_:
         return true;
     case MT_OP_GETITEM: {
         const mt_tensor *in = mt__node_input(n);

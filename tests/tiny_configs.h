@@ -168,6 +168,19 @@ static const tiny_config tiny_configs[] = {
                          "\"mamba_n_heads\": 8, \"mamba_n_groups\": 2, \"mamba_d_state\": 8, \"mamba_chunk_size\": 16, "
                          "\"embedding_multiplier\": 12.0, \"residual_multiplier\": 0.22, \"attention_multiplier\": 0.0625, "
                          "\"logits_scaling\": 4.0, \"position_embedding_type\": \"nope\", " TINY_DIMS "}", 256, 307448},
+    /* Llama4ForCausalLM, layer 0 dense + RoPE (chunked, 8), layer 1 MoE + NoPE (full): attention
+     * 12288 per layer (the L2 qk_norm has no weight), norms 128; layer 0 MLP of intermediate_size_mlp
+     * 3*64*96 = 18432 -> 30848; layer 1 experts gate_up_proj 4*64*256 = 65536, down_proj 4*128*64 =
+     * 32768, router 4*64 = 256, shared expert 3*64*128 = 24576 -> 135552; 16384 + 30848 + 135552
+     * + 64 + 16384 */
+    {"llama4_text", "{\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
+                    "\"num_local_experts\": 4, \"interleave_moe_layer_step\": 2, \"no_rope_layers\": [1, 0], "
+                    "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}", 256, 199232},
+    /* the same language model under language_model (Llama4ForConditionalGeneration's names) */
+    {"llama4", "{\"model_type\": \"llama4\", \"torch_dtype\": \"float32\", \"text_config\": "
+               "{\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
+               "\"num_local_experts\": 4, \"interleave_moe_layer_step\": 2, \"no_rope_layers\": [1, 0], "
+               "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}}", 256, 199232},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

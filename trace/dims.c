@@ -194,6 +194,9 @@ const mt_tensor *mt__dimspec(mt_ctx *ctx, const mt_node *n, int out, mt_dimspec 
             if (o != w) spec[o] = ds(MT_DS_DIM, o < w ? o : o - 1);
         break;
     }
+    case MT_DIMS_COMPLEX:
+        for (int o = 0; o < y->ndim && o < x->ndim; o++) spec[o] = ds(MT_DS_DIM, o);
+        break;
     case MT_DIMS_NORM:
     case MT_DIMS_TRIANGLE: {
         const mt_arg *ns = info->dims == MT_DIMS_NORM ? mt__node_arg(n, "normalized_shape") : NULL;

@@ -235,7 +235,12 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     R(MASKED_SCATTER, R_ZERO)                                              \
     R(CONV1D, RULE("conv1d", fl_conv1d))                                   \
     R(PAD, R_ZERO) R(SOFTPLUS, R_ELEM) R(TRIL, R_ZERO) R(ONES, R_ZERO)     \
-    R(CLAMP_FN, R_ELEM) R(REPEAT_INTERLEAVE_METHOD, R_ZERO)
+    R(CLAMP_FN, R_ELEM) R(REPEAT_INTERLEAVE_METHOD, R_ZERO)                 \
+    /* Llama 4: bmm as matmul (2 per multiply-add); a complex multiply counts \
+     * one per output element like any elementwise op */                  \
+    R(BMM, RULE("matmul", fl_matmul)) R(REPEAT, R_ZERO) R(ONES_LIKE, R_ZERO) \
+    R(POLAR, R_ELEM) R(VIEW_AS_COMPLEX, R_ZERO) R(VIEW_AS_REAL, R_ZERO)    \
+    R(FLOOR, R_ELEM) R(LOG1P, R_ELEM) R(FLOORDIV, R_ELEM) R(ADD_, R_ELEM)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

@@ -29,6 +29,7 @@ typedef enum mt_dims {
     MT_DIMS_SPLIT,     /* tuple of pieces of `dim` (default 0); every other dim whole in each piece */
     MT_DIMS_CAT,       /* list joined along `dim`; every other dim the same in each input */
     MT_DIMS_STACK,     /* list stacked on a new dim `dim` */
+    MT_DIMS_COMPLEX,   /* view_as_complex drops the trailing pair dim, view_as_real adds one; the others kept */
     MT_DIMS_CONTRACT,  /* matmul/linear: batch dims, rows of the first, columns of the second, inner dim summed */
     MT_DIMS_ATTENTION, /* sdpa: batch and head dims of query/key/value, sequence and head dim mixed */
     MT_DIMS_LOOKUP,    /* rows picked along a dim by an index tensor (embedding, index_select, gather) */

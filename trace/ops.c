@@ -537,6 +537,16 @@ static mt_status binary_dtype_check(call *c, const mt_arg *a, const mt_arg *b, c
             return fail(c, "%s not implemented for complex operands: got %s and %s", c->def->name,
                         operand_s(c, a), operand_s(c, b));
         break;
+    case MT_OP_FLOORDIV: {
+        /* ATen div_floor: no complex kernel, and the integral kernels leave out Bool */
+        if (any_complex)
+            return fail(c, "floor_divide is not supported for complex inputs: got %s and %s", operand_s(c, a),
+                        operand_s(c, b));
+        if (mt_result_type(ops, 2) == MT_BOOL)
+            return fail(c, "\"div_floor_cpu\" not implemented for 'Bool': got %s and %s", operand_s(c, a),
+                        operand_s(c, b));
+        break;
+    }
     case MT_OP_POW: {
         mt_dtype common = mt_result_type(ops, 2);
         if (common == MT_BOOL)
@@ -660,6 +670,9 @@ static mt_status rule_unary(call *c) {
         return fail(c, "clamp is not supported for complex types: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
     if (c->id == MT_OP_ABS && x->dtype == MT_BOOL)
         return fail(c, "\"abs_cpu\" not implemented for 'Bool': got bool %s", sh(c, x));
+    if (c->id == MT_OP_LOG1P && mt_dtype_is_complex(x->dtype)) /* libtorch 1.13's log1p has no complex kernel */
+        return fail(c, "\"log1p_vml_cpu\" not implemented for '%s': got %s %s", "ComplexFloat", mt_dtype_name(x->dtype),
+                    sh(c, x));
     if (c->id == MT_OP_GELU && mt_dtype_is_complex(x->dtype))
         return fail(c, "\"GeluKernelImpl\" not implemented for '%s': got %s %s", mt_dtype_name(x->dtype),
                     mt_dtype_name(x->dtype), sh(c, x));
@@ -1864,6 +1877,14 @@ static mt_status rule_masked_scatter(call *c);
 static mt_status rule_conv1d(call *c);
 static mt_status rule_pad(call *c);
 static mt_status rule_softplus(call *c);
+/* Llama 4 ops: rules appended at the end of this file. */
+static mt_status rule_bmm(call *c);
+static mt_status rule_repeat(call *c);
+static mt_status rule_polar(call *c);
+static mt_status rule_view_as_complex(call *c);
+static mt_status rule_view_as_real(call *c);
+static mt_status rule_floor(call *c);
+static mt_status rule_add_(call *c);
 
 /* The op table: one row per op of MT_OPS, with every column each pass needs
  * (opinfo_internal.h; docs/ops.md, "The op table"):
@@ -2017,7 +2038,21 @@ static mt_status rule_softplus(call *c);
     R(CLAMP_FN, "clamp", rule_clamp, SIG("input|self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
     R(REPEAT_INTERLEAVE_METHOD, "repeat_interleave", rule_repeat_interleave, \
       SIG("self|input", "repeats", "dim", "*", "output_size"), \
-      1, OPAQUE, NONE, REPLICATE)
+      1, OPAQUE, NONE, REPLICATE) \
+    /* Llama 4: bmm as a batched matmul; repeat tiles dims like expand (a shard on \
+     * an untouched dim stays); the complex views keep every other dim's shard */ \
+    R(BMM, "bmm", rule_bmm, SIG("input|self", "mat2|other"), 2, CONTRACT, NONE, MATMUL) \
+    R(REPEAT, "repeat", rule_repeat, SIG("self|input", "*repeats"), 1, EXPAND, EACH, MAP) \
+    R(ONES_LIKE, "ones_like", rule_zeros_like, \
+      SIG("input|self", "*", "dtype", "layout", "device", "requires_grad", "memory_format"), \
+      1, CREATE, NONE, REPLICATE) \
+    R(POLAR, "polar", rule_polar, SIG("abs", "angle"), 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(VIEW_AS_COMPLEX, "view_as_complex", rule_view_as_complex, SIG("input|self"), 1, COMPLEX, EACH, MAP) \
+    R(VIEW_AS_REAL, "view_as_real", rule_view_as_real, SIG("input|self"), 1, COMPLEX, EACH, MAP) \
+    R(FLOOR, "floor", rule_floor, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(LOG1P, "log1p", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
+    R(FLOORDIV, "floordiv", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
+    R(ADD_, "add_", rule_add_, SIG("self", "other", "*", "alpha"), 2, POINTWISE, SUM, ELEMENTWISE)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2983,6 +3018,181 @@ static mt_status rule_softplus(call *c) {
     TRY(opt_number(c, "threshold", &v, &set));
     if (!mt_dtype_is_floating(x->dtype))
         return fail(c, "\"softplus_cpu\" not implemented for '%s': got %s %s", mt_dtype_name(x->dtype),
+                    mt_dtype_name(x->dtype), sh(c, x));
+    return emit_like(c, x->dtype, x);
+}
+
+/* ---- Llama 4 ops ---------------------------------------------------------------
+ * torch.bmm (the fused experts), Tensor.repeat (the routed input), and the
+ * complex rotary of Llama4TextRotaryEmbedding / apply_rotary_emb: polar,
+ * view_as_complex, view_as_real. complex64 is the only complex dtype we have:
+ * where PyTorch would make complex32 (half) or complex128 (double) the call is
+ * unsupported, not wrong. floor and log1p (attention temperature tuning) and
+ * operator.floordiv (the chunked attention mask). */
+
+/* torch.bmm(input, mat2): [b, n, m] @ [b, m, p] -> [b, n, p]; no broadcasting,
+ * equal dtypes, no Bool kernel. */
+static mt_status rule_bmm(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *a, *b;
+    TRY(need_tensor(c, "input", &a));
+    TRY(need_tensor(c, "mat2", &b));
+    if (a->ndim != 3) return fail(c, "batch1 must be a 3D tensor: got %s and %s", sh(c, a), sh(c, b));
+    if (b->ndim != 3) return fail(c, "batch2 must be a 3D tensor: got %s and %s", sh(c, a), sh(c, b));
+    if (a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1])
+        return fail(c, "Expected size for first two dimensions of batch2 tensor to be: [%s, %s] but got: [%s, %s]: "
+                       "got %s and %s",
+                    ds(a->shape[0]), ds(a->shape[2]), ds(b->shape[0]), ds(b->shape[1]), sh(c, a), sh(c, b));
+    if (a->dtype != b->dtype)
+        return fail(c, "expected scalar type %s but found %s: got %s and %s", mt_dtype_name(a->dtype),
+                    mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    if (a->dtype == MT_BOOL) return fail(c, "\"bmm\" not implemented for 'Bool': got %s and %s", sh(c, a), sh(c, b));
+    const mt_sym *r[3] = {a->shape[0], a->shape[1], b->shape[2]};
+    return emit(c, a->dtype, 3, r);
+}
+
+/* Tensor.repeat(*repeats): at least ndim repeats; the shape, padded with leading
+ * 1s to that many dims, multiplied by them dim by dim. */
+static mt_status rule_repeat(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *items;
+    int n = 0;
+    rest(c, "repeats", &items, &n);
+    if (n > MT_MAX_DIMS) return fail(c, "too many repeats (%d > %d)", n, MT_MAX_DIMS);
+    const mt_sym *t[MT_MAX_DIMS], *r[MT_MAX_DIMS];
+    for (int i = 0; i < n; i++) TRY(size_of(c, "repeats", &items[i], &t[i]));
+    if (n < x->ndim)
+        return fail(c, "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor: "
+                       "repeats %s, tensor %s",
+                    sizes_s(c, n, t), sh(c, x));
+    for (int i = 0; i < n; i++) {
+        int64_t v = 0;
+        if (is_const(t[i], &v) && v < 0)
+            return fail(c, "Trying to create tensor with negative dimension %lld: repeats %s, tensor %s", (long long)v,
+                        sizes_s(c, n, t), sh(c, x));
+        int j = i - (n - x->ndim);
+        r[i] = j < 0 ? t[i] : mt_sym_mul(c->ctx, x->shape[j], t[i]);
+        if (!r[i]) return sym_failed(c);
+    }
+    return emit(c, x->dtype, n, r);
+}
+
+/* The complex dtype of a real one, as view_as_complex and polar make it:
+ * float32 -> complex64; half (complex32) and double (complex128) exist in
+ * PyTorch but not here. */
+static mt_status complex_of(call *c, const mt_tensor *x, mt_dtype *out) {
+    if (x->dtype == MT_FLOAT32) {
+        *out = MT_COMPLEX64;
+        return MT_OK;
+    }
+    return fail_unsupported(c, "the result would be %s, which metatrace does not model (only complex64): got %s %s",
+                            x->dtype == MT_FLOAT16 ? "complex32" : "complex128", mt_dtype_name(x->dtype), sh(c, x));
+}
+
+static bool half_float_double(mt_dtype d) { return d == MT_FLOAT16 || d == MT_FLOAT32 || d == MT_FLOAT64; }
+
+/* torch.polar(abs, angle): both Half, Float or Double of one dtype (ATen
+ * complex_check_dtype); broadcast shape; the complex dtype of that precision. */
+static mt_status rule_polar(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *a, *b;
+    TRY(need_tensor(c, "abs", &a));
+    TRY(need_tensor(c, "angle", &b));
+    if (!half_float_double(a->dtype) || !half_float_double(b->dtype))
+        return fail(c, "Expected both inputs to be Half, Float or Double tensors but got %s and %s: abs %s, angle %s",
+                    mt_dtype_name(a->dtype), mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    if (a->dtype != b->dtype)
+        return fail(c, "Expected object of scalar type %s but got scalar type %s for second argument: abs %s, angle %s",
+                    mt_dtype_name(a->dtype), mt_dtype_name(b->dtype), sh(c, a), sh(c, b));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    TRY(broadcast(c, a->ndim, a->shape, b->ndim, b->shape, &nr, r));
+    mt_dtype dt;
+    TRY(complex_of(c, a, &dt));
+    return emit(c, dt, nr, r);
+}
+
+/* torch.view_as_complex(input): Half, Float or Double [..., 2] -> complex
+ * [...] (strides are not modelled: the stride checks are not made). */
+static mt_status rule_view_as_complex(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (!half_float_double(x->dtype))
+        return fail(c, "view_as_complex is only supported for half, float and double tensors, but got a tensor of "
+                       "scalar type: %s: got %s",
+                    mt_dtype_name(x->dtype), sh(c, x));
+    if (x->ndim == 0) return fail(c, "Input tensor must have one or more dimensions: got %s", sh(c, x));
+    if (!is_c(x->shape[x->ndim - 1], 2))
+        return fail(c, "Tensor must have a last dimension of size 2: got %s", sh(c, x));
+    mt_dtype dt;
+    TRY(complex_of(c, x, &dt));
+    return emit(c, dt, x->ndim - 1, x->shape);
+}
+
+/* torch.view_as_real(input): complex [...] -> the real dtype of its precision
+ * [..., 2]. */
+static mt_status rule_view_as_real(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (!mt_dtype_is_complex(x->dtype))
+        return fail(c, "view_as_real is only supported for complex tensors: got %s %s", mt_dtype_name(x->dtype),
+                    sh(c, x));
+    if (x->ndim + 1 > MT_MAX_DIMS) return fail(c, "result has too many dimensions: got %s", sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    memcpy(r, x->shape, (size_t)x->ndim * sizeof *r);
+    r[x->ndim] = mt_sym_const(c->ctx, 2);
+    return emit(c, MT_FLOAT32, x->ndim + 1, r);
+}
+
+/* torch.floor(input): same shape and dtype (integral inputs are copied);
+ * complex and bool are refused. */
+static mt_status rule_floor(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (mt_dtype_is_complex(x->dtype))
+        return fail(c, "floor is not supported for complex inputs: got %s %s", mt_dtype_name(x->dtype), sh(c, x));
+    if (x->dtype == MT_BOOL) return fail(c, "\"floor_vml_cpu\" not implemented for 'Bool': got bool %s", sh(c, x));
+    return emit_like(c, x->dtype, x);
+}
+
+/* Tensor.add_(other, *, alpha=1) (Llama4TextMoe: out.add_(routed)): in place,
+ * so other must broadcast into self's shape and result_type(self, other) must
+ * cast to self's dtype (ATen canCast); integral results take no float alpha;
+ * returns self. */
+static mt_status rule_add_(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    const mt_arg *o = param(c, "other"), *alpha = param(c, "alpha");
+    mt_operand ops[2];
+    if (!o || !operand_of(o, &ops[1]))
+        return fail_usage(c, "argument 'other' must be a tensor or a number, got %s", kind_name(o));
+    ops[0].kind = x->ndim ? MT_OPERAND_TENSOR : MT_OPERAND_ZERODIM;
+    ops[0].dtype = x->dtype;
+    if (alpha && alpha->kind != MT_ARG_NONE && alpha->kind != MT_ARG_INT && alpha->kind != MT_ARG_FLOAT &&
+        alpha->kind != MT_ARG_BOOL && alpha->kind != MT_ARG_SYM)
+        return fail_usage(c, "argument 'alpha' must be a number, got %s", kind_name(alpha));
+    if (o->kind == MT_ARG_TENSOR) {
+        int nr;
+        const mt_sym *r[MT_MAX_DIMS];
+        TRY(broadcast(c, x->ndim, x->shape, o->v.t->ndim, o->v.t->shape, &nr, r));
+        if (!shapes_equal(nr, r, x->ndim, x->shape))
+            return fail(c, "output with shape %s doesn't match the broadcast shape %s", sh(c, x), shape_s(c, nr, r));
+    }
+    mt_dtype rt = mt_result_type(ops, 2);
+    /* complex64 with float64 computes in complex128 (not a metatrace dtype), cast back into self */
+    if (rt == MT_DTYPE_NONE && mt_dtype_is_complex(x->dtype)) rt = x->dtype;
+    if (rt == MT_DTYPE_NONE) return fail(c, "no common dtype for %s and %s", sh(c, x), operand_s(c, o));
+    if (mt_dtype_cat(rt) > mt_dtype_cat(x->dtype))
+        return fail(c, "result type %s can't be cast to the desired output type %s: got %s %s and %s",
+                    mt_dtype_name(rt), mt_dtype_name(x->dtype), mt_dtype_name(x->dtype), sh(c, x), operand_s(c, o));
+    if (alpha && alpha->kind == MT_ARG_FLOAT && mt_dtype_is_integral(rt, true))
+        return fail(c, "For integral input tensors, argument alpha must not be a floating point number: got %s %s",
                     mt_dtype_name(x->dtype), sh(c, x));
     return emit_like(c, x->dtype, x);
 }

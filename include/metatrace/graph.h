@@ -236,7 +236,17 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(TRIL,          MT_NODE_CALL_FUNCTION, "torch.tril",                        MT_PROMO_DEFAULT)      \
     X(ONES,          MT_NODE_CALL_FUNCTION, "torch.ones",                        MT_PROMO_DEFAULT)      \
     X(CLAMP_FN,      MT_NODE_CALL_FUNCTION, "torch.clamp",                       MT_PROMO_DEFAULT)      \
-    X(REPEAT_INTERLEAVE_METHOD, MT_NODE_CALL_METHOD, "repeat_interleave",         MT_PROMO_DEFAULT)
+    X(REPEAT_INTERLEAVE_METHOD, MT_NODE_CALL_METHOD, "repeat_interleave",         MT_PROMO_DEFAULT) \
+    X(BMM,           MT_NODE_CALL_FUNCTION, "torch.bmm",                         MT_PROMO_DEFAULT) \
+    X(REPEAT,        MT_NODE_CALL_METHOD,   "repeat",                            MT_PROMO_DEFAULT) \
+    X(ONES_LIKE,     MT_NODE_CALL_FUNCTION, "torch.ones_like",                   MT_PROMO_DEFAULT) \
+    X(POLAR,         MT_NODE_CALL_FUNCTION, "torch.polar",                       MT_PROMO_DEFAULT) \
+    X(VIEW_AS_COMPLEX, MT_NODE_CALL_FUNCTION, "torch.view_as_complex",           MT_PROMO_DEFAULT) \
+    X(VIEW_AS_REAL,  MT_NODE_CALL_FUNCTION, "torch.view_as_real",                MT_PROMO_DEFAULT) \
+    X(FLOOR,         MT_NODE_CALL_FUNCTION, "torch.floor",                       MT_PROMO_DEFAULT) \
+    X(LOG1P,         MT_NODE_CALL_FUNCTION, "torch.log1p",                       MT_PROMO_INT_TO_FLOAT) \
+    X(FLOORDIV,      MT_NODE_CALL_FUNCTION, "operator.floordiv",                 MT_PROMO_DEFAULT) \
+    X(ADD_,          MT_NODE_CALL_METHOD,   "add_",                              MT_PROMO_KEEP_FIRST)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

@@ -46,6 +46,8 @@ extern const mt_arch mt_arch_hunyuan_v1_dense;
 extern const mt_arch mt_arch_gemma3;
 extern const mt_arch mt_arch_bamba;
 extern const mt_arch mt_arch_granitemoehybrid;
+extern const mt_arch mt_arch_llama4_text;
+extern const mt_arch mt_arch_llama4;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -90,6 +92,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_gemma3,
     &mt_arch_bamba,
     &mt_arch_granitemoehybrid,
+    &mt_arch_llama4_text,
+    &mt_arch_llama4,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

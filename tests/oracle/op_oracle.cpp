@@ -919,6 +919,8 @@ void gen_masked_scatter(Gen &g) {
     g.add({t({2, 3}), t({2, 3}, at::kByte), t({6})});
     g.add({t({2, 3}), t({2, 3}, at::kBool), t({6}, at::kHalf)});
     g.add({t({2, 3}), t({4, 3}, at::kBool), t({12})});
+}
+
 // F.conv1d: batched and unbatched inputs, groups (Mamba's depthwise conv:
 // groups = channels, padding K-1), stride, dilation, the padding strings, bias,
 // and the rejections (channels, groups, bias size, too short, dtypes, ranks).
@@ -968,12 +970,85 @@ void gen_softplus(Gen &g) {
     g.skipped_float8 += kFloat8Count * 3;
 }
 
+// Llama 4's ops.
+// torch.bmm: 3-D operands, batch and inner dims matching or not, every dtype pair
+// on a few, ranks other than 3.
+void gen_bmm(Gen &g) {
+    g.add({t({2, 3, 4}), t({2, 4, 5})});
+    g.add({t({2, 3, 4}), t({1, 4, 5})});
+    g.add({t({1, 3, 4}), t({2, 4, 5})});
+    g.add({t({2, 3, 4}), t({2, 3, 5})});
+    g.add({t({2, 0, 4}), t({2, 4, 5})});
+    g.add({t({3, 4}), t({2, 4, 5})});
+    g.add({t({2, 3, 4}), t({4, 5})});
+    g.add({t({2, 2, 3, 4}), t({2, 2, 4, 5})});
+    g.add({t({2, 3, 4})}, {{"mat2", t({2, 4, 1})}});
+    for (auto a : kAll)
+        for (auto b : kAll) g.add({t({2, 3, 4}, a), t({2, 4, 5}, b)});
+    g.skipped_float8 += 13 * 13 - 11 * 11;
+}
+
+// Tensor.repeat(*repeats): as many repeats as dims, more, fewer, zero, negative, a list.
+void gen_repeat(Gen &g) {
+    for (const Shape &s : std::vector<Shape>{{2, 3}, {}, {4}, {2, 0}}) {
+        g.add({t(s), I(2), I(1)});
+        g.add({t(s), I(1), I(3), I(2)});
+        g.add({t(s), I(3)});
+        g.add({t(s), I(0), I(1)});
+        g.add({t(s), I(-1), I(2)});
+        g.add({t(s), Ls({2, 2, 1})});
+    }
+    for (auto a : kAll) g.add({t({2, 3}, a), I(16), I(1)});
+    g.skipped_float8 += kFloat8Count;
+}
+
+// torch.ones_like: as zeros_like.
+void gen_ones_like(Gen &g) {
+    for (auto a : kAll) {
+        g.add({t({2, 3}, a)});
+        g.add({t({}, a)}, {{"dtype", D(at::kLong)}});
+        g.add({t({2, 3})}, {{"dtype", D(a)}});
+    }
+    g.skipped_float8 += kFloat8Count * 3;
+}
+
+// torch.polar(abs, angle): every dtype pair, broadcast pairs on float32.
+void gen_polar(Gen &g) {
+    for (auto a : kAll)
+        for (auto b : kAll) g.add({t({2, 3}, a), t({2, 3}, b)});
+    for (auto &p : broadcast_pairs(g.rng, 10)) g.add({t(p.first), t(p.second)});
+    g.add({t({2})}, {{"angle", t({2})}});
+    g.skipped_float8 += 13 * 13 - 11 * 11;
+}
+
+// torch.view_as_complex / view_as_real: every dtype, last dims 2 and not, 0-dim.
+void gen_view_as(Gen &g) {
+    for (auto a : kAll)
+        for (const Shape &s : std::vector<Shape>{{3, 2}, {2, 3}, {}, {2}, {4, 0, 2}, {1, 5, 4, 2}}) g.add({t(s, a)});
+    g.skipped_float8 += kFloat8Count * 6;
+}
+
+// Tensor.add_: broadcast pairs (other into self or not), every dtype pair and scalar
+// (in-place casts), alpha.
+void gen_add_(Gen &g) {
+    for (auto &p : broadcast_pairs(g.rng, 20)) g.add({t(p.first), t(p.second)});
+    for (auto a : kAll) {
+        for (auto b : kAll) g.add({t({2, 3}, a), t({3}, b)});
+        for (const Val &v : scalars()) g.add({t({2, 3}, a), v});
+        g.add({t({2, 3}, a), t({2, 3}, a)}, {{"alpha", F(0.5)}});
+        g.add({t({2, 3}, a), t({2, 3}, a)}, {{"alpha", I(2)}});
+    }
+    g.skipped_float8 += 13 * 13 - 11 * 11 + kFloat8Count * ((int)scalars().size() + 2);
+}
+
 // Which generator serves which op (by the lower-case op name of the table).
 void generate(const std::string &name, Gen &g) {
     static const std::set<std::string> binary = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum",
-                                                 "eq", "ne", "lt", "le", "gt", "ge", "and", "or"};
+                                                 "eq", "ne", "lt", "le", "gt", "ge", "and", "or",
+                                                 "floordiv"};
     static const std::set<std::string> unaryops = {"neg", "abs", "rsqrt", "sqrt", "exp", "log", "sin",
-                                                   "cos", "tanh", "sigmoid", "silu", "gelu", "relu"};
+                                                   "cos", "tanh", "sigmoid", "silu", "gelu", "relu",
+                                                   "floor", "log1p"};
     if (binary.count(name)) return gen_binary(g, name);
     if (unaryops.count(name)) return gen_unary(g, name);
     if (name == "sum" || name == "mean" || name == "amax") return gen_reduce(g, name);
@@ -995,6 +1070,8 @@ void generate(const std::string &name, Gen &g) {
         {"clamp", gen_clamp},
         {"repeat_interleave", gen_repeat_interleave}, {"stack", gen_stack}, {"flatten", gen_flatten},
         {"min", gen_min}, {"full_like", gen_full_like}, {"cumsum", gen_cumsum},
+        {"bmm", gen_bmm}, {"repeat", gen_repeat}, {"ones_like", gen_ones_like}, {"polar", gen_polar},
+        {"view_as_complex", gen_view_as}, {"view_as_real", gen_view_as}, {"add_", gen_add_},
         {"conv2d", gen_conv2d}, {"avg_pool2d", gen_avg_pool2d}, {"masked_scatter", gen_masked_scatter},
         {"conv1d", gen_conv1d}, {"pad", gen_pad}, {"softplus", gen_softplus}, {"tril", gen_triu},
         {"ones", gen_zeros},

@@ -1459,6 +1459,58 @@ std::map<std::string, Entry> build_table() {
     };
     add("module:Conv1d", [mod_conv](const Call &c) { return mod_conv(c, false); },
         [mod_conv](const Call &c) { return mod_conv(c, true); });
+    // Llama 4: the fused experts (bmm, repeat), the complex rotary (ones_like, polar,
+    // view_as_complex, view_as_real), attention temperature tuning (floor, log1p) and the
+    // chunked mask (floordiv)
+    add("function:torch.bmm", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input"), y = a.tensor(1, "mat2");
+        // current PyTorch (common_checks_baddbmm_bmm) refuses mixed dtypes; 1.13's meta does not check
+        TORCH_CHECK(x.scalar_type() == y.scalar_type(), "expected scalar type ", aten_dtype_name(x.scalar_type()),
+                    " but found ", aten_dtype_name(y.scalar_type()));
+        return T(at::bmm(x, y));
+    });
+    add("method:repeat", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").repeat(int_list_varargs(c, 1, "repeats")));
+    });
+    add("function:torch.ones_like", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input");
+        c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+        return T(at::ones_like(x, dt ? x.options().dtype(*dt) : x.options()));
+    });
+    add("function:torch.polar", [](const Call &c) {
+        Args a(c);
+        return T(at::polar(a.tensor(0, "abs"), a.tensor(1, "angle")));
+    });
+    add("function:torch.view_as_complex", [](const Call &c) { return T(at::view_as_complex(Args(c).tensor(0, "input"))); });
+    add("function:torch.view_as_real", [](const Call &c) { return T(at::view_as_real(Args(c).tensor(0, "input"))); });
+    un("function:torch.floor", at::floor);
+    un("function:torch.log1p", at::log1p);
+    // t // s is torch.floor_divide(t, s); s // t is Tensor.__rfloordiv__: floor_divide(s, t).
+    // An integral divisor on CPU (the oracle's zero-filled tensors) is replaced by ones, and an
+    // integral 0 scalar by 1: integer division by zero raises (a value error, not a dtype rule).
+    add("function:operator.floordiv", [](const Call &c) {
+        auto nz = [](const at::Tensor &y) {
+            return y.device().is_cpu() && at::isIntegralType(y.scalar_type(), true) ? at::ones_like(y) : y;
+        };
+        auto nzs = [](const at::Scalar &s) { return s.isIntegral(true) && s.toLong() == 0 ? at::Scalar(1) : s; };
+        return binary_operator(c, [nz](auto &x, auto &y) { return at::floor_divide(x, nz(y)); },
+                               [nzs](auto &x, auto &s) { return at::floor_divide(x, nzs(s)); },
+                               [nz](auto &x, auto &s) { return at::floor_divide(wrapped(s), nz(x)); });
+    });
+
+    // Tensor.add_(other, *, alpha=1) on a copy of self (Llama4TextMoe's out.add_)
+    add("method:add_", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "self").clone();
+        const Val *o = a.get(1, "other");
+        TORCH_CHECK(o && (o->kind == Val::TENSOR || is_scalar(*o)), "TypeError: add_(): argument 'other' must be Tensor");
+        at::Scalar alpha = a.present(99, "alpha") ? scalar(*a.get(99, "alpha")) : at::Scalar(1);
+        if (o->kind == Val::TENSOR) return T(x.add_(o->t, alpha));
+        return T(x.add_(wrapped(scalar(*o)), alpha));
+    });
 
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);

@@ -19,6 +19,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -289,6 +290,13 @@ struct Replay {
                 return it->second;
             }
             if (json_t *s = json_object_get(j, "sym")) return Val::integer(dim_of(s, bind));
+            if (json_t *f = json_object_get(j, "float")) { // non-finite floats (Llama 4's float("-inf") fill)
+                std::string v = json_string_value(f) ? json_string_value(f) : "";
+                if (v == "inf") return Val::real(std::numeric_limits<double>::infinity());
+                if (v == "-inf") return Val::real(-std::numeric_limits<double>::infinity());
+                if (v == "nan") return Val::real(std::numeric_limits<double>::quiet_NaN());
+                throw std::runtime_error("unknown float encoding '" + v + "'");
+            }
             if (json_t *d = json_object_get(j, "dtype")) return Val::dtype(dtype_of(json_string_value(d) ? json_string_value(d) : ""));
             if (json_t *d = json_object_get(j, "device")) return Val::device(json_string_value(d) ? json_string_value(d) : "");
             if (json_object_get(j, "ellipsis")) return Val::ellipsis();

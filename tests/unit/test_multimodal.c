@@ -286,11 +286,11 @@ Test(multimodal, llava_defaults_to_llama_and_unknown_text_models_are_refused)
     mt_ctx_free(ctx);
     /* a text model we do not have: the wrapper's model_type is what is unsupported */
     const char *bad = tu_write(dir, "bad.json",
-                               "{\"model_type\": \"llama4\", \"text_config\": {\"model_type\": \"llama4_text\"}}");
+                               "{\"model_type\": \"fuyu\", \"text_config\": {\"model_type\": \"persimmon\"}}");
     ctx = mt_ctx_new();
     mt_config *c = mt_config_load(ctx, bad);
     cr_assert_null(mt_model_build(ctx, c, NULL));
-    cr_assert_not_null(strstr(mt_ctx_errmsg(ctx), "unsupported model_type 'llama4'"), "%s", mt_ctx_errmsg(ctx));
+    cr_assert_not_null(strstr(mt_ctx_errmsg(ctx), "unsupported model_type 'fuyu'"), "%s", mt_ctx_errmsg(ctx));
     mt_ctx_free(ctx);
 }
 

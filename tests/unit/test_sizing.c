@@ -91,6 +91,9 @@ static const kv_row kv_rows[] = {
     {"bamba", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
     /* likewise one attention layer (layer_types [mamba, attention]), NoPE */
     {"granitemoehybrid", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    /* layer 0 chunked (attention_chunk_size 8: 8 tokens held), layer 1 NoPE full attention */
+    {"llama4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    {"llama4", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)

@@ -1,0 +1,599 @@
+/* Llama 4: Llama4ForCausalLM (model_type llama4_text) and the language model of
+ * Llama4ForConditionalGeneration (model_type llama4, read from text_config and
+ * built under language_model, the checkpoint's names; the vision tower and the
+ * multi-modal projector are not built, and the build's note says so).
+ * After transformers' models/llama4/modeling_llama4.py and
+ * configuration_llama4.py (main: modeling at 000c33fd, configuration at
+ * 008e5743 — the v5 sources with rope_parameters and log1p temperature).
+ *
+ * Parameters, in registration order:
+ *   model: embed_tokens, layers, norm, rotary_emb (inv_freq buffer); lm_head
+ *     (tie_word_embeddings false by default).
+ *   layer (Llama4TextDecoderLayer): self_attn (q/k/v/o_proj, bias =
+ *     attention_bias; a parameterless qk_norm (Llama4TextL2Norm) on RoPE layers
+ *     when use_qk_norm), feed_forward, input_layernorm, post_attention_layernorm.
+ *   feed_forward on moe_layers (default range(step - 1, layers, step) with step
+ *     interleave_moe_layer_step) is Llama4TextMoe: experts (Llama4TextExperts:
+ *     gate_up_proj [E, hidden, 2*intermediate_size], down_proj [E,
+ *     intermediate_size, hidden], act_fn), router (Llama4Router, an nn.Linear
+ *     subclass: weight [E, hidden]), shared_expert (Llama4TextMLP of
+ *     intermediate_size); elsewhere a Llama4TextMLP of intermediate_size_mlp
+ *     (gate_proj, up_proj, down_proj, activation_fn).
+ *
+ * Forward (Llama4TextModel.forward and below):
+ *   cache_position = arange(seq), position_ids = cache_position[None];
+ *   masks: the causal mask for "full_attention" layers and, built apart from the
+ *     inputs, a chunked one for "chunked_attention" layers: keys of another
+ *     attention_chunk_size block than the query's masked too (q // chunk !=
+ *     k // chunk, masking_utils' chunked_overlay; recorded like the sliding mask
+ *     of the other families, on the additive mask);
+ *   layer_types default: chunked on RoPE layers, full on NoPE layers;
+ *   freqs_cis (Llama4TextRotaryEmbedding): freqs = (inv_freq[None, :, None]
+ *     .float().expand(1, -1, 1) @ position_ids[:, None, :].float()).transpose(1,
+ *     2); polar(ones_like(freqs), freqs) * attention_scaling — complex64;
+ *   norms (Llama4TextRMSNorm): x.float() * rsqrt(x.float().pow(2).mean(-1,
+ *     keepdim=True) + eps), .type_as(x), * weight;
+ *   attention: q, k viewed [b, s, -1, head_dim], v viewed and transposed; on
+ *     RoPE layers (no_rope_layers[i] == 1; default: every fourth layer is NoPE)
+ *     apply_rotary_emb: view_as_complex(x.float().reshape(..., -1, 2)) *
+ *     freqs_cis[:, :, None, :], view_as_real, flatten(3), type_as(x); then the
+ *     L2 qk_norm where built; on NoPE layers with attn_temperature_tuning:
+ *     q = (q * (log1p(floor((cache_position.float() + 1.0) / floor_scale)) *
+ *     attn_scale + 1.0).view(1, s, 1, 1).expand(b, s, 1, 1)).to(q.dtype); q, k
+ *     transposed; sdpa (transformers' default; repeat_kv, the mask sliced to
+ *     the key length) or Llama 4's eager (softmax without the float32 cast);
+ *     reshape(b, s, -1).contiguous(); o_proj;
+ *   MoE: x.reshape(-1, hidden); router: F.linear, topk(top_k, dim=1),
+ *     full_like(logits, -inf).scatter_(1, indices, values), sigmoid(.float())
+ *     .to(dtype); routed_in = x.repeat(E, 1) * scores.transpose(0,
+ *     1).reshape(-1, 1); experts: view(E, -1, hidden), bmm(gate_up_proj),
+ *     chunk(2, -1), bmm(up * act_fn(gate), down_proj), view(-1, hidden) — every
+ *     expert on every token (the scores zero the unselected ones), as
+ *     transformers computes it, so the sizing pass counts the experts' FLOPs
+ *     dense; active_params counts top_k of E experts; the shared expert on x;
+ *     out + routed_out.reshape(E, -1, hidden).sum(dim=0);
+ *   layer: residual + attn(input_layernorm(h)); residual +
+ *     feed_forward(post_attention_layernorm(h)).view(residual.shape).
+ * Recorded simplifications: position_embeddings.to(device) and the
+ * inv_freq .to(device) moves are not recorded (as for the other families);
+ * sdpa gets no scale= (head_dim^-0.5 is its default), as for the other
+ * families. */
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+#include "moe.h"
+
+static const mt_dec_names l4_names = {
+    "Llama4TextModel", "Llama4TextDecoderLayer", "Llama4TextAttention", "Llama4TextMLP", "Llama4TextRMSNorm",
+    "Llama4TextRotaryEmbedding",
+};
+
+/* Llama4TextConfig defaults (the Scout shape; default_theta 500000). */
+static const mt_dec_defaults l4_defaults = {
+    .vocab = 202048, .hidden = 5120, .intermediate = 8192, .layers = 48, .heads = 40, .kv_heads = 8,
+    .head_dim = 128, .norm_eps = 1e-5, .rope_theta = 500000.0, .hidden_act = "silu",
+    .norm_eps_key = "rms_norm_eps", .tie_embeddings = false,
+};
+
+typedef struct l4 {
+    const bool *rope;     /* per layer: no_rope_layers[i] == 1 */
+    const bool *moe;      /* per layer: in moe_layers */
+    const bool *chunked;  /* per layer: layer_types "chunked_attention" */
+    int64_t inter_mlp, chunk;
+    bool qk_norm, temp_tuning, wrapped;
+    double floor_scale, attn_scale;
+    bool floor_scale_int;
+} l4;
+
+static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
+
+/* ---- construction ---- */
+
+/* Llama4TextMLP: gate_proj, up_proj, down_proj, activation_fn. */
+static mt_module *text_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent, const char *name, int64_t inter) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *mlp = mt_module_new(ctx, parent, name, "Llama4TextMLP");
+    if (!mlp || !mt_nn_linear(ctx, mlp, "gate_proj", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU) ||
+        !mt_nn_linear(ctx, mlp, "up_proj", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU) ||
+        !mt_nn_linear(ctx, mlp, "down_proj", inter, s->hidden, false, s->dtype, MT_DEVICE_CPU) ||
+        !mt_act_new(m, mlp, "activation_fn", s->hidden_act, "hidden_act"))
+        return NULL;
+    return mlp;
+}
+
+static mt_status build_attn(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
+    const l4 *f = ((const mt_moe_model *)s->ext)->fam;
+    if (mt_dec_build_attn(m, s, layer, index) != MT_OK) return mt_ctx_status(m->ctx);
+    mt_module *at = mt_module_child(layer, "self_attn");
+    mt_module_attr(m->ctx, at, "use_rope", mt_a_bool(f->rope[index]));
+    if (f->qk_norm && f->rope[index]) {
+        mt_module *n = mt_module_new(m->ctx, at, "qk_norm", "Llama4TextL2Norm");
+        if (!n) return mt_ctx_status(m->ctx);
+        mt_module_attr(m->ctx, n, "eps", mt_a_float(s->norm_eps));
+    }
+    return MT_OK;
+}
+
+static mt_status build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
+    mt_ctx *ctx = m->ctx;
+    mt_moe_model *mm = s->ext;
+    const l4 *f = mm->fam;
+    if (!f->moe[index]) return text_mlp(m, s, layer, "feed_forward", f->inter_mlp) ? MT_OK : mt_ctx_status(ctx);
+    const mt_moe_spec *e = &mm->moe;
+    int64_t E = e->num_experts, H = s->hidden, I = e->expert_inter;
+    mt_module *ff = mt_module_new(ctx, layer, "feed_forward", "Llama4TextMoe");
+    mt_module *ex = ff ? mt_module_new(ctx, ff, "experts", "Llama4TextExperts") : NULL;
+    if (!ex) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, ff, "num_experts", mt_a_int(E));
+    mt_module_attr(ctx, ff, "top_k", mt_a_int(e->top_k));
+    int64_t gu[3] = {E, H, 2 * I}, dn[3] = {E, I, H}, rw[2] = {E, H};
+    if (!mt_param_new(ctx, ex, "gate_up_proj", s->dtype, MT_DEVICE_CPU, 3, gu) ||
+        !mt_param_new(ctx, ex, "down_proj", s->dtype, MT_DEVICE_CPU, 3, dn) ||
+        !mt_act_new(m, ex, "act_fn", s->hidden_act, "hidden_act"))
+        return mt_ctx_status(ctx);
+    mt_module *r = mt_module_new(ctx, ff, "router", "Llama4Router");
+    if (!r) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, r, "in_features", mt_a_int(H));
+    mt_module_attr(ctx, r, "out_features", mt_a_int(E));
+    if (!mt_param_new(ctx, r, "weight", s->dtype, MT_DEVICE_CPU, 2, rw) ||
+        !text_mlp(m, s, ff, "shared_expert", s->intermediate))
+        return mt_ctx_status(ctx);
+    return mt_moe_add_routed(m, mm, ex, E, e->top_k) ? MT_OK : mt_ctx_status(ctx);
+}
+
+/* ---- forward ---- */
+
+static mt_tensor *type_as(mt_tracer *tr, mt_tensor *x, mt_tensor *like) {
+    return x && like ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(x), mt_a_tensor(like)}, 2, NULL, 0) : NULL;
+}
+
+static mt_tensor *op1(mt_tracer *tr, mt_op_id id, mt_tensor *x) {
+    return x ? mt_tr_op1(tr, id, (mt_arg[]){mt_a_tensor(x)}, 1, NULL, 0) : NULL;
+}
+
+/* Llama4TextRMSNorm (weight) and Llama4TextL2Norm (no weight):
+ * _norm(x.float()).type_as(x) [* weight]. */
+static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
+    if (!x || !n) return NULL;
+    const mt_arg *eps = mt_module_get_attr(n, "eps");
+    mt_tr_enter(tr, n);
+    mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
+    mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
+    h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps ? eps->v.f : 1e-5)));
+    h = type_as(tr, h, x);
+    mt_param *w = mt_module_param(n, "weight"); /* optional: Llama4TextL2Norm has none */
+    if (w) h = mt_mul(tr, h, mt_tr_get_attr(tr, w));
+    mt_tr_leave(tr);
+    return h;
+}
+
+/* freqs_cis [1, seq, head_dim/2] complex64. */
+static mt_tensor *rotary(mt_tracer *tr, mt_module *rot, mt_tensor *pos, double scaling) {
+    mt_tr_enter(tr, rot);
+    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
+    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
+    const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
+    invx = mt_expand(tr, invx, 3, ex);
+    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
+    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
+    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
+    mt_tensor *ones = op1(tr, MT_OP_ONES_LIKE, freqs);
+    mt_tensor *fc = ones && freqs ? mt_tr_op1(tr, MT_OP_POLAR, (mt_arg[]){mt_a_tensor(ones), mt_a_tensor(freqs)}, 2,
+                                              NULL, 0)
+                                  : NULL;
+    fc = mt_mul_s(tr, fc, scaling);
+    mt_tr_leave(tr);
+    return fc;
+}
+
+/* apply_rotary_emb on one of q, k: view_as_real(view_as_complex(x.float()
+ * .reshape(..., -1, 2)) * freqs_cis[:, :, None, :]).flatten(3), then type_as(x)
+ * (the caller sequences the two type_as calls after both products). */
+static mt_tensor *to_complex(mt_tracer *tr, mt_tensor *x) {
+    if (!x) return NULL;
+    const mt_sym *rs[5] = {x->shape[0], x->shape[1], x->shape[2], NULL, C(tr, 2)};
+    return op1(tr, MT_OP_VIEW_AS_COMPLEX, mt_reshape(tr, mt_to(tr, x, MT_FLOAT32), 5, rs));
+}
+
+static mt_tensor *rotate(mt_tracer *tr, mt_tensor *xc, mt_tensor *fc) {
+    mt_arg idx[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_none(),
+                     mt_a_slice(NULL, NULL, NULL)};
+    mt_tensor *f4 = mt_index(tr, fc, idx, 4);
+    mt_tensor *r = op1(tr, MT_OP_VIEW_AS_REAL, mt_mul(tr, xc, f4));
+    return r ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(r), mt_a_int(3)}, 2, NULL, 0) : NULL;
+}
+
+/* mask[:, :, :, :k_len] */
+static mt_tensor *slice_mask(mt_tracer *tr, mt_tensor *mask, const mt_tensor *k) {
+    if (!mask || !k) return NULL;
+    mt_arg idx[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL),
+                     mt_a_slice(NULL, k->shape[2], NULL)};
+    return mt_index(tr, mask, idx, 4);
+}
+
+/* Llama 4's eager_attention_forward: as Llama's but softmax without the
+ * float32 cast. */
+static mt_tensor *eager(mt_tracer *tr, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_tensor *mask, int64_t n_rep,
+                        double scaling) {
+    k = mt_dec_repeat_kv(tr, k, n_rep);
+    v = mt_dec_repeat_kv(tr, v, n_rep);
+    mt_tensor *w = mt_mul_s(tr, mt_matmul(tr, q, mt_transpose(tr, k, 2, 3)), scaling);
+    if (mask) w = mt_add(tr, w, slice_mask(tr, mask, k));
+    w = mt_softmax(tr, w, -1, MT_DTYPE_NONE);
+    w = w ? mt_tr_op1(tr, MT_OP_DROPOUT, (mt_arg[]){mt_a_tensor(w)}, 1,
+                      (mt_kwarg[]){{"p", mt_a_float(0.0)}, {"training", mt_a_bool(false)}}, 2)
+          : NULL;
+    return mt_contiguous(tr, mt_transpose(tr, mt_matmul(tr, w, v), 1, 2));
+}
+
+static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *fc,
+                               mt_tensor *cache_pos, const mt_dec_spec *s, bool use_rope) {
+    if (!x || !at) return NULL;
+    const l4 *f = ((const mt_moe_model *)s->ext)->fam;
+    const mt_sym *b = x->shape[0], *sq = x->shape[1];
+    mt_tr_enter(tr, at);
+    const mt_sym *hs[4] = {b, sq, NULL, C(tr, s->head_dim)};
+    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
+    mt_tensor *k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs), 1, 2);
+    if (use_rope) {
+        mt_tensor *qc = to_complex(tr, q), *kc = to_complex(tr, k);
+        mt_tensor *qo = rotate(tr, qc, fc), *ko = rotate(tr, kc, fc);
+        mt_tensor *qt = type_as(tr, qo, q), *kt = type_as(tr, ko, k);
+        q = qt;
+        k = kt;
+    }
+    mt_module *qkn = mt_module_child(at, "qk_norm"); /* optional: RoPE layers with use_qk_norm */
+    if (qkn) {
+        q = norm_forward(tr, qkn, q);
+        k = norm_forward(tr, qkn, k);
+    }
+    if (f->temp_tuning && !use_rope && q && cache_pos) {
+        mt_dtype qdt = q->dtype;
+        mt_tensor *t = mt_add_s(tr, mt_to(tr, cache_pos, MT_FLOAT32), 1.0);
+        t = !t ? NULL
+            : f->floor_scale_int ? mt_tr_op1(tr, MT_OP_TRUEDIV, (mt_arg[]){mt_a_tensor(t), mt_a_int((int64_t)f->floor_scale)},
+                                             2, NULL, 0)
+                                 : mt_div_s(tr, t, f->floor_scale);
+        t = op1(tr, MT_OP_LOG1P, op1(tr, MT_OP_FLOOR, t));
+        t = mt_add_s(tr, mt_mul_s(tr, t, f->attn_scale), 1.0);
+        const mt_sym *vs[4] = {C(tr, 1), sq, C(tr, 1), C(tr, 1)}, *es[4] = {b, sq, C(tr, 1), C(tr, 1)};
+        t = mt_expand(tr, mt_view(tr, t, 4, vs), 4, es);
+        q = mt_to(tr, mt_mul(tr, q, t), qdt);
+    }
+    q = mt_transpose(tr, q, 1, 2);
+    k = mt_transpose(tr, k, 1, 2);
+    int64_t n_rep = s->heads / s->kv_heads;
+    mt_tensor *o;
+    if (tr->model->attn == MT_ATTN_IMPL_EAGER) {
+        o = eager(tr, q, k, v, mask, n_rep, 1.0 / sqrt((double)s->head_dim));
+    } else {
+        mt_attn_args aa = {.n_rep = n_rep, .sdpa_slice = true};
+        o = mt_attn_forward(tr, MT_ATTN_IMPL_SDPA, q, k, v, mask, &aa);
+    }
+    const mt_sym *os[3] = {b, sq, NULL};
+    o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
+    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    mt_tr_leave(tr);
+    return o;
+}
+
+/* Llama4TextMLP: down_proj(activation_fn(gate_proj(x)) * up_proj(x)). */
+static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
+    if (!x || !mlp) return NULL;
+    mt_tr_enter(tr, mlp);
+    mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"),
+                                  mt_tr_call(tr, mt_tr_child(tr, mlp, "gate_proj"), x));
+    mt_tensor *u = mt_tr_call(tr, mt_tr_child(tr, mlp, "up_proj"), x);
+    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, mlp, "down_proj"), mt_mul(tr, g, u));
+    mt_tr_leave(tr);
+    return y;
+}
+
+/* Llama4TextMoe on x [b, s, hidden] -> [b*s, hidden]. */
+static mt_tensor *moe_forward(mt_tracer *tr, mt_module *ff, mt_tensor *x, const mt_dec_spec *s) {
+    if (!x || !ff) return NULL;
+    const mt_moe_spec *e = &((const mt_moe_model *)s->ext)->moe;
+    int64_t E = e->num_experts;
+    const mt_sym *H = C(tr, s->hidden), *r2[2] = {NULL, H};
+    mt_tr_enter(tr, ff);
+    mt_tensor *hs = mt_reshape(tr, x, 2, r2);
+    /* router */
+    mt_module *r = mt_tr_child(tr, ff, "router");
+    mt_tr_enter(tr, r);
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, r, "weight"));
+    mt_tensor *logits = hs && w ? mt_tr_op1(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(hs), mt_a_tensor(w), mt_a_none()},
+                                            3, NULL, 0)
+                                : NULL;
+    mt_node *tk = logits ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(logits), mt_a_int(e->top_k)}, 2,
+                                    (mt_kwarg[]){{"dim", mt_a_int(1)}}, 1)
+                         : NULL;
+    mt_tensor *tv = mt_tr_item(tr, tk, 0), *ti = mt_tr_item(tr, tk, 1);
+    mt_tensor *sc = logits ? mt_tr_op1(tr, MT_OP_FULL_LIKE, (mt_arg[]){mt_a_tensor(logits), mt_a_float(-INFINITY)}, 2,
+                                       NULL, 0)
+                           : NULL;
+    sc = sc && ti && tv ? mt_tr_op1(tr, MT_OP_SCATTER,
+                                    (mt_arg[]){mt_a_tensor(sc), mt_a_int(1), mt_a_tensor(ti), mt_a_tensor(tv)}, 4, NULL, 0)
+                        : NULL;
+    mt_dtype sdt = sc ? sc->dtype : s->dtype;
+    sc = mt_to(tr, op1(tr, MT_OP_SIGMOID, mt_to(tr, sc, MT_FLOAT32)), sdt);
+    mt_tr_leave(tr);
+    /* routed input: x.repeat(E, 1) * scores.transpose(0, 1).reshape(-1, 1) */
+    mt_tensor *ri = hs ? mt_tr_op1(tr, MT_OP_REPEAT, (mt_arg[]){mt_a_tensor(hs), mt_a_int(E), mt_a_int(1)}, 3, NULL, 0)
+                       : NULL;
+    const mt_sym *c1[2] = {NULL, C(tr, 1)};
+    ri = mt_mul(tr, ri, mt_reshape(tr, mt_transpose(tr, sc, 0, 1), 2, c1));
+    /* experts: bmm over every expert */
+    mt_module *ex = mt_tr_child(tr, ff, "experts");
+    mt_tr_enter(tr, ex);
+    const mt_sym *e3[3] = {C(tr, E), NULL, H};
+    mt_tensor *h3 = mt_view(tr, ri, 3, e3);
+    mt_tensor *gup = mt_tr_get_attr(tr, mt_tr_param(tr, ex, "gate_up_proj"));
+    mt_tensor *gu = h3 && gup ? mt_tr_op1(tr, MT_OP_BMM, (mt_arg[]){mt_a_tensor(h3), mt_a_tensor(gup)}, 2, NULL, 0)
+                              : NULL;
+    mt_node *ch = mt_chunk(tr, gu, 2, -1);
+    mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
+    mt_tensor *act = mt_act_forward(tr, mt_tr_child(tr, ex, "act_fn"), gate);
+    mt_tensor *prod = mt_mul(tr, up, act);
+    mt_tensor *dp = mt_tr_get_attr(tr, mt_tr_param(tr, ex, "down_proj"));
+    mt_tensor *nx = prod && dp ? mt_tr_op1(tr, MT_OP_BMM, (mt_arg[]){mt_a_tensor(prod), mt_a_tensor(dp)}, 2, NULL, 0)
+                               : NULL;
+    nx = mt_view(tr, nx, 2, r2);
+    mt_tr_leave(tr);
+    /* shared expert, then + the routed outputs summed over the experts */
+    mt_tensor *out = mlp_forward(tr, mt_tr_child(tr, ff, "shared_expert"), hs);
+    mt_tensor *r3 = mt_reshape(tr, nx, 3, e3);
+    mt_tensor *sum = mt_reduce(tr, MT_OP_SUM, r3, 0, false);
+    out = out && sum ? mt_tr_op1(tr, MT_OP_ADD_, (mt_arg[]){mt_a_tensor(out), mt_a_tensor(sum)}, 2, NULL, 0) : NULL;
+    mt_tr_leave(tr);
+    return out;
+}
+
+/* The chunked variant of the causal mask: keys in another chunk than the
+ * query's are masked too (cache_position // chunk != arange // chunk). */
+static mt_tensor *chunked_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_pos, int64_t chunk, mt_dtype dt) {
+    if (!mask || !cache_pos) return NULL;
+    const mt_sym *rs[2] = {NULL, C(tr, 1)};
+    mt_tensor *qp = mt_reshape(tr, cache_pos, 2, rs);
+    mt_tensor *qb = qp ? mt_tr_op1(tr, MT_OP_FLOORDIV, (mt_arg[]){mt_a_tensor(qp), mt_a_int(chunk)}, 2, NULL, 0) : NULL;
+    mt_tensor *ar = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(cache_pos->shape[0])}, 1, NULL, 0);
+    mt_tensor *kb = ar ? mt_tr_op1(tr, MT_OP_FLOORDIV, (mt_arg[]){mt_a_tensor(ar), mt_a_int(chunk)}, 2, NULL, 0) : NULL;
+    mt_tensor *other = qb && kb ? mt_tr_op1(tr, MT_OP_NE, (mt_arg[]){mt_a_tensor(qb), mt_a_tensor(kb)}, 2, NULL, 0) : NULL;
+    if (!other) return NULL;
+    return mt_tr_op1(tr, MT_OP_MASKED_FILL,
+                     (mt_arg[]){mt_a_tensor(mask), mt_a_tensor(other), mt_a_float(mt_dtype_min(dt))}, 3, NULL, 0);
+}
+
+static mt_status l4_forward(mt_model *m, mt_tracer *tr) {
+    const mt_moe_model *mm = m->family;
+    const mt_dec_spec *s = &mm->dec;
+    const l4 *f = mm->fam;
+    mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
+    mt_module *lm = f->wrapped ? mt_tr_child(tr, m->root, "language_model") : m->root;
+    mt_module *model = mt_tr_child(tr, lm, "model");
+    mt_tensor *h;
+    if (f->wrapped) { /* Llama4ForConditionalGeneration: get_input_embeddings()(input_ids), then the language model */
+        h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+        mt_tr_enter(tr, lm);
+        mt_tr_enter(tr, model);
+    } else {
+        mt_tr_enter(tr, model);
+        h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+    }
+    mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
+    mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
+    mt_tensor *full = mt_dec_causal_mask(tr, amask, cache_pos, s->dtype);
+    bool any_chunked = false;
+    for (int64_t i = 0; i < s->layers; i++) any_chunked = any_chunked || f->chunked[i];
+    mt_tensor *chunked = NULL;
+    if (any_chunked)
+        chunked = chunked_mask(tr, mt_dec_causal_mask(tr, amask, cache_pos, s->dtype), cache_pos, f->chunk, s->dtype);
+    mt_tensor *fc = rotary(tr, mt_tr_child(tr, model, "rotary_emb"), pos, s->attention_scaling);
+    mt_module *layers = mt_tr_child(tr, model, "layers");
+    for (int i = 0; layers && i < layers->children.n && h; i++) {
+        mt_module *L = layers->children.items[i];
+        mt_tr_enter(tr, L);
+        mt_tensor *res = h;
+        mt_tensor *a = norm_forward(tr, mt_tr_child(tr, L, "input_layernorm"), h);
+        a = attn_forward(tr, mt_tr_child(tr, L, "self_attn"), a, f->chunked[i] ? chunked : full, fc, cache_pos, s,
+                         f->rope[i]);
+        h = mt_add(tr, res, a);
+        res = h;
+        mt_tensor *x = norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
+        mt_module *ff = mt_tr_child(tr, L, "feed_forward");
+        x = f->moe[i] ? moe_forward(tr, ff, x, s) : mlp_forward(tr, ff, x);
+        x = res ? mt_view(tr, x, res->ndim, res->shape) : NULL;
+        h = mt_add(tr, res, x);
+        mt_tr_leave(tr);
+    }
+    h = norm_forward(tr, mt_tr_child(tr, model, "norm"), h);
+    mt_tr_leave(tr);
+    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, lm, "lm_head"), h);
+    if (f->wrapped) mt_tr_leave(tr);
+    return mt_tr_output(tr, &logits, 1);
+}
+
+/* ---- config ---- */
+
+/* A boolean field that configs also write as a number (attn_temperature_tuning: 4
+ * in Meta's exports; Python reads it by truthiness). */
+static bool truthy(mt_model *m, const char *key, bool def, bool *out) {
+    json_t *v = mt_config_json(m->cfg, key);
+    if (!v || json_is_null(v)) return *out = def, true;
+    if (json_is_integer(v)) return *out = json_integer_value(v) != 0, true;
+    return mt_config_bool(m->cfg, key, def, out);
+}
+
+/* moe_layers (explicit list of layer indices) or every interleave_moe_layer_step-th
+ * layer from step - 1. */
+static bool read_moe_layers(mt_model *m, int64_t cfg_layers, int64_t layers, bool *moe) {
+    json_t *v = mt_config_json(m->cfg, "moe_layers");
+    if (v && !json_is_null(v)) {
+        if (!json_is_array(v))
+            return mt_config_error(m->cfg, "moe_layers", "expected a list of layer indices (%s)", m->model_type),
+                   false;
+        for (size_t k = 0; k < json_array_size(v); k++) {
+            json_t *e = json_array_get(v, k);
+            if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= cfg_layers) {
+                char field[48];
+                snprintf(field, sizeof field, "moe_layers.%zu", k);
+                mt_config_error(m->cfg, field, "expected a layer index in [0, %lld) (num_hidden_layers) (%s)",
+                                (long long)cfg_layers, m->model_type);
+                return false;
+            }
+            if (json_integer_value(e) < layers) moe[json_integer_value(e)] = true;
+        }
+        return true;
+    }
+    int64_t step;
+    if (!mt_config_pos_int(m->cfg, "interleave_moe_layer_step", 1, &step)) return false;
+    for (int64_t i = step - 1; i < layers; i += step) moe[i] = true;
+    return true;
+}
+
+/* layer_types: "chunked_attention" / "full_attention" per layer (default: chunked
+ * where RoPE). */
+static bool read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, const bool *rope, bool *chunked) {
+    json_t *v = mt_config_json(m->cfg, "layer_types");
+    if (!v || json_is_null(v)) {
+        for (int64_t i = 0; i < layers; i++) chunked[i] = rope[i];
+        return true;
+    }
+    if (!json_is_array(v) || (int64_t)json_array_size(v) != cfg_layers)
+        return mt_config_error(m->cfg, "layer_types", "expected %lld entries (num_hidden_layers) (%s)",
+                               (long long)cfg_layers, m->model_type),
+               false;
+    for (int64_t i = 0; i < layers; i++) {
+        char field[48];
+        snprintf(field, sizeof field, "layer_types.%lld", (long long)i);
+        const char *t;
+        if (!mt_config_str(m->cfg, field, NULL, &t)) return false;
+        if (strcmp(t, "chunked_attention") == 0) chunked[i] = true;
+        else if (strcmp(t, "full_attention") == 0) chunked[i] = false;
+        else
+            return mt_config_error(m->cfg, field, "expected \"chunked_attention\" or \"full_attention\", got \"%s\" (%s)",
+                                   t, m->model_type),
+                   false;
+    }
+    return true;
+}
+
+static mt_status l4_build_common(mt_model *m, mt_module *root, mt_dtype force_dt) {
+    mt_ctx *ctx = m->ctx;
+    mt_moe_model *mm = mt_moe_model_new(m);
+    l4 *f = mt_alloc(ctx, sizeof *f);
+    if (!mm || !f) return mt_ctx_status(ctx);
+    mm->fam = f;
+    f->wrapped = root != NULL;
+    mt_dec_spec *s = &mm->dec;
+    s->root = root; /* NULL: m->root; llama4: language_model */
+    s->cls = l4_names;
+    s->names.mlp = "feed_forward";
+    int64_t cfg_layers;
+    if (!mt_config_pos_int(m->cfg, "num_hidden_layers", l4_defaults.layers, &cfg_layers)) return mt_ctx_status(ctx);
+    if (mt_dec_read_common(m, s, &l4_defaults) != MT_OK || mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(ctx);
+    if (force_dt != MT_DTYPE_NONE) s->dtype = force_dt;
+    mt_config *c = m->cfg;
+    bool bias;
+    int64_t interval;
+    if (!mt_config_bool(c, "attention_bias", false, &bias) ||
+        !mt_config_pos_int(c, "intermediate_size_mlp", 16384, &f->inter_mlp) ||
+        !mt_config_bool(c, "use_qk_norm", true, &f->qk_norm) || !truthy(m, "attn_temperature_tuning", true, &f->temp_tuning) ||
+        !mt_config_float(c, "floor_scale", 8192, &f->floor_scale) || !mt_config_float(c, "attn_scale", 0.1, &f->attn_scale) ||
+        !mt_config_pos_int(c, "no_rope_layer_interval", 4, &interval))
+        return mt_ctx_status(ctx);
+    if (!(f->floor_scale > 0))
+        return mt_config_error(c, "floor_scale", "expected a positive number, got %g (%s)", f->floor_scale, m->model_type);
+    json_t *fs = mt_config_json(c, "floor_scale");
+    f->floor_scale_int = !fs || json_is_integer(fs);
+    s->qkv_bias = s->o_bias = bias;
+    /* no_rope_layers: 1 = RoPE; absent, null or empty: NoPE every interval-th layer */
+    const bool *rope_cfg = NULL;
+    json_t *nr = mt_config_json(c, "no_rope_layers");
+    if (nr && json_is_array(nr) && json_array_size(nr) == 0) nr = NULL;
+    if (nr && !mt_dec_read_layer_flags(m, "no_rope_layers", cfg_layers, s->layers, &rope_cfg)) return mt_ctx_status(ctx);
+    bool *rope = mt_alloc_array(ctx, (size_t)s->layers, sizeof *rope);
+    bool *moe = mt_alloc_array(ctx, (size_t)s->layers, sizeof *moe);
+    bool *chunked = mt_alloc_array(ctx, (size_t)s->layers, sizeof *chunked);
+    if (!rope || !moe || !chunked) return mt_ctx_status(ctx);
+    for (int64_t i = 0; i < s->layers; i++) rope[i] = rope_cfg ? rope_cfg[i] : (i + 1) % interval != 0;
+    if (!read_moe_layers(m, cfg_layers, s->layers, moe) || !read_layer_types(m, cfg_layers, s->layers, rope, chunked))
+        return mt_ctx_status(ctx);
+    f->rope = rope, f->moe = moe, f->chunked = chunked;
+    bool any_chunked = false;
+    for (int64_t i = 0; i < s->layers; i++) any_chunked |= chunked[i];
+    if (!mt_dec_read_window(m, "attention_chunk_size", 8192, &f->chunk)) return mt_ctx_status(ctx);
+    if (any_chunked && f->chunk <= 0)
+        return mt_config_error(c, "attention_chunk_size",
+                               "layer_types has chunked_attention layers but attention_chunk_size is not set (%s)",
+                               m->model_type);
+    mt_moe_spec *e = &mm->moe;
+    e->block_cls = "Llama4TextMoe";
+    e->expert_inter = s->intermediate;
+    if (!mt_config_pos_int(c, "num_local_experts", 16, &e->num_experts) ||
+        !mt_config_pos_int(c, "num_experts_per_tok", 1, &e->top_k))
+        return mt_ctx_status(ctx);
+    if (e->top_k > e->num_experts)
+        return mt_config_error(c, "num_experts_per_tok", "num_experts_per_tok %lld exceeds num_local_experts %lld (%s)",
+                               (long long)e->top_k, (long long)e->num_experts, m->model_type);
+    s->hooks.build_attn = build_attn;
+    s->hooks.build_mlp = build_mlp;
+    if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(ctx);
+    int64_t nope = 0, nmoe = 0;
+    for (int64_t i = 0; i < s->layers; i++) nope += !rope[i], nmoe += moe[i];
+    mt_model_info(m, "intermediate_size_mlp", mt_a_int(f->inter_mlp));
+    mt_model_info(m, "num_local_experts", mt_a_int(e->num_experts));
+    mt_model_info(m, "num_experts_per_tok", mt_a_int(e->top_k));
+    mt_model_info(m, "moe_layers", mt_a_int(nmoe));
+    mt_model_info(m, "nope_layers", mt_a_int(nope));
+    if (any_chunked) mt_model_info(m, "attention_chunk_size", mt_a_int(f->chunk));
+    return MT_OK;
+}
+
+static mt_status l4_text_build(mt_model *m) { return l4_build_common(m, NULL, MT_DTYPE_NONE); }
+
+/* model_type llama4: text_config's language model under language_model
+ * (Llama4ForConditionalGeneration's names). The model dtype is the top-level
+ * config's (from_pretrained reads it there); text_config's own, if any, agrees
+ * in Meta's exports. */
+static mt_status l4_build(mt_model *m) {
+    mt_ctx *ctx = m->ctx;
+    mt_config *top = m->cfg, *sub = mt_config_sub(top, "text_config");
+    if (mt_ctx_status(ctx) != MT_OK) return mt_ctx_status(ctx);
+    if (!sub && mt_config_has(top, "text_config"))
+        return mt_config_error(top, "text_config", "expected an object (Llama4TextConfig's fields) (%s)", m->model_type);
+    mt_dtype dt = MT_DTYPE_NONE;
+    bool top_dt = m->dtype != MT_DTYPE_NONE || mt_config_has(top, "torch_dtype") || mt_config_has(top, "dtype");
+    if (top_dt && mt_model_read_dtype(m, &dt) != MT_OK) return mt_ctx_status(ctx);
+    mt_module *lm = mt_module_new(ctx, m->root, "language_model", "Llama4ForCausalLM");
+    if (!lm) return mt_ctx_status(ctx);
+    if (sub) m->cfg = sub; /* no text_config: Llama4TextConfig's defaults (the top level has none of its keys) */
+    mt_status st = l4_build_common(m, lm, dt);
+    m->cfg = top;
+    if (st != MT_OK) return st;
+    const char *note = "model_type 'llama4' is multimodal: traced is its language model (text_config, as "
+                       "Llama4ForCausalLM under language_model, the checkpoint's names); the vision tower "
+                       "(vision_model) and the multi-modal projector are not included";
+    m->note = m->note ? mt_sprintf(ctx, "%s; %s", note, m->note) : note;
+    return MT_OK;
+}
+
+const mt_arch mt_arch_llama4_text = {
+    .model_type = "llama4_text",
+    .default_class = "Llama4ForCausalLM",
+    .example = "meta-llama/Llama-4-Scout-17B-16E (text_config)",
+    .build = l4_text_build,
+    .forward = l4_forward,
+    .totals = mt_moe_totals,
+};
+
+const mt_arch mt_arch_llama4 = {
+    .model_type = "llama4",
+    .default_class = "Llama4ForConditionalGeneration",
+    .example = "meta-llama/Llama-4-Scout-17B-16E",
+    .build = l4_build,
+    .forward = l4_forward,
+    .totals = mt_moe_totals,
+};

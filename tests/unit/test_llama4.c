@@ -1,0 +1,300 @@
+/* Llama 4 (llama4_text, llama4): Llama-4-Scout-17B-16E and Llama-4-Maverick-17B-128E
+ * checked by hand against their cards (109B total / 17B active; 400B / 17B) and
+ * the checkpoint names public loaders quote (samples/configs/SOURCES.md), the
+ * graph details of transformers' modeling_llama4.py (complex rotary on RoPE
+ * layers, L2 qk_norm, temperature tuning on NoPE layers, chunked masks, the
+ * fused experts applied by bmm), the K/V per token by hand, and config errors. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tiny_configs.h"
+
+/* The text_config of Llama-4-Scout-17B-16E as a public dump of its Llama4Config
+ * prints it (transformers 4.51; moe_layers, printed abbreviated as [0..47], left to
+ * its default: interleave_moe_layer_step 1 makes every layer sparse). */
+#define SCOUT_TEXT                                                                                                   \
+    "{\"attention_bias\": false, \"attention_chunk_size\": 8192, \"attention_dropout\": 0.0, \"attn_scale\": 0.1, "    \
+    "\"attn_temperature_tuning\": 4, \"bos_token_id\": 200000, \"eos_token_id\": [200001, 200007, 200008], "         \
+    "\"floor_scale\": 8192, \"for_llm_compressor\": false, \"head_dim\": 128, \"hidden_act\": \"silu\", "             \
+    "\"hidden_size\": 5120, \"initializer_range\": 0.02, \"interleave_moe_layer_step\": 1, "                         \
+    "\"intermediate_size\": 8192, \"intermediate_size_mlp\": 16384, \"max_position_embeddings\": 262144, "           \
+    "\"model_type\": \"llama4_text\", \"no_rope_layers\": [1,1,1,0,1,1,1,0,1,1,1,0,1,1,1,0,1,1,1,0,1,1,1,0,"        \
+    "1,1,1,0,1,1,1,0,1,1,1,0,1,1,1,0,1,1,1,0,1,1,1,0], \"num_attention_heads\": 40, \"num_experts_per_tok\": 1, "    \
+    "\"num_hidden_layers\": 48, \"num_key_value_heads\": 8, \"num_local_experts\": 16, "                             \
+    "\"output_router_logits\": false, \"pad_token_id\": 200018, \"rms_norm_eps\": 1e-05, \"rope_scaling\": "          \
+    "{\"factor\": 8.0, \"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0, "                                        \
+    "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}, \"rope_theta\": 500000.0, "              \
+    "\"router_aux_loss_coef\": 0.001, \"router_jitter_noise\": 0.0, \"torch_dtype\": \"bfloat16\", "                 \
+    "\"use_cache\": true, \"use_qk_norm\": true, \"vocab_size\": 202048}"
+
+/* The whole Llama4Config of the same dump (vision_config kept; not built). */
+static const char *SCOUT =
+    "{\"architectures\": [\"Llama4ForConditionalGeneration\"], \"boi_token_index\": 200080, "
+    "\"eoi_token_index\": 200081, \"image_token_index\": 200092, \"model_type\": \"llama4\", \"text_config\": "
+    SCOUT_TEXT ", \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\", \"transformers_version\": \"4.51.0\", "
+    "\"vision_config\": {\"attention_dropout\": 0.0, \"hidden_act\": \"gelu\", \"hidden_size\": 1408, "
+    "\"image_size\": 336, \"initializer_range\": 0.02, \"intermediate_size\": 5632, "
+    "\"model_type\": \"llama4_vision_model\", \"multi_modal_projector_bias\": false, \"norm_eps\": 1e-05, "
+    "\"num_attention_heads\": 16, \"num_channels\": 3, \"num_hidden_layers\": 34, \"patch_size\": 14, "
+    "\"pixel_shuffle_ratio\": 0.5, \"projector_dropout\": 0.0, \"projector_input_dim\": 4096, "
+    "\"projector_output_dim\": 4096, \"rope_theta\": 10000, \"vision_feature_layer\": -1, "
+    "\"vision_feature_select_strategy\": \"default\", \"vision_output_dim\": 4096}}";
+
+/* Llama-4-Maverick-17B-128E's text_config as a public vLLM test copies it (reduced there to
+ * 2 layers with no_rope_layer_interval 2 added; restored here to its 48 layers and the
+ * default interval). */
+static const char *MAVERICK_TEXT =
+    "{\"attention_bias\": false, \"attention_chunk_size\": 8192, \"attention_dropout\": 0.0, "
+    "\"bos_token_id\": 200000, \"eos_token_id\": [200001, 200007, 200008], \"for_llm_compressor\": false, "
+    "\"head_dim\": 128, \"hidden_act\": \"silu\", \"hidden_size\": 5120, \"initializer_range\": 0.02, "
+    "\"interleave_moe_layer_step\": 2, \"intermediate_size\": 8192, \"intermediate_size_mlp\": 16384, "
+    "\"max_position_embeddings\": 1048576, \"model_type\": \"llama4_text\", \"num_attention_heads\": 40, "
+    "\"num_experts_per_tok\": 1, \"num_hidden_layers\": 48, \"num_key_value_heads\": 8, "
+    "\"num_local_experts\": 128, \"output_router_logits\": false, \"pad_token_id\": 200018, "
+    "\"rms_norm_eps\": 1e-05, \"rope_scaling\": null, \"rope_theta\": 500000.0, \"router_aux_loss_coef\": 0.001, "
+    "\"router_jitter_noise\": 0.0, \"torch_dtype\": \"bfloat16\", \"use_cache\": true, \"use_qk_norm\": false, "
+    "\"vocab_size\": 202048}";
+
+static const char *build_error(mt_ctx *ctx, const char *json) {
+    mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "bad.json");
+    cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0};
+    cr_assert_null(mt_model_build(ctx, cfg, &o), "expected the build to fail");
+    return mt_ctx_errmsg(ctx);
+}
+
+/* By hand (Scout, text): attention q 5120*5120 = 26,214,400, k and v 5120*1024 = 5,242,880 each,
+ * o 26,214,400 = 62,914,560 (the L2 qk_norm has no weight); norms 2*5120 = 10,240; MoE: experts
+ * gate_up_proj 16*5120*16384 = 1,342,177,280, down_proj 16*8192*5120 = 671,088,640, router 16*5120
+ * = 81,920, shared expert 3*5120*8192 = 125,829,120 -> 2,139,176,960; layer 2,202,101,760; 48 layers
+ * 105,700,884,480; embed_tokens and lm_head 202048*5120 = 1,034,485,760 each, norm 5,120:
+ * 107,769,861,120. Active: 15 of 16 experts idle, 48*15*(1,342,177,280 + 671,088,640)/16 =
+ * 90,596,966,400 -> 17,172,894,720 (card: 17B active). The vision tower (not built) by hand:
+ * class_embedding 1,408, positional_embedding_vlm 577*1408 = 812,416, patch_embedding 588*1408 =
+ * 827,904, layernorm_pre/post 5,632, 34 layers of (q/k/v/o 4*(1408*1408 + 1408) + fc1 1408*5632 +
+ * 5632 + fc2 5632*1408 + 1408 + norms 4*1408 = 23,807,872) = 809,467,648, vision_adapter fc1
+ * 5632*4096 + fc2 4096*4096 = 39,845,888 -> 850,960,896; multi_modal_projector 4096*5120 =
+ * 20,971,520; whole checkpoint 108,641,793,536 (card: 109B total). */
+#define SCOUT_TEXT_PARAMS 107769861120LL
+#define SCOUT_TEXT_ACTIVE 17172894720LL
+
+Test(llama4, scout_text_matches_card) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, SCOUT_TEXT, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, SCOUT_TEXT_PARAMS, "%lld", (long long)t.params);
+    cr_assert_eq(t.param_bytes, 2 * SCOUT_TEXT_PARAMS);
+    cr_assert_eq(t.params_by_dtype[MT_BFLOAT16], SCOUT_TEXT_PARAMS);
+    cr_assert_eq(t.active_params, SCOUT_TEXT_ACTIVE, "%lld", (long long)t.active_params);
+    cr_assert_str_eq(m->class_name, "Llama4ForCausalLM");
+    /* the names public loaders quote from the checkpoint, without the language_model prefix here */
+    TU_SHAPE(m, "model.layers.0.feed_forward.experts.gate_up_proj", 16, 5120, 16384);
+    TU_SHAPE(m, "model.layers.0.feed_forward.experts.down_proj", 16, 8192, 5120);
+    TU_SHAPE(m, "model.layers.47.feed_forward.router.weight", 16, 5120);
+    TU_SHAPE(m, "model.layers.47.feed_forward.shared_expert.down_proj.weight", 5120, 8192);
+    TU_SHAPE(m, "lm_head.weight", 202048, 5120);
+    cr_assert_null(mt_model_param(m, "model.layers.0.feed_forward.gate_proj.weight"));
+    mt_ctx_free(ctx);
+}
+
+Test(llama4, scout_multimodal_config_traces_its_language_model) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, SCOUT, 0);
+    cr_assert_str_eq(m->class_name, "Llama4ForConditionalGeneration");
+    cr_assert_not_null(m->note);
+    cr_assert(strstr(m->note, "vision tower") && strstr(m->note, "language_model"), "%s", m->note);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    /* the language model alone: 108,641,793,536 less the tower 850,960,896 and the projector 20,971,520 */
+    cr_assert_eq(t.params, 108641793536LL - 850960896LL - 20971520LL);
+    cr_assert_eq(t.params, SCOUT_TEXT_PARAMS);
+    cr_assert_eq(t.active_params, SCOUT_TEXT_ACTIVE);
+    TU_SHAPE(m, "language_model.model.embed_tokens.weight", 202048, 5120);
+    TU_SHAPE(m, "language_model.model.layers.0.feed_forward.experts.gate_up_proj", 16, 5120, 16384);
+    TU_SHAPE(m, "language_model.model.layers.0.feed_forward.router.weight", 16, 5120);
+    TU_SHAPE(m, "language_model.model.layers.0.feed_forward.shared_expert.gate_proj.weight", 8192, 5120);
+    TU_SHAPE(m, "language_model.model.layers.3.self_attn.k_proj.weight", 1024, 5120);
+    TU_SHAPE(m, "language_model.model.norm.weight", 5120);
+    TU_SHAPE(m, "language_model.lm_head.weight", 202048, 5120);
+    cr_assert_null(mt_model_param(m, "model.embed_tokens.weight"));
+    cr_assert_null(mt_model_param(m, "vision_model.class_embedding"));
+    mt_ctx_free(ctx);
+}
+
+Test(llama4, maverick_matches_card) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, MAVERICK_TEXT, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    /* By hand: moe_layers = range(1, 48, 2), 24 sparse layers. Dense layer: attention 62,914,560 +
+     * norms 10,240 + MLP 3*5120*16384 = 251,658,240 -> 314,583,040. Sparse layer: experts
+     * 128*5120*16384 + 128*8192*5120 = 16,106,127,360, router 128*5120 = 655,360, shared expert
+     * 125,829,120 -> 16,295,536,640 with attention and norms. 24*(314,583,040 + 16,295,536,640)
+     * + 2*1,034,485,760 + 5,120 = 400,711,848,960 (card: 400B total). Active: 24*127/128 of
+     * 16,106,127,360 idle = 383,527,157,760 -> 17,184,691,200 (card: 17B active). */
+    cr_assert_eq(t.params, 400711848960LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.active_params, 17184691200LL, "%lld", (long long)t.active_params);
+    TU_SHAPE(m, "model.layers.0.feed_forward.gate_proj.weight", 16384, 5120);
+    TU_SHAPE(m, "model.layers.1.feed_forward.experts.gate_up_proj", 128, 5120, 16384);
+    TU_SHAPE(m, "model.layers.1.feed_forward.router.weight", 128, 5120);
+    cr_assert_null(mt_model_param(m, "model.layers.0.feed_forward.router.weight"));
+    mt_ctx_free(ctx);
+}
+
+/* K/V by hand for Scout (bf16): 8 kv heads * 128 * 2 (K, V) * 2 bytes = 4,096 B per layer and token,
+ * 48 layers = 196,608 B/token. At a context of 131,072 tokens the 36 chunked layers hold at most
+ * 8,192 tokens each and the 12 NoPE (global) layers all of them: 36*8192*4096 + 12*131072*4096 =
+ * 1,207,959,552 + 6,442,450,944 = 7,650,410,496 bytes. */
+Test(llama4, scout_kv_cache_by_hand) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, SCOUT_TEXT, 0);
+    mt_graph *g = tu_trace(m);
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 64, .context = 131072};
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, &o, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.kv_bytes_per_token, 196608);
+    cr_assert_eq(s.kv_bytes_at_context, 7650410496LL, "%lld", (long long)s.kv_bytes_at_context);
+    cr_assert_eq(s.nattn, 48);
+    for (int i = 0; i < s.nattn; i++)
+        cr_assert_eq(s.attn[i].window, (i + 1) % 4 == 0 ? 0 : 8192, "layer %d: window %lld", i,
+                     (long long)s.attn[i].window);
+    mt_ctx_free(ctx);
+}
+
+/* Four layers of Scout: layers 0..2 RoPE (complex rotary, L2 qk_norm, chunked mask), layer 3 NoPE
+ * (temperature tuning, the full causal mask, no qk_norm). */
+Test(llama4, graph_details) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, SCOUT_TEXT, 4);
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 202048);
+    /* freqs_cis once at model level: polar(ones_like(freqs), freqs), complex64 [1, seq, 64] */
+    cr_assert_eq(tu_count_ops(g, MT_OP_POLAR, NULL), 1);
+    mt_node *pol = tu_first_op(g, MT_OP_POLAR, "model.rotary_emb");
+    cr_assert_not_null(pol);
+    cr_assert_eq(pol->outs[0].dtype, MT_COMPLEX64);
+    cr_assert_eq(pol->outs[0].shape[2], mt_sym_const(ctx, 64));
+    /* q and k rotated in complex form on layers 0..2 only */
+    cr_assert_eq(tu_count_ops(g, MT_OP_VIEW_AS_COMPLEX, NULL), 6);
+    cr_assert_eq(tu_count_ops(g, MT_OP_VIEW_AS_REAL, "model.layers.3"), 0);
+    mt_node *vr = tu_first_op(g, MT_OP_VIEW_AS_REAL, "model.layers.0.self_attn");
+    cr_assert_eq(vr->outs[0].dtype, MT_FLOAT32);
+    cr_assert_eq(vr->outs[0].ndim, 5);
+    cr_assert_eq(vr->outs[0].shape[2], mt_sym_const(ctx, 40));
+    /* the L2 qk_norm: built on RoPE layers only, weightless, applied to q and k */
+    cr_assert_not_null(mt_module_find(m->root, "model.layers.2.self_attn.qk_norm"));
+    cr_assert_null(mt_module_find(m->root, "model.layers.3.self_attn.qk_norm"));
+    cr_assert_eq(tu_count_ops(g, MT_OP_RSQRT, "model.layers.0.self_attn.qk_norm"), 2);
+    /* temperature tuning on the NoPE layer: log1p(floor((cache_position + 1) / 8192)) * 0.1 + 1 */
+    cr_assert_eq(tu_count_ops(g, MT_OP_FLOOR, NULL), 1);
+    mt_node *fl = tu_first_op(g, MT_OP_FLOOR, "model.layers.3.self_attn");
+    cr_assert_not_null(fl);
+    mt_node *dv = fl->args[0].v.t->node;
+    cr_assert(tu_is_op(dv, MT_OP_TRUEDIV) && dv->args[1].kind == MT_ARG_INT && dv->args[1].v.i == 8192);
+    cr_assert_eq(tu_count_ops(g, MT_OP_LOG1P, "model.layers.3.self_attn"), 1);
+    /* the chunked mask: q // 8192 != k // 8192 */
+    cr_assert_eq(tu_count_ops(g, MT_OP_FLOORDIV, NULL), 2);
+    /* the experts: bmm over all 16 experts, [16, tokens, 5120] @ [16, 5120, 16384] */
+    cr_assert_eq(tu_count_ops(g, MT_OP_BMM, "model.layers.0.feed_forward.experts"), 2);
+    mt_node *bmm = tu_first_op(g, MT_OP_BMM, "model.layers.0.feed_forward.experts");
+    cr_assert_eq(bmm->outs[0].shape[0], mt_sym_const(ctx, 16));
+    cr_assert_eq(bmm->outs[0].shape[2], mt_sym_const(ctx, 16384));
+    mt_node *rep = tu_first_op(g, MT_OP_REPEAT, "model.layers.0.feed_forward");
+    cr_assert(rep && rep->args[1].kind == MT_ARG_INT && rep->args[1].v.i == 16);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SIGMOID, "model.layers.0.feed_forward.router"), 1);
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, NULL), 0);
+    mt_ctx_free(ctx);
+}
+
+Test(llama4, eager_softmax_keeps_the_dtype) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_parse(ctx, SCOUT_TEXT, strlen(SCOUT_TEXT), "scout.json");
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 1, .attn = MT_ATTN_IMPL_EAGER};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    mt_graph *g = tu_trace(m);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 0);
+    mt_node *sm = tu_first_op(g, MT_OP_SOFTMAX, "model.layers.0.self_attn");
+    cr_assert_not_null(sm);
+    cr_assert_null(tu_kwarg(sm, "dtype")); /* Llama 4's eager: no float32 softmax */
+    cr_assert_eq(sm->outs[0].dtype, MT_BFLOAT16);
+    mt_ctx_free(ctx);
+}
+
+Test(llama4, config_errors_name_field_and_family) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *e = build_error(ctx, "{\"model_type\": \"llama4_text\", \"num_hidden_layers\": 2, "
+                                     "\"attention_chunk_size\": null}");
+    cr_assert(strstr(e, "attention_chunk_size") && strstr(e, "llama4_text"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"llama4_text\", \"num_hidden_layers\": 2, \"moe_layers\": [5]}");
+    cr_assert(strstr(e, "moe_layers.0") && strstr(e, "llama4_text"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"llama4_text\", \"num_hidden_layers\": 2, "
+                         "\"layer_types\": [\"full_attention\", \"sliding_attention\"]}");
+    cr_assert(strstr(e, "layer_types.1") && strstr(e, "chunked_attention"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"llama4\", \"text_config\": {\"num_hidden_layers\": 2, "
+                         "\"num_local_experts\": 2, \"num_experts_per_tok\": 3}}");
+    cr_assert(strstr(e, "text_config.num_experts_per_tok"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"llama4\", \"text_config\": 5}");
+    cr_assert(strstr(e, "text_config") && strstr(e, "expected an object"), "%s", e);
+    mt_ctx_free(ctx);
+}
+
+/* Prefill FLOPs of a chunked layer count the pairs its chunks keep. The tiny llama4_text (layer 0
+ * chunked, layer 1 full) at seq 64, traced with chunks of 8 and of 64 (one chunk: plain causal):
+ * the graphs differ only in the chunk constant, so the prefill difference is layer 0's sdpa per
+ * pair, batch 1 * 4 heads * (2*16 + 2*16 + 5) = 276, times the kept pairs: 8 chunks of 8*9/2 = 36
+ * is 288 against 64*65/2 = 2080, i.e. 276 * (288 - 2080) = -494,592 (a sliding window of 8 would
+ * keep 36 + 56*8 = 484). */
+static int64_t tiny_prefill(int64_t chunk) {
+    const tiny_config *t = tiny_for("llama4_text");
+    char json[2048];
+    snprintf(json, sizeof json, "%s", t->json);
+    char *at = strstr(json, "\"attention_chunk_size\": 8,");
+    cr_assert_not_null(at);
+    char rest[2048];
+    snprintf(rest, sizeof rest, "%s", at + strlen("\"attention_chunk_size\": 8,"));
+    snprintf(at, sizeof json - (size_t)(at - json), "\"attention_chunk_size\": %lld,%s", (long long)chunk, rest);
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, json, 0);
+    mt_graph *g = tu_trace(m);
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 64};
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, &o, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.attn[0].window, chunk);
+    int64_t f = s.flops_prefill;
+    mt_ctx_free(ctx);
+    return f;
+}
+
+Test(llama4, chunked_prefill_pairs_by_hand) {
+    cr_assert_eq(tiny_prefill(8) - tiny_prefill(64), -494592LL, "%lld",
+                 (long long)(tiny_prefill(8) - tiny_prefill(64)));
+}
+
+/* --text-only on the multimodal config: text_config alone as the standalone Llama4ForCausalLM
+ * (model.*, lm_head names), the same count as the language model under language_model. */
+Test(llama4, text_only_traces_the_standalone_language_model) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_parse(ctx, SCOUT, strlen(SCOUT), "scout.json");
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 0, .text_only = true};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_str_eq(m->model_type, "llama4_text");
+    cr_assert(m->note && strstr(m->note, "vision tower"), "%s", m->note ? m->note : "(none)");
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, SCOUT_TEXT_PARAMS);
+    TU_SHAPE(m, "model.layers.0.feed_forward.experts.gate_up_proj", 16, 5120, 16384);
+    cr_assert_null(mt_model_param(m, "language_model.lm_head.weight"));
+    mt_ctx_free(ctx);
+}
