@@ -90,6 +90,8 @@ static json_t *plan_json(const mt_plan *p) {
     }
     json_object_set_new(root, "comms", comms);
     json_object_set_new(root, "comm_wire_bytes_per_token", json_real(p->comm_per_token));
+    json_object_set_new(root, "comm_seconds", json_real(p->comm_seconds));
+    json_object_set_new(root, "link", p->link ? json_string(p->link) : json_null());
     json_t *mem = json_object();
     json_object_set_new(mem, "param_bytes", json_integer(p->mem.param_bytes));
     json_t *bd = json_object();
@@ -203,6 +205,9 @@ mt_status mt_plan_print(const mt_plan *p, FILE *out) {
             "%d all_to_all)\n",
             p->comm_per_token, counts[MT_COMM_ALL_REDUCE], counts[MT_COMM_ALL_GATHER], counts[MT_COMM_REDUCE_SCATTER],
             counts[MT_COMM_ALL_TO_ALL]);
+    if (p->link)
+        fprintf(out, "  collectives: %.3f ms estimated for a prefill of %lld x %lld tokens and one decode step, over %s\n",
+                p->comm_seconds * 1e3, (long long)p->batch, (long long)p->seq, p->link);
     for (int i = 0; i < p->nexperts; i++) {
         const mt_plan_experts *x = &p->experts[i];
         fprintf(out, "  experts %s: %d layers x %d experts, top-%g, sharded inside each expert: %.3f GiB per rank, "

@@ -96,6 +96,8 @@ typedef enum mt_plan_search {
                                 one block of each kind (slow; checks the window) */
 } mt_plan_search;
 
+struct mt_cluster;
+
 typedef struct mt_plan_opts {
     int tp;                  /* degree (>= 1) */
     mt_plan_style style;
@@ -106,6 +108,8 @@ typedef struct mt_plan_opts {
                                 residual stream and norms between the tensor-parallel regions
                                 are held in blocks of the sequence (Megatron sequence
                                 parallelism); needs the bound seq divisible by tp */
+    const struct mt_cluster *cluster; /* the GPUs whose in-node link prices the collectives
+                                (fit.h; NULL: the H100 preset's NVLink) */
 } mt_plan_opts;
 
 typedef struct mt_plan_memory {
@@ -166,6 +170,9 @@ typedef struct mt_plan {
     int evals;                /* propagations run by the search */
     bool window_exact;        /* false: the one-block-per-kind window disagreed with the whole
                                  graph and the search went on over the whole graph */
+    double comm_seconds;      /* estimated time of the plan's collectives for a prefill of
+                                 batch x seq tokens plus one decode step, over `link` */
+    const char *link;         /* the link priced: "NVLink 4 of NVIDIA H100 SXM5 80 GB" */
 } mt_plan;
 
 /* Plan `g` (traced from `m`) for opts->tp ranks. Constraint violations
@@ -203,7 +210,7 @@ MT_API mt_status mt_plan_degrees_export_json(const mt_model *m, const mt_plan_de
 
 /* The standalone plan JSON object (docs/plan.md). */
 #define MT_PLAN_FORMAT "metatrace-plan"
-#define MT_PLAN_VERSION 1
+#define MT_PLAN_VERSION 2
 MT_API mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
 /* The graph JSON document (docs/graph-format.md, as mt_export_json writes
  * it) with the plan object as its last top-level member, "plan": what

@@ -119,6 +119,9 @@ typedef struct cli {
     mt_json_opts json;   /* --stable, --compact (graph JSON only) */
     bool all;            /* --all: --tp auto lists the unusable degrees too; --fit the layouts that do not fit */
     const char *fit;     /* --fit CLUSTER: which (tp, pp, ep, dp) layouts fit (fit.h) */
+    const char *cluster_spec; /* --cluster CLUSTER: with --tp, the GPUs a plan is priced on; else --fit's */
+    mt_cluster cluster;  /* parsed --cluster / --fit */
+    bool has_cluster;
     int microbatches;    /* --microbatches M: a replica's step pipelined in M parts (0: 1) */
     mt_plan *plan;       /* --tp N: the plan, made before any output is opened (an unusable degree
                             is an error and writes nothing) */
@@ -374,7 +377,8 @@ static void help(mt_ctx *ctx)
           "                      H100 H200 A100-80GB A100-40GB B200 MI300X L40S), ranked by\n"
           "                      estimated time per token, with vLLM/SGLang/Megatron flags;\n"
           "                      --bind batch=B,seq=S sets the KV budget (default 1 x 4096)\n"
-          "      --cluster CLUSTER  the same as --fit CLUSTER\n"
+          "      --cluster CLUSTER  with --tp: price the plan's collectives on CLUSTER's\n"
+          "                      in-node link (default: H100 NVLink); alone: --fit CLUSTER\n"
           "      --microbatches M  with --fit: each replica's batch goes through its\n"
           "                      pipeline stages as M micro-batches (default 1)\n"
           "      --all           with --tp auto or --fit: list what does not work too\n"
@@ -616,9 +620,10 @@ static int parse_args(cli *c, int argc, char **argv)
             if (!*value)
                 return usage_error("--%s: expected a cluster such as 8xH100, 2x8xH100 or a cluster JSON file",
                                    options[k].long_name);
-            if (c->fit && strcmp(c->fit, value) != 0)
-                return usage_error("--fit and --cluster name one cluster: got '%s' and '%s'", c->fit, value);
-            c->fit = value;
+            if (options[k].id == OPT_FIT) c->fit = value;
+            else c->cluster_spec = value;
+            if (c->fit && c->cluster_spec && strcmp(c->fit, c->cluster_spec) != 0)
+                return usage_error("--fit and --cluster name one cluster: got '%s' and '%s'", c->fit, c->cluster_spec);
             break;
         case OPT_MICROBATCHES: {
             int64_t v;
@@ -684,6 +689,9 @@ static int parse_args(cli *c, int argc, char **argv)
     if ((c->json.stable || c->json.compact) && (c->format != FMT_JSON || c->tp < 0))
         return usage_error("--%s shapes the graph JSON document: write JSON (.json or --format json), "
                            "with --tp N or without --tp (not --tp auto)", c->json.stable ? "stable" : "compact");
+    /* --cluster alone is --fit; with --tp it prices the plan on that cluster's link */
+    if (c->cluster_spec && !c->fit && c->tp == 0)
+        c->fit = c->cluster_spec;
     if (c->fit && c->tp != 0)
         return usage_error("--fit enumerates tensor, pipeline, expert and data parallel layouts itself: drop --tp");
     if (c->fit && (c->format == FMT_DOT || c->format == FMT_SVG || c->format == FMT_PNG || c->format == FMT_HTML))
@@ -711,7 +719,8 @@ static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, 
 {
     mt_plan_degree deg[64];
     mt_plan_opts base = {.tp = 1, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp,
-                         .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
+                         .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq"),
+                         .cluster = c->has_cluster ? &c->cluster : NULL};
     mt_status st = mt_plan_auto(m, g, &base, 64, deg);
     if (st != MT_OK)
         return st;
@@ -1198,9 +1207,12 @@ static int run(cli *c)
     if (rc != 0)
         return rc;
     /* --fit: the cluster first (a bad spec fails before any work) */
-    mt_cluster cl;
-    if (c->fit && mt_cluster_parse(c->ctx, c->fit, &cl) != MT_OK)
-        return input_error(c->ctx);
+    const char *spec = c->fit ? c->fit : c->cluster_spec;
+    if (spec) {
+        if (mt_cluster_parse(c->ctx, spec, &c->cluster) != MT_OK)
+            return input_error(c->ctx);
+        c->has_cluster = true;
+    }
     mt_config *cfg = mt_config_load_revision(c->ctx, c->config, c->revision);
     if (!cfg)
         return input_error(c->ctx);
@@ -1243,7 +1255,8 @@ static int run(cli *c)
      * degree is an error that writes nothing. */
     if (c->tp > 0) {
         mt_plan_opts o = {.tp = c->tp, .style = c->plan_style, .search = MT_SEARCH_BEST, .sequence_parallel = c->sp,
-                          .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq")};
+                          .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq"),
+                          .cluster = c->has_cluster ? &c->cluster : NULL};
         c->plan = mt_plan_run(m, g, &o);
         if (!c->plan)
             return input_error(c->ctx);
@@ -1254,7 +1267,7 @@ static int run(cli *c)
         }
     }
     if (c->fit) {
-        mt_fit_opts fo = {.cluster = &cl, .sizing = &c->sz, .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq"),
+        mt_fit_opts fo = {.cluster = &c->cluster, .sizing = &c->sz, .batch = bound_of(c, "batch"), .seq = bound_of(c, "seq"),
                           .microbatches = c->microbatches};
         c->fitres = mt_fit_run(m, g, &fo);
         if (!c->fitres)

@@ -91,6 +91,8 @@ typedef struct planner {
     const mt_graph *g;
     int tp;
     int64_t batch, seq;
+    double link_alpha, link_beta; /* the in-node link the collectives are priced on (seconds, bytes/s) */
+    const char *link;
     const char **bind_names;  /* batch, seq and the expected routed-token counts */
     int64_t *bind_values;
     const mt_sym **bind_syms; /* [2..nbind): the routed-token symbols, indexed by bind_map */
@@ -161,6 +163,8 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
 mt_status pl_signatures(planner *P);
 mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp);
 pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exact);
+/* Seconds of communication for `comm` wire bytes per token in `ncoll` collectives. */
+double pl_comm_time(const planner *P, double comm, double ncoll);
 mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best);
 void pl_push_rec(pl_eval *E, const pl_rec *r);
 

@@ -2,6 +2,7 @@
  * parameters' roles and slices, the collectives, memory per rank (KV from the
  * sizing pass), the experts (sharded inside or expert parallel) and the plan
  * dict. Writers: export/plan_json.c (JSON, table) and export/dot_plan.c. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,6 +286,10 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
         c->wire_per_token = r->wire;
         R->comm_per_token += r->wire;
     }
+    /* an estimate, reported to the picosecond: at most 15 significant digits, so
+     * every JSON writer (15 or 17 digits) round-trips the same double */
+    R->comm_seconds = round(pl_comm_time(P, R->comm_per_token, (double)R->ncomms) * 1e12) / 1e12;
+    R->link = P->link;
     mt_status st = params_memory(P, E, R, true);
     if (st != MT_OK) return st;
     mt_plan_memory *M = &R->mem;

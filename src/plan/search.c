@@ -12,16 +12,14 @@
 /* ---- cost ---- */
 
 /* A collective costs alpha + bytes / beta over the link inside a node
- * (fit.h; the H100 preset's NVLink: 5 us, 450 GB/s at the fit model's link
- * efficiency). A forward runs every collective once: a prefill of T tokens
- * moves comm x T bytes, a decode step comm x 1; both pay alpha per collective.
- * So thousands of small collectives lose to one all-reduce per layer. */
-static double comm_time(const planner *P, double comm, double ncoll) {
-    int n = 0;
-    const mt_gpu_spec *g = mt_gpu_presets(&n);
-    double beta = g[0].intra_bw * mt_fit_default_params().link_efficiency, alpha = g[0].intra_lat;
+ * (fit.h: the cluster's GPU, by default the H100 preset's NVLink: 5 us,
+ * 450 GB/s at the fit model's link efficiency). A forward runs every
+ * collective once: a prefill of T tokens moves comm x T bytes, a decode step
+ * comm x 1; both pay alpha per collective. So thousands of small collectives
+ * lose to one all-reduce per layer. */
+double pl_comm_time(const planner *P, double comm, double ncoll) {
     double T = (double)P->batch * (double)P->seq;
-    return comm * (T + 1) / beta + 2 * ncoll * alpha;
+    return comm * (T + 1) / P->link_beta + 2 * ncoll * P->link_alpha;
 }
 
 /* Every choice goes through here: the weight-byte totals follow it. */
@@ -66,7 +64,7 @@ static const pl_search_params PL_SEARCH = {
 
 static pl_cost evaluate(pl_eval *E) {
     pl_propagate(E);
-    return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll, comm_time(E->P, E->comm, E->ncoll)};
+    return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll, pl_comm_time(E->P, E->comm, E->ncoll)};
 }
 
 static bool better(pl_cost a, pl_cost b) {

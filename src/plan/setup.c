@@ -153,6 +153,16 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
     }
     P->batch = o->batch > 0 ? o->batch : in_b > 0 ? in_b : 1;
     P->seq = o->seq > 0 ? o->seq : in_s > 0 ? in_s : 4096;
+    /* the link inside a node: the cluster's GPU, or the H100 preset's NVLink */
+    int npre = 0;
+    const mt_gpu_spec *gpu = o->cluster ? &o->cluster->gpu : &mt_gpu_presets(&npre)[0];
+    P->link_alpha = gpu->intra_lat;
+    P->link_beta = gpu->intra_bw * mt_fit_default_params().link_efficiency;
+    P->link = mt_sprintf(ctx, "%s of %s", gpu->intra_link ? gpu->intra_link : "in-node link",
+                         gpu->description ? gpu->description : gpu->name ? gpu->name : "a GPU");
+    if (!(P->link_beta > 0) || !(P->link_alpha >= 0))
+        return mt_fail(ctx, MT_ERR_USAGE, "cluster %s: the in-node link needs a bandwidth > 0 and a latency >= 0",
+                       o->cluster && o->cluster->name ? o->cluster->name : "?");
     P->out_off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->out_off);
     P->node_var = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->node_var);
     if (!P->out_off || !P->node_var) return mt_ctx_status(ctx);

@@ -293,3 +293,30 @@ Test(cli_plan, plan_renders_as_svg_and_png) {
     cr_assert(text && len > 8 && memcmp(text, "\x89PNG", 4) == 0, "not a PNG");
     free(text);
 }
+
+/* --cluster with --tp prices the plan on that cluster's link (the table says
+ * which); alone it is --fit; a bad spec is a usage error before any work. */
+Test(cli_plan, cluster_with_tp) {
+    char *so = NULL, *se = NULL;
+    const char *cfg = tu_src("samples/configs/huggyllama--llama-7b.config.json");
+    const char *a[] = {cfg, "--tp", "4", "--cluster", "4xL40S", NULL};
+    cr_assert_eq(tu_run_cli(a, &so, &se), 0, "%s", se);
+    cr_assert_not_null(strstr(so, "over PCIe Gen4 x16"), "%s", so);
+    free(so);
+    free(se);
+    const char *b[] = {cfg, "--tp", "4", NULL};
+    cr_assert_eq(tu_run_cli(b, &so, &se), 0, "%s", se);
+    cr_assert_not_null(strstr(so, "over NVLink 4"), "%s", so);
+    free(so);
+    free(se);
+    const char *bad[] = {cfg, "--tp", "4", "--cluster", "4xV100", NULL};
+    cr_assert_eq(tu_run_cli(bad, &so, &se), 2, "%s", se);
+    cr_assert_not_null(strstr(se, "4xV100"), "%s", se);
+    free(so);
+    free(se);
+    /* --fit with --tp stays an error: the fit enumerates its own degrees */
+    const char *fit[] = {cfg, "--tp", "4", "--fit", "4xL40S", NULL};
+    cr_assert_eq(tu_run_cli(fit, &so, &se), 2, "%s", se);
+    free(so);
+    free(se);
+}

@@ -479,3 +479,32 @@ Test(plan, deepseek_v3_roles_do_not_depend_on_the_layers) {
     }
     mt_ctx_free(keep);
 }
+
+/* The collectives are priced on the in-node link of the cluster asked for
+ * (--cluster with --tp), by default the H100 preset's NVLink; the plan reports
+ * their time: wire bytes per token x (T + 1) / beta + 2 alpha per collective,
+ * T = 1 x 4096 bound tokens. H100: NVLink 450 GB/s x 0.8, 5 us; L40S: PCIe Gen4
+ * x16 32 GB/s x 0.8, 10 us (docs/plan.md, Clusters). */
+Test(plan, collectives_priced_on_the_cluster_link) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/huggyllama--llama-7b.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    mt_cluster l40s;
+    cr_assert_eq(mt_cluster_parse(ctx, "4xL40S", &l40s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    mt_plan_opts o = {.tp = 4, .style = MT_PLAN_TRANSFORMERS, .search = MT_SEARCH_BEST};
+    mt_plan *h = mt_plan_run(m, g, &o);
+    o.cluster = &l40s;
+    mt_plan *l = mt_plan_run(m, g, &o);
+    cr_assert(h && l && h->valid && l->valid);
+    /* the Megatron plan either way: 64 all-reduces of 2 x 3/4 x 8192 B, and the
+     * logits (32000 fp16, vocabulary-parallel) all-gathered: 3/4 x 64000 B */
+    cr_assert_eq(h->ncomms, 65);
+    cr_assert_eq(l->ncomms, 65);
+    double T = 4096 + 1, w = 64 * 1.5 * 8192 + 0.75 * 64000;
+    cr_assert_float_eq(h->comm_per_token, w, 1e-6);
+    cr_assert_float_eq(h->comm_seconds, w * T / (450e9 * 0.8) + 2 * 65 * 5e-6, 1e-12, "%.9g", h->comm_seconds);
+    cr_assert_float_eq(l->comm_seconds, w * T / (32e9 * 0.8) + 2 * 65 * 10e-6, 1e-12, "%.9g", l->comm_seconds);
+    cr_assert_not_null(strstr(h->link, "NVLink 4"), "%s", h->link);
+    cr_assert_not_null(strstr(l->link, "PCIe Gen4"), "%s", l->link);
+    mt_ctx_free(ctx);
+}
