@@ -607,6 +607,11 @@ Test(plan, tiny_llama4_experts_expert_parallel) {
         expect_expert(p, "model.layers.1.feed_forward.experts.gate_up_proj", 65536, 0, MT_ROLE_EXPERTS);
         expect_expert(p, "model.layers.1.feed_forward.experts.down_proj", 32768, 0, MT_ROLE_EXPERTS);
         cr_assert_eq(param_named(p, "model.layers.1.feed_forward.experts.down_proj")->local_bytes, 32768 * 4 / tp);
+        /* attention's o_proj in both layers, layer 0's dense down_proj, and layer 1's shared
+         * expert down_proj + the experts' partial sum added, then reduced once: 4 */
+        int ar = 0;
+        for (int k = 0; k < p->ncomms; k++) ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+        cr_assert_eq(ar, 4, "tp=%d: %d all-reduces", tp, ar);
     }
     mt_ctx_free(ctx);
 }
