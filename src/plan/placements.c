@@ -454,9 +454,10 @@ static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_opinfo *info = info_of(n);
     if (!V->follow) { rule_replicate(E, n, out); return; }
     int s = V->in[0];
-    if (n->opid == MT_OP_SUM && is_shard(E, s) && V->map[cur(E, s)->dim] < 0) {
-        /* a sum over the sharded dim: each rank sums its blocks, a partial
-         * sum (Llama 4's routed outputs summed over experts held E/tp per rank) */
+    if (n->opid == MT_OP_SUM && is_shard(E, s) && cur(E, s)->ways == E->P->tp && V->map[cur(E, s)->dim] < 0) {
+        /* a sum over the sharded dim: each rank sums its block, a partial
+         * sum (Llama 4's routed outputs summed over experts held E/tp per
+         * rank); with fewer blocks than ranks a block would be counted twice */
         cands cs = {.n = 0};
         cand *c = cand_new(&cs, PL_R);
         cand_req(c, s, PL_R);
