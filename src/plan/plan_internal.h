@@ -24,7 +24,8 @@ typedef struct pl_opt {
 } pl_opt;
 
 /* A search variable: one unique weight (tied aliases share it), the
- * Linear/Embedding call nodes that read it. */
+ * Linear/Embedding call nodes that read it, or a fused 3-D expert weight's
+ * get_attr nodes. */
 #define PL_MAX_OPTS 10
 typedef struct pl_var {
     const mt_param *weight;

@@ -1,6 +1,7 @@
 /* Tensor-parallel planning, pass 1 of 3 per graph: setup. The bound shapes,
  * one slot per node output with its bytes, the search variables (one per
- * unique Linear/Embedding weight) with their options per degree, the
+ * unique Linear/Conv1D/Embedding weight, and one per fused 3-D expert weight
+ * read by get_attr into matmul/bmm) with their options per degree, the
  * structural signatures grouping equal weights, and the search window
  * (identical blocks solved once). Read-only over the graph; its state is the
  * planner (plan_internal.h), freed by pl_release (plan.c). */
@@ -152,7 +153,9 @@ static bool var_weight_eq(const void *u, int v, const void *key) {
 }
 
 /* Everything that does not depend on the degree: slots, bytes at the bound,
- * the search variables (one per unique Linear/Conv1D/Embedding weight). */
+ * the search variables (one per unique Linear/Conv1D/Embedding weight, keyed
+ * by its call node; one per fused 3-D expert weight, keyed by its get_attr
+ * node, whose placement the choice sets). */
 mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     mt_ctx *ctx = m->ctx;
     P->ctx = ctx;
