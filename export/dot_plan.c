@@ -13,13 +13,14 @@
 #include "ptrmap.h"
 
 /* ORDER mt_plan_role */
-static const char *const role_fill[MT_ROLE_COUNT] = {
+static const char *const role_fill[] = {
     "white",      /* replicate */
     "lightblue",  /* colwise */
     "lightsalmon",/* rowwise */
     "palegreen",  /* vocab-parallel embedding */
     "khaki",      /* embedding, embedding_dim sharded */
     "lightcyan",  /* bias of a colwise Linear */
+    "plum",       /* fused 3-D expert weight, whole experts per rank */
 };
 _Static_assert(sizeof role_fill / sizeof role_fill[0] == MT_ROLE_COUNT, "role colours");
 

@@ -40,6 +40,7 @@ typedef enum mt_plan_role {
     MT_ROLE_VOCAB,          /* Embedding: rows (vocab) sharded, all-reduce after */
     MT_ROLE_EMBED_COLWISE,  /* Embedding: embedding_dim sharded (weight dim 1) */
     MT_ROLE_BIAS,           /* bias of a column-parallel Linear: sharded with it */
+    MT_ROLE_EXPERTS,        /* fused 3-D expert weight [E, in, out]: whole experts per rank (dim 0) */
     MT_ROLE_COUNT
 } mt_plan_role;
 MT_API const char *mt_plan_role_name(mt_plan_role r); /* "colwise", ... */

@@ -36,7 +36,7 @@ const char *mt_placement_str(mt_ctx *ctx, mt_placement p) {
 }
 
 static const char *const ROLE_NAMES[MT_ROLE_COUNT] = {"replicate", "colwise", "rowwise", "embedding_rowwise",
-                                                      "embedding_colwise", "colwise_bias"};
+                                                      "embedding_colwise", "colwise_bias", "expert_parallel"};
 const char *mt_plan_role_name(mt_plan_role r) { return (unsigned)r < MT_ROLE_COUNT ? ROLE_NAMES[r] : "?"; }
 static const char *const COMM_NAMES[MT_COMM_COUNT] = {"all_reduce", "all_gather", "all_to_all", "reduce_scatter"};
 const char *mt_comm_kind_name(mt_comm_kind k) { return (unsigned)k < MT_COMM_COUNT ? COMM_NAMES[k] : "?"; }
@@ -74,12 +74,25 @@ static bool has(const pl_val *v, mt_placement want, int tp) {
 
 static double elem_factor(int tp) { return (double)(tp - 1) / (double)tp; }
 
+/* Slot s holds a fused 3-D expert weight as its choice placed it (its
+ * get_attr, or one expert's slice w[e] of it). */
+static bool expert_weight(const planner *P, int s) {
+    const mt_node *n = s >= 0 ? P->slot_node[s] : NULL;
+    if (n && n->opid == MT_OP_GETITEM) {
+        const mt_tensor *x = mt__node_input(n);
+        n = x ? x->node : NULL;
+    }
+    return n && n->op == MT_NODE_GET_ATTR && P->node_var[n->index] >= 0;
+}
+
 /* Cost of turning slot s into `want`; with commit, records and marks available. */
 static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consumer, bool commit) {
     const planner *P = E->P;
     int tp = P->tp;
     pl_val *v = &E->vals[s];
     if (has(v, want, tp)) return 0;
+    /* a sharded expert weight is used as held: never gathered nor cut anew */
+    if (v->p.kind == MT_PLACE_SHARD && expert_weight(P, s)) return INF;
     const mt_tensor *t = P->slot_t[s];
     double B = P->bpt[s];
     bool have_r = v->p.kind == MT_PLACE_REPLICATE || (v->avail & 1u);
@@ -440,7 +453,49 @@ static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_nview *V = &E->P->nv[n->index];
     const mt_opinfo *info = info_of(n);
     if (!V->follow) { rule_replicate(E, n, out); return; }
-    map_rule(E, n, out, V->in[0], V->map, info->dims == MT_DIMS_VIEW, info->lin != MT_LIN_NONE);
+    int s = V->in[0];
+    if (n->opid == MT_OP_SUM && is_shard(E, s) && cur(E, s)->ways == E->P->tp && V->map[cur(E, s)->dim] < 0) {
+        /* a sum over the sharded dim: each rank sums its block, a partial
+         * sum (Llama 4's routed outputs summed over experts held E/tp per
+         * rank); with fewer blocks than ranks a block would be counted twice */
+        cands cs = {.n = 0};
+        cand *c = cand_new(&cs, PL_R);
+        cand_req(c, s, PL_R);
+        c = cand_new(&cs, PL_P);
+        cand_req(c, s, *cur(E, s));
+        mt_placement r = choose(E, &cs, n);
+        for (int i = 0; i < n->nout; i++) out[i] = r;
+        return;
+    }
+    map_rule(E, n, out, s, V->map, info->dims == MT_DIMS_VIEW, info->lin != MT_LIN_NONE);
+}
+
+/* x[..., start::step] on dim d held in `ways` blocks: each rank's block
+ * starts at a multiple of the step when the step divides the block, so the
+ * rank slices its own block and holds the output's block d (gpt_oss's
+ * interleaved gate/up columns, gate_up[..., ::2] and [..., 1::2]). */
+static bool strided_keeps(const mt_node *n, const mt_tensor *x, int d, int ways) {
+    if (n->nargs < 2 || n->nout < 1 || x->ndim != n->outs[0].ndim) return false;
+    const mt_arg *ix = &n->args[1];
+    const mt_arg *items = ix->kind == MT_ARG_LIST ? ix->v.list.items : ix;
+    int cnt = ix->kind == MT_ARG_LIST ? ix->v.list.n : 1, k = 0;
+    for (int i = 0; i < cnt; i++) {
+        if (items[i].kind == MT_ARG_SLICE) k++;
+        else if (items[i].kind != MT_ARG_ELLIPSIS) return false;
+    }
+    for (int i = 0, pos = 0; i < cnt; i++) {
+        if (items[i].kind == MT_ARG_ELLIPSIS) {
+            pos += x->ndim - k;
+            continue;
+        }
+        if (pos++ != d) continue;
+        const mt_sym *st = items[i].v.slice.start, *sp = items[i].v.slice.stop, *step = items[i].v.slice.step;
+        int64_t a = st && mt_sym_is_const(st) ? mt_sym_const_value(st) : st ? -1 : 0;
+        int64_t b = step && mt_sym_is_const(step) ? mt_sym_const_value(step) : -1;
+        int64_t N = dimv(x, d);
+        return !sp && b > 1 && a >= 0 && a < b && N > 0 && N % ((int64_t)ways * b) == 0;
+    }
+    return false;
 }
 
 static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
@@ -448,6 +503,15 @@ static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
     if (V->tuple) { /* an element of a tuple: take its placement */
         out[0] = E->vals[V->dim].p;
         E->vals[E->P->out_off[n->index]].avail = E->vals[V->dim].avail;
+        return;
+    }
+    int s = V->in[0];
+    const mt_tensor *x = tensor_of(E->P, s);
+    if (V->follow && x && is_shard(E, s) && V->map[cur(E, s)->dim] < 0 && strided_keeps(n, x, cur(E, s)->dim, cur(E, s)->ways)) {
+        signed char map[MT_MAX_DIMS];
+        memcpy(map, V->map, sizeof map);
+        map[cur(E, s)->dim] = (signed char)cur(E, s)->dim;
+        map_rule(E, n, out, s, map, false, true);
         return;
     }
     rule_map(E, n, out);
@@ -594,7 +658,9 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
         cand_req(c, sa, ad >= 0 ? PL_S(ad, w) : PL_R);
         cand_req(c, sb, bd >= 0 ? PL_S(bd, w) : PL_R);
     }
-    if (is_shard(E, sa) && cur(E, sa)->dim == a->ndim - 1) {
+    if ((is_shard(E, sa) && cur(E, sa)->dim == a->ndim - 1) ||
+        (is_shard(E, sb) && cur(E, sb)->dim == b->ndim - 2 && expert_weight(P, sb))) {
+        /* the inner dim (an expert weight's rows: the input is cut locally) */
         c = cand_new(&cs, PL_P);
         cand_req(c, sa, PL_S(a->ndim - 1, tp));
         cand_req(c, sb, PL_S(b->ndim - 2, tp));
@@ -778,8 +844,14 @@ void pl_propagate(pl_eval *E) {
         int nout = n->nout > 0 ? n->nout : 1;
         for (int k = 0; k < nout; k++) outs[k] = PL_R;
         switch (n->op) {
-        case MT_NODE_PLACEHOLDER:
-        case MT_NODE_GET_ATTR: break;
+        case MT_NODE_PLACEHOLDER: break;
+        case MT_NODE_GET_ATTR:
+            /* a fused 3-D expert weight: held as its choice */
+            if (P->node_var[i] >= 0) {
+                pl_opt o = P->vars[P->node_var[i]].opts[E->choice[P->node_var[i]]];
+                outs[0] = o.dim < 0 ? PL_R : PL_S(o.dim, o.ways);
+            }
+            break;
         case MT_NODE_OUTPUT: {
             cands cs = {.n = 0};
             all_r(E, n, &cs);

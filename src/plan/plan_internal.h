@@ -24,12 +24,14 @@ typedef struct pl_opt {
 } pl_opt;
 
 /* A search variable: one unique weight (tied aliases share it), the
- * Linear/Embedding call nodes that read it. */
+ * Linear/Embedding call nodes that read it, or a fused 3-D expert weight's
+ * get_attr nodes. */
 #define PL_MAX_OPTS 10
 typedef struct pl_var {
     const mt_param *weight;
     const mt_module *module;  /* first module calling it */
-    int out_dim;              /* weight dim of the output features: 0 (Linear, Embedding rows), 1 (Conv1D) */
+    int out_dim;              /* weight dim of the output features: 0 (Linear, Embedding rows), 1 (Conv1D), 2 (fused experts) */
+    bool expert3d;            /* a fused 3-D expert weight [E, in, out] read by get_attr into matmul/bmm */
     int nopts;
     pl_opt opts[PL_MAX_OPTS];
     uint64_t sig;             /* structural signature (op ids and shapes around its calls) */

@@ -31,6 +31,8 @@ static const char *pattern_of(mt_ctx *ctx, const char *path) {
     return s;
 }
 
+static bool var_param_eq(const void *u, int v, const void *key) { return ((const pl_var *)u)[v].weight == key; }
+
 static bool var_module_eq(const void *u, int v, const void *key) {
     return ((const pl_var *)u)[v].module == key;
 }
@@ -73,6 +75,20 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
             P->param_var[i] = map_get(&P->by_module, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
             P->param_kind[i] = strcmp(p->local, "weight") == 0 ? 1 : strcmp(p->local, "bias") == 0 ? 2 : 0;
         }
+        /* fused 3-D expert weights: their own variable (the experts module
+         * holds several), found by the parameter */
+        pl_map byw = {0};
+        if (!map_init(ctx, &byw, (size_t)P->nvars)) return mt_ctx_status(ctx);
+        bool any = false;
+        for (int i = 0; i < P->nvars; i++)
+            if (P->vars[i].expert3d) map_get(&byw, ptr_hash(P->vars[i].weight), var_param_eq, P->vars, P->vars[i].weight, i), any = true;
+        for (int i = 0; i < np && any; i++) {
+            const mt_param *p = P->m->params.items[i];
+            int vi = map_get(&byw, ptr_hash(p), var_param_eq, P->vars, p, -1);
+            if (vi >= 0) P->param_var[i] = vi, P->param_kind[i] = 3;
+            else if (P->param_var[i] >= 0 && P->vars[P->param_var[i]].expert3d) P->param_var[i] = -1;
+        }
+        map_free(ctx, &byw);
     }
     mt_plan_param scratch;
     for (int i = 0; i < np; i++) {
@@ -89,7 +105,11 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
         if (vi >= 0) {
             pl_opt o = P->vars[vi].opts[E->choice[vi]];
             bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
-            if (o.dim >= 0 && P->param_kind[i] == 1) {
+            if (o.dim >= 0 && P->param_kind[i] == 3) {
+                pp->shard_dim = o.dim;
+                pp->ways = o.ways;
+                pp->role = o.dim == 0 ? MT_ROLE_EXPERTS : o.dim == 2 ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE;
+            } else if (o.dim >= 0 && P->param_kind[i] == 1) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
                 bool out = o.dim == P->vars[vi].out_dim;
@@ -370,20 +390,24 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
         int vi = P->node_var[i];
         if (vi < 0) continue;
         const mt_node *n = g->nodes[i];
-        seen[nseen] = n->module->path;
-        if (map_get(&seenp, str_hash(n->module->path), str_eq, &seentab, n->module->path, nseen) >= 0) continue;
+        bool x3 = P->vars[vi].expert3d;
+        /* a fused expert weight is named by its parameter */
+        const char *path = x3 ? P->vars[vi].weight->name : n->module->path;
+        seen[nseen] = path;
+        if (map_get(&seenp, str_hash(path), str_eq, &seentab, path, nseen) >= 0) continue;
         nseen++;
         pl_opt o = P->vars[vi].opts[E->choice[vi]];
-        bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
+        bool emb = !x3 && n->module->leaf == MT_LEAF_EMBEDDING;
         bool gathered = gath[P->out_off[i]];
         const char *st;
         if (o.dim < 0) st = "replicate";
+        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == 2 ? "colwise" : "rowwise";
         else if (emb && o.dim == 0) st = "embedding_rowwise";
         else if (o.dim == P->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
         else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";
         if (o.dim < 0 && R->style == MT_PLAN_TRANSFORMERS) continue;
-        paths[nm] = n->module->path;
-        pats[nm] = pattern_of(ctx, n->module->path);
+        paths[nm] = path;
+        pats[nm] = pattern_of(ctx, path);
         styles[nm] = st;
         ways[nm] = o.ways;
         nm++;

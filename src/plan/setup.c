@@ -1,6 +1,7 @@
 /* Tensor-parallel planning, pass 1 of 3 per graph: setup. The bound shapes,
  * one slot per node output with its bytes, the search variables (one per
- * unique Linear/Embedding weight) with their options per degree, the
+ * unique Linear/Conv1D/Embedding weight, and one per fused 3-D expert weight
+ * read by get_attr into matmul/bmm) with their options per degree, the
  * structural signatures grouping equal weights, and the search window
  * (identical blocks solved once). Read-only over the graph; its state is the
  * planner (plan_internal.h), freed by pl_release (plan.c). */
@@ -129,12 +130,32 @@ static bool weight_call(const mt_node *n) {
             n->module->leaf == MT_LEAF_CONV1D);
 }
 
+/* A get_attr of a 3-D parameter (fused expert weights [E, in, out]) whose
+ * value is a matmul/bmm's second operand, directly (Llama 4's bmm) or
+ * through one expert's slice w[e] (gpt_oss's loop). */
+static const mt_node *expert3d_attr(const mt_node *n) {
+    if (n->opid != MT_OP_MATMUL && n->opid != MT_OP_BMM) return NULL;
+    const mt_tensor *b = n->nargs > 1 && n->args[1].kind == MT_ARG_TENSOR ? n->args[1].v.t : NULL;
+    const mt_node *src = b ? b->node : NULL;
+    if (src && src->opid == MT_OP_GETITEM && n->opid == MT_OP_MATMUL) {
+        const mt_tensor *x = mt__node_input(src);
+        src = x && x->node && x->node->op == MT_NODE_GET_ATTR && src->nargs == 2 && src->args[1].kind == MT_ARG_INT
+                  ? x->node : NULL;
+    }
+    if (!src || src->op != MT_NODE_GET_ATTR || !src->param || !src->param->t || src->param->t->ndim != 3 ||
+        src->param->tied_to || !src->param->owner)
+        return NULL;
+    return src;
+}
+
 static bool var_weight_eq(const void *u, int v, const void *key) {
     return ((const pl_var *)u)[v].weight == key;
 }
 
 /* Everything that does not depend on the degree: slots, bytes at the bound,
- * the search variables (one per unique Linear/Conv1D/Embedding weight). */
+ * the search variables (one per unique Linear/Conv1D/Embedding weight, keyed
+ * by its call node; one per fused 3-D expert weight, keyed by its get_attr
+ * node, whose placement the choice sets). */
 mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     mt_ctx *ctx = m->ctx;
     P->ctx = ctx;
@@ -177,7 +198,7 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
     P->bpt = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bpt);
     P->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bytes_at);
     int ncalls = 0;
-    for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]);
+    for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]) || expert3d_attr(g->nodes[i]);
     P->vars = mt_alloc_array(ctx, (size_t)ncalls + 1, sizeof *P->vars);
     if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
     if (bind_shapes(P) != MT_OK) return mt_ctx_status(ctx);
@@ -195,8 +216,9 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
             P->bpt[s] = P->bytes_at[s] / tokens;
         }
         P->node_var[i] = -1;
-        if (!weight_call(n)) continue;
-        mt_param *w = mt_module_param(n->module, "weight");
+        const mt_node *x3 = expert3d_attr(n);
+        if (!x3 && !weight_call(n)) continue;
+        const mt_param *w = x3 ? x3->param : mt_module_param(n->module, "weight");
         if (!w) continue;
         const mt_param *owner = w->tied_to ? w->tied_to : w;
         int vi = map_get(&byw, ptr_hash(owner), var_weight_eq, P->vars, owner, P->nvars);
@@ -204,7 +226,8 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
             vi = P->nvars++;
             pl_var *v = &P->vars[vi];
             v->weight = owner;
-            v->module = n->module;
+            v->module = x3 ? owner->owner : n->module;
+            v->expert3d = x3 != NULL;
             /* every weight sum below stays within 64 bits: checked here, once */
             double b = slot_bytes(P, owner->t);
             v->bytes = b < 9223372036854775807.0 ? (int64_t)b : -1;
@@ -214,9 +237,9 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
                                               owner->name)
                                     : mt_ctx_status(ctx);
             }
-            v->out_dim = n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
+            v->out_dim = x3 ? 2 : n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
         }
-        P->node_var[i] = vi;
+        P->node_var[x3 ? x3->index : i] = vi;
     }
     map_free(ctx, &byw);
     return MT_OK;
@@ -234,6 +257,15 @@ mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
         pl_var *v = &P->vars[vi];
         v->nopts = 0;
         const mt_tensor *wt = v->weight->t;
+        if (v->expert3d) {
+            /* fused experts [E, in, out]: columns inside every expert (the
+             * output's last dim), rows (the contraction, output partial), or
+             * whole experts per rank (the bmm's batch dim) */
+            for (int d = 2; d >= 0 && tp > 1; d--)
+                if (dimv(wt, d) > 0 && dimv(wt, d) % tp == 0) add_opt(v, d, tp);
+            add_opt(v, -1, 1);
+            continue;
+        }
         int od = v->out_dim, id = 1 - v->out_dim;
         int64_t dout = wt->ndim == 2 ? dimv(wt, od) : -1, din = wt->ndim == 2 ? dimv(wt, id) : -1;
         bool emb = v->module->leaf == MT_LEAF_EMBEDDING;

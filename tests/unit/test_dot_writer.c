@@ -212,7 +212,7 @@ static Agraph_t *ref_build(mt_model *m, mt_graph *g)
 static void ref_plan(Agraph_t *ag, const mt_plan *p)
 {
     static const char *const fill[MT_ROLE_COUNT] = {"white",     "lightblue", "lightsalmon",
-                                                    "palegreen", "khaki",     "lightcyan"};
+                                                    "palegreen", "khaki",     "lightcyan", "plum"};
     const mt_graph *g = p->graph;
     Agsym_t *ncolor = agattr(ag, AGNODE, cs("color"), cs("black"));
     Agsym_t *nfill = agattr(ag, AGNODE, cs("fillcolor"), cs("white"));

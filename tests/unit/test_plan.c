@@ -508,3 +508,110 @@ Test(plan, collectives_priced_on_the_cluster_link) {
     cr_assert_not_null(strstr(l->link, "PCIe Gen4"), "%s", l->link);
     mt_ctx_free(ctx);
 }
+
+/* ---- fused 3-D expert weights [E, in, out] (gpt_oss, Llama 4) ---- */
+
+static const mt_plan_param *param_named(const mt_plan *p, const char *name) {
+    for (int i = 0; i < p->nparams; i++)
+        if (strcmp(p->params[i].name, name) == 0) return &p->params[i];
+    cr_assert_fail("tp=%d: no parameter %s", p->tp, name);
+    return NULL;
+}
+
+static void expect_expert(const mt_plan *p, const char *name, int64_t numel, int dim, mt_plan_role role) {
+    const mt_plan_param *pp = param_named(p, name);
+    int64_t es = (int64_t)mt_dtype_size(pp->param->t->dtype);
+    cr_assert_eq(pp->shard_dim, dim, "tp=%d %s: dim %d", p->tp, name, pp->shard_dim);
+    cr_assert_eq(pp->ways, p->tp, "tp=%d %s", p->tp, name);
+    cr_assert_eq(pp->role, role, "tp=%d %s: %s", p->tp, name, mt_plan_role_name(pp->role));
+    cr_assert_eq(pp->bytes, numel * es, "tp=%d %s", p->tp, name);
+    cr_assert_eq(pp->local_bytes, numel * es / p->tp, "tp=%d %s", p->tp, name);
+}
+
+/* gpt_oss computes each expert as x[tokens] @ gate_up_proj[e] (+ bias), then gate =
+ * gu[..., ::2], up = gu[..., 1::2] (modeling_gpt_oss.py), @ down_proj[e]: the pair is
+ * column -> row inside every expert (gate_up_proj [E, H, 2I] on dim 2, each rank's block of
+ * interleaved columns holding its gate and up columns; down_proj [E, I, H] on dim 1), never
+ * column -> column and never whole. gpt-oss-20b: E 32, H = I = 2880, 24 layers: gate_up
+ * 32 x 2880 x 5760 = 530,841,600 and down 32 x 2880 x 2880 = 265,420,800 elements per layer,
+ * 1/tp per rank. Collectives: per layer one all-reduce after o_proj and one per expert (its
+ * down_proj partial sum is reduced before down_proj_bias[e] is added): 24 x (1 + 32) = 792. */
+Test(plan, gpt_oss_20b_experts_column_row) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/quantized/openai--gpt-oss-20b.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    int degrees[3] = {2, 4, 8};
+    for (int i = 0; i < 3; i++) {
+        mt_plan *p = plan(m, g, degrees[i], MT_PLAN_OURS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", p->tp, p->reason);
+        check_bytes(p, m);
+        cr_assert_str_eq(rule(p, "model.layers.*.mlp.experts.gate_up_proj"), "colwise");
+        cr_assert_str_eq(rule(p, "model.layers.*.mlp.experts.down_proj"), "rowwise");
+        int64_t experts_local = 0;
+        for (int l = 0; l < 24; l++) {
+            char gu[96], dp[96];
+            snprintf(gu, sizeof gu, "model.layers.%d.mlp.experts.gate_up_proj", l);
+            snprintf(dp, sizeof dp, "model.layers.%d.mlp.experts.down_proj", l);
+            expect_expert(p, gu, 530841600, 2, MT_ROLE_COLWISE);
+            expect_expert(p, dp, 265420800, 1, MT_ROLE_ROWWISE);
+            experts_local += param_named(p, gu)->local_bytes + param_named(p, dp)->local_bytes;
+        }
+        int64_t es = (int64_t)mt_dtype_size(param_named(p, "model.layers.0.mlp.experts.down_proj")->param->t->dtype);
+        cr_assert_eq(experts_local, 24 * 796262400LL * es / p->tp, "tp=%d", p->tp);
+        int ar = 0;
+        for (int k = 0; k < p->ncomms; k++) ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+        cr_assert_eq(ar, 24 * 33, "tp=%d: %d all-reduces", p->tp, ar);
+    }
+    mt_ctx_free(ctx);
+}
+
+/* Tiny gpt_oss (tests/tiny_configs.h: E 4, H 64, I 128, float32): gate_up_proj
+ * [4, 64, 256] = 65536 and down_proj [4, 128, 64] = 32768 elements, column -> row. */
+Test(plan, tiny_gpt_oss_experts_column_row) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("gpt_oss")->json, 0);
+    mt_graph *g = tu_trace(m);
+    for (int tp = 2; tp <= 4; tp *= 2) {
+        mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
+        check_bytes(p, m);
+        for (int l = 0; l < 2; l++) {
+            char gu[96], dp[96];
+            snprintf(gu, sizeof gu, "model.layers.%d.mlp.experts.gate_up_proj", l);
+            snprintf(dp, sizeof dp, "model.layers.%d.mlp.experts.down_proj", l);
+            expect_expert(p, gu, 65536, 2, MT_ROLE_COLWISE);
+            expect_expert(p, dp, 32768, 1, MT_ROLE_ROWWISE);
+            cr_assert_eq(param_named(p, gu)->local_bytes, 65536 * 4 / tp);
+        }
+    }
+    mt_ctx_free(ctx);
+}
+
+/* Llama 4 (modeling_llama4.py Llama4TextExperts): hidden.view(E, -1, H) bmm gate_up_proj
+ * [E, H, 2I], chunk(2, -1), bmm down_proj [E, I, H], then the MoE layer sums the routed
+ * outputs over the experts. gate_up's columns cannot be cut (the chunk would split one
+ * rank's block into gate and up), so the experts go whole, E/tp per rank: both bmm's batch
+ * dim, the sum over experts a partial sum all-reduced with the shared expert's. Tiny
+ * llama4_text: layer 1 is the MoE layer, gate_up_proj [4, 64, 256] = 65536, down_proj
+ * [4, 128, 64] = 32768 elements (float32), 1/tp per rank. */
+Test(plan, tiny_llama4_experts_expert_parallel) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("llama4_text")->json, 0);
+    mt_graph *g = tu_trace(m);
+    for (int tp = 2; tp <= 4; tp *= 2) {
+        mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
+        check_bytes(p, m);
+        cr_assert_str_eq(rule(p, "model.layers.*.feed_forward.experts.gate_up_proj"), "expert_parallel");
+        cr_assert_str_eq(rule(p, "model.layers.*.feed_forward.experts.down_proj"), "expert_parallel");
+        expect_expert(p, "model.layers.1.feed_forward.experts.gate_up_proj", 65536, 0, MT_ROLE_EXPERTS);
+        expect_expert(p, "model.layers.1.feed_forward.experts.down_proj", 32768, 0, MT_ROLE_EXPERTS);
+        cr_assert_eq(param_named(p, "model.layers.1.feed_forward.experts.down_proj")->local_bytes, 32768 * 4 / tp);
+        /* attention's o_proj in both layers, layer 0's dense down_proj, and layer 1's shared
+         * expert down_proj + the experts' partial sum added, then reduced once: 4 */
+        int ar = 0;
+        for (int k = 0; k < p->ncomms; k++) ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+        cr_assert_eq(ar, 4, "tp=%d: %d all-reduces", tp, ar);
+    }
+    mt_ctx_free(ctx);
+}
