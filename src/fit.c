@@ -142,12 +142,19 @@ static bool add_mod(fx *F, unit *u, const mt_module *mod) {
 }
 
 /* The module a pipeline stage moves for a parameter outside the layers: its
- * ancestor beside the layers' ModuleList ("model.embed_tokens", "model.norm")
- * or at the top ("lm_head"). `beside` is the ModuleList's parent (NULL: the
- * root's children). */
+ * ancestor whose parent is the layers' ModuleList's parent or one of that
+ * one's ancestors ("model.embed_tokens", "model.norm", "lm_head"; under a
+ * vision-language wrapper "language_model.lm_head", "vision_tower"). `beside`
+ * is the ModuleList's parent (NULL: the root's children). */
+static bool on_chain(const mt_module *x, const mt_module *beside) {
+    for (const mt_module *b = beside; b; b = b->parent)
+        if (b == x) return true;
+    return !x->parent; /* the root */
+}
+
 static const mt_module *stage_module(const mt_module *owner, const mt_module *beside) {
     const mt_module *a = owner;
-    while (a && a->parent && a->parent != beside && a->parent->parent) a = a->parent;
+    while (a && a->parent && !on_chain(a->parent, beside)) a = a->parent;
     return a;
 }
 
@@ -190,6 +197,17 @@ static mt_status gather(fx *F) {
     if (!pmap_init(ctx, &layers, (size_t)g->n) || !pmap_init(ctx, &mods, (size_t)g->n)) return mt_ctx_status(ctx);
     int *node_unit = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *node_unit);
     if (!node_unit) return mt_ctx_status(ctx);
+    /* A vision-language model's tower (its layers fed by pixel_values) runs with
+     * the embedding on the first stage: only the decoder's layers - the
+     * ModuleList of the last layer in graph order - are the stages' layers. */
+    const mt_module *decoder = NULL;
+    bool vision = false;
+    for (int i = 0; i < g->n && !vision; i++)
+        vision = g->nodes[i]->op == MT_NODE_PLACEHOLDER && strcmp(g->nodes[i]->name, "pixel_values") == 0;
+    for (int i = g->n - 1; i >= 0 && vision && !decoder; i--) {
+        const mt_module *L = layer_of(g->nodes[i]);
+        if (L) decoder = L->parent;
+    }
     const mt_modstack *last_stack = NULL;
     int last_unit = 0, nl = 0;
     bool seen = false;
@@ -200,6 +218,7 @@ static mt_status gather(fx *F) {
             u = last_unit;
         } else {
             const mt_module *L = layer_of(n);
+            if (L && decoder && L->parent != decoder) L = NULL;
             if (L) {
                 int li = pmap_get(&layers, L, -1);
                 if (li < 0) li = pmap_get(&layers, L, nl++); /* layers in order of first appearance */
@@ -333,10 +352,14 @@ static mt_status gather(fx *F) {
     }
     static const char *const POS[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
                                       "seq_length", NULL};
-    for (int i = 0; POS[i] && m->cfg && !F->max_pos; i++) {
-        json_t *j = mt_config_json(m->cfg, POS[i]);
-        if (j && json_is_integer(j) && json_integer_value(j) > 0) F->max_pos = json_integer_value(j);
-    }
+    /* the config's own, else its language model's (a vision-language model's text_config) */
+    mt_config *text = m->cfg && mt_config_has(m->cfg, "text_config") ? mt_config_sub(m->cfg, "text_config") : NULL;
+    mt_config *where[2] = {m->cfg, text};
+    for (int w = 0; w < 2 && !F->max_pos; w++)
+        for (int i = 0; POS[i] && where[w] && !F->max_pos; i++) {
+            json_t *j = mt_config_json(where[w], POS[i]);
+            if (j && json_is_integer(j) && json_integer_value(j) > 0) F->max_pos = json_integer_value(j);
+        }
     return MT_OK;
 }
 

@@ -472,3 +472,20 @@ Test(fit, cli_microbatches) {
     free(so);
     free(se);
 }
+
+/* A vision-language model's pipeline stages split the decoder's layers (text_config's
+ * num_hidden_layers 34 for gemma-3-4b-it); the SigLIP tower (27 layers) runs with the
+ * embedding on the first stage. */
+Test(fit, vision_tower_runs_on_the_first_stage) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_fit *f = fit_of(ctx, "samples/configs/multimodal/google--gemma-3-4b-it.config.json", "2xH100");
+    cr_assert_eq(f->layers, 34);
+    const mt_fit_row *r = row_of(f, 1, 2, 1, 1);
+    cr_assert_eq(r->stages[0].nlayers + r->stages[1].nlayers, 34);
+    bool tower0 = false, tower1 = false;
+    for (int k = 0; k < r->stages[0].nmodules; k++) tower0 |= strncmp(r->stages[0].modules[k], "vision_tower", 12) == 0;
+    for (int k = 0; k < r->stages[1].nmodules; k++) tower1 |= strncmp(r->stages[1].modules[k], "vision_tower", 12) == 0;
+    cr_assert(tower0 && !tower1, "the tower on stage 0 only");
+    cr_assert_str_eq(r->stages[1].modules[r->stages[1].nmodules - 1], "language_model.lm_head");
+    mt_ctx_free(ctx);
+}
