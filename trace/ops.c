@@ -2686,16 +2686,17 @@ static mt_status int_pair(call *c, const char *name, int64_t dflt, int64_t v[2],
     return MT_OK;
 }
 
-/* floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1, and whether it is known to be >= 1
- * (a constant below 1 is an error in the callers). ceil: PyTorch's pooling ceil_mode
+/* floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1: a convolution's or a
+ * pooling window's output size along one dim, the kernel size k a constant or
+ * a symbol. *cv gets the size when it is a constant (1 otherwise: a constant
+ * below 1 is an error in the callers). ceil: PyTorch's pooling ceil_mode
  * (constants only). */
-static mt_status window_out(call *c, const mt_sym *in, int64_t pad, int64_t dil, int64_t k, int64_t stride,
+static mt_status window_out(call *c, const mt_sym *in, int64_t pad, int64_t dil, const mt_sym *k, int64_t stride,
                             bool ceil, const mt_sym **out, int64_t *cv) {
-    int64_t off = 2 * pad - dil * (k - 1) - 1;
-    int64_t iv;
+    int64_t iv, kv;
     *cv = 1;
-    if (is_const(in, &iv)) {
-        int64_t num = iv + off + (ceil ? stride - 1 : 0);
+    if (is_const(in, &iv) && is_const(k, &kv)) {
+        int64_t num = iv + 2 * pad - dil * (kv - 1) - 1 + (ceil ? stride - 1 : 0);
         int64_t q = num >= 0 ? num / stride : -((-num + stride - 1) / stride);
         int64_t o = q + 1;
         if (ceil && (o - 1) * stride >= iv + pad) o--;
@@ -2704,9 +2705,13 @@ static mt_status window_out(call *c, const mt_sym *in, int64_t pad, int64_t dil,
         return *out ? MT_OK : sym_failed(c);
     }
     if (ceil) return fail_unsupported(c, "ceil_mode=True over a symbolic size %s is not modelled", ds(in));
-    const mt_sym *num = mt_sym_add_const(c->ctx, in, off);
-    const mt_sym *q = num ? mt_sym_floordiv(c->ctx, num, stride) : NULL;
+    /* (in + 2 pad) - (dil k + 1 - dil): the span of the dilated kernel */
+    const mt_sym *span = mt_sym_add_const(c->ctx, mt_sym_mul_const(c->ctx, k, dil), 1 - dil);
+    const mt_sym *num = span ? mt_sym_sub(c->ctx, mt_sym_add_const(c->ctx, in, 2 * pad), span) : NULL;
+    const mt_sym *q = num && stride != 1 ? mt_sym_floordiv(c->ctx, num, stride) : num;
     *out = q ? mt_sym_add_const(c->ctx, q, 1) : NULL;
+    if (*out && is_const(*out, cv)) return MT_OK;
+    *cv = 1;
     return *out ? MT_OK : sym_failed(c);
 }
 
@@ -2785,7 +2790,7 @@ static mt_status rule_conv2d(call *c) {
             r[n++] = in;
             continue;
         }
-        TRY(window_out(c, in, pad[i], dil[i], k[i], stride[i], false, &r[n], &cv));
+        TRY(window_out(c, in, pad[i], dil[i], mt_sym_const(c->ctx, k[i]), stride[i], false, &r[n], &cv));
         n++;
     }
     return emit(c, x->dtype, n, r);
@@ -2829,7 +2834,7 @@ static mt_status rule_avg_pool2d(call *c) {
     for (int i = 0; i < x->ndim - 2; i++) r[n++] = x->shape[i];
     for (int i = 0; i < 2; i++) {
         int64_t cv;
-        TRY(window_out(c, x->shape[x->ndim - 2 + i], p[i], 1, k[i], s[i], ceil, &r[n], &cv));
+        TRY(window_out(c, x->shape[x->ndim - 2 + i], p[i], 1, mt_sym_const(c->ctx, k[i]), s[i], ceil, &r[n], &cv));
         if (cv < 1)
             return fail(c, "Given input size: %s. Calculated output size: %lld. Output size is too small", sh(c, x),
                         (long long)cv);
@@ -2943,17 +2948,11 @@ static mt_status rule_conv1d(call *c) {
             return fail(c, "Input type (%s) and bias type (%s) should be the same", mt_dtype_name(x->dtype),
                         mt_dtype_name(b->dtype));
     }
-    /* L_out = (L + 2 pad - dil (K - 1) - 1) // stride + 1 */
     const mt_sym *out = len;
     if (!same) {
-        const mt_sym *span = mt_sym_add_const(c->ctx, mt_sym_mul_const(c->ctx, k, dil), 1 - dil); /* dil (K-1) + 1 */
-        const mt_sym *num = span ? mt_sym_sub(c->ctx, mt_sym_add_const(c->ctx, len, 2 * pad), span) : NULL;
-        out = num ? (stride == 1 ? mt_sym_add_const(c->ctx, num, 1)
-                                 : mt_sym_add_const(c->ctx, mt_sym_floordiv(c->ctx, num, stride), 1))
-                  : NULL;
-        if (!out) return sym_failed(c);
-        int64_t ov = 0;
-        if (is_const(out, &ov) && ov <= 0)
+        int64_t ov;
+        TRY(window_out(c, len, pad, dil, k, stride, false, &out, &ov));
+        if (ov <= 0)
             return fail(c, "Calculated output size (%lld) is too small: input %s, kernel %s, padding %lld",
                         (long long)ov, sh(c, x), ds(k), (long long)pad);
     }
