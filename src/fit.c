@@ -66,9 +66,9 @@ typedef struct unit {
     int nvocab, capvocab;
     int full_attn;           /* causal layers without a window (the decode per-cached share) */
     bool moe;
-    const mt_module **mods;  /* what a pipeline stage holding the unit holds: the layer, or the
-                                embedding/head side's modules with parameters or buffers */
-    int nmods, capmods;
+    mt_vec mods;             /* mt_module*: what a pipeline stage holding the unit holds: the
+                                layer, or the embedding/head side's modules with parameters or
+                                buffers */
 } unit;
 
 typedef struct kv_t {
@@ -127,18 +127,9 @@ static bool add_vocab(fx *F, unit *u, int64_t dim0, int64_t bytes, bool tied) {
 /* Records that the unit holds module `mod` (once). */
 static bool add_mod(fx *F, unit *u, const mt_module *mod) {
     if (!mod || !mod->path || !*mod->path) return true;
-    for (int k = 0; k < u->nmods; k++)
-        if (u->mods[k] == mod) return true;
-    if (u->nmods == u->capmods) {
-        int cap = u->capmods ? 2 * u->capmods : 4;
-        const mt_module **v = mt_alloc_array(F->ctx, (size_t)cap, sizeof *v);
-        if (!v) return false;
-        if (u->nmods) memcpy(v, u->mods, (size_t)u->nmods * sizeof *v);
-        u->mods = v;
-        u->capmods = cap;
-    }
-    u->mods[u->nmods++] = mod;
-    return true;
+    for (int k = 0; k < u->mods.n; k++)
+        if (u->mods.items[k] == mod) return true;
+    return mt_vec_push(F->ctx, &u->mods, (void *)mod);
 }
 
 /* The module a pipeline stage moves for a parameter outside the layers: its
@@ -242,7 +233,7 @@ static mt_status gather(fx *F) {
     for (int i = 0; i < g->n; i++) {
         if (node_unit[i] == -2) node_unit[i] = nl + 1;
         const mt_node *n = g->nodes[i];
-        if (node_unit[i] >= 1 && node_unit[i] <= nl && F->u[node_unit[i]].nmods == 0) {
+        if (node_unit[i] >= 1 && node_unit[i] <= nl && F->u[node_unit[i]].mods.n == 0) {
             const mt_module *L = layer_of(n);
             if (!beside && L->parent) beside = L->parent->parent;
             if (!add_mod(F, &F->u[node_unit[i]], L)) return mt_ctx_status(ctx);
@@ -480,11 +471,12 @@ static const char *human(mt_ctx *ctx, double b) {
 /* A stage's modules: its units' in order. */
 static bool stage_modules(fx *F, mt_fit_stage *st, int u0, int u1) {
     int n = 0;
-    for (int u = u0; u <= u1; u++) n += F->u[u].nmods;
+    for (int u = u0; u <= u1; u++) n += F->u[u].mods.n;
     st->modules = mt_alloc_array(F->ctx, (size_t)n + 1, sizeof *st->modules);
     if (!st->modules) return false;
     for (int u = u0; u <= u1; u++)
-        for (int k = 0; k < F->u[u].nmods; k++) st->modules[st->nmodules++] = F->u[u].mods[k]->path;
+        for (int k = 0; k < F->u[u].mods.n; k++)
+            st->modules[st->nmodules++] = ((const mt_module *)F->u[u].mods.items[k])->path;
     return true;
 }
 

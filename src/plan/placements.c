@@ -475,8 +475,8 @@ static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
  * rank slices its own block and holds the output's block d (gpt_oss's
  * interleaved gate/up columns, gate_up[..., ::2] and [..., 1::2]). */
 static bool strided_keeps(const mt_node *n, const mt_tensor *x, int d, int ways) {
-    if (n->nargs < 2 || n->nout < 1 || x->ndim != n->outs[0].ndim) return false;
-    const mt_arg *ix = &n->args[1];
+    const mt_arg *ix = mt__node_arg(n, "b"); /* operator.getitem(a, b): the index */
+    if (!ix || n->nout < 1 || x->ndim != n->outs[0].ndim) return false;
     const mt_arg *items = ix->kind == MT_ARG_LIST ? ix->v.list.items : ix;
     int cnt = ix->kind == MT_ARG_LIST ? ix->v.list.n : 1, k = 0;
     for (int i = 0; i < cnt; i++) {

@@ -135,12 +135,12 @@ static bool weight_call(const mt_node *n) {
  * through one expert's slice w[e] (gpt_oss's loop). */
 static const mt_node *expert3d_attr(const mt_node *n) {
     if (n->opid != MT_OP_MATMUL && n->opid != MT_OP_BMM) return NULL;
-    const mt_tensor *b = n->nargs > 1 && n->args[1].kind == MT_ARG_TENSOR ? n->args[1].v.t : NULL;
+    const mt_tensor *b = mt__node_tensor(n, "other"); /* matmul's other, bmm's mat2|other */
     const mt_node *src = b ? b->node : NULL;
     if (src && src->opid == MT_OP_GETITEM && n->opid == MT_OP_MATMUL) {
         const mt_tensor *x = mt__node_input(src);
-        src = x && x->node && x->node->op == MT_NODE_GET_ATTR && src->nargs == 2 && src->args[1].kind == MT_ARG_INT
-                  ? x->node : NULL;
+        const mt_arg *e = mt__node_arg(src, "b"); /* w[e]: one expert's slice */
+        src = x && x->node && x->node->op == MT_NODE_GET_ATTR && e && e->kind == MT_ARG_INT ? x->node : NULL;
     }
     if (!src || src->op != MT_NODE_GET_ATTR || !src->param || !src->param->t || src->param->t->ndim != 3 ||
         src->param->tied_to || !src->param->owner)
