@@ -12,17 +12,19 @@
 #include "dot_internal.h"
 #include "ptrmap.h"
 
-/* ORDER mt_plan_role */
-static const char *const role_fill[] = {
-    "white",      /* replicate */
-    "lightblue",  /* colwise */
-    "lightsalmon",/* rowwise */
-    "palegreen",  /* vocab-parallel embedding */
-    "khaki",      /* embedding, embedding_dim sharded */
-    "lightcyan",  /* bias of a colwise Linear */
-    "plum",       /* fused 3-D expert weight, whole experts per rank */
+/* ORDER mt_plan_role: each role's fill and what the legend says of it */
+static const struct {
+    const char *fill, *meaning;
+} role_style[] = {
+    {"white", "replicated"},
+    {"lightblue", "colwise (output features sharded)"},
+    {"lightsalmon", "rowwise (input features sharded, output partial)"},
+    {"palegreen", "vocab-parallel embedding"},
+    {"khaki", "embedding, columns sharded"},
+    {"lightcyan", "bias of a colwise Linear"},
+    {"plum", "expert parallel (fused 3-D expert weight, whole experts per rank)"},
 };
-_Static_assert(sizeof role_fill / sizeof role_fill[0] == MT_ROLE_COUNT, "role colours");
+_Static_assert(sizeof role_style / sizeof role_style[0] == MT_ROLE_COUNT, "role colours");
 
 static const char *const plan_node_defaults[] = {"color", "black", "fillcolor", "white", "xlabel", "",
                                                  NULL};
@@ -59,7 +61,7 @@ static void plan_node(void *data, const mt_node *n, mtx_dot_attrs *a)
         want = want->tied_to;
     const mt_plan_param *pp = want ? mtx_ptrmap_get(&ps->roles, want) : NULL;
     if (pp) {
-        mtx_dot_set(a, "fillcolor", role_fill[pp->role]);
+        mtx_dot_set(a, "fillcolor", role_style[pp->role].fill);
         mtx_dot_set(a, "style", "filled");
         mtx_dot_set(a, "xlabel", mt_plan_role_name(pp->role));
     }
@@ -93,20 +95,23 @@ static void plan_node(void *data, const mt_node *n, mtx_dot_attrs *a)
     }
 }
 
-/* The picture's legend: fills by role, outlines by placement, collectives. */
-static const char plan_legend[] =
-    "<table border=\"0\" cellborder=\"1\" cellspacing=\"0\" cellpadding=\"3\">"
-    "<tr><td colspan=\"2\"><b>legend</b></td></tr>"
-    "<tr><td bgcolor=\"lightblue\">   </td><td align=\"left\">colwise (output features sharded)</td></tr>"
-    "<tr><td bgcolor=\"lightsalmon\">   </td><td align=\"left\">rowwise (input features sharded, output partial)</td></tr>"
-    "<tr><td bgcolor=\"palegreen\">   </td><td align=\"left\">vocab-parallel embedding</td></tr>"
-    "<tr><td bgcolor=\"khaki\">   </td><td align=\"left\">embedding, columns sharded</td></tr>"
-    "<tr><td bgcolor=\"lightcyan\">   </td><td align=\"left\">bias of a colwise Linear</td></tr>"
-    "<tr><td bgcolor=\"white\">   </td><td align=\"left\">replicated</td></tr>"
-    "<tr><td><font color=\"blue\">blue</font></td><td align=\"left\">outline: sharded activation (xlabel: what one rank holds)</td></tr>"
-    "<tr><td><font color=\"orange\">orange</font></td><td align=\"left\">outline: partial sum (a reduction pending)</td></tr>"
-    "<tr><td><font color=\"red\">red</font></td><td align=\"left\">edge: collective, bytes each rank sends per token</td></tr>"
-    "</table>";
+/* The picture's legend: fills by role (the sharded roles, then replicated),
+ * outlines by placement, collectives. */
+static const char *plan_legend(mt_ctx *ctx) {
+    const char *t = "<table border=\"0\" cellborder=\"1\" cellspacing=\"0\" cellpadding=\"3\">"
+                    "<tr><td colspan=\"2\"><b>legend</b></td></tr>";
+    for (int k = 1; k <= MT_ROLE_COUNT && t; k++) {
+        int r = k % MT_ROLE_COUNT;
+        t = mt_sprintf(ctx, "%s<tr><td bgcolor=\"%s\">   </td><td align=\"left\">%s</td></tr>", t, role_style[r].fill,
+                       role_style[r].meaning);
+    }
+    return t ? mt_sprintf(ctx, "%s%s", t,
+                          "<tr><td><font color=\"blue\">blue</font></td><td align=\"left\">outline: sharded activation (xlabel: what one rank holds)</td></tr>"
+                          "<tr><td><font color=\"orange\">orange</font></td><td align=\"left\">outline: partial sum (a reduction pending)</td></tr>"
+                          "<tr><td><font color=\"red\">red</font></td><td align=\"left\">edge: collective, bytes each rank sends per token</td></tr>"
+                          "</table>")
+             : NULL;
+}
 
 /* Collectives: the edge producer -> consumer, red and labelled (the last
  * collective listed for a pair wins). */
@@ -175,7 +180,7 @@ mt_status mt_plan_export_dot_opts(const mt_plan *p, const mt_picture_opts *opts,
             .data = &ps,
             .node = plan_node,
             .edge = plan_edge,
-            .legend = plan_legend,
+            .legend = plan_legend(ctx),
         };
         st = mtx_dot_write(m, g, &style, opts, out);
     }

@@ -439,6 +439,10 @@ Test(pictures, plan_folded)
     Agraph_t *ag = parse(buf);
     cr_assert_eq(agnnodes(ag), e.nodes, "the groups and the plan's legend");
     cr_assert_not_null(agnode(ag, cs("legend"), 0));
+    /* the legend names every role's fill, the expert-parallel one included */
+    const char *roles[] = {"colwise (output features", "rowwise (input features", "vocab-parallel embedding",
+                           "embedding, columns sharded", "bias of a colwise Linear", "expert parallel", "replicated"};
+    for (int k = 0; k < 7; k++) cr_assert_not_null(strstr(buf, roles[k]), "legend lacks '%s'", roles[k]);
     /* a sharded activation says what one rank holds: q_proj's [b, s, 64] viewed as
      * [b, s, 4 heads, 16], heads split over 2 ranks */
     Agnode_t *v = agnode(ag, cs("view"), 0);
