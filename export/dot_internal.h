@@ -9,6 +9,8 @@
 
 #include <metatrace/metatrace.h>
 
+#include "model_internal.h"
+
 /* The attributes of one node or edge, printed in this order. A style hook
  * sets more with mtx_dot_set; values must live until the object is written
  * (string literals, the model's strings, or `scratch`). */

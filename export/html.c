@@ -31,6 +31,8 @@
 #include <metatrace/metatrace.h>
 #include <metatrace/viewer.h>
 
+#include "model_internal.h"
+
 #include "fold.h"
 #include "walk_internal.h"
 #include "ptrmap.h"

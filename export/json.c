@@ -218,7 +218,9 @@ static json_t *jmodel(jb *b, const mt_model *m)
     put(b, o, "config", jstr(b, config_name(b, m)));
     put(b, o, "dtype", jdtype(b, m->dtype));
     put(b, o, "num_layers", json_integer(m->num_layers));
-    put(b, o, "info", jkwargs(b, m->info, m->ninfo, NULL));
+    int ninfo;
+    const mt_kwarg *info = mt__model_infos(m, &ninfo);
+    put(b, o, "info", jkwargs(b, info, ninfo, NULL));
     return o;
 }
 
@@ -317,7 +319,9 @@ static void scan_modules(jb *b, const mt_module *mod)
 
 static void scan_reals(jb *b, const mt_model *m, const mt_graph *g)
 {
-    scan_kwargs(b, m->info, m->ninfo);
+    int ninfo;
+    const mt_kwarg *info = mt__model_infos(m, &ninfo);
+    scan_kwargs(b, info, ninfo);
     if (m->root)
         scan_modules(b, m->root);
     for (int i = 0; i < g->n; i++) {

@@ -8,6 +8,8 @@
 
 #include <metatrace/metatrace.h>
 
+#include "model_internal.h"
+
 /* `extra` (consumed, may be NULL) is written last, under `key`; the sizing
  * member comes from `sz` (NULL: computed with the defaults); `opts` (NULL:
  * the defaults, indented and with the path and version) as for

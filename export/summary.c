@@ -8,6 +8,8 @@
 
 #include <metatrace/metatrace.h>
 
+#include "model_internal.h"
+
 #include "fold.h"
 #include "ptrmap.h"
 
@@ -325,11 +327,13 @@ mt_status mt_export_summary_sized(mt_model *m, mt_graph *g, const mt_sizing *sz,
         row(out, "note", "%s", printable(m->ctx, m->note));
     row(out, "dtype", "%s", m->dtype == MT_DTYPE_NONE ? "?" : mt_dtype_name(m->dtype));
     row(out, "layers", "%" PRId64, m->num_layers);
-    if (m->ninfo > 0) {
+    int ninfo;
+    const mt_kwarg *info = mt__model_infos(m, &ninfo);
+    if (ninfo > 0) {
         fputs("hyper-parameters\n", out);
-        for (int i = 0; i < m->ninfo; i++) {
-            fprintf(out, "  %-*s ", LABEL_W - 3, printable(m->ctx, m->info[i].name));
-            put_arg(m->ctx, out, &m->info[i].value);
+        for (int i = 0; i < ninfo; i++) {
+            fprintf(out, "  %-*s ", LABEL_W - 3, printable(m->ctx, info[i].name));
+            put_arg(m->ctx, out, &info[i].value);
             fputc('\n', out);
         }
     }

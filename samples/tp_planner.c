@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
     }
     int defaults[4] = {1, 2, 4, 8};
     int n = argc > 2 ? argc - 2 : 4;
-    printf("%s (%s), %d graph nodes\n", argv[1], m->model_type, g->n);
+    printf("%s (%s), %d graph nodes\n", argv[1], mt_model_type(m), g->n);
     printf("%4s %-6s %12s %12s %14s %14s %12s\n", "tp", "valid", "params GiB", "extra GiB", "KV B/token",
            "comm B/token", "collectives");
     for (int i = 0; i < n; i++) {

@@ -335,11 +335,13 @@ static mt_status gather(fx *F) {
         }
     }
     if (!F->hidden) {
-        for (int i = 0; i < m->ninfo; i++)
-            if ((strcmp(m->info[i].name, "hidden_size") == 0 || strcmp(m->info[i].name, "n_embd") == 0 ||
-                 strcmp(m->info[i].name, "d_model") == 0) &&
-                m->info[i].value.kind == MT_ARG_INT)
-                F->hidden = m->info[i].value.v.i;
+        int ninfo;
+        const mt_kwarg *info = mt__model_infos(m, &ninfo);
+        for (int i = 0; i < ninfo; i++)
+            if ((strcmp(info[i].name, "hidden_size") == 0 || strcmp(info[i].name, "n_embd") == 0 ||
+                 strcmp(info[i].name, "d_model") == 0) &&
+                info[i].value.kind == MT_ARG_INT)
+                F->hidden = info[i].value.v.i;
     }
     static const char *const POS[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
                                       "seq_length", NULL};

@@ -6,20 +6,59 @@
 
 #include <metatrace/family.h>
 
+#include "model_internal.h"
 #include "models/blocks.h"
 
+/* The private part; a model a program set up by hand (zero-initialised, on
+ * its stack) gets one on first use. NULL only when the allocation failed. */
+static struct mt_model_private *priv(mt_model *m) {
+    if (!m->priv) m->priv = mt_alloc(m->ctx, sizeof *m->priv);
+    return m->priv;
+}
+
 void mt_model_info(mt_model *m, const char *name, mt_arg value) {
-    if (m->ninfo == m->infocap) {
-        int ncap = m->infocap ? m->infocap * 2 : 16;
+    struct mt_model_private *p = priv(m);
+    if (!p) return;
+    if (p->ninfo == p->infocap) {
+        int ncap = p->infocap ? p->infocap * 2 : 16;
         mt_kwarg *ni = mt_alloc_array(m->ctx, (size_t)ncap, sizeof *ni);
         if (!ni) return;
-        if (m->ninfo) memcpy(ni, m->info, (size_t)m->ninfo * sizeof *ni);
-        m->info = ni;
-        m->infocap = ncap;
+        if (p->ninfo) memcpy(ni, p->info, (size_t)p->ninfo * sizeof *ni);
+        p->info = ni;
+        p->infocap = ncap;
     }
-    m->info[m->ninfo].name = name;
-    m->info[m->ninfo].value = value;
-    m->ninfo++;
+    p->info[p->ninfo].name = name;
+    p->info[p->ninfo].value = value;
+    p->ninfo++;
+}
+
+const mt_kwarg *mt__model_infos(const mt_model *m, int *n) {
+    *n = m->priv ? m->priv->ninfo : 0;
+    return *n ? m->priv->info : NULL;
+}
+
+/* ---- accessors (model.h) ---- */
+mt_ctx *mt_model_ctx(const mt_model *m) { return m->ctx; }
+mt_config *mt_model_config(const mt_model *m) { return m->cfg; }
+const mt_arch *mt_model_arch(const mt_model *m) { return m->arch; }
+const char *mt_model_type(const mt_model *m) { return m->model_type; }
+const char *mt_model_class(const mt_model *m) { return m->class_name; }
+mt_dtype mt_model_dtype(const mt_model *m) { return m->dtype; }
+int64_t mt_model_num_layers(const mt_model *m) { return m->num_layers; }
+mt_attn_impl mt_model_attn(const mt_model *m) { return m->attn; } /* mt_model_build refused it unresolved */
+mt_module *mt_model_root(const mt_model *m) { return m->root; }
+const char *mt_model_note(const mt_model *m) { return m->note; }
+int mt_model_param_count(const mt_model *m) { return m->params.n; }
+mt_param *mt_model_param_at(const mt_model *m, int i) {
+    return i >= 0 && i < m->params.n ? m->params.items[i] : NULL;
+}
+int mt_model_buffer_count(const mt_model *m) { return m->buffers.n; }
+mt_param *mt_model_buffer_at(const mt_model *m, int i) {
+    return i >= 0 && i < m->buffers.n ? m->buffers.items[i] : NULL;
+}
+int mt_model_info_count(const mt_model *m) { return m->priv ? m->priv->ninfo : 0; }
+const mt_kwarg *mt_model_info_at(const mt_model *m, int i) {
+    return i >= 0 && i < mt_model_info_count(m) ? &m->priv->info[i] : NULL;
 }
 
 /* named_parameters() order: a module's own parameters, then its children's,
@@ -208,6 +247,7 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     mt_model *m = mt_alloc(ctx, sizeof *m);
     if (!m) return NULL;
     m->ctx = ctx;
+    if (!priv(m)) return NULL;
     m->cfg = cfg;
     m->arch = arch;
     m->model_type = mt_strdup(ctx, mt);
@@ -282,10 +322,10 @@ mt_status mt_model_totals(const mt_model *m, mt_totals *out) {
 }
 
 const mt_sym *mt_model_input_dim(mt_model *m, const char *name) {
-    const mt_binding *b = m->bind;
+    const mt_binding *b = m->priv ? m->priv->bind : NULL;
     for (int i = 0; b && i < b->n; i++)
         if (strcmp(b->names[i], name) == 0) {
-            if (i < 32) m->bind_used |= 1u << i;
+            if (i < 32) m->priv->bind_used |= 1u << i;
             return mt_sym_const(m->ctx, b->values[i]);
         }
     const mt_sym *s = mt_sym_var(m->ctx, name);
@@ -309,25 +349,26 @@ mt_graph *mt_model_trace(mt_model *m, const mt_trace_opts *opts) {
             return NULL;
         }
     }
-    mt_graph *g = mt_graph_new(ctx);
+    struct mt_model_private *p = priv(m);
+    mt_graph *g = p ? mt_graph_new(ctx) : NULL;
     if (!g) return NULL;
     mt_tracer tr;
     mt_tr_init(&tr, m, g);
-    m->bind = b;
-    m->bind_used = 0;
+    p->bind = b;
+    p->bind_used = 0;
     const mt_sym *dims[2] = {mt_model_input_dim(m, "batch"), mt_model_input_dim(m, "seq")};
     memset(&m->inputs, 0, sizeof m->inputs);
     mt_vec_push(ctx, &m->inputs, mt_tr_placeholder(&tr, "input_ids", MT_INT64, 2, dims));
     mt_vec_push(ctx, &m->inputs, mt_tr_placeholder(&tr, "attention_mask", MT_INT64, 2, dims));
     if (mt_ctx_status(ctx) != MT_OK) return NULL;
     mt_status st = m->arch->forward(m, &tr);
-    m->bind = NULL;
+    p->bind = NULL;
     if (st != MT_OK || mt_ctx_status(ctx) != MT_OK) {
         if (mt_ctx_status(ctx) == MT_OK) mt_fail(ctx, MT_ERR_INTERNAL, "%s forward failed", m->model_type);
         return NULL;
     }
     for (int i = 0; b && i < b->n; i++)
-        if (!(m->bind_used & (1u << i))) {
+        if (!(p->bind_used & (1u << i))) {
             mt_fail(ctx, MT_ERR_USAGE,
                     "cannot bind '%s': no input of this %s model has that symbol (inputs use batch "
                     "and seq; encoder-decoders also dec_seq; vision-language models also images)",

@@ -18,9 +18,17 @@ mt_device mt_meta_init(mt_ctx *ctx, mt_device requested) {
 }
 
 /* ---- modules ---- */
+/* A module and its private part: mt_module_new allocates this, the public
+ * struct first, so a module's address is its module_impl's (C11 6.7.2.1). */
+typedef struct module_impl {
+    mt_module m;
+    int attrcap; /* entries allocated in m.attrs */
+} module_impl;
+
 mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const char *type) {
-    mt_module *m = mt_alloc(ctx, sizeof *m);
-    if (!m) return NULL;
+    module_impl *mi = mt_alloc(ctx, sizeof *mi);
+    if (!mi) return NULL;
+    mt_module *m = &mi->m;
     m->name = mt_strdup(ctx, name ? name : "");
     m->type = mt_strdup(ctx, type);
     m->leaf = MT_LEAF_NONE;
@@ -63,13 +71,14 @@ void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value) {
             m->attrs[i].value = value;
             return;
         }
-    if (m->nattrs == m->attrcap) {
-        int ncap = m->attrcap ? m->attrcap * 2 : 4;
+    module_impl *mi = (module_impl *)m;
+    if (m->nattrs == mi->attrcap) {
+        int ncap = mi->attrcap ? mi->attrcap * 2 : 4;
         mt_kwarg *na = mt_alloc_array(ctx, (size_t)ncap, sizeof *na);
         if (!na) return;
         if (m->nattrs) memcpy(na, m->attrs, (size_t)m->nattrs * sizeof *na);
         m->attrs = na;
-        m->attrcap = ncap;
+        mi->attrcap = ncap;
     }
     m->attrs[m->nattrs].name = name;
     m->attrs[m->nattrs].value = value;

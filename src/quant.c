@@ -11,6 +11,7 @@
 #include <metatrace/quant.h>
 
 #include "ctx_internal.h"
+#include "model_internal.h"
 
 #define QC "quantization_config"
 #define METHODS "fp8,mxfp4,gptq,awq,bnb-8bit,bnb-4bit"

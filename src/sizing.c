@@ -17,6 +17,7 @@
 #include <metatrace/sizing.h>
 
 #include "ctx_internal.h"
+#include "model_internal.h"
 #include "opinfo_internal.h"
 #include "ptrmap.h"
 #include "walk_internal.h"

@@ -17,7 +17,7 @@ typedef struct name_ent {
 typedef struct name_tab {
     name_ent *e;
     size_t cap, n;
-    int64_t max_nodes; /* the graph's node limit (here: private, no public struct changes) */
+    int64_t max_nodes; /* the graph's node limit */
 } name_tab;
 
 static uint32_t hash_str(const char *s) {
@@ -62,20 +62,27 @@ static name_ent *tab_get(mt_ctx *ctx, name_tab *t, const char *s, bool *fresh) {
     return e;
 }
 
+/* A graph and its private part: mt_graph_new allocates this, the public
+ * struct first, so a graph's address is its graph_impl's (C11 6.7.2.1). */
+typedef struct graph_impl {
+    mt_graph g;
+    int cap;        /* entries allocated in g.nodes */
+    name_tab names; /* name -> next suffix, and the node limit */
+} graph_impl;
+
+static graph_impl *impl(mt_graph *g) { return (graph_impl *)g; }
+
 mt_graph *mt_graph_new(mt_ctx *ctx) {
-    mt_graph *g = mt_alloc(ctx, sizeof *g);
-    if (!g) return NULL;
-    g->ctx = ctx;
-    name_tab *t = mt_alloc(ctx, sizeof(name_tab));
-    if (!t) return NULL;
-    t->max_nodes = MT_MAX_GRAPH_NODES;
-    g->names = t;
-    return g;
+    graph_impl *gi = mt_alloc(ctx, sizeof *gi);
+    if (!gi) return NULL;
+    gi->g.ctx = ctx;
+    gi->names.max_nodes = MT_MAX_GRAPH_NODES;
+    return &gi->g;
 }
 
 void mt__graph_set_max_nodes(mt_graph *g, int64_t max) {
-    if (max > (int64_t)1 << 30) max = (int64_t)1 << 30; /* g->n and g->cap are ints */
-    if (g && g->names) ((name_tab *)g->names)->max_nodes = max > 0 ? max : MT_MAX_GRAPH_NODES;
+    if (max > (int64_t)1 << 30) max = (int64_t)1 << 30; /* g->n and the capacity are ints */
+    if (g) impl(g)->names.max_nodes = max > 0 ? max : MT_MAX_GRAPH_NODES;
 }
 
 const char *mt_fx_name(mt_ctx *ctx, const char *path) {
@@ -87,7 +94,7 @@ const char *mt_fx_name(mt_ctx *ctx, const char *path) {
 }
 
 static const char *unique_name(mt_graph *g, const char *base) {
-    name_tab *t = g->names;
+    name_tab *t = &impl(g)->names;
     bool fresh;
     char *b = mt_strdup(g->ctx, base);
     if (!b) return NULL;
@@ -120,7 +127,8 @@ mt_node *mt_graph_append(mt_graph *g, mt_opkind op, const char *base, const char
     mt_ctx *ctx = g->ctx;
     /* A runaway trace (a config at every limit at once, or a family looping)
      * stops here with a message instead of growing until memory runs out. */
-    int64_t max_nodes = ((const name_tab *)g->names)->max_nodes;
+    graph_impl *gi = impl(g);
+    int64_t max_nodes = gi->names.max_nodes;
     if ((int64_t)g->n >= max_nodes) {
         mt_fail(ctx, MT_ERR_OVERFLOW,
                 "the graph has reached %lld nodes, the most a trace may record; trace fewer layers "
@@ -128,14 +136,14 @@ mt_node *mt_graph_append(mt_graph *g, mt_opkind op, const char *base, const char
                 (long long)max_nodes);
         return NULL;
     }
-    if (g->n == g->cap) {
-        int ncap = g->cap ? g->cap * 2 : 256;
+    if (g->n == gi->cap) {
+        int ncap = gi->cap ? gi->cap * 2 : 256;
         mt_node **nn = mt_heap_alloc(ctx, (size_t)ncap * sizeof *nn);
         if (!nn) return NULL;
         if (g->n) memcpy(nn, g->nodes, (size_t)g->n * sizeof *nn);
         mt_heap_free(ctx, g->nodes);
         g->nodes = nn;
-        g->cap = ncap;
+        gi->cap = ncap;
     }
     mt_node *n = mt_alloc(ctx, sizeof *n);
     if (!n) return NULL;

@@ -3,49 +3,62 @@
 
 #include <metatrace/family.h>
 
+/* The module stack (family.h keeps it behind mt_tracer.priv). */
+struct mt_tracer_private {
+    mt_module *stack[MT_MAX_STACK];
+    int depth;
+    const mt_modstack *cur;   /* stack for the current depth (shared by its nodes) */
+    const mt_modstack *outer[MT_MAX_STACK]; /* cur before each enter, restored by leave */
+};
+
 void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g) {
     memset(tr, 0, sizeof *tr);
     tr->ctx = g->ctx;
     tr->g = g;
     tr->model = m;
+    tr->priv = mt_alloc(tr->ctx, sizeof *tr->priv);
     mt_modstack *root = mt_alloc(tr->ctx, sizeof *root);
-    tr->cur = root; /* depth 0, no modules */
+    if (tr->priv) tr->priv->cur = root; /* depth 0, no modules */
 }
 
 /* Stacks are built once per enter and shared by every node recorded under it. */
 void mt_tr_enter(mt_tracer *tr, mt_module *m) {
+    struct mt_tracer_private *p = tr->priv;
+    if (!p) return; /* mt_tr_init failed (its error is set) */
     if (!m) { /* a failed lookup (its error is set): keep enter/leave balanced, record nothing under it */
         if (mt_ctx_status(tr->ctx) == MT_OK) mt_fail(tr->ctx, MT_ERR_INTERNAL, "entering a missing module");
-        if (tr->depth >= MT_MAX_STACK) return;
-        tr->outer[tr->depth] = tr->cur;
-        tr->stack[tr->depth++] = NULL;
+        if (p->depth >= MT_MAX_STACK) return;
+        p->outer[p->depth] = p->cur;
+        p->stack[p->depth++] = NULL;
         return;
     }
-    if (tr->depth >= MT_MAX_STACK) {
+    if (p->depth >= MT_MAX_STACK) {
         mt_fail(tr->ctx, MT_ERR_INTERNAL, "module nesting deeper than %d at %s", MT_MAX_STACK, m->path);
         return;
     }
-    tr->outer[tr->depth] = tr->cur;
-    tr->stack[tr->depth++] = m;
+    p->outer[p->depth] = p->cur;
+    p->stack[p->depth++] = m;
     mt_modstack *s = mt_alloc(tr->ctx, sizeof *s);
     if (!s) return;
-    s->depth = tr->depth;
-    s->mods = mt_alloc_array(tr->ctx, (size_t)tr->depth, sizeof *s->mods);
+    s->depth = p->depth;
+    s->mods = mt_alloc_array(tr->ctx, (size_t)p->depth, sizeof *s->mods);
     if (!s->mods) return;
-    memcpy(s->mods, tr->stack, (size_t)tr->depth * sizeof *s->mods);
-    tr->cur = s;
+    memcpy(s->mods, p->stack, (size_t)p->depth * sizeof *s->mods);
+    p->cur = s;
 }
 
 void mt_tr_leave(mt_tracer *tr) {
-    if (tr->depth == 0) return;
-    tr->depth--;
-    tr->cur = tr->outer[tr->depth]; /* the enclosing module's stack, shared again */
+    struct mt_tracer_private *p = tr->priv;
+    if (!p || p->depth == 0) return;
+    p->depth--;
+    p->cur = p->outer[p->depth]; /* the enclosing module's stack, shared again */
 }
 
 static mt_node *record(mt_tracer *tr, mt_opkind op, const char *base, const char *target,
                        const mt_arg *args, int nargs, const mt_kwarg *kw, int nkw) {
+    if (!tr->priv) return NULL; /* mt_tr_init failed (its error is set) */
     mt_node *n = mt_graph_append(tr->g, op, base, target, args, nargs, kw, nkw);
-    if (n) n->stack = tr->cur;
+    if (n) n->stack = tr->priv->cur;
     return n;
 }
 

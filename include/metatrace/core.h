@@ -20,7 +20,7 @@ extern "C" {
 #define MT_VERSION_PATCH 0
 #define MT_VERSION_STRING "0.1.0"
 /* The shared library's ABI version (its SONAME is libmetatrace.so.MT_ABI_VERSION). */
-#define MT_ABI_VERSION 2
+#define MT_ABI_VERSION 3
 
 #if defined(__GNUC__)
 #define MT_PRINTF(f, a) __attribute__((format(printf, f, a)))

@@ -16,20 +16,55 @@
 extern "C" {
 #endif
 
-/* Record a resolved hyper-parameter for reports. */
+/* The model as a family's build and forward see it (model.h declares it
+ * opaque: programs that load, trace and export read it through mt_model_*
+ * accessors). mt_model_build allocates it, fills ctx to root (an empty root
+ * module of class class_name; dtype resolved) and calls the family's build,
+ * which reads the config, sets num_layers, resolves attn (mt_attn_choose),
+ * builds the tree under root and sets family; the library fills params and
+ * buffers after it (mt_model_collect). The library's own
+ * state (the recorded info, the trace's bindings) is behind priv: never read
+ * or written by family code. A program tracing by hand may zero-initialise a
+ * model on its stack and set ctx and root. */
+struct mt_model {
+    mt_ctx *ctx;
+    mt_config *cfg;           /* the config built from (a text_config view for a multimodal one traced
+                                 as its language model) */
+    const mt_arch *arch;
+    const char *model_type;
+    const char *class_name;   /* architectures[0] or the arch's default_class */
+    mt_dtype dtype;           /* parameter dtype */
+    int64_t num_layers;
+    mt_attn_impl attn;        /* requested; the family's build resolves it (mt_attn_choose, src/models/blocks.h) */
+    bool attn_resolved;       /* true when it did: attn is then EAGER or SDPA */
+    const char *note;         /* what a reader must know (a multimodal config traced as its
+                                 language model), or NULL */
+    mt_module *root;
+    mt_vec params;            /* mt_param*: named_parameters order; tied aliases included, flagged */
+    mt_vec buffers;           /* mt_param* with is_buffer */
+    void *family;             /* the family's own resolved config: set by build, read by forward and totals */
+    mt_vec inputs;            /* mt_tensor*: the trace's placeholders in order (input_ids, attention_mask,
+                                 then those the family's forward adds) */
+    struct mt_model_private *priv; /* the library's (src/model_internal.h) */
+};
+
+/* Record a resolved hyper-parameter for reports (mt_model_info_at, the
+ * JSON's model.info): name is kept, not copied (a literal or arena string).
+ * On allocation failure nothing is recorded and MT_ERR_NOMEM is set. */
 MT_API void mt_model_info(mt_model *m, const char *name, mt_arg value);
 /* Walk the module tree and fill m->params / m->buffers (done by mt_model_build). */
 MT_API void mt_model_collect(mt_model *m);
 
+/* The deepest module nesting a trace records (mt_tr_enter fails beyond it). */
 #define MT_MAX_STACK 32
+/* A tracer records one forward into a graph. It lives where its caller puts
+ * it (mt_model_trace: on its stack) and is set up by mt_tr_init; the module
+ * stack it keeps is behind priv (trace/tracer.c). */
 typedef struct mt_tracer {
     mt_ctx *ctx;
     mt_graph *g;
     mt_model *model;
-    mt_module *stack[MT_MAX_STACK];
-    int depth;
-    const mt_modstack *cur;   /* stack for the current depth (shared by its nodes) */
-    const mt_modstack *outer[MT_MAX_STACK]; /* cur before each enter, restored by leave */
+    struct mt_tracer_private *priv;
 } mt_tracer;
 
 /* A dim of a model input named `name` ("batch", "seq", "dec_seq"): the bound
@@ -38,7 +73,13 @@ typedef struct mt_tracer {
  * input symbol can be bound. */
 MT_API const mt_sym *mt_model_input_dim(mt_model *m, const char *name);
 
+/* Set up tr to record into g (nodes in g's context) for the model m; its
+ * module stack is allocated in the arena (MT_ERR_NOMEM on failure: every
+ * later tracer call then records nothing and returns NULL). */
 MT_API void mt_tr_init(mt_tracer *tr, mt_model *m, mt_graph *g);
+/* Enter module m: nodes recorded until the matching mt_tr_leave carry it on
+ * their module stack (mt_node.stack). A NULL m (a failed lookup) keeps
+ * enter/leave balanced and records nothing new. */
 MT_API void mt_tr_enter(mt_tracer *tr, mt_module *m);
 MT_API void mt_tr_leave(mt_tracer *tr);
 MT_API mt_tensor *mt_tr_placeholder(mt_tracer *tr, const char *name, mt_dtype dt, int ndim,

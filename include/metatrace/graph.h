@@ -126,16 +126,21 @@ typedef struct mt_node {
     const mt_modstack *stack;
     struct mt_module *module;/* call_module: the module called */
     struct mt_param *param;  /* get_attr: the parameter or buffer */
-    void *pass_data;         /* free slot for passes */
+    void *pass_data;         /* free slot for a program's own passes (the library never uses it) */
 } mt_node;
 
+/* A traced graph: read its nodes directly (read-only: only mt_graph_append
+ * adds them). The library keeps private state beside these fields (capacity,
+ * the FX-name table), so a graph is only ever made by mt_graph_new or a trace,
+ * never declared or copied by value. */
 typedef struct mt_graph {
     mt_ctx *ctx;
-    mt_node **nodes;
-    int n, cap;
-    void *names;             /* private: name -> count table */
+    mt_node **nodes;         /* n nodes in recording order; nodes[i]->index == i */
+    int n;
 } mt_graph;
 
+/* An empty graph owned by ctx (freed by mt_ctx_free), or NULL with
+ * MT_ERR_NOMEM. */
 MT_API mt_graph *mt_graph_new(mt_ctx *ctx);
 /* Append a node; `base` is uniquified FX style (add, add_1, ...). Args and
  * kwargs are copied. */

@@ -143,7 +143,8 @@ typedef struct mt_arch {
     const char *default_class;            /* "LlamaForCausalLM" */
     const char *example;                  /* a real checkpoint using it (for docs/help) */
     /* Read the config (with the family's defaults) and build the module tree on
-     * m->root. Runs inside a meta scope opened by mt_model_build. */
+     * m->root (struct mt_model, family.h). Runs inside a meta scope opened by
+     * mt_model_build. */
     mt_status (*build)(struct mt_model *m);
     /* Trace the forward: placeholders are already created (m->inputs). Must
      * end by calling mt_tr_output. */
@@ -166,33 +167,61 @@ MT_API const char *mt_arch_nearest(const char *model_type);
 /* Comma-separated list of supported model_types (for messages). */
 MT_API const char *mt_arch_list(mt_ctx *ctx);
 
-typedef struct mt_model {
-    mt_ctx *ctx;
-    mt_config *cfg;
-    const mt_arch *arch;
-    const char *model_type;
-    const char *class_name;   /* architectures[0] or the arch's default_class */
-    mt_dtype dtype;           /* parameter dtype */
-    int64_t num_layers;
-    mt_attn_impl attn;        /* requested; the family's build resolves it (mt_attn_choose, src/models/blocks.h) */
-    bool attn_resolved;       /* true when it did: attn is then EAGER or SDPA */
-    mt_module *root;
-    mt_vec params;            /* mt_param*: named_parameters order; tied aliases included, flagged */
-    mt_vec buffers;           /* mt_param* with is_buffer */
-    mt_kwarg *info;           /* resolved hyper-parameters for reports (hidden_size, ...) */
-    int ninfo, infocap;
-    void *family;             /* family-private resolved config */
-    mt_vec inputs;            /* mt_tensor* placeholders while tracing */
-    const char *note;         /* what a reader must know (a multimodal config traced as its
-                                 language model), or NULL */
-    const mt_binding *bind;   /* while tracing: concrete values for input symbols */
-    uint32_t bind_used;       /* bit i: bind->names[i] was used by an input */
-} mt_model;
+/* A model built from a config: its module tree on the meta device, its
+ * parameters and what reports show. Opaque here: a program that loads, traces
+ * and exports reads it through the accessors below. Its fields are the
+ * family-writing API's (struct mt_model in family.h), for the build and
+ * forward of a family. Made by mt_model_build, owned by the context. */
+typedef struct mt_model mt_model;
 
-/* Build the module tree inside a meta scope: no parameter storage. */
+/* Build the module tree inside a meta scope: no parameter storage. Returns
+ * the model (owned by the context), or NULL with the error on the context:
+ * the config's (MT_ERR_CONFIG, located), an unsupported model_type
+ * (MT_ERR_UNSUPPORTED, naming the nearest supported one), a bad option
+ * (MT_ERR_USAGE). A NULL cfg returns NULL (the load that gave it failed). */
 MT_API mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts);
+/* The parameter or buffer with the full dotted name ("lm_head.weight",
+ * tied aliases included), or NULL (no error set). */
 MT_API mt_param *mt_model_param(const mt_model *m, const char *name);
+/* Parameter and buffer totals into *out; MT_ERR_OVERFLOW when a count
+ * overflows 64 bits. */
 MT_API mt_status mt_model_totals(const mt_model *m, mt_totals *out);
+
+/* ---- reading a model ---------------------------------------------------------
+ * m is a model from mt_model_build (never NULL). Strings, modules, parameters
+ * and arguments returned live in the context's arena: owned by the context,
+ * valid until mt_ctx_free, never freed by the caller. None sets an error. */
+MT_API mt_ctx *mt_model_ctx(const mt_model *m);
+/* The config built from: the file's, or its text_config view when a
+ * multimodal config was traced as its language model. */
+MT_API mt_config *mt_model_config(const mt_model *m);
+MT_API const mt_arch *mt_model_arch(const mt_model *m);   /* the family built */
+MT_API const char *mt_model_type(const mt_model *m);      /* its model_type ("llama"; the text_config's
+                                                             for a multimodal config traced as its language model) */
+MT_API const char *mt_model_class(const mt_model *m);     /* the class built: architectures[0], or the
+                                                             family's default class (then mt_model_note says so) */
+MT_API mt_dtype mt_model_dtype(const mt_model *m);        /* the parameter dtype (mt_build_opts.dtype, else
+                                                             torch_dtype, else float32) */
+MT_API int64_t mt_model_num_layers(const mt_model *m);    /* the decoder layers built */
+/* The attention traced: EAGER or SDPA when the family chooses between them,
+ * DEFAULT when it has one attention only. */
+MT_API mt_attn_impl mt_model_attn(const mt_model *m);
+MT_API mt_module *mt_model_root(const mt_model *m);       /* the module tree's root (path "") */
+/* What a reader must know about the model (a multimodal config traced as its
+ * language model; a class built as the family's default class), or NULL. */
+MT_API const char *mt_model_note(const mt_model *m);
+/* named_parameters(): how many entries (tied aliases included, flagged by
+ * mt_param.tied_to), and the i-th in PyTorch's order; NULL when i is out of
+ * range. Buffers likewise, in named_buffers() order. */
+MT_API int mt_model_param_count(const mt_model *m);
+MT_API mt_param *mt_model_param_at(const mt_model *m, int i);
+MT_API int mt_model_buffer_count(const mt_model *m);
+MT_API mt_param *mt_model_buffer_at(const mt_model *m, int i);
+/* The resolved hyper-parameters the family recorded for reports (hidden_size,
+ * num_attention_heads, rope_theta, ...; the JSON's model.info): how many, and
+ * the i-th (name and value) in recording order; NULL when i is out of range. */
+MT_API int mt_model_info_count(const mt_model *m);
+MT_API const mt_kwarg *mt_model_info_at(const mt_model *m, int i);
 
 /* ---- tracing ------------------------------------------------------------------ */
 typedef struct mt_trace_opts {

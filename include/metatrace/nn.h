@@ -44,10 +44,14 @@ typedef struct mt_module {
     struct mt_module *parent;
     mt_vec children;           /* mt_module* in registration order */
     mt_vec params;             /* mt_param* (parameters then buffers, registration order) */
-    mt_kwarg *attrs;           /* constructor attributes (in_features, eps, ...) */
-    int nattrs, attrcap;
+    mt_kwarg *attrs;           /* constructor attributes (in_features, eps, ...); set with mt_module_attr */
+    int nattrs;
 } mt_module;
 
+/* A module registered as `name` under parent (NULL: a root), of class
+ * `type`; owned by ctx, NULL with MT_ERR_NOMEM. The library keeps private
+ * state beside mt_module's fields: modules are only ever made here (and by
+ * the leaf constructors), never declared or copied by value. */
 MT_API mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const char *type);
 /* Child names may be ints ("0") for ModuleList entries. */
 MT_API mt_module *mt_module_child(const mt_module *m, const char *name);

@@ -1,6 +1,6 @@
 """metatrace for Python: Hugging Face architectures built on the meta device from
 their config.json, traced into FX-style graphs, sized and planned — through
-ctypes against libmetatrace.so.2, standard library only (docs/python.md).
+ctypes against libmetatrace.so.3, standard library only (docs/python.md).
 
     import metatrace
     g = metatrace.load("samples/configs/huggyllama--llama-7b.config.json", layers=2).trace(batch=1, seq=128)

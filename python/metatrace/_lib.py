@@ -1,4 +1,4 @@
-"""Finding and loading libmetatrace.so.2 through ctypes (standard library only).
+"""Finding and loading libmetatrace.so.3 through ctypes (standard library only).
 
 Only the flat API of include/metatrace/flat.h and a few scalar functions are
 used: every argument and result is an opaque pointer, a C string or an
@@ -11,12 +11,12 @@ Where the library is looked for, first hit wins (docs/python.md):
   3. a build directory of the source tree this package sits in:
      $METATRACE_BUILD, then build/ (the Makefile's);
   4. the dynamic loader's search path (LD_LIBRARY_PATH, ldconfig):
-     libmetatrace.so.2.
+     libmetatrace.so.3.
 """
 import ctypes
 import os
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 SONAME = "libmetatrace.so.%d" % ABI_VERSION
 
 _here = os.path.dirname(os.path.abspath(__file__))
@@ -51,7 +51,7 @@ def _load():
         except OSError as e:
             tried.append("%s (%s: %s)" % (path, where, e))
     raise ImportError("metatrace: cannot load the shared library %s; tried: %s. Set METATRACE_LIB to its "
-                      "path (e.g. build/libmetatrace.so.2) or install metatrace with cmake --install"
+                      "path (e.g. build/libmetatrace.so.3) or install metatrace with cmake --install"
                       % (SONAME, "; ".join(tried)))
 
 

@@ -726,7 +726,7 @@ static mt_status export_auto(const cli *c, mt_model *m, mt_graph *g, bool json, 
         return st;
     if (json)
         return mt_plan_degrees_export_json(m, deg, 64, c->all, out);
-    fprintf(out, "tensor-parallel degrees for %s (%s)%s:\n", m->class_name, m->model_type,
+    fprintf(out, "tensor-parallel degrees for %s (%s)%s:\n", mt_model_class(m), mt_model_type(m),
             c->all ? "" : ", the usable ones (--all adds the others with the reason)");
     fprintf(out, "%5s  %-6s  %16s  %18s  %s\n", "tp", "ok", "params/rank (MiB)", "comm (bytes/token)", "note");
     for (int i = 0; i < 64; i++) {
@@ -1226,8 +1226,8 @@ static int run(cli *c)
     if (!m)
         return input_error(c->ctx);
     /* the summary has a note row; other outputs would not show it */
-    if (m->note && c->format != FMT_SUMMARY)
-        note("%s", m->note);
+    if (mt_model_note(m) && c->format != FMT_SUMMARY)
+        note("%s", mt_model_note(m));
     mt_trace_opts to;
     memset(&to, 0, sizeof to);
     to.bind.names = c->bind_names;

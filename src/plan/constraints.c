@@ -61,10 +61,12 @@ static const char *const NOUN[LK_COUNT] = {"attention heads", "KV heads", "MLP w
 /* The config field holding v: the model's resolved info, then config.json. */
 static const char *field_of(const mt_model *m, int kind, int64_t v) {
     const char *const *names = FIELDS[kind];
+    int ninfo;
+    const mt_kwarg *info = mt__model_infos(m, &ninfo);
     for (int k = 0; names[k]; k++)
-        for (int i = 0; i < m->ninfo; i++)
-            if (m->info[i].value.kind == MT_ARG_INT && m->info[i].value.v.i == v &&
-                strcmp(m->info[i].name, names[k]) == 0)
+        for (int i = 0; i < ninfo; i++)
+            if (info[i].value.kind == MT_ARG_INT && info[i].value.v.i == v &&
+                strcmp(info[i].name, names[k]) == 0)
                 return names[k];
     if (!m->cfg) return NULL;
     for (int k = 0; names[k]; k++) {

@@ -7,6 +7,8 @@
 
 #include <metatrace/plan.h>
 
+#include "model_internal.h"
+
 #include "opinfo_internal.h"
 #include "walk_internal.h"
 

@@ -45,22 +45,22 @@ static void exports(mt_model *m, mt_graph *g, mt_sizing *sz) {
     char *text;
     size_t len;
     FUZZ_CAPTURE(text, len, f, mt_export_json_sized(m, g, sz, f));
-    FUZZ_CHECK(text != NULL, "JSON export failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "JSON export failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     check_json(text, len, "the graph JSON");
     free(text);
     FUZZ_CAPTURE(text, len, f, mt_export_dot(m, g, f));
-    FUZZ_CHECK(text != NULL, "DOT export failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "DOT export failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     check_dot(text, "the graph DOT");
     free(text);
     FUZZ_CAPTURE(text, len, f, mt_export_summary_sized(m, g, sz, f));
-    FUZZ_CHECK(text != NULL, "summary failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "summary failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     free(text);
     FUZZ_CAPTURE(text, len, f, mt_export_module_table(m, g, sz, 2, false, f));
-    FUZZ_CHECK(text != NULL, "module table failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "module table failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     free(text);
     mt_html_opts ho = {.sizing = sz, .plan = NULL};
     FUZZ_CAPTURE(text, len, f, mt_export_html(m, g, &ho, f));
-    FUZZ_CHECK(text != NULL, "HTML viewer failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "HTML viewer failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     check_html(text, "the HTML viewer");
     free(text);
 }
@@ -71,23 +71,23 @@ static void plan(mt_model *m, mt_graph *g) {
     po.tp = 2;
     mt_plan *p = mt_plan_run(m, g, &po);
     if (!p) {
-        fuzz_expect_message(m->ctx);
+        fuzz_expect_message(mt_model_ctx(m));
         return;
     }
     char *text;
     size_t len;
     FUZZ_CAPTURE(text, len, f, mt_plan_export_graph_json(p, f));
-    FUZZ_CHECK(text != NULL, "plan JSON failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "plan JSON failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     check_json(text, len, "the plan JSON");
     free(text);
     FUZZ_CAPTURE(text, len, f, mt_plan_export_dot(p, f));
-    FUZZ_CHECK(text != NULL, "plan DOT failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "plan DOT failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     check_dot(text, "the plan DOT");
     free(text);
     if (p->valid) {
         mt_html_opts ho = {.sizing = NULL, .plan = p};
         FUZZ_CAPTURE(text, len, f, mt_export_html(m, g, &ho, f));
-        FUZZ_CHECK(text != NULL, "plan HTML failed: %s", mt_ctx_errmsg(m->ctx));
+        FUZZ_CHECK(text != NULL, "plan HTML failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
         check_html(text, "the plan HTML");
         free(text);
     }
@@ -111,23 +111,23 @@ static bool own_layers_small(mt_ctx *ctx, mt_config *cfg) {
 /* --fit 2x8xH100: every layout, printed and as JSON read back. */
 static void fit(mt_model *m, mt_graph *g) {
     mt_cluster cl;
-    FUZZ_CHECK(mt_cluster_parse(m->ctx, "2x8xH100", &cl) == MT_OK, "%s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(mt_cluster_parse(mt_model_ctx(m), "2x8xH100", &cl) == MT_OK, "%s", mt_ctx_errmsg(mt_model_ctx(m)));
     mt_fit_opts fo;
     memset(&fo, 0, sizeof fo);
     fo.cluster = &cl;
     mt_fit *f = mt_fit_run(m, g, &fo);
     if (!f) {
-        fuzz_expect_message(m->ctx);
+        fuzz_expect_message(mt_model_ctx(m));
         return;
     }
     char *text;
     size_t len;
     FUZZ_CAPTURE(text, len, out, mt_fit_export_json(f, true, out));
-    FUZZ_CHECK(text != NULL, "fit JSON failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "fit JSON failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     check_json(text, len, "the fit JSON");
     free(text);
     FUZZ_CAPTURE(text, len, out, mt_fit_print(f, true, out));
-    FUZZ_CHECK(text != NULL, "fit table failed: %s", mt_ctx_errmsg(m->ctx));
+    FUZZ_CHECK(text != NULL, "fit table failed: %s", mt_ctx_errmsg(mt_model_ctx(m)));
     free(text);
 }
 
