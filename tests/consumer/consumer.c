@@ -1,5 +1,7 @@
-/* A program that uses metatrace as a library: build, trace, size. Prints the
- * parameter count and the KV cache per token; exits 1 on any error. */
+/* A program that uses metatrace as a library: build, trace, size. Prints what
+ * the model is (through the model's accessors: mt_model is opaque to a program
+ * that includes metatrace.h only), the parameter count and the KV cache per
+ * token; exits 1 on any error. */
 #include <stdio.h>
 
 #include <metatrace/metatrace.h>
@@ -20,8 +22,12 @@ int main(int argc, char **argv) {
         mt_ctx_free(ctx);
         return 1;
     }
-    printf("metatrace %s: %lld parameters, %lld KV bytes per token\n", MT_VERSION_STRING, (long long)t.params,
-           (long long)s.kv_bytes_per_token);
+    int tensors = 0; /* named_parameters() entries that are not tied aliases */
+    for (int i = 0; i < mt_model_param_count(m); i++)
+        if (!mt_model_param_at(m, i)->tied_to) tensors++;
+    printf("metatrace %s: %s %s, %lld layers, %d parameter tensors, %lld parameters, %lld KV bytes per token\n",
+           MT_VERSION_STRING, mt_model_type(m), mt_model_class(m), (long long)mt_model_num_layers(m), tensors,
+           (long long)t.params, (long long)s.kv_bytes_per_token);
     mt_ctx_free(ctx);
     return 0;
 }

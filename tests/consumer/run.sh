@@ -21,10 +21,13 @@ libdir=$(dirname "$(find "$prefix" -name "libmetatrace.so.$abi" -print -quit)")
 soname=$(objdump -p "$libdir/libmetatrace.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libmetatrace.so.$abi" ] || { echo "SONAME is '$soname', expected libmetatrace.so.$abi"; exit 1; }
 
-# The config is llama-7b: 6,738,415,616 parameters (its index's total) and
+# The config is llama-7b (model_type llama, architectures LlamaForCausalLM,
+# 32 layers): 6,738,415,616 parameters (its index's total) in 291 tensors
+# (embed_tokens, 32 x (q, k, v, o, gate, up, down, two norms), norm, lm_head:
+# 1 + 32 x 9 + 2; its index lists these and 32 rotary inv_freq buffers), and
 # 32 layers x 32 heads x 128 x 2 (K, V) x 2 bytes = 524,288 KV bytes per token.
 version=$("$prefix/bin/metatrace" --version | awk '{print $2}')
-expect="metatrace $version: 6738415616 parameters, 524288 KV bytes per token"
+expect="metatrace $version: llama LlamaForCausalLM, 32 layers, 291 parameter tensors, 6738415616 parameters, 524288 KV bytes per token"
 
 check() {
     local how=$1 got
