@@ -154,7 +154,7 @@ typedef struct mt_arch {
     mt_status (*totals)(const struct mt_model *m, mt_totals *t);
     /* Optional: the architectures[0] classes the family builds, NULL-terminated.
      * NULL: any class with default_class's head ("...ForCausalLM"). Another class
-     * is built as default_class, with a note saying so (mt_model.note). */
+     * is built as default_class, with a note saying so (mt_model_note). */
     const char *const *classes;
 } mt_arch;
 
