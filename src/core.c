@@ -198,6 +198,12 @@ char *mt_sprintf(mt_ctx *ctx, const char *fmt, ...) {
 
 /* ---- heap ---- */
 void *mt_heap_alloc(mt_ctx *ctx, size_t size) {
+    void *p = mt__heap_alloc_raw(ctx, size);
+    if (p) memset(p, 0, size);
+    return p;
+}
+
+void *mt__heap_alloc_raw(mt_ctx *ctx, size_t size) {
     if (size > SIZE_MAX - sizeof(hblock)) {
         mt_fail(ctx, MT_ERR_OVERFLOW, "allocation of %zu bytes overflows", size);
         return NULL;
@@ -207,7 +213,6 @@ void *mt_heap_alloc(mt_ctx *ctx, size_t size) {
         mt_fail(ctx, MT_ERR_NOMEM, "out of memory (%zu bytes)", size);
         return NULL;
     }
-    memset(h + 1, 0, size);
     h->size = size;
     h->prev = NULL;
     h->next = ctx->heap;

@@ -17,5 +17,8 @@ int *mt__ctx_meta_depth(mt_ctx *ctx);
 /* Arena memory like mt_alloc, not zeroed: for scratch arrays a pass fills
  * completely before reading (zeroing is most of the cost of a large one). */
 void *mt__alloc_raw(mt_ctx *ctx, size_t size);
+/* A heap block like mt_heap_alloc (freed by mt_heap_free), not zeroed: for
+ * buffers written before they are read. */
+void *mt__heap_alloc_raw(mt_ctx *ctx, size_t size);
 
 #endif
