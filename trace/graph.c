@@ -5,6 +5,7 @@
 #include <metatrace/graph.h>
 #include <metatrace/model.h>
 
+#include "ctx_internal.h"
 #include "graph_internal.h"
 
 /* Open-addressing table of names -> next suffix. */
@@ -86,6 +87,21 @@ const char *mt_fx_name(mt_ctx *ctx, const char *path) {
     return s;
 }
 
+/* "%d" without the formatter (a name is made per node). */
+static void format_int(char buf[16], int v) {
+    char tmp[16];
+    int n = 0;
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int k = 0;
+    if (v < 0) buf[k++] = '-';
+    while (n) buf[k++] = tmp[--n];
+    buf[k] = 0;
+}
+
 static const char *unique_name(mt_graph *g, const char *base) {
     name_tab *t = g->names;
     bool fresh;
@@ -95,7 +111,9 @@ static const char *unique_name(mt_graph *g, const char *base) {
     if (!e) return NULL;
     if (fresh) return b;
     for (;;) {
-        char *cand = mt_sprintf(g->ctx, "%s_%d", base, e->next_suffix++);
+        char digits[16];
+        format_int(digits, e->next_suffix++);
+        char *cand = mt__join(g->ctx, base, '_', digits);
         if (!cand) return NULL;
         name_ent *c = tab_get(g->ctx, t, cand, &fresh);
         if (!c) return NULL;
