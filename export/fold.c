@@ -375,6 +375,12 @@ static int periodic_run(const mtx_folds *F, const flist *L, int i, int *period)
 {
     int best = 0, n = L->n;
     for (int p = 1; p <= MTX_FOLD_MAX_PERIOD && i + 2 * p <= n; p++) {
+        /* the most period p could cover: a longer period wins only with more
+         * entries, so a period that cannot beat the best run is not tried
+         * (each comparison walks two entries node by node; once p = 1 covers
+         * the whole rest of the list, no other period is) */
+        if ((n - i) / p * p <= best)
+            continue;
         int r = 0;
         while (i + r + p < n && same_entry(F, L, i + r, i + r + p))
             r++;

@@ -1,23 +1,29 @@
 /* metatrace — JSON exporter: the complete record of a traced model.
  *
  * The format is specified in docs/graph-format.md (format "metatrace-graph",
- * version MT_JSON_VERSION); keep the two in step. Objects are built with
- * jansson in a fixed key order and dumped with JSON_INDENT(2), so the same
- * model and graph always give the same bytes.
+ * version MT_JSON_VERSION); keep the two in step. The document is written in
+ * a fixed key order, in exactly the bytes json_dumpf(doc, JSON_INDENT(2))
+ * (or JSON_COMPACT) of jansson would print for it, so the same model and
+ * graph always give the same bytes; the text is written directly, section by
+ * section and node by node (jsonw.h), without building jansson objects:
+ * building and dumping them cost most of the export (see docs/benchmarks.md).
+ * Only a caller's extra member (the tensor-parallel plan, built by
+ * plan_json.c) is dumped by jansson, at its place in the document.
  *
  * Linear in graph size, in time and memory: node references are direct
- * pointers (tensor -> node -> name); the nodes array is written directly,
- * node by node, in the bytes jansson would print (see "direct node writer"). */
+ * pointers (tensor -> node -> name), and the text goes out through one
+ * buffer of fixed size. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ctx_internal.h"
 #include "json_internal.h"
+#include "jsonw.h"
 
 #include <metatrace/metatrace.h>
-
 
 typedef struct jb {
     mt_ctx *ctx;
@@ -25,55 +31,15 @@ typedef struct jb {
     int real_precision;  /* significant digits that round-trip every real (scan_reals) */
     bool compact;        /* mt_json_opts.compact: no newlines or indentation, ',' and ':' alone */
     bool stable;         /* mt_json_opts.stable: no config directory, no tool version */
+    /* scan_reals: the last distinct reals checked (a model repeats a few) */
+    uint64_t seen[8];
+    int nseen, next_seen;
 } jb;
 
 static void fail_nomem(jb *b)
 {
     if (b->err == MT_OK)
         b->err = mt_fail(b->ctx, MT_ERR_NOMEM, "out of memory while building the JSON document");
-}
-
-/* Take ownership of v and store it under key (v NULL: failure). */
-static void put(jb *b, json_t *obj, const char *key, json_t *v)
-{
-    if (!v || !obj) {
-        json_decref(v);
-        fail_nomem(b);
-        return;
-    }
-    if (json_object_set_new(obj, key, v) != 0)
-        fail_nomem(b);
-}
-
-static void push(jb *b, json_t *arr, json_t *v)
-{
-    if (!v || !arr) {
-        json_decref(v);
-        fail_nomem(b);
-        return;
-    }
-    if (json_array_append_new(arr, v) != 0)
-        fail_nomem(b);
-}
-
-/* A JSON string; NULL gives null. Bytes that are not UTF-8 (a file name in
- * another encoding) are replaced by '?' rather than failing the export. */
-static json_t *jstr(jb *b, const char *s)
-{
-    if (!s)
-        return json_null();
-    json_t *v = json_string(s);
-    if (v)
-        return v;
-    size_t n = strlen(s);
-    char *t = mt_heap_alloc(b->ctx, n + 1);
-    if (!t)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        t[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-    v = json_string(t);
-    mt_heap_free(b->ctx, t);
-    return v;
 }
 
 /* Smallest of 15, 16, 17 significant digits that gives back f exactly.
@@ -90,113 +56,6 @@ static int digits_needed(double f)
     return 17;
 }
 
-static json_t *jfloat(jb *b, double f)
-{
-    if (isfinite(f))
-        return json_real(f); /* precision: see scan_reals */
-    /* JSON has no inf/nan: an object, as documented. */
-    json_t *o = json_object();
-    put(b, o, "float", json_string(isnan(f) ? "nan" : f > 0 ? "inf" : "-inf"));
-    return o;
-}
-
-static json_t *jdim(jb *b, const mt_sym *d)
-{
-    if (!d)
-        return json_null();
-    if (mt_sym_is_const(d))
-        return json_integer(mt_sym_const_value(d));
-    return jstr(b, mt_sym_str(d));
-}
-
-static json_t *jdtype(jb *b, mt_dtype d)
-{
-    if (d == MT_DTYPE_NONE)
-        return json_null();
-    return jstr(b, mt_dtype_name(d));
-}
-
-/* A symbolic int in an argument or slice: an integer when constant. */
-static json_t *jsymarg(jb *b, const mt_sym *s)
-{
-    if (!s)
-        return json_null();
-    if (mt_sym_is_const(s))
-        return json_integer(mt_sym_const_value(s));
-    json_t *o = json_object();
-    put(b, o, "sym", jstr(b, mt_sym_str(s)));
-    return o;
-}
-
-static json_t *jtagged(jb *b, const char *tag, json_t *v)
-{
-    json_t *o = json_object();
-    put(b, o, tag, v);
-    return o;
-}
-
-/* Encode an argument (docs/graph-format.md, "Argument encoding"). `where`
- * names the node for error messages (NULL outside nodes). */
-static json_t *jarg(jb *b, const mt_arg *a, const char *where)
-{
-    switch (a->kind) {
-    case MT_ARG_NONE:
-        return json_null();
-    case MT_ARG_TENSOR:
-        if (!a->v.t || !a->v.t->node || !a->v.t->node->name) {
-            if (b->err == MT_OK)
-                b->err = mt_fail(b->ctx, MT_ERR_INTERNAL,
-                                 "JSON export: %s%s%sa tensor argument has no producing node",
-                                 where ? "node '" : "", where ? where : "", where ? "': " : "");
-            return json_null();
-        }
-        return jtagged(b, "node", jstr(b, a->v.t->node->name));
-    case MT_ARG_INT:
-        return json_integer(a->v.i);
-    case MT_ARG_FLOAT:
-        return jfloat(b, a->v.f);
-    case MT_ARG_BOOL:
-        return json_boolean(a->v.b);
-    case MT_ARG_SYM:
-        return jsymarg(b, a->v.sym);
-    case MT_ARG_DTYPE:
-        return jtagged(b, "dtype", jdtype(b, a->v.dtype));
-    case MT_ARG_STR:
-        return jstr(b, a->v.s);
-    case MT_ARG_SLICE: {
-        json_t *s = json_array();
-        push(b, s, jsymarg(b, a->v.slice.start));
-        push(b, s, jsymarg(b, a->v.slice.stop));
-        push(b, s, jsymarg(b, a->v.slice.step));
-        return jtagged(b, "slice", s);
-    }
-    case MT_ARG_ELLIPSIS:
-        return jtagged(b, "ellipsis", json_true());
-    case MT_ARG_LIST: {
-        json_t *l = json_array();
-        for (int i = 0; i < a->v.list.n; i++)
-            push(b, l, jarg(b, &a->v.list.items[i], where));
-        return l;
-    }
-    case MT_ARG_DEVICE:
-        return jtagged(b, "device", jstr(b, mt_device_name(a->v.device)));
-    case MT_ARG_KIND_COUNT:
-        break;
-    }
-    if (b->err == MT_OK)
-        b->err = mt_fail(b->ctx, MT_ERR_INTERNAL, "JSON export: unknown argument kind %d",
-                         (int)a->kind);
-    return json_null();
-}
-
-static json_t *jkwargs(jb *b, const mt_kwarg *kw, int n, const char *where)
-{
-    json_t *o = json_object();
-    for (int i = 0; i < n; i++)
-        put(b, o, kw[i].name ? kw[i].name : "", jarg(b, &kw[i].value, where));
-    return o;
-}
-
 /* ---- sections -------------------------------------------------------------- */
 
 /* model.config: the path as given, or under --stable only its last component
@@ -208,38 +67,6 @@ static const char *config_name(const jb *b, const mt_model *m)
         return path;
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
-}
-
-static json_t *jmodel(jb *b, const mt_model *m)
-{
-    json_t *o = json_object();
-    put(b, o, "model_type", jstr(b, m->model_type));
-    put(b, o, "class", jstr(b, m->class_name));
-    put(b, o, "config", jstr(b, config_name(b, m)));
-    put(b, o, "dtype", jdtype(b, m->dtype));
-    put(b, o, "num_layers", json_integer(m->num_layers));
-    int ninfo;
-    const mt_kwarg *info = mt__model_infos(m, &ninfo);
-    put(b, o, "info", jkwargs(b, info, ninfo, NULL));
-    return o;
-}
-
-static json_t *jsymbols(jb *b)
-{
-    json_t *a = json_array();
-    int n = mt_sym_count(b->ctx);
-    for (int i = 0; i < n; i++) {
-        const mt_symbol_info *s = mt_sym_info(b->ctx, i);
-        if (!s)
-            continue;
-        json_t *o = json_object();
-        put(b, o, "name", jstr(b, s->name));
-        put(b, o, "lo", json_integer(s->lo));
-        put(b, o, "hi", jdim(b, s->hi));
-        put(b, o, "origin", jstr(b, s->origin));
-        push(b, a, o);
-    }
-    return a;
 }
 
 static const mt_tensor *param_tensor(const mt_param *p)
@@ -260,44 +87,34 @@ static const char *node_target(const mt_node *n)
     return NULL;
 }
 
-static json_t *jtotals(jb *b, const mt_totals *t)
-{
-    json_t *o = json_object();
-    put(b, o, "parameters", json_integer(t->params));
-    put(b, o, "parameter_bytes", json_integer(t->param_bytes));
-    json_t *by = json_object();
-    for (int d = 0; d < MT_DTYPE_COUNT; d++) {
-        if (t->params_by_dtype[d] == 0 && t->bytes_by_dtype[d] == 0)
-            continue;
-        json_t *e = json_object();
-        put(b, e, "parameters", json_integer(t->params_by_dtype[d]));
-        put(b, e, "bytes", json_integer(t->bytes_by_dtype[d]));
-        put(b, by, mt_dtype_name((mt_dtype)d), e);
-    }
-    put(b, o, "by_dtype", by);
-    put(b, o, "buffer_elements", json_integer(t->buffers));
-    put(b, o, "active_parameters", json_integer(t->active_params));
-    put(b, o, "extra_parameters", json_integer(t->extra_params));
-    if (t->text_params != 0) { /* multimodal models only */
-        put(b, o, "language_model_parameters", json_integer(t->text_params));
-        put(b, o, "language_model_bytes", json_integer(t->text_param_bytes));
-    }
-    return o;
-}
-
 /* ---- reals ------------------------------------------------------------------
- * One precision for the whole document (jansson has no per-value one): the
- * smallest of 15/16/17 digits that round-trips every real. A pre-pass finds
- * it, since the nodes are written as they are built. */
+ * One precision for the whole document (as jansson has no per-value one, and
+ * the plan member is still dumped by it): the smallest of 15/16/17 digits that
+ * round-trips every real. A pre-pass finds it, since the nodes are written as
+ * they are visited. */
+
+static void scan_real(jb *b, double f)
+{
+    if (b->real_precision >= 17 || !isfinite(f))
+        return;
+    uint64_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    for (int i = 0; i < b->nseen; i++)
+        if (b->seen[i] == bits)
+            return;
+    b->seen[b->next_seen] = bits;
+    b->next_seen = (b->next_seen + 1) % 8;
+    if (b->nseen < 8)
+        b->nseen++;
+    int p = digits_needed(f);
+    if (p > b->real_precision)
+        b->real_precision = p;
+}
 
 static void scan_arg(jb *b, const mt_arg *a)
 {
-    if (a->kind == MT_ARG_FLOAT && isfinite(a->v.f)) {
-        if (b->real_precision < 17) {
-            int p = digits_needed(a->v.f);
-            if (p > b->real_precision)
-                b->real_precision = p;
-        }
+    if (a->kind == MT_ARG_FLOAT) {
+        scan_real(b, a->v.f);
     } else if (a->kind == MT_ARG_LIST) {
         for (int i = 0; i < a->v.list.n; i++)
             scan_arg(b, &a->v.list.items[i]);
@@ -327,508 +144,555 @@ static void scan_reals(jb *b, const mt_model *m, const mt_graph *g)
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         for (int k = 0; k < n->nargs; k++)
-            scan_arg(b, &n->args[k]);
+            if (n->args[k].kind == MT_ARG_FLOAT || n->args[k].kind == MT_ARG_LIST)
+                scan_arg(b, &n->args[k]);
         scan_kwargs(b, n->kwargs, n->nkwargs);
     }
 }
 
-/* ---- writing ------------------------------------------------------------------
- * The document is exactly what json_dumpf(doc, JSON_INDENT(2)) would print, but
- * written section by section and node by node (a node's objects are freed as
- * soon as it is written), so memory does not grow with the graph: each value is
- * dumped by jansson with every line after the first indented to its depth. */
+/* ---- the writer ---------------------------------------------------------------- */
 
-/* jansson hands the callback one token at a time; a locked fwrite per token
- * dominated the export, so tokens are gathered in a buffer and written in
- * large blocks. */
-#define SINK_BUF (64 * 1024)
-
-typedef struct sink {
-    FILE *out;
-    const char *indent; /* written after every newline of a dumped value */
-    size_t flags;
-    bool failed;
-    size_t used;
-    char *buf;          /* SINK_BUF bytes */
-} sink;
-
-static void sink_flush(sink *s)
-{
-    if (s->used && !s->failed && fwrite(s->buf, 1, s->used, s->out) != s->used)
-        s->failed = true;
-    s->used = 0;
-}
-
-static void sink_write(sink *s, const char *buf, size_t n)
-{
-    if (s->failed || n == 0)
-        return;
-    if (n > SINK_BUF - s->used) {
-        sink_flush(s);
-        if (n > SINK_BUF) {
-            if (fwrite(buf, 1, n, s->out) != n)
-                s->failed = true;
-            return;
-        }
-    }
-    memcpy(s->buf + s->used, buf, n);
-    s->used += n;
-}
-
-static void sink_puts(sink *s, const char *str)
-{
-    sink_write(s, str, strlen(str));
-}
-
-static int sink_cb(const char *buf, size_t size, void *data)
-{
-    sink *s = data;
-    size_t start = 0;
-    for (size_t i = 0; i < size; i++) {
-        if (buf[i] == '\n') {
-            sink_write(s, buf + start, i + 1 - start);
-            sink_puts(s, s->indent);
-            start = i + 1;
-        }
-    }
-    sink_write(s, buf + start, size - start);
-    return s->failed ? -1 : 0;
-}
-
-/* Dump v (consumed) at the given indentation. */
-static void emit(jb *b, sink *s, json_t *v, const char *indent)
-{
-    if (!v) {
-        fail_nomem(b);
-        return;
-    }
-    if (b->err == MT_OK && !s->failed) {
-        s->indent = indent;
-        if (json_dump_callback(v, sink_cb, s, s->flags) != 0 && !s->failed)
-            fail_nomem(b);
-    }
-    json_decref(v);
-}
-
-/* `  "key": ` of the top-level object (`"key":` when compact). */
-static void member_key(const jb *b, sink *s, const char *key)
-{
-    sink_puts(s, b->compact ? "\"" : "  \"");
-    sink_puts(s, key);
-    sink_puts(s, b->compact ? "\":" : "\": ");
-}
-
-/* After a top-level member's value; `last` ends the object. */
-static void member_end(const jb *b, sink *s, bool last)
-{
-    if (b->compact)
-        sink_puts(s, last ? "" : ",");
-    else
-        sink_puts(s, last ? "\n" : ",\n");
-}
-
-/* `  "key": value` of the top-level object; `last` ends the object. */
-static void emit_member(jb *b, sink *s, const char *key, json_t *v, bool last)
-{
-    member_key(b, s, key);
-    emit(b, s, v, b->compact ? "" : "  ");
-    member_end(b, s, last);
-}
-
-/* ---- direct node writer -------------------------------------------------------
- * Nodes are most of the document (5,000 for Llama-2-70B). Building jansson
- * objects for each and dumping them cost ~80% of the export, so nodes are
- * written directly, in exactly the bytes jansson's JSON_INDENT(2) dump gives
- * (the snapshot tests compare whole documents, and test_export re-parses and
- * re-dumps with jansson to check the layout). */
+enum { STACK_TEXT_MAX = 4096, SHAPES = 4, SHAPE_DIMS = 6, SHAPE_TEXT = 200 };
 
 typedef struct jw {
-    sink *s;
+    mtx_jw w;
     jb *b;
-    int depth;           /* indentation level (2 spaces each) */
-    bool first[32];      /* no element written yet at this depth */
+    /* the rendering of the last module stack written (nodes in a row share
+     * their stack): its bytes, valid while last_stack is set */
+    const mt_modstack *last_stack;
+    char *stack_text;
+    size_t stack_len;
+    /* the last shapes written (shapes repeat from node to node): dims by
+     * address, at an indentation depth, and their text */
+    struct {
+        int depth, ndim, len;
+        const mt_sym *dims[SHAPE_DIMS];
+        char text[SHAPE_TEXT];
+    } shapes[SHAPES];
+    int nshapes, next_shape;
 } jw;
 
-static void w_raw(jw *w, const char *str, size_t n) { sink_write(w->s, str, n); }
-static void w_puts(jw *w, const char *str) { sink_write(w->s, str, strlen(str)); }
-
-static void w_newline(jw *w)
+static void w_tagged_str(mtx_jw *w, const char *tag, const char *v)
 {
-    if (w->b->compact)
-        return;
-    static const char spaces[] = "\n                                                                ";
-    size_t n = (size_t)w->depth * 2;
-    if (n > sizeof spaces - 2)
-        n = sizeof spaces - 2;
-    w_raw(w, spaces, n + 1);
+    mtx_w_open(w, '{');
+    mtx_w_key(w, tag);
+    mtx_w_gstr(w, v);
+    mtx_w_close(w, '}');
 }
 
-/* Before an element of the current array/object. */
-static void w_elem(jw *w)
-{
-    if (!w->first[w->depth])
-        w_raw(w, ",", 1);
-    w->first[w->depth] = false;
-    w_newline(w);
-}
-
-static void w_open(jw *w, char c)
-{
-    w_raw(w, &c, 1);
-    w->depth++;
-    w->first[w->depth] = true;
-}
-
-static void w_close(jw *w, char c)
-{
-    bool empty = w->first[w->depth];
-    w->depth--;
-    if (!empty)
-        w_newline(w);
-    w_raw(w, &c, 1);
-}
-
-/* A JSON string as jansson escapes it (quotes, backslash, control bytes;
- * UTF-8 kept; invalid UTF-8 replaced by '?', as jstr does). */
-static void w_str(jw *w, const char *str)
-{
-    if (!str) {
-        w_puts(w, "null");
-        return;
-    }
-    w_raw(w, "\"", 1);
-    const unsigned char *p = (const unsigned char *)str, *run = p;
-    for (; *p; p++) {
-        const char *esc = NULL;
-        char ubuf[8];
-        switch (*p) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default:
-            if (*p < 0x20) {
-                snprintf(ubuf, sizeof ubuf, "\\u%04X", *p);
-                esc = ubuf;
-            }
-        }
-        if (esc) {
-            w_raw(w, (const char *)run, (size_t)(p - run));
-            w_puts(w, esc);
-            run = p + 1;
-        }
-    }
-    w_raw(w, (const char *)run, (size_t)(p - run));
-    w_raw(w, "\"", 1);
-}
-
-static void w_key(jw *w, const char *k)
-{
-    w_elem(w);
-    w_str(w, k);
-    if (w->b->compact)
-        w_raw(w, ":", 1);
-    else
-        w_raw(w, ": ", 2);
-}
-
-static void w_int(jw *w, long long v)
-{
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%lld", v);
-    w_raw(w, buf, (size_t)n);
-}
-
-/* jansson's real format: %.*g, a ".0" when neither '.' nor 'e' appears, and
- * the exponent without '+' or leading zeros. */
-static void w_real(jw *w, double f)
-{
-    if (!isfinite(f)) {
-        w_open(w, '{');
-        w_key(w, "float");
-        w_str(w, isnan(f) ? "nan" : f > 0 ? "inf" : "-inf");
-        w_close(w, '}');
-        return;
-    }
-    char buf[48];
-    int n = snprintf(buf, sizeof buf, "%.*g", w->b->real_precision, f);
-    if (!strchr(buf, '.') && !strchr(buf, 'e')) {
-        buf[n++] = '.';
-        buf[n++] = '0';
-        buf[n] = 0;
-    }
-    char *e = strchr(buf, 'e');
-    if (e) {
-        char *start = e + 1, *end = start + 1;
-        if (*start == '-')
-            start++;
-        while (*end == '0')
-            end++;
-        if (end != start) {
-            memmove(start, end, strlen(end) + 1);
-        }
-        n = (int)strlen(buf);
-    }
-    w_raw(w, buf, (size_t)n);
-}
-
-static void w_symarg(jw *w, const mt_sym *sym)
+static void w_symarg(mtx_jw *w, const mt_sym *sym, bool ustr)
 {
     if (!sym) {
-        w_puts(w, "null");
+        mtx_w_null(w);
     } else if (mt_sym_is_const(sym)) {
-        w_int(w, (long long)mt_sym_const_value(sym));
+        mtx_w_int(w, (long long)mt_sym_const_value(sym));
     } else {
-        w_open(w, '{');
-        w_key(w, "sym");
-        w_str(w, mt_sym_str(sym));
-        w_close(w, '}');
+        mtx_w_open(w, '{');
+        MTX_W_KEY(w, "sym");
+        if (ustr)
+            mtx_w_ustr(w, mt_sym_str(sym));
+        else
+            mtx_w_gstr(w, mt_sym_str(sym));
+        mtx_w_close(w, '}');
     }
 }
 
-static void w_tagged_str(jw *w, const char *tag, const char *v)
+static void w_dtype(mtx_jw *w, mt_dtype d)
 {
-    w_open(w, '{');
-    w_key(w, tag);
-    w_str(w, v);
-    w_close(w, '}');
+    if (d == MT_DTYPE_NONE)
+        mtx_w_null(w);
+    else
+        mtx_w_gstr(w, mt_dtype_name(d));
 }
 
-static void w_arg(jw *w, const mt_arg *a, const char *where)
+/* An argument (docs/graph-format.md, "Argument encoding"). `where` names the
+ * node for error messages (NULL outside nodes). `ustr`: strings as jansson's
+ * json_string took them (the sections it used to build: model.info). */
+static void w_arg_as(jw *j, const mt_arg *a, const char *where, bool ustr)
 {
-    jb *b = w->b;
+    mtx_jw *w = &j->w;
+    jb *b = j->b;
     switch (a->kind) {
-    case MT_ARG_NONE: w_puts(w, "null"); return;
+    case MT_ARG_NONE: mtx_w_null(w); return;
     case MT_ARG_TENSOR:
         if (!a->v.t || !a->v.t->node || !a->v.t->node->name) {
-            if (b->err == MT_OK)
-                b->err = mt_fail(b->ctx, MT_ERR_INTERNAL,
-                                 "JSON export: node '%s': a tensor argument has no producing node",
-                                 where ? where : "?");
-            w_puts(w, "null");
+            if (b->err == MT_OK) {
+                if (ustr)
+                    b->err = mt_fail(b->ctx, MT_ERR_INTERNAL,
+                                     "JSON export: %s%s%sa tensor argument has no producing node",
+                                     where ? "node '" : "", where ? where : "", where ? "': " : "");
+                else
+                    b->err = mt_fail(b->ctx, MT_ERR_INTERNAL,
+                                     "JSON export: node '%s': a tensor argument has no producing node",
+                                     where ? where : "?");
+            }
+            mtx_w_null(w);
             return;
         }
-        w_tagged_str(w, "node", a->v.t->node->name);
+        if (ustr) {
+            mtx_w_open(w, '{');
+            MTX_W_KEY(w, "node");
+            mtx_w_ustr(w, a->v.t->node->name);
+            mtx_w_close(w, '}');
+        } else {
+            w_tagged_str(w, "node", a->v.t->node->name);
+        }
         return;
-    case MT_ARG_INT: w_int(w, (long long)a->v.i); return;
-    case MT_ARG_FLOAT: w_real(w, a->v.f); return;
-    case MT_ARG_BOOL: w_puts(w, a->v.b ? "true" : "false"); return;
-    case MT_ARG_SYM: w_symarg(w, a->v.sym); return;
+    case MT_ARG_INT: mtx_w_int(w, (long long)a->v.i); return;
+    case MT_ARG_FLOAT: mtx_w_real(w, a->v.f); return;
+    case MT_ARG_BOOL: mtx_w_bool(w, a->v.b); return;
+    case MT_ARG_SYM: w_symarg(w, a->v.sym, ustr); return;
     case MT_ARG_DTYPE:
-        w_open(w, '{');
-        w_key(w, "dtype");
-        if (a->v.dtype == MT_DTYPE_NONE) w_puts(w, "null");
-        else w_str(w, mt_dtype_name(a->v.dtype));
-        w_close(w, '}');
+        mtx_w_open(w, '{');
+        MTX_W_KEY(w, "dtype");
+        w_dtype(w, a->v.dtype);
+        mtx_w_close(w, '}');
         return;
-    case MT_ARG_STR: w_str(w, a->v.s); return;
+    case MT_ARG_STR:
+        if (ustr)
+            mtx_w_ustr(w, a->v.s);
+        else
+            mtx_w_gstr(w, a->v.s);
+        return;
     case MT_ARG_SLICE:
-        w_open(w, '{');
-        w_key(w, "slice");
-        w_open(w, '[');
-        w_elem(w); w_symarg(w, a->v.slice.start);
-        w_elem(w); w_symarg(w, a->v.slice.stop);
-        w_elem(w); w_symarg(w, a->v.slice.step);
-        w_close(w, ']');
-        w_close(w, '}');
+        mtx_w_open(w, '{');
+        MTX_W_KEY(w, "slice");
+        mtx_w_open(w, '[');
+        mtx_w_elem(w);
+        w_symarg(w, a->v.slice.start, ustr);
+        mtx_w_elem(w);
+        w_symarg(w, a->v.slice.stop, ustr);
+        mtx_w_elem(w);
+        w_symarg(w, a->v.slice.step, ustr);
+        mtx_w_close(w, ']');
+        mtx_w_close(w, '}');
         return;
     case MT_ARG_ELLIPSIS:
-        w_open(w, '{');
-        w_key(w, "ellipsis");
-        w_puts(w, "true");
-        w_close(w, '}');
+        mtx_w_open(w, '{');
+        MTX_W_KEY(w, "ellipsis");
+        MTX_W_LIT(w, "true");
+        mtx_w_close(w, '}');
         return;
     case MT_ARG_LIST:
-        w_open(w, '[');
+        mtx_w_open(w, '[');
         for (int i = 0; i < a->v.list.n; i++) {
-            w_elem(w);
-            w_arg(w, &a->v.list.items[i], where);
+            mtx_w_elem(w);
+            w_arg_as(j, &a->v.list.items[i], where, ustr);
         }
-        w_close(w, ']');
+        mtx_w_close(w, ']');
         return;
     case MT_ARG_DEVICE: w_tagged_str(w, "device", mt_device_name(a->v.device)); return;
     case MT_ARG_KIND_COUNT: break;
     }
     if (b->err == MT_OK)
         b->err = mt_fail(b->ctx, MT_ERR_INTERNAL, "JSON export: unknown argument kind %d", (int)a->kind);
-    w_puts(w, "null");
+    mtx_w_null(w);
 }
 
-static void w_shape(jw *w, int ndim, const mt_sym *const *shape)
+static void w_arg(jw *j, const mt_arg *a, const char *where) { w_arg_as(j, a, where, false); }
+
+static void w_shape_text(mtx_jw *w, int ndim, const mt_sym *const *shape)
 {
-    w_open(w, '[');
+    mtx_w_open(w, '[');
     for (int i = 0; i < ndim; i++) {
-        w_elem(w);
-        if (!shape[i]) w_puts(w, "null");
-        else if (mt_sym_is_const(shape[i])) w_int(w, (long long)mt_sym_const_value(shape[i]));
-        else w_str(w, mt_sym_str(shape[i]));
+        mtx_w_elem(w);
+        if (!shape[i])
+            mtx_w_null(w);
+        else if (mt_sym_is_const(shape[i]))
+            mtx_w_int(w, (long long)mt_sym_const_value(shape[i]));
+        else
+            mtx_w_gstr(w, mt_sym_str(shape[i]));
     }
-    w_close(w, ']');
+    mtx_w_close(w, ']');
 }
 
-static void w_dtype(jw *w, mt_dtype d)
+/* A shape written before at this depth is copied from its text. */
+static void w_shape(jw *j, int ndim, const mt_sym *const *shape)
 {
-    if (d == MT_DTYPE_NONE) w_puts(w, "null");
-    else w_str(w, mt_dtype_name(d));
-}
-
-static void w_node(jw *w, const mt_node *n)
-{
-    w_open(w, '{');
-    w_key(w, "name"); w_str(w, n->name);
-    w_key(w, "op"); w_str(w, mt_opkind_name(n->op));
-    w_key(w, "target"); w_str(w, node_target(n));
-    w_key(w, "args");
-    w_open(w, '[');
-    for (int i = 0; i < n->nargs; i++) {
-        w_elem(w);
-        w_arg(w, &n->args[i], n->name);
+    mtx_jw *w = &j->w;
+    if (ndim > SHAPE_DIMS || ndim <= 0) {
+        w_shape_text(w, ndim, shape);
+        return;
     }
-    w_close(w, ']');
-    w_key(w, "kwargs");
-    w_open(w, '{');
-    for (int i = 0; i < n->nkwargs; i++) {
-        w_key(w, n->kwargs[i].name ? n->kwargs[i].name : "");
-        w_arg(w, &n->kwargs[i].value, n->name);
-    }
-    w_close(w, '}');
-    if (n->is_tuple) {
-        w_key(w, "shape"); w_puts(w, "null");
-        w_key(w, "dtype"); w_puts(w, "null");
-        w_key(w, "outputs");
-        w_open(w, '[');
-        for (int i = 0; i < n->nout; i++) {
-            w_elem(w);
-            w_open(w, '{');
-            w_key(w, "shape"); w_shape(w, n->outs[i].ndim, n->outs[i].shape);
-            w_key(w, "dtype"); w_dtype(w, n->outs[i].dtype);
-            w_close(w, '}');
+    for (int k = 0; k < j->nshapes; k++) {
+        if (j->shapes[k].ndim != ndim || j->shapes[k].depth != w->depth)
+            continue;
+        int i = 0;
+        while (i < ndim && j->shapes[k].dims[i] == shape[i])
+            i++;
+        if (i == ndim) {
+            mtx_w_raw(w, j->shapes[k].text, (size_t)j->shapes[k].len);
+            return;
         }
-        w_close(w, ']');
-    } else if (n->op != MT_NODE_OUTPUT && n->nout > 0 && n->outs) {
-        w_key(w, "shape"); w_shape(w, n->outs[0].ndim, n->outs[0].shape);
-        w_key(w, "dtype"); w_dtype(w, n->outs[0].dtype);
-    } else {
-        w_key(w, "shape"); w_puts(w, "null");
-        w_key(w, "dtype"); w_puts(w, "null");
     }
-    w_key(w, "module_stack");
-    w_open(w, '[');
-    const mt_modstack *st = n->stack;
+    mtx_sink *s = w->s;
+    unsigned long flushes = s->flushes;
+    const char *from = s->p;
+    w_shape_text(w, ndim, shape);
+    size_t len = (size_t)(s->p - from);
+    if (s->flushes != flushes || len > SHAPE_TEXT)
+        return;
+    int k = j->next_shape;
+    j->next_shape = (k + 1) % SHAPES;
+    if (j->nshapes < SHAPES)
+        j->nshapes++;
+    j->shapes[k].depth = w->depth;
+    j->shapes[k].ndim = ndim;
+    j->shapes[k].len = (int)len;
+    memcpy(j->shapes[k].dims, shape, (size_t)ndim * sizeof *shape);
+    memcpy(j->shapes[k].text, from, len);
+}
+
+static void w_module_stack(jw *j, const mt_modstack *st)
+{
+    mtx_jw *w = &j->w;
+    mtx_sink *s = w->s;
+    if (st && st == j->last_stack) {
+        mtx_w_raw(w, j->stack_text, j->stack_len);
+        return;
+    }
+    unsigned long flushes = s->flushes;
+    const char *from = s->p;
+    MTX_W_KEY(w, "module_stack");
+    mtx_w_open(w, '[');
     for (int i = 0; st && i < st->depth; i++) {
         const mt_module *mod = st->mods[i];
         if (!mod || !mod->path || !mod->path[0]) /* the root is not listed */
             continue;
-        w_elem(w);
-        w_str(w, mod->path);
+        mtx_w_elem(w);
+        mtx_w_gstr(w, mod->path);
     }
-    w_close(w, ']');
-    w_close(w, '}');
+    mtx_w_close(w, ']');
+    /* The text (separator, key and array) is kept for the next node when it
+     * is still whole in the buffer (nothing flushed meanwhile). */
+    j->last_stack = NULL;
+    size_t len = (size_t)(s->p - from);
+    if (st && j->stack_text && s->flushes == flushes && len <= STACK_TEXT_MAX) {
+        memcpy(j->stack_text, from, len);
+        j->stack_len = len;
+        j->last_stack = st;
+    }
 }
 
-static void emit_nodes(jb *b, sink *s, const mt_graph *g)
+static void w_node(jw *j, const mt_node *n)
 {
-    member_key(b, s, "nodes");
-    jw w = {.s = s, .b = b, .depth = 1};
-    w.first[1] = true;
-    w_open(&w, '[');
-    for (int i = 0; i < g->n && b->err == MT_OK && !s->failed; i++) {
-        w_elem(&w);
-        w_node(&w, g->nodes[i]);
+    mtx_jw *w = &j->w;
+    mtx_w_open(w, '{');
+    MTX_W_KEY(w, "name");
+    mtx_w_gstr(w, n->name);
+    MTX_W_KEY(w, "op");
+    mtx_w_gstr(w, mt_opkind_name(n->op));
+    MTX_W_KEY(w, "target");
+    mtx_w_gstr(w, node_target(n));
+    MTX_W_KEY(w, "args");
+    mtx_w_open(w, '[');
+    for (int i = 0; i < n->nargs; i++) {
+        mtx_w_elem(w);
+        w_arg(j, &n->args[i], n->name);
     }
-    w_close(&w, ']');
-    member_end(b, s, false);
+    mtx_w_close(w, ']');
+    MTX_W_KEY(w, "kwargs");
+    mtx_w_open(w, '{');
+    for (int i = 0; i < n->nkwargs; i++) {
+        mtx_w_key(w, n->kwargs[i].name ? n->kwargs[i].name : "");
+        w_arg(j, &n->kwargs[i].value, n->name);
+    }
+    mtx_w_close(w, '}');
+    if (n->is_tuple) {
+        MTX_W_KEY(w, "shape");
+        mtx_w_null(w);
+        MTX_W_KEY(w, "dtype");
+        mtx_w_null(w);
+        MTX_W_KEY(w, "outputs");
+        mtx_w_open(w, '[');
+        for (int i = 0; i < n->nout; i++) {
+            mtx_w_elem(w);
+            mtx_w_open(w, '{');
+            MTX_W_KEY(w, "shape");
+            w_shape(j, n->outs[i].ndim, n->outs[i].shape);
+            MTX_W_KEY(w, "dtype");
+            w_dtype(w, n->outs[i].dtype);
+            mtx_w_close(w, '}');
+        }
+        mtx_w_close(w, ']');
+    } else if (n->op != MT_NODE_OUTPUT && n->nout > 0 && n->outs) {
+        MTX_W_KEY(w, "shape");
+        w_shape(j, n->outs[0].ndim, n->outs[0].shape);
+        MTX_W_KEY(w, "dtype");
+        w_dtype(w, n->outs[0].dtype);
+    } else {
+        MTX_W_KEY(w, "shape");
+        mtx_w_null(w);
+        MTX_W_KEY(w, "dtype");
+        mtx_w_null(w);
+    }
+    w_module_stack(j, n->stack);
+    mtx_w_close(w, '}');
 }
 
-/* parameters, buffers and modules (about 2,000 entries for a 70B model) go
- * through the direct writer too. */
-static void w_param_common(jw *w, const mt_param *p)
+/* parameters, buffers and modules (about 2,000 entries for a 70B model). */
+static void w_param_common(jw *j, const mt_param *p)
 {
+    mtx_jw *w = &j->w;
     const mt_tensor *t = param_tensor(p);
-    w_key(w, "name"); w_str(w, p->name);
-    w_key(w, "shape");
-    if (t) w_shape(w, t->ndim, t->shape);
-    else w_puts(w, "null");
-    w_key(w, "dtype");
-    if (t) w_dtype(w, t->dtype);
-    else w_puts(w, "null");
+    MTX_W_KEY(w, "name");
+    mtx_w_gstr(w, p->name);
+    MTX_W_KEY(w, "shape");
+    if (t)
+        w_shape(j, t->ndim, t->shape);
+    else
+        mtx_w_null(w);
+    MTX_W_KEY(w, "dtype");
+    if (t)
+        w_dtype(w, t->dtype);
+    else
+        mtx_w_null(w);
 }
 
-static void w_section_begin(jw *w, sink *s, const char *key)
+static void w_parameters(jw *j, const mt_model *m)
 {
-    member_key(w->b, s, key);
-    w->depth = 1;
-    w_open(w, '[');
-}
-
-static void w_section_end(jw *w, sink *s)
-{
-    w_close(w, ']');
-    member_end(w->b, s, false);
-}
-
-static void emit_parameters(jb *b, sink *s, const mt_model *m)
-{
-    jw w = {.s = s, .b = b};
-    w_section_begin(&w, s, "parameters");
+    mtx_jw *w = &j->w;
+    MTX_W_KEY(w, "parameters");
+    mtx_w_open(w, '[');
     for (int i = 0; i < m->params.n; i++) {
         const mt_param *p = m->params.items[i];
-        w_elem(&w);
-        w_open(&w, '{');
-        w_param_common(&w, p);
-        w_key(&w, "tied_to"); w_str(&w, p->tied_to ? p->tied_to->name : NULL);
-        w_close(&w, '}');
+        mtx_w_elem(w);
+        mtx_w_open(w, '{');
+        w_param_common(j, p);
+        MTX_W_KEY(w, "tied_to");
+        mtx_w_gstr(w, p->tied_to ? p->tied_to->name : NULL);
+        mtx_w_close(w, '}');
     }
-    w_section_end(&w, s);
+    mtx_w_close(w, ']');
 }
 
-static void emit_buffers(jb *b, sink *s, const mt_model *m)
+static void w_buffers(jw *j, const mt_model *m)
 {
-    jw w = {.s = s, .b = b};
-    w_section_begin(&w, s, "buffers");
+    mtx_jw *w = &j->w;
+    MTX_W_KEY(w, "buffers");
+    mtx_w_open(w, '[');
     for (int i = 0; i < m->buffers.n; i++) {
         const mt_param *p = m->buffers.items[i];
-        w_elem(&w);
-        w_open(&w, '{');
-        w_param_common(&w, p);
-        w_key(&w, "persistent"); w_puts(&w, p->persistent ? "true" : "false");
-        w_key(&w, "computed"); w_puts(&w, p->computed ? "true" : "false");
-        w_close(&w, '}');
+        mtx_w_elem(w);
+        mtx_w_open(w, '{');
+        w_param_common(j, p);
+        MTX_W_KEY(w, "persistent");
+        mtx_w_bool(w, p->persistent);
+        MTX_W_KEY(w, "computed");
+        mtx_w_bool(w, p->computed);
+        mtx_w_close(w, '}');
     }
-    w_section_end(&w, s);
+    mtx_w_close(w, ']');
 }
 
-static void w_modules_walk(jw *w, const mt_module *mod, int depth)
+static void w_modules_walk(jw *j, const mt_module *mod, int depth)
 {
+    mtx_jw *w = &j->w;
     if (depth > 0) {
-        w_elem(w);
-        w_open(w, '{');
-        w_key(w, "path"); w_str(w, mod->path);
-        w_key(w, "type"); w_str(w, mod->type);
-        w_key(w, "leaf"); w_puts(w, mod->leaf != MT_LEAF_NONE ? "true" : "false");
-        w_key(w, "attributes");
-        w_open(w, '{');
+        mtx_w_elem(w);
+        mtx_w_open(w, '{');
+        MTX_W_KEY(w, "path");
+        mtx_w_gstr(w, mod->path);
+        MTX_W_KEY(w, "type");
+        mtx_w_gstr(w, mod->type);
+        MTX_W_KEY(w, "leaf");
+        mtx_w_bool(w, mod->leaf != MT_LEAF_NONE);
+        MTX_W_KEY(w, "attributes");
+        mtx_w_open(w, '{');
         for (int i = 0; i < mod->nattrs; i++) {
-            w_key(w, mod->attrs[i].name ? mod->attrs[i].name : "");
-            w_arg(w, &mod->attrs[i].value, NULL);
+            mtx_w_key(w, mod->attrs[i].name ? mod->attrs[i].name : "");
+            w_arg(j, &mod->attrs[i].value, NULL);
         }
-        w_close(w, '}');
-        w_close(w, '}');
+        mtx_w_close(w, '}');
+        mtx_w_close(w, '}');
     }
     for (int i = 0; i < mod->children.n; i++)
-        w_modules_walk(w, mod->children.items[i], depth + 1);
+        w_modules_walk(j, mod->children.items[i], depth + 1);
 }
 
-static void emit_modules(jb *b, sink *s, const mt_model *m)
+static void w_modules(jw *j, const mt_model *m)
 {
-    jw w = {.s = s, .b = b};
-    w_section_begin(&w, s, "modules");
+    MTX_W_KEY(&j->w, "modules");
+    mtx_w_open(&j->w, '[');
     if (m->root)
-        w_modules_walk(&w, m->root, 0);
-    w_section_end(&w, s);
+        w_modules_walk(j, m->root, 0);
+    mtx_w_close(&j->w, ']');
+}
+
+static void w_nodes(jw *j, const mt_graph *g)
+{
+    mtx_jw *w = &j->w;
+    MTX_W_KEY(w, "nodes");
+    mtx_w_open(w, '[');
+    for (int i = 0; i < g->n && j->b->err == MT_OK && !w->s->failed; i++) {
+        mtx_w_elem(w);
+        w_node(j, g->nodes[i]);
+    }
+    mtx_w_close(w, ']');
+}
+
+/* ---- the sections jansson used to build ------------------------------------------
+ * Their strings are written as json_string took them (mtx_w_ustr); an object's
+ * keys as json_object_set_new stored them: a repeated key keeps its first
+ * place and takes its last value. */
+
+static void w_tool(jw *j)
+{
+    mtx_jw *w = &j->w;
+    MTX_W_KEY(w, "tool");
+    mtx_w_open(w, '{');
+    MTX_W_KEY(w, "name");
+    MTX_W_LIT(w, "\"metatrace\"");
+    MTX_W_KEY(w, "version");
+    if (j->b->stable)
+        mtx_w_null(w);
+    else
+        mtx_w_ustr(w, MT_VERSION_STRING);
+    mtx_w_close(w, '}');
+}
+
+static void w_model(jw *j, const mt_model *m)
+{
+    mtx_jw *w = &j->w;
+    MTX_W_KEY(w, "model");
+    mtx_w_open(w, '{');
+    MTX_W_KEY(w, "model_type");
+    mtx_w_ustr(w, m->model_type);
+    MTX_W_KEY(w, "class");
+    mtx_w_ustr(w, m->class_name);
+    MTX_W_KEY(w, "config");
+    mtx_w_ustr(w, config_name(j->b, m));
+    MTX_W_KEY(w, "dtype");
+    w_dtype(w, m->dtype);
+    MTX_W_KEY(w, "num_layers");
+    mtx_w_int(w, (long long)m->num_layers);
+    MTX_W_KEY(w, "info");
+    mtx_w_open(w, '{');
+    int ninfo;
+    const mt_kwarg *info = mt__model_infos(m, &ninfo);
+    for (int i = 0; i < ninfo; i++) {
+        const char *name = info[i].name ? info[i].name : "";
+        bool seen = false;
+        int last = i;
+        for (int k = 0; k < ninfo && !seen; k++) {
+            const char *other = info[k].name ? info[k].name : "";
+            if (k != i && strcmp(other, name) == 0) {
+                if (k < i)
+                    seen = true;
+                else
+                    last = k;
+            }
+        }
+        if (seen)
+            continue;
+        mtx_w_key(w, name);
+        w_arg_as(j, &info[last].value, NULL, true);
+    }
+    mtx_w_close(w, '}');
+    mtx_w_close(w, '}');
+}
+
+static void w_symbols(jw *j)
+{
+    mtx_jw *w = &j->w;
+    MTX_W_KEY(w, "symbols");
+    mtx_w_open(w, '[');
+    int n = mt_sym_count(j->b->ctx);
+    for (int i = 0; i < n; i++) {
+        const mt_symbol_info *s = mt_sym_info(j->b->ctx, i);
+        if (!s)
+            continue;
+        mtx_w_elem(w);
+        mtx_w_open(w, '{');
+        MTX_W_KEY(w, "name");
+        mtx_w_ustr(w, s->name);
+        MTX_W_KEY(w, "lo");
+        mtx_w_int(w, (long long)s->lo);
+        MTX_W_KEY(w, "hi");
+        if (!s->hi)
+            mtx_w_null(w);
+        else if (mt_sym_is_const(s->hi))
+            mtx_w_int(w, (long long)mt_sym_const_value(s->hi));
+        else
+            mtx_w_ustr(w, mt_sym_str(s->hi));
+        MTX_W_KEY(w, "origin");
+        mtx_w_ustr(w, s->origin);
+        mtx_w_close(w, '}');
+    }
+    mtx_w_close(w, ']');
+}
+
+static void w_totals(jw *j, const mt_totals *t)
+{
+    mtx_jw *w = &j->w;
+    MTX_W_KEY(w, "totals");
+    mtx_w_open(w, '{');
+    MTX_W_KEY(w, "parameters");
+    mtx_w_int(w, (long long)t->params);
+    MTX_W_KEY(w, "parameter_bytes");
+    mtx_w_int(w, (long long)t->param_bytes);
+    MTX_W_KEY(w, "by_dtype");
+    mtx_w_open(w, '{');
+    for (int d = 0; d < MT_DTYPE_COUNT; d++) {
+        if (t->params_by_dtype[d] == 0 && t->bytes_by_dtype[d] == 0)
+            continue;
+        mtx_w_key(w, mt_dtype_name((mt_dtype)d));
+        mtx_w_open(w, '{');
+        MTX_W_KEY(w, "parameters");
+        mtx_w_int(w, (long long)t->params_by_dtype[d]);
+        MTX_W_KEY(w, "bytes");
+        mtx_w_int(w, (long long)t->bytes_by_dtype[d]);
+        mtx_w_close(w, '}');
+    }
+    mtx_w_close(w, '}');
+    MTX_W_KEY(w, "buffer_elements");
+    mtx_w_int(w, (long long)t->buffers);
+    MTX_W_KEY(w, "active_parameters");
+    mtx_w_int(w, (long long)t->active_params);
+    MTX_W_KEY(w, "extra_parameters");
+    mtx_w_int(w, (long long)t->extra_params);
+    if (t->text_params != 0) { /* multimodal models only */
+        MTX_W_KEY(w, "language_model_parameters");
+        mtx_w_int(w, (long long)t->text_params);
+        MTX_W_KEY(w, "language_model_bytes");
+        mtx_w_int(w, (long long)t->text_param_bytes);
+    }
+    mtx_w_close(w, '}');
+}
+
+/* jansson hands the callback one token at a time (the extra member only). */
+static int sink_cb(const char *buf, size_t size, void *data)
+{
+    mtx_sink *s = data;
+    size_t start = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (buf[i] == '\n') {
+            mtx_sink_write(s, buf + start, i + 1 - start);
+            mtx_sink_write(s, s->indent, strlen(s->indent));
+            start = i + 1;
+        }
+    }
+    mtx_sink_write(s, buf + start, size - start);
+    return s->failed ? -1 : 0;
+}
+
+/* `"key": value` of the top level, the value (consumed) dumped by jansson. */
+static void w_jansson_member(jw *j, const char *key, json_t *v)
+{
+    mtx_jw *w = &j->w;
+    mtx_w_key(w, key);
+    if (!v) {
+        fail_nomem(j->b);
+        return;
+    }
+    if (j->b->err == MT_OK && !w->s->failed) {
+        size_t flags = (w->compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                       JSON_REAL_PRECISION(w->real_precision);
+        w->s->indent = w->compact ? "" : "  ";
+        if (json_dump_callback(v, sink_cb, w->s, flags) != 0 && !w->s->failed)
+            fail_nomem(j->b);
+    }
+    json_decref(v);
 }
 
 mt_status mt_export_json(mt_model *m, mt_graph *g, FILE *out)
@@ -883,38 +747,41 @@ mt_status mtx_export_json_full(mt_model *m, mt_graph *g, const mt_sizing *sz, co
             .compact = opts && opts->compact,
             .stable = opts && opts->stable};
     scan_reals(&b, m, g);
-    sink s = {.out = out,
-              .indent = "",
-              .flags = (b.compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
-                       JSON_REAL_PRECISION(b.real_precision),
-              .failed = false,
-              .used = 0,
-              .buf = mt_heap_alloc(m->ctx, SINK_BUF)};
-    if (!s.buf) {
+    char *buf = mt__heap_alloc_raw(m->ctx, MTX_SINK_BUF + STACK_TEXT_MAX);
+    if (!buf) {
         json_decref(extra);
         return mt_ctx_status(m->ctx);
     }
+    mtx_sink s = {.out = out, .failed = false, .buf = buf, .p = buf, .end = buf + MTX_SINK_BUF, .indent = ""};
+    jw j = {.b = &b, .stack_text = buf + MTX_SINK_BUF};
+    j.w.s = &s;
+    j.w.compact = b.compact;
+    j.w.real_precision = b.real_precision;
+    mtx_jw *w = &j.w;
 
-    sink_puts(&s, b.compact ? "{" : "{\n");
-    emit_member(&b, &s, "format", json_string(MT_JSON_FORMAT), false);
-    emit_member(&b, &s, "version", json_integer(MT_JSON_VERSION), false);
-    json_t *tool = json_object();
-    put(&b, tool, "name", json_string("metatrace"));
-    put(&b, tool, "version", b.stable ? json_null() : json_string(MT_VERSION_STRING));
-    emit_member(&b, &s, "tool", tool, false);
-    emit_member(&b, &s, "model", jmodel(&b, m), false);
-    emit_member(&b, &s, "symbols", jsymbols(&b), false);
-    emit_parameters(&b, &s, m);
-    emit_buffers(&b, &s, m);
-    emit_modules(&b, &s, m);
-    emit_nodes(&b, &s, g);
-    emit_member(&b, &s, "totals", jtotals(&b, &totals), false);
-    emit_member(&b, &s, "sizing", mtx_sizing_json(sz), !(key && extra));
+    mtx_w_open(w, '{');
+    MTX_W_KEY(w, "format");
+    MTX_W_LIT(w, "\"" MT_JSON_FORMAT "\"");
+    MTX_W_KEY(w, "version");
+    mtx_w_int(w, MT_JSON_VERSION);
+    w_tool(&j);
+    w_model(&j, m);
+    w_symbols(&j);
+    w_parameters(&j, m);
+    w_buffers(&j, m);
+    w_modules(&j, m);
+    w_nodes(&j, g);
+    w_totals(&j, &totals);
+    MTX_W_KEY(w, "sizing");
+    mtx_sizing_write(w, sz);
     if (key && extra)
-        emit_member(&b, &s, key, extra, true);
-    sink_puts(&s, "}\n");
-    sink_flush(&s);
-    mt_heap_free(m->ctx, s.buf);
+        w_jansson_member(&j, key, extra);
+    else
+        json_decref(extra);
+    mtx_w_close(w, '}');
+    MTX_W_LIT(w, "\n");
+    mtx_sink_flush(&s);
+    mt_heap_free(m->ctx, buf);
 
     if (b.err != MT_OK)
         return b.err;

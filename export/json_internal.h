@@ -19,7 +19,8 @@ mt_status mtx_export_json_full(mt_model *m, mt_graph *g, const mt_sizing *sz, co
 /* The same with the default options. */
 mt_status mtx_export_json_member(mt_model *m, mt_graph *g, const mt_sizing *sz, const char *key, json_t *extra,
                                  FILE *out);
-/* The "sizing" member (new reference). */
-json_t *mtx_sizing_json(const mt_sizing *s);
+/* The "sizing" member, written at the writer's place (sizing_json.c). */
+struct mtx_jw;
+void mtx_sizing_write(struct mtx_jw *w, const mt_sizing *s);
 
 #endif

@@ -1,126 +1,234 @@
 /* The "sizing" member of the graph JSON (docs/graph-format.md): bytes as
  * integers, FLOPs as integers (and the symbolic forward count as a string),
- * null for a figure that does not apply. */
+ * null for a figure that does not apply. Written directly (jsonw.h) in the
+ * bytes jansson printed when it built this member: a string member whose text
+ * jansson's json_string refused (NULL, not UTF-8) was left out, and still is. */
 #include <math.h>
 #include <stdio.h>
 
 #include "json_internal.h"
+#include "jsonw.h"
 
-static json_t *jint_or_null(int64_t v, bool applies) { return applies ? json_integer(v) : json_null(); }
+#define KEY(w, k) MTX_W_KEY(w, k)
 
-static json_t *jnstr(const char *s) { return s ? json_string(s) : json_null(); }
-
-static json_t *kv_layers(const mt_sizing *s) {
-    json_t *arr = json_array();
-    for (int i = 0; i < s->nattn; i++) {
-        const mt_sizing_attn *a = &s->attn[i];
-        json_t *o = json_object();
-        json_object_set_new(o, "module", json_string(a->module));
-        json_object_set_new(o, "kind", json_string(mt_attn_kind_name(a->kind)));
-        json_object_set_new(o, "implementation", json_string(a->eager ? "eager" : "sdpa"));
-        json_object_set_new(o, "window", jint_or_null(a->window, a->window > 0));
-        json_object_set_new(o, "heads", jint_or_null(a->heads, a->heads > 0));
-        json_object_set_new(o, "kv_heads", jint_or_null(a->kv_heads, a->kv_heads > 0));
-        json_object_set_new(o, "head_dim_k", json_integer(a->head_dim_k));
-        json_object_set_new(o, "head_dim_v", json_integer(a->head_dim_v));
-        json_object_set_new(o, "mla_latent", jint_or_null(a->mla_latent, a->mla));
-        json_object_set_new(o, "bytes_per_token", jint_or_null(a->cache_bytes_per_token, a->kind != MT_ATTN_BIDIRECTIONAL));
-        json_array_append_new(arr, o);
-    }
-    return arr;
+static void int_or_null(mtx_jw *w, int64_t v, bool applies)
+{
+    if (applies)
+        mtx_w_int(w, (long long)v);
+    else
+        mtx_w_null(w);
 }
 
-json_t *mtx_sizing_json(const mt_sizing *s) {
-    json_t *root = json_object();
-    json_object_set_new(root, "batch", json_integer(s->batch));
-    json_object_set_new(root, "seq", json_integer(s->seq));
-    json_object_set_new(root, "context", json_integer(s->context));
-    json_object_set_new(root, "context_source", jnstr(s->context_note));
+/* `"key": "str"` as json_object_set_new(o, key, json_string(str)) stored it:
+ * nothing when json_string refused the text. */
+#define STR_MEMBER(w, k, str)                                                                                         \
+    do {                                                                                                              \
+        const char *str_ = (str);                                                                                     \
+        if (mtx_json_string_ok(str_)) {                                                                               \
+            KEY(w, k);                                                                                                \
+            mtx_w_str(w, str_);                                                                                       \
+        }                                                                                                             \
+    } while (0)
 
-    json_t *w = json_object();
-    json_object_set_new(w, "bytes", json_integer(s->weight_bytes));
-    json_t *byd = json_object();
+/* The same with NULL written as null (jnstr). */
+#define NSTR_MEMBER(w, k, str)                                                                                        \
+    do {                                                                                                              \
+        const char *nstr_ = (str);                                                                                    \
+        if (!nstr_) {                                                                                                 \
+            KEY(w, k);                                                                                                \
+            mtx_w_null(w);                                                                                            \
+        } else {                                                                                                      \
+            STR_MEMBER(w, k, nstr_);                                                                                  \
+        }                                                                                                             \
+    } while (0)
+
+static void kv_layers(mtx_jw *w, const mt_sizing *s)
+{
+    mtx_w_open(w, '[');
+    for (int i = 0; i < s->nattn; i++) {
+        const mt_sizing_attn *a = &s->attn[i];
+        mtx_w_elem(w);
+        mtx_w_open(w, '{');
+        STR_MEMBER(w, "module", a->module);
+        STR_MEMBER(w, "kind", mt_attn_kind_name(a->kind));
+        KEY(w, "implementation");
+        if (a->eager)
+            MTX_W_LIT(w, "\"eager\"");
+        else
+            MTX_W_LIT(w, "\"sdpa\"");
+        KEY(w, "window");
+        int_or_null(w, a->window, a->window > 0);
+        KEY(w, "heads");
+        int_or_null(w, a->heads, a->heads > 0);
+        KEY(w, "kv_heads");
+        int_or_null(w, a->kv_heads, a->kv_heads > 0);
+        KEY(w, "head_dim_k");
+        mtx_w_int(w, (long long)a->head_dim_k);
+        KEY(w, "head_dim_v");
+        mtx_w_int(w, (long long)a->head_dim_v);
+        KEY(w, "mla_latent");
+        int_or_null(w, a->mla_latent, a->mla);
+        KEY(w, "bytes_per_token");
+        int_or_null(w, a->cache_bytes_per_token, a->kind != MT_ATTN_BIDIRECTIONAL);
+        mtx_w_close(w, '}');
+    }
+    mtx_w_close(w, ']');
+}
+
+void mtx_sizing_write(mtx_jw *w, const mt_sizing *s)
+{
+    mtx_w_open(w, '{');
+    KEY(w, "batch");
+    mtx_w_int(w, (long long)s->batch);
+    KEY(w, "seq");
+    mtx_w_int(w, (long long)s->seq);
+    KEY(w, "context");
+    mtx_w_int(w, (long long)s->context);
+    NSTR_MEMBER(w, "context_source", s->context_note);
+
+    KEY(w, "weights");
+    mtx_w_open(w, '{');
+    KEY(w, "bytes");
+    mtx_w_int(w, (long long)s->weight_bytes);
+    KEY(w, "bytes_by_dtype");
+    mtx_w_open(w, '{');
     for (int d = 0; d < MT_DTYPE_COUNT; d++)
-        if (s->weights.bytes_by_dtype[d]) json_object_set_new(byd, mt_dtype_name((mt_dtype)d), json_integer(s->weights.bytes_by_dtype[d]));
-    json_object_set_new(w, "bytes_by_dtype", byd);
-    json_object_set_new(w, "tensors", json_integer(s->weights.n));
+        if (s->weights.bytes_by_dtype[d]) {
+            mtx_w_key(w, mt_dtype_name((mt_dtype)d));
+            mtx_w_int(w, (long long)s->weights.bytes_by_dtype[d]);
+        }
+    mtx_w_close(w, '}');
+    KEY(w, "tensors");
+    mtx_w_int(w, (long long)s->weights.n);
+    KEY(w, "quantization");
     if (s->weights.method) {
-        json_t *q = json_object();
-        json_object_set_new(q, "method", json_string(s->weights.method));
-        json_object_set_new(q, "description", jnstr(s->weights.description));
-        json_object_set_new(q, "quantized_parameters", json_integer(s->weights.quantized_params));
-        json_object_set_new(q, "unquantized_bytes", json_integer(s->weights.unquantized_bytes));
-        json_object_set_new(w, "quantization", q);
+        mtx_w_open(w, '{');
+        STR_MEMBER(w, "method", s->weights.method);
+        NSTR_MEMBER(w, "description", s->weights.description);
+        KEY(w, "quantized_parameters");
+        mtx_w_int(w, (long long)s->weights.quantized_params);
+        KEY(w, "unquantized_bytes");
+        mtx_w_int(w, (long long)s->weights.unquantized_bytes);
+        mtx_w_close(w, '}');
     } else {
-        json_object_set_new(w, "quantization", json_null());
+        mtx_w_null(w);
     }
-    json_object_set_new(root, "weights", w);
+    mtx_w_close(w, '}');
 
-    json_t *kv = json_object();
+    KEY(w, "kv_cache");
+    mtx_w_open(w, '{');
     bool cross = s->kv_cross_bytes > 0;
-    json_object_set_new(kv, "dtype", s->kv_dtype == MT_DTYPE_NONE ? json_null() : json_string(mt_dtype_name(s->kv_dtype)));
-    json_object_set_new(kv, "bytes_per_token", jint_or_null(s->kv_bytes_per_token, s->has_kv));
-    json_object_set_new(kv, "bytes_at_context", jint_or_null(s->kv_bytes_at_context, s->has_kv));
-    json_object_set_new(kv, "cross_attention_bytes", jint_or_null(s->kv_cross_bytes, cross));
-    json_object_set_new(kv, "capacity_tokens", jint_or_null(s->kv_capacity_tokens, s->kv_capacity_tokens >= 0));
-    json_object_set_new(kv, "layers", kv_layers(s));
-    json_object_set_new(root, "kv_cache", kv);
+    if (s->kv_dtype == MT_DTYPE_NONE) {
+        KEY(w, "dtype");
+        mtx_w_null(w);
+    } else {
+        STR_MEMBER(w, "dtype", mt_dtype_name(s->kv_dtype));
+    }
+    KEY(w, "bytes_per_token");
+    int_or_null(w, s->kv_bytes_per_token, s->has_kv);
+    KEY(w, "bytes_at_context");
+    int_or_null(w, s->kv_bytes_at_context, s->has_kv);
+    KEY(w, "cross_attention_bytes");
+    int_or_null(w, s->kv_cross_bytes, cross);
+    KEY(w, "capacity_tokens");
+    int_or_null(w, s->kv_capacity_tokens, s->kv_capacity_tokens >= 0);
+    KEY(w, "layers");
+    kv_layers(w, s);
+    mtx_w_close(w, '}');
     if (s->state_layers > 0) { /* only models with recurrent layers carry the member */
-        json_t *st = json_object();
-        json_object_set_new(st, "layers", json_integer(s->state_layers));
-        json_object_set_new(st, "dtype", json_string(mt_dtype_name(s->state_dtype)));
-        json_object_set_new(st, "conv_bytes_per_sequence", json_integer(s->conv_state_bytes));
-        json_object_set_new(st, "ssm_bytes_per_sequence", json_integer(s->ssm_state_bytes));
-        json_object_set_new(st, "bytes_per_sequence", json_integer(s->state_bytes_per_seq));
-        json_object_set_new(st, "bytes_at_batch", json_integer(s->state_bytes_at_batch));
-        json_object_set_new(root, "recurrent_state", st);
+        KEY(w, "recurrent_state");
+        mtx_w_open(w, '{');
+        KEY(w, "layers");
+        mtx_w_int(w, (long long)s->state_layers);
+        STR_MEMBER(w, "dtype", mt_dtype_name(s->state_dtype));
+        KEY(w, "conv_bytes_per_sequence");
+        mtx_w_int(w, (long long)s->conv_state_bytes);
+        KEY(w, "ssm_bytes_per_sequence");
+        mtx_w_int(w, (long long)s->ssm_state_bytes);
+        KEY(w, "bytes_per_sequence");
+        mtx_w_int(w, (long long)s->state_bytes_per_seq);
+        KEY(w, "bytes_at_batch");
+        mtx_w_int(w, (long long)s->state_bytes_at_batch);
+        mtx_w_close(w, '}');
     }
 
-    json_t *f = json_object();
-    json_object_set_new(f, "forward", s->flops_forward ? json_string(mt_sym_str(s->flops_forward)) : json_null());
-    json_object_set_new(f, "prefill", json_integer(s->flops_prefill));
-    json_object_set_new(f, "prefill_per_token", json_integer((json_int_t)llround(s->flops_prefill_per_token)));
-    json_object_set_new(f, "decode_per_token", jint_or_null(s->flops_decode_per_token, s->flops_decode_per_token >= 0));
+    KEY(w, "flops");
+    mtx_w_open(w, '{');
+    if (s->flops_forward) {
+        STR_MEMBER(w, "forward", mt_sym_str(s->flops_forward));
+    } else {
+        KEY(w, "forward");
+        mtx_w_null(w);
+    }
+    KEY(w, "prefill");
+    mtx_w_int(w, (long long)s->flops_prefill);
+    KEY(w, "prefill_per_token");
+    mtx_w_int(w, (long long)llround(s->flops_prefill_per_token));
+    KEY(w, "decode_per_token");
+    int_or_null(w, s->flops_decode_per_token, s->flops_decode_per_token >= 0);
+    KEY(w, "decode");
     if (s->flops_decode_per_cached >= 0) {
         char buf[64];
         snprintf(buf, sizeof buf, "%lld*cache + %lld", (long long)s->flops_decode_per_cached,
                  (long long)s->flops_decode_fixed);
-        json_object_set_new(f, "decode", json_string(buf));
+        mtx_w_str(w, buf);
     } else {
-        json_object_set_new(f, "decode", json_null());
+        mtx_w_null(w);
     }
-    json_object_set_new(f, "training_per_token", json_integer((json_int_t)llround(3 * s->flops_prefill_per_token)));
-    json_object_set_new(root, "flops", f);
+    KEY(w, "training_per_token");
+    mtx_w_int(w, (long long)llround(3 * s->flops_prefill_per_token));
+    mtx_w_close(w, '}');
 
-    json_t *act = json_object();
-    json_object_set_new(act, "peak_bytes", json_integer(s->activation_peak));
-    json_object_set_new(act, "peak_node", jnstr(s->peak_node));
-    json_object_set_new(root, "activations", act);
+    KEY(w, "activations");
+    mtx_w_open(w, '{');
+    KEY(w, "peak_bytes");
+    mtx_w_int(w, (long long)s->activation_peak);
+    NSTR_MEMBER(w, "peak_node", s->peak_node);
+    mtx_w_close(w, '}');
 
-    json_t *tr = json_object();
-    json_object_set_new(tr, "optimizer", json_string(s->optimizer == MT_OPT_SGD ? "sgd" : "adam"));
-    json_object_set_new(tr, "mixed_precision", json_boolean(s->mixed_precision));
-    json_object_set_new(tr, "dp", json_integer(s->dp));
-    json_t *zs = json_array();
+    KEY(w, "training");
+    mtx_w_open(w, '{');
+    KEY(w, "optimizer");
+    if (s->optimizer == MT_OPT_SGD)
+        MTX_W_LIT(w, "\"sgd\"");
+    else
+        MTX_W_LIT(w, "\"adam\"");
+    KEY(w, "mixed_precision");
+    mtx_w_bool(w, s->mixed_precision);
+    KEY(w, "dp");
+    mtx_w_int(w, (long long)s->dp);
+    KEY(w, "zero");
+    mtx_w_open(w, '[');
     for (int z = 0; z < 4; z++) {
         const mt_train_mem *t = &s->train[z];
-        json_t *o = json_object();
-        json_object_set_new(o, "stage", json_integer(z));
-        json_object_set_new(o, "weights", json_integer(t->weights));
-        json_object_set_new(o, "gradients", json_integer(t->grads));
-        json_object_set_new(o, "optimizer", json_integer(t->optimizer));
-        json_object_set_new(o, "activations", json_integer(t->activations));
-        json_object_set_new(o, "activations_checkpointed", json_integer(t->activations_ckpt));
-        json_object_set_new(o, "total", json_integer(t->total));
-        json_object_set_new(o, "total_checkpointed", json_integer(t->total_ckpt));
-        json_array_append_new(zs, o);
+        mtx_w_elem(w);
+        mtx_w_open(w, '{');
+        KEY(w, "stage");
+        mtx_w_int(w, z);
+        KEY(w, "weights");
+        mtx_w_int(w, (long long)t->weights);
+        KEY(w, "gradients");
+        mtx_w_int(w, (long long)t->grads);
+        KEY(w, "optimizer");
+        mtx_w_int(w, (long long)t->optimizer);
+        KEY(w, "activations");
+        mtx_w_int(w, (long long)t->activations);
+        KEY(w, "activations_checkpointed");
+        mtx_w_int(w, (long long)t->activations_ckpt);
+        KEY(w, "total");
+        mtx_w_int(w, (long long)t->total);
+        KEY(w, "total_checkpointed");
+        mtx_w_int(w, (long long)t->total_ckpt);
+        mtx_w_close(w, '}');
     }
-    json_object_set_new(tr, "zero", zs);
-    json_object_set_new(root, "training", tr);
+    mtx_w_close(w, ']');
+    mtx_w_close(w, '}');
 
-    json_t *ll = json_object();
-    json_object_set_new(ll, "module", jnstr(s->largest_layer));
-    json_object_set_new(ll, "bytes", jint_or_null(s->largest_layer_bytes, s->largest_layer != NULL));
-    json_object_set_new(root, "largest_layer", ll);
-    return root;
+    KEY(w, "largest_layer");
+    mtx_w_open(w, '{');
+    NSTR_MEMBER(w, "module", s->largest_layer);
+    KEY(w, "bytes");
+    int_or_null(w, s->largest_layer_bytes, s->largest_layer != NULL);
+    mtx_w_close(w, '}');
+    mtx_w_close(w, '}');
 }

@@ -168,8 +168,24 @@ void *mt_alloc_array(mt_ctx *ctx, size_t n, size_t elem) {
 }
 
 char *mt_strndup(mt_ctx *ctx, const char *s, size_t n) {
-    char *p = mt_alloc(ctx, n + 1);
+    char *p = arena_take(ctx, n + 1); /* every byte is written */
     if (p) { memcpy(p, s, n); p[n] = 0; }
+    return p;
+}
+
+char *mt__join(mt_ctx *ctx, const char *a, char sep, const char *b) {
+    if (!a) a = "(null)"; /* as printf's %s prints it */
+    if (!b) b = "(null)";
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > SIZE_MAX / 2 || nb > SIZE_MAX / 2) {
+        mt_fail(ctx, MT_ERR_OVERFLOW, "a name of %zu + %zu bytes overflows", na, nb);
+        return NULL;
+    }
+    char *p = arena_take(ctx, na + nb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, na);
+    p[na] = sep;
+    memcpy(p + na + 1, b, nb + 1);
     return p;
 }
 char *mt_strdup(mt_ctx *ctx, const char *s) { return s ? mt_strndup(ctx, s, strlen(s)) : NULL; }
@@ -198,6 +214,12 @@ char *mt_sprintf(mt_ctx *ctx, const char *fmt, ...) {
 
 /* ---- heap ---- */
 void *mt_heap_alloc(mt_ctx *ctx, size_t size) {
+    void *p = mt__heap_alloc_raw(ctx, size);
+    if (p) memset(p, 0, size);
+    return p;
+}
+
+void *mt__heap_alloc_raw(mt_ctx *ctx, size_t size) {
     if (size > SIZE_MAX - sizeof(hblock)) {
         mt_fail(ctx, MT_ERR_OVERFLOW, "allocation of %zu bytes overflows", size);
         return NULL;
@@ -207,7 +229,6 @@ void *mt_heap_alloc(mt_ctx *ctx, size_t size) {
         mt_fail(ctx, MT_ERR_NOMEM, "out of memory (%zu bytes)", size);
         return NULL;
     }
-    memset(h + 1, 0, size);
     h->size = size;
     h->prev = NULL;
     h->next = ctx->heap;

@@ -17,5 +17,12 @@ int *mt__ctx_meta_depth(mt_ctx *ctx);
 /* Arena memory like mt_alloc, not zeroed: for scratch arrays a pass fills
  * completely before reading (zeroing is most of the cost of a large one). */
 void *mt__alloc_raw(mt_ctx *ctx, size_t size);
+/* A heap block like mt_heap_alloc (freed by mt_heap_free), not zeroed: for
+ * buffers written before they are read. */
+void *mt__heap_alloc_raw(mt_ctx *ctx, size_t size);
+/* a, sep, b in one arena string: mt_sprintf(ctx, "%s.%s", a, b) with sep '.'
+ * (NULL printed as printf prints it), without the formatter's cost (module
+ * paths, parameter names and node names are made thousands of times). */
+char *mt__join(mt_ctx *ctx, const char *a, char sep, const char *b);
 
 #endif

@@ -33,7 +33,7 @@ mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const
     m->type = mt_strdup(ctx, type);
     m->leaf = MT_LEAF_NONE;
     m->parent = parent;
-    if (parent && parent->path[0]) m->path = mt_sprintf(ctx, "%s.%s", parent->path, name);
+    if (parent && parent->path[0]) m->path = mt__join(ctx, parent->path, '.', name);
     else m->path = mt_strdup(ctx, name ? name : "");
     if (!m->name || !m->type || !m->path) return NULL;
     if (parent && !mt_vec_push(ctx, &parent->children, m)) return NULL;
@@ -96,7 +96,7 @@ static mt_param *param_common(mt_ctx *ctx, mt_module *m, const char *local) {
     mt_param *p = mt_alloc(ctx, sizeof *p);
     if (!p) return NULL;
     p->local = mt_strdup(ctx, local);
-    p->name = m->path[0] ? mt_sprintf(ctx, "%s.%s", m->path, local) : mt_strdup(ctx, local);
+    p->name = m->path[0] ? mt__join(ctx, m->path, '.', local) : mt_strdup(ctx, local);
     p->owner = m;
     if (!p->local || !p->name) return NULL;
     return p;

@@ -5,6 +5,7 @@
 #include <metatrace/graph.h>
 #include <metatrace/model.h>
 
+#include "ctx_internal.h"
 #include "graph_internal.h"
 
 /* Open-addressing table of names -> next suffix. */
@@ -21,7 +22,7 @@ typedef struct name_tab {
 } name_tab;
 
 static uint32_t hash_str(const char *s) {
-    uint32_t h = 2166136261u;
+    uint32_t h = 2166136261u; /* FNV-1a: a name's hash continues its base's */
     for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
 }
@@ -47,14 +48,21 @@ static bool tab_grow(mt_ctx *ctx, name_tab *t) {
     return true;
 }
 
-/* Insert `s` (arena-owned) if absent; returns the entry. */
-static name_ent *tab_get(mt_ctx *ctx, name_tab *t, const char *s, bool *fresh) {
+static uint32_t hash_more(uint32_t h, const char *s) {
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* Insert `s` (hash h) if absent; returns the entry. The table keeps `s`
+ * itself when `owned` (arena memory), else a copy made on insertion. */
+static name_ent *tab_get(mt_ctx *ctx, name_tab *t, const char *s, uint32_t h, bool owned, bool *fresh) {
     if ((t->n + 1) * 2 > t->cap && !tab_grow(ctx, t)) return NULL;
-    uint32_t h = hash_str(s);
     name_ent *e = tab_find(t, s, h);
     *fresh = !e->name;
     if (!e->name) {
-        e->name = s;
+        const char *keep = owned ? s : mt_strdup(ctx, s);
+        if (!keep) return NULL;
+        e->name = keep;
         e->hash = h;
         e->next_suffix = 1;
         t->n++;
@@ -93,21 +101,38 @@ const char *mt_fx_name(mt_ctx *ctx, const char *path) {
     return s;
 }
 
+/* "%d" without the formatter (a name is made per node). */
+static void format_int(char buf[16], int v) {
+    char tmp[16];
+    int n = 0;
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int k = 0;
+    if (v < 0) buf[k++] = '-';
+    while (n) buf[k++] = tmp[--n];
+    buf[k] = 0;
+}
+
 static const char *unique_name(mt_graph *g, const char *base) {
     name_tab *t = &impl(g)->names;
     bool fresh;
-    char *b = mt_strdup(g->ctx, base);
-    if (!b) return NULL;
-    name_ent *e = tab_get(g->ctx, t, b, &fresh);
+    uint32_t hb = hash_str(base);
+    name_ent *e = tab_get(g->ctx, t, base, hb, false, &fresh);
     if (!e) return NULL;
-    if (fresh) return b;
+    if (fresh) return e->name;
     for (;;) {
-        char *cand = mt_sprintf(g->ctx, "%s_%d", base, e->next_suffix++);
+        char suffix[17];
+        suffix[0] = '_';
+        format_int(suffix + 1, e->next_suffix++);
+        char *cand = mt__join(g->ctx, base, '_', suffix + 1);
         if (!cand) return NULL;
-        name_ent *c = tab_get(g->ctx, t, cand, &fresh);
+        name_ent *c = tab_get(g->ctx, t, cand, hash_more(hb, suffix), true, &fresh);
         if (!c) return NULL;
         if (fresh) return cand;
-        e = tab_find(t, b, hash_str(b)); /* table may have grown */
+        e = tab_find(t, base, hb); /* table may have grown */
     }
 }
 

@@ -408,6 +408,100 @@ Test(export_json, canonical_jansson_layout)
     mt_ctx_free(t.ctx);
 }
 
+/* The text writer against jansson's own dump (the reference for the layout
+ * and the escapes): strings with quotes, backslashes, control bytes and
+ * UTF-8, a string longer than the writer's 64 KiB buffer with escapes
+ * across its pieces, in the model section (strings as jansson's json_string
+ * takes them) and in a module's attributes (written as given); the same
+ * document compact. */
+static mt_status export_json_compact(mt_model *m, mt_graph *g, FILE *out)
+{
+    mt_json_opts o = {.compact = true};
+    return mt_export_json_opts(m, g, NULL, &o, out);
+}
+
+Test(export_json, strings_escaped_as_jansson_dumps_them)
+{
+    toy t = toy_build();
+    size_t big_n = 200000;
+    char *big = mt_alloc(t.ctx, big_n + 1);
+    cr_assert_not_null(big);
+    for (size_t i = 0; i < big_n; i++)
+        big[i] = i % 997 == 0 ? '"' : i % 1009 == 0 ? '\n' : i % 61 == 0 ? '\\' : (char)('a' + i % 26);
+    big[big_n] = 0;
+    mt_module *block = mt_module_child(t.m->root, "block");
+    cr_assert_not_null(block);
+    const char *tricky = "q\"uote \\back \x01\x1f ctl\ttab\nnl\r\b\f caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 /slash \x7f";
+    mt_model_info(t.m, "tricky", mt_a_str(tricky));
+    /* every length from 1 to 40 with the one byte to escape last, first or
+     * in the middle (the writer checks short strings and words apart) */
+    for (int len = 1; len <= 40; len++)
+        for (int where = 0; where < 3; where++) {
+            char *v = mt_alloc(t.ctx, (size_t)len + 1);
+            char *k = mt_alloc(t.ctx, 16);
+            cr_assert(v && k);
+            memset(v, 'x', (size_t)len);
+            v[where == 0 ? len - 1 : where == 1 ? 0 : len / 2] = "\"\\\n"[len % 3];
+            snprintf(k, 16, "s%d_%d", len, where);
+            mt_model_info(t.m, k, mt_a_str(v));
+            mt_module_attr(t.ctx, block, k, mt_a_str(v));
+        }
+    mt_model_info(t.m, "big", mt_a_str(big));
+    mt_module_attr(t.ctx, block, "note", mt_a_str(tricky));
+    mt_module_attr(t.ctx, block, "long_note", mt_a_str(big));
+
+    char *text = NULL;
+    json_t *root = export_json(&t, &text);
+    json_t *info = json_object_get(json_object_get(root, "model"), "info");
+    cr_assert_str_eq(json_string_value(json_object_get(info, "tricky")), tricky);
+    cr_assert_str_eq(json_string_value(json_object_get(info, "big")), big);
+    char *again = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+    cr_assert_not_null(again);
+    size_t n = strlen(again);
+    cr_assert(strncmp(text, again, n) == 0 && strcmp(text + n, "\n") == 0,
+              "the export differs from jansson's JSON_INDENT(2) dump of it");
+    free(again);
+
+    char *compact = export_to_string(&t, export_json_compact, NULL);
+    again = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    cr_assert_not_null(again);
+    n = strlen(again);
+    cr_assert(strncmp(compact, again, n) == 0 && strcmp(compact + n, "\n") == 0,
+              "the compact export differs from jansson's JSON_COMPACT dump of it");
+    free(again);
+    free(compact);
+    free(text);
+    json_decref(root);
+    mt_ctx_free(t.ctx);
+}
+
+/* The model section's strings are what jansson's json_string accepted when it
+ * built the section: text that is not UTF-8 (a file name in another
+ * encoding) has '?' for each byte >= 0x80, valid UTF-8 is kept; a repeated
+ * info key keeps its first place and takes the last value (a JSON object has
+ * each key once). */
+Test(export_json, model_section_strings_as_json_string_takes_them)
+{
+    toy t = toy_build();
+    mt_model_info(t.m, "latin1", mt_a_str("caf\xe9 na\xefve"));
+    mt_model_info(t.m, "overlong", mt_a_str("\xc0\xaf"));
+    mt_model_info(t.m, "surrogate", mt_a_str("\xed\xa0\x80"));
+    mt_model_info(t.m, "utf8", mt_a_str("caf\xc3\xa9"));
+    mt_model_info(t.m, "hidden_size", mt_a_int(9));
+    char *text = NULL;
+    json_t *root = export_json(&t, &text);
+    json_t *info = json_object_get(json_object_get(root, "model"), "info");
+    cr_assert_str_eq(json_string_value(json_object_get(info, "latin1")), "caf? na?ve");
+    cr_assert_str_eq(json_string_value(json_object_get(info, "overlong")), "??");
+    cr_assert_str_eq(json_string_value(json_object_get(info, "surrogate")), "???");
+    cr_assert_str_eq(json_string_value(json_object_get(info, "utf8")), "caf\xc3\xa9");
+    assert_keys(info, KEYS("hidden_size", "eps", "latin1", "overlong", "surrogate", "utf8"), "model.info");
+    cr_assert_eq(json_integer_value(json_object_get(info, "hidden_size")), 9);
+    free(text);
+    json_decref(root);
+    mt_ctx_free(t.ctx);
+}
+
 Test(export_json, non_finite_float_is_an_object)
 {
     toy t = toy_build();
