@@ -240,6 +240,11 @@ typedef struct gindex {
     int ncand, capcand;
     int *outputs;    /* output nodes */
     int noutputs, capoutputs;
+    /* spans (twins only): runs of nodes in one layer or outside the layers;
+     * span k holds nodes sp_start[k] .. sp_start[k+1]-1 (sp_start[nspans] = n) */
+    int nspans;
+    int *sp_start;
+    int *sp_tmpl;    /* span -> the first span of its identical layers, -1: none earlier */
 } gindex;
 
 /* Append v to a growable int list in the arena. */
@@ -455,7 +460,9 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
     int *span_start = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_start) : NULL;
     uint64_t *span_hash = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_hash) : NULL;
     X->twin = twins ? mt_alloc_array(ctx, n + 1, sizeof *X->twin) : NULL;
-    if (!X->off || !X->in_off || !X->lay || !X->in_node || !X->in_slot || (twins && (!span_start || !span_hash || !X->twin)))
+    X->sp_tmpl = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *X->sp_tmpl) : NULL;
+    if (!X->off || !X->in_off || !X->lay || !X->in_node || !X->in_slot ||
+        (twins && (!span_start || !span_hash || !X->twin || !X->sp_tmpl)))
         return false;
     int nph = 0, nspans = 0;
     const mt_modstack *memo_st = NULL;
@@ -471,7 +478,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
             }
             L = memo_lay;
         }
-        if (L != prev || !nd) {
+        if (L != prev || !nd || i == 0) {
             /* the span of layer `prev` ended: compare it with the spans before */
             if (twins && prev && nspans > 0) {
                 int a = span_start[nspans - 1], len = i - a;
@@ -482,11 +489,14 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
                         !X->lay[b])
                         continue;
                     for (int k = 0; k < len; k++) X->twin[a + k] = b + k + 1;
+                    int bs = nspans - 1 - back;
+                    X->sp_tmpl[nspans - 1] = X->sp_tmpl[bs] >= 0 ? X->sp_tmpl[bs] : bs;
                     break;
                 }
             }
             if (twins && nd) {
                 span_hash[nspans] = 0;
+                X->sp_tmpl[nspans] = -1;
                 span_start[nspans++] = i;
             }
             W.span0 = i;
@@ -517,6 +527,8 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
             if (!op || nd->opid == MT_OP_NONZERO) {
                 bool attr = nd->op == MT_NODE_GET_ATTR;
                 for (int o = 0; o < nd->nout; o++) h = hmix(h, htensor(&nd->outs[o], attr));
+                /* a parameter or a buffer (the one requires grad) */
+                if (attr) h = hmix(h, nd->param ? 1u + (unsigned)nd->param->is_buffer : 0u);
             }
         }
         X->nslots += nd->nout > 0 ? nd->nout : 1;
@@ -539,6 +551,11 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
     }
     X->off[g->n] = X->nslots;
     X->in_off[g->n] = X->nedges;
+    if (twins) {
+        span_start[nspans] = g->n;
+        X->sp_start = span_start;
+        X->nspans = nspans;
+    }
     if (X->ids_dec < 0) return true;
     X->deps = mt_alloc_array(ctx, n + 1, sizeof *X->deps);
     if (!X->deps) return false;
@@ -1501,74 +1518,205 @@ static unsigned act_flags(const mt_node *n, const bool *flt) {
     return f;
 }
 
+/* Pass 1 of the activations, per node: flags, the storage each output lives
+ * in (base slot), its bytes, last uses, requires-grad, saved tensors. */
+typedef struct actx {
+    sizer *S;
+    const bool *flt;
+    int *base, *last, *lastin;
+    long double *bytes;
+    unsigned char *fl;  /* AF_* per node */
+    bool *rg;           /* requires grad */
+    int *nrg;           /* tensor inputs requiring grad */
+    bool *saved, *savedin;
+} actx;
+
+static void act_node(actx *A, int i) {
+    const gindex *X = &A->S->X;
+    const mt_node *n = A->S->g->nodes[i];
+    const int *in_node = X->in_node, *in_slot = X->in_slot;
+    int *base = A->base, *last = A->last;
+    unsigned char *fl = A->fl;
+    bool *rg = A->rg;
+    int o0 = X->off[i], e0 = X->in_off[i], e1 = X->in_off[i + 1];
+    unsigned f = act_flags(n, A->flt);
+    if (n->op == MT_NODE_GET_ATTR) {
+        f |= AF_ATTR;
+        if (n->param && !n->param->is_buffer) f |= AF_RG;
+    }
+    fl[i] = (unsigned char)f;
+    if (n->nout <= 0) base[o0] = -1;
+    /* the first argument, when a node made it, is the first input edge */
+    int src = -1;
+    if ((f & AF_ALIAS) && n->nargs && n->args[0].kind == MT_ARG_TENSOR && n->args[0].v.t && n->args[0].v.t->node)
+        src = base[in_slot[e0]];
+    for (int o = 0; o < n->nout; o++) {
+        int s = o0 + o;
+        if (src >= 0) {
+            base[s] = src;
+        } else {
+            base[s] = s;
+            if (!(f & AF_ATTR))
+                A->bytes[s] = ev_numel(&A->S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
+            else A->bytes[s] = 0;
+        }
+        last[base[s]] = i;
+    }
+    bool r = (f & AF_RG) != 0;
+    int nrg = 0;
+    for (int e = e0; e < e1; e++) {
+        last[base[in_slot[e]]] = i;
+        nrg += rg[in_node[e]];
+    }
+    A->nrg[i] = nrg;
+    r = !(f & AF_NOGRAD) && (r || nrg > 0);
+    rg[i] = r;
+    if (!r) return;
+    if (f & AF_SAVE_IN) {
+        for (int e = e0; e < e1; e++) {
+            int p = in_node[e];
+            if (fl[p] & AF_ATTR) continue;
+            /* products: kept when another operand needs it for its gradient */
+            if ((f & AF_PROD) && nrg - (int)rg[p] == 0) continue;
+            A->saved[base[in_slot[e]]] = true;
+        }
+    }
+    if (f & AF_SAVE_OUT)
+        for (int o = 0; o < n->nout; o++) A->saved[base[o0 + o]] = true;
+}
+
+/* What a span of identical layers needs besides its template's per-node
+ * figures: the input edges from nodes before the span (their requires-grad
+ * and parameter flags must be the template's), and the edges and outputs
+ * whose storage is older than the span (last uses and saved tensors of
+ * storage the span does not own, replayed one by one). */
+typedef struct act_tmpl {
+    int *cross, ncross, capcross;
+    int *bedge, nbedge, capbedge;  /* pairs: edge, consumer node */
+    int *bout, nbout, capbout;     /* pairs: output slot, node */
+} act_tmpl;
+
+static bool act_tmpl_build(actx *A, int a, int len, act_tmpl *T) {
+    const gindex *X = &A->S->X;
+    mt_ctx *ctx = A->S->ctx;
+    int s0 = X->off[a];
+    for (int i = a; i < a + len; i++) {
+        for (int s = X->off[i]; s < X->off[i + 1]; s++)
+            if (A->base[s] >= 0 && A->base[s] < s0 &&
+                (!ilist_push(ctx, &T->bout, &T->nbout, &T->capbout, s) ||
+                 !ilist_push(ctx, &T->bout, &T->nbout, &T->capbout, i)))
+                return false;
+        for (int e = X->in_off[i]; e < X->in_off[i + 1]; e++) {
+            if (A->base[X->in_slot[e]] < s0 && (!ilist_push(ctx, &T->bedge, &T->nbedge, &T->capbedge, e) ||
+                                                !ilist_push(ctx, &T->bedge, &T->nbedge, &T->capbedge, i)))
+                return false;
+            if (X->in_node[e] < a && !ilist_push(ctx, &T->cross, &T->ncross, &T->capcross, e)) return false;
+        }
+    }
+    return true;
+}
+
+/* Span [a, a+len) identical to the span at ta (its first instance): its nodes
+ * take the template's per-node figures shifted, when its inputs from before
+ * the span require grad as the template's do. False: walk it node by node. */
+static bool act_shift(actx *A, int a, int ta, int len, const act_tmpl *T) {
+    const gindex *X = &A->S->X;
+    const int *in_node = X->in_node, *in_slot = X->in_slot;
+    int D = a - ta, DS = X->off[a] - X->off[ta], DE = X->in_off[a] - X->in_off[ta];
+    for (int k = 0; k < T->ncross; k++) {
+        int p0 = in_node[T->cross[k]], p1 = in_node[T->cross[k] + DE];
+        if (A->rg[p0] != A->rg[p1] || ((A->fl[p0] ^ A->fl[p1]) & AF_ATTR)) return false;
+    }
+    memcpy(A->fl + a, A->fl + ta, (size_t)len);
+    memcpy(A->rg + a, A->rg + ta, (size_t)len * sizeof *A->rg);
+    memcpy(A->nrg + a, A->nrg + ta, (size_t)len * sizeof *A->nrg);
+    int s0 = X->off[ta], s1 = X->off[ta + len];
+    memcpy(A->bytes + s0 + DS, A->bytes + s0, (size_t)(s1 - s0) * sizeof *A->bytes);
+    int *base = A->base, *last = A->last;
+    for (int s = s0; s < s1; s++) {
+        int b = base[s];
+        if (b < s0) {
+            base[s + DS] = b; /* -1 (no output), or older storage: set below */
+            continue;
+        }
+        base[s + DS] = b + DS;
+        if (b == s) {
+            last[s + DS] = A->lastin[s] + D;
+            A->saved[s + DS] = A->savedin[s];
+        }
+    }
+    /* outputs aliasing older storage, in node order (alias chains) */
+    for (int k = 0; k < T->nbout; k += 2) {
+        int s = T->bout[k] + DS, i = T->bout[k + 1] + D;
+        int b = base[in_slot[X->in_off[i]]];
+        base[s] = b;
+        if (i > last[b]) last[b] = i;
+        if (A->rg[i] && (A->fl[i] & AF_SAVE_OUT)) A->saved[b] = true;
+    }
+    for (int k = 0; k < T->nbedge; k += 2) {
+        int e = T->bedge[k] + DE, i = T->bedge[k + 1] + D, b = base[in_slot[e]];
+        if (i > last[b]) last[b] = i;
+        unsigned f = A->fl[i];
+        if (!A->rg[i] || !(f & AF_SAVE_IN)) continue;
+        int p = in_node[e];
+        if ((A->fl[p] & AF_ATTR) || ((f & AF_PROD) && A->nrg[i] - (int)A->rg[p] == 0)) continue;
+        A->saved[b] = true;
+    }
+    return true;
+}
+
 static mt_status activations(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
     const gindex *X = &S->X;
     int ns = X->nslots, nn = g->n;
-    const int *off = X->off, *in_off = X->in_off, *in_node = X->in_node, *in_slot = X->in_slot, *twin = X->twin;
+    const int *off = X->off, *in_slot = X->in_slot;
     /* every entry below is written before it is read (slots of nodes without
      * outputs get base -1), so the scratch arrays are not zeroed */
-    int *base = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *base);
-    int *last = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *last);
-    long double *bytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *bytes);
-    unsigned char *fl = mt__alloc_raw(ctx, (size_t)nn + 1); /* AF_* per node */
-    bool *rg = mt__alloc_raw(ctx, (size_t)nn + 1);          /* requires grad */
-    bool *saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *saved);
-    if (!base || !last || !bytes || !fl || !rg || !saved) return mt_ctx_status(ctx);
     bool flt[MT_DTYPE_COUNT];
     for (int d = 0; d < MT_DTYPE_COUNT; d++) flt[d] = mt_dtype_is_floating((mt_dtype)d);
-    for (int i = 0; i < nn; i++) {
-        const mt_node *n = g->nodes[i];
-        int o0 = off[i], e0 = in_off[i], e1 = in_off[i + 1];
-        int tw = twin ? twin[i] - 1 : -1;
-        /* an identical layer's node: the same flags (a parameter read is
-         * looked at again: parameter or buffer is not in the layer's hash) */
-        unsigned f = tw >= 0 && n->op != MT_NODE_GET_ATTR ? fl[tw] : act_flags(n, flt);
-        if (n->op == MT_NODE_GET_ATTR) {
-            f |= AF_ATTR;
-            if (n->param && !n->param->is_buffer) f |= AF_RG;
-        }
-        fl[i] = (unsigned char)f;
-        if (n->nout <= 0) base[o0] = -1;
-        /* the first argument, when a node made it, is the first input edge */
-        int src = -1;
-        if ((f & AF_ALIAS) && n->nargs && n->args[0].kind == MT_ARG_TENSOR && n->args[0].v.t && n->args[0].v.t->node)
-            src = base[in_slot[e0]];
-        for (int o = 0; o < n->nout; o++) {
-            int s = o0 + o;
-            if (src >= 0) {
-                base[s] = src;
-            } else {
-                base[s] = s;
-                int ts = tw >= 0 ? off[tw] + o : -1; /* the same output, an identical layer earlier */
-                if (ts >= 0 && base[ts] == ts) bytes[s] = bytes[ts];
-                else if (!(f & AF_ATTR))
-                    bytes[s] = ev_numel(&S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
-                else bytes[s] = 0;
+    actx A = {.S = S, .flt = flt};
+    A.base = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.base);
+    A.last = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.last);
+    A.bytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.bytes);
+    A.fl = mt__alloc_raw(ctx, (size_t)nn + 1);
+    A.rg = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *A.rg);
+    A.nrg = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *A.nrg);
+    A.saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *A.saved);
+    if (!A.base || !A.last || !A.bytes || !A.fl || !A.rg || !A.nrg || !A.saved) return mt_ctx_status(ctx);
+    int *base = A.base, *last = A.last;
+    long double *bytes = A.bytes;
+    bool *saved = A.saved;
+    /* spans of identical layers take their first instance's figures shifted
+     * (its last uses and saved flags as they stood at its end) */
+    int nsp = X->sp_start ? X->nspans : 1;
+    act_tmpl **tm = NULL;
+    if (X->sp_start) {
+        tm = mt_alloc_array(ctx, (size_t)nsp + 1, sizeof *tm);
+        A.lastin = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.lastin);
+        A.savedin = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.savedin);
+        if (!tm || !A.lastin || !A.savedin) return mt_ctx_status(ctx);
+        for (int k = 0; k < nsp; k++) /* (a non-NULL mark: a template) */
+            if (X->sp_tmpl[k] >= 0) tm[X->sp_tmpl[k]] = (act_tmpl *)&tm[X->sp_tmpl[k]];
+    }
+    for (int k = 0; k < nsp; k++) {
+        int a = X->sp_start ? X->sp_start[k] : 0, b = X->sp_start ? X->sp_start[k + 1] : nn;
+        int t = X->sp_start ? X->sp_tmpl[k] : -1;
+        if (t >= 0) {
+            act_tmpl *T = tm[t];
+            int ta = X->sp_start[t];
+            if (T == (act_tmpl *)&tm[t]) {
+                T = mt_alloc_array(ctx, 1, sizeof *T);
+                if (!T || !act_tmpl_build(&A, ta, b - a, T)) return mt_ctx_status(ctx);
+                tm[t] = T;
             }
-            last[base[s]] = i;
+            if (act_shift(&A, a, ta, b - a, T)) continue;
         }
-        bool r = (f & AF_RG) != 0;
-        int nrg = 0; /* tensor inputs requiring grad */
-        for (int e = e0; e < e1; e++) {
-            last[base[in_slot[e]]] = i;
-            nrg += rg[in_node[e]];
+        for (int i = a; i < b; i++) act_node(&A, i);
+        if (tm && tm[k]) {
+            memcpy(A.lastin + off[a], last + off[a], (size_t)(off[b] - off[a]) * sizeof *last);
+            memcpy(A.savedin + off[a], saved + off[a], (size_t)(off[b] - off[a]) * sizeof *saved);
         }
-        r = !(f & AF_NOGRAD) && (r || nrg > 0);
-        rg[i] = r;
-        if (!r) continue;
-        if (f & AF_SAVE_IN) {
-            for (int e = e0; e < e1; e++) {
-                int p = in_node[e];
-                if (fl[p] & AF_ATTR) continue;
-                /* products: kept when another operand needs it for its gradient */
-                if ((f & AF_PROD) && nrg - (int)rg[p] == 0) continue;
-                saved[base[in_slot[e]]] = true;
-            }
-        }
-        if (f & AF_SAVE_OUT)
-            for (int o = 0; o < n->nout; o++) saved[base[o0 + o]] = true;
     }
     /* the graph's outputs live to the end */
     for (int k = 0; k < X->noutputs; k++) FOR_INPUTS(X, X->outputs[k], e) last[base[in_slot[e]]] = nn;
