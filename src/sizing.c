@@ -1311,6 +1311,69 @@ static mt_status symbolic_decode(sizer *S, int64_t context) {
     return st;
 }
 
+/* The sums of a first instance of identical layers (see flops()). */
+typedef struct flop_tmpl {
+    bool exact;          /* every value a non-negative integer */
+    long double total, noncore_dec, expert;
+    int *slots, nslots, capslots; /* pairs: 1 + symbolic key, nodes */
+} flop_tmpl;
+
+/* Span [a, a+len) identical to the span t: its per-node figures are t's, its
+ * sums t's sums. 1: done; 0: walk its nodes; -1: out of memory. */
+static int flop_span(sizer *S, flop_tmpl **ft, int t, int a, int len, double *node_fl, const mt_sym **fsym,
+                     long double *val, long double *dec, int *slot_of, long double *core_fl, int64_t *counts,
+                     long double *sums) {
+    const int *core_of = S->core_of;
+    int ta = S->X.sp_start[t];
+    flop_tmpl *T = ft[t];
+    if (!T) {
+        if (!(T = mt_alloc_array(S->ctx, 1, sizeof *T))) return -1;
+        T->exact = true;
+        for (int j = ta; j < ta + len; j++) {
+            if (!fsym[j]) continue;
+            long double v = val[j], d = dec[j];
+            if (!(v >= 0 && floorl(v) == v && d >= 0 && floorl(d) == d)) T->exact = false;
+            T->total += v;
+            if (!core_of[j]) T->noncore_dec += d;
+            if (!slot_of[j]) {
+                T->expert += v;
+                continue;
+            }
+            int k = 0;
+            while (k < T->nslots && T->slots[k] != slot_of[j]) k += 2;
+            if (k == T->nslots && (!ilist_push(S->ctx, &T->slots, &T->nslots, &T->capslots, slot_of[j]) ||
+                                   !ilist_push(S->ctx, &T->slots, &T->nslots, &T->capslots, 0)))
+                return -1;
+            T->slots[k + 1]++;
+        }
+        ft[t] = T;
+    }
+    if (!T->exact) return 0;
+    /* the same attention cores at the same places (their FLOPs are summed apart) */
+    int coff = 0;
+    bool have = false;
+    for (int j = 0; j < len; j++) {
+        int c1 = core_of[a + j], c0 = core_of[ta + j];
+        if ((c1 == 0) != (c0 == 0)) return 0;
+        if (!c1) continue;
+        if (have && c1 - c0 != coff) return 0;
+        coff = c1 - c0;
+        have = true;
+    }
+    memcpy(node_fl + a, node_fl + ta, (size_t)len * sizeof *node_fl);
+    memcpy(fsym + a, fsym + ta, (size_t)len * sizeof *fsym);
+    memcpy(val + a, val + ta, (size_t)len * sizeof *val);
+    memcpy(dec + a, dec + ta, (size_t)len * sizeof *dec);
+    memcpy(slot_of + a, slot_of + ta, (size_t)len * sizeof *slot_of);
+    for (int j = 0; j < len; j++)
+        if (core_of[a + j]) core_fl[core_of[a + j] - 1] = core_fl[core_of[ta + j] - 1];
+    sums[0] += T->total;
+    sums[1] += T->noncore_dec;
+    sums[2] += T->expert;
+    for (int k = 0; k < T->nslots; k += 2) counts[T->slots[k] - 1] += T->slots[k + 1];
+    return 1;
+}
+
 static mt_status flops(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
@@ -1344,7 +1407,38 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     long double *dec = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *dec);
     int *slot_of = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *slot_of); /* 1 + key, 0: data-dependent */
     if (!fsym || !val || !dec || !slot_of) return mt_ctx_status(ctx);
-    for (int i = 0; i < g->n; i++) {
+    /* Spans of identical layers add their first instance's sums (and copy
+     * its per-node figures) instead of walking their nodes, while every
+     * value added so far is a non-negative integer: then each sum is exact
+     * in long double (below 2^63, checked at the end; else the nodes are
+     * walked one by one again) and the same in any order. Encoder-decoders
+     * walk every node (what depends on the decoder's ids differs by layer). */
+    const gindex *X = &S->X;
+    int nsp = X->sp_start ? X->nspans : 1;
+    flop_tmpl **ft = X->sp_start && !encdec ? mt_alloc_array(ctx, (size_t)nsp + 1, sizeof *ft) : NULL;
+    if (X->sp_start && !encdec && !ft) return mt_ctx_status(ctx);
+    for (int attempt = 0;; attempt++) {
+    bool exact = attempt == 0 && ft;
+    total = 0;
+    noncore_dec = 0;
+    expert_sum = 0;
+    for (int c = 0; c < S->ncores; c++) core_fl[c] = 0;
+    for (int k = 0; k < nk; k++) counts[k] = 0;
+    for (int k = 0; k < nsp; k++) {
+    int a = X->sp_start ? X->sp_start[k] : 0, b = X->sp_start ? X->sp_start[k + 1] : g->n;
+    int t = exact ? X->sp_tmpl[k] : -1;
+    if (t >= 0) {
+        long double sums[3] = {total, noncore_dec, expert_sum};
+        int r = flop_span(S, ft, t, a, b - a, node_fl, fsym, val, dec, slot_of, core_fl, counts, sums);
+        if (r < 0) return mt_ctx_status(ctx);
+        if (r > 0) {
+            total = sums[0];
+            noncore_dec = sums[1];
+            expert_sum = sums[2];
+            continue;
+        }
+    }
+    for (int i = a; i < b; i++) {
         const mt_node *n = g->nodes[i];
         int tw = S->X.twin ? S->X.twin[i] - 1 : -1;
         node_fl[i] = 0;
@@ -1383,6 +1477,15 @@ static mt_status flops(sizer *S, mt_sizing *out) {
         else if (!encdec || (S->X.deps[i] >> S->X.ids_dec & 1)) noncore_dec += dec[i];
         if (slot_of[i]) counts[slot_of[i] - 1]++;
         else expert_sum += v;
+        if (exact && fsym[i] && !(val[i] >= 0 && floorl(val[i]) == val[i] && dec[i] >= 0 && floorl(dec[i]) == dec[i]))
+            exact = false;
+    }
+    }
+    if (!ft || attempt > 0) break;
+    long double lim = 9223372036854775808.0L; /* 2^63 */
+    bool ok = total < lim && noncore_dec < lim && expert_sum < lim;
+    for (int c = 0; c < S->ncores; c++) ok &= core_fl[c] < lim;
+    if (ok) break;
     }
     if (S->dec_given) noncore_dec = S->noncore_dec;
     for (int i = 0; i < nk && sym; i++) sym = mt_sym_add(ctx, sym, mt_sym_mul_const(ctx, keys[i], counts[i]));
