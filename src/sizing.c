@@ -231,7 +231,6 @@ typedef struct gindex {
     int *in_slot;    /* edge -> producing output slot */
     int nedges, capedges;
     const mt_module **lay; /* node -> its layer (first ModuleList entry on its stack), NULL outside */
-    int *twin;       /* node -> 1 + the same node of an earlier identical layer, 0: none (NULL: not asked) */
     int *cons_off;   /* node -> first consumer in cons[] */
     int *cons;       /* consumer node indexes */
     uint64_t *deps;  /* node -> placeholders it depends on (bit per placeholder) */
@@ -370,68 +369,21 @@ static uint64_t hmodule(uint64_t h, const mt_module *m) {
     return h;
 }
 
-typedef struct gwalk {
-    gindex *X;
-    mt_ctx *ctx;
-    int i;           /* the node being walked */
-    int span0;       /* first node of its layer's run */
-    bool hash;
-} gwalk;
+/* Room for more edges (the arrays double). */
+typedef struct egrow {
+    int *node, *slot;
+    int cap;
+} egrow;
 
-static bool edges_grow(gwalk *W) {
-    gindex *X = W->X;
-    int cap = X->capedges * 2;
-    int *nn = mt__alloc_raw(W->ctx, (size_t)cap * sizeof *nn), *ns = mt__alloc_raw(W->ctx, (size_t)cap * sizeof *ns);
-    if (!nn || !ns) return false;
-    memcpy(nn, X->in_node, (size_t)X->nedges * sizeof *nn);
-    memcpy(ns, X->in_slot, (size_t)X->nedges * sizeof *ns);
-    X->in_node = nn;
-    X->in_slot = ns;
-    X->capedges = cap;
-    return true;
-}
-
-/* A tensor input made by node p: its edge, and where it comes from in the
- * hash. From the node's own layer run: how far back and which output (that
- * node's hash holds the type); from another layer: how far back and the type;
- * from outside the layers: which node. */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-inline static bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
-    gindex *X = W->X;
-    int p = t->node->index, o = (int)(t - t->node->outs), s = X->off[p] + o;
-    if (X->nedges == X->capedges && !edges_grow(W)) return false;
-    X->in_node[X->nedges] = p;
-    X->in_slot[X->nedges++] = s;
-    if (W->hash) {
-        uint64_t back = ((uint64_t)(uint32_t)(W->i - p) << 8) | (uint32_t)o;
-        if (p >= W->span0) *h = hmix(*h, back);
-        else if (X->lay[p]) *h = hmix(hmix(*h, back + 0x5bd1e995), htensor(t, is_attr(t)));
-        else *h = hmix(*h, ((uint64_t)(uint32_t)s << 24) + 0x9b);
-    }
-    return true;
-}
-
-/* One argument or list item: a tensor a node made becomes an edge; the rest
- * is hashed by value. */
-static MT_INLINE bool walk_item(gwalk *W, const mt_arg *a, uint64_t *h) {
-    if (a->kind == MT_ARG_TENSOR && a->v.t && a->v.t->node) return walk_tensor(W, a->v.t, h);
-    if (W->hash) {
-        uint64_t w;
-        if (scalar_word(a, &w)) *h = hmix(*h, w ^ (uint64_t)a->kind * 0xc2b2ae3d27d4eb4full);
-        else *h = hscalar(*h, a);
-    }
-    return true;
-}
-
-/* Any argument: list items one level down, as MT__FOR_TENSOR_ARGS visits them. */
-static MT_INLINE bool walk_arg(gwalk *W, const mt_arg *a, uint64_t *h) {
-    if (a->kind != MT_ARG_LIST) return walk_item(W, a, h);
-    if (W->hash) *h = hmix(*h, ((uint64_t)MT_ARG_LIST << 32) | (uint32_t)a->v.list.n);
-    for (int i = 0; i < a->v.list.n; i++)
-        if (!walk_item(W, &a->v.list.items[i], h)) return false;
-    return true;
+static egrow edges_grow(mt_ctx *ctx, const int *node, const int *slot, int n, int cap) {
+    egrow r = {NULL, NULL, cap * 2};
+    int *nn = mt__alloc_raw(ctx, (size_t)r.cap * sizeof *nn), *ns = mt__alloc_raw(ctx, (size_t)r.cap * sizeof *ns);
+    if (!nn || !ns) return r;
+    memcpy(nn, node, (size_t)n * sizeof *nn);
+    memcpy(ns, slot, (size_t)n * sizeof *ns);
+    r.node = nn;
+    r.slot = ns;
+    return r;
 }
 
 static const mt_module *layer_entry(const mt_modstack *st) {
@@ -449,30 +401,88 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
     memset(X, 0, sizeof *X);
     X->ids_dec = -1;
     size_t n = (size_t)g->n;
-    X->off = mt__alloc_raw(ctx, (n + 1) * sizeof *X->off);
-    X->in_off = mt__alloc_raw(ctx, (n + 1) * sizeof *X->in_off);
-    X->lay = mt__alloc_raw(ctx, (n + 1) * sizeof *X->lay);
-    X->capedges = 2 * g->n + 16;
-    X->in_node = mt__alloc_raw(ctx, (size_t)X->capedges * sizeof *X->in_node);
-    X->in_slot = mt__alloc_raw(ctx, (size_t)X->capedges * sizeof *X->in_slot);
-    gwalk W = {.X = X, .ctx = ctx};
-    /* spans: runs of nodes in one layer; the hash of each (twins only) */
-    int *span_start = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_start) : NULL;
+    /* (the walk keeps what it writes in locals: stores through the int
+     * arrays would otherwise reload every field of X) */
+    int *off = mt__alloc_raw(ctx, (n + 1) * sizeof *off);
+    int *in_off = mt__alloc_raw(ctx, (n + 1) * sizeof *in_off);
+    const mt_module **lay = mt__alloc_raw(ctx, (n + 1) * sizeof *lay);
+    int cape = 2 * g->n + 16, ne = 0, nslots = 0;
+    int *inn = mt__alloc_raw(ctx, (size_t)cape * sizeof *inn);
+    int *ins = mt__alloc_raw(ctx, (size_t)cape * sizeof *ins);
+    /* spans: runs of nodes in one layer or outside the layers; the hash of each (twins only) */
+    int *span_start = twins ? mt__alloc_raw(ctx, (n + 2) * sizeof *span_start) : NULL;
     uint64_t *span_hash = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_hash) : NULL;
-    X->twin = twins ? mt_alloc_array(ctx, n + 1, sizeof *X->twin) : NULL;
-    X->sp_tmpl = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *X->sp_tmpl) : NULL;
-    if (!X->off || !X->in_off || !X->lay || !X->in_node || !X->in_slot ||
-        (twins && (!span_start || !span_hash || !X->twin || !X->sp_tmpl)))
-        return false;
-    int nph = 0, nspans = 0;
+    int *sp_tmpl = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *sp_tmpl) : NULL;
+    if (!off || !in_off || !lay || !inn || !ins || (twins && (!span_start || !span_hash || !sp_tmpl))) return false;
+    int nph = 0, nspans = 0, span0 = 0;
     const mt_modstack *memo_st = NULL;
     const mt_module *memo_lay = NULL, *prev = NULL;
     uint64_t lh = 0;
+    mt_node *const *nodes = g->nodes;
+    /* a tensor input made by node p_ (output o_): its edge */
+#define GX_EDGE(T)                                                                         \
+    const mt_tensor *t_ = (T);                                                             \
+    int p_ = t_->node->index, o_ = (int)(t_ - t_->node->outs);                             \
+    if (ne == cape) {                                                                      \
+        egrow r_ = edges_grow(ctx, inn, ins, ne, cape);                                    \
+        if (!r_.node) return false;                                                        \
+        inn = r_.node;                                                                     \
+        ins = r_.slot;                                                                     \
+        cape = r_.cap;                                                                     \
+    }                                                                                      \
+    inn[ne] = p_;                                                                          \
+    ins[ne++] = off[p_] + o_;
+    /* ... and where it comes from in the hash. From the node's own layer:
+     * how far back and which output (that node's hash holds the type); from
+     * another layer: how far back and the type; from outside the layers:
+     * which output slot. */
+#define GX_FROM(H)                                                                                  \
+    {                                                                                               \
+        uint64_t back_ = ((uint64_t)(uint32_t)(i - p_) << 8) | (uint32_t)o_;                        \
+        if (p_ >= span0) H = hmix(H, back_);                                                        \
+        else if (lay[p_]) H = hmix(hmix(H, back_ + 0x5bd1e995), htensor(t_, is_attr(t_)));          \
+        else H = hmix(H, ((uint64_t)(uint32_t)(off[p_] + o_) << 24) + 0x9b);                        \
+    }
+    /* one argument or list item: a tensor a node made becomes an edge; the rest is hashed by value */
+#define GX_ITEM(A, H)                                                                      \
+    {                                                                                      \
+        const mt_arg *x_ = (A);                                                            \
+        if (x_->kind == MT_ARG_TENSOR && x_->v.t && x_->v.t->node) {                       \
+            GX_EDGE(x_->v.t)                                                               \
+            GX_FROM(H)                                                                     \
+        } else {                                                                           \
+            uint64_t w_;                                                                   \
+            if (scalar_word(x_, &w_)) H = hmix(H, w_ ^ (uint64_t)x_->kind * 0xc2b2ae3d27d4eb4full); \
+            else H = hscalar(H, x_);                                                       \
+        }                                                                                  \
+    }
+    /* any argument: list items one level down, as MT__FOR_TENSOR_ARGS visits them */
+#define GX_ARG(A, H)                                                                       \
+    {                                                                                      \
+        const mt_arg *a_ = (A);                                                            \
+        if (a_->kind != MT_ARG_LIST) GX_ITEM(a_, H)                                        \
+        else {                                                                             \
+            H = hmix(H, ((uint64_t)MT_ARG_LIST << 32) | (uint32_t)a_->v.list.n);           \
+            for (int k_ = 0; k_ < a_->v.list.n; k_++) GX_ITEM(&a_->v.list.items[k_], H)     \
+        }                                                                                  \
+    }
+    /* without a hash: the edges only */
+#define GX_ARG_EDGES(A)                                                                    \
+    {                                                                                      \
+        const mt_arg *a_ = (A);                                                            \
+        int c_ = a_->kind == MT_ARG_LIST ? a_->v.list.n : 1;                               \
+        for (int k_ = 0; k_ < c_; k_++) {                                                  \
+            const mt_arg *x_ = a_->kind == MT_ARG_LIST ? &a_->v.list.items[k_] : a_;       \
+            if (x_->kind == MT_ARG_TENSOR && x_->v.t && x_->v.t->node) {                   \
+                GX_EDGE(x_->v.t)                                                           \
+            }                                                                              \
+        }                                                                                  \
+    }
     for (int i = 0; i <= g->n; i++) {
-        const mt_node *nd = i < g->n ? g->nodes[i] : NULL;
+        const mt_node *nd = i < g->n ? nodes[i] : NULL;
         const mt_module *L = NULL;
         if (nd) {
-            if (nd->stack != memo_st || !nd->stack) {
+            if (nd->stack != memo_st) {
                 memo_st = nd->stack;
                 memo_lay = layer_entry(nd->stack);
             }
@@ -481,43 +491,33 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         if (L != prev || !nd || i == 0) {
             /* the span of layer `prev` ended: compare it with the spans before */
             if (twins && prev && nspans > 0) {
-                int a = span_start[nspans - 1], len = i - a;
+                int len = i - span_start[nspans - 1];
                 span_hash[nspans - 1] = hmix(lh, (uint64_t)len);
                 for (int back = 1; back <= TWIN_LOOKBACK && nspans - 1 - back >= 0; back++) {
-                    int b = span_start[nspans - 1 - back];
-                    if (span_start[nspans - back] - b != len || span_hash[nspans - 1 - back] != span_hash[nspans - 1] ||
-                        !X->lay[b])
-                        continue;
-                    for (int k = 0; k < len; k++) X->twin[a + k] = b + k + 1;
-                    int bs = nspans - 1 - back;
-                    X->sp_tmpl[nspans - 1] = X->sp_tmpl[bs] >= 0 ? X->sp_tmpl[bs] : bs;
+                    int bs = nspans - 1 - back, b = span_start[bs];
+                    if (span_start[bs + 1] - b != len || span_hash[bs] != span_hash[nspans - 1] || !lay[b]) continue;
+                    sp_tmpl[nspans - 1] = sp_tmpl[bs] >= 0 ? sp_tmpl[bs] : bs;
                     break;
                 }
             }
             if (twins && nd) {
                 span_hash[nspans] = 0;
-                X->sp_tmpl[nspans] = -1;
+                sp_tmpl[nspans] = -1;
                 span_start[nspans++] = i;
             }
-            W.span0 = i;
+            span0 = i;
             lh = 0x452821e638d01377ull;
         }
         prev = L;
         if (!nd) break;
-        X->lay[i] = L;
-        X->off[i] = X->nslots;
-        X->in_off[i] = X->nedges;
-        bool hash = twins && L;
-        W.i = i;
-        W.hash = hash;
-        uint64_t h = 0;
-        if (hash) {
-            uint64_t head = ((uint64_t)(uint16_t)nd->opid) | ((uint64_t)(uint8_t)nd->op << 16) |
-                            ((uint64_t)(uint16_t)nd->nout << 24) | ((uint64_t)(uint16_t)nd->nargs << 40);
-            h = hmix(0x13198a2e03707344ull, head);
-            if ((unsigned)nd->nkwargs | ((unsigned)(nd->opid + 1) >> 16) | ((unsigned)nd->op >> 8) |
-                ((unsigned)nd->nout >> 16) | ((unsigned)nd->nargs >> 16))
-                h = hmix(hmix(h, (uint64_t)(uint32_t)nd->nkwargs), ((uint64_t)(uint32_t)nd->opid << 32) | (uint32_t)nd->op);
+        lay[i] = L;
+        off[i] = nslots;
+        in_off[i] = ne;
+        nslots += nd->nout > 0 ? nd->nout : 1;
+        if (twins && L) {
+            uint64_t h = hmix(hmix(0x13198a2e03707344ull, ((uint64_t)(uint32_t)nd->opid << 32) | (uint32_t)nd->op),
+                              ((uint64_t)(uint32_t)nd->nout << 32) | (uint32_t)nd->nargs);
+            if (nd->nkwargs) h = hmix(h, (uint64_t)(uint32_t)nd->nkwargs + 0x3c6ef372u);
             /* An op's target follows from its id, and its outputs from its
              * inputs (hashed with their producers) and arguments: the shape
              * rules are functions of them, except nonzero's fresh symbol. */
@@ -530,16 +530,17 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
                 /* a parameter or a buffer (the one requires grad) */
                 if (attr) h = hmix(h, nd->param ? 1u + (unsigned)nd->param->is_buffer : 0u);
             }
+            const mt_arg *args = nd->args;
+            for (int a = 0; a < nd->nargs; a++) GX_ARG(&args[a], h)
+            for (int a = 0; a < nd->nkwargs; a++) {
+                h = hmix(h, (uint64_t)(uintptr_t)nd->kwargs[a].name);
+                GX_ARG(&nd->kwargs[a].value, h)
+            }
+            lh = hmix(lh, h ^ (h >> 29));
+        } else {
+            for (int a = 0; a < nd->nargs; a++) GX_ARG_EDGES(&nd->args[a])
+            for (int a = 0; a < nd->nkwargs; a++) GX_ARG_EDGES(&nd->kwargs[a].value)
         }
-        X->nslots += nd->nout > 0 ? nd->nout : 1;
-        for (int a = 0; a < nd->nargs; a++) {
-            if (!walk_arg(&W, &nd->args[a], &h)) return false;
-        }
-        for (int a = 0; a < nd->nkwargs; a++) {
-            if (hash) h = hmix(h, (uint64_t)(uintptr_t)nd->kwargs[a].name);
-            if (!walk_arg(&W, &nd->kwargs[a].value, &h)) return false;
-        }
-        if (hash) lh = hmix(lh, h ^ (h >> 29));
         if (nd->op == MT_NODE_PLACEHOLDER) {
             if (nd->name && strcmp(nd->name, "decoder_input_ids") == 0) X->ids_dec = nph;
             nph++;
@@ -549,11 +550,25 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
             if (!ilist_push(ctx, &X->outputs, &X->noutputs, &X->capoutputs, i)) return false;
         }
     }
-    X->off[g->n] = X->nslots;
-    X->in_off[g->n] = X->nedges;
+#undef GX_ARG_EDGES
+#undef GX_ARG
+#undef GX_ITEM
+#undef GX_FROM
+#undef GX_EDGE
+    off[g->n] = nslots;
+    in_off[g->n] = ne;
+    X->off = off;
+    X->in_off = in_off;
+    X->lay = lay;
+    X->in_node = inn;
+    X->in_slot = ins;
+    X->nedges = ne;
+    X->capedges = cape;
+    X->nslots = nslots;
     if (twins) {
         span_start[nspans] = g->n;
         X->sp_start = span_start;
+        X->sp_tmpl = sp_tmpl;
         X->nspans = nspans;
     }
     if (X->ids_dec < 0) return true;
@@ -565,6 +580,24 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         if (g->nodes[i]->op == MT_NODE_PLACEHOLDER && nph < 64) X->deps[i] |= (uint64_t)1 << nph++;
     }
     return true;
+}
+
+/* The identical layer's node at the same place as node i of span k (its
+ * first instance's), -1: none. */
+static int twin_of(const gindex *X, int k, int i) {
+    int t = X->sp_start ? X->sp_tmpl[k] : -1;
+    return t >= 0 ? X->sp_start[t] + (i - X->sp_start[k]) : -1;
+}
+
+/* The span holding node i. */
+static int span_of(const gindex *X, int i) {
+    int lo = 0, hi = X->nspans - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (X->sp_start[mid] <= i) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
 }
 
 /* Consumers of each node (CSR), built on first use: only eager attention
@@ -876,6 +909,49 @@ static int64_t config_context(sizer *S, const char **note) {
     return 4096;
 }
 
+static int core_at(const sizer *S, int node);
+static const mt_tensor *shifted(const mt_graph *g, const mt_tensor *t, int d);
+
+/* A tensor argument of a node of an identical layer, seen from its first
+ * instance d nodes earlier: made in a layer, it is made d nodes later (the
+ * layer hash holds how far back each input comes from); outside the layers,
+ * the same tensor. */
+static const mt_tensor *shift_arg(const sizer *S, const mt_tensor *t, int d) {
+    if (!t || !t->node || !S->X.lay[t->node->index]) return t;
+    return shifted(S->g, t, d);
+}
+
+/* The attention core at node i when its layer is identical to an earlier
+ * one whose node at the same place is a core: the same core shifted (its
+ * kind, window and cached tensors are still analysed on their own). */
+static bool shift_core(sizer *S, int i, core *c) {
+    const gindex *X = &S->X;
+    int tw = X->sp_start && X->lay[i] ? twin_of(X, span_of(X, i), i) : -1;
+    int j = tw >= 0 ? core_at(S, tw) : -1;
+    if (j < 0) return false;
+    const core *t = &S->cores[j];
+    int d = i - tw;
+    if (!t->q || !t->k || !t->v || !t->q->node || !t->k->node || !t->v->node) return false;
+    if (t->scores_mm) {
+        if (!X->lay[t->scores_mm->index] || !X->lay[t->pv_mm->index]) return false;
+        c->scores_mm = S->g->nodes[t->scores_mm->index + d];
+        c->pv_mm = S->g->nodes[t->pv_mm->index + d];
+        const mt_tensor *sc = &c->scores_mm->outs[0];
+        c->sq = sc->shape[sc->ndim - 2];
+        c->sk = sc->shape[sc->ndim - 1];
+    }
+    c->node = S->g->nodes[i];
+    c->q = shift_arg(S, t->q, d);
+    c->k = shift_arg(S, t->k, d);
+    c->v = shift_arg(S, t->v, d);
+    c->mask = shift_arg(S, t->mask, d);
+    if (!t->scores_mm) {
+        c->sq = c->q->shape[c->q->ndim - 2];
+        c->sk = c->k->shape[c->k->ndim - 2];
+    }
+    return true;
+}
+
 static bool find_cores(sizer *S) {
     const mt_graph *g = S->g;
     S->cores = mt_alloc_array(S->ctx, (size_t)S->X.ncand + 1, sizeof *S->cores);
@@ -886,9 +962,11 @@ static bool find_cores(sizer *S) {
         const mt_node *n = g->nodes[i];
         core c;
         memset(&c, 0, sizeof c);
-        if (n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
-        bool ok = n->opid == MT_OP_SDPA ? sdpa_core(n, &c)
-                  : n->opid == MT_OP_SOFTMAX && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
+        bool ok = shift_core(S, i, &c);
+        if (!ok && n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
+        if (!ok)
+            ok = n->opid == MT_OP_SDPA ? sdpa_core(n, &c)
+                 : n->opid == MT_OP_SOFTMAX && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
         if (!ok) continue;
         S->cores[S->ncores++] = c;
         if (n->opid == MT_OP_SDPA) {
@@ -933,7 +1011,7 @@ static const mt_tensor *shifted(const mt_graph *g, const mt_tensor *t, int d) {
 static bool reuse_kv(sizer *S, mt_sizing *out, int i) {
     const gindex *X = &S->X;
     const core *c = &S->cores[i];
-    int at = c->node->index, tw = X->twin ? X->twin[at] - 1 : -1;
+    int at = c->node->index, tw = X->sp_start ? twin_of(X, span_of(X, at), at) : -1;
     int j = tw >= 0 ? core_at(S, tw) : -1;
     if (j < 0) return false;
     const mt_sizing_attn *aj = &out->attn[j];
@@ -1440,7 +1518,7 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     }
     for (int i = a; i < b; i++) {
         const mt_node *n = g->nodes[i];
-        int tw = S->X.twin ? S->X.twin[i] - 1 : -1;
+        int tw = twin_of(X, k, i);
         node_fl[i] = 0;
         fsym[i] = NULL;
         if (tw >= 0) {
