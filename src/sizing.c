@@ -1710,6 +1710,8 @@ typedef struct actx {
     bool *rg;           /* requires grad */
     int *nrg;           /* tensor inputs requiring grad */
     bool *saved, *savedin;
+    bool inexact;         /* a byte count that is not a non-negative integer */
+    long double max_bytes;
 } actx;
 
 static void act_node(actx *A, int i) {
@@ -1737,9 +1739,11 @@ static void act_node(actx *A, int i) {
             base[s] = src;
         } else {
             base[s] = s;
-            if (!(f & AF_ATTR))
-                A->bytes[s] = ev_numel(&A->S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
-            else A->bytes[s] = 0;
+            long double by = 0;
+            if (!(f & AF_ATTR)) by = ev_numel(&A->S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
+            A->bytes[s] = by;
+            if (!(by >= 0 && floorl(by) == by)) A->inexact = true;
+            if (by > A->max_bytes) A->max_bytes = by;
         }
         last[base[s]] = i;
     }
@@ -1846,6 +1850,19 @@ static bool act_shift(actx *A, int a, int ta, int len, const act_tmpl *T) {
     return true;
 }
 
+/* A layer's input where a layer starts: the largest tensor entering it. */
+static void layer_input(const gindex *X, int i, const mt_module *prev, const int *base, const long double *bytes,
+                        long double *sum) {
+    const mt_module *L = X->lay[i];
+    if (!L || L == prev) return;
+    long double in = 0;
+    FOR_INPUTS(X, i, e) {
+        long double by = bytes[base[X->in_slot[e]]];
+        if (by > in) in = by;
+    }
+    *sum += in;
+}
+
 static mt_status activations(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
@@ -1901,59 +1918,108 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     }
     /* the graph's outputs live to the end */
     for (int k = 0; k < X->noutputs; k++) FOR_INPUTS(X, X->outputs[k], e) last[base[in_slot[e]]] = nn;
-    /* what each node frees: a list of slots per node, in slot order */
-    int *free_head = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *free_head);
-    int *free_next = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *free_next);
-    if (!free_head || !free_next) return mt_ctx_status(ctx);
-    for (int i = 0; i < nn; i++) free_head[i] = -1;
-    for (int s = ns - 1; s >= 0; s--)
+    /* what each node frees, summed in slot order (as a per-node list of its
+     * slots would be); whether every byte count is a non-negative integer
+     * and all of them together stay below 2^63: then every sum below is exact
+     * in long double, in any order */
+    bool exact = X->sp_start != NULL && !A.inexact && A.max_bytes * (long double)ns < 9223372036854775808.0L;
+    long double *fr = exact ? NULL : mt_alloc_array(ctx, (size_t)nn + 1, sizeof *fr);
+    int64_t *fri = exact ? mt_alloc_array(ctx, (size_t)nn + 1, sizeof *fri) : NULL; /* (exact: as integers) */
+    if (!fr && !fri) return mt_ctx_status(ctx);
+    for (int s = 0; s < ns; s++)
         if (base[s] == s && last[s] < nn && bytes[s] > 0) {
-            free_next[s] = free_head[last[s]];
-            free_head[last[s]] = s;
+            if (fri) fri[last[s]] += (int64_t)bytes[s];
+            else fr[last[s]] += bytes[s];
         }
     /* one pass in order: the inference peak (allocate outputs, then free what
      * this node used last); the saved tensors for training, in total, outside
      * the layers and per layer; each layer's input: the largest tensor entering
      * it from outside (the hidden state). With full checkpointing per layer:
-     * each layer's input plus one layer's saved tensors recomputed at a time */
+     * each layer's input plus one layer's saved tensors recomputed at a time.
+     * When the sums are exact, a span of identical layers that allocates,
+     * frees and saves what its first instance does adds that instance's
+     * figures: its live bytes rise and fall the same from where they start. */
     long double live = 0, peak = 0;
     int peak_at = -1;
     long double all = 0, outside = 0, layer_max = 0, cur = 0, layer_inputs = 0;
     const mt_module *cur_layer = NULL, *prev = NULL;
-    for (int i = 0; i < nn; i++) {
-        const mt_module *L = X->lay[i];
-        if (L && L != prev) {
-            long double in = 0;
-            FOR_INPUTS(X, i, e) {
-                long double b = bytes[base[in_slot[e]]];
-                if (b > in) in = b;
-            }
-            layer_inputs += in;
-        }
-        prev = L;
-        for (int s = off[i]; s < off[i + 1]; s++) {
-            if (base[s] != s) continue;
-            live += bytes[s];
-            if (!saved[s]) continue;
-            all += bytes[s];
-            if (!L) {
-                outside += bytes[s];
+    typedef struct span_sum {
+        bool have, any_saved;
+        int argmax;          /* first node (from the span's start) at the span's highest live bytes */
+        long double max, net, saved; /* relative to the live bytes at the span's start */
+    } span_sum;
+    span_sum *ss = exact && tm ? mt__alloc_raw(ctx, ((size_t)nsp + 1) * sizeof *ss) : NULL;
+    if (exact && tm && !ss) return mt_ctx_status(ctx);
+    for (int k = 0; k < nsp; k++) {
+        int a = X->sp_start ? X->sp_start[k] : 0, b = X->sp_start ? X->sp_start[k + 1] : nn;
+        const mt_module *L = X->lay[a];
+        int t = ss ? X->sp_tmpl[k] : -1;
+        if (ss) ss[k].have = false;
+        if (t >= 0 && ss[t].have) {
+            /* (which slots own storage follows from the nodes, identical;
+             * saved flags are set on those slots only) */
+            int ta = X->sp_start[t];
+            if (memcmp(fri + a, fri + ta, (size_t)(b - a) * sizeof *fri) == 0 &&
+                memcmp(saved + off[a], saved + off[ta], (size_t)(off[b] - off[a]) * sizeof *saved) == 0) {
+                const span_sum *T = &ss[t];
+                layer_input(X, a, prev, base, bytes, &layer_inputs);
+                prev = L;
+                if (live + T->max > peak) {
+                    peak = live + T->max;
+                    peak_at = a + T->argmax;
+                }
+                live += T->net;
+                if (T->any_saved) {
+                    all += T->saved;
+                    if (L != cur_layer) {
+                        if (cur > layer_max) layer_max = cur;
+                        cur = 0;
+                        cur_layer = L;
+                    }
+                    cur += T->saved;
+                }
                 continue;
             }
-            if (L != cur_layer) {
-                if (cur > layer_max) layer_max = cur;
-                cur = 0;
-                cur_layer = L;
+        }
+        long double live0 = live, smax = 0, ssaved = 0;
+        int sarg = -1;
+        bool any_saved = false;
+        for (int i = a; i < b; i++) {
+            const mt_module *Li = X->lay[i];
+            layer_input(X, i, prev, base, bytes, &layer_inputs);
+            prev = Li;
+            for (int s = off[i]; s < off[i + 1]; s++) {
+                if (base[s] != s) continue;
+                live += bytes[s];
+                if (!saved[s]) continue;
+                all += bytes[s];
+                if (!Li) {
+                    outside += bytes[s];
+                    continue;
+                }
+                any_saved = true;
+                ssaved += bytes[s];
+                if (Li != cur_layer) {
+                    if (cur > layer_max) layer_max = cur;
+                    cur = 0;
+                    cur_layer = Li;
+                }
+                cur += bytes[s];
             }
-            cur += bytes[s];
+            if (live > peak) {
+                peak = live;
+                peak_at = i;
+            }
+            if (sarg < 0 || live - live0 > smax) {
+                smax = live - live0;
+                sarg = i - a;
+            }
+            live -= fri ? (long double)fri[i] : fr[i];
         }
-        if (live > peak) {
-            peak = live;
-            peak_at = i;
+        if (ss && tm[k] && L && sarg >= 0) {
+            ss[k] = (span_sum){.have = true, .any_saved = any_saved, .argmax = sarg, .max = smax,
+                               .net = live - live0, .saved = ssaved};
         }
-        long double freed = 0;
-        for (int s = free_head[i]; s >= 0; s = free_next[s]) freed += bytes[s];
-        live -= freed;
     }
     if (cur > layer_max) layer_max = cur;
     out->activation_peak = (int64_t)ceill(peak);
