@@ -788,6 +788,7 @@ typedef struct maskinfo {
     bool done, causal;
     int64_t window;
     bool chunked;  /* the window is a chunk (from a floordiv) */
+    bool local;    /* the scan met only nodes of the mask's own layer or outside the layers */
 } maskinfo;
 
 static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, maskinfo *mi, int *seen, int epoch,
@@ -795,9 +796,12 @@ static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, m
     int sp = 0;
     stack[sp++] = root->index;
     seen[root->index] = epoch;
+    const mt_module *L0 = X->lay[root->index];
+    mi->local = true;
     while (sp > 0) {
         int i = stack[--sp];
         const mt_node *n = g->nodes[i];
+        if (X->lay[i] && X->lay[i] != L0) mi->local = false;
         if (n->opid == MT_OP_TRIU) mi->causal = true;
         /* q - k >= window (sliding), or q // chunk != k // chunk (Llama 4's chunked attention: at most
          * chunk keys are held, reported as a window of chunk) */
@@ -1059,7 +1063,15 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         if (c->mask && c->mask->node) {
             /* masks are shared by layers: scanned once */
             maskinfo *slot = &mi[i];
-            for (int j = i - 1; j >= 0; j--)
+            /* a mask made in a layer identical to an earlier one, from nodes of
+             * that layer and outside the layers only: the earlier mask's facts */
+            int at = c->node->index, tw = S->X.sp_start && S->X.lay[at] ? twin_of(&S->X, span_of(&S->X, at), at) : -1;
+            int j0 = tw >= 0 ? core_at(S, tw) : -1;
+            if (j0 >= 0 && mi[j0].done && mi[j0].local && S->cores[j0].mask && S->cores[j0].mask->node &&
+                S->X.lay[S->cores[j0].mask->node->index] == S->X.lay[tw] &&
+                c->mask->node->index - S->cores[j0].mask->node->index == at - tw)
+                *slot = mi[j0];
+            for (int j = i - 1; j >= 0 && !slot->done; j--)
                 if (mi[j].done && S->cores[j].mask && S->cores[j].mask->node == c->mask->node) {
                     *slot = mi[j];
                     break;
