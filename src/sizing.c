@@ -447,7 +447,9 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
 #define GX_ITEM(A, H)                                                                      \
     {                                                                                      \
         const mt_arg *x_ = (A);                                                            \
-        if (x_->kind == MT_ARG_TENSOR && x_->v.t && x_->v.t->node) {                       \
+        if (x_->kind == MT_ARG_INT) {                                                      \
+            H = hmix(H, (uint64_t)x_->v.i ^ (uint64_t)MT_ARG_INT * 0xc2b2ae3d27d4eb4full);   \
+        } else if (x_->kind == MT_ARG_TENSOR && x_->v.t && x_->v.t->node) {                \
             GX_EDGE(x_->v.t)                                                               \
             GX_FROM(H)                                                                     \
         } else {                                                                           \
@@ -479,16 +481,18 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         }                                                                                  \
     }
     for (int i = 0; i <= g->n; i++) {
-        const mt_node *nd = i < g->n ? nodes[i] : NULL;
+        const mt_node *nd = NULL;
         const mt_module *L = NULL;
-        if (nd) {
+        if (i < g->n) {
+            nd = nodes[i];
             if (nd->stack != memo_st) {
                 memo_st = nd->stack;
                 memo_lay = layer_entry(nd->stack);
             }
             L = memo_lay;
+            if (L == prev && i > 0) goto same_span;
         }
-        if (L != prev || !nd || i == 0) {
+        {
             /* the span of layer `prev` ended: compare it with the spans before */
             if (twins && prev && nspans > 0) {
                 int len = i - span_start[nspans - 1];
@@ -510,6 +514,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         }
         prev = L;
         if (!nd) break;
+    same_span:
         lay[i] = L;
         off[i] = nslots;
         in_off[i] = ne;
@@ -1290,7 +1295,7 @@ static uint64_t sig_hash(const sigbuf *b) {
 }
 
 static bool fc_grow(flops_cache *c) {
-    size_t ncap = c->cap ? 2 * c->cap : 1024;
+    size_t ncap = c->cap ? 2 * c->cap : 256;
     uint64_t *nh = mt_alloc_array(c->ctx, ncap, sizeof *nh);
     uint64_t **nw = mt_alloc_array(c->ctx, ncap, sizeof *nw);
     int *nn = mt_alloc_array(c->ctx, ncap, sizeof *nn);
@@ -1351,7 +1356,7 @@ static bool sym_decode_core(sizer *T, int64_t context, long double *sum) {
     mt_ctx *ctx = T->ctx;
     const mt_graph *g = T->g;
     T->seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->seen);
-    T->stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->stack);
+    T->stack = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *T->stack); /* (written before read) */
     if (!T->seen || !T->stack || !gindex_build(ctx, g, &T->X, false) || !find_cores(T)) return false;
     bool encdec = T->X.ids_dec >= 0;
     evaluator D;
@@ -2163,7 +2168,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     out->kv_capacity_tokens = -1;
     if (!ev_init(&S.E, ctx, out->batch, out->seq, out->seq) || !gindex_build(ctx, g, &S.X, !kv_only)) return mt_ctx_status(ctx);
     S.seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.seen);
-    S.stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.stack);
+    S.stack = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *S.stack); /* (written before read) */
     if (!S.seen || !S.stack || !find_cores(&S)) return mt_ctx_status(ctx);
     mt_status st;
     if ((st = analyse_attention(&S, out)) != MT_OK) return st;
