@@ -1455,11 +1455,8 @@ static int flop_span(sizer *S, flop_tmpl **ft, int t, int a, int len, double *no
         coff = c1 - c0;
         have = true;
     }
+    /* (the other per-node arrays are read at first instances only: twin_of) */
     memcpy(node_fl + a, node_fl + ta, (size_t)len * sizeof *node_fl);
-    memcpy(fsym + a, fsym + ta, (size_t)len * sizeof *fsym);
-    memcpy(val + a, val + ta, (size_t)len * sizeof *val);
-    memcpy(dec + a, dec + ta, (size_t)len * sizeof *dec);
-    memcpy(slot_of + a, slot_of + ta, (size_t)len * sizeof *slot_of);
     for (int j = 0; j < len; j++)
         if (core_of[a + j]) core_fl[core_of[a + j] - 1] = core_fl[core_of[ta + j] - 1];
     sums[0] += T->total;
