@@ -1902,14 +1902,16 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     /* spans of identical layers take their first instance's figures shifted
      * (its last uses and saved flags as they stood at its end) */
     int nsp = X->sp_start ? X->nspans : 1;
-    act_tmpl **tm = NULL;
+    act_tmpl **tm = NULL; /* per span: what its identical spans need (built on first use) */
+    bool *root = NULL;    /* per span: the first instance of identical spans */
     if (X->sp_start) {
         tm = mt_alloc_array(ctx, (size_t)nsp + 1, sizeof *tm);
+        root = mt_alloc_array(ctx, (size_t)nsp + 1, sizeof *root);
         A.lastin = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.lastin);
         A.savedin = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.savedin);
-        if (!tm || !A.lastin || !A.savedin) return mt_ctx_status(ctx);
-        for (int k = 0; k < nsp; k++) /* (a non-NULL mark: a template) */
-            if (X->sp_tmpl[k] >= 0) tm[X->sp_tmpl[k]] = (act_tmpl *)&tm[X->sp_tmpl[k]];
+        if (!tm || !root || !A.lastin || !A.savedin) return mt_ctx_status(ctx);
+        for (int k = 0; k < nsp; k++)
+            if (X->sp_tmpl[k] >= 0) root[X->sp_tmpl[k]] = true;
     }
     for (int k = 0; k < nsp; k++) {
         int a = X->sp_start ? X->sp_start[k] : 0, b = X->sp_start ? X->sp_start[k + 1] : nn;
@@ -1917,7 +1919,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
         if (t >= 0) {
             act_tmpl *T = tm[t];
             int ta = X->sp_start[t];
-            if (T == (act_tmpl *)&tm[t]) {
+            if (!T) {
                 T = mt_alloc_array(ctx, 1, sizeof *T);
                 if (!T || !act_tmpl_build(&A, ta, b - a, T)) return mt_ctx_status(ctx);
                 tm[t] = T;
@@ -1925,7 +1927,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
             if (act_shift(&A, a, ta, b - a, T)) continue;
         }
         for (int i = a; i < b; i++) act_node(&A, i);
-        if (tm && tm[k]) {
+        if (root && root[k]) {
             memcpy(A.lastin + off[a], last + off[a], (size_t)(off[b] - off[a]) * sizeof *last);
             memcpy(A.savedin + off[a], saved + off[a], (size_t)(off[b] - off[a]) * sizeof *saved);
         }
@@ -2030,7 +2032,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
             }
             live -= fri ? (long double)fri[i] : fr[i];
         }
-        if (ss && tm[k] && L && sarg >= 0) {
+        if (ss && root[k] && L && sarg >= 0) {
             ss[k] = (span_sum){.have = true, .any_saved = any_saved, .argmax = sarg, .max = smax,
                                .net = live - live0, .saved = ssaved};
         }
