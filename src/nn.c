@@ -43,7 +43,7 @@ mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const
 mt_module *mt_module_child(const mt_module *m, const char *name) {
     for (int i = 0; i < m->children.n; i++) {
         mt_module *c = m->children.items[i];
-        if (strcmp(c->name, name) == 0) return c;
+        if (c->name[0] == name[0] && strcmp(c->name, name) == 0) return c;
     }
     return NULL;
 }
@@ -86,8 +86,9 @@ void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value) {
 }
 
 const mt_arg *mt_module_get_attr(const mt_module *m, const char *name) {
+    /* (the first byte first: the sizing pass asks every module for a few names) */
     for (int i = 0; i < m->nattrs; i++)
-        if (strcmp(m->attrs[i].name, name) == 0) return &m->attrs[i].value;
+        if (m->attrs[i].name[0] == name[0] && strcmp(m->attrs[i].name, name) == 0) return &m->attrs[i].value;
     return NULL;
 }
 
@@ -155,7 +156,7 @@ mt_param *mt_param_tie(mt_ctx *ctx, mt_module *m, const char *local, mt_param *t
 mt_param *mt_module_param(const mt_module *m, const char *local) {
     for (int i = 0; i < m->params.n; i++) {
         mt_param *p = m->params.items[i];
-        if (strcmp(p->local, local) == 0) return p;
+        if (p->local[0] == local[0] && strcmp(p->local, local) == 0) return p;
     }
     return NULL;
 }

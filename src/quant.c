@@ -402,7 +402,7 @@ static mt_status walk(inv_builder *b, const mt_module *mod) {
             if (!qmul(b->ctx, numel, shape[d], &numel, "parameter elements")) return mt_ctx_status(b->ctx);
         }
         if (!qmul(b->ctx, bytes, numel, &bytes, "parameter bytes")) return mt_ctx_status(b->ctx);
-        if (quantizes(b->q, p)) {
+        if (b->q->kind != Q_NONE && quantizes(b->q, p)) {
             if (quantized_param(b, p, shape) != MT_OK) return mt_ctx_status(b->ctx);
             if (b->cap) {
                 b->out->quantized_params += numel;

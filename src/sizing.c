@@ -232,7 +232,6 @@ typedef struct gindex {
     int *in_slot;    /* edge -> producing output slot */
     int nedges, capedges;
     const mt_module **lay; /* node -> its layer (first ModuleList entry on its stack), NULL outside */
-    int *twin;       /* node -> 1 + the same node of an earlier identical layer, 0: none (NULL: not asked) */
     int *cons_off;   /* node -> first consumer in cons[] */
     int *cons;       /* consumer node indexes */
     uint64_t *deps;  /* node -> placeholders it depends on (bit per placeholder) */
@@ -241,6 +240,11 @@ typedef struct gindex {
     int ncand, capcand;
     int *outputs;    /* output nodes */
     int noutputs, capoutputs;
+    /* spans (twins only): runs of nodes in one layer or outside the layers;
+     * span k holds nodes sp_start[k] .. sp_start[k+1]-1 (sp_start[nspans] = n) */
+    int nspans;
+    int *sp_start;
+    int *sp_tmpl;    /* span -> the first span of its identical layers, -1: none earlier */
 } gindex;
 
 /* Append v to a growable int list in the arena. */
@@ -366,68 +370,21 @@ static uint64_t hmodule(uint64_t h, const mt_module *m) {
     return h;
 }
 
-typedef struct gwalk {
-    gindex *X;
-    mt_ctx *ctx;
-    int i;           /* the node being walked */
-    int span0;       /* first node of its layer's run */
-    bool hash;
-} gwalk;
+/* Room for more edges (the arrays double). */
+typedef struct egrow {
+    int *node, *slot;
+    int cap;
+} egrow;
 
-static bool edges_grow(gwalk *W) {
-    gindex *X = W->X;
-    int cap = X->capedges * 2;
-    int *nn = mt__alloc_raw(W->ctx, (size_t)cap * sizeof *nn), *ns = mt__alloc_raw(W->ctx, (size_t)cap * sizeof *ns);
-    if (!nn || !ns) return false;
-    memcpy(nn, X->in_node, (size_t)X->nedges * sizeof *nn);
-    memcpy(ns, X->in_slot, (size_t)X->nedges * sizeof *ns);
-    X->in_node = nn;
-    X->in_slot = ns;
-    X->capedges = cap;
-    return true;
-}
-
-/* A tensor input made by node p: its edge, and where it comes from in the
- * hash. From the node's own layer run: how far back and which output (that
- * node's hash holds the type); from another layer: how far back and the type;
- * from outside the layers: which node. */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-inline static bool walk_tensor(gwalk *W, const mt_tensor *t, uint64_t *h) {
-    gindex *X = W->X;
-    int p = t->node->index, o = (int)(t - t->node->outs), s = X->off[p] + o;
-    if (X->nedges == X->capedges && !edges_grow(W)) return false;
-    X->in_node[X->nedges] = p;
-    X->in_slot[X->nedges++] = s;
-    if (W->hash) {
-        uint64_t back = ((uint64_t)(uint32_t)(W->i - p) << 8) | (uint32_t)o;
-        if (p >= W->span0) *h = hmix(*h, back);
-        else if (X->lay[p]) *h = hmix(hmix(*h, back + 0x5bd1e995), htensor(t, is_attr(t)));
-        else *h = hmix(*h, ((uint64_t)(uint32_t)s << 24) + 0x9b);
-    }
-    return true;
-}
-
-/* One argument or list item: a tensor a node made becomes an edge; the rest
- * is hashed by value. */
-static MT_INLINE bool walk_item(gwalk *W, const mt_arg *a, uint64_t *h) {
-    if (a->kind == MT_ARG_TENSOR && a->v.t && a->v.t->node) return walk_tensor(W, a->v.t, h);
-    if (W->hash) {
-        uint64_t w;
-        if (scalar_word(a, &w)) *h = hmix(*h, w ^ (uint64_t)a->kind * 0xc2b2ae3d27d4eb4full);
-        else *h = hscalar(*h, a);
-    }
-    return true;
-}
-
-/* Any argument: list items one level down, as MT__FOR_TENSOR_ARGS visits them. */
-static MT_INLINE bool walk_arg(gwalk *W, const mt_arg *a, uint64_t *h) {
-    if (a->kind != MT_ARG_LIST) return walk_item(W, a, h);
-    if (W->hash) *h = hmix(*h, ((uint64_t)MT_ARG_LIST << 32) | (uint32_t)a->v.list.n);
-    for (int i = 0; i < a->v.list.n; i++)
-        if (!walk_item(W, &a->v.list.items[i], h)) return false;
-    return true;
+static egrow edges_grow(mt_ctx *ctx, const int *node, const int *slot, int n, int cap) {
+    egrow r = {NULL, NULL, cap * 2};
+    int *nn = mt__alloc_raw(ctx, (size_t)r.cap * sizeof *nn), *ns = mt__alloc_raw(ctx, (size_t)r.cap * sizeof *ns);
+    if (!nn || !ns) return r;
+    memcpy(nn, node, (size_t)n * sizeof *nn);
+    memcpy(ns, slot, (size_t)n * sizeof *ns);
+    r.node = nn;
+    r.slot = ns;
+    return r;
 }
 
 static const mt_module *layer_entry(const mt_modstack *st) {
@@ -445,70 +402,128 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
     memset(X, 0, sizeof *X);
     X->ids_dec = -1;
     size_t n = (size_t)g->n;
-    X->off = mt__alloc_raw(ctx, (n + 1) * sizeof *X->off);
-    X->in_off = mt__alloc_raw(ctx, (n + 1) * sizeof *X->in_off);
-    X->lay = mt__alloc_raw(ctx, (n + 1) * sizeof *X->lay);
-    X->capedges = 2 * g->n + 16;
-    X->in_node = mt__alloc_raw(ctx, (size_t)X->capedges * sizeof *X->in_node);
-    X->in_slot = mt__alloc_raw(ctx, (size_t)X->capedges * sizeof *X->in_slot);
-    gwalk W = {.X = X, .ctx = ctx};
-    /* spans: runs of nodes in one layer; the hash of each (twins only) */
-    int *span_start = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_start) : NULL;
+    /* (the walk keeps what it writes in locals: stores through the int
+     * arrays would otherwise reload every field of X) */
+    int *off = mt__alloc_raw(ctx, (n + 1) * sizeof *off);
+    int *in_off = mt__alloc_raw(ctx, (n + 1) * sizeof *in_off);
+    const mt_module **lay = mt__alloc_raw(ctx, (n + 1) * sizeof *lay);
+    int cape = 2 * g->n + 16, ne = 0, nslots = 0;
+    int *inn = mt__alloc_raw(ctx, (size_t)cape * sizeof *inn);
+    int *ins = mt__alloc_raw(ctx, (size_t)cape * sizeof *ins);
+    /* spans: runs of nodes in one layer or outside the layers; the hash of each (twins only) */
+    int *span_start = twins ? mt__alloc_raw(ctx, (n + 2) * sizeof *span_start) : NULL;
     uint64_t *span_hash = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_hash) : NULL;
-    X->twin = twins ? mt_alloc_array(ctx, n + 1, sizeof *X->twin) : NULL;
-    if (!X->off || !X->in_off || !X->lay || !X->in_node || !X->in_slot || (twins && (!span_start || !span_hash || !X->twin)))
-        return false;
-    int nph = 0, nspans = 0;
+    int *sp_tmpl = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *sp_tmpl) : NULL;
+    if (!off || !in_off || !lay || !inn || !ins || (twins && (!span_start || !span_hash || !sp_tmpl))) return false;
+    int nph = 0, nspans = 0, span0 = 0;
     const mt_modstack *memo_st = NULL;
     const mt_module *memo_lay = NULL, *prev = NULL;
     uint64_t lh = 0;
+    mt_node *const *nodes = g->nodes;
+    /* a tensor input made by node p_ (output o_): its edge */
+#define GX_EDGE(T)                                                                         \
+    const mt_tensor *t_ = (T);                                                             \
+    int p_ = t_->node->index, o_ = (int)(t_ - t_->node->outs);                             \
+    if (ne == cape) {                                                                      \
+        egrow r_ = edges_grow(ctx, inn, ins, ne, cape);                                    \
+        if (!r_.node) return false;                                                        \
+        inn = r_.node;                                                                     \
+        ins = r_.slot;                                                                     \
+        cape = r_.cap;                                                                     \
+    }                                                                                      \
+    inn[ne] = p_;                                                                          \
+    ins[ne++] = off[p_] + o_;
+    /* ... and where it comes from in the hash. From the node's own layer:
+     * how far back and which output (that node's hash holds the type); from
+     * another layer: how far back and the type; from outside the layers:
+     * which output slot. */
+#define GX_FROM(H)                                                                                  \
+    {                                                                                               \
+        uint64_t back_ = ((uint64_t)(uint32_t)(i - p_) << 8) | (uint32_t)o_;                        \
+        if (p_ >= span0) H = hmix(H, back_);                                                        \
+        else if (lay[p_]) H = hmix(hmix(H, back_ + 0x5bd1e995), htensor(t_, is_attr(t_)));          \
+        else H = hmix(H, ((uint64_t)(uint32_t)(off[p_] + o_) << 24) + 0x9b);                        \
+    }
+    /* one argument or list item: a tensor a node made becomes an edge; the rest is hashed by value */
+#define GX_ITEM(A, H)                                                                      \
+    {                                                                                      \
+        const mt_arg *x_ = (A);                                                            \
+        if (x_->kind == MT_ARG_INT) {                                                      \
+            H = hmix(H, (uint64_t)x_->v.i ^ (uint64_t)MT_ARG_INT * 0xc2b2ae3d27d4eb4full);   \
+        } else if (x_->kind == MT_ARG_TENSOR && x_->v.t && x_->v.t->node) {                \
+            GX_EDGE(x_->v.t)                                                               \
+            GX_FROM(H)                                                                     \
+        } else {                                                                           \
+            uint64_t w_;                                                                   \
+            if (scalar_word(x_, &w_)) H = hmix(H, w_ ^ (uint64_t)x_->kind * 0xc2b2ae3d27d4eb4full); \
+            else H = hscalar(H, x_);                                                       \
+        }                                                                                  \
+    }
+    /* any argument: list items one level down, as MT__FOR_TENSOR_ARGS visits them */
+#define GX_ARG(A, H)                                                                       \
+    {                                                                                      \
+        const mt_arg *a_ = (A);                                                            \
+        if (a_->kind != MT_ARG_LIST) GX_ITEM(a_, H)                                        \
+        else {                                                                             \
+            H = hmix(H, ((uint64_t)MT_ARG_LIST << 32) | (uint32_t)a_->v.list.n);           \
+            for (int k_ = 0; k_ < a_->v.list.n; k_++) GX_ITEM(&a_->v.list.items[k_], H)     \
+        }                                                                                  \
+    }
+    /* without a hash: the edges only */
+#define GX_ARG_EDGES(A)                                                                    \
+    {                                                                                      \
+        const mt_arg *a_ = (A);                                                            \
+        int c_ = a_->kind == MT_ARG_LIST ? a_->v.list.n : 1;                               \
+        for (int k_ = 0; k_ < c_; k_++) {                                                  \
+            const mt_arg *x_ = a_->kind == MT_ARG_LIST ? &a_->v.list.items[k_] : a_;       \
+            if (x_->kind == MT_ARG_TENSOR && x_->v.t && x_->v.t->node) {                   \
+                GX_EDGE(x_->v.t)                                                           \
+            }                                                                              \
+        }                                                                                  \
+    }
     for (int i = 0; i <= g->n; i++) {
-        const mt_node *nd = i < g->n ? g->nodes[i] : NULL;
+        const mt_node *nd = NULL;
         const mt_module *L = NULL;
-        if (nd) {
-            if (nd->stack != memo_st || !nd->stack) {
+        if (i < g->n) {
+            nd = nodes[i];
+            if (nd->stack != memo_st) {
                 memo_st = nd->stack;
                 memo_lay = layer_entry(nd->stack);
             }
             L = memo_lay;
+            if (L == prev && i > 0) goto same_span;
         }
-        if (L != prev || !nd) {
+        {
             /* the span of layer `prev` ended: compare it with the spans before */
             if (twins && prev && nspans > 0) {
-                int a = span_start[nspans - 1], len = i - a;
+                int len = i - span_start[nspans - 1];
                 span_hash[nspans - 1] = hmix(lh, (uint64_t)len);
                 for (int back = 1; back <= TWIN_LOOKBACK && nspans - 1 - back >= 0; back++) {
-                    int b = span_start[nspans - 1 - back];
-                    if (span_start[nspans - back] - b != len || span_hash[nspans - 1 - back] != span_hash[nspans - 1] ||
-                        !X->lay[b])
-                        continue;
-                    for (int k = 0; k < len; k++) X->twin[a + k] = b + k + 1;
+                    int bs = nspans - 1 - back, b = span_start[bs];
+                    if (span_start[bs + 1] - b != len || span_hash[bs] != span_hash[nspans - 1] || !lay[b]) continue;
+                    sp_tmpl[nspans - 1] = sp_tmpl[bs] >= 0 ? sp_tmpl[bs] : bs;
                     break;
                 }
             }
             if (twins && nd) {
                 span_hash[nspans] = 0;
+                sp_tmpl[nspans] = -1;
                 span_start[nspans++] = i;
             }
-            W.span0 = i;
+            span0 = i;
             lh = 0x452821e638d01377ull;
         }
         prev = L;
         if (!nd) break;
-        X->lay[i] = L;
-        X->off[i] = X->nslots;
-        X->in_off[i] = X->nedges;
-        bool hash = twins && L;
-        W.i = i;
-        W.hash = hash;
-        uint64_t h = 0;
-        if (hash) {
-            uint64_t head = ((uint64_t)(uint16_t)nd->opid) | ((uint64_t)(uint8_t)nd->op << 16) |
-                            ((uint64_t)(uint16_t)nd->nout << 24) | ((uint64_t)(uint16_t)nd->nargs << 40);
-            h = hmix(0x13198a2e03707344ull, head);
-            if ((unsigned)nd->nkwargs | ((unsigned)(nd->opid + 1) >> 16) | ((unsigned)nd->op >> 8) |
-                ((unsigned)nd->nout >> 16) | ((unsigned)nd->nargs >> 16))
-                h = hmix(hmix(h, (uint64_t)(uint32_t)nd->nkwargs), ((uint64_t)(uint32_t)nd->opid << 32) | (uint32_t)nd->op);
+    same_span:
+        lay[i] = L;
+        off[i] = nslots;
+        in_off[i] = ne;
+        nslots += nd->nout > 0 ? nd->nout : 1;
+        if (twins && L) {
+            uint64_t h = hmix(hmix(0x13198a2e03707344ull, ((uint64_t)(uint32_t)nd->opid << 32) | (uint32_t)nd->op),
+                              ((uint64_t)(uint32_t)nd->nout << 32) | (uint32_t)nd->nargs);
+            if (nd->nkwargs) h = hmix(h, (uint64_t)(uint32_t)nd->nkwargs + 0x3c6ef372u);
             /* An op's target follows from its id, and its outputs from its
              * inputs (hashed with their producers) and arguments: the shape
              * rules are functions of them, except nonzero's fresh symbol. */
@@ -518,17 +533,20 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
             if (!op || nd->opid == MT_OP_NONZERO) {
                 bool attr = nd->op == MT_NODE_GET_ATTR;
                 for (int o = 0; o < nd->nout; o++) h = hmix(h, htensor(&nd->outs[o], attr));
+                /* a parameter or a buffer (the one requires grad) */
+                if (attr) h = hmix(h, nd->param ? 1u + (unsigned)nd->param->is_buffer : 0u);
             }
+            const mt_arg *args = nd->args;
+            for (int a = 0; a < nd->nargs; a++) GX_ARG(&args[a], h)
+            for (int a = 0; a < nd->nkwargs; a++) {
+                h = hmix(h, (uint64_t)(uintptr_t)nd->kwargs[a].name);
+                GX_ARG(&nd->kwargs[a].value, h)
+            }
+            lh = hmix(lh, h ^ (h >> 29));
+        } else {
+            for (int a = 0; a < nd->nargs; a++) GX_ARG_EDGES(&nd->args[a])
+            for (int a = 0; a < nd->nkwargs; a++) GX_ARG_EDGES(&nd->kwargs[a].value)
         }
-        X->nslots += nd->nout > 0 ? nd->nout : 1;
-        for (int a = 0; a < nd->nargs; a++) {
-            if (!walk_arg(&W, &nd->args[a], &h)) return false;
-        }
-        for (int a = 0; a < nd->nkwargs; a++) {
-            if (hash) h = hmix(h, (uint64_t)(uintptr_t)nd->kwargs[a].name);
-            if (!walk_arg(&W, &nd->kwargs[a].value, &h)) return false;
-        }
-        if (hash) lh = hmix(lh, h ^ (h >> 29));
         if (nd->op == MT_NODE_PLACEHOLDER) {
             if (nd->name && strcmp(nd->name, "decoder_input_ids") == 0) X->ids_dec = nph;
             nph++;
@@ -538,8 +556,27 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
             if (!ilist_push(ctx, &X->outputs, &X->noutputs, &X->capoutputs, i)) return false;
         }
     }
-    X->off[g->n] = X->nslots;
-    X->in_off[g->n] = X->nedges;
+#undef GX_ARG_EDGES
+#undef GX_ARG
+#undef GX_ITEM
+#undef GX_FROM
+#undef GX_EDGE
+    off[g->n] = nslots;
+    in_off[g->n] = ne;
+    X->off = off;
+    X->in_off = in_off;
+    X->lay = lay;
+    X->in_node = inn;
+    X->in_slot = ins;
+    X->nedges = ne;
+    X->capedges = cape;
+    X->nslots = nslots;
+    if (twins) {
+        span_start[nspans] = g->n;
+        X->sp_start = span_start;
+        X->sp_tmpl = sp_tmpl;
+        X->nspans = nspans;
+    }
     if (X->ids_dec < 0) return true;
     X->deps = mt_alloc_array(ctx, n + 1, sizeof *X->deps);
     if (!X->deps) return false;
@@ -549,6 +586,24 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         if (g->nodes[i]->op == MT_NODE_PLACEHOLDER && nph < 64) X->deps[i] |= (uint64_t)1 << nph++;
     }
     return true;
+}
+
+/* The identical layer's node at the same place as node i of span k (its
+ * first instance's), -1: none. */
+static int twin_of(const gindex *X, int k, int i) {
+    int t = X->sp_start ? X->sp_tmpl[k] : -1;
+    return t >= 0 ? X->sp_start[t] + (i - X->sp_start[k]) : -1;
+}
+
+/* The span holding node i. */
+static int span_of(const gindex *X, int i) {
+    int lo = 0, hi = X->nspans - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (X->sp_start[mid] <= i) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
 }
 
 /* Consumers of each node (CSR), built on first use: only eager attention
@@ -739,6 +794,7 @@ typedef struct maskinfo {
     bool done, causal;
     int64_t window;
     bool chunked;  /* the window is a chunk (from a floordiv) */
+    bool local;    /* the scan met only nodes of the mask's own layer or outside the layers */
 } maskinfo;
 
 static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, maskinfo *mi, int *seen, int epoch,
@@ -746,9 +802,12 @@ static void mask_scan(const mt_graph *g, const gindex *X, const mt_node *root, m
     int sp = 0;
     stack[sp++] = root->index;
     seen[root->index] = epoch;
+    const mt_module *L0 = X->lay[root->index];
+    mi->local = true;
     while (sp > 0) {
         int i = stack[--sp];
         const mt_node *n = g->nodes[i];
+        if (X->lay[i] && X->lay[i] != L0) mi->local = false;
         if (n->opid == MT_OP_TRIU) mi->causal = true;
         /* q - k >= window (sliding), or q // chunk != k // chunk (Llama 4's chunked attention: at most
          * chunk keys are held, reported as a window of chunk) */
@@ -860,6 +919,49 @@ static int64_t config_context(sizer *S, const char **note) {
     return 4096;
 }
 
+static int core_at(const sizer *S, int node);
+static const mt_tensor *shifted(const mt_graph *g, const mt_tensor *t, int d);
+
+/* A tensor argument of a node of an identical layer, seen from its first
+ * instance d nodes earlier: made in a layer, it is made d nodes later (the
+ * layer hash holds how far back each input comes from); outside the layers,
+ * the same tensor. */
+static const mt_tensor *shift_arg(const sizer *S, const mt_tensor *t, int d) {
+    if (!t || !t->node || !S->X.lay[t->node->index]) return t;
+    return shifted(S->g, t, d);
+}
+
+/* The attention core at node i when its layer is identical to an earlier
+ * one whose node at the same place is a core: the same core shifted (its
+ * kind, window and cached tensors are still analysed on their own). */
+static bool shift_core(sizer *S, int i, core *c) {
+    const gindex *X = &S->X;
+    int tw = X->sp_start && X->lay[i] ? twin_of(X, span_of(X, i), i) : -1;
+    int j = tw >= 0 ? core_at(S, tw) : -1;
+    if (j < 0) return false;
+    const core *t = &S->cores[j];
+    int d = i - tw;
+    if (!t->q || !t->k || !t->v || !t->q->node || !t->k->node || !t->v->node) return false;
+    if (t->scores_mm) {
+        if (!X->lay[t->scores_mm->index] || !X->lay[t->pv_mm->index]) return false;
+        c->scores_mm = S->g->nodes[t->scores_mm->index + d];
+        c->pv_mm = S->g->nodes[t->pv_mm->index + d];
+        const mt_tensor *sc = &c->scores_mm->outs[0];
+        c->sq = sc->shape[sc->ndim - 2];
+        c->sk = sc->shape[sc->ndim - 1];
+    }
+    c->node = S->g->nodes[i];
+    c->q = shift_arg(S, t->q, d);
+    c->k = shift_arg(S, t->k, d);
+    c->v = shift_arg(S, t->v, d);
+    c->mask = shift_arg(S, t->mask, d);
+    if (!t->scores_mm) {
+        c->sq = c->q->shape[c->q->ndim - 2];
+        c->sk = c->k->shape[c->k->ndim - 2];
+    }
+    return true;
+}
+
 static bool find_cores(sizer *S) {
     const mt_graph *g = S->g;
     S->cores = mt_alloc_array(S->ctx, (size_t)S->X.ncand + 1, sizeof *S->cores);
@@ -870,9 +972,11 @@ static bool find_cores(sizer *S) {
         const mt_node *n = g->nodes[i];
         core c;
         memset(&c, 0, sizeof c);
-        if (n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
-        bool ok = n->opid == MT_OP_SDPA ? sdpa_core(n, &c)
-                  : n->opid == MT_OP_SOFTMAX && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
+        bool ok = shift_core(S, i, &c);
+        if (!ok && n->opid == MT_OP_SOFTMAX && !gindex_consumers(S->ctx, g, &S->X)) return false;
+        if (!ok)
+            ok = n->opid == MT_OP_SDPA ? sdpa_core(n, &c)
+                 : n->opid == MT_OP_SOFTMAX && eager_core(g, &S->X, n, &c, S->seen, ++S->epoch);
         if (!ok) continue;
         S->cores[S->ncores++] = c;
         if (n->opid == MT_OP_SDPA) {
@@ -917,7 +1021,7 @@ static const mt_tensor *shifted(const mt_graph *g, const mt_tensor *t, int d) {
 static bool reuse_kv(sizer *S, mt_sizing *out, int i) {
     const gindex *X = &S->X;
     const core *c = &S->cores[i];
-    int at = c->node->index, tw = X->twin ? X->twin[at] - 1 : -1;
+    int at = c->node->index, tw = X->sp_start ? twin_of(X, span_of(X, at), at) : -1;
     int j = tw >= 0 ? core_at(S, tw) : -1;
     if (j < 0) return false;
     const mt_sizing_attn *aj = &out->attn[j];
@@ -965,7 +1069,15 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         if (c->mask && c->mask->node) {
             /* masks are shared by layers: scanned once */
             maskinfo *slot = &mi[i];
-            for (int j = i - 1; j >= 0; j--)
+            /* a mask made in a layer identical to an earlier one, from nodes of
+             * that layer and outside the layers only: the earlier mask's facts */
+            int at = c->node->index, tw = S->X.sp_start && S->X.lay[at] ? twin_of(&S->X, span_of(&S->X, at), at) : -1;
+            int j0 = tw >= 0 ? core_at(S, tw) : -1;
+            if (j0 >= 0 && mi[j0].done && mi[j0].local && S->cores[j0].mask && S->cores[j0].mask->node &&
+                S->X.lay[S->cores[j0].mask->node->index] == S->X.lay[tw] &&
+                c->mask->node->index - S->cores[j0].mask->node->index == at - tw)
+                *slot = mi[j0];
+            for (int j = i - 1; j >= 0 && !slot->done; j--)
                 if (mi[j].done && S->cores[j].mask && S->cores[j].mask->node == c->mask->node) {
                     *slot = mi[j];
                     break;
@@ -1184,7 +1296,7 @@ static uint64_t sig_hash(const sigbuf *b) {
 }
 
 static bool fc_grow(flops_cache *c) {
-    size_t ncap = c->cap ? 2 * c->cap : 1024;
+    size_t ncap = c->cap ? 2 * c->cap : 256;
     uint64_t *nh = mt_alloc_array(c->ctx, ncap, sizeof *nh);
     uint64_t **nw = mt_alloc_array(c->ctx, ncap, sizeof *nw);
     int *nn = mt_alloc_array(c->ctx, ncap, sizeof *nn);
@@ -1245,7 +1357,7 @@ static bool sym_decode_core(sizer *T, int64_t context, long double *sum) {
     mt_ctx *ctx = T->ctx;
     const mt_graph *g = T->g;
     T->seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->seen);
-    T->stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->stack);
+    T->stack = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *T->stack); /* (written before read) */
     if (!T->seen || !T->stack || !gindex_build(ctx, g, &T->X, false) || !find_cores(T)) return false;
     bool encdec = T->X.ids_dec >= 0;
     evaluator D;
@@ -1295,6 +1407,66 @@ static mt_status symbolic_decode(sizer *S, int64_t context) {
     return st;
 }
 
+/* The sums of a first instance of identical layers (see flops()). */
+typedef struct flop_tmpl {
+    bool exact;          /* every value a non-negative integer */
+    long double total, noncore_dec, expert;
+    int *slots, nslots, capslots; /* pairs: 1 + symbolic key, nodes */
+} flop_tmpl;
+
+/* Span [a, a+len) identical to the span t: its per-node figures are t's, its
+ * sums t's sums. 1: done; 0: walk its nodes; -1: out of memory. */
+static int flop_span(sizer *S, flop_tmpl **ft, int t, int a, int len, double *node_fl, const mt_sym **fsym,
+                     long double *val, long double *dec, int *slot_of, long double *core_fl, int64_t *counts,
+                     long double *sums) {
+    const int *core_of = S->core_of;
+    int ta = S->X.sp_start[t];
+    flop_tmpl *T = ft[t];
+    if (!T) {
+        if (!(T = mt_alloc_array(S->ctx, 1, sizeof *T))) return -1;
+        T->exact = true;
+        for (int j = ta; j < ta + len; j++) {
+            if (!fsym[j]) continue;
+            long double v = val[j], d = dec[j];
+            if (!(v >= 0 && floorl(v) == v && d >= 0 && floorl(d) == d)) T->exact = false;
+            T->total += v;
+            if (!core_of[j]) T->noncore_dec += d;
+            if (!slot_of[j]) {
+                T->expert += v;
+                continue;
+            }
+            int k = 0;
+            while (k < T->nslots && T->slots[k] != slot_of[j]) k += 2;
+            if (k == T->nslots && (!ilist_push(S->ctx, &T->slots, &T->nslots, &T->capslots, slot_of[j]) ||
+                                   !ilist_push(S->ctx, &T->slots, &T->nslots, &T->capslots, 0)))
+                return -1;
+            T->slots[k + 1]++;
+        }
+        ft[t] = T;
+    }
+    if (!T->exact) return 0;
+    /* the same attention cores at the same places (their FLOPs are summed apart) */
+    int coff = 0;
+    bool have = false;
+    for (int j = 0; j < len; j++) {
+        int c1 = core_of[a + j], c0 = core_of[ta + j];
+        if ((c1 == 0) != (c0 == 0)) return 0;
+        if (!c1) continue;
+        if (have && c1 - c0 != coff) return 0;
+        coff = c1 - c0;
+        have = true;
+    }
+    /* (the other per-node arrays are read at first instances only: twin_of) */
+    memcpy(node_fl + a, node_fl + ta, (size_t)len * sizeof *node_fl);
+    for (int j = 0; j < len; j++)
+        if (core_of[a + j]) core_fl[core_of[a + j] - 1] = core_fl[core_of[ta + j] - 1];
+    sums[0] += T->total;
+    sums[1] += T->noncore_dec;
+    sums[2] += T->expert;
+    for (int k = 0; k < T->nslots; k += 2) counts[T->slots[k] - 1] += T->slots[k + 1];
+    return 1;
+}
+
 static mt_status flops(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
@@ -1328,9 +1500,40 @@ static mt_status flops(sizer *S, mt_sizing *out) {
     long double *dec = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *dec);
     int *slot_of = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *slot_of); /* 1 + key, 0: data-dependent */
     if (!fsym || !val || !dec || !slot_of) return mt_ctx_status(ctx);
-    for (int i = 0; i < g->n; i++) {
+    /* Spans of identical layers add their first instance's sums (and copy
+     * its per-node figures) instead of walking their nodes, while every
+     * value added so far is a non-negative integer: then each sum is exact
+     * in long double (below 2^63, checked at the end; else the nodes are
+     * walked one by one again) and the same in any order. Encoder-decoders
+     * walk every node (what depends on the decoder's ids differs by layer). */
+    const gindex *X = &S->X;
+    int nsp = X->sp_start ? X->nspans : 1;
+    flop_tmpl **ft = X->sp_start && !encdec ? mt_alloc_array(ctx, (size_t)nsp + 1, sizeof *ft) : NULL;
+    if (X->sp_start && !encdec && !ft) return mt_ctx_status(ctx);
+    for (int attempt = 0;; attempt++) {
+    bool exact = attempt == 0 && ft;
+    total = 0;
+    noncore_dec = 0;
+    expert_sum = 0;
+    for (int c = 0; c < S->ncores; c++) core_fl[c] = 0;
+    for (int k = 0; k < nk; k++) counts[k] = 0;
+    for (int k = 0; k < nsp; k++) {
+    int a = X->sp_start ? X->sp_start[k] : 0, b = X->sp_start ? X->sp_start[k + 1] : g->n;
+    int t = exact ? X->sp_tmpl[k] : -1;
+    if (t >= 0) {
+        long double sums[3] = {total, noncore_dec, expert_sum};
+        int r = flop_span(S, ft, t, a, b - a, node_fl, fsym, val, dec, slot_of, core_fl, counts, sums);
+        if (r < 0) return mt_ctx_status(ctx);
+        if (r > 0) {
+            total = sums[0];
+            noncore_dec = sums[1];
+            expert_sum = sums[2];
+            continue;
+        }
+    }
+    for (int i = a; i < b; i++) {
         const mt_node *n = g->nodes[i];
-        int tw = S->X.twin ? S->X.twin[i] - 1 : -1;
+        int tw = twin_of(X, k, i);
         node_fl[i] = 0;
         fsym[i] = NULL;
         if (tw >= 0) {
@@ -1367,6 +1570,15 @@ static mt_status flops(sizer *S, mt_sizing *out) {
         else if (!encdec || (S->X.deps[i] >> S->X.ids_dec & 1)) noncore_dec += dec[i];
         if (slot_of[i]) counts[slot_of[i] - 1]++;
         else expert_sum += v;
+        if (exact && fsym[i] && !(val[i] >= 0 && floorl(val[i]) == val[i] && dec[i] >= 0 && floorl(dec[i]) == dec[i]))
+            exact = false;
+    }
+    }
+    if (!ft || attempt > 0) break;
+    long double lim = 9223372036854775808.0L; /* 2^63 */
+    bool ok = total < lim && noncore_dec < lim && expert_sum < lim;
+    for (int c = 0; c < S->ncores; c++) ok &= core_fl[c] < lim;
+    if (ok) break;
     }
     if (S->dec_given) noncore_dec = S->noncore_dec;
     for (int i = 0; i < nk && sym; i++) sym = mt_sym_add(ctx, sym, mt_sym_mul_const(ctx, keys[i], counts[i]));
@@ -1502,130 +1714,329 @@ static unsigned act_flags(const mt_node *n, const bool *flt) {
     return f;
 }
 
+/* Pass 1 of the activations, per node: flags, the storage each output lives
+ * in (base slot), its bytes, last uses, requires-grad, saved tensors. */
+typedef struct actx {
+    sizer *S;
+    const bool *flt;
+    int *base, *last, *lastin;
+    long double *bytes;
+    unsigned char *fl;  /* AF_* per node */
+    bool *rg;           /* requires grad */
+    int *nrg;           /* tensor inputs requiring grad */
+    bool *saved, *savedin;
+    bool inexact;         /* a byte count that is not a non-negative integer */
+    long double max_bytes;
+} actx;
+
+static void act_node(actx *A, int i) {
+    const gindex *X = &A->S->X;
+    const mt_node *n = A->S->g->nodes[i];
+    const int *in_node = X->in_node, *in_slot = X->in_slot;
+    int *base = A->base, *last = A->last;
+    unsigned char *fl = A->fl;
+    bool *rg = A->rg;
+    int o0 = X->off[i], e0 = X->in_off[i], e1 = X->in_off[i + 1];
+    unsigned f = act_flags(n, A->flt);
+    if (n->op == MT_NODE_GET_ATTR) {
+        f |= AF_ATTR;
+        if (n->param && !n->param->is_buffer) f |= AF_RG;
+    }
+    fl[i] = (unsigned char)f;
+    if (n->nout <= 0) base[o0] = -1;
+    /* the first argument, when a node made it, is the first input edge */
+    int src = -1;
+    if ((f & AF_ALIAS) && n->nargs && n->args[0].kind == MT_ARG_TENSOR && n->args[0].v.t && n->args[0].v.t->node)
+        src = base[in_slot[e0]];
+    for (int o = 0; o < n->nout; o++) {
+        int s = o0 + o;
+        if (src >= 0) {
+            base[s] = src;
+        } else {
+            base[s] = s;
+            long double by = 0;
+            if (!(f & AF_ATTR)) by = ev_numel(&A->S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
+            A->bytes[s] = by;
+            if (!(by >= 0 && floorl(by) == by)) A->inexact = true;
+            if (by > A->max_bytes) A->max_bytes = by;
+        }
+        last[base[s]] = i;
+    }
+    bool r = (f & AF_RG) != 0;
+    int nrg = 0;
+    for (int e = e0; e < e1; e++) {
+        last[base[in_slot[e]]] = i;
+        nrg += rg[in_node[e]];
+    }
+    A->nrg[i] = nrg;
+    r = !(f & AF_NOGRAD) && (r || nrg > 0);
+    rg[i] = r;
+    if (!r) return;
+    if (f & AF_SAVE_IN) {
+        for (int e = e0; e < e1; e++) {
+            int p = in_node[e];
+            if (fl[p] & AF_ATTR) continue;
+            /* products: kept when another operand needs it for its gradient */
+            if ((f & AF_PROD) && nrg - (int)rg[p] == 0) continue;
+            A->saved[base[in_slot[e]]] = true;
+        }
+    }
+    if (f & AF_SAVE_OUT)
+        for (int o = 0; o < n->nout; o++) A->saved[base[o0 + o]] = true;
+}
+
+/* What a span of identical layers needs besides its template's per-node
+ * figures: the input edges from nodes before the span (their requires-grad
+ * and parameter flags must be the template's), and the edges and outputs
+ * whose storage is older than the span (last uses and saved tensors of
+ * storage the span does not own, replayed one by one). */
+typedef struct act_tmpl {
+    int *cross, ncross, capcross;
+    int *bedge, nbedge, capbedge;  /* pairs: edge, consumer node */
+    int *bout, nbout, capbout;     /* pairs: output slot, node */
+} act_tmpl;
+
+static bool act_tmpl_build(actx *A, int a, int len, act_tmpl *T) {
+    const gindex *X = &A->S->X;
+    mt_ctx *ctx = A->S->ctx;
+    int s0 = X->off[a];
+    for (int i = a; i < a + len; i++) {
+        for (int s = X->off[i]; s < X->off[i + 1]; s++)
+            if (A->base[s] >= 0 && A->base[s] < s0 &&
+                (!ilist_push(ctx, &T->bout, &T->nbout, &T->capbout, s) ||
+                 !ilist_push(ctx, &T->bout, &T->nbout, &T->capbout, i)))
+                return false;
+        for (int e = X->in_off[i]; e < X->in_off[i + 1]; e++) {
+            if (A->base[X->in_slot[e]] < s0 && (!ilist_push(ctx, &T->bedge, &T->nbedge, &T->capbedge, e) ||
+                                                !ilist_push(ctx, &T->bedge, &T->nbedge, &T->capbedge, i)))
+                return false;
+            if (X->in_node[e] < a && !ilist_push(ctx, &T->cross, &T->ncross, &T->capcross, e)) return false;
+        }
+    }
+    return true;
+}
+
+/* Span [a, a+len) identical to the span at ta (its first instance): its nodes
+ * take the template's per-node figures shifted, when its inputs from before
+ * the span require grad as the template's do. False: walk it node by node. */
+static bool act_shift(actx *A, int a, int ta, int len, const act_tmpl *T) {
+    const gindex *X = &A->S->X;
+    const int *in_node = X->in_node, *in_slot = X->in_slot;
+    int D = a - ta, DS = X->off[a] - X->off[ta], DE = X->in_off[a] - X->in_off[ta];
+    for (int k = 0; k < T->ncross; k++) {
+        int p0 = in_node[T->cross[k]], p1 = in_node[T->cross[k] + DE];
+        if (A->rg[p0] != A->rg[p1] || ((A->fl[p0] ^ A->fl[p1]) & AF_ATTR)) return false;
+    }
+    memcpy(A->fl + a, A->fl + ta, (size_t)len);
+    memcpy(A->rg + a, A->rg + ta, (size_t)len * sizeof *A->rg);
+    memcpy(A->nrg + a, A->nrg + ta, (size_t)len * sizeof *A->nrg);
+    int s0 = X->off[ta], s1 = X->off[ta + len];
+    memcpy(A->bytes + s0 + DS, A->bytes + s0, (size_t)(s1 - s0) * sizeof *A->bytes);
+    int *base = A->base, *last = A->last;
+    for (int s = s0; s < s1; s++) {
+        int b = base[s];
+        if (b < s0) {
+            base[s + DS] = b; /* -1 (no output), or older storage: set below */
+            continue;
+        }
+        base[s + DS] = b + DS;
+        if (b == s) {
+            last[s + DS] = A->lastin[s] + D;
+            A->saved[s + DS] = A->savedin[s];
+        }
+    }
+    /* outputs aliasing older storage, in node order (alias chains) */
+    for (int k = 0; k < T->nbout; k += 2) {
+        int s = T->bout[k] + DS, i = T->bout[k + 1] + D;
+        int b = base[in_slot[X->in_off[i]]];
+        base[s] = b;
+        if (i > last[b]) last[b] = i;
+        if (A->rg[i] && (A->fl[i] & AF_SAVE_OUT)) A->saved[b] = true;
+    }
+    for (int k = 0; k < T->nbedge; k += 2) {
+        int e = T->bedge[k] + DE, i = T->bedge[k + 1] + D, b = base[in_slot[e]];
+        if (i > last[b]) last[b] = i;
+        unsigned f = A->fl[i];
+        if (!A->rg[i] || !(f & AF_SAVE_IN)) continue;
+        int p = in_node[e];
+        if ((A->fl[p] & AF_ATTR) || ((f & AF_PROD) && A->nrg[i] - (int)A->rg[p] == 0)) continue;
+        A->saved[b] = true;
+    }
+    return true;
+}
+
+/* A layer's input where a layer starts: the largest tensor entering it. */
+static void layer_input(const gindex *X, int i, const mt_module *prev, const int *base, const long double *bytes,
+                        long double *sum) {
+    const mt_module *L = X->lay[i];
+    if (!L || L == prev) return;
+    long double in = 0;
+    FOR_INPUTS(X, i, e) {
+        long double by = bytes[base[X->in_slot[e]]];
+        if (by > in) in = by;
+    }
+    *sum += in;
+}
+
 static mt_status activations(sizer *S, mt_sizing *out) {
     mt_ctx *ctx = S->ctx;
     const mt_graph *g = S->g;
     const gindex *X = &S->X;
     int ns = X->nslots, nn = g->n;
-    const int *off = X->off, *in_off = X->in_off, *in_node = X->in_node, *in_slot = X->in_slot, *twin = X->twin;
+    const int *off = X->off, *in_slot = X->in_slot;
     /* every entry below is written before it is read (slots of nodes without
      * outputs get base -1), so the scratch arrays are not zeroed */
-    int *base = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *base);
-    int *last = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *last);
-    long double *bytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *bytes);
-    unsigned char *fl = mt__alloc_raw(ctx, (size_t)nn + 1); /* AF_* per node */
-    bool *rg = mt__alloc_raw(ctx, (size_t)nn + 1);          /* requires grad */
-    bool *saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *saved);
-    if (!base || !last || !bytes || !fl || !rg || !saved) return mt_ctx_status(ctx);
     bool flt[MT_DTYPE_COUNT];
     for (int d = 0; d < MT_DTYPE_COUNT; d++) flt[d] = mt_dtype_is_floating((mt_dtype)d);
-    for (int i = 0; i < nn; i++) {
-        const mt_node *n = g->nodes[i];
-        int o0 = off[i], e0 = in_off[i], e1 = in_off[i + 1];
-        int tw = twin ? twin[i] - 1 : -1;
-        /* an identical layer's node: the same flags (a parameter read is
-         * looked at again: parameter or buffer is not in the layer's hash) */
-        unsigned f = tw >= 0 && n->op != MT_NODE_GET_ATTR ? fl[tw] : act_flags(n, flt);
-        if (n->op == MT_NODE_GET_ATTR) {
-            f |= AF_ATTR;
-            if (n->param && !n->param->is_buffer) f |= AF_RG;
-        }
-        fl[i] = (unsigned char)f;
-        if (n->nout <= 0) base[o0] = -1;
-        /* the first argument, when a node made it, is the first input edge */
-        int src = -1;
-        if ((f & AF_ALIAS) && n->nargs && n->args[0].kind == MT_ARG_TENSOR && n->args[0].v.t && n->args[0].v.t->node)
-            src = base[in_slot[e0]];
-        for (int o = 0; o < n->nout; o++) {
-            int s = o0 + o;
-            if (src >= 0) {
-                base[s] = src;
-            } else {
-                base[s] = s;
-                int ts = tw >= 0 ? off[tw] + o : -1; /* the same output, an identical layer earlier */
-                if (ts >= 0 && base[ts] == ts) bytes[s] = bytes[ts];
-                else if (!(f & AF_ATTR))
-                    bytes[s] = ev_numel(&S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
-                else bytes[s] = 0;
+    actx A = {.S = S, .flt = flt};
+    A.base = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.base);
+    A.last = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.last);
+    A.bytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.bytes);
+    A.fl = mt__alloc_raw(ctx, (size_t)nn + 1);
+    A.rg = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *A.rg);
+    A.nrg = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *A.nrg);
+    A.saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *A.saved);
+    if (!A.base || !A.last || !A.bytes || !A.fl || !A.rg || !A.nrg || !A.saved) return mt_ctx_status(ctx);
+    int *base = A.base, *last = A.last;
+    long double *bytes = A.bytes;
+    bool *saved = A.saved;
+    /* spans of identical layers take their first instance's figures shifted
+     * (its last uses and saved flags as they stood at its end) */
+    int nsp = X->sp_start ? X->nspans : 1;
+    act_tmpl **tm = NULL; /* per span: what its identical spans need (built on first use) */
+    bool *root = NULL;    /* per span: the first instance of identical spans */
+    if (X->sp_start) {
+        tm = mt_alloc_array(ctx, (size_t)nsp + 1, sizeof *tm);
+        root = mt_alloc_array(ctx, (size_t)nsp + 1, sizeof *root);
+        A.lastin = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.lastin);
+        A.savedin = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.savedin);
+        if (!tm || !root || !A.lastin || !A.savedin) return mt_ctx_status(ctx);
+        for (int k = 0; k < nsp; k++)
+            if (X->sp_tmpl[k] >= 0) root[X->sp_tmpl[k]] = true;
+    }
+    for (int k = 0; k < nsp; k++) {
+        int a = X->sp_start ? X->sp_start[k] : 0, b = X->sp_start ? X->sp_start[k + 1] : nn;
+        int t = X->sp_start ? X->sp_tmpl[k] : -1;
+        if (t >= 0) {
+            act_tmpl *T = tm[t];
+            int ta = X->sp_start[t];
+            if (!T) {
+                T = mt_alloc_array(ctx, 1, sizeof *T);
+                if (!T || !act_tmpl_build(&A, ta, b - a, T)) return mt_ctx_status(ctx);
+                tm[t] = T;
             }
-            last[base[s]] = i;
+            if (act_shift(&A, a, ta, b - a, T)) continue;
         }
-        bool r = (f & AF_RG) != 0;
-        int nrg = 0; /* tensor inputs requiring grad */
-        for (int e = e0; e < e1; e++) {
-            last[base[in_slot[e]]] = i;
-            nrg += rg[in_node[e]];
+        for (int i = a; i < b; i++) act_node(&A, i);
+        if (root && root[k]) {
+            memcpy(A.lastin + off[a], last + off[a], (size_t)(off[b] - off[a]) * sizeof *last);
+            memcpy(A.savedin + off[a], saved + off[a], (size_t)(off[b] - off[a]) * sizeof *saved);
         }
-        r = !(f & AF_NOGRAD) && (r || nrg > 0);
-        rg[i] = r;
-        if (!r) continue;
-        if (f & AF_SAVE_IN) {
-            for (int e = e0; e < e1; e++) {
-                int p = in_node[e];
-                if (fl[p] & AF_ATTR) continue;
-                /* products: kept when another operand needs it for its gradient */
-                if ((f & AF_PROD) && nrg - (int)rg[p] == 0) continue;
-                saved[base[in_slot[e]]] = true;
-            }
-        }
-        if (f & AF_SAVE_OUT)
-            for (int o = 0; o < n->nout; o++) saved[base[o0 + o]] = true;
     }
     /* the graph's outputs live to the end */
     for (int k = 0; k < X->noutputs; k++) FOR_INPUTS(X, X->outputs[k], e) last[base[in_slot[e]]] = nn;
-    /* what each node frees: a list of slots per node, in slot order */
-    int *free_head = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *free_head);
-    int *free_next = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *free_next);
-    if (!free_head || !free_next) return mt_ctx_status(ctx);
-    for (int i = 0; i < nn; i++) free_head[i] = -1;
-    for (int s = ns - 1; s >= 0; s--)
+    /* what each node frees, summed in slot order (as a per-node list of its
+     * slots would be); whether every byte count is a non-negative integer
+     * and all of them together stay below 2^63: then every sum below is exact
+     * in long double, in any order */
+    bool exact = X->sp_start != NULL && !A.inexact && A.max_bytes * (long double)ns < 9223372036854775808.0L;
+    long double *fr = exact ? NULL : mt_alloc_array(ctx, (size_t)nn + 1, sizeof *fr);
+    int64_t *fri = exact ? mt_alloc_array(ctx, (size_t)nn + 1, sizeof *fri) : NULL; /* (exact: as integers) */
+    if (!fr && !fri) return mt_ctx_status(ctx);
+    for (int s = 0; s < ns; s++)
         if (base[s] == s && last[s] < nn && bytes[s] > 0) {
-            free_next[s] = free_head[last[s]];
-            free_head[last[s]] = s;
+            if (fri) fri[last[s]] += (int64_t)bytes[s];
+            else fr[last[s]] += bytes[s];
         }
     /* one pass in order: the inference peak (allocate outputs, then free what
      * this node used last); the saved tensors for training, in total, outside
      * the layers and per layer; each layer's input: the largest tensor entering
      * it from outside (the hidden state). With full checkpointing per layer:
-     * each layer's input plus one layer's saved tensors recomputed at a time */
+     * each layer's input plus one layer's saved tensors recomputed at a time.
+     * When the sums are exact, a span of identical layers that allocates,
+     * frees and saves what its first instance does adds that instance's
+     * figures: its live bytes rise and fall the same from where they start. */
     long double live = 0, peak = 0;
     int peak_at = -1;
     long double all = 0, outside = 0, layer_max = 0, cur = 0, layer_inputs = 0;
     const mt_module *cur_layer = NULL, *prev = NULL;
-    for (int i = 0; i < nn; i++) {
-        const mt_module *L = X->lay[i];
-        if (L && L != prev) {
-            long double in = 0;
-            FOR_INPUTS(X, i, e) {
-                long double b = bytes[base[in_slot[e]]];
-                if (b > in) in = b;
-            }
-            layer_inputs += in;
-        }
-        prev = L;
-        for (int s = off[i]; s < off[i + 1]; s++) {
-            if (base[s] != s) continue;
-            live += bytes[s];
-            if (!saved[s]) continue;
-            all += bytes[s];
-            if (!L) {
-                outside += bytes[s];
+    typedef struct span_sum {
+        bool have, any_saved;
+        int argmax;          /* first node (from the span's start) at the span's highest live bytes */
+        long double max, net, saved; /* relative to the live bytes at the span's start */
+    } span_sum;
+    span_sum *ss = exact && tm ? mt__alloc_raw(ctx, ((size_t)nsp + 1) * sizeof *ss) : NULL;
+    if (exact && tm && !ss) return mt_ctx_status(ctx);
+    for (int k = 0; k < nsp; k++) {
+        int a = X->sp_start ? X->sp_start[k] : 0, b = X->sp_start ? X->sp_start[k + 1] : nn;
+        const mt_module *L = X->lay[a];
+        int t = ss ? X->sp_tmpl[k] : -1;
+        if (ss) ss[k].have = false;
+        if (t >= 0 && ss[t].have) {
+            /* (which slots own storage follows from the nodes, identical;
+             * saved flags are set on those slots only) */
+            int ta = X->sp_start[t];
+            if (memcmp(fri + a, fri + ta, (size_t)(b - a) * sizeof *fri) == 0 &&
+                memcmp(saved + off[a], saved + off[ta], (size_t)(off[b] - off[a]) * sizeof *saved) == 0) {
+                const span_sum *T = &ss[t];
+                layer_input(X, a, prev, base, bytes, &layer_inputs);
+                prev = L;
+                if (live + T->max > peak) {
+                    peak = live + T->max;
+                    peak_at = a + T->argmax;
+                }
+                live += T->net;
+                if (T->any_saved) {
+                    all += T->saved;
+                    if (L != cur_layer) {
+                        if (cur > layer_max) layer_max = cur;
+                        cur = 0;
+                        cur_layer = L;
+                    }
+                    cur += T->saved;
+                }
                 continue;
             }
-            if (L != cur_layer) {
-                if (cur > layer_max) layer_max = cur;
-                cur = 0;
-                cur_layer = L;
+        }
+        long double live0 = live, smax = 0, ssaved = 0;
+        int sarg = -1;
+        bool any_saved = false;
+        for (int i = a; i < b; i++) {
+            const mt_module *Li = X->lay[i];
+            layer_input(X, i, prev, base, bytes, &layer_inputs);
+            prev = Li;
+            for (int s = off[i]; s < off[i + 1]; s++) {
+                if (base[s] != s) continue;
+                live += bytes[s];
+                if (!saved[s]) continue;
+                all += bytes[s];
+                if (!Li) {
+                    outside += bytes[s];
+                    continue;
+                }
+                any_saved = true;
+                ssaved += bytes[s];
+                if (Li != cur_layer) {
+                    if (cur > layer_max) layer_max = cur;
+                    cur = 0;
+                    cur_layer = Li;
+                }
+                cur += bytes[s];
             }
-            cur += bytes[s];
+            if (live > peak) {
+                peak = live;
+                peak_at = i;
+            }
+            if (sarg < 0 || live - live0 > smax) {
+                smax = live - live0;
+                sarg = i - a;
+            }
+            live -= fri ? (long double)fri[i] : fr[i];
         }
-        if (live > peak) {
-            peak = live;
-            peak_at = i;
+        if (ss && root[k] && L && sarg >= 0) {
+            ss[k] = (span_sum){.have = true, .any_saved = any_saved, .argmax = sarg, .max = smax,
+                               .net = live - live0, .saved = ssaved};
         }
-        long double freed = 0;
-        for (int s = free_head[i]; s >= 0; s = free_next[s]) freed += bytes[s];
-        live -= freed;
     }
     if (cur > layer_max) layer_max = cur;
     out->activation_peak = (int64_t)ceill(peak);
@@ -1757,7 +2168,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     out->kv_capacity_tokens = -1;
     if (!ev_init(&S.E, ctx, out->batch, out->seq, out->seq) || !gindex_build(ctx, g, &S.X, !kv_only)) return mt_ctx_status(ctx);
     S.seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.seen);
-    S.stack = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.stack);
+    S.stack = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *S.stack); /* (written before read) */
     if (!S.seen || !S.stack || !find_cores(&S)) return mt_ctx_status(ctx);
     mt_status st;
     if ((st = analyse_attention(&S, out)) != MT_OK) return st;
