@@ -158,6 +158,10 @@ typedef struct pl_cost {
 } pl_cost;
 
 void pl_propagate(pl_eval *E);
+/* Of a matmul/bmm whose second operand is a fused 3-D expert weight [E, in,
+ * out] (directly, or one expert's slice w[e]): the weight's get_attr node,
+ * else NULL (setup.c). */
+const mt_node *pl_expert3d_attr(const mt_node *n);
 mt_status pl_nviews(planner *P);
 
 /* The passes (setup.c, search.c, report.c; driven by plan.c). */

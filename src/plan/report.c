@@ -163,16 +163,31 @@ static int64_t module_param_bytes(const mt_module *m) {
 }
 
 /* Routed experts: the containers of nested blocks whose experts read a
- * data-dependent number of tokens (a bound routed-token count), grouped by
- * pattern; the plan's bytes and communication for them, and what expert
- * parallelism would hold and move instead. One pass over nodes, parameters
- * and collectives (containers found through a pointer index). */
+ * data-dependent number of tokens (a bound routed-token count), and the
+ * modules holding fused 3-D expert weights [E, in, out] (one per layer), each
+ * grouped by pattern; the plan's bytes and communication for them, how it
+ * holds them, and what expert parallelism would hold and move instead. One
+ * pass over nodes, parameters and collectives (modules found through pointer
+ * indexes). */
 typedef struct pl_box {
     const mt_node *first;    /* first Linear call under it reading routed tokens */
     const mt_module *last;   /* expert of the previous such call */
     double routed;           /* expected routed tokens, all experts */
     int entry;               /* R->experts index, -1 none */
 } pl_box;
+
+/* How an entry's expert weights are held (bits, per weight): sharded inside
+ * each expert, whole experts per rank (fused dim 0), whole on every rank. */
+enum { PL_X_INSIDE = 1, PL_X_WHOLE = 2, PL_X_REPL = 4 };
+
+static const char *placement_name(unsigned f) {
+    return f == PL_X_INSIDE ? "sharded" : f == PL_X_WHOLE ? "expert_parallel"
+           : f == PL_X_REPL || f == 0 ? "replicated" : "mixed";
+}
+
+static unsigned role_bit(mt_plan_role r) {
+    return r == MT_ROLE_REPLICATE ? PL_X_REPL : r == MT_ROLE_EXPERTS ? PL_X_WHOLE : PL_X_INSIDE;
+}
 
 /* The container m lies under (and its index), or -1; *child: its expert. */
 static int box_of(planner *P, pl_map *idx, const mt_module *m, const mt_module **child) {
@@ -186,19 +201,27 @@ static int box_of(planner *P, pl_map *idx, const mt_module *m, const mt_module *
     return -1;
 }
 
-static mt_status experts_report(planner *P, mt_plan *R) {
+/* The index of the first module of `mods` on n's module stack (the MoE
+ * block a collective is produced in), or -1. */
+static int stack_find(pl_map *m, const mt_module **mods, const mt_node *n) {
+    for (int d = 0; n->stack && d < n->stack->depth; d++) {
+        int c = map_get(m, ptr_hash(n->stack->mods[d]), ptr_eq, mods, n->stack->mods[d], -1);
+        if (c >= 0) return c;
+    }
+    return -1;
+}
+
+/* Experts in ModuleLists (P->containers): entries of R->experts. */
+static mt_status list_experts(planner *P, mt_plan *R, pl_map *pats, const char **patl, unsigned *flags) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
     int tp = P->tp, nc = P->ncontainers;
     if (nc == 0) return MT_OK;
-    R->experts = mt_alloc_array(ctx, (size_t)nc + 1, sizeof *R->experts);
     pl_box *bx = mt_heap_alloc(ctx, (size_t)nc * sizeof *bx);
-    pl_map idx = {0}, moe = {0}, pats = {0};
+    pl_map idx = {0}, moe = {0};
     const mt_module **moes = mt_heap_alloc(ctx, (size_t)nc * sizeof *moes);
-    const char **patl = mt_heap_alloc(ctx, (size_t)nc * sizeof *patl);
     mt_status st = MT_OK;
-    if (!R->experts || !bx || !moes || !patl || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc) ||
-        !map_init(ctx, &pats, (size_t)nc)) {
+    if (!bx || !moes || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc)) {
         st = mt_ctx_status(ctx);
         goto done;
     }
@@ -231,7 +254,7 @@ static mt_status experts_report(planner *P, mt_plan *R) {
         const mt_tensor *x = mt__node_input(bx[c].first);
         const char *pat = pattern_of(ctx, box->path);
         patl[R->nexperts] = pat;
-        int e = map_get(&pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
+        int e = map_get(pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
         if (e < 0) {
             e = R->nexperts++;
             mt_plan_experts *X = &R->experts[e];
@@ -252,27 +275,136 @@ static mt_status experts_report(planner *P, mt_plan *R) {
     }
     for (int i = 0; i < R->nparams; i++) {
         int c = box_of(P, &idx, R->params[i].param->owner, NULL);
-        if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].local_bytes += R->params[i].local_bytes;
+        if (c < 0 || bx[c].entry < 0) continue;
+        R->experts[bx[c].entry].local_bytes += R->params[i].local_bytes;
+        if (R->params[i].ndim >= 2) flags[bx[c].entry] |= role_bit(R->params[i].role);
     }
     for (int i = 0; i < R->ncomms; i++) {
-        const mt_node *pn = R->comms[i].producer;
-        for (int d = 0; pn->stack && d < pn->stack->depth; d++) {
-            int c = map_get(&moe, ptr_hash(pn->stack->mods[d]), ptr_eq, moes, pn->stack->mods[d], -1);
-            if (c >= 0) {
-                if (bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
-                break;
-            }
-        }
+        int c = stack_find(&moe, moes, R->comms[i].producer);
+        if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
     }
-    for (int k = 0; k < R->nexperts; k++)
-        if (R->experts[k].ep_valid) R->experts[k].ep_local_bytes = R->experts[k].param_bytes / tp;
 done:
     map_free(ctx, &idx);
     map_free(ctx, &moe);
-    map_free(ctx, &pats);
     if (bx) mt_heap_free(ctx, bx);
     if (moes) mt_heap_free(ctx, moes);
+    return st;
+}
+
+/* Fused experts: each module holding 3-D weights [E, in, out] that a
+ * matmul/bmm reads (pl_expert3d_attr: gpt_oss's loop over w[e], Llama 4's
+ * bmm) is one layer's E experts. top_k: the largest k of the topk nodes in
+ * its MoE block (the module's parent: the router's); hidden: the last dim of
+ * the first product's input (the width entering an expert). Entries of
+ * R->experts after the ModuleLists'. */
+static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, const char **patl, unsigned *flags) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    int tp = P->tp, nm = 0;
+    const mt_module **mods = mt_heap_alloc(ctx, (size_t)nf * sizeof *mods);
+    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nf * sizeof *moes);
+    const mt_node **first = mt_heap_alloc(ctx, (size_t)nf * sizeof *first);
+    int64_t *topk = mt_heap_alloc(ctx, (size_t)nf * sizeof *topk);
+    int *entry = mt_heap_alloc(ctx, (size_t)nf * sizeof *entry);
+    pl_map bymod = {0}, bymoe = {0};
+    mt_status st = MT_OK;
+    if (!mods || !moes || !first || !topk || !entry || !map_init(ctx, &bymod, (size_t)nf) ||
+        !map_init(ctx, &bymoe, (size_t)nf)) {
+        st = mt_ctx_status(ctx);
+        goto done;
+    }
+    for (int i = 0; i < g->n && nm < nf; i++) {
+        const mt_node *a = pl_expert3d_attr(g->nodes[i]);
+        if (!a) continue;
+        const mt_module *mod = a->param->owner;
+        mods[nm] = mod;
+        if (map_get(&bymod, ptr_hash(mod), ptr_eq, mods, mod, nm) >= 0) continue;
+        moes[nm] = mod->parent;
+        first[nm] = g->nodes[i];
+        topk[nm] = 0;
+        entry[nm] = -1;
+        if (mod->parent) map_get(&bymoe, ptr_hash(mod->parent), ptr_eq, moes, mod->parent, nm);
+        nm++;
+    }
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        int64_t k = 0;
+        if (n->opid != MT_OP_TOPK || !mt__node_int(n, "k", &k)) continue;
+        int f = stack_find(&bymoe, moes, n);
+        if (f >= 0 && k > topk[f]) topk[f] = k;
+    }
+    str_tab pt = {patl};
+    for (int f = 0; f < nm; f++) {
+        const mt_tensor *x = mt__node_input(first[f]), *w = pl_expert3d_attr(first[f])->param->t;
+        const char *pat = pattern_of(ctx, mods[f]->path);
+        patl[R->nexperts] = pat;
+        int e = map_get(pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
+        if (e < 0) {
+            e = R->nexperts++;
+            mt_plan_experts *X = &R->experts[e];
+            memset(X, 0, sizeof *X);
+            X->pattern = pat;
+            X->fused = true;
+            X->experts = (int)dimv(w, 0);
+            X->top_k = (double)topk[f];
+            X->hidden = x && x->ndim > 0 ? dimv(x, x->ndim - 1) : dimv(w, 1);
+            X->ep_valid = X->experts > 0 && X->experts % tp == 0;
+            if (!X->ep_valid) X->ep_reason = mt_sprintf(ctx, "%d experts not divisible by %d", X->experts, tp);
+        }
+        entry[f] = e;
+        mt_plan_experts *X = &R->experts[e];
+        X->layers++;
+        X->param_bytes += module_param_bytes(mods[f]);
+        X->ep_comm_per_token += 2.0 * X->top_k * (double)X->hidden * (double)mt_dtype_size(x ? x->dtype : w->dtype) *
+                                (double)(tp - 1) / (double)tp;
+    }
+    for (int i = 0; i < R->nparams; i++) {
+        const mt_param *p = R->params[i].param;
+        int f = map_get(&bymod, ptr_hash(p->owner), ptr_eq, mods, p->owner, -1);
+        if (f < 0) continue;
+        R->experts[entry[f]].local_bytes += R->params[i].local_bytes;
+        if (R->params[i].ndim == 3) flags[entry[f]] |= role_bit(R->params[i].role);
+    }
+    for (int i = 0; i < R->ncomms; i++) {
+        int f = stack_find(&bymoe, moes, R->comms[i].producer);
+        if (f >= 0) R->experts[entry[f]].comm_per_token += R->comms[i].wire_per_token;
+    }
+done:
+    map_free(ctx, &bymod);
+    map_free(ctx, &bymoe);
+    if (mods) mt_heap_free(ctx, mods);
+    if (moes) mt_heap_free(ctx, moes);
+    if (first) mt_heap_free(ctx, first);
+    if (topk) mt_heap_free(ctx, topk);
+    if (entry) mt_heap_free(ctx, entry);
+    return st;
+}
+
+static mt_status experts_report(planner *P, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    int nc = P->ncontainers, nf = 0;
+    for (int i = 0; i < P->nvars; i++) nf += P->vars[i].expert3d;
+    if (nc == 0 && nf == 0) return MT_OK;
+    size_t n = (size_t)nc + (size_t)nf + 1;
+    R->experts = mt_alloc_array(ctx, n, sizeof *R->experts);
+    const char **patl = mt_heap_alloc(ctx, n * sizeof *patl);
+    unsigned *flags = mt_heap_alloc(ctx, n * sizeof *flags);
+    pl_map pats = {0};
+    mt_status st = MT_OK;
+    if (!R->experts || !patl || !flags || !map_init(ctx, &pats, n)) st = mt_ctx_status(ctx);
+    if (st == MT_OK) {
+        memset(flags, 0, n * sizeof *flags);
+        st = list_experts(P, R, &pats, patl, flags);
+    }
+    if (st == MT_OK && nf > 0) st = fused_experts(P, R, nf, &pats, patl, flags);
+    for (int k = 0; st == MT_OK && k < R->nexperts; k++) {
+        mt_plan_experts *X = &R->experts[k];
+        if (X->ep_valid) X->ep_local_bytes = X->param_bytes / P->tp;
+        X->placement = placement_name(flags[k]);
+    }
+    map_free(ctx, &pats);
     if (patl) mt_heap_free(ctx, patl);
+    if (flags) mt_heap_free(ctx, flags);
     return st;
 }
 

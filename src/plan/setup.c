@@ -133,7 +133,7 @@ static bool weight_call(const mt_node *n) {
 /* A get_attr of a 3-D parameter (fused expert weights [E, in, out]) whose
  * value is a matmul/bmm's second operand, directly (Llama 4's bmm) or
  * through one expert's slice w[e] (gpt_oss's loop). */
-static const mt_node *expert3d_attr(const mt_node *n) {
+const mt_node *pl_expert3d_attr(const mt_node *n) {
     if (n->opid != MT_OP_MATMUL && n->opid != MT_OP_BMM) return NULL;
     const mt_tensor *b = mt__node_tensor(n, "other"); /* matmul's other, bmm's mat2|other */
     const mt_node *src = b ? b->node : NULL;
@@ -198,7 +198,7 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
     P->bpt = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bpt);
     P->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bytes_at);
     int ncalls = 0;
-    for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]) || expert3d_attr(g->nodes[i]);
+    for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]) || pl_expert3d_attr(g->nodes[i]);
     P->vars = mt_alloc_array(ctx, (size_t)ncalls + 1, sizeof *P->vars);
     if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
     if (bind_shapes(P) != MT_OK) return mt_ctx_status(ctx);
@@ -216,7 +216,7 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
             P->bpt[s] = P->bytes_at[s] / tokens;
         }
         P->node_var[i] = -1;
-        const mt_node *x3 = expert3d_attr(n);
+        const mt_node *x3 = pl_expert3d_attr(n);
         if (!x3 && !weight_call(n)) continue;
         const mt_param *w = x3 ? x3->param : mt_module_param(n->module, "weight");
         if (!w) continue;
