@@ -683,9 +683,16 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
         c = cand_new(&cs, *cur(E, sx));
         cand_req(c, sx, *cur(E, sx)), cand_req(c, sw, PL_R), cand_req(c, sb, PL_R);
     }
-    if (is_shard(E, sx) && cur(E, sx)->dim == last && sb < 0) {
+    bool xw = expert_weight(P, sw) && is_shard(E, sw); /* one expert's slice [out, in] of a sharded fused weight */
+    if (((is_shard(E, sx) && cur(E, sx)->dim == last) || (xw && cur(E, sw)->dim == 1)) && sb < 0) {
+        /* the contraction (an expert weight's input features: the input is cut locally) */
         c = cand_new(&cs, PL_P);
         cand_req(c, sx, PL_S(last, P->tp)), cand_req(c, sw, PL_S(1, P->tp));
+    }
+    if (xw && cur(E, sw)->dim == 0 && sb < 0) {
+        /* an expert weight's output features: columns of the output */
+        c = cand_new(&cs, PL_S(last, cur(E, sw)->ways));
+        cand_req(c, sx, PL_R), cand_req(c, sw, *cur(E, sw));
     }
     out[0] = choose(E, &cs, n);
 }

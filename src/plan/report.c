@@ -108,7 +108,7 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
             if (o.dim >= 0 && P->param_kind[i] == 3) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
-                pp->role = o.dim == 0 ? MT_ROLE_EXPERTS : o.dim == 2 ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE;
+                pp->role = o.dim == 0 ? MT_ROLE_EXPERTS : o.dim == P->vars[vi].out_dim ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE;
             } else if (o.dim >= 0 && P->param_kind[i] == 1) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
@@ -291,40 +291,53 @@ done:
     return st;
 }
 
-/* Fused experts: each module holding 3-D weights [E, in, out] that a
- * matmul/bmm reads (pl_expert3d_attr: gpt_oss's loop over w[e], Llama 4's
- * bmm) is one layer's E experts. top_k: the largest k of the topk nodes in
- * its MoE block (the module's parent: the router's); hidden: the last dim of
- * the first product's input (the width entering an expert). Entries of
- * R->experts after the ModuleLists'. */
+/* Fused experts: the 3-D weights a matmul/bmm or F.linear reads
+ * (pl_expert3d_attr: gpt_oss's loop over w[e], Llama 4's bmm, granitemoe's
+ * F.linear(x, w[e])) hold one layer's E experts; grouped by their modules'
+ * MoE block (the parent: gpt_oss's and Llama 4's one experts module,
+ * granitemoe's input_linear and output_linear), named by the module holding
+ * them, or by the block when it holds several. top_k: the largest k of the
+ * topk nodes in the block (the router's); hidden: the last dim of the first
+ * product's input (the width entering an expert). Entries of R->experts after
+ * the ModuleLists'. */
 static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, const char **patl, unsigned *flags) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
-    int tp = P->tp, nm = 0;
-    const mt_module **mods = mt_heap_alloc(ctx, (size_t)nf * sizeof *mods);
-    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nf * sizeof *moes);
+    int tp = P->tp, nm = 0, no = 0;
+    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nf * sizeof *moes);   /* per block */
+    const mt_module **owner = mt_heap_alloc(ctx, (size_t)nf * sizeof *owner); /* per block: its first module */
     const mt_node **first = mt_heap_alloc(ctx, (size_t)nf * sizeof *first);
-    int64_t *topk = mt_heap_alloc(ctx, (size_t)nf * sizeof *topk);
-    int *entry = mt_heap_alloc(ctx, (size_t)nf * sizeof *entry);
+    int64_t *topk = mt_heap_alloc(ctx, (size_t)nf * sizeof *topk), *bytes = mt_heap_alloc(ctx, (size_t)nf * sizeof *bytes);
+    int *entry = mt_heap_alloc(ctx, (size_t)nf * sizeof *entry), *nown = mt_heap_alloc(ctx, (size_t)nf * sizeof *nown);
+    const mt_module **mods = mt_heap_alloc(ctx, (size_t)nf * sizeof *mods);    /* per module holding weights */
+    int *block = mt_heap_alloc(ctx, (size_t)nf * sizeof *block);               /* per module: its block */
     pl_map bymod = {0}, bymoe = {0};
     mt_status st = MT_OK;
-    if (!mods || !moes || !first || !topk || !entry || !map_init(ctx, &bymod, (size_t)nf) ||
-        !map_init(ctx, &bymoe, (size_t)nf)) {
+    if (!moes || !owner || !first || !topk || !bytes || !entry || !nown || !mods || !block ||
+        !map_init(ctx, &bymod, (size_t)nf) || !map_init(ctx, &bymoe, (size_t)nf)) {
         st = mt_ctx_status(ctx);
         goto done;
     }
-    for (int i = 0; i < g->n && nm < nf; i++) {
+    for (int i = 0; i < g->n && no < nf; i++) {
         const mt_node *a = pl_expert3d_attr(g->nodes[i]);
         if (!a) continue;
         const mt_module *mod = a->param->owner;
-        mods[nm] = mod;
-        if (map_get(&bymod, ptr_hash(mod), ptr_eq, mods, mod, nm) >= 0) continue;
-        moes[nm] = mod->parent;
-        first[nm] = g->nodes[i];
-        topk[nm] = 0;
-        entry[nm] = -1;
-        if (mod->parent) map_get(&bymoe, ptr_hash(mod->parent), ptr_eq, moes, mod->parent, nm);
-        nm++;
+        mods[no] = mod;
+        if (map_get(&bymod, ptr_hash(mod), ptr_eq, mods, mod, no) >= 0) continue;
+        const mt_module *moe = mod->parent ? mod->parent : mod;
+        moes[nm] = moe;
+        int f = map_get(&bymoe, ptr_hash(moe), ptr_eq, moes, moe, nm);
+        if (f < 0) {
+            f = nm++;
+            owner[f] = mod;
+            first[f] = g->nodes[i];
+            topk[f] = bytes[f] = 0;
+            entry[f] = -1;
+            nown[f] = 0;
+        }
+        block[no++] = f;
+        nown[f]++;
+        bytes[f] += module_param_bytes(mod);
     }
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
@@ -336,7 +349,7 @@ static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, con
     str_tab pt = {patl};
     for (int f = 0; f < nm; f++) {
         const mt_tensor *x = mt__node_input(first[f]), *w = pl_expert3d_attr(first[f])->param->t;
-        const char *pat = pattern_of(ctx, mods[f]->path);
+        const char *pat = pattern_of(ctx, (nown[f] > 1 ? moes[f] : owner[f])->path);
         patl[R->nexperts] = pat;
         int e = map_get(pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
         if (e < 0) {
@@ -347,23 +360,24 @@ static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, con
             X->fused = true;
             X->experts = (int)dimv(w, 0);
             X->top_k = (double)topk[f];
-            X->hidden = x && x->ndim > 0 ? dimv(x, x->ndim - 1) : dimv(w, 1);
+            X->hidden = x && x->ndim > 0 ? dimv(x, x->ndim - 1) : -1;
             X->ep_valid = X->experts > 0 && X->experts % tp == 0;
             if (!X->ep_valid) X->ep_reason = mt_sprintf(ctx, "%d experts not divisible by %d", X->experts, tp);
         }
         entry[f] = e;
         mt_plan_experts *X = &R->experts[e];
         X->layers++;
-        X->param_bytes += module_param_bytes(mods[f]);
+        X->param_bytes += bytes[f];
         X->ep_comm_per_token += 2.0 * X->top_k * (double)X->hidden * (double)mt_dtype_size(x ? x->dtype : w->dtype) *
                                 (double)(tp - 1) / (double)tp;
     }
     for (int i = 0; i < R->nparams; i++) {
         const mt_param *p = R->params[i].param;
-        int f = map_get(&bymod, ptr_hash(p->owner), ptr_eq, mods, p->owner, -1);
-        if (f < 0) continue;
-        R->experts[entry[f]].local_bytes += R->params[i].local_bytes;
-        if (R->params[i].ndim == 3) flags[entry[f]] |= role_bit(R->params[i].role);
+        int k = map_get(&bymod, ptr_hash(p->owner), ptr_eq, mods, p->owner, -1);
+        if (k < 0) continue;
+        int e = entry[block[k]];
+        R->experts[e].local_bytes += R->params[i].local_bytes;
+        if (R->params[i].ndim == 3) flags[e] |= role_bit(R->params[i].role);
     }
     for (int i = 0; i < R->ncomms; i++) {
         int f = stack_find(&bymoe, moes, R->comms[i].producer);
@@ -372,11 +386,9 @@ static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, con
 done:
     map_free(ctx, &bymod);
     map_free(ctx, &bymoe);
-    if (mods) mt_heap_free(ctx, mods);
-    if (moes) mt_heap_free(ctx, moes);
-    if (first) mt_heap_free(ctx, first);
-    if (topk) mt_heap_free(ctx, topk);
-    if (entry) mt_heap_free(ctx, entry);
+    void *bufs[] = {moes, owner, first, topk, bytes, entry, nown, mods, block};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        if (bufs[i]) mt_heap_free(ctx, bufs[i]);
     return st;
 }
 
@@ -533,7 +545,7 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
         bool gathered = gath[P->out_off[i]];
         const char *st;
         if (o.dim < 0) st = "replicate";
-        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == 2 ? "colwise" : "rowwise";
+        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == P->vars[vi].out_dim ? "colwise" : "rowwise";
         else if (emb && o.dim == 0) st = "embedding_rowwise";
         else if (o.dim == P->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
         else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";

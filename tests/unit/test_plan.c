@@ -697,3 +697,59 @@ Test(plan, tiny_llama4_fused_experts_report) {
     cr_assert_str_eq(p3->experts[0].ep_reason, "4 experts not divisible by 3");
     mt_ctx_free(ctx);
 }
+
+/* granitemoe (modeling_granitemoe.py GraniteMoeParallelExperts): each expert is F.linear(x,
+ * input_linear.weight[e]) -> chunk(2, -1) -> act(first) * second -> F.linear(.., output_linear.weight[e]),
+ * the weights [E, out, in]. Tiny granitemoe (tests/tiny_configs.h, float32, 2 layers, E 4, top-2):
+ * input_linear [4, 256, 64] = 65,536 and output_linear [4, 64, 128] = 32,768 elements, 393,216 B per
+ * layer. The plan shards both (weights left whole cost first): input_linear on its output features
+ * (dim 1), output_linear on its input features (dim 2), 1/tp each: 786,432 / tp B per rank. The chunk
+ * cannot cut a rank's block of the 2I columns into gate and up (as Llama 4's), so each expert's
+ * [routed, 256] output is all-gathered: routed = T x 2 / 4 tokens (nonzero(indices == e), 4 siblings),
+ * 512 B/token x (tp-1)/tp per expert; output_linear's partial sums go through the gate product and
+ * index_add_ and are all-reduced once per layer, after the block (Granite's residual multiplier).
+ * Inside the MoE blocks: 2 layers x (router [T, 4] float32 gathered for topk, 16 B + 4 x 512 B) x
+ * (tp-1)/tp = 4,128 (tp-1)/tp. Expert parallelism: 2 x 2 x top-2 x 64 x 4 B x (tp-1)/tp. */
+Test(plan, tiny_granitemoe_fused_experts_column_row) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("granitemoe")->json, 0);
+    mt_graph *g = tu_trace(m);
+    for (int tp = 2; tp <= 4; tp *= 2) {
+        mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
+        check_bytes(p, m);
+        cr_assert_str_eq(rule(p, "model.layers.*.block_sparse_moe.input_linear.weight"), "colwise");
+        cr_assert_str_eq(rule(p, "model.layers.*.block_sparse_moe.output_linear.weight"), "rowwise");
+        for (int l = 0; l < 2; l++) {
+            char il[96], ol[96];
+            snprintf(il, sizeof il, "model.layers.%d.block_sparse_moe.input_linear.weight", l);
+            snprintf(ol, sizeof ol, "model.layers.%d.block_sparse_moe.output_linear.weight", l);
+            expect_expert(p, il, 65536, 1, MT_ROLE_COLWISE);
+            expect_expert(p, ol, 32768, 2, MT_ROLE_ROWWISE);
+            cr_assert_eq(param_named(p, ol)->local[2], 128 / tp);
+        }
+        int ar = 0, ag = 0;
+        for (int k = 0; k < p->ncomms; k++) {
+            ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+            ag += p->comms[k].kind == MT_COMM_ALL_GATHER;
+        }
+        /* attention and experts once per layer; the embedding, 2 routers, 8 experts, the logits */
+        cr_assert_eq(ar, 4, "tp=%d: %d all-reduces", tp, ar);
+        cr_assert_eq(ag, 12, "tp=%d: %d all-gathers", tp, ag);
+        cr_assert_eq(p->nexperts, 1);
+        const mt_plan_experts *x = &p->experts[0];
+        cr_assert_str_eq(x->pattern, "model.layers.*.block_sparse_moe");
+        cr_assert(x->fused);
+        cr_assert_str_eq(x->placement, "sharded");
+        cr_assert_eq(x->layers, 2);
+        cr_assert_eq(x->experts, 4);
+        cr_assert_float_eq(x->top_k, 2.0, 1e-12);
+        cr_assert_eq(x->hidden, 64);
+        cr_assert_eq(x->param_bytes, 786432);
+        cr_assert_eq(x->local_bytes, 786432 / tp);
+        double t1 = (double)(tp - 1) / tp;
+        cr_assert_float_eq(x->comm_per_token, 4128 * t1, 1e-6, "tp=%d: %.3f", tp, x->comm_per_token);
+        cr_assert_float_eq(x->ep_comm_per_token, 2.0 * 2 * 2 * 64 * 4 * t1, 1e-9);
+    }
+    mt_ctx_free(ctx);
+}
