@@ -1,7 +1,10 @@
-/* Tensor-parallel planning, pass 3: the report of the chosen plan - the
- * parameters' roles and slices, the collectives, memory per rank (KV from the
- * sizing pass), the experts (sharded inside or expert parallel) and the plan
- * dict. Writers: export/plan_json.c (JSON, table) and export/dot_plan.c. */
+/* Tensor-parallel planning, pass 3: the report of the chosen plan, one
+ * function per report, run in order by pl_results - collectives_report (the
+ * propagation recorded: node placements, collectives, their time),
+ * memory_report (the parameters' roles and slices, memory per rank, KV from
+ * the sizing pass, activation peak), experts_report (ModuleList and fused
+ * experts: how they are held, expert parallelism beside) and plan_dict.
+ * Writers: export/plan_json.c (JSON, table) and export/dot_plan.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,22 +423,18 @@ static mt_status experts_report(planner *P, mt_plan *R) {
     return st;
 }
 
-/* With full false (mt_plan_auto) only the per-rank bytes and the
- * communication of `best` (a whole-graph cost) are filled. */
-mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
+/* The collectives of the chosen plan: its propagation recorded, each
+ * conversion it inserted a collective, priced on the link; the nodes'
+ * placements. */
+static mt_status collectives_report(planner *P, pl_eval *E, mt_plan *R) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
-    if (!full) {
-        R->comm_per_token = best.comm;
-        return params_memory(P, E, R, false);
-    }
     E->record = true;
     pl_propagate(E);
     E->record = false;
     R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
     R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
-    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
-    if (!R->nodes || !R->comms || !R->rules) return mt_ctx_status(ctx);
+    if (!R->nodes || !R->comms) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
     for (int i = 0; i < E->nrecs; i++) {
         const pl_rec *r = &E->recs[i];
@@ -454,6 +453,14 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
      * every JSON writer (15 or 17 digits) round-trips the same double */
     R->comm_seconds = round(pl_comm_time(P, R->comm_per_token, (double)R->ncomms) * 1e12) / 1e12;
     R->link = P->link;
+    return MT_OK;
+}
+
+/* Memory per rank: the parameters (params_memory), the KV cache at the
+ * plan's placements and the activation peak. */
+static mt_status memory_report(planner *P, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
     mt_status st = params_memory(P, E, R, true);
     if (st != MT_OK) return st;
     mt_plan_memory *M = &R->mem;
@@ -511,9 +518,17 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
     M->activation_peak_bytes = (int64_t)peak;
     mt_heap_free(ctx, freeat);
     mt_heap_free(ctx, last);
-    st = experts_report(P, R);
-    if (st != MT_OK) return st;
-    /* plan dict */
+    return MT_OK;
+}
+
+/* The plan dict: one rule per Linear/Embedding weight or fused expert weight
+ * (transformers style: the sharded ones only), by pattern when every module
+ * under it agrees. */
+static mt_status plan_dict(planner *P, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
+    if (!R->rules) return mt_ctx_status(ctx);
     const char **pats = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *pats);
     const char **paths = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *paths);
     const char **styles = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *styles);
@@ -580,6 +595,20 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
     mt_heap_free(ctx, first);
     mt_heap_free(ctx, mixed);
     return MT_OK;
+}
+
+/* With full false (mt_plan_auto) only the per-rank bytes and the
+ * communication of `best` (a whole-graph cost) are filled. */
+mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
+    if (!full) {
+        R->comm_per_token = best.comm;
+        return params_memory(P, E, R, false);
+    }
+    mt_status st = collectives_report(P, E, R);
+    if (st == MT_OK) st = memory_report(P, E, R);
+    if (st == MT_OK) st = experts_report(P, R);
+    if (st == MT_OK) st = plan_dict(P, E, R);
+    return st;
 }
 
 /* The degree-independent part, once per graph (mt_plan_auto shares it). */
