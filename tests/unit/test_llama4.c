@@ -348,7 +348,12 @@ Test(llama4, scout_instruct_rope_high_equals_low) {
  * 48 x 188,743,680 x 2 / 8 = 2,264,924,160 B; embed_tokens and lm_head 202048 x 5120 x 2 / 8 =
  * 258,621,440 B each (vocab and width divide by 8); the router 16 x 5120 and the norms 2 x 5120
  * per layer + 5120 stay whole: (48 x 92,160 + 5,120) x 2 = 8,857,600 B. Per rank 26,950,215,680
- * B of 215,539,722,240; the whole ones 7 x 8,857,600 = 62,003,200 B more over the ranks. */
+ * B of 215,539,722,240; the whole ones 7 x 8,857,600 = 62,003,200 B more over the ranks.
+ * Collectives (bf16, 7/8 of the bytes on the wire, twice for an all-reduce): per layer o_proj's
+ * [T, 5120] and the experts' partial sum added to the shared expert's, 2 x 10,240 x 2 x 7/8 =
+ * 35,840; the embedding's columns 10,240 x 7/8 = 8,960 and the logits 202,048 x 2 x 7/8 =
+ * 353,584 gathered: 48 x 35,840 + 8,960 + 353,584 = 2,082,864 B/token in 96 all-reduces and 2
+ * all-gathers. */
 Test(llama4, scout_plan_per_rank_by_hand) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, SCOUT_TEXT, 0);
@@ -370,5 +375,13 @@ Test(llama4, scout_plan_per_rank_by_hand) {
                  (long long)p->mem.param_bytes);
     cr_assert_eq(p->mem.param_bytes, 26950215680LL);
     cr_assert_eq(p->mem.replicated_extra_bytes, 7 * 8857600LL, "%lld", (long long)p->mem.replicated_extra_bytes);
+    int ar = 0, ag = 0;
+    for (int k = 0; k < p->ncomms; k++) {
+        ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+        ag += p->comms[k].kind == MT_COMM_ALL_GATHER;
+    }
+    cr_assert_eq(ar, 96, "%d all-reduces", ar);
+    cr_assert_eq(ag, 2, "%d all-gathers", ag);
+    cr_assert_float_eq(p->comm_per_token, 48 * 35840.0 + 8960 + 353584, 1e-6, "%.3f", p->comm_per_token);
     mt_ctx_free(ctx);
 }

@@ -593,8 +593,9 @@ Test(plan, tiny_gpt_oss_experts_column_row) {
  * [E, H, 2I], chunk(2, -1), bmm down_proj [E, I, H], then the MoE layer sums the routed
  * outputs over the experts. gate_up's columns cannot be cut (the chunk would split one
  * rank's block into gate and up), so the experts go whole, E/tp per rank: both bmm's batch
- * dim (their [E, tokens, H] output is then all-gathered before the view to [E x tokens, H]:
- * the reshape rule does not map a run of dims holding the symbolic tokens). Tiny
+ * dim, the view of their [E, tokens, H] output to [E x tokens, H] keeping E/tp experts' rows
+ * per rank (E x tokens splits into tp blocks whatever the tokens), the sum over experts a
+ * partial sum all-reduced with the shared expert's. Tiny
  * llama4_text: layer 1 is the MoE layer, gate_up_proj [4, 64, 256] = 65536, down_proj
  * [4, 128, 64] = 32768 elements (float32), 1/tp per rank. */
 Test(plan, tiny_llama4_experts_expert_parallel) {
@@ -610,11 +611,16 @@ Test(plan, tiny_llama4_experts_expert_parallel) {
         expect_expert(p, "model.layers.1.feed_forward.experts.gate_up_proj", 65536, 0, MT_ROLE_EXPERTS);
         expect_expert(p, "model.layers.1.feed_forward.experts.down_proj", 32768, 0, MT_ROLE_EXPERTS);
         cr_assert_eq(param_named(p, "model.layers.1.feed_forward.experts.down_proj")->local_bytes, 32768 * 4 / tp);
-        /* attention's o_proj in both layers, layer 0's dense down_proj and layer 1's shared
-         * expert down_proj: 4 (the experts' output is gathered, not reduced) */
-        int ar = 0;
-        for (int k = 0; k < p->ncomms; k++) ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+        /* attention's o_proj in both layers, layer 0's dense down_proj, and layer 1's shared
+         * expert down_proj + the experts' partial sum added, then reduced once: 4; gathered:
+         * the embedding's columns and the logits only */
+        int ar = 0, ag = 0;
+        for (int k = 0; k < p->ncomms; k++) {
+            ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+            ag += p->comms[k].kind == MT_COMM_ALL_GATHER;
+        }
         cr_assert_eq(ar, 4, "tp=%d: %d all-reduces", tp, ar);
+        cr_assert_eq(ag, 2, "tp=%d: %d all-gathers", tp, ag);
     }
     mt_ctx_free(ctx);
 }
@@ -664,9 +670,9 @@ Test(plan, gpt_oss_20b_fused_experts_report) {
  * plan puts whole experts on each rank (dim 0), so the report says expert parallel with
  * 4/tp experts and 393,216 / tp B per rank. The router's topk takes 1; the experts' bmm
  * reads [4, tokens, 64]. All-to-all if dispatched: 2 x 1 x 64 x 4 B x (tp-1)/tp. At tp=3
- * nothing divides: the experts stay whole on every rank. (The plan's collectives inside the
- * block are not asserted here: the experts' [4, tokens, 64] output is gathered before its
- * view to [4 x tokens, 64], which the reshape rule does not map with symbolic tokens.) */
+ * nothing divides: the experts stay whole on every rank. No collective is produced inside the
+ * block: the experts' partial sum, added to the shared expert's, is all-reduced after the
+ * layer's view of the block's output (counted with the layer). */
 Test(plan, tiny_llama4_fused_experts_report) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, tiny_for("llama4_text")->json, 0);
@@ -688,6 +694,7 @@ Test(plan, tiny_llama4_fused_experts_report) {
         cr_assert(x->ep_valid);
         cr_assert_eq(x->ep_local_bytes, 393216 / tp);
         cr_assert_float_eq(x->ep_comm_per_token, 2.0 * 64 * 4 * (tp - 1) / tp, 1e-9);
+        cr_assert_float_eq(x->comm_per_token, 0, 1e-12, "tp=%d: %.3f", tp, x->comm_per_token);
     }
     mt_plan *p3 = plan(m, g, 3, MT_PLAN_OURS, MT_SEARCH_BEST);
     cr_assert_eq(p3->nexperts, 1);
