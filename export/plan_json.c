@@ -118,6 +118,8 @@ static json_t *plan_json(const mt_plan *p) {
         json_object_set_new(o, "param_bytes", json_integer(x->param_bytes));
         json_object_set_new(o, "local_bytes", json_integer(x->local_bytes));
         json_object_set_new(o, "comm_wire_bytes_per_token", json_real(x->comm_per_token));
+        json_object_set_new(o, "fused", json_boolean(x->fused));
+        json_object_set_new(o, "placement", json_string(x->placement ? x->placement : "sharded"));
         json_t *ep = json_object();
         json_object_set_new(ep, "valid", json_boolean(x->ep_valid));
         json_object_set_new(ep, "reason", x->ep_reason ? json_string(x->ep_reason) : json_null());
@@ -210,9 +212,16 @@ mt_status mt_plan_print(const mt_plan *p, FILE *out) {
                 p->comm_seconds * 1e3, (long long)p->batch, (long long)p->seq, p->link);
     for (int i = 0; i < p->nexperts; i++) {
         const mt_plan_experts *x = &p->experts[i];
-        fprintf(out, "  experts %s: %d layers x %d experts, top-%g, sharded inside each expert: %.3f GiB per rank, "
-                "%.0f B/token in the MoE blocks\n",
-                x->pattern, x->layers, x->experts, x->top_k, gib(x->local_bytes), x->comm_per_token);
+        const char *pl = x->placement ? x->placement : "sharded";
+        bool ep = strcmp(pl, "expert_parallel") == 0;
+        fprintf(out, "  experts %s: %d layers x %d %sexperts, top-%g, ", x->pattern, x->layers, x->experts,
+                x->fused ? "fused " : "", x->top_k);
+        if (ep) fprintf(out, "expert parallel, %d whole expert(s) per rank", x->experts / p->tp);
+        else fprintf(out, "%s", strcmp(pl, "replicated") == 0 ? "whole on every rank"
+                                : strcmp(pl, "mixed") == 0    ? "partly sharded"
+                                                              : "sharded inside each expert");
+        fprintf(out, ": %.3f GiB per rank, %.0f B/token in the MoE blocks\n", gib(x->local_bytes), x->comm_per_token);
+        if (ep) continue;
         if (x->ep_valid)
             fprintf(out, "    expert parallel instead: %d whole expert(s) per rank, %.3f GiB per rank, "
                     "all-to-all dispatch + combine %.0f B/token\n",

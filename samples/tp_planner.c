@@ -45,8 +45,8 @@ int main(int argc, char **argv) {
         if (p->note) printf("     note: %s\n", p->note);
         for (int k = 0; k < p->nexperts && p->valid; k++) {
             const mt_plan_experts *x = &p->experts[k];
-            printf("     %s: %d x %d experts, sharded inside %.3f GiB/rank %.0f B/token", x->pattern, x->layers,
-                   x->experts, gib(x->local_bytes), x->comm_per_token);
+            printf("     %s: %d x %d experts, %s %.3f GiB/rank %.0f B/token", x->pattern, x->layers,
+                   x->experts, x->placement, gib(x->local_bytes), x->comm_per_token);
             if (x->ep_valid)
                 printf("; expert parallel %.3f GiB/rank %.0f B/token\n", gib(x->ep_local_bytes),
                        x->ep_comm_per_token);

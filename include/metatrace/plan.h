@@ -125,9 +125,11 @@ typedef struct mt_plan_memory {
 } mt_plan_memory;
 
 /* The routed experts of MoE layers, one entry per container pattern
- * ("model.layers.*.mlp.experts"). The plan shards every expert inside (its
- * Linears are column/row-parallel like any other); expert parallelism, whole
- * experts split across the ranks, is reported beside it for comparison. */
+ * ("model.layers.*.mlp.experts"): a ModuleList of experts, or one module
+ * holding fused 3-D weights [E, in, out] (gpt_oss, Llama 4). `placement` says
+ * how the plan holds them: sharded inside every expert (column/row-parallel,
+ * as any Linear), or for fused weights possibly whole experts per rank;
+ * expert parallelism is reported beside it for comparison. */
 typedef struct mt_plan_experts {
     const char *pattern;
     int layers;               /* containers matching the pattern */
@@ -143,6 +145,10 @@ typedef struct mt_plan_experts {
     int64_t ep_local_bytes;   /* per rank with experts/tp whole experts each (ep_valid) */
     double ep_comm_per_token; /* dispatch + combine all-to-all of the routed tokens, all layers:
                                  2 x top_k x hidden x dtype bytes x (tp-1)/tp per layer */
+    bool fused;               /* one module holding 3-D weights [E, in, out] per layer (else a ModuleList) */
+    const char *placement;    /* as planned: "sharded" (inside every expert), "expert_parallel" (experts/tp
+                                 whole experts per rank: fused weights on dim 0), "replicated" (whole on
+                                 every rank), "mixed" (weights placed differently) */
 } mt_plan_experts;
 
 typedef struct mt_plan {
@@ -211,7 +217,7 @@ MT_API mt_status mt_plan_degrees_export_json(const mt_model *m, const mt_plan_de
 
 /* The standalone plan JSON object (docs/plan.md). */
 #define MT_PLAN_FORMAT "metatrace-plan"
-#define MT_PLAN_VERSION 2
+#define MT_PLAN_VERSION 3
 MT_API mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
 /* The graph JSON document (docs/graph-format.md, as mt_export_json writes
  * it) with the plan object as its last top-level member, "plan": what

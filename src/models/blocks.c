@@ -260,9 +260,18 @@ mt_status mt_dec_read_rope(mt_model *m, mt_dec_spec *s) {
             !need_float(m, "rope_scaling.high_freq_factor", &hi) ||
             !need_float(m, "rope_scaling.original_max_position_embeddings", &orig))
             return mt_ctx_status(m->ctx);
-        if (hi <= lo)
-            return mt_config_error(c, "rope_scaling.high_freq_factor",
-                                "expected high_freq_factor > low_freq_factor, got %g <= %g", hi, lo);
+        /* transformers (modeling_rope_utils.py, _compute_llama3_parameters) divides
+         * original_max_position_embeddings by each factor; high <= low only warns there
+         * (_validate_llama3_parameters): the smoothed band between the two wavelengths is
+         * then empty, wavelengths above original / low are divided by factor and the rest
+         * kept (Llama-4-Scout-17B-16E-Instruct: high = low = 1). A zero factor is a
+         * division by zero there. */
+        if (lo == 0)
+            return mt_config_error(c, "rope_scaling.low_freq_factor", "expected a number other than 0 (%s)",
+                                   m->model_type);
+        if (hi == 0)
+            return mt_config_error(c, "rope_scaling.high_freq_factor", "expected a number other than 0 (%s)",
+                                   m->model_type);
     } else if (strcmp(type, "yarn") == 0 || strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0) {
         /* shapes unchanged; the family computes attention_scaling if it uses them */
     } else {

@@ -57,6 +57,14 @@ static bool shardable(const planner *P, const mt_tensor *t, int d, int w) {
     return P->seq_sym && t->shape[d] == P->seq_sym && P->seq % w == 0;
 }
 
+/* A symbolic dim d of t whose constant factor w divides (Llama 4's experts
+ * [E, tokens, H] viewed as [E x tokens, H]: E/w experts' rows per rank are one
+ * block of E x tokens / w rows, whatever the tokens). */
+static bool sym_splits(const planner *P, const mt_tensor *t, int d, int w) {
+    if (w < 2 || d < 0 || d >= t->ndim || mt_sym_is_const(t->shape[d])) return false;
+    return mt_sym_divides(P->ctx, mt_sym_const(P->ctx, w), t->shape[d]);
+}
+
 /* ---- evaluation: conversions ---- */
 #define INF 1e300
 
@@ -434,7 +442,8 @@ static void map_rule(pl_eval *E, const mt_node *n, mt_placement *out, int s, con
     if (is_shard(E, s)) {
         mt_placement ip = *cur(E, s);
         int od = map[ip.dim];
-        if (od >= 0 && (!need_div || shardable(E->P, &n->outs[0], od, ip.ways))) {
+        if (od >= 0 && (!need_div || shardable(E->P, &n->outs[0], od, ip.ways) ||
+                        sym_splits(E->P, &n->outs[0], od, ip.ways))) {
             c = cand_new(&cs, PL_S(od, ip.ways));
             cand_req(c, s, ip);
         }
@@ -683,9 +692,16 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
         c = cand_new(&cs, *cur(E, sx));
         cand_req(c, sx, *cur(E, sx)), cand_req(c, sw, PL_R), cand_req(c, sb, PL_R);
     }
-    if (is_shard(E, sx) && cur(E, sx)->dim == last && sb < 0) {
+    bool xw = expert_weight(P, sw) && is_shard(E, sw); /* one expert's slice [out, in] of a sharded fused weight */
+    if (((is_shard(E, sx) && cur(E, sx)->dim == last) || (xw && cur(E, sw)->dim == 1)) && sb < 0) {
+        /* the contraction (an expert weight's input features: the input is cut locally) */
         c = cand_new(&cs, PL_P);
         cand_req(c, sx, PL_S(last, P->tp)), cand_req(c, sw, PL_S(1, P->tp));
+    }
+    if (xw && cur(E, sw)->dim == 0 && sb < 0) {
+        /* an expert weight's output features: columns of the output */
+        c = cand_new(&cs, PL_S(last, cur(E, sw)->ways));
+        cand_req(c, sx, PL_R), cand_req(c, sw, *cur(E, sw));
     }
     out[0] = choose(E, &cs, n);
 }

@@ -32,8 +32,9 @@ typedef struct pl_opt {
 typedef struct pl_var {
     const mt_param *weight;
     const mt_module *module;  /* first module calling it */
-    int out_dim;              /* weight dim of the output features: 0 (Linear, Embedding rows), 1 (Conv1D), 2 (fused experts) */
-    bool expert3d;            /* a fused 3-D expert weight [E, in, out] read by get_attr into matmul/bmm */
+    int out_dim;              /* weight dim of the output features: 0 (Linear, Embedding rows), 1 (Conv1D; fused
+                                 experts [E, out, in] of F.linear), 2 (fused experts [E, in, out] of matmul/bmm) */
+    bool expert3d;            /* a fused 3-D expert weight read by get_attr into matmul/bmm or F.linear */
     int nopts;
     pl_opt opts[PL_MAX_OPTS];
     uint64_t sig;             /* structural signature (op ids and shapes around its calls) */
@@ -160,6 +161,11 @@ typedef struct pl_cost {
 } pl_cost;
 
 void pl_propagate(pl_eval *E);
+/* Of a matmul/bmm whose second operand is a fused 3-D expert weight [E, in,
+ * out] (directly, or one expert's slice w[e]), or an F.linear whose weight is
+ * one expert's slice of [E, out, in]: the weight's get_attr node, else NULL
+ * (setup.c). */
+const mt_node *pl_expert3d_attr(const mt_node *n);
 mt_status pl_nviews(planner *P);
 
 /* The passes (setup.c, search.c, report.c; driven by plan.c). */

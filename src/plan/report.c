@@ -1,7 +1,10 @@
-/* Tensor-parallel planning, pass 3: the report of the chosen plan - the
- * parameters' roles and slices, the collectives, memory per rank (KV from the
- * sizing pass), the experts (sharded inside or expert parallel) and the plan
- * dict. Writers: export/plan_json.c (JSON, table) and export/dot_plan.c. */
+/* Tensor-parallel planning, pass 3: the report of the chosen plan, one
+ * function per report, run in order by pl_results - collectives_report (the
+ * propagation recorded: node placements, collectives, their time),
+ * memory_report (the parameters' roles and slices, memory per rank, KV from
+ * the sizing pass, activation peak), experts_report (ModuleList and fused
+ * experts: how they are held, expert parallelism beside) and plan_dict.
+ * Writers: export/plan_json.c (JSON, table) and export/dot_plan.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +111,7 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
             if (o.dim >= 0 && P->param_kind[i] == 3) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
-                pp->role = o.dim == 0 ? MT_ROLE_EXPERTS : o.dim == 2 ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE;
+                pp->role = o.dim == 0 ? MT_ROLE_EXPERTS : o.dim == P->vars[vi].out_dim ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE;
             } else if (o.dim >= 0 && P->param_kind[i] == 1) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
@@ -163,16 +166,31 @@ static int64_t module_param_bytes(const mt_module *m) {
 }
 
 /* Routed experts: the containers of nested blocks whose experts read a
- * data-dependent number of tokens (a bound routed-token count), grouped by
- * pattern; the plan's bytes and communication for them, and what expert
- * parallelism would hold and move instead. One pass over nodes, parameters
- * and collectives (containers found through a pointer index). */
+ * data-dependent number of tokens (a bound routed-token count), and the
+ * modules holding fused 3-D expert weights [E, in, out] (one per layer), each
+ * grouped by pattern; the plan's bytes and communication for them, how it
+ * holds them, and what expert parallelism would hold and move instead. One
+ * pass over nodes, parameters and collectives (modules found through pointer
+ * indexes). */
 typedef struct pl_box {
     const mt_node *first;    /* first Linear call under it reading routed tokens */
     const mt_module *last;   /* expert of the previous such call */
     double routed;           /* expected routed tokens, all experts */
     int entry;               /* R->experts index, -1 none */
 } pl_box;
+
+/* How an entry's expert weights are held (bits, per weight): sharded inside
+ * each expert, whole experts per rank (fused dim 0), whole on every rank. */
+enum { PL_X_INSIDE = 1, PL_X_WHOLE = 2, PL_X_REPL = 4 };
+
+static const char *placement_name(unsigned f) {
+    return f == PL_X_INSIDE ? "sharded" : f == PL_X_WHOLE ? "expert_parallel"
+           : f == PL_X_REPL || f == 0 ? "replicated" : "mixed";
+}
+
+static unsigned role_bit(mt_plan_role r) {
+    return r == MT_ROLE_REPLICATE ? PL_X_REPL : r == MT_ROLE_EXPERTS ? PL_X_WHOLE : PL_X_INSIDE;
+}
 
 /* The container m lies under (and its index), or -1; *child: its expert. */
 static int box_of(planner *P, pl_map *idx, const mt_module *m, const mt_module **child) {
@@ -186,19 +204,27 @@ static int box_of(planner *P, pl_map *idx, const mt_module *m, const mt_module *
     return -1;
 }
 
-static mt_status experts_report(planner *P, mt_plan *R) {
+/* The index of the first module of `mods` on n's module stack (the MoE
+ * block a collective is produced in), or -1. */
+static int stack_find(pl_map *m, const mt_module **mods, const mt_node *n) {
+    for (int d = 0; n->stack && d < n->stack->depth; d++) {
+        int c = map_get(m, ptr_hash(n->stack->mods[d]), ptr_eq, mods, n->stack->mods[d], -1);
+        if (c >= 0) return c;
+    }
+    return -1;
+}
+
+/* Experts in ModuleLists (P->containers): entries of R->experts. */
+static mt_status list_experts(planner *P, mt_plan *R, pl_map *pats, const char **patl, unsigned *flags) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
     int tp = P->tp, nc = P->ncontainers;
     if (nc == 0) return MT_OK;
-    R->experts = mt_alloc_array(ctx, (size_t)nc + 1, sizeof *R->experts);
     pl_box *bx = mt_heap_alloc(ctx, (size_t)nc * sizeof *bx);
-    pl_map idx = {0}, moe = {0}, pats = {0};
+    pl_map idx = {0}, moe = {0};
     const mt_module **moes = mt_heap_alloc(ctx, (size_t)nc * sizeof *moes);
-    const char **patl = mt_heap_alloc(ctx, (size_t)nc * sizeof *patl);
     mt_status st = MT_OK;
-    if (!R->experts || !bx || !moes || !patl || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc) ||
-        !map_init(ctx, &pats, (size_t)nc)) {
+    if (!bx || !moes || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc)) {
         st = mt_ctx_status(ctx);
         goto done;
     }
@@ -231,7 +257,7 @@ static mt_status experts_report(planner *P, mt_plan *R) {
         const mt_tensor *x = mt__node_input(bx[c].first);
         const char *pat = pattern_of(ctx, box->path);
         patl[R->nexperts] = pat;
-        int e = map_get(&pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
+        int e = map_get(pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
         if (e < 0) {
             e = R->nexperts++;
             mt_plan_experts *X = &R->experts[e];
@@ -252,46 +278,163 @@ static mt_status experts_report(planner *P, mt_plan *R) {
     }
     for (int i = 0; i < R->nparams; i++) {
         int c = box_of(P, &idx, R->params[i].param->owner, NULL);
-        if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].local_bytes += R->params[i].local_bytes;
+        if (c < 0 || bx[c].entry < 0) continue;
+        R->experts[bx[c].entry].local_bytes += R->params[i].local_bytes;
+        if (R->params[i].ndim >= 2) flags[bx[c].entry] |= role_bit(R->params[i].role);
     }
     for (int i = 0; i < R->ncomms; i++) {
-        const mt_node *pn = R->comms[i].producer;
-        for (int d = 0; pn->stack && d < pn->stack->depth; d++) {
-            int c = map_get(&moe, ptr_hash(pn->stack->mods[d]), ptr_eq, moes, pn->stack->mods[d], -1);
-            if (c >= 0) {
-                if (bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
-                break;
-            }
-        }
+        int c = stack_find(&moe, moes, R->comms[i].producer);
+        if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
     }
-    for (int k = 0; k < R->nexperts; k++)
-        if (R->experts[k].ep_valid) R->experts[k].ep_local_bytes = R->experts[k].param_bytes / tp;
 done:
     map_free(ctx, &idx);
     map_free(ctx, &moe);
-    map_free(ctx, &pats);
     if (bx) mt_heap_free(ctx, bx);
     if (moes) mt_heap_free(ctx, moes);
-    if (patl) mt_heap_free(ctx, patl);
     return st;
 }
 
-/* With full false (mt_plan_auto) only the per-rank bytes and the
- * communication of `best` (a whole-graph cost) are filled. */
-mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
+/* Fused experts: the 3-D weights a matmul/bmm or F.linear reads
+ * (pl_expert3d_attr: gpt_oss's loop over w[e], Llama 4's bmm, granitemoe's
+ * F.linear(x, w[e])) hold one layer's E experts; grouped by their modules'
+ * MoE block (the parent: gpt_oss's and Llama 4's one experts module,
+ * granitemoe's input_linear and output_linear), named by the module holding
+ * them, or by the block when it holds several. top_k: the largest k of the
+ * topk nodes in the block (the router's); hidden: the last dim of the first
+ * product's input (the width entering an expert). Entries of R->experts after
+ * the ModuleLists'. */
+static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, const char **patl, unsigned *flags) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
-    if (!full) {
-        R->comm_per_token = best.comm;
-        return params_memory(P, E, R, false);
+    int tp = P->tp, nm = 0, no = 0;
+    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nf * sizeof *moes);   /* per block */
+    const mt_module **owner = mt_heap_alloc(ctx, (size_t)nf * sizeof *owner); /* per block: its first module */
+    const mt_node **first = mt_heap_alloc(ctx, (size_t)nf * sizeof *first);
+    int64_t *topk = mt_heap_alloc(ctx, (size_t)nf * sizeof *topk), *bytes = mt_heap_alloc(ctx, (size_t)nf * sizeof *bytes);
+    int *entry = mt_heap_alloc(ctx, (size_t)nf * sizeof *entry), *nown = mt_heap_alloc(ctx, (size_t)nf * sizeof *nown);
+    const mt_module **mods = mt_heap_alloc(ctx, (size_t)nf * sizeof *mods);    /* per module holding weights */
+    int *block = mt_heap_alloc(ctx, (size_t)nf * sizeof *block);               /* per module: its block */
+    pl_map bymod = {0}, bymoe = {0};
+    mt_status st = MT_OK;
+    if (!moes || !owner || !first || !topk || !bytes || !entry || !nown || !mods || !block ||
+        !map_init(ctx, &bymod, (size_t)nf) || !map_init(ctx, &bymoe, (size_t)nf)) {
+        st = mt_ctx_status(ctx);
+        goto done;
     }
+    for (int i = 0; i < g->n && no < nf; i++) {
+        const mt_node *a = pl_expert3d_attr(g->nodes[i]);
+        if (!a) continue;
+        const mt_module *mod = a->param->owner;
+        mods[no] = mod;
+        if (map_get(&bymod, ptr_hash(mod), ptr_eq, mods, mod, no) >= 0) continue;
+        const mt_module *moe = mod->parent ? mod->parent : mod;
+        moes[nm] = moe;
+        int f = map_get(&bymoe, ptr_hash(moe), ptr_eq, moes, moe, nm);
+        if (f < 0) {
+            f = nm++;
+            owner[f] = mod;
+            first[f] = g->nodes[i];
+            topk[f] = bytes[f] = 0;
+            entry[f] = -1;
+            nown[f] = 0;
+        }
+        block[no++] = f;
+        nown[f]++;
+        bytes[f] += module_param_bytes(mod);
+    }
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        int64_t k = 0;
+        if (n->opid != MT_OP_TOPK || !mt__node_int(n, "k", &k)) continue;
+        int f = stack_find(&bymoe, moes, n);
+        if (f >= 0 && k > topk[f]) topk[f] = k;
+    }
+    str_tab pt = {patl};
+    for (int f = 0; f < nm; f++) {
+        const mt_tensor *x = mt__node_input(first[f]), *w = pl_expert3d_attr(first[f])->param->t;
+        const char *pat = pattern_of(ctx, (nown[f] > 1 ? moes[f] : owner[f])->path);
+        patl[R->nexperts] = pat;
+        int e = map_get(pats, str_hash(pat), str_eq, &pt, pat, R->nexperts);
+        if (e < 0) {
+            e = R->nexperts++;
+            mt_plan_experts *X = &R->experts[e];
+            memset(X, 0, sizeof *X);
+            X->pattern = pat;
+            X->fused = true;
+            X->experts = (int)dimv(w, 0);
+            X->top_k = (double)topk[f];
+            X->hidden = x && x->ndim > 0 ? dimv(x, x->ndim - 1) : -1;
+            X->ep_valid = X->experts > 0 && X->experts % tp == 0;
+            if (!X->ep_valid) X->ep_reason = mt_sprintf(ctx, "%d experts not divisible by %d", X->experts, tp);
+        }
+        entry[f] = e;
+        mt_plan_experts *X = &R->experts[e];
+        X->layers++;
+        X->param_bytes += bytes[f];
+        X->ep_comm_per_token += 2.0 * X->top_k * (double)X->hidden * (double)mt_dtype_size(x ? x->dtype : w->dtype) *
+                                (double)(tp - 1) / (double)tp;
+    }
+    for (int i = 0; i < R->nparams; i++) {
+        const mt_param *p = R->params[i].param;
+        int k = map_get(&bymod, ptr_hash(p->owner), ptr_eq, mods, p->owner, -1);
+        if (k < 0) continue;
+        int e = entry[block[k]];
+        R->experts[e].local_bytes += R->params[i].local_bytes;
+        if (R->params[i].ndim == 3) flags[e] |= role_bit(R->params[i].role);
+    }
+    for (int i = 0; i < R->ncomms; i++) {
+        int f = stack_find(&bymoe, moes, R->comms[i].producer);
+        if (f >= 0) R->experts[entry[f]].comm_per_token += R->comms[i].wire_per_token;
+    }
+done:
+    map_free(ctx, &bymod);
+    map_free(ctx, &bymoe);
+    void *bufs[] = {moes, owner, first, topk, bytes, entry, nown, mods, block};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        if (bufs[i]) mt_heap_free(ctx, bufs[i]);
+    return st;
+}
+
+static mt_status experts_report(planner *P, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    int nc = P->ncontainers, nf = 0;
+    for (int i = 0; i < P->nvars; i++) nf += P->vars[i].expert3d;
+    if (nc == 0 && nf == 0) return MT_OK;
+    size_t n = (size_t)nc + (size_t)nf + 1;
+    R->experts = mt_alloc_array(ctx, n, sizeof *R->experts);
+    const char **patl = mt_heap_alloc(ctx, n * sizeof *patl);
+    unsigned *flags = mt_heap_alloc(ctx, n * sizeof *flags);
+    pl_map pats = {0};
+    mt_status st = MT_OK;
+    if (!R->experts || !patl || !flags || !map_init(ctx, &pats, n)) st = mt_ctx_status(ctx);
+    if (st == MT_OK) {
+        memset(flags, 0, n * sizeof *flags);
+        st = list_experts(P, R, &pats, patl, flags);
+    }
+    if (st == MT_OK && nf > 0) st = fused_experts(P, R, nf, &pats, patl, flags);
+    for (int k = 0; st == MT_OK && k < R->nexperts; k++) {
+        mt_plan_experts *X = &R->experts[k];
+        if (X->ep_valid) X->ep_local_bytes = X->param_bytes / P->tp;
+        X->placement = placement_name(flags[k]);
+    }
+    map_free(ctx, &pats);
+    if (patl) mt_heap_free(ctx, patl);
+    if (flags) mt_heap_free(ctx, flags);
+    return st;
+}
+
+/* The collectives of the chosen plan: its propagation recorded, each
+ * conversion it inserted a collective, priced on the link; the nodes'
+ * placements. */
+static mt_status collectives_report(planner *P, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
     E->record = true;
     pl_propagate(E);
     E->record = false;
     R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
     R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
-    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
-    if (!R->nodes || !R->comms || !R->rules) return mt_ctx_status(ctx);
+    if (!R->nodes || !R->comms) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
     for (int i = 0; i < E->nrecs; i++) {
         const pl_rec *r = &E->recs[i];
@@ -310,6 +453,14 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
      * every JSON writer (15 or 17 digits) round-trips the same double */
     R->comm_seconds = round(pl_comm_time(P, R->comm_per_token, (double)R->ncomms) * 1e12) / 1e12;
     R->link = P->link;
+    return MT_OK;
+}
+
+/* Memory per rank: the parameters (params_memory), the KV cache at the
+ * plan's placements and the activation peak. */
+static mt_status memory_report(planner *P, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
     mt_status st = params_memory(P, E, R, true);
     if (st != MT_OK) return st;
     mt_plan_memory *M = &R->mem;
@@ -367,9 +518,17 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
     M->activation_peak_bytes = (int64_t)peak;
     mt_heap_free(ctx, freeat);
     mt_heap_free(ctx, last);
-    st = experts_report(P, R);
-    if (st != MT_OK) return st;
-    /* plan dict */
+    return MT_OK;
+}
+
+/* The plan dict: one rule per Linear/Embedding weight or fused expert weight
+ * (transformers style: the sharded ones only), by pattern when every module
+ * under it agrees. */
+static mt_status plan_dict(planner *P, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = P->ctx;
+    const mt_graph *g = P->g;
+    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
+    if (!R->rules) return mt_ctx_status(ctx);
     const char **pats = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *pats);
     const char **paths = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *paths);
     const char **styles = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *styles);
@@ -401,7 +560,7 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
         bool gathered = gath[P->out_off[i]];
         const char *st;
         if (o.dim < 0) st = "replicate";
-        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == 2 ? "colwise" : "rowwise";
+        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == P->vars[vi].out_dim ? "colwise" : "rowwise";
         else if (emb && o.dim == 0) st = "embedding_rowwise";
         else if (o.dim == P->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
         else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";
@@ -436,6 +595,20 @@ mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best
     mt_heap_free(ctx, first);
     mt_heap_free(ctx, mixed);
     return MT_OK;
+}
+
+/* With full false (mt_plan_auto) only the per-rank bytes and the
+ * communication of `best` (a whole-graph cost) are filled. */
+mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
+    if (!full) {
+        R->comm_per_token = best.comm;
+        return params_memory(P, E, R, false);
+    }
+    mt_status st = collectives_report(P, E, R);
+    if (st == MT_OK) st = memory_report(P, E, R);
+    if (st == MT_OK) st = experts_report(P, R);
+    if (st == MT_OK) st = plan_dict(P, E, R);
+    return st;
 }
 
 /* The degree-independent part, once per graph (mt_plan_auto shares it). */

@@ -36,8 +36,9 @@ static double slot_bytes(planner *P, const mt_tensor *t) {
 
 /* The bound shapes: batch and seq, and every data-dependent size (the
  * tokens routed to one expert, a `nonzero` over one slice of the routing
- * mask) at its expectation under uniform routing: its upper bound (the
- * slice's numel, tokens x top_k) over the number of sibling slices (the
+ * mask, or over the routed indices compared with the expert's number) at its
+ * expectation under uniform routing: its upper bound (the slice's numel,
+ * tokens x top_k) over the number of sibling slices or comparisons (the
  * experts). A nonzero without siblings is taken at its bound. */
 static mt_status bind_shapes(planner *P) {
     mt_ctx *ctx = P->ctx;
@@ -58,8 +59,11 @@ static mt_status bind_shapes(planner *P) {
         const mt_node *n = g->nodes[i];
         const mt_tensor *x = n->opid == MT_OP_NONZERO && n->nout > 0 && n->outs[0].ndim > 0 ? mt__node_input(n) : NULL;
         if (!x) continue;
-        /* a slice of a larger tensor: siblings share the sliced tensor */
-        if (x->node && x->node->opid == MT_OP_GETITEM && mt__node_input(x->node)) x = mt__node_input(x->node);
+        /* a slice of a larger tensor, or a comparison of one with a number
+         * (granitemoe's indices == e): siblings share that tensor */
+        const mt_arg *e = x->node && x->node->opid == MT_OP_EQ ? mt__node_arg(x->node, "other") : NULL;
+        if (x->node && (x->node->opid == MT_OP_GETITEM || (e && e->kind == MT_ARG_INT)) && mt__node_input(x->node))
+            x = mt__node_input(x->node);
         src[nz] = x;
         sym[nz] = n->outs[0].shape[0];
         nz++;
@@ -130,17 +134,23 @@ static bool weight_call(const mt_node *n) {
             n->module->leaf == MT_LEAF_CONV1D);
 }
 
-/* A get_attr of a 3-D parameter (fused expert weights [E, in, out]) whose
- * value is a matmul/bmm's second operand, directly (Llama 4's bmm) or
- * through one expert's slice w[e] (gpt_oss's loop). */
-static const mt_node *expert3d_attr(const mt_node *n) {
-    if (n->opid != MT_OP_MATMUL && n->opid != MT_OP_BMM) return NULL;
-    const mt_tensor *b = mt__node_tensor(n, "other"); /* matmul's other, bmm's mat2|other */
+/* A get_attr of a 3-D parameter (fused expert weights) whose value is a
+ * matmul/bmm's second operand [E, in, out], directly (Llama 4's bmm) or
+ * through one expert's slice w[e] (gpt_oss's loop), or F.linear's weight
+ * [E, out, in] through one expert's slice (granitemoe's
+ * GraniteMoeParallelExperts). */
+const mt_node *pl_expert3d_attr(const mt_node *n) {
+    bool lin = n->opid == MT_OP_LINEAR;
+    if (n->opid != MT_OP_MATMUL && n->opid != MT_OP_BMM && !lin) return NULL;
+    /* matmul's other, bmm's mat2|other, linear's weight */
+    const mt_tensor *b = mt__node_tensor(n, lin ? "weight" : "other");
     const mt_node *src = b ? b->node : NULL;
-    if (src && src->opid == MT_OP_GETITEM && n->opid == MT_OP_MATMUL) {
+    if (src && src->opid == MT_OP_GETITEM && n->opid != MT_OP_BMM) {
         const mt_tensor *x = mt__node_input(src);
         const mt_arg *e = mt__node_arg(src, "b"); /* w[e]: one expert's slice */
         src = x && x->node && x->node->op == MT_NODE_GET_ATTR && e && e->kind == MT_ARG_INT ? x->node : NULL;
+    } else if (lin) {
+        src = NULL; /* a whole 3-D weight is no Linear's */
     }
     if (!src || src->op != MT_NODE_GET_ATTR || !src->param || !src->param->t || src->param->t->ndim != 3 ||
         src->param->tied_to || !src->param->owner)
@@ -198,7 +208,7 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
     P->bpt = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bpt);
     P->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bytes_at);
     int ncalls = 0;
-    for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]) || expert3d_attr(g->nodes[i]);
+    for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]) || pl_expert3d_attr(g->nodes[i]);
     P->vars = mt_alloc_array(ctx, (size_t)ncalls + 1, sizeof *P->vars);
     if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
     if (bind_shapes(P) != MT_OK) return mt_ctx_status(ctx);
@@ -216,7 +226,7 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
             P->bpt[s] = P->bytes_at[s] / tokens;
         }
         P->node_var[i] = -1;
-        const mt_node *x3 = expert3d_attr(n);
+        const mt_node *x3 = pl_expert3d_attr(n);
         if (!x3 && !weight_call(n)) continue;
         const mt_param *w = x3 ? x3->param : mt_module_param(n->module, "weight");
         if (!w) continue;
@@ -237,7 +247,7 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
                                               owner->name)
                                     : mt_ctx_status(ctx);
             }
-            v->out_dim = x3 ? 2 : n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
+            v->out_dim = x3 ? (n->opid == MT_OP_LINEAR ? 1 : 2) : n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
         }
         P->node_var[x3 ? x3->index : i] = vi;
     }
@@ -258,11 +268,13 @@ mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
         v->nopts = 0;
         const mt_tensor *wt = v->weight->t;
         if (v->expert3d) {
-            /* fused experts [E, in, out]: columns inside every expert (the
-             * output's last dim), rows (the contraction, output partial), or
-             * whole experts per rank (the bmm's batch dim) */
-            for (int d = 2; d >= 0 && tp > 1; d--)
-                if (dimv(wt, d) > 0 && dimv(wt, d) % tp == 0) add_opt(v, d, tp);
+            /* fused experts ([E, in, out], or F.linear's [E, out, in]): the
+             * output features inside every expert (the output's last dim),
+             * the input features (the contraction, output partial), or whole
+             * experts per rank (the bmm's batch dim) */
+            int order[3] = {v->out_dim, 3 - v->out_dim, 0};
+            for (int k = 0; k < 3 && tp > 1; k++)
+                if (dimv(wt, order[k]) > 0 && dimv(wt, order[k]) % tp == 0) add_opt(v, order[k], tp);
             add_opt(v, -1, 1);
             continue;
         }

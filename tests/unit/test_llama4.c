@@ -298,3 +298,90 @@ Test(llama4, text_only_traces_the_standalone_language_model) {
     cr_assert_null(mt_model_param(m, "language_model.lm_head.weight"));
     mt_ctx_free(ctx);
 }
+
+/* Llama-4-Scout-17B-16E-Instruct's rope_scaling is llama3 with factor 16 and high_freq_factor ==
+ * low_freq_factor == 1 (as a public vLLM test copies the Instruct text_config, code-search file id
+ * 67089035748). transformers' _compute_llama3_parameters (modeling_rope_utils.py) computes it: the
+ * smoothed band between original/high and original/low is empty, so wavelengths above 8192 are
+ * divided by the factor and the rest kept; _validate_llama3_parameters only warns that high should
+ * exceed low. We accept it as transformers does, and the model is the same as the base's with its
+ * llama3 rope (the rope changes values, not shapes); a zero factor, a division by zero in
+ * transformers, is refused with the field named. */
+static char *scout_with_rope(const char *rope) {
+    static const char base_rope[] = "{\"factor\": 8.0, \"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0, ";
+    const char *at = strstr(SCOUT_TEXT, base_rope);
+    cr_assert_not_null(at);
+    static char json[4096];
+    snprintf(json, sizeof json, "%.*s%s%s", (int)(at - SCOUT_TEXT), SCOUT_TEXT, rope, at + strlen(base_rope));
+    return json;
+}
+
+Test(llama4, scout_instruct_rope_high_equals_low) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *base = tu_build_text(ctx, SCOUT_TEXT, 4);
+    mt_model *inst = tu_build_text(ctx, scout_with_rope("{\"factor\": 16.0, \"high_freq_factor\": 1.0, "
+                                                        "\"low_freq_factor\": 1.0, "), 4);
+    const mt_arg *rt = mt_module_get_attr(mt_module_find(inst->root, "model.rotary_emb"), "rope_type");
+    cr_assert_not_null(rt);
+    cr_assert_str_eq(rt->v.s, "llama3");
+    mt_graph *gb = tu_trace(base), *gi = tu_trace(inst);
+    cr_assert_eq(gi->n, gb->n);
+    for (int i = 0; i < gb->n; i++) cr_assert_eq(gi->nodes[i]->opid, gb->nodes[i]->opid, "node %d", i);
+    mt_totals tb, ti;
+    cr_assert_eq(mt_model_totals(base, &tb), MT_OK);
+    cr_assert_eq(mt_model_totals(inst, &ti), MT_OK);
+    cr_assert_eq(ti.params, tb.params);
+    /* high below low: transformers warns and computes (no smoothed band either) */
+    tu_build_text(ctx, scout_with_rope("{\"factor\": 16.0, \"high_freq_factor\": 1.0, \"low_freq_factor\": 2.0, "), 2);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    const char *e = build_error(ctx, scout_with_rope("{\"factor\": 16.0, \"high_freq_factor\": 0.0, "
+                                                     "\"low_freq_factor\": 1.0, "));
+    cr_assert(strstr(e, "rope_scaling.high_freq_factor") && strstr(e, "other than 0"), "%s", e);
+    mt_ctx_free(ctx);
+}
+
+/* The plan of Scout (text, bf16) at tp=8, by hand (counts above): the experts, 48 x (16 x 5120 x
+ * 16384 + 16 x 8192 x 5120) = 96,636,764,160 parameters, 193,273,528,320 B (180 GiB), go whole, 2
+ * per rank: 24,159,191,040 B (22.5 GiB) per rank; attention 62,914,560 and the shared expert
+ * 125,829,120 parameters per layer are sharded 8 ways (40 heads, 8 KV heads, 8192 wide):
+ * 48 x 188,743,680 x 2 / 8 = 2,264,924,160 B; embed_tokens and lm_head 202048 x 5120 x 2 / 8 =
+ * 258,621,440 B each (vocab and width divide by 8); the router 16 x 5120 and the norms 2 x 5120
+ * per layer + 5120 stay whole: (48 x 92,160 + 5,120) x 2 = 8,857,600 B. Per rank 26,950,215,680
+ * B of 215,539,722,240; the whole ones 7 x 8,857,600 = 62,003,200 B more over the ranks.
+ * Collectives (bf16, 7/8 of the bytes on the wire, twice for an all-reduce): per layer o_proj's
+ * [T, 5120] and the experts' partial sum added to the shared expert's, 2 x 10,240 x 2 x 7/8 =
+ * 35,840; the embedding's columns 10,240 x 7/8 = 8,960 and the logits 202,048 x 2 x 7/8 =
+ * 353,584 gathered: 48 x 35,840 + 8,960 + 353,584 = 2,082,864 B/token in 96 all-reduces and 2
+ * all-gathers. */
+Test(llama4, scout_plan_per_rank_by_hand) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, SCOUT_TEXT, 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan_opts o = {.tp = 8, .style = MT_PLAN_OURS, .search = MT_SEARCH_BEST};
+    mt_plan *p = mt_plan_run(m, g, &o);
+    cr_assert(p && p->valid, "%s", p ? p->reason : mt_ctx_errmsg(ctx));
+    cr_assert_eq(p->nexperts, 1);
+    const mt_plan_experts *x = &p->experts[0];
+    cr_assert(x->fused);
+    cr_assert_str_eq(x->placement, "expert_parallel");
+    cr_assert_eq(x->layers, 48);
+    cr_assert_eq(x->experts, 16);
+    cr_assert_eq(x->param_bytes, 193273528320LL);
+    cr_assert_eq(x->local_bytes, 24159191040LL, "%lld", (long long)x->local_bytes);
+    cr_assert_eq(x->local_bytes, 193273528320LL / 8);
+    cr_assert_eq(p->mem.total_param_bytes, 2 * SCOUT_TEXT_PARAMS);
+    cr_assert_eq(p->mem.param_bytes, 24159191040LL + 2264924160LL + 2 * 258621440LL + 8857600LL, "%lld",
+                 (long long)p->mem.param_bytes);
+    cr_assert_eq(p->mem.param_bytes, 26950215680LL);
+    cr_assert_eq(p->mem.replicated_extra_bytes, 7 * 8857600LL, "%lld", (long long)p->mem.replicated_extra_bytes);
+    int ar = 0, ag = 0;
+    for (int k = 0; k < p->ncomms; k++) {
+        ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+        ag += p->comms[k].kind == MT_COMM_ALL_GATHER;
+    }
+    cr_assert_eq(ar, 96, "%d all-reduces", ar);
+    cr_assert_eq(ag, 2, "%d all-gathers", ag);
+    cr_assert_float_eq(p->comm_per_token, 48 * 35840.0 + 8960 + 353584, 1e-6, "%.3f", p->comm_per_token);
+    mt_ctx_free(ctx);
+}

@@ -276,6 +276,8 @@ Test(plan, mixtral_experts_report) {
     cr_assert_eq(x->ep_local_bytes, 90194313216LL / 8);
     cr_assert(x->comm_per_token > 459199.5 && x->comm_per_token < 459200.5, "%.3f", x->comm_per_token);
     cr_assert(x->ep_comm_per_token > 917503.5 && x->ep_comm_per_token < 917504.5, "%.3f", x->ep_comm_per_token);
+    cr_assert_not(x->fused);
+    cr_assert_str_eq(x->placement, "sharded");
     mt_plan *p3 = plan(m, g, 3, MT_PLAN_OURS, MT_SEARCH_BEST);
     cr_assert_eq(p3->nexperts, 1);
     cr_assert_not(p3->experts[0].ep_valid);
@@ -591,7 +593,9 @@ Test(plan, tiny_gpt_oss_experts_column_row) {
  * [E, H, 2I], chunk(2, -1), bmm down_proj [E, I, H], then the MoE layer sums the routed
  * outputs over the experts. gate_up's columns cannot be cut (the chunk would split one
  * rank's block into gate and up), so the experts go whole, E/tp per rank: both bmm's batch
- * dim, the sum over experts a partial sum all-reduced with the shared expert's. Tiny
+ * dim, the view of their [E, tokens, H] output to [E x tokens, H] keeping E/tp experts' rows
+ * per rank (E x tokens splits into tp blocks whatever the tokens), the sum over experts a
+ * partial sum all-reduced with the shared expert's. Tiny
  * llama4_text: layer 1 is the MoE layer, gate_up_proj [4, 64, 256] = 65536, down_proj
  * [4, 128, 64] = 32768 elements (float32), 1/tp per rank. */
 Test(plan, tiny_llama4_experts_expert_parallel) {
@@ -608,10 +612,151 @@ Test(plan, tiny_llama4_experts_expert_parallel) {
         expect_expert(p, "model.layers.1.feed_forward.experts.down_proj", 32768, 0, MT_ROLE_EXPERTS);
         cr_assert_eq(param_named(p, "model.layers.1.feed_forward.experts.down_proj")->local_bytes, 32768 * 4 / tp);
         /* attention's o_proj in both layers, layer 0's dense down_proj, and layer 1's shared
-         * expert down_proj + the experts' partial sum added, then reduced once: 4 */
-        int ar = 0;
-        for (int k = 0; k < p->ncomms; k++) ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+         * expert down_proj + the experts' partial sum added, then reduced once: 4; gathered:
+         * the embedding's columns and the logits only */
+        int ar = 0, ag = 0;
+        for (int k = 0; k < p->ncomms; k++) {
+            ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+            ag += p->comms[k].kind == MT_COMM_ALL_GATHER;
+        }
         cr_assert_eq(ar, 4, "tp=%d: %d all-reduces", tp, ar);
+        cr_assert_eq(ag, 2, "tp=%d: %d all-gathers", tp, ag);
+    }
+    mt_ctx_free(ctx);
+}
+
+/* The experts report of fused 3-D experts, by hand. gpt-oss-20b (float32: the config
+ * names no torch_dtype): 24 layers, each one module mlp.experts holding gate_up_proj
+ * [32, 2880, 5760] = 530,841,600, gate_up_proj_bias [32, 5760] = 184,320, down_proj
+ * [32, 2880, 2880] = 265,420,800 and down_proj_bias [32, 2880] = 92,160 elements: 796,538,880
+ * x 4 B = 3,186,155,520 B per layer, 76,467,732,480 B in all. The plan shards the two
+ * weights inside every expert (column -> row, 1/tp each) and keeps the biases whole:
+ * 24 x 4 x (796,262,400 / tp + 276,480) B per rank. The router's topk takes 4
+ * (experts_per_token); an expert reads [tokens, 2880]. Expert parallelism: 32/tp whole
+ * experts, 76,467,732,480 / tp B per rank, dispatch + combine 24 x 2 x 4 x 2880 x 4 B x
+ * (tp-1)/tp. Inside the MoE blocks the plan all-reduces each expert's [routed tokens,
+ * 2880] float32 output: T x 4/32 tokens per expert, 32 experts, so 4 x 2880 x 4 = 46,080
+ * B/token per layer at 2 (tp-1)/tp on the wire. */
+Test(plan, gpt_oss_20b_fused_experts_report) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src("samples/configs/quantized/openai--gpt-oss-20b.config.json"), 0);
+    mt_graph *g = tu_trace(m);
+    for (int tp = 2; tp <= 8; tp *= 2) {
+        mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
+        cr_assert_eq(p->nexperts, 1, "tp=%d", tp);
+        const mt_plan_experts *x = &p->experts[0];
+        cr_assert_str_eq(x->pattern, "model.layers.*.mlp.experts");
+        cr_assert(x->fused);
+        cr_assert_str_eq(x->placement, "sharded", "tp=%d", tp);
+        cr_assert_eq(x->layers, 24);
+        cr_assert_eq(x->experts, 32);
+        cr_assert_float_eq(x->top_k, 4.0, 1e-12);
+        cr_assert_eq(x->hidden, 2880);
+        cr_assert_eq(x->param_bytes, 76467732480LL);
+        cr_assert_eq(x->local_bytes, 24LL * 4 * (796262400LL / tp + 276480), "tp=%d: %lld", tp, (long long)x->local_bytes);
+        cr_assert(x->ep_valid, "tp=%d", tp);
+        cr_assert_eq(x->ep_local_bytes, 76467732480LL / tp);
+        double t1 = (double)(tp - 1) / tp;
+        cr_assert_float_eq(x->ep_comm_per_token, 24.0 * 2 * 4 * 2880 * 4 * t1, 1e-6, "tp=%d: %.3f", tp,
+                           x->ep_comm_per_token);
+        cr_assert_float_eq(x->comm_per_token, 24.0 * 46080 * 2 * t1, 1e-3, "tp=%d: %.3f", tp, x->comm_per_token);
+    }
+    mt_ctx_free(ctx);
+}
+
+/* Tiny llama4_text (tests/tiny_configs.h): layer 1's feed_forward.experts holds gate_up_proj
+ * [4, 64, 256] = 65,536 and down_proj [4, 128, 64] = 32,768 float32 elements, 393,216 B; the
+ * plan puts whole experts on each rank (dim 0), so the report says expert parallel with
+ * 4/tp experts and 393,216 / tp B per rank. The router's topk takes 1; the experts' bmm
+ * reads [4, tokens, 64]. All-to-all if dispatched: 2 x 1 x 64 x 4 B x (tp-1)/tp. At tp=3
+ * nothing divides: the experts stay whole on every rank. No collective is produced inside the
+ * block: the experts' partial sum, added to the shared expert's, is all-reduced after the
+ * layer's view of the block's output (counted with the layer). */
+Test(plan, tiny_llama4_fused_experts_report) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("llama4_text")->json, 0);
+    mt_graph *g = tu_trace(m);
+    for (int tp = 2; tp <= 4; tp *= 2) {
+        mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
+        cr_assert_eq(p->nexperts, 1, "tp=%d", tp);
+        const mt_plan_experts *x = &p->experts[0];
+        cr_assert_str_eq(x->pattern, "model.layers.*.feed_forward.experts");
+        cr_assert(x->fused);
+        cr_assert_str_eq(x->placement, "expert_parallel", "tp=%d", tp);
+        cr_assert_eq(x->layers, 1);
+        cr_assert_eq(x->experts, 4);
+        cr_assert_float_eq(x->top_k, 1.0, 1e-12);
+        cr_assert_eq(x->hidden, 64);
+        cr_assert_eq(x->param_bytes, 393216);
+        cr_assert_eq(x->local_bytes, 393216 / tp, "tp=%d: %lld", tp, (long long)x->local_bytes);
+        cr_assert(x->ep_valid);
+        cr_assert_eq(x->ep_local_bytes, 393216 / tp);
+        cr_assert_float_eq(x->ep_comm_per_token, 2.0 * 64 * 4 * (tp - 1) / tp, 1e-9);
+        cr_assert_float_eq(x->comm_per_token, 0, 1e-12, "tp=%d: %.3f", tp, x->comm_per_token);
+    }
+    mt_plan *p3 = plan(m, g, 3, MT_PLAN_OURS, MT_SEARCH_BEST);
+    cr_assert_eq(p3->nexperts, 1);
+    cr_assert_str_eq(p3->experts[0].placement, "replicated");
+    cr_assert_eq(p3->experts[0].local_bytes, 393216);
+    cr_assert_not(p3->experts[0].ep_valid);
+    cr_assert_str_eq(p3->experts[0].ep_reason, "4 experts not divisible by 3");
+    mt_ctx_free(ctx);
+}
+
+/* granitemoe (modeling_granitemoe.py GraniteMoeParallelExperts): each expert is F.linear(x,
+ * input_linear.weight[e]) -> chunk(2, -1) -> act(first) * second -> F.linear(.., output_linear.weight[e]),
+ * the weights [E, out, in]. Tiny granitemoe (tests/tiny_configs.h, float32, 2 layers, E 4, top-2):
+ * input_linear [4, 256, 64] = 65,536 and output_linear [4, 64, 128] = 32,768 elements, 393,216 B per
+ * layer. The plan shards both (weights left whole cost first): input_linear on its output features
+ * (dim 1), output_linear on its input features (dim 2), 1/tp each: 786,432 / tp B per rank. The chunk
+ * cannot cut a rank's block of the 2I columns into gate and up (as Llama 4's), so each expert's
+ * [routed, 256] output is all-gathered: routed = T x 2 / 4 tokens (nonzero(indices == e), 4 siblings),
+ * 512 B/token x (tp-1)/tp per expert; output_linear's partial sums go through the gate product and
+ * index_add_ and are all-reduced once per layer, after the block (Granite's residual multiplier).
+ * Inside the MoE blocks: 2 layers x (router [T, 4] float32 gathered for topk, 16 B + 4 x 512 B) x
+ * (tp-1)/tp = 4,128 (tp-1)/tp. Expert parallelism: 2 x 2 x top-2 x 64 x 4 B x (tp-1)/tp. */
+Test(plan, tiny_granitemoe_fused_experts_column_row) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("granitemoe")->json, 0);
+    mt_graph *g = tu_trace(m);
+    for (int tp = 2; tp <= 4; tp *= 2) {
+        mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
+        cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
+        check_bytes(p, m);
+        cr_assert_str_eq(rule(p, "model.layers.*.block_sparse_moe.input_linear.weight"), "colwise");
+        cr_assert_str_eq(rule(p, "model.layers.*.block_sparse_moe.output_linear.weight"), "rowwise");
+        for (int l = 0; l < 2; l++) {
+            char il[96], ol[96];
+            snprintf(il, sizeof il, "model.layers.%d.block_sparse_moe.input_linear.weight", l);
+            snprintf(ol, sizeof ol, "model.layers.%d.block_sparse_moe.output_linear.weight", l);
+            expect_expert(p, il, 65536, 1, MT_ROLE_COLWISE);
+            expect_expert(p, ol, 32768, 2, MT_ROLE_ROWWISE);
+            cr_assert_eq(param_named(p, ol)->local[2], 128 / tp);
+        }
+        int ar = 0, ag = 0;
+        for (int k = 0; k < p->ncomms; k++) {
+            ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
+            ag += p->comms[k].kind == MT_COMM_ALL_GATHER;
+        }
+        /* attention and experts once per layer; the embedding, 2 routers, 8 experts, the logits */
+        cr_assert_eq(ar, 4, "tp=%d: %d all-reduces", tp, ar);
+        cr_assert_eq(ag, 12, "tp=%d: %d all-gathers", tp, ag);
+        cr_assert_eq(p->nexperts, 1);
+        const mt_plan_experts *x = &p->experts[0];
+        cr_assert_str_eq(x->pattern, "model.layers.*.block_sparse_moe");
+        cr_assert(x->fused);
+        cr_assert_str_eq(x->placement, "sharded");
+        cr_assert_eq(x->layers, 2);
+        cr_assert_eq(x->experts, 4);
+        cr_assert_float_eq(x->top_k, 2.0, 1e-12);
+        cr_assert_eq(x->hidden, 64);
+        cr_assert_eq(x->param_bytes, 786432);
+        cr_assert_eq(x->local_bytes, 786432 / tp);
+        double t1 = (double)(tp - 1) / tp;
+        cr_assert_float_eq(x->comm_per_token, 4128 * t1, 1e-6, "tp=%d: %.3f", tp, x->comm_per_token);
+        cr_assert_float_eq(x->ep_comm_per_token, 2.0 * 2 * 2 * 64 * 4 * t1, 1e-9);
     }
     mt_ctx_free(ctx);
 }
