@@ -3217,8 +3217,9 @@ static mt_status rule_add_(call *c) {
  * then has the one output (a None is no tensor). The shapes the body needs: the
  * five operands' B, T, H equal (they are multiplied and matmul'd chunk by chunk),
  * query and key equal, initial_state [B, H, K, V]; the reshapes to
- * (B, H, -1, chunk_size, K) refuse zero elements (the -1 is then ambiguous), so a
- * constant 0 in B, T, H, K or V is refused; chunk_size >= 1 (a modulus and a
+ * (B, H, -1, chunk_size, K) refuse a 0 among the other dims (the -1 is then
+ * ambiguous), so a constant 0 in B, H, K or V is refused (T = 0 is 0 chunks);
+ * chunk_size >= 1 (a modulus and a
  * reshape). Complex operands would lose their imaginary part in .to(float32):
  * unsupported. */
 static mt_status rule_chunk_gated_delta_rule(call *c) {
@@ -3255,8 +3256,8 @@ static mt_status rule_chunk_gated_delta_rule(call *c) {
             return fail(c, "query, key, value, g and beta must agree in batch, seq and heads (dims 0-2): got %s",
                         shapes);
     const mt_sym *B = k->shape[0], *T = k->shape[1], *H = k->shape[2], *K = k->shape[3], *V = v->shape[3];
-    const mt_sym *dims[5] = {B, T, H, K, V};
-    for (int i = 0; i < 5; i++)
+    const mt_sym *dims[4] = {B, H, K, V}; /* T = 0 makes 0 chunks, and the -1 is then 0 */
+    for (int i = 0; i < 4; i++)
         if (is_c(dims[i], 0))
             return fail(c, "cannot reshape a tensor of 0 elements into chunks of %lld (the -1 could be any value): "
                            "got %s", (long long)chunk, shapes);
