@@ -207,6 +207,13 @@ static mt_status qwen3_next_build(mt_model *m) {
         !mt_config_pos_int(c, "decoder_sparse_step", 1, &q->sparse_step) ||
         !mt_config_bool(c, "norm_topk_prob", true, &e->norm_topk))
         return mt_ctx_status(m->ctx);
+    const char *lim_key[5] = {"linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                              "linear_value_head_dim", "linear_conv_kernel_dim"};
+    const int64_t lim_val[5] = {q->nk, q->nv, q->dk, q->dv, q->conv_kernel};
+    for (int i = 0; i < 5; i++) /* keeps the projection sizes' products far from int64 overflow */
+        if (lim_val[i] > ((int64_t)1 << 20))
+            return mt_config_error(c, lim_key[i], "expected at most %lld, got %lld (qwen3_next)",
+                                   (long long)((int64_t)1 << 20), (long long)lim_val[i]);
     if (q->nv % q->nk != 0)
         return mt_config_error(c, "linear_num_value_heads", "linear_num_value_heads (%lld) must be a multiple of "
                                "linear_num_key_heads (%lld) (qwen3_next)", (long long)q->nv, (long long)q->nk);
