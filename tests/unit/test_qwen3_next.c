@@ -50,7 +50,8 @@ Test(qwen3_next, coder_next_80b_matches_published_count) {
      * figure a public test derives from the published total (file id 70181782850); "A3B" on the card */
     cr_assert_eq(t.active_params, 3874929408LL, "%lld", (long long)t.active_params);
     /* tensor count: 3 globals + 48*(2 norms + 1541 in the sparse block) + 36*7 + 12*6 = 74,391, the
-     * official tensor count a public audit of the checkpoint states (file id 59179990010) */
+     * official_tensor_count a public audit of the 80B architecture checks, beside its official_parameter_count
+     * 79,674,391,296 (file id 59179990010) */
     int64_t n = 0;
     for (int i = 0; i < m->params.n; i++) n += !((mt_param *)m->params.items[i])->tied_to;
     cr_assert_eq(n, 74391);
