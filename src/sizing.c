@@ -1166,7 +1166,11 @@ static void kv_totals(sizer *S, mt_sizing *out) {
  * one record them). transformers' HybridMambaAttentionDynamicCache holds per
  * mixer and sequence a conv state [conv_dim, d_conv] and an SSM state
  * [num_heads, head_dim, d_state], both in the model's dtype (the conv
- * weight's). They do not grow with the sequence. */
+ * weight's). They do not grow with the sequence. A Gated DeltaNet layer
+ * (Qwen3-Next) records the same three attributes for its recurrent state
+ * [num_v_heads, head_k_dim, head_v_dim] and an attribute state_dtype (float32:
+ * the chunked rule returns its final state in float32 and the cache keeps it),
+ * which then sizes that state instead of the conv weight's dtype. */
 static void state_walk(const mt_module *mod, mt_sizing *out) {
     const mt_module *conv = mt_module_child(mod, "conv1d");
     const mt_arg *h = mt_module_get_attr(mod, "num_heads"), *p = mt_module_get_attr(mod, "head_dim"),
@@ -1177,10 +1181,12 @@ static void state_walk(const mt_module *mod, mt_sizing *out) {
         const mt_param *w = mt_module_param(conv, "weight");
         if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
             int64_t es = (int64_t)mt_dtype_size(w->t->dtype);
+            const mt_arg *sd = mt_module_get_attr(mod, "state_dtype");
+            int64_t ss = sd && sd->kind == MT_ARG_DTYPE ? (int64_t)mt_dtype_size(sd->v.dtype) : es;
             out->state_layers++;
             out->state_dtype = w->t->dtype;
             out->conv_state_bytes += ch->v.i * k->v.i * es;
-            out->ssm_state_bytes += h->v.i * p->v.i * n->v.i * es;
+            out->ssm_state_bytes += h->v.i * p->v.i * n->v.i * ss;
         }
     }
     for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], out);

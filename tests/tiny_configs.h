@@ -181,6 +181,19 @@ static const tiny_config tiny_configs[] = {
                "{\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
                "\"num_local_experts\": 4, \"interleave_moe_layer_step\": 2, \"no_rope_layers\": [1, 0], "
                "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}}", 256, 199232},
+    /* Qwen3NextForCausalLM, layer 0 Gated DeltaNet with a dense MLP (mlp_only_layers [0]), layer 1 gated
+     * full attention with the sparse block (modeling_qwen3_next.py): key_dim 2*8 = 16, value_dim 4*8 = 32,
+     * conv_dim 64; linear_attn: conv1d 64*1*4 = 256 (no bias), in_proj_qkvz 64*(2*16 + 2*32) = 6144, in_proj_ba
+     * 64*2*4 = 512, dt_bias/A_log 2*4, norm 8, out_proj 32*64 = 2048 -> 8976; + MLP 3*64*128 = 24576 + norms 128
+     * -> 33680; self_attn: q_proj 64*(4*16*2) = 8192, k_proj/v_proj 2*64*32 = 4096, o_proj 64*64 = 4096, q_norm/
+     * k_norm 2*16 -> 16416; sparse block: gate 64*4 = 256, experts 4*3*64*32 = 24576, shared_expert 3*64*48 =
+     * 9216, shared_expert_gate 64 -> 34112; + norms 128 -> 50656; untied: 16384 + 33680 + 50656 + 64 + 16384 */
+    {"qwen3_next", "{\"model_type\": \"qwen3_next\", \"head_dim\": 16, \"partial_rotary_factor\": 0.25, "
+                   "\"layer_types\": [\"linear_attention\", \"full_attention\"], \"linear_num_key_heads\": 2, "
+                   "\"linear_num_value_heads\": 4, \"linear_key_head_dim\": 8, \"linear_value_head_dim\": 8, "
+                   "\"linear_conv_kernel_dim\": 4, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
+                   "\"moe_intermediate_size\": 32, \"shared_expert_intermediate_size\": 48, "
+                   "\"mlp_only_layers\": [0], " TINY_DIMS "}", 256, 117168},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

@@ -140,6 +140,30 @@ static const mt_sym *fl_sdpa(mt_ctx *ctx, const mt_node *n) {
     return mt_sym_mul(ctx, cells, per);
 }
 
+/* torch_chunk_gated_delta_rule(q, k [B, T, H, K], v [B, T, H, V], g, beta,
+ * chunk_size C): per batch, head and chunk of the N = ceil(T / C) chunks (the
+ * sequence padded to N·C), the products of the chunked algorithm, 2 per
+ * multiply-add: k_beta·kᵀ, attn·(k_beta·exp g), q·kᵀ (3 of C·C·K), attn·v_beta,
+ * attn·v_new (2 of C·C·V), k_cumdecay·S, (q·exp g)·S, kᵀ·v_new (3 of C·K·V), and
+ * the forward substitution of the C×C block (row i: i·i multiply-adds for
+ * i < C, Σ 2i² = (C−1)·C·(2C−1)/3). Elementwise work (decays, exps, masks, the
+ * l2 norms: O(T·(K+V) + N·C²)) is not counted (docs/sizing.md). */
+static const mt_sym *fl_chunk_gdr(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *k = mt__node_tensor(n, "key"), *v = mt__node_tensor(n, "value");
+    int64_t C = 64;
+    if (mt__node_arg(n, "chunk_size") && !mt__node_int(n, "chunk_size", &C))
+        return bad_node(ctx, n, "chunk_size is not an int");
+    if (!k || !v || k->ndim != 4 || v->ndim != 4 || C < 1)
+        return bad_node(ctx, n, "expected key and value [batch, seq, heads, dim] and chunk_size >= 1");
+    const mt_sym *K = k->shape[3], *V = v->shape[3];
+    const mt_sym *chunks = mt_sym_floordiv(ctx, mt_sym_add_const(ctx, k->shape[1], C - 1), C);
+    const mt_sym *bhn = mt_sym_mul(ctx, mt_sym_mul(ctx, k->shape[0], k->shape[2]), chunks);
+    const mt_sym *kk = mt_sym_mul_const(ctx, K, 6 * C * C), *vv = mt_sym_mul_const(ctx, V, 4 * C * C);
+    const mt_sym *kv = mt_sym_mul_const(ctx, mt_sym_mul(ctx, K, V), 6 * C);
+    const mt_sym *per = mt_sym_add_const(ctx, mt_sym_add(ctx, mt_sym_add(ctx, kk, vv), kv), (C - 1) * C * (2 * C - 1) / 3);
+    return mt_sym_mul(ctx, bhn, per);
+}
+
 /* torch.min: torch.min(input) reduces (input numel); torch.min(input, other)
  * is elementwise (output numel). Same split as its shape rule. */
 static const mt_sym *fl_min(mt_ctx *ctx, const mt_node *n) {
@@ -240,7 +264,8 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
      * one per output element like any elementwise op */                  \
     R(BMM, RULE("matmul", fl_matmul)) R(REPEAT, R_ZERO) R(ONES_LIKE, R_ZERO) \
     R(POLAR, R_ELEM) R(VIEW_AS_COMPLEX, R_ZERO) R(VIEW_AS_REAL, R_ZERO)    \
-    R(FLOOR, R_ELEM) R(LOG1P, R_ELEM) R(FLOORDIV, R_ELEM) R(ADD_, R_ELEM)
+    R(FLOOR, R_ELEM) R(LOG1P, R_ELEM) R(FLOORDIV, R_ELEM) R(ADD_, R_ELEM)  \
+    R(CHUNK_GATED_DELTA_RULE, RULE("chunk_gated_delta_rule", fl_chunk_gdr))
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

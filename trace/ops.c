@@ -1885,6 +1885,8 @@ static mt_status rule_view_as_complex(call *c);
 static mt_status rule_view_as_real(call *c);
 static mt_status rule_floor(call *c);
 static mt_status rule_add_(call *c);
+/* Gated DeltaNet (Qwen3-Next): rule appended at the end of this file. */
+static mt_status rule_chunk_gated_delta_rule(call *c);
 
 /* The op table: one row per op of MT_OPS, with every column each pass needs
  * (opinfo_internal.h; docs/ops.md, "The op table"):
@@ -2052,7 +2054,13 @@ static mt_status rule_add_(call *c);
     R(FLOOR, "floor", rule_floor, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
     R(LOG1P, "log1p", rule_unary, SIG_UNARY, 1, POINTWISE, NONE, ELEMENTWISE) \
     R(FLOORDIV, "floordiv", rule_binary, SIG_BINARY, 2, POINTWISE, NONE, ELEMENTWISE) \
-    R(ADD_, "add_", rule_add_, SIG("self", "other", "*", "alpha"), 2, POINTWISE, SUM, ELEMENTWISE)
+    R(ADD_, "add_", rule_add_, SIG("self", "other", "*", "alpha"), 2, POINTWISE, SUM, ELEMENTWISE) \
+    /* Qwen3-Next's Gated DeltaNet: the chunked rule as one leaf (its Python loop over \
+     * chunks depends on seq); heads (dim 2 of every operand) are independent */ \
+    R(CHUNK_GATED_DELTA_RULE, "torch_chunk_gated_delta_rule", rule_chunk_gated_delta_rule, \
+      SIG("query", "key", "value", "g", "beta", "chunk_size", "initial_state", "output_final_state", \
+          "use_qk_l2norm_in_kernel"), \
+      5, OPAQUE, NONE, HEADS)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -3194,4 +3202,72 @@ static mt_status rule_add_(call *c) {
         return fail(c, "For integral input tensors, argument alpha must not be a floating point number: got %s %s",
                     mt_dtype_name(x->dtype), sh(c, x));
     return emit_like(c, x->dtype, x);
+}
+
+/* ---- Gated DeltaNet ---------------------------------------------------------------
+ * transformers.models.qwen3_next.modeling_qwen3_next.torch_chunk_gated_delta_rule(
+ *   query, key, value, g, beta, chunk_size=64, initial_state=None,
+ *   output_final_state=False, use_qk_l2norm_in_kernel=False)
+ * recorded as one leaf: its body loops in Python over the (seq + pad) / chunk_size
+ * chunks, so it cannot be traced with a symbolic seq. query and key [B, T, H, K],
+ * value [B, T, H, V], g and beta [B, T, H] (query and key already repeated to the
+ * value heads by the caller); every operand is cast to float32 inside. Returns
+ * (core_attn_out [B, T, H, V] in query's dtype, last_recurrent_state [B, H, K, V]
+ * float32); without output_final_state the second element is None, and the node
+ * then has the one output (a None is no tensor). The shapes the body needs: the
+ * five operands' B, T, H equal (they are multiplied and matmul'd chunk by chunk),
+ * query and key equal, initial_state [B, H, K, V]; the reshapes to
+ * (B, H, -1, chunk_size, K) refuse a 0 among the other dims (the -1 is then
+ * ambiguous), so a constant 0 in B, H, K or V is refused (T = 0 is 0 chunks);
+ * chunk_size >= 1 (a modulus and a
+ * reshape). Complex operands would lose their imaginary part in .to(float32):
+ * unsupported. */
+static mt_status rule_chunk_gated_delta_rule(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *q, *k, *v, *g, *beta, *s0;
+    TRY(need_tensor(c, "query", &q));
+    TRY(need_tensor(c, "key", &k));
+    TRY(need_tensor(c, "value", &v));
+    TRY(need_tensor(c, "g", &g));
+    TRY(need_tensor(c, "beta", &beta));
+    TRY(opt_tensor(c, "initial_state", &s0));
+    int64_t chunk = 64;
+    bool final = false, l2 = false;
+    TRY(opt_int(c, "chunk_size", 64, &chunk));
+    TRY(opt_bool(c, "output_final_state", false, &final));
+    TRY(opt_bool(c, "use_qk_l2norm_in_kernel", false, &l2));
+    const char *shapes = mt_sprintf(c->ctx, "query %s, key %s, value %s, g %s, beta %s", sh(c, q), sh(c, k),
+                                    sh(c, v), sh(c, g), sh(c, beta));
+    if (!shapes) shapes = "?";
+    const mt_tensor *all[6] = {q, k, v, g, beta, s0};
+    for (int i = 0; i < 6; i++)
+        if (all[i] && mt_dtype_is_complex(all[i]->dtype))
+            return fail_unsupported(c, "complex operands are cast to float32 (dropping the imaginary part): got %s",
+                                    shapes);
+    if (chunk < 1) return fail(c, "chunk_size must be a positive int (a modulus and a reshape), got %lld: %s",
+                               (long long)chunk, shapes);
+    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4 || g->ndim != 3 || beta->ndim != 3)
+        return fail(c, "expected query, key [batch, seq, heads, k_dim], value [batch, seq, heads, v_dim], g and beta "
+                       "[batch, seq, heads]: got %s", shapes);
+    if (!shapes_equal(4, q->shape, 4, k->shape))
+        return fail(c, "query and key must have the same shape: got %s", shapes);
+    for (int d = 0; d < 3; d++)
+        if (v->shape[d] != k->shape[d] || g->shape[d] != k->shape[d] || beta->shape[d] != k->shape[d])
+            return fail(c, "query, key, value, g and beta must agree in batch, seq and heads (dims 0-2): got %s",
+                        shapes);
+    const mt_sym *B = k->shape[0], *T = k->shape[1], *H = k->shape[2], *K = k->shape[3], *V = v->shape[3];
+    const mt_sym *dims[4] = {B, H, K, V}; /* T = 0 makes 0 chunks, and the -1 is then 0 */
+    for (int i = 0; i < 4; i++)
+        if (is_c(dims[i], 0))
+            return fail(c, "cannot reshape a tensor of 0 elements into chunks of %lld (the -1 could be any value): "
+                           "got %s", (long long)chunk, shapes);
+    const mt_sym *st[4] = {B, H, K, V};
+    if (s0 && !shapes_equal(s0->ndim, s0->shape, 4, st))
+        return fail(c, "initial_state must be [batch, heads, k_dim, v_dim] = %s: got %s and %s",
+                    shape_s(c, 4, st), sh(c, s0), shapes);
+    const mt_sym *o[4] = {B, T, H, V};
+    TRY(emit(c, q->dtype, 4, o));
+    if (final) TRY(emit(c, MT_FLOAT32, 4, st));
+    *c->is_tuple = true;
+    return MT_OK;
 }

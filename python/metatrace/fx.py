@@ -72,6 +72,55 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return torch.matmul(weight, value).to(query.dtype)
 
 
+def torch_chunk_gated_delta_rule(query, key, value, g, beta, chunk_size=64, initial_state=None,
+                                 output_final_state=False, use_qk_l2norm_in_kernel=False):
+    """Qwen3-Next's chunked gated delta rule, for a graph whose node names
+    transformers' function when transformers is not installed: written from the
+    rule's maths (within a chunk of C positions the lower-triangular system by
+    forward substitution; across chunks the [K, V] state carried in order), in
+    torch ops that run on meta tensors. q, k [B, T, H, K], v [B, T, H, V], g, beta
+    [B, T, H]; returns (out [B, T, H, V] in query's dtype, final state
+    [B, H, K, V] float32 or None)."""
+    out_dtype = query.dtype
+    if use_qk_l2norm_in_kernel:
+        query = query * torch.rsqrt((query * query).sum(-1, keepdim=True) + 1e-6)
+        key = key * torch.rsqrt((key * key).sum(-1, keepdim=True) + 1e-6)
+    q, k, v, b, gg = (x.transpose(1, 2).contiguous().to(torch.float32) for x in (query, key, value, beta, g))
+    B, H, T, K = k.shape
+    V = v.shape[-1]
+    C = chunk_size
+    pad = (C - T % C) % C
+    q, k, v = (nn.functional.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
+    b, gg = (nn.functional.pad(x, (0, pad)) for x in (b, gg))
+    q = q * (1 / math.sqrt(K))
+    kb, vb = k * b.unsqueeze(-1), v * b.unsqueeze(-1)
+    q, k, kb, vb = (x.reshape(B, H, -1, C, x.shape[-1]) for x in (q, k, kb, vb))
+    gg = gg.reshape(B, H, -1, C).cumsum(-1)
+    n = gg.shape[2]
+    upper = torch.ones(C, C, dtype=torch.bool, device=q.device).triu(0)
+    decay = (gg.unsqueeze(-1) - gg.unsqueeze(-2)).tril().exp().tril()
+    a = -(torch.matmul(kb, k.transpose(-1, -2)) * decay).masked_fill(upper, 0)
+    for i in range(1, C):
+        row, sub = a[..., i, :i].clone(), a[..., :i, :i].clone()
+        a[..., i, :i] = row + (row.unsqueeze(-1) * sub).sum(-2)
+    a = a + torch.eye(C, dtype=a.dtype, device=a.device)
+    u, w = torch.matmul(a, vb), torch.matmul(a, kb * gg.exp().unsqueeze(-1))
+    state = torch.zeros(B, H, K, V, dtype=torch.float32, device=q.device) if initial_state is None \
+        else initial_state.to(torch.float32)
+    out = torch.zeros_like(u)
+    strict = torch.ones(C, C, dtype=torch.bool, device=q.device).triu(1)
+    for i in range(n):
+        qi, ki, gi = q[:, :, i], k[:, :, i], gg[:, :, i]
+        inner = (torch.matmul(qi, ki.transpose(-1, -2)) * decay[:, :, i]).masked_fill(strict, 0)
+        fresh = u[:, :, i] - torch.matmul(w[:, :, i], state)
+        out[:, :, i] = torch.matmul(qi * gi.unsqueeze(-1).exp(), state) + torch.matmul(inner, fresh)
+        last = gi[..., -1]
+        state = state * last[..., None, None].exp() + \
+            torch.matmul((ki * (last.unsqueeze(-1) - gi).exp().unsqueeze(-1)).transpose(-1, -2), fresh)
+    out = out.reshape(B, H, -1, V)[:, :, :T].transpose(1, 2).contiguous().to(out_dtype)
+    return out, (state if output_final_state else None)
+
+
 class Conv1D(nn.Module):
     """transformers.pytorch_utils.Conv1D(nf, nx): a Linear whose weight is stored
     [nx, nf] (in, out); forward as transformers writes it (addmm, then view)."""
@@ -88,7 +137,10 @@ class Conv1D(nn.Module):
         return x.view(size_out)
 
 
-_FALLBACKS = {"torch.nn.functional.scaled_dot_product_attention": scaled_dot_product_attention}
+_FALLBACKS = {
+    "torch.nn.functional.scaled_dot_product_attention": scaled_dot_product_attention,
+    "transformers.models.qwen3_next.modeling_qwen3_next.torch_chunk_gated_delta_rule": torch_chunk_gated_delta_rule,
+}
 
 
 def _callable(target):
@@ -443,6 +495,8 @@ def shape_prop(gm, graph, bind=None, data_dependent=None):
         else:
             want = [(tuple(eval_dim(d, b) for d in s), dt) for s, dt in n.outputs]
             got = list(tm) if isinstance(tm, (tuple, list)) else [tm]
+            while len(got) > len(want) and got[-1] is None:
+                got.pop()  # a tuple's trailing None is no output (the gated delta rule's state without a cache)
         have = [None if t is None or not hasattr(t, "shape") else (tuple(t.shape), str(t.dtype).replace("torch.", ""))
                 for t in got]
         if have == [(tuple(s), dt) for s, dt in want]:

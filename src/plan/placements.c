@@ -222,6 +222,7 @@ static const char *const RULE_PARAMS[MT_SHARD_COUNT][PL_NV_IN] = {
     [MT_SHARD_LAYER_NORM] = {"input", "weight", "bias"},
     [MT_SHARD_INDEX_SELECT] = {"input", "index"},
     [MT_SHARD_INDEX_ADD] = {"self", "index", "source"},
+    [MT_SHARD_HEADS] = {"query", "key", "value", "g", "beta"},
 };
 
 static int slot_of(const planner *P, const mt_tensor *t) {
@@ -746,6 +747,26 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     out[0] = choose(E, &cs, n);
 }
 
+/* The gated delta rule (q, k, v [B, T, H, d], g, beta [B, T, H]): each head's
+ * recurrence reads only its own head, so the heads (dim 2 of every operand)
+ * split with no communication; or everything whole. A final state [B, H, K, V]
+ * is split at its heads (dim 1) alike. */
+static void rule_heads(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const planner *P = E->P;
+    const pl_nview *V = &P->nv[n->index];
+    cands cs = {.n = 0};
+    cand *c = cand_new(&cs, PL_R);
+    for (int k = 0; k < 5; k++) cand_req(c, V->in[k], PL_R);
+    const mt_tensor *q = tensor_of(P, V->in[0]);
+    if (q && q->ndim == 4) {
+        c = cand_new(&cs, PL_S(2, P->tp));
+        for (int k = 0; k < 5; k++) cand_req(c, V->in[k], PL_S(2, P->tp));
+    }
+    out[0] = choose(E, &cs, n);
+    for (int i = 1; i < n->nout; i++)
+        out[i] = out[0].kind == MT_PLACE_SHARD ? PL_S(1, out[0].ways) : out[0];
+}
+
 /* Linear / Embedding modules: the choice of their weight decides. */
 static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
@@ -822,6 +843,7 @@ static void rule_op(pl_eval *E, const mt_node *n, mt_placement *out) {
     case MT_SHARD_LAYER_NORM: rule_layer_norm(E, n, out); break;
     case MT_SHARD_INDEX_SELECT: rule_index_select(E, n, out); break;
     case MT_SHARD_INDEX_ADD: rule_index_add(E, n, out); break;
+    case MT_SHARD_HEADS: rule_heads(E, n, out); break;
     }
 }
 

@@ -76,7 +76,7 @@ typedef struct pl_map {
 
 /* What a node's sharding rule reads, resolved once per graph by name through
  * its op's signature (pl_nviews, plan.c). */
-#define PL_NV_IN 4
+#define PL_NV_IN 5 /* the gated delta rule's query, key, value, g, beta */
 typedef struct pl_nview {
     int in[PL_NV_IN];             /* slots of the rule's tensor parameters (the input of a dim-map rule); -1: none */
     int dim;                      /* the `dim` parameter, wrapped (-1: none); a tuple element's getitem: its slot */

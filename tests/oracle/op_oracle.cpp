@@ -944,6 +944,80 @@ void gen_conv1d(Gen &g) {
     }
 }
 
+// Qwen3-Next's torch_chunk_gated_delta_rule: q, k [B, T, H, K], v [B, T, H, V],
+// g, beta [B, T, H]; seq a multiple of the chunk or not, shorter than one chunk,
+// the default chunk of 64, an initial state, the final state or not, low and
+// double precision; and the rejections (key not 4-D, q and k dims, value heads,
+// g heads, beta length, zero heads or key dim (zero tokens are accepted: no chunks),
+// chunk_size 0, a wrong initial state).
+void gen_gated_delta(Gen &g) {
+    using KW = std::vector<std::pair<std::string, Val>>;
+    auto args = [](Shape q, Shape k, Shape v, Shape gg, Shape b, at::ScalarType dt = at::kFloat) {
+        return std::vector<Val>{t(q, dt), t(k, dt), t(v, dt), t(gg, at::kFloat), t(b, dt)};
+    };
+    KW fin = {{"chunk_size", I(4)}, {"output_final_state", B(true)}, {"use_qk_l2norm_in_kernel", B(true)}};
+    g.add(args({2, 5, 3, 4}, {2, 5, 3, 4}, {2, 5, 3, 6}, {2, 5, 3}, {2, 5, 3}), fin);
+    g.add(args({1, 8, 2, 4}, {1, 8, 2, 4}, {1, 8, 2, 4}, {1, 8, 2}, {1, 8, 2}), fin);
+    g.add(args({2, 3, 2, 8}, {2, 3, 2, 8}, {2, 3, 2, 8}, {2, 3, 2}, {2, 3, 2}));
+    g.add(args({2, 7, 4, 8}, {2, 7, 4, 8}, {2, 7, 4, 8}, {2, 7, 4}, {2, 7, 4}),
+          {{"initial_state", N()}, {"output_final_state", B(false)}, {"use_qk_l2norm_in_kernel", B(true)}});
+    {
+        auto a = args({2, 5, 3, 4}, {2, 5, 3, 4}, {2, 5, 3, 6}, {2, 5, 3}, {2, 5, 3});
+        a.push_back(I(4));
+        a.push_back(t({2, 3, 4, 6}));
+        g.add(a, {{"output_final_state", B(true)}});
+        auto bad = args({2, 5, 3, 4}, {2, 5, 3, 4}, {2, 5, 3, 6}, {2, 5, 3}, {2, 5, 3});
+        bad.push_back(I(4));
+        bad.push_back(t({2, 3, 4, 5}));
+        g.add(bad, {{"output_final_state", B(true)}});
+    }
+    for (auto dt : {at::kHalf, at::kBFloat16, at::kDouble})
+        g.add(args({1, 5, 2, 4}, {1, 5, 2, 4}, {1, 5, 2, 4}, {1, 5, 2}, {1, 5, 2}, dt), fin);
+    g.add(args({2, 5, 3, 4}, {2, 5, 3}, {2, 5, 3, 6}, {2, 5, 3}, {2, 5, 3}), fin);
+    g.add(args({2, 5, 3, 5}, {2, 5, 3, 4}, {2, 5, 3, 6}, {2, 5, 3}, {2, 5, 3}), fin);
+    g.add(args({2, 5, 3, 4}, {2, 5, 3, 4}, {2, 5, 2, 6}, {2, 5, 3}, {2, 5, 3}), fin);
+    g.add(args({2, 5, 3, 4}, {2, 5, 3, 4}, {2, 5, 3, 6}, {2, 5, 2}, {2, 5, 3}), fin);
+    g.add(args({2, 5, 3, 4}, {2, 5, 3, 4}, {2, 5, 3, 6}, {2, 5, 3}, {2, 4, 3}), fin);
+    g.add(args({2, 0, 3, 4}, {2, 0, 3, 4}, {2, 0, 3, 6}, {2, 0, 3}, {2, 0, 3}), fin);
+    g.add(args({2, 5, 0, 4}, {2, 5, 0, 4}, {2, 5, 0, 6}, {2, 5, 0}, {2, 5, 0}), fin);
+    g.add(args({2, 5, 3, 0}, {2, 5, 3, 0}, {2, 5, 3, 6}, {2, 5, 3}, {2, 5, 3}), fin);
+    g.add(args({2, 5, 3, 4}, {2, 5, 3, 4}, {2, 5, 3, 6}, {2, 5, 3}, {2, 5, 3}), {{"chunk_size", I(0)}});
+}
+
+// Values, not only shapes: the chunked rule (what the executor runs) against the
+// token-by-token recurrence, both written from the maths, on random inputs (q, k
+// l2-normalised, g = -softplus(.) < 0, beta in (0, 1), as Qwen3-Next feeds them), seq
+// shorter than, equal to and longer than the chunk, with and without an initial state.
+// Returns the number of disagreements (max |difference| above 1e-4).
+int gated_delta_values(bool verbose) {
+    at::manual_seed(12);
+    int bad = 0, n = 0;
+    struct Shp { int64_t B, T, H, K, V, C; bool s0; };
+    for (Shp p : {Shp{1, 3, 2, 4, 4, 4, false}, Shp{2, 8, 3, 4, 6, 4, false}, Shp{2, 11, 2, 8, 8, 4, true},
+                  Shp{1, 70, 2, 16, 8, 64, true}, Shp{3, 16, 4, 8, 8, 16, false}}) {
+        at::Tensor q = at::randn({p.B, p.T, p.H, p.K}), k = at::randn({p.B, p.T, p.H, p.K});
+        at::Tensor v = at::randn({p.B, p.T, p.H, p.V});
+        at::Tensor gg = -at::softplus(at::randn({p.B, p.T, p.H})), beta = at::sigmoid(at::randn({p.B, p.T, p.H}));
+        c10::optional<at::Tensor> s0;
+        if (p.s0) s0 = at::randn({p.B, p.H, p.K, p.V}) * 0.1;
+        auto a = oracle::gated_delta_chunked(q, k, v, gg, beta, p.C, s0, true);
+        auto b = oracle::gated_delta_recurrent(q, k, v, gg, beta, s0, true);
+        double d = std::max((a.first - b.first).abs().max().item<double>(), (a.second - b.second).abs().max().item<double>());
+        n++;
+        if (!(d <= 1e-4)) {
+            bad++;
+            printf("DISAGREE gated delta rule values [B=%lld T=%lld H=%lld K=%lld V=%lld chunk %lld%s]: chunked vs "
+                   "recurrent differ by %g\n", (long long)p.B, (long long)p.T, (long long)p.H, (long long)p.K,
+                   (long long)p.V, (long long)p.C, p.s0 ? ", initial state" : "", d);
+        } else if (verbose) {
+            printf("gated delta rule values [T=%lld chunk %lld]: max difference %g\n", (long long)p.T, (long long)p.C, d);
+        }
+    }
+    printf("gated delta rule values: %d cases, %d disagreements (chunked vs recurrent, float32, tolerance 1e-4)\n", n,
+           bad);
+    return bad;
+}
+
 // F.pad: constant padding of the last dims (Mamba's chunk padding of dim 1 of a
 // 4-D and a 3-D tensor, the (1, 0) pad of the chunk sums), cropping, the
 // rejections, and a mode the oracle does not execute.
@@ -1075,6 +1149,7 @@ void generate(const std::string &name, Gen &g) {
         {"conv2d", gen_conv2d}, {"avg_pool2d", gen_avg_pool2d}, {"masked_scatter", gen_masked_scatter},
         {"conv1d", gen_conv1d}, {"pad", gen_pad}, {"softplus", gen_softplus}, {"tril", gen_triu},
         {"ones", gen_zeros},
+        {"torch_chunk_gated_delta_rule", gen_gated_delta},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);
@@ -1383,6 +1458,7 @@ int main(int argc, char **argv) {
            "not generated (float8 absent from libtorch %s): %d\n",
            total_undecided, unmodelled, unrep, TORCH_VERSION, float8);
     if (without_cases) printf("ops without cases or executor: %d\n", without_cases);
+    if (only.empty() || only.count("torch_chunk_gated_delta_rule")) total_disagree += gated_delta_values(verbose);
     printf("oracle: %d ops, %d cases, %d disagreements\n", ops, total_cases, total_disagree);
     return (total_disagree > 0 || without_cases > 0) ? 1 : 0;
 }

@@ -100,6 +100,17 @@ bool has_executor(const std::string &key);
 std::vector<std::string> executor_keys();
 Result run(const std::string &key, const Call &call, const RunOpts &opts);
 
+// The gated delta rule of Qwen3-Next, written here from its maths (transformers'
+// torch_chunk_gated_delta_rule and torch_recurrent_gated_delta_rule): q, k
+// [B, T, H, K], v [B, T, H, V], g, beta [B, T, H] on CPU; returns (out [B, T, H, V]
+// in q's dtype, final state [B, H, K, V] float32). The chunked form is what the
+// executor runs; the token-by-token recurrence is its independent check.
+std::pair<at::Tensor, at::Tensor> gated_delta_chunked(at::Tensor q, at::Tensor k, at::Tensor v, at::Tensor g,
+                                                      at::Tensor beta, int64_t chunk, c10::optional<at::Tensor> s0,
+                                                      bool l2norm);
+std::pair<at::Tensor, at::Tensor> gated_delta_recurrent(at::Tensor q, at::Tensor k, at::Tensor v, at::Tensor g,
+                                                        at::Tensor beta, c10::optional<at::Tensor> s0, bool l2norm);
+
 // Modules (call_module) receive their parameters through the call: the replay
 // puts them in kwargs ("weight", "bias") next to attributes from the JSON.
 

@@ -1123,6 +1123,134 @@ Val pad(const Call &c) {
     return T(at::constant_pad_nd(x, pads, a.real(3, "value", 0.0)));
 }
 
+// ---- Qwen3-Next's gated delta rule ---------------------------------------------------
+// x * rsqrt(sum(x*x, -1, keepdim) + eps): the l2norm the FLA kernels apply to q and k.
+static at::Tensor gdr_l2norm(const at::Tensor &x) { return x * at::rsqrt((x * x).sum(-1, true) + 1e-6); }
+
+// [B, T, H, ...] -> [B, H, T, ...] float32, as both rules begin.
+static at::Tensor gdr_heads_first(const at::Tensor &x) { return x.transpose(1, 2).contiguous().to(at::kFloat); }
+
+} // namespace
+
+// The chunked form. Per chunk of C positions (the sequence zero-padded to a
+// multiple of C): the within-chunk (I + strictly-lower(beta K K^T decayed))^-1 by
+// forward substitution, then the chunks in order, each reading the state S
+// [K, V] the previous ones left: out = (q e^g) S + (q k^T decayed, causal) (u - w S),
+// S <- e^{g_last} S + (k e^{g_last - g})^T (u - w S), with u = A (beta v) and
+// w = A (beta k e^g).
+std::pair<at::Tensor, at::Tensor> gated_delta_chunked(at::Tensor q, at::Tensor k, at::Tensor v, at::Tensor g,
+                                                      at::Tensor beta, int64_t C, c10::optional<at::Tensor> s0,
+                                                      bool l2) {
+    at::ScalarType out_dt = q.scalar_type();
+    if (l2) {
+        q = gdr_l2norm(q);
+        k = gdr_l2norm(k);
+    }
+    TORCH_CHECK(k.dim() == 4, "ValueError: not enough values to unpack (expected 4, got ", k.dim(), ")");
+    TORCH_CHECK(C != 0, "ZeroDivisionError: integer division or modulo by zero");
+    q = gdr_heads_first(q), k = gdr_heads_first(k), v = gdr_heads_first(v);
+    beta = gdr_heads_first(beta), g = gdr_heads_first(g);
+    int64_t B = k.size(0), H = k.size(1), T = k.size(2), K = k.size(3), V = v.size(-1);
+    int64_t pad = ((C - T % C) % C + C) % C; // Python's modulo
+    q = at::constant_pad_nd(q, {0, 0, 0, pad});
+    k = at::constant_pad_nd(k, {0, 0, 0, pad});
+    v = at::constant_pad_nd(v, {0, 0, 0, pad});
+    beta = at::constant_pad_nd(beta, {0, pad});
+    g = at::constant_pad_nd(g, {0, pad});
+    q = q * (1.0 / std::sqrt((double)q.size(-1)));
+    at::Tensor v_beta = v * beta.unsqueeze(-1), k_beta = k * beta.unsqueeze(-1);
+    auto chunks = [&](const at::Tensor &x) { return x.reshape({x.size(0), x.size(1), -1, C, x.size(-1)}); };
+    q = chunks(q), k = chunks(k), v = chunks(v), k_beta = chunks(k_beta), v_beta = chunks(v_beta);
+    g = g.reshape({g.size(0), g.size(1), -1, C}).cumsum(-1);
+    at::TensorOptions bo = at::TensorOptions().dtype(at::kBool).device(q.device());
+    at::Tensor upper0 = at::ones({C, C}, bo).triu(0), upper1 = at::ones({C, C}, bo).triu(1);
+    at::Tensor decay = (g.unsqueeze(-1) - g.unsqueeze(-2)).tril().exp().tril();
+    at::Tensor A = -(at::matmul(k_beta, k.transpose(-1, -2)) * decay).masked_fill(upper0, 0);
+    for (int64_t i = 1; i < C; i++) {
+        at::Tensor row = A.select(-2, i).narrow(-1, 0, i).clone();
+        at::Tensor sub = A.narrow(-2, 0, i).narrow(-1, 0, i).clone();
+        A.select(-2, i).narrow(-1, 0, i).copy_(row + (row.unsqueeze(-1) * sub).sum(-2));
+    }
+    A = A + at::eye(C, q.options());
+    at::Tensor u = at::matmul(A, v_beta), w = at::matmul(A, k_beta * g.exp().unsqueeze(-1));
+    at::Tensor S = s0 ? s0->to(at::kFloat) : at::zeros({B, H, K, V}, q.options());
+    at::Tensor out = at::zeros_like(u);
+    for (int64_t i = 0; i < q.size(2); i++) {
+        at::Tensor qi = q.select(2, i), ki = k.select(2, i), gi = g.select(2, i);
+        at::Tensor a = (at::matmul(qi, ki.transpose(-1, -2)) * decay.select(2, i)).masked_fill(upper1, 0);
+        at::Tensor v_new = u.select(2, i) - at::matmul(w.select(2, i), S);
+        at::Tensor inter = at::matmul(qi * gi.unsqueeze(-1).exp(), S);
+        out.select(2, i).copy_(inter + at::matmul(a, v_new));
+        at::Tensor glast = gi.select(-1, C - 1);
+        S = S * glast.unsqueeze(-1).unsqueeze(-1).exp() +
+            at::matmul((ki * (glast.unsqueeze(-1) - gi).exp().unsqueeze(-1)).transpose(-1, -2), v_new);
+    }
+    out = out.reshape({B, H, -1, V}).narrow(2, 0, T).transpose(1, 2).contiguous().to(out_dt);
+    return {out, S};
+}
+
+// The recurrence one token at a time: S <- e^{g_t} S; S <- S + k_t (beta_t (v_t - S^T k_t))^T;
+// out_t = S^T q_t.
+std::pair<at::Tensor, at::Tensor> gated_delta_recurrent(at::Tensor q, at::Tensor k, at::Tensor v, at::Tensor g,
+                                                        at::Tensor beta, c10::optional<at::Tensor> s0, bool l2) {
+    at::ScalarType out_dt = q.scalar_type();
+    if (l2) {
+        q = gdr_l2norm(q);
+        k = gdr_l2norm(k);
+    }
+    q = gdr_heads_first(q), k = gdr_heads_first(k), v = gdr_heads_first(v);
+    beta = gdr_heads_first(beta), g = gdr_heads_first(g);
+    int64_t B = k.size(0), H = k.size(1), T = k.size(2), K = k.size(3), V = v.size(-1);
+    q = q * (1.0 / std::sqrt((double)q.size(-1)));
+    at::Tensor S = s0 ? s0->to(at::kFloat) : at::zeros({B, H, K, V}, q.options());
+    at::Tensor out = at::zeros({B, H, T, V}, q.options());
+    for (int64_t t = 0; t < T; t++) {
+        at::Tensor qt = q.select(2, t), kt = k.select(2, t), vt = v.select(2, t);
+        S = S * g.select(2, t).exp().unsqueeze(-1).unsqueeze(-1);
+        at::Tensor mem = (S * kt.unsqueeze(-1)).sum(-2);
+        at::Tensor delta = (vt - mem) * beta.select(2, t).unsqueeze(-1);
+        S = S + kt.unsqueeze(-1) * delta.unsqueeze(-2);
+        out.select(2, t).copy_((S * qt.unsqueeze(-1)).sum(-2));
+    }
+    return {out.transpose(1, 2).contiguous().to(out_dt), S};
+}
+
+namespace {
+
+// torch_chunk_gated_delta_rule(query, key, value, g, beta, chunk_size=64,
+// initial_state=None, output_final_state=False, use_qk_l2norm_in_kernel=False):
+// (out, final state) or, without output_final_state, (out, None), whose None is
+// no output (as metatrace records it). The meta reference runs the rule on CPU
+// copies of the inputs (float32 for float16/bfloat16, whose CPU kernels this build
+// may lack; the output keeps query's dtype) and answers meta tensors of its shapes.
+Val gated_delta_call(const Call &c, bool meta) {
+    Args a(c);
+    at::Tensor q = a.tensor(0, "query"), k = a.tensor(1, "key"), v = a.tensor(2, "value");
+    at::Tensor g = a.tensor(3, "g"), beta = a.tensor(4, "beta");
+    int64_t C = a.integer(5, "chunk_size", 64);
+    c10::optional<at::Tensor> s0 = a.opt_tensor(6, "initial_state");
+    bool final = a.present(7, "output_final_state") && a.get(7, "output_final_state")->b;
+    bool l2 = a.present(8, "use_qk_l2norm_in_kernel") && a.get(8, "use_qk_l2norm_in_kernel")->b;
+    at::ScalarType out_dt = q.scalar_type();
+    if (meta) {
+        int64_t n = q.numel() + k.numel() + v.numel() + g.numel() + beta.numel();
+        if (n > (1 << 20)) throw Unsupported{"oracle: gated delta rule inputs too large to run on CPU"};
+        auto cpu = [](const at::Tensor &t) {
+            bool low = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+            at::Tensor z = at::zeros(t.sizes(), t.options().device(at::kCPU));
+            return low ? z.to(at::kFloat) : z;
+        };
+        q = cpu(q), k = cpu(k), v = cpu(v), g = cpu(g), beta = cpu(beta);
+        if (s0) s0 = cpu(*s0);
+    }
+    auto r = gated_delta_chunked(q, k, v, g, beta, C, s0, l2);
+    at::Tensor out = r.first.to(out_dt);
+    if (meta) return Val::tuple(final ? std::vector<Val>{T(at::empty(out.sizes(), out.options().device(at::kMeta))),
+                                                         T(at::empty(r.second.sizes(), r.second.options().device(at::kMeta)))}
+                                      : std::vector<Val>{T(at::empty(out.sizes(), out.options().device(at::kMeta)))});
+    return Val::tuple(final ? std::vector<Val>{T(out), T(r.second)} : std::vector<Val>{T(out)});
+}
+
 // ---- call_module: torch.nn leaf modules, parameters passed as kwargs --------------
 Val mod_linear(const Call &c) {
     Args a(c);
@@ -1410,6 +1538,9 @@ std::map<std::string, Entry> build_table() {
         return T(at::full_like(x, scalar(*fv), dt ? x.options().dtype(*dt) : x.options()));
     });
 
+    // Qwen3-Next's Gated DeltaNet: the chunked rule as one leaf
+    add("function:transformers.models.qwen3_next.modeling_qwen3_next.torch_chunk_gated_delta_rule",
+        [](const Call &c) { return gated_delta_call(c, false); }, [](const Call &c) { return gated_delta_call(c, true); });
     // the Mamba-2 mixer (Bamba)
     add("function:torch.nn.functional.conv1d", [](const Call &c) { return conv1d_impl(c, false); },
         [](const Call &c) { return conv1d_impl(c, true); });

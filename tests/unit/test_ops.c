@@ -1316,3 +1316,38 @@ CASES(llama4,
     {MT_OP_ADD_, "f32[3]", "", "!USAGE:other"},
     {MT_OP_ADD_, "c64[2, 3], f64[3]", "", "c64[2, 3]"},
 )
+
+/* ---- Qwen3-Next's gated delta rule (one leaf op: transformers' torch_chunk_gated_delta_rule) ----
+ * q, k [B, T, H, K], v [B, T, H, V], g, beta [B, T, H] -> (out [B, T, H, V] in query's dtype
+ * [, final state [B, H, K, V] float32 with output_final_state]); the shapes the function's body
+ * needs (its loop over (T + pad) / chunk_size chunks, the reshapes into (B, H, -1, chunk, d)). */
+CASES(gated_delta,
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "bf16[b, seq, 32, 128], bf16[b, seq, 32, 128], bf16[b, seq, 32, 128], f32[b, seq, 32], "
+     "bf16[b, seq, 32]", "initial_state=None, output_final_state=False, use_qk_l2norm_in_kernel=True",
+     "tuple bf16[b, seq, 32, 128]"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 4], f32[2, 5, 3, 4], f32[2, 5, 3, 6], f32[2, 5, 3], f32[2, 5, 3], 4",
+     "output_final_state=True", "tuple f32[2, 5, 3, 6], f32[2, 3, 4, 6]"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f16[1, 7, 2, 8], f16[1, 7, 2, 8], f16[1, 7, 2, 8], f32[1, 7, 2], f16[1, 7, 2]",
+     "initial_state=f32[1, 2, 8, 8], output_final_state=True", "tuple f16[1, 7, 2, 8], f32[1, 2, 8, 8]"},
+    /* zero tokens: zero chunks, the loop does not run */
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 0, 3, 4], f32[2, 0, 3, 4], f32[2, 0, 3, 4], f32[2, 0, 3], f32[2, 0, 3]", "",
+     "tuple f32[2, 0, 3, 4]"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 0, 4], f32[2, 5, 0, 4], f32[2, 5, 0, 4], f32[2, 5, 0], f32[2, 5, 0]", "",
+     "!SHAPE:cannot reshape a tensor of 0 elements"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 4], f32[2, 5, 3], f32[2, 5, 3, 6], f32[2, 5, 3], f32[2, 5, 3]", "",
+     "!SHAPE:expected query, key [batch, seq, heads, k_dim]"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 5], f32[2, 5, 3, 4], f32[2, 5, 3, 6], f32[2, 5, 3], f32[2, 5, 3]", "",
+     "!SHAPE:query and key must have the same shape"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 4], f32[2, 5, 3, 4], f32[2, 5, 2, 6], f32[2, 5, 3], f32[2, 5, 3]", "",
+     "!SHAPE:must agree in batch, seq and heads"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 4], f32[2, 5, 3, 4], f32[2, 5, 3, 6], f32[2, 5, 3], f32[2, 4, 3]", "",
+     "!SHAPE:must agree in batch, seq and heads"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 4], f32[2, 5, 3, 4], f32[2, 5, 3, 6], f32[2, 5, 3], f32[2, 5, 3], 4",
+     "initial_state=f32[2, 3, 4, 5]", "!SHAPE:initial_state must be [batch, heads, k_dim, v_dim]"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 4], f32[2, 5, 3, 4], f32[2, 5, 3, 6], f32[2, 5, 3], f32[2, 5, 3], 0", "",
+     "!SHAPE:chunk_size must be a positive int"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "c64[2, 5, 3, 4], c64[2, 5, 3, 4], c64[2, 5, 3, 6], f32[2, 5, 3], f32[2, 5, 3]", "",
+     "!UNSUPPORTED:complex operands"},
+    {MT_OP_CHUNK_GATED_DELTA_RULE, "f32[2, 5, 3, 4], f32[2, 5, 3, 4], f32[2, 5, 3, 6]", "g=f32[2, 5, 3]",
+     "!USAGE:beta"},
+)

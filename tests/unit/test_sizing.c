@@ -27,7 +27,10 @@ typedef struct kv_row {
 
 /* Decoder self-attention layers of a tiny config: 2 (every layer) except in the hybrids. */
 static int causal_layers(const char *model_type) {
-    return strcmp(model_type, "bamba") == 0 || strcmp(model_type, "granitemoehybrid") == 0 ? 1 : 2;
+    return strcmp(model_type, "bamba") == 0 || strcmp(model_type, "granitemoehybrid") == 0 ||
+                   strcmp(model_type, "qwen3_next") == 0
+               ? 1
+               : 2;
 }
 
 #define GQA_LAYER (2 * 16 * 2 * 4)  /* 2 KV heads of 16: 256 */
@@ -94,6 +97,9 @@ static const kv_row kv_rows[] = {
     /* layer 0 chunked (attention_chunk_size 8: 8 tokens held), layer 1 NoPE full attention */
     {"llama4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
     {"llama4", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    /* one full-attention layer (layer_types [linear_attention, full_attention]); the Gated DeltaNet layer
+     * caches no K/V (its fixed state: sizing.deltanet_state_by_hand) */
+    {"qwen3_next", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
@@ -158,6 +164,33 @@ Test(sizing, recurrent_state_by_hand)
     s = size_of(m, tu_trace(m), &o);
     cr_assert_eq(s.state_layers, 0);
     cr_assert_eq(s.state_bytes_per_seq, 0);
+    mt_ctx_free(ctx);
+}
+
+/* Gated DeltaNet (Qwen3-Next): per linear-attention layer and sequence the cache keeps the conv state
+ * [conv_dim, kernel] (F.pad of mixed_qkv: the model's dtype) and the recurrent state [num_v_heads,
+ * head_k_dim, head_v_dim] that torch_chunk_gated_delta_rule returns in float32 (its value.to(float32)).
+ * Tiny qwen3_next in bfloat16 (2 bytes): conv_dim 2*2*8 + 4*8 = 64, conv 64*4*2 = 512 B; recurrent
+ * 4*8*8 = 256 elements * 4 B = 1024 B (not 512: float32 whatever the model dtype); at batch 3: 3 * 1536.
+ * K/V: the one full-attention layer, 2 KV heads of 16, K and V in bfloat16: 2*16*2*2 = 128 B per token. */
+Test(sizing, deltanet_state_by_hand)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    const char *tiny = tiny_for("qwen3_next")->json, *f32 = strstr(tiny, "\"float32\"");
+    cr_assert(f32);
+    const char *json = mt_sprintf(ctx, "%.*s\"bfloat16\"%s", (int)(f32 - tiny), tiny, f32 + 9);
+    mt_model *m = tu_build_text(ctx, json, 0);
+    cr_assert(m);
+    mt_graph *g = tu_trace(m);
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 64, .batch = 3};
+    mt_sizing s = size_of(m, g, &o);
+    cr_assert_eq(s.state_layers, 1);
+    cr_assert_eq(s.conv_state_bytes, 512);
+    cr_assert_eq(s.ssm_state_bytes, 1024);
+    cr_assert_eq(s.state_bytes_per_seq, 1536);
+    cr_assert_eq(s.state_bytes_at_batch, 3 * 1536);
+    cr_assert_eq(s.kv_bytes_per_token, 128);
+    cr_assert_eq(s.kv_bytes_at_context, 3 * 64 * 128);
     mt_ctx_free(ctx);
 }
 
