@@ -94,6 +94,9 @@ static const kv_row kv_rows[] = {
     /* layer 0 chunked (attention_chunk_size 8: 8 tokens held), layer 1 NoPE full attention */
     {"llama4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
     {"llama4", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    /* the language model's cache only (mistral's row, window 8 on both layers): the Pixtral tower's
+     * attention runs per image without a cache */
+    {"mistral3", 2 * GQA_LAYER, 2 * 8 * GQA_LAYER, 0, {8, 8}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
