@@ -250,7 +250,10 @@ static mt_tensor *pixtral_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     q = mt_rope_apply(tr, q, c, s, MT_ROPE_HALF, 0);
     k = mt_rope_apply(tr, k, c, s, MT_ROPE_HALF, 0);
     mt_attn_impl impl = tr->model->attn == MT_ATTN_IMPL_EAGER ? MT_ATTN_IMPL_EAGER : MT_ATTN_IMPL_SDPA;
-    mt_attn_args aa = {.n_rep = 1, .scaling = impl == MT_ATTN_IMPL_EAGER ? pow((double)v->head_dim, -0.5) : 0};
+    /* Pixtral's eager_attention_forward (SigLIP's copy): matmul(query, key.transpose(-1, -2)) * scaling */
+    mt_attn_args aa = {.n_rep = 1,
+                       .scaling = impl == MT_ATTN_IMPL_EAGER ? pow((double)v->head_dim, -0.5) : 0,
+                       .kt_neg = true};
     mt_tensor *o = mt_attn_forward(tr, impl, q, k, val, NULL, &aa);
     const mt_sym *flat[3] = {b, n, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, flat));
