@@ -231,6 +231,19 @@ static const tiny_config tiny_configs[] = {
                "\"vision_config\": {\"model_type\": \"siglip_vision_model\", \"hidden_size\": 32, "
                "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
                "\"image_size\": 28, \"patch_size\": 7, \"vision_use_head\": false}}", 256, 115232},
+    /* Mistral3ForConditionalGeneration (modeling_mistral3.py / modeling_pixtral.py): the language model is
+     * mistral's 106816 (lm_head untied); Pixtral tower of hidden 32, 2 heads of 16, 2 layers, 28 px images
+     * in 7 px patches (4x4 = 16 patches): patch_conv 32*3*7*7 = 4704 (no bias), ln_pre 32; layer:
+     * k/v/q/o_proj 4*32*32 = 4096, gate/up/down_proj 3*32*64 = 6144, attention_norm + ffn_norm 64 -> 10304
+     * -> 4704 + 32 + 2*10304 = 25344; projector: norm 32, merging_layer (32*2*2)*32 = 4096, linear_1 32*64
+     * = 2048, linear_2 64*64 = 4096 -> 10272 (4 tokens per image: the 4x4 patches merged 2x2).
+     * 106816 + 25344 + 10272 */
+    {"mistral3", "{\"model_type\": \"mistral3\", \"image_token_index\": 255, \"spatial_merge_size\": 2, "
+                 "\"torch_dtype\": \"float32\", \"text_config\": {\"model_type\": \"mistral\", "
+                 "\"sliding_window\": 8, " TINY_DIMS "}, \"vision_config\": {\"model_type\": \"pixtral\", "
+                 "\"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 2, \"image_size\": 28, \"patch_size\": 7, \"hidden_act\": \"silu\"}}",
+     256, 142432},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

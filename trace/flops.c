@@ -265,7 +265,9 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     R(BMM, RULE("matmul", fl_matmul)) R(REPEAT, R_ZERO) R(ONES_LIKE, R_ZERO) \
     R(POLAR, R_ELEM) R(VIEW_AS_COMPLEX, R_ZERO) R(VIEW_AS_REAL, R_ZERO)    \
     R(FLOOR, R_ELEM) R(LOG1P, R_ELEM) R(FLOORDIV, R_ELEM) R(ADD_, R_ELEM)  \
-    R(CHUNK_GATED_DELTA_RULE, RULE("chunk_gated_delta_rule", fl_chunk_gdr))
+    R(CHUNK_GATED_DELTA_RULE, RULE("chunk_gated_delta_rule", fl_chunk_gdr)) \
+    /* im2col copies input elements into blocks */                         \
+    R(UNFOLD, R_ZERO)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

@@ -1547,6 +1547,29 @@ static mt_status getitem_tuple(call *c, const mt_tensor *t, const mt_arg *idx) {
     return emit_like(c, o->dtype, o);
 }
 
+/* x[t] with one int64 tensor t (advanced indexing on dim 0, Pixtral's
+ * inv_freq[position_ids]): t.shape + x.shape[1:], x's dtype. Which rows are read
+ * is data; an index out of range is an error only with the data. Bool and uint8
+ * (mask) indices select a data-dependent count: not modelled. */
+static mt_status getitem_tensor(call *c, const mt_tensor *x, const mt_tensor *t) {
+    if (t->dtype == MT_BOOL || t->dtype == MT_UINT8)
+        return fail_unsupported(c, "indexing with a %s mask (a data-dependent count of rows) is not modelled: got %s",
+                                mt_dtype_name(t->dtype), sh(c, x));
+    if (t->dtype == MT_INT32) /* PyTorch 2 accepts int indices, 1.13 (the oracle's ATen) refuses them */
+        return fail_unsupported(c, "an int32 index tensor is not modelled (int64 only): got %s", sh(c, x));
+    if (t->dtype != MT_INT64)
+        return fail(c, "tensors used as indices must be long, int, byte or bool tensors: got a %s index %s",
+                    mt_dtype_name(t->dtype), sh(c, t));
+    if (x->ndim == 0) return fail(c, "too many indices for tensor of dimension 0: got %s", sh(c, x));
+    if (t->ndim + x->ndim - 1 > MT_MAX_DIMS)
+        return fail(c, "result has too many dimensions: got %s and index %s", sh(c, x), sh(c, t));
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    for (int i = 0; i < t->ndim; i++) r[nr++] = t->shape[i];
+    for (int i = 1; i < x->ndim; i++) r[nr++] = x->shape[i];
+    return emit(c, x->dtype, nr, r);
+}
+
 static mt_status rule_getitem(call *c) {
     TRY(sig_check(c));
     const mt_tensor *x;
@@ -1555,6 +1578,7 @@ static mt_status rule_getitem(call *c) {
     if (c->nargs >= 2 && c->args[1].kind == MT_ARG_NONE) idx = &c->args[1]; /* x[None] */
     if (!idx) return fail_usage(c, "missing index");
     if (x->node && x->node->is_tuple) return getitem_tuple(c, x, idx);
+    if (idx->kind == MT_ARG_TENSOR) return getitem_tensor(c, x, idx->v.t);
 
     const mt_arg *items = idx;
     int n = 1;
@@ -1887,6 +1911,8 @@ static mt_status rule_floor(call *c);
 static mt_status rule_add_(call *c);
 /* Gated DeltaNet (Qwen3-Next): rule appended at the end of this file. */
 static mt_status rule_chunk_gated_delta_rule(call *c);
+/* Pixtral's patch merger. */
+static mt_status rule_unfold(call *c);
 
 /* The op table: one row per op of MT_OPS, with every column each pass needs
  * (opinfo_internal.h; docs/ops.md, "The op table"):
@@ -2060,7 +2086,11 @@ static mt_status rule_chunk_gated_delta_rule(call *c);
     R(CHUNK_GATED_DELTA_RULE, "torch_chunk_gated_delta_rule", rule_chunk_gated_delta_rule, \
       SIG("query", "key", "value", "g", "beta", "chunk_size", "initial_state", "output_final_state", \
           "use_qk_l2norm_in_kernel"), \
-      5, OPAQUE, NONE, HEADS)
+      5, OPAQUE, NONE, HEADS) \
+    /* Pixtral's patch merger: im2col mixes channels and window positions into one dim, \
+     * replicated as the other vision ops */ \
+    R(UNFOLD, "unfold", rule_unfold, SIG("input", "kernel_size", "dilation", "padding", "stride"), 1, OPAQUE, \
+      NONE, REPLICATE)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -3270,4 +3300,73 @@ static mt_status rule_chunk_gated_delta_rule(call *c) {
     if (final) TRY(emit(c, MT_FLOAT32, 4, st));
     *c->is_tuple = true;
     return MT_OK;
+}
+
+/* F.unfold(input [N, C, H, W] or [C, H, W], kernel_size, dilation=1, padding=0,
+ * stride=1) -> [N, C*kh*kw, L] (im2col; Pixtral's patch merger): each argument
+ * an int or a pair (_pair), L the product over H and W of floor((in + 2p -
+ * d(k-1) - 1) / s) + 1. ATen's im2col_shape_check: positive kernel, dilation
+ * and stride, non-negative padding, non-zero channel and spatial dims, every
+ * block count at least one. Floating dtypes only (ATen's CPU kernel also takes
+ * complex; not modelled). */
+static mt_status rule_unfold(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    if (!param(c, "kernel_size")) return fail_usage(c, "unfold() missing required argument 'kernel_size'");
+    int64_t k[2], d[2], p[2], s[2];
+    bool given;
+    TRY(int_pair(c, "kernel_size", 0, k, &given));
+    TRY(int_pair(c, "dilation", 1, d, &given));
+    TRY(int_pair(c, "padding", 0, p, &given));
+    TRY(int_pair(c, "stride", 1, s, &given));
+    static const int64_t big = (int64_t)1 << 30; /* keeps d*(k-1) and C*kh*kw far from overflow */
+    for (int i = 0; i < 2; i++)
+        if (k[i] > big || d[i] > big || p[i] > big || s[i] > big)
+            return fail_unsupported(c, "unfold with a kernel, dilation, padding or stride above 2^30 is not modelled: "
+                                       "input %s",
+                                    sh(c, x));
+    if (k[0] <= 0 || k[1] <= 0)
+        return fail(c, "kernel size should be greater than zero, but got kernel_height: %lld kernel_width: %lld",
+                    (long long)k[0], (long long)k[1]);
+    if (d[0] <= 0 || d[1] <= 0)
+        return fail(c, "dilation should be greater than zero, but got dilation_height: %lld dilation_width: %lld",
+                    (long long)d[0], (long long)d[1]);
+    if (p[0] < 0 || p[1] < 0)
+        return fail(c, "padding should be non-negative, but got pad_height: %lld pad_width: %lld", (long long)p[0],
+                    (long long)p[1]);
+    if (s[0] <= 0 || s[1] <= 0)
+        return fail(c, "stride should be greater than zero, but got stride_height: %lld stride_width: %lld",
+                    (long long)s[0], (long long)s[1]);
+    if (x->ndim != 3 && x->ndim != 4)
+        return fail(c, "Expected 3D or 4D (batch mode) tensor input with possible 0 batch size and non-zero "
+                       "dimensions for input, but got: %s",
+                    sh(c, x));
+    int b = x->ndim - 3; /* channel dim */
+    for (int i = b; i < x->ndim; i++)
+        if (is_c(x->shape[i], 0))
+            return fail(c, "Expected 3D or 4D (batch mode) tensor input with possible 0 batch size and non-zero "
+                           "dimensions for input, but got: %s",
+                        sh(c, x));
+    if (!floating_dtype(x->dtype))
+        return fail_unsupported(c, "unfold of a %s input is not modelled (floating dtypes only): input %s",
+                                mt_dtype_name(x->dtype), sh(c, x));
+    const mt_sym *blocks[2];
+    int64_t cv[2];
+    for (int i = 0; i < 2; i++)
+        TRY(window_out(c, x->shape[b + 1 + i], p[i], d[i], mt_sym_const(c->ctx, k[i]), s[i], false, &blocks[i],
+                       &cv[i]));
+    if (cv[0] < 1 || cv[1] < 1)
+        return fail(c, "Given input with spatial size (%s, %s), kernel_size=(%lld, %lld), dilation=(%lld, %lld), "
+                       "padding=(%lld, %lld), calculated shape of the array of sliding blocks as (%lld, %lld), but "
+                       "its components must be at least one: input %s",
+                    ds(x->shape[b + 1]), ds(x->shape[b + 2]), (long long)k[0], (long long)k[1], (long long)d[0],
+                    (long long)d[1], (long long)p[0], (long long)p[1], (long long)cv[0], (long long)cv[1], sh(c, x));
+    const mt_sym *r[3];
+    int n = 0;
+    if (x->ndim == 4) r[n++] = x->shape[0];
+    r[n++] = mt_sym_mul_const(c->ctx, x->shape[b], k[0] * k[1]);
+    r[n++] = mt_sym_mul(c->ctx, blocks[0], blocks[1]);
+    if (!r[n - 1] || !r[n - 2]) return sym_failed(c);
+    return emit(c, x->dtype, n, r);
 }

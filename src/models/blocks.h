@@ -286,4 +286,8 @@ mt_tensor *mt_act_forward(mt_tracer *tr, mt_module *act, mt_tensor *x);
 /* Most negative finite value of a floating dtype (torch.finfo(dt).min). */
 double mt_dtype_min(mt_dtype dt);
 
+/* MistralConfig read from m->cfg into s (reads only, builds nothing): the
+ * language model of Mistral 3 (mistral3.c) and mistral's own build. */
+mt_status mt_mistral_spec(mt_model *m, mt_dec_spec *s);
+
 #endif

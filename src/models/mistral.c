@@ -15,15 +15,19 @@ static const mt_dec_defaults mistral_defaults = {
     .kv_heads = 8, /* MistralConfig: 8; null means num_attention_heads */
 };
 
-static mt_status mistral_build(mt_model *m) {
-    mt_dec_spec *s = mt_alloc(m->ctx, sizeof *s);
-    if (!s) return mt_ctx_status(m->ctx);
-    m->family = s;
+mt_status mt_mistral_spec(mt_model *m, mt_dec_spec *s) {
     s->cls = mistral_names;
     if (mt_dec_read_common(m, s, &mistral_defaults) != MT_OK) return mt_ctx_status(m->ctx);
     /* sliding_window: default 4096, applied to every layer; null disables it */
     if (!mt_dec_read_window(m, "sliding_window", 4096, &s->caps.sliding_window)) return mt_ctx_status(m->ctx);
-    if (mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(m->ctx);
+    return mt_dec_read_rope(m, s);
+}
+
+static mt_status mistral_build(mt_model *m) {
+    mt_dec_spec *s = mt_alloc(m->ctx, sizeof *s);
+    if (!s) return mt_ctx_status(m->ctx);
+    m->family = s;
+    if (mt_mistral_spec(m, s) != MT_OK) return mt_ctx_status(m->ctx);
     return mt_dec_build(m, s);
 }
 

@@ -566,6 +566,7 @@ void gen_getitem(Gen &g) {
         L({I(1), Val::ellipsis(), S(2, 5), N()}), L({S(1, 3), S(1, 3), S(1, 3)}), L({I(0), I(5)}), L({}),
         L({N(), N(), I(-4)}),
         Val::tensor(meta({2}, at::kLong)), L({S(none, none), Val::tensor(meta({3}, at::kLong))}),
+        Val::tensor(meta({2, 3}, at::kLong)), Val::tensor(meta({7}, at::kInt)), Val::tensor(meta({}, at::kLong)),
     };
     for (auto &i : idx) g.add({t({4, 5, 6}), i});
     for (auto &i : std::vector<Val>{N(), Val::ellipsis(), I(0), L({}), L({N(), N()})}) g.add({t({}), i});
@@ -889,6 +890,30 @@ void gen_conv2d(Gen &g) {
     g.add({t({1, 3, 8, 8}), t({2, 3, 3, 3})}, {{"stride", I(2)}, {"padding", Val::str("same")}});
 }
 
+// F.unfold: Pixtral's 2 x 2 patch merger, kernels, dilations, paddings and strides as
+// ints and pairs, 3-D inputs, odd sides, and the rejections.
+void gen_unfold(Gen &g) {
+    for (auto a : kFloats) g.add({t({2, 16, 10, 10}, a)}, {{"kernel_size", I(2)}, {"stride", I(2)}});
+    g.add({t({1, 3, 4, 4}), I(2)});
+    g.add({t({2, 2, 5, 7}), I(3)}, {{"dilation", Ls({2, 1})}, {"padding", Ls({1, 0})}, {"stride", Ls({2, 1})}});
+    g.add({t({3, 6, 6}), Ls({2, 3})}, {{"stride", I(3)}});
+    g.add({t({1, 8, 5, 4})}, {{"kernel_size", I(2)}, {"stride", I(2)}});
+    g.add({t({1, 2, 6, 6}), I(2), I(1), I(1), I(2)});
+    for (int k = 0; k < 12; k++) {
+        int64_t kh = g.rng.range(1, 4), kw = g.rng.range(1, 4);
+        g.add({t({g.rng.range(1, 3), g.rng.range(1, 4), g.rng.range(1, 9), g.rng.range(1, 9)}), Ls({kh, kw}),
+               Ls({g.rng.range(1, 3), g.rng.range(1, 3)}), Ls({g.rng.range(0, 2), g.rng.range(0, 2)}),
+               Ls({g.rng.range(1, 3), g.rng.range(1, 3)})});
+    }
+    g.add({t({1, 1, 2, 2}), I(3)});
+    g.add({t({1, 1, 4, 4}), I(0)});
+    g.add({t({1, 1, 4, 4}), I(2)}, {{"stride", I(0)}});
+    g.add({t({1, 1, 4, 4}), I(2)}, {{"padding", I(-1)}});
+    g.add({t({1, 1, 4, 4}), I(2)}, {{"dilation", I(0)}});
+    g.add({t({4, 4}), I(2)});
+    g.add({t({1, 0, 4, 4}), I(2)});
+}
+
 // F.avg_pool2d: Gemma 3's projector pooling, strides, paddings, ceil_mode, 3-D
 // inputs, and the rejections (padding over half the kernel, output too small, rank).
 void gen_avg_pool2d(Gen &g) {
@@ -1150,6 +1175,7 @@ void generate(const std::string &name, Gen &g) {
         {"conv1d", gen_conv1d}, {"pad", gen_pad}, {"softplus", gen_softplus}, {"tril", gen_triu},
         {"ones", gen_zeros},
         {"torch_chunk_gated_delta_rule", gen_gated_delta},
+        {"unfold", gen_unfold},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

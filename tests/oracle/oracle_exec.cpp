@@ -525,6 +525,54 @@ Val conv2d_meta(const Call &c) {
     return T(at::empty(out, k.x.options()));
 }
 
+// F.unfold(input, kernel_size, dilation=1, padding=0, stride=1): im2col with each
+// argument through _pair (Pixtral's patch merger).
+struct UnfoldArgs {
+    at::Tensor x;
+    std::vector<int64_t> k, d, p, s;
+};
+UnfoldArgs unfold_args(const Call &c) {
+    Args a(c);
+    UnfoldArgs u;
+    u.x = a.tensor(0, "input");
+    TORCH_CHECK(a.present(1, "kernel_size"), "TypeError: unfold() missing required argument 'kernel_size'");
+    u.k = int_pair(a, 1, "kernel_size", 0);
+    u.d = int_pair(a, 2, "dilation", 1);
+    u.p = int_pair(a, 3, "padding", 0);
+    u.s = int_pair(a, 4, "stride", 1);
+    return u;
+}
+Val unfold_real(const Call &c) {
+    UnfoldArgs u = unfold_args(c);
+    return T(at::im2col(u.x, u.k, u.d, u.p, u.s));
+}
+// The checks of aten/src/ATen/native/im2col_shape_check.h and its output size, for
+// the meta replay (the real op runs on small CPU tensors in the op-level cross-check).
+Val unfold_meta(const Call &c) {
+    UnfoldArgs u = unfold_args(c);
+    TORCH_CHECK(u.k[0] > 0 && u.k[1] > 0, "kernel size should be greater than zero");
+    TORCH_CHECK(u.d[0] > 0 && u.d[1] > 0, "dilation should be greater than zero");
+    TORCH_CHECK(u.p[0] >= 0 && u.p[1] >= 0, "padding should be non-negative");
+    TORCH_CHECK(u.s[0] > 0 && u.s[1] > 0, "stride should be greater than zero");
+    int64_t nd = u.x.dim();
+    TORCH_CHECK(nd == 3 || nd == 4, "Expected 3D or 4D (batch mode) tensor input with possible 0 batch size and "
+                                    "non-zero dimensions for input, but got: ", sizes_str(u.x.sizes()));
+    int64_t b = nd - 3;
+    TORCH_CHECK(u.x.size(b) != 0 && u.x.size(b + 1) != 0 && u.x.size(b + 2) != 0,
+                "Expected 3D or 4D (batch mode) tensor input with possible 0 batch size and non-zero dimensions for "
+                "input, but got: ", sizes_str(u.x.sizes()));
+    int64_t blocks[2];
+    for (int i = 0; i < 2; i++)
+        blocks[i] = (u.x.size(b + 1 + i) + 2 * u.p[i] - (u.d[i] * (u.k[i] - 1) + 1)) / u.s[i] + 1;
+    TORCH_CHECK(blocks[0] >= 1 && blocks[1] >= 1,
+                "calculated shape of the array of sliding blocks must be at least one");
+    std::vector<int64_t> out;
+    if (nd == 4) out.push_back(u.x.size(0));
+    out.push_back(u.x.size(b) * u.k[0] * u.k[1]);
+    out.push_back(blocks[0] * blocks[1]);
+    return T(at::empty(out, u.x.options()));
+}
+
 // F.avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 // count_include_pad=True, divisor_override=None): stride None is the kernel size.
 Val avg_pool2d(const Call &c) {
@@ -1395,6 +1443,7 @@ std::map<std::string, Entry> build_table() {
     add("function:torch.cumsum", [](const Call &c) { return cumsum(c, "input"); });
     add("function:torch.nn.functional.conv2d", conv2d_real, conv2d_meta);
     add("function:torch.nn.functional.avg_pool2d", avg_pool2d);
+    add("function:torch.nn.functional.unfold", unfold_real, unfold_meta);
     add("method:masked_scatter", masked_scatter_real, masked_scatter_meta);
     add("method:cumsum", [](const Call &c) { return cumsum(c, "self"); });
     add("function:torch.matmul", [](const Call &c) {

@@ -546,6 +546,31 @@ CASES(cumsum,
     {MT_OP_CUMSUM_METHOD, "f32[2, 3]", "", "!USAGE:dim"},
 )
 
+/* ---- unfold (F.unfold, im2col: Pixtral's patch merger) --------------------------
+ * Blocks per side by hand: floor((in + 2*pad - dilation*(k - 1) - 1) / stride) + 1;
+ * the output [N, C*kh*kw, blocks_h*blocks_w]. */
+CASES(unfold,
+    /* Mistral3PatchMerger: 1540 px / 14 = 110 patches a side, 2 x 2 merge: 55 * 55 = 3025
+     * blocks of 1024 * 4 = 4096 */
+    {MT_OP_UNFOLD, "bf16[images, 1024, 110, 110]", "kernel_size=2, stride=2", "bf16[images, 4096, 3025]"},
+    {MT_OP_UNFOLD, "f32[1, 3, 4, 4], 2", "", "f32[1, 12, 9]"},
+    /* (5 + 2 - 2*(3-1) - 1) // 2 + 1 = 2 rows; (7 + 0 - 2 - 1) // 1 + 1 = 5 columns */
+    {MT_OP_UNFOLD, "f32[2, 2, 5, 7], 3", "dilation=(2, 1), padding=(1, 0), stride=(2, 1)", "f32[2, 18, 10]"},
+    {MT_OP_UNFOLD, "f32[3, 6, 6], (2, 3)", "stride=3", "f32[18, 4]"},
+    /* an odd side drops the last row of patches: (5 - 2) // 2 + 1 = 2 */
+    {MT_OP_UNFOLD, "f32[1, 8, 5, 4]", "kernel_size=2, stride=2", "f32[1, 32, 4]"},
+    {MT_OP_UNFOLD, "f32[1, 2, h, w], 2", "stride=2", "f32[1, 8, ((h-2)//2+1)*((w-2)//2+1)]"},
+    {MT_OP_UNFOLD, "f32[1, 1, 2, 2], 3", "", "!SHAPE:its components must be at least one"},
+    {MT_OP_UNFOLD, "f32[1, 1, 4, 4], 0", "", "!SHAPE:kernel size should be greater than zero"},
+    {MT_OP_UNFOLD, "f32[1, 1, 4, 4], 2", "stride=0", "!SHAPE:stride should be greater than zero"},
+    {MT_OP_UNFOLD, "f32[1, 1, 4, 4], 2", "padding=-1", "!SHAPE:padding should be non-negative"},
+    {MT_OP_UNFOLD, "f32[1, 1, 4, 4], 2", "dilation=0", "!SHAPE:dilation should be greater than zero"},
+    {MT_OP_UNFOLD, "f32[4, 4], 2", "", "!SHAPE:Expected 3D or 4D"},
+    {MT_OP_UNFOLD, "f32[1, 0, 4, 4], 2", "", "!SHAPE:non-zero dimensions"},
+    {MT_OP_UNFOLD, "i64[1, 1, 4, 4], 2", "", "!UNSUPPORTED:floating dtypes only"},
+    {MT_OP_UNFOLD, "f32[1, 1, 4, 4]", "", "!USAGE:kernel_size"},
+)
+
 /* ---- vision: conv2d, avg_pool2d, masked_scatter -----------------------------------
  * Sizes by hand from PyTorch's formula (ATen conv_output_size, pooling_output_shape):
  * out = floor((in + 2*pad - dilation*(k - 1) - 1) / stride) + 1; ceil_mode rounds up
@@ -797,7 +822,18 @@ CASES(getitem,
     {MT_OP_GETITEM, "f32[batch, seq], (0, $seq)", "", "f32[]"},
     {MT_OP_GETITEM, "f32[2, 3], (0, 0, 0)", "", "!SHAPE:too many indices for tensor of dimension 2"},
     {MT_OP_GETITEM, "f32[2, 3], (..., ...)", "", "!SHAPE:an index can only have a single ellipsis"},
-    {MT_OP_GETITEM, "f32[2, 3], i64[4]", "", "!UNSUPPORTED:advanced indexing"},
+    /* one integer tensor index picks rows of dim 0: index.shape + x.shape[1:] (Pixtral's
+     * inv_freq[position_ids] over the 110 x 110 grid of 1540 px in 14 px patches) */
+    {MT_OP_GETITEM, "f32[2, 3], i64[4]", "", "f32[4, 3]"},
+    {MT_OP_GETITEM, "f32[12100, 64], i64[12100]", "", "f32[12100, 64]"},
+    {MT_OP_GETITEM, "f16[5, 3, 2], i64[2, 7]", "", "f16[2, 7, 3, 2]"},
+    {MT_OP_GETITEM, "f16[5, 3, 2], i32[2, 7]", "", "!UNSUPPORTED:int32 index"},
+    {MT_OP_GETITEM, "f32[5], i64[n]", "", "f32[n]"},
+    {MT_OP_GETITEM, "f32[5, 3], i64[]", "", "f32[3]"},
+    {MT_OP_GETITEM, "f32[5, 3], bool[5]", "", "!UNSUPPORTED:mask"},
+    {MT_OP_GETITEM, "f32[5, 3], f32[2]", "", "!SHAPE:tensors used as indices must be long, int, byte or bool"},
+    {MT_OP_GETITEM, "f32[], i64[2]", "", "!SHAPE:too many indices for tensor of dimension 0"},
+    {MT_OP_GETITEM, "f32[5, 3], (slice(None, None, None), i64[2])", "", "!UNSUPPORTED:advanced indexing"},
     {MT_OP_GETITEM, "f32[2, 3], ((0, 1),)", "", "!UNSUPPORTED:advanced indexing"},
 )
 

@@ -100,6 +100,9 @@ static const kv_row kv_rows[] = {
     /* one full-attention layer (layer_types [linear_attention, full_attention]); the Gated DeltaNet layer
      * caches no K/V (its fixed state: sizing.deltanet_state_by_hand) */
     {"qwen3_next", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    /* the language model's cache only (mistral's row, window 8 on both layers): the Pixtral tower's
+     * attention runs per image without a cache */
+    {"mistral3", 2 * GQA_LAYER, 2 * 8 * GQA_LAYER, 0, {8, 8}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
