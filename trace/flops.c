@@ -117,6 +117,21 @@ static const mt_sym *fl_conv1d(mt_ctx *ctx, const mt_node *n) {
                          mt__node_tensor(n, "bias") != NULL);
 }
 
+/* selective_scan(u [b, d, L], delta, A [d, n], B, C, D, z, delta_bias): per state element
+ * and step 8 (delta*A, exp, delta*B, *u, the decay multiply, the add, *C, the sum over the
+ * state); per channel and step 2 for the D skip (multiply, add), 2 for the gate z (silu,
+ * multiply), 1 for delta_bias and 1 for the softplus when given. */
+static const mt_sym *fl_selective_scan(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *u = mt__node_tensor(n, "u"), *A = mt__node_tensor(n, "A");
+    if (!u || !A || A->ndim != 2) return bad_node(ctx, n, "expected u [b, d, L] and A [d, n]");
+    const mt_arg *sp = mt__node_arg(n, "delta_softplus");
+    int64_t per = (mt__node_tensor(n, "D") ? 2 : 0) + (mt__node_tensor(n, "z") ? 2 : 0) +
+                  (mt__node_tensor(n, "delta_bias") ? 1 : 0) + (sp && sp->kind == MT_ARG_BOOL && sp->v.b ? 1 : 0);
+    const mt_sym *numel = mt_tensor_numel(ctx, u);
+    const mt_sym *state = mt_sym_mul_const(ctx, mt_sym_mul(ctx, numel, A->shape[1]), 8);
+    return mt_sym_add(ctx, state, mt_sym_mul_const(ctx, numel, per));
+}
+
 static const mt_sym *fl_layer_norm(mt_ctx *ctx, const mt_node *n) {
     const mt_tensor *x = mt__node_tensor(n, "input");
     if (!x) return bad_node(ctx, n, "no input tensor");
@@ -240,7 +255,8 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
      * one per output element like any elementwise op */                  \
     R(BMM, RULE("matmul", fl_matmul)) R(REPEAT, R_ZERO) R(ONES_LIKE, R_ZERO) \
     R(POLAR, R_ELEM) R(VIEW_AS_COMPLEX, R_ZERO) R(VIEW_AS_REAL, R_ZERO)    \
-    R(FLOOR, R_ELEM) R(LOG1P, R_ELEM) R(FLOORDIV, R_ELEM) R(ADD_, R_ELEM)
+    R(FLOOR, R_ELEM) R(LOG1P, R_ELEM) R(FLOORDIV, R_ELEM) R(ADD_, R_ELEM)  \
+    R(SELECTIVE_SCAN, RULE("selective_scan", fl_selective_scan))
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

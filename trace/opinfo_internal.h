@@ -67,6 +67,7 @@ typedef enum mt_shard {
     MT_SHARD_LAYER_NORM,  /* like NORM, weight and bias whole */
     MT_SHARD_INDEX_SELECT,
     MT_SHARD_INDEX_ADD,
+    MT_SHARD_CHANNELS,    /* a recurrent scan: its channel operands split alike, the shared ones whole (selective_scan) */
     MT_SHARD_COUNT
 } mt_shard;
 

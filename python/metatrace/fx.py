@@ -72,6 +72,42 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return torch.matmul(weight, value).to(query.dtype)
 
 
+def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                      return_last_state=False):
+    """mamba_ssm's selective scan when mamba_ssm is absent: the recurrence written
+    step by step in float32 (x_l = exp(delta_l A) x_{l-1} + delta_l B_l u_l,
+    y_l = sum over the state of x_l C_l), the D skip and the silu(z) gate; the
+    result in u's dtype, as the CUDA kernel returns it."""
+    dt = delta.float()
+    if delta_bias is not None:
+        dt = dt + delta_bias.float()[None, :, None]
+    if delta_softplus:
+        dt = torch.nn.functional.softplus(dt)
+    b, d, length = u.shape
+
+    def per_channel(t):
+        t = t.float()
+        if t.dim() == 2:
+            return t[None, :, :, None].expand(b, d, t.size(1), length)
+        if t.dim() == 3:
+            return t[:, None].expand(b, d, t.size(1), length)
+        return t.repeat_interleave(d // t.size(1), dim=1)
+
+    Bc, Cc, uf = per_channel(B), per_channel(C), u.float()
+    x = torch.zeros(b, d, A.size(1), dtype=torch.float32, device=u.device)
+    ys = []
+    for i in range(length):
+        dl = dt[:, :, i, None]
+        x = torch.exp(dl * A.float()) * x + dl * Bc[..., i] * uf[:, :, i, None]
+        ys.append((x * Cc[..., i]).sum(-1))
+    y = torch.stack(ys, dim=-1) if ys else torch.zeros(b, d, 0, device=u.device)
+    if D is not None:
+        y = y + uf * D.float()[None, :, None]
+    if z is not None:
+        y = y * torch.nn.functional.silu(z.float())
+    return y.to(u.dtype)
+
+
 class Conv1D(nn.Module):
     """transformers.pytorch_utils.Conv1D(nf, nx): a Linear whose weight is stored
     [nx, nf] (in, out); forward as transformers writes it (addmm, then view)."""
@@ -88,7 +124,8 @@ class Conv1D(nn.Module):
         return x.view(size_out)
 
 
-_FALLBACKS = {"torch.nn.functional.scaled_dot_product_attention": scaled_dot_product_attention}
+_FALLBACKS = {"torch.nn.functional.scaled_dot_product_attention": scaled_dot_product_attention,
+              "mamba_ssm.ops.selective_scan_interface.selective_scan_fn": selective_scan_fn}
 
 
 def _callable(target):

@@ -730,6 +730,33 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     out[0] = choose(E, &cs, n);
 }
 
+/* A recurrent scan (selective_scan): every channel's recurrence is its own, so the
+ * channel operands (u, delta, z on dim 1; A, D, delta_bias on dim 0) split alike and the
+ * result keeps the split on dim 1; B and C, shared by the channels, stay whole. Read by
+ * name through the op's signature. */
+static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const planner *P = E->P;
+    static const char *const per_seq[] = {"u", "delta", "z"}, *const per_chan[] = {"A", "D", "delta_bias"},
+                             *const whole[] = {"B", "C"};
+    const mt_tensor *u = mt__node_tensor(n, "u");
+    if (!u || u->ndim != 3) { rule_replicate(E, n, out); return; }
+    cands cs = {.n = 0};
+    for (int k = 0; k < 2; k++) {
+        int w = P->tp;
+        cand *c = cand_new(&cs, k == 0 ? PL_R : PL_S(1, w));
+        for (int i = 0; i < 3; i++) {
+            int s1 = slot_of(P, mt__node_tensor(n, per_seq[i])), s0 = slot_of(P, mt__node_tensor(n, per_chan[i]));
+            if (s1 >= 0) cand_req(c, s1, k == 0 ? PL_R : PL_S(1, w));
+            if (s0 >= 0) cand_req(c, s0, k == 0 ? PL_R : PL_S(0, w));
+        }
+        for (int i = 0; i < 2; i++) {
+            int sw = slot_of(P, mt__node_tensor(n, whole[i]));
+            if (sw >= 0) cand_req(c, sw, PL_R);
+        }
+    }
+    out[0] = choose(E, &cs, n);
+}
+
 /* Linear / Embedding modules: the choice of their weight decides. */
 static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
@@ -806,6 +833,7 @@ static void rule_op(pl_eval *E, const mt_node *n, mt_placement *out) {
     case MT_SHARD_LAYER_NORM: rule_layer_norm(E, n, out); break;
     case MT_SHARD_INDEX_SELECT: rule_index_select(E, n, out); break;
     case MT_SHARD_INDEX_ADD: rule_index_add(E, n, out); break;
+    case MT_SHARD_CHANNELS: rule_channels(E, n, out); break;
     }
 }
 

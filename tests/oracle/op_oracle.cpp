@@ -961,6 +961,29 @@ void gen_pad(Gen &g) {
     g.skipped_float8 += kFloat8Count;
 }
 
+// mamba_ssm's selective_scan_fn: Jamba's call (variable B/C, D, z, no bias), the grouped and
+// constant B/C forms, delta_bias with softplus, and each rejection of its checks.
+void gen_selective_scan(Gen &g) {
+    for (auto a : {at::kFloat, at::kHalf, at::kBFloat16}) {
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}), t({2, 4, 5}, a), t({2, 4, 5}, a), t({8}), t({2, 8, 5}, a)},
+              {{"delta_softplus", Val::boolean(false)}});
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}), t({2, 2, 4, 5}, a), t({2, 2, 4, 5}, a)},
+              {{"delta_bias", t({8})}, {"delta_softplus", Val::boolean(true)}});
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}, a), t({2, 4, 5}, a), t({2, 4, 5}, a)});
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}), t({2, 4, 5}, a), t({2, 4, 5}, a), t({8}, a)});
+    }
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({8, 4}), t({8, 4})});
+    g.add({t({1, 6, 3}), t({1, 6, 3}), t({6, 2}), t({1, 2, 3}), t({1, 2, 3})}, {{"z", t({1, 6, 3})}});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({2, 3, 4, 5}), t({2, 4, 5})});
+    g.add({t({2, 8, 5}), t({2, 8, 5}, at::kHalf), t({8, 4}), t({2, 4, 5}), t({2, 4, 5})});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({2, 4, 6}), t({2, 4, 5})});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 300}), t({2, 300, 5}), t({2, 300, 5})});
+    g.add({t({2, 8, 5}, at::kDouble), t({2, 8, 5}, at::kDouble), t({8, 4}), t({2, 4, 5}, at::kDouble),
+           t({2, 4, 5}, at::kDouble)});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({2, 4, 5}), t({2, 4, 5})}, {{"z", t({2, 8, 4})}});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({7, 4}), t({2, 4, 5}), t({2, 4, 5})});
+}
+
 // F.softplus: every dtype (integral and complex rejected), beta and threshold.
 void gen_softplus(Gen &g) {
     for (auto a : kAll)
@@ -1074,7 +1097,7 @@ void generate(const std::string &name, Gen &g) {
         {"view_as_complex", gen_view_as}, {"view_as_real", gen_view_as}, {"add_", gen_add_},
         {"conv2d", gen_conv2d}, {"avg_pool2d", gen_avg_pool2d}, {"masked_scatter", gen_masked_scatter},
         {"conv1d", gen_conv1d}, {"pad", gen_pad}, {"softplus", gen_softplus}, {"tril", gen_triu},
-        {"ones", gen_zeros},
+        {"ones", gen_zeros}, {"selective_scan_fn", gen_selective_scan},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -1123,6 +1123,76 @@ Val pad(const Call &c) {
     return T(at::constant_pad_nd(x, pads, a.real(3, "value", 0.0)));
 }
 
+// mamba_ssm.ops.selective_scan_interface.selective_scan_fn(u, delta, A, B, C, D=None, z=None,
+// delta_bias=None, delta_softplus=False, return_last_state=False). libtorch has no such op:
+// the checks are those of mamba_ssm's CUDA entry (csrc/selective_scan/selective_scan.cpp,
+// selective_scan_fwd, and the wrapper's unsqueeze of a 3-D B/C), and the values come from
+// the scan's maths, written here step by step in float32:
+//   delta <- softplus(delta + delta_bias) (each optional), x_0 = 0 [b, d, n],
+//   x_l = exp(delta_l A) * x_{l-1} + delta_l * B_l * u_l,  y_l = sum_n x_l * C_l,
+//   y += D * u;  y *= silu(z);  the result in u's dtype.
+// The meta reference makes the same checks and returns meta of u's shape.
+Val selective_scan_impl(const Call &c, bool meta) {
+    Args a(c);
+    at::Tensor u = a.tensor(0, "u"), delta = a.tensor(1, "delta"), A = a.tensor(2, "A"), B = a.tensor(3, "B"),
+               C = a.tensor(4, "C");
+    c10::optional<at::Tensor> D = a.opt_tensor(5, "D"), z = a.opt_tensor(6, "z"), bias = a.opt_tensor(7, "delta_bias");
+    bool softplus = a.boolean(8, "delta_softplus", false);
+    if (a.boolean(9, "return_last_state", false)) throw Unsupported{"oracle: return_last_state=True is not executed"};
+    auto in_t = u.scalar_type();
+    TORCH_CHECK(in_t == at::kFloat || in_t == at::kHalf || in_t == at::kBFloat16,
+                "selective_scan: u must be float32, float16 or bfloat16");
+    if (A.scalar_type() == at::kComplexFloat) throw Unsupported{"oracle: a complex A is not executed"};
+    TORCH_CHECK(A.scalar_type() == at::kFloat, "selective_scan: A must be float32");
+    TORCH_CHECK(u.dim() == 3, "selective_scan: u must be [batch, dim, seqlen]");
+    const int64_t b = u.size(0), d = u.size(1), L = u.size(2);
+    TORCH_CHECK(A.dim() == 2 && A.size(0) == d, "selective_scan: A must be [dim, dstate]");
+    const int64_t n = A.size(1);
+    TORCH_CHECK(n <= 256, "selective_scan only supports state dimension <= 256");
+    TORCH_CHECK(delta.scalar_type() == in_t && delta.sizes() == u.sizes(), "selective_scan: delta must be u's shape and dtype");
+    auto check_bc = [&](const at::Tensor &t, const char *name) {
+        if (t.dim() == 2) {
+            TORCH_CHECK(t.scalar_type() == at::kFloat && t.size(0) == d && t.size(1) == n, "selective_scan: ", name,
+                        " must be [dim, dstate] float32");
+            return;
+        }
+        TORCH_CHECK(t.dim() == 3 || t.dim() == 4, "selective_scan: ", name, " must be 3-D or 4-D");
+        TORCH_CHECK(t.scalar_type() == in_t, "selective_scan: ", name, " must have u's dtype");
+        int64_t o = t.dim() - 3;
+        TORCH_CHECK(t.size(0) == b && t.size(1 + o) == n && t.size(2 + o) == L, "selective_scan: ", name,
+                    " has the wrong size");
+        if (t.dim() == 4) TORCH_CHECK(t.size(1) > 0 && d % t.size(1) == 0, "selective_scan: ", name, "'s groups must divide dim");
+    };
+    check_bc(B, "B");
+    check_bc(C, "C");
+    for (const auto &v : {D, bias})
+        if (v) TORCH_CHECK(v->scalar_type() == at::kFloat && v->dim() == 1 && v->size(0) == d,
+                           "selective_scan: D and delta_bias must be float32 [dim]");
+    if (z) TORCH_CHECK(z->scalar_type() == in_t && z->sizes() == u.sizes(), "selective_scan: z must be u's shape and dtype");
+    if (meta) return T(at::empty(u.sizes(), u.options().device(at::kMeta)));
+    // [b, d, n, L] views of B and C (a group's matrices repeated over its channels)
+    auto per_channel = [&](const at::Tensor &t) {
+        at::Tensor f = t.to(at::kFloat);
+        if (t.dim() == 2) return f.view({1, d, n, 1}).expand({b, d, n, L});
+        if (t.dim() == 3) return f.unsqueeze(1).expand({b, d, n, L});
+        return f.repeat_interleave(d / t.size(1), 1);
+    };
+    at::Tensor uf = u.to(at::kFloat), dt = delta.to(at::kFloat), Af = A, Bf = per_channel(B), Cf = per_channel(C);
+    if (bias) dt = dt + bias->view({1, d, 1});
+    if (softplus) dt = at::softplus(dt);
+    at::Tensor x = at::zeros({b, d, n}, uf.options());
+    std::vector<at::Tensor> ys;
+    for (int64_t l = 0; l < L; l++) {
+        at::Tensor dl = dt.select(2, l).unsqueeze(-1);                         // [b, d, 1]
+        x = at::exp(dl * Af) * x + dl * Bf.select(3, l) * uf.select(2, l).unsqueeze(-1);
+        ys.push_back((x * Cf.select(3, l)).sum(-1));                            // [b, d]
+    }
+    at::Tensor y = L > 0 ? at::stack(ys, -1) : at::zeros({b, d, 0}, uf.options());
+    if (D) y = y + uf * D->view({1, d, 1});
+    if (z) y = y * at::silu(z->to(at::kFloat));
+    return T(y.to(in_t));
+}
+
 // ---- call_module: torch.nn leaf modules, parameters passed as kwargs --------------
 Val mod_linear(const Call &c) {
     Args a(c);
@@ -1511,6 +1581,10 @@ std::map<std::string, Entry> build_table() {
         if (o->kind == Val::TENSOR) return T(x.add_(o->t, alpha));
         return T(x.add_(wrapped(scalar(*o)), alpha));
     });
+
+    add("function:mamba_ssm.ops.selective_scan_interface.selective_scan_fn",
+        [](const Call &c) { return selective_scan_impl(c, false); },
+        [](const Call &c) { return selective_scan_impl(c, true); });
 
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);
