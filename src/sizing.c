@@ -1048,18 +1048,27 @@ static void kv_totals(sizer *S, mt_sizing *out) {
 }
 
 /* ---- recurrent state --------------------------------------------------------------
- * A Mamba-2 mixer is a module with a torch.nn.Conv1d child "conv1d" and the
- * attributes num_heads, head_dim and ssm_state_size (the families that build
- * one record them). transformers' HybridMambaAttentionDynamicCache holds per
- * mixer and sequence a conv state [conv_dim, d_conv] and an SSM state
- * [num_heads, head_dim, d_state], both in the model's dtype (the conv
+ * A Mamba mixer is a module with a torch.nn.Conv1d child "conv1d" and the
+ * attribute ssm_state_size, plus either num_heads and head_dim (Mamba-2: the
+ * families that build one record them) or intermediate_size (Mamba-1, Jamba's
+ * JambaMambaMixer: one state row per channel). transformers'
+ * HybridMambaAttentionDynamicCache holds per mixer and sequence a conv state
+ * [conv channels, d_conv] and an SSM state [num_heads, head_dim, d_state] (Mamba-2)
+ * or [intermediate_size, d_state] (Mamba-1), both in the model's dtype (the conv
  * weight's). They do not grow with the sequence. */
+static bool int_attr(const mt_module *mod, const char *name, int64_t *v) {
+    const mt_arg *a = mt_module_get_attr(mod, name);
+    if (!a || a->kind != MT_ARG_INT) return false;
+    *v = a->v.i;
+    return true;
+}
+
 static void state_walk(const mt_module *mod, mt_sizing *out) {
     const mt_module *conv = mt_module_child(mod, "conv1d");
-    const mt_arg *h = mt_module_get_attr(mod, "num_heads"), *p = mt_module_get_attr(mod, "head_dim"),
-                 *n = mt_module_get_attr(mod, "ssm_state_size");
-    if (conv && conv->leaf == MT_LEAF_NN_CONV1D && h && p && n && h->kind == MT_ARG_INT && p->kind == MT_ARG_INT &&
-        n->kind == MT_ARG_INT) {
+    int64_t h, p, n, rows = 0;
+    if (int_attr(mod, "num_heads", &h) && int_attr(mod, "head_dim", &p)) rows = h * p;
+    else if (!int_attr(mod, "intermediate_size", &rows)) rows = 0;
+    if (conv && conv->leaf == MT_LEAF_NN_CONV1D && rows > 0 && int_attr(mod, "ssm_state_size", &n)) {
         const mt_arg *ch = mt_module_get_attr(conv, "in_channels"), *k = mt_module_get_attr(conv, "kernel_size");
         const mt_param *w = mt_module_param(conv, "weight");
         if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
@@ -1067,7 +1076,7 @@ static void state_walk(const mt_module *mod, mt_sizing *out) {
             out->state_layers++;
             out->state_dtype = w->t->dtype;
             out->conv_state_bytes += ch->v.i * k->v.i * es;
-            out->ssm_state_bytes += h->v.i * p->v.i * n->v.i * es;
+            out->ssm_state_bytes += rows * n * es;
         }
     }
     for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], out);
