@@ -273,7 +273,7 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
     if (s->flops_decode_per_token >= 0)
         row(out, "", "decode %s (one token over %lld cached%s)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
             (long long)s->context,
-            s->state_layers > 0 ? "; Mamba layers as the traced scan of one token padded to a chunk, not the "
+            s->state_layers > 0 ? "; Mamba layers as the traced scan of one token (Mamba-2: padded to a chunk), not the "
                                   "cached recurrent step" : "");
     row(out, "", "training %s (3 x prefill)", mtx_flops_text(3 * s->flops_prefill_per_token, b, sizeof b));
     if (s->largest_layer)
