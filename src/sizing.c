@@ -1478,7 +1478,7 @@ static save_rule save_of(const mt_node *n) {
     case MT_OP_MAXIMUM: case MT_OP_MINIMUM: case MT_OP_LOG: case MT_OP_SIN: case MT_OP_COS: case MT_OP_CLAMP:
     case MT_OP_INDEX_ADD: case MT_OP_ABS:
     case MT_OP_CONV1D: case MT_OP_SOFTPLUS: case MT_OP_CLAMP_FN: /* Mamba-2 mixer: inputs, as linear/silu/clamp */
-    case MT_OP_SELECTIVE_SCAN: /* mamba_ssm's scan keeps its inputs for the backward */
+    case MT_OP_SELECTIVE_SCAN: case MT_OP_LIGHTNING_ATTENTION: /* the scans keep their inputs for the backward */
         return SAVE_INPUTS;
     case MT_OP_SOFTMAX: case MT_OP_EXP: case MT_OP_RSQRT: case MT_OP_SQRT: case MT_OP_TANH: case MT_OP_SIGMOID:
         return SAVE_OUTPUT;

@@ -1887,6 +1887,7 @@ static mt_status rule_floor(call *c);
 static mt_status rule_add_(call *c);
 /* Recurrent mixers' scans: rules appended at the end of this file. */
 static mt_status rule_selective_scan(call *c);
+static mt_status rule_lightning_attention(call *c);
 
 /* The op table: one row per op of MT_OPS, with every column each pass needs
  * (opinfo_internal.h; docs/ops.md, "The op table"):
@@ -2060,7 +2061,13 @@ static mt_status rule_selective_scan(call *c);
      * channels shard (u, delta, z, A, D, delta_bias alike) while B and C stay whole */ \
     R(SELECTIVE_SCAN, "selective_scan_fn", rule_selective_scan, \
       SIG("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "delta_softplus", "return_last_state"), \
-      8, OPAQUE, NONE, CHANNELS)
+      8, OPAQUE, NONE, CHANNELS) \
+    /* MiniMax's lightning attention: the Python loop over blocks of \
+     * MiniMaxLightningAttention.forward as one op; each head is its own \
+     * recurrence, so the heads shard (q, k, v, the decays alike) */ \
+    R(LIGHTNING_ATTENTION, "lightning_attention", rule_lightning_attention, \
+      SIG("query", "key", "value", "slope_rate", "query_decay", "key_decay", "diagonal_decay"), \
+      7, OPAQUE, NONE, CHANNELS)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -3290,4 +3297,50 @@ static mt_status rule_selective_scan(call *c) {
         return fail(c, "z must be u's shape and dtype %s %s: got %s %s", mt_dtype_name(u->dtype), sh(c, u),
                     mt_dtype_name(z->dtype), sh(c, z));
     return emit_like(c, u->dtype, u);
+}
+
+/* metatrace.ops.lightning_attention(query, key, value, slope_rate, query_decay, key_decay,
+ * diagonal_decay): MiniMaxLightningAttention.forward's loop over blocks of block_size
+ * (transformers models/minimax), without a cache, as one op:
+ *   q, k [b, h, L, d], v [b, h, L, dv]; slope_rate [h, 1, 1]; query_decay and key_decay
+ *   [h, B, 1]; diagonal_decay [1, h, B, B], B the block size (a constant);
+ * every operand of one floating dtype (the loop multiplies the blocks by the decays and feeds
+ * the products to torch.matmul with v, which refuses mixed dtypes). The result, the blocks'
+ * outputs concatenated on dim -2, is [b, h, L, dv] of that dtype. */
+static mt_status rule_lightning_attention(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *q, *k, *v, *slope, *qd, *kd, *dd;
+    TRY(need_tensor(c, "query", &q));
+    TRY(need_tensor(c, "key", &k));
+    TRY(need_tensor(c, "value", &v));
+    TRY(need_tensor(c, "slope_rate", &slope));
+    TRY(need_tensor(c, "query_decay", &qd));
+    TRY(need_tensor(c, "key_decay", &kd));
+    TRY(need_tensor(c, "diagonal_decay", &dd));
+    if (q->ndim != 4 || !shapes_equal(q->ndim, q->shape, k->ndim, k->shape))
+        return fail(c, "query and key must be [batch, heads, seq, head_dim] of one shape: got %s and %s", sh(c, q),
+                    sh(c, k));
+    if (v->ndim != 4 || v->shape[0] != q->shape[0] || v->shape[1] != q->shape[1] || v->shape[2] != q->shape[2])
+        return fail(c, "value must be [batch, heads, seq, v_dim] with query's batch, heads and seq: got %s, query %s",
+                    sh(c, v), sh(c, q));
+    const mt_tensor *ops[7] = {q, k, v, slope, qd, kd, dd};
+    if (!mt_dtype_is_floating(q->dtype))
+        return fail(c, "lightning attention needs floating operands: got %s %s", mt_dtype_name(q->dtype), sh(c, q));
+    for (int i = 1; i < 7; i++)
+        if (ops[i]->dtype != q->dtype)
+            return fail(c, "expected every operand in query's dtype %s (torch.matmul does not promote): got %s %s",
+                        mt_dtype_name(q->dtype), mt_dtype_name(ops[i]->dtype), sh(c, ops[i]));
+    const mt_sym *h = q->shape[1];
+    int64_t B = 0;
+    if (qd->ndim != 3 || qd->shape[0] != h || !is_const(qd->shape[1], &B) || B <= 0 || !is_c(qd->shape[2], 1))
+        return fail(c, "query_decay must be [heads, block_size, 1] with heads %s and a constant block size: got %s", ds(h),
+                    sh(c, qd));
+    if (!shapes_equal(kd->ndim, kd->shape, qd->ndim, qd->shape))
+        return fail(c, "key_decay must be query_decay's shape %s: got %s", sh(c, qd), sh(c, kd));
+    if (slope->ndim != 3 || slope->shape[0] != h || !is_c(slope->shape[1], 1) || !is_c(slope->shape[2], 1))
+        return fail(c, "slope_rate must be [heads, 1, 1] with heads %s: got %s", ds(h), sh(c, slope));
+    if (dd->ndim != 4 || !is_c(dd->shape[0], 1) || dd->shape[1] != h || !is_c(dd->shape[2], B) || !is_c(dd->shape[3], B))
+        return fail(c, "diagonal_decay must be [1, heads, block_size, block_size] = [1, %s, %lld, %lld]: got %s", ds(h),
+                    (long long)B, (long long)B, sh(c, dd));
+    return emit_like(c, q->dtype, v);
 }

@@ -247,7 +247,8 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(LOG1P,         MT_NODE_CALL_FUNCTION, "torch.log1p",                       MT_PROMO_INT_TO_FLOAT) \
     X(FLOORDIV,      MT_NODE_CALL_FUNCTION, "operator.floordiv",                 MT_PROMO_DEFAULT) \
     X(ADD_,          MT_NODE_CALL_METHOD,   "add_",                              MT_PROMO_KEEP_FIRST) \
-    X(SELECTIVE_SCAN, MT_NODE_CALL_FUNCTION, "mamba_ssm.ops.selective_scan_interface.selective_scan_fn", MT_PROMO_DEFAULT)
+    X(SELECTIVE_SCAN, MT_NODE_CALL_FUNCTION, "mamba_ssm.ops.selective_scan_interface.selective_scan_fn", MT_PROMO_DEFAULT) \
+    X(LIGHTNING_ATTENTION, MT_NODE_CALL_FUNCTION, "metatrace.ops.lightning_attention", MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

@@ -108,6 +108,24 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     return y.to(u.dtype)
 
 
+def lightning_attention(query, key, value, slope_rate, query_decay, key_decay, diagonal_decay):
+    """MiniMax's lightning attention, the loop over blocks of MiniMaxLightningAttention
+    without a cache, as metatrace records it in one node: per block the intra-block
+    (q kᵀ * diagonal decay) v, the inter-block (q * query decay) state, then the state
+    decayed and grown by (k * key decay)ᵀ v; the blocks concatenated on dim -2."""
+    b, h, length, d = query.shape
+    block = query_decay.size(1)
+    state = torch.zeros(b, h, d, value.size(-1), dtype=value.dtype, device=value.device)
+    outs = []
+    for start in range(0, length, block):
+        n = min(block, length - start)
+        q, k, v = query[:, :, start:start + n], key[:, :, start:start + n], value[:, :, start:start + n]
+        intra = torch.matmul(torch.matmul(q, k.transpose(-1, -2)) * diagonal_decay[:, :, :n, :n], v)
+        outs.append(torch.matmul(q * query_decay[:, :n], state) + intra)
+        state = state * torch.exp(-slope_rate * n) + torch.matmul((k * key_decay[:, -n:]).transpose(-1, -2), v)
+    return torch.cat(outs, dim=-2) if outs else value[:, :, :0]
+
+
 class Conv1D(nn.Module):
     """transformers.pytorch_utils.Conv1D(nf, nx): a Linear whose weight is stored
     [nx, nf] (in, out); forward as transformers writes it (addmm, then view)."""
@@ -125,7 +143,8 @@ class Conv1D(nn.Module):
 
 
 _FALLBACKS = {"torch.nn.functional.scaled_dot_product_attention": scaled_dot_product_attention,
-              "mamba_ssm.ops.selective_scan_interface.selective_scan_fn": selective_scan_fn}
+              "mamba_ssm.ops.selective_scan_interface.selective_scan_fn": selective_scan_fn,
+              "metatrace.ops.lightning_attention": lightning_attention}
 
 
 def _callable(target):

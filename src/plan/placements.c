@@ -730,28 +730,33 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     out[0] = choose(E, &cs, n);
 }
 
-/* A recurrent scan (selective_scan): every channel's recurrence is its own, so the
- * channel operands (u, delta, z on dim 1; A, D, delta_bias on dim 0) split alike and the
- * result keeps the split on dim 1; B and C, shared by the channels, stay whole. Read by
- * name through the op's signature. */
+/* A recurrent scan: every channel's (selective_scan) or head's (lightning_attention)
+ * recurrence is its own, so the operands that carry the channel or head dim split alike
+ * there and the result keeps the split on dim 1; operands shared by the channels (the
+ * scan's B and C) stay whole. Read by name through the op's signature. */
+typedef struct chan_operand {
+    const char *name;
+    int dim; /* -1: whole */
+} chan_operand;
+
+static const chan_operand SCAN_OPERANDS[] = {{"u", 1}, {"delta", 1}, {"z", 1}, {"A", 0}, {"D", 0},
+                                             {"delta_bias", 0}, {"B", -1}, {"C", -1}, {NULL, 0}};
+static const chan_operand LIGHTNING_OPERANDS[] = {{"query", 1}, {"key", 1}, {"value", 1}, {"slope_rate", 0},
+                                                  {"query_decay", 0}, {"key_decay", 0}, {"diagonal_decay", 1},
+                                                  {NULL, 0}};
+
 static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
-    static const char *const per_seq[] = {"u", "delta", "z"}, *const per_chan[] = {"A", "D", "delta_bias"},
-                             *const whole[] = {"B", "C"};
-    const mt_tensor *u = mt__node_tensor(n, "u");
-    if (!u || u->ndim != 3) { rule_replicate(E, n, out); return; }
+    const chan_operand *ops = n->opid == MT_OP_SELECTIVE_SCAN ? SCAN_OPERANDS
+                              : n->opid == MT_OP_LIGHTNING_ATTENTION ? LIGHTNING_OPERANDS : NULL;
+    if (!ops || n->nout < 1 || n->outs[0].ndim < 2) { rule_replicate(E, n, out); return; }
     cands cs = {.n = 0};
     for (int k = 0; k < 2; k++) {
         int w = P->tp;
         cand *c = cand_new(&cs, k == 0 ? PL_R : PL_S(1, w));
-        for (int i = 0; i < 3; i++) {
-            int s1 = slot_of(P, mt__node_tensor(n, per_seq[i])), s0 = slot_of(P, mt__node_tensor(n, per_chan[i]));
-            if (s1 >= 0) cand_req(c, s1, k == 0 ? PL_R : PL_S(1, w));
-            if (s0 >= 0) cand_req(c, s0, k == 0 ? PL_R : PL_S(0, w));
-        }
-        for (int i = 0; i < 2; i++) {
-            int sw = slot_of(P, mt__node_tensor(n, whole[i]));
-            if (sw >= 0) cand_req(c, sw, PL_R);
+        for (const chan_operand *o = ops; o->name; o++) {
+            int sl = slot_of(P, mt__node_tensor(n, o->name));
+            if (sl >= 0) cand_req(c, sl, k == 0 || o->dim < 0 ? PL_R : PL_S(o->dim, w));
         }
     }
     out[0] = choose(E, &cs, n);

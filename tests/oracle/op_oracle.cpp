@@ -984,6 +984,25 @@ void gen_selective_scan(Gen &g) {
     g.add({t({2, 8, 5}), t({2, 8, 5}), t({7, 4}), t({2, 4, 5}), t({2, 4, 5})});
 }
 
+// MiniMax's lightning attention: blocks that divide the sequence and a partial last block,
+// one block larger than the sequence, v of another width, the dtypes, and each shape rejection.
+void gen_lightning(Gen &g) {
+    auto call = [&](const Shape &q, const Shape &v, int64_t h, int64_t B, at::ScalarType a, at::ScalarType dec) {
+        g.add({t(q, a), t(q, a), t(v, a), t({h, 1, 1}, dec), t({h, B, 1}, dec), t({h, B, 1}, dec), t({1, h, B, B}, dec)});
+    };
+    for (auto a : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16}) {
+        call({2, 4, 6, 8}, {2, 4, 6, 8}, 4, 3, a, a);
+        call({2, 4, 7, 8}, {2, 4, 7, 5}, 4, 3, a, a);
+        call({1, 2, 3, 4}, {1, 2, 3, 4}, 2, 8, a, a);
+    }
+    call({2, 4, 6, 8}, {2, 4, 6, 8}, 4, 3, at::kBFloat16, at::kFloat);
+    call({2, 4, 6, 8}, {2, 4, 6, 8}, 4, 3, at::kLong, at::kLong);
+    g.add({t({2, 4, 6, 8}), t({2, 4, 5, 8}), t({2, 4, 6, 8}), t({4, 1, 1}), t({4, 3, 1}), t({4, 3, 1}), t({1, 4, 3, 3})});
+    g.add({t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 1, 1}), t({4, 3, 1}), t({4, 3, 1}), t({1, 4, 3, 3})});
+    g.add({t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({4, 1, 1}), t({4, 3, 1}), t({4, 2, 1}), t({1, 4, 3, 3})});
+    g.add({t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({4, 1, 1}), t({4, 3, 1}), t({4, 3, 1}), t({1, 4, 3, 2})});
+}
+
 // F.softplus: every dtype (integral and complex rejected), beta and threshold.
 void gen_softplus(Gen &g) {
     for (auto a : kAll)
@@ -1098,6 +1117,7 @@ void generate(const std::string &name, Gen &g) {
         {"conv2d", gen_conv2d}, {"avg_pool2d", gen_avg_pool2d}, {"masked_scatter", gen_masked_scatter},
         {"conv1d", gen_conv1d}, {"pad", gen_pad}, {"softplus", gen_softplus}, {"tril", gen_triu},
         {"ones", gen_zeros}, {"selective_scan_fn", gen_selective_scan},
+        {"lightning_attention", gen_lightning},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -1193,6 +1193,48 @@ Val selective_scan_impl(const Call &c, bool meta) {
     return T(y.to(in_t));
 }
 
+// metatrace.ops.lightning_attention(query, key, value, slope_rate, query_decay, key_decay,
+// diagonal_decay): MiniMaxLightningAttention.forward's loop over blocks without a cache
+// (transformers models/minimax), written here as that loop does it: the state
+// kv = zeros [b, h, d, e] in v's dtype; per block of (at most) B rows, the intra-block
+// (q kᵀ * diagonal_decay[:, :, :n, :n]) v, the inter-block (q * query_decay[:, :n]) kv,
+// their sum, then kv = kv * exp(-slope_rate * n) + (k * key_decay[:, -n:])ᵀ v; the blocks
+// concatenated on dim -2. ATen's matmul makes the dtype checks; the checks of shapes are
+// ours (metatrace's rule), made here as well so meta and CPU agree.
+Val lightning_impl(const Call &c, bool meta) {
+    Args a(c);
+    at::Tensor q = a.tensor(0, "query"), k = a.tensor(1, "key"), v = a.tensor(2, "value"),
+               slope = a.tensor(3, "slope_rate"), qd = a.tensor(4, "query_decay"), kd = a.tensor(5, "key_decay"),
+               dd = a.tensor(6, "diagonal_decay");
+    TORCH_CHECK(q.dim() == 4 && q.sizes() == k.sizes(), "lightning_attention: query and key must be 4-D of one shape");
+    TORCH_CHECK(v.dim() == 4 && v.size(0) == q.size(0) && v.size(1) == q.size(1) && v.size(2) == q.size(2),
+                "lightning_attention: value must be [batch, heads, seq, v_dim]");
+    TORCH_CHECK(at::isFloatingType(q.scalar_type()), "lightning_attention: floating operands");
+    for (const at::Tensor &t : {k, v, slope, qd, kd, dd})
+        TORCH_CHECK(t.scalar_type() == q.scalar_type(), "expected both operands to have the same dtype");
+    const int64_t h = q.size(1), L = q.size(2);
+    TORCH_CHECK(qd.dim() == 3 && qd.size(0) == h && qd.size(1) > 0 && qd.size(2) == 1, "query_decay must be [h, B, 1]");
+    const int64_t B = qd.size(1);
+    TORCH_CHECK(kd.sizes() == qd.sizes(), "key_decay must be query_decay's shape");
+    TORCH_CHECK(slope.dim() == 3 && slope.size(0) == h && slope.size(1) == 1 && slope.size(2) == 1,
+                "slope_rate must be [h, 1, 1]");
+    TORCH_CHECK(dd.dim() == 4 && dd.size(0) == 1 && dd.size(1) == h && dd.size(2) == B && dd.size(3) == B,
+                "diagonal_decay must be [1, h, B, B]");
+    if (meta) return T(at::empty({q.size(0), h, L, v.size(3)}, v.options().device(at::kMeta)));
+    at::Tensor kv = at::zeros({q.size(0), h, q.size(3), v.size(3)}, v.options());
+    std::vector<at::Tensor> outs;
+    for (int64_t s0 = 0; s0 < L; s0 += B) {
+        int64_t n = std::min(B, L - s0);
+        at::Tensor qb = q.narrow(2, s0, n), kb = k.narrow(2, s0, n), vb = v.narrow(2, s0, n);
+        at::Tensor intra = at::matmul(at::matmul(qb, kb.transpose(-1, -2)) * dd.narrow(2, 0, n).narrow(3, 0, n), vb);
+        at::Tensor inter = at::matmul(qb * qd.narrow(1, 0, n), kv);
+        outs.push_back(inter + intra);
+        at::Tensor next = at::matmul((kb * kd.narrow(1, B - n, n)).transpose(-1, -2), vb);
+        kv = kv * at::exp(-slope * (double)n) + next;
+    }
+    return T(outs.empty() ? at::empty({q.size(0), h, 0, v.size(3)}, v.options()) : at::cat(outs, -2));
+}
+
 // ---- call_module: torch.nn leaf modules, parameters passed as kwargs --------------
 Val mod_linear(const Call &c) {
     Args a(c);
@@ -1582,6 +1624,8 @@ std::map<std::string, Entry> build_table() {
         return T(x.add_(wrapped(scalar(*o)), alpha));
     });
 
+    add("function:metatrace.ops.lightning_attention", [](const Call &c) { return lightning_impl(c, false); },
+        [](const Call &c) { return lightning_impl(c, true); });
     add("function:mamba_ssm.ops.selective_scan_interface.selective_scan_fn",
         [](const Call &c) { return selective_scan_impl(c, false); },
         [](const Call &c) { return selective_scan_impl(c, true); });

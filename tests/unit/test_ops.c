@@ -1342,4 +1342,21 @@ CASES(llama4,
                            "z=f32[2, 8, 4]", "!SHAPE:z must be u's shape"},
     {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 4], f32[2, 4, 5], f32[2, 4, 5]",
                            "return_last_state=True", "!UNSUPPORTED:return_last_state"},
+    /* MiniMaxLightningAttention's block loop (modeling_minimax.py): q, k [b, h, L, d], v [b, h, L, e];
+     * slope_rate [h, 1, 1], query/key_decay [h, B, 1], diagonal_decay [1, h, B, B]; one dtype (matmul);
+     * the concatenated blocks are [b, h, L, e] */
+    {MT_OP_LIGHTNING_ATTENTION, "bf16[b, 8, seq, 16], bf16[b, 8, seq, 16], bf16[b, 8, seq, 16], bf16[8, 1, 1], "
+                                "bf16[8, 4, 1], bf16[8, 4, 1], bf16[1, 8, 4, 4]", "", "bf16[b, 8, seq, 16]"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 4, 5, 6], f32[4, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 3]", "", "f32[2, 4, 5, 6]"},
+    {MT_OP_LIGHTNING_ATTENTION, "bf16[2, 4, 5, 8], bf16[2, 4, 5, 8], bf16[2, 4, 5, 8], f32[4, 1, 1], bf16[4, 3, 1], "
+                                "bf16[4, 3, 1], bf16[1, 4, 3, 3]", "", "!SHAPE:does not promote"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 6, 8], f32[2, 4, 5, 8], f32[4, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 3]", "", "!SHAPE:of one shape"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[4, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 2]", "", "!SHAPE:diagonal_decay must be"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 3]", "", "!SHAPE:slope_rate must be"},
+    {MT_OP_LIGHTNING_ATTENTION, "i64[2, 4, 5, 8], i64[2, 4, 5, 8], i64[2, 4, 5, 8], i64[4, 1, 1], i64[4, 3, 1], "
+                                "i64[4, 3, 1], i64[1, 4, 3, 3]", "", "!SHAPE:floating"},
 )
