@@ -1055,7 +1055,8 @@ static void kv_totals(sizer *S, mt_sizing *out) {
  * HybridMambaAttentionDynamicCache holds per mixer and sequence a conv state
  * [conv channels, d_conv] and an SSM state [num_heads, head_dim, d_state] (Mamba-2)
  * or [intermediate_size, d_state] (Mamba-1), both in the model's dtype (the conv
- * weight's). They do not grow with the sequence. */
+ * weight's). A linear-attention layer declares recurrent_state_numel instead (its
+ * state counted with the SSM states). They do not grow with the sequence. */
 static bool int_attr(const mt_module *mod, const char *name, int64_t *v) {
     const mt_arg *a = mt_module_get_attr(mod, name);
     if (!a || a->kind != MT_ARG_INT) return false;
@@ -1063,7 +1064,31 @@ static bool int_attr(const mt_module *mod, const char *name, int64_t *v) {
     return true;
 }
 
+/* The dtype of the first parameter under mod (depth first), NONE without one. */
+static mt_dtype param_dtype(const mt_module *mod) {
+    for (int i = 0; i < mod->params.n; i++) {
+        const mt_param *p = mod->params.items[i];
+        if (!p->is_buffer && p->t) return p->t->dtype;
+    }
+    for (int i = 0; i < mod->children.n; i++) {
+        mt_dtype d = param_dtype(mod->children.items[i]);
+        if (d != MT_DTYPE_NONE) return d;
+    }
+    return MT_DTYPE_NONE;
+}
+
 static void state_walk(const mt_module *mod, mt_sizing *out) {
+    /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
+     * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype) */
+    int64_t numel;
+    if (int_attr(mod, "recurrent_state_numel", &numel) && numel > 0) {
+        mt_dtype dt = param_dtype(mod);
+        if (dt != MT_DTYPE_NONE) {
+            out->state_layers++;
+            out->state_dtype = dt;
+            out->ssm_state_bytes += numel * (int64_t)mt_dtype_size(dt);
+        }
+    }
     const mt_module *conv = mt_module_child(mod, "conv1d");
     int64_t h, p, n, rows = 0;
     if (int_attr(mod, "num_heads", &h) && int_attr(mod, "head_dim", &p)) rows = h * p;

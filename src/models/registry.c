@@ -49,6 +49,7 @@ extern const mt_arch mt_arch_granitemoehybrid;
 extern const mt_arch mt_arch_llama4_text;
 extern const mt_arch mt_arch_llama4;
 extern const mt_arch mt_arch_jamba;
+extern const mt_arch mt_arch_minimax;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -96,6 +97,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_llama4_text,
     &mt_arch_llama4,
     &mt_arch_jamba,
+    &mt_arch_minimax,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))
