@@ -1,7 +1,8 @@
 /* Hybrid families with recurrent mixers traced through one scan op (issue 12):
- * Jamba (Mamba-1 mixers, mamba_ssm's selective_scan_fn). Expected values come
+ * Jamba (Mamba-1 mixers, mamba_ssm's selective_scan_fn) and MiniMax (lightning attention,
+ * metatrace.ops.lightning_attention). Expected values come
  * from the transformers sources (models/jamba/modeling_jamba.py,
- * configuration_jamba.py), the published totals of the checkpoints
+ * configuration_jamba.py, models/minimax/modular_minimax.py), the published totals of the checkpoints
  * (samples/configs/SOURCES.md) and hand arithmetic written here. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -185,5 +186,151 @@ Test(jamba, config_errors_name_field_and_family) {
     msg = build_error(ctx, "{\"model_type\": \"jamba\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
                            "\"num_key_value_heads\": 2, \"hidden_act\": \"gelu\"}");
     cr_assert(strstr(msg, "silu") && strstr(msg, "jamba"), "%s", msg);
+    mt_ctx_free(ctx);
+}
+
+/* ---- minimax -----------------------------------------------------------------------------
+ * MiniMaxAI/MiniMax-M1's config.json (remote code, model_type minimax_m1) as a public knowledge dump
+ * quotes it verbatim (code-search file id 54036155376, "File: config.json"), kept inline; MiniMax-Text-01
+ * has the same architecture. No checkpoint index was found (samples/configs/SOURCES.md). */
+static const char *MINIMAX_M1 =
+    "{\"architectures\": [\"MiniMaxM1ForCausalLM\"], \"attention_dropout\": 0.0, \"attn_type_list\": [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], "
+    "\"auto_map\": {\"AutoConfig\": \"configuration_minimax_m1.MiniMaxM1Config\", "
+    "\"AutoModelForCausalLM\": \"modeling_minimax_m1.MiniMaxM1ForCausalLM\"}, \"bos_token_id\": null, "
+    "\"eos_token_id\": null, \"head_dim\": 128, \"hidden_act\": \"silu\", \"hidden_size\": 6144, "
+    "\"initializer_range\": 0.02, \"intermediate_size\": 9216, "
+    "\"layernorm_full_attention_alpha\": 3.5565588200778455, \"layernorm_full_attention_beta\": 1.0, "
+    "\"layernorm_linear_attention_alpha\": 3.5565588200778455, \"layernorm_linear_attention_beta\": 1.0, "
+    "\"layernorm_mlp_alpha\": 3.5565588200778455, \"layernorm_mlp_beta\": 1.0, "
+    "\"max_position_embeddings\": 10240000, \"model_type\": \"minimax_m1\", \"num_attention_heads\": 64, "
+    "\"num_experts_per_tok\": 2, \"num_hidden_layers\": 80, \"num_key_value_heads\": 8, "
+    "\"num_local_experts\": 32, \"output_router_logits\": false, \"postnorm\": true, \"rms_norm_eps\": 1e-05, "
+    "\"rope_theta\": 10000000, \"rotary_dim\": 64, \"router_aux_loss_coef\": 0.001, "
+    "\"router_jitter_noise\": 0.0, \"shared_intermediate_size\": 0, \"shared_moe_mode\": \"sigmoid\", "
+    "\"sliding_window\": null, \"tie_word_embeddings\": false, \"transformers_version\": \"4.45.2\", "
+    "\"use_cache\": true, \"vocab_size\": 200064}";
+
+Test(minimax, minimax_m1_by_hand_and_model_card) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, MINIMAX_M1, 0);
+    /* By hand (modeling_minimax.py): embed and lm_head 2*200064*6144 = 2,458,386,432. Softmax layers
+     * (attn_type_list 1: every 8th, 10): q/o 2*6144*8192 + k/v 2*6144*1024 = 113,246,208. Lightning
+     * layers (70): qkv_proj 6144*3*8192 = 150,994,944, out_proj and output_gate 2*8192*6144 = 100,663,296,
+     * norm 8192 -> 251,666,432. Sparse block in every layer: gate 6144*32 = 196,608 + 32 experts *
+     * 3*6144*9216 (169,869,312) = 5,436,014,592. Norms 2*6144 per layer, final 6144.
+     * 2,458,386,432 + 1,132,462,080 + 17,616,650,240 + 434,881,167,360 + 983,040 + 6,144
+     * = 456,089,655,296 (the card's 456B total). Active: 30 of 32 experts idle in 80 layers,
+     * 80*30*169,869,312 = 407,686,348,800 fewer: 48,403,306,496, of which 45,944,920,064 outside the
+     * embedding and the head (the card's 45.9B activated per token). */
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 456089655296LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.active_params, 48403306496LL, "%lld", (long long)t.active_params);
+    cr_assert_eq(llround((double)t.params / 1e9), 456, "model card: 456B total");
+    cr_assert_eq(llround((double)(t.active_params - 2 * 200064LL * 6144) / 1e8), 459, "model card: 45.9B active");
+    TU_SHAPE(m, "model.embed_tokens.weight", 200064, 6144);
+    TU_SHAPE(m, "model.layers.0.self_attn.qkv_proj.weight", 24576, 6144);
+    TU_SHAPE(m, "model.layers.0.self_attn.output_gate.weight", 8192, 6144);
+    TU_SHAPE(m, "model.layers.0.self_attn.out_proj.weight", 6144, 8192);
+    TU_SHAPE(m, "model.layers.0.self_attn.norm.weight", 8192);
+    TU_SHAPE(m, "model.layers.7.self_attn.q_proj.weight", 8192, 6144);
+    TU_SHAPE(m, "model.layers.7.self_attn.k_proj.weight", 1024, 6144);
+    TU_SHAPE(m, "model.layers.7.self_attn.o_proj.weight", 6144, 8192);
+    TU_SHAPE(m, "model.layers.0.block_sparse_moe.gate.weight", 32, 6144);
+    TU_SHAPE(m, "model.layers.0.block_sparse_moe.experts.31.w1.weight", 9216, 6144);
+    TU_SHAPE(m, "model.layers.0.block_sparse_moe.experts.31.w2.weight", 6144, 9216);
+    TU_SHAPE(m, "model.layers.0.block_sparse_moe.experts.31.w3.weight", 9216, 6144);
+    TU_SHAPE(m, "model.layers.0.input_layernorm.weight", 6144);
+    TU_SHAPE(m, "model.layers.0.post_attention_layernorm.weight", 6144);
+    TU_SHAPE(m, "model.norm.weight", 6144);
+    TU_SHAPE(m, "lm_head.weight", 200064, 6144);
+    cr_assert_null(mt_model_param(m, "model.layers.7.self_attn.qkv_proj.weight"), "layer 7 is a softmax layer");
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 200064);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 10);
+    cr_assert_eq(tu_count_ops(g, MT_OP_LIGHTNING_ATTENTION, NULL), 70);
+    /* sizing: K/V of 10 softmax layers, 8 heads * 128 * 2 (K, V) * 2 bytes = 4096 B per layer and token ->
+     * 40,960 B/token in bfloat16; the config has no torch_dtype, so the model is float32 (PyTorch's default):
+     * 81,920 B. The lightning state per sequence: 70 * 64 * 128 * 128 elements * 4 bytes = 293,601,280 B. */
+    mt_sizing_opts o = {.kv_dtype = MT_DTYPE_NONE, .seq = 4096};
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(m, g, &o, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.kv_bytes_per_token, 81920);
+    cr_assert_eq(s.state_layers, 70);
+    cr_assert_eq(s.conv_state_bytes, 0);
+    cr_assert_eq(s.ssm_state_bytes, 293601280LL);
+    mt_ctx_free(ctx);
+}
+
+/* The lightning layer's graph (tiny config, blocks of 4): q, k, v [b, 4, seq, 16] and the four decay
+ * buffers in the model dtype; the output [b, 4, seq, 16]; FLOPs by hand at batch 2, seq 6 (two blocks):
+ * b*h*L = 48 queries * (4*(2*16 + 1 + 2*16) + 16 + 2*256 + 16 + 16 + 2*256) = 48 * 1332 = 63,936, plus
+ * 2*4*2 blocks * 2*256 = 8,192 -> 72,128. */
+Test(minimax, lightning_graph_and_flops) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("minimax")->json, 0);
+    mt_graph *g = tu_trace(m);
+    const mt_sym *seq = mt_sym_var(ctx, "seq"), *b = mt_sym_var(ctx, "batch");
+    mt_node *la = tu_first_op(g, MT_OP_LIGHTNING_ATTENTION, "model.layers.1.self_attn");
+    cr_assert_not_null(la);
+    cr_assert_null(tu_first_op(g, MT_OP_LIGHTNING_ATTENTION, "model.layers.0"), "layer 0 is a softmax layer");
+    const int64_t bufs[4][4] = {{4, 1, 1, 0}, {4, 4, 1, 0}, {4, 4, 1, 0}, {1, 4, 4, 4}};
+    for (int i = 0; i < 3; i++) {
+        const mt_tensor *t = la->args[i].v.t;
+        cr_assert(t->ndim == 4 && t->shape[0] == b && t->shape[2] == seq && mt_sym_const_value(t->shape[3]) == 16);
+    }
+    for (int i = 0; i < 4; i++) {
+        const mt_tensor *t = la->args[3 + i].v.t;
+        cr_assert_eq(t->ndim, i == 3 ? 4 : 3);
+        for (int d = 0; d < t->ndim; d++) cr_assert_eq(mt_sym_const_value(t->shape[d]), bufs[i][d], "buffer %d dim %d", i, d);
+    }
+    cr_assert(la->outs[0].shape[2] == seq);
+    const mt_sym *f = mt_node_flops(ctx, la);
+    cr_assert_not_null(f, "%s", mt_ctx_errmsg(ctx));
+    const char *names[2] = {"batch", "seq"};
+    int64_t vals[2] = {2, 6}, v = 0;
+    mt_binding bind = {names, vals, 2};
+    cr_assert_eq(mt_sym_eval(ctx, f, &bind, &v), MT_OK);
+    cr_assert_eq(v, 72128);
+    mt_ctx_free(ctx);
+}
+
+Test(minimax, config_errors_and_remote_code_names) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *msg = build_error(ctx, "{\"model_type\": \"minimax\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
+                                       "\"num_key_value_heads\": 2, \"num_hidden_layers\": 2, "
+                                       "\"layer_types\": [\"full_attention\", \"sliding\"]}");
+    cr_assert(strstr(msg, "layer_types") && strstr(msg, "minimax"), "%s", msg);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    msg = build_error(ctx, "{\"model_type\": \"minimax_text_01\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
+                           "\"num_key_value_heads\": 2, \"num_hidden_layers\": 2, \"attn_type_list\": [0, 2]}");
+    cr_assert(strstr(msg, "attn_type_list"), "%s", msg);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    msg = build_error(ctx, "{\"model_type\": \"minimax_m1\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
+                           "\"num_key_value_heads\": 2, \"num_hidden_layers\": 2, \"postnorm\": false}");
+    cr_assert(strstr(msg, "postnorm"), "%s", msg);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    msg = build_error(ctx, "{\"model_type\": \"minimax_m1\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
+                           "\"num_key_value_heads\": 2, \"num_hidden_layers\": 2, \"shared_intermediate_size\": [128]}");
+    cr_assert(strstr(msg, "shared"), "%s", msg);
+    mt_ctx_free(ctx);
+    /* the remote code's factors are read: alpha 3.5 shows as a multiply by 3.5 on the residual */
+    ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"minimax_text_01\", \"hidden_size\": 64, \"num_attention_heads\": 4, "
+                                     "\"num_key_value_heads\": 2, \"num_hidden_layers\": 2, \"intermediate_size\": 32, "
+                                     "\"num_local_experts\": 2, \"vocab_size\": 64, \"attn_type_list\": [0, 1], "
+                                     "\"layernorm_linear_attention_alpha\": 3.5, \"block_size\": 4}", 0);
+    mt_graph *g = tu_trace(m);
+    cr_assert_not_null(tu_first_op(g, MT_OP_LIGHTNING_ATTENTION, "model.layers.0.self_attn"));
+    cr_assert_null(tu_first_op(g, MT_OP_LIGHTNING_ATTENTION, "model.layers.1"));
+    bool found = false;
+    for (int i = 0; i < g->n && !found; i++) {
+        const mt_node *n = g->nodes[i];
+        if (n->opid == MT_OP_MUL && n->nargs == 2 && n->args[1].kind == MT_ARG_FLOAT && n->args[1].v.f == 3.5) found = true;
+    }
+    cr_assert(found, "residual * 3.5 recorded");
     mt_ctx_free(ctx);
 }
