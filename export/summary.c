@@ -255,7 +255,7 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
             (long long)s->seq);
     if (s->state_layers > 0) {
         char d[96], e[96];
-        row(out, "  recurrent state", "%s per sequence, %s (%d recurrent layers: conv %s + SSM %s; fixed, not per token)",
+        row(out, "  recurrent state", "%s per sequence, %s (%d recurrent layers: conv %s + SSM/linear attention %s; fixed, not per token)",
             bytes_exact(s->state_bytes_per_seq, c, sizeof c), mt_dtype_name(s->state_dtype), s->state_layers,
             bytes_exact(s->conv_state_bytes, d, sizeof d), bytes_exact(s->ssm_state_bytes, e, sizeof e));
         if (s->batch != 1)
@@ -275,7 +275,7 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
     if (s->flops_decode_per_token >= 0)
         row(out, "", "decode %s (one token over %lld cached%s)", mtx_flops_text((double)s->flops_decode_per_token, b, sizeof b),
             (long long)s->context,
-            s->state_layers > 0 ? "; recurrent layers as the traced chunked scan of one token, not the "
+            s->state_layers > 0 ? "; recurrent layers as the traced scan of one token (Mamba-2: padded to a chunk), not the "
                                   "cached recurrent step" : "");
     row(out, "", "training %s (3 x prefill)", mtx_flops_text(3 * s->flops_prefill_per_token, b, sizeof b));
     if (s->largest_layer)

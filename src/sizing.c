@@ -1161,22 +1161,57 @@ static void kv_totals(sizer *S, mt_sizing *out) {
 }
 
 /* ---- recurrent state --------------------------------------------------------------
- * A Mamba-2 mixer is a module with a torch.nn.Conv1d child "conv1d" and the
- * attributes num_heads, head_dim and ssm_state_size (the families that build
- * one record them). transformers' HybridMambaAttentionDynamicCache holds per
- * mixer and sequence a conv state [conv_dim, d_conv] and an SSM state
- * [num_heads, head_dim, d_state], both in the model's dtype (the conv
- * weight's). They do not grow with the sequence. A Gated DeltaNet layer
- * (Qwen3-Next) records the same three attributes for its recurrent state
- * [num_v_heads, head_k_dim, head_v_dim] and an attribute state_dtype (float32:
- * the chunked rule returns its final state in float32 and the cache keeps it),
- * which then sizes that state instead of the conv weight's dtype. */
+ * A Mamba mixer is a module with a torch.nn.Conv1d child "conv1d" and the
+ * attribute ssm_state_size, plus either num_heads and head_dim (Mamba-2: the
+ * families that build one record them) or intermediate_size (Mamba-1, Jamba's
+ * JambaMambaMixer: one state row per channel). transformers'
+ * HybridMambaAttentionDynamicCache holds per mixer and sequence a conv state
+ * [conv channels, d_conv] and an SSM state [num_heads, head_dim, d_state] (Mamba-2)
+ * or [intermediate_size, d_state] (Mamba-1), both in the model's dtype (the conv
+ * weight's). A linear-attention layer declares recurrent_state_numel instead (its
+ * state counted with the SSM states). They do not grow with the sequence. A
+ * Gated DeltaNet layer (Qwen3-Next) records num_heads, head_dim and
+ * ssm_state_size for its recurrent state [num_v_heads, head_k_dim, head_v_dim]
+ * and an attribute state_dtype (float32: the chunked rule returns its final
+ * state in float32 and the cache keeps it), which then sizes that state
+ * instead of the conv weight's dtype. */
+static bool int_attr(const mt_module *mod, const char *name, int64_t *v) {
+    const mt_arg *a = mt_module_get_attr(mod, name);
+    if (!a || a->kind != MT_ARG_INT) return false;
+    *v = a->v.i;
+    return true;
+}
+
+/* The dtype of the first parameter under mod (depth first), NONE without one. */
+static mt_dtype param_dtype(const mt_module *mod) {
+    for (int i = 0; i < mod->params.n; i++) {
+        const mt_param *p = mod->params.items[i];
+        if (!p->is_buffer && p->t) return p->t->dtype;
+    }
+    for (int i = 0; i < mod->children.n; i++) {
+        mt_dtype d = param_dtype(mod->children.items[i]);
+        if (d != MT_DTYPE_NONE) return d;
+    }
+    return MT_DTYPE_NONE;
+}
+
 static void state_walk(const mt_module *mod, mt_sizing *out) {
+    /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
+     * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype) */
+    int64_t numel;
+    if (int_attr(mod, "recurrent_state_numel", &numel) && numel > 0) {
+        mt_dtype dt = param_dtype(mod);
+        if (dt != MT_DTYPE_NONE) {
+            out->state_layers++;
+            out->state_dtype = dt;
+            out->ssm_state_bytes += numel * (int64_t)mt_dtype_size(dt);
+        }
+    }
     const mt_module *conv = mt_module_child(mod, "conv1d");
-    const mt_arg *h = mt_module_get_attr(mod, "num_heads"), *p = mt_module_get_attr(mod, "head_dim"),
-                 *n = mt_module_get_attr(mod, "ssm_state_size");
-    if (conv && conv->leaf == MT_LEAF_NN_CONV1D && h && p && n && h->kind == MT_ARG_INT && p->kind == MT_ARG_INT &&
-        n->kind == MT_ARG_INT) {
+    int64_t h, p, n, rows = 0;
+    if (int_attr(mod, "num_heads", &h) && int_attr(mod, "head_dim", &p)) rows = h * p;
+    else if (!int_attr(mod, "intermediate_size", &rows)) rows = 0;
+    if (conv && conv->leaf == MT_LEAF_NN_CONV1D && rows > 0 && int_attr(mod, "ssm_state_size", &n)) {
         const mt_arg *ch = mt_module_get_attr(conv, "in_channels"), *k = mt_module_get_attr(conv, "kernel_size");
         const mt_param *w = mt_module_param(conv, "weight");
         if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
@@ -1186,7 +1221,7 @@ static void state_walk(const mt_module *mod, mt_sizing *out) {
             out->state_layers++;
             out->state_dtype = w->t->dtype;
             out->conv_state_bytes += ch->v.i * k->v.i * es;
-            out->ssm_state_bytes += h->v.i * p->v.i * n->v.i * ss;
+            out->ssm_state_bytes += rows * n * ss;
         }
     }
     for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], out);
@@ -1688,6 +1723,7 @@ static save_rule save_of(const mt_node *n) {
     case MT_OP_MAXIMUM: case MT_OP_MINIMUM: case MT_OP_LOG: case MT_OP_SIN: case MT_OP_COS: case MT_OP_CLAMP:
     case MT_OP_INDEX_ADD: case MT_OP_ABS:
     case MT_OP_CONV1D: case MT_OP_SOFTPLUS: case MT_OP_CLAMP_FN: /* Mamba-2 mixer: inputs, as linear/silu/clamp */
+    case MT_OP_SELECTIVE_SCAN: case MT_OP_LIGHTNING_ATTENTION: /* the scans keep their inputs for the backward */
         return SAVE_INPUTS;
     case MT_OP_SOFTMAX: case MT_OP_EXP: case MT_OP_RSQRT: case MT_OP_SQRT: case MT_OP_TANH: case MT_OP_SIGMOID:
         return SAVE_OUTPUT;

@@ -194,6 +194,23 @@ static const tiny_config tiny_configs[] = {
                    "\"linear_conv_kernel_dim\": 4, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
                    "\"moe_intermediate_size\": 32, \"shared_expert_intermediate_size\": 48, "
                    "\"mlp_only_layers\": [0], " TINY_DIMS "}", 256, 117168},
+    /* JambaForCausalLM, layer 0 Mamba + MoE (expert_layer_offset 0), layer 1 attention + dense MLP
+     * (attn_layer_period 2, offset 1); mixer (modeling_jamba.py JambaMambaMixer): intermediate 2*64 = 128,
+     * dt_rank ceil(64/16) = 4; conv1d 128*1*4 + 128 = 640, in_proj 64*256 16384, x_proj 128*(4+2*8) 2560,
+     * dt_proj 4*128 + 128 = 640, A_log 128*8 1024, D 128, out_proj 128*64 8192, dt/b/c_layernorm 4+8+8 = 20
+     * -> 29588; MoE: router 64*4 256 + 4 experts * 24576 = 98560; norms 128 -> layer 0 128276; layer 1
+     * 36992; untied: 16384 + 128276 + 36992 + 64 + 16384 */
+    {"jamba", "{\"model_type\": \"jamba\", \"attn_layer_period\": 2, \"attn_layer_offset\": 1, "
+              "\"expert_layer_period\": 2, \"expert_layer_offset\": 0, \"num_experts\": 4, "
+              "\"num_experts_per_tok\": 2, \"mamba_d_state\": 8, \"mamba_d_conv\": 4, \"mamba_expand\": 2, "
+              TINY_DIMS "}", 256, 198100},
+    /* MiniMaxForCausalLM, MiniMaxConfig's default layer_types: layer 0 full attention (12288), layer 1
+     * lightning attention (modeling_minimax.py MiniMaxLightningAttention: qkv_proj 64*192 12288, out_proj
+     * 4096, output_gate 4096, norm 64 -> 20544; its decay buffers are no parameters); both with the sparse
+     * block (gate 64*4 256 + 4 experts * 3*64*128 = 98560) and two norms 128: 110976 + 119232; untied:
+     * 16384 + 110976 + 119232 + 64 + 16384 */
+    {"minimax", "{\"model_type\": \"minimax\", \"num_local_experts\": 4, \"num_experts_per_tok\": 2, "
+                "\"block_size\": 4, " TINY_DIMS "}", 256, 263040},
     /* ---- encoders and encoder-decoders (hand counts from modeling_bert/t5/bart.py) ---- */
     /* BertForMaskedLM: embeddings 16384 + 32*64 + 2*64 + LayerNorm 128 = 18688; layer: query/key/value/
      * attention.output.dense 4*4160, 2 LayerNorms 256, intermediate 8320, output 8256 = 33472;

@@ -117,6 +117,44 @@ static const mt_sym *fl_conv1d(mt_ctx *ctx, const mt_node *n) {
                          mt__node_tensor(n, "bias") != NULL);
 }
 
+/* selective_scan(u [b, d, L], delta, A [d, n], B, C, D, z, delta_bias): per state element
+ * and step 8 (delta*A, exp, delta*B, *u, the decay multiply, the add, *C, the sum over the
+ * state); per channel and step 2 for the D skip (multiply, add), 2 for the gate z (silu,
+ * multiply), 1 for delta_bias and 1 for the softplus when given. */
+static const mt_sym *fl_selective_scan(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *u = mt__node_tensor(n, "u"), *A = mt__node_tensor(n, "A");
+    if (!u || !A || A->ndim != 2) return bad_node(ctx, n, "expected u [b, d, L] and A [d, n]");
+    const mt_arg *sp = mt__node_arg(n, "delta_softplus");
+    int64_t per = (mt__node_tensor(n, "D") ? 2 : 0) + (mt__node_tensor(n, "z") ? 2 : 0) +
+                  (mt__node_tensor(n, "delta_bias") ? 1 : 0) + (sp && sp->kind == MT_ARG_BOOL && sp->v.b ? 1 : 0);
+    const mt_sym *numel = mt_tensor_numel(ctx, u);
+    const mt_sym *state = mt_sym_mul_const(ctx, mt_sym_mul(ctx, numel, A->shape[1]), 8);
+    return mt_sym_add(ctx, state, mt_sym_mul_const(ctx, numel, per));
+}
+
+/* lightning_attention(q [b, h, L, d], k, v [b, h, L, e], decays with block size B), the
+ * loop of MiniMaxLightningAttention per block: intra-block q·kᵀ (2·d per pair), the decay
+ * multiply (1) and ·v (2·e), with every block counted full (B pairs per query: the last
+ * block's partial square is over-counted by at most B² pairs); inter-block q·decay (d) and
+ * ·state (2·d·e) and the add (e) per query; the next state's k·decay (d) and kᵀ·v (2·d·e)
+ * per key, and the state's decay and add (2·d·e) once per block, ceil(L / B) blocks. */
+static const mt_sym *fl_lightning(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *q = mt__node_tensor(n, "query"), *v = mt__node_tensor(n, "value"),
+                    *qd = mt__node_tensor(n, "query_decay");
+    if (!q || !v || !qd || q->ndim != 4 || v->ndim != 4 || qd->ndim != 3 || !mt_sym_is_const(qd->shape[1]))
+        return bad_node(ctx, n, "expected q [b, h, L, d], v [b, h, L, e] and query_decay [h, B, 1]");
+    int64_t B = mt_sym_const_value(qd->shape[1]);
+    if (!mt_sym_is_const(q->shape[3]) || !mt_sym_is_const(v->shape[3]))
+        return bad_node(ctx, n, "expected constant head dims");
+    int64_t d = mt_sym_const_value(q->shape[3]), e = mt_sym_const_value(v->shape[3]);
+    const mt_sym *bhl = mt_sym_mul(ctx, mt_sym_mul(ctx, q->shape[0], q->shape[1]), q->shape[2]);
+    const mt_sym *bh = mt_sym_mul(ctx, q->shape[0], q->shape[1]);
+    const mt_sym *blocks = mt_sym_floordiv(ctx, mt_sym_add_const(ctx, q->shape[2], B - 1), B);
+    int64_t per_query = B * (2 * d + 1 + 2 * e) + d + 2 * d * e + e + d + 2 * d * e;
+    const mt_sym *f = mt_sym_mul_const(ctx, bhl, per_query);
+    return mt_sym_add(ctx, f, mt_sym_mul_const(ctx, mt_sym_mul(ctx, bh, blocks), 2 * d * e));
+}
+
 static const mt_sym *fl_layer_norm(mt_ctx *ctx, const mt_node *n) {
     const mt_tensor *x = mt__node_tensor(n, "input");
     if (!x) return bad_node(ctx, n, "no input tensor");
@@ -267,7 +305,9 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     R(FLOOR, R_ELEM) R(LOG1P, R_ELEM) R(FLOORDIV, R_ELEM) R(ADD_, R_ELEM)  \
     R(CHUNK_GATED_DELTA_RULE, RULE("chunk_gated_delta_rule", fl_chunk_gdr)) \
     /* im2col copies input elements into blocks */                         \
-    R(UNFOLD, R_ZERO)
+    R(UNFOLD, R_ZERO) \
+    R(SELECTIVE_SCAN, RULE("selective_scan", fl_selective_scan))         \
+    R(LIGHTNING_ATTENTION, RULE("lightning_attention", fl_lightning))
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

@@ -69,6 +69,7 @@ typedef enum mt_shard {
     MT_SHARD_INDEX_ADD,
     MT_SHARD_HEADS,       /* independent heads at dim 2 of every operand (the gated delta rule): all whole, or all
                            * split there, the output's heads with them (a final state's at its dim 1) */
+    MT_SHARD_CHANNELS,    /* a recurrent scan: its channel operands split alike, the shared ones whole (selective_scan) */
     MT_SHARD_COUNT
 } mt_shard;
 

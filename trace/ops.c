@@ -1913,6 +1913,9 @@ static mt_status rule_add_(call *c);
 static mt_status rule_chunk_gated_delta_rule(call *c);
 /* Pixtral's patch merger. */
 static mt_status rule_unfold(call *c);
+/* Recurrent mixers' scans: rules appended at the end of this file. */
+static mt_status rule_selective_scan(call *c);
+static mt_status rule_lightning_attention(call *c);
 
 /* The op table: one row per op of MT_OPS, with every column each pass needs
  * (opinfo_internal.h; docs/ops.md, "The op table"):
@@ -2090,7 +2093,19 @@ static mt_status rule_unfold(call *c);
     /* Pixtral's patch merger: im2col mixes channels and window positions into one dim, \
      * replicated as the other vision ops */ \
     R(UNFOLD, "unfold", rule_unfold, SIG("input", "kernel_size", "dilation", "padding", "stride"), 1, OPAQUE, \
-      NONE, REPLICATE)
+      NONE, REPLICATE) \
+    /* Jamba's Mamba mixer: mamba_ssm's selective scan as one op (the Python loop over \
+     * the sequence of the slow path); each channel's recurrence is its own, so the \
+     * channels shard (u, delta, z, A, D, delta_bias alike) while B and C stay whole */ \
+    R(SELECTIVE_SCAN, "selective_scan_fn", rule_selective_scan, \
+      SIG("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "delta_softplus", "return_last_state"), \
+      8, OPAQUE, NONE, CHANNELS) \
+    /* MiniMax's lightning attention: the Python loop over blocks of \
+     * MiniMaxLightningAttention.forward as one op; each head is its own \
+     * recurrence, so the heads shard (q, k, v, the decays alike) */ \
+    R(LIGHTNING_ATTENTION, "lightning_attention", rule_lightning_attention, \
+      SIG("query", "key", "value", "slope_rate", "query_decay", "key_decay", "diagonal_decay"), \
+      7, OPAQUE, NONE, CHANNELS)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -3369,4 +3384,138 @@ static mt_status rule_unfold(call *c) {
     r[n++] = mt_sym_mul(c->ctx, blocks[0], blocks[1]);
     if (!r[n - 1] || !r[n - 2]) return sym_failed(c);
     return emit(c, x->dtype, n, r);
+}
+
+/* ---- recurrent mixers -------------------------------------------------------------
+ * mamba_ssm.ops.selective_scan_interface.selective_scan_fn(u, delta, A, B, C, D=None,
+ * z=None, delta_bias=None, delta_softplus=False, return_last_state=False), the checks
+ * of its CUDA entry (csrc/selective_scan/selective_scan.cpp, selective_scan_fwd) and
+ * its Python wrapper (a 3-D B or C is unsqueezed to one group):
+ *   u [batch, dim, L] float32, float16 or bfloat16; delta and z [batch, dim, L] of u's
+ *   dtype; A [dim, dstate] float32 (complex A is not modelled), dstate <= 256;
+ *   B and C [batch, dstate, L] or [batch, groups, dstate, L] of u's dtype (input
+ *   dependent), or [dim, dstate] float32 (constant); D and delta_bias [dim] float32.
+ * The result, out * silu(z) when z is given, is [batch, dim, L] of u's dtype. The
+ * last state ([batch, dim, dstate]) is not modelled (return_last_state=True). */
+static mt_status scan_bc(call *c, const char *name, const mt_tensor *u, const mt_tensor *A, const mt_tensor *t) {
+    const mt_sym *b = u->shape[0], *d = u->shape[1], *L = u->shape[2], *n = A->shape[1];
+    if (t->ndim == 2) {
+        if (t->shape[0] != d || t->shape[1] != n || t->dtype != A->dtype)
+            return fail(c, "%s of a constant (non-variable) form must be [dim, dstate] %s like A: got %s %s, A %s",
+                        name, mt_dtype_name(A->dtype), mt_dtype_name(t->dtype), sh(c, t), sh(c, A));
+        return MT_OK;
+    }
+    if (t->ndim != 3 && t->ndim != 4)
+        return fail(c, "%s must be [batch, dstate, seqlen] or [batch, n_groups, dstate, seqlen]: got %s", name, sh(c, t));
+    if (t->dtype != u->dtype)
+        return fail(c, "%s must have u's dtype %s (an input-dependent %s): got %s %s", name, mt_dtype_name(u->dtype),
+                    name, mt_dtype_name(t->dtype), sh(c, t));
+    int o = t->ndim - 3;
+    if (t->shape[0] != b || t->shape[1 + o] != n || t->shape[2 + o] != L)
+        return fail(c, "%s is expected to be of size %s: got %s (u %s, A %s)", name,
+                    t->ndim == 3 ? "[batch, dstate, seqlen]" : "[batch, n_groups, dstate, seqlen]", sh(c, t), sh(c, u),
+                    sh(c, A));
+    if (t->ndim == 4) {
+        int64_t g = 0, dv = 0;
+        if (!is_const(t->shape[1], &g) || g <= 0)
+            return fail(c, "%s's group count must be a positive constant: got %s", name, sh(c, t));
+        if (is_const(d, &dv) && dv % g != 0)
+            return fail(c, "%s's %lld groups must divide dim %lld: got %s", name, (long long)g, (long long)dv, sh(c, t));
+    }
+    return MT_OK;
+}
+
+static mt_status scan_vec(call *c, const char *name, const mt_tensor *u, const mt_tensor *t) {
+    if (!t) return MT_OK;
+    if (t->ndim != 1 || t->shape[0] != u->shape[1] || t->dtype != MT_FLOAT32)
+        return fail(c, "%s must be a float32 vector [dim] = [%s]: got %s %s", name, ds(u->shape[1]),
+                    mt_dtype_name(t->dtype), sh(c, t));
+    return MT_OK;
+}
+
+static mt_status rule_selective_scan(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *u, *delta, *A, *B, *C, *D, *z, *bias;
+    TRY(need_tensor(c, "u", &u));
+    TRY(need_tensor(c, "delta", &delta));
+    TRY(need_tensor(c, "A", &A));
+    TRY(need_tensor(c, "B", &B));
+    TRY(need_tensor(c, "C", &C));
+    TRY(opt_tensor(c, "D", &D));
+    TRY(opt_tensor(c, "z", &z));
+    TRY(opt_tensor(c, "delta_bias", &bias));
+    bool softplus, last;
+    TRY(opt_bool(c, "delta_softplus", false, &softplus));
+    TRY(opt_bool(c, "return_last_state", false, &last));
+    if (last) return fail_unsupported(c, "return_last_state=True (the last state) is not modelled: got u %s", sh(c, u));
+    if (u->dtype != MT_FLOAT32 && u->dtype != MT_FLOAT16 && u->dtype != MT_BFLOAT16)
+        return fail(c, "selective_scan's u must be float32, float16 or bfloat16: got %s %s", mt_dtype_name(u->dtype),
+                    sh(c, u));
+    if (mt_dtype_is_complex(A->dtype))
+        return fail_unsupported(c, "a complex A is not modelled: got %s %s", mt_dtype_name(A->dtype), sh(c, A));
+    if (A->dtype != MT_FLOAT32)
+        return fail(c, "selective_scan's A must be float32: got %s %s", mt_dtype_name(A->dtype), sh(c, A));
+    if (u->ndim != 3) return fail(c, "u must be [batch, dim, seqlen]: got %s", sh(c, u));
+    if (A->ndim != 2 || A->shape[0] != u->shape[1])
+        return fail(c, "A must be [dim, dstate] with dim = u's %s: got A %s, u %s", ds(u->shape[1]), sh(c, A), sh(c, u));
+    int64_t n = 0;
+    if (is_const(A->shape[1], &n) && n > 256)
+        return fail(c, "selective_scan only supports state dimension <= 256: got A %s", sh(c, A));
+    if (!shapes_equal(delta->ndim, delta->shape, u->ndim, u->shape) || delta->dtype != u->dtype)
+        return fail(c, "delta must be u's shape and dtype %s %s: got %s %s", mt_dtype_name(u->dtype), sh(c, u),
+                    mt_dtype_name(delta->dtype), sh(c, delta));
+    TRY(scan_bc(c, "B", u, A, B));
+    TRY(scan_bc(c, "C", u, A, C));
+    TRY(scan_vec(c, "D", u, D));
+    TRY(scan_vec(c, "delta_bias", u, bias));
+    if (z && (!shapes_equal(z->ndim, z->shape, u->ndim, u->shape) || z->dtype != u->dtype))
+        return fail(c, "z must be u's shape and dtype %s %s: got %s %s", mt_dtype_name(u->dtype), sh(c, u),
+                    mt_dtype_name(z->dtype), sh(c, z));
+    return emit_like(c, u->dtype, u);
+}
+
+/* metatrace.ops.lightning_attention(query, key, value, slope_rate, query_decay, key_decay,
+ * diagonal_decay): MiniMaxLightningAttention.forward's loop over blocks of block_size
+ * (transformers models/minimax), without a cache, as one op:
+ *   q, k [b, h, L, d], v [b, h, L, dv]; slope_rate [h, 1, 1]; query_decay and key_decay
+ *   [h, B, 1]; diagonal_decay [1, h, B, B], B the block size (a constant);
+ * every operand of one floating dtype (the loop multiplies the blocks by the decays and feeds
+ * the products to torch.matmul with v, which refuses mixed dtypes). The result, the blocks'
+ * outputs concatenated on dim -2, is [b, h, L, dv] of that dtype. */
+static mt_status rule_lightning_attention(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *q, *k, *v, *slope, *qd, *kd, *dd;
+    TRY(need_tensor(c, "query", &q));
+    TRY(need_tensor(c, "key", &k));
+    TRY(need_tensor(c, "value", &v));
+    TRY(need_tensor(c, "slope_rate", &slope));
+    TRY(need_tensor(c, "query_decay", &qd));
+    TRY(need_tensor(c, "key_decay", &kd));
+    TRY(need_tensor(c, "diagonal_decay", &dd));
+    if (q->ndim != 4 || !shapes_equal(q->ndim, q->shape, k->ndim, k->shape))
+        return fail(c, "query and key must be [batch, heads, seq, head_dim] of one shape: got %s and %s", sh(c, q),
+                    sh(c, k));
+    if (v->ndim != 4 || v->shape[0] != q->shape[0] || v->shape[1] != q->shape[1] || v->shape[2] != q->shape[2])
+        return fail(c, "value must be [batch, heads, seq, v_dim] with query's batch, heads and seq: got %s, query %s",
+                    sh(c, v), sh(c, q));
+    const mt_tensor *ops[7] = {q, k, v, slope, qd, kd, dd};
+    if (!mt_dtype_is_floating(q->dtype))
+        return fail(c, "lightning attention needs floating operands: got %s %s", mt_dtype_name(q->dtype), sh(c, q));
+    for (int i = 1; i < 7; i++)
+        if (ops[i]->dtype != q->dtype)
+            return fail(c, "expected every operand in query's dtype %s (torch.matmul does not promote): got %s %s",
+                        mt_dtype_name(q->dtype), mt_dtype_name(ops[i]->dtype), sh(c, ops[i]));
+    const mt_sym *h = q->shape[1];
+    int64_t B = 0;
+    if (qd->ndim != 3 || qd->shape[0] != h || !is_const(qd->shape[1], &B) || B <= 0 || !is_c(qd->shape[2], 1))
+        return fail(c, "query_decay must be [heads, block_size, 1] with heads %s and a constant block size: got %s", ds(h),
+                    sh(c, qd));
+    if (!shapes_equal(kd->ndim, kd->shape, qd->ndim, qd->shape))
+        return fail(c, "key_decay must be query_decay's shape %s: got %s", sh(c, qd), sh(c, kd));
+    if (slope->ndim != 3 || slope->shape[0] != h || !is_c(slope->shape[1], 1) || !is_c(slope->shape[2], 1))
+        return fail(c, "slope_rate must be [heads, 1, 1] with heads %s: got %s", ds(h), sh(c, slope));
+    if (dd->ndim != 4 || !is_c(dd->shape[0], 1) || dd->shape[1] != h || !is_c(dd->shape[2], B) || !is_c(dd->shape[3], B))
+        return fail(c, "diagonal_decay must be [1, heads, block_size, block_size] = [1, %s, %lld, %lld]: got %s", ds(h),
+                    (long long)B, (long long)B, sh(c, dd));
+    return emit_like(c, q->dtype, v);
 }

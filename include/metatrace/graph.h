@@ -254,7 +254,9 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(ADD_,          MT_NODE_CALL_METHOD,   "add_",                              MT_PROMO_KEEP_FIRST) \
     X(CHUNK_GATED_DELTA_RULE, MT_NODE_CALL_FUNCTION,                                                 \
       "transformers.models.qwen3_next.modeling_qwen3_next.torch_chunk_gated_delta_rule", MT_PROMO_DEFAULT) \
-    X(UNFOLD,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.unfold",        MT_PROMO_DEFAULT)
+    X(UNFOLD,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.unfold",        MT_PROMO_DEFAULT) \
+    X(SELECTIVE_SCAN, MT_NODE_CALL_FUNCTION, "mamba_ssm.ops.selective_scan_interface.selective_scan_fn", MT_PROMO_DEFAULT) \
+    X(LIGHTNING_ATTENTION, MT_NODE_CALL_FUNCTION, "metatrace.ops.lightning_attention", MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

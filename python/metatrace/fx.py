@@ -119,6 +119,58 @@ def torch_chunk_gated_delta_rule(query, key, value, g, beta, chunk_size=64, init
             torch.matmul((ki * (last.unsqueeze(-1) - gi).exp().unsqueeze(-1)).transpose(-1, -2), fresh)
     out = out.reshape(B, H, -1, V)[:, :, :T].transpose(1, 2).contiguous().to(out_dtype)
     return out, (state if output_final_state else None)
+def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                      return_last_state=False):
+    """mamba_ssm's selective scan when mamba_ssm is absent: the recurrence written
+    step by step in float32 (x_l = exp(delta_l A) x_{l-1} + delta_l B_l u_l,
+    y_l = sum over the state of x_l C_l), the D skip and the silu(z) gate; the
+    result in u's dtype, as the CUDA kernel returns it."""
+    dt = delta.float()
+    if delta_bias is not None:
+        dt = dt + delta_bias.float()[None, :, None]
+    if delta_softplus:
+        dt = torch.nn.functional.softplus(dt)
+    b, d, length = u.shape
+
+    def per_channel(t):
+        t = t.float()
+        if t.dim() == 2:
+            return t[None, :, :, None].expand(b, d, t.size(1), length)
+        if t.dim() == 3:
+            return t[:, None].expand(b, d, t.size(1), length)
+        return t.repeat_interleave(d // t.size(1), dim=1)
+
+    Bc, Cc, uf = per_channel(B), per_channel(C), u.float()
+    x = torch.zeros(b, d, A.size(1), dtype=torch.float32, device=u.device)
+    ys = []
+    for i in range(length):
+        dl = dt[:, :, i, None]
+        x = torch.exp(dl * A.float()) * x + dl * Bc[..., i] * uf[:, :, i, None]
+        ys.append((x * Cc[..., i]).sum(-1))
+    y = torch.stack(ys, dim=-1) if ys else torch.zeros(b, d, 0, device=u.device)
+    if D is not None:
+        y = y + uf * D.float()[None, :, None]
+    if z is not None:
+        y = y * torch.nn.functional.silu(z.float())
+    return y.to(u.dtype)
+
+
+def lightning_attention(query, key, value, slope_rate, query_decay, key_decay, diagonal_decay):
+    """MiniMax's lightning attention, the loop over blocks of MiniMaxLightningAttention
+    without a cache, as metatrace records it in one node: per block the intra-block
+    (q kᵀ * diagonal decay) v, the inter-block (q * query decay) state, then the state
+    decayed and grown by (k * key decay)ᵀ v; the blocks concatenated on dim -2."""
+    b, h, length, d = query.shape
+    block = query_decay.size(1)
+    state = torch.zeros(b, h, d, value.size(-1), dtype=value.dtype, device=value.device)
+    outs = []
+    for start in range(0, length, block):
+        n = min(block, length - start)
+        q, k, v = query[:, :, start:start + n], key[:, :, start:start + n], value[:, :, start:start + n]
+        intra = torch.matmul(torch.matmul(q, k.transpose(-1, -2)) * diagonal_decay[:, :, :n, :n], v)
+        outs.append(torch.matmul(q * query_decay[:, :n], state) + intra)
+        state = state * torch.exp(-slope_rate * n) + torch.matmul((k * key_decay[:, -n:]).transpose(-1, -2), v)
+    return torch.cat(outs, dim=-2) if outs else value[:, :, :0]
 
 
 class Conv1D(nn.Module):
@@ -140,6 +192,8 @@ class Conv1D(nn.Module):
 _FALLBACKS = {
     "torch.nn.functional.scaled_dot_product_attention": scaled_dot_product_attention,
     "transformers.models.qwen3_next.modeling_qwen3_next.torch_chunk_gated_delta_rule": torch_chunk_gated_delta_rule,
+    "mamba_ssm.ops.selective_scan_interface.selective_scan_fn": selective_scan_fn,
+    "metatrace.ops.lightning_attention": lightning_attention,
 }
 
 

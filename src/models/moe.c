@@ -105,7 +105,8 @@ mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const 
     /* registration order as in __init__: Mixtral/Qwen/Hunyuan gate then experts;
      * DeepSeek experts then gate then shared_experts. */
     if (e->router == MT_ROUTE_GATE_WG_FP32 ? !wg_router(m, mm, blk)
-        : !deepseek && !mt_nn_linear(ctx, blk, "gate", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU))
+        : !deepseek && !mt_nn_linear(ctx, blk, e->router_name ? e->router_name : "gate", s->hidden, e->num_experts,
+                                     false, s->dtype, MT_DEVICE_CPU))
         return NULL;
     mt_module *ex = mt_module_new(ctx, blk, "experts", "ModuleList");
     if (!ex) return NULL;
@@ -177,7 +178,7 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
             logits = mt_tr_call(tr, mt_tr_child(tr, gate, "wg"), xf);
             mt_tr_leave(tr);
         } else {
-            logits = mt_tr_call(tr, mt_tr_child(tr, blk, "gate"), x2);
+            logits = mt_tr_call(tr, mt_tr_child(tr, blk, e->router_name ? e->router_name : "gate"), x2);
         }
         mt_tensor *rw = logits ? op(tr, MT_OP_SOFTMAX, (mt_arg[]){mt_a_tensor(logits)}, 1,
                                     (mt_kwarg[]){{"dim", mt_a_int(1)}, {"dtype", mt_a_dtype(MT_FLOAT32)}}, 2) : NULL;

@@ -34,6 +34,7 @@ typedef struct mt_moe_spec {
     int64_t n_group, topk_group;
     bool group_limited;         /* V2: topk_method == "group_limited_greedy" */
     double routed_scaling;
+    const char *router_name;    /* the softmax router Linear: "gate" when NULL; Jamba's "router" */
 } mt_moe_spec;
 
 /* One routed-expert container for the totals: the parameters under `mod`

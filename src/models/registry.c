@@ -50,6 +50,8 @@ extern const mt_arch mt_arch_llama4_text;
 extern const mt_arch mt_arch_llama4;
 extern const mt_arch mt_arch_qwen3_next;
 extern const mt_arch mt_arch_mistral3;
+extern const mt_arch mt_arch_jamba;
+extern const mt_arch mt_arch_minimax;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -98,6 +100,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_llama4,
     &mt_arch_qwen3_next,
     &mt_arch_mistral3,
+    &mt_arch_jamba,
+    &mt_arch_minimax,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

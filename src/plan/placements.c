@@ -767,6 +767,38 @@ static void rule_heads(pl_eval *E, const mt_node *n, mt_placement *out) {
         out[i] = out[0].kind == MT_PLACE_SHARD ? PL_S(1, out[0].ways) : out[0];
 }
 
+/* A recurrent scan: every channel's (selective_scan) or head's (lightning_attention)
+ * recurrence is its own, so the operands that carry the channel or head dim split alike
+ * there and the result keeps the split on dim 1; operands shared by the channels (the
+ * scan's B and C) stay whole. Read by name through the op's signature. */
+typedef struct chan_operand {
+    const char *name;
+    int dim; /* -1: whole */
+} chan_operand;
+
+static const chan_operand SCAN_OPERANDS[] = {{"u", 1}, {"delta", 1}, {"z", 1}, {"A", 0}, {"D", 0},
+                                             {"delta_bias", 0}, {"B", -1}, {"C", -1}, {NULL, 0}};
+static const chan_operand LIGHTNING_OPERANDS[] = {{"query", 1}, {"key", 1}, {"value", 1}, {"slope_rate", 0},
+                                                  {"query_decay", 0}, {"key_decay", 0}, {"diagonal_decay", 1},
+                                                  {NULL, 0}};
+
+static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const planner *P = E->P;
+    const chan_operand *ops = n->opid == MT_OP_SELECTIVE_SCAN ? SCAN_OPERANDS
+                              : n->opid == MT_OP_LIGHTNING_ATTENTION ? LIGHTNING_OPERANDS : NULL;
+    if (!ops || n->nout < 1 || n->outs[0].ndim < 2) { rule_replicate(E, n, out); return; }
+    cands cs = {.n = 0};
+    for (int k = 0; k < 2; k++) {
+        int w = P->tp;
+        cand *c = cand_new(&cs, k == 0 ? PL_R : PL_S(1, w));
+        for (const chan_operand *o = ops; o->name; o++) {
+            int sl = slot_of(P, mt__node_tensor(n, o->name));
+            if (sl >= 0) cand_req(c, sl, k == 0 || o->dim < 0 ? PL_R : PL_S(o->dim, w));
+        }
+    }
+    out[0] = choose(E, &cs, n);
+}
+
 /* Linear / Embedding modules: the choice of their weight decides. */
 static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
@@ -844,6 +876,7 @@ static void rule_op(pl_eval *E, const mt_node *n, mt_placement *out) {
     case MT_SHARD_INDEX_SELECT: rule_index_select(E, n, out); break;
     case MT_SHARD_INDEX_ADD: rule_index_add(E, n, out); break;
     case MT_SHARD_HEADS: rule_heads(E, n, out); break;
+    case MT_SHARD_CHANNELS: rule_channels(E, n, out); break;
     }
 }
 

@@ -1060,6 +1060,48 @@ void gen_pad(Gen &g) {
     g.skipped_float8 += kFloat8Count;
 }
 
+// mamba_ssm's selective_scan_fn: Jamba's call (variable B/C, D, z, no bias), the grouped and
+// constant B/C forms, delta_bias with softplus, and each rejection of its checks.
+void gen_selective_scan(Gen &g) {
+    for (auto a : {at::kFloat, at::kHalf, at::kBFloat16}) {
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}), t({2, 4, 5}, a), t({2, 4, 5}, a), t({8}), t({2, 8, 5}, a)},
+              {{"delta_softplus", Val::boolean(false)}});
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}), t({2, 2, 4, 5}, a), t({2, 2, 4, 5}, a)},
+              {{"delta_bias", t({8})}, {"delta_softplus", Val::boolean(true)}});
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}, a), t({2, 4, 5}, a), t({2, 4, 5}, a)});
+        g.add({t({2, 8, 5}, a), t({2, 8, 5}, a), t({8, 4}), t({2, 4, 5}, a), t({2, 4, 5}, a), t({8}, a)});
+    }
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({8, 4}), t({8, 4})});
+    g.add({t({1, 6, 3}), t({1, 6, 3}), t({6, 2}), t({1, 2, 3}), t({1, 2, 3})}, {{"z", t({1, 6, 3})}});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({2, 3, 4, 5}), t({2, 4, 5})});
+    g.add({t({2, 8, 5}), t({2, 8, 5}, at::kHalf), t({8, 4}), t({2, 4, 5}), t({2, 4, 5})});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({2, 4, 6}), t({2, 4, 5})});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 300}), t({2, 300, 5}), t({2, 300, 5})});
+    g.add({t({2, 8, 5}, at::kDouble), t({2, 8, 5}, at::kDouble), t({8, 4}), t({2, 4, 5}, at::kDouble),
+           t({2, 4, 5}, at::kDouble)});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({8, 4}), t({2, 4, 5}), t({2, 4, 5})}, {{"z", t({2, 8, 4})}});
+    g.add({t({2, 8, 5}), t({2, 8, 5}), t({7, 4}), t({2, 4, 5}), t({2, 4, 5})});
+}
+
+// MiniMax's lightning attention: blocks that divide the sequence and a partial last block,
+// one block larger than the sequence, v of another width, the dtypes, and each shape rejection.
+void gen_lightning(Gen &g) {
+    auto call = [&](const Shape &q, const Shape &v, int64_t h, int64_t B, at::ScalarType a, at::ScalarType dec) {
+        g.add({t(q, a), t(q, a), t(v, a), t({h, 1, 1}, dec), t({h, B, 1}, dec), t({h, B, 1}, dec), t({1, h, B, B}, dec)});
+    };
+    for (auto a : {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16}) {
+        call({2, 4, 6, 8}, {2, 4, 6, 8}, 4, 3, a, a);
+        call({2, 4, 7, 8}, {2, 4, 7, 5}, 4, 3, a, a);
+        call({1, 2, 3, 4}, {1, 2, 3, 4}, 2, 8, a, a);
+    }
+    call({2, 4, 6, 8}, {2, 4, 6, 8}, 4, 3, at::kBFloat16, at::kFloat);
+    call({2, 4, 6, 8}, {2, 4, 6, 8}, 4, 3, at::kLong, at::kLong);
+    g.add({t({2, 4, 6, 8}), t({2, 4, 5, 8}), t({2, 4, 6, 8}), t({4, 1, 1}), t({4, 3, 1}), t({4, 3, 1}), t({1, 4, 3, 3})});
+    g.add({t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 1, 1}), t({4, 3, 1}), t({4, 3, 1}), t({1, 4, 3, 3})});
+    g.add({t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({4, 1, 1}), t({4, 3, 1}), t({4, 2, 1}), t({1, 4, 3, 3})});
+    g.add({t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({2, 4, 6, 8}), t({4, 1, 1}), t({4, 3, 1}), t({4, 3, 1}), t({1, 4, 3, 2})});
+}
+
 // F.softplus: every dtype (integral and complex rejected), beta and threshold.
 void gen_softplus(Gen &g) {
     for (auto a : kAll)
@@ -1176,6 +1218,8 @@ void generate(const std::string &name, Gen &g) {
         {"ones", gen_zeros},
         {"torch_chunk_gated_delta_rule", gen_gated_delta},
         {"unfold", gen_unfold},
+        {"selective_scan_fn", gen_selective_scan},
+        {"lightning_attention", gen_lightning},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

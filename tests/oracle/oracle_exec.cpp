@@ -1299,6 +1299,118 @@ Val gated_delta_call(const Call &c, bool meta) {
     return Val::tuple(final ? std::vector<Val>{T(out), T(r.second)} : std::vector<Val>{T(out)});
 }
 
+// mamba_ssm.ops.selective_scan_interface.selective_scan_fn(u, delta, A, B, C, D=None, z=None,
+// delta_bias=None, delta_softplus=False, return_last_state=False). libtorch has no such op:
+// the checks are those of mamba_ssm's CUDA entry (csrc/selective_scan/selective_scan.cpp,
+// selective_scan_fwd, and the wrapper's unsqueeze of a 3-D B/C), and the values come from
+// the scan's maths, written here step by step in float32:
+//   delta <- softplus(delta + delta_bias) (each optional), x_0 = 0 [b, d, n],
+//   x_l = exp(delta_l A) * x_{l-1} + delta_l * B_l * u_l,  y_l = sum_n x_l * C_l,
+//   y += D * u;  y *= silu(z);  the result in u's dtype.
+// The meta reference makes the same checks and returns meta of u's shape.
+Val selective_scan_impl(const Call &c, bool meta) {
+    Args a(c);
+    at::Tensor u = a.tensor(0, "u"), delta = a.tensor(1, "delta"), A = a.tensor(2, "A"), B = a.tensor(3, "B"),
+               C = a.tensor(4, "C");
+    c10::optional<at::Tensor> D = a.opt_tensor(5, "D"), z = a.opt_tensor(6, "z"), bias = a.opt_tensor(7, "delta_bias");
+    bool softplus = a.boolean(8, "delta_softplus", false);
+    if (a.boolean(9, "return_last_state", false)) throw Unsupported{"oracle: return_last_state=True is not executed"};
+    auto in_t = u.scalar_type();
+    TORCH_CHECK(in_t == at::kFloat || in_t == at::kHalf || in_t == at::kBFloat16,
+                "selective_scan: u must be float32, float16 or bfloat16");
+    if (A.scalar_type() == at::kComplexFloat) throw Unsupported{"oracle: a complex A is not executed"};
+    TORCH_CHECK(A.scalar_type() == at::kFloat, "selective_scan: A must be float32");
+    TORCH_CHECK(u.dim() == 3, "selective_scan: u must be [batch, dim, seqlen]");
+    const int64_t b = u.size(0), d = u.size(1), L = u.size(2);
+    TORCH_CHECK(A.dim() == 2 && A.size(0) == d, "selective_scan: A must be [dim, dstate]");
+    const int64_t n = A.size(1);
+    TORCH_CHECK(n <= 256, "selective_scan only supports state dimension <= 256");
+    TORCH_CHECK(delta.scalar_type() == in_t && delta.sizes() == u.sizes(), "selective_scan: delta must be u's shape and dtype");
+    auto check_bc = [&](const at::Tensor &t, const char *name) {
+        if (t.dim() == 2) {
+            TORCH_CHECK(t.scalar_type() == at::kFloat && t.size(0) == d && t.size(1) == n, "selective_scan: ", name,
+                        " must be [dim, dstate] float32");
+            return;
+        }
+        TORCH_CHECK(t.dim() == 3 || t.dim() == 4, "selective_scan: ", name, " must be 3-D or 4-D");
+        TORCH_CHECK(t.scalar_type() == in_t, "selective_scan: ", name, " must have u's dtype");
+        int64_t o = t.dim() - 3;
+        TORCH_CHECK(t.size(0) == b && t.size(1 + o) == n && t.size(2 + o) == L, "selective_scan: ", name,
+                    " has the wrong size");
+        if (t.dim() == 4) TORCH_CHECK(t.size(1) > 0 && d % t.size(1) == 0, "selective_scan: ", name, "'s groups must divide dim");
+    };
+    check_bc(B, "B");
+    check_bc(C, "C");
+    for (const auto &v : {D, bias})
+        if (v) TORCH_CHECK(v->scalar_type() == at::kFloat && v->dim() == 1 && v->size(0) == d,
+                           "selective_scan: D and delta_bias must be float32 [dim]");
+    if (z) TORCH_CHECK(z->scalar_type() == in_t && z->sizes() == u.sizes(), "selective_scan: z must be u's shape and dtype");
+    if (meta) return T(at::empty(u.sizes(), u.options().device(at::kMeta)));
+    // [b, d, n, L] views of B and C (a group's matrices repeated over its channels)
+    auto per_channel = [&](const at::Tensor &t) {
+        at::Tensor f = t.to(at::kFloat);
+        if (t.dim() == 2) return f.view({1, d, n, 1}).expand({b, d, n, L});
+        if (t.dim() == 3) return f.unsqueeze(1).expand({b, d, n, L});
+        return f.repeat_interleave(d / t.size(1), 1);
+    };
+    at::Tensor uf = u.to(at::kFloat), dt = delta.to(at::kFloat), Af = A, Bf = per_channel(B), Cf = per_channel(C);
+    if (bias) dt = dt + bias->view({1, d, 1});
+    if (softplus) dt = at::softplus(dt);
+    at::Tensor x = at::zeros({b, d, n}, uf.options());
+    std::vector<at::Tensor> ys;
+    for (int64_t l = 0; l < L; l++) {
+        at::Tensor dl = dt.select(2, l).unsqueeze(-1);                         // [b, d, 1]
+        x = at::exp(dl * Af) * x + dl * Bf.select(3, l) * uf.select(2, l).unsqueeze(-1);
+        ys.push_back((x * Cf.select(3, l)).sum(-1));                            // [b, d]
+    }
+    at::Tensor y = L > 0 ? at::stack(ys, -1) : at::zeros({b, d, 0}, uf.options());
+    if (D) y = y + uf * D->view({1, d, 1});
+    if (z) y = y * at::silu(z->to(at::kFloat));
+    return T(y.to(in_t));
+}
+
+// metatrace.ops.lightning_attention(query, key, value, slope_rate, query_decay, key_decay,
+// diagonal_decay): MiniMaxLightningAttention.forward's loop over blocks without a cache
+// (transformers models/minimax), written here as that loop does it: the state
+// kv = zeros [b, h, d, e] in v's dtype; per block of (at most) B rows, the intra-block
+// (q kᵀ * diagonal_decay[:, :, :n, :n]) v, the inter-block (q * query_decay[:, :n]) kv,
+// their sum, then kv = kv * exp(-slope_rate * n) + (k * key_decay[:, -n:])ᵀ v; the blocks
+// concatenated on dim -2. ATen's matmul makes the dtype checks; the checks of shapes are
+// ours (metatrace's rule), made here as well so meta and CPU agree.
+Val lightning_impl(const Call &c, bool meta) {
+    Args a(c);
+    at::Tensor q = a.tensor(0, "query"), k = a.tensor(1, "key"), v = a.tensor(2, "value"),
+               slope = a.tensor(3, "slope_rate"), qd = a.tensor(4, "query_decay"), kd = a.tensor(5, "key_decay"),
+               dd = a.tensor(6, "diagonal_decay");
+    TORCH_CHECK(q.dim() == 4 && q.sizes() == k.sizes(), "lightning_attention: query and key must be 4-D of one shape");
+    TORCH_CHECK(v.dim() == 4 && v.size(0) == q.size(0) && v.size(1) == q.size(1) && v.size(2) == q.size(2),
+                "lightning_attention: value must be [batch, heads, seq, v_dim]");
+    TORCH_CHECK(at::isFloatingType(q.scalar_type()), "lightning_attention: floating operands");
+    for (const at::Tensor &t : {k, v, slope, qd, kd, dd})
+        TORCH_CHECK(t.scalar_type() == q.scalar_type(), "expected both operands to have the same dtype");
+    const int64_t h = q.size(1), L = q.size(2);
+    TORCH_CHECK(qd.dim() == 3 && qd.size(0) == h && qd.size(1) > 0 && qd.size(2) == 1, "query_decay must be [h, B, 1]");
+    const int64_t B = qd.size(1);
+    TORCH_CHECK(kd.sizes() == qd.sizes(), "key_decay must be query_decay's shape");
+    TORCH_CHECK(slope.dim() == 3 && slope.size(0) == h && slope.size(1) == 1 && slope.size(2) == 1,
+                "slope_rate must be [h, 1, 1]");
+    TORCH_CHECK(dd.dim() == 4 && dd.size(0) == 1 && dd.size(1) == h && dd.size(2) == B && dd.size(3) == B,
+                "diagonal_decay must be [1, h, B, B]");
+    if (meta) return T(at::empty({q.size(0), h, L, v.size(3)}, v.options().device(at::kMeta)));
+    at::Tensor kv = at::zeros({q.size(0), h, q.size(3), v.size(3)}, v.options());
+    std::vector<at::Tensor> outs;
+    for (int64_t s0 = 0; s0 < L; s0 += B) {
+        int64_t n = std::min(B, L - s0);
+        at::Tensor qb = q.narrow(2, s0, n), kb = k.narrow(2, s0, n), vb = v.narrow(2, s0, n);
+        at::Tensor intra = at::matmul(at::matmul(qb, kb.transpose(-1, -2)) * dd.narrow(2, 0, n).narrow(3, 0, n), vb);
+        at::Tensor inter = at::matmul(qb * qd.narrow(1, 0, n), kv);
+        outs.push_back(inter + intra);
+        at::Tensor next = at::matmul((kb * kd.narrow(1, B - n, n)).transpose(-1, -2), vb);
+        kv = kv * at::exp(-slope * (double)n) + next;
+    }
+    return T(outs.empty() ? at::empty({q.size(0), h, 0, v.size(3)}, v.options()) : at::cat(outs, -2));
+}
+
 // ---- call_module: torch.nn leaf modules, parameters passed as kwargs --------------
 Val mod_linear(const Call &c) {
     Args a(c);
@@ -1691,6 +1803,12 @@ std::map<std::string, Entry> build_table() {
         if (o->kind == Val::TENSOR) return T(x.add_(o->t, alpha));
         return T(x.add_(wrapped(scalar(*o)), alpha));
     });
+
+    add("function:metatrace.ops.lightning_attention", [](const Call &c) { return lightning_impl(c, false); },
+        [](const Call &c) { return lightning_impl(c, true); });
+    add("function:mamba_ssm.ops.selective_scan_interface.selective_scan_fn",
+        [](const Call &c) { return selective_scan_impl(c, false); },
+        [](const Call &c) { return selective_scan_impl(c, true); });
 
     // leaf modules (call_module), dispatched on the module's class name
     add("module:Linear", mod_linear);

@@ -1351,6 +1351,50 @@ CASES(llama4,
     {MT_OP_ADD_, "i64[3], 1", "alpha=0.5", "!SHAPE:alpha must not be a floating point number"},
     {MT_OP_ADD_, "f32[3]", "", "!USAGE:other"},
     {MT_OP_ADD_, "c64[2, 3], f64[3]", "", "c64[2, 3]"},
+    /* mamba_ssm selective_scan_fn: the checks of selective_scan_fwd (csrc/selective_scan/selective_scan.cpp):
+     * u [b, d, L]; delta and z as u; A [d, n] float32; B, C [b, n, L] / [b, g, n, L] of u's dtype or
+     * [d, n] float32; D, delta_bias [d] float32; n <= 256; the result is u's shape and dtype */
+    {MT_OP_SELECTIVE_SCAN, "bf16[b, 128, seq], bf16[b, 128, seq], f32[128, 16], bf16[b, 16, seq], bf16[b, 16, seq], "
+                           "f32[128], bf16[b, 128, seq]", "delta_softplus=False", "bf16[b, 128, seq]"},
+    {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 4], f32[2, 4, 5], f32[2, 4, 5]", "", "f32[2, 8, 5]"},
+    {MT_OP_SELECTIVE_SCAN, "f16[2, 8, 5], f16[2, 8, 5], f32[8, 4], f16[2, 2, 4, 5], f16[2, 2, 4, 5]",
+                           "delta_bias=f32[8], delta_softplus=True", "f16[2, 8, 5]"},
+    {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 4], f32[8, 4], f32[8, 4]", "", "f32[2, 8, 5]"},
+    {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 4], f32[2, 3, 4, 5], f32[2, 4, 5]", "",
+                           "!SHAPE:groups must divide dim"},
+    {MT_OP_SELECTIVE_SCAN, "bf16[2, 8, 5], bf16[2, 8, 5], f32[8, 4], bf16[2, 4, 5], bf16[2, 4, 5], bf16[8]", "",
+                           "!SHAPE:D must be a float32 vector"},
+    {MT_OP_SELECTIVE_SCAN, "bf16[2, 8, 5], f32[2, 8, 5], f32[8, 4], bf16[2, 4, 5], bf16[2, 4, 5]", "",
+                           "!SHAPE:delta must be u's shape and dtype"},
+    {MT_OP_SELECTIVE_SCAN, "bf16[2, 8, 5], bf16[2, 8, 5], bf16[8, 4], bf16[2, 4, 5], bf16[2, 4, 5]", "",
+                           "!SHAPE:A must be float32"},
+    {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 4], f32[2, 4, 6], f32[2, 4, 5]", "",
+                           "!SHAPE:B is expected to be of size"},
+    {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 300], f32[2, 300, 5], f32[2, 300, 5]", "",
+                           "!SHAPE:state dimension <= 256"},
+    {MT_OP_SELECTIVE_SCAN, "f64[2, 8, 5], f64[2, 8, 5], f32[8, 4], f64[2, 4, 5], f64[2, 4, 5]", "",
+                           "!SHAPE:float32, float16 or bfloat16"},
+    {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 4], f32[2, 4, 5], f32[2, 4, 5]",
+                           "z=f32[2, 8, 4]", "!SHAPE:z must be u's shape"},
+    {MT_OP_SELECTIVE_SCAN, "f32[2, 8, 5], f32[2, 8, 5], f32[8, 4], f32[2, 4, 5], f32[2, 4, 5]",
+                           "return_last_state=True", "!UNSUPPORTED:return_last_state"},
+    /* MiniMaxLightningAttention's block loop (modeling_minimax.py): q, k [b, h, L, d], v [b, h, L, e];
+     * slope_rate [h, 1, 1], query/key_decay [h, B, 1], diagonal_decay [1, h, B, B]; one dtype (matmul);
+     * the concatenated blocks are [b, h, L, e] */
+    {MT_OP_LIGHTNING_ATTENTION, "bf16[b, 8, seq, 16], bf16[b, 8, seq, 16], bf16[b, 8, seq, 16], bf16[8, 1, 1], "
+                                "bf16[8, 4, 1], bf16[8, 4, 1], bf16[1, 8, 4, 4]", "", "bf16[b, 8, seq, 16]"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 4, 5, 6], f32[4, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 3]", "", "f32[2, 4, 5, 6]"},
+    {MT_OP_LIGHTNING_ATTENTION, "bf16[2, 4, 5, 8], bf16[2, 4, 5, 8], bf16[2, 4, 5, 8], f32[4, 1, 1], bf16[4, 3, 1], "
+                                "bf16[4, 3, 1], bf16[1, 4, 3, 3]", "", "!SHAPE:does not promote"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 6, 8], f32[2, 4, 5, 8], f32[4, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 3]", "", "!SHAPE:of one shape"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[4, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 2]", "", "!SHAPE:diagonal_decay must be"},
+    {MT_OP_LIGHTNING_ATTENTION, "f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 4, 5, 8], f32[2, 1, 1], f32[4, 3, 1], "
+                                "f32[4, 3, 1], f32[1, 4, 3, 3]", "", "!SHAPE:slope_rate must be"},
+    {MT_OP_LIGHTNING_ATTENTION, "i64[2, 4, 5, 8], i64[2, 4, 5, 8], i64[2, 4, 5, 8], i64[4, 1, 1], i64[4, 3, 1], "
+                                "i64[4, 3, 1], i64[1, 4, 3, 3]", "", "!SHAPE:floating"},
 )
 
 /* ---- Qwen3-Next's gated delta rule (one leaf op: transformers' torch_chunk_gated_delta_rule) ----

@@ -28,7 +28,8 @@ typedef struct kv_row {
 /* Decoder self-attention layers of a tiny config: 2 (every layer) except in the hybrids. */
 static int causal_layers(const char *model_type) {
     return strcmp(model_type, "bamba") == 0 || strcmp(model_type, "granitemoehybrid") == 0 ||
-                   strcmp(model_type, "qwen3_next") == 0
+                   strcmp(model_type, "qwen3_next") == 0 ||
+                   strcmp(model_type, "jamba") == 0 || strcmp(model_type, "minimax") == 0
                ? 1
                : 2;
 }
@@ -103,6 +104,12 @@ static const kv_row kv_rows[] = {
     /* the language model's cache only (mistral's row, window 8 on both layers): the Pixtral tower's
      * attention runs per image without a cache */
     {"mistral3", 2 * GQA_LAYER, 2 * 8 * GQA_LAYER, 0, {8, 8}},
+    /* one attention layer (attn_layer_period 2, offset 1); the Mamba layer's fixed state:
+     * sizing.recurrent_state_by_hand */
+    {"jamba", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    /* layer 0 softmax attention, layer 1 lightning attention (its fixed state:
+     * sizing.recurrent_state_by_hand) */
+    {"minimax", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
@@ -160,6 +167,29 @@ Test(sizing, recurrent_state_by_hand)
     cr_assert_eq(s.state_bytes_per_seq, 6656);
     cr_assert_eq(s.state_bytes_at_batch, 3 * 6656);
     /* the K/V of the one attention layer still grows per token: 3 sequences of 64 */
+    cr_assert_eq(s.kv_bytes_at_context, 3 * 64 * GQA_LAYER);
+    mt_ctx_free(ctx);
+    /* Jamba's Mamba-1 mixer (HybridMambaAttentionDynamicCache of modeling_jamba.py): conv state
+     * [mamba_expand*hidden, d_conv] = 128 * 4 = 512 elements = 2048 B, SSM state [mamba_expand*hidden,
+     * d_state] = 128 * 8 = 1024 elements = 4096 B, one Mamba layer in the tiny config */
+    ctx = mt_ctx_new();
+    m = tu_build_text(ctx, tiny_for("jamba")->json, 0);
+    s = size_of(m, tu_trace(m), &o);
+    cr_assert_eq(s.state_layers, 1);
+    cr_assert_eq(s.conv_state_bytes, 2048);
+    cr_assert_eq(s.ssm_state_bytes, 4096);
+    cr_assert_eq(s.state_bytes_at_batch, 3 * 6144);
+    cr_assert_eq(s.kv_bytes_at_context, 3 * 64 * GQA_LAYER);
+    mt_ctx_free(ctx);
+    /* MiniMax's lightning attention (MiniMaxCache's linear cache, K^T V per layer): [heads, head_dim,
+     * head_dim] = 4 * 16 * 16 = 1024 elements = 4096 B, one lightning layer in the tiny config, no conv */
+    ctx = mt_ctx_new();
+    m = tu_build_text(ctx, tiny_for("minimax")->json, 0);
+    s = size_of(m, tu_trace(m), &o);
+    cr_assert_eq(s.state_layers, 1);
+    cr_assert_eq(s.conv_state_bytes, 0);
+    cr_assert_eq(s.ssm_state_bytes, 4096);
+    cr_assert_eq(s.state_bytes_at_batch, 3 * 4096);
     cr_assert_eq(s.kv_bytes_at_context, 3 * 64 * GQA_LAYER);
     mt_ctx_free(ctx);
     ctx = mt_ctx_new();
