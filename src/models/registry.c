@@ -48,6 +48,7 @@ extern const mt_arch mt_arch_bamba;
 extern const mt_arch mt_arch_granitemoehybrid;
 extern const mt_arch mt_arch_llama4_text;
 extern const mt_arch mt_arch_llama4;
+extern const mt_arch mt_arch_gemma4_text;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -94,6 +95,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_granitemoehybrid,
     &mt_arch_llama4_text,
     &mt_arch_llama4,
+    &mt_arch_gemma4_text,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))
