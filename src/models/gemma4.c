@@ -255,7 +255,8 @@ static mt_tensor *attn_forward(mt_tracer *tr, const g4 *f, mt_module *at, int64_
     const mt_sym *hs[4] = {b, sq, NULL, C(tr, hd)};
     mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
     q = norm_forward(tr, mt_tr_child(tr, at, "q_norm"), q);
-    q = mt_rope_apply(tr, q, mt_unsqueeze(tr, cos, 2), mt_unsqueeze(tr, sin, 2), MT_ROPE_HALF, 0);
+    mt_tensor *qc = mt_unsqueeze(tr, cos, 2), *qs = mt_unsqueeze(tr, sin, 2); /* apply_rotary_pos_emb's order */
+    q = mt_rope_apply(tr, q, qc, qs, MT_ROPE_HALF, 0);
     q = mt_transpose(tr, q, 1, 2);
     mt_tensor *k, *v;
     if (layer_shared(f, i)) {
@@ -271,7 +272,8 @@ static mt_tensor *attn_forward(mt_tracer *tr, const g4 *f, mt_module *at, int64_
         k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
         v = layer_k_eq_v(f, i) ? k : mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs);
         k = norm_forward(tr, mt_tr_child(tr, at, "k_norm"), k);
-        k = mt_rope_apply(tr, k, mt_unsqueeze(tr, cos, 2), mt_unsqueeze(tr, sin, 2), MT_ROPE_HALF, 0);
+        mt_tensor *kc = mt_unsqueeze(tr, cos, 2), *ks = mt_unsqueeze(tr, sin, 2);
+        k = mt_rope_apply(tr, k, kc, ks, MT_ROPE_HALF, 0);
         k = mt_transpose(tr, k, 1, 2);
         v = norm_forward(tr, mt_tr_child(tr, at, "v_norm"), v);
         v = mt_transpose(tr, v, 1, 2);
