@@ -310,3 +310,23 @@ Test(gemma4, config_errors_name_the_field) {
     cr_assert(strstr(e, "use_bidirectional_attention"), "%s", e);
     mt_ctx_free(ctx);
 }
+
+/* gemma4 (Gemma4ForConditionalGeneration) is traced as its language model with or without
+ * --text-only: the same parameters, a note naming the towers left out. */
+Test(gemma4, wrapper_traces_its_language_model_with_a_note) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_load(ctx, tu_src(G4_31B));
+    cr_assert_not_null(cfg, "%s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 2, .text_only = true};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_str_eq(m->model_type, "gemma4_text");
+    cr_assert(m->note && strstr(m->note, "model_type 'gemma4' is multimodal") && strstr(m->note, "audio towers"),
+              "%s", m->note ? m->note : "(none)");
+    /* 2 layers: embed 262144*5376, norm 5376, two sliding layers of (q 5376*8192 44,040,192 + k, v 5376*4096
+     * 22,020,096 each + o 44,040,192 + q/k_norm 512 + MLP 3*5376*21504 346,816,512 + 4 norms 21,504) = 478,959,104 */
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 262144LL * 5376 + 5376 + 2 * 478959104LL, "%lld", (long long)t.params);
+    mt_ctx_free(ctx);
+}
