@@ -499,6 +499,7 @@ static mt_status g4_build(mt_model *m) {
     if (bidir && strcmp(bidir, "vision") != 0)
         return mt_config_error(c, "use_bidirectional_attention", "expected \"vision\", \"all\" or null, got \"%s\" "
                                "(gemma4_text)", bidir);
+    if (mt_dec_cfg_is_null(m, "hidden_size_per_layer_input")) f->ple = 0; /* None: no per-layer inputs */
     if (f->ple < 0)
         return mt_config_error(c, "hidden_size_per_layer_input", "expected 0 (no per-layer inputs) or a positive size, "
                                "got %lld (gemma4_text)", (long long)f->ple);

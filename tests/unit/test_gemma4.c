@@ -330,3 +330,24 @@ Test(gemma4, wrapper_traces_its_language_model_with_a_note) {
     cr_assert_eq(t.params, 262144LL * 5376 + 5376 + 2 * 478959104LL, "%lld", (long long)t.params);
     mt_ctx_free(ctx);
 }
+
+/* null fields read as transformers reads None: no per-layer inputs (`if hidden_size_per_layer_input:`),
+ * full layers of head_dim (global_head_dim None), no soft-capping, no padding_idx. By hand: embed 64*32
+ * 2048; each layer q 32*32 + k, v 32*16 + o 32*32 + q/k_norm 2*16 = 3104, MLP 3*32*64 6144, norms 128 ->
+ * 9376; final norm 32: 2048 + 2*9376 + 32 = 20,832. */
+Test(gemma4, null_fields_read_as_none) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"gemma4_text\", \"num_hidden_layers\": 2, \"vocab_size\": 64, "
+                                     "\"hidden_size\": 32, \"intermediate_size\": 64, \"num_attention_heads\": 2, "
+                                     "\"num_key_value_heads\": 1, \"head_dim\": 16, \"global_head_dim\": null, "
+                                     "\"hidden_size_per_layer_input\": null, \"final_logit_softcapping\": null, "
+                                     "\"sliding_window\": 4, \"pad_token_id\": null, \"torch_dtype\": \"float32\"}", 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 20832, "%lld", (long long)t.params);
+    cr_assert_null(mt_module_find(m->root, "model.embed_tokens_per_layer"));
+    TU_SHAPE(m, "model.layers.1.self_attn.q_proj.weight", 32, 32);
+    mt_graph *g = tu_trace(m);
+    cr_assert_eq(tu_count_ops(g, MT_OP_TANH, NULL), 0);
+    mt_ctx_free(ctx);
+}
