@@ -67,8 +67,14 @@
  * an out-of-place mul; the .to(device) moves of the shared K/V and of inv_freq
  * are not recorded (as for the other families); lm_head gets the hidden states
  * whole (logits_to_keep 0). Not modelled (refused with the field named): the
- * mixture-of-experts block (enable_moe_block, Gemma 4 26B-A4B) and
- * use_bidirectional_attention "all". */
+ * mixture-of-experts block (enable_moe_block, Gemma 4 26B-A4B: Gemma4TextRouter
+ * and the 3-D Gemma4TextExperts, run beside the dense MLP, whose forward
+ * transformers dispatches through @use_experts_implementation — the eager loop,
+ * grouped_mm or batched_mm by config._experts_implementation — which no family
+ * here models yet) and use_bidirectional_attention "all". The vision and audio
+ * towers (Gemma4VisionModel: pre-patchified pixels with 2-D position ids, a
+ * pooler that drops padding by a data-dependent mask; the conformer audio
+ * encoder) are not SigLIP's and are not built. */
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
