@@ -135,6 +135,7 @@ static const struct {
     {"paligemma", "gemma", "the SigLIP vision tower and the projector"},
     {"idefics3", "llama", "the SigLIP vision tower and the connector"},
     {"llama4", "llama4_text", "the vision tower and the multi-modal projector"},
+    {"gemma4", "gemma4_text", "the vision and audio towers and their embedders (embed_vision, embed_audio)"},
 };
 
 /* A multimodal config whose model_type is not registered: its language model

@@ -1121,6 +1121,13 @@ static mt_status analyse_attention(sizer *S, mt_sizing *out) {
         size_t es = mt_dtype_size(kdt);
         long double per = a->mla && !S->o->mla_decompressed ? (long double)a->mla_latent : kel + vel;
         a->cache_bytes_per_token = a->kind == MT_ATTN_BIDIRECTIONAL ? 0 : (int64_t)llroundl(per * (long double)es);
+        /* K and V an earlier core already caches (Gemma 4's KV-shared layers read the last
+         * non-shared layer's): read from that cache, nothing added */
+        for (int j = 0; j < i; j++)
+            if (out->attn[j].key == ks && out->attn[j].value == vs) {
+                a->cache_bytes_per_token = 0;
+                break;
+            }
         a->key = ks;
         a->value = vs;
         if (out->kv_dtype == MT_DTYPE_NONE) out->kv_dtype = kdt;

@@ -235,6 +235,19 @@ static const tiny_config tiny_configs[] = {
     {"bart", "{\"model_type\": \"bart\", \"vocab_size\": 256, \"d_model\": 64, \"encoder_layers\": 2, "
              "\"decoder_layers\": 2, \"encoder_attention_heads\": 4, \"decoder_attention_heads\": 4, "
              "\"encoder_ffn_dim\": 128, \"decoder_ffn_dim\": 128, \"max_position_embeddings\": 32}", 256, 188416},
+    /* Gemma4ForCausalLM (modeling_gemma4.py), tied, layer 0 sliding (head_dim 16, 2 kv heads), layer 1 full
+     * (global_head_dim 32, attention_k_eq_v: 1 kv head, no v_proj), per-layer inputs of 8. Layer 0: q 64*64
+     * 4096 + q_norm 16 + k_norm 16 + k 64*32 2048 + v 2048 + o 4096 = 12320 (v_norm has no weight); MLP 24576;
+     * four norms 256; per_layer_input_gate 64*8 512 + per_layer_projection 8*64 512 + its norm 64 = 1088 ->
+     * 38240. Layer 1: q 64*128 8192 + q_norm 32 + k_norm 32 + k 64*32 2048 + o 128*64 8192 = 18496, + 24576
+     * + 256 + 1088 = 44416. Model: embed_tokens 16384, embed_tokens_per_layer 256*(2*8) 4096,
+     * per_layer_model_projection 64*16 1024, per_layer_projection_norm 8, norm 64 (layer_scalar, embed_scale
+     * and the inv_freq tables are buffers): 16384 + 4096 + 1024 + 8 + 64 + 38240 + 44416 */
+    {"gemma4_text", "{\"model_type\": \"gemma4_text\", \"head_dim\": 16, \"global_head_dim\": 32, "
+                    "\"sliding_window\": 8, \"layer_types\": [\"sliding_attention\", \"full_attention\"], "
+                    "\"attention_k_eq_v\": true, \"num_global_key_value_heads\": 1, "
+                    "\"hidden_size_per_layer_input\": 8, \"vocab_size_per_layer_input\": 256, "
+                    "\"final_logit_softcapping\": 30.0, " TINY_DIMS "}", 256, 104232},
     /* ---- vision-language (hand counts from modeling_gemma3.py / modeling_siglip.py) ---- */
     /* Gemma3ForConditionalGeneration: the language model is gemma3_text's 90752 (lm_head tied); SigLIP tower
      * of hidden 32, 2 heads, 2 layers, 28 px images in 7 px patches (4x4 = 16 patches): patch_embedding

@@ -205,6 +205,10 @@ mt_module *mt_rope_module(mt_model *m, mt_module *parent, const char *name, cons
  * (CAT, REPEAT) or rotary_dim / 2 (FREQS). A NULL module is an error. */
 void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
                      double scaling, mt_tensor **cos, mt_tensor **sin);
+/* The same from the module's buffer named `inv_freq` (Gemma 4's one rotary module holds a
+ * "<layer_type>_inv_freq" buffer per attention kind). */
+void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
+                          mt_rope_layout layout, double scaling, mt_tensor **cos, mt_tensor **sin);
 /* x rotated with cos/sin already broadcastable to it (unsqueezed at the heads
  * dim); rotary_dim > 0 and below x's last dim rotates only the first
  * rotary_dim channels and passes the rest through (partial rotary). */

@@ -52,6 +52,7 @@ extern const mt_arch mt_arch_qwen3_next;
 extern const mt_arch mt_arch_mistral3;
 extern const mt_arch mt_arch_jamba;
 extern const mt_arch mt_arch_minimax;
+extern const mt_arch mt_arch_gemma4_text;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -102,6 +103,7 @@ static const mt_arch *const registry[] = {
     &mt_arch_mistral3,
     &mt_arch_jamba,
     &mt_arch_minimax,
+    &mt_arch_gemma4_text,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

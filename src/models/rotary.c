@@ -28,6 +28,11 @@ mt_module *mt_rope_module(mt_model *m, mt_module *parent, const char *name, cons
 
 void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
                      double scaling, mt_tensor **cos, mt_tensor **sin) {
+    mt_rope_cos_sin_from(tr, rot, "inv_freq", x, pos, layout, scaling, cos, sin);
+}
+
+void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
+                          mt_rope_layout layout, double scaling, mt_tensor **cos, mt_tensor **sin) {
     *cos = *sin = NULL;
     if (!rot) { /* never a NoPE layer by accident: a missing module is an error */
         mt_fail(tr->ctx, MT_ERR_INTERNAL, "rotary: the model has no rotary module");
@@ -35,7 +40,7 @@ void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos
     }
     if (!pos) return;
     mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, inv_freq));
     /* inv_freq[None, :, None].float().expand(pos.shape[0], -1, 1) */
     mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
     mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
