@@ -882,6 +882,23 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
     return y;
 }
 
+mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, int64_t channels, int64_t size,
+                         mt_dtype dtype) {
+    mt_ctx *ctx = m->ctx;
+    const mt_tensor *ids = m->inputs.items[0];
+    const mt_sym *images = mt_model_input_dim(m, "images");
+    if (!images) return mt_ctx_status(ctx);
+    if (!mt_sym_is_const(images)) {
+        const mt_sym *hi = mt_sym_floordiv(ctx, mt_sym_mul(ctx, ids->shape[0], ids->shape[1]), tokens_per_image);
+        if (!hi) return mt_ctx_status(ctx);
+        mt_sym_set_bounds(ctx, images, 1, hi);
+    }
+    const mt_sym *dims[4] = {images, mt_sym_const(ctx, channels), mt_sym_const(ctx, size), mt_sym_const(ctx, size)};
+    mt_tensor *px = mt_tr_placeholder(tr, "pixel_values", dtype, 4, dims);
+    if (!px) return mt_ctx_status(ctx);
+    return mt_vec_push(ctx, &m->inputs, px) ? MT_OK : mt_ctx_status(ctx);
+}
+
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
     mt_module *root = s->root ? s->root : m->root;

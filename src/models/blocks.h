@@ -165,6 +165,12 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out);
 /* Build a Llama-style CausalLM tree on m->root and trace it. */
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s);
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s);
+/* A vision-language model's image input: the placeholder pixel_values [images, channels,
+ * size, size] of `dtype`, appended to m->inputs, its image count the input symbol `images`,
+ * bounded (when symbolic) by 1 and batch*seq // tokens_per_image (every image fills that many
+ * of input_ids' positions, the first input). */
+mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, int64_t channels, int64_t size,
+                         mt_dtype dtype);
 
 /* The default sub-blocks, for families that compose or wrap them. */
 mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index);

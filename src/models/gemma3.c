@@ -317,20 +317,8 @@ static mt_status gemma3_mm_build(mt_model *m) {
 
 static mt_status gemma3_mm_forward(mt_model *m, mt_tracer *tr) {
     gemma3_mm *g = m->family;
-    mt_ctx *ctx = m->ctx;
-    const mt_tensor *ids = m->inputs.items[0];
-    const mt_sym *images = mt_model_input_dim(m, "images");
-    if (!images) return mt_ctx_status(ctx);
-    if (!mt_sym_is_const(images)) {
-        const mt_sym *hi = mt_sym_floordiv(ctx, mt_sym_mul(ctx, ids->shape[0], ids->shape[1]), g->mm_tokens);
-        if (!hi) return mt_ctx_status(ctx);
-        mt_sym_set_bounds(ctx, images, 1, hi);
-    }
-    const mt_sym *dims[4] = {images, mt_sym_const(ctx, g->vision.channels), mt_sym_const(ctx, g->vision.image_size),
-                             mt_sym_const(ctx, g->vision.image_size)};
-    mt_tensor *px = mt_tr_placeholder(tr, "pixel_values", g->text.dtype, 4, dims);
-    if (!px) return mt_ctx_status(ctx);
-    mt_vec_push(ctx, &m->inputs, px);
+    mt_status st = mt_image_input(m, tr, g->mm_tokens, g->vision.channels, g->vision.image_size, g->text.dtype);
+    if (st != MT_OK) return st;
     return mt_dec_forward(m, tr, &g->text);
 }
 
