@@ -1182,13 +1182,6 @@ static void kv_totals(sizer *S, mt_sizing *out) {
  * and an attribute state_dtype (float32: the chunked rule returns its final
  * state in float32 and the cache keeps it), which then sizes that state
  * instead of the conv weight's dtype. */
-static bool int_attr(const mt_module *mod, const char *name, int64_t *v) {
-    const mt_arg *a = mt_module_get_attr(mod, name);
-    if (!a || a->kind != MT_ARG_INT) return false;
-    *v = a->v.i;
-    return true;
-}
-
 /* The dtype of the first parameter under mod (depth first), NONE without one. */
 static mt_dtype param_dtype(const mt_module *mod) {
     for (int i = 0; i < mod->params.n; i++) {
@@ -1202,33 +1195,68 @@ static mt_dtype param_dtype(const mt_module *mod) {
     return MT_DTYPE_NONE;
 }
 
-static void state_walk(const mt_module *mod, mt_sizing *out) {
-    /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
-     * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype) */
-    int64_t numel;
-    if (int_attr(mod, "recurrent_state_numel", &numel) && numel > 0) {
-        mt_dtype dt = param_dtype(mod);
-        if (dt != MT_DTYPE_NONE) {
-            out->state_layers++;
-            out->state_dtype = dt;
-            out->ssm_state_bytes += numel * (int64_t)mt_dtype_size(dt);
+/* The attributes state_walk reads, found in one pass over a module's attributes
+ * (it visits every module: one pass instead of a lookup per name). */
+typedef struct state_attrs {
+    const mt_arg *numel, *heads, *head_dim, *inter, *d_state, *dtype;
+} state_attrs;
+
+static void state_attrs_of(const mt_module *mod, state_attrs *a) {
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < mod->nattrs; i++) {
+        const char *nm = mod->attrs[i].name;
+        const mt_arg *v = &mod->attrs[i].value;
+        switch (nm[0]) {
+        case 'r': if (strcmp(nm, "recurrent_state_numel") == 0) a->numel = v; break;
+        case 'n': if (strcmp(nm, "num_heads") == 0) a->heads = v; break;
+        case 'h': if (strcmp(nm, "head_dim") == 0) a->head_dim = v; break;
+        case 'i': if (strcmp(nm, "intermediate_size") == 0) a->inter = v; break;
+        case 's':
+            if (strcmp(nm, "ssm_state_size") == 0) a->d_state = v;
+            else if (strcmp(nm, "state_dtype") == 0) a->dtype = v;
+            break;
+        default: break;
         }
     }
-    const mt_module *conv = mt_module_child(mod, "conv1d");
-    int64_t h, p, n, rows = 0;
-    if (int_attr(mod, "num_heads", &h) && int_attr(mod, "head_dim", &p)) rows = h * p;
-    else if (!int_attr(mod, "intermediate_size", &rows)) rows = 0;
-    if (conv && conv->leaf == MT_LEAF_NN_CONV1D && rows > 0 && int_attr(mod, "ssm_state_size", &n)) {
-        const mt_arg *ch = mt_module_get_attr(conv, "in_channels"), *k = mt_module_get_attr(conv, "kernel_size");
-        const mt_param *w = mt_module_param(conv, "weight");
-        if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
-            int64_t es = (int64_t)mt_dtype_size(w->t->dtype);
-            const mt_arg *sd = mt_module_get_attr(mod, "state_dtype");
-            int64_t ss = sd && sd->kind == MT_ARG_DTYPE ? (int64_t)mt_dtype_size(sd->v.dtype) : es;
-            out->state_layers++;
-            out->state_dtype = w->t->dtype;
-            out->conv_state_bytes += ch->v.i * k->v.i * es;
-            out->ssm_state_bytes += rows * n * ss;
+}
+
+static bool int_of(const mt_arg *a, int64_t *v) {
+    if (!a || a->kind != MT_ARG_INT) return false;
+    *v = a->v.i;
+    return true;
+}
+
+static void state_walk(const mt_module *mod, mt_sizing *out) {
+    if (mod->nattrs > 0) {
+        state_attrs A;
+        state_attrs_of(mod, &A);
+        /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
+         * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype) */
+        int64_t numel;
+        if (int_of(A.numel, &numel) && numel > 0) {
+            mt_dtype dt = param_dtype(mod);
+            if (dt != MT_DTYPE_NONE) {
+                out->state_layers++;
+                out->state_dtype = dt;
+                out->ssm_state_bytes += numel * (int64_t)mt_dtype_size(dt);
+            }
+        }
+        int64_t h, p, n, rows = 0;
+        if (int_of(A.heads, &h) && int_of(A.head_dim, &p)) rows = h * p;
+        else if (!int_of(A.inter, &rows)) rows = 0;
+        const mt_module *conv = rows > 0 && A.d_state ? mt_module_child(mod, "conv1d") : NULL;
+        if (conv && conv->leaf == MT_LEAF_NN_CONV1D && int_of(A.d_state, &n)) {
+            const mt_arg *ch = mt_module_get_attr(conv, "in_channels"), *k = mt_module_get_attr(conv, "kernel_size");
+            const mt_param *w = mt_module_param(conv, "weight");
+            if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
+                int64_t es = (int64_t)mt_dtype_size(w->t->dtype);
+                const mt_arg *sd = A.dtype;
+                int64_t ss = sd && sd->kind == MT_ARG_DTYPE ? (int64_t)mt_dtype_size(sd->v.dtype) : es;
+                out->state_layers++;
+                out->state_dtype = w->t->dtype;
+                out->conv_state_bytes += ch->v.i * k->v.i * es;
+                out->ssm_state_bytes += rows * n * ss;
+            }
         }
     }
     for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], out);
