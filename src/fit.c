@@ -343,16 +343,11 @@ static mt_status gather(fx *F) {
                 info[i].value.kind == MT_ARG_INT)
                 F->hidden = info[i].value.v.i;
     }
-    static const char *const POS[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
-                                      "seq_length", NULL};
-    /* the config's own, else its language model's (a vision-language model's text_config) */
-    mt_config *text = m->cfg && mt_config_has(m->cfg, "text_config") ? mt_config_sub(m->cfg, "text_config") : NULL;
-    mt_config *where[2] = {m->cfg, text};
-    for (int w = 0; w < 2 && !F->max_pos; w++)
-        for (int i = 0; POS[i] && where[w] && !F->max_pos; i++) {
-            json_t *j = mt_config_json(where[w], POS[i]);
-            if (j && json_is_integer(j) && json_integer_value(j) > 0) F->max_pos = json_integer_value(j);
-        }
+    if (!F->max_pos) {
+        const char *where;
+        bool dflt;
+        F->max_pos = mt__model_max_positions(m, &where, &dflt);
+    }
     return MT_OK;
 }
 

@@ -32,6 +32,30 @@ void mt_model_info(mt_model *m, const char *name, mt_arg value) {
     p->ninfo++;
 }
 
+int64_t mt__model_max_positions(const mt_model *m, const char **where, bool *is_default) {
+    static const char *const fields[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
+                                         "seq_length", "n_ctx"};
+    *where = NULL;
+    *is_default = false;
+    mt_config *cfg = m ? m->cfg : NULL;
+    mt_config *text = cfg && mt_config_has(cfg, "text_config") ? mt_config_sub(cfg, "text_config") : NULL;
+    mt_config *in[2] = {cfg, text};
+    for (int w = 0; w < 2; w++) {
+        for (size_t i = 0; in[w] && i < sizeof fields / sizeof fields[0]; i++) {
+            json_t *j = mt_config_json(in[w], fields[i]);
+            if (!j || !json_is_integer(j) || json_integer_value(j) <= 0) continue;
+            *where = w == 0 ? fields[i] : mt_sprintf(m->ctx, "text_config.%s", fields[i]);
+            return (int64_t)json_integer_value(j);
+        }
+    }
+    if (m && m->arch && m->arch->max_positions > 0) {
+        *where = mt_sprintf(m->ctx, "%s's default max_position_embeddings", m->arch->model_type);
+        *is_default = true;
+        return m->arch->max_positions;
+    }
+    return 0;
+}
+
 const mt_kwarg *mt__model_infos(const mt_model *m, int *n) {
     *n = m->priv ? m->priv->ninfo : 0;
     return *n ? m->priv->info : NULL;

@@ -3,6 +3,7 @@
 #ifndef METATRACE_MODEL_INTERNAL_H
 #define METATRACE_MODEL_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <metatrace/family.h>
@@ -16,5 +17,16 @@ struct mt_model_private {
 
 /* The recorded info as one array (*n entries; NULL when none). */
 const mt_kwarg *mt__model_infos(const mt_model *m, int *n);
+
+/* The longest sequence the model's config allows: the first of
+ * max_position_embeddings, n_positions, max_sequence_length, seq_length, n_ctx
+ * that is a positive integer in the config, else in its text_config (a
+ * vision-language model's language model), else the family's config class
+ * default (mt_arch.max_positions). *where says which ("max_position_embeddings",
+ * "text_config.max_position_embeddings", "gemma3_text's default max_position_embeddings",
+ * allocated in the model's context; *is_default when it is the family's
+ * default); 0 when none applies. The sizing pass and
+ * the fit read the context length through this one function. */
+int64_t mt__model_max_positions(const mt_model *m, const char **where, bool *is_default);
 
 #endif

@@ -898,25 +898,19 @@ typedef struct sizer {
 } sizer;
 
 static int64_t config_context(sizer *S, const char **note) {
-    static const char *const fields[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
-                                         "seq_length", "n_ctx"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        int64_t v = 0;
-        if (!S->m->cfg || !mt_config_has(S->m->cfg, fields[i])) continue;
-        if (!mt_config_int(S->m->cfg, fields[i], 0, &v)) {
-            mt_error_clear(S->ctx);
-            continue;
-        }
-        if (v <= 0) continue;
-        if (v > MT_SIZING_CONTEXT_CAP) {
-            *note = mt_sprintf(S->ctx, "%s %lld capped at %d", fields[i], (long long)v, MT_SIZING_CONTEXT_CAP);
-            return MT_SIZING_CONTEXT_CAP;
-        }
-        *note = mt_sprintf(S->ctx, "the config's %s", fields[i]);
-        return v;
+    const char *where;
+    bool dflt;
+    int64_t v = mt__model_max_positions(S->m, &where, &dflt);
+    if (v <= 0) {
+        *note = "no max_position_embeddings in the config: 4096 assumed";
+        return 4096;
     }
-    *note = "no max_position_embeddings in the config: 4096 assumed";
-    return 4096;
+    if (v > MT_SIZING_CONTEXT_CAP) {
+        *note = mt_sprintf(S->ctx, "%s %lld capped at %d", where, (long long)v, MT_SIZING_CONTEXT_CAP);
+        return MT_SIZING_CONTEXT_CAP;
+    }
+    *note = dflt ? mt_sprintf(S->ctx, "%s (not in the config)", where) : mt_sprintf(S->ctx, "the config's %s", where);
+    return v;
 }
 
 static int core_at(const sizer *S, int node);

@@ -156,6 +156,10 @@ typedef struct mt_arch {
      * NULL: any class with default_class's head ("...ForCausalLM"). Another class
      * is built as default_class, with a note saying so (mt_model_note). */
     const char *const *classes;
+    /* Optional: the family's config class default for max_position_embeddings
+     * (transformers' __init__ default), used for the context length when a
+     * config leaves the key out. 0: none known. */
+    int64_t max_positions;
 } mt_arch;
 
 MT_API const mt_arch *mt_arch_find(const char *model_type);

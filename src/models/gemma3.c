@@ -128,6 +128,7 @@ const mt_arch mt_arch_gemma3_text = {
     .example = "google/gemma-3-1b-it",
     .build = gemma3_build,
     .forward = gemma3_forward,
+    .max_positions = 131072, /* Gemma3TextConfig(max_position_embeddings=131_072) */
 };
 
 /* ---- Gemma3ForConditionalGeneration (model_type gemma3) -----------------------
@@ -340,4 +341,5 @@ const mt_arch mt_arch_gemma3 = {
     .forward = gemma3_mm_forward,
     .totals = gemma3_mm_totals,
     .classes = gemma3_mm_classes,
+    .max_positions = 131072, /* its text_config's, Gemma3TextConfig's default */
 };

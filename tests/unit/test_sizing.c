@@ -348,6 +348,30 @@ Test(sizing, kv_dtype_and_memory_budget)
     mt_ctx_free(ctx);
 }
 
+Test(sizing, context_from_text_config_or_the_family_default)
+{
+    /* medgemma-27b-it and Mistral-Small-3.1 keep max_position_embeddings 131072 in their
+     * text_config (lines 89 and 15 of the files); gemma-3-4b-it has none anywhere, so
+     * Gemma3TextConfig's __init__ default applies (max_position_embeddings=131_072 in
+     * transformers' configuration_gemma3.py), not a blanket 4096 */
+    static const struct {
+        const char *cfg, *source;
+    } rows[] = {
+        {"samples/configs/multimodal/google--medgemma-27b-it.config.json", "the config's text_config.max_position_embeddings"},
+        {"samples/configs/multimodal/mistralai--Mistral-Small-3.1-24B-Instruct-2503.config.json",
+         "the config's text_config.max_position_embeddings"},
+        {"samples/configs/multimodal/google--gemma-3-4b-it.config.json",
+         "gemma3's default max_position_embeddings (not in the config)"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        mt_ctx *ctx = mt_ctx_new();
+        mt_sizing s = real(ctx, rows[i].cfg, MT_DTYPE_NONE, NULL);
+        cr_assert_eq(s.context, 131072, "%s: context %lld", rows[i].cfg, (long long)s.context);
+        cr_assert_str_eq(s.context_note, rows[i].source, "%s", rows[i].cfg);
+        mt_ctx_free(ctx);
+    }
+}
+
 /* ---- FLOPs ---------------------------------------------------------------------------- */
 
 static bool is_linear(const mt_node *n) {
