@@ -38,10 +38,13 @@
  *   Qwen3NextConfig's (moe/shared expert 512, linear heads 16 key / 32 value of
  *   128, conv kernel 4, partial_rotary_factor 0.25, untied).
  *
- * Recorded departures (as the other families' conventions): the checkpoints'
- * experts are stored per expert (mlp.experts.N.{gate,up,down}_proj.weight, which
- * transformers v5 merges into a 3-D Qwen3_5MoeExperts on load), traced as the
- * per-expert loop of Qwen3-Next's sparse block; the M-RoPE of a text-only input
+ * Recorded departures (as the other families' conventions): the MoE checkpoint
+ * found (tests/data/index, saved by transformers 5.2) stores the experts one module
+ * per expert (mlp.experts.N.{gate,up,down}_proj.weight, which transformers v5
+ * merges into a 3-D Qwen3_5MoeExperts on load through its conversion_mapping), and
+ * they are built and traced so, as the per-expert loop of Qwen3-Next's sparse
+ * block; the chunked rule keeps Qwen3-Next's FX target (the same function, which
+ * modeling_qwen3_5.py copies); the M-RoPE of a text-only input
  * (position_ids arange(seq) expanded to the 3 rotary rows, all equal) gives the
  * 1-D rotary's cos/sin, which is what is recorded (no interleaving nodes);
  * position_ids is arange(seq)[None] (the 4-row text/rotary split is not
