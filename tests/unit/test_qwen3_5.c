@@ -280,6 +280,29 @@ Test(qwen3_5, deltanet_graph) {
     mt_ctx_free(ctx);
 }
 
+/* qwen3_5_moe (Qwen3_5MoeForConditionalGeneration) is traced as its text_config's qwen3_5_moe_text, and a
+ * text_config without a model_type takes transformers' default for the wrapper; the same parameters as the
+ * tiny text model (126,704 by hand in tests/tiny_configs.h). */
+Test(qwen3_5, moe_wrapper_traces_its_language_model) {
+    const char *tiny = tiny_for("qwen3_5_moe_text")->json;
+    const char *prefix = "{\"model_type\": \"qwen3_5_moe_text\", ";
+    cr_assert(strncmp(tiny, prefix, strlen(prefix)) == 0);
+    for (int v = 0; v < 2; v++) {
+        mt_ctx *ctx = mt_ctx_new();
+        /* variant 1: the tiny config's fields without its model_type */
+        const char *text = v == 0 ? tiny : mt_sprintf(ctx, "{%s", tiny + strlen(prefix));
+        const char *json = mt_sprintf(ctx, "{\"model_type\": \"qwen3_5_moe\", \"text_config\": %s}", text);
+        mt_model *m = tu_build_text(ctx, json, 0);
+        cr_assert_str_eq(m->model_type, "qwen3_5_moe_text");
+        cr_assert(m->note && strstr(m->note, "model_type 'qwen3_5_moe' is multimodal") && strstr(m->note, "vision tower"),
+                  "%s", m->note ? m->note : "(none)");
+        mt_totals t;
+        cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+        cr_assert_eq(t.params, 126704);
+        mt_ctx_free(ctx);
+    }
+}
+
 static const char *build_error(mt_ctx *ctx, const char *json) {
     mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "bad.json");
     cr_assert_not_null(cfg, "config: %s", mt_ctx_errmsg(ctx));
