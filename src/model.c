@@ -160,6 +160,8 @@ static const struct {
     {"idefics3", "llama", "the SigLIP vision tower and the connector"},
     {"llama4", "llama4_text", "the vision tower and the multi-modal projector"},
     {"gemma4", "gemma4_text", "the vision and audio towers and their embedders (embed_vision, embed_audio)"},
+    {"qwen3_5", "qwen3_5_text", "the vision tower and its patch merger (model.visual)"},
+    {"qwen3_5_moe", "qwen3_5_moe_text", "the vision tower and its patch merger (model.visual)"},
 };
 
 /* A multimodal config whose model_type is not registered: its language model

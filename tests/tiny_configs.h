@@ -194,6 +194,29 @@ static const tiny_config tiny_configs[] = {
                    "\"linear_conv_kernel_dim\": 4, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
                    "\"moe_intermediate_size\": 32, \"shared_expert_intermediate_size\": 48, "
                    "\"mlp_only_layers\": [0], " TINY_DIMS "}", 256, 117168},
+    /* Qwen3_5ForCausalLM (modular_qwen3_5.py), layer 0 Gated DeltaNet, layer 1 gated full attention, a dense
+     * MLP on both: key_dim 2*8 = 16, value_dim 4*8 = 32, conv_dim 64; linear_attn: conv1d 64*1*4 = 256, dt_bias/
+     * A_log 2*4, norm 8, out_proj 32*64 = 2048, in_proj_qkv 64*64 = 4096, in_proj_z 64*32 = 2048, in_proj_b/
+     * in_proj_a 2*64*4 = 512 -> 8976; + MLP 3*64*128 = 24576 + norms 128 -> 33680; self_attn: q_proj
+     * 64*(4*16*2) = 8192, k_proj/v_proj 2*64*32 = 4096, o_proj 64*64 = 4096, q_norm/k_norm 2*16 -> 16416;
+     * + MLP 24576 + norms 128 -> 41120; untied: 16384 + 33680 + 41120 + 64 + 16384. Rotary from
+     * rope_parameters: int(16 * 0.25) = 4 channels. */
+    {"qwen3_5_text", "{\"model_type\": \"qwen3_5_text\", \"head_dim\": 16, \"rope_parameters\": {\"rope_type\": "
+                     "\"default\", \"rope_theta\": 10000000, \"partial_rotary_factor\": 0.25}, \"layer_types\": "
+                     "[\"linear_attention\", \"full_attention\"], \"linear_num_key_heads\": 2, "
+                     "\"linear_num_value_heads\": 4, \"linear_key_head_dim\": 8, \"linear_value_head_dim\": 8, "
+                     "\"linear_conv_kernel_dim\": 4, " TINY_DIMS "}", 256, 107632},
+    /* Qwen3_5MoeForCausalLM (modular_qwen3_5_moe.py): the same mixers, Qwen3-Next's sparse block on both layers:
+     * gate 64*4 = 256, experts 4*3*64*32 = 24576, shared_expert 3*64*48 = 9216, shared_expert_gate 64 -> 34112;
+     * layer 0 8976 + 34112 + 128 = 43216, layer 1 16416 + 34112 + 128 = 50656; 16384 + 43216 + 50656 + 64 +
+     * 16384 */
+    {"qwen3_5_moe_text", "{\"model_type\": \"qwen3_5_moe_text\", \"head_dim\": 16, \"rope_parameters\": "
+                         "{\"rope_type\": \"default\", \"rope_theta\": 10000000, \"partial_rotary_factor\": 0.25}, "
+                         "\"layer_types\": [\"linear_attention\", \"full_attention\"], \"linear_num_key_heads\": 2, "
+                         "\"linear_num_value_heads\": 4, \"linear_key_head_dim\": 8, \"linear_value_head_dim\": 8, "
+                         "\"linear_conv_kernel_dim\": 4, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
+                         "\"moe_intermediate_size\": 32, \"shared_expert_intermediate_size\": 48, " TINY_DIMS "}",
+     256, 126704},
     /* JambaForCausalLM, layer 0 Mamba + MoE (expert_layer_offset 0), layer 1 attention + dense MLP
      * (attn_layer_period 2, offset 1); mixer (modeling_jamba.py JambaMambaMixer): intermediate 2*64 = 128,
      * dt_rank ceil(64/16) = 4; conv1d 128*1*4 + 128 = 640, in_proj 64*256 16384, x_proj 128*(4+2*8) 2560,

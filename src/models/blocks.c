@@ -465,7 +465,8 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU; /* requested; the meta scope turns it into META */
     mt_module *root = s->root ? s->root : m->root;
-    mt_module *model = mt_module_new(ctx, root, "model", s->cls.model);
+    mt_module *model_parent = s->model_parent ? s->model_parent : root;
+    mt_module *model = mt_module_new(ctx, model_parent, NM(s, model, "model"), s->cls.model);
     if (!model) return mt_ctx_status(ctx);
     mt_module *emb = s->caps.embed_cls ? scaled_embedding(m, model, s)
                                        : mt_nn_embedding(ctx, model, NM(s, embed, "embed_tokens"), s->vocab, s->hidden, dt, dev);
@@ -902,7 +903,7 @@ mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, i
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
     mt_module *root = s->root ? s->root : m->root;
-    mt_module *model = mt_tr_child(tr, root, "model");
+    mt_module *model = mt_tr_child(tr, s->model_parent ? s->model_parent : root, NM(s, model, "model"));
     mt_module *emb = mt_tr_child(tr, model, NM(s, embed, "embed_tokens"));
     mt_tensor *h = NULL;
     if (s->hooks.merge_embeds) { /* embedded and merged by the wrapper, then the decoder runs */
@@ -911,6 +912,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         mt_tr_enter(tr, root);
         mt_tr_enter(tr, model);
     } else {
+        if (s->model_parent) mt_tr_enter(tr, s->model_parent);
         mt_tr_enter(tr, model);
         h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
     }
@@ -985,6 +987,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     }
     h = mt_dec_norm_forward(tr, mt_tr_child(tr, model, NM(s, final_norm, "norm")), h, s);
     mt_tr_leave(tr);
+    if (s->model_parent && !s->hooks.merge_embeds) mt_tr_leave(tr);
     mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, root, NM(s, lm_head, "lm_head")), h);
     if (s->caps.logits_mul != 0) logits = mt_mul_s(tr, logits, s->caps.logits_mul);
     if (s->caps.logits_div != 0) logits = mt_div_s(tr, logits, s->caps.logits_div);

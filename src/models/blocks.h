@@ -81,6 +81,7 @@ typedef struct mt_dec_naming {
     const char *q_norm, *k_norm;                        /* q_norm, k_norm (query_layernorm, key_layernorm) */
     const char *attn_alt; /* a layer without the attention child has this one instead, passed to the attention
                            * hook in its place (Bamba's "mamba" mixer); NULL: none */
+    const char *model;    /* the decoder model module (embed_tokens, layers, norm, rotary_emb): "model" */
 } mt_dec_naming;
 
 typedef struct mt_dec_caps {
@@ -142,6 +143,9 @@ typedef struct mt_dec_spec {
     mt_dec_naming names;
     mt_module *root;           /* NULL: m->root; else the module the CausalLM (its model and lm_head)
                                 * is built under and traced from (a multimodal wrapper's language_model) */
+    mt_module *model_parent;   /* NULL: root; else the module the decoder model (names.model) is built under and
+                                * entered from, lm_head staying under root (Qwen3.5's stored names
+                                * model.language_model.* beside lm_head); not with hooks.merge_embeds */
 } mt_dec_spec;
 
 /* Read the fields every Llama-like config shares, with the given defaults

@@ -39,7 +39,7 @@
 
 #include <jansson.h>
 
-#include "moe.h"
+#include "qwen3_next.h"
 
 static const mt_dec_names qwen3_next_names = {
     "Qwen3NextModel", "Qwen3NextDecoderLayer", "Qwen3NextAttention", "Qwen3NextMLP", "Qwen3NextRMSNorm",
@@ -53,12 +53,7 @@ static const mt_dec_defaults qwen3_next_defaults = {
     .tie_embeddings = false, .head_dim = 256,
 };
 
-typedef struct qnext {
-    int64_t nk, nv, dk, dv, conv_kernel; /* linear_num_key_heads, ..._value_heads, key/value head dims */
-    int64_t sparse_step;
-    const bool *linear;   /* per layer: a linear-attention layer */
-    const bool *mlp_only; /* per layer */
-} qnext;
+typedef mt_qnext qnext;
 
 static const mt_sym *K(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
 static const qnext *fam_of(const mt_dec_spec *s) { return ((const mt_moe_model *)s->ext)->fam; }
@@ -70,19 +65,30 @@ static mt_module *build_deltanet(mt_model *m, const mt_dec_spec *s, mt_module *L
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU;
     int64_t key_dim = q->nk * q->dk, value_dim = q->nv * q->dv, conv_dim = 2 * key_dim + value_dim, nv = q->nv;
-    mt_module *la = mt_module_new(ctx, L, "linear_attn", "Qwen3NextGatedDeltaNet");
-    /* __init__ order: act (ACT2FN[hidden_act]), conv1d, in_proj_qkvz, in_proj_ba, dt_bias, A_log, norm, out_proj */
+    const char *cls = q->deltanet_cls ? q->deltanet_cls : "Qwen3NextGatedDeltaNet";
+    mt_module *la = mt_module_new(ctx, L, "linear_attn", cls);
+    /* __init__ order: act (ACT2FN[hidden_act]), conv1d, in_proj_qkvz, in_proj_ba, dt_bias, A_log, norm, out_proj;
+     * Qwen3_5GatedDeltaNet deletes the two fused projections and appends in_proj_qkv, in_proj_z, in_proj_b and
+     * in_proj_a after out_proj */
     if (!la || !mt_act_new(m, la, "act", s->hidden_act, "hidden_act") ||
         !mt_nn_conv1d_nn(ctx, la, "conv1d", conv_dim, conv_dim, q->conv_kernel, q->conv_kernel - 1, conv_dim, false,
-                         dt, dev) ||
-        !mt_nn_linear(ctx, la, "in_proj_qkvz", s->hidden, 2 * key_dim + 2 * value_dim, false, dt, dev) ||
-        !mt_nn_linear(ctx, la, "in_proj_ba", s->hidden, 2 * nv, false, dt, dev) ||
-        !mt_param_new(ctx, la, "dt_bias", dt, dev, 1, &nv) || !mt_param_new(ctx, la, "A_log", dt, dev, 1, &nv))
+                         dt, dev))
         return NULL;
-    mt_module *norm = mt_module_new(ctx, la, "norm", "Qwen3NextRMSNormGated");
+    if (!q->split_proj &&
+        (!mt_nn_linear(ctx, la, "in_proj_qkvz", s->hidden, 2 * key_dim + 2 * value_dim, false, dt, dev) ||
+         !mt_nn_linear(ctx, la, "in_proj_ba", s->hidden, 2 * nv, false, dt, dev)))
+        return NULL;
+    if (!mt_param_new(ctx, la, "dt_bias", dt, dev, 1, &nv) || !mt_param_new(ctx, la, "A_log", dt, dev, 1, &nv))
+        return NULL;
+    mt_module *norm = mt_module_new(ctx, la, "norm", q->gated_norm_cls ? q->gated_norm_cls : "Qwen3NextRMSNormGated");
     if (!norm || !mt_param_new(ctx, norm, "weight", dt, dev, 1, &q->dv)) return NULL;
     mt_module_attr(ctx, norm, "eps", mt_a_float(s->norm_eps));
     if (!mt_nn_linear(ctx, la, "out_proj", value_dim, s->hidden, false, dt, dev)) return NULL;
+    if (q->split_proj && (!mt_nn_linear(ctx, la, "in_proj_qkv", s->hidden, conv_dim, false, dt, dev) ||
+                          !mt_nn_linear(ctx, la, "in_proj_z", s->hidden, value_dim, false, dt, dev) ||
+                          !mt_nn_linear(ctx, la, "in_proj_b", s->hidden, nv, false, dt, dev) ||
+                          !mt_nn_linear(ctx, la, "in_proj_a", s->hidden, nv, false, dt, dev)))
+        return NULL;
     /* the recurrent state the sizing pass reads: [num_heads, head_dim, ssm_state_size] in state_dtype */
     mt_module_attr(ctx, la, "num_heads", mt_a_int(q->nv));
     mt_module_attr(ctx, la, "head_dim", mt_a_int(q->dk));
@@ -92,7 +98,7 @@ static mt_module *build_deltanet(mt_model *m, const mt_dec_spec *s, mt_module *L
     return la;
 }
 
-static mt_status build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
+mt_status mt_qnext_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
     const qnext *q = fam_of(s);
     if (q->linear[index]) return build_deltanet(m, s, L, q) ? MT_OK : mt_ctx_status(m->ctx);
     mt_ctx *ctx = m->ctx;
@@ -119,7 +125,7 @@ static bool layer_sparse(const mt_moe_model *mm, int64_t i) {
     return mm->moe.num_experts > 0 && (i + 1) % q->sparse_step == 0;
 }
 
-static mt_status build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
+mt_status mt_qnext_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
     mt_moe_model *mm = s->ext;
     if (layer_sparse(mm, index)) return mt_moe_build(m, mm, layer, "mlp") ? MT_OK : mt_ctx_status(m->ctx);
     return mt_dec_build_mlp(m, s, layer, index);
@@ -132,14 +138,15 @@ static mt_status read_mlp_only(mt_model *m, int64_t layers, qnext *q) {
     q->mlp_only = flags;
     json_t *v = mt_config_json(m->cfg, "mlp_only_layers");
     if (!v || json_is_null(v)) return MT_OK;
-    if (!json_is_array(v)) return mt_config_error(m->cfg, "mlp_only_layers", "expected a list of layer indices (qwen3_next)");
+    if (!json_is_array(v)) return mt_config_error(m->cfg, "mlp_only_layers", "expected a list of layer indices (%s)",
+                                            m->model_type);
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *x = json_array_get(v, i);
         json_int_t k = json_is_integer(x) ? json_integer_value(x) : -1;
         if (k < 0) {
             char field[48];
             snprintf(field, sizeof field, "mlp_only_layers.%zu", i);
-            return mt_config_error(m->cfg, field, "expected a layer index >= 0 (qwen3_next)");
+            return mt_config_error(m->cfg, field, "expected a layer index >= 0 (%s)", m->model_type);
         }
         if (k < layers) flags[k] = true;
     }
@@ -161,22 +168,58 @@ static mt_status read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layer
     }
     if (!json_is_array(lt) || (int64_t)json_array_size(lt) != cfg_layers)
         return mt_config_error(m->cfg, "layer_types", "expected a list of %lld layer types (num_hidden_layers) "
-                               "(qwen3_next)", (long long)cfg_layers);
+                               "(%s)", (long long)cfg_layers, m->model_type);
     for (size_t i = 0; i < json_array_size(lt); i++) {
         const char *t = json_string_value(json_array_get(lt, i));
         bool is_lin = t && strcmp(t, "linear_attention") == 0;
         if (!is_lin && !(t && strcmp(t, "full_attention") == 0)) {
             char field[48];
             snprintf(field, sizeof field, "layer_types.%zu", i);
-            return mt_config_error(m->cfg, field, "expected \"linear_attention\" or \"full_attention\" (qwen3_next)");
+            return mt_config_error(m->cfg, field, "expected \"linear_attention\" or \"full_attention\" (%s)",
+                                   m->model_type);
         }
         if ((int64_t)i < layers) lin[i] = is_lin;
     }
     return MT_OK;
 }
 
-static mt_tensor *qnext_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
-                             mt_tensor *sin, const mt_dec_spec *s);
+mt_status mt_qnext_read_linear(mt_model *m, mt_qnext *q, int64_t cfg_layers, int64_t layers) {
+    mt_config *c = m->cfg;
+    if (!mt_config_pos_int(c, "linear_conv_kernel_dim", 4, &q->conv_kernel) ||
+        !mt_config_pos_int(c, "linear_key_head_dim", 128, &q->dk) ||
+        !mt_config_pos_int(c, "linear_value_head_dim", 128, &q->dv) ||
+        !mt_config_pos_int(c, "linear_num_key_heads", 16, &q->nk) ||
+        !mt_config_pos_int(c, "linear_num_value_heads", 32, &q->nv))
+        return mt_ctx_status(m->ctx);
+    const char *lim_key[5] = {"linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                              "linear_value_head_dim", "linear_conv_kernel_dim"};
+    const int64_t lim_val[5] = {q->nk, q->nv, q->dk, q->dv, q->conv_kernel};
+    for (int i = 0; i < 5; i++) /* keeps the projection sizes' products far from int64 overflow */
+        if (lim_val[i] > ((int64_t)1 << 20))
+            return mt_config_error(c, lim_key[i], "expected at most %lld, got %lld (%s)",
+                                   (long long)((int64_t)1 << 20), (long long)lim_val[i], m->model_type);
+    if (q->nv % q->nk != 0)
+        return mt_config_error(c, "linear_num_value_heads", "linear_num_value_heads (%lld) must be a multiple of "
+                               "linear_num_key_heads (%lld) (%s)", (long long)q->nv, (long long)q->nk, m->model_type);
+    return read_layer_types(m, cfg_layers, layers, q);
+}
+
+void mt_qnext_info(mt_model *m, const mt_moe_model *mm) {
+    const qnext *q = mm->fam;
+    const mt_dec_spec *s = &mm->dec;
+    int64_t nlin = 0;
+    for (int64_t i = 0; i < s->layers; i++) nlin += q->linear[i];
+    mt_model_info(m, "full_attention_layers", mt_a_int(s->layers - nlin));
+    mt_model_info(m, "linear_attention_layers", mt_a_int(nlin));
+    mt_model_info(m, "linear_num_key_heads", mt_a_int(q->nk));
+    mt_model_info(m, "linear_num_value_heads", mt_a_int(q->nv));
+    mt_model_info(m, "linear_key_head_dim", mt_a_int(q->dk));
+    mt_model_info(m, "linear_value_head_dim", mt_a_int(q->dv));
+    if (mm->moe.num_experts == 0 && q->split_proj) return; /* dense Qwen3.5 */
+    mt_model_info(m, "num_experts", mt_a_int(mm->moe.num_experts));
+    mt_model_info(m, "num_experts_per_tok", mt_a_int(mm->moe.top_k));
+    mt_model_info(m, "moe_intermediate_size", mt_a_int(mm->moe.expert_inter));
+}
 
 static mt_status qwen3_next_build(mt_model *m) {
     mt_moe_model *mm = mt_moe_model_new(m);
@@ -195,11 +238,6 @@ static mt_status qwen3_next_build(mt_model *m) {
     if (!mt_config_int(c, "num_hidden_layers", qwen3_next_defaults.layers, &cfg_layers) ||
         !mt_config_bool(c, "attention_bias", false, &bias) ||
         !mt_config_float(c, "partial_rotary_factor", 0.25, &prf) ||
-        !mt_config_pos_int(c, "linear_conv_kernel_dim", 4, &q->conv_kernel) ||
-        !mt_config_pos_int(c, "linear_key_head_dim", 128, &q->dk) ||
-        !mt_config_pos_int(c, "linear_value_head_dim", 128, &q->dv) ||
-        !mt_config_pos_int(c, "linear_num_key_heads", 16, &q->nk) ||
-        !mt_config_pos_int(c, "linear_num_value_heads", 32, &q->nv) ||
         !mt_config_int(c, "num_experts", 512, &e->num_experts) ||
         !mt_config_pos_int(c, "num_experts_per_tok", 10, &e->top_k) ||
         !mt_config_pos_int(c, "moe_intermediate_size", 512, &e->expert_inter) ||
@@ -207,16 +245,6 @@ static mt_status qwen3_next_build(mt_model *m) {
         !mt_config_pos_int(c, "decoder_sparse_step", 1, &q->sparse_step) ||
         !mt_config_bool(c, "norm_topk_prob", true, &e->norm_topk))
         return mt_ctx_status(m->ctx);
-    const char *lim_key[5] = {"linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
-                              "linear_value_head_dim", "linear_conv_kernel_dim"};
-    const int64_t lim_val[5] = {q->nk, q->nv, q->dk, q->dv, q->conv_kernel};
-    for (int i = 0; i < 5; i++) /* keeps the projection sizes' products far from int64 overflow */
-        if (lim_val[i] > ((int64_t)1 << 20))
-            return mt_config_error(c, lim_key[i], "expected at most %lld, got %lld (qwen3_next)",
-                                   (long long)((int64_t)1 << 20), (long long)lim_val[i]);
-    if (q->nv % q->nk != 0)
-        return mt_config_error(c, "linear_num_value_heads", "linear_num_value_heads (%lld) must be a multiple of "
-                               "linear_num_key_heads (%lld) (qwen3_next)", (long long)q->nv, (long long)q->nk);
     if (e->num_experts < 0)
         return mt_config_error(c, "num_experts", "expected >= 0, got %lld (qwen3_next)", (long long)e->num_experts);
     if (e->num_experts > 0 && e->top_k > e->num_experts)
@@ -228,7 +256,7 @@ static mt_status qwen3_next_build(mt_model *m) {
                                "even number >= 2 (qwen3_next)", (long long)s->head_dim, prf, (long long)s->rotary_dim);
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_RMS_GEMMA;
-    if (read_layer_types(m, cfg_layers, s->layers, q) != MT_OK || read_mlp_only(m, s->layers, q) != MT_OK)
+    if (mt_qnext_read_linear(m, q, cfg_layers, s->layers) != MT_OK || read_mlp_only(m, s->layers, q) != MT_OK)
         return mt_ctx_status(m->ctx);
     e->router = MT_ROUTE_SOFTMAX_TOPK;
     e->block_cls = "Qwen3NextSparseMoeBlock";
@@ -237,22 +265,12 @@ static mt_status qwen3_next_build(mt_model *m) {
     e->shared_cls = "Qwen3NextMLP";
     e->shared_gate = true;
     s->names.attn_alt = "linear_attn";
-    s->hooks.build_attn = build_attn;
-    s->hooks.build_mlp = build_mlp;
+    s->hooks.build_attn = mt_qnext_build_attn;
+    s->hooks.build_mlp = mt_qnext_build_mlp;
     s->hooks.mlp_forward = mt_moe_mlp_forward;
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(m->ctx);
-    s->hooks.attn_forward = qnext_attn; /* after mt_dec_build: its attention choice keeps eager and sdpa */
-    int64_t nlin = 0;
-    for (int64_t i = 0; i < s->layers; i++) nlin += q->linear[i];
-    mt_model_info(m, "full_attention_layers", mt_a_int(s->layers - nlin));
-    mt_model_info(m, "linear_attention_layers", mt_a_int(nlin));
-    mt_model_info(m, "linear_num_key_heads", mt_a_int(q->nk));
-    mt_model_info(m, "linear_num_value_heads", mt_a_int(q->nv));
-    mt_model_info(m, "linear_key_head_dim", mt_a_int(q->dk));
-    mt_model_info(m, "linear_value_head_dim", mt_a_int(q->dv));
-    mt_model_info(m, "num_experts", mt_a_int(e->num_experts));
-    mt_model_info(m, "num_experts_per_tok", mt_a_int(e->top_k));
-    mt_model_info(m, "moe_intermediate_size", mt_a_int(e->expert_inter));
+    s->hooks.attn_forward = mt_qnext_attn_forward; /* after mt_dec_build: its attention choice keeps eager and sdpa */
+    mt_qnext_info(m, mm);
     return MT_OK;
 }
 
@@ -296,11 +314,62 @@ static mt_tensor *heads(mt_tracer *tr, mt_tensor *x, int64_t d) {
     return mt_reshape(tr, x, 4, r);
 }
 
+/* F.silu(self.conv1d(mixed_qkv)[:, :, :seq_len]) on mixed [b, conv_dim, s], transposed back, split into
+ * query, key and value and each reshaped to [b, s, -1, head dim] (out[3]). */
+static void conv_split(mt_tracer *tr, mt_module *la, mt_tensor *mixed, const mt_sym *seq, const qnext *q,
+                       mt_tensor **out) {
+    const int64_t key_dim = q->nk * q->dk, value_dim = q->nv * q->dv;
+    mixed = mt_tr_call(tr, mt_tr_child(tr, la, "conv1d"), mixed);
+    mt_arg cut[3] = {SL(), SL(), mt_a_slice(NULL, seq, NULL)};
+    mixed = mixed ? mt_index(tr, mixed, cut, 3) : NULL;
+    mt_arg sa = mt_a_tensor(mixed);
+    mixed = mixed ? mt_tr_op1(tr, MT_OP_SILU, &sa, 1, NULL, 0) : NULL;
+    mixed = mt_transpose(tr, mixed, 1, 2);
+    int64_t sz3[3] = {key_dim, key_dim, value_dim};
+    mt_node *sp3 = mt_split(tr, mixed, 3, sz3, -1);
+    mt_tensor *query = mt_tr_item(tr, sp3, 0), *key = mt_tr_item(tr, sp3, 1), *value = mt_tr_item(tr, sp3, 2);
+    out[0] = heads(tr, query, q->dk);
+    out[1] = heads(tr, key, q->dk);
+    out[2] = heads(tr, value, q->dv);
+}
+
+/* beta = b.sigmoid(); g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias); q and k
+ * repeat_interleave'd to the value heads; torch_chunk_gated_delta_rule(...)[0]. */
+static mt_tensor *delta_rule(mt_tracer *tr, mt_module *la, mt_tensor *query, mt_tensor *key, mt_tensor *value,
+                             mt_tensor *b, mt_tensor *a, const qnext *q) {
+    const int64_t r = q->nv / q->nk;
+    mt_tensor *beta = mt_unary(tr, MT_OP_SIGMOID, b);
+    mt_tensor *A = mt_tr_get_attr(tr, mt_tr_param(tr, la, "A_log"));
+    A = mt_unary(tr, MT_OP_NEG, mt_unary(tr, MT_OP_EXP, mt_to(tr, A, MT_FLOAT32)));
+    mt_tensor *af = mt_to(tr, a, MT_FLOAT32);
+    mt_tensor *dtb = mt_tr_get_attr(tr, mt_tr_param(tr, la, "dt_bias"));
+    mt_tensor *sp = mt_add(tr, af, dtb);
+    mt_arg spa = mt_a_tensor(sp);
+    sp = sp ? mt_tr_op1(tr, MT_OP_SOFTPLUS, &spa, 1, NULL, 0) : NULL;
+    mt_tensor *g = mt_mul(tr, A, sp);
+    if (r > 1) {
+        mt_kwarg dk = {"dim", mt_a_int(2)};
+        mt_arg qa[2] = {mt_a_tensor(query), mt_a_int(r)};
+        query = query ? mt_tr_op1(tr, MT_OP_REPEAT_INTERLEAVE_METHOD, qa, 2, &dk, 1) : NULL;
+        mt_arg ka[2] = {mt_a_tensor(key), mt_a_int(r)};
+        key = key ? mt_tr_op1(tr, MT_OP_REPEAT_INTERLEAVE_METHOD, ka, 2, &dk, 1) : NULL;
+    }
+    if (!query || !key || !value || !g || !beta) return NULL;
+    mt_arg da[3] = {mt_a_tensor(query), mt_a_tensor(key), mt_a_tensor(value)};
+    mt_kwarg dkw[5] = {{"g", mt_a_tensor(g)},
+                       {"beta", mt_a_tensor(beta)},
+                       {"initial_state", mt_a_none()},
+                       {"output_final_state", mt_a_bool(false)},
+                       {"use_qk_l2norm_in_kernel", mt_a_bool(true)}};
+    mt_node *rule = mt_tr_op(tr, MT_OP_CHUNK_GATED_DELTA_RULE, da, 3, dkw, 5);
+    return rule ? mt_tr_item(tr, rule, 0) : NULL;
+}
+
 /* Qwen3NextGatedDeltaNet.forward without a cache; amask the 2-D attention_mask. */
 static mt_tensor *deltanet_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, mt_tensor *amask, const qnext *q) {
     if (!x || !la || !amask) return NULL;
     const mt_sym *seq = x->shape[1];
-    const int64_t r = q->nv / q->nk, key_dim = q->nk * q->dk, value_dim = q->nv * q->dv;
+    const int64_t r = q->nv / q->nk;
     mt_tr_enter(tr, la);
     x = mask_states(tr, x, amask);
     mt_tensor *qkvz = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_qkvz"), x);
@@ -333,47 +402,9 @@ static mt_tensor *deltanet_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, m
     }
     mt_tensor *mixed = mt_cat(tr, parts, 3, -1);
     mixed = mt_transpose(tr, mixed, 1, 2);
-    /* F.silu(self.conv1d(mixed_qkv)[:, :, :seq_len]) */
-    mixed = mt_tr_call(tr, mt_tr_child(tr, la, "conv1d"), mixed);
-    mt_arg cut[3] = {SL(), SL(), mt_a_slice(NULL, seq, NULL)};
-    mixed = mixed ? mt_index(tr, mixed, cut, 3) : NULL;
-    mt_arg sa = mt_a_tensor(mixed);
-    mixed = mixed ? mt_tr_op1(tr, MT_OP_SILU, &sa, 1, NULL, 0) : NULL;
-    mixed = mt_transpose(tr, mixed, 1, 2);
-    int64_t sz3[3] = {key_dim, key_dim, value_dim};
-    mt_node *sp3 = mt_split(tr, mixed, 3, sz3, -1);
-    query = mt_tr_item(tr, sp3, 0), key = mt_tr_item(tr, sp3, 1), value = mt_tr_item(tr, sp3, 2);
-    query = heads(tr, query, q->dk);
-    key = heads(tr, key, q->dk);
-    value = heads(tr, value, q->dv);
-    mt_tensor *beta = mt_unary(tr, MT_OP_SIGMOID, b);
-    /* g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias) */
-    mt_tensor *A = mt_tr_get_attr(tr, mt_tr_param(tr, la, "A_log"));
-    A = mt_unary(tr, MT_OP_NEG, mt_unary(tr, MT_OP_EXP, mt_to(tr, A, MT_FLOAT32)));
-    mt_tensor *af = mt_to(tr, a, MT_FLOAT32);
-    mt_tensor *dtb = mt_tr_get_attr(tr, mt_tr_param(tr, la, "dt_bias"));
-    mt_tensor *sp = mt_add(tr, af, dtb);
-    mt_arg spa = mt_a_tensor(sp);
-    sp = sp ? mt_tr_op1(tr, MT_OP_SOFTPLUS, &spa, 1, NULL, 0) : NULL;
-    mt_tensor *g = mt_mul(tr, A, sp);
-    if (r > 1) {
-        mt_kwarg dk = {"dim", mt_a_int(2)};
-        mt_arg qa[2] = {mt_a_tensor(query), mt_a_int(r)};
-        query = query ? mt_tr_op1(tr, MT_OP_REPEAT_INTERLEAVE_METHOD, qa, 2, &dk, 1) : NULL;
-        mt_arg ka[2] = {mt_a_tensor(key), mt_a_int(r)};
-        key = key ? mt_tr_op1(tr, MT_OP_REPEAT_INTERLEAVE_METHOD, ka, 2, &dk, 1) : NULL;
-    }
-    mt_tensor *core = NULL;
-    if (query && key && value && g && beta) {
-        mt_arg da[3] = {mt_a_tensor(query), mt_a_tensor(key), mt_a_tensor(value)};
-        mt_kwarg dkw[5] = {{"g", mt_a_tensor(g)},
-                           {"beta", mt_a_tensor(beta)},
-                           {"initial_state", mt_a_none()},
-                           {"output_final_state", mt_a_bool(false)},
-                           {"use_qk_l2norm_in_kernel", mt_a_bool(true)}};
-        mt_node *rule = mt_tr_op(tr, MT_OP_CHUNK_GATED_DELTA_RULE, da, 3, dkw, 5);
-        core = rule ? mt_tr_item(tr, rule, 0) : NULL;
-    }
+    mt_tensor *qkv[3];
+    conv_split(tr, la, mixed, seq, q, qkv);
+    mt_tensor *core = delta_rule(tr, la, qkv[0], qkv[1], qkv[2], b, a, q);
     /* the norm on [-1, head_v_dim] rows, back to z's shape, then [b, s, -1] */
     const mt_sym *zs[4];
     if (z) memcpy(zs, z->shape, sizeof zs);
@@ -384,6 +415,35 @@ static mt_tensor *deltanet_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, m
     y = z ? mt_reshape(tr, y, 4, zs) : NULL;
     const mt_sym *r3[3] = {y ? y->shape[0] : NULL, y ? y->shape[1] : NULL, NULL};
     y = y ? mt_reshape(tr, y, 3, r3) : NULL;
+    mt_tensor *out = mt_tr_call(tr, mt_tr_child(tr, la, "out_proj"), y);
+    mt_tr_leave(tr);
+    return out;
+}
+
+/* Qwen3_5GatedDeltaNet.forward without a cache (the torch path): the same mixer with the four projections
+ * in_proj_qkv (already q|k|v, no reordering), in_proj_z, in_proj_b, in_proj_a, and the norm's output
+ * reshaped straight to [batch, seq, -1]. */
+static mt_tensor *deltanet_split_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, mt_tensor *amask,
+                                         const qnext *q) {
+    if (!x || !la || !amask) return NULL;
+    const mt_sym *bsz = x->shape[0], *seq = x->shape[1];
+    mt_tr_enter(tr, la);
+    x = mask_states(tr, x, amask);
+    mt_tensor *mixed = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_qkv"), x);
+    mixed = mt_transpose(tr, mixed, 1, 2);
+    mt_tensor *z = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_z"), x);
+    z = heads(tr, z, q->dv);
+    mt_tensor *b = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_b"), x);
+    mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_a"), x);
+    mt_tensor *qkv[3];
+    conv_split(tr, la, mixed, seq, q, qkv);
+    mt_tensor *core = delta_rule(tr, la, qkv[0], qkv[1], qkv[2], b, a, q);
+    const mt_sym *rows[2] = {NULL, K(tr, q->dv)};
+    core = mt_reshape(tr, core, 2, rows);
+    z = mt_reshape(tr, z, 2, rows);
+    mt_tensor *y = gated_norm(tr, mt_tr_child(tr, la, "norm"), core, z);
+    const mt_sym *r3[3] = {bsz, seq, NULL};
+    y = mt_reshape(tr, y, 3, r3);
     mt_tensor *out = mt_tr_call(tr, mt_tr_child(tr, la, "out_proj"), y);
     mt_tr_leave(tr);
     return out;
@@ -408,10 +468,14 @@ static mt_tensor *rope(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *s
 
 /* The attention slot's forward: the Gated DeltaNet on linear layers (with the
  * 2-D attention_mask), else Qwen3NextAttention. */
-static mt_tensor *qnext_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
-                             mt_tensor *sin, const mt_dec_spec *s) {
+mt_tensor *mt_qnext_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
+                                 mt_tensor *sin, const mt_dec_spec *s) {
     if (!x || !at) return NULL;
-    if (strcmp(at->name, "linear_attn") == 0) return deltanet_forward(tr, at, x, tr->model->inputs.items[1], fam_of(s));
+    if (strcmp(at->name, "linear_attn") == 0) {
+        const qnext *q = fam_of(s);
+        mt_tensor *amask = tr->model->inputs.items[1];
+        return q->split_proj ? deltanet_split_forward(tr, at, x, amask, q) : deltanet_forward(tr, at, x, amask, q);
+    }
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     const int64_t hd = s->head_dim;
     mt_tr_enter(tr, at);

@@ -28,7 +28,8 @@ typedef struct kv_row {
 /* Decoder self-attention layers of a tiny config: 2 (every layer) except in the hybrids. */
 static int causal_layers(const char *model_type) {
     return strcmp(model_type, "bamba") == 0 || strcmp(model_type, "granitemoehybrid") == 0 ||
-                   strcmp(model_type, "qwen3_next") == 0 ||
+                   strcmp(model_type, "qwen3_next") == 0 || strcmp(model_type, "qwen3_5_text") == 0 ||
+                   strcmp(model_type, "qwen3_5_moe_text") == 0 ||
                    strcmp(model_type, "jamba") == 0 || strcmp(model_type, "minimax") == 0
                ? 1
                : 2;
@@ -101,6 +102,9 @@ static const kv_row kv_rows[] = {
     /* one full-attention layer (layer_types [linear_attention, full_attention]); the Gated DeltaNet layer
      * caches no K/V (its fixed state: sizing.deltanet_state_by_hand) */
     {"qwen3_next", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    /* the same layer pattern (Qwen3.5 dense and MoE): one full-attention layer's K/V */
+    {"qwen3_5_text", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    {"qwen3_5_moe_text", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
     /* the language model's cache only (mistral's row, window 8 on both layers): the Pixtral tower's
      * attention runs per image without a cache */
     {"mistral3", 2 * GQA_LAYER, 2 * 8 * GQA_LAYER, 0, {8, 8}},
