@@ -176,11 +176,22 @@ static const tiny_config tiny_configs[] = {
     {"llama4_text", "{\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
                     "\"num_local_experts\": 4, \"interleave_moe_layer_step\": 2, \"no_rope_layers\": [1, 0], "
                     "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}", 256, 199232},
-    /* the same language model under language_model (Llama4ForConditionalGeneration's names) */
-    {"llama4", "{\"model_type\": \"llama4\", \"torch_dtype\": \"float32\", \"text_config\": "
-               "{\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
+    /* Llama4ForConditionalGeneration (modeling_llama4.py): the same language model under language_model
+     * (199232), and the vision tower of hidden 32, 2 heads of 16, 2 layers, 28 px tiles in 7 px patches (4x4 =
+     * 16 patches + the class token): class_embedding 32, positional_embedding_vlm 17*32 = 544,
+     * patch_embedding.linear 3*7*7*32 = 4704 (no bias), layernorm_pre/post 4*32 = 128; layer: q/k/v/o_proj
+     * 4*(32*32 + 32) = 4224, fc1 32*128 + 128 = 4224, fc2 128*32 + 32 = 4128, two LayerNorms 128 -> 12704;
+     * vision_adapter (pixel shuffle by 0.5: 2x2 tokens of 32*4 = 128 channels) fc1 128*32 = 4096, fc2 32*32
+     * = 1024 -> 32 + 544 + 4704 + 128 + 2*12704 + 5120 = 35936; multi_modal_projector.linear_1 32*64 = 2048.
+     * 199232 + 35936 + 2048 */
+    {"llama4", "{\"model_type\": \"llama4\", \"torch_dtype\": \"float32\", \"image_token_index\": 255, "
+               "\"text_config\": {\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
                "\"num_local_experts\": 4, \"interleave_moe_layer_step\": 2, \"no_rope_layers\": [1, 0], "
-               "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}}", 256, 199232},
+               "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}, \"vision_config\": "
+               "{\"model_type\": \"llama4_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 128, "
+               "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"image_size\": 28, \"patch_size\": 7, "
+               "\"pixel_shuffle_ratio\": 0.5, \"projector_input_dim\": 32, \"projector_output_dim\": 32, "
+               "\"vision_output_dim\": 32}}", 256, 237216},
     /* Qwen3NextForCausalLM, layer 0 Gated DeltaNet with a dense MLP (mlp_only_layers [0]), layer 1 gated
      * full attention with the sparse block (modeling_qwen3_next.py): key_dim 2*8 = 16, value_dim 4*8 = 32,
      * conv_dim 64; linear_attn: conv1d 64*1*4 = 256 (no bias), in_proj_qkvz 64*(2*16 + 2*32) = 6144, in_proj_ba
