@@ -253,12 +253,16 @@ static const tiny_config tiny_configs[] = {
      * 38240. Layer 1: q 64*128 8192 + q_norm 32 + k_norm 32 + k 64*32 2048 + o 128*64 8192 = 18496, + 24576
      * + 256 + 1088 = 44416. Model: embed_tokens 16384, embed_tokens_per_layer 256*(2*8) 4096,
      * per_layer_model_projection 64*16 1024, per_layer_projection_norm 8, norm 64 (layer_scalar, embed_scale
-     * and the inv_freq tables are buffers): 16384 + 4096 + 1024 + 8 + 64 + 38240 + 44416 */
+     * and the inv_freq tables are buffers): 16384 + 4096 + 1024 + 8 + 64 + 38240 + 44416 = 104232. With the
+     * mixture-of-experts block (the 26B-A4B's; 4 experts of 32, top 2) each layer adds the router (proj 4*64 256,
+     * scale 64, per_expert_scale 4: 324; its norm has no weight), the experts (gate_up_proj 4*64*64 16384,
+     * down_proj 4*64*32 8192) and three norms 192: 25092, twice: 104232 + 50184 */
     {"gemma4_text", "{\"model_type\": \"gemma4_text\", \"head_dim\": 16, \"global_head_dim\": 32, "
                     "\"sliding_window\": 8, \"layer_types\": [\"sliding_attention\", \"full_attention\"], "
                     "\"attention_k_eq_v\": true, \"num_global_key_value_heads\": 1, "
                     "\"hidden_size_per_layer_input\": 8, \"vocab_size_per_layer_input\": 256, "
-                    "\"final_logit_softcapping\": 30.0, " TINY_DIMS "}", 256, 104232},
+                    "\"final_logit_softcapping\": 30.0, \"enable_moe_block\": true, \"num_experts\": 4, "
+                    "\"top_k_experts\": 2, \"moe_intermediate_size\": 32, " TINY_DIMS "}", 256, 154416},
     /* ---- vision-language (hand counts from modeling_gemma3.py / modeling_siglip.py) ---- */
     /* Gemma3ForConditionalGeneration: the language model is gemma3_text's 90752 (lm_head tied); SigLIP tower
      * of hidden 32, 2 heads, 2 layers, 28 px images in 7 px patches (4x4 = 16 patches): patch_embedding
