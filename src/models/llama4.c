@@ -422,7 +422,7 @@ static mt_tensor *chunked_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_
  * model on inputs_embeds. Left out, as for gemma3 and mistral3: get_placeholder_mask's
  * checks (mask.sum() and the numel comparison, validation only) and the .to(device)
  * moves. Every pixel_values row is one tile of vision_config.image_size (Llama4's
- * processor cuts images into such tiles plus a global one), int(side * r)^2 image
+ * image processor resizes and cuts images into such tiles), int(side * r)^2 image
  * tokens each; `images` (the tile count) is an input symbol bounded by
  * [1, batch * seq // tokens per tile]. */
 struct l4_vision {
