@@ -9,6 +9,7 @@
  * config errors. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -677,4 +678,24 @@ Test(llama4, scout_plan_per_rank_by_hand) {
     cr_assert_eq(ag, 2, "%d all-gathers", ag);
     cr_assert_float_eq(p->comm_per_token, 48 * 35840.0 + 8960 + 353584, 1e-6, "%.3f", p->comm_per_token);
     mt_ctx_free(ctx);
+}
+
+/* The CLI on the tiny llama4 (tests/tiny_configs.h): the tile note, the language model's row and --bind images;
+ * --text-only the standalone language model with the wrapper's note. */
+Test(llama4, cli_note_text_only_and_images) {
+    const char *cfg = tu_write(tu_tmpdir(), "llama4.config.json", tiny_for("llama4")->json);
+    char *out = NULL, *err = NULL;
+    const char *whole[] = {cfg, "--bind", "images=2", NULL};
+    cr_assert_eq(tu_run_cli(whole, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "Llama4ForConditionalGeneration (model_type llama4)"), "%s", out);
+    cr_assert(strstr(out, "each pixel_values row is one 28 x 28 px tile"), "%s", out);
+    cr_assert(strstr(out, "199,232 (199.23K)") && strstr(out, "without the vision tower and projector"), "%s", out);
+    cr_assert(strstr(out, "237,216 (237.22K)"), "%s", out);
+    free(out), free(err);
+    const char *text[] = {cfg, "--text-only", NULL};
+    cr_assert_eq(tu_run_cli(text, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "Llama4ForCausalLM (model_type llama4_text)"), "%s", out);
+    cr_assert(strstr(out, "model_type 'llama4' is multimodal"), "%s", out);
+    cr_assert_null(strstr(out, "pixel_values row"), "%s", out);
+    free(out), free(err);
 }
