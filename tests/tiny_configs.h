@@ -176,11 +176,22 @@ static const tiny_config tiny_configs[] = {
     {"llama4_text", "{\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
                     "\"num_local_experts\": 4, \"interleave_moe_layer_step\": 2, \"no_rope_layers\": [1, 0], "
                     "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}", 256, 199232},
-    /* the same language model under language_model (Llama4ForConditionalGeneration's names) */
-    {"llama4", "{\"model_type\": \"llama4\", \"torch_dtype\": \"float32\", \"text_config\": "
-               "{\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
+    /* Llama4ForConditionalGeneration (modeling_llama4.py): the same language model under language_model
+     * (199232), and the vision tower of hidden 32, 2 heads of 16, 2 layers, 28 px tiles in 7 px patches (4x4 =
+     * 16 patches + the class token): class_embedding 32, positional_embedding_vlm 17*32 = 544,
+     * patch_embedding.linear 3*7*7*32 = 4704 (no bias), layernorm_pre/post 4*32 = 128; layer: q/k/v/o_proj
+     * 4*(32*32 + 32) = 4224, fc1 32*128 + 128 = 4224, fc2 128*32 + 32 = 4128, two LayerNorms 128 -> 12704;
+     * vision_adapter (pixel shuffle by 0.5: 2x2 tokens of 32*4 = 128 channels) fc1 128*32 = 4096, fc2 32*32
+     * = 1024 -> 32 + 544 + 4704 + 128 + 2*12704 + 5120 = 35936; multi_modal_projector.linear_1 32*64 = 2048.
+     * 199232 + 35936 + 2048 */
+    {"llama4", "{\"model_type\": \"llama4\", \"torch_dtype\": \"float32\", \"image_token_index\": 255, "
+               "\"text_config\": {\"model_type\": \"llama4_text\", \"head_dim\": 16, \"intermediate_size_mlp\": 96, "
                "\"num_local_experts\": 4, \"interleave_moe_layer_step\": 2, \"no_rope_layers\": [1, 0], "
-               "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}}", 256, 199232},
+               "\"attention_chunk_size\": 8, \"floor_scale\": 8, " TINY_DIMS "}, \"vision_config\": "
+               "{\"model_type\": \"llama4_vision_model\", \"hidden_size\": 32, \"intermediate_size\": 128, "
+               "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"image_size\": 28, \"patch_size\": 7, "
+               "\"pixel_shuffle_ratio\": 0.5, \"projector_input_dim\": 32, \"projector_output_dim\": 32, "
+               "\"vision_output_dim\": 32}}", 256, 237216},
     /* Qwen3NextForCausalLM, layer 0 Gated DeltaNet with a dense MLP (mlp_only_layers [0]), layer 1 gated
      * full attention with the sparse block (modeling_qwen3_next.py): key_dim 2*8 = 16, value_dim 4*8 = 32,
      * conv_dim 64; linear_attn: conv1d 64*1*4 = 256 (no bias), in_proj_qkvz 64*(2*16 + 2*32) = 6144, in_proj_ba
@@ -265,12 +276,16 @@ static const tiny_config tiny_configs[] = {
      * 38240. Layer 1: q 64*128 8192 + q_norm 32 + k_norm 32 + k 64*32 2048 + o 128*64 8192 = 18496, + 24576
      * + 256 + 1088 = 44416. Model: embed_tokens 16384, embed_tokens_per_layer 256*(2*8) 4096,
      * per_layer_model_projection 64*16 1024, per_layer_projection_norm 8, norm 64 (layer_scalar, embed_scale
-     * and the inv_freq tables are buffers): 16384 + 4096 + 1024 + 8 + 64 + 38240 + 44416 */
+     * and the inv_freq tables are buffers): 16384 + 4096 + 1024 + 8 + 64 + 38240 + 44416 = 104232. With the
+     * mixture-of-experts block (the 26B-A4B's; 4 experts of 32, top 2) each layer adds the router (proj 4*64 256,
+     * scale 64, per_expert_scale 4: 324; its norm has no weight), the experts (gate_up_proj 4*64*64 16384,
+     * down_proj 4*64*32 8192) and three norms 192: 25092, twice: 104232 + 50184 */
     {"gemma4_text", "{\"model_type\": \"gemma4_text\", \"head_dim\": 16, \"global_head_dim\": 32, "
                     "\"sliding_window\": 8, \"layer_types\": [\"sliding_attention\", \"full_attention\"], "
                     "\"attention_k_eq_v\": true, \"num_global_key_value_heads\": 1, "
                     "\"hidden_size_per_layer_input\": 8, \"vocab_size_per_layer_input\": 256, "
-                    "\"final_logit_softcapping\": 30.0, " TINY_DIMS "}", 256, 104232},
+                    "\"final_logit_softcapping\": 30.0, \"enable_moe_block\": true, \"num_experts\": 4, "
+                    "\"top_k_experts\": 2, \"moe_intermediate_size\": 32, " TINY_DIMS "}", 256, 154416},
     /* ---- vision-language (hand counts from modeling_gemma3.py / modeling_siglip.py) ---- */
     /* Gemma3ForConditionalGeneration: the language model is gemma3_text's 90752 (lm_head tied); SigLIP tower
      * of hidden 32, 2 heads, 2 layers, 28 px images in 7 px patches (4x4 = 16 patches): patch_embedding

@@ -22,7 +22,14 @@
  *     post_feedforward_layernorm, the persistent buffer layer_scalar [1] (it is
  *     in the checkpoints: model.language_model.layers.N.layer_scalar), then with
  *     PLE act_fn, per_layer_input_gate (hidden -> ple), per_layer_projection
- *     (ple -> hidden), post_per_layer_input_norm.
+ *     (ple -> hidden), post_per_layer_input_norm; then with enable_moe_block
+ *     router (Gemma4TextRouter: norm, a Gemma4RMSNorm without weight; proj Linear
+ *     hidden -> num_experts; scale [hidden]; per_expert_scale [num_experts]),
+ *     experts (Gemma4TextExperts: gate_up_proj [E, 2 * moe_intermediate_size,
+ *     hidden], down_proj [E, hidden, moe_intermediate_size], act_fn
+ *     (hidden_activation)), post_feedforward_layernorm_1,
+ *     post_feedforward_layernorm_2, pre_feedforward_layernorm_2 (the names
+ *     google/gemma-4-26B-A4B-it stores).
  *   Gemma4TextAttention: head_dim is global_head_dim on full_attention layers
  *     (when set), head_dim on sliding ones; with attention_k_eq_v the full
  *     layers have num_global_key_value_heads K heads and no v_proj (values are
@@ -46,6 +53,24 @@
  *     iterates a Python set, whose order is the string hash's);
  *   layer: residual + post_attention_layernorm(attn(input_layernorm(h)));
  *     residual + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)));
+ *     with enable_moe_block the sum inside post_feedforward_layernorm is
+ *     post_feedforward_layernorm_1(mlp(..)) + post_feedforward_layernorm_2(
+ *     experts(pre_feedforward_layernorm_2(flat), index, weights).reshape(
+ *     residual.shape)), flat = residual.reshape(-1, hidden) (the MLP's input
+ *     before its norm), index and weights = router(flat): norm(flat) * scale *
+ *     hidden**-0.5, proj, softmax(-1), topk(top_k_experts, dim=-1), weights /=
+ *     their sum (in place; recorded as truediv, as moe.c does), * per_expert_scale
+ *     [index]; the experts as transformers' eager forward: zeros_like(x),
+ *     one_hot(index, E).permute(2, 1, 0), and for every expert torch.where(mask[e])
+ *     (a nonzero whose count is a fresh symbol in [0, tokens * top_k]), x[token_idx]
+ *     (index_select), F.linear with gate_up_proj[e], chunk(2, -1), act_fn(gate) *
+ *     up, F.linear with down_proj[e], * weights[token_idx, top_k_pos, None]
+ *     (index_select + gather), .to(dtype), index_add_. transformers' default
+ *     experts implementation is grouped_mm where torch._grouped_mm can dispatch
+ *     (torch 2.9+), eager otherwise (config._experts_implementation): the same
+ *     parameters and products, grouped; metatrace records the eager loop, as for
+ *     its other MoE families. Not recorded: the expert_hit filter (torch.no_grad
+ *     bookkeeping that only skips experts with no tokens; every expert is traced);
  *     with PLE residual + post_per_layer_input_norm(per_layer_projection(
  *     act_fn(per_layer_input_gate(h)) * per_layer_inputs[:, :, i, :])); then
  *     h * layer_scalar;
@@ -66,12 +91,8 @@
  * recorded as the method pow (the same op); `hidden_states *= layer_scalar` as
  * an out-of-place mul; the .to(device) moves of the shared K/V and of inv_freq
  * are not recorded (as for the other families); lm_head gets the hidden states
- * whole (logits_to_keep 0). Not modelled (refused with the field named): the
- * mixture-of-experts block (enable_moe_block, Gemma 4 26B-A4B: Gemma4TextRouter
- * and the 3-D Gemma4TextExperts, run beside the dense MLP, whose forward
- * transformers dispatches through @use_experts_implementation — the eager loop,
- * grouped_mm or batched_mm by config._experts_implementation — which no family
- * here models yet) and use_bidirectional_attention "all". The vision and audio
+ * whole (logits_to_keep 0). Not modelled (refused with the field named):
+ * use_bidirectional_attention "all". The vision and audio
  * towers (Gemma4VisionModel: pre-patchified pixels with 2-D position ids, a
  * pooler that drops padding by a data-dependent mask; the conformer audio
  * encoder) are not SigLIP's and are not built. */
@@ -88,6 +109,8 @@ typedef struct g4 {
     double eps, final_softcap, theta_sliding, theta_full, partial_full;
     const char *act, *rope_full;
     bool bias, tie, k_eq_v, double_wide, pad_none;
+    bool moe;                         /* enable_moe_block: the router and experts beside the dense MLP */
+    int64_t experts, top_k, moe_inter; /* num_experts, top_k_experts, moe_intermediate_size */
     bool *sliding;     /* per layer */
     int64_t *kv_src;   /* per layer: the layer whose K/V it reads (itself when it computes them) */
     int nkinds;
@@ -172,6 +195,28 @@ static mt_status build_layer(mt_model *m, const g4 *f, mt_module *layers, int64_
          !mt_nn_linear(ctx, L, "per_layer_input_gate", H, f->ple, false, f->dtype, MT_DEVICE_CPU) ||
          !mt_nn_linear(ctx, L, "per_layer_projection", f->ple, H, false, f->dtype, MT_DEVICE_CPU) ||
          !rms_norm(m, f, L, "post_per_layer_input_norm", H, true)))
+        return mt_ctx_status(ctx);
+    if (!f->moe) return MT_OK;
+    /* Gemma4TextRouter: norm (no weight), proj, scale [hidden], per_expert_scale [E] */
+    mt_module *r = mt_module_new(ctx, L, "router", "Gemma4TextRouter");
+    if (!r || !rms_norm(m, f, r, "norm", H, false) ||
+        !mt_nn_linear(ctx, r, "proj", H, f->experts, false, f->dtype, MT_DEVICE_CPU) ||
+        !mt_param_new(ctx, r, "scale", f->dtype, MT_DEVICE_CPU, 1, &f->hidden) ||
+        !mt_param_new(ctx, r, "per_expert_scale", f->dtype, MT_DEVICE_CPU, 1, &f->experts))
+        return mt_ctx_status(ctx);
+    mt_module_attr(ctx, r, "top_k_experts", mt_a_int(f->top_k));
+    /* Gemma4TextExperts: gate_up_proj [E, 2 * moe_intermediate_size, hidden], down_proj [E, hidden,
+     * moe_intermediate_size], act_fn */
+    mt_module *ex = mt_module_new(ctx, L, "experts", "Gemma4TextExperts");
+    int64_t gu[3] = {f->experts, 2 * f->moe_inter, H}, dn[3] = {f->experts, H, f->moe_inter};
+    if (!ex || !mt_param_new(ctx, ex, "gate_up_proj", f->dtype, MT_DEVICE_CPU, 3, gu) ||
+        !mt_param_new(ctx, ex, "down_proj", f->dtype, MT_DEVICE_CPU, 3, dn) ||
+        !mt_act_new(m, ex, "act_fn", f->act, "hidden_activation"))
+        return mt_ctx_status(ctx);
+    mt_module_attr(ctx, ex, "num_experts", mt_a_int(f->experts));
+    if (!rms_norm(m, f, L, "post_feedforward_layernorm_1", H, true) ||
+        !rms_norm(m, f, L, "post_feedforward_layernorm_2", H, true) ||
+        !rms_norm(m, f, L, "pre_feedforward_layernorm_2", H, true))
         return mt_ctx_status(ctx);
     return MT_OK;
 }
@@ -306,6 +351,85 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     return y;
 }
 
+static mt_tensor *g4_op(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, const mt_kwarg *kw, int nkw) {
+    for (int i = 0; i < n; i++)
+        if (a[i].kind == MT_ARG_TENSOR && !a[i].v.t) return NULL;
+    return mt_tr_op1(tr, id, a, n, kw, nkw);
+}
+
+/* Gemma4TextRouter.forward on x [T, hidden]: the top-k weights [T, k] and indices [T, k]. */
+static void router_forward(mt_tracer *tr, const g4 *f, mt_module *r, mt_tensor *x, mt_tensor **w, mt_tensor **idx) {
+    *w = *idx = NULL;
+    if (!x || !r) return;
+    mt_tr_enter(tr, r);
+    mt_tensor *h = norm_forward(tr, mt_tr_child(tr, r, "norm"), x);
+    h = mt_mul(tr, h, mt_tr_get_attr(tr, mt_tr_param(tr, r, "scale")));
+    h = mt_mul_s(tr, h, pow((double)f->hidden, -0.5)); /* scalar_root_size */
+    mt_tensor *scores = mt_tr_call(tr, mt_tr_child(tr, r, "proj"), h);
+    mt_tensor *probs = mt_softmax(tr, scores, -1, MT_DTYPE_NONE);
+    mt_node *tk = probs ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(probs)}, 1,
+                                   (mt_kwarg[]){{"k", mt_a_int(f->top_k)}, {"dim", mt_a_int(-1)}}, 2)
+                        : NULL;
+    mt_tensor *tw = mt_tr_item(tr, tk, 0), *ti = mt_tr_item(tr, tk, 1);
+    /* top_k_weights /= top_k_weights.sum(dim=-1, keepdim=True) (in place; recorded as truediv) */
+    tw = mt_div(tr, tw, mt_reduce(tr, MT_OP_SUM, tw, -1, true));
+    /* * self.per_expert_scale[top_k_index] */
+    mt_tensor *pes = mt_tr_get_attr(tr, mt_tr_param(tr, r, "per_expert_scale"));
+    mt_tensor *sel = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(pes), mt_a_tensor(ti)}, 2, NULL, 0);
+    *w = mt_mul(tr, tw, sel);
+    *idx = ti;
+    mt_tr_leave(tr);
+}
+
+/* Gemma4TextExperts.forward, transformers' eager loop (see the header): x [T, hidden]. */
+static mt_tensor *experts_forward(mt_tracer *tr, const g4 *f, mt_module *ex, mt_tensor *x, mt_tensor *idx,
+                                  mt_tensor *w) {
+    if (!x || !ex || !idx || !w) return NULL;
+    mt_ctx *ctx = tr->ctx;
+    mt_tr_enter(tr, ex);
+    mt_tensor *final = g4_op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(x)}, 1, NULL, 0);
+    mt_tensor *mask = g4_op(tr, MT_OP_ONE_HOT, (mt_arg[]){mt_a_tensor(idx)}, 1,
+                            (mt_kwarg[]){{"num_classes", mt_a_int(f->experts)}}, 1);
+    static const int64_t p210[3] = {2, 1, 0};
+    mask = mt_permute(tr, mask, 3, p210); /* [E, k, T] */
+    mt_param *gup = mt_tr_param(tr, ex, "gate_up_proj"), *dnp = mt_tr_param(tr, ex, "down_proj");
+    mt_module *act = mt_tr_child(tr, ex, "act_fn");
+    for (int64_t e = 0; e < f->experts && final; e++) {
+        mt_tensor *me = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(e)}, 2, NULL, 0);
+        mt_node *nz = me ? mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(me)}, 1,
+                                    (mt_kwarg[]){{"as_tuple", mt_a_bool(true)}}, 1)
+                         : NULL; /* torch.where(expert_mask[expert_idx]) */
+        if (!nz) break;
+        mt_symbol_info *info = mt_sym_info_of(ctx, nz->outs[0].shape[0]);
+        if (info) info->origin = mt_sprintf(ctx, "tokens routed to expert %lld of %s", (long long)e, ex->path);
+        mt_tensor *slot = mt_tr_item(tr, nz, 0), *tok = mt_tr_item(tr, nz, 1);
+        /* hidden_states[token_idx], recorded as index_select (moe.c's convention) */
+        mt_tensor *cur = g4_op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x), mt_a_int(0), mt_a_tensor(tok)}, 3,
+                               NULL, 0);
+        mt_tensor *gw = mt_tr_get_attr(tr, gup);
+        gw = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(gw), mt_a_int(e)}, 2, NULL, 0);
+        mt_tensor *gu = g4_op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(cur), mt_a_tensor(gw)}, 2, NULL, 0);
+        mt_node *ch = mt_chunk(tr, gu, 2, -1);
+        mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
+        mt_tensor *y = mt_act_forward(tr, act, gate);
+        y = mt_mul(tr, y, up);
+        mt_tensor *dw = mt_tr_get_attr(tr, dnp);
+        dw = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(dw), mt_a_int(e)}, 2, NULL, 0);
+        y = g4_op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(dw)}, 2, NULL, 0);
+        /* top_k_weights[token_idx, top_k_pos, None]: index_select + gather, as moe.c records it */
+        mt_tensor *ws = g4_op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(w), mt_a_int(0), mt_a_tensor(tok)}, 3,
+                              NULL, 0);
+        mt_tensor *sl = mt_unsqueeze(tr, slot, -1);
+        ws = g4_op(tr, MT_OP_GATHER, (mt_arg[]){mt_a_tensor(ws), mt_a_int(1), mt_a_tensor(sl)}, 3, NULL, 0);
+        y = mt_mul(tr, y, ws);
+        y = mt_to(tr, y, x->dtype);
+        final = g4_op(tr, MT_OP_INDEX_ADD,
+                      (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0);
+    }
+    mt_tr_leave(tr);
+    return final;
+}
+
 static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
     const g4 *f = m->family;
     mt_ctx *ctx = m->ctx;
@@ -361,6 +485,18 @@ static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
         res = h;
         mt_tensor *x = norm_forward(tr, mt_tr_child(tr, L, "pre_feedforward_layernorm"), h);
         x = mlp_forward(tr, mt_tr_child(tr, L, "mlp"), x);
+        if (f->moe && res) { /* the experts on the pre-MLP residual, beside the dense MLP */
+            mt_tensor *x1 = norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm_1"), x);
+            const mt_sym *fl[2] = {NULL, res->shape[res->ndim - 1]};
+            mt_tensor *flat = mt_reshape(tr, res, 2, fl);
+            mt_tensor *rw, *ri;
+            router_forward(tr, f, mt_tr_child(tr, L, "router"), flat, &rw, &ri);
+            mt_tensor *x2 = norm_forward(tr, mt_tr_child(tr, L, "pre_feedforward_layernorm_2"), flat);
+            x2 = experts_forward(tr, f, mt_tr_child(tr, L, "experts"), x2, ri, rw);
+            x2 = mt_reshape(tr, x2, res->ndim, res->shape);
+            x2 = norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm_2"), x2);
+            x = mt_add(tr, x1, x2);
+        }
         x = norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm"), x);
         h = mt_add(tr, res, x);
         if (ple) {
@@ -479,7 +615,6 @@ static mt_status g4_build(mt_model *m) {
     if (mt_dec_read_common(m, &s, &g4_defaults) != MT_OK) return mt_ctx_status(ctx);
     f->dtype = s.dtype, f->vocab = s.vocab, f->hidden = s.hidden, f->inter = s.intermediate, f->layers = s.layers;
     f->heads = s.heads, f->kv_heads = s.kv_heads, f->head_dim = s.head_dim, f->eps = s.norm_eps, f->tie = s.tie_embeddings;
-    bool moe;
     int64_t shared;
     const char *bidir = NULL;
     if (!mt_config_str(c, "hidden_activation", "gelu_pytorch_tanh", &f->act) ||
@@ -490,15 +625,25 @@ static mt_status g4_build(mt_model *m) {
         !mt_config_pos_int(c, "vocab_size_per_layer_input", 262144, &f->vocab_ple) ||
         !mt_config_bool(c, "attention_k_eq_v", false, &f->k_eq_v) ||
         !mt_config_int(c, "num_kv_shared_layers", 0, &shared) ||
-        !mt_config_bool(c, "enable_moe_block", false, &moe) ||
+        !mt_config_bool(c, "enable_moe_block", false, &f->moe) ||
         !mt_config_bool(c, "use_double_wide_mlp", false, &f->double_wide) ||
         !mt_config_str(c, "use_bidirectional_attention", NULL, &bidir))
         return mt_ctx_status(ctx);
     f->pad_none = mt_dec_cfg_is_null(m, "pad_token_id");
     if (!f->pad_none && !mt_config_int(c, "pad_token_id", 0, &f->pad)) return mt_ctx_status(ctx);
-    if (moe)
-        return mt_config_error(c, "enable_moe_block", "the mixture-of-experts block (Gemma4TextRouter, Gemma4TextExperts: "
-                               "Gemma 4 26B-A4B) is not modelled yet (gemma4_text)");
+    if (f->moe) { /* Gemma4TextConfig: num_experts, top_k_experts, moe_intermediate_size default to None */
+        static const char *const keys[3] = {"num_experts", "top_k_experts", "moe_intermediate_size"};
+        int64_t *vals[3] = {&f->experts, &f->top_k, &f->moe_inter};
+        for (int k = 0; k < 3; k++) {
+            if (!mt_config_has(c, keys[k]))
+                return mt_config_error(c, keys[k], "required with enable_moe_block (Gemma4TextExperts, "
+                                       "Gemma4TextRouter) (gemma4_text)");
+            if (!mt_config_pos_int(c, keys[k], 0, vals[k])) return mt_ctx_status(ctx);
+        }
+        if (f->top_k > f->experts)
+            return mt_config_error(c, "top_k_experts", "top_k_experts %lld exceeds num_experts %lld (gemma4_text)",
+                                   (long long)f->top_k, (long long)f->experts);
+    }
     if (bidir && strcmp(bidir, "all") == 0)
         return mt_config_error(c, "use_bidirectional_attention", "\"all\" (bidirectional attention on every token) is "
                                "not modelled (gemma4_text)");
@@ -585,6 +730,21 @@ static mt_status g4_build(mt_model *m) {
     }
     if (f->final_softcap > 0) mt_model_info(m, "final_logit_softcapping", mt_a_float(f->final_softcap));
     mt_model_info(m, "tie_word_embeddings", mt_a_bool(f->tie));
+    if (f->moe) {
+        mt_model_info(m, "num_experts", mt_a_int(f->experts));
+        mt_model_info(m, "top_k_experts", mt_a_int(f->top_k));
+        mt_model_info(m, "moe_intermediate_size", mt_a_int(f->moe_inter));
+    }
+    return MT_OK;
+}
+
+/* Active parameters: of each layer's experts (gate_up_proj and down_proj, E experts of
+ * 3 * hidden * moe_intermediate_size) top_k_experts run per token. */
+static mt_status g4_totals(const mt_model *m, mt_totals *t) {
+    const g4 *f = m->family;
+    if (!f || !f->moe) return MT_OK;
+    int64_t per_expert = 3 * f->hidden * f->moe_inter;
+    t->active_params = t->params - f->layers * (f->experts - f->top_k) * per_expert;
     return MT_OK;
 }
 
@@ -594,4 +754,5 @@ const mt_arch mt_arch_gemma4_text = {
     .example = "google/gemma-4-31B-it (text_config)",
     .build = g4_build,
     .forward = g4_forward,
+    .totals = g4_totals,
 };

@@ -1,7 +1,8 @@
-/* Llama 4: Llama4ForCausalLM (model_type llama4_text) and the language model of
- * Llama4ForConditionalGeneration (model_type llama4, read from text_config and
- * built under language_model, the checkpoint's names; the vision tower and the
- * multi-modal projector are not built, and the build's note says so).
+/* Llama 4: Llama4ForCausalLM (model_type llama4_text) and
+ * Llama4ForConditionalGeneration (model_type llama4: the vision tower and the
+ * multi-modal projector from vision_config, then text_config's language model
+ * built under language_model, the checkpoint's names; the tower is described
+ * before l4_forward below).
  * After transformers' models/llama4/modeling_llama4.py and
  * configuration_llama4.py (main: modeling at 000c33fd, configuration at
  * 008e5743 — the v5 sources with rope_parameters and log1p temperature).
@@ -76,7 +77,10 @@ static const mt_dec_defaults l4_defaults = {
     .norm_eps_key = "rms_norm_eps", .tie_embeddings = false,
 };
 
+typedef struct l4_vision l4_vision;
+
 typedef struct l4 {
+    const l4_vision *vis; /* llama4 with its vision tower; NULL: the language model alone */
     const bool *rope;     /* per layer: no_rope_layers[i] == 1 */
     const bool *moe;      /* per layer: in moe_layers */
     const bool *chunked;  /* per layer: layer_types "chunked_attention" */
@@ -366,16 +370,407 @@ static mt_tensor *chunked_mask(mt_tracer *tr, mt_tensor *mask, mt_tensor *cache_
                      (mt_arg[]){mt_a_tensor(mask), mt_a_tensor(other), mt_a_float(mt_dtype_min(dt))}, 3, NULL, 0);
 }
 
+/* ---- the vision tower and the projector (model_type llama4) ----
+ * After modeling_llama4.py (Llama4VisionModel and below, Llama4MultiModalProjector,
+ * Llama4ForConditionalGeneration.forward) and Llama4VisionConfig's defaults.
+ *
+ * Parameters, in registration order (Llama4ForConditionalGeneration.__init__:
+ * vision_model, multi_modal_projector, language_model; the checkpoints store these
+ * names, base_model_prefix "model" is not applied to them):
+ *   vision_model (Llama4VisionModel): class_embedding [hidden] and
+ *     positional_embedding_vlm [side^2 + 1, hidden] (its own parameters, listed before
+ *     its children's as named_parameters does), patch_embedding
+ *     (Llama4UnfoldConvolution: unfold nn.Unfold(kernel (patch, patch), stride patch),
+ *     linear [hidden, channels * patch^2], no bias), rotary_embedding
+ *     (Llama4VisionRotaryEmbedding), layernorm_pre, layernorm_post (nn.LayerNorm(hidden),
+ *     eps 1e-5: norm_eps is not read), model (Llama4VisionEncoder: layers of
+ *     Llama4VisionEncoderLayer: self_attn (q/k/v/o_proj with bias, heads of
+ *     hidden // heads), mlp (Llama4VisionMLP: activation_fn nn.GELU(), fc1, fc2 with
+ *     bias), input_layernorm, post_attention_layernorm), vision_adapter
+ *     (Llama4VisionPixelShuffleMLP: mlp (Llama4VisionMLP2: fc1 [projector_input_dim,
+ *     intermediate_size], fc2 [projector_output_dim, projector_output_dim], no biases,
+ *     activation_fn nn.GELU())); hidden_act is not read (nn.GELU() is hard-coded);
+ *   multi_modal_projector (Llama4MultiModalProjector): linear_1 [text hidden,
+ *     vision_output_dim], no bias (multi_modal_projector_bias is not read).
+ * rotary_embedding keeps freqs_ci [side^2 + 1, 1, head_dim / 2] complex64 as a plain
+ * tensor attribute computed at construction (neither a parameter nor a buffer, so in
+ * no checkpoint); it is listed here as a non-persistent computed buffer, the get_attr
+ * torch.fx records for such an attribute.
+ *
+ * Forward (Llama4VisionModel.forward on pixel_values [images, channels, image_size,
+ * image_size]): unfold, permute(0, 2, 1), linear; reshape(images, patches, hidden);
+ * cat with class_embedding.expand(images, 1, hidden) on dim 1 (the class token last);
+ * reshape(images, 1, patches + 1, hidden) + positional_embedding_vlm.to(dtype=...);
+ * layernorm_pre; view(images, -1, hidden); freqs_ci; each layer: residual +
+ * self_attn(input_layernorm(h)), residual + mlp(post_attention_layernorm(h)) (fc1,
+ * activation_fn, fc2); the attention: q, k, v viewed [images, tokens, -1, head_dim],
+ * vision_apply_rotary_emb (view_as_complex(x.float().reshape(..., -1, 2)) *
+ * freqs_ci.view(1, tokens, 1, head_dim / 2), view_as_real, flatten(3), type_as, q
+ * then k), q, k, v transposed, attention without a mask and not causal (sdpa without
+ * scale=, or Llama 4's eager with head_dim^-0.5 and no float32 softmax: the vision
+ * tower uses it for "eager" and "flex_attention"), reshape(images, tokens, -1)
+ * .contiguous(), o_proj; layernorm_post; [:, :-1, :] drops the class token;
+ * pixel_shuffle (view(images, side, side, -1), view(images, side, int(side * r),
+ * int(hidden / r)), permute(0, 2, 1, 3).contiguous(), view(images, int(side * r),
+ * int(side * r), int(hidden / r^2)), permute(0, 2, 1, 3).contiguous(), view(images,
+ * -1, hidden / r^2)) and the adapter MLP (fc1, activation_fn, F.dropout(p =
+ * projector_dropout, training False), fc2, activation_fn).
+ * Then (Llama4ForConditionalGeneration.forward): the token embedding
+ * (get_input_embeddings); image_features.view(-1, size(-1)); multi_modal_projector;
+ * .to(inputs_embeds.dtype); special_image_mask = (input_ids == image_token_index)
+ * .unsqueeze(-1).expand_as(inputs_embeds); inputs_embeds.masked_scatter; the language
+ * model on inputs_embeds. Left out, as for gemma3 and mistral3: get_placeholder_mask's
+ * checks (mask.sum() and the numel comparison, validation only) and the .to(device)
+ * moves. Every pixel_values row is one tile of vision_config.image_size (Llama4's
+ * image processor resizes and cuts images into such tiles), int(side * r)^2 image
+ * tokens each; `images` (the tile count) is an input symbol bounded by
+ * [1, batch * seq // tokens per tile]. */
+struct l4_vision {
+    int64_t hidden, intermediate, layers, heads, head_dim, channels, image_size, patch_size;
+    int64_t side;                 /* image_size // patch_size patches a side */
+    int64_t ps_w, ps_c, ps_c2;    /* pixel shuffle: int(side * r), int(hidden / r), int(hidden / r^2) */
+    int64_t tokens;               /* image tokens per tile: ps_w^2 */
+    int64_t proj_in, proj_out, out_dim, text_hidden, image_token;
+    double ratio, dropout, rope_theta;
+    mt_dtype dtype;
+    mt_module *tower, *proj;
+};
+
+/* image_token_index, or image_token_id when only that is given (Llama4Config.attribute_map). */
+static const char *image_token_field(const mt_config *top) {
+    return mt_config_has(top, "image_token_index") || !mt_config_has(top, "image_token_id") ? "image_token_index"
+                                                                                            : "image_token_id";
+}
+
+static mt_config *l4_need_sub(mt_model *m, mt_config *top, const char *field, const char *what) {
+    mt_config *c = mt_config_sub(top, field);
+    if (!c && mt_ctx_status(m->ctx) == MT_OK)
+        mt_config_error(top, field, "expected a %s object (%s); --text-only traces the language model alone", field,
+                        what);
+    return c;
+}
+
+/* Llama4VisionConfig (configuration_llama4.py defaults) from `vc`; the projector's
+ * text side from `tc` (NULL: Llama4TextConfig's defaults). Shapes that would not
+ * run in transformers' forward are refused here, with the field named. */
+static mt_status l4_vision_read(mt_model *m, mt_config *top, mt_config *vc, mt_config *tc, l4_vision *v) {
+    const char *vt = NULL;
+    if (!mt_config_str(vc, "model_type", "llama4_vision_model", &vt)) return mt_ctx_status(m->ctx);
+    if (strcmp(vt, "llama4_vision_model") != 0)
+        return mt_config_error(vc, "model_type", "expected \"llama4_vision_model\" (Llama4VisionConfig), got \"%s\"",
+                               vt);
+    if (!mt_config_pos_int(vc, "hidden_size", 768, &v->hidden) ||
+        !mt_config_pos_int(vc, "intermediate_size", 5632, &v->intermediate) ||
+        !mt_config_pos_int(vc, "num_hidden_layers", 34, &v->layers) ||
+        !mt_config_pos_int(vc, "num_attention_heads", 16, &v->heads) ||
+        !mt_config_pos_int(vc, "num_channels", 3, &v->channels) ||
+        !mt_config_pos_int(vc, "image_size", 448, &v->image_size) ||
+        !mt_config_pos_int(vc, "patch_size", 14, &v->patch_size) ||
+        !mt_config_pos_int(vc, "vision_output_dim", 7680, &v->out_dim) ||
+        !mt_config_pos_int(vc, "projector_input_dim", 4096, &v->proj_in) ||
+        !mt_config_pos_int(vc, "projector_output_dim", 4096, &v->proj_out) ||
+        !mt_config_float(vc, "pixel_shuffle_ratio", 0.5, &v->ratio) ||
+        !mt_config_float(vc, "projector_dropout", 0.0, &v->dropout) ||
+        !mt_config_float(vc, "rope_theta", 10000.0, &v->rope_theta) ||
+        !mt_config_float(vc, "rope_parameters.rope_theta", v->rope_theta, &v->rope_theta))
+        return mt_ctx_status(m->ctx);
+    /* the projector's width: text_config.hidden_size, as the language model reads it */
+    v->text_hidden = l4_defaults.hidden;
+    if ((tc && !mt_config_pos_int(tc, "hidden_size", l4_defaults.hidden, &v->text_hidden)) ||
+        !mt_config_int(top, image_token_field(top), 200092, &v->image_token))
+        return mt_ctx_status(m->ctx);
+    static const char *const sized[] = {"image_size", "patch_size", "num_channels"};
+    const int64_t vals[] = {v->image_size, v->patch_size, v->channels};
+    for (int i = 0; i < 3; i++)
+        if (vals[i] > MT_MAX_HIDDEN)
+            return mt_config_error(vc, sized[i], "%lld is more than the limit of %d (docs/cli.md, Limits)",
+                                   (long long)vals[i], MT_MAX_HIDDEN);
+    if (v->image_size < v->patch_size)
+        return mt_config_error(vc, "patch_size", "patch_size %lld is larger than image_size %lld",
+                               (long long)v->patch_size, (long long)v->image_size);
+    v->side = v->image_size / v->patch_size; /* the unfold's blocks a side: floor((s - p) / p) + 1 */
+    /* Llama4VisionAttention: head_dim = hidden // heads; the 2-D rotary splits head_dim / 2
+     * complex channels into x and y halves, which broadcast only when 4 divides head_dim */
+    v->head_dim = v->hidden / v->heads;
+    if (v->head_dim == 0 || v->head_dim % 4 != 0)
+        return mt_config_error(vc, "num_attention_heads",
+                               "head_dim %lld (hidden_size %lld // num_attention_heads %lld) is not a positive "
+                               "multiple of 4: Llama4VisionRotaryEmbedding's x and y frequencies would not "
+                               "broadcast against the complex q/k",
+                               (long long)v->head_dim, (long long)v->hidden, (long long)v->heads);
+    if (!(v->ratio > 0) || v->ratio > 1)
+        return mt_config_error(vc, "pixel_shuffle_ratio", "expected a ratio in (0, 1], got %g", v->ratio);
+    /* pixel_shuffle's views (Python's int() truncation of the float products) must keep the
+     * element count: side * side * hidden */
+    v->ps_w = (int64_t)((double)v->side * v->ratio);
+    v->ps_c = (int64_t)((double)v->hidden / v->ratio);
+    v->ps_c2 = (int64_t)((double)v->hidden / (v->ratio * v->ratio));
+    if (v->ps_w < 1 || v->side * v->ps_w * v->ps_c != v->side * v->side * v->hidden ||
+        v->ps_w * v->ps_w * v->ps_c2 != v->side * v->side * v->hidden)
+        return mt_config_error(vc, "pixel_shuffle_ratio",
+                               "a %lld x %lld patch grid of %lld channels does not pixel-shuffle by %g (the views to "
+                               "%lld x %lld x %lld and %lld x %lld x %lld change the element count)",
+                               (long long)v->side, (long long)v->side, (long long)v->hidden, v->ratio,
+                               (long long)v->side, (long long)v->ps_w, (long long)v->ps_c, (long long)v->ps_w,
+                               (long long)v->ps_w, (long long)v->ps_c2);
+    v->tokens = v->ps_w * v->ps_w;
+    if (v->intermediate != v->ps_c2)
+        return mt_config_error(vc, "intermediate_size",
+                               "%lld is not the %lld channels the pixel shuffle gives (hidden_size / "
+                               "pixel_shuffle_ratio^2): Llama4VisionMLP2's fc1 reads intermediate_size features",
+                               (long long)v->intermediate, (long long)v->ps_c2);
+    if (v->proj_out != v->proj_in)
+        return mt_config_error(vc, "projector_output_dim",
+                               "%lld differs from projector_input_dim %lld: Llama4VisionMLP2's fc2 "
+                               "(projector_output_dim in) reads fc1's projector_input_dim features",
+                               (long long)v->proj_out, (long long)v->proj_in);
+    if (v->out_dim != v->proj_out)
+        return mt_config_error(vc, "vision_output_dim",
+                               "%lld differs from projector_output_dim %lld: multi_modal_projector.linear_1 "
+                               "(vision_output_dim in) reads the vision adapter's output",
+                               (long long)v->out_dim, (long long)v->proj_out);
+    if (m->num_layers > 0 && m->num_layers < v->layers) v->layers = m->num_layers;
+    v->dtype = m->dtype;
+    return MT_OK;
+}
+
+/* vision_model and multi_modal_projector under m->root, in __init__ order. */
+static mt_status l4_vision_build(mt_model *m, l4_vision *v) {
+    mt_ctx *ctx = m->ctx;
+    mt_dtype dt = v->dtype;
+    mt_device dev = MT_DEVICE_CPU;
+    mt_module *tower = mt_module_new(ctx, m->root, "vision_model", "Llama4VisionModel");
+    mt_module *pe = tower ? mt_module_new(ctx, tower, "patch_embedding", "Llama4UnfoldConvolution") : NULL;
+    mt_module *uf = pe ? mt_module_new(ctx, pe, "unfold", "Unfold") : NULL;
+    if (!uf) return mt_ctx_status(ctx);
+    int64_t k[2] = {v->patch_size, v->patch_size};
+    mt_module_attr(ctx, uf, "kernel_size", mt_a_ints(ctx, k, 2));
+    mt_module_attr(ctx, uf, "dilation", mt_a_int(1));
+    mt_module_attr(ctx, uf, "padding", mt_a_int(0));
+    mt_module_attr(ctx, uf, "stride", mt_a_int(v->patch_size));
+    int64_t npos[2] = {v->side * v->side + 1, v->hidden};
+    if (!mt_nn_linear(ctx, pe, "linear", v->channels * v->patch_size * v->patch_size, v->hidden, false, dt, dev) ||
+        !mt_param_new(ctx, tower, "class_embedding", dt, dev, 1, &v->hidden) ||
+        !mt_param_new(ctx, tower, "positional_embedding_vlm", dt, dev, 2, npos))
+        return mt_ctx_status(ctx);
+    mt_module *rot = mt_module_new(ctx, tower, "rotary_embedding", "Llama4VisionRotaryEmbedding");
+    if (!rot) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, rot, "rope_theta", mt_a_float(v->rope_theta));
+    int64_t fs[3] = {v->side * v->side + 1, 1, v->head_dim / 2};
+    if (!mt_buffer_new(ctx, rot, "freqs_ci", MT_COMPLEX64, dev, 3, fs, false, true) ||
+        !mt_nn_layernorm(ctx, tower, "layernorm_pre", v->hidden, 1e-5, true, true, dt, dev) ||
+        !mt_nn_layernorm(ctx, tower, "layernorm_post", v->hidden, 1e-5, true, true, dt, dev))
+        return mt_ctx_status(ctx);
+    mt_module *enc = mt_module_new(ctx, tower, "model", "Llama4VisionEncoder");
+    mt_module *layers = enc ? mt_module_new(ctx, enc, "layers", "ModuleList") : NULL;
+    if (!layers) return mt_ctx_status(ctx);
+    int64_t hh = v->heads * v->head_dim;
+    for (int64_t i = 0; i < v->layers; i++) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%lld", (long long)i);
+        mt_module *L = mt_module_new(ctx, layers, idx, "Llama4VisionEncoderLayer");
+        mt_module *at = L ? mt_module_new(ctx, L, "self_attn", "Llama4VisionAttention") : NULL;
+        if (!at) return mt_ctx_status(ctx);
+        mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
+        mt_module_attr(ctx, at, "head_dim", mt_a_int(v->head_dim));
+        if (!mt_nn_linear(ctx, at, "q_proj", v->hidden, hh, true, dt, dev) ||
+            !mt_nn_linear(ctx, at, "k_proj", v->hidden, hh, true, dt, dev) ||
+            !mt_nn_linear(ctx, at, "v_proj", v->hidden, hh, true, dt, dev) ||
+            !mt_nn_linear(ctx, at, "o_proj", hh, v->hidden, true, dt, dev))
+            return mt_ctx_status(ctx);
+        mt_module *mlp = mt_module_new(ctx, L, "mlp", "Llama4VisionMLP");
+        if (!mlp || !mt_act_new(m, mlp, "activation_fn", "gelu", "hidden_act") ||
+            !mt_nn_linear(ctx, mlp, "fc1", v->hidden, v->intermediate, true, dt, dev) ||
+            !mt_nn_linear(ctx, mlp, "fc2", v->intermediate, v->hidden, true, dt, dev) ||
+            !mt_nn_layernorm(ctx, L, "input_layernorm", v->hidden, 1e-5, true, true, dt, dev) ||
+            !mt_nn_layernorm(ctx, L, "post_attention_layernorm", v->hidden, 1e-5, true, true, dt, dev))
+            return mt_ctx_status(ctx);
+    }
+    mt_module *ad = mt_module_new(ctx, tower, "vision_adapter", "Llama4VisionPixelShuffleMLP");
+    mt_module *mlp2 = ad ? mt_module_new(ctx, ad, "mlp", "Llama4VisionMLP2") : NULL;
+    if (!mlp2) return mt_ctx_status(ctx);
+    mt_module_attr(ctx, ad, "pixel_shuffle_ratio", mt_a_float(v->ratio));
+    if (!mt_nn_linear(ctx, mlp2, "fc1", v->intermediate, v->proj_in, false, dt, dev) ||
+        !mt_nn_linear(ctx, mlp2, "fc2", v->proj_out, v->proj_out, false, dt, dev) ||
+        !mt_act_new(m, mlp2, "activation_fn", "gelu", "hidden_act"))
+        return mt_ctx_status(ctx);
+    mt_module *proj = mt_module_new(ctx, m->root, "multi_modal_projector", "Llama4MultiModalProjector");
+    if (!proj || !mt_nn_linear(ctx, proj, "linear_1", v->out_dim, v->text_hidden, false, dt, dev))
+        return mt_ctx_status(ctx);
+    v->tower = tower;
+    v->proj = proj;
+    return MT_OK;
+}
+
+/* Llama4VisionAttention on x [images, tokens, hidden]. */
+static mt_tensor *vision_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *freqs, const l4_vision *v) {
+    if (!x || !at) return NULL;
+    const mt_sym *b = x->shape[0], *n = x->shape[1];
+    mt_tr_enter(tr, at);
+    const mt_sym *hs[4] = {b, n, NULL, C(tr, v->head_dim)};
+    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
+    mt_tensor *k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
+    mt_tensor *val = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs);
+    /* vision_apply_rotary_emb */
+    mt_tensor *qc = to_complex(tr, q), *kc = to_complex(tr, k);
+    const mt_sym *fb[4] = {C(tr, 1), n, C(tr, 1), C(tr, v->head_dim / 2)}; /* reshape_for_broadcast */
+    mt_tensor *fv = mt_view(tr, freqs, 4, fb);
+    mt_tensor *qr = op1(tr, MT_OP_VIEW_AS_REAL, mt_mul(tr, qc, fv));
+    mt_tensor *qo = qr ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(qr), mt_a_int(3)}, 2, NULL, 0) : NULL;
+    mt_tensor *kr = op1(tr, MT_OP_VIEW_AS_REAL, mt_mul(tr, kc, fv));
+    mt_tensor *ko = kr ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(kr), mt_a_int(3)}, 2, NULL, 0) : NULL;
+    mt_tensor *qt = type_as(tr, qo, q), *kt = type_as(tr, ko, k);
+    q = mt_transpose(tr, qt, 1, 2);
+    k = mt_transpose(tr, kt, 1, 2);
+    val = mt_transpose(tr, val, 1, 2);
+    mt_tensor *o;
+    if (tr->model->attn == MT_ATTN_IMPL_EAGER) {
+        o = eager(tr, q, k, val, NULL, 1, pow((double)v->head_dim, -0.5)); /* vision_eager_attention_forward */
+    } else {
+        mt_attn_args aa = {.n_rep = 1};
+        o = mt_attn_forward(tr, MT_ATTN_IMPL_SDPA, q, k, val, NULL, &aa);
+    }
+    const mt_sym *os[3] = {b, n, NULL};
+    o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
+    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    mt_tr_leave(tr);
+    return o;
+}
+
+/* Llama4VisionModel(pixel_values).last_hidden_state: [images, tokens, projector_output_dim]. */
+static mt_tensor *vision_forward(mt_tracer *tr, const l4_vision *v, mt_tensor *px) {
+    mt_module *tower = v->tower;
+    mt_module *pe = mt_tr_child(tr, tower, "patch_embedding");
+    mt_module *uf = mt_tr_child(tr, pe, "unfold");
+    mt_module *enc = mt_tr_child(tr, tower, "model");
+    mt_module *layers = mt_tr_child(tr, enc, "layers");
+    mt_module *ad = mt_tr_child(tr, tower, "vision_adapter");
+    mt_module *mlp2 = mt_tr_child(tr, ad, "mlp");
+    if (!px || !uf || !layers || !mlp2) return NULL;
+    const mt_sym *imgs = px->shape[0], *H = C(tr, v->hidden), *np = C(tr, v->side * v->side);
+    mt_tr_enter(tr, tower);
+    /* patch_embedding: unfold (nn.Unfold's F.unfold(input, kernel_size, dilation, padding, stride)),
+     * permute(0, 2, 1), linear */
+    mt_tr_enter(tr, pe);
+    mt_tr_enter(tr, uf);
+    mt_tensor *h = mt_tr_op1(tr, MT_OP_UNFOLD,
+                             (mt_arg[]){mt_a_tensor(px), *mt_module_get_attr(uf, "kernel_size"),
+                                        *mt_module_get_attr(uf, "dilation"), *mt_module_get_attr(uf, "padding"),
+                                        *mt_module_get_attr(uf, "stride")},
+                             5, NULL, 0);
+    mt_tr_leave(tr);
+    static const int64_t p021[3] = {0, 2, 1};
+    h = mt_permute(tr, h, 3, p021);
+    h = mt_tr_call(tr, mt_tr_child(tr, pe, "linear"), h);
+    mt_tr_leave(tr);
+    /* the class token, appended last */
+    const mt_sym *r3[3] = {imgs, np, H};
+    h = mt_reshape(tr, h, 3, r3);
+    mt_tensor *cls = mt_tr_get_attr(tr, mt_tr_param(tr, tower, "class_embedding"));
+    const mt_sym *ce[3] = {imgs, C(tr, 1), H};
+    cls = mt_expand(tr, cls, 3, ce);
+    mt_tensor *parts[2] = {h, cls};
+    h = h && cls ? mt_cat(tr, parts, 2, 1) : NULL;
+    const mt_sym *r4[4] = {imgs, C(tr, 1), C(tr, v->side * v->side + 1), H};
+    h = mt_reshape(tr, h, 4, r4);
+    mt_tensor *pos = mt_tr_get_attr(tr, mt_tr_param(tr, tower, "positional_embedding_vlm"));
+    pos = pos && h ? mt_tr_op1(tr, MT_OP_TO, (mt_arg[]){mt_a_tensor(pos)}, 1,
+                               (mt_kwarg[]){{"dtype", mt_a_dtype(h->dtype)}}, 1)
+                   : NULL;
+    h = mt_add(tr, h, pos);
+    h = mt_tr_call(tr, mt_tr_child(tr, tower, "layernorm_pre"), h);
+    const mt_sym *r3b[3] = {imgs, NULL, H};
+    h = mt_view(tr, h, 3, r3b);
+    /* freqs_ci = self.rotary_embedding(pixel_values): the constant attribute (.to(device) not recorded) */
+    mt_module *rot = mt_tr_child(tr, tower, "rotary_embedding");
+    mt_tr_enter(tr, rot);
+    mt_tensor *freqs = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "freqs_ci"));
+    mt_tr_leave(tr);
+    mt_tr_enter(tr, enc);
+    for (int i = 0; i < layers->children.n && h; i++) {
+        mt_module *L = layers->children.items[i];
+        mt_tr_enter(tr, L);
+        mt_tensor *res = h;
+        mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, L, "input_layernorm"), h);
+        a = vision_attn(tr, mt_tr_child(tr, L, "self_attn"), a, freqs, v);
+        h = mt_add(tr, res, a);
+        res = h;
+        mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
+        mt_module *mlp = mt_tr_child(tr, L, "mlp");
+        mt_tr_enter(tr, mlp);
+        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc1"), f);
+        f = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), f);
+        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc2"), f);
+        mt_tr_leave(tr);
+        h = mt_add(tr, res, f);
+        mt_tr_leave(tr);
+    }
+    mt_tr_leave(tr);
+    h = mt_tr_call(tr, mt_tr_child(tr, tower, "layernorm_post"), h);
+    /* hidden_state[:, :-1, :] */
+    mt_arg drop[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, C(tr, -1), NULL), mt_a_slice(NULL, NULL, NULL)};
+    h = h ? mt_index(tr, h, drop, 3) : NULL;
+    /* vision_adapter: pixel_shuffle, then the MLP */
+    mt_tr_enter(tr, ad);
+    static const int64_t p0213[4] = {0, 2, 1, 3};
+    const mt_sym *s1[4] = {imgs, C(tr, v->side), C(tr, v->side), NULL};
+    const mt_sym *s2[4] = {imgs, C(tr, v->side), C(tr, v->ps_w), C(tr, v->ps_c)};
+    const mt_sym *s3[4] = {imgs, C(tr, v->ps_w), C(tr, v->ps_w), C(tr, v->ps_c2)};
+    const mt_sym *s4[3] = {imgs, NULL, C(tr, v->ps_c2)};
+    h = mt_view(tr, h, 4, s1);
+    h = mt_view(tr, h, 4, s2);
+    h = mt_contiguous(tr, mt_permute(tr, h, 4, p0213));
+    h = mt_view(tr, h, 4, s3);
+    h = mt_contiguous(tr, mt_permute(tr, h, 4, p0213));
+    h = mt_view(tr, h, 3, s4);
+    mt_tr_enter(tr, mlp2);
+    mt_module *act = mt_tr_child(tr, mlp2, "activation_fn");
+    h = mt_tr_call(tr, mt_tr_child(tr, mlp2, "fc1"), h);
+    h = mt_act_forward(tr, act, h);
+    h = h ? mt_tr_op1(tr, MT_OP_DROPOUT, (mt_arg[]){mt_a_tensor(h)}, 1,
+                      (mt_kwarg[]){{"p", mt_a_float(v->dropout)}, {"training", mt_a_bool(false)}}, 2)
+          : NULL;
+    h = mt_tr_call(tr, mt_tr_child(tr, mlp2, "fc2"), h);
+    h = mt_act_forward(tr, act, h);
+    mt_tr_leave(tr);
+    mt_tr_leave(tr);
+    mt_tr_leave(tr);
+    return h;
+}
+
+/* The image features scattered into the token embeddings (inputs_embeds). */
+static mt_tensor *l4_merge(mt_tracer *tr, mt_model *m, const l4_vision *v, mt_tensor *ids, mt_tensor *embeds) {
+    if (!embeds || m->inputs.n < 3) return NULL;
+    mt_tensor *feat = vision_forward(tr, v, m->inputs.items[2]);
+    const mt_sym *flat[2] = {NULL, feat ? feat->shape[2] : NULL};
+    feat = feat ? mt_view(tr, feat, 2, flat) : NULL; /* image_features.view(-1, image_features.size(-1)) */
+    mt_tr_enter(tr, v->proj);
+    feat = mt_tr_call(tr, mt_tr_child(tr, v->proj, "linear_1"), feat);
+    mt_tr_leave(tr);
+    feat = mt_to(tr, feat, embeds->dtype);
+    mt_tensor *mask = mt_tr_op1(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(ids), mt_a_int(v->image_token)}, 2, NULL, 0);
+    mask = mt_unsqueeze(tr, mask, -1);
+    mask = mt_expand(tr, mask, embeds->ndim, embeds->shape); /* expand_as(inputs_embeds) */
+    return mask && feat ? mt_tr_op1(tr, MT_OP_MASKED_SCATTER,
+                                    (mt_arg[]){mt_a_tensor(embeds), mt_a_tensor(mask), mt_a_tensor(feat)}, 3, NULL, 0)
+                        : NULL;
+}
+
 static mt_status l4_forward(mt_model *m, mt_tracer *tr) {
     const mt_moe_model *mm = m->family;
     const mt_dec_spec *s = &mm->dec;
     const l4 *f = mm->fam;
+    if (f->vis) {
+        mt_status st = mt_image_input(m, tr, f->vis->tokens, f->vis->channels, f->vis->image_size, s->dtype);
+        if (st != MT_OK) return st;
+    }
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
     mt_module *lm = f->wrapped ? mt_tr_child(tr, m->root, "language_model") : m->root;
     mt_module *model = mt_tr_child(tr, lm, "model");
     mt_tensor *h;
     if (f->wrapped) { /* Llama4ForConditionalGeneration: get_input_embeddings()(input_ids), then the language model */
         h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+        if (f->vis) h = l4_merge(tr, m, f->vis, ids, h);
         mt_tr_enter(tr, lm);
         mt_tr_enter(tr, model);
     } else {
@@ -554,29 +949,85 @@ static mt_status l4_build_common(mt_model *m, mt_module *root, mt_dtype force_dt
 
 static mt_status l4_text_build(mt_model *m) { return l4_build_common(m, NULL, MT_DTYPE_NONE); }
 
-/* model_type llama4: text_config's language model under language_model
- * (Llama4ForConditionalGeneration's names). The model dtype is the top-level
- * config's (from_pretrained reads it there); text_config's own, if any, agrees
- * in Meta's exports. */
+/* model_type llama4 (Llama4ForConditionalGeneration): vision_model and
+ * multi_modal_projector from vision_config, then text_config's language model
+ * under language_model (the checkpoint's names). The model dtype is the top-level
+ * config's (from_pretrained reads it there); text_config's own, if any, agrees in
+ * Meta's exports. */
 static mt_status l4_build(mt_model *m) {
     mt_ctx *ctx = m->ctx;
     mt_config *top = m->cfg, *sub = mt_config_sub(top, "text_config");
     if (mt_ctx_status(ctx) != MT_OK) return mt_ctx_status(ctx);
     if (!sub && mt_config_has(top, "text_config"))
         return mt_config_error(top, "text_config", "expected an object (Llama4TextConfig's fields) (%s)", m->model_type);
-    mt_dtype dt = MT_DTYPE_NONE;
-    bool top_dt = m->dtype != MT_DTYPE_NONE || mt_config_has(top, "torch_dtype") || mt_config_has(top, "dtype");
-    if (top_dt && mt_model_read_dtype(m, &dt) != MT_OK) return mt_ctx_status(ctx);
+    /* vision_config absent: Llama4VisionConfig's defaults, which do not run in transformers
+     * (hidden 768 shuffles into 3072 channels, fc1 takes intermediate_size 5632) */
+    mt_config *vc = l4_need_sub(m, top, "vision_config",
+                                "Llama4VisionConfig; its defaults do not run: hidden_size 768 pixel-shuffles into 3072 "
+                                "channels where fc1 takes intermediate_size 5632");
+    if (!vc) return mt_ctx_status(ctx);
+    l4_vision *v = mt_alloc(ctx, sizeof *v);
+    if (!v) return mt_ctx_status(ctx);
+    /* the tower first: --layers (m->num_layers) still holds the request */
+    m->cfg = vc;
+    mt_status st = l4_vision_read(m, top, vc, sub, v);
+    if (st == MT_OK) st = l4_vision_build(m, v);
+    m->cfg = top;
+    if (st != MT_OK) return st;
     mt_module *lm = mt_module_new(ctx, m->root, "language_model", "Llama4ForCausalLM");
     if (!lm) return mt_ctx_status(ctx);
     if (sub) m->cfg = sub; /* no text_config: Llama4TextConfig's defaults (the top level has none of its keys) */
-    mt_status st = l4_build_common(m, lm, dt);
+    st = l4_build_common(m, lm, m->dtype);
     m->cfg = top;
     if (st != MT_OK) return st;
-    const char *note = "model_type 'llama4' is multimodal: traced is its language model (text_config, as "
-                       "Llama4ForCausalLM under language_model, the checkpoint's names); the vision tower "
-                       "(vision_model) and the multi-modal projector are not included";
-    m->note = m->note ? mt_sprintf(ctx, "%s; %s", note, m->note) : note;
+    mt_moe_model *mm = m->family;
+    l4 *f = mm->fam;
+    if (v->image_token < 0 || v->image_token >= mm->dec.vocab)
+        return mt_config_error(top, image_token_field(top), "image token %lld outside the vocabulary (%lld)",
+                               (long long)v->image_token, (long long)mm->dec.vocab);
+    f->vis = v;
+    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
+    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
+    mt_model_info(m, "vision_num_hidden_layers", mt_a_int(v->layers));
+    mt_model_info(m, "vision_num_attention_heads", mt_a_int(v->heads));
+    mt_model_info(m, "image_size", mt_a_int(v->image_size));
+    mt_model_info(m, "patch_size", mt_a_int(v->patch_size));
+    mt_model_info(m, "pixel_shuffle_ratio", mt_a_float(v->ratio));
+    mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
+    mt_model_info(m, "image_token_index", mt_a_int(v->image_token));
+    const char *tiles = mt_sprintf(ctx,
+                                   "each pixel_values row is one %lld x %lld px tile (vision_config.image_size, as "
+                                   "Llama4's processor cuts images), %lld image tokens (docs/cli.md, Multimodal "
+                                   "models)",
+                                   (long long)v->image_size, (long long)v->image_size, (long long)v->tokens);
+    m->note = m->note ? mt_sprintf(ctx, "%s; %s", m->note, tiles) : tiles;
+    return MT_OK;
+}
+
+/* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
+static int64_t params_under(const mt_module *mod) {
+    int64_t n = 0;
+    for (int i = 0; i < mod->params.n; i++) {
+        const mt_param *p = mod->params.items[i];
+        if (p->is_buffer || p->tied_to) continue;
+        int64_t k = 1;
+        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]);
+        n += k;
+    }
+    for (int i = 0; i < mod->children.n; i++) n += params_under(mod->children.items[i]);
+    return n;
+}
+
+/* The active count (mt_moe_totals) and, for llama4, the language model alone. */
+static mt_status l4_totals(const mt_model *m, mt_totals *t) {
+    mt_status st = mt_moe_totals(m, t);
+    const mt_moe_model *mm = m->family;
+    if (st != MT_OK || !mm) return st;
+    const l4 *f = mm->fam;
+    if (f && f->vis && mm->dec.root) {
+        t->text_params = params_under(mm->dec.root);
+        t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(mm->dec.dtype);
+    }
     return MT_OK;
 }
 
@@ -595,5 +1046,5 @@ const mt_arch mt_arch_llama4 = {
     .example = "meta-llama/Llama-4-Scout-17B-16E",
     .build = l4_build,
     .forward = l4_forward,
-    .totals = mt_moe_totals,
+    .totals = l4_totals,
 };

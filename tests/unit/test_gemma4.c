@@ -14,6 +14,8 @@
 
 #define G4_31B "samples/configs/multimodal/google--gemma-4-31B-it.config.json"
 #define G4_REPORT "tests/data/index/google--gemma-4-31B-it.weights-report.md"
+#define G4_26B "samples/configs/multimodal/google--gemma-4-26B-A4B-it.config.json"
+#define G4_26B_INV "tests/data/index/google--gemma-4-26B-A4B-it.inventory.txt"
 
 /* google/gemma-4-E2B(-it)'s text_config as public re-implementations quote the real checkpoint's in
  * their tests (the same values in several: see samples/configs/SOURCES.md); no index of it was found. */
@@ -165,6 +167,121 @@ Test(gemma4, gemma_4_31b_it_equals_its_checkpoint_tensor_by_tensor) {
     mt_ctx_free(ctx);
 }
 
+/* google/gemma-4-26B-A4B-it, every tensor of its checkpoint (the inventory of its two safetensors shards,
+ * tests/data/index/google--gemma-4-26B-A4B-it.inventory.txt, provenance in SOURCES.md) against ours: the
+ * language model's 657 tensors by name and shape (the mixture-of-experts block's router.proj/scale/
+ * per_expert_scale, experts.gate_up_proj [128, 1408, 2816] and down_proj [128, 2816, 704], the three extra
+ * norms), and the total from the inventory's payload: 51,611,872,412 bytes, all bf16, so 25,805,936,206
+ * elements, less the towers' rows and the 30 layer_scalar buffers. By hand (hidden 2816, 16 heads of 256,
+ * 8 KV heads on sliding layers, 2 of 512 on full ones with k_eq_v): sliding attention q 2816*4096 + k, v
+ * 2816*2048 each + o 4096*2816 + q/k_norm 512 = 34,603,520; full attention q 2816*8192 + k 2816*1024 + o
+ * 8192*2816 + q/k_norm 1024 = 49,021,952; dense MLP 3*2816*2112 = 17,842,176; seven norms 19,712; router
+ * 128*2816 + 2816 + 128 = 363,392; experts 128*1408*2816 + 128*2816*704 = 761,266,176; layers 25 sliding
+ * 814,094,976 + 5 full 828,513,408 = 24,494,941,440; embed_tokens 262144*2816 = 738,197,504 (lm_head tied),
+ * norm 2816: 25,233,141,760. Active: 8 of 128 experts, 30 * 120/128 * 761,266,176 = 21,410,611,200 idle,
+ * 3,822,530,560 active (the card's "A4B", 3.8B active). */
+Test(gemma4, gemma_4_26b_a4b_it_equals_its_checkpoint_tensor_by_tensor) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src(G4_26B), 0);
+    cr_assert_str_eq(m->model_type, "gemma4_text");
+    size_t len;
+    char *text = tu_read(tu_src(G4_26B_INV), &len);
+    cr_assert_not_null(text);
+    int64_t payload = 0, count = 0, tensors = 0, towers = 0, lm_tensors = 0, scalars = 0;
+    int seen_params = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (sscanf(line, "# tensor_payload_bytes %lld", (long long *)&payload) == 1) continue;
+        if (sscanf(line, "# tensor_count %lld", (long long *)&count) == 1) continue;
+        if (line[0] == '#') continue;
+        char *tab = strchr(line, '\t');
+        cr_assert_not_null(tab, "%s", line);
+        *tab = 0;
+        int64_t shape[4], n = 1;
+        int nd = 0;
+        for (char *tok = tab + 1; nd < 4;) {
+            shape[nd++] = strtoll(tok, &tok, 10);
+            if (*tok != ',') break;
+            tok++;
+        }
+        for (int d = 0; d < nd; d++) n *= shape[d];
+        tensors++;
+        if (strncmp(line, "model.language_model.", 21) != 0) { /* the vision tower and embed_vision: not built */
+            towers += n;
+            continue;
+        }
+        lm_tensors++;
+        scalars += strstr(line, ".layer_scalar") != NULL;
+        check_tensor(m, line, shape, nd, &seen_params);
+    }
+    free(text);
+    cr_assert_eq(tensors, count);
+    cr_assert_eq(count, 1013);
+    cr_assert_eq(lm_tensors, 657, "%lld", (long long)lm_tensors);
+    cr_assert_eq(scalars, 30);
+    int untied = 0;
+    for (int i = 0; i < m->params.n; i++) untied += !((mt_param *)m->params.items[i])->tied_to;
+    cr_assert_eq(seen_params, untied, "ours %d parameters, the checkpoint's language model %d", untied, seen_params);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(payload % 2, 0);
+    cr_assert_eq(t.params, payload / 2 - towers - scalars, "%lld", (long long)t.params);
+    cr_assert_eq(t.params, 25233141760LL);
+    cr_assert_eq(25 * 814094976LL + 5 * 828513408LL + 738197504LL + 2816, 25233141760LL);
+    cr_assert_eq(t.param_bytes, 2 * 25233141760LL);
+    cr_assert_eq(t.active_params, 25233141760LL - 30 * 120 * (761266176LL / 128), "%lld", (long long)t.active_params);
+    cr_assert_eq(t.active_params, 3822530560LL);
+    TU_SHAPE(m, "model.layers.29.experts.gate_up_proj", 128, 1408, 2816);
+    TU_SHAPE(m, "model.layers.29.experts.down_proj", 128, 2816, 704);
+    TU_SHAPE(m, "model.layers.29.router.proj.weight", 128, 2816);
+    cr_assert_null(mt_model_param(m, "model.layers.0.router.norm.weight"), "the router's norm has no weight");
+    mt_ctx_free(ctx);
+}
+
+/* The 26B-A4B's K/V by hand (bf16): 25 sliding layers of 8 heads * 256 * 2 (K, V) * 2 B = 8,192 B and 5 full
+ * layers of 2 * 512 * 2 * 2 = 4,096 B: 225,280 B/token; the experts cache nothing. One layer's trace, against
+ * modeling_gemma4.py's Gemma4TextDecoderLayer / Gemma4TextRouter / Gemma4TextExperts (eager): the router on
+ * the pre-MLP residual flattened to [T, 2816], softmax, topk(8), the renormalisation and per_expert_scale
+ * read at the chosen indices; one_hot over 128 experts; per expert a torch.where (a fresh symbol bounded by
+ * the T * 8 routed slots), the expert's slice of gate_up_proj and down_proj through F.linear, index_add_. */
+Test(gemma4, gemma_4_26b_moe_trace_and_kv_by_hand) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *whole = tu_build(ctx, tu_src(G4_26B), 0);
+    mt_sizing s;
+    cr_assert_eq(mt_model_sizing(whole, tu_trace(whole), NULL, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.kv_bytes_per_token, 25 * 8192 + 5 * 4096);
+    mt_model *m = tu_build(ctx, tu_src(G4_26B), 1);
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 262144);
+    mt_node *tk = tu_first_op(g, MT_OP_TOPK, "model.layers.0.router");
+    cr_assert_not_null(tk);
+    const mt_arg *k = tu_kwarg(tk, "k");
+    cr_assert(k && k->kind == MT_ARG_INT && k->v.i == 8);
+    cr_assert_eq(mt_sym_const_value(tk->outs[0].shape[1]), 8);
+    mt_node *sm = tu_first_op(g, MT_OP_SOFTMAX, "model.layers.0.router");
+    cr_assert_not_null(sm);
+    cr_assert_null(tu_kwarg(sm, "dtype"));
+    cr_assert_eq(mt_sym_const_value(sm->outs[0].shape[1]), 128);
+    mt_node *oh = tu_first_op(g, MT_OP_ONE_HOT, "model.layers.0.experts");
+    cr_assert_not_null(oh);
+    cr_assert_eq(tu_count_ops(g, MT_OP_NONZERO, "model.layers.0.experts"), 128);
+    cr_assert_eq(tu_count_ops(g, MT_OP_INDEX_ADD, "model.layers.0.experts"), 128);
+    cr_assert_eq(tu_count_ops(g, MT_OP_LINEAR, "model.layers.0.experts"), 2 * 128);
+    mt_node *nz = tu_first_op(g, MT_OP_NONZERO, "model.layers.0.experts");
+    const mt_symbol_info *si = mt_sym_info_of(ctx, nz->outs[0].shape[0]);
+    cr_assert_not_null(si);
+    cr_assert_str_eq(mt_sym_str(si->hi), "8*batch*seq");
+    /* the expert's slice: gate_up_proj[e] [1408, 2816] */
+    mt_node *lin = tu_first_op(g, MT_OP_LINEAR, "model.layers.0.experts");
+    const mt_tensor *wt = lin->args[1].v.t;
+    cr_assert_eq(wt->ndim, 2);
+    cr_assert_eq(mt_sym_const_value(wt->shape[0]), 1408);
+    cr_assert_eq(mt_sym_const_value(wt->shape[1]), 2816);
+    /* the two branches meet: post_feedforward_layernorm_1(mlp) + post_feedforward_layernorm_2(experts) */
+    cr_assert_not_null(tu_first_op(g, MT_OP_TYPE_AS, "model.layers.0.post_feedforward_layernorm_2"));
+    cr_assert_not_null(tu_first_op(g, MT_OP_TYPE_AS, "model.layers.0.pre_feedforward_layernorm_2"));
+    mt_ctx_free(ctx);
+}
+
 /* K/V by hand (bf16): sliding layers 16 heads * 256 * 2 (K, V) * 2 bytes = 16,384 B, full layers 4 * 512 * 2 * 2
  * = 8,192 B (values cached apart though projected by k_proj): 50 * 16,384 + 10 * 8,192 = 901,120 B/token. At
  * 131,072 tokens the sliding layers hold 1,024: 50 * 1024 * 16,384 + 10 * 131,072 * 8,192 = 838,860,800 +
@@ -289,8 +406,13 @@ Test(gemma4, graph_details) {
 Test(gemma4, config_errors_name_the_field) {
     mt_ctx *ctx = mt_ctx_new();
     const char *e = build_error(ctx, "{\"model_type\": \"gemma4_text\", \"enable_moe_block\": true, \"num_experts\": 4, "
-                                     "\"top_k_experts\": 2, \"moe_intermediate_size\": 8}");
-    cr_assert(strstr(e, "enable_moe_block") && strstr(e, "not modelled"), "%s", e);
+                                     "\"top_k_experts\": 2}");
+    cr_assert(strstr(e, "moe_intermediate_size") && strstr(e, "required with enable_moe_block"), "%s", e);
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    e = build_error(ctx, "{\"model_type\": \"gemma4_text\", \"enable_moe_block\": true, \"num_experts\": 4, "
+                         "\"top_k_experts\": 5, \"moe_intermediate_size\": 8}");
+    cr_assert(strstr(e, "top_k_experts") && strstr(e, "exceeds num_experts 4"), "%s", e);
     mt_ctx_free(ctx);
     ctx = mt_ctx_new();
     e = build_error(ctx, "{\"model_type\": \"gemma4_text\", \"num_hidden_layers\": 4, \"num_kv_shared_layers\": 4}");

@@ -1,10 +1,15 @@
 /* Llama 4 (llama4_text, llama4): Llama-4-Scout-17B-16E and Llama-4-Maverick-17B-128E
- * checked by hand against their cards (109B total / 17B active; 400B / 17B) and
- * the checkpoint names public loaders quote (samples/configs/SOURCES.md), the
+ * checked by hand against their cards (109B total / 17B active; 400B / 17B), the
+ * whole checkpoints against the parameter counts the Hugging Face API publishes for
+ * them, the checkpoint names public loaders quote (samples/configs/SOURCES.md), the
  * graph details of transformers' modeling_llama4.py (complex rotary on RoPE
  * layers, L2 qk_norm, temperature tuning on NoPE layers, chunked masks, the
- * fused experts applied by bmm), the K/V per token by hand, and config errors. */
+ * fused experts applied by bmm; the vision tower's unfold patches, class token,
+ * 2-D rotary in complex form and pixel shuffle), the K/V per token by hand, and
+ * config errors. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -28,18 +33,22 @@
     "\"router_aux_loss_coef\": 0.001, \"router_jitter_noise\": 0.0, \"torch_dtype\": \"bfloat16\", "                 \
     "\"use_cache\": true, \"use_qk_norm\": true, \"vocab_size\": 202048}"
 
-/* The whole Llama4Config of the same dump (vision_config kept; not built). */
+/* The vision_config of the same dump. */
+#define SCOUT_VISION                                                                                                 \
+    "{\"attention_dropout\": 0.0, \"hidden_act\": \"gelu\", \"hidden_size\": 1408, "                                 \
+    "\"image_size\": 336, \"initializer_range\": 0.02, \"intermediate_size\": 5632, "                                \
+    "\"model_type\": \"llama4_vision_model\", \"multi_modal_projector_bias\": false, \"norm_eps\": 1e-05, "        \
+    "\"num_attention_heads\": 16, \"num_channels\": 3, \"num_hidden_layers\": 34, \"patch_size\": 14, "             \
+    "\"pixel_shuffle_ratio\": 0.5, \"projector_dropout\": 0.0, \"projector_input_dim\": 4096, "                     \
+    "\"projector_output_dim\": 4096, \"rope_theta\": 10000, \"vision_feature_layer\": -1, "                          \
+    "\"vision_feature_select_strategy\": \"default\", \"vision_output_dim\": 4096}"
+
+/* The whole Llama4Config of the same dump. */
 static const char *SCOUT =
     "{\"architectures\": [\"Llama4ForConditionalGeneration\"], \"boi_token_index\": 200080, "
     "\"eoi_token_index\": 200081, \"image_token_index\": 200092, \"model_type\": \"llama4\", \"text_config\": "
     SCOUT_TEXT ", \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\", \"transformers_version\": \"4.51.0\", "
-    "\"vision_config\": {\"attention_dropout\": 0.0, \"hidden_act\": \"gelu\", \"hidden_size\": 1408, "
-    "\"image_size\": 336, \"initializer_range\": 0.02, \"intermediate_size\": 5632, "
-    "\"model_type\": \"llama4_vision_model\", \"multi_modal_projector_bias\": false, \"norm_eps\": 1e-05, "
-    "\"num_attention_heads\": 16, \"num_channels\": 3, \"num_hidden_layers\": 34, \"patch_size\": 14, "
-    "\"pixel_shuffle_ratio\": 0.5, \"projector_dropout\": 0.0, \"projector_input_dim\": 4096, "
-    "\"projector_output_dim\": 4096, \"rope_theta\": 10000, \"vision_feature_layer\": -1, "
-    "\"vision_feature_select_strategy\": \"default\", \"vision_output_dim\": 4096}}";
+    "\"vision_config\": " SCOUT_VISION "}";
 
 /* Llama-4-Maverick-17B-128E's text_config as a public vLLM test copies it (reduced there to
  * 2 layers with no_rope_layer_interval 2 added; restored here to its 48 layers and the
@@ -99,18 +108,70 @@ Test(llama4, scout_text_matches_card) {
     mt_ctx_free(ctx);
 }
 
-Test(llama4, scout_multimodal_config_traces_its_language_model) {
+/* The vision tower and projector of Scout by hand (modeling_llama4.py, vision_config above:
+ * hidden 1408, 16 heads of 88, 34 layers, 336 px tiles in 14 px patches: 24 x 24 = 576 patches
+ * + the class token):
+ *   class_embedding 1,408; positional_embedding_vlm 577 * 1408 = 812,416; patch_embedding.linear
+ *   (3 * 14 * 14 = 588) * 1408 = 827,904; layernorm_pre/post 4 * 1408 = 5,632;
+ *   layer: q/k/v/o_proj 4 * (1408 * 1408 + 1408) = 7,935,488, fc1 1408 * 5632 + 5632 = 7,935,488,
+ *   fc2 5632 * 1408 + 1408 = 7,931,264, two LayerNorms 4 * 1408 = 5,632 -> 23,807,872; 34 layers
+ *   809,467,648;
+ *   vision_adapter: fc1 5632 * 4096 = 23,068,672, fc2 4096 * 4096 = 16,777,216 -> 39,845,888;
+ *   the tower 850,960,896; multi_modal_projector.linear_1 4096 * 5120 = 20,971,520.
+ * The whole checkpoint, 107,769,861,120 + 850,960,896 + 20,971,520 = 108,641,793,536, is the
+ * Hugging Face API's safetensors parameter count of meta-llama/Llama-4-Scout-17B-16E-Instruct
+ * (all bfloat16: `safetensors.parameters.BF16` = 108,641,793,536 at revision 92f3b159, as public
+ * notes quote it: samples/configs/SOURCES.md), so the index's total_size is 2 bytes each:
+ * 217,283,587,072. */
+#define SCOUT_VISION_PARAMS 850960896LL
+#define SCOUT_PROJECTOR_PARAMS 20971520LL
+#define SCOUT_HUB_PARAMS 108641793536LL
+
+Test(llama4, scout_whole_checkpoint) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, SCOUT, 0);
     cr_assert_str_eq(m->class_name, "Llama4ForConditionalGeneration");
-    cr_assert_not_null(m->note);
-    cr_assert(strstr(m->note, "vision tower") && strstr(m->note, "language_model"), "%s", m->note);
+    cr_assert_eq(1408 + 577 * 1408 + 588 * 1408 + 4 * 1408 + 34 * 23807872LL + 39845888, SCOUT_VISION_PARAMS);
     mt_totals t;
     cr_assert_eq(mt_model_totals(m, &t), MT_OK);
-    /* the language model alone: 108,641,793,536 less the tower 850,960,896 and the projector 20,971,520 */
-    cr_assert_eq(t.params, 108641793536LL - 850960896LL - 20971520LL);
-    cr_assert_eq(t.params, SCOUT_TEXT_PARAMS);
-    cr_assert_eq(t.active_params, SCOUT_TEXT_ACTIVE);
+    cr_assert_eq(t.params, SCOUT_TEXT_PARAMS + SCOUT_VISION_PARAMS + SCOUT_PROJECTOR_PARAMS, "%lld",
+                 (long long)t.params);
+    cr_assert_eq(t.params, SCOUT_HUB_PARAMS);
+    cr_assert_eq(t.param_bytes, 217283587072LL); /* total_size: bfloat16, 2 bytes a parameter */
+    cr_assert_eq(t.params_by_dtype[MT_BFLOAT16], SCOUT_HUB_PARAMS);
+    /* the language model alone, unchanged: the card's 109B less the tower and the projector */
+    cr_assert_eq(t.text_params, SCOUT_TEXT_PARAMS, "%lld", (long long)t.text_params);
+    cr_assert_eq(t.text_param_bytes, 2 * SCOUT_TEXT_PARAMS);
+    /* active: every tower parameter works on every image token; the 15 idle experts as before */
+    cr_assert_eq(t.active_params, SCOUT_TEXT_ACTIVE + SCOUT_VISION_PARAMS + SCOUT_PROJECTOR_PARAMS);
+    /* the names the checkpoint stores (public loaders bind these: samples/configs/SOURCES.md) */
+    TU_SHAPE(m, "vision_model.class_embedding", 1408);
+    TU_SHAPE(m, "vision_model.positional_embedding_vlm", 577, 1408);
+    TU_SHAPE(m, "vision_model.patch_embedding.linear.weight", 1408, 588);
+    TU_SHAPE(m, "vision_model.layernorm_pre.weight", 1408);
+    TU_SHAPE(m, "vision_model.layernorm_pre.bias", 1408);
+    TU_SHAPE(m, "vision_model.layernorm_post.weight", 1408);
+    TU_SHAPE(m, "vision_model.layernorm_post.bias", 1408);
+    TU_SHAPE(m, "vision_model.model.layers.0.self_attn.q_proj.weight", 1408, 1408);
+    TU_SHAPE(m, "vision_model.model.layers.0.self_attn.q_proj.bias", 1408);
+    TU_SHAPE(m, "vision_model.model.layers.0.self_attn.k_proj.weight", 1408, 1408);
+    TU_SHAPE(m, "vision_model.model.layers.0.self_attn.v_proj.bias", 1408);
+    TU_SHAPE(m, "vision_model.model.layers.33.self_attn.o_proj.weight", 1408, 1408);
+    TU_SHAPE(m, "vision_model.model.layers.33.self_attn.o_proj.bias", 1408);
+    TU_SHAPE(m, "vision_model.model.layers.33.mlp.fc1.weight", 5632, 1408);
+    TU_SHAPE(m, "vision_model.model.layers.33.mlp.fc1.bias", 5632);
+    TU_SHAPE(m, "vision_model.model.layers.33.mlp.fc2.weight", 1408, 5632);
+    TU_SHAPE(m, "vision_model.model.layers.33.mlp.fc2.bias", 1408);
+    TU_SHAPE(m, "vision_model.model.layers.33.input_layernorm.weight", 1408);
+    TU_SHAPE(m, "vision_model.model.layers.33.post_attention_layernorm.bias", 1408);
+    TU_SHAPE(m, "vision_model.vision_adapter.mlp.fc1.weight", 4096, 5632);
+    TU_SHAPE(m, "vision_model.vision_adapter.mlp.fc2.weight", 4096, 4096);
+    TU_SHAPE(m, "multi_modal_projector.linear_1.weight", 5120, 4096);
+    cr_assert_null(mt_model_param(m, "vision_model.model.layers.34.mlp.fc1.weight"));
+    cr_assert_null(mt_model_param(m, "vision_model.vision_adapter.mlp.fc1.bias"));
+    cr_assert_null(mt_model_param(m, "multi_modal_projector.linear_1.bias"));
+    cr_assert_null(mt_model_param(m, "vision_model.patch_embedding.linear.bias"));
+    /* the language model as before, under language_model */
     TU_SHAPE(m, "language_model.model.embed_tokens.weight", 202048, 5120);
     TU_SHAPE(m, "language_model.model.layers.0.feed_forward.experts.gate_up_proj", 16, 5120, 16384);
     TU_SHAPE(m, "language_model.model.layers.0.feed_forward.router.weight", 16, 5120);
@@ -119,8 +180,241 @@ Test(llama4, scout_multimodal_config_traces_its_language_model) {
     TU_SHAPE(m, "language_model.model.norm.weight", 5120);
     TU_SHAPE(m, "language_model.lm_head.weight", 202048, 5120);
     cr_assert_null(mt_model_param(m, "model.embed_tokens.weight"));
-    cr_assert_null(mt_model_param(m, "vision_model.class_embedding"));
+    /* named_parameters order: Llama4ForConditionalGeneration.__init__ (vision_model,
+     * multi_modal_projector, language_model), a module's own parameters before its children's */
+    cr_assert_str_eq(((mt_param *)m->params.items[0])->name, "vision_model.class_embedding");
+    cr_assert_str_eq(((mt_param *)m->params.items[1])->name, "vision_model.positional_embedding_vlm");
+    cr_assert_str_eq(((mt_param *)m->params.items[2])->name, "vision_model.patch_embedding.linear.weight");
+    cr_assert_str_eq(((mt_param *)m->params.items[m->params.n - 1])->name, "language_model.lm_head.weight");
+    /* freqs_ci: the constant 2-D rotary table, complex64 [577, 1, 88 / 2], in no checkpoint */
+    const mt_param *fc = mt_model_param(m, "vision_model.rotary_embedding.freqs_ci");
+    cr_assert_not_null(fc);
+    cr_assert(fc->is_buffer && !fc->persistent);
+    cr_assert_eq(fc->t->dtype, MT_COMPLEX64);
+    TU_SHAPE(m, "vision_model.rotary_embedding.freqs_ci", 577, 1, 44);
+    cr_assert_not_null(m->note);
+    cr_assert(strstr(m->note, "336 x 336 px tile") && strstr(m->note, "144 image tokens"), "%s", m->note);
+    cr_assert_null(strstr(m->note, "not included"), "%s", m->note);
     mt_ctx_free(ctx);
+}
+
+/* The tower's and projector's names are exactly the checkpoint keys torchtune's Llama 4 converter
+ * maps from a Hugging Face checkpoint (torchtune/models/llama4/_convert_weights.py, _FROM_HF, code-
+ * search file id 4218159954; SOURCES.md): 7 tower-level keys, 16 per encoder layer, the adapter's 2
+ * and the projector's 1, 7 + 34 * 16 + 2 + 1 = 554 keys for Scout, and nothing else. */
+Test(llama4, scout_vision_names_equal_a_converters_map) {
+    static const char *const top[] = {
+        "vision_model.layernorm_pre.weight", "vision_model.layernorm_pre.bias", "vision_model.layernorm_post.weight",
+        "vision_model.layernorm_post.bias", "vision_model.class_embedding", "vision_model.positional_embedding_vlm",
+        "vision_model.patch_embedding.linear.weight", "vision_model.vision_adapter.mlp.fc1.weight",
+        "vision_model.vision_adapter.mlp.fc2.weight", "multi_modal_projector.linear_1.weight"};
+    static const char *const layer[] = {
+        "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+        "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias",
+        "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias", "input_layernorm.weight",
+        "input_layernorm.bias", "post_attention_layernorm.weight", "post_attention_layernorm.bias"};
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, SCOUT, 0);
+    int built = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const char *n = ((mt_param *)m->params.items[i])->name;
+        if (strncmp(n, "vision_model.", 13) != 0 && strncmp(n, "multi_modal_projector.", 22) != 0) continue;
+        built++;
+        bool known = false;
+        for (size_t k = 0; k < sizeof top / sizeof top[0]; k++) known = known || strcmp(n, top[k]) == 0;
+        int L = -1, used = 0;
+        if (!known && sscanf(n, "vision_model.model.layers.%d.%n", &L, &used) == 1 && L >= 0 && L < 34)
+            for (size_t k = 0; k < sizeof layer / sizeof layer[0]; k++) known = known || strcmp(n + used, layer[k]) == 0;
+        cr_assert(known, "%s is not a key of the checkpoint", n);
+    }
+    cr_assert_eq(built, 10 + 34 * 16, "%d", built);
+    for (size_t k = 0; k < sizeof top / sizeof top[0]; k++) cr_assert_not_null(mt_model_param(m, top[k]), "%s", top[k]);
+    mt_ctx_free(ctx);
+}
+
+/* Maverick's checkpoint: its language model (maverick_matches_card) with the same tower and
+ * projector. The Hugging Face API's count for the Maverick checkpoint, 401,583,781,376 (as public
+ * notes quote it: SOURCES.md), less the language model's 400,711,848,960 by hand leaves
+ * 871,932,416, exactly Scout's tower + projector; Maverick's vision_config is taken to be Scout's
+ * (no verbatim copy of it was found) and the totals agree with that. */
+Test(llama4, maverick_whole_checkpoint) {
+    char json[8192];
+    snprintf(json, sizeof json,
+             "{\"model_type\": \"llama4\", \"torch_dtype\": \"bfloat16\", \"text_config\": %s, \"vision_config\": %s}",
+             MAVERICK_TEXT, SCOUT_VISION);
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, json, 0);
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(401583781376LL - 400711848960LL, SCOUT_VISION_PARAMS + SCOUT_PROJECTOR_PARAMS);
+    cr_assert_eq(t.params, 401583781376LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.param_bytes, 2 * 401583781376LL);
+    cr_assert_eq(t.text_params, 400711848960LL);
+    cr_assert_eq(t.active_params, 17184691200LL + SCOUT_VISION_PARAMS + SCOUT_PROJECTOR_PARAMS);
+    mt_ctx_free(ctx);
+}
+
+/* The trace of Scout at 2 layers each (the tower's first two and the language model's), against
+ * modeling_llama4.py: pixel_values [images, 3, 336, 336] unfolded into 576 columns of 3 * 14 * 14,
+ * the class token appended (577), the 2-D rotary as a complex product with freqs_ci viewed [1, 577,
+ * 1, 44], attention without a mask (bidirectional, nothing cached), the class token dropped, the
+ * pixel shuffle by 0.5 (24 x 12 x 2816, then 12 x 12 x 5632: 144 tokens a tile), the adapter to
+ * 4096, the projector to 5120 and the scatter where input_ids == 200092. */
+Test(llama4, scout_trace_tower_and_merge) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, SCOUT, 2);
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 202048);
+    cr_assert_eq(m->inputs.n, 3);
+    const mt_tensor *px = m->inputs.items[2];
+    cr_assert_eq(px->dtype, MT_BFLOAT16);
+    cr_assert_str_eq(mt_sym_str(px->shape[0]), "images");
+    cr_assert_eq(mt_sym_const_value(px->shape[1]), 3);
+    cr_assert_eq(mt_sym_const_value(px->shape[2]), 336);
+    cr_assert_eq(mt_sym_const_value(px->shape[3]), 336);
+    /* 2 tower layers (--layers applies to the tower as to mistral3's and gemma3's) */
+    cr_assert_not_null(mt_module_find(m->root, "vision_model.model.layers.1"));
+    cr_assert_null(mt_module_find(m->root, "vision_model.model.layers.2"));
+    mt_node *uf = tu_first_op(g, MT_OP_UNFOLD, "vision_model.patch_embedding.unfold");
+    cr_assert_not_null(uf);
+    cr_assert_eq(mt_sym_const_value(uf->outs[0].shape[1]), 588);
+    cr_assert_eq(mt_sym_const_value(uf->outs[0].shape[2]), 576);
+    mt_node *cat = tu_first_op(g, MT_OP_CAT, "vision_model");
+    cr_assert_not_null(cat);
+    cr_assert_eq(mt_sym_const_value(cat->outs[0].shape[1]), 577);
+    /* q and k rotated in complex form in each tower layer: 2 view_as_complex, freqs viewed once */
+    cr_assert_eq(tu_count_ops(g, MT_OP_VIEW_AS_COMPLEX, "vision_model.model.layers.0.self_attn"), 2);
+    cr_assert_eq(tu_count_ops(g, MT_OP_VIEW_AS_REAL, "vision_model.model.layers.1.self_attn"), 2);
+    mt_node *vc = tu_first_op(g, MT_OP_VIEW_AS_COMPLEX, "vision_model.model.layers.0.self_attn");
+    cr_assert_eq(vc->outs[0].dtype, MT_COMPLEX64);
+    cr_assert_eq(mt_sym_const_value(vc->outs[0].shape[2]), 16);
+    cr_assert_eq(mt_sym_const_value(vc->outs[0].shape[3]), 44);
+    mt_node *fv = NULL;
+    for (int i = 0; i < g->n && !fv; i++)
+        if (tu_is_op(g->nodes[i], MT_OP_VIEW) && tu_under(g->nodes[i], "vision_model.model.layers.0.self_attn") &&
+            g->nodes[i]->outs[0].dtype == MT_COMPLEX64)
+            fv = g->nodes[i];
+    cr_assert_not_null(fv);
+    cr_assert_eq(fv->outs[0].ndim, 4);
+    cr_assert_eq(mt_sym_const_value(fv->outs[0].shape[0]), 1);
+    cr_assert_eq(mt_sym_const_value(fv->outs[0].shape[1]), 577);
+    cr_assert_eq(mt_sym_const_value(fv->outs[0].shape[2]), 1);
+    cr_assert_eq(mt_sym_const_value(fv->outs[0].shape[3]), 44);
+    /* the tower's attention: sdpa without a mask, on [images, 16, 577, 88] */
+    mt_node *sd = tu_first_op(g, MT_OP_SDPA, "vision_model.model.layers.0.self_attn");
+    cr_assert_not_null(sd);
+    cr_assert_eq(mt_sym_const_value(sd->outs[0].shape[2]), 577);
+    cr_assert_eq(mt_sym_const_value(sd->outs[0].shape[3]), 88);
+    const mt_arg *am = tu_kwarg(sd, "attn_mask");
+    cr_assert(am && am->kind == MT_ARG_NONE);
+    /* the class token dropped, then the pixel shuffle */
+    mt_node *gi = tu_first_op(g, MT_OP_GETITEM, "vision_model");
+    cr_assert_not_null(gi);
+    cr_assert_eq(mt_sym_const_value(gi->outs[0].shape[1]), 576);
+    int views = 0;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        if (!tu_is_op(n, MT_OP_VIEW) || !tu_under(n, "vision_model.vision_adapter") || n->outs[0].ndim != 4) continue;
+        static const int64_t want[3][3] = {{24, 24, 1408}, {24, 12, 2816}, {12, 12, 5632}};
+        cr_assert_lt(views, 3);
+        for (int d = 0; d < 3; d++) cr_assert_eq(mt_sym_const_value(n->outs[0].shape[d + 1]), want[views][d]);
+        views++;
+    }
+    cr_assert_eq(views, 3);
+    mt_node *fc1 = NULL;
+    for (int i = 0; i < g->n && !fc1; i++)
+        if (g->nodes[i]->name && strcmp(g->nodes[i]->name, "vision_model_vision_adapter_mlp_fc1") == 0) fc1 = g->nodes[i];
+    cr_assert_not_null(fc1);
+    cr_assert_eq(mt_sym_const_value(fc1->outs[0].shape[1]), 144);
+    cr_assert_eq(mt_sym_const_value(fc1->outs[0].shape[2]), 4096);
+    cr_assert_eq(tu_count_ops(g, MT_OP_GELU, "vision_model.vision_adapter.mlp.activation_fn"), 2);
+    mt_node *ms = tu_first_op(g, MT_OP_MASKED_SCATTER, NULL);
+    cr_assert_not_null(ms);
+    const mt_tensor *src = ms->args[2].v.t;
+    cr_assert_str_eq(mt_sym_str(src->shape[0]), "144*images");
+    cr_assert_eq(mt_sym_const_value(src->shape[1]), 5120);
+    mt_node *eq = ms->args[1].v.t->node; /* expand <- unsqueeze <- eq */
+    eq = eq->args[0].v.t->node;
+    eq = eq->args[0].v.t->node;
+    cr_assert(tu_is_op(eq, MT_OP_EQ));
+    cr_assert_eq(eq->args[1].v.i, 200092);
+    /* the merge precedes the language model, whose embedding it reads */
+    cr_assert(tu_under(ms->args[0].v.t->node, "language_model.model.embed_tokens"));
+    /* images: at most one tile per 144 tokens */
+    const mt_symbol_info *si = mt_sym_info_of(ctx, px->shape[0]);
+    cr_assert_eq(si->lo, 1);
+    cr_assert_str_eq(mt_sym_str(si->hi), "(batch*seq)//144");
+    /* the cache is the language model's: 2 layers * 4,096 B; the tower's 2 layers are bidirectional */
+    mt_sizing s;
+    mt_sizing_opts so = {.kv_dtype = MT_DTYPE_NONE, .seq = 4096};
+    cr_assert_eq(mt_model_sizing(m, g, &so, &s), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(s.kv_bytes_per_token, 2 * 4096);
+    int bidir = 0;
+    for (int i = 0; i < s.nattn; i++) bidir += s.attn[i].kind == MT_ATTN_BIDIRECTIONAL;
+    cr_assert_eq(bidir, 2);
+    mt_ctx_free(ctx);
+}
+
+/* --attn eager: the tower uses Llama 4's vision_eager_attention_forward (head_dim^-0.5 = 88^-0.5,
+ * softmax without a float32 cast), as the language model does. */
+Test(llama4, scout_tower_eager_attention) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_parse(ctx, SCOUT, strlen(SCOUT), "scout.json");
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE, .num_layers = 1, .attn = MT_ATTN_IMPL_EAGER};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    mt_graph *g = tu_trace(m);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 0);
+    mt_node *sm = tu_first_op(g, MT_OP_SOFTMAX, "vision_model.model.layers.0.self_attn");
+    cr_assert_not_null(sm);
+    cr_assert_null(tu_kwarg(sm, "dtype"));
+    cr_assert_eq(sm->outs[0].dtype, MT_BFLOAT16);
+    mt_node *sc = sm->args[0].v.t->node; /* softmax <- mul(matmul, scaling) */
+    cr_assert(tu_is_op(sc, MT_OP_MUL) && sc->args[1].kind == MT_ARG_FLOAT);
+    cr_assert_float_eq(sc->args[1].v.f, 1.0 / sqrt(88.0), 1e-15);
+    mt_ctx_free(ctx);
+}
+
+/* Vision configs that would not run in transformers' forward, refused with the field named. */
+Test(llama4, vision_config_errors) {
+    static const struct {
+        const char *vision, *top, *field, *msg;
+    } bad[] = {
+        {NULL, "", "vision_config", "expected a vision_config object"},
+        {"{\"model_type\": \"siglip_vision_model\"}", "", "vision_config.model_type", "llama4_vision_model"},
+        {"{\"hidden_size\": 1408, \"intermediate_size\": 4096, \"vision_output_dim\": 4096}", "",
+         "vision_config.intermediate_size", "not the 5632 channels the pixel shuffle gives"},
+        {"{\"hidden_size\": 1408, \"projector_output_dim\": 2048, \"vision_output_dim\": 2048}", "",
+         "vision_config.projector_output_dim", "differs from projector_input_dim 4096"},
+        {"{\"hidden_size\": 1408}", "", "vision_config.vision_output_dim", "differs from projector_output_dim 4096"},
+        {"{\"hidden_size\": 1408, \"vision_output_dim\": 4096, \"num_attention_heads\": 64}", "",
+         "vision_config.num_attention_heads", "head_dim 22"},
+        {"{\"hidden_size\": 1408, \"vision_output_dim\": 4096, \"image_size\": 350}", "",
+         "vision_config.pixel_shuffle_ratio", "25 x 25 patch grid"},
+        {"{\"hidden_size\": 1408, \"vision_output_dim\": 4096, \"pixel_shuffle_ratio\": 0}", "",
+         "vision_config.pixel_shuffle_ratio", "expected a ratio"},
+        {"{\"hidden_size\": 1408, \"vision_output_dim\": 4096, \"patch_size\": 500}", "", "vision_config.patch_size",
+         "larger than image_size"},
+        {"{\"hidden_size\": 1408, \"vision_output_dim\": 4096}", "\"image_token_index\": 300000, ",
+         "image_token_index", "outside the vocabulary (202048)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[4096];
+        if (bad[i].vision)
+            snprintf(json, sizeof json,
+                     "{\"model_type\": \"llama4\", %s\"text_config\": {\"num_hidden_layers\": 1}, "
+                     "\"vision_config\": %s}",
+                     bad[i].top, bad[i].vision);
+        else
+            snprintf(json, sizeof json, "{\"model_type\": \"llama4\", %s\"text_config\": {\"num_hidden_layers\": 1}}",
+                     bad[i].top);
+        mt_ctx *ctx = mt_ctx_new();
+        const char *e = build_error(ctx, json);
+        const mt_error *er = mt_ctx_error(ctx);
+        cr_assert_str_eq(er->field, bad[i].field, "case %zu: %s", i, e);
+        cr_assert_not_null(strstr(e, bad[i].msg), "case %zu: %s", i, e);
+        mt_ctx_free(ctx);
+    }
 }
 
 Test(llama4, maverick_matches_card) {
@@ -240,7 +534,7 @@ Test(llama4, config_errors_name_field_and_family) {
     mt_ctx_free(ctx);
     ctx = mt_ctx_new();
     e = build_error(ctx, "{\"model_type\": \"llama4\", \"text_config\": {\"num_hidden_layers\": 2, "
-                         "\"num_local_experts\": 2, \"num_experts_per_tok\": 3}}");
+                         "\"num_local_experts\": 2, \"num_experts_per_tok\": 3}, \"vision_config\": " SCOUT_VISION "}");
     cr_assert(strstr(e, "text_config.num_experts_per_tok"), "%s", e);
     mt_ctx_free(ctx);
     ctx = mt_ctx_new();
@@ -384,4 +678,24 @@ Test(llama4, scout_plan_per_rank_by_hand) {
     cr_assert_eq(ag, 2, "%d all-gathers", ag);
     cr_assert_float_eq(p->comm_per_token, 48 * 35840.0 + 8960 + 353584, 1e-6, "%.3f", p->comm_per_token);
     mt_ctx_free(ctx);
+}
+
+/* The CLI on the tiny llama4 (tests/tiny_configs.h): the tile note, the language model's row and --bind images;
+ * --text-only the standalone language model with the wrapper's note. */
+Test(llama4, cli_note_text_only_and_images) {
+    const char *cfg = tu_write(tu_tmpdir(), "llama4.config.json", tiny_for("llama4")->json);
+    char *out = NULL, *err = NULL;
+    const char *whole[] = {cfg, "--bind", "images=2", NULL};
+    cr_assert_eq(tu_run_cli(whole, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "Llama4ForConditionalGeneration (model_type llama4)"), "%s", out);
+    cr_assert(strstr(out, "each pixel_values row is one 28 x 28 px tile"), "%s", out);
+    cr_assert(strstr(out, "199,232 (199.23K)") && strstr(out, "without the vision tower and projector"), "%s", out);
+    cr_assert(strstr(out, "237,216 (237.22K)"), "%s", out);
+    free(out), free(err);
+    const char *text[] = {cfg, "--text-only", NULL};
+    cr_assert_eq(tu_run_cli(text, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "Llama4ForCausalLM (model_type llama4_text)"), "%s", out);
+    cr_assert(strstr(out, "model_type 'llama4' is multimodal"), "%s", out);
+    cr_assert_null(strstr(out, "pixel_values row"), "%s", out);
+    free(out), free(err);
 }

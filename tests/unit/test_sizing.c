@@ -98,6 +98,7 @@ static const kv_row kv_rows[] = {
     {"granitemoehybrid", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
     /* layer 0 chunked (attention_chunk_size 8: 8 tokens held), layer 1 NoPE full attention */
     {"llama4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    /* the language model's cache only (llama4_text's row): the vision tower's layers are bidirectional */
     {"llama4", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
     /* one full-attention layer (layer_types [linear_attention, full_attention]); the Gated DeltaNet layer
      * caches no K/V (its fixed state: sizing.deltanet_state_by_hand) */
