@@ -404,22 +404,10 @@ mt_status mt_dec_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, int6
                                                                                       : mt_ctx_status(m->ctx);
 }
 
-/* The layer's norms in transformers' registration order for the layout. */
-static mt_status layer_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
+/* Llama's pre-norm layer: input_layernorm, post_attention_layernorm. */
+static mt_status pre_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
     const char *in = NM(s, attn_norm, "input_layernorm"), *post = NM(s, mlp_norm, "post_attention_layernorm");
-    bool ok;
-    switch (s->caps.layout) {
-    case MT_LAYOUT_SANDWICH:
-        ok = rms_norm(m, L, in, s) && rms_norm(m, L, "post_attention_layernorm", s) &&
-             rms_norm(m, L, "pre_feedforward_layernorm", s) && rms_norm(m, L, "post_feedforward_layernorm", s);
-        break;
-    case MT_LAYOUT_POST:
-        ok = rms_norm(m, L, "post_attention_layernorm", s) && rms_norm(m, L, "post_feedforward_layernorm", s);
-        break;
-    case MT_LAYOUT_PARALLEL: ok = rms_norm(m, L, in, s) != NULL; break;
-    default: ok = rms_norm(m, L, in, s) && rms_norm(m, L, post, s); break;
-    }
-    return ok ? MT_OK : mt_ctx_status(m->ctx);
+    return rms_norm(m, L, in, s) && rms_norm(m, L, post, s) ? MT_OK : mt_ctx_status(m->ctx);
 }
 
 /* LlamaRotaryEmbedding and its copies: rope_type and rope_theta recorded as attributes. */
@@ -483,7 +471,7 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
         if (!L) return mt_ctx_status(ctx);
         /* registration order = transformers' __init__ order: self_attn, mlp, norms */
         if (build_attn(m, s, L, i) != MT_OK || build_mlp(m, s, L, i) != MT_OK) return mt_ctx_status(ctx);
-        if (layer_norms(m, s, L) != MT_OK) return mt_ctx_status(ctx);
+        if ((s->caps.layout ? s->caps.layout->build_norms : pre_norms)(m, s, L) != MT_OK) return mt_ctx_status(ctx);
     }
     if (!rms_norm(m, model, NM(s, final_norm, "norm"), s)) return mt_ctx_status(ctx);
     if (!s->caps.no_rotary &&
@@ -861,9 +849,35 @@ static bool layer_slides(const mt_dec_spec *s, int i) {
 }
 
 /* residual + out (* residual_scale) */
-static mt_tensor *residual_add(mt_tracer *tr, mt_tensor *res, mt_tensor *out, const mt_dec_spec *s) {
+mt_tensor *mt_dec_residual_add(mt_tracer *tr, mt_tensor *res, mt_tensor *out, const mt_dec_spec *s) {
     if (s->caps.residual_scale != 0) out = mt_mul_s(tr, out, s->caps.residual_scale);
     return mt_add(tr, res, out);
+}
+
+mt_tensor *mt_dec_layer_norm(mt_tracer *tr, const mt_dec_layer *ly, const char *name, mt_tensor *x,
+                             const mt_dec_spec *s) {
+    return mt_dec_norm_forward(tr, mt_tr_child(tr, ly->L, name), x, s);
+}
+
+mt_tensor *mt_dec_layer_attn(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x, const mt_dec_spec *s) {
+    return (s->hooks.attn_forward ? s->hooks.attn_forward : mt_dec_attn_forward)(tr, ly->attn, x, ly->mask, ly->cos,
+                                                                                  ly->sin, s);
+}
+
+mt_tensor *mt_dec_layer_mlp(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x, const mt_dec_spec *s) {
+    return (s->hooks.mlp_forward ? s->hooks.mlp_forward : mt_dec_mlp_forward)(tr, ly->mlp, x, s);
+}
+
+/* Llama's pre-norm layer: x + attn(input_layernorm(x)); x + mlp(post_attention_layernorm(x)). */
+static mt_tensor *pre_norm_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
+    mt_tensor *res = h;
+    mt_tensor *a = mt_dec_layer_norm(tr, ly, NM(s, attn_norm, "input_layernorm"), h, s);
+    a = mt_dec_layer_attn(tr, ly, a, s);
+    h = mt_dec_residual_add(tr, res, a, s);
+    res = h;
+    mt_tensor *f = mt_dec_layer_norm(tr, ly, NM(s, mlp_norm, "post_attention_layernorm"), h, s);
+    f = mt_dec_layer_mlp(tr, ly, f, s);
+    return mt_dec_residual_add(tr, res, f, s);
 }
 
 /* nn.Embedding.forward inlined, then * embed_scale.to(weight.dtype). */
@@ -934,11 +948,6 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && !s->caps.embed_cls && h)
         h = mt_mul_s(tr, h, mt_dtype_round(h->dtype, s->caps.embed_scale));
     mt_module *layers = mt_tr_child(tr, model, NM(s, layers, "layers"));
-    mt_tensor *(*attn_fwd)(mt_tracer *, mt_module *, mt_tensor *, mt_tensor *, mt_tensor *, mt_tensor *,
-                           const mt_dec_spec *) = s->hooks.attn_forward ? s->hooks.attn_forward : mt_dec_attn_forward;
-    mt_tensor *(*mlp_fwd)(mt_tracer *, mt_module *, mt_tensor *, const mt_dec_spec *) =
-        s->hooks.mlp_forward ? s->hooks.mlp_forward : mt_dec_mlp_forward;
-    const char *in_norm = NM(s, attn_norm, "input_layernorm"), *post_norm = NM(s, mlp_norm, "post_attention_layernorm");
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
         bool slide = layer_slides(s, i);
@@ -950,39 +959,8 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
                                                                                                   : NM(s, attn, "self_attn");
         mt_module *at = mt_tr_child(tr, L, at_name), *mlp = mt_tr_child(tr, L, NM(s, mlp, "mlp"));
         mt_tr_enter(tr, L);
-        mt_tensor *res = h, *a, *f;
-        switch (s->caps.layout) {
-        case MT_LAYOUT_SANDWICH:
-            a = attn_fwd(tr, at, mt_dec_norm_forward(tr, mt_tr_child(tr, L, in_norm), h, s), lm, c, sn, s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), a, s), s);
-            res = h;
-            f = mlp_fwd(tr, mlp, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "pre_feedforward_layernorm"), h, s), s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm"), f, s), s);
-            break;
-        case MT_LAYOUT_POST:
-            a = attn_fwd(tr, at, h, lm, c, sn, s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), a, s), s);
-            res = h;
-            f = mlp_fwd(tr, mlp, h, s);
-            h = residual_add(tr, res, mt_dec_norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm"), f, s), s);
-            break;
-        case MT_LAYOUT_PARALLEL: {
-            mt_tensor *n = mt_dec_norm_forward(tr, mt_tr_child(tr, L, in_norm), h, s);
-            a = attn_fwd(tr, at, n, lm, c, sn, s);
-            f = mlp_fwd(tr, mlp, n, s);
-            h = mt_add(tr, mt_add(tr, res, a), f);
-            break;
-        }
-        default:
-            a = mt_dec_norm_forward(tr, mt_tr_child(tr, L, in_norm), h, s);
-            a = attn_fwd(tr, at, a, lm, c, sn, s);
-            h = residual_add(tr, res, a, s);
-            res = h;
-            f = mt_dec_norm_forward(tr, mt_tr_child(tr, L, post_norm), h, s);
-            f = mlp_fwd(tr, mlp, f, s);
-            h = residual_add(tr, res, f, s);
-            break;
-        }
+        mt_dec_layer ly = {L, at, mlp, lm, c, sn};
+        h = (s->caps.layout ? s->caps.layout->forward : pre_norm_forward)(tr, &ly, h, s);
         mt_tr_leave(tr);
     }
     h = mt_dec_norm_forward(tr, mt_tr_child(tr, model, NM(s, final_norm, "norm")), h, s);

@@ -53,12 +53,28 @@ typedef enum mt_qk_norm {
     MT_QK_NORM_HEAD_POST_ROPE, /* over head_dim on [b, heads, seq, head_dim] after the rotary (Hunyuan) */
 } mt_qk_norm;
 
-typedef enum mt_dec_layout {
-    MT_LAYOUT_PRE = 0,     /* x + attn(n1(x)); x + mlp(n2(x)) */
-    MT_LAYOUT_SANDWICH,    /* Gemma2/3: x + n2(attn(n1(x))); x + n4(mlp(n3(x))) */
-    MT_LAYOUT_POST,        /* OLMo2: x + n1(attn(x)); x + n2(mlp(x)) */
-    MT_LAYOUT_PARALLEL,    /* Cohere: n = n1(x); x + attn(n) + mlp(n) */
+/* One decoder layer as its layout sees it while tracing: the layer, its
+ * attention (or the mixer in its place) and MLP modules, and the mask and
+ * rotary tables that apply to it (cos = sin = NULL on a NoPE layer). */
+typedef struct mt_dec_layer {
+    mt_module *L, *attn, *mlp;
+    mt_tensor *mask, *cos, *sin;
+} mt_dec_layer;
+
+/* How a layer's norms and residuals are wired: its norms (built in
+ * transformers' registration order, after attention and MLP) and its forward
+ * from the residual stream in to the stream out. NULL in caps.layout is
+ * Llama's pre-norm x + attn(n1(x)); x + mlp(n2(x)). The other layouts live with
+ * the family that introduced them and are shared from there: Gemma 2's sandwich
+ * (gemma2.c, Gemma 3 too), OLMo 2's post-norm (olmo2.c) and Cohere's parallel
+ * block (cohere.c, StableLM's use_parallel_residual too). */
+typedef struct mt_dec_layout {
+    mt_status (*build_norms)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer);
+    mt_tensor *(*forward)(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const struct mt_dec_spec *s);
 } mt_dec_layout;
+
+extern const mt_dec_layout mt_gemma2_sandwich_layout; /* gemma2.c: x + n2(attn(n1(x))); x + n4(mlp(n3(x))) */
+extern const mt_dec_layout mt_cohere_parallel_layout; /* cohere.c: n = n1(x); x + attn(n) + mlp(n) */
 
 typedef enum mt_mlp_kind {
     MT_MLP_GATED = 0,      /* down(act(gate(x)) * up(x)) */
@@ -88,7 +104,7 @@ typedef struct mt_dec_caps {
     mt_norm_kind norm;
     bool norm_no_bias;         /* MT_NORM_LAYER without bias */
     mt_qk_norm qk_norm;
-    mt_dec_layout layout;
+    const mt_dec_layout *layout; /* NULL: Llama's pre-norm (see mt_dec_layout) */
     mt_mlp_kind mlp;
     mt_qkv_kind qkv;
     int64_t sliding_window;    /* 0: no sliding window */
@@ -229,6 +245,14 @@ mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep);
 /* A norm of the spec's kind (caps.norm) named `name` under parent over `dim`, and its forward. */
 mt_module *mt_dec_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s, int64_t dim);
 mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *norm, mt_tensor *x, const mt_dec_spec *s);
+/* For layouts: the layer's norm `name` applied to x; its attention and MLP
+ * (the family's hooks, else Llama's) on x; the residual add res + out (with
+ * caps.residual_scale). */
+mt_tensor *mt_dec_layer_norm(mt_tracer *tr, const mt_dec_layer *ly, const char *name, mt_tensor *x,
+                             const mt_dec_spec *s);
+mt_tensor *mt_dec_layer_attn(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x, const mt_dec_spec *s);
+mt_tensor *mt_dec_layer_mlp(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x, const mt_dec_spec *s);
+mt_tensor *mt_dec_residual_add(mt_tracer *tr, mt_tensor *res, mt_tensor *out, const mt_dec_spec *s);
 /* Per-layer sliding flags for `layers` layers: layer i slides when (i + offset) % period != 0
  * (period 2, offset 1: even layers — Gemma2; period 6, offset 1: Gemma3). */
 const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, int64_t offset);

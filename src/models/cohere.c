@@ -19,6 +19,24 @@ static const mt_dec_defaults cohere_defaults = {
     .norm_eps_key = "layer_norm_eps", .tie_embeddings = true,
 };
 
+/* CohereDecoderLayer's parallel block: one norm, then x + attn(n) + mlp(n) (no
+ * residual scale); StableLM's use_parallel_residual has it too. */
+static mt_status parallel_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
+    return mt_dec_norm(m, L, s->names.attn_norm ? s->names.attn_norm : "input_layernorm", s, s->hidden)
+               ? MT_OK
+               : mt_ctx_status(m->ctx);
+}
+
+static mt_tensor *parallel_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
+    mt_tensor *n = mt_dec_layer_norm(tr, ly, s->names.attn_norm ? s->names.attn_norm : "input_layernorm", h, s);
+    mt_tensor *a = mt_dec_layer_attn(tr, ly, n, s);
+    mt_tensor *f = mt_dec_layer_mlp(tr, ly, n, s);
+    mt_tensor *ha = mt_add(tr, h, a);
+    return mt_add(tr, ha, f);
+}
+
+const mt_dec_layout mt_cohere_parallel_layout = {parallel_norms, parallel_forward};
+
 static mt_status cohere_build(mt_model *m) {
     mt_dec_spec *s = mt_alloc(m->ctx, sizeof *s);
     if (!s) return mt_ctx_status(m->ctx);
@@ -35,7 +53,7 @@ static mt_status cohere_build(mt_model *m) {
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias; /* CohereAttention: all four projections take attention_bias */
     s->caps.norm = MT_NORM_LAYER_FP32;
-    s->caps.layout = MT_LAYOUT_PARALLEL;
+    s->caps.layout = &mt_cohere_parallel_layout;
     s->caps.rope_interleave = true;
     s->caps.logits_mul = scale;
     if (qk_norm) {

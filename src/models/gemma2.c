@@ -25,6 +25,34 @@ static bool read_cap(mt_model *m, const char *key, double def, double *out) {
     return mt_config_float(m->cfg, key, def, out); /* > 0: the getter's domain check */
 }
 
+/* Gemma2DecoderLayer's sandwich: every sub-block between two norms,
+ * x + post_attention_layernorm(attn(input_layernorm(x))), then
+ * x + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(x))); Gemma 3 has it too. */
+static mt_status sandwich_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
+    static const char *const names[4] = {NULL, "post_attention_layernorm", "pre_feedforward_layernorm",
+                                         "post_feedforward_layernorm"};
+    for (int i = 0; i < 4; i++) {
+        const char *nm = i == 0 ? (s->names.attn_norm ? s->names.attn_norm : "input_layernorm") : names[i];
+        if (!mt_dec_norm(m, L, nm, s, s->hidden)) return mt_ctx_status(m->ctx);
+    }
+    return MT_OK;
+}
+
+static mt_tensor *sandwich_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
+    mt_tensor *res = h;
+    mt_tensor *a = mt_dec_layer_norm(tr, ly, s->names.attn_norm ? s->names.attn_norm : "input_layernorm", h, s);
+    a = mt_dec_layer_attn(tr, ly, a, s);
+    a = mt_dec_layer_norm(tr, ly, "post_attention_layernorm", a, s);
+    h = mt_dec_residual_add(tr, res, a, s);
+    res = h;
+    mt_tensor *f = mt_dec_layer_norm(tr, ly, "pre_feedforward_layernorm", h, s);
+    f = mt_dec_layer_mlp(tr, ly, f, s);
+    f = mt_dec_layer_norm(tr, ly, "post_feedforward_layernorm", f, s);
+    return mt_dec_residual_add(tr, res, f, s);
+}
+
+const mt_dec_layout mt_gemma2_sandwich_layout = {sandwich_norms, sandwich_forward};
+
 static mt_status gemma2_build(mt_model *m) {
     mt_dec_spec *s = mt_alloc(m->ctx, sizeof *s);
     if (!s) return mt_ctx_status(m->ctx);
@@ -43,7 +71,7 @@ static mt_status gemma2_build(mt_model *m) {
         return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_RMS_GEMMA;
-    s->caps.layout = MT_LAYOUT_SANDWICH;
+    s->caps.layout = &mt_gemma2_sandwich_layout;
     s->caps.attn_scale = pow(qpas, -0.5);
     s->caps.embed_scale = sqrt((double)s->hidden);
     s->caps.embed_scale_in_dtype = true;

@@ -100,7 +100,7 @@ static mt_status gemma3_text_spec(mt_model *m, mt_dec_spec *s) {
                             "bidirectional attention (EmbeddingGemma) is not supported (gemma3_text)");
     s->qkv_bias = s->o_bias = bias;
     s->caps.norm = MT_NORM_RMS_GEMMA;
-    s->caps.layout = MT_LAYOUT_SANDWICH;
+    s->caps.layout = &mt_gemma2_sandwich_layout;
     s->caps.qk_norm = MT_QK_NORM_HEAD_T;
     s->caps.attn_scale = pow(qpas, -0.5);
     s->caps.embed_scale = sqrt((double)s->hidden);

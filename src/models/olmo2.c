@@ -13,6 +13,28 @@ static const mt_dec_defaults olmo2_defaults = {
     .norm_eps_key = "rms_norm_eps", .tie_embeddings = false,
 };
 
+/* Olmo2DecoderLayer's post-norm: x + post_attention_layernorm(attn(x)), then
+ * x + post_feedforward_layernorm(mlp(x)); no norm before either sub-block. */
+static mt_status post_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
+    return mt_dec_norm(m, L, "post_attention_layernorm", s, s->hidden) &&
+                   mt_dec_norm(m, L, "post_feedforward_layernorm", s, s->hidden)
+               ? MT_OK
+               : mt_ctx_status(m->ctx);
+}
+
+static mt_tensor *post_norm_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
+    mt_tensor *res = h;
+    mt_tensor *a = mt_dec_layer_attn(tr, ly, h, s);
+    a = mt_dec_layer_norm(tr, ly, "post_attention_layernorm", a, s);
+    h = mt_dec_residual_add(tr, res, a, s);
+    res = h;
+    mt_tensor *f = mt_dec_layer_mlp(tr, ly, h, s);
+    f = mt_dec_layer_norm(tr, ly, "post_feedforward_layernorm", f, s);
+    return mt_dec_residual_add(tr, res, f, s);
+}
+
+static const mt_dec_layout post_norm_layout = {post_norms, post_norm_forward};
+
 static mt_status olmo2_build(mt_model *m) {
     mt_dec_spec *s = mt_alloc(m->ctx, sizeof *s);
     if (!s) return mt_ctx_status(m->ctx);
@@ -22,7 +44,7 @@ static mt_status olmo2_build(mt_model *m) {
     bool bias;
     if (!mt_config_bool(m->cfg, "attention_bias", false, &bias)) return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
-    s->caps.layout = MT_LAYOUT_POST;
+    s->caps.layout = &post_norm_layout;
     s->caps.qk_norm = MT_QK_NORM_FULL;
     if (mt_dec_read_rope(m, s) != MT_OK) return mt_ctx_status(m->ctx);
     return mt_dec_build(m, s);

@@ -56,7 +56,7 @@ static mt_status stablelm_build(mt_model *m) {
     if (qk_ln)
         return mt_config_error(m->cfg, "qk_layernorm", "per-head q/k LayerNorm (StableLmLayerNormPerHead) is not supported yet (stablelm)");
     /* parallel residual: x + attn(ln(x)) + mlp(ln(x)), no post_attention_layernorm */
-    if (parallel) s->caps.layout = MT_LAYOUT_PARALLEL;
+    if (parallel) s->caps.layout = &mt_cohere_parallel_layout;
     if (common(m, s, "partial_rotary_factor") != MT_OK) return mt_ctx_status(m->ctx);
     return mt_dec_build(m, s);
 }
