@@ -53,6 +53,8 @@ extern const mt_arch mt_arch_mistral3;
 extern const mt_arch mt_arch_jamba;
 extern const mt_arch mt_arch_minimax;
 extern const mt_arch mt_arch_gemma4_text;
+extern const mt_arch mt_arch_qwen2_5_vl;
+extern const mt_arch mt_arch_qwen2_5_vl_text;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -104,6 +106,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_jamba,
     &mt_arch_minimax,
     &mt_arch_gemma4_text,
+    &mt_arch_qwen2_5_vl,
+    &mt_arch_qwen2_5_vl_text,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))
