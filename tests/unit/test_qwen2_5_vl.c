@@ -227,6 +227,53 @@ Test(qwen2_5_vl, vl3b_trace_windows_merge_and_mrope)
     mt_ctx_free(ctx);
 }
 
+/* Qwen/Qwen2.5-VL-7B-Instruct as transformers 4.53 re-saves it, with a text_config (fields as in
+ * the re-saved config.json embedded in public code, code-search file id 1959876389; repository not
+ * named by the tool): the nested layout reads the same. By hand: language model (28 layers, hidden
+ * 3584, 28 heads and 4 KV heads of 128, intermediate 18944, vocab 152064, untied) layer = q 3584^2 +
+ * 3584, k and v 2*(3584*512 + 512), o 3584^2, MLP 3*3584*18944, two norms; embedding and lm_head
+ * 152064*3584 each, final norm. Vision as the 3B's but mlp.2 5120 -> 3584. A public parameter
+ * analysis of the 7B (code search, repository not named) prints 676.55M for the vision encoder,
+ * 7.07B language model + 545.00M other components (lm_head), 8.29B in all. */
+Test(qwen2_5_vl, vl7b_text_config_layout)
+{
+    const char *json =
+        "{\"architectures\": [\"Qwen2_5_VLForConditionalGeneration\"], \"model_type\": \"qwen2_5_vl\", "
+        "\"image_token_id\": 151655, \"tie_word_embeddings\": false, \"torch_dtype\": \"bfloat16\", "
+        "\"text_config\": {\"hidden_act\": \"silu\", \"hidden_size\": 3584, \"intermediate_size\": 18944, "
+        "\"max_position_embeddings\": 128000, \"max_window_layers\": 28, \"model_type\": \"qwen2_5_vl_text\", "
+        "\"num_attention_heads\": 28, \"num_hidden_layers\": 28, \"num_key_value_heads\": 4, \"rms_norm_eps\": 1e-06, "
+        "\"rope_scaling\": {\"mrope_section\": [16, 24, 24], \"rope_type\": \"default\", \"type\": \"default\"}, "
+        "\"rope_theta\": 1000000.0, \"sliding_window\": null, \"use_sliding_window\": false, \"vocab_size\": 152064}, "
+        "\"vision_config\": {\"depth\": 32, \"fullatt_block_indexes\": [7, 15, 23, 31], \"hidden_act\": \"silu\", "
+        "\"hidden_size\": 1280, \"in_channels\": 3, \"intermediate_size\": 3420, \"num_heads\": 16, "
+        "\"out_hidden_size\": 3584, \"patch_size\": 14, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2, "
+        "\"window_size\": 112}}";
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *c = mt_config_parse(ctx, json, strlen(json), "config.json");
+    mt_model *m = mt_model_build(ctx, c, NULL);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    int64_t layer = 3584LL * 3584 + 3584 + 2 * (3584LL * 512 + 512) + 3584LL * 3584 + 3 * 3584LL * 18944 + 2 * 3584;
+    int64_t text = 28 * layer + 2 * 152064LL * 3584 + 3584;
+    int64_t vision = vision_3b() - (5120LL * 2048 + 2048) + 5120LL * 3584 + 3584;
+    cr_assert_eq(vision, 676550144LL);         /* 676.55M */
+    cr_assert_eq(text, 7615616512LL);          /* 7.07B + 545.00M (lm_head 152064 * 3584) */
+    cr_assert_eq(text + vision, 8292166656LL); /* 8.29B */
+    /* the published figures, rounded as printed */
+    cr_assert_eq((vision + 5000) / 10000, 67655);                          /* 676.55M */
+    cr_assert_eq((text - 152064LL * 3584 + 5000000) / 10000000, 707);      /* 7.07B */
+    cr_assert_eq((152064LL * 3584 + 5000) / 10000, 54500);                 /* 545.00M */
+    cr_assert_eq((text + vision + 5000000) / 10000000, 829);               /* 8.29B */
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, text + vision);
+    cr_assert_eq(t.text_params, text);
+    cr_assert_null(mt_model_param(m, "lm_head.weight")->tied_to);
+    TU_SHAPE(m, "visual.merger.mlp.2.weight", 3584, 5120);
+    TU_SHAPE(m, "model.layers.27.self_attn.v_proj.weight", 512, 3584);
+    mt_ctx_free(ctx);
+}
+
 Test(qwen2_5_vl, bad_configs_are_located)
 {
     static const struct {
