@@ -147,37 +147,56 @@ static const char *find_class(mt_model *m, const char **note) {
 
 /* Multimodal wrappers whose language model metatrace can trace from their
  * text_config, with the text model_type transformers defaults to when the
- * text_config does not name one. */
+ * text_config does not name one. text_in_top: a config without text_config keeps
+ * the language model's fields at the top level (Qwen2_5_VLConfig passes its own
+ * kwargs to Qwen2_5_VLTextConfig), so the top level is the text config. */
 static const struct {
     const char *wrapper, *text_default, *towers;
+    bool text_in_top;
 } MULTIMODAL[] = {
-    {"llava", "llama", "the CLIP vision tower and the projector"},
-    {"llava_next", "llama", "the CLIP vision tower and the projector"},
-    {"llava_onevision", "qwen2", "the SigLIP vision tower and the projector"},
-    {"mistral3", "mistral", "the Pixtral vision tower, the patch merger and the projector"},
-    {"gemma3", "gemma3_text", "the SigLIP vision tower and the multi-modal projector"},
-    {"paligemma", "gemma", "the SigLIP vision tower and the projector"},
-    {"idefics3", "llama", "the SigLIP vision tower and the connector"},
-    {"llama4", "llama4_text", "the vision tower and the multi-modal projector"},
-    {"gemma4", "gemma4_text", "the vision and audio towers and their embedders (embed_vision, embed_audio)"},
-    {"qwen3_5", "qwen3_5_text", "the vision tower and its patch merger (model.visual)"},
-    {"qwen3_5_moe", "qwen3_5_moe_text", "the vision tower and its patch merger (model.visual)"},
+    {"llava", "llama", "the CLIP vision tower and the projector", false},
+    {"llava_next", "llama", "the CLIP vision tower and the projector", false},
+    {"llava_onevision", "qwen2", "the SigLIP vision tower and the projector", false},
+    {"mistral3", "mistral", "the Pixtral vision tower, the patch merger and the projector", false},
+    {"gemma3", "gemma3_text", "the SigLIP vision tower and the multi-modal projector", false},
+    {"paligemma", "gemma", "the SigLIP vision tower and the projector", false},
+    {"idefics3", "llama", "the SigLIP vision tower and the connector", false},
+    {"llama4", "llama4_text", "the vision tower and the multi-modal projector", false},
+    {"gemma4", "gemma4_text", "the vision and audio towers and their embedders (embed_vision, embed_audio)", false},
+    {"qwen2_5_vl", "qwen2_5_vl_text", "the vision transformer (visual.*: patch embedding, blocks, patch merger)",
+     true},
+    {"qwen3_5", "qwen3_5_text", "the vision tower and its patch merger (model.visual)", false},
+    {"qwen3_5_moe", "qwen3_5_moe_text", "the vision tower and its patch merger (model.visual)", false},
 };
+
+/* The MULTIMODAL row of model_type mt, or -1. */
+static int multimodal_row(const char *mt) {
+    for (size_t i = 0; i < sizeof MULTIMODAL / sizeof MULTIMODAL[0]; i++)
+        if (strcmp(mt, MULTIMODAL[i].wrapper) == 0) return (int)i;
+    return -1;
+}
 
 /* A multimodal config whose model_type is not registered: its language model
  * from text_config, when that family is registered. NULL otherwise (no error). */
 static mt_config *text_model_config(mt_ctx *ctx, mt_config *cfg, const char *mt, const char **text_type,
                                     const char **towers) {
     mt_config *sub = mt_config_sub(cfg, "text_config");
+    int row = multimodal_row(mt);
+    const char *t = NULL;
+    if (!sub && row >= 0 && MULTIMODAL[row].text_in_top) { /* the top level is the text config */
+        *towers = MULTIMODAL[row].towers;
+        t = MULTIMODAL[row].text_default;
+        if (!mt_arch_find(t)) return NULL;
+        *text_type = t;
+        return cfg;
+    }
     if (!sub) return NULL;
     const char *def = NULL;
     *towers = "the vision/audio towers and projectors";
-    for (size_t i = 0; i < sizeof MULTIMODAL / sizeof MULTIMODAL[0]; i++)
-        if (strcmp(mt, MULTIMODAL[i].wrapper) == 0) {
-            def = MULTIMODAL[i].text_default;
-            *towers = MULTIMODAL[i].towers;
-        }
-    const char *t = NULL;
+    if (row >= 0) {
+        def = MULTIMODAL[row].text_default;
+        *towers = MULTIMODAL[row].towers;
+    }
     if (!mt_config_str(sub, "model_type", def, &t)) return NULL;
     if (!t || !mt_arch_find(t)) {
         (void)ctx;
@@ -240,7 +259,8 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     const mt_arch *arch = mt_arch_find(mt);
     const char *note = NULL;
     bool text_only = opts && opts->text_only;
-    if (text_only && !mt_config_sub(cfg, "text_config")) {
+    int mm_row = multimodal_row(mt);
+    if (text_only && !mt_config_sub(cfg, "text_config") && !(mm_row >= 0 && MULTIMODAL[mm_row].text_in_top)) {
         mt_fail(ctx, MT_ERR_USAGE,
                 "--text-only: model_type '%s' has no text_config: it is a language model already, traced whole",
                 mt);
@@ -250,7 +270,15 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
         const char *text_type = NULL, *towers = NULL;
         mt_config *sub = text_model_config(ctx, cfg, mt, &text_type, &towers);
         if (mt_ctx_status(ctx) != MT_OK) return NULL;
-        if (sub) {
+        if (sub == cfg) {
+            note = mt_sprintf(ctx,
+                              "model_type '%s' is multimodal: traced is its language model (its top-level fields, "
+                              "model_type '%s', under the checkpoint's own names model.* and lm_head); %s is not "
+                              "included",
+                              mt, text_type, towers);
+            mt = text_type;
+            arch = mt_arch_find(mt);
+        } else if (sub) {
             note = mt_sprintf(ctx,
                               "model_type '%s' is multimodal: traced is its language model (text_config, "
                               "model_type '%s', named as the standalone %s checkpoint); %s are not included",

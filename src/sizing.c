@@ -1697,7 +1697,7 @@ static mt_status flops(sizer *S, mt_sizing *out) {
 static bool aliases_input(const mt_node *n) {
     switch (n->opid) {
     case MT_OP_VIEW: case MT_OP_RESHAPE: case MT_OP_TRANSPOSE: case MT_OP_PERMUTE: case MT_OP_UNSQUEEZE:
-    case MT_OP_SQUEEZE: case MT_OP_EXPAND: case MT_OP_SPLIT: case MT_OP_CHUNK: case MT_OP_FLATTEN:
+    case MT_OP_SQUEEZE: case MT_OP_EXPAND: case MT_OP_SPLIT: case MT_OP_CHUNK: case MT_OP_FLATTEN: case MT_OP_UNBIND:
     case MT_OP_DROPOUT: case MT_OP_CLAMP_: case MT_OP_INDEX_ADD: case MT_OP_SCATTER:
     case MT_OP_VIEW_AS_COMPLEX: case MT_OP_VIEW_AS_REAL: case MT_OP_ADD_:
         return true;
@@ -1753,6 +1753,7 @@ static save_rule save_of(const mt_node *n) {
     case MT_OP_INDEX_ADD: case MT_OP_ABS:
     case MT_OP_CONV1D: case MT_OP_SOFTPLUS: case MT_OP_CLAMP_FN: /* Mamba-2 mixer: inputs, as linear/silu/clamp */
     case MT_OP_SELECTIVE_SCAN: case MT_OP_LIGHTNING_ATTENTION: /* the scans keep their inputs for the backward */
+    case MT_OP_CONV3D: /* input and weight, for each other's gradient */
         return SAVE_INPUTS;
     case MT_OP_SOFTMAX: case MT_OP_EXP: case MT_OP_RSQRT: case MT_OP_SQRT: case MT_OP_TANH: case MT_OP_SIGMOID:
         return SAVE_OUTPUT;

@@ -312,6 +312,24 @@ static const tiny_config tiny_configs[] = {
                  "\"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2, "
                  "\"num_attention_heads\": 2, \"image_size\": 28, \"patch_size\": 7, \"hidden_act\": \"silu\"}}",
      256, 142432},
+    /* Qwen2_5_VLForConditionalGeneration (modeling_qwen2_5_vl.py), text fields at the top level as the Hub
+     * configs keep them: the language model is qwen2's 107072 (q/k/v biases, lm_head untied; mrope_section
+     * 2 + 3 + 3 = head_dim 16 / 2); vision tower of hidden 32, 2 heads of 16, 2 blocks (block 1 full
+     * attention), 2 px patches over 2 frames, 3 channels: patch_embed 32*3*2*2*2 = 768 (no bias); block:
+     * qkv 32*96 + 96 = 3168, proj 32*32 + 32 = 1056, gate/up 2*(32*64 + 64) = 4224, down 64*32 + 32 = 2080,
+     * norm1 + norm2 64 -> 10592; merger: ln_q 32, mlp.0 128*128 + 128 = 16512, mlp.2 128*64 + 64 = 8256
+     * -> 24800. 107072 + 768 + 2*10592 + 24800 (window_size 4: 1 merged token, 2x2 patches a window; the
+     * traced image 8x8 patches, 16 image tokens) */
+    {"qwen2_5_vl", "{\"model_type\": \"qwen2_5_vl\", \"image_token_id\": 255, "
+                   "\"rope_scaling\": {\"type\": \"mrope\", \"mrope_section\": [2, 3, 3]}, " TINY_DIMS ", "
+                   "\"vision_config\": {\"depth\": 2, \"hidden_size\": 32, \"intermediate_size\": 64, "
+                   "\"num_heads\": 2, \"patch_size\": 2, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2, "
+                   "\"window_size\": 4, \"out_hidden_size\": 64, \"fullatt_block_indexes\": [1]}}",
+     256, 153824},
+    /* its language model alone (Qwen2_5_VLTextConfig, --text-only): qwen2's 107072 */
+    {"qwen2_5_vl_text", "{\"model_type\": \"qwen2_5_vl_text\", "
+                        "\"rope_scaling\": {\"type\": \"mrope\", \"mrope_section\": [2, 3, 3]}, " TINY_DIMS "}",
+     256, 107072},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

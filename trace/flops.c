@@ -231,6 +231,15 @@ static const mt_sym *fl_conv2d(mt_ctx *ctx, const mt_node *n) {
                          mt__node_tensor(n, "bias") != NULL);
 }
 
+/* F.conv3d(x, W [O, C/groups, kt, kh, kw], b): as conv2d, C/groups·kt·kh·kw terms
+ * per output element. */
+static const mt_sym *fl_conv3d(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *w = mt__node_tensor(n, "weight"), *y = out0(n);
+    if (!w || !y || w->ndim != 5) return bad_node(ctx, n, "expected a weight [out, in, kt, kh, kw] and an output");
+    return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_prod(ctx, w->shape + 1, 4),
+                         mt__node_tensor(n, "bias") != NULL);
+}
+
 /* F.avg_pool2d(x, kernel_size, ...): per output element kh·kw - 1 adds and one
  * divide, kh·kw. */
 static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
@@ -307,7 +316,11 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     /* im2col copies input elements into blocks */                         \
     R(UNFOLD, R_ZERO) \
     R(SELECTIVE_SCAN, RULE("selective_scan", fl_selective_scan))         \
-    R(LIGHTNING_ATTENTION, RULE("lightning_attention", fl_lightning))
+    R(LIGHTNING_ATTENTION, RULE("lightning_attention", fl_lightning))       \
+    /* Qwen2.5-VL's vision tower: conv3d as conv2d (a dot product per output \
+     * element over its window); unbind is a view; outer one multiply per     \
+     * output element; argsort compares, it does no arithmetic */            \
+    R(CONV3D, RULE("conv3d", fl_conv3d)) R(UNBIND, R_ZERO) R(OUTER, R_ELEM) R(ARGSORT, R_ZERO)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

@@ -1913,6 +1913,11 @@ static mt_status rule_add_(call *c);
 static mt_status rule_chunk_gated_delta_rule(call *c);
 /* Pixtral's patch merger. */
 static mt_status rule_unfold(call *c);
+/* Qwen2.5-VL's vision tower. */
+static mt_status rule_conv3d(call *c);
+static mt_status rule_unbind(call *c);
+static mt_status rule_outer(call *c);
+static mt_status rule_argsort(call *c);
 /* Recurrent mixers' scans: rules appended at the end of this file. */
 static mt_status rule_selective_scan(call *c);
 static mt_status rule_lightning_attention(call *c);
@@ -2105,7 +2110,15 @@ static mt_status rule_lightning_attention(call *c);
      * recurrence, so the heads shard (q, k, v, the decays alike) */ \
     R(LIGHTNING_ATTENTION, "lightning_attention", rule_lightning_attention, \
       SIG("query", "key", "value", "slope_rate", "query_decay", "key_decay", "diagonal_decay"), \
-      7, OPAQUE, NONE, CHANNELS)
+      7, OPAQUE, NONE, CHANNELS) \
+    /* Qwen2.5-VL's vision tower, replicated as the other vision ops: conv3d its patch \
+     * embedding, unbind its fused qkv split (a tuple of views), outer and argsort \
+     * the rotary table and the window order (tensors of positions, not activations) */ \
+    R(CONV3D, "conv3d", rule_conv3d, \
+      SIG("input", "weight", "bias", "stride", "padding", "dilation", "groups"), 3, OPAQUE, NONE, REPLICATE) \
+    R(UNBIND, "unbind", rule_unbind, SIG("self|input", "dim"), 1, OPAQUE, NONE, REPLICATE) \
+    R(OUTER, "outer", rule_outer, SIG("input|self", "vec2"), 2, OPAQUE, NONE, REPLICATE) \
+    R(ARGSORT, "argsort", rule_argsort, SIG("input|self", "dim", "descending", "stable"), 1, OPAQUE, NONE, REPLICATE)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2768,30 +2781,55 @@ static mt_status window_out(call *c, const mt_sym *in, int64_t pad, int64_t dil,
     return *out ? MT_OK : sym_failed(c);
 }
 
-/* F.conv2d(input [N, C, H, W] or [C, H, W], weight [O, C/groups, kh, kw], bias [O],
- * stride, padding (ints or 'valid'/'same'), dilation, groups) -> [N, O, Ho, Wo]. */
-static mt_status rule_conv2d(call *c) {
+/* An int or a tuple of one or n ints (_pair, _triple): the n values in v. */
+static mt_status int_tuple(call *c, const char *name, int64_t dflt, int n, int64_t *v) {
+    if (n == 2) {
+        bool given;
+        return int_pair(c, name, dflt, v, &given);
+    }
+    const mt_arg *a = param(c, name);
+    for (int i = 0; i < n; i++) v[i] = dflt;
+    if (!a) return MT_OK;
+    if (a->kind == MT_ARG_INT) {
+        for (int i = 0; i < n; i++) v[i] = a->v.i;
+        return MT_OK;
+    }
+    if (a->kind != MT_ARG_LIST || (a->v.list.n != 1 && a->v.list.n != n))
+        return fail_usage(c, "argument '%s' must be an int or a tuple of 1 or %d ints, got %s", name, n, kind_name(a));
+    for (int i = 0; i < a->v.list.n; i++)
+        if (a->v.list.items[i].kind != MT_ARG_INT)
+            return fail_usage(c, "argument '%s' must be an int or a tuple of ints, got a %s item", name,
+                              kind_name(&a->v.list.items[i]));
+    for (int i = 0; i < n; i++) v[i] = a->v.list.items[a->v.list.n == 1 ? 0 : i].v.i;
+    return MT_OK;
+}
+
+/* F.conv2d / F.conv3d (nsp = 2 or 3 spatial dims): input [N, C, *spatial] or
+ * [C, *spatial], weight [O, C/groups, *kernel], bias [O], stride, padding (ints
+ * or 'valid'/'same'), dilation, groups -> [N, O, *out]. */
+static mt_status conv_nd(call *c, int nsp) {
     TRY(sig_check(c));
+    const char *op = nsp == 2 ? "conv2d" : "conv3d";
     const mt_tensor *x, *w, *b;
     TRY(need_tensor(c, "input", &x));
     TRY(need_tensor(c, "weight", &w));
     TRY(opt_tensor(c, "bias", &b));
-    if (x->ndim != 3 && x->ndim != 4)
-        return fail(c, "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: %s", sh(c, x));
-    if (w->ndim != 4)
-        return fail(c, "weight should have 4 dimensions [out, in/groups, kh, kw]: got input %s and weight %s", sh(c, x),
-                    sh(c, w));
+    if (x->ndim != nsp + 1 && x->ndim != nsp + 2)
+        return fail(c, "Expected %dD (unbatched) or %dD (batched) input to %s, but got input of size: %s", nsp + 1,
+                    nsp + 2, op, sh(c, x));
+    if (w->ndim != nsp + 2)
+        return fail(c, "weight should have %d dimensions [out, in/groups, %s]: got input %s and weight %s", nsp + 2,
+                    nsp == 2 ? "kh, kw" : "kt, kh, kw", sh(c, x), sh(c, w));
     if (x->dtype != w->dtype || (b && b->dtype != x->dtype))
         return fail(c, "Input type (%s), weight type (%s) and bias type (%s) should be the same: input %s, weight %s",
                     mt_dtype_name(x->dtype), mt_dtype_name(w->dtype), b ? mt_dtype_name(b->dtype) : "None", sh(c, x),
                     sh(c, w));
     if (!floating_dtype(x->dtype))
-        return fail_unsupported(c, "conv2d of a %s input is not modelled (floating dtypes only): input %s",
+        return fail_unsupported(c, "%s of a %s input is not modelled (floating dtypes only): input %s", op,
                                 mt_dtype_name(x->dtype), sh(c, x));
-    int64_t stride[2], dil[2], pad[2] = {0, 0}, groups;
-    bool given;
-    TRY(int_pair(c, "stride", 1, stride, &given));
-    TRY(int_pair(c, "dilation", 1, dil, &given));
+    int64_t stride[3], dil[3], pad[3] = {0, 0, 0}, groups;
+    TRY(int_tuple(c, "stride", 1, nsp, stride));
+    TRY(int_tuple(c, "dilation", 1, nsp, dil));
     TRY(opt_int(c, "groups", 1, &groups));
     const mt_arg *pa = param(c, "padding");
     bool same = false;
@@ -2800,19 +2838,26 @@ static mt_status rule_conv2d(call *c) {
         else if (strcmp(pa->v.s, "valid") != 0)
             return fail_usage(c, "Invalid padding string '%s' (expected 'valid' or 'same')", pa->v.s);
     } else {
-        TRY(int_pair(c, "padding", 0, pad, &given));
+        TRY(int_tuple(c, "padding", 0, nsp, pad));
     }
-    if (stride[0] <= 0 || stride[1] <= 0) return fail(c, "non-positive stride is not supported");
-    if (dil[0] <= 0 || dil[1] <= 0) return fail(c, "dilation should be greater than zero");
-    if (pad[0] < 0 || pad[1] < 0) return fail(c, "negative padding is not supported");
+    bool strided = false;
+    for (int i = 0; i < nsp; i++) {
+        if (stride[i] <= 0) return fail(c, "non-positive stride is not supported");
+        if (stride[i] != 1) strided = true;
+    }
+    for (int i = 0; i < nsp; i++)
+        if (dil[i] <= 0) return fail(c, "dilation should be greater than zero");
+    for (int i = 0; i < nsp; i++)
+        if (pad[i] < 0) return fail(c, "negative padding is not supported");
     if (groups <= 0) return fail(c, "non-positive groups is not supported");
-    if (same && (stride[0] != 1 || stride[1] != 1))
-        return fail(c, "padding='same' is not supported for strided convolutions");
-    int64_t kh, kw, in_w, out_c;
-    if (!is_const(w->shape[2], &kh) || !is_const(w->shape[3], &kw) || !is_const(w->shape[1], &in_w) ||
-        !is_const(w->shape[0], &out_c))
+    if (same && strided) return fail(c, "padding='same' is not supported for strided convolutions");
+    int64_t k[3], in_w, out_c;
+    for (int i = 0; i < nsp; i++)
+        if (!is_const(w->shape[2 + i], &k[i]))
+            return fail_unsupported(c, "a weight with symbolic dims is not modelled: weight %s", sh(c, w));
+    if (!is_const(w->shape[1], &in_w) || !is_const(w->shape[0], &out_c))
         return fail_unsupported(c, "a weight with symbolic dims is not modelled: weight %s", sh(c, w));
-    int cd = x->ndim - 3; /* channel dim */
+    int cd = x->ndim - nsp - 1; /* channel dim */
     const mt_sym *want_c = mt_sym_const(c->ctx, in_w * groups);
     if (!want_c) return sym_failed(c);
     if (x->shape[cd] != want_c)
@@ -2827,12 +2872,11 @@ static mt_status rule_conv2d(call *c) {
         return fail(c, "Given weight of size %s, expected bias to be 1-dimensional with %lld elements, but got bias of "
                        "size %s instead",
                     sh(c, w), (long long)out_c, sh(c, b));
-    const mt_sym *r[4];
+    const mt_sym *r[5];
     int n = 0;
-    if (x->ndim == 4) r[n++] = x->shape[0];
+    if (x->ndim == nsp + 2) r[n++] = x->shape[0];
     r[n++] = w->shape[0];
-    int64_t k[2] = {kh, kw};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nsp; i++) {
         const mt_sym *in = x->shape[cd + 1 + i];
         int64_t iv, cv;
         if (is_const(in, &iv) && iv + 2 * pad[i] < dil[i] * (k[i] - 1) + 1)
@@ -2847,6 +2891,75 @@ static mt_status rule_conv2d(call *c) {
         n++;
     }
     return emit(c, x->dtype, n, r);
+}
+
+static mt_status rule_conv2d(call *c) { return conv_nd(c, 2); }
+
+/* F.conv3d: Qwen2.5-VL's patch embedding (nn.Conv3d over [patches, C, T, P, P] with
+ * kernel = stride = (T, P, P)); the rule of conv2d over three spatial dims. */
+static mt_status rule_conv3d(call *c) { return conv_nd(c, 3); }
+
+/* self.unbind(dim=0): a tuple of self.size(dim) views with dim removed. The size
+ * must be a constant (the number of outputs). */
+static mt_status rule_unbind(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "self", &x));
+    int64_t d = 0, nv;
+    TRY(opt_int(c, "dim", 0, &d));
+    if (x->ndim == 0) return fail(c, "Dimension specified as %lld but tensor has no dimensions", (long long)d);
+    int w = 0;
+    TRY(wrap_dim(c, d, x, &w));
+    if (!is_const(x->shape[w], &nv))
+        return fail_unsupported(c, "unbind over a symbolic dim %s (a data-dependent count of outputs) is not "
+                                   "modelled: got %s",
+                                ds(x->shape[w]), sh(c, x));
+    if (nv > MT_MAX_OUTS)
+        return fail(c, "would produce %lld outputs (at most %d are supported): got %s", (long long)nv, MT_MAX_OUTS,
+                    sh(c, x));
+    const mt_sym *r[MT_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (i != w) r[n++] = x->shape[i];
+    for (int64_t i = 0; i < nv; i++) TRY(emit(c, x->dtype, n, r));
+    *c->is_tuple = true;
+    return MT_OK;
+}
+
+/* torch.outer(input, vec2): two 1-D tensors [n], [m] -> [n, m], the promoted dtype
+ * (Qwen2.5-VL's vision rotary: torch.outer(seq, inv_freq)). */
+static mt_status rule_outer(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *a, *b;
+    TRY(need_tensor(c, "input", &a));
+    TRY(need_tensor(c, "vec2", &b));
+    if (a->ndim != 1 || b->ndim != 1)
+        return fail(c, "outer: expected 1-D tensors, but got %s and %s", sh(c, a), sh(c, b));
+    if (a->dtype == MT_BOOL && b->dtype == MT_BOOL)
+        return fail_unsupported(c, "outer of two bool tensors is not modelled: got %s and %s", sh(c, a), sh(c, b));
+    mt_dtype dt = mt_promote_types(a->dtype, b->dtype);
+    const mt_sym *r[2] = {a->shape[0], b->shape[0]};
+    return emit(c, dt, 2, r);
+}
+
+/* torch.argsort(input, dim=-1, descending=False, stable=False): int64 indices of
+ * input's shape (Qwen2.5-VL's reverse of its window index). */
+static mt_status rule_argsort(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    int64_t d = -1;
+    bool desc = false, stable = false;
+    TRY(opt_int(c, "dim", -1, &d));
+    TRY(opt_bool(c, "descending", false, &desc));
+    TRY(opt_bool(c, "stable", false, &stable));
+    int w = 0;
+    if (x->ndim > 0) TRY(wrap_dim(c, d, x, &w));
+    else if (d != 0 && d != -1)
+        return fail(c, "Dimension out of range (expected to be in range of [-1, 0], but got %lld)", (long long)d);
+    if (mt_dtype_is_complex(x->dtype))
+        return fail(c, "argsort of a complex tensor: sort does not support complex inputs: got %s", sh(c, x));
+    return emit(c, MT_INT64, x->ndim, x->shape);
 }
 
 /* F.avg_pool2d(input [N, C, H, W] or [C, H, W], kernel_size, stride=None (= kernel),

@@ -256,7 +256,11 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
       "transformers.models.qwen3_next.modeling_qwen3_next.torch_chunk_gated_delta_rule", MT_PROMO_DEFAULT) \
     X(UNFOLD,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.unfold",        MT_PROMO_DEFAULT) \
     X(SELECTIVE_SCAN, MT_NODE_CALL_FUNCTION, "mamba_ssm.ops.selective_scan_interface.selective_scan_fn", MT_PROMO_DEFAULT) \
-    X(LIGHTNING_ATTENTION, MT_NODE_CALL_FUNCTION, "metatrace.ops.lightning_attention", MT_PROMO_DEFAULT)
+    X(LIGHTNING_ATTENTION, MT_NODE_CALL_FUNCTION, "metatrace.ops.lightning_attention", MT_PROMO_DEFAULT) \
+    X(CONV3D,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.conv3d",        MT_PROMO_DEFAULT) \
+    X(UNBIND,        MT_NODE_CALL_METHOD,   "unbind",                            MT_PROMO_DEFAULT) \
+    X(OUTER,         MT_NODE_CALL_FUNCTION, "torch.outer",                       MT_PROMO_DEFAULT) \
+    X(ARGSORT,       MT_NODE_CALL_FUNCTION, "torch.argsort",                     MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

@@ -733,6 +733,28 @@ mt_tensor *mt_attn_forward(mt_tracer *tr, mt_attn_impl impl, mt_tensor *q, mt_te
     return mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
 }
 
+/* M-RoPE's section pick (apply_multimodal_rotary_pos_emb, before its unsqueeze):
+ * torch.cat([m[i % 3] for i, m in enumerate(t.split(mrope_section * 2, dim=-1))], dim=-1),
+ * t [3, batch, seq, head_dim] -> [batch, seq, head_dim]. */
+static mt_tensor *mrope_pick(mt_tracer *tr, mt_tensor *t, const int64_t *sec) {
+    if (!t) return NULL;
+    mt_arg sizes[6];
+    for (int i = 0; i < 6; i++) sizes[i] = mt_a_int(sec[i % 3]);
+    mt_arg sa[2] = {mt_a_tensor(t), mt_a_list(tr->ctx, sizes, 6)};
+    mt_node *sp = mt_tr_op(tr, MT_OP_SPLIT, sa, 2, (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1);
+    if (!sp) return NULL;
+    mt_tensor *parts[6];
+    for (int i = 0; i < 6; i++) {
+        mt_tensor *piece = mt_tr_item(tr, sp, i);
+        parts[i] = piece ? mt_tr_op1(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(piece), mt_a_int(i % 3)}, 2, NULL, 0)
+                         : NULL;
+        if (!parts[i]) return NULL;
+    }
+    mt_tensor *list[6];
+    for (int i = 0; i < 6; i++) list[i] = parts[i];
+    return mt_cat(tr, list, 6, -1);
+}
+
 mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask,
                                mt_tensor *cos, mt_tensor *sin, const mt_dec_spec *s) {
     if (!x) return NULL;
@@ -751,7 +773,14 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         q = mt_to(tr, q, qdt);
         k = mt_to(tr, k, kdt);
     } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
-        mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
+        mt_tensor *c, *sn;
+        if (s->caps.mrope_section) { /* apply_multimodal_rotary_pos_emb: cat(...).unsqueeze(1), cos then sin */
+            c = mt_unsqueeze(tr, mrope_pick(tr, cos, s->caps.mrope_section), 1);
+            sn = mt_unsqueeze(tr, mrope_pick(tr, sin, s->caps.mrope_section), 1);
+        } else {
+            c = mt_unsqueeze(tr, cos, 1);
+            sn = mt_unsqueeze(tr, sin, 1);
+        }
         q = mt_rope_apply(tr, q, c, sn, MT_ROPE_HALF, s->rotary_dim);
         k = mt_rope_apply(tr, k, c, sn, MT_ROPE_HALF, s->rotary_dim);
     }
@@ -923,7 +952,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     if (s->hooks.merge_embeds) { /* embedded and merged by the wrapper, then the decoder runs */
         h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
         h = s->hooks.merge_embeds(tr, m, s, ids, h);
-        mt_tr_enter(tr, root);
+        if (s->root) mt_tr_enter(tr, root); /* a wrapper's language_model (the model's own root is entered) */
         mt_tr_enter(tr, model);
     } else {
         if (s->model_parent) mt_tr_enter(tr, s->model_parent);
@@ -934,7 +963,8 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         h = mt_mul_s(tr, h, s->caps.embed_scale);
     mt_arg aa[1] = {mt_a_dim(ids->shape[1])};
     mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, aa, 1, NULL, 0);
-    mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
+    mt_tensor *pos = s->hooks.position_ids ? s->hooks.position_ids(tr, m, s, cache_pos, h)
+                                           : mt_unsqueeze(tr, cache_pos, 0);
     mt_tensor *mask = mt_dec_causal_mask(tr, amask, cache_pos, s->dtype);
     mt_tensor *smask = s->caps.sliding_window > 0
                            ? mt_dec_sliding_mask(tr, mask, cache_pos, s->caps.sliding_window, s->dtype)
@@ -974,6 +1004,6 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         logits = mt_unary(tr, MT_OP_TANH, logits);
         logits = mt_mul_s(tr, logits, s->caps.final_softcap);
     }
-    if (s->hooks.merge_embeds) mt_tr_leave(tr); /* the wrapper's language_model */
+    if (s->hooks.merge_embeds && s->root) mt_tr_leave(tr); /* the wrapper's language_model */
     return mt_tr_output(tr, &logits, 1);
 }

@@ -34,6 +34,11 @@ typedef struct mt_dec_hooks {
      * inputs_embeds the decoder runs on. */
     mt_tensor *(*merge_embeds)(mt_tracer *tr, mt_model *m, const struct mt_dec_spec *s, mt_tensor *ids,
                                mt_tensor *embeds);
+    /* The position_ids the rotary embedding reads, given cache_position [seq] and the
+     * hidden states (NULL: cache_position.unsqueeze(0), [1, seq]). Qwen2.5-VL's M-RoPE
+     * returns [3, batch, seq]: a graph input, or cache_position expanded to three rows. */
+    mt_tensor *(*position_ids)(mt_tracer *tr, mt_model *m, const struct mt_dec_spec *s, mt_tensor *cache_pos,
+                               mt_tensor *h);
 } mt_dec_hooks;
 
 /* ---- capabilities (data; all-zero is Llama) ---- */
@@ -136,6 +141,10 @@ typedef struct mt_dec_caps {
                                 * SmolLM3, Llama 4); the layer's attention gets cos = sin = NULL */
     bool no_rotary;            /* no rotary_emb module at all (GraniteMoeHybrid without position_embedding_type
                                 * "rope"): nothing recorded for positions, every attention gets cos = sin = NULL */
+    const int64_t *mrope_section; /* non-NULL (3 entries, summing to head_dim / 2): multimodal rotary
+                                * (Qwen2.5-VL): position_ids [3, batch, seq] (hooks.position_ids) give cos/sin
+                                * [3, batch, seq, head_dim]; each attention splits them by mrope_section * 2 on the
+                                * last dim and takes chunk i from row i % 3 (apply_multimodal_rotary_pos_emb) */
 } mt_dec_caps;
 
 typedef struct mt_dec_spec {
@@ -227,7 +236,8 @@ typedef enum mt_rope_style {
  * float32 inv_freq buffer [rotary_dim / 2]; the caller sets its attributes. */
 mt_module *mt_rope_module(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t rotary_dim);
 /* cos/sin [batch, seq, D] in x's dtype from the module's inv_freq and
- * position_ids `pos` [batch, seq], recorded inside the module; D is rotary_dim
+ * position_ids `pos` [batch, seq] (or, for M-RoPE, [3, batch, seq] giving
+ * [3, batch, seq, D]: Qwen2_5_VLRotaryEmbedding), recorded inside the module; D is rotary_dim
  * (CAT, REPEAT) or rotary_dim / 2 (FREQS). A NULL module is an error. */
 void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
                      double scaling, mt_tensor **cos, mt_tensor **sin);

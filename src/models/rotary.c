@@ -41,15 +41,31 @@ void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, m
     if (!pos) return;
     mt_tr_enter(tr, rot);
     mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, inv_freq));
-    /* inv_freq[None, :, None].float().expand(pos.shape[0], -1, 1) */
-    mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
-    const mt_sym *ex[3] = {pos->shape[0], NULL, C(tr, 1)};
-    invx = mt_expand(tr, invx, 3, ex);
-    /* position_ids[:, None, :].float() */
-    mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
-    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
+    mt_tensor *freqs;
+    if (pos->ndim == 3) {
+        /* M-RoPE (Qwen2_5_VLRotaryEmbedding): inv_freq[None, None, :, None].float()
+         * .expand(3, position_ids.shape[1], -1, 1); position_ids[:, :, None, :].float();
+         * (inv_freq_expanded.float() @ position_ids_expanded.float()).transpose(2, 3) */
+        mt_arg i1[4] = {mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
+        mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 4), MT_FLOAT32);
+        const mt_sym *ex[4] = {C(tr, 3), pos->shape[1], NULL, C(tr, 1)};
+        invx = mt_expand(tr, invx, 4, ex);
+        mt_arg i2[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_none(),
+                        mt_a_slice(NULL, NULL, NULL)};
+        mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 4), MT_FLOAT32);
+        /* the second .float() of each (already float32) is not recorded, as in the 2-D form */
+        freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 2, 3);
+    } else {
+        /* inv_freq[None, :, None].float().expand(pos.shape[0], -1, 1) */
+        mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
+        mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
+        const mt_sym *ex[3] = {pos->shape[0], NULL, C(tr, 1)};
+        invx = mt_expand(tr, invx, 3, ex);
+        /* position_ids[:, None, :].float() */
+        mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
+        mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
+        freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
+    }
     mt_tensor *emb = NULL;
     switch (layout) {
     case MT_ROPE_CAT: {

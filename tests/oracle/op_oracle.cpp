@@ -890,6 +890,67 @@ void gen_conv2d(Gen &g) {
     g.add({t({1, 3, 8, 8}), t({2, 3, 3, 3})}, {{"stride", I(2)}, {"padding", Val::str("same")}});
 }
 
+// F.conv3d: Qwen2.5-VL's patch embedding (kernel = stride = the patch), strides,
+// paddings (ints, triples, strings), dilation, groups, unbatched inputs, rejections.
+void gen_conv3d(Gen &g) {
+    for (auto a : kFloats) g.add({t({4, 3, 2, 14, 14}, a), t({8, 3, 2, 14, 14}, a), N(), Ls({2, 14, 14})});
+    g.add({t({2, 4, 8, 9, 10}), t({6, 4, 2, 3, 3}), t({6})}, {{"stride", Ls({2, 3, 1})}, {"padding", Ls({0, 0, 1})}});
+    g.add({t({4, 5, 5, 5}), t({6, 2, 3, 3, 3})}, {{"groups", I(2)}});
+    g.add({t({1, 1, 7, 7, 7}), t({1, 1, 3, 3, 3})}, {{"dilation", I(2)}});
+    g.add({t({1, 2, 4, 5, 6}), t({3, 2, 3, 3, 3})}, {{"padding", Val::str("same")}});
+    g.add({t({1, 2, 4, 5, 6}), t({3, 2, 3, 3, 3})}, {{"padding", Val::str("valid")}});
+    for (int k = 0; k < 8; k++) {
+        int64_t c = g.rng.range(1, 3), o = g.rng.range(1, 3);
+        g.add({t({2, c, g.rng.range(1, 6), g.rng.range(1, 6), g.rng.range(1, 6)}),
+               t({o, c, g.rng.range(1, 3), g.rng.range(1, 3), g.rng.range(1, 3)}), t({o}),
+               Ls({g.rng.range(1, 2), g.rng.range(1, 2), g.rng.range(1, 2)}),
+               Ls({g.rng.range(0, 1), g.rng.range(0, 1), g.rng.range(0, 1)})});
+    }
+    g.add({t({3, 8, 8}), t({1, 3, 2, 2, 2})});
+    g.add({t({1, 4, 8, 8, 8}), t({1, 3, 2, 2, 2})});
+    g.add({t({1, 3, 2, 8, 8}), t({1, 3, 3, 2, 2})});
+    g.add({t({1, 3, 8, 8, 8}), t({1, 3, 2, 2, 2}, at::kBFloat16)});
+    g.add({t({1, 3, 8, 8, 8}), t({2, 3, 2, 2, 2}), t({3})});
+    g.add({t({1, 3, 8, 8, 8}), t({2, 3, 2, 2, 2})}, {{"stride", I(2)}, {"padding", Val::str("same")}});
+}
+
+// Tensor.unbind(dim=0): Qwen2.5-VL's q, k, v = qkv(...).permute(...).unbind(0); every dim,
+// negative dims, out of range, 0-d.
+void gen_unbind(Gen &g) {
+    for (int64_t d : {0, 1, 2, -1, -3, 3, -4}) g.add({t({3, 2, 4}), I(d)});
+    g.add({t({3, 5, 2, 4})});
+    g.add({t({2, 3})}, {{"dim", I(1)}});
+    g.add({t({1})});
+    g.add({t({})});
+    for (auto a : kFloats) g.add({t({3, 4}, a)});
+}
+
+// torch.outer: Qwen2.5-VL's vision rotary table torch.outer(seq, inv_freq); dtypes
+// promote; both arguments must be 1-D.
+void gen_outer(Gen &g) {
+    g.add({t({32}), t({20})});
+    g.add({t({3}, at::kLong), t({4})});
+    g.add({t({3}, at::kHalf), t({4}, at::kBFloat16)});
+    g.add({t({3}, at::kLong), t({4}, at::kInt)});
+    g.add({t({0}), t({4})});
+    g.add({t({3, 1}), t({4})});
+    g.add({t({3}), t({})});
+    for (auto a : kFloats) g.add({t({2}, a), t({5}, a)});
+}
+
+// torch.argsort: Qwen2.5-VL's reverse of its window order; dims, descending, stable,
+// 0-d and empty inputs, out-of-range dims.
+void gen_argsort(Gen &g) {
+    g.add({t({256}, at::kLong)});
+    for (int64_t d : {0, 1, -1, -2, 2}) g.add({t({2, 5}), I(d)});
+    g.add({t({2, 5})}, {{"dim", I(0)}, {"descending", B(true)}});
+    g.add({t({4}), I(0), B(false)}, {{"stable", B(true)}});
+    g.add({t({})});
+    g.add({t({0, 3})});
+    for (auto a : kFloats) g.add({t({3, 4}, a)});
+    g.add({t({3, 4}, at::kInt)});
+}
+
 // F.unfold: Pixtral's 2 x 2 patch merger, kernels, dilations, paddings and strides as
 // ints and pairs, 3-D inputs, odd sides, and the rejections.
 void gen_unfold(Gen &g) {
@@ -1218,6 +1279,7 @@ void generate(const std::string &name, Gen &g) {
         {"ones", gen_zeros},
         {"torch_chunk_gated_delta_rule", gen_gated_delta},
         {"unfold", gen_unfold},
+        {"conv3d", gen_conv3d}, {"unbind", gen_unbind}, {"outer", gen_outer}, {"argsort", gen_argsort},
         {"selective_scan_fn", gen_selective_scan},
         {"lightning_attention", gen_lightning},
     };

@@ -525,6 +525,80 @@ Val conv2d_meta(const Call &c) {
     return T(at::empty(out, k.x.options()));
 }
 
+// F.conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)
+// (Qwen2.5-VL's patch embedding): conv2d's arguments through _triple.
+std::vector<int64_t> int_triple(const Args &a, size_t pos, const char *name, int64_t dflt) {
+    const Val *v = a.get(pos, name);
+    if (!v || v->kind == Val::NONE) return {dflt, dflt, dflt};
+    if (v->kind == Val::INT) return {v->i, v->i, v->i};
+    TORCH_CHECK(v->kind == Val::LIST && (v->items.size() == 1 || v->items.size() == 3),
+                "TypeError: argument '", name, "' must be an int or a tuple of 3 ints, not ", repr(*v));
+    std::vector<int64_t> r;
+    for (const Val &it : v->items) {
+        TORCH_CHECK(it.kind == Val::INT, "TypeError: argument '", name, "' must be a tuple of ints, not ", repr(*v));
+        r.push_back(it.i);
+    }
+    if (r.size() == 1) r = {r[0], r[0], r[0]};
+    return r;
+}
+ConvArgs conv3d_args(const Call &c) {
+    Args a(c);
+    ConvArgs k;
+    k.x = a.tensor(0, "input");
+    k.w = a.tensor(1, "weight");
+    k.b = a.opt_tensor(2, "bias");
+    k.stride = int_triple(a, 3, "stride", 1);
+    const Val *p = a.get(4, "padding");
+    if (p && p->kind == Val::STR) k.pad_s = p->s;
+    else k.pad = int_triple(a, 4, "padding", 0);
+    k.dil = int_triple(a, 5, "dilation", 1);
+    k.groups = a.integer(6, "groups", 1);
+    return k;
+}
+Val conv3d_real(const Call &c) {
+    ConvArgs k = conv3d_args(c);
+    if (!k.pad_s.empty()) return T(at::conv3d(k.x, k.w, k.b, k.stride, k.pad_s, k.dil, k.groups));
+    return T(at::conv3d(k.x, k.w, k.b, k.stride, k.pad, k.dil, k.groups));
+}
+// conv2d_meta's checks over three spatial dims (1.13 has no meta convolution).
+Val conv3d_meta(const Call &c) {
+    ConvArgs k = conv3d_args(c);
+    TORCH_CHECK(k.x.dim() == 4 || k.x.dim() == 5, "Expected 4D (unbatched) or 5D (batched) input to conv3d, but got input of size: ",
+                sizes_str(k.x.sizes()));
+    TORCH_CHECK(k.w.dim() == 5, "weight should have at least three dimensions");
+    TORCH_CHECK(k.x.scalar_type() == k.w.scalar_type() && (!k.b || k.b->scalar_type() == k.x.scalar_type()),
+                "Input type and weight type should be the same");
+    TORCH_CHECK(k.groups > 0, "non-positive groups is not supported");
+    bool strided = false;
+    for (int i = 0; i < 3; i++) {
+        TORCH_CHECK(k.stride[i] > 0, "non-positive stride is not supported");
+        TORCH_CHECK(k.dil[i] > 0, "dilation should be greater than zero");
+        strided = strided || k.stride[i] != 1;
+    }
+    bool same = k.pad_s == "same";
+    TORCH_CHECK(k.pad_s.empty() || same || k.pad_s == "valid", "Invalid padding string: '", k.pad_s, "'");
+    if (!k.pad_s.empty()) k.pad = {0, 0, 0};
+    TORCH_CHECK(!same || !strided, "padding='same' is not supported for strided convolutions");
+    for (int i = 0; i < 3; i++) TORCH_CHECK(k.pad[i] >= 0, "negative padding is not supported");
+    int cd = (int)k.x.dim() - 4;
+    TORCH_CHECK(k.w.size(0) % k.groups == 0, "Given groups=", k.groups, ", expected weight to be divisible by ", k.groups,
+                " at dimension 0");
+    TORCH_CHECK(k.x.size(cd) == k.w.size(1) * k.groups, "Given groups=", k.groups, ", weight of size ",
+                sizes_str(k.w.sizes()), ", expected input", sizes_str(k.x.sizes()), " to have ", k.w.size(1) * k.groups,
+                " channels");
+    TORCH_CHECK(!k.b || (k.b->dim() == 1 && k.b->size(0) == k.w.size(0)), "expected bias to be 1-dimensional with ",
+                k.w.size(0), " elements");
+    std::vector<int64_t> out;
+    if (k.x.dim() == 5) out.push_back(k.x.size(0));
+    out.push_back(k.w.size(0));
+    for (int i = 0; i < 3; i++) {
+        int64_t in = k.x.size(cd + 1 + i), eff = k.dil[i] * (k.w.size(2 + i) - 1) + 1;
+        TORCH_CHECK(in + 2 * k.pad[i] >= eff, "Kernel size can't be greater than actual input size");
+        out.push_back(same ? in : (in + 2 * k.pad[i] - eff) / k.stride[i] + 1);
+    }
+    return T(at::empty(out, k.x.options()));
+}
+
 // F.unfold(input, kernel_size, dilation=1, padding=0, stride=1): im2col with each
 // argument through _pair (Pixtral's patch merger).
 struct UnfoldArgs {
@@ -1556,6 +1630,23 @@ std::map<std::string, Entry> build_table() {
     add("function:torch.nn.functional.conv2d", conv2d_real, conv2d_meta);
     add("function:torch.nn.functional.avg_pool2d", avg_pool2d);
     add("function:torch.nn.functional.unfold", unfold_real, unfold_meta);
+    add("function:torch.nn.functional.conv3d", conv3d_real, conv3d_meta);
+    add("method:unbind", [](const Call &c) {
+        Args a(c);
+        return tuple_of(a.tensor(0, "self").unbind(a.integer(1, "dim", 0)));
+    });
+    add("function:torch.outer", [](const Call &c) {
+        Args a(c);
+        return T(at::outer(a.tensor(0, "input"), a.tensor(1, "vec2")));
+    });
+    add("function:torch.argsort", [](const Call &c) {
+        Args a(c);
+        at::Tensor x = a.tensor(0, "input");
+        int64_t dim = a.integer(1, "dim", -1);
+        bool desc = a.boolean(2, "descending", false);
+        if (a.present(3, "stable")) return T(at::argsort(x, a.boolean(3, "stable", false), dim, desc));
+        return T(at::argsort(x, dim, desc));
+    });
     add("method:masked_scatter", masked_scatter_real, masked_scatter_meta);
     add("method:cumsum", [](const Call &c) { return cumsum(c, "self"); });
     add("function:torch.matmul", [](const Call &c) {

@@ -571,6 +571,57 @@ CASES(unfold,
     {MT_OP_UNFOLD, "f32[1, 1, 4, 4]", "", "!USAGE:kernel_size"},
 )
 
+/* ---- Qwen2.5-VL's vision tower: conv3d, unbind, outer, argsort -------------------
+ * conv3d sizes by hand as conv2d's, per spatial dim: floor((in + 2*pad - dilation*(k -
+ * 1) - 1) / stride) + 1. Qwen2.5-VL's patch embedding: each row of pixel_values is one
+ * patch viewed as [3, 2, 14, 14] (channels, temporal_patch_size 2, 14 x 14 px), the
+ * kernel and stride the patch, so every patch becomes one [1280, 1, 1, 1] vector. */
+CASES(qwen_vision,
+    {MT_OP_CONV3D, "bf16[n, 3, 2, 14, 14], bf16[1280, 3, 2, 14, 14], None, (2, 14, 14)", "",
+     "bf16[n, 1280, 1, 1, 1]"},
+    /* (8 - 2) // 2 + 1 = 4, (9 - 3) // 3 + 1 = 3, (10 + 2 - 3) // 1 + 1 = 10 */
+    {MT_OP_CONV3D, "f32[2, 4, 8, 9, 10], f32[6, 4, 2, 3, 3], f32[6]", "stride=(2, 3, 1), padding=(0, 0, 1)",
+     "f32[2, 6, 4, 3, 10]"},
+    /* unbatched 4-D input; groups 2: 4 channels = 2 * weight's 2 */
+    {MT_OP_CONV3D, "f32[4, 5, 5, 5], f32[6, 2, 3, 3, 3]", "groups=2", "f32[6, 3, 3, 3]"},
+    /* dilation 2 on 7: a 5-wide window, 7 - 5 + 1 = 3 */
+    {MT_OP_CONV3D, "f32[1, 1, 7, 7, 7], f32[1, 1, 3, 3, 3]", "dilation=2", "f32[1, 1, 3, 3, 3]"},
+    {MT_OP_CONV3D, "f32[1, 2, 4, 5, 6], f32[3, 2, 3, 3, 3]", "padding='same'", "f32[1, 3, 4, 5, 6]"},
+    {MT_OP_CONV3D, "f32[1, 2, t, 6, 6], f32[3, 2, 2, 3, 3]", "stride=(2, 3, 3)", "f32[1, 3, (t-2)//2+1, 2, 2]"},
+    {MT_OP_CONV3D, "f32[3, 8, 8], f32[1, 3, 2, 2, 2]", "",
+     "!SHAPE:Expected 4D (unbatched) or 5D (batched) input to conv3d"},
+    {MT_OP_CONV3D, "f32[1, 3, 8, 8, 8], f32[1, 3, 2, 2]", "", "!SHAPE:weight should have 5 dimensions"},
+    {MT_OP_CONV3D, "f32[1, 4, 8, 8, 8], f32[1, 3, 2, 2, 2]", "", "!SHAPE:expected input"},
+    {MT_OP_CONV3D, "f32[1, 3, 2, 8, 8], f32[1, 3, 3, 2, 2]", "", "!SHAPE:Kernel size can't be greater"},
+    {MT_OP_CONV3D, "f32[1, 3, 8, 8, 8], bf16[1, 3, 2, 2, 2]", "", "!SHAPE:should be the same"},
+    {MT_OP_CONV3D, "f32[1, 3, 8, 8, 8], f32[2, 3, 2, 2, 2], f32[3]", "", "!SHAPE:expected bias"},
+    {MT_OP_CONV3D, "f32[1, 3, 8, 8, 8], f32[2, 3, 2, 2, 2]", "stride=(1, 2)",
+     "!USAGE:must be an int or a tuple of 1 or 3 ints"},
+    {MT_OP_CONV3D, "f32[1, 3, 8, 8, 8], f32[2, 3, 2, 2, 2]", "stride=2, padding='same'",
+     "!SHAPE:padding='same' is not supported for strided"},
+    {MT_OP_CONV3D, "i64[1, 3, 8, 8, 8], i64[2, 3, 2, 2, 2]", "", "!UNSUPPORTED:floating dtypes only"},
+    /* the vision attention's qkv(x).reshape(seq, 3, heads, -1).permute(1, 0, 2, 3).unbind(0) */
+    {MT_OP_UNBIND, "bf16[3, n, 16, 80]", "", "tuple bf16[n, 16, 80], bf16[n, 16, 80], bf16[n, 16, 80]"},
+    {MT_OP_UNBIND, "f32[2, 3]", "dim=1", "tuple f32[2], f32[2], f32[2]"},
+    {MT_OP_UNBIND, "f32[2, 3], -2", "", "tuple f32[3], f32[3]"},
+    {MT_OP_UNBIND, "f32[1]", "", "tuple f32[]"},
+    {MT_OP_UNBIND, "f32[n, 4]", "", "!UNSUPPORTED:symbolic dim"},
+    {MT_OP_UNBIND, "f32[2, 3], 2", "", "!SHAPE:Dimension out of range"},
+    {MT_OP_UNBIND, "f32[]", "", "!SHAPE:has no dimensions"},
+    /* Qwen2_5_VisionRotaryEmbedding: torch.outer(arange(grid), inv_freq) */
+    {MT_OP_OUTER, "f32[32], f32[20]", "", "f32[32, 20]"},
+    {MT_OP_OUTER, "i64[n], f32[m]", "", "f32[n, m]"},
+    {MT_OP_OUTER, "bf16[3], f16[4]", "", "f32[3, 4]"},
+    {MT_OP_OUTER, "i64[3], i32[4]", "", "i64[3, 4]"},
+    {MT_OP_OUTER, "f32[3, 1], f32[4]", "", "!SHAPE:expected 1-D tensors"},
+    /* torch.argsort(window_index): int64 of the input's shape */
+    {MT_OP_ARGSORT, "i64[images*256]", "", "i64[images*256]"},
+    {MT_OP_ARGSORT, "f32[2, 5]", "dim=0, descending=True", "i64[2, 5]"},
+    {MT_OP_ARGSORT, "bf16[4], 0, False", "stable=True", "i64[4]"},
+    {MT_OP_ARGSORT, "f32[]", "", "i64[]"},
+    {MT_OP_ARGSORT, "f32[2, 5], 2", "", "!SHAPE:Dimension out of range"},
+)
+
 /* ---- vision: conv2d, avg_pool2d, masked_scatter -----------------------------------
  * Sizes by hand from PyTorch's formula (ATen conv_output_size, pooling_output_shape):
  * out = floor((in + 2*pad - dilation*(k - 1) - 1) / stride) + 1; ceil_mode rounds up

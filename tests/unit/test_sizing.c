@@ -118,6 +118,10 @@ static const kv_row kv_rows[] = {
     /* layer 0 sliding (window 8): 2 kv heads of 16; layer 1 full with attention_k_eq_v: 1 kv head of
      * global_head_dim 32, its values the keys' projection but cached apart: 1 * 32 * 2 * 4 = 256 */
     {"gemma4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    /* the language model's cache only (qwen2's layers without a window): the vision blocks' attention
+     * (windowed or full) runs per image without a cache */
+    {"qwen2_5_vl", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    {"qwen2_5_vl_text", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
