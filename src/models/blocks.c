@@ -926,17 +926,44 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
     return y;
 }
 
-mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, int64_t channels, int64_t size,
-                         mt_dtype dtype) {
+const mt_sym *mt_image_count(mt_model *m, int64_t tokens_per_image) {
     mt_ctx *ctx = m->ctx;
     const mt_tensor *ids = m->inputs.items[0];
     const mt_sym *images = mt_model_input_dim(m, "images");
-    if (!images) return mt_ctx_status(ctx);
+    const mt_sym *tokens = images ? mt_sym_mul(ctx, ids->shape[0], ids->shape[1]) : NULL;
+    if (!tokens) return NULL;
+    if (mt_sym_is_const(tokens)) {
+        /* bound shapes: every image fills tokens_per_image of input_ids' positions */
+        long long t = (long long)mt_sym_const_value(tokens), tpi = (long long)tokens_per_image;
+        if (t < tpi) {
+            mt_fail(ctx, MT_ERR_USAGE,
+                    "%s: batch x seq = %lld token positions hold no image of %lld tokens; bind a longer seq "
+                    "(batch x seq of at least %lld), or trace the language model alone (--text-only)",
+                    m->model_type, t, tpi, tpi);
+            return NULL;
+        }
+        if (mt_sym_is_const(images) && mt_sym_const_value(images) * tpi > t) {
+            long long n = (long long)mt_sym_const_value(images);
+            mt_fail(ctx, MT_ERR_USAGE,
+                    "%s: images=%lld need %lld x %lld = %lld image tokens, more than batch x seq = %lld; at most "
+                    "%lld images fit",
+                    m->model_type, n, n, tpi, n * tpi, t, t / tpi);
+            return NULL;
+        }
+    }
     if (!mt_sym_is_const(images)) {
-        const mt_sym *hi = mt_sym_floordiv(ctx, mt_sym_mul(ctx, ids->shape[0], ids->shape[1]), tokens_per_image);
-        if (!hi) return mt_ctx_status(ctx);
+        const mt_sym *hi = mt_sym_floordiv(ctx, tokens, tokens_per_image);
+        if (!hi) return NULL;
         mt_sym_set_bounds(ctx, images, 1, hi);
     }
+    return images;
+}
+
+mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, int64_t channels, int64_t size,
+                         mt_dtype dtype) {
+    mt_ctx *ctx = m->ctx;
+    const mt_sym *images = mt_image_count(m, tokens_per_image);
+    if (!images) return mt_ctx_status(ctx);
     const mt_sym *dims[4] = {images, mt_sym_const(ctx, channels), mt_sym_const(ctx, size), mt_sym_const(ctx, size)};
     mt_tensor *px = mt_tr_placeholder(tr, "pixel_values", dtype, 4, dims);
     if (!px) return mt_ctx_status(ctx);

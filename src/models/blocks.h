@@ -194,10 +194,14 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out);
 /* Build a Llama-style CausalLM tree on m->root and trace it. */
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s);
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s);
-/* A vision-language model's image input: the placeholder pixel_values [images, channels,
- * size, size] of `dtype`, appended to m->inputs, its image count the input symbol `images`,
- * bounded (when symbolic) by 1 and batch*seq // tokens_per_image (every image fills that many
- * of input_ids' positions, the first input). */
+/* A vision-language model's image count: the input symbol `images`, bounded
+ * (when symbolic) by 1 and batch*seq // tokens_per_image (every image fills that
+ * many of input_ids' positions, the first input). With batch and seq bound, a
+ * usage error when not one image fits or when a bound `images` needs more
+ * positions than there are. NULL on error. */
+const mt_sym *mt_image_count(mt_model *m, int64_t tokens_per_image);
+/* Its image input: the placeholder pixel_values [images, channels, size, size] of
+ * `dtype`, appended to m->inputs, with mt_image_count's symbol. */
 mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, int64_t channels, int64_t size,
                          mt_dtype dtype);
 

@@ -636,13 +636,8 @@ static mt_status qwen_vl_forward(mt_model *m, mt_tracer *tr) {
     const mt_sym *pd[3] = {mt_sym_const(ctx, 3), ids->shape[0], ids->shape[1]};
     g->position_ids = mt_tr_placeholder(tr, "position_ids", MT_INT64, 3, pd);
     if (!g->position_ids || !mt_vec_push(ctx, &m->inputs, g->position_ids)) return mt_ctx_status(ctx);
-    const mt_sym *images = mt_model_input_dim(m, "images");
+    const mt_sym *images = mt_image_count(m, g->vision.tokens);
     if (!images) return mt_ctx_status(ctx);
-    if (!mt_sym_is_const(images)) {
-        const mt_sym *hi = mt_sym_floordiv(ctx, mt_sym_mul(ctx, ids->shape[0], ids->shape[1]), g->vision.tokens);
-        if (!hi) return mt_ctx_status(ctx);
-        mt_sym_set_bounds(ctx, images, 1, hi);
-    }
     const mt_sym *rows = mt_sym_mul_const(ctx, images, g->vision.patches);
     const mt_sym *px[2] = {rows, mt_sym_const(ctx, g->vision.in_dim)};
     if (!rows) return mt_ctx_status(ctx);
