@@ -1202,43 +1202,80 @@ static mt_dtype param_dtype(const mt_module *mod) {
     return MT_DTYPE_NONE;
 }
 
-static void state_walk(const mt_module *mod, mt_sizing *out) {
+/* One mixer's state per sequence (state_walk's visit); heads: what tp may split the SSM
+ * state by (its heads, or a Mamba-1 mixer's channels), channels the conv state's. */
+typedef struct state_visit {
+    mt_sizing *out;
+    mt__state_mixer *list; /* NULL: totals only */
+    int n, cap;
+    mt_ctx *ctx;
+} state_visit;
+
+static void state_add(state_visit *v, const mt_module *mod, int64_t conv, int64_t ssm, int64_t channels, int64_t heads,
+                      mt_dtype conv_dt, mt_dtype ssm_dt) {
+    mt_sizing *out = v->out;
+    out->state_layers++;
+    out->state_dtype = conv_dt;
+    out->state_ssm_dtype = ssm_dt;
+    out->conv_state_bytes += conv;
+    out->ssm_state_bytes += ssm;
+    if (!v->ctx) return;
+    if (v->n == v->cap) {
+        int nc = v->cap ? 2 * v->cap : 16;
+        mt__state_mixer *a = mt_alloc_array(v->ctx, (size_t)nc, sizeof *a);
+        if (!a) return;
+        if (v->n) memcpy(a, v->list, (size_t)v->n * sizeof *a);
+        v->list = a;
+        v->cap = nc;
+    }
+    v->list[v->n++] = (mt__state_mixer){mod, conv, ssm, channels > 0 ? channels : 1, heads > 0 ? heads : 1};
+}
+
+static void state_walk(const mt_module *mod, state_visit *v) {
     /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
-     * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype) */
-    int64_t numel;
+     * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype),
+     * one [head_dim, head_dim] block per head */
+    int64_t numel, lh = 1;
     if (int_attr(mod, "recurrent_state_numel", &numel) && numel > 0) {
         mt_dtype dt = param_dtype(mod);
-        if (dt != MT_DTYPE_NONE) {
-            out->state_layers++;
-            out->state_dtype = dt;
-            out->ssm_state_bytes += numel * (int64_t)mt_dtype_size(dt);
-        }
+        if (!int_attr(mod, "num_attention_heads", &lh)) lh = 1;
+        if (dt != MT_DTYPE_NONE) state_add(v, mod, 0, numel * (int64_t)mt_dtype_size(dt), 1, lh, dt, dt);
     }
     const mt_module *conv = mt_module_child(mod, "conv1d");
-    int64_t h, p, n, rows = 0;
-    if (int_attr(mod, "num_heads", &h) && int_attr(mod, "head_dim", &p)) rows = h * p;
+    int64_t h, p, n, rows = 0, heads = 0;
+    if (int_attr(mod, "num_heads", &h) && int_attr(mod, "head_dim", &p)) rows = h * p, heads = h;
     else if (!int_attr(mod, "intermediate_size", &rows)) rows = 0;
+    else heads = rows; /* Mamba-1: one state row per channel */
     if (conv && conv->leaf == MT_LEAF_NN_CONV1D && rows > 0 && int_attr(mod, "ssm_state_size", &n)) {
         const mt_arg *ch = mt_module_get_attr(conv, "in_channels"), *k = mt_module_get_attr(conv, "kernel_size");
         const mt_param *w = mt_module_param(conv, "weight");
         if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
             int64_t es = (int64_t)mt_dtype_size(w->t->dtype);
             const mt_arg *sd = mt_module_get_attr(mod, "state_dtype");
-            int64_t ss = sd && sd->kind == MT_ARG_DTYPE ? (int64_t)mt_dtype_size(sd->v.dtype) : es;
-            out->state_layers++;
-            out->state_dtype = w->t->dtype;
-            out->conv_state_bytes += ch->v.i * k->v.i * es;
-            out->ssm_state_bytes += rows * n * ss;
+            mt_dtype sdt = sd && sd->kind == MT_ARG_DTYPE ? sd->v.dtype : w->t->dtype;
+            state_add(v, mod, ch->v.i * k->v.i * es, rows * n * (int64_t)mt_dtype_size(sdt), ch->v.i, heads,
+                      w->t->dtype, sdt);
         }
     }
-    for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], out);
+    for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], v);
 }
 
 static void state_totals(const mt_model *m, mt_sizing *out, int64_t batch) {
     out->state_dtype = MT_DTYPE_NONE;
-    if (m->root) state_walk(m->root, out);
+    out->state_ssm_dtype = MT_DTYPE_NONE;
+    state_visit v = {out, NULL, 0, 0, NULL};
+    if (m->root) state_walk(m->root, &v);
     out->state_bytes_per_seq = out->conv_state_bytes + out->ssm_state_bytes;
     out->state_bytes_at_batch = out->state_bytes_per_seq * batch;
+}
+
+int mt__state_mixers(mt_ctx *ctx, const mt_model *m, mt__state_mixer **list) {
+    mt_sizing scratch;
+    memset(&scratch, 0, sizeof scratch);
+    state_visit v = {&scratch, NULL, 0, 0, ctx};
+    if (m->root) state_walk(m->root, &v);
+    *list = v.list;
+    return v.list || v.n == 0 ? v.n : -1;
 }
 
 /* ---- FLOPs -------------------------------------------------------------------------- */
