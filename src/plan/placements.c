@@ -448,7 +448,8 @@ static void all_r(pl_eval *E, const mt_node *n, cands *cs) {
 }
 
 static void rule_replicate(pl_eval *E, const mt_node *n, mt_placement *out) {
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     all_r(E, n, &cs);
     for (int i = 0; i < n->nout; i++) out[i] = PL_R;
     out[0] = choose(E, &cs, n);
@@ -477,7 +478,8 @@ static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int ope
             nontensor = true;
         }
     }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
     /* sharded candidates: one per output dim some input is sharded on */
@@ -565,7 +567,8 @@ static mt_placement view_packed(const planner *P, const mt_node *n, const mt_ten
  * Every output takes the placement chosen. */
 static void map_rule(pl_eval *E, const mt_node *n, mt_placement *out, int s, const signed char *map, bool need_div,
                      bool pass) {
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, s, PL_R);
     if (is_shard(E, s)) {
@@ -608,7 +611,8 @@ static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
         /* a sum over the sharded dim: each rank sums its block, a partial
          * sum (Llama 4's routed outputs summed over experts held E/tp per
          * rank); with fewer blocks than ranks a block would be counted twice */
-        cands cs = {.n = 0};
+        cands cs;
+        cs.n = 0;
         cand *c = cand_new(&cs, PL_R);
         cand_req(c, s, PL_R);
         c = cand_new(&cs, PL_P);
@@ -682,7 +686,8 @@ static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
     if (is_shard(E, s) && cur(E, s)->dim == V->dim && cur(E, s)->layout && cur(E, s)->layout == V->lay) {
         /* pieces that are the parts of a packed dim: each rank holds its
          * block of every piece (vLLM's merged column-parallel [gate | up]) */
-        cands cs = {.n = 0};
+        cands cs;
+        cs.n = 0;
         cand *c = cand_new(&cs, PL_R);
         cand_req(c, s, PL_R);
         c = cand_new(&cs, PL_S(V->dim, cur(E, s)->ways));
@@ -702,7 +707,8 @@ static void rule_repeat(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_nview *V = &E->P->nv[n->index];
     int s = V->in[0];
     if (!V->has_dim || V->dim < 0 || !n->nargs) { rule_replicate(E, n, out); return; }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, s, PL_R);
     if (is_shard(E, s) && (cur(E, s)->dim != V->dim || !cur(E, s)->layout)) {
@@ -721,7 +727,8 @@ static void rule_index_select(pl_eval *E, const mt_node *n, mt_placement *out) {
         rule_replicate(E, n, out);
         return;
     }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R);
     cand_req(c, si, PL_R);
@@ -747,7 +754,8 @@ static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
         return;
     }
     bool zero = self->node && (self->node->opid == MT_OP_ZEROS || self->node->opid == MT_OP_ZEROS_LIKE);
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, ss, PL_R);
     cand_req(c, si, PL_R);
@@ -765,7 +773,8 @@ static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
 static void rule_layer_norm(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_nview *V = &E->P->nv[n->index];
     /* weight and bias are replicated: require them whole */
-    cands tmp = {.n = 0};
+    cands tmp;
+    tmp.n = 0;
     cand *c = cand_new(&tmp, PL_R);
     for (int i = 1; i < 3; i++)
         if (V->in[i] >= 0) cand_req(c, V->in[i], PL_R);
@@ -789,7 +798,8 @@ static void rule_join(pl_eval *E, const mt_node *n, mt_placement *out) {
     int sl[MAXREQ], k = 0;
     for (int i = 0; i < l->v.list.n && k < MAXREQ; i++)
         if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(P, l->v.list.items[i].v.t);
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
     for (int i = 0; i < k && jd >= 0; i++) {
@@ -828,7 +838,8 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_tensor *a = tensor_of(P, sa), *b = tensor_of(P, sb), *y = &n->outs[0];
     if (!a || !b || a->ndim < 2 || b->ndim < 2) { rule_replicate(E, n, out); return; }
     int tp = P->tp;
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sa, PL_R), cand_req(c, sb, PL_R);
     for (int od = 0; od < y->ndim; od++) {
@@ -869,7 +880,8 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_tensor *x = tensor_of(P, sx);
     if (!x) { rule_replicate(E, n, out); return; }
     int last = x->ndim - 1;
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R), cand_req(c, sw, PL_R), cand_req(c, sb, PL_R);
     if (is_shard(E, sx) && cur(E, sx)->dim != last) {
@@ -893,7 +905,8 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
 static void rule_fembedding(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_nview *V = &E->P->nv[n->index];
     int sx = V->in[0], sw = V->in[1];
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R), cand_req(c, sw, PL_R);
     if (is_shard(E, sx)) {
@@ -910,7 +923,8 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     int sq = V->in[0], sk = V->in[1], sv = V->in[2], sm = V->in[3];
     const mt_tensor *q = tensor_of(P, sq), *k = tensor_of(P, sk), *v = tensor_of(P, sv), *m = tensor_of(P, sm);
     if (!q || !k || !v || q->ndim < 3) { rule_replicate(E, n, out); return; }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sq, PL_R), cand_req(c, sk, PL_R), cand_req(c, sv, PL_R), cand_req(c, sm, PL_R);
     int dims[2] = {q->ndim - 3, 0};
@@ -937,7 +951,8 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
 static void rule_heads(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
     const pl_nview *V = &P->nv[n->index];
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     for (int k = 0; k < 5; k++) cand_req(c, V->in[k], PL_R);
     const mt_tensor *q = tensor_of(P, V->in[0]);
@@ -970,7 +985,8 @@ static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
     const chan_operand *ops = n->opid == MT_OP_SELECTIVE_SCAN ? SCAN_OPERANDS
                               : n->opid == MT_OP_LIGHTNING_ATTENTION ? LIGHTNING_OPERANDS : NULL;
     if (!ops || n->nout < 1 || n->outs[0].ndim < 2) { rule_replicate(E, n, out); return; }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     for (int k = 0; k < 2; k++) {
         int w = P->tp;
         cand *c = cand_new(&cs, k == 0 ? PL_R : PL_S(1, w));
@@ -990,7 +1006,8 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
     int sx = P->nv[n->index].in[0];
     int last = P->slot_t[sx]->ndim - 1;
     bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c;
     if (o.dim < 0) {
         c = cand_new(&cs, PL_R);
@@ -1035,7 +1052,8 @@ static void rule_conv1d(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_arg *oc = mt_module_get_attr(n->module, "out_channels");
     bool depthwise = gr && ic && oc && gr->kind == MT_ARG_INT && ic->kind == MT_ARG_INT && oc->kind == MT_ARG_INT &&
                      gr->v.i == ic->v.i && ic->v.i == oc->v.i;
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, s, PL_R);
     if (depthwise && is_shard(E, s) && cur(E, s)->dim == 1 && tensor_of(E->P, s)->ndim == 3) {
@@ -1131,7 +1149,8 @@ void pl_propagate(pl_eval *E) {
             }
             break;
         case MT_NODE_OUTPUT: {
-            cands cs = {.n = 0};
+            cands cs;
+            cs.n = 0;
             all_r(E, n, &cs);
             choose(E, &cs, n);
             continue;
