@@ -7,21 +7,28 @@
 
 #include "json_internal.h"
 
-static json_t *placement_json(mt_placement p) {
+static json_t *ints(const int64_t *v, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+/* A packed dim's parts: "parts" (their lengths) or "part" (parts of one
+ * length, as many as the dim holds). */
+static json_t *placement_json(const mt_plan *pl, mt_placement p) {
     json_t *o = json_object();
     const char *k = p.kind == MT_PLACE_SHARD ? "shard" : p.kind == MT_PLACE_PARTIAL ? "partial" : "replicate";
     json_object_set_new(o, "kind", json_string(k));
     if (p.kind == MT_PLACE_SHARD) {
         json_object_set_new(o, "dim", json_integer(p.dim));
         json_object_set_new(o, "ways", json_integer(p.ways));
+        if (p.layout > 0 && p.layout <= pl->nlayouts) {
+            const mt_plan_layout *L = &pl->layouts[p.layout - 1];
+            if (L->nparts) json_object_set_new(o, "parts", ints(L->lens, L->nparts));
+            else json_object_set_new(o, "part", json_integer(L->part));
+        }
     }
     return o;
-}
-
-static json_t *ints(const int64_t *v, int n) {
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
-    return a;
 }
 
 /* The plan object (docs/plan.md). */
@@ -55,14 +62,21 @@ static json_t *plan_json(const mt_plan *p) {
         json_object_set_new(o, "ways", json_integer(pp->ways));
         json_object_set_new(o, "shape", ints(pp->shape, pp->ndim));
         json_object_set_new(o, "local_shape", ints(pp->local, pp->ndim));
+        if (pp->parts > 1) json_object_set_new(o, "parts", json_integer(pp->parts));
         if (pp->shard_dim >= 0) {
             json_t *sl = json_array();
             for (int r = 0; r < p->tp; r++) {
-                int64_t a, b;
-                mt_plan_param_slice(p, pp, r, &a, &b);
+                int64_t rg[MT_PLAN_MAX_PARTS][2];
+                int nr = mt_plan_param_ranges(p, pp, r, rg, MT_PLAN_MAX_PARTS);
+                if (nr > MT_PLAN_MAX_PARTS) nr = MT_PLAN_MAX_PARTS;
                 json_t *x = json_array();
-                json_array_append_new(x, json_integer(a));
-                json_array_append_new(x, json_integer(b));
+                for (int k = 0; k < nr; k++) {
+                    /* one [start, stop]; a packed parameter: one per part */
+                    json_t *y = pp->parts > 1 ? json_array() : x;
+                    json_array_append_new(y, json_integer(rg[k][0]));
+                    json_array_append_new(y, json_integer(rg[k][1]));
+                    if (y != x) json_array_append_new(x, y);
+                }
                 json_array_append_new(sl, x);
             }
             json_object_set_new(o, "slices", sl);
@@ -72,7 +86,7 @@ static json_t *plan_json(const mt_plan *p) {
     json_object_set_new(root, "params", params);
     json_t *nodes = json_object();
     for (int i = 0; i < p->graph->n; i++)
-        json_object_set_new(nodes, p->graph->nodes[i]->name, placement_json(p->nodes[i]));
+        json_object_set_new(nodes, p->graph->nodes[i]->name, placement_json(p, p->nodes[i]));
     json_object_set_new(root, "nodes", nodes);
     json_t *comms = json_array();
     for (int i = 0; i < p->ncomms; i++) {
@@ -82,8 +96,8 @@ static json_t *plan_json(const mt_plan *p) {
         json_object_set_new(o, "after", json_string(c->producer->name));
         json_object_set_new(o, "output", json_integer(c->output));
         json_object_set_new(o, "before", json_string(c->consumer ? c->consumer->name : ""));
-        json_object_set_new(o, "from", placement_json(c->from));
-        json_object_set_new(o, "to", placement_json(c->to));
+        json_object_set_new(o, "from", placement_json(p, c->from));
+        json_object_set_new(o, "to", placement_json(p, c->to));
         json_object_set_new(o, "bytes_per_token", json_real(c->bytes_per_token));
         json_object_set_new(o, "wire_bytes_per_token", json_real(c->wire_per_token));
         json_array_append_new(comms, o);

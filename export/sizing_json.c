@@ -141,6 +141,7 @@ void mtx_sizing_write(mtx_jw *w, const mt_sizing *s)
         KEY(w, "layers");
         mtx_w_int(w, (long long)s->state_layers);
         STR_MEMBER(w, "dtype", mt_dtype_name(s->state_dtype));
+        STR_MEMBER(w, "ssm_dtype", mt_dtype_name(s->state_ssm_dtype));
         KEY(w, "conv_bytes_per_sequence");
         mtx_w_int(w, (long long)s->conv_state_bytes);
         KEY(w, "ssm_bytes_per_sequence");

@@ -255,8 +255,13 @@ static void sizing_section(FILE *out, const mt_model *m, const mt_sizing *s)
             (long long)s->seq);
     if (s->state_layers > 0) {
         char d[96], e[96];
+        char dts[64];
+        if (s->state_ssm_dtype == s->state_dtype || s->state_ssm_dtype == MT_DTYPE_NONE)
+            snprintf(dts, sizeof dts, "%s", mt_dtype_name(s->state_dtype));
+        else /* Qwen3-Next: the DeltaNet's state in float32 beside a bfloat16 conv state */
+            snprintf(dts, sizeof dts, "conv %s, SSM %s", mt_dtype_name(s->state_dtype), mt_dtype_name(s->state_ssm_dtype));
         row(out, "  recurrent state", "%s per sequence, %s (%d recurrent layers: conv %s + SSM/linear attention %s; fixed, not per token)",
-            bytes_exact(s->state_bytes_per_seq, c, sizeof c), mt_dtype_name(s->state_dtype), s->state_layers,
+            bytes_exact(s->state_bytes_per_seq, c, sizeof c), dts, s->state_layers,
             bytes_exact(s->conv_state_bytes, d, sizeof d), bytes_exact(s->ssm_state_bytes, e, sizeof e));
         if (s->batch != 1)
             row(out, "", "%s for %lld sequences", bytes_exact(s->state_bytes_at_batch, c, sizeof c), (long long)s->batch);

@@ -78,6 +78,13 @@ typedef struct kv_t {
     int64_t div;             /* heads that tp may split (1: MLA latent, on every rank) */
 } kv_t;
 
+/* A recurrent mixer's fixed state per sequence, split by min(tp, div) (heads or channels). */
+typedef struct state_t {
+    int unit;
+    int64_t bytes;
+    int64_t div;
+} state_t;
+
 typedef struct fx {
     mt_ctx *ctx;
     mt_model *m;
@@ -90,6 +97,8 @@ typedef struct fx {
     unit *u;
     kv_t *kv;
     int nkv;
+    state_t *st;             /* recurrent mixers: conv and SSM state, one entry each */
+    int nst;
     int experts, top_k;
     int64_t hidden, act_size;
     int64_t B, S;
@@ -334,6 +343,25 @@ static mt_status gather(fx *F) {
             }
         }
     }
+    /* recurrent mixers (the sizing pass's recurrent state): each one's layer, found up its
+     * module path; the conv state split by its channels, the SSM state by its heads */
+    mt__state_mixer *mx = NULL;
+    int nmx = mt__state_mixers(ctx, m, &mx);
+    if (nmx < 0) return mt_ctx_status(ctx);
+    if (nmx > 0) {
+        F->st = mt_alloc_array(ctx, (size_t)nmx * 2, sizeof *F->st);
+        if (!F->st) return mt_ctx_status(ctx);
+    }
+    for (int i = 0; i < nmx; i++) {
+        int u = -1;
+        for (const mt_module *a = mx[i].mixer; a && u < 0; a = a->parent) {
+            int li = pmap_get(&layers, a, -1);
+            if (li >= 0) u = li + 1;
+        }
+        if (u < 0) u = 0; /* outside the layers: with the embedding */
+        if (mx[i].conv_bytes > 0) F->st[F->nst++] = (state_t){u, mx[i].conv_bytes, mx[i].conv_channels};
+        if (mx[i].ssm_bytes > 0) F->st[F->nst++] = (state_t){u, mx[i].ssm_bytes, mx[i].heads};
+    }
     if (!F->hidden) {
         int ninfo;
         const mt_kwarg *info = mt__model_infos(m, &ninfo);
@@ -576,18 +604,25 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
             int64_t toks = e->window > 0 && e->window < F->S ? e->window : F->S;
             kv_budget += per * (double)toks * (double)b;
         }
+        /* the recurrent state of the replica's sequences, held whatever their length */
+        double state = 0;
+        for (int k = 0; k < F->nst; k++) {
+            const state_t *e = &F->st[k];
+            if (e->unit >= u0 && e->unit <= u1) state += (double)e->bytes / (double)(tp < e->div ? tp : e->div) * (double)b;
+        }
         double act = (double)F->sz.activation_peak * share / tp; /* one micro-batch at a time */
         st->weight_bytes = (int64_t)ceil(w_plain + w_exp);
         st->kv_bytes = (int64_t)ceil(kv_budget);
         st->activation_bytes = (int64_t)ceil(act);
-        st->total_bytes = st->weight_bytes + st->kv_bytes + st->activation_bytes;
+        st->state_bytes = (int64_t)ceil(state);
+        st->total_bytes = st->weight_bytes + st->kv_bytes + st->activation_bytes + st->state_bytes;
         st->kv_bytes_per_token = (int64_t)ceil(kv_tok);
         if (st->total_bytes > r->rank_bytes) {
             r->rank_bytes = st->total_bytes;
             r->heaviest = s;
         }
         if (kv_tok > 0) {
-            double free_b = usable - (double)st->weight_bytes - (double)st->activation_bytes;
+            double free_b = usable - (double)st->weight_bytes - (double)st->activation_bytes - (double)st->state_bytes;
             int64_t t = free_b > 0 ? (int64_t)floor(free_b / kv_tok) : 0;
             if (kv_cap < 0 || t < kv_cap) kv_cap = t;
         }
@@ -622,10 +657,12 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
     r->decode_per_token_s = decode ? r->decode_s / (double)F->B : 0;
     if (!r->fits) {
         const mt_fit_stage *h = &r->stages[r->heaviest];
-        r->reason = mt_sprintf(ctx, "%s needs %s (weights %s, KV %s, activations %s), a GPU has %s usable",
+        r->reason = mt_sprintf(ctx, "%s needs %s (weights %s, KV %s, activations %s%s), a GPU has %s usable",
                                pp > 1 ? mt_sprintf(ctx, "a rank of stage %d", r->heaviest) : "each rank", human(ctx, (double)h->total_bytes),
                                human(ctx, (double)h->weight_bytes), human(ctx, (double)h->kv_bytes),
-                               human(ctx, (double)h->activation_bytes), human(ctx, usable));
+                               human(ctx, (double)h->activation_bytes),
+                               h->state_bytes ? mt_sprintf(ctx, ", recurrent state %s", human(ctx, (double)h->state_bytes)) : "",
+                               human(ctx, usable));
         r->kv_tokens_left = 0;
         return MT_OK;
     }
@@ -712,6 +749,7 @@ mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *o) {
     R->top_k = F.experts ? F.top_k : 0;
     R->weight_bytes = F.sz.weight_bytes;
     R->activation_bytes = F.sz.activation_peak;
+    for (int k = 0; k < F.nst; k++) R->state_bytes += F.st[k].bytes * F.B;
     R->compute_dtype = fp8 ? "fp8" : "bf16";
     R->microbatches = F.M;
     for (int k = 0; k < F.nkv; k++) {
@@ -751,10 +789,12 @@ mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *o) {
     qsort(R->rows, (size_t)R->nrows, sizeof *R->rows, row_cmp);
     if (R->nfit == 0) {
         double have = (double)N * (double)F.C->gpu.mem_bytes, usable = have * F.P.mem_utilization;
-        double need = (double)R->weight_bytes + (double)R->kv_bytes + (double)R->activation_bytes;
-        const char *what = mt_sprintf(ctx, "weights %s + KV cache %s for %lld x %lld tokens + activations %s",
+        double need = (double)R->weight_bytes + (double)R->kv_bytes + (double)R->activation_bytes + (double)R->state_bytes;
+        const char *what = mt_sprintf(ctx, "weights %s + KV cache %s for %lld x %lld tokens + activations %s%s",
                                       human(ctx, (double)R->weight_bytes), human(ctx, (double)R->kv_bytes),
-                                      (long long)F.B, (long long)F.S, human(ctx, (double)R->activation_bytes));
+                                      (long long)F.B, (long long)F.S, human(ctx, (double)R->activation_bytes),
+                                      R->state_bytes ? mt_sprintf(ctx, " + recurrent state %s",
+                                                                  human(ctx, (double)R->state_bytes)) : "");
         const char *has = mt_sprintf(ctx, "the cluster has %s (%d x %s; %s usable at %.0f%%)", human(ctx, have), N,
                                      human(ctx, (double)F.C->gpu.mem_bytes), human(ctx, usable),
                                      100 * F.P.mem_utilization);
@@ -777,6 +817,11 @@ static const char *dur(mt_ctx *ctx, double s) {
     if (s >= 1e-3) return mt_sprintf(ctx, "%.3f ms", s * 1e3);
     if (s >= 1e-6) return mt_sprintf(ctx, "%.3f us", s * 1e6);
     return mt_sprintf(ctx, "%.1f ns", s * 1e9);
+}
+
+/* ", recurrent state X" for a stage holding recurrent mixers, else "". */
+static const char *state_str(mt_ctx *ctx, const mt_fit_stage *s) {
+    return s->state_bytes ? mt_sprintf(ctx, ", recurrent state %s", human(ctx, (double)s->state_bytes)) : "";
 }
 
 static const char *stage_str(mt_ctx *ctx, const mt_fit_stage *s) {
@@ -821,13 +866,14 @@ mt_status mt_fit_print(const mt_fit *f, bool all, FILE *out) {
             continue;
         }
         if (r->nstages == 1)
-            fprintf(out, "       per rank: weights %s, KV %s, activations %s\n", human(ctx, (double)r->stages[0].weight_bytes),
-                    human(ctx, (double)r->stages[0].kv_bytes), human(ctx, (double)r->stages[0].activation_bytes));
+            fprintf(out, "       per rank: weights %s, KV %s, activations %s%s\n", human(ctx, (double)r->stages[0].weight_bytes),
+                    human(ctx, (double)r->stages[0].kv_bytes), human(ctx, (double)r->stages[0].activation_bytes),
+                    state_str(ctx, &r->stages[0]));
         for (int s = 0; s < r->nstages && r->nstages > 1; s++) {
             const mt_fit_stage *st = &r->stages[s];
-            fprintf(out, "       stage %d: %s, %s per rank (weights %s, KV %s, activations %s)\n", s,
+            fprintf(out, "       stage %d: %s, %s per rank (weights %s, KV %s, activations %s%s)\n", s,
                     stage_str(ctx, st), human(ctx, (double)st->total_bytes), human(ctx, (double)st->weight_bytes),
-                    human(ctx, (double)st->kv_bytes), human(ctx, (double)st->activation_bytes));
+                    human(ctx, (double)st->kv_bytes), human(ctx, (double)st->activation_bytes), state_str(ctx, st));
         }
         if (r->nstages > 1)
             fprintf(out, "       pipeline: %d micro-batch%s per step, stages idle %.0f%% of prefill%s\n", r->microbatches,
@@ -864,6 +910,7 @@ mt_status mt_fit_export_json(const mt_fit *f, bool all, FILE *out) {
     json_object_set_new(mo, "weight_bytes", json_integer(f->weight_bytes));
     json_object_set_new(mo, "kv_bytes", json_integer(f->kv_bytes));
     json_object_set_new(mo, "activation_bytes", json_integer(f->activation_bytes));
+    json_object_set_new(mo, "state_bytes", json_integer(f->state_bytes));
     json_object_set_new(root, "model", mo);
     json_t *cl = json_object();
     json_object_set_new(cl, "name", json_string(f->cluster.name));
@@ -935,6 +982,7 @@ mt_status mt_fit_export_json(const mt_fit *f, bool all, FILE *out) {
             json_object_set_new(o, "weight_bytes", json_integer(st->weight_bytes));
             json_object_set_new(o, "kv_bytes", json_integer(st->kv_bytes));
             json_object_set_new(o, "activation_bytes", json_integer(st->activation_bytes));
+            json_object_set_new(o, "state_bytes", json_integer(st->state_bytes));
             json_object_set_new(o, "total_bytes", json_integer(st->total_bytes));
             json_object_set_new(o, "kv_bytes_per_token", json_integer(st->kv_bytes_per_token));
             json_object_set_new(o, "prefill_s", json_real(st->prefill_s));

@@ -29,4 +29,15 @@ const mt_kwarg *mt__model_infos(const mt_model *m, int *n);
  * the fit read the context length through this one function. */
 int64_t mt__model_max_positions(const mt_model *m, const char **where, bool *is_default);
 
+/* The recurrent mixers' fixed state per sequence (the sizing pass's recurrent state,
+ * docs/sizing.md), one entry per mixer: its module, its conv and SSM/linear state
+ * bytes, and how many channels / heads tensor parallelism may split each by (1:
+ * none). Returns the count (the list in the context's arena), -1 on error. */
+typedef struct mt__state_mixer {
+    const mt_module *mixer;
+    int64_t conv_bytes, ssm_bytes;
+    int64_t conv_channels, heads;
+} mt__state_mixer;
+int mt__state_mixers(mt_ctx *ctx, const mt_model *m, mt__state_mixer **list);
+
 #endif

@@ -1192,7 +1192,7 @@ static mt_dtype param_dtype(const mt_module *mod) {
 /* The attributes state_walk reads, found in one pass over a module's attributes
  * (it visits every module: one pass instead of a lookup per name). */
 typedef struct state_attrs {
-    const mt_arg *numel, *heads, *head_dim, *inter, *d_state, *dtype;
+    const mt_arg *numel, *lin_heads, *heads, *head_dim, *inter, *d_state, *dtype;
 } state_attrs;
 
 static void state_attrs_of(const mt_module *mod, state_attrs *a) {
@@ -1202,7 +1202,10 @@ static void state_attrs_of(const mt_module *mod, state_attrs *a) {
         const mt_arg *v = &mod->attrs[i].value;
         switch (nm[0]) {
         case 'r': if (strcmp(nm, "recurrent_state_numel") == 0) a->numel = v; break;
-        case 'n': if (strcmp(nm, "num_heads") == 0) a->heads = v; break;
+        case 'n':
+            if (strcmp(nm, "num_heads") == 0) a->heads = v;
+            else if (strcmp(nm, "num_attention_heads") == 0) a->lin_heads = v;
+            break;
         case 'h': if (strcmp(nm, "head_dim") == 0) a->head_dim = v; break;
         case 'i': if (strcmp(nm, "intermediate_size") == 0) a->inter = v; break;
         case 's':
@@ -1220,24 +1223,52 @@ static bool int_of(const mt_arg *a, int64_t *v) {
     return true;
 }
 
-static void state_walk(const mt_module *mod, mt_sizing *out) {
+/* One mixer's state per sequence (state_walk's visit); heads: what tp may split the SSM
+ * state by (its heads, or a Mamba-1 mixer's channels), channels the conv state's. */
+typedef struct state_visit {
+    mt_sizing *out;
+    mt__state_mixer *list; /* NULL: totals only */
+    int n, cap;
+    mt_ctx *ctx;
+} state_visit;
+
+static void state_add(state_visit *v, const mt_module *mod, int64_t conv, int64_t ssm, int64_t channels, int64_t heads,
+                      mt_dtype conv_dt, mt_dtype ssm_dt) {
+    mt_sizing *out = v->out;
+    out->state_layers++;
+    out->state_dtype = conv_dt;
+    out->state_ssm_dtype = ssm_dt;
+    out->conv_state_bytes += conv;
+    out->ssm_state_bytes += ssm;
+    if (!v->ctx) return;
+    if (v->n == v->cap) {
+        int nc = v->cap ? 2 * v->cap : 16;
+        mt__state_mixer *a = mt_alloc_array(v->ctx, (size_t)nc, sizeof *a);
+        if (!a) return;
+        if (v->n) memcpy(a, v->list, (size_t)v->n * sizeof *a);
+        v->list = a;
+        v->cap = nc;
+    }
+    v->list[v->n++] = (mt__state_mixer){mod, conv, ssm, channels > 0 ? channels : 1, heads > 0 ? heads : 1};
+}
+
+static void state_walk(const mt_module *mod, state_visit *v) {
     if (mod->nattrs > 0) {
         state_attrs A;
         state_attrs_of(mod, &A);
         /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
-         * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype) */
-        int64_t numel;
+         * state per sequence, held in its parameters' dtype (MiniMaxCache keeps K^T V in v's dtype),
+         * one [head_dim, head_dim] block per head */
+        int64_t numel, lh = 1;
         if (int_of(A.numel, &numel) && numel > 0) {
             mt_dtype dt = param_dtype(mod);
-            if (dt != MT_DTYPE_NONE) {
-                out->state_layers++;
-                out->state_dtype = dt;
-                out->ssm_state_bytes += numel * (int64_t)mt_dtype_size(dt);
-            }
+            if (!int_of(A.lin_heads, &lh)) lh = 1;
+            if (dt != MT_DTYPE_NONE) state_add(v, mod, 0, numel * (int64_t)mt_dtype_size(dt), 1, lh, dt, dt);
         }
-        int64_t h, p, n, rows = 0;
-        if (int_of(A.heads, &h) && int_of(A.head_dim, &p)) rows = h * p;
+        int64_t h, p, n, rows = 0, heads = 0;
+        if (int_of(A.heads, &h) && int_of(A.head_dim, &p)) rows = h * p, heads = h;
         else if (!int_of(A.inter, &rows)) rows = 0;
+        else heads = rows; /* Mamba-1: one state row per channel */
         const mt_module *conv = rows > 0 && A.d_state ? mt_module_child(mod, "conv1d") : NULL;
         if (conv && conv->leaf == MT_LEAF_NN_CONV1D && int_of(A.d_state, &n)) {
             const mt_arg *ch = mt_module_get_attr(conv, "in_channels"), *k = mt_module_get_attr(conv, "kernel_size");
@@ -1245,22 +1276,31 @@ static void state_walk(const mt_module *mod, mt_sizing *out) {
             if (ch && k && w && ch->kind == MT_ARG_INT && k->kind == MT_ARG_INT) {
                 int64_t es = (int64_t)mt_dtype_size(w->t->dtype);
                 const mt_arg *sd = A.dtype;
-                int64_t ss = sd && sd->kind == MT_ARG_DTYPE ? (int64_t)mt_dtype_size(sd->v.dtype) : es;
-                out->state_layers++;
-                out->state_dtype = w->t->dtype;
-                out->conv_state_bytes += ch->v.i * k->v.i * es;
-                out->ssm_state_bytes += rows * n * ss;
+                mt_dtype sdt = sd && sd->kind == MT_ARG_DTYPE ? sd->v.dtype : w->t->dtype;
+                state_add(v, mod, ch->v.i * k->v.i * es, rows * n * (int64_t)mt_dtype_size(sdt), ch->v.i, heads,
+                          w->t->dtype, sdt);
             }
         }
     }
-    for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], out);
+    for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], v);
 }
 
 static void state_totals(const mt_model *m, mt_sizing *out, int64_t batch) {
     out->state_dtype = MT_DTYPE_NONE;
-    if (m->root) state_walk(m->root, out);
+    out->state_ssm_dtype = MT_DTYPE_NONE;
+    state_visit v = {out, NULL, 0, 0, NULL};
+    if (m->root) state_walk(m->root, &v);
     out->state_bytes_per_seq = out->conv_state_bytes + out->ssm_state_bytes;
     out->state_bytes_at_batch = out->state_bytes_per_seq * batch;
+}
+
+int mt__state_mixers(mt_ctx *ctx, const mt_model *m, mt__state_mixer **list) {
+    mt_sizing scratch;
+    memset(&scratch, 0, sizeof scratch);
+    state_visit v = {&scratch, NULL, 0, 0, ctx};
+    if (m->root) state_walk(m->root, &v);
+    *list = v.list;
+    return v.list || v.n == 0 ? v.n : -1;
 }
 
 /* ---- FLOPs -------------------------------------------------------------------------- */

@@ -70,6 +70,8 @@ typedef enum mt_shard {
     MT_SHARD_HEADS,       /* independent heads at dim 2 of every operand (the gated delta rule): all whole, or all
                            * split there, the output's heads with them (a final state's at its dim 1) */
     MT_SHARD_CHANNELS,    /* a recurrent scan: its channel operands split alike, the shared ones whole (selective_scan) */
+    MT_SHARD_REPEAT,      /* repeat_interleave by an int: each element repeated in place, so blocks of `dim` stay
+                             blocks (each rank repeats its own); other dims pass */
     MT_SHARD_COUNT
 } mt_shard;
 

@@ -1975,8 +1975,8 @@ static mt_status rule_lightning_attention(call *c);
       SIG("self", "*args", "dtype", "device", "non_blocking", "copy", "memory_format"), \
       1, POINTWISE, EACH, ELEMENTWISE) \
     R(TYPE_AS, "type_as", rule_type_as, SIG("self", "other"), 1, POINTWISE, EACH, ELEMENTWISE) \
-    R(SUM, "sum", rule_reduce, SIG_REDUCE, 1, REDUCE, NONE, MAP) \
-    R(MEAN, "mean", rule_reduce, SIG_REDUCE, 1, REDUCE, NONE, MAP) \
+    R(SUM, "sum", rule_reduce, SIG_REDUCE, 1, REDUCE, EACH, MAP) \
+    R(MEAN, "mean", rule_reduce, SIG_REDUCE, 1, REDUCE, EACH, MAP) \
     R(AMAX, "amax", rule_reduce, SIG("self|input", "dim", "keepdim"), 1, REDUCE, NONE, MAP) \
     R(SOFTMAX, "softmax", rule_softmax, SIG("input|self", "dim", "_stacklevel", "dtype"), 1, ALONG, NONE, MAP) \
     R(MATMUL, "matmul", rule_matmul, SIG("input|self", "other"), 2, CONTRACT, NONE, MATMUL) \
@@ -2040,7 +2040,7 @@ static mt_status rule_lightning_attention(call *c);
     R(CLAMP, "clamp", rule_clamp, SIG("self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
     R(REPEAT_INTERLEAVE, "repeat_interleave", rule_repeat_interleave, \
       SIG("input|self", "repeats", "dim", "*", "output_size"), \
-      1, OPAQUE, NONE, REPLICATE) \
+      1, OPAQUE, NONE, REPEAT) \
     R(STACK, "stack", rule_stack, SIG("tensors", "dim"), 1, STACK, SUM, JOIN) \
     R(FLATTEN, "flatten", rule_flatten, SIG("self|input", "start_dim", "end_dim"), 1, VIEW, EACH, MAP) \
     R(MIN, "min", rule_min, SIG_BINARY, 2, OPAQUE, NONE, REPLICATE) \
@@ -2074,7 +2074,7 @@ static mt_status rule_lightning_attention(call *c);
     R(CLAMP_FN, "clamp", rule_clamp, SIG("input|self", "min", "max"), 3, POINTWISE, NONE, CLAMP) \
     R(REPEAT_INTERLEAVE_METHOD, "repeat_interleave", rule_repeat_interleave, \
       SIG("self|input", "repeats", "dim", "*", "output_size"), \
-      1, OPAQUE, NONE, REPLICATE) \
+      1, OPAQUE, NONE, REPEAT) \
     /* Llama 4: bmm as a batched matmul; repeat tiles dims like expand (a shard on \
      * an untouched dim stays); the complex views keep every other dim's shard */ \
     R(BMM, "bmm", rule_bmm, SIG("input|self", "mat2|other"), 2, CONTRACT, NONE, MATMUL) \

@@ -113,6 +113,9 @@ typedef struct mt_fit_stage {
     int64_t weight_bytes;        /* per rank (stored bytes, quantized as the checkpoint) */
     int64_t kv_bytes;            /* per rank for the KV budget (batch share x seq) */
     int64_t activation_bytes;    /* per rank */
+    int64_t state_bytes;         /* per rank: the recurrent mixers' fixed state (hybrid models: conv and
+                                    SSM/linear-attention state) for the batch share, split by tp per
+                                    head or channel; 0 without recurrent layers */
     int64_t total_bytes;
     int64_t kv_bytes_per_token;  /* per rank, this stage's layers */
     double prefill_s, decode_s;  /* this stage's time for one micro-batch (compute or memory, plus
@@ -159,6 +162,7 @@ typedef struct mt_fit {
     int64_t weight_bytes;        /* whole model as stored */
     int64_t kv_bytes;            /* the KV budget: batch sequences of seq tokens */
     int64_t activation_bytes;    /* activation peak at batch x seq, unsharded */
+    int64_t state_bytes;         /* recurrent state of batch sequences, unsharded (0: none) */
     const char *compute_dtype;   /* "bf16" or "fp8" (FP8 weights on a GPU with FP8) */
     int nrows;
     mt_fit_row *rows;            /* fitting rows first, fastest decode first; then the rest */
@@ -176,7 +180,7 @@ MT_API mt_fit *mt_fit_run(mt_model *m, const mt_graph *g, const mt_fit_opts *opt
 MT_API mt_status mt_fit_print(const mt_fit *f, bool all, FILE *out);
 /* The JSON document (format "metatrace-fit", docs/plan.md). */
 #define MT_FIT_FORMAT "metatrace-fit"
-#define MT_FIT_VERSION 2
+#define MT_FIT_VERSION 3
 MT_API mt_status mt_fit_export_json(const mt_fit *f, bool all, FILE *out);
 
 #ifdef __cplusplus

@@ -28,7 +28,21 @@ typedef struct mt_placement {
     mt_place_kind kind;
     int dim;  /* SHARD: the sharded dim; -1 otherwise */
     int ways; /* SHARD: distinct blocks (== tp, or fewer when KV heads are replicated) */
+    int layout; /* SHARD: 0 when the dim is cut into `ways` consecutive blocks; else the dim is
+                   packed, parts one after the other ([gate | up], cat([q, k, v])), and each rank
+                   holds its block of every part (vLLM's MergedColumnParallelLinear): the parts
+                   are mt_plan.layouts[layout - 1] */
 } mt_placement;
+
+/* The parts of a packed dim (mt_placement.layout): `nparts` parts of the
+ * lengths `lens`, or (nparts 0) parts of `part` elements each, as many as the
+ * dim holds (a dim flattened from [..., heads] with the heads sharded). */
+#define MT_PLAN_MAX_PARTS 8
+typedef struct mt_plan_layout {
+    int nparts;
+    int64_t part;
+    int64_t lens[MT_PLAN_MAX_PARTS];
+} mt_plan_layout;
 
 /* "R", "P", "S(2)", "S(1)/8" in the arena. */
 MT_API const char *mt_placement_str(mt_ctx *ctx, mt_placement p);
@@ -51,6 +65,8 @@ typedef struct mt_plan_param {
     mt_plan_role role;
     int shard_dim;           /* -1: replicated */
     int ways;                /* distinct blocks; tp / ways ranks hold each block */
+    int parts;               /* packed (a fused [gate | up] cut per part): the shard dim holds `parts`
+                                equal parts and a rank reads its block of each; 0: one block */
     int ndim;
     int64_t shape[MT_MAX_DIMS];
     int64_t local[MT_MAX_DIMS]; /* per-rank shape */
@@ -166,6 +182,8 @@ typedef struct mt_plan {
     mt_plan_param *params;
     int nparams;
     mt_placement *nodes;      /* per graph node (outs[0]), indexed by node->index */
+    mt_plan_layout *layouts;  /* the packed dims' parts, indexed by mt_placement.layout - 1 */
+    int nlayouts;
     mt_plan_comm *comms;
     int ncomms;
     mt_plan_rule *rules;
@@ -188,9 +206,15 @@ typedef struct mt_plan {
 MT_API mt_plan *mt_plan_run(mt_model *m, const mt_graph *g, const mt_plan_opts *opts);
 
 /* The slice [start, stop) along the shard dim of the checkpoint tensor that
- * `rank` reads (the whole dim when replicated). */
+ * `rank` reads (the whole dim when replicated; of a packed parameter, its
+ * block of the first part: mt_plan_param_ranges gives every part's). */
 MT_API void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t *start,
                          int64_t *stop);
+
+/* Every slice of the shard dim that `rank` reads, in order, as
+ * ranges[k][0..1] = [start, stop): one, or one per part of a packed parameter
+ * (mt_plan_param.parts). Returns how many (at most max are written). */
+MT_API int mt_plan_param_ranges(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t (*ranges)[2], int max);
 
 /* Degrees 1..max_tp: valid, valid with KV replication, or the exact reason. */
 typedef struct mt_plan_degree {
@@ -217,7 +241,7 @@ MT_API mt_status mt_plan_degrees_export_json(const mt_model *m, const mt_plan_de
 
 /* The standalone plan JSON object (docs/plan.md). */
 #define MT_PLAN_FORMAT "metatrace-plan"
-#define MT_PLAN_VERSION 3
+#define MT_PLAN_VERSION 4
 MT_API mt_status mt_plan_export_json(const mt_plan *p, FILE *out);
 /* The graph JSON document (docs/graph-format.md, as mt_export_json writes
  * it) with the plan object as its last top-level member, "plan": what

@@ -128,11 +128,13 @@ typedef struct mt_sizing {
      * transformers' HybridMambaAttentionDynamicCache allocates it in the model's dtype:
      * conv state [conv_dim, d_conv] and SSM state [heads, head_dim, d_state] per mixer */
     int state_layers;              /* mixers found (0: none; the fields below are 0) */
-    mt_dtype state_dtype;
+    mt_dtype state_dtype;          /* the conv state's (the model's dtype) */
     int64_t conv_state_bytes;      /* all mixers, one sequence */
     int64_t ssm_state_bytes;       /* all mixers, one sequence */
     int64_t state_bytes_per_seq;   /* conv + ssm */
     int64_t state_bytes_at_batch;  /* x batch */
+    mt_dtype state_ssm_dtype;      /* the SSM / linear-attention state's: float32 for Qwen3-Next's
+                                      Gated DeltaNet, else state_dtype */
 } mt_sizing;
 
 /* Run the pass on a traced graph of m. opts NULL: the defaults (batch 1, seq

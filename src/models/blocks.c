@@ -933,15 +933,10 @@ const mt_sym *mt_image_count(mt_model *m, int64_t tokens_per_image) {
     const mt_sym *tokens = images ? mt_sym_mul(ctx, ids->shape[0], ids->shape[1]) : NULL;
     if (!tokens) return NULL;
     if (mt_sym_is_const(tokens)) {
-        /* bound shapes: every image fills tokens_per_image of input_ids' positions */
+        /* bound shapes: every image fills tokens_per_image of input_ids' positions (with
+         * images unbound and not one image fitting, the bound is [1, 0] and the sizing
+         * takes 0 images: what a text-only prompt of that length needs) */
         long long t = (long long)mt_sym_const_value(tokens), tpi = (long long)tokens_per_image;
-        if (t < tpi) {
-            mt_fail(ctx, MT_ERR_USAGE,
-                    "%s: batch x seq = %lld token positions hold no image of %lld tokens; bind a longer seq "
-                    "(batch x seq of at least %lld), or trace the language model alone (--text-only)",
-                    m->model_type, t, tpi, tpi);
-            return NULL;
-        }
         if (mt_sym_is_const(images) && mt_sym_const_value(images) * tpi > t) {
             long long n = (long long)mt_sym_const_value(images);
             mt_fail(ctx, MT_ERR_USAGE,

@@ -18,21 +18,71 @@
 #include "plan_internal.h"
 
 /* ---- placements ---- */
-static const mt_placement PL_R = {MT_PLACE_REPLICATE, -1, 1};
-static const mt_placement PL_P = {MT_PLACE_PARTIAL, -1, 1};
-static mt_placement PL_S(int d, int w) { return (mt_placement){MT_PLACE_SHARD, d, w}; }
+static const mt_placement PL_R = {MT_PLACE_REPLICATE, -1, 1, 0};
+static const mt_placement PL_P = {MT_PLACE_PARTIAL, -1, 1, 0};
+static mt_placement PL_S(int d, int w) { return (mt_placement){MT_PLACE_SHARD, d, w, 0}; }
+/* sharded on d in w blocks of every part of the packed layout lay (0: plain) */
+static mt_placement PL_SL(int d, int w, int lay) { return (mt_placement){MT_PLACE_SHARD, d, w, lay}; }
 
 static bool pl_eq(mt_placement a, mt_placement b) {
     if (a.kind != b.kind) return false;
-    return a.kind != MT_PLACE_SHARD || (a.dim == b.dim && a.ways == b.ways);
+    return a.kind != MT_PLACE_SHARD || (a.dim == b.dim && a.ways == b.ways && a.layout == b.layout);
 }
 
 const char *mt_placement_str(mt_ctx *ctx, mt_placement p) {
     switch (p.kind) {
     case MT_PLACE_REPLICATE: return "R";
     case MT_PLACE_PARTIAL: return "P";
-    default: return mt_sprintf(ctx, "S(%d)/%d", p.dim, p.ways);
+    default: return p.layout ? mt_sprintf(ctx, "S(%d)/%d packed", p.dim, p.ways) : mt_sprintf(ctx, "S(%d)/%d", p.dim, p.ways);
     }
+}
+
+/* ---- packed layouts: the parts of a dim, each cut into the ranks' blocks ---- */
+int pl_layout(planner *P, int n, const int64_t *lens) {
+    mt_plan_layout L = {0, 0, {0}};
+    if (n < 0 || n > MT_PLAN_MAX_PARTS || (n == 0 && lens[0] < 1)) return 0;
+    bool equal = true;
+    for (int i = 0; i < n; i++) {
+        if (lens[i] < 1) return 0;
+        equal = equal && lens[i] == lens[0];
+    }
+    if (n == 1) return 0;
+    if (n == 0 || equal) {
+        L.part = lens[0];
+    } else {
+        L.nparts = n;
+        memcpy(L.lens, lens, (size_t)n * sizeof *lens);
+    }
+    for (int i = 0; i < P->nlays; i++)
+        if (memcmp(&P->lays[i], &L, sizeof L) == 0) return i + 1;
+    if (P->nlays == P->caplays) {
+        int nc = P->caplays ? 2 * P->caplays : 8;
+        mt_plan_layout *a = mt_alloc_array(P->ctx, (size_t)nc, sizeof *a);
+        if (!a) return 0;
+        if (P->nlays) memcpy(a, P->lays, (size_t)P->nlays * sizeof *a);
+        P->lays = a;
+        P->caplays = nc;
+    }
+    P->lays[P->nlays++] = L;
+    return P->nlays;
+}
+
+bool pl_layout_divides(const planner *P, const mt_tensor *t, int d, int lay, int w) {
+    if (!lay) return true;
+    if (lay > P->nlays || d < 0 || d >= t->ndim) return false;
+    const mt_plan_layout *L = &P->lays[lay - 1];
+    if (L->nparts == 0) {
+        if (L->part % w != 0) return false;
+        /* a constant dim holds whole parts; a symbolic one (rows x heads) is
+         * taken to, as the view that made it said */
+        return !mt_sym_is_const(t->shape[d]) || mt_sym_const_value(t->shape[d]) % L->part == 0;
+    }
+    int64_t sum = 0;
+    for (int i = 0; i < L->nparts; i++) {
+        if (L->lens[i] % w != 0) return false;
+        sum += L->lens[i];
+    }
+    return mt_sym_is_const(t->shape[d]) && mt_sym_const_value(t->shape[d]) == sum;
 }
 
 static const char *const ROLE_NAMES[MT_ROLE_COUNT] = {"replicate", "colwise", "rowwise", "embedding_rowwise",
@@ -50,9 +100,10 @@ static bool dim_const(const mt_tensor *t, int d, int64_t *v) {
 
 /* Dim d of t splits into w equal blocks: a constant dim divisible by w, or
  * (sequence parallelism) the sequence, when its bound is. */
-static bool shardable(const planner *P, const mt_tensor *t, int d, int w) {
+static bool shardable(const planner *P, const mt_tensor *t, int d, int w, int lay) {
     int64_t v;
     if (w < 1 || d < 0 || d >= t->ndim) return false;
+    if (lay) return pl_layout_divides(P, t, d, lay, w);
     if (dim_const(t, d, &v)) return v % w == 0;
     return P->seq_sym && t->shape[d] == P->seq_sym && P->seq % w == 0;
 }
@@ -71,7 +122,7 @@ static bool sym_splits(const planner *P, const mt_tensor *t, int d, int w) {
 static uint32_t bit_of(mt_placement p, int tp) {
     if (p.kind == MT_PLACE_REPLICATE) return 1u;
     if (p.kind == MT_PLACE_PARTIAL) return 2u;
-    return p.ways == tp ? 4u << p.dim : 0u;
+    return p.ways == tp && !p.layout ? 4u << p.dim : 0u;
 }
 
 static bool has(const pl_val *v, mt_placement want, int tp) {
@@ -108,8 +159,9 @@ static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consu
     int kind = -1;
     if (want.kind == MT_PLACE_PARTIAL) return INF;
     if (want.kind == MT_PLACE_SHARD) {
-        if (!shardable(P, t, want.dim, want.ways)) return INF;
-        if (v->p.kind == MT_PLACE_SHARD && v->p.dim == want.dim && want.ways % v->p.ways == 0) {
+        if (!shardable(P, t, want.dim, want.ways, want.layout)) return INF;
+        if (v->p.kind == MT_PLACE_SHARD && v->p.dim == want.dim && want.ways % v->p.ways == 0 &&
+            v->p.layout == want.layout) {
             cost = 0; /* finer blocks of what the rank holds: local slice */
         } else if (have_r) {
             cost = 0;
@@ -223,6 +275,7 @@ static const char *const RULE_PARAMS[MT_SHARD_COUNT][PL_NV_IN] = {
     [MT_SHARD_INDEX_SELECT] = {"input", "index"},
     [MT_SHARD_INDEX_ADD] = {"self", "index", "source"},
     [MT_SHARD_HEADS] = {"query", "key", "value", "g", "beta"},
+    [MT_SHARD_REPEAT] = {"input"},
 };
 
 static int slot_of(const planner *P, const mt_tensor *t) {
@@ -246,6 +299,37 @@ static void module_norm_map(const mt_node *n, const mt_tensor *x, pl_nview *V) {
     set_map(V, map);
 }
 
+/* A view's runs of dims (its dims spec) where a shard can become packed or
+ * a packed dim plain again (view_packed): the first input dim inside a run
+ * flattened into one output dim whose inner length (it and the dims after it
+ * in the run) is constant, and the last input dim unflattened into several,
+ * its innermost output dim. */
+static void view_runs(planner *P, pl_nview *V, const mt_tensor *x, const mt_tensor *y, const mt_dimspec *spec) {
+    for (int o = 0; o < y->ndim; o++) {
+        const mt_dimspec *sp = &spec[o];
+        if (sp->kind != MT_DS_RUN || sp->piece != 0) continue;
+        if (sp->nout == 1 && sp->nin > 1 && V->pdim < 0) {
+            /* the outermost non-1 dim maps whole (pl_nview.map); the ones inside it pack */
+            int first = sp->in;
+            while (first < sp->in + sp->nin - 1 && dimv(x, first) == 1) first++;
+            for (int d = first + 1; d < sp->in + sp->nin && V->pdim < 0; d++) {
+                int64_t inner = 1;
+                for (int e = d; e < sp->in + sp->nin && inner > 0; e++) {
+                    int64_t v = dimv(x, e);
+                    inner = v > 0 && inner <= INT64_MAX / v ? inner * v : -1;
+                }
+                if (inner <= 1 || dimv(x, d) <= 1) continue;
+                int lay = pl_layout(P, 0, &inner);
+                if (lay) V->pdim = (signed char)d, V->pout = (signed char)o, V->play = lay;
+            }
+        } else if (sp->nin == 1 && sp->nout > 1) {
+            int64_t part = dimv(y, o + sp->nout - 1);
+            int lay = part > 1 ? pl_layout(P, 0, &part) : 0;
+            if (lay) V->udim = sp->in, V->uout = (signed char)(o + sp->nout - 1), V->ulay = lay;
+        }
+    }
+}
+
 mt_status pl_nviews(planner *P) {
     mt_ctx *ctx = P->ctx;
     const mt_graph *g = P->g;
@@ -257,6 +341,7 @@ mt_status pl_nviews(planner *P) {
         for (int k = 0; k < PL_NV_IN; k++) V->in[k] = -1;
         for (int d = 0; d < MT_MAX_DIMS; d++) V->map[d] = -1;
         V->dim = -1;
+        V->pdim = V->pout = V->udim = V->uout = -1;
         if (n->op == MT_NODE_CALL_MODULE) {
             const mt_tensor *x = mt__node_input(n);
             V->in[0] = slot_of(P, x);
@@ -291,13 +376,39 @@ mt_status pl_nviews(planner *P) {
             mt__dimspec_forward(ctx, x, &n->outs[0], spec, map);
             set_map(V, map);
             V->in[0] = slot_of(P, x);
+            if (info->dims == MT_DIMS_VIEW) view_runs(P, V, x, &n->outs[0], spec);
+            if (info->shard == MT_SHARD_SPLIT && mt__node_int(n, "dim", &d)) {
+                /* the pieces' lengths along the split dim: the layout a packed input must have */
+                V->dim = mt__wrap_dim(d, x->ndim);
+                int64_t lens[MT_PLAN_MAX_PARTS];
+                bool ok = n->nout >= 2 && n->nout <= MT_PLAN_MAX_PARTS && V->dim >= 0;
+                for (int k = 0; ok && k < n->nout; k++) ok = (lens[k] = dimv(&n->outs[k], V->dim)) > 0;
+                if (ok) V->lay = pl_layout(P, n->nout, lens);
+            }
             break;
         }
-        case MT_SHARD_JOIN:
+        case MT_SHARD_JOIN: {
             V->list = mt__node_arg(n, "tensors");
             mt__node_int(n, "dim", &d);
             V->dim = mt__wrap_dim(d, n->outs[0].ndim);
+            /* the inputs' lengths along the joined dim: the layout of a join of sharded pieces */
+            const mt_arg *l = V->list;
+            int64_t lens[MT_PLAN_MAX_PARTS];
+            bool ok = l && l->kind == MT_ARG_LIST && l->v.list.n >= 2 && l->v.list.n <= MT_PLAN_MAX_PARTS &&
+                      info->dims == MT_DIMS_CAT && V->dim >= 0;
+            for (int k = 0; ok && k < l->v.list.n; k++)
+                ok = l->v.list.items[k].kind == MT_ARG_TENSOR && l->v.list.items[k].v.t->ndim == n->outs[0].ndim &&
+                     (lens[k] = dimv(l->v.list.items[k].v.t, V->dim)) > 0;
+            if (ok) V->lay = pl_layout(P, l->v.list.n, lens);
             break;
+        }
+        case MT_SHARD_REPEAT: {
+            const mt_arg *r = mt__node_arg(n, "repeats");
+            const mt_tensor *x = tensor_of(P, V->in[0]);
+            V->has_dim = r && r->kind == MT_ARG_INT && r->v.i >= 1 && x && mt__node_int(n, "dim", &d);
+            V->dim = V->has_dim ? mt__wrap_dim(d, x->ndim) : -1;
+            break;
+        }
         case MT_SHARD_INDEX_SELECT:
         case MT_SHARD_INDEX_ADD: {
             const mt_tensor *x = tensor_of(P, V->in[0]);
@@ -337,7 +448,8 @@ static void all_r(pl_eval *E, const mt_node *n, cands *cs) {
 }
 
 static void rule_replicate(pl_eval *E, const mt_node *n, mt_placement *out) {
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     all_r(E, n, &cs);
     for (int i = 0; i < n->nout; i++) out[i] = PL_R;
     out[0] = choose(E, &cs, n);
@@ -366,7 +478,8 @@ static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int ope
             nontensor = true;
         }
     }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
     /* sharded candidates: one per output dim some input is sharded on */
@@ -377,10 +490,10 @@ static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int ope
         int od = ip.dim + (y->ndim - ts[i]->ndim);
         if (od < 0 || od >= y->ndim || tried[od]) continue;
         tried[od] = true;
-        c = cand_new(&cs, PL_S(od, ip.ways));
+        c = cand_new(&cs, PL_SL(od, ip.ways, ip.layout));
         for (int j = 0; j < k; j++) {
             int jd = od - (y->ndim - ts[j]->ndim);
-            if (jd >= 0 && ts[j]->shape[jd] == y->shape[od]) cand_req(c, sl[j], PL_S(jd, ip.ways));
+            if (jd >= 0 && ts[j]->shape[jd] == y->shape[od]) cand_req(c, sl[j], PL_SL(jd, ip.ways, ip.layout));
             else cand_req(c, sl[j], PL_R);
         }
     }
@@ -431,22 +544,52 @@ static void rule_clamp(pl_eval *E, const mt_node *n, mt_placement *out) {
     rule_elementwise(E, n, out);
 }
 
+/* A view of input x held as ip whose dim does not pass whole: flattened
+ * after the dims before it (Qwen3-Next's [b, s, heads, d] -> [-1, d] with the
+ * heads sharded: each rank's rows are its heads of every (b, s), the parts
+ * the heads' run), or a packed dim of equal parts unflattened so its
+ * innermost output dim is one part (back to [b, s, heads, d]: the heads
+ * sharded again). Replicated (kind R) when neither. */
+static mt_placement view_packed(const planner *P, const mt_node *n, const mt_tensor *x, mt_placement ip) {
+    const pl_nview *V = &P->nv[n->index];
+    const mt_tensor *y = &n->outs[0];
+    (void)x;
+    if (!ip.layout && V->play && ip.dim == V->pdim && shardable(P, y, V->pout, ip.ways, V->play))
+        return PL_SL(V->pout, ip.ways, V->play);
+    if (ip.layout && ip.layout == V->ulay && ip.dim == V->udim && shardable(P, y, V->uout, ip.ways, 0))
+        return PL_S(V->uout, ip.ways);
+    return PL_R;
+}
+
 /* One input (slot s), its dims moved by `map` (input dim -> output dim, -1:
  * the dim does not survive whole, so a shard there is gathered); view/reshape
  * need the blocks to divide the output dim; partial sums pass when `pass`.
  * Every output takes the placement chosen. */
 static void map_rule(pl_eval *E, const mt_node *n, mt_placement *out, int s, const signed char *map, bool need_div,
                      bool pass) {
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, s, PL_R);
     if (is_shard(E, s)) {
         mt_placement ip = *cur(E, s);
+        const mt_tensor *x = tensor_of(E->P, s);
         int od = map[ip.dim];
-        if (od >= 0 && (!need_div || shardable(E->P, &n->outs[0], od, ip.ways) ||
+        /* a packed dim keeps its parts where the dim passes whole */
+        if (od >= 0 && ip.layout && x->shape[ip.dim] != n->outs[0].shape[od]) od = -1;
+        if (od >= 0 && (!need_div || shardable(E->P, &n->outs[0], od, ip.ways, ip.layout) ||
                         sym_splits(E->P, &n->outs[0], od, ip.ways))) {
-            c = cand_new(&cs, PL_S(od, ip.ways));
+            c = cand_new(&cs, PL_SL(od, ip.ways, ip.layout));
             cand_req(c, s, ip);
+        } else if (need_div) {
+            /* a view: a shard flattened with the dims before it (packed: parts
+             * of its run's inner length), or a packed dim unflattened so its
+             * part is the output's inner dims (the shard lands on the first) */
+            mt_placement o = view_packed(E->P, n, x, ip);
+            if (o.kind == MT_PLACE_SHARD) {
+                c = cand_new(&cs, o);
+                cand_req(c, s, ip);
+            }
         }
     }
     if (pass && is_partial(E, s)) {
@@ -468,7 +611,8 @@ static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
         /* a sum over the sharded dim: each rank sums its block, a partial
          * sum (Llama 4's routed outputs summed over experts held E/tp per
          * rank); with fewer blocks than ranks a block would be counted twice */
-        cands cs = {.n = 0};
+        cands cs;
+        cs.n = 0;
         cand *c = cand_new(&cs, PL_R);
         cand_req(c, s, PL_R);
         c = cand_new(&cs, PL_P);
@@ -517,7 +661,8 @@ static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
     }
     int s = V->in[0];
     const mt_tensor *x = tensor_of(E->P, s);
-    if (V->follow && x && is_shard(E, s) && V->map[cur(E, s)->dim] < 0 && strided_keeps(n, x, cur(E, s)->dim, cur(E, s)->ways)) {
+    if (V->follow && x && is_shard(E, s) && !cur(E, s)->layout && V->map[cur(E, s)->dim] < 0 &&
+        strided_keeps(n, x, cur(E, s)->dim, cur(E, s)->ways)) {
         signed char map[MT_MAX_DIMS];
         memcpy(map, V->map, sizeof map);
         map[cur(E, s)->dim] = (signed char)cur(E, s)->dim;
@@ -537,7 +682,40 @@ static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
         for (int i = 0; i < n->nout; i++) out[i] = PL_P;
         return;
     }
-    map_rule(E, n, out, V->in[0], V->map, false, false);
+    int s = V->in[0];
+    if (is_shard(E, s) && cur(E, s)->dim == V->dim && cur(E, s)->layout && cur(E, s)->layout == V->lay) {
+        /* pieces that are the parts of a packed dim: each rank holds its
+         * block of every piece (vLLM's merged column-parallel [gate | up]) */
+        cands cs;
+        cs.n = 0;
+        cand *c = cand_new(&cs, PL_R);
+        cand_req(c, s, PL_R);
+        c = cand_new(&cs, PL_S(V->dim, cur(E, s)->ways));
+        cand_req(c, s, *cur(E, s));
+        mt_placement r = choose(E, &cs, n);
+        for (int i = 0; i < n->nout; i++) out[i] = r;
+        return;
+    }
+    map_rule(E, n, out, s, V->map, false, false);
+}
+
+/* repeat_interleave(x, r, dim) with an int r: each element repeated in place,
+ * so a rank's block of `dim` repeated is its block of the output (Qwen3-Next's
+ * key heads repeated to the value heads stay head-sharded); other dims pass as
+ * they are. A tensor of repeats, or no dim (flattened): whole. */
+static void rule_repeat(pl_eval *E, const mt_node *n, mt_placement *out) {
+    const pl_nview *V = &E->P->nv[n->index];
+    int s = V->in[0];
+    if (!V->has_dim || V->dim < 0 || !n->nargs) { rule_replicate(E, n, out); return; }
+    cands cs;
+    cs.n = 0;
+    cand *c = cand_new(&cs, PL_R);
+    cand_req(c, s, PL_R);
+    if (is_shard(E, s) && (cur(E, s)->dim != V->dim || !cur(E, s)->layout)) {
+        c = cand_new(&cs, *cur(E, s));
+        cand_req(c, s, *cur(E, s));
+    }
+    out[0] = choose(E, &cs, n);
 }
 
 /* index_select(input, dim, index): picking rows along `dim` keeps a shard
@@ -549,7 +727,8 @@ static void rule_index_select(pl_eval *E, const mt_node *n, mt_placement *out) {
         rule_replicate(E, n, out);
         return;
     }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R);
     cand_req(c, si, PL_R);
@@ -575,7 +754,8 @@ static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
         return;
     }
     bool zero = self->node && (self->node->opid == MT_OP_ZEROS || self->node->opid == MT_OP_ZEROS_LIKE);
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, ss, PL_R);
     cand_req(c, si, PL_R);
@@ -593,7 +773,8 @@ static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
 static void rule_layer_norm(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_nview *V = &E->P->nv[n->index];
     /* weight and bias are replicated: require them whole */
-    cands tmp = {.n = 0};
+    cands tmp;
+    tmp.n = 0;
     cand *c = cand_new(&tmp, PL_R);
     for (int i = 1; i < 3; i++)
         if (V->in[i] >= 0) cand_req(c, V->in[i], PL_R);
@@ -617,14 +798,26 @@ static void rule_join(pl_eval *E, const mt_node *n, mt_placement *out) {
     int sl[MAXREQ], k = 0;
     for (int i = 0; i < l->v.list.n && k < MAXREQ; i++)
         if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(P, l->v.list.items[i].v.t);
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
     for (int i = 0; i < k && jd >= 0; i++) {
         if (!is_shard(E, sl[i]) || (!stack && cur(E, sl[i])->dim == jd)) continue;
         mt_placement ip = *cur(E, sl[i]);
-        c = cand_new(&cs, stack ? PL_S(ip.dim < jd ? ip.dim : ip.dim + 1, ip.ways) : ip);
+        c = cand_new(&cs, stack ? PL_SL(ip.dim < jd ? ip.dim : ip.dim + 1, ip.ways, ip.layout) : ip);
         for (int j = 0; j < k; j++) cand_req(c, sl[j], ip);
+        break;
+    }
+    for (int i = 0; i < k && jd >= 0 && !stack && V->lay; i++) {
+        /* pieces sharded on the joined dim: each rank joins its blocks, the
+         * output packed in the pieces' parts (Qwen3-Next's cat(q, k, v) of
+         * head-sharded projections before its depthwise conv) */
+        if (!is_shard(E, sl[i]) || cur(E, sl[i])->dim != jd || cur(E, sl[i])->layout) continue;
+        int w = cur(E, sl[i])->ways;
+        if (!shardable(P, &n->outs[0], jd, w, V->lay)) break;
+        c = cand_new(&cs, PL_SL(jd, w, V->lay));
+        for (int j = 0; j < k; j++) cand_req(c, sl[j], PL_S(jd, w));
         break;
     }
     bool allp = k > 0;
@@ -645,7 +838,8 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_tensor *a = tensor_of(P, sa), *b = tensor_of(P, sb), *y = &n->outs[0];
     if (!a || !b || a->ndim < 2 || b->ndim < 2) { rule_replicate(E, n, out); return; }
     int tp = P->tp;
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sa, PL_R), cand_req(c, sb, PL_R);
     for (int od = 0; od < y->ndim; od++) {
@@ -659,14 +853,14 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
             if (ad >= 0 && a->shape[ad] != y->shape[od]) ad = -1;
             if (bd >= 0 && b->shape[bd] != y->shape[od]) bd = -1;
         }
-        int w = tp;
-        if (ad >= 0 && is_shard(E, sa) && cur(E, sa)->dim == ad) w = cur(E, sa)->ways;
-        else if (bd >= 0 && is_shard(E, sb) && cur(E, sb)->dim == bd) w = cur(E, sb)->ways;
+        int w = tp, lay = 0;
+        if (ad >= 0 && is_shard(E, sa) && cur(E, sa)->dim == ad) w = cur(E, sa)->ways, lay = cur(E, sa)->layout;
+        else if (bd >= 0 && is_shard(E, sb) && cur(E, sb)->dim == bd) w = cur(E, sb)->ways, lay = cur(E, sb)->layout;
         else continue; /* only dims an input is already sharded on */
-        o = PL_S(od, w);
+        o = PL_SL(od, w, lay);
         c = cand_new(&cs, o);
-        cand_req(c, sa, ad >= 0 ? PL_S(ad, w) : PL_R);
-        cand_req(c, sb, bd >= 0 ? PL_S(bd, w) : PL_R);
+        cand_req(c, sa, ad >= 0 ? PL_SL(ad, w, lay) : PL_R);
+        cand_req(c, sb, bd >= 0 ? PL_SL(bd, w, lay) : PL_R);
     }
     if ((is_shard(E, sa) && cur(E, sa)->dim == a->ndim - 1) ||
         (is_shard(E, sb) && cur(E, sb)->dim == b->ndim - 2 && expert_weight(P, sb))) {
@@ -686,7 +880,8 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_tensor *x = tensor_of(P, sx);
     if (!x) { rule_replicate(E, n, out); return; }
     int last = x->ndim - 1;
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R), cand_req(c, sw, PL_R), cand_req(c, sb, PL_R);
     if (is_shard(E, sx) && cur(E, sx)->dim != last) {
@@ -701,7 +896,7 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
     }
     if (xw && cur(E, sw)->dim == 0 && sb < 0) {
         /* an expert weight's output features: columns of the output */
-        c = cand_new(&cs, PL_S(last, cur(E, sw)->ways));
+        c = cand_new(&cs, PL_SL(last, cur(E, sw)->ways, cur(E, sw)->layout));
         cand_req(c, sx, PL_R), cand_req(c, sw, *cur(E, sw));
     }
     out[0] = choose(E, &cs, n);
@@ -710,7 +905,8 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
 static void rule_fembedding(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_nview *V = &E->P->nv[n->index];
     int sx = V->in[0], sw = V->in[1];
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sx, PL_R), cand_req(c, sw, PL_R);
     if (is_shard(E, sx)) {
@@ -727,7 +923,8 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     int sq = V->in[0], sk = V->in[1], sv = V->in[2], sm = V->in[3];
     const mt_tensor *q = tensor_of(P, sq), *k = tensor_of(P, sk), *v = tensor_of(P, sv), *m = tensor_of(P, sm);
     if (!q || !k || !v || q->ndim < 3) { rule_replicate(E, n, out); return; }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, sq, PL_R), cand_req(c, sk, PL_R), cand_req(c, sv, PL_R), cand_req(c, sm, PL_R);
     int dims[2] = {q->ndim - 3, 0};
@@ -754,7 +951,8 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
 static void rule_heads(pl_eval *E, const mt_node *n, mt_placement *out) {
     const planner *P = E->P;
     const pl_nview *V = &P->nv[n->index];
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     for (int k = 0; k < 5; k++) cand_req(c, V->in[k], PL_R);
     const mt_tensor *q = tensor_of(P, V->in[0]);
@@ -787,7 +985,8 @@ static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
     const chan_operand *ops = n->opid == MT_OP_SELECTIVE_SCAN ? SCAN_OPERANDS
                               : n->opid == MT_OP_LIGHTNING_ATTENTION ? LIGHTNING_OPERANDS : NULL;
     if (!ops || n->nout < 1 || n->outs[0].ndim < 2) { rule_replicate(E, n, out); return; }
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     for (int k = 0; k < 2; k++) {
         int w = P->tp;
         cand *c = cand_new(&cs, k == 0 ? PL_R : PL_S(1, w));
@@ -807,7 +1006,8 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
     int sx = P->nv[n->index].in[0];
     int last = P->slot_t[sx]->ndim - 1;
     bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
-    cands cs = {.n = 0};
+    cands cs;
+    cs.n = 0;
     cand *c;
     if (o.dim < 0) {
         c = cand_new(&cs, PL_R);
@@ -830,12 +1030,35 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
         out[0] = PL_R;
         return;
     } else if (o.dim == Vr->out_dim) {
-        c = cand_new(&cs, PL_S(n->outs[0].ndim - 1, o.ways));
+        c = cand_new(&cs, PL_SL(n->outs[0].ndim - 1, o.ways, o.lay));
         cand_req(c, sx, PL_R);
     } else {
         E->split_in[n->index] = !(is_shard(E, sx) && cur(E, sx)->dim == last && cur(E, sx)->ways == P->tp);
         c = cand_new(&cs, PL_P);
         cand_req(c, sx, PL_S(last, P->tp));
+    }
+    out[0] = choose(E, &cs, n);
+}
+
+/* torch.nn.Conv1d over [b, C, s]: a depthwise one (groups = in = out channels)
+ * convolves every channel alone, so a shard of the channels (packed or not)
+ * passes to the output, each rank convolving its channels with its rows of the
+ * weight (held whole in the plan's memory: C x kernel elements); any other
+ * conv1d runs whole. */
+static void rule_conv1d(pl_eval *E, const mt_node *n, mt_placement *out) {
+    int s = E->P->nv[n->index].in[0];
+    const mt_arg *gr = mt_module_get_attr(n->module, "groups");
+    const mt_arg *ic = mt_module_get_attr(n->module, "in_channels");
+    const mt_arg *oc = mt_module_get_attr(n->module, "out_channels");
+    bool depthwise = gr && ic && oc && gr->kind == MT_ARG_INT && ic->kind == MT_ARG_INT && oc->kind == MT_ARG_INT &&
+                     gr->v.i == ic->v.i && ic->v.i == oc->v.i;
+    cands cs;
+    cs.n = 0;
+    cand *c = cand_new(&cs, PL_R);
+    cand_req(c, s, PL_R);
+    if (depthwise && is_shard(E, s) && cur(E, s)->dim == 1 && tensor_of(E->P, s)->ndim == 3) {
+        c = cand_new(&cs, *cur(E, s));
+        cand_req(c, s, *cur(E, s));
     }
     out[0] = choose(E, &cs, n);
 }
@@ -849,6 +1072,7 @@ static void rule_call_module(pl_eval *E, const mt_node *n, mt_placement *out) {
     case MT_LEAF_LAYERNORM: map_rule(E, n, out, V->in[0], V->map, false, false); break;
     case MT_LEAF_DROPOUT: elementwise(E, n, out, 1, MT_LIN_EACH); break;
     case MT_LEAF_ACT: elementwise(E, n, out, 1, MT_LIN_NONE); break;
+    case MT_LEAF_NN_CONV1D: rule_conv1d(E, n, out); break;
     default: rule_replicate(E, n, out); break;
     }
 }
@@ -877,6 +1101,7 @@ static void rule_op(pl_eval *E, const mt_node *n, mt_placement *out) {
     case MT_SHARD_INDEX_ADD: rule_index_add(E, n, out); break;
     case MT_SHARD_HEADS: rule_heads(E, n, out); break;
     case MT_SHARD_CHANNELS: rule_channels(E, n, out); break;
+    case MT_SHARD_REPEAT: rule_repeat(E, n, out); break;
     }
 }
 
@@ -920,11 +1145,12 @@ void pl_propagate(pl_eval *E) {
             /* a fused 3-D expert weight: held as its choice */
             if (P->node_var[i] >= 0) {
                 pl_opt o = P->vars[P->node_var[i]].opts[E->choice[P->node_var[i]]];
-                outs[0] = o.dim < 0 ? PL_R : PL_S(o.dim, o.ways);
+                outs[0] = o.dim < 0 ? PL_R : PL_SL(o.dim, o.ways, o.lay);
             }
             break;
         case MT_NODE_OUTPUT: {
-            cands cs = {.n = 0};
+            cands cs;
+            cs.n = 0;
             all_r(E, n, &cs);
             choose(E, &cs, n);
             continue;

@@ -14,7 +14,8 @@ static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const 
     memset(P, 0, sizeof *P);
     P->lim = pl_limits_new(m, g);
     if (!P->lim) return mt_ctx_status(m->ctx);
-    if (pl_prepare(P, m, g, o) != MT_OK || pl_nviews(P) != MT_OK || pl_signatures(P) != MT_OK)
+    if (pl_prepare(P, m, g, o) != MT_OK || pl_nviews(P) != MT_OK || pl_packs(P) != MT_OK ||
+        pl_signatures(P) != MT_OK)
         return mt_ctx_status(m->ctx);
     return MT_OK;
 }
@@ -91,11 +92,26 @@ void mt_plan_param_slice(const mt_plan *p, const mt_plan_param *pp, int rank, in
         *stop = pp->ndim > 0 ? pp->shape[0] : 1;
         return;
     }
+    int64_t r[1][2];
+    mt_plan_param_ranges(p, pp, rank, r, 1);
+    *start = r[0][0];
+    *stop = r[0][1];
+}
+
+int mt_plan_param_ranges(const mt_plan *p, const mt_plan_param *pp, int rank, int64_t (*ranges)[2], int max) {
+    if (pp->shard_dim < 0) {
+        if (max > 0) ranges[0][0] = 0, ranges[0][1] = pp->ndim > 0 ? pp->shape[0] : 1;
+        return 1;
+    }
     int per_block = p->tp / pp->ways; /* ranks holding each block */
     int block = rank / per_block;
-    int64_t len = pp->local[pp->shard_dim];
-    *start = block * len;
-    *stop = *start + len;
+    int parts = pp->parts > 1 ? pp->parts : 1;
+    int64_t part = pp->shape[pp->shard_dim] / parts, len = part / pp->ways;
+    for (int k = 0; k < parts && k < max; k++) {
+        ranges[k][0] = k * part + block * len;
+        ranges[k][1] = ranges[k][0] + len;
+    }
+    return parts;
 }
 
 mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base, int max_tp,

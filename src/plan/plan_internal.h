@@ -19,10 +19,13 @@ typedef struct pl_val {
     uint32_t avail;
 } pl_val;
 
-/* One option for a weight: shard dim (-1 replicated) and blocks. */
+/* One option for a weight: shard dim (-1 replicated) and blocks; lay: the
+ * packed layout of the dim (0: one block per rank; else each rank holds its
+ * block of every part, the parts the chunk after the product cuts). */
 typedef struct pl_opt {
     int dim;
     int ways;
+    int lay;
 } pl_opt;
 
 /* A search variable: one unique weight (tied aliases share it), the
@@ -35,6 +38,8 @@ typedef struct pl_var {
     int out_dim;              /* weight dim of the output features: 0 (Linear, Embedding rows), 1 (Conv1D; fused
                                  experts [E, out, in] of F.linear), 2 (fused experts [E, in, out] of matmul/bmm) */
     bool expert3d;            /* a fused 3-D expert weight read by get_attr into matmul/bmm or F.linear */
+    int pack_lay;             /* the product is chunked into equal parts along its output features: their
+                                 layout (the column option then holds its block of each part), else 0 */
     int nopts;
     pl_opt opts[PL_MAX_OPTS];
     uint64_t sig;             /* structural signature (op ids and shapes around its calls) */
@@ -84,6 +89,13 @@ typedef struct pl_nview {
     bool follow;                  /* the map is known (false: replicate) */
     bool has_dim, tuple;
     const mt_arg *list;           /* cat/stack: the tensors */
+    int lay;                      /* cat: the layout of the joined dim (its inputs' lengths); split/chunk: of
+                                     the split dim (the pieces' lengths) */
+    signed char pdim, pout;       /* view/reshape: input dim pdim, inside a run of dims flattened into output
+                                     dim pout, makes it packed in parts of pdim's inner length (play) */
+    signed char udim, uout;       /* view/reshape: input dim udim unflattened, its innermost output dim uout;
+                                     a udim packed in parts of uout's length (ulay) lands on uout */
+    int play, ulay;               /* 0: none */
 } pl_nview;
 
 typedef struct planner {
@@ -132,6 +144,8 @@ typedef struct planner {
     } ev;
     int ncontainers;
     int nblocks, nblock_kinds;
+    mt_plan_layout *lays;     /* packed layouts (mt_placement.layout - 1), interned before the search */
+    int nlays, caplays;
 } planner;
 
 typedef struct pl_eval {
@@ -161,6 +175,12 @@ typedef struct pl_cost {
 } pl_cost;
 
 void pl_propagate(pl_eval *E);
+/* The packed layout of a dim of n parts of the lengths `lens` (all equal:
+ * parts of one length), or (n 0) of parts of lens[0] each, interned: its id
+ * (mt_placement.layout), 0 when it is no packing (one part) or on error. */
+int pl_layout(planner *P, int n, const int64_t *lens);
+/* Dim d of t (lay: its packed layout) splits into w blocks of every part. */
+bool pl_layout_divides(const planner *P, const mt_tensor *t, int d, int lay, int w);
 /* Of a matmul/bmm whose second operand is a fused 3-D expert weight [E, in,
  * out] (directly, or one expert's slice w[e]), or an F.linear whose weight is
  * one expert's slice of [E, out, in]: the weight's get_attr node, else NULL
@@ -171,6 +191,7 @@ mt_status pl_nviews(planner *P);
 /* The passes (setup.c, search.c, report.c; driven by plan.c). */
 mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o);
 mt_status pl_signatures(planner *P);
+mt_status pl_packs(planner *P);
 mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp);
 pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exact);
 /* Seconds of communication for `comm` wire bytes per token in `ncoll` collectives. */

@@ -103,11 +103,18 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
         pp->role = MT_ROLE_REPLICATE;
         pp->shard_dim = -1;
         pp->ways = 1;
+        pp->parts = 0;
         pp->ndim = p->t->ndim;
         int vi = P->param_var[i];
         if (vi >= 0) {
             pl_opt o = P->vars[vi].opts[E->choice[vi]];
             bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
+            if (o.lay && (P->param_kind[i] == 3 || P->param_kind[i] == 1 || P->param_kind[i] == 2)) {
+                /* packed: the parts the chunk after the product cuts (a bias with its weight) */
+                const mt_plan_layout *L = &P->lays[o.lay - 1];
+                int64_t n = dimv(p->t, P->param_kind[i] == 2 ? 0 : o.dim);
+                pp->parts = L->nparts ? L->nparts : L->part > 0 ? (int)(n / L->part) : 0;
+            }
             if (o.dim >= 0 && P->param_kind[i] == 3) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
@@ -436,6 +443,10 @@ static mt_status collectives_report(planner *P, pl_eval *E, mt_plan *R) {
     R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
     if (!R->nodes || !R->comms) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
+    R->nlayouts = P->nlays;
+    R->layouts = P->nlays ? mt_alloc_array(ctx, (size_t)P->nlays, sizeof *R->layouts) : NULL;
+    if (P->nlays && !R->layouts) return mt_ctx_status(ctx);
+    if (P->nlays) memcpy(R->layouts, P->lays, (size_t)P->nlays * sizeof *R->layouts);
     for (int i = 0; i < E->nrecs; i++) {
         const pl_rec *r = &E->recs[i];
         mt_plan_comm *c = &R->comms[R->ncomms++];
@@ -560,8 +571,9 @@ static mt_status plan_dict(planner *P, pl_eval *E, mt_plan *R) {
         bool gathered = gath[P->out_off[i]];
         const char *st;
         if (o.dim < 0) st = "replicate";
-        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == P->vars[vi].out_dim ? "colwise" : "rowwise";
+        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == P->vars[vi].out_dim ? (o.lay ? "packed_colwise" : "colwise") : "rowwise";
         else if (emb && o.dim == 0) st = "embedding_rowwise";
+        else if (o.lay) st = gathered ? "packed_colwise_gather_output" : "packed_colwise";
         else if (o.dim == P->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
         else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";
         if (o.dim < 0 && R->style == MT_PLAN_TRANSFORMERS) continue;

@@ -204,7 +204,7 @@ pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exac
         E->repl += o.dim < 0 ? P->vars[i].bytes : 0;
         E->rank += o.dim < 0 ? P->vars[i].bytes : P->vars[i].bytes / o.ways;
     }
-    for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){{MT_PLACE_REPLICATE, -1, 1}, 0u};
+    for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){{MT_PLACE_REPLICATE, -1, 1, 0}, 0u};
     E->window = P->node_w != NULL && mode == MT_SEARCH_BEST;
     pl_cost best = evaluate(E);
     (*evals)++;

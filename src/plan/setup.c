@@ -123,8 +123,16 @@ static uint64_t mix(uint64_t h, uint64_t v) {
 }
 
 
-static void add_opt(pl_var *v, int dim, int ways) {
-    if (v->nopts < PL_MAX_OPTS) v->opts[v->nopts++] = (pl_opt){dim, ways};
+static void add_opt(pl_var *v, int dim, int ways, int lay) {
+    if (v->nopts < PL_MAX_OPTS) v->opts[v->nopts++] = (pl_opt){dim, ways, lay};
+}
+
+/* The column option of a weight whose product is chunked into equal parts
+ * along its output features: the packed layout (each rank its block of every
+ * part), when tp divides the part; else 0 (one block per rank). */
+static int col_lay(const planner *P, const pl_var *v, int tp) {
+    if (v->pack_lay <= 0 || (P->style == MT_PLAN_TRANSFORMERS && !v->expert3d)) return 0;
+    return P->lays[v->pack_lay - 1].part % tp == 0 ? v->pack_lay : 0;
 }
 
 /* A call of a module whose weight the search places. */
@@ -257,6 +265,58 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
 
 static bool var_group_eq(const void *u, int k, const void *key);
 
+/* Weights whose product is chunked (or split into equal pieces) along its
+ * output features, the product followed back from the chunk through shape
+ * ops and casts that keep that dim whole (Llama 4's bmm then chunk(2, -1),
+ * granitemoe's F.linear(x, w[e]) then chunk, Jamba's in_proj transposed then
+ * chunked, Phi-3's gate_up_proj): their pack_lay, the pieces' layout, unless
+ * two chunks of one weight disagree. Once per graph, after pl_nviews. */
+mt_status pl_packs(planner *P) {
+    const mt_graph *g = P->g;
+    for (int i = 0; i < g->n; i++) {
+        const mt_node *n = g->nodes[i];
+        const pl_nview *V = &P->nv[i];
+        const mt_opinfo *info = mt__op_info(n->opid);
+        if (n->op == MT_NODE_CALL_MODULE || !info || info->shard != MT_SHARD_SPLIT || !V->lay || V->dim < 0 ||
+            V->in[0] < 0 || P->lays[V->lay - 1].nparts != 0)
+            continue;
+        const mt_tensor *x = P->slot_t[V->in[0]];
+        int d = V->dim;
+        for (int step = 0; step < 8 && x && x->node; step++) {
+            const mt_node *m = x->node;
+            const mt_node *a = pl_expert3d_attr(m);
+            int vi = a ? P->node_var[a->index]
+                       : m->op == MT_NODE_CALL_MODULE && m->module && m->module->leaf != MT_LEAF_EMBEDDING
+                             ? P->node_var[m->index] : -1;
+            if (vi >= 0) {
+                if (d == x->ndim - 1 && m->nout == 1) {
+                    pl_var *v = &P->vars[vi];
+                    v->pack_lay = v->pack_lay == 0 || v->pack_lay == V->lay ? V->lay : -1;
+                }
+                break;
+            }
+            const mt_opinfo *mi = mt__op_info(m->opid);
+            if (m->op == MT_NODE_CALL_MODULE || !mi || m->nout != 1) break;
+            const pl_nview *W = &P->nv[m->index];
+            const mt_tensor *in = NULL;
+            int e = -1;
+            if (mi->shard == MT_SHARD_MAP && W->follow && W->in[0] >= 0) {
+                in = P->slot_t[W->in[0]];
+                for (int k = 0; k < in->ndim; k++)
+                    if (W->map[k] == d) e = k;
+            } else if (mi->shard == MT_SHARD_ELEMENTWISE && mi->operands == 1 && m->nargs >= 1 &&
+                       m->args[0].kind == MT_ARG_TENSOR) { /* a cast, contiguous */
+                in = m->args[0].v.t;
+                e = d - (x->ndim - in->ndim);
+            }
+            if (!in || e < 0 || e >= in->ndim || in->shape[e] != x->shape[d]) break;
+            x = in;
+            d = e;
+        }
+    }
+    return MT_OK;
+}
+
 /* The options of every weight at degree tp (divisibility decides) and the
  * groups of structurally equal weights with equal options. */
 mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
@@ -274,8 +334,9 @@ mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
              * experts per rank (the bmm's batch dim) */
             int order[3] = {v->out_dim, 3 - v->out_dim, 0};
             for (int k = 0; k < 3 && tp > 1; k++)
-                if (dimv(wt, order[k]) > 0 && dimv(wt, order[k]) % tp == 0) add_opt(v, order[k], tp);
-            add_opt(v, -1, 1);
+                if (dimv(wt, order[k]) > 0 && dimv(wt, order[k]) % tp == 0)
+                    add_opt(v, order[k], tp, k == 0 ? col_lay(P, v, tp) : 0);
+            add_opt(v, -1, 1, 0);
             continue;
         }
         int od = v->out_dim, id = 1 - v->out_dim;
@@ -283,22 +344,23 @@ mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
         bool emb = v->module->leaf == MT_LEAF_EMBEDDING;
         bool allow = tp > 1 && dout > 0 && din > 0 && !(emb && style == MT_PLAN_TRANSFORMERS);
         if (allow) {
-            if (dout % tp == 0) add_opt(v, od, tp);
+            if (dout % tp == 0) add_opt(v, od, tp, emb ? 0 : col_lay(P, v, tp));
             /* fewer blocks than ranks only for a projection onto KV heads when
              * tp exceeds them (each KV head then lives on tp/kv ranks) */
             int64_t kv, hd;
             if (!emb && pl_limits_kv(P->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && dout == kv * hd)
-                add_opt(v, od, (int)kv);
-            if (din % tp == 0) add_opt(v, id, tp);
+                add_opt(v, od, (int)kv, 0);
+            if (din % tp == 0) add_opt(v, id, tp, 0);
         }
-        add_opt(v, -1, 1);
+        add_opt(v, -1, 1, 0);
     }
     pl_map groups = {0};
     if (!map_init(P->ctx, &groups, (size_t)P->nvars)) return mt_ctx_status(P->ctx);
     for (int i = 0; i < P->nvars; i++) {
         pl_var *v = &P->vars[i];
         uint64_t key = v->sig;
-        for (int k = 0; k < v->nopts; k++) key = mix(key, (uint64_t)(v->opts[k].dim + 2) * 131 + (uint64_t)v->opts[k].ways);
+        for (int k = 0; k < v->nopts; k++)
+            key = mix(key, ((uint64_t)(v->opts[k].dim + 2) * 131 + (uint64_t)v->opts[k].ways) * 8191 + (uint64_t)v->opts[k].lay);
         int gi = map_get(&groups, key, var_group_eq, P->vars, v, i);
         v->group = gi >= 0 ? gi : i;
     }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "tiny_configs.h"
 
 #define GiB 1073741824.0
 #define L70 "tests/bench/configs/llama-2-70b.config.json" /* meta-llama/Llama-2-70b-hf config.json */
@@ -487,5 +488,86 @@ Test(fit, vision_tower_runs_on_the_first_stage) {
     for (int k = 0; k < r->stages[1].nmodules; k++) tower1 |= strncmp(r->stages[1].modules[k], "vision_tower", 12) == 0;
     cr_assert(tower0 && !tower1, "the tower on stage 0 only");
     cr_assert_str_eq(r->stages[1].modules[r->stages[1].nmodules - 1], "language_model.lm_head");
+    mt_ctx_free(ctx);
+}
+
+/* ---- recurrent state (hybrid models) ----------------------------------------------
+ * A recurrent mixer holds a fixed state per sequence (the sizing pass's recurrent_state,
+ * docs/sizing.md): each rank holds it for its replica's sequences, the conv state split by
+ * tp over its channels and the SSM state over its heads, as serving engines shard them with
+ * the heads (vLLM's MambaMixer2 / Qwen3-Next allocate conv_dim / tp and heads / tp). */
+static mt_fit *fit_text(mt_ctx *ctx, const char *json, int64_t layers, const char *cluster, int64_t batch) {
+    mt_model *m = tu_build_text(ctx, json, layers);
+    mt_graph *g = tu_trace(m);
+    mt_cluster cl;
+    cr_assert_eq(mt_cluster_parse(ctx, cluster, &cl), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    mt_fit_opts o = {.cluster = &cl, .batch = batch};
+    mt_fit *f = mt_fit_run(m, g, &o);
+    cr_assert_not_null(f, "%s", mt_ctx_errmsg(ctx));
+    return f;
+}
+
+/* Tiny qwen3_next (tests/tiny_configs.h, float32): one Gated DeltaNet layer (layer 0) with a
+ * conv state [conv_dim 64, kernel 4] = 1,024 B and a recurrent state [4 value heads, 8, 8]
+ * float32 = 1,024 B per sequence. At batch 4 on 2 x H100: tp=2 holds 4 sequences of 512 +
+ * 512 B = 4,096 B per rank; tp=1 dp=2 holds 2 sequences of 2,048 = 4,096; pp=2 puts the
+ * layer on stage 0 (4 x 2,048 = 8,192) and nothing on stage 1. The state adds to each
+ * stage's total. */
+Test(fit, recurrent_state_per_rank_tiny) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *json = NULL;
+    for (int i = 0; i < TINY_CONFIG_COUNT; i++)
+        if (strcmp(tiny_configs[i].model_type, "qwen3_next") == 0) json = tiny_configs[i].json;
+    cr_assert_not_null(json);
+    mt_fit *f = fit_text(ctx, json, 0, "2xH100", 4);
+    cr_assert_eq(f->state_bytes, 4 * 2048);
+    const mt_fit_row *r = row_of(f, 2, 1, 1, 1);
+    cr_assert_eq(r->stages[0].state_bytes, 4096);
+    r = row_of(f, 1, 1, 1, 2);
+    cr_assert_eq(r->stages[0].state_bytes, 4096);
+    r = row_of(f, 1, 2, 1, 1);
+    cr_assert_eq(r->stages[0].state_bytes, 8192);
+    cr_assert_eq(r->stages[1].state_bytes, 0);
+    for (int i = 0; i < f->nrows; i++)
+        for (int s = 0; s < f->rows[i].nstages; s++) {
+            const mt_fit_stage *st = &f->rows[i].stages[s];
+            cr_assert_eq(st->total_bytes, st->weight_bytes + st->kv_bytes + st->activation_bytes + st->state_bytes);
+        }
+    mt_ctx_free(ctx);
+}
+
+/* Qwen/Qwen3-Coder-Next's config (as in tests/unit/test_qwen3_next.c) at 4 layers: 3 Gated
+ * DeltaNet layers, each with a conv state [conv_dim 8192, kernel 4] in bfloat16 = 65,536 B and a
+ * recurrent state [32 value heads, 128, 128] in float32 = 2,097,152 B per sequence (the chunked
+ * rule's final state is float32 and the cache keeps it). At batch 2 on 8 x H100, tp=8 holds
+ * 3 x 2,162,688 x 2 / 8 = 1,622,016 B per rank, tp=4 dp=2 3 x 2,162,688 x 1 / 4 = 1,622,016 too.
+ * The sizing pass names both dtypes: the conv state's (`dtype`) bfloat16, the SSM state's
+ * (`ssm_dtype`) float32. */
+static const char *CODER_NEXT_4 =
+    "{\"architectures\": [\"Qwen3NextForCausalLM\"], \"decoder_sparse_step\": 1, \"dtype\": \"bfloat16\", "
+    "\"full_attention_interval\": 4, \"head_dim\": 256, \"hidden_act\": \"silu\", \"hidden_size\": 2048, "
+    "\"intermediate_size\": 5120, \"linear_conv_kernel_dim\": 4, \"linear_key_head_dim\": 128, "
+    "\"linear_num_key_heads\": 16, \"linear_num_value_heads\": 32, \"linear_value_head_dim\": 128, "
+    "\"max_position_embeddings\": 262144, \"mlp_only_layers\": [], \"model_type\": \"qwen3_next\", "
+    "\"moe_intermediate_size\": 512, \"norm_topk_prob\": true, \"num_attention_heads\": 16, \"num_experts\": 512, "
+    "\"num_experts_per_tok\": 10, \"num_hidden_layers\": 48, \"num_key_value_heads\": 2, "
+    "\"partial_rotary_factor\": 0.25, \"rms_norm_eps\": 1e-06, \"rope_theta\": 5000000, "
+    "\"shared_expert_intermediate_size\": 512, \"tie_word_embeddings\": false, \"vocab_size\": 151936}";
+
+Test(fit, recurrent_state_per_rank_qwen3_coder_next) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_fit *f = fit_text(ctx, CODER_NEXT_4, 4, "8xH100", 2);
+    cr_assert_eq(f->state_bytes, 3LL * 2162688 * 2);
+    cr_assert_eq(row_of(f, 8, 1, 1, 1)->stages[0].state_bytes, 1622016);
+    cr_assert_eq(row_of(f, 4, 1, 1, 2)->stages[0].state_bytes, 1622016);
+    mt_model *m = tu_build_text(ctx, CODER_NEXT_4, 4);
+    mt_graph *g = tu_trace(m);
+    mt_sizing sz;
+    cr_assert_eq(mt_model_sizing(m, g, NULL, &sz), MT_OK, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(sz.state_layers, 3);
+    cr_assert_eq(sz.state_dtype, MT_BFLOAT16);
+    cr_assert_eq(sz.state_ssm_dtype, MT_FLOAT32);
+    cr_assert_eq(sz.conv_state_bytes, 3 * 65536);
+    cr_assert_eq(sz.ssm_state_bytes, 3 * 2097152);
     mt_ctx_free(ctx);
 }

@@ -591,14 +591,17 @@ Test(plan, tiny_gpt_oss_experts_column_row) {
 
 /* Llama 4 (modeling_llama4.py Llama4TextExperts): hidden.view(E, -1, H) bmm gate_up_proj
  * [E, H, 2I], chunk(2, -1), bmm down_proj [E, I, H], then the MoE layer sums the routed
- * outputs over the experts. gate_up's columns cannot be cut (the chunk would split one
- * rank's block into gate and up), so the experts go whole, E/tp per rank: both bmm's batch
- * dim, the view of their [E, tokens, H] output to [E x tokens, H] keeping E/tp experts' rows
- * per rank (E x tokens splits into tp blocks whatever the tokens), the sum over experts a
- * partial sum all-reduced with the shared expert's. Tiny
- * llama4_text: layer 1 is the MoE layer, gate_up_proj [4, 64, 256] = 65536, down_proj
- * [4, 128, 64] = 32768 elements (float32), 1/tp per rank. */
-Test(plan, tiny_llama4_experts_expert_parallel) {
+ * outputs over the experts. gate_up's columns are cut packed, as transformers'
+ * get_packed_weights (integrations/tensor_parallel.py, its `packed_rowwise` for Llama 4) and
+ * vLLM's merged column-parallel layers do: each rank holds its block of the gate half and of
+ * the up half, so the chunk gives each rank matching gate and up columns and nothing is
+ * gathered; down_proj is cut on its rows (the contraction), its output a partial sum that
+ * passes the view and the sum over experts (linear) and is all-reduced once with the shared
+ * expert's. Whole experts per rank (expert parallelism) cost the same here; the search keeps
+ * the first it reaches. Tiny llama4_text: layer 1 is the MoE layer, gate_up_proj [4, 64, 256]
+ * = 65536, down_proj [4, 128, 64] = 32768 elements (float32), 1/tp per rank. Rank r of tp
+ * reads gate_up's columns [r x 128/tp, (r+1) x 128/tp) and 128 + the same (I = 128). */
+Test(plan, tiny_llama4_experts_packed_column_row) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, tiny_for("llama4_text")->json, 0);
     mt_graph *g = tu_trace(m);
@@ -606,11 +609,22 @@ Test(plan, tiny_llama4_experts_expert_parallel) {
         mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
         cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
         check_bytes(p, m);
-        cr_assert_str_eq(rule(p, "model.layers.*.feed_forward.experts.gate_up_proj"), "expert_parallel");
-        cr_assert_str_eq(rule(p, "model.layers.*.feed_forward.experts.down_proj"), "expert_parallel");
-        expect_expert(p, "model.layers.1.feed_forward.experts.gate_up_proj", 65536, 0, MT_ROLE_EXPERTS);
-        expect_expert(p, "model.layers.1.feed_forward.experts.down_proj", 32768, 0, MT_ROLE_EXPERTS);
+        cr_assert_str_eq(rule(p, "model.layers.*.feed_forward.experts.gate_up_proj"), "packed_colwise");
+        cr_assert_str_eq(rule(p, "model.layers.*.feed_forward.experts.down_proj"), "rowwise");
+        const char *gu = "model.layers.1.feed_forward.experts.gate_up_proj";
+        expect_expert(p, gu, 65536, 2, MT_ROLE_COLWISE);
+        expect_expert(p, "model.layers.1.feed_forward.experts.down_proj", 32768, 1, MT_ROLE_ROWWISE);
         cr_assert_eq(param_named(p, "model.layers.1.feed_forward.experts.down_proj")->local_bytes, 32768 * 4 / tp);
+        const mt_plan_param *pg = param_named(p, gu);
+        cr_assert_eq(pg->parts, 2);
+        cr_assert_eq(pg->local[2], 256 / tp);
+        for (int r = 0; r < tp; r++) {
+            int64_t rg[4][2];
+            cr_assert_eq(mt_plan_param_ranges(p, pg, r, rg, 4), 2);
+            int64_t b = 128 / tp;
+            cr_assert(rg[0][0] == r * b && rg[0][1] == (r + 1) * b, "tp=%d rank %d", tp, r);
+            cr_assert(rg[1][0] == 128 + r * b && rg[1][1] == 128 + (r + 1) * b, "tp=%d rank %d", tp, r);
+        }
         /* attention's o_proj in both layers, layer 0's dense down_proj, and layer 1's shared
          * expert down_proj + the experts' partial sum added, then reduced once: 4; gathered:
          * the embedding's columns and the logits only */
@@ -667,8 +681,8 @@ Test(plan, gpt_oss_20b_fused_experts_report) {
 
 /* Tiny llama4_text (tests/tiny_configs.h): layer 1's feed_forward.experts holds gate_up_proj
  * [4, 64, 256] = 65,536 and down_proj [4, 128, 64] = 32,768 float32 elements, 393,216 B; the
- * plan puts whole experts on each rank (dim 0), so the report says expert parallel with
- * 4/tp experts and 393,216 / tp B per rank. The router's topk takes 1; the experts' bmm
+ * plan shards both inside every expert (packed columns -> rows), so the report says sharded,
+ * 393,216 / tp B per rank; expert parallelism would hold 4/tp whole experts, the same bytes. The router's topk takes 1; the experts' bmm
  * reads [4, tokens, 64]. All-to-all if dispatched: 2 x 1 x 64 x 4 B x (tp-1)/tp. At tp=3
  * nothing divides: the experts stay whole on every rank. No collective is produced inside the
  * block: the experts' partial sum, added to the shared expert's, is all-reduced after the
@@ -684,7 +698,7 @@ Test(plan, tiny_llama4_fused_experts_report) {
         const mt_plan_experts *x = &p->experts[0];
         cr_assert_str_eq(x->pattern, "model.layers.*.feed_forward.experts");
         cr_assert(x->fused);
-        cr_assert_str_eq(x->placement, "expert_parallel", "tp=%d", tp);
+        cr_assert_str_eq(x->placement, "sharded", "tp=%d", tp);
         cr_assert_eq(x->layers, 1);
         cr_assert_eq(x->experts, 4);
         cr_assert_float_eq(x->top_k, 1.0, 1e-12);
@@ -710,13 +724,15 @@ Test(plan, tiny_llama4_fused_experts_report) {
  * the weights [E, out, in]. Tiny granitemoe (tests/tiny_configs.h, float32, 2 layers, E 4, top-2):
  * input_linear [4, 256, 64] = 65,536 and output_linear [4, 64, 128] = 32,768 elements, 393,216 B per
  * layer. The plan shards both (weights left whole cost first): input_linear on its output features
- * (dim 1), output_linear on its input features (dim 2), 1/tp each: 786,432 / tp B per rank. The chunk
- * cannot cut a rank's block of the 2I columns into gate and up (as Llama 4's), so each expert's
- * [routed, 256] output is all-gathered: routed = T x 2 / 4 tokens (nonzero(indices == e), 4 siblings),
- * 512 B/token x (tp-1)/tp per expert; output_linear's partial sums go through the gate product and
- * index_add_ and are all-reduced once per layer, after the block (Granite's residual multiplier).
- * Inside the MoE blocks: 2 layers x (router [T, 4] float32 gathered for topk, 16 B + 4 x 512 B) x
- * (tp-1)/tp = 4,128 (tp-1)/tp. Expert parallelism: 2 x 2 x top-2 x 64 x 4 B x (tp-1)/tp. */
+ * (dim 1) packed - each rank its block of the gate half and of the up half, rows [r x 128/tp, (r+1) x
+ * 128/tp) and 128 + the same, so chunk(2, -1) hands each rank matching gate and up columns (as
+ * Llama 4's, and vLLM's merged column-parallel layers) - and output_linear on its input features
+ * (dim 2), 1/tp each: 786,432 / tp B per rank. Nothing is gathered inside an expert (before packing,
+ * each expert's [routed, 256] output was: 4 x 512 B/token per layer); output_linear's partial sums go
+ * through the gate product and index_add_ and are all-reduced once per layer, after the block
+ * (Granite's residual multiplier). Inside the MoE blocks: 2 layers x the router's [T, 4] float32
+ * logits gathered for topk, 16 B, x (tp-1)/tp = 32 (tp-1)/tp. Expert parallelism: 2 x 2 x top-2 x 64
+ * x 4 B x (tp-1)/tp. */
 Test(plan, tiny_granitemoe_fused_experts_column_row) {
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, tiny_for("granitemoe")->json, 0);
@@ -725,7 +741,7 @@ Test(plan, tiny_granitemoe_fused_experts_column_row) {
         mt_plan *p = plan(m, g, tp, MT_PLAN_OURS, MT_SEARCH_BEST);
         cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
         check_bytes(p, m);
-        cr_assert_str_eq(rule(p, "model.layers.*.block_sparse_moe.input_linear.weight"), "colwise");
+        cr_assert_str_eq(rule(p, "model.layers.*.block_sparse_moe.input_linear.weight"), "packed_colwise");
         cr_assert_str_eq(rule(p, "model.layers.*.block_sparse_moe.output_linear.weight"), "rowwise");
         for (int l = 0; l < 2; l++) {
             char il[96], ol[96];
@@ -734,15 +750,23 @@ Test(plan, tiny_granitemoe_fused_experts_column_row) {
             expect_expert(p, il, 65536, 1, MT_ROLE_COLWISE);
             expect_expert(p, ol, 32768, 2, MT_ROLE_ROWWISE);
             cr_assert_eq(param_named(p, ol)->local[2], 128 / tp);
+            const mt_plan_param *pi = param_named(p, il);
+            cr_assert_eq(pi->parts, 2);
+            for (int r = 0; r < tp; r++) {
+                int64_t rg[4][2], b = 128 / tp;
+                cr_assert_eq(mt_plan_param_ranges(p, pi, r, rg, 4), 2);
+                cr_assert(rg[0][0] == r * b && rg[0][1] == (r + 1) * b && rg[1][0] == 128 + r * b &&
+                          rg[1][1] == 128 + (r + 1) * b, "tp=%d rank %d", tp, r);
+            }
         }
         int ar = 0, ag = 0;
         for (int k = 0; k < p->ncomms; k++) {
             ar += p->comms[k].kind == MT_COMM_ALL_REDUCE;
             ag += p->comms[k].kind == MT_COMM_ALL_GATHER;
         }
-        /* attention and experts once per layer; the embedding, 2 routers, 8 experts, the logits */
+        /* attention and experts once per layer; the embedding, 2 routers, the logits */
         cr_assert_eq(ar, 4, "tp=%d: %d all-reduces", tp, ar);
-        cr_assert_eq(ag, 12, "tp=%d: %d all-gathers", tp, ag);
+        cr_assert_eq(ag, 4, "tp=%d: %d all-gathers", tp, ag);
         cr_assert_eq(p->nexperts, 1);
         const mt_plan_experts *x = &p->experts[0];
         cr_assert_str_eq(x->pattern, "model.layers.*.block_sparse_moe");
@@ -755,7 +779,7 @@ Test(plan, tiny_granitemoe_fused_experts_column_row) {
         cr_assert_eq(x->param_bytes, 786432);
         cr_assert_eq(x->local_bytes, 786432 / tp);
         double t1 = (double)(tp - 1) / tp;
-        cr_assert_float_eq(x->comm_per_token, 4128 * t1, 1e-6, "tp=%d: %.3f", tp, x->comm_per_token);
+        cr_assert_float_eq(x->comm_per_token, 32 * t1, 1e-6, "tp=%d: %.3f", tp, x->comm_per_token);
         cr_assert_float_eq(x->ep_comm_per_token, 2.0 * 2 * 2 * 64 * 4 * t1, 1e-9);
     }
     mt_ctx_free(ctx);

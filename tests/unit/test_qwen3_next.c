@@ -6,6 +6,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include <metatrace/plan.h>
+
 #include "models/blocks.h"
 #include "testutil.h"
 #include "tiny_configs.h"
@@ -173,4 +175,133 @@ Test(qwen3_next, config_errors_name_field_and_family) {
         cr_assert(strstr(e, "qwen3_next"), "case %zu: %s", i, e);
         mt_ctx_free(ctx);
     }
+}
+
+/* ---- the Gated DeltaNet sharded by heads ----
+ * vLLM's Qwen3-Next (qwen3_next.py) holds its key/value heads per rank: in_proj_qkvz and in_proj_ba
+ * column-parallel by key head, the depthwise conv1d by channel (its q, k and v channels each cut per
+ * rank), the recurrence per head, out_proj row-parallel. The plan gets there through packed layouts:
+ * q, k and v [b, s, heads x d] each sharded on their heads are joined by cat into mixed_qkv, whose
+ * channels are then packed (each rank its block of the q part, of the k part, of the v part), the
+ * transposes, the depthwise conv, the slice and the silu keep it, and the split back into q, k, v
+ * hands each rank its blocks; the rule's [b, s, heads, d] output flattened to [-1, d] for the gated
+ * norm is packed in parts of the heads (each rank its heads of every (b, s)) and viewed back. */
+
+/* The DeltaNet's part of a plan: comms produced or consumed inside layer `layer`'s linear_attn. */
+static int deltanet_comms(const mt_plan *p, int layer, mt_comm_kind kind) {
+    char pre[64];
+    snprintf(pre, sizeof pre, "model.layers.%d.linear_attn", layer);
+    int n = 0;
+    for (int k = 0; k < p->ncomms; k++) {
+        const mt_plan_comm *c = &p->comms[k];
+        const mt_node *nd[2] = {c->producer, c->consumer};
+        bool in = false;
+        for (int j = 0; j < 2; j++) {
+            const mt_modstack *st = nd[j] ? nd[j]->stack : NULL;
+            for (int d = 0; st && d < st->depth && !in; d++) in = strcmp(st->mods[d]->path, pre) == 0;
+            if (nd[j] && nd[j]->module && strncmp(nd[j]->module->path, pre, strlen(pre)) == 0) in = true;
+        }
+        /* out_proj's all-reduce feeds the residual add outside the mixer: counted by its producer */
+        n += in && c->kind == kind;
+    }
+    return n;
+}
+
+static const mt_plan_param *plan_param(const mt_plan *p, const char *name) {
+    for (int i = 0; i < p->nparams; i++)
+        if (strcmp(p->params[i].name, name) == 0) return &p->params[i];
+    cr_assert_fail("no parameter %s in the plan", name);
+    return NULL;
+}
+
+static const mt_node *node_named(const mt_graph *g, const char *name) {
+    for (int i = 0; i < g->n; i++)
+        if (strcmp(g->nodes[i]->name, name) == 0) return g->nodes[i];
+    cr_assert_fail("no node %s", name);
+    return NULL;
+}
+
+/* Tiny qwen3_next (tests/tiny_configs.h, float32) at tp 2: 2 key heads of 8, 4 value heads of 8, so
+ * key_dim 16, value_dim 32, conv_dim 64. Per rank, by hand: in_proj_qkvz [96, 64] on its rows, 6144/2
+ * x 4 B = 12,288; in_proj_ba [8, 64], 256 x 4 = 1,024; out_proj [64, 32] on its columns, 1,024 x 4 =
+ * 4,096; the conv1d weight [64, 1, 4] (1,024 B), dt_bias and A_log (16 B each) and the norm (32 B)
+ * whole. The mixed_qkv channels are packed [16 | 16 | 32], 8 + 8 + 16 per rank; the rule runs on 1 key
+ * / 2 value heads per rank; nothing is gathered in the mixer and its one collective is out_proj's
+ * all-reduce of [T, 64] float32, 256 B/token. */
+Test(qwen3_next, deltanet_sharded_by_heads_tiny) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("qwen3_next")->json, 0);
+    mt_graph *g = tu_trace(m);
+    mt_plan_opts o = {.tp = 2, .batch = 1, .seq = 4096};
+    mt_plan *p = mt_plan_run(m, g, &o);
+    cr_assert_not_null(p, "%s", mt_ctx_errmsg(ctx));
+    cr_assert(p->valid, "%s", p->reason);
+    static const struct { const char *name; int64_t local; int dim; } W[] = {
+        {"model.layers.0.linear_attn.in_proj_qkvz.weight", 12288, 0},
+        {"model.layers.0.linear_attn.in_proj_ba.weight", 1024, 0},
+        {"model.layers.0.linear_attn.out_proj.weight", 4096, 1},
+        {"model.layers.0.linear_attn.conv1d.weight", 1024, -1},
+        {"model.layers.0.linear_attn.dt_bias", 16, -1},
+        {"model.layers.0.linear_attn.A_log", 16, -1},
+        {"model.layers.0.linear_attn.norm.weight", 32, -1},
+    };
+    for (size_t i = 0; i < sizeof W / sizeof *W; i++) {
+        const mt_plan_param *pp = plan_param(p, W[i].name);
+        cr_assert_eq(pp->local_bytes, W[i].local, "%s: %lld", W[i].name, (long long)pp->local_bytes);
+        cr_assert_eq(pp->shard_dim, W[i].dim, "%s", W[i].name);
+    }
+    /* the conv's input: mixed_qkv transposed to [b, 64, s], packed on the channels */
+    const mt_node *conv = node_named(g, "model_layers_0_linear_attn_conv1d");
+    mt_placement pc = p->nodes[conv->index];
+    cr_assert_eq(pc.kind, MT_PLACE_SHARD);
+    cr_assert_eq(pc.dim, 1);
+    cr_assert(pc.layout > 0 && pc.layout <= p->nlayouts);
+    const mt_plan_layout *L = &p->layouts[pc.layout - 1];
+    cr_assert(L->nparts == 3 && L->lens[0] == 16 && L->lens[1] == 16 && L->lens[2] == 32);
+    const mt_node *rule = node_named(g, "torch_chunk_gated_delta_rule");
+    mt_placement pr = p->nodes[rule->index];
+    cr_assert(pr.kind == MT_PLACE_SHARD && pr.dim == 2 && pr.ways == 2 && pr.layout == 0);
+    cr_assert_eq(deltanet_comms(p, 0, MT_COMM_ALL_GATHER), 0);
+    cr_assert_eq(deltanet_comms(p, 0, MT_COMM_ALL_TO_ALL), 0);
+    cr_assert_eq(deltanet_comms(p, 0, MT_COMM_ALL_REDUCE), 1);
+    for (int k = 0; k < p->ncomms; k++)
+        if (p->comms[k].producer->module &&
+            strcmp(p->comms[k].producer->module->path, "model.layers.0.linear_attn.out_proj") == 0)
+            cr_assert_float_eq(p->comms[k].wire_per_token, 256.0, 1e-9);
+    mt_ctx_free(ctx);
+}
+
+/* The real Qwen3-Coder-Next config (4 layers: 3 DeltaNet + 1 full attention, bfloat16) at tp 4 and 8:
+ * 16 key heads of 128 and 32 value heads of 128 cut into tp blocks. Per rank and DeltaNet layer, by
+ * hand: in_proj_qkvz [12288, 2048] 25,165,824 x 2 B / tp, in_proj_ba [64, 2048] 131,072 x 2 / tp,
+ * out_proj [2048, 4096] 8,388,608 x 2 / tp; conv1d [8192, 1, 4] 65,536 B, dt_bias and A_log 32 x 2
+ * B... whole (the checkpoint's dtypes, read from the plan's parameters), norm 128 x 2 whole; no
+ * all-gather or all-to-all in a mixer, one all-reduce (out_proj's). */
+Test(qwen3_next, deltanet_sharded_by_heads_coder_next) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, CODER_NEXT, 4);
+    mt_graph *g = tu_trace(m);
+    for (int tp = 4; tp <= 8; tp *= 2) {
+        mt_plan_opts o = {.tp = tp, .batch = 1, .seq = 4096};
+        mt_plan *p = mt_plan_run(m, g, &o);
+        cr_assert_not_null(p, "%s", mt_ctx_errmsg(ctx));
+        cr_assert(p->valid, "tp=%d: %s", tp, p->reason);
+        for (int l = 0; l < 3; l++) {
+            char nm[128];
+            int64_t want[3] = {25165824LL * 2 / tp, 131072LL * 2 / tp, 8388608LL * 2 / tp};
+            const char *proj[3] = {"in_proj_qkvz", "in_proj_ba", "out_proj"};
+            for (int k = 0; k < 3; k++) {
+                snprintf(nm, sizeof nm, "model.layers.%d.linear_attn.%s.weight", l, proj[k]);
+                const mt_plan_param *pp = plan_param(p, nm);
+                cr_assert_eq(pp->local_bytes, want[k], "tp=%d %s: %lld", tp, nm, (long long)pp->local_bytes);
+                cr_assert_eq(pp->shard_dim, k == 2 ? 1 : 0, "tp=%d %s", tp, nm);
+            }
+            snprintf(nm, sizeof nm, "model.layers.%d.linear_attn.conv1d.weight", l);
+            cr_assert_eq(plan_param(p, nm)->local_bytes, 65536);
+            cr_assert_eq(deltanet_comms(p, l, MT_COMM_ALL_GATHER), 0, "tp=%d layer %d", tp, l);
+            cr_assert_eq(deltanet_comms(p, l, MT_COMM_ALL_TO_ALL), 0, "tp=%d layer %d", tp, l);
+            cr_assert_eq(deltanet_comms(p, l, MT_COMM_ALL_REDUCE), 1, "tp=%d layer %d", tp, l);
+        }
+    }
+    mt_ctx_free(ctx);
 }

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <metatrace/plan.h>
+
 #include "models/blocks.h"
 #include "testutil.h"
 #include "tiny_configs.h"
@@ -147,6 +149,67 @@ Test(jamba, mixer_graph_and_scan_arguments) {
     mt_binding bind = {names, vals, 2};
     cr_assert_eq(mt_sym_eval(ctx, f, &bind, &v), MT_OK);
     cr_assert_eq(v, 87040);
+    mt_ctx_free(ctx);
+}
+
+/* Jamba's Mamba mixer at tp 2 (vLLM's MambaMixer: in_proj merged column-parallel, x_proj row-parallel,
+ * dt_proj column-parallel, the conv and the scan per channel, out_proj row-parallel). Its in_proj output
+ * [b, s, 2I] is transposed and chunked into x and gate along the channels: the column option of in_proj
+ * is packed, each rank its block of the x half and of the gate half (rows [r x I/2, (r+1) x I/2) and I +
+ * the same; I = 8192), so the chunk keeps each rank's channels, the depthwise conv1d and the scan run on
+ * them, and no all-gather is left in a Mamba layer. AI21-Jamba-1.5-Mini at 2 layers (both Mamba), bf16:
+ * per rank in_proj 67,108,864 x 2 B / 2, x_proj 2,359,296 x 2 / 2 on its input features, dt_proj's
+ * weight [8192, 256] and bias 1/2 on the channels, out_proj 33,554,432 x 2 / 2; the conv's weight and
+ * bias, A_log, D and the three norms whole. The collectives of a layer's mixer: x_proj's partial
+ * output all-reduced where its dt, B, C pieces meet their RMSNorms (three), out_proj's all-reduce. */
+Test(jamba, mamba_mixer_sharded_by_channels_tp2) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, JAMBA_15_MINI, 2);
+    mt_graph *g = tu_trace(m);
+    mt_plan_opts o = {.tp = 2, .batch = 1, .seq = 4096};
+    mt_plan *p = mt_plan_run(m, g, &o);
+    cr_assert_not_null(p, "%s", mt_ctx_errmsg(ctx));
+    cr_assert(p->valid, "%s", p->reason);
+    static const struct { const char *name; int64_t local; int dim; } W[] = {
+        {"in_proj.weight", 67108864, 0},    {"x_proj.weight", 2359296, 1}, {"dt_proj.weight", 2097152, 0},
+        {"dt_proj.bias", 8192, 0},          {"out_proj.weight", 33554432, 1}, {"conv1d.weight", 65536, -1},
+        {"conv1d.bias", 16384, -1},         {"A_log", 262144, -1},         {"D", 16384, -1},
+    };
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; i < sizeof W / sizeof *W; i++) {
+            char nm[96];
+            snprintf(nm, sizeof nm, "model.layers.%d.mamba.%s", l, W[i].name);
+            const mt_plan_param *pp = NULL;
+            for (int k = 0; k < p->nparams && !pp; k++)
+                if (strcmp(p->params[k].name, nm) == 0) pp = &p->params[k];
+            cr_assert_not_null(pp, "%s", nm);
+            cr_assert_eq(pp->local_bytes, W[i].local, "%s: %lld", nm, (long long)pp->local_bytes);
+            cr_assert_eq(pp->shard_dim, W[i].dim, "%s: %d", nm, pp->shard_dim);
+            if (strcmp(W[i].name, "in_proj.weight") == 0) {
+                cr_assert_eq(pp->parts, 2);
+                for (int r = 0; r < 2; r++) {
+                    int64_t rg[2][2];
+                    cr_assert_eq(mt_plan_param_ranges(p, pp, r, rg, 2), 2);
+                    cr_assert(rg[0][0] == r * 4096 && rg[0][1] == (r + 1) * 4096 && rg[1][0] == 8192 + r * 4096 &&
+                              rg[1][1] == 8192 + (r + 1) * 4096, "rank %d", r);
+                }
+            }
+        }
+    }
+    int ar = 0;
+    for (int k = 0; k < p->ncomms; k++) {
+        const mt_plan_comm *c = &p->comms[k];
+        bool in = false;
+        for (int d = 0; c->producer->stack && d < c->producer->stack->depth; d++)
+            in = in || strstr(c->producer->stack->mods[d]->path, ".mamba") != NULL;
+        if (c->producer->module && strstr(c->producer->module->path, ".mamba")) in = true;
+        cr_assert(!in || c->kind == MT_COMM_ALL_REDUCE, "%s after %s", mt_comm_kind_name(c->kind), c->producer->name);
+        ar += in;
+    }
+    cr_assert_eq(ar, 2 * 4);
+    mt_node *sc = tu_first_op(g, MT_OP_SELECTIVE_SCAN, "model.layers.0.mamba");
+    mt_placement ps = p->nodes[sc->index];
+    cr_assert(ps.kind == MT_PLACE_SHARD && ps.dim == 1 && ps.ways == 2 && ps.layout == 0);
     mt_ctx_free(ctx);
 }
 
