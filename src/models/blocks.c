@@ -926,6 +926,20 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
     return y;
 }
 
+/* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
+int64_t mt_params_under(const mt_module *mod) {
+    int64_t n = 0;
+    for (int i = 0; i < mod->params.n; i++) {
+        const mt_param *p = mod->params.items[i];
+        if (p->is_buffer || p->tied_to) continue;
+        int64_t k = 1;
+        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]);
+        n += k;
+    }
+    for (int i = 0; i < mod->children.n; i++) n += mt_params_under(mod->children.items[i]);
+    return n;
+}
+
 const mt_sym *mt_image_count(mt_model *m, int64_t tokens_per_image) {
     mt_ctx *ctx = m->ctx;
     const mt_tensor *ids = m->inputs.items[0];

@@ -194,6 +194,9 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out);
 /* Build a Llama-style CausalLM tree on m->root and trace it. */
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s);
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s);
+/* Unique parameters (tied aliases once) under `mod`, whose shapes are constants
+ * (a built model's): a vision-language family's language-model total. */
+int64_t mt_params_under(const mt_module *mod);
 /* A vision-language model's image count: the input symbol `images`, bounded
  * (when symbolic) by 1 and batch*seq // tokens_per_image (every image fills that
  * many of input_ids' positions, the first input). With batch and seq bound, a

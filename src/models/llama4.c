@@ -1004,20 +1004,6 @@ static mt_status l4_build(mt_model *m) {
     return MT_OK;
 }
 
-/* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
-static int64_t params_under(const mt_module *mod) {
-    int64_t n = 0;
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        if (p->is_buffer || p->tied_to) continue;
-        int64_t k = 1;
-        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]);
-        n += k;
-    }
-    for (int i = 0; i < mod->children.n; i++) n += params_under(mod->children.items[i]);
-    return n;
-}
-
 /* The active count (mt_moe_totals) and, for llama4, the language model alone. */
 static mt_status l4_totals(const mt_model *m, mt_totals *t) {
     mt_status st = mt_moe_totals(m, t);
@@ -1025,7 +1011,7 @@ static mt_status l4_totals(const mt_model *m, mt_totals *t) {
     if (st != MT_OK || !mm) return st;
     const l4 *f = mm->fam;
     if (f && f->vis && mm->dec.root) {
-        t->text_params = params_under(mm->dec.root);
+        t->text_params = mt_params_under(mm->dec.root);
         t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(mm->dec.dtype);
     }
     return MT_OK;

@@ -481,24 +481,10 @@ static mt_status mistral3_forward(mt_model *m, mt_tracer *tr) {
     return mt_dec_forward(m, tr, &g->text);
 }
 
-/* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
-static int64_t params_under(const mt_module *mod) {
-    int64_t n = 0;
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        if (p->is_buffer || p->tied_to) continue;
-        int64_t k = 1;
-        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]);
-        n += k;
-    }
-    for (int i = 0; i < mod->children.n; i++) n += params_under(mod->children.items[i]);
-    return n;
-}
-
 /* The language model alone: mt_totals.text_params. */
 static mt_status mistral3_totals(const mt_model *m, mt_totals *t) {
     const mistral3 *g = m->family;
-    t->text_params = params_under(g->text.root);
+    t->text_params = mt_params_under(g->text.root);
     t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(g->text.dtype);
     return MT_OK;
 }

@@ -651,27 +651,13 @@ static mt_status qwen_vl_forward(mt_model *m, mt_tracer *tr) {
     return mt_dec_forward(m, tr, &g->text);
 }
 
-/* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
-static int64_t params_under(const mt_module *mod) {
-    int64_t n = 0;
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        if (p->is_buffer || p->tied_to) continue;
-        int64_t k = 1;
-        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]);
-        n += k;
-    }
-    for (int i = 0; i < mod->children.n; i++) n += params_under(mod->children.items[i]);
-    return n;
-}
-
 /* The language model alone (model.* and lm_head): mt_totals.text_params. */
 static mt_status qwen_vl_totals(const mt_model *m, mt_totals *t) {
     const qwen_vl *g = m->family;
     int64_t n = 0;
     for (int i = 0; i < m->root->children.n; i++) {
         const mt_module *c = m->root->children.items[i];
-        if (c != g->visual) n += params_under(c);
+        if (c != g->visual) n += mt_params_under(c);
     }
     t->text_params = n;
     t->text_param_bytes = n * (int64_t)mt_dtype_size(g->text.dtype);
