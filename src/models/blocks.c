@@ -926,6 +926,16 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
     return y;
 }
 
+mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
+    if (!mlp) return NULL;
+    mt_tr_enter(tr, mlp);
+    mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc1"), x);
+    f = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), f);
+    f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc2"), f);
+    mt_tr_leave(tr);
+    return f;
+}
+
 /* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
 int64_t mt_params_under(const mt_module *mod) {
     int64_t n = 0;

@@ -194,6 +194,9 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out);
 /* Build a Llama-style CausalLM tree on m->root and trace it. */
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s);
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s);
+/* A vision encoder's MLP module (SiglipMLP, Llama4VisionMLP): fc2(activation_fn(fc1(x))),
+ * traced inside the module. */
+mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x);
 /* Unique parameters (tied aliases once) under `mod`, whose shapes are constants
  * (a built model's): a vision-language family's language-model total. */
 int64_t mt_params_under(const mt_module *mod);

@@ -696,12 +696,7 @@ static mt_tensor *vision_forward(mt_tracer *tr, const l4_vision *v, mt_tensor *p
         h = mt_add(tr, res, a);
         res = h;
         mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
-        mt_module *mlp = mt_tr_child(tr, L, "mlp");
-        mt_tr_enter(tr, mlp);
-        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc1"), f);
-        f = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), f);
-        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc2"), f);
-        mt_tr_leave(tr);
+        f = mt_fc_mlp_forward(tr, mt_tr_child(tr, L, "mlp"), f);
         h = mt_add(tr, res, f);
         mt_tr_leave(tr);
     }

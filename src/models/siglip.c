@@ -185,13 +185,8 @@ mt_tensor *mt_siglip_forward(mt_tracer *tr, mt_module *tower, mt_tensor *px, con
         a = attn_forward(tr, mt_tr_child(tr, L, "self_attn"), a, v);
         h = mt_add(tr, res, a);
         res = h;
-        mt_module *mlp = mt_tr_child(tr, L, "mlp");
         mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, L, "layer_norm2"), h);
-        mt_tr_enter(tr, mlp);
-        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc1"), f);
-        f = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), f);
-        f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc2"), f);
-        mt_tr_leave(tr);
+        f = mt_fc_mlp_forward(tr, mt_tr_child(tr, L, "mlp"), f);
         h = mt_add(tr, res, f);
         mt_tr_leave(tr);
     }
