@@ -926,6 +926,16 @@ static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tenso
     return y;
 }
 
+void mt_vision_info(mt_model *m, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads,
+                    int64_t image_size, int64_t patch_size) {
+    mt_model_info(m, "vision_hidden_size", mt_a_int(hidden));
+    mt_model_info(m, "vision_intermediate_size", mt_a_int(intermediate));
+    mt_model_info(m, "vision_num_hidden_layers", mt_a_int(layers));
+    mt_model_info(m, "vision_num_attention_heads", mt_a_int(heads));
+    mt_model_info(m, "image_size", mt_a_int(image_size));
+    mt_model_info(m, "patch_size", mt_a_int(patch_size));
+}
+
 mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!mlp) return NULL;
     mt_tr_enter(tr, mlp);

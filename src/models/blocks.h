@@ -194,6 +194,11 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out);
 /* Build a Llama-style CausalLM tree on m->root and trace it. */
 mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s);
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s);
+/* A vision tower's hyper-parameter rows for reports (mt_model_info): vision_hidden_size,
+ * vision_intermediate_size, vision_num_hidden_layers, vision_num_attention_heads,
+ * image_size, patch_size, in that order. */
+void mt_vision_info(mt_model *m, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads,
+                    int64_t image_size, int64_t patch_size);
 /* A vision encoder's MLP module (SiglipMLP, Llama4VisionMLP): fc2(activation_fn(fc1(x))),
  * traced inside the module. */
 mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x);

@@ -305,12 +305,8 @@ static mt_status gemma3_mm_build(mt_model *m) {
     st = mt_dec_build(m, &g->text);
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
-    mt_model_info(m, "vision_hidden_size", mt_a_int(g->vision.hidden));
-    mt_model_info(m, "vision_intermediate_size", mt_a_int(g->vision.intermediate));
-    mt_model_info(m, "vision_num_hidden_layers", mt_a_int(g->vision.layers));
-    mt_model_info(m, "vision_num_attention_heads", mt_a_int(g->vision.heads));
-    mt_model_info(m, "image_size", mt_a_int(g->vision.image_size));
-    mt_model_info(m, "patch_size", mt_a_int(g->vision.patch_size));
+    mt_vision_info(m, g->vision.hidden, g->vision.intermediate, g->vision.layers, g->vision.heads,
+                   g->vision.image_size, g->vision.patch_size);
     mt_model_info(m, "mm_tokens_per_image", mt_a_int(g->mm_tokens));
     mt_model_info(m, "image_token_index", mt_a_int(g->image_token));
     return MT_OK;

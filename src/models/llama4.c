@@ -981,12 +981,7 @@ static mt_status l4_build(mt_model *m) {
         return mt_config_error(top, image_token_field(top), "image token %lld outside the vocabulary (%lld)",
                                (long long)v->image_token, (long long)mm->dec.vocab);
     f->vis = v;
-    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
-    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
-    mt_model_info(m, "vision_num_hidden_layers", mt_a_int(v->layers));
-    mt_model_info(m, "vision_num_attention_heads", mt_a_int(v->heads));
-    mt_model_info(m, "image_size", mt_a_int(v->image_size));
-    mt_model_info(m, "patch_size", mt_a_int(v->patch_size));
+    mt_vision_info(m, v->hidden, v->intermediate, v->layers, v->heads, v->image_size, v->patch_size);
     mt_model_info(m, "pixel_shuffle_ratio", mt_a_float(v->ratio));
     mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
     mt_model_info(m, "image_token_index", mt_a_int(v->image_token));

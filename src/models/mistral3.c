@@ -454,12 +454,7 @@ static mt_status mistral3_build(mt_model *m) {
     st = mt_dec_build(m, &g->text);
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
-    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
-    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
-    mt_model_info(m, "vision_num_hidden_layers", mt_a_int(v->layers));
-    mt_model_info(m, "vision_num_attention_heads", mt_a_int(v->heads));
-    mt_model_info(m, "image_size", mt_a_int(v->image_size));
-    mt_model_info(m, "patch_size", mt_a_int(v->patch_size));
+    mt_vision_info(m, v->hidden, v->intermediate, v->layers, v->heads, v->image_size, v->patch_size);
     mt_model_info(m, "spatial_merge_size", mt_a_int(g->merge));
     mt_model_info(m, "image_tokens_per_image", mt_a_int(g->tokens));
     mt_model_info(m, "image_token_index", mt_a_int(g->image_token));
