@@ -244,7 +244,7 @@ static mt_placement choose(pl_eval *E, cands *cs, const mt_node *n) {
     double bc = INF;
     for (int i = 0; i < cs->n; i++) {
         double x = cand_cost(E, &cs->c[i], n);
-        if (x < bc * (1 - 1e-12) - 1e-9 || (best < 0 && x < INF)) {
+        if (x < bc * (1 - PL_PARAMS.tie_rel) - PL_PARAMS.tie_abs || (best < 0 && x < INF)) {
             bc = x;
             best = i;
         }

@@ -10,6 +10,34 @@
 
 #include "plan_internal.h"
 
+/* Pairs of groups are changed together in the search: a column-parallel
+ * projection and the row-parallel one after it only pay off together
+ * (either alone costs the same or more), which single moves never find; run
+ * while the work stays small. */
+const pl_params PL_PARAMS = {
+    .walk_steps = 64,
+    .score_visits = 48,
+    .score_depth = 12,
+    .mlp_depth = 4,
+    .vocab_steps = 8,
+    .default_batch = 1,
+    .default_seq = 4096,
+    .pack_steps = 8,
+    .sig_rounds = 3,
+    .tie_rel = 1e-12,
+    .tie_abs = 1e-9,
+    .group_sweeps = 6,
+    .pair_rounds = 3,
+    .weight_sweeps = 4,
+    .pair_budget = 1.5e6,
+    .block_budget = 20 * 1.5e6,
+    .weight_budget = 2e6,
+    .time_tol = 1e-9,
+    .time_floor = 1e-12,
+    .window_comm_tol = 1e-6,
+    .window_coll_tol = 1e-6,
+};
+
 static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     memset(P, 0, sizeof *P);
     P->lim = pl_limits_new(m, g);

@@ -12,6 +12,40 @@
 #include "opinfo_internal.h"
 #include "walk_internal.h"
 
+/* The planner's budgets, bounds and tolerances, every pass's in one place
+ * (PL_PARAMS, plan.c): how far the constraints walk, the bound's defaults,
+ * the setup's walks and signature rounds, the propagation's tie tolerance
+ * and the search's budgets. */
+typedef struct pl_params {
+    /* constraints (constraints.c) */
+    int walk_steps;         /* a key walked back to its head split */
+    int score_visits;       /* a softmax walked back to its scores matmul: nodes visited */
+    int score_depth;        /* ... and depth */
+    int mlp_depth;          /* an activation back to its Linear, a Linear back to its activation */
+    int vocab_steps;        /* the first output back to the Linear producing it */
+    /* setup (setup.c) */
+    int64_t default_batch;  /* the bound when neither the options nor the traced input give one */
+    int64_t default_seq;
+    int pack_steps;         /* a chunk back to the product it cuts */
+    int sig_rounds;         /* rounds of neighbourhood hashing of the structural signatures */
+    /* propagation (placements.c): a candidate beats the best so far when it
+     * costs less than best x (1 - tie_rel) - tie_abs (the first wins ties) */
+    double tie_rel, tie_abs;
+    /* search (search.c) */
+    int group_sweeps;       /* passes over the groups of equal weights */
+    int pair_rounds;        /* passes over pairs of groups (1 when only pairs of one block are tried) */
+    int weight_sweeps;      /* passes over single weights */
+    double pair_budget;     /* pairs x option pairs x propagated nodes for every pair to be tried */
+    double block_budget;    /* past it, pairs of one block x nodes under this */
+    double weight_budget;   /* options x weights x nodes for the weight-by-weight pass */
+    double time_tol;        /* relative: communication times closer than this are equal */
+    double time_floor;      /* seconds: the smallest time the tolerance is taken of */
+    double window_comm_tol; /* relative, on wire bytes: the window's cost equals the whole graph's */
+    double window_coll_tol; /* on collectives, likewise */
+} pl_params;
+
+extern const pl_params PL_PARAMS;
+
 /* A placement and the placements already materialized for one tensor:
  * bit 0 replicated, bit 1 partial, bit 2+d sharded on d into tp blocks. */
 typedef struct pl_val {

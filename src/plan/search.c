@@ -1,5 +1,5 @@
 /* Tensor-parallel planning, pass 2: the search over the weights' choices, by
- * coordinate descent (one routine, its budgets in PL_SEARCH), each choice
+ * coordinate descent (one routine, its budgets in PL_PARAMS, plan.c), each choice
  * priced by a propagation of placements (placements.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -31,37 +31,6 @@ static void set_choice(pl_eval *E, int i, int o) {
     E->choice[i] = o;
 }
 
-/* The search's budgets and tolerances, in one place. */
-typedef struct pl_search_params {
-    int group_sweeps;       /* passes over the groups of equal weights */
-    int pair_rounds;        /* passes over pairs of groups (1 when only pairs of one block are tried) */
-    int weight_sweeps;      /* passes over single weights */
-    double pair_budget;     /* pairs x option pairs x propagated nodes for every pair to be tried */
-    double block_budget;    /* past it, pairs of one block x nodes under this */
-    double weight_budget;   /* options x weights x nodes for the weight-by-weight pass */
-    double time_tol;        /* relative: communication times closer than this are equal */
-    double time_floor;      /* seconds: the smallest time the tolerance is taken of */
-    double window_comm_tol; /* relative, on wire bytes: the window's cost equals the whole graph's */
-    double window_coll_tol; /* on collectives, likewise */
-} pl_search_params;
-
-/* Pairs of groups changed together: a column-parallel projection and the
- * row-parallel one after it only pay off together (either alone costs the
- * same or more), which single moves never find; run while the work stays
- * small. */
-static const pl_search_params PL_SEARCH = {
-    .group_sweeps = 6,
-    .pair_rounds = 3,
-    .weight_sweeps = 4,
-    .pair_budget = 1.5e6,
-    .block_budget = 20 * 1.5e6,
-    .weight_budget = 2e6,
-    .time_tol = 1e-9,
-    .time_floor = 1e-12,
-    .window_comm_tol = 1e-6,
-    .window_coll_tol = 1e-6,
-};
-
 static pl_cost evaluate(pl_eval *E) {
     pl_propagate(E);
     return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll, pl_comm_time(E->P, E->comm, E->ncoll)};
@@ -70,7 +39,7 @@ static pl_cost evaluate(pl_eval *E) {
 static bool better(pl_cost a, pl_cost b) {
     if (a.infeasible != b.infeasible) return !a.infeasible;
     if (a.repl != b.repl) return a.repl < b.repl;
-    double tol = PL_SEARCH.time_tol * (b.time > PL_SEARCH.time_floor ? b.time : PL_SEARCH.time_floor);
+    double tol = PL_PARAMS.time_tol * (b.time > PL_PARAMS.time_floor ? b.time : PL_PARAMS.time_floor);
     if (a.time < b.time - tol) return true;
     if (a.time > b.time + tol) return false;
     if (a.rank != b.rank) return a.rank < b.rank;
@@ -167,7 +136,7 @@ static pl_cost descend(pl_eval *E, pl_cost best, int *evals, const pl_descent *d
  * and its row-parallel partner are always in one). */
 static pl_cost descend_groups_and_pairs(pl_eval *E, pl_cost best, int *evals) {
     const planner *P = E->P;
-    const pl_descent groups = {.groups = true, .sweeps = PL_SEARCH.group_sweeps};
+    const pl_descent groups = {.groups = true, .sweeps = PL_PARAMS.group_sweeps};
     best = descend(E, best, evals, &groups);
     double leaders = 0, opts = 0, near = 0;
     for (int gi = 0; gi < P->nvars; gi++)
@@ -175,24 +144,24 @@ static pl_cost descend_groups_and_pairs(pl_eval *E, pl_cost best, int *evals) {
     if (leaders < 2) return best;
     double pairs = opts * opts / 2;
     double nodes = E->window ? P->nwin : P->g->n;
-    bool block_only = pairs * nodes > PL_SEARCH.pair_budget;
+    bool block_only = pairs * nodes > PL_PARAMS.pair_budget;
     if (block_only && !E->window && P->node_w) return best; /* the window found them; the whole graph only checks */
     if (block_only) {
         for (int gi = 0; gi < P->nvars; gi++)
             for (int gj = gi + 1; P->vars[gi].group == gi && gj < P->nvars; gj++)
                 if (P->vars[gj].group == gj && same_block(P->vars[gi].module, P->vars[gj].module))
                     near += 2;
-        if (near * nodes > PL_SEARCH.block_budget) return best;
+        if (near * nodes > PL_PARAMS.block_budget) return best;
     }
     pl_descent d = {.groups = true, .pairs = true, .block_only = block_only,
-                    .sweeps = block_only ? 1 : PL_SEARCH.pair_rounds, .then = &groups};
+                    .sweeps = block_only ? 1 : PL_PARAMS.pair_rounds, .then = &groups};
     return descend(E, best, evals, &d);
 }
 
 static bool same_cost(pl_cost a, pl_cost b) {
-    double tol = PL_SEARCH.window_comm_tol * (b.comm > 1 ? b.comm : 1);
+    double tol = PL_PARAMS.window_comm_tol * (b.comm > 1 ? b.comm : 1);
     return a.infeasible == b.infeasible && a.comm <= b.comm + tol && a.comm >= b.comm - tol &&
-           a.ncoll <= b.ncoll + PL_SEARCH.window_coll_tol && a.ncoll >= b.ncoll - PL_SEARCH.window_coll_tol;
+           a.ncoll <= b.ncoll + PL_PARAMS.window_coll_tol && a.ncoll >= b.ncoll - PL_PARAMS.window_coll_tol;
 }
 
 pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exact) {
@@ -230,7 +199,7 @@ pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exac
     double work = 0;
     for (int i = 0; i < P->nvars; i++) work += P->vars[i].nopts;
     work *= P->g->n;
-    if (work > PL_SEARCH.weight_budget) return best;
-    const pl_descent weights = {.sweeps = PL_SEARCH.weight_sweeps};
+    if (work > PL_PARAMS.weight_budget) return best;
+    const pl_descent weights = {.sweeps = PL_PARAMS.weight_sweeps};
     return descend(E, best, evals, &weights);
 }

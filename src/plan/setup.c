@@ -181,7 +181,7 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
     P->g = g;
     /* the bound: the options, else the first input's dims when they were
      * bound at trace time (bytes per token then divide by the tokens the
-     * concrete shapes hold), else 1 x 4096 */
+     * concrete shapes hold), else the defaults (PL_PARAMS: 1 x 4096) */
     int64_t in_b = 0, in_s = 0;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
@@ -190,8 +190,8 @@ mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_o
         in_s = dimv(&n->outs[0], 1);
         break;
     }
-    P->batch = o->batch > 0 ? o->batch : in_b > 0 ? in_b : 1;
-    P->seq = o->seq > 0 ? o->seq : in_s > 0 ? in_s : 4096;
+    P->batch = o->batch > 0 ? o->batch : in_b > 0 ? in_b : PL_PARAMS.default_batch;
+    P->seq = o->seq > 0 ? o->seq : in_s > 0 ? in_s : PL_PARAMS.default_seq;
     /* the link inside a node: the cluster's GPU, or the H100 preset's NVLink */
     int npre = 0;
     const mt_gpu_spec *gpu = o->cluster ? &o->cluster->gpu : &mt_gpu_presets(&npre)[0];
@@ -282,7 +282,7 @@ mt_status pl_packs(planner *P) {
             continue;
         const mt_tensor *x = P->slot_t[V->in[0]];
         int d = V->dim;
-        for (int step = 0; step < 8 && x && x->node; step++) {
+        for (int step = 0; step < PL_PARAMS.pack_steps && x && x->node; step++) {
             const mt_node *m = x->node;
             const mt_node *a = pl_expert3d_attr(m);
             int vi = a ? P->node_var[a->index]
@@ -662,8 +662,6 @@ done:
     return st;
 }
 
-#define PL_SIG_ROUNDS 3
-
 /* Structural signatures: a few rounds of neighbourhood hashing over op ids,
  * leaf kinds and shapes (never names), so weights in repeated blocks that
  * play the same part get the same signature and are searched together. */
@@ -701,7 +699,7 @@ mt_status pl_signatures(planner *P) {
         })
     }
     off[n] = nins;
-    for (int round = 0; round < PL_SIG_ROUNDS; round++) {
+    for (int round = 0; round < PL_PARAMS.sig_rounds; round++) {
         for (int i = 0; i < n; i++) h2[i] = mix(h[i], 0x51);
         for (int i = 0; i < n; i++)
             for (int k = 0; k < off[i + 1] - off[i]; k++) {
