@@ -361,11 +361,8 @@ pl_limits *pl_limits_new(mt_model *m, const mt_graph *g) {
     memset(L, 0, sizeof *L);
     L->m = m;
     /* the batch dim: dim 0 of the first input */
-    const mt_sym *batch = NULL;
-    for (int i = 0; i < g->n && !batch; i++) {
-        const mt_node *n = g->nodes[i];
-        if (n->op == MT_NODE_PLACEHOLDER && n->nout > 0 && n->outs[0].ndim > 0) batch = n->outs[0].shape[0];
-    }
+    const mt_tensor *in = pl_first_input(g, 1);
+    const mt_sym *batch = in ? in->shape[0] : NULL;
     bool ok = true;
     for (int i = 0; i < g->n && ok; i++) {
         const mt_node *n = g->nodes[i];
