@@ -66,16 +66,15 @@ static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const 
     return MT_OK;
 }
 
-/* What the passes keep lives in the context's arena (freed with it), but the
- * hash indexes and the propagation buffers: heap blocks, freed here. */
+/* What the passes keep lives in the context's arena (freed with it); the
+ * propagation's buffers are heap blocks (they serve every degree, and the
+ * records grow), freed here. */
 static void plan_release(planner *P) {
     mt_ctx *ctx = P->G.ctx;
     if (!ctx) return;
-    map_free(ctx, &P->G.bind_map);
     pl_eval *E = &P->E;
     void *bufs[5] = {E->choice, E->vals, E->sliced, E->split_in, E->recs};
-    for (int i = 0; i < 5; i++)
-        if (bufs[i]) mt_heap_free(ctx, bufs[i]);
+    for (int i = 0; i < 5; i++) mt_heap_free(ctx, bufs[i]);
 }
 
 static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {

@@ -257,20 +257,58 @@ void pl_push_rec(pl_eval *E, const pl_rec *r);
  * entries with equal hashes apart), so every lookup of the passes is O(1) ---- */
 typedef bool (*pl_eq_fn)(const void *u, int val, const void *key);
 
-static inline bool map_init(mt_ctx *ctx, pl_map *m, size_t n) {
+/* ---- the passes' one clean-up style ----
+ * What outlives a pass function (the view, the report) lives in the
+ * context's arena, freed with it. What a function needs only while it runs
+ * (work arrays, indexes) comes from its scratch: heap blocks recorded there
+ * and freed together by pl_scratch_end, which every return of the function
+ * goes through (`return pl_scratch_end(&S, st)`). */
+#define PL_SCRATCH_MAX 16
+typedef struct pl_scratch {
+    mt_ctx *ctx;
+    void *blk[PL_SCRATCH_MAX];
+    int n;
+} pl_scratch;
+
+/* A zeroed heap block of `bytes` held by S, NULL on failure (the status on
+ * the context). */
+static inline void *pl_tmp(pl_scratch *S, size_t bytes) {
+    if (S->n == PL_SCRATCH_MAX) {
+        mt_fail(S->ctx, MT_ERR_INTERNAL, "planner: more than %d scratch blocks in one pass", PL_SCRATCH_MAX);
+        return NULL;
+    }
+    void *p = mt_heap_alloc(S->ctx, bytes);
+    if (p) S->blk[S->n++] = p;
+    return p;
+}
+
+/* An array of n elements of `elem` bytes (n + 1 allocated: never empty). */
+static inline void *pl_tmp_array(pl_scratch *S, size_t n, size_t elem) {
+    if (n + 1 > SIZE_MAX / elem) {
+        mt_fail(S->ctx, MT_ERR_OVERFLOW, "planner: a scratch array of %zu elements overflows", n);
+        return NULL;
+    }
+    return pl_tmp(S, (n + 1) * elem);
+}
+
+/* Frees what S holds; returns st. */
+static inline mt_status pl_scratch_end(pl_scratch *S, mt_status st) {
+    for (int i = 0; i < S->n; i++) mt_heap_free(S->ctx, S->blk[i]);
+    S->n = 0;
+    return st;
+}
+
+/* An index for n entries: its arrays from S (NULL: the context's arena, for
+ * an index the view keeps). */
+static inline bool map_init(mt_ctx *ctx, pl_scratch *S, pl_map *m, size_t n) {
     size_t cap = 16;
     while (cap < 2 * n + 2) cap *= 2;
-    m->keys = mt_heap_alloc(ctx, cap * sizeof *m->keys);
-    m->vals = mt_heap_alloc(ctx, cap * sizeof *m->vals);
+    m->keys = S ? pl_tmp(S, cap * sizeof *m->keys) : mt_alloc_array(ctx, cap, sizeof *m->keys);
+    m->vals = S ? pl_tmp(S, cap * sizeof *m->vals) : mt_alloc_array(ctx, cap, sizeof *m->vals);
     m->mask = cap - 1;
     if (!m->keys || !m->vals) return false;
     for (size_t i = 0; i < cap; i++) m->vals[i] = -1;
     return true;
-}
-
-static inline void map_free(mt_ctx *ctx, pl_map *m) {
-    if (m->keys) mt_heap_free(ctx, m->keys);
-    if (m->vals) mt_heap_free(ctx, m->vals);
 }
 
 /* The value stored under `key` (eq(u, value, key) true), or -1 after storing

@@ -192,14 +192,12 @@ static mt_status list_experts(const pl_view *G, const pl_degree *D, mt_plan *R, 
     const mt_graph *g = G->g;
     int tp = D->tp, nc = G->ncontainers;
     if (nc == 0) return MT_OK;
-    pl_box *bx = mt_heap_alloc(ctx, (size_t)nc * sizeof *bx);
+    pl_scratch S = {.ctx = ctx};
+    pl_box *bx = pl_tmp_array(&S, (size_t)nc, sizeof *bx);
     pl_map idx = {0}, moe = {0};
-    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nc * sizeof *moes);
-    mt_status st = MT_OK;
-    if (!bx || !moes || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc)) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    const mt_module **moes = pl_tmp_array(&S, (size_t)nc, sizeof *moes);
+    if (!bx || !moes || !map_init(ctx, &S, &idx, (size_t)nc) || !map_init(ctx, &S, &moe, (size_t)nc))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int c = 0; c < nc; c++) {
         map_get(&idx, ptr_hash(G->containers[c]), ptr_eq, G->containers, G->containers[c], c);
         moes[c] = G->containers[c]->parent;
@@ -258,12 +256,7 @@ static mt_status list_experts(const pl_view *G, const pl_degree *D, mt_plan *R, 
         int c = stack_find(&moe, moes, R->comms[i].producer);
         if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
     }
-done:
-    map_free(ctx, &idx);
-    map_free(ctx, &moe);
-    if (bx) mt_heap_free(ctx, bx);
-    if (moes) mt_heap_free(ctx, moes);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* Fused experts: the 3-D weights a matmul/bmm or F.linear reads
@@ -279,20 +272,19 @@ static mt_status fused_experts(const pl_view *G, const pl_degree *D, mt_plan *R,
     mt_ctx *ctx = G->ctx;
     const mt_graph *g = G->g;
     int tp = D->tp, nm = 0, no = 0;
-    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nf * sizeof *moes);   /* per block */
-    const mt_module **owner = mt_heap_alloc(ctx, (size_t)nf * sizeof *owner); /* per block: its first module */
-    const mt_node **first = mt_heap_alloc(ctx, (size_t)nf * sizeof *first);
-    int64_t *topk = mt_heap_alloc(ctx, (size_t)nf * sizeof *topk), *bytes = mt_heap_alloc(ctx, (size_t)nf * sizeof *bytes);
-    int *entry = mt_heap_alloc(ctx, (size_t)nf * sizeof *entry), *nown = mt_heap_alloc(ctx, (size_t)nf * sizeof *nown);
-    const mt_module **mods = mt_heap_alloc(ctx, (size_t)nf * sizeof *mods);    /* per module holding weights */
-    int *block = mt_heap_alloc(ctx, (size_t)nf * sizeof *block);               /* per module: its block */
+    pl_scratch S = {.ctx = ctx};
+    size_t n = (size_t)nf;
+    const mt_module **moes = pl_tmp_array(&S, n, sizeof *moes);   /* per block */
+    const mt_module **owner = pl_tmp_array(&S, n, sizeof *owner); /* per block: its first module */
+    const mt_node **first = pl_tmp_array(&S, n, sizeof *first);
+    int64_t *topk = pl_tmp_array(&S, n, sizeof *topk), *bytes = pl_tmp_array(&S, n, sizeof *bytes);
+    int *entry = pl_tmp_array(&S, n, sizeof *entry), *nown = pl_tmp_array(&S, n, sizeof *nown);
+    const mt_module **mods = pl_tmp_array(&S, n, sizeof *mods);    /* per module holding weights */
+    int *block = pl_tmp_array(&S, n, sizeof *block);               /* per module: its block */
     pl_map bymod = {0}, bymoe = {0};
-    mt_status st = MT_OK;
     if (!moes || !owner || !first || !topk || !bytes || !entry || !nown || !mods || !block ||
-        !map_init(ctx, &bymod, (size_t)nf) || !map_init(ctx, &bymoe, (size_t)nf)) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+        !map_init(ctx, &S, &bymod, n) || !map_init(ctx, &S, &bymoe, n))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < g->n && no < nf; i++) {
         const mt_node *a = pl_expert3d_attr(g->nodes[i]);
         if (!a) continue;
@@ -358,13 +350,7 @@ static mt_status fused_experts(const pl_view *G, const pl_degree *D, mt_plan *R,
         int f = stack_find(&bymoe, moes, R->comms[i].producer);
         if (f >= 0) R->experts[entry[f]].comm_per_token += R->comms[i].wire_per_token;
     }
-done:
-    map_free(ctx, &bymod);
-    map_free(ctx, &bymoe);
-    void *bufs[] = {moes, owner, first, topk, bytes, entry, nown, mods, block};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (bufs[i]) mt_heap_free(ctx, bufs[i]);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 static mt_status experts_report(const pl_view *G, const pl_degree *D, mt_plan *R) {
@@ -373,26 +359,21 @@ static mt_status experts_report(const pl_view *G, const pl_degree *D, mt_plan *R
     for (int i = 0; i < G->nvars; i++) nf += G->vars[i].expert3d;
     if (nc == 0 && nf == 0) return MT_OK;
     size_t n = (size_t)nc + (size_t)nf + 1;
+    pl_scratch S = {.ctx = ctx};
     R->experts = mt_alloc_array(ctx, n, sizeof *R->experts);
-    const char **patl = mt_heap_alloc(ctx, n * sizeof *patl);
-    unsigned *flags = mt_heap_alloc(ctx, n * sizeof *flags);
+    const char **patl = pl_tmp_array(&S, n, sizeof *patl);
+    unsigned *flags = pl_tmp_array(&S, n, sizeof *flags); /* zeroed */
     pl_map pats = {0};
-    mt_status st = MT_OK;
-    if (!R->experts || !patl || !flags || !map_init(ctx, &pats, n)) st = mt_ctx_status(ctx);
-    if (st == MT_OK) {
-        memset(flags, 0, n * sizeof *flags);
-        st = list_experts(G, D, R, &pats, patl, flags);
-    }
-    if (st == MT_OK && nf > 0) st = fused_experts(G, D, R, nf, &pats, patl, flags);
-    for (int k = 0; st == MT_OK && k < R->nexperts; k++) {
+    if (!R->experts || !patl || !flags || !map_init(ctx, &S, &pats, n) ||
+        list_experts(G, D, R, &pats, patl, flags) != MT_OK ||
+        (nf > 0 && fused_experts(G, D, R, nf, &pats, patl, flags) != MT_OK))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
+    for (int k = 0; k < R->nexperts; k++) {
         mt_plan_experts *X = &R->experts[k];
         if (X->ep_valid) X->ep_local_bytes = X->param_bytes / D->tp;
         X->placement = placement_name(flags[k]);
     }
-    map_free(ctx, &pats);
-    if (patl) mt_heap_free(ctx, patl);
-    if (flags) mt_heap_free(ctx, flags);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* The collectives of the chosen plan: its propagation recorded, each
@@ -463,15 +444,15 @@ static mt_status memory_report(const pl_view *G, const pl_degree *D, pl_eval *E,
     M->kv_bytes_per_token = (int64_t)kv;
     M->kv_bytes = (int64_t)(kv_held * (double)G->batch);
     /* activations: live tensors (last use) at the bound shapes */
-    int *last = mt_heap_alloc(ctx, (size_t)G->nslots * sizeof *last);
-    if (!last) return mt_ctx_status(ctx);
+    pl_scratch S = {.ctx = ctx};
+    int *last = pl_tmp_array(&S, (size_t)G->nslots, sizeof *last);
+    double *freeat = pl_tmp_array(&S, (size_t)g->n, sizeof *freeat); /* zeroed */
+    if (!last || !freeat) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int s = 0; s < G->nslots; s++) last[s] = G->slot_node[s] ? G->slot_node[s]->index : 0;
     for (int i = 0; i < g->n; i++)
         for (int k = G->in_off[i]; k < G->in_off[i + 1]; k++)
             if (last[G->ins[k]] < i) last[G->ins[k]] = i;
     double live = 0, peak = 0;
-    double *freeat = mt_heap_alloc(ctx, (size_t)(g->n + 1) * sizeof *freeat);
-    if (!freeat) return mt_ctx_status(ctx);
     for (int s = 0; s < G->nslots; s++) {
         const mt_node *n = G->slot_node[s];
         if (!n || n->op == MT_NODE_GET_ATTR || n->is_tuple) continue;
@@ -486,9 +467,7 @@ static mt_status memory_report(const pl_view *G, const pl_degree *D, pl_eval *E,
         live -= freeat[i];
     }
     M->activation_peak_bytes = (int64_t)peak;
-    mt_heap_free(ctx, freeat);
-    mt_heap_free(ctx, last);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* The plan dict: one rule per Linear/Embedding weight or fused expert weight
@@ -498,21 +477,20 @@ static mt_status plan_dict(const pl_view *G, const pl_degree *D, pl_eval *E, mt_
     mt_ctx *ctx = G->ctx;
     const mt_graph *g = G->g;
     R->rules = mt_alloc_array(ctx, (size_t)G->nvars + 1, sizeof *R->rules);
-    if (!R->rules) return mt_ctx_status(ctx);
-    const char **pats = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *pats);
-    const char **paths = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *paths);
-    const char **styles = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *styles);
-    int *ways = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *ways);
-    if (!pats || !paths || !styles || !ways) return mt_ctx_status(ctx);
+    pl_scratch S = {.ctx = ctx};
+    const char **pats = pl_tmp_array(&S, (size_t)g->n, sizeof *pats);
+    const char **paths = pl_tmp_array(&S, (size_t)g->n, sizeof *paths);
+    const char **styles = pl_tmp_array(&S, (size_t)g->n, sizeof *styles);
+    int *ways = pl_tmp_array(&S, (size_t)g->n, sizeof *ways);
     int nm = 0;
-    bool *gath = mt_heap_alloc(ctx, (size_t)G->nslots + 1);
+    bool *gath = pl_tmp_array(&S, (size_t)G->nslots, sizeof *gath); /* zeroed */
+    const char **seen = pl_tmp_array(&S, (size_t)G->nvars + (size_t)g->n, sizeof *seen);
     pl_map seenp = {0}, bypat = {0};
-    if (!gath || !map_init(ctx, &seenp, (size_t)g->n + 1) || !map_init(ctx, &bypat, (size_t)G->nvars + 1))
-        return mt_ctx_status(ctx);
+    if (!R->rules || !pats || !paths || !styles || !ways || !gath || !seen ||
+        !map_init(ctx, &S, &seenp, (size_t)g->n + 1) || !map_init(ctx, &S, &bypat, (size_t)G->nvars + 1))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int r = 0; r < E->nrecs; r++)
         if (E->recs[r].kind == MT_COMM_ALL_GATHER) gath[E->recs[r].slot] = true;
-    const char **seen = mt_heap_alloc(ctx, ((size_t)G->nvars + g->n + 1) * sizeof *seen);
-    if (!seen) return mt_ctx_status(ctx);
     int nseen = 0;
     str_tab seentab = {seen}, pattab = {pats};
     for (int i = 0; i < g->n; i++) {
@@ -543,9 +521,9 @@ static mt_status plan_dict(const pl_view *G, const pl_degree *D, pl_eval *E, mt_
         nm++;
     }
     /* one rule per pattern when every module under it agrees, else one per path */
-    int *first = mt_heap_alloc(ctx, ((size_t)nm + 1) * sizeof *first);
-    bool *mixed = mt_heap_alloc(ctx, (size_t)nm + 1);
-    if (!first || !mixed) return mt_ctx_status(ctx);
+    int *first = pl_tmp_array(&S, (size_t)nm, sizeof *first);
+    bool *mixed = pl_tmp_array(&S, (size_t)nm, sizeof *mixed); /* zeroed */
+    if (!first || !mixed) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int k = 0; k < nm; k++) {
         int f = map_get(&bypat, str_hash(pats[k]), str_eq, &pattab, pats[k], k);
         first[k] = f >= 0 ? f : k;
@@ -559,13 +537,7 @@ static mt_status plan_dict(const pl_view *G, const pl_degree *D, pl_eval *E, mt_
         r->style = styles[k];
         r->ways = ways[k];
     }
-    map_free(ctx, &seenp);
-    map_free(ctx, &bypat);
-    mt_heap_free(ctx, gath);
-    mt_heap_free(ctx, seen);
-    mt_heap_free(ctx, first);
-    mt_heap_free(ctx, mixed);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* With full false (mt_plan_auto) only the per-rank bytes and the

@@ -47,11 +47,12 @@ static mt_status bind_shapes(pl_view *G) {
     const mt_graph *g = G->g;
     int cap = 2 + mt_sym_count(ctx); /* + other input symbols (a vision-language model's images) */
     for (int i = 0; i < g->n; i++) cap += g->nodes[i]->opid == MT_OP_NONZERO;
+    pl_scratch S = {.ctx = ctx};
     G->bind_names = mt_alloc_array(ctx, (size_t)cap, sizeof *G->bind_names);
     G->bind_values = mt_alloc_array(ctx, (size_t)cap, sizeof *G->bind_values);
-    const mt_tensor **src = mt_heap_alloc(ctx, (size_t)cap * sizeof *src);
-    const mt_sym **sym = mt_heap_alloc(ctx, (size_t)cap * sizeof *sym);
-    if (!G->bind_names || !G->bind_values || !src || !sym) return mt_ctx_status(ctx);
+    const mt_tensor **src = pl_tmp_array(&S, (size_t)cap, sizeof *src);
+    const mt_sym **sym = pl_tmp_array(&S, (size_t)cap, sizeof *sym);
+    if (!G->bind_names || !G->bind_values || !src || !sym) return pl_scratch_end(&S, mt_ctx_status(ctx));
     G->bind_names[0] = "batch";
     G->bind_names[1] = "seq";
     G->bind_values[0] = G->batch;
@@ -73,11 +74,9 @@ static mt_status bind_shapes(pl_view *G) {
     mt_binding b0 = {G->bind_names, G->bind_values, 2};
     /* siblings are consecutive in practice; count them with an index anyway */
     pl_map bysrc = {0};
-    int *count = mt_heap_alloc(ctx, ((size_t)nz + 1) * sizeof *count);
-    if (!count || !map_init(ctx, &bysrc, (size_t)nz + 1)) return mt_ctx_status(ctx);
-    for (int k = 0; k < nz; k++) count[k] = 0;
-    int *grp = mt_heap_alloc(ctx, ((size_t)nz + 1) * sizeof *grp);
-    if (!grp) return mt_ctx_status(ctx);
+    int *count = pl_tmp_array(&S, (size_t)nz, sizeof *count); /* zeroed */
+    int *grp = pl_tmp_array(&S, (size_t)nz, sizeof *grp);
+    if (!count || !grp || !map_init(ctx, &S, &bysrc, (size_t)nz + 1)) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int k = 0; k < nz; k++) {
         int f = map_get(&bysrc, ptr_hash(src[k]), ptr_eq, src, src[k], k);
         grp[k] = f >= 0 ? f : k;
@@ -85,7 +84,7 @@ static mt_status bind_shapes(pl_view *G) {
     }
     G->nbind = 2;
     G->bind_syms = mt_alloc_array(ctx, (size_t)cap, sizeof *G->bind_syms);
-    if (!G->bind_syms || !map_init(ctx, &G->bind_map, (size_t)nz + 1)) return mt_ctx_status(ctx);
+    if (!G->bind_syms || !map_init(ctx, NULL, &G->bind_map, (size_t)nz + 1)) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int k = 0; k < nz; k++) {
         mt_symbol_info *si = mt_sym_is_var(sym[k]) ? mt_sym_info_of(ctx, sym[k]) : NULL;
         int64_t hi;
@@ -110,12 +109,7 @@ static mt_status bind_shapes(pl_view *G) {
         G->bind_values[G->nbind] = hi;
         G->nbind++;
     }
-    map_free(ctx, &bysrc);
-    mt_heap_free(ctx, count);
-    mt_heap_free(ctx, grp);
-    mt_heap_free(ctx, src);
-    mt_heap_free(ctx, sym);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 static uint64_t mix(uint64_t h, uint64_t v) {
@@ -204,13 +198,11 @@ static mt_status param_index(pl_view *G) {
     int np = G->m->params.n;
     G->param_var = mt_alloc_array(ctx, (size_t)np + 1, sizeof *G->param_var);
     G->param_kind = mt_alloc_array(ctx, (size_t)np + 1, 1);
+    pl_scratch S = {.ctx = ctx};
     pl_map bymod = {0}, byw = {0};
-    mt_status st = MT_OK;
-    if (!G->param_var || !G->param_kind || !map_init(ctx, &bymod, (size_t)G->nvars) ||
-        !map_init(ctx, &byw, (size_t)G->nvars)) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    if (!G->param_var || !G->param_kind || !map_init(ctx, &S, &bymod, (size_t)G->nvars) ||
+        !map_init(ctx, &S, &byw, (size_t)G->nvars))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < G->nvars; i++)
         map_get(&bymod, ptr_hash(G->vars[i].module), var_module_eq, G->vars, G->vars[i].module, i);
     for (int i = 0; i < np; i++) {
@@ -230,10 +222,7 @@ static mt_status param_index(pl_view *G) {
         if (vi >= 0) G->param_var[i] = vi, G->param_kind[i] = 3;
         else if (G->param_var[i] >= 0 && G->vars[G->param_var[i]].expert3d) G->param_var[i] = -1;
     }
-done:
-    map_free(ctx, &bymod);
-    map_free(ctx, &byw);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* Everything that does not depend on the degree: slots, bytes at the bound,
@@ -281,9 +270,10 @@ mt_status pl_prepare(pl_view *G, mt_model *m, const mt_graph *g, const mt_plan_o
     if (!G->slot_t || !G->slot_node || !G->bpt || !G->bytes_at || !G->vars) return mt_ctx_status(ctx);
     if (bind_shapes(G) != MT_OK) return mt_ctx_status(ctx);
     double tokens = (double)G->batch * (double)G->seq;
+    pl_scratch S = {.ctx = ctx};
     pl_map byw = {0};
     int64_t weight_total = 0;
-    if (!map_init(ctx, &byw, (size_t)ncalls + 1)) return mt_ctx_status(ctx);
+    if (!map_init(ctx, &S, &byw, (size_t)ncalls + 1)) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         for (int k = 0; k < n->nout; k++) {
@@ -309,17 +299,15 @@ mt_status pl_prepare(pl_view *G, mt_model *m, const mt_graph *g, const mt_plan_o
             /* every weight sum below stays within 64 bits: checked here, once */
             double b = slot_bytes(G, owner->t);
             v->bytes = b < 9223372036854775807.0 ? (int64_t)b : -1;
-            if (v->bytes < 0 || !mt_checked_add(ctx, weight_total, v->bytes, &weight_total, "weight bytes")) {
-                map_free(ctx, &byw);
-                return v->bytes < 0 ? mt_fail(ctx, MT_ERR_OVERFLOW, "weight '%s': its bytes overflow 64 bits",
-                                              owner->name)
-                                    : mt_ctx_status(ctx);
-            }
+            if (v->bytes < 0 || !mt_checked_add(ctx, weight_total, v->bytes, &weight_total, "weight bytes"))
+                return pl_scratch_end(&S, v->bytes < 0 ? mt_fail(ctx, MT_ERR_OVERFLOW,
+                                                                 "weight '%s': its bytes overflow 64 bits", owner->name)
+                                                       : mt_ctx_status(ctx));
             v->out_dim = x3 ? (n->opid == MT_OP_LINEAR ? 1 : 2) : n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
         }
         G->node_var[x3 ? x3->index : i] = vi;
     }
-    map_free(ctx, &byw);
+    pl_scratch_end(&S, MT_OK);
     if (producers(G) != MT_OK) return mt_ctx_status(ctx);
     return param_index(G);
 }
@@ -433,8 +421,9 @@ mt_status pl_set_degree(pl_degree *D, const pl_view *G, int tp, mt_plan_style st
         }
         add_opt(vo, -1, 1, 0);
     }
+    pl_scratch S = {.ctx = G->ctx};
     pl_map groups = {0};
-    if (!map_init(G->ctx, &groups, (size_t)G->nvars)) return mt_ctx_status(G->ctx);
+    if (!map_init(G->ctx, &S, &groups, (size_t)G->nvars)) return pl_scratch_end(&S, mt_ctx_status(G->ctx));
     pl_vars_at at = {G->vars, D->vo};
     for (int i = 0; i < G->nvars; i++) {
         pl_vopts *vo = &D->vo[i];
@@ -444,7 +433,7 @@ mt_status pl_set_degree(pl_degree *D, const pl_view *G, int tp, mt_plan_style st
         int gi = map_get(&groups, key, var_group_eq, &at, &i, i);
         vo->group = gi >= 0 ? gi : i;
     }
-    map_free(G->ctx, &groups);
+    pl_scratch_end(&S, MT_OK);
     /* members of each group, in one array (groups are searched as one) */
     for (int i = 0; i < G->nvars; i++) D->gnext[i] = -1;
     for (int i = G->nvars - 1; i >= 0; i--) {
@@ -517,19 +506,16 @@ static mt_status mirrors(pl_view *G, const int *nb, const blk *B, int nblk) {
     mt_ctx *ctx = G->ctx;
     const mt_graph *g = G->g;
     int n = g->n;
-    int *start = mt_heap_alloc(ctx, ((size_t)nblk + 1) * sizeof *start);
-    int *cnt = mt_heap_alloc(ctx, ((size_t)nblk + 1) * sizeof *cnt);
+    pl_scratch S = {.ctx = ctx};
+    int *start = pl_tmp_array(&S, (size_t)nblk, sizeof *start);
+    int *cnt = pl_tmp_array(&S, (size_t)nblk, sizeof *cnt);
     size_t total = 0;
     for (int b = 0; b < nblk; b++) total += (size_t)B[b].nodes;
-    int *list = mt_heap_alloc(ctx, (total + 1) * sizeof *list);
-    int *mir = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *mir);
-    mt_status st = MT_OK;
+    int *list = pl_tmp_array(&S, total, sizeof *list);
+    int *mir = pl_tmp_array(&S, (size_t)n, sizeof *mir);
     G->mir_head = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->mir_head);
     G->mir_next = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->mir_next);
-    if (!start || !cnt || !list || !mir || !G->mir_head || !G->mir_next) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    if (!start || !cnt || !list || !mir || !G->mir_head || !G->mir_next) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int b = 0, o = 0; b < nblk; b++) {
         start[b] = o;
         cnt[b] = 0;
@@ -552,22 +538,16 @@ static mt_status mirrors(pl_view *G, const int *nb, const blk *B, int nblk) {
     }
     /* only skipped nodes read by the window need their placement */
     for (int k = 0; k < G->nwin; k++) {
-        const mt_node *x = g->nodes[G->win[k]];
-        PL_FOR_TENSOR_ARGS(x, t, {
-            if (!t->node) continue;
-            int src = t->node->index, r = mir[src];
+        int x = G->win[k];
+        for (int a = G->in_off[x]; a < G->in_off[x + 1]; a++) {
+            int src = G->slot_node[G->ins[a]]->index, r = mir[src];
             if (G->node_w[src] > 0 || r < 0) continue;
             mir[src] = -1; /* listed once */
             G->mir_next[src] = G->mir_head[r];
             G->mir_head[r] = src;
-        })
+        }
     }
-done:
-    if (start) mt_heap_free(ctx, start);
-    if (cnt) mt_heap_free(ctx, cnt);
-    if (list) mt_heap_free(ctx, list);
-    if (mir) mt_heap_free(ctx, mir);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* The child of block `parent` on b's chain, or -1. */
@@ -583,28 +563,24 @@ static int child_of(const blk *B, int b, int parent) {
  * (backward: expert k's token selection and routing weights). A node
  * touching two children (the running sum over the experts) stays with the
  * parent. The experts then window like the layers. */
-static mt_status attach(pl_view *G, int *nb, const blk *B, int nblk) {
-    const mt_graph *g = G->g;
-    mt_ctx *ctx = G->ctx;
-    int n = g->n;
-    (void)nblk;
+static mt_status attach(const pl_view *G, int *nb, const blk *B, int nblk) {
+    int n = G->g->n;
+    pl_scratch S = {.ctx = G->ctx};
     /* is nb[i] a block with child blocks? */
-    bool *parent = mt_heap_alloc(ctx, (size_t)nblk + 1);
-    int *user = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *user); /* -1 none, -2 several, else child */
-    if (!parent || !user) return mt_ctx_status(ctx);
-    memset(parent, 0, (size_t)nblk + 1);
+    bool *parent = pl_tmp_array(&S, (size_t)nblk, sizeof *parent);                 /* zeroed */
+    int *user = pl_tmp_array(&S, (size_t)n, sizeof *user); /* -1 none, -2 several, else child */
+    if (!parent || !user) return pl_scratch_end(&S, mt_ctx_status(G->ctx));
     for (int b = 0; b < nblk; b++)
         if (B[b].parent >= 0) parent[B[b].parent] = true;
     for (int i = 0; i < n; i++) {
         int p = nb[i];
         if (p < 0 || !parent[p]) continue;
         int got = -1;
-        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
-            if (!t->node) continue;
-            int j = t->node->index;
+        for (int a = G->in_off[i]; a < G->in_off[i + 1]; a++) {
+            int j = G->slot_node[G->ins[a]]->index;
             int c = nb[j] >= 0 ? child_of(B, nb[j], p) : -1;
             if (c >= 0 && c != p) got = got == -1 || got == c ? c : -2;
-        })
+        }
         if (got >= 0) nb[i] = got;
     }
     for (int i = 0; i < n; i++) user[i] = -1;
@@ -612,19 +588,16 @@ static mt_status attach(pl_view *G, int *nb, const blk *B, int nblk) {
         int p = nb[i];
         if (p >= 0 && parent[p] && user[i] >= 0) nb[i] = user[i];
         /* tell the producers which child of their block reads them */
-        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
-            if (!t->node) continue;
-            int j = t->node->index;
+        for (int a = G->in_off[i]; a < G->in_off[i + 1]; a++) {
+            int j = G->slot_node[G->ins[a]]->index;
             int pj = nb[j];
             if (pj < 0 || !parent[pj]) continue;
             int c = nb[i] >= 0 ? child_of(B, nb[i], pj) : -1;
             if (c < 0 || c == pj) c = -2;
             user[j] = user[j] == -1 || user[j] == c ? c : -2;
-        })
+        }
     }
-    mt_heap_free(ctx, parent);
-    mt_heap_free(ctx, user);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* Blocks nest (the experts of a MoE layer inside the layers): a node's
@@ -636,17 +609,15 @@ static mt_status blocks(pl_view *G, const uint64_t *h0) {
     mt_ctx *ctx = G->ctx;
     int n = g->n;
     G->node_w = NULL;
-    int *nb = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *nb);
-    blk *B = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *B);
-    const mt_module **cm = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *cm);
-    signed char *cv = mt_heap_alloc(ctx, (size_t)n + 1);
+    pl_scratch S = {.ctx = ctx};
+    int *nb = pl_tmp_array(&S, (size_t)n, sizeof *nb);
+    blk *B = pl_tmp_array(&S, (size_t)n, sizeof *B);
+    const mt_module **cm = pl_tmp_array(&S, (size_t)n, sizeof *cm);
+    signed char *cv = pl_tmp_array(&S, (size_t)n, sizeof *cv);
     pl_map bymod = {0}, cache = {0}, kinds = {0};
-    mt_status st = MT_OK;
-    if (!nb || !B || !cm || !cv || !map_init(ctx, &bymod, (size_t)n) || !map_init(ctx, &cache, (size_t)n) ||
-        !map_init(ctx, &kinds, (size_t)n)) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    if (!nb || !B || !cm || !cv || !map_init(ctx, &S, &bymod, (size_t)n) || !map_init(ctx, &S, &cache, (size_t)n) ||
+        !map_init(ctx, &S, &kinds, (size_t)n))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     int ncache = 0, nblk = 0;
     for (int i = 0; i < n; i++) {
         const mt_node *x = g->nodes[i];
@@ -669,8 +640,7 @@ static mt_status blocks(pl_view *G, const uint64_t *h0) {
             nb[i] = b;
         }
     }
-    st = attach(G, nb, B, nblk);
-    if (st != MT_OK) goto done;
+    if (attach(G, nb, B, nblk) != MT_OK) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < n; i++) {
         uint64_t v = h0[i];
         if (G->node_var[i] >= 0) v = mix(v, G->vars[G->node_var[i]].sig);
@@ -691,17 +661,10 @@ static mt_status blocks(pl_view *G, const uint64_t *h0) {
     }
     G->nblocks = nblk;
     G->nblock_kinds = nkinds;
-    if (nkinds == nblk) goto done; /* nothing repeats: search the whole graph */
+    if (nkinds == nblk) return pl_scratch_end(&S, MT_OK); /* nothing repeats: search the whole graph */
     G->node_w = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->node_w);
-    if (!G->node_w) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
     G->win = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->win);
-    if (!G->win) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    if (!G->node_w || !G->win) return pl_scratch_end(&S, mt_ctx_status(ctx));
     G->nwin = 0;
     for (int i = 0; i < n; i++) {
         double w = 1.0;
@@ -709,26 +672,15 @@ static mt_status blocks(pl_view *G, const uint64_t *h0) {
         G->node_w[i] = w;
         if (w > 0) G->win[G->nwin++] = i;
     }
-    st = mirrors(G, nb, B, nblk);
+    if (mirrors(G, nb, B, nblk) != MT_OK) return pl_scratch_end(&S, mt_ctx_status(ctx));
     /* containers of nested blocks: the expert lists (the experts report) */
     G->containers = mt_alloc_array(ctx, (size_t)nblk + 1, sizeof *G->containers);
-    if (!G->containers) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    if (!G->containers) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int b = 0; b < nblk; b++) {
         const mt_module *c = B[b].parent >= 0 ? B[b].mod->parent : NULL;
         if (c && (G->ncontainers == 0 || G->containers[G->ncontainers - 1] != c)) G->containers[G->ncontainers++] = c;
     }
-done:
-    map_free(ctx, &bymod);
-    map_free(ctx, &cache);
-    map_free(ctx, &kinds);
-    if (nb) mt_heap_free(ctx, nb);
-    if (B) mt_heap_free(ctx, B);
-    if (cm) mt_heap_free(ctx, cm);
-    if (cv) mt_heap_free(ctx, cv);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* Structural signatures: a few rounds of neighbourhood hashing over op ids,
@@ -738,9 +690,10 @@ mt_status pl_signatures(pl_view *G) {
     const mt_graph *g = G->g;
     mt_ctx *ctx = G->ctx;
     int n = g->n;
-    uint64_t *h = mt_heap_alloc(ctx, (size_t)n * sizeof *h), *h2 = mt_heap_alloc(ctx, (size_t)n * sizeof *h2);
-    uint64_t *h0 = mt_heap_alloc(ctx, (size_t)n * sizeof *h0);
-    if (!h || !h2 || !h0) return mt_ctx_status(ctx);
+    pl_scratch S = {.ctx = ctx};
+    uint64_t *h = pl_tmp_array(&S, (size_t)n, sizeof *h), *h2 = pl_tmp_array(&S, (size_t)n, sizeof *h2);
+    uint64_t *h0 = pl_tmp_array(&S, (size_t)n, sizeof *h0);
+    if (!h || !h2 || !h0) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < n; i++) {
         const mt_node *x = g->nodes[i];
         uint64_t v = mix((uint64_t)x->op, (uint64_t)(x->opid + 7));
@@ -770,9 +723,5 @@ mt_status pl_signatures(pl_view *G) {
     for (int i = 0; i < G->nvars; i++) G->vars[i].sig = 0x1234;
     for (int i = 0; i < n; i++)
         if (G->node_var[i] >= 0) G->vars[G->node_var[i]].sig += mix(h[i], 0x77);
-    mt_status st = blocks(G, h0);
-    mt_heap_free(ctx, h);
-    mt_heap_free(ctx, h2);
-    mt_heap_free(ctx, h0);
-    return st;
+    return pl_scratch_end(&S, blocks(G, h0));
 }
