@@ -40,7 +40,7 @@ struct pl_limits {
     int64_t kv, head_dim, kv_heads_q; /* for pl_limits_kv (and its query heads) */
 };
 
-/* The walks' bounds: PL_PARAMS (plan.c). */
+/* The walks' bounds: PL_PARAMS (plan_internal.h). */
 
 /* ---- naming ---------------------------------------------------------------- */
 

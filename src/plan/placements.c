@@ -106,7 +106,7 @@ static bool shardable(const pl_eval *E, const mt_tensor *t, int d, int w, int la
     if (w < 1 || d < 0 || d >= t->ndim) return false;
     if (lay) return pl_layout_divides(G, t, d, lay, w);
     if (dim_const(t, d, &v)) return v % w == 0;
-    return E->D->seq_sym && t->shape[d] == E->D->seq_sym && G->seq % w == 0;
+    return E->D.seq_sym && t->shape[d] == E->D.seq_sym && G->seq % w == 0;
 }
 
 /* A symbolic dim d of t whose constant factor w divides (Llama 4's experts
@@ -148,7 +148,7 @@ static bool expert_weight(const pl_view *G, int s) {
 /* Cost of turning slot s into `want`; with commit, records and marks available. */
 static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consumer, bool commit) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     int tp = D->tp;
     pl_val *v = &E->vals[s];
     if (has(v, want, tp)) return 0;
@@ -464,7 +464,7 @@ static void rule_replicate(pl_eval *E, const mt_node *n, mt_placement *out) {
  * the sum of partial operands (SUM: add, sub, with no scalar operand). */
 static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int operands, mt_lin lin) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const mt_tensor *y = &n->outs[0];
     uint32_t linear_in = lin == MT_LIN_EACH ? (1u << operands) - 1u : lin == MT_LIN_FIRST ? 1u : 0u;
     bool all_partial = lin == MT_LIN_SUM;
@@ -610,7 +610,7 @@ static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
     const mt_opinfo *info = info_of(n);
     if (!V->follow) { rule_replicate(E, n, out); return; }
     int s = V->in[0];
-    if (n->opid == MT_OP_SUM && is_shard(E, s) && cur(E, s)->ways == E->D->tp && V->map[cur(E, s)->dim] < 0) {
+    if (n->opid == MT_OP_SUM && is_shard(E, s) && cur(E, s)->ways == E->D.tp && V->map[cur(E, s)->dim] < 0) {
         /* a sum over the sharded dim: each rank sums its block, a partial
          * sum (Llama 4's routed outputs summed over experts held E/tp per
          * rank); with fewer blocks than ranks a block would be counted twice */
@@ -836,7 +836,7 @@ static void rule_join(pl_eval *E, const mt_node *n, mt_placement *out) {
  * dim in both (a partial sum). */
 static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const pl_nview *V = &G->nv[n->index];
     int sa = V->in[0], sb = V->in[1];
     const mt_tensor *a = tensor_of(G, sa), *b = tensor_of(G, sb), *y = &n->outs[0];
@@ -879,7 +879,7 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* functional linear with a weight that is a graph value (get_attr). */
 static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const pl_nview *V = &G->nv[n->index];
     int sx = V->in[0], sw = V->in[1], sb = V->in[2];
     const mt_tensor *x = tensor_of(G, sx);
@@ -924,7 +924,7 @@ static void rule_fembedding(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* sdpa: shard heads (or batch) of q, k, v and the mask where it is not broadcast. */
 static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const pl_nview *V = &G->nv[n->index];
     int sq = V->in[0], sk = V->in[1], sv = V->in[2], sm = V->in[3];
     const mt_tensor *q = tensor_of(G, sq), *k = tensor_of(G, sk), *v = tensor_of(G, sv), *m = tensor_of(G, sm);
@@ -956,7 +956,7 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
  * is split at its heads (dim 1) alike. */
 static void rule_heads(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const pl_nview *V = &G->nv[n->index];
     cands cs;
     cs.n = 0;
@@ -989,7 +989,7 @@ static const chan_operand LIGHTNING_OPERANDS[] = {{"query", 1}, {"key", 1}, {"va
 
 static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const chan_operand *ops = n->opid == MT_OP_SELECTIVE_SCAN ? SCAN_OPERANDS
                               : n->opid == MT_OP_LIGHTNING_ATTENTION ? LIGHTNING_OPERANDS : NULL;
     if (!ops || n->nout < 1 || n->outs[0].ndim < 2) { rule_replicate(E, n, out); return; }
@@ -1009,7 +1009,7 @@ static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* Linear / Embedding modules: the choice of their weight decides. */
 static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const pl_var *Vr = &G->vars[G->node_var[n->index]];
     pl_opt o = D->vo[G->node_var[n->index]].opts[E->choice[G->node_var[n->index]]];
     int sx = G->nv[n->index].in[0];
@@ -1117,7 +1117,7 @@ static void rule_op(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* ---- one propagation ---- */
 void pl_propagate(pl_eval *E) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const mt_graph *g = G->g;
     E->comm = 0;
     E->ncoll = 0;

@@ -10,40 +10,11 @@
 
 #include "plan_internal.h"
 
-/* Pairs of groups are changed together in the search: a column-parallel
- * projection and the row-parallel one after it only pay off together
- * (either alone costs the same or more), which single moves never find; run
- * while the work stays small. */
-const pl_params PL_PARAMS = {
-    .walk_steps = 64,
-    .score_visits = 48,
-    .score_depth = 12,
-    .mlp_depth = 4,
-    .vocab_steps = 8,
-    .default_batch = 1,
-    .default_seq = 4096,
-    .pack_steps = 8,
-    .sig_rounds = 3,
-    .tie_rel = 1e-12,
-    .tie_abs = 1e-9,
-    .group_sweeps = 6,
-    .pair_rounds = 3,
-    .weight_sweeps = 4,
-    .pair_budget = 1.5e6,
-    .block_budget = 20 * 1.5e6,
-    .weight_budget = 2e6,
-    .time_tol = 1e-9,
-    .time_floor = 1e-12,
-    .window_comm_tol = 1e-6,
-    .window_coll_tol = 1e-6,
-};
-
-/* The planner: the view (built once per graph), one degree's options and
- * the propagation state; mt_plan_auto keeps one for every degree. */
+/* The planner: the view (built once per graph) and the propagation state
+ * with one degree's options; mt_plan_auto keeps one for every degree. */
 typedef struct planner {
     pl_view G;
-    pl_degree D;
-    pl_eval E;
+    pl_eval E; /* with the degree (E.D) */
 } planner;
 
 /* The constraints, then the setup building the view. */
@@ -57,7 +28,6 @@ static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const 
     /* the propagation's buffers: one set for every degree of mt_plan_auto */
     pl_eval *E = &P->E;
     E->G = G;
-    E->D = &P->D;
     E->choice = mt_heap_alloc(m->ctx, ((size_t)G->nvars + 1) * sizeof *E->choice);
     E->vals = mt_heap_alloc(m->ctx, ((size_t)G->nslots + 1) * sizeof *E->vals);
     E->sliced = mt_heap_alloc(m->ctx, ((size_t)G->nslots + 1) * sizeof *E->sliced);
@@ -80,7 +50,7 @@ static void plan_release(planner *P) {
 static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     const pl_view *G = &P->G;
     mt_ctx *ctx = G->ctx;
-    if (pl_set_degree(&P->D, G, o->tp, o->style, o->sequence_parallel) != MT_OK) return NULL;
+    if (pl_set_degree(&P->E.D, G, o->tp, o->style, o->sequence_parallel) != MT_OK) return NULL;
     mt_plan *R = mt_alloc(ctx, sizeof *R);
     if (!R) return NULL;
     R->ctx = ctx;
@@ -88,7 +58,7 @@ static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     R->graph = G->g;
     R->tp = o->tp;
     R->style = o->style;
-    R->sequence_parallel = P->D.seq_sym != NULL;
+    R->sequence_parallel = P->E.D.seq_sym != NULL;
     R->batch = G->batch;
     R->seq = G->seq;
     R->kv_replication = pl_limits_check(G->lim, o->tp, &R->reason, &R->note);
@@ -97,7 +67,7 @@ static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
     E->window = E->infeasible = E->record = false;
     memset(E->split_in, 0, ((size_t)G->g->n + 1) * sizeof *E->split_in);
     pl_cost best = pl_search(E, o->search, &R->evals, &R->window_exact);
-    return pl_results(G, &P->D, E, R, full, best) == MT_OK ? R : NULL;
+    return pl_results(G, &E->D, E, R, full, best) == MT_OK ? R : NULL;
 }
 
 static bool degree_ok(mt_ctx *ctx, const mt_plan_opts *o) {

@@ -14,7 +14,7 @@
 #include "walk_internal.h"
 
 /* The planner's budgets, bounds and tolerances, every pass's in one place
- * (PL_PARAMS, plan.c): how far the constraints walk, the bound's defaults,
+ * (PL_PARAMS, below): how far the constraints walk, the bound's defaults,
  * the setup's walks and signature rounds, the propagation's tie tolerance
  * and the search's budgets. */
 typedef struct pl_params {
@@ -45,7 +45,35 @@ typedef struct pl_params {
     double window_coll_tol; /* on collectives, likewise */
 } pl_params;
 
-extern const pl_params PL_PARAMS;
+/* The values, one definition; a static const so every pass's reads fold
+ * into constants (the propagation's tie test runs per candidate). */
+/* Pairs of groups are changed together in the search: a column-parallel
+ * projection and the row-parallel one after it only pay off together
+ * (either alone costs the same or more), which single moves never find; run
+ * while the work stays small. */
+static const pl_params PL_PARAMS = {
+    .walk_steps = 64,
+    .score_visits = 48,
+    .score_depth = 12,
+    .mlp_depth = 4,
+    .vocab_steps = 8,
+    .default_batch = 1,
+    .default_seq = 4096,
+    .pack_steps = 8,
+    .sig_rounds = 3,
+    .tie_rel = 1e-12,
+    .tie_abs = 1e-9,
+    .group_sweeps = 6,
+    .pair_rounds = 3,
+    .weight_sweeps = 4,
+    .pair_budget = 1.5e6,
+    .block_budget = 20 * 1.5e6,
+    .weight_budget = 2e6,
+    .time_tol = 1e-9,
+    .time_floor = 1e-12,
+    .window_comm_tol = 1e-6,
+    .window_coll_tol = 1e-6,
+};
 
 /* A placement and the placements already materialized for one tensor:
  * bit 0 replicated, bit 1 partial, bit 2+d sharded on d into tp blocks. */
@@ -197,11 +225,11 @@ typedef struct pl_degree {
     int *gnext;               /* next member of the var's group (-1: last) */
 } pl_degree;
 
-/* The propagation's state (placements.c), one per planner: its buffers
- * serve every degree of mt_plan_auto. */
+/* The propagation's state (placements.c) at one degree, one per planner:
+ * its buffers serve every degree of mt_plan_auto. */
 typedef struct pl_eval {
     const pl_view *G;
-    const pl_degree *D;
+    pl_degree D;              /* the degree (pl_set_degree); read-only to the propagation and the search */
     int *choice;              /* per var: option index (set through set_choice) */
     int64_t repl, rank;       /* bytes of weights left whole; weight bytes per rank */
     pl_val *vals;

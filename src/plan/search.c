@@ -1,5 +1,5 @@
 /* Tensor-parallel planning, pass 2: the search over the weights' choices, by
- * coordinate descent (one routine, its budgets in PL_PARAMS, plan.c), each choice
+ * coordinate descent (one routine, its budgets in PL_PARAMS, plan_internal.h), each choice
  * priced by a propagation of placements (placements.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@ double pl_comm_time(const pl_view *G, double comm, double ncoll) {
 /* Every choice goes through here: the weight-byte totals follow it. */
 static void set_choice(pl_eval *E, int i, int o) {
     const pl_var *v = &E->G->vars[i];
-    const pl_vopts *vo = &E->D->vo[i];
+    const pl_vopts *vo = &E->D.vo[i];
     pl_opt a = vo->opts[E->choice[i]], b = vo->opts[o];
     E->repl += (b.dim < 0 ? v->bytes : 0) - (a.dim < 0 ? v->bytes : 0);
     E->rank += (b.dim < 0 ? v->bytes : v->bytes / b.ways) - (a.dim < 0 ? v->bytes : v->bytes / a.ways);
@@ -79,12 +79,12 @@ static void set_unit(pl_eval *E, const pl_descent *d, int i, int o) {
         set_choice(E, i, o);
         return;
     }
-    for (int k = i; k >= 0; k = E->D->gnext[k]) set_choice(E, k, o);
+    for (int k = i; k >= 0; k = E->D.gnext[k]) set_choice(E, k, o);
 }
 
 /* Every other option of units u[0..n) (n: 1 or 2), the best kept. */
 static bool try_moves(pl_eval *E, const pl_descent *d, const int *u, int n, pl_cost *best, int *evals) {
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     int cur[2] = {E->choice[u[0]], n > 1 ? E->choice[u[1]] : 0};
     int o[2] = {0, 0};
     bool improved = false;
@@ -112,7 +112,7 @@ static bool try_moves(pl_eval *E, const pl_descent *d, const int *u, int n, pl_c
 
 static pl_cost descend(pl_eval *E, pl_cost best, int *evals, const pl_descent *d) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     for (int sweep = 0; sweep < d->sweeps; sweep++) {
         bool improved = false;
         for (int gi = 0; gi < G->nvars; gi++) {
@@ -138,7 +138,7 @@ static pl_cost descend(pl_eval *E, pl_cost best, int *evals, const pl_descent *d
  * and its row-parallel partner are always in one). */
 static pl_cost descend_groups_and_pairs(pl_eval *E, pl_cost best, int *evals) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     const pl_descent groups = {.groups = true, .sweeps = PL_PARAMS.group_sweeps};
     best = descend(E, best, evals, &groups);
     double leaders = 0, opts = 0, near = 0;
@@ -169,7 +169,7 @@ static bool same_cost(pl_cost a, pl_cost b) {
 
 pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exact) {
     const pl_view *G = E->G;
-    const pl_degree *D = E->D;
+    const pl_degree *D = &E->D;
     E->repl = E->rank = 0;
     for (int i = 0; i < G->nvars; i++) {
         pl_opt o = D->vo[i].opts[0];
