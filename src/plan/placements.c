@@ -1188,7 +1188,10 @@ void pl_push_rec(pl_eval *E, const pl_rec *r) {
     if (E->nrecs == E->caprecs) {
         int nc = E->caprecs ? E->caprecs * 2 : 64;
         pl_rec *n = mt_heap_alloc(ctx, (size_t)nc * sizeof *n);
-        if (!n) return;
+        if (!n) {
+            E->lost = true; /* the report fails (the status is on the context) */
+            return;
+        }
         if (E->nrecs) memcpy(n, E->recs, (size_t)E->nrecs * sizeof *n);
         if (E->recs) mt_heap_free(ctx, E->recs);
         E->recs = n;

@@ -241,6 +241,7 @@ typedef struct pl_eval {
     bool window;              /* search: evaluate the window only (G->node_w) */
     bool infeasible;
     bool record;
+    bool lost;                /* a record could not be kept (out of memory) */
     pl_rec *recs;
     int nrecs, caprecs;
 } pl_eval;

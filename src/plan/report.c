@@ -383,8 +383,10 @@ static mt_status collectives_report(const pl_view *G, pl_eval *E, mt_plan *R) {
     mt_ctx *ctx = G->ctx;
     const mt_graph *g = G->g;
     E->record = true;
+    E->lost = false;
     pl_propagate(E);
     E->record = false;
+    if (E->lost) return mt_ctx_status(ctx);
     R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
     R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
     if (!R->nodes || !R->comms) return mt_ctx_status(ctx);
