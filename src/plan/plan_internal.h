@@ -2,7 +2,7 @@
  * (pl_params), the read-only view of the graph every pass reads (pl_view,
  * built once per graph by the setup), one degree (pl_degree: options), the
  * propagation state (pl_eval), the passes' entry points and small shared
- * helpers (the hash index). */
+ * helpers (the scratch, the hash index). */
 #ifndef METATRACE_PLAN_INTERNAL_H
 #define METATRACE_PLAN_INTERNAL_H
 
@@ -46,11 +46,11 @@ typedef struct pl_params {
 } pl_params;
 
 /* The values, one definition; a static const so every pass's reads fold
- * into constants (the propagation's tie test runs per candidate). */
-/* Pairs of groups are changed together in the search: a column-parallel
- * projection and the row-parallel one after it only pay off together
- * (either alone costs the same or more), which single moves never find; run
- * while the work stays small. */
+ * into constants (the propagation's tie test runs per candidate). Pairs of
+ * groups are changed together in the search: a column-parallel projection
+ * and the row-parallel one after it only pay off together (either alone
+ * costs the same or more), which single moves never find; run while the
+ * work stays small. */
 static const pl_params PL_PARAMS = {
     .walk_steps = 64,
     .score_visits = 48,
@@ -171,9 +171,9 @@ typedef struct pl_nview {
 /* The read-only view every pass reads: the graph and its parameters, the
  * indexes over them, the bound and the link, built once per graph by the
  * setup (pl_prepare, pl_nviews, pl_packs, pl_signatures: setup.c) and read
- * through `const pl_view *` by the constraints, the placements, the search
- * and the report (mt_plan_auto shares it between the degrees). The
- * parameters are PL_PARAMS, read by every pass. */
+ * through `const pl_view *` by the placements, the search and the report
+ * (mt_plan_auto shares it between the degrees). The parameters are
+ * PL_PARAMS, read by every pass. */
 typedef struct pl_view {
     mt_ctx *ctx;
     mt_model *m;
@@ -282,10 +282,6 @@ double pl_comm_time(const pl_view *G, double comm, double ncoll);
 mt_status pl_results(const pl_view *G, const pl_degree *D, pl_eval *E, mt_plan *R, bool full, pl_cost best);
 void pl_push_rec(pl_eval *E, const pl_rec *r);
 
-/* ---- an open-addressing index (keys are hashes; the caller's `eq` tells
- * entries with equal hashes apart), so every lookup of the passes is O(1) ---- */
-typedef bool (*pl_eq_fn)(const void *u, int val, const void *key);
-
 /* ---- the passes' one clean-up style ----
  * What outlives a pass function (the view, the report) lives in the
  * context's arena, freed with it. What a function needs only while it runs
@@ -326,6 +322,10 @@ static inline mt_status pl_scratch_end(pl_scratch *S, mt_status st) {
     S->n = 0;
     return st;
 }
+
+/* ---- an open-addressing index (keys are hashes; the caller's `eq` tells
+ * entries with equal hashes apart), so every lookup of the passes is O(1) ---- */
+typedef bool (*pl_eq_fn)(const void *u, int val, const void *key);
 
 /* An index for n entries: its arrays from S (NULL: the context's arena, for
  * an index the view keeps). */
