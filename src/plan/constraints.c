@@ -40,10 +40,7 @@ struct pl_limits {
     int64_t kv, head_dim, kv_heads_q; /* for pl_limits_kv (and its query heads) */
 };
 
-#define WALK_STEPS 64   /* key walked back to its head split */
-#define SCORE_VISITS 48 /* softmax back to the scores matmul */
-#define SCORE_DEPTH 12
-#define MLP_DEPTH 4
+/* The walks' bounds: PL_PARAMS (plan_internal.h). */
 
 /* ---- naming ---------------------------------------------------------------- */
 
@@ -224,7 +221,7 @@ static bool step_back(mt_ctx *ctx, trk *k, const mt_sym *batch) {
  * constant). */
 static int64_t walk_heads(mt_ctx *ctx, const mt_tensor *t, int d, const mt_sym *batch) {
     trk k = {t, d};
-    for (int s = 0; s < WALK_STEPS && step_back(ctx, &k, batch); s++) {
+    for (int s = 0; s < PL_PARAMS.walk_steps && step_back(ctx, &k, batch); s++) {
     }
     return cval(k.t->shape[k.d]);
 }
@@ -237,7 +234,7 @@ static bool activation_arg(const mt_tensor *t) {
 
 /* The matmul of two activations whose result reaches t (a softmax input). */
 static const mt_node *scores_matmul(const mt_tensor *t, int depth, int *budget) {
-    if (!t || !t->node || depth > SCORE_DEPTH || --*budget < 0) return NULL;
+    if (!t || !t->node || depth > PL_PARAMS.score_depth || --*budget < 0) return NULL;
     const mt_node *n = t->node;
     if (n->opid == MT_OP_MATMUL)
         return activation_arg(tensor_arg(n, "input")) && activation_arg(tensor_arg(n, "other")) ? n : NULL;
@@ -289,7 +286,7 @@ static bool attention(pl_limits *L, const mt_node *at, const char *const what[2]
 /* ---- MLP width ---------------------------------------------------------------- */
 
 static const mt_node *act_before(const mt_tensor *t, int depth) {
-    if (!t || !t->node || depth > MLP_DEPTH) return NULL;
+    if (!t || !t->node || depth > PL_PARAMS.mlp_depth) return NULL;
     const mt_node *n = t->node;
     if (is_act(n)) return n;
     if (is_passthrough(n)) return act_before(input_of(n), depth + 1);
@@ -303,7 +300,7 @@ static const mt_node *act_before(const mt_tensor *t, int depth) {
 }
 
 static const mt_node *linear_before(const mt_tensor *t, int depth) {
-    if (!t || !t->node || depth > MLP_DEPTH) return NULL;
+    if (!t || !t->node || depth > PL_PARAMS.mlp_depth) return NULL;
     const mt_node *n = t->node;
     if (is_linear(n)) return n;
     if (is_passthrough(n)) return linear_before(input_of(n), depth + 1);
@@ -332,7 +329,7 @@ static bool vocab_out(pl_limits *L, const mt_node *out) {
     const mt_arg *a = mt__node_arg(out, "result");
     if (a && a->kind == MT_ARG_LIST) a = a->v.list.n > 0 ? &a->v.list.items[0] : NULL;
     const mt_tensor *t = a && a->kind == MT_ARG_TENSOR ? a->v.t : NULL;
-    for (int s = 0; t && t->node && s < 8; s++) {
+    for (int s = 0; t && t->node && s < PL_PARAMS.vocab_steps; s++) {
         const mt_node *n = t->node;
         if (is_linear(n)) {
             int64_t v = t->ndim > 0 ? cval(t->shape[t->ndim - 1]) : -1;
@@ -364,11 +361,8 @@ pl_limits *pl_limits_new(mt_model *m, const mt_graph *g) {
     memset(L, 0, sizeof *L);
     L->m = m;
     /* the batch dim: dim 0 of the first input */
-    const mt_sym *batch = NULL;
-    for (int i = 0; i < g->n && !batch; i++) {
-        const mt_node *n = g->nodes[i];
-        if (n->op == MT_NODE_PLACEHOLDER && n->nout > 0 && n->outs[0].ndim > 0) batch = n->outs[0].shape[0];
-    }
+    const mt_tensor *in = pl_first_input(g, 1);
+    const mt_sym *batch = in ? in->shape[0] : NULL;
     bool ok = true;
     for (int i = 0; i < g->n && ok; i++) {
         const mt_node *n = g->nodes[i];
@@ -378,7 +372,7 @@ pl_limits *pl_limits_new(mt_model *m, const mt_graph *g) {
             if (q && q->ndim >= 3) ok = attention(L, n, SDPA_WHAT, cval(q->shape[q->ndim - 3]), k, hd, batch);
         } else if (n->opid == MT_OP_SOFTMAX) {
             const mt_tensor *s = input_of(n);
-            int budget = SCORE_VISITS;
+            int budget = PL_PARAMS.score_visits;
             const mt_node *mm = s ? scores_matmul(s, 0, &budget) : NULL;
             if (!mm) continue;
             /* heads: dim -3 of the scores, or of the softmax input when the

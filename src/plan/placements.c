@@ -38,7 +38,7 @@ const char *mt_placement_str(mt_ctx *ctx, mt_placement p) {
 }
 
 /* ---- packed layouts: the parts of a dim, each cut into the ranks' blocks ---- */
-int pl_layout(planner *P, int n, const int64_t *lens) {
+int pl_layout(pl_view *G, int n, const int64_t *lens) {
     mt_plan_layout L = {0, 0, {0}};
     if (n < 0 || n > MT_PLAN_MAX_PARTS || (n == 0 && lens[0] < 1)) return 0;
     bool equal = true;
@@ -53,24 +53,24 @@ int pl_layout(planner *P, int n, const int64_t *lens) {
         L.nparts = n;
         memcpy(L.lens, lens, (size_t)n * sizeof *lens);
     }
-    for (int i = 0; i < P->nlays; i++)
-        if (memcmp(&P->lays[i], &L, sizeof L) == 0) return i + 1;
-    if (P->nlays == P->caplays) {
-        int nc = P->caplays ? 2 * P->caplays : 8;
-        mt_plan_layout *a = mt_alloc_array(P->ctx, (size_t)nc, sizeof *a);
+    for (int i = 0; i < G->nlays; i++)
+        if (memcmp(&G->lays[i], &L, sizeof L) == 0) return i + 1;
+    if (G->nlays == G->caplays) {
+        int nc = G->caplays ? 2 * G->caplays : 8;
+        mt_plan_layout *a = mt_alloc_array(G->ctx, (size_t)nc, sizeof *a);
         if (!a) return 0;
-        if (P->nlays) memcpy(a, P->lays, (size_t)P->nlays * sizeof *a);
-        P->lays = a;
-        P->caplays = nc;
+        if (G->nlays) memcpy(a, G->lays, (size_t)G->nlays * sizeof *a);
+        G->lays = a;
+        G->caplays = nc;
     }
-    P->lays[P->nlays++] = L;
-    return P->nlays;
+    G->lays[G->nlays++] = L;
+    return G->nlays;
 }
 
-bool pl_layout_divides(const planner *P, const mt_tensor *t, int d, int lay, int w) {
+bool pl_layout_divides(const pl_view *G, const mt_tensor *t, int d, int lay, int w) {
     if (!lay) return true;
-    if (lay > P->nlays || d < 0 || d >= t->ndim) return false;
-    const mt_plan_layout *L = &P->lays[lay - 1];
+    if (lay > G->nlays || d < 0 || d >= t->ndim) return false;
+    const mt_plan_layout *L = &G->lays[lay - 1];
     if (L->nparts == 0) {
         if (L->part % w != 0) return false;
         /* a constant dim holds whole parts; a symbolic one (rows x heads) is
@@ -100,20 +100,21 @@ static bool dim_const(const mt_tensor *t, int d, int64_t *v) {
 
 /* Dim d of t splits into w equal blocks: a constant dim divisible by w, or
  * (sequence parallelism) the sequence, when its bound is. */
-static bool shardable(const planner *P, const mt_tensor *t, int d, int w, int lay) {
+static bool shardable(const pl_eval *E, const mt_tensor *t, int d, int w, int lay) {
+    const pl_view *G = E->G;
     int64_t v;
     if (w < 1 || d < 0 || d >= t->ndim) return false;
-    if (lay) return pl_layout_divides(P, t, d, lay, w);
+    if (lay) return pl_layout_divides(G, t, d, lay, w);
     if (dim_const(t, d, &v)) return v % w == 0;
-    return P->seq_sym && t->shape[d] == P->seq_sym && P->seq % w == 0;
+    return E->D.seq_sym && t->shape[d] == E->D.seq_sym && G->seq % w == 0;
 }
 
 /* A symbolic dim d of t whose constant factor w divides (Llama 4's experts
  * [E, tokens, H] viewed as [E x tokens, H]: E/w experts' rows per rank are one
  * block of E x tokens / w rows, whatever the tokens). */
-static bool sym_splits(const planner *P, const mt_tensor *t, int d, int w) {
+static bool sym_splits(const pl_view *G, const mt_tensor *t, int d, int w) {
     if (w < 2 || d < 0 || d >= t->ndim || mt_sym_is_const(t->shape[d])) return false;
-    return mt_sym_divides(P->ctx, mt_sym_const(P->ctx, w), t->shape[d]);
+    return mt_sym_divides(G->ctx, mt_sym_const(G->ctx, w), t->shape[d]);
 }
 
 /* ---- evaluation: conversions ---- */
@@ -135,37 +136,38 @@ static double elem_factor(int tp) { return (double)(tp - 1) / (double)tp; }
 
 /* Slot s holds a fused 3-D expert weight as its choice placed it (its
  * get_attr, or one expert's slice w[e] of it). */
-static bool expert_weight(const planner *P, int s) {
-    const mt_node *n = s >= 0 ? P->slot_node[s] : NULL;
+static bool expert_weight(const pl_view *G, int s) {
+    const mt_node *n = s >= 0 ? G->slot_node[s] : NULL;
     if (n && n->opid == MT_OP_GETITEM) {
         const mt_tensor *x = mt__node_input(n);
         n = x ? x->node : NULL;
     }
-    return n && n->op == MT_NODE_GET_ATTR && P->node_var[n->index] >= 0;
+    return n && n->op == MT_NODE_GET_ATTR && G->node_var[n->index] >= 0;
 }
 
 /* Cost of turning slot s into `want`; with commit, records and marks available. */
 static double convert(pl_eval *E, int s, mt_placement want, const mt_node *consumer, bool commit) {
-    const planner *P = E->P;
-    int tp = P->tp;
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    int tp = D->tp;
     pl_val *v = &E->vals[s];
     if (has(v, want, tp)) return 0;
     /* a sharded expert weight is used as held: never gathered nor cut anew */
-    if (v->p.kind == MT_PLACE_SHARD && expert_weight(P, s)) return INF;
-    const mt_tensor *t = P->slot_t[s];
-    double B = P->bpt[s];
+    if (v->p.kind == MT_PLACE_SHARD && expert_weight(G, s)) return INF;
+    const mt_tensor *t = G->slot_t[s];
+    double B = G->bpt[s];
     bool have_r = v->p.kind == MT_PLACE_REPLICATE || (v->avail & 1u);
     double cost = 0;
     int kind = -1;
     if (want.kind == MT_PLACE_PARTIAL) return INF;
     if (want.kind == MT_PLACE_SHARD) {
-        if (!shardable(P, t, want.dim, want.ways, want.layout)) return INF;
+        if (!shardable(E, t, want.dim, want.ways, want.layout)) return INF;
         if (v->p.kind == MT_PLACE_SHARD && v->p.dim == want.dim && want.ways % v->p.ways == 0 &&
             v->p.layout == want.layout) {
             cost = 0; /* finer blocks of what the rank holds: local slice */
         } else if (have_r) {
             cost = 0;
-        } else if (v->p.kind == MT_PLACE_PARTIAL && want.ways == tp && (P->style == MT_PLAN_OURS || P->seq_sym)) {
+        } else if (v->p.kind == MT_PLACE_PARTIAL && want.ways == tp && (D->style == MT_PLAN_OURS || D->seq_sym)) {
             /* half an all-reduce; transformers' row-parallel layers all-reduce
              * their output (unless sequence parallel: output_layouts=Shard(1)),
              * so its style slices after a full one */
@@ -244,7 +246,7 @@ static mt_placement choose(pl_eval *E, cands *cs, const mt_node *n) {
     double bc = INF;
     for (int i = 0; i < cs->n; i++) {
         double x = cand_cost(E, &cs->c[i], n);
-        if (x < bc * (1 - 1e-12) - 1e-9 || (best < 0 && x < INF)) {
+        if (x < bc * (1 - PL_PARAMS.tie_rel) - PL_PARAMS.tie_abs || (best < 0 && x < INF)) {
             bc = x;
             best = i;
         }
@@ -278,12 +280,12 @@ static const char *const RULE_PARAMS[MT_SHARD_COUNT][PL_NV_IN] = {
     [MT_SHARD_REPEAT] = {"input"},
 };
 
-static int slot_of(const planner *P, const mt_tensor *t) {
+static int slot_of(const pl_view *G, const mt_tensor *t) {
     if (!t || !t->node) return -1;
-    return P->out_off[t->node->index] + (int)(t - t->node->outs);
+    return G->out_off[t->node->index] + (int)(t - t->node->outs);
 }
 
-static const mt_tensor *tensor_of(const planner *P, int s) { return s >= 0 ? P->slot_t[s] : NULL; }
+static const mt_tensor *tensor_of(const pl_view *G, int s) { return s >= 0 ? G->slot_t[s] : NULL; }
 
 static void set_map(pl_nview *V, const int *map) {
     for (int d = 0; d < MT_MAX_DIMS; d++) V->map[d] = (signed char)map[d];
@@ -304,7 +306,7 @@ static void module_norm_map(const mt_node *n, const mt_tensor *x, pl_nview *V) {
  * flattened into one output dim whose inner length (it and the dims after it
  * in the run) is constant, and the last input dim unflattened into several,
  * its innermost output dim. */
-static void view_runs(planner *P, pl_nview *V, const mt_tensor *x, const mt_tensor *y, const mt_dimspec *spec) {
+static void view_runs(pl_view *G, pl_nview *V, const mt_tensor *x, const mt_tensor *y, const mt_dimspec *spec) {
     for (int o = 0; o < y->ndim; o++) {
         const mt_dimspec *sp = &spec[o];
         if (sp->kind != MT_DS_RUN || sp->piece != 0) continue;
@@ -319,39 +321,39 @@ static void view_runs(planner *P, pl_nview *V, const mt_tensor *x, const mt_tens
                     inner = v > 0 && inner <= INT64_MAX / v ? inner * v : -1;
                 }
                 if (inner <= 1 || dimv(x, d) <= 1) continue;
-                int lay = pl_layout(P, 0, &inner);
+                int lay = pl_layout(G, 0, &inner);
                 if (lay) V->pdim = (signed char)d, V->pout = (signed char)o, V->play = lay;
             }
         } else if (sp->nin == 1 && sp->nout > 1) {
             int64_t part = dimv(y, o + sp->nout - 1);
-            int lay = part > 1 ? pl_layout(P, 0, &part) : 0;
+            int lay = part > 1 ? pl_layout(G, 0, &part) : 0;
             if (lay) V->udim = sp->in, V->uout = (signed char)(o + sp->nout - 1), V->ulay = lay;
         }
     }
 }
 
-mt_status pl_nviews(planner *P) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
-    P->nv = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->nv);
-    if (!P->nv) return mt_ctx_status(ctx);
+mt_status pl_nviews(pl_view *G) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
+    G->nv = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *G->nv);
+    if (!G->nv) return mt_ctx_status(ctx);
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        pl_nview *V = &P->nv[i];
+        pl_nview *V = &G->nv[i];
         for (int k = 0; k < PL_NV_IN; k++) V->in[k] = -1;
         for (int d = 0; d < MT_MAX_DIMS; d++) V->map[d] = -1;
         V->dim = -1;
         V->pdim = V->pout = V->udim = V->uout = -1;
         if (n->op == MT_NODE_CALL_MODULE) {
             const mt_tensor *x = mt__node_input(n);
-            V->in[0] = slot_of(P, x);
+            V->in[0] = slot_of(G, x);
             if (x && n->module && n->module->leaf == MT_LEAF_LAYERNORM) module_norm_map(n, x, V);
             continue;
         }
         const mt_opinfo *info = mt__op_info(n->opid);
         if (!info || n->nout < 1) continue;
         for (int k = 0; k < PL_NV_IN && RULE_PARAMS[info->shard][k]; k++)
-            V->in[k] = slot_of(P, mt__node_tensor(n, RULE_PARAMS[info->shard][k]));
+            V->in[k] = slot_of(G, mt__node_tensor(n, RULE_PARAMS[info->shard][k]));
         int64_t d = 0;
         switch (info->shard) {
         case MT_SHARD_GETITEM: {
@@ -361,7 +363,7 @@ mt_status pl_nviews(planner *P) {
                 mt__node_int(n, "b", &e); /* operator.getitem(a, b) */
                 if (e < 0) e += x->node->nout;
                 V->tuple = true;
-                V->dim = P->out_off[x->node->index] + (int)e;
+                V->dim = G->out_off[x->node->index] + (int)e;
                 break;
             }
         }
@@ -375,15 +377,15 @@ mt_status pl_nviews(planner *P) {
             if (!x) break;
             mt__dimspec_forward(ctx, x, &n->outs[0], spec, map);
             set_map(V, map);
-            V->in[0] = slot_of(P, x);
-            if (info->dims == MT_DIMS_VIEW) view_runs(P, V, x, &n->outs[0], spec);
+            V->in[0] = slot_of(G, x);
+            if (info->dims == MT_DIMS_VIEW) view_runs(G, V, x, &n->outs[0], spec);
             if (info->shard == MT_SHARD_SPLIT && mt__node_int(n, "dim", &d)) {
                 /* the pieces' lengths along the split dim: the layout a packed input must have */
                 V->dim = mt__wrap_dim(d, x->ndim);
                 int64_t lens[MT_PLAN_MAX_PARTS];
                 bool ok = n->nout >= 2 && n->nout <= MT_PLAN_MAX_PARTS && V->dim >= 0;
                 for (int k = 0; ok && k < n->nout; k++) ok = (lens[k] = dimv(&n->outs[k], V->dim)) > 0;
-                if (ok) V->lay = pl_layout(P, n->nout, lens);
+                if (ok) V->lay = pl_layout(G, n->nout, lens);
             }
             break;
         }
@@ -399,19 +401,19 @@ mt_status pl_nviews(planner *P) {
             for (int k = 0; ok && k < l->v.list.n; k++)
                 ok = l->v.list.items[k].kind == MT_ARG_TENSOR && l->v.list.items[k].v.t->ndim == n->outs[0].ndim &&
                      (lens[k] = dimv(l->v.list.items[k].v.t, V->dim)) > 0;
-            if (ok) V->lay = pl_layout(P, l->v.list.n, lens);
+            if (ok) V->lay = pl_layout(G, l->v.list.n, lens);
             break;
         }
         case MT_SHARD_REPEAT: {
             const mt_arg *r = mt__node_arg(n, "repeats");
-            const mt_tensor *x = tensor_of(P, V->in[0]);
+            const mt_tensor *x = tensor_of(G, V->in[0]);
             V->has_dim = r && r->kind == MT_ARG_INT && r->v.i >= 1 && x && mt__node_int(n, "dim", &d);
             V->dim = V->has_dim ? mt__wrap_dim(d, x->ndim) : -1;
             break;
         }
         case MT_SHARD_INDEX_SELECT:
         case MT_SHARD_INDEX_ADD: {
-            const mt_tensor *x = tensor_of(P, V->in[0]);
+            const mt_tensor *x = tensor_of(G, V->in[0]);
             V->has_dim = mt__node_int(n, "dim", &d);
             V->dim = x ? mt__wrap_dim(d, x->ndim) : -1;
             break;
@@ -423,10 +425,10 @@ mt_status pl_nviews(planner *P) {
 }
 
 /* All tensor arguments (args, lists, kwargs) in order. */
-static int tensor_args(const planner *P, const mt_node *n, int *slots, int max) {
+static int tensor_args(const pl_view *G, const mt_node *n, int *slots, int max) {
     int k = 0;
     PL_FOR_TENSOR_ARGS(n, t, {
-        if (k < max) slots[k++] = slot_of(P, t);
+        if (k < max) slots[k++] = slot_of(G, t);
     })
     return k;
 }
@@ -443,7 +445,7 @@ static bool is_partial(pl_eval *E, int s) { return s >= 0 && cur(E, s)->kind == 
 static void all_r(pl_eval *E, const mt_node *n, cands *cs) {
     cand *c = cand_new(cs, PL_R);
     int sl[MAXREQ];
-    int k = tensor_args(E->P, n, sl, MAXREQ);
+    int k = tensor_args(E->G, n, sl, MAXREQ);
     for (int i = 0; i < k; i++) cand_req(c, sl[i], PL_R);
 }
 
@@ -461,7 +463,8 @@ static void rule_replicate(pl_eval *E, const mt_node *n, mt_placement *out) {
  * whole (EACH: mul, neg, casts), through the first (FIRST: division), or as
  * the sum of partial operands (SUM: add, sub, with no scalar operand). */
 static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int operands, mt_lin lin) {
-    const planner *P = E->P;
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
     const mt_tensor *y = &n->outs[0];
     uint32_t linear_in = lin == MT_LIN_EACH ? (1u << operands) - 1u : lin == MT_LIN_FIRST ? 1u : 0u;
     bool all_partial = lin == MT_LIN_SUM;
@@ -472,7 +475,7 @@ static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int ope
     for (int i = 0; i < n->nargs && i < operands; i++) {
         if (n->args[i].kind == MT_ARG_TENSOR && k < MAXREQ) {
             ts[k] = n->args[i].v.t;
-            sl[k++] = slot_of(P, n->args[i].v.t);
+            sl[k++] = slot_of(G, n->args[i].v.t);
         } else if (n->args[i].kind == MT_ARG_INT || n->args[i].kind == MT_ARG_FLOAT ||
                    n->args[i].kind == MT_ARG_BOOL) {
             nontensor = true;
@@ -500,14 +503,14 @@ static void elementwise(pl_eval *E, const mt_node *n, mt_placement *out, int ope
     /* sequence parallelism: a partial sum reduce-scattered along the
      * sequence (the residual stream then stays in sequence blocks) */
     int sd = -1;
-    for (int d = 0; P->seq_sym && d < y->ndim && sd < 0; d++)
-        if (y->shape[d] == P->seq_sym && !tried[d]) sd = d;
+    for (int d = 0; D->seq_sym && d < y->ndim && sd < 0; d++)
+        if (y->shape[d] == D->seq_sym && !tried[d]) sd = d;
     for (int i = 0; i < k && sd >= 0; i++) {
         if (cur(E, sl[i])->kind != MT_PLACE_PARTIAL) continue;
-        c = cand_new(&cs, PL_S(sd, P->tp));
+        c = cand_new(&cs, PL_S(sd, D->tp));
         for (int j = 0; j < k; j++) {
             int jd = sd - (y->ndim - ts[j]->ndim);
-            if (jd >= 0 && ts[j]->shape[jd] == y->shape[sd]) cand_req(c, sl[j], PL_S(jd, P->tp));
+            if (jd >= 0 && ts[j]->shape[jd] == y->shape[sd]) cand_req(c, sl[j], PL_S(jd, D->tp));
             else cand_req(c, sl[j], PL_R);
         }
         break;
@@ -550,13 +553,13 @@ static void rule_clamp(pl_eval *E, const mt_node *n, mt_placement *out) {
  * the heads' run), or a packed dim of equal parts unflattened so its
  * innermost output dim is one part (back to [b, s, heads, d]: the heads
  * sharded again). Replicated (kind R) when neither. */
-static mt_placement view_packed(const planner *P, const mt_node *n, const mt_tensor *x, mt_placement ip) {
-    const pl_nview *V = &P->nv[n->index];
+static mt_placement view_packed(const pl_eval *E, const mt_node *n, const mt_tensor *x, mt_placement ip) {
+    const pl_nview *V = &E->G->nv[n->index];
     const mt_tensor *y = &n->outs[0];
     (void)x;
-    if (!ip.layout && V->play && ip.dim == V->pdim && shardable(P, y, V->pout, ip.ways, V->play))
+    if (!ip.layout && V->play && ip.dim == V->pdim && shardable(E, y, V->pout, ip.ways, V->play))
         return PL_SL(V->pout, ip.ways, V->play);
-    if (ip.layout && ip.layout == V->ulay && ip.dim == V->udim && shardable(P, y, V->uout, ip.ways, 0))
+    if (ip.layout && ip.layout == V->ulay && ip.dim == V->udim && shardable(E, y, V->uout, ip.ways, 0))
         return PL_S(V->uout, ip.ways);
     return PL_R;
 }
@@ -573,19 +576,19 @@ static void map_rule(pl_eval *E, const mt_node *n, mt_placement *out, int s, con
     cand_req(c, s, PL_R);
     if (is_shard(E, s)) {
         mt_placement ip = *cur(E, s);
-        const mt_tensor *x = tensor_of(E->P, s);
+        const mt_tensor *x = tensor_of(E->G, s);
         int od = map[ip.dim];
         /* a packed dim keeps its parts where the dim passes whole */
         if (od >= 0 && ip.layout && x->shape[ip.dim] != n->outs[0].shape[od]) od = -1;
-        if (od >= 0 && (!need_div || shardable(E->P, &n->outs[0], od, ip.ways, ip.layout) ||
-                        sym_splits(E->P, &n->outs[0], od, ip.ways))) {
+        if (od >= 0 && (!need_div || shardable(E, &n->outs[0], od, ip.ways, ip.layout) ||
+                        sym_splits(E->G, &n->outs[0], od, ip.ways))) {
             c = cand_new(&cs, PL_SL(od, ip.ways, ip.layout));
             cand_req(c, s, ip);
         } else if (need_div) {
             /* a view: a shard flattened with the dims before it (packed: parts
              * of its run's inner length), or a packed dim unflattened so its
              * part is the output's inner dims (the shard lands on the first) */
-            mt_placement o = view_packed(E->P, n, x, ip);
+            mt_placement o = view_packed(E, n, x, ip);
             if (o.kind == MT_PLACE_SHARD) {
                 c = cand_new(&cs, o);
                 cand_req(c, s, ip);
@@ -603,11 +606,11 @@ static void map_rule(pl_eval *E, const mt_node *n, mt_placement *out, int s, con
 /* Shape ops (view, transpose, ... getitem), reductions, softmax, topk, triu:
  * the op's dims class maps the input's shard (pl_nviews). */
 static void rule_map(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     const mt_opinfo *info = info_of(n);
     if (!V->follow) { rule_replicate(E, n, out); return; }
     int s = V->in[0];
-    if (n->opid == MT_OP_SUM && is_shard(E, s) && cur(E, s)->ways == E->P->tp && V->map[cur(E, s)->dim] < 0) {
+    if (n->opid == MT_OP_SUM && is_shard(E, s) && cur(E, s)->ways == E->D.tp && V->map[cur(E, s)->dim] < 0) {
         /* a sum over the sharded dim: each rank sums its block, a partial
          * sum (Llama 4's routed outputs summed over experts held E/tp per
          * rank); with fewer blocks than ranks a block would be counted twice */
@@ -653,14 +656,14 @@ static bool strided_keeps(const mt_node *n, const mt_tensor *x, int d, int ways)
 }
 
 static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     if (V->tuple) { /* an element of a tuple: take its placement */
         out[0] = E->vals[V->dim].p;
-        E->vals[E->P->out_off[n->index]].avail = E->vals[V->dim].avail;
+        E->vals[E->G->out_off[n->index]].avail = E->vals[V->dim].avail;
         return;
     }
     int s = V->in[0];
-    const mt_tensor *x = tensor_of(E->P, s);
+    const mt_tensor *x = tensor_of(E->G, s);
     if (V->follow && x && is_shard(E, s) && !cur(E, s)->layout && V->map[cur(E, s)->dim] < 0 &&
         strided_keeps(n, x, cur(E, s)->dim, cur(E, s)->ways)) {
         signed char map[MT_MAX_DIMS];
@@ -676,7 +679,7 @@ static void rule_getitem(pl_eval *E, const mt_node *n, mt_placement *out) {
  * across pieces); other dims pass to every piece, and so does a partial sum
  * (slicing is linear). */
 static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     if (!V->follow) { rule_replicate(E, n, out); return; }
     if (is_partial(E, V->in[0])) {
         for (int i = 0; i < n->nout; i++) out[i] = PL_P;
@@ -704,7 +707,7 @@ static void rule_split(pl_eval *E, const mt_node *n, mt_placement *out) {
  * key heads repeated to the value heads stay head-sharded); other dims pass as
  * they are. A tensor of repeats, or no dim (flattened): whole. */
 static void rule_repeat(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     int s = V->in[0];
     if (!V->has_dim || V->dim < 0 || !n->nargs) { rule_replicate(E, n, out); return; }
     cands cs;
@@ -721,7 +724,7 @@ static void rule_repeat(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* index_select(input, dim, index): picking rows along `dim` keeps a shard
  * on another dim, and is linear (a partial sum passes). The index is whole. */
 static void rule_index_select(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     int sx = V->in[0], si = V->in[1], dim = V->dim;
     if (sx < 0 || si < 0 || !V->has_dim) {
         rule_replicate(E, n, out);
@@ -745,10 +748,10 @@ static void rule_index_select(pl_eval *E, const mt_node *n, mt_placement *out) {
  * zeros/zeros_like is zero in any placement (every rank's zeros sum to
  * zero), so it takes the source's. */
 static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const pl_nview *V = &P->nv[n->index];
+    const pl_view *G = E->G;
+    const pl_nview *V = &G->nv[n->index];
     int ss = V->in[0], si = V->in[1], sr = V->in[2], dim = V->dim;
-    const mt_tensor *self = tensor_of(P, ss), *src = tensor_of(P, sr);
+    const mt_tensor *self = tensor_of(G, ss), *src = tensor_of(G, sr);
     if (!self || si < 0 || !src || !V->has_dim || self->ndim != src->ndim) {
         rule_replicate(E, n, out);
         return;
@@ -771,7 +774,7 @@ static void rule_index_add(pl_eval *E, const mt_node *n, mt_placement *out) {
 }
 
 static void rule_layer_norm(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     /* weight and bias are replicated: require them whole */
     cands tmp;
     tmp.n = 0;
@@ -789,15 +792,15 @@ static void rule_layer_norm(pl_eval *E, const mt_node *n, mt_placement *out) {
  * (Cohere's interleaved rotate_half stacks the head-sharded halves). Partial
  * sums pass through both. */
 static void rule_join(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const pl_nview *V = &P->nv[n->index];
+    const pl_view *G = E->G;
+    const pl_nview *V = &G->nv[n->index];
     bool stack = info_of(n)->dims == MT_DIMS_STACK;
     const mt_arg *l = V->list;
     if (!l || l->kind != MT_ARG_LIST) { rule_replicate(E, n, out); return; }
     int jd = V->dim;
     int sl[MAXREQ], k = 0;
     for (int i = 0; i < l->v.list.n && k < MAXREQ; i++)
-        if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(P, l->v.list.items[i].v.t);
+        if (l->v.list.items[i].kind == MT_ARG_TENSOR) sl[k++] = slot_of(G, l->v.list.items[i].v.t);
     cands cs;
     cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
@@ -815,7 +818,7 @@ static void rule_join(pl_eval *E, const mt_node *n, mt_placement *out) {
          * head-sharded projections before its depthwise conv) */
         if (!is_shard(E, sl[i]) || cur(E, sl[i])->dim != jd || cur(E, sl[i])->layout) continue;
         int w = cur(E, sl[i])->ways;
-        if (!shardable(P, &n->outs[0], jd, w, V->lay)) break;
+        if (!shardable(E, &n->outs[0], jd, w, V->lay)) break;
         c = cand_new(&cs, PL_SL(jd, w, V->lay));
         for (int j = 0; j < k; j++) cand_req(c, sl[j], PL_S(jd, w));
         break;
@@ -832,12 +835,13 @@ static void rule_join(pl_eval *E, const mt_node *n, mt_placement *out) {
 /* matmul: batch dims shard together, rows of a, columns of b, or the inner
  * dim in both (a partial sum). */
 static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const pl_nview *V = &P->nv[n->index];
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    const pl_nview *V = &G->nv[n->index];
     int sa = V->in[0], sb = V->in[1];
-    const mt_tensor *a = tensor_of(P, sa), *b = tensor_of(P, sb), *y = &n->outs[0];
+    const mt_tensor *a = tensor_of(G, sa), *b = tensor_of(G, sb), *y = &n->outs[0];
     if (!a || !b || a->ndim < 2 || b->ndim < 2) { rule_replicate(E, n, out); return; }
-    int tp = P->tp;
+    int tp = D->tp;
     cands cs;
     cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
@@ -863,7 +867,7 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
         cand_req(c, sb, bd >= 0 ? PL_SL(bd, w, lay) : PL_R);
     }
     if ((is_shard(E, sa) && cur(E, sa)->dim == a->ndim - 1) ||
-        (is_shard(E, sb) && cur(E, sb)->dim == b->ndim - 2 && expert_weight(P, sb))) {
+        (is_shard(E, sb) && cur(E, sb)->dim == b->ndim - 2 && expert_weight(G, sb))) {
         /* the inner dim (an expert weight's rows: the input is cut locally) */
         c = cand_new(&cs, PL_P);
         cand_req(c, sa, PL_S(a->ndim - 1, tp));
@@ -874,10 +878,11 @@ static void rule_matmul(pl_eval *E, const mt_node *n, mt_placement *out) {
 
 /* functional linear with a weight that is a graph value (get_attr). */
 static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const pl_nview *V = &P->nv[n->index];
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    const pl_nview *V = &G->nv[n->index];
     int sx = V->in[0], sw = V->in[1], sb = V->in[2];
-    const mt_tensor *x = tensor_of(P, sx);
+    const mt_tensor *x = tensor_of(G, sx);
     if (!x) { rule_replicate(E, n, out); return; }
     int last = x->ndim - 1;
     cands cs;
@@ -888,11 +893,11 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
         c = cand_new(&cs, *cur(E, sx));
         cand_req(c, sx, *cur(E, sx)), cand_req(c, sw, PL_R), cand_req(c, sb, PL_R);
     }
-    bool xw = expert_weight(P, sw) && is_shard(E, sw); /* one expert's slice [out, in] of a sharded fused weight */
+    bool xw = expert_weight(G, sw) && is_shard(E, sw); /* one expert's slice [out, in] of a sharded fused weight */
     if (((is_shard(E, sx) && cur(E, sx)->dim == last) || (xw && cur(E, sw)->dim == 1)) && sb < 0) {
         /* the contraction (an expert weight's input features: the input is cut locally) */
         c = cand_new(&cs, PL_P);
-        cand_req(c, sx, PL_S(last, P->tp)), cand_req(c, sw, PL_S(1, P->tp));
+        cand_req(c, sx, PL_S(last, D->tp)), cand_req(c, sw, PL_S(1, D->tp));
     }
     if (xw && cur(E, sw)->dim == 0 && sb < 0) {
         /* an expert weight's output features: columns of the output */
@@ -903,7 +908,7 @@ static void rule_flinear(pl_eval *E, const mt_node *n, mt_placement *out) {
 }
 
 static void rule_fembedding(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     int sx = V->in[0], sw = V->in[1];
     cands cs;
     cs.n = 0;
@@ -918,10 +923,11 @@ static void rule_fembedding(pl_eval *E, const mt_node *n, mt_placement *out) {
 
 /* sdpa: shard heads (or batch) of q, k, v and the mask where it is not broadcast. */
 static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const pl_nview *V = &P->nv[n->index];
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    const pl_nview *V = &G->nv[n->index];
     int sq = V->in[0], sk = V->in[1], sv = V->in[2], sm = V->in[3];
-    const mt_tensor *q = tensor_of(P, sq), *k = tensor_of(P, sk), *v = tensor_of(P, sv), *m = tensor_of(P, sm);
+    const mt_tensor *q = tensor_of(G, sq), *k = tensor_of(G, sk), *v = tensor_of(G, sv), *m = tensor_of(G, sm);
     if (!q || !k || !v || q->ndim < 3) { rule_replicate(E, n, out); return; }
     cands cs;
     cs.n = 0;
@@ -931,7 +937,7 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
     for (int i = 0; i < 2; i++) {
         int d = dims[i];
         if (i == 1 && d == dims[0]) break;
-        int w = P->tp;
+        int w = D->tp;
         c = cand_new(&cs, PL_S(d, w));
         cand_req(c, sq, PL_S(d, w));
         cand_req(c, sk, PL_S(d - (q->ndim - k->ndim), w));
@@ -949,16 +955,17 @@ static void rule_sdpa(pl_eval *E, const mt_node *n, mt_placement *out) {
  * split with no communication; or everything whole. A final state [B, H, K, V]
  * is split at its heads (dim 1) alike. */
 static void rule_heads(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const pl_nview *V = &P->nv[n->index];
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    const pl_nview *V = &G->nv[n->index];
     cands cs;
     cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     for (int k = 0; k < 5; k++) cand_req(c, V->in[k], PL_R);
-    const mt_tensor *q = tensor_of(P, V->in[0]);
+    const mt_tensor *q = tensor_of(G, V->in[0]);
     if (q && q->ndim == 4) {
-        c = cand_new(&cs, PL_S(2, P->tp));
-        for (int k = 0; k < 5; k++) cand_req(c, V->in[k], PL_S(2, P->tp));
+        c = cand_new(&cs, PL_S(2, D->tp));
+        for (int k = 0; k < 5; k++) cand_req(c, V->in[k], PL_S(2, D->tp));
     }
     out[0] = choose(E, &cs, n);
     for (int i = 1; i < n->nout; i++)
@@ -981,17 +988,18 @@ static const chan_operand LIGHTNING_OPERANDS[] = {{"query", 1}, {"key", 1}, {"va
                                                   {NULL, 0}};
 
 static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
     const chan_operand *ops = n->opid == MT_OP_SELECTIVE_SCAN ? SCAN_OPERANDS
                               : n->opid == MT_OP_LIGHTNING_ATTENTION ? LIGHTNING_OPERANDS : NULL;
     if (!ops || n->nout < 1 || n->outs[0].ndim < 2) { rule_replicate(E, n, out); return; }
     cands cs;
     cs.n = 0;
     for (int k = 0; k < 2; k++) {
-        int w = P->tp;
+        int w = D->tp;
         cand *c = cand_new(&cs, k == 0 ? PL_R : PL_S(1, w));
         for (const chan_operand *o = ops; o->name; o++) {
-            int sl = slot_of(P, mt__node_tensor(n, o->name));
+            int sl = slot_of(G, mt__node_tensor(n, o->name));
             if (sl >= 0) cand_req(c, sl, k == 0 || o->dim < 0 ? PL_R : PL_S(o->dim, w));
         }
     }
@@ -1000,11 +1008,12 @@ static void rule_channels(pl_eval *E, const mt_node *n, mt_placement *out) {
 
 /* Linear / Embedding modules: the choice of their weight decides. */
 static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const planner *P = E->P;
-    const pl_var *Vr = &P->vars[P->node_var[n->index]];
-    pl_opt o = Vr->opts[E->choice[P->node_var[n->index]]];
-    int sx = P->nv[n->index].in[0];
-    int last = P->slot_t[sx]->ndim - 1;
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    const pl_var *Vr = &G->vars[G->node_var[n->index]];
+    pl_opt o = D->vo[G->node_var[n->index]].opts[E->choice[G->node_var[n->index]]];
+    int sx = G->nv[n->index].in[0];
+    int last = G->slot_t[sx]->ndim - 1;
     bool emb = n->module->leaf == MT_LEAF_EMBEDDING;
     cands cs;
     cs.n = 0;
@@ -1023,7 +1032,7 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
         c = cand_new(&cs, PL_R);
         cand_req(c, sx, PL_R);
         choose(E, &cs, n);
-        int s = E->P->out_off[n->index];
+        int s = E->G->out_off[n->index];
         E->vals[s].p = o.dim == 0 ? PL_P : PL_S(n->outs[0].ndim - 1, o.ways);
         E->vals[s].avail = 0;
         convert(E, s, PL_R, n, true);
@@ -1033,9 +1042,9 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
         c = cand_new(&cs, PL_SL(n->outs[0].ndim - 1, o.ways, o.lay));
         cand_req(c, sx, PL_R);
     } else {
-        E->split_in[n->index] = !(is_shard(E, sx) && cur(E, sx)->dim == last && cur(E, sx)->ways == P->tp);
+        E->split_in[n->index] = !(is_shard(E, sx) && cur(E, sx)->dim == last && cur(E, sx)->ways == D->tp);
         c = cand_new(&cs, PL_P);
-        cand_req(c, sx, PL_S(last, P->tp));
+        cand_req(c, sx, PL_S(last, D->tp));
     }
     out[0] = choose(E, &cs, n);
 }
@@ -1046,7 +1055,7 @@ static void rule_weight(pl_eval *E, const mt_node *n, mt_placement *out) {
  * weight (held whole in the plan's memory: C x kernel elements); any other
  * conv1d runs whole. */
 static void rule_conv1d(pl_eval *E, const mt_node *n, mt_placement *out) {
-    int s = E->P->nv[n->index].in[0];
+    int s = E->G->nv[n->index].in[0];
     const mt_arg *gr = mt_module_get_attr(n->module, "groups");
     const mt_arg *ic = mt_module_get_attr(n->module, "in_channels");
     const mt_arg *oc = mt_module_get_attr(n->module, "out_channels");
@@ -1056,7 +1065,7 @@ static void rule_conv1d(pl_eval *E, const mt_node *n, mt_placement *out) {
     cs.n = 0;
     cand *c = cand_new(&cs, PL_R);
     cand_req(c, s, PL_R);
-    if (depthwise && is_shard(E, s) && cur(E, s)->dim == 1 && tensor_of(E->P, s)->ndim == 3) {
+    if (depthwise && is_shard(E, s) && cur(E, s)->dim == 1 && tensor_of(E->G, s)->ndim == 3) {
         c = cand_new(&cs, *cur(E, s));
         cand_req(c, s, *cur(E, s));
     }
@@ -1064,7 +1073,7 @@ static void rule_conv1d(pl_eval *E, const mt_node *n, mt_placement *out) {
 }
 
 static void rule_call_module(pl_eval *E, const mt_node *n, mt_placement *out) {
-    const pl_nview *V = &E->P->nv[n->index];
+    const pl_nview *V = &E->G->nv[n->index];
     switch (n->module ? n->module->leaf : MT_LEAF_NONE) {
     case MT_LEAF_LINEAR:
     case MT_LEAF_CONV1D:
@@ -1107,8 +1116,9 @@ static void rule_op(pl_eval *E, const mt_node *n, mt_placement *out) {
 
 /* ---- one propagation ---- */
 void pl_propagate(pl_eval *E) {
-    const planner *P = E->P;
-    const mt_graph *g = P->g;
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    const mt_graph *g = G->g;
     E->comm = 0;
     E->ncoll = 0;
     E->infeasible = false;
@@ -1116,25 +1126,25 @@ void pl_propagate(pl_eval *E) {
     /* the window: the nodes of one block of each kind (weighted by the
      * blocks it stands for) and the nodes outside blocks; the skipped
      * blocks' outputs stay replicated and are never read by the window */
-    const double *w = E->window ? P->node_w : NULL;
-    int nn = w ? P->nwin : g->n;
+    const double *w = E->window ? G->node_w : NULL;
+    int nn = w ? G->nwin : g->n;
     if (w) {
         for (int k = 0; k < nn; k++) {
-            int i = P->win[k];
+            int i = G->win[k];
             int nout = g->nodes[i]->nout > 0 ? g->nodes[i]->nout : 1;
             for (int j = 0; j < nout; j++) {
-                E->vals[P->out_off[i] + j] = (pl_val){PL_R, 0u};
-                E->sliced[P->out_off[i] + j] = false;
+                E->vals[G->out_off[i] + j] = (pl_val){PL_R, 0u};
+                E->sliced[G->out_off[i] + j] = false;
             }
         }
     } else {
-        memset(E->sliced, 0, (size_t)P->nslots * sizeof *E->sliced);
-        for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){PL_R, 0u};
+        memset(E->sliced, 0, (size_t)G->nslots * sizeof *E->sliced);
+        for (int i = 0; i < G->nslots; i++) E->vals[i] = (pl_val){PL_R, 0u};
     }
     mt_placement outs[MT_MAX_OUTS];
     E->w = 1;
     for (int k = 0; k < nn; k++) {
-        int i = w ? P->win[k] : k;
+        int i = w ? G->win[k] : k;
         const mt_node *n = g->nodes[i];
         if (w) E->w = w[i];
         int nout = n->nout > 0 ? n->nout : 1;
@@ -1143,8 +1153,8 @@ void pl_propagate(pl_eval *E) {
         case MT_NODE_PLACEHOLDER: break;
         case MT_NODE_GET_ATTR:
             /* a fused 3-D expert weight: held as its choice */
-            if (P->node_var[i] >= 0) {
-                pl_opt o = P->vars[P->node_var[i]].opts[E->choice[P->node_var[i]]];
+            if (G->node_var[i] >= 0) {
+                pl_opt o = D->vo[G->node_var[i]].opts[E->choice[G->node_var[i]]];
                 outs[0] = o.dim < 0 ? PL_R : PL_SL(o.dim, o.ways, o.lay);
             }
             break;
@@ -1159,26 +1169,29 @@ void pl_propagate(pl_eval *E) {
         default: rule_op(E, n, outs); break;
         }
         for (int k = 0; k < n->nout; k++) {
-            pl_val *v = &E->vals[P->out_off[i] + k];
+            pl_val *v = &E->vals[G->out_off[i] + k];
             uint32_t keep = (n->opid == MT_OP_GETITEM && k == 0) ? v->avail : 0;
             v->p = outs[k];
-            v->avail = keep | bit_of(outs[k], P->tp);
+            v->avail = keep | bit_of(outs[k], D->tp);
         }
         /* skipped blocks' nodes read by the window hold what their
          * representative produced */
         if (w)
-            for (int j = P->mir_head[i]; j >= 0; j = P->mir_next[j])
+            for (int j = G->mir_head[i]; j >= 0; j = G->mir_next[j])
                 for (int k = 0; k < n->nout && k < g->nodes[j]->nout; k++)
-                    E->vals[P->out_off[j] + k] = (pl_val){outs[k], bit_of(outs[k], P->tp)};
+                    E->vals[G->out_off[j] + k] = (pl_val){outs[k], bit_of(outs[k], D->tp)};
     }
 }
 
 void pl_push_rec(pl_eval *E, const pl_rec *r) {
-    mt_ctx *ctx = E->P->ctx;
+    mt_ctx *ctx = E->G->ctx;
     if (E->nrecs == E->caprecs) {
         int nc = E->caprecs ? E->caprecs * 2 : 64;
         pl_rec *n = mt_heap_alloc(ctx, (size_t)nc * sizeof *n);
-        if (!n) return;
+        if (!n) {
+            E->lost = true; /* the report fails (the status is on the context) */
+            return;
+        }
         if (E->nrecs) memcpy(n, E->recs, (size_t)E->nrecs * sizeof *n);
         if (E->recs) mt_heap_free(ctx, E->recs);
         E->recs = n;

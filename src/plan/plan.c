@@ -10,66 +10,64 @@
 
 #include "plan_internal.h"
 
+/* The planner: the view (built once per graph) and the propagation state
+ * with one degree's options; mt_plan_auto keeps one for every degree. */
+typedef struct planner {
+    pl_view G;
+    pl_eval E; /* with the degree (E.D) */
+} planner;
+
+/* The constraints, then the setup building the view. */
 static mt_status plan_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     memset(P, 0, sizeof *P);
-    P->lim = pl_limits_new(m, g);
-    if (!P->lim) return mt_ctx_status(m->ctx);
-    if (pl_prepare(P, m, g, o) != MT_OK || pl_nviews(P) != MT_OK || pl_packs(P) != MT_OK ||
-        pl_signatures(P) != MT_OK)
+    pl_view *G = &P->G;
+    G->lim = pl_limits_new(m, g);
+    if (!G->lim || pl_prepare(G, m, g, o) != MT_OK || pl_nviews(G) != MT_OK || pl_packs(G) != MT_OK ||
+        pl_signatures(G) != MT_OK)
         return mt_ctx_status(m->ctx);
+    /* the propagation's buffers: one set for every degree of mt_plan_auto */
+    pl_eval *E = &P->E;
+    E->G = G;
+    E->choice = mt_heap_alloc(m->ctx, ((size_t)G->nvars + 1) * sizeof *E->choice);
+    E->vals = mt_heap_alloc(m->ctx, ((size_t)G->nslots + 1) * sizeof *E->vals);
+    E->sliced = mt_heap_alloc(m->ctx, ((size_t)G->nslots + 1) * sizeof *E->sliced);
+    E->split_in = mt_heap_alloc(m->ctx, ((size_t)g->n + 1) * sizeof *E->split_in);
+    if (!E->choice || !E->vals || !E->sliced || !E->split_in) return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 
-/* What the passes keep lives in the context's arena (freed with it), but the
- * hash indexes and the propagation buffers: heap blocks, freed here. */
+/* What the passes keep lives in the context's arena (freed with it); the
+ * propagation's buffers are heap blocks (they serve every degree, and the
+ * records grow), freed here. */
 static void plan_release(planner *P) {
-    map_free(P->ctx, &P->bind_map);
-    map_free(P->ctx, &P->by_module);
-    void *bufs[4] = {P->ev.choice, P->ev.vals, P->ev.sliced, P->ev.split_in};
-    for (int i = 0; i < 4; i++)
-        if (bufs[i]) mt_heap_free(P->ctx, bufs[i]);
+    mt_ctx *ctx = P->G.ctx;
+    if (!ctx) return;
+    pl_eval *E = &P->E;
+    void *bufs[5] = {E->choice, E->vals, E->sliced, E->split_in, E->recs};
+    for (int i = 0; i < 5; i++) mt_heap_free(ctx, bufs[i]);
 }
 
 static mt_plan *plan_degree(planner *P, const mt_plan_opts *o, bool full) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
-    if (pl_set_degree(P, o->tp, o->style, o->sequence_parallel) != MT_OK) return NULL;
+    const pl_view *G = &P->G;
+    mt_ctx *ctx = G->ctx;
+    if (pl_set_degree(&P->E.D, G, o->tp, o->style, o->sequence_parallel) != MT_OK) return NULL;
     mt_plan *R = mt_alloc(ctx, sizeof *R);
     if (!R) return NULL;
     R->ctx = ctx;
-    R->model = P->m;
-    R->graph = g;
+    R->model = G->m;
+    R->graph = G->g;
     R->tp = o->tp;
     R->style = o->style;
-    R->sequence_parallel = P->seq_sym != NULL;
-    R->batch = P->batch;
-    R->seq = P->seq;
-    R->kv_replication = pl_limits_check(P->lim, o->tp, &R->reason, &R->note);
+    R->sequence_parallel = P->E.D.seq_sym != NULL;
+    R->batch = G->batch;
+    R->seq = G->seq;
+    R->kv_replication = pl_limits_check(G->lim, o->tp, &R->reason, &R->note);
     R->valid = R->reason == NULL;
-    pl_eval E;
-    memset(&E, 0, sizeof E);
-    E.P = P;
-    /* the propagation buffers live as long as the planner (one set for
-     * every degree of mt_plan_auto) */
-    if (!P->ev.choice) {
-        P->ev.choice = mt_heap_alloc(ctx, ((size_t)P->nvars + 1) * sizeof *E.choice);
-        P->ev.vals = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.vals);
-        P->ev.sliced = mt_heap_alloc(ctx, ((size_t)P->nslots + 1) * sizeof *E.sliced);
-        P->ev.split_in = mt_heap_alloc(ctx, ((size_t)g->n + 1) * sizeof *E.split_in);
-    }
-    E.choice = P->ev.choice;
-    E.vals = P->ev.vals;
-    E.sliced = P->ev.sliced;
-    E.split_in = P->ev.split_in;
-    if (E.split_in) memset(E.split_in, 0, ((size_t)g->n + 1) * sizeof *E.split_in);
-    mt_status st = MT_OK;
-    if (!E.choice || !E.vals || !E.sliced || !E.split_in) st = mt_ctx_status(ctx);
-    if (st == MT_OK) {
-        pl_cost best = pl_search(&E, o->search, &R->evals, &R->window_exact);
-        st = pl_results(P, &E, R, full, best);
-    }
-    if (E.recs) mt_heap_free(ctx, E.recs);
-    return st == MT_OK ? R : NULL;
+    pl_eval *E = &P->E;
+    E->window = E->infeasible = E->record = false;
+    memset(E->split_in, 0, ((size_t)G->g->n + 1) * sizeof *E->split_in);
+    pl_cost best = pl_search(E, o->search, &R->evals, &R->window_exact);
+    return pl_results(G, &E->D, E, R, full, best) == MT_OK ? R : NULL;
 }
 
 static bool degree_ok(mt_ctx *ctx, const mt_plan_opts *o) {
@@ -130,7 +128,7 @@ mt_status mt_plan_auto(mt_model *m, const mt_graph *g, const mt_plan_opts *base,
         memset(d, 0, sizeof *d);
         d->tp = tp;
         const char *reason, *note;
-        d->kv_replication = pl_limits_check(P.lim, tp, &reason, &note);
+        d->kv_replication = pl_limits_check(P.G.lim, tp, &reason, &note);
         d->valid = reason == NULL;
         d->reason = reason ? reason : note;
         if (!d->valid) continue;

@@ -34,12 +34,6 @@ static const char *pattern_of(mt_ctx *ctx, const char *path) {
     return s;
 }
 
-static bool var_param_eq(const void *u, int v, const void *key) { return ((const pl_var *)u)[v].weight == key; }
-
-static bool var_module_eq(const void *u, int v, const void *key) {
-    return ((const pl_var *)u)[v].module == key;
-}
-
 typedef struct str_tab {
     const char **s;
 } str_tab;
@@ -55,47 +49,18 @@ static int64_t local_bytes(double full, mt_placement p) {
 
 /* Per parameter: role, shard dim, per-rank shape; per-rank parameter bytes. */
 /* keep false (mt_plan_auto): the per-rank totals only, no per-parameter records. */
-static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
-    mt_ctx *ctx = P->ctx;
-    int tp = P->tp;
+static mt_status params_memory(const pl_view *G, const pl_degree *D, pl_eval *E, mt_plan *R, bool keep) {
+    mt_ctx *ctx = G->ctx;
+    int tp = D->tp;
     if (keep) {
-        R->params = mt_alloc_array(ctx, (size_t)P->m->params.n + 1, sizeof *R->params);
+        R->params = mt_alloc_array(ctx, (size_t)G->m->params.n + 1, sizeof *R->params);
         if (!R->params) return mt_ctx_status(ctx);
     }
     mt_plan_memory *M = &R->mem;
-    int np = P->m->params.n;
-    if (!P->param_var) {
-        /* once per planner: each parameter's variable (the Linear/Embedding
-         * owning it) and whether it is that module's weight or bias */
-        P->param_var = mt_alloc_array(ctx, (size_t)np + 1, sizeof *P->param_var);
-        P->param_kind = mt_alloc_array(ctx, (size_t)np + 1, 1);
-        if (!P->param_var || !P->param_kind || !map_init(ctx, &P->by_module, (size_t)P->nvars))
-            return mt_ctx_status(ctx);
-        for (int i = 0; i < P->nvars; i++)
-            map_get(&P->by_module, ptr_hash(P->vars[i].module), var_module_eq, P->vars, P->vars[i].module, i);
-        for (int i = 0; i < np; i++) {
-            const mt_param *p = P->m->params.items[i];
-            P->param_var[i] = map_get(&P->by_module, ptr_hash(p->owner), var_module_eq, P->vars, p->owner, -1);
-            P->param_kind[i] = strcmp(p->local, "weight") == 0 ? 1 : strcmp(p->local, "bias") == 0 ? 2 : 0;
-        }
-        /* fused 3-D expert weights: their own variable (the experts module
-         * holds several), found by the parameter */
-        pl_map byw = {0};
-        if (!map_init(ctx, &byw, (size_t)P->nvars)) return mt_ctx_status(ctx);
-        bool any = false;
-        for (int i = 0; i < P->nvars; i++)
-            if (P->vars[i].expert3d) map_get(&byw, ptr_hash(P->vars[i].weight), var_param_eq, P->vars, P->vars[i].weight, i), any = true;
-        for (int i = 0; i < np && any; i++) {
-            const mt_param *p = P->m->params.items[i];
-            int vi = map_get(&byw, ptr_hash(p), var_param_eq, P->vars, p, -1);
-            if (vi >= 0) P->param_var[i] = vi, P->param_kind[i] = 3;
-            else if (P->param_var[i] >= 0 && P->vars[P->param_var[i]].expert3d) P->param_var[i] = -1;
-        }
-        map_free(ctx, &byw);
-    }
+    int np = G->m->params.n;
     mt_plan_param scratch;
     for (int i = 0; i < np; i++) {
-        const mt_param *p = P->m->params.items[i];
+        const mt_param *p = G->m->params.items[i];
         if (p->tied_to) continue;
         mt_plan_param *pp = keep ? &R->params[R->nparams++] : &scratch;
         pp->param = p;
@@ -105,27 +70,27 @@ static mt_status params_memory(planner *P, pl_eval *E, mt_plan *R, bool keep) {
         pp->ways = 1;
         pp->parts = 0;
         pp->ndim = p->t->ndim;
-        int vi = P->param_var[i];
+        int vi = G->param_var[i];
         if (vi >= 0) {
-            pl_opt o = P->vars[vi].opts[E->choice[vi]];
-            bool emb = P->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
-            if (o.lay && (P->param_kind[i] == 3 || P->param_kind[i] == 1 || P->param_kind[i] == 2)) {
+            pl_opt o = D->vo[vi].opts[E->choice[vi]];
+            bool emb = G->vars[vi].module->leaf == MT_LEAF_EMBEDDING;
+            if (o.lay && (G->param_kind[i] == 3 || G->param_kind[i] == 1 || G->param_kind[i] == 2)) {
                 /* packed: the parts the chunk after the product cuts (a bias with its weight) */
-                const mt_plan_layout *L = &P->lays[o.lay - 1];
-                int64_t n = dimv(p->t, P->param_kind[i] == 2 ? 0 : o.dim);
+                const mt_plan_layout *L = &G->lays[o.lay - 1];
+                int64_t n = dimv(p->t, G->param_kind[i] == 2 ? 0 : o.dim);
                 pp->parts = L->nparts ? L->nparts : L->part > 0 ? (int)(n / L->part) : 0;
             }
-            if (o.dim >= 0 && P->param_kind[i] == 3) {
+            if (o.dim >= 0 && G->param_kind[i] == 3) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
-                pp->role = o.dim == 0 ? MT_ROLE_EXPERTS : o.dim == P->vars[vi].out_dim ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE;
-            } else if (o.dim >= 0 && P->param_kind[i] == 1) {
+                pp->role = o.dim == 0 ? MT_ROLE_EXPERTS : o.dim == G->vars[vi].out_dim ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE;
+            } else if (o.dim >= 0 && G->param_kind[i] == 1) {
                 pp->shard_dim = o.dim;
                 pp->ways = o.ways;
-                bool out = o.dim == P->vars[vi].out_dim;
+                bool out = o.dim == G->vars[vi].out_dim;
                 pp->role = emb ? (out ? MT_ROLE_VOCAB : MT_ROLE_EMBED_COLWISE)
                                : (out ? MT_ROLE_COLWISE : MT_ROLE_ROWWISE);
-            } else if (o.dim == P->vars[vi].out_dim && !emb && P->param_kind[i] == 2) {
+            } else if (o.dim == G->vars[vi].out_dim && !emb && G->param_kind[i] == 2) {
                 pp->shard_dim = 0;
                 pp->ways = o.ways;
                 pp->role = MT_ROLE_BIAS;
@@ -200,9 +165,9 @@ static unsigned role_bit(mt_plan_role r) {
 }
 
 /* The container m lies under (and its index), or -1; *child: its expert. */
-static int box_of(planner *P, pl_map *idx, const mt_module *m, const mt_module **child) {
+static int box_of(const pl_view *G, pl_map *idx, const mt_module *m, const mt_module **child) {
     for (const mt_module *c = m; c && c->parent; c = c->parent) {
-        int k = map_get(idx, ptr_hash(c->parent), ptr_eq, P->containers, c->parent, -1);
+        int k = map_get(idx, ptr_hash(c->parent), ptr_eq, G->containers, c->parent, -1);
         if (k >= 0) {
             if (child) *child = c;
             return k;
@@ -221,45 +186,43 @@ static int stack_find(pl_map *m, const mt_module **mods, const mt_node *n) {
     return -1;
 }
 
-/* Experts in ModuleLists (P->containers): entries of R->experts. */
-static mt_status list_experts(planner *P, mt_plan *R, pl_map *pats, const char **patl, unsigned *flags) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
-    int tp = P->tp, nc = P->ncontainers;
+/* Experts in ModuleLists (G->containers): entries of R->experts. */
+static mt_status list_experts(const pl_view *G, const pl_degree *D, mt_plan *R, pl_map *pats, const char **patl, unsigned *flags) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
+    int tp = D->tp, nc = G->ncontainers;
     if (nc == 0) return MT_OK;
-    pl_box *bx = mt_heap_alloc(ctx, (size_t)nc * sizeof *bx);
+    pl_scratch S = {.ctx = ctx};
+    pl_box *bx = pl_tmp_array(&S, (size_t)nc, sizeof *bx);
     pl_map idx = {0}, moe = {0};
-    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nc * sizeof *moes);
-    mt_status st = MT_OK;
-    if (!bx || !moes || !map_init(ctx, &idx, (size_t)nc) || !map_init(ctx, &moe, (size_t)nc)) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    const mt_module **moes = pl_tmp_array(&S, (size_t)nc, sizeof *moes);
+    if (!bx || !moes || !map_init(ctx, &S, &idx, (size_t)nc) || !map_init(ctx, &S, &moe, (size_t)nc))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int c = 0; c < nc; c++) {
-        map_get(&idx, ptr_hash(P->containers[c]), ptr_eq, P->containers, P->containers[c], c);
-        moes[c] = P->containers[c]->parent;
+        map_get(&idx, ptr_hash(G->containers[c]), ptr_eq, G->containers, G->containers[c], c);
+        moes[c] = G->containers[c]->parent;
         map_get(&moe, ptr_hash(moes[c]), ptr_eq, moes, moes[c], c);
         bx[c] = (pl_box){NULL, NULL, 0, -1};
     }
-    mt_binding b2 = {P->bind_names, P->bind_values, 2};
+    mt_binding b2 = {G->bind_names, G->bind_values, 2};
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        const mt_tensor *x = P->node_var[i] >= 0 ? mt__node_input(n) : NULL;
+        const mt_tensor *x = G->node_var[i] >= 0 ? mt__node_input(n) : NULL;
         if (!x || x->ndim != 2 || mt_sym_is_const(x->shape[0])) continue;
         const mt_module *child = NULL;
-        int c = box_of(P, &idx, n->module, &child);
+        int c = box_of(G, &idx, n->module, &child);
         /* the first Linear call of each expert: [its routed tokens, hidden] */
         if (c < 0 || child == bx[c].last) continue;
         bx[c].last = child;
         if (!bx[c].first) bx[c].first = n;
         const mt_sym *s = mt_sym_subst(ctx, x->shape[0], &b2);
-        int k = s && mt_sym_is_var(s) ? map_get(&P->bind_map, ptr_hash(s), sym_eq, P->bind_syms, s, -1) : -1;
-        if (k >= 0) bx[c].routed += (double)P->bind_values[k];
+        int k = s && mt_sym_is_var(s) ? map_get(&G->bind_map, ptr_hash(s), sym_eq, G->bind_syms, s, -1) : -1;
+        if (k >= 0) bx[c].routed += (double)G->bind_values[k];
     }
-    double tokens = (double)P->batch * (double)P->seq;
+    double tokens = (double)G->batch * (double)G->seq;
     str_tab pt = {patl};
     for (int c = 0; c < nc; c++) {
-        const mt_module *box = P->containers[c];
+        const mt_module *box = G->containers[c];
         if (!bx[c].first || bx[c].routed <= 0) continue;
         const mt_tensor *x = mt__node_input(bx[c].first);
         const char *pat = pattern_of(ctx, box->path);
@@ -284,7 +247,7 @@ static mt_status list_experts(planner *P, mt_plan *R, pl_map *pats, const char *
                                 (double)(tp - 1) / (double)tp;
     }
     for (int i = 0; i < R->nparams; i++) {
-        int c = box_of(P, &idx, R->params[i].param->owner, NULL);
+        int c = box_of(G, &idx, R->params[i].param->owner, NULL);
         if (c < 0 || bx[c].entry < 0) continue;
         R->experts[bx[c].entry].local_bytes += R->params[i].local_bytes;
         if (R->params[i].ndim >= 2) flags[bx[c].entry] |= role_bit(R->params[i].role);
@@ -293,12 +256,7 @@ static mt_status list_experts(planner *P, mt_plan *R, pl_map *pats, const char *
         int c = stack_find(&moe, moes, R->comms[i].producer);
         if (c >= 0 && bx[c].entry >= 0) R->experts[bx[c].entry].comm_per_token += R->comms[i].wire_per_token;
     }
-done:
-    map_free(ctx, &idx);
-    map_free(ctx, &moe);
-    if (bx) mt_heap_free(ctx, bx);
-    if (moes) mt_heap_free(ctx, moes);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* Fused experts: the 3-D weights a matmul/bmm or F.linear reads
@@ -310,24 +268,23 @@ done:
  * topk nodes in the block (the router's); hidden: the last dim of the first
  * product's input (the width entering an expert). Entries of R->experts after
  * the ModuleLists'. */
-static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, const char **patl, unsigned *flags) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
-    int tp = P->tp, nm = 0, no = 0;
-    const mt_module **moes = mt_heap_alloc(ctx, (size_t)nf * sizeof *moes);   /* per block */
-    const mt_module **owner = mt_heap_alloc(ctx, (size_t)nf * sizeof *owner); /* per block: its first module */
-    const mt_node **first = mt_heap_alloc(ctx, (size_t)nf * sizeof *first);
-    int64_t *topk = mt_heap_alloc(ctx, (size_t)nf * sizeof *topk), *bytes = mt_heap_alloc(ctx, (size_t)nf * sizeof *bytes);
-    int *entry = mt_heap_alloc(ctx, (size_t)nf * sizeof *entry), *nown = mt_heap_alloc(ctx, (size_t)nf * sizeof *nown);
-    const mt_module **mods = mt_heap_alloc(ctx, (size_t)nf * sizeof *mods);    /* per module holding weights */
-    int *block = mt_heap_alloc(ctx, (size_t)nf * sizeof *block);               /* per module: its block */
+static mt_status fused_experts(const pl_view *G, const pl_degree *D, mt_plan *R, int nf, pl_map *pats, const char **patl, unsigned *flags) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
+    int tp = D->tp, nm = 0, no = 0;
+    pl_scratch S = {.ctx = ctx};
+    size_t n = (size_t)nf;
+    const mt_module **moes = pl_tmp_array(&S, n, sizeof *moes);   /* per block */
+    const mt_module **owner = pl_tmp_array(&S, n, sizeof *owner); /* per block: its first module */
+    const mt_node **first = pl_tmp_array(&S, n, sizeof *first);
+    int64_t *topk = pl_tmp_array(&S, n, sizeof *topk), *bytes = pl_tmp_array(&S, n, sizeof *bytes);
+    int *entry = pl_tmp_array(&S, n, sizeof *entry), *nown = pl_tmp_array(&S, n, sizeof *nown);
+    const mt_module **mods = pl_tmp_array(&S, n, sizeof *mods);    /* per module holding weights */
+    int *block = pl_tmp_array(&S, n, sizeof *block);               /* per module: its block */
     pl_map bymod = {0}, bymoe = {0};
-    mt_status st = MT_OK;
     if (!moes || !owner || !first || !topk || !bytes || !entry || !nown || !mods || !block ||
-        !map_init(ctx, &bymod, (size_t)nf) || !map_init(ctx, &bymoe, (size_t)nf)) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+        !map_init(ctx, &S, &bymod, n) || !map_init(ctx, &S, &bymoe, n))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < g->n && no < nf; i++) {
         const mt_node *a = pl_expert3d_attr(g->nodes[i]);
         if (!a) continue;
@@ -393,66 +350,57 @@ static mt_status fused_experts(planner *P, mt_plan *R, int nf, pl_map *pats, con
         int f = stack_find(&bymoe, moes, R->comms[i].producer);
         if (f >= 0) R->experts[entry[f]].comm_per_token += R->comms[i].wire_per_token;
     }
-done:
-    map_free(ctx, &bymod);
-    map_free(ctx, &bymoe);
-    void *bufs[] = {moes, owner, first, topk, bytes, entry, nown, mods, block};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (bufs[i]) mt_heap_free(ctx, bufs[i]);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
-static mt_status experts_report(planner *P, mt_plan *R) {
-    mt_ctx *ctx = P->ctx;
-    int nc = P->ncontainers, nf = 0;
-    for (int i = 0; i < P->nvars; i++) nf += P->vars[i].expert3d;
+static mt_status experts_report(const pl_view *G, const pl_degree *D, mt_plan *R) {
+    mt_ctx *ctx = G->ctx;
+    int nc = G->ncontainers, nf = 0;
+    for (int i = 0; i < G->nvars; i++) nf += G->vars[i].expert3d;
     if (nc == 0 && nf == 0) return MT_OK;
     size_t n = (size_t)nc + (size_t)nf + 1;
+    pl_scratch S = {.ctx = ctx};
     R->experts = mt_alloc_array(ctx, n, sizeof *R->experts);
-    const char **patl = mt_heap_alloc(ctx, n * sizeof *patl);
-    unsigned *flags = mt_heap_alloc(ctx, n * sizeof *flags);
+    const char **patl = pl_tmp_array(&S, n, sizeof *patl);
+    unsigned *flags = pl_tmp_array(&S, n, sizeof *flags); /* zeroed */
     pl_map pats = {0};
-    mt_status st = MT_OK;
-    if (!R->experts || !patl || !flags || !map_init(ctx, &pats, n)) st = mt_ctx_status(ctx);
-    if (st == MT_OK) {
-        memset(flags, 0, n * sizeof *flags);
-        st = list_experts(P, R, &pats, patl, flags);
-    }
-    if (st == MT_OK && nf > 0) st = fused_experts(P, R, nf, &pats, patl, flags);
-    for (int k = 0; st == MT_OK && k < R->nexperts; k++) {
+    if (!R->experts || !patl || !flags || !map_init(ctx, &S, &pats, n) ||
+        list_experts(G, D, R, &pats, patl, flags) != MT_OK ||
+        (nf > 0 && fused_experts(G, D, R, nf, &pats, patl, flags) != MT_OK))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
+    for (int k = 0; k < R->nexperts; k++) {
         mt_plan_experts *X = &R->experts[k];
-        if (X->ep_valid) X->ep_local_bytes = X->param_bytes / P->tp;
+        if (X->ep_valid) X->ep_local_bytes = X->param_bytes / D->tp;
         X->placement = placement_name(flags[k]);
     }
-    map_free(ctx, &pats);
-    if (patl) mt_heap_free(ctx, patl);
-    if (flags) mt_heap_free(ctx, flags);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* The collectives of the chosen plan: its propagation recorded, each
  * conversion it inserted a collective, priced on the link; the nodes'
  * placements. */
-static mt_status collectives_report(planner *P, pl_eval *E, mt_plan *R) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
+static mt_status collectives_report(const pl_view *G, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
     E->record = true;
+    E->lost = false;
     pl_propagate(E);
     E->record = false;
+    if (E->lost) return mt_ctx_status(ctx);
     R->nodes = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *R->nodes);
     R->comms = mt_alloc_array(ctx, (size_t)E->nrecs + 1, sizeof *R->comms);
     if (!R->nodes || !R->comms) return mt_ctx_status(ctx);
-    for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[P->out_off[i]].p;
-    R->nlayouts = P->nlays;
-    R->layouts = P->nlays ? mt_alloc_array(ctx, (size_t)P->nlays, sizeof *R->layouts) : NULL;
-    if (P->nlays && !R->layouts) return mt_ctx_status(ctx);
-    if (P->nlays) memcpy(R->layouts, P->lays, (size_t)P->nlays * sizeof *R->layouts);
+    for (int i = 0; i < g->n; i++) R->nodes[i] = E->vals[G->out_off[i]].p;
+    R->nlayouts = G->nlays;
+    R->layouts = G->nlays ? mt_alloc_array(ctx, (size_t)G->nlays, sizeof *R->layouts) : NULL;
+    if (G->nlays && !R->layouts) return mt_ctx_status(ctx);
+    if (G->nlays) memcpy(R->layouts, G->lays, (size_t)G->nlays * sizeof *R->layouts);
     for (int i = 0; i < E->nrecs; i++) {
         const pl_rec *r = &E->recs[i];
         mt_plan_comm *c = &R->comms[R->ncomms++];
         c->kind = (mt_comm_kind)r->kind;
-        c->producer = P->slot_node[r->slot];
-        c->output = r->slot - P->out_off[c->producer->index];
+        c->producer = G->slot_node[r->slot];
+        c->output = r->slot - G->out_off[c->producer->index];
         c->consumer = r->consumer;
         c->from = r->from;
         c->to = r->to;
@@ -462,119 +410,110 @@ static mt_status collectives_report(planner *P, pl_eval *E, mt_plan *R) {
     }
     /* an estimate, reported to the picosecond: at most 15 significant digits, so
      * every JSON writer (15 or 17 digits) round-trips the same double */
-    R->comm_seconds = round(pl_comm_time(P, R->comm_per_token, (double)R->ncomms) * 1e12) / 1e12;
-    R->link = P->link;
+    R->comm_seconds = round(pl_comm_time(G, R->comm_per_token, (double)R->ncomms) * 1e12) / 1e12;
+    R->link = G->link;
     return MT_OK;
 }
 
 /* Memory per rank: the parameters (params_memory), the KV cache at the
  * plan's placements and the activation peak. */
-static mt_status memory_report(planner *P, pl_eval *E, mt_plan *R) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
-    mt_status st = params_memory(P, E, R, true);
+static mt_status memory_report(const pl_view *G, const pl_degree *D, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
+    mt_status st = params_memory(G, D, E, R, true);
     if (st != MT_OK) return st;
     mt_plan_memory *M = &R->mem;
     /* KV cache: the sizing pass's attention layers (docs/sizing.md), each
      * cached key/value at its placement in this plan (a head-sharded one holds
      * 1/ways per rank); an MLA latent is held whole by every rank, as serving
      * engines keep it; sliding windows cap the tokens held at the bound seq */
-    if (!P->kv) {
-        P->kv = mt_alloc(ctx, sizeof *P->kv);
-        mt_sizing_opts so = {.kv_dtype = MT_DTYPE_NONE, .batch = P->batch, .seq = P->seq};
-        if (!P->kv || mt_model_sizing_kv(P->m, g, &so, P->kv) != MT_OK) return mt_ctx_status(ctx);
-    }
+    mt_sizing *kvs = mt_alloc(ctx, sizeof *kvs);
+    mt_sizing_opts so = {.kv_dtype = MT_DTYPE_NONE, .batch = G->batch, .seq = G->seq};
+    if (!kvs || mt_model_sizing_kv(G->m, g, &so, kvs) != MT_OK) return mt_ctx_status(ctx);
     double kv = 0, kv_held = 0;
-    for (int i = 0; i < P->kv->nattn; i++) {
-        const mt_sizing_attn *a = &P->kv->attn[i];
+    for (int i = 0; i < kvs->nattn; i++) {
+        const mt_sizing_attn *a = &kvs->attn[i];
         if (a->kind != MT_ATTN_CAUSAL) continue;
         int ways = 1;
         if (!a->mla && a->key && a->key->node) {
-            mt_placement pl = E->vals[P->out_off[a->key->node->index] + (int)(a->key - a->key->node->outs)].p;
+            mt_placement pl = E->vals[G->out_off[a->key->node->index] + (int)(a->key - a->key->node->outs)].p;
             if (pl.kind == MT_PLACE_SHARD) ways = pl.ways;
         }
         double per = (double)a->cache_bytes_per_token / ways;
         kv += per;
-        kv_held += per * (double)(a->window > 0 && a->window < P->seq ? a->window : P->seq);
+        kv_held += per * (double)(a->window > 0 && a->window < G->seq ? a->window : G->seq);
     }
     M->kv_bytes_per_token = (int64_t)kv;
-    M->kv_bytes = (int64_t)(kv_held * (double)P->batch);
+    M->kv_bytes = (int64_t)(kv_held * (double)G->batch);
     /* activations: live tensors (last use) at the bound shapes */
-    int *last = mt_heap_alloc(ctx, (size_t)P->nslots * sizeof *last);
-    if (!last) return mt_ctx_status(ctx);
-    for (int s = 0; s < P->nslots; s++) last[s] = P->slot_node[s] ? P->slot_node[s]->index : 0;
-    for (int i = 0; i < g->n; i++) {
-        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
-            if (!t->node) continue;
-            int s = P->out_off[t->node->index] + (int)(t - t->node->outs);
-            if (last[s] < i) last[s] = i;
-        })
-    }
+    pl_scratch S = {.ctx = ctx};
+    int *last = pl_tmp_array(&S, (size_t)G->nslots, sizeof *last);
+    double *freeat = pl_tmp_array(&S, (size_t)g->n, sizeof *freeat); /* zeroed */
+    if (!last || !freeat) return pl_scratch_end(&S, mt_ctx_status(ctx));
+    for (int s = 0; s < G->nslots; s++) last[s] = G->slot_node[s] ? G->slot_node[s]->index : 0;
+    for (int i = 0; i < g->n; i++)
+        for (int k = G->in_off[i]; k < G->in_off[i + 1]; k++)
+            if (last[G->ins[k]] < i) last[G->ins[k]] = i;
     double live = 0, peak = 0;
-    double *freeat = mt_heap_alloc(ctx, (size_t)(g->n + 1) * sizeof *freeat);
-    if (!freeat) return mt_ctx_status(ctx);
-    for (int s = 0; s < P->nslots; s++) {
-        const mt_node *n = P->slot_node[s];
+    for (int s = 0; s < G->nslots; s++) {
+        const mt_node *n = G->slot_node[s];
         if (!n || n->op == MT_NODE_GET_ATTR || n->is_tuple) continue;
-        freeat[last[s]] += (double)local_bytes(P->bytes_at[s], E->vals[s].p);
+        freeat[last[s]] += (double)local_bytes(G->bytes_at[s], E->vals[s].p);
     }
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         if (n->op != MT_NODE_GET_ATTR && !n->is_tuple)
             for (int k = 0; k < n->nout; k++)
-                live += (double)local_bytes(P->bytes_at[P->out_off[i] + k], E->vals[P->out_off[i] + k].p);
+                live += (double)local_bytes(G->bytes_at[G->out_off[i] + k], E->vals[G->out_off[i] + k].p);
         if (live > peak) peak = live;
         live -= freeat[i];
     }
     M->activation_peak_bytes = (int64_t)peak;
-    mt_heap_free(ctx, freeat);
-    mt_heap_free(ctx, last);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* The plan dict: one rule per Linear/Embedding weight or fused expert weight
  * (transformers style: the sharded ones only), by pattern when every module
  * under it agrees. */
-static mt_status plan_dict(planner *P, pl_eval *E, mt_plan *R) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
-    R->rules = mt_alloc_array(ctx, (size_t)P->nvars + 1, sizeof *R->rules);
-    if (!R->rules) return mt_ctx_status(ctx);
-    const char **pats = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *pats);
-    const char **paths = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *paths);
-    const char **styles = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *styles);
-    int *ways = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *ways);
-    if (!pats || !paths || !styles || !ways) return mt_ctx_status(ctx);
+static mt_status plan_dict(const pl_view *G, const pl_degree *D, pl_eval *E, mt_plan *R) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
+    R->rules = mt_alloc_array(ctx, (size_t)G->nvars + 1, sizeof *R->rules);
+    pl_scratch S = {.ctx = ctx};
+    const char **pats = pl_tmp_array(&S, (size_t)g->n, sizeof *pats);
+    const char **paths = pl_tmp_array(&S, (size_t)g->n, sizeof *paths);
+    const char **styles = pl_tmp_array(&S, (size_t)g->n, sizeof *styles);
+    int *ways = pl_tmp_array(&S, (size_t)g->n, sizeof *ways);
     int nm = 0;
-    bool *gath = mt_heap_alloc(ctx, (size_t)P->nslots + 1);
+    bool *gath = pl_tmp_array(&S, (size_t)G->nslots, sizeof *gath); /* zeroed */
+    const char **seen = pl_tmp_array(&S, (size_t)G->nvars + (size_t)g->n, sizeof *seen);
     pl_map seenp = {0}, bypat = {0};
-    if (!gath || !map_init(ctx, &seenp, (size_t)g->n + 1) || !map_init(ctx, &bypat, (size_t)P->nvars + 1))
-        return mt_ctx_status(ctx);
+    if (!R->rules || !pats || !paths || !styles || !ways || !gath || !seen ||
+        !map_init(ctx, &S, &seenp, (size_t)g->n + 1) || !map_init(ctx, &S, &bypat, (size_t)G->nvars + 1))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int r = 0; r < E->nrecs; r++)
         if (E->recs[r].kind == MT_COMM_ALL_GATHER) gath[E->recs[r].slot] = true;
-    const char **seen = mt_heap_alloc(ctx, ((size_t)P->nvars + g->n + 1) * sizeof *seen);
-    if (!seen) return mt_ctx_status(ctx);
     int nseen = 0;
     str_tab seentab = {seen}, pattab = {pats};
     for (int i = 0; i < g->n; i++) {
-        int vi = P->node_var[i];
+        int vi = G->node_var[i];
         if (vi < 0) continue;
         const mt_node *n = g->nodes[i];
-        bool x3 = P->vars[vi].expert3d;
+        bool x3 = G->vars[vi].expert3d;
         /* a fused expert weight is named by its parameter */
-        const char *path = x3 ? P->vars[vi].weight->name : n->module->path;
+        const char *path = x3 ? G->vars[vi].weight->name : n->module->path;
         seen[nseen] = path;
         if (map_get(&seenp, str_hash(path), str_eq, &seentab, path, nseen) >= 0) continue;
         nseen++;
-        pl_opt o = P->vars[vi].opts[E->choice[vi]];
+        pl_opt o = D->vo[vi].opts[E->choice[vi]];
         bool emb = !x3 && n->module->leaf == MT_LEAF_EMBEDDING;
-        bool gathered = gath[P->out_off[i]];
+        bool gathered = gath[G->out_off[i]];
         const char *st;
         if (o.dim < 0) st = "replicate";
-        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == P->vars[vi].out_dim ? (o.lay ? "packed_colwise" : "colwise") : "rowwise";
+        else if (x3) st = o.dim == 0 ? "expert_parallel" : o.dim == G->vars[vi].out_dim ? (o.lay ? "packed_colwise" : "colwise") : "rowwise";
         else if (emb && o.dim == 0) st = "embedding_rowwise";
         else if (o.lay) st = gathered ? "packed_colwise_gather_output" : "packed_colwise";
-        else if (o.dim == P->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
+        else if (o.dim == G->vars[vi].out_dim || emb) st = gathered ? "colwise_gather_output" : "colwise";
         else st = E->split_in[i] ? "rowwise_split_input" : "rowwise";
         if (o.dim < 0 && R->style == MT_PLAN_TRANSFORMERS) continue;
         paths[nm] = path;
@@ -584,9 +523,9 @@ static mt_status plan_dict(planner *P, pl_eval *E, mt_plan *R) {
         nm++;
     }
     /* one rule per pattern when every module under it agrees, else one per path */
-    int *first = mt_heap_alloc(ctx, ((size_t)nm + 1) * sizeof *first);
-    bool *mixed = mt_heap_alloc(ctx, (size_t)nm + 1);
-    if (!first || !mixed) return mt_ctx_status(ctx);
+    int *first = pl_tmp_array(&S, (size_t)nm, sizeof *first);
+    bool *mixed = pl_tmp_array(&S, (size_t)nm, sizeof *mixed); /* zeroed */
+    if (!first || !mixed) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int k = 0; k < nm; k++) {
         int f = map_get(&bypat, str_hash(pats[k]), str_eq, &pattab, pats[k], k);
         first[k] = f >= 0 ? f : k;
@@ -600,26 +539,20 @@ static mt_status plan_dict(planner *P, pl_eval *E, mt_plan *R) {
         r->style = styles[k];
         r->ways = ways[k];
     }
-    map_free(ctx, &seenp);
-    map_free(ctx, &bypat);
-    mt_heap_free(ctx, gath);
-    mt_heap_free(ctx, seen);
-    mt_heap_free(ctx, first);
-    mt_heap_free(ctx, mixed);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* With full false (mt_plan_auto) only the per-rank bytes and the
  * communication of `best` (a whole-graph cost) are filled. */
-mt_status pl_results(planner *P, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
+mt_status pl_results(const pl_view *G, const pl_degree *D, pl_eval *E, mt_plan *R, bool full, pl_cost best) {
     if (!full) {
         R->comm_per_token = best.comm;
-        return params_memory(P, E, R, false);
+        return params_memory(G, D, E, R, false);
     }
-    mt_status st = collectives_report(P, E, R);
-    if (st == MT_OK) st = memory_report(P, E, R);
-    if (st == MT_OK) st = experts_report(P, R);
-    if (st == MT_OK) st = plan_dict(P, E, R);
+    mt_status st = collectives_report(G, E, R);
+    if (st == MT_OK) st = memory_report(G, D, E, R);
+    if (st == MT_OK) st = experts_report(G, D, R);
+    if (st == MT_OK) st = plan_dict(G, D, E, R);
     return st;
 }
 

@@ -1,5 +1,5 @@
 /* Tensor-parallel planning, pass 2: the search over the weights' choices, by
- * coordinate descent (one routine, its budgets in PL_SEARCH), each choice
+ * coordinate descent (one routine, its budgets in PL_PARAMS, plan_internal.h), each choice
  * priced by a propagation of placements (placements.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -17,60 +17,30 @@
  * collective once: a prefill of T tokens moves comm x T bytes, a decode step
  * comm x 1; both pay alpha per collective. So thousands of small collectives
  * lose to one all-reduce per layer. */
-double pl_comm_time(const planner *P, double comm, double ncoll) {
-    double T = (double)P->batch * (double)P->seq;
-    return comm * (T + 1) / P->link_beta + 2 * ncoll * P->link_alpha;
+double pl_comm_time(const pl_view *G, double comm, double ncoll) {
+    double T = (double)G->batch * (double)G->seq;
+    return comm * (T + 1) / G->link_beta + 2 * ncoll * G->link_alpha;
 }
 
 /* Every choice goes through here: the weight-byte totals follow it. */
 static void set_choice(pl_eval *E, int i, int o) {
-    const pl_var *v = &E->P->vars[i];
-    pl_opt a = v->opts[E->choice[i]], b = v->opts[o];
+    const pl_var *v = &E->G->vars[i];
+    const pl_vopts *vo = &E->D.vo[i];
+    pl_opt a = vo->opts[E->choice[i]], b = vo->opts[o];
     E->repl += (b.dim < 0 ? v->bytes : 0) - (a.dim < 0 ? v->bytes : 0);
     E->rank += (b.dim < 0 ? v->bytes : v->bytes / b.ways) - (a.dim < 0 ? v->bytes : v->bytes / a.ways);
     E->choice[i] = o;
 }
 
-/* The search's budgets and tolerances, in one place. */
-typedef struct pl_search_params {
-    int group_sweeps;       /* passes over the groups of equal weights */
-    int pair_rounds;        /* passes over pairs of groups (1 when only pairs of one block are tried) */
-    int weight_sweeps;      /* passes over single weights */
-    double pair_budget;     /* pairs x option pairs x propagated nodes for every pair to be tried */
-    double block_budget;    /* past it, pairs of one block x nodes under this */
-    double weight_budget;   /* options x weights x nodes for the weight-by-weight pass */
-    double time_tol;        /* relative: communication times closer than this are equal */
-    double time_floor;      /* seconds: the smallest time the tolerance is taken of */
-    double window_comm_tol; /* relative, on wire bytes: the window's cost equals the whole graph's */
-    double window_coll_tol; /* on collectives, likewise */
-} pl_search_params;
-
-/* Pairs of groups changed together: a column-parallel projection and the
- * row-parallel one after it only pay off together (either alone costs the
- * same or more), which single moves never find; run while the work stays
- * small. */
-static const pl_search_params PL_SEARCH = {
-    .group_sweeps = 6,
-    .pair_rounds = 3,
-    .weight_sweeps = 4,
-    .pair_budget = 1.5e6,
-    .block_budget = 20 * 1.5e6,
-    .weight_budget = 2e6,
-    .time_tol = 1e-9,
-    .time_floor = 1e-12,
-    .window_comm_tol = 1e-6,
-    .window_coll_tol = 1e-6,
-};
-
 static pl_cost evaluate(pl_eval *E) {
     pl_propagate(E);
-    return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll, pl_comm_time(E->P, E->comm, E->ncoll)};
+    return (pl_cost){E->infeasible, E->repl, E->comm, E->rank, E->ncoll, pl_comm_time(E->G, E->comm, E->ncoll)};
 }
 
 static bool better(pl_cost a, pl_cost b) {
     if (a.infeasible != b.infeasible) return !a.infeasible;
     if (a.repl != b.repl) return a.repl < b.repl;
-    double tol = PL_SEARCH.time_tol * (b.time > PL_SEARCH.time_floor ? b.time : PL_SEARCH.time_floor);
+    double tol = PL_PARAMS.time_tol * (b.time > PL_PARAMS.time_floor ? b.time : PL_PARAMS.time_floor);
     if (a.time < b.time - tol) return true;
     if (a.time > b.time + tol) return false;
     if (a.rank != b.rank) return a.rank < b.rank;
@@ -102,29 +72,29 @@ typedef struct pl_descent {
     const struct pl_descent *then;
 } pl_descent;
 
-static bool is_unit(const planner *P, const pl_descent *d, int i) { return !d->groups || P->vars[i].group == i; }
+static bool is_unit(const pl_degree *D, const pl_descent *d, int i) { return !d->groups || D->vo[i].group == i; }
 
 static void set_unit(pl_eval *E, const pl_descent *d, int i, int o) {
     if (!d->groups) {
         set_choice(E, i, o);
         return;
     }
-    for (int k = i; k >= 0; k = E->P->gnext[k]) set_choice(E, k, o);
+    for (int k = i; k >= 0; k = E->D.gnext[k]) set_choice(E, k, o);
 }
 
 /* Every other option of units u[0..n) (n: 1 or 2), the best kept. */
 static bool try_moves(pl_eval *E, const pl_descent *d, const int *u, int n, pl_cost *best, int *evals) {
-    const planner *P = E->P;
+    const pl_degree *D = &E->D;
     int cur[2] = {E->choice[u[0]], n > 1 ? E->choice[u[1]] : 0};
     int o[2] = {0, 0};
     bool improved = false;
-    for (o[0] = 0; o[0] < P->vars[u[0]].nopts; o[0]++) {
+    for (o[0] = 0; o[0] < D->vo[u[0]].nopts; o[0]++) {
         if (o[0] == cur[0]) continue;
-        for (o[1] = 0; o[1] < (n > 1 ? P->vars[u[1]].nopts : 1); o[1]++) {
+        for (o[1] = 0; o[1] < (n > 1 ? D->vo[u[1]].nopts : 1); o[1]++) {
             if (n > 1 && o[1] == cur[1]) continue;
             if (n > 1 && d->block_only) {
-                pl_opt x = P->vars[u[0]].opts[o[0]], y = P->vars[u[1]].opts[o[1]];
-                if (!(x.dim >= 0 && y.dim >= 0 && x.ways == P->tp && y.ways == P->tp)) continue;
+                pl_opt x = D->vo[u[0]].opts[o[0]], y = D->vo[u[1]].opts[o[1]];
+                if (!(x.dim >= 0 && y.dim >= 0 && x.ways == D->tp && y.ways == D->tp)) continue;
             }
             for (int k = 0; k < n; k++) set_unit(E, d, u[k], o[k]);
             pl_cost c = evaluate(E);
@@ -141,18 +111,19 @@ static bool try_moves(pl_eval *E, const pl_descent *d, const int *u, int n, pl_c
 }
 
 static pl_cost descend(pl_eval *E, pl_cost best, int *evals, const pl_descent *d) {
-    const planner *P = E->P;
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
     for (int sweep = 0; sweep < d->sweeps; sweep++) {
         bool improved = false;
-        for (int gi = 0; gi < P->nvars; gi++) {
-            if (!is_unit(P, d, gi)) continue;
+        for (int gi = 0; gi < G->nvars; gi++) {
+            if (!is_unit(D, d, gi)) continue;
             if (!d->pairs) {
                 improved |= try_moves(E, d, (int[]){gi}, 1, &best, evals);
                 continue;
             }
-            for (int gj = gi + 1; gj < P->nvars; gj++) {
-                if (!is_unit(P, d, gj)) continue;
-                if (d->block_only && !same_block(P->vars[gi].module, P->vars[gj].module)) continue;
+            for (int gj = gi + 1; gj < G->nvars; gj++) {
+                if (!is_unit(D, d, gj)) continue;
+                if (d->block_only && !same_block(G->vars[gi].module, G->vars[gj].module)) continue;
                 improved |= try_moves(E, d, (int[]){gi, gj}, 2, &best, evals);
             }
         }
@@ -166,46 +137,48 @@ static pl_cost descend(pl_eval *E, pl_cost best, int *evals, const pl_descent *d
  * it, one round over the pairs of one block (a column-parallel projection
  * and its row-parallel partner are always in one). */
 static pl_cost descend_groups_and_pairs(pl_eval *E, pl_cost best, int *evals) {
-    const planner *P = E->P;
-    const pl_descent groups = {.groups = true, .sweeps = PL_SEARCH.group_sweeps};
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
+    const pl_descent groups = {.groups = true, .sweeps = PL_PARAMS.group_sweeps};
     best = descend(E, best, evals, &groups);
     double leaders = 0, opts = 0, near = 0;
-    for (int gi = 0; gi < P->nvars; gi++)
-        if (P->vars[gi].group == gi) leaders++, opts += P->vars[gi].nopts - 1;
+    for (int gi = 0; gi < G->nvars; gi++)
+        if (D->vo[gi].group == gi) leaders++, opts += D->vo[gi].nopts - 1;
     if (leaders < 2) return best;
     double pairs = opts * opts / 2;
-    double nodes = E->window ? P->nwin : P->g->n;
-    bool block_only = pairs * nodes > PL_SEARCH.pair_budget;
-    if (block_only && !E->window && P->node_w) return best; /* the window found them; the whole graph only checks */
+    double nodes = E->window ? G->nwin : G->g->n;
+    bool block_only = pairs * nodes > PL_PARAMS.pair_budget;
+    if (block_only && !E->window && G->node_w) return best; /* the window found them; the whole graph only checks */
     if (block_only) {
-        for (int gi = 0; gi < P->nvars; gi++)
-            for (int gj = gi + 1; P->vars[gi].group == gi && gj < P->nvars; gj++)
-                if (P->vars[gj].group == gj && same_block(P->vars[gi].module, P->vars[gj].module))
+        for (int gi = 0; gi < G->nvars; gi++)
+            for (int gj = gi + 1; D->vo[gi].group == gi && gj < G->nvars; gj++)
+                if (D->vo[gj].group == gj && same_block(G->vars[gi].module, G->vars[gj].module))
                     near += 2;
-        if (near * nodes > PL_SEARCH.block_budget) return best;
+        if (near * nodes > PL_PARAMS.block_budget) return best;
     }
     pl_descent d = {.groups = true, .pairs = true, .block_only = block_only,
-                    .sweeps = block_only ? 1 : PL_SEARCH.pair_rounds, .then = &groups};
+                    .sweeps = block_only ? 1 : PL_PARAMS.pair_rounds, .then = &groups};
     return descend(E, best, evals, &d);
 }
 
 static bool same_cost(pl_cost a, pl_cost b) {
-    double tol = PL_SEARCH.window_comm_tol * (b.comm > 1 ? b.comm : 1);
+    double tol = PL_PARAMS.window_comm_tol * (b.comm > 1 ? b.comm : 1);
     return a.infeasible == b.infeasible && a.comm <= b.comm + tol && a.comm >= b.comm - tol &&
-           a.ncoll <= b.ncoll + PL_SEARCH.window_coll_tol && a.ncoll >= b.ncoll - PL_SEARCH.window_coll_tol;
+           a.ncoll <= b.ncoll + PL_PARAMS.window_coll_tol && a.ncoll >= b.ncoll - PL_PARAMS.window_coll_tol;
 }
 
 pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exact) {
-    const planner *P = E->P;
+    const pl_view *G = E->G;
+    const pl_degree *D = &E->D;
     E->repl = E->rank = 0;
-    for (int i = 0; i < P->nvars; i++) {
-        pl_opt o = P->vars[i].opts[0];
+    for (int i = 0; i < G->nvars; i++) {
+        pl_opt o = D->vo[i].opts[0];
         E->choice[i] = 0;
-        E->repl += o.dim < 0 ? P->vars[i].bytes : 0;
-        E->rank += o.dim < 0 ? P->vars[i].bytes : P->vars[i].bytes / o.ways;
+        E->repl += o.dim < 0 ? G->vars[i].bytes : 0;
+        E->rank += o.dim < 0 ? G->vars[i].bytes : G->vars[i].bytes / o.ways;
     }
-    for (int i = 0; i < P->nslots; i++) E->vals[i] = (pl_val){{MT_PLACE_REPLICATE, -1, 1, 0}, 0u};
-    E->window = P->node_w != NULL && mode == MT_SEARCH_BEST;
+    for (int i = 0; i < G->nslots; i++) E->vals[i] = (pl_val){{MT_PLACE_REPLICATE, -1, 1, 0}, 0u};
+    E->window = G->node_w != NULL && mode == MT_SEARCH_BEST;
     pl_cost best = evaluate(E);
     (*evals)++;
     *window_exact = true;
@@ -228,9 +201,9 @@ pl_cost pl_search(pl_eval *E, mt_plan_search mode, int *evals, bool *window_exac
     /* then one weight at a time when the graph is small enough (over the
      * whole graph: single weights may break the symmetry of the blocks) */
     double work = 0;
-    for (int i = 0; i < P->nvars; i++) work += P->vars[i].nopts;
-    work *= P->g->n;
-    if (work > PL_SEARCH.weight_budget) return best;
-    const pl_descent weights = {.sweeps = PL_SEARCH.weight_sweeps};
+    for (int i = 0; i < G->nvars; i++) work += D->vo[i].nopts;
+    work *= G->g->n;
+    if (work > PL_PARAMS.weight_budget) return best;
+    const pl_descent weights = {.sweeps = PL_PARAMS.weight_sweeps};
     return descend(E, best, evals, &weights);
 }

@@ -1,10 +1,12 @@
-/* Tensor-parallel planning, pass 1 of 3 per graph: setup. The bound shapes,
- * one slot per node output with its bytes, the search variables (one per
- * unique Linear/Conv1D/Embedding weight, and one per fused 3-D expert weight
- * read by get_attr into matmul/bmm) with their options per degree, the
- * structural signatures grouping equal weights, and the search window
- * (identical blocks solved once). Read-only over the graph; its state is the
- * planner (plan_internal.h), freed by pl_release (plan.c). */
+/* Tensor-parallel planning: the setup, building the read-only view every
+ * pass reads (pl_view, plan_internal.h) once per graph - the bound shapes,
+ * one slot per node output with its bytes, the producers of every node, the
+ * search variables (one per unique Linear/Conv1D/Embedding weight, and one
+ * per fused 3-D expert weight read by get_attr into matmul/bmm), each model
+ * parameter's variable, the structural signatures grouping equal weights and
+ * the search window (identical blocks solved once) - and per degree the
+ * options of every variable (pl_set_degree, into pl_degree). Read-only over
+ * the graph; what it keeps lives in the context's arena. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,17 +18,17 @@
 /* ---- setup ---- */
 
 /* Bytes of t at the bound shapes (0 when a dim stays symbolic). */
-static double slot_bytes(planner *P, const mt_tensor *t) {
-    mt_binding b = {P->bind_names, P->bind_values, 2};
+static double slot_bytes(pl_view *G, const mt_tensor *t) {
+    mt_binding b = {G->bind_names, G->bind_values, 2};
     double n = 1;
     for (int d = 0; d < t->ndim; d++) {
-        const mt_sym *s = mt_sym_subst(P->ctx, t->shape[d], &b);
-        if (s && !mt_sym_is_const(s) && mt_sym_is_var(s) && P->nbind > 2) {
-            int k = map_get(&P->bind_map, ptr_hash(s), sym_eq, P->bind_syms, s, -1);
-            if (k >= 0) s = mt_sym_const(P->ctx, P->bind_values[k]);
-        } else if (s && !mt_sym_is_const(s) && P->nbind > 2) {
-            mt_binding all = {P->bind_names, P->bind_values, P->nbind};
-            s = mt_sym_subst(P->ctx, s, &all);
+        const mt_sym *s = mt_sym_subst(G->ctx, t->shape[d], &b);
+        if (s && !mt_sym_is_const(s) && mt_sym_is_var(s) && G->nbind > 2) {
+            int k = map_get(&G->bind_map, ptr_hash(s), sym_eq, G->bind_syms, s, -1);
+            if (k >= 0) s = mt_sym_const(G->ctx, G->bind_values[k]);
+        } else if (s && !mt_sym_is_const(s) && G->nbind > 2) {
+            mt_binding all = {G->bind_names, G->bind_values, G->nbind};
+            s = mt_sym_subst(G->ctx, s, &all);
         }
         if (!s || !mt_sym_is_const(s)) return 0;
         n *= (double)mt_sym_const_value(s);
@@ -40,20 +42,21 @@ static double slot_bytes(planner *P, const mt_tensor *t) {
  * expectation under uniform routing: its upper bound (the slice's numel,
  * tokens x top_k) over the number of sibling slices or comparisons (the
  * experts). A nonzero without siblings is taken at its bound. */
-static mt_status bind_shapes(planner *P) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
+static mt_status bind_shapes(pl_view *G) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
     int cap = 2 + mt_sym_count(ctx); /* + other input symbols (a vision-language model's images) */
     for (int i = 0; i < g->n; i++) cap += g->nodes[i]->opid == MT_OP_NONZERO;
-    P->bind_names = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_names);
-    P->bind_values = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_values);
-    const mt_tensor **src = mt_heap_alloc(ctx, (size_t)cap * sizeof *src);
-    const mt_sym **sym = mt_heap_alloc(ctx, (size_t)cap * sizeof *sym);
-    if (!P->bind_names || !P->bind_values || !src || !sym) return mt_ctx_status(ctx);
-    P->bind_names[0] = "batch";
-    P->bind_names[1] = "seq";
-    P->bind_values[0] = P->batch;
-    P->bind_values[1] = P->seq;
+    pl_scratch S = {.ctx = ctx};
+    G->bind_names = mt_alloc_array(ctx, (size_t)cap, sizeof *G->bind_names);
+    G->bind_values = mt_alloc_array(ctx, (size_t)cap, sizeof *G->bind_values);
+    const mt_tensor **src = pl_tmp_array(&S, (size_t)cap, sizeof *src);
+    const mt_sym **sym = pl_tmp_array(&S, (size_t)cap, sizeof *sym);
+    if (!G->bind_names || !G->bind_values || !src || !sym) return pl_scratch_end(&S, mt_ctx_status(ctx));
+    G->bind_names[0] = "batch";
+    G->bind_names[1] = "seq";
+    G->bind_values[0] = G->batch;
+    G->bind_values[1] = G->seq;
     int nz = 0;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
@@ -68,31 +71,29 @@ static mt_status bind_shapes(planner *P) {
         sym[nz] = n->outs[0].shape[0];
         nz++;
     }
-    mt_binding b0 = {P->bind_names, P->bind_values, 2};
+    mt_binding b0 = {G->bind_names, G->bind_values, 2};
     /* siblings are consecutive in practice; count them with an index anyway */
     pl_map bysrc = {0};
-    int *count = mt_heap_alloc(ctx, ((size_t)nz + 1) * sizeof *count);
-    if (!count || !map_init(ctx, &bysrc, (size_t)nz + 1)) return mt_ctx_status(ctx);
-    for (int k = 0; k < nz; k++) count[k] = 0;
-    int *grp = mt_heap_alloc(ctx, ((size_t)nz + 1) * sizeof *grp);
-    if (!grp) return mt_ctx_status(ctx);
+    int *count = pl_tmp_array(&S, (size_t)nz, sizeof *count); /* zeroed */
+    int *grp = pl_tmp_array(&S, (size_t)nz, sizeof *grp);
+    if (!count || !grp || !map_init(ctx, &S, &bysrc, (size_t)nz + 1)) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int k = 0; k < nz; k++) {
         int f = map_get(&bysrc, ptr_hash(src[k]), ptr_eq, src, src[k], k);
         grp[k] = f >= 0 ? f : k;
         count[grp[k]]++;
     }
-    P->nbind = 2;
-    P->bind_syms = mt_alloc_array(ctx, (size_t)cap, sizeof *P->bind_syms);
-    if (!P->bind_syms || !map_init(ctx, &P->bind_map, (size_t)nz + 1)) return mt_ctx_status(ctx);
+    G->nbind = 2;
+    G->bind_syms = mt_alloc_array(ctx, (size_t)cap, sizeof *G->bind_syms);
+    if (!G->bind_syms || !map_init(ctx, NULL, &G->bind_map, (size_t)nz + 1)) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int k = 0; k < nz; k++) {
         mt_symbol_info *si = mt_sym_is_var(sym[k]) ? mt_sym_info_of(ctx, sym[k]) : NULL;
         int64_t hi;
         if (!si || !si->hi || mt_sym_eval(ctx, si->hi, &b0, &hi) != MT_OK) continue;
-        if (map_get(&P->bind_map, ptr_hash(sym[k]), sym_eq, P->bind_syms, sym[k], P->nbind) >= 0) continue;
-        P->bind_syms[P->nbind] = sym[k];
-        P->bind_names[P->nbind] = si->name;
-        P->bind_values[P->nbind] = hi / count[grp[k]];
-        P->nbind++;
+        if (map_get(&G->bind_map, ptr_hash(sym[k]), sym_eq, G->bind_syms, sym[k], G->nbind) >= 0) continue;
+        G->bind_syms[G->nbind] = sym[k];
+        G->bind_names[G->nbind] = si->name;
+        G->bind_values[G->nbind] = hi / count[grp[k]];
+        G->nbind++;
     }
     /* other input symbols with an upper bound (the images of pixel_values, at most
      * batch*seq // mm_tokens_per_image) at that bound, as the sizing pass takes them */
@@ -102,18 +103,13 @@ static mt_status bind_shapes(planner *P) {
         if (!si->origin || strcmp(si->origin, "input") != 0 || !si->hi || strcmp(si->name, "batch") == 0 ||
             strcmp(si->name, "seq") == 0 || mt_sym_eval(ctx, si->hi, &b0, &hi) != MT_OK)
             continue;
-        if (map_get(&P->bind_map, ptr_hash(si->sym), sym_eq, P->bind_syms, si->sym, P->nbind) >= 0) continue;
-        P->bind_syms[P->nbind] = si->sym;
-        P->bind_names[P->nbind] = si->name;
-        P->bind_values[P->nbind] = hi;
-        P->nbind++;
+        if (map_get(&G->bind_map, ptr_hash(si->sym), sym_eq, G->bind_syms, si->sym, G->nbind) >= 0) continue;
+        G->bind_syms[G->nbind] = si->sym;
+        G->bind_names[G->nbind] = si->name;
+        G->bind_values[G->nbind] = hi;
+        G->nbind++;
     }
-    map_free(ctx, &bysrc);
-    mt_heap_free(ctx, count);
-    mt_heap_free(ctx, grp);
-    mt_heap_free(ctx, src);
-    mt_heap_free(ctx, sym);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 static uint64_t mix(uint64_t h, uint64_t v) {
@@ -123,16 +119,16 @@ static uint64_t mix(uint64_t h, uint64_t v) {
 }
 
 
-static void add_opt(pl_var *v, int dim, int ways, int lay) {
+static void add_opt(pl_vopts *v, int dim, int ways, int lay) {
     if (v->nopts < PL_MAX_OPTS) v->opts[v->nopts++] = (pl_opt){dim, ways, lay};
 }
 
 /* The column option of a weight whose product is chunked into equal parts
  * along its output features: the packed layout (each rank its block of every
  * part), when tp divides the part; else 0 (one block per rank). */
-static int col_lay(const planner *P, const pl_var *v, int tp) {
-    if (v->pack_lay <= 0 || (P->style == MT_PLAN_TRANSFORMERS && !v->expert3d)) return 0;
-    return P->lays[v->pack_lay - 1].part % tp == 0 ? v->pack_lay : 0;
+static int col_lay(const pl_view *G, const pl_degree *D, const pl_var *v) {
+    if (v->pack_lay <= 0 || (D->style == MT_PLAN_TRANSFORMERS && !v->expert3d)) return 0;
+    return G->lays[v->pack_lay - 1].part % D->tp == 0 ? v->pack_lay : 0;
 }
 
 /* A call of a module whose weight the search places. */
@@ -170,100 +166,151 @@ static bool var_weight_eq(const void *u, int v, const void *key) {
     return ((const pl_var *)u)[v].weight == key;
 }
 
+/* The producers of every node's tensor arguments, in one array (CSR): the
+ * slots they read, in argument order (the signatures, the search window and
+ * the activations' last uses walk them). */
+static mt_status producers(pl_view *G) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
+    size_t cap = 0;
+    for (int i = 0; i < g->n; i++) PL_FOR_TENSOR_ARGS(g->nodes[i], t, { cap += t->node != NULL; })
+    G->in_off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *G->in_off);
+    G->ins = mt_alloc_array(ctx, cap + 1, sizeof *G->ins);
+    if (!G->in_off || !G->ins) return mt_ctx_status(ctx);
+    int k = 0;
+    for (int i = 0; i < g->n; i++) {
+        G->in_off[i] = k;
+        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
+            if (t->node) G->ins[k++] = G->out_off[t->node->index] + (int)(t - t->node->outs);
+        })
+    }
+    G->in_off[g->n] = k;
+    return MT_OK;
+}
+
+static bool var_module_eq(const void *u, int v, const void *key) { return ((const pl_var *)u)[v].module == key; }
+
+/* Each model parameter's variable (the Linear/Embedding owning it, or the
+ * fused 3-D expert weight it is) and whether it is that module's weight or
+ * bias (the report's roles and slices). */
+static mt_status param_index(pl_view *G) {
+    mt_ctx *ctx = G->ctx;
+    int np = G->m->params.n;
+    G->param_var = mt_alloc_array(ctx, (size_t)np + 1, sizeof *G->param_var);
+    G->param_kind = mt_alloc_array(ctx, (size_t)np + 1, 1);
+    pl_scratch S = {.ctx = ctx};
+    pl_map bymod = {0}, byw = {0};
+    if (!G->param_var || !G->param_kind || !map_init(ctx, &S, &bymod, (size_t)G->nvars) ||
+        !map_init(ctx, &S, &byw, (size_t)G->nvars))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
+    for (int i = 0; i < G->nvars; i++)
+        map_get(&bymod, ptr_hash(G->vars[i].module), var_module_eq, G->vars, G->vars[i].module, i);
+    for (int i = 0; i < np; i++) {
+        const mt_param *p = G->m->params.items[i];
+        G->param_var[i] = map_get(&bymod, ptr_hash(p->owner), var_module_eq, G->vars, p->owner, -1);
+        G->param_kind[i] = strcmp(p->local, "weight") == 0 ? 1 : strcmp(p->local, "bias") == 0 ? 2 : 0;
+    }
+    /* fused 3-D expert weights: their own variable (the experts module
+     * holds several), found by the parameter */
+    bool any = false;
+    for (int i = 0; i < G->nvars; i++)
+        if (G->vars[i].expert3d)
+            map_get(&byw, ptr_hash(G->vars[i].weight), var_weight_eq, G->vars, G->vars[i].weight, i), any = true;
+    for (int i = 0; i < np && any; i++) {
+        const mt_param *p = G->m->params.items[i];
+        int vi = map_get(&byw, ptr_hash(p), var_weight_eq, G->vars, p, -1);
+        if (vi >= 0) G->param_var[i] = vi, G->param_kind[i] = 3;
+        else if (G->param_var[i] >= 0 && G->vars[G->param_var[i]].expert3d) G->param_var[i] = -1;
+    }
+    return pl_scratch_end(&S, MT_OK);
+}
+
 /* Everything that does not depend on the degree: slots, bytes at the bound,
  * the search variables (one per unique Linear/Conv1D/Embedding weight, keyed
  * by its call node; one per fused 3-D expert weight, keyed by its get_attr
  * node, whose placement the choice sets). */
-mt_status pl_prepare(planner *P, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
+mt_status pl_prepare(pl_view *G, mt_model *m, const mt_graph *g, const mt_plan_opts *o) {
     mt_ctx *ctx = m->ctx;
-    P->ctx = ctx;
-    P->m = m;
-    P->g = g;
+    G->ctx = ctx;
+    G->m = m;
+    G->g = g;
     /* the bound: the options, else the first input's dims when they were
      * bound at trace time (bytes per token then divide by the tokens the
-     * concrete shapes hold), else 1 x 4096 */
-    int64_t in_b = 0, in_s = 0;
-    for (int i = 0; i < g->n; i++) {
-        const mt_node *n = g->nodes[i];
-        if (n->op != MT_NODE_PLACEHOLDER || n->nout < 1 || n->outs[0].ndim < 2) continue;
-        in_b = dimv(&n->outs[0], 0);
-        in_s = dimv(&n->outs[0], 1);
-        break;
-    }
-    P->batch = o->batch > 0 ? o->batch : in_b > 0 ? in_b : 1;
-    P->seq = o->seq > 0 ? o->seq : in_s > 0 ? in_s : 4096;
+     * concrete shapes hold), else the defaults (PL_PARAMS: 1 x 4096) */
+    const mt_tensor *in = pl_first_input(g, 2);
+    int64_t in_b = in ? dimv(in, 0) : 0, in_s = in ? dimv(in, 1) : 0;
+    G->batch = o->batch > 0 ? o->batch : in_b > 0 ? in_b : PL_PARAMS.default_batch;
+    G->seq = o->seq > 0 ? o->seq : in_s > 0 ? in_s : PL_PARAMS.default_seq;
     /* the link inside a node: the cluster's GPU, or the H100 preset's NVLink */
     int npre = 0;
     const mt_gpu_spec *gpu = o->cluster ? &o->cluster->gpu : &mt_gpu_presets(&npre)[0];
-    P->link_alpha = gpu->intra_lat;
-    P->link_beta = gpu->intra_bw * mt_fit_default_params().link_efficiency;
-    P->link = mt_sprintf(ctx, "%s of %s", gpu->intra_link ? gpu->intra_link : "in-node link",
+    G->link_alpha = gpu->intra_lat;
+    G->link_beta = gpu->intra_bw * mt_fit_default_params().link_efficiency;
+    G->link = mt_sprintf(ctx, "%s of %s", gpu->intra_link ? gpu->intra_link : "in-node link",
                          gpu->description ? gpu->description : gpu->name ? gpu->name : "a GPU");
-    if (!(P->link_beta > 0) || !(P->link_alpha >= 0))
+    if (!(G->link_beta > 0) || !(G->link_alpha >= 0))
         return mt_fail(ctx, MT_ERR_USAGE, "cluster %s: the in-node link needs a bandwidth > 0 and a latency >= 0",
                        o->cluster && o->cluster->name ? o->cluster->name : "?");
-    P->out_off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->out_off);
-    P->node_var = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *P->node_var);
-    if (!P->out_off || !P->node_var) return mt_ctx_status(ctx);
+    G->out_off = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *G->out_off);
+    G->node_var = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *G->node_var);
+    if (!G->out_off || !G->node_var) return mt_ctx_status(ctx);
     int ns = 0;
     for (int i = 0; i < g->n; i++) {
-        P->out_off[i] = ns;
+        G->out_off[i] = ns;
         ns += g->nodes[i]->nout > 0 ? g->nodes[i]->nout : 1;
     }
-    P->nslots = ns;
-    P->slot_t = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->slot_t);
-    P->slot_node = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->slot_node);
-    P->bpt = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bpt);
-    P->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *P->bytes_at);
+    G->nslots = ns;
+    G->slot_t = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *G->slot_t);
+    G->slot_node = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *G->slot_node);
+    G->bpt = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *G->bpt);
+    G->bytes_at = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *G->bytes_at);
     int ncalls = 0;
     for (int i = 0; i < g->n; i++) ncalls += weight_call(g->nodes[i]) || pl_expert3d_attr(g->nodes[i]);
-    P->vars = mt_alloc_array(ctx, (size_t)ncalls + 1, sizeof *P->vars);
-    if (!P->slot_t || !P->slot_node || !P->bpt || !P->bytes_at || !P->vars) return mt_ctx_status(ctx);
-    if (bind_shapes(P) != MT_OK) return mt_ctx_status(ctx);
-    double tokens = (double)P->batch * (double)P->seq;
+    G->vars = mt_alloc_array(ctx, (size_t)ncalls + 1, sizeof *G->vars);
+    if (!G->slot_t || !G->slot_node || !G->bpt || !G->bytes_at || !G->vars) return mt_ctx_status(ctx);
+    if (bind_shapes(G) != MT_OK) return mt_ctx_status(ctx);
+    double tokens = (double)G->batch * (double)G->seq;
+    pl_scratch S = {.ctx = ctx};
     pl_map byw = {0};
     int64_t weight_total = 0;
-    if (!map_init(ctx, &byw, (size_t)ncalls + 1)) return mt_ctx_status(ctx);
+    if (!map_init(ctx, &S, &byw, (size_t)ncalls + 1)) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
         for (int k = 0; k < n->nout; k++) {
-            int s = P->out_off[i] + k;
-            P->slot_t[s] = &n->outs[k];
-            P->slot_node[s] = n;
-            P->bytes_at[s] = slot_bytes(P, &n->outs[k]);
-            P->bpt[s] = P->bytes_at[s] / tokens;
+            int s = G->out_off[i] + k;
+            G->slot_t[s] = &n->outs[k];
+            G->slot_node[s] = n;
+            G->bytes_at[s] = slot_bytes(G, &n->outs[k]);
+            G->bpt[s] = G->bytes_at[s] / tokens;
         }
-        P->node_var[i] = -1;
+        G->node_var[i] = -1;
         const mt_node *x3 = pl_expert3d_attr(n);
         if (!x3 && !weight_call(n)) continue;
         const mt_param *w = x3 ? x3->param : mt_module_param(n->module, "weight");
         if (!w) continue;
         const mt_param *owner = w->tied_to ? w->tied_to : w;
-        int vi = map_get(&byw, ptr_hash(owner), var_weight_eq, P->vars, owner, P->nvars);
+        int vi = map_get(&byw, ptr_hash(owner), var_weight_eq, G->vars, owner, G->nvars);
         if (vi < 0) {
-            vi = P->nvars++;
-            pl_var *v = &P->vars[vi];
+            vi = G->nvars++;
+            pl_var *v = &G->vars[vi];
             v->weight = owner;
             v->module = x3 ? owner->owner : n->module;
             v->expert3d = x3 != NULL;
             /* every weight sum below stays within 64 bits: checked here, once */
-            double b = slot_bytes(P, owner->t);
+            double b = slot_bytes(G, owner->t);
             v->bytes = b < 9223372036854775807.0 ? (int64_t)b : -1;
-            if (v->bytes < 0 || !mt_checked_add(ctx, weight_total, v->bytes, &weight_total, "weight bytes")) {
-                map_free(ctx, &byw);
-                return v->bytes < 0 ? mt_fail(ctx, MT_ERR_OVERFLOW, "weight '%s': its bytes overflow 64 bits",
-                                              owner->name)
-                                    : mt_ctx_status(ctx);
-            }
+            if (v->bytes < 0 || !mt_checked_add(ctx, weight_total, v->bytes, &weight_total, "weight bytes"))
+                return pl_scratch_end(&S, v->bytes < 0 ? mt_fail(ctx, MT_ERR_OVERFLOW,
+                                                                 "weight '%s': its bytes overflow 64 bits", owner->name)
+                                                       : mt_ctx_status(ctx));
             v->out_dim = x3 ? (n->opid == MT_OP_LINEAR ? 1 : 2) : n->module->leaf == MT_LEAF_CONV1D ? 1 : 0;
         }
-        P->node_var[x3 ? x3->index : i] = vi;
+        G->node_var[x3 ? x3->index : i] = vi;
     }
-    map_free(ctx, &byw);
-    return MT_OK;
+    pl_scratch_end(&S, MT_OK);
+    if (producers(G) != MT_OK) return mt_ctx_status(ctx);
+    return param_index(G);
 }
-
-static bool var_group_eq(const void *u, int k, const void *key);
 
 /* Weights whose product is chunked (or split into equal pieces) along its
  * output features, the product followed back from the chunk through shape
@@ -271,37 +318,37 @@ static bool var_group_eq(const void *u, int k, const void *key);
  * granitemoe's F.linear(x, w[e]) then chunk, Jamba's in_proj transposed then
  * chunked, Phi-3's gate_up_proj): their pack_lay, the pieces' layout, unless
  * two chunks of one weight disagree. Once per graph, after pl_nviews. */
-mt_status pl_packs(planner *P) {
-    const mt_graph *g = P->g;
+mt_status pl_packs(pl_view *G) {
+    const mt_graph *g = G->g;
     for (int i = 0; i < g->n; i++) {
         const mt_node *n = g->nodes[i];
-        const pl_nview *V = &P->nv[i];
+        const pl_nview *V = &G->nv[i];
         const mt_opinfo *info = mt__op_info(n->opid);
         if (n->op == MT_NODE_CALL_MODULE || !info || info->shard != MT_SHARD_SPLIT || !V->lay || V->dim < 0 ||
-            V->in[0] < 0 || P->lays[V->lay - 1].nparts != 0)
+            V->in[0] < 0 || G->lays[V->lay - 1].nparts != 0)
             continue;
-        const mt_tensor *x = P->slot_t[V->in[0]];
+        const mt_tensor *x = G->slot_t[V->in[0]];
         int d = V->dim;
-        for (int step = 0; step < 8 && x && x->node; step++) {
+        for (int step = 0; step < PL_PARAMS.pack_steps && x && x->node; step++) {
             const mt_node *m = x->node;
             const mt_node *a = pl_expert3d_attr(m);
-            int vi = a ? P->node_var[a->index]
+            int vi = a ? G->node_var[a->index]
                        : m->op == MT_NODE_CALL_MODULE && m->module && m->module->leaf != MT_LEAF_EMBEDDING
-                             ? P->node_var[m->index] : -1;
+                             ? G->node_var[m->index] : -1;
             if (vi >= 0) {
                 if (d == x->ndim - 1 && m->nout == 1) {
-                    pl_var *v = &P->vars[vi];
+                    pl_var *v = &G->vars[vi];
                     v->pack_lay = v->pack_lay == 0 || v->pack_lay == V->lay ? V->lay : -1;
                 }
                 break;
             }
             const mt_opinfo *mi = mt__op_info(m->opid);
             if (m->op == MT_NODE_CALL_MODULE || !mi || m->nout != 1) break;
-            const pl_nview *W = &P->nv[m->index];
+            const pl_nview *W = &G->nv[m->index];
             const mt_tensor *in = NULL;
             int e = -1;
             if (mi->shard == MT_SHARD_MAP && W->follow && W->in[0] >= 0) {
-                in = P->slot_t[W->in[0]];
+                in = G->slot_t[W->in[0]];
                 for (int k = 0; k < in->ndim; k++)
                     if (W->map[k] == d) e = k;
             } else if (mi->shard == MT_SHARD_ELEMENTWISE && mi->operands == 1 && m->nargs >= 1 &&
@@ -317,15 +364,35 @@ mt_status pl_packs(planner *P) {
     return MT_OK;
 }
 
+/* The variables of the group being indexed (var_group_eq): signatures and options. */
+typedef struct pl_vars_at {
+    const pl_var *vars;
+    const pl_vopts *vo;
+} pl_vars_at;
+
+static bool var_group_eq(const void *u, int k, const void *key) {
+    const pl_vars_at *at = u;
+    int j = *(const int *)key;
+    const pl_vopts *a = &at->vo[k], *b = &at->vo[j];
+    return at->vars[k].sig == at->vars[j].sig && a->nopts == b->nopts &&
+           memcmp(a->opts, b->opts, (size_t)b->nopts * sizeof *b->opts) == 0;
+}
+
 /* The options of every weight at degree tp (divisibility decides) and the
  * groups of structurally equal weights with equal options. */
-mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
-    P->tp = tp;
-    P->style = style;
-    P->seq_sym = sp && tp > 1 ? mt_sym_var(P->ctx, "seq") : NULL;
-    for (int vi = 0; vi < P->nvars; vi++) {
-        pl_var *v = &P->vars[vi];
-        v->nopts = 0;
+mt_status pl_set_degree(pl_degree *D, const pl_view *G, int tp, mt_plan_style style, bool sp) {
+    D->tp = tp;
+    D->style = style;
+    D->seq_sym = sp && tp > 1 ? mt_sym_var(G->ctx, "seq") : NULL;
+    if (!D->vo) {
+        D->vo = mt_alloc_array(G->ctx, (size_t)G->nvars + 1, sizeof *D->vo);
+        D->gnext = mt_alloc_array(G->ctx, (size_t)G->nvars + 1, sizeof *D->gnext);
+        if (!D->vo || !D->gnext) return mt_ctx_status(G->ctx);
+    }
+    for (int vi = 0; vi < G->nvars; vi++) {
+        const pl_var *v = &G->vars[vi];
+        pl_vopts *vo = &D->vo[vi];
+        vo->nopts = 0;
         const mt_tensor *wt = v->weight->t;
         if (v->expert3d) {
             /* fused experts ([E, in, out], or F.linear's [E, out, in]): the
@@ -335,8 +402,8 @@ mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
             int order[3] = {v->out_dim, 3 - v->out_dim, 0};
             for (int k = 0; k < 3 && tp > 1; k++)
                 if (dimv(wt, order[k]) > 0 && dimv(wt, order[k]) % tp == 0)
-                    add_opt(v, order[k], tp, k == 0 ? col_lay(P, v, tp) : 0);
-            add_opt(v, -1, 1, 0);
+                    add_opt(vo, order[k], tp, k == 0 ? col_lay(G, D, v) : 0);
+            add_opt(vo, -1, 1, 0);
             continue;
         }
         int od = v->out_dim, id = 1 - v->out_dim;
@@ -344,49 +411,40 @@ mt_status pl_set_degree(planner *P, int tp, mt_plan_style style, bool sp) {
         bool emb = v->module->leaf == MT_LEAF_EMBEDDING;
         bool allow = tp > 1 && dout > 0 && din > 0 && !(emb && style == MT_PLAN_TRANSFORMERS);
         if (allow) {
-            if (dout % tp == 0) add_opt(v, od, tp, emb ? 0 : col_lay(P, v, tp));
+            if (dout % tp == 0) add_opt(vo, od, tp, emb ? 0 : col_lay(G, D, v));
             /* fewer blocks than ranks only for a projection onto KV heads when
              * tp exceeds them (each KV head then lives on tp/kv ranks) */
             int64_t kv, hd;
-            if (!emb && pl_limits_kv(P->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && dout == kv * hd)
-                add_opt(v, od, (int)kv, 0);
-            if (din % tp == 0) add_opt(v, id, tp, 0);
+            if (!emb && pl_limits_kv(G->lim, &kv, &hd) && kv > 0 && tp > kv && tp % kv == 0 && dout == kv * hd)
+                add_opt(vo, od, (int)kv, 0);
+            if (din % tp == 0) add_opt(vo, id, tp, 0);
         }
-        add_opt(v, -1, 1, 0);
+        add_opt(vo, -1, 1, 0);
     }
+    pl_scratch S = {.ctx = G->ctx};
     pl_map groups = {0};
-    if (!map_init(P->ctx, &groups, (size_t)P->nvars)) return mt_ctx_status(P->ctx);
-    for (int i = 0; i < P->nvars; i++) {
-        pl_var *v = &P->vars[i];
-        uint64_t key = v->sig;
-        for (int k = 0; k < v->nopts; k++)
-            key = mix(key, ((uint64_t)(v->opts[k].dim + 2) * 131 + (uint64_t)v->opts[k].ways) * 8191 + (uint64_t)v->opts[k].lay);
-        int gi = map_get(&groups, key, var_group_eq, P->vars, v, i);
-        v->group = gi >= 0 ? gi : i;
+    if (!map_init(G->ctx, &S, &groups, (size_t)G->nvars)) return pl_scratch_end(&S, mt_ctx_status(G->ctx));
+    pl_vars_at at = {G->vars, D->vo};
+    for (int i = 0; i < G->nvars; i++) {
+        pl_vopts *vo = &D->vo[i];
+        uint64_t key = G->vars[i].sig;
+        for (int k = 0; k < vo->nopts; k++)
+            key = mix(key, ((uint64_t)(vo->opts[k].dim + 2) * 131 + (uint64_t)vo->opts[k].ways) * 8191 + (uint64_t)vo->opts[k].lay);
+        int gi = map_get(&groups, key, var_group_eq, &at, &i, i);
+        vo->group = gi >= 0 ? gi : i;
     }
-    map_free(P->ctx, &groups);
+    pl_scratch_end(&S, MT_OK);
     /* members of each group, in one array (groups are searched as one) */
-    if (!P->gnext) {
-        P->gnext = mt_alloc_array(P->ctx, (size_t)P->nvars + 1, sizeof *P->gnext);
-        if (!P->gnext) return mt_ctx_status(P->ctx);
-    }
-    for (int i = 0; i < P->nvars; i++) P->gnext[i] = -1;
-    for (int i = P->nvars - 1; i >= 0; i--) {
-        int gi = P->vars[i].group;
+    for (int i = 0; i < G->nvars; i++) D->gnext[i] = -1;
+    for (int i = G->nvars - 1; i >= 0; i--) {
+        int gi = D->vo[i].group;
         if (gi != i) {
-            P->gnext[i] = P->gnext[gi];
-            P->gnext[gi] = i;
+            D->gnext[i] = D->gnext[gi];
+            D->gnext[gi] = i;
         }
     }
     return MT_OK;
 }
-
-static bool var_group_eq(const void *u, int k, const void *key) {
-    const pl_var *a = &((const pl_var *)u)[k], *b = key;
-    return a->sig == b->sig && a->nopts == b->nopts &&
-           memcmp(a->opts, b->opts, (size_t)b->nopts * sizeof *b->opts) == 0;
-}
-
 
 /* ---- the search window: identical blocks solved once ----
  * A block is one child of a container whose children (two or more) all have
@@ -444,23 +502,20 @@ static bool mod_eq(const void *u, int v, const void *key) { return ((const mt_mo
  * the same position in its kind's representative, whose placement the
  * propagation copies to it (see pl_propagate). Positions count every node of
  * a block, nested ones included, in graph order. */
-static mt_status mirrors(planner *P, const int *nb, const blk *B, int nblk) {
-    mt_ctx *ctx = P->ctx;
-    const mt_graph *g = P->g;
+static mt_status mirrors(pl_view *G, const int *nb, const blk *B, int nblk) {
+    mt_ctx *ctx = G->ctx;
+    const mt_graph *g = G->g;
     int n = g->n;
-    int *start = mt_heap_alloc(ctx, ((size_t)nblk + 1) * sizeof *start);
-    int *cnt = mt_heap_alloc(ctx, ((size_t)nblk + 1) * sizeof *cnt);
+    pl_scratch S = {.ctx = ctx};
+    int *start = pl_tmp_array(&S, (size_t)nblk, sizeof *start);
+    int *cnt = pl_tmp_array(&S, (size_t)nblk, sizeof *cnt);
     size_t total = 0;
     for (int b = 0; b < nblk; b++) total += (size_t)B[b].nodes;
-    int *list = mt_heap_alloc(ctx, (total + 1) * sizeof *list);
-    int *mir = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *mir);
-    mt_status st = MT_OK;
-    P->mir_head = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->mir_head);
-    P->mir_next = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->mir_next);
-    if (!start || !cnt || !list || !mir || !P->mir_head || !P->mir_next) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    int *list = pl_tmp_array(&S, total, sizeof *list);
+    int *mir = pl_tmp_array(&S, (size_t)n, sizeof *mir);
+    G->mir_head = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->mir_head);
+    G->mir_next = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->mir_next);
+    if (!start || !cnt || !list || !mir || !G->mir_head || !G->mir_next) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int b = 0, o = 0; b < nblk; b++) {
         start[b] = o;
         cnt[b] = 0;
@@ -468,7 +523,7 @@ static mt_status mirrors(planner *P, const int *nb, const blk *B, int nblk) {
     }
     for (int i = 0; i < n; i++) {
         mir[i] = -1;
-        P->mir_head[i] = P->mir_next[i] = -1;
+        G->mir_head[i] = G->mir_next[i] = -1;
         int outer = -1, pos = 0;
         for (int b = nb[i]; b >= 0; b = B[b].parent) {
             int k = cnt[b]++;
@@ -479,26 +534,20 @@ static mt_status mirrors(planner *P, const int *nb, const blk *B, int nblk) {
         int r = B[B[outer].kind].stand;
         if (pos >= B[r].nodes) continue;
         int j = list[start[r] + pos];
-        mir[i] = P->node_w[j] > 0 ? j : mir[j];
+        mir[i] = G->node_w[j] > 0 ? j : mir[j];
     }
     /* only skipped nodes read by the window need their placement */
-    for (int k = 0; k < P->nwin; k++) {
-        const mt_node *x = g->nodes[P->win[k]];
-        PL_FOR_TENSOR_ARGS(x, t, {
-            if (!t->node) continue;
-            int src = t->node->index, r = mir[src];
-            if (P->node_w[src] > 0 || r < 0) continue;
+    for (int k = 0; k < G->nwin; k++) {
+        int x = G->win[k];
+        for (int a = G->in_off[x]; a < G->in_off[x + 1]; a++) {
+            int src = G->slot_node[G->ins[a]]->index, r = mir[src];
+            if (G->node_w[src] > 0 || r < 0) continue;
             mir[src] = -1; /* listed once */
-            P->mir_next[src] = P->mir_head[r];
-            P->mir_head[r] = src;
-        })
+            G->mir_next[src] = G->mir_head[r];
+            G->mir_head[r] = src;
+        }
     }
-done:
-    if (start) mt_heap_free(ctx, start);
-    if (cnt) mt_heap_free(ctx, cnt);
-    if (list) mt_heap_free(ctx, list);
-    if (mir) mt_heap_free(ctx, mir);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* The child of block `parent` on b's chain, or -1. */
@@ -514,28 +563,24 @@ static int child_of(const blk *B, int b, int parent) {
  * (backward: expert k's token selection and routing weights). A node
  * touching two children (the running sum over the experts) stays with the
  * parent. The experts then window like the layers. */
-static mt_status attach(planner *P, int *nb, const blk *B, int nblk) {
-    const mt_graph *g = P->g;
-    mt_ctx *ctx = P->ctx;
-    int n = g->n;
-    (void)nblk;
+static mt_status attach(const pl_view *G, int *nb, const blk *B, int nblk) {
+    int n = G->g->n;
+    pl_scratch S = {.ctx = G->ctx};
     /* is nb[i] a block with child blocks? */
-    bool *parent = mt_heap_alloc(ctx, (size_t)nblk + 1);
-    int *user = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *user); /* -1 none, -2 several, else child */
-    if (!parent || !user) return mt_ctx_status(ctx);
-    memset(parent, 0, (size_t)nblk + 1);
+    bool *parent = pl_tmp_array(&S, (size_t)nblk, sizeof *parent);                 /* zeroed */
+    int *user = pl_tmp_array(&S, (size_t)n, sizeof *user); /* -1 none, -2 several, else child */
+    if (!parent || !user) return pl_scratch_end(&S, mt_ctx_status(G->ctx));
     for (int b = 0; b < nblk; b++)
         if (B[b].parent >= 0) parent[B[b].parent] = true;
     for (int i = 0; i < n; i++) {
         int p = nb[i];
         if (p < 0 || !parent[p]) continue;
         int got = -1;
-        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
-            if (!t->node) continue;
-            int j = t->node->index;
+        for (int a = G->in_off[i]; a < G->in_off[i + 1]; a++) {
+            int j = G->slot_node[G->ins[a]]->index;
             int c = nb[j] >= 0 ? child_of(B, nb[j], p) : -1;
             if (c >= 0 && c != p) got = got == -1 || got == c ? c : -2;
-        })
+        }
         if (got >= 0) nb[i] = got;
     }
     for (int i = 0; i < n; i++) user[i] = -1;
@@ -543,41 +588,36 @@ static mt_status attach(planner *P, int *nb, const blk *B, int nblk) {
         int p = nb[i];
         if (p >= 0 && parent[p] && user[i] >= 0) nb[i] = user[i];
         /* tell the producers which child of their block reads them */
-        PL_FOR_TENSOR_ARGS(g->nodes[i], t, {
-            if (!t->node) continue;
-            int j = t->node->index;
+        for (int a = G->in_off[i]; a < G->in_off[i + 1]; a++) {
+            int j = G->slot_node[G->ins[a]]->index;
             int pj = nb[j];
             if (pj < 0 || !parent[pj]) continue;
             int c = nb[i] >= 0 ? child_of(B, nb[i], pj) : -1;
             if (c < 0 || c == pj) c = -2;
             user[j] = user[j] == -1 || user[j] == c ? c : -2;
-        })
+        }
     }
-    mt_heap_free(ctx, parent);
-    mt_heap_free(ctx, user);
-    return MT_OK;
+    return pl_scratch_end(&S, MT_OK);
 }
 
 /* Blocks nest (the experts of a MoE layer inside the layers): a node's
  * weight is the product, over the blocks on its stack, of the number of
  * identical blocks each stands for (0 inside a block that is not its kind's
  * representative under its parent). */
-static mt_status blocks(planner *P, const uint64_t *h0) {
-    const mt_graph *g = P->g;
-    mt_ctx *ctx = P->ctx;
+static mt_status blocks(pl_view *G, const uint64_t *h0) {
+    const mt_graph *g = G->g;
+    mt_ctx *ctx = G->ctx;
     int n = g->n;
-    P->node_w = NULL;
-    int *nb = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *nb);
-    blk *B = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *B);
-    const mt_module **cm = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *cm);
-    signed char *cv = mt_heap_alloc(ctx, (size_t)n + 1);
+    G->node_w = NULL;
+    pl_scratch S = {.ctx = ctx};
+    int *nb = pl_tmp_array(&S, (size_t)n, sizeof *nb);
+    blk *B = pl_tmp_array(&S, (size_t)n, sizeof *B);
+    const mt_module **cm = pl_tmp_array(&S, (size_t)n, sizeof *cm);
+    signed char *cv = pl_tmp_array(&S, (size_t)n, sizeof *cv);
     pl_map bymod = {0}, cache = {0}, kinds = {0};
-    mt_status st = MT_OK;
-    if (!nb || !B || !cm || !cv || !map_init(ctx, &bymod, (size_t)n) || !map_init(ctx, &cache, (size_t)n) ||
-        !map_init(ctx, &kinds, (size_t)n)) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    if (!nb || !B || !cm || !cv || !map_init(ctx, &S, &bymod, (size_t)n) || !map_init(ctx, &S, &cache, (size_t)n) ||
+        !map_init(ctx, &S, &kinds, (size_t)n))
+        return pl_scratch_end(&S, mt_ctx_status(ctx));
     int ncache = 0, nblk = 0;
     for (int i = 0; i < n; i++) {
         const mt_node *x = g->nodes[i];
@@ -600,11 +640,10 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
             nb[i] = b;
         }
     }
-    st = attach(P, nb, B, nblk);
-    if (st != MT_OK) goto done;
+    if (attach(G, nb, B, nblk) != MT_OK) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < n; i++) {
         uint64_t v = h0[i];
-        if (P->node_var[i] >= 0) v = mix(v, P->vars[P->node_var[i]].sig);
+        if (G->node_var[i] >= 0) v = mix(v, G->vars[G->node_var[i]].sig);
         v = mix(v, 0xb10c);
         for (int b = nb[i]; b >= 0; b = B[b].parent) {
             B[b].nodes++;
@@ -620,67 +659,41 @@ static mt_status blocks(planner *P, const uint64_t *h0) {
         nkinds += k < 0;
         if (k >= 0 && B[b].parent < 0 && B[k].stand == k) B[k].stand = b;
     }
-    P->nblocks = nblk;
-    P->nblock_kinds = nkinds;
-    if (nkinds == nblk) goto done; /* nothing repeats: search the whole graph */
-    P->node_w = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->node_w);
-    if (!P->node_w) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
-    P->win = mt_alloc_array(ctx, (size_t)n + 1, sizeof *P->win);
-    if (!P->win) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
-    P->nwin = 0;
+    G->nblocks = nblk;
+    G->nblock_kinds = nkinds;
+    if (nkinds == nblk) return pl_scratch_end(&S, MT_OK); /* nothing repeats: search the whole graph */
+    G->node_w = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->node_w);
+    G->win = mt_alloc_array(ctx, (size_t)n + 1, sizeof *G->win);
+    if (!G->node_w || !G->win) return pl_scratch_end(&S, mt_ctx_status(ctx));
+    G->nwin = 0;
     for (int i = 0; i < n; i++) {
         double w = 1.0;
         for (int b = nb[i]; b >= 0 && w > 0; b = B[b].parent) w *= blk_w(B, b);
-        P->node_w[i] = w;
-        if (w > 0) P->win[P->nwin++] = i;
+        G->node_w[i] = w;
+        if (w > 0) G->win[G->nwin++] = i;
     }
-    st = mirrors(P, nb, B, nblk);
+    if (mirrors(G, nb, B, nblk) != MT_OK) return pl_scratch_end(&S, mt_ctx_status(ctx));
     /* containers of nested blocks: the expert lists (the experts report) */
-    P->containers = mt_alloc_array(ctx, (size_t)nblk + 1, sizeof *P->containers);
-    if (!P->containers) {
-        st = mt_ctx_status(ctx);
-        goto done;
-    }
+    G->containers = mt_alloc_array(ctx, (size_t)nblk + 1, sizeof *G->containers);
+    if (!G->containers) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int b = 0; b < nblk; b++) {
         const mt_module *c = B[b].parent >= 0 ? B[b].mod->parent : NULL;
-        if (c && (P->ncontainers == 0 || P->containers[P->ncontainers - 1] != c)) P->containers[P->ncontainers++] = c;
+        if (c && (G->ncontainers == 0 || G->containers[G->ncontainers - 1] != c)) G->containers[G->ncontainers++] = c;
     }
-done:
-    map_free(ctx, &bymod);
-    map_free(ctx, &cache);
-    map_free(ctx, &kinds);
-    if (nb) mt_heap_free(ctx, nb);
-    if (B) mt_heap_free(ctx, B);
-    if (cm) mt_heap_free(ctx, cm);
-    if (cv) mt_heap_free(ctx, cv);
-    return st;
+    return pl_scratch_end(&S, MT_OK);
 }
-
-#define PL_SIG_ROUNDS 3
 
 /* Structural signatures: a few rounds of neighbourhood hashing over op ids,
  * leaf kinds and shapes (never names), so weights in repeated blocks that
  * play the same part get the same signature and are searched together. */
-mt_status pl_signatures(planner *P) {
-    const mt_graph *g = P->g;
-    mt_ctx *ctx = P->ctx;
+mt_status pl_signatures(pl_view *G) {
+    const mt_graph *g = G->g;
+    mt_ctx *ctx = G->ctx;
     int n = g->n;
-    uint64_t *h = mt_heap_alloc(ctx, (size_t)n * sizeof *h), *h2 = mt_heap_alloc(ctx, (size_t)n * sizeof *h2);
-    uint64_t *h0 = mt_heap_alloc(ctx, (size_t)n * sizeof *h0);
-    /* the producers of every node's tensor arguments, in one array (CSR) */
-    int *off = mt_heap_alloc(ctx, ((size_t)n + 1) * sizeof *off);
-    if (!h || !h2 || !h0 || !off) return mt_ctx_status(ctx);
-    size_t cap = 0;
-    for (int i = 0; i < n; i++) PL_FOR_TENSOR_ARGS(g->nodes[i], t, { cap += t->node != NULL; })
-    int *ins = mt_heap_alloc(ctx, (cap + 1) * sizeof *ins);
-    if (!ins) return mt_ctx_status(ctx);
-    int nins = 0;
+    pl_scratch S = {.ctx = ctx};
+    uint64_t *h = pl_tmp_array(&S, (size_t)n, sizeof *h), *h2 = pl_tmp_array(&S, (size_t)n, sizeof *h2);
+    uint64_t *h0 = pl_tmp_array(&S, (size_t)n, sizeof *h0);
+    if (!h || !h2 || !h0) return pl_scratch_end(&S, mt_ctx_status(ctx));
     for (int i = 0; i < n; i++) {
         const mt_node *x = g->nodes[i];
         uint64_t v = mix((uint64_t)x->op, (uint64_t)(x->opid + 7));
@@ -695,30 +708,20 @@ mt_status pl_signatures(planner *P) {
                 v = mix(v, mt_sym_is_const(t->shape[d]) ? (uint64_t)mt_sym_const_value(t->shape[d]) : 0x5eedULL);
         }
         h[i] = h0[i] = v;
-        off[i] = nins;
-        PL_FOR_TENSOR_ARGS(x, t, {
-            if (t->node) ins[nins++] = t->node->index;
-        })
     }
-    off[n] = nins;
-    for (int round = 0; round < PL_SIG_ROUNDS; round++) {
+    const int *off = G->in_off;
+    for (int round = 0; round < PL_PARAMS.sig_rounds; round++) {
         for (int i = 0; i < n; i++) h2[i] = mix(h[i], 0x51);
         for (int i = 0; i < n; i++)
             for (int k = 0; k < off[i + 1] - off[i]; k++) {
-                int j = ins[off[i] + k];
+                int j = G->slot_node[G->ins[off[i] + k]]->index;
                 h2[i] = mix(h2[i], mix(h[j], (uint64_t)k));
                 h2[j] += mix(h[i], (uint64_t)k + 100); /* users, order-free */
             }
         memcpy(h, h2, (size_t)n * sizeof *h);
     }
-    for (int i = 0; i < P->nvars; i++) P->vars[i].sig = 0x1234;
+    for (int i = 0; i < G->nvars; i++) G->vars[i].sig = 0x1234;
     for (int i = 0; i < n; i++)
-        if (P->node_var[i] >= 0) P->vars[P->node_var[i]].sig += mix(h[i], 0x77);
-    mt_status st = blocks(P, h0);
-    mt_heap_free(ctx, ins);
-    mt_heap_free(ctx, off);
-    mt_heap_free(ctx, h);
-    mt_heap_free(ctx, h2);
-    mt_heap_free(ctx, h0);
-    return st;
+        if (G->node_var[i] >= 0) G->vars[G->node_var[i]].sig += mix(h[i], 0x77);
+    return pl_scratch_end(&S, blocks(G, h0));
 }
