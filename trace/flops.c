@@ -108,12 +108,13 @@ static const mt_sym *fl_linear(mt_ctx *ctx, const mt_node *n) {
     return product_flops(ctx, mt_tensor_numel(ctx, y), w->shape[w->ndim - 1], mt__node_tensor(n, "bias") != NULL);
 }
 
-/* conv1d(x, W [out, in / groups, k], b): each output element a dot product of
- * length in / groups * k (the weight's last two dims), plus one add for the bias. */
-static const mt_sym *fl_conv1d(mt_ctx *ctx, const mt_node *n) {
+/* F.conv1d / conv2d / conv3d (x, W [out, in / groups, *kernel], b): each output
+ * element a dot product of in / groups · (the kernel's elements) terms, 2 FLOPs
+ * each, plus one add for the bias. */
+static const mt_sym *fl_conv(mt_ctx *ctx, const mt_node *n) {
     const mt_tensor *w = mt__node_tensor(n, "weight"), *y = out0(n);
-    if (!w || !y || w->ndim != 3) return bad_node(ctx, n, "expected a weight [out, in / groups, k] and an output");
-    return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_mul(ctx, w->shape[1], w->shape[2]),
+    if (!w || !y || w->ndim < 3) return bad_node(ctx, n, "expected a weight [out, in / groups, *kernel] and an output");
+    return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_prod(ctx, w->shape + 1, w->ndim - 1),
                          mt__node_tensor(n, "bias") != NULL);
 }
 
@@ -222,24 +223,6 @@ static const mt_sym *fl_scatter(mt_ctx *ctx, const mt_node *n) {
     return idx ? mt_tensor_numel(ctx, idx) : bad_node(ctx, n, "no index tensor");
 }
 
-/* F.conv2d(x, W [O, C/groups, kh, kw], b): each output element is a dot product
- * of C/groups·kh·kw terms, 2 FLOPs each, + 1 for the bias. */
-static const mt_sym *fl_conv2d(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *w = mt__node_tensor(n, "weight"), *y = out0(n);
-    if (!w || !y || w->ndim != 4) return bad_node(ctx, n, "expected a weight [out, in, kh, kw] and an output");
-    return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_prod(ctx, w->shape + 1, 3),
-                         mt__node_tensor(n, "bias") != NULL);
-}
-
-/* F.conv3d(x, W [O, C/groups, kt, kh, kw], b): as conv2d, C/groups·kt·kh·kw terms
- * per output element. */
-static const mt_sym *fl_conv3d(mt_ctx *ctx, const mt_node *n) {
-    const mt_tensor *w = mt__node_tensor(n, "weight"), *y = out0(n);
-    if (!w || !y || w->ndim != 5) return bad_node(ctx, n, "expected a weight [out, in, kt, kh, kw] and an output");
-    return product_flops(ctx, mt_tensor_numel(ctx, y), mt_sym_prod(ctx, w->shape + 1, 4),
-                         mt__node_tensor(n, "bias") != NULL);
-}
-
 /* F.avg_pool2d(x, kernel_size, ...): per output element kh·kw - 1 adds and one
  * divide, kh·kw. */
 static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
@@ -300,11 +283,11 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     R(FULL_LIKE, R_ZERO)                                                    \
     /* a running sum: one add per input element */                         \
     R(CUMSUM, R_REDUCE) R(CUMSUM_METHOD, R_REDUCE)                         \
-    R(CONV2D, RULE("conv2d", fl_conv2d))                                   \
+    R(CONV2D, RULE("conv2d", fl_conv))                                   \
     R(AVG_POOL2D, RULE("avg_pool2d", fl_avg_pool2d))                       \
     /* a copy of source elements where mask is true */                     \
     R(MASKED_SCATTER, R_ZERO)                                              \
-    R(CONV1D, RULE("conv1d", fl_conv1d))                                   \
+    R(CONV1D, RULE("conv1d", fl_conv))                                   \
     R(PAD, R_ZERO) R(SOFTPLUS, R_ELEM) R(TRIL, R_ZERO) R(ONES, R_ZERO)     \
     R(CLAMP_FN, R_ELEM) R(REPEAT_INTERLEAVE_METHOD, R_ZERO)                 \
     /* Llama 4: bmm as matmul (2 per multiply-add); a complex multiply counts \
@@ -317,10 +300,10 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     R(UNFOLD, R_ZERO) \
     R(SELECTIVE_SCAN, RULE("selective_scan", fl_selective_scan))         \
     R(LIGHTNING_ATTENTION, RULE("lightning_attention", fl_lightning))       \
-    /* Qwen2.5-VL's vision tower: conv3d as conv2d (a dot product per output \
-     * element over its window); unbind is a view; outer one multiply per     \
+    /* Qwen2.5-VL's vision tower: conv3d (a dot product per output element over \
+     * its window); unbind is a view; outer one multiply per     \
      * output element; argsort compares, it does no arithmetic */            \
-    R(CONV3D, RULE("conv3d", fl_conv3d)) R(UNBIND, R_ZERO) R(OUTER, R_ELEM) R(ARGSORT, R_ZERO)
+    R(CONV3D, RULE("conv3d", fl_conv)) R(UNBIND, R_ZERO) R(OUTER, R_ELEM) R(ARGSORT, R_ZERO)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

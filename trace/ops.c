@@ -2727,29 +2727,34 @@ static bool floating_dtype(mt_dtype d) {
     return d == MT_FLOAT32 || d == MT_FLOAT64 || d == MT_FLOAT16 || d == MT_BFLOAT16;
 }
 
-/* An int or a tuple of one or two ints (PyTorch's _pair): the pair in v[0..1].
- * Absent: dflt for both (dflt < 0 leaves *given false). */
-static mt_status int_pair(call *c, const char *name, int64_t dflt, int64_t v[2], bool *given) {
+/* An int or a tuple of one or n ints (PyTorch's _pair, _triple): the n values in
+ * v; absent (or avg_pool2d's empty stride with dflt >= 0): dflt for each, and
+ * *given false. */
+static mt_status int_tuple(call *c, const char *name, int64_t dflt, int n, int64_t *v, bool *given) {
     const mt_arg *a = param(c, name);
     *given = false;
-    v[0] = v[1] = dflt;
+    for (int i = 0; i < n; i++) v[i] = dflt;
     if (!a) return MT_OK;
     if (a->kind == MT_ARG_INT) {
-        v[0] = v[1] = a->v.i;
-    } else if (a->kind == MT_ARG_LIST && (a->v.list.n == 1 || a->v.list.n == 2)) {
+        for (int i = 0; i < n; i++) v[i] = a->v.i;
+    } else if (a->kind == MT_ARG_LIST && (a->v.list.n == 1 || a->v.list.n == n)) {
         for (int i = 0; i < a->v.list.n; i++)
             if (a->v.list.items[i].kind != MT_ARG_INT)
                 return fail_usage(c, "argument '%s' must be an int or a tuple of ints, got a %s item", name,
                                   kind_name(&a->v.list.items[i]));
-        v[0] = a->v.list.items[0].v.i;
-        v[1] = a->v.list.items[a->v.list.n - 1].v.i;
+        for (int i = 0; i < n; i++) v[i] = a->v.list.items[a->v.list.n == 1 ? 0 : i].v.i;
     } else if (a->kind == MT_ARG_LIST && a->v.list.n == 0 && dflt >= 0) {
         return MT_OK; /* avg_pool2d's stride=[]: the kernel size */
     } else {
-        return fail_usage(c, "argument '%s' must be an int or a tuple of 1 or 2 ints, got %s", name, kind_name(a));
+        return fail_usage(c, "argument '%s' must be an int or a tuple of 1 or %d ints, got %s", name, n, kind_name(a));
     }
     *given = true;
     return MT_OK;
+}
+
+/* _pair: int_tuple of two. */
+static mt_status int_pair(call *c, const char *name, int64_t dflt, int64_t v[2], bool *given) {
+    return int_tuple(c, name, dflt, 2, v, given);
 }
 
 /* floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1: a convolution's or a
@@ -2781,29 +2786,6 @@ static mt_status window_out(call *c, const mt_sym *in, int64_t pad, int64_t dil,
     return *out ? MT_OK : sym_failed(c);
 }
 
-/* An int or a tuple of one or n ints (_pair, _triple): the n values in v. */
-static mt_status int_tuple(call *c, const char *name, int64_t dflt, int n, int64_t *v) {
-    if (n == 2) {
-        bool given;
-        return int_pair(c, name, dflt, v, &given);
-    }
-    const mt_arg *a = param(c, name);
-    for (int i = 0; i < n; i++) v[i] = dflt;
-    if (!a) return MT_OK;
-    if (a->kind == MT_ARG_INT) {
-        for (int i = 0; i < n; i++) v[i] = a->v.i;
-        return MT_OK;
-    }
-    if (a->kind != MT_ARG_LIST || (a->v.list.n != 1 && a->v.list.n != n))
-        return fail_usage(c, "argument '%s' must be an int or a tuple of 1 or %d ints, got %s", name, n, kind_name(a));
-    for (int i = 0; i < a->v.list.n; i++)
-        if (a->v.list.items[i].kind != MT_ARG_INT)
-            return fail_usage(c, "argument '%s' must be an int or a tuple of ints, got a %s item", name,
-                              kind_name(&a->v.list.items[i]));
-    for (int i = 0; i < n; i++) v[i] = a->v.list.items[a->v.list.n == 1 ? 0 : i].v.i;
-    return MT_OK;
-}
-
 /* F.conv2d / F.conv3d (nsp = 2 or 3 spatial dims): input [N, C, *spatial] or
  * [C, *spatial], weight [O, C/groups, *kernel], bias [O], stride, padding (ints
  * or 'valid'/'same'), dilation, groups -> [N, O, *out]. */
@@ -2828,8 +2810,9 @@ static mt_status conv_nd(call *c, int nsp) {
         return fail_unsupported(c, "%s of a %s input is not modelled (floating dtypes only): input %s", op,
                                 mt_dtype_name(x->dtype), sh(c, x));
     int64_t stride[3], dil[3], pad[3] = {0, 0, 0}, groups;
-    TRY(int_tuple(c, "stride", 1, nsp, stride));
-    TRY(int_tuple(c, "dilation", 1, nsp, dil));
+    bool given;
+    TRY(int_tuple(c, "stride", 1, nsp, stride, &given));
+    TRY(int_tuple(c, "dilation", 1, nsp, dil, &given));
     TRY(opt_int(c, "groups", 1, &groups));
     const mt_arg *pa = param(c, "padding");
     bool same = false;
@@ -2838,7 +2821,7 @@ static mt_status conv_nd(call *c, int nsp) {
         else if (strcmp(pa->v.s, "valid") != 0)
             return fail_usage(c, "Invalid padding string '%s' (expected 'valid' or 'same')", pa->v.s);
     } else {
-        TRY(int_tuple(c, "padding", 0, nsp, pad));
+        TRY(int_tuple(c, "padding", 0, nsp, pad, &given));
     }
     bool strided = false;
     for (int i = 0; i < nsp; i++) {
