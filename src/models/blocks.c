@@ -750,9 +750,7 @@ static mt_tensor *mrope_pick(mt_tracer *tr, mt_tensor *t, const int64_t *sec) {
                          : NULL;
         if (!parts[i]) return NULL;
     }
-    mt_tensor *list[6];
-    for (int i = 0; i < 6; i++) list[i] = parts[i];
-    return mt_cat(tr, list, 6, -1);
+    return mt_cat(tr, parts, 6, -1);
 }
 
 mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask,

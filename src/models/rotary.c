@@ -41,31 +41,33 @@ void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, m
     if (!pos) return;
     mt_tr_enter(tr, rot);
     mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, inv_freq));
-    mt_tensor *freqs;
-    if (pos->ndim == 3) {
-        /* M-RoPE (Qwen2_5_VLRotaryEmbedding): inv_freq[None, None, :, None].float()
-         * .expand(3, position_ids.shape[1], -1, 1); position_ids[:, :, None, :].float();
-         * (inv_freq_expanded.float() @ position_ids_expanded.float()).transpose(2, 3) */
-        mt_arg i1[4] = {mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-        mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 4), MT_FLOAT32);
-        const mt_sym *ex[4] = {C(tr, 3), pos->shape[1], NULL, C(tr, 1)};
-        invx = mt_expand(tr, invx, 4, ex);
-        mt_arg i2[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_none(),
-                        mt_a_slice(NULL, NULL, NULL)};
-        mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 4), MT_FLOAT32);
-        /* the second .float() of each (already float32) is not recorded, as in the 2-D form */
-        freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 2, 3);
-    } else {
-        /* inv_freq[None, :, None].float().expand(pos.shape[0], -1, 1) */
-        mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
-        mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
-        const mt_sym *ex[3] = {pos->shape[0], NULL, C(tr, 1)};
-        invx = mt_expand(tr, invx, 3, ex);
-        /* position_ids[:, None, :].float() */
-        mt_arg i2[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
-        mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, 3), MT_FLOAT32);
-        freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), 1, 2);
+    /* position_ids [batch, seq], or M-RoPE's [3, batch, seq] (Qwen2_5_VLRotaryEmbedding): over its
+     * lead dims L (1 or 2), inv_freq[None x L, :, None].float().expand(*pos.shape[:L], -1, 1),
+     * position_ids[:, x L, None, :].float(), (inv @ pos).transpose(L, L + 1); the second .float()
+     * of the M-RoPE form (already float32) is not recorded */
+    int lead = pos->ndim - 1;
+    if (lead < 1 || lead > 2) {
+        mt_fail(tr->ctx, MT_ERR_INTERNAL, "rotary position_ids of %d dims (expected 2 or 3)", pos->ndim);
+        mt_tr_leave(tr);
+        return;
     }
+    mt_arg i1[4], i2[4];
+    const mt_sym *ex[4];
+    for (int d = 0; d < lead; d++) {
+        i1[d] = mt_a_none();
+        i2[d] = mt_a_slice(NULL, NULL, NULL);
+        ex[d] = pos->shape[d];
+    }
+    i1[lead] = mt_a_slice(NULL, NULL, NULL);
+    i1[lead + 1] = mt_a_none();
+    i2[lead] = mt_a_none();
+    i2[lead + 1] = mt_a_slice(NULL, NULL, NULL);
+    ex[lead] = NULL;
+    ex[lead + 1] = C(tr, 1);
+    mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, lead + 2), MT_FLOAT32);
+    invx = mt_expand(tr, invx, lead + 2, ex);
+    mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, lead + 2), MT_FLOAT32);
+    mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), lead, lead + 1);
     mt_tensor *emb = NULL;
     switch (layout) {
     case MT_ROPE_CAT: {
