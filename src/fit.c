@@ -371,11 +371,7 @@ static mt_status gather(fx *F) {
                 info[i].value.kind == MT_ARG_INT)
                 F->hidden = info[i].value.v.i;
     }
-    if (!F->max_pos) {
-        const char *where;
-        bool dflt;
-        F->max_pos = mt__model_max_positions(m, &where, &dflt);
-    }
+    if (!F->max_pos) F->max_pos = mt__model_max_positions(m, NULL, NULL);
     return MT_OK;
 }
 
@@ -524,6 +520,11 @@ static void pipeline(const double *t, const double *c, const double *h, int pp, 
     *bubble = *step > 0 ? 1 - (double)mb * sum / ((double)pp * *step) : 0;
 }
 
+/* ", recurrent state X" for a stage holding recurrent mixers, else "". */
+static const char *state_str(mt_ctx *ctx, const mt_fit_stage *s) {
+    return s->state_bytes ? mt_sprintf(ctx, ", recurrent state %s", human(ctx, (double)s->state_bytes)) : "";
+}
+
 static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
     mt_ctx *ctx = F->ctx;
     const mt_gpu_spec *G = &F->C->gpu;
@@ -660,9 +661,7 @@ static mt_status layout(fx *F, int tp, int pp, int ep, int dp, mt_fit_row *r) {
         r->reason = mt_sprintf(ctx, "%s needs %s (weights %s, KV %s, activations %s%s), a GPU has %s usable",
                                pp > 1 ? mt_sprintf(ctx, "a rank of stage %d", r->heaviest) : "each rank", human(ctx, (double)h->total_bytes),
                                human(ctx, (double)h->weight_bytes), human(ctx, (double)h->kv_bytes),
-                               human(ctx, (double)h->activation_bytes),
-                               h->state_bytes ? mt_sprintf(ctx, ", recurrent state %s", human(ctx, (double)h->state_bytes)) : "",
-                               human(ctx, usable));
+                               human(ctx, (double)h->activation_bytes), state_str(ctx, h), human(ctx, usable));
         r->kv_tokens_left = 0;
         return MT_OK;
     }
@@ -817,11 +816,6 @@ static const char *dur(mt_ctx *ctx, double s) {
     if (s >= 1e-3) return mt_sprintf(ctx, "%.3f ms", s * 1e3);
     if (s >= 1e-6) return mt_sprintf(ctx, "%.3f us", s * 1e6);
     return mt_sprintf(ctx, "%.1f ns", s * 1e9);
-}
-
-/* ", recurrent state X" for a stage holding recurrent mixers, else "". */
-static const char *state_str(mt_ctx *ctx, const mt_fit_stage *s) {
-    return s->state_bytes ? mt_sprintf(ctx, ", recurrent state %s", human(ctx, (double)s->state_bytes)) : "";
 }
 
 static const char *stage_str(mt_ctx *ctx, const mt_fit_stage *s) {

@@ -35,6 +35,10 @@ void mt_model_info(mt_model *m, const char *name, mt_arg value) {
 int64_t mt__model_max_positions(const mt_model *m, const char **where, bool *is_default) {
     static const char *const fields[] = {"max_position_embeddings", "n_positions", "max_sequence_length",
                                          "seq_length", "n_ctx"};
+    const char *w_unused;
+    bool d_unused;
+    if (!where) where = &w_unused;
+    if (!is_default) is_default = &d_unused;
     *where = NULL;
     *is_default = false;
     mt_config *cfg = m ? m->cfg : NULL;

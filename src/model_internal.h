@@ -25,7 +25,7 @@ const mt_kwarg *mt__model_infos(const mt_model *m, int *n);
  * default (mt_arch.max_positions). *where says which ("max_position_embeddings",
  * "text_config.max_position_embeddings", "gemma3_text's default max_position_embeddings",
  * allocated in the model's context; *is_default when it is the family's
- * default); 0 when none applies. The sizing pass and
+ * default; either may be NULL); 0 when none applies. The sizing pass and
  * the fit read the context length through this one function. */
 int64_t mt__model_max_positions(const mt_model *m, const char **where, bool *is_default);
 

@@ -1230,6 +1230,7 @@ typedef struct state_visit {
     mt__state_mixer *list; /* NULL: totals only */
     int n, cap;
     mt_ctx *ctx;
+    bool failed;           /* the list could not grow */
 } state_visit;
 
 static void state_add(state_visit *v, const mt_module *mod, int64_t conv, int64_t ssm, int64_t channels, int64_t heads,
@@ -1244,7 +1245,10 @@ static void state_add(state_visit *v, const mt_module *mod, int64_t conv, int64_
     if (v->n == v->cap) {
         int nc = v->cap ? 2 * v->cap : 16;
         mt__state_mixer *a = mt_alloc_array(v->ctx, (size_t)nc, sizeof *a);
-        if (!a) return;
+        if (!a) {
+            v->failed = true;
+            return;
+        }
         if (v->n) memcpy(a, v->list, (size_t)v->n * sizeof *a);
         v->list = a;
         v->cap = nc;
@@ -1288,7 +1292,7 @@ static void state_walk(const mt_module *mod, state_visit *v) {
 static void state_totals(const mt_model *m, mt_sizing *out, int64_t batch) {
     out->state_dtype = MT_DTYPE_NONE;
     out->state_ssm_dtype = MT_DTYPE_NONE;
-    state_visit v = {out, NULL, 0, 0, NULL};
+    state_visit v = {out, NULL, 0, 0, NULL, false};
     if (m->root) state_walk(m->root, &v);
     out->state_bytes_per_seq = out->conv_state_bytes + out->ssm_state_bytes;
     out->state_bytes_at_batch = out->state_bytes_per_seq * batch;
@@ -1297,10 +1301,10 @@ static void state_totals(const mt_model *m, mt_sizing *out, int64_t batch) {
 int mt__state_mixers(mt_ctx *ctx, const mt_model *m, mt__state_mixer **list) {
     mt_sizing scratch;
     memset(&scratch, 0, sizeof scratch);
-    state_visit v = {&scratch, NULL, 0, 0, ctx};
+    state_visit v = {&scratch, NULL, 0, 0, ctx, false};
     if (m->root) state_walk(m->root, &v);
     *list = v.list;
-    return v.list || v.n == 0 ? v.n : -1;
+    return v.failed ? -1 : v.n;
 }
 
 /* ---- FLOPs -------------------------------------------------------------------------- */
