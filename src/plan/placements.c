@@ -547,16 +547,15 @@ static void rule_clamp(pl_eval *E, const mt_node *n, mt_placement *out) {
     rule_elementwise(E, n, out);
 }
 
-/* A view of input x held as ip whose dim does not pass whole: flattened
+/* A view whose input is held as ip, a dim that does not pass whole: flattened
  * after the dims before it (Qwen3-Next's [b, s, heads, d] -> [-1, d] with the
  * heads sharded: each rank's rows are its heads of every (b, s), the parts
  * the heads' run), or a packed dim of equal parts unflattened so its
  * innermost output dim is one part (back to [b, s, heads, d]: the heads
  * sharded again). Replicated (kind R) when neither. */
-static mt_placement view_packed(const pl_eval *E, const mt_node *n, const mt_tensor *x, mt_placement ip) {
+static mt_placement view_packed(const pl_eval *E, const mt_node *n, mt_placement ip) {
     const pl_nview *V = &E->G->nv[n->index];
     const mt_tensor *y = &n->outs[0];
-    (void)x;
     if (!ip.layout && V->play && ip.dim == V->pdim && shardable(E, y, V->pout, ip.ways, V->play))
         return PL_SL(V->pout, ip.ways, V->play);
     if (ip.layout && ip.layout == V->ulay && ip.dim == V->udim && shardable(E, y, V->uout, ip.ways, 0))
@@ -588,7 +587,7 @@ static void map_rule(pl_eval *E, const mt_node *n, mt_placement *out, int s, con
             /* a view: a shard flattened with the dims before it (packed: parts
              * of its run's inner length), or a packed dim unflattened so its
              * part is the output's inner dims (the shard lands on the first) */
-            mt_placement o = view_packed(E, n, x, ip);
+            mt_placement o = view_packed(E, n, ip);
             if (o.kind == MT_PLACE_SHARD) {
                 c = cand_new(&cs, o);
                 cand_req(c, s, ip);
