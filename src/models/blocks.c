@@ -944,6 +944,19 @@ mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     return f;
 }
 
+mt_tensor *mt_image_token_mask(mt_tracer *tr, mt_tensor *ids, int64_t image_token, const mt_tensor *embeds) {
+    if (!ids || !embeds) return NULL;
+    mt_tensor *mask = mt_tr_op1(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(ids), mt_a_int(image_token)}, 2, NULL, 0);
+    mask = mt_unsqueeze(tr, mask, -1);
+    return mt_expand(tr, mask, embeds->ndim, embeds->shape); /* expand_as(inputs_embeds) */
+}
+
+mt_tensor *mt_masked_scatter(mt_tracer *tr, mt_tensor *x, mt_tensor *mask, mt_tensor *source) {
+    if (!x || !mask || !source) return NULL;
+    return mt_tr_op1(tr, MT_OP_MASKED_SCATTER, (mt_arg[]){mt_a_tensor(x), mt_a_tensor(mask), mt_a_tensor(source)}, 3,
+                     NULL, 0);
+}
+
 /* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
 int64_t mt_params_under(const mt_module *mod) {
     int64_t n = 0;

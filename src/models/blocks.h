@@ -202,6 +202,11 @@ void mt_vision_info(mt_model *m, int64_t hidden, int64_t intermediate, int64_t l
 /* A vision encoder's MLP module (SiglipMLP, Llama4VisionMLP): fc2(activation_fn(fc1(x))),
  * traced inside the module. */
 mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x);
+/* A vision-language model's image positions: (input_ids == image_token)
+ * .unsqueeze(-1).expand_as(embeds), the special_image_mask transformers builds. */
+mt_tensor *mt_image_token_mask(mt_tracer *tr, mt_tensor *ids, int64_t image_token, const mt_tensor *embeds);
+/* x.masked_scatter(mask, source): the image features written at those positions. */
+mt_tensor *mt_masked_scatter(mt_tracer *tr, mt_tensor *x, mt_tensor *mask, mt_tensor *source);
 /* Unique parameters (tied aliases once) under `mod`, whose shapes are constants
  * (a built model's): a vision-language family's language-model total. */
 int64_t mt_params_under(const mt_module *mod);

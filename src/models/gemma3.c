@@ -213,12 +213,8 @@ static mt_tensor *gemma3_merge(mt_tracer *tr, mt_model *m, const mt_dec_spec *s,
     mt_tensor *vis = mt_siglip_forward(tr, g->tower, px, &g->vision);
     mt_tensor *feat = projector_forward(tr, g, vis);
     feat = mt_to(tr, feat, embeds->dtype);
-    mt_tensor *mask = mt_tr_op1(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(ids), mt_a_int(g->image_token)}, 2, NULL, 0);
-    mask = mt_unsqueeze(tr, mask, -1);
-    mask = mt_expand(tr, mask, embeds->ndim, embeds->shape); /* expand_as(inputs_embeds) */
-    return mask && feat ? mt_tr_op1(tr, MT_OP_MASKED_SCATTER,
-                                    (mt_arg[]){mt_a_tensor(embeds), mt_a_tensor(mask), mt_a_tensor(feat)}, 3, NULL, 0)
-                        : NULL;
+    mt_tensor *mask = mt_image_token_mask(tr, ids, g->image_token, embeds);
+    return mt_masked_scatter(tr, embeds, mask, feat);
 }
 
 static mt_config *need_sub(mt_model *m, const char *field) {

@@ -743,12 +743,8 @@ static mt_tensor *l4_merge(mt_tracer *tr, mt_model *m, const l4_vision *v, mt_te
     feat = mt_tr_call(tr, mt_tr_child(tr, v->proj, "linear_1"), feat);
     mt_tr_leave(tr);
     feat = mt_to(tr, feat, embeds->dtype);
-    mt_tensor *mask = mt_tr_op1(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(ids), mt_a_int(v->image_token)}, 2, NULL, 0);
-    mask = mt_unsqueeze(tr, mask, -1);
-    mask = mt_expand(tr, mask, embeds->ndim, embeds->shape); /* expand_as(inputs_embeds) */
-    return mask && feat ? mt_tr_op1(tr, MT_OP_MASKED_SCATTER,
-                                    (mt_arg[]){mt_a_tensor(embeds), mt_a_tensor(mask), mt_a_tensor(feat)}, 3, NULL, 0)
-                        : NULL;
+    mt_tensor *mask = mt_image_token_mask(tr, ids, v->image_token, embeds);
+    return mt_masked_scatter(tr, embeds, mask, feat);
 }
 
 static mt_status l4_forward(mt_model *m, mt_tracer *tr) {

@@ -359,13 +359,9 @@ static mt_tensor *mistral3_merge(mt_tracer *tr, mt_model *m, const mt_dec_spec *
     /* torch.split per image, then torch.cat(image_features, dim=0) */
     const mt_sym *rows[2] = {NULL, mt_sym_const(tr->ctx, g->text.hidden)};
     feat = mt_reshape(tr, feat, 2, rows);
-    mt_tensor *mask = mt_tr_op1(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(ids), mt_a_int(g->image_token)}, 2, NULL, 0);
-    mask = mt_unsqueeze(tr, mask, -1);
-    mask = mt_expand(tr, mask, embeds->ndim, embeds->shape); /* expand_as(inputs_embeds) */
+    mt_tensor *mask = mt_image_token_mask(tr, ids, g->image_token, embeds);
     feat = mt_to(tr, feat, embeds->dtype);
-    return mask && feat ? mt_tr_op1(tr, MT_OP_MASKED_SCATTER,
-                                    (mt_arg[]){mt_a_tensor(embeds), mt_a_tensor(mask), mt_a_tensor(feat)}, 3, NULL, 0)
-                        : NULL;
+    return mt_masked_scatter(tr, embeds, mask, feat);
 }
 
 static mt_status mistral3_build(mt_model *m) {
