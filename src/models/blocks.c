@@ -957,18 +957,21 @@ mt_tensor *mt_masked_scatter(mt_tracer *tr, mt_tensor *x, mt_tensor *mask, mt_te
                      NULL, 0);
 }
 
-/* Unique parameters (tied aliases once) under `mod`: built shapes are constants. */
-int64_t mt_params_under(const mt_module *mod) {
-    int64_t n = 0;
+bool mt_params_under(mt_ctx *ctx, const mt_module *mod, int64_t *out) {
     for (int i = 0; i < mod->params.n; i++) {
         const mt_param *p = mod->params.items[i];
         if (p->is_buffer || p->tied_to) continue;
-        int64_t k = 1;
-        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]);
-        n += k;
+        const mt_sym *n = mt_tensor_numel(ctx, p->t);
+        if (!n) return false;
+        if (!mt_sym_is_const(n)) {
+            mt_fail(ctx, MT_ERR_INTERNAL, "parameter '%s' has a symbolic shape", p->name);
+            return false;
+        }
+        if (!mt_checked_add(ctx, *out, mt_sym_const_value(n), out, "parameter total")) return false;
     }
-    for (int i = 0; i < mod->children.n; i++) n += mt_params_under(mod->children.items[i]);
-    return n;
+    for (int i = 0; i < mod->children.n; i++)
+        if (!mt_params_under(ctx, mod->children.items[i], out)) return false;
+    return true;
 }
 
 const mt_sym *mt_image_count(mt_model *m, int64_t tokens_per_image) {

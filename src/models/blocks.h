@@ -207,9 +207,10 @@ mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x);
 mt_tensor *mt_image_token_mask(mt_tracer *tr, mt_tensor *ids, int64_t image_token, const mt_tensor *embeds);
 /* x.masked_scatter(mask, source): the image features written at those positions. */
 mt_tensor *mt_masked_scatter(mt_tracer *tr, mt_tensor *x, mt_tensor *mask, mt_tensor *source);
-/* Unique parameters (tied aliases once) under `mod`, whose shapes are constants
- * (a built model's): a vision-language family's language-model total. */
-int64_t mt_params_under(const mt_module *mod);
+/* Adds to *out the parameters under `mod` (buffers and tied aliases excluded): a
+ * language model's total beside its towers, a routed container's. false, with the
+ * error in ctx, when a shape is symbolic or the sum overflows. */
+bool mt_params_under(mt_ctx *ctx, const mt_module *mod, int64_t *out);
 /* A vision-language model's image count: the input symbol `images`, bounded
  * (when symbolic) by 1 and batch*seq // tokens_per_image (every image fills that
  * many of input_ids' positions, the first input). With batch and seq bound, a

@@ -223,20 +223,6 @@ static mt_config *need_sub(mt_model *m, const char *field) {
     return c;
 }
 
-/* Unique parameters (tied aliases once) under `mod`. */
-static int64_t subtree_params(const mt_module *mod) {
-    int64_t n = 0;
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        if (p->is_buffer || p->tied_to) continue;
-        int64_t k = 1;
-        for (int d = 0; d < p->t->ndim; d++) k *= mt_sym_const_value(p->t->shape[d]); /* built shapes are constant */
-        n += k;
-    }
-    for (int i = 0; i < mod->children.n; i++) n += subtree_params(mod->children.items[i]);
-    return n;
-}
-
 static mt_status gemma3_mm_build(mt_model *m) {
     mt_ctx *ctx = m->ctx;
     gemma3_mm *g = mt_alloc(ctx, sizeof *g);
@@ -318,7 +304,7 @@ static mt_status gemma3_mm_forward(mt_model *m, mt_tracer *tr) {
 /* The language model alone: mt_totals.text_params. */
 static mt_status gemma3_mm_totals(const mt_model *m, mt_totals *t) {
     const gemma3_mm *g = m->family;
-    t->text_params = subtree_params(g->text.root);
+    if (!mt_params_under(m->ctx, g->text.root, &t->text_params)) return mt_ctx_status(m->ctx);
     t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(g->text.dtype);
     return MT_OK;
 }

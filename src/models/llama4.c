@@ -997,7 +997,7 @@ static mt_status l4_totals(const mt_model *m, mt_totals *t) {
     if (st != MT_OK || !mm) return st;
     const l4 *f = mm->fam;
     if (f && f->vis && mm->dec.root) {
-        t->text_params = mt_params_under(mm->dec.root);
+        if (!mt_params_under(m->ctx, mm->dec.root, &t->text_params)) return mt_ctx_status(m->ctx);
         t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(mm->dec.dtype);
     }
     return MT_OK;

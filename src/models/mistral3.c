@@ -475,7 +475,7 @@ static mt_status mistral3_forward(mt_model *m, mt_tracer *tr) {
 /* The language model alone: mt_totals.text_params. */
 static mt_status mistral3_totals(const mt_model *m, mt_totals *t) {
     const mistral3 *g = m->family;
-    t->text_params = mt_params_under(g->text.root);
+    if (!mt_params_under(m->ctx, g->text.root, &t->text_params)) return mt_ctx_status(m->ctx);
     t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(g->text.dtype);
     return MT_OK;
 }

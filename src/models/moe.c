@@ -323,19 +323,6 @@ mt_tensor *mt_moe_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
 
 /* ---- totals ---- */
 
-bool mt_moe_count(mt_ctx *ctx, const mt_module *mod, int64_t *out) {
-    for (int i = 0; i < mod->params.n; i++) {
-        const mt_param *p = mod->params.items[i];
-        if (p->is_buffer || p->tied_to) continue;
-        const mt_sym *n = mt_tensor_numel(ctx, p->t);
-        if (!n || !mt_sym_is_const(n)) return false;
-        if (!mt_checked_add(ctx, *out, mt_sym_const_value(n), out, "parameter total")) return false;
-    }
-    for (int i = 0; i < mod->children.n; i++)
-        if (!mt_moe_count(ctx, mod->children.items[i], out)) return false;
-    return true;
-}
-
 mt_status mt_moe_totals(const mt_model *m, mt_totals *t) {
     const mt_moe_model *mm = m->family;
     if (!mm) return MT_OK;
@@ -343,7 +330,7 @@ mt_status mt_moe_totals(const mt_model *m, mt_totals *t) {
     for (int i = 0; i < mm->routed.n; i++) {
         const mt_moe_routed *r = mm->routed.items[i];
         int64_t n = 0;
-        if (!mt_moe_count(m->ctx, r->mod, &n)) return mt_ctx_status(m->ctx) ? mt_ctx_status(m->ctx) : MT_ERR_INTERNAL;
+        if (!mt_params_under(m->ctx, r->mod, &n)) return mt_ctx_status(m->ctx) ? mt_ctx_status(m->ctx) : MT_ERR_INTERNAL;
         if (n % r->num_experts != 0)
             return mt_fail(m->ctx, MT_ERR_INTERNAL, "%s: %lld expert parameters do not split into %lld experts",
                            r->mod->path, (long long)n, (long long)r->num_experts);

@@ -67,8 +67,6 @@ mt_tensor *mt_moe_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
 bool mt_moe_add_routed(mt_model *m, mt_moe_model *mm, mt_module *mod, int64_t num_experts, int64_t top_k);
 /* mt_arch.totals: active = params - (E - top_k)/E of every routed container; extra from mm. */
 mt_status mt_moe_totals(const mt_model *m, mt_totals *t);
-/* Parameter count of a module subtree (tied aliases excluded). */
-bool mt_moe_count(mt_ctx *ctx, const mt_module *mod, int64_t *out);
 
 /* GraniteMoe's sparse block (granitemoe.c), for the families built on it (GraniteMoeHybrid): the
  * build_mlp / mlp_forward hooks over an mt_moe_model whose moe.block_cls names the block's class

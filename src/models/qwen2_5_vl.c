@@ -653,7 +653,7 @@ static mt_status qwen_vl_totals(const mt_model *m, mt_totals *t) {
     int64_t n = 0;
     for (int i = 0; i < m->root->children.n; i++) {
         const mt_module *c = m->root->children.items[i];
-        if (c != g->visual) n += mt_params_under(c);
+        if (c != g->visual && !mt_params_under(m->ctx, c, &n)) return mt_ctx_status(m->ctx);
     }
     t->text_params = n;
     t->text_param_bytes = n * (int64_t)mt_dtype_size(g->text.dtype);
