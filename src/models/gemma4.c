@@ -100,7 +100,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "moe.h"
 
 typedef struct g4 {
     mt_dtype dtype;
@@ -385,7 +385,6 @@ static void router_forward(mt_tracer *tr, const g4 *f, mt_module *r, mt_tensor *
 static mt_tensor *experts_forward(mt_tracer *tr, const g4 *f, mt_module *ex, mt_tensor *x, mt_tensor *idx,
                                   mt_tensor *w) {
     if (!x || !ex || !idx || !w) return NULL;
-    mt_ctx *ctx = tr->ctx;
     mt_tr_enter(tr, ex);
     mt_tensor *final = g4_op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(x)}, 1, NULL, 0);
     mt_tensor *mask = g4_op(tr, MT_OP_ONE_HOT, (mt_arg[]){mt_a_tensor(idx)}, 1,
@@ -396,12 +395,8 @@ static mt_tensor *experts_forward(mt_tracer *tr, const g4 *f, mt_module *ex, mt_
     mt_module *act = mt_tr_child(tr, ex, "act_fn");
     for (int64_t e = 0; e < f->experts && final; e++) {
         mt_tensor *me = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(e)}, 2, NULL, 0);
-        mt_node *nz = me ? mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(me)}, 1,
-                                    (mt_kwarg[]){{"as_tuple", mt_a_bool(true)}}, 1)
-                         : NULL; /* torch.where(expert_mask[expert_idx]) */
+        mt_node *nz = mt_moe_where(tr, me, e, ex->path); /* torch.where(expert_mask[expert_idx]) */
         if (!nz) break;
-        mt_symbol_info *info = mt_sym_info_of(ctx, nz->outs[0].shape[0]);
-        if (info) info->origin = mt_sprintf(ctx, "tokens routed to expert %lld of %s", (long long)e, ex->path);
         mt_tensor *slot = mt_tr_item(tr, nz, 0), *tok = mt_tr_item(tr, nz, 1);
         /* hidden_states[token_idx], recorded as index_select (moe.c's convention) */
         mt_tensor *cur = g4_op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x), mt_a_int(0), mt_a_tensor(tok)}, 3,
@@ -416,12 +411,7 @@ static mt_tensor *experts_forward(mt_tracer *tr, const g4 *f, mt_module *ex, mt_
         mt_tensor *dw = mt_tr_get_attr(tr, dnp);
         dw = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(dw), mt_a_int(e)}, 2, NULL, 0);
         y = g4_op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(dw)}, 2, NULL, 0);
-        /* top_k_weights[token_idx, top_k_pos, None]: index_select + gather, as moe.c records it */
-        mt_tensor *ws = g4_op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(w), mt_a_int(0), mt_a_tensor(tok)}, 3,
-                              NULL, 0);
-        mt_tensor *sl = mt_unsqueeze(tr, slot, -1);
-        ws = g4_op(tr, MT_OP_GATHER, (mt_arg[]){mt_a_tensor(ws), mt_a_int(1), mt_a_tensor(sl)}, 3, NULL, 0);
-        y = mt_mul(tr, y, ws);
+        y = mt_mul(tr, y, mt_moe_slot_weights(tr, w, tok, slot)); /* top_k_weights[token_idx, top_k_pos, None] */
         y = mt_to(tr, y, x->dtype);
         final = g4_op(tr, MT_OP_INDEX_ADD,
                       (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0);

@@ -171,7 +171,6 @@ static mt_tensor *expert_slice(mt_tracer *tr, mt_module *ex, const char *name, i
 
 static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
     if (!x || !mlp) return NULL;
-    mt_ctx *ctx = tr->ctx;
     const mt_moe_model *mm = s->ext;
     const goss *g = mm->fam;
     const mt_moe_spec *e = &mm->moe;
@@ -203,11 +202,8 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
     mask = mt_permute(tr, mask, 3, perm);
     for (int64_t i = 0; i < e->num_experts && next; i++) {
         mt_tensor *me = mask ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(i)}, 2, NULL, 0) : NULL;
-        mt_node *nz = me ? mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(me)}, 1,
-                                    (mt_kwarg[]){{"as_tuple", mt_a_bool(true)}}, 1) : NULL;
+        mt_node *nz = mt_moe_where(tr, me, i, mlp->path);
         if (!nz) { next = NULL; break; }
-        mt_symbol_info *info = mt_sym_info_of(ctx, nz->outs[0].shape[0]);
-        if (info) info->origin = mt_sprintf(ctx, "tokens routed to expert %lld of %s", (long long)i, mlp->path);
         mt_tensor *tok = mt_tr_item(tr, nz, 1);
         mt_tensor *cur = tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(hs), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
         /* cur @ gate_up_proj[i] + gate_up_proj_bias[i]: the bias slice is recorded first, as the goldens have it */

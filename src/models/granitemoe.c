@@ -139,11 +139,8 @@ mt_tensor *mt_granitemoe_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x
     mt_module *act = mt_tr_child(tr, blk, "activation");
     for (int64_t i = 0; i < e->num_experts && final; i++) {
         mt_tensor *hit = idx ? op(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(idx), mt_a_int(i)}, 2, NULL, 0) : NULL;
-        mt_node *nz = hit ? mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(hit)}, 1,
-                                     (mt_kwarg[]){{"as_tuple", mt_a_bool(true)}}, 1) : NULL;
+        mt_node *nz = mt_moe_where(tr, hit, i, blk->path);
         if (!nz) { final = NULL; break; }
-        mt_symbol_info *info = mt_sym_info_of(ctx, nz->outs[0].shape[0]);
-        if (info) info->origin = mt_sprintf(ctx, "tokens routed to expert %lld of %s", (long long)i, blk->path);
         mt_tensor *tok = mt_tr_item(tr, nz, 0), *slot = mt_tr_item(tr, nz, 1);
         mt_tensor *cur = tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x2), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
         mt_tensor *hs = expert_linear(tr, il, cur, i);
@@ -152,10 +149,7 @@ mt_tensor *mt_granitemoe_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x
         mt_tensor *lin = mt_tr_item(tr, ch, 1);
         hs = mt_mul(tr, mt_act_forward(tr, act, mt_tr_item(tr, ch, 0)), lin);
         mt_tensor *y = expert_linear(tr, ol, hs, i);
-        mt_tensor *g = gates && tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(gates), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
-        mt_tensor *si = mt_unsqueeze(tr, slot, -1);
-        g = g && si ? op(tr, MT_OP_GATHER, (mt_arg[]){mt_a_tensor(g), mt_a_int(1), mt_a_tensor(si)}, 3, NULL, 0) : NULL;
-        y = mt_mul(tr, y, g);
+        y = mt_mul(tr, y, mt_moe_slot_weights(tr, gates, tok, slot));
         final = y && tok ? op(tr, MT_OP_INDEX_ADD, (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0) : NULL;
     }
     const mt_sym *os[3] = {b, sq, h};

@@ -144,6 +144,23 @@ static mt_tensor *op(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, const m
     return mt_tr_op1(tr, id, a, n, kw, nkw);
 }
 
+mt_node *mt_moe_where(mt_tracer *tr, mt_tensor *hit, int64_t e, const char *path) {
+    if (!hit) return NULL;
+    mt_node *nz = mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(hit)}, 1,
+                           (mt_kwarg[]){{"as_tuple", mt_a_bool(true)}}, 1);
+    if (!nz) return NULL;
+    mt_symbol_info *info = mt_sym_info_of(tr->ctx, nz->outs[0].shape[0]);
+    if (info) info->origin = mt_sprintf(tr->ctx, "tokens routed to expert %lld of %s", (long long)e, path);
+    return nz;
+}
+
+mt_tensor *mt_moe_slot_weights(mt_tracer *tr, mt_tensor *w, mt_tensor *tok, mt_tensor *slot) {
+    if (!w || !tok || !slot) return NULL;
+    mt_tensor *ws = op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(w), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0);
+    mt_tensor *si = mt_unsqueeze(tr, slot, -1);
+    return ws && si ? op(tr, MT_OP_GATHER, (mt_arg[]){mt_a_tensor(ws), mt_a_int(1), mt_a_tensor(si)}, 3, NULL, 0) : NULL;
+}
+
 /* Group-limited selection mask (DeepSeek): scores [T, E] -> scores with the
  * experts outside the topk_group best groups set to 0. `group_scores` [T, G]. */
 static mt_tensor *group_limit(mt_tracer *tr, mt_tensor *scores, mt_tensor *group_scores, const mt_moe_spec *e) {
@@ -275,18 +292,13 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
     for (int i = 0; i < experts->children.n && final; i++) {
         mt_module *ex = experts->children.items[i];
         mt_tensor *me = mask ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(i)}, 2, NULL, 0) : NULL;
-        mt_node *nz = me ? mt_tr_op(tr, MT_OP_NONZERO, (mt_arg[]){mt_a_tensor(me)}, 1,
-                                    (mt_kwarg[]){{"as_tuple", mt_a_bool(true)}}, 1) : NULL;
+        mt_node *nz = mt_moe_where(tr, me, i, blk->path);
         if (!nz) return NULL;
-        mt_symbol_info *info = mt_sym_info_of(ctx, nz->outs[0].shape[0]);
-        if (info) info->origin = mt_sprintf(ctx, "tokens routed to expert %d of %s", i, blk->path);
         mt_tensor *a0 = mt_tr_item(tr, nz, 0), *a1 = mt_tr_item(tr, nz, 1);
         mt_tensor *tok = deepseek ? a0 : a1, *slot = deepseek ? a1 : a0;
         mt_tensor *cur = op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x2), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0);
         mt_tensor *y = expert_forward(tr, ex, cur, mm);
-        mt_tensor *ws = w && tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(w), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
-        ws = ws && slot ? op(tr, MT_OP_GATHER, (mt_arg[]){mt_a_tensor(ws), mt_a_int(1), mt_a_tensor(mt_unsqueeze(tr, slot, -1))}, 3, NULL, 0) : NULL;
-        y = mt_mul(tr, y, ws);
+        y = mt_mul(tr, y, mt_moe_slot_weights(tr, w, tok, slot));
         if (!deepseek) y = mt_to(tr, y, x->dtype);
         final = y && tok ? op(tr, MT_OP_INDEX_ADD, (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0) : NULL;
     }

@@ -61,6 +61,13 @@ mt_moe_model *mt_moe_model_new(mt_model *m);
 mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const char *name);
 /* Its forward on x [batch, seq, hidden] -> [batch, seq, hidden]. */
 mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_moe_model *mm);
+/* The experts' loop, shared by the families that write their own: torch.where(hit)
+ * (nonzero as a tuple) for expert e, its count a fresh symbol whose origin names the
+ * expert and the block at `path` (the sizing pass groups a block's symbols by it);
+ * and the routing weights of the tokens it got, w[tok].gather(1, slot.unsqueeze(-1))
+ * (transformers' top_k_weights[token_idx, top_k_pos, None]). */
+mt_node *mt_moe_where(mt_tracer *tr, mt_tensor *hit, int64_t e, const char *path);
+mt_tensor *mt_moe_slot_weights(mt_tracer *tr, mt_tensor *w, mt_tensor *tok, mt_tensor *slot);
 /* mlp_forward hook: the sparse block when the module has experts, else the dense MLP. */
 mt_tensor *mt_moe_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s);
 /* Record a routed container for the totals. */
