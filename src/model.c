@@ -294,6 +294,20 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
             mt_config_error(cfg, "text_config", "--text-only: the language model of model_type '%s' (text_config) "
                             "is not a family metatrace has; supported: %s", mt, mt_arch_list(ctx));
             return NULL;
+        } else if (mm_row >= 0) {
+            /* a wrapper we know: say what is missing rather than "unsupported" */
+            mt_config *text = mt_config_sub(cfg, "text_config");
+            const char *tt = NULL;
+            if (!text)
+                mt_config_error(cfg, "text_config",
+                                "expected a text_config object: model_type '%s' is multimodal, and its language "
+                                "model (model_type '%s' unless text_config names another) is read from it",
+                                mt, MULTIMODAL[mm_row].text_default);
+            else if (mt_config_str(text, "model_type", MULTIMODAL[mm_row].text_default, &tt))
+                mt_config_error(text, "model_type",
+                                "the language model of multimodal model_type '%s' is '%s', not a family metatrace "
+                                "has; supported: %s", mt, tt ? tt : "?", mt_arch_list(ctx));
+            return NULL;
         }
     }
     if (!arch) {

@@ -294,6 +294,35 @@ Test(multimodal, llava_defaults_to_llama_and_unknown_text_models_are_refused)
     mt_ctx_free(ctx);
 }
 
+/* A multimodal wrapper metatrace knows (gemma4, qwen3_5, llava) is traced through its
+ * text_config: without one, or with a language model we lack, the error says so
+ * (not "unsupported model_type 'gemma4'", which reads as if the wrapper were unknown). */
+Test(multimodal, known_wrapper_without_a_usable_text_config)
+{
+    const char *dir = tu_tmpdir();
+    const char *none = tu_write(dir, "g4.json", "{\"model_type\": \"gemma4\"}");
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *c = mt_config_load(ctx, none);
+    cr_assert_null(mt_model_build(ctx, c, NULL));
+    cr_assert_eq(mt_ctx_status(ctx), MT_ERR_CONFIG);
+    const char *msg = mt_ctx_errmsg(ctx);
+    cr_assert(strstr(msg, "field 'text_config': expected a text_config object: model_type 'gemma4' is multimodal"), "%s", msg);
+    cr_assert(strstr(msg, "model_type 'gemma4_text' unless text_config names another"), "%s", msg);
+    cr_assert_null(strstr(msg, "unsupported model_type"), "%s", msg);
+    mt_ctx_free(ctx);
+    /* a text model we do not have, under a wrapper we know: the field is text_config.model_type, line 2 */
+    const char *other = tu_write(dir, "llava.json", "{\"model_type\": \"llava\",\n \"text_config\": {\"model_type\": \"persimmon\"}}");
+    ctx = mt_ctx_new();
+    c = mt_config_load(ctx, other);
+    cr_assert_null(mt_model_build(ctx, c, NULL));
+    msg = mt_ctx_errmsg(ctx);
+    cr_assert(strstr(msg, "field 'text_config.model_type': the language model of multimodal model_type 'llava' is "
+                          "'persimmon', not a family metatrace has; supported: llama,"), "%s", msg);
+    const mt_error *e = mt_ctx_error(ctx);
+    cr_assert_eq(e->line, 2, "line %d", e->line);
+    mt_ctx_free(ctx);
+}
+
 /* The CLI: --text-only's note and row, the whole model's language-model row,
  * --bind images=N, and --text-only on a text model (usage error, exit 2). */
 Test(multimodal, cli_text_only_and_images)
