@@ -180,8 +180,8 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out) {
         cfg = mt_config_parent(cfg);
     /* and a whole multimodal checkpoint whose config records it only in text_config (Qwen3-VL's
      * Hub configs) takes that one */
-    mt_config *tc = mt_config_has(cfg, "torch_dtype") || mt_config_has(cfg, "dtype") ? NULL
-                                                                                     : mt_config_sub(cfg, "text_config");
+    bool own = mt_config_has(cfg, "torch_dtype") || mt_config_has(cfg, "dtype");
+    mt_config *tc = own ? NULL : mt_config_sub(cfg, "text_config");
     if (tc && (mt_config_has(tc, "torch_dtype") || mt_config_has(tc, "dtype"))) cfg = tc;
     const char *key = mt_config_has(cfg, "torch_dtype") ? "torch_dtype" : "dtype";
     const char *name;
@@ -777,7 +777,8 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         k = mt_to(tr, k, kdt);
     } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
         mt_tensor *c, *sn;
-        if (s->caps.mrope_section && !s->caps.mrope_interleaved) { /* apply_multimodal_rotary_pos_emb: cat(...).unsqueeze(1), cos then sin */
+        /* apply_multimodal_rotary_pos_emb: cat(...).unsqueeze(1), cos then sin (Qwen3-VL's interleaved: ready) */
+        if (s->caps.mrope_section && !s->caps.mrope_interleaved) {
             c = mt_unsqueeze(tr, mrope_pick(tr, cos, s->caps.mrope_section), 1);
             sn = mt_unsqueeze(tr, mrope_pick(tr, sin, s->caps.mrope_section), 1);
         } else {
