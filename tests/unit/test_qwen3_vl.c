@@ -349,3 +349,23 @@ Test(qwen3_vl, tiny_plans)
     cr_assert(strstr(out, "model.visual.blocks.*.attn.qkv "), "%s", out);
     free(out), free(err);
 }
+
+/* lm_head follows Qwen3VLConfig's own tie_word_embeddings (the 2B and 4B Hub configs set it true at the top
+ * level): the tiny qwen3_vl tied loses lm_head's 256*64 = 16384 parameters (200160 - 16384). */
+Test(qwen3_vl, top_level_tie)
+{
+    const char *tiny = tiny_for("qwen3_vl")->json;
+    char json[4096];
+    cr_assert_eq(strncmp(tiny, "{", 1), 0);
+    snprintf(json, sizeof json, "{\"tie_word_embeddings\": true, %s", tiny + 1);
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *c = mt_config_parse(ctx, json, strlen(json), "config.json");
+    mt_model *m = mt_model_build(ctx, c, NULL);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    mt_param *head = mt_model_param(m, "lm_head.weight");
+    cr_assert(head && head->tied_to, "lm_head tied to the embedding");
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 200160 - 256 * 64);
+    mt_ctx_free(ctx);
+}
