@@ -330,6 +330,27 @@ static const tiny_config tiny_configs[] = {
     {"qwen2_5_vl_text", "{\"model_type\": \"qwen2_5_vl_text\", "
                         "\"rope_scaling\": {\"type\": \"mrope\", \"mrope_section\": [2, 3, 3]}, " TINY_DIMS "}",
      256, 107072},
+    /* Qwen3VLForConditionalGeneration (modeling_qwen3_vl.py): the language model is qwen3's 106880 (q/k norms
+     * over head_dim 16, lm_head untied: the top-level tie_word_embeddings absent, false), names under
+     * model.language_model; vision tower of hidden 32, 2 heads of 16, 2 blocks, 2 px patches over 2 frames, 3
+     * channels, a 16-entry position table (the traced image its 4 x 4 grid, 4 image tokens): patch_embed
+     * 32*3*2*2*2 + 32 = 800 (biased), pos_embed 16*32 = 512; block: qkv 32*96 + 96 = 3168, proj 32*32 + 32 =
+     * 1056, linear_fc1 32*64 + 64 = 2112, linear_fc2 64*32 + 32 = 2080, norm1 + norm2 (LayerNorm) 128 -> 8544;
+     * merger: norm 64, linear_fc1 128*128 + 128 = 16512, linear_fc2 128*64 + 64 = 8256 -> 24832; two deepstack
+     * mergers (blocks 0 and 1), their norm over 128: 256 + 16512 + 8256 = 25024 each.
+     * 106880 + 800 + 512 + 2*8544 + 24832 + 2*25024 */
+    {"qwen3_vl", "{\"model_type\": \"qwen3_vl\", \"image_token_id\": 255, \"text_config\": {\"model_type\": "
+                 "\"qwen3_vl_text\", \"head_dim\": 16, \"rope_scaling\": {\"mrope_interleaved\": true, "
+                 "\"mrope_section\": [4, 2, 2], \"rope_type\": \"default\"}, " TINY_DIMS "}, "
+                 "\"vision_config\": {\"depth\": 2, \"hidden_size\": 32, \"intermediate_size\": 64, "
+                 "\"num_heads\": 2, \"patch_size\": 2, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2, "
+                 "\"out_hidden_size\": 64, \"num_position_embeddings\": 16, \"deepstack_visual_indexes\": [0, 1]}}",
+     256, 200160},
+    /* its language model alone (Qwen3VLTextConfig, --text-only): qwen3's 106880 */
+    {"qwen3_vl_text", "{\"model_type\": \"qwen3_vl_text\", \"head_dim\": 16, \"rope_scaling\": "
+                      "{\"mrope_interleaved\": true, \"mrope_section\": [4, 2, 2], \"rope_type\": \"default\"}, "
+                      TINY_DIMS "}",
+     256, 106880},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

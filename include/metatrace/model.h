@@ -113,7 +113,7 @@ typedef enum mt_attn_impl {
 } mt_attn_impl;
 
 typedef struct mt_build_opts {
-    mt_dtype dtype;       /* MT_DTYPE_NONE: the config's torch_dtype (float32 if absent) */
+    mt_dtype dtype;       /* MT_DTYPE_NONE: the config's torch_dtype (else text_config's; float32 if absent) */
     int64_t num_layers;   /* 0: from the config; at most MT_MAX_LAYERS (else MT_ERR_USAGE) */
     mt_attn_impl attn;    /* DEFAULT: the family's default; a choice the family does not have is an error */
     bool text_only;       /* a multimodal config (one with a text_config): trace its language model alone,

@@ -178,6 +178,11 @@ mt_status mt_model_read_dtype(mt_model *m, mt_dtype *out) {
     mt_config *cfg = m->cfg;
     while (!mt_config_has(cfg, "torch_dtype") && !mt_config_has(cfg, "dtype") && mt_config_parent(cfg))
         cfg = mt_config_parent(cfg);
+    /* and a whole multimodal checkpoint whose config records it only in text_config (Qwen3-VL's
+     * Hub configs) takes that one */
+    bool own = mt_config_has(cfg, "torch_dtype") || mt_config_has(cfg, "dtype");
+    mt_config *tc = own ? NULL : mt_config_sub(cfg, "text_config");
+    if (tc && (mt_config_has(tc, "torch_dtype") || mt_config_has(tc, "dtype"))) cfg = tc;
     const char *key = mt_config_has(cfg, "torch_dtype") ? "torch_dtype" : "dtype";
     const char *name;
     if (!mt_config_str(cfg, key, "float32", &name)) return mt_ctx_status(m->ctx);
@@ -772,7 +777,8 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         k = mt_to(tr, k, kdt);
     } else if (cos || sin) { /* neither: a NoPE layer (caps.nope) */
         mt_tensor *c, *sn;
-        if (s->caps.mrope_section) { /* apply_multimodal_rotary_pos_emb: cat(...).unsqueeze(1), cos then sin */
+        /* apply_multimodal_rotary_pos_emb: cat(...).unsqueeze(1), cos then sin (Qwen3-VL's interleaved: ready) */
+        if (s->caps.mrope_section && !s->caps.mrope_interleaved) {
             c = mt_unsqueeze(tr, mrope_pick(tr, cos, s->caps.mrope_section), 1);
             sn = mt_unsqueeze(tr, mrope_pick(tr, sin, s->caps.mrope_section), 1);
         } else {
@@ -1020,6 +1026,7 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_module *emb = mt_tr_child(tr, model, NM(s, embed, "embed_tokens"));
     mt_tensor *h = NULL;
     if (s->hooks.merge_embeds) { /* embedded and merged by the wrapper, then the decoder runs */
+        if (s->model_parent) mt_tr_enter(tr, s->model_parent); /* the wrapper model embeds and merges */
         h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
         h = s->hooks.merge_embeds(tr, m, s, ids, h);
         if (s->root) mt_tr_enter(tr, root); /* a wrapper's language_model (the model's own root is entered) */
@@ -1041,7 +1048,10 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
     mt_rope_layout layout = s->caps.rope_interleave ? MT_ROPE_REPEAT : MT_ROPE_CAT;
-    if (!s->caps.no_rotary)
+    if (s->caps.mrope_section && s->caps.mrope_interleaved)
+        mt_rope_cos_sin_mrope(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, s->caps.mrope_section,
+                              s->attention_scaling, &cos, &sin);
+    else if (!s->caps.no_rotary)
         mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, layout, s->attention_scaling, &cos, &sin);
     if (s->caps.local_rope_theta > 0)
         mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb_local"), h, pos, layout, 1.0, &lcos, &lsin);
@@ -1062,10 +1072,11 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         mt_dec_layer ly = {L, at, mlp, lm, c, sn};
         h = (s->caps.layout ? s->caps.layout->forward : pre_norm_forward)(tr, &ly, h, s);
         mt_tr_leave(tr);
+        if (s->hooks.after_layer) h = s->hooks.after_layer(tr, m, s, i, h);
     }
     h = mt_dec_norm_forward(tr, mt_tr_child(tr, model, NM(s, final_norm, "norm")), h, s);
     mt_tr_leave(tr);
-    if (s->model_parent && !s->hooks.merge_embeds) mt_tr_leave(tr);
+    if (s->model_parent) mt_tr_leave(tr);
     mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, root, NM(s, lm_head, "lm_head")), h);
     if (s->caps.logits_mul != 0) logits = mt_mul_s(tr, logits, s->caps.logits_mul);
     if (s->caps.logits_div != 0) logits = mt_div_s(tr, logits, s->caps.logits_div);

@@ -39,6 +39,9 @@ typedef struct mt_dec_hooks {
      * returns [3, batch, seq]: a graph input, or cache_position expanded to three rows. */
     mt_tensor *(*position_ids)(mt_tracer *tr, mt_model *m, const struct mt_dec_spec *s, mt_tensor *cache_pos,
                                mt_tensor *h);
+    /* The hidden states after decoder layer `index`, given its output (recorded in the decoder
+     * model, after the layer): Qwen3-VL's deepstack adds visual features to the first layers'. */
+    mt_tensor *(*after_layer)(mt_tracer *tr, mt_model *m, const struct mt_dec_spec *s, int64_t index, mt_tensor *h);
 } mt_dec_hooks;
 
 /* ---- capabilities (data; all-zero is Llama) ---- */
@@ -145,6 +148,9 @@ typedef struct mt_dec_caps {
                                 * (Qwen2.5-VL): position_ids [3, batch, seq] (hooks.position_ids) give cos/sin
                                 * [3, batch, seq, head_dim]; each attention splits them by mrope_section * 2 on the
                                 * last dim and takes chunk i from row i % 3 (apply_multimodal_rotary_pos_emb) */
+    bool mrope_interleaved;    /* with mrope_section, Qwen3-VL's interleaved M-RoPE: the rotary module
+                                * interleaves the three rows' frequencies (mt_rope_cos_sin_mrope) and every
+                                * attention applies cos/sin [batch, seq, head_dim] as the 1-D rotary does */
 } mt_dec_caps;
 
 typedef struct mt_dec_spec {
@@ -170,7 +176,8 @@ typedef struct mt_dec_spec {
                                 * is built under and traced from (a multimodal wrapper's language_model) */
     mt_module *model_parent;   /* NULL: root; else the module the decoder model (names.model) is built under and
                                 * entered from, lm_head staying under root (Qwen3.5's stored names
-                                * model.language_model.* beside lm_head); not with hooks.merge_embeds */
+                                * model.language_model.* beside lm_head); with hooks.merge_embeds it is entered
+                                * before the embedding (Qwen3-VL: the wrapper model embeds and merges) */
 } mt_dec_spec;
 
 /* Read the fields every Llama-like config shares, with the given defaults
@@ -266,6 +273,13 @@ void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos
  * "<layer_type>_inv_freq" buffer per attention kind). */
 void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
                           mt_rope_layout layout, double scaling, mt_tensor **cos, mt_tensor **sin);
+/* Qwen3-VL's interleaved M-RoPE (Qwen3VLTextRotaryEmbedding): as mt_rope_cos_sin with
+ * position_ids [3, batch, seq] and MT_ROPE_CAT, the frequencies [3, batch, seq, D/2]
+ * interleaved by apply_interleaved_mrope before the cat: row 0, with channels
+ * offset::3 below 3 * mrope_section[offset] taken from row offset (1: height, 2: width);
+ * cos/sin [batch, seq, D]. */
+void mt_rope_cos_sin_mrope(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, const int64_t *mrope_section,
+                           double scaling, mt_tensor **cos, mt_tensor **sin);
 /* x rotated with cos/sin already broadcastable to it (unsqueezed at the heads
  * dim); rotary_dim > 0 and below x's last dim rotates only the first
  * rotary_dim channels and passes the rest through (partial rotary). */

@@ -80,7 +80,7 @@
 
 #include <jansson.h>
 
-#include "blocks.h"
+#include "qwen_vl.h"
 
 #define VIT_EPS 1e-6       /* Qwen2RMSNorm(hidden, eps=1e-6) in the blocks and ln_q */
 #define WINDOWS_A_SIDE 4   /* the traced image: 4 x 4 attention windows */
@@ -96,18 +96,6 @@ static const mt_dec_defaults qwen_vl_defaults = {
     .norm_eps = 1e-5, .rope_theta = 1000000.0, .hidden_act = "silu",
     .norm_eps_key = "rms_norm_eps", .tie_embeddings = false, .kv_heads = 8,
 };
-
-typedef struct qwen_vit {
-    int64_t depth, hidden, intermediate, heads, head_dim, channels, patch, temporal, merge, window, out_hidden;
-    int64_t win;      /* merged tokens a side of one window: window_size // merge // patch */
-    int64_t side;     /* patches a side of the traced image */
-    int64_t patches;  /* side^2 */
-    int64_t tokens;   /* image tokens per image: patches / merge^2 */
-    int64_t in_dim;   /* C * T * P * P: one row of pixel_values */
-    const bool *full; /* per block: full attention (fullatt_block_indexes) */
-    const char *act;
-    mt_dtype dtype;
-} qwen_vit;
 
 typedef struct qwen_vl {
     mt_dec_spec text;
@@ -277,19 +265,7 @@ static mt_module *vit_build(mt_model *m, qwen_vl *g) {
     mt_dtype dt = v->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *vis = mt_module_new(ctx, m->root, "visual", "Qwen2_5_VisionTransformerPretrainedModel");
-    mt_module *pe = vis ? mt_module_new(ctx, vis, "patch_embed", "Qwen2_5_VisionPatchEmbed") : NULL;
-    mt_module *conv = pe ? mt_module_new(ctx, pe, "proj", "Conv3d") : NULL;
-    if (!conv) return NULL;
-    int64_t k[3] = {v->temporal, v->patch, v->patch}, zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
-    mt_module_attr(ctx, conv, "in_channels", mt_a_int(v->channels));
-    mt_module_attr(ctx, conv, "out_channels", mt_a_int(v->hidden));
-    mt_module_attr(ctx, conv, "kernel_size", mt_a_ints(ctx, k, 3));
-    mt_module_attr(ctx, conv, "stride", mt_a_ints(ctx, k, 3));
-    mt_module_attr(ctx, conv, "padding", mt_a_ints(ctx, zero, 3));
-    mt_module_attr(ctx, conv, "dilation", mt_a_ints(ctx, one, 3));
-    mt_module_attr(ctx, conv, "groups", mt_a_int(1));
-    int64_t ws[5] = {v->hidden, v->channels, v->temporal, v->patch, v->patch};
-    if (!mt_param_new(ctx, conv, "weight", dt, dev, 5, ws)) return NULL;
+    if (!vis || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen2_5_VisionPatchEmbed", false)) return NULL;
     mt_module *rot = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen2_5_VisionRotaryEmbedding");
     int64_t nf = v->head_dim / 4; /* arange(0, head_dim // 2, 2) */
     if (!rot || !mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)) return NULL;
@@ -319,6 +295,56 @@ static mt_module *vit_build(mt_model *m, qwen_vl *g) {
         !mt_nn_linear(ctx, seq, "2", mh, v->out_hidden, true, dt, dev))
         return NULL;
     return vis;
+}
+
+/* ---- pieces Qwen3-VL's tower shares (qwen_vl.h) ------------------------------------ */
+
+mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *pe = mt_module_new(ctx, vis, "patch_embed", cls);
+    mt_module *conv = pe ? mt_module_new(ctx, pe, "proj", "Conv3d") : NULL;
+    if (!conv) return NULL;
+    int64_t k[3] = {v->temporal, v->patch, v->patch}, zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    mt_module_attr(ctx, conv, "in_channels", mt_a_int(v->channels));
+    mt_module_attr(ctx, conv, "out_channels", mt_a_int(v->hidden));
+    mt_module_attr(ctx, conv, "kernel_size", mt_a_ints(ctx, k, 3));
+    mt_module_attr(ctx, conv, "stride", mt_a_ints(ctx, k, 3));
+    mt_module_attr(ctx, conv, "padding", mt_a_ints(ctx, zero, 3));
+    mt_module_attr(ctx, conv, "dilation", mt_a_ints(ctx, one, 3));
+    mt_module_attr(ctx, conv, "groups", mt_a_int(1));
+    int64_t ws[5] = {v->hidden, v->channels, v->temporal, v->patch, v->patch};
+    if (!mt_param_new(ctx, conv, "weight", v->dtype, MT_DEVICE_CPU, 5, ws)) return NULL;
+    if (bias && !mt_param_new(ctx, conv, "bias", v->dtype, MT_DEVICE_CPU, 1, &v->hidden)) return NULL;
+    return pe;
+}
+
+mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, mt_module *pe, mt_tensor *px) {
+    mt_module *conv = pe ? mt_tr_child(tr, pe, "proj") : NULL;
+    if (!conv || !px) return NULL;
+    /* view(-1, C, T, P, P), proj(x.to(dtype=proj.weight.dtype)).view(-1, embed_dim) */
+    mt_tr_enter(tr, pe);
+    const mt_sym *p5[5] = {NULL, K(tr, v->channels), K(tr, v->temporal), K(tr, v->patch), K(tr, v->patch)};
+    mt_tensor *x = mt_view(tr, px, 5, p5);
+    x = x ? mt_tr_op1(tr, MT_OP_TO, (mt_arg[]){mt_a_tensor(x)}, 1, (mt_kwarg[]){{"dtype", mt_a_dtype(v->dtype)}}, 1)
+          : NULL;
+    mt_tr_enter(tr, conv);
+    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, conv, "weight"));
+    mt_param *bp = mt_module_param(conv, "bias");
+    mt_tensor *b = bp ? mt_tr_get_attr(tr, bp) : NULL;
+    mt_tensor *h = w && x && (b || !bp)
+                       ? mt_tr_op1(tr, MT_OP_CONV3D,
+                                   (mt_arg[]){mt_a_tensor(x), mt_a_tensor(w), b ? mt_a_tensor(b) : mt_a_none(),
+                                              *mt_module_get_attr(conv, "stride"),
+                                              *mt_module_get_attr(conv, "padding"),
+                                              *mt_module_get_attr(conv, "dilation"),
+                                              *mt_module_get_attr(conv, "groups")},
+                                   7, NULL, 0)
+                       : NULL;
+    mt_tr_leave(tr);
+    const mt_sym *e2[2] = {NULL, K(tr, v->hidden)};
+    h = mt_view(tr, h, 2, e2);
+    mt_tr_leave(tr);
+    return h;
 }
 
 /* ---- the vision forward ---------------------------------------------------------- */
@@ -389,11 +415,9 @@ static mt_tensor *vit_window_index(mt_tracer *tr, const qwen_vl *g, const mt_sym
     return mt_reshape(tr, all, 1, flat);
 }
 
-/* Qwen2_5_VLVisionAttention on [seq, dim], attention batched over chunks of `chunk` rows. */
-static mt_tensor *vit_attn(mt_tracer *tr, const qwen_vl *g, mt_module *at, mt_tensor *x, mt_tensor *cos,
-                           mt_tensor *sin, int64_t chunk) {
+mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_tensor *x, mt_tensor *cos,
+                            mt_tensor *sin, int64_t chunk) {
     if (!x) return NULL;
-    const qwen_vit *v = &g->vision;
     const mt_sym *seq = x->shape[0];
     mt_tr_enter(tr, at);
     mt_tensor *qkv = mt_tr_call(tr, mt_tr_child(tr, at, "qkv"), x);
@@ -436,31 +460,11 @@ static mt_tensor *vit_forward(mt_tracer *tr, const qwen_vl *g, mt_tensor *px, co
     const qwen_vit *v = &g->vision;
     mt_module *vis = g->visual;
     mt_module *pe = mt_tr_child(tr, vis, "patch_embed");
-    mt_module *conv = pe ? mt_tr_child(tr, pe, "proj") : NULL;
     mt_module *blocks = mt_tr_child(tr, vis, "blocks");
-    if (!conv || !blocks || !px) return NULL;
+    if (!pe || !blocks || !px) return NULL;
     int64_t unit = v->merge * v->merge;
     mt_tr_enter(tr, vis);
-    /* patch_embed: view(-1, C, T, P, P), proj(x.to(dtype=proj.weight.dtype)).view(-1, embed_dim) */
-    mt_tr_enter(tr, pe);
-    const mt_sym *p5[5] = {NULL, K(tr, v->channels), K(tr, v->temporal), K(tr, v->patch), K(tr, v->patch)};
-    mt_tensor *x = mt_view(tr, px, 5, p5);
-    x = x ? mt_tr_op1(tr, MT_OP_TO, (mt_arg[]){mt_a_tensor(x)}, 1, (mt_kwarg[]){{"dtype", mt_a_dtype(v->dtype)}}, 1)
-          : NULL;
-    mt_tr_enter(tr, conv);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, conv, "weight"));
-    mt_tensor *h = w && x ? mt_tr_op1(tr, MT_OP_CONV3D,
-                                      (mt_arg[]){mt_a_tensor(x), mt_a_tensor(w), mt_a_none(),
-                                                 *mt_module_get_attr(conv, "stride"),
-                                                 *mt_module_get_attr(conv, "padding"),
-                                                 *mt_module_get_attr(conv, "dilation"),
-                                                 *mt_module_get_attr(conv, "groups")},
-                                      7, NULL, 0)
-                          : NULL;
-    mt_tr_leave(tr);
-    const mt_sym *e2[2] = {NULL, K(tr, v->hidden)};
-    h = mt_view(tr, h, 2, e2);
-    mt_tr_leave(tr);
+    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, pe, px);
     mt_tensor *rpe = vit_rot_pos_emb(tr, g, mt_tr_child(tr, vis, "rotary_pos_emb"), images);
     mt_tensor *widx = vit_window_index(tr, g, images);
     if (!h || !rpe || !widx) {
@@ -488,7 +492,7 @@ static mt_tensor *vit_forward(mt_tracer *tr, const qwen_vl *g, mt_tensor *px, co
         mt_tr_enter(tr, B);
         mt_tensor *res = h;
         mt_tensor *a = mt_dec_rms_forward(tr, mt_tr_child(tr, B, "norm1"), h);
-        a = vit_attn(tr, g, mt_tr_child(tr, B, "attn"), a, cos, sin, v->full[i] ? v->patches : win_patches);
+        a = mt_qwen_vit_attn(tr, v, mt_tr_child(tr, B, "attn"), a, cos, sin, v->full[i] ? v->patches : win_patches);
         h = mt_add(tr, res, a);
         res = h;
         mt_tensor *f = mt_dec_rms_forward(tr, mt_tr_child(tr, B, "norm2"), h);

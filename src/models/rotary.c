@@ -31,8 +31,43 @@ void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos
     mt_rope_cos_sin_from(tr, rot, "inv_freq", x, pos, layout, scaling, cos, sin);
 }
 
+/* apply_interleaved_mrope(freqs, mrope_section) on freqs [3, batch, seq, D/2]: freqs_t = freqs[0];
+ * for dim, offset in ((1, 1), (2, 2)): freqs_t[..., offset:3 * section[dim]:3] = freqs[dim, ..., same].
+ * The slice assignment is recorded as its index_put form, freqs_t.scatter_(-1, index, src) with
+ * index = arange(offset, 3 * section[dim], 3) expanded to src's shape: the same channels written
+ * with the same values, in place as transformers writes them. */
+static mt_tensor *interleave_mrope(mt_tracer *tr, mt_tensor *freqs, const int64_t *sec) {
+    if (!freqs) return NULL;
+    mt_tensor *ft = mt_tr_op1(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(freqs), mt_a_int(0)}, 2, NULL, 0);
+    for (int dim = 1; dim <= 2 && ft; dim++) {
+        int64_t len = sec[dim] * 3;
+        mt_arg ix[3] = {mt_a_int(dim), mt_a_ellipsis(), mt_a_slice(C(tr, dim), C(tr, len), C(tr, 3))};
+        mt_tensor *src = mt_index(tr, freqs, ix, 3);
+        mt_tensor *idx = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_int(dim), mt_a_int(len), mt_a_int(3)}, 3, NULL, 0);
+        if (!src || !idx) return NULL;
+        idx = mt_expand(tr, idx, src->ndim, src->shape);
+        ft = idx ? mt_tr_op1(tr, MT_OP_SCATTER,
+                             (mt_arg[]){mt_a_tensor(ft), mt_a_int(-1), mt_a_tensor(idx), mt_a_tensor(src)}, 4, NULL, 0)
+                 : NULL;
+    }
+    return ft;
+}
+
+static void cos_sin(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
+                    mt_rope_layout layout, double scaling, const int64_t *mrope, mt_tensor **cos, mt_tensor **sin);
+
+void mt_rope_cos_sin_mrope(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, const int64_t *mrope_section,
+                           double scaling, mt_tensor **cos, mt_tensor **sin) {
+    cos_sin(tr, rot, "inv_freq", x, pos, MT_ROPE_CAT, scaling, mrope_section, cos, sin);
+}
+
 void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
                           mt_rope_layout layout, double scaling, mt_tensor **cos, mt_tensor **sin) {
+    cos_sin(tr, rot, inv_freq, x, pos, layout, scaling, NULL, cos, sin);
+}
+
+static void cos_sin(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
+                    mt_rope_layout layout, double scaling, const int64_t *mrope, mt_tensor **cos, mt_tensor **sin) {
     *cos = *sin = NULL;
     if (!rot) { /* never a NoPE layer by accident: a missing module is an error */
         mt_fail(tr->ctx, MT_ERR_INTERNAL, "rotary: the model has no rotary module");
@@ -68,6 +103,7 @@ void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, m
     invx = mt_expand(tr, invx, lead + 2, ex);
     mt_tensor *posx = mt_to(tr, mt_index(tr, pos, i2, lead + 2), MT_FLOAT32);
     mt_tensor *freqs = mt_transpose(tr, mt_matmul(tr, invx, posx), lead, lead + 1);
+    if (mrope && lead == 2) freqs = interleave_mrope(tr, freqs, mrope);
     mt_tensor *emb = NULL;
     switch (layout) {
     case MT_ROPE_CAT: {

@@ -122,6 +122,10 @@ static const kv_row kv_rows[] = {
      * (windowed or full) runs per image without a cache */
     {"qwen2_5_vl", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
     {"qwen2_5_vl_text", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    /* the language model's cache only (qwen3's layers: 2 KV heads of head_dim 16): the vision blocks' full
+     * attention runs per image without a cache, the deepstack adds cache nothing */
+    {"qwen3_vl", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    {"qwen3_vl_text", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)

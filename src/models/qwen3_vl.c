@@ -1,0 +1,705 @@
+/* Qwen3-VL (Qwen3VLForConditionalGeneration, model_type qwen3_vl) and its language
+ * model alone (qwen3_vl_text): a vision transformer (Conv3d patch embedding with a
+ * bias, a learned position table interpolated to the grid, 2-D rotary, LayerNorm +
+ * GELU-MLP blocks with full attention per image, the patch merger and the deepstack
+ * mergers at deepstack_visual_indexes) and a Qwen3 decoder (q/k RMSNorm over
+ * head_dim, no biases) with interleaved multimodal rotary positions; the image
+ * features are scattered into the token embeddings and the deepstack features added
+ * to the hidden states of the first decoder layers at the image positions.
+ *
+ * Read at transformers' models/qwen3_vl/modeling_qwen3_vl.py (stored mirror commit
+ * 00709b862bb8: the generation whose rot_pos_emb builds block_rows / intra_row ids)
+ * and configuration_qwen3_vl.py (000c33fdfde1: rope_parameters, default_theta
+ * 500000). Checkpoints (Qwen3-VL-8B-Instruct's layout, tests/data/index) store
+ * model.visual.*, model.language_model.*, lm_head: the layout transformers builds
+ * (Qwen3VLModel: visual, then language_model; lm_head beside model), so no name
+ * mapping. lm_head is tied when the top-level tie_word_embeddings says so
+ * (Qwen3VLConfig passes it to PreTrainedConfig; default false).
+ *
+ *   model.visual (Qwen3VLVisionModel): patch_embed (Qwen3VLVisionPatchEmbed: proj
+ *     nn.Conv3d(in_channels, hidden, kernel = stride = (T, P, P), bias=True)), pos_embed
+ *     nn.Embedding(num_position_embeddings, hidden), rotary_pos_emb
+ *     (Qwen3VLVisionRotaryEmbedding(head_dim // 2): float32 inv_freq [head_dim // 4],
+ *     non-persistent), blocks (depth x Qwen3VLVisionBlock: norm1, norm2 nn.LayerNorm(hidden,
+ *     eps=1e-6), attn (Qwen3VLVisionAttention: qkv Linear(dim, 3 dim), proj Linear(dim,
+ *     dim), both biased), mlp (Qwen3VLVisionMLP: linear_fc1, act_fn = hidden_act,
+ *     linear_fc2, biased)), merger (Qwen3VLVisionPatchMerger: norm nn.LayerNorm(hidden,
+ *     1e-6), linear_fc1 Linear(4 hidden, 4 hidden), act_fn nn.GELU(), linear_fc2
+ *     Linear(4 hidden, out_hidden_size)), deepstack_merger_list (one merger per entry of
+ *     deepstack_visual_indexes, use_postshuffle_norm: its norm over 4 hidden).
+ *
+ * Fixed grid (docs/cli.md, "Multimodal models"). As for Qwen2.5-VL, the processor
+ * gives each image its own grid and the tower loops over grid_thw in Python; the
+ * trace takes every image as one temporal patch of side x side patches with side =
+ * num_grid_per_side = int(num_position_embeddings ** 0.5), the position table's own
+ * grid (Qwen3-VL: 48 patches of 16 px, a 768 x 768 px image, 2,304 patches, 576 image
+ * tokens). Everything the loops compute is then a constant of the config:
+ *   - fast_pos_embed_interpolate: linspace(0, side - 1, side) is arange(side) exactly,
+ *     so the floor indices are arange(side), the ceilings (floor + 1).clip(max=side - 1)
+ *     and dh = dw = 0 (weights 1, 0, 0, 0). The four index and weight lists Python
+ *     builds (.tolist(), torch.tensor) are recorded as the arithmetic giving them, once
+ *     for the height and width ids (equal on the square grid), stacked to [4, side^2]
+ *     and .repeat(1, images) for the extend over the images; the weights cast to the
+ *     table's dtype (torch.tensor(dtype=pos_embed.weight.dtype)); the per-image split,
+ *     .repeat(t=1, 1) and the torch.cat after the permute are one view over the images
+ *     (view(images, side/m, m, side/m, m, -1).permute(0, 1, 3, 2, 4, 5).flatten(0, 4));
+ *   - rot_pos_emb: the block_rows / block_cols / intra_row / intra_col aranges, the
+ *     broadcast products, expand, reshape, stack once; the per-image writes into
+ *     torch.empty(total, 2) as .repeat(images, 1); max_hw is side;
+ *   - every image's side^2 patches form one cu_seqlens chunk: the per-chunk attention
+ *     is one attention batched over the images (mt_qwen_vit_attn, shared with
+ *     Qwen2.5-VL); cu_seqlens is not recorded;
+ *   - get_image_features' split and the cat after it, pixel_values.type(visual.dtype)
+ *     and the .to(device) moves are no-ops, not recorded; get_rope_index is not a
+ *     graph op: position_ids [3, batch, seq] is an input.
+ *
+ * Forward: the token embedding (Qwen3VLModel calls language_model.embed_tokens); the
+ * tower, returning the merged features and one deepstack feature per index;
+ * image_embeds.to(inputs_embeds.dtype); the placeholder mask (input_ids ==
+ * image_token_id, unsqueeze(-1), expand_as); masked_scatter; visual_pos_masks =
+ * image_mask[..., 0]; the text model on inputs_embeds with position_ids: its rotary
+ * (Qwen3VLTextRotaryEmbedding, interleaved: mt_rope_cos_sin_mrope), then after each
+ * of the first len(deepstack) layers (the features of the blocks reached, in block order; --layers
+ * may cut the tower short of some indexes) _deepstack_process: visual_embeds.to(dtype);
+ * hidden_states.clone(); hidden_states[visual_pos_masks, :] += visual_embeds. The
+ * boolean-mask read and write (a data-dependent count of rows, not modelled by
+ * getitem) are recorded as the same sum written where the mask is set:
+ * hidden_states + zeros_like(hidden_states).masked_scatter(mask.unsqueeze(-1)
+ * .expand_as(hidden_states), visual_embeds) — every masked row h + v in the hidden
+ * dtype as transformers computes it, every other row h + 0 = h (the clone's copy);
+ * the add runs over all rows instead of the masked ones. lm_head on the final norm.
+ * Left out: the image-token count check (validation only); videos. */
+#include <math.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "qwen_vl.h"
+
+#define VIT_EPS 1e-6 /* nn.LayerNorm(..., eps=1e-6) in the blocks and mergers */
+
+static const mt_dec_names qwen3_vl_names = {
+    "Qwen3VLTextModel", "Qwen3VLTextDecoderLayer", "Qwen3VLTextAttention", "Qwen3VLTextMLP", "Qwen3VLTextRMSNorm",
+    "Qwen3VLTextRotaryEmbedding",
+};
+
+/* Qwen3VLTextConfig's defaults. */
+static const mt_dec_defaults qwen3_vl_defaults = {
+    .vocab = 151936, .hidden = 4096, .intermediate = 22016, .layers = 32, .heads = 32, .kv_heads = 32,
+    .head_dim = 128, .norm_eps = 1e-6, .rope_theta = 500000.0, .hidden_act = "silu",
+    .norm_eps_key = "rms_norm_eps", .tie_embeddings = false,
+};
+
+typedef struct qwen3_vl {
+    mt_dec_spec text;
+    qwen_vit vision;
+    int64_t grid;       /* num_grid_per_side */
+    int64_t pos_num;    /* num_position_embeddings */
+    int64_t *deepstack; /* deepstack_visual_indexes, in the config's order (below the built depth) */
+    int n_deepstack;    /* entries of deepstack_visual_indexes (mergers built) */
+    int64_t mrope[3];
+    int64_t image_token;
+    mt_module *model, *visual;
+    mt_tensor *position_ids, *pixel_values; /* the trace's inputs */
+    mt_tensor *visual_mask;                 /* visual_pos_masks [batch, seq] */
+    mt_tensor **ds_feats;                   /* the deepstack features in the order the blocks give them */
+    int n_feats;
+} qwen3_vl;
+
+static const mt_sym *K(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
+
+/* ---- configuration ------------------------------------------------------------- */
+
+/* rope_parameters (or the older rope_scaling with rope_theta beside it): rope_type
+ * "default" (or "mrope", an alias), rope_theta, mrope_section (default [24, 20, 20]:
+ * Qwen3VLTextRotaryEmbedding's .get) of three positive ints whose interleaved channels
+ * 3 * section[1] and 3 * section[2] fit in head_dim / 2. */
+static mt_status read_rope(mt_model *m, mt_dec_spec *s, int64_t sec[3]) {
+    mt_config *c = m->cfg;
+    const char *key = mt_config_has(c, "rope_parameters") && !mt_dec_cfg_is_null(m, "rope_parameters")
+                          ? "rope_parameters"
+                          : "rope_scaling";
+    char f[64];
+    if (!mt_config_float(c, "rope_theta", s->rope_theta, &s->rope_theta)) return mt_ctx_status(m->ctx);
+    json_t *rs = mt_config_json(c, key);
+    const char *type = "default";
+    sec[0] = 24, sec[1] = 20, sec[2] = 20;
+    if (rs && !json_is_null(rs)) {
+        if (!json_is_object(rs)) return mt_config_error(c, key, "expected an object (rope_type, mrope_section)");
+        snprintf(f, sizeof f, "%s.rope_type", key);
+        if (!mt_config_str(c, f, NULL, &type)) return mt_ctx_status(m->ctx);
+        if (!type) {
+            snprintf(f, sizeof f, "%s.type", key);
+            if (!mt_config_str(c, f, "default", &type)) return mt_ctx_status(m->ctx);
+        }
+        snprintf(f, sizeof f, "%s.rope_theta", key);
+        if (!mt_config_float(c, f, s->rope_theta, &s->rope_theta)) return mt_ctx_status(m->ctx);
+        snprintf(f, sizeof f, "%s.mrope_section", key);
+        json_t *ms = mt_config_json(c, f);
+        if (ms && !json_is_null(ms)) {
+            if (!json_is_array(ms) || json_array_size(ms) != 3)
+                return mt_config_error(c, f, "expected a list of 3 positive ints (temporal, height, width channels)");
+            for (int i = 0; i < 3; i++) {
+                json_t *v = json_array_get(ms, (size_t)i);
+                if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > MT_MAX_HIDDEN)
+                    return mt_config_error(c, f, "entry %d: expected a positive int", i);
+                sec[i] = json_integer_value(v);
+            }
+        }
+    }
+    if (strcmp(type, "default") != 0 && strcmp(type, "mrope") != 0)
+        return mt_config_error(c, key, "rope type \"%s\" is not modelled for %s (\"default\")", type, s->family);
+    if (s->rope_theta <= 0) return mt_config_error(c, "rope_theta", "expected a positive rope_theta");
+    for (int i = 1; i < 3; i++)
+        if (3 * sec[i] > s->head_dim / 2)
+            return mt_config_error(c, key,
+                                   "mrope_section[%d] = %lld: the interleaved channels up to 3 x %lld exceed head_dim "
+                                   "/ 2 = %lld",
+                                   i, (long long)sec[i], (long long)sec[i], (long long)(s->head_dim / 2));
+    s->rope_type = "default";
+    s->attention_scaling = 1.0;
+    s->rotary_dim = s->head_dim;
+    return MT_OK;
+}
+
+/* Qwen3VLTextConfig from m->cfg (text_config): reads only. */
+static mt_status text_spec(mt_model *m, mt_dec_spec *s, int64_t mrope[3], const char *family) {
+    s->cls = qwen3_vl_names;
+    s->family = family;
+    if (mt_dec_read_common(m, s, &qwen3_vl_defaults) != MT_OK) return mt_ctx_status(m->ctx);
+    bool bias;
+    if (!mt_config_bool(m->cfg, "attention_bias", false, &bias)) return mt_ctx_status(m->ctx);
+    s->qkv_bias = s->o_bias = bias;
+    s->caps.qk_norm = MT_QK_NORM_HEAD;
+    if (read_rope(m, s, mrope) != MT_OK) return mt_ctx_status(m->ctx);
+    s->caps.mrope_section = mrope;
+    s->caps.mrope_interleaved = true;
+    s->names.model = "language_model";
+    return MT_OK;
+}
+
+/* Qwen3VLVisionConfig (its defaults). */
+static mt_status vit_read(mt_model *m, mt_config *c, qwen3_vl *g) {
+    qwen_vit *v = &g->vision;
+    if (!mt_config_pos_int(c, "depth", 27, &v->depth) || !mt_config_pos_int(c, "hidden_size", 1152, &v->hidden) ||
+        !mt_config_str(c, "hidden_act", "gelu_pytorch_tanh", &v->act) ||
+        !mt_config_pos_int(c, "intermediate_size", 4304, &v->intermediate) ||
+        !mt_config_pos_int(c, "num_heads", 16, &v->heads) || !mt_config_pos_int(c, "in_channels", 3, &v->channels) ||
+        !mt_config_pos_int(c, "patch_size", 16, &v->patch) ||
+        !mt_config_pos_int(c, "spatial_merge_size", 2, &v->merge) ||
+        !mt_config_pos_int(c, "temporal_patch_size", 2, &v->temporal) ||
+        !mt_config_pos_int(c, "out_hidden_size", 3584, &v->out_hidden) ||
+        !mt_config_pos_int(c, "num_position_embeddings", 2304, &g->pos_num))
+        return mt_ctx_status(m->ctx);
+    static const char *const sized[] = {"hidden_size", "intermediate_size", "in_channels", "patch_size",
+                                        "spatial_merge_size", "temporal_patch_size", "out_hidden_size"};
+    const int64_t vals[] = {v->hidden, v->intermediate, v->channels, v->patch, v->merge, v->temporal, v->out_hidden};
+    for (int i = 0; i < 7; i++)
+        if (vals[i] > MT_MAX_HIDDEN)
+            return mt_config_error(c, sized[i], "%lld is more than the limit of %d (docs/cli.md, Limits)",
+                                   (long long)vals[i], MT_MAX_HIDDEN);
+    if (g->pos_num > (int64_t)MT_MAX_HIDDEN * MT_MAX_HIDDEN)
+        return mt_config_error(c, "num_position_embeddings", "%lld is more than the limit", (long long)g->pos_num);
+    if (v->hidden % v->heads != 0)
+        return mt_config_error(c, "num_heads", "hidden_size %lld is not divisible by num_heads %lld "
+                               "(Qwen3VLVisionAttention)", (long long)v->hidden, (long long)v->heads);
+    v->head_dim = v->hidden / v->heads;
+    if (v->head_dim % 4 != 0)
+        return mt_config_error(c, "num_heads",
+                               "head_dim %lld (hidden_size / num_heads) is not a multiple of 4: the 2-D rotary "
+                               "gives height and width head_dim / 4 frequencies each",
+                               (long long)v->head_dim);
+    g->grid = (int64_t)sqrt((double)g->pos_num);
+    while (g->grid * g->grid > g->pos_num) g->grid--;
+    while ((g->grid + 1) * (g->grid + 1) <= g->pos_num) g->grid++;
+    if (g->grid * g->grid != g->pos_num || g->grid % v->merge != 0)
+        return mt_config_error(c, "num_position_embeddings",
+                               "%lld: the traced image is the position table's own grid, which needs a square of "
+                               "a multiple of spatial_merge_size %lld",
+                               (long long)g->pos_num, (long long)v->merge);
+    v->side = g->grid;
+    v->patches = v->side * v->side;
+    v->tokens = v->patches / (v->merge * v->merge);
+    v->in_dim = v->channels * v->temporal * v->patch * v->patch;
+    if (v->in_dim > MT_MAX_HIDDEN * (int64_t)64)
+        return mt_config_error(c, "patch_size", "a patch of %lld values is more than the limit", (long long)v->in_dim);
+    int64_t cfg_depth = v->depth;
+    if (m->num_layers > 0 && m->num_layers < v->depth) v->depth = m->num_layers;
+    json_t *ds = mt_config_json(c, "deepstack_visual_indexes");
+    static const int64_t dflt[] = {8, 16, 24};
+    size_t n = ds && json_is_array(ds) ? json_array_size(ds) : 3;
+    if (ds && !json_is_null(ds) && !json_is_array(ds))
+        return mt_config_error(c, "deepstack_visual_indexes", "expected a list of block indexes");
+    if (n > 64) return mt_config_error(c, "deepstack_visual_indexes", "%zu entries, more than the limit 64", n);
+    g->deepstack = mt_alloc_array(m->ctx, n ? n : 1, sizeof *g->deepstack);
+    if (!g->deepstack) return mt_ctx_status(m->ctx);
+    for (size_t i = 0; i < n; i++) {
+        if (ds && json_is_array(ds)) {
+            json_t *e = json_array_get(ds, i);
+            if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= cfg_depth)
+                return mt_config_error(c, "deepstack_visual_indexes", "entry %zu: expected a block index in [0, %lld)",
+                                       i, (long long)cfg_depth);
+            g->deepstack[i] = json_integer_value(e);
+        } else {
+            g->deepstack[i] = dflt[i];
+        }
+    }
+    g->n_deepstack = (int)n;
+    v->dtype = m->dtype;
+    return MT_OK;
+}
+
+/* ---- build ----------------------------------------------------------------------- */
+
+/* Qwen3VLVisionPatchMerger named `name` under parent (norm over 4 hidden with use_postshuffle_norm). */
+static mt_module *merger_new(mt_model *m, mt_module *parent, const char *name, const qwen_vit *v, bool post) {
+    mt_ctx *ctx = m->ctx;
+    int64_t mh = v->hidden * v->merge * v->merge;
+    mt_module *mg = mt_module_new(ctx, parent, name, "Qwen3VLVisionPatchMerger");
+    if (!mg) return NULL;
+    mt_module_attr(ctx, mg, "use_postshuffle_norm", mt_a_bool(post));
+    if (!mt_nn_layernorm(ctx, mg, "norm", post ? mh : v->hidden, VIT_EPS, true, true, v->dtype, MT_DEVICE_CPU) ||
+        !mt_nn_linear(ctx, mg, "linear_fc1", mh, mh, true, v->dtype, MT_DEVICE_CPU) ||
+        !mt_nn_act(ctx, mg, "act_fn", "GELU") ||
+        !mt_nn_linear(ctx, mg, "linear_fc2", mh, v->out_hidden, true, v->dtype, MT_DEVICE_CPU))
+        return NULL;
+    return mg;
+}
+
+static mt_module *vit_build(mt_model *m, qwen3_vl *g, mt_module *parent) {
+    mt_ctx *ctx = m->ctx;
+    const qwen_vit *v = &g->vision;
+    mt_dtype dt = v->dtype;
+    mt_device dev = MT_DEVICE_CPU;
+    mt_module *vis = mt_module_new(ctx, parent, "visual", "Qwen3VLVisionModel");
+    if (!vis || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen3VLVisionPatchEmbed", true) ||
+        !mt_nn_embedding(ctx, vis, "pos_embed", g->pos_num, v->hidden, dt, dev))
+        return NULL;
+    mt_module *rot = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen3VLVisionRotaryEmbedding");
+    int64_t nf = v->head_dim / 4; /* arange(0, head_dim // 2, 2) */
+    if (!rot || !mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)) return NULL;
+    mt_module *blocks = mt_module_new(ctx, vis, "blocks", "ModuleList");
+    if (!blocks) return NULL;
+    for (int64_t i = 0; i < v->depth; i++) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%lld", (long long)i);
+        mt_module *B = mt_module_new(ctx, blocks, idx, "Qwen3VLVisionBlock");
+        if (!B || !mt_nn_layernorm(ctx, B, "norm1", v->hidden, VIT_EPS, true, true, dt, dev) ||
+            !mt_nn_layernorm(ctx, B, "norm2", v->hidden, VIT_EPS, true, true, dt, dev))
+            return NULL;
+        mt_module *at = mt_module_new(ctx, B, "attn", "Qwen3VLVisionAttention");
+        if (!at) return NULL;
+        mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
+        if (!mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev) ||
+            !mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev))
+            return NULL;
+        mt_module *mlp = mt_module_new(ctx, B, "mlp", "Qwen3VLVisionMLP");
+        if (!mlp || !mt_nn_linear(ctx, mlp, "linear_fc1", v->hidden, v->intermediate, true, dt, dev) ||
+            !mt_nn_linear(ctx, mlp, "linear_fc2", v->intermediate, v->hidden, true, dt, dev) ||
+            !mt_act_new(m, mlp, "act_fn", v->act, "hidden_act"))
+            return NULL;
+    }
+    if (!merger_new(m, vis, "merger", v, false)) return NULL;
+    mt_module *dl = mt_module_new(ctx, vis, "deepstack_merger_list", "ModuleList");
+    if (!dl) return NULL;
+    for (int i = 0; i < g->n_deepstack; i++) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%d", i);
+        if (!merger_new(m, dl, idx, v, true)) return NULL;
+    }
+    return vis;
+}
+
+/* ---- the vision forward ---------------------------------------------------------- */
+
+static mt_tensor *arange1(mt_tracer *tr, int64_t n, mt_dtype dt) {
+    if (dt == MT_INT64) return mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_int(n)}, 1, NULL, 0);
+    return mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_int(n)}, 1, (mt_kwarg[]){{"dtype", mt_a_dtype(dt)}}, 1);
+}
+
+static mt_tensor *stack(mt_tracer *tr, mt_tensor *const *ts, int n, int64_t dim) {
+    mt_arg items[4];
+    for (int i = 0; i < n; i++) {
+        if (!ts[i]) return NULL;
+        items[i] = mt_a_tensor(ts[i]);
+    }
+    mt_arg sa[1] = {mt_a_list(tr->ctx, items, n)};
+    return mt_tr_op1(tr, MT_OP_STACK, sa, 1, (mt_kwarg[]){{"dim", mt_a_int(dim)}}, 1);
+}
+
+static mt_tensor *flatten(mt_tracer *tr, mt_tensor *x) {
+    return x ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(x)}, 1, NULL, 0) : NULL;
+}
+
+/* (a[None].T + b[None]).flatten(), a[None].T recorded as a.unsqueeze(1): [n * n]. */
+static mt_tensor *outer_flat(mt_tracer *tr, mt_op_id op, mt_tensor *a, mt_tensor *b) {
+    mt_tensor *x = mt_unsqueeze(tr, a, 1), *y = mt_unsqueeze(tr, b, 0);
+    mt_tensor *r = x && y ? mt_tr_op1(tr, op, (mt_arg[]){mt_a_tensor(x), mt_a_tensor(y)}, 2, NULL, 0) : NULL;
+    return flatten(tr, r);
+}
+
+/* fast_pos_embed_interpolate for the fixed grid: [images * side^2, hidden] in the table's dtype. */
+static mt_tensor *vit_pos_embed(mt_tracer *tr, const qwen3_vl *g, mt_module *vis, const mt_sym *images) {
+    const qwen_vit *v = &g->vision;
+    int64_t G = g->grid, m = v->merge;
+    mt_module *pe = mt_tr_child(tr, vis, "pos_embed");
+    if (!pe) return NULL;
+    /* h_idxs = linspace(0, G - 1, G) (= arange(G) in float32); floor = .int(); ceil = (floor + 1).clip(max=G - 1) */
+    mt_tensor *lin = arange1(tr, G, MT_FLOAT32);
+    mt_tensor *fl = arange1(tr, G, MT_INT64);
+    mt_tensor *ce = fl ? mt_tr_op1(tr, MT_OP_ADD, (mt_arg[]){mt_a_tensor(fl), mt_a_int(1)}, 2, NULL, 0) : NULL;
+    ce = ce ? mt_tr_op1(tr, MT_OP_CLAMP, (mt_arg[]){mt_a_tensor(ce)}, 1, (mt_kwarg[]){{"max", mt_a_int(G - 1)}}, 1)
+            : NULL;
+    mt_tensor *dh = lin && fl ? mt_sub(tr, lin, fl) : NULL; /* h_idxs - floor (dw the same on the square grid) */
+    mt_tensor *bh = fl ? mt_tr_op1(tr, MT_OP_MUL, (mt_arg[]){mt_a_tensor(fl), mt_a_int(G)}, 2, NULL, 0) : NULL;
+    mt_tensor *bc = ce ? mt_tr_op1(tr, MT_OP_MUL, (mt_arg[]){mt_a_tensor(ce), mt_a_int(G)}, 2, NULL, 0) : NULL;
+    mt_tensor *idx[4] = {outer_flat(tr, MT_OP_ADD, bh, fl), outer_flat(tr, MT_OP_ADD, bh, ce),
+                         outer_flat(tr, MT_OP_ADD, bc, fl), outer_flat(tr, MT_OP_ADD, bc, ce)};
+    /* weights: (1 - dh)(1 - dw), (1 - dh) dw, dh (1 - dw), dh dw */
+    mt_tensor *one_m = dh ? mt_tr_op1(tr, MT_OP_SUB, (mt_arg[]){mt_a_int(1), mt_a_tensor(dh)}, 2, NULL, 0) : NULL;
+    mt_tensor *wts[4] = {outer_flat(tr, MT_OP_MUL, one_m, one_m), outer_flat(tr, MT_OP_MUL, one_m, dh),
+                         outer_flat(tr, MT_OP_MUL, dh, one_m), outer_flat(tr, MT_OP_MUL, dh, dh)};
+    /* torch.tensor(idx_list, dtype=long), torch.tensor(weight_list, dtype=pos_embed.weight.dtype), the lists
+     * extended once per image */
+    mt_tensor *it = stack(tr, idx, 4, 0);
+    mt_tensor *wt = mt_to(tr, stack(tr, wts, 4, 0), v->dtype);
+    it = it ? mt_tr_op1(tr, MT_OP_REPEAT, (mt_arg[]){mt_a_tensor(it), mt_a_int(1), mt_a_dim(images)}, 3, NULL, 0)
+            : NULL;
+    wt = wt ? mt_tr_op1(tr, MT_OP_REPEAT, (mt_arg[]){mt_a_tensor(wt), mt_a_int(1), mt_a_dim(images)}, 3, NULL, 0)
+            : NULL;
+    /* pos_embeds = self.pos_embed(idx_tensor) * weight_tensor[:, :, None]; the four summed */
+    mt_tensor *pos = it ? mt_tr_call(tr, pe, it) : NULL;
+    mt_arg wi[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
+    mt_tensor *w3 = wt ? mt_index(tr, wt, wi, 3) : NULL;
+    pos = pos && w3 ? mt_mul(tr, pos, w3) : NULL;
+    mt_tensor *p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = pos ? mt_tr_op1(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(pos), mt_a_int(i)}, 2, NULL, 0) : NULL;
+    mt_tensor *sum = p[0] && p[1] ? mt_add(tr, p[0], p[1]) : NULL;
+    sum = sum && p[2] ? mt_add(tr, sum, p[2]) : NULL;
+    sum = sum && p[3] ? mt_add(tr, sum, p[3]) : NULL;
+    /* per image: .view(t, h // m, m, w // m, m, -1).permute(0, 1, 3, 2, 4, 5).flatten(0, 4), then torch.cat */
+    const mt_sym *v6[6] = {images, K(tr, G / m), K(tr, m), K(tr, G / m), K(tr, m), NULL};
+    sum = mt_view(tr, sum, 6, v6);
+    static const int64_t perm[6] = {0, 1, 3, 2, 4, 5};
+    sum = mt_permute(tr, sum, 6, perm);
+    return sum ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(sum), mt_a_int(0), mt_a_int(4)}, 3, NULL, 0)
+               : NULL;
+}
+
+/* rot_pos_emb for the fixed grid: [images * side^2, head_dim / 2] (float32). */
+static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen3_vl *g, mt_module *rot, const mt_sym *images) {
+    const qwen_vit *v = &g->vision;
+    int64_t s = v->side, m = v->merge, mh = s / m;
+    /* freq_table = self.rotary_pos_emb(max_hw): arange(max_hw, dtype=float32), torch.outer(seq, inv_freq) */
+    mt_tr_enter(tr, rot);
+    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_tensor *sq = arange1(tr, s, MT_FLOAT32);
+    mt_tensor *table = sq && inv ? mt_tr_op1(tr, MT_OP_OUTER, (mt_arg[]){mt_a_tensor(sq), mt_a_tensor(inv)}, 2,
+                                             NULL, 0)
+                                 : NULL;
+    mt_tr_leave(tr);
+    mt_tensor *br = arange1(tr, mh, MT_INT64), *bcl = arange1(tr, mh, MT_INT64);
+    mt_tensor *ir = arange1(tr, m, MT_INT64), *icl = arange1(tr, m, MT_INT64);
+    if (!br || !bcl || !ir || !icl) return NULL;
+    /* row_idx = block_rows[:, None, None, None] * m + intra_row[None, None, :, None] */
+    mt_arg a0[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_none(), mt_a_none()};
+    mt_arg a2[4] = {mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
+    mt_arg a1[4] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none(), mt_a_none()};
+    mt_arg a3[4] = {mt_a_none(), mt_a_none(), mt_a_none(), mt_a_slice(NULL, NULL, NULL)};
+    mt_tensor *r = mt_index(tr, br, a0, 4);
+    r = r ? mt_tr_op1(tr, MT_OP_MUL, (mt_arg[]){mt_a_tensor(r), mt_a_int(m)}, 2, NULL, 0) : NULL;
+    mt_tensor *ri = mt_index(tr, ir, a2, 4);
+    r = r && ri ? mt_add(tr, r, ri) : NULL;
+    /* col_idx = block_cols[None, :, None, None] * m + intra_col[None, None, None, :] */
+    mt_tensor *c = mt_index(tr, bcl, a1, 4);
+    c = c ? mt_tr_op1(tr, MT_OP_MUL, (mt_arg[]){mt_a_tensor(c), mt_a_int(m)}, 2, NULL, 0) : NULL;
+    mt_tensor *ci = mt_index(tr, icl, a3, 4);
+    c = c && ci ? mt_add(tr, c, ci) : NULL;
+    const mt_sym *e4[4] = {K(tr, mh), K(tr, mh), K(tr, m), K(tr, m)};
+    const mt_sym *flat[1] = {NULL};
+    r = mt_reshape(tr, mt_expand(tr, r, 4, e4), 1, flat);
+    c = mt_reshape(tr, mt_expand(tr, c, 4, e4), 1, flat);
+    mt_tensor *rc[2] = {r, c};
+    mt_tensor *coords = stack(tr, rc, 2, -1);
+    /* pos_ids[offset : offset + num_tokens] = coords for each image: coords.repeat(images, 1) */
+    coords = coords ? mt_tr_op1(tr, MT_OP_REPEAT, (mt_arg[]){mt_a_tensor(coords), mt_a_dim(images), mt_a_int(1)}, 3,
+                                NULL, 0)
+                    : NULL;
+    /* embeddings = freq_table[pos_ids].flatten(1) */
+    mt_tensor *e = table && coords ? mt_tr_op1(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(table), mt_a_tensor(coords)},
+                                               2, NULL, 0)
+                                   : NULL;
+    return e ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(e), mt_a_int(1)}, 2, NULL, 0) : NULL;
+}
+
+/* Qwen3VLVisionPatchMerger: linear_fc2(act_fn(linear_fc1(norm(x.view(-1, 4 hidden) or x).view(-1, 4 hidden)))). */
+static mt_tensor *merger_forward(mt_tracer *tr, const qwen_vit *v, mt_module *mg, mt_tensor *x, bool post) {
+    if (!mg || !x) return NULL;
+    mt_tr_enter(tr, mg);
+    const mt_sym *mv[2] = {NULL, K(tr, v->hidden * v->merge * v->merge)};
+    if (post) x = mt_view(tr, x, 2, mv);
+    x = mt_tr_call(tr, mt_tr_child(tr, mg, "norm"), x);
+    x = mt_view(tr, x, 2, mv);
+    x = mt_tr_call(tr, mt_tr_child(tr, mg, "linear_fc1"), x);
+    x = mt_act_forward(tr, mt_tr_child(tr, mg, "act_fn"), x);
+    x = mt_tr_call(tr, mt_tr_child(tr, mg, "linear_fc2"), x);
+    mt_tr_leave(tr);
+    return x;
+}
+
+/* Qwen3VLVisionModel(pixel_values, grid_thw): the merged features [images * tokens, out_hidden];
+ * the deepstack features into g->ds_feats. */
+static mt_tensor *vit_forward(mt_tracer *tr, qwen3_vl *g, mt_tensor *px, const mt_sym *images) {
+    const qwen_vit *v = &g->vision;
+    mt_module *vis = g->visual;
+    mt_module *pe = mt_tr_child(tr, vis, "patch_embed");
+    mt_module *blocks = mt_tr_child(tr, vis, "blocks");
+    mt_module *dl = mt_tr_child(tr, vis, "deepstack_merger_list");
+    if (!pe || !blocks || !dl || !px) return NULL;
+    g->n_feats = 0;
+    mt_tr_enter(tr, vis);
+    mt_dtype in_dt = px->dtype;
+    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, pe, px);
+    mt_tensor *pos = vit_pos_embed(tr, g, vis, images);
+    /* (hidden_states + pos_embeds).to(input_dtype) */
+    h = h && pos ? mt_to(tr, mt_add(tr, h, pos), in_dt) : NULL;
+    mt_tensor *rpe = vit_rot_pos_emb(tr, g, mt_tr_child(tr, vis, "rotary_pos_emb"), images);
+    if (!h || !rpe) {
+        mt_tr_leave(tr);
+        return NULL;
+    }
+    const mt_sym *s2[2] = {h->shape[0], NULL};
+    h = mt_reshape(tr, h, 2, s2);
+    rpe = mt_reshape(tr, rpe, 2, s2);
+    mt_tensor *two[2] = {rpe, rpe};
+    mt_tensor *emb = rpe ? mt_cat(tr, two, 2, -1) : NULL;
+    mt_tensor *cos = mt_unary(tr, MT_OP_COS, emb);
+    mt_tensor *sin = mt_unary(tr, MT_OP_SIN, emb);
+    for (int i = 0; i < blocks->children.n && h; i++) {
+        mt_module *B = blocks->children.items[i];
+        mt_tr_enter(tr, B);
+        mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, B, "norm1"), h);
+        a = mt_qwen_vit_attn(tr, v, mt_tr_child(tr, B, "attn"), a, cos, sin, v->patches);
+        h = a ? mt_add(tr, h, a) : NULL;
+        mt_module *mlp = mt_tr_child(tr, B, "mlp");
+        mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, B, "norm2"), h);
+        if (mlp && f) {
+            mt_tr_enter(tr, mlp);
+            f = mt_tr_call(tr, mt_tr_child(tr, mlp, "linear_fc1"), f);
+            f = mt_act_forward(tr, mt_tr_child(tr, mlp, "act_fn"), f);
+            f = mt_tr_call(tr, mt_tr_child(tr, mlp, "linear_fc2"), f);
+            mt_tr_leave(tr);
+        }
+        h = f ? mt_add(tr, h, f) : NULL;
+        mt_tr_leave(tr);
+        /* deepstack_merger_list[deepstack_visual_indexes.index(layer_num)](hidden_states), appended in block
+         * order (a block listed twice: its first merger, once) */
+        for (int j = 0; j < g->n_deepstack && h; j++) {
+            if (g->deepstack[j] != i) continue;
+            g->ds_feats[g->n_feats++] = merger_forward(tr, v, mt_tr_child(tr, dl, mt_sprintf(tr->ctx, "%d", j)), h,
+                                                       true);
+            break;
+        }
+    }
+    h = merger_forward(tr, v, mt_tr_child(tr, vis, "merger"), h, false);
+    mt_tr_leave(tr);
+    return h;
+}
+
+static mt_tensor *qwen3_vl_merge(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *ids,
+                                 mt_tensor *embeds) {
+    qwen3_vl *g = s->ext;
+    if (!embeds || !g->pixel_values) return NULL;
+    const mt_sym *images = mt_model_input_dim(m, "images");
+    mt_tensor *feat = vit_forward(tr, g, g->pixel_values, images);
+    feat = mt_to(tr, feat, embeds->dtype);
+    mt_tensor *mask = mt_image_token_mask(tr, ids, g->image_token, embeds);
+    mt_tensor *out = mt_masked_scatter(tr, embeds, mask, feat);
+    /* visual_pos_masks = image_mask[..., 0] */
+    mt_arg ix[2] = {mt_a_ellipsis(), mt_a_int(0)};
+    g->visual_mask = mask ? mt_index(tr, mask, ix, 2) : NULL;
+    return g->visual_mask ? out : NULL;
+}
+
+/* _deepstack_process after layer `index` < len(deepstack_visual_embeds) (see the header). */
+static mt_tensor *qwen3_vl_deepstack(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, int64_t index, mt_tensor *h) {
+    (void)m;
+    const qwen3_vl *g = s->ext;
+    if (!h || index >= g->n_feats) return h; /* layer_idx in range(len(deepstack_visual_embeds)) */
+    mt_tensor *vis = mt_to(tr, g->ds_feats[index], h->dtype);
+    mt_tensor *mask = mt_unsqueeze(tr, g->visual_mask, -1);
+    mask = mask ? mt_expand(tr, mask, h->ndim, h->shape) : NULL;
+    mt_tensor *z = mt_tr_op1(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(h)}, 1, NULL, 0);
+    mt_tensor *add = z && vis && mask ? mt_masked_scatter(tr, z, mask, vis) : NULL;
+    return add ? mt_add(tr, h, add) : NULL;
+}
+
+/* The whole model: position_ids is the graph input (get_rope_index's result). */
+static mt_tensor *input_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *cache_pos,
+                                     mt_tensor *h) {
+    (void)tr, (void)m, (void)cache_pos, (void)h;
+    return ((const qwen3_vl *)s->ext)->position_ids;
+}
+
+/* The language model alone (Qwen3VLTextModel without position_ids):
+ * cache_position.view(1, 1, -1).expand(3, inputs_embeds.shape[0], -1). */
+static mt_tensor *text_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *cache_pos,
+                                    mt_tensor *h) {
+    (void)m, (void)s;
+    if (!h) return NULL;
+    const mt_sym *v3[3] = {K(tr, 1), K(tr, 1), NULL};
+    mt_tensor *p = mt_view(tr, cache_pos, 3, v3);
+    const mt_sym *e3[3] = {K(tr, 3), h->shape[0], NULL};
+    return mt_expand(tr, p, 3, e3);
+}
+
+static mt_status qwen3_vl_build(mt_model *m) {
+    mt_ctx *ctx = m->ctx;
+    qwen3_vl *g = mt_alloc(ctx, sizeof *g);
+    if (!g) return mt_ctx_status(ctx);
+    m->family = g;
+    mt_config *top = m->cfg;
+    mt_config *vc = mt_config_sub(top, "vision_config");
+    mt_config *tc = mt_config_sub(top, "text_config");
+    if (!vc) return mt_config_error(top, "vision_config", "expected a vision_config object (Qwen3VLConfig)");
+    if (!tc) return mt_config_error(top, "text_config", "expected a text_config object (Qwen3VLConfig)");
+    bool tie;
+    if (!mt_config_int(top, "image_token_id", 151655, &g->image_token) ||
+        !mt_config_bool(top, "tie_word_embeddings", false, &tie))
+        return mt_ctx_status(ctx);
+    /* the tower first: --layers (m->num_layers) still holds the request */
+    m->cfg = vc;
+    mt_status st = vit_read(m, vc, g);
+    m->cfg = tc;
+    if (st == MT_OK) st = text_spec(m, &g->text, g->mrope, "qwen3_vl");
+    m->cfg = top;
+    if (st != MT_OK) return mt_ctx_status(ctx);
+    g->text.tie_embeddings = tie; /* Qwen3VLConfig's own field ties lm_head */
+    if (g->vision.out_hidden != g->text.hidden)
+        return mt_config_error(vc, "out_hidden_size",
+                               "%lld, expected the language model's hidden_size %lld: the merged image features "
+                               "replace token embeddings",
+                               (long long)g->vision.out_hidden, (long long)g->text.hidden);
+    if (g->image_token < 0 || g->image_token >= g->text.vocab)
+        return mt_config_error(top, "image_token_id", "image token %lld outside the vocabulary (%lld)",
+                               (long long)g->image_token, (long long)g->text.vocab);
+    g->ds_feats = mt_alloc_array(ctx, (size_t)(g->n_deepstack ? g->n_deepstack : 1), sizeof *g->ds_feats);
+    g->model = mt_module_new(ctx, m->root, "model", "Qwen3VLModel");
+    if (!g->ds_feats || !g->model) return mt_ctx_status(ctx);
+    m->cfg = vc;
+    g->visual = vit_build(m, g, g->model);
+    m->cfg = top;
+    if (!g->visual) return mt_ctx_status(ctx);
+    g->text.ext = g;
+    g->text.model_parent = g->model;
+    g->text.hooks.merge_embeds = qwen3_vl_merge;
+    g->text.hooks.position_ids = input_position_ids;
+    g->text.hooks.after_layer = qwen3_vl_deepstack;
+    m->cfg = tc;
+    st = mt_dec_build(m, &g->text);
+    m->cfg = top;
+    if (st != MT_OK) return mt_ctx_status(ctx);
+    const qwen_vit *v = &g->vision;
+    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
+    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
+    mt_model_info(m, "vision_depth", mt_a_int(v->depth));
+    mt_model_info(m, "vision_num_heads", mt_a_int(v->heads));
+    mt_model_info(m, "patch_size", mt_a_int(v->patch));
+    mt_model_info(m, "temporal_patch_size", mt_a_int(v->temporal));
+    mt_model_info(m, "spatial_merge_size", mt_a_int(v->merge));
+    mt_model_info(m, "deepstack_mergers", mt_a_int(g->n_deepstack));
+    mt_model_info(m, "image_side_patches", mt_a_int(v->side));
+    mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
+    mt_model_info(m, "image_token_id", mt_a_int(g->image_token));
+    const char *fixed = mt_sprintf(ctx,
+                                   "each image is traced as one %lld x %lld px frame pair (the position table's %lld x "
+                                   "%lld patch grid, %lld image tokens); position_ids [3, batch, seq] "
+                                   "(get_rope_index's result) is an input (docs/cli.md, Multimodal models)",
+                                   (long long)(v->side * v->patch), (long long)(v->side * v->patch),
+                                   (long long)v->side, (long long)v->side, (long long)v->tokens);
+    m->note = m->note ? mt_sprintf(ctx, "%s; %s", m->note, fixed) : fixed;
+    return MT_OK;
+}
+
+static mt_status qwen3_vl_forward(mt_model *m, mt_tracer *tr) {
+    qwen3_vl *g = m->family;
+    mt_ctx *ctx = m->ctx;
+    const mt_tensor *ids = m->inputs.items[0];
+    /* position_ids [3, batch, seq], then pixel_values, image_grid_thw (the forward's argument order) */
+    const mt_sym *pd[3] = {mt_sym_const(ctx, 3), ids->shape[0], ids->shape[1]};
+    g->position_ids = mt_tr_placeholder(tr, "position_ids", MT_INT64, 3, pd);
+    if (!g->position_ids || !mt_vec_push(ctx, &m->inputs, g->position_ids)) return mt_ctx_status(ctx);
+    const mt_sym *images = mt_image_count(m, g->vision.tokens);
+    if (!images) return mt_ctx_status(ctx);
+    const mt_sym *rows = mt_sym_mul_const(ctx, images, g->vision.patches);
+    if (!rows) return mt_ctx_status(ctx);
+    const mt_sym *px[2] = {rows, mt_sym_const(ctx, g->vision.in_dim)};
+    g->pixel_values = mt_tr_placeholder(tr, "pixel_values", g->text.dtype, 2, px);
+    if (!g->pixel_values || !mt_vec_push(ctx, &m->inputs, g->pixel_values)) return mt_ctx_status(ctx);
+    /* image_grid_thw [images, 3]: every row (1, side, side); read only by the Python loops the trace
+     * turns into constants, it carries the image count */
+    const mt_sym *gd[2] = {images, mt_sym_const(ctx, 3)};
+    mt_tensor *grid = mt_tr_placeholder(tr, "image_grid_thw", MT_INT64, 2, gd);
+    if (!grid || !mt_vec_push(ctx, &m->inputs, grid)) return mt_ctx_status(ctx);
+    return mt_dec_forward(m, tr, &g->text);
+}
+
+/* The language model alone (model.language_model.* and lm_head): mt_totals.text_params. */
+static mt_status qwen3_vl_totals(const mt_model *m, mt_totals *t) {
+    const qwen3_vl *g = m->family;
+    int64_t n = 0;
+    for (int i = 0; i < m->root->children.n; i++) {
+        const mt_module *c = m->root->children.items[i];
+        if (c == g->model) {
+            for (int j = 0; j < c->children.n; j++)
+                if (c->children.items[j] != g->visual && !mt_params_under(m->ctx, c->children.items[j], &n))
+                    return mt_ctx_status(m->ctx);
+        } else if (!mt_params_under(m->ctx, c, &n)) {
+            return mt_ctx_status(m->ctx);
+        }
+    }
+    t->text_params = n;
+    t->text_param_bytes = n * (int64_t)mt_dtype_size(g->text.dtype);
+    return MT_OK;
+}
+
+static const char *const qwen3_vl_classes[] = {"Qwen3VLForConditionalGeneration", NULL};
+
+const mt_arch mt_arch_qwen3_vl = {
+    .model_type = "qwen3_vl",
+    .default_class = "Qwen3VLForConditionalGeneration",
+    .example = "Qwen/Qwen3-VL-8B-Instruct",
+    .build = qwen3_vl_build,
+    .forward = qwen3_vl_forward,
+    .totals = qwen3_vl_totals,
+    .classes = qwen3_vl_classes,
+};
+
+/* ---- the language model alone (model_type qwen3_vl_text; --text-only) -------------
+ * Qwen3VLTextModel under its checkpoint names (model.language_model.*) beside lm_head,
+ * position_ids from cache_position (the three rotary rows equal, interleaved as ever). */
+static mt_status qwen3_vl_text_build(mt_model *m) {
+    qwen3_vl *g = mt_alloc(m->ctx, sizeof *g);
+    if (!g) return mt_ctx_status(m->ctx);
+    m->family = g;
+    if (text_spec(m, &g->text, g->mrope, "qwen3_vl_text") != MT_OK) return mt_ctx_status(m->ctx);
+    g->text.ext = g;
+    g->text.hooks.position_ids = text_position_ids;
+    g->text.model_parent = mt_module_new(m->ctx, m->root, "model", "Qwen3VLModel");
+    if (!g->text.model_parent) return mt_ctx_status(m->ctx);
+    return mt_dec_build(m, &g->text);
+}
+
+static mt_status qwen3_vl_text_forward(mt_model *m, mt_tracer *tr) {
+    qwen3_vl *g = m->family;
+    return mt_dec_forward(m, tr, &g->text);
+}
+
+const mt_arch mt_arch_qwen3_vl_text = {
+    .model_type = "qwen3_vl_text",
+    .default_class = "Qwen3VLForConditionalGeneration",
+    .example = "Qwen/Qwen3-VL-8B-Instruct (--text-only)",
+    .build = qwen3_vl_text_build,
+    .forward = qwen3_vl_text_forward,
+};

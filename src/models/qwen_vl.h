@@ -1,0 +1,35 @@
+/* Qwen2.5-VL's vision pieces that Qwen3-VL's tower shares (qwen2_5_vl.c defines them,
+ * qwen3_vl.c uses them): the tower's hyper-parameters, the Conv3d patch embedding and
+ * the vision attention batched over equal chunks of rows. */
+#ifndef METATRACE_QWEN_VL_H
+#define METATRACE_QWEN_VL_H
+
+#include "blocks.h"
+
+typedef struct qwen_vit {
+    int64_t depth, hidden, intermediate, heads, head_dim, channels, patch, temporal, merge, window, out_hidden;
+    int64_t win;      /* merged tokens a side of one window: window_size // merge // patch (Qwen2.5-VL) */
+    int64_t side;     /* patches a side of the traced image */
+    int64_t patches;  /* side^2 */
+    int64_t tokens;   /* image tokens per image: patches / merge^2 */
+    int64_t in_dim;   /* C * T * P * P: one row of pixel_values */
+    const bool *full; /* per block: full attention (fullatt_block_indexes; Qwen2.5-VL) */
+    const char *act;
+    mt_dtype dtype;
+} qwen_vit;
+
+/* patch_embed (class `cls`) under vis: proj nn.Conv3d(in_channels, hidden, kernel = stride =
+ * (temporal_patch_size, patch_size, patch_size)), with a bias when `bias` (Qwen3-VL) or without
+ * (Qwen2.5-VL). */
+mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias);
+/* Its forward on the processor's rows px [n, C * T * P * P]: x.view(-1, C, T, P, P),
+ * proj(x.to(dtype=proj.weight.dtype)).view(-1, hidden), traced inside the module. */
+mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, mt_module *pe, mt_tensor *px);
+/* The vision attention (Qwen2_5_VLVisionAttention, Qwen3VLVisionAttention) on x [seq, dim]:
+ * qkv, reshape(seq, 3, heads, -1).permute(1, 0, 2, 3).unbind(0), apply_rotary_pos_emb_vision
+ * (float32, cos/sin.unsqueeze(-2)), the attention over the cu_seqlens chunks batched as
+ * [seq / chunk, heads, chunk, head_dim], reshape(seq, -1), proj. */
+mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_tensor *x, mt_tensor *cos,
+                            mt_tensor *sin, int64_t chunk);
+
+#endif
