@@ -880,6 +880,7 @@ const mt_arch mt_arch_gemma3n_text = {
     .example = "google/gemma-3n-E2B-it (text_config)",
     .build = g3n_text_build,
     .forward = g3n_forward,
+    .max_positions = 32768, /* Gemma3nTextConfig's default */
 };
 
 static const char *const g3n_classes[] = {"Gemma3nForConditionalGeneration", NULL};
@@ -892,4 +893,5 @@ const mt_arch mt_arch_gemma3n = {
     .forward = g3n_forward,
     .totals = g3n_totals,
     .classes = g3n_classes,
+    .max_positions = 32768, /* its text_config's, Gemma3nTextConfig's default */
 };
