@@ -108,12 +108,18 @@
  * the activations; predict's runs only in training). The Python set that orders
  * the rotary buffers is taken in first-appearance order of layer_types (a set's
  * order is the strings' hash's). Not modelled (refused with the field named): a
- * rope_type other than "default". The multimodal model's vision tower (a timm
- * MobileNetV5 via TimmWrapper: timm's code, not transformers'), its audio tower
- * (Gemma3nAudioEncoder, a conformer) and their embedders (embed_vision,
- * embed_audio: Gemma3nMultimodalEmbedder), with the forward that merges their
- * token ids and features into inputs_embeds, are not built: the wrapper traces
- * its language model on input_ids, as Gemma3nForCausalLM. */
+ * rope_type other than "default". The multimodal model's towers are not built:
+ * the vision tower is a timm MobileNetV5 via TimmWrapper (timm's code, not
+ * transformers', so not read here); the audio tower, Gemma3nAudioEncoder (a
+ * conformer: sub-sampling convolutions with a cumulative group norm, chunked
+ * local attention with relative-position logits and a logit cap, a light
+ * convolution block), needs ops metatrace does not have yet (Tensor.unfold's
+ * sliding windows, F.glu) and a second input (input_features and its mask) whose
+ * merge into the text makes the token count data dependent: left for later, not
+ * refused on principle. Neither are their embedders (embed_vision, embed_audio:
+ * Gemma3nMultimodalEmbedder) nor the forward that merges their token ids and
+ * features into inputs_embeds: the wrapper traces its language model on
+ * input_ids, as Gemma3nForCausalLM does. */
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -858,8 +864,8 @@ static mt_status g3n_build(mt_model *m) {
     if (st != MT_OK) return mt_ctx_status(ctx);
     const char *note = "model_type 'gemma3n' is multimodal: traced is its language model on input_ids (text_config, "
                        "model.language_model.* and lm_head as the checkpoints name them); the vision tower (timm "
-                       "MobileNetV5), the audio tower (Gemma3nAudioEncoder) and their embedders (embed_vision, "
-                       "embed_audio) are not included";
+                       "MobileNetV5: timm's code, not transformers'), the audio tower (Gemma3nAudioEncoder, a "
+                       "conformer not built yet) and their embedders (embed_vision, embed_audio) are not included";
     m->note = m->note ? mt_sprintf(ctx, "%s; %s", note, m->note) : note;
     g3n_info(m, f);
     return MT_OK;
