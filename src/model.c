@@ -167,6 +167,10 @@ static const struct {
     {"idefics3", "llama", "the SigLIP vision tower and the connector", false},
     {"llama4", "llama4_text", "the vision tower and the multi-modal projector", false},
     {"gemma4", "gemma4_text", "the vision and audio towers and their embedders (embed_vision, embed_audio)", false},
+    {"gemma3n", "gemma3n_text",
+     "the vision tower (timm MobileNetV5), the audio tower (Gemma3nAudioEncoder) and their embedders (embed_vision, "
+     "embed_audio)",
+     false},
     {"qwen2_5_vl", "qwen2_5_vl_text", "the vision transformer (visual.*: patch embedding, blocks, patch merger)",
      true},
     {"qwen3_vl", "qwen3_vl_text", "the vision transformer and its deepstack mergers (model.visual)", false},

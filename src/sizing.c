@@ -1802,6 +1802,7 @@ static save_rule save_of(const mt_node *n) {
     case MT_OP_SOFTMAX: case MT_OP_EXP: case MT_OP_RSQRT: case MT_OP_SQRT: case MT_OP_TANH: case MT_OP_SIGMOID:
         return SAVE_OUTPUT;
     case MT_OP_SDPA:
+    case MT_OP_STD: /* (x - mean) / (n * std) needs both */
         return SAVE_BOTH;
     default:
         return SAVE_NONE;

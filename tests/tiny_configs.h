@@ -286,6 +286,20 @@ static const tiny_config tiny_configs[] = {
                     "\"hidden_size_per_layer_input\": 8, \"vocab_size_per_layer_input\": 256, "
                     "\"final_logit_softcapping\": 30.0, \"enable_moe_block\": true, \"num_experts\": 4, "
                     "\"top_k_experts\": 2, \"moe_intermediate_size\": 32, " TINY_DIMS "}", 256, 154416},
+    /* Gemma3nForCausalLM (modeling_gemma3n.py), tied, two sliding layers (head_dim 16, 2 kv heads), layer 1
+     * reading layer 0's K/V (num_kv_shared_layers 1), layer 0 with activation sparsity, 4 AltUp inputs,
+     * laurel_rank 8, per-layer inputs of 8. Each layer: q 64*64 4096 + k 64*32 2048 + v 2048 + o 4096 +
+     * q_norm 16 + k_norm 16 = 12320 (v_norm's weight is a buffer; the shared layer keeps its k/v_proj);
+     * MLP 3*64*128 24576; four norms 256; altup: correct_output_scale 64 + correction_coefs 4*4 16 +
+     * prediction_coefs 16*4 64 + modality_router 4*64 256 + router_norm 64 = 464; laurel 64*8 512 + 8*64
+     * 512 + norm 64 = 1088; per_layer_input_gate 64*8 512 + per_layer_projection 512 + norm 64 = 1088 ->
+     * 39792. Model: embed_tokens 16384, embed_tokens_per_layer 256*(2*8) 4096, per_layer_model_projection
+     * 64*16 1024, per_layer_projection_norm 8, altup_projections and altup_unembed_projections 2*3*64*64
+     * 24576, norm 64: 16384 + 4096 + 1024 + 8 + 24576 + 64 + 2*39792 = 125736 */
+    {"gemma3n_text", "{\"model_type\": \"gemma3n_text\", \"head_dim\": 16, \"sliding_window\": 8, "
+                     "\"layer_types\": [\"sliding_attention\", \"sliding_attention\"], \"num_kv_shared_layers\": 1, "
+                     "\"hidden_size_per_layer_input\": 8, \"vocab_size_per_layer_input\": 256, \"laurel_rank\": 8, "
+                     "\"altup_num_inputs\": 4, \"activation_sparsity_pattern\": [0.95, 0.0], " TINY_DIMS "}", 256, 125736},
     /* ---- vision-language (hand counts from modeling_gemma3.py / modeling_siglip.py) ---- */
     /* Gemma3ForConditionalGeneration: the language model is gemma3_text's 90752 (lm_head tied); SigLIP tower
      * of hidden 32, 2 heads, 2 layers, 28 px images in 7 px patches (4x4 = 16 patches): patch_embedding
@@ -299,6 +313,13 @@ static const tiny_config tiny_configs[] = {
                "\"vision_config\": {\"model_type\": \"siglip_vision_model\", \"hidden_size\": 32, "
                "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, "
                "\"image_size\": 28, \"patch_size\": 7, \"vision_use_head\": false}}", 256, 115232},
+    /* Gemma3nForConditionalGeneration traced as its language model (model.language_model.*): gemma3n_text's
+     * 125736 (the same sizes; layer 1 full, no KV sharing: the same parameters); no tower is built */
+    {"gemma3n", "{\"model_type\": \"gemma3n\", \"torch_dtype\": \"float32\", \"text_config\": {\"model_type\": "
+                "\"gemma3n_text\", \"head_dim\": 16, \"sliding_window\": 8, \"layer_types\": [\"sliding_attention\", "
+                "\"full_attention\"], \"num_kv_shared_layers\": 0, \"hidden_size_per_layer_input\": 8, "
+                "\"vocab_size_per_layer_input\": 256, \"laurel_rank\": 8, \"activation_sparsity_pattern\": [0.95, 0.0], "
+                TINY_DIMS "}}", 256, 125736},
     /* Mistral3ForConditionalGeneration (modeling_mistral3.py / modeling_pixtral.py): the language model is
      * mistral's 106816 (lm_head untied); Pixtral tower of hidden 32, 2 heads of 16, 2 layers, 28 px images
      * in 7 px patches (4x4 = 16 patches): patch_conv 32*3*7*7 = 4704 (no bias), ln_pre 32; layer:

@@ -239,6 +239,14 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     return mt_sym_mul_const(ctx, mt_tensor_numel(ctx, y), kk);
 }
 
+/* torch.std(x, dim): the mean (one add per input element), the deviations
+ * (a subtract and a square each), their sum (an add each): 4 per input element;
+ * the divide and square root per output element are not counted. */
+static const mt_sym *fl_std(mt_ctx *ctx, const mt_node *n) {
+    const mt_tensor *x = mt__node_tensor(n, "input");
+    return x ? mt_sym_mul_const(ctx, mt_tensor_numel(ctx, x), 4) : bad_node(ctx, n, "no input tensor");
+}
+
 #define RULE(name, fn) {name, fn}
 #define R_ZERO RULE("zero", fl_zero)
 #define R_ELEM RULE("elementwise", fl_elementwise)
@@ -303,7 +311,10 @@ static const mt_sym *fl_avg_pool2d(mt_ctx *ctx, const mt_node *n) {
     /* Qwen2.5-VL's vision tower: conv3d (a dot product per output element over \
      * its window); unbind is a view; outer one multiply per     \
      * output element; argsort compares, it does no arithmetic */            \
-    R(CONV3D, RULE("conv3d", fl_conv)) R(UNBIND, R_ZERO) R(OUTER, R_ELEM) R(ARGSORT, R_ZERO)
+    R(CONV3D, RULE("conv3d", fl_conv)) R(UNBIND, R_ZERO) R(OUTER, R_ELEM) R(ARGSORT, R_ZERO)     \
+    /* Gemma 3n: std as the reductions it is made of (see fl_std); clone copies; \
+     * torch.tensor creates */                                              \
+    R(STD, RULE("std", fl_std)) R(CLONE, R_ZERO) R(TENSOR, R_ZERO)
 
 static const flop_rule FLOP_RULES[MT_OP_COUNT] = {
 #define MT_X_FLOP(id, rule) [MT_OP_##id] = rule,

@@ -1918,6 +1918,8 @@ static mt_status rule_conv3d(call *c);
 static mt_status rule_unbind(call *c);
 static mt_status rule_outer(call *c);
 static mt_status rule_argsort(call *c);
+static mt_status rule_std(call *c);
+static mt_status rule_tensor(call *c);
 /* Recurrent mixers' scans: rules appended at the end of this file. */
 static mt_status rule_selective_scan(call *c);
 static mt_status rule_lightning_attention(call *c);
@@ -2118,7 +2120,14 @@ static mt_status rule_lightning_attention(call *c);
       SIG("input", "weight", "bias", "stride", "padding", "dilation", "groups"), 3, OPAQUE, NONE, REPLICATE) \
     R(UNBIND, "unbind", rule_unbind, SIG("self|input", "dim"), 1, OPAQUE, NONE, REPLICATE) \
     R(OUTER, "outer", rule_outer, SIG("input|self", "vec2"), 2, OPAQUE, NONE, REPLICATE) \
-    R(ARGSORT, "argsort", rule_argsort, SIG("input|self", "dim", "descending", "stable"), 1, OPAQUE, NONE, REPLICATE)
+    R(ARGSORT, "argsort", rule_argsort, SIG("input|self", "dim", "descending", "stable"), 1, OPAQUE, NONE, REPLICATE) \
+    /* Gemma 3n: the activation sparsity's torch.std over the hidden dim (a reduction, \
+     * as amax: not linear), the AltUp output's clone (a copy, as contiguous), the \
+     * 0-d torch.tensor(1e-5) of its magnitude floor (created whole, as ones) */ \
+    R(STD, "std", rule_std, SIG("input|self", "dim", "unbiased", "keepdim", "*", "correction"), 1, REDUCE, NONE, MAP) \
+    R(CLONE, "clone", rule_contiguous, SIG("self|input", "*", "memory_format"), 1, POINTWISE, EACH, ELEMENTWISE) \
+    R(TENSOR, "tensor", rule_tensor, SIG("data", "*", "dtype", "device", "requires_grad", "pin_memory"), 0, CREATE, \
+      NONE, REPLICATE)
 
 typedef struct op_entry {
     mt_opdef def;
@@ -2943,6 +2952,67 @@ static mt_status rule_argsort(call *c) {
     if (mt_dtype_is_complex(x->dtype))
         return fail(c, "argsort of a complex tensor: sort does not support complex inputs: got %s", sh(c, x));
     return emit(c, MT_INT64, x->ndim, x->shape);
+}
+
+/* torch.std(input, dim=None, unbiased=True, keepdim=False, *, correction=None): the
+ * standard deviation over dim (every dim when None), the overloads' arguments by
+ * name (unbiased and correction are two overloads' and exclusive); a floating or
+ * complex input, the result real (Gemma 3n's activation sparsity:
+ * torch.std(x, dim=-1, keepdim=True, unbiased=False)). */
+static mt_status rule_std(call *c) {
+    TRY(sig_check(c));
+    const mt_tensor *x;
+    TRY(need_tensor(c, "input", &x));
+    bool keepdim = false, unbiased = true, has_corr = false;
+    double corr = 1;
+    TRY(opt_bool(c, "keepdim", false, &keepdim));
+    TRY(opt_bool(c, "unbiased", true, &unbiased));
+    const mt_arg *ca = param(c, "correction");
+    if (ca && ca->kind != MT_ARG_NONE) TRY(opt_number(c, "correction", &corr, &has_corr));
+    if (has_corr && param(c, "unbiased"))
+        return fail_usage(c, "std() received an invalid combination of arguments: 'unbiased' and 'correction' "
+                             "belong to two overloads");
+    if (!mt_dtype_is_floating(x->dtype) && !mt_dtype_is_complex(x->dtype))
+        return fail(c, "std and var only support floating point and complex dtypes: got %s %s",
+                    mt_dtype_name(x->dtype), sh(c, x));
+    bool reduced[MT_MAX_DIMS];
+    TRY(reduce_dims(c, x, param(c, "dim"), reduced));
+    mt_dtype out = x->dtype == MT_COMPLEX64 ? MT_FLOAT32 : x->dtype; /* the real part's dtype */
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    const mt_sym *one = mt_sym_const(c->ctx, 1);
+    if (!one) return sym_failed(c);
+    for (int i = 0; i < x->ndim; i++) {
+        if (!reduced[i]) r[nr++] = x->shape[i];
+        else if (keepdim) r[nr++] = one;
+    }
+    return emit(c, out, nr, r);
+}
+
+/* torch.tensor(data, *, dtype=None, ...) of a Python number: a 0-d tensor, float32
+ * (the default dtype) for a float, int64 for an int, bool for a bool, unless dtype
+ * is given (Gemma 3n's torch.tensor(1e-5)). A list of data is not modelled. */
+static mt_status rule_tensor(call *c) {
+    TRY(sig_check(c));
+    const mt_arg *d = param(c, "data");
+    if (!d) return fail_usage(c, "tensor() missing required argument 'data'");
+    mt_dtype dt;
+    TRY(opt_dtype(c, "dtype", &dt));
+    bool rg = false;
+    TRY(opt_bool(c, "requires_grad", false, &rg));
+    mt_dtype inferred;
+    if (d->kind == MT_ARG_FLOAT) inferred = MT_FLOAT32;
+    else if (d->kind == MT_ARG_INT) inferred = MT_INT64;
+    else if (d->kind == MT_ARG_BOOL) inferred = MT_BOOL;
+    else if (d->kind == MT_ARG_LIST || d->kind == MT_ARG_TENSOR)
+        return fail_unsupported(c, "torch.tensor of a %s is not modelled (a Python number only)", kind_name(d));
+    else
+        return fail_usage(c, "new(): invalid data type '%s'", kind_name(d));
+    mt_dtype out = dt == MT_DTYPE_NONE ? inferred : dt;
+    if (rg && !mt_dtype_is_floating(out) && !mt_dtype_is_complex(out))
+        return fail(c, "Only Tensors of floating point and complex dtype can require gradients: got %s",
+                    mt_dtype_name(out));
+    return emit(c, out, 0, NULL);
 }
 
 /* F.avg_pool2d(input [N, C, H, W] or [C, H, W], kernel_size, stride=None (= kernel),

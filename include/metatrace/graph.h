@@ -260,7 +260,10 @@ MT_API void mt_graph_count(const mt_graph *g, int counts[MT_NODE_KIND_COUNT]);
     X(CONV3D,        MT_NODE_CALL_FUNCTION, "torch.nn.functional.conv3d",        MT_PROMO_DEFAULT) \
     X(UNBIND,        MT_NODE_CALL_METHOD,   "unbind",                            MT_PROMO_DEFAULT) \
     X(OUTER,         MT_NODE_CALL_FUNCTION, "torch.outer",                       MT_PROMO_DEFAULT) \
-    X(ARGSORT,       MT_NODE_CALL_FUNCTION, "torch.argsort",                     MT_PROMO_DEFAULT)
+    X(ARGSORT,       MT_NODE_CALL_FUNCTION, "torch.argsort",                     MT_PROMO_DEFAULT) \
+    X(STD,           MT_NODE_CALL_FUNCTION, "torch.std",                         MT_PROMO_DEFAULT) \
+    X(CLONE,         MT_NODE_CALL_METHOD,   "clone",                             MT_PROMO_DEFAULT) \
+    X(TENSOR,        MT_NODE_CALL_FUNCTION, "torch.tensor",                      MT_PROMO_DEFAULT)
 
 typedef enum mt_op_id {
 #define MT_X_ENUM(id, kind, target, promo) MT_OP_##id,

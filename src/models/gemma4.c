@@ -100,6 +100,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "gemma4.h"
 #include "moe.h"
 
 typedef struct g4 {
@@ -130,21 +131,27 @@ static mt_module *rms_norm(mt_model *m, const g4 *f, mt_module *parent, const ch
     return n;
 }
 
-/* Gemma4TextScaledWordEmbedding(num, dim, padding_idx, embed_scale). */
-static mt_module *scaled_embedding(mt_model *m, const g4 *f, mt_module *parent, const char *name, int64_t num,
-                                   int64_t dim, double scale) {
+/* Gemma4TextScaledWordEmbedding(num, dim, padding_idx, embed_scale) (gemma4.h). */
+mt_module *mt_g4_scaled_embedding(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t num,
+                                  int64_t dim, double scale, mt_dtype dtype, bool pad_none, int64_t pad) {
     mt_ctx *ctx = m->ctx;
-    mt_module *e = mt_module_new(ctx, parent, name, "Gemma4TextScaledWordEmbedding");
+    mt_module *e = mt_module_new(ctx, parent, name, cls);
     if (!e) return NULL;
     mt_module_attr(ctx, e, "num_embeddings", mt_a_int(num));
     mt_module_attr(ctx, e, "embedding_dim", mt_a_int(dim));
-    mt_module_attr(ctx, e, "padding_idx", f->pad_none ? mt_a_none() : mt_a_int(f->pad));
+    mt_module_attr(ctx, e, "padding_idx", pad_none ? mt_a_none() : mt_a_int(pad));
     mt_module_attr(ctx, e, "embed_scale", mt_a_float(scale));
     int64_t shape[2] = {num, dim};
-    if (!mt_param_new(ctx, e, "weight", f->dtype, MT_DEVICE_CPU, 2, shape) ||
-        !mt_buffer_new(ctx, e, "embed_scale", f->dtype, MT_DEVICE_CPU, 0, shape, false, true))
+    if (!mt_param_new(ctx, e, "weight", dtype, MT_DEVICE_CPU, 2, shape) ||
+        !mt_buffer_new(ctx, e, "embed_scale", dtype, MT_DEVICE_CPU, 0, shape, false, true))
         return NULL;
     return e;
+}
+
+static mt_module *scaled_embedding(mt_model *m, const g4 *f, mt_module *parent, const char *name, int64_t num,
+                                   int64_t dim, double scale) {
+    return mt_g4_scaled_embedding(m, parent, name, "Gemma4TextScaledWordEmbedding", num, dim, scale, f->dtype,
+                                  f->pad_none, f->pad);
 }
 
 static int64_t layer_head_dim(const g4 *f, int64_t i) { return f->sliding[i] ? f->head_dim : f->global_head_dim; }
@@ -276,8 +283,8 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     return y;
 }
 
-/* Gemma4TextScaledWordEmbedding.forward: F.embedding(...) * embed_scale.to(weight.dtype). */
-static mt_tensor *embedding_forward(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
+/* Gemma4TextScaledWordEmbedding.forward: F.embedding(...) * embed_scale.to(weight.dtype) (gemma4.h). */
+mt_tensor *mt_g4_embedding_forward(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
     if (!e || !ids) return NULL;
     const mt_arg *pad = mt_module_get_attr(e, "padding_idx");
     mt_tr_enter(tr, e);
@@ -426,11 +433,11 @@ static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
     mt_module *model = mt_tr_child(tr, m->root, "model");
     mt_tr_enter(tr, model);
-    mt_tensor *h = embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+    mt_tensor *h = mt_g4_embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
     mt_tensor *ple = NULL;
     if (f->ple > 0) {
         const mt_sym *ps[4] = {ids->shape[0], ids->shape[1], C(tr, f->layers), C(tr, f->ple)};
-        mt_tensor *tok = embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens_per_layer"), ids);
+        mt_tensor *tok = mt_g4_embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens_per_layer"), ids);
         tok = mt_reshape(tr, tok, 4, ps);
         mt_tensor *proj = mt_tr_call(tr, mt_tr_child(tr, model, "per_layer_model_projection"), h);
         proj = mt_mul_s(tr, proj, pow((double)f->hidden, -0.5));

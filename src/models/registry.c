@@ -53,6 +53,8 @@ extern const mt_arch mt_arch_mistral3;
 extern const mt_arch mt_arch_jamba;
 extern const mt_arch mt_arch_minimax;
 extern const mt_arch mt_arch_gemma4_text;
+extern const mt_arch mt_arch_gemma3n_text;
+extern const mt_arch mt_arch_gemma3n;
 extern const mt_arch mt_arch_qwen3_5_text;
 extern const mt_arch mt_arch_qwen3_5_moe_text;
 extern const mt_arch mt_arch_qwen2_5_vl;
@@ -110,6 +112,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_jamba,
     &mt_arch_minimax,
     &mt_arch_gemma4_text,
+    &mt_arch_gemma3n_text,
+    &mt_arch_gemma3n,
     &mt_arch_qwen3_5_text,
     &mt_arch_qwen3_5_moe_text,
     &mt_arch_qwen2_5_vl,

@@ -1243,6 +1243,38 @@ void gen_add_(Gen &g) {
     g.skipped_float8 += 13 * 13 - 11 * 11 + kFloat8Count * ((int)scalars().size() + 2);
 }
 
+// Gemma 3n's ops.
+// torch.std: shapes and dims as the reductions, unbiased and correction (and both),
+// keepdim, every dtype (integral rejected).
+void gen_std(Gen &g) {
+    std::vector<Shape> shapes = {{2, 3, 4}, {5}, {}, {2, 0, 3}};
+    std::vector<Val> dims = {N(), I(0), I(-1), I(3), Ls({0, 2}), Ls({1, 1})};
+    for (auto &s : shapes)
+        for (auto &d : dims) {
+            g.add({t(s), d});
+            g.add({t(s)}, {{"dim", d}, {"keepdim", B(true)}, {"unbiased", B(false)}});
+            g.add({t(s), d, B(true), B(true)});
+        }
+    g.add({t({2, 3})}, {{"dim", I(1)}, {"correction", I(0)}});
+    g.add({t({2, 3})}, {{"dim", I(1)}, {"correction", I(0)}, {"unbiased", B(false)}});
+    for (auto a : kAll) {
+        g.add({t({2, 3}, a)}, {{"dim", I(-1)}, {"keepdim", B(true)}, {"unbiased", B(false)}});
+        g.add({t({2, 3}, a)});
+    }
+    g.skipped_float8 += kFloat8Count * 2;
+}
+
+// torch.tensor of a number: float, int, bool, a dtype, requires_grad, not a number.
+void gen_tensor(Gen &g) {
+    for (const Val &v : {F(1e-5), I(3), B(true)}) {
+        g.add({v});
+        for (auto a : kAll) g.add({v}, {{"dtype", D(a)}});
+        g.add({v}, {{"requires_grad", B(true)}});
+    }
+    g.add({Val::str("a")});
+    g.skipped_float8 += kFloat8Count * 3;
+}
+
 // Which generator serves which op (by the lower-case op name of the table).
 void generate(const std::string &name, Gen &g) {
     static const std::set<std::string> binary = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum",
@@ -1282,6 +1314,7 @@ void generate(const std::string &name, Gen &g) {
         {"conv3d", gen_conv3d}, {"unbind", gen_unbind}, {"outer", gen_outer}, {"argsort", gen_argsort},
         {"selective_scan_fn", gen_selective_scan},
         {"lightning_attention", gen_lightning},
+        {"std", gen_std}, {"clone", gen_contiguous}, {"tensor", gen_tensor},
     };
     auto it = one.find(name);
     if (it != one.end()) it->second(g);

@@ -969,6 +969,55 @@ Val full(const Call &c) {
     return T(at::full(shape, scalar(*fv), o));
 }
 
+// torch.std(input, dim=None, unbiased=True, keepdim=False, *, correction=None):
+// Python's two overloads bound by name (unbiased and correction exclusive); ATen's
+// std with the correction as an int (1.13's signature).
+at::Tensor std_run(const Call &c, const at::Tensor &x) {
+    Args a(c);
+    std::optional<std::vector<int64_t>> dims = dim_list(a.get(1, "dim"));
+    bool keepdim = a.boolean(3, "keepdim", false);
+    const Val *corr = a.get(99, "correction");
+    bool has_corr = corr && corr->kind != Val::NONE;
+    TORCH_CHECK(!(has_corr && a.present(2, "unbiased")),
+                "TypeError: std() received an invalid combination of arguments");
+    int64_t k = has_corr ? (int64_t)a.real(99, "correction", 1.0) : (a.boolean(2, "unbiased", true) ? 1 : 0);
+    at::OptionalIntArrayRef d = dims ? at::OptionalIntArrayRef(*dims) : at::OptionalIntArrayRef();
+    return at::std(x, d, k, keepdim);
+}
+Val std_real(const Call &c) {
+    Args a(c);
+    return T(std_run(c, a.tensor(0, "input")));
+}
+// 1.13 has no meta std: the dtype check ATen makes first, then the CPU kernel on
+// zeros of the input's shape (float32 for float16/bfloat16), meta of its shape and dtype.
+Val std_meta(const Call &c) {
+    Args a(c);
+    at::Tensor x = a.tensor(0, "input");
+    at::ScalarType dt = x.scalar_type();
+    TORCH_CHECK(at::isFloatingType(dt) || at::isComplexType(dt),
+                "std and var only support floating point and complex dtypes");
+    bool low = dt == at::kHalf || dt == at::kBFloat16;
+    at::Tensor z = at::zeros(x.sizes(), at::TensorOptions().dtype(low ? at::kFloat : dt));
+    at::Tensor r = std_run(c, z);
+    return T(at::empty(r.sizes(), at::TensorOptions().device(at::kMeta).dtype(low ? dt : r.scalar_type())));
+}
+
+// torch.tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False)
+// of a Python number: a 0-d tensor of the default dtype (float), int64 or bool.
+Val tensor_of(const Call &c) {
+    Args a(c);
+    const Val *d = a.get(0, "data");
+    TORCH_CHECK(d, "TypeError: tensor() missing required argument 'data'");
+    TORCH_CHECK(is_scalar(*d), "TypeError: new(): invalid data type '", repr(*d), "'");
+    at::ScalarType inferred = d->kind == Val::FLOAT ? at::kFloat : d->kind == Val::INT ? at::kLong : at::kBool;
+    c10::optional<at::ScalarType> dt = a.dtype(99, "dtype");
+    at::ScalarType out = dt ? *dt : inferred;
+    bool rg = a.boolean(99, "requires_grad", false);
+    TORCH_CHECK(!rg || at::isFloatingType(out) || at::isComplexType(out),
+                "Only Tensors of floating point and complex dtype can require gradients");
+    return T(at::scalar_tensor(scalar(*d), at::TensorOptions().device(at::kMeta).dtype(out)));
+}
+
 // F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0,
 // is_causal=False, scale=None, enable_gqa=False). libtorch 1.13 has no public sdpa;
 // this follows current aten/src/ATen/native/transformers/attention.cpp:
@@ -1688,6 +1737,12 @@ std::map<std::string, Entry> build_table() {
         Args a(c);
         return T(a.tensor(0, "self").expand(int_list_varargs(c, 1, "size")));
     });
+    add("function:torch.std", std_real, std_meta);
+    add("method:clone", [](const Call &c) {
+        Args a(c);
+        return T(a.tensor(0, "self").clone());
+    });
+    add("function:torch.tensor", tensor_of);
     add("method:contiguous", [](const Call &c) {
         Args a(c);
         return T(a.tensor(0, "self").contiguous());

@@ -622,6 +622,37 @@ CASES(qwen_vision,
     {MT_OP_ARGSORT, "f32[2, 5], 2", "", "!SHAPE:Dimension out of range"},
 )
 
+/* ---- Gemma 3n: std, clone, tensor ---------------------------------------------------
+ * std reduces as mean does (torch.std's doc: the dims of dim removed, or kept as 1 with
+ * keepdim) and keeps the input's floating dtype (ATen std_var_out: the real dtype of a
+ * complex input); torch.tensor of a Python number is 0-d, float32 for a float (the
+ * default dtype), int64 for an int, bool for a bool (torch.tensor's doc: "infers data
+ * type from data"). */
+CASES(gemma3n_ops,
+    /* Gemma3nTextMLP._gaussian_topk: torch.std(inputs, dim=-1, keepdim=True, unbiased=False) */
+    {MT_OP_STD, "bf16[batch, seq, 8192]", "dim=-1, keepdim=True, unbiased=False", "bf16[batch, seq, 1]"},
+    {MT_OP_STD, "f32[2, 3, 4]", "", "f32[]"},
+    {MT_OP_STD, "f32[2, 3, 4], 1", "", "f32[2, 4]"},
+    {MT_OP_STD, "f32[2, 3, 4], (0, 2), False, True", "", "f32[1, 3, 1]"},
+    {MT_OP_STD, "c64[5, 2]", "dim=0", "f32[2]"},
+    {MT_OP_STD, "f32[2, 3]", "dim=1, correction=0", "f32[2]"},
+    {MT_OP_STD, "f32[2, 3]", "dim=1, correction=0, unbiased=False", "!USAGE:invalid combination"},
+    {MT_OP_STD, "i64[2, 3]", "dim=1", "!SHAPE:only support floating point and complex"},
+    {MT_OP_STD, "f32[2, 3], 2", "", "!SHAPE:Dimension out of range"},
+    /* the AltUp output's corrected_predictions[0].clone() */
+    {MT_OP_CLONE, "bf16[batch, seq, 2048]", "", "bf16[batch, seq, 2048]"},
+    {MT_OP_CLONE, "i64[]", "", "i64[]"},
+    {MT_OP_CLONE, "f32[2, 3]", "memory_format=None", "f32[2, 3]"},
+    /* Gemma3nTextModel.forward: epsilon_tensor = torch.tensor(1e-5) */
+    {MT_OP_TENSOR, "1e-5", "", "f32[]"},
+    {MT_OP_TENSOR, "3", "", "i64[]"},
+    {MT_OP_TENSOR, "True", "", "bool[]"},
+    {MT_OP_TENSOR, "2.0", "dtype=dtype:bf16", "bf16[]"},
+    {MT_OP_TENSOR, "2", "dtype=dtype:f32", "f32[]"},
+    {MT_OP_TENSOR, "2", "requires_grad=True", "!SHAPE:Only Tensors of floating point"},
+    {MT_OP_TENSOR, "'a'", "", "!USAGE:invalid data type"},
+)
+
 /* ---- vision: conv2d, avg_pool2d, masked_scatter -----------------------------------
  * Sizes by hand from PyTorch's formula (ATen conv_output_size, pooling_output_shape):
  * out = floor((in + 2*pad - dilation*(k - 1) - 1) / stride) + 1; ceil_mode rounds up

@@ -118,6 +118,10 @@ static const kv_row kv_rows[] = {
     /* layer 0 sliding (window 8): 2 kv heads of 16; layer 1 full with attention_k_eq_v: 1 kv head of
      * global_head_dim 32, its values the keys' projection but cached apart: 1 * 32 * 2 * 4 = 256 */
     {"gemma4_text", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
+    /* two sliding layers (window 8); layer 1 reads layer 0's K/V (num_kv_shared_layers 1) and caches nothing */
+    {"gemma3n_text", GQA_LAYER, 8 * GQA_LAYER, 0, {8, 8}},
+    /* the language model's cache only: layer 0 sliding (8 tokens held), layer 1 full; no tower is built */
+    {"gemma3n", 2 * GQA_LAYER, (8 + 64) * GQA_LAYER, 0, {8, 0}},
     /* the language model's cache only (qwen2's layers without a window): the vision blocks' attention
      * (windowed or full) runs per image without a cache */
     {"qwen2_5_vl", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
