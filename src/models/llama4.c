@@ -579,9 +579,10 @@ static mt_status l4_vision_build(mt_model *m, l4_vision *v) {
             !mt_nn_linear(ctx, at, "o_proj", hh, v->hidden, true, dt, dev))
             return mt_ctx_status(ctx);
         mt_module *mlp = mt_module_new(ctx, L, "mlp", "Llama4VisionMLP");
-        if (!mlp || !mt_act_new(m, mlp, "activation_fn", "gelu", "hidden_act") ||
-            !mt_nn_linear(ctx, mlp, "fc1", v->hidden, v->intermediate, true, dt, dev) ||
-            !mt_nn_linear(ctx, mlp, "fc2", v->intermediate, v->hidden, true, dt, dev) ||
+        mt_module *act = mlp ? mt_act_new(m, mlp, "activation_fn", "gelu", "hidden_act") : NULL;
+        mt_module *fc1 = act ? mt_nn_linear(ctx, mlp, "fc1", v->hidden, v->intermediate, true, dt, dev) : NULL;
+        mt_module *fc2 = fc1 ? mt_nn_linear(ctx, mlp, "fc2", v->intermediate, v->hidden, true, dt, dev) : NULL;
+        if (!fc2 || mt_fc_mlp_bind(ctx, mlp, fc1, act, fc2) != MT_OK ||
             !mt_nn_layernorm(ctx, L, "input_layernorm", v->hidden, 1e-5, true, true, dt, dev) ||
             !mt_nn_layernorm(ctx, L, "post_attention_layernorm", v->hidden, 1e-5, true, true, dt, dev))
             return mt_ctx_status(ctx);
