@@ -86,6 +86,7 @@ extern const mt_handle_kind mt_dec_layer_h_kind;
  * when fused, q/k/v otherwise), o, and the q/k norms (NULL without). */
 typedef struct mt_attn_h {
     mt_module *q, *k, *v, *o, *qkv, *q_norm, *k_norm;
+    mt_param *sinks; /* gpt-oss's per-head attention sinks (its build adds them); NULL elsewhere */
 } mt_attn_h;
 extern const mt_handle_kind mt_attn_h_kind;
 /* A gated MLP (gate, up, down, act: mt_dec_gated_mlp) or a plain one (up = c_fc,
