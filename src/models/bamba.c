@@ -192,7 +192,9 @@ static mt_status bamba_build(mt_model *m) {
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(ctx);
     /* BambaDecoderLayer registers feed_forward, input_layernorm, pre_ff_layernorm, then the mixer or
      * self_attn; mt_dec_build made the attention slot first: move it last */
-    mt_module *layers = mt_module_find(m->root, "model.layers");
+    const mt_dec_h *dh = mt_module_bound_checked(ctx, m->root, &mt_dec_h_kind); /* mt_dec_build's */
+    if (!dh) return mt_ctx_status(ctx);
+    mt_module *layers = dh->layers;
     for (int i = 0; layers && i < layers->children.n; i++) {
         mt_module *L = layers->children.items[i];
         void **it = L->children.items;

@@ -189,7 +189,9 @@ static mt_status jamba_build(mt_model *m) {
     s->hooks.build_mlp = jamba_build_mlp;
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(ctx);
     /* ALL_DECODER_LAYER_TYPES: the layer's class follows its kind */
-    mt_module *layers = mt_module_find(m->root, "model.layers");
+    const mt_dec_h *dh = mt_module_bound_checked(ctx, m->root, &mt_dec_h_kind); /* mt_dec_build's */
+    if (!dh) return mt_ctx_status(ctx);
+    mt_module *layers = dh->layers;
     int64_t nattn = 0, nmoe = 0;
     for (int i = 0; layers && i < layers->children.n; i++) {
         mt_module *L = layers->children.items[i];
