@@ -286,7 +286,9 @@ const mt_sym *mt_image_count(mt_model *m, int64_t tokens_per_image);
 mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, int64_t channels, int64_t size,
                          mt_dtype dtype);
 
-/* The default sub-blocks, for families that compose or wrap them. */
+/* The default sub-blocks, for families that compose or wrap them. Each forward reads the handle
+ * its constructor bound (mt_attn_h, mt_mlp_h, mt_norm_h for the RMS-style norms): a module built
+ * otherwise must be bound with the same kind by its builder, or the forward fails naming it. */
 mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index);
 mt_status mt_dec_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index);
 /* A gated MLP (gate_proj/up_proj/down_proj + act_fn) named `name` under parent. */
