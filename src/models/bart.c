@@ -51,8 +51,9 @@ static const mt_handle_kind bart_layer_h_kind = {"bart bart_layer_h"};
 static mt_module *bart_attn(mt_model *m, const bart *p, mt_module *L, const char *name, int64_t heads) {
     mt_module *a = mt_module_new(m->ctx, L, name, "BartAttention");
     mt_attn_h *h = MT_BIND(m->ctx, a, mt_attn_h);
-    if (!h || !(h->k = cl_linear(m, a, "k_proj", p->d, p->d, true)) || !(h->v = cl_linear(m, a, "v_proj", p->d, p->d, true)) ||
-        !(h->q = cl_linear(m, a, "q_proj", p->d, p->d, true)) || !(h->o = cl_linear(m, a, "out_proj", p->d, p->d, true)))
+    if (!h || !(h->k = cl_linear(m, a, "k_proj", p->d, p->d, true)) ||
+        !(h->v = cl_linear(m, a, "v_proj", p->d, p->d, true)) || !(h->q = cl_linear(m, a, "q_proj", p->d, p->d, true)) ||
+        !(h->o = cl_linear(m, a, "out_proj", p->d, p->d, true)))
         return NULL;
     mt_module_attr(m->ctx, a, "num_heads", mt_a_int(heads));
     mt_module_attr(m->ctx, a, "head_dim", mt_a_int(p->d / heads));
@@ -89,7 +90,8 @@ static mt_status bart_stack(mt_model *m, const bart *p, mt_module *model, mt_par
                         !(lh->cross_attn = bart_attn(m, p, L, "encoder_attn", heads)) ||
                         !(lh->cross_ln = cl_layernorm(m, L, "encoder_attn_layer_norm", p->d, 1e-5, true))))
             return mt_ctx_status(ctx);
-        if (!(lh->fc1 = cl_linear(m, L, "fc1", p->d, ffn, true)) || !(lh->fc2 = cl_linear(m, L, "fc2", ffn, p->d, true)) ||
+        if (!(lh->fc1 = cl_linear(m, L, "fc1", p->d, ffn, true)) ||
+            !(lh->fc2 = cl_linear(m, L, "fc2", ffn, p->d, true)) ||
             !(lh->final_ln = cl_layernorm(m, L, "final_layer_norm", p->d, 1e-5, true)))
             return mt_ctx_status(ctx);
     }

@@ -930,7 +930,8 @@ mt_tensor *mt_dec_residual_add(mt_tracer *tr, mt_tensor *res, mt_tensor *out, co
 mt_tensor *mt_dec_layer_norm(mt_tracer *tr, const mt_dec_layer *ly, int i, mt_tensor *x, const mt_dec_spec *s) {
     mt_module *n = ly->norm && i >= 0 && i < MT_DEC_MAX_NORMS ? ly->norm[i] : NULL;
     if (!n && x)
-        mt_fail(tr->ctx, MT_ERR_INTERNAL, "module '%s' (%s): its layout reads norm %d, which its build_norms did not make",
+        mt_fail(tr->ctx, MT_ERR_INTERNAL,
+                "module '%s' (%s): its layout reads norm %d, which its build_norms did not make",
                 ly->L->path, ly->L->type, i);
     return mt_dec_norm_forward(tr, n, x, s);
 }

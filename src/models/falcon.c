@@ -96,7 +96,8 @@ static mt_status falcon_build(mt_model *m) {
                 !(lh->ln_mlp = cl_layernorm(m, L, "ln_mlp", p->hidden, p->eps, true)))
                 return mt_ctx_status(ctx);
         } else {
-            if (!(lh->ln_in = cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true))) return mt_ctx_status(ctx);
+            if (!(lh->ln_in = cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true)))
+                return mt_ctx_status(ctx);
             if (!p->parallel &&
                 !(lh->ln_post = cl_layernorm(m, L, "post_attention_layernorm", p->hidden, p->eps, true)))
                 return mt_ctx_status(ctx);

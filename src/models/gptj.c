@@ -88,7 +88,8 @@ static mt_status gptj_build(mt_model *m) {
  * scale_attn, + attention_mask[:, :, :, :k_len], softmax(dim=-1), .to(v.dtype), attn_dropout,
  * matmul with v. scale_attn is a plain 0-dim float32 tensor attribute (sqrt(head_dim)), not a
  * buffer; it is recorded as the Python number (same result dtype: float32 / float32). */
-static mt_tensor *gptj_attn(mt_tracer *tr, const gptj_layer_h *lh, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_tensor *mask,
+static mt_tensor *gptj_attn(mt_tracer *tr, const gptj_layer_h *lh, mt_tensor *q, mt_tensor *k, mt_tensor *v,
+                            mt_tensor *mask,
                             const gptj *p) {
     if (!q || !k || !v) return NULL;
     q = mt_to(tr, q, MT_FLOAT32);

@@ -91,12 +91,13 @@ mt_status mt_granitemoe_build_moe(mt_model *m, const mt_dec_spec *s, mt_module *
     mt_module_attr(ctx, blk, "top_k", mt_a_int(e->top_k));
     mt_module *il, *ol, *router;
     if (!(h->act = mt_act_new(m, blk, "activation", s->hidden_act, "hidden_act")) ||
-        !(il = h->il = parallel_experts(m, blk, "input_linear", e->num_experts, 2 * e->expert_inter, s->hidden, s->dtype,
-                                        &h->il_w)) ||
+        !(il = h->il = parallel_experts(m, blk, "input_linear", e->num_experts, 2 * e->expert_inter, s->hidden,
+                                        s->dtype, &h->il_w)) ||
         !(ol = h->ol = parallel_experts(m, blk, "output_linear", e->num_experts, s->hidden, e->expert_inter, s->dtype,
                                         &h->ol_w)) ||
         !(router = h->router = mt_module_new(ctx, blk, "router", sibling_cls(ctx, e->block_cls, "TopKGating"))) ||
-        !(h->router_layer = mt_nn_linear(ctx, router, "layer", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU)))
+        !(h->router_layer = mt_nn_linear(ctx, router, "layer", s->hidden, e->num_experts, false, s->dtype,
+                                         MT_DEVICE_CPU)))
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, router, "top_k", mt_a_int(e->top_k));
     /* both fused weights split evenly into num_experts experts, top_k of which run per token */

@@ -86,9 +86,11 @@ static mt_module *mixer_build(mt_model *m, const mt_dec_spec *s, mt_module *L, c
         !(h->in_proj = mt_nn_linear(ctx, mx, "in_proj", s->hidden, 2 * I, e->proj_bias, dt, dev)) ||
         !(h->x_proj = mt_nn_linear(ctx, mx, "x_proj", I, R + 2 * N, false, dt, dev)) ||
         !(h->dt_proj = mt_nn_linear(ctx, mx, "dt_proj", R, I, true, dt, dev)) ||
-        !(h->A_log = mt_param_new(ctx, mx, "A_log", dt, dev, 2, an)) || !(h->D = mt_param_new(ctx, mx, "D", dt, dev, 1, &I)) ||
+        !(h->A_log = mt_param_new(ctx, mx, "A_log", dt, dev, 2, an)) ||
+        !(h->D = mt_param_new(ctx, mx, "D", dt, dev, 1, &I)) ||
         !(h->out_proj = mt_nn_linear(ctx, mx, "out_proj", I, s->hidden, e->proj_bias, dt, dev)) ||
-        !(h->dt_ln = mt_dec_rms_norm(m, mx, "dt_layernorm", s, R)) || !(h->b_ln = mt_dec_rms_norm(m, mx, "b_layernorm", s, N)) ||
+        !(h->dt_ln = mt_dec_rms_norm(m, mx, "dt_layernorm", s, R)) ||
+        !(h->b_ln = mt_dec_rms_norm(m, mx, "b_layernorm", s, N)) ||
         !(h->c_ln = mt_dec_rms_norm(m, mx, "c_layernorm", s, N)))
         return NULL;
     mt_module_attr(ctx, mx, "intermediate_size", mt_a_int(I));

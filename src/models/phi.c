@@ -51,8 +51,9 @@ static mt_status phi_build(mt_model *m) {
     phi_h *mh = MT_BIND(ctx, m->root, phi_h);
     mt_module *model = mh ? mh->model = mt_module_new(ctx, m->root, "model", "PhiModel") : NULL;
     mt_module *emb = model ? mh->embed = cl_embedding(m, model, "embed_tokens", p->vocab, p->hidden) : NULL;
-    mt_module *list = emb && (mh->drop = cl_dropout(m, model, "embed_dropout", 0.0)) ? mh->list = cl_list(m, model, "layers")
-                                                                                    : NULL;
+    mt_module *list = emb && (mh->drop = cl_dropout(m, model, "embed_dropout", 0.0))
+                          ? mh->list = cl_list(m, model, "layers")
+                          : NULL;
     if (!list) return mt_ctx_status(ctx);
     for (int64_t i = 0; i < p->layers; i++) {
         mt_module *L = cl_layer(m, list, i, "PhiDecoderLayer");

@@ -139,7 +139,8 @@ static mt_status t5_stack(mt_model *m, const t5 *p, mt_module *shared, const cha
         mt_module *fn = NULL;
         if (!ok || !(dh->wo = cl_linear(m, d, "wo", p->dff, p->dmodel, false)) ||
             !(dh->drop = cl_dropout(m, d, "dropout", 0.1)) ||
-            !(dh->act = mt_act_new(m, d, "act", p->act, "feed_forward_proj")) || !(fn = t5_norm(m, p, ff, "layer_norm")) ||
+            !(dh->act = mt_act_new(m, d, "act", p->act, "feed_forward_proj")) ||
+            !(fn = t5_norm(m, p, ff, "layer_norm")) ||
             !bind_sub(ctx, ff, fn, d, cl_dropout(m, ff, "dropout", 0.1)))
             return mt_ctx_status(ctx);
     }
