@@ -23,6 +23,8 @@ mt_device mt_meta_init(mt_ctx *ctx, mt_device requested) {
 typedef struct module_impl {
     mt_module m;
     int attrcap; /* entries allocated in m.attrs */
+    const mt_handle_kind *bound_kind; /* the kind of the handle bound at build (mt_module_bind), or NULL */
+    void *bound;
 } module_impl;
 
 mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const char *type) {
@@ -38,6 +40,61 @@ mt_module *mt_module_new(mt_ctx *ctx, mt_module *parent, const char *name, const
     if (!m->name || !m->type || !m->path) return NULL;
     if (parent && !mt_vec_push(ctx, &parent->children, m)) return NULL;
     return m;
+}
+
+/* ---- typed handles bound at build ---- */
+static const char *path_of(const mt_module *m) { return m->path && *m->path ? m->path : "(the model)"; }
+
+void *mt_module_bind(mt_ctx *ctx, mt_module *m, const mt_handle_kind *kind, size_t size) {
+    if (!m) return NULL;
+    module_impl *mi = (module_impl *)m;
+    if (mi->bound_kind == kind) return mi->bound; /* bound already (a shared constructor composed twice) */
+    if (mi->bound_kind) {
+        mt_fail(ctx, MT_ERR_INTERNAL, "module '%s' (%s) is bound as %s, bound again as %s", path_of(m),
+                m->type ? m->type : "?", mi->bound_kind->name, kind->name);
+        return NULL;
+    }
+    void *h = mt_alloc(ctx, size);
+    if (!h) return NULL;
+    mi->bound_kind = kind;
+    mi->bound = h;
+    return h;
+}
+
+void *mt_module_bound(const mt_module *m, const mt_handle_kind *kind) {
+    const module_impl *mi = (const module_impl *)m;
+    return m && mi->bound_kind == kind ? mi->bound : NULL;
+}
+
+void *mt_module_bound_checked(mt_ctx *ctx, const mt_module *m, const mt_handle_kind *kind) {
+    if (!m) return NULL;
+    const module_impl *mi = (const module_impl *)m;
+    if (mi->bound_kind == kind) return mi->bound;
+    if (mi->bound_kind)
+        mt_fail(ctx, MT_ERR_INTERNAL, "module '%s' (%s) is bound as %s, read as %s", path_of(m),
+                m->type ? m->type : "?", mi->bound_kind->name, kind->name);
+    else
+        mt_fail(ctx, MT_ERR_INTERNAL, "module '%s' (%s) has no bound %s (its build did not bind it)", path_of(m),
+                m->type ? m->type : "?", kind->name);
+    return NULL;
+}
+
+mt_module *mt_bind_child(mt_ctx *ctx, const mt_module *m, const char *name) {
+    if (!m) return NULL;
+    mt_module *c = mt_module_child(m, name);
+    if (!c)
+        mt_fail(ctx, MT_ERR_INTERNAL, "module '%s' (%s) has no child '%s'", path_of(m), m->type ? m->type : "?",
+                name);
+    return c;
+}
+
+mt_param *mt_bind_param(mt_ctx *ctx, const mt_module *m, const char *name) {
+    if (!m) return NULL;
+    mt_param *p = mt_module_param(m, name);
+    if (!p)
+        mt_fail(ctx, MT_ERR_INTERNAL, "module '%s' (%s) has no parameter or buffer '%s'", path_of(m),
+                m->type ? m->type : "?", name);
+    return p;
 }
 
 mt_module *mt_module_child(const mt_module *m, const char *name) {

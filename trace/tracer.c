@@ -142,6 +142,10 @@ mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x) {
 
 static const char *path_of(const mt_module *m) { return m->path && *m->path ? m->path : "(the model)"; }
 
+void *mt_tr_bound(mt_tracer *tr, const mt_module *m, const mt_handle_kind *kind) {
+    return mt_module_bound_checked(tr->ctx, m, kind);
+}
+
 mt_module *mt_tr_child(mt_tracer *tr, const mt_module *m, const char *name) {
     if (!m) return NULL;
     mt_module *c = mt_module_child(m, name);

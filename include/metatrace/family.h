@@ -95,7 +95,14 @@ MT_API mt_tensor *mt_tr_op1(mt_tracer *tr, mt_op_id id, const mt_arg *args, int 
 MT_API mt_tensor *mt_tr_item(mt_tracer *tr, mt_node *tuple, int i);
 /* call_module on a leaf (its meta-aware forward). */
 MT_API mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x);
-/* The child `name` of m for a forward that needs it: NULL and an error naming
+/* The handle of `kind` bound to m at build (nn.h, mt_module_bind): how a
+ * forward reaches the modules and parameters it needs. NULL and an error
+ * naming the path when m has none or one of another kind ("module
+ * 'model.layers.0.self_attn' (LlamaAttention) has no bound mt_attn_h"); a
+ * NULL m returns NULL without a new error. */
+MT_API void *mt_tr_bound(mt_tracer *tr, const mt_module *m, const mt_handle_kind *kind);
+/* The child `name` of m for a forward that needs it (kept for forwards not
+ * yet reading handles; a converted forward reads mt_tr_bound): NULL and an error naming
  * the path when it is missing ("module 'model.layers.0.self_attn'
  * (LlamaAttention) has no child 'q_proj'"). A NULL m returns NULL without a new
  * error (the lookup that gave it failed first). Optional children are asked

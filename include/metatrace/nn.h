@@ -60,6 +60,36 @@ MT_API mt_module *mt_module_find(const mt_module *root, const char *path);
 MT_API void mt_module_attr(mt_ctx *ctx, mt_module *m, const char *name, mt_arg value);
 MT_API const mt_arg *mt_module_get_attr(const mt_module *m, const char *name);
 
+/* ---- typed handles bound at build (docs/ARCHITECTURE.md, Decisions) -------
+ * A family's build binds to each module its forward reads a handle: a struct
+ * of the child modules and parameters that forward needs, filled at build
+ * (the pointers the build got, or mt_bind_child/mt_bind_param for a
+ * descendant a shared constructor made), so the forward reads pointers, never
+ * names. A kind names the handle's type; each module holds at most one
+ * handle, and reading it as another kind is an error, not a bad cast. */
+typedef struct mt_handle_kind {
+    const char *name;          /* the handle's type, for messages ("mt_attn_h") */
+} mt_handle_kind;
+/* A zeroed handle of `size` bytes in ctx's arena bound to m as `kind` (the
+ * same handle when m is bound as kind already). NULL for a NULL m, on
+ * MT_ERR_NOMEM, or when m is bound as another kind (MT_ERR_INTERNAL naming
+ * the module and both kinds). */
+MT_API void *mt_module_bind(mt_ctx *ctx, mt_module *m, const mt_handle_kind *kind, size_t size);
+/* m's handle when it is bound as kind, else NULL (no error: for a module
+ * that may or may not have one). */
+MT_API void *mt_module_bound(const mt_module *m, const mt_handle_kind *kind);
+/* m's handle of kind; NULL with MT_ERR_INTERNAL naming the module's path when
+ * it has none or one of another kind. A NULL m returns NULL without a new
+ * error. Forwards read it through mt_tr_bound (family.h). */
+MT_API void *mt_module_bound_checked(mt_ctx *ctx, const mt_module *m, const mt_handle_kind *kind);
+/* The child `name` of m for a build binding a handle: NULL with
+ * MT_ERR_INTERNAL naming the path when it is missing ("module
+ * 'model.layers.0.self_attn' (LlamaAttention) has no child 'q_proj'"), so
+ * the build fails there rather than a trace later. A NULL m returns NULL. */
+MT_API mt_module *mt_bind_child(mt_ctx *ctx, const mt_module *m, const char *name);
+/* The parameter or buffer `name` of m (its own), likewise. */
+MT_API mt_param *mt_bind_param(mt_ctx *ctx, const mt_module *m, const char *name);
+
 /* ---- the meta scope (the MetaAwareMethodsPatcher of metatrace) -------------
  * While a scope is open, every parameter-allocating constructor has its
  * requested device replaced by META: shape and dtype, no storage. Scopes nest;

@@ -192,7 +192,9 @@ static mt_status bamba_build(mt_model *m) {
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(ctx);
     /* BambaDecoderLayer registers feed_forward, input_layernorm, pre_ff_layernorm, then the mixer or
      * self_attn; mt_dec_build made the attention slot first: move it last */
-    mt_module *layers = mt_module_find(m->root, "model.layers");
+    const mt_dec_h *dh = mt_module_bound_checked(ctx, m->root, &mt_dec_h_kind); /* mt_dec_build's */
+    if (!dh) return mt_ctx_status(ctx);
+    mt_module *layers = dh->layers;
     for (int i = 0; layers && i < layers->children.n; i++) {
         mt_module *L = layers->children.items[i];
         void **it = L->children.items;
@@ -243,16 +245,16 @@ static mt_tensor *rope(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *s
 static mt_tensor *bamba_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                              mt_tensor *sin, const mt_dec_spec *s) {
     if (!x || !at) return NULL;
-    if (strcmp(at->name, "mamba") == 0)
-        return mt_mamba2_forward(tr, at, x, tr->model->inputs.items[1], &((const bamba_ext *)s->ext)->mx);
+    const mt_attn_h *ah = mt_module_bound(at, &mt_attn_h_kind); /* mt_dec_build_attn's; else the Mamba-2 mixer */
+    if (!ah) return mt_mamba2_forward(tr, at, x, tr->model->inputs.items[1], &((const bamba_ext *)s->ext)->mx);
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, q_len, NULL, K(tr, s->head_dim)};
-    mt_tensor *q = mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x);
+    mt_tensor *q = mt_tr_call(tr, ah->q, x);
     q = mt_transpose(tr, mt_view(tr, q, 4, hs), 1, 2);
-    mt_tensor *k = mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x);
+    mt_tensor *k = mt_tr_call(tr, ah->k, x);
     k = mt_transpose(tr, mt_view(tr, k, 4, hs), 1, 2);
-    mt_tensor *v = mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x);
+    mt_tensor *v = mt_tr_call(tr, ah->v, x);
     v = mt_transpose(tr, mt_view(tr, v, 4, hs), 1, 2);
     mt_tensor *c = mt_unsqueeze(tr, cos, 1);
     mt_tensor *sn = mt_unsqueeze(tr, sin, 1);
@@ -275,7 +277,7 @@ static mt_tensor *bamba_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tens
     mt_tensor *o = mt_attn_forward(tr, impl, q, k, v, mask, &aa);
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }

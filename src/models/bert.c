@@ -29,6 +29,35 @@ typedef struct bert {
 
 static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
 
+/* The handles the forward reads (blocks.h, "handles bound at build"): the model's (bound to the
+ * root), each layer's, and each residual output block's (BertSelfOutput, BertOutput). */
+typedef struct bert_h {
+    mt_module *bm, *emb, *word, *pos, *type, *emb_ln, *emb_drop, *enc, *list;
+    mt_module *pool, *pool_dense, *pool_act;                          /* not with BertForMaskedLM */
+    mt_module *cls, *pr, *tf, *tf_dense, *tf_act, *tf_ln, *decoder, *seq_rel; /* the heads */
+} bert_h;
+static const mt_handle_kind bert_h_kind = {"bert bert_h"};
+typedef struct bert_layer_h {
+    mt_module *attn, *self, *q, *k, *v, *attn_out, *inter, *inter_dense, *inter_act, *out;
+} bert_layer_h;
+static const mt_handle_kind bert_layer_h_kind = {"bert bert_layer_h"};
+typedef struct bert_out_h {
+    mt_module *dense, *ln, *drop;
+} bert_out_h;
+static const mt_handle_kind bert_out_h_kind = {"bert bert_out_h"};
+
+/* BertSelfOutput / BertOutput: dense (in -> hidden), LayerNorm, dropout. */
+static mt_module *out_block(mt_model *m, const bert *p, mt_module *parent, const char *name, const char *cls,
+                            int64_t in) {
+    mt_module *o = mt_module_new(m->ctx, parent, name, cls);
+    bert_out_h *h = MT_BIND(m->ctx, o, bert_out_h);
+    if (!h || !(h->dense = cl_linear(m, o, "dense", in, p->hidden, true)) ||
+        !(h->ln = cl_layernorm(m, o, "LayerNorm", p->hidden, p->eps, true)) ||
+        !(h->drop = cl_dropout(m, o, "dropout", 0.1)))
+        return NULL;
+    return o;
+}
+
 static mt_status bert_build(mt_model *m) {
     mt_config *c = m->cfg;
     mt_ctx *ctx = m->ctx;
@@ -60,67 +89,65 @@ static mt_status bert_build(mt_model *m) {
                             "BertModel",
                             m->class_name);
 
-    mt_module *bm = p->head == BERT_MODEL ? m->root : mt_module_new(ctx, m->root, "bert", "BertModel");
+    bert_h *mh = MT_BIND(ctx, m->root, bert_h);
+    mt_module *bm = !mh ? NULL : p->head == BERT_MODEL ? m->root : mt_module_new(ctx, m->root, "bert", "BertModel");
     if (!bm) return mt_ctx_status(ctx);
-    mt_module *emb = mt_module_new(ctx, bm, "embeddings", "BertEmbeddings");
-    mt_module *we = emb ? cl_embedding(m, emb, "word_embeddings", p->vocab, p->hidden) : NULL;
-    if (!we || !cl_embedding(m, emb, "position_embeddings", p->maxpos, p->hidden) ||
-        !cl_embedding(m, emb, "token_type_embeddings", p->types, p->hidden) ||
-        !cl_layernorm(m, emb, "LayerNorm", p->hidden, p->eps, true) || !cl_dropout(m, emb, "dropout", 0.1))
+    mh->bm = bm;
+    mt_module *emb = mh->emb = mt_module_new(ctx, bm, "embeddings", "BertEmbeddings");
+    mt_module *we = emb ? mh->word = cl_embedding(m, emb, "word_embeddings", p->vocab, p->hidden) : NULL;
+    if (!we || !(mh->pos = cl_embedding(m, emb, "position_embeddings", p->maxpos, p->hidden)) ||
+        !(mh->type = cl_embedding(m, emb, "token_type_embeddings", p->types, p->hidden)) ||
+        !(mh->emb_ln = cl_layernorm(m, emb, "LayerNorm", p->hidden, p->eps, true)) ||
+        !(mh->emb_drop = cl_dropout(m, emb, "dropout", 0.1)))
         return mt_ctx_status(ctx);
     int64_t bs[2] = {1, p->maxpos};
     if (!mt_buffer_new(ctx, emb, "position_ids", MT_INT64, MT_DEVICE_CPU, 2, bs, false, true) ||
         !mt_buffer_new(ctx, emb, "token_type_ids", MT_INT64, MT_DEVICE_CPU, 2, bs, false, true))
         return mt_ctx_status(ctx);
-    mt_module *enc = mt_module_new(ctx, bm, "encoder", "BertEncoder");
-    mt_module *list = enc ? cl_list(m, enc, "layer") : NULL;
+    mt_module *enc = mh->enc = mt_module_new(ctx, bm, "encoder", "BertEncoder");
+    mt_module *list = enc ? mh->list = cl_list(m, enc, "layer") : NULL;
     if (!list) return mt_ctx_status(ctx);
     for (int64_t i = 0; i < p->layers; i++) {
         mt_module *L = cl_layer(m, list, i, "BertLayer");
-        mt_module *at = L ? mt_module_new(ctx, L, "attention", "BertAttention") : NULL;
-        mt_module *sa = at ? mt_module_new(ctx, at, "self", "BertSdpaSelfAttention") : NULL;
-        if (!sa || !cl_linear(m, sa, "query", p->hidden, p->hidden, true) ||
-            !cl_linear(m, sa, "key", p->hidden, p->hidden, true) ||
-            !cl_linear(m, sa, "value", p->hidden, p->hidden, true) || !cl_dropout(m, sa, "dropout", 0.1))
+        bert_layer_h *lh = MT_BIND(ctx, L, bert_layer_h);
+        mt_module *at = lh ? lh->attn = mt_module_new(ctx, L, "attention", "BertAttention") : NULL;
+        mt_module *sa = at ? lh->self = mt_module_new(ctx, at, "self", "BertSdpaSelfAttention") : NULL;
+        if (!sa || !(lh->q = cl_linear(m, sa, "query", p->hidden, p->hidden, true)) ||
+            !(lh->k = cl_linear(m, sa, "key", p->hidden, p->hidden, true)) ||
+            !(lh->v = cl_linear(m, sa, "value", p->hidden, p->hidden, true)) || !cl_dropout(m, sa, "dropout", 0.1))
             return mt_ctx_status(ctx);
-        mt_module *so = mt_module_new(ctx, at, "output", "BertSelfOutput");
-        if (!so || !cl_linear(m, so, "dense", p->hidden, p->hidden, true) ||
-            !cl_layernorm(m, so, "LayerNorm", p->hidden, p->eps, true) || !cl_dropout(m, so, "dropout", 0.1))
+        if (!(lh->attn_out = out_block(m, p, at, "output", "BertSelfOutput", p->hidden))) return mt_ctx_status(ctx);
+        mt_module *im = lh->inter = mt_module_new(ctx, L, "intermediate", "BertIntermediate");
+        if (!im || !(lh->inter_dense = cl_linear(m, im, "dense", p->hidden, p->inter, true)) ||
+            !(lh->inter_act = mt_act_new(m, im, "intermediate_act_fn", p->act, "hidden_act")))
             return mt_ctx_status(ctx);
-        mt_module *im = mt_module_new(ctx, L, "intermediate", "BertIntermediate");
-        if (!im || !cl_linear(m, im, "dense", p->hidden, p->inter, true) ||
-            !mt_act_new(m, im, "intermediate_act_fn", p->act, "hidden_act"))
-            return mt_ctx_status(ctx);
-        mt_module *out = mt_module_new(ctx, L, "output", "BertOutput");
-        if (!out || !cl_linear(m, out, "dense", p->inter, p->hidden, true) ||
-            !cl_layernorm(m, out, "LayerNorm", p->hidden, p->eps, true) || !cl_dropout(m, out, "dropout", 0.1))
-            return mt_ctx_status(ctx);
+        if (!(lh->out = out_block(m, p, L, "output", "BertOutput", p->inter))) return mt_ctx_status(ctx);
     }
     if (p->head != BERT_MLM) {
-        mt_module *pool = mt_module_new(ctx, bm, "pooler", "BertPooler");
-        if (!pool || !cl_linear(m, pool, "dense", p->hidden, p->hidden, true) ||
-            !mt_act_new(m, pool, "activation", "tanh", "hidden_act"))
+        mt_module *pool = mh->pool = mt_module_new(ctx, bm, "pooler", "BertPooler");
+        if (!pool || !(mh->pool_dense = cl_linear(m, pool, "dense", p->hidden, p->hidden, true)) ||
+            !(mh->pool_act = mt_act_new(m, pool, "activation", "tanh", "hidden_act")))
             return mt_ctx_status(ctx);
     }
     if (p->head != BERT_MODEL) {
-        mt_module *cls = mt_module_new(ctx, m->root, "cls",
-                                       p->head == BERT_MLM ? "BertOnlyMLMHead" : "BertPreTrainingHeads");
-        mt_module *pr = cls ? mt_module_new(ctx, cls, "predictions", "BertLMPredictionHead") : NULL;
-        mt_module *tf = pr ? mt_module_new(ctx, pr, "transform", "BertPredictionHeadTransform") : NULL;
-        if (!tf || !cl_linear(m, tf, "dense", p->hidden, p->hidden, true) ||
-            !mt_act_new(m, tf, "transform_act_fn", p->act, "hidden_act") ||
-            !cl_layernorm(m, tf, "LayerNorm", p->hidden, p->eps, true))
+        mt_module *cls = mh->cls = mt_module_new(ctx, m->root, "cls",
+                                                 p->head == BERT_MLM ? "BertOnlyMLMHead" : "BertPreTrainingHeads");
+        mt_module *pr = cls ? mh->pr = mt_module_new(ctx, cls, "predictions", "BertLMPredictionHead") : NULL;
+        mt_module *tf = pr ? mh->tf = mt_module_new(ctx, pr, "transform", "BertPredictionHeadTransform") : NULL;
+        if (!tf || !(mh->tf_dense = cl_linear(m, tf, "dense", p->hidden, p->hidden, true)) ||
+            !(mh->tf_act = mt_act_new(m, tf, "transform_act_fn", p->act, "hidden_act")) ||
+            !(mh->tf_ln = cl_layernorm(m, tf, "LayerNorm", p->hidden, p->eps, true)))
             return mt_ctx_status(ctx);
         /* decoder: Linear(hidden, vocab, bias=False), weight tied to the word
          * embeddings (unless tie_word_embeddings is false), then
          * `self.decoder.bias = self.bias`: the head's own bias, registered on
          * predictions after transform and decoder, listed first (own
          * parameters precede the children's). */
-        mt_module *dec = cl_lm_head(m, pr, "decoder", we, p->tie, p->hidden, p->vocab, false);
+        mt_module *dec = mh->decoder = cl_lm_head(m, pr, "decoder", we, p->tie, p->hidden, p->vocab, false);
         mt_param *bias = dec ? mt_param_new(ctx, pr, "bias", p->dt, MT_DEVICE_CPU, 1, &p->vocab) : NULL;
         if (!bias || !mt_param_tie(ctx, dec, "bias", bias)) return mt_ctx_status(ctx);
         mt_module_attr(ctx, dec, "bias", mt_a_bool(true));
-        if (p->head == BERT_PRETRAINING && !cl_linear(m, cls, "seq_relationship", p->hidden, 2, true))
+        if (p->head == BERT_PRETRAINING && !(mh->seq_rel = cl_linear(m, cls, "seq_relationship", p->hidden, 2, true)))
             return mt_ctx_status(ctx);
     }
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
@@ -135,9 +162,11 @@ static mt_status bert_build(mt_model *m) {
 
 /* dense -> dropout -> LayerNorm(x + residual) (BertSelfOutput / BertOutput). */
 static mt_tensor *bert_out(mt_tracer *tr, mt_module *mod, mt_tensor *x, mt_tensor *res) {
+    const bert_out_h *oh = MT_BOUND(tr, mod, bert_out_h);
+    if (!oh) return NULL;
     mt_tr_enter(tr, mod);
-    mt_tensor *h = cl_call(tr, mod, "dropout", cl_call(tr, mod, "dense", x));
-    h = cl_call(tr, mod, "LayerNorm", mt_add(tr, h, res));
+    mt_tensor *h = mt_tr_call(tr, oh->drop, mt_tr_call(tr, oh->dense, x));
+    h = mt_tr_call(tr, oh->ln, mt_add(tr, h, res));
     mt_tr_leave(tr);
     return h;
 }
@@ -149,12 +178,13 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
     /* absolute positions: seq can be at most max_position_embeddings (the
      * position_ids buffer is sliced to seq) */
     if (mt_sym_info_of(m->ctx, seq)) mt_sym_set_bounds(m->ctx, seq, 1, mt_sym_const(m->ctx, p->maxpos));
-    mt_module *bm = p->head == BERT_MODEL ? m->root : mt_tr_child(tr, m->root, "bert");
+    const bert_h *mh = MT_BOUND(tr, m->root, bert_h);
+    if (!mh) return mt_ctx_status(tr->ctx);
+    mt_module *bm = mh->bm;
     if (bm != m->root) mt_tr_enter(tr, bm);
     /* extended attention mask: (1 - mask[:, None, None, :]) * finfo.min */
     mt_tensor *mask = cl_padding_mask(tr, amask, p->dt);
-    mt_module *emb = mt_tr_child(tr, bm, "embeddings");
-    mt_tr_enter(tr, emb);
+    mt_tr_enter(tr, mh->emb);
     /* transformers slices the buffers: position_ids[:, 0:seq] and
      * token_type_ids[:, :seq].expand(batch, seq). Our getitem rule cannot yet
      * slice a constant dim (max_position_embeddings) at a symbolic stop, even
@@ -170,44 +200,44 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
     tt = mt_expand(tr, tt, 2, ex);
     /* word + token type embeddings: token_type_embeddings is recorded first as the goldens have it
      * (Python calls word_embeddings first) */
-    mt_tensor *te = cl_call(tr, emb, "token_type_embeddings", tt);
-    mt_tensor *we = cl_call(tr, emb, "word_embeddings", ids);
+    mt_tensor *te = mt_tr_call(tr, mh->type, tt);
+    mt_tensor *we = mt_tr_call(tr, mh->word, ids);
     mt_tensor *h = mt_add(tr, we, te);
-    h = mt_add(tr, h, cl_call(tr, emb, "position_embeddings", pos));
-    h = cl_call(tr, emb, "dropout", cl_call(tr, emb, "LayerNorm", h));
+    h = mt_add(tr, h, mt_tr_call(tr, mh->pos, pos));
+    h = mt_tr_call(tr, mh->emb_drop, mt_tr_call(tr, mh->emb_ln, h));
     mt_tr_leave(tr);
-    mt_module *enc = mt_tr_child(tr, bm, "encoder"), *list = mt_tr_child(tr, enc, "layer");
-    mt_tr_enter(tr, enc);
+    mt_module *list = mh->list;
+    mt_tr_enter(tr, mh->enc);
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
+        const bert_layer_h *lh = MT_BOUND(tr, L, bert_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
-        mt_module *at = mt_tr_child(tr, L, "attention"), *sa = mt_tr_child(tr, at, "self");
-        mt_tr_enter(tr, at);
-        mt_tr_enter(tr, sa);
-        mt_tensor *q = cl_split_heads(tr, cl_call(tr, sa, "query", h), p->heads, p->hd);
-        mt_tensor *k = cl_split_heads(tr, cl_call(tr, sa, "key", h), p->heads, p->hd);
-        mt_tensor *v = cl_split_heads(tr, cl_call(tr, sa, "value", h), p->heads, p->hd);
+        mt_tr_enter(tr, lh->attn);
+        mt_tr_enter(tr, lh->self);
+        mt_tensor *q = cl_split_heads(tr, mt_tr_call(tr, lh->q, h), p->heads, p->hd);
+        mt_tensor *k = cl_split_heads(tr, mt_tr_call(tr, lh->k, h), p->heads, p->hd);
+        mt_tensor *v = cl_split_heads(tr, mt_tr_call(tr, lh->v, h), p->heads, p->hd);
         mt_tensor *o = mt_transpose(tr, cl_sdpa(tr, q, k, v, mask, 0), 1, 2);
         const mt_sym *rs[3] = {b, seq, C(tr, p->hidden)};
         o = mt_reshape(tr, o, 3, rs);
         mt_tr_leave(tr);
-        mt_tensor *a = bert_out(tr, mt_tr_child(tr, at, "output"), o, h);
+        mt_tensor *a = bert_out(tr, lh->attn_out, o, h);
         mt_tr_leave(tr);
-        mt_module *im = mt_tr_child(tr, L, "intermediate");
-        mt_tr_enter(tr, im);
-        mt_tensor *f = mt_act_forward(tr, mt_tr_child(tr, im, "intermediate_act_fn"), cl_call(tr, im, "dense", a));
+        mt_tr_enter(tr, lh->inter);
+        mt_tensor *fd = mt_tr_call(tr, lh->inter_dense, a);
+        mt_tensor *f = mt_act_forward(tr, lh->inter_act, fd);
         mt_tr_leave(tr);
-        h = bert_out(tr, mt_tr_child(tr, L, "output"), f, a);
+        h = bert_out(tr, lh->out, f, a);
         mt_tr_leave(tr);
     }
     mt_tr_leave(tr);
     mt_tensor *pooled = NULL;
     if (p->head != BERT_MLM) {
-        mt_module *pool = mt_tr_child(tr, bm, "pooler");
-        mt_tr_enter(tr, pool);
+        mt_tr_enter(tr, mh->pool);
         mt_arg first[2] = {mt_a_slice(NULL, NULL, NULL), mt_a_int(0)};
-        pooled = cl_call(tr, pool, "dense", mt_index(tr, h, first, 2));
-        pooled = mt_act_forward(tr, mt_tr_child(tr, pool, "activation"), pooled);
+        pooled = mt_tr_call(tr, mh->pool_dense, mt_index(tr, h, first, 2));
+        pooled = mt_act_forward(tr, mh->pool_act, pooled);
         mt_tr_leave(tr);
     }
     if (bm != m->root) mt_tr_leave(tr);
@@ -216,17 +246,16 @@ static mt_status bert_forward(mt_model *m, mt_tracer *tr) {
         if (!h || !pooled) return cl_output(tr, NULL);
         return mt_tr_output(tr, outs, 2);
     }
-    mt_module *cls = mt_tr_child(tr, m->root, "cls"), *pr = mt_tr_child(tr, cls, "predictions");
-    mt_module *tf = mt_tr_child(tr, pr, "transform");
-    mt_tr_enter(tr, cls);
-    mt_tr_enter(tr, pr);
-    mt_tr_enter(tr, tf);
-    mt_tensor *t = mt_act_forward(tr, mt_tr_child(tr, tf, "transform_act_fn"), cl_call(tr, tf, "dense", h));
-    t = cl_call(tr, tf, "LayerNorm", t);
+    mt_tr_enter(tr, mh->cls);
+    mt_tr_enter(tr, mh->pr);
+    mt_tr_enter(tr, mh->tf);
+    mt_tensor *td = mt_tr_call(tr, mh->tf_dense, h);
+    mt_tensor *t = mt_act_forward(tr, mh->tf_act, td);
+    t = mt_tr_call(tr, mh->tf_ln, t);
     mt_tr_leave(tr);
-    mt_tensor *scores = cl_call(tr, pr, "decoder", t);
+    mt_tensor *scores = mt_tr_call(tr, mh->decoder, t);
     mt_tr_leave(tr);
-    mt_tensor *rel = p->head == BERT_PRETRAINING ? cl_call(tr, cls, "seq_relationship", pooled) : NULL;
+    mt_tensor *rel = p->head == BERT_PRETRAINING ? mt_tr_call(tr, mh->seq_rel, pooled) : NULL;
     mt_tr_leave(tr);
     if (p->head == BERT_MLM) return cl_output(tr, scores);
     if (!scores || !rel) return cl_output(tr, NULL);

@@ -167,6 +167,22 @@ const bool *mt_dec_sliding_pattern(mt_model *m, int64_t layers, int64_t period, 
     return v;
 }
 
+/* The kinds of the shared blocks' handles (blocks.h). */
+const mt_handle_kind mt_dec_h_kind = {"mt_dec_h"};
+const mt_handle_kind mt_dec_layer_h_kind = {"mt_dec_layer_h"};
+const mt_handle_kind mt_attn_h_kind = {"mt_attn_h"};
+const mt_handle_kind mt_mlp_h_kind = {"mt_mlp_h"};
+const mt_handle_kind mt_fc_mlp_h_kind = {"mt_fc_mlp_h"};
+const mt_handle_kind mt_norm_h_kind = {"mt_norm_h"};
+const mt_handle_kind mt_rope_h_kind = {"mt_rope_h"};
+
+mt_status mt_fc_mlp_bind(mt_ctx *ctx, mt_module *mlp, mt_module *fc1, mt_module *act, mt_module *fc2) {
+    mt_fc_mlp_h *h = MT_BIND(ctx, mlp, mt_fc_mlp_h);
+    if (!h) return mt_ctx_status(ctx);
+    *h = (mt_fc_mlp_h){fc1, act, fc2};
+    return MT_OK;
+}
+
 /* Module names: the family's override or Llama's. */
 #define NM(s, field, def) ((s)->names.field ? (s)->names.field : (def))
 
@@ -294,7 +310,10 @@ mt_module *mt_dec_rms_norm(mt_model *m, mt_module *parent, const char *name, con
     mt_module *n = mt_module_new(m->ctx, parent, name, s->cls.norm);
     if (!n) return NULL;
     mt_module_attr(m->ctx, n, "eps", mt_a_float(s->norm_eps));
-    if (!mt_param_new(m->ctx, n, "weight", s->dtype, MT_DEVICE_CPU, 1, &dim)) return NULL;
+    mt_param *w = mt_param_new(m->ctx, n, "weight", s->dtype, MT_DEVICE_CPU, 1, &dim);
+    mt_norm_h *h = w ? MT_BIND(m->ctx, n, mt_norm_h) : NULL;
+    if (!h) return NULL;
+    h->weight = w;
     return n;
 }
 
@@ -334,7 +353,10 @@ static mt_module *head_norm(mt_model *m, mt_module *parent, const char *name, co
     if (!n) return NULL;
     mt_module_attr(m->ctx, n, "eps", mt_a_float(s->norm_eps));
     int64_t shape[2] = {heads, s->head_dim};
-    if (!mt_param_new(m->ctx, n, "weight", s->dtype, MT_DEVICE_CPU, 2, shape)) return NULL;
+    mt_param *w = mt_param_new(m->ctx, n, "weight", s->dtype, MT_DEVICE_CPU, 2, shape);
+    mt_norm_h *h = w ? MT_BIND(m->ctx, n, mt_norm_h) : NULL;
+    if (!h) return NULL;
+    h->weight = w;
     return n;
 }
 
@@ -345,28 +367,30 @@ mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int
     mt_device dev = MT_DEVICE_CPU;
     int64_t qdim = s->heads * s->head_dim, kvdim = s->kv_heads * s->head_dim;
     mt_module *at = mt_module_new(ctx, L, NM(s, attn, "self_attn"), s->cls.attn);
-    if (!at) return mt_ctx_status(ctx);
+    mt_attn_h *h = MT_BIND(ctx, at, mt_attn_h);
+    if (!h) return mt_ctx_status(ctx);
     mt_module_attr(ctx, at, "num_heads", mt_a_int(s->heads));
     mt_module_attr(ctx, at, "num_key_value_heads", mt_a_int(s->kv_heads));
     mt_module_attr(ctx, at, "head_dim", mt_a_int(s->head_dim));
     if (s->caps.qkv == MT_QKV_FUSED_GROUPED) {
-        if (!mt_nn_linear(ctx, at, NM(s, qkv, "qkv_proj"), s->hidden, qdim + 2 * kvdim, s->qkv_bias, dt, dev))
+        if (!(h->qkv = mt_nn_linear(ctx, at, NM(s, qkv, "qkv_proj"), s->hidden, qdim + 2 * kvdim, s->qkv_bias, dt,
+                                    dev)))
             return mt_ctx_status(ctx);
-    } else if (!mt_nn_linear(ctx, at, NM(s, q, "q_proj"), s->hidden, qdim, s->qkv_bias, dt, dev) ||
-               !mt_nn_linear(ctx, at, NM(s, k, "k_proj"), s->hidden, kvdim, s->qkv_bias, dt, dev) ||
-               !mt_nn_linear(ctx, at, NM(s, v, "v_proj"), s->hidden, kvdim, s->qkv_bias, dt, dev)) {
+    } else if (!(h->q = mt_nn_linear(ctx, at, NM(s, q, "q_proj"), s->hidden, qdim, s->qkv_bias, dt, dev)) ||
+               !(h->k = mt_nn_linear(ctx, at, NM(s, k, "k_proj"), s->hidden, kvdim, s->qkv_bias, dt, dev)) ||
+               !(h->v = mt_nn_linear(ctx, at, NM(s, v, "v_proj"), s->hidden, kvdim, s->qkv_bias, dt, dev))) {
         return mt_ctx_status(ctx);
     }
-    if (!mt_nn_linear(ctx, at, NM(s, o, "o_proj"), qdim, s->hidden, s->o_bias, dt, dev))
+    if (!(h->o = mt_nn_linear(ctx, at, NM(s, o, "o_proj"), qdim, s->hidden, s->o_bias, dt, dev)))
         return mt_ctx_status(ctx);
     if (s->caps.qk_norm != MT_QK_NORM_NONE && s->caps.qk_norm_per_head) {
-        if (!head_norm(m, at, NM(s, q_norm, "q_norm"), s, s->heads) ||
-            !head_norm(m, at, NM(s, k_norm, "k_norm"), s, s->kv_heads))
+        if (!(h->q_norm = head_norm(m, at, NM(s, q_norm, "q_norm"), s, s->heads)) ||
+            !(h->k_norm = head_norm(m, at, NM(s, k_norm, "k_norm"), s, s->kv_heads)))
             return mt_ctx_status(ctx);
     } else if (s->caps.qk_norm != MT_QK_NORM_NONE) {
         bool head = s->caps.qk_norm != MT_QK_NORM_FULL;
-        if (!qk_norm(m, at, NM(s, q_norm, "q_norm"), s, head ? s->head_dim : qdim) ||
-            !qk_norm(m, at, NM(s, k_norm, "k_norm"), s, head ? s->head_dim : kvdim))
+        if (!(h->q_norm = qk_norm(m, at, NM(s, q_norm, "q_norm"), s, head ? s->head_dim : qdim)) ||
+            !(h->k_norm = qk_norm(m, at, NM(s, k_norm, "k_norm"), s, head ? s->head_dim : kvdim)))
             return mt_ctx_status(ctx);
     }
     return MT_OK;
@@ -378,11 +402,12 @@ mt_module *mt_dec_gated_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *mlp = mt_module_new(ctx, parent, name, cls);
-    if (!mlp ||
-        !mt_nn_linear(ctx, mlp, NM(s, gate, "gate_proj"), s->hidden, inter, s->mlp_bias, dt, dev) ||
-        !mt_nn_linear(ctx, mlp, NM(s, up, "up_proj"), s->hidden, inter, s->mlp_bias, dt, dev) ||
-        !mt_nn_linear(ctx, mlp, NM(s, down, "down_proj"), inter, s->hidden, s->mlp_bias, dt, dev) ||
-        !mt_act_new(m, mlp, "act_fn", s->hidden_act, "hidden_act"))
+    mt_mlp_h *h = MT_BIND(ctx, mlp, mt_mlp_h);
+    if (!h ||
+        !(h->gate = mt_nn_linear(ctx, mlp, NM(s, gate, "gate_proj"), s->hidden, inter, s->mlp_bias, dt, dev)) ||
+        !(h->up = mt_nn_linear(ctx, mlp, NM(s, up, "up_proj"), s->hidden, inter, s->mlp_bias, dt, dev)) ||
+        !(h->down = mt_nn_linear(ctx, mlp, NM(s, down, "down_proj"), inter, s->hidden, s->mlp_bias, dt, dev)) ||
+        !(h->act = mt_act_new(m, mlp, "act_fn", s->hidden_act, "hidden_act")))
         return NULL;
     return mlp;
 }
@@ -391,12 +416,13 @@ mt_module *mt_dec_gated_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent
 static mt_module *plain_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent, const char *name) {
     mt_ctx *ctx = m->ctx;
     mt_module *mlp = mt_module_new(ctx, parent, name, s->cls.mlp);
-    if (!mlp ||
-        !mt_nn_linear(ctx, mlp, NM(s, fc_in, "c_fc"), s->hidden, s->intermediate, s->mlp_bias, s->dtype,
-                      MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, mlp, NM(s, fc_out, "c_proj"), s->intermediate, s->hidden, s->mlp_bias, s->dtype,
-                      MT_DEVICE_CPU) ||
-        !mt_act_new(m, mlp, "act", s->hidden_act, "hidden_act"))
+    mt_mlp_h *h = MT_BIND(ctx, mlp, mt_mlp_h);
+    if (!h ||
+        !(h->up = mt_nn_linear(ctx, mlp, NM(s, fc_in, "c_fc"), s->hidden, s->intermediate, s->mlp_bias, s->dtype,
+                               MT_DEVICE_CPU)) ||
+        !(h->down = mt_nn_linear(ctx, mlp, NM(s, fc_out, "c_proj"), s->intermediate, s->hidden, s->mlp_bias,
+                                 s->dtype, MT_DEVICE_CPU)) ||
+        !(h->act = mt_act_new(m, mlp, "act", s->hidden_act, "hidden_act")))
         return NULL;
     return mlp;
 }
@@ -410,26 +436,27 @@ mt_status mt_dec_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, int6
 }
 
 /* Llama's pre-norm layer: input_layernorm, post_attention_layernorm. */
-static mt_status pre_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
+static mt_status pre_norms(mt_model *m, const mt_dec_spec *s, mt_module *L, mt_module *norms[MT_DEC_MAX_NORMS]) {
     const char *in = NM(s, attn_norm, "input_layernorm"), *post = NM(s, mlp_norm, "post_attention_layernorm");
-    return rms_norm(m, L, in, s) && rms_norm(m, L, post, s) ? MT_OK : mt_ctx_status(m->ctx);
+    return (norms[0] = rms_norm(m, L, in, s)) && (norms[1] = rms_norm(m, L, post, s)) ? MT_OK
+                                                                                       : mt_ctx_status(m->ctx);
 }
 
 /* LlamaRotaryEmbedding and its copies: rope_type and rope_theta recorded as attributes. */
-static mt_status rotary_module(mt_model *m, mt_module *model, const char *name, const char *rope_type,
-                               double theta, int64_t rotary_dim, const char *cls) {
+static mt_module *rotary_module(mt_model *m, mt_module *model, const char *name, const char *rope_type,
+                                double theta, int64_t rotary_dim, const char *cls) {
     mt_module *rot = mt_rope_module(m, model, name, cls, rotary_dim);
-    if (!rot) return mt_ctx_status(m->ctx);
+    if (!rot) return NULL;
     mt_module_attr(m->ctx, rot, "rope_type", mt_a_str(rope_type));
     mt_module_attr(m->ctx, rot, "rope_theta", mt_a_float(theta));
-    return MT_OK;
+    return rot;
 }
 
 /* An nn.Embedding subclass traced through (Gemma3TextScaledWordEmbedding):
  * weight [vocab, hidden], then a non-persistent 0-dim buffer embed_scale
  * (torch.tensor(python float) takes the default dtype, which from_pretrained
  * sets to the model dtype while building). */
-static mt_module *scaled_embedding(mt_model *m, mt_module *model, const mt_dec_spec *s) {
+static mt_module *scaled_embedding(mt_model *m, mt_module *model, const mt_dec_spec *s, mt_dec_h *dh) {
     mt_ctx *ctx = m->ctx;
     mt_module *e = mt_module_new(ctx, model, NM(s, embed, "embed_tokens"), s->caps.embed_cls);
     if (!e) return NULL;
@@ -439,8 +466,8 @@ static mt_module *scaled_embedding(mt_model *m, mt_module *model, const mt_dec_s
                                                                          : mt_a_none());
     mt_module_attr(ctx, e, "embed_scale", mt_a_float(s->caps.embed_scale));
     int64_t shape[2] = {s->vocab, s->hidden};
-    if (!mt_param_new(ctx, e, "weight", s->dtype, MT_DEVICE_CPU, 2, shape) ||
-        !mt_buffer_new(ctx, e, "embed_scale", s->dtype, MT_DEVICE_CPU, 0, shape, false, true))
+    if (!(dh->embed_weight = mt_param_new(ctx, e, "weight", s->dtype, MT_DEVICE_CPU, 2, shape)) ||
+        !(dh->embed_scale = mt_buffer_new(ctx, e, "embed_scale", s->dtype, MT_DEVICE_CPU, 0, shape, false, true)))
         return NULL;
     return e;
 }
@@ -459,11 +486,13 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
     mt_device dev = MT_DEVICE_CPU; /* requested; the meta scope turns it into META */
     mt_module *root = s->root ? s->root : m->root;
     mt_module *model_parent = s->model_parent ? s->model_parent : root;
-    mt_module *model = mt_module_new(ctx, model_parent, NM(s, model, "model"), s->cls.model);
+    mt_dec_h *dh = MT_BIND(ctx, root, mt_dec_h);
+    if (!dh) return mt_ctx_status(ctx);
+    mt_module *model = dh->model = mt_module_new(ctx, model_parent, NM(s, model, "model"), s->cls.model);
     if (!model) return mt_ctx_status(ctx);
-    mt_module *emb = s->caps.embed_cls ? scaled_embedding(m, model, s)
+    mt_module *emb = dh->embed = s->caps.embed_cls ? scaled_embedding(m, model, s, dh)
                                        : mt_nn_embedding(ctx, model, NM(s, embed, "embed_tokens"), s->vocab, s->hidden, dt, dev);
-    mt_module *layers = mt_module_new(ctx, model, NM(s, layers, "layers"), "ModuleList");
+    mt_module *layers = dh->layers = mt_module_new(ctx, model, NM(s, layers, "layers"), "ModuleList");
     if (!emb || !layers) return mt_ctx_status(ctx);
     mt_status (*build_attn)(mt_model *, const mt_dec_spec *, mt_module *, int64_t) =
         s->hooks.build_attn ? s->hooks.build_attn : mt_dec_build_attn;
@@ -473,24 +502,34 @@ mt_status mt_dec_build(mt_model *m, const mt_dec_spec *s) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
         mt_module *L = mt_module_new(ctx, layers, idx, s->cls.layer);
-        if (!L) return mt_ctx_status(ctx);
+        mt_dec_layer_h *lh = MT_BIND(ctx, L, mt_dec_layer_h);
+        if (!lh) return mt_ctx_status(ctx);
         /* registration order = transformers' __init__ order: self_attn, mlp, norms */
         if (build_attn(m, s, L, i) != MT_OK || build_mlp(m, s, L, i) != MT_OK) return mt_ctx_status(ctx);
-        if ((s->caps.layout ? s->caps.layout->build_norms : pre_norms)(m, s, L) != MT_OK) return mt_ctx_status(ctx);
+        if ((s->caps.layout ? s->caps.layout->build_norms : pre_norms)(m, s, L, lh->norm) != MT_OK)
+            return mt_ctx_status(ctx);
+        if (s->hooks.build_after_norms && s->hooks.build_after_norms(m, s, L, i) != MT_OK) return mt_ctx_status(ctx);
+        /* the hooks made these: bound by name here, so a wrong name fails the build. A layer whose
+         * attention slot holds another mixer (names.attn_alt, Bamba's "mamba") has no self_attn */
+        const char *at_name = NM(s, attn, "self_attn");
+        if (s->names.attn_alt && !mt_module_child(L, at_name)) at_name = s->names.attn_alt;
+        if (!(lh->attn = mt_bind_child(ctx, L, at_name)) || !(lh->mlp = mt_bind_child(ctx, L, NM(s, mlp, "mlp"))))
+            return mt_ctx_status(ctx);
     }
-    if (!rms_norm(m, model, NM(s, final_norm, "norm"), s)) return mt_ctx_status(ctx);
+    if (!(dh->norm = rms_norm(m, model, NM(s, final_norm, "norm"), s))) return mt_ctx_status(ctx);
     if (!s->caps.no_rotary &&
-        rotary_module(m, model, "rotary_emb", s->rope_type, s->rope_theta, s->rotary_dim, s->cls.rotary) != MT_OK)
+        !(dh->rotary = rotary_module(m, model, "rotary_emb", s->rope_type, s->rope_theta, s->rotary_dim,
+                                     s->cls.rotary)))
         return mt_ctx_status(ctx);
     if (s->caps.local_rope_theta > 0 &&
-        rotary_module(m, model, "rotary_emb_local", "default", s->caps.local_rope_theta, s->rotary_dim,
-                      s->cls.rotary) != MT_OK)
+        !(dh->rotary_local = rotary_module(m, model, "rotary_emb_local", "default", s->caps.local_rope_theta,
+                                           s->rotary_dim, s->cls.rotary)))
         return mt_ctx_status(ctx);
     const char *head = NM(s, lm_head, "lm_head");
     if (s->tie_embeddings) {
-        if (!mt_nn_linear_tied(ctx, root, head, mt_module_param(emb, "weight")))
+        if (!(dh->lm_head = mt_nn_linear_tied(ctx, root, head, mt_module_param(emb, "weight"))))
             return mt_ctx_status(ctx);
-    } else if (!mt_nn_linear(ctx, root, head, s->hidden, s->vocab, false, dt, dev)) {
+    } else if (!(dh->lm_head = mt_nn_linear(ctx, root, head, s->hidden, s->vocab, false, dt, dev))) {
         return mt_ctx_status(ctx);
     }
     mt_model_info(m, "vocab_size", mt_a_int(s->vocab));
@@ -525,7 +564,8 @@ mt_tensor *mt_dec_rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight"));
+    const mt_norm_h *nh = MT_BOUND(tr, n, mt_norm_h);
+    mt_tensor *w = nh ? mt_tr_get_attr(tr, nh->weight) : NULL;
     mt_tensor *y = mt_mul(tr, w, mt_to(tr, h, in_dt));
     mt_tr_leave(tr);
     return y;
@@ -539,7 +579,8 @@ static mt_tensor *gemma_rms_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
-    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight")), MT_FLOAT32);
+    const mt_norm_h *nh = MT_BOUND(tr, n, mt_norm_h);
+    mt_tensor *w = nh ? mt_to(tr, mt_tr_get_attr(tr, nh->weight), MT_FLOAT32) : NULL;
     mt_tensor *w1 = w ? mt_tr_op1(tr, MT_OP_ADD, (mt_arg[]){mt_a_float(1.0), mt_a_tensor(w)}, 2, NULL, 0) : NULL;
     h = mt_mul(tr, h, w1);
     mt_tensor *y = h ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(h), mt_a_tensor(x)}, 2, NULL, 0) : NULL;
@@ -560,7 +601,8 @@ static mt_tensor *fp32_layer_norm_forward(mt_tracer *tr, mt_module *n, mt_tensor
     mt_tensor *inv = mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f));
     mt_tensor *centered = mt_sub(tr, h, mean);
     h = mt_mul(tr, centered, inv);
-    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight")), MT_FLOAT32);
+    const mt_norm_h *nh = MT_BOUND(tr, n, mt_norm_h);
+    mt_tensor *w = nh ? mt_to(tr, mt_tr_get_attr(tr, nh->weight), MT_FLOAT32) : NULL;
     mt_tensor *y = mt_to(tr, mt_mul(tr, w, h), in_dt);
     mt_tr_leave(tr);
     return y;
@@ -612,14 +654,14 @@ static mt_tensor *clamp_sym(mt_tracer *tr, mt_tensor *x, double c) {
 }
 
 /* q, k, v [b, heads, seq, head_dim] from the projections the spec describes. */
-static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_spec *s, mt_tensor **qo,
+static void attn_qkv(mt_tracer *tr, const mt_attn_h *at, mt_tensor *x, const mt_dec_spec *s, mt_tensor **qo,
                      mt_tensor **ko, mt_tensor **vo) {
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     mt_tensor *q, *k, *v;
     if (s->caps.qkv == MT_QKV_FUSED_GROUPED) {
         /* rows grouped per kv head: [groups query heads, key, value] */
         int64_t groups = s->heads / s->kv_heads;
-        mt_tensor *qkv = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, qkv, "qkv_proj")), x);
+        mt_tensor *qkv = mt_tr_call(tr, at->qkv, x);
         const mt_sym *gs[5] = {b, q_len, C(tr, s->kv_heads), C(tr, groups + 2), C(tr, s->head_dim)};
         qkv = mt_view(tr, qkv, 5, gs);
         mt_arg iq[3] = {mt_a_ellipsis(), mt_a_slice(NULL, C(tr, groups), NULL), mt_a_slice(NULL, NULL, NULL)};
@@ -637,19 +679,19 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
     }
     bool full = s->caps.qk_norm == MT_QK_NORM_FULL, first = full && s->caps.qk_norm_first;
     /* OLMoE: q_norm(q_proj(x)), k_norm(k_proj(x)), v_proj(x) in that order */
-    q = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, q, "q_proj")), x);
-    if (first) q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
-    k = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, k, "k_proj")), x);
-    if (first) k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
-    v = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, v, "v_proj")), x);
+    q = mt_tr_call(tr, at->q, x);
+    if (first) q = mt_dec_norm_forward(tr, at->q_norm, q, s);
+    k = mt_tr_call(tr, at->k, x);
+    if (first) k = mt_dec_norm_forward(tr, at->k_norm, k, s);
+    v = mt_tr_call(tr, at->v, x);
     if (s->caps.clip_qkv > 0) {
         q = clamp_sym(tr, q, s->caps.clip_qkv);
         k = clamp_sym(tr, k, s->caps.clip_qkv);
         v = clamp_sym(tr, v, s->caps.clip_qkv);
     }
     if (full && !first) {
-        q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
-        k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
+        q = mt_dec_norm_forward(tr, at->q_norm, q, s);
+        k = mt_dec_norm_forward(tr, at->k_norm, k, s);
     }
     const mt_sym *qs[4] = {b, q_len, C(tr, s->heads), C(tr, s->head_dim)};
     const mt_sym *ks[4] = {b, q_len, C(tr, s->kv_heads), C(tr, s->head_dim)};
@@ -658,13 +700,13 @@ static void attn_qkv(mt_tracer *tr, mt_module *at, mt_tensor *x, const mt_dec_sp
         q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
         k = mt_transpose(tr, mt_view(tr, k, 4, ks), 1, 2);
         *vo = mt_transpose(tr, mt_view(tr, v, 4, ks), 1, 2);
-        *qo = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
-        *ko = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
+        *qo = mt_dec_norm_forward(tr, at->q_norm, q, s);
+        *ko = mt_dec_norm_forward(tr, at->k_norm, k, s);
         return;
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD) {
-        q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), mt_view(tr, q, 4, qs), s);
-        k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), mt_view(tr, k, 4, ks), s);
+        q = mt_dec_norm_forward(tr, at->q_norm, mt_view(tr, q, 4, qs), s);
+        k = mt_dec_norm_forward(tr, at->k_norm, mt_view(tr, k, 4, ks), s);
         *qo = mt_transpose(tr, q, 1, 2);
         *ko = mt_transpose(tr, k, 1, 2);
     } else {
@@ -762,9 +804,11 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
                                mt_tensor *cos, mt_tensor *sin, const mt_dec_spec *s) {
     if (!x) return NULL;
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     mt_tr_enter(tr, at);
     mt_tensor *q, *k, *v;
-    attn_qkv(tr, at, x, s, &q, &k, &v);
+    attn_qkv(tr, ah, x, s, &q, &k, &v);
     if (s->caps.rope_interleave) {
         /* Cohere apply_rotary_pos_emb: q.float(), k.float(), rotate, .to(dtype) */
         mt_dtype qdt = q ? q->dtype : s->dtype, kdt = k ? k->dtype : s->dtype;
@@ -789,8 +833,8 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         k = mt_rope_apply(tr, k, c, sn, MT_ROPE_HALF, s->rotary_dim);
     }
     if (s->caps.qk_norm == MT_QK_NORM_HEAD_POST_ROPE) { /* Hunyuan: on [b, heads, seq, head_dim] after rotary */
-        q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, q_norm, "q_norm")), q, s);
-        k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, NM(s, k_norm, "k_norm")), k, s);
+        q = mt_dec_norm_forward(tr, ah->q_norm, q, s);
+        k = mt_dec_norm_forward(tr, ah->k_norm, k, s);
     }
     mt_tensor *o = NULL;
     if (mask) {
@@ -805,23 +849,25 @@ mt_tensor *mt_dec_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     }
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_view(tr, o, 3, os);
-    o = mt_tr_call(tr, mt_tr_child(tr, at, NM(s, o, "o_proj")), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
 
 mt_tensor *mt_dec_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
+    const mt_mlp_h *mh = MT_BOUND(tr, mlp, mt_mlp_h);
+    if (!mh) return NULL;
     mt_tr_enter(tr, mlp);
     mt_tensor *y;
     if (s->caps.mlp == MT_MLP_PLAIN) {
-        mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, fc_in, "c_fc")), x);
-        h = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), h);
-        y = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, fc_out, "c_proj")), h);
+        mt_tensor *h = mt_tr_call(tr, mh->up, x);
+        h = mt_act_forward(tr, mh->act, h);
+        y = mt_tr_call(tr, mh->down, h);
     } else {
-        mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, mlp, "act_fn"),
-                                      mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, gate, "gate_proj")), x));
-        mt_tensor *u = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, up, "up_proj")), x);
-        y = mt_tr_call(tr, mt_tr_child(tr, mlp, NM(s, down, "down_proj")), mt_mul(tr, g, u));
+        mt_tensor *gp = mt_tr_call(tr, mh->gate, x);
+        mt_tensor *g = mt_act_forward(tr, mh->act, gp);
+        mt_tensor *u = mt_tr_call(tr, mh->up, x);
+        y = mt_tr_call(tr, mh->down, mt_mul(tr, g, u));
     }
     mt_tr_leave(tr);
     return y;
@@ -887,9 +933,13 @@ mt_tensor *mt_dec_residual_add(mt_tracer *tr, mt_tensor *res, mt_tensor *out, co
     return mt_add(tr, res, out);
 }
 
-mt_tensor *mt_dec_layer_norm(mt_tracer *tr, const mt_dec_layer *ly, const char *name, mt_tensor *x,
-                             const mt_dec_spec *s) {
-    return mt_dec_norm_forward(tr, mt_tr_child(tr, ly->L, name), x, s);
+mt_tensor *mt_dec_layer_norm(mt_tracer *tr, const mt_dec_layer *ly, int i, mt_tensor *x, const mt_dec_spec *s) {
+    mt_module *n = ly->norm && i >= 0 && i < MT_DEC_MAX_NORMS ? ly->norm[i] : NULL;
+    if (!n && x)
+        mt_fail(tr->ctx, MT_ERR_INTERNAL,
+                "module '%s' (%s): its layout reads norm %d, which its build_norms did not make",
+                ly->L->path, ly->L->type, i);
+    return mt_dec_norm_forward(tr, n, x, s);
 }
 
 mt_tensor *mt_dec_layer_attn(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x, const mt_dec_spec *s) {
@@ -904,27 +954,28 @@ mt_tensor *mt_dec_layer_mlp(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x,
 /* Llama's pre-norm layer: x + attn(input_layernorm(x)); x + mlp(post_attention_layernorm(x)). */
 static mt_tensor *pre_norm_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
     mt_tensor *res = h;
-    mt_tensor *a = mt_dec_layer_norm(tr, ly, NM(s, attn_norm, "input_layernorm"), h, s);
+    mt_tensor *a = mt_dec_layer_norm(tr, ly, 0, h, s);
     a = mt_dec_layer_attn(tr, ly, a, s);
     h = mt_dec_residual_add(tr, res, a, s);
     res = h;
-    mt_tensor *f = mt_dec_layer_norm(tr, ly, NM(s, mlp_norm, "post_attention_layernorm"), h, s);
+    mt_tensor *f = mt_dec_layer_norm(tr, ly, 1, h, s);
     f = mt_dec_layer_mlp(tr, ly, f, s);
     return mt_dec_residual_add(tr, res, f, s);
 }
 
 /* nn.Embedding.forward inlined, then * embed_scale.to(weight.dtype). */
-static mt_tensor *scaled_embedding_forward(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
+static mt_tensor *scaled_embedding_forward(mt_tracer *tr, const mt_dec_h *dh, mt_tensor *ids) {
+    mt_module *e = dh->embed;
     if (!e || !ids) return NULL;
     const mt_arg *pad = mt_module_get_attr(e, "padding_idx");
     mt_tr_enter(tr, e);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, e, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, dh->embed_weight);
     mt_tensor *h = w ? mt_tr_op1(tr, MT_OP_EMBEDDING,
                                  (mt_arg[]){mt_a_tensor(ids), mt_a_tensor(w), pad ? *pad : mt_a_none(), mt_a_none(),
                                             mt_a_float(2.0), mt_a_bool(false), mt_a_bool(false)},
                                  7, NULL, 0)
                      : NULL;
-    mt_tensor *sc = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, e, "embed_scale")), w ? w->dtype : MT_FLOAT32);
+    mt_tensor *sc = mt_to(tr, mt_tr_get_attr(tr, dh->embed_scale), w ? w->dtype : MT_FLOAT32);
     mt_tensor *y = mt_mul(tr, h, sc);
     mt_tr_leave(tr);
     return y;
@@ -943,9 +994,11 @@ void mt_vision_info(mt_model *m, int64_t hidden, int64_t intermediate, int64_t l
 mt_tensor *mt_fc_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!mlp) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc1"), x);
-    f = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), f);
-    f = mt_tr_call(tr, mt_tr_child(tr, mlp, "fc2"), f);
+    const mt_fc_mlp_h *fh = MT_BOUND(tr, mlp, mt_fc_mlp_h);
+    if (!fh) return NULL;
+    mt_tensor *f = mt_tr_call(tr, fh->fc1, x);
+    f = mt_act_forward(tr, fh->act, f);
+    f = mt_tr_call(tr, fh->fc2, f);
     mt_tr_leave(tr);
     return f;
 }
@@ -1022,19 +1075,20 @@ mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, i
 mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
     mt_module *root = s->root ? s->root : m->root;
-    mt_module *model = mt_tr_child(tr, s->model_parent ? s->model_parent : root, NM(s, model, "model"));
-    mt_module *emb = mt_tr_child(tr, model, NM(s, embed, "embed_tokens"));
+    const mt_dec_h *dh = MT_BOUND(tr, root, mt_dec_h);
+    if (!dh) return mt_ctx_status(tr->ctx);
+    mt_module *model = dh->model, *emb = dh->embed;
     mt_tensor *h = NULL;
     if (s->hooks.merge_embeds) { /* embedded and merged by the wrapper, then the decoder runs */
         if (s->model_parent) mt_tr_enter(tr, s->model_parent); /* the wrapper model embeds and merges */
-        h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
+        h = s->caps.embed_cls ? scaled_embedding_forward(tr, dh, ids) : mt_tr_call(tr, emb, ids);
         h = s->hooks.merge_embeds(tr, m, s, ids, h);
         if (s->root) mt_tr_enter(tr, root); /* a wrapper's language_model (the model's own root is entered) */
         mt_tr_enter(tr, model);
     } else {
         if (s->model_parent) mt_tr_enter(tr, s->model_parent);
         mt_tr_enter(tr, model);
-        h = s->caps.embed_cls ? scaled_embedding_forward(tr, emb, ids) : mt_tr_call(tr, emb, ids);
+        h = s->caps.embed_cls ? scaled_embedding_forward(tr, dh, ids) : mt_tr_call(tr, emb, ids);
     }
     if (s->caps.embed_scale != 0 && !s->caps.embed_scale_in_dtype && !s->caps.embed_cls)
         h = mt_mul_s(tr, h, s->caps.embed_scale);
@@ -1049,35 +1103,32 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
     mt_tensor *cos = NULL, *sin = NULL, *lcos = NULL, *lsin = NULL;
     mt_rope_layout layout = s->caps.rope_interleave ? MT_ROPE_REPEAT : MT_ROPE_CAT;
     if (s->caps.mrope_section && s->caps.mrope_interleaved)
-        mt_rope_cos_sin_mrope(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, s->caps.mrope_section,
-                              s->attention_scaling, &cos, &sin);
+        mt_rope_cos_sin_mrope(tr, dh->rotary, h, pos, s->caps.mrope_section, s->attention_scaling, &cos, &sin);
     else if (!s->caps.no_rotary)
-        mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, layout, s->attention_scaling, &cos, &sin);
+        mt_rope_cos_sin(tr, dh->rotary, h, pos, layout, s->attention_scaling, &cos, &sin);
     if (s->caps.local_rope_theta > 0)
-        mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb_local"), h, pos, layout, 1.0, &lcos, &lsin);
+        mt_rope_cos_sin(tr, dh->rotary_local, h, pos, layout, 1.0, &lcos, &lsin);
     if (s->caps.embed_scale != 0 && s->caps.embed_scale_in_dtype && !s->caps.embed_cls && h)
         h = mt_mul_s(tr, h, mt_dtype_round(h->dtype, s->caps.embed_scale));
-    mt_module *layers = mt_tr_child(tr, model, NM(s, layers, "layers"));
+    mt_module *layers = dh->layers;
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
         bool slide = layer_slides(s, i);
         mt_tensor *lm = slide ? smask : mask;
         mt_tensor *c = (slide && lcos) ? lcos : cos, *sn = (slide && lsin) ? lsin : sin;
         if (s->caps.nope && s->caps.nope[i]) c = sn = NULL; /* NoPE layer: no rotary */
-        /* a layer whose attention slot holds another mixer (names.attn_alt, Bamba's "mamba") has no self_attn */
-        const char *at_name = s->names.attn_alt && !mt_module_child(L, NM(s, attn, "self_attn")) ? s->names.attn_alt
-                                                                                                  : NM(s, attn, "self_attn");
-        mt_module *at = mt_tr_child(tr, L, at_name), *mlp = mt_tr_child(tr, L, NM(s, mlp, "mlp"));
+        const mt_dec_layer_h *lh = MT_BOUND(tr, L, mt_dec_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
-        mt_dec_layer ly = {L, at, mlp, lm, c, sn};
+        mt_dec_layer ly = {L, lh->attn, lh->mlp, lm, c, sn, lh->norm};
         h = (s->caps.layout ? s->caps.layout->forward : pre_norm_forward)(tr, &ly, h, s);
         mt_tr_leave(tr);
         if (s->hooks.after_layer) h = s->hooks.after_layer(tr, m, s, i, h);
     }
-    h = mt_dec_norm_forward(tr, mt_tr_child(tr, model, NM(s, final_norm, "norm")), h, s);
+    h = mt_dec_norm_forward(tr, dh->norm, h, s);
     mt_tr_leave(tr);
     if (s->model_parent) mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, root, NM(s, lm_head, "lm_head")), h);
+    mt_tensor *logits = mt_tr_call(tr, dh->lm_head, h);
     if (s->caps.logits_mul != 0) logits = mt_mul_s(tr, logits, s->caps.logits_mul);
     if (s->caps.logits_div != 0) logits = mt_div_s(tr, logits, s->caps.logits_div);
     if (s->caps.final_softcap > 0) {

@@ -28,6 +28,9 @@ typedef struct mt_dec_hooks {
     mt_status (*build_attn)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer, int64_t index);
     mt_tensor *(*attn_forward)(mt_tracer *tr, mt_module *attn, mt_tensor *x, mt_tensor *mask,
                                mt_tensor *cos, mt_tensor *sin, const struct mt_dec_spec *s);
+    /* Modules the layer registers after its norms (GraniteMoeHybrid's shared_mlp and Mamba
+     * mixer); NULL: none. Called before the layer's handle is bound, so a slot it builds is found. */
+    mt_status (*build_after_norms)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer, int64_t index);
     /* A multimodal wrapper's merge (Gemma 3): called with the token embeddings
      * before the decoder's model is entered (the embedding is then recorded at the
      * caller's level, as the wrapper calls get_input_embeddings()); returns the
@@ -61,23 +64,84 @@ typedef enum mt_qk_norm {
     MT_QK_NORM_HEAD_POST_ROPE, /* over head_dim on [b, heads, seq, head_dim] after the rotary (Hunyuan) */
 } mt_qk_norm;
 
+/* ---- handles bound at build (nn.h, mt_module_bind) ----
+ * What the shared forwards read instead of looking children up by name: each
+ * shared constructor binds one to the module it makes, holding the pointers
+ * it got; a composed descendant (a hook's attention, a layout's norms) is
+ * bound by mt_bind_child at build, so a wrong name fails the build. */
+#define MT_DEC_MAX_NORMS 4
+/* The CausalLM's (bound to s->root, else m->root, by mt_dec_build). */
+typedef struct mt_dec_h {
+    mt_module *model, *embed, *layers, *norm, *rotary, *rotary_local, *lm_head;
+    mt_param *embed_weight, *embed_scale; /* caps.embed_cls: the embedding traced through */
+} mt_dec_h;
+extern const mt_handle_kind mt_dec_h_kind;
+/* A decoder layer's (bound to the layer by mt_dec_build): its attention (or the
+ * mixer in its place), MLP and norms in the order its layout reads them. */
+typedef struct mt_dec_layer_h {
+    mt_module *attn, *mlp;
+    mt_module *norm[MT_DEC_MAX_NORMS];
+    mt_module *aux; /* a module the family's hooks read beside them (GraniteMoeHybrid's shared_mlp beside its
+                     * sparse block), stored by the family's build; NULL: none */
+} mt_dec_layer_h;
+extern const mt_handle_kind mt_dec_layer_h_kind;
+/* Llama's attention (mt_dec_build_attn): the projections the spec made (qkv
+ * when fused, q/k/v otherwise), o, and the q/k norms (NULL without). */
+typedef struct mt_attn_h {
+    mt_module *q, *k, *v, *o, *qkv, *q_norm, *k_norm;
+    mt_param *sinks; /* gpt-oss's per-head attention sinks (its build adds them); NULL elsewhere */
+} mt_attn_h;
+extern const mt_handle_kind mt_attn_h_kind;
+/* A gated MLP (gate, up, down, act: mt_dec_gated_mlp) or a plain one (up = c_fc,
+ * down = c_proj, act; gate NULL). */
+typedef struct mt_mlp_h {
+    mt_module *gate, *up, *down, *act;
+} mt_mlp_h;
+extern const mt_handle_kind mt_mlp_h_kind;
+/* A vision encoder's MLP (mt_fc_mlp_bind): fc1, activation_fn, fc2. */
+typedef struct mt_fc_mlp_h {
+    mt_module *fc1, *act, *fc2;
+} mt_fc_mlp_h;
+extern const mt_handle_kind mt_fc_mlp_h_kind;
+/* A norm with one weight (RMSNorm, Gemma's, Cohere's LayerNorm: mt_dec_norm, mt_dec_rms_norm). */
+typedef struct mt_norm_h {
+    mt_param *weight;
+} mt_norm_h;
+extern const mt_handle_kind mt_norm_h_kind;
+/* A rotary module's inv_freq buffer (mt_rope_module). */
+typedef struct mt_rope_h {
+    mt_param *inv_freq;
+} mt_rope_h;
+extern const mt_handle_kind mt_rope_h_kind;
+/* The typed read of a handle in a forward: MT_BOUND(tr, module, mt_attn_h) is a
+ * const mt_attn_h * (NULL and an error naming the path when the module has none). */
+#define MT_BOUND(tr, mod, T) ((const T *)mt_tr_bound((tr), (mod), &T##_kind))
+/* A zeroed handle of type T bound to mod at build (NULL on error). */
+#define MT_BIND(ctx, mod, T) ((T *)mt_module_bind((ctx), (mod), &T##_kind, sizeof(T)))
+/* Bind an fc1/activation_fn/fc2 MLP the caller built (SiglipMLP, Llama4VisionMLP). */
+mt_status mt_fc_mlp_bind(mt_ctx *ctx, mt_module *mlp, mt_module *fc1, mt_module *act, mt_module *fc2);
+
 /* One decoder layer as its layout sees it while tracing: the layer, its
- * attention (or the mixer in its place) and MLP modules, and the mask and
- * rotary tables that apply to it (cos = sin = NULL on a NoPE layer). */
+ * attention (or the mixer in its place) and MLP modules, its norms (the
+ * layout's build_norms order), and the mask and rotary tables that apply to it
+ * (cos = sin = NULL on a NoPE layer). */
 typedef struct mt_dec_layer {
     mt_module *L, *attn, *mlp;
     mt_tensor *mask, *cos, *sin;
+    mt_module *const *norm;
 } mt_dec_layer;
 
 /* How a layer's norms and residuals are wired: its norms (built in
- * transformers' registration order, after attention and MLP) and its forward
- * from the residual stream in to the stream out. NULL in caps.layout is
+ * transformers' registration order, after attention and MLP, each stored in
+ * norms[] in the order the forward reads them through mt_dec_layer_norm) and
+ * its forward from the residual stream in to the stream out. NULL in caps.layout is
  * Llama's pre-norm x + attn(n1(x)); x + mlp(n2(x)). The other layouts live with
  * the family that introduced them and are shared from there: Gemma 2's sandwich
  * (gemma2.c, Gemma 3 too), OLMo 2's post-norm (olmo2.c) and Cohere's parallel
  * block (cohere.c, StableLM's use_parallel_residual too). */
 typedef struct mt_dec_layout {
-    mt_status (*build_norms)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer);
+    mt_status (*build_norms)(mt_model *m, const struct mt_dec_spec *s, mt_module *layer,
+                             mt_module *norms[MT_DEC_MAX_NORMS]);
     mt_tensor *(*forward)(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const struct mt_dec_spec *s);
 } mt_dec_layout;
 
@@ -229,7 +293,9 @@ const mt_sym *mt_image_count(mt_model *m, int64_t tokens_per_image);
 mt_status mt_image_input(mt_model *m, mt_tracer *tr, int64_t tokens_per_image, int64_t channels, int64_t size,
                          mt_dtype dtype);
 
-/* The default sub-blocks, for families that compose or wrap them. */
+/* The default sub-blocks, for families that compose or wrap them. Each forward reads the handle
+ * its constructor bound (mt_attn_h, mt_mlp_h, mt_norm_h for the RMS-style norms): a module built
+ * otherwise must be bound with the same kind by its builder, or the forward fails naming it. */
 mt_status mt_dec_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index);
 mt_status mt_dec_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index);
 /* A gated MLP (gate_proj/up_proj/down_proj + act_fn) named `name` under parent. */
@@ -290,10 +356,10 @@ mt_tensor *mt_dec_repeat_kv(mt_tracer *tr, mt_tensor *x, int64_t n_rep);
 /* A norm of the spec's kind (caps.norm) named `name` under parent over `dim`, and its forward. */
 mt_module *mt_dec_norm(mt_model *m, mt_module *parent, const char *name, const mt_dec_spec *s, int64_t dim);
 mt_tensor *mt_dec_norm_forward(mt_tracer *tr, mt_module *norm, mt_tensor *x, const mt_dec_spec *s);
-/* For layouts: the layer's norm `name` applied to x; its attention and MLP
+/* For layouts: the layer's norm i (build_norms' norms[i]) applied to x; its attention and MLP
  * (the family's hooks, else Llama's) on x; the residual add res + out (with
  * caps.residual_scale). */
-mt_tensor *mt_dec_layer_norm(mt_tracer *tr, const mt_dec_layer *ly, const char *name, mt_tensor *x,
+mt_tensor *mt_dec_layer_norm(mt_tracer *tr, const mt_dec_layer *ly, int i, mt_tensor *x,
                              const mt_dec_spec *s);
 mt_tensor *mt_dec_layer_attn(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x, const mt_dec_spec *s);
 mt_tensor *mt_dec_layer_mlp(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *x, const mt_dec_spec *s);

@@ -15,6 +15,17 @@ typedef struct bloom {
     bool post_ln_res, tie;
 } bloom;
 
+/* The handles the forward reads (blocks.h, "handles bound at build"): the model's (bound to the
+ * root) and each block's (its attention's and MLP's children with it). */
+typedef struct bloom_h {
+    mt_module *tm, *embed, *embed_ln, *list, *ln_f, *lm_head;
+} bloom_h;
+static const mt_handle_kind bloom_h_kind = {"bloom bloom_h"};
+typedef struct bloom_layer_h {
+    mt_module *ln_in, *attn, *qkv, *dense, *attn_drop, *ln_post, *mlp, *fc1, *gelu, *fc2;
+} bloom_layer_h;
+static const mt_handle_kind bloom_layer_h_kind = {"bloom bloom_layer_h"};
+
 static mt_status bloom_build(mt_model *m) {
     mt_config *c = m->cfg;
     bloom *p = mt_alloc(m->ctx, sizeof *p);
@@ -31,27 +42,31 @@ static mt_status bloom_build(mt_model *m) {
         return mt_ctx_status(m->ctx);
     if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     p->hd = p->hidden / p->heads;
-    mt_module *tm = mt_module_new(m->ctx, m->root, "transformer", "BloomModel");
-    mt_module *emb = tm ? cl_embedding(m, tm, "word_embeddings", p->vocab, p->hidden) : NULL;
-    mt_module *list = emb && cl_layernorm(m, tm, "word_embeddings_layernorm", p->hidden, p->eps, true)
-                          ? cl_list(m, tm, "h") : NULL;
+    bloom_h *mh = MT_BIND(m->ctx, m->root, bloom_h);
+    mt_module *tm = mh ? mh->tm = mt_module_new(m->ctx, m->root, "transformer", "BloomModel") : NULL;
+    mt_module *emb = tm ? mh->embed = cl_embedding(m, tm, "word_embeddings", p->vocab, p->hidden) : NULL;
+    mt_module *list = emb && (mh->embed_ln = cl_layernorm(m, tm, "word_embeddings_layernorm", p->hidden, p->eps, true))
+                          ? mh->list = cl_list(m, tm, "h") : NULL;
     if (!list) return mt_ctx_status(m->ctx);
     for (int64_t i = 0; i < p->layers; i++) {
         mt_module *L = cl_layer(m, list, i, "BloomBlock");
-        if (!L || !cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true)) return mt_ctx_status(m->ctx);
-        mt_module *at = mt_module_new(m->ctx, L, "self_attention", "BloomAttention");
-        if (!at || !cl_linear(m, at, "query_key_value", p->hidden, 3 * p->hidden, true) ||
-            !cl_linear(m, at, "dense", p->hidden, p->hidden, true) || !cl_dropout(m, at, "attention_dropout", 0.0) ||
-            !cl_layernorm(m, L, "post_attention_layernorm", p->hidden, p->eps, true))
+        bloom_layer_h *lh = MT_BIND(m->ctx, L, bloom_layer_h);
+        if (!lh || !(lh->ln_in = cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true)))
             return mt_ctx_status(m->ctx);
-        mt_module *mlp = mt_module_new(m->ctx, L, "mlp", "BloomMLP");
-        if (!mlp || !cl_linear(m, mlp, "dense_h_to_4h", p->hidden, 4 * p->hidden, true) ||
-            !mt_module_new(m->ctx, mlp, "gelu_impl", "BloomGelu") ||
-            !cl_linear(m, mlp, "dense_4h_to_h", 4 * p->hidden, p->hidden, true))
+        mt_module *at = lh->attn = mt_module_new(m->ctx, L, "self_attention", "BloomAttention");
+        if (!at || !(lh->qkv = cl_linear(m, at, "query_key_value", p->hidden, 3 * p->hidden, true)) ||
+            !(lh->dense = cl_linear(m, at, "dense", p->hidden, p->hidden, true)) ||
+            !(lh->attn_drop = cl_dropout(m, at, "attention_dropout", 0.0)) ||
+            !(lh->ln_post = cl_layernorm(m, L, "post_attention_layernorm", p->hidden, p->eps, true)))
+            return mt_ctx_status(m->ctx);
+        mt_module *mlp = lh->mlp = mt_module_new(m->ctx, L, "mlp", "BloomMLP");
+        if (!mlp || !(lh->fc1 = cl_linear(m, mlp, "dense_h_to_4h", p->hidden, 4 * p->hidden, true)) ||
+            !(lh->gelu = mt_module_new(m->ctx, mlp, "gelu_impl", "BloomGelu")) ||
+            !(lh->fc2 = cl_linear(m, mlp, "dense_4h_to_h", 4 * p->hidden, p->hidden, true)))
             return mt_ctx_status(m->ctx);
     }
-    if (!cl_layernorm(m, tm, "ln_f", p->hidden, p->eps, true) ||
-        !cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->hidden, p->vocab, false))
+    if (!(mh->ln_f = cl_layernorm(m, tm, "ln_f", p->hidden, p->eps, true)) ||
+        !(mh->lm_head = cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->hidden, p->vocab, false)))
         return mt_ctx_status(m->ctx);
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
     mt_model_info(m, "n_layer", mt_a_int(p->layers));
@@ -62,11 +77,11 @@ static mt_status bloom_build(mt_model *m) {
     return MT_OK;
 }
 
-static mt_tensor *bloom_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *alibi,
+static mt_tensor *bloom_attn(mt_tracer *tr, const bloom_layer_h *lh, mt_tensor *x, mt_tensor *mask, mt_tensor *alibi,
                              const bloom *p) {
     mt_ctx *ctx = tr->ctx;
-    mt_tr_enter(tr, at);
-    mt_tensor *qkv = cl_call(tr, at, "query_key_value", x), *o = NULL;
+    mt_tr_enter(tr, lh->attn);
+    mt_tensor *qkv = mt_tr_call(tr, lh->qkv, x), *o = NULL;
     if (qkv && alibi) {
         const mt_sym *b = qkv->shape[0], *s = qkv->shape[1], *bh = mt_sym_mul_const(ctx, b, p->heads);
         const mt_sym *hd = mt_sym_const(ctx, p->hd), *H = mt_sym_const(ctx, p->heads);
@@ -86,14 +101,14 @@ static mt_tensor *bloom_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tens
         sc = mt_view(tr, sc, 4, s4);
         sc = mt_add(tr, sc, mask);
         mt_tensor *w = mt_to(tr, mt_softmax(tr, sc, -1, MT_FLOAT32), p->dt);
-        w = cl_call(tr, at, "attention_dropout", w);
+        w = mt_tr_call(tr, lh->attn_drop, w);
         const mt_sym *s3[3] = {bh, s, s};
         mt_tensor *ctxl = mt_matmul(tr, mt_view(tr, w, 3, s3), v);
         const mt_sym *m4[4] = {b, H, s, hd};
         int64_t pm[4] = {0, 2, 1, 3};
         ctxl = mt_permute(tr, mt_view(tr, ctxl, 4, m4), 4, pm);
         const mt_sym *m3[3] = {b, s, mt_sym_const(ctx, p->hidden)};
-        o = cl_call(tr, at, "dense", mt_reshape(tr, ctxl, 3, m3));
+        o = mt_tr_call(tr, lh->dense, mt_reshape(tr, ctxl, 3, m3));
     }
     mt_tr_leave(tr);
     return o;
@@ -102,35 +117,36 @@ static mt_tensor *bloom_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tens
 static mt_status bloom_forward(mt_model *m, mt_tracer *tr) {
     const bloom *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_tr_child(tr, m->root, "transformer");
-    mt_tr_enter(tr, tm);
-    mt_tensor *h = cl_call(tr, tm, "word_embeddings_layernorm", cl_call(tr, tm, "word_embeddings", ids));
+    const bloom_h *mh = MT_BOUND(tr, m->root, bloom_h);
+    if (!mh) return mt_ctx_status(tr->ctx);
+    mt_tr_enter(tr, mh->tm);
+    mt_tensor *h = mt_tr_call(tr, mh->embed_ln, mt_tr_call(tr, mh->embed, ids));
     mt_tensor *alibi = cl_alibi(tr, amask, p->heads, p->dt, false);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
-    mt_module *list = mt_tr_child(tr, tm, "h");
+    mt_module *list = mh->list;
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
+        const bloom_layer_h *lh = MT_BOUND(tr, L, bloom_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
-        mt_tensor *ln = cl_call(tr, L, "input_layernorm", h);
+        mt_tensor *ln = mt_tr_call(tr, lh->ln_in, h);
         mt_tensor *res = p->post_ln_res ? ln : h;
-        mt_tensor *a = mt_add(tr, bloom_attn(tr, mt_tr_child(tr, L, "self_attention"), ln, mask, alibi, p), res);
-        ln = cl_call(tr, L, "post_attention_layernorm", a);
+        mt_tensor *a = mt_add(tr, bloom_attn(tr, lh, ln, mask, alibi, p), res);
+        ln = mt_tr_call(tr, lh->ln_post, a);
         res = p->post_ln_res ? ln : a;
-        mt_module *mlp = mt_tr_child(tr, L, "mlp");
-        mt_tr_enter(tr, mlp);
-        mt_tensor *f = cl_call(tr, mlp, "dense_h_to_4h", ln);
-        mt_module *g = mt_tr_child(tr, mlp, "gelu_impl");
-        mt_tr_enter(tr, g); /* BloomGelu: the tanh approximation */
+        mt_tr_enter(tr, lh->mlp);
+        mt_tensor *f = mt_tr_call(tr, lh->fc1, ln);
+        mt_tr_enter(tr, lh->gelu); /* BloomGelu: the tanh approximation */
         f = mt_gelu(tr, f, "tanh");
         mt_tr_leave(tr);
-        f = mt_add(tr, cl_call(tr, mlp, "dense_4h_to_h", f), res);
+        f = mt_add(tr, mt_tr_call(tr, lh->fc2, f), res);
         mt_tr_leave(tr);
         h = f;
         mt_tr_leave(tr);
     }
-    h = cl_call(tr, tm, "ln_f", h);
+    h = mt_tr_call(tr, mh->ln_f, h);
     mt_tr_leave(tr);
-    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+    return cl_output(tr, mt_tr_call(tr, mh->lm_head, h));
 }
 
 const mt_arch mt_arch_bloom = {

@@ -70,11 +70,6 @@ mt_status cl_check_heads(mt_model *m, const char *field, int64_t hidden, int64_t
 /* ---- forward ---- */
 static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
 
-mt_tensor *cl_call(mt_tracer *tr, mt_module *parent, const char *child, mt_tensor *x) {
-    if (!parent || !x) return NULL;
-    return mt_tr_call(tr, mt_tr_child(tr, parent, child), x);
-}
-
 mt_tensor *cl_scalar_op(mt_tracer *tr, mt_op_id id, mt_tensor *a, mt_arg b) {
     if (!a) return NULL;
     mt_arg args[2] = {mt_a_tensor(a), b};

@@ -32,7 +32,6 @@ mt_status cl_read_dtype_layers(mt_model *m, mt_dtype *dt, const char *layers_key
 mt_status cl_check_heads(mt_model *m, const char *field, int64_t hidden, int64_t heads);
 
 /* ---- forward ---- */
-mt_tensor *cl_call(mt_tracer *tr, mt_module *parent, const char *child, mt_tensor *x);
 mt_tensor *cl_scalar_op(mt_tracer *tr, mt_op_id id, mt_tensor *a, mt_arg b);
 /* arange(seq) as int64 [seq]. */
 mt_tensor *cl_arange(mt_tracer *tr, const mt_sym *n);

@@ -21,14 +21,15 @@ static const mt_dec_defaults cohere_defaults = {
 
 /* CohereDecoderLayer's parallel block: one norm, then x + attn(n) + mlp(n) (no
  * residual scale); StableLM's use_parallel_residual has it too. */
-static mt_status parallel_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
-    return mt_dec_norm(m, L, s->names.attn_norm ? s->names.attn_norm : "input_layernorm", s, s->hidden)
+static mt_status parallel_norms(mt_model *m, const mt_dec_spec *s, mt_module *L,
+                                mt_module *norms[MT_DEC_MAX_NORMS]) {
+    return (norms[0] = mt_dec_norm(m, L, s->names.attn_norm ? s->names.attn_norm : "input_layernorm", s, s->hidden))
                ? MT_OK
                : mt_ctx_status(m->ctx);
 }
 
 static mt_tensor *parallel_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
-    mt_tensor *n = mt_dec_layer_norm(tr, ly, s->names.attn_norm ? s->names.attn_norm : "input_layernorm", h, s);
+    mt_tensor *n = mt_dec_layer_norm(tr, ly, 0, h, s);
     mt_tensor *a = mt_dec_layer_attn(tr, ly, n, s);
     mt_tensor *f = mt_dec_layer_mlp(tr, ly, n, s);
     mt_tensor *ha = mt_add(tr, h, a);

@@ -62,6 +62,14 @@ static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, 
 
 /* ---- attention ---- */
 
+/* Multi-head latent attention's handle (blocks.h, "handles bound at build"): q_a/q_a_layernorm/q_b
+ * with q_lora_rank, else q_proj (the others NULL); the sparse blocks and the decoder are the shared
+ * blocks'. */
+typedef struct mla_h {
+    mt_module *q_a, *q_a_ln, *q_b, *q, *kv_a, *kv_a_ln, *kv_b, *o;
+} mla_h;
+static const mt_handle_kind mla_h_kind = {"deepseek mla_h"};
+
 static mt_status build_mla(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
     (void)index;
     mt_ctx *ctx = m->ctx;
@@ -70,7 +78,8 @@ static mt_status build_mla(mt_model *m, const mt_dec_spec *s, mt_module *L, int6
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *at = mt_module_new(ctx, L, "self_attn", s->cls.attn);
-    if (!at) return mt_ctx_status(ctx);
+    mla_h *h = MT_BIND(ctx, at, mla_h);
+    if (!h) return mt_ctx_status(ctx);
     mt_module_attr(ctx, at, "num_heads", mt_a_int(s->heads));
     mt_module_attr(ctx, at, "q_lora_rank", d->q_lora ? mt_a_int(d->q_lora) : mt_a_none());
     mt_module_attr(ctx, at, "kv_lora_rank", mt_a_int(d->kv_lora));
@@ -79,17 +88,18 @@ static mt_status build_mla(mt_model *m, const mt_dec_spec *s, mt_module *L, int6
     mt_module_attr(ctx, at, "scaling", mt_a_float(d->scaling));
     int64_t hq = s->heads * d->qk_dim;
     if (d->q_lora) {
-        if (!mt_nn_linear(ctx, at, "q_a_proj", s->hidden, d->q_lora, d->attn_bias, dt, dev) ||
-            !mt_dec_rms_norm(m, at, "q_a_layernorm", s, d->q_lora) ||
-            !mt_nn_linear(ctx, at, "q_b_proj", d->q_lora, hq, false, dt, dev))
+        if (!(h->q_a = mt_nn_linear(ctx, at, "q_a_proj", s->hidden, d->q_lora, d->attn_bias, dt, dev)) ||
+            !(h->q_a_ln = mt_dec_rms_norm(m, at, "q_a_layernorm", s, d->q_lora)) ||
+            !(h->q_b = mt_nn_linear(ctx, at, "q_b_proj", d->q_lora, hq, false, dt, dev)))
             return mt_ctx_status(ctx);
-    } else if (!mt_nn_linear(ctx, at, "q_proj", s->hidden, hq, false, dt, dev)) {
+    } else if (!(h->q = mt_nn_linear(ctx, at, "q_proj", s->hidden, hq, false, dt, dev))) {
         return mt_ctx_status(ctx);
     }
-    if (!mt_nn_linear(ctx, at, "kv_a_proj_with_mqa", s->hidden, d->kv_lora + d->rope, d->attn_bias, dt, dev) ||
-        !mt_dec_rms_norm(m, at, "kv_a_layernorm", s, d->kv_lora) ||
-        !mt_nn_linear(ctx, at, "kv_b_proj", d->kv_lora, s->heads * (d->nope + d->v_dim), false, dt, dev) ||
-        !mt_nn_linear(ctx, at, "o_proj", s->heads * d->v_dim, s->hidden, d->attn_bias, dt, dev))
+    if (!(h->kv_a = mt_nn_linear(ctx, at, "kv_a_proj_with_mqa", s->hidden, d->kv_lora + d->rope, d->attn_bias, dt,
+                                 dev)) ||
+        !(h->kv_a_ln = mt_dec_rms_norm(m, at, "kv_a_layernorm", s, d->kv_lora)) ||
+        !(h->kv_b = mt_nn_linear(ctx, at, "kv_b_proj", d->kv_lora, s->heads * (d->nope + d->v_dim), false, dt, dev)) ||
+        !(h->o = mt_nn_linear(ctx, at, "o_proj", s->heads * d->v_dim, s->hidden, d->attn_bias, dt, dev)))
         return mt_ctx_status(ctx);
     return MT_OK;
 }
@@ -107,29 +117,31 @@ static mt_tensor *deinterleave(mt_tracer *tr, mt_tensor *x) {
 static mt_tensor *mla_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                               mt_tensor *sin, const mt_dec_spec *s) {
     if (!x) return NULL;
+    const mla_h *h = MT_BOUND(tr, at, mla_h);
+    if (!h) return NULL;
     const mt_moe_model *mm = s->ext;
     const dsk *d = mm->fam;
     const mt_sym *b = x->shape[0], *L = x->shape[1];
     mt_tr_enter(tr, at);
     mt_tensor *q;
     if (d->q_lora) {
-        q = mt_tr_call(tr, mt_tr_child(tr, at, "q_a_proj"), x);
-        q = mt_dec_rms_forward(tr, mt_tr_child(tr, at, "q_a_layernorm"), q);
-        q = mt_tr_call(tr, mt_tr_child(tr, at, "q_b_proj"), q);
+        q = mt_tr_call(tr, h->q_a, x);
+        q = mt_dec_rms_forward(tr, h->q_a_ln, q);
+        q = mt_tr_call(tr, h->q_b, q);
     } else {
-        q = mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x);
+        q = mt_tr_call(tr, h->q, x);
     }
     const mt_sym *qs[4] = {b, L, NULL, C(tr, d->qk_dim)};
     q = mt_transpose(tr, mt_view(tr, q, 4, qs), 1, 2);
     int64_t qsplit[2] = {d->nope, d->rope};
     mt_node *qp = mt_split(tr, q, 2, qsplit, -1);
     mt_tensor *q_pass = mt_tr_item(tr, qp, 0), *q_rot = mt_tr_item(tr, qp, 1);
-    mt_tensor *ckv = mt_tr_call(tr, mt_tr_child(tr, at, "kv_a_proj_with_mqa"), x);
+    mt_tensor *ckv = mt_tr_call(tr, h->kv_a, x);
     int64_t ksplit[2] = {d->kv_lora, d->rope};
     mt_node *kp = mt_split(tr, ckv, 2, ksplit, -1);
     mt_tensor *k_pass = mt_tr_item(tr, kp, 0), *k_rot = mt_tr_item(tr, kp, 1);
-    k_pass = mt_dec_rms_forward(tr, mt_tr_child(tr, at, "kv_a_layernorm"), k_pass);
-    k_pass = mt_tr_call(tr, mt_tr_child(tr, at, "kv_b_proj"), k_pass);
+    k_pass = mt_dec_rms_forward(tr, h->kv_a_ln, k_pass);
+    k_pass = mt_tr_call(tr, h->kv_b, k_pass);
     const mt_sym *ks[4] = {b, L, NULL, C(tr, d->nope + d->v_dim)};
     k_pass = mt_transpose(tr, mt_view(tr, k_pass, 4, ks), 1, 2);
     int64_t vsplit[2] = {d->nope, d->v_dim};
@@ -167,7 +179,7 @@ static mt_tensor *mla_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
     o = mt_contiguous(tr, mt_transpose(tr, o, 1, 2));
     const mt_sym *os[3] = {b, L, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, h->o, o);
     mt_tr_leave(tr);
     return o;
 }

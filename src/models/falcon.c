@@ -24,6 +24,19 @@ static bool int_alias(mt_model *m, const char *a, const char *b, int64_t def, in
     return mt_config_pos_int(m->cfg, mt_config_has(m->cfg, a) ? a : b, def, out);
 }
 
+/* The handles the forward reads (blocks.h, "handles bound at build"): the model's (bound to the
+ * root; rotary_emb NULL with ALiBi) and each layer's (the attention the shared mt_attn_h with qkv =
+ * query_key_value and o = dense, the MLP the shared mt_fc_mlp_h; ln_attn/ln_mlp for the new
+ * architecture's two norms, else input_layernorm and, when not parallel, post_attention_layernorm). */
+typedef struct falcon_h {
+    mt_module *tm, *embed, *list, *ln_f, *rotary, *lm_head;
+} falcon_h;
+static const mt_handle_kind falcon_h_kind = {"falcon falcon_h"};
+typedef struct falcon_layer_h {
+    mt_module *attn, *mlp, *ln_attn, *ln_mlp, *ln_in, *ln_post;
+} falcon_layer_h;
+static const mt_handle_kind falcon_layer_h_kind = {"falcon falcon_layer_h"};
+
 static mt_status falcon_build(mt_model *m) {
     mt_config *c = m->cfg;
     falcon *p = mt_alloc(m->ctx, sizeof *p);
@@ -58,36 +71,43 @@ static mt_status falcon_build(mt_model *m) {
                             "num_attention_heads %lld is not divisible by the kv heads %lld (falcon)",
                             (long long)p->heads, (long long)p->kv);
     int64_t qkv = p->newarch ? (2 * p->kv + p->heads) * p->hd : p->mq ? p->hidden + 2 * p->hd : 3 * p->hidden;
-    mt_module *tm = mt_module_new(m->ctx, m->root, "transformer", "FalconModel");
-    mt_module *emb = tm ? cl_embedding(m, tm, "word_embeddings", p->vocab, p->hidden) : NULL;
-    mt_module *list = emb ? cl_list(m, tm, "h") : NULL;
-    if (!list) return mt_ctx_status(m->ctx);
+    mt_ctx *ctx = m->ctx;
+    falcon_h *mh = MT_BIND(ctx, m->root, falcon_h);
+    mt_module *tm = mh ? mh->tm = mt_module_new(ctx, m->root, "transformer", "FalconModel") : NULL;
+    mt_module *emb = tm ? mh->embed = cl_embedding(m, tm, "word_embeddings", p->vocab, p->hidden) : NULL;
+    mt_module *list = emb ? mh->list = cl_list(m, tm, "h") : NULL;
+    if (!list) return mt_ctx_status(ctx);
     for (int64_t i = 0; i < p->layers; i++) {
         mt_module *L = cl_layer(m, list, i, "FalconDecoderLayer");
-        mt_module *at = L ? mt_module_new(m->ctx, L, "self_attention", "FalconAttention") : NULL;
-        if (!at || !cl_linear(m, at, "query_key_value", p->hidden, qkv, p->bias) ||
-            !cl_linear(m, at, "dense", p->hidden, p->hidden, p->bias) ||
+        falcon_layer_h *lh = MT_BIND(ctx, L, falcon_layer_h);
+        mt_module *at = lh ? lh->attn = mt_module_new(ctx, L, "self_attention", "FalconAttention") : NULL;
+        mt_attn_h *ah = MT_BIND(ctx, at, mt_attn_h);
+        if (!ah || !(ah->qkv = cl_linear(m, at, "query_key_value", p->hidden, qkv, p->bias)) ||
+            !(ah->o = cl_linear(m, at, "dense", p->hidden, p->hidden, p->bias)) ||
             !cl_dropout(m, at, "attention_dropout", 0.0))
-            return mt_ctx_status(m->ctx);
-        mt_module *mlp = mt_module_new(m->ctx, L, "mlp", "FalconMLP");
-        if (!mlp || !cl_linear(m, mlp, "dense_h_to_4h", p->hidden, p->ffn, p->bias) ||
-            !mt_act_new(m, mlp, "act", p->act, "activation") ||
-            !cl_linear(m, mlp, "dense_4h_to_h", p->ffn, p->hidden, p->bias))
-            return mt_ctx_status(m->ctx);
+            return mt_ctx_status(ctx);
+        mt_module *mlp = lh->mlp = mt_module_new(ctx, L, "mlp", "FalconMLP");
+        mt_module *fc1 = mlp ? cl_linear(m, mlp, "dense_h_to_4h", p->hidden, p->ffn, p->bias) : NULL;
+        mt_module *act = fc1 ? mt_act_new(m, mlp, "act", p->act, "activation") : NULL;
+        mt_module *fc2 = act ? cl_linear(m, mlp, "dense_4h_to_h", p->ffn, p->hidden, p->bias) : NULL;
+        if (!fc2 || mt_fc_mlp_bind(ctx, mlp, fc1, act, fc2) != MT_OK) return mt_ctx_status(ctx);
         if (p->newarch && p->nln == 2) {
-            if (!cl_layernorm(m, L, "ln_attn", p->hidden, p->eps, true) ||
-                !cl_layernorm(m, L, "ln_mlp", p->hidden, p->eps, true))
-                return mt_ctx_status(m->ctx);
+            if (!(lh->ln_attn = cl_layernorm(m, L, "ln_attn", p->hidden, p->eps, true)) ||
+                !(lh->ln_mlp = cl_layernorm(m, L, "ln_mlp", p->hidden, p->eps, true)))
+                return mt_ctx_status(ctx);
         } else {
-            if (!cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true)) return mt_ctx_status(m->ctx);
-            if (!p->parallel && !cl_layernorm(m, L, "post_attention_layernorm", p->hidden, p->eps, true))
-                return mt_ctx_status(m->ctx);
+            if (!(lh->ln_in = cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true)))
+                return mt_ctx_status(ctx);
+            if (!p->parallel &&
+                !(lh->ln_post = cl_layernorm(m, L, "post_attention_layernorm", p->hidden, p->eps, true)))
+                return mt_ctx_status(ctx);
         }
     }
-    if (!cl_layernorm(m, tm, "ln_f", p->hidden, p->eps, true)) return mt_ctx_status(m->ctx);
-    if (!p->alibi && !cl_rotary_module(m, tm, "rotary_emb", "FalconRotaryEmbedding", p->hd, p->theta))
-        return mt_ctx_status(m->ctx);
-    if (!cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->hidden, p->vocab, false)) return mt_ctx_status(m->ctx);
+    if (!(mh->ln_f = cl_layernorm(m, tm, "ln_f", p->hidden, p->eps, true))) return mt_ctx_status(ctx);
+    if (!p->alibi && !(mh->rotary = cl_rotary_module(m, tm, "rotary_emb", "FalconRotaryEmbedding", p->hd, p->theta)))
+        return mt_ctx_status(ctx);
+    if (!(mh->lm_head = cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->hidden, p->vocab, false)))
+        return mt_ctx_status(ctx);
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
     mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
     mt_model_info(m, "num_attention_heads", mt_a_int(p->heads));
@@ -105,8 +125,10 @@ static mt_status falcon_build(mt_model *m) {
 static mt_tensor *falcon_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *alibi,
                               mt_tensor *cos, mt_tensor *sin, const falcon *p) {
     mt_ctx *ctx = tr->ctx;
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     mt_tr_enter(tr, at);
-    mt_tensor *qkv = cl_call(tr, at, "query_key_value", x);
+    mt_tensor *qkv = mt_tr_call(tr, ah->qkv, x);
     mt_tensor *q = NULL, *k = NULL, *v = NULL;
     if (qkv) {
         const mt_sym *b = qkv->shape[0], *s = qkv->shape[1];
@@ -162,15 +184,17 @@ static mt_tensor *falcon_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
         }
         o = cl_eager_attn(tr, q, k, v, al, mask, 1.0 / sqrt((double)p->hd), true);
     }
-    o = cl_call(tr, at, "dense", cl_merge_heads(tr, o));
+    o = mt_tr_call(tr, ah->o, cl_merge_heads(tr, o));
     mt_tr_leave(tr);
     return o;
 }
 
 static mt_tensor *falcon_mlp(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
+    const mt_fc_mlp_h *fh = MT_BOUND(tr, mlp, mt_fc_mlp_h);
+    if (!fh) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *h = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), cl_call(tr, mlp, "dense_h_to_4h", x));
-    h = cl_call(tr, mlp, "dense_4h_to_h", h);
+    mt_tensor *h = mt_act_forward(tr, fh->act, mt_tr_call(tr, fh->fc1, x));
+    h = mt_tr_call(tr, fh->fc2, h);
     mt_tr_leave(tr);
     return h;
 }
@@ -186,47 +210,50 @@ static mt_tensor *dropout_add(mt_tracer *tr, mt_tensor *x, mt_tensor *res) {
 static mt_status falcon_forward(mt_model *m, mt_tracer *tr) {
     const falcon *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_tr_child(tr, m->root, "transformer");
-    mt_tr_enter(tr, tm);
-    mt_tensor *h = cl_call(tr, tm, "word_embeddings", ids);
+    const falcon_h *mh = MT_BOUND(tr, m->root, falcon_h);
+    if (!mh) return mt_ctx_status(tr->ctx);
+    mt_tr_enter(tr, mh->tm);
+    mt_tensor *h = mt_tr_call(tr, mh->embed, ids);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     mt_tensor *cos = NULL, *sin = NULL, *alibi = NULL;
     if (p->alibi) {
         alibi = cl_alibi(tr, amask, p->heads, p->dt, true);
     } else {
         mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
-        mt_rope_cos_sin(tr, mt_tr_child(tr, tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
+        mt_rope_cos_sin(tr, mh->rotary, h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
     }
-    mt_module *list = mt_tr_child(tr, tm, "h");
+    mt_module *list = mh->list;
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
+        const falcon_layer_h *lh = MT_BOUND(tr, L, falcon_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
         mt_tensor *res = h, *aln, *mln = NULL;
         if (p->newarch && p->nln == 2) {
-            aln = cl_call(tr, L, "ln_attn", h);
-            mln = cl_call(tr, L, "ln_mlp", h);
+            aln = mt_tr_call(tr, lh->ln_attn, h);
+            mln = mt_tr_call(tr, lh->ln_mlp, h);
         } else {
-            aln = cl_call(tr, L, "input_layernorm", h);
+            aln = mt_tr_call(tr, lh->ln_in, h);
         }
-        mt_tensor *a = falcon_attn(tr, mt_tr_child(tr, L, "self_attention"), aln, mask, alibi, cos, sin, p);
+        mt_tensor *a = falcon_attn(tr, lh->attn, aln, mask, alibi, cos, sin, p);
         if (!p->newarch) {
             if (p->parallel) {
                 mln = aln;
             } else {
                 res = dropout_add(tr, a, res);
-                mln = cl_call(tr, L, "post_attention_layernorm", res);
+                mln = mt_tr_call(tr, lh->ln_post, res);
             }
         } else if (p->parallel && p->nln == 1) {
             mln = aln;
         }
-        mt_tensor *f = falcon_mlp(tr, mt_tr_child(tr, L, "mlp"), mln);
+        mt_tensor *f = falcon_mlp(tr, lh->mlp, mln);
         if (p->newarch || p->parallel) f = mt_add(tr, f, a);
         h = dropout_add(tr, f, res);
         mt_tr_leave(tr);
     }
-    h = cl_call(tr, tm, "ln_f", h);
+    h = mt_tr_call(tr, mh->ln_f, h);
     mt_tr_leave(tr);
-    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+    return cl_output(tr, mt_tr_call(tr, mh->lm_head, h));
 }
 
 static const char *const falcon_aliases[] = {"RefinedWebModel", "RefinedWeb", NULL};

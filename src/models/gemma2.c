@@ -28,26 +28,27 @@ static bool read_cap(mt_model *m, const char *key, double def, double *out) {
 /* Gemma2DecoderLayer's sandwich: every sub-block between two norms,
  * x + post_attention_layernorm(attn(input_layernorm(x))), then
  * x + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(x))); Gemma 3 has it too. */
-static mt_status sandwich_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
+static mt_status sandwich_norms(mt_model *m, const mt_dec_spec *s, mt_module *L,
+                                mt_module *norms[MT_DEC_MAX_NORMS]) {
     static const char *const names[4] = {NULL, "post_attention_layernorm", "pre_feedforward_layernorm",
                                          "post_feedforward_layernorm"};
     for (int i = 0; i < 4; i++) {
         const char *nm = i == 0 ? (s->names.attn_norm ? s->names.attn_norm : "input_layernorm") : names[i];
-        if (!mt_dec_norm(m, L, nm, s, s->hidden)) return mt_ctx_status(m->ctx);
+        if (!(norms[i] = mt_dec_norm(m, L, nm, s, s->hidden))) return mt_ctx_status(m->ctx);
     }
     return MT_OK;
 }
 
 static mt_tensor *sandwich_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
     mt_tensor *res = h;
-    mt_tensor *a = mt_dec_layer_norm(tr, ly, s->names.attn_norm ? s->names.attn_norm : "input_layernorm", h, s);
+    mt_tensor *a = mt_dec_layer_norm(tr, ly, 0, h, s);
     a = mt_dec_layer_attn(tr, ly, a, s);
-    a = mt_dec_layer_norm(tr, ly, "post_attention_layernorm", a, s);
+    a = mt_dec_layer_norm(tr, ly, 1, a, s);
     h = mt_dec_residual_add(tr, res, a, s);
     res = h;
-    mt_tensor *f = mt_dec_layer_norm(tr, ly, "pre_feedforward_layernorm", h, s);
+    mt_tensor *f = mt_dec_layer_norm(tr, ly, 2, h, s);
     f = mt_dec_layer_mlp(tr, ly, f, s);
-    f = mt_dec_layer_norm(tr, ly, "post_feedforward_layernorm", f, s);
+    f = mt_dec_layer_norm(tr, ly, 3, f, s);
     return mt_dec_residual_add(tr, res, f, s);
 }
 

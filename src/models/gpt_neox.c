@@ -19,6 +19,18 @@ typedef struct neox {
     bool parallel, bias, tie;
 } neox;
 
+/* The handles the forward reads (blocks.h, "handles bound at build"): the model's (bound to the
+ * root) and each layer's; the attention is the shared mt_attn_h (qkv = query_key_value, o = dense),
+ * the MLP the shared mt_fc_mlp_h (fc1 = dense_h_to_4h, fc2 = dense_4h_to_h). */
+typedef struct neox_h {
+    mt_module *tm, *embed, *drop, *list, *final_ln, *rotary, *lm_head;
+} neox_h;
+static const mt_handle_kind neox_h_kind = {"gpt_neox neox_h"};
+typedef struct neox_layer_h {
+    mt_module *ln1, *ln2, *attn_drop, *mlp_drop, *attn, *mlp;
+} neox_layer_h;
+static const mt_handle_kind neox_layer_h_kind = {"gpt_neox neox_layer_h"};
+
 static mt_status neox_build(mt_model *m) {
     mt_config *c = m->cfg;
     neox *p = mt_alloc(m->ctx, sizeof *p);
@@ -39,31 +51,37 @@ static mt_status neox_build(mt_model *m) {
     if (cl_check_heads(m, "num_attention_heads", p->hidden, p->heads) != MT_OK) return mt_ctx_status(m->ctx);
     p->hd = p->hidden / p->heads;
     p->rdim = (int64_t)(p->hd * pct);
-    mt_module *tm = mt_module_new(m->ctx, m->root, "gpt_neox", "GPTNeoXModel");
-    if (!tm) return mt_ctx_status(m->ctx);
-    mt_module *emb = cl_embedding(m, tm, "embed_in", p->vocab, p->hidden);
-    mt_module *list = emb && cl_dropout(m, tm, "emb_dropout", 0.0) ? cl_list(m, tm, "layers") : NULL;
-    if (!list) return mt_ctx_status(m->ctx);
+    mt_ctx *ctx = m->ctx;
+    neox_h *mh = MT_BIND(ctx, m->root, neox_h);
+    mt_module *tm = mh ? mh->tm = mt_module_new(ctx, m->root, "gpt_neox", "GPTNeoXModel") : NULL;
+    if (!tm) return mt_ctx_status(ctx);
+    mt_module *emb = mh->embed = cl_embedding(m, tm, "embed_in", p->vocab, p->hidden);
+    mt_module *list = emb && (mh->drop = cl_dropout(m, tm, "emb_dropout", 0.0)) ? mh->list = cl_list(m, tm, "layers")
+                                                                               : NULL;
+    if (!list) return mt_ctx_status(ctx);
     for (int64_t i = 0; i < p->layers; i++) {
         mt_module *L = cl_layer(m, list, i, "GPTNeoXLayer");
-        if (!L || !cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true) ||
-            !cl_layernorm(m, L, "post_attention_layernorm", p->hidden, p->eps, true) ||
-            !cl_dropout(m, L, "post_attention_dropout", 0.0) || !cl_dropout(m, L, "post_mlp_dropout", 0.0))
-            return mt_ctx_status(m->ctx);
-        mt_module *at = mt_module_new(m->ctx, L, "attention", "GPTNeoXAttention");
-        if (!at || !cl_linear(m, at, "query_key_value", p->hidden, 3 * p->hidden, p->bias) ||
-            !cl_linear(m, at, "dense", p->hidden, p->hidden, p->bias))
-            return mt_ctx_status(m->ctx);
-        mt_module *mlp = mt_module_new(m->ctx, L, "mlp", "GPTNeoXMLP");
-        if (!mlp || !cl_linear(m, mlp, "dense_h_to_4h", p->hidden, p->inter, true) ||
-            !cl_linear(m, mlp, "dense_4h_to_h", p->inter, p->hidden, true) ||
-            !mt_act_new(m, mlp, "act", p->act, "hidden_act"))
-            return mt_ctx_status(m->ctx);
+        neox_layer_h *lh = MT_BIND(ctx, L, neox_layer_h);
+        if (!lh || !(lh->ln1 = cl_layernorm(m, L, "input_layernorm", p->hidden, p->eps, true)) ||
+            !(lh->ln2 = cl_layernorm(m, L, "post_attention_layernorm", p->hidden, p->eps, true)) ||
+            !(lh->attn_drop = cl_dropout(m, L, "post_attention_dropout", 0.0)) ||
+            !(lh->mlp_drop = cl_dropout(m, L, "post_mlp_dropout", 0.0)))
+            return mt_ctx_status(ctx);
+        mt_module *at = lh->attn = mt_module_new(ctx, L, "attention", "GPTNeoXAttention");
+        mt_attn_h *ah = MT_BIND(ctx, at, mt_attn_h);
+        if (!ah || !(ah->qkv = cl_linear(m, at, "query_key_value", p->hidden, 3 * p->hidden, p->bias)) ||
+            !(ah->o = cl_linear(m, at, "dense", p->hidden, p->hidden, p->bias)))
+            return mt_ctx_status(ctx);
+        mt_module *mlp = lh->mlp = mt_module_new(ctx, L, "mlp", "GPTNeoXMLP");
+        mt_module *fc1 = mlp ? cl_linear(m, mlp, "dense_h_to_4h", p->hidden, p->inter, true) : NULL;
+        mt_module *fc2 = fc1 ? cl_linear(m, mlp, "dense_4h_to_h", p->inter, p->hidden, true) : NULL;
+        mt_module *act = fc2 ? mt_act_new(m, mlp, "act", p->act, "hidden_act") : NULL;
+        if (!act || mt_fc_mlp_bind(ctx, mlp, fc1, act, fc2) != MT_OK) return mt_ctx_status(ctx);
     }
-    if (!cl_layernorm(m, tm, "final_layer_norm", p->hidden, p->eps, true) ||
-        !cl_rotary_module(m, tm, "rotary_emb", "GPTNeoXRotaryEmbedding", p->rdim, theta) ||
-        !cl_lm_head(m, m->root, "embed_out", emb, p->tie, p->hidden, p->vocab, false))
-        return mt_ctx_status(m->ctx);
+    if (!(mh->final_ln = cl_layernorm(m, tm, "final_layer_norm", p->hidden, p->eps, true)) ||
+        !(mh->rotary = cl_rotary_module(m, tm, "rotary_emb", "GPTNeoXRotaryEmbedding", p->rdim, theta)) ||
+        !(mh->lm_head = cl_lm_head(m, m->root, "embed_out", emb, p->tie, p->hidden, p->vocab, false)))
+        return mt_ctx_status(ctx);
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
     mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
     mt_model_info(m, "rotary_ndims", mt_a_int(p->rdim));
@@ -74,8 +92,10 @@ static mt_status neox_build(mt_model *m) {
 
 static mt_tensor *neox_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                             mt_tensor *sin, const neox *p) {
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     mt_tr_enter(tr, at);
-    mt_tensor *qkv = cl_call(tr, at, "query_key_value", x);
+    mt_tensor *qkv = mt_tr_call(tr, ah->qkv, x);
     mt_tensor *q = NULL, *k = NULL, *v = NULL;
     if (qkv) {
         /* view(b, s, heads, 3 * head_size).transpose(1, 2).chunk(3, -1) */
@@ -94,15 +114,17 @@ static mt_tensor *neox_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tenso
         const mt_sym *os[3] = {o->shape[0], o->shape[1], NULL};
         o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
     }
-    o = cl_call(tr, at, "dense", o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
 
 static mt_tensor *neox_mlp(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
+    const mt_fc_mlp_h *fh = MT_BOUND(tr, mlp, mt_fc_mlp_h);
+    if (!fh) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *h = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), cl_call(tr, mlp, "dense_h_to_4h", x));
-    h = cl_call(tr, mlp, "dense_4h_to_h", h);
+    mt_tensor *h = mt_act_forward(tr, fh->act, mt_tr_call(tr, fh->fc1, x));
+    h = mt_tr_call(tr, fh->fc2, h);
     mt_tr_leave(tr);
     return h;
 }
@@ -110,36 +132,38 @@ static mt_tensor *neox_mlp(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
 static mt_status neox_forward(mt_model *m, mt_tracer *tr) {
     const neox *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_tr_child(tr, m->root, "gpt_neox");
-    mt_tr_enter(tr, tm);
-    mt_tensor *h = cl_call(tr, tm, "embed_in", ids);
+    const neox_h *mh = MT_BOUND(tr, m->root, neox_h);
+    if (!mh) return mt_ctx_status(tr->ctx);
+    mt_tr_enter(tr, mh->tm);
+    mt_tensor *h = mt_tr_call(tr, mh->embed, ids);
     mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
-    h = cl_call(tr, tm, "emb_dropout", h);
+    h = mt_tr_call(tr, mh->drop, h);
     mt_tensor *cos, *sin;
-    mt_rope_cos_sin(tr, mt_tr_child(tr, tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
-    mt_module *list = mt_tr_child(tr, tm, "layers");
+    mt_rope_cos_sin(tr, mh->rotary, h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
+    mt_module *list = mh->list;
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
+        const neox_layer_h *lh = MT_BOUND(tr, L, neox_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
-        mt_tensor *a = neox_attn(tr, mt_tr_child(tr, L, "attention"), cl_call(tr, L, "input_layernorm", h), mask,
-                                 cos, sin, p);
-        a = cl_call(tr, L, "post_attention_dropout", a);
+        mt_tensor *a = neox_attn(tr, lh->attn, mt_tr_call(tr, lh->ln1, h), mask, cos, sin, p);
+        a = mt_tr_call(tr, lh->attn_drop, a);
         if (p->parallel) {
-            mt_tensor *f = neox_mlp(tr, mt_tr_child(tr, L, "mlp"), cl_call(tr, L, "post_attention_layernorm", h));
-            f = cl_call(tr, L, "post_mlp_dropout", f);
+            mt_tensor *f = neox_mlp(tr, lh->mlp, mt_tr_call(tr, lh->ln2, h));
+            f = mt_tr_call(tr, lh->mlp_drop, f);
             h = mt_add(tr, mt_add(tr, f, a), h);
         } else {
             a = mt_add(tr, a, h);
-            mt_tensor *f = neox_mlp(tr, mt_tr_child(tr, L, "mlp"), cl_call(tr, L, "post_attention_layernorm", a));
-            f = cl_call(tr, L, "post_mlp_dropout", f);
+            mt_tensor *f = neox_mlp(tr, lh->mlp, mt_tr_call(tr, lh->ln2, a));
+            f = mt_tr_call(tr, lh->mlp_drop, f);
             h = mt_add(tr, f, a);
         }
         mt_tr_leave(tr);
     }
-    h = cl_call(tr, tm, "final_layer_norm", h);
+    h = mt_tr_call(tr, mh->final_ln, h);
     mt_tr_leave(tr);
-    return cl_output(tr, cl_call(tr, m->root, "embed_out", h));
+    return cl_output(tr, mt_tr_call(tr, mh->lm_head, h));
 }
 
 const mt_arch mt_arch_gpt_neox = {

@@ -68,10 +68,20 @@ static mt_tensor *op(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, const m
 
 /* ---- construction ---- */
 
+/* GptOssMLP's handle (blocks.h, "handles bound at build"); the attention is the shared mt_attn_h with
+ * its sinks, the decoder's modules the shared blocks'. */
+typedef struct goss_mlp_h {
+    mt_module *router, *experts;
+    mt_param *router_w, *router_b, *gate_up, *gate_up_b, *down, *down_b;
+} goss_mlp_h;
+static const mt_handle_kind goss_mlp_h_kind = {"gpt_oss goss_mlp_h"};
+
 static mt_status build_attn(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
     if (mt_dec_build_attn(m, s, layer, index) != MT_OK) return mt_ctx_status(m->ctx);
-    mt_module *at = mt_module_child(layer, "self_attn");
-    if (!mt_param_new(m->ctx, at, "sinks", s->dtype, MT_DEVICE_CPU, 1, &s->heads)) return mt_ctx_status(m->ctx);
+    mt_module *at = mt_bind_child(m->ctx, layer, "self_attn");
+    mt_attn_h *ah = mt_module_bound_checked(m->ctx, at, &mt_attn_h_kind);
+    if (!ah || !(ah->sinks = mt_param_new(m->ctx, at, "sinks", s->dtype, MT_DEVICE_CPU, 1, &s->heads)))
+        return mt_ctx_status(m->ctx);
     mt_module_attr(m->ctx, at, "sliding", mt_a_bool(s->caps.sliding && s->caps.sliding[index]));
     return MT_OK;
 }
@@ -83,21 +93,22 @@ static mt_status build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, 
     const mt_moe_spec *e = &mm->moe;
     int64_t E = e->num_experts, H = s->hidden, I = e->expert_inter;
     mt_module *mlp = mt_module_new(ctx, layer, "mlp", "GptOssMLP");
-    mt_module *r = mlp ? mt_module_new(ctx, mlp, "router", "GptOssTopKRouter") : NULL;
+    goss_mlp_h *h = MT_BIND(ctx, mlp, goss_mlp_h);
+    mt_module *r = h ? h->router = mt_module_new(ctx, mlp, "router", "GptOssTopKRouter") : NULL;
     if (!r) return mt_ctx_status(ctx);
     mt_module_attr(ctx, r, "top_k", mt_a_int(e->top_k));
     mt_module_attr(ctx, r, "num_experts", mt_a_int(E));
     int64_t rw[2] = {E, H};
-    if (!mt_param_new(ctx, r, "weight", s->dtype, MT_DEVICE_CPU, 2, rw) ||
-        !mt_param_new(ctx, r, "bias", s->dtype, MT_DEVICE_CPU, 1, &E))
+    if (!(h->router_w = mt_param_new(ctx, r, "weight", s->dtype, MT_DEVICE_CPU, 2, rw)) ||
+        !(h->router_b = mt_param_new(ctx, r, "bias", s->dtype, MT_DEVICE_CPU, 1, &E)))
         return mt_ctx_status(ctx);
-    mt_module *ex = mt_module_new(ctx, mlp, "experts", "GptOssExperts");
+    mt_module *ex = h->experts = mt_module_new(ctx, mlp, "experts", "GptOssExperts");
     if (!ex) return mt_ctx_status(ctx);
     int64_t gu[3] = {E, H, 2 * I}, gub[2] = {E, 2 * I}, dn[3] = {E, I, H}, dnb[2] = {E, H};
-    if (!mt_param_new(ctx, ex, "gate_up_proj", s->dtype, MT_DEVICE_CPU, 3, gu) ||
-        !mt_param_new(ctx, ex, "gate_up_proj_bias", s->dtype, MT_DEVICE_CPU, 2, gub) ||
-        !mt_param_new(ctx, ex, "down_proj", s->dtype, MT_DEVICE_CPU, 3, dn) ||
-        !mt_param_new(ctx, ex, "down_proj_bias", s->dtype, MT_DEVICE_CPU, 2, dnb))
+    if (!(h->gate_up = mt_param_new(ctx, ex, "gate_up_proj", s->dtype, MT_DEVICE_CPU, 3, gu)) ||
+        !(h->gate_up_b = mt_param_new(ctx, ex, "gate_up_proj_bias", s->dtype, MT_DEVICE_CPU, 2, gub)) ||
+        !(h->down = mt_param_new(ctx, ex, "down_proj", s->dtype, MT_DEVICE_CPU, 3, dn)) ||
+        !(h->down_b = mt_param_new(ctx, ex, "down_proj_bias", s->dtype, MT_DEVICE_CPU, 2, dnb)))
         return mt_ctx_status(ctx);
     return mt_moe_add_routed(m, mm, ex, E, e->top_k) ? MT_OK : mt_ctx_status(ctx);
 }
@@ -107,13 +118,15 @@ static mt_status build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, 
 /* GptOssRMSNorm: (weight * x.float() * rsqrt(mean(x^2) + eps)).to(input dtype). */
 static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     if (!x || !n) return NULL;
+    const mt_norm_h *nh = MT_BOUND(tr, n, mt_norm_h);
+    if (!nh) return NULL;
     const mt_arg *eps = mt_module_get_attr(n, "eps");
     mt_dtype in_dt = x->dtype;
     mt_tr_enter(tr, n);
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
-    mt_tensor *y = mt_to(tr, mt_mul(tr, mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight")), h), in_dt);
+    mt_tensor *y = mt_to(tr, mt_mul(tr, mt_tr_get_attr(tr, nh->weight), h), in_dt);
     mt_tr_leave(tr);
     return y;
 }
@@ -121,13 +134,15 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
 static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                                mt_tensor *sin, const mt_dec_spec *s) {
     if (!x || !at) return NULL;
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     const goss *g = ((const mt_moe_model *)s->ext)->fam;
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, q_len, NULL, C(tr, s->head_dim)};
-    mt_tensor *q = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs), 1, 2);
-    mt_tensor *k = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs), 1, 2);
-    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs), 1, 2);
+    mt_tensor *q = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, ah->q, x), 4, hs), 1, 2);
+    mt_tensor *k = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, ah->k, x), 4, hs), 1, 2);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, ah->v, x), 4, hs), 1, 2);
     mt_tensor *c = mt_unsqueeze(tr, cos, 1), *sn = mt_unsqueeze(tr, sin, 1);
     q = mt_rope_apply(tr, q, c, sn, MT_ROPE_CHUNK, 0);
     k = mt_rope_apply(tr, k, c, sn, MT_ROPE_CHUNK, 0);
@@ -139,7 +154,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
                          mt_a_slice(NULL, k->shape[2], NULL)};
         w = mt_add(tr, w, mt_index(tr, mask, idx, 4));
     }
-    mt_tensor *sinks = mt_tr_get_attr(tr, mt_tr_param(tr, at, "sinks"));
+    mt_tensor *sinks = mt_tr_get_attr(tr, ah->sinks);
     const mt_sym *r4[4] = {C(tr, 1), NULL, C(tr, 1), C(tr, 1)};
     const mt_sym *e4[4] = {b, NULL, q_len, NULL};
     sinks = mt_expand(tr, mt_reshape(tr, sinks, 4, r4), 4, e4);
@@ -154,7 +169,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     mt_tensor *o = mt_contiguous(tr, mt_transpose(tr, mt_matmul(tr, scores, v), 1, 2));
     const mt_sym *os[3] = {b, q_len, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
@@ -164,23 +179,24 @@ static mt_tensor *clamp(mt_tracer *tr, mt_tensor *x, mt_arg lo, mt_arg hi) {
     return op(tr, MT_OP_CLAMP, (mt_arg[]){mt_a_tensor(x)}, 1, (mt_kwarg[]){{"min", lo}, {"max", hi}}, 2);
 }
 
-static mt_tensor *expert_slice(mt_tracer *tr, mt_module *ex, const char *name, int64_t e) {
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, ex, name));
+static mt_tensor *expert_slice(mt_tracer *tr, mt_param *p, int64_t e) {
+    mt_tensor *w = mt_tr_get_attr(tr, p);
     return w ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(w), mt_a_int(e)}, 2, NULL, 0) : NULL;
 }
 
 static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
     if (!x || !mlp) return NULL;
+    const goss_mlp_h *mh = MT_BOUND(tr, mlp, goss_mlp_h);
+    if (!mh) return NULL;
     const mt_moe_model *mm = s->ext;
     const goss *g = mm->fam;
     const mt_moe_spec *e = &mm->moe;
     const mt_sym *h = C(tr, s->hidden), *rs[2] = {NULL, h};
     mt_tr_enter(tr, mlp);
     /* router */
-    mt_module *r = mt_tr_child(tr, mlp, "router");
-    mt_tr_enter(tr, r);
+    mt_tr_enter(tr, mh->router);
     mt_tensor *xr = mt_reshape(tr, x, 2, rs);
-    mt_tensor *rw = mt_tr_get_attr(tr, mt_tr_param(tr, r, "weight")), *rb = mt_tr_get_attr(tr, mt_tr_param(tr, r, "bias"));
+    mt_tensor *rw = mt_tr_get_attr(tr, mh->router_w), *rb = mt_tr_get_attr(tr, mh->router_b);
     mt_tensor *logits = xr && rw && rb ? op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(xr), mt_a_tensor(rw), mt_a_tensor(rb)}, 3, NULL, 0) : NULL;
     mt_node *tk = logits ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(logits), mt_a_int(e->top_k)}, 2,
                                     (mt_kwarg[]){{"dim", mt_a_int(-1)}}, 1) : NULL;
@@ -191,8 +207,7 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
     scores = scores && idx && tv ? op(tr, MT_OP_SCATTER, (mt_arg[]){mt_a_tensor(scores), mt_a_int(1), mt_a_tensor(idx), mt_a_tensor(tv)}, 4, NULL, 0) : NULL;
     mt_tr_leave(tr);
     /* experts: the routed loop */
-    mt_module *ex = mt_tr_child(tr, mlp, "experts");
-    mt_tr_enter(tr, ex);
+    mt_tr_enter(tr, mh->experts);
     mt_tensor *hs = mt_reshape(tr, x, 2, rs);
     mt_tensor *next = hs ? op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(hs)}, 1,
                               (mt_kwarg[]){{"dtype", mt_a_dtype(hs->dtype)}}, 1) : NULL;
@@ -207,16 +222,16 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const
         mt_tensor *tok = mt_tr_item(tr, nz, 1);
         mt_tensor *cur = tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(hs), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
         /* cur @ gate_up_proj[i] + gate_up_proj_bias[i]: the bias slice is recorded first, as the goldens have it */
-        mt_tensor *gub = expert_slice(tr, ex, "gate_up_proj_bias", i);
-        mt_tensor *gu = mt_add(tr, mt_matmul(tr, cur, expert_slice(tr, ex, "gate_up_proj", i)), gub);
+        mt_tensor *gub = expert_slice(tr, mh->gate_up_b, i);
+        mt_tensor *gu = mt_add(tr, mt_matmul(tr, cur, expert_slice(tr, mh->gate_up, i)), gub);
         mt_arg ev[2] = {mt_a_ellipsis(), mt_a_slice(NULL, NULL, C(tr, 2))};
         mt_arg od[2] = {mt_a_ellipsis(), mt_a_slice(C(tr, 1), NULL, C(tr, 2))};
         mt_tensor *gate = clamp(tr, mt_index(tr, gu, ev, 2), mt_a_none(), mt_a_float(g->limit));
         mt_tensor *up = clamp(tr, mt_index(tr, gu, od, 2), mt_a_float(-g->limit), mt_a_float(g->limit));
         mt_tensor *glu = mt_mul(tr, gate, mt_unary(tr, MT_OP_SIGMOID, mt_mul_s(tr, gate, g->alpha)));
         mt_tensor *go = mt_mul(tr, mt_add_s(tr, up, 1), glu);
-        mt_tensor *dpb = expert_slice(tr, ex, "down_proj_bias", i); /* first, as the goldens have it */
-        mt_tensor *out = mt_add(tr, mt_matmul(tr, go, expert_slice(tr, ex, "down_proj", i)), dpb);
+        mt_tensor *dpb = expert_slice(tr, mh->down_b, i); /* first, as the goldens have it */
+        mt_tensor *out = mt_add(tr, mt_matmul(tr, go, expert_slice(tr, mh->down, i)), dpb);
         mt_tensor *w = scores && tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(scores), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
         mt_arg wi[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_int(i), mt_a_none()};
         out = mt_mul(tr, out, mt_index(tr, w, wi, 3));
@@ -234,9 +249,11 @@ static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
     const mt_moe_model *mm = m->family;
     const mt_dec_spec *s = &mm->dec;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_tr_child(tr, m->root, "model");
+    const mt_dec_h *dh = MT_BOUND(tr, m->root, mt_dec_h);
+    if (!dh) return mt_ctx_status(tr->ctx);
+    mt_module *model = dh->model;
     mt_tr_enter(tr, model);
-    mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+    mt_tensor *h = mt_tr_call(tr, dh->embed, ids);
     mt_tensor *cache_pos = op(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
     /* transformers builds the full and the sliding mask independently from the
@@ -248,23 +265,25 @@ static mt_status gpt_oss_forward(mt_model *m, mt_tracer *tr) {
                            : NULL;
     mt_tensor *cos = NULL, *sin = NULL;
     /* cos/sin [1, seq, head_dim/2]: emb = freqs, not duplicated */
-    mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, MT_ROPE_FREQS, s->attention_scaling, &cos, &sin);
-    mt_module *layers = mt_tr_child(tr, model, "layers");
+    mt_rope_cos_sin(tr, dh->rotary, h, pos, MT_ROPE_FREQS, s->attention_scaling, &cos, &sin);
+    mt_module *layers = dh->layers;
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
+        const mt_dec_layer_h *lh = MT_BOUND(tr, L, mt_dec_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         bool sl = s->caps.sliding_window > 0 && s->caps.sliding && s->caps.sliding[i];
         mt_tr_enter(tr, L);
-        mt_tensor *a = norm_forward(tr, mt_tr_child(tr, L, "input_layernorm"), h);
-        a = attn_forward(tr, mt_tr_child(tr, L, "self_attn"), a, sl ? slide : full, cos, sin, s);
+        mt_tensor *a = norm_forward(tr, lh->norm[0], h);
+        a = attn_forward(tr, lh->attn, a, sl ? slide : full, cos, sin, s);
         h = mt_add(tr, h, a);
-        mt_tensor *f = norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
-        f = mlp_forward(tr, mt_tr_child(tr, L, "mlp"), f, s);
+        mt_tensor *f = norm_forward(tr, lh->norm[1], h);
+        f = mlp_forward(tr, lh->mlp, f, s);
         h = mt_add(tr, h, f);
         mt_tr_leave(tr);
     }
-    h = norm_forward(tr, mt_tr_child(tr, model, "norm"), h);
+    h = norm_forward(tr, dh->norm, h);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, m->root, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, dh->lm_head, h);
     return mt_tr_output(tr, &logits, 1);
 }
 

@@ -18,6 +18,17 @@ typedef struct gptj {
     bool tie;
 } gptj;
 
+/* The handles the forward reads (blocks.h, "handles bound at build"): the model's (bound to the
+ * root) and each block's (its attention's and MLP's children with it). */
+typedef struct gptj_h {
+    mt_module *tm, *wte, *drop, *list, *ln_f, *rotary, *lm_head;
+} gptj_h;
+static const mt_handle_kind gptj_h_kind = {"gptj gptj_h"};
+typedef struct gptj_layer_h {
+    mt_module *ln_1, *attn, *attn_drop, *resid_drop, *q, *k, *v, *o, *mlp, *fc_in, *fc_out, *act, *mlp_drop;
+} gptj_layer_h;
+static const mt_handle_kind gptj_layer_h_kind = {"gptj gptj_layer_h"};
+
 static mt_status gptj_build(mt_model *m) {
     mt_config *c = m->cfg;
     gptj *p = mt_alloc(m->ctx, sizeof *p);
@@ -35,27 +46,33 @@ static mt_status gptj_build(mt_model *m) {
         return mt_ctx_status(m->ctx);
     if (p->rdim > p->hd) return mt_config_error(c, "rotary_dim", "rotary_dim %lld exceeds the head size %lld (gptj)",
                                              (long long)p->rdim, (long long)p->hd);
-    mt_module *tm = mt_module_new(m->ctx, m->root, "transformer", "GPTJModel");
-    mt_module *wte = tm ? cl_embedding(m, tm, "wte", p->vocab, p->embd) : NULL;
-    mt_module *list = wte && cl_dropout(m, tm, "drop", 0.0) ? cl_list(m, tm, "h") : NULL;
+    gptj_h *mh = MT_BIND(m->ctx, m->root, gptj_h);
+    mt_module *tm = mh ? mh->tm = mt_module_new(m->ctx, m->root, "transformer", "GPTJModel") : NULL;
+    mt_module *wte = tm ? mh->wte = cl_embedding(m, tm, "wte", p->vocab, p->embd) : NULL;
+    mt_module *list = wte && (mh->drop = cl_dropout(m, tm, "drop", 0.0)) ? mh->list = cl_list(m, tm, "h") : NULL;
     if (!list) return mt_ctx_status(m->ctx);
     for (int64_t i = 0; i < p->layers; i++) {
         mt_module *L = cl_layer(m, list, i, "GPTJBlock");
-        if (!L || !cl_layernorm(m, L, "ln_1", p->embd, p->eps, true)) return mt_ctx_status(m->ctx);
-        mt_module *at = mt_module_new(m->ctx, L, "attn", "GPTJAttention");
-        if (!at || !cl_dropout(m, at, "attn_dropout", 0.0) || !cl_dropout(m, at, "resid_dropout", 0.0) ||
-            !cl_linear(m, at, "k_proj", p->embd, p->embd, false) || !cl_linear(m, at, "v_proj", p->embd, p->embd, false) ||
-            !cl_linear(m, at, "q_proj", p->embd, p->embd, false) || !cl_linear(m, at, "out_proj", p->embd, p->embd, false))
+        gptj_layer_h *lh = MT_BIND(m->ctx, L, gptj_layer_h);
+        if (!lh || !(lh->ln_1 = cl_layernorm(m, L, "ln_1", p->embd, p->eps, true))) return mt_ctx_status(m->ctx);
+        mt_module *at = lh->attn = mt_module_new(m->ctx, L, "attn", "GPTJAttention");
+        if (!at || !(lh->attn_drop = cl_dropout(m, at, "attn_dropout", 0.0)) ||
+            !(lh->resid_drop = cl_dropout(m, at, "resid_dropout", 0.0)) ||
+            !(lh->k = cl_linear(m, at, "k_proj", p->embd, p->embd, false)) ||
+            !(lh->v = cl_linear(m, at, "v_proj", p->embd, p->embd, false)) ||
+            !(lh->q = cl_linear(m, at, "q_proj", p->embd, p->embd, false)) ||
+            !(lh->o = cl_linear(m, at, "out_proj", p->embd, p->embd, false)))
             return mt_ctx_status(m->ctx);
-        mt_module *mlp = mt_module_new(m->ctx, L, "mlp", "GPTJMLP");
-        if (!mlp || !cl_linear(m, mlp, "fc_in", p->embd, p->inner, true) ||
-            !cl_linear(m, mlp, "fc_out", p->inner, p->embd, true) || !mt_act_new(m, mlp, "act", p->act, "activation_function") ||
-            !cl_dropout(m, mlp, "dropout", 0.0))
+        mt_module *mlp = lh->mlp = mt_module_new(m->ctx, L, "mlp", "GPTJMLP");
+        if (!mlp || !(lh->fc_in = cl_linear(m, mlp, "fc_in", p->embd, p->inner, true)) ||
+            !(lh->fc_out = cl_linear(m, mlp, "fc_out", p->inner, p->embd, true)) ||
+            !(lh->act = mt_act_new(m, mlp, "act", p->act, "activation_function")) ||
+            !(lh->mlp_drop = cl_dropout(m, mlp, "dropout", 0.0)))
             return mt_ctx_status(m->ctx);
     }
-    if (!cl_layernorm(m, tm, "ln_f", p->embd, p->eps, true) ||
-        !cl_rotary_module(m, tm, "rotary_emb", "GPTJRotary", p->rdim, 10000.0) ||
-        !cl_lm_head(m, m->root, "lm_head", wte, p->tie, p->embd, p->vocab, !p->tie))
+    if (!(mh->ln_f = cl_layernorm(m, tm, "ln_f", p->embd, p->eps, true)) ||
+        !(mh->rotary = cl_rotary_module(m, tm, "rotary_emb", "GPTJRotary", p->rdim, 10000.0)) ||
+        !(mh->lm_head = cl_lm_head(m, m->root, "lm_head", wte, p->tie, p->embd, p->vocab, !p->tie)))
         return mt_ctx_status(m->ctx);
     mt_model_info(m, "n_embd", mt_a_int(p->embd));
     mt_model_info(m, "n_layer", mt_a_int(p->layers));
@@ -71,7 +88,8 @@ static mt_status gptj_build(mt_model *m) {
  * scale_attn, + attention_mask[:, :, :, :k_len], softmax(dim=-1), .to(v.dtype), attn_dropout,
  * matmul with v. scale_attn is a plain 0-dim float32 tensor attribute (sqrt(head_dim)), not a
  * buffer; it is recorded as the Python number (same result dtype: float32 / float32). */
-static mt_tensor *gptj_attn(mt_tracer *tr, mt_module *at, mt_tensor *q, mt_tensor *k, mt_tensor *v, mt_tensor *mask,
+static mt_tensor *gptj_attn(mt_tracer *tr, const gptj_layer_h *lh, mt_tensor *q, mt_tensor *k, mt_tensor *v,
+                            mt_tensor *mask,
                             const gptj *p) {
     if (!q || !k || !v) return NULL;
     q = mt_to(tr, q, MT_FLOAT32);
@@ -83,48 +101,49 @@ static mt_tensor *gptj_attn(mt_tracer *tr, mt_module *at, mt_tensor *q, mt_tenso
         w = mt_add(tr, w, mt_index(tr, mask, idx, 4));
     }
     w = mt_to(tr, mt_softmax(tr, w, -1, MT_DTYPE_NONE), v->dtype);
-    w = cl_call(tr, at, "attn_dropout", w);
+    w = mt_tr_call(tr, lh->attn_drop, w);
     return mt_matmul(tr, w, v);
 }
 
 static mt_status gptj_forward(mt_model *m, mt_tracer *tr) {
     const gptj *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *tm = mt_tr_child(tr, m->root, "transformer");
-    mt_tr_enter(tr, tm);
-    mt_tensor *h = cl_call(tr, tm, "drop", cl_call(tr, tm, "wte", ids));
+    const gptj_h *mh = MT_BOUND(tr, m->root, gptj_h);
+    if (!mh) return mt_ctx_status(tr->ctx);
+    mt_tr_enter(tr, mh->tm);
+    mt_tensor *h = mt_tr_call(tr, mh->drop, mt_tr_call(tr, mh->wte, ids));
     mt_tensor *pos = mt_unsqueeze(tr, cl_arange(tr, ids->shape[1]), 0);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     /* sin/cos over rotary_dim; GPT-J repeats each frequency twice
      * (repeat_interleave), which has the same [1, seq, rotary_dim] shape */
     mt_tensor *cos, *sin;
-    mt_rope_cos_sin(tr, mt_tr_child(tr, tm, "rotary_emb"), h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
-    mt_module *list = mt_tr_child(tr, tm, "h");
+    mt_rope_cos_sin(tr, mh->rotary, h, pos, MT_ROPE_CAT, MT_ROPE_NO_SCALING, &cos, &sin);
+    mt_module *list = mh->list;
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
+        const gptj_layer_h *lh = MT_BOUND(tr, L, gptj_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
-        mt_tensor *ln = cl_call(tr, L, "ln_1", h);
-        mt_module *at = mt_tr_child(tr, L, "attn");
-        mt_tr_enter(tr, at);
-        mt_tensor *q = cl_split_heads(tr, cl_call(tr, at, "q_proj", ln), p->heads, p->hd);
-        mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", ln), p->heads, p->hd);
-        mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", ln), p->heads, p->hd);
+        mt_tensor *ln = mt_tr_call(tr, lh->ln_1, h);
+        mt_tr_enter(tr, lh->attn);
+        mt_tensor *q = cl_split_heads(tr, mt_tr_call(tr, lh->q, ln), p->heads, p->hd);
+        mt_tensor *k = cl_split_heads(tr, mt_tr_call(tr, lh->k, ln), p->heads, p->hd);
+        mt_tensor *v = cl_split_heads(tr, mt_tr_call(tr, lh->v, ln), p->heads, p->hd);
         q = cl_apply_rotary(tr, q, cos, sin, p->rdim, true);
         k = cl_apply_rotary(tr, k, cos, sin, p->rdim, true);
-        mt_tensor *o = cl_merge_heads(tr, gptj_attn(tr, at, q, k, v, mask, p));
-        o = cl_call(tr, at, "resid_dropout", cl_call(tr, at, "out_proj", o));
+        mt_tensor *o = cl_merge_heads(tr, gptj_attn(tr, lh, q, k, v, mask, p));
+        o = mt_tr_call(tr, lh->resid_drop, mt_tr_call(tr, lh->o, o));
         mt_tr_leave(tr);
-        mt_module *mlp = mt_tr_child(tr, L, "mlp");
-        mt_tr_enter(tr, mlp);
-        mt_tensor *f = mt_act_forward(tr, mt_tr_child(tr, mlp, "act"), cl_call(tr, mlp, "fc_in", ln));
-        f = cl_call(tr, mlp, "dropout", cl_call(tr, mlp, "fc_out", f));
+        mt_tr_enter(tr, lh->mlp);
+        mt_tensor *f = mt_act_forward(tr, lh->act, mt_tr_call(tr, lh->fc_in, ln));
+        f = mt_tr_call(tr, lh->mlp_drop, mt_tr_call(tr, lh->fc_out, f));
         mt_tr_leave(tr);
         h = mt_add(tr, mt_add(tr, o, f), h);
         mt_tr_leave(tr);
     }
-    h = cl_call(tr, tm, "ln_f", h);
+    h = mt_tr_call(tr, mh->ln_f, h);
     mt_tr_leave(tr);
-    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+    return cl_output(tr, mt_tr_call(tr, mh->lm_head, h));
 }
 
 const mt_arch mt_arch_gptj = {

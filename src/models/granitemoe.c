@@ -60,15 +60,23 @@ static const char *sibling_cls(mt_ctx *ctx, const char *block_cls, const char *s
     return mt_sprintf(ctx, "%.*s%s", keep, block_cls, suffix);
 }
 
+/* GraniteMoeMoE's handle (blocks.h, "handles bound at build"): its activation, the two
+ * GraniteMoeParallelExperts with their fused weights, the router and its Linear. */
+typedef struct gmoe_h {
+    mt_module *act, *il, *ol, *router, *router_layer;
+    mt_param *il_w, *ol_w;
+} gmoe_h;
+static const mt_handle_kind gmoe_h_kind = {"granitemoe gmoe_h"};
+
 static mt_module *parallel_experts(mt_model *m, mt_module *blk, const char *name, int64_t e, int64_t out, int64_t in,
-                                   mt_dtype dt) {
+                                   mt_dtype dt, mt_param **weight) {
     mt_module *p = mt_module_new(m->ctx, blk, name, sibling_cls(m->ctx, blk->type, "ParallelExperts"));
     if (!p) return NULL;
     mt_module_attr(m->ctx, p, "num_experts", mt_a_int(e));
     mt_module_attr(m->ctx, p, "input_size", mt_a_int(in));
     mt_module_attr(m->ctx, p, "output_size", mt_a_int(out));
     int64_t shape[3] = {e, out, in};
-    return mt_param_new(m->ctx, p, "weight", dt, MT_DEVICE_CPU, 3, shape) ? p : NULL;
+    return (*weight = mt_param_new(m->ctx, p, "weight", dt, MT_DEVICE_CPU, 3, shape)) ? p : NULL;
 }
 
 mt_status mt_granitemoe_build_moe(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
@@ -77,15 +85,19 @@ mt_status mt_granitemoe_build_moe(mt_model *m, const mt_dec_spec *s, mt_module *
     mt_moe_model *mm = s->ext;
     const mt_moe_spec *e = &mm->moe;
     mt_module *blk = mt_module_new(ctx, layer, "block_sparse_moe", e->block_cls);
-    if (!blk) return mt_ctx_status(ctx);
+    gmoe_h *h = MT_BIND(ctx, blk, gmoe_h);
+    if (!h) return mt_ctx_status(ctx);
     mt_module_attr(ctx, blk, "num_experts", mt_a_int(e->num_experts));
     mt_module_attr(ctx, blk, "top_k", mt_a_int(e->top_k));
     mt_module *il, *ol, *router;
-    if (!mt_act_new(m, blk, "activation", s->hidden_act, "hidden_act") ||
-        !(il = parallel_experts(m, blk, "input_linear", e->num_experts, 2 * e->expert_inter, s->hidden, s->dtype)) ||
-        !(ol = parallel_experts(m, blk, "output_linear", e->num_experts, s->hidden, e->expert_inter, s->dtype)) ||
-        !(router = mt_module_new(ctx, blk, "router", sibling_cls(ctx, e->block_cls, "TopKGating"))) ||
-        !mt_nn_linear(ctx, router, "layer", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU))
+    if (!(h->act = mt_act_new(m, blk, "activation", s->hidden_act, "hidden_act")) ||
+        !(il = h->il = parallel_experts(m, blk, "input_linear", e->num_experts, 2 * e->expert_inter, s->hidden,
+                                        s->dtype, &h->il_w)) ||
+        !(ol = h->ol = parallel_experts(m, blk, "output_linear", e->num_experts, s->hidden, e->expert_inter, s->dtype,
+                                        &h->ol_w)) ||
+        !(router = h->router = mt_module_new(ctx, blk, "router", sibling_cls(ctx, e->block_cls, "TopKGating"))) ||
+        !(h->router_layer = mt_nn_linear(ctx, router, "layer", s->hidden, e->num_experts, false, s->dtype,
+                                         MT_DEVICE_CPU)))
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, router, "top_k", mt_a_int(e->top_k));
     /* both fused weights split evenly into num_experts experts, top_k of which run per token */
@@ -99,10 +111,10 @@ static mt_tensor *op(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, const m
 }
 
 /* F.linear(x, experts.weight[e]) under the GraniteMoeParallelExperts module. */
-static mt_tensor *expert_linear(mt_tracer *tr, mt_module *pe, mt_tensor *x, int64_t e) {
+static mt_tensor *expert_linear(mt_tracer *tr, mt_module *pe, mt_param *weight, mt_tensor *x, int64_t e) {
     if (!x || !pe) return NULL;
     mt_tr_enter(tr, pe);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, pe, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, weight);
     w = w ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(w), mt_a_int(e)}, 2, NULL, 0) : NULL;
     mt_tensor *y = w ? op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(x), mt_a_tensor(w)}, 2, NULL, 0) : NULL;
     mt_tr_leave(tr);
@@ -111,6 +123,8 @@ static mt_tensor *expert_linear(mt_tracer *tr, mt_module *pe, mt_tensor *x, int6
 
 mt_tensor *mt_granitemoe_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_dec_spec *s) {
     if (!x || !blk) return NULL;
+    const gmoe_h *bh = MT_BOUND(tr, blk, gmoe_h);
+    if (!bh) return NULL;
     mt_ctx *ctx = tr->ctx;
     const mt_moe_model *mm = s->ext;
     const mt_moe_spec *e = &mm->moe;
@@ -119,9 +133,8 @@ mt_tensor *mt_granitemoe_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x
     const mt_sym *rs[2] = {NULL, h};
     mt_tensor *x2 = mt_reshape(tr, x, 2, rs);
     /* router: logits = layer(x).float(); topk(k, dim=1); softmax(dim=1).type_as(x) */
-    mt_module *router = mt_tr_child(tr, blk, "router");
-    mt_tr_enter(tr, router);
-    mt_tensor *logits = mt_to(tr, mt_tr_call(tr, mt_tr_child(tr, router, "layer"), x2), MT_FLOAT32);
+    mt_tr_enter(tr, bh->router);
+    mt_tensor *logits = mt_to(tr, mt_tr_call(tr, bh->router_layer, x2), MT_FLOAT32);
     mt_node *tk = logits ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(logits), mt_a_int(e->top_k)}, 2,
                                     (mt_kwarg[]){{"dim", mt_a_int(1)}}, 1) : NULL;
     mt_tensor *idx = mt_tr_item(tr, tk, 1);
@@ -135,20 +148,20 @@ mt_tensor *mt_granitemoe_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x
     const mt_sym *zs[2] = {mt_sym_mul(ctx, b, sq), h};
     mt_tensor *final = op(tr, MT_OP_ZEROS, (mt_arg[]){mt_a_dims(ctx, zs, 2)}, 1,
                           (mt_kwarg[]){{"dtype", mt_a_dtype(x->dtype)}}, 1);
-    mt_module *il = mt_tr_child(tr, blk, "input_linear"), *ol = mt_tr_child(tr, blk, "output_linear");
-    mt_module *act = mt_tr_child(tr, blk, "activation");
+    mt_module *il = bh->il, *ol = bh->ol;
+    mt_module *act = bh->act;
     for (int64_t i = 0; i < e->num_experts && final; i++) {
         mt_tensor *hit = idx ? op(tr, MT_OP_EQ, (mt_arg[]){mt_a_tensor(idx), mt_a_int(i)}, 2, NULL, 0) : NULL;
         mt_node *nz = mt_moe_where(tr, hit, i, blk->path);
         if (!nz) { final = NULL; break; }
         mt_tensor *tok = mt_tr_item(tr, nz, 0), *slot = mt_tr_item(tr, nz, 1);
         mt_tensor *cur = tok ? op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x2), mt_a_int(0), mt_a_tensor(tok)}, 3, NULL, 0) : NULL;
-        mt_tensor *hs = expert_linear(tr, il, cur, i);
+        mt_tensor *hs = expert_linear(tr, il, bh->il_w, cur, i);
         mt_node *ch = mt_chunk(tr, hs, 2, -1);
         /* act(chunk[0]) * chunk[1]: chunk[1] is taken first, as the goldens have it (Python: chunk[0] first) */
         mt_tensor *lin = mt_tr_item(tr, ch, 1);
         hs = mt_mul(tr, mt_act_forward(tr, act, mt_tr_item(tr, ch, 0)), lin);
-        mt_tensor *y = expert_linear(tr, ol, hs, i);
+        mt_tensor *y = expert_linear(tr, ol, bh->ol_w, hs, i);
         y = mt_mul(tr, y, mt_moe_slot_weights(tr, gates, tok, slot));
         final = y && tok ? op(tr, MT_OP_INDEX_ADD, (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0) : NULL;
     }

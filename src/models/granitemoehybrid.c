@@ -78,12 +78,19 @@ static bool read_layer_types(mt_model *m, int64_t cfg_layers, int64_t layers, co
     return true;
 }
 
+/* GraniteMoeSharedMLP's handle (blocks.h, "handles bound at build"). */
+typedef struct shared_h {
+    mt_module *in, *act, *out;
+} shared_h;
+static const mt_handle_kind shared_h_kind = {"granitemoehybrid shared_h"};
+
 /* GraniteMoeSharedMLP: input_linear, output_linear (activation has no parameters). */
 static mt_module *shared_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t inter) {
     mt_module *mlp = mt_module_new(m->ctx, L, "shared_mlp", "GraniteMoeHybridMLP");
-    if (!mlp || !mt_act_new(m, mlp, "activation", s->hidden_act, "hidden_act") ||
-        !mt_nn_linear(m->ctx, mlp, "input_linear", s->hidden, 2 * inter, false, s->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(m->ctx, mlp, "output_linear", inter, s->hidden, false, s->dtype, MT_DEVICE_CPU))
+    shared_h *h = MT_BIND(m->ctx, mlp, shared_h);
+    if (!h || !(h->act = mt_act_new(m, mlp, "activation", s->hidden_act, "hidden_act")) ||
+        !(h->in = mt_nn_linear(m->ctx, mlp, "input_linear", s->hidden, 2 * inter, false, s->dtype, MT_DEVICE_CPU)) ||
+        !(h->out = mt_nn_linear(m->ctx, mlp, "output_linear", inter, s->hidden, false, s->dtype, MT_DEVICE_CPU)))
         return NULL;
     return mlp;
 }
@@ -98,17 +105,27 @@ static mt_status gmh_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, 
     return e->experts ? mt_granitemoe_build_moe(m, s, L, index) : MT_OK;
 }
 
+/* After the norms (GraniteMoeHybridDecoderLayer's order): shared_mlp (the MLP slot without experts,
+ * else beside the sparse block, stored as the layer's aux), then the mixer on Mamba layers. */
+static mt_status gmh_build_after_norms(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
+    const gmh_ext *e = ((const mt_moe_model *)s->ext)->fam;
+    mt_dec_layer_h *lh = mt_module_bound_checked(m->ctx, L, &mt_dec_layer_h_kind);
+    if (!lh || !(lh->aux = shared_mlp(m, s, L, e->shared_inter))) return mt_ctx_status(m->ctx);
+    if (!e->attn[index] && !mt_mamba2_build(m, L, "mamba", &e->mx)) return mt_ctx_status(m->ctx);
+    return MT_OK;
+}
+
 /* shared_mlp(x): output_linear(act(chunk0) * chunk1) over input_linear(x).chunk(2, dim=-1). */
 static mt_tensor *shared_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!x || !mlp) return NULL;
+    const shared_h *sh = MT_BOUND(tr, mlp, shared_h);
+    if (!sh) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, mlp, "input_linear"), x);
+    mt_tensor *h = mt_tr_call(tr, sh->in, x);
     mt_node *ch = mt_chunk(tr, h, 2, -1);
-    mt_module *act = mt_tr_child(tr, mlp, "activation");
-    mt_tensor *a = mt_act_forward(tr, act, mt_tr_item(tr, ch, 0));
+    mt_tensor *a = mt_act_forward(tr, sh->act, mt_tr_item(tr, ch, 0));
     mt_tensor *b = mt_tr_item(tr, ch, 1);
-    mt_module *down = mt_tr_child(tr, mlp, "output_linear");
-    mt_tensor *y = mt_tr_call(tr, down, mt_mul(tr, a, b));
+    mt_tensor *y = mt_tr_call(tr, sh->out, mt_mul(tr, a, b));
     mt_tr_leave(tr);
     return y;
 }
@@ -116,9 +133,11 @@ static mt_tensor *shared_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
 /* The MLP slot: block_sparse_moe(x) + shared_mlp(x), or shared_mlp(x) alone. */
 static mt_tensor *gmh_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
     if (!x || !mlp) return NULL;
-    if (strcmp(mlp->name, "shared_mlp") == 0) return shared_forward(tr, mlp, x);
+    if (mt_module_bound(mlp, &shared_h_kind)) return shared_forward(tr, mlp, x); /* no experts */
+    const mt_dec_layer_h *lh = MT_BOUND(tr, mlp->parent, mt_dec_layer_h);
+    if (!lh) return NULL;
     mt_tensor *moe = mt_granitemoe_moe_forward(tr, mlp, x, s);
-    mt_tensor *sh = shared_forward(tr, mt_tr_child(tr, mlp->parent, "shared_mlp"), x);
+    mt_tensor *sh = shared_forward(tr, lh->aux, x);
     return mt_add(tr, moe, sh);
 }
 
@@ -127,7 +146,7 @@ static mt_tensor *gmh_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, m
                                    mt_tensor *sin, const mt_dec_spec *s) {
     if (!at) return NULL;
     const gmh_ext *e = ((const mt_moe_model *)s->ext)->fam;
-    if (strcmp(at->name, "mamba") == 0) return mt_mamba2_forward(tr, at, x, tr->model->inputs.items[1], &e->mx);
+    if (!mt_module_bound(at, &mt_attn_h_kind)) return mt_mamba2_forward(tr, at, x, tr->model->inputs.items[1], &e->mx);
     return mt_dec_attn_forward(tr, at, x, mask, cos, sin, s);
 }
 
@@ -211,14 +230,8 @@ static mt_status gmh_build(mt_model *m) {
     s->names.attn_alt = "mamba";
     s->hooks.build_attn = gmh_build_attn;
     s->hooks.build_mlp = gmh_build_mlp;
+    s->hooks.build_after_norms = gmh_build_after_norms;
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(ctx);
-    /* then shared_mlp and the mixer, after the norms (GraniteMoeHybridDecoderLayer's order) */
-    mt_module *layers = mt_module_find(m->root, "model.layers");
-    for (int i = 0; layers && i < layers->children.n; i++) {
-        mt_module *L = layers->children.items[i];
-        if (!shared_mlp(m, s, L, e->shared_inter)) return mt_ctx_status(ctx);
-        if (!e->attn[i] && !mt_mamba2_build(m, L, "mamba", &e->mx)) return mt_ctx_status(ctx);
-    }
     s->hooks.attn_forward = gmh_attn_forward; /* after mt_dec_build: both attention kinds stay available */
     s->hooks.mlp_forward = gmh_mlp_forward;
     int64_t nattn = 0;

@@ -63,23 +63,35 @@ static mt_tensor *jamba_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tens
 /* JambaMambaMixer.__init__: conv1d, act, in_proj, x_proj, dt_proj, A_log, D, out_proj, dt_layernorm,
  * b_layernorm, c_layernorm. The attributes intermediate_size and ssm_state_size let the sizing pass
  * find its recurrent state. */
+/* JambaMambaMixer's handle (blocks.h, "handles bound at build"); the attention layers, the sparse
+ * blocks and the decoder are the shared blocks'. */
+typedef struct mixer_h {
+    mt_module *conv1d, *act, *in_proj, *x_proj, *dt_proj, *out_proj, *dt_ln, *b_ln, *c_ln;
+    mt_param *A_log, *D;
+} mixer_h;
+static const mt_handle_kind mixer_h_kind = {"jamba mixer_h"};
+
 static mt_module *mixer_build(mt_model *m, const mt_dec_spec *s, mt_module *L, const jamba_ext *e) {
     mt_ctx *ctx = m->ctx;
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU;
     int64_t I = e->intermediate, N = e->state, R = e->dt_rank;
     mt_module *mx = mt_module_new(ctx, L, "mamba", "JambaMambaMixer");
-    if (!mx) return NULL;
+    mixer_h *h = MT_BIND(ctx, mx, mixer_h);
+    if (!h) return NULL;
     int64_t an[2] = {I, N};
-    if (!mt_nn_conv1d_nn(ctx, mx, "conv1d", I, I, e->conv_kernel, e->conv_kernel - 1, I, e->conv_bias, dt, dev) ||
-        !mt_act_new(m, mx, "act", s->hidden_act, "hidden_act") ||
-        !mt_nn_linear(ctx, mx, "in_proj", s->hidden, 2 * I, e->proj_bias, dt, dev) ||
-        !mt_nn_linear(ctx, mx, "x_proj", I, R + 2 * N, false, dt, dev) ||
-        !mt_nn_linear(ctx, mx, "dt_proj", R, I, true, dt, dev) || !mt_param_new(ctx, mx, "A_log", dt, dev, 2, an) ||
-        !mt_param_new(ctx, mx, "D", dt, dev, 1, &I) ||
-        !mt_nn_linear(ctx, mx, "out_proj", I, s->hidden, e->proj_bias, dt, dev) ||
-        !mt_dec_rms_norm(m, mx, "dt_layernorm", s, R) || !mt_dec_rms_norm(m, mx, "b_layernorm", s, N) ||
-        !mt_dec_rms_norm(m, mx, "c_layernorm", s, N))
+    if (!(h->conv1d = mt_nn_conv1d_nn(ctx, mx, "conv1d", I, I, e->conv_kernel, e->conv_kernel - 1, I, e->conv_bias, dt,
+                                      dev)) ||
+        !(h->act = mt_act_new(m, mx, "act", s->hidden_act, "hidden_act")) ||
+        !(h->in_proj = mt_nn_linear(ctx, mx, "in_proj", s->hidden, 2 * I, e->proj_bias, dt, dev)) ||
+        !(h->x_proj = mt_nn_linear(ctx, mx, "x_proj", I, R + 2 * N, false, dt, dev)) ||
+        !(h->dt_proj = mt_nn_linear(ctx, mx, "dt_proj", R, I, true, dt, dev)) ||
+        !(h->A_log = mt_param_new(ctx, mx, "A_log", dt, dev, 2, an)) ||
+        !(h->D = mt_param_new(ctx, mx, "D", dt, dev, 1, &I)) ||
+        !(h->out_proj = mt_nn_linear(ctx, mx, "out_proj", I, s->hidden, e->proj_bias, dt, dev)) ||
+        !(h->dt_ln = mt_dec_rms_norm(m, mx, "dt_layernorm", s, R)) ||
+        !(h->b_ln = mt_dec_rms_norm(m, mx, "b_layernorm", s, N)) ||
+        !(h->c_ln = mt_dec_rms_norm(m, mx, "c_layernorm", s, N)))
         return NULL;
     mt_module_attr(ctx, mx, "intermediate_size", mt_a_int(I));
     mt_module_attr(ctx, mx, "ssm_state_size", mt_a_int(N));
@@ -179,7 +191,9 @@ static mt_status jamba_build(mt_model *m) {
     s->hooks.build_mlp = jamba_build_mlp;
     if (mt_dec_build(m, s) != MT_OK) return mt_ctx_status(ctx);
     /* ALL_DECODER_LAYER_TYPES: the layer's class follows its kind */
-    mt_module *layers = mt_module_find(m->root, "model.layers");
+    const mt_dec_h *dh = mt_module_bound_checked(ctx, m->root, &mt_dec_h_kind); /* mt_dec_build's */
+    if (!dh) return mt_ctx_status(ctx);
+    mt_module *layers = dh->layers;
     int64_t nattn = 0, nmoe = 0;
     for (int i = 0; layers && i < layers->children.n; i++) {
         mt_module *L = layers->children.items[i];
@@ -212,46 +226,48 @@ static mt_tensor *mask_channels(mt_tracer *tr, mt_tensor *h, mt_tensor *amask) {
 /* JambaMambaMixer.slow_forward (no cache), x [b, seq, hidden], amask [b, seq]. */
 static mt_tensor *mixer_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_tensor *amask, const jamba_ext *e) {
     if (!x || !mx || !amask) return NULL;
+    const mixer_h *h = MT_BOUND(tr, mx, mixer_h);
+    if (!h) return NULL;
     const mt_sym *seq = x->shape[1];
     mt_tr_enter(tr, mx);
-    mt_tensor *proj = mt_tr_call(tr, mt_tr_child(tr, mx, "in_proj"), x);
+    mt_tensor *proj = mt_tr_call(tr, h->in_proj, x);
     proj = mt_transpose(tr, proj, 1, 2);
     mt_node *ch = mt_chunk(tr, proj, 2, 1);
     mt_tensor *hs = mt_tr_item(tr, ch, 0), *gate = mt_tr_item(tr, ch, 1);
     hs = mask_channels(tr, hs, amask);
     /* act(conv1d(hidden_states)[..., :seq_len]) */
-    mt_tensor *t = mt_tr_call(tr, mt_tr_child(tr, mx, "conv1d"), hs);
+    mt_tensor *t = mt_tr_call(tr, h->conv1d, hs);
     mt_arg cut[2] = {mt_a_ellipsis(), mt_a_slice(NULL, seq, NULL)};
     t = mt_index(tr, t, cut, 2);
-    hs = mt_act_forward(tr, mt_tr_child(tr, mx, "act"), t);
+    hs = mt_act_forward(tr, h->act, t);
     hs = mask_channels(tr, hs, amask);
     /* x_proj(hidden_states.transpose(1, 2)), split into time_step, B, C */
     mt_tensor *ht = mt_transpose(tr, hs, 1, 2);
-    mt_tensor *ssm = mt_tr_call(tr, mt_tr_child(tr, mx, "x_proj"), ht);
+    mt_tensor *ssm = mt_tr_call(tr, h->x_proj, ht);
     int64_t sz[3] = {e->dt_rank, e->state, e->state};
     mt_node *sp = mt_split(tr, ssm, 3, sz, -1);
     mt_tensor *ts = mt_tr_item(tr, sp, 0), *B = mt_tr_item(tr, sp, 1), *C = mt_tr_item(tr, sp, 2);
-    ts = mt_dec_rms_forward(tr, mt_tr_child(tr, mx, "dt_layernorm"), ts);
-    B = mt_dec_rms_forward(tr, mt_tr_child(tr, mx, "b_layernorm"), B);
-    C = mt_dec_rms_forward(tr, mt_tr_child(tr, mx, "c_layernorm"), C);
+    ts = mt_dec_rms_forward(tr, h->dt_ln, ts);
+    B = mt_dec_rms_forward(tr, h->b_ln, B);
+    C = mt_dec_rms_forward(tr, h->c_ln, C);
     /* softplus(dt_proj(time_step)).transpose(1, 2) */
-    mt_tensor *dts = mt_tr_call(tr, mt_tr_child(tr, mx, "dt_proj"), ts);
+    mt_tensor *dts = mt_tr_call(tr, h->dt_proj, ts);
     dts = dts ? mt_tr_op1(tr, MT_OP_SOFTPLUS, (mt_arg[]){mt_a_tensor(dts)}, 1, NULL, 0) : NULL;
     dts = mt_transpose(tr, dts, 1, 2);
     /* A = -torch.exp(self.A_log.float()) */
-    mt_tensor *A = mt_tr_get_attr(tr, mt_tr_param(tr, mx, "A_log"));
+    mt_tensor *A = mt_tr_get_attr(tr, h->A_log);
     A = mt_unary(tr, MT_OP_NEG, mt_unary(tr, MT_OP_EXP, mt_to(tr, A, MT_FLOAT32)));
     /* the scan: selective_scan_fn(hidden_states, dt, A, B.transpose(1, 2), C.transpose(1, 2), D.float(), gate) */
     mt_tensor *Bt = mt_transpose(tr, B, 1, 2);
     mt_tensor *Ct = mt_transpose(tr, C, 1, 2);
-    mt_tensor *D = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, mx, "D")), MT_FLOAT32);
+    mt_tensor *D = mt_to(tr, mt_tr_get_attr(tr, h->D), MT_FLOAT32);
     mt_tensor *y = NULL;
     if (hs && dts && A && Bt && Ct && D && gate) {
         mt_arg sa[7] = {mt_a_tensor(hs), mt_a_tensor(dts), mt_a_tensor(A), mt_a_tensor(Bt),
                         mt_a_tensor(Ct), mt_a_tensor(D), mt_a_tensor(gate)};
         y = mt_tr_op1(tr, MT_OP_SELECTIVE_SCAN, sa, 7, NULL, 0);
     }
-    mt_tensor *out = mt_tr_call(tr, mt_tr_child(tr, mx, "out_proj"), mt_transpose(tr, y, 1, 2));
+    mt_tensor *out = mt_tr_call(tr, h->out_proj, mt_transpose(tr, y, 1, 2));
     mt_tr_leave(tr);
     return out;
 }
@@ -261,7 +277,7 @@ static mt_tensor *mixer_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_t
 static mt_tensor *jamba_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                              mt_tensor *sin, const mt_dec_spec *s) {
     if (!at) return NULL;
-    if (strcmp(at->name, "mamba") == 0)
+    if (mt_module_bound(at, &mixer_h_kind))
         return mixer_forward(tr, at, x, tr->model->inputs.items[1], ((const mt_moe_model *)s->ext)->fam);
     return mt_dec_attn_forward(tr, at, x, mask, cos, sin, s);
 }

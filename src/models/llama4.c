@@ -94,14 +94,34 @@ static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, 
 
 /* ---- construction ---- */
 
+/* The handles the forwards read (blocks.h, "handles bound at build"): the text MoE block's, the
+ * vision tower's (with the projector's Linear) and each vision layer's. The decoder's modules are
+ * the shared blocks' (mt_dec_h, mt_dec_layer_h, mt_attn_h with qk_norm as both q/k norms, mt_mlp_h). */
+typedef struct l4_moe_h {
+    mt_module *router, *experts, *act, *shared;
+    mt_param *router_w, *gate_up, *down;
+} l4_moe_h;
+static const mt_handle_kind l4_moe_h_kind = {"llama4 l4_moe_h"};
+typedef struct l4_vision_h {
+    mt_module *pe, *unfold, *linear, *enc, *layers, *ln_pre, *ln_post, *rot, *adapter, *mlp2, *fc1, *act, *fc2;
+    mt_module *proj_linear;
+    mt_param *class_emb, *pos_emb, *freqs;
+} l4_vision_h;
+static const mt_handle_kind l4_vision_h_kind = {"llama4 l4_vision_h"};
+typedef struct l4_vlayer_h {
+    mt_module *ln1, *attn, *ln2, *mlp;
+} l4_vlayer_h;
+static const mt_handle_kind l4_vlayer_h_kind = {"llama4 l4_vlayer_h"};
+
 /* Llama4TextMLP: gate_proj, up_proj, down_proj, activation_fn. */
 static mt_module *text_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent, const char *name, int64_t inter) {
     mt_ctx *ctx = m->ctx;
     mt_module *mlp = mt_module_new(ctx, parent, name, "Llama4TextMLP");
-    if (!mlp || !mt_nn_linear(ctx, mlp, "gate_proj", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, mlp, "up_proj", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, mlp, "down_proj", inter, s->hidden, false, s->dtype, MT_DEVICE_CPU) ||
-        !mt_act_new(m, mlp, "activation_fn", s->hidden_act, "hidden_act"))
+    mt_mlp_h *h = MT_BIND(ctx, mlp, mt_mlp_h);
+    if (!h || !(h->gate = mt_nn_linear(ctx, mlp, "gate_proj", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU)) ||
+        !(h->up = mt_nn_linear(ctx, mlp, "up_proj", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU)) ||
+        !(h->down = mt_nn_linear(ctx, mlp, "down_proj", inter, s->hidden, false, s->dtype, MT_DEVICE_CPU)) ||
+        !(h->act = mt_act_new(m, mlp, "activation_fn", s->hidden_act, "hidden_act")))
         return NULL;
     return mlp;
 }
@@ -109,10 +129,12 @@ static mt_module *text_mlp(mt_model *m, const mt_dec_spec *s, mt_module *parent,
 static mt_status build_attn(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
     const l4 *f = ((const mt_moe_model *)s->ext)->fam;
     if (mt_dec_build_attn(m, s, layer, index) != MT_OK) return mt_ctx_status(m->ctx);
-    mt_module *at = mt_module_child(layer, "self_attn");
+    mt_module *at = mt_bind_child(m->ctx, layer, "self_attn");
+    mt_attn_h *h = mt_module_bound_checked(m->ctx, at, &mt_attn_h_kind);
+    if (!h) return mt_ctx_status(m->ctx);
     mt_module_attr(m->ctx, at, "use_rope", mt_a_bool(f->rope[index]));
-    if (f->qk_norm && f->rope[index]) {
-        mt_module *n = mt_module_new(m->ctx, at, "qk_norm", "Llama4TextL2Norm");
+    if (f->qk_norm && f->rope[index]) { /* one Llama4TextL2Norm for q and k */
+        mt_module *n = h->q_norm = h->k_norm = mt_module_new(m->ctx, at, "qk_norm", "Llama4TextL2Norm");
         if (!n) return mt_ctx_status(m->ctx);
         mt_module_attr(m->ctx, n, "eps", mt_a_float(s->norm_eps));
     }
@@ -127,21 +149,22 @@ static mt_status build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, 
     const mt_moe_spec *e = &mm->moe;
     int64_t E = e->num_experts, H = s->hidden, I = e->expert_inter;
     mt_module *ff = mt_module_new(ctx, layer, "feed_forward", "Llama4TextMoe");
-    mt_module *ex = ff ? mt_module_new(ctx, ff, "experts", "Llama4TextExperts") : NULL;
+    l4_moe_h *h = MT_BIND(ctx, ff, l4_moe_h);
+    mt_module *ex = h ? h->experts = mt_module_new(ctx, ff, "experts", "Llama4TextExperts") : NULL;
     if (!ex) return mt_ctx_status(ctx);
     mt_module_attr(ctx, ff, "num_experts", mt_a_int(E));
     mt_module_attr(ctx, ff, "top_k", mt_a_int(e->top_k));
     int64_t gu[3] = {E, H, 2 * I}, dn[3] = {E, I, H}, rw[2] = {E, H};
-    if (!mt_param_new(ctx, ex, "gate_up_proj", s->dtype, MT_DEVICE_CPU, 3, gu) ||
-        !mt_param_new(ctx, ex, "down_proj", s->dtype, MT_DEVICE_CPU, 3, dn) ||
-        !mt_act_new(m, ex, "act_fn", s->hidden_act, "hidden_act"))
+    if (!(h->gate_up = mt_param_new(ctx, ex, "gate_up_proj", s->dtype, MT_DEVICE_CPU, 3, gu)) ||
+        !(h->down = mt_param_new(ctx, ex, "down_proj", s->dtype, MT_DEVICE_CPU, 3, dn)) ||
+        !(h->act = mt_act_new(m, ex, "act_fn", s->hidden_act, "hidden_act")))
         return mt_ctx_status(ctx);
-    mt_module *r = mt_module_new(ctx, ff, "router", "Llama4Router");
+    mt_module *r = h->router = mt_module_new(ctx, ff, "router", "Llama4Router");
     if (!r) return mt_ctx_status(ctx);
     mt_module_attr(ctx, r, "in_features", mt_a_int(H));
     mt_module_attr(ctx, r, "out_features", mt_a_int(E));
-    if (!mt_param_new(ctx, r, "weight", s->dtype, MT_DEVICE_CPU, 2, rw) ||
-        !text_mlp(m, s, ff, "shared_expert", s->intermediate))
+    if (!(h->router_w = mt_param_new(ctx, r, "weight", s->dtype, MT_DEVICE_CPU, 2, rw)) ||
+        !(h->shared = text_mlp(m, s, ff, "shared_expert", s->intermediate)))
         return mt_ctx_status(ctx);
     return mt_moe_add_routed(m, mm, ex, E, e->top_k) ? MT_OK : mt_ctx_status(ctx);
 }
@@ -166,16 +189,18 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     h = mt_mul(tr, h, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps ? eps->v.f : 1e-5)));
     h = type_as(tr, h, x);
-    mt_param *w = mt_module_param(n, "weight"); /* optional: Llama4TextL2Norm has none */
-    if (w) h = mt_mul(tr, h, mt_tr_get_attr(tr, w));
+    const mt_norm_h *nh = mt_module_bound(n, &mt_norm_h_kind); /* none: Llama4TextL2Norm has no weight */
+    if (nh) h = mt_mul(tr, h, mt_tr_get_attr(tr, nh->weight));
     mt_tr_leave(tr);
     return h;
 }
 
 /* freqs_cis [1, seq, head_dim/2] complex64. */
 static mt_tensor *rotary(mt_tracer *tr, mt_module *rot, mt_tensor *pos, double scaling) {
+    const mt_rope_h *rh = MT_BOUND(tr, rot, mt_rope_h);
+    if (!rh) return NULL;
     mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_tensor *inv = mt_tr_get_attr(tr, rh->inv_freq);
     mt_arg i1[3] = {mt_a_none(), mt_a_slice(NULL, NULL, NULL), mt_a_none()};
     mt_tensor *invx = mt_to(tr, mt_index(tr, inv, i1, 3), MT_FLOAT32);
     const mt_sym *ex[3] = {pos ? pos->shape[0] : NULL, NULL, C(tr, 1)};
@@ -235,13 +260,15 @@ static mt_tensor *eager(mt_tracer *tr, mt_tensor *q, mt_tensor *k, mt_tensor *v,
 static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *fc,
                                mt_tensor *cache_pos, const mt_dec_spec *s, bool use_rope) {
     if (!x || !at) return NULL;
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     const l4 *f = ((const mt_moe_model *)s->ext)->fam;
     const mt_sym *b = x->shape[0], *sq = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, sq, NULL, C(tr, s->head_dim)};
-    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
-    mt_tensor *k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
-    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs), 1, 2);
+    mt_tensor *q = mt_view(tr, mt_tr_call(tr, ah->q, x), 4, hs);
+    mt_tensor *k = mt_view(tr, mt_tr_call(tr, ah->k, x), 4, hs);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, ah->v, x), 4, hs), 1, 2);
     if (use_rope) {
         mt_tensor *qc = to_complex(tr, q), *kc = to_complex(tr, k);
         mt_tensor *qo = rotate(tr, qc, fc), *ko = rotate(tr, kc, fc);
@@ -249,7 +276,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
         q = qt;
         k = kt;
     }
-    mt_module *qkn = mt_module_child(at, "qk_norm"); /* optional: RoPE layers with use_qk_norm */
+    mt_module *qkn = ah->q_norm; /* NULL but on RoPE layers with use_qk_norm */
     if (qkn) {
         q = norm_forward(tr, qkn, q);
         k = norm_forward(tr, qkn, k);
@@ -279,7 +306,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     }
     const mt_sym *os[3] = {b, sq, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
@@ -287,11 +314,13 @@ static mt_tensor *attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
 /* Llama4TextMLP: down_proj(activation_fn(gate_proj(x)) * up_proj(x)). */
 static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!x || !mlp) return NULL;
+    const mt_mlp_h *mh = MT_BOUND(tr, mlp, mt_mlp_h);
+    if (!mh) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"),
-                                  mt_tr_call(tr, mt_tr_child(tr, mlp, "gate_proj"), x));
-    mt_tensor *u = mt_tr_call(tr, mt_tr_child(tr, mlp, "up_proj"), x);
-    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, mlp, "down_proj"), mt_mul(tr, g, u));
+    mt_tensor *gp = mt_tr_call(tr, mh->gate, x);
+    mt_tensor *g = mt_act_forward(tr, mh->act, gp);
+    mt_tensor *u = mt_tr_call(tr, mh->up, x);
+    mt_tensor *y = mt_tr_call(tr, mh->down, mt_mul(tr, g, u));
     mt_tr_leave(tr);
     return y;
 }
@@ -299,15 +328,16 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
 /* Llama4TextMoe on x [b, s, hidden] -> [b*s, hidden]. */
 static mt_tensor *moe_forward(mt_tracer *tr, mt_module *ff, mt_tensor *x, const mt_dec_spec *s) {
     if (!x || !ff) return NULL;
+    const l4_moe_h *fh = MT_BOUND(tr, ff, l4_moe_h);
+    if (!fh) return NULL;
     const mt_moe_spec *e = &((const mt_moe_model *)s->ext)->moe;
     int64_t E = e->num_experts;
     const mt_sym *H = C(tr, s->hidden), *r2[2] = {NULL, H};
     mt_tr_enter(tr, ff);
     mt_tensor *hs = mt_reshape(tr, x, 2, r2);
     /* router */
-    mt_module *r = mt_tr_child(tr, ff, "router");
-    mt_tr_enter(tr, r);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, r, "weight"));
+    mt_tr_enter(tr, fh->router);
+    mt_tensor *w = mt_tr_get_attr(tr, fh->router_w);
     mt_tensor *logits = hs && w ? mt_tr_op1(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(hs), mt_a_tensor(w), mt_a_none()},
                                             3, NULL, 0)
                                 : NULL;
@@ -330,24 +360,23 @@ static mt_tensor *moe_forward(mt_tracer *tr, mt_module *ff, mt_tensor *x, const 
     const mt_sym *c1[2] = {NULL, C(tr, 1)};
     ri = mt_mul(tr, ri, mt_reshape(tr, mt_transpose(tr, sc, 0, 1), 2, c1));
     /* experts: bmm over every expert */
-    mt_module *ex = mt_tr_child(tr, ff, "experts");
-    mt_tr_enter(tr, ex);
+    mt_tr_enter(tr, fh->experts);
     const mt_sym *e3[3] = {C(tr, E), NULL, H};
     mt_tensor *h3 = mt_view(tr, ri, 3, e3);
-    mt_tensor *gup = mt_tr_get_attr(tr, mt_tr_param(tr, ex, "gate_up_proj"));
+    mt_tensor *gup = mt_tr_get_attr(tr, fh->gate_up);
     mt_tensor *gu = h3 && gup ? mt_tr_op1(tr, MT_OP_BMM, (mt_arg[]){mt_a_tensor(h3), mt_a_tensor(gup)}, 2, NULL, 0)
                               : NULL;
     mt_node *ch = mt_chunk(tr, gu, 2, -1);
     mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
-    mt_tensor *act = mt_act_forward(tr, mt_tr_child(tr, ex, "act_fn"), gate);
+    mt_tensor *act = mt_act_forward(tr, fh->act, gate);
     mt_tensor *prod = mt_mul(tr, up, act);
-    mt_tensor *dp = mt_tr_get_attr(tr, mt_tr_param(tr, ex, "down_proj"));
+    mt_tensor *dp = mt_tr_get_attr(tr, fh->down);
     mt_tensor *nx = prod && dp ? mt_tr_op1(tr, MT_OP_BMM, (mt_arg[]){mt_a_tensor(prod), mt_a_tensor(dp)}, 2, NULL, 0)
                                : NULL;
     nx = mt_view(tr, nx, 2, r2);
     mt_tr_leave(tr);
     /* shared expert, then + the routed outputs summed over the experts */
-    mt_tensor *out = mlp_forward(tr, mt_tr_child(tr, ff, "shared_expert"), hs);
+    mt_tensor *out = mlp_forward(tr, fh->shared, hs);
     mt_tensor *r3 = mt_reshape(tr, nx, 3, e3);
     mt_tensor *sum = mt_reduce(tr, MT_OP_SUM, r3, 0, false);
     out = out && sum ? mt_tr_op1(tr, MT_OP_ADD_, (mt_arg[]){mt_a_tensor(out), mt_a_tensor(sum)}, 2, NULL, 0) : NULL;
@@ -540,8 +569,9 @@ static mt_status l4_vision_build(mt_model *m, l4_vision *v) {
     mt_dtype dt = v->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *tower = mt_module_new(ctx, m->root, "vision_model", "Llama4VisionModel");
-    mt_module *pe = tower ? mt_module_new(ctx, tower, "patch_embedding", "Llama4UnfoldConvolution") : NULL;
-    mt_module *uf = pe ? mt_module_new(ctx, pe, "unfold", "Unfold") : NULL;
+    l4_vision_h *th = MT_BIND(ctx, tower, l4_vision_h);
+    mt_module *pe = th ? th->pe = mt_module_new(ctx, tower, "patch_embedding", "Llama4UnfoldConvolution") : NULL;
+    mt_module *uf = pe ? th->unfold = mt_module_new(ctx, pe, "unfold", "Unfold") : NULL;
     if (!uf) return mt_ctx_status(ctx);
     int64_t k[2] = {v->patch_size, v->patch_size};
     mt_module_attr(ctx, uf, "kernel_size", mt_a_ints(ctx, k, 2));
@@ -549,53 +579,57 @@ static mt_status l4_vision_build(mt_model *m, l4_vision *v) {
     mt_module_attr(ctx, uf, "padding", mt_a_int(0));
     mt_module_attr(ctx, uf, "stride", mt_a_int(v->patch_size));
     int64_t npos[2] = {v->side * v->side + 1, v->hidden};
-    if (!mt_nn_linear(ctx, pe, "linear", v->channels * v->patch_size * v->patch_size, v->hidden, false, dt, dev) ||
-        !mt_param_new(ctx, tower, "class_embedding", dt, dev, 1, &v->hidden) ||
-        !mt_param_new(ctx, tower, "positional_embedding_vlm", dt, dev, 2, npos))
+    if (!(th->linear = mt_nn_linear(ctx, pe, "linear", v->channels * v->patch_size * v->patch_size, v->hidden, false,
+                                    dt, dev)) ||
+        !(th->class_emb = mt_param_new(ctx, tower, "class_embedding", dt, dev, 1, &v->hidden)) ||
+        !(th->pos_emb = mt_param_new(ctx, tower, "positional_embedding_vlm", dt, dev, 2, npos)))
         return mt_ctx_status(ctx);
-    mt_module *rot = mt_module_new(ctx, tower, "rotary_embedding", "Llama4VisionRotaryEmbedding");
+    mt_module *rot = th->rot = mt_module_new(ctx, tower, "rotary_embedding", "Llama4VisionRotaryEmbedding");
     if (!rot) return mt_ctx_status(ctx);
     mt_module_attr(ctx, rot, "rope_theta", mt_a_float(v->rope_theta));
     int64_t fs[3] = {v->side * v->side + 1, 1, v->head_dim / 2};
-    if (!mt_buffer_new(ctx, rot, "freqs_ci", MT_COMPLEX64, dev, 3, fs, false, true) ||
-        !mt_nn_layernorm(ctx, tower, "layernorm_pre", v->hidden, 1e-5, true, true, dt, dev) ||
-        !mt_nn_layernorm(ctx, tower, "layernorm_post", v->hidden, 1e-5, true, true, dt, dev))
+    if (!(th->freqs = mt_buffer_new(ctx, rot, "freqs_ci", MT_COMPLEX64, dev, 3, fs, false, true)) ||
+        !(th->ln_pre = mt_nn_layernorm(ctx, tower, "layernorm_pre", v->hidden, 1e-5, true, true, dt, dev)) ||
+        !(th->ln_post = mt_nn_layernorm(ctx, tower, "layernorm_post", v->hidden, 1e-5, true, true, dt, dev)))
         return mt_ctx_status(ctx);
-    mt_module *enc = mt_module_new(ctx, tower, "model", "Llama4VisionEncoder");
-    mt_module *layers = enc ? mt_module_new(ctx, enc, "layers", "ModuleList") : NULL;
+    mt_module *enc = th->enc = mt_module_new(ctx, tower, "model", "Llama4VisionEncoder");
+    mt_module *layers = enc ? th->layers = mt_module_new(ctx, enc, "layers", "ModuleList") : NULL;
     if (!layers) return mt_ctx_status(ctx);
     int64_t hh = v->heads * v->head_dim;
     for (int64_t i = 0; i < v->layers; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
         mt_module *L = mt_module_new(ctx, layers, idx, "Llama4VisionEncoderLayer");
-        mt_module *at = L ? mt_module_new(ctx, L, "self_attn", "Llama4VisionAttention") : NULL;
-        if (!at) return mt_ctx_status(ctx);
+        l4_vlayer_h *lh = MT_BIND(ctx, L, l4_vlayer_h);
+        mt_module *at = lh ? lh->attn = mt_module_new(ctx, L, "self_attn", "Llama4VisionAttention") : NULL;
+        mt_attn_h *ah = MT_BIND(ctx, at, mt_attn_h);
+        if (!ah) return mt_ctx_status(ctx);
         mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
         mt_module_attr(ctx, at, "head_dim", mt_a_int(v->head_dim));
-        if (!mt_nn_linear(ctx, at, "q_proj", v->hidden, hh, true, dt, dev) ||
-            !mt_nn_linear(ctx, at, "k_proj", v->hidden, hh, true, dt, dev) ||
-            !mt_nn_linear(ctx, at, "v_proj", v->hidden, hh, true, dt, dev) ||
-            !mt_nn_linear(ctx, at, "o_proj", hh, v->hidden, true, dt, dev))
+        if (!(ah->q = mt_nn_linear(ctx, at, "q_proj", v->hidden, hh, true, dt, dev)) ||
+            !(ah->k = mt_nn_linear(ctx, at, "k_proj", v->hidden, hh, true, dt, dev)) ||
+            !(ah->v = mt_nn_linear(ctx, at, "v_proj", v->hidden, hh, true, dt, dev)) ||
+            !(ah->o = mt_nn_linear(ctx, at, "o_proj", hh, v->hidden, true, dt, dev)))
             return mt_ctx_status(ctx);
-        mt_module *mlp = mt_module_new(ctx, L, "mlp", "Llama4VisionMLP");
-        if (!mlp || !mt_act_new(m, mlp, "activation_fn", "gelu", "hidden_act") ||
-            !mt_nn_linear(ctx, mlp, "fc1", v->hidden, v->intermediate, true, dt, dev) ||
-            !mt_nn_linear(ctx, mlp, "fc2", v->intermediate, v->hidden, true, dt, dev) ||
-            !mt_nn_layernorm(ctx, L, "input_layernorm", v->hidden, 1e-5, true, true, dt, dev) ||
-            !mt_nn_layernorm(ctx, L, "post_attention_layernorm", v->hidden, 1e-5, true, true, dt, dev))
+        mt_module *mlp = lh->mlp = mt_module_new(ctx, L, "mlp", "Llama4VisionMLP");
+        mt_module *act = mlp ? mt_act_new(m, mlp, "activation_fn", "gelu", "hidden_act") : NULL;
+        mt_module *fc1 = act ? mt_nn_linear(ctx, mlp, "fc1", v->hidden, v->intermediate, true, dt, dev) : NULL;
+        mt_module *fc2 = fc1 ? mt_nn_linear(ctx, mlp, "fc2", v->intermediate, v->hidden, true, dt, dev) : NULL;
+        if (!fc2 || mt_fc_mlp_bind(ctx, mlp, fc1, act, fc2) != MT_OK ||
+            !(lh->ln1 = mt_nn_layernorm(ctx, L, "input_layernorm", v->hidden, 1e-5, true, true, dt, dev)) ||
+            !(lh->ln2 = mt_nn_layernorm(ctx, L, "post_attention_layernorm", v->hidden, 1e-5, true, true, dt, dev)))
             return mt_ctx_status(ctx);
     }
-    mt_module *ad = mt_module_new(ctx, tower, "vision_adapter", "Llama4VisionPixelShuffleMLP");
-    mt_module *mlp2 = ad ? mt_module_new(ctx, ad, "mlp", "Llama4VisionMLP2") : NULL;
+    mt_module *ad = th->adapter = mt_module_new(ctx, tower, "vision_adapter", "Llama4VisionPixelShuffleMLP");
+    mt_module *mlp2 = ad ? th->mlp2 = mt_module_new(ctx, ad, "mlp", "Llama4VisionMLP2") : NULL;
     if (!mlp2) return mt_ctx_status(ctx);
     mt_module_attr(ctx, ad, "pixel_shuffle_ratio", mt_a_float(v->ratio));
-    if (!mt_nn_linear(ctx, mlp2, "fc1", v->intermediate, v->proj_in, false, dt, dev) ||
-        !mt_nn_linear(ctx, mlp2, "fc2", v->proj_out, v->proj_out, false, dt, dev) ||
-        !mt_act_new(m, mlp2, "activation_fn", "gelu", "hidden_act"))
+    if (!(th->fc1 = mt_nn_linear(ctx, mlp2, "fc1", v->intermediate, v->proj_in, false, dt, dev)) ||
+        !(th->fc2 = mt_nn_linear(ctx, mlp2, "fc2", v->proj_out, v->proj_out, false, dt, dev)) ||
+        !(th->act = mt_act_new(m, mlp2, "activation_fn", "gelu", "hidden_act")))
         return mt_ctx_status(ctx);
     mt_module *proj = mt_module_new(ctx, m->root, "multi_modal_projector", "Llama4MultiModalProjector");
-    if (!proj || !mt_nn_linear(ctx, proj, "linear_1", v->out_dim, v->text_hidden, false, dt, dev))
+    if (!proj || !(th->proj_linear = mt_nn_linear(ctx, proj, "linear_1", v->out_dim, v->text_hidden, false, dt, dev)))
         return mt_ctx_status(ctx);
     v->tower = tower;
     v->proj = proj;
@@ -605,12 +639,14 @@ static mt_status l4_vision_build(mt_model *m, l4_vision *v) {
 /* Llama4VisionAttention on x [images, tokens, hidden]. */
 static mt_tensor *vision_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *freqs, const l4_vision *v) {
     if (!x || !at) return NULL;
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     const mt_sym *b = x->shape[0], *n = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, n, NULL, C(tr, v->head_dim)};
-    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
-    mt_tensor *k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
-    mt_tensor *val = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs);
+    mt_tensor *q = mt_view(tr, mt_tr_call(tr, ah->q, x), 4, hs);
+    mt_tensor *k = mt_view(tr, mt_tr_call(tr, ah->k, x), 4, hs);
+    mt_tensor *val = mt_view(tr, mt_tr_call(tr, ah->v, x), 4, hs);
     /* vision_apply_rotary_emb */
     mt_tensor *qc = to_complex(tr, q), *kc = to_complex(tr, k);
     const mt_sym *fb[4] = {C(tr, 1), n, C(tr, 1), C(tr, v->head_dim / 2)}; /* reshape_for_broadcast */
@@ -632,7 +668,7 @@ static mt_tensor *vision_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
     }
     const mt_sym *os[3] = {b, n, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
@@ -640,13 +676,9 @@ static mt_tensor *vision_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_ten
 /* Llama4VisionModel(pixel_values).last_hidden_state: [images, tokens, projector_output_dim]. */
 static mt_tensor *vision_forward(mt_tracer *tr, const l4_vision *v, mt_tensor *px) {
     mt_module *tower = v->tower;
-    mt_module *pe = mt_tr_child(tr, tower, "patch_embedding");
-    mt_module *uf = mt_tr_child(tr, pe, "unfold");
-    mt_module *enc = mt_tr_child(tr, tower, "model");
-    mt_module *layers = mt_tr_child(tr, enc, "layers");
-    mt_module *ad = mt_tr_child(tr, tower, "vision_adapter");
-    mt_module *mlp2 = mt_tr_child(tr, ad, "mlp");
-    if (!px || !uf || !layers || !mlp2) return NULL;
+    const l4_vision_h *th = MT_BOUND(tr, tower, l4_vision_h);
+    if (!px || !th) return NULL;
+    mt_module *pe = th->pe, *uf = th->unfold, *enc = th->enc, *layers = th->layers, *ad = th->adapter, *mlp2 = th->mlp2;
     const mt_sym *imgs = px->shape[0], *H = C(tr, v->hidden), *np = C(tr, v->side * v->side);
     mt_tr_enter(tr, tower);
     /* patch_embedding: unfold (nn.Unfold's F.unfold(input, kernel_size, dilation, padding, stride)),
@@ -661,47 +693,48 @@ static mt_tensor *vision_forward(mt_tracer *tr, const l4_vision *v, mt_tensor *p
     mt_tr_leave(tr);
     static const int64_t p021[3] = {0, 2, 1};
     h = mt_permute(tr, h, 3, p021);
-    h = mt_tr_call(tr, mt_tr_child(tr, pe, "linear"), h);
+    h = mt_tr_call(tr, th->linear, h);
     mt_tr_leave(tr);
     /* the class token, appended last */
     const mt_sym *r3[3] = {imgs, np, H};
     h = mt_reshape(tr, h, 3, r3);
-    mt_tensor *cls = mt_tr_get_attr(tr, mt_tr_param(tr, tower, "class_embedding"));
+    mt_tensor *cls = mt_tr_get_attr(tr, th->class_emb);
     const mt_sym *ce[3] = {imgs, C(tr, 1), H};
     cls = mt_expand(tr, cls, 3, ce);
     mt_tensor *parts[2] = {h, cls};
     h = h && cls ? mt_cat(tr, parts, 2, 1) : NULL;
     const mt_sym *r4[4] = {imgs, C(tr, 1), C(tr, v->side * v->side + 1), H};
     h = mt_reshape(tr, h, 4, r4);
-    mt_tensor *pos = mt_tr_get_attr(tr, mt_tr_param(tr, tower, "positional_embedding_vlm"));
+    mt_tensor *pos = mt_tr_get_attr(tr, th->pos_emb);
     pos = pos && h ? mt_tr_op1(tr, MT_OP_TO, (mt_arg[]){mt_a_tensor(pos)}, 1,
                                (mt_kwarg[]){{"dtype", mt_a_dtype(h->dtype)}}, 1)
                    : NULL;
     h = mt_add(tr, h, pos);
-    h = mt_tr_call(tr, mt_tr_child(tr, tower, "layernorm_pre"), h);
+    h = mt_tr_call(tr, th->ln_pre, h);
     const mt_sym *r3b[3] = {imgs, NULL, H};
     h = mt_view(tr, h, 3, r3b);
     /* freqs_ci = self.rotary_embedding(pixel_values): the constant attribute (.to(device) not recorded) */
-    mt_module *rot = mt_tr_child(tr, tower, "rotary_embedding");
-    mt_tr_enter(tr, rot);
-    mt_tensor *freqs = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "freqs_ci"));
+    mt_tr_enter(tr, th->rot);
+    mt_tensor *freqs = mt_tr_get_attr(tr, th->freqs);
     mt_tr_leave(tr);
     mt_tr_enter(tr, enc);
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
+        const l4_vlayer_h *lh = MT_BOUND(tr, L, l4_vlayer_h);
+        if (!lh) return NULL;
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, L, "input_layernorm"), h);
-        a = vision_attn(tr, mt_tr_child(tr, L, "self_attn"), a, freqs, v);
+        mt_tensor *a = mt_tr_call(tr, lh->ln1, h);
+        a = vision_attn(tr, lh->attn, a, freqs, v);
         h = mt_add(tr, res, a);
         res = h;
-        mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
-        f = mt_fc_mlp_forward(tr, mt_tr_child(tr, L, "mlp"), f);
+        mt_tensor *f = mt_tr_call(tr, lh->ln2, h);
+        f = mt_fc_mlp_forward(tr, lh->mlp, f);
         h = mt_add(tr, res, f);
         mt_tr_leave(tr);
     }
     mt_tr_leave(tr);
-    h = mt_tr_call(tr, mt_tr_child(tr, tower, "layernorm_post"), h);
+    h = mt_tr_call(tr, th->ln_post, h);
     /* hidden_state[:, :-1, :] */
     mt_arg drop[3] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, C(tr, -1), NULL), mt_a_slice(NULL, NULL, NULL)};
     h = h ? mt_index(tr, h, drop, 3) : NULL;
@@ -719,13 +752,13 @@ static mt_tensor *vision_forward(mt_tracer *tr, const l4_vision *v, mt_tensor *p
     h = mt_contiguous(tr, mt_permute(tr, h, 4, p0213));
     h = mt_view(tr, h, 3, s4);
     mt_tr_enter(tr, mlp2);
-    mt_module *act = mt_tr_child(tr, mlp2, "activation_fn");
-    h = mt_tr_call(tr, mt_tr_child(tr, mlp2, "fc1"), h);
+    mt_module *act = th->act;
+    h = mt_tr_call(tr, th->fc1, h);
     h = mt_act_forward(tr, act, h);
     h = h ? mt_tr_op1(tr, MT_OP_DROPOUT, (mt_arg[]){mt_a_tensor(h)}, 1,
                       (mt_kwarg[]){{"p", mt_a_float(v->dropout)}, {"training", mt_a_bool(false)}}, 2)
           : NULL;
-    h = mt_tr_call(tr, mt_tr_child(tr, mlp2, "fc2"), h);
+    h = mt_tr_call(tr, th->fc2, h);
     h = mt_act_forward(tr, act, h);
     mt_tr_leave(tr);
     mt_tr_leave(tr);
@@ -739,8 +772,9 @@ static mt_tensor *l4_merge(mt_tracer *tr, mt_model *m, const l4_vision *v, mt_te
     mt_tensor *feat = vision_forward(tr, v, m->inputs.items[2]);
     const mt_sym *flat[2] = {NULL, feat ? feat->shape[2] : NULL};
     feat = feat ? mt_view(tr, feat, 2, flat) : NULL; /* image_features.view(-1, image_features.size(-1)) */
+    const l4_vision_h *th = MT_BOUND(tr, v->tower, l4_vision_h);
     mt_tr_enter(tr, v->proj);
-    feat = mt_tr_call(tr, mt_tr_child(tr, v->proj, "linear_1"), feat);
+    feat = mt_tr_call(tr, th ? th->proj_linear : NULL, feat);
     mt_tr_leave(tr);
     feat = mt_to(tr, feat, embeds->dtype);
     mt_tensor *mask = mt_image_token_mask(tr, ids, v->image_token, embeds);
@@ -756,17 +790,19 @@ static mt_status l4_forward(mt_model *m, mt_tracer *tr) {
         if (st != MT_OK) return st;
     }
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *lm = f->wrapped ? mt_tr_child(tr, m->root, "language_model") : m->root;
-    mt_module *model = mt_tr_child(tr, lm, "model");
+    mt_module *lm = s->root ? s->root : m->root; /* llama4: language_model */
+    const mt_dec_h *dh = MT_BOUND(tr, lm, mt_dec_h);
+    if (!dh) return mt_ctx_status(tr->ctx);
+    mt_module *model = dh->model;
     mt_tensor *h;
     if (f->wrapped) { /* Llama4ForConditionalGeneration: get_input_embeddings()(input_ids), then the language model */
-        h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+        h = mt_tr_call(tr, dh->embed, ids);
         if (f->vis) h = l4_merge(tr, m, f->vis, ids, h);
         mt_tr_enter(tr, lm);
         mt_tr_enter(tr, model);
     } else {
         mt_tr_enter(tr, model);
-        h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+        h = mt_tr_call(tr, dh->embed, ids);
     }
     mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
@@ -776,27 +812,28 @@ static mt_status l4_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *chunked = NULL;
     if (any_chunked)
         chunked = chunked_mask(tr, mt_dec_causal_mask(tr, amask, cache_pos, s->dtype), cache_pos, f->chunk, s->dtype);
-    mt_tensor *fc = rotary(tr, mt_tr_child(tr, model, "rotary_emb"), pos, s->attention_scaling);
-    mt_module *layers = mt_tr_child(tr, model, "layers");
+    mt_tensor *fc = rotary(tr, dh->rotary, pos, s->attention_scaling);
+    mt_module *layers = dh->layers;
     for (int i = 0; layers && i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
+        const mt_dec_layer_h *lh = MT_BOUND(tr, L, mt_dec_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        mt_tensor *a = norm_forward(tr, mt_tr_child(tr, L, "input_layernorm"), h);
-        a = attn_forward(tr, mt_tr_child(tr, L, "self_attn"), a, f->chunked[i] ? chunked : full, fc, cache_pos, s,
-                         f->rope[i]);
+        mt_tensor *a = norm_forward(tr, lh->norm[0], h);
+        a = attn_forward(tr, lh->attn, a, f->chunked[i] ? chunked : full, fc, cache_pos, s, f->rope[i]);
         h = mt_add(tr, res, a);
         res = h;
-        mt_tensor *x = norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
-        mt_module *ff = mt_tr_child(tr, L, "feed_forward");
+        mt_tensor *x = norm_forward(tr, lh->norm[1], h);
+        mt_module *ff = lh->mlp;
         x = f->moe[i] ? moe_forward(tr, ff, x, s) : mlp_forward(tr, ff, x);
         x = res ? mt_view(tr, x, res->ndim, res->shape) : NULL;
         h = mt_add(tr, res, x);
         mt_tr_leave(tr);
     }
-    h = norm_forward(tr, mt_tr_child(tr, model, "norm"), h);
+    h = norm_forward(tr, dh->norm, h);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, lm, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, dh->lm_head, h);
     if (f->wrapped) mt_tr_leave(tr);
     return mt_tr_output(tr, &logits, 1);
 }

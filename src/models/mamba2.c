@@ -12,25 +12,35 @@ static const mt_sym *K(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, 
 
 /* ---- build ---- */
 
+/* What the forward reads (blocks.h, "handles bound at build"). */
+typedef struct mamba2_h {
+    mt_module *act, *conv1d, *in_proj, *norm, *out_proj;
+    mt_param *dt_bias, *A_log, *D, *norm_weight;
+} mamba2_h;
+static const mt_handle_kind mamba2_h_kind = {"mamba2_h"};
+
 mt_module *mt_mamba2_build(mt_model *m, mt_module *parent, const char *name, const mt_mamba2 *e) {
     mt_ctx *ctx = m->ctx;
     mt_dtype dt = e->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *mx = mt_module_new(ctx, parent, name, e->cls);
-    if (!mx) return NULL;
+    mamba2_h *mh = MT_BIND(ctx, mx, mamba2_h);
+    if (!mh) return NULL;
     /* __init__ order: act (ACT2FN module), conv1d, in_proj, dt_bias, A_log, norm, D, out_proj */
     int64_t h = e->heads;
-    if (!mt_act_new(m, mx, "act", e->hidden_act, "hidden_act") ||
-        !mt_nn_conv1d_nn(ctx, mx, "conv1d", e->conv_dim, e->conv_dim, e->conv_kernel, e->conv_kernel - 1, e->conv_dim,
-                         e->conv_bias, dt, dev) ||
-        !mt_nn_linear(ctx, mx, "in_proj", e->hidden, e->intermediate + e->conv_dim + e->heads, e->proj_bias, dt, dev) ||
-        !mt_param_new(ctx, mx, "dt_bias", dt, dev, 1, &h) || !mt_param_new(ctx, mx, "A_log", dt, dev, 1, &h))
+    if (!(mh->act = mt_act_new(m, mx, "act", e->hidden_act, "hidden_act")) ||
+        !(mh->conv1d = mt_nn_conv1d_nn(ctx, mx, "conv1d", e->conv_dim, e->conv_dim, e->conv_kernel,
+                                       e->conv_kernel - 1, e->conv_dim, e->conv_bias, dt, dev)) ||
+        !(mh->in_proj = mt_nn_linear(ctx, mx, "in_proj", e->hidden, e->intermediate + e->conv_dim + e->heads,
+                                     e->proj_bias, dt, dev)) ||
+        !(mh->dt_bias = mt_param_new(ctx, mx, "dt_bias", dt, dev, 1, &h)) ||
+        !(mh->A_log = mt_param_new(ctx, mx, "A_log", dt, dev, 1, &h)))
         return NULL;
-    mt_module *norm = mt_module_new(ctx, mx, "norm", e->norm_cls);
-    if (!norm || !mt_param_new(ctx, norm, "weight", dt, dev, 1, &e->intermediate)) return NULL;
+    mt_module *norm = mh->norm = mt_module_new(ctx, mx, "norm", e->norm_cls);
+    if (!norm || !(mh->norm_weight = mt_param_new(ctx, norm, "weight", dt, dev, 1, &e->intermediate))) return NULL;
     mt_module_attr(ctx, norm, "eps", mt_a_float(e->norm_eps));
-    if (!mt_param_new(ctx, mx, "D", dt, dev, 1, &h) ||
-        !mt_nn_linear(ctx, mx, "out_proj", e->intermediate, e->hidden, e->proj_bias, dt, dev))
+    if (!(mh->D = mt_param_new(ctx, mx, "D", dt, dev, 1, &h)) ||
+        !(mh->out_proj = mt_nn_linear(ctx, mx, "out_proj", e->intermediate, e->hidden, e->proj_bias, dt, dev)))
         return NULL;
     mt_module_attr(ctx, mx, "num_heads", mt_a_int(e->heads));
     mt_module_attr(ctx, mx, "head_dim", mt_a_int(e->head_dim));
@@ -128,7 +138,8 @@ static mt_tensor *into_chunks(mt_tracer *tr, mt_tensor *x, const mt_sym *pad_siz
 }
 
 /* BambaRMSNormGated.forward(h, gate). */
-static mt_tensor *gated_norm(mt_tracer *tr, mt_module *n, mt_tensor *h, mt_tensor *gate) {
+static mt_tensor *gated_norm(mt_tracer *tr, const mamba2_h *mh, mt_tensor *h, mt_tensor *gate) {
+    mt_module *n = mh->norm;
     if (!h) return NULL;
     mt_dtype in_dt = h->dtype;
     const mt_arg *eps = mt_module_get_attr(n, "eps");
@@ -140,7 +151,7 @@ static mt_tensor *gated_norm(mt_tracer *tr, mt_module *n, mt_tensor *h, mt_tenso
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     mt_tensor *r = mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f));
     h = mt_mul(tr, h, r);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, mh->norm_weight);
     mt_tensor *y = mt_mul(tr, w, mt_to(tr, h, in_dt));
     mt_tr_leave(tr);
     return y;
@@ -149,6 +160,8 @@ static mt_tensor *gated_norm(mt_tracer *tr, mt_module *n, mt_tensor *h, mt_tenso
 /* BambaMixer.forward -> torch_forward (no cache), x [b, seq, hidden]. */
 mt_tensor *mt_mamba2_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_tensor *amask, const mt_mamba2 *e) {
     if (!x || !amask || !mx) return NULL;
+    const mamba2_h *mh = MT_BOUND(tr, mx, mamba2_h);
+    if (!mh) return NULL;
     mt_ctx *ctx = tr->ctx;
     const mt_sym *b = x->shape[0], *seq = x->shape[1];
     mt_dtype dtype = x->dtype;
@@ -157,28 +170,28 @@ mt_tensor *mt_mamba2_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_tens
     /* forward(): the padding mask, then torch_forward's apply_mask_to_padding_states */
     x = mask_states(tr, x, amask);
     x = mask_states(tr, x, amask);
-    mt_tensor *proj = mt_tr_call(tr, mt_tr_child(tr, mx, "in_proj"), x);
+    mt_tensor *proj = mt_tr_call(tr, mh->in_proj, x);
     int64_t sz[3] = {I, e->conv_dim, H};
     mt_node *sp = mt_split(tr, proj, 3, sz, -1);
     mt_tensor *gate = mt_tr_item(tr, sp, 0), *xbc = mt_tr_item(tr, sp, 1), *dt = mt_tr_item(tr, sp, 2);
     /* act(conv1d(xBC.transpose(1, 2))[..., :seq_len].transpose(1, 2)) */
     mt_tensor *t = mt_transpose(tr, xbc, 1, 2);
-    t = mt_tr_call(tr, mt_tr_child(tr, mx, "conv1d"), t);
+    t = mt_tr_call(tr, mh->conv1d, t);
     mt_arg cut[2] = {mt_a_ellipsis(), mt_a_slice(NULL, seq, NULL)};
     t = ix(tr, t, 2, cut);
     t = mt_transpose(tr, t, 1, 2);
-    xbc = mt_act_forward(tr, mt_tr_child(tr, mx, "act"), t);
+    xbc = mt_act_forward(tr, mh->act, t);
     xbc = mask_states(tr, xbc, amask);
     int64_t sz2[3] = {I, G * N, G * N};
     mt_node *sp2 = mt_split(tr, xbc, 3, sz2, -1);
     mt_tensor *hs = mt_tr_item(tr, sp2, 0), *B = mt_tr_item(tr, sp2, 1), *C = mt_tr_item(tr, sp2, 2);
     /* A = -exp(A_log.float()) */
-    mt_tensor *A = mt_tr_get_attr(tr, mt_tr_param(tr, mx, "A_log"));
+    mt_tensor *A = mt_tr_get_attr(tr, mh->A_log);
     A = mt_to(tr, A, MT_FLOAT32);
     A = mt_unary(tr, MT_OP_EXP, A);
     A = mt_unary(tr, MT_OP_NEG, A);
     /* dt = clamp(softplus(dt + dt_bias), *time_step_limit) */
-    mt_tensor *dtb = mt_tr_get_attr(tr, mt_tr_param(tr, mx, "dt_bias"));
+    mt_tensor *dtb = mt_tr_get_attr(tr, mh->dt_bias);
     dt = mt_add(tr, dt, dtb);
     dt = op1(tr, MT_OP_SOFTPLUS, dt, NULL, 0, NULL, 0);
     mt_arg lim[2] = {mt_a_float(e->dt_min), mt_a_float(e->dt_max)};
@@ -199,7 +212,7 @@ mt_tensor *mt_mamba2_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_tens
         return NULL;
     }
     /* D_residual = D[..., None] * pad_tensor_by_size(hidden_states, pad_size) */
-    mt_tensor *D = mt_tr_get_attr(tr, mt_tr_param(tr, mx, "D"));
+    mt_tensor *D = mt_tr_get_attr(tr, mh->D);
     mt_arg en[2] = {mt_a_ellipsis(), mt_a_none()};
     D = ix(tr, D, 2, en);
     const mt_sym *z = K(tr, 0);
@@ -283,8 +296,8 @@ mt_tensor *mt_mamba2_forward(mt_tracer *tr, mt_module *mx, mt_tensor *x, mt_tens
     y = ix(tr, y, 4, icut);
     const mt_sym *r3[3] = {b, seq, NULL};
     y = mt_reshape(tr, y, 3, r3);
-    mt_tensor *scan = gated_norm(tr, mt_tr_child(tr, mx, "norm"), y, gate);
-    mt_module *out_proj = mt_tr_child(tr, mx, "out_proj");
+    mt_tensor *scan = gated_norm(tr, mh, y, gate);
+    mt_module *out_proj = mh->out_proj;
     mt_tensor *out = mt_tr_call(tr, out_proj, mt_to(tr, scan, dtype));
     mt_tr_leave(tr);
     return out;

@@ -63,24 +63,33 @@ static const mt_sym *K(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, 
 /* MiniMaxLightningAttention.__init__: act_fn, norm (MiniMaxRMSNorm(heads * head_dim), eps left at its
  * default 1e-6), qkv_proj, out_proj, output_gate, then the buffers slope_rate [h, 1, 1], query_decay
  * and key_decay [h, B, 1], diagonal_decay [1, h, B, B]. */
+/* MiniMaxLightningAttention's handle (blocks.h, "handles bound at build"); the full attention, the
+ * sparse block and the decoder's modules are the shared blocks'. */
+typedef struct lightning_h {
+    mt_module *act, *norm, *qkv, *out, *gate;
+    mt_param *bufs[4]; /* slope_rate, query_decay, key_decay, diagonal_decay */
+} lightning_h;
+static const mt_handle_kind lightning_h_kind = {"minimax lightning_h"};
+
 static mt_status lightning_build(mt_model *m, const mt_dec_spec *s, mt_module *L, const minimax_ext *e) {
     mt_ctx *ctx = m->ctx;
     mt_dtype dt = s->dtype;
     mt_device dev = MT_DEVICE_CPU;
     int64_t h = s->heads, d = s->head_dim, B = e->block, hd = h * d;
     mt_module *la = mt_module_new(ctx, L, "self_attn", "MiniMaxLightningAttention");
-    if (!la || !mt_act_new(m, la, "act_fn", s->hidden_act, "hidden_act")) return mt_ctx_status(ctx);
-    mt_module *norm = mt_dec_rms_norm(m, la, "norm", s, hd);
+    lightning_h *lh = MT_BIND(ctx, la, lightning_h);
+    if (!lh || !(lh->act = mt_act_new(m, la, "act_fn", s->hidden_act, "hidden_act"))) return mt_ctx_status(ctx);
+    mt_module *norm = lh->norm = mt_dec_rms_norm(m, la, "norm", s, hd);
     if (!norm) return mt_ctx_status(ctx);
     mt_module_attr(ctx, norm, "eps", mt_a_float(1e-6));
     int64_t s1[3] = {h, 1, 1}, s2[3] = {h, B, 1}, s3[4] = {1, h, B, B};
-    if (!mt_nn_linear(ctx, la, "qkv_proj", s->hidden, 3 * hd, false, dt, dev) ||
-        !mt_nn_linear(ctx, la, "out_proj", hd, s->hidden, false, dt, dev) ||
-        !mt_nn_linear(ctx, la, "output_gate", s->hidden, hd, false, dt, dev) ||
-        !mt_buffer_new(ctx, la, "slope_rate", dt, dev, 3, s1, true, true) ||
-        !mt_buffer_new(ctx, la, "query_decay", dt, dev, 3, s2, true, true) ||
-        !mt_buffer_new(ctx, la, "key_decay", dt, dev, 3, s2, true, true) ||
-        !mt_buffer_new(ctx, la, "diagonal_decay", dt, dev, 4, s3, true, true))
+    if (!(lh->qkv = mt_nn_linear(ctx, la, "qkv_proj", s->hidden, 3 * hd, false, dt, dev)) ||
+        !(lh->out = mt_nn_linear(ctx, la, "out_proj", hd, s->hidden, false, dt, dev)) ||
+        !(lh->gate = mt_nn_linear(ctx, la, "output_gate", s->hidden, hd, false, dt, dev)) ||
+        !(lh->bufs[0] = mt_buffer_new(ctx, la, "slope_rate", dt, dev, 3, s1, true, true)) ||
+        !(lh->bufs[1] = mt_buffer_new(ctx, la, "query_decay", dt, dev, 3, s2, true, true)) ||
+        !(lh->bufs[2] = mt_buffer_new(ctx, la, "key_decay", dt, dev, 3, s2, true, true)) ||
+        !(lh->bufs[3] = mt_buffer_new(ctx, la, "diagonal_decay", dt, dev, 4, s3, true, true)))
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, la, "num_attention_heads", mt_a_int(h));
     mt_module_attr(ctx, la, "head_dim", mt_a_int(d));
@@ -214,12 +223,14 @@ static mt_status minimax_build(mt_model *m) {
 /* MiniMaxLightningAttention.forward without a cache; amask the 2-D attention_mask. */
 static mt_tensor *lightning_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, mt_tensor *amask) {
     if (!x || !la || !amask) return NULL;
+    const lightning_h *lh = MT_BOUND(tr, la, lightning_h);
+    if (!lh) return NULL;
     const mt_arg *ha = mt_module_get_attr(la, "num_attention_heads"), *da = mt_module_get_attr(la, "head_dim");
     int64_t h = ha->v.i, d = da->v.i;
     const mt_sym *b = x->shape[0], *seq = x->shape[1];
     mt_tr_enter(tr, la);
-    mt_tensor *qkv = mt_tr_call(tr, mt_tr_child(tr, la, "qkv_proj"), x);
-    qkv = mt_act_forward(tr, mt_tr_child(tr, la, "act_fn"), qkv);
+    mt_tensor *qkv = mt_tr_call(tr, lh->qkv, x);
+    qkv = mt_act_forward(tr, lh->act, qkv);
     /* apply_mask_to_padding_states: (h * attention_mask[:, :, None]).to(h.dtype) */
     if (qkv) {
         mt_dtype qdt = qkv->dtype;
@@ -236,9 +247,8 @@ static mt_tensor *lightning_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, 
     q = mt_transpose(tr, q, 1, 2);
     k = mt_transpose(tr, k, 1, 2);
     v = mt_transpose(tr, v, 1, 2);
-    static const char *const bufs[4] = {"slope_rate", "query_decay", "key_decay", "diagonal_decay"};
     mt_tensor *bt[4];
-    for (int i = 0; i < 4; i++) bt[i] = mt_tr_get_attr(tr, mt_tr_param(tr, la, bufs[i]));
+    for (int i = 0; i < 4; i++) bt[i] = mt_tr_get_attr(tr, lh->bufs[i]);
     mt_tensor *o = NULL;
     if (q && k && v && bt[0] && bt[1] && bt[2] && bt[3]) {
         mt_arg a[7] = {mt_a_tensor(q), mt_a_tensor(k), mt_a_tensor(v), mt_a_tensor(bt[0]),
@@ -248,11 +258,11 @@ static mt_tensor *lightning_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, 
     o = mt_transpose(tr, o, 1, 2);
     const mt_sym *r3[3] = {b, seq, K(tr, h * d)};
     o = mt_reshape(tr, o, 3, r3);
-    o = mt_dec_rms_forward(tr, mt_tr_child(tr, la, "norm"), o);
-    mt_tensor *g = mt_tr_call(tr, mt_tr_child(tr, la, "output_gate"), x);
+    o = mt_dec_rms_forward(tr, lh->norm, o);
+    mt_tensor *g = mt_tr_call(tr, lh->gate, x);
     g = mt_unary(tr, MT_OP_SIGMOID, g);
     o = mt_mul(tr, g, o);
-    o = mt_tr_call(tr, mt_tr_child(tr, la, "out_proj"), o);
+    o = mt_tr_call(tr, lh->out, o);
     mt_tr_leave(tr);
     return o;
 }
@@ -269,21 +279,25 @@ static mt_status minimax_forward(mt_model *m, mt_tracer *tr) {
     const mt_dec_spec *s = &mm->dec;
     const minimax_ext *e = mm->fam;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_tr_child(tr, m->root, "model");
+    const mt_dec_h *dh = MT_BOUND(tr, m->root, mt_dec_h);
+    if (!dh) return mt_ctx_status(tr->ctx);
+    mt_module *model = dh->model;
     mt_tr_enter(tr, model);
-    mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+    mt_tensor *h = mt_tr_call(tr, dh->embed, ids);
     mt_tensor *cache_pos = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
     mt_tensor *mask = mt_dec_causal_mask(tr, amask, cache_pos, s->dtype);
     mt_tensor *cos = NULL, *sin = NULL;
-    mt_rope_cos_sin(tr, mt_tr_child(tr, model, "rotary_emb"), h, pos, MT_ROPE_CAT, s->attention_scaling, &cos, &sin);
-    mt_module *layers = mt_tr_child(tr, model, "layers");
+    mt_rope_cos_sin(tr, dh->rotary, h, pos, MT_ROPE_CAT, s->attention_scaling, &cos, &sin);
+    mt_module *layers = dh->layers;
     for (int i = 0; layers && i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
+        const mt_dec_layer_h *lh = MT_BOUND(tr, L, mt_dec_layer_h);
+        if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
-        h = mt_dec_rms_forward(tr, mt_tr_child(tr, L, "input_layernorm"), h);
+        h = mt_dec_rms_forward(tr, lh->norm[0], h);
         mt_tensor *res = h, *a;
-        mt_module *at = mt_tr_child(tr, L, "self_attn");
+        mt_module *at = lh->attn;
         if (e->linear[i]) {
             a = lightning_forward(tr, at, h, amask);
             h = scaled_residual(tr, res, e->lin_alpha, a, e->lin_beta);
@@ -291,15 +305,15 @@ static mt_status minimax_forward(mt_model *m, mt_tracer *tr) {
             a = mt_dec_attn_forward(tr, at, h, mask, cos, sin, s);
             h = scaled_residual(tr, res, e->full_alpha, a, e->full_beta);
         }
-        h = mt_dec_rms_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), h);
+        h = mt_dec_rms_forward(tr, lh->norm[1], h);
         res = h;
-        mt_tensor *f = mt_moe_forward(tr, mt_tr_child(tr, L, "block_sparse_moe"), h, mm);
+        mt_tensor *f = mt_moe_forward(tr, lh->mlp, h, mm);
         h = scaled_residual(tr, res, e->mlp_alpha, f, e->mlp_beta);
         mt_tr_leave(tr);
     }
-    h = mt_dec_rms_forward(tr, mt_tr_child(tr, model, "norm"), h);
+    h = mt_dec_rms_forward(tr, dh->norm, h);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, m->root, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, dh->lm_head, h);
     return mt_tr_output(tr, &logits, 1);
 }
 

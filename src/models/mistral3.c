@@ -106,6 +106,22 @@ typedef struct mistral3 {
     mt_module *tower, *proj;
 } mistral3;
 
+/* The handles the forwards read (blocks.h, "handles bound at build"): the Pixtral tower's, each
+ * of its layers' (the attention an mt_attn_h, the MLP an mt_mlp_h) and the projector's. */
+typedef struct pixtral_h {
+    mt_module *conv, *ln_pre, *tf, *layers, *rot;
+    mt_param *conv_w, *inv_freq;
+} pixtral_h;
+static const mt_handle_kind pixtral_h_kind = {"mistral3 pixtral_h"};
+typedef struct pixtral_layer_h {
+    mt_module *attn_norm, *ff, *attn, *ffn_norm;
+} pixtral_layer_h;
+static const mt_handle_kind pixtral_layer_h_kind = {"mistral3 pixtral_layer_h"};
+typedef struct projector_h {
+    mt_module *norm, *pm, *merging, *linear_1, *act, *linear_2;
+} projector_h;
+static const mt_handle_kind projector_h_kind = {"mistral3 projector_h"};
+
 static mt_config *need_sub(mt_model *m, const char *field) {
     mt_config *c = mt_config_sub(m->cfg, field);
     if (!c) mt_config_error(m->cfg, field, "expected a %s object (Mistral3Config)", field);
@@ -167,7 +183,8 @@ static mt_module *pixtral_build(mt_model *m, mistral3 *g) {
     mt_dtype dt = v->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *tower = mt_module_new(ctx, m->root, "vision_tower", "PixtralVisionModel");
-    mt_module *conv = tower ? mt_module_new(ctx, tower, "patch_conv", "Conv2d") : NULL;
+    pixtral_h *th = MT_BIND(ctx, tower, pixtral_h);
+    mt_module *conv = th ? th->conv = mt_module_new(ctx, tower, "patch_conv", "Conv2d") : NULL;
     if (!conv) return NULL;
     int64_t k[2] = {v->patch_size, v->patch_size}, zero[2] = {0, 0}, one[2] = {1, 1};
     mt_module_attr(ctx, conv, "in_channels", mt_a_int(v->channels));
@@ -178,50 +195,55 @@ static mt_module *pixtral_build(mt_model *m, mistral3 *g) {
     mt_module_attr(ctx, conv, "dilation", mt_a_ints(ctx, one, 2));
     mt_module_attr(ctx, conv, "groups", mt_a_int(1));
     int64_t ws[4] = {v->hidden, v->channels, v->patch_size, v->patch_size};
-    if (!mt_param_new(ctx, conv, "weight", dt, dev, 4, ws) ||
-        !mt_dec_rms_norm(m, tower, "ln_pre", &g->vnorm, v->hidden))
+    if (!(th->conv_w = mt_param_new(ctx, conv, "weight", dt, dev, 4, ws)) ||
+        !(th->ln_pre = mt_dec_rms_norm(m, tower, "ln_pre", &g->vnorm, v->hidden)))
         return NULL;
-    mt_module *tf = mt_module_new(ctx, tower, "transformer", "PixtralTransformer");
-    mt_module *layers = tf ? mt_module_new(ctx, tf, "layers", "ModuleList") : NULL;
+    mt_module *tf = th->tf = mt_module_new(ctx, tower, "transformer", "PixtralTransformer");
+    mt_module *layers = tf ? th->layers = mt_module_new(ctx, tf, "layers", "ModuleList") : NULL;
     if (!layers) return NULL;
     for (int64_t i = 0; i < v->layers; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
         mt_module *L = mt_module_new(ctx, layers, idx, "PixtralAttentionLayer");
-        if (!L || !mt_dec_rms_norm(m, L, "attention_norm", &g->vnorm, v->hidden)) return NULL;
-        mt_module *ff = mt_module_new(ctx, L, "feed_forward", "PixtralMLP");
-        if (!ff || !mt_nn_linear(ctx, ff, "gate_proj", v->hidden, v->intermediate, false, dt, dev) ||
-            !mt_nn_linear(ctx, ff, "up_proj", v->hidden, v->intermediate, false, dt, dev) ||
-            !mt_nn_linear(ctx, ff, "down_proj", v->intermediate, v->hidden, false, dt, dev) ||
-            !mt_act_new(m, ff, "act_fn", v->act, "hidden_act"))
+        pixtral_layer_h *lh = MT_BIND(ctx, L, pixtral_layer_h);
+        if (!lh || !(lh->attn_norm = mt_dec_rms_norm(m, L, "attention_norm", &g->vnorm, v->hidden))) return NULL;
+        mt_module *ff = lh->ff = mt_module_new(ctx, L, "feed_forward", "PixtralMLP");
+        mt_mlp_h *fh = MT_BIND(ctx, ff, mt_mlp_h);
+        if (!fh || !(fh->gate = mt_nn_linear(ctx, ff, "gate_proj", v->hidden, v->intermediate, false, dt, dev)) ||
+            !(fh->up = mt_nn_linear(ctx, ff, "up_proj", v->hidden, v->intermediate, false, dt, dev)) ||
+            !(fh->down = mt_nn_linear(ctx, ff, "down_proj", v->intermediate, v->hidden, false, dt, dev)) ||
+            !(fh->act = mt_act_new(m, ff, "act_fn", v->act, "hidden_act")))
             return NULL;
-        mt_module *at = mt_module_new(ctx, L, "attention", "PixtralAttention");
-        if (!at) return NULL;
+        mt_module *at = lh->attn = mt_module_new(ctx, L, "attention", "PixtralAttention");
+        mt_attn_h *ah = MT_BIND(ctx, at, mt_attn_h);
+        if (!ah) return NULL;
         mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
         mt_module_attr(ctx, at, "head_dim", mt_a_int(v->head_dim));
         static const char *const proj[4] = {"k_proj", "v_proj", "q_proj", "o_proj"};
+        mt_module **slot[4] = {&ah->k, &ah->v, &ah->q, &ah->o};
         for (int p = 0; p < 4; p++)
-            if (!mt_nn_linear(ctx, at, proj[p], v->hidden, v->hidden, false, dt, dev)) return NULL;
-        if (!mt_dec_rms_norm(m, L, "ffn_norm", &g->vnorm, v->hidden)) return NULL;
+            if (!(*slot[p] = mt_nn_linear(ctx, at, proj[p], v->hidden, v->hidden, false, dt, dev))) return NULL;
+        if (!(lh->ffn_norm = mt_dec_rms_norm(m, L, "ffn_norm", &g->vnorm, v->hidden))) return NULL;
     }
-    mt_module *rot = mt_module_new(ctx, tower, "patch_positional_embedding", "PixtralRotaryEmbedding");
+    mt_module *rot = th->rot = mt_module_new(ctx, tower, "patch_positional_embedding", "PixtralRotaryEmbedding");
     if (!rot) return NULL;
     mt_module_attr(ctx, rot, "rope_theta", mt_a_float(v->rope_theta));
     /* inv_freq: (side x side) positions, head_dim // 2 frequencies (height's then width's) cat twice */
     int64_t inv[2] = {v->side * v->side, v->head_dim};
-    if (!mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 2, inv, false, true)) return NULL;
+    if (!(th->inv_freq = mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 2, inv, false, true))) return NULL;
     return tower;
 }
 
 /* cos, sin [side^2, head_dim] in x's dtype: PixtralRotaryEmbedding(x, position_ids). */
-static void pixtral_rope(mt_tracer *tr, mt_module *rot, mt_tensor *x, const pixtral_spec *v, mt_tensor **cos,
+static void pixtral_rope(mt_tracer *tr, const pixtral_h *th, mt_tensor *x, const pixtral_spec *v, mt_tensor **cos,
                          mt_tensor **sin) {
     *cos = *sin = NULL;
+    mt_module *rot = th->rot;
     if (!rot || !x) return;
     /* position_ids_in_meshgrid over the full grid: h * side + w = arange(side^2) */
     mt_tensor *pos = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_int(v->side * v->side)}, 1, NULL, 0);
     mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_tensor *inv = mt_tr_get_attr(tr, th->inv_freq);
     mt_tensor *freqs = inv && pos ? mt_tr_op1(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(inv), mt_a_tensor(pos)}, 2,
                                               NULL, 0)
                                   : NULL;
@@ -235,12 +257,14 @@ static void pixtral_rope(mt_tracer *tr, mt_module *rot, mt_tensor *x, const pixt
 static mt_tensor *pixtral_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *cos, mt_tensor *sin,
                                const pixtral_spec *v) {
     if (!x) return NULL;
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     mt_ctx *ctx = tr->ctx;
     const mt_sym *b = x->shape[0], *n = x->shape[1];
     mt_tr_enter(tr, at);
-    mt_tensor *q = mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x);
-    mt_tensor *k = mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x);
-    mt_tensor *val = mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x);
+    mt_tensor *q = mt_tr_call(tr, ah->q, x);
+    mt_tensor *k = mt_tr_call(tr, ah->k, x);
+    mt_tensor *val = mt_tr_call(tr, ah->v, x);
     const mt_sym *hd[4] = {b, n, mt_sym_const(ctx, v->heads), mt_sym_const(ctx, v->head_dim)};
     q = mt_transpose(tr, mt_view(tr, q, 4, hd), 1, 2);
     k = mt_transpose(tr, mt_view(tr, k, 4, hd), 1, 2);
@@ -257,18 +281,20 @@ static mt_tensor *pixtral_attn(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_te
     mt_tensor *o = mt_attn_forward(tr, impl, q, k, val, NULL, &aa);
     const mt_sym *flat[3] = {b, n, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, flat));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
 
 static mt_tensor *pixtral_mlp(mt_tracer *tr, mt_module *ff, mt_tensor *x) {
     if (!x) return NULL;
+    const mt_mlp_h *fh = MT_BOUND(tr, ff, mt_mlp_h);
+    if (!fh) return NULL;
     mt_tr_enter(tr, ff);
-    mt_tensor *gt = mt_tr_call(tr, mt_tr_child(tr, ff, "gate_proj"), x);
-    gt = mt_act_forward(tr, mt_tr_child(tr, ff, "act_fn"), gt);
-    mt_tensor *up = mt_tr_call(tr, mt_tr_child(tr, ff, "up_proj"), x);
-    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, ff, "down_proj"), mt_mul(tr, gt, up));
+    mt_tensor *gt = mt_tr_call(tr, fh->gate, x);
+    gt = mt_act_forward(tr, fh->act, gt);
+    mt_tensor *up = mt_tr_call(tr, fh->up, x);
+    mt_tensor *y = mt_tr_call(tr, fh->down, mt_mul(tr, gt, up));
     mt_tr_leave(tr);
     return y;
 }
@@ -278,16 +304,16 @@ static mt_tensor *pixtral_mlp(mt_tracer *tr, mt_module *ff, mt_tensor *x) {
 static mt_tensor *pixtral_forward(mt_tracer *tr, const mistral3 *g, mt_tensor *px) {
     const pixtral_spec *v = &g->vision;
     mt_module *tower = g->tower;
-    mt_module *conv = mt_tr_child(tr, tower, "patch_conv");
-    mt_module *layers = mt_tr_child(tr, mt_tr_child(tr, tower, "transformer"), "layers");
-    if (!conv || !layers) return NULL;
+    const pixtral_h *th = MT_BOUND(tr, tower, pixtral_h);
+    if (!th) return NULL;
+    mt_module *conv = th->conv, *layers = th->layers;
     mt_tr_enter(tr, tower);
     /* self.patch_conv(pixel_values.to(dtype=patch_conv.weight.dtype)) */
     mt_tensor *x = px ? mt_tr_op1(tr, MT_OP_TO, (mt_arg[]){mt_a_tensor(px)}, 1,
                                   (mt_kwarg[]){{"dtype", mt_a_dtype(v->dtype)}}, 1)
                       : NULL;
     mt_tr_enter(tr, conv);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, conv, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, th->conv_w);
     mt_tensor *h = w && x ? mt_tr_op1(tr, MT_OP_CONV2D,
                                       (mt_arg[]){mt_a_tensor(x), mt_a_tensor(w), mt_a_none(),
                                                  *mt_module_get_attr(conv, "stride"),
@@ -300,21 +326,23 @@ static mt_tensor *pixtral_forward(mt_tracer *tr, const mistral3 *g, mt_tensor *p
     /* each image's p.flatten(1).T, concatenated: batched per image */
     h = h ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(h), mt_a_int(2)}, 2, NULL, 0) : NULL;
     h = mt_transpose(tr, h, 1, 2);
-    h = mt_dec_rms_forward(tr, mt_tr_child(tr, tower, "ln_pre"), h);
+    h = mt_dec_rms_forward(tr, th->ln_pre, h);
     mt_tensor *cos, *sin;
-    pixtral_rope(tr, mt_tr_child(tr, tower, "patch_positional_embedding"), h, v, &cos, &sin);
+    pixtral_rope(tr, th, h, v, &cos, &sin);
     mt_tensor *picked = g->feature_layer == 0 ? h : NULL;
-    mt_tr_enter(tr, mt_tr_child(tr, tower, "transformer"));
+    mt_tr_enter(tr, th->tf);
     for (int i = 0; i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
+        const pixtral_layer_h *lh = MT_BOUND(tr, L, pixtral_layer_h);
+        if (!lh) return NULL;
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        mt_tensor *a = mt_dec_rms_forward(tr, mt_tr_child(tr, L, "attention_norm"), h);
-        a = pixtral_attn(tr, mt_tr_child(tr, L, "attention"), a, cos, sin, v);
+        mt_tensor *a = mt_dec_rms_forward(tr, lh->attn_norm, h);
+        a = pixtral_attn(tr, lh->attn, a, cos, sin, v);
         h = mt_add(tr, res, a);
         res = h;
-        mt_tensor *f = mt_dec_rms_forward(tr, mt_tr_child(tr, L, "ffn_norm"), h);
-        f = pixtral_mlp(tr, mt_tr_child(tr, L, "feed_forward"), f);
+        mt_tensor *f = mt_dec_rms_forward(tr, lh->ffn_norm, h);
+        f = pixtral_mlp(tr, lh->ff, f);
         h = mt_add(tr, res, f);
         mt_tr_leave(tr);
         if (g->feature_layer == i + 1) picked = h;
@@ -329,9 +357,11 @@ static mt_tensor *projector_forward(mt_tracer *tr, const mistral3 *g, mt_tensor 
     if (!feat) return NULL;
     mt_ctx *ctx = tr->ctx;
     mt_module *p = g->proj;
+    const projector_h *ph = MT_BOUND(tr, p, projector_h);
+    if (!ph) return NULL;
     mt_tr_enter(tr, p);
-    mt_tensor *x = mt_dec_rms_forward(tr, mt_tr_child(tr, p, "norm"), feat);
-    mt_module *pm = mt_tr_child(tr, p, "patch_merger");
+    mt_tensor *x = mt_dec_rms_forward(tr, ph->norm, feat);
+    mt_module *pm = ph->pm;
     mt_tr_enter(tr, pm);
     const mt_sym *grid[4] = {feat->shape[0], mt_sym_const(ctx, g->vision.side), mt_sym_const(ctx, g->vision.side),
                              mt_sym_const(ctx, g->vision.hidden)};
@@ -342,11 +372,11 @@ static mt_tensor *projector_forward(mt_tracer *tr, const mistral3 *g, mt_tensor 
                       (mt_kwarg[]){{"kernel_size", mt_a_int(g->merge)}, {"stride", mt_a_int(g->merge)}}, 2)
           : NULL;
     x = mt_transpose(tr, x, 1, 2);
-    x = mt_tr_call(tr, mt_tr_child(tr, pm, "merging_layer"), x);
+    x = mt_tr_call(tr, ph->merging, x);
     mt_tr_leave(tr);
-    x = mt_tr_call(tr, mt_tr_child(tr, p, "linear_1"), x);
-    x = mt_act_forward(tr, mt_tr_child(tr, p, "act"), x);
-    x = mt_tr_call(tr, mt_tr_child(tr, p, "linear_2"), x);
+    x = mt_tr_call(tr, ph->linear_1, x);
+    x = mt_act_forward(tr, ph->act, x);
+    x = mt_tr_call(tr, ph->linear_2, x);
     mt_tr_leave(tr);
     return x;
 }
@@ -427,19 +457,22 @@ static mt_status mistral3_build(mt_model *m) {
     m->cfg = top;
     if (!g->tower) return mt_ctx_status(ctx);
     g->proj = mt_module_new(ctx, m->root, "multi_modal_projector", "Mistral3MultiModalProjector");
-    mt_module *pm = g->proj && mt_dec_rms_norm(m, g->proj, "norm", &g->pnorm, v->hidden)
-                        ? mt_module_new(ctx, g->proj, "patch_merger", "Mistral3PatchMerger")
+    projector_h *ph = MT_BIND(ctx, g->proj, projector_h);
+    mt_module *pm = ph && (ph->norm = mt_dec_rms_norm(m, g->proj, "norm", &g->pnorm, v->hidden))
+                        ? ph->pm = mt_module_new(ctx, g->proj, "patch_merger", "Mistral3PatchMerger")
                         : NULL;
     mt_dtype dt = g->text.dtype;
     if (!pm) return mt_ctx_status(ctx);
     mt_module_attr(ctx, pm, "spatial_merge_size", mt_a_int(g->merge));
     mt_module_attr(ctx, pm, "patch_size", mt_a_int(v->patch_size));
-    if (!mt_nn_linear(ctx, pm, "merging_layer", v->hidden * g->merge * g->merge, v->hidden, false, dt,
-                      MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, g->proj, "linear_1", v->hidden, g->text.hidden, g->proj_bias, dt, MT_DEVICE_CPU))
+    if (!(ph->merging = mt_nn_linear(ctx, pm, "merging_layer", v->hidden * g->merge * g->merge, v->hidden, false, dt,
+                                     MT_DEVICE_CPU)) ||
+        !(ph->linear_1 = mt_nn_linear(ctx, g->proj, "linear_1", v->hidden, g->text.hidden, g->proj_bias, dt,
+                                      MT_DEVICE_CPU)))
         return mt_ctx_status(ctx);
-    if (!mt_act_new(m, g->proj, "act", pact, "projector_hidden_act") ||
-        !mt_nn_linear(ctx, g->proj, "linear_2", g->text.hidden, g->text.hidden, g->proj_bias, dt, MT_DEVICE_CPU))
+    if (!(ph->act = mt_act_new(m, g->proj, "act", pact, "projector_hidden_act")) ||
+        !(ph->linear_2 = mt_nn_linear(ctx, g->proj, "linear_2", g->text.hidden, g->text.hidden, g->proj_bias, dt,
+                                      MT_DEVICE_CPU)))
         return mt_ctx_status(ctx);
     mt_module *lm = mt_module_new(ctx, m->root, "language_model", "MistralForCausalLM");
     if (!lm) return mt_ctx_status(ctx);

@@ -28,6 +28,8 @@
 
 static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
 
+const mt_handle_kind mt_moe_h_kind = {"mt_moe_h"};
+
 mt_moe_model *mt_moe_model_new(mt_model *m) {
     mt_moe_model *mm = mt_alloc(m->ctx, sizeof *mm);
     if (!mm) return NULL;
@@ -53,20 +55,21 @@ static mt_module *expert_mlp(mt_model *m, const mt_moe_model *mm, mt_module *par
     if (!mm->moe.mixtral_names) return mt_dec_gated_mlp(m, s, parent, name, cls, inter);
     mt_ctx *ctx = m->ctx;
     mt_module *e = mt_module_new(ctx, parent, name, cls);
-    if (!e || !mt_nn_linear(ctx, e, "w1", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, e, "w2", inter, s->hidden, false, s->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, e, "w3", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU) ||
-        !mt_act_new(m, e, "act_fn", s->hidden_act, "hidden_act"))
+    mt_mlp_h *h = MT_BIND(ctx, e, mt_mlp_h); /* w1 the gate, w2 down, w3 up */
+    if (!h || !(h->gate = mt_nn_linear(ctx, e, "w1", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU)) ||
+        !(h->down = mt_nn_linear(ctx, e, "w2", inter, s->hidden, false, s->dtype, MT_DEVICE_CPU)) ||
+        !(h->up = mt_nn_linear(ctx, e, "w3", s->hidden, inter, false, s->dtype, MT_DEVICE_CPU)) ||
+        !(h->act = mt_act_new(m, e, "act_fn", s->hidden_act, "hidden_act")))
         return NULL;
     return e;
 }
 
 /* Hunyuan's gate: a module holding wg = nn.Linear(hidden, E, bias=False, dtype=torch.float32). */
-static mt_module *wg_router(mt_model *m, const mt_moe_model *mm, mt_module *blk) {
+static mt_module *wg_router(mt_model *m, const mt_moe_model *mm, mt_module *blk, mt_moe_h *h) {
     mt_ctx *ctx = m->ctx;
     const mt_moe_spec *e = &mm->moe;
     mt_module *g = mt_module_new(ctx, blk, "gate", e->router_cls);
-    if (!g || !mt_nn_linear(ctx, g, "wg", mm->dec.hidden, e->num_experts, false, MT_FLOAT32, MT_DEVICE_CPU))
+    if (!g || !(h->wg = mt_nn_linear(ctx, g, "wg", mm->dec.hidden, e->num_experts, false, MT_FLOAT32, MT_DEVICE_CPU)))
         return NULL;
     return g;
 }
@@ -75,7 +78,7 @@ static bool is_deepseek(const mt_moe_spec *e) {
     return e->router == MT_ROUTE_DEEPSEEK_V2 || e->router == MT_ROUTE_DEEPSEEK_V3;
 }
 
-static mt_module *v3_router(mt_model *m, const mt_moe_model *mm, mt_module *blk) {
+static mt_module *v3_router(mt_model *m, const mt_moe_model *mm, mt_module *blk, mt_moe_h *h) {
     mt_ctx *ctx = m->ctx;
     const mt_moe_spec *e = &mm->moe;
     mt_module *g = mt_module_new(ctx, blk, "gate", e->router_cls);
@@ -87,8 +90,9 @@ static mt_module *v3_router(mt_model *m, const mt_moe_model *mm, mt_module *blk)
     int64_t w[2] = {e->num_experts, mm->dec.hidden};
     /* weight: nn.Parameter(empty(E, hidden)) in the model dtype;
      * e_score_correction_bias: a persistent float32 buffer (saved in the checkpoint). */
-    if (!mt_param_new(ctx, g, "weight", mm->dec.dtype, MT_DEVICE_CPU, 2, w) ||
-        !mt_buffer_new(ctx, g, "e_score_correction_bias", MT_FLOAT32, MT_DEVICE_CPU, 1, &e->num_experts, true, false))
+    if (!(h->gate_weight = mt_param_new(ctx, g, "weight", mm->dec.dtype, MT_DEVICE_CPU, 2, w)) ||
+        !(h->gate_bias = mt_buffer_new(ctx, g, "e_score_correction_bias", MT_FLOAT32, MT_DEVICE_CPU, 1,
+                                       &e->num_experts, true, false)))
         return NULL;
     return g;
 }
@@ -98,17 +102,18 @@ mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const 
     const mt_moe_spec *e = &mm->moe;
     const mt_dec_spec *s = &mm->dec;
     mt_module *blk = mt_module_new(ctx, parent, name, e->block_cls);
-    if (!blk) return NULL;
+    mt_moe_h *h = MT_BIND(ctx, blk, mt_moe_h);
+    if (!h) return NULL;
     mt_module_attr(ctx, blk, "num_experts", mt_a_int(e->num_experts));
     mt_module_attr(ctx, blk, "top_k", mt_a_int(e->top_k));
     bool deepseek = is_deepseek(e);
     /* registration order as in __init__: Mixtral/Qwen/Hunyuan gate then experts;
      * DeepSeek experts then gate then shared_experts. */
-    if (e->router == MT_ROUTE_GATE_WG_FP32 ? !wg_router(m, mm, blk)
-        : !deepseek && !mt_nn_linear(ctx, blk, e->router_name ? e->router_name : "gate", s->hidden, e->num_experts,
-                                     false, s->dtype, MT_DEVICE_CPU))
+    if (e->router == MT_ROUTE_GATE_WG_FP32 ? !(h->gate = wg_router(m, mm, blk, h))
+        : !deepseek && !(h->gate = mt_nn_linear(ctx, blk, e->router_name ? e->router_name : "gate", s->hidden,
+                                                e->num_experts, false, s->dtype, MT_DEVICE_CPU)))
         return NULL;
-    mt_module *ex = mt_module_new(ctx, blk, "experts", "ModuleList");
+    mt_module *ex = h->experts = mt_module_new(ctx, blk, "experts", "ModuleList");
     if (!ex) return NULL;
     for (int64_t i = 0; i < e->num_experts; i++) {
         char idx[24];
@@ -116,13 +121,17 @@ mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const 
         if (!expert_mlp(m, mm, ex, idx, e->expert_cls, e->expert_inter)) return NULL;
     }
     if (!mt_moe_add_routed(m, mm, ex, e->num_experts, e->top_k)) return NULL;
-    if (e->router == MT_ROUTE_DEEPSEEK_V3 && !v3_router(m, mm, blk)) return NULL;
+    if (e->router == MT_ROUTE_DEEPSEEK_V3 && !(h->gate = v3_router(m, mm, blk, h))) return NULL;
+    /* V2: the Linear's weight, read by F.linear in float32 */
     if (e->router == MT_ROUTE_DEEPSEEK_V2 &&
-        !mt_nn_linear(ctx, blk, "gate", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU))
+        (!(h->gate = mt_nn_linear(ctx, blk, "gate", s->hidden, e->num_experts, false, s->dtype, MT_DEVICE_CPU)) ||
+         !(h->gate_weight = mt_bind_param(ctx, h->gate, "weight"))))
         return NULL;
     if (e->shared_name) {
-        if (!mt_dec_gated_mlp(m, s, blk, e->shared_name, e->shared_cls, e->shared_inter)) return NULL;
-        if (e->shared_gate && !mt_nn_linear(ctx, blk, "shared_expert_gate", s->hidden, 1, false, s->dtype, MT_DEVICE_CPU))
+        if (!(h->shared = mt_dec_gated_mlp(m, s, blk, e->shared_name, e->shared_cls, e->shared_inter))) return NULL;
+        if (e->shared_gate &&
+            !(h->shared_gate = mt_nn_linear(ctx, blk, "shared_expert_gate", s->hidden, 1, false, s->dtype,
+                                            MT_DEVICE_CPU)))
             return NULL;
     }
     return blk;
@@ -133,9 +142,13 @@ mt_module *mt_moe_build(mt_model *m, mt_moe_model *mm, mt_module *parent, const 
 static mt_tensor *expert_forward(mt_tracer *tr, mt_module *ex, mt_tensor *x, const mt_moe_model *mm) {
     if (!mm->moe.mixtral_names) return mt_dec_mlp_forward(tr, ex, x, &mm->dec);
     /* MixtralBlockSparseTop2MLP: w2(act_fn(w1(x)) * w3(x)) */
+    const mt_mlp_h *eh = MT_BOUND(tr, ex, mt_mlp_h);
+    if (!eh) return NULL;
     mt_tr_enter(tr, ex);
-    mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, ex, "act_fn"), mt_tr_call(tr, mt_tr_child(tr, ex, "w1"), x));
-    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, ex, "w2"), mt_mul(tr, g, mt_tr_call(tr, mt_tr_child(tr, ex, "w3"), x)));
+    mt_tensor *g1 = mt_tr_call(tr, eh->gate, x);
+    mt_tensor *g = mt_act_forward(tr, eh->act, g1);
+    mt_tensor *u = mt_tr_call(tr, eh->up, x);
+    mt_tensor *y = mt_tr_call(tr, eh->down, mt_mul(tr, g, u));
     mt_tr_leave(tr);
     return y;
 }
@@ -179,7 +192,7 @@ static mt_tensor *group_limit(mt_tracer *tr, mt_tensor *scores, mt_tensor *group
 }
 
 /* Router: fills the top-k expert indices [T, k] (int64) and weights [T, k]. */
-static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_model *mm, mt_tensor **idx,
+static void route(mt_tracer *tr, const mt_moe_h *bh, mt_tensor *x2, const mt_moe_model *mm, mt_tensor **idx,
                   mt_tensor **w) {
     const mt_moe_spec *e = &mm->moe;
     mt_kwarg dimk[1] = {{"dim", mt_a_int(-1)}};
@@ -188,14 +201,14 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
         mt_tensor *logits;
         if (e->router == MT_ROUTE_GATE_WG_FP32) {
             /* gate(x): x.reshape(-1, hidden), .float() (wg is float32), wg(x); x2 is the 3-D input here */
-            mt_module *gate = mt_tr_child(tr, blk, "gate");
+            mt_module *gate = bh->gate;
             mt_tr_enter(tr, gate);
             const mt_sym *rs[2] = {NULL, x2 ? x2->shape[x2->ndim - 1] : NULL};
             mt_tensor *xf = mt_to(tr, mt_reshape(tr, x2, 2, rs), MT_FLOAT32);
-            logits = mt_tr_call(tr, mt_tr_child(tr, gate, "wg"), xf);
+            logits = mt_tr_call(tr, bh->wg, xf);
             mt_tr_leave(tr);
         } else {
-            logits = mt_tr_call(tr, mt_tr_child(tr, blk, e->router_name ? e->router_name : "gate"), x2);
+            logits = mt_tr_call(tr, bh->gate, x2);
         }
         mt_tensor *rw = logits ? op(tr, MT_OP_SOFTMAX, (mt_arg[]){mt_a_tensor(logits)}, 1,
                                     (mt_kwarg[]){{"dim", mt_a_int(1)}, {"dtype", mt_a_dtype(MT_FLOAT32)}}, 2) : NULL;
@@ -206,17 +219,17 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
         *w = mt_to(tr, rw, x2 ? x2->dtype : MT_FLOAT32);
         return;
     }
-    mt_module *gate = mt_tr_child(tr, blk, "gate");
+    mt_module *gate = bh->gate;
     /* router_logits = F.linear(x.type(float32), weight.type(float32)) */
     if (e->router == MT_ROUTE_DEEPSEEK_V3) mt_tr_enter(tr, gate);
     mt_tensor *xf = mt_to(tr, x2, MT_FLOAT32);
-    mt_tensor *wt = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, gate, "weight")), MT_FLOAT32);
+    mt_tensor *wt = mt_to(tr, mt_tr_get_attr(tr, bh->gate_weight), MT_FLOAT32);
     mt_tensor *logits = xf && wt ? op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(xf), mt_a_tensor(wt)}, 2, NULL, 0) : NULL;
     mt_tensor *scores, *choice;
     if (e->router == MT_ROUTE_DEEPSEEK_V3) {
         scores = mt_unary(tr, MT_OP_SIGMOID, logits);
         const mt_sym *vs[2] = {NULL, C(tr, e->num_experts)};
-        mt_tensor *bias = mt_tr_get_attr(tr, mt_tr_param(tr, gate, "e_score_correction_bias"));
+        mt_tensor *bias = mt_tr_get_attr(tr, bh->gate_bias);
         /* scores.view(-1, n) + bias.unsqueeze(0): the unsqueeze is recorded first, as the goldens have it */
         mt_tensor *bias0 = mt_unsqueeze(tr, bias, 0);
         choice = mt_add(tr, mt_view(tr, scores, 2, vs), bias0);
@@ -252,6 +265,8 @@ static void route(mt_tracer *tr, mt_module *blk, mt_tensor *x2, const mt_moe_mod
 
 mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_moe_model *mm_in) {
     if (!x || !blk) return NULL;
+    const mt_moe_h *bh = MT_BOUND(tr, blk, mt_moe_h);
+    if (!bh) return NULL;
     mt_ctx *ctx = tr->ctx;
     /* this block's expert count and top-k (they may differ per layer) */
     mt_moe_model local = *mm_in;
@@ -266,13 +281,13 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
     const mt_sym *vs[2] = {NULL, h};
     mt_tensor *sh_first = NULL, *x2, *idx, *w;
     if (e->shared_first && e->shared_name)
-        sh_first = mt_dec_mlp_forward(tr, mt_tr_child(tr, blk, e->shared_name), x, &mm->dec);
+        sh_first = mt_dec_mlp_forward(tr, bh->shared, x, &mm->dec);
     if (e->router == MT_ROUTE_GATE_WG_FP32) { /* the gate takes the 3-D input; the view follows it */
-        route(tr, blk, x, mm, &idx, &w);
+        route(tr, bh, x, mm, &idx, &w);
         x2 = mt_view(tr, x, 2, vs);
     } else {
         x2 = mt_view(tr, x, 2, vs);
-        route(tr, blk, x2, mm, &idx, &w);
+        route(tr, bh, x2, mm, &idx, &w);
     }
     mt_tensor *final;
     if (deepseek) {
@@ -288,7 +303,7 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
                                (mt_kwarg[]){{"num_classes", mt_a_int(e->num_experts)}}, 1) : NULL;
     int64_t perm_m[3] = {2, 1, 0}, perm_d[3] = {2, 0, 1};
     mask = mt_permute(tr, mask, 3, deepseek ? perm_d : perm_m);
-    mt_module *experts = mt_tr_child(tr, blk, "experts");
+    mt_module *experts = bh->experts;
     for (int i = 0; i < experts->children.n && final; i++) {
         mt_module *ex = experts->children.items[i];
         mt_tensor *me = mask ? op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(i)}, 2, NULL, 0) : NULL;
@@ -311,9 +326,9 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
     }
     if (e->shared_name) {
         mt_tensor *in = deepseek ? x : x2;
-        mt_tensor *sh = mt_dec_mlp_forward(tr, mt_tr_child(tr, blk, e->shared_name), in, &mm->dec);
+        mt_tensor *sh = mt_dec_mlp_forward(tr, bh->shared, in, &mm->dec);
         if (e->shared_gate)
-            sh = mt_mul(tr, mt_unary(tr, MT_OP_SIGMOID, mt_tr_call(tr, mt_tr_child(tr, blk, "shared_expert_gate"), x2)), sh);
+            sh = mt_mul(tr, mt_unary(tr, MT_OP_SIGMOID, mt_tr_call(tr, bh->shared_gate, x2)), sh);
         if (deepseek) {
             const mt_sym *os[3] = {b, sq, h};
             final = mt_add(tr, mt_view(tr, final, 3, os), sh);
@@ -329,7 +344,7 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
 }
 
 mt_tensor *mt_moe_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
-    if (mlp && mt_module_child(mlp, "experts")) return mt_moe_forward(tr, mlp, x, s->ext);
+    if (mlp && mt_module_bound(mlp, &mt_moe_h_kind)) return mt_moe_forward(tr, mlp, x, s->ext);
     return mt_dec_mlp_forward(tr, mlp, x, s);
 }
 

@@ -53,6 +53,16 @@ typedef struct mt_moe_model {
     void *fam;                  /* further family data */
 } mt_moe_model;
 
+/* The sparse block's handle (bound by mt_moe_build): the router (`gate` Linear, Hunyuan's `gate`
+ * module holding wg, DeepSeek-V3's router module), the parameters DeepSeek's routers read
+ * (gate_weight, V3's gate_bias), the experts ModuleList (each expert an mt_mlp_h), and the shared
+ * experts and Qwen2-MoE's shared_expert_gate (NULL without). */
+typedef struct mt_moe_h {
+    mt_module *gate, *wg, *experts, *shared, *shared_gate;
+    mt_param *gate_weight, *gate_bias;
+} mt_moe_h;
+extern const mt_handle_kind mt_moe_h_kind;
+
 /* Allocate the family data and point m->family and dec.ext at it. */
 mt_moe_model *mt_moe_model_new(mt_model *m);
 /* Build the sparse block `name` under parent (gate, experts, shared experts) from mm->moe. The

@@ -15,9 +15,9 @@ static const mt_dec_defaults olmo2_defaults = {
 
 /* Olmo2DecoderLayer's post-norm: x + post_attention_layernorm(attn(x)), then
  * x + post_feedforward_layernorm(mlp(x)); no norm before either sub-block. */
-static mt_status post_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
-    return mt_dec_norm(m, L, "post_attention_layernorm", s, s->hidden) &&
-                   mt_dec_norm(m, L, "post_feedforward_layernorm", s, s->hidden)
+static mt_status post_norms(mt_model *m, const mt_dec_spec *s, mt_module *L, mt_module *norms[MT_DEC_MAX_NORMS]) {
+    return (norms[0] = mt_dec_norm(m, L, "post_attention_layernorm", s, s->hidden)) &&
+                   (norms[1] = mt_dec_norm(m, L, "post_feedforward_layernorm", s, s->hidden))
                ? MT_OK
                : mt_ctx_status(m->ctx);
 }
@@ -25,11 +25,11 @@ static mt_status post_norms(mt_model *m, const mt_dec_spec *s, mt_module *L) {
 static mt_tensor *post_norm_forward(mt_tracer *tr, const mt_dec_layer *ly, mt_tensor *h, const mt_dec_spec *s) {
     mt_tensor *res = h;
     mt_tensor *a = mt_dec_layer_attn(tr, ly, h, s);
-    a = mt_dec_layer_norm(tr, ly, "post_attention_layernorm", a, s);
+    a = mt_dec_layer_norm(tr, ly, 0, a, s);
     h = mt_dec_residual_add(tr, res, a, s);
     res = h;
     mt_tensor *f = mt_dec_layer_mlp(tr, ly, h, s);
-    f = mt_dec_layer_norm(tr, ly, "post_feedforward_layernorm", f, s);
+    f = mt_dec_layer_norm(tr, ly, 1, f, s);
     return mt_dec_residual_add(tr, res, f, s);
 }
 

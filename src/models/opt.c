@@ -21,6 +21,19 @@ typedef struct opt {
     const char *act;
 } opt;
 
+/* The handles the forward reads (blocks.h, "handles bound at build"): the model's (bound to the
+ * root; project_in/out and final_layer_norm NULL when the config has none) and each layer's (the
+ * attention the shared mt_attn_h). */
+typedef struct opt_h {
+    mt_module *model, *dec, *embed, *pos, *project_in, *project_out, *final_ln, *list, *lm_head;
+    mt_param *pos_w;
+} opt_h;
+static const mt_handle_kind opt_h_kind = {"opt opt_h"};
+typedef struct opt_layer_h {
+    mt_module *attn, *act, *attn_ln, *fc1, *fc2, *final_ln;
+} opt_layer_h;
+static const mt_handle_kind opt_layer_h_kind = {"opt opt_layer_h"};
+
 static mt_status opt_build(mt_model *m) {
     mt_config *c = m->cfg;
     opt *p = mt_alloc(m->ctx, sizeof *p);
@@ -43,38 +56,45 @@ static mt_status opt_build(mt_model *m) {
     p->hd = p->hidden / p->heads;
     p->final_ln = p->pre_ln && !remove_final;
     mt_ctx *ctx = m->ctx;
-    mt_module *model = mt_module_new(ctx, m->root, "model", "OPTModel");
-    mt_module *dec = model ? mt_module_new(ctx, model, "decoder", "OPTDecoder") : NULL;
-    mt_module *emb = dec ? cl_embedding(m, dec, "embed_tokens", p->vocab, p->proj) : NULL;
-    mt_module *pos = emb ? mt_module_new(ctx, dec, "embed_positions", "OPTLearnedPositionalEmbedding") : NULL;
+    opt_h *mh = MT_BIND(ctx, m->root, opt_h);
+    mt_module *model = mh ? mh->model = mt_module_new(ctx, m->root, "model", "OPTModel") : NULL;
+    mt_module *dec = model ? mh->dec = mt_module_new(ctx, model, "decoder", "OPTDecoder") : NULL;
+    mt_module *emb = dec ? mh->embed = cl_embedding(m, dec, "embed_tokens", p->vocab, p->proj) : NULL;
+    mt_module *pos = emb ? mh->pos = mt_module_new(ctx, dec, "embed_positions", "OPTLearnedPositionalEmbedding") : NULL;
     if (!pos) return mt_ctx_status(ctx);
     int64_t ps[2] = {p->maxpos + 2, p->hidden};
     mt_module_attr(ctx, pos, "offset", mt_a_int(2));
-    if (!mt_param_new(ctx, pos, "weight", p->dt, MT_DEVICE_CPU, 2, ps)) return mt_ctx_status(ctx);
-    if (p->proj != p->hidden && (!cl_linear(m, dec, "project_out", p->hidden, p->proj, false) ||
-                                 !cl_linear(m, dec, "project_in", p->proj, p->hidden, false)))
+    if (!(mh->pos_w = mt_param_new(ctx, pos, "weight", p->dt, MT_DEVICE_CPU, 2, ps))) return mt_ctx_status(ctx);
+    if (p->proj != p->hidden && (!(mh->project_out = cl_linear(m, dec, "project_out", p->hidden, p->proj, false)) ||
+                                 !(mh->project_in = cl_linear(m, dec, "project_in", p->proj, p->hidden, false))))
         return mt_ctx_status(ctx);
     if (p->final_ln) {
-        mt_module *fl = mt_nn_layernorm(ctx, dec, "final_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt,
-                                        MT_DEVICE_CPU);
+        mt_module *fl = mh->final_ln = mt_nn_layernorm(ctx, dec, "final_layer_norm", p->hidden, 1e-5, p->affine, true,
+                                                       p->dt, MT_DEVICE_CPU);
         if (!fl) return mt_ctx_status(ctx);
     }
-    mt_module *list = cl_list(m, dec, "layers");
+    mt_module *list = mh->list = cl_list(m, dec, "layers");
     if (!list) return mt_ctx_status(ctx);
     for (int64_t i = 0; i < p->layers; i++) {
         mt_module *L = cl_layer(m, list, i, "OPTDecoderLayer");
-        mt_module *at = L ? mt_module_new(ctx, L, "self_attn", "OPTAttention") : NULL;
-        if (!at || !cl_linear(m, at, "k_proj", p->hidden, p->hidden, p->bias) ||
-            !cl_linear(m, at, "v_proj", p->hidden, p->hidden, p->bias) ||
-            !cl_linear(m, at, "q_proj", p->hidden, p->hidden, p->bias) ||
-            !cl_linear(m, at, "out_proj", p->hidden, p->hidden, p->bias) ||
-            !mt_act_new(m, L, "activation_fn", p->act, "activation_function") ||
-            !mt_nn_layernorm(ctx, L, "self_attn_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt, MT_DEVICE_CPU) ||
-            !cl_linear(m, L, "fc1", p->hidden, p->ffn, p->bias) || !cl_linear(m, L, "fc2", p->ffn, p->hidden, p->bias) ||
-            !mt_nn_layernorm(ctx, L, "final_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt, MT_DEVICE_CPU))
+        opt_layer_h *lh = MT_BIND(ctx, L, opt_layer_h);
+        mt_module *at = lh ? lh->attn = mt_module_new(ctx, L, "self_attn", "OPTAttention") : NULL;
+        mt_attn_h *ah = MT_BIND(ctx, at, mt_attn_h);
+        if (!ah || !(ah->k = cl_linear(m, at, "k_proj", p->hidden, p->hidden, p->bias)) ||
+            !(ah->v = cl_linear(m, at, "v_proj", p->hidden, p->hidden, p->bias)) ||
+            !(ah->q = cl_linear(m, at, "q_proj", p->hidden, p->hidden, p->bias)) ||
+            !(ah->o = cl_linear(m, at, "out_proj", p->hidden, p->hidden, p->bias)) ||
+            !(lh->act = mt_act_new(m, L, "activation_fn", p->act, "activation_function")) ||
+            !(lh->attn_ln = mt_nn_layernorm(ctx, L, "self_attn_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt,
+                                            MT_DEVICE_CPU)) ||
+            !(lh->fc1 = cl_linear(m, L, "fc1", p->hidden, p->ffn, p->bias)) ||
+            !(lh->fc2 = cl_linear(m, L, "fc2", p->ffn, p->hidden, p->bias)) ||
+            !(lh->final_ln = mt_nn_layernorm(ctx, L, "final_layer_norm", p->hidden, 1e-5, p->affine, true, p->dt,
+                                             MT_DEVICE_CPU)))
             return mt_ctx_status(ctx);
     }
-    if (!cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->proj, p->vocab, false)) return mt_ctx_status(ctx);
+    if (!(mh->lm_head = cl_lm_head(m, m->root, "lm_head", emb, p->tie, p->proj, p->vocab, false)))
+        return mt_ctx_status(ctx);
     if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BOTH, MT_ATTN_IMPL_SDPA) != MT_OK) return mt_ctx_status(ctx);
     mt_model_info(m, "hidden_size", mt_a_int(p->hidden));
     mt_model_info(m, "num_hidden_layers", mt_a_int(p->layers));
@@ -98,48 +118,50 @@ static mt_tensor *opt_positions(mt_tracer *tr, mt_tensor *amask) {
 static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
     const opt *p = m->family;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_tr_child(tr, m->root, "model"), *dec = mt_tr_child(tr, model, "decoder");
-    mt_tr_enter(tr, model);
-    mt_tr_enter(tr, dec);
-    mt_tensor *h = cl_call(tr, dec, "embed_tokens", ids);
+    const opt_h *mh = MT_BOUND(tr, m->root, opt_h);
+    if (!mh) return mt_ctx_status(tr->ctx);
+    mt_tr_enter(tr, mh->model);
+    mt_tr_enter(tr, mh->dec);
+    mt_tensor *h = mt_tr_call(tr, mh->embed, ids);
     mt_tensor *mask = cl_causal_mask(tr, amask, p->dt);
     mt_tensor *pos = opt_positions(tr, amask);
     /* OPTLearnedPositionalEmbedding (an nn.Embedding subclass, traced through):
      * F.embedding(position_ids + offset, weight) */
-    mt_module *pm = mt_tr_child(tr, dec, "embed_positions");
-    mt_tr_enter(tr, pm);
+    mt_tr_enter(tr, mh->pos);
     pos = cl_scalar_op(tr, MT_OP_ADD, pos, mt_a_int(2));
-    mt_tensor *pw = mt_tr_get_attr(tr, mt_tr_param(tr, pm, "weight"));
+    mt_tensor *pw = mt_tr_get_attr(tr, mh->pos_w);
     mt_tensor *pe = NULL;
     if (pos && pw) {
         mt_arg ea[2] = {mt_a_tensor(pos), mt_a_tensor(pw)};
         pe = mt_tr_op1(tr, MT_OP_EMBEDDING, ea, 2, NULL, 0);
     }
     mt_tr_leave(tr);
-    if (p->proj != p->hidden) h = cl_call(tr, dec, "project_in", h);
+    if (p->proj != p->hidden) h = mt_tr_call(tr, mh->project_in, h);
     h = mt_add(tr, h, pe);
     mt_attn_args aa = {.n_rep = 1, .scaling = 1.0, .kt_neg = true};
     double scaling = 1.0 / sqrt((double)p->hd);
-    mt_module *list = mt_tr_child(tr, dec, "layers");
+    mt_module *list = mh->list;
     for (int i = 0; i < list->children.n && h; i++) {
         mt_module *L = list->children.items[i];
+        const opt_layer_h *lh = MT_BOUND(tr, L, opt_layer_h);
+        const mt_attn_h *ah = lh ? MT_BOUND(tr, lh->attn, mt_attn_h) : NULL;
+        if (!ah) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        if (p->pre_ln) h = cl_call(tr, L, "self_attn_layer_norm", h);
-        mt_module *at = mt_tr_child(tr, L, "self_attn");
-        mt_tr_enter(tr, at);
-        mt_tensor *q = cl_split_heads(tr, mt_mul_s(tr, cl_call(tr, at, "q_proj", h), scaling), p->heads, p->hd);
-        mt_tensor *k = cl_split_heads(tr, cl_call(tr, at, "k_proj", h), p->heads, p->hd);
-        mt_tensor *v = cl_split_heads(tr, cl_call(tr, at, "v_proj", h), p->heads, p->hd);
+        if (p->pre_ln) h = mt_tr_call(tr, lh->attn_ln, h);
+        mt_tr_enter(tr, lh->attn);
+        mt_tensor *q = cl_split_heads(tr, mt_mul_s(tr, mt_tr_call(tr, ah->q, h), scaling), p->heads, p->hd);
+        mt_tensor *k = cl_split_heads(tr, mt_tr_call(tr, ah->k, h), p->heads, p->hd);
+        mt_tensor *v = cl_split_heads(tr, mt_tr_call(tr, ah->v, h), p->heads, p->hd);
         mt_tensor *o = mt_attn_forward(tr, m->attn, q, k, v, mask, &aa);
         if (o) {
             const mt_sym *os[3] = {o->shape[0], o->shape[1], NULL};
             o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
         }
-        o = cl_call(tr, at, "out_proj", o);
+        o = mt_tr_call(tr, ah->o, o);
         mt_tr_leave(tr);
         h = mt_add(tr, res, o);
-        if (!p->pre_ln) h = cl_call(tr, L, "self_attn_layer_norm", h);
+        if (!p->pre_ln) h = mt_tr_call(tr, lh->attn_ln, h);
         /* fully connected on hidden_states.reshape(-1, hidden), viewed back afterwards */
         mt_tensor *h3 = h;
         if (h) {
@@ -147,18 +169,18 @@ static mt_status opt_forward(mt_model *m, mt_tracer *tr) {
             h = mt_reshape(tr, h, 2, fs);
         }
         res = h;
-        if (p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);
-        h = mt_act_forward(tr, mt_tr_child(tr, L, "activation_fn"), cl_call(tr, L, "fc1", h));
-        h = mt_add(tr, res, cl_call(tr, L, "fc2", h));
+        if (p->pre_ln) h = mt_tr_call(tr, lh->final_ln, h);
+        h = mt_act_forward(tr, lh->act, mt_tr_call(tr, lh->fc1, h));
+        h = mt_add(tr, res, mt_tr_call(tr, lh->fc2, h));
         if (h && h3) h = mt_view(tr, h, 3, h3->shape);
-        if (!p->pre_ln) h = cl_call(tr, L, "final_layer_norm", h);
+        if (!p->pre_ln) h = mt_tr_call(tr, lh->final_ln, h);
         mt_tr_leave(tr);
     }
-    if (p->final_ln) h = cl_call(tr, dec, "final_layer_norm", h);
-    if (p->proj != p->hidden) h = cl_call(tr, dec, "project_out", h);
+    if (p->final_ln) h = mt_tr_call(tr, mh->final_ln, h);
+    if (p->proj != p->hidden) h = mt_tr_call(tr, mh->project_out, h);
     mt_tr_leave(tr);
     mt_tr_leave(tr);
-    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+    return cl_output(tr, mt_tr_call(tr, mh->lm_head, h));
 }
 
 const mt_arch mt_arch_opt = {

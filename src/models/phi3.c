@@ -22,10 +22,12 @@ static const mt_dec_defaults phi3_defaults = {
 static mt_status phi3_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
     (void)index;
     mt_module *at = mt_module_new(m->ctx, L, "self_attn", s->cls.attn);
-    if (!at) return mt_ctx_status(m->ctx);
+    mt_attn_h *h = MT_BIND(m->ctx, at, mt_attn_h); /* the shared attention handle: o_proj, the fused qkv_proj */
+    if (!h) return mt_ctx_status(m->ctx);
     int64_t q = s->heads * s->head_dim, kv = s->kv_heads * s->head_dim;
     /* __init__ order: o_proj, then qkv_proj */
-    if (!cl_linear(m, at, "o_proj", q, s->hidden, false) || !cl_linear(m, at, "qkv_proj", s->hidden, q + 2 * kv, false))
+    if (!(h->o = cl_linear(m, at, "o_proj", q, s->hidden, false)) ||
+        !(h->qkv = cl_linear(m, at, "qkv_proj", s->hidden, q + 2 * kv, false)))
         return mt_ctx_status(m->ctx);
     return MT_OK;
 }
@@ -33,21 +35,24 @@ static mt_status phi3_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L
 static mt_status phi3_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
     (void)index;
     mt_module *mlp = mt_module_new(m->ctx, L, "mlp", s->cls.mlp);
-    if (!mlp || !cl_linear(m, mlp, "gate_up_proj", s->hidden, 2 * s->intermediate, false) ||
-        !cl_linear(m, mlp, "down_proj", s->intermediate, s->hidden, false) ||
-        !mt_act_new(m, mlp, "activation_fn", s->hidden_act, "hidden_act"))
+    mt_mlp_h *h = MT_BIND(m->ctx, mlp, mt_mlp_h); /* the shared MLP handle: up = the fused gate_up_proj */
+    if (!h || !(h->up = cl_linear(m, mlp, "gate_up_proj", s->hidden, 2 * s->intermediate, false)) ||
+        !(h->down = cl_linear(m, mlp, "down_proj", s->intermediate, s->hidden, false)) ||
+        !(h->act = mt_act_new(m, mlp, "activation_fn", s->hidden_act, "hidden_act")))
         return mt_ctx_status(m->ctx);
     return MT_OK;
 }
 
 static mt_tensor *phi3_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
     (void)s;
+    const mt_mlp_h *h = MT_BOUND(tr, mlp, mt_mlp_h);
+    if (!h) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *up = cl_call(tr, mlp, "gate_up_proj", x);
+    mt_tensor *up = mt_tr_call(tr, h->up, x);
     mt_node *ch = up ? mt_chunk(tr, up, 2, -1) : NULL;
     mt_tensor *gate = ch ? mt_tr_item(tr, ch, 0) : NULL, *u = ch ? mt_tr_item(tr, ch, 1) : NULL;
-    u = mt_mul(tr, u, mt_act_forward(tr, mt_tr_child(tr, mlp, "activation_fn"), gate));
-    mt_tensor *y = cl_call(tr, mlp, "down_proj", u);
+    u = mt_mul(tr, u, mt_act_forward(tr, h->act, gate));
+    mt_tensor *y = mt_tr_call(tr, h->down, u);
     mt_tr_leave(tr);
     return y;
 }
@@ -55,8 +60,10 @@ static mt_tensor *phi3_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, 
 static mt_tensor *phi3_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                                     mt_tensor *sin, const mt_dec_spec *s) {
     mt_ctx *ctx = tr->ctx;
+    const mt_attn_h *h = MT_BOUND(tr, at, mt_attn_h);
+    if (!h) return NULL;
     mt_tr_enter(tr, at);
-    mt_tensor *qkv = cl_call(tr, at, "qkv_proj", x);
+    mt_tensor *qkv = mt_tr_call(tr, h->qkv, x);
     int64_t qp = s->heads * s->head_dim, kvp = s->kv_heads * s->head_dim;
     mt_tensor *q = mt_slice_last(tr, qkv, NULL, mt_sym_const(ctx, qp));
     mt_tensor *k = mt_slice_last(tr, qkv, mt_sym_const(ctx, qp), mt_sym_const(ctx, qp + kvp));
@@ -75,7 +82,7 @@ static mt_tensor *phi3_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, 
         m4 = mt_index(tr, mask, idx, 4);
     }
     mt_tensor *o = cl_merge_heads(tr, cl_sdpa(tr, q, k, v, m4, 1.0 / sqrt((double)s->head_dim)));
-    o = cl_call(tr, at, "o_proj", o);
+    o = mt_tr_call(tr, h->o, o);
     mt_tr_leave(tr);
     return o;
 }

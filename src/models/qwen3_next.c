@@ -60,6 +60,15 @@ static const qnext *fam_of(const mt_dec_spec *s) { return ((const mt_moe_model *
 
 /* ---- build ---- */
 
+/* The Gated DeltaNet's handle (blocks.h, "handles bound at build"): Qwen3-Next's fused projections
+ * (in_qkvz, in_ba) or Qwen3.5's split ones (in_qkv, in_z, in_b, in_a), the rest shared. The gated
+ * attention binds the shared mt_attn_h. */
+typedef struct deltanet_h {
+    mt_module *conv1d, *in_qkvz, *in_ba, *in_qkv, *in_z, *in_b, *in_a, *norm, *out_proj;
+    mt_param *dt_bias, *A_log, *norm_weight;
+} deltanet_h;
+static const mt_handle_kind deltanet_h_kind = {"deltanet_h"};
+
 static mt_module *build_deltanet(mt_model *m, const mt_dec_spec *s, mt_module *L, const qnext *q) {
     mt_ctx *ctx = m->ctx;
     mt_dtype dt = s->dtype;
@@ -67,27 +76,31 @@ static mt_module *build_deltanet(mt_model *m, const mt_dec_spec *s, mt_module *L
     int64_t key_dim = q->nk * q->dk, value_dim = q->nv * q->dv, conv_dim = 2 * key_dim + value_dim, nv = q->nv;
     const char *cls = q->deltanet_cls ? q->deltanet_cls : "Qwen3NextGatedDeltaNet";
     mt_module *la = mt_module_new(ctx, L, "linear_attn", cls);
+    deltanet_h *h = MT_BIND(ctx, la, deltanet_h);
     /* __init__ order: act (ACT2FN[hidden_act]), conv1d, in_proj_qkvz, in_proj_ba, dt_bias, A_log, norm, out_proj;
      * Qwen3_5GatedDeltaNet deletes the two fused projections and appends in_proj_qkv, in_proj_z, in_proj_b and
      * in_proj_a after out_proj */
-    if (!la || !mt_act_new(m, la, "act", s->hidden_act, "hidden_act") ||
-        !mt_nn_conv1d_nn(ctx, la, "conv1d", conv_dim, conv_dim, q->conv_kernel, q->conv_kernel - 1, conv_dim, false,
-                         dt, dev))
+    if (!h || !mt_act_new(m, la, "act", s->hidden_act, "hidden_act") ||
+        !(h->conv1d = mt_nn_conv1d_nn(ctx, la, "conv1d", conv_dim, conv_dim, q->conv_kernel, q->conv_kernel - 1,
+                                      conv_dim, false, dt, dev)))
         return NULL;
     if (!q->split_proj &&
-        (!mt_nn_linear(ctx, la, "in_proj_qkvz", s->hidden, 2 * key_dim + 2 * value_dim, false, dt, dev) ||
-         !mt_nn_linear(ctx, la, "in_proj_ba", s->hidden, 2 * nv, false, dt, dev)))
+        (!(h->in_qkvz = mt_nn_linear(ctx, la, "in_proj_qkvz", s->hidden, 2 * key_dim + 2 * value_dim, false, dt,
+                                     dev)) ||
+         !(h->in_ba = mt_nn_linear(ctx, la, "in_proj_ba", s->hidden, 2 * nv, false, dt, dev))))
         return NULL;
-    if (!mt_param_new(ctx, la, "dt_bias", dt, dev, 1, &nv) || !mt_param_new(ctx, la, "A_log", dt, dev, 1, &nv))
+    if (!(h->dt_bias = mt_param_new(ctx, la, "dt_bias", dt, dev, 1, &nv)) ||
+        !(h->A_log = mt_param_new(ctx, la, "A_log", dt, dev, 1, &nv)))
         return NULL;
-    mt_module *norm = mt_module_new(ctx, la, "norm", q->gated_norm_cls ? q->gated_norm_cls : "Qwen3NextRMSNormGated");
-    if (!norm || !mt_param_new(ctx, norm, "weight", dt, dev, 1, &q->dv)) return NULL;
+    mt_module *norm = h->norm =
+        mt_module_new(ctx, la, "norm", q->gated_norm_cls ? q->gated_norm_cls : "Qwen3NextRMSNormGated");
+    if (!norm || !(h->norm_weight = mt_param_new(ctx, norm, "weight", dt, dev, 1, &q->dv))) return NULL;
     mt_module_attr(ctx, norm, "eps", mt_a_float(s->norm_eps));
-    if (!mt_nn_linear(ctx, la, "out_proj", value_dim, s->hidden, false, dt, dev)) return NULL;
-    if (q->split_proj && (!mt_nn_linear(ctx, la, "in_proj_qkv", s->hidden, conv_dim, false, dt, dev) ||
-                          !mt_nn_linear(ctx, la, "in_proj_z", s->hidden, value_dim, false, dt, dev) ||
-                          !mt_nn_linear(ctx, la, "in_proj_b", s->hidden, nv, false, dt, dev) ||
-                          !mt_nn_linear(ctx, la, "in_proj_a", s->hidden, nv, false, dt, dev)))
+    if (!(h->out_proj = mt_nn_linear(ctx, la, "out_proj", value_dim, s->hidden, false, dt, dev))) return NULL;
+    if (q->split_proj && (!(h->in_qkv = mt_nn_linear(ctx, la, "in_proj_qkv", s->hidden, conv_dim, false, dt, dev)) ||
+                          !(h->in_z = mt_nn_linear(ctx, la, "in_proj_z", s->hidden, value_dim, false, dt, dev)) ||
+                          !(h->in_b = mt_nn_linear(ctx, la, "in_proj_b", s->hidden, nv, false, dt, dev)) ||
+                          !(h->in_a = mt_nn_linear(ctx, la, "in_proj_a", s->hidden, nv, false, dt, dev))))
         return NULL;
     /* the recurrent state the sizing pass reads: [num_heads, head_dim, ssm_state_size] in state_dtype */
     mt_module_attr(ctx, la, "num_heads", mt_a_int(q->nv));
@@ -106,15 +119,17 @@ mt_status mt_qnext_build_attn(mt_model *m, const mt_dec_spec *s, mt_module *L, i
     mt_device dev = MT_DEVICE_CPU;
     int64_t qdim = s->heads * s->head_dim, kvdim = s->kv_heads * s->head_dim;
     mt_module *at = mt_module_new(ctx, L, "self_attn", s->cls.attn);
-    if (!at) return mt_ctx_status(ctx);
+    mt_attn_h *h = MT_BIND(ctx, at, mt_attn_h);
+    if (!h) return mt_ctx_status(ctx);
     mt_module_attr(ctx, at, "num_heads", mt_a_int(s->heads));
     mt_module_attr(ctx, at, "num_key_value_heads", mt_a_int(s->kv_heads));
     mt_module_attr(ctx, at, "head_dim", mt_a_int(s->head_dim));
-    if (!mt_nn_linear(ctx, at, "q_proj", s->hidden, 2 * qdim, s->qkv_bias, dt, dev) ||
-        !mt_nn_linear(ctx, at, "k_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
-        !mt_nn_linear(ctx, at, "v_proj", s->hidden, kvdim, s->qkv_bias, dt, dev) ||
-        !mt_nn_linear(ctx, at, "o_proj", qdim, s->hidden, s->o_bias, dt, dev) ||
-        !mt_dec_norm(m, at, "q_norm", s, s->head_dim) || !mt_dec_norm(m, at, "k_norm", s, s->head_dim))
+    if (!(h->q = mt_nn_linear(ctx, at, "q_proj", s->hidden, 2 * qdim, s->qkv_bias, dt, dev)) ||
+        !(h->k = mt_nn_linear(ctx, at, "k_proj", s->hidden, kvdim, s->qkv_bias, dt, dev)) ||
+        !(h->v = mt_nn_linear(ctx, at, "v_proj", s->hidden, kvdim, s->qkv_bias, dt, dev)) ||
+        !(h->o = mt_nn_linear(ctx, at, "o_proj", qdim, s->hidden, s->o_bias, dt, dev)) ||
+        !(h->q_norm = mt_dec_norm(m, at, "q_norm", s, s->head_dim)) ||
+        !(h->k_norm = mt_dec_norm(m, at, "k_norm", s, s->head_dim)))
         return mt_ctx_status(ctx);
     return MT_OK;
 }
@@ -287,7 +302,8 @@ static mt_tensor *mask_states(mt_tracer *tr, mt_tensor *h, mt_tensor *amask) {
 }
 
 /* Qwen3NextRMSNormGated.forward(h, gate): norm before the gate. */
-static mt_tensor *gated_norm(mt_tracer *tr, mt_module *n, mt_tensor *h, mt_tensor *gate) {
+static mt_tensor *gated_norm(mt_tracer *tr, const deltanet_h *dh, mt_tensor *h, mt_tensor *gate) {
+    mt_module *n = dh->norm;
     if (!h || !n) return NULL;
     mt_dtype in_dt = h->dtype;
     const mt_arg *eps = mt_module_get_attr(n, "eps");
@@ -296,7 +312,7 @@ static mt_tensor *gated_norm(mt_tracer *tr, mt_module *n, mt_tensor *h, mt_tenso
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true);
     mt_tensor *r = mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps ? eps->v.f : 1e-6));
     h = mt_mul(tr, h, r);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, dh->norm_weight);
     h = mt_mul(tr, w, mt_to(tr, h, in_dt));
     mt_tensor *g = mt_to(tr, gate, MT_FLOAT32);
     mt_arg ga = mt_a_tensor(g);
@@ -316,10 +332,10 @@ static mt_tensor *heads(mt_tracer *tr, mt_tensor *x, int64_t d) {
 
 /* F.silu(self.conv1d(mixed_qkv)[:, :, :seq_len]) on mixed [b, conv_dim, s], transposed back, split into
  * query, key and value and each reshaped to [b, s, -1, head dim] (out[3]). */
-static void conv_split(mt_tracer *tr, mt_module *la, mt_tensor *mixed, const mt_sym *seq, const qnext *q,
+static void conv_split(mt_tracer *tr, const deltanet_h *la, mt_tensor *mixed, const mt_sym *seq, const qnext *q,
                        mt_tensor **out) {
     const int64_t key_dim = q->nk * q->dk, value_dim = q->nv * q->dv;
-    mixed = mt_tr_call(tr, mt_tr_child(tr, la, "conv1d"), mixed);
+    mixed = mt_tr_call(tr, la->conv1d, mixed);
     mt_arg cut[3] = {SL(), SL(), mt_a_slice(NULL, seq, NULL)};
     mixed = mixed ? mt_index(tr, mixed, cut, 3) : NULL;
     mt_arg sa = mt_a_tensor(mixed);
@@ -335,14 +351,14 @@ static void conv_split(mt_tracer *tr, mt_module *la, mt_tensor *mixed, const mt_
 
 /* beta = b.sigmoid(); g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias); q and k
  * repeat_interleave'd to the value heads; torch_chunk_gated_delta_rule(...)[0]. */
-static mt_tensor *delta_rule(mt_tracer *tr, mt_module *la, mt_tensor *query, mt_tensor *key, mt_tensor *value,
+static mt_tensor *delta_rule(mt_tracer *tr, const deltanet_h *la, mt_tensor *query, mt_tensor *key, mt_tensor *value,
                              mt_tensor *b, mt_tensor *a, const qnext *q) {
     const int64_t r = q->nv / q->nk;
     mt_tensor *beta = mt_unary(tr, MT_OP_SIGMOID, b);
-    mt_tensor *A = mt_tr_get_attr(tr, mt_tr_param(tr, la, "A_log"));
+    mt_tensor *A = mt_tr_get_attr(tr, la->A_log);
     A = mt_unary(tr, MT_OP_NEG, mt_unary(tr, MT_OP_EXP, mt_to(tr, A, MT_FLOAT32)));
     mt_tensor *af = mt_to(tr, a, MT_FLOAT32);
-    mt_tensor *dtb = mt_tr_get_attr(tr, mt_tr_param(tr, la, "dt_bias"));
+    mt_tensor *dtb = mt_tr_get_attr(tr, la->dt_bias);
     mt_tensor *sp = mt_add(tr, af, dtb);
     mt_arg spa = mt_a_tensor(sp);
     sp = sp ? mt_tr_op1(tr, MT_OP_SOFTPLUS, &spa, 1, NULL, 0) : NULL;
@@ -366,14 +382,15 @@ static mt_tensor *delta_rule(mt_tracer *tr, mt_module *la, mt_tensor *query, mt_
 }
 
 /* Qwen3NextGatedDeltaNet.forward without a cache; amask the 2-D attention_mask. */
-static mt_tensor *deltanet_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, mt_tensor *amask, const qnext *q) {
+static mt_tensor *deltanet_forward(mt_tracer *tr, mt_module *la, const deltanet_h *h, mt_tensor *x,
+                                   mt_tensor *amask, const qnext *q) {
     if (!x || !la || !amask) return NULL;
     const mt_sym *seq = x->shape[1];
     const int64_t r = q->nv / q->nk;
     mt_tr_enter(tr, la);
     x = mask_states(tr, x, amask);
-    mt_tensor *qkvz = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_qkvz"), x);
-    mt_tensor *ba = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_ba"), x);
+    mt_tensor *qkvz = mt_tr_call(tr, h->in_qkvz, x);
+    mt_tensor *ba = mt_tr_call(tr, h->in_ba, x);
     /* fix_query_key_value_ordering */
     mt_tensor *query = NULL, *key = NULL, *value = NULL, *z = NULL, *b = NULL, *a = NULL;
     if (qkvz && ba) {
@@ -403,19 +420,19 @@ static mt_tensor *deltanet_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, m
     mt_tensor *mixed = mt_cat(tr, parts, 3, -1);
     mixed = mt_transpose(tr, mixed, 1, 2);
     mt_tensor *qkv[3];
-    conv_split(tr, la, mixed, seq, q, qkv);
-    mt_tensor *core = delta_rule(tr, la, qkv[0], qkv[1], qkv[2], b, a, q);
+    conv_split(tr, h, mixed, seq, q, qkv);
+    mt_tensor *core = delta_rule(tr, h, qkv[0], qkv[1], qkv[2], b, a, q);
     /* the norm on [-1, head_v_dim] rows, back to z's shape, then [b, s, -1] */
     const mt_sym *zs[4];
     if (z) memcpy(zs, z->shape, sizeof zs);
     const mt_sym *rows[2] = {NULL, K(tr, q->dv)};
     core = mt_reshape(tr, core, 2, rows);
     z = mt_reshape(tr, z, 2, rows);
-    mt_tensor *y = gated_norm(tr, mt_tr_child(tr, la, "norm"), core, z);
+    mt_tensor *y = gated_norm(tr, h, core, z);
     y = z ? mt_reshape(tr, y, 4, zs) : NULL;
     const mt_sym *r3[3] = {y ? y->shape[0] : NULL, y ? y->shape[1] : NULL, NULL};
     y = y ? mt_reshape(tr, y, 3, r3) : NULL;
-    mt_tensor *out = mt_tr_call(tr, mt_tr_child(tr, la, "out_proj"), y);
+    mt_tensor *out = mt_tr_call(tr, h->out_proj, y);
     mt_tr_leave(tr);
     return out;
 }
@@ -423,28 +440,28 @@ static mt_tensor *deltanet_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, m
 /* Qwen3_5GatedDeltaNet.forward without a cache (the torch path): the same mixer with the four projections
  * in_proj_qkv (already q|k|v, no reordering), in_proj_z, in_proj_b, in_proj_a, and the norm's output
  * reshaped straight to [batch, seq, -1]. */
-static mt_tensor *deltanet_split_forward(mt_tracer *tr, mt_module *la, mt_tensor *x, mt_tensor *amask,
-                                         const qnext *q) {
+static mt_tensor *deltanet_split_forward(mt_tracer *tr, mt_module *la, const deltanet_h *h, mt_tensor *x,
+                                         mt_tensor *amask, const qnext *q) {
     if (!x || !la || !amask) return NULL;
     const mt_sym *bsz = x->shape[0], *seq = x->shape[1];
     mt_tr_enter(tr, la);
     x = mask_states(tr, x, amask);
-    mt_tensor *mixed = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_qkv"), x);
+    mt_tensor *mixed = mt_tr_call(tr, h->in_qkv, x);
     mixed = mt_transpose(tr, mixed, 1, 2);
-    mt_tensor *z = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_z"), x);
+    mt_tensor *z = mt_tr_call(tr, h->in_z, x);
     z = heads(tr, z, q->dv);
-    mt_tensor *b = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_b"), x);
-    mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, la, "in_proj_a"), x);
+    mt_tensor *b = mt_tr_call(tr, h->in_b, x);
+    mt_tensor *a = mt_tr_call(tr, h->in_a, x);
     mt_tensor *qkv[3];
-    conv_split(tr, la, mixed, seq, q, qkv);
-    mt_tensor *core = delta_rule(tr, la, qkv[0], qkv[1], qkv[2], b, a, q);
+    conv_split(tr, h, mixed, seq, q, qkv);
+    mt_tensor *core = delta_rule(tr, h, qkv[0], qkv[1], qkv[2], b, a, q);
     const mt_sym *rows[2] = {NULL, K(tr, q->dv)};
     core = mt_reshape(tr, core, 2, rows);
     z = mt_reshape(tr, z, 2, rows);
-    mt_tensor *y = gated_norm(tr, mt_tr_child(tr, la, "norm"), core, z);
+    mt_tensor *y = gated_norm(tr, h, core, z);
     const mt_sym *r3[3] = {bsz, seq, NULL};
     y = mt_reshape(tr, y, 3, r3);
-    mt_tensor *out = mt_tr_call(tr, mt_tr_child(tr, la, "out_proj"), y);
+    mt_tensor *out = mt_tr_call(tr, h->out_proj, y);
     mt_tr_leave(tr);
     return out;
 }
@@ -471,16 +488,20 @@ static mt_tensor *rope(mt_tracer *tr, mt_tensor *x, mt_tensor *cos, mt_tensor *s
 mt_tensor *mt_qnext_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_tensor *mask, mt_tensor *cos,
                                  mt_tensor *sin, const mt_dec_spec *s) {
     if (!x || !at) return NULL;
-    if (strcmp(at->name, "linear_attn") == 0) {
+    const deltanet_h *dn = mt_module_bound(at, &deltanet_h_kind); /* a linear layer's mixer */
+    if (dn) {
         const qnext *q = fam_of(s);
         mt_tensor *amask = tr->model->inputs.items[1];
-        return q->split_proj ? deltanet_split_forward(tr, at, x, amask, q) : deltanet_forward(tr, at, x, amask, q);
+        return q->split_proj ? deltanet_split_forward(tr, at, dn, x, amask, q)
+                             : deltanet_forward(tr, at, dn, x, amask, q);
     }
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     const mt_sym *b = x->shape[0], *q_len = x->shape[1];
     const int64_t hd = s->head_dim;
     mt_tr_enter(tr, at);
     /* query_states, gate = torch.chunk(q_proj(x).view(b, s, -1, head_dim * 2), 2, dim=-1) */
-    mt_tensor *qp = mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x);
+    mt_tensor *qp = mt_tr_call(tr, ah->q, x);
     const mt_sym *v2[4] = {b, q_len, NULL, K(tr, 2 * hd)};
     qp = mt_view(tr, qp, 4, v2);
     mt_node *ch = mt_chunk(tr, qp, 2, -1);
@@ -488,12 +509,12 @@ mt_tensor *mt_qnext_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_
     const mt_sym *g3[3] = {b, q_len, NULL};
     gate = mt_reshape(tr, gate, 3, g3);
     const mt_sym *hs[4] = {b, q_len, NULL, K(tr, hd)};
-    q = mt_dec_norm_forward(tr, mt_tr_child(tr, at, "q_norm"), mt_view(tr, q, 4, hs), s);
+    q = mt_dec_norm_forward(tr, ah->q_norm, mt_view(tr, q, 4, hs), s);
     q = mt_transpose(tr, q, 1, 2);
-    mt_tensor *k = mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x);
-    k = mt_dec_norm_forward(tr, mt_tr_child(tr, at, "k_norm"), mt_view(tr, k, 4, hs), s);
+    mt_tensor *k = mt_tr_call(tr, ah->k, x);
+    k = mt_dec_norm_forward(tr, ah->k_norm, mt_view(tr, k, 4, hs), s);
     k = mt_transpose(tr, k, 1, 2);
-    mt_tensor *v = mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x);
+    mt_tensor *v = mt_tr_call(tr, ah->v, x);
     v = mt_transpose(tr, mt_view(tr, v, 4, hs), 1, 2);
     /* apply_rotary_pos_emb: cos/sin unsqueezed at 1, q/k split at rotary_dim = cos.shape[-1] */
     mt_tensor *c = mt_unsqueeze(tr, cos, 1);
@@ -518,7 +539,7 @@ mt_tensor *mt_qnext_attn_forward(mt_tracer *tr, mt_module *at, mt_tensor *x, mt_
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, g3));
     mt_tensor *sg = mt_unary(tr, MT_OP_SIGMOID, gate);
     o = mt_mul(tr, o, sg);
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }

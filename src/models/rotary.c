@@ -22,13 +22,22 @@ mt_module *mt_rope_module(mt_model *m, mt_module *parent, const char *name, cons
     if (!r) return NULL;
     int64_t half = rotary_dim / 2;
     /* inv_freq: non-persistent, computed from the rope base at materialization */
-    if (!mt_buffer_new(m->ctx, r, "inv_freq", MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return NULL;
+    mt_param *inv = mt_buffer_new(m->ctx, r, "inv_freq", MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true);
+    mt_rope_h *h = inv ? MT_BIND(m->ctx, r, mt_rope_h) : NULL;
+    if (!h) return NULL;
+    h->inv_freq = inv;
     return r;
 }
 
+static void cos_sin(mt_tracer *tr, mt_module *rot, mt_param *inv_freq, mt_tensor *x, mt_tensor *pos,
+                    mt_rope_layout layout, double scaling, const int64_t *mrope, mt_tensor **cos, mt_tensor **sin);
+
 void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
                      double scaling, mt_tensor **cos, mt_tensor **sin) {
-    mt_rope_cos_sin_from(tr, rot, "inv_freq", x, pos, layout, scaling, cos, sin);
+    *cos = *sin = NULL;
+    const mt_rope_h *h = rot ? MT_BOUND(tr, rot, mt_rope_h) : NULL;
+    if (rot && !h) return;
+    cos_sin(tr, rot, h ? h->inv_freq : NULL, x, pos, layout, scaling, NULL, cos, sin);
 }
 
 /* apply_interleaved_mrope(freqs, mrope_section) on freqs [3, batch, seq, D/2]: freqs_t = freqs[0];
@@ -53,20 +62,23 @@ static mt_tensor *interleave_mrope(mt_tracer *tr, mt_tensor *freqs, const int64_
     return ft;
 }
 
-static void cos_sin(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
-                    mt_rope_layout layout, double scaling, const int64_t *mrope, mt_tensor **cos, mt_tensor **sin);
-
 void mt_rope_cos_sin_mrope(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, const int64_t *mrope_section,
                            double scaling, mt_tensor **cos, mt_tensor **sin) {
-    cos_sin(tr, rot, "inv_freq", x, pos, MT_ROPE_CAT, scaling, mrope_section, cos, sin);
+    *cos = *sin = NULL;
+    const mt_rope_h *h = rot ? MT_BOUND(tr, rot, mt_rope_h) : NULL;
+    if (rot && !h) return;
+    cos_sin(tr, rot, h ? h->inv_freq : NULL, x, pos, MT_ROPE_CAT, scaling, mrope_section, cos, sin);
 }
 
 void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
                           mt_rope_layout layout, double scaling, mt_tensor **cos, mt_tensor **sin) {
-    cos_sin(tr, rot, inv_freq, x, pos, layout, scaling, NULL, cos, sin);
+    *cos = *sin = NULL;
+    mt_param *p = rot ? mt_tr_param(tr, rot, inv_freq) : NULL;
+    if (rot && !p) return;
+    cos_sin(tr, rot, p, x, pos, layout, scaling, NULL, cos, sin);
 }
 
-static void cos_sin(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
+static void cos_sin(mt_tracer *tr, mt_module *rot, mt_param *inv_freq, mt_tensor *x, mt_tensor *pos,
                     mt_rope_layout layout, double scaling, const int64_t *mrope, mt_tensor **cos, mt_tensor **sin) {
     *cos = *sin = NULL;
     if (!rot) { /* never a NoPE layer by accident: a missing module is an error */
@@ -75,7 +87,7 @@ static void cos_sin(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tens
     }
     if (!pos) return;
     mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, inv_freq));
+    mt_tensor *inv = mt_tr_get_attr(tr, inv_freq);
     /* position_ids [batch, seq], or M-RoPE's [3, batch, seq] (Qwen2_5_VLRotaryEmbedding): over its
      * lead dims L (1 or 2), inv_freq[None x L, :, None].float().expand(*pos.shape[:L], -1, 1),
      * position_ids[:, x L, None, :].float(), (inv @ pos).transpose(L, L + 1); the second .float()

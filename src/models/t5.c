@@ -43,60 +43,109 @@ static const char *cls(mt_model *m, const t5 *p, const char *suffix) {
     return s;
 }
 
+/* The handles the forward reads (blocks.h, "handles bound at build"): the model's (encoder, decoder,
+ * lm_head), each stack's, each block's sub-layers, each sub-layer's (its norm, its attention or
+ * DenseReluDense, its dropout), each attention's (relative_attention_bias NULL but on the first
+ * block's self-attention) and each DenseReluDense's. The norms bind the shared mt_norm_h. */
+typedef struct t5_h {
+    mt_module *encoder, *decoder, *lm_head;
+} t5_h;
+static const mt_handle_kind t5_h_kind = {"t5 t5_h"};
+typedef struct t5_stack_h {
+    mt_module *embed, *list, *final_norm, *drop;
+} t5_stack_h;
+static const mt_handle_kind t5_stack_h_kind = {"t5 t5_stack_h"};
+typedef struct t5_block_h {
+    mt_module *self, *cross, *ff; /* cross: decoder blocks only */
+} t5_block_h;
+static const mt_handle_kind t5_block_h_kind = {"t5 t5_block_h"};
+typedef struct t5_sub_h {
+    mt_module *norm, *inner, *drop;
+} t5_sub_h;
+static const mt_handle_kind t5_sub_h_kind = {"t5 t5_sub_h"};
+typedef struct t5_attn_h {
+    mt_module *q, *k, *v, *o, *rel;
+} t5_attn_h;
+static const mt_handle_kind t5_attn_h_kind = {"t5 t5_attn_h"};
+typedef struct t5_ff_h {
+    mt_module *wi, *wi_0, *wi_1, *wo, *drop, *act;
+} t5_ff_h;
+static const mt_handle_kind t5_ff_h_kind = {"t5 t5_ff_h"};
+
 static mt_module *t5_norm(mt_model *m, const t5 *p, mt_module *parent, const char *name) {
     mt_module *n = mt_module_new(m->ctx, parent, name, cls(m, p, "LayerNorm"));
-    if (!n) return NULL;
+    mt_norm_h *h = MT_BIND(m->ctx, n, mt_norm_h);
+    if (!h) return NULL;
     mt_module_attr(m->ctx, n, "eps", mt_a_float(p->eps));
-    return mt_param_new(m->ctx, n, "weight", p->dt, MT_DEVICE_CPU, 1, &p->dmodel) ? n : NULL;
+    return (h->weight = mt_param_new(m->ctx, n, "weight", p->dt, MT_DEVICE_CPU, 1, &p->dmodel)) ? n : NULL;
 }
 
 static mt_module *t5_attn(mt_model *m, const t5 *p, mt_module *parent, const char *name, bool rel_bias) {
     mt_module *a = mt_module_new(m->ctx, parent, name, cls(m, p, "Attention"));
-    if (!a || !cl_linear(m, a, "q", p->dmodel, p->inner, false) || !cl_linear(m, a, "k", p->dmodel, p->inner, false) ||
-        !cl_linear(m, a, "v", p->dmodel, p->inner, false) || !cl_linear(m, a, "o", p->inner, p->dmodel, false))
+    t5_attn_h *h = MT_BIND(m->ctx, a, t5_attn_h);
+    if (!h || !(h->q = cl_linear(m, a, "q", p->dmodel, p->inner, false)) ||
+        !(h->k = cl_linear(m, a, "k", p->dmodel, p->inner, false)) ||
+        !(h->v = cl_linear(m, a, "v", p->dmodel, p->inner, false)) ||
+        !(h->o = cl_linear(m, a, "o", p->inner, p->dmodel, false)))
         return NULL;
     mt_module_attr(m->ctx, a, "has_relative_attention_bias", mt_a_bool(rel_bias));
-    if (rel_bias && !cl_embedding(m, a, "relative_attention_bias", p->buckets, p->heads)) return NULL;
+    if (rel_bias && !(h->rel = cl_embedding(m, a, "relative_attention_bias", p->buckets, p->heads))) return NULL;
     return a;
+}
+
+/* A sub-layer's handle: its norm, attention (or DenseReluDense) and dropout, built before this. */
+static bool bind_sub(mt_ctx *ctx, mt_module *L, mt_module *norm, mt_module *inner, mt_module *drop) {
+    t5_sub_h *h = norm && inner && drop ? MT_BIND(ctx, L, t5_sub_h) : NULL;
+    if (h) *h = (t5_sub_h){norm, inner, drop};
+    return h != NULL;
 }
 
 static mt_status t5_stack(mt_model *m, const t5 *p, mt_module *shared, const char *name, bool decoder) {
     mt_ctx *ctx = m->ctx;
     mt_module *st = mt_module_new(ctx, m->root, name, cls(m, p, "Stack"));
-    if (!st || !cl_embedding_tied(m, st, "embed_tokens", mt_module_param(shared, "weight")))
+    t5_stack_h *sh = MT_BIND(ctx, st, t5_stack_h);
+    t5_h *mh = mt_module_bound_checked(ctx, m->root, &t5_h_kind);
+    if (!sh || !mh || !(sh->embed = cl_embedding_tied(m, st, "embed_tokens", mt_module_param(shared, "weight"))))
         return mt_ctx_status(ctx);
+    *(decoder ? &mh->decoder : &mh->encoder) = st;
     mt_module_attr(ctx, st, "is_decoder", mt_a_bool(decoder));
-    mt_module *list = cl_list(m, st, "block");
+    mt_module *list = sh->list = cl_list(m, st, "block");
     if (!list) return mt_ctx_status(ctx);
     int64_t n = decoder ? p->dec_layers : p->layers;
     for (int64_t i = 0; i < n; i++) {
         mt_module *B = cl_layer(m, list, i, cls(m, p, "Block"));
-        mt_module *ll = B ? cl_list(m, B, "layer") : NULL;
-        mt_module *sa = ll ? cl_layer(m, ll, 0, cls(m, p, "LayerSelfAttention")) : NULL;
-        if (!sa || !t5_attn(m, p, sa, "SelfAttention", i == 0) || !t5_norm(m, p, sa, "layer_norm") ||
-            !cl_dropout(m, sa, "dropout", 0.1))
-            return mt_ctx_status(ctx);
+        t5_block_h *bh = MT_BIND(ctx, B, t5_block_h);
+        mt_module *ll = bh ? cl_list(m, B, "layer") : NULL;
+        mt_module *sa = ll ? bh->self = cl_layer(m, ll, 0, cls(m, p, "LayerSelfAttention")) : NULL;
+        mt_module *sat = sa ? t5_attn(m, p, sa, "SelfAttention", i == 0) : NULL;
+        mt_module *sn = sat ? t5_norm(m, p, sa, "layer_norm") : NULL;
+        if (!sn || !bind_sub(ctx, sa, sn, sat, cl_dropout(m, sa, "dropout", 0.1))) return mt_ctx_status(ctx);
         int64_t next = 1;
         if (decoder) {
-            mt_module *ca = cl_layer(m, ll, next++, cls(m, p, "LayerCrossAttention"));
-            if (!ca || !t5_attn(m, p, ca, "EncDecAttention", false) || !t5_norm(m, p, ca, "layer_norm") ||
-                !cl_dropout(m, ca, "dropout", 0.1))
-                return mt_ctx_status(ctx);
+            mt_module *ca = bh->cross = cl_layer(m, ll, next++, cls(m, p, "LayerCrossAttention"));
+            mt_module *cat = ca ? t5_attn(m, p, ca, "EncDecAttention", false) : NULL;
+            mt_module *cn = cat ? t5_norm(m, p, ca, "layer_norm") : NULL;
+            if (!cn || !bind_sub(ctx, ca, cn, cat, cl_dropout(m, ca, "dropout", 0.1))) return mt_ctx_status(ctx);
         }
-        mt_module *ff = cl_layer(m, ll, next, cls(m, p, "LayerFF"));
+        mt_module *ff = bh->ff = cl_layer(m, ll, next, cls(m, p, "LayerFF"));
         mt_module *d = ff ? mt_module_new(ctx, ff, "DenseReluDense",
                                           cls(m, p, p->gated ? "DenseGatedActDense" : "DenseActDense"))
                           : NULL;
-        if (!d) return mt_ctx_status(ctx);
-        bool ok = p->gated ? cl_linear(m, d, "wi_0", p->dmodel, p->dff, false) &&
-                                 cl_linear(m, d, "wi_1", p->dmodel, p->dff, false)
-                           : cl_linear(m, d, "wi", p->dmodel, p->dff, false) != NULL;
-        if (!ok || !cl_linear(m, d, "wo", p->dff, p->dmodel, false) || !cl_dropout(m, d, "dropout", 0.1) ||
-            !mt_act_new(m, d, "act", p->act, "feed_forward_proj") || !t5_norm(m, p, ff, "layer_norm") ||
-            !cl_dropout(m, ff, "dropout", 0.1))
+        t5_ff_h *dh = MT_BIND(ctx, d, t5_ff_h);
+        if (!dh) return mt_ctx_status(ctx);
+        bool ok = p->gated ? (dh->wi_0 = cl_linear(m, d, "wi_0", p->dmodel, p->dff, false)) &&
+                                 (dh->wi_1 = cl_linear(m, d, "wi_1", p->dmodel, p->dff, false))
+                           : (dh->wi = cl_linear(m, d, "wi", p->dmodel, p->dff, false)) != NULL;
+        mt_module *fn = NULL;
+        if (!ok || !(dh->wo = cl_linear(m, d, "wo", p->dff, p->dmodel, false)) ||
+            !(dh->drop = cl_dropout(m, d, "dropout", 0.1)) ||
+            !(dh->act = mt_act_new(m, d, "act", p->act, "feed_forward_proj")) ||
+            !(fn = t5_norm(m, p, ff, "layer_norm")) ||
+            !bind_sub(ctx, ff, fn, d, cl_dropout(m, ff, "dropout", 0.1)))
             return mt_ctx_status(ctx);
     }
-    if (!t5_norm(m, p, st, "final_layer_norm") || !cl_dropout(m, st, "dropout", 0.1)) return mt_ctx_status(ctx);
+    if (!(sh->final_norm = t5_norm(m, p, st, "final_layer_norm")) || !(sh->drop = cl_dropout(m, st, "dropout", 0.1)))
+        return mt_ctx_status(ctx);
     return MT_OK;
 }
 
@@ -133,10 +182,11 @@ static mt_status t5_build_common(mt_model *m, const t5 *defaults) {
     p->gated = dash != NULL;
     p->act = strcmp(ffp, "gated-gelu") == 0 ? "gelu_new" : (dash ? dash + 1 : ffp);
     p->inner = p->heads * p->dkv;
-    mt_module *shared = cl_embedding(m, m->root, "shared", p->vocab, p->dmodel);
+    t5_h *mh = MT_BIND(ctx, m->root, t5_h);
+    mt_module *shared = mh ? cl_embedding(m, m->root, "shared", p->vocab, p->dmodel) : NULL;
     if (!shared || t5_stack(m, p, shared, "encoder", false) != MT_OK ||
         t5_stack(m, p, shared, "decoder", true) != MT_OK ||
-        !cl_lm_head(m, m->root, "lm_head", shared, p->tie, p->dmodel, p->vocab, false))
+        !(mh->lm_head = cl_lm_head(m, m->root, "lm_head", shared, p->tie, p->dmodel, p->vocab, false)))
         return mt_ctx_status(ctx);
     mt_model_info(m, "d_model", mt_a_int(p->dmodel));
     mt_model_info(m, "num_layers", mt_a_int(p->layers));
@@ -171,11 +221,13 @@ static mt_status mt5_build(mt_model *m) {
  * cast back to the weight's dtype when that is float16/bfloat16. */
 static mt_tensor *t5_norm_fwd(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     if (!n || !x) return NULL;
+    const mt_norm_h *nh = MT_BOUND(tr, n, mt_norm_h);
+    if (!nh) return NULL;
     const mt_arg *eps = mt_module_get_attr(n, "eps");
     mt_tr_enter(tr, n);
     mt_tensor *var = mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, mt_to(tr, x, MT_FLOAT32), 2), -1, true);
     mt_tensor *h = mt_mul(tr, x, mt_unary(tr, MT_OP_RSQRT, mt_add_s(tr, var, eps->v.f)));
-    mt_param *w = mt_module_param(n, "weight");
+    mt_param *w = nh->weight;
     if (w->t->dtype == MT_FLOAT16 || w->t->dtype == MT_BFLOAT16) h = mt_to(tr, h, w->t->dtype);
     h = mt_mul(tr, mt_tr_get_attr(tr, w), h);
     mt_tr_leave(tr);
@@ -229,7 +281,7 @@ static mt_tensor *t5_bucket(mt_tracer *tr, mt_tensor *rp, bool bidirectional, in
 
 /* compute_bias(q_len, k_len): [1, heads, q, k] from the bucketed
  * arange(k)[None, :] - arange(q)[:, None]. */
-static mt_tensor *t5_compute_bias(mt_tracer *tr, const t5 *p, mt_module *attn, const mt_sym *q, const mt_sym *k,
+static mt_tensor *t5_compute_bias(mt_tracer *tr, const t5 *p, mt_module *rel, const mt_sym *q, const mt_sym *k,
                                   bool bidirectional) {
     mt_kwarg lk[1] = {{"dtype", mt_a_dtype(MT_INT64)}};
     mt_arg qa[1] = {mt_a_dim(q)}, ka[1] = {mt_a_dim(k)};
@@ -241,7 +293,7 @@ static mt_tensor *t5_compute_bias(mt_tracer *tr, const t5 *p, mt_module *attn, c
     mem = mt_index(tr, mem, i1, 2);
     mt_tensor *rp = mt_sub(tr, mem, ctxp);
     mt_tensor *b = t5_bucket(tr, rp, bidirectional, p->buckets, p->maxdist);
-    mt_tensor *v = cl_call(tr, attn, "relative_attention_bias", b);
+    mt_tensor *v = mt_tr_call(tr, rel, b);
     int64_t perm[3] = {2, 0, 1};
     return mt_unsqueeze(tr, mt_permute(tr, v, 3, perm), 0);
 }
@@ -252,22 +304,24 @@ static mt_tensor *t5_compute_bias(mt_tracer *tr, const t5 *p, mt_module *attn, c
 static mt_tensor *t5_attn_fwd(mt_tracer *tr, const t5 *p, mt_module *a, mt_tensor *x, mt_tensor *kv,
                               mt_tensor *mask, mt_tensor **pbias, bool bidirectional) {
     if (!x) return NULL;
+    const t5_attn_h *ah = MT_BOUND(tr, a, t5_attn_h);
+    if (!ah) return NULL;
     mt_tr_enter(tr, a);
     const mt_sym *b = x->shape[0];
     mt_tensor *src = kv ? kv : x;
     const mt_sym *qs[4] = {b, NULL, C(tr, p->heads), C(tr, p->dkv)};
-    mt_tensor *q = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "q", x), 4, qs), 1, 2);
-    mt_tensor *k = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "k", src), 4, qs), 1, 2);
-    mt_tensor *v = mt_transpose(tr, mt_view(tr, cl_call(tr, a, "v", src), 4, qs), 1, 2);
+    mt_tensor *q = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, ah->q, x), 4, qs), 1, 2);
+    mt_tensor *k = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, ah->k, src), 4, qs), 1, 2);
+    mt_tensor *v = mt_transpose(tr, mt_view(tr, mt_tr_call(tr, ah->v, src), 4, qs), 1, 2);
     mt_tensor *scores = mt_matmul(tr, q, mt_transpose(tr, k, 3, 2));
     if (!*pbias && scores && k) {
         const mt_sym *ql = x->shape[1], *kl = k->shape[2];
         mt_tensor *pb;
-        if (mt_module_child(a, "relative_attention_bias")) {
+        if (ah->rel) {
             /* transformers then takes position_bias[:, :, -seq_length:, :], the whole
              * tensor without a cache (our slice rule reads a symbolic start as
              * non-negative, so the no-op slice is left out) */
-            pb = t5_compute_bias(tr, p, a, ql, kl, bidirectional);
+            pb = t5_compute_bias(tr, p, ah->rel, ql, kl, bidirectional);
         } else {
             const mt_sym *zs[4] = {C(tr, 1), C(tr, p->heads), ql, kl};
             mt_arg za[1] = {mt_a_dims(tr->ctx, zs, 4)};
@@ -290,39 +344,44 @@ static mt_tensor *t5_attn_fwd(mt_tracer *tr, const t5 *p, mt_module *a, mt_tenso
     w = cl_fdropout(tr, w, 0.1);
     mt_tensor *o = mt_contiguous(tr, mt_transpose(tr, mt_matmul(tr, w, v), 1, 2));
     const mt_sym *os[3] = {b, NULL, C(tr, p->inner)};
-    o = cl_call(tr, a, "o", mt_view(tr, o, 3, os));
+    o = mt_tr_call(tr, ah->o, mt_view(tr, o, 3, os));
     mt_tr_leave(tr);
     return o;
 }
 
 /* One T5Layer{Self,Cross}Attention: x + dropout(attn(layer_norm(x))). */
-static mt_tensor *t5_attn_layer(mt_tracer *tr, const t5 *p, mt_module *L, const char *attn, mt_tensor *x,
-                                mt_tensor *kv, mt_tensor *mask, mt_tensor **pbias, bool bidirectional) {
+static mt_tensor *t5_attn_layer(mt_tracer *tr, const t5 *p, mt_module *L, mt_tensor *x, mt_tensor *kv,
+                                mt_tensor *mask, mt_tensor **pbias, bool bidirectional) {
+    const t5_sub_h *lh = MT_BOUND(tr, L, t5_sub_h);
+    if (!lh) return NULL;
     mt_tr_enter(tr, L);
-    mt_tensor *n = t5_norm_fwd(tr, mt_tr_child(tr, L, "layer_norm"), x);
-    mt_tensor *o = t5_attn_fwd(tr, p, mt_tr_child(tr, L, attn), n, kv, mask, pbias, bidirectional);
-    mt_tensor *h = mt_add(tr, x, cl_call(tr, L, "dropout", o));
+    mt_tensor *n = t5_norm_fwd(tr, lh->norm, x);
+    mt_tensor *o = t5_attn_fwd(tr, p, lh->inner, n, kv, mask, pbias, bidirectional);
+    mt_tensor *h = mt_add(tr, x, mt_tr_call(tr, lh->drop, o));
     mt_tr_leave(tr);
     return h;
 }
 
 static mt_tensor *t5_ff_layer(mt_tracer *tr, const t5 *p, mt_module *L, mt_tensor *x) {
+    const t5_sub_h *lh = MT_BOUND(tr, L, t5_sub_h);
+    const t5_ff_h *dh = lh ? MT_BOUND(tr, lh->inner, t5_ff_h) : NULL;
+    if (!dh) return NULL;
     mt_tr_enter(tr, L);
-    mt_tensor *n = t5_norm_fwd(tr, mt_tr_child(tr, L, "layer_norm"), x);
-    mt_module *d = mt_tr_child(tr, L, "DenseReluDense");
-    mt_tr_enter(tr, d);
-    mt_module *act = mt_tr_child(tr, d, "act");
+    mt_tensor *n = t5_norm_fwd(tr, lh->norm, x);
+    mt_tr_enter(tr, lh->inner);
+    mt_module *act = dh->act;
     mt_tensor *f;
     if (p->gated) {
         /* act(wi_0(n)) * wi_1(n): wi_1 is recorded first, as the goldens have it (Python: wi_0 first) */
-        mt_tensor *lin = cl_call(tr, d, "wi_1", n);
-        f = mt_mul(tr, mt_act_forward(tr, act, cl_call(tr, d, "wi_0", n)), lin);
+        mt_tensor *lin = mt_tr_call(tr, dh->wi_1, n);
+        mt_tensor *g = mt_tr_call(tr, dh->wi_0, n);
+        f = mt_mul(tr, mt_act_forward(tr, act, g), lin);
     } else {
-        f = mt_act_forward(tr, act, cl_call(tr, d, "wi", n));
+        f = mt_act_forward(tr, act, mt_tr_call(tr, dh->wi, n));
     }
-    f = cl_call(tr, d, "wo", cl_call(tr, d, "dropout", f));
+    f = mt_tr_call(tr, dh->wo, mt_tr_call(tr, dh->drop, f));
     mt_tr_leave(tr);
-    mt_tensor *h = mt_add(tr, x, cl_call(tr, L, "dropout", f));
+    mt_tensor *h = mt_add(tr, x, mt_tr_call(tr, lh->drop, f));
     mt_tr_leave(tr);
     return h;
 }
@@ -330,8 +389,10 @@ static mt_tensor *t5_ff_layer(mt_tracer *tr, const t5 *p, mt_module *L, mt_tenso
 static mt_tensor *t5_stack_fwd(mt_tracer *tr, const t5 *p, mt_module *st, mt_tensor *ids, mt_tensor *mask,
                                mt_tensor *enc, mt_tensor *enc_mask) {
     bool decoder = enc != NULL;
+    const t5_stack_h *sh = MT_BOUND(tr, st, t5_stack_h);
+    if (!sh) return NULL;
     mt_tr_enter(tr, st);
-    mt_tensor *h = cl_call(tr, st, "embed_tokens", ids);
+    mt_tensor *h = mt_tr_call(tr, sh->embed, ids);
     mt_tensor *m4;
     if (decoder) {
         /* attention_mask = torch.ones(batch, dec_seq); the causal 4-D mask from it */
@@ -344,18 +405,20 @@ static mt_tensor *t5_stack_fwd(mt_tracer *tr, const t5 *p, mt_module *st, mt_ten
     }
     mt_tensor *em = decoder ? cl_padding_mask(tr, enc_mask, h ? h->dtype : p->dt) : NULL;
     mt_tensor *pbias = NULL, *xbias = NULL;
-    h = cl_call(tr, st, "dropout", h);
-    mt_module *list = mt_tr_child(tr, st, "block");
+    h = mt_tr_call(tr, sh->drop, h);
+    mt_module *list = sh->list;
     for (int i = 0; i < list->children.n && h; i++) {
-        mt_module *B = list->children.items[i], *ll = mt_tr_child(tr, B, "layer");
+        mt_module *B = list->children.items[i];
+        const t5_block_h *bh = MT_BOUND(tr, B, t5_block_h);
+        if (!bh) return NULL;
         mt_tr_enter(tr, B);
-        h = t5_attn_layer(tr, p, ll->children.items[0], "SelfAttention", h, NULL, m4, &pbias, !decoder);
-        if (decoder) h = t5_attn_layer(tr, p, ll->children.items[1], "EncDecAttention", h, enc, em, &xbias, false);
-        h = t5_ff_layer(tr, p, ll->children.items[decoder ? 2 : 1], h);
+        h = t5_attn_layer(tr, p, bh->self, h, NULL, m4, &pbias, !decoder);
+        if (decoder) h = t5_attn_layer(tr, p, bh->cross, h, enc, em, &xbias, false);
+        h = t5_ff_layer(tr, p, bh->ff, h);
         mt_tr_leave(tr);
     }
-    h = t5_norm_fwd(tr, mt_tr_child(tr, st, "final_layer_norm"), h);
-    h = cl_call(tr, st, "dropout", h);
+    h = t5_norm_fwd(tr, sh->final_norm, h);
+    h = mt_tr_call(tr, sh->drop, h);
     mt_tr_leave(tr);
     return h;
 }
@@ -370,10 +433,12 @@ static mt_status t5_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *dec_ids = mt_tr_placeholder(tr, "decoder_input_ids", MT_INT64, 2, ds);
     if (!dec_ids) return mt_ctx_status(ctx);
     mt_vec_push(ctx, &m->inputs, dec_ids);
-    mt_tensor *enc = t5_stack_fwd(tr, p, mt_tr_child(tr, m->root, "encoder"), ids, amask, NULL, NULL);
-    mt_tensor *h = t5_stack_fwd(tr, p, mt_tr_child(tr, m->root, "decoder"), dec_ids, NULL, enc, amask);
+    const t5_h *mh = MT_BOUND(tr, m->root, t5_h);
+    if (!mh) return mt_ctx_status(ctx);
+    mt_tensor *enc = t5_stack_fwd(tr, p, mh->encoder, ids, amask, NULL, NULL);
+    mt_tensor *h = t5_stack_fwd(tr, p, mh->decoder, dec_ids, NULL, enc, amask);
     if (p->tie) h = mt_mul_s(tr, h, pow((double)p->dmodel, -0.5));
-    return cl_output(tr, cl_call(tr, m->root, "lm_head", h));
+    return cl_output(tr, mt_tr_call(tr, mh->lm_head, h));
 }
 
 const mt_arch mt_arch_t5 = {

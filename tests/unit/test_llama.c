@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/blocks.h"
 #include "testutil.h"
 
 /* Every call_module on a Linear: input [..., in_features], output [..., out_features]. */
@@ -139,17 +140,70 @@ Test(llama, layers_override_and_params_order) {
     mt_ctx_free(ctx);
 }
 
-/* A forward that needs a module the build did not make stops there, naming the
- * module it looked in and the child it wanted (not "output 0 is missing"). */
-Test(llama, missing_child_is_an_error_naming_the_path) {
+#define TINY_LLAMA "{\"model_type\": \"llama\", \"hidden_size\": 16, \"intermediate_size\": 32, " \
+                   "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"vocab_size\": 64}"
+
+/* The build binds to each module its forward reads a handle holding the
+ * pointers it made (docs/ARCHITECTURE.md, Decisions): the trace reads them and
+ * never looks a name up, so a child renamed after the build changes nothing. */
+Test(llama, handles_are_bound_at_build) {
     mt_ctx *ctx = mt_ctx_new();
-    mt_model *m = tu_build_text(ctx, "{\"model_type\": \"llama\", \"hidden_size\": 16, \"intermediate_size\": 32, "
-                                     "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"vocab_size\": 64}", 0);
-    mt_module *q = mt_module_find(m->root, "model.layers.1.self_attn.q_proj");
-    cr_assert_not_null(q);
-    q->name = "query"; /* as if a family built it under another name */
+    mt_model *m = tu_build_text(ctx, TINY_LLAMA, 0);
+    mt_module *at = mt_module_find(m->root, "model.layers.1.self_attn");
+    const mt_attn_h *h = mt_module_bound(at, &mt_attn_h_kind);
+    cr_assert_not_null(h);
+    cr_assert_eq(h->q, mt_module_find(m->root, "model.layers.1.self_attn.q_proj"));
+    cr_assert_eq(h->o, mt_module_find(m->root, "model.layers.1.self_attn.o_proj"));
+    cr_assert_null(h->q_norm); /* Llama has no q/k norms */
+    cr_assert_null(h->qkv);
+    const mt_dec_layer_h *lh = mt_module_bound(mt_module_find(m->root, "model.layers.1"), &mt_dec_layer_h_kind);
+    cr_assert_not_null(lh);
+    cr_assert_eq(lh->attn, at);
+    cr_assert_eq(lh->norm[1], mt_module_find(m->root, "model.layers.1.post_attention_layernorm"));
+    cr_assert_null(mt_module_bound(at, &mt_mlp_h_kind)); /* bound as one kind only */
+    h->q->name = "query";
     mt_graph *g = mt_model_trace(m, NULL);
-    cr_assert_null(g);
-    cr_assert_str_eq(mt_ctx_errmsg(ctx), "module 'model.layers.1.self_attn' (LlamaAttention) has no child 'q_proj'");
+    cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
+    mt_ctx_free(ctx);
+}
+
+static mt_status attention_misnamed(mt_model *m, const mt_dec_spec *s, mt_module *L, int64_t index) {
+    (void)s, (void)index;
+    return mt_module_new(m->ctx, L, "attention", "LlamaAttention") ? MT_OK : mt_ctx_status(m->ctx);
+}
+
+/* A build composing a hook whose module is not where the decoder reads it
+ * fails at build, naming the module it looked in and the child it wanted. */
+Test(llama, missing_child_is_a_build_error_naming_the_path) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, TINY_LLAMA, 0);
+    mt_dec_spec s = *(const mt_dec_spec *)m->family;
+    s.root = mt_module_new(ctx, m->root, "alt", "LlamaForCausalLM");
+    s.hooks.build_attn = attention_misnamed;
+    cr_assert_neq(mt_dec_build(m, &s), MT_OK);
+    cr_assert_str_eq(mt_ctx_errmsg(ctx), "module 'alt.model.layers.0' (LlamaDecoderLayer) has no child 'self_attn'");
+    mt_ctx_free(ctx);
+}
+
+/* Reading a handle as another kind, or where none was bound, is an error
+ * naming the module, not a bad cast. */
+Test(llama, handle_of_another_kind_is_an_error) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, TINY_LLAMA, 0);
+    mt_module *at = mt_module_find(m->root, "model.layers.1.self_attn");
+    cr_assert_null(mt_module_bound_checked(ctx, at, &mt_mlp_h_kind));
+    cr_assert_str_eq(mt_ctx_errmsg(ctx), "module 'model.layers.1.self_attn' (LlamaAttention) is bound as mt_attn_h, "
+                                         "read as mt_mlp_h");
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    m = tu_build_text(ctx, TINY_LLAMA, 0);
+    cr_assert_null(mt_module_bound_checked(ctx, mt_module_find(m->root, "model.layers"), &mt_attn_h_kind));
+    cr_assert_str_eq(mt_ctx_errmsg(ctx), "module 'model.layers' (ModuleList) has no bound mt_attn_h (its build did not "
+                                         "bind it)");
+    mt_ctx_free(ctx);
+    ctx = mt_ctx_new();
+    m = tu_build_text(ctx, TINY_LLAMA, 0);
+    cr_assert_null(mt_bind_child(ctx, mt_module_find(m->root, "model.layers.0.self_attn"), "query"));
+    cr_assert_str_eq(mt_ctx_errmsg(ctx), "module 'model.layers.0.self_attn' (LlamaAttention) has no child 'query'");
     mt_ctx_free(ctx);
 }
