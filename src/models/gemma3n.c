@@ -270,12 +270,15 @@ static mt_status build_model(mt_model *m, g3n *f) {
     mt_module *rot = rms_norm(m, f, model, "norm", f->hidden, true)
                          ? mt_module_new(ctx, model, "rotary_emb", "Gemma3nRotaryEmbedding")
                          : NULL;
-    if (!rot) return mt_ctx_status(ctx);
+    mt_rope_kinds_h *rh = MT_BIND(ctx, rot, mt_rope_kinds_h);
+    if (!rh) return mt_ctx_status(ctx);
     for (int k = 0; k < f->nkinds; k++) {
+        bool sl = f->kind_sliding[k];
         int64_t half = f->head_dim / 2;
         char name[48];
-        snprintf(name, sizeof name, "%s_inv_freq", kind_name(f->kind_sliding[k]));
-        if (!mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return mt_ctx_status(ctx);
+        snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
+        if (!(rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)))
+            return mt_ctx_status(ctx);
     }
     mt_module *ap = NULL, *aup = NULL;
     if (!mt_g4_scaled_embedding(m, model, "embed_tokens_per_layer", "Gemma3nTextScaledWordEmbedding", f->vocab_ple,
@@ -543,9 +546,7 @@ static mt_status g3n_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *cs[2] = {NULL, NULL}, *sn[2] = {NULL, NULL}; /* [0] sliding, [1] full */
     for (int64_t i = 0; i < f->layers && h; i++) {
         bool sl = f->sliding[i];
-        char name[48];
-        snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        mt_rope_cos_sin_from(tr, rot, name, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
+        mt_rope_cos_sin_kind(tr, rot, sl, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
     }
     kv_pair *kv = mt_alloc_array(ctx, (size_t)f->layers, sizeof *kv);
     if (!kv) return mt_ctx_status(ctx);

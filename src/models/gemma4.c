@@ -243,13 +243,15 @@ static mt_status build_model(mt_model *m, g4 *f) {
     mt_module *rot = rms_norm(m, f, model, "norm", f->hidden, true)
                          ? mt_module_new(ctx, model, "rotary_emb", "Gemma4TextRotaryEmbedding")
                          : NULL;
-    if (!rot) return mt_ctx_status(ctx);
+    mt_rope_kinds_h *rh = MT_BIND(ctx, rot, mt_rope_kinds_h);
+    if (!rh) return mt_ctx_status(ctx);
     for (int k = 0; k < f->nkinds; k++) {
         bool sl = f->kind_sliding[k];
         int64_t half = (sl ? f->head_dim : f->global_head_dim) / 2;
         char name[48];
         snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        if (!mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return mt_ctx_status(ctx);
+        if (!(rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)))
+            return mt_ctx_status(ctx);
         snprintf(name, sizeof name, "%s_original_inv_freq", kind_name(sl));
         if (!mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return mt_ctx_status(ctx);
     }
@@ -456,9 +458,7 @@ static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *cs[2] = {NULL, NULL}, *sn[2] = {NULL, NULL}; /* [0] sliding, [1] full */
     for (int k = 0; k < f->nkinds; k++) {
         bool sl = f->kind_sliding[k];
-        char name[48];
-        snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        mt_rope_cos_sin_from(tr, rot, name, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
+        mt_rope_cos_sin_kind(tr, rot, sl, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
     }
     kv_pair *kv = mt_alloc_array(ctx, (size_t)f->layers, sizeof *kv);
     if (!kv) return mt_ctx_status(ctx);
