@@ -60,7 +60,8 @@
  *     before its norm), index and weights = router(flat): norm(flat) * scale *
  *     hidden**-0.5, proj, softmax(-1), topk(top_k_experts, dim=-1), weights /=
  *     their sum (in place; recorded as truediv, as moe.c does), * per_expert_scale
- *     [index]; the experts as transformers' eager forward: zeros_like(x),
+ *     [index]; the experts as transformers' eager forward (moe.c's
+ *     mt_moe_fused_forward, the shared fused 3-D experts loop): zeros_like(x),
  *     one_hot(index, E).permute(2, 1, 0), and for every expert torch.where(mask[e])
  *     (a nonzero whose count is a fresh symbol in [0, tokens * top_k]), x[token_idx]
  *     (index_select), F.linear with gate_up_proj[e], chunk(2, -1), act_fn(gate) *
@@ -143,12 +144,6 @@ typedef struct g4_router_h {
     mt_param *scale, *per_expert_scale;
 } g4_router_h;
 static const mt_handle_kind g4_router_h_kind = {"gemma4 g4_router_h"};
-/* Gemma4TextExperts': the fused 3-D weights and act_fn. */
-typedef struct g4_experts_h {
-    mt_param *gate_up, *down;
-    mt_module *act;
-} g4_experts_h;
-static const mt_handle_kind g4_experts_h_kind = {"gemma4 g4_experts_h"};
 
 /* ---- construction ---- */
 
@@ -252,15 +247,10 @@ static mt_status build_layer(mt_model *m, const g4 *f, mt_module *layers, int64_
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, r, "top_k_experts", mt_a_int(f->top_k));
     /* Gemma4TextExperts: gate_up_proj [E, 2 * moe_intermediate_size, hidden], down_proj [E, hidden,
-     * moe_intermediate_size], act_fn */
-    mt_module *ex = lh->experts = mt_module_new(ctx, L, "experts", "Gemma4TextExperts");
-    g4_experts_h *eh = MT_BIND(ctx, ex, g4_experts_h);
-    int64_t gu[3] = {f->experts, 2 * f->moe_inter, H}, dn[3] = {f->experts, H, f->moe_inter};
-    if (!eh || !(eh->gate_up = mt_param_new(ctx, ex, "gate_up_proj", dt, dev, 3, gu)) ||
-        !(eh->down = mt_param_new(ctx, ex, "down_proj", dt, dev, 3, dn)) ||
-        !(eh->act = mt_act_new(m, ex, "act_fn", f->act, "hidden_activation")))
+     * moe_intermediate_size], act_fn (moe.c's fused experts) */
+    if (!(lh->experts = mt_moe_fused_build(m, L, "experts", "Gemma4TextExperts", f->experts, H, f->moe_inter, f->act,
+                                           "hidden_activation", dt)))
         return mt_ctx_status(ctx);
-    mt_module_attr(ctx, ex, "num_experts", mt_a_int(f->experts));
     if (!(lh->post_ff_norm_1 = rms_norm(m, f, L, "post_feedforward_layernorm_1", H, true)) ||
         !(lh->post_ff_norm_2 = rms_norm(m, f, L, "post_feedforward_layernorm_2", H, true)) ||
         !(lh->pre_ff_norm_2 = rms_norm(m, f, L, "pre_feedforward_layernorm_2", H, true)))
@@ -444,47 +434,6 @@ static void router_forward(mt_tracer *tr, const g4 *f, mt_module *r, mt_tensor *
     mt_tr_leave(tr);
 }
 
-/* Gemma4TextExperts.forward, transformers' eager loop (see the header): x [T, hidden]. */
-static mt_tensor *experts_forward(mt_tracer *tr, const g4 *f, mt_module *ex, mt_tensor *x, mt_tensor *idx,
-                                  mt_tensor *w) {
-    if (!x || !ex || !idx || !w) return NULL;
-    const g4_experts_h *eh = MT_BOUND(tr, ex, g4_experts_h);
-    if (!eh) return NULL;
-    mt_tr_enter(tr, ex);
-    mt_tensor *final = g4_op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(x)}, 1, NULL, 0);
-    mt_tensor *mask = g4_op(tr, MT_OP_ONE_HOT, (mt_arg[]){mt_a_tensor(idx)}, 1,
-                            (mt_kwarg[]){{"num_classes", mt_a_int(f->experts)}}, 1);
-    static const int64_t p210[3] = {2, 1, 0};
-    mask = mt_permute(tr, mask, 3, p210); /* [E, k, T] */
-    mt_param *gup = eh->gate_up, *dnp = eh->down;
-    mt_module *act = eh->act;
-    for (int64_t e = 0; e < f->experts && final; e++) {
-        mt_tensor *me = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(e)}, 2, NULL, 0);
-        mt_node *nz = mt_moe_where(tr, me, e, ex->path); /* torch.where(expert_mask[expert_idx]) */
-        if (!nz) break;
-        mt_tensor *slot = mt_tr_item(tr, nz, 0), *tok = mt_tr_item(tr, nz, 1);
-        /* hidden_states[token_idx], recorded as index_select (moe.c's convention) */
-        mt_tensor *cur = g4_op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x), mt_a_int(0), mt_a_tensor(tok)}, 3,
-                               NULL, 0);
-        mt_tensor *gw = mt_tr_get_attr(tr, gup);
-        gw = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(gw), mt_a_int(e)}, 2, NULL, 0);
-        mt_tensor *gu = g4_op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(cur), mt_a_tensor(gw)}, 2, NULL, 0);
-        mt_node *ch = mt_chunk(tr, gu, 2, -1);
-        mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
-        mt_tensor *y = mt_act_forward(tr, act, gate);
-        y = mt_mul(tr, y, up);
-        mt_tensor *dw = mt_tr_get_attr(tr, dnp);
-        dw = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(dw), mt_a_int(e)}, 2, NULL, 0);
-        y = g4_op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(dw)}, 2, NULL, 0);
-        y = mt_mul(tr, y, mt_moe_slot_weights(tr, w, tok, slot)); /* top_k_weights[token_idx, top_k_pos, None] */
-        y = mt_to(tr, y, x->dtype);
-        final = g4_op(tr, MT_OP_INDEX_ADD,
-                      (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0);
-    }
-    mt_tr_leave(tr);
-    return final;
-}
-
 static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
     const g4 *f = m->family;
     mt_ctx *ctx = m->ctx;
@@ -548,7 +497,7 @@ static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
             mt_tensor *rw, *ri;
             router_forward(tr, f, lh->router, flat, &rw, &ri);
             mt_tensor *x2 = norm_forward(tr, lh->pre_ff_norm_2, flat);
-            x2 = experts_forward(tr, f, lh->experts, x2, ri, rw);
+            x2 = mt_moe_fused_forward(tr, lh->experts, x2, ri, rw); /* Gemma4TextExperts.forward */
             x2 = mt_reshape(tr, x2, res->ndim, res->shape);
             x2 = norm_forward(tr, lh->post_ff_norm_2, x2);
             x = mt_add(tr, x1, x2);
