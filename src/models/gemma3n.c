@@ -254,7 +254,8 @@ static mt_status build_layer(mt_model *m, const g3n *f, mt_module *layers, int64
         !(ah->k = mt_nn_linear(ctx, at, "k_proj", H, f->kv_heads * hd, f->bias, f->dtype, MT_DEVICE_CPU)) ||
         !(ah->v = mt_nn_linear(ctx, at, "v_proj", H, f->kv_heads * hd, f->bias, f->dtype, MT_DEVICE_CPU)) ||
         !(ah->o = mt_nn_linear(ctx, at, "o_proj", f->heads * hd, H, f->bias, f->dtype, MT_DEVICE_CPU)) ||
-        !(ah->q_norm = rms_norm(m, f, at, "q_norm", hd, true)) || !(ah->k_norm = rms_norm(m, f, at, "k_norm", hd, true)) ||
+        !(ah->q_norm = rms_norm(m, f, at, "q_norm", hd, true)) ||
+        !(ah->k_norm = rms_norm(m, f, at, "k_norm", hd, true)) ||
         !(ah->v_norm = rms_norm(m, f, at, "v_norm", hd, false)))
         return mt_ctx_status(ctx);
     mt_module *mlp = lh->mlp = mt_module_new(ctx, L, "mlp", "Gemma3nTextMLP");
@@ -303,11 +304,12 @@ static mt_status build_model(mt_model *m, g3n *f) {
     mt_module *parent = m->root;
     if (f->wrapper && !(parent = gh->wrapper = mt_module_new(ctx, m->root, "model", "Gemma3nModel")))
         return mt_ctx_status(ctx);
-    mt_module *model = gh->model = mt_module_new(ctx, parent, f->wrapper ? "language_model" : "model", "Gemma3nTextModel");
+    const char *model_name = f->wrapper ? "language_model" : "model";
+    mt_module *model = gh->model = mt_module_new(ctx, parent, model_name, "Gemma3nTextModel");
     f->lm = model;
-    mt_module *emb = model ? gh->embed = mt_g4_scaled_embedding(m, model, "embed_tokens", "Gemma3nTextScaledWordEmbedding",
-                                                                f->vocab, f->hidden, sqrt((double)f->hidden), f->dtype,
-                                                                f->pad_none, f->pad)
+    mt_module *emb = model ? gh->embed = mt_g4_scaled_embedding(m, model, "embed_tokens",
+                                                                "Gemma3nTextScaledWordEmbedding", f->vocab, f->hidden,
+                                                                sqrt((double)f->hidden), f->dtype, f->pad_none, f->pad)
                            : NULL;
     mt_module *layers = emb ? gh->layers = mt_module_new(ctx, model, "layers", "ModuleList") : NULL;
     if (!layers) return mt_ctx_status(ctx);
@@ -323,8 +325,8 @@ static mt_status build_model(mt_model *m, g3n *f) {
         int64_t half = f->head_dim / 2;
         char name[48];
         snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        if (!(rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)))
-            return mt_ctx_status(ctx);
+        rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true);
+        if (!rh->inv_freq[sl ? 0 : 1]) return mt_ctx_status(ctx);
     }
     mt_module *ap = NULL, *aup = NULL;
     if (!(gh->embed_ple = mt_g4_scaled_embedding(m, model, "embed_tokens_per_layer", "Gemma3nTextScaledWordEmbedding",
@@ -346,7 +348,8 @@ static mt_status build_model(mt_model *m, g3n *f) {
         snprintf(idx, sizeof idx, "%lld", (long long)(i - 1));
         if (!linear(m, f, aup, idx, f->hidden, f->hidden)) return mt_ctx_status(ctx);
     }
-    if (!(gh->ple_proj_scale = scalar_buffer(m, f, model, "per_layer_projection_scale", pow((double)f->hidden, -0.5))) ||
+    if (!(gh->ple_proj_scale =
+              scalar_buffer(m, f, model, "per_layer_projection_scale", pow((double)f->hidden, -0.5))) ||
         !(gh->ple_input_scale = scalar_buffer(m, f, model, "per_layer_input_scale", 1.0 / sqrt(2.0))))
         return mt_ctx_status(ctx);
     const mt_g4_embed_h *eh = mt_module_bound(emb, &mt_g4_embed_h_kind);

@@ -282,8 +282,8 @@ static mt_status build_model(mt_model *m, g4 *f) {
         int64_t half = (sl ? f->head_dim : f->global_head_dim) / 2;
         char name[48];
         snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        if (!(rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)))
-            return mt_ctx_status(ctx);
+        rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true);
+        if (!rh->inv_freq[sl ? 0 : 1]) return mt_ctx_status(ctx);
         snprintf(name, sizeof name, "%s_original_inv_freq", kind_name(sl));
         if (!mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return mt_ctx_status(ctx);
     }
