@@ -113,6 +113,13 @@ typedef struct mt_rope_h {
     mt_param *inv_freq;
 } mt_rope_h;
 extern const mt_handle_kind mt_rope_h_kind;
+/* A rotary module with one inv_freq buffer per attention kind (Gemma 3n, Gemma 4; bound by the
+ * family's build): [0] sliding_attention's, [1] full_attention's, NULL for a kind absent from
+ * layer_types. Read by mt_rope_cos_sin_kind. */
+typedef struct mt_rope_kinds_h {
+    mt_param *inv_freq[2];
+} mt_rope_kinds_h;
+extern const mt_handle_kind mt_rope_kinds_h_kind;
 /* The typed read of a handle in a forward: MT_BOUND(tr, module, mt_attn_h) is a
  * const mt_attn_h * (NULL and an error naming the path when the module has none). */
 #define MT_BOUND(tr, mod, T) ((const T *)mt_tr_bound((tr), (mod), &T##_kind))
@@ -335,9 +342,11 @@ mt_module *mt_rope_module(mt_model *m, mt_module *parent, const char *name, cons
  * (CAT, REPEAT) or rotary_dim / 2 (FREQS). A NULL module is an error. */
 void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
                      double scaling, mt_tensor **cos, mt_tensor **sin);
-/* The same from the module's buffer named `inv_freq` (Gemma 4's one rotary module holds a
- * "<layer_type>_inv_freq" buffer per attention kind). */
-void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
+/* The same from one of the module's per-kind buffers (Gemma 3n's and Gemma 4's one rotary module
+ * holds a "<layer_type>_inv_freq" buffer per attention kind): the module's builder binds an
+ * mt_rope_kinds_h with the buffers it made, and `sliding` picks sliding_attention's or
+ * full_attention's (one the build did not bind is an error naming the module). */
+void mt_rope_cos_sin_kind(mt_tracer *tr, mt_module *rot, bool sliding, mt_tensor *x, mt_tensor *pos,
                           mt_rope_layout layout, double scaling, mt_tensor **cos, mt_tensor **sin);
 /* Qwen3-VL's interleaved M-RoPE (Qwen3VLTextRotaryEmbedding): as mt_rope_cos_sin with
  * position_ids [3, batch, seq] and MT_ROPE_CAT, the frequencies [3, batch, seq, D/2]

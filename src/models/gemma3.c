@@ -176,19 +176,27 @@ typedef struct gemma3_mm {
     mt_module *tower, *proj;
 } gemma3_mm;
 
+/* The projector's handle (blocks.h, "handles bound at build"): its norm, pool and weight. */
+typedef struct projector_h {
+    mt_module *norm, *pool;
+    mt_param *w;
+} projector_h;
+static const mt_handle_kind projector_h_kind = {"gemma3 projector_h"};
+
 /* Gemma3MultiModalProjector.forward. */
 static mt_tensor *projector_forward(mt_tracer *tr, const gemma3_mm *g, mt_tensor *vis) {
     if (!vis) return NULL;
     mt_ctx *ctx = tr->ctx;
     mt_module *p = g->proj;
+    const projector_h *ph = MT_BOUND(tr, p, projector_h);
+    if (!ph) return NULL;
     mt_tr_enter(tr, p);
     mt_tensor *r = mt_transpose(tr, vis, 1, 2);
     const mt_sym *rs[4] = {vis->shape[0], vis->shape[2], mt_sym_const(ctx, g->vision.patches_side),
                            mt_sym_const(ctx, g->vision.patches_side)};
     r = mt_reshape(tr, r, 4, rs);
     r = mt_contiguous(tr, r);
-    mt_module *pool = mt_tr_child(tr, p, "avg_pool");
-    mt_tr_enter(tr, pool);
+    mt_tr_enter(tr, ph->pool);
     mt_tensor *pooled = r ? mt_tr_op1(tr, MT_OP_AVG_POOL2D,
                                       (mt_arg[]){mt_a_tensor(r), mt_a_int(g->kernel), mt_a_int(g->kernel), mt_a_int(0),
                                                  mt_a_bool(false), mt_a_bool(true), mt_a_none()},
@@ -197,8 +205,8 @@ static mt_tensor *projector_forward(mt_tracer *tr, const gemma3_mm *g, mt_tensor
     mt_tr_leave(tr);
     pooled = pooled ? mt_tr_op1(tr, MT_OP_FLATTEN, (mt_arg[]){mt_a_tensor(pooled), mt_a_int(2)}, 2, NULL, 0) : NULL;
     pooled = mt_transpose(tr, pooled, 1, 2);
-    mt_tensor *normed = mt_dec_norm_forward(tr, mt_tr_child(tr, p, "mm_soft_emb_norm"), pooled, &g->text);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, p, "mm_input_projection_weight"));
+    mt_tensor *normed = mt_dec_norm_forward(tr, ph->norm, pooled, &g->text);
+    mt_tensor *w = mt_tr_get_attr(tr, ph->w);
     mt_tensor *proj = mt_matmul(tr, normed, w);
     mt_tensor *y = proj ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(proj), mt_a_tensor(vis)}, 2, NULL, 0)
                         : NULL;
@@ -266,14 +274,15 @@ static mt_status gemma3_mm_build(mt_model *m) {
     m->cfg = top;
     if (!g->tower) return mt_ctx_status(ctx);
     g->proj = mt_module_new(ctx, m->root, "multi_modal_projector", "Gemma3MultiModalProjector");
-    if (!g->proj) return mt_ctx_status(ctx);
+    projector_h *ph = MT_BIND(ctx, g->proj, projector_h);
+    if (!ph) return mt_ctx_status(ctx);
     int64_t pw[2] = {g->vision.hidden, g->text.hidden};
     mt_dec_spec ns = g->text;
     ns.norm_eps = g->vision.eps; /* Gemma3RMSNorm(vision hidden, eps=vision_config.layer_norm_eps) */
     mt_module *pool = NULL;
-    if (!mt_param_new(ctx, g->proj, "mm_input_projection_weight", g->text.dtype, MT_DEVICE_CPU, 2, pw) ||
-        !mt_dec_rms_norm(m, g->proj, "mm_soft_emb_norm", &ns, g->vision.hidden) ||
-        !(pool = mt_module_new(ctx, g->proj, "avg_pool", "AvgPool2d")))
+    if (!(ph->w = mt_param_new(ctx, g->proj, "mm_input_projection_weight", g->text.dtype, MT_DEVICE_CPU, 2, pw)) ||
+        !(ph->norm = mt_dec_rms_norm(m, g->proj, "mm_soft_emb_norm", &ns, g->vision.hidden)) ||
+        !(ph->pool = pool = mt_module_new(ctx, g->proj, "avg_pool", "AvgPool2d")))
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, pool, "kernel_size", mt_a_int(g->kernel));
     mt_module_attr(ctx, pool, "stride", mt_a_int(g->kernel));

@@ -148,6 +148,33 @@ static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, 
 static const char *kind_name(bool sliding) { return sliding ? "sliding_attention" : "full_attention"; }
 static bool layer_shared(const g3n *f, int64_t i) { return f->first_shared > 0 && i >= f->first_shared; }
 
+/* ---- handles (blocks.h, "handles bound at build"; the embedding's and attention's are gemma4.h's) ---- */
+/* The CausalLM's (bound to m->root): the wrapper's model (NULL for gemma3n_text), the text model and
+ * its children, lm_head. */
+typedef struct g3n_h {
+    mt_module *wrapper, *model, *embed, *layers, *norm, *rotary, *embed_ple, *ple_proj, *ple_norm;
+    mt_module *altup_proj, *altup_unembed, *lm_head;
+    mt_param *ple_proj_scale, *ple_input_scale;
+} g3n_h;
+static const mt_handle_kind g3n_h_kind = {"gemma3n g3n_h"};
+/* A decoder layer's. */
+typedef struct g3n_layer_h {
+    mt_module *attn, *mlp, *in_norm, *post_attn_norm, *pre_ff_norm, *post_ff_norm, *act;
+    mt_module *altup, *laurel, *pl_gate, *pl_proj, *pl_norm;
+} g3n_layer_h;
+static const mt_handle_kind g3n_layer_h_kind = {"gemma3n g3n_layer_h"};
+/* Gemma3nTextAltUp's. */
+typedef struct g3n_altup_h {
+    mt_module *correction, *prediction, *router, *router_norm;
+    mt_param *correct_output_scale, *router_input_scale;
+} g3n_altup_h;
+static const mt_handle_kind g3n_altup_h_kind = {"gemma3n g3n_altup_h"};
+/* Gemma3nTextLaurelBlock's. */
+typedef struct g3n_laurel_h {
+    mt_module *left, *right, *norm;
+} g3n_laurel_h;
+static const mt_handle_kind g3n_laurel_h_kind = {"gemma3n g3n_laurel_h"};
+
 /* ---- construction ---- */
 
 /* Gemma3nRMSNorm(dim, eps, with_scale): a weight [dim], or without scale a
@@ -157,20 +184,22 @@ static mt_module *rms_norm(mt_model *m, const g3n *f, mt_module *parent, const c
     if (!n) return NULL;
     mt_module_attr(m->ctx, n, "eps", mt_a_float(f->eps));
     mt_module_attr(m->ctx, n, "with_scale", mt_a_bool(scale));
-    bool ok = scale ? mt_param_new(m->ctx, n, "weight", f->dtype, MT_DEVICE_CPU, 1, &dim) != NULL
-                    : mt_buffer_new(m->ctx, n, "weight", f->dtype, MT_DEVICE_CPU, 0, &dim, false, true) != NULL;
-    return ok ? n : NULL;
+    mt_norm_h *h = MT_BIND(m->ctx, n, mt_norm_h);
+    if (!h) return NULL;
+    h->weight = scale ? mt_param_new(m->ctx, n, "weight", f->dtype, MT_DEVICE_CPU, 1, &dim)
+                      : mt_buffer_new(m->ctx, n, "weight", f->dtype, MT_DEVICE_CPU, 0, &dim, false, true);
+    return h->weight ? n : NULL;
 }
 
 static mt_module *linear(mt_model *m, const g3n *f, mt_module *parent, const char *name, int64_t in, int64_t out) {
     return mt_nn_linear(m->ctx, parent, name, in, out, false, f->dtype, MT_DEVICE_CPU);
 }
 
-static bool scalar_buffer(mt_model *m, const g3n *f, mt_module *mod, const char *name, double value) {
+static mt_param *scalar_buffer(mt_model *m, const g3n *f, mt_module *mod, const char *name, double value) {
     int64_t none = 0;
-    if (!mt_buffer_new(m->ctx, mod, name, f->dtype, MT_DEVICE_CPU, 0, &none, false, true)) return false;
-    mt_module_attr(m->ctx, mod, name, mt_a_float(value));
-    return true;
+    mt_param *b = mt_buffer_new(m->ctx, mod, name, f->dtype, MT_DEVICE_CPU, 0, &none, false, true);
+    if (b) mt_module_attr(m->ctx, mod, name, mt_a_float(value));
+    return b;
 }
 
 /* Normal(0, 1).icdf(p) = erfinv(2p - 1) * sqrt(2) (torch.distributions.Normal), by
@@ -213,42 +242,56 @@ static mt_status build_layer(mt_model *m, const g3n *f, mt_module *layers, int64
     snprintf(idx, sizeof idx, "%lld", (long long)i);
     int64_t H = f->hidden, hd = f->head_dim, n = f->altup_n;
     mt_module *L = mt_module_new(ctx, layers, idx, "Gemma3nTextDecoderLayer");
-    mt_module *at = L ? mt_module_new(ctx, L, "self_attn", "Gemma3nTextAttention") : NULL;
-    if (!at) return mt_ctx_status(ctx);
+    g3n_layer_h *lh = MT_BIND(ctx, L, g3n_layer_h);
+    mt_module *at = lh ? lh->attn = mt_module_new(ctx, L, "self_attn", "Gemma3nTextAttention") : NULL;
+    mt_g4_attn_h *ah = MT_BIND(ctx, at, mt_g4_attn_h);
+    if (!ah) return mt_ctx_status(ctx);
     mt_module_attr(ctx, at, "head_dim", mt_a_int(hd));
     mt_module_attr(ctx, at, "is_sliding", mt_a_bool(f->sliding[i]));
     mt_module_attr(ctx, at, "is_kv_shared_layer", mt_a_bool(layer_shared(f, i)));
     if (layer_shared(f, i)) mt_module_attr(ctx, at, "kv_shared_layer_index", mt_a_int(f->kv_src[i]));
-    if (!mt_nn_linear(ctx, at, "q_proj", H, f->heads * hd, f->bias, f->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, at, "k_proj", H, f->kv_heads * hd, f->bias, f->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, at, "v_proj", H, f->kv_heads * hd, f->bias, f->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, at, "o_proj", f->heads * hd, H, f->bias, f->dtype, MT_DEVICE_CPU) ||
-        !rms_norm(m, f, at, "q_norm", hd, true) || !rms_norm(m, f, at, "k_norm", hd, true) ||
-        !rms_norm(m, f, at, "v_norm", hd, false))
+    if (!(ah->q = mt_nn_linear(ctx, at, "q_proj", H, f->heads * hd, f->bias, f->dtype, MT_DEVICE_CPU)) ||
+        !(ah->k = mt_nn_linear(ctx, at, "k_proj", H, f->kv_heads * hd, f->bias, f->dtype, MT_DEVICE_CPU)) ||
+        !(ah->v = mt_nn_linear(ctx, at, "v_proj", H, f->kv_heads * hd, f->bias, f->dtype, MT_DEVICE_CPU)) ||
+        !(ah->o = mt_nn_linear(ctx, at, "o_proj", f->heads * hd, H, f->bias, f->dtype, MT_DEVICE_CPU)) ||
+        !(ah->q_norm = rms_norm(m, f, at, "q_norm", hd, true)) ||
+        !(ah->k_norm = rms_norm(m, f, at, "k_norm", hd, true)) ||
+        !(ah->v_norm = rms_norm(m, f, at, "v_norm", hd, false)))
         return mt_ctx_status(ctx);
-    mt_module *mlp = mt_module_new(ctx, L, "mlp", "Gemma3nTextMLP");
-    if (!mlp || !linear(m, f, mlp, "gate_proj", H, f->inter[i]) || !linear(m, f, mlp, "up_proj", H, f->inter[i]) ||
-        !linear(m, f, mlp, "down_proj", f->inter[i], H) || !mt_act_new(m, mlp, "act_fn", f->act, "hidden_activation"))
+    mt_module *mlp = lh->mlp = mt_module_new(ctx, L, "mlp", "Gemma3nTextMLP");
+    mt_mlp_h *mh = MT_BIND(ctx, mlp, mt_mlp_h);
+    if (!mh || !(mh->gate = linear(m, f, mlp, "gate_proj", H, f->inter[i])) ||
+        !(mh->up = linear(m, f, mlp, "up_proj", H, f->inter[i])) ||
+        !(mh->down = linear(m, f, mlp, "down_proj", f->inter[i], H)) ||
+        !(mh->act = mt_act_new(m, mlp, "act_fn", f->act, "hidden_activation")))
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, mlp, "activation_sparsity", mt_a_float(f->sparsity[i]));
     if (f->sparsity[i] > 0)
         mt_module_attr(ctx, mlp, "std_multiplier", mt_a_float(round_to(normal_icdf(f->sparsity[i]), f->dtype)));
-    if (!rms_norm(m, f, L, "input_layernorm", H, true) || !rms_norm(m, f, L, "post_attention_layernorm", H, true) ||
-        !rms_norm(m, f, L, "pre_feedforward_layernorm", H, true) ||
-        !rms_norm(m, f, L, "post_feedforward_layernorm", H, true) ||
-        !mt_act_new(m, L, "act_fn", f->act, "hidden_activation"))
+    if (!(lh->in_norm = rms_norm(m, f, L, "input_layernorm", H, true)) ||
+        !(lh->post_attn_norm = rms_norm(m, f, L, "post_attention_layernorm", H, true)) ||
+        !(lh->pre_ff_norm = rms_norm(m, f, L, "pre_feedforward_layernorm", H, true)) ||
+        !(lh->post_ff_norm = rms_norm(m, f, L, "post_feedforward_layernorm", H, true)) ||
+        !(lh->act = mt_act_new(m, L, "act_fn", f->act, "hidden_activation")))
         return mt_ctx_status(ctx);
-    mt_module *au = mt_module_new(ctx, L, "altup", "Gemma3nTextAltUp");
-    if (!au || !mt_param_new(ctx, au, "correct_output_scale", f->dtype, MT_DEVICE_CPU, 1, &f->hidden) ||
-        !linear(m, f, au, "correction_coefs", n, n) || !linear(m, f, au, "prediction_coefs", n, n * n) ||
-        !linear(m, f, au, "modality_router", H, n) || !rms_norm(m, f, au, "router_norm", H, true) ||
-        !scalar_buffer(m, f, au, "router_input_scale", 1.0 / (double)H))
+    mt_module *au = lh->altup = mt_module_new(ctx, L, "altup", "Gemma3nTextAltUp");
+    g3n_altup_h *uh = MT_BIND(ctx, au, g3n_altup_h);
+    if (!uh || !(uh->correct_output_scale = mt_param_new(ctx, au, "correct_output_scale", f->dtype, MT_DEVICE_CPU, 1,
+                                                          &f->hidden)) ||
+        !(uh->correction = linear(m, f, au, "correction_coefs", n, n)) ||
+        !(uh->prediction = linear(m, f, au, "prediction_coefs", n, n * n)) ||
+        !(uh->router = linear(m, f, au, "modality_router", H, n)) ||
+        !(uh->router_norm = rms_norm(m, f, au, "router_norm", H, true)) ||
+        !(uh->router_input_scale = scalar_buffer(m, f, au, "router_input_scale", 1.0 / (double)H)))
         return mt_ctx_status(ctx);
-    mt_module *lr = mt_module_new(ctx, L, "laurel", "Gemma3nTextLaurelBlock");
-    if (!lr || !linear(m, f, lr, "linear_left", H, f->laurel_rank) ||
-        !linear(m, f, lr, "linear_right", f->laurel_rank, H) || !rms_norm(m, f, lr, "post_laurel_norm", H, true) ||
-        !linear(m, f, L, "per_layer_input_gate", H, f->ple) || !linear(m, f, L, "per_layer_projection", f->ple, H) ||
-        !rms_norm(m, f, L, "post_per_layer_input_norm", H, true))
+    mt_module *lr = lh->laurel = mt_module_new(ctx, L, "laurel", "Gemma3nTextLaurelBlock");
+    g3n_laurel_h *rh = MT_BIND(ctx, lr, g3n_laurel_h);
+    if (!rh || !(rh->left = linear(m, f, lr, "linear_left", H, f->laurel_rank)) ||
+        !(rh->right = linear(m, f, lr, "linear_right", f->laurel_rank, H)) ||
+        !(rh->norm = rms_norm(m, f, lr, "post_laurel_norm", H, true)) ||
+        !(lh->pl_gate = linear(m, f, L, "per_layer_input_gate", H, f->ple)) ||
+        !(lh->pl_proj = linear(m, f, L, "per_layer_projection", f->ple, H)) ||
+        !(lh->pl_norm = rms_norm(m, f, L, "post_per_layer_input_norm", H, true)))
         return mt_ctx_status(ctx);
     return MT_OK;
 }
@@ -256,51 +299,63 @@ static mt_status build_layer(mt_model *m, const g3n *f, mt_module *layers, int64
 static mt_status build_model(mt_model *m, g3n *f) {
     mt_ctx *ctx = m->ctx;
     if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BOTH, MT_ATTN_IMPL_SDPA) != MT_OK) return mt_ctx_status(ctx);
+    g3n_h *gh = MT_BIND(ctx, m->root, g3n_h);
+    if (!gh) return mt_ctx_status(ctx);
     mt_module *parent = m->root;
-    if (f->wrapper && !(parent = mt_module_new(ctx, m->root, "model", "Gemma3nModel"))) return mt_ctx_status(ctx);
-    mt_module *model = mt_module_new(ctx, parent, f->wrapper ? "language_model" : "model", "Gemma3nTextModel");
+    if (f->wrapper && !(parent = gh->wrapper = mt_module_new(ctx, m->root, "model", "Gemma3nModel")))
+        return mt_ctx_status(ctx);
+    const char *model_name = f->wrapper ? "language_model" : "model";
+    mt_module *model = gh->model = mt_module_new(ctx, parent, model_name, "Gemma3nTextModel");
     f->lm = model;
-    mt_module *emb = model ? mt_g4_scaled_embedding(m, model, "embed_tokens", "Gemma3nTextScaledWordEmbedding", f->vocab,
-                                                    f->hidden, sqrt((double)f->hidden), f->dtype, f->pad_none, f->pad)
+    mt_module *emb = model ? gh->embed = mt_g4_scaled_embedding(m, model, "embed_tokens",
+                                                                "Gemma3nTextScaledWordEmbedding", f->vocab, f->hidden,
+                                                                sqrt((double)f->hidden), f->dtype, f->pad_none, f->pad)
                            : NULL;
-    mt_module *layers = emb ? mt_module_new(ctx, model, "layers", "ModuleList") : NULL;
+    mt_module *layers = emb ? gh->layers = mt_module_new(ctx, model, "layers", "ModuleList") : NULL;
     if (!layers) return mt_ctx_status(ctx);
     for (int64_t i = 0; i < f->layers; i++)
         if (build_layer(m, f, layers, i) != MT_OK) return mt_ctx_status(ctx);
-    mt_module *rot = rms_norm(m, f, model, "norm", f->hidden, true)
-                         ? mt_module_new(ctx, model, "rotary_emb", "Gemma3nRotaryEmbedding")
+    mt_module *rot = (gh->norm = rms_norm(m, f, model, "norm", f->hidden, true))
+                         ? gh->rotary = mt_module_new(ctx, model, "rotary_emb", "Gemma3nRotaryEmbedding")
                          : NULL;
-    if (!rot) return mt_ctx_status(ctx);
+    mt_rope_kinds_h *rh = MT_BIND(ctx, rot, mt_rope_kinds_h);
+    if (!rh) return mt_ctx_status(ctx);
     for (int k = 0; k < f->nkinds; k++) {
+        bool sl = f->kind_sliding[k];
         int64_t half = f->head_dim / 2;
         char name[48];
-        snprintf(name, sizeof name, "%s_inv_freq", kind_name(f->kind_sliding[k]));
-        if (!mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return mt_ctx_status(ctx);
+        snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
+        rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true);
+        if (!rh->inv_freq[sl ? 0 : 1]) return mt_ctx_status(ctx);
     }
     mt_module *ap = NULL, *aup = NULL;
-    if (!mt_g4_scaled_embedding(m, model, "embed_tokens_per_layer", "Gemma3nTextScaledWordEmbedding", f->vocab_ple,
-                                f->layers * f->ple, sqrt((double)f->ple), f->dtype, f->pad_none, f->pad) ||
-        !linear(m, f, model, "per_layer_model_projection", f->hidden, f->layers * f->ple) ||
-        !rms_norm(m, f, model, "per_layer_projection_norm", f->ple, true) ||
-        !(ap = mt_module_new(ctx, model, "altup_projections", "ModuleList")))
+    if (!(gh->embed_ple = mt_g4_scaled_embedding(m, model, "embed_tokens_per_layer", "Gemma3nTextScaledWordEmbedding",
+                                                 f->vocab_ple, f->layers * f->ple, sqrt((double)f->ple), f->dtype,
+                                                 f->pad_none, f->pad)) ||
+        !(gh->ple_proj = linear(m, f, model, "per_layer_model_projection", f->hidden, f->layers * f->ple)) ||
+        !(gh->ple_norm = rms_norm(m, f, model, "per_layer_projection_norm", f->ple, true)) ||
+        !(gh->altup_proj = ap = mt_module_new(ctx, model, "altup_projections", "ModuleList")))
         return mt_ctx_status(ctx);
     for (int64_t i = 1; i < f->altup_n; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)(i - 1));
         if (!linear(m, f, ap, idx, f->hidden, f->hidden)) return mt_ctx_status(ctx);
     }
-    if (!(aup = mt_module_new(ctx, model, "altup_unembed_projections", "ModuleList"))) return mt_ctx_status(ctx);
+    if (!(gh->altup_unembed = aup = mt_module_new(ctx, model, "altup_unembed_projections", "ModuleList")))
+        return mt_ctx_status(ctx);
     for (int64_t i = 1; i < f->altup_n; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)(i - 1));
         if (!linear(m, f, aup, idx, f->hidden, f->hidden)) return mt_ctx_status(ctx);
     }
-    if (!scalar_buffer(m, f, model, "per_layer_projection_scale", pow((double)f->hidden, -0.5)) ||
-        !scalar_buffer(m, f, model, "per_layer_input_scale", 1.0 / sqrt(2.0)))
+    if (!(gh->ple_proj_scale =
+              scalar_buffer(m, f, model, "per_layer_projection_scale", pow((double)f->hidden, -0.5))) ||
+        !(gh->ple_input_scale = scalar_buffer(m, f, model, "per_layer_input_scale", 1.0 / sqrt(2.0))))
         return mt_ctx_status(ctx);
-    if (f->tie ? !mt_nn_linear_tied(ctx, m->root, "lm_head", mt_module_param(emb, "weight"))
-               : !mt_nn_linear(ctx, m->root, "lm_head", f->hidden, f->vocab, false, f->dtype, MT_DEVICE_CPU))
-        return mt_ctx_status(ctx);
+    const mt_g4_embed_h *eh = mt_module_bound(emb, &mt_g4_embed_h_kind);
+    gh->lm_head = f->tie ? mt_nn_linear_tied(ctx, m->root, "lm_head", eh->weight)
+                         : mt_nn_linear(ctx, m->root, "lm_head", f->hidden, f->vocab, false, f->dtype, MT_DEVICE_CPU);
+    if (!gh->lm_head) return mt_ctx_status(ctx);
     return MT_OK;
 }
 
@@ -327,23 +382,23 @@ static mt_tensor *mean_last(mt_tracer *tr, mt_tensor *x) { return mt_reduce(tr, 
  * h / torch.sqrt(h.pow(2).mean(-1, keepdim=True) + eps). */
 static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     if (!x || !n) return NULL;
+    const mt_norm_h *nh = MT_BOUND(tr, n, mt_norm_h);
+    if (!nh) return NULL;
     const mt_arg *eps = mt_module_get_attr(n, "eps");
     mt_tr_enter(tr, n);
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *ms = mt_add_s(tr, mean_last(tr, mt_pow_s(tr, h, 2)), eps ? eps->v.f : 1e-6);
     mt_tensor *rt = mt_unary(tr, MT_OP_SQRT, ms);
     h = mt_div(tr, h, rt);
-    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, n, "weight")), MT_FLOAT32);
+    mt_tensor *w = mt_to(tr, mt_tr_get_attr(tr, nh->weight), MT_FLOAT32);
     h = mt_mul(tr, h, w);
     mt_tensor *y = op(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(h), mt_a_tensor(x)}, 2, NULL, 0);
     mt_tr_leave(tr);
     return y;
 }
 
-/* A 0-d buffer of module `mod`, .to(dtype). */
-static mt_tensor *buffer_to(mt_tracer *tr, mt_module *mod, const char *name, mt_dtype dt) {
-    return mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, mod, name)), dt);
-}
+/* A 0-d buffer, .to(dtype). */
+static mt_tensor *buffer_to(mt_tracer *tr, mt_param *b, mt_dtype dt) { return mt_to(tr, mt_tr_get_attr(tr, b), dt); }
 
 typedef struct kv_pair {
     mt_tensor *k, *v;
@@ -353,11 +408,13 @@ typedef struct kv_pair {
 static mt_tensor *attn_forward(mt_tracer *tr, const g3n *f, mt_module *at, int64_t i, mt_tensor *x, mt_tensor *mask,
                                mt_tensor *cos, mt_tensor *sin, kv_pair *kv) {
     if (!x || !at) return NULL;
+    const mt_g4_attn_h *ah = MT_BOUND(tr, at, mt_g4_attn_h);
+    if (!ah) return NULL;
     const mt_sym *b = x->shape[0], *sq = x->shape[1];
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, sq, NULL, C(tr, f->head_dim)};
-    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
-    q = norm_forward(tr, mt_tr_child(tr, at, "q_norm"), q);
+    mt_tensor *q = mt_view(tr, mt_tr_call(tr, ah->q, x), 4, hs);
+    q = norm_forward(tr, ah->q_norm, q);
     mt_tensor *qc = mt_unsqueeze(tr, cos, 2), *qs = mt_unsqueeze(tr, sin, 2);
     q = mt_rope_apply(tr, q, qc, qs, MT_ROPE_HALF, 0);
     q = mt_transpose(tr, q, 1, 2);
@@ -372,13 +429,13 @@ static mt_tensor *attn_forward(mt_tracer *tr, const g3n *f, mt_module *at, int64
             return NULL;
         }
     } else {
-        k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
-        k = norm_forward(tr, mt_tr_child(tr, at, "k_norm"), k);
+        k = mt_view(tr, mt_tr_call(tr, ah->k, x), 4, hs);
+        k = norm_forward(tr, ah->k_norm, k);
         mt_tensor *kc = mt_unsqueeze(tr, cos, 2), *ks = mt_unsqueeze(tr, sin, 2);
         k = mt_rope_apply(tr, k, kc, ks, MT_ROPE_HALF, 0);
         k = mt_transpose(tr, k, 1, 2);
-        v = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs);
-        v = norm_forward(tr, mt_tr_child(tr, at, "v_norm"), v);
+        v = mt_view(tr, mt_tr_call(tr, ah->v, x), 4, hs);
+        v = norm_forward(tr, ah->v_norm, v);
         v = mt_transpose(tr, v, 1, 2);
         kv[i].k = k;
         kv[i].v = v;
@@ -387,7 +444,7 @@ static mt_tensor *attn_forward(mt_tracer *tr, const g3n *f, mt_module *at, int64
     mt_tensor *o = mt_attn_forward(tr, tr->model->attn, q, k, v, mask, &aa);
     const mt_sym *os[3] = {b, sq, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
@@ -395,9 +452,11 @@ static mt_tensor *attn_forward(mt_tracer *tr, const g3n *f, mt_module *at, int64
 /* Gemma3nTextMLP.forward with _gaussian_topk on sparse layers. */
 static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!x || !mlp) return NULL;
+    const mt_mlp_h *mh = MT_BOUND(tr, mlp, mt_mlp_h);
+    if (!mh) return NULL;
     const mt_arg *mul = mt_module_get_attr(mlp, "std_multiplier");
     mt_tr_enter(tr, mlp);
-    mt_tensor *g = mt_tr_call(tr, mt_tr_child(tr, mlp, "gate_proj"), x);
+    mt_tensor *g = mt_tr_call(tr, mh->gate, x);
     if (mul && g) {
         mt_tensor *mean = mean_last(tr, g);
         mt_tensor *sd = op(tr, MT_OP_STD, (mt_arg[]){mt_a_tensor(g)}, 1,
@@ -407,18 +466,18 @@ static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
         mt_tensor *cut = mt_add(tr, mean, mt_mul_s(tr, sd, mul->v.f));
         g = mt_unary(tr, MT_OP_RELU, mt_sub(tr, g, cut));
     }
-    mt_tensor *a = mt_act_forward(tr, mt_tr_child(tr, mlp, "act_fn"), g);
-    mt_tensor *u = mt_tr_call(tr, mt_tr_child(tr, mlp, "up_proj"), x);
-    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, mlp, "down_proj"), mt_mul(tr, a, u));
+    mt_tensor *a = mt_act_forward(tr, mh->act, g);
+    mt_tensor *u = mt_tr_call(tr, mh->up, x);
+    mt_tensor *y = mt_tr_call(tr, mh->down, mt_mul(tr, a, u));
     mt_tr_leave(tr);
     return y;
 }
 
 /* Gemma3nTextAltUp.compute_router_modalities(x). */
-static mt_tensor *router_modalities(mt_tracer *tr, mt_module *au, mt_tensor *x) {
-    mt_tensor *r = norm_forward(tr, mt_tr_child(tr, au, "router_norm"), x);
-    r = mt_mul(tr, r, mt_tr_get_attr(tr, mt_tr_param(tr, au, "router_input_scale")));
-    r = mt_tr_call(tr, mt_tr_child(tr, au, "modality_router"), r);
+static mt_tensor *router_modalities(mt_tracer *tr, const g3n_altup_h *uh, mt_tensor *x) {
+    mt_tensor *r = norm_forward(tr, uh->router_norm, x);
+    r = mt_mul(tr, r, mt_tr_get_attr(tr, uh->router_input_scale));
+    r = mt_tr_call(tr, uh->router, r);
     r = mt_unary(tr, MT_OP_TANH, mt_to(tr, r, MT_FLOAT32));
     return x ? op(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(r), mt_a_tensor(x)}, 2, NULL, 0) : NULL;
 }
@@ -427,8 +486,10 @@ static mt_tensor *router_modalities(mt_tracer *tr, mt_module *au, mt_tensor *x) 
  * runs: inside the decoder layer (predict is a method, not the module's forward). */
 static mt_tensor *altup_predict(mt_tracer *tr, const g3n *f, mt_module *au, mt_tensor *h) {
     if (!h || !au) return NULL;
-    mt_tensor *mod = router_modalities(tr, au, item0(tr, h, f->altup_active));
-    mt_tensor *c = mt_tr_call(tr, mt_tr_child(tr, au, "prediction_coefs"), mod);
+    const g3n_altup_h *uh = MT_BOUND(tr, au, g3n_altup_h);
+    if (!uh) return NULL;
+    mt_tensor *mod = router_modalities(tr, uh, item0(tr, h, f->altup_active));
+    mt_tensor *c = mt_tr_call(tr, uh->prediction, mod);
     const mt_sym *cs[4] = {h->shape[1], h->shape[2], C(tr, f->altup_n), C(tr, f->altup_n)};
     c = mt_reshape(tr, c, 4, cs);
     static const int64_t p0132[4] = {0, 1, 3, 2}, p1230[4] = {1, 2, 3, 0}, p3012[4] = {3, 0, 1, 2};
@@ -444,11 +505,13 @@ static mt_tensor *altup_predict(mt_tracer *tr, const g3n *f, mt_module *au, mt_t
 /* Gemma3nTextAltUp.correct(predictions, activated). */
 static mt_tensor *altup_correct(mt_tracer *tr, const g3n *f, mt_module *au, mt_tensor *pred, mt_tensor *act) {
     if (!pred || !act || !au) return NULL;
-    mt_tensor *mod = router_modalities(tr, au, act);
+    const g3n_altup_h *uh = MT_BOUND(tr, au, g3n_altup_h);
+    if (!uh) return NULL;
+    mt_tensor *mod = router_modalities(tr, uh, act);
     mt_tensor *inn = mt_sub(tr, act, item0(tr, pred, f->altup_active));
     inn = op(tr, MT_OP_REPEAT, (mt_arg[]){mt_a_tensor(inn), mt_a_int(f->altup_n), mt_a_int(1), mt_a_int(1), mt_a_int(1)},
              5, NULL, 0);
-    mt_tensor *c = mt_tr_call(tr, mt_tr_child(tr, au, "correction_coefs"), mod);
+    mt_tensor *c = mt_tr_call(tr, uh->correction, mod);
     c = mt_add_s(tr, c, 1.0);
     static const int64_t p201[3] = {2, 0, 1};
     c = mt_unsqueeze(tr, mt_permute(tr, c, 3, p201), -1);
@@ -461,8 +524,10 @@ static mt_tensor *altup_correct(mt_tracer *tr, const g3n *f, mt_module *au, mt_t
 /* Gemma3nTextAltUp.forward (scale_corrected_output), a call of the altup module. */
 static mt_tensor *altup_scale(mt_tracer *tr, mt_module *au, mt_tensor *x) {
     if (!x || !au) return NULL;
+    const g3n_altup_h *uh = MT_BOUND(tr, au, g3n_altup_h);
+    if (!uh) return NULL;
     mt_tr_enter(tr, au);
-    mt_tensor *s = mt_tr_get_attr(tr, mt_tr_param(tr, au, "correct_output_scale"));
+    mt_tensor *s = mt_tr_get_attr(tr, uh->correct_output_scale);
     mt_tensor *y = s ? op(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(x), mt_a_tensor(s)}, 2, NULL, 0) : NULL;
     y = mt_mul(tr, y, s);
     y = y ? op(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(x)}, 2, NULL, 0) : NULL;
@@ -473,10 +538,12 @@ static mt_tensor *altup_scale(mt_tracer *tr, mt_module *au, mt_tensor *x) {
 /* Gemma3nTextLaurelBlock.forward. */
 static mt_tensor *laurel_forward(mt_tracer *tr, mt_module *lr, mt_tensor *x) {
     if (!x || !lr) return NULL;
+    const g3n_laurel_h *rh = MT_BOUND(tr, lr, g3n_laurel_h);
+    if (!rh) return NULL;
     mt_tr_enter(tr, lr);
-    mt_tensor *h = mt_tr_call(tr, mt_tr_child(tr, lr, "linear_left"), x);
-    h = mt_tr_call(tr, mt_tr_child(tr, lr, "linear_right"), h);
-    h = norm_forward(tr, mt_tr_child(tr, lr, "post_laurel_norm"), h);
+    mt_tensor *h = mt_tr_call(tr, rh->left, x);
+    h = mt_tr_call(tr, rh->right, h);
+    h = norm_forward(tr, rh->norm, h);
     mt_tensor *y = mt_add(tr, x, h);
     mt_tr_leave(tr);
     return y;
@@ -506,22 +573,24 @@ static mt_status g3n_forward(mt_model *m, mt_tracer *tr) {
     const g3n *f = m->family;
     mt_ctx *ctx = m->ctx;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = f->lm;
-    mt_module *parent = f->wrapper ? mt_tr_child(tr, m->root, "model") : NULL;
+    const g3n_h *gh = MT_BOUND(tr, m->root, g3n_h);
+    if (!gh) return mt_ctx_status(ctx);
+    mt_module *model = gh->model;
+    mt_module *parent = gh->wrapper;
     if (parent) mt_tr_enter(tr, parent);
     mt_tr_enter(tr, model);
-    mt_tensor *h0 = mt_g4_embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+    mt_tensor *h0 = mt_g4_embedding_forward(tr, gh->embed, ids);
     mt_dtype dt = h0 ? h0->dtype : f->dtype;
     /* get_per_layer_inputs, project_per_layer_inputs */
     const mt_sym *ps[4] = {ids->shape[0], ids->shape[1], C(tr, f->layers), C(tr, f->ple)};
-    mt_tensor *tok = mt_g4_embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens_per_layer"), ids);
+    mt_tensor *tok = mt_g4_embedding_forward(tr, gh->embed_ple, ids);
     tok = mt_reshape(tr, tok, 4, ps);
-    mt_tensor *proj = mt_tr_call(tr, mt_tr_child(tr, model, "per_layer_model_projection"), h0);
-    proj = mt_mul(tr, proj, buffer_to(tr, model, "per_layer_projection_scale", dt));
+    mt_tensor *proj = mt_tr_call(tr, gh->ple_proj, h0);
+    proj = mt_mul(tr, proj, buffer_to(tr, gh->ple_proj_scale, dt));
     proj = mt_reshape(tr, proj, 4, ps);
-    proj = norm_forward(tr, mt_tr_child(tr, model, "per_layer_projection_norm"), proj);
+    proj = norm_forward(tr, gh->ple_norm, proj);
     mt_tensor *pli_all = mt_add(tr, proj, tok);
-    pli_all = mt_mul(tr, pli_all, buffer_to(tr, model, "per_layer_input_scale", dt));
+    pli_all = mt_mul(tr, pli_all, buffer_to(tr, gh->ple_input_scale, dt));
     mt_tensor *ar = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
     mt_tensor *cache_pos = op(tr, MT_OP_ADD, (mt_arg[]){mt_a_tensor(ar), mt_a_int(0)}, 2, NULL, 0);
     mt_tensor *pos = mt_unsqueeze(tr, cache_pos, 0);
@@ -532,54 +601,53 @@ static mt_status g3n_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *target = mt_pow_s(tr, mean_last(tr, mt_pow_s(tr, h0, 2)), 0.5);
     mt_tensor *eps = op(tr, MT_OP_TENSOR, (mt_arg[]){mt_a_float(1e-5)}, 1, NULL, 0);
     mt_tensor *streams[16] = {h0};
-    mt_module *ap = mt_tr_child(tr, model, "altup_projections");
+    mt_module *ap = gh->altup_proj;
     for (int64_t i = 1; i < f->altup_n && ap; i++) {
         mt_tensor *p = mt_tr_call(tr, ap->children.items[i - 1], h0);
         streams[i] = rescale(tr, p, dt, target, eps);
     }
     mt_tensor *h = stack0(tr, streams, (int)f->altup_n, true);
     /* position_embeddings[layer_type] = rotary_emb(hidden_states, position_ids, layer_type), every layer's type */
-    mt_module *rot = mt_tr_child(tr, model, "rotary_emb");
+    mt_module *rot = gh->rotary;
     mt_tensor *cs[2] = {NULL, NULL}, *sn[2] = {NULL, NULL}; /* [0] sliding, [1] full */
     for (int64_t i = 0; i < f->layers && h; i++) {
         bool sl = f->sliding[i];
-        char name[48];
-        snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        mt_rope_cos_sin_from(tr, rot, name, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
+        mt_rope_cos_sin_kind(tr, rot, sl, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
     }
     kv_pair *kv = mt_alloc_array(ctx, (size_t)f->layers, sizeof *kv);
     if (!kv) return mt_ctx_status(ctx);
-    mt_module *layers = mt_tr_child(tr, model, "layers");
+    mt_module *layers = gh->layers;
     for (int64_t i = 0; layers && i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
         bool sl = f->sliding[i];
         mt_arg ix[4] = {mt_a_slice(NULL, NULL, NULL), mt_a_slice(NULL, NULL, NULL), mt_a_int(i),
                         mt_a_slice(NULL, NULL, NULL)};
         mt_tensor *pli = mt_index(tr, pli_all, ix, 4);
+        const g3n_layer_h *lh = MT_BOUND(tr, L, g3n_layer_h);
+        if (!lh) return mt_ctx_status(ctx);
         mt_tr_enter(tr, L);
-        mt_module *au = mt_tr_child(tr, L, "altup");
+        mt_module *au = lh->altup;
         mt_tensor *pred = altup_predict(tr, f, au, h);
         mt_tensor *active = item0(tr, pred, f->altup_active);
-        mt_tensor *normed = norm_forward(tr, mt_tr_child(tr, L, "input_layernorm"), active);
-        mt_tensor *laurel = laurel_forward(tr, mt_tr_child(tr, L, "laurel"), normed);
-        mt_tensor *a = attn_forward(tr, f, mt_tr_child(tr, L, "self_attn"), i, normed, sl ? slide : full,
-                                    cs[sl ? 0 : 1], sn[sl ? 0 : 1], kv);
-        a = norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), a);
+        mt_tensor *normed = norm_forward(tr, lh->in_norm, active);
+        mt_tensor *laurel = laurel_forward(tr, lh->laurel, normed);
+        mt_tensor *a = attn_forward(tr, f, lh->attn, i, normed, sl ? slide : full, cs[sl ? 0 : 1], sn[sl ? 0 : 1], kv);
+        a = norm_forward(tr, lh->post_attn_norm, a);
         mt_tensor *gated = mt_add(tr, active, a);
         mt_tensor *al = mt_div_s(tr, mt_add(tr, gated, laurel), sqrt(2.0));
-        mt_tensor *x = norm_forward(tr, mt_tr_child(tr, L, "pre_feedforward_layernorm"), al);
-        x = mlp_forward(tr, mt_tr_child(tr, L, "mlp"), x);
-        x = norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm"), x);
+        mt_tensor *x = norm_forward(tr, lh->pre_ff_norm, al);
+        x = mlp_forward(tr, lh->mlp, x);
+        x = norm_forward(tr, lh->post_ff_norm, x);
         mt_tensor *ffw = mt_add(tr, al, x);
         mt_tensor *corr = altup_correct(tr, f, au, pred, ffw);
         mt_tensor *first = item0(tr, corr, f->altup_active);
         first = first ? op(tr, MT_OP_CLONE, (mt_arg[]){mt_a_tensor(first)}, 1, NULL, 0) : NULL;
         if (f->correct_scale) first = altup_scale(tr, au, first);
-        first = mt_tr_call(tr, mt_tr_child(tr, L, "per_layer_input_gate"), first);
-        first = mt_act_forward(tr, mt_tr_child(tr, L, "act_fn"), first);
+        first = mt_tr_call(tr, lh->pl_gate, first);
+        first = mt_act_forward(tr, lh->act, first);
         first = mt_mul(tr, first, pli);
-        first = mt_tr_call(tr, mt_tr_child(tr, L, "per_layer_projection"), first);
-        first = norm_forward(tr, mt_tr_child(tr, L, "post_per_layer_input_norm"), first);
+        first = mt_tr_call(tr, lh->pl_proj, first);
+        first = norm_forward(tr, lh->pl_norm, first);
         /* corrected_predictions[1:] += first_prediction: in place through the view */
         mt_arg rest = mt_a_slice(C(tr, 1), NULL, NULL);
         mt_tensor *tail = mt_index(tr, corr, &rest, 1);
@@ -591,17 +659,17 @@ static mt_status g3n_forward(mt_model *m, mt_tracer *tr) {
     mt_tensor *h_0 = item0(tr, h, 0);
     target = mt_pow_s(tr, mean_last(tr, mt_pow_s(tr, h_0, 2)), 0.5);
     streams[0] = item0(tr, h, 0);
-    mt_module *aup = mt_tr_child(tr, model, "altup_unembed_projections");
+    mt_module *aup = gh->altup_unembed;
     for (int64_t i = 1; i < f->altup_n && aup; i++) {
         mt_tensor *p = mt_tr_call(tr, aup->children.items[i - 1], item0(tr, h, i));
         streams[i] = rescale(tr, p, dt, target, eps);
     }
     h = stack0(tr, streams, (int)f->altup_n, false);
     h = mt_reduce(tr, MT_OP_MEAN, h, 0, false);
-    h = norm_forward(tr, mt_tr_child(tr, model, "norm"), h);
+    h = norm_forward(tr, gh->norm, h);
     mt_tr_leave(tr);
     if (parent) mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, m->root, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, gh->lm_head, h);
     if (f->final_softcap > 0) {
         logits = mt_div_s(tr, logits, f->final_softcap);
         logits = mt_unary(tr, MT_OP_TANH, logits);

@@ -60,7 +60,8 @@
  *     before its norm), index and weights = router(flat): norm(flat) * scale *
  *     hidden**-0.5, proj, softmax(-1), topk(top_k_experts, dim=-1), weights /=
  *     their sum (in place; recorded as truediv, as moe.c does), * per_expert_scale
- *     [index]; the experts as transformers' eager forward: zeros_like(x),
+ *     [index]; the experts as transformers' eager forward (moe.c's
+ *     mt_moe_fused_forward, the shared fused 3-D experts loop): zeros_like(x),
  *     one_hot(index, E).permute(2, 1, 0), and for every expert torch.where(mask[e])
  *     (a nonzero whose count is a fresh symbol in [0, tokens * top_k]), x[token_idx]
  *     (index_select), F.linear with gate_up_proj[e], chunk(2, -1), act_fn(gate) *
@@ -120,6 +121,30 @@ typedef struct g4 {
 
 static const mt_sym *C(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
 
+/* ---- handles (blocks.h, "handles bound at build"; gemma4.h for the embedding's and attention's) ---- */
+const mt_handle_kind mt_g4_embed_h_kind = {"mt_g4_embed_h"};
+const mt_handle_kind mt_g4_attn_h_kind = {"mt_g4_attn_h"};
+/* The CausalLM's (bound to m->root): the text model and its children, lm_head. */
+typedef struct g4_h {
+    mt_module *model, *embed, *layers, *norm, *rotary, *embed_ple, *ple_proj, *ple_norm, *lm_head;
+} g4_h;
+static const mt_handle_kind g4_h_kind = {"gemma4 g4_h"};
+/* A decoder layer's: its attention (mt_g4_attn_h), MLP (mt_mlp_h), norms, the PLE gate and
+ * projection, the MoE router and experts (NULL without PLE or enable_moe_block), layer_scalar. */
+typedef struct g4_layer_h {
+    mt_module *attn, *mlp, *in_norm, *post_attn_norm, *pre_ff_norm, *post_ff_norm;
+    mt_module *act, *pl_gate, *pl_proj, *pl_norm;
+    mt_module *router, *experts, *post_ff_norm_1, *post_ff_norm_2, *pre_ff_norm_2;
+    mt_param *layer_scalar;
+} g4_layer_h;
+static const mt_handle_kind g4_layer_h_kind = {"gemma4 g4_layer_h"};
+/* Gemma4TextRouter's: norm, proj, scale, per_expert_scale. */
+typedef struct g4_router_h {
+    mt_module *norm, *proj;
+    mt_param *scale, *per_expert_scale;
+} g4_router_h;
+static const mt_handle_kind g4_router_h_kind = {"gemma4 g4_router_h"};
+
 /* ---- construction ---- */
 
 static mt_module *rms_norm(mt_model *m, const g4 *f, mt_module *parent, const char *name, int64_t dim, bool scale) {
@@ -127,7 +152,9 @@ static mt_module *rms_norm(mt_model *m, const g4 *f, mt_module *parent, const ch
     if (!n) return NULL;
     mt_module_attr(m->ctx, n, "eps", mt_a_float(f->eps));
     mt_module_attr(m->ctx, n, "with_scale", mt_a_bool(scale));
-    if (scale && !mt_param_new(m->ctx, n, "weight", f->dtype, MT_DEVICE_CPU, 1, &dim)) return NULL;
+    mt_norm_h *h = MT_BIND(m->ctx, n, mt_norm_h);
+    if (!h || (scale && !(h->weight = mt_param_new(m->ctx, n, "weight", f->dtype, MT_DEVICE_CPU, 1, &dim))))
+        return NULL;
     return n;
 }
 
@@ -142,8 +169,9 @@ mt_module *mt_g4_scaled_embedding(mt_model *m, mt_module *parent, const char *na
     mt_module_attr(ctx, e, "padding_idx", pad_none ? mt_a_none() : mt_a_int(pad));
     mt_module_attr(ctx, e, "embed_scale", mt_a_float(scale));
     int64_t shape[2] = {num, dim};
-    if (!mt_param_new(ctx, e, "weight", dtype, MT_DEVICE_CPU, 2, shape) ||
-        !mt_buffer_new(ctx, e, "embed_scale", dtype, MT_DEVICE_CPU, 0, shape, false, true))
+    mt_g4_embed_h *h = MT_BIND(ctx, e, mt_g4_embed_h);
+    if (!h || !(h->weight = mt_param_new(ctx, e, "weight", dtype, MT_DEVICE_CPU, 2, shape)) ||
+        !(h->embed_scale = mt_buffer_new(ctx, e, "embed_scale", dtype, MT_DEVICE_CPU, 0, shape, false, true)))
         return NULL;
     return e;
 }
@@ -161,69 +189,71 @@ static bool layer_shared(const g4 *f, int64_t i) { return f->first_shared > 0 &&
 
 static mt_status build_layer(mt_model *m, const g4 *f, mt_module *layers, int64_t i) {
     mt_ctx *ctx = m->ctx;
+    mt_dtype dt = f->dtype;
+    mt_device dev = MT_DEVICE_CPU;
     char idx[24];
     snprintf(idx, sizeof idx, "%lld", (long long)i);
     mt_module *L = mt_module_new(ctx, layers, idx, "Gemma4TextDecoderLayer");
-    mt_module *at = L ? mt_module_new(ctx, L, "self_attn", "Gemma4TextAttention") : NULL;
-    if (!at) return mt_ctx_status(ctx);
+    g4_layer_h *lh = MT_BIND(ctx, L, g4_layer_h);
+    mt_module *at = lh ? lh->attn = mt_module_new(ctx, L, "self_attn", "Gemma4TextAttention") : NULL;
+    mt_g4_attn_h *ah = MT_BIND(ctx, at, mt_g4_attn_h);
+    if (!ah) return mt_ctx_status(ctx);
     int64_t hd = layer_head_dim(f, i), kvh = layer_kv_heads(f, i), H = f->hidden;
     bool shared = layer_shared(f, i);
     mt_module_attr(ctx, at, "head_dim", mt_a_int(hd));
     mt_module_attr(ctx, at, "is_sliding", mt_a_bool(f->sliding[i]));
     mt_module_attr(ctx, at, "is_kv_shared_layer", mt_a_bool(shared));
-    if (!mt_nn_linear(ctx, at, "q_proj", H, f->heads * hd, f->bias, f->dtype, MT_DEVICE_CPU) ||
-        !rms_norm(m, f, at, "q_norm", hd, true))
+    if (!(ah->q = mt_nn_linear(ctx, at, "q_proj", H, f->heads * hd, f->bias, dt, dev)) ||
+        !(ah->q_norm = rms_norm(m, f, at, "q_norm", hd, true)))
         return mt_ctx_status(ctx);
     if (!shared) {
-        if (!rms_norm(m, f, at, "k_norm", hd, true) || !rms_norm(m, f, at, "v_norm", hd, false) ||
-            !mt_nn_linear(ctx, at, "k_proj", H, kvh * hd, f->bias, f->dtype, MT_DEVICE_CPU))
+        if (!(ah->k_norm = rms_norm(m, f, at, "k_norm", hd, true)) ||
+            !(ah->v_norm = rms_norm(m, f, at, "v_norm", hd, false)) ||
+            !(ah->k = mt_nn_linear(ctx, at, "k_proj", H, kvh * hd, f->bias, dt, dev)))
             return mt_ctx_status(ctx);
-        if (!layer_k_eq_v(f, i) && !mt_nn_linear(ctx, at, "v_proj", H, kvh * hd, f->bias, f->dtype, MT_DEVICE_CPU))
+        if (!layer_k_eq_v(f, i) && !(ah->v = mt_nn_linear(ctx, at, "v_proj", H, kvh * hd, f->bias, dt, dev)))
             return mt_ctx_status(ctx);
     }
-    if (!mt_nn_linear(ctx, at, "o_proj", f->heads * hd, H, f->bias, f->dtype, MT_DEVICE_CPU))
-        return mt_ctx_status(ctx);
+    if (!(ah->o = mt_nn_linear(ctx, at, "o_proj", f->heads * hd, H, f->bias, dt, dev))) return mt_ctx_status(ctx);
     /* Gemma4TextMLP: first_kv_shared_layer_idx > 0 and the layer at or past it doubles with use_double_wide_mlp */
     int64_t inter = f->inter * (f->double_wide && shared ? 2 : 1);
-    mt_module *mlp = mt_module_new(ctx, L, "mlp", "Gemma4TextMLP");
-    if (!mlp || !mt_nn_linear(ctx, mlp, "gate_proj", H, inter, false, f->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, mlp, "up_proj", H, inter, false, f->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, mlp, "down_proj", inter, H, false, f->dtype, MT_DEVICE_CPU) ||
-        !mt_act_new(m, mlp, "act_fn", f->act, "hidden_activation"))
+    mt_module *mlp = lh->mlp = mt_module_new(ctx, L, "mlp", "Gemma4TextMLP");
+    mt_mlp_h *mh = MT_BIND(ctx, mlp, mt_mlp_h);
+    if (!mh || !(mh->gate = mt_nn_linear(ctx, mlp, "gate_proj", H, inter, false, dt, dev)) ||
+        !(mh->up = mt_nn_linear(ctx, mlp, "up_proj", H, inter, false, dt, dev)) ||
+        !(mh->down = mt_nn_linear(ctx, mlp, "down_proj", inter, H, false, dt, dev)) ||
+        !(mh->act = mt_act_new(m, mlp, "act_fn", f->act, "hidden_activation")))
         return mt_ctx_status(ctx);
     int64_t one = 1;
-    if (!rms_norm(m, f, L, "input_layernorm", H, true) || !rms_norm(m, f, L, "post_attention_layernorm", H, true) ||
-        !rms_norm(m, f, L, "pre_feedforward_layernorm", H, true) ||
-        !rms_norm(m, f, L, "post_feedforward_layernorm", H, true) ||
-        !mt_buffer_new(ctx, L, "layer_scalar", f->dtype, MT_DEVICE_CPU, 1, &one, true, false))
+    if (!(lh->in_norm = rms_norm(m, f, L, "input_layernorm", H, true)) ||
+        !(lh->post_attn_norm = rms_norm(m, f, L, "post_attention_layernorm", H, true)) ||
+        !(lh->pre_ff_norm = rms_norm(m, f, L, "pre_feedforward_layernorm", H, true)) ||
+        !(lh->post_ff_norm = rms_norm(m, f, L, "post_feedforward_layernorm", H, true)) ||
+        !(lh->layer_scalar = mt_buffer_new(ctx, L, "layer_scalar", dt, dev, 1, &one, true, false)))
         return mt_ctx_status(ctx);
-    if (f->ple > 0 &&
-        (!mt_act_new(m, L, "act_fn", f->act, "hidden_activation") ||
-         !mt_nn_linear(ctx, L, "per_layer_input_gate", H, f->ple, false, f->dtype, MT_DEVICE_CPU) ||
-         !mt_nn_linear(ctx, L, "per_layer_projection", f->ple, H, false, f->dtype, MT_DEVICE_CPU) ||
-         !rms_norm(m, f, L, "post_per_layer_input_norm", H, true)))
+    if (f->ple > 0 && (!(lh->act = mt_act_new(m, L, "act_fn", f->act, "hidden_activation")) ||
+                       !(lh->pl_gate = mt_nn_linear(ctx, L, "per_layer_input_gate", H, f->ple, false, dt, dev)) ||
+                       !(lh->pl_proj = mt_nn_linear(ctx, L, "per_layer_projection", f->ple, H, false, dt, dev)) ||
+                       !(lh->pl_norm = rms_norm(m, f, L, "post_per_layer_input_norm", H, true))))
         return mt_ctx_status(ctx);
     if (!f->moe) return MT_OK;
     /* Gemma4TextRouter: norm (no weight), proj, scale [hidden], per_expert_scale [E] */
-    mt_module *r = mt_module_new(ctx, L, "router", "Gemma4TextRouter");
-    if (!r || !rms_norm(m, f, r, "norm", H, false) ||
-        !mt_nn_linear(ctx, r, "proj", H, f->experts, false, f->dtype, MT_DEVICE_CPU) ||
-        !mt_param_new(ctx, r, "scale", f->dtype, MT_DEVICE_CPU, 1, &f->hidden) ||
-        !mt_param_new(ctx, r, "per_expert_scale", f->dtype, MT_DEVICE_CPU, 1, &f->experts))
+    mt_module *r = lh->router = mt_module_new(ctx, L, "router", "Gemma4TextRouter");
+    g4_router_h *rh = MT_BIND(ctx, r, g4_router_h);
+    if (!rh || !(rh->norm = rms_norm(m, f, r, "norm", H, false)) ||
+        !(rh->proj = mt_nn_linear(ctx, r, "proj", H, f->experts, false, dt, dev)) ||
+        !(rh->scale = mt_param_new(ctx, r, "scale", dt, dev, 1, &f->hidden)) ||
+        !(rh->per_expert_scale = mt_param_new(ctx, r, "per_expert_scale", dt, dev, 1, &f->experts)))
         return mt_ctx_status(ctx);
     mt_module_attr(ctx, r, "top_k_experts", mt_a_int(f->top_k));
     /* Gemma4TextExperts: gate_up_proj [E, 2 * moe_intermediate_size, hidden], down_proj [E, hidden,
-     * moe_intermediate_size], act_fn */
-    mt_module *ex = mt_module_new(ctx, L, "experts", "Gemma4TextExperts");
-    int64_t gu[3] = {f->experts, 2 * f->moe_inter, H}, dn[3] = {f->experts, H, f->moe_inter};
-    if (!ex || !mt_param_new(ctx, ex, "gate_up_proj", f->dtype, MT_DEVICE_CPU, 3, gu) ||
-        !mt_param_new(ctx, ex, "down_proj", f->dtype, MT_DEVICE_CPU, 3, dn) ||
-        !mt_act_new(m, ex, "act_fn", f->act, "hidden_activation"))
+     * moe_intermediate_size], act_fn (moe.c's fused experts) */
+    if (!(lh->experts = mt_moe_fused_build(m, L, "experts", "Gemma4TextExperts", f->experts, H, f->moe_inter, f->act,
+                                           "hidden_activation", dt)))
         return mt_ctx_status(ctx);
-    mt_module_attr(ctx, ex, "num_experts", mt_a_int(f->experts));
-    if (!rms_norm(m, f, L, "post_feedforward_layernorm_1", H, true) ||
-        !rms_norm(m, f, L, "post_feedforward_layernorm_2", H, true) ||
-        !rms_norm(m, f, L, "pre_feedforward_layernorm_2", H, true))
+    if (!(lh->post_ff_norm_1 = rms_norm(m, f, L, "post_feedforward_layernorm_1", H, true)) ||
+        !(lh->post_ff_norm_2 = rms_norm(m, f, L, "post_feedforward_layernorm_2", H, true)) ||
+        !(lh->pre_ff_norm_2 = rms_norm(m, f, L, "pre_feedforward_layernorm_2", H, true)))
         return mt_ctx_status(ctx);
     return MT_OK;
 }
@@ -233,35 +263,40 @@ static const char *kind_name(bool sliding) { return sliding ? "sliding_attention
 static mt_status build_model(mt_model *m, g4 *f) {
     mt_ctx *ctx = m->ctx;
     if (mt_attn_choose(m, MT_ATTN_BOTH, MT_ATTN_BOTH, MT_ATTN_IMPL_SDPA) != MT_OK) return mt_ctx_status(ctx);
-    mt_module *model = mt_module_new(ctx, m->root, "model", "Gemma4TextModel");
-    mt_module *emb = model ? scaled_embedding(m, f, model, "embed_tokens", f->vocab, f->hidden, sqrt((double)f->hidden))
+    g4_h *gh = MT_BIND(ctx, m->root, g4_h);
+    mt_module *model = gh ? gh->model = mt_module_new(ctx, m->root, "model", "Gemma4TextModel") : NULL;
+    mt_module *emb = model ? gh->embed = scaled_embedding(m, f, model, "embed_tokens", f->vocab, f->hidden,
+                                                          sqrt((double)f->hidden))
                            : NULL;
-    mt_module *layers = emb ? mt_module_new(ctx, model, "layers", "ModuleList") : NULL;
+    mt_module *layers = emb ? gh->layers = mt_module_new(ctx, model, "layers", "ModuleList") : NULL;
     if (!layers) return mt_ctx_status(ctx);
     for (int64_t i = 0; i < f->layers; i++)
         if (build_layer(m, f, layers, i) != MT_OK) return mt_ctx_status(ctx);
-    mt_module *rot = rms_norm(m, f, model, "norm", f->hidden, true)
-                         ? mt_module_new(ctx, model, "rotary_emb", "Gemma4TextRotaryEmbedding")
+    mt_module *rot = (gh->norm = rms_norm(m, f, model, "norm", f->hidden, true))
+                         ? gh->rotary = mt_module_new(ctx, model, "rotary_emb", "Gemma4TextRotaryEmbedding")
                          : NULL;
-    if (!rot) return mt_ctx_status(ctx);
+    mt_rope_kinds_h *rh = MT_BIND(ctx, rot, mt_rope_kinds_h);
+    if (!rh) return mt_ctx_status(ctx);
     for (int k = 0; k < f->nkinds; k++) {
         bool sl = f->kind_sliding[k];
         int64_t half = (sl ? f->head_dim : f->global_head_dim) / 2;
         char name[48];
         snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        if (!mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return mt_ctx_status(ctx);
+        rh->inv_freq[sl ? 0 : 1] = mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true);
+        if (!rh->inv_freq[sl ? 0 : 1]) return mt_ctx_status(ctx);
         snprintf(name, sizeof name, "%s_original_inv_freq", kind_name(sl));
         if (!mt_buffer_new(ctx, rot, name, MT_FLOAT32, MT_DEVICE_CPU, 1, &half, false, true)) return mt_ctx_status(ctx);
     }
-    if (f->ple > 0 &&
-        (!scaled_embedding(m, f, model, "embed_tokens_per_layer", f->vocab_ple, f->layers * f->ple, sqrt((double)f->ple)) ||
-         !mt_nn_linear(ctx, model, "per_layer_model_projection", f->hidden, f->layers * f->ple, false, f->dtype,
-                       MT_DEVICE_CPU) ||
-         !rms_norm(m, f, model, "per_layer_projection_norm", f->ple, true)))
+    if (f->ple > 0 && (!(gh->embed_ple = scaled_embedding(m, f, model, "embed_tokens_per_layer", f->vocab_ple,
+                                                          f->layers * f->ple, sqrt((double)f->ple))) ||
+                       !(gh->ple_proj = mt_nn_linear(ctx, model, "per_layer_model_projection", f->hidden,
+                                                     f->layers * f->ple, false, f->dtype, MT_DEVICE_CPU)) ||
+                       !(gh->ple_norm = rms_norm(m, f, model, "per_layer_projection_norm", f->ple, true))))
         return mt_ctx_status(ctx);
-    if (f->tie ? !mt_nn_linear_tied(ctx, m->root, "lm_head", mt_module_param(emb, "weight"))
-               : !mt_nn_linear(ctx, m->root, "lm_head", f->hidden, f->vocab, false, f->dtype, MT_DEVICE_CPU))
-        return mt_ctx_status(ctx);
+    const mt_g4_embed_h *eh = mt_module_bound(emb, &mt_g4_embed_h_kind);
+    gh->lm_head = f->tie ? mt_nn_linear_tied(ctx, m->root, "lm_head", eh->weight)
+                         : mt_nn_linear(ctx, m->root, "lm_head", f->hidden, f->vocab, false, f->dtype, MT_DEVICE_CPU);
+    if (!gh->lm_head) return mt_ctx_status(ctx);
     return MT_OK;
 }
 
@@ -271,12 +306,14 @@ static mt_status build_model(mt_model *m, g4 *f) {
  * h * pow(h.pow(2).mean(-1, keepdim=True) + eps, -0.5). */
 static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
     if (!x || !n) return NULL;
+    const mt_norm_h *nh = MT_BOUND(tr, n, mt_norm_h);
+    if (!nh) return NULL;
     const mt_arg *eps = mt_module_get_attr(n, "eps");
     mt_tr_enter(tr, n);
     mt_tensor *h = mt_to(tr, x, MT_FLOAT32);
     mt_tensor *ms = mt_add_s(tr, mt_reduce(tr, MT_OP_MEAN, mt_pow_s(tr, h, 2), -1, true), eps ? eps->v.f : 1e-6);
     h = mt_mul(tr, h, mt_pow_s(tr, ms, -0.5));
-    mt_param *w = mt_module_param(n, "weight"); /* absent: with_scale False (v_norm) */
+    mt_param *w = nh->weight; /* NULL: with_scale False (v_norm) */
     if (w) h = mt_mul(tr, h, mt_to(tr, mt_tr_get_attr(tr, w), MT_FLOAT32));
     mt_tensor *y = h ? mt_tr_op1(tr, MT_OP_TYPE_AS, (mt_arg[]){mt_a_tensor(h), mt_a_tensor(x)}, 2, NULL, 0) : NULL;
     mt_tr_leave(tr);
@@ -286,15 +323,17 @@ static mt_tensor *norm_forward(mt_tracer *tr, mt_module *n, mt_tensor *x) {
 /* Gemma4TextScaledWordEmbedding.forward: F.embedding(...) * embed_scale.to(weight.dtype) (gemma4.h). */
 mt_tensor *mt_g4_embedding_forward(mt_tracer *tr, mt_module *e, mt_tensor *ids) {
     if (!e || !ids) return NULL;
+    const mt_g4_embed_h *eh = MT_BOUND(tr, e, mt_g4_embed_h);
+    if (!eh) return NULL;
     const mt_arg *pad = mt_module_get_attr(e, "padding_idx");
     mt_tr_enter(tr, e);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, e, "weight"));
+    mt_tensor *w = mt_tr_get_attr(tr, eh->weight);
     mt_tensor *h = w ? mt_tr_op1(tr, MT_OP_EMBEDDING,
                                  (mt_arg[]){mt_a_tensor(ids), mt_a_tensor(w), pad ? *pad : mt_a_none(), mt_a_none(),
                                             mt_a_float(2.0), mt_a_bool(false), mt_a_bool(false)},
                                  7, NULL, 0)
                      : NULL;
-    mt_tensor *sc = mt_to(tr, mt_tr_get_attr(tr, mt_tr_param(tr, e, "embed_scale")), w ? w->dtype : MT_FLOAT32);
+    mt_tensor *sc = mt_to(tr, mt_tr_get_attr(tr, eh->embed_scale), w ? w->dtype : MT_FLOAT32);
     mt_tensor *y = mt_mul(tr, h, sc);
     mt_tr_leave(tr);
     return y;
@@ -307,12 +346,14 @@ typedef struct kv_pair {
 static mt_tensor *attn_forward(mt_tracer *tr, const g4 *f, mt_module *at, int64_t i, mt_tensor *x, mt_tensor *mask,
                                mt_tensor *cos, mt_tensor *sin, kv_pair *kv) {
     if (!x || !at) return NULL;
+    const mt_g4_attn_h *ah = MT_BOUND(tr, at, mt_g4_attn_h);
+    if (!ah) return NULL;
     const mt_sym *b = x->shape[0], *sq = x->shape[1];
     int64_t hd = layer_head_dim(f, i);
     mt_tr_enter(tr, at);
     const mt_sym *hs[4] = {b, sq, NULL, C(tr, hd)};
-    mt_tensor *q = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "q_proj"), x), 4, hs);
-    q = norm_forward(tr, mt_tr_child(tr, at, "q_norm"), q);
+    mt_tensor *q = mt_view(tr, mt_tr_call(tr, ah->q, x), 4, hs);
+    q = norm_forward(tr, ah->q_norm, q);
     mt_tensor *qc = mt_unsqueeze(tr, cos, 2), *qs = mt_unsqueeze(tr, sin, 2); /* apply_rotary_pos_emb's order */
     q = mt_rope_apply(tr, q, qc, qs, MT_ROPE_HALF, 0);
     q = mt_transpose(tr, q, 1, 2);
@@ -327,13 +368,13 @@ static mt_tensor *attn_forward(mt_tracer *tr, const g4 *f, mt_module *at, int64_
             return NULL;
         }
     } else {
-        k = mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "k_proj"), x), 4, hs);
-        v = layer_k_eq_v(f, i) ? k : mt_view(tr, mt_tr_call(tr, mt_tr_child(tr, at, "v_proj"), x), 4, hs);
-        k = norm_forward(tr, mt_tr_child(tr, at, "k_norm"), k);
+        k = mt_view(tr, mt_tr_call(tr, ah->k, x), 4, hs);
+        v = layer_k_eq_v(f, i) ? k : mt_view(tr, mt_tr_call(tr, ah->v, x), 4, hs);
+        k = norm_forward(tr, ah->k_norm, k);
         mt_tensor *kc = mt_unsqueeze(tr, cos, 2), *ks = mt_unsqueeze(tr, sin, 2);
         k = mt_rope_apply(tr, k, kc, ks, MT_ROPE_HALF, 0);
         k = mt_transpose(tr, k, 1, 2);
-        v = norm_forward(tr, mt_tr_child(tr, at, "v_norm"), v);
+        v = norm_forward(tr, ah->v_norm, v);
         v = mt_transpose(tr, v, 1, 2);
         kv[i].k = k;
         kv[i].v = v;
@@ -343,17 +384,20 @@ static mt_tensor *attn_forward(mt_tracer *tr, const g4 *f, mt_module *at, int64_
     mt_tensor *o = mt_attn_forward(tr, tr->model->attn, q, k, v, mask, &aa);
     const mt_sym *os[3] = {b, sq, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 3, os));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "o_proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
 
 static mt_tensor *mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x) {
     if (!x || !mlp) return NULL;
+    const mt_mlp_h *mh = MT_BOUND(tr, mlp, mt_mlp_h);
+    if (!mh) return NULL;
     mt_tr_enter(tr, mlp);
-    mt_tensor *g = mt_act_forward(tr, mt_tr_child(tr, mlp, "act_fn"), mt_tr_call(tr, mt_tr_child(tr, mlp, "gate_proj"), x));
-    mt_tensor *u = mt_tr_call(tr, mt_tr_child(tr, mlp, "up_proj"), x);
-    mt_tensor *y = mt_tr_call(tr, mt_tr_child(tr, mlp, "down_proj"), mt_mul(tr, g, u));
+    mt_tensor *g = mt_tr_call(tr, mh->gate, x);
+    g = mt_act_forward(tr, mh->act, g);
+    mt_tensor *u = mt_tr_call(tr, mh->up, x);
+    mt_tensor *y = mt_tr_call(tr, mh->down, mt_mul(tr, g, u));
     mt_tr_leave(tr);
     return y;
 }
@@ -368,11 +412,13 @@ static mt_tensor *g4_op(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, cons
 static void router_forward(mt_tracer *tr, const g4 *f, mt_module *r, mt_tensor *x, mt_tensor **w, mt_tensor **idx) {
     *w = *idx = NULL;
     if (!x || !r) return;
+    const g4_router_h *rh = MT_BOUND(tr, r, g4_router_h);
+    if (!rh) return;
     mt_tr_enter(tr, r);
-    mt_tensor *h = norm_forward(tr, mt_tr_child(tr, r, "norm"), x);
-    h = mt_mul(tr, h, mt_tr_get_attr(tr, mt_tr_param(tr, r, "scale")));
+    mt_tensor *h = norm_forward(tr, rh->norm, x);
+    h = mt_mul(tr, h, mt_tr_get_attr(tr, rh->scale));
     h = mt_mul_s(tr, h, pow((double)f->hidden, -0.5)); /* scalar_root_size */
-    mt_tensor *scores = mt_tr_call(tr, mt_tr_child(tr, r, "proj"), h);
+    mt_tensor *scores = mt_tr_call(tr, rh->proj, h);
     mt_tensor *probs = mt_softmax(tr, scores, -1, MT_DTYPE_NONE);
     mt_node *tk = probs ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(probs)}, 1,
                                    (mt_kwarg[]){{"k", mt_a_int(f->top_k)}, {"dim", mt_a_int(-1)}}, 2)
@@ -381,69 +427,32 @@ static void router_forward(mt_tracer *tr, const g4 *f, mt_module *r, mt_tensor *
     /* top_k_weights /= top_k_weights.sum(dim=-1, keepdim=True) (in place; recorded as truediv) */
     tw = mt_div(tr, tw, mt_reduce(tr, MT_OP_SUM, tw, -1, true));
     /* * self.per_expert_scale[top_k_index] */
-    mt_tensor *pes = mt_tr_get_attr(tr, mt_tr_param(tr, r, "per_expert_scale"));
+    mt_tensor *pes = mt_tr_get_attr(tr, rh->per_expert_scale);
     mt_tensor *sel = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(pes), mt_a_tensor(ti)}, 2, NULL, 0);
     *w = mt_mul(tr, tw, sel);
     *idx = ti;
     mt_tr_leave(tr);
 }
 
-/* Gemma4TextExperts.forward, transformers' eager loop (see the header): x [T, hidden]. */
-static mt_tensor *experts_forward(mt_tracer *tr, const g4 *f, mt_module *ex, mt_tensor *x, mt_tensor *idx,
-                                  mt_tensor *w) {
-    if (!x || !ex || !idx || !w) return NULL;
-    mt_tr_enter(tr, ex);
-    mt_tensor *final = g4_op(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(x)}, 1, NULL, 0);
-    mt_tensor *mask = g4_op(tr, MT_OP_ONE_HOT, (mt_arg[]){mt_a_tensor(idx)}, 1,
-                            (mt_kwarg[]){{"num_classes", mt_a_int(f->experts)}}, 1);
-    static const int64_t p210[3] = {2, 1, 0};
-    mask = mt_permute(tr, mask, 3, p210); /* [E, k, T] */
-    mt_param *gup = mt_tr_param(tr, ex, "gate_up_proj"), *dnp = mt_tr_param(tr, ex, "down_proj");
-    mt_module *act = mt_tr_child(tr, ex, "act_fn");
-    for (int64_t e = 0; e < f->experts && final; e++) {
-        mt_tensor *me = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(e)}, 2, NULL, 0);
-        mt_node *nz = mt_moe_where(tr, me, e, ex->path); /* torch.where(expert_mask[expert_idx]) */
-        if (!nz) break;
-        mt_tensor *slot = mt_tr_item(tr, nz, 0), *tok = mt_tr_item(tr, nz, 1);
-        /* hidden_states[token_idx], recorded as index_select (moe.c's convention) */
-        mt_tensor *cur = g4_op(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x), mt_a_int(0), mt_a_tensor(tok)}, 3,
-                               NULL, 0);
-        mt_tensor *gw = mt_tr_get_attr(tr, gup);
-        gw = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(gw), mt_a_int(e)}, 2, NULL, 0);
-        mt_tensor *gu = g4_op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(cur), mt_a_tensor(gw)}, 2, NULL, 0);
-        mt_node *ch = mt_chunk(tr, gu, 2, -1);
-        mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
-        mt_tensor *y = mt_act_forward(tr, act, gate);
-        y = mt_mul(tr, y, up);
-        mt_tensor *dw = mt_tr_get_attr(tr, dnp);
-        dw = g4_op(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(dw), mt_a_int(e)}, 2, NULL, 0);
-        y = g4_op(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(dw)}, 2, NULL, 0);
-        y = mt_mul(tr, y, mt_moe_slot_weights(tr, w, tok, slot)); /* top_k_weights[token_idx, top_k_pos, None] */
-        y = mt_to(tr, y, x->dtype);
-        final = g4_op(tr, MT_OP_INDEX_ADD,
-                      (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0);
-    }
-    mt_tr_leave(tr);
-    return final;
-}
-
 static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
     const g4 *f = m->family;
     mt_ctx *ctx = m->ctx;
     mt_tensor *ids = m->inputs.items[0], *amask = m->inputs.items[1];
-    mt_module *model = mt_tr_child(tr, m->root, "model");
+    const g4_h *gh = MT_BOUND(tr, m->root, g4_h);
+    if (!gh) return mt_ctx_status(ctx);
+    mt_module *model = gh->model;
     mt_tr_enter(tr, model);
-    mt_tensor *h = mt_g4_embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens"), ids);
+    mt_tensor *h = mt_g4_embedding_forward(tr, gh->embed, ids);
     mt_tensor *ple = NULL;
     if (f->ple > 0) {
         const mt_sym *ps[4] = {ids->shape[0], ids->shape[1], C(tr, f->layers), C(tr, f->ple)};
-        mt_tensor *tok = mt_g4_embedding_forward(tr, mt_tr_child(tr, model, "embed_tokens_per_layer"), ids);
+        mt_tensor *tok = mt_g4_embedding_forward(tr, gh->embed_ple, ids);
         tok = mt_reshape(tr, tok, 4, ps);
-        mt_tensor *proj = mt_tr_call(tr, mt_tr_child(tr, model, "per_layer_model_projection"), h);
+        mt_tensor *proj = mt_tr_call(tr, gh->ple_proj, h);
         proj = mt_mul_s(tr, proj, pow((double)f->hidden, -0.5));
         const mt_sym *qs[4] = {h ? h->shape[0] : NULL, h ? h->shape[1] : NULL, C(tr, f->layers), C(tr, f->ple)};
         proj = h ? mt_reshape(tr, proj, 4, qs) : NULL;
-        proj = norm_forward(tr, mt_tr_child(tr, model, "per_layer_projection_norm"), proj);
+        proj = norm_forward(tr, gh->ple_norm, proj);
         ple = mt_mul_s(tr, mt_add(tr, proj, tok), pow(2.0, -0.5));
     }
     mt_tensor *ar = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_dim(ids->shape[1])}, 1, NULL, 0);
@@ -452,17 +461,15 @@ static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
     /* create_causal_mask and create_sliding_window_causal_mask (the window on the causal one) */
     mt_tensor *full = mt_dec_causal_mask(tr, amask, cache_pos, f->dtype);
     mt_tensor *slide = f->window > 0 ? mt_dec_sliding_mask(tr, full, cache_pos, f->window, f->dtype) : NULL;
-    mt_module *rot = mt_tr_child(tr, model, "rotary_emb");
+    mt_module *rot = gh->rotary;
     mt_tensor *cs[2] = {NULL, NULL}, *sn[2] = {NULL, NULL}; /* [0] sliding, [1] full */
     for (int k = 0; k < f->nkinds; k++) {
         bool sl = f->kind_sliding[k];
-        char name[48];
-        snprintf(name, sizeof name, "%s_inv_freq", kind_name(sl));
-        mt_rope_cos_sin_from(tr, rot, name, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
+        mt_rope_cos_sin_kind(tr, rot, sl, h, pos, MT_ROPE_CAT, 1.0, &cs[sl ? 0 : 1], &sn[sl ? 0 : 1]);
     }
     kv_pair *kv = mt_alloc_array(ctx, (size_t)f->layers, sizeof *kv);
     if (!kv) return mt_ctx_status(ctx);
-    mt_module *layers = mt_tr_child(tr, model, "layers");
+    mt_module *layers = gh->layers;
     for (int64_t i = 0; layers && i < layers->children.n && h; i++) {
         mt_module *L = layers->children.items[i];
         bool sl = f->sliding[i];
@@ -472,45 +479,46 @@ static mt_status g4_forward(mt_model *m, mt_tracer *tr) {
                             mt_a_slice(NULL, NULL, NULL)};
             pli = mt_index(tr, ple, ix, 4);
         }
+        const g4_layer_h *lh = MT_BOUND(tr, L, g4_layer_h);
+        if (!lh) return mt_ctx_status(ctx);
         mt_tr_enter(tr, L);
         mt_tensor *res = h;
-        mt_tensor *a = norm_forward(tr, mt_tr_child(tr, L, "input_layernorm"), h);
-        a = attn_forward(tr, f, mt_tr_child(tr, L, "self_attn"), i, a, sl ? slide : full, cs[sl ? 0 : 1],
-                         sn[sl ? 0 : 1], kv);
-        a = norm_forward(tr, mt_tr_child(tr, L, "post_attention_layernorm"), a);
+        mt_tensor *a = norm_forward(tr, lh->in_norm, h);
+        a = attn_forward(tr, f, lh->attn, i, a, sl ? slide : full, cs[sl ? 0 : 1], sn[sl ? 0 : 1], kv);
+        a = norm_forward(tr, lh->post_attn_norm, a);
         h = mt_add(tr, res, a);
         res = h;
-        mt_tensor *x = norm_forward(tr, mt_tr_child(tr, L, "pre_feedforward_layernorm"), h);
-        x = mlp_forward(tr, mt_tr_child(tr, L, "mlp"), x);
+        mt_tensor *x = norm_forward(tr, lh->pre_ff_norm, h);
+        x = mlp_forward(tr, lh->mlp, x);
         if (f->moe && res) { /* the experts on the pre-MLP residual, beside the dense MLP */
-            mt_tensor *x1 = norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm_1"), x);
+            mt_tensor *x1 = norm_forward(tr, lh->post_ff_norm_1, x);
             const mt_sym *fl[2] = {NULL, res->shape[res->ndim - 1]};
             mt_tensor *flat = mt_reshape(tr, res, 2, fl);
             mt_tensor *rw, *ri;
-            router_forward(tr, f, mt_tr_child(tr, L, "router"), flat, &rw, &ri);
-            mt_tensor *x2 = norm_forward(tr, mt_tr_child(tr, L, "pre_feedforward_layernorm_2"), flat);
-            x2 = experts_forward(tr, f, mt_tr_child(tr, L, "experts"), x2, ri, rw);
+            router_forward(tr, f, lh->router, flat, &rw, &ri);
+            mt_tensor *x2 = norm_forward(tr, lh->pre_ff_norm_2, flat);
+            x2 = mt_moe_fused_forward(tr, lh->experts, x2, ri, rw); /* Gemma4TextExperts.forward */
             x2 = mt_reshape(tr, x2, res->ndim, res->shape);
-            x2 = norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm_2"), x2);
+            x2 = norm_forward(tr, lh->post_ff_norm_2, x2);
             x = mt_add(tr, x1, x2);
         }
-        x = norm_forward(tr, mt_tr_child(tr, L, "post_feedforward_layernorm"), x);
+        x = norm_forward(tr, lh->post_ff_norm, x);
         h = mt_add(tr, res, x);
         if (ple) {
             res = h;
-            x = mt_tr_call(tr, mt_tr_child(tr, L, "per_layer_input_gate"), h);
-            x = mt_act_forward(tr, mt_tr_child(tr, L, "act_fn"), x);
+            x = mt_tr_call(tr, lh->pl_gate, h);
+            x = mt_act_forward(tr, lh->act, x);
             x = mt_mul(tr, x, pli);
-            x = mt_tr_call(tr, mt_tr_child(tr, L, "per_layer_projection"), x);
-            x = norm_forward(tr, mt_tr_child(tr, L, "post_per_layer_input_norm"), x);
+            x = mt_tr_call(tr, lh->pl_proj, x);
+            x = norm_forward(tr, lh->pl_norm, x);
             h = mt_add(tr, res, x);
         }
-        h = mt_mul(tr, h, mt_tr_get_attr(tr, mt_tr_param(tr, L, "layer_scalar")));
+        h = mt_mul(tr, h, mt_tr_get_attr(tr, lh->layer_scalar));
         mt_tr_leave(tr);
     }
-    h = norm_forward(tr, mt_tr_child(tr, model, "norm"), h);
+    h = norm_forward(tr, gh->norm, h);
     mt_tr_leave(tr);
-    mt_tensor *logits = mt_tr_call(tr, mt_tr_child(tr, m->root, "lm_head"), h);
+    mt_tensor *logits = mt_tr_call(tr, gh->lm_head, h);
     if (f->final_softcap > 0) {
         logits = mt_div_s(tr, logits, f->final_softcap);
         logits = mt_unary(tr, MT_OP_TANH, logits);

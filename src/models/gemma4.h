@@ -15,4 +15,19 @@ mt_module *mt_g4_scaled_embedding(mt_model *m, mt_module *parent, const char *na
 /* Its forward on ids. */
 mt_tensor *mt_g4_embedding_forward(mt_tracer *tr, mt_module *e, mt_tensor *ids);
 
+/* The handles (blocks.h, "handles bound at build"): the embedding's weight and
+ * embed_scale buffer (bound by mt_g4_scaled_embedding); the attention's
+ * projections and q/k/v norms, as each family's build makes them (Gemma 4's
+ * KV-shared layers have only q_proj, q_norm and o_proj, its attention_k_eq_v
+ * full layers no v_proj: those fields NULL). Their norms are bound as mt_norm_h
+ * (weight NULL: Gemma4RMSNorm with_scale False). */
+typedef struct mt_g4_embed_h {
+    mt_param *weight, *embed_scale;
+} mt_g4_embed_h;
+extern const mt_handle_kind mt_g4_embed_h_kind;
+typedef struct mt_g4_attn_h {
+    mt_module *q, *k, *v, *o, *q_norm, *k_norm, *v_norm;
+} mt_g4_attn_h;
+extern const mt_handle_kind mt_g4_attn_h_kind;
+
 #endif

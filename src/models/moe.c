@@ -174,6 +174,69 @@ mt_tensor *mt_moe_slot_weights(mt_tracer *tr, mt_tensor *w, mt_tensor *tok, mt_t
     return ws && si ? op(tr, MT_OP_GATHER, (mt_arg[]){mt_a_tensor(ws), mt_a_int(1), mt_a_tensor(si)}, 3, NULL, 0) : NULL;
 }
 
+/* ---- fused 3-D experts (moe.h) ---- */
+
+const mt_handle_kind mt_moe_fused_h_kind = {"mt_moe_fused_h"};
+
+mt_module *mt_moe_fused_build(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t num_experts,
+                              int64_t hidden, int64_t inter, const char *act, const char *act_field, mt_dtype dtype) {
+    mt_ctx *ctx = m->ctx;
+    mt_module *ex = mt_module_new(ctx, parent, name, cls);
+    mt_moe_fused_h *h = MT_BIND(ctx, ex, mt_moe_fused_h);
+    int64_t gu[3] = {num_experts, 2 * inter, hidden}, dn[3] = {num_experts, hidden, inter};
+    if (!h || !(h->gate_up = mt_param_new(ctx, ex, "gate_up_proj", dtype, MT_DEVICE_CPU, 3, gu)) ||
+        !(h->down = mt_param_new(ctx, ex, "down_proj", dtype, MT_DEVICE_CPU, 3, dn)) ||
+        !(h->act = mt_act_new(m, ex, "act_fn", act, act_field)))
+        return NULL;
+    h->num_experts = num_experts;
+    mt_module_attr(ctx, ex, "num_experts", mt_a_int(num_experts));
+    return ex;
+}
+
+/* op() that records nothing when a tensor argument is missing (an earlier failure). */
+static mt_tensor *op_t(mt_tracer *tr, mt_op_id id, const mt_arg *a, int n, const mt_kwarg *kw, int nkw) {
+    for (int i = 0; i < n; i++)
+        if (a[i].kind == MT_ARG_TENSOR && !a[i].v.t) return NULL;
+    return mt_tr_op1(tr, id, a, n, kw, nkw);
+}
+
+mt_tensor *mt_moe_fused_forward(mt_tracer *tr, mt_module *ex, mt_tensor *x, mt_tensor *idx, mt_tensor *w) {
+    if (!x || !ex || !idx || !w) return NULL;
+    const mt_moe_fused_h *h = MT_BOUND(tr, ex, mt_moe_fused_h);
+    if (!h) return NULL;
+    mt_tr_enter(tr, ex);
+    mt_tensor *final = op_t(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(x)}, 1, NULL, 0);
+    mt_tensor *mask = op_t(tr, MT_OP_ONE_HOT, (mt_arg[]){mt_a_tensor(idx)}, 1,
+                           (mt_kwarg[]){{"num_classes", mt_a_int(h->num_experts)}}, 1);
+    static const int64_t p210[3] = {2, 1, 0};
+    mask = mt_permute(tr, mask, 3, p210); /* [E, k, T] */
+    for (int64_t e = 0; e < h->num_experts && final; e++) {
+        mt_tensor *me = op_t(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(mask), mt_a_int(e)}, 2, NULL, 0);
+        mt_node *nz = mt_moe_where(tr, me, e, ex->path); /* torch.where(expert_mask[expert_idx]) */
+        if (!nz) break;
+        mt_tensor *slot = mt_tr_item(tr, nz, 0), *tok = mt_tr_item(tr, nz, 1);
+        /* hidden_states[token_idx], recorded as index_select (this file's convention) */
+        mt_tensor *cur = op_t(tr, MT_OP_INDEX_SELECT, (mt_arg[]){mt_a_tensor(x), mt_a_int(0), mt_a_tensor(tok)}, 3,
+                              NULL, 0);
+        mt_tensor *gw = mt_tr_get_attr(tr, h->gate_up);
+        gw = op_t(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(gw), mt_a_int(e)}, 2, NULL, 0);
+        mt_tensor *gu = op_t(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(cur), mt_a_tensor(gw)}, 2, NULL, 0);
+        mt_node *ch = mt_chunk(tr, gu, 2, -1);
+        mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
+        mt_tensor *y = mt_act_forward(tr, h->act, gate);
+        y = mt_mul(tr, y, up);
+        mt_tensor *dw = mt_tr_get_attr(tr, h->down);
+        dw = op_t(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(dw), mt_a_int(e)}, 2, NULL, 0);
+        y = op_t(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(dw)}, 2, NULL, 0);
+        y = mt_mul(tr, y, mt_moe_slot_weights(tr, w, tok, slot)); /* top_k_weights[token_idx, top_k_pos, None] */
+        y = mt_to(tr, y, x->dtype);
+        final = op_t(tr, MT_OP_INDEX_ADD,
+                     (mt_arg[]){mt_a_tensor(final), mt_a_int(0), mt_a_tensor(tok), mt_a_tensor(y)}, 4, NULL, 0);
+    }
+    mt_tr_leave(tr);
+    return final;
+}
+
 /* Group-limited selection mask (DeepSeek): scores [T, E] -> scores with the
  * experts outside the topk_group best groups set to 0. `group_scores` [T, G]. */
 static mt_tensor *group_limit(mt_tracer *tr, mt_tensor *scores, mt_tensor *group_scores, const mt_moe_spec *e) {

@@ -78,6 +78,30 @@ mt_tensor *mt_moe_forward(mt_tracer *tr, mt_module *blk, mt_tensor *x, const mt_
  * (transformers' top_k_weights[token_idx, top_k_pos, None]). */
 mt_node *mt_moe_where(mt_tracer *tr, mt_tensor *hit, int64_t e, const char *path);
 mt_tensor *mt_moe_slot_weights(mt_tracer *tr, mt_tensor *w, mt_tensor *tok, mt_tensor *slot);
+/* ---- fused 3-D experts (Gemma4TextExperts; Qwen3VLMoeTextExperts has the same form) ----
+ * One module holding every expert's weights as two 3-D parameters, gate_up_proj
+ * [E, 2 * inter, hidden] and down_proj [E, hidden, inter], and act_fn; the router
+ * is the family's (its top-k indices and weights are the forward's inputs), as is
+ * the module's name and class. Its handle, bound by mt_moe_fused_build. */
+typedef struct mt_moe_fused_h {
+    mt_param *gate_up, *down;
+    mt_module *act;
+    int64_t num_experts;
+} mt_moe_fused_h;
+extern const mt_handle_kind mt_moe_fused_h_kind;
+/* The experts module `name` of class `cls` under parent: gate_up_proj, down_proj, act_fn (the
+ * activation `act`, read from the config field `act_field` for errors), in that order, and the
+ * attribute num_experts. NULL on error. */
+mt_module *mt_moe_fused_build(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t num_experts,
+                              int64_t hidden, int64_t inter, const char *act, const char *act_field, mt_dtype dtype);
+/* Its forward, transformers' eager loop, on x [T, hidden] with the router's top-k indices idx
+ * and weights w [T, top_k]: final = zeros_like(x); mask = one_hot(idx, E).permute(2, 1, 0);
+ * for every expert e (the expert_hit filter, no_grad bookkeeping that only skips experts
+ * without tokens, is not recorded): torch.where(mask[e]) (mt_moe_where), x[token_idx]
+ * (index_select), F.linear(., gate_up_proj[e]).chunk(2, -1), act_fn(gate) * up,
+ * F.linear(., down_proj[e]), * w[token_idx, top_k_pos, None] (mt_moe_slot_weights), .to(x's
+ * dtype), final.index_add_(0, token_idx, .). Returns final [T, hidden], recorded inside the module. */
+mt_tensor *mt_moe_fused_forward(mt_tracer *tr, mt_module *ex, mt_tensor *x, mt_tensor *idx, mt_tensor *w);
 /* mlp_forward hook: the sparse block when the module has experts, else the dense MLP. */
 mt_tensor *mt_moe_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s);
 /* Record a routed container for the totals. */

@@ -70,12 +70,20 @@ void mt_rope_cos_sin_mrope(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tenso
     cos_sin(tr, rot, h ? h->inv_freq : NULL, x, pos, MT_ROPE_CAT, scaling, mrope_section, cos, sin);
 }
 
-void mt_rope_cos_sin_from(mt_tracer *tr, mt_module *rot, const char *inv_freq, mt_tensor *x, mt_tensor *pos,
+const mt_handle_kind mt_rope_kinds_h_kind = {"mt_rope_kinds_h"};
+
+void mt_rope_cos_sin_kind(mt_tracer *tr, mt_module *rot, bool sliding, mt_tensor *x, mt_tensor *pos,
                           mt_rope_layout layout, double scaling, mt_tensor **cos, mt_tensor **sin) {
     *cos = *sin = NULL;
-    mt_param *p = rot ? mt_tr_param(tr, rot, inv_freq) : NULL;
-    if (rot && !p) return;
-    cos_sin(tr, rot, p, x, pos, layout, scaling, NULL, cos, sin);
+    const mt_rope_kinds_h *h = rot ? MT_BOUND(tr, rot, mt_rope_kinds_h) : NULL;
+    if (rot && !h) return;
+    mt_param *inv = h ? h->inv_freq[sliding ? 0 : 1] : NULL;
+    if (h && !inv) { /* the build bound no buffer for this kind: it is not in layer_types */
+        mt_fail(tr->ctx, MT_ERR_INTERNAL, "rotary: module '%s' has no %s inv_freq", rot->path,
+                sliding ? "sliding_attention" : "full_attention");
+        return;
+    }
+    cos_sin(tr, rot, inv, x, pos, layout, scaling, NULL, cos, sin);
 }
 
 static void cos_sin(mt_tracer *tr, mt_module *rot, mt_param *inv_freq, mt_tensor *x, mt_tensor *pos,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/blocks.h"
 #include "testutil.h"
 
 /* google/gemma-3n-E2B-it's text_config: hidden 2048, 30 layers (every fifth full), 8 heads, 2 K/V heads of
@@ -339,4 +340,42 @@ Test(gemma3n, config_errors_name_the_field) {
         cr_assert(strstr(e, cases[i].field) && strstr(e, cases[i].what), "case %zu: %s", i, e);
         mt_ctx_free(ctx);
     }
+}
+
+/* The forwards read the handles the build bound, not names: Gemma3nRotaryEmbedding's one inv_freq per kind
+ * ([head_dim / 2] = [8] each) is bound in the kinds' order, sliding then full; children and buffers renamed
+ * after the build (AltUp, Laurel, attention, the model's scale buffers, the wrapper's model) leave the trace as
+ * it was, where a forward that looked them up by name would fail. */
+Test(gemma3n, forwards_read_handles_not_names) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = build_opts(ctx, TINY_MM, MT_DTYPE_NONE, false);
+    mt_graph *g0 = mt_model_trace(m, NULL);
+    cr_assert_not_null(g0, "%s", mt_ctx_errmsg(ctx));
+    int before = g0->n;
+    const mt_rope_kinds_h *rh =
+        mt_module_bound(mt_module_find(m->root, "model.language_model.rotary_emb"), &mt_rope_kinds_h_kind);
+    cr_assert_not_null(rh);
+    cr_assert_eq(rh->inv_freq[0], mt_model_param(m, "model.language_model.rotary_emb.sliding_attention_inv_freq"));
+    cr_assert_eq(rh->inv_freq[1], mt_model_param(m, "model.language_model.rotary_emb.full_attention_inv_freq"));
+    cr_assert_eq(mt_sym_const_value(rh->inv_freq[1]->t->shape[0]), 8);
+    rh->inv_freq[0]->local = "renamed_sliding";
+    rh->inv_freq[1]->local = "renamed_full";
+    mt_model_param(m, "model.language_model.per_layer_projection_scale")->local = "renamed_scale";
+    mt_model_param(m, "model.language_model.layers.1.altup.router_input_scale")->local = "renamed_router_scale";
+    static const char *const renamed[] = {"model.language_model.layers.1.altup.modality_router",
+                                          "model.language_model.layers.1.laurel.linear_left",
+                                          "model.language_model.layers.0.self_attn.v_norm",
+                                          "model.language_model.layers.0.mlp.act_fn",
+                                          "model.language_model.altup_projections",
+                                          "model.language_model.layers.1.per_layer_input_gate",
+                                          "model.language_model", "lm_head"};
+    for (size_t i = 0; i < sizeof renamed / sizeof *renamed; i++) {
+        mt_module *mod = mt_module_find(m->root, renamed[i]);
+        cr_assert_not_null(mod, "%s", renamed[i]);
+        mod->name = "renamed";
+    }
+    mt_graph *g = mt_model_trace(m, NULL);
+    cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(g->n, before);
+    mt_ctx_free(ctx);
 }

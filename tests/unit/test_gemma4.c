@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/moe.h"
 #include "testutil.h"
 
 #define G4_31B "samples/configs/multimodal/google--gemma-4-31B-it.config.json"
@@ -471,5 +472,53 @@ Test(gemma4, null_fields_read_as_none) {
     TU_SHAPE(m, "model.layers.1.self_attn.q_proj.weight", 32, 32);
     mt_graph *g = tu_trace(m);
     cr_assert_eq(tu_count_ops(g, MT_OP_TANH, NULL), 0);
+    mt_ctx_free(ctx);
+}
+
+/* The forwards read the handles the build bound, not names (docs/ARCHITECTURE.md, Decisions, "Typed handles
+ * bound at build"). The expected pointers and shapes are transformers': Gemma4TextExperts holds gate_up_proj
+ * [num_experts, 2 * moe_intermediate_size, hidden] = [128, 2 * 704, 2816] and down_proj [128, 2816, 704] (the
+ * 26B-A4B config's values; the same form as Qwen3VLMoeTextExperts); Gemma4TextRotaryEmbedding one inv_freq per
+ * kind present in the layers built, head_dim / 2 = 128 (sliding) and global_head_dim / 2 = 256 (full,
+ * "proportional"); with one layer (sliding) no full one is bound, as no such buffer is built. Then children and
+ * buffers are renamed after the build: a forward that looked them up by name would fail; the trace records
+ * the same nodes. */
+Test(gemma4, forwards_read_handles_not_names) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build(ctx, tu_src(G4_26B), 6); /* five sliding layers, then a full one: both kinds */
+    int before = tu_trace(m)->n;
+    mt_module *ex = mt_module_find(m->root, "model.layers.0.experts");
+    const mt_moe_fused_h *eh = mt_module_bound(ex, &mt_moe_fused_h_kind);
+    cr_assert_not_null(eh);
+    cr_assert_eq(eh->num_experts, 128);
+    cr_assert_eq(eh->gate_up, mt_model_param(m, "model.layers.0.experts.gate_up_proj"));
+    cr_assert_eq(eh->down, mt_model_param(m, "model.layers.0.experts.down_proj"));
+    cr_assert_eq(eh->act, mt_module_find(m->root, "model.layers.0.experts.act_fn"));
+    TU_SHAPE(m, "model.layers.0.experts.gate_up_proj", 128, 1408, 2816);
+    mt_module *rot = mt_module_find(m->root, "model.rotary_emb");
+    const mt_rope_kinds_h *rh = mt_module_bound(rot, &mt_rope_kinds_h_kind);
+    cr_assert_not_null(rh);
+    cr_assert_eq(rh->inv_freq[0], mt_model_param(m, "model.rotary_emb.sliding_attention_inv_freq"));
+    cr_assert_eq(rh->inv_freq[1], mt_model_param(m, "model.rotary_emb.full_attention_inv_freq"));
+    cr_assert_eq(mt_sym_const_value(rh->inv_freq[0]->t->shape[0]), 128);
+    cr_assert_eq(mt_sym_const_value(rh->inv_freq[1]->t->shape[0]), 256);
+    mt_model *one = tu_build(ctx, tu_src(G4_26B), 1);
+    const mt_rope_kinds_h *r1 = mt_module_bound(mt_module_find(one->root, "model.rotary_emb"), &mt_rope_kinds_h_kind);
+    cr_assert(r1 && r1->inv_freq[0] && !r1->inv_freq[1]);
+    cr_assert_null(mt_model_param(one, "model.rotary_emb.full_attention_inv_freq"));
+    eh->act->name = "activation";
+    rh->inv_freq[0]->local = "renamed_sliding";
+    rh->inv_freq[1]->local = "renamed_full";
+    static const char *const renamed[] = {"model.layers.0.self_attn.q_proj", "model.layers.0.router.proj",
+                                          "model.layers.0.pre_feedforward_layernorm_2", "model.layers.0.mlp.up_proj",
+                                          "model.embed_tokens", "model.norm", "lm_head"};
+    for (size_t i = 0; i < sizeof renamed / sizeof *renamed; i++) {
+        mt_module *mod = mt_module_find(m->root, renamed[i]);
+        cr_assert_not_null(mod, "%s", renamed[i]);
+        mod->name = "renamed";
+    }
+    mt_graph *g = mt_model_trace(m, NULL);
+    cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(g->n, before);
     mt_ctx_free(ctx);
 }

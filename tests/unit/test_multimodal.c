@@ -377,3 +377,21 @@ Test(multimodal, tiny_gemma3_plan_shards_the_tower)
     cr_assert(strstr(out, "vision_tower.vision_model.encoder.layers.*.mlp.fc2 rowwise"), "%s", out);
     free(out), free(err);
 }
+
+/* Gemma 3's projector reads the handle its build bound (its norm, pool and mm_input_projection_weight), not
+ * names: renamed after the build, the trace records the same nodes, where a lookup by name would fail. */
+Test(multimodal, gemma3_projector_reads_handles_not_names)
+{
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = build_opts(ctx, GEMMA3_4B, false, 1);
+    int before = tu_trace(m)->n;
+    mt_module *p = mt_module_find(m->root, "multi_modal_projector");
+    cr_assert_not_null(p);
+    mt_module_find(p, "avg_pool")->name = "pool";
+    mt_module_find(p, "mm_soft_emb_norm")->name = "norm";
+    mt_model_param(m, "multi_modal_projector.mm_input_projection_weight")->local = "w";
+    mt_graph *g = mt_model_trace(m, NULL);
+    cr_assert_not_null(g, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_eq(g->n, before);
+    mt_ctx_free(ctx);
+}
