@@ -272,7 +272,8 @@ static mt_module *vit_build(mt_model *m, qwen3_vl *g, mt_module *parent) {
     mt_dtype dt = v->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *vis = mt_module_new(ctx, parent, "visual", "Qwen3VLVisionModel");
-    if (!vis || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen3VLVisionPatchEmbed", true) ||
+    mt_qwen_vit_h *th = vis ? MT_BIND(ctx, vis, mt_qwen_vit_h) : NULL;
+    if (!th || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen3VLVisionPatchEmbed", true, th) ||
         !mt_nn_embedding(ctx, vis, "pos_embed", g->pos_num, v->hidden, dt, dev))
         return NULL;
     mt_module *rot = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen3VLVisionRotaryEmbedding");
@@ -288,10 +289,11 @@ static mt_module *vit_build(mt_model *m, qwen3_vl *g, mt_module *parent) {
             !mt_nn_layernorm(ctx, B, "norm2", v->hidden, VIT_EPS, true, true, dt, dev))
             return NULL;
         mt_module *at = mt_module_new(ctx, B, "attn", "Qwen3VLVisionAttention");
-        if (!at) return NULL;
+        mt_attn_h *ah = at ? MT_BIND(ctx, at, mt_attn_h) : NULL;
+        if (!ah) return NULL;
         mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
-        if (!mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev) ||
-            !mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev))
+        if (!(ah->qkv = mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev)) ||
+            !(ah->o = mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev)))
             return NULL;
         mt_module *mlp = mt_module_new(ctx, B, "mlp", "Qwen3VLVisionMLP");
         if (!mlp || !mt_nn_linear(ctx, mlp, "linear_fc1", v->hidden, v->intermediate, true, dt, dev) ||
@@ -453,14 +455,14 @@ static mt_tensor *merger_forward(mt_tracer *tr, const qwen_vit *v, mt_module *mg
 static mt_tensor *vit_forward(mt_tracer *tr, qwen3_vl *g, mt_tensor *px, const mt_sym *images) {
     const qwen_vit *v = &g->vision;
     mt_module *vis = g->visual;
-    mt_module *pe = mt_tr_child(tr, vis, "patch_embed");
+    const mt_qwen_vit_h *th = MT_BOUND(tr, vis, mt_qwen_vit_h);
     mt_module *blocks = mt_tr_child(tr, vis, "blocks");
     mt_module *dl = mt_tr_child(tr, vis, "deepstack_merger_list");
-    if (!pe || !blocks || !dl || !px) return NULL;
+    if (!th || !blocks || !dl || !px) return NULL;
     g->n_feats = 0;
     mt_tr_enter(tr, vis);
     mt_dtype in_dt = px->dtype;
-    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, pe, px);
+    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, th, px);
     mt_tensor *pos = vit_pos_embed(tr, g, vis, images);
     /* (hidden_states + pos_embeds).to(input_dtype) */
     h = h && pos ? mt_to(tr, mt_add(tr, h, pos), in_dt) : NULL;

@@ -18,17 +18,44 @@ typedef struct qwen_vit {
     mt_dtype dtype;
 } qwen_vit;
 
+/* The handles the towers' forwards read (blocks.h, "handles bound at build"). The tower's,
+ * bound to the vision model by the family's build: its patch embedding (filled by
+ * mt_qwen_vit_patch_embed_new), rotary module, blocks and merger, and the family's extras. */
+typedef struct mt_qwen_vit_h {
+    mt_module *patch_embed, *proj; /* patch_embed and its Conv3d */
+    mt_param *proj_w, *proj_b;     /* proj_b NULL without a bias (Qwen2.5-VL) */
+    mt_module *pos_embed;          /* Qwen3-VL's learned position table; NULL: none */
+    mt_module *rotary;             /* rotary_pos_emb */
+    mt_param *inv_freq;            /* its buffer */
+    mt_module *blocks, *merger;
+    mt_module *deepstack;          /* Qwen3-VL's deepstack_merger_list; NULL: none */
+} mt_qwen_vit_h;
+extern const mt_handle_kind mt_qwen_vit_h_kind;
+/* A vision block's (Qwen2_5_VLVisionBlock, Qwen3VLVisionBlock): the attention holds an mt_attn_h
+ * (qkv the fused projection, o its proj), the MLP the handle of its own kind. */
+typedef struct mt_qwen_vit_block_h {
+    mt_module *norm1, *attn, *norm2, *mlp;
+} mt_qwen_vit_block_h;
+extern const mt_handle_kind mt_qwen_vit_block_h_kind;
+/* A patch merger's: its norm (ln_q, norm), the two Linears and the activation between them,
+ * and the Sequential holding them (Qwen2.5-VL's mlp; NULL when they are the merger's own). */
+typedef struct mt_qwen_vit_merger_h {
+    mt_module *norm, *seq, *fc1, *act, *fc2;
+} mt_qwen_vit_merger_h;
+extern const mt_handle_kind mt_qwen_vit_merger_h_kind;
+
 /* patch_embed (class `cls`) under vis: proj nn.Conv3d(in_channels, hidden, kernel = stride =
  * (temporal_patch_size, patch_size, patch_size)), with a bias when `bias` (Qwen3-VL) or without
- * (Qwen2.5-VL). */
-mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias);
+ * (Qwen2.5-VL); its modules and parameters stored in th. */
+mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias,
+                                       mt_qwen_vit_h *th);
 /* Its forward on the processor's rows px [n, C * T * P * P]: x.view(-1, C, T, P, P),
  * proj(x.to(dtype=proj.weight.dtype)).view(-1, hidden), traced inside the module. */
-mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, mt_module *pe, mt_tensor *px);
-/* The vision attention (Qwen2_5_VLVisionAttention, Qwen3VLVisionAttention) on x [seq, dim]:
- * qkv, reshape(seq, 3, heads, -1).permute(1, 0, 2, 3).unbind(0), apply_rotary_pos_emb_vision
- * (float32, cos/sin.unsqueeze(-2)), the attention over the cu_seqlens chunks batched as
- * [seq / chunk, heads, chunk, head_dim], reshape(seq, -1), proj. */
+mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, const mt_qwen_vit_h *th, mt_tensor *px);
+/* The vision attention (Qwen2_5_VLVisionAttention, Qwen3VLVisionAttention; `at` bound to an
+ * mt_attn_h) on x [seq, dim]: qkv, reshape(seq, 3, heads, -1).permute(1, 0, 2, 3).unbind(0),
+ * apply_rotary_pos_emb_vision (float32, cos/sin.unsqueeze(-2)), the attention over the
+ * cu_seqlens chunks batched as [seq / chunk, heads, chunk, head_dim], reshape(seq, -1), proj. */
 mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_tensor *x, mt_tensor *cos,
                             mt_tensor *sin, int64_t chunk);
 
