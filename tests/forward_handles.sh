@@ -10,7 +10,7 @@
 set -euo pipefail
 src=$1
 # not converted yet (they still look children up by name in their forwards)
-exempt=" gemma3.c gemma4.c gemma3n.c qwen3_vl.c "
+exempt=" gemma3.c gemma4.c gemma3n.c "
 # rotary.c: mt_rope_cos_sin_from reads a rotary module's buffer by the name its
 # caller gives (Gemma 4's one rotary module holds one inv_freq per attention kind)
 exempt+=" rotary.c "

@@ -256,12 +256,14 @@ static mt_module *merger_new(mt_model *m, mt_module *parent, const char *name, c
     mt_ctx *ctx = m->ctx;
     int64_t mh = v->hidden * v->merge * v->merge;
     mt_module *mg = mt_module_new(ctx, parent, name, "Qwen3VLVisionPatchMerger");
-    if (!mg) return NULL;
+    mt_qwen_vit_merger_h *h = mg ? MT_BIND(ctx, mg, mt_qwen_vit_merger_h) : NULL;
+    if (!h) return NULL;
     mt_module_attr(ctx, mg, "use_postshuffle_norm", mt_a_bool(post));
-    if (!mt_nn_layernorm(ctx, mg, "norm", post ? mh : v->hidden, VIT_EPS, true, true, v->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, mg, "linear_fc1", mh, mh, true, v->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_act(ctx, mg, "act_fn", "GELU") ||
-        !mt_nn_linear(ctx, mg, "linear_fc2", mh, v->out_hidden, true, v->dtype, MT_DEVICE_CPU))
+    if (!(h->norm = mt_nn_layernorm(ctx, mg, "norm", post ? mh : v->hidden, VIT_EPS, true, true, v->dtype,
+                                    MT_DEVICE_CPU)) ||
+        !(h->fc1 = mt_nn_linear(ctx, mg, "linear_fc1", mh, mh, true, v->dtype, MT_DEVICE_CPU)) ||
+        !(h->act = mt_nn_act(ctx, mg, "act_fn", "GELU")) ||
+        !(h->fc2 = mt_nn_linear(ctx, mg, "linear_fc2", mh, v->out_hidden, true, v->dtype, MT_DEVICE_CPU)))
         return NULL;
     return mg;
 }
@@ -274,35 +276,37 @@ static mt_module *vit_build(mt_model *m, qwen3_vl *g, mt_module *parent) {
     mt_module *vis = mt_module_new(ctx, parent, "visual", "Qwen3VLVisionModel");
     mt_qwen_vit_h *th = vis ? MT_BIND(ctx, vis, mt_qwen_vit_h) : NULL;
     if (!th || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen3VLVisionPatchEmbed", true, th) ||
-        !mt_nn_embedding(ctx, vis, "pos_embed", g->pos_num, v->hidden, dt, dev))
+        !(th->pos_embed = mt_nn_embedding(ctx, vis, "pos_embed", g->pos_num, v->hidden, dt, dev)))
         return NULL;
-    mt_module *rot = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen3VLVisionRotaryEmbedding");
+    mt_module *rot = th->rotary = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen3VLVisionRotaryEmbedding");
     int64_t nf = v->head_dim / 4; /* arange(0, head_dim // 2, 2) */
-    if (!rot || !mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)) return NULL;
-    mt_module *blocks = mt_module_new(ctx, vis, "blocks", "ModuleList");
+    if (!rot || !(th->inv_freq = mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)))
+        return NULL;
+    mt_module *blocks = th->blocks = mt_module_new(ctx, vis, "blocks", "ModuleList");
     if (!blocks) return NULL;
     for (int64_t i = 0; i < v->depth; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
         mt_module *B = mt_module_new(ctx, blocks, idx, "Qwen3VLVisionBlock");
-        if (!B || !mt_nn_layernorm(ctx, B, "norm1", v->hidden, VIT_EPS, true, true, dt, dev) ||
-            !mt_nn_layernorm(ctx, B, "norm2", v->hidden, VIT_EPS, true, true, dt, dev))
+        mt_qwen_vit_block_h *bh = B ? MT_BIND(ctx, B, mt_qwen_vit_block_h) : NULL;
+        if (!bh || !(bh->norm1 = mt_nn_layernorm(ctx, B, "norm1", v->hidden, VIT_EPS, true, true, dt, dev)) ||
+            !(bh->norm2 = mt_nn_layernorm(ctx, B, "norm2", v->hidden, VIT_EPS, true, true, dt, dev)))
             return NULL;
-        mt_module *at = mt_module_new(ctx, B, "attn", "Qwen3VLVisionAttention");
+        mt_module *at = bh->attn = mt_module_new(ctx, B, "attn", "Qwen3VLVisionAttention");
         mt_attn_h *ah = at ? MT_BIND(ctx, at, mt_attn_h) : NULL;
         if (!ah) return NULL;
         mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
         if (!(ah->qkv = mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev)) ||
             !(ah->o = mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev)))
             return NULL;
-        mt_module *mlp = mt_module_new(ctx, B, "mlp", "Qwen3VLVisionMLP");
-        if (!mlp || !mt_nn_linear(ctx, mlp, "linear_fc1", v->hidden, v->intermediate, true, dt, dev) ||
-            !mt_nn_linear(ctx, mlp, "linear_fc2", v->intermediate, v->hidden, true, dt, dev) ||
-            !mt_act_new(m, mlp, "act_fn", v->act, "hidden_act"))
-            return NULL;
+        mt_module *mlp = bh->mlp = mt_module_new(ctx, B, "mlp", "Qwen3VLVisionMLP");
+        mt_module *fc1 = mlp ? mt_nn_linear(ctx, mlp, "linear_fc1", v->hidden, v->intermediate, true, dt, dev) : NULL;
+        mt_module *fc2 = fc1 ? mt_nn_linear(ctx, mlp, "linear_fc2", v->intermediate, v->hidden, true, dt, dev) : NULL;
+        mt_module *act = fc2 ? mt_act_new(m, mlp, "act_fn", v->act, "hidden_act") : NULL;
+        if (!act || mt_fc_mlp_bind(ctx, mlp, fc1, act, fc2) != MT_OK) return NULL;
     }
-    if (!merger_new(m, vis, "merger", v, false)) return NULL;
-    mt_module *dl = mt_module_new(ctx, vis, "deepstack_merger_list", "ModuleList");
+    if (!(th->merger = merger_new(m, vis, "merger", v, false))) return NULL;
+    mt_module *dl = th->deepstack = mt_module_new(ctx, vis, "deepstack_merger_list", "ModuleList");
     if (!dl) return NULL;
     for (int i = 0; i < g->n_deepstack; i++) {
         char idx[24];
@@ -341,10 +345,10 @@ static mt_tensor *outer_flat(mt_tracer *tr, mt_op_id op, mt_tensor *a, mt_tensor
 }
 
 /* fast_pos_embed_interpolate for the fixed grid: [images * side^2, hidden] in the table's dtype. */
-static mt_tensor *vit_pos_embed(mt_tracer *tr, const qwen3_vl *g, mt_module *vis, const mt_sym *images) {
+static mt_tensor *vit_pos_embed(mt_tracer *tr, const qwen3_vl *g, const mt_qwen_vit_h *th, const mt_sym *images) {
     const qwen_vit *v = &g->vision;
     int64_t G = g->grid, m = v->merge;
-    mt_module *pe = mt_tr_child(tr, vis, "pos_embed");
+    mt_module *pe = th->pos_embed;
     if (!pe) return NULL;
     /* h_idxs = linspace(0, G - 1, G) (= arange(G) in float32); floor = .int(); ceil = (floor + 1).clip(max=G - 1) */
     mt_tensor *lin = arange1(tr, G, MT_FLOAT32);
@@ -390,12 +394,12 @@ static mt_tensor *vit_pos_embed(mt_tracer *tr, const qwen3_vl *g, mt_module *vis
 }
 
 /* rot_pos_emb for the fixed grid: [images * side^2, head_dim / 2] (float32). */
-static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen3_vl *g, mt_module *rot, const mt_sym *images) {
+static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen3_vl *g, const mt_qwen_vit_h *th, const mt_sym *images) {
     const qwen_vit *v = &g->vision;
     int64_t s = v->side, m = v->merge, mh = s / m;
     /* freq_table = self.rotary_pos_emb(max_hw): arange(max_hw, dtype=float32), torch.outer(seq, inv_freq) */
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_tr_enter(tr, th->rotary);
+    mt_tensor *inv = mt_tr_get_attr(tr, th->inv_freq);
     mt_tensor *sq = arange1(tr, s, MT_FLOAT32);
     mt_tensor *table = sq && inv ? mt_tr_op1(tr, MT_OP_OUTER, (mt_arg[]){mt_a_tensor(sq), mt_a_tensor(inv)}, 2,
                                              NULL, 0)
@@ -438,14 +442,16 @@ static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen3_vl *g, mt_module *r
 /* Qwen3VLVisionPatchMerger: linear_fc2(act_fn(linear_fc1(norm(x.view(-1, 4 hidden) or x).view(-1, 4 hidden)))). */
 static mt_tensor *merger_forward(mt_tracer *tr, const qwen_vit *v, mt_module *mg, mt_tensor *x, bool post) {
     if (!mg || !x) return NULL;
+    const mt_qwen_vit_merger_h *mh = MT_BOUND(tr, mg, mt_qwen_vit_merger_h);
+    if (!mh) return NULL;
     mt_tr_enter(tr, mg);
     const mt_sym *mv[2] = {NULL, K(tr, v->hidden * v->merge * v->merge)};
     if (post) x = mt_view(tr, x, 2, mv);
-    x = mt_tr_call(tr, mt_tr_child(tr, mg, "norm"), x);
+    x = mt_tr_call(tr, mh->norm, x);
     x = mt_view(tr, x, 2, mv);
-    x = mt_tr_call(tr, mt_tr_child(tr, mg, "linear_fc1"), x);
-    x = mt_act_forward(tr, mt_tr_child(tr, mg, "act_fn"), x);
-    x = mt_tr_call(tr, mt_tr_child(tr, mg, "linear_fc2"), x);
+    x = mt_tr_call(tr, mh->fc1, x);
+    x = mt_act_forward(tr, mh->act, x);
+    x = mt_tr_call(tr, mh->fc2, x);
     mt_tr_leave(tr);
     return x;
 }
@@ -456,17 +462,16 @@ static mt_tensor *vit_forward(mt_tracer *tr, qwen3_vl *g, mt_tensor *px, const m
     const qwen_vit *v = &g->vision;
     mt_module *vis = g->visual;
     const mt_qwen_vit_h *th = MT_BOUND(tr, vis, mt_qwen_vit_h);
-    mt_module *blocks = mt_tr_child(tr, vis, "blocks");
-    mt_module *dl = mt_tr_child(tr, vis, "deepstack_merger_list");
-    if (!th || !blocks || !dl || !px) return NULL;
+    if (!th || !px) return NULL;
+    mt_module *blocks = th->blocks, *dl = th->deepstack;
     g->n_feats = 0;
     mt_tr_enter(tr, vis);
     mt_dtype in_dt = px->dtype;
     mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, th, px);
-    mt_tensor *pos = vit_pos_embed(tr, g, vis, images);
+    mt_tensor *pos = vit_pos_embed(tr, g, th, images);
     /* (hidden_states + pos_embeds).to(input_dtype) */
     h = h && pos ? mt_to(tr, mt_add(tr, h, pos), in_dt) : NULL;
-    mt_tensor *rpe = vit_rot_pos_emb(tr, g, mt_tr_child(tr, vis, "rotary_pos_emb"), images);
+    mt_tensor *rpe = vit_rot_pos_emb(tr, g, th, images);
     if (!h || !rpe) {
         mt_tr_leave(tr);
         return NULL;
@@ -480,31 +485,28 @@ static mt_tensor *vit_forward(mt_tracer *tr, qwen3_vl *g, mt_tensor *px, const m
     mt_tensor *sin = mt_unary(tr, MT_OP_SIN, emb);
     for (int i = 0; i < blocks->children.n && h; i++) {
         mt_module *B = blocks->children.items[i];
-        mt_tr_enter(tr, B);
-        mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, B, "norm1"), h);
-        a = mt_qwen_vit_attn(tr, v, mt_tr_child(tr, B, "attn"), a, cos, sin, v->patches);
-        h = a ? mt_add(tr, h, a) : NULL;
-        mt_module *mlp = mt_tr_child(tr, B, "mlp");
-        mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, B, "norm2"), h);
-        if (mlp && f) {
-            mt_tr_enter(tr, mlp);
-            f = mt_tr_call(tr, mt_tr_child(tr, mlp, "linear_fc1"), f);
-            f = mt_act_forward(tr, mt_tr_child(tr, mlp, "act_fn"), f);
-            f = mt_tr_call(tr, mt_tr_child(tr, mlp, "linear_fc2"), f);
-            mt_tr_leave(tr);
+        const mt_qwen_vit_block_h *bh = MT_BOUND(tr, B, mt_qwen_vit_block_h);
+        if (!bh) {
+            h = NULL;
+            break;
         }
+        mt_tr_enter(tr, B);
+        mt_tensor *a = mt_tr_call(tr, bh->norm1, h);
+        a = mt_qwen_vit_attn(tr, v, bh->attn, a, cos, sin, v->patches);
+        h = a ? mt_add(tr, h, a) : NULL;
+        mt_tensor *f = mt_tr_call(tr, bh->norm2, h);
+        f = f ? mt_fc_mlp_forward(tr, bh->mlp, f) : NULL;
         h = f ? mt_add(tr, h, f) : NULL;
         mt_tr_leave(tr);
         /* deepstack_merger_list[deepstack_visual_indexes.index(layer_num)](hidden_states), appended in block
          * order (a block listed twice: its first merger, once) */
         for (int j = 0; j < g->n_deepstack && h; j++) {
             if (g->deepstack[j] != i) continue;
-            g->ds_feats[g->n_feats++] = merger_forward(tr, v, mt_tr_child(tr, dl, mt_sprintf(tr->ctx, "%d", j)), h,
-                                                       true);
+            g->ds_feats[g->n_feats++] = merger_forward(tr, v, dl->children.items[j], h, true);
             break;
         }
     }
-    h = merger_forward(tr, v, mt_tr_child(tr, vis, "merger"), h, false);
+    h = merger_forward(tr, v, th->merger, h, false);
     mt_tr_leave(tr);
     return h;
 }
