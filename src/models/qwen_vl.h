@@ -59,4 +59,28 @@ mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, const mt_qw
 mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_tensor *x, mt_tensor *cos,
                             mt_tensor *sin, int64_t chunk);
 
+/* Qwen3-VL's vision tower (qwen3_vl.c defines it), which Qwen3.5's wrapper (qwen3_5.c) composes without
+ * its deepstack mergers: Conv3d patches with a bias, the learned position table interpolated to the
+ * fixed grid, 2-D rotary, LayerNorm blocks with the GELU MLP, the patch merger. */
+typedef struct mt_qwen3_vit {
+    qwen_vit v;
+    const char *cls;    /* class prefix: "Qwen3VL", "Qwen3_5", "Qwen3_5Moe" (set before reading) */
+    bool deepstack_on;  /* deepstack_visual_indexes read and its mergers built (Qwen3-VL; set before reading) */
+    bool cast_pos;      /* (hidden_states + pos_embeds).to(input dtype) (Qwen3-VL) rather than the bare sum */
+    int64_t grid;       /* num_grid_per_side */
+    int64_t pos_num;    /* num_position_embeddings */
+    int64_t *deepstack; /* deepstack_visual_indexes, in the config's order (below the built depth) */
+    int n_deepstack;    /* entries of deepstack_visual_indexes (mergers built) */
+    mt_module *visual;  /* set by the caller to mt_qwen3_vit_build's result */
+    mt_tensor **ds_feats; /* the deepstack features in the order the blocks give them (while tracing) */
+    int n_feats;
+} mt_qwen3_vit;
+/* The vision config c (m->cfg is c while it runs; --layers cuts the depth): Qwen3VLVisionConfig's defaults. */
+mt_status mt_qwen3_vit_read(mt_model *m, mt_config *c, mt_qwen3_vit *t);
+/* The tower `visual` under parent, its handles bound. */
+mt_module *mt_qwen3_vit_build(mt_model *m, mt_qwen3_vit *t, mt_module *parent);
+/* Its forward (pixel_values, grid_thw) on the fixed grid: the merged features [images * tokens, out_hidden];
+ * the deepstack features into t->ds_feats. */
+mt_tensor *mt_qwen3_vit_forward(mt_tracer *tr, mt_qwen3_vit *t, mt_tensor *px, const mt_sym *images);
+
 #endif
