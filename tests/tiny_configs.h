@@ -228,6 +228,34 @@ static const tiny_config tiny_configs[] = {
                          "\"linear_conv_kernel_dim\": 4, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
                          "\"moe_intermediate_size\": 32, \"shared_expert_intermediate_size\": 48, " TINY_DIMS "}",
      256, 126704},
+    /* Qwen3_5ForConditionalGeneration (modeling_qwen3_5.py): the language model is qwen3_5_text's 107632 (lm_head
+     * untied: the top-level tie_word_embeddings absent, false), names under model.language_model, its rotary
+     * over int(16 * 0.5) = 8 channels (4 frequencies, mrope_section [2, 1, 1] interleaved: height at 1, width at
+     * 2); the vision tower is qwen3_vl's above without the deepstack mergers: 800 + 512 + 2*8544 + 24832 =
+     * 43232. 107632 + 43232 */
+    {"qwen3_5", "{\"model_type\": \"qwen3_5\", \"image_token_id\": 255, \"text_config\": {\"model_type\": "
+                "\"qwen3_5_text\", \"head_dim\": 16, \"rope_parameters\": {\"rope_type\": \"default\", "
+                "\"rope_theta\": 10000000, \"partial_rotary_factor\": 0.5, \"mrope_interleaved\": true, "
+                "\"mrope_section\": [2, 1, 1]}, \"layer_types\": [\"linear_attention\", \"full_attention\"], "
+                "\"linear_num_key_heads\": 2, \"linear_num_value_heads\": 4, \"linear_key_head_dim\": 8, "
+                "\"linear_value_head_dim\": 8, \"linear_conv_kernel_dim\": 4, " TINY_DIMS "}, "
+                "\"vision_config\": {\"depth\": 2, \"hidden_size\": 32, \"intermediate_size\": 64, "
+                "\"num_heads\": 2, \"patch_size\": 2, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2, "
+                "\"out_hidden_size\": 64, \"num_position_embeddings\": 16}}",
+     256, 150864},
+    /* Qwen3_5MoeForConditionalGeneration: qwen3_5_moe_text's 126704 and the same tower's 43232 */
+    {"qwen3_5_moe", "{\"model_type\": \"qwen3_5_moe\", \"image_token_id\": 255, \"text_config\": "
+                    "{\"model_type\": \"qwen3_5_moe_text\", \"head_dim\": 16, \"rope_parameters\": {\"rope_type\": "
+                    "\"default\", \"rope_theta\": 10000000, \"partial_rotary_factor\": 0.5, "
+                    "\"mrope_interleaved\": true, \"mrope_section\": [2, 1, 1]}, \"layer_types\": "
+                    "[\"linear_attention\", \"full_attention\"], \"linear_num_key_heads\": 2, "
+                    "\"linear_num_value_heads\": 4, \"linear_key_head_dim\": 8, \"linear_value_head_dim\": 8, "
+                    "\"linear_conv_kernel_dim\": 4, \"num_experts\": 4, \"num_experts_per_tok\": 2, "
+                    "\"moe_intermediate_size\": 32, \"shared_expert_intermediate_size\": 48, " TINY_DIMS "}, "
+                    "\"vision_config\": {\"depth\": 2, \"hidden_size\": 32, \"intermediate_size\": 64, "
+                    "\"num_heads\": 2, \"patch_size\": 2, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2, "
+                    "\"out_hidden_size\": 64, \"num_position_embeddings\": 16}}",
+     256, 169936},
     /* JambaForCausalLM, layer 0 Mamba + MoE (expert_layer_offset 0), layer 1 attention + dense MLP
      * (attn_layer_period 2, offset 1); mixer (modeling_jamba.py JambaMambaMixer): intermediate 2*64 = 128,
      * dt_rank ceil(64/16) = 4; conv1d 128*1*4 + 128 = 640, in_proj 64*256 16384, x_proj 128*(4+2*8) 2560,

@@ -101,8 +101,8 @@ MT_API mt_tensor *mt_tr_call(mt_tracer *tr, mt_module *leaf, mt_tensor *x);
  * 'model.layers.0.self_attn' (LlamaAttention) has no bound mt_attn_h"); a
  * NULL m returns NULL without a new error. */
 MT_API void *mt_tr_bound(mt_tracer *tr, const mt_module *m, const mt_handle_kind *kind);
-/* The child `name` of m for a forward that needs it (kept for forwards not
- * yet reading handles; a converted forward reads mt_tr_bound): NULL and an error naming
+/* The child `name` of m for a forward that needs it (kept for family code
+ * written before handles; the families in the tree read mt_tr_bound): NULL and an error naming
  * the path when it is missing ("module 'model.layers.0.self_attn'
  * (LlamaAttention) has no child 'q_proj'"). A NULL m returns NULL without a new
  * error (the lookup that gave it failed first). Optional children are asked

@@ -265,44 +265,55 @@ static mt_module *vit_build(mt_model *m, qwen_vl *g) {
     mt_dtype dt = v->dtype;
     mt_device dev = MT_DEVICE_CPU;
     mt_module *vis = mt_module_new(ctx, m->root, "visual", "Qwen2_5_VisionTransformerPretrainedModel");
-    if (!vis || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen2_5_VisionPatchEmbed", false)) return NULL;
-    mt_module *rot = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen2_5_VisionRotaryEmbedding");
+    mt_qwen_vit_h *th = vis ? MT_BIND(ctx, vis, mt_qwen_vit_h) : NULL;
+    if (!th || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen2_5_VisionPatchEmbed", false, th)) return NULL;
+    mt_module *rot = th->rotary = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen2_5_VisionRotaryEmbedding");
     int64_t nf = v->head_dim / 4; /* arange(0, head_dim // 2, 2) */
-    if (!rot || !mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)) return NULL;
-    mt_module *blocks = mt_module_new(ctx, vis, "blocks", "ModuleList");
+    if (!rot || !(th->inv_freq = mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)))
+        return NULL;
+    mt_module *blocks = th->blocks = mt_module_new(ctx, vis, "blocks", "ModuleList");
     if (!blocks) return NULL;
     for (int64_t i = 0; i < v->depth; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
         mt_module *B = mt_module_new(ctx, blocks, idx, "Qwen2_5_VLVisionBlock");
-        if (!B || !mt_dec_rms_norm(m, B, "norm1", &g->vspec, v->hidden) ||
-            !mt_dec_rms_norm(m, B, "norm2", &g->vspec, v->hidden))
+        mt_qwen_vit_block_h *bh = B ? MT_BIND(ctx, B, mt_qwen_vit_block_h) : NULL;
+        if (!bh || !(bh->norm1 = mt_dec_rms_norm(m, B, "norm1", &g->vspec, v->hidden)) ||
+            !(bh->norm2 = mt_dec_rms_norm(m, B, "norm2", &g->vspec, v->hidden)))
             return NULL;
-        mt_module *at = mt_module_new(ctx, B, "attn", "Qwen2_5_VLVisionAttention");
-        if (!at) return NULL;
+        mt_module *at = bh->attn = mt_module_new(ctx, B, "attn", "Qwen2_5_VLVisionAttention");
+        mt_attn_h *ah = at ? MT_BIND(ctx, at, mt_attn_h) : NULL;
+        if (!ah) return NULL;
         mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
         mt_module_attr(ctx, at, "full_attention", mt_a_bool(v->full[i]));
-        if (!mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev) ||
-            !mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev) ||
-            !mt_dec_gated_mlp(m, &g->vspec, B, "mlp", "Qwen2_5_VLMLP", v->intermediate))
+        if (!(ah->qkv = mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev)) ||
+            !(ah->o = mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev)) ||
+            !(bh->mlp = mt_dec_gated_mlp(m, &g->vspec, B, "mlp", "Qwen2_5_VLMLP", v->intermediate)))
             return NULL;
     }
-    mt_module *mg = mt_module_new(ctx, vis, "merger", "Qwen2_5_VLPatchMerger");
-    if (!mg || !mt_dec_rms_norm(m, mg, "ln_q", &g->vspec, v->hidden)) return NULL;
+    mt_module *mg = th->merger = mt_module_new(ctx, vis, "merger", "Qwen2_5_VLPatchMerger");
+    mt_qwen_vit_merger_h *mgh = mg ? MT_BIND(ctx, mg, mt_qwen_vit_merger_h) : NULL;
+    if (!mgh || !(mgh->norm = mt_dec_rms_norm(m, mg, "ln_q", &g->vspec, v->hidden))) return NULL;
     int64_t mh = v->hidden * v->merge * v->merge;
-    mt_module *seq = mt_module_new(ctx, mg, "mlp", "Sequential");
-    if (!seq || !mt_nn_linear(ctx, seq, "0", mh, mh, true, dt, dev) || !mt_nn_act(ctx, seq, "1", "GELU") ||
-        !mt_nn_linear(ctx, seq, "2", mh, v->out_hidden, true, dt, dev))
+    mt_module *seq = mgh->seq = mt_module_new(ctx, mg, "mlp", "Sequential");
+    if (!seq || !(mgh->fc1 = mt_nn_linear(ctx, seq, "0", mh, mh, true, dt, dev)) ||
+        !(mgh->act = mt_nn_act(ctx, seq, "1", "GELU")) ||
+        !(mgh->fc2 = mt_nn_linear(ctx, seq, "2", mh, v->out_hidden, true, dt, dev)))
         return NULL;
     return vis;
 }
 
 /* ---- pieces Qwen3-VL's tower shares (qwen_vl.h) ------------------------------------ */
 
-mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias) {
+const mt_handle_kind mt_qwen_vit_h_kind = {"mt_qwen_vit_h"};
+const mt_handle_kind mt_qwen_vit_block_h_kind = {"mt_qwen_vit_block_h"};
+const mt_handle_kind mt_qwen_vit_merger_h_kind = {"mt_qwen_vit_merger_h"};
+
+mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias,
+                                       mt_qwen_vit_h *th) {
     mt_ctx *ctx = m->ctx;
-    mt_module *pe = mt_module_new(ctx, vis, "patch_embed", cls);
-    mt_module *conv = pe ? mt_module_new(ctx, pe, "proj", "Conv3d") : NULL;
+    mt_module *pe = th->patch_embed = mt_module_new(ctx, vis, "patch_embed", cls);
+    mt_module *conv = pe ? th->proj = mt_module_new(ctx, pe, "proj", "Conv3d") : NULL;
     if (!conv) return NULL;
     int64_t k[3] = {v->temporal, v->patch, v->patch}, zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
     mt_module_attr(ctx, conv, "in_channels", mt_a_int(v->channels));
@@ -313,13 +324,13 @@ mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_v
     mt_module_attr(ctx, conv, "dilation", mt_a_ints(ctx, one, 3));
     mt_module_attr(ctx, conv, "groups", mt_a_int(1));
     int64_t ws[5] = {v->hidden, v->channels, v->temporal, v->patch, v->patch};
-    if (!mt_param_new(ctx, conv, "weight", v->dtype, MT_DEVICE_CPU, 5, ws)) return NULL;
-    if (bias && !mt_param_new(ctx, conv, "bias", v->dtype, MT_DEVICE_CPU, 1, &v->hidden)) return NULL;
+    if (!(th->proj_w = mt_param_new(ctx, conv, "weight", v->dtype, MT_DEVICE_CPU, 5, ws))) return NULL;
+    if (bias && !(th->proj_b = mt_param_new(ctx, conv, "bias", v->dtype, MT_DEVICE_CPU, 1, &v->hidden))) return NULL;
     return pe;
 }
 
-mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, mt_module *pe, mt_tensor *px) {
-    mt_module *conv = pe ? mt_tr_child(tr, pe, "proj") : NULL;
+mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, const mt_qwen_vit_h *th, mt_tensor *px) {
+    mt_module *pe = th->patch_embed, *conv = th->proj;
     if (!conv || !px) return NULL;
     /* view(-1, C, T, P, P), proj(x.to(dtype=proj.weight.dtype)).view(-1, embed_dim) */
     mt_tr_enter(tr, pe);
@@ -328,8 +339,8 @@ mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, mt_module *
     x = x ? mt_tr_op1(tr, MT_OP_TO, (mt_arg[]){mt_a_tensor(x)}, 1, (mt_kwarg[]){{"dtype", mt_a_dtype(v->dtype)}}, 1)
           : NULL;
     mt_tr_enter(tr, conv);
-    mt_tensor *w = mt_tr_get_attr(tr, mt_tr_param(tr, conv, "weight"));
-    mt_param *bp = mt_module_param(conv, "bias");
+    mt_tensor *w = mt_tr_get_attr(tr, th->proj_w);
+    mt_param *bp = th->proj_b;
     mt_tensor *b = bp ? mt_tr_get_attr(tr, bp) : NULL;
     mt_tensor *h = w && x && (b || !bp)
                        ? mt_tr_op1(tr, MT_OP_CONV3D,
@@ -350,7 +361,7 @@ mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, mt_module *
 /* ---- the vision forward ---------------------------------------------------------- */
 
 /* rot_pos_emb for the fixed grid: [images * side^2, head_dim / 2] (float32). */
-static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen_vl *g, mt_module *rot, const mt_sym *images) {
+static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen_vl *g, const mt_qwen_vit_h *th, const mt_sym *images) {
     const qwen_vit *v = &g->vision;
     int64_t s = v->side, mg = v->merge;
     const mt_sym *grid[4] = {K(tr, s / mg), K(tr, mg), K(tr, s / mg), K(tr, mg)};
@@ -380,8 +391,8 @@ static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen_vl *g, mt_module *ro
     pos = pos ? mt_tr_op1(tr, MT_OP_REPEAT, (mt_arg[]){mt_a_tensor(pos), mt_a_dim(images), mt_a_int(1)}, 3, NULL, 0)
               : NULL;
     /* self.rotary_pos_emb(max_grid_size): seq = arange(side, dtype=float32); torch.outer(seq, inv_freq) */
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_tr_enter(tr, th->rotary);
+    mt_tensor *inv = mt_tr_get_attr(tr, th->inv_freq);
     mt_tensor *sq = mt_tr_op1(tr, MT_OP_ARANGE, (mt_arg[]){mt_a_int(s)}, 1,
                               (mt_kwarg[]){{"dtype", mt_a_dtype(MT_FLOAT32)}}, 1);
     mt_tensor *full = sq && inv ? mt_tr_op1(tr, MT_OP_OUTER, (mt_arg[]){mt_a_tensor(sq), mt_a_tensor(inv)}, 2, NULL, 0)
@@ -419,8 +430,10 @@ mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_
                             mt_tensor *sin, int64_t chunk) {
     if (!x) return NULL;
     const mt_sym *seq = x->shape[0];
+    const mt_attn_h *ah = MT_BOUND(tr, at, mt_attn_h);
+    if (!ah) return NULL;
     mt_tr_enter(tr, at);
-    mt_tensor *qkv = mt_tr_call(tr, mt_tr_child(tr, at, "qkv"), x);
+    mt_tensor *qkv = mt_tr_call(tr, ah->qkv, x);
     const mt_sym *r4[4] = {seq, K(tr, 3), K(tr, v->heads), NULL};
     qkv = mt_reshape(tr, qkv, 4, r4);
     static const int64_t p4[4] = {1, 0, 2, 3};
@@ -450,7 +463,7 @@ mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_
     mt_tensor *o = mt_attn_forward(tr, impl, q, k, val, NULL, &aa);
     const mt_sym *flat[2] = {seq, NULL};
     o = mt_contiguous(tr, mt_reshape(tr, o, 2, flat));
-    o = mt_tr_call(tr, mt_tr_child(tr, at, "proj"), o);
+    o = mt_tr_call(tr, ah->o, o);
     mt_tr_leave(tr);
     return o;
 }
@@ -459,13 +472,13 @@ mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_
 static mt_tensor *vit_forward(mt_tracer *tr, const qwen_vl *g, mt_tensor *px, const mt_sym *images) {
     const qwen_vit *v = &g->vision;
     mt_module *vis = g->visual;
-    mt_module *pe = mt_tr_child(tr, vis, "patch_embed");
-    mt_module *blocks = mt_tr_child(tr, vis, "blocks");
-    if (!pe || !blocks || !px) return NULL;
+    const mt_qwen_vit_h *th = MT_BOUND(tr, vis, mt_qwen_vit_h);
+    if (!th || !px) return NULL;
+    mt_module *blocks = th->blocks;
     int64_t unit = v->merge * v->merge;
     mt_tr_enter(tr, vis);
-    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, pe, px);
-    mt_tensor *rpe = vit_rot_pos_emb(tr, g, mt_tr_child(tr, vis, "rotary_pos_emb"), images);
+    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, th, px);
+    mt_tensor *rpe = vit_rot_pos_emb(tr, g, th, images);
     mt_tensor *widx = vit_window_index(tr, g, images);
     if (!h || !rpe || !widx) {
         mt_tr_leave(tr);
@@ -489,29 +502,33 @@ static mt_tensor *vit_forward(mt_tracer *tr, const qwen_vl *g, mt_tensor *px, co
     int64_t win_patches = v->win * v->merge * v->win * v->merge;
     for (int i = 0; i < blocks->children.n && h; i++) {
         mt_module *B = blocks->children.items[i];
+        const mt_qwen_vit_block_h *bh = MT_BOUND(tr, B, mt_qwen_vit_block_h);
+        if (!bh) {
+            h = NULL;
+            break;
+        }
         mt_tr_enter(tr, B);
         mt_tensor *res = h;
-        mt_tensor *a = mt_dec_rms_forward(tr, mt_tr_child(tr, B, "norm1"), h);
-        a = mt_qwen_vit_attn(tr, v, mt_tr_child(tr, B, "attn"), a, cos, sin, v->full[i] ? v->patches : win_patches);
+        mt_tensor *a = mt_dec_rms_forward(tr, bh->norm1, h);
+        a = mt_qwen_vit_attn(tr, v, bh->attn, a, cos, sin, v->full[i] ? v->patches : win_patches);
         h = mt_add(tr, res, a);
         res = h;
-        mt_tensor *f = mt_dec_rms_forward(tr, mt_tr_child(tr, B, "norm2"), h);
-        f = mt_dec_mlp_forward(tr, mt_tr_child(tr, B, "mlp"), f, &g->vspec);
+        mt_tensor *f = mt_dec_rms_forward(tr, bh->norm2, h);
+        f = mt_dec_mlp_forward(tr, bh->mlp, f, &g->vspec);
         h = mt_add(tr, res, f);
         mt_tr_leave(tr);
     }
     /* merger: mlp(ln_q(x).view(-1, hidden * unit)) */
-    mt_module *mg = mt_tr_child(tr, vis, "merger");
-    mt_module *sq = mg ? mt_tr_child(tr, mg, "mlp") : NULL;
-    if (mg && sq) {
-        mt_tr_enter(tr, mg);
-        h = mt_dec_rms_forward(tr, mt_tr_child(tr, mg, "ln_q"), h);
+    const mt_qwen_vit_merger_h *mh = MT_BOUND(tr, th->merger, mt_qwen_vit_merger_h);
+    if (mh && h) {
+        mt_tr_enter(tr, th->merger);
+        h = mt_dec_rms_forward(tr, mh->norm, h);
         const mt_sym *mv[2] = {NULL, K(tr, v->hidden * unit)};
         h = mt_view(tr, h, 2, mv);
-        mt_tr_enter(tr, sq);
-        h = mt_tr_call(tr, mt_tr_child(tr, sq, "0"), h);
-        h = mt_tr_call(tr, mt_tr_child(tr, sq, "1"), h);
-        h = mt_tr_call(tr, mt_tr_child(tr, sq, "2"), h);
+        mt_tr_enter(tr, mh->seq);
+        h = mt_tr_call(tr, mh->fc1, h);
+        h = mt_tr_call(tr, mh->act, h);
+        h = mt_tr_call(tr, mh->fc2, h);
         mt_tr_leave(tr);
         mt_tr_leave(tr);
     } else {

@@ -1,9 +1,8 @@
 /* Qwen3.5 (qwen3_5_text: Qwen3_5ForCausalLM, dense) and Qwen3.5-MoE
- * (qwen3_5_moe_text: Qwen3_5MoeForCausalLM). The released checkpoints are the
- * multimodal Qwen3_5ForConditionalGeneration / Qwen3_5MoeForConditionalGeneration
- * (model_type qwen3_5 / qwen3_5_moe), traced as their language model from
- * text_config with a note that the vision tower is not included (src/model.c,
- * the MULTIMODAL table). Read at the source: transformers,
+ * (qwen3_5_moe_text: Qwen3_5MoeForCausalLM), and the released checkpoints' whole
+ * multimodal models Qwen3_5ForConditionalGeneration / Qwen3_5MoeForConditionalGeneration
+ * (model_type qwen3_5 / qwen3_5_moe; --text-only traces their language model from
+ * text_config, src/model.c's MULTIMODAL table). Read at the source: transformers,
  * src/transformers/models/qwen3_5/{modular,modeling,configuration}_qwen3_5.py
  * and qwen3_5_moe/{modular,configuration}_qwen3_5_moe.py (the stored mirror's
  * versions of 2026: v5, rope_parameters).
@@ -48,7 +47,23 @@
  * (position_ids arange(seq) expanded to the 3 rotary rows, all equal) gives the
  * 1-D rotary's cos/sin, which is what is recorded (no interleaving nodes);
  * position_ids is arange(seq)[None] (the 4-row text/rotary split is not
- * recorded). The vision tower (Qwen3-VL's without deepstack) is not built. The
+ * recorded).
+ *
+ * The whole model (read at modeling_qwen3_5.py of the stored mirror commit d8c1e2844cbf, the
+ * generation of qwen3_vl.c's source: rot_pos_emb with block_rows, fast_pos_embed_interpolate):
+ * Qwen3_5Model holds visual (Qwen3_5VisionModel: Qwen3-VL's tower without deepstack_merger_list,
+ * composed from qwen3_vl.c through qwen_vl.h; its forward adds pos_embeds without Qwen3-VL's
+ * .to(input dtype)) and language_model; lm_head beside model, tied when the top-level
+ * tie_word_embeddings says so. Its forward: the token embedding, the tower's merged features
+ * .to(inputs_embeds.dtype) scattered where input_ids == image_token_id, then the language model
+ * with position_ids [3, batch, seq] as an input (get_rope_index's result, as for Qwen3-VL; a
+ * 3-row position_ids gives text_position_ids = position_ids[0], read only by the mask functions,
+ * not recorded): Qwen3_5TextRotaryEmbedding's interleaved M-RoPE (apply_interleaved_mrope, as
+ * Qwen3-VL's: caps.mrope_interleaved) over the rotary_dim / 2 partial frequencies, then the
+ * attention's partial rotary as in the text model. No deepstack adds. Each image is traced at the
+ * position table's grid (docs/cli.md, Multimodal models). The newer generation of the file
+ * (009e78d6e89f: an axial vision rotary module, get_vision_interpolation_indices_and_weights,
+ * 4-row position_ids) records other ops and is not what is traced here. The
  * checkpoints' multi-token-prediction layer (mtp.*) is not part of the model
  * transformers builds (_keys_to_ignore_on_load_unexpected) and not built here. */
 #include <string.h>
@@ -56,6 +71,18 @@
 #include <jansson.h>
 
 #include "qwen3_next.h"
+#include "qwen_vl.h"
+
+/* The whole model's (qwen3_5, qwen3_5_moe): Qwen3-Next's hooks read mm->fam as the mt_qnext, its first member. */
+typedef struct q35 {
+    mt_qnext q;
+    mt_qwen3_vit t;   /* the vision tower (qwen3_vl.c's, without deepstack) */
+    int64_t mrope[3]; /* rope_parameters.mrope_section */
+    int64_t image_token;
+    bool tie;         /* the top-level tie_word_embeddings (Qwen3_5Config's own field) */
+    mt_module *model; /* Qwen3_5Model: visual, language_model */
+    mt_tensor *position_ids, *pixel_values; /* the trace's inputs */
+} q35;
 
 static const mt_dec_names qwen3_5_names = {
     "Qwen3_5TextModel", "Qwen3_5DecoderLayer", "Qwen3_5Attention", "Qwen3_5MLP", "Qwen3_5RMSNorm",
@@ -102,9 +129,65 @@ static mt_status read_rope(mt_model *m, mt_dec_spec *s) {
     return MT_OK;
 }
 
-static mt_status build(mt_model *m, bool moe) {
+/* rope_parameters.mrope_section (Qwen3_5TextRotaryEmbedding's .get default [11, 11, 10]): three positive ints
+ * whose interleaved channels range(i, 3 * section[i], 3) for i = 1, 2 fall in the rotary_dim / 2 frequencies
+ * (Python's slice stops at the end, the recorded scatter_ index does not: Qwen3.5's [11, 11, 10] over 32
+ * frequencies writes height channels 1..31, its slice's stop 33 past the end). */
+static mt_status read_mrope(mt_model *m, mt_dec_spec *s, q35 *w) {
+    mt_config *c = m->cfg;
+    const char *f = "rope_parameters.mrope_section";
+    w->mrope[0] = 11, w->mrope[1] = 11, w->mrope[2] = 10;
+    json_t *ms = mt_config_json(c, f);
+    if (ms && !json_is_null(ms)) {
+        if (!json_is_array(ms) || json_array_size(ms) != 3)
+            return mt_config_error(c, f, "expected a list of 3 positive ints (temporal, height, width channels)");
+        for (int i = 0; i < 3; i++) {
+            json_t *v = json_array_get(ms, (size_t)i);
+            if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > MT_MAX_HIDDEN)
+                return mt_config_error(c, f, "entry %d: expected a positive int", i);
+            w->mrope[i] = json_integer_value(v);
+        }
+    }
+    for (int i = 1; i < 3; i++) {
+        int64_t last = i + 3 * ((3 * w->mrope[i] - i - 1) / 3); /* range(i, 3 * section[i], 3)[-1] */
+        if (last >= s->rotary_dim / 2)
+            return mt_config_error(c, f,
+                                   "mrope_section[%d] = %lld: its interleaved channel %lld is past the %lld rotary "
+                                   "frequencies (head_dim x partial_rotary_factor / 2)",
+                                   i, (long long)w->mrope[i], (long long)last, (long long)(s->rotary_dim / 2));
+    }
+    s->caps.mrope_section = w->mrope;
+    s->caps.mrope_interleaved = true;
+    return MT_OK;
+}
+
+static q35 *q35_of(const mt_dec_spec *s) { return (q35 *)((const mt_moe_model *)s->ext)->fam; }
+
+/* Qwen3_5Model.forward's image path: get_image_features (the tower on pixel_values), torch.cat(...)
+ * .to(inputs_embeds.dtype), get_placeholder_mask (input_ids == image_token_id, unsqueeze(-1), expand_as),
+ * inputs_embeds.masked_scatter. The split and the cat over the images are one tensor (not recorded). */
+static mt_tensor *q35_merge(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *ids, mt_tensor *embeds) {
+    q35 *w = q35_of(s);
+    if (!embeds || !w->pixel_values) return NULL;
+    const mt_sym *images = mt_model_input_dim(m, "images");
+    mt_tensor *feat = mt_qwen3_vit_forward(tr, &w->t, w->pixel_values, images);
+    feat = mt_to(tr, feat, embeds->dtype);
+    mt_tensor *mask = mt_image_token_mask(tr, ids, w->image_token, embeds);
+    return mt_masked_scatter(tr, embeds, mask, feat);
+}
+
+/* position_ids [3, batch, seq] is the graph input (get_rope_index's result). */
+static mt_tensor *q35_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *cache_pos,
+                                   mt_tensor *h) {
+    (void)tr, (void)m, (void)cache_pos, (void)h;
+    return q35_of(s)->position_ids;
+}
+
+/* The language model from m->cfg (its text_config): under a new model module `model`, or, for the whole
+ * model (w), under w->model beside the tower, with interleaved M-RoPE over the position_ids input. */
+static mt_status build(mt_model *m, bool moe, q35 *w) {
     mt_moe_model *mm = mt_moe_model_new(m);
-    mt_qnext *q = mt_alloc(m->ctx, sizeof *q);
+    mt_qnext *q = w ? &w->q : mt_alloc(m->ctx, sizeof *q);
     if (!mm || !q) return mt_ctx_status(m->ctx);
     mm->fam = q;
     mt_dec_spec *s = &mm->dec;
@@ -147,8 +230,14 @@ static mt_status build(mt_model *m, bool moe) {
     s->caps.norm = MT_NORM_RMS_GEMMA;
     s->names.attn_alt = "linear_attn";
     s->names.model = "language_model";
-    s->model_parent = mt_module_new(m->ctx, m->root, "model", moe ? "Qwen3_5MoeModel" : "Qwen3_5Model");
+    s->model_parent = w ? w->model : mt_module_new(m->ctx, m->root, "model", moe ? "Qwen3_5MoeModel" : "Qwen3_5Model");
     if (!s->model_parent) return mt_ctx_status(m->ctx);
+    if (w) {
+        if (read_mrope(m, s, w) != MT_OK) return mt_ctx_status(m->ctx);
+        s->tie_embeddings = w->tie;
+        s->hooks.merge_embeds = q35_merge;
+        s->hooks.position_ids = q35_position_ids;
+    }
     s->hooks.build_attn = mt_qnext_build_attn;
     s->hooks.build_mlp = mt_qnext_build_mlp;
     s->hooks.mlp_forward = mt_moe_mlp_forward;
@@ -166,8 +255,8 @@ static mt_status build(mt_model *m, bool moe) {
     return MT_OK;
 }
 
-static mt_status qwen3_5_build(mt_model *m) { return build(m, false); }
-static mt_status qwen3_5_moe_build(mt_model *m) { return build(m, true); }
+static mt_status qwen3_5_build(mt_model *m) { return build(m, false, NULL); }
+static mt_status qwen3_5_moe_build(mt_model *m) { return build(m, true, NULL); }
 
 static mt_status qwen3_5_forward(mt_model *m, mt_tracer *tr) {
     mt_moe_model *mm = m->family;
@@ -190,4 +279,125 @@ const mt_arch mt_arch_qwen3_5_moe_text = {
     .build = qwen3_5_moe_build,
     .forward = qwen3_5_forward,
     .totals = mt_moe_totals,
+};
+
+/* ---- the whole model (qwen3_5, qwen3_5_moe; see the header) ------------------------------ */
+static mt_status whole_build(mt_model *m, bool moe) {
+    mt_ctx *ctx = m->ctx;
+    q35 *w = mt_alloc(ctx, sizeof *w);
+    if (!w) return mt_ctx_status(ctx);
+    const char *wrapper = moe ? "Qwen3_5MoeConfig" : "Qwen3_5Config";
+    mt_config *top = m->cfg;
+    mt_config *vc = mt_config_sub(top, "vision_config");
+    mt_config *tc = mt_config_sub(top, "text_config");
+    if (!vc) return mt_config_error(top, "vision_config", "expected a vision_config object (%s)", wrapper);
+    if (!tc) return mt_config_error(top, "text_config", "expected a text_config object (%s)", wrapper);
+    if (!mt_config_int(top, "image_token_id", 248056, &w->image_token) ||
+        !mt_config_bool(top, "tie_word_embeddings", false, &w->tie))
+        return mt_ctx_status(ctx);
+    /* the tower first: --layers (m->num_layers) still holds the request */
+    w->t.cls = moe ? "Qwen3_5Moe" : "Qwen3_5";
+    m->cfg = vc;
+    mt_status st = mt_qwen3_vit_read(m, vc, &w->t);
+    m->cfg = top;
+    if (st != MT_OK) return mt_ctx_status(ctx);
+    w->model = mt_module_new(ctx, m->root, "model", moe ? "Qwen3_5MoeModel" : "Qwen3_5Model");
+    if (!w->model) return mt_ctx_status(ctx);
+    m->cfg = vc;
+    w->t.visual = mt_qwen3_vit_build(m, &w->t, w->model);
+    m->cfg = tc;
+    st = w->t.visual ? build(m, moe, w) : mt_ctx_status(ctx);
+    m->cfg = top;
+    if (st != MT_OK) return mt_ctx_status(ctx);
+    mt_moe_model *mm = m->family;
+    const qwen_vit *v = &w->t.v;
+    if (v->out_hidden != mm->dec.hidden)
+        return mt_config_error(vc, "out_hidden_size",
+                               "%lld, expected the language model's hidden_size %lld: the merged image features "
+                               "replace token embeddings",
+                               (long long)v->out_hidden, (long long)mm->dec.hidden);
+    if (w->image_token < 0 || w->image_token >= mm->dec.vocab)
+        return mt_config_error(top, "image_token_id", "image token %lld outside the vocabulary (%lld)",
+                               (long long)w->image_token, (long long)mm->dec.vocab);
+    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
+    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
+    mt_model_info(m, "vision_depth", mt_a_int(v->depth));
+    mt_model_info(m, "vision_num_heads", mt_a_int(v->heads));
+    mt_model_info(m, "patch_size", mt_a_int(v->patch));
+    mt_model_info(m, "temporal_patch_size", mt_a_int(v->temporal));
+    mt_model_info(m, "spatial_merge_size", mt_a_int(v->merge));
+    mt_model_info(m, "image_side_patches", mt_a_int(v->side));
+    mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
+    mt_model_info(m, "image_token_id", mt_a_int(w->image_token));
+    const char *fixed = mt_sprintf(ctx,
+                                   "each image is traced as one %lld x %lld px frame pair (the position table's %lld x "
+                                   "%lld patch grid, %lld image tokens); position_ids [3, batch, seq] "
+                                   "(get_rope_index's result) is an input (docs/cli.md, Multimodal models)",
+                                   (long long)(v->side * v->patch), (long long)(v->side * v->patch),
+                                   (long long)v->side, (long long)v->side, (long long)v->tokens);
+    m->note = m->note ? mt_sprintf(ctx, "%s; %s", m->note, fixed) : fixed;
+    return MT_OK;
+}
+
+static mt_status qwen3_5_whole_build(mt_model *m) { return whole_build(m, false); }
+static mt_status qwen3_5_moe_whole_build(mt_model *m) { return whole_build(m, true); }
+
+static mt_status whole_forward(mt_model *m, mt_tracer *tr) {
+    mt_moe_model *mm = m->family;
+    q35 *w = q35_of(&mm->dec);
+    mt_ctx *ctx = m->ctx;
+    const mt_tensor *ids = m->inputs.items[0];
+    /* position_ids [3, batch, seq], then pixel_values, image_grid_thw (the forward's argument order) */
+    const mt_sym *pd[3] = {mt_sym_const(ctx, 3), ids->shape[0], ids->shape[1]};
+    w->position_ids = mt_tr_placeholder(tr, "position_ids", MT_INT64, 3, pd);
+    if (!w->position_ids || !mt_vec_push(ctx, &m->inputs, w->position_ids)) return mt_ctx_status(ctx);
+    const mt_sym *images = mt_image_count(m, w->t.v.tokens);
+    if (!images) return mt_ctx_status(ctx);
+    const mt_sym *rows = mt_sym_mul_const(ctx, images, w->t.v.patches);
+    if (!rows) return mt_ctx_status(ctx);
+    const mt_sym *px[2] = {rows, mt_sym_const(ctx, w->t.v.in_dim)};
+    w->pixel_values = mt_tr_placeholder(tr, "pixel_values", mm->dec.dtype, 2, px);
+    if (!w->pixel_values || !mt_vec_push(ctx, &m->inputs, w->pixel_values)) return mt_ctx_status(ctx);
+    /* image_grid_thw [images, 3]: every row (1, side, side), read only by the Python loops the trace turns
+     * into constants; it carries the image count */
+    const mt_sym *gd[2] = {images, mt_sym_const(ctx, 3)};
+    mt_tensor *grid = mt_tr_placeholder(tr, "image_grid_thw", MT_INT64, 2, gd);
+    if (!grid || !mt_vec_push(ctx, &m->inputs, grid)) return mt_ctx_status(ctx);
+    return mt_dec_forward(m, tr, &mm->dec);
+}
+
+/* mt_moe_totals (active parameters), and the language model alone (model.language_model.*, lm_head):
+ * mt_totals.text_params. */
+static mt_status whole_totals(const mt_model *m, mt_totals *t) {
+    if (mt_moe_totals(m, t) != MT_OK) return mt_ctx_status(m->ctx);
+    const mt_moe_model *mm = m->family;
+    const q35 *w = (const q35 *)mm->fam;
+    int64_t vis = 0;
+    if (!mt_params_under(m->ctx, w->t.visual, &vis)) return mt_ctx_status(m->ctx);
+    t->text_params = t->params - vis;
+    t->text_param_bytes = t->text_params * (int64_t)mt_dtype_size(mm->dec.dtype);
+    return MT_OK;
+}
+
+static const char *const qwen3_5_classes[] = {"Qwen3_5ForConditionalGeneration", NULL};
+static const char *const qwen3_5_moe_classes[] = {"Qwen3_5MoeForConditionalGeneration", NULL};
+
+const mt_arch mt_arch_qwen3_5 = {
+    .model_type = "qwen3_5",
+    .default_class = "Qwen3_5ForConditionalGeneration",
+    .example = "Qwen/Qwen3.5-9B",
+    .build = qwen3_5_whole_build,
+    .forward = whole_forward,
+    .totals = whole_totals,
+    .classes = qwen3_5_classes,
+};
+
+const mt_arch mt_arch_qwen3_5_moe = {
+    .model_type = "qwen3_5_moe",
+    .default_class = "Qwen3_5MoeForConditionalGeneration",
+    .example = "Qwen/Qwen3.5-35B-A3B",
+    .build = qwen3_5_moe_whole_build,
+    .forward = whole_forward,
+    .totals = whole_totals,
+    .classes = qwen3_5_moe_classes,
 };

@@ -77,6 +77,8 @@
 #include "qwen_vl.h"
 
 #define VIT_EPS 1e-6 /* nn.LayerNorm(..., eps=1e-6) in the blocks and mergers */
+/* A tower class name: the family's prefix and the class's own part ("Qwen3VL" "VisionBlock") */
+#define CLS(t, part) mt_sprintf(ctx, "%s%s", (t)->cls, part)
 
 static const mt_dec_names qwen3_vl_names = {
     "Qwen3VLTextModel", "Qwen3VLTextDecoderLayer", "Qwen3VLTextAttention", "Qwen3VLTextMLP", "Qwen3VLTextRMSNorm",
@@ -92,18 +94,12 @@ static const mt_dec_defaults qwen3_vl_defaults = {
 
 typedef struct qwen3_vl {
     mt_dec_spec text;
-    qwen_vit vision;
-    int64_t grid;       /* num_grid_per_side */
-    int64_t pos_num;    /* num_position_embeddings */
-    int64_t *deepstack; /* deepstack_visual_indexes, in the config's order (below the built depth) */
-    int n_deepstack;    /* entries of deepstack_visual_indexes (mergers built) */
+    mt_qwen3_vit t; /* the tower (qwen_vl.h) */
     int64_t mrope[3];
     int64_t image_token;
-    mt_module *model, *visual;
+    mt_module *model;
     mt_tensor *position_ids, *pixel_values; /* the trace's inputs */
     mt_tensor *visual_mask;                 /* visual_pos_masks [batch, seq] */
-    mt_tensor **ds_feats;                   /* the deepstack features in the order the blocks give them */
-    int n_feats;
 } qwen3_vl;
 
 static const mt_sym *K(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
@@ -179,8 +175,8 @@ static mt_status text_spec(mt_model *m, mt_dec_spec *s, int64_t mrope[3], const 
 }
 
 /* Qwen3VLVisionConfig (its defaults). */
-static mt_status vit_read(mt_model *m, mt_config *c, qwen3_vl *g) {
-    qwen_vit *v = &g->vision;
+mt_status mt_qwen3_vit_read(mt_model *m, mt_config *c, mt_qwen3_vit *t) {
+    qwen_vit *v = &t->v;
     if (!mt_config_pos_int(c, "depth", 27, &v->depth) || !mt_config_pos_int(c, "hidden_size", 1152, &v->hidden) ||
         !mt_config_str(c, "hidden_act", "gelu_pytorch_tanh", &v->act) ||
         !mt_config_pos_int(c, "intermediate_size", 4304, &v->intermediate) ||
@@ -189,7 +185,7 @@ static mt_status vit_read(mt_model *m, mt_config *c, qwen3_vl *g) {
         !mt_config_pos_int(c, "spatial_merge_size", 2, &v->merge) ||
         !mt_config_pos_int(c, "temporal_patch_size", 2, &v->temporal) ||
         !mt_config_pos_int(c, "out_hidden_size", 3584, &v->out_hidden) ||
-        !mt_config_pos_int(c, "num_position_embeddings", 2304, &g->pos_num))
+        !mt_config_pos_int(c, "num_position_embeddings", 2304, &t->pos_num))
         return mt_ctx_status(m->ctx);
     static const char *const sized[] = {"hidden_size", "intermediate_size", "in_channels", "patch_size",
                                         "spatial_merge_size", "temporal_patch_size", "out_hidden_size"};
@@ -198,26 +194,26 @@ static mt_status vit_read(mt_model *m, mt_config *c, qwen3_vl *g) {
         if (vals[i] > MT_MAX_HIDDEN)
             return mt_config_error(c, sized[i], "%lld is more than the limit of %d (docs/cli.md, Limits)",
                                    (long long)vals[i], MT_MAX_HIDDEN);
-    if (g->pos_num > (int64_t)MT_MAX_HIDDEN * MT_MAX_HIDDEN)
-        return mt_config_error(c, "num_position_embeddings", "%lld is more than the limit", (long long)g->pos_num);
+    if (t->pos_num > (int64_t)MT_MAX_HIDDEN * MT_MAX_HIDDEN)
+        return mt_config_error(c, "num_position_embeddings", "%lld is more than the limit", (long long)t->pos_num);
     if (v->hidden % v->heads != 0)
         return mt_config_error(c, "num_heads", "hidden_size %lld is not divisible by num_heads %lld "
-                               "(Qwen3VLVisionAttention)", (long long)v->hidden, (long long)v->heads);
+                               "(%sVisionAttention)", (long long)v->hidden, (long long)v->heads, t->cls);
     v->head_dim = v->hidden / v->heads;
     if (v->head_dim % 4 != 0)
         return mt_config_error(c, "num_heads",
                                "head_dim %lld (hidden_size / num_heads) is not a multiple of 4: the 2-D rotary "
                                "gives height and width head_dim / 4 frequencies each",
                                (long long)v->head_dim);
-    g->grid = (int64_t)sqrt((double)g->pos_num);
-    while (g->grid * g->grid > g->pos_num) g->grid--;
-    while ((g->grid + 1) * (g->grid + 1) <= g->pos_num) g->grid++;
-    if (g->grid * g->grid != g->pos_num || g->grid % v->merge != 0)
+    t->grid = (int64_t)sqrt((double)t->pos_num);
+    while (t->grid * t->grid > t->pos_num) t->grid--;
+    while ((t->grid + 1) * (t->grid + 1) <= t->pos_num) t->grid++;
+    if (t->grid * t->grid != t->pos_num || t->grid % v->merge != 0)
         return mt_config_error(c, "num_position_embeddings",
                                "%lld: the traced image is the position table's own grid, which needs a square of "
                                "a multiple of spatial_merge_size %lld",
-                               (long long)g->pos_num, (long long)v->merge);
-    v->side = g->grid;
+                               (long long)t->pos_num, (long long)v->merge);
+    v->side = t->grid;
     v->patches = v->side * v->side;
     v->tokens = v->patches / (v->merge * v->merge);
     v->in_dim = v->channels * v->temporal * v->patch * v->patch;
@@ -225,87 +221,97 @@ static mt_status vit_read(mt_model *m, mt_config *c, qwen3_vl *g) {
         return mt_config_error(c, "patch_size", "a patch of %lld values is more than the limit", (long long)v->in_dim);
     int64_t cfg_depth = v->depth;
     if (m->num_layers > 0 && m->num_layers < v->depth) v->depth = m->num_layers;
+    v->dtype = m->dtype;
+    if (!t->deepstack_on) return MT_OK;
     json_t *ds = mt_config_json(c, "deepstack_visual_indexes");
     static const int64_t dflt[] = {8, 16, 24};
     size_t n = ds && json_is_array(ds) ? json_array_size(ds) : 3;
     if (ds && !json_is_null(ds) && !json_is_array(ds))
         return mt_config_error(c, "deepstack_visual_indexes", "expected a list of block indexes");
     if (n > 64) return mt_config_error(c, "deepstack_visual_indexes", "%zu entries, more than the limit 64", n);
-    g->deepstack = mt_alloc_array(m->ctx, n ? n : 1, sizeof *g->deepstack);
-    if (!g->deepstack) return mt_ctx_status(m->ctx);
+    t->deepstack = mt_alloc_array(m->ctx, n ? n : 1, sizeof *t->deepstack);
+    if (!t->deepstack) return mt_ctx_status(m->ctx);
     for (size_t i = 0; i < n; i++) {
         if (ds && json_is_array(ds)) {
             json_t *e = json_array_get(ds, i);
             if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= cfg_depth)
                 return mt_config_error(c, "deepstack_visual_indexes", "entry %zu: expected a block index in [0, %lld)",
                                        i, (long long)cfg_depth);
-            g->deepstack[i] = json_integer_value(e);
+            t->deepstack[i] = json_integer_value(e);
         } else {
-            g->deepstack[i] = dflt[i];
+            t->deepstack[i] = dflt[i];
         }
     }
-    g->n_deepstack = (int)n;
-    v->dtype = m->dtype;
-    return MT_OK;
+    t->n_deepstack = (int)n;
+    t->ds_feats = mt_alloc_array(m->ctx, n ? n : 1, sizeof *t->ds_feats);
+    return t->ds_feats ? MT_OK : mt_ctx_status(m->ctx);
 }
 
 /* ---- build ----------------------------------------------------------------------- */
 
 /* Qwen3VLVisionPatchMerger named `name` under parent (norm over 4 hidden with use_postshuffle_norm). */
-static mt_module *merger_new(mt_model *m, mt_module *parent, const char *name, const qwen_vit *v, bool post) {
+static mt_module *merger_new(mt_model *m, mt_module *parent, const char *name, const mt_qwen3_vit *t, bool post) {
+    const qwen_vit *v = &t->v;
     mt_ctx *ctx = m->ctx;
     int64_t mh = v->hidden * v->merge * v->merge;
-    mt_module *mg = mt_module_new(ctx, parent, name, "Qwen3VLVisionPatchMerger");
-    if (!mg) return NULL;
+    mt_module *mg = mt_module_new(ctx, parent, name, CLS(t, "VisionPatchMerger"));
+    mt_qwen_vit_merger_h *h = mg ? MT_BIND(ctx, mg, mt_qwen_vit_merger_h) : NULL;
+    if (!h) return NULL;
     mt_module_attr(ctx, mg, "use_postshuffle_norm", mt_a_bool(post));
-    if (!mt_nn_layernorm(ctx, mg, "norm", post ? mh : v->hidden, VIT_EPS, true, true, v->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_linear(ctx, mg, "linear_fc1", mh, mh, true, v->dtype, MT_DEVICE_CPU) ||
-        !mt_nn_act(ctx, mg, "act_fn", "GELU") ||
-        !mt_nn_linear(ctx, mg, "linear_fc2", mh, v->out_hidden, true, v->dtype, MT_DEVICE_CPU))
+    if (!(h->norm = mt_nn_layernorm(ctx, mg, "norm", post ? mh : v->hidden, VIT_EPS, true, true, v->dtype,
+                                    MT_DEVICE_CPU)) ||
+        !(h->fc1 = mt_nn_linear(ctx, mg, "linear_fc1", mh, mh, true, v->dtype, MT_DEVICE_CPU)) ||
+        !(h->act = mt_nn_act(ctx, mg, "act_fn", "GELU")) ||
+        !(h->fc2 = mt_nn_linear(ctx, mg, "linear_fc2", mh, v->out_hidden, true, v->dtype, MT_DEVICE_CPU)))
         return NULL;
     return mg;
 }
 
-static mt_module *vit_build(mt_model *m, qwen3_vl *g, mt_module *parent) {
+mt_module *mt_qwen3_vit_build(mt_model *m, mt_qwen3_vit *t, mt_module *parent) {
     mt_ctx *ctx = m->ctx;
-    const qwen_vit *v = &g->vision;
+    const qwen_vit *v = &t->v;
     mt_dtype dt = v->dtype;
     mt_device dev = MT_DEVICE_CPU;
-    mt_module *vis = mt_module_new(ctx, parent, "visual", "Qwen3VLVisionModel");
-    if (!vis || !mt_qwen_vit_patch_embed_new(m, vis, v, "Qwen3VLVisionPatchEmbed", true) ||
-        !mt_nn_embedding(ctx, vis, "pos_embed", g->pos_num, v->hidden, dt, dev))
+    mt_module *vis = mt_module_new(ctx, parent, "visual", CLS(t, "VisionModel"));
+    mt_qwen_vit_h *th = vis ? MT_BIND(ctx, vis, mt_qwen_vit_h) : NULL;
+    if (!th || !mt_qwen_vit_patch_embed_new(m, vis, v, CLS(t, "VisionPatchEmbed"), true, th) ||
+        !(th->pos_embed = mt_nn_embedding(ctx, vis, "pos_embed", t->pos_num, v->hidden, dt, dev)))
         return NULL;
-    mt_module *rot = mt_module_new(ctx, vis, "rotary_pos_emb", "Qwen3VLVisionRotaryEmbedding");
+    mt_module *rot = th->rotary = mt_module_new(ctx, vis, "rotary_pos_emb", CLS(t, "VisionRotaryEmbedding"));
     int64_t nf = v->head_dim / 4; /* arange(0, head_dim // 2, 2) */
-    if (!rot || !mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)) return NULL;
-    mt_module *blocks = mt_module_new(ctx, vis, "blocks", "ModuleList");
+    if (!rot || !(th->inv_freq = mt_buffer_new(ctx, rot, "inv_freq", MT_FLOAT32, dev, 1, &nf, false, true)))
+        return NULL;
+    mt_module *blocks = th->blocks = mt_module_new(ctx, vis, "blocks", "ModuleList");
     if (!blocks) return NULL;
     for (int64_t i = 0; i < v->depth; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
-        mt_module *B = mt_module_new(ctx, blocks, idx, "Qwen3VLVisionBlock");
-        if (!B || !mt_nn_layernorm(ctx, B, "norm1", v->hidden, VIT_EPS, true, true, dt, dev) ||
-            !mt_nn_layernorm(ctx, B, "norm2", v->hidden, VIT_EPS, true, true, dt, dev))
+        mt_module *B = mt_module_new(ctx, blocks, idx, CLS(t, "VisionBlock"));
+        mt_qwen_vit_block_h *bh = B ? MT_BIND(ctx, B, mt_qwen_vit_block_h) : NULL;
+        if (!bh || !(bh->norm1 = mt_nn_layernorm(ctx, B, "norm1", v->hidden, VIT_EPS, true, true, dt, dev)) ||
+            !(bh->norm2 = mt_nn_layernorm(ctx, B, "norm2", v->hidden, VIT_EPS, true, true, dt, dev)))
             return NULL;
-        mt_module *at = mt_module_new(ctx, B, "attn", "Qwen3VLVisionAttention");
-        if (!at) return NULL;
+        mt_module *at = bh->attn = mt_module_new(ctx, B, "attn", CLS(t, "VisionAttention"));
+        mt_attn_h *ah = at ? MT_BIND(ctx, at, mt_attn_h) : NULL;
+        if (!ah) return NULL;
         mt_module_attr(ctx, at, "num_heads", mt_a_int(v->heads));
-        if (!mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev) ||
-            !mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev))
+        if (!(ah->qkv = mt_nn_linear(ctx, at, "qkv", v->hidden, 3 * v->hidden, true, dt, dev)) ||
+            !(ah->o = mt_nn_linear(ctx, at, "proj", v->hidden, v->hidden, true, dt, dev)))
             return NULL;
-        mt_module *mlp = mt_module_new(ctx, B, "mlp", "Qwen3VLVisionMLP");
-        if (!mlp || !mt_nn_linear(ctx, mlp, "linear_fc1", v->hidden, v->intermediate, true, dt, dev) ||
-            !mt_nn_linear(ctx, mlp, "linear_fc2", v->intermediate, v->hidden, true, dt, dev) ||
-            !mt_act_new(m, mlp, "act_fn", v->act, "hidden_act"))
-            return NULL;
+        mt_module *mlp = bh->mlp = mt_module_new(ctx, B, "mlp", CLS(t, "VisionMLP"));
+        mt_module *fc1 = mlp ? mt_nn_linear(ctx, mlp, "linear_fc1", v->hidden, v->intermediate, true, dt, dev) : NULL;
+        mt_module *fc2 = fc1 ? mt_nn_linear(ctx, mlp, "linear_fc2", v->intermediate, v->hidden, true, dt, dev) : NULL;
+        mt_module *act = fc2 ? mt_act_new(m, mlp, "act_fn", v->act, "hidden_act") : NULL;
+        if (!act || mt_fc_mlp_bind(ctx, mlp, fc1, act, fc2) != MT_OK) return NULL;
     }
-    if (!merger_new(m, vis, "merger", v, false)) return NULL;
-    mt_module *dl = mt_module_new(ctx, vis, "deepstack_merger_list", "ModuleList");
+    if (!(th->merger = merger_new(m, vis, "merger", t, false))) return NULL;
+    if (!t->deepstack_on) return vis;
+    mt_module *dl = th->deepstack = mt_module_new(ctx, vis, "deepstack_merger_list", "ModuleList");
     if (!dl) return NULL;
-    for (int i = 0; i < g->n_deepstack; i++) {
+    for (int i = 0; i < t->n_deepstack; i++) {
         char idx[24];
         snprintf(idx, sizeof idx, "%d", i);
-        if (!merger_new(m, dl, idx, v, true)) return NULL;
+        if (!merger_new(m, dl, idx, t, true)) return NULL;
     }
     return vis;
 }
@@ -339,10 +345,10 @@ static mt_tensor *outer_flat(mt_tracer *tr, mt_op_id op, mt_tensor *a, mt_tensor
 }
 
 /* fast_pos_embed_interpolate for the fixed grid: [images * side^2, hidden] in the table's dtype. */
-static mt_tensor *vit_pos_embed(mt_tracer *tr, const qwen3_vl *g, mt_module *vis, const mt_sym *images) {
-    const qwen_vit *v = &g->vision;
-    int64_t G = g->grid, m = v->merge;
-    mt_module *pe = mt_tr_child(tr, vis, "pos_embed");
+static mt_tensor *vit_pos_embed(mt_tracer *tr, const mt_qwen3_vit *t, const mt_qwen_vit_h *th, const mt_sym *images) {
+    const qwen_vit *v = &t->v;
+    int64_t G = t->grid, m = v->merge;
+    mt_module *pe = th->pos_embed;
     if (!pe) return NULL;
     /* h_idxs = linspace(0, G - 1, G) (= arange(G) in float32); floor = .int(); ceil = (floor + 1).clip(max=G - 1) */
     mt_tensor *lin = arange1(tr, G, MT_FLOAT32);
@@ -388,12 +394,13 @@ static mt_tensor *vit_pos_embed(mt_tracer *tr, const qwen3_vl *g, mt_module *vis
 }
 
 /* rot_pos_emb for the fixed grid: [images * side^2, head_dim / 2] (float32). */
-static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen3_vl *g, mt_module *rot, const mt_sym *images) {
-    const qwen_vit *v = &g->vision;
+static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const mt_qwen3_vit *t, const mt_qwen_vit_h *th,
+                                  const mt_sym *images) {
+    const qwen_vit *v = &t->v;
     int64_t s = v->side, m = v->merge, mh = s / m;
     /* freq_table = self.rotary_pos_emb(max_hw): arange(max_hw, dtype=float32), torch.outer(seq, inv_freq) */
-    mt_tr_enter(tr, rot);
-    mt_tensor *inv = mt_tr_get_attr(tr, mt_tr_param(tr, rot, "inv_freq"));
+    mt_tr_enter(tr, th->rotary);
+    mt_tensor *inv = mt_tr_get_attr(tr, th->inv_freq);
     mt_tensor *sq = arange1(tr, s, MT_FLOAT32);
     mt_tensor *table = sq && inv ? mt_tr_op1(tr, MT_OP_OUTER, (mt_arg[]){mt_a_tensor(sq), mt_a_tensor(inv)}, 2,
                                              NULL, 0)
@@ -436,35 +443,37 @@ static mt_tensor *vit_rot_pos_emb(mt_tracer *tr, const qwen3_vl *g, mt_module *r
 /* Qwen3VLVisionPatchMerger: linear_fc2(act_fn(linear_fc1(norm(x.view(-1, 4 hidden) or x).view(-1, 4 hidden)))). */
 static mt_tensor *merger_forward(mt_tracer *tr, const qwen_vit *v, mt_module *mg, mt_tensor *x, bool post) {
     if (!mg || !x) return NULL;
+    const mt_qwen_vit_merger_h *mh = MT_BOUND(tr, mg, mt_qwen_vit_merger_h);
+    if (!mh) return NULL;
     mt_tr_enter(tr, mg);
     const mt_sym *mv[2] = {NULL, K(tr, v->hidden * v->merge * v->merge)};
     if (post) x = mt_view(tr, x, 2, mv);
-    x = mt_tr_call(tr, mt_tr_child(tr, mg, "norm"), x);
+    x = mt_tr_call(tr, mh->norm, x);
     x = mt_view(tr, x, 2, mv);
-    x = mt_tr_call(tr, mt_tr_child(tr, mg, "linear_fc1"), x);
-    x = mt_act_forward(tr, mt_tr_child(tr, mg, "act_fn"), x);
-    x = mt_tr_call(tr, mt_tr_child(tr, mg, "linear_fc2"), x);
+    x = mt_tr_call(tr, mh->fc1, x);
+    x = mt_act_forward(tr, mh->act, x);
+    x = mt_tr_call(tr, mh->fc2, x);
     mt_tr_leave(tr);
     return x;
 }
 
 /* Qwen3VLVisionModel(pixel_values, grid_thw): the merged features [images * tokens, out_hidden];
- * the deepstack features into g->ds_feats. */
-static mt_tensor *vit_forward(mt_tracer *tr, qwen3_vl *g, mt_tensor *px, const mt_sym *images) {
-    const qwen_vit *v = &g->vision;
-    mt_module *vis = g->visual;
-    mt_module *pe = mt_tr_child(tr, vis, "patch_embed");
-    mt_module *blocks = mt_tr_child(tr, vis, "blocks");
-    mt_module *dl = mt_tr_child(tr, vis, "deepstack_merger_list");
-    if (!pe || !blocks || !dl || !px) return NULL;
-    g->n_feats = 0;
+ * the deepstack features into t->ds_feats. */
+mt_tensor *mt_qwen3_vit_forward(mt_tracer *tr, mt_qwen3_vit *t, mt_tensor *px, const mt_sym *images) {
+    const qwen_vit *v = &t->v;
+    mt_module *vis = t->visual;
+    const mt_qwen_vit_h *th = MT_BOUND(tr, vis, mt_qwen_vit_h);
+    if (!th || !px) return NULL;
+    mt_module *blocks = th->blocks, *dl = th->deepstack;
+    t->n_feats = 0;
     mt_tr_enter(tr, vis);
     mt_dtype in_dt = px->dtype;
-    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, pe, px);
-    mt_tensor *pos = vit_pos_embed(tr, g, vis, images);
-    /* (hidden_states + pos_embeds).to(input_dtype) */
-    h = h && pos ? mt_to(tr, mt_add(tr, h, pos), in_dt) : NULL;
-    mt_tensor *rpe = vit_rot_pos_emb(tr, g, mt_tr_child(tr, vis, "rotary_pos_emb"), images);
+    mt_tensor *h = mt_qwen_vit_patch_embed(tr, v, th, px);
+    mt_tensor *pos = vit_pos_embed(tr, t, th, images);
+    /* (hidden_states + pos_embeds).to(input_dtype) (Qwen3-VL); hidden_states + pos_embeds (Qwen3.5) */
+    h = h && pos ? mt_add(tr, h, pos) : NULL;
+    if (t->cast_pos) h = mt_to(tr, h, in_dt);
+    mt_tensor *rpe = vit_rot_pos_emb(tr, t, th, images);
     if (!h || !rpe) {
         mt_tr_leave(tr);
         return NULL;
@@ -478,31 +487,28 @@ static mt_tensor *vit_forward(mt_tracer *tr, qwen3_vl *g, mt_tensor *px, const m
     mt_tensor *sin = mt_unary(tr, MT_OP_SIN, emb);
     for (int i = 0; i < blocks->children.n && h; i++) {
         mt_module *B = blocks->children.items[i];
-        mt_tr_enter(tr, B);
-        mt_tensor *a = mt_tr_call(tr, mt_tr_child(tr, B, "norm1"), h);
-        a = mt_qwen_vit_attn(tr, v, mt_tr_child(tr, B, "attn"), a, cos, sin, v->patches);
-        h = a ? mt_add(tr, h, a) : NULL;
-        mt_module *mlp = mt_tr_child(tr, B, "mlp");
-        mt_tensor *f = mt_tr_call(tr, mt_tr_child(tr, B, "norm2"), h);
-        if (mlp && f) {
-            mt_tr_enter(tr, mlp);
-            f = mt_tr_call(tr, mt_tr_child(tr, mlp, "linear_fc1"), f);
-            f = mt_act_forward(tr, mt_tr_child(tr, mlp, "act_fn"), f);
-            f = mt_tr_call(tr, mt_tr_child(tr, mlp, "linear_fc2"), f);
-            mt_tr_leave(tr);
+        const mt_qwen_vit_block_h *bh = MT_BOUND(tr, B, mt_qwen_vit_block_h);
+        if (!bh) {
+            h = NULL;
+            break;
         }
+        mt_tr_enter(tr, B);
+        mt_tensor *a = mt_tr_call(tr, bh->norm1, h);
+        a = mt_qwen_vit_attn(tr, v, bh->attn, a, cos, sin, v->patches);
+        h = a ? mt_add(tr, h, a) : NULL;
+        mt_tensor *f = mt_tr_call(tr, bh->norm2, h);
+        f = f ? mt_fc_mlp_forward(tr, bh->mlp, f) : NULL;
         h = f ? mt_add(tr, h, f) : NULL;
         mt_tr_leave(tr);
         /* deepstack_merger_list[deepstack_visual_indexes.index(layer_num)](hidden_states), appended in block
          * order (a block listed twice: its first merger, once) */
-        for (int j = 0; j < g->n_deepstack && h; j++) {
-            if (g->deepstack[j] != i) continue;
-            g->ds_feats[g->n_feats++] = merger_forward(tr, v, mt_tr_child(tr, dl, mt_sprintf(tr->ctx, "%d", j)), h,
-                                                       true);
+        for (int j = 0; j < t->n_deepstack && h; j++) {
+            if (t->deepstack[j] != i) continue;
+            t->ds_feats[t->n_feats++] = merger_forward(tr, v, dl->children.items[j], h, true);
             break;
         }
     }
-    h = merger_forward(tr, v, mt_tr_child(tr, vis, "merger"), h, false);
+    h = merger_forward(tr, v, th->merger, h, false);
     mt_tr_leave(tr);
     return h;
 }
@@ -512,7 +518,7 @@ static mt_tensor *qwen3_vl_merge(mt_tracer *tr, mt_model *m, const mt_dec_spec *
     qwen3_vl *g = s->ext;
     if (!embeds || !g->pixel_values) return NULL;
     const mt_sym *images = mt_model_input_dim(m, "images");
-    mt_tensor *feat = vit_forward(tr, g, g->pixel_values, images);
+    mt_tensor *feat = mt_qwen3_vit_forward(tr, &g->t, g->pixel_values, images);
     feat = mt_to(tr, feat, embeds->dtype);
     mt_tensor *mask = mt_image_token_mask(tr, ids, g->image_token, embeds);
     mt_tensor *out = mt_masked_scatter(tr, embeds, mask, feat);
@@ -526,8 +532,8 @@ static mt_tensor *qwen3_vl_merge(mt_tracer *tr, mt_model *m, const mt_dec_spec *
 static mt_tensor *qwen3_vl_deepstack(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, int64_t index, mt_tensor *h) {
     (void)m;
     const qwen3_vl *g = s->ext;
-    if (!h || index >= g->n_feats) return h; /* layer_idx in range(len(deepstack_visual_embeds)) */
-    mt_tensor *vis = mt_to(tr, g->ds_feats[index], h->dtype);
+    if (!h || index >= g->t.n_feats) return h; /* layer_idx in range(len(deepstack_visual_embeds)) */
+    mt_tensor *vis = mt_to(tr, g->t.ds_feats[index], h->dtype);
     mt_tensor *mask = mt_unsqueeze(tr, g->visual_mask, -1);
     mask = mask ? mt_expand(tr, mask, h->ndim, h->shape) : NULL;
     mt_tensor *z = mt_tr_op1(tr, MT_OP_ZEROS_LIKE, (mt_arg[]){mt_a_tensor(h)}, 1, NULL, 0);
@@ -570,27 +576,29 @@ static mt_status qwen3_vl_build(mt_model *m) {
         return mt_ctx_status(ctx);
     /* the tower first: --layers (m->num_layers) still holds the request */
     m->cfg = vc;
-    mt_status st = vit_read(m, vc, g);
+    g->t.cls = "Qwen3VL";
+    g->t.deepstack_on = true;
+    g->t.cast_pos = true;
+    mt_status st = mt_qwen3_vit_read(m, vc, &g->t);
     m->cfg = tc;
     if (st == MT_OK) st = text_spec(m, &g->text, g->mrope, "qwen3_vl");
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
     g->text.tie_embeddings = tie; /* Qwen3VLConfig's own field ties lm_head */
-    if (g->vision.out_hidden != g->text.hidden)
+    if (g->t.v.out_hidden != g->text.hidden)
         return mt_config_error(vc, "out_hidden_size",
                                "%lld, expected the language model's hidden_size %lld: the merged image features "
                                "replace token embeddings",
-                               (long long)g->vision.out_hidden, (long long)g->text.hidden);
+                               (long long)g->t.v.out_hidden, (long long)g->text.hidden);
     if (g->image_token < 0 || g->image_token >= g->text.vocab)
         return mt_config_error(top, "image_token_id", "image token %lld outside the vocabulary (%lld)",
                                (long long)g->image_token, (long long)g->text.vocab);
-    g->ds_feats = mt_alloc_array(ctx, (size_t)(g->n_deepstack ? g->n_deepstack : 1), sizeof *g->ds_feats);
     g->model = mt_module_new(ctx, m->root, "model", "Qwen3VLModel");
-    if (!g->ds_feats || !g->model) return mt_ctx_status(ctx);
+    if (!g->model) return mt_ctx_status(ctx);
     m->cfg = vc;
-    g->visual = vit_build(m, g, g->model);
+    g->t.visual = mt_qwen3_vit_build(m, &g->t, g->model);
     m->cfg = top;
-    if (!g->visual) return mt_ctx_status(ctx);
+    if (!g->t.visual) return mt_ctx_status(ctx);
     g->text.ext = g;
     g->text.model_parent = g->model;
     g->text.hooks.merge_embeds = qwen3_vl_merge;
@@ -600,7 +608,7 @@ static mt_status qwen3_vl_build(mt_model *m) {
     st = mt_dec_build(m, &g->text);
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
-    const qwen_vit *v = &g->vision;
+    const qwen_vit *v = &g->t.v;
     mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
     mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
     mt_model_info(m, "vision_depth", mt_a_int(v->depth));
@@ -608,7 +616,7 @@ static mt_status qwen3_vl_build(mt_model *m) {
     mt_model_info(m, "patch_size", mt_a_int(v->patch));
     mt_model_info(m, "temporal_patch_size", mt_a_int(v->temporal));
     mt_model_info(m, "spatial_merge_size", mt_a_int(v->merge));
-    mt_model_info(m, "deepstack_mergers", mt_a_int(g->n_deepstack));
+    mt_model_info(m, "deepstack_mergers", mt_a_int(g->t.n_deepstack));
     mt_model_info(m, "image_side_patches", mt_a_int(v->side));
     mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
     mt_model_info(m, "image_token_id", mt_a_int(g->image_token));
@@ -630,11 +638,11 @@ static mt_status qwen3_vl_forward(mt_model *m, mt_tracer *tr) {
     const mt_sym *pd[3] = {mt_sym_const(ctx, 3), ids->shape[0], ids->shape[1]};
     g->position_ids = mt_tr_placeholder(tr, "position_ids", MT_INT64, 3, pd);
     if (!g->position_ids || !mt_vec_push(ctx, &m->inputs, g->position_ids)) return mt_ctx_status(ctx);
-    const mt_sym *images = mt_image_count(m, g->vision.tokens);
+    const mt_sym *images = mt_image_count(m, g->t.v.tokens);
     if (!images) return mt_ctx_status(ctx);
-    const mt_sym *rows = mt_sym_mul_const(ctx, images, g->vision.patches);
+    const mt_sym *rows = mt_sym_mul_const(ctx, images, g->t.v.patches);
     if (!rows) return mt_ctx_status(ctx);
-    const mt_sym *px[2] = {rows, mt_sym_const(ctx, g->vision.in_dim)};
+    const mt_sym *px[2] = {rows, mt_sym_const(ctx, g->t.v.in_dim)};
     g->pixel_values = mt_tr_placeholder(tr, "pixel_values", g->text.dtype, 2, px);
     if (!g->pixel_values || !mt_vec_push(ctx, &m->inputs, g->pixel_values)) return mt_ctx_status(ctx);
     /* image_grid_thw [images, 3]: every row (1, side, side); read only by the Python loops the trace
@@ -653,7 +661,7 @@ static mt_status qwen3_vl_totals(const mt_model *m, mt_totals *t) {
         const mt_module *c = m->root->children.items[i];
         if (c == g->model) {
             for (int j = 0; j < c->children.n; j++)
-                if (c->children.items[j] != g->visual && !mt_params_under(m->ctx, c->children.items[j], &n))
+                if (c->children.items[j] != g->t.visual && !mt_params_under(m->ctx, c->children.items[j], &n))
                     return mt_ctx_status(m->ctx);
         } else if (!mt_params_under(m->ctx, c, &n)) {
             return mt_ctx_status(m->ctx);

@@ -18,18 +18,69 @@ typedef struct qwen_vit {
     mt_dtype dtype;
 } qwen_vit;
 
+/* The handles the towers' forwards read (blocks.h, "handles bound at build"). The tower's,
+ * bound to the vision model by the family's build: its patch embedding (filled by
+ * mt_qwen_vit_patch_embed_new), rotary module, blocks and merger, and the family's extras. */
+typedef struct mt_qwen_vit_h {
+    mt_module *patch_embed, *proj; /* patch_embed and its Conv3d */
+    mt_param *proj_w, *proj_b;     /* proj_b NULL without a bias (Qwen2.5-VL) */
+    mt_module *pos_embed;          /* Qwen3-VL's learned position table; NULL: none */
+    mt_module *rotary;             /* rotary_pos_emb */
+    mt_param *inv_freq;            /* its buffer */
+    mt_module *blocks, *merger;
+    mt_module *deepstack;          /* Qwen3-VL's deepstack_merger_list; NULL: none */
+} mt_qwen_vit_h;
+extern const mt_handle_kind mt_qwen_vit_h_kind;
+/* A vision block's (Qwen2_5_VLVisionBlock, Qwen3VLVisionBlock): the attention holds an mt_attn_h
+ * (qkv the fused projection, o its proj), the MLP the handle of its own kind. */
+typedef struct mt_qwen_vit_block_h {
+    mt_module *norm1, *attn, *norm2, *mlp;
+} mt_qwen_vit_block_h;
+extern const mt_handle_kind mt_qwen_vit_block_h_kind;
+/* A patch merger's: its norm (ln_q, norm), the two Linears and the activation between them,
+ * and the Sequential holding them (Qwen2.5-VL's mlp; NULL when they are the merger's own). */
+typedef struct mt_qwen_vit_merger_h {
+    mt_module *norm, *seq, *fc1, *act, *fc2;
+} mt_qwen_vit_merger_h;
+extern const mt_handle_kind mt_qwen_vit_merger_h_kind;
+
 /* patch_embed (class `cls`) under vis: proj nn.Conv3d(in_channels, hidden, kernel = stride =
  * (temporal_patch_size, patch_size, patch_size)), with a bias when `bias` (Qwen3-VL) or without
- * (Qwen2.5-VL). */
-mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias);
+ * (Qwen2.5-VL); its modules and parameters stored in th. */
+mt_module *mt_qwen_vit_patch_embed_new(mt_model *m, mt_module *vis, const qwen_vit *v, const char *cls, bool bias,
+                                       mt_qwen_vit_h *th);
 /* Its forward on the processor's rows px [n, C * T * P * P]: x.view(-1, C, T, P, P),
  * proj(x.to(dtype=proj.weight.dtype)).view(-1, hidden), traced inside the module. */
-mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, mt_module *pe, mt_tensor *px);
-/* The vision attention (Qwen2_5_VLVisionAttention, Qwen3VLVisionAttention) on x [seq, dim]:
- * qkv, reshape(seq, 3, heads, -1).permute(1, 0, 2, 3).unbind(0), apply_rotary_pos_emb_vision
- * (float32, cos/sin.unsqueeze(-2)), the attention over the cu_seqlens chunks batched as
- * [seq / chunk, heads, chunk, head_dim], reshape(seq, -1), proj. */
+mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, const mt_qwen_vit_h *th, mt_tensor *px);
+/* The vision attention (Qwen2_5_VLVisionAttention, Qwen3VLVisionAttention; `at` bound to an
+ * mt_attn_h) on x [seq, dim]: qkv, reshape(seq, 3, heads, -1).permute(1, 0, 2, 3).unbind(0),
+ * apply_rotary_pos_emb_vision (float32, cos/sin.unsqueeze(-2)), the attention over the
+ * cu_seqlens chunks batched as [seq / chunk, heads, chunk, head_dim], reshape(seq, -1), proj. */
 mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_tensor *x, mt_tensor *cos,
                             mt_tensor *sin, int64_t chunk);
+
+/* Qwen3-VL's vision tower (qwen3_vl.c defines it), which Qwen3.5's wrapper (qwen3_5.c) composes without
+ * its deepstack mergers: Conv3d patches with a bias, the learned position table interpolated to the
+ * fixed grid, 2-D rotary, LayerNorm blocks with the GELU MLP, the patch merger. */
+typedef struct mt_qwen3_vit {
+    qwen_vit v;
+    const char *cls;    /* class prefix: "Qwen3VL", "Qwen3_5", "Qwen3_5Moe" (set before reading) */
+    bool deepstack_on;  /* deepstack_visual_indexes read and its mergers built (Qwen3-VL; set before reading) */
+    bool cast_pos;      /* (hidden_states + pos_embeds).to(input dtype) (Qwen3-VL) rather than the bare sum */
+    int64_t grid;       /* num_grid_per_side */
+    int64_t pos_num;    /* num_position_embeddings */
+    int64_t *deepstack; /* deepstack_visual_indexes, in the config's order (below the built depth) */
+    int n_deepstack;    /* entries of deepstack_visual_indexes (mergers built) */
+    mt_module *visual;  /* set by the caller to mt_qwen3_vit_build's result */
+    mt_tensor **ds_feats; /* the deepstack features in the order the blocks give them (while tracing) */
+    int n_feats;
+} mt_qwen3_vit;
+/* The vision config c (m->cfg is c while it runs; --layers cuts the depth): Qwen3VLVisionConfig's defaults. */
+mt_status mt_qwen3_vit_read(mt_model *m, mt_config *c, mt_qwen3_vit *t);
+/* The tower `visual` under parent, its handles bound. */
+mt_module *mt_qwen3_vit_build(mt_model *m, mt_qwen3_vit *t, mt_module *parent);
+/* Its forward (pixel_values, grid_thw) on the fixed grid: the merged features [images * tokens, out_hidden];
+ * the deepstack features into t->ds_feats. */
+mt_tensor *mt_qwen3_vit_forward(mt_tracer *tr, mt_qwen3_vit *t, mt_tensor *px, const mt_sym *images);
 
 #endif

@@ -60,6 +60,8 @@ extern const mt_arch mt_arch_qwen3_5_moe_text;
 extern const mt_arch mt_arch_qwen2_5_vl;
 extern const mt_arch mt_arch_qwen2_5_vl_text;
 extern const mt_arch mt_arch_qwen3_vl;
+extern const mt_arch mt_arch_qwen3_5;
+extern const mt_arch mt_arch_qwen3_5_moe;
 extern const mt_arch mt_arch_qwen3_vl_text;
 
 static const mt_arch *const registry[] = {
@@ -119,6 +121,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_qwen2_5_vl,
     &mt_arch_qwen2_5_vl_text,
     &mt_arch_qwen3_vl,
+    &mt_arch_qwen3_5,
+    &mt_arch_qwen3_5_moe,
     &mt_arch_qwen3_vl_text,
 };
 

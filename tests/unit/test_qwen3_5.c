@@ -118,8 +118,8 @@ Test(qwen3_5, jev_2b_equals_its_index) {
 
 #define Q35_9B "samples/configs/multimodal/unsloth--Qwen3.5-9B.config.json"
 
-/* unsloth/Qwen3.5-9B (Qwen3_5ForConditionalGeneration, model_type qwen3_5) is traced as its language model,
- * with or without --text-only, with a note naming the vision tower. By hand: embed and lm_head 2*248320*4096
+/* unsloth/Qwen3.5-9B (Qwen3_5ForConditionalGeneration, model_type qwen3_5) with --text-only is traced as its
+ * language model, with a note naming the vision tower. By hand: embed and lm_head 2*248320*4096
  * = 2,034,237,440, final norm 4096; DeltaNet (24 layers): key_dim 2048, value_dim 4096, conv_dim 8192:
  * in_proj_qkv 4096*8192 = 33,554,432, in_proj_z 4096*4096 = 16,777,216, in_proj_b/a 2*4096*32 = 262,144,
  * conv1d 32,768, dt_bias/A_log 64, norm 128, out_proj 16,777,216 -> 67,403,968; attention (8 layers):
@@ -129,8 +129,9 @@ Test(qwen3_5, jev_2b_equals_its_index) {
  * Qwen3_5ForConditionalGeneration less the 456,010,480 of the 333 model.visual.* tensors it drops;
  * code-search file id 70577654386), and llama.cpp's "model params = 8.95 B" for a Qwen3.5-9B GGUF (file id
  * 62739017613, which also prints this config). */
-Test(qwen3_5, qwen3_5_9b_traced_as_its_language_model) {
-    for (int text_only = 0; text_only < 2; text_only++) {
+Test(qwen3_5, qwen3_5_9b_text_only_traces_its_language_model) {
+    {
+        int text_only = 1;
         mt_ctx *ctx = mt_ctx_new();
         mt_config *cfg = mt_config_load(ctx, tu_src(Q35_9B));
         cr_assert_not_null(cfg, "%s", mt_ctx_errmsg(ctx));
@@ -160,8 +161,8 @@ Test(qwen3_5, qwen3_5_9b_traced_as_its_language_model) {
     }
 }
 
-/* Sizing of the 9B by hand. K/V per token: 8 full-attention layers * 4 KV heads * 256 * (K, V) * 2 bytes =
- * 32,768 B. Per linear layer and sequence: conv state [8192, 4] in bfloat16 = 65,536 B, recurrent state
+/* Sizing of the 9B (the whole model) by hand. K/V per token: 8 full-attention layers * 4 KV heads * 256 *
+ * (K, V) * 2 bytes = 32,768 B. Per linear layer and sequence: conv state [8192, 4] in bfloat16 = 65,536 B, recurrent state
  * [32, 128, 128] in float32 = 2,097,152 B; 24 layers: 51,904,512 B. */
 Test(qwen3_5, qwen3_5_9b_kv_and_recurrent_state_by_hand) {
     mt_ctx *ctx = mt_ctx_new();
@@ -175,7 +176,9 @@ Test(qwen3_5, qwen3_5_9b_kv_and_recurrent_state_by_hand) {
     cr_assert_eq(s.conv_state_bytes, 24 * 65536);
     cr_assert_eq(s.ssm_state_bytes, 24 * 2097152LL);
     cr_assert_eq(s.state_bytes_per_seq, 51904512);
-    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, NULL), 8);
+    /* the whole model: the tower's 27 blocks attend per image and cache nothing */
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, "model.language_model"), 8);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, "model.visual"), 27);
     cr_assert_eq(tu_count_ops(g, MT_OP_CHUNK_GATED_DELTA_RULE, NULL), 24);
     mt_ctx_free(ctx);
 }
@@ -280,10 +283,96 @@ Test(qwen3_5, deltanet_graph) {
     mt_ctx_free(ctx);
 }
 
-/* qwen3_5_moe (Qwen3_5MoeForConditionalGeneration) is traced as its text_config's qwen3_5_moe_text, and a
- * text_config without a model_type takes transformers' default for the wrapper; the same parameters as the
- * tiny text model (126,704 by hand in tests/tiny_configs.h). */
-Test(qwen3_5, moe_wrapper_traces_its_language_model) {
+/* unsloth/Qwen3.5-9B as the whole Qwen3_5ForConditionalGeneration (model.visual beside model.language_model,
+ * lm_head), traced at the tower's fixed grid (48 x 48 patches, 576 image tokens). Independent figures: the
+ * public report's count off the safetensors headers of a checkpoint with Qwen3.5-9B's architecture
+ * (XiaomiMiMo/MiMo-V2.6-Distill-Qwen-9B: 9,409,813,744 parameters, of which the 333 model.visual.* tensors
+ * 456,010,480; file id 70577654386). The tower by hand (vision_config: depth 27, hidden 1152, 4304, 16 px
+ * patches over 2 frames, 2304 positions, out 4096): patch_embed 1152*3*2*16*16 + 1152 = 1,770,624, pos_embed
+ * 2304*1152 = 2,654,208; a block: norms 4*1152 = 4,608, qkv 1152*3456 + 3456 = 3,984,768, proj 1152*1152 +
+ * 1152 = 1,328,256, linear_fc1 1152*4304 + 4304 = 4,962,512, linear_fc2 4304*1152 + 1152 = 4,959,360 ->
+ * 15,239,504, x 27 = 411,466,608; merger: norm 2,304, linear_fc1 4608*4608 + 4608 = 21,238,272, linear_fc2
+ * 4608*4096 + 4096 = 18,878,464 -> 40,119,040. Sum 456,010,480; tensors 2 + 1 + 27*12 + 6 = 333. The names
+ * are Qwen3-VL's tower's (Cosmos-Reason2-8B's index, the same 27 x 1152 tower with out 4096) without its
+ * deepstack_merger_list: Qwen3_5VisionModel builds no deepstack mergers. */
+Test(qwen3_5, qwen3_5_9b_whole_model) {
+    mt_ctx *ctx = mt_ctx_new();
+    mt_config *cfg = mt_config_load(ctx, tu_src(Q35_9B));
+    cr_assert_not_null(cfg, "%s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    cr_assert_str_eq(m->model_type, "qwen3_5");
+    cr_assert(m->note && strstr(m->note, "576 image tokens"), "%s", m->note ? m->note : "(none)");
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params, 9409813744LL, "%lld", (long long)t.params);
+    cr_assert_eq(t.text_params, 8953803264LL, "%lld", (long long)t.text_params);
+    cr_assert_eq(t.params - t.text_params, 456010480LL);
+    cr_assert_eq(t.active_params, t.params);
+    int visual = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const mt_param *p = m->params.items[i];
+        if (strncmp(p->name, "model.visual.", 13) == 0) visual++;
+    }
+    cr_assert_eq(visual, 333);
+    int n;
+    char **keys = tu_index_keys("nvidia--Cosmos-Reason2-8B.index.json", &n);
+    int want = 0;
+    for (int i = 0; i < n; i++) {
+        if (strncmp(keys[i], "model.visual.", 13) == 0 && !strstr(keys[i], "deepstack_merger_list")) {
+            want++;
+            cr_assert_not_null(mt_model_param(m, keys[i]), "%s", keys[i]);
+        }
+        free(keys[i]);
+    }
+    free(keys);
+    cr_assert_eq(want, 333);
+    tu_check_shape(m, "model.visual.patch_embed.proj.weight", 5, 1152, 3);
+    TU_SHAPE(m, "model.visual.merger.linear_fc2.weight", 4096, 4608);
+    TU_SHAPE(m, "model.language_model.layers.0.linear_attn.in_proj_qkv.weight", 8192, 4096);
+    TU_SHAPE(m, "lm_head.weight", 248320, 4096);
+    /* the trace: one tower (27 blocks' attention), the image features merged once, no deepstack adds; the
+     * interleaved M-RoPE's two writes over the position_ids input [3, batch, seq] */
+    mt_graph *g = tu_trace(m);
+    tu_check_logits(m, g, 248320);
+    cr_assert_eq(m->inputs.n, 5);
+    cr_assert_str_eq(((mt_tensor *)m->inputs.items[2])->node->name, "position_ids");
+    cr_assert_eq(tu_count_ops(g, MT_OP_CONV3D, "model.visual"), 1);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SDPA, "model.visual"), 27);
+    cr_assert_eq(tu_count_ops(g, MT_OP_MASKED_SCATTER, NULL), 1);
+    cr_assert_eq(tu_count_ops(g, MT_OP_ZEROS_LIKE, NULL), 0);
+    cr_assert_eq(tu_count_ops(g, MT_OP_SCATTER, "model.language_model.rotary_emb"), 2);
+    mt_ctx_free(ctx);
+}
+
+/* Qwen3.5-35B-A3B's tower: the same as the 9B's with out_hidden_size 2048 (its language model's hidden size):
+ * 456,010,480 - 4608*2048 - 2048 = 446,571,248, the published breakdown of its checkpoint (file ids
+ * 69391292325, 61048187650; samples/configs/SOURCES.md). Built on a 2-layer language model. */
+Test(qwen3_5, qwen3_5_moe_35b_a3b_tower) {
+    mt_ctx *ctx = mt_ctx_new();
+    const char *json =
+        "{\"model_type\": \"qwen3_5_moe\", \"vision_config\": {\"out_hidden_size\": 2048}, \"text_config\": "
+        "{\"model_type\": \"qwen3_5_moe_text\", \"hidden_size\": 2048, \"num_hidden_layers\": 2, "
+        "\"layer_types\": [\"linear_attention\", \"full_attention\"], \"num_experts\": 8}}";
+    mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "q35moe.json");
+    cr_assert_not_null(cfg, "%s", mt_ctx_errmsg(ctx));
+    mt_build_opts o = {.dtype = MT_DTYPE_NONE};
+    mt_model *m = mt_model_build(ctx, cfg, &o);
+    cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.params - t.text_params, 446571248LL, "%lld", (long long)(t.params - t.text_params));
+    cr_assert_not_null(mt_model_param(m, "model.language_model.layers.0.mlp.experts.7.down_proj.weight"));
+    mt_module *vis = mt_module_child(mt_module_child(m->root, "model"), "visual");
+    cr_assert(vis && strcmp(vis->type, "Qwen3_5MoeVisionModel") == 0);
+    mt_ctx_free(ctx);
+}
+
+/* qwen3_5_moe (Qwen3_5MoeForConditionalGeneration) with --text-only is traced as its text_config's
+ * qwen3_5_moe_text, and a text_config without a model_type takes transformers' default for the wrapper; the same
+ * parameters as the tiny text model (126,704 by hand in tests/tiny_configs.h). */
+Test(qwen3_5, moe_wrapper_text_only_traces_its_language_model) {
     const char *tiny = tiny_for("qwen3_5_moe_text")->json;
     const char *prefix = "{\"model_type\": \"qwen3_5_moe_text\", ";
     cr_assert(strncmp(tiny, prefix, strlen(prefix)) == 0);
@@ -292,7 +381,11 @@ Test(qwen3_5, moe_wrapper_traces_its_language_model) {
         /* variant 1: the tiny config's fields without its model_type */
         const char *text = v == 0 ? tiny : mt_sprintf(ctx, "{%s", tiny + strlen(prefix));
         const char *json = mt_sprintf(ctx, "{\"model_type\": \"qwen3_5_moe\", \"text_config\": %s}", text);
-        mt_model *m = tu_build_text(ctx, json, 0);
+        mt_config *cfg = mt_config_parse(ctx, json, strlen(json), "tiny.json");
+        cr_assert_not_null(cfg, "%s", mt_ctx_errmsg(ctx));
+        mt_build_opts o = {.dtype = MT_DTYPE_NONE, .text_only = true};
+        mt_model *m = mt_model_build(ctx, cfg, &o);
+        cr_assert_not_null(m, "%s", mt_ctx_errmsg(ctx));
         cr_assert_str_eq(m->model_type, "qwen3_5_moe_text");
         cr_assert(m->note && strstr(m->note, "model_type 'qwen3_5_moe' is multimodal") && strstr(m->note, "vision tower"),
                   "%s", m->note ? m->note : "(none)");
@@ -323,8 +416,15 @@ Test(qwen3_5, config_errors_name_field_and_family) {
          "rope_parameters.partial_rotary_factor", "qwen3_5_text"},
         {"{\"model_type\": \"qwen3_5_moe_text\", \"num_experts\": 4, \"num_experts_per_tok\": 8}",
          "num_experts_per_tok", "qwen3_5_moe_text"},
-        {"{\"model_type\": \"qwen3_5_moe\", \"text_config\": {\"model_type\": \"qwen3_5_moe_text\", "
-         "\"num_experts\": 0}}", "num_experts", "text_config"},
+        {"{\"model_type\": \"qwen3_5_moe\", \"vision_config\": {}, \"text_config\": {\"model_type\": "
+         "\"qwen3_5_moe_text\", \"num_experts\": 0}}", "num_experts", "text_config"},
+        /* the whole model: the wrapper's sub-configs and the interleaved sections */
+        {"{\"model_type\": \"qwen3_5\", \"text_config\": {}}", "vision_config", "Qwen3_5Config"},
+        {"{\"model_type\": \"qwen3_5\", \"vision_config\": {\"out_hidden_size\": 4096}, \"text_config\": "
+         "{\"rope_parameters\": {\"mrope_section\": [11, 12, 10]}}}", "text_config.rope_parameters.mrope_section",
+         "past the 32 rotary frequencies"},
+        {"{\"model_type\": \"qwen3_5\", \"vision_config\": {}, \"text_config\": {}}", "out_hidden_size",
+         "hidden_size 4096"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mt_ctx *ctx = mt_ctx_new();

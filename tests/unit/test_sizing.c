@@ -29,7 +29,8 @@ typedef struct kv_row {
 static int causal_layers(const char *model_type) {
     return strcmp(model_type, "bamba") == 0 || strcmp(model_type, "granitemoehybrid") == 0 ||
                    strcmp(model_type, "qwen3_next") == 0 || strcmp(model_type, "qwen3_5_text") == 0 ||
-                   strcmp(model_type, "qwen3_5_moe_text") == 0 ||
+                   strcmp(model_type, "qwen3_5_moe_text") == 0 || strcmp(model_type, "qwen3_5") == 0 ||
+                   strcmp(model_type, "qwen3_5_moe") == 0 ||
                    strcmp(model_type, "jamba") == 0 || strcmp(model_type, "minimax") == 0
                ? 1
                : 2;
@@ -106,6 +107,10 @@ static const kv_row kv_rows[] = {
     /* the same layer pattern (Qwen3.5 dense and MoE): one full-attention layer's K/V */
     {"qwen3_5_text", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
     {"qwen3_5_moe_text", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    /* the whole models: their language model's cache only (the rows above); the vision blocks' full
+     * attention runs per image without a cache */
+    {"qwen3_5", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
+    {"qwen3_5_moe", GQA_LAYER, 64 * GQA_LAYER, 0, {0, 0}},
     /* the language model's cache only (mistral's row, window 8 on both layers): the Pixtral tower's
      * attention runs per image without a cache */
     {"mistral3", 2 * GQA_LAYER, 2 * 8 * GQA_LAYER, 0, {8, 8}},
