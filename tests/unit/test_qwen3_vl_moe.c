@@ -146,6 +146,48 @@ Test(qwen3_vl_moe, a3b_equals_its_checkpoint_tensor_by_tensor)
     mt_ctx_free(ctx);
 }
 
+/* Qwen/Qwen3-VL-235B-A22B-Instruct, its config as a public architecture note lists it field by field
+ * (samples/configs/SOURCES.md; no copy of the file itself nor of its index was found): text 94 layers,
+ * hidden 4096, 64 heads and 4 KV heads of 128, 128 experts of 1536, 8 per token, every layer sparse,
+ * intermediate_size 12288 unused; the tower as 30B-A3B's with out_hidden_size 4096. By hand: attention
+ * 4096*8192 + 2*4096*512 + 8192*4096 + 2*128 = 71,303,424, norms 8192, router 128*4096, experts
+ * 128*3*4096*1536 = 2,415,919,104 -> 2,487,755,008 a layer, x 94 = 233,848,970,752; embedding and lm_head
+ * 2*151936*4096, final norm 4096 -> 235,093,634,560; the tower 576,388,336 (Qwen3-VL-8B's, the same
+ * shapes: tests/unit/test_qwen3_vl.c). The sum, 235,670,022,896, is the paramCount a public model catalogue
+ * lists for Qwen 3 VL 235B A22B Instruct (SOURCES.md); active: 94 x 120/128 of the experts idle. */
+Test(qwen3_vl_moe, a22b_counts)
+{
+    const char *json =
+        "{\"architectures\": [\"Qwen3VLMoeForConditionalGeneration\"], \"model_type\": \"qwen3_vl_moe\", "
+        "\"image_token_id\": 151655, \"tie_word_embeddings\": false, \"text_config\": {\"model_type\": "
+        "\"qwen3_vl_moe_text\", \"dtype\": \"bfloat16\", \"hidden_size\": 4096, \"num_hidden_layers\": 94, "
+        "\"num_attention_heads\": 64, \"num_key_value_heads\": 4, \"head_dim\": 128, \"intermediate_size\": 12288, "
+        "\"num_experts\": 128, \"num_experts_per_tok\": 8, \"moe_intermediate_size\": 1536, "
+        "\"decoder_sparse_step\": 1, \"mlp_only_layers\": [], \"norm_topk_prob\": true, \"vocab_size\": 151936, "
+        "\"rope_theta\": 5000000, \"max_position_embeddings\": 262144, \"rope_scaling\": {\"mrope_interleaved\": "
+        "true, \"mrope_section\": [24, 20, 20], \"rope_type\": \"default\"}}, \"vision_config\": {\"model_type\": "
+        "\"qwen3_vl_moe\", \"depth\": 27, \"hidden_size\": 1152, \"num_heads\": 16, \"in_channels\": 3, "
+        "\"patch_size\": 16, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2, \"out_hidden_size\": 4096, "
+        "\"intermediate_size\": 4304, \"hidden_act\": \"gelu_pytorch_tanh\", \"num_position_embeddings\": 2304, "
+        "\"deepstack_visual_indexes\": [8, 16, 24]}}";
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = build_json(ctx, json);
+    TU_SHAPE(m, "model.language_model.layers.93.mlp.experts.gate_up_proj", 128, 4096, 3072);
+    TU_SHAPE(m, "model.language_model.layers.93.mlp.experts.down_proj", 128, 1536, 4096);
+    int64_t experts = 128LL * 3 * 4096 * 1536;
+    int64_t layer = 4096LL * 8192 + 2 * 4096LL * 512 + 8192LL * 4096 + 2 * 128 + 2 * 4096 + 128LL * 4096 + experts;
+    int64_t text = 94 * layer + 2 * 151936LL * 4096 + 4096;
+    mt_totals t;
+    cr_assert_eq(mt_model_totals(m, &t), MT_OK);
+    cr_assert_eq(t.text_params, text);
+    cr_assert_eq(t.text_params, 235093634560LL);
+    cr_assert_eq(t.params, text + 576388336LL);
+    cr_assert_eq(t.params, 235670022896LL);
+    cr_assert_eq(t.active_params, t.params - 94 * (experts / 128 * 120));
+    cr_assert_eq(t.active_params, 22767151856LL);
+    mt_ctx_free(ctx);
+}
+
 /* --text-only: qwen3_vl_moe_text on text_config alone, named as the whole model's language model
  * (model.language_model.*, lm_head). text_config has no tie_word_embeddings, and Qwen3VLMoeTextConfig's
  * default is true (configuration_qwen3_vl_moe.py; transformers 5.7.0 prints text_config's
