@@ -1,5 +1,7 @@
 /* Qwen3-VL (Qwen3VLForConditionalGeneration, model_type qwen3_vl) and its language
- * model alone (qwen3_vl_text): a vision transformer (Conv3d patch embedding with a
+ * model alone (qwen3_vl_text); Qwen3-VL-MoE (Qwen3VLMoeForConditionalGeneration, qwen3_vl_moe,
+ * and qwen3_vl_moe_text), the same model under the Qwen3VLMoe class names with sparse blocks
+ * (see "the MoE language model" below). Qwen3-VL is a vision transformer (Conv3d patch embedding with a
  * bias, a learned position table interpolated to the grid, 2-D rotary, LayerNorm +
  * GELU-MLP blocks with full attention per image, the patch merger and the deepstack
  * mergers at deepstack_visual_indexes) and a Qwen3 decoder (q/k RMSNorm over
