@@ -278,6 +278,11 @@ Test(qwen3_vl_moe, bad_configs_are_located)
         {"{\"model_type\": \"qwen3_vl_moe_text\", \"mlp_only_layers\": [1, -2]}", "mlp_only_layers.1",
          "layer index"},
         {"{\"model_type\": \"qwen3_vl_moe_text\", \"decoder_sparse_step\": 0}", "decoder_sparse_step", ""},
+        {"{\"model_type\": \"qwen3_vl_moe_text\", \"num_hidden_layers\": 600, \"num_experts\": 4000}",
+         "num_experts", "more than the limit of 65536"},
+        {"{\"model_type\": \"qwen3_vl_moe\", \"text_config\": {\"num_hidden_layers\": 600, \"num_experts\": 4000}, "
+         "\"vision_config\": {\"out_hidden_size\": 2048}}",
+         "text_config.num_experts", "more than the limit of 65536"},
         {"{\"model_type\": \"qwen3_vl_moe\", \"text_config\": {}}", "vision_config", "(Qwen3VLMoeConfig)"},
         {"{\"model_type\": \"qwen3_vl_moe\", \"text_config\": {}, \"vision_config\": {}}",
          "vision_config.out_hidden_size", "expected the language model's hidden_size 2048"},
