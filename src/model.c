@@ -174,6 +174,7 @@ static const struct {
     {"qwen2_5_vl", "qwen2_5_vl_text", "the vision transformer (visual.*: patch embedding, blocks, patch merger)",
      true},
     {"qwen3_vl", "qwen3_vl_text", "the vision transformer and its deepstack mergers (model.visual)", false},
+    {"qwen3_vl_moe", "qwen3_vl_moe_text", "the vision transformer and its deepstack mergers (model.visual)", false},
     {"qwen3_5", "qwen3_5_text", "the vision tower and its patch merger (model.visual)", false},
     {"qwen3_5_moe", "qwen3_5_moe_text", "the vision tower and its patch merger (model.visual)", false},
 };

@@ -400,6 +400,28 @@ static const tiny_config tiny_configs[] = {
                       "{\"mrope_interleaved\": true, \"mrope_section\": [4, 2, 2], \"rope_type\": \"default\"}, "
                       TINY_DIMS "}",
      256, 106880},
+    /* Qwen3VLMoeForConditionalGeneration (modeling_qwen3_vl_moe.py): qwen3_vl's with layer 0 a sparse block
+     * (mlp_only_layers [1] keeps layer 1 dense): experts gate_up_proj 4*64*(2*32) 16384 + down_proj 4*32*64 8192,
+     * gate weight 4*64 256, no shared expert; layer 0: attention 12288 + q/k norms 32 + norms 128 + 256 + 24576 =
+     * 37280; layer 1 qwen3's 37024; 16384 + 37280 + 37024 + 64 + 16384 (lm_head untied: the top-level
+     * tie_word_embeddings absent, false) = 107136; the same tower's 93280. Active: 200416 - 24576 / 4 * (4 - 2) */
+    {"qwen3_vl_moe", "{\"model_type\": \"qwen3_vl_moe\", \"image_token_id\": 255, \"text_config\": {\"model_type\": "
+                     "\"qwen3_vl_moe_text\", \"head_dim\": 16, \"rope_scaling\": {\"mrope_interleaved\": true, "
+                     "\"mrope_section\": [4, 2, 2], \"rope_type\": \"default\"}, \"num_experts\": 4, "
+                     "\"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, \"mlp_only_layers\": [1], "
+                     TINY_DIMS "}, "
+                     "\"vision_config\": {\"depth\": 2, \"hidden_size\": 32, \"intermediate_size\": 64, "
+                     "\"num_heads\": 2, \"patch_size\": 2, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2, "
+                     "\"out_hidden_size\": 64, \"num_position_embeddings\": 16, \"deepstack_visual_indexes\": [0, 1]}}",
+     256, 200416},
+    /* its language model alone (Qwen3VLMoeTextConfig, --text-only): both layers sparse (decoder_sparse_step 1,
+     * mlp_only_layers absent), lm_head tied (Qwen3VLMoeTextConfig's tie_word_embeddings default true):
+     * 16384 + 2*37280 + 64 */
+    {"qwen3_vl_moe_text", "{\"model_type\": \"qwen3_vl_moe_text\", \"head_dim\": 16, \"rope_scaling\": "
+                          "{\"mrope_interleaved\": true, \"mrope_section\": [4, 2, 2], \"rope_type\": \"default\"}, "
+                          "\"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 32, "
+                          TINY_DIMS "}",
+     256, 91008},
 };
 
 #define TINY_CONFIG_COUNT ((int)(sizeof tiny_configs / sizeof tiny_configs[0]))

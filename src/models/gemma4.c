@@ -249,7 +249,7 @@ static mt_status build_layer(mt_model *m, const g4 *f, mt_module *layers, int64_
     /* Gemma4TextExperts: gate_up_proj [E, 2 * moe_intermediate_size, hidden], down_proj [E, hidden,
      * moe_intermediate_size], act_fn (moe.c's fused experts) */
     if (!(lh->experts = mt_moe_fused_build(m, L, "experts", "Gemma4TextExperts", f->experts, H, f->moe_inter, f->act,
-                                           "hidden_activation", dt)))
+                                           "hidden_activation", dt, false)))
         return mt_ctx_status(ctx);
     if (!(lh->post_ff_norm_1 = rms_norm(m, f, L, "post_feedforward_layernorm_1", H, true)) ||
         !(lh->post_ff_norm_2 = rms_norm(m, f, L, "post_feedforward_layernorm_2", H, true)) ||

@@ -179,16 +179,19 @@ mt_tensor *mt_moe_slot_weights(mt_tracer *tr, mt_tensor *w, mt_tensor *tok, mt_t
 const mt_handle_kind mt_moe_fused_h_kind = {"mt_moe_fused_h"};
 
 mt_module *mt_moe_fused_build(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t num_experts,
-                              int64_t hidden, int64_t inter, const char *act, const char *act_field, mt_dtype dtype) {
+                              int64_t hidden, int64_t inter, const char *act, const char *act_field, mt_dtype dtype,
+                              bool in_out) {
     mt_ctx *ctx = m->ctx;
     mt_module *ex = mt_module_new(ctx, parent, name, cls);
     mt_moe_fused_h *h = MT_BIND(ctx, ex, mt_moe_fused_h);
     int64_t gu[3] = {num_experts, 2 * inter, hidden}, dn[3] = {num_experts, hidden, inter};
+    if (in_out) gu[1] = hidden, gu[2] = 2 * inter, dn[1] = inter, dn[2] = hidden;
     if (!h || !(h->gate_up = mt_param_new(ctx, ex, "gate_up_proj", dtype, MT_DEVICE_CPU, 3, gu)) ||
         !(h->down = mt_param_new(ctx, ex, "down_proj", dtype, MT_DEVICE_CPU, 3, dn)) ||
         !(h->act = mt_act_new(m, ex, "act_fn", act, act_field)))
         return NULL;
     h->num_experts = num_experts;
+    h->in_out = in_out;
     mt_module_attr(ctx, ex, "num_experts", mt_a_int(num_experts));
     return ex;
 }
@@ -220,14 +223,16 @@ mt_tensor *mt_moe_fused_forward(mt_tracer *tr, mt_module *ex, mt_tensor *x, mt_t
                               NULL, 0);
         mt_tensor *gw = mt_tr_get_attr(tr, h->gate_up);
         gw = op_t(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(gw), mt_a_int(e)}, 2, NULL, 0);
-        mt_tensor *gu = op_t(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(cur), mt_a_tensor(gw)}, 2, NULL, 0);
+        mt_tensor *gu = h->in_out ? (cur && gw ? mt_matmul(tr, cur, gw) : NULL)
+                                  : op_t(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(cur), mt_a_tensor(gw)}, 2, NULL, 0);
         mt_node *ch = mt_chunk(tr, gu, 2, -1);
         mt_tensor *gate = mt_tr_item(tr, ch, 0), *up = mt_tr_item(tr, ch, 1);
         mt_tensor *y = mt_act_forward(tr, h->act, gate);
         y = mt_mul(tr, y, up);
         mt_tensor *dw = mt_tr_get_attr(tr, h->down);
         dw = op_t(tr, MT_OP_GETITEM, (mt_arg[]){mt_a_tensor(dw), mt_a_int(e)}, 2, NULL, 0);
-        y = op_t(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(dw)}, 2, NULL, 0);
+        y = h->in_out ? (y && dw ? mt_matmul(tr, y, dw) : NULL)
+                      : op_t(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(y), mt_a_tensor(dw)}, 2, NULL, 0);
         y = mt_mul(tr, y, mt_moe_slot_weights(tr, w, tok, slot)); /* top_k_weights[token_idx, top_k_pos, None] */
         y = mt_to(tr, y, x->dtype);
         final = op_t(tr, MT_OP_INDEX_ADD,

@@ -87,19 +87,24 @@ typedef struct mt_moe_fused_h {
     mt_param *gate_up, *down;
     mt_module *act;
     int64_t num_experts;
+    bool in_out; /* stored [E, hidden, 2 * inter] / [E, inter, hidden], applied as x @ w[e] */
 } mt_moe_fused_h;
 extern const mt_handle_kind mt_moe_fused_h_kind;
 /* The experts module `name` of class `cls` under parent: gate_up_proj, down_proj, act_fn (the
  * activation `act`, read from the config field `act_field` for errors), in that order, and the
- * attribute num_experts. NULL on error. */
+ * attribute num_experts. With in_out the two parameters are built as a checkpoint stores them
+ * transposed, [E, hidden, 2 * inter] and [E, inter, hidden] (Qwen3-VL-MoE's released weights, which
+ * transformers v5 transposes on load), and the forward applies them as cur @ w[e] where it records
+ * F.linear(cur, w[e]) otherwise: the same product. NULL on error. */
 mt_module *mt_moe_fused_build(mt_model *m, mt_module *parent, const char *name, const char *cls, int64_t num_experts,
-                              int64_t hidden, int64_t inter, const char *act, const char *act_field, mt_dtype dtype);
+                              int64_t hidden, int64_t inter, const char *act, const char *act_field, mt_dtype dtype,
+                              bool in_out);
 /* Its forward, transformers' eager loop, on x [T, hidden] with the router's top-k indices idx
  * and weights w [T, top_k]: final = zeros_like(x); mask = one_hot(idx, E).permute(2, 1, 0);
  * for every expert e (the expert_hit filter, no_grad bookkeeping that only skips experts
  * without tokens, is not recorded): torch.where(mask[e]) (mt_moe_where), x[token_idx]
- * (index_select), F.linear(., gate_up_proj[e]).chunk(2, -1), act_fn(gate) * up,
- * F.linear(., down_proj[e]), * w[token_idx, top_k_pos, None] (mt_moe_slot_weights), .to(x's
+ * (index_select), F.linear(., gate_up_proj[e]).chunk(2, -1) (in_out: . @ gate_up_proj[e]), act_fn(gate) * up,
+ * F.linear(., down_proj[e]) (in_out: . @ down_proj[e]), * w[token_idx, top_k_pos, None] (mt_moe_slot_weights), .to(x's
  * dtype), final.index_add_(0, token_idx, .). Returns final [T, hidden], recorded inside the module. */
 mt_tensor *mt_moe_fused_forward(mt_tracer *tr, mt_module *ex, mt_tensor *x, mt_tensor *idx, mt_tensor *w);
 /* mlp_forward hook: the sparse block when the module has experts, else the dense MLP. */

@@ -1,5 +1,7 @@
 /* Qwen3-VL (Qwen3VLForConditionalGeneration, model_type qwen3_vl) and its language
- * model alone (qwen3_vl_text): a vision transformer (Conv3d patch embedding with a
+ * model alone (qwen3_vl_text); Qwen3-VL-MoE (Qwen3VLMoeForConditionalGeneration, qwen3_vl_moe,
+ * and qwen3_vl_moe_text), the same model under the Qwen3VLMoe class names with sparse blocks
+ * (see "the MoE language model" below). Qwen3-VL is a vision transformer (Conv3d patch embedding with a
  * bias, a learned position table interpolated to the grid, 2-D rotary, LayerNorm +
  * GELU-MLP blocks with full attention per image, the patch merger and the deepstack
  * mergers at deepstack_visual_indexes) and a Qwen3 decoder (q/k RMSNorm over
@@ -74,6 +76,7 @@
 
 #include <jansson.h>
 
+#include "moe.h"
 #include "qwen_vl.h"
 
 #define VIT_EPS 1e-6 /* nn.LayerNorm(..., eps=1e-6) in the blocks and mergers */
@@ -92,14 +95,41 @@ static const mt_dec_defaults qwen3_vl_defaults = {
     .norm_eps_key = "rms_norm_eps", .tie_embeddings = false,
 };
 
+static const mt_dec_names qwen3_vl_moe_names = {
+    "Qwen3VLMoeTextModel", "Qwen3VLMoeTextDecoderLayer", "Qwen3VLMoeTextAttention", "Qwen3VLMoeTextMLP",
+    "Qwen3VLMoeTextRMSNorm", "Qwen3VLMoeTextRotaryEmbedding",
+};
+
+/* Qwen3VLMoeTextConfig's defaults (configuration_qwen3_vl_moe.py; head_dim hidden / heads). */
+static const mt_dec_defaults qwen3_vl_moe_defaults = {
+    .vocab = 151936, .hidden = 2048, .intermediate = 5632, .layers = 24, .heads = 16, .kv_heads = 16,
+    .norm_eps = 1e-6, .rope_theta = 500000.0, .hidden_act = "silu", .norm_eps_key = "rms_norm_eps",
+    .tie_embeddings = true,
+};
+
+/* What the dense and the MoE model differ in: class prefixes, the text config's defaults, the sparse blocks. */
+typedef struct q3vl_variant {
+    const char *family, *text_family, *prefix, *model_cls, *wrapper_cls;
+    const mt_dec_names *names;
+    const mt_dec_defaults *defaults;
+    bool moe;
+} q3vl_variant;
+
+static const q3vl_variant dense_variant = {"qwen3_vl", "qwen3_vl_text", "Qwen3VL", "Qwen3VLModel", "Qwen3VLConfig",
+                                           &qwen3_vl_names, &qwen3_vl_defaults, false};
+static const q3vl_variant moe_variant = {"qwen3_vl_moe", "qwen3_vl_moe_text", "Qwen3VLMoe", "Qwen3VLMoeModel",
+                                         "Qwen3VLMoeConfig", &qwen3_vl_moe_names, &qwen3_vl_moe_defaults, true};
+
 typedef struct qwen3_vl {
-    mt_dec_spec text;
+    mt_moe_model mm; /* first: mt_moe_totals reads m->family as it; the decoder spec is mm.dec */
     mt_qwen3_vit t; /* the tower (qwen_vl.h) */
     int64_t mrope[3];
     int64_t image_token;
     mt_module *model;
     mt_tensor *position_ids, *pixel_values; /* the trace's inputs */
     mt_tensor *visual_mask;                 /* visual_pos_masks [batch, seq] */
+    bool *mlp_only;                         /* MoE: mlp_only_layers as flags per built layer */
+    int64_t sparse_step;                    /* MoE: decoder_sparse_step */
 } qwen3_vl;
 
 static const mt_sym *K(mt_tracer *tr, int64_t v) { return mt_sym_const(tr->ctx, v); }
@@ -159,10 +189,10 @@ static mt_status read_rope(mt_model *m, mt_dec_spec *s, int64_t sec[3]) {
 }
 
 /* Qwen3VLTextConfig from m->cfg (text_config): reads only. */
-static mt_status text_spec(mt_model *m, mt_dec_spec *s, int64_t mrope[3], const char *family) {
-    s->cls = qwen3_vl_names;
+static mt_status text_spec(mt_model *m, mt_dec_spec *s, int64_t mrope[3], const char *family, const q3vl_variant *var) {
+    s->cls = *var->names;
     s->family = family;
-    if (mt_dec_read_common(m, s, &qwen3_vl_defaults) != MT_OK) return mt_ctx_status(m->ctx);
+    if (mt_dec_read_common(m, s, var->defaults) != MT_OK) return mt_ctx_status(m->ctx);
     bool bias;
     if (!mt_config_bool(m->cfg, "attention_bias", false, &bias)) return mt_ctx_status(m->ctx);
     s->qkv_bias = s->o_bias = bias;
@@ -560,7 +590,143 @@ static mt_tensor *text_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spe
     return mt_expand(tr, p, 3, e3);
 }
 
-static mt_status qwen3_vl_build(mt_model *m) {
+/* ---- the MoE language model (qwen3_vl_moe, qwen3_vl_moe_text) -----------------------------
+ * Qwen3VLMoeTextSparseMoeBlock (registration: experts, gate): hidden_states.view(-1, hidden);
+ * gate (Qwen3VLMoeTextTopKRouter, a raw weight [E, hidden]): reshape(-1, hidden), F.linear,
+ * softmax(dtype=float, dim=-1), topk(num_experts_per_tok), divided by their sum (always),
+ * .to(router_logits.dtype); experts (Qwen3VLMoeTextExperts: moe.c's fused loop);
+ * reshape(batch, seq, hidden). The released checkpoints store the experts transposed to the
+ * module, gate_up_proj [E, hidden, 2 * moe_intermediate_size] and down_proj [E, moe_intermediate_size,
+ * hidden] (transformers 4.57's module, x @ w[e]; v5 transposes them on load): built as stored, the
+ * loop's products recorded as x @ w[e] (mt_moe_fused_build's in_out). A layer is sparse when it is
+ * not in mlp_only_layers, num_experts > 0 and (index + 1) % decoder_sparse_step == 0, else a dense
+ * Qwen3VLMoeTextMLP of intermediate_size. No shared expert. */
+typedef struct q3vl_moe_h {
+    mt_module *experts, *gate;
+    mt_param *gate_weight;
+    int64_t top_k;
+} q3vl_moe_h;
+static const mt_handle_kind q3vl_moe_h_kind = {"q3vl_moe_h"};
+
+/* The sparse layers' expert blocks within MT_MAX_EXPERT_LAYERS (the limit model.c checks on top-level
+ * fields; these are text_config's). */
+static mt_status check_expert_blocks(mt_model *m, const qwen3_vl *g) {
+    const mt_moe_spec *e = &g->mm.moe;
+    int64_t sparse = 0;
+    for (int64_t i = 0; e->num_experts > 0 && i < g->mm.dec.layers; i++)
+        sparse += !g->mlp_only[i] && (i + 1) % g->sparse_step == 0;
+    if (sparse * e->num_experts <= MT_MAX_EXPERT_LAYERS) return MT_OK;
+    return mt_config_error(m->cfg, "num_experts",
+                           "%lld experts x %lld sparse layers = %lld expert blocks, more than the limit of %d; trace "
+                           "fewer layers with --layers (docs/cli.md, Limits)",
+                           (long long)e->num_experts, (long long)sparse, (long long)(sparse * e->num_experts),
+                           MT_MAX_EXPERT_LAYERS);
+}
+
+static mt_status read_moe(mt_model *m, qwen3_vl *g) {
+    mt_config *c = m->cfg;
+    mt_moe_spec *e = &g->mm.moe;
+    if (!mt_config_int(c, "num_experts", 60, &e->num_experts) ||
+        !mt_config_pos_int(c, "num_experts_per_tok", 4, &e->top_k) ||
+        !mt_config_pos_int(c, "moe_intermediate_size", 1408, &e->expert_inter) ||
+        !mt_config_pos_int(c, "decoder_sparse_step", 1, &g->sparse_step))
+        return mt_ctx_status(m->ctx);
+    if (e->num_experts < 0 || e->num_experts > MT_MAX_HIDDEN)
+        return mt_config_error(c, "num_experts", "%lld: expected 0 (dense) up to %d", (long long)e->num_experts,
+                               MT_MAX_HIDDEN);
+    if (e->num_experts > 0 && e->top_k > e->num_experts)
+        return mt_config_error(c, "num_experts_per_tok", "%lld experts per token of %lld", (long long)e->top_k,
+                               (long long)e->num_experts);
+    if (e->expert_inter > MT_MAX_HIDDEN)
+        return mt_config_error(c, "moe_intermediate_size", "%lld is more than the limit of %d (docs/cli.md, Limits)",
+                               (long long)e->expert_inter, MT_MAX_HIDDEN);
+    int64_t n = g->mm.dec.layers;
+    g->mlp_only = mt_alloc_array(m->ctx, (size_t)(n > 0 ? n : 1), sizeof *g->mlp_only);
+    if (!g->mlp_only) return mt_ctx_status(m->ctx);
+    json_t *v = mt_config_json(c, "mlp_only_layers");
+    if (!v || json_is_null(v)) return check_expert_blocks(m, g);
+    if (!json_is_array(v)) return mt_config_error(c, "mlp_only_layers", "expected a list of layer indices");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *x = json_array_get(v, i);
+        json_int_t k = json_is_integer(x) ? json_integer_value(x) : -1;
+        if (k < 0) {
+            char f[48];
+            snprintf(f, sizeof f, "mlp_only_layers.%zu", i);
+            return mt_config_error(c, f, "expected a layer index >= 0");
+        }
+        if (k < n) g->mlp_only[k] = true;
+    }
+    return check_expert_blocks(m, g);
+}
+
+/* The MoE fields among the model's info (after the decoder's). */
+static void moe_info(mt_model *m, const qwen3_vl *g) {
+    mt_model_info(m, "num_experts", mt_a_int(g->mm.moe.num_experts));
+    mt_model_info(m, "num_experts_per_tok", mt_a_int(g->mm.moe.top_k));
+    mt_model_info(m, "moe_intermediate_size", mt_a_int(g->mm.moe.expert_inter));
+}
+
+static mt_status moe_build_mlp(mt_model *m, const mt_dec_spec *s, mt_module *layer, int64_t index) {
+    qwen3_vl *g = s->ext;
+    const mt_moe_spec *e = &g->mm.moe;
+    if (g->mlp_only[index] || e->num_experts <= 0 || (index + 1) % g->sparse_step != 0)
+        return mt_dec_build_mlp(m, s, layer, index);
+    mt_ctx *ctx = m->ctx;
+    mt_module *blk = mt_module_new(ctx, layer, "mlp", "Qwen3VLMoeTextSparseMoeBlock");
+    q3vl_moe_h *h = blk ? MT_BIND(ctx, blk, q3vl_moe_h) : NULL;
+    if (!h) return mt_ctx_status(ctx);
+    h->top_k = e->top_k;
+    int64_t gw[2] = {e->num_experts, s->hidden};
+    if (!(h->experts = mt_moe_fused_build(m, blk, "experts", "Qwen3VLMoeTextExperts", e->num_experts, s->hidden,
+                                          e->expert_inter, s->hidden_act, "hidden_act", s->dtype, true)) ||
+        !(h->gate = mt_module_new(ctx, blk, "gate", "Qwen3VLMoeTextTopKRouter")) ||
+        !(h->gate_weight = mt_param_new(ctx, h->gate, "weight", s->dtype, MT_DEVICE_CPU, 2, gw)))
+        return mt_ctx_status(ctx);
+    mt_module_attr(ctx, h->gate, "top_k", mt_a_int(e->top_k));
+    mt_module_attr(ctx, h->gate, "num_experts", mt_a_int(e->num_experts));
+    return mt_moe_add_routed(m, &g->mm, h->experts, e->num_experts, e->top_k) ? MT_OK : mt_ctx_status(ctx);
+}
+
+/* Qwen3VLMoeTextSparseMoeBlock.forward on x [batch, seq, hidden] (see above). */
+static mt_tensor *moe_mlp_forward(mt_tracer *tr, mt_module *mlp, mt_tensor *x, const mt_dec_spec *s) {
+    if (!mlp || !mt_module_bound(mlp, &q3vl_moe_h_kind)) return mt_dec_mlp_forward(tr, mlp, x, s);
+    const q3vl_moe_h *h = MT_BOUND(tr, mlp, q3vl_moe_h);
+    if (!h || !x) return NULL;
+    mt_tr_enter(tr, mlp);
+    const mt_sym *fl[2] = {NULL, x->shape[x->ndim - 1]};
+    mt_tensor *x2 = mt_view(tr, x, 2, fl);
+    /* the router: reshape(-1, hidden), F.linear(., weight), softmax, topk, / sum, .to(logits dtype) */
+    mt_tr_enter(tr, h->gate);
+    mt_tensor *xr = mt_reshape(tr, x2, 2, fl);
+    mt_tensor *wt = mt_tr_get_attr(tr, h->gate_weight);
+    mt_tensor *logits = xr && wt ? mt_tr_op1(tr, MT_OP_LINEAR, (mt_arg[]){mt_a_tensor(xr), mt_a_tensor(wt)}, 2, NULL, 0)
+                                 : NULL;
+    mt_kwarg dimk[1] = {{"dim", mt_a_int(-1)}};
+    mt_tensor *p = logits ? mt_tr_op1(tr, MT_OP_SOFTMAX, (mt_arg[]){mt_a_tensor(logits)}, 1,
+                                      (mt_kwarg[]){{"dtype", mt_a_dtype(MT_FLOAT32)}, {"dim", mt_a_int(-1)}}, 2)
+                            : NULL;
+    mt_node *tk = p ? mt_tr_op(tr, MT_OP_TOPK, (mt_arg[]){mt_a_tensor(p), mt_a_int(h->top_k)}, 2, dimk, 1) : NULL;
+    mt_tensor *w = mt_tr_item(tr, tk, 0), *idx = mt_tr_item(tr, tk, 1);
+    mt_tensor *sum = mt_reduce(tr, MT_OP_SUM, w, -1, true);
+    w = w && sum ? mt_div(tr, w, sum) : NULL;
+    w = w ? mt_to(tr, w, logits->dtype) : NULL;
+    mt_tr_leave(tr);
+    mt_tensor *y = mt_moe_fused_forward(tr, h->experts, x2, idx, w);
+    y = y ? mt_reshape(tr, y, x->ndim, x->shape) : NULL;
+    mt_tr_leave(tr);
+    return y;
+}
+
+/* mt_moe_totals (active parameters) and, for the whole model, the language model alone
+ * (model.language_model.* and lm_head): mt_totals.text_params. */
+static mt_status qwen3_vl_totals(const mt_model *m, mt_totals *t);
+static mt_status moe_totals(const mt_model *m, mt_totals *t) {
+    if (mt_moe_totals(m, t) != MT_OK) return mt_ctx_status(m->ctx);
+    const qwen3_vl *g = m->family;
+    return g->t.visual ? qwen3_vl_totals(m, t) : MT_OK;
+}
+
+static mt_status whole_build(mt_model *m, const q3vl_variant *var) {
     mt_ctx *ctx = m->ctx;
     qwen3_vl *g = mt_alloc(ctx, sizeof *g);
     if (!g) return mt_ctx_status(ctx);
@@ -568,46 +734,49 @@ static mt_status qwen3_vl_build(mt_model *m) {
     mt_config *top = m->cfg;
     mt_config *vc = mt_config_sub(top, "vision_config");
     mt_config *tc = mt_config_sub(top, "text_config");
-    if (!vc) return mt_config_error(top, "vision_config", "expected a vision_config object (Qwen3VLConfig)");
-    if (!tc) return mt_config_error(top, "text_config", "expected a text_config object (Qwen3VLConfig)");
+    if (!vc) return mt_config_error(top, "vision_config", "expected a vision_config object (%s)", var->wrapper_cls);
+    if (!tc) return mt_config_error(top, "text_config", "expected a text_config object (%s)", var->wrapper_cls);
     bool tie;
     if (!mt_config_int(top, "image_token_id", 151655, &g->image_token) ||
         !mt_config_bool(top, "tie_word_embeddings", false, &tie))
         return mt_ctx_status(ctx);
     /* the tower first: --layers (m->num_layers) still holds the request */
     m->cfg = vc;
-    g->t.cls = "Qwen3VL";
+    g->t.cls = var->prefix;
     g->t.deepstack_on = true;
     g->t.cast_pos = true;
     mt_status st = mt_qwen3_vit_read(m, vc, &g->t);
     m->cfg = tc;
-    if (st == MT_OK) st = text_spec(m, &g->text, g->mrope, "qwen3_vl");
+    if (st == MT_OK) st = text_spec(m, &g->mm.dec, g->mrope, var->family, var);
+    if (st == MT_OK && var->moe) st = read_moe(m, g);
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
-    g->text.tie_embeddings = tie; /* Qwen3VLConfig's own field ties lm_head */
-    if (g->t.v.out_hidden != g->text.hidden)
+    g->mm.dec.tie_embeddings = tie; /* the wrapper config's own field ties lm_head */
+    if (g->t.v.out_hidden != g->mm.dec.hidden)
         return mt_config_error(vc, "out_hidden_size",
                                "%lld, expected the language model's hidden_size %lld: the merged image features "
                                "replace token embeddings",
-                               (long long)g->t.v.out_hidden, (long long)g->text.hidden);
-    if (g->image_token < 0 || g->image_token >= g->text.vocab)
+                               (long long)g->t.v.out_hidden, (long long)g->mm.dec.hidden);
+    if (g->image_token < 0 || g->image_token >= g->mm.dec.vocab)
         return mt_config_error(top, "image_token_id", "image token %lld outside the vocabulary (%lld)",
-                               (long long)g->image_token, (long long)g->text.vocab);
-    g->model = mt_module_new(ctx, m->root, "model", "Qwen3VLModel");
+                               (long long)g->image_token, (long long)g->mm.dec.vocab);
+    g->model = mt_module_new(ctx, m->root, "model", var->model_cls);
     if (!g->model) return mt_ctx_status(ctx);
     m->cfg = vc;
     g->t.visual = mt_qwen3_vit_build(m, &g->t, g->model);
     m->cfg = top;
     if (!g->t.visual) return mt_ctx_status(ctx);
-    g->text.ext = g;
-    g->text.model_parent = g->model;
-    g->text.hooks.merge_embeds = qwen3_vl_merge;
-    g->text.hooks.position_ids = input_position_ids;
-    g->text.hooks.after_layer = qwen3_vl_deepstack;
+    g->mm.dec.ext = g;
+    g->mm.dec.model_parent = g->model;
+    g->mm.dec.hooks.merge_embeds = qwen3_vl_merge;
+    g->mm.dec.hooks.position_ids = input_position_ids;
+    g->mm.dec.hooks.after_layer = qwen3_vl_deepstack;
+    if (var->moe) g->mm.dec.hooks.build_mlp = moe_build_mlp, g->mm.dec.hooks.mlp_forward = moe_mlp_forward;
     m->cfg = tc;
-    st = mt_dec_build(m, &g->text);
+    st = mt_dec_build(m, &g->mm.dec);
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
+    if (var->moe) moe_info(m, g);
     const qwen_vit *v = &g->t.v;
     mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
     mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
@@ -630,6 +799,9 @@ static mt_status qwen3_vl_build(mt_model *m) {
     return MT_OK;
 }
 
+static mt_status qwen3_vl_build(mt_model *m) { return whole_build(m, &dense_variant); }
+static mt_status qwen3_vl_moe_build(mt_model *m) { return whole_build(m, &moe_variant); }
+
 static mt_status qwen3_vl_forward(mt_model *m, mt_tracer *tr) {
     qwen3_vl *g = m->family;
     mt_ctx *ctx = m->ctx;
@@ -643,14 +815,14 @@ static mt_status qwen3_vl_forward(mt_model *m, mt_tracer *tr) {
     const mt_sym *rows = mt_sym_mul_const(ctx, images, g->t.v.patches);
     if (!rows) return mt_ctx_status(ctx);
     const mt_sym *px[2] = {rows, mt_sym_const(ctx, g->t.v.in_dim)};
-    g->pixel_values = mt_tr_placeholder(tr, "pixel_values", g->text.dtype, 2, px);
+    g->pixel_values = mt_tr_placeholder(tr, "pixel_values", g->mm.dec.dtype, 2, px);
     if (!g->pixel_values || !mt_vec_push(ctx, &m->inputs, g->pixel_values)) return mt_ctx_status(ctx);
     /* image_grid_thw [images, 3]: every row (1, side, side); read only by the Python loops the trace
      * turns into constants, it carries the image count */
     const mt_sym *gd[2] = {images, mt_sym_const(ctx, 3)};
     mt_tensor *grid = mt_tr_placeholder(tr, "image_grid_thw", MT_INT64, 2, gd);
     if (!grid || !mt_vec_push(ctx, &m->inputs, grid)) return mt_ctx_status(ctx);
-    return mt_dec_forward(m, tr, &g->text);
+    return mt_dec_forward(m, tr, &g->mm.dec);
 }
 
 /* The language model alone (model.language_model.* and lm_head): mt_totals.text_params. */
@@ -668,7 +840,7 @@ static mt_status qwen3_vl_totals(const mt_model *m, mt_totals *t) {
         }
     }
     t->text_params = n;
-    t->text_param_bytes = n * (int64_t)mt_dtype_size(g->text.dtype);
+    t->text_param_bytes = n * (int64_t)mt_dtype_size(g->mm.dec.dtype);
     return MT_OK;
 }
 
@@ -687,21 +859,27 @@ const mt_arch mt_arch_qwen3_vl = {
 /* ---- the language model alone (model_type qwen3_vl_text; --text-only) -------------
  * Qwen3VLTextModel under its checkpoint names (model.language_model.*) beside lm_head,
  * position_ids from cache_position (the three rotary rows equal, interleaved as ever). */
-static mt_status qwen3_vl_text_build(mt_model *m) {
+static mt_status text_build(mt_model *m, const q3vl_variant *var) {
     qwen3_vl *g = mt_alloc(m->ctx, sizeof *g);
     if (!g) return mt_ctx_status(m->ctx);
     m->family = g;
-    if (text_spec(m, &g->text, g->mrope, "qwen3_vl_text") != MT_OK) return mt_ctx_status(m->ctx);
-    g->text.ext = g;
-    g->text.hooks.position_ids = text_position_ids;
-    g->text.model_parent = mt_module_new(m->ctx, m->root, "model", "Qwen3VLModel");
-    if (!g->text.model_parent) return mt_ctx_status(m->ctx);
-    return mt_dec_build(m, &g->text);
+    if (text_spec(m, &g->mm.dec, g->mrope, var->text_family, var) != MT_OK) return mt_ctx_status(m->ctx);
+    if (var->moe && read_moe(m, g) != MT_OK) return mt_ctx_status(m->ctx);
+    g->mm.dec.ext = g;
+    g->mm.dec.hooks.position_ids = text_position_ids;
+    if (var->moe) g->mm.dec.hooks.build_mlp = moe_build_mlp, g->mm.dec.hooks.mlp_forward = moe_mlp_forward;
+    g->mm.dec.model_parent = mt_module_new(m->ctx, m->root, "model", var->model_cls);
+    if (!g->mm.dec.model_parent || mt_dec_build(m, &g->mm.dec) != MT_OK) return mt_ctx_status(m->ctx);
+    if (var->moe) moe_info(m, g);
+    return MT_OK;
 }
+
+static mt_status qwen3_vl_text_build(mt_model *m) { return text_build(m, &dense_variant); }
+static mt_status qwen3_vl_moe_text_build(mt_model *m) { return text_build(m, &moe_variant); }
 
 static mt_status qwen3_vl_text_forward(mt_model *m, mt_tracer *tr) {
     qwen3_vl *g = m->family;
-    return mt_dec_forward(m, tr, &g->text);
+    return mt_dec_forward(m, tr, &g->mm.dec);
 }
 
 const mt_arch mt_arch_qwen3_vl_text = {
@@ -710,4 +888,29 @@ const mt_arch mt_arch_qwen3_vl_text = {
     .example = "Qwen/Qwen3-VL-8B-Instruct (--text-only)",
     .build = qwen3_vl_text_build,
     .forward = qwen3_vl_text_forward,
+};
+
+/* ---- Qwen3-VL-MoE (model_type qwen3_vl_moe) and its language model alone (qwen3_vl_moe_text) ----
+ * The same wrapper, tower and decoder under the Qwen3VLMoe class names, the sparse blocks above
+ * (modeling_qwen3_vl_moe.py / configuration_qwen3_vl_moe.py, stored mirror commits 0142cff20c9a /
+ * 008e57439125). */
+static const char *const qwen3_vl_moe_classes[] = {"Qwen3VLMoeForConditionalGeneration", NULL};
+
+const mt_arch mt_arch_qwen3_vl_moe = {
+    .model_type = "qwen3_vl_moe",
+    .default_class = "Qwen3VLMoeForConditionalGeneration",
+    .example = "Qwen/Qwen3-VL-30B-A3B-Instruct",
+    .build = qwen3_vl_moe_build,
+    .forward = qwen3_vl_forward,
+    .totals = moe_totals,
+    .classes = qwen3_vl_moe_classes,
+};
+
+const mt_arch mt_arch_qwen3_vl_moe_text = {
+    .model_type = "qwen3_vl_moe_text",
+    .default_class = "Qwen3VLMoeForConditionalGeneration",
+    .example = "Qwen/Qwen3-VL-30B-A3B-Instruct (--text-only)",
+    .build = qwen3_vl_moe_text_build,
+    .forward = qwen3_vl_text_forward,
+    .totals = moe_totals,
 };

@@ -63,6 +63,8 @@ extern const mt_arch mt_arch_qwen3_vl;
 extern const mt_arch mt_arch_qwen3_5;
 extern const mt_arch mt_arch_qwen3_5_moe;
 extern const mt_arch mt_arch_qwen3_vl_text;
+extern const mt_arch mt_arch_qwen3_vl_moe;
+extern const mt_arch mt_arch_qwen3_vl_moe_text;
 
 static const mt_arch *const registry[] = {
     &mt_arch_llama,
@@ -124,6 +126,8 @@ static const mt_arch *const registry[] = {
     &mt_arch_qwen3_5,
     &mt_arch_qwen3_5_moe,
     &mt_arch_qwen3_vl_text,
+    &mt_arch_qwen3_vl_moe,
+    &mt_arch_qwen3_vl_moe_text,
 };
 
 #define NARCH ((int)(sizeof registry / sizeof registry[0]))

@@ -135,6 +135,9 @@ static const kv_row kv_rows[] = {
      * attention runs per image without a cache, the deepstack adds cache nothing */
     {"qwen3_vl", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
     {"qwen3_vl_text", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    /* the same attention (Qwen3-VL-MoE): the sparse blocks cache nothing */
+    {"qwen3_vl_moe", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
+    {"qwen3_vl_moe_text", 2 * GQA_LAYER, 2 * 64 * GQA_LAYER, 0, {0, 0}},
 };
 
 Test(sizing, kv_cache_of_every_family_by_hand)
