@@ -346,7 +346,10 @@ mt_model *mt_model_build(mt_ctx *ctx, mt_config *cfg, const mt_build_opts *opts)
     /* The parameter dtype (override, else torch_dtype) is resolved once here so
      * every family and every report sees it. */
     if (mt_model_read_dtype(m, &m->dtype) != MT_OK) return NULL;
-    if (!check_expert_layers(ctx, cfg, m->num_layers)) return NULL;
+    /* a multimodal config's language model is sized by its text_config (the families that read it) */
+    mt_config *text = mt_config_sub(cfg, "text_config");
+    if (!check_expert_layers(ctx, cfg, m->num_layers) || (text && !check_expert_layers(ctx, text, m->num_layers)))
+        return NULL;
     mt_meta_scope_enter(ctx);
     mt_status st = arch->build(m);
     mt_meta_scope_exit(ctx);

@@ -608,21 +608,6 @@ typedef struct q3vl_moe_h {
 } q3vl_moe_h;
 static const mt_handle_kind q3vl_moe_h_kind = {"q3vl_moe_h"};
 
-/* The sparse layers' expert blocks within MT_MAX_EXPERT_LAYERS (the limit model.c checks on top-level
- * fields; these are text_config's). */
-static mt_status check_expert_blocks(mt_model *m, const qwen3_vl *g) {
-    const mt_moe_spec *e = &g->mm.moe;
-    int64_t sparse = 0;
-    for (int64_t i = 0; e->num_experts > 0 && i < g->mm.dec.layers; i++)
-        sparse += !g->mlp_only[i] && (i + 1) % g->sparse_step == 0;
-    if (sparse * e->num_experts <= MT_MAX_EXPERT_LAYERS) return MT_OK;
-    return mt_config_error(m->cfg, "num_experts",
-                           "%lld experts x %lld sparse layers = %lld expert blocks, more than the limit of %d; trace "
-                           "fewer layers with --layers (docs/cli.md, Limits)",
-                           (long long)e->num_experts, (long long)sparse, (long long)(sparse * e->num_experts),
-                           MT_MAX_EXPERT_LAYERS);
-}
-
 static mt_status read_moe(mt_model *m, qwen3_vl *g) {
     mt_config *c = m->cfg;
     mt_moe_spec *e = &g->mm.moe;
@@ -644,7 +629,7 @@ static mt_status read_moe(mt_model *m, qwen3_vl *g) {
     g->mlp_only = mt_alloc_array(m->ctx, (size_t)(n > 0 ? n : 1), sizeof *g->mlp_only);
     if (!g->mlp_only) return mt_ctx_status(m->ctx);
     json_t *v = mt_config_json(c, "mlp_only_layers");
-    if (!v || json_is_null(v)) return check_expert_blocks(m, g);
+    if (!v || json_is_null(v)) return MT_OK;
     if (!json_is_array(v)) return mt_config_error(c, "mlp_only_layers", "expected a list of layer indices");
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *x = json_array_get(v, i);
@@ -656,7 +641,7 @@ static mt_status read_moe(mt_model *m, qwen3_vl *g) {
         }
         if (k < n) g->mlp_only[k] = true;
     }
-    return check_expert_blocks(m, g);
+    return MT_OK;
 }
 
 /* The MoE fields among the model's info (after the decoder's). */

@@ -323,6 +323,30 @@ Test(multimodal, known_wrapper_without_a_usable_text_config)
     mt_ctx_free(ctx);
 }
 
+/* The expert-block limit (layers x experts, docs/cli.md, Limits) is checked on a
+ * multimodal config's text_config before anything is built, for every wrapper:
+ * 600 x 4000 = 2,400,000 blocks > 65,536, located at text_config.num_experts. */
+Test(multimodal, expert_limit_read_from_text_config)
+{
+    const char *dir = tu_tmpdir();
+    const char *cfgs[] = {
+        "{\"model_type\": \"qwen3_5_moe\", \"text_config\": {\"num_hidden_layers\": 600, \"num_experts\": 4000}}",
+        "{\"model_type\": \"gemma4\", \"text_config\": {\"num_hidden_layers\": 600, \"num_experts\": 4000, "
+        "\"enable_moe_block\": true}}",
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        const char *f = tu_write(dir, "big.json", cfgs[i]);
+        mt_ctx *ctx = mt_ctx_new();
+        mt_config *c = mt_config_load(ctx, f);
+        cr_assert_null(mt_model_build(ctx, c, NULL));
+        cr_assert_eq(mt_ctx_status(ctx), MT_ERR_CONFIG);
+        const char *msg = mt_ctx_errmsg(ctx);
+        cr_assert(strstr(msg, "field 'text_config.num_experts': 4000 experts x 600 layers (num_hidden_layers) = "
+                              "2400000 expert blocks, more than the limit of 65536"), "%s", msg);
+        mt_ctx_free(ctx);
+    }
+}
+
 /* The CLI: --text-only's note and row, the whole model's language-model row,
  * --bind images=N, and --text-only on a text model (usage error, exit 2). */
 Test(multimodal, cli_text_only_and_images)
