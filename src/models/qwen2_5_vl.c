@@ -645,26 +645,30 @@ static mt_status qwen_vl_build(mt_model *m) {
     return MT_OK;
 }
 
-static mt_status qwen_vl_forward(mt_model *m, mt_tracer *tr) {
-    qwen_vl *g = m->family;
+mt_status mt_qwen_vl_inputs(mt_model *m, mt_tracer *tr, const qwen_vit *v, mt_dtype dt, mt_tensor **position_ids,
+                            mt_tensor **pixel_values) {
     mt_ctx *ctx = m->ctx;
     const mt_tensor *ids = m->inputs.items[0];
-    /* position_ids [3, batch, seq], then pixel_values (the forward's argument order) */
     const mt_sym *pd[3] = {mt_sym_const(ctx, 3), ids->shape[0], ids->shape[1]};
-    g->position_ids = mt_tr_placeholder(tr, "position_ids", MT_INT64, 3, pd);
-    if (!g->position_ids || !mt_vec_push(ctx, &m->inputs, g->position_ids)) return mt_ctx_status(ctx);
-    const mt_sym *images = mt_image_count(m, g->vision.tokens);
+    *position_ids = mt_tr_placeholder(tr, "position_ids", MT_INT64, 3, pd);
+    if (!*position_ids || !mt_vec_push(ctx, &m->inputs, *position_ids)) return mt_ctx_status(ctx);
+    const mt_sym *images = mt_image_count(m, v->tokens);
     if (!images) return mt_ctx_status(ctx);
-    const mt_sym *rows = mt_sym_mul_const(ctx, images, g->vision.patches);
-    const mt_sym *px[2] = {rows, mt_sym_const(ctx, g->vision.in_dim)};
+    const mt_sym *rows = mt_sym_mul_const(ctx, images, v->patches);
     if (!rows) return mt_ctx_status(ctx);
-    g->pixel_values = mt_tr_placeholder(tr, "pixel_values", g->text.dtype, 2, px);
-    if (!g->pixel_values || !mt_vec_push(ctx, &m->inputs, g->pixel_values)) return mt_ctx_status(ctx);
-    /* image_grid_thw [images, 3]: every row (1, side, side) in the traced convention; read only
-     * by the Python loops the trace turns into constants, it carries the image count */
+    const mt_sym *px[2] = {rows, mt_sym_const(ctx, v->in_dim)};
+    *pixel_values = mt_tr_placeholder(tr, "pixel_values", dt, 2, px);
+    if (!*pixel_values || !mt_vec_push(ctx, &m->inputs, *pixel_values)) return mt_ctx_status(ctx);
     const mt_sym *gd[2] = {images, mt_sym_const(ctx, 3)};
     mt_tensor *grid = mt_tr_placeholder(tr, "image_grid_thw", MT_INT64, 2, gd);
     if (!grid || !mt_vec_push(ctx, &m->inputs, grid)) return mt_ctx_status(ctx);
+    return MT_OK;
+}
+
+static mt_status qwen_vl_forward(mt_model *m, mt_tracer *tr) {
+    qwen_vl *g = m->family;
+    if (mt_qwen_vl_inputs(m, tr, &g->vision, g->text.dtype, &g->position_ids, &g->pixel_values) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return mt_dec_forward(m, tr, &g->text);
 }
 

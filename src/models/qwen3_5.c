@@ -345,24 +345,8 @@ static mt_status qwen3_5_moe_whole_build(mt_model *m) { return whole_build(m, tr
 static mt_status whole_forward(mt_model *m, mt_tracer *tr) {
     mt_moe_model *mm = m->family;
     q35 *w = q35_of(&mm->dec);
-    mt_ctx *ctx = m->ctx;
-    const mt_tensor *ids = m->inputs.items[0];
-    /* position_ids [3, batch, seq], then pixel_values, image_grid_thw (the forward's argument order) */
-    const mt_sym *pd[3] = {mt_sym_const(ctx, 3), ids->shape[0], ids->shape[1]};
-    w->position_ids = mt_tr_placeholder(tr, "position_ids", MT_INT64, 3, pd);
-    if (!w->position_ids || !mt_vec_push(ctx, &m->inputs, w->position_ids)) return mt_ctx_status(ctx);
-    const mt_sym *images = mt_image_count(m, w->t.v.tokens);
-    if (!images) return mt_ctx_status(ctx);
-    const mt_sym *rows = mt_sym_mul_const(ctx, images, w->t.v.patches);
-    if (!rows) return mt_ctx_status(ctx);
-    const mt_sym *px[2] = {rows, mt_sym_const(ctx, w->t.v.in_dim)};
-    w->pixel_values = mt_tr_placeholder(tr, "pixel_values", mm->dec.dtype, 2, px);
-    if (!w->pixel_values || !mt_vec_push(ctx, &m->inputs, w->pixel_values)) return mt_ctx_status(ctx);
-    /* image_grid_thw [images, 3]: every row (1, side, side), read only by the Python loops the trace turns
-     * into constants; it carries the image count */
-    const mt_sym *gd[2] = {images, mt_sym_const(ctx, 3)};
-    mt_tensor *grid = mt_tr_placeholder(tr, "image_grid_thw", MT_INT64, 2, gd);
-    if (!grid || !mt_vec_push(ctx, &m->inputs, grid)) return mt_ctx_status(ctx);
+    if (mt_qwen_vl_inputs(m, tr, &w->t.v, mm->dec.dtype, &w->position_ids, &w->pixel_values) != MT_OK)
+        return mt_ctx_status(m->ctx);
     return mt_dec_forward(m, tr, &mm->dec);
 }
 

@@ -58,6 +58,13 @@ mt_tensor *mt_qwen_vit_patch_embed(mt_tracer *tr, const qwen_vit *v, const mt_qw
  * cu_seqlens chunks batched as [seq / chunk, heads, chunk, head_dim], reshape(seq, -1), proj. */
 mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_tensor *x, mt_tensor *cos,
                             mt_tensor *sin, int64_t chunk);
+/* The Qwen vision-language models' inputs after input_ids and attention_mask, in their forward's
+ * argument order: position_ids [3, batch, seq] int64 (get_rope_index's result), pixel_values
+ * [images * patches, in_dim] in dtype dt (the processor's rows at the fixed grid), and
+ * image_grid_thw [images, 3] int64 (every row (1, side, side); read only by the Python loops the
+ * trace turns into constants, it carries the image count); each appended to m->inputs. */
+mt_status mt_qwen_vl_inputs(mt_model *m, mt_tracer *tr, const qwen_vit *v, mt_dtype dt, mt_tensor **position_ids,
+                            mt_tensor **pixel_values);
 
 /* Qwen3-VL's vision tower (qwen3_vl.c defines it), which Qwen3.5's wrapper (qwen3_5.c) composes without
  * its deepstack mergers: Conv3d patches with a bias, the learned position table interpolated to the
