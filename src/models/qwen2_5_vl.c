@@ -559,10 +559,8 @@ static mt_tensor *input_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_sp
     return ((const qwen_vl *)s->ext)->position_ids;
 }
 
-/* The language model alone (Qwen2_5_VLTextModel without position_ids):
- * cache_position.view(1, 1, -1).expand(3, inputs_embeds.shape[0], -1). */
-static mt_tensor *text_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *cache_pos,
-                                    mt_tensor *h) {
+mt_tensor *mt_qwen_vl_text_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *cache_pos,
+                                        mt_tensor *h) {
     (void)m, (void)s;
     if (!h) return NULL;
     const mt_sym *v3[3] = {K(tr, 1), K(tr, 1), NULL};
@@ -706,7 +704,7 @@ static mt_status qwen_vl_text_build(mt_model *m) {
     m->family = g;
     if (text_spec(m, &g->text, g->mrope) != MT_OK) return mt_ctx_status(m->ctx);
     g->text.ext = g;
-    g->text.hooks.position_ids = text_position_ids;
+    g->text.hooks.position_ids = mt_qwen_vl_text_position_ids;
     return mt_dec_build(m, &g->text);
 }
 

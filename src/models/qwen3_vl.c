@@ -578,18 +578,6 @@ static mt_tensor *input_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_sp
     return ((const qwen3_vl *)s->ext)->position_ids;
 }
 
-/* The language model alone (Qwen3VLTextModel without position_ids):
- * cache_position.view(1, 1, -1).expand(3, inputs_embeds.shape[0], -1). */
-static mt_tensor *text_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *cache_pos,
-                                    mt_tensor *h) {
-    (void)m, (void)s;
-    if (!h) return NULL;
-    const mt_sym *v3[3] = {K(tr, 1), K(tr, 1), NULL};
-    mt_tensor *p = mt_view(tr, cache_pos, 3, v3);
-    const mt_sym *e3[3] = {K(tr, 3), h->shape[0], NULL};
-    return mt_expand(tr, p, 3, e3);
-}
-
 /* ---- the MoE language model (qwen3_vl_moe, qwen3_vl_moe_text) -----------------------------
  * Qwen3VLMoeTextSparseMoeBlock (registration: experts, gate): hidden_states.view(-1, hidden);
  * gate (Qwen3VLMoeTextTopKRouter, a raw weight [E, hidden]): reshape(-1, hidden), F.linear,
@@ -835,7 +823,7 @@ static mt_status text_build(mt_model *m, const q3vl_variant *var) {
     if (text_spec(m, &g->mm.dec, g->mrope, var->text_family, var) != MT_OK) return mt_ctx_status(m->ctx);
     if (var->moe && read_moe(m, g) != MT_OK) return mt_ctx_status(m->ctx);
     g->mm.dec.ext = g;
-    g->mm.dec.hooks.position_ids = text_position_ids;
+    g->mm.dec.hooks.position_ids = mt_qwen_vl_text_position_ids;
     if (var->moe) g->mm.dec.hooks.build_mlp = moe_build_mlp, g->mm.dec.hooks.mlp_forward = moe_mlp_forward;
     g->mm.dec.model_parent = mt_module_new(m->ctx, m->root, "model", var->model_cls);
     if (!g->mm.dec.model_parent || mt_dec_build(m, &g->mm.dec) != MT_OK) return mt_ctx_status(m->ctx);

@@ -63,6 +63,11 @@ mt_tensor *mt_qwen_vit_attn(mt_tracer *tr, const qwen_vit *v, mt_module *at, mt_
  * [images * patches, in_dim] in dtype dt (the processor's rows at the fixed grid), and
  * image_grid_thw [images, 3] int64 (every row (1, side, side); read only by the Python loops the
  * trace turns into constants, it carries the image count); each appended to m->inputs. */
+/* position_ids of the language model traced alone (Qwen2_5_VLTextModel, Qwen3VLTextModel without
+ * position_ids), an mt_dec_spec hook: cache_position.view(1, 1, -1).expand(3, inputs_embeds.shape[0], -1),
+ * the three M-RoPE rows equal. */
+mt_tensor *mt_qwen_vl_text_position_ids(mt_tracer *tr, mt_model *m, const mt_dec_spec *s, mt_tensor *cache_pos,
+                                        mt_tensor *h);
 mt_status mt_qwen_vl_inputs(mt_model *m, mt_tracer *tr, const qwen_vit *v, mt_dtype dt, mt_tensor **position_ids,
                             mt_tensor **pixel_values);
 
