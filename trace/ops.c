@@ -784,6 +784,20 @@ static mt_status reduce_dims(call *c, const mt_tensor *x, const mt_arg *dim, boo
     return MT_OK;
 }
 
+/* A reduction's output of dtype dt: x's shape without the reduced dims, or with
+ * them as 1 under keepdim. */
+static mt_status emit_reduced(call *c, const mt_tensor *x, const bool reduced[MT_MAX_DIMS], bool keepdim, mt_dtype dt) {
+    const mt_sym *r[MT_MAX_DIMS];
+    int nr = 0;
+    const mt_sym *one = mt_sym_const(c->ctx, 1);
+    if (!one) return sym_failed(c);
+    for (int i = 0; i < x->ndim; i++) {
+        if (!reduced[i]) r[nr++] = x->shape[i];
+        else if (keepdim) r[nr++] = one;
+    }
+    return emit(c, dt, nr, r);
+}
+
 static mt_status rule_reduce(call *c) {
     TRY(sig_check(c));
     const mt_tensor *x;
@@ -829,15 +843,7 @@ static mt_status rule_reduce(call *c) {
                         mt_dtype_name(x->dtype), sh(c, x));
         }
     }
-    const mt_sym *r[MT_MAX_DIMS];
-    int nr = 0;
-    const mt_sym *one = mt_sym_const(c->ctx, 1);
-    if (!one) return sym_failed(c);
-    for (int i = 0; i < x->ndim; i++) {
-        if (!reduced[i]) r[nr++] = x->shape[i];
-        else if (keepdim) r[nr++] = one;
-    }
-    return emit(c, out, nr, r);
+    return emit_reduced(c, x, reduced, keepdim, out);
 }
 
 /* torch.cumsum(input, dim, *, dtype=None) and Tensor.cumsum(dim, *, dtype=None):
@@ -2978,15 +2984,7 @@ static mt_status rule_std(call *c) {
     bool reduced[MT_MAX_DIMS];
     TRY(reduce_dims(c, x, param(c, "dim"), reduced));
     mt_dtype out = x->dtype == MT_COMPLEX64 ? MT_FLOAT32 : x->dtype; /* the real part's dtype */
-    const mt_sym *r[MT_MAX_DIMS];
-    int nr = 0;
-    const mt_sym *one = mt_sym_const(c->ctx, 1);
-    if (!one) return sym_failed(c);
-    for (int i = 0; i < x->ndim; i++) {
-        if (!reduced[i]) r[nr++] = x->shape[i];
-        else if (keepdim) r[nr++] = one;
-    }
-    return emit(c, out, nr, r);
+    return emit_reduced(c, x, reduced, keepdim, out);
 }
 
 /* torch.tensor(data, *, dtype=None, ...) of a Python number: a 0-d tensor, float32
