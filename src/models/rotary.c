@@ -32,12 +32,18 @@ mt_module *mt_rope_module(mt_model *m, mt_module *parent, const char *name, cons
 static void cos_sin(mt_tracer *tr, mt_module *rot, mt_param *inv_freq, mt_tensor *x, mt_tensor *pos,
                     mt_rope_layout layout, double scaling, const int64_t *mrope, mt_tensor **cos, mt_tensor **sin);
 
-void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
-                     double scaling, mt_tensor **cos, mt_tensor **sin) {
+/* cos/sin from the inv_freq bound to rot by mt_rope_module (mrope: M-RoPE's interleaved sections, or NULL). */
+static void bound_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
+                          double scaling, const int64_t *mrope, mt_tensor **cos, mt_tensor **sin) {
     *cos = *sin = NULL;
     const mt_rope_h *h = rot ? MT_BOUND(tr, rot, mt_rope_h) : NULL;
     if (rot && !h) return;
-    cos_sin(tr, rot, h ? h->inv_freq : NULL, x, pos, layout, scaling, NULL, cos, sin);
+    cos_sin(tr, rot, h ? h->inv_freq : NULL, x, pos, layout, scaling, mrope, cos, sin);
+}
+
+void mt_rope_cos_sin(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, mt_rope_layout layout,
+                     double scaling, mt_tensor **cos, mt_tensor **sin) {
+    bound_cos_sin(tr, rot, x, pos, layout, scaling, NULL, cos, sin);
 }
 
 /* apply_interleaved_mrope(freqs, mrope_section) on freqs [3, batch, seq, D/2]: freqs_t = freqs[0];
@@ -64,10 +70,7 @@ static mt_tensor *interleave_mrope(mt_tracer *tr, mt_tensor *freqs, const int64_
 
 void mt_rope_cos_sin_mrope(mt_tracer *tr, mt_module *rot, mt_tensor *x, mt_tensor *pos, const int64_t *mrope_section,
                            double scaling, mt_tensor **cos, mt_tensor **sin) {
-    *cos = *sin = NULL;
-    const mt_rope_h *h = rot ? MT_BOUND(tr, rot, mt_rope_h) : NULL;
-    if (rot && !h) return;
-    cos_sin(tr, rot, h ? h->inv_freq : NULL, x, pos, MT_ROPE_CAT, scaling, mrope_section, cos, sin);
+    bound_cos_sin(tr, rot, x, pos, MT_ROPE_CAT, scaling, mrope_section, cos, sin);
 }
 
 const mt_handle_kind mt_rope_kinds_h_kind = {"mt_rope_kinds_h"};
