@@ -40,4 +40,10 @@ typedef struct mt__state_mixer {
 } mt__state_mixer;
 int mt__state_mixers(mt_ctx *ctx, const mt_model *m, mt__state_mixer **list);
 
+/* For tests of the vouched layer runs (graph_internal.h): the spans of g the
+ * sizing pass copies from a template without reading their nodes, and in
+ * *confirmed how many of them the node-by-node structural hash finds identical
+ * to that template too. -1 on error. */
+int mt__sizing_check_runs(mt_ctx *ctx, const mt_graph *g, int *confirmed);
+
 #endif

@@ -17,6 +17,7 @@
 #include <metatrace/sizing.h>
 
 #include "ctx_internal.h"
+#include "graph_internal.h"
 #include "model_internal.h"
 #include "opinfo_internal.h"
 #include "ptrmap.h"
@@ -245,6 +246,8 @@ typedef struct gindex {
     int nspans;
     int *sp_start;
     int *sp_tmpl;    /* span -> the first span of its identical layers, -1: none earlier */
+    uint64_t *sp_hash; /* span -> its structural hash (a copied span: its template's) */
+    unsigned char *sp_copied; /* span -> 1: a vouched run copied from sp_tmpl without reading it */
 } gindex;
 
 /* Append v to a growable int list in the arena. */
@@ -370,6 +373,63 @@ static uint64_t hmodule(uint64_t h, const mt_module *m) {
     return h;
 }
 
+/* Two vouched layers (graph_internal.h, "vouched layer runs") by what their
+ * forwards may read: each module of their subtrees in order, with its class
+ * (by content: copied per module), leaf kind, parameters (dtype, shape,
+ * buffer, tied) and attributes (by value), but not the names (a forward
+ * reaches its modules through handles its build bound by position in the same
+ * code; names change node targets only, which no figure reads). */
+static bool attr_same(const mt_arg *a, const mt_arg *b) {
+    uint64_t wa, wb;
+    if (a->kind != b->kind) return false;
+    if (scalar_word(a, &wa) && scalar_word(b, &wb)) return wa == wb;
+    return hscalar(0, a) == hscalar(0, b);
+}
+
+static bool same_subtree(const mt_module *a, const mt_module *b) {
+    if (a->leaf != b->leaf || a->children.n != b->children.n || a->params.n != b->params.n ||
+        a->nattrs != b->nattrs || (a->type != b->type && (!a->type || !b->type || strcmp(a->type, b->type) != 0)))
+        return false;
+    for (int i = 0; i < a->params.n; i++) {
+        const mt_param *p = a->params.items[i], *q = b->params.items[i];
+        const mt_tensor *x = p->t, *y = q->t;
+        if (x->dtype != y->dtype || x->ndim != y->ndim || p->is_buffer != q->is_buffer ||
+            (p->tied_to != NULL) != (q->tied_to != NULL))
+            return false;
+        for (int d = 0; d < x->ndim; d++)
+            if (x->shape[d] != y->shape[d]) return false;
+    }
+    /* (equal bytes are equal attributes; unequal bytes may still be: unused union bytes) */
+    if (a->nattrs && memcmp(a->attrs, b->attrs, (size_t)a->nattrs * sizeof *a->attrs) != 0)
+        for (int i = 0; i < a->nattrs; i++)
+            if (a->attrs[i].name != b->attrs[i].name || !attr_same(&a->attrs[i].value, &b->attrs[i].value))
+                return false;
+    for (int i = 0; i < a->children.n; i++)
+        if (!same_subtree(a->children.items[i], b->children.items[i])) return false;
+    return true;
+}
+
+/* Where a vouched run's inputs come from, by the walk's rule (made in a
+ * layer: how far back from the run's first node; outside the layers: the
+ * producing output itself), with their types. 0: the run cannot be vouched
+ * for (an input made after its first node). */
+static uint64_t run_key(const mt__layer_run *r, const mt_module *const *lay) {
+    uint64_t h = 0x3243f6a8885a308dull;
+    for (int k = 0; k < r->nin; k++) {
+        const mt_tensor *t = r->in[k];
+        if (!t || !t->node) {
+            h = hmix(h, 0xa5a5u + (uint64_t)(t != NULL));
+            continue;
+        }
+        int p = t->node->index, o = (int)(t - t->node->outs);
+        if (p >= r->first) return 0;
+        uint64_t w = lay[p] ? ((uint64_t)(uint32_t)(r->first - p) << 8) | (uint32_t)o
+                            : (((uint64_t)(uint32_t)p << 24) | ((uint64_t)(uint32_t)o << 4)) + 0x9b;
+        h = hmix(hmix(h, w), htensor(t, false));
+    }
+    return h ? h : 1;
+}
+
 /* Room for more edges (the arrays double). */
 typedef struct egrow {
     int *node, *slot;
@@ -395,10 +455,80 @@ static const mt_module *layer_entry(const mt_modstack *st) {
     return NULL;
 }
 
+/* Where gindex_build is while it walks: what span_copy reads and advances. */
+typedef struct gwalk {
+    const mt_module **lay;
+    int *off, *in_off, *inn, *ins;
+    int ne, cape, nslots;
+} gwalk;
+
+/* Nodes [a, a + len) are a vouched run identical to the span at tb: their
+ * layer, output slots and input edges are the template's shifted (an input
+ * made in a layer, d nodes later; outside the layers, the same output), read
+ * without their arguments. Each node is still checked against the
+ * template's at the same place (kind, op, outputs; no nonzero, whose fresh
+ * symbol differs per layer) and must run in layer L, as must the span's
+ * end: 1 copied, 0 not identical after all (nothing kept: the caller walks
+ * the span node by node), -1 out of memory. */
+static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const mt_module *L, int a, int len, int tb) {
+    mt_node *const *nodes = g->nodes;
+    const mt_module **lay = w->lay;
+    int *off = w->off, *in_off = w->in_off;
+    int d = a - tb, DS = w->nslots - off[tb], DE = w->ne - in_off[tb];
+    /* (every node of the run was recorded with L entered, under the modules
+     * the first one has above L: all run in L as the first does, which the
+     * caller saw) */
+    if (a + len < g->n && layer_entry(nodes[a + len]->stack) == L) return 0;
+    for (int j = 0; j < len; j++) {
+        const mt_node *x = nodes[a + j], *t = nodes[tb + j];
+        /* (a get_attr, a module call or an op: no placeholder or output in a layer) */
+        if (((x->op ^ t->op) | (x->opid ^ t->opid) | (x->nout ^ t->nout)) != 0 || (unsigned)x->op - 1u > 3u ||
+            x->opid == MT_OP_NONZERO)
+            return 0;
+        lay[a + j] = L;
+        off[a + j] = off[tb + j] + DS;
+        in_off[a + j] = in_off[tb + j] + DE;
+    }
+    /* the template's attention candidates, shifted (cand is in node order) */
+    int lo = 0, hi = X->ncand;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (X->cand[mid] < tb) lo = mid + 1;
+        else hi = mid;
+    }
+    for (int c = lo; c < X->ncand && X->cand[c] < tb + len; c++)
+        if (!ilist_push(ctx, &X->cand, &X->ncand, &X->capcand, X->cand[c] + d)) return -1;
+    /* (the template may end where this span starts: its end is then where the walk is) */
+    int e0 = in_off[tb], e1 = tb + len < a ? in_off[tb + len] : w->ne;
+    int s1 = tb + len < a ? off[tb + len] : w->nslots;
+    while (w->ne + (e1 - e0) > w->cape) {
+        egrow r = edges_grow(ctx, w->inn, w->ins, w->ne, w->cape);
+        if (!r.node) return -1;
+        w->inn = r.node;
+        w->ins = r.slot;
+        w->cape = r.cap;
+    }
+    int *inn = w->inn, *ins = w->ins, ne = w->ne;
+    for (int e = e0; e < e1; e++) {
+        int p = inn[e];
+        if (p >= tb) { /* made in the template: its slots moved by DS */
+            inn[ne] = p + d;
+            ins[ne++] = ins[e] + DS;
+        } else {
+            int q = p + (lay[p] ? d : 0);
+            inn[ne] = q;
+            ins[ne++] = off[q] + (ins[e] - off[p]);
+        }
+    }
+    w->ne = ne;
+    w->nslots += s1 - off[tb];
+    return 1;
+}
+
 /* Output slots, input edges, layers; with `twins`, identical layers; and the
  * inputs each node depends on (only encoder-decoders need them: a
  * cross-attention's query depends on the decoder's ids, its key does not). */
-static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) {
+static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, bool use_runs) {
     memset(X, 0, sizeof *X);
     X->ids_dec = -1;
     size_t n = (size_t)g->n;
@@ -414,7 +544,17 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
     int *span_start = twins ? mt__alloc_raw(ctx, (n + 2) * sizeof *span_start) : NULL;
     uint64_t *span_hash = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_hash) : NULL;
     int *sp_tmpl = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *sp_tmpl) : NULL;
-    if (!off || !in_off || !lay || !inn || !ins || (twins && (!span_start || !span_hash || !sp_tmpl))) return false;
+    unsigned char *sp_copied = twins ? mt__alloc_raw(ctx, n + 1) : NULL;
+    if (!off || !in_off || !lay || !inn || !ins || (twins && (!span_start || !span_hash || !sp_tmpl || !sp_copied)))
+        return false;
+    /* vouched runs (graph_internal.h): each one's key and span (-1: not a clean span) */
+    int nruns = 0, rc = 0, cur_run = -1;
+    const mt__layer_run *runs = twins && use_runs ? mt__graph_runs(g, &nruns) : NULL;
+    uint64_t *run_keys = nruns ? mt__alloc_raw(ctx, (size_t)nruns * sizeof *run_keys) : NULL;
+    int *run_span = nruns ? mt__alloc_raw(ctx, (size_t)nruns * sizeof *run_span) : NULL;
+    if (nruns && (!run_keys || !run_span)) return false;
+    for (int r = 0; r < nruns; r++) run_span[r] = -1;
+    bool copied = false; /* the span that is ending was copied from its template */
     int nph = 0, nspans = 0, span0 = 0;
     const mt_modstack *memo_st = NULL;
     const mt_module *memo_lay = NULL, *prev = NULL;
@@ -497,21 +637,60 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
             /* the span of layer `prev` ended: compare it with the spans before */
             if (twins && prev && nspans > 0) {
                 int len = i - span_start[nspans - 1];
-                span_hash[nspans - 1] = hmix(lh, (uint64_t)len);
-                for (int back = 1; back <= TWIN_LOOKBACK && nspans - 1 - back >= 0; back++) {
-                    int bs = nspans - 1 - back, b = span_start[bs];
-                    if (span_start[bs + 1] - b != len || span_hash[bs] != span_hash[nspans - 1] || !lay[b]) continue;
-                    sp_tmpl[nspans - 1] = sp_tmpl[bs] >= 0 ? sp_tmpl[bs] : bs;
-                    break;
+                if (!copied) {
+                    span_hash[nspans - 1] = hmix(lh, (uint64_t)len);
+                    for (int back = 1; back <= TWIN_LOOKBACK && nspans - 1 - back >= 0; back++) {
+                        int bs = nspans - 1 - back, b = span_start[bs];
+                        if (span_start[bs + 1] - b != len || span_hash[bs] != span_hash[nspans - 1] || !lay[b]) continue;
+                        sp_tmpl[nspans - 1] = sp_tmpl[bs] >= 0 ? sp_tmpl[bs] : bs;
+                        break;
+                    }
                 }
+                if (cur_run >= 0 && runs[cur_run].end - runs[cur_run].first == len) run_span[cur_run] = nspans - 1;
             }
+            copied = false;
+            cur_run = -1;
             if (twins && nd) {
                 span_hash[nspans] = 0;
                 sp_tmpl[nspans] = -1;
+                sp_copied[nspans] = 0;
                 span_start[nspans++] = i;
             }
             span0 = i;
             lh = 0x452821e638d01377ull;
+            /* a vouched run starting here whose key an earlier run has: its
+             * nodes are that run's, shifted (span_copy) */
+            while (rc < nruns && runs[rc].first < i) rc++;
+            if (L && rc < nruns && runs[rc].first == i && runs[rc].layer == L) {
+                cur_run = rc++;
+                uint64_t key = run_keys[cur_run] = run_key(&runs[cur_run], lay);
+                int len = runs[cur_run].end - i, ts = -1;
+                for (int r = cur_run - 1; key && r >= 0 && r >= cur_run - TWIN_LOOKBACK && ts < 0; r--)
+                    if (run_span[r] >= 0 && run_keys[r] == key && runs[r].end - runs[r].first == len &&
+                        same_subtree(L, runs[r].layer))
+                        ts = run_span[r];
+                if (ts >= 0 && len > 0) {
+                    gwalk w = {lay, off, in_off, inn, ins, ne, cape, nslots};
+                    int c = span_copy(ctx, g, X, &w, L, i, len, span_start[ts]);
+                    if (c < 0) return false;
+                    if (c > 0) {
+                        inn = w.inn;
+                        ins = w.ins;
+                        ne = w.ne;
+                        cape = w.cape;
+                        nslots = w.nslots;
+                        span_hash[nspans - 1] = span_hash[ts];
+                        sp_tmpl[nspans - 1] = sp_tmpl[ts] >= 0 ? sp_tmpl[ts] : ts;
+                        sp_copied[nspans - 1] = 1;
+                        copied = true;
+                        prev = L;
+                        memo_st = nodes[i + len - 1]->stack;
+                        memo_lay = L;
+                        i += len - 1;
+                        continue;
+                    }
+                }
+            }
         }
         prev = L;
         if (!nd) break;
@@ -575,6 +754,8 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins) 
         span_start[nspans] = g->n;
         X->sp_start = span_start;
         X->sp_tmpl = sp_tmpl;
+        X->sp_hash = span_hash;
+        X->sp_copied = sp_copied;
         X->nspans = nspans;
     }
     if (X->ids_dec < 0) return true;
@@ -604,6 +785,23 @@ static int span_of(const gindex *X, int i) {
         else hi = mid - 1;
     }
     return lo;
+}
+
+int mt__sizing_check_runs(mt_ctx *ctx, const mt_graph *g, int *confirmed) {
+    gindex V, F; /* vouched, and every node read */
+    *confirmed = 0;
+    if (!gindex_build(ctx, g, &V, true, true) || !gindex_build(ctx, g, &F, true, false)) return -1;
+    if (V.nspans != F.nspans) return -1;
+    int copied = 0;
+    for (int k = 0; k < V.nspans; k++) {
+        if (!V.sp_copied[k]) continue;
+        copied++;
+        int t = V.sp_tmpl[k], len = V.sp_start[k + 1] - V.sp_start[k];
+        if (V.sp_start[k] == F.sp_start[k] && V.sp_start[t + 1] - V.sp_start[t] == len &&
+            F.sp_hash[k] == F.sp_hash[t])
+            ++*confirmed;
+    }
+    return copied;
 }
 
 /* Consumers of each node (CSR), built on first use: only eager attention
@@ -1257,7 +1455,8 @@ static void state_add(state_visit *v, const mt_module *mod, int64_t conv, int64_
 }
 
 static void state_walk(const mt_module *mod, state_visit *v) {
-    if (mod->nattrs > 0) {
+    /* (a torch.nn built-in, a leaf, holds no recurrent state: the mixers that do are model classes) */
+    if (mod->nattrs > 0 && mod->leaf == MT_LEAF_NONE) {
         state_attrs A;
         state_attrs_of(mod, &A);
         /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
@@ -1472,7 +1671,7 @@ static bool sym_decode_core(sizer *T, int64_t context, long double *sum) {
     const mt_graph *g = T->g;
     T->seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *T->seen);
     T->stack = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *T->stack); /* (written before read) */
-    if (!T->seen || !T->stack || !gindex_build(ctx, g, &T->X, false) || !find_cores(T)) return false;
+    if (!T->seen || !T->stack || !gindex_build(ctx, g, &T->X, false, false) || !find_cores(T)) return false;
     bool encdec = T->X.ids_dec >= 0;
     evaluator D;
     if (!ev_init(&D, ctx, 1, encdec ? context : 1, 1)) return false;
@@ -2283,7 +2482,7 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     }
     out->kv_dtype = MT_DTYPE_NONE;
     out->kv_capacity_tokens = -1;
-    if (!ev_init(&S.E, ctx, out->batch, out->seq, out->seq) || !gindex_build(ctx, g, &S.X, !kv_only)) return mt_ctx_status(ctx);
+    if (!ev_init(&S.E, ctx, out->batch, out->seq, out->seq) || !gindex_build(ctx, g, &S.X, !kv_only, true)) return mt_ctx_status(ctx);
     S.seen = mt_alloc_array(ctx, (size_t)g->n + 1, sizeof *S.seen);
     S.stack = mt__alloc_raw(ctx, ((size_t)g->n + 1) * sizeof *S.stack); /* (written before read) */
     if (!S.seen || !S.stack || !find_cores(&S)) return mt_ctx_status(ctx);

@@ -76,6 +76,8 @@ typedef struct graph_impl {
     mt_graph g;
     int cap;        /* entries allocated in g.nodes */
     name_tab names; /* name -> next suffix, and the node limit */
+    mt__layer_run *runs; /* vouched layer runs (graph_internal.h) */
+    int nruns, capruns;
 } graph_impl;
 
 static graph_impl *impl(mt_graph *g) { return (graph_impl *)g; }
@@ -92,6 +94,45 @@ void mt__graph_set_max_nodes(mt_graph *g, int64_t max) {
     if (max > (int64_t)1 << 30) max = (int64_t)1 << 30; /* g->n and the capacity are ints */
     if (g) impl(g)->names.max_nodes = max > 0 ? max : MT_MAX_GRAPH_NODES;
 }
+
+bool mt__graph_run_begin(mt_graph *g, const struct mt_module *layer, mt_tensor *const *in, int nin) {
+    graph_impl *gi = impl(g);
+    if (nin < 0 || nin > MT__RUN_MAX_IN) {
+        mt_fail(g->ctx, MT_ERR_INTERNAL, "a layer run with %d inputs (at most %d)", nin, MT__RUN_MAX_IN);
+        return false;
+    }
+    if (gi->nruns == gi->capruns) {
+        int ncap = gi->capruns ? 2 * gi->capruns : 64;
+        mt__layer_run *nr = mt__alloc_raw(g->ctx, (size_t)ncap * sizeof *nr);
+        if (!nr) return false;
+        if (gi->nruns) memcpy(nr, gi->runs, (size_t)gi->nruns * sizeof *nr);
+        gi->runs = nr;
+        gi->capruns = ncap;
+    }
+    mt__layer_run *r = &gi->runs[gi->nruns++];
+    memset(r, 0, sizeof *r);
+    r->layer = layer;
+    r->first = g->n;
+    r->end = -1;
+    r->nin = nin;
+    for (int i = 0; i < nin; i++) r->in[i] = in[i];
+    return true;
+}
+
+void mt__graph_run_end(mt_graph *g) {
+    graph_impl *gi = impl(g);
+    if (gi->nruns > 0 && gi->runs[gi->nruns - 1].end < 0) gi->runs[gi->nruns - 1].end = g->n;
+}
+
+const mt__layer_run *mt__graph_runs(const mt_graph *g, int *n) {
+    const graph_impl *gi = (const graph_impl *)g;
+    int k = gi->nruns;
+    if (k > 0 && gi->runs[k - 1].end < 0) k--; /* an open run (a failed trace) is not vouched for */
+    *n = k;
+    return k > 0 ? gi->runs : NULL;
+}
+
+void mt__graph_drop_runs(mt_graph *g) { impl(g)->nruns = 0; }
 
 const char *mt_fx_name(mt_ctx *ctx, const char *path) {
     char *s = mt_strdup(ctx, path);

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "blocks.h"
+#include "graph_internal.h"
 
 /* ---- activations ---- */
 static const struct act_def {
@@ -1120,8 +1121,18 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
         const mt_dec_layer_h *lh = MT_BOUND(tr, L, mt_dec_layer_h);
         if (!lh) return mt_ctx_status(tr->ctx);
         mt_tr_enter(tr, L);
+        /* The layer's forward reads L's modules (through their handles), these
+         * tensors and the spec shared by every layer, nothing else: vouched
+         * for here, so the sizing pass finds repeated layers without reading
+         * their nodes (graph_internal.h, "vouched layer runs"). A layout or
+         * hook that reads the layer's index or carries state from one layer
+         * to the next breaks that promise: the test sizing/vouched_runs
+         * checks it on every config of the suite. */
+        mt_tensor *ins[4] = {h, lm, c, sn};
+        if (!mt__graph_run_begin(tr->g, L, ins, 4)) return mt_ctx_status(tr->ctx);
         mt_dec_layer ly = {L, lh->attn, lh->mlp, lm, c, sn, lh->norm};
         h = (s->caps.layout ? s->caps.layout->forward : pre_norm_forward)(tr, &ly, h, s);
+        mt__graph_run_end(tr->g);
         mt_tr_leave(tr);
         if (s->hooks.after_layer) h = s->hooks.after_layer(tr, m, s, i, h);
     }
