@@ -11,6 +11,7 @@
 #include <metatrace/quant.h>
 
 #include "ctx_internal.h"
+#include "sym_internal.h"
 #include "model_internal.h"
 
 #define QC "quantization_config"
@@ -197,8 +198,9 @@ static inline bool qadd(mt_ctx *ctx, int64_t a, int64_t b, int64_t *r, const cha
     return true;
 }
 
-static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, const int64_t *shape,
-                      const mt_param *p, bool quantized) {
+/* `bytes`: the tensor's, when the caller has them (-1: computed here). */
+static mt_status emit_bytes(inv_builder *b, const char *name, mt_dtype dt, int ndim, const int64_t *shape,
+                            const mt_param *p, bool quantized, int64_t bytes) {
     mt_quant_inventory *o = b->out;
     if (o->n >= b->cap) { /* counting (the caller walks again with room for them all) */
         o->n++;
@@ -210,17 +212,23 @@ static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, c
     s->ndim = ndim;
     s->param = p;
     s->quantized = quantized;
-    int64_t bytes = (int64_t)mt_dtype_size(dt);
-    for (int d = 0; d < ndim; d++) {
-        s->shape[d] = shape[d];
-        if (!qmul(b->ctx, bytes, shape[d], &bytes, "checkpoint bytes")) return mt_ctx_status(b->ctx);
+    memset(s->shape, 0, sizeof s->shape); /* (the array is not zeroed; a fixed size: no call) */
+    for (int d = 0; d < ndim; d++) s->shape[d] = shape[d];
+    if (bytes < 0) {
+        bytes = (int64_t)mt_dtype_size(dt);
+        for (int d = 0; d < ndim; d++)
+            if (!qmul(b->ctx, bytes, shape[d], &bytes, "checkpoint bytes")) return mt_ctx_status(b->ctx);
     }
-    for (int d = ndim; d < MT_MAX_DIMS; d++) s->shape[d] = 0; /* (the array is not zeroed) */
     s->bytes = bytes;
     if (!qadd(b->ctx, o->total_bytes, bytes, &o->total_bytes, "checkpoint bytes") ||
         !qadd(b->ctx, o->bytes_by_dtype[dt], bytes, &o->bytes_by_dtype[dt], "checkpoint bytes"))
         return mt_ctx_status(b->ctx);
     return MT_OK;
+}
+
+static mt_status emit(inv_builder *b, const char *name, mt_dtype dt, int ndim, const int64_t *shape,
+                      const mt_param *p, bool quantized) {
+    return emit_bytes(b, name, dt, ndim, shape, p, quantized, -1);
 }
 
 /* A companion tensor named "<base>.<suffix>" (or "<base><suffix>" when the
@@ -396,9 +404,8 @@ static mt_status walk(inv_builder *b, const mt_module *mod) {
         int64_t shape[MT_MAX_DIMS];
         int64_t bytes = (int64_t)mt_dtype_size(p->t->dtype), numel = 1;
         for (int d = 0; d < p->t->ndim; d++) {
-            if (!mt_sym_is_const(p->t->shape[d]))
+            if (!mt__sym_const_of(p->t->shape[d], &shape[d]))
                 return mt_fail(b->ctx, MT_ERR_INTERNAL, "parameter '%s' has a symbolic shape", p->name);
-            shape[d] = mt_sym_const_value(p->t->shape[d]);
             if (!qmul(b->ctx, numel, shape[d], &numel, "parameter elements")) return mt_ctx_status(b->ctx);
         }
         if (!qmul(b->ctx, bytes, numel, &bytes, "parameter bytes")) return mt_ctx_status(b->ctx);
@@ -408,8 +415,10 @@ static mt_status walk(inv_builder *b, const mt_module *mod) {
                 b->out->quantized_params += numel;
                 b->out->unquantized_bytes += bytes;
             }
-        } else if (emit(b, p->name, stored_dtype(b->q, p), p->t->ndim, shape, p, false) != MT_OK) {
-            return mt_ctx_status(b->ctx);
+        } else {
+            mt_dtype dt = stored_dtype(b->q, p);
+            if (emit_bytes(b, p->name, dt, p->t->ndim, shape, p, false, dt == p->t->dtype ? bytes : -1) != MT_OK)
+                return mt_ctx_status(b->ctx);
         }
     }
     for (int i = 0; i < mod->children.n; i++)
@@ -782,7 +791,7 @@ mt_status mt_quant_inventory_of(mt_model *m, const char *method, mt_quant_invent
         out->method = q.kind == Q_NONE ? NULL : q.method;
         out->description = q.kind == Q_NONE ? "not quantized: every parameter stored as itself" : q.description;
         if (b.cap > 0) {
-            /* every entry up to out->n is written by emit */
+            /* every entry up to out->n is written by emit_bytes */
             out->tensors = mt__alloc_raw(ctx, (size_t)b.cap * sizeof *out->tensors);
             if (!out->tensors) return mt_ctx_status(ctx);
         }

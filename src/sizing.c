@@ -9,6 +9,7 @@
  * linear in their own nnz symbol, so a fractional expectation is evaluated
  * exactly as floor + frac * slope. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,8 +248,13 @@ typedef struct gindex {
     int *sp_start;
     int *sp_tmpl;    /* span -> the first span of its identical layers, -1: none earlier */
     uint64_t *sp_hash; /* span -> its structural hash (a copied span: its template's) */
-    unsigned char *sp_copied; /* span -> 1: a vouched run copied from sp_tmpl without reading it */
+    unsigned char *sp_flags; /* span -> SPAN_COPIED, SPAN_UNCOPYABLE */
 } gindex;
+
+enum {
+    SPAN_COPIED = 1,     /* a vouched run copied from sp_tmpl without reading its nodes */
+    SPAN_UNCOPYABLE = 2, /* holds a placeholder, an output or a nonzero (fresh per layer): no copy of it */
+};
 
 /* Append v to a growable int list in the arena. */
 static bool ilist_push(mt_ctx *ctx, int **a, int *n, int *cap, int v) {
@@ -455,6 +461,8 @@ static const mt_module *layer_entry(const mt_modstack *st) {
     return NULL;
 }
 
+_Static_assert(offsetof(mt_node, opid) == offsetof(mt_node, op) + sizeof(int), "op, opid side by side");
+
 /* Where gindex_build is while it walks: what span_copy reads and advances. */
 typedef struct gwalk {
     const mt_module **lay;
@@ -481,10 +489,12 @@ static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const 
     if (a + len < g->n && layer_entry(nodes[a + len]->stack) == L) return 0;
     for (int j = 0; j < len; j++) {
         const mt_node *x = nodes[a + j], *t = nodes[tb + j];
-        /* (a get_attr, a module call or an op: no placeholder or output in a layer) */
-        if (((x->op ^ t->op) | (x->opid ^ t->opid) | (x->nout ^ t->nout)) != 0 || (unsigned)x->op - 1u > 3u ||
-            x->opid == MT_OP_NONZERO)
-            return 0;
+        /* (op and opid side by side: one word; the template has no placeholder, output or
+         * nonzero, SPAN_UNCOPYABLE, so neither has this node when it matches) */
+        uint64_t wx, wt;
+        memcpy(&wx, &x->op, sizeof wx);
+        memcpy(&wt, &t->op, sizeof wt);
+        if ((wx ^ wt) | (uint64_t)(unsigned)(x->nout ^ t->nout)) return 0;
         lay[a + j] = L;
         off[a + j] = off[tb + j] + DS;
         in_off[a + j] = in_off[tb + j] + DE;
@@ -544,8 +554,8 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
     int *span_start = twins ? mt__alloc_raw(ctx, (n + 2) * sizeof *span_start) : NULL;
     uint64_t *span_hash = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_hash) : NULL;
     int *sp_tmpl = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *sp_tmpl) : NULL;
-    unsigned char *sp_copied = twins ? mt__alloc_raw(ctx, n + 1) : NULL;
-    if (!off || !in_off || !lay || !inn || !ins || (twins && (!span_start || !span_hash || !sp_tmpl || !sp_copied)))
+    unsigned char *sp_flags = twins ? mt__alloc_raw(ctx, n + 1) : NULL;
+    if (!off || !in_off || !lay || !inn || !ins || (twins && (!span_start || !span_hash || !sp_tmpl || !sp_flags)))
         return false;
     /* vouched runs (graph_internal.h): each one's key and span (-1: not a clean span) */
     int nruns = 0, rc = 0, cur_run = -1;
@@ -653,7 +663,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
             if (twins && nd) {
                 span_hash[nspans] = 0;
                 sp_tmpl[nspans] = -1;
-                sp_copied[nspans] = 0;
+                sp_flags[nspans] = 0;
                 span_start[nspans++] = i;
             }
             span0 = i;
@@ -671,7 +681,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
                         ts = run_span[r];
                 if (ts >= 0 && len > 0) {
                     gwalk w = {lay, off, in_off, inn, ins, ne, cape, nslots};
-                    int c = span_copy(ctx, g, X, &w, L, i, len, span_start[ts]);
+                    int c = sp_flags[ts] & SPAN_UNCOPYABLE ? 0 : span_copy(ctx, g, X, &w, L, i, len, span_start[ts]);
                     if (c < 0) return false;
                     if (c > 0) {
                         inn = w.inn;
@@ -681,7 +691,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
                         nslots = w.nslots;
                         span_hash[nspans - 1] = span_hash[ts];
                         sp_tmpl[nspans - 1] = sp_tmpl[ts] >= 0 ? sp_tmpl[ts] : ts;
-                        sp_copied[nspans - 1] = 1;
+                        sp_flags[nspans - 1] = SPAN_COPIED;
                         copied = true;
                         prev = L;
                         memo_st = nodes[i + len - 1]->stack;
@@ -707,6 +717,8 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
              * inputs (hashed with their producers) and arguments: the shape
              * rules are functions of them, except nonzero's fresh symbol. */
             bool op = nd->opid >= 0 && (nd->op == MT_NODE_CALL_FUNCTION || nd->op == MT_NODE_CALL_METHOD);
+            if (nd->opid == MT_OP_NONZERO || nd->op == MT_NODE_PLACEHOLDER || nd->op == MT_NODE_OUTPUT)
+                sp_flags[nspans - 1] |= SPAN_UNCOPYABLE;
             if (nd->op == MT_NODE_CALL_MODULE) h = nd->module ? hmodule(h, nd->module) : hmix(h, 1);
             else if (nd->op != MT_NODE_GET_ATTR && !op) h = hmix(h, (uint64_t)(uintptr_t)nd->target);
             if (!op || nd->opid == MT_OP_NONZERO) {
@@ -755,7 +767,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
         X->sp_start = span_start;
         X->sp_tmpl = sp_tmpl;
         X->sp_hash = span_hash;
-        X->sp_copied = sp_copied;
+        X->sp_flags = sp_flags;
         X->nspans = nspans;
     }
     if (X->ids_dec < 0) return true;
@@ -794,7 +806,7 @@ int mt__sizing_check_runs(mt_ctx *ctx, const mt_graph *g, int *confirmed) {
     if (V.nspans != F.nspans) return -1;
     int copied = 0;
     for (int k = 0; k < V.nspans; k++) {
-        if (!V.sp_copied[k]) continue;
+        if (!(V.sp_flags[k] & SPAN_COPIED)) continue;
         copied++;
         int t = V.sp_tmpl[k], len = V.sp_start[k + 1] - V.sp_start[k];
         if (V.sp_start[k] == F.sp_start[k] && V.sp_start[t + 1] - V.sp_start[t] == len &&
@@ -1089,6 +1101,8 @@ typedef struct sizer {
     core *cores;
     int ncores;
     int *core_of;    /* node -> 1 + the attention core it belongs to (pair-proportional FLOPs), 0: none */
+    int *marks, nmarks, capmarks; /* the nodes with a core_of, in the order find_cores marks them */
+    bool marks_sorted;
     bool dec_given;  /* bound trace: noncore_dec comes from the model traced with symbolic inputs */
     long double noncore_dec;
     int *seen, *stack;
@@ -1154,6 +1168,31 @@ static bool shift_core(sizer *S, int i, core *c) {
     return true;
 }
 
+/* Node i now belongs to a core: listed (for counting a span's, marked_in). */
+static bool mark(sizer *S, int i) {
+    if (S->nmarks == 0) S->marks_sorted = true;
+    else if (S->marks[S->nmarks - 1] >= i) S->marks_sorted = false;
+    return ilist_push(S->ctx, &S->marks, &S->nmarks, &S->capmarks, i);
+}
+
+/* How many nodes of [a, b) belong to a core (marks sorted). */
+static int marked_in(const sizer *S, int a, int b) {
+    int lo = 0, hi = S->nmarks;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (S->marks[mid] < a) lo = mid + 1;
+        else hi = mid;
+    }
+    int k = lo;
+    hi = S->nmarks;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (S->marks[mid] < b) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo - k;
+}
+
 static bool find_cores(sizer *S) {
     const mt_graph *g = S->g;
     S->cores = mt_alloc_array(S->ctx, (size_t)S->X.ncand + 1, sizeof *S->cores);
@@ -1173,6 +1212,7 @@ static bool find_cores(sizer *S) {
         S->cores[S->ncores++] = c;
         if (n->opid == MT_OP_SDPA) {
             S->core_of[i] = S->ncores;
+            if (!mark(S, i)) return false;
             continue;
         }
         /* eager: every node from the score matmul to the value matmul */
@@ -1182,8 +1222,10 @@ static bool find_cores(sizer *S) {
             if (u->nout < 1 || u->outs[0].ndim < 2) continue;
             const mt_tensor *o = &u->outs[0];
             if ((u == c.pv_mm || (o->shape[o->ndim - 1] == c.sk && o->shape[o->ndim - 2] == c.sq) ||
-                 u == c.scores_mm) && !S->core_of[j])
+                 u == c.scores_mm) && !S->core_of[j]) {
                 S->core_of[j] = S->ncores;
+                if (!mark(S, j)) return false;
+            }
         }
     }
     return true;
@@ -1454,9 +1496,22 @@ static void state_add(state_visit *v, const mt_module *mod, int64_t conv, int64_
     v->list[v->n++] = (mt__state_mixer){mod, conv, ssm, channels > 0 ? channels : 1, heads > 0 ? heads : 1};
 }
 
+/* A module declaring a recurrent state: ssm_state_size (a Mamba or DeltaNet
+ * mixer) or recurrent_state_numel (lightning attention); a torch.nn
+ * built-in (a leaf) never does. */
+static bool has_state(const mt_module *mod) {
+    if (mod->leaf != MT_LEAF_NONE) return false;
+    for (int i = 0; i < mod->nattrs; i++) {
+        const char *nm = mod->attrs[i].name;
+        if ((nm[0] == 's' && strcmp(nm, "ssm_state_size") == 0) ||
+            (nm[0] == 'r' && strcmp(nm, "recurrent_state_numel") == 0))
+            return true;
+    }
+    return false;
+}
+
 static void state_walk(const mt_module *mod, state_visit *v) {
-    /* (a torch.nn built-in, a leaf, holds no recurrent state: the mixers that do are model classes) */
-    if (mod->nattrs > 0 && mod->leaf == MT_LEAF_NONE) {
+    if (has_state(mod)) {
         state_attrs A;
         state_attrs_of(mod, &A);
         /* a linear-attention layer (MiniMax's lightning attention) declares the elements of its fixed
@@ -1485,7 +1540,10 @@ static void state_walk(const mt_module *mod, state_visit *v) {
             }
         }
     }
-    for (int i = 0; i < mod->children.n; i++) state_walk(mod->children.items[i], v);
+    for (int i = 0; i < mod->children.n; i++) {
+        const mt_module *c = mod->children.items[i];
+        if (c->leaf == MT_LEAF_NONE || c->children.n) state_walk(c, v);
+    }
 }
 
 static void state_totals(const mt_model *m, mt_sizing *out, int64_t batch) {
@@ -1725,6 +1783,7 @@ typedef struct flop_tmpl {
     bool exact;          /* every value a non-negative integer */
     long double total, noncore_dec, expert;
     int *slots, nslots, capslots; /* pairs: 1 + symbolic key, nodes */
+    int *cores, ncores, capcores; /* offsets in the span of the nodes of attention cores */
 } flop_tmpl;
 
 /* Span [a, a+len) identical to the span t: its per-node figures are t's, its
@@ -1741,6 +1800,7 @@ static int flop_span(sizer *S, flop_tmpl **ft, int t, int a, int len, double *no
         for (int j = ta; j < ta + len; j++) {
             if (!fsym[j]) continue;
             long double v = val[j], d = dec[j];
+            if (core_of[j] && !ilist_push(S->ctx, &T->cores, &T->ncores, &T->capcores, j - ta)) return -1;
             if (!(v >= 0 && floorl(v) == v && d >= 0 && floorl(d) == d)) T->exact = false;
             T->total += v;
             if (!core_of[j]) T->noncore_dec += d;
@@ -1758,21 +1818,22 @@ static int flop_span(sizer *S, flop_tmpl **ft, int t, int a, int len, double *no
         ft[t] = T;
     }
     if (!T->exact) return 0;
-    /* the same attention cores at the same places (their FLOPs are summed apart) */
+    /* the same attention cores at the same places (their FLOPs are summed apart):
+     * as many core nodes in the span (marked_in counts them) and each of the
+     * template's matched with one offset */
+    if (!S->marks_sorted || marked_in(S, a, a + len) != T->ncores) return 0;
     int coff = 0;
-    bool have = false;
-    for (int j = 0; j < len; j++) {
-        int c1 = core_of[a + j], c0 = core_of[ta + j];
-        if ((c1 == 0) != (c0 == 0)) return 0;
-        if (!c1) continue;
-        if (have && c1 - c0 != coff) return 0;
+    for (int k = 0; k < T->ncores; k++) {
+        int j = T->cores[k], c1 = core_of[a + j], c0 = core_of[ta + j];
+        if (!c1 || (k > 0 && c1 - c0 != coff)) return 0;
         coff = c1 - c0;
-        have = true;
     }
     /* (the other per-node arrays are read at first instances only: twin_of) */
     memcpy(node_fl + a, node_fl + ta, (size_t)len * sizeof *node_fl);
-    for (int j = 0; j < len; j++)
-        if (core_of[a + j]) core_fl[core_of[a + j] - 1] = core_fl[core_of[ta + j] - 1];
+    for (int k = 0; k < T->ncores; k++) {
+        int j = T->cores[k];
+        core_fl[core_of[a + j] - 1] = core_fl[core_of[ta + j] - 1];
+    }
     sums[0] += T->total;
     sums[1] += T->noncore_dec;
     sums[2] += T->expert;
@@ -2260,7 +2321,7 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     int64_t *fri = exact ? mt_alloc_array(ctx, (size_t)nn + 1, sizeof *fri) : NULL; /* (exact: as integers) */
     if (!fr && !fri) return mt_ctx_status(ctx);
     for (int s = 0; s < ns; s++)
-        if (base[s] == s && last[s] < nn && bytes[s] > 0) {
+        if (last[s] < nn && base[s] == s && bytes[s] > 0) {
             if (fri) fri[last[s]] += (int64_t)bytes[s];
             else fr[last[s]] += bytes[s];
         }
@@ -2387,6 +2448,24 @@ static bool param_count(const mt_model *m, int64_t *total) {
     return true;
 }
 
+/* The same count from an unquantized inventory (it lists every parameter but
+ * tied aliases once, with its shape): false for a quantized one, or when the
+ * sum overflows. */
+static bool stored_param_count(const mt_quant_inventory *w, int64_t *total) {
+    if (w->method) return false;
+    int64_t sum = 0;
+    for (int i = 0; i < w->n; i++) {
+        const mt_stored_tensor *t = &w->tensors[i];
+        if (!t->param || t->param->is_buffer) continue;
+        int64_t n = 1;
+        for (int d = 0; d < t->ndim; d++)
+            if (__builtin_mul_overflow(n, t->shape[d], &n)) return false;
+        if (__builtin_add_overflow(sum, n, &sum)) return false;
+    }
+    *total = sum;
+    return true;
+}
+
 static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
     int64_t P = t->params, dp = S->o->dp > 0 ? S->o->dp : 1;
     size_t w = mt_dtype_size(S->m->dtype);
@@ -2411,17 +2490,29 @@ static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
 
 /* The ModuleList entry with the most stored bytes (quantized tensors at their
  * stored size), like accelerate's "largest layer". */
+static bool numeric_name(const mt_module *x) { return x->name && *x->name >= '0' && *x->name <= '9'; }
+
 static void largest_layer(mt_sizing *out) {
     const mt_module *best = NULL, *cur_m = NULL, *memo_own = NULL, *memo_L = NULL;
+    const mt_module *memo_par = NULL, *memo_parL = NULL;
+    bool have_par = false;
     int64_t best_bytes = 0, cur = 0;
     for (int i = 0; i <= out->weights.n; i++) {
         const mt_stored_tensor *t = i < out->weights.n ? &out->weights.tensors[i] : NULL;
         const mt_module *L = NULL, *own = t && t->param ? t->param->owner : NULL;
         if (own && own == memo_own) {
             L = memo_L; /* a module's tensors come one after another */
-        } else {
-            for (const mt_module *x = own; x; x = x->parent)
-                if (x->name && *x->name >= '0' && *x->name <= '9') L = x;
+        } else if (own) {
+            /* the outermost ModuleList entry above own: its parent's, else own when it is one
+             * (siblings come one after another too) */
+            if (!have_par || own->parent != memo_par) {
+                memo_par = own->parent;
+                memo_parL = NULL;
+                for (const mt_module *x = memo_par; x; x = x->parent)
+                    if (numeric_name(x)) memo_parL = x;
+                have_par = true;
+            }
+            L = memo_parL ? memo_parL : numeric_name(own) ? own : NULL;
             memo_own = own;
             memo_L = L;
         }
@@ -2497,7 +2588,9 @@ static mt_status sizing_run(mt_model *m, const mt_graph *g, const mt_sizing_opts
     if ((tb || ts) && m->cfg && (st = symbolic_decode(&S, out->context)) != MT_OK) return st;
     if ((st = flops(&S, out)) != MT_OK || (st = activations(&S, out)) != MT_OK) return st;
     mt_totals t;
-    if (!param_count(m, &t.params) && (st = mt_model_totals(m, &t)) != MT_OK) return st;
+    if (!stored_param_count(&out->weights, &t.params) && !param_count(m, &t.params) &&
+        (st = mt_model_totals(m, &t)) != MT_OK)
+        return st;
     training(&S, out, &t);
     largest_layer(out);
     if (S.o->mem_budget > 0 && out->has_kv && out->kv_bytes_per_token > 0) {

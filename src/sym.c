@@ -619,6 +619,12 @@ bool mt_sym_is_const(const mt_sym *s) { return s && (s->n == 0 || (s->n == 1 && 
 
 int64_t mt_sym_const_value(const mt_sym *s) { return (s && s->n) ? s->t[0].coef : 0; }
 
+bool mt__sym_const_of(const mt_sym *s, int64_t *v) {
+    if (!mt_sym_is_const(s)) return false;
+    *v = s->n ? s->t[0].coef : 0;
+    return true;
+}
+
 /* The atom of a bare expression 1*atom, or NULL. */
 static const mt_atom *bare_atom(const mt_sym *s) {
     if (!s || s->n != 1 || s->t[0].coef != 1 || !s->t[0].mono) return NULL;

@@ -11,4 +11,8 @@
 struct mt_symtab;
 struct mt_symtab *mt__symtab(mt_ctx *ctx);
 
+/* mt_sym_is_const and mt_sym_const_value in one call: true with *v set when
+ * s is a constant. */
+bool mt__sym_const_of(const mt_sym *s, int64_t *v);
+
 #endif
