@@ -397,7 +397,8 @@ static mt_dtype stored_dtype(const qspec *q, const mt_param *p) {
 
 /* state_dict order: a module's parameters and persistent buffers, then its
  * children. Tied aliases are stored once; non-persistent buffers not at all. */
-static mt_status walk(inv_builder *b, const mt_module *mod) {
+/* One module's own parameters and persistent buffers. */
+static mt_status walk_own(inv_builder *b, const mt_module *mod) {
     for (int i = 0; i < mod->params.n; i++) {
         const mt_param *p = mod->params.items[i];
         if (p->tied_to || (p->is_buffer && !p->persistent)) continue;
@@ -421,8 +422,16 @@ static mt_status walk(inv_builder *b, const mt_module *mod) {
                 return mt_ctx_status(b->ctx);
         }
     }
-    for (int i = 0; i < mod->children.n; i++)
-        if (walk(b, mod->children.items[i]) != MT_OK) return mt_ctx_status(b->ctx);
+    return MT_OK;
+}
+
+static mt_status walk(inv_builder *b, const mt_module *mod) {
+    if (walk_own(b, mod) != MT_OK) return mt_ctx_status(b->ctx);
+    for (int i = 0; i < mod->children.n; i++) {
+        const mt_module *c = mod->children.items[i];
+        /* (most modules are leaves: their own tensors without a call down) */
+        if ((c->children.n ? walk(b, c) : walk_own(b, c)) != MT_OK) return mt_ctx_status(b->ctx);
+    }
     return MT_OK;
 }
 

@@ -392,7 +392,7 @@ static bool attr_same(const mt_arg *a, const mt_arg *b) {
     return hscalar(0, a) == hscalar(0, b);
 }
 
-static bool same_subtree(const mt_module *a, const mt_module *b) {
+static bool same_module(const mt_module *a, const mt_module *b) {
     if (a->leaf != b->leaf || a->children.n != b->children.n || a->params.n != b->params.n ||
         a->nattrs != b->nattrs || (a->type != b->type && (!a->type || !b->type || strcmp(a->type, b->type) != 0)))
         return false;
@@ -410,8 +410,15 @@ static bool same_subtree(const mt_module *a, const mt_module *b) {
         for (int i = 0; i < a->nattrs; i++)
             if (a->attrs[i].name != b->attrs[i].name || !attr_same(&a->attrs[i].value, &b->attrs[i].value))
                 return false;
-    for (int i = 0; i < a->children.n; i++)
-        if (!same_subtree(a->children.items[i], b->children.items[i])) return false;
+    return true;
+}
+
+static bool same_subtree(const mt_module *a, const mt_module *b) {
+    if (!same_module(a, b)) return false;
+    for (int i = 0; i < a->children.n; i++) {
+        const mt_module *x = a->children.items[i], *y = b->children.items[i];
+        if (!(x->children.n ? same_subtree(x, y) : same_module(x, y))) return false;
+    }
     return true;
 }
 
@@ -2098,6 +2105,7 @@ typedef struct actx {
     const bool *flt;
     int *base, *last, *lastin;
     long double *bytes;
+    int64_t *ibytes;    /* the same as integers where they are exact (read only when every one is) */
     unsigned char *fl;  /* AF_* per node */
     bool *rg;           /* requires grad */
     int *nrg;           /* tensor inputs requiring grad */
@@ -2135,6 +2143,7 @@ static void act_node(actx *A, int i) {
             if (!(f & AF_ATTR)) by = ev_numel(&A->S->E, &n->outs[o], n) * (long double)mt_dtype_size(n->outs[o].dtype);
             A->bytes[s] = by;
             if (!(by >= 0 && floorl(by) == by)) A->inexact = true;
+            else A->ibytes[s] = by < 9223372036854775808.0L ? (int64_t)by : INT64_MAX;
             if (by > A->max_bytes) A->max_bytes = by;
         }
         last[base[s]] = i;
@@ -2209,6 +2218,7 @@ static bool act_shift(actx *A, int a, int ta, int len, const act_tmpl *T) {
     memcpy(A->nrg + a, A->nrg + ta, (size_t)len * sizeof *A->nrg);
     int s0 = X->off[ta], s1 = X->off[ta + len];
     memcpy(A->bytes + s0 + DS, A->bytes + s0, (size_t)(s1 - s0) * sizeof *A->bytes);
+    memcpy(A->ibytes + s0 + DS, A->ibytes + s0, (size_t)(s1 - s0) * sizeof *A->ibytes);
     int *base = A->base, *last = A->last;
     for (int s = s0; s < s1; s++) {
         int b = base[s];
@@ -2269,11 +2279,13 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     A.base = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.base);
     A.last = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.last);
     A.bytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.bytes);
+    A.ibytes = mt__alloc_raw(ctx, ((size_t)ns + 1) * sizeof *A.ibytes);
     A.fl = mt__alloc_raw(ctx, (size_t)nn + 1);
     A.rg = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *A.rg);
     A.nrg = mt__alloc_raw(ctx, ((size_t)nn + 1) * sizeof *A.nrg);
     A.saved = mt_alloc_array(ctx, (size_t)ns + 1, sizeof *A.saved);
-    if (!A.base || !A.last || !A.bytes || !A.fl || !A.rg || !A.nrg || !A.saved) return mt_ctx_status(ctx);
+    if (!A.base || !A.last || !A.bytes || !A.ibytes || !A.fl || !A.rg || !A.nrg || !A.saved)
+        return mt_ctx_status(ctx);
     int *base = A.base, *last = A.last;
     long double *bytes = A.bytes;
     bool *saved = A.saved;
@@ -2320,11 +2332,14 @@ static mt_status activations(sizer *S, mt_sizing *out) {
     long double *fr = exact ? NULL : mt_alloc_array(ctx, (size_t)nn + 1, sizeof *fr);
     int64_t *fri = exact ? mt_alloc_array(ctx, (size_t)nn + 1, sizeof *fri) : NULL; /* (exact: as integers) */
     if (!fr && !fri) return mt_ctx_status(ctx);
-    for (int s = 0; s < ns; s++)
-        if (last[s] < nn && base[s] == s && bytes[s] > 0) {
-            if (fri) fri[last[s]] += (int64_t)bytes[s];
-            else fr[last[s]] += bytes[s];
-        }
+    if (fri) {
+        const int64_t *ib = A.ibytes;
+        for (int s = 0; s < ns; s++)
+            if (last[s] < nn && base[s] == s) fri[last[s]] += ib[s];
+    } else {
+        for (int s = 0; s < ns; s++)
+            if (last[s] < nn && base[s] == s && bytes[s] > 0) fr[last[s]] += bytes[s];
+    }
     /* one pass in order: the inference peak (allocate outputs, then free what
      * this node used last); the saved tensors for training, in total, outside
      * the layers and per layer; each layer's input: the largest tensor entering
