@@ -481,10 +481,11 @@ typedef struct gwalk {
  * layer, output slots and input edges are the template's shifted (an input
  * made in a layer, d nodes later; outside the layers, the same output), read
  * without their arguments. Each node is still checked against the
- * template's at the same place (kind, op, outputs; no nonzero, whose fresh
- * symbol differs per layer) and must run in layer L, as must the span's
- * end: 1 copied, 0 not identical after all (nothing kept: the caller walks
- * the span node by node), -1 out of memory. */
+ * template's at the same place (kind, op, outputs; the caller copies no
+ * template with a nonzero, whose fresh symbol differs per layer), and the
+ * node after the run must be outside L (else the span runs on): 1 copied,
+ * 0 not identical after all (the caller walks the span node by node,
+ * overwriting what was written), -1 out of memory. */
 static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const mt_module *L, int a, int len, int tb) {
     mt_node *const *nodes = g->nodes;
     const mt_module **lay = w->lay;
