@@ -253,7 +253,8 @@ typedef struct gindex {
 
 enum {
     SPAN_COPIED = 1,     /* a vouched run copied from sp_tmpl without reading its nodes */
-    SPAN_UNCOPYABLE = 2, /* holds a placeholder, an output or a nonzero (fresh per layer): no copy of it */
+    SPAN_UNCOPYABLE = 2, /* holds a placeholder or an output: no copy of it */
+    SPAN_FRESH = 4,      /* holds a nonzero: each copy has its own fresh symbols */
 };
 
 /* Append v to a growable int list in the arena. */
@@ -481,11 +482,16 @@ typedef struct gwalk {
  * layer, output slots and input edges are the template's shifted (an input
  * made in a layer, d nodes later; outside the layers, the same output), read
  * without their arguments. Each node is still checked against the
- * template's at the same place (kind, op, outputs; the caller copies no
- * template with a nonzero, whose fresh symbol differs per layer), and the
- * node after the run must be outside L (else the span runs on): 1 copied,
- * 0 not identical after all (the caller walks the span node by node,
- * overwriting what was written), -1 out of memory. */
+ * template's at the same place (kind, op, outputs), and the node after the
+ * run must be outside L (else the span runs on): 1 copied, 0 not identical
+ * after all (the caller walks the span node by node, overwriting what was
+ * written), -1 out of memory. A template with a nonzero (an MoE layer's
+ * routing) is copied too: the copy's shapes hold its own fresh token counts
+ * where the template's hold theirs, with the same bounds and expectations,
+ * and the figures taken from the template are numbers at those
+ * expectations, never the symbols (data-dependent FLOPs are summed apart
+ * from the symbolic terms); mt__sizing_check_runs checks such copies with
+ * the symbols renamed. */
 static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const mt_module *L, int a, int len, int tb) {
     mt_node *const *nodes = g->nodes;
     const mt_module **lay = w->lay;
@@ -497,8 +503,8 @@ static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const 
     if (a + len < g->n && layer_entry(nodes[a + len]->stack) == L) return 0;
     for (int j = 0; j < len; j++) {
         const mt_node *x = nodes[a + j], *t = nodes[tb + j];
-        /* (op and opid side by side: one word; the template has no placeholder, output or
-         * nonzero, SPAN_UNCOPYABLE, so neither has this node when it matches) */
+        /* (op and opid side by side: one word; the template has no placeholder or output,
+         * SPAN_UNCOPYABLE, so neither has this node when it matches) */
         uint64_t wx, wt;
         memcpy(&wx, &x->op, sizeof wx);
         memcpy(&wt, &t->op, sizeof wt);
@@ -699,7 +705,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
                         nslots = w.nslots;
                         span_hash[nspans - 1] = span_hash[ts];
                         sp_tmpl[nspans - 1] = sp_tmpl[ts] >= 0 ? sp_tmpl[ts] : ts;
-                        sp_flags[nspans - 1] = SPAN_COPIED;
+                        sp_flags[nspans - 1] = SPAN_COPIED | (sp_flags[ts] & SPAN_FRESH);
                         copied = true;
                         prev = L;
                         memo_st = nodes[i + len - 1]->stack;
@@ -725,8 +731,8 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
              * inputs (hashed with their producers) and arguments: the shape
              * rules are functions of them, except nonzero's fresh symbol. */
             bool op = nd->opid >= 0 && (nd->op == MT_NODE_CALL_FUNCTION || nd->op == MT_NODE_CALL_METHOD);
-            if (nd->opid == MT_OP_NONZERO || nd->op == MT_NODE_PLACEHOLDER || nd->op == MT_NODE_OUTPUT)
-                sp_flags[nspans - 1] |= SPAN_UNCOPYABLE;
+            if (nd->op == MT_NODE_PLACEHOLDER || nd->op == MT_NODE_OUTPUT) sp_flags[nspans - 1] |= SPAN_UNCOPYABLE;
+            if (nd->opid == MT_OP_NONZERO) sp_flags[nspans - 1] |= SPAN_FRESH;
             if (nd->op == MT_NODE_CALL_MODULE) h = nd->module ? hmodule(h, nd->module) : hmix(h, 1);
             else if (nd->op != MT_NODE_GET_ATTR && !op) h = hmix(h, (uint64_t)(uintptr_t)nd->target);
             if (!op || nd->opid == MT_OP_NONZERO) {
@@ -807,6 +813,120 @@ static int span_of(const gindex *X, int i) {
     return lo;
 }
 
+/* ---- checking the vouch (tests) ----------------------------------------------------
+ * Span a (a copy) against span t (its template), node by node, reading every
+ * argument: the same op, module structure, parameters, scalars, output types
+ * and wiring (an input made in its own span at the same place, outside the
+ * layers the same output, in another layer as far back), with the fresh
+ * symbols each nonzero makes renamed: the k-th of the copy and of the
+ * template are both bound to the k-th of a few large primes, so two shapes
+ * compare as the expressions left once those are substituted (batch, seq and
+ * the like stay symbols). Slow (a substitution per distinct shape, memoised);
+ * for mt__sizing_check_runs only. */
+typedef struct renaming {
+    mt_ctx *ctx;
+    const char **names;
+    int64_t *vals;
+    int n, cap;
+    mtx_ptrmap memo; /* expression -> substituted (reset as names are added) */
+} renaming;
+
+static const mt_sym *canon(renaming *R, const mt_sym *s) {
+    if (!s || R->n == 0) return s;
+    const mt_sym *c = mtx_ptrmap_get(&R->memo, s);
+    if (c) return c;
+    mt_binding b = {R->names, R->vals, R->n};
+    c = mt_sym_subst(R->ctx, s, &b);
+    if (c) mtx_ptrmap_put(&R->memo, s, (void *)c);
+    return c;
+}
+
+static bool rename_fresh(renaming *R, const mt_sym *x, const mt_sym *y) {
+    const mt_symbol_info *ix = mt_sym_info_of(R->ctx, x), *iy = mt_sym_info_of(R->ctx, y);
+    if (!ix || !iy) return x == y;
+    if (R->n + 2 > R->cap) {
+        int nc = R->cap ? 2 * R->cap : 64;
+        const char **nn = mt__alloc_raw(R->ctx, (size_t)nc * sizeof *nn);
+        int64_t *nv = mt__alloc_raw(R->ctx, (size_t)nc * sizeof *nv);
+        if (!nn || !nv) return false;
+        if (R->n) {
+            memcpy(nn, R->names, (size_t)R->n * sizeof *nn);
+            memcpy(nv, R->vals, (size_t)R->n * sizeof *nv);
+        }
+        R->names = nn;
+        R->vals = nv;
+        R->cap = nc;
+    }
+    /* (distinct primes above any size a test config reaches) */
+    int64_t v = 1000003 + 7919 * (int64_t)(R->n / 2) * 2;
+    R->names[R->n] = ix->name;
+    R->vals[R->n++] = v;
+    R->names[R->n] = iy->name;
+    R->vals[R->n++] = v;
+    mtx_ptrmap_free(&R->memo);
+    mtx_ptrmap_init(&R->memo, R->ctx);
+    return true;
+}
+
+static bool types_same(renaming *R, const mt_tensor *x, const mt_tensor *y) {
+    if (x->dtype != y->dtype || x->ndim != y->ndim) return false;
+    for (int d = 0; d < x->ndim; d++)
+        if (canon(R, x->shape[d]) != canon(R, y->shape[d])) return false;
+    return true;
+}
+
+static bool args_same(renaming *R, const gindex *X, const mt_arg *x, const mt_arg *y, int ia, int it, int a, int t) {
+    if (x->kind != y->kind) return false;
+    switch (x->kind) {
+    case MT_ARG_TENSOR: {
+        const mt_tensor *p = x->v.t, *q = y->v.t;
+        if (!p || !q || !p->node || !q->node) return p == q;
+        int pi = p->node->index, qi = q->node->index;
+        if ((int)(p - p->node->outs) != (int)(q - q->node->outs)) return false;
+        if (pi >= a) return pi - a == qi - t;            /* made in the span: at the same place */
+        if (!X->lay[pi]) return p == q;                  /* outside the layers: the same output */
+        return X->lay[qi] && ia - pi == it - qi && types_same(R, p, q); /* another layer: as far back */
+    }
+    case MT_ARG_SYM: return canon(R, x->v.sym) == canon(R, y->v.sym);
+    case MT_ARG_SLICE:
+        return canon(R, x->v.slice.start) == canon(R, y->v.slice.start) &&
+               canon(R, x->v.slice.stop) == canon(R, y->v.slice.stop) &&
+               canon(R, x->v.slice.step) == canon(R, y->v.slice.step);
+    case MT_ARG_LIST:
+        if (x->v.list.n != y->v.list.n) return false;
+        for (int i = 0; i < x->v.list.n; i++)
+            if (!args_same(R, X, &x->v.list.items[i], &y->v.list.items[i], ia, it, a, t)) return false;
+        return true;
+    default: return attr_same(x, y);
+    }
+}
+
+static bool span_same(mt_ctx *ctx, const mt_graph *g, const gindex *X, int a, int t, int len) {
+    renaming R = {.ctx = ctx};
+    mtx_ptrmap_init(&R.memo, ctx);
+    bool ok = true;
+    for (int j = 0; ok && j < len; j++) {
+        const mt_node *x = g->nodes[a + j], *y = g->nodes[t + j];
+        if (x->op != y->op || x->opid != y->opid || x->nout != y->nout || x->nargs != y->nargs ||
+            x->nkwargs != y->nkwargs || x->is_tuple != y->is_tuple) {
+            ok = false;
+            break;
+        }
+        if (x->op == MT_NODE_CALL_MODULE) ok = x->module && y->module && same_module(x->module, y->module);
+        else if (x->op == MT_NODE_GET_ATTR) ok = x->param && y->param && x->param->is_buffer == y->param->is_buffer;
+        else if (x->opid < 0) ok = x->target == y->target || (x->target && y->target && strcmp(x->target, y->target) == 0);
+        if (ok && x->opid == MT_OP_NONZERO && x->nout >= 1 && x->outs[0].ndim > 0)
+            ok = rename_fresh(&R, x->outs[0].shape[0], y->outs[0].shape[0]);
+        for (int o = 0; ok && o < x->nout; o++) ok = types_same(&R, &x->outs[o], &y->outs[o]);
+        for (int i = 0; ok && i < x->nargs; i++) ok = args_same(&R, X, &x->args[i], &y->args[i], a + j, t + j, a, t);
+        for (int i = 0; ok && i < x->nkwargs; i++)
+            ok = x->kwargs[i].name == y->kwargs[i].name &&
+                 args_same(&R, X, &x->kwargs[i].value, &y->kwargs[i].value, a + j, t + j, a, t);
+    }
+    mtx_ptrmap_free(&R.memo);
+    return ok;
+}
+
 int mt__sizing_check_runs(mt_ctx *ctx, const mt_graph *g, int *confirmed) {
     gindex V, F; /* vouched, and every node read */
     *confirmed = 0;
@@ -817,8 +937,10 @@ int mt__sizing_check_runs(mt_ctx *ctx, const mt_graph *g, int *confirmed) {
         if (!(V.sp_flags[k] & SPAN_COPIED)) continue;
         copied++;
         int t = V.sp_tmpl[k], len = V.sp_start[k + 1] - V.sp_start[k];
-        if (V.sp_start[k] == F.sp_start[k] && V.sp_start[t + 1] - V.sp_start[t] == len &&
-            F.sp_hash[k] == F.sp_hash[t])
+        if (V.sp_start[k] != F.sp_start[k] || V.sp_start[t + 1] - V.sp_start[t] != len) continue;
+        /* read node by node, fresh symbols renamed; without a nonzero, the structural hash agrees too */
+        if (span_same(ctx, g, &F, V.sp_start[k], V.sp_start[t], len) &&
+            ((V.sp_flags[k] & SPAN_FRESH) || F.sp_hash[k] == F.sp_hash[t]))
             ++*confirmed;
     }
     return copied;

@@ -3,10 +3,12 @@
  * and what every layer shares, and the sizing pass then copies an identical
  * layer's index from an earlier one without reading its nodes. These tests
  * hold the loop to that promise on every config the suite has: each copied
- * layer must also be identical to its template by the node-by-node
- * structural hash (the pass's own rule when nothing is vouched), and every
- * figure (the JSON with its sizing member, the summary, the module table)
- * must be byte-identical with the runs and without them. */
+ * layer must also be identical to its template read node by node (every
+ * argument, the fresh token-count symbols of MoE routing renamed) and, when
+ * it has no such symbol, by the structural hash (the pass's own rule when
+ * nothing is vouched), and every figure (the JSON with its sizing member,
+ * the summary, the module tables) must be byte-identical with the runs and
+ * without them. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -148,5 +150,19 @@ Test(sizing_runs, llama_copies_all_but_two_layers) {
         cr_assert_eq(r[i].nin, 4);
         cr_assert(r[i].first < r[i].end && (i == 0 || r[i - 1].end <= r[i].first));
     }
+    mt_ctx_free(ctx);
+}
+
+Test(sizing_runs, moe_layers_copied_with_their_own_routing_symbols) {
+    /* tiny mixtral at 6 layers: every layer routes its tokens through nonzero, each with fresh
+     * nnz symbols of its own; layers 2-5 are copied from layer 1 all the same, and read node by
+     * node they equal it once the k-th symbol of each is renamed to the same value */
+    mt_ctx *ctx = mt_ctx_new();
+    mt_model *m = tu_build_text(ctx, tiny_for("mixtral")->json, 6);
+    mt_graph *g = tu_trace(m);
+    cr_assert_gt(tu_count_ops(g, MT_OP_NONZERO, "model.layers.5"), 0, "the layer routes through nonzero");
+    int confirmed = 0;
+    cr_assert_eq(mt__sizing_check_runs(ctx, g, &confirmed), 4);
+    cr_assert_eq(confirmed, 4);
     mt_ctx_free(ctx);
 }
