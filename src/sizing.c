@@ -248,13 +248,17 @@ typedef struct gindex {
     int *sp_start;
     int *sp_tmpl;    /* span -> the first span of its identical layers, -1: none earlier */
     uint64_t *sp_hash; /* span -> its structural hash (a copied span: its template's) */
-    unsigned char *sp_flags; /* span -> SPAN_COPIED, SPAN_UNCOPYABLE */
+    unsigned char *sp_flags; /* span -> SPAN_COPIED, SPAN_UNCOPYABLE, SPAN_FRESH, SPAN_RESTREAMED */
+    const mt__layer_run *runs; /* the graph's vouched runs (graph_internal.h) */
+    int *sp_run;     /* span -> the run it is, -1: none */
 } gindex;
 
 enum {
     SPAN_COPIED = 1,     /* a vouched run copied from sp_tmpl without reading its nodes */
     SPAN_UNCOPYABLE = 2, /* holds a placeholder or an output: no copy of it */
     SPAN_FRESH = 4,      /* holds a nonzero: each copy has its own fresh symbols */
+    SPAN_RESTREAMED = 8, /* a copy whose stream comes from elsewhere than its first instance's
+                          * (layer 1 from layer 0, layer 0's from the embedding) */
 };
 
 /* Append v to a growable int list in the arena. */
@@ -425,23 +429,34 @@ static bool same_subtree(const mt_module *a, const mt_module *b) {
 
 /* Where a vouched run's inputs come from, by the walk's rule (made in a
  * layer: how far back from the run's first node; outside the layers: the
- * producing output itself), with their types. 0: the run cannot be vouched
- * for (an input made after its first node). */
+ * producing output itself), with their types (run_key). 0: the run cannot be
+ * vouched for (an input made after its first node)... */
+static uint64_t from_word(const mt__layer_run *r, int k, const mt_module *const *lay) {
+    const mt_tensor *t = r->in[k];
+    if (!t || !t->node) return 0xa5a5u + (uint64_t)(t != NULL);
+    int p = t->node->index, o = (int)(t - t->node->outs);
+    return lay[p] ? ((uint64_t)(uint32_t)(r->first - p) << 8) | (uint32_t)o
+                  : (((uint64_t)(uint32_t)p << 24) | ((uint64_t)(uint32_t)o << 4)) + 0x9b;
+}
+
+/* ... the stream inputs (in[0..nstream)) by type alone: a copy takes its own
+ * stream where its template took its (span_copy maps those edges). */
 static uint64_t run_key(const mt__layer_run *r, const mt_module *const *lay) {
     uint64_t h = 0x3243f6a8885a308dull;
     for (int k = 0; k < r->nin; k++) {
         const mt_tensor *t = r->in[k];
-        if (!t || !t->node) {
-            h = hmix(h, 0xa5a5u + (uint64_t)(t != NULL));
-            continue;
-        }
-        int p = t->node->index, o = (int)(t - t->node->outs);
-        if (p >= r->first) return 0;
-        uint64_t w = lay[p] ? ((uint64_t)(uint32_t)(r->first - p) << 8) | (uint32_t)o
-                            : (((uint64_t)(uint32_t)p << 24) | ((uint64_t)(uint32_t)o << 4)) + 0x9b;
-        h = hmix(hmix(h, w), htensor(t, false));
+        if (t && t->node && t->node->index >= r->first) return 0;
+        if (k < r->nstream) h = hmix(h, t && t->node ? 0x5bd1e995u : 0xa5a5u + (uint64_t)(t != NULL));
+        else h = hmix(h, from_word(r, k, lay));
+        if (t && t->node) h = hmix(h, htensor(t, false));
     }
     return h ? h : 1;
+}
+
+/* Stream input k of run r as an output slot (-1: none). */
+static int stream_slot(const mt__layer_run *r, int k, const int *off) {
+    const mt_tensor *t = k < r->nstream ? r->in[k] : NULL;
+    return t && t->node ? off[t->node->index] + (int)(t - t->node->outs) : -1;
 }
 
 /* Room for more edges (the arrays double). */
@@ -492,7 +507,9 @@ typedef struct gwalk {
  * expectations, never the symbols (data-dependent FLOPs are summed apart
  * from the symbolic terms); mt__sizing_check_runs checks such copies with
  * the symbols renamed. */
-static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const mt_module *L, int a, int len, int tb) {
+static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const mt__layer_run *cr,
+                     const mt__layer_run *tr, int a, int len, int tb) {
+    const mt_module *L = cr->layer;
     mt_node *const *nodes = g->nodes;
     const mt_module **lay = w->lay;
     int *off = w->off, *in_off = w->in_off;
@@ -514,7 +531,7 @@ static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const 
         in_off[a + j] = in_off[tb + j] + DE;
     }
     /* the template's attention candidates, shifted (cand is in node order) */
-    int lo = 0, hi = X->ncand;
+    int ncand0 = X->ncand, lo = 0, hi = X->ncand;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
         if (X->cand[mid] < tb) lo = mid + 1;
@@ -533,11 +550,25 @@ static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const 
         w->cape = r.cap;
     }
     int *inn = w->inn, *ins = w->ins, ne = w->ne;
+    int ts0 = stream_slot(tr, 0, off), cs0 = stream_slot(cr, 0, off); /* (the loop's one stream) */
     for (int e = e0; e < e1; e++) {
         int p = inn[e];
         if (p >= tb) { /* made in the template: its slots moved by DS */
             inn[ne] = p + d;
             ins[ne++] = ins[e] + DS;
+            continue;
+        }
+        int ts = ins[e] == ts0 ? 0 : -1;
+        for (int k = 1; ts < 0 && k < tr->nstream; k++)
+            if (ins[e] == stream_slot(tr, k, off)) ts = k;
+        if (ts >= 0) { /* the template's stream input: this run's own */
+            int cs = ts == 0 ? cs0 : stream_slot(cr, ts, off);
+            if (cs < 0) { /* (run_key tells a missing stream apart: not reached) */
+                X->ncand = ncand0;
+                return 0;
+            }
+            inn[ne] = cr->in[ts]->node->index;
+            ins[ne++] = cs;
         } else {
             int q = p + (lay[p] ? d : 0);
             inn[ne] = q;
@@ -569,7 +600,9 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
     uint64_t *span_hash = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *span_hash) : NULL;
     int *sp_tmpl = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *sp_tmpl) : NULL;
     unsigned char *sp_flags = twins ? mt__alloc_raw(ctx, n + 1) : NULL;
-    if (!off || !in_off || !lay || !inn || !ins || (twins && (!span_start || !span_hash || !sp_tmpl || !sp_flags)))
+    int *sp_run = twins ? mt__alloc_raw(ctx, (n + 1) * sizeof *sp_run) : NULL;
+    if (!off || !in_off || !lay || !inn || !ins ||
+        (twins && (!span_start || !span_hash || !sp_tmpl || !sp_flags || !sp_run)))
         return false;
     /* vouched runs (graph_internal.h): each one's key and span (-1: not a clean span) */
     int nruns = 0, rc = 0, cur_run = -1;
@@ -671,6 +704,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
                     }
                 }
                 if (cur_run >= 0 && runs[cur_run].end - runs[cur_run].first == len) run_span[cur_run] = nspans - 1;
+                else sp_run[nspans - 1] = -1;
             }
             copied = false;
             cur_run = -1;
@@ -678,6 +712,7 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
                 span_hash[nspans] = 0;
                 sp_tmpl[nspans] = -1;
                 sp_flags[nspans] = 0;
+                sp_run[nspans] = -1;
                 span_start[nspans++] = i;
             }
             span0 = i;
@@ -687,15 +722,20 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
             while (rc < nruns && runs[rc].first < i) rc++;
             if (L && rc < nruns && runs[rc].first == i && runs[rc].layer == L) {
                 cur_run = rc++;
+                sp_run[nspans - 1] = cur_run;
                 uint64_t key = run_keys[cur_run] = run_key(&runs[cur_run], lay);
-                int len = runs[cur_run].end - i, ts = -1;
+                int len = runs[cur_run].end - i, ts = -1, tr = -1;
                 for (int r = cur_run - 1; key && r >= 0 && r >= cur_run - TWIN_LOOKBACK && ts < 0; r--)
                     if (run_span[r] >= 0 && run_keys[r] == key && runs[r].end - runs[r].first == len &&
-                        same_subtree(L, runs[r].layer))
+                        same_subtree(L, runs[r].layer)) {
                         ts = run_span[r];
+                        tr = r;
+                    }
                 if (ts >= 0 && len > 0) {
                     gwalk w = {lay, off, in_off, inn, ins, ne, cape, nslots};
-                    int c = sp_flags[ts] & SPAN_UNCOPYABLE ? 0 : span_copy(ctx, g, X, &w, L, i, len, span_start[ts]);
+                    int c = sp_flags[ts] & SPAN_UNCOPYABLE
+                                ? 0
+                                : span_copy(ctx, g, X, &w, &runs[cur_run], &runs[tr], i, len, span_start[ts]);
                     if (c < 0) return false;
                     if (c > 0) {
                         inn = w.inn;
@@ -706,6 +746,12 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
                         span_hash[nspans - 1] = span_hash[ts];
                         sp_tmpl[nspans - 1] = sp_tmpl[ts] >= 0 ? sp_tmpl[ts] : ts;
                         sp_flags[nspans - 1] = SPAN_COPIED | (sp_flags[ts] & SPAN_FRESH);
+                        /* a stream from elsewhere than the first instance's (which the rules
+                         * reading a first instance's tensors must not shift) */
+                        int root = sp_tmpl[nspans - 1], rr = sp_run[root];
+                        for (int k = 0; k < runs[cur_run].nstream; k++)
+                            if (rr < 0 || from_word(&runs[cur_run], k, lay) != from_word(&runs[rr], k, lay))
+                                sp_flags[nspans - 1] |= SPAN_RESTREAMED;
                         copied = true;
                         prev = L;
                         memo_st = nodes[i + len - 1]->stack;
@@ -782,6 +828,8 @@ static bool gindex_build(mt_ctx *ctx, const mt_graph *g, gindex *X, bool twins, 
         X->sp_tmpl = sp_tmpl;
         X->sp_hash = span_hash;
         X->sp_flags = sp_flags;
+        X->sp_run = sp_run;
+        X->runs = runs;
         X->nspans = nspans;
     }
     if (X->ids_dec < 0) return true;
@@ -825,6 +873,7 @@ static int span_of(const gindex *X, int i) {
  * for mt__sizing_check_runs only. */
 typedef struct renaming {
     mt_ctx *ctx;
+    const mt__layer_run *rx, *ry; /* the copy's run and the template's (their stream inputs correspond) */
     const char **names;
     int64_t *vals;
     int n, cap;
@@ -882,6 +931,9 @@ static bool args_same(renaming *R, const gindex *X, const mt_arg *x, const mt_ar
         const mt_tensor *p = x->v.t, *q = y->v.t;
         if (!p || !q || !p->node || !q->node) return p == q;
         int pi = p->node->index, qi = q->node->index;
+        /* each one's own stream input k (its vouched run's) */
+        for (int k = 0; R->rx && R->ry && k < R->rx->nstream && k < R->ry->nstream; k++)
+            if (p == R->rx->in[k] && q == R->ry->in[k]) return types_same(R, p, q);
         if ((int)(p - p->node->outs) != (int)(q - q->node->outs)) return false;
         if (pi >= a) return pi - a == qi - t;            /* made in the span: at the same place */
         if (!X->lay[pi]) return p == q;                  /* outside the layers: the same output */
@@ -901,8 +953,9 @@ static bool args_same(renaming *R, const gindex *X, const mt_arg *x, const mt_ar
     }
 }
 
-static bool span_same(mt_ctx *ctx, const mt_graph *g, const gindex *X, int a, int t, int len) {
-    renaming R = {.ctx = ctx};
+static bool span_same(mt_ctx *ctx, const mt_graph *g, const gindex *X, int a, int t, int len,
+                      const mt__layer_run *rx, const mt__layer_run *ry) {
+    renaming R = {.ctx = ctx, .rx = rx, .ry = ry};
     mtx_ptrmap_init(&R.memo, ctx);
     bool ok = true;
     for (int j = 0; ok && j < len; j++) {
@@ -938,9 +991,14 @@ int mt__sizing_check_runs(mt_ctx *ctx, const mt_graph *g, int *confirmed) {
         copied++;
         int t = V.sp_tmpl[k], len = V.sp_start[k + 1] - V.sp_start[k];
         if (V.sp_start[k] != F.sp_start[k] || V.sp_start[t + 1] - V.sp_start[t] != len) continue;
-        /* read node by node, fresh symbols renamed; without a nonzero, the structural hash agrees too */
-        if (span_same(ctx, g, &F, V.sp_start[k], V.sp_start[t], len) &&
-            ((V.sp_flags[k] & SPAN_FRESH) || F.sp_hash[k] == F.sp_hash[t]))
+        if (V.sp_run[k] < 0 || V.sp_run[t] < 0) continue;
+        /* read node by node (fresh symbols renamed, each its own stream); the structural hash
+         * agrees too, with the first instance or an earlier copy of it, unless the span has
+         * fresh symbols or takes its stream from elsewhere than the first instance */
+        bool hash_ok = F.sp_hash[k] == F.sp_hash[t];
+        for (int p = t + 1; !hash_ok && p < k; p++) hash_ok = V.sp_tmpl[p] == t && F.sp_hash[p] == F.sp_hash[k];
+        if (span_same(ctx, g, &F, V.sp_start[k], V.sp_start[t], len, &V.runs[V.sp_run[k]], &V.runs[V.sp_run[t]]) &&
+            (hash_ok || (V.sp_flags[k] & (SPAN_FRESH | SPAN_RESTREAMED))))
             ++*confirmed;
     }
     return copied;
@@ -1272,12 +1330,19 @@ static const mt_tensor *shift_arg(const sizer *S, const mt_tensor *t, int d) {
  * kind, window and cached tensors are still analysed on their own). */
 static bool shift_core(sizer *S, int i, core *c) {
     const gindex *X = &S->X;
-    int tw = X->sp_start && X->lay[i] ? twin_of(X, span_of(X, i), i) : -1;
+    int k = X->sp_start && X->lay[i] ? span_of(X, i) : -1;
+    int tw = k >= 0 ? twin_of(X, k, i) : -1;
     int j = tw >= 0 ? core_at(S, tw) : -1;
     if (j < 0) return false;
     const core *t = &S->cores[j];
     int d = i - tw;
     if (!t->q || !t->k || !t->v || !t->q->node || !t->k->node || !t->v->node) return false;
+    /* (a copy whose stream came from elsewhere: a query, key or value made before its first
+     * instance, the stream itself, is not that tensor shifted; found on its own instead) */
+    int t0 = X->sp_start[X->sp_tmpl[k]];
+    if ((X->sp_flags[k] & SPAN_RESTREAMED) &&
+        (t->q->node->index < t0 || t->k->node->index < t0 || t->v->node->index < t0))
+        return false;
     if (t->scores_mm) {
         if (!X->lay[t->scores_mm->index] || !X->lay[t->pv_mm->index]) return false;
         c->scores_mm = S->g->nodes[t->scores_mm->index + d];

@@ -95,10 +95,11 @@ void mt__graph_set_max_nodes(mt_graph *g, int64_t max) {
     if (g) impl(g)->names.max_nodes = max > 0 ? max : MT_MAX_GRAPH_NODES;
 }
 
-bool mt__graph_run_begin(mt_graph *g, const struct mt_module *layer, mt_tensor *const *in, int nin) {
+bool mt__graph_run_begin(mt_graph *g, const struct mt_module *layer, mt_tensor *const *in, int nin, int nstream) {
     graph_impl *gi = impl(g);
-    if (nin < 0 || nin > MT__RUN_MAX_IN) {
-        mt_fail(g->ctx, MT_ERR_INTERNAL, "a layer run with %d inputs (at most %d)", nin, MT__RUN_MAX_IN);
+    if (nin < 0 || nin > MT__RUN_MAX_IN || nstream < 0 || nstream > nin) {
+        mt_fail(g->ctx, MT_ERR_INTERNAL, "a layer run with %d inputs (at most %d), %d of them its stream", nin,
+                MT__RUN_MAX_IN, nstream);
         return false;
     }
     if (gi->nruns == gi->capruns) {
@@ -115,6 +116,7 @@ bool mt__graph_run_begin(mt_graph *g, const struct mt_module *layer, mt_tensor *
     r->first = g->n;
     r->end = -1;
     r->nin = nin;
+    r->nstream = nstream;
     for (int i = 0; i < nin; i++) r->in[i] = in[i];
     return true;
 }

@@ -29,11 +29,13 @@ typedef struct mt__layer_run {
     const struct mt_module *layer;
     int first, end;                      /* nodes [first, end); end -1 while open */
     int nin;
+    int nstream;                         /* in[0..nstream): the stream from the layer before (each
+                                          * layer its own); the rest shared by the layers */
     const mt_tensor *in[MT__RUN_MAX_IN]; /* NULL entries are significant (no mask, NoPE) */
 } mt__layer_run;
-/* False only on MT_ERR_NOMEM (the error is set) or nin > MT__RUN_MAX_IN
- * (MT_ERR_INTERNAL). */
-bool mt__graph_run_begin(mt_graph *g, const struct mt_module *layer, mt_tensor *const *in, int nin);
+/* False only on MT_ERR_NOMEM (the error is set) or nin > MT__RUN_MAX_IN or
+ * nstream outside [0, nin] (MT_ERR_INTERNAL). */
+bool mt__graph_run_begin(mt_graph *g, const struct mt_module *layer, mt_tensor *const *in, int nin, int nstream);
 void mt__graph_run_end(mt_graph *g);
 /* The closed runs in recording order (NULL, 0: none). */
 const mt__layer_run *mt__graph_runs(const mt_graph *g, int *n);

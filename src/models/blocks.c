@@ -1128,8 +1128,8 @@ mt_status mt_dec_forward(mt_model *m, mt_tracer *tr, const mt_dec_spec *s) {
          * hook that reads the layer's index or carries state from one layer
          * to the next breaks that promise: the test sizing/vouched_runs
          * checks it on every config of the suite. */
-        mt_tensor *ins[4] = {h, lm, c, sn};
-        if (!mt__graph_run_begin(tr->g, L, ins, 4)) return mt_ctx_status(tr->ctx);
+        mt_tensor *ins[4] = {h, lm, c, sn}; /* h: the stream, from the layer before */
+        if (!mt__graph_run_begin(tr->g, L, ins, 4, 1)) return mt_ctx_status(tr->ctx);
         mt_dec_layer ly = {L, lh->attn, lh->mlp, lm, c, sn, lh->norm};
         h = (s->caps.layout ? s->caps.layout->forward : pre_norm_forward)(tr, &ly, h, s);
         mt__graph_run_end(tr->g);

@@ -127,19 +127,20 @@ Test(sizing_runs, shipped_configs, .timeout = 600) {
     check_files("samples/configs/multimodal", &t);
     check_files("samples/configs/quantized", &t);
     check_files("tests/bench/configs", &t);
-    /* Llama-2-70B alone: 78 of its 80 layers copied (layer 0 reads the embedding, layer 1 is the template) */
-    cr_assert_gt(t.copied, 78, "%d layers copied over %d graphs", t.copied, t.graphs);
+    /* Llama-2-70B alone: 79 of its 80 layers copied (all but layer 0) */
+    cr_assert_gt(t.copied, 79, "%d layers copied over %d graphs", t.copied, t.graphs);
 }
 
-Test(sizing_runs, llama_copies_all_but_two_layers) {
-    /* tiny llama at 6 layers: layer 0's input is the embedding (outside the layers), layer 1's is
-     * layer 0's output; layers 2-5 take layer 1's nodes shifted */
+Test(sizing_runs, llama_copies_all_but_the_first_layer) {
+    /* tiny llama at 6 layers: layer 0 is read node by node; layer 1 takes its nodes shifted, its
+     * stream (the hidden state) its own (layer 0's output where layer 0 read the embedding's);
+     * layers 2-5 likewise from the layer before */
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, tiny_for("llama")->json, 6);
     mt_graph *g = tu_trace(m);
     int confirmed = 0;
-    cr_assert_eq(mt__sizing_check_runs(ctx, g, &confirmed), 4);
-    cr_assert_eq(confirmed, 4);
+    cr_assert_eq(mt__sizing_check_runs(ctx, g, &confirmed), 5);
+    cr_assert_eq(confirmed, 5);
     int nruns = 0;
     const mt__layer_run *r = mt__graph_runs(g, &nruns);
     cr_assert_eq(nruns, 6);
@@ -148,6 +149,7 @@ Test(sizing_runs, llama_copies_all_but_two_layers) {
         snprintf(path, sizeof path, "model.layers.%d", i);
         cr_assert_str_eq(r[i].layer->path, path);
         cr_assert_eq(r[i].nin, 4);
+        cr_assert_eq(r[i].nstream, 1);
         cr_assert(r[i].first < r[i].end && (i == 0 || r[i - 1].end <= r[i].first));
     }
     mt_ctx_free(ctx);
@@ -155,14 +157,14 @@ Test(sizing_runs, llama_copies_all_but_two_layers) {
 
 Test(sizing_runs, moe_layers_copied_with_their_own_routing_symbols) {
     /* tiny mixtral at 6 layers: every layer routes its tokens through nonzero, each with fresh
-     * nnz symbols of its own; layers 2-5 are copied from layer 1 all the same, and read node by
-     * node they equal it once the k-th symbol of each is renamed to the same value */
+     * nnz symbols of its own; layers 1-5 are copied from the layer before all the same, and read
+     * node by node they equal layer 0 once the k-th symbol of each is renamed to the same value */
     mt_ctx *ctx = mt_ctx_new();
     mt_model *m = tu_build_text(ctx, tiny_for("mixtral")->json, 6);
     mt_graph *g = tu_trace(m);
     cr_assert_gt(tu_count_ops(g, MT_OP_NONZERO, "model.layers.5"), 0, "the layer routes through nonzero");
     int confirmed = 0;
-    cr_assert_eq(mt__sizing_check_runs(ctx, g, &confirmed), 4);
-    cr_assert_eq(confirmed, 4);
+    cr_assert_eq(mt__sizing_check_runs(ctx, g, &confirmed), 5);
+    cr_assert_eq(confirmed, 5);
     mt_ctx_free(ctx);
 }
