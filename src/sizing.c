@@ -867,9 +867,10 @@ static int span_of(const gindex *X, int i) {
  * and wiring (an input made in its own span at the same place, outside the
  * layers the same output, in another layer as far back), with the fresh
  * symbols each nonzero makes renamed: the k-th of the copy and of the
- * template are both bound to the k-th of a few large primes, so two shapes
- * compare as the expressions left once those are substituted (batch, seq and
- * the like stay symbols). Slow (a substitution per distinct shape, memoised);
+ * template are both bound to the same large value, distinct per k, so two
+ * shapes compare as the expressions left once those are substituted (batch,
+ * seq and the like stay symbols), and each one's stream inputs (its run's)
+ * pair up. Slow (a substitution per distinct shape, memoised);
  * for mt__sizing_check_runs only. */
 typedef struct renaming {
     mt_ctx *ctx;
@@ -906,7 +907,7 @@ static bool rename_fresh(renaming *R, const mt_sym *x, const mt_sym *y) {
         R->vals = nv;
         R->cap = nc;
     }
-    /* (distinct primes above any size a test config reaches) */
+    /* (distinct values above any size a test config reaches) */
     int64_t v = 1000003 + 7919 * (int64_t)(R->n / 2) * 2;
     R->names[R->n] = ix->name;
     R->vals[R->n++] = v;
