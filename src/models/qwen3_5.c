@@ -310,33 +310,10 @@ static mt_status whole_build(mt_model *m, bool moe) {
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
     mt_moe_model *mm = m->family;
-    const qwen_vit *v = &w->t.v;
-    if (v->out_hidden != mm->dec.hidden)
-        return mt_config_error(vc, "out_hidden_size",
-                               "%lld, expected the language model's hidden_size %lld: the merged image features "
-                               "replace token embeddings",
-                               (long long)v->out_hidden, (long long)mm->dec.hidden);
-    if (w->image_token < 0 || w->image_token >= mm->dec.vocab)
-        return mt_config_error(top, "image_token_id", "image token %lld outside the vocabulary (%lld)",
-                               (long long)w->image_token, (long long)mm->dec.vocab);
-    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
-    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
-    mt_model_info(m, "vision_depth", mt_a_int(v->depth));
-    mt_model_info(m, "vision_num_heads", mt_a_int(v->heads));
-    mt_model_info(m, "patch_size", mt_a_int(v->patch));
-    mt_model_info(m, "temporal_patch_size", mt_a_int(v->temporal));
-    mt_model_info(m, "spatial_merge_size", mt_a_int(v->merge));
-    mt_model_info(m, "image_side_patches", mt_a_int(v->side));
-    mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
-    mt_model_info(m, "image_token_id", mt_a_int(w->image_token));
-    const char *fixed = mt_sprintf(ctx,
-                                   "each image is traced as one %lld x %lld px frame pair (the position table's %lld x "
-                                   "%lld patch grid, %lld image tokens); position_ids [3, batch, seq] "
-                                   "(get_rope_index's result) is an input (docs/cli.md, Multimodal models)",
-                                   (long long)(v->side * v->patch), (long long)(v->side * v->patch),
-                                   (long long)v->side, (long long)v->side, (long long)v->tokens);
-    m->note = m->note ? mt_sprintf(ctx, "%s; %s", m->note, fixed) : fixed;
-    return MT_OK;
+    if (mt_qwen3_vit_check(&w->t, vc, top, w->image_token, mm->dec.hidden, mm->dec.vocab) != MT_OK)
+        return mt_ctx_status(ctx);
+    mt_qwen3_vit_info(m, &w->t, w->image_token);
+    return mt_ctx_status(ctx);
 }
 
 static mt_status qwen3_5_whole_build(mt_model *m) { return whole_build(m, false); }

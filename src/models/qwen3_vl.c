@@ -297,6 +297,41 @@ static mt_module *merger_new(mt_model *m, mt_module *parent, const char *name, c
     return mg;
 }
 
+mt_status mt_qwen3_vit_check(const mt_qwen3_vit *t, mt_config *vc, mt_config *top, int64_t image_token,
+                             int64_t hidden, int64_t vocab) {
+    if (t->v.out_hidden != hidden)
+        return mt_config_error(vc, "out_hidden_size",
+                               "%lld, expected the language model's hidden_size %lld: the merged image features "
+                               "replace token embeddings",
+                               (long long)t->v.out_hidden, (long long)hidden);
+    if (image_token < 0 || image_token >= vocab)
+        return mt_config_error(top, "image_token_id", "image token %lld outside the vocabulary (%lld)",
+                               (long long)image_token, (long long)vocab);
+    return MT_OK;
+}
+
+void mt_qwen3_vit_info(mt_model *m, const mt_qwen3_vit *t, int64_t image_token) {
+    const qwen_vit *v = &t->v;
+    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
+    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
+    mt_model_info(m, "vision_depth", mt_a_int(v->depth));
+    mt_model_info(m, "vision_num_heads", mt_a_int(v->heads));
+    mt_model_info(m, "patch_size", mt_a_int(v->patch));
+    mt_model_info(m, "temporal_patch_size", mt_a_int(v->temporal));
+    mt_model_info(m, "spatial_merge_size", mt_a_int(v->merge));
+    if (t->deepstack_on) mt_model_info(m, "deepstack_mergers", mt_a_int(t->n_deepstack));
+    mt_model_info(m, "image_side_patches", mt_a_int(v->side));
+    mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
+    mt_model_info(m, "image_token_id", mt_a_int(image_token));
+    const char *fixed = mt_sprintf(m->ctx,
+                                   "each image is traced as one %lld x %lld px frame pair (the position table's %lld x "
+                                   "%lld patch grid, %lld image tokens); position_ids [3, batch, seq] "
+                                   "(get_rope_index's result) is an input (docs/cli.md, Multimodal models)",
+                                   (long long)(v->side * v->patch), (long long)(v->side * v->patch),
+                                   (long long)v->side, (long long)v->side, (long long)v->tokens);
+    if (fixed) m->note = m->note ? mt_sprintf(m->ctx, "%s; %s", m->note, fixed) : fixed;
+}
+
 mt_module *mt_qwen3_vit_build(mt_model *m, mt_qwen3_vit *t, mt_module *parent) {
     mt_ctx *ctx = m->ctx;
     const qwen_vit *v = &t->v;
@@ -725,14 +760,8 @@ static mt_status whole_build(mt_model *m, const q3vl_variant *var) {
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
     g->mm.dec.tie_embeddings = tie; /* the wrapper config's own field ties lm_head */
-    if (g->t.v.out_hidden != g->mm.dec.hidden)
-        return mt_config_error(vc, "out_hidden_size",
-                               "%lld, expected the language model's hidden_size %lld: the merged image features "
-                               "replace token embeddings",
-                               (long long)g->t.v.out_hidden, (long long)g->mm.dec.hidden);
-    if (g->image_token < 0 || g->image_token >= g->mm.dec.vocab)
-        return mt_config_error(top, "image_token_id", "image token %lld outside the vocabulary (%lld)",
-                               (long long)g->image_token, (long long)g->mm.dec.vocab);
+    if (mt_qwen3_vit_check(&g->t, vc, top, g->image_token, g->mm.dec.hidden, g->mm.dec.vocab) != MT_OK)
+        return mt_ctx_status(ctx);
     g->model = mt_module_new(ctx, m->root, "model", var->model_cls);
     if (!g->model) return mt_ctx_status(ctx);
     m->cfg = vc;
@@ -750,26 +779,8 @@ static mt_status whole_build(mt_model *m, const q3vl_variant *var) {
     m->cfg = top;
     if (st != MT_OK) return mt_ctx_status(ctx);
     if (var->moe) moe_info(m, g);
-    const qwen_vit *v = &g->t.v;
-    mt_model_info(m, "vision_hidden_size", mt_a_int(v->hidden));
-    mt_model_info(m, "vision_intermediate_size", mt_a_int(v->intermediate));
-    mt_model_info(m, "vision_depth", mt_a_int(v->depth));
-    mt_model_info(m, "vision_num_heads", mt_a_int(v->heads));
-    mt_model_info(m, "patch_size", mt_a_int(v->patch));
-    mt_model_info(m, "temporal_patch_size", mt_a_int(v->temporal));
-    mt_model_info(m, "spatial_merge_size", mt_a_int(v->merge));
-    mt_model_info(m, "deepstack_mergers", mt_a_int(g->t.n_deepstack));
-    mt_model_info(m, "image_side_patches", mt_a_int(v->side));
-    mt_model_info(m, "image_tokens_per_image", mt_a_int(v->tokens));
-    mt_model_info(m, "image_token_id", mt_a_int(g->image_token));
-    const char *fixed = mt_sprintf(ctx,
-                                   "each image is traced as one %lld x %lld px frame pair (the position table's %lld x "
-                                   "%lld patch grid, %lld image tokens); position_ids [3, batch, seq] "
-                                   "(get_rope_index's result) is an input (docs/cli.md, Multimodal models)",
-                                   (long long)(v->side * v->patch), (long long)(v->side * v->patch),
-                                   (long long)v->side, (long long)v->side, (long long)v->tokens);
-    m->note = m->note ? mt_sprintf(ctx, "%s; %s", m->note, fixed) : fixed;
-    return MT_OK;
+    mt_qwen3_vit_info(m, &g->t, g->image_token);
+    return mt_ctx_status(ctx);
 }
 
 static mt_status qwen3_vl_build(mt_model *m) { return whole_build(m, &dense_variant); }

@@ -94,5 +94,11 @@ mt_module *mt_qwen3_vit_build(mt_model *m, mt_qwen3_vit *t, mt_module *parent);
 /* Its forward (pixel_values, grid_thw) on the fixed grid: the merged features [images * tokens, out_hidden];
  * the deepstack features into t->ds_feats. */
 mt_tensor *mt_qwen3_vit_forward(mt_tracer *tr, mt_qwen3_vit *t, mt_tensor *px, const mt_sym *images);
+/* The wrapper's checks of the tower against its language model (vc: the vision config, top: the
+ * wrapper's): out_hidden_size equals the decoder's hidden size, image_token_id inside its vocabulary. */
+mt_status mt_qwen3_vit_check(const mt_qwen3_vit *t, mt_config *vc, mt_config *top, int64_t image_token,
+                             int64_t hidden, int64_t vocab);
+/* The tower's info rows (deepstack_mergers with its mergers) and the note on the traced image. */
+void mt_qwen3_vit_info(mt_model *m, const mt_qwen3_vit *t, int64_t image_token);
 
 #endif
