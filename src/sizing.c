@@ -476,11 +476,12 @@ static egrow edges_grow(mt_ctx *ctx, const int *node, const int *slot, int n, in
     return r;
 }
 
+/* A ModuleList entry ("0", "1", ...). */
+static bool numeric_name(const mt_module *x) { return x->name && *x->name >= '0' && *x->name <= '9'; }
+
 static const mt_module *layer_entry(const mt_modstack *st) {
-    for (int d = 0; st && d < st->depth; d++) {
-        const char *nm = st->mods[d]->name;
-        if (nm && *nm >= '0' && *nm <= '9') return st->mods[d];
-    }
+    for (int d = 0; st && d < st->depth; d++)
+        if (numeric_name(st->mods[d])) return st->mods[d];
     return NULL;
 }
 
@@ -550,7 +551,15 @@ static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const 
         w->cape = r.cap;
     }
     int *inn = w->inn, *ins = w->ins, ne = w->ne;
-    int ts0 = stream_slot(tr, 0, off), cs0 = stream_slot(cr, 0, off); /* (the loop's one stream) */
+    int tss[MT__RUN_MAX_IN], css[MT__RUN_MAX_IN]; /* the stream inputs' slots, template's and this run's */
+    for (int k = 0; k < tr->nstream; k++) {
+        tss[k] = stream_slot(tr, k, off);
+        css[k] = stream_slot(cr, k, off);
+        if ((tss[k] < 0) != (css[k] < 0)) { /* (run_key tells a missing stream apart: not reached) */
+            X->ncand = ncand0;
+            return 0;
+        }
+    }
     for (int e = e0; e < e1; e++) {
         int p = inn[e];
         if (p >= tb) { /* made in the template: its slots moved by DS */
@@ -558,17 +567,12 @@ static int span_copy(mt_ctx *ctx, const mt_graph *g, gindex *X, gwalk *w, const 
             ins[ne++] = ins[e] + DS;
             continue;
         }
-        int ts = ins[e] == ts0 ? 0 : -1;
-        for (int k = 1; ts < 0 && k < tr->nstream; k++)
-            if (ins[e] == stream_slot(tr, k, off)) ts = k;
+        int ts = -1;
+        for (int k = 0; ts < 0 && k < tr->nstream; k++)
+            if (ins[e] == tss[k]) ts = k;
         if (ts >= 0) { /* the template's stream input: this run's own */
-            int cs = ts == 0 ? cs0 : stream_slot(cr, ts, off);
-            if (cs < 0) { /* (run_key tells a missing stream apart: not reached) */
-                X->ncand = ncand0;
-                return 0;
-            }
             inn[ne] = cr->in[ts]->node->index;
-            ins[ne++] = cs;
+            ins[ne++] = css[ts];
         } else {
             int q = p + (lay[p] ? d : 0);
             inn[ne] = q;
@@ -2694,8 +2698,6 @@ static void training(sizer *S, mt_sizing *out, const mt_totals *t) {
 
 /* The ModuleList entry with the most stored bytes (quantized tensors at their
  * stored size), like accelerate's "largest layer". */
-static bool numeric_name(const mt_module *x) { return x->name && *x->name >= '0' && *x->name <= '9'; }
-
 static void largest_layer(mt_sizing *out) {
     const mt_module *best = NULL, *cur_m = NULL, *memo_own = NULL, *memo_L = NULL;
     const mt_module *memo_par = NULL, *memo_parL = NULL;
